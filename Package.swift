@@ -1,0 +1,71 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Strict settings from the first commit (STYLE.md lesson 17).
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "CareLedger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "careledger", targets: ["careledger"]),
+        .library(name: "LedgerCore", targets: ["LedgerCore"]),
+        .library(name: "Node", targets: ["Node"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Pure core: hashes, keys, canonical encoding, transactions, blocks, Merkle log, verifier. No I/O.
+        .target(
+            name: "LedgerCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // Deterministic state machines over a StateView. No I/O.
+        .target(
+            name: "Contracts",
+            dependencies: ["LedgerCore"],
+            swiftSettings: strict
+        ),
+        // LedgerStore protocol and its SQLite (GRDB) implementation.
+        .target(
+            name: "Storage",
+            dependencies: ["LedgerCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict
+        ),
+        // Orderer protocol and the SoloOrderer.
+        .target(
+            name: "Ordering",
+            dependencies: ["LedgerCore"],
+            swiftSettings: strict
+        ),
+        // Mempool, executor, commit pipeline.
+        .target(
+            name: "Node",
+            dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "careledger",
+            dependencies: [
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Node",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], resources: [.copy("Vectors")], swiftSettings: strict),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "CareledgerTests", dependencies: ["careledger", "Node", "Storage", "LedgerCore"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

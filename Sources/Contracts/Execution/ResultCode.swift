@@ -1,0 +1,48 @@
+import LedgerCore
+
+/// Stable, numbered outcomes of executing a transaction (TigerBeetle-style). Never renumber;
+/// append new codes. 1–99 envelope, 100–199 membership, 200–299 anchor.
+public enum ResultCode: UInt16, Sendable, CaseIterable {
+    case accepted = 0
+    case wrongChain = 1
+    case sequenceReplayed = 2
+    case sequenceGap = 3
+    case expired = 4
+    case unknownSender = 5
+    case keyMismatch = 6
+    case senderRevoked = 7
+    case unknownContract = 8
+    case unknownMethod = 9
+    case badArguments = 10
+    case unauthorized = 11
+    case genesisOnly = 12
+    case notAfterGenesis = 13
+
+    case alreadyRegistered = 100
+    case unknownIdentity = 101
+    case unknownRole = 102
+    case notOrganizationMember = 103
+    case alreadyRevoked = 104
+    case keyInUse = 105
+    case unknownOrganizationType = 106
+
+    case alreadyAnchored = 200
+
+    /// A short, stable name for logs and JSON.
+    public var name: String { String(describing: self) }
+}
+
+/// A contract's refusal: a stable code and a human message (ids and codes only, never PHI).
+public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
+    public let code: ResultCode
+    public let message: String
+
+    public init(_ code: ResultCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The on-chain result form.
+    public var result: TransactionResult { TransactionResult(code: code.rawValue, message: message) }
+    public var description: String { "\(code.name) (\(code.rawValue)): \(message)" }
+}

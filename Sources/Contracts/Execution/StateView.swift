@@ -1,0 +1,69 @@
+import LedgerCore
+
+/// Read access to committed state: a flat key-value space where each contract owns the prefix
+/// "<contract>/". Values are canonical bytes.
+public protocol StateReader {
+    /// The committed value, or nil if absent.
+    func value(for key: String) -> [UInt8]?
+}
+
+/// In-memory state, for replay (verify), tests and the simulation.
+public struct MemoryState: StateReader, Sendable {
+    public private(set) var values: [String: [UInt8]] = [:]
+
+    public init(_ values: [String: [UInt8]] = [:]) { self.values = values }
+
+    public func value(for key: String) -> [UInt8]? { values[key] }
+
+    /// Applies a block's write set.
+    public mutating func apply(_ writeSet: WriteSet) {
+        for entry in writeSet.entries { values[entry.key] = entry.value }
+    }
+}
+
+/// What a contract sees while executing: committed state, overlaid by the block's earlier writes
+/// and the current transaction's writes. A rejected transaction's writes are discarded.
+public struct StateView {
+    private let base: any StateReader
+    private var blockWrites: [String: [UInt8]?] = [:]
+    private var transactionWrites: [String: [UInt8]?] = [:]
+
+    public init(base: any StateReader) { self.base = base }
+
+    /// Reads the latest value visible to the current transaction.
+    public func get(_ key: String) -> [UInt8]? {
+        if let pending = transactionWrites[key] { return pending }
+        if let written = blockWrites[key] { return written }
+        return base.value(for: key)
+    }
+
+    /// Reads and decodes a canonical value; nil if absent. Stored values are canonical by construction.
+    public func getValue(_ key: String) -> CanonicalValue? {
+        guard let bytes = get(key) else { return nil }
+        guard let value = try? CanonicalValue(decoding: bytes) else {
+            preconditionFailure("state value under \(key) is not canonical")
+        }
+        return value
+    }
+
+    /// Writes a value (visible to later reads in this transaction).
+    public mutating func set(_ key: String, _ value: [UInt8]) { transactionWrites[key] = .some(value) }
+
+    /// Writes a canonical value.
+    public mutating func set(_ key: String, _ value: CanonicalValue) { set(key, value.encoded) }
+
+    /// Deletes a key.
+    public mutating func delete(_ key: String) { transactionWrites[key] = .some(nil) }
+
+    /// Keeps the current transaction's writes.
+    public mutating func commitTransaction() {
+        for (key, value) in transactionWrites { blockWrites[key] = value }
+        transactionWrites.removeAll(keepingCapacity: true)
+    }
+
+    /// Drops the current transaction's writes.
+    public mutating func discardTransaction() { transactionWrites.removeAll(keepingCapacity: true) }
+
+    /// The block's write set.
+    public var writeSet: WriteSet { WriteSet(blockWrites) }
+}

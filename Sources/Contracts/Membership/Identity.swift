@@ -1,0 +1,135 @@
+import LedgerCore
+
+/// What kind of party an identity is.
+public enum IdentityKind: String, Sendable, CaseIterable {
+    case organization, member, patient, device
+}
+
+/// The roles an organization can give its members. Later contracts ask for these.
+public enum Role: String, Sendable, CaseIterable, Comparable {
+    case admin, clinician, emergencyClinician = "emergency-clinician", nurse, pharmacist
+    case payerAgent = "payer-agent", auditor, researcher, integration, supplyChain = "supply-chain"
+
+    public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// The kinds of organization a consortium admits.
+public enum OrganizationType: String, Sendable, CaseIterable {
+    case hospital, clinic, payer, pharmacy, laboratory, manufacturer, distributor, sponsor, regulator, `operator`
+}
+
+/// An identity as the Membership contract stores it. No PHI: labels name organizations and staff
+/// accounts; patients have no label at all (their id is their pseudonym).
+public struct Identity: Sendable, Equatable {
+    public var id: IdentityID
+    public var kind: IdentityKind
+    /// For members and devices, the organization that enrolled them.
+    public var organization: IdentityID?
+    /// For organizations, their type.
+    public var organizationType: OrganizationType?
+    public var roles: [Role]
+    public var signingKey: SigningPublicKey
+    public var agreementKey: [UInt8]
+    public var label: String
+    public var revoked: Bool
+    public var registeredHeight: UInt64
+    /// Incremented by each key rotation.
+    public var keyVersion: UInt64
+
+    /// True for an active identity that holds `role`.
+    public func has(_ role: Role) -> Bool { !revoked && roles.contains(role) }
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = [
+            "kind": .string(kind.rawValue),
+            "roles": .list(roles.sorted().map { .string($0.rawValue) }),
+            "signingKey": .bytes(signingKey.rawValue),
+            "agreementKey": .bytes(agreementKey),
+            "label": .string(label),
+            "revoked": .bool(revoked),
+            "registeredHeight": .int(Int64(registeredHeight)),
+            "keyVersion": .int(Int64(keyVersion)),
+        ]
+        if let organization { map["organization"] = .bytes(organization.bytes) }
+        if let organizationType { map["organizationType"] = .string(organizationType.rawValue) }
+        return .map(map)
+    }
+
+    init?(id: IdentityID, canonical value: CanonicalValue) {
+        guard let kind = value["kind"]?.stringValue.flatMap(IdentityKind.init(rawValue:)),
+              let roleNames = value["roles"]?.listValue,
+              let keyBytes = value["signingKey"]?.bytesValue, let key = SigningPublicKey(rawValue: keyBytes),
+              let agreement = value["agreementKey"]?.bytesValue,
+              let label = value["label"]?.stringValue,
+              let revoked = value["revoked"]?.boolValue,
+              let registered = value["registeredHeight"]?.intValue,
+              let keyVersion = value["keyVersion"]?.intValue
+        else { return nil }
+        self.id = id
+        self.kind = kind
+        self.roles = roleNames.compactMap { $0.stringValue.flatMap(Role.init(rawValue:)) }
+        self.signingKey = key
+        self.agreementKey = agreement
+        self.label = label
+        self.revoked = revoked
+        self.registeredHeight = UInt64(registered)
+        self.keyVersion = UInt64(keyVersion)
+        self.organization = value["organization"]?.bytesValue.flatMap { Hash256(bytes: $0) }
+        self.organizationType = value["organizationType"]?.stringValue.flatMap(OrganizationType.init(rawValue:))
+    }
+
+    init(id: IdentityID, kind: IdentityKind, organization: IdentityID?, organizationType: OrganizationType?, roles: [Role],
+         signingKey: SigningPublicKey, agreementKey: [UInt8], label: String, registeredHeight: UInt64) {
+        self.id = id
+        self.kind = kind
+        self.organization = organization
+        self.organizationType = organizationType
+        self.roles = roles.sorted()
+        self.signingKey = signingKey
+        self.agreementKey = agreementKey
+        self.label = label
+        self.revoked = false
+        self.registeredHeight = registeredHeight
+        self.keyVersion = 1
+    }
+}
+
+/// Read-only questions every contract asks: "who is this sender and what may they do".
+public enum Directory {
+    static func identityKey(_ id: IdentityID) -> String { "membership/identity/\(id.hex)" }
+    static func signingKeyIndex(_ key: SigningPublicKey) -> String { "membership/key/\(Hex.encode(key.rawValue))" }
+    static func ordererKey(_ key: SigningPublicKey) -> String { "membership/orderer/\(Hex.encode(key.rawValue))" }
+
+    /// The identity, if registered.
+    public static func identity(_ id: IdentityID, in state: StateView) -> Identity? {
+        state.getValue(identityKey(id)).flatMap { Identity(id: id, canonical: $0) }
+    }
+
+    /// The identity from committed state.
+    public static func identity(_ id: IdentityID, in reader: any StateReader) -> Identity? {
+        identity(id, in: StateView(base: reader))
+    }
+
+    /// Whether `key` may sign blocks.
+    public static func isOrderer(_ key: SigningPublicKey, in reader: any StateReader) -> Bool {
+        reader.value(for: ordererKey(key)) != nil
+    }
+
+    /// The active sender of a call, or a rejection. Use in every contract method.
+    public static func activeSender(_ call: ContractCall, in state: StateView) throws(Rejection) -> Identity {
+        guard let identity = identity(call.sender, in: state) else {
+            throw Rejection(.unknownSender, "sender \(call.sender.hex) is not registered")
+        }
+        guard !identity.revoked else { throw Rejection(.senderRevoked, "sender \(call.sender.hex) has been revoked") }
+        return identity
+    }
+
+    /// The sender if it is an active organization, or one of its members holding `role`.
+    public static func require(_ role: Role, of call: ContractCall, in state: StateView) throws(Rejection) -> Identity {
+        let sender = try activeSender(call, in: state)
+        guard sender.has(role) else {
+            throw Rejection(.unauthorized, "\(call.method) needs the \(role.rawValue) role")
+        }
+        return sender
+    }
+}

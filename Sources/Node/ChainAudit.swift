@@ -1,0 +1,131 @@
+import Contracts
+import LedgerCore
+import Storage
+
+/// What a successful full-chain verification covered.
+public struct ChainAuditReport: Sendable {
+    public let chainId: String
+    public let height: UInt64
+    public let headHash: Hash256
+    public let transactions: UInt64
+    public let logRoot: Hash256
+    public let stateEntries: Int
+    public let logNodes: Int
+}
+
+/// Re-verifies everything a store holds: the chain itself (`ChainVerifier`: links, signatures,
+/// roots, re-execution to the same results and state roots), and that the store's derived tables
+/// (transaction index, log nodes, current state) agree with it. Stops at the first mismatch.
+public enum ChainAudit {
+    /// Verifies the whole store; `progress` is called after each block with (height, head height).
+    public static func run(store: any LedgerStore, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> Result<ChainAuditReport, ChainVerificationError> {
+        guard let head = try store.head() else { throw NodeError.storeHasNoGenesis }
+        guard let genesis = try store.rawBlock(height: 0), let genesisHeader = try? BlockHeader(decoding: genesis.headerBytes) else {
+            return .failure(ChainVerificationError(.malformedHeader, height: 0, detail: "genesis block is missing or unreadable"))
+        }
+        let chainId = genesisHeader.chainId
+        var verifier = ChainVerifier(chainId: chainId, replayer: ContractReplayer(executor: .standard(chainId: chainId)))
+        var leafHashes: [Hash256] = []
+        var ids: [Hash256] = []
+        var blockFirstIndex: [UInt64] = []
+        var lastHash = Hash256.zero
+        for height in 0...head.height {
+            guard let raw = try store.rawBlock(height: height) else {
+                return .failure(ChainVerificationError(.heightGap, height: height, detail: "block is missing from the store"))
+            }
+            let verified: VerifiedBlock
+            do { verified = try verifier.verify(raw) } catch { return .failure(error) }
+            blockFirstIndex.append(UInt64(leafHashes.count))
+            for tx in verified.block.transactions {
+                leafHashes.append(MerkleHashing.leafHash(tx.bytes))
+                ids.append(tx.id)
+            }
+            lastHash = verified.hash
+            progress(height, head.height)
+        }
+        func heightOf(logIndex: UInt64) -> UInt64 {
+            var lo = 0, hi = blockFirstIndex.count - 1
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if blockFirstIndex[mid] <= logIndex { lo = mid } else { hi = mid - 1 }
+            }
+            return UInt64(lo)
+        }
+        func mismatch(_ logIndex: UInt64, _ detail: String) -> ChainVerificationError {
+            let height = heightOf(logIndex: logIndex)
+            return ChainVerificationError(.storeMismatch, height: height, transactionIndex: Int(logIndex - blockFirstIndex[Int(height)]),
+                                          transactionID: ids[Int(logIndex)], detail: detail)
+        }
+
+        // The transaction index: ids and leaf hashes serve lookups and proofs.
+        var entries = 0
+        var indexFailure: ChainVerificationError?
+        try store.forEachTransactionEntry { logIndex, id, leaf, height in
+            guard indexFailure == nil else { return }
+            guard logIndex == UInt64(entries), Int(logIndex) < ids.count else {
+                indexFailure = ChainVerificationError(.storeMismatch, height: head.height, detail: "transaction index has an entry at log index \(logIndex) out of place")
+                return
+            }
+            if id != ids[Int(logIndex)].bytes { indexFailure = mismatch(logIndex, "stored transaction id differs from the hash of its bytes") }
+            else if leaf != leafHashes[Int(logIndex)].bytes { indexFailure = mismatch(logIndex, "stored leaf hash differs from the hash of its bytes") }
+            else if height != heightOf(logIndex: logIndex) { indexFailure = mismatch(logIndex, "stored block height \(height) of the transaction is wrong") }
+            entries += 1
+        }
+        if let indexFailure { return .failure(indexFailure) }
+        guard entries == ids.count else {
+            return .failure(ChainVerificationError(.storeMismatch, height: head.height, detail: "transaction index has \(entries) entries; the chain has \(ids.count)"))
+        }
+
+        // Log nodes: recompute every perfect subtree and compare, level by level.
+        var levels: [[Hash256]] = [leafHashes]
+        while levels.last!.count >= 2 {
+            let below = levels.last!
+            levels.append(stride(from: 0, to: below.count - 1, by: 2).map { MerkleHashing.nodeHash(below[$0], below[$0 + 1]) })
+        }
+        var nodeCount = 0
+        var nodeFailure: ChainVerificationError?
+        try store.forEachLogNode { node in
+            guard nodeFailure == nil else { return }
+            nodeCount += 1
+            guard node.level >= 1, node.level < levels.count, node.index < UInt64(levels[node.level].count) else {
+                nodeFailure = ChainVerificationError(.storeMismatch, height: head.height, detail: "unexpected log node level \(node.level) index \(node.index)")
+                return
+            }
+            if levels[node.level][Int(node.index)] != node.hash {
+                let lastLeaf = (node.index + 1) << node.level - 1
+                nodeFailure = mismatch(lastLeaf, "stored log node level \(node.level) index \(node.index) is wrong")
+            }
+        }
+        if let nodeFailure { return .failure(nodeFailure) }
+        let expectedNodes = levels.dropFirst().reduce(0) { $0 + $1.count }
+        guard nodeCount == expectedNodes else {
+            return .failure(ChainVerificationError(.storeMismatch, height: head.height, detail: "store holds \(nodeCount) log nodes; the log has \(expectedNodes)"))
+        }
+
+        // Current state must be exactly the replayed state.
+        let replayed = verifier.replayer.state.values
+        let lastWrite = verifier.replayer.lastWriteHeight
+        var seen = 0
+        var stateFailure: ChainVerificationError?
+        try store.forEachState { key, value, storedHeight in
+            guard stateFailure == nil else { return }
+            seen += 1
+            guard let expected = replayed[key] else {
+                stateFailure = ChainVerificationError(.storeMismatch, height: storedHeight, detail: "state key \(key) exists in the store but not in the replayed chain")
+                return
+            }
+            if expected != value {
+                stateFailure = ChainVerificationError(.storeMismatch, height: lastWrite[key] ?? storedHeight, detail: "state value of \(key) differs from the replayed chain")
+            }
+        }
+        if let stateFailure { return .failure(stateFailure) }
+        if seen != replayed.count, let missing = replayed.keys.sorted().first(where: { (try? store.state($0)) == nil }) {
+            return .failure(ChainVerificationError(.storeMismatch, height: lastWrite[missing] ?? head.height, detail: "state key \(missing) is missing from the store"))
+        }
+        guard let last = verifier.lastHeader, last.height == head.height else {
+            return .failure(ChainVerificationError(.storeMismatch, height: head.height, detail: "head block changed during verification"))
+        }
+        return .success(ChainAuditReport(chainId: chainId, height: last.height, headHash: lastHash, transactions: last.logSize,
+                                         logRoot: last.logRoot, stateEntries: replayed.count, logNodes: nodeCount))
+    }
+}

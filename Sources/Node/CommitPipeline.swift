@@ -1,0 +1,103 @@
+import Contracts
+import LedgerCore
+import Ordering
+import Storage
+
+/// What a committed block means to the node's waiters and subscribers.
+public struct CommittedBlock: Sendable {
+    public let header: BlockHeader
+    public let hash: Hash256
+    public let firstLogIndex: UInt64
+    public let transactionIDs: [Hash256]
+    public let senders: [IdentityID]
+    public let results: [TransactionResult]
+}
+
+/// Turns ordered batches into durable blocks: execute, build the Merkle log nodes and roots,
+/// sign, write in one database transaction, then update the state cache. Owned by one task.
+struct CommitPipeline: Sendable {
+    let store: any LedgerStore
+    let cache: StateCache
+    let executor: BlockExecutor
+    let ordererKeys: IdentityKeys
+    private(set) var head: BlockHeader
+    private(set) var frontier: MerkleFrontier
+
+    init(store: any LedgerStore, cache: StateCache, executor: BlockExecutor, ordererKeys: IdentityKeys,
+         head: BlockHeader, frontier: MerkleFrontier) {
+        precondition(frontier.size == head.logSize, "frontier must match the head")
+        self.store = store
+        self.cache = cache
+        self.executor = executor
+        self.ordererKeys = ordererKeys
+        self.head = head
+        self.frontier = frontier
+    }
+
+    /// Builds, signs and durably stores the next block. Returns only after the commit is durable.
+    mutating func commit(_ batch: OrderedBatch) throws -> CommittedBlock {
+        let height = head.height + 1
+        let execution = executor.execute(height: height, timeMs: batch.timeMs, transactions: batch.transactions, state: cache)
+        let (block, commit, nextFrontier) = Self.assemble(
+            chainId: executor.chainId, height: height, previous: head, timeMs: batch.timeMs,
+            transactions: batch.transactions.map(\.transaction), execution: execution,
+            frontier: frontier, ordererKeys: ordererKeys)
+        try store.commit(commit)
+        cache.apply(execution.writeSet)
+        head = block.header
+        frontier = nextFrontier
+        return CommittedBlock(header: block.header, hash: block.hash, firstLogIndex: commit.firstLogIndex,
+                              transactionIDs: block.transactions.map(\.id), senders: block.transactions.map(\.body.sender),
+                              results: execution.results)
+    }
+
+    /// Computes the roots, signs the header and prepares the store write for one block.
+    static func assemble(chainId: String, height: UInt64, previous: BlockHeader?, timeMs: Int64, transactions: [Transaction],
+                         execution: BlockExecution, frontier: MerkleFrontier, ordererKeys: IdentityKeys)
+        -> (Block, BlockCommit, MerkleFrontier) {
+        var log = frontier
+        let firstLogIndex = log.size
+        var leafHashes: [Hash256] = []
+        var nodes: [MerkleFrontier.Node] = []
+        leafHashes.reserveCapacity(transactions.count)
+        for tx in transactions {
+            let leaf = MerkleHashing.leafHash(tx.bytes)
+            leafHashes.append(leaf)
+            nodes.append(contentsOf: log.append(leafHash: leaf))
+        }
+        let ids = transactions.map(\.id)
+        let header = BlockHeader(
+            chainId: chainId, height: height, previousHash: previous?.hash ?? .zero, timeMs: timeMs,
+            transactionCount: UInt32(transactions.count), transactionsRoot: Block.transactionsRoot(ids),
+            logSize: log.size, logRoot: log.root,
+            resultsRoot: TransactionResult.root(execution.results, transactionIDs: ids),
+            stateRoot: execution.writeSet.stateRoot(after: previous?.stateRoot ?? .zero),
+            ordererKey: ordererKeys.signingPublicKey)
+        let block = Block.seal(header: header, transactions: transactions, results: execution.results, ordererKeys: ordererKeys)
+        let commit = BlockCommit(block: block, firstLogIndex: firstLogIndex, leafHashes: leafHashes, logNodes: nodes,
+                                 writeSet: execution.writeSet)
+        return (block, commit, log)
+    }
+}
+
+/// Commits already-verified transactions straight into a store, bypassing the mempool and the
+/// orderer. For bulk loading and benchmarks on a store no node is running on.
+public struct DirectBlockWriter: Sendable {
+    private var pipeline: CommitPipeline
+
+    /// Opens a writer at the store's head.
+    public init(store: any LedgerStore, ordererKeys: IdentityKeys) throws {
+        guard let head = try store.head() else { throw NodeError.storeHasNoGenesis }
+        let frontier = try MerkleFrontier(size: head.logSize, source: store)
+        pipeline = CommitPipeline(store: store, cache: StateCache(store: store), executor: .standard(chainId: head.chainId),
+                                  ordererKeys: ordererKeys, head: head, frontier: frontier)
+    }
+
+    /// The last committed header.
+    public var head: BlockHeader { pipeline.head }
+
+    /// Executes and durably commits one block.
+    public mutating func commit(_ transactions: [VerifiedTransaction], timeMs: Int64) throws -> CommittedBlock {
+        try pipeline.commit(OrderedBatch(transactions: transactions, timeMs: max(timeMs, pipeline.head.timeMs + 1)))
+    }
+}

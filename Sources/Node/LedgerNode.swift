@@ -1,0 +1,304 @@
+import Contracts
+import LedgerCore
+import Ordering
+import Storage
+
+/// Tunables of a node, each a limit with its unit.
+public struct NodeConfiguration: Sendable {
+    /// Most transactions per block.
+    public var blockTransactionsMax: Int
+    /// Longest a transaction waits for its block to be cut.
+    public var blockDelayMs: Int
+    /// Most transactions admitted but not yet committed.
+    public var mempoolTransactionsMax: Int
+    /// Default wait for `awaitCommit`.
+    public var commitWaitMs: Int
+
+    public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
+                commitWaitMs: Int = 30_000) {
+        self.blockTransactionsMax = blockTransactionsMax
+        self.blockDelayMs = blockDelayMs
+        self.mempoolTransactionsMax = mempoolTransactionsMax
+        self.commitWaitMs = commitWaitMs
+    }
+}
+
+/// Where and how a transaction was committed.
+public struct CommitStatus: Sendable, Equatable {
+    public let transactionID: Hash256
+    public let height: UInt64
+    public let logIndex: UInt64
+    public let result: TransactionResult
+}
+
+/// A commit status plus the proof that the transaction is in the log under the latest tree head.
+public struct CommitReceipt: Sendable {
+    public let status: CommitStatus
+    /// Leaf hash of the transaction (RFC 9162 leaf of its canonical bytes).
+    public let leafHash: Hash256
+    /// Tree size and root the proof is for (the head block's log).
+    public let treeSize: UInt64
+    public let rootHash: Hash256
+    /// Inclusion proof, leaf side first.
+    public let inclusionProof: [Hash256]
+    /// Height of the block whose header signs `rootHash`.
+    public let treeHeadHeight: UInt64
+}
+
+/// Failures of the node's own operations (not admission).
+public enum NodeError: Error, Sendable, CustomStringConvertible {
+    case unknownTransaction(Hash256)
+    case timedOut(Hash256, ms: Int)
+    case stopped
+    case failed(String)
+    case storeHasNoGenesis
+    case inconsistentStore(String)
+
+    public var description: String {
+        switch self {
+        case .unknownTransaction(let id): "transaction \(id.hex) is neither pending nor committed"
+        case .timedOut(let id, let ms): "transaction \(id.hex) was not committed within \(ms) ms"
+        case .stopped: "the node stopped"
+        case .failed(let why): "the node failed and stopped committing: \(why)"
+        case .storeHasNoGenesis: "the store has no genesis block; run `careledger init` first"
+        case .inconsistentStore(let why): "the store is inconsistent: \(why)"
+        }
+    }
+}
+
+/// The embedded node: admits transactions (parallel signature checks, then sequence, expiry and a
+/// dry run of the contract), orders them with the SoloOrderer, and commits blocks durably.
+public actor LedgerNode {
+    public nonisolated let chainId: String
+    public nonisolated let store: any LedgerStore
+    public nonisolated let configuration: NodeConfiguration
+    private let executor: BlockExecutor
+    private let cache: StateCache
+    private let orderer: any Orderer
+    private let clock: any LedgerClock
+
+    private var head: BlockHeader
+    private var pendingIDs: Set<Hash256> = []
+    /// Next sequence and number of pending transactions per sender with anything pending.
+    private var pendingBySender: [IdentityID: (next: UInt64, count: Int)] = [:]
+    private var waiters: [Hash256: [(token: UInt64, continuation: CheckedContinuation<CommitStatus, any Error>)]] = [:]
+    private var nextToken: UInt64 = 0
+    private var subscribers: [UInt64: AsyncStream<CommittedBlock>.Continuation] = [:]
+    private var commitTask: Task<Void, Never>?
+    private var failure: String?
+    private var stopping = false
+
+    /// Opens a node over a store that already holds a genesis block, and starts committing.
+    public init(store: any LedgerStore, ordererKeys: IdentityKeys, configuration: NodeConfiguration = .init(),
+                clock: any LedgerClock = SystemClock()) async throws {
+        guard let head = try store.head() else { throw NodeError.storeHasNoGenesis }
+        let frontier = try MerkleFrontier(size: head.logSize, source: store)
+        guard frontier.root == head.logRoot else {
+            throw NodeError.inconsistentStore("stored log nodes give root \(frontier.root.hex), head block says \(head.logRoot.hex)")
+        }
+        self.chainId = head.chainId
+        self.store = store
+        self.configuration = configuration
+        self.executor = .standard(chainId: head.chainId)
+        self.cache = StateCache(store: store)
+        self.clock = clock
+        self.head = head
+        self.orderer = SoloOrderer(
+            configuration: .init(batchTransactionsMax: configuration.blockTransactionsMax, batchDelayMs: configuration.blockDelayMs),
+            clock: clock, lastTimeMs: head.timeMs)
+        let pipeline = CommitPipeline(store: store, cache: cache, executor: executor, ordererKeys: ordererKeys,
+                                      head: head, frontier: frontier)
+        startCommitting(pipeline)
+    }
+
+    private func startCommitting(_ pipeline: CommitPipeline) {
+        let orderer = self.orderer
+        commitTask = Task.detached { [weak self] in
+            var pipeline = pipeline
+            while let batch = await orderer.nextBatch() {
+                do {
+                    let committed = try pipeline.commit(batch)
+                    await self?.didCommit(committed)
+                } catch {
+                    await self?.didFail("\(error)")
+                    return
+                }
+            }
+        }
+    }
+
+    /// The last committed block's header.
+    public var headHeader: BlockHeader { head }
+
+    /// Number of transactions admitted and not yet committed.
+    public var pendingCount: Int { pendingIDs.count }
+
+    /// Committed state (through the cache), for read-only queries.
+    public nonisolated var state: any StateReader { cache }
+
+    // MARK: admission
+
+    /// Admits transactions given as canonical bytes.
+    public func submit(bytes: [[UInt8]]) async -> [Result<Hash256, AdmissionError>] {
+        var decoded: [Transaction] = []
+        var errors: [Int: AdmissionError] = [:]
+        for (index, raw) in bytes.enumerated() {
+            do { decoded.append(try Transaction(decoding: raw)) } catch { errors[index] = .invalid(error) }
+        }
+        var results = await submit(decoded).makeIterator()
+        return bytes.indices.map { index in errors[index].map { .failure($0) } ?? results.next()! }
+    }
+
+    /// Admits one transaction; returns its id once it is in the order (not yet committed).
+    @discardableResult
+    public func submit(_ transaction: Transaction) async throws(AdmissionError) -> Hash256 {
+        try await submit([transaction])[0].get()
+    }
+
+    /// Admits transactions; results are in input order. Accepted ones are handed to the orderer
+    /// in input order, so one sender's consecutive sequence numbers may be submitted together.
+    public func submit(_ transactions: [Transaction]) async -> [Result<Hash256, AdmissionError>] {
+        let checked = await ParallelVerifier.verify(transactions)
+        // Back on the actor: everything below is synchronous, so sequence order is preserved.
+        var results: [Result<Hash256, AdmissionError>] = []
+        results.reserveCapacity(checked.count)
+        var accepted: [VerifiedTransaction] = []
+        let nowMs = clock.nowMs()
+        for outcome in checked {
+            switch outcome {
+            case .failure(let error): results.append(.failure(.invalid(error)))
+            case .success(let tx):
+                if let error = admit(tx, nowMs: nowMs) {
+                    results.append(.failure(error))
+                } else {
+                    accepted.append(tx)
+                    results.append(.success(tx.id))
+                }
+            }
+        }
+        if !accepted.isEmpty {
+            do { try orderer.submit(accepted) } catch {
+                for tx in accepted { release(tx.id, sender: tx.body.sender) }
+                return results.map { result in result.flatMap { _ in .failure(.stopping) } }
+            }
+        }
+        return results
+    }
+
+    private func admit(_ tx: VerifiedTransaction, nowMs: Int64) -> AdmissionError? {
+        if stopping || failure != nil { return .stopping }
+        if pendingIDs.contains(tx.id) { return .duplicate(tx.id) }
+        if pendingIDs.count >= configuration.mempoolTransactionsMax { return .mempoolFull(limit: configuration.mempoolTransactionsMax) }
+        let sender = tx.body.sender
+        let expected = pendingBySender[sender]?.next ?? BlockExecutor.lastSequence(of: sender, in: cache) + 1
+        if let rejection = executor.admit(tx, state: cache, nextHeight: head.height + 1, timeMs: nowMs, expectedSequence: expected) {
+            return .rejected(rejection)
+        }
+        pendingIDs.insert(tx.id)
+        pendingBySender[sender] = (tx.body.sequence + 1, (pendingBySender[sender]?.count ?? 0) + 1)
+        return nil
+    }
+
+    private func release(_ id: Hash256, sender: IdentityID) {
+        guard pendingIDs.remove(id) != nil, let entry = pendingBySender[sender] else { return }
+        // Once nothing is pending for a sender, committed state is the truth again (a transaction
+        // refused in its block does not consume its sequence number).
+        pendingBySender[sender] = entry.count <= 1 ? nil : (entry.next, entry.count - 1)
+    }
+
+    // MARK: commits
+
+    private func didCommit(_ block: CommittedBlock) {
+        head = block.header
+        for (offset, id) in block.transactionIDs.enumerated() {
+            release(id, sender: block.senders[offset])
+            if let list = waiters.removeValue(forKey: id) {
+                let status = CommitStatus(transactionID: id, height: block.header.height,
+                                          logIndex: block.firstLogIndex + UInt64(offset), result: block.results[offset])
+                for waiter in list { waiter.continuation.resume(returning: status) }
+            }
+        }
+        for subscriber in subscribers.values { subscriber.yield(block) }
+    }
+
+    private func didFail(_ reason: String) {
+        failure = reason
+        failAllWaiters(NodeError.failed(reason))
+    }
+
+    private func failAllWaiters(_ error: NodeError) {
+        for list in waiters.values { for waiter in list { waiter.continuation.resume(throwing: error) } }
+        waiters.removeAll()
+        for subscriber in subscribers.values { subscriber.finish() }
+        subscribers.removeAll()
+    }
+
+    /// Waits until the transaction is committed (durably) and returns where, with its result.
+    public func awaitCommit(_ id: Hash256, timeoutMs: Int? = nil) async throws -> CommitStatus {
+        if let location = try store.location(of: id) {
+            return CommitStatus(transactionID: id, height: location.height, logIndex: location.logIndex, result: location.result)
+        }
+        if let failure { throw NodeError.failed(failure) }
+        guard pendingIDs.contains(id) else { throw NodeError.unknownTransaction(id) }
+        let timeout = timeoutMs ?? configuration.commitWaitMs
+        nextToken += 1
+        let token = nextToken
+        return try await withCheckedThrowingContinuation { continuation in
+            waiters[id, default: []].append((token, continuation))
+            Task { [weak self] in
+                try? await Task.sleep(for: .milliseconds(timeout))
+                await self?.expire(id, token: token, timeoutMs: timeout)
+            }
+        }
+    }
+
+    private func expire(_ id: Hash256, token: UInt64, timeoutMs: Int) {
+        guard var list = waiters[id], let index = list.firstIndex(where: { $0.token == token }) else { return }
+        let waiter = list.remove(at: index)
+        waiters[id] = list.isEmpty ? nil : list
+        waiter.continuation.resume(throwing: NodeError.timedOut(id, ms: timeoutMs))
+    }
+
+    /// Submits one transaction and waits for its commit; returns the receipt with inclusion proof.
+    public func submitAndWait(_ transaction: Transaction, timeoutMs: Int? = nil) async throws -> CommitReceipt {
+        let id = try await submit(transaction)
+        _ = try await awaitCommit(id, timeoutMs: timeoutMs)
+        return try receipt(for: id)
+    }
+
+    /// The commit status of a transaction with an inclusion proof against the head's tree.
+    public func receipt(for id: Hash256) throws -> CommitReceipt {
+        guard let location = try store.location(of: id) else { throw NodeError.unknownTransaction(id) }
+        let head = self.head
+        let proof = try MerkleProofBuilder(source: store).inclusionProof(index: location.logIndex, size: head.logSize)
+        let leaf = try store.subtreeHash(level: 0, index: location.logIndex)
+        do {
+            try MerkleVerifier.verifyInclusion(leafHash: leaf, index: location.logIndex, size: head.logSize, proof: proof, root: head.logRoot)
+        } catch {
+            throw NodeError.inconsistentStore("inclusion proof for \(id.hex) does not verify: \(error)")
+        }
+        return CommitReceipt(
+            status: CommitStatus(transactionID: id, height: location.height, logIndex: location.logIndex, result: location.result),
+            leafHash: leaf, treeSize: head.logSize, rootHash: head.logRoot, inclusionProof: proof, treeHeadHeight: head.height)
+    }
+
+    /// A stream of every block committed from now on.
+    public func commits() -> AsyncStream<CommittedBlock> {
+        let (stream, continuation) = AsyncStream.makeStream(of: CommittedBlock.self, bufferingPolicy: .unbounded)
+        nextToken += 1
+        let token = nextToken
+        subscribers[token] = continuation
+        continuation.onTermination = { [weak self] _ in Task { await self?.unsubscribe(token) } }
+        return stream
+    }
+
+    private func unsubscribe(_ token: UInt64) { subscribers[token] = nil }
+
+    /// Stops admitting, commits everything already admitted, then stops.
+    public func stop() async {
+        stopping = true
+        orderer.close()
+        await commitTask?.value
+        failAllWaiters(.stopped)
+    }
+}

@@ -1,0 +1,33 @@
+import LedgerCore
+
+/// A batch of transactions in their final order, with the orderer's block time.
+public struct OrderedBatch: Sendable {
+    public let transactions: [VerifiedTransaction]
+    /// Block time, milliseconds since the Unix epoch; strictly greater than the previous batch's.
+    public let timeMs: Int64
+
+    public init(transactions: [VerifiedTransaction], timeMs: Int64) {
+        self.transactions = transactions
+        self.timeMs = timeMs
+    }
+}
+
+/// Why the orderer refused transactions.
+public enum OrderingError: Error, Sendable, Equatable, CustomStringConvertible {
+    case closed
+    public var description: String { "the orderer is closed" }
+}
+
+/// Puts admitted transactions into one total order and hands them out as batches (future blocks).
+///
+/// `submit` is synchronous, so a caller that admits transactions in sequence order hands them over
+/// in that order. `nextBatch` is pulled by the single committer: while a block is being written,
+/// new transactions pile up and the next pull takes them all (up to the limit): group commit.
+public protocol Orderer: Sendable {
+    /// Appends transactions to the order, keeping their relative order.
+    func submit(_ transactions: [VerifiedTransaction]) throws(OrderingError)
+    /// The next batch; waits for work. Nil once closed and drained.
+    func nextBatch() async -> OrderedBatch?
+    /// Stops accepting transactions; pending ones are still handed out.
+    func close()
+}

@@ -1,0 +1,135 @@
+import LedgerCore
+import Synchronization
+
+/// The single-node orderer of the embedded mode. A batch is cut when it holds
+/// `batchTransactionsMax` transactions, or `batchDelayMs` after its first transaction arrived,
+/// whichever comes first; a committer that falls behind gets full batches at once.
+public final class SoloOrderer: Orderer {
+    /// Cutting rules.
+    public struct Configuration: Sendable {
+        /// Cut as soon as this many transactions are pending.
+        public var batchTransactionsMax: Int
+        /// Cut this long after the first pending transaction arrived.
+        public var batchDelayMs: Int
+
+        public init(batchTransactionsMax: Int = 2_000, batchDelayMs: Int = 10) {
+            precondition((1...Limits.blockTransactionsMax).contains(batchTransactionsMax),
+                         "batch size must be 1…\(Limits.blockTransactionsMax)")
+            precondition(batchDelayMs >= 1, "batch delay must be at least 1 ms")
+            self.batchTransactionsMax = batchTransactionsMax
+            self.batchDelayMs = batchDelayMs
+        }
+    }
+
+    private struct State {
+        var pending: [VerifiedTransaction] = []
+        var firstArrival: ContinuousClock.Instant?
+        var lastTimeMs: Int64
+        var closed = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var waiterToken: UInt64 = 0
+    }
+
+    private enum Step {
+        case batch(OrderedBatch)
+        case finished
+        case wait(until: ContinuousClock.Instant?)
+    }
+
+    public let configuration: Configuration
+    private let clock: any LedgerClock
+    private let state: Mutex<State>
+
+    /// - Parameter lastTimeMs: time of the chain head, so block times keep increasing across restarts.
+    public init(configuration: Configuration = .init(), clock: any LedgerClock, lastTimeMs: Int64) {
+        self.configuration = configuration
+        self.clock = clock
+        self.state = Mutex(State(lastTimeMs: lastTimeMs))
+    }
+
+    public func submit(_ transactions: [VerifiedTransaction]) throws(OrderingError) {
+        guard !transactions.isEmpty else { return }
+        let waiter = try state.withLock { (s: inout State) throws(OrderingError) -> CheckedContinuation<Void, Never>? in
+            guard !s.closed else { throw OrderingError.closed }
+            if s.pending.isEmpty { s.firstArrival = .now }
+            s.pending.append(contentsOf: transactions)
+            // Wake the committer: it decides whether to cut now or sleep until the deadline.
+            return Self.takeWaiter(&s)
+        }
+        waiter?.resume()
+    }
+
+    public func nextBatch() async -> OrderedBatch? {
+        while true {
+            let step = state.withLock { s -> Step in
+                if s.pending.count >= configuration.batchTransactionsMax { return .batch(cut(&s)) }
+                if s.pending.isEmpty { return s.closed ? .finished : .wait(until: nil) }
+                if s.closed { return .batch(cut(&s)) }
+                let due = s.firstArrival! + .milliseconds(configuration.batchDelayMs)
+                return ContinuousClock.now >= due ? .batch(cut(&s)) : .wait(until: due)
+            }
+            switch step {
+            case .batch(let batch): return batch
+            case .finished: return nil
+            case .wait(let deadline): await waitForWork(until: deadline)
+            }
+        }
+    }
+
+    public func close() {
+        let waiter = state.withLock { s in
+            s.closed = true
+            return Self.takeWaiter(&s)
+        }
+        waiter?.resume()
+    }
+
+    /// Takes up to `batchTransactionsMax` pending transactions as the next batch.
+    private func cut(_ s: inout State) -> OrderedBatch {
+        let timeMs = max(clock.nowMs(), s.lastTimeMs + 1)
+        s.lastTimeMs = timeMs
+        let count = min(s.pending.count, configuration.batchTransactionsMax)
+        let batch = Array(s.pending.prefix(count))
+        s.pending.removeFirst(count)
+        s.firstArrival = s.pending.isEmpty ? nil : .now
+        return OrderedBatch(transactions: batch, timeMs: timeMs)
+    }
+
+    private static func takeWaiter(_ s: inout State) -> CheckedContinuation<Void, Never>? {
+        defer { s.waiter = nil }
+        return s.waiter
+    }
+
+    /// Sleeps until a submit or close wakes us, or until the deadline.
+    private func waitForWork(until deadline: ContinuousClock.Instant?) async {
+        let token: UInt64 = state.withLock { s in
+            s.waiterToken &+= 1
+            return s.waiterToken
+        }
+        if let deadline {
+            Task { [weak self] in
+                try? await Task.sleep(until: deadline, clock: .continuous)
+                self?.wake(token: token)
+            }
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow = state.withLock { s -> Bool in
+                // Work may have arrived between deciding to wait and getting here.
+                if s.closed || s.pending.count >= configuration.batchTransactionsMax || s.waiterToken != token { return true }
+                if let deadline, ContinuousClock.now >= deadline { return true }
+                if deadline == nil && !s.pending.isEmpty { return true }
+                s.waiter = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    private func wake(token: UInt64) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            guard s.waiterToken == token else { return nil }
+            return Self.takeWaiter(&s)
+        }
+        waiter?.resume()
+    }
+}

@@ -1,0 +1,80 @@
+import LedgerCore
+
+/// Everything one block writes, applied in one database transaction.
+public struct BlockCommit: Sendable {
+    public let block: Block
+    /// Log index of the block's first transaction.
+    public let firstLogIndex: UInt64
+    /// Leaf hashes of the block's transactions, in order.
+    public let leafHashes: [Hash256]
+    /// Interior log nodes (level ≥ 1) completed by this block.
+    public let logNodes: [MerkleFrontier.Node]
+    /// State writes of the block.
+    public let writeSet: WriteSet
+
+    public init(block: Block, firstLogIndex: UInt64, leafHashes: [Hash256], logNodes: [MerkleFrontier.Node], writeSet: WriteSet) {
+        precondition(leafHashes.count == block.transactions.count, "one leaf per transaction")
+        self.block = block
+        self.firstLogIndex = firstLogIndex
+        self.leafHashes = leafHashes
+        self.logNodes = logNodes
+        self.writeSet = writeSet
+    }
+}
+
+/// Where a committed transaction sits.
+public struct TransactionLocation: Sendable, Equatable {
+    public let logIndex: UInt64
+    public let height: UInt64
+    public let result: TransactionResult
+
+    public init(logIndex: UInt64, height: UInt64, result: TransactionResult) {
+        self.logIndex = logIndex
+        self.height = height
+        self.result = result
+    }
+}
+
+/// Storage errors: the store is unusable or does not match what the caller expects.
+public enum StorageError: Error, Sendable, CustomStringConvertible {
+    case database(String)
+    case notAContiguousBlock(expected: UInt64, got: UInt64)
+    case corrupt(String)
+    case missing(String)
+
+    public var description: String {
+        switch self {
+        case .database(let message): "database error: \(message)"
+        case .notAContiguousBlock(let expected, let got): "expected block \(expected), got \(got)"
+        case .corrupt(let what): "store is corrupt: \(what)"
+        case .missing(let what): "not in the store: \(what)"
+        }
+    }
+}
+
+/// The durable ledger: blocks, transactions with results, current state and the Merkle log nodes.
+/// `commit` is atomic and durable when it returns; proofs read O(log n) nodes.
+public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
+    /// Header and hash of the last committed block, or nil for an empty store.
+    func head() throws -> BlockHeader?
+    /// Atomically and durably appends a block with its state writes and log nodes.
+    func commit(_ commit: BlockCommit) throws
+    /// A stored block exactly as stored, for verification.
+    func rawBlock(height: UInt64) throws -> RawBlock?
+    /// A stored header.
+    func header(height: UInt64) throws -> BlockHeader?
+    /// Location and result of a committed transaction.
+    func location(of id: Hash256) throws -> TransactionLocation?
+    /// The canonical bytes of the transaction at a log index.
+    func transactionBytes(logIndex: UInt64) throws -> [UInt8]?
+    /// Current value of a state key.
+    func state(_ key: String) throws -> [UInt8]?
+    /// Every state entry, in key order, with the height that last wrote it.
+    func forEachState(_ body: (_ key: String, _ value: [UInt8], _ height: UInt64) throws -> Void) throws
+    /// Every stored interior log node, ordered by level then index.
+    func forEachLogNode(_ body: (MerkleFrontier.Node) throws -> Void) throws
+    /// Every transaction's index entry (log index, stored id, leaf hash and height), in log order.
+    func forEachTransactionEntry(_ body: (_ logIndex: UInt64, _ id: [UInt8], _ leafHash: [UInt8], _ height: UInt64) throws -> Void) throws
+    /// Ids of the most recent transactions, newest first.
+    func recentTransactionIDs(limit: Int) throws -> [Hash256]
+}

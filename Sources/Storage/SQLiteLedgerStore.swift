@@ -1,0 +1,247 @@
+import Foundation
+import GRDB
+import LedgerCore
+
+/// The embedded LedgerStore: SQLite through GRDB, WAL mode, `synchronous=FULL` on the writer,
+/// one database transaction per block.
+public final class SQLiteLedgerStore: LedgerStore {
+    private let pool: DatabasePool
+    /// Path of the database file.
+    public let path: String
+
+    /// Opens (creating if needed) the store at `path` and migrates it.
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.journalMode = .wal
+        // Keep patient data out of logs and errors (STYLE.md lesson 16).
+        config.publicStatementArguments = false
+        config.busyMode = .timeout(5)
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            // DatabasePool resets `synchronous` after prepareDatabase; set FULL on the writer now,
+            // so that a commit that returned survives power loss.
+            try pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw StorageError.database("\(error)")
+        }
+    }
+
+    /// Named, append-only schema migrations (never edit a released one).
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-ledger") { db in
+            try db.execute(sql: """
+                CREATE TABLE block (
+                    height INTEGER PRIMARY KEY,
+                    header BLOB NOT NULL,
+                    signature BLOB NOT NULL
+                );
+                CREATE TABLE tx (
+                    log_index INTEGER PRIMARY KEY,
+                    id BLOB NOT NULL,
+                    height INTEGER NOT NULL,
+                    bytes BLOB NOT NULL,
+                    leaf_hash BLOB NOT NULL,
+                    result BLOB NOT NULL
+                );
+                CREATE UNIQUE INDEX tx_by_id ON tx(id);
+                CREATE TABLE state (
+                    key TEXT PRIMARY KEY,
+                    value BLOB NOT NULL,
+                    height INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE log_node (
+                    level INTEGER NOT NULL,
+                    idx INTEGER NOT NULL,
+                    hash BLOB NOT NULL,
+                    PRIMARY KEY (level, idx)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    private func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StorageError { throw error } catch {
+            throw StorageError.database("\(error)")
+        }
+    }
+
+    public func head() throws -> BlockHeader? {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT header FROM block ORDER BY height DESC LIMIT 1")
+            }.map { try BlockHeader(decoding: Array($0)) }
+        }
+    }
+
+    public func commit(_ commit: BlockCommit) throws {
+        let block = commit.block
+        let height = block.header.height
+        try wrap {
+            try pool.write { db in
+                let last = try Int64.fetchOne(db, sql: "SELECT max(height) FROM block")
+                let expected = last.map { UInt64($0) + 1 } ?? 0
+                guard height == expected else { throw StorageError.notAContiguousBlock(expected: expected, got: height) }
+                try db.execute(
+                    sql: "INSERT INTO block (height, header, signature) VALUES (?, ?, ?)",
+                    arguments: [Int64(height), Data(block.header.encoded), Data(block.signature)])
+                let txStatement = try db.cachedStatement(
+                    sql: "INSERT INTO tx (log_index, id, height, bytes, leaf_hash, result) VALUES (?, ?, ?, ?, ?, ?)")
+                for (offset, tx) in block.transactions.enumerated() {
+                    txStatement.setUncheckedArguments([
+                        Int64(commit.firstLogIndex) + Int64(offset), Data(tx.id.bytes), Int64(height), Data(tx.bytes),
+                        Data(commit.leafHashes[offset].bytes), Data(block.results[offset].encoded),
+                    ])
+                    try txStatement.execute()
+                }
+                let nodeStatement = try db.cachedStatement(sql: "INSERT INTO log_node (level, idx, hash) VALUES (?, ?, ?)")
+                for node in commit.logNodes {
+                    nodeStatement.setUncheckedArguments([node.level, Int64(node.index), Data(node.hash.bytes)])
+                    try nodeStatement.execute()
+                }
+                let upsert = try db.cachedStatement(
+                    sql: "INSERT INTO state (key, value, height) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, height = excluded.height")
+                let delete = try db.cachedStatement(sql: "DELETE FROM state WHERE key = ?")
+                for entry in commit.writeSet.entries {
+                    if let value = entry.value {
+                        upsert.setUncheckedArguments([entry.key, Data(value), Int64(height)])
+                        try upsert.execute()
+                    } else {
+                        delete.setUncheckedArguments([entry.key])
+                        try delete.execute()
+                    }
+                }
+            }
+        }
+    }
+
+    public func rawBlock(height: UInt64) throws -> RawBlock? {
+        try wrap {
+            try pool.read { db -> RawBlock? in
+                guard let row = try Row.fetchOne(db, sql: "SELECT header, signature FROM block WHERE height = ?", arguments: [Int64(height)]) else {
+                    return nil
+                }
+                let headerBytes = Array(row["header"] as Data)
+                var txs: [[UInt8]] = []
+                var results: [[UInt8]] = []
+                // The header says where the block's transactions sit in the log; an undecodable
+                // header yields no transactions and the verifier reports the header.
+                if let header = try? BlockHeader(decoding: headerBytes) {
+                    let first = Int64(header.logSize) - Int64(header.transactionCount)
+                    let rows = try Row.fetchCursor(
+                        db, sql: "SELECT bytes, result FROM tx WHERE log_index >= ? AND log_index < ? ORDER BY log_index",
+                        arguments: [first, Int64(header.logSize)])
+                    while let tx = try rows.next() {
+                        txs.append(Array(tx["bytes"] as Data))
+                        results.append(Array(tx["result"] as Data))
+                    }
+                }
+                return RawBlock(headerBytes: headerBytes, signature: Array(row["signature"] as Data),
+                                transactionBytes: txs, resultBytes: results)
+            }
+        }
+    }
+
+    public func header(height: UInt64) throws -> BlockHeader? {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT header FROM block WHERE height = ?", arguments: [Int64(height)])
+            }.map { try BlockHeader(decoding: Array($0)) }
+        }
+    }
+
+    public func location(of id: Hash256) throws -> TransactionLocation? {
+        try wrap {
+            try pool.read { db -> TransactionLocation? in
+                guard let row = try Row.fetchOne(db, sql: "SELECT log_index, height, result FROM tx WHERE id = ?", arguments: [Data(id.bytes)]) else {
+                    return nil
+                }
+                return TransactionLocation(logIndex: UInt64(row["log_index"] as Int64), height: UInt64(row["height"] as Int64),
+                                           result: try TransactionResult(decoding: Array(row["result"] as Data)))
+            }
+        }
+    }
+
+    public func transactionBytes(logIndex: UInt64) throws -> [UInt8]? {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT bytes FROM tx WHERE log_index = ?", arguments: [Int64(logIndex)])
+            }.map { Array($0) }
+        }
+    }
+
+    public func state(_ key: String) throws -> [UInt8]? {
+        try wrap {
+            try pool.read { db in try Data.fetchOne(db, sql: "SELECT value FROM state WHERE key = ?", arguments: [key]) }.map { Array($0) }
+        }
+    }
+
+    public func forEachState(_ body: (_ key: String, _ value: [UInt8], _ height: UInt64) throws -> Void) throws {
+        try wrap {
+            try pool.read { db in
+                let rows = try Row.fetchCursor(db, sql: "SELECT key, value, height FROM state ORDER BY key")
+                while let row = try rows.next() { try body(row["key"], Array(row["value"] as Data), UInt64(row["height"] as Int64)) }
+            }
+        }
+    }
+
+    public func forEachLogNode(_ body: (MerkleFrontier.Node) throws -> Void) throws {
+        try wrap {
+            try pool.read { db in
+                let rows = try Row.fetchCursor(db, sql: "SELECT level, idx, hash FROM log_node ORDER BY level, idx")
+                while let row = try rows.next() {
+                    guard let hash = Hash256(bytes: Array(row["hash"] as Data)) else { throw StorageError.corrupt("log node hash is not 32 bytes") }
+                    try body(MerkleFrontier.Node(level: row["level"], index: UInt64(row["idx"] as Int64), hash: hash))
+                }
+            }
+        }
+    }
+
+    public func forEachTransactionEntry(_ body: (_ logIndex: UInt64, _ id: [UInt8], _ leafHash: [UInt8], _ height: UInt64) throws -> Void) throws {
+        try wrap {
+            try pool.read { db in
+                let rows = try Row.fetchCursor(db, sql: "SELECT log_index, id, leaf_hash, height FROM tx ORDER BY log_index")
+                while let row = try rows.next() {
+                    try body(UInt64(row["log_index"] as Int64), Array(row["id"] as Data), Array(row["leaf_hash"] as Data),
+                             UInt64(row["height"] as Int64))
+                }
+            }
+        }
+    }
+
+    public func recentTransactionIDs(limit: Int) throws -> [Hash256] {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchAll(db, sql: "SELECT id FROM tx ORDER BY log_index DESC LIMIT ?", arguments: [limit])
+            }.compactMap { Hash256(bytes: Array($0)) }
+        }
+    }
+
+    public func subtreeHash(level: Int, index: UInt64) throws -> Hash256 {
+        try wrap {
+            let data = try pool.read { db in
+                level == 0
+                    ? try Data.fetchOne(db, sql: "SELECT leaf_hash FROM tx WHERE log_index = ?", arguments: [Int64(index)])
+                    : try Data.fetchOne(db, sql: "SELECT hash FROM log_node WHERE level = ? AND idx = ?", arguments: [level, Int64(index)])
+            }
+            guard let data else { throw StorageError.missing("log node level \(level) index \(index)") }
+            guard let hash = Hash256(bytes: Array(data)) else { throw StorageError.corrupt("log node level \(level) index \(index)") }
+            return hash
+        }
+    }
+
+    /// Runs raw SQL on the writer. For tamper tests and the demo's tamper chapter only.
+    public func unsafeExecute(_ sql: String, arguments: [Data] = []) throws {
+        try wrap { try pool.write { db in try db.execute(sql: sql, arguments: StatementArguments(arguments)) } }
+    }
+
+    /// Flushes the WAL into the main database file (also done automatically by SQLite).
+    public func checkpoint() throws {
+        try wrap { _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) } }
+    }
+}

@@ -1,0 +1,296 @@
+import ArgumentParser
+import Contracts
+import Dispatch
+import Foundation
+import LedgerCore
+import Node
+import Ordering
+import Storage
+import Synchronization
+
+/// `careledger bench`: measurements that print the machine's limits next to the result.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks; each prints the relevant machine limit measured in the same run and the ratio.",
+        subcommands: [LedgerBench.self])
+}
+
+/// Limits of this machine, measured now (machines are shared and noisy).
+struct MachineLimits {
+    let cores: Int
+    let ed25519VerifyPerSecond: Double
+    let sha256MBPerSecond: Double
+
+    /// Ed25519 verifications/s on all cores and single-core SHA-256 MB/s, ~1 s each.
+    static func measure() -> MachineLimits {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let keys = IdentityKeys(seed: Array(repeating: 7, count: 32))
+        let message = Array(repeating: UInt8(0xab), count: 200)
+        let signature = keys.sign(message)
+        let key = keys.signingPublicKey
+        let perCore = Mutex<[Int]>(Array(repeating: 0, count: cores))
+        let verifyStart = DispatchTime.now()
+        DispatchQueue.concurrentPerform(iterations: cores) { core in
+            var count = 0
+            let deadline = DispatchTime.now().uptimeNanoseconds + 1_000_000_000
+            while DispatchTime.now().uptimeNanoseconds < deadline {
+                for _ in 0..<100 { precondition(key.isValidSignature(signature, for: message)) }
+                count += 100
+            }
+            perCore.withLock { $0[core] = count }
+        }
+        let verifySeconds = Double(DispatchTime.now().uptimeNanoseconds - verifyStart.uptimeNanoseconds) / 1e9
+        let verified = perCore.withLock { $0.reduce(0, +) }
+
+        let buffer = [UInt8](repeating: 0x5a, count: 1 << 20)
+        var hashed = 0
+        let shaStart = DispatchTime.now().uptimeNanoseconds
+        var sink = Hash256.zero
+        while DispatchTime.now().uptimeNanoseconds - shaStart < 700_000_000 {
+            sink = Hash256.sha256(buffer)
+            hashed += buffer.count
+        }
+        precondition(sink != .zero)
+        let shaSeconds = Double(DispatchTime.now().uptimeNanoseconds - shaStart) / 1e9
+        return MachineLimits(cores: cores, ed25519VerifyPerSecond: Double(verified) / verifySeconds,
+                             sha256MBPerSecond: Double(hashed) / shaSeconds / 1e6)
+    }
+}
+
+/// Percentile of sorted values.
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return 0 }
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+/// `careledger bench ledger`.
+struct LedgerBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "Commit pre-signed transactions through the real node and SQLite (synchronous=FULL); report tx/s, commit latency, and commit cost at growing chain lengths.")
+
+    @Option(help: "Transactions committed through the node.") var transactions = 200_000
+    @Option(help: "Distinct senders (enrolled devices).") var senders = 1_000
+    @Option(help: "Largest chain length for the commit-cost-vs-length run (0 skips it).") var flatMax = 1_000_000
+    @Option(help: "Keep the benchmark chain in this directory (default: a temporary one, deleted).") var data: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard (1_000...5_000_000).contains(transactions) else { throw ValidationError("--transactions must be 1000…5000000") }
+        guard (1...10_000).contains(senders) else { throw ValidationError("--senders must be 1…10000") }
+        guard flatMax == 0 || (10_000...10_000_000).contains(flatMax) else { throw ValidationError("--flat-max must be 0 or 10000…10000000") }
+    }
+
+    func run() async throws {
+        let root = data.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("careledger-bench-\(UUID().uuidString)")
+        defer { if data == nil { try? FileManager.default.removeItem(at: root) } }
+        if !json { Terminal.line("measuring machine limits…") }
+        let limits = MachineLimits.measure()
+        if !json {
+            Terminal.line("  \(limits.cores) cores: Ed25519 \(grouped(Int(limits.ed25519VerifyPerSecond))) verifications/s (all cores), SHA-256 \(grouped(Int(limits.sha256MBPerSecond))) MB/s (one core)")
+        }
+        let throughput = try await runThroughput(DataDirectory(url: root.appendingPathComponent("throughput")), limits: limits)
+        let flat = flatMax > 0 ? try runFlatness(DataDirectory(url: root.appendingPathComponent("flat"))) : []
+
+        let txPerSecond = throughput.txPerSecond
+        let verifyRatio = txPerSecond / limits.ed25519VerifyPerSecond
+        let shaRatio = throughput.bytesPerSecond / 1e6 / limits.sha256MBPerSecond
+        if json {
+            Terminal.json([
+                "transactions": transactions, "senders": senders, "cores": limits.cores,
+                "committedTxPerSecond": txPerSecond, "commitLatencyMs": ["p50": throughput.p50Ms, "p99": throughput.p99Ms],
+                "blocks": throughput.blocks, "seconds": throughput.seconds,
+                "limits": ["ed25519VerifyPerSecond": limits.ed25519VerifyPerSecond, "sha256MBPerSecond": limits.sha256MBPerSecond],
+                "ratios": ["txPerSecondToEd25519Verify": verifyRatio, "transactionMBPerSecondToSha256": shaRatio],
+                "commitCostByChainLength": flat.map { ["chainLength": $0.length, "microsecondsPerTransaction": $0.microsPerTx] },
+            ])
+        } else {
+            Terminal.line("")
+            Terminal.line("committed      \(grouped(transactions)) signed transactions from \(grouped(senders)) senders in \(throughput.blocks) blocks, \(fixed(throughput.seconds, 2)) s")
+            Terminal.line("throughput     \(grouped(Int(txPerSecond))) tx/s  (\(fixed(verifyRatio * 100))% of the Ed25519 verify limit \(grouped(Int(limits.ed25519VerifyPerSecond)))/s; target ≥ 20,000 tx/s, ≥ 70%)")
+            Terminal.line("bytes          \(fixed(throughput.bytesPerSecond / 1e6)) MB/s of transactions (\(fixed(shaRatio * 100, 2))% of SHA-256 \(grouped(Int(limits.sha256MBPerSecond))) MB/s)")
+            Terminal.line("commit latency p50 \(fixed(throughput.p50Ms)) ms, p99 \(fixed(throughput.p99Ms)) ms (submit → durable commit acknowledged)")
+            if !flat.isEmpty {
+                Terminal.line("commit cost by chain length (execute + Merkle + SQLite FULL, blocks of 2,000):")
+                for point in flat { Terminal.line("  \(pad(grouped(point.length), 10)) \(fixed(point.microsPerTx, 2)) µs/tx") }
+                Terminal.line("  ratio \(grouped(flat.last!.length)) / \(grouped(flat.first!.length)): \(fixed(flat.last!.microsPerTx / flat.first!.microsPerTx, 2))× (flat = 1.0)")
+            }
+        }
+    }
+
+    struct Throughput {
+        let txPerSecond: Double
+        let bytesPerSecond: Double
+        let p50Ms: Double
+        let p99Ms: Double
+        let blocks: Int
+        let seconds: Double
+    }
+
+    /// Enrolls `count` devices from the administrator and returns their keys.
+    static func enrollDevices(_ ledger: LocalLedger, count: Int, admin: IdentityKeys) async throws -> [IdentityKeys] {
+        let devices = (0..<count).map { IdentityKeys(seed: Hash256.sha256(Array("bench-device-\($0)".utf8)).bytes) }
+        let enrollments = devices.enumerated().map { index, device in
+            ledger.sign(admin, contract: "membership", method: "enroll", args: .map([
+                "kind": .string("device"), "label": .string("bench-device-\(index)"), "roles": .list([.string("integration")]),
+                "signingKey": .bytes(device.signingPublicKey.rawValue), "agreementKey": .bytes(device.agreementPublicKey)]))
+        }
+        for chunk in stride(from: 0, to: enrollments.count, by: 1_000) {
+            let part = Array(enrollments[chunk..<min(chunk + 1_000, enrollments.count)])
+            let ids = try await ledger.node.submit(part).map { try $0.get() }
+            for id in ids { _ = try await ledger.node.awaitCommit(id) }
+        }
+        return devices
+    }
+
+    /// Signs anchor transactions `range` (round robin over senders) on all cores.
+    static func presign(_ range: Range<Int>, devices: [IdentityKeys], chainId: String, sequenceBase: UInt64 = 0) -> [Transaction] {
+        var out = [Transaction?](repeating: nil, count: range.count)
+        let chunk = 512
+        out.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let target = buffer
+            DispatchQueue.concurrentPerform(iterations: (range.count + chunk - 1) / chunk) { part in
+                for offset in (part * chunk)..<min(range.count, (part + 1) * chunk) {
+                    let index = range.lowerBound + offset
+                    let device = devices[index % devices.count]
+                    let body = TransactionBody(
+                        chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,
+                        sequence: sequenceBase + UInt64(index / devices.count) + 1, contract: "anchor", method: "put",
+                        args: .map(["digest": .bytes(Hash256.sha256(Array("bench-\(index)".utf8)).bytes), "kind": .string("bench")]))
+                    target[offset] = Transaction.sign(body, with: device)
+                }
+            }
+        }
+        return out.map { $0! }
+    }
+
+    func runThroughput(_ directory: DataDirectory, limits: MachineLimits) async throws -> Throughput {
+        try directory.initialize(chainId: "careledger-bench", organizations: [OrganizationSpec(name: "bench-operator", type: .operator)])
+        let ledger = try await LocalLedger.open(directory)
+        let devices = try await Self.enrollDevices(ledger, count: senders, admin: try directory.loadKey("bench-operator"))
+        if !json { Terminal.line("pre-signing \(grouped(transactions)) transactions…") }
+        let signed = Self.presign(0..<transactions, devices: devices, chainId: "careledger-bench")
+        let totalBytes = signed.reduce(0) { $0 + $1.bytes.count }
+
+        let window = 50_000
+        let chunk = 1_000
+        let committed = Mutex(0)
+        let clock = ContinuousClock()
+        var submitTimes = [ContinuousClock.Instant](repeating: clock.now, count: transactions)
+        var latenciesMs: [Double] = []
+        latenciesMs.reserveCapacity(transactions)
+        var blocks = 0
+        var bar = ProgressBar("committing", total: UInt64(transactions), enabled: Terminal.stderrIsTTY && !json)
+        let commits = await ledger.node.commits()
+        let node = ledger.node
+        let start = clock.now
+        let submitter = Task { () throws -> [ContinuousClock.Instant] in
+            var times = [ContinuousClock.Instant](repeating: clock.now, count: signed.count)
+            var next = 0
+            while next < signed.count {
+                while next - committed.withLock({ $0 }) >= window { try await Task.sleep(for: .milliseconds(1)) }
+                let end = min(next + chunk, signed.count)
+                let now = clock.now
+                for index in next..<end { times[index] = now }
+                for result in await node.submit(Array(signed[next..<end])) {
+                    if case .failure(let error) = result { throw CLIError("bench transaction refused: \(error)") }
+                }
+                next = end
+            }
+            return times
+        }
+        var done = 0
+        // Commits arrive in submission order (one submitter, FIFO orderer); times are matched by index.
+        var pendingLatencies: [(index: Int, at: ContinuousClock.Instant)] = []
+        for await block in commits {
+            let now = clock.now
+            for (offset, id) in block.transactionIDs.enumerated() {
+                precondition(signed[done + offset].id == id, "commit order differs from submission order")
+            }
+            pendingLatencies.append((done, now))
+            done += block.transactionIDs.count
+            blocks += 1
+            committed.withLock { $0 = done }
+            bar.update(UInt64(done))
+            if done >= transactions { break }
+        }
+        let end = clock.now
+        bar.finish()
+        submitTimes = try await submitter.value
+        var cursor = 0
+        for (blockIndex, entry) in pendingLatencies.enumerated() {
+            let upTo = blockIndex + 1 < pendingLatencies.count ? pendingLatencies[blockIndex + 1].index : transactions
+            while cursor < upTo {
+                latenciesMs.append(Double((entry.at - submitTimes[cursor]) / .microseconds(1)) / 1_000)
+                cursor += 1
+            }
+        }
+        await ledger.close()
+        latenciesMs.sort()
+        let seconds = Double((end - start) / .microseconds(1)) / 1e6
+        return Throughput(txPerSecond: Double(transactions) / seconds, bytesPerSecond: Double(totalBytes) / seconds,
+                          p50Ms: percentile(latenciesMs, 0.5), p99Ms: percentile(latenciesMs, 0.99), blocks: blocks, seconds: seconds)
+    }
+
+    struct FlatPoint {
+        let length: Int
+        let microsPerTx: Double
+    }
+
+    /// Fills a fresh chain with `DirectBlockWriter` (signatures made off the clock) and times the
+    /// commit of a few 2,000-transaction blocks as the chain passes 10⁴, 10⁵, 10⁶ … transactions.
+    func runFlatness(_ directory: DataDirectory) throws -> [FlatPoint] {
+        try directory.initialize(chainId: "careledger-flat", organizations: [OrganizationSpec(name: "flat-operator", type: .operator)])
+        let store = try directory.openStore()
+        var writer = try DirectBlockWriter(store: store, ordererKeys: try directory.loadKey("node"))
+        let admin = try directory.loadKey("flat-operator")
+        let deviceCount = 1_000
+        let devices = (0..<deviceCount).map { IdentityKeys(seed: Hash256.sha256(Array("flat-device-\($0)".utf8)).bytes) }
+        let enroll = devices.enumerated().map { index, device in
+            Transaction.sign(TransactionBody(chainId: "careledger-flat", sender: admin.derivedID, publicKey: admin.signingPublicKey,
+                                             sequence: UInt64(index) + 2, contract: "membership", method: "enroll", args: .map([
+                "kind": .string("device"), "label": .string("flat-device-\(index)"), "roles": .list([.string("integration")]),
+                "signingKey": .bytes(device.signingPublicKey.rawValue), "agreementKey": .bytes(device.agreementPublicKey)])), with: admin)
+        }
+        let clock = SystemClock()
+        _ = try writer.commit(enroll.map { try VerifiedTransaction.verify($0) }, timeMs: clock.nowMs())
+        var checkpoints: [Int] = []
+        var length = 10_000
+        while length <= flatMax { checkpoints.append(length); length *= 10 }
+        let blockSize = 2_000, sampleBlocks = 5, signChunk = 50_000
+        var points: [FlatPoint] = []
+        var produced = 0
+        var bar = ProgressBar("filling", total: UInt64(flatMax), enabled: Terminal.stderrIsTTY && !json)
+        if !json { Terminal.line("filling a chain to \(grouped(flatMax)) transactions for commit cost by length…") }
+        while let target = checkpoints.first {
+            // Fill up to the checkpoint minus the sample, then time the sample blocks.
+            let sampleStart = target - blockSize * sampleBlocks
+            var sampleNanos: UInt64 = 0
+            var sampled = 0
+            while Int(writer.head.logSize) < target {
+                let size = Int(writer.head.logSize)
+                let count = min(signChunk, target - size)
+                let txs = Self.presign(produced..<(produced + count), devices: devices, chainId: "careledger-flat")
+                    .map { VerifiedTransaction(uncheckedFromTrustedStore: $0) }
+                produced += count
+                for blockStart in stride(from: 0, to: txs.count, by: blockSize) {
+                    let block = Array(txs[blockStart..<min(blockStart + blockSize, txs.count)])
+                    let inSample = Int(writer.head.logSize) >= sampleStart
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    _ = try writer.commit(block, timeMs: clock.nowMs())
+                    if inSample {
+                        sampleNanos += DispatchTime.now().uptimeNanoseconds - t0
+                        sampled += block.count
+                    }
+                    bar.update(writer.head.logSize)
+                }
+            }
+            points.append(FlatPoint(length: target, microsPerTx: Double(sampleNanos) / 1_000 / Double(max(sampled, 1))))
+            checkpoints.removeFirst()
+        }
+        bar.finish()
+        return points
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+
+/// The `careledger` command.
+@main
+struct CareLedger: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "careledger",
+        abstract: "A permissioned, Merkle-proven ledger for healthcare consortia.",
+        discussion: """
+            Every command takes --data DIR (default: $CARELEDGER_DATA, else ./careledger-data).
+            Exit codes: 0 success; 1 error (bad input, missing data, I/O); 64 usage error;
+            3 a transaction was rejected or the chain failed verification.
+            """,
+        subcommands: [
+            DemoCommand.self, InitCommand.self, KeysCommand.self, NodeCommand.self, SubmitCommand.self,
+            VerifyCommand.self, ProofCommand.self, BenchCommand.self, LoadCommand.self,
+        ]
+    )
+}
+
+/// The shared `--data` option.
+struct DataOption: ParsableArguments {
+    @Option(name: .long, help: "Data directory (default: $CARELEDGER_DATA, else ./careledger-data).")
+    var data: String?
+
+    var directory: DataDirectory { DataDirectory.resolve(data) }
+}
+
+/// Exit code for "rejected" and "verification failed".
+let exitRejected = ExitCode(3)

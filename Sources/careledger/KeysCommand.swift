@@ -1,0 +1,93 @@
+import ArgumentParser
+import Contracts
+import LedgerCore
+import Node
+import Storage
+
+/// `careledger keys`: local key pairs and what the chain knows about them.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "List, create and show local key pairs (Ed25519 signing + X25519 agreement).",
+        subcommands: [List.self, New.self, Show.self],
+        defaultSubcommand: List.self)
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List local keys and their on-chain identities.")
+        @OptionGroup var options: DataOption
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            try directory.requireInitialized()
+            let store = try directory.openStore()
+            var rows: [[String: Any]] = []
+            for name in try directory.keyNames() {
+                let keys = try directory.loadKey(name)
+                rows.append(describe(name: name, keys: keys, state: StoreStateReader(store: store)))
+            }
+            if json { Terminal.json(["keys": rows]) } else {
+                for row in rows {
+                    Terminal.line("\(pad(row["name"] as! String, 18)) \(pad(row["kind"] as! String, 13)) \(row["id"] as! String)  \(row["roles"] as? String ?? "")")
+                }
+            }
+        }
+    }
+
+    struct New: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a new key pair (not yet on chain: enroll or self-register it with `submit`).")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Name of the key file (letters, digits, - _ .).") var name: String
+
+        func run() async throws {
+            let directory = options.directory
+            try directory.requireInitialized()
+            let keys = IdentityKeys.generate()
+            try directory.saveKey(name, keys)
+            Terminal.line("Created key \(name): id \(keys.derivedID.hex)")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one key's public parts and on-chain identity.")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Key name.") var name: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let store = try directory.openStore()
+            let row = describe(name: name, keys: try directory.loadKey(name), state: StoreStateReader(store: store))
+            if json { Terminal.json(row) } else {
+                for key in row.keys.sorted() { Terminal.line("\(pad(key, 16)) \(row[key]!)") }
+            }
+        }
+    }
+}
+
+func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+
+/// Describes a key and, if registered, its identity.
+func describe(name: String, keys: IdentityKeys, state: any StateReader) -> [String: Any] {
+    var row: [String: Any] = [
+        "name": name, "id": keys.derivedID.hex, "signingKey": Hex.encode(keys.signingPublicKey.rawValue),
+        "agreementKey": Hex.encode(keys.agreementPublicKey), "kind": "unregistered",
+    ]
+    if let identity = Directory.identity(keys.derivedID, in: state) {
+        row["kind"] = identity.kind.rawValue
+        row["roles"] = identity.roles.map(\.rawValue).joined(separator: ",")
+        row["revoked"] = identity.revoked
+        row["keyVersion"] = identity.keyVersion
+        if let org = identity.organization { row["organization"] = org.hex }
+        if let type = identity.organizationType { row["organizationType"] = type.rawValue }
+    } else if Directory.isOrderer(keys.signingPublicKey, in: state) {
+        row["kind"] = "orderer"
+    }
+    return row
+}
+
+/// Committed state read straight from a store (read-only commands, no node).
+struct StoreStateReader: StateReader {
+    let store: any LedgerStore
+    func value(for key: String) -> [UInt8]? { try? store.state(key) }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Contracts
+import Foundation
+import LedgerCore
+import Node
+
+/// `careledger submit`: sign a transaction with a local key, commit it, print the receipt.
+struct SubmitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "submit",
+        abstract: "Sign a transaction as a local identity, commit it on the embedded node and print its receipt.",
+        discussion: """
+            --args is a JSON object. Integers, strings, booleans, null, arrays and objects map to the canonical
+            encoding (floats are refused). Strings are rewritten when they start with:
+              0x…            bytes, from hex
+              @id:NAME       the identity id of local key NAME (32 bytes)
+              @signing:NAME  the Ed25519 public key of local key NAME
+              @agreement:NAME the X25519 public key of local key NAME
+            Example: careledger submit --as operator --contract anchor --method put \\
+                       --args '{"digest":"0x<64 hex>","kind":"document"}'
+            The node runs inside this command; stop a running `careledger node` on the same data first.
+            """)
+
+    @OptionGroup var options: DataOption
+    @Option(name: .customLong("as"), help: "Local key to sign with (default: the administrator).") var signer: String?
+    @Option(help: "Contract name.") var contract: String
+    @Option(help: "Method name.") var method: String
+    @Option(help: "Arguments as a JSON object.") var args = "{}"
+    @Option(help: "Last block height at which the transaction may be included.") var expiryHeight: UInt64?
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let directory = options.directory
+        let settings = try directory.settings()
+        let name = signer ?? settings.administrator
+        let keys = try directory.loadKey(name)
+        let value = try ArgumentsJSON.parse(args, directory: directory)
+        let ledger = try await LocalLedger.open(directory)
+        let tx = ledger.sign(keys, contract: contract, method: method, args: value, expiryHeight: expiryHeight)
+        let receipt: CommitReceipt
+        do {
+            receipt = try await ledger.node.submitAndWait(tx)
+        } catch let error as AdmissionError {
+            await ledger.close()
+            if json { Terminal.json(["accepted": false, "stage": "admission", "code": error.code, "message": error.description]) }
+            else { Terminal.error("refused before ordering: \(error)") }
+            throw exitRejected
+        }
+        await ledger.close()
+        let accepted = receipt.status.result.isAccepted
+        if json {
+            Terminal.json(receiptJSON(receipt) as [String: Any])
+        } else {
+            Terminal.line("transaction  \(receipt.status.transactionID.hex)")
+            Terminal.line("block        \(receipt.status.height)   log index \(receipt.status.logIndex)")
+            Terminal.line("result       \(accepted ? "accepted" : "rejected — \(ResultCode(rawValue: receipt.status.result.code)?.name ?? "\(receipt.status.result.code)"): \(receipt.status.result.message)")")
+            Terminal.line("proof        \(receipt.inclusionProof.count) hashes to root \(receipt.rootHash.hex) (tree size \(receipt.treeSize)) ✓ verified")
+        }
+        if !accepted { throw exitRejected }
+    }
+}
+
+/// JSON of a receipt, in Certificate Transparency style names where they exist.
+func receiptJSON(_ receipt: CommitReceipt) -> [String: Any] {
+    [
+        "id": receipt.status.transactionID.hex, "height": receipt.status.height, "leaf_index": receipt.status.logIndex,
+        "accepted": receipt.status.result.isAccepted, "code": Int(receipt.status.result.code),
+        "message": receipt.status.result.message, "tree_size": receipt.treeSize,
+        "sha256_root_hash": receipt.rootHash.base64, "leaf_hash": receipt.leafHash.base64,
+        "audit_path": receipt.inclusionProof.map(\.base64),
+    ]
+}
+
+/// Converts `--args` JSON into a canonical value.
+enum ArgumentsJSON {
+    /// Largest `--args` accepted.
+    static let bytesMax = 16 * 1024
+
+    static func parse(_ text: String, directory: DataDirectory) throws -> CanonicalValue {
+        guard text.utf8.count <= bytesMax else { throw CLIError("--args is larger than \(bytesMax) bytes") }
+        let json: JSONValue
+        do { json = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)) } catch {
+            throw CLIError("--args is not valid JSON (integers only, no floats): \(error)")
+        }
+        return try convert(json, directory: directory, path: "args")
+    }
+
+    private static func convert(_ value: JSONValue, directory: DataDirectory, path: String) throws -> CanonicalValue {
+        switch value {
+        case .null: return .null
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .string(let string): return try convert(string: string, directory: directory, path: path)
+        case .array(let array):
+            return .list(try array.enumerated().map { try convert($1, directory: directory, path: "\(path)[\($0)]") })
+        case .object(let object):
+            var map: [String: CanonicalValue] = [:]
+            for (key, item) in object { map[key] = try convert(item, directory: directory, path: "\(path).\(key)") }
+            return .map(map)
+        }
+    }
+
+    private static func convert(string: String, directory: DataDirectory, path: String) throws -> CanonicalValue {
+        if string.hasPrefix("0x") {
+            guard let bytes = Hex.decode(string.dropFirst(2)) else { throw CLIError("\(path): “\(string)” is not valid hex") }
+            return .bytes(bytes)
+        }
+        for (prefix, pick) in [("@id:", { (k: IdentityKeys) in k.derivedID.bytes }), ("@signing:", { $0.signingPublicKey.rawValue }),
+                               ("@agreement:", { $0.agreementPublicKey })] where string.hasPrefix(prefix) {
+            return .bytes(pick(try directory.loadKey(String(string.dropFirst(prefix.count)))))
+        }
+        return .string(string)
+    }
+}
+
+/// JSON restricted to what the ledger encodes: no floats.
+enum JSONValue: Decodable {
+    case null, bool(Bool), int(Int64), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let b = try? container.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? container.decode(Int64.self) { self = .int(i) }
+        else if let s = try? container.decode(String.self) { self = .string(s) }
+        else if let a = try? container.decode([JSONValue].self) { self = .array(a) }
+        else if let o = try? container.decode([String: JSONValue].self) { self = .object(o) }
+        else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "floats are not allowed") }
+    }
+}
