@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@Suite("The careledger command line")
+struct CLITests {
+    @Test(.timeLimit(.minutes(3)))
+    func demoRunsAndExitsZero() throws {
+        let result = try CareledgerBinary.run(["demo", "--bulk", "200"], timeoutSeconds: 150)
+        #expect(result.status == 0, "\(result.stderr)")
+        for chapter in ["Founding a consortium", "Verifying the whole chain", "Proving a transaction", "Catching tampering"] {
+            #expect(result.stdout.contains(chapter))
+        }
+        #expect(result.stdout.contains("badTransactionSignature"))
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func submitVerifyProofAndTamper() throws {
+        let data = temporaryDataPath()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        #expect(try CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
+        #expect(try CareledgerBinary.run(["keys", "new", "dr-a", "--data", data]).status == 0)
+        let enroll = try CareledgerBinary.run(["submit", "--data", data, "--as", "hospital", "--contract", "membership", "--method", "enroll",
+                                               "--args", #"{"kind":"member","label":"dr-a","roles":["clinician"],"signingKey":"@signing:dr-a","agreementKey":"@agreement:dr-a"}"#, "--json"])
+        #expect(enroll.status == 0, "\(enroll.stdout)\(enroll.stderr)")
+        let digest = String(repeating: "ab", count: 32)
+        let anchor = try CareledgerBinary.run(["submit", "--data", data, "--as", "dr-a", "--contract", "anchor", "--method", "put",
+                                               "--args", "{\"digest\":\"0x\(digest)\",\"kind\":\"document\"}", "--json"])
+        #expect(anchor.status == 0, "\(anchor.stdout)\(anchor.stderr)")
+        let receipt = try JSONSerialization.jsonObject(with: Data(anchor.stdout.utf8)) as? [String: Any]
+        let id = try #require(receipt?["id"] as? String)
+
+        let duplicate = try CareledgerBinary.run(["submit", "--data", data, "--as", "dr-a", "--contract", "anchor", "--method", "put",
+                                                  "--args", "{\"digest\":\"0x\(digest)\",\"kind\":\"document\"}"])
+        #expect(duplicate.status == 3)
+        #expect(duplicate.stderr.contains("alreadyAnchored"))
+        let float = try CareledgerBinary.run(["submit", "--data", data, "--contract", "anchor", "--method", "put", "--args", #"{"x":1.5}"#])
+        #expect(float.status == 1)
+
+        let proof = try CareledgerBinary.run(["proof", "inclusion", id, "--data", data])
+        #expect(proof.status == 0)
+        #expect(proof.stdout.contains("✓ inclusion proof verified"))
+        let consistency = try CareledgerBinary.run(["proof", "consistency", "1", "--data", data])
+        #expect(consistency.status == 0, "\(consistency.stdout)\(consistency.stderr)")
+        #expect(try CareledgerBinary.run(["verify", "--data", data]).status == 0)
+        let keys = try CareledgerBinary.run(["keys", "list", "--data", data])
+        #expect(keys.stdout.contains("dr-a") && keys.stdout.contains("member"))
+
+        // Flip one byte of a stored transaction: verify exits 3 and names the block and transaction.
+        let sqlite = data + "/ledger.sqlite"
+        let tamper = Process()
+        tamper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        tamper.arguments = ["python3", "-c", """
+            import sqlite3,sys
+            c=sqlite3.connect(sys.argv[1]); b=bytearray(c.execute('select bytes from tx order by log_index desc limit 1').fetchone()[0])
+            b[len(b)-90]^=1; c.execute('update tx set bytes=? where log_index=(select max(log_index) from tx)',(bytes(b),)); c.commit()
+            """, sqlite]
+        try tamper.run()
+        tamper.waitUntilExit()
+        try #require(tamper.terminationStatus == 0, "python3 with sqlite3 is needed for this test")
+        let failed = try CareledgerBinary.run(["verify", "--data", data, "--json"])
+        #expect(failed.status == 3)
+        #expect(failed.stdout.contains("\"height\" : 2"), "\(failed.stdout)")
+        #expect(failed.stdout.contains("transactionIndex"))
+    }
+
+    @Test func badInputGetsClearErrors() throws {
+        let missing = try CareledgerBinary.run(["verify", "--data", temporaryDataPath()])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("careledger init"))
+        let badOrg = try CareledgerBinary.run(["init", "--data", temporaryDataPath(), "--organization", "x:spaceship"])
+        #expect(badOrg.status == 1)
+        #expect(badOrg.stderr.contains("unknown organization type"))
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+
+/// Runs the built `careledger` executable as a child process.
+enum CareledgerBinary {
+    /// The executable next to the test bundle (SwiftPM builds it because this target depends on it).
+    static var url: URL {
+        get throws {
+            let candidates = [
+                URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
+                Bundle.main.bundleURL.deletingLastPathComponent(),
+                Bundle.main.bundleURL,
+            ].map { $0.appendingPathComponent("careledger") }
+            guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+                throw ChildError("careledger executable not found near \(CommandLine.arguments[0])")
+            }
+            return found
+        }
+    }
+
+    /// Runs to completion (bounded by `timeoutSeconds`) and returns exit status and output.
+    static func run(_ arguments: [String], timeoutSeconds: Double = 120) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = try url
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Drain pipes concurrently so a chatty child never blocks on a full pipe.
+        nonisolated(unsafe) var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            throw ChildError("careledger \(arguments.joined(separator: " ")) did not finish within \(timeoutSeconds) s")
+        }
+        process.waitUntilExit()
+        group.wait()
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    }
+}
+
+struct ChildError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A fresh temporary directory path (not created).
+func temporaryDataPath() -> String {
+    FileManager.default.temporaryDirectory.appendingPathComponent("careledger-cli-\(UUID().uuidString)").path
+}
