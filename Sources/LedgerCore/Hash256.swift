@@ -16,6 +16,10 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
     /// Wraps exactly 32 bytes; returns nil for any other length.
     public init?(bytes: some Collection<UInt8>) {
         guard bytes.count == Self.byteCount else { return nil }
+        if let fast = bytes.withContiguousStorageIfAvailable({ Hash256(raw: UnsafeRawBufferPointer($0)) }) {
+            self = fast
+            return
+        }
         var value = Hash256()
         withUnsafeMutableBytes(of: &value) { raw in
             for (offset, byte) in bytes.enumerated() { raw[offset] = byte }

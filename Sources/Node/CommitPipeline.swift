@@ -37,6 +37,7 @@ struct CommitPipeline: Sendable {
     /// Builds, signs and durably stores the next block. Returns only after the commit is durable.
     mutating func commit(_ batch: OrderedBatch) throws -> CommittedBlock {
         let height = head.height + 1
+        cache.prefetch(executor.likelyKeys(batch.transactions))
         let execution = executor.execute(height: height, timeMs: batch.timeMs, transactions: batch.transactions, state: cache)
         let (block, commit, nextFrontier) = Self.assemble(
             chainId: executor.chainId, height: height, previous: head, timeMs: batch.timeMs,

@@ -164,6 +164,7 @@ public actor LedgerNode {
         results.reserveCapacity(checked.count)
         var accepted: [VerifiedTransaction] = []
         let nowMs = clock.nowMs()
+        cache.prefetch(executor.likelyKeys(checked.compactMap { try? $0.get() }))
         for outcome in checked {
             switch outcome {
             case .failure(let error): results.append(.failure(.invalid(error)))

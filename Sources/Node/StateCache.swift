@@ -29,6 +29,20 @@ final class StateCache: StateReader, Sendable {
         return loaded
     }
 
+    /// Loads the keys not cached yet in one store read (a block's or a submission's likely keys).
+    func prefetch(_ keys: [String]) {
+        let missing = entries.withLock { cache in keys.filter { cache[$0] == nil } }
+        guard !missing.isEmpty else { return }
+        let found: [String: [UInt8]]
+        do { found = try store.states(missing) } catch {
+            fatalError("state prefetch failed: \(error)")
+        }
+        entries.withLock { cache in
+            if cache.count + missing.count >= Self.entriesMax { cache.removeAll(keepingCapacity: true) }
+            for key in missing where cache[key] == nil { cache[key] = .some(found[key]) }
+        }
+    }
+
     /// Applies a write set that has just been committed durably.
     func apply(_ writeSet: WriteSet) {
         entries.withLock { cache in

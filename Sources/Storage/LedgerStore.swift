@@ -69,6 +69,8 @@ public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
     func transactionBytes(logIndex: UInt64) throws -> [UInt8]?
     /// Current value of a state key.
     func state(_ key: String) throws -> [UInt8]?
+    /// Current values of many keys in one read; absent keys are missing from the result.
+    func states(_ keys: [String]) throws -> [String: [UInt8]]
     /// Every state entry, in key order, with the height that last wrote it.
     func forEachState(_ body: (_ key: String, _ value: [UInt8], _ height: UInt64) throws -> Void) throws
     /// Every stored interior log node, ordered by level then index.

@@ -13,6 +13,11 @@ public struct AnchorContract: Contract {
 
     static func key(_ digest: Hash256) -> String { "anchor/\(digest.hex)" }
 
+    public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
+        guard let digest = transaction.body.args["digest"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        return [Self.key(digest)]
+    }
+
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
         let args = try Arguments(call.args)
         try args.allowOnly(["digest", "kind"])

@@ -36,6 +36,19 @@ public struct BlockExecutor: Sendable {
         state.getValue(sequenceKey(sender))?.intValue.map { UInt64($0) } ?? 0
     }
 
+    /// Every state key the transactions will probably read: sender identity and sequence, plus
+    /// what each contract declares. For batch prefetching; not needed for correctness.
+    public func likelyKeys(_ transactions: [VerifiedTransaction]) -> [String] {
+        var keys: [String] = []
+        keys.reserveCapacity(transactions.count * 3)
+        for tx in transactions {
+            keys.append(Directory.identityKey(tx.body.sender))
+            keys.append(Self.sequenceKey(tx.body.sender))
+            if let contract = contracts[tx.body.contract] { keys.append(contentsOf: contract.likelyKeys(tx)) }
+        }
+        return keys
+    }
+
     /// Executes a block's transactions in order against committed state.
     public func execute(height: UInt64, timeMs: Int64, transactions: [VerifiedTransaction], state reader: any StateReader) -> BlockExecution {
         var state = StateView(base: reader)

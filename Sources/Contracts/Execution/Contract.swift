@@ -23,10 +23,14 @@ public protocol Contract: Sendable {
     var selfRegistrationMethods: Set<String> { get }
     /// Checks and applies a call; throws a rejection (and the executor discards its writes).
     func execute(_ call: ContractCall, state: inout StateView) throws(Rejection)
+    /// State keys a call will probably read, so the node can fetch them in one batch before
+    /// executing a block. A hint only: reads outside it still work, one at a time.
+    func likelyKeys(_ transaction: VerifiedTransaction) -> [String]
 }
 
 extension Contract {
     public var selfRegistrationMethods: Set<String> { [] }
+    public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] { [] }
 }
 
 /// Typed argument access that turns every malformed argument into a `.badArguments` rejection.

@@ -27,6 +27,9 @@ public struct StateView {
     private let base: any StateReader
     private var blockWrites: [String: [UInt8]?] = [:]
     private var transactionWrites: [String: [UInt8]?] = [:]
+    /// Decoded identities by state key, valid while the stored bytes are unchanged. Identities are
+    /// read twice per transaction (envelope, then contract), so decoding once per block pays.
+    let identityMemo = DecodedMemo<Identity>()
 
     public init(base: any StateReader) { self.base = base }
 
@@ -66,4 +69,17 @@ public struct StateView {
 
     /// The block's write set.
     public var writeSet: WriteSet { WriteSet(blockWrites) }
+}
+
+/// Remembers a decoded value together with the bytes it came from.
+final class DecodedMemo<Value> {
+    private var entries: [String: (bytes: [UInt8], value: Value)] = [:]
+
+    /// The value for `key` if `bytes` are what it was decoded from; otherwise decodes and remembers.
+    func value(for key: String, bytes: [UInt8], decode: ([UInt8]) -> Value?) -> Value? {
+        if let entry = entries[key], entry.bytes == bytes { return entry.value }
+        guard let value = decode(bytes) else { return nil }
+        entries[key] = (bytes, value)
+        return value
+    }
 }

@@ -96,13 +96,17 @@ public struct Identity: Sendable, Equatable {
 
 /// Read-only questions every contract asks: "who is this sender and what may they do".
 public enum Directory {
-    static func identityKey(_ id: IdentityID) -> String { "membership/identity/\(id.hex)" }
+    public static func identityKey(_ id: IdentityID) -> String { "membership/identity/\(id.hex)" }
     static func signingKeyIndex(_ key: SigningPublicKey) -> String { "membership/key/\(Hex.encode(key.rawValue))" }
     static func ordererKey(_ key: SigningPublicKey) -> String { "membership/orderer/\(Hex.encode(key.rawValue))" }
 
     /// The identity, if registered.
     public static func identity(_ id: IdentityID, in state: StateView) -> Identity? {
-        state.getValue(identityKey(id)).flatMap { Identity(id: id, canonical: $0) }
+        let key = identityKey(id)
+        guard let bytes = state.get(key) else { return nil }
+        return state.identityMemo.value(for: key, bytes: bytes) { bytes in
+            (try? CanonicalValue(decoding: bytes)).flatMap { Identity(id: id, canonical: $0) }
+        }
     }
 
     /// The identity from committed state.
