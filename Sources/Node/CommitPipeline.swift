@@ -34,8 +34,15 @@ struct CommitPipeline: Sendable {
         self.frontier = frontier
     }
 
-    /// Builds, signs and durably stores the next block. Returns only after the commit is durable.
-    mutating func commit(_ batch: OrderedBatch) throws -> CommittedBlock {
+    /// A block that is executed and signed but not yet written.
+    struct Prepared: Sendable {
+        let commit: BlockCommit
+        let committed: CommittedBlock
+    }
+
+    /// Executes the next batch and signs its block; its writes become visible to later blocks
+    /// (and to admission) at once, durable only after `write`.
+    mutating func prepare(_ batch: OrderedBatch) -> Prepared {
         let height = head.height + 1
         cache.prefetch(executor.likelyKeys(batch.transactions))
         let execution = executor.execute(height: height, timeMs: batch.timeMs, transactions: batch.transactions, state: cache)
@@ -43,13 +50,26 @@ struct CommitPipeline: Sendable {
             chainId: executor.chainId, height: height, previous: head, timeMs: batch.timeMs,
             transactions: batch.transactions.map(\.transaction), execution: execution,
             frontier: frontier, ordererKeys: ordererKeys)
-        try store.commit(commit)
-        cache.apply(execution.writeSet)
+        cache.applyExecuted(execution.writeSet, height: height)
         head = block.header
         frontier = nextFrontier
-        return CommittedBlock(header: block.header, hash: block.hash, firstLogIndex: commit.firstLogIndex,
-                              transactionIDs: block.transactions.map(\.id), senders: block.transactions.map(\.body.sender),
-                              results: execution.results)
+        return Prepared(commit: commit, committed: CommittedBlock(
+            header: block.header, hash: block.hash, firstLogIndex: commit.firstLogIndex,
+            transactionIDs: block.transactions.map(\.id), senders: block.transactions.map(\.body.sender),
+            results: execution.results))
+    }
+
+    /// Writes a prepared block in one durable database transaction.
+    func write(_ prepared: Prepared) throws {
+        try store.commit(prepared.commit)
+        cache.applyDurable(prepared.commit.writeSet, height: prepared.commit.block.header.height)
+    }
+
+    /// Prepares and writes one block; returns only after the commit is durable.
+    mutating func commit(_ batch: OrderedBatch) throws -> CommittedBlock {
+        let prepared = prepare(batch)
+        try write(prepared)
+        return prepared.committed
     }
 
     /// Computes the roots, signs the header and prepares the store write for one block.

@@ -2,6 +2,7 @@ import Contracts
 import LedgerCore
 import Ordering
 import Storage
+import Synchronization
 
 /// Tunables of a node, each a limit with its unit.
 public struct NodeConfiguration: Sendable {
@@ -111,19 +112,37 @@ public actor LedgerNode {
         startCommitting(pipeline)
     }
 
+    /// Blocks executed ahead of the one being written. One is enough to overlap execution of
+    /// block N+1 with the write and fsync of block N.
+    static let blocksAheadMax = 2
+
+    /// Two stages: the executor prepares blocks (execute, Merkle, sign) while the writer makes the
+    /// previous one durable; waiters are told only after their block is durable.
     private func startCommitting(_ pipeline: CommitPipeline) {
         let orderer = self.orderer
-        commitTask = Task.detached { [weak self] in
-            var pipeline = pipeline
-            while let batch = await orderer.nextBatch() {
+        let (prepared, preparedSink) = AsyncStream.makeStream(of: CommitPipeline.Prepared.self, bufferingPolicy: .unbounded)
+        let slots = BlockSlots(count: Self.blocksAheadMax)
+        let writerTask = Task.detached { [weak self] in
+            for await block in prepared {
                 do {
-                    let committed = try pipeline.commit(batch)
-                    await self?.didCommit(committed)
+                    try pipeline.write(block)
                 } catch {
+                    slots.fail()
                     await self?.didFail("\(error)")
                     return
                 }
+                await self?.didCommit(block.committed)
+                slots.release()
             }
+        }
+        commitTask = Task.detached {
+            var pipeline = pipeline
+            while let batch = await orderer.nextBatch() {
+                guard await slots.acquire() else { break }
+                preparedSink.yield(pipeline.prepare(batch))
+            }
+            preparedSink.finish()
+            await writerTask.value
         }
     }
 
@@ -301,5 +320,55 @@ public actor LedgerNode {
         orderer.close()
         await commitTask?.value
         failAllWaiters(.stopped)
+    }
+}
+
+/// Counts blocks executed but not yet durable; the executor waits when all slots are taken.
+final class BlockSlots: Sendable {
+    private struct State {
+        var free: Int
+        var failed = false
+        var waiters: [CheckedContinuation<Bool, Never>] = []
+    }
+    private let state: Mutex<State>
+
+    init(count: Int) { state = Mutex(State(free: count)) }
+
+    /// Takes a slot; false once the writer failed.
+    func acquire() async -> Bool {
+        await withCheckedContinuation { continuation in
+            let immediate: Bool? = state.withLock { s in
+                if s.failed { return false }
+                if s.free > 0 {
+                    s.free -= 1
+                    return true
+                }
+                s.waiters.append(continuation)
+                return nil
+            }
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    /// Returns a slot, handing it straight to a waiting executor if there is one.
+    func release() {
+        let waiter: CheckedContinuation<Bool, Never>? = state.withLock { s in
+            if s.waiters.isEmpty {
+                s.free += 1
+                return nil
+            }
+            return s.waiters.removeFirst()
+        }
+        waiter?.resume(returning: true)
+    }
+
+    /// Wakes every waiter with false: nothing more will be written.
+    func fail() {
+        let waiters = state.withLock { s in
+            s.failed = true
+            defer { s.waiters.removeAll() }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume(returning: false) }
     }
 }

@@ -4,50 +4,73 @@ import Storage
 import Synchronization
 
 /// Committed state as the executor and admission read it: a bounded in-memory cache in front of
-/// the store, updated after each durable commit. Reads are thread-safe.
+/// the store, plus an overlay of blocks that are executed but still being written. Reads are
+/// thread-safe. The overlay is what lets block N+1 execute while block N is being made durable.
 final class StateCache: StateReader, Sendable {
-    /// Most entries kept; past this the cache is dropped and refilled from the store.
+    /// Most durable entries kept; past this they are dropped and refilled from the store.
     static let entriesMax = 2_000_000
 
+    private struct Entries {
+        /// Durable values; Some(nil) caches "absent", which is most lookups of new keys.
+        var durable: [String: [UInt8]?] = [:]
+        /// Writes of executed blocks not yet durable, with the height that wrote them.
+        var overlay: [String: (value: [UInt8]?, height: UInt64)] = [:]
+
+        func lookup(_ key: String) -> [UInt8]?? {
+            if let pending = overlay[key] { return .some(pending.value) }
+            return durable[key]
+        }
+    }
+
     private let store: any LedgerStore
-    // Some(nil) caches "absent", which is most lookups for new keys.
-    private let entries = Mutex<[String: [UInt8]?]>([:])
+    private let entries = Mutex(Entries())
 
     init(store: any LedgerStore) { self.store = store }
 
     func value(for key: String) -> [UInt8]? {
-        if let cached = entries.withLock({ $0[key] }) { return cached }
+        if let cached = entries.withLock({ $0.lookup(key) }) { return cached }
         let loaded: [UInt8]?
         do { loaded = try store.state(key) } catch {
             // A read failure here means the database is gone; continuing could fork state.
             fatalError("state read failed for \(key): \(error)")
         }
-        entries.withLock { cache in
-            if cache.count >= Self.entriesMax { cache.removeAll(keepingCapacity: true) }
-            cache[key] = .some(loaded)
+        entries.withLock { e in
+            if e.durable.count >= Self.entriesMax { e.durable.removeAll(keepingCapacity: true) }
+            // The overlay may have gained the key meanwhile; it wins in lookups anyway.
+            e.durable[key] = .some(loaded)
         }
         return loaded
     }
 
     /// Loads the keys not cached yet in one store read (a block's or a submission's likely keys).
     func prefetch(_ keys: [String]) {
-        let missing = entries.withLock { cache in keys.filter { cache[$0] == nil } }
+        let missing = entries.withLock { e in keys.filter { e.lookup($0) == nil } }
         guard !missing.isEmpty else { return }
         let found: [String: [UInt8]]
         do { found = try store.states(missing) } catch {
             fatalError("state prefetch failed: \(error)")
         }
-        entries.withLock { cache in
-            if cache.count + missing.count >= Self.entriesMax { cache.removeAll(keepingCapacity: true) }
-            for key in missing where cache[key] == nil { cache[key] = .some(found[key]) }
+        entries.withLock { e in
+            if e.durable.count + missing.count >= Self.entriesMax { e.durable.removeAll(keepingCapacity: true) }
+            for key in missing where e.durable[key] == nil { e.durable[key] = .some(found[key]) }
         }
     }
 
-    /// Applies a write set that has just been committed durably.
-    func apply(_ writeSet: WriteSet) {
-        entries.withLock { cache in
-            if cache.count + writeSet.entries.count >= Self.entriesMax { cache.removeAll(keepingCapacity: true) }
-            for entry in writeSet.entries { cache[entry.key] = .some(entry.value) }
+    /// Makes an executed block's writes visible before they are durable.
+    func applyExecuted(_ writeSet: WriteSet, height: UInt64) {
+        entries.withLock { e in
+            for entry in writeSet.entries { e.overlay[entry.key] = (entry.value, height) }
+        }
+    }
+
+    /// Moves a block's writes from the overlay to the durable cache once the store has them.
+    func applyDurable(_ writeSet: WriteSet, height: UInt64) {
+        entries.withLock { e in
+            if e.durable.count + writeSet.entries.count >= Self.entriesMax { e.durable.removeAll(keepingCapacity: true) }
+            for entry in writeSet.entries {
+                e.durable[entry.key] = .some(entry.value)
+                if e.overlay[entry.key]?.height == height { e.overlay[entry.key] = nil }
+            }
         }
     }
 }
