@@ -1,0 +1,186 @@
+import Contracts
+import LedgerCore
+import Testing
+
+/// One row per rule: how to build the transaction, the expected code, and whether a refused
+/// transaction still consumes its sequence number (contract refusals do; envelope refusals don't).
+struct RuleCase: CustomStringConvertible, Sendable {
+    let description: String
+    let expected: ResultCode
+    let make: @Sendable (inout Harness) -> VerifiedTransaction
+}
+
+@Suite("Executor and membership rules")
+struct MembershipRuleTests {
+    static let h = Harness.self
+    static let newMember = Harness.keys(40)
+
+    static let rows: [RuleCase] = [
+        RuleCase(description: "accepted enroll", expected: .accepted) { $0.enroll(newMember, by: h.hospital, roles: ["nurse"]) },
+        RuleCase(description: "wrong chain", expected: .wrongChain) { $0.sign(h.doctor, "anchor", "put", [:], sequence: 1, chainId: "other") },
+        RuleCase(description: "replayed sequence", expected: .sequenceReplayed) { $0.sign(h.hospital, "anchor", "put", [:], sequence: 1) },
+        RuleCase(description: "sequence gap", expected: .sequenceGap) { $0.sign(h.doctor, "anchor", "put", [:], sequence: 7) },
+        RuleCase(description: "expired", expected: .expired) { $0.sign(h.doctor, "anchor", "put", [:], expiry: 1) },
+        RuleCase(description: "unknown contract", expected: .unknownContract) { $0.sign(h.doctor, "casino", "play", [:]) },
+        RuleCase(description: "unknown method", expected: .unknownMethod) { $0.sign(h.doctor, "membership", "promote", [:]) },
+        RuleCase(description: "unknown sender", expected: .unknownSender) { $0.anchor(h.stranger, "s") },
+        RuleCase(description: "key mismatch", expected: .keyMismatch) { $0.sign(h.stranger, "anchor", "put", [:], sender: h.doctor.derivedID, sequence: 1) },
+        RuleCase(description: "self-registration with a foreign id", expected: .keyMismatch) {
+            $0.sign(h.stranger, "membership", "registerPatient", ["agreementKey": .bytes(h.stranger.agreementPublicKey)], sender: h.doctor.derivedID, sequence: 1)
+        },
+        RuleCase(description: "found after genesis", expected: .genesisOnly) {
+            $0.sign(h.hospital, "membership", "found", ["label": .string("x"), "organizationType": .string("hospital"), "agreementKey": .bytes(h.hospital.agreementPublicKey)])
+        },
+        RuleCase(description: "member enrolls", expected: .unauthorized) { $0.enroll(newMember, by: h.doctor, roles: []) },
+        RuleCase(description: "patient enrolls", expected: .unauthorized) { $0.enroll(newMember, by: h.patient, roles: []) },
+        RuleCase(description: "unknown role", expected: .unknownRole) { $0.enroll(newMember, by: h.hospital, roles: ["wizard"]) },
+        RuleCase(description: "bad kind", expected: .badArguments) { $0.enroll(newMember, by: h.hospital, roles: [], kind: "patient") },
+        RuleCase(description: "duplicate identity", expected: .alreadyRegistered) { $0.enroll(h.doctor, by: h.clinic, roles: []) },
+        RuleCase(description: "unknown argument", expected: .badArguments) {
+            $0.sign(h.hospital, "membership", "revoke", ["member": .bytes(h.doctor.derivedID.bytes), "why": .string("x")])
+        },
+        RuleCase(description: "short key", expected: .badArguments) {
+            $0.sign(h.hospital, "membership", "enroll", ["kind": .string("member"), "label": .string("m"), "roles": .list([]),
+                                                         "signingKey": .bytes([1, 2]), "agreementKey": .bytes(h.doctor.agreementPublicKey)])
+        },
+        RuleCase(description: "setRoles by another org", expected: .notOrganizationMember) {
+            $0.sign(h.clinic, "membership", "setRoles", ["member": .bytes(h.doctor.derivedID.bytes), "roles": .list([])])
+        },
+        RuleCase(description: "revoke unknown identity", expected: .unknownIdentity) {
+            $0.sign(h.hospital, "membership", "revoke", ["member": .bytes(h.stranger.derivedID.bytes)])
+        },
+        RuleCase(description: "patient registers twice", expected: .alreadyRegistered) {
+            $0.sign(h.patient, "membership", "registerPatient", ["agreementKey": .bytes(h.patient.agreementPublicKey)])
+        },
+        RuleCase(description: "admit organization by a member", expected: .unauthorized) {
+            $0.sign(h.doctor, "membership", "admitOrganization", ["label": .string("x"), "organizationType": .string("payer"),
+                                                                  "signingKey": .bytes(newMember.signingPublicKey.rawValue), "agreementKey": .bytes(newMember.agreementPublicKey)])
+        },
+        RuleCase(description: "unknown organization type", expected: .unknownOrganizationType) {
+            $0.sign(h.hospital, "membership", "admitOrganization", ["label": .string("x"), "organizationType": .string("casino"),
+                                                                    "signingKey": .bytes(newMember.signingPublicKey.rawValue), "agreementKey": .bytes(newMember.agreementPublicKey)])
+        },
+        RuleCase(description: "rotate to a key in use", expected: .keyInUse) {
+            $0.sign(h.doctor, "membership", "rotateKey", ["signingKey": .bytes(h.hospital.signingPublicKey.rawValue), "agreementKey": .bytes(h.doctor.agreementPublicKey)])
+        },
+        RuleCase(description: "patient anchors", expected: .unauthorized) { $0.anchor(h.patient, "p") },
+    ]
+
+    static let envelopeCodes: Set<ResultCode> = [.wrongChain, .sequenceReplayed, .sequenceGap, .expired, .unknownContract, .unknownMethod,
+                                                  .unknownSender, .keyMismatch]
+
+    @Test(arguments: rows)
+    func rule(_ row: RuleCase) {
+        var harness = Harness.standard()
+        let before = harness.state.values
+        let tx = row.make(&harness)
+        let result = harness.run([tx])[0]
+        #expect(result.code == row.expected.rawValue, "\(row): got \(result.code) \(result.message)")
+        #expect(!result.message.isEmpty || row.expected == .accepted)
+        guard row.expected != .accepted else { return }
+        var changed = harness.state.values
+        for (key, value) in before where changed[key] == value { changed[key] = nil }
+        if Self.envelopeCodes.contains(row.expected) {
+            #expect(changed.isEmpty, "\(row): an envelope refusal must change nothing, changed \(changed.keys.sorted())")
+        } else {
+            // A contract refusal consumes the sequence number and changes nothing else.
+            #expect(Array(changed.keys) == ["system/sequence/\(tx.body.sender.hex)"], "\(row): changed \(changed.keys.sorted())")
+        }
+    }
+
+    @Test func revokeRotateAndRoles() throws {
+        var h = Harness.standard()
+        #expect(h.run([h.sign(Harness.hospital, "membership", "setRoles", ["member": .bytes(Harness.doctor.derivedID.bytes),
+                                                                          "roles": .list([.string("clinician"), .string("emergency-clinician")])])])[0].isAccepted)
+        let doctor = try #require(Directory.identity(Harness.doctor.derivedID, in: h.state))
+        #expect(doctor.has(.emergencyClinician) && !doctor.has(.auditor))
+
+        let next = Harness.keys(50)
+        #expect(h.run([h.sign(Harness.doctor, "membership", "rotateKey", ["signingKey": .bytes(next.signingPublicKey.rawValue),
+                                                                         "agreementKey": .bytes(next.agreementPublicKey)])])[0].isAccepted)
+        #expect(Directory.identity(Harness.doctor.derivedID, in: h.state)?.keyVersion == 2)
+        #expect(h.run([h.anchor(Harness.doctor, "old key")])[0].code == ResultCode.keyMismatch.rawValue)
+        h.sequences[Harness.doctor.derivedID]! -= 1
+        #expect(h.run([h.sign(next, "anchor", "put", ["digest": .bytes(Hash256.sha256([1]).bytes), "kind": .string("d")],
+                              sender: Harness.doctor.derivedID)])[0].isAccepted)
+
+        #expect(h.run([h.sign(Harness.hospital, "membership", "revoke", ["member": .bytes(Harness.doctor.derivedID.bytes)])])[0].isAccepted)
+        #expect(h.run([h.sign(Harness.hospital, "membership", "revoke", ["member": .bytes(Harness.doctor.derivedID.bytes)])])[0].code
+                == ResultCode.alreadyRevoked.rawValue)
+        #expect(h.run([h.sign(next, "anchor", "put", ["digest": .bytes(Hash256.sha256([2]).bytes), "kind": .string("d")],
+                              sender: Harness.doctor.derivedID)])[0].code == ResultCode.senderRevoked.rawValue)
+    }
+
+    @Test func anchorOnceAndLookup() {
+        var h = Harness.standard()
+        #expect(h.run([h.anchor(Harness.doctor, "doc")])[0].isAccepted)
+        #expect(h.run([h.anchor(Harness.doctor, "doc")])[0].code == ResultCode.alreadyAnchored.rawValue)
+        let found = AnchorContract.lookup(Hash256.sha256(Array("doc".utf8)), in: h.state)
+        #expect(found?.by == Harness.doctor.derivedID && found?.kind == "doc")
+    }
+
+    @Test func resultCodesAreStable() {
+        let pinned: [ResultCode: UInt16] = [
+            .accepted: 0, .wrongChain: 1, .sequenceReplayed: 2, .sequenceGap: 3, .expired: 4, .unknownSender: 5, .keyMismatch: 6,
+            .senderRevoked: 7, .unknownContract: 8, .unknownMethod: 9, .badArguments: 10, .unauthorized: 11, .genesisOnly: 12,
+            .notAfterGenesis: 13, .alreadyRegistered: 100, .unknownIdentity: 101, .unknownRole: 102, .notOrganizationMember: 103,
+            .alreadyRevoked: 104, .keyInUse: 105, .unknownOrganizationType: 106, .alreadyAnchored: 200,
+        ]
+        #expect(pinned.count == ResultCode.allCases.count)
+        for code in ResultCode.allCases { #expect(pinned[code] == code.rawValue, "\(code)") }
+    }
+
+    @Test(arguments: [11, 12, 13] as [UInt64])
+    func executionIsDeterministicAndReplayMatches(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var a = Harness.standard()
+        var blocks: [[VerifiedTransaction]] = []
+        for _ in 0..<20 {
+            var block: [VerifiedTransaction] = []
+            for _ in 0..<Int.random(in: 1...6, using: &rng) {
+                let pick = Int.random(in: 0..<4, using: &rng)
+                let label = "d\(Int.random(in: 0..<15, using: &rng))"
+                switch pick {
+                case 0: block.append(a.anchor(Harness.doctor, label))
+                case 1: block.append(a.anchor(Harness.hospital, label))
+                case 2: block.append(a.enroll(Harness.keys(UInt8.random(in: 60...70, using: &rng)), by: Harness.clinic, roles: ["nurse"]))
+                default: block.append(a.anchor(Harness.patient, label))
+                }
+            }
+            blocks.append(block)
+        }
+        var b = Harness.standard()
+        for block in blocks {
+            let ra = a.run(block), rb = b.run(block)
+            #expect(ra == rb)
+        }
+        #expect(a.state.values == b.state.values)
+        #expect(a.stateRoot == b.stateRoot)
+        // The verifier's replayer, fed the same history from genesis, reaches the same state and results.
+        var replayer = ContractReplayer(executor: a.executor)
+        var replayRoot = Hash256.zero
+        for entry in a.history {
+            let header = BlockHeader(chainId: Harness.chainId, height: entry.height, previousHash: .zero, timeMs: entry.timeMs,
+                                     transactionCount: UInt32(entry.transactions.count), transactionsRoot: .zero, logSize: 0,
+                                     logRoot: .zero, resultsRoot: .zero, stateRoot: .zero, ordererKey: Harness.orderer.signingPublicKey)
+            let replayed = replayer.replay(header: header, transactions: entry.transactions)
+            replayRoot = replayed.writeSet.stateRoot(after: replayRoot)
+        }
+        #expect(replayRoot == a.stateRoot)
+        #expect(replayer.state.values == a.state.values)
+        #expect(Directory.isOrderer(Harness.orderer.signingPublicKey, in: replayer.state))
+    }
+}
+
+/// Deterministic PRNG for property tests.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
