@@ -174,57 +174,63 @@ struct LedgerBench: AsyncParsableCommand {
         let signed = Self.presign(0..<transactions, devices: devices, chainId: "careledger-bench")
         let totalBytes = signed.reduce(0) { $0 + $1.bytes.count }
 
-        let window = 50_000
-        let chunk = 1_000
-        let committed = Mutex(0)
+        let window = 4_000
+        let chunk = 500
+        // Several clients submit at once, as over the network: each owns a disjoint group of
+        // senders, so every sender's sequence numbers still arrive in order.
+        let clients = 4
+        let groups: [[Int]] = (0..<clients).map { client in signed.indices.filter { ($0 % senders) % clients == client } }
+        let indexOf = Dictionary(uniqueKeysWithValues: signed.enumerated().map { ($1.id, $0) })
+        let committed = Counter()
         let clock = ContinuousClock()
-        var submitTimes = [ContinuousClock.Instant](repeating: clock.now, count: transactions)
-        var latenciesMs: [Double] = []
-        latenciesMs.reserveCapacity(transactions)
-        var blocks = 0
+        let signedTransactions = signed
         var bar = ProgressBar("committing", total: UInt64(transactions), enabled: Terminal.stderrIsTTY && !json)
         let commits = await ledger.node.commits()
         let node = ledger.node
         let start = clock.now
-        let submitter = Task { () throws -> [ContinuousClock.Instant] in
-            var times = [ContinuousClock.Instant](repeating: clock.now, count: signed.count)
-            var next = 0
-            while next < signed.count {
-                while next - committed.withLock({ $0 }) >= window { try await Task.sleep(for: .milliseconds(1)) }
-                let end = min(next + chunk, signed.count)
-                let now = clock.now
-                for index in next..<end { times[index] = now }
-                for result in await node.submit(Array(signed[next..<end])) {
-                    if case .failure(let error) = result { throw CLIError("bench transaction refused: \(error)") }
+        let submitters = groups.map { group in
+            Task { () throws -> [(Int, ContinuousClock.Instant)] in
+                var times: [(Int, ContinuousClock.Instant)] = []
+                times.reserveCapacity(group.count)
+                var next = 0
+                while next < group.count {
+                    while committed.value + window <= times.count * clients { try await Task.sleep(for: .milliseconds(1)) }
+                    let end = min(next + chunk, group.count)
+                    let now = clock.now
+                    let batch = group[next..<end].map { index in
+                        times.append((index, now))
+                        return signedTransactions[index]
+                    }
+                    for result in await node.submit(batch) {
+                        if case .failure(let error) = result { throw CLIError("bench transaction refused: \(error)") }
+                    }
+                    next = end
                 }
-                next = end
+                return times
             }
-            return times
         }
+        var commitTimes = [ContinuousClock.Instant](repeating: start, count: transactions)
+        var blocks = 0
         var done = 0
-        // Commits arrive in submission order (one submitter, FIFO orderer); times are matched by index.
-        var pendingLatencies: [(index: Int, at: ContinuousClock.Instant)] = []
         for await block in commits {
             let now = clock.now
-            for (offset, id) in block.transactionIDs.enumerated() {
-                precondition(signed[done + offset].id == id, "commit order differs from submission order")
+            for id in block.transactionIDs {
+                guard let index = indexOf[id] else { preconditionFailure("committed a transaction the bench did not submit") }
+                commitTimes[index] = now
             }
-            pendingLatencies.append((done, now))
             done += block.transactionIDs.count
             blocks += 1
-            committed.withLock { $0 = done }
+            committed.value = done
             bar.update(UInt64(done))
             if done >= transactions { break }
         }
         let end = clock.now
         bar.finish()
-        submitTimes = try await submitter.value
-        var cursor = 0
-        for (blockIndex, entry) in pendingLatencies.enumerated() {
-            let upTo = blockIndex + 1 < pendingLatencies.count ? pendingLatencies[blockIndex + 1].index : transactions
-            while cursor < upTo {
-                latenciesMs.append(Double((entry.at - submitTimes[cursor]) / .microseconds(1)) / 1_000)
-                cursor += 1
+        var latenciesMs: [Double] = []
+        latenciesMs.reserveCapacity(transactions)
+        for submitter in submitters {
+            for (index, submitted) in try await submitter.value {
+                latenciesMs.append(Double((commitTimes[index] - submitted) / .microseconds(1)) / 1_000)
             }
         }
         await ledger.close()
@@ -292,5 +298,14 @@ struct LedgerBench: AsyncParsableCommand {
         }
         bar.finish()
         return points
+    }
+}
+
+/// A shared integer for the benchmark's flow control.
+final class Counter: Sendable {
+    private let storage = Mutex(0)
+    var value: Int {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
     }
 }
