@@ -131,8 +131,9 @@ public actor LedgerNode {
                     await self?.didFail("\(error)")
                     return
                 }
-                await self?.didCommit(block.committed)
+                // The slot is free once the block is durable; telling waiters can trail behind.
                 slots.release()
+                await self?.didCommit(block.committed)
             }
         }
         commitTask = Task.detached {
