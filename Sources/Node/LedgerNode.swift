@@ -138,8 +138,9 @@ public actor LedgerNode {
         }
         commitTask = Task.detached {
             var pipeline = pipeline
-            while let batch = await orderer.nextBatch() {
-                guard await slots.acquire() else { break }
+            // Take a slot before cutting the batch, so transactions keep piling up in the
+            // orderer while the writer is busy: bigger blocks, fewer fsyncs (group commit).
+            while await slots.acquire(), let batch = await orderer.nextBatch() {
                 preparedSink.yield(pipeline.prepare(batch))
             }
             preparedSink.finish()
