@@ -77,6 +77,4 @@ public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
     func forEachLogNode(_ body: (MerkleFrontier.Node) throws -> Void) throws
     /// Every transaction's index entry (log index, stored id, leaf hash and height), in log order.
     func forEachTransactionEntry(_ body: (_ logIndex: UInt64, _ id: [UInt8], _ leafHash: [UInt8], _ height: UInt64) throws -> Void) throws
-    /// Ids of the most recent transactions, newest first.
-    func recentTransactionIDs(limit: Int) throws -> [Hash256]
 }

@@ -1,0 +1,76 @@
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Synchronization
+import Testing
+
+/// A store that fails every commit after the first `commitsAllowed`, like a full disk.
+final class FailingStore: LedgerStore {
+    let inner: SQLiteLedgerStore
+    private let remaining: Mutex<Int>
+
+    init(_ inner: SQLiteLedgerStore, commitsAllowed: Int) {
+        self.inner = inner
+        remaining = Mutex(commitsAllowed)
+    }
+
+    func commit(_ commit: BlockCommit) throws {
+        let allowed = remaining.withLock { value -> Bool in
+            value -= 1
+            return value >= 0
+        }
+        guard allowed else { throw StorageError.database("disk full (injected)") }
+        try inner.commit(commit)
+    }
+
+    func head() throws -> BlockHeader? { try inner.head() }
+    func rawBlock(height: UInt64) throws -> RawBlock? { try inner.rawBlock(height: height) }
+    func header(height: UInt64) throws -> BlockHeader? { try inner.header(height: height) }
+    func location(of id: Hash256) throws -> TransactionLocation? { try inner.location(of: id) }
+    func transactionBytes(logIndex: UInt64) throws -> [UInt8]? { try inner.transactionBytes(logIndex: logIndex) }
+    func state(_ key: String) throws -> [UInt8]? { try inner.state(key) }
+    func states(_ keys: [String]) throws -> [String: [UInt8]] { try inner.states(keys) }
+    func forEachState(_ body: (String, [UInt8], UInt64) throws -> Void) throws { try inner.forEachState(body) }
+    func forEachLogNode(_ body: (MerkleFrontier.Node) throws -> Void) throws { try inner.forEachLogNode(body) }
+    func forEachTransactionEntry(_ body: (UInt64, [UInt8], [UInt8], UInt64) throws -> Void) throws { try inner.forEachTransactionEntry(body) }
+    func subtreeHash(level: Int, index: UInt64) throws -> Hash256 { try inner.subtreeHash(level: level, index: index) }
+}
+
+@Suite("A failing store never acknowledges and stays consistent")
+struct StoreFailureTests {
+    @Test(.timeLimit(.minutes(1)))
+    func commitFailureStopsTheNodeWithoutAcknowledging() async throws {
+        let chain = try await TestChain()
+        await chain.node.stop()
+        let failing = FailingStore(chain.store, commitsAllowed: 2)
+        let node = try await LedgerNode(store: failing, ordererKeys: chain.nodeKeys, configuration: .init(blockTransactionsMax: 5, blockDelayMs: 2))
+        var acknowledged: [Hash256] = []
+        var refused = 0
+        for index in 0..<20 {
+            let tx = chain.anchor(chain.hospital, "doc-\(index)")
+            do {
+                let id = try await node.submit(tx)
+                _ = try await node.awaitCommit(id, timeoutMs: 5_000)
+                acknowledged.append(id)
+            } catch {
+                refused += 1
+                chain.rewind(chain.hospital)
+            }
+        }
+        #expect(acknowledged.count == 2, "exactly the blocks the store accepted are acknowledged")
+        #expect(refused == 18)
+        // After the failure the node refuses new work with a clear reason.
+        let late = await node.submit([chain.anchor(chain.hospital, "late")])[0]
+        #expect(late.failureCode == "stopping")
+        await node.stop()
+        // Everything acknowledged is in the store, and the store verifies.
+        for id in acknowledged { #expect(try chain.store.location(of: id) != nil) }
+        guard case .success(let report) = try ChainAudit.run(store: chain.store) else {
+            Issue.record("store does not verify after a failed commit")
+            return
+        }
+        #expect(report.height == 2)
+        await chain.close()
+    }
+}
