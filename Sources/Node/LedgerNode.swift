@@ -87,6 +87,8 @@ public actor LedgerNode {
     private var subscribers: [UInt64: AsyncStream<CommittedBlock>.Continuation] = [:]
     private var commitTask: Task<Void, Never>?
     private var failure: String?
+    /// Decoded identities reused across admission dry runs (actor-confined).
+    private let admissionMemo = IdentityMemo()
     private var stopping = false
 
     /// Opens a node over a store that already holds a genesis block, and starts committing.
@@ -213,7 +215,8 @@ public actor LedgerNode {
         if pendingIDs.count >= configuration.mempoolTransactionsMax { return .mempoolFull(limit: configuration.mempoolTransactionsMax) }
         let sender = tx.body.sender
         let expected = pendingBySender[sender]?.next ?? BlockExecutor.lastSequence(of: sender, in: cache) + 1
-        if let rejection = executor.admit(tx, state: cache, nextHeight: head.height + 1, timeMs: nowMs, expectedSequence: expected) {
+        if let rejection = executor.admit(tx, state: cache, nextHeight: head.height + 1, timeMs: nowMs, expectedSequence: expected,
+                                          identityMemo: admissionMemo) {
             return .rejected(rejection)
         }
         pendingIDs.insert(tx.id)

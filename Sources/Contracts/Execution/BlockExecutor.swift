@@ -63,8 +63,8 @@ public struct BlockExecutor: Sendable {
     /// Admission dry run: every check execution would make, against committed state, with the
     /// sequence the mempool expects next. Writes are discarded. Nil means it would be accepted.
     public func admit(_ tx: VerifiedTransaction, state reader: any StateReader, nextHeight: UInt64, timeMs: Int64,
-                      expectedSequence: UInt64) -> Rejection? {
-        var state = StateView(base: reader)
+                      expectedSequence: UInt64, identityMemo: IdentityMemo = IdentityMemo()) -> Rejection? {
+        var state = StateView(base: reader, identityMemo: identityMemo)
         let result = run(tx, state: &state, height: nextHeight, timeMs: timeMs, expectedSequence: expectedSequence)
         return result.isAccepted ? nil : Rejection(ResultCode(rawValue: result.code) ?? .badArguments, result.message)
     }

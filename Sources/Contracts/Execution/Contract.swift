@@ -45,9 +45,9 @@ public struct Arguments {
 
     /// Fails if a key is present that the method does not define.
     public func allowOnly(_ keys: Set<String>) throws(Rejection) {
-        if let extra = map.keys.sorted().first(where: { !keys.contains($0) }) {
-            throw Rejection(.badArguments, "unknown argument “\(extra)”")
-        }
+        guard map.keys.contains(where: { !keys.contains($0) }) else { return }
+        let extra = map.keys.filter { !keys.contains($0) }.sorted()[0]
+        throw Rejection(.badArguments, "unknown argument “\(extra)”")
     }
 
     public func string(_ key: String, maxBytes: Int = 128) throws(Rejection) -> String {

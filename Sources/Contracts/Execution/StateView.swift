@@ -29,9 +29,14 @@ public struct StateView {
     private var transactionWrites: [String: [UInt8]?] = [:]
     /// Decoded identities by state key, valid while the stored bytes are unchanged. Identities are
     /// read twice per transaction (envelope, then contract), so decoding once per block pays.
-    let identityMemo = DecodedMemo<Identity>()
+    let identityMemo: IdentityMemo
 
-    public init(base: any StateReader) { self.base = base }
+    /// A view over `base`; `identityMemo` may be shared by views used one after another on the
+    /// same thread (the node's admission step), so decoded identities are reused across them.
+    public init(base: any StateReader, identityMemo: IdentityMemo = IdentityMemo()) {
+        self.base = base
+        self.identityMemo = identityMemo
+    }
 
     /// Reads the latest value visible to the current transaction.
     public func get(_ key: String) -> [UInt8]? {
@@ -71,14 +76,20 @@ public struct StateView {
     public var writeSet: WriteSet { WriteSet(blockWrites) }
 }
 
-/// Remembers a decoded value together with the bytes it came from.
-final class DecodedMemo<Value> {
-    private var entries: [String: (bytes: [UInt8], value: Value)] = [:]
+/// Remembers decoded identities together with the bytes they came from, so a changed identity
+/// is never served stale. Not thread-safe: one owner at a time.
+public final class IdentityMemo {
+    /// Most identities remembered; past this the memo starts over.
+    public static let entriesMax = 100_000
+    private var entries: [String: (bytes: [UInt8], value: Identity)] = [:]
 
-    /// The value for `key` if `bytes` are what it was decoded from; otherwise decodes and remembers.
-    func value(for key: String, bytes: [UInt8], decode: ([UInt8]) -> Value?) -> Value? {
+    public init() {}
+
+    /// The identity for `key` if `bytes` are what it was decoded from; otherwise decodes and remembers.
+    func value(for key: String, bytes: [UInt8], decode: ([UInt8]) -> Identity?) -> Identity? {
         if let entry = entries[key], entry.bytes == bytes { return entry.value }
         guard let value = decode(bytes) else { return nil }
+        if entries.count >= Self.entriesMax { entries.removeAll(keepingCapacity: true) }
         entries[key] = (bytes, value)
         return value
     }
