@@ -1,4 +1,6 @@
 import Foundation
+import LedgerCore
+import Storage
 import Testing
 
 @Suite("The careledger command line")
@@ -45,18 +47,12 @@ struct CLITests {
         let keys = try CareledgerBinary.run(["keys", "list", "--data", data])
         #expect(keys.stdout.contains("dr-a") && keys.stdout.contains("member"))
 
-        // Flip one byte of a stored transaction: verify exits 3 and names the block and transaction.
-        let sqlite = data + "/ledger.sqlite"
-        let tamper = Process()
-        tamper.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        tamper.arguments = ["python3", "-c", """
-            import sqlite3,sys
-            c=sqlite3.connect(sys.argv[1]); b=bytearray(c.execute('select bytes from tx order by log_index desc limit 1').fetchone()[0])
-            b[len(b)-90]^=1; c.execute('update tx set bytes=? where log_index=(select max(log_index) from tx)',(bytes(b),)); c.commit()
-            """, sqlite]
-        try tamper.run()
-        tamper.waitUntilExit()
-        try #require(tamper.terminationStatus == 0, "python3 with sqlite3 is needed for this test")
+        // Flip one bit of a stored transaction: verify exits 3 and names the block and transaction.
+        let store = try SQLiteLedgerStore(path: data + "/ledger.sqlite")
+        let head = try #require(try store.head())
+        var bytes = try #require(try store.transactionBytes(logIndex: head.logSize - 1))
+        bytes[bytes.count - 90] ^= 1
+        try store.unsafeExecute("UPDATE tx SET bytes = ? WHERE log_index = \(head.logSize - 1)", arguments: [Data(bytes)])
         let failed = try CareledgerBinary.run(["verify", "--data", data, "--json"])
         #expect(failed.status == 3)
         #expect(failed.stdout.contains("\"height\" : 2"), "\(failed.stdout)")
