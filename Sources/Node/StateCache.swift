@@ -20,6 +20,11 @@ final class StateCache: StateReader, Sendable {
             if let pending = overlay[key] { return .some(pending.value) }
             return durable[key]
         }
+
+        /// Drops the durable cache if `count` more entries would pass `entriesMax`.
+        mutating func makeRoom(for count: Int) {
+            if durable.count + count >= StateCache.entriesMax { durable.removeAll(keepingCapacity: true) }
+        }
     }
 
     private let store: any LedgerStore
@@ -35,7 +40,7 @@ final class StateCache: StateReader, Sendable {
             fatalError("state read failed for \(key): \(error)")
         }
         entries.withLock { e in
-            if e.durable.count >= Self.entriesMax { e.durable.removeAll(keepingCapacity: true) }
+            e.makeRoom(for: 1)
             // The overlay may have gained the key meanwhile; it wins in lookups anyway.
             e.durable[key] = .some(loaded)
         }
@@ -51,7 +56,7 @@ final class StateCache: StateReader, Sendable {
             fatalError("state prefetch failed: \(error)")
         }
         entries.withLock { e in
-            if e.durable.count + missing.count >= Self.entriesMax { e.durable.removeAll(keepingCapacity: true) }
+            e.makeRoom(for: missing.count)
             for key in missing where e.durable[key] == nil { e.durable[key] = .some(found[key]) }
         }
     }
@@ -66,7 +71,7 @@ final class StateCache: StateReader, Sendable {
     /// Moves a block's writes from the overlay to the durable cache once the store has them.
     func applyDurable(_ writeSet: WriteSet, height: UInt64) {
         entries.withLock { e in
-            if e.durable.count + writeSet.entries.count >= Self.entriesMax { e.durable.removeAll(keepingCapacity: true) }
+            e.makeRoom(for: writeSet.entries.count)
             for entry in writeSet.entries {
                 e.durable[entry.key] = .some(entry.value)
                 if e.overlay[entry.key]?.height == height { e.overlay[entry.key] = nil }
