@@ -33,10 +33,20 @@ let package = Package(
             dependencies: ["LedgerCore"],
             swiftSettings: strict
         ),
-        // LedgerStore protocol and its SQLite (GRDB) implementation.
+        // Record encryption (AES-256-GCM), HPKE key wrapping, passphrase-sealed secrets, blind index tokens.
+        .target(
+            name: "Vault",
+            dependencies: [
+                "LedgerCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // LedgerStore and VaultStore protocols and their SQLite (GRDB) implementations.
         .target(
             name: "Storage",
-            dependencies: ["LedgerCore", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         // Orderer protocol and the SoloOrderer.
@@ -48,13 +58,13 @@ let package = Package(
         // Mempool, executor, commit pipeline.
         .target(
             name: "Node",
-            dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering"],
+            dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering", "Vault"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "careledger",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Ordering", "Node",
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -62,10 +72,11 @@ let package = Package(
         ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "LedgerCore"], swiftSettings: strict),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "VaultTests", dependencies: ["Vault", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "Vault"], swiftSettings: strict),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore"], swiftSettings: strict),
-        .testTarget(name: "CareledgerTests", dependencies: ["careledger", "Node", "Storage", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault"], swiftSettings: strict),
+        .testTarget(name: "CareledgerTests", dependencies: ["careledger", "Node", "Storage", "LedgerCore", "Vault"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -71,10 +71,24 @@ public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
     func state(_ key: String) throws -> [UInt8]?
     /// Current values of many keys in one read; absent keys are missing from the result.
     func states(_ keys: [String]) throws -> [String: [UInt8]]
+    /// Up to `limit` state entries whose keys start with `prefix`, in key order, after key `after`.
+    func states(prefix: String, after: String?, limit: Int) throws -> [(key: String, value: [UInt8])]
     /// Every state entry, in key order, with the height that last wrote it.
     func forEachState(_ body: (_ key: String, _ value: [UInt8], _ height: UInt64) throws -> Void) throws
     /// Every stored interior log node, ordered by level then index.
     func forEachLogNode(_ body: (MerkleFrontier.Node) throws -> Void) throws
     /// Every transaction's index entry (log index, stored id, leaf hash and height), in log order.
     func forEachTransactionEntry(_ body: (_ logIndex: UInt64, _ id: [UInt8], _ leafHash: [UInt8], _ height: UInt64) throws -> Void) throws
+}
+
+/// Range bounds for prefix scans over the ordered state keys.
+public enum StatePrefix {
+    /// The least key greater than every key that starts with `prefix` (prefixes are ASCII and
+    /// end in "/", so bumping the last byte is enough).
+    public static func upperBound(_ prefix: String) -> String {
+        var bytes = Array(prefix.utf8)
+        precondition(!bytes.isEmpty && bytes.last! < 0x7F, "prefix must be non-empty ASCII")
+        bytes[bytes.count - 1] += 1
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }

@@ -14,22 +14,11 @@ public final class SQLiteLedgerStore: LedgerStore {
     /// Opens (creating if needed) the store at `path` and migrates it.
     public init(path: String) throws {
         self.path = path
-        var config = Configuration()
-        config.journalMode = .wal
-        // Keep patient data out of logs and errors (STYLE.md lesson 16).
-        config.publicStatementArguments = false
-        config.busyMode = .timeout(5)
-        config.prepareDatabase { db in
-            // Random-key indexes (tx ids, state keys) need their upper B-tree levels in memory,
-            // or commit cost grows with chain length.
-            try db.execute(sql: "PRAGMA cache_size = -\(Self.pageCacheKiB)")
-        }
         do {
-            pool = try DatabasePool(path: path, configuration: config)
-            // DatabasePool resets `synchronous` after prepareDatabase; set FULL on the writer now,
-            // so that a commit that returned survives power loss.
-            try pool.writeWithoutTransaction { db in
-                try db.execute(sql: "PRAGMA synchronous = FULL")
+            pool = try SQLitePool.open(path: path) { db in
+                // Random-key indexes (tx ids, state keys) need their upper B-tree levels in memory,
+                // or commit cost grows with chain length.
+                try db.execute(sql: "PRAGMA cache_size = -\(Self.pageCacheKiB)")
             }
             try Self.migrator.migrate(pool)
         } catch {
@@ -198,6 +187,17 @@ public final class SQLiteLedgerStore: LedgerStore {
                     if let data = try Data.fetchOne(statement) { found[key] = Array(data) }
                 }
                 return found
+            }
+        }
+    }
+
+    public func states(prefix: String, after: String?, limit: Int) throws -> [(key: String, value: [UInt8])] {
+        try wrap {
+            try pool.read { db in
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT key, value FROM state WHERE key > ? AND key < ? ORDER BY key LIMIT ?",
+                    arguments: [max(after ?? prefix, prefix), StatePrefix.upperBound(prefix), limit])
+                return rows.map { (key: $0["key"] as String, value: Array($0["value"] as Data)) }
             }
         }
     }

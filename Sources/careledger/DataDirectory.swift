@@ -4,6 +4,7 @@ import Foundation
 import LedgerCore
 import Node
 import Storage
+import Vault
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,23 +15,47 @@ struct CLIError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A key pair stored on disk as JSON with 0600 permissions.
+/// A key pair stored on disk as JSON with 0600 permissions; the private keys either in the clear
+/// (base64) or sealed with a passphrase (scrypt + AES-256-GCM).
 struct StoredKey: Codable {
     var name: String
     var id: String
-    var signingPrivateKey: String
-    var agreementPrivateKey: String
+    var signingPrivateKey: String?
+    var agreementPrivateKey: String?
+    /// Both private keys (64 bytes: signing ‖ agreement), sealed with a passphrase.
+    var sealed: SealedSecret?
 
-    init(name: String, keys: IdentityKeys) {
+    /// Environment variable holding the passphrase of sealed key files.
+    static let passphraseVariable = "CARELEDGER_PASSPHRASE"
+
+    init(name: String, keys: IdentityKeys, passphrase: String? = nil, cost: ScryptCost = .standard) throws {
         self.name = name
         self.id = keys.derivedID.hex
-        self.signingPrivateKey = Base64.encode(Array(keys.signing.rawRepresentation))
-        self.agreementPrivateKey = Base64.encode(Array(keys.agreement.rawRepresentation))
+        let signing = Array(keys.signing.rawRepresentation), agreement = Array(keys.agreement.rawRepresentation)
+        if let passphrase {
+            sealed = try PassphraseSeal.seal(signing + agreement, passphrase: passphrase, cost: cost)
+        } else {
+            signingPrivateKey = Base64.encode(signing)
+            agreementPrivateKey = Base64.encode(agreement)
+        }
     }
 
-    func identityKeys() throws -> IdentityKeys {
-        guard let s = Base64.decode(signingPrivateKey), let a = Base64.decode(agreementPrivateKey),
-              let signing = try? Curve25519Keys.signing(s), let agreement = try? Curve25519Keys.agreement(a) else {
+    func identityKeys(passphrase: String?) throws -> IdentityKeys {
+        var s: [UInt8]?, a: [UInt8]?
+        if let sealed {
+            guard let passphrase else {
+                throw CLIError("key \(name) is sealed with a passphrase; set \(Self.passphraseVariable)")
+            }
+            let secret = try PassphraseSeal.open(sealed, passphrase: passphrase)
+            guard secret.count == 64 else { throw CLIError("key file for \(name) is damaged") }
+            s = Array(secret[0..<32])
+            a = Array(secret[32...])
+        } else {
+            s = signingPrivateKey.flatMap(Base64.decode)
+            a = agreementPrivateKey.flatMap(Base64.decode)
+        }
+        guard let s, let a, let signing = try? Curve25519Keys.signing(s), let agreement = try? Curve25519Keys.agreement(a),
+              Hash256.sha256(Array(signing.publicKey.rawRepresentation)).hex == id else {
             throw CLIError("key file for \(name) is damaged")
         }
         return IdentityKeys(signing: signing, agreement: agreement)
@@ -62,6 +87,7 @@ struct DataDirectory {
     var ledgerPath: String { url.appendingPathComponent("ledger.sqlite").path }
     var settingsURL: URL { url.appendingPathComponent("node.json") }
     var keysURL: URL { url.appendingPathComponent("keys") }
+    var vaultPath: String { url.appendingPathComponent("vault.sqlite").path }
 
     var exists: Bool { FileManager.default.fileExists(atPath: settingsURL.path) }
 
@@ -99,12 +125,12 @@ struct DataDirectory {
 
     func keyURL(_ name: String) -> URL { keysURL.appendingPathComponent("\(name).json") }
 
-    func saveKey(_ name: String, _ keys: IdentityKeys) throws {
+    func saveKey(_ name: String, _ keys: IdentityKeys, passphrase: String? = nil) throws {
         try Self.checkName(name)
         try FileManager.default.createDirectory(at: keysURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let url = keyURL(name)
         guard !FileManager.default.fileExists(atPath: url.path) else { throw CLIError("a key named \(name) already exists") }
-        let data = try JSONEncoder().encode(StoredKey(name: name, keys: keys))
+        let data = try JSONEncoder().encode(try StoredKey(name: name, keys: keys, passphrase: passphrase))
         // Create with 0600 before writing, so the private key is never readable by others.
         guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw CLIError("cannot create \(url.path)")
@@ -121,7 +147,9 @@ struct DataDirectory {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw CLIError("no key named \(name) in \(keysURL.path) (see `careledger keys list`)")
         }
-        return try JSONDecoder().decode(StoredKey.self, from: data).identityKeys()
+        let stored: StoredKey
+        do { stored = try JSONDecoder().decode(StoredKey.self, from: data) } catch { throw CLIError("key file for \(name) is damaged") }
+        return try stored.identityKeys(passphrase: ProcessInfo.processInfo.environment[StoredKey.passphraseVariable])
     }
 
     func keyNames() throws -> [String] {

@@ -9,7 +9,7 @@ import Storage
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the end-to-end story: a small consortium commits, verifies, proves and catches tampering.",
+        abstract: "Run the end-to-end story: a consortium commits; a patient controls encrypted records; the chain verifies, proves and catches tampering.",
         discussion: "Uses a temporary data directory that is deleted afterwards, unless --data is given (then it is kept; it must not exist yet).")
 
     @Option(help: "Keep the demo's data in this directory (must not exist yet).") var data: String?
@@ -50,7 +50,7 @@ struct Story {
 struct DemoScript {
     let directory: DataDirectory
     let bulk: Int
-    var story = Story(chapters: 8)
+    var story = Story(chapters: 11)
 
     func expect(_ condition: Bool, _ what: String) throws {
         if !condition { throw CLIError("demo check failed: \(what)") }
@@ -190,6 +190,10 @@ struct DemoScript {
                                                           args: .map(["digest": .bytes(Hash256.sha256(Array("w".utf8)).bytes), "kind": .string("document")])))
         try expect(newKey.status.result.isAccepted, "new key works")
         story.ok("the same transaction signed with the new key is accepted (block \(newKey.status.height))")
+
+        var names: [IdentityID: String] = [patient.derivedID: "patient"]
+        for (name, keys) in memberKeys { names[keys.derivedID] = name }
+        try await tellRecords(ledger, names: names, rivera: memberKeys["dr-rivera"]!, patient: patient)
 
         let head = await ledger.node.headHeader
         await ledger.close()

@@ -4,6 +4,7 @@ import LedgerCore
 import Node
 import Ordering
 import Storage
+import Vault
 
 /// A founding organization requested on the command line, as NAME[:TYPE].
 struct OrganizationSpec {
@@ -63,14 +64,18 @@ final class LocalLedger {
     let settings: NodeSettings
     let store: SQLiteLedgerStore
     let node: LedgerNode
+    /// The custodian side: encrypted records, consent decisions, the audit log.
+    let access: AccessService
     private let lock: DirectoryLock
     private var nextSequence: [IdentityID: UInt64] = [:]
 
-    private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, lock: DirectoryLock) {
+    private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
+                 lock: DirectoryLock) {
         self.directory = directory
         self.settings = settings
         self.store = store
         self.node = node
+        self.access = access
         self.lock = lock
     }
 
@@ -80,8 +85,18 @@ final class LocalLedger {
         let store = try directory.openStore()
         let configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
                                               blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
-        let node = try await LedgerNode(store: store, ordererKeys: try directory.loadKey(settings.nodeKey), configuration: configuration)
-        return LocalLedger(directory: directory, settings: settings, store: store, node: node, lock: lock)
+        let nodeKeys = try directory.loadKey(settings.nodeKey)
+        let node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: configuration)
+        // The embedded node is the custodian of every organization whose key is in the directory.
+        var custodians: [IdentityKeys] = []
+        for name in try directory.keyNames() where name != settings.nodeKey {
+            guard let keys = try? directory.loadKey(name),
+                  Directory.identity(keys.derivedID, in: node.state)?.kind == .organization else { continue }
+            custodians.append(keys)
+        }
+        let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.vaultPath), custodians: custodians,
+                                   indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
+        return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access, lock: lock)
     }
 
     /// Signs a transaction from `keys` with the sender's next sequence number.

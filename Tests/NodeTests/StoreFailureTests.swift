@@ -31,6 +31,9 @@ final class FailingStore: LedgerStore {
     func transactionBytes(logIndex: UInt64) throws -> [UInt8]? { try inner.transactionBytes(logIndex: logIndex) }
     func state(_ key: String) throws -> [UInt8]? { try inner.state(key) }
     func states(_ keys: [String]) throws -> [String: [UInt8]] { try inner.states(keys) }
+    func states(prefix: String, after: String?, limit: Int) throws -> [(key: String, value: [UInt8])] {
+        try inner.states(prefix: prefix, after: after, limit: limit)
+    }
     func forEachState(_ body: (String, [UInt8], UInt64) throws -> Void) throws { try inner.forEachState(body) }
     func forEachLogNode(_ body: (MerkleFrontier.Node) throws -> Void) throws { try inner.forEachLogNode(body) }
     func forEachTransactionEntry(_ body: (UInt64, [UInt8], [UInt8], UInt64) throws -> Void) throws { try inner.forEachTransactionEntry(body) }

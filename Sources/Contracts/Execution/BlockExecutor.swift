@@ -19,7 +19,9 @@ public struct BlockExecutor: Sendable {
 
     /// The executor with every contract this build knows.
     public static func standard(chainId: String) -> BlockExecutor {
-        BlockExecutor(chainId: chainId, contracts: [MembershipContract(), AnchorContract()])
+        BlockExecutor(chainId: chainId, contracts: [
+            MembershipContract(), AnchorContract(), RecordsContract(), ConsentContract(), AuditContract(),
+        ])
     }
 
     /// Names of the installed contracts.

@@ -104,4 +104,48 @@ public struct Arguments {
         }
         return out
     }
+
+    /// An integer in `range`.
+    public func int(_ key: String, in range: ClosedRange<Int64>) throws(Rejection) -> Int64 {
+        guard let i = map[key]?.intValue, range.contains(i) else {
+            throw Rejection(.badArguments, "“\(key)” must be an integer in \(range.lowerBound)…\(range.upperBound)")
+        }
+        return i
+    }
+
+    /// An integer in `range`, or nil when absent.
+    public func optionalInt(_ key: String, in range: ClosedRange<Int64>) throws(Rejection) -> Int64? {
+        map[key] == nil ? nil : try int(key, in: range)
+    }
+
+    /// A 32-byte hash, or nil when absent.
+    public func optionalHash(_ key: String) throws(Rejection) -> Hash256? {
+        map[key] == nil ? nil : try hash(key)
+    }
+
+    /// A list of 32-byte hashes, empty when absent.
+    public func hashList(_ key: String, maxCount: Int) throws(Rejection) -> [Hash256] {
+        try optionalBytesList(key, count: 32, maxCount: maxCount).map { Hash256(bytes: $0)! }
+    }
+
+    /// A list of strings each parsed by `parse`, empty when absent; `what` names the kind in errors.
+    public func enumList<T: Hashable>(_ key: String, maxCount: Int, what: String, code: ResultCode = .badArguments,
+                                      _ parse: (String) -> T?) throws(Rejection) -> [T] {
+        guard map[key] != nil else { return [] }
+        var out: [T] = []
+        for name in try stringList(key, maxCount: maxCount) {
+            guard let value = parse(name) else { throw Rejection(code, "unknown \(what) “\(name)”") }
+            if !out.contains(value) { out.append(value) }
+        }
+        return out
+    }
+
+    /// A nested map argument.
+    public func nested(_ key: String) throws(Rejection) -> Arguments {
+        guard let value = map[key] else { throw Rejection(.badArguments, "“\(key)” is required") }
+        return try Arguments(value)
+    }
+
+    /// True if the key is present.
+    public func has(_ key: String) -> Bool { map[key] != nil }
 }

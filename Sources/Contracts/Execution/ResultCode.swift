@@ -1,7 +1,8 @@
 import LedgerCore
 
 /// Stable, numbered outcomes of executing a transaction (TigerBeetle-style). Never renumber;
-/// append new codes. 1–99 envelope, 100–199 membership, 200–299 anchor.
+/// append new codes. 1–99 envelope, 100–199 membership, 200–299 anchor, 300–399 records,
+/// 400–499 consent, 500–599 audit.
 public enum ResultCode: UInt16, Sendable, CaseIterable {
     case accepted = 0
     case wrongChain = 1
@@ -27,6 +28,26 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case unknownOrganizationType = 106
 
     case alreadyAnchored = 200
+
+    case unknownRecord = 300
+    case versionConflict = 301
+    case recordErased = 302
+    case unknownPatient = 303
+    case unknownResourceType = 304
+    case unknownCategory = 305
+
+    case unknownConsent = 400
+    case notPatientOrDelegate = 401
+    case unknownGrantee = 402
+    case consentAlreadyRevoked = 403
+    case tooManyConsents = 404
+    case badPeriod = 405
+    case granteeRevoked = 406
+    case unknownPurpose = 407
+    case unknownDelegate = 408
+    case tooManyDelegates = 409
+
+    case auditNotGrowing = 500
 
     /// A short, stable name for logs and JSON.
     public var name: String { String(describing: self) }

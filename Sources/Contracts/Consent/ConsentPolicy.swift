@@ -1,0 +1,167 @@
+import LedgerCore
+
+/// One access a requester asks for.
+public struct AccessRequest: Sendable, Equatable {
+    public var requester: IdentityID
+    public var record: Hash256
+    public var purpose: Purpose
+    public var action: ConsentAction
+
+    public init(requester: IdentityID, record: Hash256, purpose: Purpose, action: ConsentAction) {
+        self.requester = requester
+        self.record = record
+        self.purpose = purpose
+        self.action = action
+    }
+}
+
+/// Permit, deny, or permit under break-glass.
+public enum DecisionOutcome: String, Sendable, CaseIterable {
+    case permit, deny
+    case breakGlass = "break-glass"
+}
+
+/// Why a decision came out as it did. Stable names: they are stored in audit entries.
+public enum DecisionReason: String, Sendable, CaseIterable {
+    // Permits.
+    case patientSelf = "patient-self"
+    case delegate
+    case author
+    case custodianCareTeam = "custodian-care-team"
+    case consent
+    case breakGlass = "break-glass"
+    // Denials.
+    case unknownRequester = "unknown-requester"
+    case requesterRevoked = "requester-revoked"
+    case unknownRecord = "unknown-record"
+    case recordErased = "record-erased"
+    case noConsent = "no-consent"
+    case consentExpired = "consent-expired"
+    case consentNotYetValid = "consent-not-yet-valid"
+    case purposeNotPermitted = "purpose-not-permitted"
+    case actionNotPermitted = "action-not-permitted"
+    case outsideScope = "outside-scope"
+    case sensitiveNotNamed = "sensitive-category-not-named"
+    case breakGlassExpired = "break-glass-expired"
+
+    /// A sentence for people.
+    public var text: String {
+        switch self {
+        case .patientSelf: "the patient reads their own record"
+        case .delegate: "the requester is the patient's registered delegate"
+        case .author: "the requester wrote this record"
+        case .custodianCareTeam: "the requester is on the care team of the record's custodian"
+        case .consent: "a consent of the patient permits it"
+        case .breakGlass: "emergency break-glass access"
+        case .unknownRequester: "the requester is not registered"
+        case .requesterRevoked: "the requester has been revoked"
+        case .unknownRecord: "no such record"
+        case .recordErased: "the record was erased"
+        case .noConsent: "no consent of the patient covers the requester"
+        case .consentExpired: "the consent has expired"
+        case .consentNotYetValid: "the consent is not in effect yet"
+        case .purposeNotPermitted: "the consent does not cover this purpose of use"
+        case .actionNotPermitted: "the consent does not cover this action"
+        case .outsideScope: "the record is outside the consent's scope"
+        case .sensitiveNotNamed: "the record is in a sensitive category the consent does not name"
+        case .breakGlassExpired: "the break-glass access has expired"
+        }
+    }
+
+    /// How close a failed consent came to permitting: the denial reported is the closest one.
+    var closeness: Int {
+        switch self {
+        case .consentExpired, .consentNotYetValid: 4
+        case .purposeNotPermitted: 3
+        case .actionNotPermitted: 2
+        case .sensitiveNotNamed, .outsideScope: 1
+        default: 0
+        }
+    }
+}
+
+/// The answer to an access request: the outcome, why, and the consent that decided it.
+public struct Decision: Sendable, Equatable {
+    public var outcome: DecisionOutcome
+    public var reason: DecisionReason
+    /// The consent that permitted, or the closest one that failed.
+    public var consent: Hash256?
+    /// The record's current entry, when it exists.
+    public var record: RecordEntry?
+
+    public var isPermitted: Bool { outcome != .deny }
+}
+
+/// The consent decision: a pure function of committed state, the request and the time.
+/// Deny unless the requester is the patient, a delegate (read), the author, the custodian's care
+/// team (treatment, emergency treatment, operations), a consent permits, or an unexpired
+/// break-glass grant applies (emergency clinician, emergency treatment, read).
+public enum ConsentPolicy {
+    /// Roles of the custodian's care team.
+    public static let careTeamRoles: Set<Role> = [.clinician, .emergencyClinician, .nurse]
+    /// Purposes the custodian's care team has without consent.
+    public static let careTeamPurposes: Set<Purpose> = [.treatment, .emergencyTreatment, .operations]
+
+    /// Decides `request` against `state` at wall time `nowMs`. Consents take effect from the
+    /// block after the one that granted them: `height` is the height the decision applies at
+    /// (the next block for a node reading committed state, the current block inside a contract).
+    public static func decide(_ request: AccessRequest, in state: any StateReader, nowMs: Int64, height: UInt64) -> Decision {
+        func deny(_ reason: DecisionReason, _ consent: Hash256? = nil, _ record: RecordEntry? = nil) -> Decision {
+            Decision(outcome: .deny, reason: reason, consent: consent, record: record)
+        }
+        guard let requester = Directory.identity(request.requester, in: state) else { return deny(.unknownRequester) }
+        guard !requester.revoked else { return deny(.requesterRevoked) }
+        guard let record = RecordIndex.current(request.record, in: state) else { return deny(.unknownRecord) }
+        guard !record.isErased else { return deny(.recordErased, nil, record) }
+        func permit(_ reason: DecisionReason, _ consent: Hash256? = nil) -> Decision {
+            Decision(outcome: reason == .breakGlass ? .breakGlass : .permit, reason: reason, consent: consent, record: record)
+        }
+
+        if requester.id == record.patient { return permit(.patientSelf) }
+        if request.action == .read, ConsentIndex.isDelegate(requester.id, of: record.patient, in: state) { return permit(.delegate) }
+        if requester.id == record.author { return permit(.author) }
+        if requester.kind == .member, requester.organization == record.custodian, careTeamPurposes.contains(request.purpose),
+           !careTeamRoles.isDisjoint(with: requester.roles) {
+            return permit(.custodianCareTeam)
+        }
+
+        var closest: (reason: DecisionReason, consent: Hash256)?
+        for grantee in grantees(of: requester) {
+            for id in ConsentIndex.activeIDs(record.patient, grantee, in: state) {
+                guard let consent = ConsentIndex.consent(id, patient: record.patient, in: state), !consent.isRevoked else { continue }
+                guard let failure = mismatch(consent, request, record, nowMs: nowMs, height: height) else { return permit(.consent, id) }
+                if failure.closeness > (closest?.reason.closeness ?? -1) { closest = (failure, id) }
+            }
+        }
+
+        var breakGlassFailure: DecisionReason?
+        if request.action == .read, request.purpose == .emergencyTreatment, requester.has(.emergencyClinician),
+           let grant = ConsentIndex.breakGlass(patient: record.patient, requester: requester.id, in: state),
+           grant.record == nil || grant.record == record.record, grant.height < height {
+            if nowMs < grant.expiresMs { return permit(.breakGlass) }
+            breakGlassFailure = .breakGlassExpired
+        }
+        if let closest { return deny(closest.reason, closest.consent, record) }
+        return deny(breakGlassFailure ?? .noConsent, nil, record)
+    }
+
+    /// Index lists a requester may be covered by: themself, their organization, their roles.
+    static func grantees(of requester: Identity) -> [Grantee] {
+        var out: [Grantee] = [.member(requester.id)]
+        if requester.kind == .organization { out = [.organization(requester.id)] }
+        if let organization = requester.organization { out.append(.organization(organization)) }
+        if requester.kind == .member { out.append(contentsOf: requester.roles.map { .role($0) }) }
+        return out
+    }
+
+    /// Why a consent does not permit a request, or nil if it does.
+    static func mismatch(_ consent: ConsentEntry, _ request: AccessRequest, _ record: RecordEntry, nowMs: Int64,
+                         height: UInt64) -> DecisionReason? {
+        if let failure = consent.scope.mismatch(record) { return failure }
+        guard consent.actions.contains(request.action) else { return .actionNotPermitted }
+        guard consent.purposes.contains(request.purpose) else { return .purposeNotPermitted }
+        guard consent.grantedHeight < height, nowMs >= consent.startMs else { return .consentNotYetValid }
+        if let end = consent.endMs, nowMs >= end { return .consentExpired }
+        return nil
+    }
+}

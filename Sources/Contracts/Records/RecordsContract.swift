@@ -1,0 +1,125 @@
+import LedgerCore
+
+/// Records: the on-chain index of encrypted health records. A member of the custodian
+/// organization registers a record; new versions supersede old ones while every version stays
+/// readable in history; the patient, a delegate or the custodian erases a record (the node then
+/// destroys the blob and its wrapped keys, the chain keeps the hashes and the fact of erasure).
+public struct RecordsContract: Contract {
+    public let name = "records"
+    public let methods: Set<String> = ["register", "erase"]
+
+    /// Roles that may author records (besides the organization's own key).
+    public static let authorRoles: Set<Role> = [.clinician, .emergencyClinician, .nurse, .pharmacist, .integration]
+    /// Longest FHIR resource type name.
+    public static let resourceTypeBytesMax = 64
+    /// Highest version number of one record.
+    public static let versionMax: Int64 = 1_000_000
+
+    public init() {}
+
+    public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
+        guard let record = transaction.body.args["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        return [RecordIndex.currentKey(record), Directory.identityKey(transaction.body.sender)]
+    }
+
+    public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
+        let args = try Arguments(call.args)
+        switch call.method {
+        case "register": try register(call, args, &state)
+        case "erase": try erase(call, args, &state)
+        default: throw Rejection(.unknownMethod, "records has no method \(call.method)")
+        }
+    }
+
+    /// Registers version 1 of a new record, or the next version of an existing one.
+    private func register(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["record", "patient", "resourceType", "category", "ciphertextHash", "version"])
+        let sender = try Directory.activeSender(call, in: state)
+        let record = try args.hash("record")
+        let patient = try args.hash("patient")
+        let resourceType = try Self.resourceType(args)
+        let categoryName = try args.string("category", maxBytes: 32)
+        guard let category = SensitivityCategory(rawValue: categoryName) else {
+            throw Rejection(.unknownCategory, "unknown sensitivity category “\(categoryName)”")
+        }
+        let version = UInt64(try args.int("version", in: 1...Self.versionMax))
+        guard let patientIdentity = Directory.identity(patient, in: state), patientIdentity.kind == .patient else {
+            throw Rejection(.unknownPatient, "no patient \(patient.hex)")
+        }
+        guard !patientIdentity.revoked else { throw Rejection(.unknownPatient, "patient \(patient.hex) is revoked") }
+
+        let existing = RecordIndex.current(record, in: state)
+        let custodian: IdentityID
+        if let existing {
+            guard !existing.isErased else { throw Rejection(.recordErased, "record \(record.hex) was erased") }
+            guard version == existing.version + 1 else {
+                throw Rejection(.versionConflict, "record \(record.hex) is at version \(existing.version); expected \(existing.version + 1)")
+            }
+            guard existing.patient == patient, existing.resourceType == resourceType else {
+                throw Rejection(.versionConflict, "a new version keeps the record's patient and resource type")
+            }
+            custodian = existing.custodian
+            if try Self.organization(of: sender) != custodian {
+                let request = AccessRequest(requester: sender.id, record: record, purpose: .treatment, action: .contribute)
+                let decision = ConsentPolicy.decide(request, in: state, nowMs: call.timeMs, height: call.height)
+                guard decision.isPermitted else {
+                    throw Rejection(.unauthorized, "no consent lets \(sender.id.hex) contribute to record \(record.hex): \(decision.reason.text)")
+                }
+            }
+        } else {
+            guard version == 1 else { throw Rejection(.unknownRecord, "record \(record.hex) does not exist; register version 1 first") }
+            custodian = try Self.organization(of: sender)
+        }
+        let entry = RecordEntry(record: record, patient: patient, resourceType: resourceType, category: category, author: sender.id,
+                                custodian: custodian, ciphertextHash: try args.hash("ciphertextHash"), version: version,
+                                height: call.height, timeMs: call.timeMs)
+        state.set(RecordIndex.currentKey(record), entry.canonical)
+        state.set(RecordIndex.versionKey(record, version), entry.canonical)
+        if existing == nil { state.set(RecordIndex.patientKey(patient, record), CanonicalValue.null) }
+    }
+
+    /// Records the erasure of a record: by its patient, a delegate, or the custodian organization.
+    private func erase(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["record"])
+        let sender = try Directory.activeSender(call, in: state)
+        let record = try args.hash("record")
+        guard var entry = RecordIndex.current(record, in: state) else { throw Rejection(.unknownRecord, "no record \(record.hex)") }
+        guard !entry.isErased else { throw Rejection(.recordErased, "record \(record.hex) is already erased") }
+        let isPatientSide = sender.id == entry.patient || ConsentIndex.isDelegate(sender.id, of: entry.patient, in: state)
+        let isCustodian = sender.id == entry.custodian || (sender.organization == entry.custodian && sender.has(.admin))
+        guard isPatientSide || isCustodian else {
+            throw Rejection(.unauthorized, "only the patient, a delegate or the custodian may erase record \(record.hex)")
+        }
+        entry.erasedHeight = call.height
+        entry.erasedBy = sender.id
+        state.set(RecordIndex.currentKey(record), entry.canonical)
+    }
+
+    /// The organization a sender acts for: itself, or the organization that enrolled a member
+    /// with an author role.
+    static func organization(of sender: Identity) throws(Rejection) -> IdentityID {
+        switch sender.kind {
+        case .organization: return sender.id
+        case .member, .device:
+            guard let organization = sender.organization, !authorRoles.isDisjoint(with: sender.roles) else {
+                throw Rejection(.unauthorized, "writing records needs one of the roles \(authorRoles.map(\.rawValue).sorted().joined(separator: ", "))")
+            }
+            return organization
+        case .patient: throw Rejection(.unauthorized, "patients do not author records")
+        }
+    }
+
+    /// A FHIR resource type name: an ASCII letter-only name starting with a capital.
+    static func resourceType(_ args: Arguments) throws(Rejection) -> String {
+        let name = try args.string("resourceType", maxBytes: resourceTypeBytesMax)
+        guard isResourceTypeName(name) else { throw Rejection(.unknownResourceType, "“\(name)” is not a FHIR resource type name") }
+        return name
+    }
+
+    /// True for names like "Observation": ASCII letters, first one upper case.
+    public static func isResourceTypeName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard let first = bytes.first, (65...90).contains(first), bytes.count >= 2, bytes.count <= resourceTypeBytesMax else { return false }
+        return bytes.allSatisfy { (65...90).contains($0) || (97...122).contains($0) }
+    }
+}

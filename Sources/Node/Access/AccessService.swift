@@ -1,0 +1,216 @@
+import Contracts
+import Crypto
+import LedgerCore
+import Ordering
+import Storage
+import Vault
+
+/// Why an access did not release data. Nothing is released in any of these cases.
+public enum AccessError: Error, Sendable, CustomStringConvertible {
+    case denied(Decision)
+    case auditUnavailable(String)
+    case contentUnavailable(Hash256)
+    case integrity(String)
+    case notHeldHere(custodian: IdentityID)
+    case unknownIdentity(IdentityID)
+    case invalidContent(String)
+    case vault(VaultError)
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .denied(let d): "access denied: \(d.reason.text) (\(d.reason.rawValue))" + (d.consent.map { "; consent \($0.hex)" } ?? "")
+        case .auditUnavailable(let why): "the access could not be audited, so no data was released: \(why)"
+        case .contentUnavailable(let record): "the content of record \(record.hex) is not held here (erased or never stored)"
+        case .integrity(let why): "integrity check failed: \(why)"
+        case .notHeldHere(let custodian): "this node holds no keys of custodian \(custodian.hex)"
+        case .unknownIdentity(let id): "no identity \(id.hex)"
+        case .invalidContent(let why): "record content refused: \(why)"
+        case .vault(let error): error.description
+        case .storage(let why): "vault storage failed: \(why)"
+        }
+    }
+}
+
+/// A permitted read: the ciphertext and its data key wrapped for the requester alone.
+public struct RecordRelease: Sendable {
+    public let entry: RecordEntry
+    public let blob: SealedRecord
+    public let wrappedKey: WrappedKey
+    public let decision: Decision
+    /// Where the access sits in the audit log.
+    public let auditIndex: UInt64
+
+    /// Unwraps the data key with the requester's private key and decrypts.
+    public func open(as requester: IdentityID, with keys: IdentityKeys) throws(VaultError) -> [UInt8] {
+        let key = try KeyWrap.unwrap(wrappedKey, with: keys.agreement,
+                                     context: WrapContext(record: entry.record, version: entry.version, recipient: requester))
+        return try RecordCipher.open(blob, with: key, record: entry.record, version: entry.version)
+    }
+}
+
+/// An audit entry with the proof that it is in an anchored audit tree head.
+public struct AuditProof: Sendable {
+    public let index: UInt64
+    public let entry: [UInt8]
+    public let anchor: AuditContract.Anchor
+    public let proof: [Hash256]
+
+    /// Checks the proof against the anchored root.
+    public func verify() throws(MerkleProofError) {
+        try MerkleVerifier.verifyInclusion(leafHash: MerkleHashing.leafHash(entry), index: index, size: anchor.size, proof: proof,
+                                           root: anchor.root)
+    }
+}
+
+/// The custodian's access service: encrypts and indexes records it holds, decides every read
+/// against on-chain consent, writes each decision durably to the audit log before releasing
+/// anything, and re-wraps data keys for the permitted requester.
+public final class AccessService: Sendable {
+    public let node: LedgerNode
+    public let vault: any VaultStore
+    private let custodians: [IdentityID: IdentityKeys]
+    private let indexer: BlindIndexer
+    private let clock: any LedgerClock
+
+    /// `custodians`: the private keys of the organizations whose records this node holds.
+    public init(node: LedgerNode, vault: any VaultStore, custodians: [IdentityKeys], indexKey: BlindIndexKey,
+                clock: any LedgerClock = SystemClock()) {
+        self.node = node
+        self.vault = vault
+        self.custodians = Dictionary(custodians.map { ($0.derivedID, $0) }, uniquingKeysWith: { a, _ in a })
+        self.indexer = BlindIndexer(key: indexKey)
+        self.clock = clock
+    }
+
+    // MARK: writing
+
+    /// Encrypts a FHIR resource for a new record version: fresh data key, wrapped to the patient
+    /// and the custodian; blind tokens for its identifiers. Nothing is stored yet.
+    public func prepare(content: [UInt8], record: Hash256, version: UInt64, patient: IdentityID, custodian: IdentityID)
+        throws(AccessError) -> (version: StoredRecordVersion, resourceType: String) {
+        let fields: ExtractedFields
+        do { fields = try FHIRIdentifierExtractor.extract(content) } catch { throw .invalidContent(error.description) }
+        guard RecordsContract.isResourceTypeName(fields.resourceType) else {
+            throw .invalidContent("“\(fields.resourceType)” is not a FHIR resource type")
+        }
+        var wrapped: [IdentityID: WrappedKey] = [:]
+        let key = DataKey.generate()
+        do {
+            let sealed = try RecordCipher.seal(content, with: key, record: record, version: version)
+            for reader in [patient, custodian] {
+                guard let identity = Directory.identity(reader, in: node.state) else { throw AccessError.unknownIdentity(reader) }
+                wrapped[reader] = try KeyWrap.wrap(key, to: identity.agreementKey,
+                                                   context: WrapContext(record: record, version: version, recipient: reader))
+            }
+            var tokens = Set<BlindToken>()
+            for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(field: identifier.field, value: identifier.value)) }
+            let stored = StoredRecordVersion(record: record, version: version, patient: patient, blob: sealed, wrappedKeys: wrapped,
+                                             blindTokens: tokens, values: fields.values)
+            return (stored, fields.resourceType)
+        } catch let error as AccessError {
+            throw error
+        } catch let error as VaultError {
+            throw .vault(error)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    /// Stores a prepared version durably (before its on-chain registration is submitted).
+    public func store(_ version: StoredRecordVersion) throws(AccessError) {
+        do { try vault.put(version) } catch { throw .storage("\(error)") }
+    }
+
+    // MARK: reading
+
+    /// Decides a read, logs the decision durably, and only then releases the record re-wrapped
+    /// for the requester. The requester must already be authenticated by the caller.
+    public func read(_ request: AccessRequest, sealedJustification: [UInt8]? = nil) async throws(AccessError) -> RecordRelease {
+        precondition(request.action == .read, "contributions go through records.register")
+        let height = await node.headHeader.height + 1
+        let now = clock.nowMs()
+        let decision = ConsentPolicy.decide(request, in: node.state, nowMs: now, height: height)
+        let patient = decision.record?.patient ?? Hash256.zero
+        let entry = AuditEntry(timeMs: now, requester: request.requester, patient: patient, record: request.record,
+                               version: decision.isPermitted ? decision.record?.version ?? 0 : 0, purpose: request.purpose,
+                               action: request.action, outcome: decision.outcome, reason: decision.reason, consent: decision.consent,
+                               sealedJustification: decision.outcome == .breakGlass ? sealedJustification : nil)
+        let auditSize: UInt64
+        do { auditSize = try vault.appendAudit([(entry.encoded, patient)]) } catch { throw .auditUnavailable("\(error)") }
+        guard decision.isPermitted, let record = decision.record else { throw .denied(decision) }
+        return try release(record, to: request.requester, decision: decision, auditIndex: auditSize - 1)
+    }
+
+    private func release(_ record: RecordEntry, to requester: IdentityID, decision: Decision, auditIndex: UInt64) throws(AccessError) -> RecordRelease {
+        guard let custodianKeys = custodians[record.custodian] else { throw .notHeldHere(custodian: record.custodian) }
+        guard let identity = Directory.identity(requester, in: node.state) else { throw .unknownIdentity(requester) }
+        do {
+            guard let blob = try vault.blob(record.ciphertextHash),
+                  let custodianWrapped = try vault.wrappedKey(record: record.record, version: record.version, recipient: record.custodian)
+            else { throw AccessError.contentUnavailable(record.record) }
+            let key = try KeyWrap.unwrap(custodianWrapped, with: custodianKeys.agreement,
+                                         context: WrapContext(record: record.record, version: record.version, recipient: record.custodian))
+            let rewrapped = try KeyWrap.wrap(key, to: identity.agreementKey,
+                                             context: WrapContext(record: record.record, version: record.version, recipient: requester))
+            return RecordRelease(entry: record, blob: blob, wrappedKey: rewrapped, decision: decision, auditIndex: auditIndex)
+        } catch let error as AccessError {
+            throw error
+        } catch let error as VaultError {
+            throw .vault(error)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    // MARK: search, erasure, audit
+
+    /// Records whose blind index matches every word of `query` in `field`. Reading them still
+    /// needs a permitted decision.
+    public func search(_ field: IdentifierField, _ query: String, limit: Int = 100) throws(AccessError) -> [Hash256] {
+        let tokens = indexer.queryTokens(field: field, query: query)
+        guard !tokens.isEmpty else { return [] }
+        do { return try vault.records(withAll: tokens, limit: limit) } catch { throw .storage("\(error)") }
+    }
+
+    /// Crypto-shreds a record whose erasure is committed on-chain: blobs, wrapped keys, index.
+    public func shred(_ record: Hash256) throws(AccessError) -> ErasureReport {
+        guard let entry = RecordIndex.current(record, in: node.state), entry.isErased else {
+            throw .integrity("record \(record.hex) has no committed erasure on the chain")
+        }
+        do { return try vault.erase(record: record) } catch { throw .storage("\(error)") }
+    }
+
+    /// A patient's access-log entries, oldest first.
+    public func accessLog(patient: IdentityID, after: UInt64? = nil, limit: Int = 1_000) throws(AccessError) -> [(index: UInt64, entry: AuditEntry)] {
+        do {
+            return try vault.auditEntries(patient: patient, after: after, limit: limit).compactMap { stored in
+                AuditEntry(decoding: stored.bytes).map { (stored.index, $0) }
+            }
+        } catch { throw .storage("\(error)") }
+    }
+
+    /// The audit tree head to anchor next, if the log grew past what `anchorer` last anchored.
+    public func pendingAnchor(by anchorer: IdentityID) throws(AccessError) -> (size: UInt64, root: Hash256)? {
+        let head: (size: UInt64, root: Hash256)
+        do { head = try vault.auditHead() } catch { throw .storage("\(error)") }
+        let anchored = AuditContract.head(of: anchorer, in: node.state)?.size ?? 0
+        return head.size > anchored ? head : nil
+    }
+
+    /// Proves an audit entry is in the latest audit tree head `anchorer` anchored on-chain.
+    public func auditProof(index: UInt64, anchorer: IdentityID) throws(AccessError) -> AuditProof {
+        guard let anchor = AuditContract.head(of: anchorer, in: node.state), index < anchor.size else {
+            throw .integrity("audit entry \(index) is not anchored yet")
+        }
+        do {
+            guard let stored = try vault.auditEntry(index) else { throw AccessError.integrity("no audit entry \(index)") }
+            let proof = try MerkleProofBuilder(source: vault).inclusionProof(index: index, size: anchor.size)
+            return AuditProof(index: index, entry: stored.bytes, anchor: anchor, proof: proof)
+        } catch let error as AccessError {
+            throw error
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+}

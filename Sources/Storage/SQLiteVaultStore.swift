@@ -1,0 +1,239 @@
+import Foundation
+import GRDB
+import LedgerCore
+import Synchronization
+import Vault
+
+/// The embedded VaultStore: `vault.sqlite` next to the ledger. Only ciphertext, wrapped keys,
+/// keyed hashes, codes and pseudonymous ids are written; `secure_delete` zeroes erased content and
+/// an erasure truncates the WAL, so nothing of an erased record stays in the files.
+public final class SQLiteVaultStore: VaultStore, Sendable {
+    private let pool: DatabasePool
+    /// The audit log's frontier; guarded because appends come from many tasks.
+    private let frontier: Mutex<MerkleFrontier>
+    /// Most audit entries one append takes.
+    public static let auditBatchMax = 10_000
+
+    /// Opens (creating if needed) the store at `path`.
+    public init(path: String) throws {
+        do {
+            pool = try SQLitePool.open(path: path) { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+            try Self.migrator.migrate(pool)
+            let size = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM audit_entry") ?? 0 }
+            frontier = Mutex(MerkleFrontier())
+            let loaded = try MerkleFrontier(size: UInt64(size), source: self)
+            frontier.withLock { $0 = loaded }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError.database("\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-vault") { db in
+            try db.execute(sql: """
+                CREATE TABLE blob (hash BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE record_version (
+                    record BLOB NOT NULL, version INTEGER NOT NULL, patient BLOB NOT NULL, blob_hash BLOB NOT NULL,
+                    PRIMARY KEY (record, version)
+                ) WITHOUT ROWID;
+                CREATE TABLE wrapped_key (
+                    record BLOB NOT NULL, version INTEGER NOT NULL, recipient BLOB NOT NULL, wrapped BLOB NOT NULL,
+                    PRIMARY KEY (record, version, recipient)
+                ) WITHOUT ROWID;
+                CREATE TABLE blind_token (token BLOB NOT NULL, record BLOB NOT NULL, PRIMARY KEY (token, record)) WITHOUT ROWID;
+                CREATE INDEX blind_token_by_record ON blind_token(record);
+                CREATE TABLE indexed_value (
+                    param TEXT NOT NULL, value TEXT NOT NULL, record BLOB NOT NULL, PRIMARY KEY (param, value, record)
+                ) WITHOUT ROWID;
+                CREATE INDEX indexed_value_by_record ON indexed_value(record);
+                CREATE TABLE audit_entry (idx INTEGER PRIMARY KEY, patient BLOB NOT NULL, entry BLOB NOT NULL, leaf_hash BLOB NOT NULL);
+                CREATE INDEX audit_by_patient ON audit_entry(patient, idx);
+                CREATE TABLE audit_node (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    private func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as StorageError { throw error } catch let error as VaultError { throw error } catch {
+            throw StorageError.database("\(error)")
+        }
+    }
+
+    // MARK: blobs
+
+    public func putBlob(_ sealed: SealedRecord) throws -> Hash256 {
+        try wrap {
+            try pool.write { db in
+                try db.execute(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)", arguments: [Data(sealed.hash.bytes), Data(sealed.bytes)])
+            }
+        }
+        return sealed.hash
+    }
+
+    public func blob(_ hash: Hash256) throws -> SealedRecord? {
+        try wrap {
+            guard let data = try pool.read({ db in try Data.fetchOne(db, sql: "SELECT data FROM blob WHERE hash = ?", arguments: [Data(hash.bytes)]) })
+            else { return nil }
+            let sealed = try SealedRecord(bytes: Array(data))
+            guard sealed.hash == hash else { throw VaultError.authenticationFailed("stored blob \(hash.hex) does not match its hash; it was altered") }
+            return sealed
+        }
+    }
+
+    public func deleteBlob(_ hash: Hash256) throws {
+        try wrap { try pool.write { db in try db.execute(sql: "DELETE FROM blob WHERE hash = ?", arguments: [Data(hash.bytes)]) } }
+    }
+
+    // MARK: records
+
+    public func put(_ version: StoredRecordVersion) throws {
+        try wrap {
+            try pool.write { db in
+                let record = Data(version.record.bytes)
+                try db.execute(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)",
+                               arguments: [Data(version.blob.hash.bytes), Data(version.blob.bytes)])
+                try db.execute(sql: "INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash) VALUES (?, ?, ?, ?)",
+                               arguments: [record, Int64(version.version), Data(version.patient.bytes), Data(version.blob.hash.bytes)])
+                let key = try db.cachedStatement(sql: "INSERT OR REPLACE INTO wrapped_key (record, version, recipient, wrapped) VALUES (?, ?, ?, ?)")
+                for (recipient, wrapped) in version.wrappedKeys.sorted(by: { $0.key < $1.key }) {
+                    try key.execute(arguments: [record, Int64(version.version), Data(recipient.bytes), Data(wrapped.bytes)])
+                }
+                // The index describes the latest version only.
+                try db.execute(sql: "DELETE FROM blind_token WHERE record = ?", arguments: [record])
+                try db.execute(sql: "DELETE FROM indexed_value WHERE record = ?", arguments: [record])
+                let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
+                for t in version.blindTokens { try token.execute(arguments: [Data(t.bytes), record]) }
+                let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
+                for v in version.values { try value.execute(arguments: [v.param, v.value, record]) }
+            }
+        }
+    }
+
+    public func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey? {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT wrapped FROM wrapped_key WHERE record = ? AND version = ? AND recipient = ?",
+                                  arguments: [Data(record.bytes), Int64(version), Data(recipient.bytes)])
+            }.map { try WrappedKey(bytes: Array($0)) }
+        }
+    }
+
+    public func addWrappedKey(record: Hash256, version: UInt64, recipient: IdentityID, key: WrappedKey) throws {
+        try wrap {
+            try pool.write { db in
+                guard try Int64.fetchOne(db, sql: "SELECT 1 FROM record_version WHERE record = ? AND version = ?",
+                                         arguments: [Data(record.bytes), Int64(version)]) != nil else {
+                    throw StorageError.missing("record \(record.hex) version \(version)")
+                }
+                try db.execute(sql: "INSERT OR REPLACE INTO wrapped_key (record, version, recipient, wrapped) VALUES (?, ?, ?, ?)",
+                               arguments: [Data(record.bytes), Int64(version), Data(recipient.bytes), Data(key.bytes)])
+            }
+        }
+    }
+
+    public func erase(record: Hash256) throws -> ErasureReport {
+        let report = try wrap {
+            try pool.write { db -> ErasureReport in
+                let id = Data(record.bytes)
+                try db.execute(sql: "DELETE FROM blob WHERE hash IN (SELECT blob_hash FROM record_version WHERE record = ?)", arguments: [id])
+                let blobs = db.changesCount
+                try db.execute(sql: "DELETE FROM wrapped_key WHERE record = ?", arguments: [id])
+                let keys = db.changesCount
+                try db.execute(sql: "DELETE FROM blind_token WHERE record = ?", arguments: [id])
+                var index = db.changesCount
+                try db.execute(sql: "DELETE FROM indexed_value WHERE record = ?", arguments: [id])
+                index += db.changesCount
+                return ErasureReport(blobs: blobs, wrappedKeys: keys, indexEntries: index)
+            }
+        }
+        // Old page images of the erased rows may still sit in the WAL: fold it into the
+        // (secure-deleted) main file and truncate it.
+        try wrap { _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) } }
+        return report
+    }
+
+    public func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256] {
+        guard let first = tokens.first else { return [] }
+        return try wrap {
+            try pool.read { db in
+                var candidates = Set(try Data.fetchAll(db, sql: "SELECT record FROM blind_token WHERE token = ? LIMIT 10000",
+                                                       arguments: [Data(first.bytes)]))
+                for token in tokens.dropFirst() where !candidates.isEmpty {
+                    candidates.formIntersection(try Data.fetchAll(db, sql: "SELECT record FROM blind_token WHERE token = ? LIMIT 10000",
+                                                                  arguments: [Data(token.bytes)]))
+                }
+                return candidates.compactMap { Hash256(bytes: Array($0)) }.sorted().prefix(limit).map { $0 }
+            }
+        }
+    }
+
+    public func records(param: String, value: String, limit: Int) throws -> [Hash256] {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchAll(db, sql: "SELECT record FROM indexed_value WHERE param = ? AND value = ? ORDER BY record LIMIT ?",
+                                  arguments: [param, value, limit])
+            }.compactMap { Hash256(bytes: Array($0)) }
+        }
+    }
+
+    // MARK: audit log
+
+    public func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) throws -> UInt64 {
+        precondition(entries.count <= Self.auditBatchMax, "audit batch too large")
+        return try wrap {
+            try frontier.withLock { frontier in
+                var next = frontier
+                try pool.write { db in
+                    let insert = try db.cachedStatement(sql: "INSERT INTO audit_entry (idx, patient, entry, leaf_hash) VALUES (?, ?, ?, ?)")
+                    let node = try db.cachedStatement(sql: "INSERT INTO audit_node (level, idx, hash) VALUES (?, ?, ?)")
+                    for entry in entries {
+                        let leaf = MerkleHashing.leafHash(entry.bytes)
+                        try insert.execute(arguments: [Int64(next.size), Data(entry.patient.bytes), Data(entry.bytes), Data(leaf.bytes)])
+                        for n in next.append(leafHash: leaf) {
+                            try node.execute(arguments: [n.level, Int64(n.index), Data(n.hash.bytes)])
+                        }
+                    }
+                }
+                frontier = next
+                return next.size
+            }
+        }
+    }
+
+    public func auditHead() throws -> (size: UInt64, root: Hash256) {
+        frontier.withLock { ($0.size, $0.root) }
+    }
+
+    public func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry] {
+        try wrap {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT idx, entry FROM audit_entry WHERE patient = ? AND idx > ? ORDER BY idx LIMIT ?",
+                                 arguments: [Data(patient.bytes), after.map { Int64($0) } ?? -1, limit])
+            }.map { StoredAuditEntry(index: UInt64($0["idx"] as Int64), bytes: Array($0["entry"] as Data)) }
+        }
+    }
+
+    public func auditEntry(_ index: UInt64) throws -> StoredAuditEntry? {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchOne(db, sql: "SELECT entry FROM audit_entry WHERE idx = ?", arguments: [Int64(index)])
+            }.map { StoredAuditEntry(index: index, bytes: Array($0)) }
+        }
+    }
+
+    public func subtreeHash(level: Int, index: UInt64) throws -> Hash256 {
+        try wrap {
+            let data = try pool.read { db in
+                level == 0
+                    ? try Data.fetchOne(db, sql: "SELECT leaf_hash FROM audit_entry WHERE idx = ?", arguments: [Int64(index)])
+                    : try Data.fetchOne(db, sql: "SELECT hash FROM audit_node WHERE level = ? AND idx = ?", arguments: [level, Int64(index)])
+            }
+            guard let data, let hash = Hash256(bytes: Array(data)) else { throw StorageError.missing("audit log node level \(level) index \(index)") }
+            return hash
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import LedgerCore
+import Vault
+
+/// One stored version of an encrypted record: its blob and the data key wrapped for each reader.
+public struct StoredRecordVersion: Sendable {
+    public let record: Hash256
+    public let version: UInt64
+    public let patient: IdentityID
+    public let blob: SealedRecord
+    public let wrappedKeys: [IdentityID: WrappedKey]
+    /// Keyed hashes of the record's direct identifiers (never the identifiers).
+    public let blindTokens: Set<BlindToken>
+    /// Non-identifying indexed values (codes, dates, status), keyed by the record id only.
+    public let values: [IndexedValue]
+
+    public init(record: Hash256, version: UInt64, patient: IdentityID, blob: SealedRecord, wrappedKeys: [IdentityID: WrappedKey],
+                blindTokens: Set<BlindToken>, values: [IndexedValue]) {
+        self.record = record
+        self.version = version
+        self.patient = patient
+        self.blob = blob
+        self.wrappedKeys = wrappedKeys
+        self.blindTokens = blindTokens
+        self.values = values
+    }
+}
+
+/// What an erasure destroyed.
+public struct ErasureReport: Sendable, Equatable {
+    public let blobs: Int
+    public let wrappedKeys: Int
+    public let indexEntries: Int
+}
+
+/// One access-audit entry as stored: its canonical bytes and the patient it concerns.
+public struct StoredAuditEntry: Sendable, Equatable {
+    public let index: UInt64
+    public let bytes: [UInt8]
+}
+
+/// The custodian's off-chain store: encrypted blobs addressed by ciphertext hash, wrapped data
+/// keys, the blind search index, and the access-audit log (an RFC 9162 Merkle log whose
+/// appends are durable when they return).
+public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
+    /// Stores a record version (blob, wrapped keys, index entries) atomically and durably.
+    func put(_ version: StoredRecordVersion) throws
+    /// The data key of a record version wrapped for `recipient`, if stored.
+    func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey?
+    /// Adds a key wrapped for another reader (re-wrapping for a grantee).
+    func addWrappedKey(record: Hash256, version: UInt64, recipient: IdentityID, key: WrappedKey) throws
+    /// Destroys every blob, wrapped key and index entry of a record and scrubs them from disk.
+    func erase(record: Hash256) throws -> ErasureReport
+    /// Records whose blind index holds every token.
+    func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256]
+    /// Records with an indexed value.
+    func records(param: String, value: String, limit: Int) throws -> [Hash256]
+
+    /// Appends audit entries durably; returns the log size after them.
+    func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) throws -> UInt64
+    /// Current size and root of the audit log.
+    func auditHead() throws -> (size: UInt64, root: Hash256)
+    /// A patient's audit entries, oldest first, after index `after`.
+    func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry]
+    /// One audit entry by index.
+    func auditEntry(_ index: UInt64) throws -> StoredAuditEntry?
+}
