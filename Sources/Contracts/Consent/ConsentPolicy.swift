@@ -71,10 +71,11 @@ public enum DecisionReason: String, Sendable, CaseIterable {
     /// How close a failed consent came to permitting: the denial reported is the closest one.
     var closeness: Int {
         switch self {
-        case .consentExpired, .consentNotYetValid: 4
-        case .purposeNotPermitted: 3
-        case .actionNotPermitted: 2
-        case .sensitiveNotNamed, .outsideScope: 1
+        case .consentExpired, .consentNotYetValid: 5
+        case .purposeNotPermitted: 4
+        case .actionNotPermitted: 3
+        case .sensitiveNotNamed: 2
+        case .outsideScope: 1
         default: 0
         }
     }
@@ -134,15 +135,14 @@ public enum ConsentPolicy {
             }
         }
 
-        var breakGlassFailure: DecisionReason?
         if request.action == .read, request.purpose == .emergencyTreatment, requester.has(.emergencyClinician),
            let grant = ConsentIndex.breakGlass(patient: record.patient, requester: requester.id, in: state),
            grant.record == nil || grant.record == record.record, grant.height < height {
             if nowMs < grant.expiresMs { return permit(.breakGlass) }
-            breakGlassFailure = .breakGlassExpired
+            return deny(.breakGlassExpired, nil, record)
         }
         if let closest { return deny(closest.reason, closest.consent, record) }
-        return deny(breakGlassFailure ?? .noConsent, nil, record)
+        return deny(.noConsent, nil, record)
     }
 
     /// Index lists a requester may be covered by: themself, their organization, their roles.
