@@ -122,19 +122,6 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         }
     }
 
-    public func addWrappedKey(record: Hash256, version: UInt64, recipient: IdentityID, key: WrappedKey) throws {
-        try wrap {
-            try pool.write { db in
-                guard try Int64.fetchOne(db, sql: "SELECT 1 FROM record_version WHERE record = ? AND version = ?",
-                                         arguments: [Data(record.bytes), Int64(version)]) != nil else {
-                    throw StorageError.missing("record \(record.hex) version \(version)")
-                }
-                try db.execute(sql: "INSERT OR REPLACE INTO wrapped_key (record, version, recipient, wrapped) VALUES (?, ?, ?, ?)",
-                               arguments: [Data(record.bytes), Int64(version), Data(recipient.bytes), Data(key.bytes)])
-            }
-        }
-    }
-
     public func erase(record: Hash256) throws -> ErasureReport {
         let report = try wrap {
             try pool.write { db -> ErasureReport in

@@ -46,8 +46,6 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func put(_ version: StoredRecordVersion) throws
     /// The data key of a record version wrapped for `recipient`, if stored.
     func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey?
-    /// Adds a key wrapped for another reader (re-wrapping for a grantee).
-    func addWrappedKey(record: Hash256, version: UInt64, recipient: IdentityID, key: WrappedKey) throws
     /// Destroys every blob, wrapped key and index entry of a record and scrubs them from disk.
     func erase(record: Hash256) throws -> ErasureReport
     /// Records whose blind index holds every token.

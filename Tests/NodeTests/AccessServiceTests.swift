@@ -1,0 +1,106 @@
+import Contracts
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Testing
+import Vault
+
+/// A vault whose audit log can be made to fail; everything else goes to the real store.
+final class FlakyAuditVault: VaultStore, @unchecked Sendable {
+    let inner: SQLiteVaultStore
+    var auditFails = false
+    init(_ inner: SQLiteVaultStore) { self.inner = inner }
+
+    func putBlob(_ sealed: SealedRecord) throws -> Hash256 { try inner.putBlob(sealed) }
+    func blob(_ hash: Hash256) throws -> SealedRecord? { try inner.blob(hash) }
+    func deleteBlob(_ hash: Hash256) throws { try inner.deleteBlob(hash) }
+    func put(_ version: StoredRecordVersion) throws { try inner.put(version) }
+    func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey? {
+        try inner.wrappedKey(record: record, version: version, recipient: recipient)
+    }
+    func erase(record: Hash256) throws -> ErasureReport { try inner.erase(record: record) }
+    func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256] { try inner.records(withAll: tokens, limit: limit) }
+    func records(param: String, value: String, limit: Int) throws -> [Hash256] { try inner.records(param: param, value: value, limit: limit) }
+    func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) throws -> UInt64 {
+        if auditFails { throw StorageError.database("disk I/O error (injected)") }
+        return try inner.appendAudit(entries)
+    }
+    func auditHead() throws -> (size: UInt64, root: Hash256) { try inner.auditHead() }
+    func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry] {
+        try inner.auditEntries(patient: patient, after: after, limit: limit)
+    }
+    func auditEntry(_ index: UInt64) throws -> StoredAuditEntry? { try inner.auditEntry(index) }
+    func subtreeHash(level: Int, index: UInt64) throws -> Hash256 { try inner.subtreeHash(level: level, index: index) }
+}
+
+@Suite("Access service: audit before release, re-wrapping, tamper, erasure")
+struct AccessServiceTests {
+    let doctor = IdentityKeys(seed: Array(repeating: 30, count: 32))
+    let patient = IdentityKeys(seed: Array(repeating: 31, count: 32))
+
+    func setUp() async throws -> (TestChain, AccessService, FlakyAuditVault, Hash256) {
+        let chain = try await TestChain()
+        let vault = FlakyAuditVault(try SQLiteVaultStore(path: chain.directory.appendingPathComponent("vault.sqlite").path))
+        let service = AccessService(node: chain.node, vault: vault, custodians: [chain.hospital],
+                                    indexKey: try BlindIndexKey(secret: Array(repeating: 5, count: 32)))
+        _ = try await chain.node.submitAndWait(chain.enroll(doctor, by: chain.hospital))
+        _ = try await chain.node.submitAndWait(chain.sign(patient, "membership", "registerPatient", ["agreementKey": .bytes(patient.agreementPublicKey)]))
+        let record = Hash256.sha256([42])
+        let content = Array(#"{"resourceType":"Observation","status":"final","valueString":"potassium 5.9"}"#.utf8)
+        let prepared = try service.prepare(content: content, record: record, version: 1, patient: patient.derivedID, custodian: chain.hospital.derivedID)
+        try service.store(prepared.version)
+        let receipt = try await chain.node.submitAndWait(chain.sign(doctor, "records", "register", [
+            "record": .bytes(record.bytes), "patient": .bytes(patient.derivedID.bytes), "resourceType": .string("Observation"),
+            "category": .string("general"), "ciphertextHash": .bytes(prepared.version.blob.hash.bytes), "version": .int(1)]))
+        #expect(receipt.status.result.isAccepted)
+        return (chain, service, vault, record)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func auditFailureReleasesNothing() async throws {
+        let (chain, service, vault, record) = try await setUp()
+        let request = AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)
+        vault.auditFails = true
+        await #expect(throws: AccessError.self) { try await service.read(request) }
+        do { _ = try await service.read(request) } catch {
+            guard case .auditUnavailable = error else { Issue.record("expected auditUnavailable, got \(error)"); return }
+        }
+        #expect(try vault.auditHead().size == 0)
+        vault.auditFails = false
+        let release = try await service.read(request)
+        #expect(String(decoding: try release.open(as: patient.derivedID, with: patient), as: UTF8.self).contains("potassium"))
+        #expect(try vault.auditHead().size == 1)
+        // The key was re-wrapped for the requester alone: nobody else opens it.
+        #expect(throws: VaultError.self) { try release.open(as: doctor.derivedID, with: doctor) }
+        await chain.close()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func tamperedBlobAndErasure() async throws {
+        let (chain, service, vault, record) = try await setUp()
+        let entry = try #require(RecordIndex.current(record, in: chain.node.state))
+        // A blob altered at rest no longer matches its content address.
+        var bytes = try #require(try vault.blob(entry.ciphertextHash)).bytes
+        bytes[20] ^= 1
+        let request = AccessRequest(requester: doctor.derivedID, record: record, purpose: .treatment, action: .read)
+        let forged = try SealedRecord(bytes: bytes)
+        #expect(throws: VaultError.self) {
+            try RecordCipher.open(forged, with: DataKey(rawBytes: Array(repeating: 0, count: 32)), record: record, version: 1)
+        }
+        // Shredding needs the erasure on-chain first.
+        #expect(throws: AccessError.self) { try service.shred(record) }
+        let erase = try await chain.node.submitAndWait(chain.sign(patient, "records", "erase", ["record": .bytes(record.bytes)]))
+        #expect(erase.status.result.isAccepted)
+        let report = try service.shred(record)
+        #expect(report.blobs == 1 && report.wrappedKeys == 2)
+        #expect(try vault.blob(entry.ciphertextHash) == nil)
+        #expect(try vault.wrappedKey(record: record, version: 1, recipient: patient.derivedID) == nil)
+        do { _ = try await service.read(request) } catch {
+            guard case .denied(let decision) = error else { Issue.record("expected a denial, got \(error)"); return }
+            #expect(decision.reason == .recordErased)
+        }
+        #expect(RecordIndex.current(record, in: chain.node.state)?.ciphertextHash == entry.ciphertextHash, "the chain keeps the hash")
+        await chain.close()
+    }
+}
