@@ -120,7 +120,11 @@ public enum ConsentPolicy {
 
         if requester.id == record.patient { return permit(.patientSelf) }
         if request.action == .read, ConsentIndex.isDelegate(requester.id, of: record.patient, in: state) { return permit(.delegate) }
-        if requester.id == record.author { return permit(.author) }
+        // The author is trusted without consent only while acting for the custodian; a contributor
+        // from another organization keeps access only as long as a consent does.
+        if requester.id == record.author, requester.id == record.custodian || requester.organization == record.custodian {
+            return permit(.author)
+        }
         if requester.kind == .member, requester.organization == record.custodian, careTeamPurposes.contains(request.purpose),
            !careTeamRoles.isDisjoint(with: requester.roles) {
             return permit(.custodianCareTeam)

@@ -1,0 +1,139 @@
+import Contracts
+import LedgerCore
+
+/// Transaction builders and state readers shared by the consent, records and audit tests.
+/// Names are distinct from the helpers other test files declare (`register`, `ConsentFixture`).
+extension Harness {
+    static var patientID: IdentityID { patient.derivedID }
+
+    /// The ciphertext hash the tests register for one version of a record.
+    static func ciphertext(_ record: Hash256, _ version: Int64) -> Hash256 {
+        Hash256.sha256(record.bytes + [0xC7, UInt8(truncatingIfNeeded: version)])
+    }
+
+    /// The argument form of a grantee.
+    static func granteeArg(_ grantee: Grantee) -> CanonicalValue {
+        switch grantee {
+        case .member(let id): .map(["kind": .string("member"), "id": .bytes(id.bytes)])
+        case .organization(let id): .map(["kind": .string("organization"), "id": .bytes(id.bytes)])
+        case .role(let role): .map(["kind": .string("role"), "role": .string(role.rawValue)])
+        }
+    }
+
+    /// records.register of one version.
+    mutating func putRecord(_ record: Hash256, _ resourceType: String, _ category: String, by author: IdentityKeys,
+                            version: Int64 = 1, patient: IdentityID = Harness.patientID) -> VerifiedTransaction {
+        sign(author, "records", "register", [
+            "record": .bytes(record.bytes), "patient": .bytes(patient.bytes), "resourceType": .string(resourceType),
+            "category": .string(category), "ciphertextHash": .bytes(Self.ciphertext(record, version).bytes), "version": .int(version),
+        ])
+    }
+
+    /// records.erase.
+    mutating func eraseRecord(_ record: Hash256, by keys: IdentityKeys) -> VerifiedTransaction {
+        sign(keys, "records", "erase", ["record": .bytes(record.bytes)])
+    }
+
+    /// consent.grant with the given grantee argument (raw, so tests can send malformed ones).
+    mutating func grantConsent(_ grantee: CanonicalValue, by signer: IdentityKeys = Harness.patient, patient: IdentityID = Harness.patientID,
+                               purposes: [String] = ["TREAT"], actions: [String] = ["read"],
+                               extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+        var args: [String: CanonicalValue] = [
+            "patient": .bytes(patient.bytes), "grantee": grantee,
+            "purposes": .list(purposes.map { .string($0) }), "actions": .list(actions.map { .string($0) }),
+        ]
+        for (key, value) in extra { args[key] = value }
+        return sign(signer, "consent", "grant", args)
+    }
+
+    /// consent.grant to a typed grantee.
+    mutating func grantConsent(to grantee: Grantee, by signer: IdentityKeys = Harness.patient, purposes: [String] = ["TREAT"],
+                               actions: [String] = ["read"], extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+        grantConsent(Self.granteeArg(grantee), by: signer, purposes: purposes, actions: actions, extra: extra)
+    }
+
+    /// consent.revoke.
+    mutating func revokeConsent(_ consent: Hash256, by signer: IdentityKeys = Harness.patient,
+                                patient: IdentityID = Harness.patientID) -> VerifiedTransaction {
+        sign(signer, "consent", "revoke", ["patient": .bytes(patient.bytes), "consent": .bytes(consent.bytes)])
+    }
+
+    /// consent.addDelegate, sent by the patient.
+    mutating func addDelegate(_ delegate: IdentityKeys, by patient: IdentityKeys = Harness.patient,
+                              relationship: String = "guardian") -> VerifiedTransaction {
+        sign(patient, "consent", "addDelegate", ["delegate": .bytes(delegate.derivedID.bytes), "relationship": .string(relationship)])
+    }
+
+    /// consent.breakGlass.
+    mutating func breakGlass(by keys: IdentityKeys, record: Hash256?, reason: String = "unconscious", minutes: Int64 = 60,
+                             patient: IdentityID = Harness.patientID) -> VerifiedTransaction {
+        var args: [String: CanonicalValue] = [
+            "patient": .bytes(patient.bytes), "reason": .string(reason),
+            "justificationHash": .bytes(Hash256.sha256(Array("sealed justification".utf8)).bytes), "minutes": .int(minutes),
+        ]
+        if let record { args["record"] = .bytes(record.bytes) }
+        return sign(keys, "consent", "breakGlass", args)
+    }
+
+    /// audit.anchor.
+    mutating func auditAnchor(by keys: IdentityKeys, size: Int64) -> VerifiedTransaction {
+        sign(keys, "audit", "anchor", ["size": .int(size), "root": .bytes(Hash256.sha256([UInt8(truncatingIfNeeded: size)]).bytes)])
+    }
+
+    /// membership.registerPatient (self-registration).
+    mutating func registerPatient(_ keys: IdentityKeys) -> VerifiedTransaction {
+        sign(keys, "membership", "registerPatient", ["agreementKey": .bytes(keys.agreementPublicKey)])
+    }
+
+    /// membership.revoke of a member by its organization.
+    mutating func revokeMember(_ member: IdentityKeys, by organization: IdentityKeys) -> VerifiedTransaction {
+        sign(organization, "membership", "revoke", ["member": .bytes(member.derivedID.bytes)])
+    }
+
+    /// Runs one block whose transactions must all be accepted (fixture building); returns its height.
+    @discardableResult
+    mutating func runAccepted(_ txs: [VerifiedTransaction], _ what: String = "") -> UInt64 {
+        let blockHeight = height
+        let results = run(txs)
+        let refused = zip(txs, results).filter { !$0.1.isAccepted }
+            .map { "\($0.0.body.contract).\($0.0.body.method): \($0.1.code) \($0.1.message)" }
+        precondition(refused.isEmpty, "\(what) refused: \(refused)")
+        return blockHeight
+    }
+
+    /// Keys whose value differs between `before` and the current state (added, changed or removed).
+    func changedKeys(since before: [String: [UInt8]]) -> Set<String> {
+        var out = Set<String>()
+        for (key, value) in state.values where before[key] != value { out.insert(key) }
+        for key in before.keys where state.values[key] == nil { out.insert(key) }
+        return out
+    }
+
+    /// The sequence key of a sender, as the executor writes it.
+    static func sequenceKey(_ sender: IdentityID) -> String { "system/sequence/\(sender.hex)" }
+
+    // MARK: consent index, read by its state-key layout (the helpers in ConsentIndex are internal)
+
+    static func consentIndexKey(_ patient: IdentityID, _ grantee: Grantee) -> String {
+        let fragment = switch grantee {
+        case .member(let id): "m-\(id.hex)"
+        case .organization(let id): "o-\(id.hex)"
+        case .role(let role): "r-\(role.rawValue)"
+        }
+        return "consent/index/\(patient.hex)/\(fragment)"
+    }
+
+    static func consentCountKey(_ patient: IdentityID) -> String { "consent/count/\(patient.hex)" }
+
+    /// The consent ids listed for a grantee, or nil when the index key is absent.
+    func consentIndexList(_ grantee: Grantee, patient: IdentityID = Harness.patientID) -> [Hash256]? {
+        guard let bytes = state.value(for: Self.consentIndexKey(patient, grantee)) else { return nil }
+        guard let list = (try? CanonicalValue(decoding: bytes))?.listValue else { return [] }
+        return list.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } }
+    }
+
+    /// The stored active-consent count, or nil when the key is absent.
+    func consentCount(patient: IdentityID = Harness.patientID) -> Int64? {
+        state.value(for: Self.consentCountKey(patient)).flatMap { try? CanonicalValue(decoding: $0) }?.intValue
+    }
+}
