@@ -195,6 +195,14 @@ struct ConsentRuleTests {
             prepare: { [$0.grantConsent(to: member(W.clinicDoctor), actions: ["contribute"])] }) {
             $0.putRecord(W.obs, "Observation", "general", by: W.clinicDoctor, version: 2)
         },
+        Row(description: "new version by another organization with a contribute consent changes the category",
+            expected: .categoryChangeNotAllowed,
+            prepare: { [$0.grantConsent(to: member(W.clinicDoctor), actions: ["contribute"])] }) {
+            $0.putRecord(W.obs, "Observation", "mental-health", by: W.clinicDoctor, version: 2)
+        },
+        Row(description: "new version by the custodian changes the category", expected: .accepted) {
+            $0.putRecord(W.obs, "Observation", "mental-health", by: H.doctor, version: 2)
+        },
         Row(description: "register a new version of an erased record", expected: .recordErased) {
             $0.putRecord(W.erased, "Observation", "general", by: H.doctor, version: 2)
         },

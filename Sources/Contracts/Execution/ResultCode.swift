@@ -35,6 +35,8 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case unknownPatient = 303
     case unknownResourceType = 304
     case unknownCategory = 305
+    /// Only the custodian's staff may move a record to another sensitivity category.
+    case categoryChangeNotAllowed = 306
 
     case unknownConsent = 400
     case notPatientOrDelegate = 401

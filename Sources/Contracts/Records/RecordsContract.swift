@@ -59,7 +59,14 @@ public struct RecordsContract: Contract {
                 throw Rejection(.versionConflict, "a new version keeps the record's patient and resource type")
             }
             custodian = existing.custodian
-            if try Self.organization(of: sender) != custodian {
+            let senderOrganization = try Self.organization(of: sender)
+            // Recategorizing changes which consents cover the record (a sensitive record moved to
+            // "general" would open to every general consent): only the custodian decides that.
+            guard category == existing.category || senderOrganization == custodian else {
+                throw Rejection(.categoryChangeNotAllowed,
+                                "only the custodian may change record \(record.hex) from \(existing.category.rawValue) to \(category.rawValue)")
+            }
+            if senderOrganization != custodian {
                 let request = AccessRequest(requester: sender.id, record: record, purpose: .treatment, action: .contribute)
                 let decision = ConsentPolicy.decide(request, in: state, nowMs: call.timeMs, height: call.height)
                 guard decision.isPermitted else {
