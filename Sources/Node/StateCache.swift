@@ -29,6 +29,11 @@ final class StateCache: StateReader, Sendable {
 
     private let store: any LedgerStore
     private let entries = Mutex(Entries())
+    /// Most decoded values remembered; past this the memo starts over.
+    static let decodedMax = 200_000
+    /// Decoded values with the bytes they came from: a changed value is never served stale, and
+    /// an unchanged one (the same array the cache holds) is recognized in O(1).
+    private let decodedMemo = Mutex<[String: (bytes: [UInt8], value: any Sendable)]>([:])
 
     init(store: any LedgerStore) { self.store = store }
 
@@ -45,6 +50,19 @@ final class StateCache: StateReader, Sendable {
             e.durable[key] = .some(loaded)
         }
         return loaded
+    }
+
+    /// Decodes once per stored value: consent decisions re-read the same consents, records and
+    /// identities, and decoding them costs more than the cached read.
+    func decoded<T: Sendable>(_ key: String, _ decode: ([UInt8]) -> T?) -> T? {
+        guard let bytes = value(for: key) else { return nil }
+        if let hit = decodedMemo.withLock({ $0[key] }), hit.bytes == bytes, let value = hit.value as? T { return value }
+        guard let value = decode(bytes) else { return nil }
+        decodedMemo.withLock { memo in
+            if memo.count >= Self.decodedMax { memo.removeAll(keepingCapacity: true) }
+            memo[key] = (bytes, value)
+        }
+        return value
     }
 
     /// Loads the keys not cached yet in one store read (a block's or a submission's likely keys).

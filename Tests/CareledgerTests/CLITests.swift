@@ -15,6 +15,27 @@ struct CLITests {
         #expect(result.stdout.contains("badTransactionSignature"))
     }
 
+    /// The consent benchmark runs end to end at a small size and reports decisions it really made.
+    @Test(.timeLimit(.minutes(3)))
+    func consentBenchSmoke() throws {
+        let result = try CareledgerBinary.run(["bench", "consent", "--counts", "100,300", "--decisions", "1000", "--patients", "100", "--json"],
+                                              timeoutSeconds: 170)
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let levels = try #require(report["levels"] as? [[String: Any]])
+        #expect(levels.compactMap { $0["consents"] as? Int } == [228, 428])
+        for level in levels {
+            let outcomes = try #require(level["outcomes"] as? [String: Int])
+            #expect(outcomes.values.reduce(0, +) == 1000)
+            #expect(outcomes["permit/consent", default: 0] > 0, "some requests are covered by a consent: \(outcomes)")
+            #expect(outcomes["deny/no-consent", default: 0] > 0, "\(outcomes)")
+            let worst = try #require(level["worstCase"] as? [String: Any])
+            #expect(worst["reason"] as? String == "sensitive-category-not-named")
+            #expect((worst["stateReads"] as? Int ?? 0) > 128, "the worst case reads every one of its 128 consents")
+        }
+        #expect(result.stderr.isEmpty || !result.stderr.contains("refused"))
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func submitVerifyProofAndTamper() throws {
         let data = temporaryDataPath()

@@ -21,7 +21,7 @@ public enum ConsentIndex {
 
     /// A consent by patient and id.
     public static func consent(_ id: Hash256, patient: IdentityID, in reader: any StateReader) -> ConsentEntry? {
-        decodeConsent(id, reader.value(for: grantKey(patient, id)))
+        reader.decoded(grantKey(patient, id)) { decodeConsent(id, $0) }
     }
 
     /// Decodes a stored consent value.
@@ -32,9 +32,9 @@ public enum ConsentIndex {
 
     /// Ids of the active consents a patient gave one grantee.
     static func activeIDs(_ patient: IdentityID, _ grantee: Grantee, in reader: any StateReader) -> [Hash256] {
-        guard let bytes = reader.value(for: indexKey(patient, grantee)), let list = (try? CanonicalValue(decoding: bytes))?.listValue
-        else { return [] }
-        return list.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } }
+        reader.decoded(indexKey(patient, grantee)) { bytes in
+            (try? CanonicalValue(decoding: bytes))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } }
+        } ?? []
     }
 
     /// Number of active consents of a patient.
@@ -44,9 +44,11 @@ public enum ConsentIndex {
 
     /// The patient's delegates.
     public static func delegates(of patient: IdentityID, in reader: any StateReader) -> [Delegate] {
-        guard let bytes = reader.value(for: delegatesKey(patient)), let list = (try? CanonicalValue(decoding: bytes))?.listValue
-        else { return [] }
-        return list.compactMap { item in
+        reader.decoded(delegatesKey(patient)) { bytes in (try? CanonicalValue(decoding: bytes))?.listValue.map(decodeDelegates) } ?? []
+    }
+
+    private static func decodeDelegates(_ list: [CanonicalValue]) -> [Delegate] {
+        list.compactMap { item in
             guard let id = item["id"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
                   let relationship = item["relationship"]?.stringValue.flatMap(Delegate.Relationship.init(rawValue:)),
                   let height = item["height"]?.intValue else { return nil }

@@ -5,6 +5,15 @@ import LedgerCore
 public protocol StateReader {
     /// The committed value, or nil if absent.
     func value(for key: String) -> [UInt8]?
+    /// The value under `key` decoded by `decode` (nil if absent or undecodable). A reader may
+    /// remember decoded values while the stored bytes are unchanged; `decode` must depend only on
+    /// the bytes and the key.
+    func decoded<T: Sendable>(_ key: String, _ decode: ([UInt8]) -> T?) -> T?
+}
+
+extension StateReader {
+    /// Decodes on every call.
+    public func decoded<T: Sendable>(_ key: String, _ decode: ([UInt8]) -> T?) -> T? { value(for: key).flatMap(decode) }
 }
 
 /// In-memory state, for replay (verify), tests and the simulation.

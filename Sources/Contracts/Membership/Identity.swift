@@ -111,7 +111,7 @@ public enum Directory {
 
     /// The identity from committed state.
     public static func identity(_ id: IdentityID, in reader: any StateReader) -> Identity? {
-        identity(id, in: StateView(base: reader))
+        reader.decoded(identityKey(id)) { bytes in (try? CanonicalValue(decoding: bytes)).flatMap { Identity(id: id, canonical: $0) } }
     }
 
     /// Whether `key` may sign blocks.

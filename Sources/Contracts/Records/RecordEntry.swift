@@ -79,7 +79,8 @@ public struct RecordEntry: Sendable, Equatable {
 
 /// Read-only record questions, for the consent policy, the node and the CLI.
 public enum RecordIndex {
-    static func currentKey(_ record: Hash256) -> String { "records/record/\(record.hex)" }
+    /// State key of a record's current entry.
+    public static func currentKey(_ record: Hash256) -> String { "records/record/\(record.hex)" }
     static func versionKey(_ record: Hash256, _ version: UInt64) -> String { "records/version/\(record.hex)/\(version)" }
     static func patientKey(_ patient: IdentityID, _ record: Hash256) -> String { "records/patient/\(patient.hex)/\(record.hex)" }
 
@@ -88,7 +89,7 @@ public enum RecordIndex {
 
     /// The latest version of a record, if registered.
     public static func current(_ record: Hash256, in reader: any StateReader) -> RecordEntry? {
-        decode(record, reader.value(for: currentKey(record)))
+        reader.decoded(currentKey(record)) { decode(record, $0) }
     }
 
     /// The latest version of a record as seen inside a block.
