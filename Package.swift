@@ -19,6 +19,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Pure core: hashes, keys, canonical encoding, transactions, blocks, Merkle log, verifier. No I/O.
@@ -61,10 +67,25 @@ let package = Package(
             dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering", "Vault"],
             swiftSettings: strict
         ),
+        // HTTP: /v1 JSON API, CT-shaped proof API, auth (SMART Backend Services tokens), metrics.
+        .target(
+            name: "Server",
+            dependencies: [
+                "LedgerCore", "Contracts", "Storage", "Node",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "careledger",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault",
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -76,6 +97,14 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "Vault"], swiftSettings: strict),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault"], swiftSettings: strict),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "Node", "Storage", "Contracts", "LedgerCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], swiftSettings: strict),
         .testTarget(name: "CareledgerTests", dependencies: ["careledger", "Node", "Storage", "LedgerCore", "Vault"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -65,6 +65,8 @@ public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
     func header(height: UInt64) throws -> BlockHeader?
     /// Location and result of a committed transaction.
     func location(of id: Hash256) throws -> TransactionLocation?
+    /// The log index of the transaction whose RFC 9162 leaf hash is `leafHash` (CT's get-proof-by-hash).
+    func logIndex(ofLeafHash leafHash: Hash256) throws -> UInt64?
     /// The canonical bytes of the transaction at a log index.
     func transactionBytes(logIndex: UInt64) throws -> [UInt8]?
     /// Current value of a state key.

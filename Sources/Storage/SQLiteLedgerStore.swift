@@ -58,6 +58,10 @@ public final class SQLiteLedgerStore: LedgerStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        // Certificate Transparency's proof-by-hash looks transactions up by leaf hash.
+        migrator.registerMigration("v2-leaf-index") { db in
+            try db.execute(sql: "CREATE INDEX tx_by_leaf ON tx(leaf_hash)")
+        }
         return migrator
     }
 
@@ -160,6 +164,15 @@ public final class SQLiteLedgerStore: LedgerStore {
                 return TransactionLocation(logIndex: UInt64(row["log_index"] as Int64), height: UInt64(row["height"] as Int64),
                                            result: try TransactionResult(decoding: Array(row["result"] as Data)))
             }
+        }
+    }
+
+    public func logIndex(ofLeafHash leafHash: Hash256) throws -> UInt64? {
+        try wrap {
+            try pool.read { db in
+                try Int64.fetchOne(db, sql: "SELECT log_index FROM tx WHERE leaf_hash = ? ORDER BY log_index LIMIT 1",
+                                   arguments: [Data(leafHash.bytes)])
+            }.map { UInt64($0) }
         }
     }
 

@@ -28,6 +28,7 @@ final class FailingStore: LedgerStore {
     func rawBlock(height: UInt64) throws -> RawBlock? { try inner.rawBlock(height: height) }
     func header(height: UInt64) throws -> BlockHeader? { try inner.header(height: height) }
     func location(of id: Hash256) throws -> TransactionLocation? { try inner.location(of: id) }
+    func logIndex(ofLeafHash leafHash: Hash256) throws -> UInt64? { try inner.logIndex(ofLeafHash: leafHash) }
     func transactionBytes(logIndex: UInt64) throws -> [UInt8]? { try inner.transactionBytes(logIndex: logIndex) }
     func state(_ key: String) throws -> [UInt8]? { try inner.state(key) }
     func states(_ keys: [String]) throws -> [String: [UInt8]] { try inner.states(keys) }

@@ -1,0 +1,56 @@
+import Contracts
+import LedgerCore
+import Foundation
+import Hummingbird
+
+/// `POST /auth/token`: SMART Backend Services (client_credentials with a JWT client assertion
+/// signed by the identity's registered Ed25519 key) → a bearer access token.
+enum AuthRoutes {
+    static let assertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    /// Largest token request body.
+    static let requestBytesMax = 16 << 10
+
+    static func add(to router: Router<LedgerRequestContext>, _ services: ServerServices) {
+        router.post("/auth/token") { request, _ in
+            let contentType = request.headers[.contentType]?.lowercased() ?? ""
+            guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+                throw APIError(.unsupportedMediaType, "invalid_request", "send the token request as application/x-www-form-urlencoded")
+            }
+            let body = try await request.body.collect(upTo: requestBytesMax)
+            let form = parseForm(String(buffer: body))
+            guard form["grant_type"] == "client_credentials" else {
+                throw APIError(.badRequest, "unsupported_grant_type", "grant_type must be client_credentials")
+            }
+            guard form["client_assertion_type"] == assertionType else {
+                throw APIError(.badRequest, "invalid_request", "client_assertion_type must be \(assertionType)")
+            }
+            guard let assertion = form["client_assertion"], !assertion.isEmpty else {
+                throw APIError(.badRequest, "invalid_request", "client_assertion is required")
+            }
+            let identity = try await services.tokens.verifyAssertion(assertion, state: services.state)
+            let token = try await services.tokens.mint(for: identity.id, scope: form["scope"].map(normalizedScope) ?? "system/*.*")
+            return JSON.response(["access_token": token.token, "token_type": "bearer", "expires_in": token.expiresIn,
+                                  "scope": token.scope, "identity": identity.id.hex],
+                                 headers: [.cacheControl: "no-store"])
+        }
+    }
+
+    /// Requested scopes, kept as given when they are SMART-shaped (the ledger's own rules decide access).
+    static func normalizedScope(_ scope: String) -> String {
+        let parts = scope.split(separator: " ").filter { $0.range(of: #"^[A-Za-z*]+/[A-Za-z*]+\.[a-z*]+$"#, options: .regularExpression) != nil }
+        return parts.isEmpty ? "system/*.*" : parts.prefix(32).joined(separator: " ")
+    }
+
+    /// Parses `a=b&c=d` with percent-decoding and `+` as space; later duplicates are ignored.
+    static func parseForm(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            guard let name = parts.first, !name.isEmpty, out[name] == nil else { continue }
+            out[name] = parts.count > 1 ? parts[1] : ""
+        }
+        return out
+    }
+}

@@ -1,0 +1,159 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LedgerCore
+import Logging
+import NIOCore
+import Node
+import Prometheus
+import Storage
+
+/// Per-request context: Hummingbird's core storage plus the ledger identity the bearer token speaks for.
+public struct LedgerRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// Set by `AuthMiddleware` on authenticated routes.
+    public var identity: Identity?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+    }
+
+    public var maxUploadSize: Int { ServerLimits.bodyBytesMax }
+
+    /// The authenticated identity (routes behind `AuthMiddleware` only).
+    func requester() throws(APIError) -> Identity {
+        guard let identity else { throw .unauthorized("invalid_token", "this route needs a bearer token") }
+        return identity
+    }
+}
+
+/// What the server serves from: the node, its signing key (tree heads), and the token authority.
+public struct ServerServices: Sendable {
+    public let node: LedgerNode
+    public let nodeKeys: IdentityKeys
+    public let tokens: TokenAuthority
+    public let metrics: PrometheusCollectorRegistry
+
+    public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, metrics: PrometheusCollectorRegistry = .init()) {
+        self.node = node
+        self.nodeKeys = nodeKeys
+        self.tokens = tokens
+        self.metrics = metrics
+    }
+
+    var store: any LedgerStore { node.store }
+    var state: any StateReader { node.state }
+}
+
+/// The HTTP server: `/healthz`, `/metrics`, `/auth/token`, the `/v1` JSON API with the
+/// Certificate-Transparency-shaped proof API, and `/v1/openapi.json`.
+public enum LedgerServer {
+    /// Builds the router for `services`.
+    public static func router(_ services: ServerServices) -> Router<LedgerRequestContext> {
+        let router = Router(context: LedgerRequestContext.self)
+        router.add(middleware: MetricsMiddleware(registry: services.metrics))
+        router.get("/healthz") { _, _ in
+            let head = await services.node.headHeader
+            return JSON.response(["status": "ok", "chainId": head.chainId, "height": head.height, "treeSize": head.logSize])
+        }
+        router.get("/metrics") { _, _ in
+            let head = await services.node.headHeader
+            let gauges = [("height", "blocks", "Height of the last committed block", Double(head.height)),
+                          ("log", "transactions", "Transactions in the log", Double(head.logSize)),
+                          ("pending", "transactions", "Admitted, not yet committed", Double(await services.node.pendingCount))]
+            for (name, unit, help, value) in gauges {
+                services.metrics.makeGauge(descriptor: .init(namespace: "careledger", metricName: name, unitName: unit, helpText: help)).set(value)
+            }
+            var buffer: [UInt8] = []
+            services.metrics.emit(into: &buffer)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
+        }
+        AuthRoutes.add(to: router, services)
+        router.get("/v1/openapi.json") { _, _ in JSON.response(OpenAPIDocument.document) }
+        let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
+        LogRoutes.add(to: v1, services)
+        return router
+    }
+
+    /// An application listening on `host:port` (port 0 picks a free one; `onRunning` gets the bound port).
+    public static func application(_ services: ServerServices, host: String = "127.0.0.1", port: Int,
+                                   logger: Logger = Logger(label: "careledger.server"),
+                                   onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: router(services), configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+}
+
+/// Counts requests and times them by route pattern and status, for `/metrics`.
+struct MetricsMiddleware: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+    let registry: PrometheusCollectorRegistry
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let status: Int
+        let response: Response
+        do {
+            response = try await next(request, context)
+            status = Int(response.status.code)
+        } catch let error as any HTTPResponseError {
+            record(context.endpointPath ?? "unmatched", request.method.rawValue, Int(error.status.code), start)
+            throw error
+        }
+        record(context.endpointPath ?? "unmatched", request.method.rawValue, status, start)
+        return response
+    }
+
+    private func record(_ route: String, _ method: String, _ status: Int, _ start: ContinuousClock.Instant) {
+        let labels = [("route", route), ("method", method), ("status", String(status))]
+        registry.makeCounter(descriptor: .init(namespace: "careledger", subsystem: "http", metricName: "requests", unitName: "total",
+                                               helpText: "HTTP requests by route pattern, method and status"), labels: labels).increment()
+        registry.makeDurationHistogram(descriptor: .init(namespace: "careledger", subsystem: "http", metricName: "request_duration",
+                                                         unitName: "seconds", helpText: "HTTP request duration by route pattern"),
+                                       labels: [("route", route)],
+                                       buckets: [.microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(20),
+                                                 .milliseconds(100), .milliseconds(500), .seconds(2)])
+            .recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` for an active ledger identity; puts it in the context.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+    let services: ServerServices
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw APIError.unauthorized("invalid_request", "send Authorization: Bearer <token> (POST /auth/token, or careledger token)")
+        }
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            throw APIError.unauthorized("invalid_request", "the Authorization header must use the Bearer scheme")
+        }
+        let id = try await services.tokens.identity(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        guard let identity = Directory.identity(id, in: services.state) else {
+            throw APIError.unauthorized("invalid_token", "the token's identity \(id.hex) is not on this ledger")
+        }
+        guard !identity.revoked else { throw APIError.unauthorized("invalid_token", "identity \(id.hex) has been revoked") }
+        var context = context
+        context.identity = identity
+        return try await next(request, context)
+    }
+}
+
+extension Request {
+    /// A query parameter, or nil.
+    func query(_ name: String) -> String? { uri.queryParameters[name[...]].map(String.init) }
+
+    /// A non-negative integer query parameter within `range`, or a 400 naming it.
+    func integer(_ name: String, in range: ClosedRange<UInt64>, default value: UInt64? = nil) throws(APIError) -> UInt64 {
+        guard let text = query(name) else {
+            if let value { return value }
+            throw .badRequest("query parameter \(name) is required")
+        }
+        guard let number = UInt64(text), range.contains(number) else {
+            throw .badRequest("\(name) must be an integer in \(range.lowerBound)…\(range.upperBound), got “\(text.prefix(40))”")
+        }
+        return number
+    }
+}

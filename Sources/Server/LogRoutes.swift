@@ -1,0 +1,222 @@
+import Contracts
+import Foundation
+import Hummingbird
+import LedgerCore
+import NIOCore
+import Node
+import Storage
+
+/// The transaction log over HTTP: Certificate Transparency's JSON shapes (RFC 6962 §4) for tree
+/// heads and proofs, plus transactions, blocks and identities. Proofs are RFC 9162 proofs over
+/// leaves SHA-256(0x00 ‖ canonical transaction bytes), so anyone with these endpoints and RFC 9162
+/// can check that a transaction is in the log.
+enum LogRoutes {
+    static func add(to group: RouterGroup<LedgerRequestContext>, _ services: ServerServices) {
+        group.get("log/sth") { _, _ in
+            let head = await services.node.headHeader
+            return JSON.response(signedTreeHead(head, keys: services.nodeKeys))
+        }
+        group.get("log/key") { _, _ in
+            JSON.response(["node": services.nodeKeys.derivedID.hex, "ed25519": Data(services.nodeKeys.signingPublicKey.rawValue).base64EncodedString(),
+                           "signature_scheme": "ed25519 (0x0807)", "signed": "RFC 6962 §3.5 TreeHeadSignature: version 0, type 1, timestamp, tree_size, root"])
+        }
+        group.get("log/proof-by-hash") { request, _ in
+            let head = await services.node.headHeader
+            guard let text = request.query("hash") else { throw APIError.badRequest("query parameter hash (base64 leaf hash) is required") }
+            guard let leaf = base64Hash(text) else { throw APIError.badRequest("hash must be a base64 SHA-256 leaf hash") }
+            let size = try request.integer("tree_size", in: 1...max(1, head.logSize))
+            guard size <= head.logSize else { throw APIError.badRequest("tree_size is larger than the log (\(head.logSize))") }
+            guard let index = try services.store.logIndex(ofLeafHash: leaf) else { throw APIError.notFound("no transaction has leaf hash \(text)") }
+            guard index < size else { throw APIError.badRequest("leaf \(index) is not in a tree of size \(size)") }
+            let proof = try MerkleProofBuilder(source: services.store).inclusionProof(index: index, size: size)
+            return JSON.response(["leaf_index": index, "audit_path": proof.map(\.base64)])
+        }
+        group.get("log/consistency") { request, _ in
+            let head = await services.node.headHeader
+            let first = try request.integer("first", in: 1...max(1, head.logSize))
+            let second = try request.integer("second", in: 1...max(1, head.logSize))
+            guard first <= second else { throw APIError.badRequest("first must not exceed second") }
+            let proof = try MerkleProofBuilder(source: services.store).consistencyProof(first: first, second: second)
+            return JSON.response(["consistency": proof.map(\.base64)])
+        }
+        group.get("txs") { request, _ in
+            let head = await services.node.headHeader
+            let limit = Int(try request.integer("limit", in: 1...UInt64(ServerLimits.transactionsPageMax), default: 20))
+            let before = try request.integer("before", in: 0...head.logSize, default: head.logSize)
+            var items: [[String: Any]] = []
+            var index = before
+            while index > 0, items.count < limit {
+                index -= 1
+                guard let bytes = try services.store.transactionBytes(logIndex: index) else { break }
+                let transaction = try Transaction(decoding: bytes)
+                let location = try services.store.location(of: transaction.id)
+                items.append(summary(transaction, logIndex: index, location: location))
+            }
+            var body: [String: Any] = ["transactions": items, "tree_size": head.logSize]
+            if index > 0 { body["next"] = "/v1/txs?limit=\(limit)&before=\(index)" }
+            return JSON.response(body)
+        }
+        group.get("txs/:id") { _, context in
+            let (transaction, location) = try committed(context, services)
+            var body = summary(transaction, logIndex: location.logIndex, location: location)
+            body["sequence"] = transaction.body.sequence
+            body["public_key"] = Hex.encode(transaction.body.publicKey.rawValue)
+            body["args"] = json(transaction.body.args)
+            body["signature"] = Hex.encode(transaction.signature)
+            body["leaf_hash"] = MerkleHashing.leafHash(transaction.bytes).base64
+            if let expiry = transaction.body.expiryHeight { body["expiry_height"] = expiry }
+            return JSON.response(body)
+        }
+        group.get("txs/:id/raw") { _, context in
+            let (transaction, _) = try committed(context, services)
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: transaction.bytes)))
+        }
+        group.post("txs") { request, _ in try await submit(request, services) }
+        group.get("blocks/:height") { _, context in
+            guard let text = context.parameters.get("height"), let height = UInt64(text) else {
+                throw APIError.badRequest("block height must be a non-negative integer")
+            }
+            guard let header = try services.store.header(height: height) else { throw APIError.notFound("no block at height \(height)") }
+            return JSON.response(blockJSON(header, hash: header.hash))
+        }
+        group.get("blocks/head") { _, _ in
+            let head = await services.node.headHeader
+            return JSON.response(blockJSON(head, hash: head.hash))
+        }
+        group.get("identities/:id") { _, context in
+            guard let id = context.parameters.get("id").flatMap(Hash256.init(hex:)) else {
+                throw APIError.badRequest("identity id must be 64 hex characters")
+            }
+            guard let identity = Directory.identity(id, in: services.state) else { throw APIError.notFound("no identity \(id.hex)") }
+            return JSON.response(identityJSON(identity))
+        }
+        group.get("identities/me") { _, context in JSON.response(identityJSON(try context.requester())) }
+    }
+
+    /// RFC 6962 §4.3 get-sth; the signature is Ed25519 by the node over §3.5's TreeHeadSignature,
+    /// wrapped as a TLS DigitallySigned with SignatureScheme ed25519 (0x0807).
+    static func signedTreeHead(_ head: BlockHeader, keys: IdentityKeys) -> [String: Any] {
+        var signed: [UInt8] = [0, 1]
+        signed += bigEndian(UInt64(head.timeMs)) + bigEndian(head.logSize) + head.logRoot.bytes
+        let signature = keys.sign(signed)
+        let digitallySigned: [UInt8] = [0x08, 0x07, UInt8(signature.count >> 8), UInt8(signature.count & 0xff)] + signature
+        return ["tree_size": head.logSize, "timestamp": head.timeMs, "sha256_root_hash": head.logRoot.base64,
+                "tree_head_signature": Data(digitallySigned).base64EncodedString()]
+    }
+
+    static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
+
+    /// A base64 (standard or URL-safe; `+` may arrive as a space) SHA-256 hash.
+    static func base64Hash(_ text: String) -> Hash256? {
+        var normalized = text.replacingOccurrences(of: " ", with: "+").replacingOccurrences(of: "-", with: "+")
+            .replacingOccurrences(of: "_", with: "/")
+        while normalized.count % 4 != 0 { normalized += "=" }
+        return Data(base64Encoded: normalized).flatMap { Hash256(bytes: Array($0)) }
+    }
+
+    static func committed(_ context: LedgerRequestContext, _ services: ServerServices) throws -> (Transaction, TransactionLocation) {
+        guard let id = context.parameters.get("id").flatMap(Hash256.init(hex:)) else {
+            throw APIError.badRequest("transaction id must be 64 hex characters")
+        }
+        guard let location = try services.store.location(of: id), let bytes = try services.store.transactionBytes(logIndex: location.logIndex) else {
+            throw APIError.notFound("no committed transaction \(id.hex)")
+        }
+        return (try Transaction(decoding: bytes), location)
+    }
+
+    static func summary(_ transaction: Transaction, logIndex: UInt64, location: TransactionLocation?) -> [String: Any] {
+        var out: [String: Any] = [
+            "id": transaction.id.hex, "log_index": logIndex, "sender": transaction.body.sender.hex,
+            "contract": transaction.body.contract, "method": transaction.body.method,
+        ]
+        if let location {
+            out["height"] = location.height
+            out["result"] = resultJSON(location.result)
+        }
+        return out
+    }
+
+    static func resultJSON(_ result: TransactionResult) -> [String: Any] {
+        ["code": result.code, "name": ResultCode(rawValue: result.code)?.name ?? "unknown", "accepted": result.isAccepted, "message": result.message]
+    }
+
+    /// `POST /v1/txs`: a signed transaction as raw canonical bytes (application/octet-stream) or
+    /// JSON `{"transaction": "<base64>"}`; `?wait=true` answers once it is durably committed, with
+    /// its inclusion proof.
+    static func submit(_ request: Request, _ services: ServerServices) async throws -> Response {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let body = try await request.body.collect(upTo: Limits.transactionBytesMax * 2 + 1_024)
+        let bytes: [UInt8]
+        if contentType.hasPrefix("application/octet-stream") {
+            bytes = Array(buffer: body)
+        } else if contentType.hasPrefix("application/json") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(Array(buffer: body))) as? [String: Any],
+                  let text = object["transaction"] as? String, let data = Data(base64Encoded: text) else {
+                throw APIError.badRequest("send {\"transaction\": \"<base64 of the signed canonical bytes>\"}")
+            }
+            bytes = Array(data)
+        } else {
+            throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/octet-stream or application/json")
+        }
+        let wait = request.query("wait") == "true"
+        let timeoutMs = Int(try request.integer("timeout_ms", in: 1...UInt64(ServerLimits.commitWaitMsMax), default: 10_000))
+        guard let result = await services.node.submit(bytes: [bytes]).first else { throw APIError.badRequest("empty submission") }
+        let id: Hash256
+        switch result {
+        case .success(let admitted): id = admitted
+        case .failure(let error):
+            let status: HTTPResponse.Status = switch error {
+            case .invalid: .badRequest
+            case .rejected: .unprocessableContent
+            case .duplicate: .conflict
+            case .mempoolFull, .stopping: .serviceUnavailable
+            }
+            throw APIError(status, error.code, error.description)
+        }
+        guard wait else { return JSON.response(["id": id.hex, "status": "pending"], status: .accepted) }
+        do {
+            _ = try await services.node.awaitCommit(id, timeoutMs: timeoutMs)
+        } catch {
+            return JSON.response(["id": id.hex, "status": "pending", "message": "not committed within \(timeoutMs) ms"], status: .accepted)
+        }
+        let receipt = try await services.node.receipt(for: id)
+        return JSON.response([
+            "id": id.hex, "status": "committed", "height": receipt.status.height, "log_index": receipt.status.logIndex,
+            "result": resultJSON(receipt.status.result), "leaf_hash": receipt.leafHash.base64, "tree_size": receipt.treeSize,
+            "sha256_root_hash": receipt.rootHash.base64, "audit_path": receipt.inclusionProof.map(\.base64),
+        ], status: receipt.status.result.isAccepted ? .ok : .unprocessableContent)
+    }
+
+    static func blockJSON(_ header: BlockHeader, hash: Hash256) -> [String: Any] {
+        ["height": header.height, "hash": hash.hex, "previous_hash": header.previousHash.hex, "time_ms": header.timeMs,
+         "transaction_count": header.transactionCount, "transactions_root": header.transactionsRoot.hex, "tree_size": header.logSize,
+         "sha256_root_hash": header.logRoot.base64, "results_root": header.resultsRoot.hex, "state_root": header.stateRoot.hex,
+         "orderer_key": Hex.encode(header.ordererKey.rawValue), "chain_id": header.chainId]
+    }
+
+    static func identityJSON(_ identity: Identity) -> [String: Any] {
+        var out: [String: Any] = [
+            "id": identity.id.hex, "kind": identity.kind.rawValue, "roles": identity.roles.map(\.rawValue), "revoked": identity.revoked,
+            "signing_key": Hex.encode(identity.signingKey.rawValue), "agreement_key": Hex.encode(identity.agreementKey),
+            "registered_height": identity.registeredHeight,
+        ]
+        if !identity.label.isEmpty { out["label"] = identity.label }
+        if let organization = identity.organization { out["organization"] = organization.hex }
+        if let type = identity.organizationType { out["organization_type"] = type.rawValue }
+        return out
+    }
+
+    /// Canonical arguments as JSON: byte strings as "0x…" hex, as the CLI accepts them.
+    static func json(_ value: CanonicalValue) -> Any {
+        switch value {
+        case .null: NSNull()
+        case .bool(let flag): flag
+        case .int(let number): number
+        case .bytes(let bytes): "0x" + Hex.encode(bytes)
+        case .string(let text): text
+        case .list(let items): items.map(json)
+        case .map(let entries): entries.mapValues(json)
+        }
+    }
+}
