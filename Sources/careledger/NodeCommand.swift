@@ -1,8 +1,10 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import Hummingbird
 import LedgerCore
 import Node
+import Server
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,18 +13,26 @@ import Glibc
 struct NodeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "node",
-        abstract: "Run the embedded node: recover the store, then commit blocks until interrupted (Ctrl-C).",
-        discussion: "This issue's node has no network API yet (the HTTP API arrives with the server); it holds the data directory's lock and reports each block it commits.")
+        abstract: "Run the embedded node: recover the store, then commit blocks until interrupted (Ctrl-C); with --port, serve the HTTP API.",
+        discussion: """
+            The node holds the data directory's lock and reports each block it commits. With --port it serves \
+            /healthz, /metrics, POST /auth/token and the /v1 API (see /v1/openapi.json); it prints \
+            "listening on http://HOST:PORT" once the socket is bound (port 0 picks a free port). Get a token with \
+            `careledger token`.
+            """)
 
     @OptionGroup var options: DataOption
     @Option(help: "Cut a block at this many transactions.") var blockSize: Int?
     @Option(help: "Cut a block this many milliseconds after its first transaction.") var blockDelayMs: Int?
+    @Option(help: "Serve the HTTP API on this port (0 picks a free one).") var port: Int?
+    @Option(help: "Address the HTTP API listens on.") var host = "127.0.0.1"
 
     func run() async throws {
         if let blockSize, !(1...Limits.blockTransactionsMax).contains(blockSize) {
             throw CLIError("--block-size must be 1…\(Limits.blockTransactionsMax)")
         }
         if let blockDelayMs, !(1...60_000).contains(blockDelayMs) { throw CLIError("--block-delay-ms must be 1…60000") }
+        if let port, !(0...65_535).contains(port) { throw CLIError("--port must be 0…65535") }
         let ledger = try await LocalLedger.open(options.directory, blockTransactionsMax: blockSize, blockDelayMs: blockDelayMs)
         let head = await ledger.node.headHeader
         Terminal.line("node up: chain \(head.chainId), height \(head.height), \(grouped(head.logSize)) transactions, log root \(head.logRoot.hex)")
@@ -34,7 +44,21 @@ struct NodeCommand: AsyncParsableCommand {
                 Terminal.line("block \(block.header.height): \(block.transactionIDs.count) tx (\(accepted) accepted) \(block.hash.hex.prefix(16))…")
             }
         }
-        await waitForTerminationSignal()
+        if let port {
+            let nodeKeys = try options.directory.loadKey(ledger.settings.nodeKey)
+            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys,
+                                          tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId))
+            let host = self.host
+            let app = LedgerServer.application(services, host: host, port: port) { bound in
+                Terminal.line("listening on http://\(host):\(bound)")
+            }
+            // Serves until SIGINT/SIGTERM, then drains in-flight requests.
+            do { try await app.runService() } catch {
+                Terminal.error("HTTP server stopped: \(error)")
+            }
+        } else {
+            await waitForTerminationSignal()
+        }
         Terminal.line("stopping: committing what was admitted…")
         await ledger.close()
         printer.cancel()
