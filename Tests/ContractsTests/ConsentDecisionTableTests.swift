@@ -17,6 +17,8 @@ struct DecisionTableFixture: Sendable {
     static let obs = Hash256.sha256([0xA1]), mentalHealth = Hash256.sha256([0xA2]), erased = Hash256.sha256([0xA3])
     static let clinicNote = Hash256.sha256([0xA4]), clinicLab = Hash256.sha256([0xA5])
     static let unknownRecord = Hash256.sha256([0xAF])
+    /// A hospital Organization resource: directory data, no patient.
+    static let directoryEntry = Hash256.sha256([0xA6])
 
     static let shared = DecisionTableFixture()
 
@@ -47,6 +49,7 @@ struct DecisionTableFixture: Sendable {
             h.putRecord(F.erased, "Observation", "general", by: Harness.doctor),
             h.putRecord(F.clinicNote, "Observation", "general", by: F.clinicDoctor),
             h.putRecord(F.clinicLab, "Observation", "general", by: F.clinicDoctor),
+            h.putRecord(F.directoryEntry, "Organization", "general", by: Harness.doctor, patient: nil),
         ], "records")
 
         // Order matters where one grantee holds two consents: the losing one is listed first, so
@@ -152,6 +155,12 @@ struct ConsentDecisionTableTests {
             outcome: .deny, reason: .noConsent),
         Row(description: "break-glass is not in effect inside its own block", requester: F.er, record: F.clinicNote,
             purpose: .emergencyTreatment, at: .grantBlock, outcome: .deny, reason: .noConsent),
+        Row(description: "directory data is readable by any active identity, for any purpose", requester: F.researcher,
+            record: F.directoryEntry, purpose: .research, outcome: .permit, reason: .directoryResource),
+        Row(description: "directory data takes contributions only from its custodian", requester: F.clinicDoctor,
+            record: F.directoryEntry, action: .contribute, outcome: .deny, reason: .noConsent),
+        Row(description: "directory data is not readable by a revoked member", requester: F.revokedMember,
+            record: F.directoryEntry, outcome: .deny, reason: .requesterRevoked),
         // Requester and record failures.
         Row(description: "unknown requester", requester: Harness.stranger, record: F.obs, outcome: .deny, reason: .unknownRequester),
         Row(description: "revoked requester", requester: F.revokedMember, record: F.obs, outcome: .deny, reason: .requesterRevoked),

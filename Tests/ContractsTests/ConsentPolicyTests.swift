@@ -8,7 +8,7 @@ struct ConsentFixture {
     static let chen = k(20), researcher = k(21), pharmacist = k(22), er = k(23), revoked = k(24)
     static let auditor = k(25), nurse = k(26), guardian = k(27)
     static let obs = Hash256.sha256([1]), mentalHealth = Hash256.sha256([2]), condition = Hash256.sha256([3]), erased = Hash256.sha256([4])
-    static let unknown = Hash256.sha256([9])
+    static let unknown = Hash256.sha256([9]), location = Hash256.sha256([10])
 
     var h = Harness.standard()
     var consents: [String: Hash256] = [:]
@@ -27,6 +27,7 @@ struct ConsentFixture {
                                      (Self.condition, "Condition", "general"), (Self.erased, "Observation", "general")] {
             txs.append(h.register(id, type: type, category: category, by: Harness.doctor))
         }
+        txs.append(h.putRecord(Self.location, "Location", "general", by: Harness.doctor, patient: nil))
         precondition(h.run(txs).allSatisfy(\.isAccepted))
         let grants: [(String, [String: CanonicalValue])] = [
             ("c1", Self.grant(.member(Self.chen.derivedID), ["resourceTypes": .list([.string("Observation")])], purposes: ["TREAT"])),
@@ -97,6 +98,8 @@ struct ConsentPolicyTests {
     static let rows: [DecisionRow] = [
         DecisionRow(description: "patient reads own record", requester: Harness.patient, record: F.obs, outcome: .permit, reason: .patientSelf),
         DecisionRow(description: "guardian delegate reads", requester: F.guardian, record: F.mentalHealth, outcome: .permit, reason: .delegate),
+        DecisionRow(description: "directory data for anyone active", requester: F.pharmacist, record: F.location, purpose: .payment,
+                    outcome: .permit, reason: .directoryResource),
         DecisionRow(description: "author reads for research", requester: Harness.doctor, record: F.obs, purpose: .research, outcome: .permit, reason: .author),
         DecisionRow(description: "custodian's nurse treats", requester: F.nurse, record: F.obs, outcome: .permit, reason: .custodianCareTeam),
         DecisionRow(description: "custodian's nurse for research falls through to the org consent", requester: F.nurse, record: F.obs,

@@ -200,6 +200,30 @@ struct ConsentRuleTests {
             prepare: { [$0.grantConsent(to: member(W.clinicDoctor), actions: ["contribute"])] }) {
             $0.putRecord(W.obs, "Observation", "mental-health", by: W.clinicDoctor, version: 2)
         },
+        Row(description: "directory data registered without a patient", expected: .accepted) {
+            $0.putRecord(Hash256.sha256([0xC2]), "Practitioner", "general", by: H.doctor, patient: nil)
+        },
+        Row(description: "directory data registered with a patient", expected: .badArguments) {
+            $0.putRecord(Hash256.sha256([0xC2]), "Practitioner", "general", by: H.doctor)
+        },
+        Row(description: "directory data in a sensitive category", expected: .unknownCategory) {
+            $0.putRecord(Hash256.sha256([0xC2]), "Organization", "hiv", by: H.doctor, patient: nil)
+        },
+        Row(description: "patient data registered without a patient", expected: .badArguments) {
+            $0.putRecord(Hash256.sha256([0xC2]), "Observation", "general", by: H.doctor, patient: nil)
+        },
+        Row(description: "an organization writes on behalf of its clinician", expected: .accepted) {
+            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.hospital, agent: H.doctor.derivedID)
+        },
+        Row(description: "an organization writes on behalf of another organization's member", expected: .notOrganizationMember) {
+            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.hospital, agent: W.clinicDoctor.derivedID)
+        },
+        Row(description: "an organization writes on behalf of a member without an author role", expected: .unauthorized) {
+            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.clinic, agent: W.researcher.derivedID)
+        },
+        Row(description: "a member names an agent", expected: .unauthorized) {
+            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.doctor, agent: H.doctor.derivedID)
+        },
         Row(description: "new version by the custodian changes the category", expected: .accepted) {
             $0.putRecord(W.obs, "Observation", "mental-health", by: H.doctor, version: 2)
         },

@@ -21,12 +21,16 @@ extension Harness {
     }
 
     /// records.register of one version.
+    /// records.register; `patient: nil` omits the patient (directory data), `agent` names the member an organization writes for.
     mutating func putRecord(_ record: Hash256, _ resourceType: String, _ category: String, by author: IdentityKeys,
-                            version: Int64 = 1, patient: IdentityID = Harness.patientID) -> VerifiedTransaction {
-        sign(author, "records", "register", [
-            "record": .bytes(record.bytes), "patient": .bytes(patient.bytes), "resourceType": .string(resourceType),
+                            version: Int64 = 1, patient: IdentityID? = Harness.patientID, agent: IdentityID? = nil) -> VerifiedTransaction {
+        var args: [String: CanonicalValue] = [
+            "record": .bytes(record.bytes), "resourceType": .string(resourceType),
             "category": .string(category), "ciphertextHash": .bytes(Self.ciphertext(record, version).bytes), "version": .int(version),
-        ])
+        ]
+        if let patient { args["patient"] = .bytes(patient.bytes) }
+        if let agent { args["agent"] = .bytes(agent.bytes) }
+        return sign(author, "records", "register", args)
     }
 
     /// records.erase.

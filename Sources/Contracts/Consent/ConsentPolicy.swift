@@ -29,6 +29,7 @@ public enum DecisionReason: String, Sendable, CaseIterable {
     case author
     case custodianCareTeam = "custodian-care-team"
     case consent
+    case directoryResource = "directory-resource"
     case breakGlass = "break-glass"
     // Denials.
     case unknownRequester = "unknown-requester"
@@ -52,6 +53,7 @@ public enum DecisionReason: String, Sendable, CaseIterable {
         case .author: "the requester wrote this record"
         case .custodianCareTeam: "the requester is on the care team of the record's custodian"
         case .consent: "a consent of the patient permits it"
+        case .directoryResource: "directory data (no patient) is readable by every active identity"
         case .breakGlass: "emergency break-glass access"
         case .unknownRequester: "the requester is not registered"
         case .requesterRevoked: "the requester has been revoked"
@@ -128,6 +130,10 @@ public enum ConsentPolicy {
         if requester.kind == .member, requester.organization == record.custodian, careTeamPurposes.contains(request.purpose),
            !careTeamRoles.isDisjoint(with: requester.roles) {
             return permit(.custodianCareTeam)
+        }
+
+        if record.isDirectory {
+            return request.action == .read ? permit(.directoryResource) : deny(.noConsent, nil, record)
         }
 
         var closest: (reason: DecisionReason, consent: Hash256)?

@@ -19,7 +19,11 @@ public enum SensitivityCategory: String, Sendable, CaseIterable, Comparable {
 /// The on-chain entry of one version of a health record: ids, codes and a ciphertext hash, no PHI.
 /// The record's content is an encrypted blob at its custodian.
 public struct RecordEntry: Sendable, Equatable {
+    /// The `patient` of a directory record (Organization, Practitioner, …): no patient.
+    public static let noPatient = IdentityID.zero
+
     public var record: Hash256
+    /// The patient the record is about, or `noPatient` for directory data.
     public var patient: IdentityID
     public var resourceType: String
     public var category: SensitivityCategory
@@ -29,6 +33,9 @@ public struct RecordEntry: Sendable, Equatable {
     public var version: UInt64
     public var height: UInt64
     public var timeMs: Int64
+
+    /// True for directory data (no patient): readable by every active identity.
+    public var isDirectory: Bool { patient == Self.noPatient }
     /// Set once the record is erased (crypto-shredded); the hashes stay, the content is gone.
     public var erasedHeight: UInt64?
     public var erasedBy: IdentityID?

@@ -14,6 +14,13 @@ public struct RecordsContract: Contract {
     public static let resourceTypeBytesMax = 64
     /// Highest version number of one record.
     public static let versionMax: Int64 = 1_000_000
+    /// FHIR resource types that are directory or knowledge data, not any patient's health data:
+    /// registered without a patient and readable by every active identity.
+    public static let directoryResourceTypes: Set<String> = [
+        "Organization", "OrganizationAffiliation", "Practitioner", "PractitionerRole", "Location", "HealthcareService", "Endpoint",
+        "Medication", "MedicationKnowledge", "Substance", "InsurancePlan", "ValueSet", "CodeSystem", "ConceptMap", "Questionnaire",
+        "PlanDefinition", "ActivityDefinition", "Library", "Measure", "ResearchStudy", "StructureDefinition", "SearchParameter",
+    ]
 
     public init() {}
 
@@ -33,20 +40,32 @@ public struct RecordsContract: Contract {
 
     /// Registers version 1 of a new record, or the next version of an existing one.
     private func register(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["record", "patient", "resourceType", "category", "ciphertextHash", "version"])
-        let sender = try Directory.activeSender(call, in: state)
+        try args.allowOnly(["record", "patient", "resourceType", "category", "ciphertextHash", "version", "agent"])
+        let signer = try Directory.activeSender(call, in: state)
         let record = try args.hash("record")
-        let patient = try args.hash("patient")
         let resourceType = try Self.resourceType(args)
         let categoryName = try args.string("category", maxBytes: 32)
         guard let category = SensitivityCategory(rawValue: categoryName) else {
             throw Rejection(.unknownCategory, "unknown sensitivity category “\(categoryName)”")
         }
         let version = UInt64(try args.int("version", in: 1...Self.versionMax))
-        guard let patientIdentity = Directory.identity(patient, in: state), patientIdentity.kind == .patient else {
-            throw Rejection(.unknownPatient, "no patient \(patient.hex)")
+        // An organization's system (its FHIR server) writes on behalf of an authenticated staff
+        // member: the member is the record's author, the organization's signature vouches for it.
+        let sender = try Self.agent(args, signer: signer, state)
+        let patient: IdentityID
+        if Self.directoryResourceTypes.contains(resourceType) {
+            guard try args.optionalHash("patient") == nil else {
+                throw Rejection(.badArguments, "\(resourceType) is directory data and is registered without a patient")
+            }
+            guard category == .general else { throw Rejection(.unknownCategory, "directory data is in the general category") }
+            patient = RecordEntry.noPatient
+        } else {
+            patient = try args.hash("patient")
+            guard let patientIdentity = Directory.identity(patient, in: state), patientIdentity.kind == .patient else {
+                throw Rejection(.unknownPatient, "no patient \(patient.hex)")
+            }
+            guard !patientIdentity.revoked else { throw Rejection(.unknownPatient, "patient \(patient.hex) is revoked") }
         }
-        guard !patientIdentity.revoked else { throw Rejection(.unknownPatient, "patient \(patient.hex) is revoked") }
 
         let existing = RecordIndex.current(record, in: state)
         let custodian: IdentityID
@@ -82,7 +101,22 @@ public struct RecordsContract: Contract {
                                 height: call.height, timeMs: call.timeMs)
         state.set(RecordIndex.currentKey(record), entry.canonical)
         state.set(RecordIndex.versionKey(record, version), entry.canonical)
-        if existing == nil { state.set(RecordIndex.patientKey(patient, record), CanonicalValue.null) }
+        if existing == nil, patient != RecordEntry.noPatient { state.set(RecordIndex.patientKey(patient, record), CanonicalValue.null) }
+    }
+
+    /// The author a register call speaks for: the signer, or — when an organization signs with an
+    /// `agent` — that active member of the organization, who must hold an author role.
+    private static func agent(_ args: Arguments, signer: Identity, _ state: StateView) throws(Rejection) -> Identity {
+        guard let id = try args.optionalHash("agent") else { return signer }
+        guard signer.kind == .organization else { throw Rejection(.unauthorized, "only an organization writes on behalf of an agent") }
+        guard let agent = Directory.identity(id, in: state), agent.organization == signer.id else {
+            throw Rejection(.notOrganizationMember, "agent \(id.hex) is not a member of \(signer.id.hex)")
+        }
+        guard !agent.revoked else { throw Rejection(.senderRevoked, "agent \(id.hex) has been revoked") }
+        guard !authorRoles.isDisjoint(with: agent.roles) else {
+            throw Rejection(.unauthorized, "agent \(id.hex) needs one of the roles \(authorRoles.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
+        return agent
     }
 
     /// Records the erasure of a record: by its patient, a delegate, or the custodian organization.
