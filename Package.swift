@@ -55,6 +55,12 @@ let package = Package(
             dependencies: ["LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
+        // FHIR R4: JSON checks, resource types, search parameters, the search indexer, OperationOutcome, Bundles.
+        .target(
+            name: "FHIR",
+            dependencies: ["Contracts", "Vault"],
+            swiftSettings: strict
+        ),
         // Orderer protocol and the SoloOrderer.
         .target(
             name: "Ordering",
@@ -64,14 +70,14 @@ let package = Package(
         // Mempool, executor, commit pipeline.
         .target(
             name: "Node",
-            dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering", "Vault"],
+            dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering", "Vault", "FHIR"],
             swiftSettings: strict
         ),
         // HTTP: /v1 JSON API, CT-shaped proof API, auth (SMART Backend Services tokens), metrics.
         .target(
             name: "Server",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node",
+                "LedgerCore", "Contracts", "Storage", "Node", "FHIR", "Vault",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -93,6 +99,7 @@ let package = Package(
         ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Vault"], swiftSettings: strict),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "Vault"], swiftSettings: strict),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),

@@ -96,3 +96,38 @@ public struct BlindIndexer: Sendable {
         return BlindToken(bytes: Array(HMAC<SHA256>.authenticationCode(for: message, using: key.key)))
     }
 }
+
+/// A direct identifier found in a resource: indexed only as blind tokens.
+public struct ExtractedIdentifier: Sendable, Equatable {
+    public let field: IdentifierField
+    public let value: String
+
+    public init(field: IdentifierField, value: String) {
+        self.field = field
+        self.value = value
+    }
+}
+
+/// A non-identifying value (code, date, status) that may be indexed as is, against record ids.
+public struct IndexedValue: Sendable, Equatable, Hashable {
+    public let param: String
+    public let value: String
+
+    public init(param: String, value: String) {
+        self.param = param
+        self.value = value
+    }
+}
+
+/// What the index may know of a resource.
+public struct ExtractedFields: Sendable, Equatable {
+    public var resourceType: String
+    public var identifiers: [ExtractedIdentifier]
+    public var values: [IndexedValue]
+
+    public init(resourceType: String, identifiers: [ExtractedIdentifier] = [], values: [IndexedValue] = []) {
+        self.resourceType = resourceType
+        self.identifiers = identifiers
+        self.values = values
+    }
+}

@@ -32,29 +32,6 @@ struct BlindIndexTests {
         for token in tokens { #expect(!token.bytes.containsSubsequence(Array("smi".utf8))) }
     }
 
-    @Test func extractsIdentifiersAndValuesButNoFreeText() throws {
-        let patient = Array("""
-        {"resourceType":"Patient","name":[{"family":"Doe","given":["Jane","Q"]}],"identifier":[{"value":"MRN-1"}],
-         "telecom":[{"system":"phone","value":"555-0100"}],"address":[{"line":["1 Main St"],"city":"Springfield","postalCode":"01101"}],
-         "birthDate":"1970-01-01","gender":"female","text":{"div":"<div>Jane Doe</div>"}}
-        """.utf8)
-        let fields = try FHIRIdentifierExtractor.extract(patient)
-        #expect(fields.resourceType == "Patient")
-        #expect(fields.identifiers.map(\.value).sorted() == ["01101", "1 Main St", "555-0100", "Doe", "Jane", "MRN-1", "Q", "Springfield"])
-        #expect(Set(fields.values) == [IndexedValue(param: "birthDate", value: "1970-01-01"), IndexedValue(param: "gender", value: "female")])
-
-        let observation = Array("""
-        {"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"4548-4"}]},
-         "effectiveDateTime":"2026-01-02","valueQuantity":{"value":6.1},"note":[{"text":"secret remark"}],"valueString":"hidden"}
-        """.utf8)
-        let obs = try FHIRIdentifierExtractor.extract(observation)
-        #expect(obs.identifiers.isEmpty)
-        #expect(Set(obs.values) == [IndexedValue(param: "status", value: "final"), IndexedValue(param: "code", value: "http://loinc.org|4548-4"),
-                                    IndexedValue(param: "effectiveDateTime", value: "2026-01-02")])
-        #expect(throws: VaultError.self) { try FHIRIdentifierExtractor.extract(Array("{\"id\":\"x\"}".utf8)) }
-        #expect(throws: VaultError.self) { try FHIRIdentifierExtractor.extract(Array("not json".utf8)) }
-    }
-
     @Test func memoryBlobStore() throws {
         let store = MemoryBlobStore()
         let sealed = try RecordCipher.seal([1, 2, 3], with: .generate(), record: .zero, version: 1)

@@ -1,4 +1,5 @@
 import Contracts
+import FHIR
 import Crypto
 import LedgerCore
 import Ordering
@@ -90,7 +91,7 @@ public final class AccessService: Sendable {
     public func prepare(content: [UInt8], record: Hash256, version: UInt64, patient: IdentityID, custodian: IdentityID)
         throws(AccessError) -> (version: StoredRecordVersion, resourceType: String) {
         let fields: ExtractedFields
-        do { fields = try FHIRIdentifierExtractor.extract(content) } catch { throw .invalidContent(error.description) }
+        do { fields = try FHIRIndexer.extract(content) } catch { throw .invalidContent(error.diagnostics) }
         guard RecordsContract.isResourceTypeName(fields.resourceType) else {
             throw .invalidContent("“\(fields.resourceType)” is not a FHIR resource type")
         }

@@ -1,0 +1,102 @@
+import Contracts
+import Vault
+
+/// A FHIR search parameter this server supports, and where its values come from. One table
+/// serves both sides: the indexer extracts values with it, the search parser reads queries with it.
+public struct SearchParameter: Sendable {
+    public enum Kind: String, Sendable { case token, date, reference, string }
+    /// How the parameter is indexed.
+    public enum Target: Sendable, Equatable {
+        /// Plain values keyed by record id (codes, dates, status): not identifying.
+        case value
+        /// Keyed hashes of normalized tokens (names, identifiers, telecom, address): never plaintext.
+        case blind(IdentifierField)
+        /// The record's patient (compartment).
+        case patient
+    }
+
+    public let name: String
+    public let kind: Kind
+    public let target: Target
+    /// Element paths read, dot-separated; arrays are walked at every step.
+    public let paths: [String]
+    public let documentation: String
+
+    init(_ name: String, _ kind: Kind, _ target: Target = .value, _ paths: [String], _ documentation: String) {
+        self.name = name
+        self.kind = kind
+        self.target = target
+        self.paths = paths
+        self.documentation = documentation
+    }
+}
+
+/// The supported search parameters of each resource type.
+public enum SearchParameters {
+    static func token(_ name: String, _ paths: [String], _ doc: String) -> SearchParameter { SearchParameter(name, .token, .value, paths, doc) }
+    static func date(_ name: String, _ paths: [String], _ doc: String) -> SearchParameter { SearchParameter(name, .date, .value, paths, doc) }
+    static let patient = SearchParameter("patient", .reference, .patient, [], "The patient the resource is about")
+    static let subject = SearchParameter("subject", .reference, .patient, [], "The subject (a Patient) of the resource")
+    static let status = token("status", ["status"], "Status")
+    static let code = token("code", ["code"], "Code (system|code or code)")
+    static let category = token("category", ["category"], "Category (system|code or code)")
+
+    /// Parameters every type supports.
+    public static let common: [SearchParameter] = [
+        token("_id", ["id"], "Logical id"),
+        date("_lastUpdated", ["meta.lastUpdated"], "When the resource version was stored"),
+        SearchParameter("identifier", .token, .blind(.identifier), ["identifier"], "Business identifier (value; matched blind)"),
+    ]
+
+    /// Type-specific parameters (besides `common`).
+    public static let byType: [String: [SearchParameter]] = [
+        "Patient": [
+            SearchParameter("name", .string, .blind(.name), ["name"], "Any part of a name (matched blind, by word or word prefix)"),
+            SearchParameter("family", .string, .blind(.name), ["name.family"], "Family name (matched blind)"),
+            SearchParameter("given", .string, .blind(.name), ["name.given"], "Given name (matched blind)"),
+            SearchParameter("address", .string, .blind(.address), ["address"], "Any part of an address (matched blind)"),
+            SearchParameter("telecom", .token, .blind(.telecom), ["telecom"], "Phone or email (matched blind)"),
+            date("birthdate", ["birthDate"], "Date of birth"),
+            token("gender", ["gender"], "Administrative gender"),
+        ],
+        "Observation": [code, category, status, date("date", ["effectiveDateTime", "effectivePeriod.start", "effectiveInstant"], "Clinically relevant time"),
+                        patient, subject],
+        "Condition": [code, category, token("clinical-status", ["clinicalStatus"], "Clinical status"),
+                      date("onset-date", ["onsetDateTime", "onsetPeriod.start"], "Onset"), date("recorded-date", ["recordedDate"], "Recorded"),
+                      patient, subject],
+        "Encounter": [status, token("class", ["class"], "Encounter class"), token("type", ["type"], "Encounter type"),
+                      date("date", ["period.start"], "Start of the encounter"), patient, subject],
+        "Procedure": [code, status, date("date", ["performedDateTime", "performedPeriod.start"], "When performed"), patient, subject],
+        "DiagnosticReport": [code, category, status, date("date", ["effectiveDateTime", "effectivePeriod.start"], "Clinically relevant time"),
+                             patient, subject],
+        "Immunization": [token("vaccine-code", ["vaccineCode"], "Vaccine"), status, date("date", ["occurrenceDateTime"], "When given"), patient],
+        "MedicationRequest": [token("code", ["medicationCodeableConcept"], "Medication code"), status, token("intent", ["intent"], "Intent"),
+                              date("authoredon", ["authoredOn"], "When written"), patient, subject],
+        "AllergyIntolerance": [code, token("clinical-status", ["clinicalStatus"], "Clinical status"), token("category", ["category"], "Category"),
+                               date("date", ["recordedDate"], "Recorded"), patient],
+        "CarePlan": [category, status, date("date", ["period.start"], "Start of the plan"), patient, subject],
+        "Goal": [token("lifecycle-status", ["lifecycleStatus"], "Lifecycle status"), patient, subject],
+        "ImagingStudy": [status, date("started", ["started"], "When the study started"), patient, subject],
+        "Claim": [status, token("use", ["use"], "claim | preauthorization | predetermination"), date("created", ["created"], "Created"), patient],
+        "ExplanationOfBenefit": [status, date("created", ["created"], "Created"), patient],
+        "Consent": [status, category, date("date", ["dateTime"], "When the consent was given"), patient],
+        "Coverage": [status, SearchParameter("beneficiary", .reference, .patient, [], "The covered patient"), patient],
+        "DocumentReference": [status, token("type", ["type"], "Document type"), category, date("date", ["date"], "When created"), patient, subject],
+        "Organization": [SearchParameter("name", .string, .blind(.name), ["name"], "Organization name (matched blind)"),
+                         token("type", ["type"], "Organization type")],
+        "Practitioner": [SearchParameter("name", .string, .blind(.name), ["name"], "Any part of a name (matched blind)"),
+                         SearchParameter("family", .string, .blind(.name), ["name.family"], "Family name (matched blind)"),
+                         SearchParameter("given", .string, .blind(.name), ["name.given"], "Given name (matched blind)")],
+    ]
+
+    /// All parameters of a type, by name. Types in the patient compartment always get `patient`.
+    public static func forType(_ type: String) -> [String: SearchParameter] {
+        var out: [String: SearchParameter] = [:]
+        for parameter in common + (byType[type] ?? []) { out[parameter.name] = parameter }
+        if out["patient"] == nil, type != "Patient", !directoryTypes.contains(type) { out["patient"] = patient }
+        return out
+    }
+
+    /// Types stored without a patient (directory data).
+    public static var directoryTypes: Set<String> { RecordsContract.directoryResourceTypes }
+}
