@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault"], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "Node", "Storage", "Contracts", "LedgerCore",
+            "Server", "Node", "Storage", "Contracts", "LedgerCore", "FHIR", "Vault",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),

@@ -34,11 +34,15 @@ public struct ServerServices: Sendable {
     public let nodeKeys: IdentityKeys
     public let tokens: TokenAuthority
     public let metrics: PrometheusCollectorRegistry
+    /// The FHIR facade, when the node holds records (custodian keys and a vault).
+    public let fhir: FHIRService?
 
-    public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, metrics: PrometheusCollectorRegistry = .init()) {
+    public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, fhir: FHIRService? = nil,
+                metrics: PrometheusCollectorRegistry = .init()) {
         self.node = node
         self.nodeKeys = nodeKeys
         self.tokens = tokens
+        self.fhir = fhir
         self.metrics = metrics
     }
 
@@ -73,6 +77,7 @@ public enum LedgerServer {
         router.get("/v1/openapi.json") { _, _ in JSON.response(OpenAPIDocument.document) }
         let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
         LogRoutes.add(to: v1, services)
+        if let fhir = services.fhir { FHIRRoutes.add(to: router, services, fhir: fhir) }
         return router
     }
 

@@ -54,6 +54,10 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 CREATE TABLE audit_node (level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID;
                 """)
         }
+        // Patient-compartment searches (FHIR `patient=`) read record versions by patient.
+        migrator.registerMigration("v2-record-by-patient") { db in
+            try db.execute(sql: "CREATE INDEX record_version_by_patient ON record_version(patient, record)")
+        }
         return migrator
     }
 
@@ -163,6 +167,28 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
             try pool.read { db in
                 try Data.fetchAll(db, sql: "SELECT record FROM indexed_value WHERE param = ? AND value = ? ORDER BY record LIMIT ?",
                                   arguments: [param, value, limit])
+            }.compactMap { Hash256(bytes: Array($0)) }
+        }
+    }
+
+    public func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256] {
+        try wrap {
+            try pool.read { db in
+                if let to {
+                    return try Data.fetchAll(db, sql: "SELECT DISTINCT record FROM indexed_value WHERE param = ? AND value >= ? AND value < ? LIMIT ?",
+                                             arguments: [param, from, to, limit])
+                }
+                return try Data.fetchAll(db, sql: "SELECT DISTINCT record FROM indexed_value WHERE param = ? AND value >= ? LIMIT ?",
+                                         arguments: [param, from, limit])
+            }.compactMap { Hash256(bytes: Array($0)) }
+        }
+    }
+
+    public func records(patient: IdentityID, limit: Int) throws -> [Hash256] {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchAll(db, sql: "SELECT DISTINCT record FROM record_version WHERE patient = ? ORDER BY record LIMIT ?",
+                                  arguments: [Data(patient.bytes), limit])
             }.compactMap { Hash256(bytes: Array($0)) }
         }
     }

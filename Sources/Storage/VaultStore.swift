@@ -52,6 +52,10 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256]
     /// Records with an indexed value.
     func records(param: String, value: String, limit: Int) throws -> [Hash256]
+    /// Records with an indexed value of `param` in [from, to) in string order (`to` nil: unbounded).
+    func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256]
+    /// Records about a patient, in record-id order.
+    func records(patient: IdentityID, limit: Int) throws -> [Hash256]
 
     /// Appends audit entries durably; returns the log size after them.
     func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) throws -> UInt64

@@ -46,8 +46,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
         if let port {
             let nodeKeys = try options.directory.loadKey(ledger.settings.nodeKey)
+            let fhir = FHIRService(access: ledger.access, patientKeys: DirectoryPatientKeys(directory: options.directory))
             let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys,
-                                          tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId))
+                                          tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId), fhir: fhir)
             let host = self.host
             let app = LedgerServer.application(services, host: host, port: port) { bound in
                 Terminal.line("listening on http://\(host):\(bound)")
@@ -79,4 +80,15 @@ func waitForTerminationSignal() async {
     }
     for await _ in stream { break }
     sources.forEach { $0.cancel() }
+}
+
+/// Keeps keys generated for patients registered through FHIR in the data directory (0600 files,
+/// passphrase-sealed when CARELEDGER_PASSPHRASE is set), named `patient-<first 16 hex of id>`.
+struct DirectoryPatientKeys: PatientKeyStore {
+    let directory: DataDirectory
+
+    func save(_ keys: IdentityKeys) throws {
+        try directory.saveKey("patient-\(keys.derivedID.hex.prefix(16))", keys,
+                              passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"])
+    }
 }

@@ -22,6 +22,10 @@ final class FlakyAuditVault: VaultStore, @unchecked Sendable {
     func erase(record: Hash256) throws -> ErasureReport { try inner.erase(record: record) }
     func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256] { try inner.records(withAll: tokens, limit: limit) }
     func records(param: String, value: String, limit: Int) throws -> [Hash256] { try inner.records(param: param, value: value, limit: limit) }
+    func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256] {
+        try inner.records(param: param, from: from, to: to, limit: limit)
+    }
+    func records(patient: IdentityID, limit: Int) throws -> [Hash256] { try inner.records(patient: patient, limit: limit) }
     func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) throws -> UInt64 {
         if auditFails { throw StorageError.database("disk I/O error (injected)") }
         return try inner.appendAudit(entries)

@@ -50,6 +50,17 @@ public struct RecordRelease: Sendable {
     }
 }
 
+/// What `AccessService.serve` answered for one request: the decision, the (requested version
+/// of the) record entry, its plaintext when permitted, and the audit entry that logged it.
+public struct ServedRecord: Sendable {
+    public let request: AccessRequest
+    public let decision: Decision
+    public let entry: RecordEntry?
+    /// Plaintext content; nil unless permitted and held here.
+    public let content: [UInt8]?
+    public let auditIndex: UInt64
+}
+
 /// An audit entry with the proof that it is in an anchored audit tree head.
 public struct AuditProof: Sendable {
     public let index: UInt64
@@ -99,7 +110,8 @@ public final class AccessService: Sendable {
         let key = DataKey.generate()
         do {
             let sealed = try RecordCipher.seal(content, with: key, record: record, version: version)
-            for reader in [patient, custodian] {
+            // Directory data (no patient) is wrapped to its custodian alone.
+            for reader in patient == RecordEntry.noPatient ? [custodian] : [patient, custodian] {
                 guard let identity = Directory.identity(reader, in: node.state) else { throw AccessError.unknownIdentity(reader) }
                 wrapped[reader] = try KeyWrap.wrap(key, to: identity.agreementKey,
                                                    context: WrapContext(record: record, version: version, recipient: reader))
@@ -142,6 +154,85 @@ public final class AccessService: Sendable {
         guard decision.isPermitted, let record = decision.record else { throw .denied(decision) }
         return try release(record, to: request.requester, decision: decision, auditIndex: auditSize - 1)
     }
+
+    /// The decision for a request, without logging it (to filter search candidates; whatever is
+    /// then served goes through `serve`, which logs).
+    public func decide(_ request: AccessRequest) async -> Decision {
+        ConsentPolicy.decide(request, in: node.state, nowMs: clock.nowMs(), height: await node.headHeader.height + 1)
+    }
+
+    /// The custodian's own read path (its FHIR server answering an authenticated requester over
+    /// HTTPS): decides every request, writes all decisions to the audit log in one durable batch,
+    /// and only then decrypts the permitted records with the custodian's key. `versions` picks
+    /// an older version of a record (vread); the decision is always against the current one.
+    public func serve(_ requests: [AccessRequest], versions: [Hash256: UInt64] = [:]) async throws(AccessError) -> [ServedRecord] {
+        guard !requests.isEmpty else { return [] }
+        precondition(requests.allSatisfy { $0.action == .read }, "contributions go through records.register")
+        let height = await node.headHeader.height + 1
+        let now = clock.nowMs()
+        let decisions = requests.map { ConsentPolicy.decide($0, in: node.state, nowMs: now, height: height) }
+        var entries: [(bytes: [UInt8], patient: IdentityID)] = []
+        for (request, decision) in zip(requests, decisions) {
+            let patient = decision.record?.patient ?? Hash256.zero
+            let version = decision.isPermitted ? versions[request.record] ?? decision.record?.version ?? 0 : 0
+            let entry = AuditEntry(timeMs: now, requester: request.requester, patient: patient, record: request.record, version: version,
+                                   purpose: request.purpose, action: request.action, outcome: decision.outcome, reason: decision.reason,
+                                   consent: decision.consent, sealedJustification: nil)
+            entries.append((entry.encoded, patient))
+        }
+        var firstIndex: UInt64 = 0
+        do {
+            for chunk in stride(from: 0, to: entries.count, by: SQLiteVaultStore.auditBatchMax) {
+                let part = Array(entries[chunk..<min(chunk + SQLiteVaultStore.auditBatchMax, entries.count)])
+                let size = try vault.appendAudit(part)
+                if chunk == 0 { firstIndex = size - UInt64(part.count) }
+            }
+        } catch { throw .auditUnavailable("\(error)") }
+        var out: [ServedRecord] = []
+        for (offset, (request, decision)) in zip(requests, decisions).enumerated() {
+            let auditIndex = firstIndex + UInt64(offset)
+            guard decision.isPermitted, let current = decision.record else {
+                out.append(ServedRecord(request: request, decision: decision, entry: decision.record, content: nil, auditIndex: auditIndex))
+                continue
+            }
+            var entry = current
+            if let version = versions[request.record], version != current.version {
+                guard let old = RecordIndex.version(request.record, version, in: node.state) else {
+                    out.append(ServedRecord(request: request, decision: decision, entry: nil, content: nil, auditIndex: auditIndex))
+                    continue
+                }
+                entry = old
+            }
+            let content = try decrypt(entry)
+            out.append(ServedRecord(request: request, decision: decision, entry: entry, content: content, auditIndex: auditIndex))
+        }
+        return out
+    }
+
+    /// Decrypts a record version with its custodian's key (held by this node).
+    private func decrypt(_ entry: RecordEntry) throws(AccessError) -> [UInt8] {
+        guard let custodianKeys = custodians[entry.custodian] else { throw .notHeldHere(custodian: entry.custodian) }
+        do {
+            guard let blob = try vault.blob(entry.ciphertextHash),
+                  let wrapped = try vault.wrappedKey(record: entry.record, version: entry.version, recipient: entry.custodian)
+            else { throw AccessError.contentUnavailable(entry.record) }
+            let key = try KeyWrap.unwrap(wrapped, with: custodianKeys.agreement,
+                                         context: WrapContext(record: entry.record, version: entry.version, recipient: entry.custodian))
+            return try RecordCipher.open(blob, with: key, record: entry.record, version: entry.version)
+        } catch let error as AccessError {
+            throw error
+        } catch let error as VaultError {
+            throw .vault(error)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    /// The custodian organizations whose keys this node holds.
+    public var custodianIDs: [IdentityID] { custodians.keys.sorted() }
+
+    /// A custodian's keys (to sign its registrations).
+    public func custodianKeys(_ id: IdentityID) -> IdentityKeys? { custodians[id] }
 
     private func release(_ record: RecordEntry, to requester: IdentityID, decision: Decision, auditIndex: UInt64) throws(AccessError) -> RecordRelease {
         guard let custodianKeys = custodians[record.custodian] else { throw .notHeldHere(custodian: record.custodian) }

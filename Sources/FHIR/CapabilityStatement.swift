@@ -1,0 +1,72 @@
+import Contracts
+
+/// The server's CapabilityStatement, generated from the same tables the server runs on.
+public enum CapabilityStatement {
+    /// Resource types the server stores and serves.
+    public static var supportedTypes: [String] {
+        Set(SearchParameters.byType.keys).union(RecordsContract.directoryResourceTypes).sorted()
+    }
+
+    /// Interactions supported on every supported type.
+    public static let interactions = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
+
+    /// The statement; `base` is the server's FHIR base URL, `tokenURL` its token endpoint.
+    public static func make(base: String, tokenURL: String, date: String) -> [String: Any] {
+        let resources: [[String: Any]] = supportedTypes.map { type in
+            let parameters = SearchParameters.forType(type).values.sorted { $0.name < $1.name }.map { parameter -> [String: Any] in
+                ["name": parameter.name, "type": parameter.kind.rawValue, "documentation": parameter.documentation]
+            }
+            var resource: [String: Any] = [
+                "type": type,
+                "interaction": interactions.map { ["code": $0] },
+                "versioning": "versioned-update", "readHistory": true, "updateCreate": true,
+                "conditionalCreate": true, "conditionalUpdate": false, "conditionalDelete": "not-supported",
+                "searchParam": parameters,
+            ]
+            let includes = SearchParameters.includeElements(type)
+            if !includes.isEmpty { resource["searchInclude"] = includes.map { "\(type):\($0)" } }
+            return resource
+        }
+        return [
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": date,
+            "kind": "instance",
+            "software": ["name": "CareLedger"],
+            "implementation": ["description": "CareLedger node: FHIR R4 over encrypted, consent-checked, audited records", "url": base],
+            "fhirVersion": "4.0.1",
+            "format": ["application/fhir+json", "json"],
+            "rest": [[
+                "mode": "server",
+                "documentation": "Every read is a consent decision logged to the node's audit log before any data is decrypted. Purpose of use: X-Purpose-Of-Use header (HL7 v3 PurposeOfUse code, default TREAT).",
+                "security": [
+                    "service": [["coding": [["system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"]]]],
+                    "description": "Bearer tokens from the SMART Backend Services token endpoint (client_credentials, private_key_jwt with EdDSA).",
+                    "extension": [[
+                        "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                        "extension": [["url": "token", "valueUri": tokenURL]],
+                    ]],
+                ],
+                "resource": resources,
+            ]],
+        ]
+    }
+}
+
+extension SearchParameters {
+    /// Reference elements `_include` follows for a type (to Patient, Practitioner, Organization, …).
+    public static func includeElements(_ type: String) -> [String] {
+        var out: [String] = []
+        let parameters = forType(type)
+        if parameters["patient"] != nil { out.append("patient") }
+        if parameters["subject"] != nil { out.append("subject") }
+        switch type {
+        case "Patient": out += ["generalPractitioner", "managingOrganization"]
+        case "Encounter": out += ["serviceProvider"]
+        case "MedicationRequest": out += ["requester"]
+        case "Claim", "ExplanationOfBenefit": out += ["provider"]
+        default: break
+        }
+        return out
+    }
+}

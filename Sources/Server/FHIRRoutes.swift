@@ -1,0 +1,234 @@
+import Contracts
+import FHIR
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LedgerCore
+import NIOCore
+
+/// Turns every failure under /fhir into an OperationOutcome with the right status, and checks
+/// the requested format (JSON only).
+struct FHIROutcomeMiddleware: RouterMiddleware {
+    typealias Context = LedgerRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        func outcome(_ error: FHIRError, headers: HTTPFields = [:]) -> Response {
+            FHIRRoutes.response(error.outcome, status: HTTPResponse.Status(code: error.status), headers: headers, pretty: FHIRRoutes.pretty(request))
+        }
+        let format = request.query("_format") ?? request.headers[.accept] ?? ""
+        if format.contains("xml"), !format.contains("json") {
+            return outcome(FHIRError(406, "not-supported", "this server speaks FHIR JSON only (application/fhir+json)"))
+        }
+        do {
+            return try await next(request, context)
+        } catch let error as FHIRError {
+            return outcome(error)
+        } catch let error as APIError {
+            return outcome(FHIRError(Int(error.status.code), error.status.code == 401 ? "login" : "security", error.message), headers: error.headers)
+        } catch let error as HTTPError {
+            let code = error.status.code == 413 ? "too-costly" : error.status.code == 404 ? "not-found" : "invalid"
+            return outcome(FHIRError(Int(error.status.code), code, error.body ?? error.status.reasonPhrase))
+        }
+    }
+}
+
+/// FHIR R4 at /fhir: metadata, create (and conditional create), read, vread, update (If-Match),
+/// delete, instance history and search (GET and POST _search) over the records service.
+enum FHIRRoutes {
+    static let mediaType = "application/fhir+json; charset=utf-8"
+
+    static func response(_ object: [String: Any], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], pretty: Bool = false) -> Response {
+        var fields = headers
+        fields[.contentType] = mediaType
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: FHIRJSON.data(object, pretty: pretty))))
+    }
+
+    static func base(_ request: Request) -> String { "http://\(request.head.authority ?? "localhost")/fhir" }
+
+    static func add(to router: Router<LedgerRequestContext>, _ services: ServerServices, fhir: FHIRService) {
+        router.group("fhir").add(middleware: FHIROutcomeMiddleware()).get("metadata") { request, _ in
+            let base = base(request)
+            let statement = FHIR.CapabilityStatement.make(base: base, tokenURL: base.replacingOccurrences(of: "/fhir", with: "/auth/token"),
+                                                          date: FHIRDateTime.instant(ms: Int64(Date().timeIntervalSince1970 * 1_000)))
+            return response(statement, pretty: request.query("_pretty") == "true")
+        }
+        let group = router.group("fhir").add(middleware: FHIROutcomeMiddleware()).add(middleware: AuthMiddleware(services: services))
+
+        group.get(":type") { request, context in
+            let type = try supportedType(context)
+            let query = try SearchQuery(type: type, pairs: queryPairs(request), strict: strictHandling(request))
+            return try await searchResponse(query, request: request, context: context, fhir: fhir)
+        }
+        group.post(":type/_search") { request, context in
+            let type = try supportedType(context)
+            guard request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else {
+                throw FHIRError(415, "not-supported", "POST _search takes application/x-www-form-urlencoded parameters")
+            }
+            let body = try await request.body.collect(upTo: 64 << 10)
+            let pairs = queryPairs(request) + formPairs(String(buffer: body))
+            let query = try SearchQuery(type: type, pairs: pairs, strict: strictHandling(request))
+            return try await searchResponse(query, request: request, context: context, fhir: fhir)
+        }
+        group.post(":type") { request, context in
+            let type = try supportedType(context)
+            let resource = try await body(request)
+            let requester = try context.requester()
+            if let condition = request.headers[HTTPField.Name("If-None-Exist")!] {
+                let query = try SearchQuery(type: type, pairs: formPairs(condition), strict: true)
+                let existing = try await fhir.search(query, requester: requester, purpose: try purpose(request))
+                if existing.total == 1, let match = existing.matches.first {
+                    return response(match.resource, headers: versionHeaders(match, base: base(request)), pretty: pretty(request))
+                }
+                if existing.total > 1 { throw FHIRError.preconditionFailed("If-None-Exist matches \(existing.total) resources") }
+            }
+            let created = try await fhir.create(resource, type: type, requester: requester)
+            var headers = versionHeaders(created, base: base(request))
+            headers[.location] = "\(base(request))/\(type)/\(created.id)/_history/\(created.version)"
+            return response(created.resource, status: .created, headers: headers, pretty: pretty(request))
+        }
+        group.get(":type/:id") { request, context in
+            let (type, id) = try typeAndID(context)
+            let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request))
+            return response(found.resource, headers: versionHeaders(found, base: base(request)), pretty: pretty(request))
+        }
+        group.put(":type/:id") { request, context in
+            let (type, id) = try typeAndID(context)
+            let resource = try await body(request)
+            var ifMatch: UInt64?
+            if let header = request.headers[.ifMatch] {
+                guard let version = parseETag(header) else { throw FHIRError.invalid("If-Match must be W/\"<versionId>\"") }
+                ifMatch = version
+            }
+            let (written, created) = try await fhir.update(resource, type: type, id: id, ifMatch: ifMatch, requester: try context.requester())
+            var headers = versionHeaders(written, base: base(request))
+            if created { headers[.location] = "\(base(request))/\(type)/\(id)/_history/\(written.version)" }
+            return response(written.resource, status: created ? .created : .ok, headers: headers, pretty: pretty(request))
+        }
+        group.delete(":type/:id") { request, context in
+            let (type, id) = try typeAndID(context)
+            try await fhir.delete(type: type, id: id, requester: try context.requester())
+            return response(OperationOutcome.information("\(type)/\(id) deleted: erased on-chain and its ciphertext destroyed"), pretty: pretty(request))
+        }
+        group.get(":type/:id/_history") { request, context in
+            let (type, id) = try typeAndID(context)
+            let versions = try await fhir.history(type: type, id: id, requester: try context.requester(), purpose: try purpose(request))
+            let base = base(request)
+            let entries: [[String: Any]] = versions.map { version in
+                ["fullUrl": "\(base)/\(type)/\(id)", "resource": version.resource,
+                 "request": ["method": version.version == 1 ? "POST" : "PUT", "url": version.version == 1 ? type : "\(type)/\(id)"],
+                 "response": ["status": version.version == 1 ? "201" : "200", "etag": "W/\"\(version.version)\"",
+                              "lastModified": FHIRDateTime.instant(ms: version.lastUpdatedMs)]]
+            }
+            return response(["resourceType": "Bundle", "type": "history", "total": entries.count, "entry": entries,
+                             "link": [["relation": "self", "url": "\(base)/\(type)/\(id)/_history"]]], pretty: pretty(request))
+        }
+        group.get(":type/:id/_history/:vid") { request, context in
+            let (type, id) = try typeAndID(context)
+            guard let version = context.parameters.get("vid").flatMap(UInt64.init), version >= 1 else {
+                throw FHIRError.invalid("versionId must be a positive integer")
+            }
+            let found = try await fhir.read(type: type, id: id, version: version, requester: try context.requester(), purpose: try purpose(request))
+            return response(found.resource, headers: versionHeaders(found, base: base(request)), pretty: pretty(request))
+        }
+    }
+
+    static func supportedType(_ context: LedgerRequestContext) throws(FHIRError) -> String {
+        guard let type = context.parameters.get("type") else { throw .notFound("no resource type") }
+        guard FHIRResourceTypes.all.contains(type) else { throw .notFound("“\(type.prefix(64))” is not a FHIR R4 resource type") }
+        guard FHIR.CapabilityStatement.supportedTypes.contains(type) else {
+            throw FHIRError(404, "not-supported", "\(type) is not served here (see /fhir/metadata)")
+        }
+        return type
+    }
+
+    static func typeAndID(_ context: LedgerRequestContext) throws(FHIRError) -> (String, String) {
+        let type = try supportedType(context)
+        guard let id = context.parameters.get("id"), FHIRJSON.isValidID(id) else { throw .invalid("id must be 1–64 of A–Z a–z 0–9 - .") }
+        return (type, id)
+    }
+
+    static func body(_ request: Request) async throws -> [String: Any] {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/fhir+json") || contentType.hasPrefix("application/json") else {
+            throw FHIRError(415, "not-supported", "send application/fhir+json (got “\(contentType.prefix(60))”)")
+        }
+        let buffer = try await request.body.collect(upTo: FHIRJSON.resourceBytesMax)
+        return try FHIRJSON.object(Array(buffer: buffer))
+    }
+
+    static func purpose(_ request: Request) throws(FHIRError) -> Purpose {
+        guard let text = request.headers[HTTPField.Name("X-Purpose-Of-Use")!] else { return .treatment }
+        guard let purpose = Purpose(rawValue: text) else {
+            throw .invalid("X-Purpose-Of-Use must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return purpose
+    }
+
+    static func pretty(_ request: Request) -> Bool { request.query("_pretty") == "true" }
+
+    static func strictHandling(_ request: Request) -> Bool { request.headers[HTTPField.Name("Prefer")!]?.contains("handling=strict") == true }
+
+    static func versionHeaders(_ version: FHIRVersion, base: String) -> HTTPFields {
+        [.eTag: "W/\"\(version.version)\"", .lastModified: httpDate(version.lastUpdatedMs)]
+    }
+
+    static func parseETag(_ text: String) -> UInt64? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let inner = trimmed.hasPrefix("W/") ? String(trimmed.dropFirst(2)) : trimmed
+        guard inner.hasPrefix("\""), inner.hasSuffix("\""), inner.count >= 3 else { return UInt64(inner) }
+        return UInt64(inner.dropFirst().dropLast())
+    }
+
+    static func httpDate(_ ms: Int64) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(ms) / 1_000))
+    }
+
+    static func queryPairs(_ request: Request) -> [(String, String)] {
+        request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+    }
+
+    static func formPairs(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            guard let name = parts.first, !name.isEmpty else { return nil }
+            return (name, parts.count > 1 ? parts[1] : "")
+        }
+    }
+
+    static func searchResponse(_ query: SearchQuery, request: Request, context: LedgerRequestContext, fhir: FHIRService) async throws -> Response {
+        let result = try await fhir.search(query, requester: try context.requester(), purpose: try purpose(request))
+        let base = base(request)
+        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": result.total]
+        let kept = queryPairs(request).filter { $0.0 != "_offset" }
+        func link(_ offset: Int) -> String {
+            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:/"))
+            let parts = (kept + [("_offset", String(offset))]).map {
+                "\($0.0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)"
+            }
+            return "\(base)/\(query.type)?\(parts.joined(separator: "&"))"
+        }
+        var links: [[String: Any]] = [["relation": "self", "url": link(query.offset)]]
+        if !query.summaryCount, query.count > 0, query.offset + query.count < result.total {
+            links.append(["relation": "next", "url": link(query.offset + query.count)])
+        }
+        if !query.summaryCount, query.offset > 0 { links.append(["relation": "previous", "url": link(max(0, query.offset - query.count))]) }
+        bundle["link"] = links
+        var entries: [[String: Any]] = result.matches.map {
+            ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "match"]]
+        }
+        entries += result.included.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "include"]] }
+        if !query.ignored.isEmpty {
+            entries.append(["resource": OperationOutcome.make(severity: "warning", code: "not-supported",
+                                                              diagnostics: "ignored search parameters: \(query.ignored.joined(separator: ", "))"),
+                            "search": ["mode": "outcome"]])
+        }
+        if !entries.isEmpty { bundle["entry"] = entries }
+        return response(bundle, pretty: pretty(request))
+    }
+}

@@ -1,0 +1,117 @@
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Vault
+
+/// What a search found: the permitted total, one page of entries and what `_include` added.
+public struct FHIRSearchResult: Sendable {
+    public let total: Int
+    public let matches: [FHIRVersion]
+    public let included: [FHIRVersion]
+}
+
+extension FHIRService {
+    /// Most candidate records one criterion may produce; a broader search is refused (too-costly).
+    public static let searchCandidatesMax = 10_000
+
+    /// Runs a search: candidates from the index (AND across criteria, OR across values), only
+    /// records the requester may read (consent decision), sorted by last update, one page read
+    /// through logged decisions; `_include` targets likewise.
+    public func search(_ query: SearchQuery, requester: Identity, purpose: Purpose) async throws(FHIRError) -> FHIRSearchResult {
+        var candidates = try lookup(SearchQuery.Value.exact(query.type), param: "_type", field: nil)
+        for criterion in query.criteria where !candidates.isEmpty {
+            var union = Set<Hash256>()
+            for value in criterion.values { union.formUnion(try lookup(value, criterion.parameter)) }
+            candidates.formIntersection(union)
+        }
+        var permitted: [(record: Hash256, timeMs: Int64)] = []
+        for record in candidates {
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            guard decision.isPermitted, let entry = decision.record, entry.resourceType == query.type else { continue }
+            permitted.append((record, entry.timeMs))
+        }
+        permitted.sort { query.ascending ? ($0.timeMs, $0.record) < ($1.timeMs, $1.record) : ($0.timeMs, $0.record) > ($1.timeMs, $1.record) }
+        guard !query.summaryCount, query.count > 0, query.offset < permitted.count else {
+            return FHIRSearchResult(total: permitted.count, matches: [], included: [])
+        }
+        let page = permitted[query.offset..<min(permitted.count, query.offset + query.count)]
+        let matches = try await serveAll(page.map(\.record), requester: requester, purpose: purpose)
+        var included: [FHIRVersion] = []
+        if !query.includes.isEmpty {
+            var seen = Set(matches.map { Self.recordID(type: $0.type, id: $0.id) })
+            var targets: [Hash256] = []
+            for match in matches {
+                for include in query.includes {
+                    // `patient` and `subject` follow whichever element names the patient.
+                    let elements = ["patient", "subject"].contains(include.element) ? FHIRResourceTypes.patientElements : [include.element]
+                    for reference in elements.flatMap({ Self.references(in: match.resource, element: $0) }) {
+                        guard let parsed = FHIRJSON.parseReference(reference) else { continue }
+                        let record = Self.recordID(type: parsed.type, id: parsed.id)
+                        if seen.insert(record).inserted { targets.append(record) }
+                    }
+                }
+            }
+            // Included resources the requester may not read are left out, as FHIR allows.
+            included = try await serveAll(targets, requester: requester, purpose: purpose, skipDenied: true)
+        }
+        return FHIRSearchResult(total: permitted.count, matches: matches, included: included)
+    }
+
+    /// Reads records through one logged batch of decisions.
+    func serveAll(_ records: [Hash256], requester: Identity, purpose: Purpose, skipDenied: Bool = false) async throws(FHIRError) -> [FHIRVersion] {
+        guard !records.isEmpty else { return [] }
+        let served: [ServedRecord]
+        do {
+            served = try await access.serve(records.map { AccessRequest(requester: requester.id, record: $0, purpose: purpose, action: .read) })
+        } catch { throw Self.map(error) }
+        var out: [FHIRVersion] = []
+        for one in served {
+            guard let entry = one.entry, one.decision.isPermitted, let content = one.content else {
+                if skipDenied { continue }
+                throw .forbidden("a search result became unreadable while the search ran; retry")
+            }
+            guard let resource = try? FHIRJSON.object(content), let id = resource["id"] as? String else { continue }
+            out.append(FHIRVersion(resource: resource, type: entry.resourceType, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry))
+        }
+        return out
+    }
+
+    /// Records matching one value of one criterion.
+    func lookup(_ value: SearchQuery.Value, _ parameter: SearchParameter) throws(FHIRError) -> Set<Hash256> {
+        var field: IdentifierField?
+        if case .blind(let blind) = parameter.target { field = blind }
+        return try lookup(value, param: parameter.name, field: field)
+    }
+
+    func lookup(_ value: SearchQuery.Value, param: String, field: IdentifierField? = nil) throws(FHIRError) -> Set<Hash256> {
+        let limit = Self.searchCandidatesMax + 1
+        let found: [Hash256]
+        do {
+            switch value {
+            case .exact(let text): found = try access.vault.records(param: param, value: text, limit: limit)
+            case .range(let from, let to): found = try access.vault.records(param: param, from: from ?? "", to: to, limit: limit)
+            case .words(let text):
+                guard let field else { return [] }
+                found = try access.search(field, text, limit: limit)
+            case .reference(let type, let id):
+                guard type == nil || type == "Patient",
+                      let patient = RecordIndex.current(Self.recordID(type: "Patient", id: id), in: state), !patient.isErased else { return [] }
+                found = try access.vault.records(patient: patient.patient, limit: limit)
+            }
+        } catch { throw FHIRError(500, "exception", "index lookup failed: \(error)") }
+        guard found.count <= Self.searchCandidatesMax else {
+            throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) candidates for \(param); narrow the search")
+        }
+        return Set(found)
+    }
+
+    /// The reference strings held by an element (a Reference, or a list of them).
+    static func references(in resource: [String: Any], element: String) -> [String] {
+        let value = resource[element]
+        let objects = (value as? [Any])?.compactMap { $0 as? [String: Any] } ?? ((value as? [String: Any]).map { [$0] } ?? [])
+        return objects.compactMap { $0["reference"] as? String }
+    }
+}

@@ -1,0 +1,290 @@
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Vault
+
+/// Keys the custodian generated for patients registered through FHIR, kept until the patient
+/// takes them over (by rotating to a key of their own).
+public protocol PatientKeyStore: Sendable {
+    func save(_ keys: IdentityKeys) throws
+}
+
+/// Keeps generated patient keys in memory (tests).
+public final class MemoryPatientKeyStore: PatientKeyStore, @unchecked Sendable {
+    private var keys: [IdentityID: IdentityKeys] = [:]
+    private let lock = NSLock()
+    public init() {}
+    public func save(_ keys: IdentityKeys) throws { lock.withLock { self.keys[keys.derivedID] = keys } }
+    public func keys(of id: IdentityID) -> IdentityKeys? { lock.withLock { keys[id] } }
+}
+
+/// Hands out sender sequence numbers for the transactions this server signs (the custodian's
+/// registrations): the next after what is committed, then counting up while submissions succeed.
+actor SequenceTracker {
+    private var next: [IdentityID: UInt64] = [:]
+
+    func take(_ sender: IdentityID, state: any StateReader) -> UInt64 {
+        let value = next[sender] ?? BlockExecutor.lastSequence(of: sender, in: state) + 1
+        next[sender] = value + 1
+        return value
+    }
+
+    /// After a refused submission: recompute from committed state next time.
+    func reset(_ sender: IdentityID) { next[sender] = nil }
+}
+
+/// One stored resource version as the FHIR API shows it.
+public struct FHIRVersion: @unchecked Sendable {
+    public let resource: [String: Any]
+    public let type: String
+    public let id: String
+    public let version: UInt64
+    public let lastUpdatedMs: Int64
+    public let entry: RecordEntry
+}
+
+/// The FHIR facade over records: resources are encrypted records in the vault, registered
+/// on-chain by the custodian organization on behalf of the authenticated author; every read is
+/// a consent decision written to the audit log before anything is decrypted.
+public final class FHIRService: Sendable {
+    public let access: AccessService
+    let patientKeys: any PatientKeyStore
+    let sequences = SequenceTracker()
+    /// Longest wait for a write's block to commit.
+    public static let commitWaitMs = 15_000
+
+    public init(access: AccessService, patientKeys: any PatientKeyStore) {
+        self.access = access
+        self.patientKeys = patientKeys
+    }
+
+    var node: LedgerNode { access.node }
+    var state: any StateReader { access.node.state }
+
+    /// The on-chain record id of a FHIR resource: its type and id under a domain tag.
+    public static func recordID(type: String, id: String) -> Hash256 {
+        Hash256.sha256(domain: "careledger/fhir-record/v1", Array("\(type)/\(id)".utf8))
+    }
+
+    // MARK: writes
+
+    /// The custodian a requester writes for: its own organization (when this node holds that
+    /// organization's key) and only with an author role; an organization writes for itself.
+    func custodian(for requester: Identity) throws(FHIRError) -> IdentityKeys {
+        let organization = requester.kind == .organization ? requester.id : requester.organization
+        guard let organization, let keys = access.custodianKeys(organization) else {
+            throw .forbidden("this server writes only for the organizations whose keys it holds; \(requester.id.hex) is not their staff")
+        }
+        if requester.kind != .organization, RecordsContract.authorRoles.isDisjoint(with: requester.roles) {
+            throw .forbidden("writing records needs one of the roles \(RecordsContract.authorRoles.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
+        return keys
+    }
+
+    /// Creates a resource (server-assigned id unless `id` is given, as in update-as-create).
+    public func create(_ resource: [String: Any], type: String, id: String? = nil, requester: Identity) async throws(FHIRError) -> FHIRVersion {
+        try FHIRJSON.validate(resource, expectedType: type)
+        let id = id ?? UUID().uuidString.lowercased()
+        let record = Self.recordID(type: type, id: id)
+        if RecordIndex.current(record, in: state) != nil { throw .conflict("\(type)/\(id) already exists") }
+        return try await write(resource, type: type, id: id, version: 1, requester: requester)
+    }
+
+    /// Writes the next version of an existing resource; `ifMatch` is the version the client saw.
+    public func update(_ resource: [String: Any], type: String, id: String, ifMatch: UInt64?, requester: Identity) async throws(FHIRError)
+        -> (version: FHIRVersion, created: Bool) {
+        try FHIRJSON.validate(resource, expectedType: type)
+        guard let bodyID = resource["id"] as? String else { throw .invalid("the resource in an update must carry its id", at: "\(type).id") }
+        guard bodyID == id else { throw .invalid("resource id \(bodyID) does not match the URL's \(id)", at: "\(type).id") }
+        let record = Self.recordID(type: type, id: id)
+        guard let current = RecordIndex.current(record, in: state) else {
+            if let ifMatch { throw .preconditionFailed("\(type)/\(id) does not exist (If-Match W/\"\(ifMatch)\")") }
+            return (try await write(resource, type: type, id: id, version: 1, requester: requester), true)
+        }
+        guard !current.isErased else { throw .gone("\(type)/\(id) was deleted (erased)") }
+        if let ifMatch, ifMatch != current.version {
+            throw .preconditionFailed("\(type)/\(id) is at version \(current.version), not \(ifMatch)")
+        }
+        return (try await write(resource, type: type, id: id, version: current.version + 1, requester: requester), false)
+    }
+
+    private func write(_ input: [String: Any], type: String, id: String, version: UInt64, requester: Identity) async throws(FHIRError) -> FHIRVersion {
+        let custodian = try custodian(for: requester)
+        let record = Self.recordID(type: type, id: id)
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
+        var resource = input
+        resource["id"] = id
+        var meta = resource["meta"] as? [String: Any] ?? [:]
+        meta["versionId"] = String(version)
+        meta["lastUpdated"] = FHIRDateTime.instant(ms: nowMs)
+        resource["meta"] = meta
+        let category = FHIRSensitivity.category(of: resource)
+
+        var transactions: [Transaction] = []
+        let patient: IdentityID
+        if RecordsContract.directoryResourceTypes.contains(type) {
+            patient = RecordEntry.noPatient
+        } else if type == "Patient" {
+            if version == 1 {
+                // A patient registered through FHIR gets ledger keys generated here, kept for them.
+                let keys = IdentityKeys.generate()
+                do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep the patient's keys: \(error)") }
+                transactions.append(Transaction.sign(TransactionBody(
+                    chainId: node.chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey, sequence: 1,
+                    contract: "membership", method: "registerPatient", args: .map(["agreementKey": .bytes(keys.agreementPublicKey)])),
+                    with: keys))
+                patient = keys.derivedID
+            } else {
+                guard let existing = RecordIndex.current(record, in: state) else { throw .notFound("\(type)/\(id)") }
+                patient = existing.patient
+            }
+        } else {
+            guard let patientID = FHIRResourceTypes.patientID(of: resource) else {
+                throw .unprocessable("a \(type) must name its patient (subject, patient or beneficiary → Patient/id)",
+                                     at: "\(type).subject")
+            }
+            guard let patientRecord = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state),
+                  !patientRecord.isErased else {
+                throw .unprocessable("Patient/\(patientID) does not exist on this server", at: "\(type).subject")
+            }
+            patient = patientRecord.patient
+        }
+        // A new patient is registered first: the records contract (and admission's dry run) needs it on-chain.
+        if !transactions.isEmpty {
+            _ = try await commit(transactions, custodian: custodian.derivedID, expectRecord: false)
+            transactions = []
+        }
+        let content = FHIRJSON.data(resource)
+        let prepared: StoredRecordVersion
+        do {
+            prepared = try access.prepare(content: content, record: record, version: version, patient: patient,
+                                          custodian: custodian.derivedID).version
+            try access.store(prepared)
+        } catch { throw FHIRError(500, "exception", "could not encrypt and store the resource: \(error)") }
+
+        var args: [String: CanonicalValue] = [
+            "record": .bytes(record.bytes), "resourceType": .string(type), "category": .string(category.rawValue),
+            "ciphertextHash": .bytes(prepared.blob.hash.bytes), "version": .int(Int64(version)),
+        ]
+        if patient != RecordEntry.noPatient { args["patient"] = .bytes(patient.bytes) }
+        if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
+        let sequence = await sequences.take(custodian.derivedID, state: state)
+        transactions.append(Transaction.sign(TransactionBody(
+            chainId: node.chainId, sender: custodian.derivedID, publicKey: custodian.signingPublicKey, sequence: sequence,
+            contract: "records", method: "register", args: .map(args)), with: custodian))
+        guard let entry = try await commit(transactions, custodian: custodian.derivedID) else {
+            throw FHIRError(500, "exception", "the committed record is not in state")
+        }
+        return FHIRVersion(resource: resource, type: type, id: id, version: version, lastUpdatedMs: nowMs, entry: entry)
+    }
+
+    /// Submits and waits for the last transaction's commit; maps refusals to FHIR errors.
+    @discardableResult
+    private func commit(_ transactions: [Transaction], custodian: IdentityID, expectRecord: Bool = true) async throws(FHIRError) -> RecordEntry? {
+        let results = await node.submit(transactions)
+        for result in results {
+            if case .failure(let error) = result {
+                await sequences.reset(custodian)
+                throw Self.map(error.code, error.description)
+            }
+        }
+        for transaction in transactions {
+            let status: CommitStatus
+            do { status = try await node.awaitCommit(transaction.id, timeoutMs: Self.commitWaitMs) } catch {
+                throw FHIRError(503, "transient", "the write was not committed within \(Self.commitWaitMs) ms; retry")
+            }
+            guard status.result.isAccepted else {
+                await sequences.reset(custodian)
+                throw Self.map(ResultCode(rawValue: status.result.code)?.name ?? "rejected", status.result.message)
+            }
+        }
+        guard expectRecord else { return nil }
+        guard let record = transactions.last?.body.args["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
+              let entry = RecordIndex.current(record, in: state) else {
+            throw FHIRError(500, "exception", "the committed record is not in state")
+        }
+        return entry
+    }
+
+    static func map(_ code: String, _ message: String) -> FHIRError {
+        switch code {
+        case "versionConflict": .conflict(message)
+        case "recordErased": .gone(message)
+        case "unauthorized", "notOrganizationMember", "senderRevoked": .forbidden(message)
+        case "mempoolFull", "stopping": FHIRError(503, "transient", message)
+        default: .unprocessable(message)
+        }
+    }
+
+    /// Deletes a resource by erasing it: the erasure is committed on-chain, then every version's
+    /// ciphertext and wrapped keys are destroyed. Later reads get 410 Gone.
+    public func delete(type: String, id: String, requester: Identity) async throws(FHIRError) {
+        let custodian = try custodian(for: requester)
+        let record = Self.recordID(type: type, id: id)
+        guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
+        guard !current.isErased else { throw .gone("\(type)/\(id) was already deleted") }
+        guard current.custodian == custodian.derivedID else { throw .forbidden("\(type)/\(id) is held by another custodian") }
+        let sequence = await sequences.take(custodian.derivedID, state: state)
+        let erase = Transaction.sign(TransactionBody(
+            chainId: node.chainId, sender: custodian.derivedID, publicKey: custodian.signingPublicKey, sequence: sequence,
+            contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)])), with: custodian)
+        try await commit([erase], custodian: custodian.derivedID)
+        do { _ = try access.shred(record) } catch { throw FHIRError(500, "exception", "erasure committed but shredding failed: \(error)") }
+    }
+
+    // MARK: reads
+
+    /// Reads the current version (or `version`) after a logged, permitted decision.
+    public func read(type: String, id: String, version: UInt64? = nil, requester: Identity, purpose: Purpose) async throws(FHIRError) -> FHIRVersion {
+        let record = Self.recordID(type: type, id: id)
+        let request = AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read)
+        let served: [ServedRecord]
+        do { served = try await access.serve([request], versions: version.map { [record: $0] } ?? [:]) } catch {
+            throw Self.map(error)
+        }
+        guard let one = served.first else { throw .notFound("\(type)/\(id)") }
+        return try Self.version(one, type: type, id: id)
+    }
+
+    /// Every version, newest first, each read through a logged decision.
+    public func history(type: String, id: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+        let record = Self.recordID(type: type, id: id)
+        guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
+        guard !current.isErased else { throw .gone("\(type)/\(id) was deleted (erased); its history is shredded") }
+        var out: [FHIRVersion] = []
+        for version in stride(from: current.version, through: 1, by: -1) {
+            out.append(try await read(type: type, id: id, version: version, requester: requester, purpose: purpose))
+        }
+        return out
+    }
+
+    static func version(_ served: ServedRecord, type: String, id: String) throws(FHIRError) -> FHIRVersion {
+        switch served.decision.reason {
+        case .unknownRecord: throw .notFound("\(type)/\(id) is not known")
+        case .recordErased: throw .gone("\(type)/\(id) was deleted (erased)")
+        case .unknownRequester, .requesterRevoked: throw FHIRError(401, "security", served.decision.reason.text)
+        default: break
+        }
+        guard served.decision.isPermitted else {
+            throw .forbidden("access denied: \(served.decision.reason.text) (\(served.decision.reason.rawValue))")
+        }
+        guard let entry = served.entry, entry.resourceType == type else { throw .notFound("\(type)/\(id) is not known") }
+        guard let content = served.content else { throw .gone("\(type)/\(id) has no stored content (erased)") }
+        let resource: [String: Any]
+        do { resource = try FHIRJSON.object(content) } catch { throw FHIRError(500, "exception", "stored content is not JSON") }
+        let lastUpdated = ((resource["meta"] as? [String: Any])?["lastUpdated"] as? String).flatMap(FHIRDateTime.range).map { _ in entry.timeMs }
+        return FHIRVersion(resource: resource, type: type, id: id, version: entry.version, lastUpdatedMs: lastUpdated ?? entry.timeMs, entry: entry)
+    }
+
+    static func map(_ error: AccessError) -> FHIRError {
+        switch error {
+        case .auditUnavailable(let why): FHIRError(503, "transient", "the access could not be audited, so nothing was released: \(why)")
+        case .contentUnavailable: .gone(error.description)
+        case .denied(let decision): .forbidden("access denied: \(decision.reason.text)")
+        default: FHIRError(500, "exception", error.description)
+        }
+    }
+}

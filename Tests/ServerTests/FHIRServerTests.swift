@@ -1,0 +1,276 @@
+import Contracts
+import FHIR
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LedgerCore
+import NIOCore
+import Node
+import Server
+import Storage
+import Testing
+import Vault
+
+/// A hospital node serving FHIR, a hospital clinician who writes, and a clinic doctor with no consent.
+struct FHIRFixture {
+    let directory: URL
+    let node: LedgerNode
+    let services: ServerServices
+    let hospital = IdentityKeys(seed: Array(repeating: 11, count: 32))
+    let clinic = IdentityKeys(seed: Array(repeating: 12, count: 32))
+    let doctor = IdentityKeys(seed: Array(repeating: 13, count: 32))
+    let clinicDoctor = IdentityKeys(seed: Array(repeating: 14, count: 32))
+    let nodeKeys = IdentityKeys(seed: Array(repeating: 19, count: 32))
+    let patientKeys = MemoryPatientKeyStore()
+    static let chainId = "fhir-test"
+
+    init() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-fhir-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let store = try SQLiteLedgerStore(path: directory.appendingPathComponent("ledger.sqlite").path)
+        _ = try Genesis.create(in: store, chainId: Self.chainId, founders: [Founder(keys: hospital, label: "hospital", type: .hospital),
+                                                                            Founder(keys: clinic, label: "clinic", type: .clinic)],
+                               ordererKeys: nodeKeys, timeMs: Int64(Date().timeIntervalSince1970 * 1_000) - 60_000)
+        node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: .init(blockDelayMs: 2))
+        for (member, organization) in [(doctor, hospital), (clinicDoctor, clinic)] {
+            let enroll = Transaction.sign(TransactionBody(
+                chainId: Self.chainId, sender: organization.derivedID, publicKey: organization.signingPublicKey, sequence: 2,
+                contract: "membership", method: "enroll", args: .map([
+                    "kind": .string("member"), "label": .string("doctor"), "roles": .list([.string("clinician")]),
+                    "signingKey": .bytes(member.signingPublicKey.rawValue), "agreementKey": .bytes(member.agreementPublicKey)])), with: organization)
+            _ = try await node.submitAndWait(enroll, timeoutMs: 10_000)
+        }
+        let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.appendingPathComponent("vault.sqlite").path),
+                                   custodians: [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
+        services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId),
+                                  fhir: FHIRService(access: access, patientKeys: patientKeys))
+    }
+
+    static func with(_ body: (FHIRFixture) async throws -> Void) async throws {
+        let fixture = try await FHIRFixture()
+        do { try await body(fixture) } catch {
+            await fixture.node.stop()
+            throw error
+        }
+        await fixture.node.stop()
+        try? FileManager.default.removeItem(at: fixture.directory)
+    }
+
+    var application: some ApplicationProtocol { LedgerServer.application(services, port: 0) }
+}
+
+/// A small HTTP client over the test client: JSON in, status and JSON out.
+struct FHIRClient {
+    let client: any TestClientProtocol
+    let bearer: String?
+
+    func call(_ method: HTTPRequest.Method, _ uri: String, _ body: [String: Any]? = nil, raw: String? = nil,
+              headers extra: HTTPFields = [:]) async throws -> (status: HTTPResponse.Status, json: [String: Any], headers: HTTPFields) {
+        var headers = extra
+        if let bearer { headers[.authorization] = "Bearer \(bearer)" }
+        var buffer: ByteBuffer?
+        if let body { buffer = ByteBuffer(bytes: FHIRJSON.data(body)) }
+        if let raw { buffer = ByteBuffer(string: raw) }
+        if buffer != nil, headers[.contentType] == nil { headers[.contentType] = "application/fhir+json" }
+        return try await client.execute(uri: uri, method: method, headers: headers, body: buffer) { response in
+            (response.status, object(response.body), response.headers)
+        }
+    }
+}
+
+func issueCode(_ outcome: [String: Any]) -> String? { ((outcome["issue"] as? [[String: Any]])?.first)?["code"] as? String }
+
+@Suite("FHIR R4 server: CRUD, history, search, consent and errors", .serialized)
+struct FHIRServerTests {
+    static var patient: [String: Any] { [
+        "resourceType": "Patient", "name": [["family": "Okafor", "given": ["Ada"]]], "gender": "female", "birthDate": "1984-07-12",
+        "identifier": [["system": "urn:test:mrn", "value": "MRN-4242"]],
+    ] }
+
+    static func observation(_ patient: String, code: String, date: String) -> [String: Any] {
+        ["resourceType": "Observation", "status": "final", "subject": ["reference": "Patient/\(patient)"], "effectiveDateTime": date,
+         "code": ["coding": [["system": "http://loinc.org", "code": code]]], "valueQuantity": ["value": 7, "unit": "%"]]
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func crudHistoryAndConditionalWrites() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+            let metadata = try await FHIRClient(client: client, bearer: nil).call(.get, "/fhir/metadata")
+            #expect(metadata.status == .ok)
+            #expect(metadata.json["fhirVersion"] as? String == "4.0.1")
+            #expect(metadata.headers[.contentType]?.hasPrefix("application/fhir+json") == true)
+
+            let created = try await doctor.call(.post, "/fhir/Patient", Self.patient)
+            #expect(created.status == .created, "\(created.json)")
+            let id = try #require(created.json["id"] as? String)
+            #expect(created.headers[.location]?.hasSuffix("/fhir/Patient/\(id)/_history/1") == true)
+            #expect(created.headers[.eTag] == "W/\"1\"")
+            #expect((created.json["meta"] as? [String: Any])?["versionId"] as? String == "1")
+
+            let read = try await doctor.call(.get, "/fhir/Patient/\(id)")
+            #expect(read.status == .ok)
+            #expect(read.json["birthDate"] as? String == "1984-07-12")
+
+            // Update with the right If-Match, then a stale one (412), then without the id (400).
+            var changed = read.json
+            changed["gender"] = "other"
+            let updated = try await doctor.call(.put, "/fhir/Patient/\(id)", changed, headers: [.ifMatch: "W/\"1\""])
+            #expect(updated.status == .ok, "\(updated.json)")
+            #expect(updated.headers[.eTag] == "W/\"2\"")
+            let stale = try await doctor.call(.put, "/fhir/Patient/\(id)", changed, headers: [.ifMatch: "W/\"1\""])
+            #expect(stale.status == .preconditionFailed)
+            #expect(issueCode(stale.json) == "conflict")
+            var noID = changed
+            noID["id"] = nil
+            #expect(try await doctor.call(.put, "/fhir/Patient/\(id)", noID).status == .badRequest)
+
+            let old = try await doctor.call(.get, "/fhir/Patient/\(id)/_history/1")
+            #expect(old.json["gender"] as? String == "female")
+            let history = try await doctor.call(.get, "/fhir/Patient/\(id)/_history")
+            #expect(history.json["type"] as? String == "history")
+            let versions = (history.json["entry"] as? [[String: Any]] ?? []).compactMap { (($0["resource"] as? [String: Any])?["meta"] as? [String: Any])?["versionId"] as? String }
+            #expect(versions == ["2", "1"])
+
+            // Conditional create: an existing match is returned, not duplicated.
+            let again = try await doctor.call(.post, "/fhir/Patient", Self.patient, headers: [HTTPField.Name("If-None-Exist")!: "identifier=MRN-4242"])
+            #expect(again.status == .ok)
+            #expect(again.json["id"] as? String == id)
+
+            // Observations need an existing patient.
+            let orphan = try await doctor.call(.post, "/fhir/Observation", Self.observation("missing", code: "1-1", date: "2024-01-01"))
+            #expect(orphan.status == .unprocessableContent)
+            let observation = try await doctor.call(.post, "/fhir/Observation", Self.observation(id, code: "4548-4", date: "2024-05-01"))
+            #expect(observation.status == .created)
+            let observationID = try #require(observation.json["id"] as? String)
+
+            // Delete erases: the read is 410 Gone, history too.
+            let deleted = try await doctor.call(.delete, "/fhir/Observation/\(observationID)")
+            #expect(deleted.status == .ok)
+            #expect(try await doctor.call(.get, "/fhir/Observation/\(observationID)").status == .gone)
+            #expect(try await doctor.call(.get, "/fhir/Observation/\(observationID)/_history").status == .gone)
+            #expect(try await doctor.call(.delete, "/fhir/Observation/\(observationID)").status == .gone)
+        } }
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func searchPagingIncludeAndConsent() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+            let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", Self.patient).json["id"] as? String)
+            var other = Self.patient
+            other["name"] = [["family": "Lindqvist", "given": ["Bo"]]]
+            other["identifier"] = [["value": "MRN-1"]]
+            let otherID = try #require(try await doctor.call(.post, "/fhir/Patient", other).json["id"] as? String)
+            for (index, date) in ["2023-01-15", "2023-06-30", "2024-02-01T08:00:00Z", "2024-11-20"].enumerated() {
+                let code = index % 2 == 0 ? "4548-4" : "2345-7"
+                #expect(try await doctor.call(.post, "/fhir/Observation", Self.observation(patientID, code: code, date: date)).status == .created)
+            }
+            #expect(try await doctor.call(.post, "/fhir/Observation", Self.observation(otherID, code: "4548-4", date: "2024-03-03")).status == .created)
+
+            func total(_ query: String) async throws -> Int? { try await doctor.call(.get, "/fhir/\(query)").json["total"] as? Int }
+            #expect(try await total("Observation?patient=\(patientID)") == 4)
+            #expect(try await total("Observation?subject=Patient/\(patientID)") == 4)
+            #expect(try await total("Observation?code=4548-4") == 3)
+            #expect(try await total("Observation?code=http://loinc.org%7C4548-4&patient=\(patientID)") == 2)
+            #expect(try await total("Observation?code=4548-4,2345-7&patient=\(patientID)") == 4)
+            #expect(try await total("Observation?date=2023") == 2)
+            #expect(try await total("Observation?date=ge2024-01-01") == 3)
+            #expect(try await total("Observation?date=lt2023-06-30") == 1)
+            #expect(try await total("Observation?date=le2023-06-30") == 2)
+            #expect(try await total("Observation?date=gt2024-02-01&date=lt2024-12-01") == 2)
+            #expect(try await total("Patient?name=okaf") == 1)
+            #expect(try await total("Patient?family=Lindqvist") == 1)
+            #expect(try await total("Patient?identifier=MRN-4242") == 1)
+            #expect(try await total("Patient?gender=female") == 2)
+            #expect(try await total("Patient?birthdate=1984-07") == 2)
+            #expect(try await total("Observation?_summary=count") == 5)
+
+            // Paging: absolute next links until the end, every match once, newest first.
+            var seen: [String] = []
+            var next: String? = "/fhir/Observation?_count=2"
+            while let link = next {
+                let page = try await doctor.call(.get, link)
+                #expect(page.status == .ok)
+                seen += (page.json["entry"] as? [[String: Any]] ?? []).compactMap { ($0["resource"] as? [String: Any])?["id"] as? String }
+                let url = ((page.json["link"] as? [[String: Any]]) ?? []).first { $0["relation"] as? String == "next" }?["url"] as? String
+                #expect(url == nil || url!.hasPrefix("http://"))
+                next = url.map { String($0[$0.range(of: "/fhir/")!.lowerBound...]) }
+            }
+            #expect(seen.count == 5 && Set(seen).count == 5)
+
+            // _include brings the patient, once.
+            let included = try await doctor.call(.get, "/fhir/Observation?patient=\(patientID)&_include=Observation:patient")
+            let modes = (included.json["entry"] as? [[String: Any]] ?? []).compactMap { ($0["search"] as? [String: Any])?["mode"] as? String }
+            #expect(modes.filter { $0 == "include" }.count == 1)
+            #expect(modes.filter { $0 == "match" }.count == 4)
+
+            // POST _search matches GET.
+            let posted = try await doctor.call(.post, "/fhir/Observation/_search", raw: "code=4548-4",
+                                               headers: [.contentType: "application/x-www-form-urlencoded"])
+            #expect(posted.json["total"] as? Int == 3)
+
+            // Unknown parameters: ignored with a warning, or 400 under Prefer: handling=strict.
+            let lenient = try await doctor.call(.get, "/fhir/Observation?colour=red")
+            #expect(lenient.json["total"] as? Int == 5)
+            #expect(((lenient.json["entry"] as? [[String: Any]]) ?? []).contains { ($0["search"] as? [String: Any])?["mode"] as? String == "outcome" })
+            let strict = try await doctor.call(.get, "/fhir/Observation?colour=red", headers: [HTTPField.Name("Prefer")!: "handling=strict"])
+            #expect(strict.status == .badRequest)
+            #expect(try await doctor.call(.get, "/fhir/Observation?date=2024-13").status == .badRequest)
+            #expect(try await doctor.call(.get, "/fhir/Observation?date=ne2024").status == .badRequest)
+
+            // The clinic doctor has no consent: reads are 403, searches see nothing — and both are audited.
+            let clinic = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
+            let denied = try await clinic.call(.get, "/fhir/Patient/\(patientID)")
+            #expect(denied.status == .forbidden)
+            #expect(issueCode(denied.json) == "forbidden")
+            #expect(try await clinic.call(.get, "/fhir/Observation?patient=\(patientID)").json["total"] as? Int == 0)
+            let fhir = try #require(fixture.services.fhir)
+            let patientRecord = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state))
+            let log = try fhir.access.accessLog(patient: patientRecord.patient)
+            #expect(log.contains { $0.entry.requester == fixture.clinicDoctor.derivedID && $0.entry.outcome == .deny })
+            #expect(log.contains { $0.entry.requester == fixture.doctor.derivedID && $0.entry.outcome == .permit })
+        } }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func badInputGetsOperationOutcomes() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+            let anonymous = FHIRClient(client: client, bearer: nil)
+            let cases: [(String, HTTPRequest.Method, String, String?, HTTPFields, HTTPResponse.Status, String)] = [
+                ("no token", .get, "/fhir/Patient/x", nil, [:], .unauthorized, "login"),
+                ("malformed JSON", .post, "/fhir/Patient", "{", [:], .badRequest, "invalid"),
+                ("not an object", .post, "/fhir/Patient", "[1]", [:], .badRequest, "invalid"),
+                ("wrong resourceType for the URL", .post, "/fhir/Patient", #"{"resourceType":"Observation"}"#, [:], .badRequest, "invalid"),
+                ("empty string", .post, "/fhir/Patient", #"{"resourceType":"Patient","gender":""}"#, [:], .badRequest, "invalid"),
+                ("invalid reference", .post, "/fhir/Observation", #"{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient"}}"#,
+                 [:], .badRequest, "invalid"),
+                ("unsupported media type", .post, "/fhir/Patient", #"{"resourceType":"Patient"}"#, [.contentType: "text/plain"],
+                 .unsupportedMediaType, "not-supported"),
+                ("XML asked for", .get, "/fhir/metadata", nil, [.accept: "application/fhir+xml"], .notAcceptable, "not-supported"),
+                ("unknown type", .get, "/fhir/Pet/1", nil, [:], .notFound, "not-found"),
+                ("bad id", .get, "/fhir/Patient/a_b", nil, [:], .badRequest, "invalid"),
+                ("bad purpose of use", .get, "/fhir/Patient/x", nil, [HTTPField.Name("X-Purpose-Of-Use")!: "FUN"], .badRequest, "invalid"),
+                ("bad If-Match", .put, "/fhir/Patient/x", #"{"resourceType":"Patient","id":"x"}"#, [.ifMatch: "nope"], .badRequest, "invalid"),
+            ]
+            for (name, method, uri, body, headers, status, code) in cases {
+                let caller = name == "no token" ? anonymous : doctor
+                let answer = try await caller.call(method, uri, raw: body, headers: headers)
+                #expect(answer.status == status, "\(name): \(answer.json)")
+                #expect(answer.json["resourceType"] as? String == "OperationOutcome", "\(name)")
+                #expect(issueCode(answer.json) == code, "\(name): \(answer.json)")
+            }
+            // A body over the limit: 413, and nothing stored.
+            let huge = "{\"resourceType\":\"Patient\",\"gender\":\"" + String(repeating: "x", count: FHIRJSON.resourceBytesMax) + "\"}"
+            let tooLarge = try await doctor.call(.post, "/fhir/Patient", raw: huge)
+            #expect(tooLarge.status == .contentTooLarge)
+            #expect(try await doctor.call(.get, "/fhir/Patient?_summary=count").json["total"] as? Int == 0)
+            // A clinic member may not write into the hospital's records.
+            let clinic = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
+            let refused = try await clinic.call(.post, "/fhir/Patient", Self.patient)
+            #expect(refused.status == .forbidden)
+        } }
+    }
+}
