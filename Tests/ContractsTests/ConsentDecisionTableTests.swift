@@ -19,6 +19,8 @@ struct DecisionTableFixture: Sendable {
     static let unknownRecord = Hash256.sha256([0xAF])
     /// A hospital Organization resource: directory data, no patient.
     static let directoryEntry = Hash256.sha256([0xA6])
+    /// A hospital Device resource about no identifiable patient: custodian-only.
+    static let device = Hash256.sha256([0xA7])
 
     static let shared = DecisionTableFixture()
 
@@ -50,6 +52,7 @@ struct DecisionTableFixture: Sendable {
             h.putRecord(F.clinicNote, "Observation", "general", by: F.clinicDoctor),
             h.putRecord(F.clinicLab, "Observation", "general", by: F.clinicDoctor),
             h.putRecord(F.directoryEntry, "Organization", "general", by: Harness.doctor, patient: nil),
+            h.putRecord(F.device, "Device", "general", by: Harness.doctor, patient: nil),
         ], "records")
 
         // Order matters where one grantee holds two consents: the losing one is listed first, so
@@ -161,6 +164,10 @@ struct ConsentDecisionTableTests {
             record: F.directoryEntry, action: .contribute, outcome: .deny, reason: .noConsent),
         Row(description: "directory data is not readable by a revoked member", requester: F.revokedMember,
             record: F.directoryEntry, outcome: .deny, reason: .requesterRevoked),
+        Row(description: "a record about no patient is not public", requester: F.clinicDoctor, record: F.device,
+            outcome: .deny, reason: .noConsent),
+        Row(description: "a record about no patient is readable by its author", requester: Harness.doctor, record: F.device,
+            outcome: .permit, reason: .author),
         // Requester and record failures.
         Row(description: "unknown requester", requester: Harness.stranger, record: F.obs, outcome: .deny, reason: .unknownRequester),
         Row(description: "revoked requester", requester: F.revokedMember, record: F.obs, outcome: .deny, reason: .requesterRevoked),

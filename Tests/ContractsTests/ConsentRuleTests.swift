@@ -59,6 +59,12 @@ struct ConsentRuleTests {
 
     static func member(_ keys: IdentityKeys) -> Grantee { .member(keys.derivedID) }
 
+    /// One registerMany entry for the harness patient.
+    static func entry(_ record: Hash256, _ type: String) -> CanonicalValue {
+        .map(["record": .bytes(record.bytes), "patient": .bytes(Harness.patientID.bytes), "resourceType": .string(type),
+              "category": .string("general"), "ciphertextHash": .bytes(Hash256.sha256(record.bytes).bytes), "version": .int(1)])
+    }
+
     static let rows: [Row] = [
         // consent.grant
         Row(description: "grant by the patient", expected: .accepted) { $0.grantConsent(to: member(W.clinicDoctor)) },
@@ -209,8 +215,22 @@ struct ConsentRuleTests {
         Row(description: "directory data in a sensitive category", expected: .unknownCategory) {
             $0.putRecord(Hash256.sha256([0xC2]), "Organization", "hiv", by: H.doctor, patient: nil)
         },
-        Row(description: "patient data registered without a patient", expected: .badArguments) {
-            $0.putRecord(Hash256.sha256([0xC2]), "Observation", "general", by: H.doctor, patient: nil)
+        Row(description: "a resource about no identifiable patient (custodian-only)", expected: .accepted) {
+            $0.putRecord(Hash256.sha256([0xC2]), "Device", "general", by: H.doctor, patient: nil)
+        },
+        Row(description: "registerMany: all entries applied", expected: .accepted) {
+            $0.sign(H.doctor, "records", "registerMany", ["entries": .list([
+                Self.entry(Hash256.sha256([0xD1]), "Observation"), Self.entry(Hash256.sha256([0xD2]), "Condition")])])
+        },
+        Row(description: "registerMany: one bad entry refuses the whole transaction", expected: .unknownResourceType) {
+            $0.sign(H.doctor, "records", "registerMany", ["entries": .list([
+                Self.entry(Hash256.sha256([0xD3]), "Observation"), Self.entry(Hash256.sha256([0xD4]), "observation")])])
+        },
+        Row(description: "registerMany: empty", expected: .badArguments) {
+            $0.sign(H.doctor, "records", "registerMany", ["entries": .list([])])
+        },
+        Row(description: "registerMany: over the limit", expected: .badArguments) {
+            $0.sign(H.doctor, "records", "registerMany", ["entries": .list((0..<201).map { Self.entry(Hash256.sha256([0xE0, UInt8($0 % 256)]), "Observation") })])
         },
         Row(description: "an organization writes on behalf of its clinician", expected: .accepted) {
             $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.hospital, agent: H.doctor.derivedID)

@@ -133,7 +133,8 @@ public enum ConsentPolicy {
         }
 
         if record.isDirectory {
-            return request.action == .read ? permit(.directoryResource) : deny(.noConsent, nil, record)
+            let isDirectoryData = RecordsContract.directoryResourceTypes.contains(record.resourceType)
+            return request.action == .read && isDirectoryData ? permit(.directoryResource) : deny(.noConsent, nil, record)
         }
 
         var closest: (reason: DecisionReason, consent: Hash256)?

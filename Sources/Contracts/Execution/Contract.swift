@@ -118,6 +118,13 @@ public struct Arguments {
         map[key] == nil ? nil : try int(key, in: range)
     }
 
+    /// A list of 1…`maxCount` maps, each as its own arguments.
+    public func list(_ key: String, maxCount: Int) throws(Rejection) -> [CanonicalValue] {
+        guard let list = map[key]?.listValue else { throw Rejection(.badArguments, "\(key) must be a list") }
+        guard list.count <= maxCount else { throw Rejection(.badArguments, "\(key) has \(list.count) items; at most \(maxCount)") }
+        return list
+    }
+
     /// A 32-byte hash, or nil when absent.
     public func optionalHash(_ key: String) throws(Rejection) -> Hash256? {
         map[key] == nil ? nil : try hash(key)

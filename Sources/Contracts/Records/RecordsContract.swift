@@ -6,7 +6,9 @@ import LedgerCore
 /// destroys the blob and its wrapped keys, the chain keeps the hashes and the fact of erasure).
 public struct RecordsContract: Contract {
     public let name = "records"
-    public let methods: Set<String> = ["register", "erase"]
+    public let methods: Set<String> = ["register", "registerMany", "erase"]
+    /// Most registrations in one `registerMany` (they are applied all or none).
+    public static let registrationsPerTransactionMax = 200
 
     /// Roles that may author records (besides the organization's own key).
     public static let authorRoles: Set<Role> = [.clinician, .emergencyClinician, .nurse, .pharmacist, .integration]
@@ -33,6 +35,15 @@ public struct RecordsContract: Contract {
         let args = try Arguments(call.args)
         switch call.method {
         case "register": try register(call, args, &state)
+        case "registerMany":
+            try args.allowOnly(["entries"])
+            let entries = try args.list("entries", maxCount: Self.registrationsPerTransactionMax)
+            guard !entries.isEmpty else { throw Rejection(.badArguments, "entries is empty") }
+            for (index, entry) in entries.enumerated() {
+                do { try register(call, try Arguments(entry), &state) } catch {
+                    throw Rejection(error.code, "entry \(index): \(error.message)")
+                }
+            }
         case "erase": try erase(call, args, &state)
         default: throw Rejection(.unknownMethod, "records has no method \(call.method)")
         }
@@ -58,6 +69,10 @@ public struct RecordsContract: Contract {
                 throw Rejection(.badArguments, "\(resourceType) is directory data and is registered without a patient")
             }
             guard category == .general else { throw Rejection(.unknownCategory, "directory data is in the general category") }
+            patient = RecordEntry.noPatient
+        } else if try args.optionalHash("patient") == nil {
+            // A resource about no identifiable patient (a device, a group, a bundle): readable by
+            // its custodian's care team and author only — no consent can name it.
             patient = RecordEntry.noPatient
         } else {
             patient = try args.hash("patient")
