@@ -3,9 +3,7 @@ import Contracts
 /// The server's CapabilityStatement, generated from the same tables the server runs on.
 public enum CapabilityStatement {
     /// Resource types the server stores and serves.
-    public static var supportedTypes: [String] {
-        Set(SearchParameters.byType.keys).union(RecordsContract.directoryResourceTypes).sorted()
-    }
+    public static let supportedTypes: [String] = FHIRResourceTypes.all.subtracting(["OperationOutcome", "Parameters"]).sorted()
 
     /// Interactions supported on every supported type.
     public static let interactions = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]

@@ -54,6 +54,24 @@ enum FHIRRoutes {
         }
         let group = router.group("fhir").add(middleware: FHIROutcomeMiddleware()).add(middleware: AuthMiddleware(services: services))
 
+        group.post("") { request, context in
+            let contentType = request.headers[.contentType]?.lowercased() ?? ""
+            guard contentType.hasPrefix("application/fhir+json") || contentType.hasPrefix("application/json") else {
+                throw FHIRError(415, "not-supported", "send application/fhir+json")
+            }
+            let buffer = try await request.body.collect(upTo: FHIRJSON.bundleBytesMax)
+            let bundle = try FHIRJSON.object(Array(buffer: buffer), limit: FHIRJSON.bundleBytesMax)
+            guard bundle["resourceType"] as? String == "Bundle" else { throw FHIRError.invalid("POST to the base takes a Bundle", at: "resourceType") }
+            let requester = try context.requester()
+            switch bundle["type"] as? String {
+            case "transaction":
+                return response(try await fhir.transaction(bundle, requester: requester, base: base(request)), pretty: pretty(request))
+            case "batch":
+                return response(try await batch(bundle, requester: requester, request: request, fhir: fhir), pretty: pretty(request))
+            default:
+                throw FHIRError.invalid("Bundle.type must be transaction or batch", at: "Bundle.type")
+            }
+        }
         group.get(":type") { request, context in
             let type = try supportedType(context)
             let query = try SearchQuery(type: type, pairs: queryPairs(request), strict: strictHandling(request))
@@ -129,6 +147,57 @@ enum FHIRRoutes {
             }
             let found = try await fhir.read(type: type, id: id, version: version, requester: try context.requester(), purpose: try purpose(request))
             return response(found.resource, headers: versionHeaders(found, base: base(request)), pretty: pretty(request))
+        }
+    }
+
+    /// A batch: each entry on its own, answered in a batch-response (entries may fail alone).
+    static func batch(_ bundle: [String: Any], requester: Identity, request: Request, fhir: FHIRService) async throws -> [String: Any] {
+        let entries = (bundle["entry"] as? [Any] ?? []).map { $0 as? [String: Any] ?? [:] }
+        guard entries.count <= FHIRService.bundleEntriesMax else { throw FHIRError(413, "too-costly", "too many entries") }
+        let base = base(request)
+        let purpose = try purpose(request)
+        var out: [[String: Any]] = []
+        for entry in entries {
+            do {
+                out.append(try await batchEntry(entry, requester: requester, purpose: purpose, base: base, fhir: fhir))
+            } catch let error as FHIRError {
+                out.append(["response": ["status": "\(error.status)", "outcome": error.outcome]])
+            }
+        }
+        return ["resourceType": "Bundle", "type": "batch-response", "entry": out]
+    }
+
+    static func batchEntry(_ entry: [String: Any], requester: Identity, purpose: Purpose, base: String, fhir: FHIRService) async throws -> [String: Any] {
+        guard let request = entry["request"] as? [String: Any], let method = request["method"] as? String, let url = request["url"] as? String else {
+            throw FHIRError.invalid("entry needs request.method and request.url")
+        }
+        let path = url.split(separator: "?", maxSplits: 1).map(String.init)
+        let parts = path[0].split(separator: "/").map(String.init)
+        guard let type = parts.first, FHIRResourceTypes.all.contains(type) else { throw FHIRError.notFound("no resource type in \(url.prefix(80))") }
+        func done(_ version: FHIRVersion, _ status: String) -> [String: Any] {
+            ["fullUrl": "\(base)/\(version.type)/\(version.id)", "resource": version.resource,
+             "response": ["status": status, "location": "\(version.type)/\(version.id)/_history/\(version.version)", "etag": "W/\"\(version.version)\""]]
+        }
+        switch (method, parts.count) {
+        case ("GET", 1):
+            let query = try SearchQuery(type: type, pairs: path.count > 1 ? formPairs(path[1]) : [], strict: false)
+            let result = try await fhir.search(query, requester: requester, purpose: purpose)
+            let matches: [[String: Any]] = result.matches.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource] }
+            return ["resource": ["resourceType": "Bundle", "type": "searchset", "total": result.total, "entry": matches], "response": ["status": "200 OK"]]
+        case ("GET", 2):
+            return done(try await fhir.read(type: type, id: parts[1], requester: requester, purpose: purpose), "200 OK")
+        case ("POST", 1):
+            guard let resource = entry["resource"] as? [String: Any] else { throw FHIRError.invalid("POST needs a resource") }
+            return done(try await fhir.create(resource, type: type, requester: requester), "201 Created")
+        case ("PUT", 2):
+            guard let resource = entry["resource"] as? [String: Any] else { throw FHIRError.invalid("PUT needs a resource") }
+            let (version, created) = try await fhir.update(resource, type: type, id: parts[1], ifMatch: nil, requester: requester)
+            return done(version, created ? "201 Created" : "200 OK")
+        case ("DELETE", 2):
+            try await fhir.delete(type: type, id: parts[1], requester: requester)
+            return ["response": ["status": "204 No Content"]]
+        default:
+            throw FHIRError.notSupported("\(method) \(url.prefix(80)) is not supported in a batch")
         }
     }
 

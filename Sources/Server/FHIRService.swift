@@ -141,16 +141,10 @@ public final class FHIRService: Sendable {
                 guard let existing = RecordIndex.current(record, in: state) else { throw .notFound("\(type)/\(id)") }
                 patient = existing.patient
             }
+        } else if version > 1, let existing = RecordIndex.current(record, in: state) {
+            patient = existing.patient
         } else {
-            guard let patientID = FHIRResourceTypes.patientID(of: resource) else {
-                throw .unprocessable("a \(type) must name its patient (subject, patient or beneficiary → Patient/id)",
-                                     at: "\(type).subject")
-            }
-            guard let patientRecord = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state),
-                  !patientRecord.isErased else {
-                throw .unprocessable("Patient/\(patientID) does not exist on this server", at: "\(type).subject")
-            }
-            patient = patientRecord.patient
+            patient = try self.patient(of: resource, type: type, bundlePatients: [:], at: type)
         }
         // A new patient is registered first: the records contract (and admission's dry run) needs it on-chain.
         if !transactions.isEmpty {
@@ -183,7 +177,7 @@ public final class FHIRService: Sendable {
 
     /// Submits and waits for the last transaction's commit; maps refusals to FHIR errors.
     @discardableResult
-    private func commit(_ transactions: [Transaction], custodian: IdentityID, expectRecord: Bool = true) async throws(FHIRError) -> RecordEntry? {
+    func commit(_ transactions: [Transaction], custodian: IdentityID, expectRecord: Bool = true) async throws(FHIRError) -> RecordEntry? {
         let results = await node.submit(transactions)
         for result in results {
             if case .failure(let error) = result {
