@@ -1,0 +1,239 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// `careledger node --port 0` as a child process, stopped with SIGTERM.
+final class NodeProcess: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    private let output = Pipe()
+
+    init(data: String) throws {
+        process.executableURL = try CareledgerBinary.url
+        process.arguments = ["node", "--data", data, "--port", "0"]
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var text = ""
+        let deadline = Date().addingTimeInterval(60)
+        var found: Int?
+        while found == nil, Date() < deadline, process.isRunning {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { Thread.sleep(forTimeInterval: 0.05); continue }
+            text += String(decoding: chunk, as: UTF8.self)
+            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                found = Int(text[range].split(separator: ":").last!)
+            }
+        }
+        guard let found else {
+            process.terminate()
+            throw ChildError("node did not report a listening port: \(text)")
+        }
+        port = found
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { stop() }
+}
+
+/// Blocking HTTP for tests (URLSession, bounded by a timeout).
+func http(_ url: String, method: String = "GET", token: String? = nil, body: Data? = nil, contentType: String = "application/fhir+json")
+    throws -> (status: Int, body: Data) {
+    var request = URLRequest(url: URL(string: url)!, timeoutInterval: 60)
+    request.httpMethod = method
+    if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+    if let body {
+        request.httpBody = body
+        request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+    }
+    nonisolated(unsafe) var result: (Int, Data)?
+    nonisolated(unsafe) var failure: (any Error)?
+    let done = DispatchSemaphore(value: 0)
+    URLSession.shared.dataTask(with: request) { data, response, error in
+        if let error { failure = error } else { result = ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()) }
+        done.signal()
+    }.resume()
+    guard done.wait(timeout: .now() + 90) == .success else { throw ChildError("\(method) \(url) timed out") }
+    if let failure { throw failure }
+    return result!
+}
+
+/// Locations of the shared data and tools (present in CI; absent for a user's clone).
+enum Shared {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let directory = root.deletingLastPathComponent().appendingPathComponent("shared")
+    static var available: Bool { FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/synthea").path) }
+    static let skipReason = "../shared/data is not present (it is in CI); the FHIR import/validation and client tests need it"
+}
+
+/// Runs a program to completion with a timeout; returns status and combined output.
+func runProgram(_ path: String, _ arguments: [String], timeoutSeconds: Double) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    nonisolated(unsafe) var data = Data()
+    let group = DispatchGroup()
+    DispatchQueue.global().async(group: group) { data = pipe.fileHandleForReading.readDataToEndOfFile() }
+    let deadline = Date().addingTimeInterval(timeoutSeconds)
+    while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        throw ChildError("\(path) \(arguments.joined(separator: " ")) did not finish within \(timeoutSeconds) s")
+    }
+    process.waitUntilExit()
+    group.wait()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite("FHIR over a running node: import, validation, a standard client", .serialized)
+struct FHIRIntegrationTests {
+    /// Imports all of Synthea and the HL7 examples, serves them, and runs ../shared/tools/fhir-validate
+    /// on what the server returns: metadata, reads, searchsets (with _include) and histories.
+    @Test(.timeLimit(.minutes(10)))
+    func importServeAndValidate() throws {
+        guard Shared.available else {
+            print("skipped importServeAndValidate: \(Shared.skipReason)")
+            return
+        }
+        let data = temporaryDataPath()
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-validate-\(UUID().uuidString)")
+        defer {
+            try? FileManager.default.removeItem(atPath: data)
+            try? FileManager.default.removeItem(at: out)
+        }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        #expect(try CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
+        let imported = try CareledgerBinary.run(["import", "--data", data, "--json",
+                                                 Shared.directory.appendingPathComponent("data/synthea").path,
+                                                 Shared.directory.appendingPathComponent("data/fhir-r4-examples").path], timeoutSeconds: 400)
+        #expect(imported.status == 0, "\(imported.stdout.suffix(2_000))")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any])
+        #expect(report["imported"] as? Int == report["resources"] as? Int)
+        #expect((report["resources"] as? Int ?? 0) >= 1_962 + 352)
+
+        let token = try #require(try CareledgerBinary.run(["token", "--data", data]).stdout.split(separator: "\n").last.map(String.init))
+        let node = try NodeProcess(data: data)
+        defer { node.stop() }
+        let base = "http://127.0.0.1:\(node.port)/fhir"
+        var saved = 0
+        func save(_ path: String) throws -> [String: Any] {
+            let answer = try http("\(base)/\(path)", token: token)
+            #expect(answer.status == 200, "\(path): \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
+            saved += 1
+            try answer.body.write(to: out.appendingPathComponent("\(saved).json"))
+            return (try JSONSerialization.jsonObject(with: answer.body) as? [String: Any]) ?? [:]
+        }
+        _ = try save("metadata")
+        let patients = try save("Patient?_count=100")
+        let ids = (patients["entry"] as? [[String: Any]] ?? []).compactMap { ($0["resource"] as? [String: Any])?["id"] as? String }
+        #expect(ids.count >= 30)
+        for id in ids.prefix(12) {
+            _ = try save("Patient/\(id)")
+            _ = try save("Patient/\(id)/_history")
+            _ = try save("Observation?patient=\(id)&_count=40&_include=Observation:patient")
+            _ = try save("Encounter?patient=\(id)&_include=Encounter:serviceProvider")
+            _ = try save("Condition?patient=\(id)")
+        }
+        for type in ["Claim", "ExplanationOfBenefit", "MedicationRequest", "Immunization", "Consent", "Organization", "Practitioner",
+                     "MedicationDispense", "ServiceRequest", "Bundle"] {
+            let page = try save("\(type)?_count=30")
+            for entry in (page["entry"] as? [[String: Any]] ?? []).prefix(5) {
+                guard let id = (entry["resource"] as? [String: Any])?["id"] as? String else { continue }
+                _ = try save("\(type)/\(id)")
+            }
+        }
+        let validator = Shared.directory.appendingPathComponent("tools/fhir-validate").path
+        let result = try runProgram(validator, [out.path], timeoutSeconds: 400)
+        // The validator counts every resource (each Bundle entry too): at least one per saved file, none failed.
+        let summary = try #require(result.output.range(of: #"(\d+) passed, (\d+) failed"#, options: .regularExpression).map { String(result.output[$0]) })
+        let numbers = summary.split(separator: " ").compactMap { Int($0) }
+        #expect(numbers.count == 2 && numbers[0] >= saved && numbers[1] == 0, "\(summary) for \(saved) files: \(result.output.suffix(3_000))")
+        #expect(result.status == 0)
+    }
+
+    /// Python's fhirclient (installed by the test into .build/careledger-pyenv) reads the
+    /// CapabilityStatement, creates, reads, searches and pages against a running node.
+    @Test(.timeLimit(.minutes(8)))
+    func standardClientLibrary() throws {
+        let python = Shared.root.appendingPathComponent(".build/careledger-pyenv/bin/python").path
+        if !FileManager.default.isExecutableFile(atPath: python) || (try? runProgram(python, ["-c", "import fhirclient"], timeoutSeconds: 60))?.status != 0 {
+            let venv = Shared.root.appendingPathComponent(".build/careledger-pyenv").path
+            let made = try runProgram("/usr/bin/env", ["python3", "-m", "venv", venv], timeoutSeconds: 120)
+            #expect(made.status == 0, "\(made.output)")
+            let pip = try runProgram(venv + "/bin/pip", ["install", "--quiet", "fhirclient==4.4.0"], timeoutSeconds: 300)
+            guard pip.status == 0 else {
+                Issue.record("could not install fhirclient: \(pip.output.suffix(1_000))")
+                return
+            }
+        }
+        let data = temporaryDataPath()
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        #expect(try CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
+        let token = try #require(try CareledgerBinary.run(["token", "--data", data]).stdout.split(separator: "\n").last.map(String.init))
+        let node = try NodeProcess(data: data)
+        defer { node.stop() }
+        let script = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-fhirclient-\(UUID().uuidString).py")
+        defer { try? FileManager.default.removeItem(at: script) }
+        try Self.clientScript.write(to: script, atomically: true, encoding: .utf8)
+        let run = try runProgram(python, [script.path, "http://127.0.0.1:\(node.port)/fhir", token], timeoutSeconds: 180)
+        #expect(run.status == 0, "\(run.output.suffix(3_000))")
+        #expect(run.output.contains("fhirclient: capability, create, read, search and 3 pages OK"), "\(run.output.suffix(2_000))")
+    }
+
+    static let clientScript = """
+    import sys
+    from fhirclient import server as fhirserver
+    from fhirclient.models.capabilitystatement import CapabilityStatement
+    from fhirclient.models.patient import Patient
+    from fhirclient.models.observation import Observation
+    from fhirclient.models.bundle import Bundle
+
+    base, token = sys.argv[1], sys.argv[2]
+    srv = fhirserver.FHIRServer(None, base_uri=base)
+    srv.session.headers['Authorization'] = 'Bearer ' + token
+
+    cap = CapabilityStatement(srv.request_json('metadata'))
+    assert cap.fhirVersion == '4.0.1', cap.fhirVersion
+    types = [r.type for r in cap.rest[0].resource]
+    assert 'Patient' in types and 'Observation' in types
+
+    created = Patient({'name': [{'family': 'Client', 'given': ['Py']}], 'gender': 'male', 'birthDate': '1990-01-01'}).create(srv)
+    pid = created['id']
+    patient = Patient.read(pid, srv)
+    assert patient.name[0].family == 'Client', patient.as_json()
+
+    for day in range(1, 6):
+        Observation({'status': 'final', 'code': {'coding': [{'system': 'http://loinc.org', 'code': '8867-4'}]},
+                     'subject': {'reference': 'Patient/' + pid}, 'effectiveDateTime': '2024-03-0%dT08:00:00Z' % day,
+                     'valueQuantity': {'value': 60 + day, 'unit': '/min'}}).create(srv)
+
+    bundle = Observation.where(struct={'patient': pid, '_count': '2'}).perform(srv)
+    assert bundle.total == 5, bundle.total
+    seen = [e.resource.id for e in bundle.entry]
+    pages = 1
+    while True:
+        nxt = [l.url for l in (bundle.link or []) if l.relation == 'next']
+        if not nxt:
+            break
+        bundle = Bundle(srv.request_json(nxt[0][len(base) + 1:]))
+        seen += [e.resource.id for e in bundle.entry]
+        pages += 1
+    assert len(seen) == 5 and len(set(seen)) == 5, seen
+    found = Patient.where(struct={'family': 'Client'}).perform(srv)
+    assert found.total == 1 and found.entry[0].resource.id == pid
+    print('fhirclient: capability, create, read, search and %d pages OK' % pages)
+    """
+}
