@@ -91,7 +91,9 @@ let package = Package(
         .executableTarget(
             name: "careledger",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault", "Server",
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault", "Server", "FHIR",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

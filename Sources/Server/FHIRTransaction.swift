@@ -188,6 +188,18 @@ extension FHIRService {
         }
     }
 
+    /// Anchors the audit log's tree head on-chain, signed by `anchorer`, if the log grew since
+    /// its last anchor. Shares this service's sequence numbers, so it may run beside FHIR writes.
+    @discardableResult
+    public func anchorAudit(anchorer: IdentityKeys) async throws(FHIRError) -> Bool {
+        let pending: (size: UInt64, root: Hash256)?
+        do { pending = try access.pendingAnchor(by: anchorer.derivedID) } catch { throw FHIRError(500, "exception", "\(error)") }
+        guard let pending else { return false }
+        let anchor = await sign(anchorer, "audit", "anchor", ["size": .int(Int64(pending.size)), "root": .bytes(pending.root.bytes)])
+        try await commit([anchor], custodian: anchorer.derivedID, expectRecord: false)
+        return true
+    }
+
     /// A transaction signed by `keys` with its next sequence number.
     func sign(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) async -> Transaction {
         let sequence = await sequences.take(keys.derivedID, state: state)

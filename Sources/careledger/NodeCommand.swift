@@ -49,6 +49,15 @@ struct NodeCommand: AsyncParsableCommand {
             let fhir = FHIRService(access: ledger.access, patientKeys: DirectoryPatientKeys(directory: options.directory))
             let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys,
                                           tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId), fhir: fhir)
+            // Reads over HTTP append to the audit log; its tree head goes on-chain within 250 ms.
+            let anchorer = try options.directory.loadKey(ledger.settings.administrator)
+            let anchoring = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    do { try await fhir.anchorAudit(anchorer: anchorer) } catch { Terminal.error("audit anchor failed: \(error)") }
+                }
+            }
+            defer { anchoring.cancel() }
             let host = self.host
             let app = LedgerServer.application(services, host: host, port: port) { bound in
                 Terminal.line("listening on http://\(host):\(bound)")

@@ -6,10 +6,10 @@ import Testing
 @Suite("The careledger command line")
 struct CLITests {
     @Test(.timeLimit(.minutes(3)))
-    func demoRunsAndExitsZero() throws {
-        let result = try CareledgerBinary.run(["demo", "--bulk", "200"], timeoutSeconds: 150)
+    func demoRunsAndExitsZero() async throws {
+        let result = try await CareledgerBinary.run(["demo", "--bulk", "200"], timeoutSeconds: 150)
         #expect(result.status == 0, "\(result.stderr)")
-        for chapter in ["Founding a consortium", "Verifying the whole chain", "Proving a transaction", "Catching tampering"] {
+        for chapter in ["Founding a consortium", "FHIR R4 over HTTP", "Verifying the whole chain", "Proving a transaction", "Catching tampering"] {
             #expect(result.stdout.contains(chapter))
         }
         #expect(result.stdout.contains("badTransactionSignature"))
@@ -17,8 +17,8 @@ struct CLITests {
 
     /// The consent benchmark runs end to end at a small size and reports decisions it really made.
     @Test(.timeLimit(.minutes(3)))
-    func consentBenchSmoke() throws {
-        let result = try CareledgerBinary.run(["bench", "consent", "--counts", "100,300", "--decisions", "1000", "--patients", "100", "--json"],
+    func consentBenchSmoke() async throws {
+        let result = try await CareledgerBinary.run(["bench", "consent", "--counts", "100,300", "--decisions", "1000", "--patients", "100", "--json"],
                                               timeoutSeconds: 170)
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
@@ -37,35 +37,35 @@ struct CLITests {
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func submitVerifyProofAndTamper() throws {
+    func submitVerifyProofAndTamper() async throws {
         let data = temporaryDataPath()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        #expect(try CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
-        #expect(try CareledgerBinary.run(["keys", "new", "dr-a", "--data", data]).status == 0)
-        let enroll = try CareledgerBinary.run(["submit", "--data", data, "--as", "hospital", "--contract", "membership", "--method", "enroll",
+        #expect(try await CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
+        #expect(try await CareledgerBinary.run(["keys", "new", "dr-a", "--data", data]).status == 0)
+        let enroll = try await CareledgerBinary.run(["submit", "--data", data, "--as", "hospital", "--contract", "membership", "--method", "enroll",
                                                "--args", #"{"kind":"member","label":"dr-a","roles":["clinician"],"signingKey":"@signing:dr-a","agreementKey":"@agreement:dr-a"}"#, "--json"])
         #expect(enroll.status == 0, "\(enroll.stdout)\(enroll.stderr)")
         let digest = String(repeating: "ab", count: 32)
-        let anchor = try CareledgerBinary.run(["submit", "--data", data, "--as", "dr-a", "--contract", "anchor", "--method", "put",
+        let anchor = try await CareledgerBinary.run(["submit", "--data", data, "--as", "dr-a", "--contract", "anchor", "--method", "put",
                                                "--args", "{\"digest\":\"0x\(digest)\",\"kind\":\"document\"}", "--json"])
         #expect(anchor.status == 0, "\(anchor.stdout)\(anchor.stderr)")
         let receipt = try JSONSerialization.jsonObject(with: Data(anchor.stdout.utf8)) as? [String: Any]
         let id = try #require(receipt?["id"] as? String)
 
-        let duplicate = try CareledgerBinary.run(["submit", "--data", data, "--as", "dr-a", "--contract", "anchor", "--method", "put",
+        let duplicate = try await CareledgerBinary.run(["submit", "--data", data, "--as", "dr-a", "--contract", "anchor", "--method", "put",
                                                   "--args", "{\"digest\":\"0x\(digest)\",\"kind\":\"document\"}"])
         #expect(duplicate.status == 3)
         #expect(duplicate.stderr.contains("alreadyAnchored"))
-        let float = try CareledgerBinary.run(["submit", "--data", data, "--contract", "anchor", "--method", "put", "--args", #"{"x":1.5}"#])
+        let float = try await CareledgerBinary.run(["submit", "--data", data, "--contract", "anchor", "--method", "put", "--args", #"{"x":1.5}"#])
         #expect(float.status == 1)
 
-        let proof = try CareledgerBinary.run(["proof", "inclusion", id, "--data", data])
+        let proof = try await CareledgerBinary.run(["proof", "inclusion", id, "--data", data])
         #expect(proof.status == 0)
         #expect(proof.stdout.contains("✓ inclusion proof verified"))
-        let consistency = try CareledgerBinary.run(["proof", "consistency", "1", "--data", data])
+        let consistency = try await CareledgerBinary.run(["proof", "consistency", "1", "--data", data])
         #expect(consistency.status == 0, "\(consistency.stdout)\(consistency.stderr)")
-        #expect(try CareledgerBinary.run(["verify", "--data", data]).status == 0)
-        let keys = try CareledgerBinary.run(["keys", "list", "--data", data])
+        #expect(try await CareledgerBinary.run(["verify", "--data", data]).status == 0)
+        let keys = try await CareledgerBinary.run(["keys", "list", "--data", data])
         #expect(keys.stdout.contains("dr-a") && keys.stdout.contains("member"))
 
         // Flip one bit of a stored transaction: verify exits 3 and names the block and transaction.
@@ -74,17 +74,17 @@ struct CLITests {
         var bytes = try #require(try store.transactionBytes(logIndex: head.logSize - 1))
         bytes[bytes.count - 90] ^= 1
         try store.unsafeExecute("UPDATE tx SET bytes = ? WHERE log_index = \(head.logSize - 1)", arguments: [Data(bytes)])
-        let failed = try CareledgerBinary.run(["verify", "--data", data, "--json"])
+        let failed = try await CareledgerBinary.run(["verify", "--data", data, "--json"])
         #expect(failed.status == 3)
         #expect(failed.stdout.contains("\"height\" : 2"), "\(failed.stdout)")
         #expect(failed.stdout.contains("transactionIndex"))
     }
 
-    @Test func badInputGetsClearErrors() throws {
-        let missing = try CareledgerBinary.run(["verify", "--data", temporaryDataPath()])
+    @Test func badInputGetsClearErrors() async throws {
+        let missing = try await CareledgerBinary.run(["verify", "--data", temporaryDataPath()])
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("careledger init"))
-        let badOrg = try CareledgerBinary.run(["init", "--data", temporaryDataPath(), "--organization", "x:spaceship"])
+        let badOrg = try await CareledgerBinary.run(["init", "--data", temporaryDataPath(), "--organization", "x:spaceship"])
         #expect(badOrg.status == 1)
         #expect(badOrg.stderr.contains("unknown organization type"))
     }

@@ -19,7 +19,12 @@ enum CareledgerBinary {
     }
 
     /// Runs to completion (bounded by `timeoutSeconds`) and returns exit status and output.
-    static func run(_ arguments: [String], timeoutSeconds: Double = 120) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs to completion off the cooperative pool (bounded by `timeoutSeconds`).
+    static func run(_ arguments: [String], timeoutSeconds: Double = 120) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await blocking { try runBlocking(arguments, timeoutSeconds: timeoutSeconds) }
+    }
+
+    static func runBlocking(_ arguments: [String], timeoutSeconds: Double = 120) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = try url
         process.arguments = arguments
@@ -48,6 +53,14 @@ enum CareledgerBinary {
 struct ChildError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Runs blocking work (child processes, pipes, sleeps) on a GCD thread, so Swift Testing's small
+/// cooperative pool stays free for the async tests running beside it; callers check the result.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
+    }
 }
 
 /// A fresh temporary directory path (not created).

@@ -8,7 +8,7 @@ import Testing
 struct CrashTests {
     /// Starts `careledger load`, waits for `acksBeforeKill` acknowledgements, SIGKILLs it, and
     /// returns every acknowledged transaction id.
-    func loadAndKill(data: String, acksBeforeKill: Int) throws -> [Hash256] {
+    static func loadAndKill(data: String, acksBeforeKill: Int) throws -> (acked: [Hash256], killedBySignal: Bool) {
         let process = Process()
         process.executableURL = try CareledgerBinary.url
         process.arguments = ["load", "--data", data, "--transactions", "1000000", "--chunk", "100"]
@@ -34,20 +34,20 @@ struct CrashTests {
         // Kill mid-write: the child is still submitting and committing.
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        #expect(process.terminationReason == .uncaughtSignal, "the child must die by the signal, not finish")
-        return acked
+        return (acked, process.terminationReason == .uncaughtSignal)
     }
 
     @Test(.timeLimit(.minutes(5)))
-    func killedDuringLoadLosesNoAcknowledgedCommit() throws {
+    func killedDuringLoadLosesNoAcknowledgedCommit() async throws {
         let data = temporaryDataPath()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        let initialized = try CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"])
+        let initialized = try await CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"])
         #expect(initialized.status == 0, "\(initialized.stderr)")
 
         var allAcked: [Hash256] = []
         for round in 0..<3 {
-            let acked = try loadAndKill(data: data, acksBeforeKill: 1_500 + round * 500)
+            let (acked, killed) = try await blocking { try Self.loadAndKill(data: data, acksBeforeKill: 1_500 + round * 500) }
+            #expect(killed, "the child must die by the signal, not finish")
             #expect(acked.count >= 1_500, "round \(round): only \(acked.count) acknowledgements before the deadline")
             allAcked += acked
             // Every acknowledged transaction is in the reopened store, and the store verifies.
@@ -59,10 +59,10 @@ struct CrashTests {
             }
         }
         // A clean restart after the crashes: the node opens, commits more, and verify passes.
-        let resumed = try CareledgerBinary.run(["load", "--data", data, "--transactions", "300"])
+        let resumed = try await CareledgerBinary.run(["load", "--data", data, "--transactions", "300"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("done 300"))
-        let verified = try CareledgerBinary.run(["verify", "--data", data, "--json"])
+        let verified = try await CareledgerBinary.run(["verify", "--data", data, "--json"])
         #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
         #expect(verified.stdout.contains("\"ok\" : true"))
     }

@@ -47,7 +47,11 @@ final class NodeProcess: @unchecked Sendable {
 
 /// Blocking HTTP for tests (URLSession, bounded by a timeout).
 func http(_ url: String, method: String = "GET", token: String? = nil, body: Data? = nil, contentType: String = "application/fhir+json")
-    throws -> (status: Int, body: Data) {
+    async throws -> (status: Int, body: Data) {
+    try await blocking { try httpBlocking(url, method: method, token: token, body: body, contentType: contentType) }
+}
+
+func httpBlocking(_ url: String, method: String, token: String?, body: Data?, contentType: String) throws -> (status: Int, body: Data) {
     var request = URLRequest(url: URL(string: url)!, timeoutInterval: 60)
     request.httpMethod = method
     if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
@@ -76,7 +80,11 @@ enum Shared {
 }
 
 /// Runs a program to completion with a timeout; returns status and combined output.
-func runProgram(_ path: String, _ arguments: [String], timeoutSeconds: Double) throws -> (status: Int32, output: String) {
+func runProgram(_ path: String, _ arguments: [String], timeoutSeconds: Double) async throws -> (status: Int32, output: String) {
+    try await blocking { try runProgramBlocking(path, arguments, timeoutSeconds: timeoutSeconds) }
+}
+
+func runProgramBlocking(_ path: String, _ arguments: [String], timeoutSeconds: Double) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = arguments
@@ -103,7 +111,7 @@ struct FHIRIntegrationTests {
     /// Imports all of Synthea and the HL7 examples, serves them, and runs ../shared/tools/fhir-validate
     /// on what the server returns: metadata, reads, searchsets (with _include) and histories.
     @Test(.timeLimit(.minutes(10)))
-    func importServeAndValidate() throws {
+    func importServeAndValidate() async throws {
         guard Shared.available else {
             print("skipped importServeAndValidate: \(Shared.skipReason)")
             return
@@ -115,8 +123,8 @@ struct FHIRIntegrationTests {
             try? FileManager.default.removeItem(at: out)
         }
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        #expect(try CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
-        let imported = try CareledgerBinary.run(["import", "--data", data, "--json",
+        #expect(try await CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
+        let imported = try await CareledgerBinary.run(["import", "--data", data, "--json",
                                                  Shared.directory.appendingPathComponent("data/synthea").path,
                                                  Shared.directory.appendingPathComponent("data/fhir-r4-examples").path], timeoutSeconds: 400)
         #expect(imported.status == 0, "\(imported.stdout.suffix(2_000))")
@@ -124,39 +132,39 @@ struct FHIRIntegrationTests {
         #expect(report["imported"] as? Int == report["resources"] as? Int)
         #expect((report["resources"] as? Int ?? 0) >= 1_962 + 352)
 
-        let token = try #require(try CareledgerBinary.run(["token", "--data", data]).stdout.split(separator: "\n").last.map(String.init))
-        let node = try NodeProcess(data: data)
-        defer { node.stop() }
+        let token = try #require(try await CareledgerBinary.run(["token", "--data", data]).stdout.split(separator: "\n").last.map(String.init))
+        let node = try await blocking { try NodeProcess(data: data) }
+        defer { node.stop() }  // SIGTERM; the wait is bounded (30 s)
         let base = "http://127.0.0.1:\(node.port)/fhir"
         var saved = 0
-        func save(_ path: String) throws -> [String: Any] {
-            let answer = try http("\(base)/\(path)", token: token)
+        func save(_ path: String) async throws -> [String: Any] {
+            let answer = try await http("\(base)/\(path)", token: token)
             #expect(answer.status == 200, "\(path): \(String(decoding: answer.body.prefix(300), as: UTF8.self))")
             saved += 1
             try answer.body.write(to: out.appendingPathComponent("\(saved).json"))
             return (try JSONSerialization.jsonObject(with: answer.body) as? [String: Any]) ?? [:]
         }
-        _ = try save("metadata")
-        let patients = try save("Patient?_count=100")
+        _ = try await save("metadata")
+        let patients = try await save("Patient?_count=100")
         let ids = (patients["entry"] as? [[String: Any]] ?? []).compactMap { ($0["resource"] as? [String: Any])?["id"] as? String }
         #expect(ids.count >= 30)
         for id in ids.prefix(12) {
-            _ = try save("Patient/\(id)")
-            _ = try save("Patient/\(id)/_history")
-            _ = try save("Observation?patient=\(id)&_count=40&_include=Observation:patient")
-            _ = try save("Encounter?patient=\(id)&_include=Encounter:serviceProvider")
-            _ = try save("Condition?patient=\(id)")
+            _ = try await save("Patient/\(id)")
+            _ = try await save("Patient/\(id)/_history")
+            _ = try await save("Observation?patient=\(id)&_count=40&_include=Observation:patient")
+            _ = try await save("Encounter?patient=\(id)&_include=Encounter:serviceProvider")
+            _ = try await save("Condition?patient=\(id)")
         }
         for type in ["Claim", "ExplanationOfBenefit", "MedicationRequest", "Immunization", "Consent", "Organization", "Practitioner",
                      "MedicationDispense", "ServiceRequest", "Bundle"] {
-            let page = try save("\(type)?_count=30")
+            let page = try await save("\(type)?_count=30")
             for entry in (page["entry"] as? [[String: Any]] ?? []).prefix(5) {
                 guard let id = (entry["resource"] as? [String: Any])?["id"] as? String else { continue }
-                _ = try save("\(type)/\(id)")
+                _ = try await save("\(type)/\(id)")
             }
         }
         let validator = Shared.directory.appendingPathComponent("tools/fhir-validate").path
-        let result = try runProgram(validator, [out.path], timeoutSeconds: 400)
+        let result = try await runProgram(validator, [out.path], timeoutSeconds: 400)
         // The validator counts every resource (each Bundle entry too): at least one per saved file, none failed.
         let summary = try #require(result.output.range(of: #"(\d+) passed, (\d+) failed"#, options: .regularExpression).map { String(result.output[$0]) })
         let numbers = summary.split(separator: " ").compactMap { Int($0) }
@@ -167,13 +175,15 @@ struct FHIRIntegrationTests {
     /// Python's fhirclient (installed by the test into .build/careledger-pyenv) reads the
     /// CapabilityStatement, creates, reads, searches and pages against a running node.
     @Test(.timeLimit(.minutes(8)))
-    func standardClientLibrary() throws {
+    func standardClientLibrary() async throws {
         let python = Shared.root.appendingPathComponent(".build/careledger-pyenv/bin/python").path
-        if !FileManager.default.isExecutableFile(atPath: python) || (try? runProgram(python, ["-c", "import fhirclient"], timeoutSeconds: 60))?.status != 0 {
+        var installed = FileManager.default.isExecutableFile(atPath: python)
+        if installed { installed = (try? await runProgram(python, ["-c", "import fhirclient"], timeoutSeconds: 60))?.status == 0 }
+        if !installed {
             let venv = Shared.root.appendingPathComponent(".build/careledger-pyenv").path
-            let made = try runProgram("/usr/bin/env", ["python3", "-m", "venv", venv], timeoutSeconds: 120)
+            let made = try await runProgram("/usr/bin/env", ["python3", "-m", "venv", venv], timeoutSeconds: 120)
             #expect(made.status == 0, "\(made.output)")
-            let pip = try runProgram(venv + "/bin/pip", ["install", "--quiet", "fhirclient==4.4.0"], timeoutSeconds: 300)
+            let pip = try await runProgram(venv + "/bin/pip", ["install", "--quiet", "fhirclient==4.4.0"], timeoutSeconds: 300)
             guard pip.status == 0 else {
                 Issue.record("could not install fhirclient: \(pip.output.suffix(1_000))")
                 return
@@ -181,14 +191,14 @@ struct FHIRIntegrationTests {
         }
         let data = temporaryDataPath()
         defer { try? FileManager.default.removeItem(atPath: data) }
-        #expect(try CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
-        let token = try #require(try CareledgerBinary.run(["token", "--data", data]).stdout.split(separator: "\n").last.map(String.init))
-        let node = try NodeProcess(data: data)
-        defer { node.stop() }
+        #expect(try await CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
+        let token = try #require(try await CareledgerBinary.run(["token", "--data", data]).stdout.split(separator: "\n").last.map(String.init))
+        let node = try await blocking { try NodeProcess(data: data) }
+        defer { node.stop() }  // SIGTERM; the wait is bounded (30 s)
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-fhirclient-\(UUID().uuidString).py")
         defer { try? FileManager.default.removeItem(at: script) }
         try Self.clientScript.write(to: script, atomically: true, encoding: .utf8)
-        let run = try runProgram(python, [script.path, "http://127.0.0.1:\(node.port)/fhir", token], timeoutSeconds: 180)
+        let run = try await runProgram(python, [script.path, "http://127.0.0.1:\(node.port)/fhir", token], timeoutSeconds: 180)
         #expect(run.status == 0, "\(run.output.suffix(3_000))")
         #expect(run.output.contains("fhirclient: capability, create, read, search and 3 pages OK"), "\(run.output.suffix(2_000))")
     }

@@ -1,0 +1,120 @@
+import ArgumentParser
+import Contracts
+import Dispatch
+import Foundation
+import LedgerCore
+import Node
+import FHIR
+import Server
+import Vault
+
+/// `careledger bench import`: FHIR transaction Bundles through the FHIR write path, resources/s.
+struct ImportBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import Synthea bundles (copies with fresh ids) through the FHIR transaction path; report resources/s next to the HPKE-wrap limit.",
+        discussion: """
+            Reads the Synthea transaction Bundles in --source (default ../shared/data/synthea), makes --copies copies \
+            with every id and urn:uuid replaced, and imports them into a fresh data directory as `careledger import` \
+            does: validation, reference resolution, encryption with a fresh AES-256-GCM key per resource, the key \
+            HPKE-wrapped to patient and custodian, the blind index, vault writes, and on-chain registration (200 per \
+            ledger transaction). The limit measured in the same run is HPKE wraps/s on one core (each resource needs two).
+            """)
+
+    @Option(help: "Directory of Synthea transaction Bundles.") var source = "../shared/data/synthea"
+    @Option(help: "Copies of the source bundles to import (1…100).") var copies = 10
+    @Option(help: "Keep the data directory here (default: temporary, deleted).") var data: String?
+    @Flag(help: "Print JSON.") var json = false
+
+    func validate() throws {
+        guard (1...100).contains(copies) else { throw ValidationError("--copies must be 1…100") }
+    }
+
+    func run() async throws {
+        let files = try ImportCommand.collect([source]).filter { $0.pathExtension == "json" }
+        guard !files.isEmpty else { throw CLIError("no .json bundles in \(source) (give --source DIR of Synthea transaction Bundles)") }
+        let originals = try files.map { String(decoding: try Data(contentsOf: $0), as: UTF8.self) }
+        if !json { Terminal.line("preparing \(copies) copies of \(files.count) bundles with fresh ids…") }
+        var bundles: [[String: Any]] = []
+        for copy in 0..<copies {
+            for text in originals {
+                let renamed = Self.freshIDs(text, copy: copy)
+                bundles.append(try FHIRJSON.object(Array(renamed.utf8), limit: FHIRJSON.bundleBytesMax))
+            }
+        }
+        let resources = bundles.reduce(0) { $0 + (($1["entry"] as? [Any])?.count ?? 0) }
+
+        if !json { Terminal.line("measuring the HPKE wrap limit…") }
+        let wrapsPerSecond = Self.hpkeWrapsPerSecond()
+
+        let root = data.map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("careledger-import-bench-\(UUID().uuidString)")
+        defer { if data == nil { try? FileManager.default.removeItem(at: root) } }
+        let directory = DataDirectory(url: root)
+        try directory.initialize(chainId: "careledger-import-bench", organizations: [OrganizationSpec(name: "bench-hospital", type: .hospital)])
+        let ledger = try await LocalLedger.open(directory, blockDelayMs: 2)
+        let writerKeys = try directory.loadKey("bench-hospital")
+        guard let writer = Directory.identity(writerKeys.derivedID, in: ledger.node.state) else { throw CLIError("no writer") }
+        let fhir = FHIRService(access: ledger.access, patientKeys: DirectoryPatientKeys(directory: directory))
+        var bar = ProgressBar("importing", total: UInt64(resources), enabled: Terminal.stderrIsTTY && !json)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var done = 0
+        do {
+            for bundle in bundles {
+                let response = try await fhir.transaction(bundle, requester: writer, base: "urn:bench")
+                done += (response["entry"] as? [Any])?.count ?? 0
+                bar.update(UInt64(done))
+            }
+        } catch {
+            await ledger.close()
+            throw error
+        }
+        let seconds = Double((clock.now - start) / .microseconds(1)) / 1e6
+        bar.finish()
+        await ledger.close()
+        let rate = Double(done) / seconds
+        let limit = wrapsPerSecond / 2
+        if json {
+            Terminal.json(["bundles": bundles.count, "resources": done, "seconds": seconds, "resourcesPerSecond": rate,
+                           "limits": ["hpkeWrapsPerSecondOneCore": wrapsPerSecond], "ratios": ["resourcesPerSecondToHalfHpkeWraps": rate / limit],
+                           "targetResourcesPerSecond": 3_000])
+        } else {
+            Terminal.line("")
+            Terminal.line("imported     \(grouped(done)) resources in \(grouped(bundles.count)) transaction Bundles, \(fixed(seconds, 2)) s")
+            Terminal.line("throughput   \(grouped(Int(rate))) resources/s (target ≥ 3,000)")
+            Terminal.line("limit        HPKE wraps \(grouped(Int(wrapsPerSecond)))/s on one core → \(grouped(Int(limit))) resources/s at two wraps each; ratio \(fixed(rate / limit * 100))%")
+        }
+    }
+
+    /// The bundle text with every UUID replaced by one derived from it and the copy number.
+    static func freshIDs(_ text: String, copy: Int) -> String {
+        let pattern = try! NSRegularExpression(pattern: "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+        let source = text as NSString
+        var out = ""
+        var last = 0
+        for match in pattern.matches(in: text, range: NSRange(location: 0, length: source.length)) {
+            out += source.substring(with: NSRange(location: last, length: match.range.location - last))
+            let hex = Hash256.sha256(Array("\(copy)/\(source.substring(with: match.range))".utf8)).hex
+            let chars = Array(hex.prefix(32))
+            out += "\(String(chars[0..<8]))-\(String(chars[8..<12]))-\(String(chars[12..<16]))-\(String(chars[16..<20]))-\(String(chars[20..<32]))"
+            last = match.range.location + match.range.length
+        }
+        out += source.substring(from: last)
+        return out
+    }
+
+    /// HPKE wraps of a data key per second on one core, for ~1 s.
+    static func hpkeWrapsPerSecond() -> Double {
+        let recipient = IdentityKeys.generate()
+        let key = DataKey.generate()
+        let context = WrapContext(record: .zero, version: 1, recipient: recipient.derivedID)
+        var count = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        while DispatchTime.now().uptimeNanoseconds - start < 1_000_000_000 {
+            for _ in 0..<50 { _ = try? KeyWrap.wrap(key, to: recipient.agreementPublicKey, context: context) }
+            count += 50
+        }
+        return Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+    }
+}
