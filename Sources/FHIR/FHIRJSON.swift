@@ -22,9 +22,10 @@ public enum FHIRJSON {
         return object
     }
 
-    /// Serialized JSON (sorted keys; pretty when asked).
-    public static func data(_ object: [String: Any], pretty: Bool = false) -> [UInt8] {
-        var options: JSONSerialization.WritingOptions = [.sortedKeys, .withoutEscapingSlashes]
+    /// Serialized JSON (sorted keys unless `sorted` is false — unsorted is several times faster,
+    /// for storage; pretty when asked).
+    public static func data(_ object: [String: Any], pretty: Bool = false, sorted: Bool = true) -> [UInt8] {
+        var options: JSONSerialization.WritingOptions = sorted ? [.sortedKeys, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
         if pretty { options.insert(.prettyPrinted) }
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: options) else {
             preconditionFailure("resource is not serializable JSON")

@@ -151,11 +151,11 @@ public final class FHIRService: Sendable {
             _ = try await commit(transactions, custodian: custodian.derivedID, expectRecord: false)
             transactions = []
         }
-        let content = FHIRJSON.data(resource)
+        let content = FHIRJSON.data(resource, sorted: false)
         let prepared: StoredRecordVersion
         do {
-            prepared = try access.prepare(content: content, record: record, version: version, patient: patient,
-                                          custodian: custodian.derivedID).version
+            prepared = try access.prepare(content: content, fields: FHIRIndexer.extract(resource), record: record, version: version,
+                                          patient: patient, custodian: custodian.derivedID).version
             try access.store(prepared)
         } catch { throw FHIRError(500, "exception", "could not encrypt and store the resource: \(error)") }
 

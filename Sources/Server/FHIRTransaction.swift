@@ -131,15 +131,31 @@ extension FHIRService {
             try await commit(registrations, custodian: custodian.derivedID, expectRecord: false)
         }
 
-        // 4. Encrypt and store every version, then register them on-chain.
-        for index in plans.indices where plans[index].method != "DELETE" {
-            let plan = plans[index]
-            do {
-                let prepared = try access.prepare(content: FHIRJSON.data(plan.resource), record: Self.recordID(type: plan.type, id: plan.id),
-                                                  version: plan.version, patient: plan.patient, custodian: custodian.derivedID).version
-                try access.store(prepared)
-                plans[index].prepared = prepared
-            } catch { throw FHIRError(500, "exception", "could not encrypt and store \(plan.type)/\(plan.id): \(error)") }
+        // 4. Encrypt every version on all cores, store them in one vault transaction, then register them on-chain.
+        let writeIndexes = plans.indices.filter { plans[$0].method != "DELETE" }
+        var prepared = [Result<StoredRecordVersion, AccessError>?](repeating: nil, count: writeIndexes.count)
+        let access = self.access
+        let custodianID = custodian.derivedID
+        nonisolated(unsafe) let frozen = plans
+        prepared.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let results = buffer
+            DispatchQueue.concurrentPerform(iterations: writeIndexes.count) { slot in
+                let plan = frozen[writeIndexes[slot]]
+                results[slot] = Result { () throws(AccessError) in
+                    try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
+                                       record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
+                                       custodian: custodianID).version
+                }
+            }
+        }
+        for (slot, index) in writeIndexes.enumerated() {
+            switch prepared[slot]! {
+            case .success(let version): plans[index].prepared = version
+            case .failure(let error): throw FHIRError(500, "exception", "could not encrypt \(plans[index].type)/\(plans[index].id): \(error)")
+            }
+        }
+        do { try access.store(writeIndexes.map { plans[$0].prepared! }) } catch {
+            throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)")
         }
         var transactions: [Transaction] = []
         let writes = plans.filter { $0.method != "DELETE" }

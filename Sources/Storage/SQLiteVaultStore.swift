@@ -94,9 +94,10 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
 
     // MARK: records
 
-    public func put(_ version: StoredRecordVersion) throws {
+    public func put(_ versions: [StoredRecordVersion]) throws {
         try wrap {
             try pool.write { db in
+              for version in versions {
                 let record = Data(version.record.bytes)
                 try db.execute(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)",
                                arguments: [Data(version.blob.hash.bytes), Data(version.blob.bytes)])
@@ -113,6 +114,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 for t in version.blindTokens { try token.execute(arguments: [Data(t.bytes), record]) }
                 let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
                 for v in version.values { try value.execute(arguments: [v.param, v.value, record]) }
+              }
             }
         }
     }

@@ -43,7 +43,7 @@ public struct StoredAuditEntry: Sendable, Equatable {
 /// appends are durable when they return).
 public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     /// Stores a record version (blob, wrapped keys, index entries) atomically and durably.
-    func put(_ version: StoredRecordVersion) throws
+    func put(_ versions: [StoredRecordVersion]) throws
     /// The data key of a record version wrapped for `recipient`, if stored.
     func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey?
     /// Destroys every blob, wrapped key and index entry of a record and scrubs them from disk.

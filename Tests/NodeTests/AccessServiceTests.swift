@@ -15,7 +15,7 @@ final class FlakyAuditVault: VaultStore, @unchecked Sendable {
     func putBlob(_ sealed: SealedRecord) throws -> Hash256 { try inner.putBlob(sealed) }
     func blob(_ hash: Hash256) throws -> SealedRecord? { try inner.blob(hash) }
     func deleteBlob(_ hash: Hash256) throws { try inner.deleteBlob(hash) }
-    func put(_ version: StoredRecordVersion) throws { try inner.put(version) }
+    func put(_ versions: [StoredRecordVersion]) throws { try inner.put(versions) }
     func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey? {
         try inner.wrappedKey(record: record, version: version, recipient: recipient)
     }

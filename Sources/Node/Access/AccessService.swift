@@ -103,6 +103,12 @@ public final class AccessService: Sendable {
         throws(AccessError) -> (version: StoredRecordVersion, resourceType: String) {
         let fields: ExtractedFields
         do { fields = try FHIRIndexer.extract(content) } catch { throw .invalidContent(error.diagnostics) }
+        return try prepare(content: content, fields: fields, record: record, version: version, patient: patient, custodian: custodian)
+    }
+
+    /// `prepare` for a caller that already extracted the index fields from the parsed resource.
+    public func prepare(content: [UInt8], fields: ExtractedFields, record: Hash256, version: UInt64, patient: IdentityID,
+                        custodian: IdentityID) throws(AccessError) -> (version: StoredRecordVersion, resourceType: String) {
         guard RecordsContract.isResourceTypeName(fields.resourceType) else {
             throw .invalidContent("“\(fields.resourceType)” is not a FHIR resource type")
         }
@@ -130,9 +136,14 @@ public final class AccessService: Sendable {
         }
     }
 
+    /// Stores prepared versions durably, in one vault transaction (before their on-chain registration).
+    public func store(_ versions: [StoredRecordVersion]) throws(AccessError) {
+        do { try vault.put(versions) } catch { throw .storage("\(error)") }
+    }
+
     /// Stores a prepared version durably (before its on-chain registration is submitted).
     public func store(_ version: StoredRecordVersion) throws(AccessError) {
-        do { try vault.put(version) } catch { throw .storage("\(error)") }
+        do { try vault.put([version]) } catch { throw .storage("\(error)") }
     }
 
     // MARK: reading
