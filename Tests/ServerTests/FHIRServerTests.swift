@@ -234,6 +234,48 @@ struct FHIRServerTests {
         } }
     }
 
+    /// A transaction of more than 1,000 entries with urn:uuid references commits whole; the same
+    /// with one bad entry stores nothing at all.
+    @Test(.timeLimit(.minutes(4)))
+    func largeTransactionsAreAllOrNothing() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+            func bundle(observations: Int, breakAt: Int? = nil) -> [String: Any] {
+                var entries: [[String: Any]] = [["fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
+                                                 "resource": Self.patient, "request": ["method": "POST", "url": "Patient"]]]
+                for index in 0..<observations {
+                    var observation = Self.observation("x", code: "718-7", date: "2024-01-01")
+                    observation["subject"] = ["reference": "urn:uuid:00000000-0000-4000-8000-000000000001"]
+                    if index == breakAt { observation["status"] = "" }
+                    entries.append(["fullUrl": "urn:uuid:\(UUID().uuidString.lowercased())", "resource": observation,
+                                    "request": ["method": "POST", "url": "Observation"]])
+                }
+                return ["resourceType": "Bundle", "type": "transaction", "entry": entries]
+            }
+            let broken = try await doctor.call(.post, "/fhir", bundle(observations: 1_100, breakAt: 1_050))
+            #expect(broken.status == .badRequest, "\(broken.json)")
+            #expect(issueCode(broken.json) == "invalid")
+            #expect(try await doctor.call(.get, "/fhir/Observation?_summary=count").json["total"] as? Int == 0)
+            #expect(try await doctor.call(.get, "/fhir/Patient?_summary=count").json["total"] as? Int == 0)
+
+            let dangling = ["resourceType": "Bundle", "type": "transaction", "entry": [
+                ["resource": Self.observation("x", code: "1-1", date: "2024-01-01").merging(["subject": ["reference": "urn:uuid:nowhere"]]) { $1 },
+                 "request": ["method": "POST", "url": "Observation"]]]] as [String: Any]
+            #expect(try await doctor.call(.post, "/fhir", dangling).status == .badRequest)
+
+            let whole = try await doctor.call(.post, "/fhir", bundle(observations: 1_100))
+            #expect(whole.status == .ok, "\(issueCode(whole.json) ?? "")")
+            let entries = whole.json["entry"] as? [[String: Any]] ?? []
+            #expect(entries.count == 1_101)
+            #expect(entries.allSatisfy { (($0["response"] as? [String: Any])?["status"] as? String)?.hasPrefix("201") == true })
+            let patientID = try #require((entries.first?["resource"] as? [String: Any])?["id"] as? String)
+            #expect(try await doctor.call(.get, "/fhir/Observation?patient=\(patientID)&_summary=count").json["total"] as? Int == 1_100)
+            // References were rewritten to the assigned ids.
+            let firstObservation = try #require(entries[1]["resource"] as? [String: Any])
+            #expect((firstObservation["subject"] as? [String: Any])?["reference"] as? String == "Patient/\(patientID)")
+        } }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func badInputGetsOperationOutcomes() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
