@@ -130,15 +130,27 @@ enum FHIRRoutes {
         group.get(":type/:id/_history") { request, context in
             let (type, id) = try typeAndID(context)
             let versions = try await fhir.history(type: type, id: id, requester: try context.requester(), purpose: try purpose(request))
-            let base = base(request)
-            let entries: [[String: Any]] = versions.map { version in
-                ["fullUrl": "\(base)/\(type)/\(id)", "resource": version.resource,
-                 "request": ["method": version.version == 1 ? "POST" : "PUT", "url": version.version == 1 ? type : "\(type)/\(id)"],
-                 "response": ["status": version.version == 1 ? "201" : "200", "etag": "W/\"\(version.version)\"",
-                              "lastModified": FHIRDateTime.instant(ms: version.lastUpdatedMs)]]
+            return response(historyBundle(versions, base: base(request), selfURL: "\(base(request))/\(type)/\(id)/_history"), pretty: pretty(request))
+        }
+        group.get(":type/_history") { request, context in
+            let type = try supportedType(context)
+            let count = Int(request.query("_count") ?? "100") ?? -1
+            guard (1...SearchQuery.countMax).contains(count) else { throw FHIRError.invalid("_count must be 1…\(SearchQuery.countMax)") }
+            let versions = try await fhir.typeHistory(type: type, count: count, requester: try context.requester(), purpose: try purpose(request))
+            return response(historyBundle(versions, base: base(request), selfURL: "\(base(request))/\(type)/_history"), pretty: pretty(request))
+        }
+        group.get(":type/:id/:operation") { request, context in
+            let (type, id) = try typeAndID(context)
+            guard type == "Patient", context.parameters.get("operation") == "$everything" else {
+                throw FHIRError(404, "not-supported", "\(type)/\(id)/\(context.parameters.get("operation")?.prefix(40) ?? "") is not an operation served here")
             }
-            return response(["resourceType": "Bundle", "type": "history", "total": entries.count, "entry": entries,
-                             "link": [["relation": "self", "url": "\(base)/\(type)/\(id)/_history"]]], pretty: pretty(request))
+            let all = try await fhir.everything(patientID: id, requester: try context.requester(), purpose: try purpose(request))
+            let base = base(request)
+            let entries: [[String: Any]] = all.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "match"]] }
+            var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": entries.count,
+                                         "link": [["relation": "self", "url": "\(base)/Patient/\(id)/$everything"]]]
+            if !entries.isEmpty { bundle["entry"] = entries }
+            return response(bundle, pretty: pretty(request))
         }
         group.get(":type/:id/_history/:vid") { request, context in
             let (type, id) = try typeAndID(context)
@@ -199,6 +211,19 @@ enum FHIRRoutes {
         default:
             throw FHIRError.notSupported("\(method) \(url.prefix(80)) is not supported in a batch")
         }
+    }
+
+    /// A history Bundle, newest first.
+    static func historyBundle(_ versions: [FHIRVersion], base: String, selfURL: String) -> [String: Any] {
+        let entries: [[String: Any]] = versions.map { version in
+            ["fullUrl": "\(base)/\(version.type)/\(version.id)", "resource": version.resource,
+             "request": ["method": version.version == 1 ? "POST" : "PUT", "url": version.version == 1 ? version.type : "\(version.type)/\(version.id)"],
+             "response": ["status": version.version == 1 ? "201" : "200", "etag": "W/\"\(version.version)\"",
+                          "lastModified": FHIRDateTime.instant(ms: version.lastUpdatedMs)]]
+        }
+        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "history", "total": entries.count, "link": [["relation": "self", "url": selfURL]]]
+        if !entries.isEmpty { bundle["entry"] = entries }
+        return bundle
     }
 
     static func supportedType(_ context: LedgerRequestContext) throws(FHIRError) -> String {

@@ -60,6 +60,68 @@ extension FHIRService {
         return FHIRSearchResult(total: permitted.count, matches: matches, included: included)
     }
 
+    /// Patient/{id}/$everything: the patient and every record of theirs the requester may read,
+    /// plus the directory resources (practitioners, organizations, …) those records reference.
+    public func everything(patientID: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+        guard let patient = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state), patient.resourceType == "Patient" else {
+            throw .notFound("Patient/\(patientID) is not known")
+        }
+        guard !patient.isErased else { throw .gone("Patient/\(patientID) was deleted (erased)") }
+        // The patient record itself decides whether the requester may see this patient at all.
+        _ = try await read(type: "Patient", id: patientID, requester: requester, purpose: purpose)
+        var candidates: [Hash256]
+        do { candidates = try access.vault.records(patient: patient.patient, limit: Self.searchCandidatesMax + 1) } catch {
+            throw FHIRError(500, "exception", "index lookup failed: \(error)")
+        }
+        guard candidates.count <= Self.searchCandidatesMax else { throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) records") }
+        var permitted: [Hash256] = []
+        for record in candidates {
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            if decision.isPermitted { permitted.append(record) }
+        }
+        var out = try await serveAll(permitted, requester: requester, purpose: purpose, skipDenied: true)
+        var seen = Set(permitted)
+        var referenced: [Hash256] = []
+        for version in out {
+            for reference in Self.allReferences(version.resource) {
+                guard let parsed = FHIRJSON.parseReference(reference), RecordsContract.directoryResourceTypes.contains(parsed.type) else { continue }
+                let record = Self.recordID(type: parsed.type, id: parsed.id)
+                if seen.insert(record).inserted { referenced.append(record) }
+            }
+        }
+        out += try await serveAll(referenced, requester: requester, purpose: purpose, skipDenied: true)
+        return out
+    }
+
+    /// Type history: versions of the type's resources, newest first, `count` at most, each read
+    /// through a logged decision (versions the requester may not read are left out).
+    public func typeHistory(type: String, count: Int, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+        let candidates = try lookup(SearchQuery.Value.exact(type), param: "_type", field: nil)
+        var versions: [(record: Hash256, version: UInt64, timeMs: Int64)] = []
+        for record in candidates {
+            guard let current = RecordIndex.current(record, in: state), !current.isErased, current.resourceType == type else { continue }
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            guard decision.isPermitted else { continue }
+            for version in 1...current.version {
+                let entry = version == current.version ? current : RecordIndex.version(record, version, in: state)
+                if let entry { versions.append((record, version, entry.timeMs)) }
+            }
+        }
+        versions.sort { ($0.timeMs, $0.version) > ($1.timeMs, $1.version) }
+        var out: [FHIRVersion] = []
+        for item in versions.prefix(count) {
+            let served: [ServedRecord]
+            do {
+                served = try await access.serve([AccessRequest(requester: requester.id, record: item.record, purpose: purpose, action: .read)],
+                                                versions: [item.record: item.version])
+            } catch { throw Self.map(error) }
+            guard let one = served.first, one.decision.isPermitted, let entry = one.entry, let content = one.content,
+                  let resource = try? FHIRJSON.object(content), let id = resource["id"] as? String else { continue }
+            out.append(FHIRVersion(resource: resource, type: type, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry))
+        }
+        return out
+    }
+
     /// Reads records through one logged batch of decisions.
     func serveAll(_ records: [Hash256], requester: Identity, purpose: Purpose, skipDenied: Bool = false) async throws(FHIRError) -> [FHIRVersion] {
         guard !records.isEmpty else { return [] }

@@ -206,6 +206,14 @@ struct FHIRServerTests {
             #expect(modes.filter { $0 == "include" }.count == 1)
             #expect(modes.filter { $0 == "match" }.count == 4)
 
+            // $everything: the patient and their four observations; type history, newest first.
+            let everything = try await doctor.call(.get, "/fhir/Patient/\(patientID)/$everything")
+            #expect(everything.json["total"] as? Int == 5, "\(everything.json)")
+            let history = try await doctor.call(.get, "/fhir/Observation/_history?_count=3")
+            #expect(history.json["type"] as? String == "history")
+            #expect((history.json["entry"] as? [[String: Any]])?.count == 3)
+            #expect(try await doctor.call(.get, "/fhir/Patient/\(patientID)/$lookup").status == .notFound)
+
             // POST _search matches GET.
             let posted = try await doctor.call(.post, "/fhir/Observation/_search", raw: "code=4548-4",
                                                headers: [.contentType: "application/x-www-form-urlencoded"])
@@ -226,6 +234,8 @@ struct FHIRServerTests {
             #expect(denied.status == .forbidden)
             #expect(issueCode(denied.json) == "forbidden")
             #expect(try await clinic.call(.get, "/fhir/Observation?patient=\(patientID)").json["total"] as? Int == 0)
+            #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)/$everything").status == .forbidden)
+            #expect((try await clinic.call(.get, "/fhir/Observation/_history").json["entry"] as? [Any]) == nil)
             let fhir = try #require(fixture.services.fhir)
             let patientRecord = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state))
             let log = try fhir.access.accessLog(patient: patientRecord.patient)
