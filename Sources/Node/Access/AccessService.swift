@@ -84,6 +84,8 @@ public final class AccessService: Sendable {
     private let custodians: [IdentityID: IdentityKeys]
     private let indexer: BlindIndexer
     private let clock: any LedgerClock
+    /// Durable audit appends, group-committed across concurrent reads.
+    private let audit: AuditBatcher
 
     /// `custodians`: the private keys of the organizations whose records this node holds.
     public init(node: LedgerNode, vault: any VaultStore, custodians: [IdentityKeys], indexKey: BlindIndexKey,
@@ -93,6 +95,7 @@ public final class AccessService: Sendable {
         self.custodians = Dictionary(custodians.map { ($0.derivedID, $0) }, uniquingKeysWith: { a, _ in a })
         self.indexer = BlindIndexer(key: indexKey)
         self.clock = clock
+        self.audit = AuditBatcher(vault: vault)
     }
 
     // MARK: writing
@@ -161,7 +164,7 @@ public final class AccessService: Sendable {
                                action: request.action, outcome: decision.outcome, reason: decision.reason, consent: decision.consent,
                                sealedJustification: decision.outcome == .breakGlass ? sealedJustification : nil)
         let auditSize: UInt64
-        do { auditSize = try vault.appendAudit([(entry.encoded, patient)]) } catch { throw .auditUnavailable("\(error)") }
+        do { auditSize = try await audit.append([(entry.encoded, patient)]) + 1 } catch { throw .auditUnavailable("\(error)") }
         guard decision.isPermitted, let record = decision.record else { throw .denied(decision) }
         return try release(record, to: request.requester, decision: decision, auditIndex: auditSize - 1)
     }
@@ -193,10 +196,10 @@ public final class AccessService: Sendable {
         }
         var firstIndex: UInt64 = 0
         do {
-            for chunk in stride(from: 0, to: entries.count, by: SQLiteVaultStore.auditBatchMax) {
-                let part = Array(entries[chunk..<min(chunk + SQLiteVaultStore.auditBatchMax, entries.count)])
-                let size = try vault.appendAudit(part)
-                if chunk == 0 { firstIndex = size - UInt64(part.count) }
+            for chunk in stride(from: 0, to: entries.count, by: AuditBatcher.batchEntriesMax) {
+                let part = Array(entries[chunk..<min(chunk + AuditBatcher.batchEntriesMax, entries.count)])
+                let first = try await audit.append(part)
+                if chunk == 0 { firstIndex = first }
             }
         } catch { throw .auditUnavailable("\(error)") }
         var out: [ServedRecord] = []
