@@ -106,8 +106,15 @@ enum FHIRRoutes {
         }
         group.get(":type/:id") { request, context in
             let (type, id) = try typeAndID(context)
-            let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request))
-            return response(found.resource, headers: versionHeaders(found, base: base(request)), pretty: pretty(request))
+            // The stored JSON is the resource as served: no parse and re-serialize unless _pretty.
+            let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request),
+                                            parse: pretty(request))
+            guard let content = found.content, !pretty(request) else {
+                return response(found.resource, headers: versionHeaders(found, base: base(request)), pretty: pretty(request))
+            }
+            var headers = versionHeaders(found, base: base(request))
+            headers[.contentType] = mediaType
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: content)))
         }
         group.put(":type/:id") { request, context in
             let (type, id) = try typeAndID(context)
@@ -273,13 +280,7 @@ enum FHIRRoutes {
         return UInt64(inner.dropFirst().dropLast())
     }
 
-    static func httpDate(_ ms: Int64) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
-        return formatter.string(from: Date(timeIntervalSince1970: TimeInterval(ms) / 1_000))
-    }
+    static func httpDate(_ ms: Int64) -> String { FHIRDateTime.httpDate(ms: ms) }
 
     static func queryPairs(_ request: Request) -> [(String, String)] {
         request.uri.queryParameters.map { (String($0.key), String($0.value)) }

@@ -38,12 +38,15 @@ actor SequenceTracker {
 
 /// One stored resource version as the FHIR API shows it.
 public struct FHIRVersion: @unchecked Sendable {
+    /// The parsed resource (empty when read with `parse: false`; then use `content`).
     public let resource: [String: Any]
     public let type: String
     public let id: String
     public let version: UInt64
     public let lastUpdatedMs: Int64
     public let entry: RecordEntry
+    /// The stored JSON exactly as kept (it already carries meta.versionId and lastUpdated), when read.
+    public var content: [UInt8]? = nil
 }
 
 /// The FHIR facade over records: resources are encrypted records in the vault, registered
@@ -232,7 +235,8 @@ public final class FHIRService: Sendable {
     // MARK: reads
 
     /// Reads the current version (or `version`) after a logged, permitted decision.
-    public func read(type: String, id: String, version: UInt64? = nil, requester: Identity, purpose: Purpose) async throws(FHIRError) -> FHIRVersion {
+    public func read(type: String, id: String, version: UInt64? = nil, requester: Identity, purpose: Purpose,
+                     parse: Bool = true) async throws(FHIRError) -> FHIRVersion {
         let record = Self.recordID(type: type, id: id)
         let request = AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read)
         let served: [ServedRecord]
@@ -240,7 +244,7 @@ public final class FHIRService: Sendable {
             throw Self.map(error)
         }
         guard let one = served.first else { throw .notFound("\(type)/\(id)") }
-        return try Self.version(one, type: type, id: id)
+        return try Self.version(one, type: type, id: id, parse: parse)
     }
 
     /// Every version, newest first, each read through a logged decision.
@@ -255,7 +259,7 @@ public final class FHIRService: Sendable {
         return out
     }
 
-    static func version(_ served: ServedRecord, type: String, id: String) throws(FHIRError) -> FHIRVersion {
+    static func version(_ served: ServedRecord, type: String, id: String, parse: Bool = true) throws(FHIRError) -> FHIRVersion {
         switch served.decision.reason {
         case .unknownRecord: throw .notFound("\(type)/\(id) is not known")
         case .recordErased: throw .gone("\(type)/\(id) was deleted (erased)")
@@ -267,6 +271,11 @@ public final class FHIRService: Sendable {
         }
         guard let entry = served.entry, entry.resourceType == type else { throw .notFound("\(type)/\(id) is not known") }
         guard let content = served.content else { throw .gone("\(type)/\(id) has no stored content (erased)") }
+        guard parse else {
+            var version = FHIRVersion(resource: [:], type: type, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry)
+            version.content = content
+            return version
+        }
         let resource: [String: Any]
         do { resource = try FHIRJSON.object(content) } catch { throw FHIRError(500, "exception", "stored content is not JSON") }
         let lastUpdated = ((resource["meta"] as? [String: Any])?["lastUpdated"] as? String).flatMap(FHIRDateTime.range).map { _ in entry.timeMs }

@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks; each prints the relevant machine limit measured in the same run and the ratio.",
-        subcommands: [LedgerBench.self, ConsentBench.self, ImportBench.self])
+        subcommands: [LedgerBench.self, ConsentBench.self, ImportBench.self, APIBench.self])
 }
 
 /// Limits of this machine, measured now (machines are shared and noisy).

@@ -326,3 +326,12 @@ struct FHIRServerTests {
         } }
     }
 }
+
+@Suite("HTTP dates")
+struct HTTPDateTests {
+    @Test(arguments: [(Int64(0), "Thu, 01 Jan 1970 00:00:00 GMT"), (784_111_777_000, "Sun, 06 Nov 1994 08:49:37 GMT"),
+                      (951_782_400_000, "Tue, 29 Feb 2000 00:00:00 GMT"), (1_796_016_204_602, "Mon, 30 Nov 2026 05:23:24 GMT")])
+    func imfFixdate(_ ms: Int64, _ expected: String) {
+        #expect(FHIRDateTime.httpDate(ms: ms) == expected)
+    }
+}
