@@ -78,7 +78,15 @@ public actor LedgerNode {
     private let orderer: any Orderer
     private let clock: any LedgerClock
 
-    private var head: BlockHeader
+    private var head: BlockHeader {
+        didSet { committedHeight.withLock { $0 = head.height } }
+    }
+    /// The last committed height, readable without a hop onto the actor (consent decisions on
+    /// the read path need only this).
+    private let committedHeight = Mutex<UInt64>(0)
+
+    /// Height of the last committed block (nonisolated).
+    public nonisolated var height: UInt64 { committedHeight.withLock { $0 } }
     private var pendingIDs: Set<Hash256> = []
     /// Next sequence and number of pending transactions per sender with anything pending.
     private var pendingBySender: [IdentityID: (next: UInt64, count: Int)] = [:]
@@ -106,6 +114,7 @@ public actor LedgerNode {
         self.cache = StateCache(store: store)
         self.clock = clock
         self.head = head
+        committedHeight.withLock { $0 = head.height }
         self.orderer = SoloOrderer(
             configuration: .init(batchTransactionsMax: configuration.blockTransactionsMax, batchDelayMs: configuration.blockDelayMs),
             clock: clock, lastTimeMs: head.timeMs)

@@ -155,7 +155,7 @@ public final class AccessService: Sendable {
     /// for the requester. The requester must already be authenticated by the caller.
     public func read(_ request: AccessRequest, sealedJustification: [UInt8]? = nil) async throws(AccessError) -> RecordRelease {
         precondition(request.action == .read, "contributions go through records.register")
-        let height = await node.headHeader.height + 1
+        let height = node.height + 1
         let now = clock.nowMs()
         let decision = ConsentPolicy.decide(request, in: node.state, nowMs: now, height: height)
         let patient = decision.record?.patient ?? Hash256.zero
@@ -172,7 +172,7 @@ public final class AccessService: Sendable {
     /// The decision for a request, without logging it (to filter search candidates; whatever is
     /// then served goes through `serve`, which logs).
     public func decide(_ request: AccessRequest) async -> Decision {
-        ConsentPolicy.decide(request, in: node.state, nowMs: clock.nowMs(), height: await node.headHeader.height + 1)
+        ConsentPolicy.decide(request, in: node.state, nowMs: clock.nowMs(), height: node.height + 1)
     }
 
     /// The custodian's own read path (its FHIR server answering an authenticated requester over
@@ -182,7 +182,7 @@ public final class AccessService: Sendable {
     public func serve(_ requests: [AccessRequest], versions: [Hash256: UInt64] = [:]) async throws(AccessError) -> [ServedRecord] {
         guard !requests.isEmpty else { return [] }
         precondition(requests.allSatisfy { $0.action == .read }, "contributions go through records.register")
-        let height = await node.headHeader.height + 1
+        let height = node.height + 1
         let now = clock.nowMs()
         let decisions = requests.map { ConsentPolicy.decide($0, in: node.state, nowMs: now, height: height) }
         var entries: [(bytes: [UInt8], patient: IdentityID)] = []
