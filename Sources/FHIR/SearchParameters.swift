@@ -82,6 +82,7 @@ public enum SearchParameters {
         "Consent": [status, category, date("date", ["dateTime"], "When the consent was given"), patient],
         "Coverage": [status, SearchParameter("beneficiary", .reference, .patient, [], "The covered patient"), patient],
         "DocumentReference": [status, token("type", ["type"], "Document type"), category, date("date", ["date"], "When created"), patient, subject],
+        "Provenance": [SearchParameter("target", .reference, .value, [], "The resource version this Provenance is about (from the chain)")],
         "Organization": [SearchParameter("name", .string, .blind(.name), ["name"], "Organization name (matched blind)"),
                          token("type", ["type"], "Organization type")],
         "Practitioner": [SearchParameter("name", .string, .blind(.name), ["name"], "Any part of a name (matched blind)"),

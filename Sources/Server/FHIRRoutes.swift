@@ -74,7 +74,9 @@ enum FHIRRoutes {
         }
         group.get(":type") { request, context in
             let type = try supportedType(context)
-            let query = try SearchQuery(type: type, pairs: queryPairs(request), strict: strictHandling(request))
+            let pairs = queryPairs(request)
+            if let view = try await ledgerView(type: type, pairs: pairs, request: request, context: context, fhir: fhir) { return view }
+            let query = try SearchQuery(type: type, pairs: pairs, strict: strictHandling(request))
             return try await searchResponse(query, request: request, context: context, fhir: fhir)
         }
         group.post(":type/_search") { request, context in
@@ -106,6 +108,9 @@ enum FHIRRoutes {
         }
         group.get(":type/:id") { request, context in
             let (type, id) = try typeAndID(context)
+            if type == "AuditEvent", id.hasPrefix("audit-") {
+                return response(try fhir.auditEvent(id: id, requester: try context.requester()), pretty: pretty(request))
+            }
             // The stored JSON is the resource as served: no parse and re-serialize unless _pretty.
             let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request),
                                             parse: pretty(request))
@@ -218,6 +223,38 @@ enum FHIRRoutes {
         default:
             throw FHIRError.notSupported("\(method) \(url.prefix(80)) is not supported in a batch")
         }
+    }
+
+    /// The ledger's own objects: `AuditEvent?patient=` (the access log, BALP) and
+    /// `Provenance?target=Type/id` (from the chain); nil for ordinary searches.
+    static func ledgerView(type: String, pairs: [(String, String)], request: Request, context: LedgerRequestContext,
+                           fhir: FHIRService) async throws -> Response? {
+        let base = base(request)
+        if type == "AuditEvent", let patient = pairs.first(where: { $0.0 == "patient" })?.1 {
+            let id = FHIRJSON.parseReference(patient)?.id ?? patient
+            let count = Int(request.query("_count") ?? "100") ?? -1
+            let offset = Int(request.query("_offset") ?? "0") ?? -1
+            guard (1...SearchQuery.countMax).contains(count), offset >= 0 else { throw FHIRError.invalid("_count must be 1…1000 and _offset ≥ 0") }
+            let (total, events) = try fhir.auditEvents(patientID: id, requester: try context.requester(), offset: offset, count: count)
+            var links: [[String: Any]] = [["relation": "self", "url": "\(base)/AuditEvent?patient=\(id)&_count=\(count)&_offset=\(offset)"]]
+            if offset + count < total { links.append(["relation": "next", "url": "\(base)/AuditEvent?patient=\(id)&_count=\(count)&_offset=\(offset + count)"]) }
+            var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": total, "link": links]
+            if !events.isEmpty {
+                bundle["entry"] = events.map { ["fullUrl": "\(base)/AuditEvent/\($0["id"] as? String ?? "")", "resource": $0, "search": ["mode": "match"]] }
+            }
+            return response(bundle, pretty: pretty(request))
+        }
+        if type == "Provenance", let target = pairs.first(where: { $0.0 == "target" })?.1 {
+            guard let parsed = FHIRJSON.parseReference(target) else { throw FHIRError.invalid("target must be Type/id") }
+            let provenances = try await fhir.provenance(type: parsed.type, id: parsed.id, requester: try context.requester(), purpose: try purpose(request))
+            var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": provenances.count,
+                                         "link": [["relation": "self", "url": "\(base)/Provenance?target=\(parsed.type)/\(parsed.id)"]]]
+            if !provenances.isEmpty {
+                bundle["entry"] = provenances.map { ["fullUrl": "\(base)/Provenance/\($0["id"] as? String ?? "")", "resource": $0, "search": ["mode": "match"]] }
+            }
+            return response(bundle, pretty: pretty(request))
+        }
+        return nil
     }
 
     /// A history Bundle, newest first.

@@ -155,7 +155,11 @@ struct FHIRIntegrationTests {
             _ = try await save("Encounter?patient=\(id)&_include=Encounter:serviceProvider")
             _ = try await save("Condition?patient=\(id)")
         }
-        for id in ids.prefix(4) { _ = try await save("Patient/\(id)/$everything") }
+        for id in ids.prefix(4) {
+            _ = try await save("Patient/\(id)/$everything")
+            _ = try await save("AuditEvent?patient=\(id)&_count=200")
+            _ = try await save("Provenance?target=Patient/\(id)")
+        }
         _ = try await save("Observation/_history?_count=50")
         for type in ["Claim", "ExplanationOfBenefit", "MedicationRequest", "Immunization", "Consent", "Organization", "Practitioner",
                      "MedicationDispense", "ServiceRequest", "Bundle"] {

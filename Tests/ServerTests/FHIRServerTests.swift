@@ -241,6 +241,30 @@ struct FHIRServerTests {
             let log = try fhir.access.accessLog(patient: patientRecord.patient)
             #expect(log.contains { $0.entry.requester == fixture.clinicDoctor.derivedID && $0.entry.outcome == .deny })
             #expect(log.contains { $0.entry.requester == fixture.doctor.derivedID && $0.entry.outcome == .permit })
+
+            // The same log over FHIR as BALP AuditEvents: for the patient (keys the custodian generated) and the custodian, not a clinician.
+            let patientKeys = try #require(fixture.patientKeys.keys(of: patientRecord.patient))
+            let patient = FHIRClient(client: client, bearer: try await token(client, for: patientKeys))
+            let events = try await patient.call(.get, "/fhir/AuditEvent?patient=\(patientID)&_count=500")
+            #expect(events.status == .ok, "\(events.json)")
+            let resources = (events.json["entry"] as? [[String: Any]] ?? []).compactMap { $0["resource"] as? [String: Any] }
+            #expect(resources.count == log.count)
+            #expect(resources.contains { $0["outcome"] as? String == "4" }, "the clinic's denial is an AuditEvent with outcome 4")
+            #expect(resources.allSatisfy { (($0["meta"] as? [String: Any])?["profile"] as? [String])?.first?.contains("BALP") == true })
+            let one = try await patient.call(.get, "/fhir/AuditEvent/\(resources[0]["id"] as? String ?? "")")
+            #expect(one.status == .ok)
+            #expect(try await doctor.call(.get, "/fhir/AuditEvent?patient=\(patientID)").status == .forbidden)
+            let hospital = FHIRClient(client: client, bearer: try await token(client, for: fixture.hospital))
+            #expect(try await hospital.call(.get, "/fhir/AuditEvent?patient=\(patientID)").status == .ok)
+
+            // Provenance from the chain: author, custodian, block, transaction and its signature.
+            let provenance = try await doctor.call(.get, "/fhir/Provenance?target=Patient/\(patientID)")
+            let record = try #require(((provenance.json["entry"] as? [[String: Any]])?.first)?["resource"] as? [String: Any])
+            #expect(provenance.json["total"] as? Int == 1)
+            #expect(((record["signature"] as? [[String: Any]])?.first)?["data"] is String)
+            let agents = (record["agent"] as? [[String: Any]] ?? []).compactMap { (($0["who"] as? [String: Any])?["identifier"] as? [String: Any])?["value"] as? String }
+            #expect(agents == [fixture.doctor.derivedID.hex, fixture.hospital.derivedID.hex])
+            #expect(try await clinic.call(.get, "/fhir/Provenance?target=Patient/\(patientID)").status == .forbidden)
         } }
     }
 
