@@ -74,10 +74,16 @@ public enum LedgerServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         AuthRoutes.add(to: router, services)
-        router.get("/v1/openapi.json") { _, _ in JSON.response(OpenAPIDocument.document) }
+        let document = JSON.encode(OpenAPIDocument.document(records: services.fhir != nil))
+        router.get("/v1/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
+        }
         let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
         LogRoutes.add(to: v1, services)
-        if let fhir = services.fhir { FHIRRoutes.add(to: router, services, fhir: fhir) }
+        if let fhir = services.fhir {
+            RecordRoutes.add(to: v1, services, access: fhir.access)
+            FHIRRoutes.add(to: router, services, fhir: fhir)
+        }
         return router
     }
 

@@ -16,6 +16,8 @@ enum OpenAPIDocument {
         var body: [String] = []
         /// Success statuses besides errors.
         var success: [String] = ["200"]
+        /// Served only by a node that holds records (a vault and custodian keys).
+        var needsRecords: Bool { path.hasPrefix("/v1/records") || path.hasPrefix("/v1/patients") }
     }
 
     static let routes: [Route] = [
@@ -42,11 +44,22 @@ enum OpenAPIDocument {
         Route(method: "get", path: "/v1/blocks/{height}", summary: "A block header", authenticated: true),
         Route(method: "get", path: "/v1/identities/me", summary: "The identity the bearer token speaks for", authenticated: true),
         Route(method: "get", path: "/v1/identities/{id}", summary: "A registered identity (no PHI: patients have no label)", authenticated: true),
+        Route(method: "get", path: "/v1/records/{id}", summary: "A record's on-chain entry and versions (patient, delegate, custodian staff or a permitted reader)",
+              authenticated: true),
+        Route(method: "get", path: "/v1/records/{id}/release", summary: "Consent decision, durable audit, then the ciphertext with its data key wrapped for the requester",
+              authenticated: true, query: [("purpose", false, "HL7 v3 PurposeOfUse code (default TREAT)")]),
+        Route(method: "get", path: "/v1/patients/{id}/records", summary: "A patient's records (patient, delegate or custodian staff)", authenticated: true,
+              query: [("limit", false, "1…1000 (default 100)"), ("after", false, "the previous page's next_after")]),
+        Route(method: "get", path: "/v1/patients/{id}/consents", summary: "A patient's consents, active and revoked (patient or delegate)", authenticated: true,
+              query: [("limit", false, "1…1000 (default 100)"), ("after", false, "the previous page's next_after")]),
+        Route(method: "get", path: "/v1/patients/{id}/access-log", summary: "Every access decision on the patient's records (patient, delegate or custodian auditors)",
+              authenticated: true, query: [("limit", false, "1…1000 (default 100)"), ("after", false, "last index seen")]),
     ]
 
-    static var document: [String: Any] {
+    /// The document for a server with (or without) the records service.
+    static func document(records: Bool) -> [String: Any] {
         var paths: [String: [String: Any]] = [:]
-        for route in routes {
+        for route in routes where records || !route.needsRecords {
             var operation: [String: Any] = [
                 "summary": route.summary,
                 "operationId": route.method + route.path.split(separator: "/").map { $0.replacingOccurrences(of: "{", with: "by-").replacingOccurrences(of: "}", with: "") }

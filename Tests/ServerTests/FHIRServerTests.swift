@@ -257,6 +257,32 @@ struct FHIRServerTests {
             let hospital = FHIRClient(client: client, bearer: try await token(client, for: fixture.hospital))
             #expect(try await hospital.call(.get, "/fhir/AuditEvent?patient=\(patientID)").status == .ok)
 
+            // The same objects through /v1: records, a release the requester decrypts with its own key, consents, the log.
+            let patientHex = patientRecord.patient.hex
+            let listed = try await patient.call(.get, "/v1/patients/\(patientHex)/records?limit=1000")
+            #expect((listed.json["records"] as? [Any])?.count == 5, "\(listed.json)")
+            #expect(try await clinic.call(.get, "/v1/patients/\(patientHex)/records").status == .forbidden)
+            let recordHex = patientRecord.record.hex
+            let described = try await doctor.call(.get, "/v1/records/\(recordHex)")
+            #expect((described.json["versions"] as? [Any])?.count == 1)
+            #expect(try await clinic.call(.get, "/v1/records/\(recordHex)").status == .forbidden)
+            let refusedRelease = try await clinic.call(.get, "/v1/records/\(recordHex)/release")
+            #expect(refusedRelease.status == .forbidden)
+            #expect(refusedRelease.json["error"] as? String == "no-consent")
+            let release = try await doctor.call(.get, "/v1/records/\(recordHex)/release")
+            #expect(release.status == .ok)
+            let wrapped = try WrappedKey(bytes: Array(try #require(Data(base64Encoded: release.json["wrapped_key"] as? String ?? ""))))
+            let sealed = try SealedRecord(bytes: Array(try #require(Data(base64Encoded: release.json["sealed_record"] as? String ?? ""))))
+            let dataKey = try KeyWrap.unwrap(wrapped, with: fixture.doctor.agreement,
+                                             context: WrapContext(record: patientRecord.record, version: 1, recipient: fixture.doctor.derivedID))
+            let plaintext = try RecordCipher.open(sealed, with: dataKey, record: patientRecord.record, version: 1)
+            #expect(String(decoding: plaintext, as: UTF8.self).contains("Okafor"), "the requester decrypts the release with its own key")
+            #expect((try await patient.call(.get, "/v1/patients/\(patientHex)/consents").json["consents"] as? [Any])?.isEmpty == true)
+            #expect(try await doctor.call(.get, "/v1/patients/\(patientHex)/consents").status == .forbidden)
+            let accessLog = try await patient.call(.get, "/v1/patients/\(patientHex)/access-log?limit=1000")
+            #expect((accessLog.json["entries"] as? [[String: Any]])?.contains { $0["outcome"] as? String == "deny" } == true)
+            #expect(try await doctor.call(.get, "/v1/patients/\(patientHex)/access-log").status == .forbidden)
+
             // Provenance from the chain: author, custodian, block, transaction and its signature.
             let provenance = try await doctor.call(.get, "/fhir/Provenance?target=Patient/\(patientID)")
             let record = try #require(((provenance.json["entry"] as? [[String: Any]])?.first)?["resource"] as? [String: Any])
@@ -307,6 +333,23 @@ struct FHIRServerTests {
             // References were rewritten to the assigned ids.
             let firstObservation = try #require(entries[1]["resource"] as? [String: Any])
             #expect((firstObservation["subject"] as? [String: Any])?["reference"] as? String == "Patient/\(patientID)")
+        } }
+    }
+
+    /// With the records service the OpenAPI document lists the record routes too, and each is served.
+    @Test(.timeLimit(.minutes(2)))
+    func everyDocumentedRouteIsServedWithRecords() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+            let paths = try #require(try await doctor.call(.get, "/v1/openapi.json").json["paths"] as? [String: [String: Any]])
+            #expect(paths["/v1/records/{id}/release"] != nil)
+            for (path, operations) in paths {
+                let uri = path.replacingOccurrences(of: "{id}", with: fixture.doctor.derivedID.hex).replacingOccurrences(of: "{height}", with: "0")
+                for method in operations.keys {
+                    let answer = try await doctor.call(method == "post" ? .post : .get, uri)
+                    #expect((answer.status != .notFound || answer.json["error"] != nil) && answer.status != .methodNotAllowed, "\(method) \(path)")
+                }
+            }
         } }
     }
 
