@@ -72,6 +72,37 @@ enum FHIRRoutes {
                 throw FHIRError.invalid("Bundle.type must be transaction or batch", at: "Bundle.type")
             }
         }
+        group.get("$export") { request, context in
+            try await startExport(request, context, patientLevel: false, fhir: fhir)
+        }
+        group.get("$export-status/:job") { request, context in
+            let job = try await fhir.exports.job(context.parameters.get("job") ?? "", owner: try context.requester().id)
+            guard let finished = job.finished else {
+                return Response(status: .accepted, headers: [HTTPField.Name("X-Progress")!: job.progress, .retryAfter: "1"])
+            }
+            if let error = job.error { throw FHIRError(500, "exception", "export failed: \(error)") }
+            let base = base(request)
+            let manifest: [String: Any] = [
+                "transactionTime": FHIRDateTime.instant(ms: Int64(job.started.timeIntervalSince1970 * 1_000)),
+                "request": job.request, "requiresAccessToken": true, "error": [[String: Any]](),
+                "output": job.outputs.map { ["type": $0.type, "url": "\(base)/$export-file/\(context.parameters.get("job") ?? "")/\($0.type).ndjson",
+                                             "count": $0.count] },
+                "extension": ["https://careledger.org/fhir/export-completed": FHIRDateTime.instant(ms: Int64(finished.timeIntervalSince1970 * 1_000))],
+            ]
+            return JSON.response(manifest)
+        }
+        group.delete("$export-status/:job") { _, context in
+            try await fhir.exports.delete(context.parameters.get("job") ?? "", owner: try context.requester().id)
+            return Response(status: .accepted)
+        }
+        group.get("$export-file/:job/:file") { _, context in
+            let job = try await fhir.exports.job(context.parameters.get("job") ?? "", owner: try context.requester().id)
+            let name = context.parameters.get("file") ?? ""
+            guard name.hasSuffix(".ndjson"), let output = job.outputs.first(where: { "\($0.type).ndjson" == name }) else {
+                throw FHIRError.notFound("no export file \(name.prefix(80))")
+            }
+            return Response(status: .ok, headers: [.contentType: "application/fhir+ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: output.data)))
+        }
         group.get(":type") { request, context in
             let type = try supportedType(context)
             let pairs = queryPairs(request)
@@ -107,6 +138,9 @@ enum FHIRRoutes {
             return response(created.resource, status: .created, headers: headers, pretty: pretty(request))
         }
         group.get(":type/:id") { request, context in
+            if context.parameters.get("type") == "Patient", context.parameters.get("id") == "$export" {
+                return try await startExport(request, context, patientLevel: true, fhir: fhir)
+            }
             let (type, id) = try typeAndID(context)
             if type == "AuditEvent", id.hasPrefix("audit-") {
                 return response(try fhir.auditEvent(id: id, requester: try context.requester()), pretty: pretty(request))
@@ -255,6 +289,34 @@ enum FHIRRoutes {
             return response(bundle, pretty: pretty(request))
         }
         return nil
+    }
+
+    /// Bulk Data kick-off: `Prefer: respond-async` required; `_type` limits the types; 202 with
+    /// the status URL in Content-Location.
+    static func startExport(_ request: Request, _ context: LedgerRequestContext, patientLevel: Bool, fhir: FHIRService) async throws -> Response {
+        guard request.headers[HTTPField.Name("Prefer")!]?.contains("respond-async") == true else {
+            throw FHIRError.invalid("$export is asynchronous: send Prefer: respond-async")
+        }
+        if let format = request.query("_outputFormat"), !["application/fhir+ndjson", "application/ndjson", "ndjson"].contains(format) {
+            throw FHIRError.notSupported("_outputFormat \(format.prefix(60)) is not supported (application/fhir+ndjson)")
+        }
+        var types: [String] = []
+        if let list = request.query("_type") {
+            types = list.split(separator: ",").map(String.init)
+            for type in types where !FHIR.CapabilityStatement.supportedTypes.contains(type) {
+                throw FHIRError.invalid("_type \(type.prefix(64)) is not a type served here")
+            }
+        }
+        let requester = try context.requester()
+        let purpose = try purpose(request)
+        let base = base(request)
+        let requestURL = "\(base)/\(patientLevel ? "Patient/" : "")$export" + (request.uri.query.map { "?\($0)" } ?? "")
+        let jobs = fhir.exports
+        let wanted = types
+        let id = try await jobs.start(owner: requester.id, request: requestURL) { id in
+            await fhir.runExport(types: wanted, patientLevel: patientLevel, requester: requester, purpose: purpose, jobs: jobs, id: id)
+        }
+        return Response(status: .accepted, headers: [.contentLocation: "\(base)/$export-status/\(id)"])
     }
 
     /// A history Bundle, newest first.

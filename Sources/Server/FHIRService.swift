@@ -56,6 +56,8 @@ public final class FHIRService: Sendable {
     public let access: AccessService
     let patientKeys: any PatientKeyStore
     let sequences = SequenceTracker()
+    /// Bulk export jobs (output in memory only).
+    let exports = ExportJobs()
     /// Longest wait for a write's block to commit.
     public static let commitWaitMs = 15_000
 

@@ -169,6 +169,37 @@ struct FHIRIntegrationTests {
                 _ = try await save("\(type)/\(id)")
             }
         }
+        // Bulk export NDJSON, validated too.
+        var request = URLRequest(url: URL(string: "\(base)/$export?_type=Patient,Condition,Immunization")!)
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        request.setValue("respond-async", forHTTPHeaderField: "Prefer")
+        let exportRequest = request
+        let kickoff = try await blocking { () throws -> String in
+            nonisolated(unsafe) var location: String?
+            let done = DispatchSemaphore(value: 0)
+            URLSession.shared.dataTask(with: exportRequest) { _, response, _ in
+                location = (response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Location")
+                done.signal()
+            }.resume()
+            _ = done.wait(timeout: .now() + 60)
+            guard let location else { throw ChildError("no Content-Location from $export") }
+            return location
+        }
+        var manifest: [String: Any] = [:]
+        for _ in 0..<600 {
+            let status = try await http(kickoff, token: token)
+            if status.status == 200 { manifest = (try JSONSerialization.jsonObject(with: status.body) as? [String: Any]) ?? [:]; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let outputs = try #require(manifest["output"] as? [[String: Any]])
+        #expect(outputs.count == 3)
+        for output in outputs {
+            let file = try await http(output["url"] as? String ?? "", token: token)
+            #expect(file.status == 200)
+            saved += 1
+            try file.body.write(to: out.appendingPathComponent("\(saved).ndjson"))
+        }
+
         let validator = Shared.directory.appendingPathComponent("tools/fhir-validate").path
         let result = try await runProgram(validator, [out.path], timeoutSeconds: 400)
         // The validator counts every resource (each Bundle entry too): at least one per saved file, none failed.

@@ -214,6 +214,33 @@ struct FHIRServerTests {
             #expect((history.json["entry"] as? [[String: Any]])?.count == 3)
             #expect(try await doctor.call(.get, "/fhir/Patient/\(patientID)/$lookup").status == .notFound)
 
+            // Bulk export: asynchronous kick-off, status, NDJSON only for the requester.
+            #expect(try await doctor.call(.get, "/fhir/$export?_type=Patient,Observation").status == .badRequest)
+            let kickoff = try await doctor.call(.get, "/fhir/$export?_type=Patient,Observation", headers: [HTTPField.Name("Prefer")!: "respond-async"])
+            #expect(kickoff.status == .accepted)
+            let statusURL = try #require(kickoff.headers[.contentLocation])
+            let statusPath = String(statusURL[statusURL.range(of: "/fhir/")!.lowerBound...])
+            var manifest: [String: Any] = [:]
+            for _ in 0..<300 {
+                let status = try await doctor.call(.get, statusPath)
+                if status.status == .ok { manifest = status.json; break }
+                #expect(status.status == .accepted)
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let outputs = try #require(manifest["output"] as? [[String: Any]])
+            #expect(Dictionary(uniqueKeysWithValues: outputs.map { ($0["type"] as? String ?? "", $0["count"] as? Int ?? 0) }) == ["Patient": 2, "Observation": 5])
+            let fileURL = try #require(outputs.first { $0["type"] as? String == "Observation" }?["url"] as? String)
+            let filePath = String(fileURL[fileURL.range(of: "/fhir/")!.lowerBound...])
+            let ndjson = try await client.execute(uri: filePath, method: .get, headers: [.authorization: doctor.bearer.map { "Bearer \($0)" } ?? ""]) {
+                String(buffer: $0.body)
+            }
+            let lines = ndjson.split(separator: "\n")
+            #expect(lines.count == 5)
+            #expect(lines.allSatisfy { String($0).contains("\"resourceType\":\"Observation\"") })
+            let stranger = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
+            #expect(try await stranger.call(.get, statusPath).status == .forbidden)
+            #expect(try await stranger.call(.get, filePath).status == .forbidden)
+
             // POST _search matches GET.
             let posted = try await doctor.call(.post, "/fhir/Observation/_search", raw: "code=4548-4",
                                                headers: [.contentType: "application/x-www-form-urlencoded"])
