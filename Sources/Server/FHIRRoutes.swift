@@ -132,6 +132,11 @@ enum FHIRRoutes {
                 }
                 if existing.total > 1 { throw FHIRError.preconditionFailed("If-None-Exist matches \(existing.total) resources") }
             }
+            if type == "Consent", fhir.isPatientSide(resource, requester: requester) {
+                let consent = try await fhir.grantConsent(resource, requester: requester)
+                return response(consent, status: .created, headers: [.location: "\(base(request))/Consent/\(consent["id"] as? String ?? "")"],
+                                pretty: pretty(request))
+            }
             let created = try await fhir.create(resource, type: type, requester: requester)
             var headers = versionHeaders(created, base: base(request))
             headers[.location] = "\(base(request))/\(type)/\(created.id)/_history/\(created.version)"
@@ -144,6 +149,9 @@ enum FHIRRoutes {
             let (type, id) = try typeAndID(context)
             if type == "AuditEvent", id.hasPrefix("audit-") {
                 return response(try fhir.auditEvent(id: id, requester: try context.requester()), pretty: pretty(request))
+            }
+            if type == "Consent", id.hasPrefix(FHIRService.consentPrefix) {
+                return response(try fhir.ledgerConsent(id: id, requester: try context.requester()).resource, pretty: pretty(request))
             }
             // The stored JSON is the resource as served: no parse and re-serialize unless _pretty.
             let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request),
@@ -170,6 +178,11 @@ enum FHIRRoutes {
         }
         group.delete(":type/:id") { request, context in
             let (type, id) = try typeAndID(context)
+            if type == "Consent", id.hasPrefix(FHIRService.consentPrefix) {
+                try await fhir.revokeConsent(id: id, requester: try context.requester())
+                return response(OperationOutcome.information("Consent/\(id) revoked on-chain; decisions stop using it from the next block"),
+                                pretty: pretty(request))
+            }
             try await fhir.delete(type: type, id: id, requester: try context.requester())
             return response(OperationOutcome.information("\(type)/\(id) deleted: erased on-chain and its ciphertext destroyed"), pretty: pretty(request))
         }
@@ -396,9 +409,15 @@ enum FHIRRoutes {
     }
 
     static func searchResponse(_ query: SearchQuery, request: Request, context: LedgerRequestContext, fhir: FHIRService) async throws -> Response {
-        let result = try await fhir.search(query, requester: try context.requester(), purpose: try purpose(request))
+        let requester = try context.requester()
+        let result = try await fhir.search(query, requester: requester, purpose: try purpose(request))
         let base = base(request)
-        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": result.total]
+        // The patient's (or delegate's) own ledger consents join a Consent search by patient.
+        var ledgerConsents: [[String: Any]] = []
+        if query.type == "Consent", let patient = queryPairs(request).first(where: { $0.0 == "patient" })?.1 {
+            ledgerConsents = try fhir.ledgerConsents(patientID: FHIRJSON.parseReference(patient)?.id ?? patient, requester: requester)
+        }
+        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": result.total + ledgerConsents.count]
         let kept = queryPairs(request).filter { $0.0 != "_offset" }
         func link(_ offset: Int) -> String {
             let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:/"))
@@ -416,6 +435,7 @@ enum FHIRRoutes {
         var entries: [[String: Any]] = result.matches.map {
             ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "match"]]
         }
+        entries += ledgerConsents.map { ["fullUrl": "\(base)/Consent/\($0["id"] as? String ?? "")", "resource": $0, "search": ["mode": "match"]] }
         entries += result.included.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "include"]] }
         if !query.ignored.isEmpty {
             entries.append(["resource": OperationOutcome.make(severity: "warning", code: "not-supported",

@@ -10,6 +10,8 @@ import Vault
 /// takes them over (by rotating to a key of their own).
 public protocol PatientKeyStore: Sendable {
     func save(_ keys: IdentityKeys) throws
+    /// The keys kept for a patient, if this server holds them.
+    func keys(of id: IdentityID) -> IdentityKeys?
 }
 
 /// Keeps generated patient keys in memory (tests).

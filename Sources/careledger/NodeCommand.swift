@@ -100,4 +100,9 @@ struct DirectoryPatientKeys: PatientKeyStore {
         try directory.saveKey("patient-\(keys.derivedID.hex.prefix(16))", keys,
                               passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"])
     }
+
+    func keys(of id: IdentityID) -> IdentityKeys? {
+        guard let keys = try? directory.loadKey("patient-\(id.hex.prefix(16))"), keys.derivedID == id else { return nil }
+        return keys
+    }
 }

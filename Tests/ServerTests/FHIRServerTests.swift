@@ -318,6 +318,36 @@ struct FHIRServerTests {
             let agents = (record["agent"] as? [[String: Any]] ?? []).compactMap { (($0["who"] as? [String: Any])?["identifier"] as? [String: Any])?["value"] as? String }
             #expect(agents == [fixture.doctor.derivedID.hex, fixture.hospital.derivedID.hex])
             #expect(try await clinic.call(.get, "/fhir/Provenance?target=Patient/\(patientID)").status == .forbidden)
+
+            // The patient grants the clinic doctor through a FHIR Consent: signed on-chain, enforced, revocable.
+            let grant: [String: Any] = [
+                "resourceType": "Consent", "status": "active",
+                "scope": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"]]],
+                "category": [["coding": [["system": "http://loinc.org", "code": "59284-0"]]]],
+                "patient": ["reference": "Patient/\(patientID)"],
+                "policyRule": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"]]],
+                "provision": ["type": "permit",
+                              "actor": [["role": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"]]],
+                                         "reference": ["identifier": ["system": "urn:careledger:identity", "value": fixture.clinicDoctor.derivedID.hex]]]],
+                              "purpose": [["system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"]],
+                              "class": [["system": "http://hl7.org/fhir/resource-types", "code": "Patient"]]],
+            ]
+            let granted = try await patient.call(.post, "/fhir/Consent", grant)
+            #expect(granted.status == .created, "\(granted.json)")
+            let consentID = try #require(granted.json["id"] as? String)
+            #expect(consentID.hasPrefix("ledger-"))
+            #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)").status == .ok, "the consent is enforced")
+            #expect(try await clinic.call(.get, "/fhir/Observation?patient=\(patientID)").json["total"] as? Int == 0, "its scope is Patient only")
+            let listedConsents = try await patient.call(.get, "/fhir/Consent?patient=\(patientID)")
+            #expect((listedConsents.json["entry"] as? [[String: Any]])?.contains { ($0["resource"] as? [String: Any])?["id"] as? String == consentID } == true)
+            #expect(try await patient.call(.get, "/fhir/Consent/\(consentID)").json["status"] as? String == "active")
+            #expect(try await patient.call(.delete, "/fhir/Consent/\(consentID)").status == .ok)
+            #expect(try await patient.call(.get, "/fhir/Consent/\(consentID)").json["status"] as? String == "inactive")
+            #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)").status == .forbidden, "revoked from the next block")
+            // A clinician's Consent is only a record: nothing is enforced.
+            let recorded = try await doctor.call(.post, "/fhir/Consent", grant)
+            #expect(recorded.status == .created)
+            #expect((recorded.json["id"] as? String)?.hasPrefix("ledger-") == false)
         } }
     }
 
