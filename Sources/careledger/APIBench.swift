@@ -85,14 +85,8 @@ struct APIBench: AsyncParsableCommand {
         let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId)
         let token = try await tokens.mint(for: reader.id).token
         let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir)
-        var logger = Logger(label: "careledger.bench.api")
-        logger.logLevel = .critical
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = LedgerServer.application(services, port: 0, logger: logger) { port in portSink.yield(port) }
-        let server = Task { try await app.run() }
+        let (port, server) = await DemoScript.serveInProcess(services)
         defer { server.cancel() }
-        var port = 0
-        for await bound in ports { port = bound; break }
 
         let auditBefore = try ledger.access.vault.auditHead().size
         let script = root(directory).appendingPathComponent("reads.lua")

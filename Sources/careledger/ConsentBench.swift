@@ -88,7 +88,7 @@ struct ConsentBench: AsyncParsableCommand {
         let node = try await LedgerNode(store: store, ordererKeys: nodeKeys)
         let height = await node.headHeader.height + 1
         let nowMs = world.decisionTimeMs
-        var rng = BenchRandom(seed: UInt64(level))
+        var rng = SplitMix64(seed: UInt64(level))
         let requests = (0..<decisions).map { _ in world.request(consentsGranted: level, &rng) }
 
         func time(_ requests: [AccessRequest], _ reader: any StateReader) -> (latencies: [Double], outcomes: [String: Int]) {
@@ -179,18 +179,6 @@ private final class CountingReader: StateReader, @unchecked Sendable {
     func value(for key: String) -> [UInt8]? { reads += 1; return base.value(for: key) }
 }
 
-/// SplitMix64: a small deterministic generator so every run builds the same chain and requests.
-struct BenchRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Commits signed transactions into the bench chain in blocks of 2,000, checking every result.
 struct ConsentBenchWriter {
@@ -346,7 +334,7 @@ struct ConsentBenchWorld: Sendable {
     }
 
     func spec(_ k: Int) -> Spec {
-        var rng = BenchRandom(seed: UInt64(k) &* 0x1000_0001)
+        var rng = SplitMix64(seed: UInt64(k) &* 0x1000_0001)
         let roll = Int(rng.next() % 100)
         let kind: Spec.GranteeKind = roll < 70 ? .member : roll < 90 ? .organization : .role
         let grantee = switch kind {
@@ -397,7 +385,7 @@ struct ConsentBenchWorld: Sendable {
     }
 
     /// A request: half aimed at a granted consent's grantee and patient, half at random.
-    func request(consentsGranted: Int, _ rng: inout BenchRandom) -> AccessRequest {
+    func request(consentsGranted: Int, _ rng: inout SplitMix64) -> AccessRequest {
         let randomPurpose = Purpose.allCases.randomElement(using: &rng)!
         let action: ConsentAction = rng.next() % 10 == 0 ? .contribute : .read
         if rng.next() % 2 == 0 {

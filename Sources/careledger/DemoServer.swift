@@ -36,14 +36,8 @@ extension DemoScript {
         let fhir = FHIRService(access: ledger.access, patientKeys: DirectoryPatientKeys(directory: directory))
         let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys,
                                       tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId), fhir: fhir)
-        var logger = Logger(label: "careledger.demo.server")
-        logger.logLevel = .critical
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = LedgerServer.application(services, port: 0, logger: logger) { port in portSink.yield(port) }
-        let server = Task { try await app.run() }
+        let (port, server) = await Self.serveInProcess(services)
         defer { server.cancel() }
-        var port = 0
-        for await bound in ports { port = bound; break }
         let base = "http://127.0.0.1:\(port)"
         story.ok("the node serves /fhir, /v1 and the proof API on \(base) (port picked by the OS)")
 
@@ -95,6 +89,18 @@ extension DemoScript {
             .flatMap({ Hash256(bytes: Array($0)) }) else { throw CLIError("demo check failed: malformed proof") }
         try MerkleVerifier.verifyInclusion(leafHash: leaf, index: UInt64(index), size: size, proof: path, root: root)
         story.ok("fetched /v1/log/sth, /v1/txs/\(id.prefix(12))…/raw and /v1/log/proof-by-hash: leaf \(index) of \(size) verifies against the signed root (\(path.count) hashes)")
+    }
+
+    /// Starts the HTTP server in this process on a free loopback port; cancel the task to stop it.
+    static func serveInProcess(_ services: ServerServices) async -> (port: Int, task: Task<Void, any Error>) {
+        var logger = Logger(label: "careledger.in-process-server")
+        logger.logLevel = .critical
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let app = LedgerServer.application(services, port: 0, logger: logger) { port in portSink.yield(port) }
+        let server = Task { try await app.run() }
+        var port = 0
+        for await bound in ports { port = bound; break }
+        return (port, server)
     }
 
     static func token(base: String, keys: IdentityKeys) async throws -> String {

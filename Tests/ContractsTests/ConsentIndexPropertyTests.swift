@@ -2,18 +2,6 @@ import Contracts
 import LedgerCore
 import Testing
 
-/// SplitMix64, for deterministic property tests of the consent index.
-struct ConsentIndexRNG: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Random grant/revoke sequences: after every block each grantee's index list is exactly the set
 /// of that grantee's non-revoked consents, the count key is the number of active consents, and
@@ -48,7 +36,7 @@ struct ConsentIndexPropertyTests {
     }
 
     func check(seed: UInt64) throws {
-        var rng = ConsentIndexRNG(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var h = Self.base
         var active: [Grantee: [Hash256]] = [:]
         var granteeOf: [Hash256: Grantee] = [:]

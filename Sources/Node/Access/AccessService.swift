@@ -225,6 +225,12 @@ public final class AccessService: Sendable {
 
     /// Decrypts a record version with its custodian's key (held by this node).
     private func decrypt(_ entry: RecordEntry) throws(AccessError) -> [UInt8] {
+        let (blob, key) = try custodianKey(entry)
+        do { return try RecordCipher.open(blob, with: key, record: entry.record, version: entry.version) } catch { throw .vault(error) }
+    }
+
+    /// A record version's ciphertext and its data key, unwrapped with the custodian's key.
+    private func custodianKey(_ entry: RecordEntry) throws(AccessError) -> (SealedRecord, DataKey) {
         guard let custodianKeys = custodians[entry.custodian] else { throw .notHeldHere(custodian: entry.custodian) }
         do {
             guard let blob = try vault.blob(entry.ciphertextHash),
@@ -232,7 +238,7 @@ public final class AccessService: Sendable {
             else { throw AccessError.contentUnavailable(entry.record) }
             let key = try KeyWrap.unwrap(wrapped, with: custodianKeys.agreement,
                                          context: WrapContext(record: entry.record, version: entry.version, recipient: entry.custodian))
-            return try RecordCipher.open(blob, with: key, record: entry.record, version: entry.version)
+            return (blob, key)
         } catch let error as AccessError {
             throw error
         } catch let error as VaultError {
@@ -249,24 +255,13 @@ public final class AccessService: Sendable {
     public func custodianKeys(_ id: IdentityID) -> IdentityKeys? { custodians[id] }
 
     private func release(_ record: RecordEntry, to requester: IdentityID, decision: Decision, auditIndex: UInt64) throws(AccessError) -> RecordRelease {
-        guard let custodianKeys = custodians[record.custodian] else { throw .notHeldHere(custodian: record.custodian) }
         guard let identity = Directory.identity(requester, in: node.state) else { throw .unknownIdentity(requester) }
+        let (blob, key) = try custodianKey(record)
         do {
-            guard let blob = try vault.blob(record.ciphertextHash),
-                  let custodianWrapped = try vault.wrappedKey(record: record.record, version: record.version, recipient: record.custodian)
-            else { throw AccessError.contentUnavailable(record.record) }
-            let key = try KeyWrap.unwrap(custodianWrapped, with: custodianKeys.agreement,
-                                         context: WrapContext(record: record.record, version: record.version, recipient: record.custodian))
             let rewrapped = try KeyWrap.wrap(key, to: identity.agreementKey,
                                              context: WrapContext(record: record.record, version: record.version, recipient: requester))
             return RecordRelease(entry: record, blob: blob, wrappedKey: rewrapped, decision: decision, auditIndex: auditIndex)
-        } catch let error as AccessError {
-            throw error
-        } catch let error as VaultError {
-            throw .vault(error)
-        } catch {
-            throw .storage("\(error)")
-        }
+        } catch { throw .vault(error) }
     }
 
     // MARK: search, erasure, audit
