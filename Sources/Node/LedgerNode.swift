@@ -303,7 +303,10 @@ public actor LedgerNode {
     /// The commit status of a transaction with an inclusion proof against the head's tree.
     public func receipt(for id: Hash256) throws -> CommitReceipt {
         guard let location = try store.location(of: id) else { throw NodeError.unknownTransaction(id) }
-        let head = self.head
+        // The block may be durable before `didCommit` has moved `head` (waiters are told after the
+        // write); then the store's head, which includes it, is the tree to prove against.
+        var head = self.head
+        if location.logIndex >= head.logSize, let stored = try store.head(), stored.logSize > location.logIndex { head = stored }
         let proof = try MerkleProofBuilder(source: store).inclusionProof(index: location.logIndex, size: head.logSize)
         let leaf = try store.subtreeHash(level: 0, index: location.logIndex)
         do {

@@ -16,7 +16,9 @@ struct NodeCommand: AsyncParsableCommand {
         abstract: "Run the embedded node: recover the store, then commit blocks until interrupted (Ctrl-C); with --port, serve the HTTP API.",
         discussion: """
             The node holds the data directory's lock and reports each block it commits. With --port it serves \
-            /healthz, /metrics, POST /auth/token and the /v1 API (see /v1/openapi.json); it prints \
+            /healthz, /metrics, POST /auth/token, the /v1 API (see /v1/openapi.json) and FHIR R4 at /fhir over the \
+            records this node holds (every read consent-checked and audited; the audit tree head is anchored \
+            on-chain within 250 ms); it prints \
             "listening on http://HOST:PORT" once the socket is bound (port 0 picks a free port). Get a token with \
             `careledger token`.
             """)

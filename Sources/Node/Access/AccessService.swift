@@ -4,6 +4,7 @@ import Crypto
 import LedgerCore
 import Ordering
 import Storage
+import Synchronization
 import Vault
 
 /// Why an access did not release data. Nothing is released in any of these cases.
@@ -86,6 +87,12 @@ public final class AccessService: Sendable {
     private let clock: any LedgerClock
     /// Durable audit appends, group-committed across concurrent reads.
     private let audit: AuditBatcher
+    /// How long an unwrapped data key stays in memory.
+    public static let dataKeySeconds: Int64 = 60
+    /// Most unwrapped data keys kept.
+    public static let dataKeysMax = 10_000
+    private struct DataKeySlot: Hashable { let record: Hash256; let version: UInt64 }
+    private let dataKeys = Mutex<[DataKeySlot: (key: DataKey, expiresMs: Int64)]>([:])
 
     /// `custodians`: the private keys of the organizations whose records this node holds.
     public init(node: LedgerNode, vault: any VaultStore, custodians: [IdentityKeys], indexKey: BlindIndexKey,
@@ -229,15 +236,25 @@ public final class AccessService: Sendable {
         do { return try RecordCipher.open(blob, with: key, record: entry.record, version: entry.version) } catch { throw .vault(error) }
     }
 
-    /// A record version's ciphertext and its data key, unwrapped with the custodian's key.
+    /// A record version's ciphertext and its data key, unwrapped with the custodian's key. Unwrapped
+    /// keys are kept in memory for `dataKeySeconds` (never on disk), so repeated reads skip the
+    /// X25519 step; erasure drops them.
     private func custodianKey(_ entry: RecordEntry) throws(AccessError) -> (SealedRecord, DataKey) {
         guard let custodianKeys = custodians[entry.custodian] else { throw .notHeldHere(custodian: entry.custodian) }
+        let slot = DataKeySlot(record: entry.record, version: entry.version)
+        let now = clock.nowMs()
         do {
-            guard let blob = try vault.blob(entry.ciphertextHash),
-                  let wrapped = try vault.wrappedKey(record: entry.record, version: entry.version, recipient: entry.custodian)
+            guard let blob = try vault.blob(entry.ciphertextHash) else { throw AccessError.contentUnavailable(entry.record) }
+            if let cached = dataKeys.withLock({ $0[slot] }), cached.expiresMs > now { return (blob, cached.key) }
+            guard let wrapped = try vault.wrappedKey(record: entry.record, version: entry.version, recipient: entry.custodian)
             else { throw AccessError.contentUnavailable(entry.record) }
             let key = try KeyWrap.unwrap(wrapped, with: custodianKeys.agreement,
                                          context: WrapContext(record: entry.record, version: entry.version, recipient: entry.custodian))
+            dataKeys.withLock { keys in
+                if keys.count >= Self.dataKeysMax { keys = keys.filter { $0.value.expiresMs > now } }
+                if keys.count >= Self.dataKeysMax { keys.removeAll(keepingCapacity: true) }
+                keys[slot] = (key, now + Self.dataKeySeconds * 1_000)
+            }
             return (blob, key)
         } catch let error as AccessError {
             throw error
@@ -279,6 +296,7 @@ public final class AccessService: Sendable {
         guard let entry = RecordIndex.current(record, in: node.state), entry.isErased else {
             throw .integrity("record \(record.hex) has no committed erasure on the chain")
         }
+        dataKeys.withLock { keys in keys = keys.filter { $0.key.record != record } }
         do { return try vault.erase(record: record) } catch { throw .storage("\(error)") }
     }
 
