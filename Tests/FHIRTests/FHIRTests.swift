@@ -109,3 +109,34 @@ struct FHIRTests {
         #expect(FHIRJSON.parseReference("urn:uuid:1") == nil)
     }
 }
+
+@Suite("Compact JSON writer")
+struct CompactJSONTests {
+    static func canonical(_ object: [String: Any]) -> Data {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+    }
+
+    /// What the fast writer produces parses back to the same object, for tricky values and (when
+    /// ../shared is present) for every HL7 example resource.
+    @Test func roundTripsToTheSameObject() throws {
+        var samples: [[String: Any]] = [try FHIRJSON.object(Array(#"""
+        {"resourceType":"Observation","id":"x","valueQuantity":{"value":1.50,"unit":"%"},"a":-71.00939699999998,"b":42.260915,
+         "c":true,"d":false,"e":null,"f":[1,2.5,-3,1e20,0.1],"g":"quote \" back \\ slash / newline \n tab \t ctl \u0001 é 中文 😀","h":{},"i":[],
+         "j":9007199254740993,"k":-0.0}
+        """#.utf8))]
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("shared/data/fhir-r4-examples")
+        if let names = try? FileManager.default.contentsOfDirectory(atPath: examples.path) {
+            for name in names where name.hasSuffix(".json") {
+                samples.append(try FHIRJSON.object(Array(try Data(contentsOf: examples.appendingPathComponent(name))), limit: FHIRJSON.bundleBytesMax))
+            }
+        } else {
+            print("CompactJSONTests: ../shared/data/fhir-r4-examples not present; checked the built-in sample only")
+        }
+        for sample in samples {
+            let written = FHIRJSON.data(sample, sorted: false)
+            let reparsed = try #require(try JSONSerialization.jsonObject(with: Data(written)) as? [String: Any])
+            #expect(Self.canonical(reparsed) == Self.canonical(sample), "\(sample["id"] ?? "sample")")
+        }
+    }
+}
