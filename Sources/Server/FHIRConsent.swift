@@ -103,9 +103,9 @@ extension FHIRService {
             if let start = (period["start"] as? String).flatMap(FHIRDateTime.range) { args["startMs"] = .int(Self.milliseconds(start.lo)) }
             if let end = (period["end"] as? String).flatMap(FHIRDateTime.range) { args["endMs"] = .int(Self.milliseconds(end.lo)) }
         }
-        let grant = await sign(keys, "consent", "grant", args)
-        try await commit([grant], custodian: keys.derivedID, expectRecord: false)
-        guard let consent = ConsentIndex.consent(grant.id, patient: patient, in: state) else {
+        let ids = try await submitAndAwait([Unsigned(keys: keys, contract: "consent", method: "grant", args: args)], custodian: keys.derivedID)
+        // A consent's id is the id of the transaction that granted it.
+        guard let id = ids.last, let consent = ConsentIndex.consent(id, patient: patient, in: state) else {
             throw FHIRError(500, "exception", "the committed consent is not in state")
         }
         return Self.fhirConsent(consent, patientID: parsed.id)
@@ -119,8 +119,9 @@ extension FHIRService {
         guard let keys = patientKeys.keys(of: requester.id) else {
             throw .unprocessable("this server does not hold your key: sign consent.revoke yourself and POST it to /v1/txs")
         }
-        let revoke = await sign(keys, "consent", "revoke", ["patient": .bytes(patient.bytes), "consent": .bytes(consentID.bytes)])
-        try await commit([revoke], custodian: keys.derivedID, expectRecord: false)
+        try await commit([Unsigned(keys: keys, contract: "consent", method: "revoke",
+                                   args: ["patient": .bytes(patient.bytes), "consent": .bytes(consentID.bytes)])],
+                         custodian: keys.derivedID, expectRecord: false)
     }
 
     static func milliseconds(_ normalized: String) -> Int64 {

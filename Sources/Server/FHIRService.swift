@@ -36,6 +36,30 @@ actor SequenceTracker {
 
     /// After a refused submission: recompute from committed state next time.
     func reset(_ sender: IdentityID) { next[sender] = nil }
+
+    private var submitting = false
+    private var queue: [CheckedContinuation<Void, Never>] = []
+
+    /// Serializes "take sequence numbers, sign, submit": concurrent writers of one sender must
+    /// reach the node in sequence order, or admission refuses the gap.
+    func lock() async {
+        guard submitting else { submitting = true; return }
+        await withCheckedContinuation { queue.append($0) }
+    }
+
+    func unlock() {
+        if queue.isEmpty { submitting = false } else { queue.removeFirst().resume() }
+    }
+}
+
+/// A transaction to sign when it is submitted, so its sequence number follows submission order.
+struct Unsigned {
+    let keys: IdentityKeys
+    let contract: String
+    let method: String
+    let args: [String: CanonicalValue]
+    /// A fixed sequence number (1 for a new patient's registration); nil takes the next one.
+    var sequence: UInt64? = nil
 }
 
 /// One stored resource version as the FHIR API shows it.
@@ -130,7 +154,7 @@ public final class FHIRService: Sendable {
         resource["meta"] = meta
         let category = FHIRSensitivity.category(of: resource)
 
-        var transactions: [Transaction] = []
+        var transactions: [Unsigned] = []
         let patient: IdentityID
         if RecordsContract.directoryResourceTypes.contains(type) {
             patient = RecordEntry.noPatient
@@ -139,10 +163,8 @@ public final class FHIRService: Sendable {
                 // A patient registered through FHIR gets ledger keys generated here, kept for them.
                 let keys = IdentityKeys.generate()
                 do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep the patient's keys: \(error)") }
-                transactions.append(Transaction.sign(TransactionBody(
-                    chainId: node.chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey, sequence: 1,
-                    contract: "membership", method: "registerPatient", args: .map(["agreementKey": .bytes(keys.agreementPublicKey)])),
-                    with: keys))
+                transactions.append(Unsigned(keys: keys, contract: "membership", method: "registerPatient",
+                                             args: ["agreementKey": .bytes(keys.agreementPublicKey)], sequence: 1))
                 patient = keys.derivedID
             } else {
                 guard let existing = RecordIndex.current(record, in: state) else { throw .notFound("\(type)/\(id)") }
@@ -172,10 +194,7 @@ public final class FHIRService: Sendable {
         ]
         if patient != RecordEntry.noPatient { args["patient"] = .bytes(patient.bytes) }
         if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
-        let sequence = await sequences.take(custodian.derivedID, state: state)
-        transactions.append(Transaction.sign(TransactionBody(
-            chainId: node.chainId, sender: custodian.derivedID, publicKey: custodian.signingPublicKey, sequence: sequence,
-            contract: "records", method: "register", args: .map(args)), with: custodian))
+        transactions.append(Unsigned(keys: custodian, contract: "records", method: "register", args: args))
         guard let entry = try await commit(transactions, custodian: custodian.derivedID) else {
             throw FHIRError(500, "exception", "the committed record is not in state")
         }
@@ -184,8 +203,30 @@ public final class FHIRService: Sendable {
 
     /// Submits and waits for the last transaction's commit; maps refusals to FHIR errors.
     @discardableResult
-    func commit(_ transactions: [Transaction], custodian: IdentityID, expectRecord: Bool = true) async throws(FHIRError) -> RecordEntry? {
+    func commit(_ unsigned: [Unsigned], custodian: IdentityID, expectRecord: Bool = true) async throws(FHIRError) -> RecordEntry? {
+        _ = try await submitAndAwait(unsigned, custodian: custodian)
+        guard expectRecord else { return nil }
+        guard let record = unsigned.last?.args["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
+              let entry = RecordIndex.current(record, in: state) else {
+            throw FHIRError(500, "exception", "the committed record is not in state")
+        }
+        return entry
+    }
+
+    /// Signs in submission order, submits, and waits until every transaction is committed and
+    /// accepted; returns their ids. Refusals map to FHIR errors.
+    func submitAndAwait(_ unsigned: [Unsigned], custodian: IdentityID) async throws(FHIRError) -> [Hash256] {
+        await sequences.lock()
+        var transactions: [Transaction] = []
+        for item in unsigned {
+            var sequence = item.sequence ?? 0
+            if item.sequence == nil { sequence = await sequences.take(item.keys.derivedID, state: state) }
+            transactions.append(Transaction.sign(TransactionBody(
+                chainId: node.chainId, sender: item.keys.derivedID, publicKey: item.keys.signingPublicKey, sequence: sequence,
+                contract: item.contract, method: item.method, args: .map(item.args)), with: item.keys))
+        }
         let results = await node.submit(transactions)
+        await sequences.unlock()
         for result in results {
             if case .failure(let error) = result {
                 await sequences.reset(custodian)
@@ -202,12 +243,7 @@ public final class FHIRService: Sendable {
                 throw Self.map(ResultCode(rawValue: status.result.code)?.name ?? "rejected", status.result.message)
             }
         }
-        guard expectRecord else { return nil }
-        guard let record = transactions.last?.body.args["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let entry = RecordIndex.current(record, in: state) else {
-            throw FHIRError(500, "exception", "the committed record is not in state")
-        }
-        return entry
+        return transactions.map(\.id)
     }
 
     static func map(_ code: String, _ message: String) -> FHIRError {
@@ -228,11 +264,8 @@ public final class FHIRService: Sendable {
         guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
         guard !current.isErased else { throw .gone("\(type)/\(id) was already deleted") }
         guard current.custodian == custodian.derivedID else { throw .forbidden("\(type)/\(id) is held by another custodian") }
-        let sequence = await sequences.take(custodian.derivedID, state: state)
-        let erase = Transaction.sign(TransactionBody(
-            chainId: node.chainId, sender: custodian.derivedID, publicKey: custodian.signingPublicKey, sequence: sequence,
-            contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)])), with: custodian)
-        try await commit([erase], custodian: custodian.derivedID)
+        try await commit([Unsigned(keys: custodian, contract: "records", method: "erase", args: ["record": .bytes(record.bytes)])],
+                         custodian: custodian.derivedID)
         do { _ = try access.shred(record) } catch { throw FHIRError(500, "exception", "erasure committed but shredding failed: \(error)") }
     }
 

@@ -121,9 +121,7 @@ extension FHIRService {
         // 3. Register new patients (they must be on-chain before their records).
         if !newPatients.isEmpty {
             let registrations = newPatients.values.map { keys in
-                Transaction.sign(TransactionBody(chainId: node.chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey, sequence: 1,
-                                                 contract: "membership", method: "registerPatient",
-                                                 args: .map(["agreementKey": .bytes(keys.agreementPublicKey)])), with: keys)
+                Unsigned(keys: keys, contract: "membership", method: "registerPatient", args: ["agreementKey": .bytes(keys.agreementPublicKey)], sequence: 1)
             }
             for keys in newPatients.values {
                 do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep a patient's keys: \(error)") }
@@ -157,7 +155,7 @@ extension FHIRService {
         do { try access.store(writeIndexes.map { plans[$0].prepared! }) } catch {
             throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)")
         }
-        var transactions: [Transaction] = []
+        var transactions: [Unsigned] = []
         let writes = plans.filter { $0.method != "DELETE" }
         for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
             let part = writes[chunk..<min(writes.count, chunk + RecordsContract.registrationsPerTransactionMax)]
@@ -171,10 +169,11 @@ extension FHIRService {
                 if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
                 return .map(args)
             }
-            transactions.append(await sign(custodian, "records", "registerMany", ["entries": .list(entries)]))
+            transactions.append(Unsigned(keys: custodian, contract: "records", method: "registerMany", args: ["entries": .list(entries)]))
         }
         for plan in plans where plan.method == "DELETE" {
-            transactions.append(await sign(custodian, "records", "erase", ["record": .bytes(Self.recordID(type: plan.type, id: plan.id).bytes)]))
+            transactions.append(Unsigned(keys: custodian, contract: "records", method: "erase",
+                                         args: ["record": .bytes(Self.recordID(type: plan.type, id: plan.id).bytes)]))
         }
         do {
             try await commit(transactions, custodian: custodian.derivedID, expectRecord: false)
@@ -198,7 +197,7 @@ extension FHIRService {
     private func compensate(_ records: [Hash256], custodian: IdentityKeys) async {
         for record in records {
             guard let entry = RecordIndex.current(record, in: state), !entry.isErased, entry.custodian == custodian.derivedID else { continue }
-            let erase = await sign(custodian, "records", "erase", ["record": .bytes(record.bytes)])
+            let erase = Unsigned(keys: custodian, contract: "records", method: "erase", args: ["record": .bytes(record.bytes)])
             _ = try? await commit([erase], custodian: custodian.derivedID, expectRecord: false)
             _ = try? access.shred(record)
         }
@@ -211,17 +210,11 @@ extension FHIRService {
         let pending: (size: UInt64, root: Hash256)?
         do { pending = try access.pendingAnchor(by: anchorer.derivedID) } catch { throw FHIRError(500, "exception", "\(error)") }
         guard let pending else { return false }
-        let anchor = await sign(anchorer, "audit", "anchor", ["size": .int(Int64(pending.size)), "root": .bytes(pending.root.bytes)])
+        let anchor = Unsigned(keys: anchorer, contract: "audit", method: "anchor", args: ["size": .int(Int64(pending.size)), "root": .bytes(pending.root.bytes)])
         try await commit([anchor], custodian: anchorer.derivedID, expectRecord: false)
         return true
     }
 
-    /// A transaction signed by `keys` with its next sequence number.
-    func sign(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) async -> Transaction {
-        let sequence = await sequences.take(keys.derivedID, state: state)
-        return Transaction.sign(TransactionBody(chainId: node.chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey,
-                                                sequence: sequence, contract: contract, method: method, args: .map(args)), with: keys)
-    }
 
     /// The ledger patient a (non-Patient) resource is about: its subject/patient/beneficiary, else
     /// the first `Patient/…` reference anywhere in it that this server knows; none means the

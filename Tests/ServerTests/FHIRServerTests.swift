@@ -393,6 +393,28 @@ struct FHIRServerTests {
         } }
     }
 
+    /// Many clients writing at once: each write signs with the custodian's next sequence number
+    /// in submission order, so none is refused for a gap.
+    @Test(.timeLimit(.minutes(2)))
+    func concurrentWritesAllSucceed() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+            let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", Self.patient).json["id"] as? String)
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<24 {
+                    group.addTask {
+                        try await doctor.call(.post, "/fhir/Observation", Self.observation(patientID, code: "29463-7", date: "2024-02-\(10 + index % 10)")).status
+                    }
+                }
+                var out: [HTTPResponse.Status] = []
+                for try await status in group { out.append(status) }
+                return out
+            }
+            #expect(statuses.allSatisfy { $0 == .created }, "\(statuses)")
+            #expect(try await doctor.call(.get, "/fhir/Observation?patient=\(patientID)&_summary=count").json["total"] as? Int == 24)
+        } }
+    }
+
     /// With the records service the OpenAPI document lists the record routes too, and each is served.
     @Test(.timeLimit(.minutes(2)))
     func everyDocumentedRouteIsServedWithRecords() async throws {
