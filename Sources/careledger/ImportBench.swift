@@ -61,10 +61,23 @@ struct ImportBench: AsyncParsableCommand {
         let start = clock.now
         var done = 0
         do {
-            for bundle in bundles {
-                let response = try await fhir.transaction(bundle, requester: writer, base: "urn:bench")
-                done += (response["entry"] as? [Any])?.count ?? 0
-                bar.update(UInt64(done))
+            // A few Bundles in flight at once, as concurrent clients would send them: one's
+            // encryption overlaps another's commit waits.
+            let boxes = bundles.map(BundleBox.init)
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                var next = 0
+                func launch() {
+                    guard next < boxes.count else { return }
+                    let box = boxes[next]
+                    next += 1
+                    group.addTask { try await (fhir.transaction(box.bundle, requester: writer, base: "urn:bench")["entry"] as? [Any])?.count ?? 0 }
+                }
+                for _ in 0..<Self.inFlight { launch() }
+                while let count = try await group.next() {
+                    done += count
+                    bar.update(UInt64(done))
+                    launch()
+                }
             }
         } catch {
             await ledger.close()
@@ -86,6 +99,9 @@ struct ImportBench: AsyncParsableCommand {
             Terminal.line("limit        HPKE wraps \(grouped(Int(wrapsPerSecond)))/s on one core → \(grouped(Int(limit))) resources/s at two wraps each; ratio \(fixed(rate / limit * 100))%")
         }
     }
+
+    /// Bundles imported at once.
+    static let inFlight = 3
 
     /// The bundle text with every UUID replaced by one derived from it and the copy number.
     static func freshIDs(_ text: String, copy: Int) -> String {
@@ -117,4 +133,9 @@ struct ImportBench: AsyncParsableCommand {
         }
         return Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
+}
+
+/// A parsed Bundle handed to a child task (JSON containers are not Sendable; each task only reads it).
+struct BundleBox: @unchecked Sendable {
+    let bundle: [String: Any]
 }

@@ -99,12 +99,30 @@ struct ImportCommand: AsyncParsableCommand {
             var imported = 0
             let clock = ContinuousClock()
             let start = clock.now
-            for (source, bundle) in transactions {
-                do {
-                    let response = try await fhir.transaction(bundle, requester: writer, base: "urn:careledger")
-                    imported += (response["entry"] as? [Any])?.count ?? 0
-                } catch { failures.append(Failure(source: source, reason: "\(error)")) }
-                bar.update(UInt64(imported))
+            // Up to three transaction Bundles in flight, as concurrent clients would send them.
+            let boxes = transactions.map { (source: $0.source, box: BundleBox(bundle: $0.bundle)) }
+            await withTaskGroup(of: (source: String, result: Result<Int, any Error>).self) { group in
+                var next = 0
+                func launch() {
+                    guard next < boxes.count else { return }
+                    let item = boxes[next]
+                    next += 1
+                    group.addTask {
+                        do {
+                            let response = try await fhir.transaction(item.box.bundle, requester: writer, base: "urn:careledger")
+                            return (item.source, .success((response["entry"] as? [Any])?.count ?? 0))
+                        } catch { return (item.source, .failure(error)) }
+                    }
+                }
+                for _ in 0..<ImportBench.inFlight { launch() }
+                while let outcome = await group.next() {
+                    switch outcome.result {
+                    case .success(let count): imported += count
+                    case .failure(let error): failures.append(Failure(source: outcome.source, reason: "\(error)"))
+                    }
+                    bar.update(UInt64(imported))
+                    launch()
+                }
             }
             // Loose resources, grouped by rank so a group never needs a later one.
             var index = 0
