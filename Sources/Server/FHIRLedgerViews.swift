@@ -20,10 +20,7 @@ extension FHIRService {
     /// May `requester` read the access log of `patient`? The patient, or the staff of a
     /// custodian held here with the auditor or admin role (or the organization itself).
     func mayReadAuditLog(of patient: IdentityID, requester: Identity) -> Bool {
-        if requester.id == patient { return true }
-        let organization = requester.kind == .organization ? requester.id : requester.organization
-        guard let organization, access.custodianIDs.contains(organization) else { return false }
-        return requester.kind == .organization || requester.has(.auditor) || requester.has(.admin)
+        RecordRoutes.mayReadAuditLog(of: patient, requester: requester, access)
     }
 
     /// The access log of a FHIR patient as BALP AuditEvents, oldest first, one page.

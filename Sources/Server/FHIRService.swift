@@ -146,12 +146,7 @@ public final class FHIRService: Sendable {
         let custodian = try custodian(for: requester)
         let record = Self.recordID(type: type, id: id)
         let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
-        var resource = input
-        resource["id"] = id
-        var meta = resource["meta"] as? [String: Any] ?? [:]
-        meta["versionId"] = String(version)
-        meta["lastUpdated"] = FHIRDateTime.instant(ms: nowMs)
-        resource["meta"] = meta
+        let resource = Self.stamped(input, id: id, version: version, nowMs: nowMs)
         let category = FHIRSensitivity.category(of: resource)
 
         var transactions: [Unsigned] = []
@@ -188,17 +183,37 @@ public final class FHIRService: Sendable {
             try access.store(prepared)
         } catch { throw FHIRError(500, "exception", "could not encrypt and store the resource: \(error)") }
 
-        var args: [String: CanonicalValue] = [
-            "record": .bytes(record.bytes), "resourceType": .string(type), "category": .string(category.rawValue),
-            "ciphertextHash": .bytes(prepared.blob.hash.bytes), "version": .int(Int64(version)),
-        ]
-        if patient != RecordEntry.noPatient { args["patient"] = .bytes(patient.bytes) }
-        if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
+        let args = Self.registration(record: record, type: type, category: category, ciphertext: prepared.blob.hash, version: version,
+                                     patient: patient, requester: requester)
         transactions.append(Unsigned(keys: custodian, contract: "records", method: "register", args: args))
         guard let entry = try await commit(transactions, custodian: custodian.derivedID) else {
             throw FHIRError(500, "exception", "the committed record is not in state")
         }
         return FHIRVersion(resource: resource, type: type, id: id, version: version, lastUpdatedMs: nowMs, entry: entry)
+    }
+
+    /// The resource as stored: its id, and meta.versionId and meta.lastUpdated set (other meta kept).
+    static func stamped(_ input: [String: Any], id: String, version: UInt64, nowMs: Int64) -> [String: Any] {
+        var resource = input
+        resource["id"] = id
+        var meta = resource["meta"] as? [String: Any] ?? [:]
+        meta["versionId"] = String(version)
+        meta["lastUpdated"] = FHIRDateTime.instant(ms: nowMs)
+        resource["meta"] = meta
+        return resource
+    }
+
+    /// The arguments of one `records.register` (or one `registerMany` entry); an organization
+    /// writing for a staff member names them as `agent`.
+    static func registration(record: Hash256, type: String, category: SensitivityCategory, ciphertext: Hash256, version: UInt64,
+                             patient: IdentityID, requester: Identity) -> [String: CanonicalValue] {
+        var args: [String: CanonicalValue] = [
+            "record": .bytes(record.bytes), "resourceType": .string(type), "category": .string(category.rawValue),
+            "ciphertextHash": .bytes(ciphertext.bytes), "version": .int(Int64(version)),
+        ]
+        if patient != RecordEntry.noPatient { args["patient"] = .bytes(patient.bytes) }
+        if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
+        return args
     }
 
     /// Submits and waits for the last transaction's commit; maps refusals to FHIR errors.

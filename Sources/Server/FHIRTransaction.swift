@@ -104,11 +104,7 @@ extension FHIRService {
                     plans[index].patient = keys.derivedID
                 }
             }
-            resource["id"] = plans[index].id
-            var meta = resource["meta"] as? [String: Any] ?? [:]
-            meta["versionId"] = String(plans[index].version)
-            meta["lastUpdated"] = FHIRDateTime.instant(ms: nowMs)
-            resource["meta"] = meta
+            resource = Self.stamped(resource, id: plans[index].id, version: plans[index].version, nowMs: nowMs)
             plans[index].resource = resource
             plans[index].lastUpdatedMs = nowMs
             plans[index].category = FHIRSensitivity.category(of: resource)
@@ -160,14 +156,8 @@ extension FHIRService {
         for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
             let part = writes[chunk..<min(writes.count, chunk + RecordsContract.registrationsPerTransactionMax)]
             let entries: [CanonicalValue] = part.map { plan in
-                var args: [String: CanonicalValue] = [
-                    "record": .bytes(Self.recordID(type: plan.type, id: plan.id).bytes), "resourceType": .string(plan.type),
-                    "category": .string(plan.category.rawValue), "ciphertextHash": .bytes(plan.prepared!.blob.hash.bytes),
-                    "version": .int(Int64(plan.version)),
-                ]
-                if plan.patient != RecordEntry.noPatient { args["patient"] = .bytes(plan.patient.bytes) }
-                if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
-                return .map(args)
+                .map(Self.registration(record: Self.recordID(type: plan.type, id: plan.id), type: plan.type, category: plan.category,
+                                       ciphertext: plan.prepared!.blob.hash, version: plan.version, patient: plan.patient, requester: requester))
             }
             transactions.append(Unsigned(keys: custodian, contract: "records", method: "registerMany", args: ["entries": .list(entries)]))
         }

@@ -14,7 +14,7 @@ enum RecordRoutes {
             let requester = try context.requester()
             let record = try hash(context, "id", what: "record id")
             guard let entry = RecordIndex.current(record, in: services.state) else { throw APIError.notFound("no record \(record.hex)") }
-            try mayDescribe(entry, requester: requester, access: access)
+            try await mayDescribe(entry, requester: requester, access: access)
             var versions: [[String: Any]] = []
             for version in 1...max(entry.version, 1) {
                 guard let old = version == entry.version ? entry : RecordIndex.version(record, version, in: services.state) else { continue }
@@ -85,10 +85,7 @@ enum RecordRoutes {
         group.get("patients/:id/access-log") { request, context in
             let requester = try context.requester()
             let patient = try hash(context, "id", what: "patient id")
-            let organization = requester.kind == .organization ? requester.id : requester.organization
-            let isAuditor = organization.map { access.custodianIDs.contains($0) } == true
-                && (requester.kind == .organization || requester.has(.auditor) || requester.has(.admin))
-            guard requester.id == patient || ConsentIndex.isDelegate(requester.id, of: patient, in: services.state) || isAuditor else {
+            guard ConsentIndex.isDelegate(requester.id, of: patient, in: services.state) || mayReadAuditLog(of: patient, requester: requester, access) else {
                 throw APIError.forbidden("only the patient, a delegate or the custodian's auditors read the access log")
             }
             let after = request.query("after").map { UInt64($0) } ?? nil
@@ -118,13 +115,18 @@ enum RecordRoutes {
         return organization.map { access.custodianIDs.contains($0) } == true
     }
 
+    /// The patient, or a custodian held here acting as itself or through an auditor or admin.
+    static func mayReadAuditLog(of patient: IdentityID, requester: Identity, _ access: AccessService) -> Bool {
+        requester.id == patient || (isCustodianStaff(requester, access)
+            && (requester.kind == .organization || requester.has(.auditor) || requester.has(.admin)))
+    }
+
     /// Record metadata is shown to the patient, a delegate, the custodian's staff, or anyone a
     /// consent decision would let read it (the decision is not logged: nothing is released).
-    static func mayDescribe(_ entry: RecordEntry, requester: Identity, access: AccessService) throws(APIError) {
+    static func mayDescribe(_ entry: RecordEntry, requester: Identity, access: AccessService) async throws(APIError) {
         if requester.id == entry.patient || isCustodianStaff(requester, access) || entry.isDirectory { return }
         if ConsentIndex.isDelegate(requester.id, of: entry.patient, in: access.node.state) { return }
-        let decision = ConsentPolicy.decide(AccessRequest(requester: requester.id, record: entry.record, purpose: .treatment, action: .read),
-                                            in: access.node.state, nowMs: Int64(Date().timeIntervalSince1970 * 1_000), height: access.node.height + 1)
+        let decision = await access.decide(AccessRequest(requester: requester.id, record: entry.record, purpose: .treatment, action: .read))
         guard decision.isPermitted else { throw .forbidden("no consent lets \(requester.id.hex) see record \(entry.record.hex)") }
     }
 

@@ -61,24 +61,16 @@ struct ImportBench: AsyncParsableCommand {
         let start = clock.now
         var done = 0
         do {
-            // A few Bundles in flight at once, as concurrent clients would send them: one's
-            // encryption overlaps another's commit waits.
-            let boxes = bundles.map(BundleBox.init)
-            try await withThrowingTaskGroup(of: Int.self) { group in
-                var next = 0
-                func launch() {
-                    guard next < boxes.count else { return }
-                    let box = boxes[next]
-                    next += 1
-                    group.addTask { try await (fhir.transaction(box.bundle, requester: writer, base: "urn:bench")["entry"] as? [Any])?.count ?? 0 }
+            var failure: (any Error)?
+            await ImportCommand.transact(bundles.enumerated().map { ("bundle \($0.offset)", BundleBox(bundle: $0.element)) },
+                                         fhir: fhir, writer: writer) { _, result in
+                switch result {
+                case .success(let count): done += count
+                case .failure(let error): failure = failure ?? error
                 }
-                for _ in 0..<Self.inFlight { launch() }
-                while let count = try await group.next() {
-                    done += count
-                    bar.update(UInt64(done))
-                    launch()
-                }
+                bar.update(UInt64(done))
             }
+            if let failure { throw failure }
         } catch {
             await ledger.close()
             throw error
@@ -99,9 +91,6 @@ struct ImportBench: AsyncParsableCommand {
             Terminal.line("limit        HPKE wraps \(grouped(Int(wrapsPerSecond)))/s on one core → \(grouped(Int(limit))) resources/s at two wraps each; ratio \(fixed(rate / limit * 100))%")
         }
     }
-
-    /// Bundles imported at once.
-    static let inFlight = 3
 
     /// The bundle text with every UUID replaced by one derived from it and the copy number.
     static func freshIDs(_ text: String, copy: Int) -> String {
