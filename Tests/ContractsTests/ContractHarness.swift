@@ -12,6 +12,11 @@ struct Harness {
     var history: [(height: UInt64, timeMs: Int64, transactions: [VerifiedTransaction])] = []
     /// State root chained over every executed block.
     var stateRoot = Hash256.zero
+    /// Block time of height 0, and how far each block moves the clock.
+    var timeBaseMs: Int64 = 1_000
+    var msPerBlock: Int64 = 1
+    /// The time the next block will carry.
+    var nextTimeMs: Int64 { timeBaseMs + Int64(height) * msPerBlock }
 
     static func keys(_ n: UInt8) -> IdentityKeys { IdentityKeys(seed: Array(repeating: n, count: 32)) }
     static let hospital = keys(1), clinic = keys(2), orderer = keys(3), doctor = keys(4), patient = keys(5), stranger = keys(6)
@@ -51,9 +56,10 @@ struct Harness {
     /// Executes one block and applies it.
     @discardableResult
     mutating func run(_ txs: [VerifiedTransaction]) -> [TransactionResult] {
-        let execution = executor.execute(height: height, timeMs: 1_000 + Int64(height), transactions: txs, state: state)
+        let timeMs = nextTimeMs
+        let execution = executor.execute(height: height, timeMs: timeMs, transactions: txs, state: state)
         state.apply(execution.writeSet)
-        history.append((height, 1_000 + Int64(height), txs))
+        history.append((height, timeMs, txs))
         stateRoot = execution.writeSet.stateRoot(after: stateRoot)
         height += 1
         return execution.results

@@ -130,6 +130,9 @@ struct MembershipRuleTests {
             .unknownConsent: 400, .notPatientOrDelegate: 401, .unknownGrantee: 402, .consentAlreadyRevoked: 403,
             .tooManyConsents: 404, .badPeriod: 405, .granteeRevoked: 406, .unknownPurpose: 407, .unknownDelegate: 408,
             .tooManyDelegates: 409, .auditNotGrowing: 500,
+            .unknownPlan: 600, .planExists: 601, .notPlanPayer: 602, .notProvider: 603, .coverageOverlap: 604, .unknownCoverage: 605,
+            .unknownAuthorization: 606, .authorizationDecided: 607, .claimExists: 608, .unknownClaim: 609, .overpayment: 610,
+            .serviceInFuture: 611, .badCode: 612, .tooManyEntries: 613, .coverageEnded: 614,
         ]
         #expect(pinned.count == ResultCode.allCases.count)
         for code in ResultCode.allCases { #expect(pinned[code] == code.rawValue, "\(code)") }

@@ -20,7 +20,7 @@ public struct BlockExecutor: Sendable {
     /// The executor with every contract this build knows.
     public static func standard(chainId: String) -> BlockExecutor {
         BlockExecutor(chainId: chainId, contracts: [
-            MembershipContract(), AnchorContract(), RecordsContract(), ConsentContract(), AuditContract(),
+            MembershipContract(), AnchorContract(), RecordsContract(), ConsentContract(), AuditContract(), ClaimsContract(),
         ])
     }
 

@@ -1,0 +1,100 @@
+import LedgerCore
+
+/// Adjudicates claim lines one after another against a plan, updating the coverage's
+/// accumulators, consuming prior authorizations and remembering billed services as it goes, so
+/// later lines (and later claims) see the effect of earlier ones. Integer arithmetic only.
+struct Adjudicator {
+    let plan: Plan
+    let patient: IdentityID
+    let provider: IdentityID
+    let diagnoses: [String]
+    let nowMs: Int64
+    /// The coverage of the first line found eligible, for the claim's response.
+    private(set) var firstCoverage: Hash256?
+
+    init(plan: Plan, patient: IdentityID, provider: IdentityID, diagnoses: [String], nowMs: Int64) {
+        self.plan = plan
+        self.patient = patient
+        self.provider = provider
+        self.diagnoses = diagnoses
+        self.nowMs = nowMs
+    }
+
+    /// Adjudicates one line; writes accumulators, authorizations and the duplicate marker.
+    mutating func adjudicate(_ item: ClaimItem, _ state: inout StateView) -> LineAdjudication {
+        let billed = item.billedMinor
+        func deny(_ reason: AdjustmentReason) -> LineAdjudication {
+            LineAdjudication(sequence: item.sequence, submittedMinor: billed, eligibleMinor: 0, unitsAllowed: 0, patientMinor: 0,
+                             payerMinor: 0, adjustments: [Adjustment(reason, amountMinor: billed, units: item.quantity)])
+        }
+        // Whole-line denials, most telling first: fraud signals before coverage questions.
+        let lineKey = ClaimsContract.lineKey(provider: provider, patient: patient, code: item.code, serviceMs: item.serviceMs)
+        if state.get(lineKey) != nil { return deny(.duplicate) }
+        guard let record = RecordIndex.current(item.record, in: state), record.patient == patient,
+              record.custodian == provider else { return deny(.noDocumentingRecord) }
+        let view = state
+        guard var coverage = ClaimsContract.coverageIDs(patient, plan.id, view).lazy
+                .compactMap({ ClaimsContract.coverage($0, view) }).first(where: { $0.isActive(at: item.serviceMs) })
+        else { return deny(.notEligible) }
+        guard nowMs - item.serviceMs <= ClaimsContract.filingLimitMs else { return deny(.lateFiling) }
+        guard let benefit = plan.benefit(item.code) else { return deny(.notCovered) }
+        guard plan.coversDiagnoses(diagnoses) else { return deny(.diagnosisNotCovered) }
+
+        var units = item.quantity
+        var adjustments: [Adjustment] = []
+        func denyUnits(_ count: Int64, _ reason: AdjustmentReason) {
+            guard count > 0 else { return }
+            adjustments.append(Adjustment(reason, amountMinor: count * item.unitPriceMinor, units: count))
+            units -= count
+        }
+        if benefit.needsPriorAuth { denyUnits(units - consumeAuthorizations(item, units, &state), .priorAuthMissing) }
+        if let limit = benefit.unitsPerPeriod {
+            let left = max(0, limit - (coverage.unitsUsed[item.code] ?? 0))
+            denyUnits(units - min(units, left), .overLimit)
+        }
+        guard units > 0 else {
+            return LineAdjudication(sequence: item.sequence, submittedMinor: billed, eligibleMinor: 0, unitsAllowed: 0, patientMinor: 0,
+                                    payerMinor: 0, adjustments: adjustments)
+        }
+
+        let unitAllowed = min(item.unitPriceMinor, benefit.allowedMinor)
+        let eligible = units * unitAllowed
+        if item.unitPriceMinor > unitAllowed {
+            adjustments.append(Adjustment(.contractual, amountMinor: units * (item.unitPriceMinor - unitAllowed)))
+        }
+        // Cost sharing: deductible first, then coinsurance on the rest; the patient's total for the
+        // period never passes the out-of-pocket maximum.
+        var outOfPocketLeft = max(0, plan.outOfPocketMaxMinor - coverage.outOfPocketMinor)
+        let deductible = min(eligible, max(0, plan.deductibleMinor - coverage.deductibleMetMinor), outOfPocketLeft)
+        outOfPocketLeft -= deductible
+        // Round half up, in the patient's favour never by more than half a minor unit.
+        let coinsurance = min((((eligible - deductible) * plan.coinsuranceBasisPoints) + 5_000) / 10_000, outOfPocketLeft)
+        if deductible > 0 { adjustments.append(Adjustment(.deductible, amountMinor: deductible)) }
+        if coinsurance > 0 { adjustments.append(Adjustment(.coinsurance, amountMinor: coinsurance)) }
+
+        coverage.deductibleMetMinor += deductible
+        coverage.outOfPocketMinor += deductible + coinsurance
+        coverage.unitsUsed[item.code, default: 0] += units
+        state.set(ClaimsContract.coverageKey(coverage.id), coverage.canonical)
+        state.set(lineKey, CanonicalValue.null)
+        if firstCoverage == nil { firstCoverage = coverage.id }
+        return LineAdjudication(sequence: item.sequence, submittedMinor: billed, eligibleMinor: eligible, unitsAllowed: units,
+                                patientMinor: deductible + coinsurance, payerMinor: eligible - deductible - coinsurance,
+                                adjustments: adjustments)
+    }
+
+    /// Takes up to `wanted` units from this provider's approved, unexpired authorizations for the
+    /// code (oldest first); returns how many it took.
+    private func consumeAuthorizations(_ item: ClaimItem, _ wanted: Int64, _ state: inout StateView) -> Int64 {
+        var taken: Int64 = 0
+        for id in ClaimsContract.authorizationIDs(patient, item.code, state) where taken < wanted {
+            guard var auth = ClaimsContract.authorization(id, state), auth.status == .approved, auth.provider == provider,
+                  auth.plan == plan.id, auth.remaining > 0, item.serviceMs < (auth.validUntilMs ?? 0) else { continue }
+            let take = min(auth.remaining, wanted - taken)
+            auth.remaining -= take
+            taken += take
+            state.set(ClaimsContract.authorizationKey(id), auth.canonical)
+        }
+        return taken
+    }
+}

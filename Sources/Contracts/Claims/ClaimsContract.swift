@@ -1,0 +1,408 @@
+import LedgerCore
+
+/// Insurance claims, adjudicated the moment they are submitted. A payer registers plans and
+/// enrolls patients (by pseudonym); providers request prior authorizations and submit claims
+/// whose lines each point at the on-chain record documenting the service. Adjudication checks
+/// eligibility on the date of service, coverage, diagnoses, prior authorization, duplicates,
+/// phantom billing (no documenting record) and unit limits, then splits the allowed amount into
+/// deductible, coinsurance and the payer's share, capped by the out-of-pocket maximum. Amounts
+/// are integer minor units; the result is stored as the claim's response, payments are recorded
+/// against it.
+public struct ClaimsContract: Contract {
+    public let name = "claims"
+    public let methods: Set<String> = [
+        "registerPlan", "enroll", "terminateCoverage", "requestAuthorization", "decideAuthorization", "submit", "pay",
+    ]
+
+    /// Most benefits (covered codes) in one plan.
+    public static let benefitsMax = 500
+    /// Most covered diagnosis prefixes in one plan.
+    public static let diagnosisPrefixesMax = 100
+    /// Most lines in one claim.
+    public static let itemsMax = 50
+    /// Most diagnoses on one claim.
+    public static let diagnosesMax = 12
+    /// Most coverages kept per patient and plan.
+    public static let coveragesPerPatientPlanMax = 16
+    /// Most prior authorizations kept per patient and code.
+    public static let authorizationsPerCodeMax = 16
+    /// Most payments recorded against one claim.
+    public static let paymentsMax = 16
+    /// Largest unit price, allowed amount, deductible or out-of-pocket maximum: 10⁸ minor units.
+    public static let amountMax: Int64 = 100_000_000
+    /// Most units on one line or in one authorization.
+    public static let quantityMax: Int64 = 10_000
+    /// Longest coverage period: 5 years.
+    public static let coveragePeriodMsMax: Int64 = 5 * 366 * 86_400_000
+    /// Longest validity of a prior authorization: 1 year.
+    public static let authorizationMsMax: Int64 = 366 * 86_400_000
+    /// Timely filing limit: a service older than this at submission is denied (CARC 29).
+    public static let filingLimitMs: Int64 = 365 * 86_400_000
+    /// Provider organization types that may bill.
+    public static let providerTypes: Set<OrganizationType> = [.hospital, .clinic, .laboratory, .pharmacy]
+
+    public init() {}
+
+    // MARK: State keys
+
+    static func planKey(_ id: String) -> String { "claims/plan/\(id)" }
+    static func coverageKey(_ id: Hash256) -> String { "claims/coverage/\(id.hex)" }
+    static func coverageIndexKey(_ patient: IdentityID, _ plan: String) -> String { "claims/coverages/\(patient.hex)/\(plan)" }
+    static func authorizationKey(_ id: Hash256) -> String { "claims/auth/\(id.hex)" }
+    static func authorizationIndexKey(_ patient: IdentityID, _ code: String) -> String { "claims/auths/\(patient.hex)/\(code)" }
+    static func claimKey(_ id: Hash256) -> String { "claims/claim/\(id.hex)" }
+    static func lineKey(provider: IdentityID, patient: IdentityID, code: String, serviceMs: Int64) -> String {
+        "claims/line/\(provider.hex)/\(patient.hex)/\(code)/\(serviceMs.floorDiv(86_400_000))"
+    }
+
+    /// State-key prefix of a patient's claims (entries end in the claim id).
+    public static func patientClaimsPrefix(_ patient: IdentityID) -> String { "claims/by-patient/\(patient.hex)/" }
+    /// State-key prefix of a provider organization's claims (entries end in the claim id).
+    public static func providerClaimsPrefix(_ provider: IdentityID) -> String { "claims/by-provider/\(provider.hex)/" }
+
+    public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
+        var keys: [String] = []
+        if let plan = transaction.body.args["plan"]?.stringValue { keys.append(Self.planKey(plan)) }
+        if let claim = transaction.body.args["claim"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) { keys.append(Self.claimKey(claim)) }
+        return keys
+    }
+
+    public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
+        let args = try Arguments(call.args)
+        switch call.method {
+        case "registerPlan": try registerPlan(call, args, &state)
+        case "enroll": try enroll(call, args, &state)
+        case "terminateCoverage": try terminateCoverage(call, args, &state)
+        case "requestAuthorization": try requestAuthorization(call, args, &state)
+        case "decideAuthorization": try decideAuthorization(call, args, &state)
+        case "submit": try submit(call, args, &state)
+        case "pay": try pay(call, args, &state)
+        default: throw Rejection(.unknownMethod, "claims has no method \(call.method)")
+        }
+    }
+
+    // MARK: Plans and coverage
+
+    private func registerPlan(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["plan", "currency", "deductible", "coinsurance", "outOfPocketMax", "benefits", "diagnoses"])
+        let payer = try Self.payerOrganization(call, state)
+        let id = try Self.planID(args)
+        guard state.get(Self.planKey(id)) == nil else { throw Rejection(.planExists, "plan \(id) already exists") }
+        let currency = try args.string("currency", maxBytes: 3)
+        guard currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0) }) else {
+            throw Rejection(.badArguments, "currency must be an ISO 4217 code such as USD")
+        }
+        let deductible = try args.int("deductible", in: 0...Self.amountMax)
+        let coinsurance = try args.int("coinsurance", in: 0...10_000)
+        let outOfPocketMax = try args.int("outOfPocketMax", in: 0...Self.amountMax)
+        guard outOfPocketMax >= deductible else { throw Rejection(.badArguments, "the out-of-pocket maximum is below the deductible") }
+        let list = try args.list("benefits", maxCount: Self.benefitsMax)
+        guard !list.isEmpty else { throw Rejection(.badArguments, "a plan covers at least one code") }
+        var benefits: [Benefit] = []
+        var seen = Set<String>()
+        for (index, value) in list.enumerated() {
+            let item = try Arguments(value)
+            do throws(Rejection) {
+                try item.allowOnly(["code", "allowed", "unitsPerPeriod", "priorAuth"])
+                let code = try Self.code(item, "code")
+                guard seen.insert(code).inserted else { throw Rejection(.badArguments, "code \(code) is listed twice") }
+                let priorAuth = item.has("priorAuth") ? try Self.bool(item, "priorAuth") : false
+                benefits.append(Benefit(code: code, allowedMinor: try item.int("allowed", in: 0...Self.amountMax),
+                                        unitsPerPeriod: try item.optionalInt("unitsPerPeriod", in: 1...Self.quantityMax * 100),
+                                        needsPriorAuth: priorAuth))
+            } catch { throw Rejection(error.code, "benefit \(index): \(error.message)") }
+        }
+        var prefixes: [String] = []
+        for prefix in try args.has("diagnoses") ? args.stringList("diagnoses", maxCount: Self.diagnosisPrefixesMax) : [] {
+            guard Self.isCode(prefix) else { throw Rejection(.badCode, "“\(prefix)” is not an ICD-10 code or prefix") }
+            if !prefixes.contains(prefix) { prefixes.append(prefix) }
+        }
+        let plan = Plan(id: id, payer: payer, currency: currency, deductibleMinor: deductible, coinsuranceBasisPoints: coinsurance,
+                        outOfPocketMaxMinor: outOfPocketMax, benefits: benefits, diagnosisPrefixes: prefixes, height: call.height)
+        state.set(Self.planKey(id), plan.canonical)
+    }
+
+    private func enroll(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["plan", "patient", "startMs", "endMs"])
+        let plan = try Self.plan(args, state)
+        try Self.requirePayer(of: plan, call, state)
+        let patient = try Self.patient(args, state)
+        let startMs = try args.int("startMs", in: 0...Int64.max / 4)
+        let endMs = try args.int("endMs", in: 0...Int64.max / 4)
+        guard endMs > startMs, endMs - startMs <= Self.coveragePeriodMsMax else {
+            throw Rejection(.badPeriod, "a coverage period ends after it starts and lasts at most 5 years")
+        }
+        guard endMs > call.timeMs else { throw Rejection(.badPeriod, "the coverage period has already ended") }
+        var ids = Self.coverageIDs(patient, plan.id, state)
+        for id in ids {
+            guard let other = Self.coverage(id, state) else { continue }
+            if startMs < min(other.endMs, other.terminatedMs ?? .max), other.startMs < endMs {
+                throw Rejection(.coverageOverlap, "patient already has coverage \(id.hex) under \(plan.id) in that period")
+            }
+        }
+        guard ids.count < Self.coveragesPerPatientPlanMax else {
+            throw Rejection(.tooManyEntries, "patient holds \(Self.coveragesPerPatientPlanMax) coverages under \(plan.id)")
+        }
+        let coverage = Coverage(id: call.transaction.id, patient: patient, plan: plan.id, startMs: startMs, endMs: endMs)
+        ids.append(coverage.id)
+        state.set(Self.coverageKey(coverage.id), coverage.canonical)
+        state.set(Self.coverageIndexKey(patient, plan.id), .list(ids.map { .bytes($0.bytes) }))
+    }
+
+    private func terminateCoverage(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["coverage", "endMs"])
+        let id = try args.hash("coverage")
+        guard var coverage = Self.coverage(id, state) else { throw Rejection(.unknownCoverage, "no coverage \(id.hex)") }
+        guard let plan = Self.plan(coverage.plan, state) else { throw Rejection(.unknownPlan, "no plan \(coverage.plan)") }
+        try Self.requirePayer(of: plan, call, state)
+        let endMs = try args.optionalInt("endMs", in: 0...Int64.max / 4) ?? call.timeMs
+        guard coverage.terminatedMs == nil, endMs < coverage.endMs else {
+            throw Rejection(.coverageEnded, "coverage \(id.hex) already ends at \(min(coverage.endMs, coverage.terminatedMs ?? .max))")
+        }
+        // Retroactive termination would reverse adjudicated claims; the payer ends coverage from now on.
+        guard endMs >= call.timeMs else { throw Rejection(.badPeriod, "coverage ends no earlier than the current block time") }
+        coverage.terminatedMs = max(endMs, coverage.startMs)
+        state.set(Self.coverageKey(id), coverage.canonical)
+    }
+
+    // MARK: Prior authorization
+
+    private func requestAuthorization(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["plan", "patient", "code", "quantity"])
+        let (_, provider) = try Self.provider(call, state)
+        let plan = try Self.plan(args, state)
+        let patient = try Self.patient(args, state)
+        let code = try Self.code(args, "code")
+        let quantity = try args.int("quantity", in: 1...Self.quantityMax)
+        var ids = Self.authorizationIDs(patient, code, state)
+        // Keep the list bounded: drop decided requests that have nothing left to give.
+        ids = ids.filter { id in
+            guard let auth = Self.authorization(id, state) else { return false }
+            return auth.status == .pending || (auth.status == .approved && auth.remaining > 0 && (auth.validUntilMs ?? 0) > call.timeMs)
+        }
+        guard ids.count < Self.authorizationsPerCodeMax else {
+            throw Rejection(.tooManyEntries, "patient has \(Self.authorizationsPerCodeMax) open authorizations for \(code)")
+        }
+        let auth = PriorAuthorization(id: call.transaction.id, patient: patient, plan: plan.id, provider: provider, code: code,
+                                      quantity: quantity, height: call.height)
+        ids.append(auth.id)
+        state.set(Self.authorizationKey(auth.id), auth.canonical)
+        state.set(Self.authorizationIndexKey(patient, code), .list(ids.map { .bytes($0.bytes) }))
+    }
+
+    private func decideAuthorization(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["authorization", "approve", "quantity", "validUntilMs", "reason"])
+        let id = try args.hash("authorization")
+        guard var auth = Self.authorization(id, state) else { throw Rejection(.unknownAuthorization, "no prior authorization \(id.hex)") }
+        guard let plan = Self.plan(auth.plan, state) else { throw Rejection(.unknownPlan, "no plan \(auth.plan)") }
+        try Self.requirePayer(of: plan, call, state)
+        guard auth.status == .pending else {
+            throw Rejection(.authorizationDecided, "prior authorization \(id.hex) was already \(auth.status.rawValue)")
+        }
+        if try Self.bool(args, "approve") {
+            let quantity = try args.optionalInt("quantity", in: 1...auth.quantity) ?? auth.quantity
+            let until = try args.int("validUntilMs", in: 0...Int64.max / 4)
+            guard until > call.timeMs, until - call.timeMs <= Self.authorizationMsMax else {
+                throw Rejection(.badPeriod, "an approval is valid for up to one year from now")
+            }
+            auth.status = .approved
+            auth.remaining = quantity
+            auth.validUntilMs = until
+        } else {
+            auth.status = .denied
+            auth.denialReason = try args.string("reason", maxBytes: 200)
+        }
+        state.set(Self.authorizationKey(id), auth.canonical)
+    }
+
+    // MARK: Claims
+
+    private func submit(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["claim", "plan", "patient", "claimHash", "diagnoses", "items"])
+        let (submitter, provider) = try Self.provider(call, state)
+        let id = try args.hash("claim")
+        guard state.get(Self.claimKey(id)) == nil else { throw Rejection(.claimExists, "claim \(id.hex) was already submitted") }
+        let plan = try Self.plan(args, state)
+        let patient = try Self.patient(args, state)
+        var diagnoses: [String] = []
+        for code in try args.stringList("diagnoses", maxCount: Self.diagnosesMax) {
+            guard Self.isCode(code) else { throw Rejection(.badCode, "“\(code)” is not an ICD-10 code") }
+            diagnoses.append(code)
+        }
+        guard !diagnoses.isEmpty else { throw Rejection(.badArguments, "a claim names at least one diagnosis") }
+        let list = try args.list("items", maxCount: Self.itemsMax)
+        guard !list.isEmpty else { throw Rejection(.badArguments, "a claim has at least one item") }
+        var items: [ClaimItem] = []
+        for (index, value) in list.enumerated() {
+            do throws(Rejection) {
+                let item = try Arguments(value)
+                try item.allowOnly(["sequence", "code", "quantity", "unitPrice", "serviceMs", "record"])
+                let parsed = ClaimItem(sequence: try item.int("sequence", in: 1...Int64(Self.itemsMax * 10)), code: try Self.code(item, "code"),
+                                       quantity: try item.int("quantity", in: 1...Self.quantityMax),
+                                       unitPriceMinor: try item.int("unitPrice", in: 0...Self.amountMax),
+                                       serviceMs: try item.int("serviceMs", in: 0...Int64.max / 4), record: try item.hash("record"))
+                guard parsed.serviceMs <= call.timeMs else { throw Rejection(.serviceInFuture, "the date of service is after the block time") }
+                guard !items.contains(where: { $0.sequence == parsed.sequence }) else {
+                    throw Rejection(.badArguments, "sequence \(parsed.sequence) is used twice")
+                }
+                items.append(parsed)
+            } catch { throw Rejection(error.code, "item \(index): \(error.message)") }
+        }
+        var adjudicator = Adjudicator(plan: plan, patient: patient, provider: provider, diagnoses: diagnoses, nowMs: call.timeMs)
+        let lines = items.map { adjudicator.adjudicate($0, &state) }
+        let allowedUnits = lines.reduce(0) { $0 + $1.unitsAllowed }
+        let denied = lines.contains { $0.adjustments.contains { $0.reason.denies } }
+        let outcome: ClaimEntry.Outcome = allowedUnits == 0 ? .denied : denied ? .partial : .paid
+        let claim = ClaimEntry(id: id, patient: patient, provider: provider, submitter: submitter.id, plan: plan.id,
+                               coverage: adjudicator.firstCoverage, claimHash: try args.hash("claimHash"), diagnoses: diagnoses,
+                               items: items, lines: lines, outcome: outcome, height: call.height, timeMs: call.timeMs)
+        state.set(Self.claimKey(id), claim.canonical)
+        state.set(Self.patientClaimsPrefix(patient) + id.hex, CanonicalValue.null)
+        state.set(Self.providerClaimsPrefix(provider) + id.hex, CanonicalValue.null)
+    }
+
+    private func pay(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["claim", "amount", "reference"])
+        let id = try args.hash("claim")
+        guard var claim = Self.claim(id, state) else { throw Rejection(.unknownClaim, "no claim \(id.hex)") }
+        guard let plan = Self.plan(claim.plan, state) else { throw Rejection(.unknownPlan, "no plan \(claim.plan)") }
+        try Self.requirePayer(of: plan, call, state)
+        let amount = try args.int("amount", in: 1...Self.amountMax * Int64(Self.itemsMax))
+        let owed = claim.payerMinor - claim.paidMinor
+        guard amount <= owed else {
+            throw Rejection(.overpayment, "claim \(id.hex) has \(owed) \(plan.currency) minor units left to pay; \(amount) is too much")
+        }
+        guard claim.payments.count < Self.paymentsMax else { throw Rejection(.tooManyEntries, "claim \(id.hex) has \(Self.paymentsMax) payments") }
+        claim.paidMinor += amount
+        claim.payments.append(Payment(amountMinor: amount, reference: try args.hash("reference"), height: call.height, timeMs: call.timeMs))
+        state.set(Self.claimKey(id), claim.canonical)
+    }
+
+    // MARK: Parties
+
+    /// The payer organization a call acts for: a payer organization itself, or its payer agent.
+    static func payerOrganization(_ call: ContractCall, _ state: StateView) throws(Rejection) -> IdentityID {
+        let sender = try Directory.activeSender(call, in: state)
+        let organizationID: IdentityID
+        switch sender.kind {
+        case .organization: organizationID = sender.id
+        case .member:
+            guard let org = sender.organization, sender.has(.payerAgent) else {
+                throw Rejection(.notPlanPayer, "\(call.method) needs a payer organization or its payer-agent")
+            }
+            organizationID = org
+        default: throw Rejection(.notPlanPayer, "\(call.method) needs a payer organization or its payer-agent")
+        }
+        guard let organization = Directory.identity(organizationID, in: state), organization.organizationType == .payer,
+              !organization.revoked else {
+            throw Rejection(.notPlanPayer, "\(organizationID.hex) is not an active payer organization")
+        }
+        return organizationID
+    }
+
+    private static func requirePayer(of plan: Plan, _ call: ContractCall, _ state: StateView) throws(Rejection) {
+        guard try payerOrganization(call, state) == plan.payer else {
+            throw Rejection(.notPlanPayer, "only the payer of plan \(plan.id) may \(call.method)")
+        }
+    }
+
+    /// The submitting identity and the provider organization it bills for.
+    static func provider(_ call: ContractCall, _ state: StateView) throws(Rejection) -> (Identity, IdentityID) {
+        let sender = try Directory.activeSender(call, in: state)
+        let organizationID: IdentityID
+        do { organizationID = try RecordsContract.organization(of: sender) } catch {
+            throw Rejection(.notProvider, "\(call.method) needs a provider organization or its clinical or billing staff")
+        }
+        guard let organization = Directory.identity(organizationID, in: state), !organization.revoked,
+              let type = organization.organizationType, providerTypes.contains(type) else {
+            throw Rejection(.notProvider, "\(organizationID.hex) is not a provider organization (hospital, clinic, laboratory, pharmacy)")
+        }
+        return (sender, organizationID)
+    }
+
+    // MARK: Arguments
+
+    private static func planID(_ args: Arguments) throws(Rejection) -> String {
+        let id = try args.string("plan", maxBytes: 32)
+        guard id.utf8.allSatisfy({ isAlphanumeric($0) || $0 == 45 || $0 == 46 || $0 == 95 }) else {
+            throw Rejection(.badArguments, "a plan id uses letters, digits and - . _")
+        }
+        return id
+    }
+
+    private static func plan(_ args: Arguments, _ state: StateView) throws(Rejection) -> Plan {
+        let id = try planID(args)
+        guard let plan = plan(id, state) else { throw Rejection(.unknownPlan, "no plan \(id)") }
+        return plan
+    }
+
+    private static func patient(_ args: Arguments, _ state: StateView) throws(Rejection) -> IdentityID {
+        let id = try args.hash("patient")
+        guard let patient = Directory.identity(id, in: state), patient.kind == .patient, !patient.revoked else {
+            throw Rejection(.unknownPatient, "no active patient \(id.hex)")
+        }
+        return id
+    }
+
+    private static func bool(_ args: Arguments, _ key: String) throws(Rejection) -> Bool {
+        guard let value = args.map[key]?.boolValue else { throw Rejection(.badArguments, "“\(key)” must be true or false") }
+        return value
+    }
+
+    /// A billing (CPT/HCPCS) or ICD-10 code: 1–16 upper-case letters, digits and dots.
+    private static func code(_ args: Arguments, _ key: String) throws(Rejection) -> String {
+        guard let code = args.map[key]?.stringValue, isCode(code) else {
+            throw Rejection(.badCode, "“\(key)” must be a code of 1–16 upper-case letters, digits and dots")
+        }
+        return code
+    }
+
+    static func isCode(_ code: String) -> Bool {
+        !code.isEmpty && code.utf8.count <= 16 && code.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || $0 == 46 }
+    }
+
+    private static func isAlphanumeric(_ byte: UInt8) -> Bool { (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) }
+
+    // MARK: Reads
+
+    static func plan(_ id: String, _ state: StateView) -> Plan? { state.getValue(planKey(id)).flatMap { Plan(id: id, canonical: $0) } }
+    static func coverage(_ id: Hash256, _ state: StateView) -> Coverage? {
+        state.getValue(coverageKey(id)).flatMap { Coverage(id: id, canonical: $0) }
+    }
+    static func coverageIDs(_ patient: IdentityID, _ plan: String, _ state: StateView) -> [Hash256] {
+        state.getValue(coverageIndexKey(patient, plan))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } } ?? []
+    }
+    static func authorization(_ id: Hash256, _ state: StateView) -> PriorAuthorization? {
+        state.getValue(authorizationKey(id)).flatMap { PriorAuthorization(id: id, canonical: $0) }
+    }
+    static func authorizationIDs(_ patient: IdentityID, _ code: String, _ state: StateView) -> [Hash256] {
+        state.getValue(authorizationIndexKey(patient, code))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } } ?? []
+    }
+    static func claim(_ id: Hash256, _ state: StateView) -> ClaimEntry? {
+        state.getValue(claimKey(id)).flatMap { ClaimEntry(id: id, canonical: $0) }
+    }
+
+    /// A plan from committed state.
+    public static func plan(_ id: String, in reader: any StateReader) -> Plan? { plan(id, StateView(base: reader)) }
+    /// A coverage from committed state.
+    public static func coverage(_ id: Hash256, in reader: any StateReader) -> Coverage? { coverage(id, StateView(base: reader)) }
+    /// A patient's coverages under a plan, oldest first.
+    public static func coverages(patient: IdentityID, plan: String, in reader: any StateReader) -> [Coverage] {
+        let view = StateView(base: reader)
+        return coverageIDs(patient, plan, view).compactMap { coverage($0, view) }
+    }
+    /// A prior authorization from committed state.
+    public static func authorization(_ id: Hash256, in reader: any StateReader) -> PriorAuthorization? {
+        authorization(id, StateView(base: reader))
+    }
+    /// A claim and its adjudication from committed state.
+    public static func claim(_ id: Hash256, in reader: any StateReader) -> ClaimEntry? { claim(id, StateView(base: reader)) }
+}
+
+extension Int64 {
+    /// Division rounding toward negative infinity (days before 1970 stay distinct).
+    func floorDiv(_ divisor: Int64) -> Int64 {
+        let q = self / divisor
+        return (self % divisor != 0 && (self < 0) != (divisor < 0)) ? q - 1 : q
+    }
+}
