@@ -8,6 +8,13 @@ public enum CapabilityStatement {
     /// Interactions supported on every supported type.
     public static let interactions = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
 
+    /// Type-level and instance-level operations, by resource type.
+    public static let operations: [String: [(name: String, definition: String)]] = [
+        "Patient": [("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything"),
+                    ("export", "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export")],
+        "Claim": [("submit", "http://hl7.org/fhir/OperationDefinition/Claim-submit")],
+    ]
+
     /// The statement; `base` is the server's FHIR base URL, `tokenURL` its token endpoint.
     public static func make(base: String, tokenURL: String, date: String) -> [String: Any] {
         let resources: [[String: Any]] = supportedTypes.map { type in
@@ -21,6 +28,9 @@ public enum CapabilityStatement {
                 "conditionalCreate": true, "conditionalUpdate": false, "conditionalDelete": "not-supported",
                 "searchParam": parameters,
             ]
+            if let operations = operations[type] {
+                resource["operation"] = operations.map { ["name": $0.name, "definition": $0.definition] }
+            }
             let includes = SearchParameters.includeElements(type)
             if !includes.isEmpty { resource["searchInclude"] = includes.map { "\(type):\($0)" } }
             return resource
@@ -46,6 +56,7 @@ public enum CapabilityStatement {
                     ]],
                 ],
                 "resource": resources,
+                "operation": [["name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"]],
             ]],
         ]
     }

@@ -71,6 +71,12 @@ public enum FHIRDateTime {
     /// The start of a value's range (how a stored value is indexed).
     public static func normalized(_ text: String) -> String? { range(text)?.lo }
 
+    /// Milliseconds since 1970 at the start of a FHIR date/dateTime, or nil if it is not one.
+    public static func milliseconds(_ text: String) -> Int64? {
+        guard let lo = range(text)?.lo, let date = ISO8601DateFormatter().date(from: lo) else { return nil }
+        return Int64((date.timeIntervalSince1970 * 1_000).rounded())
+    }
+
     private static let calendar: Calendar = {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!

@@ -79,6 +79,7 @@ public enum SearchParameters {
         "ImagingStudy": [status, date("started", ["started"], "When the study started"), patient, subject],
         "Claim": [status, token("use", ["use"], "claim | preauthorization | predetermination"), date("created", ["created"], "Created"), patient],
         "ExplanationOfBenefit": [status, date("created", ["created"], "Created"), patient],
+        "ClaimResponse": [status, date("created", ["created"], "Created"), token("outcome", ["outcome"], "queued | complete | error | partial"), patient],
         "Consent": [status, category, date("date", ["dateTime"], "When the consent was given"), patient],
         "Coverage": [status, SearchParameter("beneficiary", .reference, .patient, [], "The covered patient"), patient],
         "DocumentReference": [status, token("type", ["type"], "Document type"), category, date("date", ["date"], "When created"), patient, subject],

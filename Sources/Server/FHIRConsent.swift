@@ -124,10 +124,7 @@ extension FHIRService {
                          custodian: keys.derivedID, expectRecord: false)
     }
 
-    static func milliseconds(_ normalized: String) -> Int64 {
-        let formatter = ISO8601DateFormatter()
-        return formatter.date(from: normalized).map { Int64($0.timeIntervalSince1970 * 1_000) } ?? 0
-    }
+    static func milliseconds(_ normalized: String) -> Int64 { FHIRDateTime.milliseconds(normalized) ?? 0 }
 
     static func fhirConsent(_ consent: ConsentEntry, patientID: String?) -> [String: Any] {
         var actorReference: [String: Any]

@@ -110,6 +110,15 @@ enum FHIRRoutes {
             let query = try SearchQuery(type: type, pairs: pairs, strict: strictHandling(request))
             return try await searchResponse(query, request: request, context: context, fhir: fhir)
         }
+        // Type-level operations. (A constant "Claim/$submit" route would shadow POST /fhir/Claim in the router's trie.)
+        group.post(":type/:id") { request, context in
+            guard context.parameters.get("type") == "Claim", context.parameters.get("id") == "$submit" else {
+                throw FHIRError(405, "not-supported", "POST to an instance is not a FHIR interaction; the only type-level operation is Claim/$submit")
+            }
+            let claimResponse = try await fhir.submitClaim(try await body(request), requester: try context.requester())
+            return response(claimResponse, headers: [.location: "\(base(request))/ClaimResponse/\(claimResponse["id"] as? String ?? "")"],
+                            pretty: pretty(request))
+        }
         group.post(":type/_search") { request, context in
             let type = try supportedType(context)
             guard request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else {
@@ -152,6 +161,9 @@ enum FHIRRoutes {
             }
             if type == "Consent", id.hasPrefix(FHIRService.consentPrefix) {
                 return response(try fhir.ledgerConsent(id: id, requester: try context.requester()).resource, pretty: pretty(request))
+            }
+            if type == "ClaimResponse", id.hasPrefix(ClaimMapping.responsePrefix) {
+                return response(try fhir.ledgerClaimResponse(id: id, requester: try context.requester()), pretty: pretty(request))
             }
             // The stored JSON is the resource as served: no parse and re-serialize unless _pretty.
             let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request),
@@ -412,12 +424,15 @@ enum FHIRRoutes {
         let requester = try context.requester()
         let result = try await fhir.search(query, requester: requester, purpose: try purpose(request))
         let base = base(request)
-        // The patient's (or delegate's) own ledger consents join a Consent search by patient.
-        var ledgerConsents: [[String: Any]] = []
-        if query.type == "Consent", let patient = queryPairs(request).first(where: { $0.0 == "patient" })?.1 {
-            ledgerConsents = try fhir.ledgerConsents(patientID: FHIRJSON.parseReference(patient)?.id ?? patient, requester: requester)
+        // Ledger objects join a search by patient: the patient's (or delegate's) own consents, and
+        // the adjudicated claims the requester is a party to.
+        var ledgerObjects: [[String: Any]] = []
+        if let patient = queryPairs(request).first(where: { $0.0 == "patient" })?.1 {
+            let patientID = FHIRJSON.parseReference(patient)?.id ?? patient
+            if query.type == "Consent" { ledgerObjects = try fhir.ledgerConsents(patientID: patientID, requester: requester) }
+            if query.type == "ClaimResponse" { ledgerObjects = try fhir.ledgerClaimResponses(patientID: patientID, requester: requester) }
         }
-        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": result.total + ledgerConsents.count]
+        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": result.total + ledgerObjects.count]
         let kept = queryPairs(request).filter { $0.0 != "_offset" }
         func link(_ offset: Int) -> String {
             let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:/"))
@@ -435,7 +450,7 @@ enum FHIRRoutes {
         var entries: [[String: Any]] = result.matches.map {
             ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "match"]]
         }
-        entries += ledgerConsents.map { ["fullUrl": "\(base)/Consent/\($0["id"] as? String ?? "")", "resource": $0, "search": ["mode": "match"]] }
+        entries += ledgerObjects.map { ["fullUrl": "\(base)/\(query.type)/\($0["id"] as? String ?? "")", "resource": $0, "search": ["mode": "match"]] }
         entries += result.included.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "include"]] }
         if !query.ignored.isEmpty {
             entries.append(["resource": OperationOutcome.make(severity: "warning", code: "not-supported",

@@ -96,9 +96,7 @@ public final class FHIRService: Sendable {
     var state: any StateReader { access.node.state }
 
     /// The on-chain record id of a FHIR resource: its type and id under a domain tag.
-    public static func recordID(type: String, id: String) -> Hash256 {
-        Hash256.sha256(domain: "careledger/fhir-record/v1", Array("\(type)/\(id)".utf8))
-    }
+    public static func recordID(type: String, id: String) -> Hash256 { FHIRRecordID.of(type: type, id: id) }
 
     // MARK: writes
 

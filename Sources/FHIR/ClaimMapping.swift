@@ -1,0 +1,238 @@
+import Contracts
+import Foundation
+import LedgerCore
+
+/// The on-chain record id of a FHIR resource: its type and id under a domain tag.
+public enum FHIRRecordID {
+    public static func of(type: String, id: String) -> Hash256 {
+        Hash256.sha256(domain: "careledger/fhir-record/v1", Array("\(type)/\(id)".utf8))
+    }
+
+    /// The ledger patient behind a FHIR Patient id, if that Patient is a live record.
+    public static func ledgerPatient(_ patientID: String, in reader: any StateReader) -> IdentityID? {
+        guard let record = RecordIndex.current(of(type: "Patient", id: patientID), in: reader), record.resourceType == "Patient",
+              !record.isErased, !record.isDirectory else { return nil }
+        return record.patient
+    }
+}
+
+/// FHIR Claim → `claims.submit` arguments, and a ledger claim → FHIR ClaimResponse. Amounts
+/// cross as decimals in FHIR and integer minor units on the chain; nothing in between is
+/// floating point beyond the one exact conversion of a parsed JSON number.
+public enum ClaimMapping {
+    /// Identifier system of a plan id (in Claim.insurance.coverage.identifier).
+    public static let planSystem = "urn:careledger:plan"
+    /// Identifier system of an on-chain claim id.
+    public static let claimSystem = "urn:careledger:claim"
+    /// Identifier system of ledger identities.
+    public static let identitySystem = "urn:careledger:identity"
+    /// X12 Claim Adjustment Reason Codes.
+    public static let carcSystem = "https://x12.org/codes/claim-adjustment-reason-codes"
+    /// CareLedger's own adjudication categories (one per adjustment reason).
+    public static let adjustmentSystem = "urn:careledger:adjustment"
+    static let adjudicationSystem = "http://terminology.hl7.org/CodeSystem/adjudication"
+    /// ClaimResponse ids are `ledger-` and the first 56 hex digits of the claim id.
+    public static let responsePrefix = "ledger-"
+
+    /// What a FHIR Claim says, ready to sign as `claims.submit` once the patient is resolved.
+    public struct Submission: Sendable {
+        public var claimID: Hash256
+        public var plan: String
+        /// The Claim's patient reference ("Patient/<id>"), for the caller to resolve to a ledger patient.
+        public var patientID: String
+        public var currency: String
+        /// Arguments without `patient`.
+        public var args: [String: CanonicalValue]
+
+        /// The complete arguments for `patient`.
+        public func arguments(patient: IdentityID) -> CanonicalValue {
+            var args = self.args
+            args["patient"] = .bytes(patient.bytes)
+            return .map(args)
+        }
+    }
+
+    /// The on-chain id of a provider's claim: its identifier (or id) under the provider's id.
+    public static func claimID(provider: IdentityID, key: String) -> Hash256 {
+        Hash256.sha256(domain: "careledger/claim/v1", provider.bytes + Array(key.utf8))
+    }
+
+    /// Reads a FHIR Claim for submission by `provider`. `plan` overrides the plan named in
+    /// Claim.insurance. Each item must point at the record documenting it (item.encounter).
+    public static func submission(_ claim: [String: Any], provider: IdentityID, plan override: String? = nil) throws(FHIRError) -> Submission {
+        try FHIRJSON.validate(claim, expectedType: "Claim")
+        guard (claim["use"] as? String ?? "claim") == "claim" else {
+            throw .unprocessable("only Claim.use = claim is adjudicated (not \(claim["use"] ?? "") )", at: "Claim.use")
+        }
+        let key: String
+        if let identifier = (claim["identifier"] as? [[String: Any]])?.first, let value = identifier["value"] as? String {
+            key = "\(identifier["system"] as? String ?? "")|\(value)"
+        } else if let id = claim["id"] as? String {
+            key = "id|\(id)"
+        } else {
+            throw .unprocessable("a submitted Claim needs an identifier (or an id) so resubmissions can be recognized", at: "Claim.identifier")
+        }
+        guard let patientRef = (claim["patient"] as? [String: Any])?["reference"] as? String,
+              let patient = FHIRJSON.parseReference(patientRef), patient.type == "Patient" else {
+            throw .unprocessable("Claim.patient must reference Patient/<id>", at: "Claim.patient")
+        }
+        let plan: String
+        if let override { plan = override } else {
+            let insurance = (claim["insurance"] as? [[String: Any]]) ?? []
+            let focal = insurance.first { $0["focal"] as? Bool == true } ?? insurance.first
+            guard let identifier = (focal?["coverage"] as? [String: Any])?["identifier"] as? [String: Any],
+                  identifier["system"] as? String == planSystem, let value = identifier["value"] as? String else {
+                throw .unprocessable("Claim.insurance.coverage.identifier must name the plan (system \(planSystem))",
+                                     at: "Claim.insurance.coverage")
+            }
+            plan = value
+        }
+        var diagnoses: [String] = []
+        for (index, diagnosis) in ((claim["diagnosis"] as? [[String: Any]]) ?? []).enumerated() {
+            guard let coding = ((diagnosis["diagnosisCodeableConcept"] as? [String: Any])?["coding"] as? [[String: Any]])?.first,
+                  let code = coding["code"] as? String else {
+                throw .unprocessable("diagnosis \(index): a coded diagnosisCodeableConcept (ICD-10) is required", at: "Claim.diagnosis[\(index)]")
+            }
+            diagnoses.append(code)
+        }
+        var currency: String?
+        var items: [CanonicalValue] = []
+        for (index, item) in ((claim["item"] as? [[String: Any]]) ?? []).enumerated() {
+            let at = "Claim.item[\(index)]"
+            guard let sequence = item["sequence"] as? Int else { throw .unprocessable("item \(index): sequence is required", at: at) }
+            guard let code = (((item["productOrService"] as? [String: Any])?["coding"] as? [[String: Any]])?.first)?["code"] as? String else {
+                throw .unprocessable("item \(index): productOrService needs a coding (CPT/HCPCS)", at: "\(at).productOrService")
+            }
+            let quantity = try (item["quantity"] as? [String: Any])?["value"].map { value throws(FHIRError) in
+                try integer(value, at: "\(at).quantity")
+            } ?? 1
+            guard let price = item["unitPrice"] as? [String: Any], let value = price["value"] else {
+                throw .unprocessable("item \(index): unitPrice is required", at: "\(at).unitPrice")
+            }
+            let itemCurrency = price["currency"] as? String ?? "USD"
+            guard currency == nil || currency == itemCurrency else { throw .unprocessable("items use different currencies", at: "\(at).unitPrice") }
+            currency = itemCurrency
+            guard let served = (item["servicedDate"] as? String) ?? ((item["servicedPeriod"] as? [String: Any])?["start"] as? String),
+                  let serviceMs = FHIRDateTime.milliseconds(served) else {
+                throw .unprocessable("item \(index): servicedDate is required", at: "\(at).servicedDate")
+            }
+            guard let encounter = ((item["encounter"] as? [[String: Any]])?.first)?["reference"] as? String,
+                  let reference = FHIRJSON.parseReference(encounter) else {
+                throw .unprocessable("item \(index): encounter must reference the record that documents the service", at: "\(at).encounter")
+            }
+            items.append(.map([
+                "sequence": .int(Int64(sequence)), "code": .string(code), "quantity": .int(quantity),
+                "unitPrice": .int(try minorUnits(value, currency: itemCurrency, at: "\(at).unitPrice.value")),
+                "serviceMs": .int(serviceMs), "record": .bytes(FHIRRecordID.of(type: reference.type, id: reference.id).bytes),
+            ]))
+        }
+        guard !items.isEmpty else { throw .unprocessable("a Claim to adjudicate has at least one item", at: "Claim.item") }
+        let claimID = claimID(provider: provider, key: key)
+        let args: [String: CanonicalValue] = [
+            "claim": .bytes(claimID.bytes), "plan": .string(plan), "diagnoses": .list(diagnoses.map { .string($0) }),
+            "items": .list(items), "claimHash": .bytes(Hash256.sha256(FHIRJSON.data(claim)).bytes),
+        ]
+        return Submission(claimID: claimID, plan: plan, patientID: patient.id, currency: currency ?? "USD", args: args)
+    }
+
+    /// Decimal places of a currency's minor unit (ISO 4217): 0 for JPY/KRW and a few others, else 2.
+    public static func minorDigits(_ currency: String) -> Int {
+        ["JPY", "KRW", "ISK", "CLP", "VND", "XAF", "XOF", "UGX", "PYG"].contains(currency) ? 0 : 2
+    }
+
+    /// A FHIR decimal amount in minor units; refuses fractions of a minor unit and absurd sizes.
+    public static func minorUnits(_ value: Any, currency: String, at: String) throws(FHIRError) -> Int64 {
+        guard let number = jsonNumber(value) else { throw .unprocessable("\(at) must be a number", at: at) }
+        let scale = pow(10.0, Double(minorDigits(currency)))
+        let scaled = number.doubleValue * scale
+        let rounded = scaled.rounded()
+        guard abs(scaled - rounded) < 1e-6, abs(rounded) <= 1e15 else {
+            throw .unprocessable("\(at) has more decimals than \(currency) has minor units, or is too large", at: at)
+        }
+        return Int64(rounded)
+    }
+
+    /// An integer value (quantity), refusing fractions.
+    static func integer(_ value: Any, at: String) throws(FHIRError) -> Int64 {
+        guard let number = jsonNumber(value), number.doubleValue == number.doubleValue.rounded(),
+              abs(number.doubleValue) < 1e12 else { throw .unprocessable("\(at) must be a whole number", at: at) }
+        return number.int64Value
+    }
+
+    /// A parsed JSON number (not a boolean, which Foundation also hands out as NSNumber).
+    static func jsonNumber(_ value: Any) -> NSNumber? {
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return nil }
+        return number
+    }
+
+    /// A FHIR Money from minor units.
+    public static func money(_ minor: Int64, _ currency: String) -> [String: Any] {
+        let digits = minorDigits(currency)
+        let value: Any = digits == 0 ? NSNumber(value: minor) : NSNumber(value: Double(minor) / pow(10.0, Double(digits)))
+        return ["value": value, "currency": currency]
+    }
+
+    /// The FHIR id of a claim's response.
+    public static func responseID(_ claim: Hash256) -> String { responsePrefix + claim.hex.prefix(56) }
+
+    /// A ledger claim and its adjudication as a FHIR ClaimResponse. `patientID` is the FHIR
+    /// Patient id when known (else the patient is named by ledger identity).
+    public static func claimResponse(_ claim: ClaimEntry, currency: String, payer: IdentityID?, patientID: String?) -> [String: Any] {
+        func category(_ code: String) -> [String: Any] { ["coding": [["system": adjudicationSystem, "code": code]]] }
+        func adjudication(_ code: String, _ minor: Int64) -> [String: Any] { ["category": category(code), "amount": money(minor, currency)] }
+        let items: [[String: Any]] = claim.lines.map { line in
+            var entries = [adjudication("submitted", line.submittedMinor), adjudication("eligible", line.eligibleMinor)]
+            for adjustment in line.adjustments {
+                // The deductible has a standard category; every other adjustment is named in CareLedger's own system.
+                let category = adjustment.reason == .deductible ? category("deductible")
+                    : ["coding": [["system": adjustmentSystem, "code": adjustment.reason.rawValue]]]
+                var entry: [String: Any] = [
+                    "category": category,
+                    "reason": ["coding": [["system": carcSystem, "code": adjustment.reason.carc]], "text": adjustment.reason.text],
+                    "amount": money(adjustment.amountMinor, currency),
+                ]
+                if adjustment.units > 0 { entry["value"] = NSNumber(value: adjustment.units) }
+                entries.append(entry)
+            }
+            entries.append(adjudication("benefit", line.payerMinor))
+            return ["itemSequence": NSNumber(value: line.sequence), "adjudication": entries]
+        }
+        let disposition = switch claim.outcome {
+        case .paid: "paid: every line allowed"
+        case .partial: "partly paid: some lines or units denied (see item adjudication reasons)"
+        case .denied: "denied: " + Set(claim.lines.flatMap { $0.adjustments.filter(\.reason.denies).map(\.reason.text) }).sorted().joined(separator: "; ")
+        }
+        var patient: [String: Any] = ["identifier": ["system": identitySystem, "value": claim.patient.hex]]
+        if let patientID { patient["reference"] = "Patient/\(patientID)" }
+        var resource: [String: Any] = [
+            "resourceType": "ClaimResponse",
+            "id": responseID(claim.id),
+            "identifier": [["system": claimSystem, "value": claim.id.hex]],
+            "status": "active",
+            "type": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"]]],
+            "use": "claim",
+            "patient": patient,
+            "created": FHIRDateTime.instant(ms: claim.timeMs),
+            "insurer": ["identifier": ["system": identitySystem, "value": (payer ?? .zero).hex]],
+            "requestor": ["identifier": ["system": identitySystem, "value": claim.provider.hex]],
+            "request": ["identifier": ["system": claimSystem, "value": claim.id.hex]],
+            "outcome": "complete",
+            "disposition": disposition,
+            "item": items,
+            "total": [adjudication("submitted", claim.submittedMinor), adjudication("eligible", claim.eligibleMinor),
+                      adjudication("benefit", claim.payerMinor)],
+            "insurance": [["sequence": 1, "focal": true,
+                           "coverage": ["identifier": ["system": planSystem, "value": claim.plan]]]],
+        ]
+        if claim.paidMinor > 0, let last = claim.payments.last {
+            resource["payment"] = [
+                "type": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/ex-paymenttype",
+                                     "code": claim.paidMinor >= claim.payerMinor ? "complete" : "partial"]]],
+                "date": String(FHIRDateTime.instant(ms: last.timeMs).prefix(10)),
+                "amount": money(claim.paidMinor, currency),
+                "identifier": ["system": "urn:careledger:remittance", "value": last.reference.hex],
+            ]
+        }
+        return resource
+    }
+}

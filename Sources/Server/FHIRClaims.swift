@@ -1,0 +1,100 @@
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+
+/// FHIR Claim ↔ the claims contract. `Claim/$submit` adjudicates on-chain at once and answers
+/// with the ClaimResponse; a plain create of a Claim only stores it as a record. Ledger claims
+/// read back as `ClaimResponse/ledger-<first 56 hex of the claim id>`, for the patient (and
+/// delegates), the billing provider's staff and the payer's staff.
+extension FHIRService {
+    /// Adjudicates a Claim (given bare, as Parameters.parameter[resource], or first in a Bundle):
+    /// signs `claims.submit` as the requester's organization, waits for the block, stores the
+    /// Claim as an encrypted record, and returns the ClaimResponse.
+    public func submitClaim(_ body: [String: Any], requester: Identity) async throws(FHIRError) -> [String: Any] {
+        let claim = try Self.claimResource(body)
+        let custodian = try custodian(for: requester)
+        let submission = try ClaimMapping.submission(claim, provider: custodian.derivedID)
+        let patient = try ledgerPatient(submission.patientID)
+        if ClaimsContract.claim(submission.claimID, in: state) != nil {
+            throw .conflict("this Claim was already submitted; its response is ClaimResponse/\(ClaimMapping.responseID(submission.claimID))")
+        }
+        guard ClaimsContract.plan(submission.plan, in: state) != nil else {
+            throw .unprocessable("no plan \(submission.plan) on this ledger", at: "Claim.insurance.coverage")
+        }
+        _ = try await submitAndAwait([Unsigned(keys: custodian, contract: "claims", method: "submit",
+                                               args: submission.arguments(patient: patient).mapValue ?? [:])],
+                                     custodian: custodian.derivedID)
+        guard let entry = ClaimsContract.claim(submission.claimID, in: state) else {
+            throw FHIRError(500, "exception", "the adjudicated claim is not in state")
+        }
+        // The Claim itself becomes a record of the provider, readable by consent like any other.
+        var stored = claim
+        stored["id"] = nil
+        _ = try await create(stored, type: "Claim", requester: requester)
+        return claimResponse(entry, patientID: submission.patientID)
+    }
+
+    /// One ledger ClaimResponse, for the parties of the claim.
+    public func ledgerClaimResponse(id: String, requester: Identity) throws(FHIRError) -> [String: Any] {
+        let hex = String(id.dropFirst(ClaimMapping.responsePrefix.count))
+        guard hex.count == 56, hex.allSatisfy(\.isHexDigit) else { throw .notFound("ClaimResponse/\(id)") }
+        let rows: [(key: String, value: [UInt8])]
+        do { rows = try node.store.states(prefix: "claims/claim/" + hex, after: nil, limit: 2) } catch {
+            throw FHIRError(500, "exception", "\(error)")
+        }
+        guard rows.count == 1, let claimID = Hash256(hex: String(rows[0].key.dropFirst("claims/claim/".count))),
+              let entry = ClaimsContract.claim(claimID, in: state) else { throw .notFound("ClaimResponse/\(id)") }
+        guard mayRead(entry, requester) else { throw .forbidden("only the patient, the billing provider and the payer read this claim") }
+        return claimResponse(entry, patientID: nil)
+    }
+
+    /// The patient's adjudicated claims the requester may see, newest last.
+    public func ledgerClaimResponses(patientID: String, requester: Identity) throws(FHIRError) -> [[String: Any]] {
+        let patient = try ledgerPatient(patientID)
+        let prefix = ClaimsContract.patientClaimsPrefix(patient)
+        let rows: [(key: String, value: [UInt8])]
+        do { rows = try node.store.states(prefix: prefix, after: nil, limit: 1_000) } catch { throw FHIRError(500, "exception", "\(error)") }
+        return rows.compactMap { row in
+            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let entry = ClaimsContract.claim(id, in: state),
+                  mayRead(entry, requester) else { return nil }
+            return claimResponse(entry, patientID: patientID)
+        }.sorted { ($0["created"] as? String ?? "") < ($1["created"] as? String ?? "") }
+    }
+
+    /// The patient, a delegate, staff of the billing provider, staff of the plan's payer.
+    func mayRead(_ claim: ClaimEntry, _ requester: Identity) -> Bool {
+        if requester.id == claim.patient || ConsentIndex.isDelegate(requester.id, of: claim.patient, in: state) { return true }
+        let organization = requester.kind == .organization ? requester.id : requester.organization
+        if organization == claim.provider { return true }
+        let payer = ClaimsContract.plan(claim.plan, in: state)?.payer
+        return organization != nil && organization == payer && (requester.kind == .organization || requester.has(.payerAgent) || requester.has(.auditor))
+    }
+
+    func claimResponse(_ entry: ClaimEntry, patientID: String?) -> [String: Any] {
+        let plan = ClaimsContract.plan(entry.plan, in: state)
+        return ClaimMapping.claimResponse(entry, currency: plan?.currency ?? "USD", payer: plan?.payer, patientID: patientID)
+    }
+
+    /// The Claim inside a $submit body.
+    static func claimResource(_ body: [String: Any]) throws(FHIRError) -> [String: Any] {
+        switch body["resourceType"] as? String {
+        case "Claim": return body
+        case "Parameters":
+            let parameters = body["parameter"] as? [[String: Any]] ?? []
+            guard let resource = parameters.first(where: { $0["name"] as? String == "resource" })?["resource"] as? [String: Any],
+                  resource["resourceType"] as? String == "Claim" else {
+                throw .invalid("Parameters for $submit carry the Claim in parameter “resource”")
+            }
+            return resource
+        case "Bundle":
+            guard let first = (body["entry"] as? [[String: Any]])?.first?["resource"] as? [String: Any],
+                  first["resourceType"] as? String == "Claim" else { throw .invalid("a Bundle for $submit starts with the Claim") }
+            return first
+        default:
+            throw .invalid("$submit takes a Claim (bare, in Parameters, or first in a Bundle)")
+        }
+    }
+}
