@@ -24,6 +24,8 @@ public enum ClaimMapping {
     public static let planSystem = "urn:careledger:plan"
     /// Identifier system of an on-chain claim id.
     public static let claimSystem = "urn:careledger:claim"
+    /// Identifier system of on-chain record ids.
+    public static let recordSystem = "urn:careledger:record"
     /// Identifier system of ledger identities.
     public static let identitySystem = "urn:careledger:identity"
     /// X12 Claim Adjustment Reason Codes.
@@ -116,14 +118,14 @@ public enum ClaimMapping {
                   let serviceMs = FHIRDateTime.milliseconds(served) else {
                 throw .unprocessable("item \(index): servicedDate is required", at: "\(at).servicedDate")
             }
-            guard let encounter = ((item["encounter"] as? [[String: Any]])?.first)?["reference"] as? String,
-                  let reference = FHIRJSON.parseReference(encounter) else {
-                throw .unprocessable("item \(index): encounter must reference the record that documents the service", at: "\(at).encounter")
+            guard let record = documentingRecord((item["encounter"] as? [[String: Any]])?.first) else {
+                throw .unprocessable("item \(index): encounter must reference the record that documents the service (Encounter/<id>, or an identifier in \(recordSystem))",
+                                     at: "\(at).encounter")
             }
             items.append(.map([
                 "sequence": .int(Int64(sequence)), "code": .string(code), "quantity": .int(quantity),
                 "unitPrice": .int(try minorUnits(value, currency: itemCurrency, at: "\(at).unitPrice.value")),
-                "serviceMs": .int(serviceMs), "record": .bytes(FHIRRecordID.of(type: reference.type, id: reference.id).bytes),
+                "serviceMs": .int(serviceMs), "record": .bytes(record.bytes),
             ]))
         }
         guard !items.isEmpty else { throw .unprocessable("a Claim to adjudicate has at least one item", at: "Claim.item") }
@@ -133,6 +135,26 @@ public enum ClaimMapping {
             "items": .list(items), "claimHash": .bytes(Hash256.sha256(FHIRJSON.data(claim)).bytes),
         ]
         return Submission(claimID: claimID, plan: plan, patientID: patient.id, currency: currency ?? "USD", args: args)
+    }
+
+    /// The record a Reference points at: a FHIR resource on this ledger, or an on-chain record id.
+    static func documentingRecord(_ reference: [String: Any]?) -> Hash256? {
+        if let text = reference?["reference"] as? String, let parsed = FHIRJSON.parseReference(text) {
+            return FHIRRecordID.of(type: parsed.type, id: parsed.id)
+        }
+        guard let identifier = reference?["identifier"] as? [String: Any], identifier["system"] as? String == recordSystem,
+              let hex = identifier["value"] as? String, hex.count == 64 else { return nil }
+        return Hash256(hex: hex)
+    }
+
+    /// An amount in minor units as a decimal string ("150.00").
+    public static func decimal(_ minor: Int64, _ currency: String) -> String {
+        let digits = minorDigits(currency)
+        guard digits > 0 else { return String(minor) }
+        var scale: Int64 = 1
+        for _ in 0..<digits { scale *= 10 }
+        let fraction = String(abs(minor) % scale)
+        return "\(minor < 0 ? "-" : "")\(abs(minor) / scale).\(String(repeating: "0", count: digits - fraction.count))\(fraction)"
     }
 
     /// Decimal places of a currency's minor unit (ISO 4217): 0 for JPY/KRW and a few others, else 2.

@@ -64,14 +64,7 @@ extension FHIRService {
         }.sorted { ($0["created"] as? String ?? "") < ($1["created"] as? String ?? "") }
     }
 
-    /// The patient, a delegate, staff of the billing provider, staff of the plan's payer.
-    func mayRead(_ claim: ClaimEntry, _ requester: Identity) -> Bool {
-        if requester.id == claim.patient || ConsentIndex.isDelegate(requester.id, of: claim.patient, in: state) { return true }
-        let organization = requester.kind == .organization ? requester.id : requester.organization
-        if organization == claim.provider { return true }
-        let payer = ClaimsContract.plan(claim.plan, in: state)?.payer
-        return organization != nil && organization == payer && (requester.kind == .organization || requester.has(.payerAgent) || requester.has(.auditor))
-    }
+    func mayRead(_ claim: ClaimEntry, _ requester: Identity) -> Bool { ContractRoutes.mayReadClaim(claim, requester, state) }
 
     func claimResponse(_ entry: ClaimEntry, patientID: String?) -> [String: Any] {
         let plan = ClaimsContract.plan(entry.plan, in: state)

@@ -80,6 +80,7 @@ public enum LedgerServer {
         }
         let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
         LogRoutes.add(to: v1, services)
+        ContractRoutes.add(to: v1, services)
         if let fhir = services.fhir {
             RecordRoutes.add(to: v1, services, access: fhir.access)
             FHIRRoutes.add(to: router, services, fhir: fhir)

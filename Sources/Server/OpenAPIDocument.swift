@@ -54,6 +54,12 @@ enum OpenAPIDocument {
               query: [("limit", false, "1…1000 (default 100)"), ("after", false, "the previous page's next_after")]),
         Route(method: "get", path: "/v1/patients/{id}/access-log", summary: "Every access decision on the patient's records (patient, delegate or custodian auditors)",
               authenticated: true, query: [("limit", false, "1…1000 (default 100)"), ("after", false, "last index seen")]),
+        Route(method: "get", path: "/v1/plans/{id}", summary: "A payer's plan: covered codes, allowed amounts (minor units), cost sharing", authenticated: true),
+        Route(method: "get", path: "/v1/coverages/{id}", summary: "A coverage and its period's accumulators (patient, delegate or payer staff)",
+              authenticated: true),
+        Route(method: "get", path: "/v1/authorizations/{id}", summary: "A prior authorization (patient, requesting provider or payer)", authenticated: true),
+        Route(method: "get", path: "/v1/claims/{id}", summary: "A claim with its adjudication, reasons (CARC) and payments (patient, provider or payer)",
+              authenticated: true),
     ]
 
     /// The document for a server with (or without) the records service.

@@ -22,6 +22,10 @@ func withLedger<T>(_ directory: DataDirectory, _ body: (LocalLedger) async throw
             Terminal.error("\(error)")
             throw exitRejected
         }
+        if error is Refused {
+            Terminal.error("\(error)")
+            throw exitRejected
+        }
         throw error
     }
 }

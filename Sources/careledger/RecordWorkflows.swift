@@ -6,6 +6,13 @@ import Node
 import Storage
 import Vault
 
+/// A transaction the ledger refused (at admission or in its block): exit code 3.
+struct Refused: Error, CustomStringConvertible {
+    let code: String
+    let message: String
+    var description: String { "refused (\(code)): \(message)" }
+}
+
 /// The patient-record workflows shared by the CLI commands and the demo: each one signs what
 /// must go on-chain, waits for the commit, and drives the custodian's access service.
 extension LocalLedger {
@@ -15,11 +22,12 @@ extension LocalLedger {
         let receipt: CommitReceipt
         do { receipt = try await node.submitAndWait(transaction) } catch {
             resetSequence(transaction.body.sender)
+            if case AdmissionError.rejected(let rejection) = error { throw Refused(code: rejection.code.name, message: rejection.message) }
             throw CLIError("refused: \(error)")
         }
         guard receipt.status.result.isAccepted else {
             let code = ResultCode(rawValue: receipt.status.result.code)?.name ?? "\(receipt.status.result.code)"
-            throw CLIError("refused (\(code)): \(receipt.status.result.message)")
+            throw Refused(code: code, message: receipt.status.result.message)
         }
         return receipt
     }

@@ -1,0 +1,279 @@
+import ArgumentParser
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+
+/// `careledger claims`: plans, coverage, prior authorization, claims adjudicated on-chain, payments.
+struct ClaimsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "claims",
+        abstract: "Insurance claims adjudicated by the claims contract: plans, coverage, prior authorization, submission, payment.",
+        discussion: """
+            Amounts are decimals in the plan's currency (150.00) and integer minor units on the chain.
+            A claim is a FHIR R4 Claim; each item's encounter must reference the record documenting the
+            service (Encounter/<id> imported through FHIR, or identifier urn:careledger:record|<record id>).
+            """,
+        subcommands: [Plan.self, Enroll.self, Authorize.self, Decide.self, Submit.self, Show.self, Pay.self])
+
+    struct Plan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register a plan (as a payer or its payer-agent) from a JSON file.",
+            discussion: """
+                {"plan":"GOLD","currency":"USD","deductible":100.00,"coinsurancePercent":20,"outOfPocketMax":1000.00,
+                 "benefits":[{"code":"99213","allowed":150.00},{"code":"70553","allowed":1200.00,"priorAuth":true},
+                             {"code":"97110","allowed":50.00,"unitsPerPeriod":12}],
+                 "diagnoses":["E11"]}          (diagnoses: ICD-10 prefixes covered; omit for all)
+                """)
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The payer's key, or its payer-agent's.") var signer: String
+        @Option(help: "The plan JSON file.") var file: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let args = try PlanFile.arguments(try Data(contentsOf: URL(fileURLWithPath: file)))
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "registerPlan", args: args))
+            }
+            Terminal.line("plan \(args["plan"]?.stringValue ?? "") registered at block \(receipt.status.height)")
+        }
+    }
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enroll a patient (pseudonym) in a plan for a period.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The payer's key, or its payer-agent's.") var signer: String
+        @Option(help: "Plan id.") var plan: String
+        @Option(help: "The patient (key name or id).") var patient: String
+        @Option(help: "First day covered (YYYY-MM-DD).") var from: String
+        @Option(help: "First day no longer covered (YYYY-MM-DD).") var to: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let patientID = try directory.identityID(patient)
+            let args: CanonicalValue = .map(["plan": .string(plan), "patient": .bytes(patientID.bytes),
+                                             "startMs": .int(try day(from, "--from")), "endMs": .int(try day(to, "--to"))])
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "enroll", args: args))
+            }
+            let coverage = receipt.status.transactionID
+            if json { Terminal.json(["coverage": coverage.hex, "height": receipt.status.height]) } else {
+                Terminal.line("coverage \(coverage.hex) under \(plan), \(from) to \(to), block \(receipt.status.height)")
+            }
+        }
+    }
+
+    struct Authorize: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Request prior authorization for a service (as a provider).")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "A provider organization's key or its clinical/billing staff's.") var signer: String
+        @Option(help: "Plan id.") var plan: String
+        @Option(help: "The patient (key name or id).") var patient: String
+        @Option(help: "Billing code (CPT/HCPCS).") var code: String
+        @Option(help: "Units requested.") var quantity = 1
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let args: CanonicalValue = .map(["plan": .string(plan), "patient": .bytes(try directory.identityID(patient).bytes),
+                                             "code": .string(code), "quantity": .int(Int64(quantity))])
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "requestAuthorization", args: args))
+            }
+            let id = receipt.status.transactionID
+            if json { Terminal.json(["authorization": id.hex, "status": "pending"]) } else { Terminal.line("authorization \(id.hex) pending") }
+        }
+    }
+
+    struct Decide: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve or deny a prior authorization (as the plan's payer).")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Authorization id (64 hex).") var authorization: String
+        @Option(name: .customLong("as"), help: "The payer's key, or its payer-agent's.") var signer: String
+        @Flag(help: "Approve.") var approve = false
+        @Option(help: "Deny, with this reason.") var deny: String?
+        @Option(help: "Units approved (default: as requested).") var quantity: Int?
+        @Option(help: "Approval valid for services before this day (YYYY-MM-DD; at most a year ahead).") var until: String?
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let id = try hexID(authorization, "authorization id")
+            var args: [String: CanonicalValue] = ["authorization": .bytes(id.bytes)]
+            switch (approve, deny) {
+            case (true, nil):
+                guard let until else { throw CLIError("--approve needs --until") }
+                args["approve"] = .bool(true)
+                args["validUntilMs"] = .int(try day(until, "--until"))
+                if let quantity { args["quantity"] = .int(Int64(quantity)) }
+            case (false, let reason?):
+                args["approve"] = .bool(false)
+                args["reason"] = .string(reason)
+            default: throw CLIError("give exactly one of --approve and --deny")
+            }
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "decideAuthorization", args: .map(args)))
+            }
+            Terminal.line("authorization \(id.hex) \(approve ? "approved" : "denied") at block \(receipt.status.height)")
+        }
+    }
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Submit a FHIR Claim; the contract adjudicates it in its block and the response is printed.")
+        @OptionGroup var options: DataOption
+        @Argument(help: "A FHIR R4 Claim JSON file.") var file: String
+        @Option(name: .customLong("as"), help: "A provider organization's key or its clinical/billing staff's.") var signer: String
+        @Option(help: "The patient (key name or id); default: the ledger patient of the Claim's Patient reference.") var patient: String?
+        @Option(help: "Plan id; default: Claim.insurance.coverage.identifier (system urn:careledger:plan).") var plan: String?
+        @Flag(help: "Print the FHIR ClaimResponse.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let claim: [String: Any]
+            do { claim = try FHIRJSON.object(Array(try Data(contentsOf: URL(fileURLWithPath: file)))) } catch let error as FHIRError {
+                throw CLIError("\(file): \(error.diagnostics)")
+            }
+            let entry = try await withLedger(directory) { ledger -> ClaimEntry in
+                guard let signerIdentity = Directory.identity(keys.derivedID, in: ledger.node.state) else {
+                    throw CLIError("\(signer) is not registered")
+                }
+                let provider = signerIdentity.kind == .organization ? signerIdentity.id : (signerIdentity.organization ?? signerIdentity.id)
+                let submission: ClaimMapping.Submission
+                do throws(FHIRError) { submission = try ClaimMapping.submission(claim, provider: provider, plan: plan) } catch {
+                    throw CLIError("\(file): \(error.diagnostics)")
+                }
+                let patientID: IdentityID
+                if let patient { patientID = try directory.identityID(patient) } else {
+                    guard let found = FHIRRecordID.ledgerPatient(submission.patientID, in: ledger.node.state) else {
+                        throw CLIError("Patient/\(submission.patientID) is not on this ledger; name the patient with --patient")
+                    }
+                    patientID = found
+                }
+                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "submit", args: submission.arguments(patient: patientID)))
+                return ClaimsContract.claim(submission.claimID, in: ledger.node.state)!
+            }
+            try ClaimOutput.print(entry, directory: directory, json: json)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a claim's adjudication and payments.")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Claim id (64 hex).") var claim: String
+        @Flag(help: "Print the FHIR ClaimResponse.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let id = try hexID(claim, "claim id")
+            let store = try directory.openStore()
+            guard let entry = ClaimsContract.claim(id, in: StoreStateReader(store: store)) else { throw CLIError("no claim \(id.hex)") }
+            try ClaimOutput.print(entry, directory: directory, json: json)
+        }
+    }
+
+    struct Pay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record a payment against a claim (as the plan's payer).")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Claim id (64 hex).") var claim: String
+        @Option(name: .customLong("as"), help: "The payer's key, or its payer-agent's.") var signer: String
+        @Option(help: "Amount, a decimal in the plan's currency (default: everything still owed).") var amount: String?
+        @Option(help: "Remittance reference (EFT trace number); only its SHA-256 goes on-chain.") var reference: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let id = try hexID(claim, "claim id")
+            let entry = try await withLedger(directory) { ledger -> ClaimEntry in
+                guard let entry = ClaimsContract.claim(id, in: ledger.node.state) else { throw CLIError("no claim \(id.hex)") }
+                let currency = ClaimsContract.plan(entry.plan, in: ledger.node.state)?.currency ?? "USD"
+                let minor: Int64
+                if let amount {
+                    guard let value = Decimal(string: amount).map({ NSDecimalNumber(decimal: $0) }) else { throw CLIError("--amount must be a decimal") }
+                    do throws(FHIRError) { minor = try ClaimMapping.minorUnits(value, currency: currency, at: "--amount") } catch { throw CLIError(error.diagnostics) }
+                } else {
+                    minor = entry.payerMinor - entry.paidMinor
+                }
+                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "pay", args: .map([
+                    "claim": .bytes(id.bytes), "amount": .int(minor),
+                    "reference": .bytes(Hash256.sha256(Array(reference.utf8)).bytes)])))
+                return ClaimsContract.claim(id, in: ledger.node.state)!
+            }
+            let currency = (try? directory.openStore()).flatMap { ClaimsContract.plan(entry.plan, in: StoreStateReader(store: $0))?.currency } ?? "USD"
+            Terminal.line("claim \(id.hex): paid \(ClaimMapping.decimal(entry.paidMinor, currency)) of \(ClaimMapping.decimal(entry.payerMinor, currency)) \(currency)")
+        }
+    }
+}
+
+/// A calendar day (YYYY-MM-DD) as milliseconds at its start (UTC).
+func day(_ text: String, _ option: String) throws -> Int64 {
+    guard text.count == 10, let ms = FHIRDateTime.milliseconds(text) else { throw CLIError("\(option) must be a date YYYY-MM-DD") }
+    return ms
+}
+
+/// The plan file of `claims plan`, as `claims.registerPlan` arguments.
+enum PlanFile {
+    static func arguments(_ data: Data) throws -> CanonicalValue {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw CLIError("the plan file is not a JSON object") }
+        guard let plan = object["plan"] as? String, let currency = object["currency"] as? String else {
+            throw CLIError("the plan file needs “plan” and “currency”")
+        }
+        func amount(_ value: Any?, _ what: String) throws -> Int64 {
+            guard let value else { throw CLIError("the plan file needs “\(what)”") }
+            do { return try ClaimMapping.minorUnits(value, currency: currency, at: what) } catch { throw CLIError(error.diagnostics) }
+        }
+        let percent: Int64
+        do { percent = try ClaimMapping.minorUnits(object["coinsurancePercent"] ?? NSNumber(value: 0), currency: "XXX", at: "coinsurancePercent") } catch {
+            throw CLIError(error.diagnostics)
+        }
+        var benefits: [CanonicalValue] = []
+        for (index, benefit) in ((object["benefits"] as? [[String: Any]]) ?? []).enumerated() {
+            guard let code = benefit["code"] as? String else { throw CLIError("benefit \(index) needs a “code”") }
+            var map: [String: CanonicalValue] = ["code": .string(code), "allowed": .int(try amount(benefit["allowed"], "benefits[\(index)].allowed"))]
+            if let units = benefit["unitsPerPeriod"] as? Int { map["unitsPerPeriod"] = .int(Int64(units)) }
+            if let priorAuth = benefit["priorAuth"] as? Bool { map["priorAuth"] = .bool(priorAuth) }
+            benefits.append(.map(map))
+        }
+        return .map([
+            "plan": .string(plan), "currency": .string(currency), "deductible": .int(try amount(object["deductible"] ?? NSNumber(value: 0), "deductible")),
+            "coinsurance": .int(percent), "outOfPocketMax": .int(try amount(object["outOfPocketMax"], "outOfPocketMax")),
+            "benefits": .list(benefits), "diagnoses": .list(((object["diagnoses"] as? [String]) ?? []).map { .string($0) }),
+        ])
+    }
+}
+
+/// Prints a claim's adjudication as a table, or its FHIR ClaimResponse.
+enum ClaimOutput {
+    static func print(_ entry: ClaimEntry, directory: DataDirectory, json: Bool) throws {
+        let store = try directory.openStore()
+        let plan = ClaimsContract.plan(entry.plan, in: StoreStateReader(store: store))
+        let currency = plan?.currency ?? "USD"
+        if json {
+            Terminal.json(ClaimMapping.claimResponse(entry, currency: currency, payer: plan?.payer, patientID: nil))
+            return
+        }
+        for line in lines(entry, currency: currency) { Terminal.line(line) }
+    }
+
+    /// The readable form: one line per claim line and its adjustments, then totals.
+    static func lines(_ entry: ClaimEntry, currency: String) -> [String] {
+        func money(_ minor: Int64) -> String { ClaimMapping.decimal(minor, currency) }
+        var out = ["claim \(entry.id.hex) — \(entry.outcome.rawValue) (block \(entry.height), plan \(entry.plan))"]
+        for (item, line) in zip(entry.items, entry.lines) {
+            out.append("  \(line.sequence). \(pad(item.code, 6)) ×\(item.quantity)  billed \(money(line.submittedMinor))  allowed \(money(line.eligibleMinor))  patient \(money(line.patientMinor))  payer \(money(line.payerMinor))")
+            for adjustment in line.adjustments {
+                let units = adjustment.units > 0 ? " (\(adjustment.units) units)" : ""
+                out.append("       \(pad(adjustment.reason.rawValue, 22)) \(money(adjustment.amountMinor))\(units)  CARC \(adjustment.reason.carc): \(adjustment.reason.text)")
+            }
+        }
+        out.append("  total: billed \(money(entry.submittedMinor)), allowed \(money(entry.eligibleMinor)), patient owes \(money(entry.patientMinor)), payer owes \(money(entry.payerMinor)), paid \(money(entry.paidMinor)) \(currency)")
+        return out
+    }
+}
