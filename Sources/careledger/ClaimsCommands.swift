@@ -270,7 +270,8 @@ enum ClaimOutput {
             out.append("  \(line.sequence). \(pad(item.code, 6)) ×\(item.quantity)  billed \(money(line.submittedMinor))  allowed \(money(line.eligibleMinor))  patient \(money(line.patientMinor))  payer \(money(line.payerMinor))")
             for adjustment in line.adjustments {
                 let units = adjustment.units > 0 ? " (\(adjustment.units) units)" : ""
-                out.append("       \(pad(adjustment.reason.rawValue, 22)) \(money(adjustment.amountMinor))\(units)  CARC \(adjustment.reason.carc): \(adjustment.reason.text)")
+                let amount = money(adjustment.amountMinor)
+                out.append("       \(pad(adjustment.reason.rawValue, 22)) \(String(repeating: " ", count: max(0, 9 - amount.count)))\(amount)\(units)  CARC \(adjustment.reason.carc): \(adjustment.reason.text)")
             }
         }
         out.append("  total: billed \(money(entry.submittedMinor)), allowed \(money(entry.eligibleMinor)), patient owes \(money(entry.patientMinor)), payer owes \(money(entry.payerMinor)), paid \(money(entry.paidMinor)) \(currency)")

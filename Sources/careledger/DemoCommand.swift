@@ -50,7 +50,7 @@ struct Story {
 struct DemoScript {
     let directory: DataDirectory
     let bulk: Int
-    var story = Story(chapters: 12)
+    var story = Story(chapters: 13)
 
     func expect(_ condition: Bool, _ what: String) throws {
         if !condition { throw CLIError("demo check failed: \(what)") }
@@ -194,6 +194,7 @@ struct DemoScript {
         var names: [IdentityID: String] = [patient.derivedID: "patient"]
         for (name, keys) in memberKeys { names[keys.derivedID] = name }
         try await tellRecords(ledger, names: names, rivera: memberKeys["dr-rivera"]!, patient: patient)
+        try await tellClaims(ledger, agent: memberKeys["claims-agent"]!, rivera: memberKeys["dr-rivera"]!, patient: patient)
         try await tellServer(ledger, rivera: memberKeys["dr-rivera"]!)
 
         let head = await ledger.node.headHeader
