@@ -13,7 +13,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks; each prints the relevant machine limit measured in the same run and the ratio.",
-        subcommands: [LedgerBench.self, ConsentBench.self, ImportBench.self, APIBench.self])
+        subcommands: [LedgerBench.self, ConsentBench.self, ImportBench.self, APIBench.self, ContractBench.self])
 }
 
 /// Limits of this machine, measured now (machines are shared and noisy).
@@ -147,19 +147,26 @@ struct LedgerBench: AsyncParsableCommand {
 
     /// Signs anchor transactions `range` (round robin over senders) on all cores.
     static func presign(_ range: Range<Int>, devices: [IdentityKeys], chainId: String, sequenceBase: UInt64 = 0) -> [Transaction] {
-        var out = [Transaction?](repeating: nil, count: range.count)
+        signAll(range.count) { offset in
+            let index = range.lowerBound + offset
+            let device = devices[index % devices.count]
+            return (device, TransactionBody(
+                chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,
+                sequence: sequenceBase + UInt64(index / devices.count) + 1, contract: "anchor", method: "put",
+                args: .map(["digest": .bytes(Hash256.sha256(Array("bench-\(index)".utf8)).bytes), "kind": .string("bench")])))
+        }
+    }
+
+    /// Builds and signs `count` transactions on all cores; `make(i)` gives the signer and body of the i-th.
+    static func signAll(_ count: Int, _ make: @Sendable (Int) -> (IdentityKeys, TransactionBody)) -> [Transaction] {
+        var out = [Transaction?](repeating: nil, count: count)
         let chunk = 512
         out.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let target = buffer
-            DispatchQueue.concurrentPerform(iterations: (range.count + chunk - 1) / chunk) { part in
-                for offset in (part * chunk)..<min(range.count, (part + 1) * chunk) {
-                    let index = range.lowerBound + offset
-                    let device = devices[index % devices.count]
-                    let body = TransactionBody(
-                        chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,
-                        sequence: sequenceBase + UInt64(index / devices.count) + 1, contract: "anchor", method: "put",
-                        args: .map(["digest": .bytes(Hash256.sha256(Array("bench-\(index)".utf8)).bytes), "kind": .string("bench")]))
-                    target[offset] = Transaction.sign(body, with: device)
+            DispatchQueue.concurrentPerform(iterations: (count + chunk - 1) / chunk) { part in
+                for index in (part * chunk)..<min(count, (part + 1) * chunk) {
+                    let (keys, body) = make(index)
+                    target[index] = Transaction.sign(body, with: keys)
                 }
             }
         }
@@ -172,19 +179,28 @@ struct LedgerBench: AsyncParsableCommand {
         let devices = try await Self.enrollDevices(ledger, count: senders, admin: try directory.loadKey("bench-operator"))
         if !json { Terminal.line("pre-signing \(grouped(transactions)) transactions…") }
         let signed = Self.presign(0..<transactions, devices: devices, chainId: "careledger-bench")
-        let totalBytes = signed.reduce(0) { $0 + $1.bytes.count }
+        let throughput = try await Self.commitAll(signed, through: ledger, progress: !json)
+        await ledger.close()
+        return throughput
+    }
 
+    /// Submits pre-signed transactions to the node from four concurrent clients (each owns a
+    /// disjoint set of senders, so every sender's sequence numbers arrive in order), keeping at
+    /// most 4,000 in flight, and measures committed throughput and submit → durable latency.
+    static func commitAll(_ signed: [Transaction], through ledger: LocalLedger, progress: Bool) async throws -> Throughput {
+        let transactions = signed.count
+        let totalBytes = signed.reduce(0) { $0 + $1.bytes.count }
         let window = 4_000
         let chunk = 500
-        // Several clients submit at once, as over the network: each owns a disjoint group of
-        // senders, so every sender's sequence numbers still arrive in order.
         let clients = 4
-        let groups: [[Int]] = (0..<clients).map { client in signed.indices.filter { ($0 % senders) % clients == client } }
+        var clientOf: [IdentityID: Int] = [:]
+        for tx in signed where clientOf[tx.body.sender] == nil { clientOf[tx.body.sender] = clientOf.count % clients }
+        let groups: [[Int]] = (0..<clients).map { client in signed.indices.filter { clientOf[signed[$0].body.sender] == client } }
         let indexOf = Dictionary(uniqueKeysWithValues: signed.enumerated().map { ($1.id, $0) })
         let committed = Counter()
         let clock = ContinuousClock()
         let signedTransactions = signed
-        var bar = ProgressBar("committing", total: UInt64(transactions), enabled: Terminal.stderrIsTTY && !json)
+        var bar = ProgressBar("committing", total: UInt64(transactions), enabled: Terminal.stderrIsTTY && progress)
         let commits = await ledger.node.commits()
         let node = ledger.node
         let start = clock.now
@@ -233,7 +249,6 @@ struct LedgerBench: AsyncParsableCommand {
                 latenciesMs.append(Double((commitTimes[index] - submitted) / .microseconds(1)) / 1_000)
             }
         }
-        await ledger.close()
         latenciesMs.sort()
         let seconds = Double((end - start) / .microseconds(1)) / 1e6
         return Throughput(txPerSecond: Double(transactions) / seconds, bytesPerSecond: Double(totalBytes) / seconds,
