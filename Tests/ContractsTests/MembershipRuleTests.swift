@@ -130,6 +130,16 @@ struct MembershipRuleTests {
             .unknownConsent: 400, .notPatientOrDelegate: 401, .unknownGrantee: 402, .consentAlreadyRevoked: 403,
             .tooManyConsents: 404, .badPeriod: 405, .granteeRevoked: 406, .unknownPurpose: 407, .unknownDelegate: 408,
             .tooManyDelegates: 409, .auditNotGrowing: 500,
+            .unknownTrial: 800, .trialAlreadyRegistered: 801, .notTrialSponsor: 802, .invalidTrialSite: 803, .duplicateEndpoint: 804,
+            .trialHistoryFull: 805, .protocolUnchanged: 806, .consentFormVersionMismatch: 807, .consentFormVersionNotIncreasing: 808,
+            .trialAlreadyConsented: 809, .noResearchConsent: 810, .reconsentNeeded: 811, .participantWithdrawn: 812, .alreadyEnrolled: 813,
+            .participantLimitReached: 814, .notEnrolled: 815, .siteNotInTrial: 816, .endpointNotPreregistered: 817,
+            .crfAlreadyAnchored: 818, .duplicateCriterion: 819, .recruitmentNotOpen: 820, .notRecruitmentCustodian: 821,
+            .matchTokenAlreadyAnnounced: 822, .matchLimitReached: 823, .unknownTrialPatient: 824, .notTrialPatientOrDelegate: 825,
+            .participantAlreadyWithdrawn: 826, .notSiteStaff: 827, .sessionAlreadyExists: 900, .unknownSession: 901,
+            .sessionPatientUnknown: 902, .notSessionPatient: 903, .notSessionParticipant: 904, .sessionAlreadyJoined: 905,
+            .sessionAlreadyEnded: 906, .sessionNotJoined: 907, .transcriptWithoutConsent: 908, .badSessionTime: 909,
+            .sessionNeedsClinician: 910, .noShowWithMessages: 911,
         ]
         #expect(pinned.count == ResultCode.allCases.count)
         for code in ResultCode.allCases { #expect(pinned[code] == code.rawValue, "\(code)") }
