@@ -6,6 +6,8 @@ public enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrongPassphrase
     case tooLarge(what: String, bytes: Int, max: Int)
     case invalidKey(String)
+    /// A session message arrived out of order or was replayed: its sequence number is not the next one.
+    case outOfSequence(expected: UInt64, got: UInt64)
 
     public var description: String {
         switch self {
@@ -14,6 +16,7 @@ public enum VaultError: Error, Equatable, Sendable, CustomStringConvertible {
         case .wrongPassphrase: "wrong passphrase, or the sealed key file was altered"
         case .tooLarge(let what, let bytes, let max): "\(what) is \(bytes) bytes; the limit is \(max)"
         case .invalidKey(let why): "invalid key: \(why)"
+        case .outOfSequence(let expected, let got): "session message \(got) is out of order or replayed; expected message \(expected)"
         }
     }
 }

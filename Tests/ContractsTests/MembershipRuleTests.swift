@@ -133,6 +133,16 @@ struct MembershipRuleTests {
             .unknownPlan: 600, .planExists: 601, .notPlanPayer: 602, .notProvider: 603, .coverageOverlap: 604, .unknownCoverage: 605,
             .unknownAuthorization: 606, .authorizationDecided: 607, .claimExists: 608, .unknownClaim: 609, .overpayment: 610,
             .serviceInFuture: 611, .badCode: 612, .tooManyEntries: 613, .coverageEnded: 614,
+            .unknownTrial: 800, .trialAlreadyRegistered: 801, .notTrialSponsor: 802, .invalidTrialSite: 803, .duplicateEndpoint: 804,
+            .trialHistoryFull: 805, .protocolUnchanged: 806, .consentFormVersionMismatch: 807, .consentFormVersionNotIncreasing: 808,
+            .trialAlreadyConsented: 809, .noResearchConsent: 810, .reconsentNeeded: 811, .participantWithdrawn: 812, .alreadyEnrolled: 813,
+            .participantLimitReached: 814, .notEnrolled: 815, .siteNotInTrial: 816, .endpointNotPreregistered: 817,
+            .crfAlreadyAnchored: 818, .duplicateCriterion: 819, .recruitmentNotOpen: 820, .notRecruitmentCustodian: 821,
+            .matchTokenAlreadyAnnounced: 822, .matchLimitReached: 823, .unknownTrialPatient: 824, .notTrialPatientOrDelegate: 825,
+            .participantAlreadyWithdrawn: 826, .notSiteStaff: 827, .sessionAlreadyExists: 900, .unknownSession: 901,
+            .sessionPatientUnknown: 902, .notSessionPatient: 903, .notSessionParticipant: 904, .sessionAlreadyJoined: 905,
+            .sessionAlreadyEnded: 906, .sessionNotJoined: 907, .transcriptWithoutConsent: 908, .badSessionTime: 909,
+            .sessionNeedsClinician: 910, .noShowWithMessages: 911,
         ]
         #expect(pinned.count == ResultCode.allCases.count)
         for code in ResultCode.allCases { #expect(pinned[code] == code.rawValue, "\(code)") }

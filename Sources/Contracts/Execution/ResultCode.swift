@@ -82,6 +82,87 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case tooManyEntries = 613
     /// The coverage has already ended.
     case coverageEnded = 614
+    /// No trial is registered under that id.
+    case unknownTrial = 800
+    /// A trial with that id is already registered.
+    case trialAlreadyRegistered = 801
+    /// The sender is not the trial's sponsor (a sponsor organization or its researcher).
+    case notTrialSponsor = 802
+    /// A named site is not an active hospital, clinic or laboratory.
+    case invalidTrialSite = 803
+    /// An endpoint code is listed twice (within or across the primary and secondary lists).
+    case duplicateEndpoint = 804
+    /// A per-trial history (protocol versions, data batches, results, criteria) is at its limit.
+    case trialHistoryFull = 805
+    /// An amendment repeats the protocol hash already in force.
+    case protocolUnchanged = 806
+    /// A research consent names a consent-form version other than the trial's current one.
+    case consentFormVersionMismatch = 807
+    /// An amendment's consent-form version is not higher than the one in force.
+    case consentFormVersionNotIncreasing = 808
+    /// The patient already holds this exact research consent for the trial.
+    case trialAlreadyConsented = 809
+    /// The patient holds no research consent for the trial (enrollment or withdrawal without consent).
+    case noResearchConsent = 810
+    /// The patient consented to an older consent-form version and must re-consent to the current one.
+    case reconsentNeeded = 811
+    /// The participant withdrew: no enrollment, consent or data for them is accepted.
+    case participantWithdrawn = 812
+    /// The patient is already enrolled in the trial.
+    case alreadyEnrolled = 813
+    /// The trial has reached its participant limit.
+    case participantLimitReached = 814
+    /// Data names a patient who is not enrolled in the trial.
+    case notEnrolled = 815
+    /// The sender's organization is not a site of the trial.
+    case siteNotInTrial = 816
+    /// Data is for an endpoint that the protocol version in force does not pre-register.
+    case endpointNotPreregistered = 817
+    /// A case-report-form hash is already anchored (or listed twice).
+    case crfAlreadyAnchored = 818
+    /// A recruitment criterion code is listed twice.
+    case duplicateCriterion = 819
+    /// The trial has published no recruitment criteria yet, so nobody can be matched.
+    case recruitmentNotOpen = 820
+    /// Only a hospital or clinic (or its clinician or researcher) announces recruitment matches.
+    case notRecruitmentCustodian = 821
+    /// A match token is already announced for the trial (or listed twice).
+    case matchTokenAlreadyAnnounced = 822
+    /// The custodian has announced the most match tokens allowed for the trial.
+    case matchLimitReached = 823
+    /// The named patient is not an active registered patient.
+    case unknownTrialPatient = 824
+    /// Only the patient or their delegate manages the patient's trial consent.
+    case notTrialPatientOrDelegate = 825
+    /// The participant has already withdrawn.
+    case participantAlreadyWithdrawn = 826
+    /// The sender is not a clinician or researcher member of an organization.
+    case notSiteStaff = 827
+
+    /// A telehealth session with that id already exists.
+    case sessionAlreadyExists = 900
+    /// No telehealth session has that id.
+    case unknownSession = 901
+    /// The session's patient is not an active registered patient.
+    case sessionPatientUnknown = 902
+    /// Only the session's patient (or their delegate) may do this.
+    case notSessionPatient = 903
+    /// The sender is neither the session's clinician nor its patient (or their delegate).
+    case notSessionParticipant = 904
+    /// The session has already been joined.
+    case sessionAlreadyJoined = 905
+    /// The session has already ended.
+    case sessionAlreadyEnded = 906
+    /// The patient never joined; only the clinician may end the session, as a no-show.
+    case sessionNotJoined = 907
+    /// A transcript hash was given for a session without consent to record.
+    case transcriptWithoutConsent = 908
+    /// A session start or end time is out of range.
+    case badSessionTime = 909
+    /// Only an active member with the clinician role opens a session.
+    case sessionNeedsClinician = 910
+    /// A no-show has no transcript and no messages.
+    case noShowWithMessages = 911
 
     /// A short, stable name for logs and JSON.
     public var name: String { String(describing: self) }

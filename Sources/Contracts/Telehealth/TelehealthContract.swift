@@ -1,0 +1,222 @@
+import LedgerCore
+
+/// A telehealth session as the chain records it: who met whom, when, whether it could be
+/// recorded, which session key both sides received (by commitment), and how it ended. No PHI:
+/// the transcript itself stays with the parties, encrypted; the chain holds only its hash.
+public struct TelehealthSession: Sendable, Equatable {
+    /// Where a session stands.
+    public enum Status: String, Sendable, CaseIterable {
+        /// Opened by the clinician; the patient has not joined.
+        case opened
+        /// Joined by the patient.
+        case active
+        /// Ended by a participant after the patient joined.
+        case ended
+        /// Ended by the clinician without the patient ever joining.
+        case noShow = "no-show"
+
+        /// True once the session has ended either way.
+        public var isFinal: Bool { self == .ended || self == .noShow }
+    }
+
+    /// 32 random bytes chosen by the opening client.
+    public var id: Hash256
+    public var clinician: IdentityID
+    public var clinicianOrganization: IdentityID
+    public var patient: IdentityID
+    /// Whether the patient agreed that a transcript be kept; if not, the transcript hash is all zeros.
+    public var consentToRecord: Bool
+    /// SHA-256 over the session key's HPKE-wrapped copies (see Vault's `SessionCipher.keyCommitment`).
+    public var keyCommitment: Hash256
+    public var startMs: Int64
+    public var status: Status
+    public var openedHeight: UInt64
+    public var joinedBy: IdentityID?
+    public var joinedHeight: UInt64?
+    public var endedBy: IdentityID?
+    public var endedHeight: UInt64?
+    public var endMs: Int64?
+    public var transcriptHash: Hash256?
+    public var messageCount: Int64?
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = [
+            "clinician": .bytes(clinician.bytes), "organization": .bytes(clinicianOrganization.bytes), "patient": .bytes(patient.bytes),
+            "consentToRecord": .bool(consentToRecord), "keyCommitment": .bytes(keyCommitment.bytes), "startMs": .int(startMs),
+            "status": .string(status.rawValue), "openedHeight": .int(Int64(openedHeight)),
+        ]
+        if let joinedBy { map["joinedBy"] = .bytes(joinedBy.bytes) }
+        if let joinedHeight { map["joinedHeight"] = .int(Int64(joinedHeight)) }
+        if let endedBy { map["endedBy"] = .bytes(endedBy.bytes) }
+        if let endedHeight { map["endedHeight"] = .int(Int64(endedHeight)) }
+        if let endMs { map["endMs"] = .int(endMs) }
+        if let transcriptHash { map["transcriptHash"] = .bytes(transcriptHash.bytes) }
+        if let messageCount { map["messageCount"] = .int(messageCount) }
+        return .map(map)
+    }
+
+    init(id: Hash256, clinician: IdentityID, clinicianOrganization: IdentityID, patient: IdentityID, consentToRecord: Bool,
+         keyCommitment: Hash256, startMs: Int64, openedHeight: UInt64) {
+        self.id = id
+        self.clinician = clinician
+        self.clinicianOrganization = clinicianOrganization
+        self.patient = patient
+        self.consentToRecord = consentToRecord
+        self.keyCommitment = keyCommitment
+        self.startMs = startMs
+        self.status = .opened
+        self.openedHeight = openedHeight
+    }
+
+    init?(id: Hash256, canonical value: CanonicalValue) {
+        func hash(_ key: String) -> Hash256? { value[key]?.bytesValue.flatMap { Hash256(bytes: $0) } }
+        guard let clinician = hash("clinician"), let organization = hash("organization"), let patient = hash("patient"),
+              let consent = value["consentToRecord"]?.boolValue, let commitment = hash("keyCommitment"),
+              let startMs = value["startMs"]?.intValue, let status = value["status"]?.stringValue.flatMap(Status.init(rawValue:)),
+              let opened = value["openedHeight"]?.intValue
+        else { return nil }
+        self.init(id: id, clinician: clinician, clinicianOrganization: organization, patient: patient, consentToRecord: consent,
+                  keyCommitment: commitment, startMs: startMs, openedHeight: UInt64(opened))
+        self.status = status
+        joinedBy = hash("joinedBy")
+        joinedHeight = value["joinedHeight"]?.intValue.map { UInt64($0) }
+        endedBy = hash("endedBy")
+        endedHeight = value["endedHeight"]?.intValue.map { UInt64($0) }
+        endMs = value["endMs"]?.intValue
+        transcriptHash = hash("transcriptHash")
+        messageCount = value["messageCount"]?.intValue
+    }
+}
+
+/// Telehealth sessions: a clinician opens a session with a registered patient, committing to the
+/// session key both received; the patient (or a delegate) joins; either side ends it with the
+/// transcript hash and message count, or the clinician records a no-show. Without consent to
+/// record, no transcript is kept: its hash must be all zeros.
+public struct TelehealthContract: Contract {
+    public let name = "telehealth"
+    public let methods: Set<String> = ["open", "join", "end"]
+
+    /// How far past the block time a session may be declared to start (or end), in ms: 5 minutes.
+    public static let clockSkewMsMax: Int64 = 5 * 60_000
+    /// How long before the block time a session may be declared to have started, in ms: 24 hours.
+    public static let startPastMsMax: Int64 = 24 * 3_600_000
+    /// Most messages a session reports.
+    public static let messageCountMax: Int64 = 1_000_000
+
+    public init() {}
+
+    static func key(_ session: Hash256) -> String { "telehealth/session/\(session.hex)" }
+
+    public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
+        guard let session = transaction.body.args["session"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        return [Self.key(session)]
+    }
+
+    public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
+        let args = try Arguments(call.args)
+        switch call.method {
+        case "open": try open(call, args, &state)
+        case "join": try join(call, args, &state)
+        case "end": try end(call, args, &state)
+        default: throw Rejection(.unknownMethod, "telehealth has no method \(call.method)")
+        }
+    }
+
+    /// A clinician opens a session with an active patient.
+    private func open(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["session", "patient", "consentToRecord", "keyCommitment", "startMs"])
+        let id = try args.hash("session")
+        guard id != .zero else { throw Rejection(.badArguments, "a session id is 32 random bytes, not zeros") }
+        let patient = try args.hash("patient")
+        guard let consentToRecord = args.map["consentToRecord"]?.boolValue else {
+            throw Rejection(.badArguments, "“consentToRecord” must be a boolean")
+        }
+        let keyCommitment = try args.hash("keyCommitment")
+        let startMs = try args.int("startMs", in: 0...Int64.max / 2)
+        let clinician = try Directory.activeSender(call, in: state)
+        guard clinician.kind == .member, clinician.has(.clinician), let organization = clinician.organization,
+              let org = Directory.identity(organization, in: state), org.kind == .organization, !org.revoked else {
+            throw Rejection(.sessionNeedsClinician, "only an active clinician opens a telehealth session")
+        }
+        guard let identity = Directory.identity(patient, in: state), identity.kind == .patient, !identity.revoked else {
+            throw Rejection(.sessionPatientUnknown, "no active patient \(patient.hex)")
+        }
+        guard startMs <= call.timeMs + Self.clockSkewMsMax, startMs >= call.timeMs - Self.startPastMsMax else {
+            throw Rejection(.badSessionTime, "a session starts within 24 hours before and 5 minutes after the block time \(call.timeMs)")
+        }
+        guard state.get(Self.key(id)) == nil else { throw Rejection(.sessionAlreadyExists, "session \(id.hex) already exists") }
+        let session = TelehealthSession(id: id, clinician: clinician.id, clinicianOrganization: organization, patient: patient,
+                                        consentToRecord: consentToRecord, keyCommitment: keyCommitment, startMs: startMs,
+                                        openedHeight: call.height)
+        state.set(Self.key(id), session.canonical)
+    }
+
+    /// The session's patient (or their delegate) joins.
+    private func join(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["session"])
+        let sender = try Directory.activeSender(call, in: state)
+        var session = try Self.existing(try args.hash("session"), state)
+        guard Self.isPatientSide(sender.id, of: session, state) else {
+            throw Rejection(.notSessionPatient, "only patient \(session.patient.hex) or their delegate joins session \(session.id.hex)")
+        }
+        switch session.status {
+        case .opened: break
+        case .active: throw Rejection(.sessionAlreadyJoined, "session \(session.id.hex) was already joined")
+        case .ended, .noShow: throw Rejection(.sessionAlreadyEnded, "session \(session.id.hex) has ended")
+        }
+        session.status = .active
+        session.joinedBy = sender.id
+        session.joinedHeight = call.height
+        state.set(Self.key(session.id), session.canonical)
+    }
+
+    /// A participant ends the session; the clinician ends a session never joined as a no-show.
+    private func end(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["session", "transcriptHash", "messageCount", "endMs"])
+        let transcriptHash = try args.hash("transcriptHash")
+        let messageCount = try args.int("messageCount", in: 0...Self.messageCountMax)
+        let endMs = try args.int("endMs", in: 0...Int64.max / 2)
+        let sender = try Directory.activeSender(call, in: state)
+        var session = try Self.existing(try args.hash("session"), state)
+        let isClinician = sender.id == session.clinician
+        guard isClinician || Self.isPatientSide(sender.id, of: session, state) else {
+            throw Rejection(.notSessionParticipant, "\(sender.id.hex) is not a participant of session \(session.id.hex)")
+        }
+        guard !session.status.isFinal else { throw Rejection(.sessionAlreadyEnded, "session \(session.id.hex) has already ended") }
+        if session.status == .opened {
+            guard isClinician else {
+                throw Rejection(.sessionNotJoined, "session \(session.id.hex) was never joined; only its clinician ends it, as a no-show")
+            }
+            guard messageCount == 0, transcriptHash == .zero else {
+                throw Rejection(.noShowWithMessages, "a no-show of session \(session.id.hex) has no messages and an all-zero transcript hash")
+            }
+        }
+        guard session.consentToRecord || transcriptHash == .zero else {
+            throw Rejection(.transcriptWithoutConsent, "session \(session.id.hex) has no consent to record; its transcript hash must be all zeros")
+        }
+        guard endMs >= session.startMs, endMs <= call.timeMs + Self.clockSkewMsMax else {
+            throw Rejection(.badSessionTime, "a session ends after its start \(session.startMs) and by 5 minutes after the block time")
+        }
+        session.status = session.status == .opened ? .noShow : .ended
+        session.endedBy = sender.id
+        session.endedHeight = call.height
+        session.endMs = endMs
+        session.transcriptHash = transcriptHash
+        session.messageCount = messageCount
+        state.set(Self.key(session.id), session.canonical)
+    }
+
+    /// A session by id, or nil.
+    public static func session(_ id: Hash256, in reader: any StateReader) -> TelehealthSession? {
+        reader.value(for: key(id)).flatMap { try? CanonicalValue(decoding: $0) }.flatMap { TelehealthSession(id: id, canonical: $0) }
+    }
+
+    private static func existing(_ id: Hash256, _ state: StateView) throws(Rejection) -> TelehealthSession {
+        guard let session = session(id, in: state) else { throw Rejection(.unknownSession, "no session \(id.hex)") }
+        return session
+    }
+
+    private static func isPatientSide(_ id: IdentityID, of session: TelehealthSession, _ state: StateView) -> Bool {
+        id == session.patient || ConsentIndex.isDelegate(id, of: session.patient, in: state)
+    }
+}

@@ -1,0 +1,494 @@
+import LedgerCore
+
+/// Clinical-trial integrity: a sponsor registers a trial with pre-registered endpoints and sites
+/// and appends protocol amendments (never overwriting); patients (or delegates) give and
+/// withdraw research consent per consent-form version; site staff enroll consented patients and
+/// anchor case-report-form hashes; the sponsor reports results, and a report whose primary
+/// endpoints differ from the pre-registered ones is accepted but flagged as outcome switching;
+/// custodians announce blinded recruitment matches without revealing who did not match.
+public struct TrialsContract: Contract {
+    public let name = "trials"
+    public let methods: Set<String> = [
+        "register", "amend", "consent", "withdraw", "enroll", "submitData", "reportResults", "publishCriteria", "recruitMatch",
+    ]
+
+    /// Longest trial id (an NCT-style id of [A-Za-z0-9-]).
+    public static let trialIdBytesMax = 32
+    /// Most endpoint codes in the primary list, and in the secondary list.
+    public static let endpointsMax = 32
+    /// Longest endpoint code, in bytes (printable ASCII).
+    public static let endpointBytesMax = 64
+    /// Most sites of a trial.
+    public static let sitesMax = 64
+    /// Longest amendment reason, in bytes.
+    public static let reasonBytesMax = 200
+    /// Most protocol versions of one trial (registration included).
+    public static let versionsMax: UInt64 = 64
+    /// Highest consent-form version number.
+    public static let consentFormVersionMax: Int64 = 1_000_000
+    /// Most participants one trial enrolls.
+    public static let participantsMax: UInt64 = 100_000
+    /// Most case-report-form hashes in one data batch.
+    public static let crfHashesPerBatchMax = 256
+    /// Most data batches of one trial.
+    public static let dataBatchesMax: UInt64 = 10_000_000
+    /// Most results reports of one trial (interim and final).
+    public static let resultsMax: UInt64 = 16
+    /// Most coded criteria in one publication.
+    public static let criteriaMax = 32
+    /// Longest coded criterion, in bytes (printable ASCII).
+    public static let criterionBytesMax = 64
+    /// Most published criteria versions of one trial.
+    public static let criteriaVersionsMax: UInt64 = 32
+    /// Most match tokens in one announcement.
+    public static let matchTokensPerCallMax = 256
+    /// Most match tokens one custodian announces for one trial.
+    public static let matchTokensPerCustodianMax: UInt64 = 100_000
+    /// Organization types that may be trial sites.
+    public static let siteTypes: Set<OrganizationType> = [.hospital, .clinic, .laboratory]
+    /// Organization types that hold patients' records and announce recruitment matches.
+    public static let custodianTypes: Set<OrganizationType> = [.hospital, .clinic]
+    /// Roles of site staff who enroll participants and submit data.
+    public static let siteRoles: Set<Role> = [.clinician, .researcher]
+
+    public init() {}
+
+    public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
+        guard let trial = transaction.body.args["trial"]?.stringValue, Self.isTrialID(trial) else { return [] }
+        var keys = [TrialIndex.headKey(trial)]
+        if let patient = transaction.body.args["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) {
+            keys.append(TrialIndex.participantKey(trial, patient))
+        }
+        return keys
+    }
+
+    public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
+        let args = try Arguments(call.args)
+        switch call.method {
+        case "register": try register(call, args, &state)
+        case "amend": try amend(call, args, &state)
+        case "consent": try consent(call, args, &state)
+        case "withdraw": try withdraw(call, args, &state)
+        case "enroll": try enroll(call, args, &state)
+        case "submitData": try submitData(call, args, &state)
+        case "reportResults": try reportResults(call, args, &state)
+        case "publishCriteria": try publishCriteria(call, args, &state)
+        case "recruitMatch": try recruitMatch(call, args, &state)
+        default: throw Rejection(.unknownMethod, "trials has no method \(call.method)")
+        }
+    }
+
+    // MARK: sponsor
+
+    /// A sponsor registers a trial: protocol version 1 with its endpoints, sites and consent form.
+    private func register(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "protocolHash", "consentFormVersion", "primaryEndpoints", "secondaryEndpoints", "sites"])
+        let (sender, sponsor) = try Self.sponsorSide(call, state)
+        let trial = try Self.trialID(args)
+        let protocolHash = try args.hash("protocolHash")
+        let consentFormVersion = UInt64(try args.int("consentFormVersion", in: 1...Self.consentFormVersionMax))
+        let (primary, secondary) = try Self.endpoints(args, required: true)
+        guard let sites = try Self.sites(args, state) else { throw Rejection(.badArguments, "“sites” is required") }
+        guard TrialIndex.head(trial, in: state) == nil else { throw Rejection(.trialAlreadyRegistered, "trial \(trial) is already registered") }
+        let version = TrialVersion(version: 1, protocolHash: protocolHash, consentFormVersion: consentFormVersion,
+                                   primaryEndpoints: primary ?? [], secondaryEndpoints: secondary ?? [], sites: sites, reason: nil,
+                                   endpointChange: nil, dataBatchesBefore: 0, author: sender.id, height: call.height, timeMs: call.timeMs)
+        state.set(TrialIndex.headKey(trial), TrialHead(sponsor: sponsor, registeredBy: sender.id, height: call.height, timeMs: call.timeMs).canonical)
+        state.set(TrialIndex.versionKey(trial, 1), version.canonical)
+    }
+
+    /// The sponsor appends a protocol version; unspecified parts carry over, endpoint changes are
+    /// recorded with it (pre-registered from this version on).
+    private func amend(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "protocolHash", "reason", "primaryEndpoints", "secondaryEndpoints", "consentFormVersion", "sites"])
+        let (sender, sponsor) = try Self.sponsorSide(call, state)
+        let trial = try Self.trialID(args)
+        let protocolHash = try args.hash("protocolHash")
+        let reason = try args.string("reason", maxBytes: Self.reasonBytesMax)
+        let newForm = try args.optionalInt("consentFormVersion", in: 1...Self.consentFormVersionMax).map { UInt64($0) }
+        let (newPrimary, newSecondary) = try Self.endpoints(args, required: false)
+        let newSites = try Self.sites(args, state)
+        var (head, current) = try Self.ownTrial(trial, sponsor: sponsor, state)
+        guard head.versionCount < Self.versionsMax else {
+            throw Rejection(.trialHistoryFull, "trial \(trial) has \(Self.versionsMax) protocol versions, the most allowed")
+        }
+        guard protocolHash != current.protocolHash else {
+            throw Rejection(.protocolUnchanged, "protocol \(protocolHash.hex) is already in force for trial \(trial)")
+        }
+        if let newForm, newForm <= current.consentFormVersion {
+            throw Rejection(.consentFormVersionNotIncreasing,
+                            "consent-form version \(newForm) is not above version \(current.consentFormVersion) in force")
+        }
+        let primary = newPrimary ?? current.primaryEndpoints
+        let secondary = newSecondary ?? current.secondaryEndpoints
+        if let clash = Set(primary).intersection(secondary).sorted().first {
+            throw Rejection(.duplicateEndpoint, "endpoint \(clash) cannot be both primary and secondary")
+        }
+        let change = TrialEndpointChange.between(oldPrimary: current.primaryEndpoints, oldSecondary: current.secondaryEndpoints,
+                                                 newPrimary: primary, newSecondary: secondary)
+        let number = head.versionCount + 1
+        let version = TrialVersion(version: number, protocolHash: protocolHash, consentFormVersion: newForm ?? current.consentFormVersion,
+                                   primaryEndpoints: primary, secondaryEndpoints: secondary, sites: newSites ?? current.sites, reason: reason,
+                                   endpointChange: change, dataBatchesBefore: head.dataBatchCount, author: sender.id,
+                                   height: call.height, timeMs: call.timeMs)
+        head.versionCount = number
+        state.set(TrialIndex.versionKey(trial, number), version.canonical)
+        state.set(TrialIndex.headKey(trial), head.canonical)
+    }
+
+    /// The sponsor reports results; a report that switches primary endpoints is accepted and flagged.
+    private func reportResults(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "primaryEndpoints", "resultsHash"])
+        let (sender, sponsor) = try Self.sponsorSide(call, state)
+        let trial = try Self.trialID(args)
+        let reported = try Self.codes(args, "primaryEndpoints", maxCount: Self.endpointsMax, maxBytes: Self.endpointBytesMax,
+                                      duplicate: .duplicateEndpoint, what: "endpoint")
+        let resultsHash = try args.hash("resultsHash")
+        var (head, inForce) = try Self.ownTrial(trial, sponsor: sponsor, state)
+        guard head.resultCount < Self.resultsMax else {
+            throw Rejection(.trialHistoryFull, "trial \(trial) has \(Self.resultsMax) results reports, the most allowed")
+        }
+        let versions = TrialIndex.versions(trial, count: head.versionCount, in: state)
+        let version1 = versions.first ?? inForce
+        let everRegistered = versions.reduce(into: Set<String>()) { $0.formUnion($1.endpoints) }
+        let added = TrialCodec.minus(reported, inForce.primaryEndpoints)
+        let dropped = TrialCodec.minus(inForce.primaryEndpoints, reported)
+        let index = head.resultCount + 1
+        var flag: OutcomeSwitchFlag?
+        if !added.isEmpty || !dropped.isEmpty {
+            flag = OutcomeSwitchFlag(resultIndex: index, protocolVersion: inForce.version, added: added, dropped: dropped,
+                                     neverRegistered: added.filter { !everRegistered.contains($0) },
+                                     version1Primary: version1.primaryEndpoints, inForcePrimary: inForce.primaryEndpoints)
+        }
+        let result = TrialResult(index: index, primaryEndpoints: reported, resultsHash: resultsHash, protocolVersion: inForce.version,
+                                 primaryChangedByAmendment: Set(version1.primaryEndpoints) != Set(inForce.primaryEndpoints),
+                                 reporter: sender.id, height: call.height, timeMs: call.timeMs, flag: flag)
+        head.resultCount = index
+        state.set(TrialIndex.resultKey(trial, index), result.canonical)
+        if let flag { state.set(TrialIndex.flagKey(trial, index), flag.canonical) }
+        state.set(TrialIndex.headKey(trial), head.canonical)
+    }
+
+    /// The sponsor publishes (a new version of) the recruitment eligibility criteria.
+    private func publishCriteria(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "criteriaHash", "criteria"])
+        let (sender, sponsor) = try Self.sponsorSide(call, state)
+        let trial = try Self.trialID(args)
+        let criteriaHash = try args.hash("criteriaHash")
+        let criteria = try Self.codes(args, "criteria", maxCount: Self.criteriaMax, maxBytes: Self.criterionBytesMax,
+                                      duplicate: .duplicateCriterion, what: "criterion")
+        var (head, _) = try Self.ownTrial(trial, sponsor: sponsor, state)
+        guard head.criteriaCount < Self.criteriaVersionsMax else {
+            throw Rejection(.trialHistoryFull, "trial \(trial) has \(Self.criteriaVersionsMax) criteria versions, the most allowed")
+        }
+        head.criteriaCount += 1
+        let entry = TrialCriteria(version: head.criteriaCount, criteriaHash: criteriaHash, criteria: criteria, publisher: sender.id,
+                                  height: call.height)
+        state.set(TrialIndex.criteriaKey(trial, head.criteriaCount), entry.canonical)
+        state.set(TrialIndex.headKey(trial), head.canonical)
+    }
+
+    // MARK: patient
+
+    /// A patient (or delegate) gives research consent to the trial's current consent form, or
+    /// re-consents to a newer one.
+    private func consent(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "patient", "consentFormVersion", "recruitmentContact"])
+        let trial = try Self.trialID(args)
+        let form = UInt64(try args.int("consentFormVersion", in: 1...Self.consentFormVersionMax))
+        let contact = try Self.optionalBool(args, "recruitmentContact") ?? false
+        let (signer, patient) = try Self.patientSide(call, args, state)
+        let (_, current) = try Self.existingTrial(trial, state)
+        guard form == current.consentFormVersion else {
+            throw Rejection(.consentFormVersionMismatch,
+                            "trial \(trial) uses consent-form version \(current.consentFormVersion), not \(form)")
+        }
+        var participant: TrialParticipant
+        if var existing = TrialIndex.participant(trial: trial, patient: patient, in: state) {
+            guard existing.isActive else { throw Rejection(.participantWithdrawn, "patient \(patient.hex) withdrew from trial \(trial)") }
+            guard existing.consentFormVersion != form || existing.recruitmentContact != contact else {
+                throw Rejection(.trialAlreadyConsented, "patient \(patient.hex) already consented to version \(form) of trial \(trial)")
+            }
+            existing.consentFormVersion = form
+            existing.recruitmentContact = contact
+            existing.consentedBy = signer
+            existing.consentedHeight = call.height
+            participant = existing
+        } else {
+            participant = TrialParticipant(trial: trial, patient: patient, consentFormVersion: form, recruitmentContact: contact,
+                                           consentedBy: signer, consentedHeight: call.height)
+        }
+        state.set(TrialIndex.participantKey(trial, patient), participant.canonical)
+    }
+
+    /// The patient (or delegate) withdraws: no enrollment or data for them is accepted after this.
+    private func withdraw(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "patient"])
+        let trial = try Self.trialID(args)
+        let (signer, patient) = try Self.patientSide(call, args, state)
+        _ = try Self.existingTrial(trial, state)
+        guard var participant = TrialIndex.participant(trial: trial, patient: patient, in: state) else {
+            throw Rejection(.noResearchConsent, "patient \(patient.hex) holds no consent for trial \(trial)")
+        }
+        guard participant.isActive else {
+            throw Rejection(.participantAlreadyWithdrawn, "patient \(patient.hex) already withdrew from trial \(trial)")
+        }
+        participant.status = .withdrawn
+        participant.recruitmentContact = false
+        participant.withdrawnBy = signer
+        participant.withdrawnHeight = call.height
+        state.set(TrialIndex.participantKey(trial, patient), participant.canonical)
+    }
+
+    // MARK: sites
+
+    /// Site staff enroll a patient who consented to the current consent form.
+    private func enroll(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "patient"])
+        let trial = try Self.trialID(args)
+        let patient = try args.hash("patient")
+        let sender = try Self.siteStaff(call, state)
+        var (head, current) = try Self.existingTrial(trial, state)
+        let site = try Self.site(of: sender, in: current, trial: trial)
+        guard let identity = Directory.identity(patient, in: state), identity.kind == .patient, !identity.revoked else {
+            throw Rejection(.unknownTrialPatient, "no active patient \(patient.hex)")
+        }
+        guard var participant = TrialIndex.participant(trial: trial, patient: patient, in: state) else {
+            throw Rejection(.noResearchConsent, "patient \(patient.hex) has not consented to trial \(trial)")
+        }
+        switch participant.status {
+        case .withdrawn: throw Rejection(.participantWithdrawn, "patient \(patient.hex) withdrew from trial \(trial)")
+        case .enrolled: throw Rejection(.alreadyEnrolled, "patient \(patient.hex) is already enrolled in trial \(trial)")
+        case .consented: break
+        }
+        guard participant.consentFormVersion == current.consentFormVersion else {
+            throw Rejection(.reconsentNeeded, "patient \(patient.hex) consented to consent-form version \(participant.consentFormVersion); "
+                            + "trial \(trial) now uses version \(current.consentFormVersion)")
+        }
+        guard head.participantCount < Self.participantsMax else {
+            throw Rejection(.participantLimitReached, "trial \(trial) has \(Self.participantsMax) participants, the most allowed")
+        }
+        participant.status = .enrolled
+        participant.enrolledBy = sender.id
+        participant.enrolledSite = site
+        participant.enrolledHeight = call.height
+        head.participantCount += 1
+        state.set(TrialIndex.participantKey(trial, patient), participant.canonical)
+        state.set(TrialIndex.headKey(trial), head.canonical)
+    }
+
+    /// Site staff anchor a batch of case-report-form hashes for an enrolled participant and a
+    /// pre-registered endpoint; each hash is anchored once.
+    private func submitData(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "participant", "crfHashes", "endpoint"])
+        let trial = try Self.trialID(args)
+        let patient = try args.hash("participant")
+        let crfs = try args.hashList("crfHashes", maxCount: Self.crfHashesPerBatchMax)
+        guard !crfs.isEmpty else { throw Rejection(.badArguments, "crfHashes must hold 1…\(Self.crfHashesPerBatchMax) hashes") }
+        let endpoint = try Self.code(try args.string("endpoint", maxBytes: Self.endpointBytesMax), "endpoint")
+        let sender = try Self.siteStaff(call, state)
+        var (head, current) = try Self.existingTrial(trial, state)
+        let site = try Self.site(of: sender, in: current, trial: trial)
+        guard let participant = TrialIndex.participant(trial: trial, patient: patient, in: state) else {
+            throw Rejection(.notEnrolled, "patient \(patient.hex) is not enrolled in trial \(trial)")
+        }
+        switch participant.status {
+        case .withdrawn: throw Rejection(.participantWithdrawn, "patient \(patient.hex) withdrew from trial \(trial); their data is refused")
+        case .consented: throw Rejection(.notEnrolled, "patient \(patient.hex) is not enrolled in trial \(trial)")
+        case .enrolled: break
+        }
+        guard current.endpoints.contains(endpoint) else {
+            throw Rejection(.endpointNotPreregistered, "endpoint \(endpoint) is not pre-registered in version \(current.version) of trial \(trial)")
+        }
+        guard head.dataBatchCount < Self.dataBatchesMax else {
+            throw Rejection(.trialHistoryFull, "trial \(trial) has \(Self.dataBatchesMax) data batches, the most allowed")
+        }
+        var seen = Set<Hash256>()
+        for crf in crfs {
+            guard seen.insert(crf).inserted, state.get(TrialIndex.crfKey(crf)) == nil else {
+                throw Rejection(.crfAlreadyAnchored, "case report form \(crf.hex) is already anchored")
+            }
+        }
+        let index = head.dataBatchCount + 1
+        let batch = TrialDataBatch(index: index, participant: patient, endpoint: endpoint, crfHashes: crfs, site: site, submitter: sender.id,
+                                   protocolVersion: current.version, height: call.height, timeMs: call.timeMs)
+        for crf in crfs { state.set(TrialIndex.crfKey(crf), .map(["trial": .string(trial), "batch": .int(Int64(index))])) }
+        head.dataBatchCount = index
+        state.set(TrialIndex.batchKey(trial, index), batch.canonical)
+        state.set(TrialIndex.headKey(trial), head.canonical)
+    }
+
+    // MARK: recruitment
+
+    /// A custodian announces blinded match tokens for patients it matched off-chain. Nothing is
+    /// checked per patient (that would reveal who did not match); tokens are counted per custodian.
+    private func recruitMatch(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["trial", "tokens"])
+        let trial = try Self.trialID(args)
+        let tokens = try args.hashList("tokens", maxCount: Self.matchTokensPerCallMax)
+        guard !tokens.isEmpty else { throw Rejection(.badArguments, "tokens must hold 1…\(Self.matchTokensPerCallMax) hashes") }
+        let sender = try Directory.activeSender(call, in: state)
+        let custodian: IdentityID
+        if sender.kind == .organization, let type = sender.organizationType, Self.custodianTypes.contains(type) {
+            custodian = sender.id
+        } else if sender.kind == .member, !Self.siteRoles.isDisjoint(with: sender.roles), let org = sender.organization,
+                  let type = Directory.identity(org, in: state)?.organizationType, Self.custodianTypes.contains(type) {
+            custodian = org
+        } else {
+            throw Rejection(.notRecruitmentCustodian, "only a hospital or clinic, or its clinician or researcher, announces matches")
+        }
+        let (head, _) = try Self.existingTrial(trial, state)
+        guard head.criteriaCount > 0 else { throw Rejection(.recruitmentNotOpen, "trial \(trial) has published no recruitment criteria") }
+        var seen = Set<Hash256>()
+        for token in tokens {
+            guard seen.insert(token).inserted, state.get(TrialIndex.matchKey(trial, token)) == nil else {
+                throw Rejection(.matchTokenAlreadyAnnounced, "match token \(token.hex) is already announced for trial \(trial)")
+            }
+        }
+        let count = TrialIndex.matchCount(trial: trial, custodian: custodian, in: state)
+        guard count + UInt64(tokens.count) <= Self.matchTokensPerCustodianMax else {
+            throw Rejection(.matchLimitReached, "custodian \(custodian.hex) may announce at most \(Self.matchTokensPerCustodianMax) tokens for trial \(trial)")
+        }
+        for token in tokens {
+            state.set(TrialIndex.matchKey(trial, token), .map(["custodian": .bytes(custodian.bytes), "height": .int(Int64(call.height))]))
+        }
+        state.set(TrialIndex.matchCountKey(trial, custodian), .int(Int64(count) + Int64(tokens.count)))
+    }
+
+    /// Whether a custodian may match the patient for the trial's recruitment: the patient holds a
+    /// standing (not withdrawn) trial consent that includes recruitment contact. Pure; the
+    /// custodian runs it off-chain before computing a blinded token (`TrialIndex.matchToken`),
+    /// so the chain never learns which patients did not match.
+    public static func mayContactForRecruitment(trial: String, patient: IdentityID, in reader: any StateReader) -> Bool {
+        guard TrialIndex.head(trial, in: reader) != nil,
+              let participant = TrialIndex.participant(trial: trial, patient: patient, in: reader) else { return false }
+        return participant.isActive && participant.recruitmentContact
+    }
+
+    // MARK: helpers
+
+    /// True for 1…32 characters of [A-Za-z0-9-].
+    public static func isTrialID(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard !bytes.isEmpty, bytes.count <= trialIdBytesMax else { return false }
+        return bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }
+    }
+
+    private static func trialID(_ args: Arguments) throws(Rejection) -> String {
+        let id = try args.string("trial", maxBytes: trialIdBytesMax)
+        guard isTrialID(id) else { throw Rejection(.badArguments, "trial id must be 1…\(trialIdBytesMax) characters of A-Z, a-z, 0-9 and -") }
+        return id
+    }
+
+    /// A code (endpoint or criterion) checked to be printable ASCII, so equal codes are equal bytes.
+    private static func code(_ value: String, _ what: String) throws(Rejection) -> String {
+        guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else {
+            throw Rejection(.badArguments, "\(what) codes are printable ASCII")
+        }
+        return value
+    }
+
+    /// A list of 1…maxCount distinct codes.
+    private static func codes(_ args: Arguments, _ key: String, maxCount: Int, maxBytes: Int, duplicate: ResultCode,
+                              what: String) throws(Rejection) -> [String] {
+        let list = try args.stringList(key, maxCount: maxCount)
+        guard !list.isEmpty else { throw Rejection(.badArguments, "“\(key)” must hold 1…\(maxCount) codes") }
+        var seen = Set<String>()
+        for item in list {
+            guard !item.isEmpty, item.utf8.count <= maxBytes else { throw Rejection(.badArguments, "each \(what) code is 1…\(maxBytes) bytes") }
+            _ = try code(item, what)
+            guard seen.insert(item).inserted else { throw Rejection(duplicate, "\(what) \(item) is listed twice") }
+        }
+        return list
+    }
+
+    /// Primary and secondary endpoint lists (nil when absent and not required), disjoint.
+    private static func endpoints(_ args: Arguments, required: Bool) throws(Rejection) -> ([String]?, [String]?) {
+        var lists: [[String]?] = []
+        for key in ["primaryEndpoints", "secondaryEndpoints"] {
+            guard required || args.has(key) else { lists.append(nil); continue }
+            lists.append(try codes(args, key, maxCount: endpointsMax, maxBytes: endpointBytesMax, duplicate: .duplicateEndpoint, what: "endpoint"))
+        }
+        if let primary = lists[0], let secondary = lists[1], let clash = Set(primary).intersection(secondary).sorted().first {
+            throw Rejection(.duplicateEndpoint, "endpoint \(clash) cannot be both primary and secondary")
+        }
+        return (lists[0], lists[1])
+    }
+
+    /// The site list (nil when absent): 1…sitesMax distinct, active hospitals, clinics or laboratories.
+    private static func sites(_ args: Arguments, _ state: StateView) throws(Rejection) -> [IdentityID]? {
+        guard args.has("sites") else { return nil }
+        let sites = try args.hashList("sites", maxCount: sitesMax)
+        guard !sites.isEmpty else { throw Rejection(.badArguments, "sites must hold 1…\(sitesMax) organization ids") }
+        guard Set(sites).count == sites.count else { throw Rejection(.badArguments, "a site is listed twice") }
+        for site in sites {
+            guard let org = Directory.identity(site, in: state), org.kind == .organization, !org.revoked,
+                  let type = org.organizationType, siteTypes.contains(type) else {
+                throw Rejection(.invalidTrialSite, "site \(site.hex) is not an active hospital, clinic or laboratory")
+            }
+        }
+        return sites.sorted()
+    }
+
+    /// The sender and the sponsor organization it speaks for: a sponsor organization, or its researcher.
+    private static func sponsorSide(_ call: ContractCall, _ state: StateView) throws(Rejection) -> (Identity, IdentityID) {
+        let sender = try Directory.activeSender(call, in: state)
+        if sender.kind == .organization, sender.organizationType == .sponsor { return (sender, sender.id) }
+        if sender.kind == .member, sender.has(.researcher), let org = sender.organization,
+           let organization = Directory.identity(org, in: state), organization.organizationType == .sponsor, !organization.revoked {
+            return (sender, org)
+        }
+        throw Rejection(.notTrialSponsor, "\(call.method) needs a sponsor organization or its researcher")
+    }
+
+    /// An existing trial's head and the protocol version in force.
+    private static func existingTrial(_ trial: String, _ state: StateView) throws(Rejection) -> (TrialHead, TrialVersion) {
+        guard let head = TrialIndex.head(trial, in: state), let current = TrialIndex.version(trial, head.versionCount, in: state) else {
+            throw Rejection(.unknownTrial, "no trial \(trial)")
+        }
+        return (head, current)
+    }
+
+    /// An existing trial of `sponsor`.
+    private static func ownTrial(_ trial: String, sponsor: IdentityID, _ state: StateView) throws(Rejection) -> (TrialHead, TrialVersion) {
+        let (head, current) = try existingTrial(trial, state)
+        guard head.sponsor == sponsor else { throw Rejection(.notTrialSponsor, "trial \(trial) belongs to another sponsor") }
+        return (head, current)
+    }
+
+    /// The sender and the patient of a consent call: the patient or their delegate, for an active patient.
+    private static func patientSide(_ call: ContractCall, _ args: Arguments, _ state: StateView) throws(Rejection) -> (IdentityID, IdentityID) {
+        let sender = try Directory.activeSender(call, in: state)
+        let patient = try args.hash("patient")
+        guard let identity = Directory.identity(patient, in: state), identity.kind == .patient, !identity.revoked else {
+            throw Rejection(.unknownTrialPatient, "no active patient \(patient.hex)")
+        }
+        guard sender.id == patient || ConsentIndex.isDelegate(sender.id, of: patient, in: state) else {
+            throw Rejection(.notTrialPatientOrDelegate, "only patient \(patient.hex) or their delegate manages their trial consent")
+        }
+        return (sender.id, patient)
+    }
+
+    /// The sender if it is an active clinician or researcher member.
+    private static func siteStaff(_ call: ContractCall, _ state: StateView) throws(Rejection) -> Identity {
+        let sender = try Directory.activeSender(call, in: state)
+        guard sender.kind == .member, !siteRoles.isDisjoint(with: sender.roles), sender.organization != nil else {
+            throw Rejection(.notSiteStaff, "\(call.method) needs a clinician or researcher of a trial site")
+        }
+        return sender
+    }
+
+    /// The sender's organization if it is a site of the version in force.
+    private static func site(of sender: Identity, in current: TrialVersion, trial: String) throws(Rejection) -> IdentityID {
+        guard let org = sender.organization, current.sites.contains(org) else {
+            throw Rejection(.siteNotInTrial, "organization \(sender.organization?.hex ?? "-") is not a site of trial \(trial)")
+        }
+        return org
+    }
+
+    private static func optionalBool(_ args: Arguments, _ key: String) throws(Rejection) -> Bool? {
+        guard let value = args.map[key] else { return nil }
+        guard let bool = value.boolValue else { throw Rejection(.badArguments, "“\(key)” must be a boolean") }
+        return bool
+    }
+}
