@@ -4,11 +4,12 @@ import Hummingbird
 import LedgerCore
 import Node
 
-/// `/v1` read routes for the healthcare contracts (claims; later supply chain, prescriptions,
-/// trials and telehealth). Writes are signed transactions posted to `/v1/txs`: the contracts
+/// `/v1` routes for the healthcare contracts: claims, trials, telehealth sessions (and the
+/// relay of their sealed messages). Writes are signed transactions posted to `/v1/txs`: the contracts
 /// decide who may do what, so the server adds no second rule set.
 enum ContractRoutes {
     static func add(to group: RouterGroup<LedgerRequestContext>, _ services: ServerServices) {
+        addTrialsAndTelehealth(to: group, services)
         group.get("plans/:id") { _, context in
             _ = try context.requester()
             let id = context.parameters.get("id") ?? ""
@@ -54,6 +55,112 @@ enum ContractRoutes {
             }
             return JSON.response(claimJSON(claim, currency: ClaimsContract.plan(claim.plan, in: services.state)?.currency ?? "USD"))
         }
+    }
+
+    /// Trials (a public registry: protocol versions, endpoints, sites, counts, results and flags),
+    /// a participant's status, telehealth sessions and their message relay.
+    static func addTrialsAndTelehealth(to group: RouterGroup<LedgerRequestContext>, _ services: ServerServices) {
+        group.get("trials/:id") { _, context in
+            _ = try context.requester()
+            let id = context.parameters.get("id") ?? ""
+            guard let trial = TrialIndex.trial(id, in: services.state) else { throw APIError.notFound("no trial \(id.prefix(40))") }
+            return JSON.response(trialJSON(trial, results: TrialIndex.results(trial: id, in: services.state)))
+        }
+        group.get("trials/:id/participants/:patient") { _, context in
+            let requester = try context.requester()
+            let id = context.parameters.get("id") ?? ""
+            let patient = try RecordRoutes.hash(context, "patient", what: "patient id")
+            guard let trial = TrialIndex.trial(id, in: services.state) else { throw APIError.notFound("no trial \(id.prefix(40))") }
+            guard isPatientSide(patient, requester, services.state) || isStaff(of: trial.sponsor, requester)
+                    || trial.current.sites.contains(where: { isStaff(of: $0, requester) }) else {
+                throw APIError.forbidden("only the patient, a delegate, the sponsor's or a site's staff read a participant")
+            }
+            guard let participant = TrialIndex.participant(trial: id, patient: patient, in: services.state) else {
+                throw APIError.notFound("patient \(patient.hex) has no consent or enrollment in \(id)")
+            }
+            return JSON.response([
+                "trial": id, "patient": patient.hex, "status": participant.status.rawValue,
+                "consent_form_version": participant.consentFormVersion, "recruitment_contact": participant.recruitmentContact,
+                "enrolled_site": participant.enrolledSite?.hex ?? NSNull(), "enrolled_height": participant.enrolledHeight.map { $0 as Any } ?? NSNull(),
+                "withdrawn_height": participant.withdrawnHeight.map { $0 as Any } ?? NSNull(),
+            ])
+        }
+        group.get("telehealth/sessions/:id") { _, context in
+            let (session, _) = try participantSession(context, services)
+            return JSON.response(sessionJSON(session))
+        }
+        group.post("telehealth/sessions/:id/messages") { request, context in
+            let (session, requester) = try participantSession(context, services)
+            guard !session.status.isFinal else {
+                await services.relay.forget(session.id)
+                throw APIError(.conflict, "session_ended", "session \(session.id.hex) has ended; nothing more is relayed")
+            }
+            let body = try await request.body.collect(upTo: TelehealthRelay.messageBytesMax * 2)
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(Array(buffer: body)))) as? [String: Any],
+                  let sealedText = object["sealed"] as? String, let sealed = Data(base64Encoded: sealedText),
+                  let sequence = object["sequence"] as? Int, sequence >= 0 else {
+                throw APIError.badRequest("body: {\"sequence\": n, \"sealed\": base64 of the sealed message}")
+            }
+            do throws(TelehealthRelay.RelayError) {
+                let index = try await services.relay.post(session.id, sender: requester.id, sequence: UInt64(sequence), sealed: Array(sealed),
+                                                          nowMs: Int64(Date().timeIntervalSince1970 * 1_000))
+                return JSON.response(["index": index], status: .created)
+            } catch {
+                throw APIError(error == .tooLarge ? .contentTooLarge : .conflict, "relay_refused", error.description)
+            }
+        }
+        group.get("telehealth/sessions/:id/messages") { request, context in
+            let (session, _) = try participantSession(context, services)
+            let after = Int(request.uri.queryParameters.get("after") ?? "-1") ?? -2
+            guard after >= -1 else { throw APIError.badRequest("after must be a message index (or -1)") }
+            let messages = await services.relay.messages(session.id, after: after, limit: 100)
+            return JSON.response([
+                "session": session.id.hex, "status": session.status.rawValue,
+                "messages": messages.map { ["index": $0.index, "sender": $0.sender.hex, "sequence": $0.sequence,
+                                            "sealed": Data($0.sealed).base64EncodedString(), "received_ms": $0.receivedMs] },
+            ])
+        }
+    }
+
+    /// The session named in the path, if the requester is one of its participants.
+    static func participantSession(_ context: LedgerRequestContext, _ services: ServerServices) throws -> (TelehealthSession, Identity) {
+        let requester = try context.requester()
+        let id = try RecordRoutes.hash(context, "id", what: "session id")
+        guard let session = TelehealthContract.session(id, in: services.state) else { throw APIError.notFound("no session \(id.hex)") }
+        guard requester.id == session.clinician || isPatientSide(session.patient, requester, services.state) else {
+            throw APIError.forbidden("only the session's clinician and patient (or a delegate) take part")
+        }
+        return (session, requester)
+    }
+
+    static func sessionJSON(_ session: TelehealthSession) -> [String: Any] {
+        [
+            "id": session.id.hex, "clinician": session.clinician.hex, "organization": session.clinicianOrganization.hex,
+            "patient": session.patient.hex, "consent_to_record": session.consentToRecord, "key_commitment": session.keyCommitment.hex,
+            "start_ms": session.startMs, "status": session.status.rawValue, "opened_height": session.openedHeight,
+            "end_ms": session.endMs.map { $0 as Any } ?? NSNull(), "transcript_hash": session.transcriptHash?.hex ?? NSNull(),
+            "message_count": session.messageCount.map { $0 as Any } ?? NSNull(), "ended_height": session.endedHeight.map { $0 as Any } ?? NSNull(),
+        ]
+    }
+
+    static func trialJSON(_ trial: Trial, results: [TrialResult]) -> [String: Any] {
+        [
+            "id": trial.id, "sponsor": trial.sponsor.hex, "participants": trial.participantCount, "data_batches": trial.dataBatchCount,
+            "height": trial.height,
+            "versions": trial.versions.map { version -> [String: Any] in
+                ["version": version.version, "protocol_hash": version.protocolHash.hex, "consent_form_version": version.consentFormVersion,
+                 "primary_endpoints": version.primaryEndpoints, "secondary_endpoints": version.secondaryEndpoints,
+                 "sites": version.sites.map(\.hex), "reason": version.reason ?? NSNull(), "height": version.height]
+            },
+            "results": results.map { result -> [String: Any] in
+                var out: [String: Any] = ["index": result.index, "primary_endpoints": result.primaryEndpoints, "results_hash": result.resultsHash.hex,
+                                          "protocol_version": result.protocolVersion, "height": result.height, "flagged": result.isFlagged]
+                if let flag = result.flag {
+                    out["outcome_switching"] = ["added": flag.added, "dropped": flag.dropped, "never_registered": flag.neverRegistered]
+                }
+                return out
+            },
+        ]
     }
 
     /// The patient or one of their delegates.

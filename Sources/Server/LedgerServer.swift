@@ -36,6 +36,8 @@ public struct ServerServices: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// The FHIR facade, when the node holds records (custodian keys and a vault).
     public let fhir: FHIRService?
+    /// Relays sealed telehealth messages between session participants (memory only).
+    public let relay = TelehealthRelay()
 
     public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, fhir: FHIRService? = nil,
                 metrics: PrometheusCollectorRegistry = .init()) {
