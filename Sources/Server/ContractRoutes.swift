@@ -43,7 +43,7 @@ enum ContractRoutes {
             return JSON.response([
                 "id": auth.id.hex, "patient": auth.patient.hex, "plan": auth.plan, "provider": auth.provider.hex, "code": auth.code,
                 "quantity": auth.quantity, "status": auth.status.rawValue, "remaining": auth.remaining,
-                "valid_until_ms": auth.validUntilMs.map { $0 as Any } ?? NSNull(), "denial_reason": auth.denialReason ?? NSNull(),
+                "valid_until_ms": auth.validUntilMs.map { $0 as Any } ?? NSNull(), "denial_reason": auth.denialReason.map { $0 as Any } ?? NSNull(),
             ])
         }
         group.get("claims/:id") { _, context in

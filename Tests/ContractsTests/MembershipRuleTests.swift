@@ -143,6 +143,15 @@ struct MembershipRuleTests {
             .sessionPatientUnknown: 902, .notSessionPatient: 903, .notSessionParticipant: 904, .sessionAlreadyJoined: 905,
             .sessionAlreadyEnded: 906, .sessionNotJoined: 907, .transcriptWithoutConsent: 908, .badSessionTime: 909,
             .sessionNeedsClinician: 910, .noShowWithMessages: 911,
+            .unknownProduct: 700, .productAlreadyRegistered: 701, .invalidGTIN: 702, .invalidSerial: 703, .invalidLot: 704,
+            .serialAlreadyCommissioned: 705, .unknownUnit: 706, .notOwner: 707, .unitInTransit: 708, .unitDispensed: 709,
+            .unitRecalled: 710, .unitSuspect: 711, .unitExpired: 712, .unitDecommissioned: 713, .unitInCase: 714, .invalidSSCC: 715,
+            .caseAlreadyExists: 716, .unknownCase: 717, .caseUnpacked: 718, .invalidRecipient: 719, .nothingToReceive: 720,
+            .notPendingRecipient: 721, .notShipper: 722, .unknownLot: 723, .lotRecalled: 724, .lotExpiryConflict: 725,
+            .unitNotSuspect: 726, .custodyHistoryFull: 727, .notSupplyParty: 728, .notManufacturer: 729, .unknownReason: 730,
+            .tooManyUnits: 731, .expiryNotInFuture: 732,
+            .unknownPrescription: 750, .prescriptionExpired: 751, .noFillsLeft: 752, .wrongProduct: 753, .prescriptionCancelled: 754,
+            .notPrescriber: 755, .notPharmacy: 756, .badPrescriptionPeriod: 757, .wrongQuantity: 758, .notIssuer: 759,
         ]
         #expect(pinned.count == ResultCode.allCases.count)
         for code in ResultCode.allCases { #expect(pinned[code] == code.rawValue, "\(code)") }

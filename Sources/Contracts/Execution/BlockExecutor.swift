@@ -21,7 +21,7 @@ public struct BlockExecutor: Sendable {
     public static func standard(chainId: String) -> BlockExecutor {
         BlockExecutor(chainId: chainId, contracts: [
             MembershipContract(), AnchorContract(), RecordsContract(), ConsentContract(), AuditContract(), ClaimsContract(),
-            TrialsContract(), TelehealthContract(),
+            SupplyChainContract(), PrescriptionContract(), TrialsContract(), TelehealthContract(),
         ])
     }
 

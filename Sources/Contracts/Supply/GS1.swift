@@ -1,0 +1,63 @@
+import LedgerCore
+
+/// True when `digits` is all ASCII digits (at least 2) and its last digit is the GS1 mod-10 check
+/// digit of the others (GTIN-8/12/13/14, SSCC-18, GLN …): weights 3,1,3,… from the right.
+public func gs1CheckDigitValid(_ digits: String) -> Bool {
+    let bytes = Array(digits.utf8)
+    guard bytes.count >= 2, bytes.allSatisfy({ (48...57).contains($0) }) else { return false }
+    var sum = 0
+    for (offset, byte) in bytes.dropLast().reversed().enumerated() {
+        sum += Int(byte - 48) * (offset % 2 == 0 ? 3 : 1)
+    }
+    return Int(bytes[bytes.count - 1] - 48) == (10 - sum % 10) % 10
+}
+
+/// GS1 identifier rules used by the supply and prescription contracts.
+public enum GS1 {
+    /// Digits in a GTIN-14.
+    public static let gtinDigits = 14
+    /// Digits in an SSCC.
+    public static let ssccDigits = 18
+    /// Longest serial number, GS1 AI (21).
+    public static let serialBytesMax = 20
+    /// Longest lot number, GS1 AI (10).
+    public static let lotBytesMax = 20
+
+    /// A GTIN-14 with a valid check digit.
+    public static func isGTIN(_ s: String) -> Bool { s.utf8.count == gtinDigits && gs1CheckDigitValid(s) }
+
+    /// An SSCC-18 with a valid check digit.
+    public static func isSSCC(_ s: String) -> Bool { s.utf8.count == ssccDigits && gs1CheckDigitValid(s) }
+
+    /// A serial (or lot) of 1…`maxBytes` characters from the subset of the GS1 AI(21) charset the
+    /// ledger accepts: ASCII letters, digits, '-', '.', '_'. (No '/', so it is safe in state keys.)
+    public static func isSerial(_ s: String, maxBytes: Int = serialBytesMax) -> Bool {
+        let bytes = Array(s.utf8)
+        guard !bytes.isEmpty, bytes.count <= maxBytes else { return false }
+        return bytes.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 46 || $0 == 95 }
+    }
+}
+
+/// A serialized GS1 trade item: GTIN + serial number (SGTIN). Ordered by GTIN, then serial.
+public struct SGTIN: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let gtin: String
+    public let serial: String
+
+    public init(gtin: String, serial: String) {
+        self.gtin = gtin
+        self.serial = serial
+    }
+
+    /// GS1 element string form, e.g. "(01)00312345678906(21)A1".
+    public var description: String { "(01)\(gtin)(21)\(serial)" }
+
+    public static func < (lhs: SGTIN, rhs: SGTIN) -> Bool { (lhs.gtin, lhs.serial) < (rhs.gtin, rhs.serial) }
+
+    /// The argument / stored form: a map with "gtin" and "serial".
+    public var canonical: CanonicalValue { .map(["gtin": .string(gtin), "serial": .string(serial)]) }
+
+    init?(canonical value: CanonicalValue) {
+        guard let gtin = value["gtin"]?.stringValue, let serial = value["serial"]?.stringValue else { return nil }
+        self.init(gtin: gtin, serial: serial)
+    }
+}

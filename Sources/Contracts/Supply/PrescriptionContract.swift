@@ -1,0 +1,267 @@
+import LedgerCore
+
+/// The lifecycle state of a prescription (expiry is applied on read against a time).
+public enum PrescriptionStatus: String, Sendable, CaseIterable {
+    case active, completed, cancelled
+}
+
+/// One dispensing against a prescription.
+public struct PrescriptionFill: Sendable, Equatable {
+    /// 1-based fill number.
+    public var number: Int64
+    /// The dispensing organization (pharmacy or hospital).
+    public var pharmacy: IdentityID
+    /// The signer (the organization or its pharmacist).
+    public var by: IdentityID
+    public var height: UInt64
+    public var timeMs: Int64
+    /// The units dispensed, in the order given.
+    public var units: [SGTIN]
+
+    var canonical: CanonicalValue {
+        .map(["pharmacy": .bytes(pharmacy.bytes), "by": .bytes(by.bytes), "height": .int(Int64(height)), "timeMs": .int(timeMs),
+              "units": .list(units.map(\.canonical))])
+    }
+
+    init(number: Int64, pharmacy: IdentityID, by: IdentityID, height: UInt64, timeMs: Int64, units: [SGTIN]) {
+        self.number = number
+        self.pharmacy = pharmacy
+        self.by = by
+        self.height = height
+        self.timeMs = timeMs
+        self.units = units
+    }
+
+    init?(number: Int64, canonical value: CanonicalValue) {
+        guard let pharmacy = SupplyCodec.id(value["pharmacy"]), let by = SupplyCodec.id(value["by"]),
+              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue, let list = value["units"]?.listValue
+        else { return nil }
+        var units: [SGTIN] = []
+        for item in list {
+            guard let unit = SGTIN(canonical: item) else { return nil }
+            units.append(unit)
+        }
+        self.init(number: number, pharmacy: pharmacy, by: by, height: UInt64(height), timeMs: timeMs, units: units)
+    }
+}
+
+/// A prescription as stored: ids, hashes and counts only. The FHIR MedicationRequest itself stays
+/// off-chain; `medicationRequestHash` binds it.
+public struct Prescription: Sendable, Equatable {
+    /// The issuing transaction's id.
+    public var id: Hash256
+    public var prescriber: IdentityID
+    /// The prescriber's organization (hospital or clinic).
+    public var organization: IdentityID
+    /// The patient's pseudonymous id.
+    public var patient: IdentityID
+    public var medicationRequestHash: Hash256
+    public var gtin: String
+    /// Units dispensed per fill.
+    public var quantity: Int64
+    public var refills: Int64
+    public var expiresMs: Int64
+    public var issuedHeight: UInt64
+    public var issuedMs: Int64
+    public var fillsUsed: Int64
+    public var status: PrescriptionStatus
+    public var cancelledHeight: UInt64?
+    public var cancelledBy: IdentityID?
+
+    /// 1 + refills.
+    public var fillsAllowed: Int64 { 1 + refills }
+    /// Fills not yet used (0 once cancelled).
+    public var fillsRemaining: Int64 { status == .cancelled ? 0 : max(0, fillsAllowed - fillsUsed) }
+    /// True when the prescription can no longer be filled at `atMs` for lapse of time.
+    public func isExpired(atMs: Int64) -> Bool { expiresMs <= atMs }
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = [
+            "prescriber": .bytes(prescriber.bytes), "organization": .bytes(organization.bytes), "patient": .bytes(patient.bytes),
+            "medicationRequestHash": .bytes(medicationRequestHash.bytes), "gtin": .string(gtin), "quantity": .int(quantity),
+            "refills": .int(refills), "expiresMs": .int(expiresMs), "issuedHeight": .int(Int64(issuedHeight)), "issuedMs": .int(issuedMs),
+            "fillsUsed": .int(fillsUsed), "status": .string(status.rawValue),
+        ]
+        if let cancelledHeight { map["cancelledHeight"] = .int(Int64(cancelledHeight)) }
+        if let cancelledBy { map["cancelledBy"] = .bytes(cancelledBy.bytes) }
+        return .map(map)
+    }
+
+    init(id: Hash256, prescriber: IdentityID, organization: IdentityID, patient: IdentityID, medicationRequestHash: Hash256, gtin: String,
+         quantity: Int64, refills: Int64, expiresMs: Int64, issuedHeight: UInt64, issuedMs: Int64) {
+        self.id = id
+        self.prescriber = prescriber
+        self.organization = organization
+        self.patient = patient
+        self.medicationRequestHash = medicationRequestHash
+        self.gtin = gtin
+        self.quantity = quantity
+        self.refills = refills
+        self.expiresMs = expiresMs
+        self.issuedHeight = issuedHeight
+        self.issuedMs = issuedMs
+        self.fillsUsed = 0
+        self.status = .active
+    }
+
+    init?(id: Hash256, canonical value: CanonicalValue) {
+        guard let prescriber = SupplyCodec.id(value["prescriber"]), let organization = SupplyCodec.id(value["organization"]),
+              let patient = SupplyCodec.id(value["patient"]), let request = SupplyCodec.id(value["medicationRequestHash"]),
+              let gtin = value["gtin"]?.stringValue, let quantity = value["quantity"]?.intValue, let refills = value["refills"]?.intValue,
+              let expiresMs = value["expiresMs"]?.intValue, let issuedHeight = value["issuedHeight"]?.intValue,
+              let issuedMs = value["issuedMs"]?.intValue, let fillsUsed = value["fillsUsed"]?.intValue,
+              let status = value["status"]?.stringValue.flatMap(PrescriptionStatus.init(rawValue:)) else { return nil }
+        self.init(id: id, prescriber: prescriber, organization: organization, patient: patient, medicationRequestHash: request, gtin: gtin,
+                  quantity: quantity, refills: refills, expiresMs: expiresMs, issuedHeight: UInt64(issuedHeight), issuedMs: issuedMs)
+        self.fillsUsed = fillsUsed
+        self.status = status
+        cancelledHeight = value["cancelledHeight"]?.intValue.map { UInt64($0) }
+        cancelledBy = SupplyCodec.id(value["cancelledBy"])
+    }
+}
+
+/// A prescription with its fill history, as the read helper returns it.
+public struct PrescriptionView: Sendable, Equatable {
+    public var prescription: Prescription
+    /// Oldest first, at most `PrescriptionContract.fillsMax`.
+    public var fills: [PrescriptionFill]
+
+    public var fillsUsed: Int64 { prescription.fillsUsed }
+    public var fillsRemaining: Int64 { prescription.fillsRemaining }
+    public var status: PrescriptionStatus { prescription.status }
+}
+
+/// Prescriptions: a clinician of a hospital or clinic issues one (a hash of the FHIR
+/// MedicationRequest, a patient pseudonym, a product, quantity per fill, refills, expiry); any
+/// pharmacy fills it with serialized units it owns, which the supply contract marks dispensed in
+/// the same transaction; every fill at any pharmacy counts against the same prescription; the
+/// prescriber or their organization cancels it.
+public struct PrescriptionContract: Contract {
+    public let name = "rx"
+    public let methods: Set<String> = ["issue", "fill", "cancel"]
+
+    /// Most units per fill.
+    public static let quantityMax: Int64 = 1_000
+    /// Most refills (so at most 13 fills).
+    public static let refillsMax: Int64 = 12
+    /// Most fills of one prescription: 1 + `refillsMax`.
+    public static let fillsMax: Int64 = 1 + refillsMax
+    /// Longest validity of a prescription: 365 days after issue, in ms.
+    public static let validityMsMax: Int64 = 365 * 86_400_000
+    /// Organization types whose clinicians prescribe.
+    public static let prescriberTypes: Set<OrganizationType> = [.hospital, .clinic]
+
+    public init() {}
+
+    static func prescriptionKey(_ id: Hash256) -> String { "rx/prescription/\(id.hex)" }
+    static func fillKey(_ id: Hash256, _ number: Int64) -> String { "rx/fill/\(id.hex)/\(number)" }
+
+    public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
+        guard let id = transaction.body.args["prescription"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        return [Self.prescriptionKey(id)]
+    }
+
+    public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
+        let args = try Arguments(call.args)
+        switch call.method {
+        case "issue": try issue(call, args, &state)
+        case "fill": try fill(call, args, &state)
+        case "cancel": try cancel(call, args, &state)
+        default: throw Rejection(.unknownMethod, "rx has no method \(call.method)")
+        }
+    }
+
+    /// A clinician of a hospital or clinic issues a prescription; its id is the transaction id.
+    private func issue(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["medicationRequestHash", "patient", "gtin", "quantity", "refills", "expiresMs"])
+        let sender = try Directory.activeSender(call, in: state)
+        guard sender.kind == .member, sender.has(.clinician), let orgID = sender.organization,
+              let org = Directory.identity(orgID, in: state), !org.revoked,
+              let type = org.organizationType, Self.prescriberTypes.contains(type) else {
+            throw Rejection(.notPrescriber, "only a clinician of an active hospital or clinic issues prescriptions")
+        }
+        let request = try args.hash("medicationRequestHash")
+        let patient = try args.hash("patient")
+        guard let patientIdentity = Directory.identity(patient, in: state), patientIdentity.kind == .patient, !patientIdentity.revoked else {
+            throw Rejection(.unknownPatient, "no active patient \(patient.hex)")
+        }
+        let gtin = try SupplyStore.gtin(args)
+        guard SupplyStore.product(gtin, { state.get($0) }) != nil else { throw Rejection(.unknownProduct, "no product \(gtin)") }
+        let quantity = try args.int("quantity", in: 1...Self.quantityMax)
+        let refills = try args.int("refills", in: 0...Self.refillsMax)
+        let expiresMs = try args.int("expiresMs", in: 0...Int64.max / 2)
+        guard expiresMs > call.timeMs, expiresMs - call.timeMs <= Self.validityMsMax else {
+            throw Rejection(.badPrescriptionPeriod, "a prescription expires after block time and at most 365 days later")
+        }
+        let prescription = Prescription(id: call.transaction.id, prescriber: sender.id, organization: orgID, patient: patient,
+                                        medicationRequestHash: request, gtin: gtin, quantity: quantity, refills: refills,
+                                        expiresMs: expiresMs, issuedHeight: call.height, issuedMs: call.timeMs)
+        state.set(Self.prescriptionKey(prescription.id), prescription.canonical)
+    }
+
+    /// A pharmacy (or hospital) dispenses one fill: exactly `quantity` units of the prescribed GTIN
+    /// that it owns and that are active; they become dispensed in the supply state.
+    private func fill(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["prescription", "units"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.pharmacyTypes, roles: [.pharmacist], code: .notPharmacy)
+        var prescription = try Self.require(try args.hash("prescription"), state)
+        guard prescription.status != .cancelled else { throw Rejection(.prescriptionCancelled, "prescription \(prescription.id.hex) was cancelled") }
+        guard !prescription.isExpired(atMs: call.timeMs) else {
+            throw Rejection(.prescriptionExpired, "prescription \(prescription.id.hex) expired at \(prescription.expiresMs)")
+        }
+        guard prescription.fillsUsed < prescription.fillsAllowed else {
+            throw Rejection(.noFillsLeft, "prescription \(prescription.id.hex) has used all \(prescription.fillsAllowed) fills")
+        }
+        let units = try SupplyStore.units(args, maxCount: Int(Self.quantityMax))
+        guard Int64(units.count) == prescription.quantity else {
+            throw Rejection(.wrongQuantity, "a fill of prescription \(prescription.id.hex) dispenses \(prescription.quantity) units, not \(units.count)")
+        }
+        try SupplyStore.dispense(units, gtin: prescription.gtin, pharmacy: actor.organization, prescription: prescription.id, call: call,
+                                 state: &state)
+        prescription.fillsUsed += 1
+        if prescription.fillsUsed == prescription.fillsAllowed { prescription.status = .completed }
+        let fill = PrescriptionFill(number: prescription.fillsUsed, pharmacy: actor.organization, by: actor.sender.id, height: call.height,
+                                    timeMs: call.timeMs, units: units)
+        state.set(Self.fillKey(prescription.id, fill.number), fill.canonical)
+        state.set(Self.prescriptionKey(prescription.id), prescription.canonical)
+    }
+
+    /// The prescriber, their organization or its admin cancels an unfilled or partly filled prescription.
+    private func cancel(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["prescription"])
+        let sender = try Directory.activeSender(call, in: state)
+        var prescription = try Self.require(try args.hash("prescription"), state)
+        let isIssuer = sender.id == prescription.prescriber || sender.id == prescription.organization
+            || (sender.organization == prescription.organization && sender.has(.admin))
+        guard isIssuer else { throw Rejection(.notIssuer, "only the prescriber or their organization cancels \(prescription.id.hex)") }
+        guard prescription.status != .cancelled else {
+            throw Rejection(.prescriptionCancelled, "prescription \(prescription.id.hex) is already cancelled")
+        }
+        guard prescription.status != .completed else {
+            throw Rejection(.noFillsLeft, "prescription \(prescription.id.hex) is fully filled; nothing to cancel")
+        }
+        prescription.status = .cancelled
+        prescription.cancelledHeight = call.height
+        prescription.cancelledBy = sender.id
+        state.set(Self.prescriptionKey(prescription.id), prescription.canonical)
+    }
+
+    private static func require(_ id: Hash256, _ state: StateView) throws(Rejection) -> Prescription {
+        guard let value = SupplyCodec.value(state.get(prescriptionKey(id))), let prescription = Prescription(id: id, canonical: value) else {
+            throw Rejection(.unknownPrescription, "no prescription \(id.hex)")
+        }
+        return prescription
+    }
+
+    // MARK: public read helpers
+
+    /// A prescription with its fills (used, remaining, status, history), if issued.
+    public static func prescription(_ id: Hash256, in reader: any StateReader) -> PrescriptionView? {
+        guard let value = SupplyCodec.value(reader.value(for: prescriptionKey(id))),
+              let prescription = Prescription(id: id, canonical: value) else { return nil }
+        let fills = (0..<min(prescription.fillsUsed, fillsMax)).compactMap { index in
+            SupplyCodec.value(reader.value(for: fillKey(id, index + 1))).flatMap { PrescriptionFill(number: index + 1, canonical: $0) }
+        }
+        return PrescriptionView(prescription: prescription, fills: fills)
+    }
+}

@@ -1,0 +1,510 @@
+import LedgerCore
+
+/// Drug supply chain (DSCSA-style): manufacturers register products (GTIN) and commission
+/// serialized units (SGTIN) in lots; owners pack units into cases (SSCC), ship them to another
+/// organization, which receives them (ownership moves); manufacturers or regulators recall lots;
+/// suspect product is quarantined and cleared; units leave the chain dispensed (see
+/// `PrescriptionContract`) or decommissioned. Any party verifies a pack; a verification that is not
+/// "genuine and in good standing" records an incident. Every unit keeps a bounded custody history.
+public struct SupplyChainContract: Contract {
+    public let name = "supply"
+    public let methods: Set<String> = [
+        "registerProduct", "commission", "aggregate", "disaggregate", "ship", "receive", "recall", "quarantine", "clear",
+        "decommission", "verify",
+    ]
+
+    /// Longest product label (a trade name, never PHI), in bytes.
+    public static let productLabelBytesMax = 64
+    /// Most serials commissioned by one call (all or none).
+    public static let serialsPerCommissionMax = 200
+    /// Most units packed in one case.
+    public static let unitsPerCaseMax = 200
+    /// Most items (units and cases together) named by one ship, receive, quarantine, clear or decommission call.
+    public static let itemsPerCallMax = 200
+    /// Most units one call touches, counting the units inside shipped or received cases.
+    public static let unitsPerCallMax = 2_000
+    /// Most custody events kept per unit.
+    public static let custodyEventsMax = 64
+    /// Custody events kept free so a unit whose ordinary history (ship, pack, quarantine, clear) is
+    /// full can still be received (if in transit), flagged, unpacked, dispensed or decommissioned.
+    public static let custodyEventsReserved = 4
+    /// Most incident ids kept per serial (later incidents still count and stay readable by id and reporter).
+    public static let incidentsPerSerialIndexedMax = 64
+    /// Most incidents indexed per reporting organization (later ones still count and stay readable by id).
+    public static let incidentsPerReporterIndexedMax: Int64 = 1_000_000
+    /// Most incidents one read helper call returns.
+    public static let incidentsReadMax = 256
+    /// Latest accepted expiry or time argument.
+    static let timeMsMax = Int64.max / 2
+
+    public init() {}
+
+    public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
+        let args = try Arguments(call.args)
+        switch call.method {
+        case "registerProduct": try registerProduct(call, args, &state)
+        case "commission": try commission(call, args, &state)
+        case "aggregate": try aggregate(call, args, &state)
+        case "disaggregate": try disaggregate(call, args, &state)
+        case "ship": try ship(call, args, &state)
+        case "receive": try receive(call, args, &state)
+        case "recall": try recall(call, args, &state)
+        case "quarantine": try quarantine(call, args, &state)
+        case "clear": try clear(call, args, &state)
+        case "decommission": try decommission(call, args, &state)
+        case "verify": try verify(call, args, &state)
+        default: throw Rejection(.unknownMethod, "supply has no method \(call.method)")
+        }
+    }
+
+    // MARK: products and commissioning
+
+    /// A manufacturer registers a product under a GTIN-14; it becomes the product's owner.
+    private func registerProduct(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["gtin", "label"])
+        let actor = try SupplyStore.actor(call, state, types: [.manufacturer], code: .notManufacturer)
+        let gtin = try SupplyStore.gtin(args)
+        let label = try args.string("label", maxBytes: Self.productLabelBytesMax)
+        guard state.get(SupplyStore.productKey(gtin)) == nil else {
+            throw Rejection(.productAlreadyRegistered, "product \(gtin) is already registered")
+        }
+        let product = SupplyProduct(gtin: gtin, manufacturer: actor.organization, label: label, height: call.height, timeMs: call.timeMs)
+        state.set(SupplyStore.productKey(gtin), product.canonical)
+    }
+
+    /// The product's manufacturer commissions serialized units in a lot (all or none).
+    private func commission(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["gtin", "lot", "expiryMs", "serials"])
+        let actor = try SupplyStore.actor(call, state, types: [.manufacturer], code: .notManufacturer)
+        let gtin = try SupplyStore.gtin(args)
+        guard let product = SupplyStore.product(gtin, { state.get($0) }) else { throw Rejection(.unknownProduct, "no product \(gtin)") }
+        guard product.manufacturer == actor.organization else {
+            throw Rejection(.notManufacturer, "only the manufacturer \(product.manufacturer.hex) commissions \(gtin)")
+        }
+        let lotNumber = try SupplyStore.lotNumber(try args.string("lot", maxBytes: 64))
+        let expiryMs = try args.int("expiryMs", in: 0...Self.timeMsMax)
+        guard expiryMs > call.timeMs else { throw Rejection(.expiryNotInFuture, "expiry \(expiryMs) is not after block time \(call.timeMs)") }
+        let serials = try args.stringList("serials", maxCount: Self.serialsPerCommissionMax)
+        guard !serials.isEmpty else { throw Rejection(.badArguments, "serials is empty") }
+        var lot = SupplyStore.lot(gtin, lotNumber, { state.get($0) })
+            ?? SupplyLot(gtin: gtin, lot: lotNumber, expiryMs: expiryMs, unitCount: 0, recall: nil)
+        guard lot.expiryMs == expiryMs else {
+            throw Rejection(.lotExpiryConflict, "lot \(lotNumber) of \(gtin) expires at \(lot.expiryMs), not \(expiryMs)")
+        }
+        guard lot.recall == nil else { throw Rejection(.lotRecalled, "lot \(lotNumber) of \(gtin) is recalled") }
+        var seen = Set<String>()
+        for raw in serials {
+            let serial = try SupplyStore.serial(raw)
+            let sgtin = SGTIN(gtin: gtin, serial: serial)
+            guard seen.insert(serial).inserted else { throw Rejection(.serialAlreadyCommissioned, "serial \(sgtin) is listed twice") }
+            guard state.get(SupplyStore.unitKey(sgtin)) == nil else {
+                throw Rejection(.serialAlreadyCommissioned, "serial \(sgtin) is already commissioned")
+            }
+            let event = CustodyEvent(kind: .commissioned, from: nil, to: actor.organization, detail: lotNumber, height: call.height, timeMs: call.timeMs)
+            let unit = SupplyUnit(sgtin: sgtin, lot: lotNumber, expiryMs: expiryMs, manufacturer: actor.organization,
+                                  owner: actor.organization, status: .active, custody: [event])
+            SupplyStore.store(unit, &state)
+        }
+        lot.unitCount += Int64(serials.count)
+        SupplyStore.store(lot, &state)
+    }
+
+    // MARK: cases
+
+    /// The owner packs loose active units it owns into a new case.
+    private func aggregate(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["sscc", "units"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
+        let sscc = try SupplyStore.sscc(args)
+        let sgtins = try SupplyStore.units(args, maxCount: Self.unitsPerCaseMax)
+        guard !sgtins.isEmpty else { throw Rejection(.badArguments, "units is empty") }
+        guard state.get(SupplyStore.caseKey(sscc)) == nil else { throw Rejection(.caseAlreadyExists, "case \(sscc) was already packed") }
+        var memo: [String: Bool] = [:]
+        var packed: [SupplyUnit] = []
+        for sgtin in sgtins {
+            var unit = try SupplyStore.requireUnit(sgtin, state)
+            guard unit.owner == actor.organization else { throw Rejection(.notOwner, "unit \(sgtin) is not owned by \(actor.organization.hex)") }
+            try SupplyStore.requireActive(unit, state, atMs: call.timeMs, memo: &memo)
+            unit.caseSSCC = sscc
+            try SupplyStore.append(CustodyEvent(kind: .packed, from: actor.organization, to: nil, detail: sscc, height: call.height,
+                                                timeMs: call.timeMs), to: &unit)
+            packed.append(unit)
+        }
+        for unit in packed { SupplyStore.store(unit, &state) }
+        SupplyStore.store(SupplyCase(sscc: sscc, owner: actor.organization, status: .active, units: sgtins.sorted(), packedHeight: call.height),
+                          &state)
+    }
+
+    /// The owner unpacks a case it holds; the units become loose. The SSCC is spent.
+    private func disaggregate(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["sscc"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
+        var shippingCase = try Self.requireCase(try SupplyStore.sscc(args), state)
+        guard shippingCase.owner == actor.organization else {
+            throw Rejection(.notOwner, "case \(shippingCase.sscc) is not owned by \(actor.organization.hex)")
+        }
+        guard shippingCase.status == .active else { throw Rejection(.unitInTransit, "case \(shippingCase.sscc) is in transit") }
+        for sgtin in shippingCase.units {
+            var unit = try SupplyStore.requireUnit(sgtin, state)
+            unit.caseSSCC = nil
+            try SupplyStore.append(CustodyEvent(kind: .unpacked, from: actor.organization, to: nil, detail: shippingCase.sscc,
+                                                height: call.height, timeMs: call.timeMs), to: &unit, final: true)
+            SupplyStore.store(unit, &state)
+        }
+        shippingCase.status = .unpacked
+        shippingCase.units = []
+        SupplyStore.store(shippingCase, &state)
+    }
+
+    // MARK: shipping
+
+    /// The owner ships units and cases to another holder organization; ownership moves on receipt.
+    private func ship(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["to", "units", "cases"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
+        let to = try args.hash("to")
+        guard let recipient = Directory.identity(to, in: state), recipient.kind == .organization, !recipient.revoked,
+              let type = recipient.organizationType, SupplyStore.holderTypes.contains(type) else {
+            throw Rejection(.invalidRecipient, "\(to.hex) is not an active manufacturer, distributor, pharmacy or hospital")
+        }
+        guard to != actor.organization else { throw Rejection(.invalidRecipient, "an organization does not ship to itself") }
+        let (sgtins, ssccs) = try Self.items(args)
+        var memo: [String: Bool] = [:]
+        var touched = 0
+        for sgtin in sgtins {
+            var unit = try SupplyStore.requireUnit(sgtin, state)
+            guard unit.owner == actor.organization else { throw Rejection(.notOwner, "unit \(sgtin) is not owned by \(actor.organization.hex)") }
+            try SupplyStore.requireActive(unit, state, atMs: call.timeMs, memo: &memo)
+            try Self.markShipped(&unit, actor.organization, to, call)
+            SupplyStore.store(unit, &state)
+            touched += 1
+        }
+        for sscc in ssccs {
+            var shippingCase = try Self.requireCase(sscc, state)
+            guard shippingCase.owner == actor.organization else {
+                throw Rejection(.notOwner, "case \(sscc) is not owned by \(actor.organization.hex)")
+            }
+            guard shippingCase.status == .active else { throw Rejection(.unitInTransit, "case \(sscc) is in transit") }
+            touched += shippingCase.units.count
+            guard touched <= Self.unitsPerCallMax else { throw Rejection(.tooManyUnits, "a call touches at most \(Self.unitsPerCallMax) units") }
+            for sgtin in shippingCase.units {
+                var unit = try SupplyStore.requireUnit(sgtin, state)
+                try SupplyStore.requireActive(unit, state, atMs: call.timeMs, memo: &memo, allowCase: true)
+                try Self.markShipped(&unit, actor.organization, to, call)
+                SupplyStore.store(unit, &state)
+            }
+            shippingCase.status = .shipped
+            shippingCase.pendingRecipient = to
+            shippingCase.shipper = actor.organization
+            SupplyStore.store(shippingCase, &state)
+        }
+    }
+
+    /// Only the pending recipient receives, naming the shipper as `from`; ownership moves to it.
+    private func receive(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["from", "units", "cases"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
+        let from = try args.hash("from")
+        let (sgtins, ssccs) = try Self.items(args)
+        var touched = 0
+        for sgtin in sgtins {
+            var unit = try SupplyStore.requireUnit(sgtin, state)
+            if let sscc = unit.caseSSCC { throw Rejection(.unitInCase, "unit \(sgtin) is packed in case \(sscc); receive the case") }
+            try Self.checkPending(unit.pendingRecipient, unit.shipper, "unit \(sgtin)", actor: actor.organization, from: from)
+            try Self.markReceived(&unit, actor.organization, call)
+            SupplyStore.store(unit, &state)
+            touched += 1
+        }
+        for sscc in ssccs {
+            var shippingCase = try Self.requireCase(sscc, state)
+            try Self.checkPending(shippingCase.pendingRecipient, shippingCase.shipper, "case \(sscc)", actor: actor.organization, from: from)
+            touched += shippingCase.units.count
+            guard touched <= Self.unitsPerCallMax else { throw Rejection(.tooManyUnits, "a call touches at most \(Self.unitsPerCallMax) units") }
+            for sgtin in shippingCase.units {
+                var unit = try SupplyStore.requireUnit(sgtin, state)
+                try Self.markReceived(&unit, actor.organization, call)
+                SupplyStore.store(unit, &state)
+            }
+            shippingCase.owner = actor.organization
+            shippingCase.status = .active
+            shippingCase.pendingRecipient = nil
+            shippingCase.shipper = nil
+            SupplyStore.store(shippingCase, &state)
+        }
+    }
+
+    // MARK: recall, quarantine, clear, decommission
+
+    /// The product's manufacturer or a regulator recalls a lot; every unit of it is recalled
+    /// through its lot (no unit is rewritten).
+    private func recall(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["gtin", "lot", "reason"])
+        let actor = try SupplyStore.actor(call, state, types: [.manufacturer, .regulator], code: .notManufacturer)
+        let gtin = try SupplyStore.gtin(args)
+        let lotNumber = try SupplyStore.lotNumber(try args.string("lot", maxBytes: 64))
+        let reason = try Self.reason(args, RecallReason.self)
+        guard let product = SupplyStore.product(gtin, { state.get($0) }) else { throw Rejection(.unknownProduct, "no product \(gtin)") }
+        guard actor.type == .regulator || product.manufacturer == actor.organization else {
+            throw Rejection(.notManufacturer, "only the manufacturer of \(gtin) or a regulator recalls its lots")
+        }
+        guard var lot = SupplyStore.lot(gtin, lotNumber, { state.get($0) }) else {
+            throw Rejection(.unknownLot, "no unit of \(gtin) was commissioned in lot \(lotNumber)")
+        }
+        guard lot.recall == nil else { throw Rejection(.lotRecalled, "lot \(lotNumber) of \(gtin) is already recalled") }
+        lot.recall = LotRecall(by: actor.sender.id, organization: actor.organization, reason: reason, height: call.height, timeMs: call.timeMs)
+        SupplyStore.store(lot, &state)
+    }
+
+    /// The current owner or a regulator quarantines units as suspect product.
+    private func quarantine(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["units", "reason"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.partyTypes)
+        let reason = try Self.reason(args, QuarantineReason.self)
+        let sgtins = try Self.nonEmptyUnits(args)
+        var updated: [SupplyUnit] = []
+        for sgtin in sgtins {
+            var unit = try SupplyStore.requireUnit(sgtin, state)
+            guard actor.type == .regulator || unit.owner == actor.organization else {
+                throw Rejection(.notOwner, "only the owner of \(sgtin) or a regulator quarantines it")
+            }
+            switch unit.status {
+            case .dispensed, .decommissioned, .suspect: try SupplyStore.requireStatus(unit.status, sgtin)
+            default: break
+            }
+            unit.status = .suspect
+            try SupplyStore.append(CustodyEvent(kind: .quarantined, from: actor.organization, to: nil, detail: reason.rawValue,
+                                                height: call.height, timeMs: call.timeMs), to: &unit)
+            updated.append(unit)
+        }
+        for unit in updated { SupplyStore.store(unit, &state) }
+    }
+
+    /// A regulator, or the manufacturer after investigation, clears suspect units (back to active, or
+    /// back in transit when they were quarantined while shipped).
+    private func clear(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["units"])
+        let actor = try SupplyStore.actor(call, state, types: [.manufacturer, .regulator], code: .notManufacturer)
+        let sgtins = try Self.nonEmptyUnits(args)
+        var updated: [SupplyUnit] = []
+        for sgtin in sgtins {
+            var unit = try SupplyStore.requireUnit(sgtin, state)
+            guard actor.type == .regulator || unit.manufacturer == actor.organization else {
+                throw Rejection(.notManufacturer, "only the manufacturer of \(sgtin) or a regulator clears it")
+            }
+            guard unit.status == .suspect else { throw Rejection(.unitNotSuspect, "unit \(sgtin) is \(unit.status.rawValue), not suspect") }
+            unit.status = unit.pendingRecipient == nil ? .active : .shipped
+            try SupplyStore.append(CustodyEvent(kind: .cleared, from: actor.organization, to: nil, height: call.height, timeMs: call.timeMs),
+                                   to: &unit)
+            updated.append(unit)
+        }
+        for unit in updated { SupplyStore.store(unit, &state) }
+    }
+
+    /// The owner takes loose units it holds out of the chain (destroyed, damaged, sample, …).
+    private func decommission(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["units", "reason"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
+        let reason = try Self.reason(args, DecommissionReason.self)
+        let sgtins = try Self.nonEmptyUnits(args)
+        var updated: [SupplyUnit] = []
+        for sgtin in sgtins {
+            var unit = try SupplyStore.requireUnit(sgtin, state)
+            guard unit.owner == actor.organization else { throw Rejection(.notOwner, "unit \(sgtin) is not owned by \(actor.organization.hex)") }
+            if let sscc = unit.caseSSCC { throw Rejection(.unitInCase, "unit \(sgtin) is packed in case \(sscc); unpack it first") }
+            if unit.status == .dispensed || unit.status == .decommissioned { try SupplyStore.requireStatus(unit.status, sgtin) }
+            guard unit.pendingRecipient == nil else { throw Rejection(.unitInTransit, "unit \(sgtin) is in transit") }
+            unit.status = .decommissioned
+            try SupplyStore.append(CustodyEvent(kind: .decommissioned, from: actor.organization, to: nil, detail: reason.rawValue,
+                                                height: call.height, timeMs: call.timeMs), to: &unit, final: true)
+            updated.append(unit)
+        }
+        for unit in updated { SupplyStore.store(unit, &state) }
+    }
+
+    // MARK: verification
+
+    /// A DSCSA verification request by any supply party or pharmacist. Always accepted when well
+    /// formed: it records the verdict under the transaction id; a verdict other than genuine is an
+    /// incident, indexed by serial and by reporting organization, and marks an active or shipped
+    /// unit suspect (except for plain expiry).
+    private func verify(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
+        try args.allowOnly(["gtin", "serial", "lot", "expiryMs"])
+        let actor = try SupplyStore.actor(call, state, types: SupplyStore.partyTypes)
+        let sgtin = SGTIN(gtin: try SupplyStore.gtin(args), serial: try SupplyStore.serial(try args.string("serial", maxBytes: 64)))
+        var printedLot: String?
+        if let raw = try args.optionalString("lot", maxBytes: 64) { printedLot = try SupplyStore.lotNumber(raw) }
+        let printedExpiry = try args.optionalInt("expiryMs", in: 0...Self.timeMsMax)
+
+        var unit = SupplyStore.unit(sgtin, { state.get($0) })
+        var memo: [String: Bool] = [:]
+        let verdict: VerificationVerdict
+        if let known = unit {
+            let status = known.effectiveStatus(lotRecalled: SupplyStore.isRecalled(sgtin.gtin, known.lot, state, &memo), atMs: call.timeMs)
+            if status == .dispensed { verdict = .dispensed }
+            else if status == .decommissioned { verdict = .decommissioned }
+            else if let printedLot, printedLot != known.lot { verdict = .lotMismatch }
+            else if let printedExpiry, printedExpiry != known.expiryMs { verdict = .expiryMismatch }
+            else if status == .recalled { verdict = .recalled }
+            else if status == .suspect { verdict = .suspect }
+            else if status == .expired { verdict = .expired }
+            else { verdict = .genuine }
+        } else {
+            verdict = .unknownSerial
+        }
+        var marked = false
+        if verdict != .genuine, verdict != .expired, var known = unit, known.status == .active || known.status == .shipped {
+            known.status = .suspect
+            if known.custody.count < Self.custodyEventsMax {
+                known.custody.append(CustodyEvent(kind: .flagged, from: actor.organization, to: nil, detail: verdict.rawValue,
+                                                  height: call.height, timeMs: call.timeMs))
+            }
+            SupplyStore.store(known, &state)
+            unit = known
+            marked = true
+        }
+        let id = call.transaction.id
+        let record = VerificationRecord(id: id, requester: actor.sender.id, organization: actor.organization, sgtin: sgtin, lot: printedLot,
+                                        expiryMs: printedExpiry, verdict: verdict, markedSuspect: marked, height: call.height, timeMs: call.timeMs)
+        state.set(SupplyStore.verificationKey(id), record.canonical)
+        guard record.isIncident else { return }
+        var (count, ids) = SupplyStore.serialIncidents(sgtin, { state.get($0) })
+        count += 1
+        if ids.count < Self.incidentsPerSerialIndexedMax { ids.append(id) }
+        state.set(SupplyStore.serialIncidentsKey(sgtin), .map(["count": .int(count), "ids": .list(ids.map { .bytes($0.bytes) })]))
+        let reported = SupplyStore.reporterCount(actor.organization, { state.get($0) })
+        if reported < Self.incidentsPerReporterIndexedMax {
+            state.set(SupplyStore.reporterItemKey(actor.organization, reported), .bytes(id.bytes))
+        }
+        state.set(SupplyStore.reporterCountKey(actor.organization), .int(reported + 1))
+    }
+
+    // MARK: helpers
+
+    private static func requireCase(_ sscc: String, _ state: StateView) throws(Rejection) -> SupplyCase {
+        guard let found = SupplyStore.shippingCase(sscc, { state.get($0) }) else { throw Rejection(.unknownCase, "no case \(sscc)") }
+        guard found.status != .unpacked else { throw Rejection(.caseUnpacked, "case \(sscc) was unpacked") }
+        return found
+    }
+
+    /// Units and cases of a ship or receive call: 1…`itemsPerCallMax` items together.
+    private static func items(_ args: Arguments) throws(Rejection) -> ([SGTIN], [String]) {
+        let sgtins = try SupplyStore.units(args, maxCount: itemsPerCallMax, optional: true)
+        var ssccs: [String] = []
+        for sscc in try args.has("cases") ? args.stringList("cases", maxCount: itemsPerCallMax) : [] {
+            guard GS1.isSSCC(sscc) else { throw Rejection(.invalidSSCC, "“\(sscc.prefix(24))” is not an SSCC-18 with a valid check digit") }
+            guard !ssccs.contains(sscc) else { throw Rejection(.badArguments, "case \(sscc) is listed twice") }
+            ssccs.append(sscc)
+        }
+        let count = sgtins.count + ssccs.count
+        guard (1...itemsPerCallMax).contains(count) else {
+            throw Rejection(.badArguments, "name 1…\(itemsPerCallMax) units and cases together; got \(count)")
+        }
+        return (sgtins, ssccs)
+    }
+
+    private static func nonEmptyUnits(_ args: Arguments) throws(Rejection) -> [SGTIN] {
+        let sgtins = try SupplyStore.units(args, maxCount: itemsPerCallMax)
+        guard !sgtins.isEmpty else { throw Rejection(.badArguments, "units is empty") }
+        return sgtins
+    }
+
+    private static func reason<R: RawRepresentable & CaseIterable>(_ args: Arguments, _: R.Type) throws(Rejection) -> R where R.RawValue == String {
+        let name = try args.string("reason", maxBytes: 32)
+        guard let reason = R(rawValue: name) else {
+            throw Rejection(.unknownReason, "reason must be one of \(R.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return reason
+    }
+
+    private static func markShipped(_ unit: inout SupplyUnit, _ from: IdentityID, _ to: IdentityID, _ call: ContractCall) throws(Rejection) {
+        unit.status = .shipped
+        unit.pendingRecipient = to
+        unit.shipper = from
+        try SupplyStore.append(CustodyEvent(kind: .shipped, from: from, to: to, height: call.height, timeMs: call.timeMs), to: &unit)
+    }
+
+    private static func markReceived(_ unit: inout SupplyUnit, _ receiver: IdentityID, _ call: ContractCall) throws(Rejection) {
+        let shipper = unit.shipper
+        unit.owner = receiver
+        if unit.status == .shipped { unit.status = .active }
+        unit.pendingRecipient = nil
+        unit.shipper = nil
+        try SupplyStore.append(CustodyEvent(kind: .received, from: shipper, to: receiver, height: call.height, timeMs: call.timeMs),
+                               to: &unit, final: true)
+    }
+
+    /// Receive-side checks: something is pending, for this receiver, from the named shipper.
+    private static func checkPending(_ pending: IdentityID?, _ shipper: IdentityID?, _ what: String, actor: IdentityID,
+                                     from: IdentityID) throws(Rejection) {
+        guard let pending else { throw Rejection(.nothingToReceive, "\(what) was not shipped: nothing to receive") }
+        guard pending == actor else { throw Rejection(.notPendingRecipient, "\(what) was shipped to another organization") }
+        guard shipper == from else { throw Rejection(.notShipper, "\(what) was not shipped by \(from.hex)") }
+    }
+
+    // MARK: public read helpers
+
+    /// A registered product.
+    public static func product(_ gtin: String, in reader: any StateReader) -> SupplyProduct? {
+        SupplyStore.product(gtin, { reader.value(for: $0) })
+    }
+
+    /// A lot: its expiry, unit count and recall.
+    public static func lot(_ gtin: String, _ lot: String, in reader: any StateReader) -> SupplyLot? {
+        SupplyStore.lot(gtin, lot, { reader.value(for: $0) })
+    }
+
+    /// Everything known about one serial, with its effective status at `atMs` (pass the block or
+    /// current time: recall and expiry are applied on read). Unknown serials come back `known: false`.
+    public static func unit(_ gtin: String, _ serial: String, atMs: Int64, in reader: any StateReader) -> SerialVerification {
+        let get: SupplyStore.Lookup = { reader.value(for: $0) }
+        let sgtin = SGTIN(gtin: gtin, serial: serial)
+        let incidents: (count: Int64, ids: [Hash256]) = GS1.isGTIN(gtin) && GS1.isSerial(serial) ? SupplyStore.serialIncidents(sgtin, get) : (0, [])
+        guard GS1.isGTIN(gtin), GS1.isSerial(serial), let unit = SupplyStore.unit(sgtin, get) else {
+            return SerialVerification(known: false, sgtin: sgtin, custody: [], incidents: incidents.ids, incidentCount: incidents.count)
+        }
+        let recall = SupplyStore.lot(gtin, unit.lot, get)?.recall
+        return SerialVerification(known: true, sgtin: sgtin, lot: unit.lot, expiryMs: unit.expiryMs, manufacturer: unit.manufacturer,
+                                  owner: unit.owner, status: unit.effectiveStatus(lotRecalled: recall != nil, atMs: atMs),
+                                  storedStatus: unit.status, caseSSCC: unit.caseSSCC, pendingRecipient: unit.pendingRecipient,
+                                  recall: recall, custody: unit.custody, incidents: incidents.ids, incidentCount: incidents.count)
+    }
+
+    /// A case (SSCC), packed, in transit or unpacked.
+    public static func `case`(_ sscc: String, in reader: any StateReader) -> SupplyCase? {
+        SupplyStore.shippingCase(sscc, { reader.value(for: $0) })
+    }
+
+    /// The verdict of a verify transaction, by its transaction id.
+    public static func verification(_ id: Hash256, in reader: any StateReader) -> VerificationRecord? {
+        SupplyStore.verification(id, { reader.value(for: $0) })
+    }
+
+    /// An incident (a verification whose verdict is not genuine), by its id.
+    public static func incident(_ id: Hash256, in reader: any StateReader) -> VerificationRecord? {
+        verification(id, in: reader).flatMap { $0.isIncident ? $0 : nil }
+    }
+
+    /// The incidents recorded for one serial, oldest first (at most `incidentsPerSerialIndexedMax`).
+    public static func incidents(gtin: String, serial: String, in reader: any StateReader) -> [VerificationRecord] {
+        let get: SupplyStore.Lookup = { reader.value(for: $0) }
+        return SupplyStore.serialIncidents(SGTIN(gtin: gtin, serial: serial), get).ids.compactMap { SupplyStore.verification($0, get) }
+    }
+
+    /// How many incidents an organization reported.
+    public static func incidentCount(reportedBy organization: IdentityID, in reader: any StateReader) -> Int64 {
+        SupplyStore.reporterCount(organization, { reader.value(for: $0) })
+    }
+
+    /// A page of the incidents an organization reported, oldest first, from index `from`
+    /// (at most `incidentsReadMax`).
+    public static func incidents(reportedBy organization: IdentityID, from: Int64 = 0, limit: Int = incidentsReadMax,
+                                 in reader: any StateReader) -> [VerificationRecord] {
+        let get: SupplyStore.Lookup = { reader.value(for: $0) }
+        let end = min(SupplyStore.reporterCount(organization, get), incidentsPerReporterIndexedMax,
+                      max(0, from) + Int64(max(0, min(limit, incidentsReadMax))))
+        guard max(0, from) < end else { return [] }
+        return (max(0, from)..<end).compactMap { index in
+            SupplyCodec.id(SupplyCodec.value(get(SupplyStore.reporterItemKey(organization, index)))).flatMap { SupplyStore.verification($0, get) }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+import LedgerCore
+
+/// The status of a serialized unit. Stored statuses are active, shipped, suspect, dispensed and
+/// decommissioned; `recalled` (its lot is recalled) and `expired` (expiry ≤ the time asked about)
+/// are effective statuses computed on read, so a recall or an expiry never iterates units.
+public enum UnitStatus: String, Sendable, CaseIterable {
+    case active, shipped, suspect, dispensed, decommissioned, recalled, expired
+}
+
+/// What happened to a unit, in its custody history.
+public enum CustodyEventKind: String, Sendable, CaseIterable {
+    case commissioned, packed, unpacked, shipped, received, quarantined, flagged, cleared, decommissioned, dispensed
+}
+
+/// Why a manufacturer or regulator recalls a lot.
+public enum RecallReason: String, Sendable, CaseIterable {
+    case contamination, mislabeling, potency, packaging, counterfeit, regulatory, other
+}
+
+/// Why a unit is quarantined as suspect product (DSCSA suspect-product categories).
+public enum QuarantineReason: String, Sendable, CaseIterable {
+    case suspectCounterfeit = "suspect-counterfeit", suspectDiverted = "suspect-diverted", stolen
+    case adulterated, unfitForDistribution = "unfit-for-distribution", fraudulentTransaction = "fraudulent-transaction", other
+}
+
+/// Why a unit leaves the supply chain without being dispensed.
+public enum DecommissionReason: String, Sendable, CaseIterable {
+    case destroyed, damaged, sample, stolen, expired, recalled, other
+}
+
+/// The answer to a DSCSA verification request. Everything but `genuine` is an incident.
+public enum VerificationVerdict: String, Sendable, CaseIterable {
+    /// Known serial, matching lot and expiry, active or in transit, not recalled, suspect or expired.
+    case genuine
+    /// No such serial was ever commissioned: possible counterfeit.
+    case unknownSerial = "unknown-serial"
+    /// The lot printed on the pack is not the commissioned lot.
+    case lotMismatch = "lot-mismatch"
+    /// The expiry printed on the pack is not the commissioned expiry.
+    case expiryMismatch = "expiry-mismatch"
+    /// Already dispensed: a re-presented (possibly diverted or reused) serial.
+    case dispensed
+    /// Decommissioned (destroyed, sample, …): a re-presented serial.
+    case decommissioned
+    /// Its lot is recalled.
+    case recalled
+    /// It is quarantined as suspect.
+    case suspect
+    /// Past its expiry.
+    case expired
+}
+
+/// One entry of a unit's custody history.
+public struct CustodyEvent: Sendable, Equatable {
+    public var kind: CustodyEventKind
+    /// The organization the unit came from or that acted.
+    public var from: IdentityID?
+    /// The organization the unit went to.
+    public var to: IdentityID?
+    /// A reason code, SSCC or prescription id; never PHI.
+    public var detail: String?
+    public var height: UInt64
+    public var timeMs: Int64
+
+    public init(kind: CustodyEventKind, from: IdentityID?, to: IdentityID?, detail: String? = nil, height: UInt64, timeMs: Int64) {
+        self.kind = kind
+        self.from = from
+        self.to = to
+        self.detail = detail
+        self.height = height
+        self.timeMs = timeMs
+    }
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = ["kind": .string(kind.rawValue), "height": .int(Int64(height)), "timeMs": .int(timeMs)]
+        if let from { map["from"] = .bytes(from.bytes) }
+        if let to { map["to"] = .bytes(to.bytes) }
+        if let detail { map["detail"] = .string(detail) }
+        return .map(map)
+    }
+
+    init?(canonical value: CanonicalValue) {
+        guard let kind = value["kind"]?.stringValue.flatMap(CustodyEventKind.init(rawValue:)),
+              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue else { return nil }
+        self.init(kind: kind, from: SupplyCodec.id(value["from"]), to: SupplyCodec.id(value["to"]),
+                  detail: value["detail"]?.stringValue, height: UInt64(height), timeMs: timeMs)
+    }
+}
+
+/// A registered product (GTIN) and its manufacturer. The label is a non-PHI trade name.
+public struct SupplyProduct: Sendable, Equatable {
+    public var gtin: String
+    public var manufacturer: IdentityID
+    public var label: String
+    public var height: UInt64
+    public var timeMs: Int64
+
+    var canonical: CanonicalValue {
+        .map(["manufacturer": .bytes(manufacturer.bytes), "label": .string(label), "height": .int(Int64(height)), "timeMs": .int(timeMs)])
+    }
+
+    init(gtin: String, manufacturer: IdentityID, label: String, height: UInt64, timeMs: Int64) {
+        self.gtin = gtin
+        self.manufacturer = manufacturer
+        self.label = label
+        self.height = height
+        self.timeMs = timeMs
+    }
+
+    init?(gtin: String, canonical value: CanonicalValue) {
+        guard let manufacturer = SupplyCodec.id(value["manufacturer"]), let label = value["label"]?.stringValue,
+              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue else { return nil }
+        self.init(gtin: gtin, manufacturer: manufacturer, label: label, height: UInt64(height), timeMs: timeMs)
+    }
+}
+
+/// A lot recall: who recalled it, why, and when.
+public struct LotRecall: Sendable, Equatable {
+    /// The signer of the recall.
+    public var by: IdentityID
+    /// The organization that recalled (the manufacturer or a regulator).
+    public var organization: IdentityID
+    public var reason: RecallReason
+    public var height: UInt64
+    public var timeMs: Int64
+}
+
+/// A lot of one product: its expiry, how many units were commissioned in it, and its recall.
+public struct SupplyLot: Sendable, Equatable {
+    public var gtin: String
+    public var lot: String
+    public var expiryMs: Int64
+    public var unitCount: Int64
+    public var recall: LotRecall?
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = ["expiryMs": .int(expiryMs), "unitCount": .int(unitCount)]
+        if let recall {
+            map["recall"] = .map(["by": .bytes(recall.by.bytes), "organization": .bytes(recall.organization.bytes),
+                                  "reason": .string(recall.reason.rawValue), "height": .int(Int64(recall.height)), "timeMs": .int(recall.timeMs)])
+        }
+        return .map(map)
+    }
+
+    init(gtin: String, lot: String, expiryMs: Int64, unitCount: Int64, recall: LotRecall?) {
+        self.gtin = gtin
+        self.lot = lot
+        self.expiryMs = expiryMs
+        self.unitCount = unitCount
+        self.recall = recall
+    }
+
+    init?(gtin: String, lot: String, canonical value: CanonicalValue) {
+        guard let expiryMs = value["expiryMs"]?.intValue, let unitCount = value["unitCount"]?.intValue else { return nil }
+        var recall: LotRecall?
+        if let r = value["recall"] {
+            guard let by = SupplyCodec.id(r["by"]), let organization = SupplyCodec.id(r["organization"]),
+                  let reason = r["reason"]?.stringValue.flatMap(RecallReason.init(rawValue:)),
+                  let height = r["height"]?.intValue, let timeMs = r["timeMs"]?.intValue else { return nil }
+            recall = LotRecall(by: by, organization: organization, reason: reason, height: UInt64(height), timeMs: timeMs)
+        }
+        self.init(gtin: gtin, lot: lot, expiryMs: expiryMs, unitCount: unitCount, recall: recall)
+    }
+}
+
+/// A serialized unit as stored: identity, lot, owner, stored status, case, transit and custody history.
+public struct SupplyUnit: Sendable, Equatable {
+    public var sgtin: SGTIN
+    public var lot: String
+    public var expiryMs: Int64
+    /// The product's manufacturer, who commissioned the unit.
+    public var manufacturer: IdentityID
+    /// The organization that owns the unit (the shipper, until the recipient receives it).
+    public var owner: IdentityID
+    /// Stored status: active, shipped, suspect, dispensed or decommissioned.
+    public var status: UnitStatus
+    /// SSCC of the case the unit is packed in.
+    public var caseSSCC: String?
+    /// While in transit: the organization that must receive it, and the one that shipped it.
+    public var pendingRecipient: IdentityID?
+    public var shipper: IdentityID?
+    /// Oldest first, at most `SupplyChainContract.custodyEventsMax` events.
+    public var custody: [CustodyEvent]
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = [
+            "lot": .string(lot), "expiryMs": .int(expiryMs), "manufacturer": .bytes(manufacturer.bytes), "owner": .bytes(owner.bytes),
+            "status": .string(status.rawValue), "custody": .list(custody.map(\.canonical)),
+        ]
+        if let caseSSCC { map["case"] = .string(caseSSCC) }
+        if let pendingRecipient { map["pendingRecipient"] = .bytes(pendingRecipient.bytes) }
+        if let shipper { map["shipper"] = .bytes(shipper.bytes) }
+        return .map(map)
+    }
+
+    init(sgtin: SGTIN, lot: String, expiryMs: Int64, manufacturer: IdentityID, owner: IdentityID, status: UnitStatus, custody: [CustodyEvent]) {
+        self.sgtin = sgtin
+        self.lot = lot
+        self.expiryMs = expiryMs
+        self.manufacturer = manufacturer
+        self.owner = owner
+        self.status = status
+        self.custody = custody
+    }
+
+    init?(sgtin: SGTIN, canonical value: CanonicalValue) {
+        guard let lot = value["lot"]?.stringValue, let expiryMs = value["expiryMs"]?.intValue,
+              let manufacturer = SupplyCodec.id(value["manufacturer"]), let owner = SupplyCodec.id(value["owner"]),
+              let status = value["status"]?.stringValue.flatMap(UnitStatus.init(rawValue:)),
+              let events = value["custody"]?.listValue else { return nil }
+        var custody: [CustodyEvent] = []
+        for event in events {
+            guard let decoded = CustodyEvent(canonical: event) else { return nil }
+            custody.append(decoded)
+        }
+        self.init(sgtin: sgtin, lot: lot, expiryMs: expiryMs, manufacturer: manufacturer, owner: owner, status: status, custody: custody)
+        caseSSCC = value["case"]?.stringValue
+        pendingRecipient = SupplyCodec.id(value["pendingRecipient"])
+        shipper = SupplyCodec.id(value["shipper"])
+    }
+
+    /// The effective status at `atMs`: dispensed and decommissioned are final; otherwise a recalled
+    /// lot, then a suspect mark, then expiry (expiry ≤ atMs) override the stored status.
+    public func effectiveStatus(lotRecalled: Bool, atMs: Int64) -> UnitStatus {
+        switch status {
+        case .dispensed, .decommissioned: return status
+        default: break
+        }
+        if lotRecalled { return .recalled }
+        if status == .suspect { return .suspect }
+        if expiryMs <= atMs { return .expired }
+        return status
+    }
+}
+
+/// A case's state: packed and at its owner, in transit, or unpacked (the SSCC is then spent).
+public enum CaseStatus: String, Sendable, CaseIterable {
+    case active, shipped, unpacked
+}
+
+/// A case (logistic unit, SSCC) holding serialized units.
+public struct SupplyCase: Sendable, Equatable {
+    public var sscc: String
+    public var owner: IdentityID
+    public var status: CaseStatus
+    public var pendingRecipient: IdentityID?
+    public var shipper: IdentityID?
+    /// The units packed in it (empty once unpacked), sorted.
+    public var units: [SGTIN]
+    public var packedHeight: UInt64
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = [
+            "owner": .bytes(owner.bytes), "status": .string(status.rawValue), "units": .list(units.map(\.canonical)),
+            "packedHeight": .int(Int64(packedHeight)),
+        ]
+        if let pendingRecipient { map["pendingRecipient"] = .bytes(pendingRecipient.bytes) }
+        if let shipper { map["shipper"] = .bytes(shipper.bytes) }
+        return .map(map)
+    }
+
+    init(sscc: String, owner: IdentityID, status: CaseStatus, units: [SGTIN], packedHeight: UInt64) {
+        self.sscc = sscc
+        self.owner = owner
+        self.status = status
+        self.units = units
+        self.packedHeight = packedHeight
+    }
+
+    init?(sscc: String, canonical value: CanonicalValue) {
+        guard let owner = SupplyCodec.id(value["owner"]), let status = value["status"]?.stringValue.flatMap(CaseStatus.init(rawValue:)),
+              let list = value["units"]?.listValue, let packed = value["packedHeight"]?.intValue else { return nil }
+        var units: [SGTIN] = []
+        for item in list {
+            guard let unit = SGTIN(canonical: item) else { return nil }
+            units.append(unit)
+        }
+        self.init(sscc: sscc, owner: owner, status: status, units: units, packedHeight: UInt64(packed))
+        pendingRecipient = SupplyCodec.id(value["pendingRecipient"])
+        shipper = SupplyCodec.id(value["shipper"])
+    }
+}
+
+/// A recorded verification request and its verdict; a verdict other than genuine is an incident.
+/// Its id is the verify transaction's id.
+public struct VerificationRecord: Sendable, Equatable {
+    public var id: Hash256
+    /// The identity that signed the request.
+    public var requester: IdentityID
+    /// The organization it acted for (the reporter the incident index is keyed by).
+    public var organization: IdentityID
+    public var sgtin: SGTIN
+    /// Lot and expiry as printed on the pack, when given.
+    public var lot: String?
+    public var expiryMs: Int64?
+    public var verdict: VerificationVerdict
+    /// True when the verification marked the unit suspect.
+    public var markedSuspect: Bool
+    public var height: UInt64
+    public var timeMs: Int64
+
+    /// True for every verdict but genuine.
+    public var isIncident: Bool { verdict != .genuine }
+
+    var canonical: CanonicalValue {
+        var map: [String: CanonicalValue] = [
+            "requester": .bytes(requester.bytes), "organization": .bytes(organization.bytes), "sgtin": sgtin.canonical,
+            "verdict": .string(verdict.rawValue), "markedSuspect": .bool(markedSuspect), "height": .int(Int64(height)), "timeMs": .int(timeMs),
+        ]
+        if let lot { map["lot"] = .string(lot) }
+        if let expiryMs { map["expiryMs"] = .int(expiryMs) }
+        return .map(map)
+    }
+
+    init(id: Hash256, requester: IdentityID, organization: IdentityID, sgtin: SGTIN, lot: String?, expiryMs: Int64?,
+         verdict: VerificationVerdict, markedSuspect: Bool, height: UInt64, timeMs: Int64) {
+        self.id = id
+        self.requester = requester
+        self.organization = organization
+        self.sgtin = sgtin
+        self.lot = lot
+        self.expiryMs = expiryMs
+        self.verdict = verdict
+        self.markedSuspect = markedSuspect
+        self.height = height
+        self.timeMs = timeMs
+    }
+
+    init?(id: Hash256, canonical value: CanonicalValue) {
+        guard let requester = SupplyCodec.id(value["requester"]), let organization = SupplyCodec.id(value["organization"]),
+              let sgtin = value["sgtin"].flatMap(SGTIN.init(canonical:)),
+              let verdict = value["verdict"]?.stringValue.flatMap(VerificationVerdict.init(rawValue:)),
+              let marked = value["markedSuspect"]?.boolValue, let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue
+        else { return nil }
+        self.init(id: id, requester: requester, organization: organization, sgtin: sgtin, lot: value["lot"]?.stringValue,
+                  expiryMs: value["expiryMs"]?.intValue, verdict: verdict, markedSuspect: marked, height: UInt64(height), timeMs: timeMs)
+    }
+}
+
+/// Everything the ledger knows about one serial, as of a given time: the answer to "is this pack
+/// genuine and in good standing, and where has it been".
+public struct SerialVerification: Sendable, Equatable {
+    /// False when the serial was never commissioned (possible counterfeit).
+    public var known: Bool
+    public var sgtin: SGTIN
+    public var lot: String?
+    public var expiryMs: Int64?
+    public var manufacturer: IdentityID?
+    public var owner: IdentityID?
+    /// The effective status at the time asked about (recalled and expired included).
+    public var status: UnitStatus?
+    /// The status as stored (no recall or expiry applied).
+    public var storedStatus: UnitStatus?
+    public var caseSSCC: String?
+    public var pendingRecipient: IdentityID?
+    public var recall: LotRecall?
+    /// Custody history, oldest first.
+    public var custody: [CustodyEvent]
+    /// Incident ids (verify transaction ids) for this serial, oldest first, at most `incidentsPerSerialIndexedMax`.
+    public var incidents: [Hash256]
+    /// Every incident ever recorded for this serial (may exceed `incidents.count`).
+    public var incidentCount: Int64
+
+    /// True when the unit is known, active or in transit, and not recalled, suspect or expired.
+    public var isInGoodStanding: Bool { known && (status == .active || status == .shipped) }
+}
+
+/// Small decoding helpers shared by the supply and prescription types.
+enum SupplyCodec {
+    /// A 32-byte id, or nil.
+    static func id(_ value: CanonicalValue?) -> IdentityID? { value?.bytesValue.flatMap { Hash256(bytes: $0) } }
+
+    /// Decodes canonical bytes, or nil.
+    static func value(_ bytes: [UInt8]?) -> CanonicalValue? { bytes.flatMap { try? CanonicalValue(decoding: $0) } }
+}
