@@ -195,7 +195,8 @@ public actor LedgerNode {
         var results: [Result<Hash256, AdmissionError>] = []
         results.reserveCapacity(checked.count)
         var accepted: [VerifiedTransaction] = []
-        let nowMs = clock.nowMs()
+        // The dry run uses the time the next block will carry: the orderer never goes below the head's time + 1.
+        let nowMs = max(clock.nowMs(), head.timeMs + 1)
         cache.prefetch(executor.likelyKeys(checked.compactMap { try? $0.get() }))
         for outcome in checked {
             switch outcome {

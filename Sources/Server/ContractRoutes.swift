@@ -4,12 +4,13 @@ import Hummingbird
 import LedgerCore
 import Node
 
-/// `/v1` routes for the healthcare contracts: claims, trials, telehealth sessions (and the
+/// `/v1` routes for the healthcare contracts: claims, supply chain and prescriptions, trials, telehealth sessions (and the
 /// relay of their sealed messages). Writes are signed transactions posted to `/v1/txs`: the contracts
 /// decide who may do what, so the server adds no second rule set.
 enum ContractRoutes {
     static func add(to group: RouterGroup<LedgerRequestContext>, _ services: ServerServices) {
         addTrialsAndTelehealth(to: group, services)
+        addSupply(to: group, services)
         group.get("plans/:id") { _, context in
             _ = try context.requester()
             let id = context.parameters.get("id") ?? ""
@@ -120,6 +121,60 @@ enum ContractRoutes {
                                             "sealed": Data($0.sealed).base64EncodedString(), "received_ms": $0.receivedMs] },
             ])
         }
+    }
+
+    /// Serial verification (any authenticated identity: a pack's standing and chain of custody
+    /// is what every party of the supply chain must be able to check), products, prescriptions.
+    static func addSupply(to group: RouterGroup<LedgerRequestContext>, _ services: ServerServices) {
+        group.get("supply/products/:gtin") { _, context in
+            _ = try context.requester()
+            let gtin = context.parameters.get("gtin") ?? ""
+            guard let product = SupplyChainContract.product(gtin, in: services.state) else { throw APIError.notFound("no product \(gtin.prefix(20))") }
+            return JSON.response(["gtin": product.gtin, "label": product.label, "manufacturer": product.manufacturer.hex, "height": product.height])
+        }
+        group.get("supply/serials/:gtin/:serial") { _, context in
+            _ = try context.requester()
+            let gtin = context.parameters.get("gtin") ?? "", serial = context.parameters.get("serial") ?? ""
+            guard GS1.isGTIN(gtin), GS1.isSerial(serial) else { throw APIError.badRequest("a GTIN is 14 digits with a valid check digit; a serial 1–20 GS1 characters") }
+            let nowMs = await services.node.headHeader.timeMs
+            let unit = SupplyChainContract.unit(gtin, serial, atMs: nowMs, in: services.state)
+            return JSON.response(serialJSON(unit))
+        }
+        group.get("prescriptions/:id") { _, context in
+            let requester = try context.requester()
+            let id = try RecordRoutes.hash(context, "id", what: "prescription id")
+            guard let view = PrescriptionContract.prescription(id, in: services.state) else { throw APIError.notFound("no prescription \(id.hex)") }
+            let rx = view.prescription
+            // The patient, the prescriber's organization, and any pharmacist (who must check it before filling).
+            guard isPatientSide(rx.patient, requester, services.state) || isStaff(of: rx.organization, requester) || requester.has(.pharmacist)
+                    || (requester.kind == .organization && requester.organizationType == .pharmacy) else {
+                throw APIError.forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
+            }
+            return JSON.response([
+                "id": rx.id.hex, "prescriber": rx.prescriber.hex, "organization": rx.organization.hex, "patient": rx.patient.hex,
+                "medication_request_hash": rx.medicationRequestHash.hex, "gtin": rx.gtin, "quantity": rx.quantity, "refills": rx.refills,
+                "expires_ms": rx.expiresMs, "status": view.status.rawValue, "fills_used": view.fillsUsed, "fills_remaining": view.fillsRemaining,
+                "fills": view.fills.map { fill -> [String: Any] in
+                    ["number": fill.number, "pharmacy": fill.pharmacy.hex, "by": fill.by.hex, "height": fill.height, "time_ms": fill.timeMs,
+                     "units": fill.units.map { "\($0.gtin):\($0.serial)" }]
+                },
+            ])
+        }
+    }
+
+    static func serialJSON(_ unit: SerialVerification) -> [String: Any] {
+        func id(_ value: IdentityID?) -> Any { value?.hex ?? NSNull() }
+        return [
+            "gtin": unit.sgtin.gtin, "serial": unit.sgtin.serial, "known": unit.known, "in_good_standing": unit.isInGoodStanding,
+            "status": unit.status?.rawValue ?? "unknown", "lot": unit.lot ?? NSNull(), "expiry_ms": unit.expiryMs.map { $0 as Any } ?? NSNull(),
+            "manufacturer": id(unit.manufacturer), "owner": id(unit.owner), "pending_recipient": id(unit.pendingRecipient),
+            "case": unit.caseSSCC ?? NSNull(), "recalled": unit.recall != nil, "incident_count": unit.incidentCount,
+            "incidents": unit.incidents.map(\.hex),
+            "custody": unit.custody.map { event -> [String: Any] in
+                ["kind": event.kind.rawValue, "from": id(event.from), "to": id(event.to), "detail": event.detail ?? NSNull(),
+                 "height": event.height, "time_ms": event.timeMs]
+            },
+        ]
     }
 
     /// The session named in the path, if the requester is one of its participants.

@@ -267,6 +267,7 @@ struct ServerTests {
             #expect(paths.count >= 14)
             for (path, operations) in paths {
                 let uri = path.replacingOccurrences(of: "{id}", with: fixture.clinician.derivedID.hex).replacingOccurrences(of: "{height}", with: "0")
+                    .replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
                 for method in operations.keys {
                     try await client.execute(uri: uri, method: method == "post" ? .post : .get, headers: [.authorization: bearer]) { response in
                         // The router's own 404/405 carries no JSON error; a route that exists answers with its own status.
