@@ -130,11 +130,12 @@ struct LedgerBench: AsyncParsableCommand {
     }
 
     /// Enrolls `count` devices from the administrator and returns their keys.
-    static func enrollDevices(_ ledger: LocalLedger, count: Int, admin: IdentityKeys) async throws -> [IdentityKeys] {
-        let devices = (0..<count).map { IdentityKeys(seed: Hash256.sha256(Array("bench-device-\($0)".utf8)).bytes) }
+    static func enrollDevices(_ ledger: LocalLedger, count: Int, admin: IdentityKeys, role: Role = .integration,
+                              name: String = "bench-device") async throws -> [IdentityKeys] {
+        let devices = (0..<count).map { IdentityKeys(seed: Hash256.sha256(Array("\(name)-\($0)".utf8)).bytes) }
         let enrollments = devices.enumerated().map { index, device in
             ledger.sign(admin, contract: "membership", method: "enroll", args: .map([
-                "kind": .string("device"), "label": .string("bench-device-\(index)"), "roles": .list([.string("integration")]),
+                "kind": .string("device"), "label": .string("\(name)-\(index)"), "roles": .list([.string(role.rawValue)]),
                 "signingKey": .bytes(device.signingPublicKey.rawValue), "agreementKey": .bytes(device.agreementPublicKey)]))
         }
         for chunk in stride(from: 0, to: enrollments.count, by: 1_000) {

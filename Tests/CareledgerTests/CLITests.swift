@@ -36,6 +36,18 @@ struct CLITests {
         #expect(result.stderr.isEmpty || !result.stderr.contains("refused"))
     }
 
+    /// The contracts benchmark adjudicates real claims and moves real units at a small size.
+    @Test(.timeLimit(.minutes(3)))
+    func contractsBenchSmoke() async throws {
+        let result = try await CareledgerBinary.run(["bench", "contracts", "--claims", "1000", "--patients", "100", "--senders", "20",
+                                                     "--units", "400", "--json"], timeoutSeconds: 170)
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((report["outcomes"] as? [String: Int]) == ["paid": 1000])
+        #expect((report["claimsPerSecond"] as? Double ?? 0) > 0)
+        #expect((report["supplyPhases"] as? [[String: Any]])?.compactMap { $0["event"] as? String } == ["ship", "receive", "verify"])
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func submitVerifyProofAndTamper() async throws {
         let data = temporaryDataPath()
