@@ -50,7 +50,7 @@ struct Story {
 struct DemoScript {
     let directory: DataDirectory
     let bulk: Int
-    var story = Story(chapters: 13)
+    var story = Story(chapters: 15)
 
     func expect(_ condition: Bool, _ what: String) throws {
         if !condition { throw CLIError("demo check failed: \(what)") }
@@ -62,9 +62,10 @@ struct DemoScript {
 
         story.chapter("Founding a consortium")
         let orgs = [OrganizationSpec(name: "general-hospital", type: .hospital), OrganizationSpec(name: "city-clinic", type: .clinic),
-                    OrganizationSpec(name: "acme-health-plan", type: .payer), OrganizationSpec(name: "corner-pharmacy", type: .pharmacy)]
+                    OrganizationSpec(name: "acme-health-plan", type: .payer), OrganizationSpec(name: "corner-pharmacy", type: .pharmacy),
+                    OrganizationSpec(name: "trial-sponsor", type: .sponsor)]
         let genesis = try directory.initialize(chainId: "careledger-demo", organizations: orgs)
-        story.ok("genesis block \(genesis.hash.hex.prefix(16))… names 4 founding organizations and the node's orderer key")
+        story.ok("genesis block \(genesis.hash.hex.prefix(16))… names \(orgs.count) founding organizations and the node's orderer key")
         for org in orgs { story.note("\(pad(org.name, 18)) \(pad(org.type.rawValue, 9)) id \(try directory.loadKey(org.name).derivedID.hex.prefix(16))…") }
 
         let ledger = try await LocalLedger.open(directory, blockDelayMs: 5)
@@ -195,6 +196,8 @@ struct DemoScript {
         for (name, keys) in memberKeys { names[keys.derivedID] = name }
         try await tellRecords(ledger, names: names, rivera: memberKeys["dr-rivera"]!, patient: patient)
         try await tellClaims(ledger, agent: memberKeys["claims-agent"]!, rivera: memberKeys["dr-rivera"]!, patient: patient)
+        try await tellTrials(ledger, rivera: memberKeys["dr-rivera"]!, patient: patient)
+        try await tellTelehealth(ledger, rivera: memberKeys["dr-rivera"]!, patient: patient)
         try await tellServer(ledger, rivera: memberKeys["dr-rivera"]!)
 
         let head = await ledger.node.headHeader
