@@ -145,9 +145,7 @@ enum ContractRoutes {
             let id = try RecordRoutes.hash(context, "id", what: "prescription id")
             guard let view = PrescriptionContract.prescription(id, in: services.state) else { throw APIError.notFound("no prescription \(id.hex)") }
             let rx = view.prescription
-            // The patient, the prescriber's organization, and any pharmacist (who must check it before filling).
-            guard isPatientSide(rx.patient, requester, services.state) || isStaff(of: rx.organization, requester) || requester.has(.pharmacist)
-                    || (requester.kind == .organization && requester.organizationType == .pharmacy) else {
+            guard mayReadPrescription(rx, requester, services.state) else {
                 throw APIError.forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
             }
             return JSON.response([
@@ -182,7 +180,7 @@ enum ContractRoutes {
         let requester = try context.requester()
         let id = try RecordRoutes.hash(context, "id", what: "session id")
         guard let session = TelehealthContract.session(id, in: services.state) else { throw APIError.notFound("no session \(id.hex)") }
-        guard requester.id == session.clinician || isPatientSide(session.patient, requester, services.state) else {
+        guard isParticipant(session, requester, services.state) else {
             throw APIError.forbidden("only the session's clinician and patient (or a delegate) take part")
         }
         return (session, requester)
@@ -216,6 +214,18 @@ enum ContractRoutes {
                 return out
             },
         ]
+    }
+
+    /// The patient (or a delegate), the prescriber's organization, and any pharmacist or pharmacy
+    /// (who must check a prescription before filling it).
+    static func mayReadPrescription(_ rx: Prescription, _ requester: Identity, _ state: any StateReader) -> Bool {
+        isPatientSide(rx.patient, requester, state) || isStaff(of: rx.organization, requester) || requester.has(.pharmacist)
+            || (requester.kind == .organization && requester.organizationType == .pharmacy)
+    }
+
+    /// The session's clinician, or its patient (or a delegate).
+    static func isParticipant(_ session: TelehealthSession, _ requester: Identity, _ state: any StateReader) -> Bool {
+        requester.id == session.clinician || isPatientSide(session.patient, requester, state)
     }
 
     /// The patient or one of their delegates.

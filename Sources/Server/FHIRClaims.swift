@@ -91,3 +91,41 @@ extension FHIRService {
         }
     }
 }
+
+/// Read-only FHIR views of the other contracts' objects (see `LedgerResources`).
+extension FHIRService {
+    /// `ResearchStudy/ledger-<trial id>` (any identity: the registry is public),
+    /// `MedicationRequest/ledger-<56 hex>` (patient, prescriber's organization, pharmacists),
+    /// `Encounter/ledger-<56 hex>` (the telehealth session's participants).
+    public func ledgerResource(type: String, id: String, requester: Identity) throws(FHIRError) -> [String: Any] {
+        let key = String(id.dropFirst(LedgerResources.prefix.count))
+        switch type {
+        case "ResearchStudy":
+            guard let trial = TrialIndex.trial(key, in: state) else { throw .notFound("ResearchStudy/\(id)") }
+            return LedgerResources.researchStudy(trial, results: TrialIndex.results(trial: key, in: state))
+        case "MedicationRequest":
+            let full = try fullID(key, prefix: PrescriptionContract.prescriptionPrefix, what: "MedicationRequest/\(id)")
+            guard let view = PrescriptionContract.prescription(full, in: state) else { throw .notFound("MedicationRequest/\(id)") }
+            guard ContractRoutes.mayReadPrescription(view.prescription, requester, state) else {
+                throw .forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
+            }
+            return LedgerResources.medicationRequest(view, label: SupplyChainContract.product(view.prescription.gtin, in: state)?.label)
+        case "Encounter":
+            let full = try fullID(key, prefix: TelehealthContract.sessionPrefix, what: "Encounter/\(id)")
+            guard let session = TelehealthContract.session(full, in: state) else { throw .notFound("Encounter/\(id)") }
+            guard ContractRoutes.isParticipant(session, requester, state) else { throw .forbidden("only the session's participants read it") }
+            return LedgerResources.encounter(session)
+        default:
+            throw .notFound("\(type)/\(id)")
+        }
+    }
+
+    /// The 64-hex id whose state key starts with `prefix` + the 56 hex digits of a FHIR id.
+    private func fullID(_ hex56: String, prefix: String, what: String) throws(FHIRError) -> Hash256 {
+        guard hex56.count == 56, hex56.allSatisfy(\.isHexDigit) else { throw .notFound(what) }
+        let rows: [(key: String, value: [UInt8])]
+        do { rows = try node.store.states(prefix: prefix + hex56, after: nil, limit: 2) } catch { throw FHIRError(500, "exception", "\(error)") }
+        guard rows.count == 1, let id = Hash256(hex: String(rows[0].key.dropFirst(prefix.count).prefix(64))) else { throw .notFound(what) }
+        return id
+    }
+}

@@ -20,13 +20,19 @@ struct TelehealthRelayTests {
     static let outsider = IdentityKeys(seed: Array(repeating: 32, count: 32))
 
     static func sign(_ fixture: ServerFixture, _ keys: IdentityKeys, _ contract: String, _ method: String,
-                     _ args: [String: CanonicalValue]) async throws -> CommitReceipt {
-        let sequence = BlockExecutor.lastSequence(of: keys.derivedID, in: fixture.node.state) + 1
-        let tx = Transaction.sign(TransactionBody(chainId: ServerFixture.chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey,
+                     _ args: [String: CanonicalValue]) async throws {
+        _ = try await submit(fixture.node, chainId: ServerFixture.chainId, keys, contract, method, args)
+    }
+
+    /// Signs with the sender's next sequence number, commits, expects acceptance; returns the transaction id.
+    static func submit(_ node: LedgerNode, chainId: String, _ keys: IdentityKeys, _ contract: String, _ method: String,
+                       _ args: [String: CanonicalValue]) async throws -> Hash256 {
+        let sequence = BlockExecutor.lastSequence(of: keys.derivedID, in: node.state) + 1
+        let tx = Transaction.sign(TransactionBody(chainId: chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey,
                                                   sequence: sequence, contract: contract, method: method, args: .map(args)), with: keys)
-        let receipt = try await fixture.node.submitAndWait(tx, timeoutMs: 10_000)
+        let receipt = try await node.submitAndWait(tx, timeoutMs: 10_000)
         #expect(receipt.status.result.isAccepted, "\(method): \(receipt.status.result.message)")
-        return receipt
+        return tx.id
     }
 
     static func post(_ client: some TestClientProtocol, _ bearer: String, _ uri: String, _ body: [String: Any]) async throws
@@ -44,8 +50,8 @@ struct TelehealthRelayTests {
     @Test(.timeLimit(.minutes(2)))
     func endToEndEncryptedSessionRelayedAndAnchored() async throws {
         try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in
-            _ = try await Self.sign(fixture, Self.patient, "membership", "registerPatient", ["agreementKey": .bytes(Self.patient.agreementPublicKey)])
-            _ = try await Self.sign(fixture, fixture.hospital, "membership", "enroll", [
+            try await Self.sign(fixture, Self.patient, "membership", "registerPatient", ["agreementKey": .bytes(Self.patient.agreementPublicKey)])
+            try await Self.sign(fixture, fixture.hospital, "membership", "enroll", [
                 "kind": .string("member"), "label": .string("dr-b"), "roles": .list([.string("clinician")]),
                 "signingKey": .bytes(Self.outsider.signingPublicKey.rawValue), "agreementKey": .bytes(Self.outsider.agreementPublicKey)])
 
@@ -56,10 +62,10 @@ struct TelehealthRelayTests {
             let copies = [(recipient: doctorID, wrapped: try SessionCipher.wrap(key, to: fixture.clinician.agreementPublicKey, session: session, recipient: doctorID)),
                           (recipient: patientID, wrapped: try SessionCipher.wrap(key, to: Self.patient.agreementPublicKey, session: session, recipient: patientID))]
             let start = max(Int64(Date().timeIntervalSince1970 * 1_000), await fixture.node.headHeader.timeMs)
-            _ = try await Self.sign(fixture, fixture.clinician, "telehealth", "open", [
+            try await Self.sign(fixture, fixture.clinician, "telehealth", "open", [
                 "session": .bytes(session.bytes), "patient": .bytes(patientID.bytes), "consentToRecord": .bool(true),
                 "keyCommitment": .bytes(SessionCipher.keyCommitment(session: session, copies: copies).bytes), "startMs": .int(start)])
-            _ = try await Self.sign(fixture, Self.patient, "telehealth", "join", ["session": .bytes(session.bytes)])
+            try await Self.sign(fixture, Self.patient, "telehealth", "join", ["session": .bytes(session.bytes)])
 
             let doctorToken = try await token(client, for: fixture.clinician)
             let patientToken = try await token(client, for: Self.patient)
@@ -96,7 +102,7 @@ struct TelehealthRelayTests {
             // Both sides reached the same transcript; the chain anchors it and the relay stops.
             #expect(doctor.transcript.hash == patient.transcript.hash)
             let end = max(Int64(Date().timeIntervalSince1970 * 1_000), await fixture.node.headHeader.timeMs)
-            _ = try await Self.sign(fixture, fixture.clinician, "telehealth", "end", [
+            try await Self.sign(fixture, fixture.clinician, "telehealth", "end", [
                 "session": .bytes(session.bytes), "transcriptHash": .bytes(doctor.transcript.hash.bytes),
                 "messageCount": .int(Int64(doctor.transcript.messageCount)), "endMs": .int(end)])
             let anchored = try await Self.get(client, patientToken, path)

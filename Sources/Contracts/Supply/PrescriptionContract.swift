@@ -153,7 +153,9 @@ public struct PrescriptionContract: Contract {
 
     public init() {}
 
-    static func prescriptionKey(_ id: Hash256) -> String { "rx/prescription/\(id.hex)" }
+    /// State-key prefix of prescriptions (entries end in the prescription id).
+    public static let prescriptionPrefix = "rx/prescription/"
+    static func prescriptionKey(_ id: Hash256) -> String { prescriptionPrefix + id.hex }
     static func fillKey(_ id: Hash256, _ number: Int64) -> String { "rx/fill/\(id.hex)/\(number)" }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {

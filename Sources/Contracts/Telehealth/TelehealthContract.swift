@@ -105,7 +105,9 @@ public struct TelehealthContract: Contract {
 
     public init() {}
 
-    static func key(_ session: Hash256) -> String { "telehealth/session/\(session.hex)" }
+    /// State-key prefix of sessions (entries end in the session id).
+    public static let sessionPrefix = "telehealth/session/"
+    static func key(_ session: Hash256) -> String { sessionPrefix + session.hex }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
         guard let session = transaction.body.args["session"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
