@@ -14,7 +14,7 @@ struct CareLedger: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, InitCommand.self, KeysCommand.self, NodeCommand.self, SubmitCommand.self,
             RecordCommand.self, ConsentCommand.self, AccessLogCommand.self, BreakGlassCommand.self,
-            ClaimsCommand.self, VerifyCommand.self, ProofCommand.self, TokenCommand.self, ImportCommand.self, BenchCommand.self, LoadCommand.self,
+            ClaimsCommand.self, SupplyCommand.self, RxCommand.self, VerifyCommand.self, ProofCommand.self, TokenCommand.self, ImportCommand.self, BenchCommand.self, LoadCommand.self,
         ]
     )
 }
