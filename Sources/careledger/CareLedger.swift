@@ -14,7 +14,8 @@ struct CareLedger: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, InitCommand.self, KeysCommand.self, NodeCommand.self, SubmitCommand.self,
             RecordCommand.self, ConsentCommand.self, AccessLogCommand.self, BreakGlassCommand.self,
-            ClaimsCommand.self, TrialsCommand.self, TelehealthCommand.self, VerifyCommand.self, ProofCommand.self, TokenCommand.self, ImportCommand.self, BenchCommand.self, LoadCommand.self,
+            ClaimsCommand.self, SupplyCommand.self, RxCommand.self, TrialsCommand.self, TelehealthCommand.self, VerifyCommand.self, ProofCommand.self,
+            TokenCommand.self, ImportCommand.self, BenchCommand.self, LoadCommand.self,
         ]
     )
 }

@@ -50,7 +50,7 @@ struct Story {
 struct DemoScript {
     let directory: DataDirectory
     let bulk: Int
-    var story = Story(chapters: 15)
+    var story = Story(chapters: 16)
 
     func expect(_ condition: Bool, _ what: String) throws {
         if !condition { throw CLIError("demo check failed: \(what)") }
@@ -63,10 +63,11 @@ struct DemoScript {
         story.chapter("Founding a consortium")
         let orgs = [OrganizationSpec(name: "general-hospital", type: .hospital), OrganizationSpec(name: "city-clinic", type: .clinic),
                     OrganizationSpec(name: "acme-health-plan", type: .payer), OrganizationSpec(name: "corner-pharmacy", type: .pharmacy),
+                    OrganizationSpec(name: "northwind-pharma", type: .manufacturer), OrganizationSpec(name: "meridian-wholesale", type: .distributor),
                     OrganizationSpec(name: "trial-sponsor", type: .sponsor)]
         let genesis = try directory.initialize(chainId: "careledger-demo", organizations: orgs)
         story.ok("genesis block \(genesis.hash.hex.prefix(16))… names \(orgs.count) founding organizations and the node's orderer key")
-        for org in orgs { story.note("\(pad(org.name, 18)) \(pad(org.type.rawValue, 9)) id \(try directory.loadKey(org.name).derivedID.hex.prefix(16))…") }
+        for org in orgs { story.note("\(pad(org.name, 18)) \(pad(org.type.rawValue, 12)) id \(try directory.loadKey(org.name).derivedID.hex.prefix(16))…") }
 
         let ledger = try await LocalLedger.open(directory, blockDelayMs: 5)
         do {
@@ -196,6 +197,7 @@ struct DemoScript {
         for (name, keys) in memberKeys { names[keys.derivedID] = name }
         try await tellRecords(ledger, names: names, rivera: memberKeys["dr-rivera"]!, patient: patient)
         try await tellClaims(ledger, agent: memberKeys["claims-agent"]!, rivera: memberKeys["dr-rivera"]!, patient: patient)
+        try await tellSupply(ledger, rivera: memberKeys["dr-rivera"]!, lee: memberKeys["pharmacist-lee"]!, patient: patient)
         try await tellTrials(ledger, rivera: memberKeys["dr-rivera"]!, patient: patient)
         try await tellTelehealth(ledger, rivera: memberKeys["dr-rivera"]!, patient: patient)
         try await tellServer(ledger, rivera: memberKeys["dr-rivera"]!)

@@ -1,0 +1,869 @@
+import ArgumentParser
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Ordering
+import Storage
+
+/// `careledger supply`: the drug supply chain contract (products, serialized units, cases,
+/// custody, recalls, quarantine, verification and trace).
+struct SupplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "supply",
+        abstract: "Drug supply chain (DSCSA-style): products, serialized units, cases, ship/receive custody, recalls, verification, trace.",
+        discussion: """
+            A unit is GTIN:SERIAL (or the GS1 element string (01)GTIN(21)SERIAL); a bare SERIAL takes --gtin. \
+            GTIN-8/12/13 are padded to GTIN-14; check digits are checked. Lists may be comma-separated or the \
+            option repeated. Organizations (--to, --from) are local key names or 64-hex ids. Expiry dates are \
+            YYYY-MM-DD: the unit is usable through that day (UTC). Refused transactions exit 3.
+            """,
+        subcommands: [Product.self, Commission.self, Pack.self, Unpack.self, Ship.self, Receive.self, Recall.self,
+                      Quarantine.self, Clear.self, Decommission.self, Verify.self, Trace.self])
+
+    /// Units named on the command line, with the GTIN for bare serials.
+    struct UnitOptions: ParsableArguments {
+        @Option(name: .customLong("units"), help: "Units: GTIN:SERIAL, (01)GTIN(21)SERIAL, or SERIAL with --gtin (comma-separated or repeated).")
+        var units: [String] = []
+        @Option(help: "GTIN of the bare serials in --units.") var gtin: String?
+
+        /// The parsed, distinct units.
+        func parsed() throws -> [SGTIN] {
+            try SupplyCLI.units(units, gtin: try gtin.map { try SupplyCLI.gtin($0, "--gtin") })
+        }
+    }
+
+    /// `supply product`: registers a GTIN.
+    struct Product: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Register a product (GTIN) as its manufacturer.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "A manufacturer's key, or its supply-chain staff's.") var signer: String
+        @Option(help: "GTIN-14 (or GTIN-8/12/13) with a valid check digit.") var gtin: String
+        @Option(help: "Trade name, at most 64 bytes (never PHI).") var label: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let gtin = try SupplyCLI.gtin(gtin, "--gtin")
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "registerProduct",
+                                                    args: .map(["gtin": .string(gtin), "label": .string(label)])))
+            }
+            Terminal.line("product \(gtin) “\(label)” registered at block \(receipt.status.height)")
+        }
+    }
+
+    /// `supply commission`: commissions serialized units in a lot.
+    struct Commission: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Commission serialized units of a product in a lot (all or none, at most 200 per command).",
+            discussion: "--count N --prefix P [--start S] makes serials P0001…: the number is zero-padded to at least 4 digits.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The product's manufacturer's key, or its supply-chain staff's.") var signer: String
+        @Option(help: "The product's GTIN.") var gtin: String
+        @Option(help: "Lot number (1–20 letters, digits, -._).") var lot: String
+        @Option(help: "Expiry (YYYY-MM-DD): usable through that day, UTC. Every unit of a lot has the same expiry.") var expiry: String
+        @Option(help: "Serial numbers (comma-separated or repeated).") var serials: [String] = []
+        @Option(help: "Number of serials to generate.") var count: Int?
+        @Option(help: "Prefix of generated serials.") var prefix = ""
+        @Option(help: "First number of generated serials.") var start = 1
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let gtin = try SupplyCLI.gtin(gtin, "--gtin")
+            let lot = try SupplyCLI.lot(lot)
+            let expiryMs = try SupplyCLI.expiryMs(expiry, "--expiry")
+            let list = try serialList()
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "commission", args: .map([
+                    "gtin": .string(gtin), "lot": .string(lot), "expiryMs": .int(expiryMs), "serials": .list(list.map { .string($0) })])))
+            }
+            if json {
+                Terminal.json(["gtin": gtin, "lot": lot, "expiry": SupplyCLI.expiryDay(expiryMs), "serials": list,
+                               "height": receipt.status.height, "transaction": receipt.status.transactionID.hex])
+            } else {
+                Terminal.line("commissioned \(list.count) unit\(list.count == 1 ? "" : "s") of \(gtin) in lot \(lot) (usable through \(SupplyCLI.expiryDay(expiryMs))): \(SupplyCLI.summary(list)) (block \(receipt.status.height))")
+            }
+        }
+
+        /// The serials from --serials, or generated from --count/--prefix/--start.
+        func serialList() throws -> [String] {
+            let max = SupplyChainContract.serialsPerCommissionMax
+            var list: [String]
+            switch (serials.isEmpty, count) {
+            case (false, nil):
+                list = serials.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            case (true, let count?):
+                guard (1...max).contains(count) else { throw CLIError("--count must be 1…\(max)") }
+                guard start >= 0, start <= Int.max - count else { throw CLIError("--start must be 0 or more") }
+                let width = Swift.max(4, String(start + count - 1).count)
+                list = (start..<(start + count)).map { number in
+                    let digits = String(number)
+                    return prefix + String(repeating: "0", count: width - digits.count) + digits
+                }
+            default: throw CLIError("give either --serials or --count (with --prefix)")
+            }
+            guard (1...max).contains(list.count) else { throw CLIError("commission 1…\(max) serials per command; got \(list.count)") }
+            guard Set(list).count == list.count else { throw CLIError("--serials lists a serial twice") }
+            for serial in list { try SupplyCLI.checkSerial(serial) }
+            return list
+        }
+    }
+
+    /// `supply pack`: packs loose units into a case (supply.aggregate).
+    struct Pack: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pack loose active units you own into a new case (SSCC).")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The owner's key, or its supply-chain staff's (pharmacist at a pharmacy).") var signer: String
+        @Option(help: "The case's SSCC-18.") var sscc: String
+        @OptionGroup var units: UnitOptions
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let sscc = try SupplyCLI.sscc(sscc)
+            let list = try units.parsed()
+            guard !list.isEmpty else { throw CLIError("name the units to pack with --units") }
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "aggregate",
+                                                    args: .map(["sscc": .string(sscc), "units": SupplyCLI.argument(list)])))
+            }
+            Terminal.line("packed \(list.count) unit\(list.count == 1 ? "" : "s") into case \(sscc) (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply unpack`: unpacks a case (supply.disaggregate).
+    struct Unpack: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unpack a case you hold; its units become loose and the SSCC is spent.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The case owner's key, or its supply-chain staff's.") var signer: String
+        @Option(help: "The case's SSCC-18.") var sscc: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let sscc = try SupplyCLI.sscc(sscc)
+            let (receipt, count) = try await withLedger(directory) { ledger in
+                let count = SupplyChainContract.case(sscc, in: ledger.node.state)?.units.count ?? 0
+                return (try await ledger.commit(ledger.sign(keys, contract: "supply", method: "disaggregate", args: .map(["sscc": .string(sscc)]))), count)
+            }
+            Terminal.line("unpacked case \(sscc): \(count) loose unit\(count == 1 ? "" : "s") (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply ship`: ships units and cases to another organization.
+    struct Ship: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Ship units and/or cases you own to another organization; ownership moves when it receives them.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The owner's key, or its supply-chain staff's.") var signer: String
+        @Option(help: "The recipient organization (manufacturer, distributor, pharmacy or hospital): key name or id.") var to: String
+        @OptionGroup var units: UnitOptions
+        @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let recipient = try directory.identityID(to)
+            let list = try units.parsed()
+            let ssccs = try SupplyCLI.ssccs(cases)
+            guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to ship with --units and/or --cases") }
+            let (receipt, inCases, name) = try await withLedger(directory) { ledger in
+                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "ship",
+                                                                  args: SupplyCLI.items(["to": .bytes(recipient.bytes)], list, ssccs)))
+                let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
+                return (receipt, inCases, SupplyNames(ledger.node.state).name(recipient))
+            }
+            Terminal.line("shipped \(SupplyCLI.itemSummary(list.count, ssccs.count, inCases)) to \(name); pending its receipt (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply receive`: receives units and cases shipped to the signer's organization.
+    struct Receive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Receive units and/or cases shipped to your organization, naming the shipper; ownership moves to you.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The recipient's key, or its supply-chain staff's (pharmacist at a pharmacy).") var signer: String
+        @Option(help: "The shipper organization: key name or id.") var from: String
+        @OptionGroup var units: UnitOptions
+        @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let shipper = try directory.identityID(from)
+            let list = try units.parsed()
+            let ssccs = try SupplyCLI.ssccs(cases)
+            guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to receive with --units and/or --cases") }
+            let (receipt, inCases, name) = try await withLedger(directory) { ledger in
+                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "receive",
+                                                                  args: SupplyCLI.items(["from": .bytes(shipper.bytes)], list, ssccs)))
+                let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
+                return (receipt, inCases, SupplyNames(ledger.node.state).name(shipper))
+            }
+            Terminal.line("received \(SupplyCLI.itemSummary(list.count, ssccs.count, inCases)) from \(name) (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply recall`: recalls a lot.
+    struct Recall: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recall a lot (as the product's manufacturer or a regulator); every unit of it is recalled at once.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The manufacturer's or a regulator's key, or its supply-chain staff's.") var signer: String
+        @Option(help: "The product's GTIN.") var gtin: String
+        @Option(help: "Lot number.") var lot: String
+        @Option(help: "Reason: \(RecallReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let gtin = try SupplyCLI.gtin(gtin, "--gtin")
+            let lot = try SupplyCLI.lot(lot)
+            let reason = try SupplyCLI.choice(reason, RecallReason.self, "--reason")
+            let (receipt, count) = try await withLedger(directory) { ledger in
+                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "recall", args: .map([
+                    "gtin": .string(gtin), "lot": .string(lot), "reason": .string(reason.rawValue)])))
+                return (receipt, SupplyChainContract.lot(gtin, lot, in: ledger.node.state)?.unitCount ?? 0)
+            }
+            Terminal.line("lot \(lot) of \(gtin) recalled (\(reason.rawValue)): none of the \(count) unit\(count == 1 ? "" : "s") commissioned in it can be packed, shipped or dispensed any more (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply quarantine`: marks units suspect.
+    struct Quarantine: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Quarantine units as suspect product (as their owner or a regulator).")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The owner's or a regulator's key, or its supply-chain staff's.") var signer: String
+        @OptionGroup var units: UnitOptions
+        @Option(help: "Reason: \(QuarantineReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let list = try units.parsed()
+            guard !list.isEmpty else { throw CLIError("name the units with --units") }
+            let reason = try SupplyCLI.choice(reason, QuarantineReason.self, "--reason")
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "quarantine", args: .map([
+                    "units": SupplyCLI.argument(list), "reason": .string(reason.rawValue)])))
+            }
+            Terminal.line("quarantined \(list.count) unit\(list.count == 1 ? "" : "s") as suspect (\(reason.rawValue)) (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply clear`: clears suspect units.
+    struct Clear: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Clear suspect units after investigation (as their manufacturer or a regulator): back to active, or in transit.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The manufacturer's or a regulator's key, or its supply-chain staff's.") var signer: String
+        @OptionGroup var units: UnitOptions
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let list = try units.parsed()
+            guard !list.isEmpty else { throw CLIError("name the units with --units") }
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "clear", args: .map(["units": SupplyCLI.argument(list)])))
+            }
+            Terminal.line("cleared \(list.count) unit\(list.count == 1 ? "" : "s") (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply decommission`: takes units out of the chain.
+    struct Decommission: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take loose units you own out of the supply chain for good.")
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The owner's key, or its supply-chain staff's.") var signer: String
+        @OptionGroup var units: UnitOptions
+        @Option(help: "Reason: \(DecommissionReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let list = try units.parsed()
+            guard !list.isEmpty else { throw CLIError("name the units with --units") }
+            let reason = try SupplyCLI.choice(reason, DecommissionReason.self, "--reason")
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "decommission", args: .map([
+                    "units": SupplyCLI.argument(list), "reason": .string(reason.rawValue)])))
+            }
+            Terminal.line("decommissioned \(list.count) unit\(list.count == 1 ? "" : "s") (\(reason.rawValue)) (block \(receipt.status.height))")
+        }
+    }
+
+    /// `supply verify`: a recorded verification; prints GENUINE or the incident (exit 3).
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a pack (DSCSA verification request): the request and its verdict are recorded on-chain.",
+            discussion: """
+                Prints GENUINE (exit 0) when the serial was commissioned, matches the lot and expiry printed on \
+                the pack (when given), and is active or in transit, not recalled, suspect or expired. Anything \
+                else is an INCIDENT (exit 3), recorded on-chain; an active or in-transit unit is then marked \
+                suspect (except for plain expiry) so it cannot be shipped or dispensed until cleared.
+                """)
+        @OptionGroup var options: DataOption
+        @Argument(help: "The unit: GTIN:SERIAL or (01)GTIN(21)SERIAL.") var unit: String
+        @Option(name: .customLong("as"), help: "A supply-chain party's key (or its supply-chain staff's, or a pharmacist's).") var signer: String
+        @Option(help: "The lot printed on the pack.") var lot: String?
+        @Option(help: "The expiry printed on the pack (YYYY-MM-DD).") var expiry: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let sgtin = try SupplyCLI.sgtin(unit, gtin: nil)
+            var args: [String: CanonicalValue] = ["gtin": .string(sgtin.gtin), "serial": .string(sgtin.serial)]
+            if let lot { args["lot"] = .string(try SupplyCLI.lot(lot)) }
+            if let expiry { args["expiryMs"] = .int(try SupplyCLI.expiryMs(expiry, "--expiry")) }
+            let (incident, lines, object) = try await withLedger(directory) { ledger -> (Bool, [String], [String: Any]) in
+                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "verify", args: .map(args)))
+                guard let record = SupplyChainContract.verification(receipt.status.transactionID, in: ledger.node.state) else {
+                    throw CLIError("verification \(receipt.status.transactionID.hex) was not recorded")
+                }
+                let known = SupplyChainContract.unit(sgtin.gtin, sgtin.serial, atMs: record.timeMs, in: ledger.node.state)
+                let names = SupplyNames(ledger.node.state)
+                return (record.isIncident, SupplyCLI.verdictLines(record, unit: known, names: names), SupplyCLI.json(record, names: names))
+            }
+            if json { Terminal.json(object) } else {
+                for line in lines { Terminal.line(line) }
+            }
+            if incident { throw exitRejected }
+        }
+    }
+
+    /// `supply trace`: read-only status and chain of custody of a serial (exit 3 unless in good standing).
+    struct Trace: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Everything the ledger knows about a serial: status, owner, lot, expiry, chain of custody, incidents.",
+            discussion: """
+                Read-only; anyone with the data directory may run it, also while a node runs. Status is as of now \
+                (recall and expiry applied). Exits 0 when the unit is in good standing (known, active or in \
+                transit) and 3 otherwise: unknown, recalled, suspect, expired, dispensed or decommissioned.
+                """)
+        @OptionGroup var options: DataOption
+        @Argument(help: "The unit: GTIN:SERIAL or (01)GTIN(21)SERIAL.") var unit: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let sgtin = try SupplyCLI.sgtin(unit, gtin: nil)
+            let reader = StoreStateReader(store: try directory.openStore())
+            let now = SystemClock().nowMs()
+            let verification = SupplyChainContract.unit(sgtin.gtin, sgtin.serial, atMs: now, in: reader)
+            let incidents = SupplyChainContract.incidents(gtin: sgtin.gtin, serial: sgtin.serial, in: reader)
+            let names = SupplyNames(reader)
+            if json { Terminal.json(SupplyCLI.json(verification, incidents: incidents, names: names, reader: reader)) } else {
+                for line in SupplyCLI.traceLines(verification, incidents: incidents, names: names, reader: reader) { Terminal.line(line) }
+            }
+            if !verification.isInGoodStanding { throw exitRejected }
+        }
+    }
+}
+
+/// `careledger rx`: prescriptions issued by clinicians and dispensed by pharmacies against
+/// serialized units of the supply chain.
+struct RxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rx",
+        abstract: "Prescriptions: a clinician issues, pharmacies fill with serialized units (marked dispensed), the prescriber cancels.",
+        discussion: """
+            The FHIR MedicationRequest stays off-chain: only its SHA-256 goes on-chain, with the patient's \
+            pseudonym, the product (GTIN), units per fill, refills and expiry. Every fill at any pharmacy counts \
+            against the same prescription. Refused transactions exit 3.
+            """,
+        subcommands: [Issue.self, Fill.self, Cancel.self, Show.self])
+
+    /// `rx issue`: issues a prescription from a MedicationRequest file (hashed locally).
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Issue a prescription (as a clinician of a hospital or clinic) from a FHIR MedicationRequest file.",
+            discussion: """
+                The file is read and checked locally (a MedicationRequest JSON object) and hashed: the SHA-256 of \
+                its bytes goes on-chain (compare with `sha256sum FILE`), never its content. --quantity and \
+                --refills default to dispenseRequest.quantity.value and dispenseRequest.numberOfRepeatsAllowed; \
+                when both are given they must agree.
+                """)
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The prescriber: a clinician's key.") var signer: String
+        @Option(help: "The patient: key name or id (pseudonym).") var patient: String
+        @Option(help: "The prescribed product's GTIN (registered).") var gtin: String
+        @Option(help: "Units dispensed per fill (1…\(PrescriptionContract.quantityMax)).") var quantity: Int?
+        @Option(help: "Refills after the first fill (0…\(PrescriptionContract.refillsMax)).") var refills: Int?
+        @Option(help: "Valid for this many days from now (1…365).") var days = 365
+        @Option(help: "The FHIR R4 MedicationRequest JSON file, or - for standard input.") var file: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let patientID = try directory.identityID(patient)
+            let gtin = try SupplyCLI.gtin(gtin, "--gtin")
+            guard (1...365).contains(days) else { throw CLIError("--days must be 1…365") }
+            let content = try readInput(file, max: FHIRJSON.resourceBytesMax)
+            let request = try MedicationRequestFile(content, name: file)
+            let quantity = try request.resolve(self.quantity, request.quantity, "--quantity", "dispenseRequest.quantity.value")
+            let refills = try request.resolve(self.refills, request.refills, "--refills", "dispenseRequest.numberOfRepeatsAllowed") ?? 0
+            guard let quantity else { throw CLIError("give --quantity (the MedicationRequest has no dispenseRequest.quantity)") }
+            guard (1...Int(PrescriptionContract.quantityMax)).contains(quantity) else { throw CLIError("--quantity must be 1…\(PrescriptionContract.quantityMax)") }
+            guard (0...Int(PrescriptionContract.refillsMax)).contains(refills) else { throw CLIError("--refills must be 0…\(PrescriptionContract.refillsMax)") }
+            let expiresMs = SystemClock().nowMs() + Int64(days) * 86_400_000
+            let (receipt, view) = try await withLedger(directory) { ledger in
+                let receipt = try await ledger.commit(ledger.sign(keys, contract: "rx", method: "issue", args: .map([
+                    "medicationRequestHash": .bytes(request.hash.bytes), "patient": .bytes(patientID.bytes), "gtin": .string(gtin),
+                    "quantity": .int(Int64(quantity)), "refills": .int(Int64(refills)), "expiresMs": .int(expiresMs)])))
+                return (receipt, PrescriptionContract.prescription(receipt.status.transactionID, in: ledger.node.state))
+            }
+            let id = receipt.status.transactionID
+            if json {
+                Terminal.json(["prescription": id.hex, "height": receipt.status.height, "medicationRequestHash": request.hash.hex,
+                               "expires": FHIRDateTime.instant(ms: expiresMs), "fillsAllowed": 1 + refills])
+            } else {
+                Terminal.line("prescription \(id.hex) issued (block \(receipt.status.height))")
+                Terminal.line("  \(gtin): \(quantity) unit\(quantity == 1 ? "" : "s") per fill, \(refills) refill\(refills == 1 ? "" : "s") (\(1 + refills) fills), expires \(SupplyCLI.time(view?.prescription.expiresMs ?? expiresMs))")
+                Terminal.line("  MedicationRequest SHA-256 \(request.hash.hex) (the request itself stays off-chain)")
+            }
+        }
+    }
+
+    /// `rx fill`: dispenses one fill with serialized units.
+    struct Fill: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Dispense one fill (as a pharmacist or pharmacy): exactly the prescribed number of units your pharmacy owns.")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Prescription id (64 hex).") var prescription: String
+        @Option(name: .customLong("as"), help: "A pharmacist's key (pharmacy or hospital), or the pharmacy's.") var signer: String
+        @Option(help: "Units: GTIN:SERIAL, (01)GTIN(21)SERIAL, or SERIAL of the prescribed GTIN (comma-separated or repeated).")
+        var units: [String] = []
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let id = try hexID(prescription, "prescription id")
+            guard !units.isEmpty else { throw CLIError("name the units dispensed with --units") }
+            let (view, pharmacy) = try await withLedger(directory) { ledger -> (PrescriptionView, String) in
+                guard let before = PrescriptionContract.prescription(id, in: ledger.node.state) else {
+                    throw Refused(code: ResultCode.unknownPrescription.name, message: "no prescription \(id.hex)")
+                }
+                let list = try SupplyCLI.units(units, gtin: before.prescription.gtin)
+                try await ledger.commit(ledger.sign(keys, contract: "rx", method: "fill", args: .map([
+                    "prescription": .bytes(id.bytes), "units": SupplyCLI.argument(list)])))
+                guard let after = PrescriptionContract.prescription(id, in: ledger.node.state), let fill = after.fills.last else {
+                    throw CLIError("the fill of \(id.hex) was not recorded")
+                }
+                return (after, SupplyNames(ledger.node.state).name(fill.pharmacy))
+            }
+            let fill = view.fills[view.fills.count - 1]
+            if json {
+                Terminal.json(["prescription": id.hex, "fill": fill.number, "fillsAllowed": view.prescription.fillsAllowed,
+                               "fillsRemaining": view.fillsRemaining, "status": view.status.rawValue, "height": fill.height,
+                               "units": fill.units.map(SupplyCLI.text)])
+            } else {
+                Terminal.line("fill \(fill.number) of \(view.prescription.fillsAllowed) of prescription \(id.hex) at \(pharmacy): dispensed \(fill.units.map(\.serial).joined(separator: ", ")) (block \(fill.height))")
+                Terminal.line(view.fillsRemaining == 0 ? "  prescription completed: no fills left"
+                                  : "  \(view.fillsRemaining) fill\(view.fillsRemaining == 1 ? "" : "s") left")
+            }
+        }
+    }
+
+    /// `rx cancel`: cancels a prescription.
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a prescription (as its prescriber, their organization or its admin).")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Prescription id (64 hex).") var prescription: String
+        @Option(name: .customLong("as"), help: "The prescriber's key, their organization's, or its admin's.") var signer: String
+
+        func run() async throws {
+            let directory = options.directory
+            let keys = try directory.loadKey(signer)
+            let id = try hexID(prescription, "prescription id")
+            let (receipt, view) = try await withLedger(directory) { ledger in
+                let receipt = try await ledger.commit(ledger.sign(keys, contract: "rx", method: "cancel", args: .map(["prescription": .bytes(id.bytes)])))
+                return (receipt, PrescriptionContract.prescription(id, in: ledger.node.state))
+            }
+            Terminal.line("prescription \(id.hex) cancelled after \(view?.fillsUsed ?? 0) fill\(view?.fillsUsed == 1 ? "" : "s") (block \(receipt.status.height))")
+        }
+    }
+
+    /// `rx show`: a prescription and its fills (read-only).
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a prescription: status, fills used and left, each fill's pharmacy and units.")
+        @OptionGroup var options: DataOption
+        @Argument(help: "Prescription id (64 hex).") var prescription: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            let id = try hexID(prescription, "prescription id")
+            let reader = StoreStateReader(store: try directory.openStore())
+            guard let view = PrescriptionContract.prescription(id, in: reader) else { throw CLIError("no prescription \(id.hex)") }
+            let names = SupplyNames(reader)
+            let now = SystemClock().nowMs()
+            if json { Terminal.json(SupplyCLI.json(view, names: names, reader: reader, atMs: now)) } else {
+                for line in SupplyCLI.prescriptionLines(view, names: names, reader: reader, atMs: now) { Terminal.line(line) }
+            }
+        }
+    }
+}
+
+/// A FHIR MedicationRequest read from a file: its SHA-256 and the dispense values it states.
+struct MedicationRequestFile {
+    let hash: Hash256
+    let quantity: Int?
+    let refills: Int?
+
+    init(_ content: [UInt8], name: String) throws {
+        let resource: [String: Any]
+        do throws(FHIRError) {
+            resource = try FHIRJSON.object(content)
+            try FHIRJSON.validate(resource, expectedType: "MedicationRequest")
+        } catch { throw CLIError("\(name): \(error.diagnostics)") }
+        hash = Hash256.sha256(content)
+        let dispense = resource["dispenseRequest"] as? [String: Any]
+        quantity = ((dispense?["quantity"] as? [String: Any])?["value"] as? NSNumber).flatMap { Int(exactly: $0.doubleValue) }
+        refills = (dispense?["numberOfRepeatsAllowed"] as? NSNumber)?.intValue
+    }
+
+    /// The option's value, else the file's; both given must agree.
+    func resolve(_ option: Int?, _ stated: Int?, _ optionName: String, _ field: String) throws -> Int? {
+        if let option, let stated, option != stated {
+            throw CLIError("\(optionName) \(option) disagrees with the MedicationRequest's \(field) \(stated)")
+        }
+        return option ?? stated
+    }
+}
+
+/// Names identities for display by their on-chain labels (organizations and staff; patients have none).
+struct SupplyNames {
+    let reader: any StateReader
+
+    init(_ reader: any StateReader) { self.reader = reader }
+
+    /// "corner-pharmacy", "pharmacist-lee (corner-pharmacy)", "patient 1a2b…", or a short id.
+    func name(_ id: IdentityID?) -> String {
+        guard let id else { return "—" }
+        guard let identity = Directory.identity(id, in: reader) else { return "\(id.hex.prefix(16))…" }
+        switch identity.kind {
+        case .patient: return "patient \(id.hex.prefix(16))…"
+        case .organization: return identity.label.isEmpty ? "\(id.hex.prefix(16))…" : identity.label
+        case .member, .device:
+            let org = identity.organization.flatMap { Directory.identity($0, in: reader)?.label } ?? ""
+            return identity.label + (org.isEmpty ? "" : " (\(org))")
+        }
+    }
+
+    /// The JSON form: id and, when known, label.
+    func json(_ id: IdentityID?) -> Any {
+        guard let id else { return NSNull() }
+        return ["id": id.hex, "name": name(id)]
+    }
+}
+
+/// Parsing and formatting shared by the supply and rx commands and the demo.
+enum SupplyCLI {
+    /// Milliseconds in a day.
+    static let dayMs: Int64 = 86_400_000
+
+    // MARK: parsing
+
+    /// A GTIN-14; GTIN-8, -12 and -13 are zero-padded to 14 digits (the check digit is unchanged).
+    static func gtin(_ text: String, _ option: String) throws -> String {
+        let digits = text.trimmingCharacters(in: .whitespaces)
+        guard [8, 12, 13, 14].contains(digits.utf8.count), gs1CheckDigitValid(digits) else {
+            throw CLIError("\(option) “\(digits.prefix(24))” is not a GTIN-8/12/13/14 with a valid check digit")
+        }
+        return String(repeating: "0", count: GS1.gtinDigits - digits.utf8.count) + digits
+    }
+
+    /// A serial the ledger accepts, or a CLIError.
+    static func checkSerial(_ serial: String) throws {
+        guard GS1.isSerial(serial) else {
+            throw CLIError("serial “\(serial.prefix(24))” must be 1–\(GS1.serialBytesMax) letters, digits, '-', '.' or '_'")
+        }
+    }
+
+    /// A lot number the ledger accepts.
+    static func lot(_ text: String) throws -> String {
+        guard GS1.isSerial(text, maxBytes: GS1.lotBytesMax) else {
+            throw CLIError("lot “\(text.prefix(24))” must be 1–\(GS1.lotBytesMax) letters, digits, '-', '.' or '_'")
+        }
+        return text
+    }
+
+    /// An SSCC-18 with a valid check digit.
+    static func sscc(_ text: String) throws -> String {
+        let digits = text.trimmingCharacters(in: .whitespaces)
+        guard GS1.isSSCC(digits) else { throw CLIError("“\(digits.prefix(24))” is not an SSCC-18 with a valid check digit") }
+        return digits
+    }
+
+    /// Distinct SSCCs from comma-separated or repeated option values.
+    static func ssccs(_ values: [String]) throws -> [String] {
+        var out: [String] = []
+        for item in split(values) {
+            let sscc = try sscc(item)
+            guard !out.contains(sscc) else { throw CLIError("case \(sscc) is listed twice") }
+            out.append(sscc)
+        }
+        return out
+    }
+
+    /// One unit: "GTIN:SERIAL", "(01)GTIN(21)SERIAL", or a bare serial of `gtin`.
+    static func sgtin(_ text: String, gtin: String?) throws -> SGTIN {
+        let item = text.trimmingCharacters(in: .whitespaces)
+        let parts: (gtin: String, serial: String)
+        if item.hasPrefix("(01)"), let ai21 = item.range(of: "(21)") {
+            parts = (String(item[item.index(item.startIndex, offsetBy: 4)..<ai21.lowerBound]), String(item[ai21.upperBound...]))
+        } else if let colon = item.firstIndex(of: ":") {
+            parts = (String(item[..<colon]), String(item[item.index(after: colon)...]))
+        } else if let gtin {
+            parts = (gtin, item)
+        } else {
+            throw CLIError("unit “\(item.prefix(40))” must be GTIN:SERIAL or (01)GTIN(21)SERIAL")
+        }
+        let unit = SGTIN(gtin: try self.gtin(parts.gtin, "unit “\(item.prefix(40))”: GTIN"), serial: parts.serial)
+        try checkSerial(unit.serial)
+        return unit
+    }
+
+    /// Distinct units from comma-separated or repeated option values.
+    static func units(_ values: [String], gtin: String?) throws -> [SGTIN] {
+        var out: [SGTIN] = []
+        var seen = Set<SGTIN>()
+        for item in split(values) {
+            let unit = try sgtin(item, gtin: gtin)
+            guard seen.insert(unit).inserted else { throw CLIError("unit \(text(unit)) is listed twice") }
+            out.append(unit)
+        }
+        return out
+    }
+
+    /// Option values split at commas, trimmed, empty items dropped.
+    static func split(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// A reason or other enumerated choice, or a CLIError listing the choices.
+    static func choice<R: RawRepresentable & CaseIterable>(_ text: String, _: R.Type, _ option: String) throws -> R where R.RawValue == String {
+        guard let value = R(rawValue: text) else {
+            throw CLIError("\(option) must be one of \(R.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
+    /// An expiry day (YYYY-MM-DD) as the first millisecond after it: the unit is usable through that day.
+    static func expiryMs(_ text: String, _ option: String) throws -> Int64 { try day(text, option) + dayMs }
+
+    /// The last day a unit expiring at `ms` is usable (YYYY-MM-DD, UTC).
+    static func expiryDay(_ ms: Int64) -> String { String(FHIRDateTime.instant(ms: ms - 1).prefix(10)) }
+
+    /// "YYYY-MM-DDThh:mm:ssZ".
+    static func time(_ ms: Int64) -> String { FHIRDateTime.format(Date(timeIntervalSince1970: Double(ms) / 1_000)) }
+
+    // MARK: arguments
+
+    /// The contract argument form of a list of units.
+    static func argument(_ units: [SGTIN]) -> CanonicalValue { .list(units.map(\.canonical)) }
+
+    /// Ship/receive arguments: `base` plus units and cases when non-empty.
+    static func items(_ base: [String: CanonicalValue], _ units: [SGTIN], _ cases: [String]) -> CanonicalValue {
+        var args = base
+        if !units.isEmpty { args["units"] = argument(units) }
+        if !cases.isEmpty { args["cases"] = .list(cases.map { .string($0) }) }
+        return .map(args)
+    }
+
+    // MARK: formatting
+
+    /// "GTIN:SERIAL", the form the commands accept.
+    static func text(_ unit: SGTIN) -> String { "\(unit.gtin):\(unit.serial)" }
+
+    /// All serials when few, else the first and last.
+    static func summary(_ serials: [String]) -> String {
+        serials.count <= 8 ? serials.joined(separator: ", ") : "\(serials[0]) … \(serials[serials.count - 1])"
+    }
+
+    /// "3 units", "1 case (4 units)", "2 units and 1 case (4 units)".
+    static func itemSummary(_ loose: Int, _ cases: Int, _ inCases: Int) -> String {
+        var parts: [String] = []
+        if loose > 0 { parts.append("\(loose) unit\(loose == 1 ? "" : "s")") }
+        if cases > 0 { parts.append("\(cases) case\(cases == 1 ? "" : "s") (\(inCases) unit\(inCases == 1 ? "" : "s"))") }
+        return parts.joined(separator: " and ")
+    }
+
+    /// What a verdict means, in a few words.
+    static func explain(_ verdict: VerificationVerdict) -> String {
+        switch verdict {
+        case .genuine: "commissioned, matching, and in good standing"
+        case .unknownSerial: "this serial was never commissioned: possible counterfeit, do not dispense"
+        case .lotMismatch: "the lot on the pack is not the lot this serial was commissioned in"
+        case .expiryMismatch: "the expiry on the pack is not the commissioned expiry"
+        case .dispensed: "already dispensed: a re-presented serial (possible diversion or reuse)"
+        case .decommissioned: "decommissioned: a re-presented serial"
+        case .recalled: "its lot is recalled"
+        case .suspect: "quarantined as suspect product"
+        case .expired: "past its expiry"
+        }
+    }
+
+    /// The readable result of a verify transaction.
+    static func verdictLines(_ record: VerificationRecord, unit: SerialVerification, names: SupplyNames) -> [String] {
+        if !record.isIncident {
+            return ["GENUINE  \(record.sgtin)  lot \(unit.lot ?? "?"), usable through \(unit.expiryMs.map(expiryDay) ?? "?"), owner \(names.name(unit.owner))",
+                    "  verification \(record.id.hex) recorded at block \(record.height)"]
+        }
+        var lines = ["INCIDENT \(record.verdict.rawValue)  \(record.sgtin): \(explain(record.verdict))",
+                     "  incident \(record.id.hex) recorded at block \(record.height), reported by \(names.name(record.organization))"]
+        if record.markedSuspect { lines.append("  the unit is now quarantined as suspect: it cannot be shipped or dispensed until cleared") }
+        return lines
+    }
+
+    /// One custody event as a line.
+    static func line(_ event: CustodyEvent, names: SupplyNames) -> String {
+        let from = names.name(event.from), to = names.name(event.to), detail = event.detail ?? ""
+        let what: String
+        switch event.kind {
+        case .commissioned: what = "commissioned  by \(to), lot \(detail)"
+        case .packed: what = "packed        by \(from) into case \(detail)"
+        case .unpacked: what = "unpacked      by \(from) from case \(detail)"
+        case .shipped: what = "shipped       \(from) → \(to)"
+        case .received: what = "received      by \(to) from \(from)"
+        case .quarantined: what = "quarantined   by \(from) (\(detail))"
+        case .flagged: what = "flagged       by \(from): verification verdict \(detail)"
+        case .cleared: what = "cleared       by \(from)"
+        case .decommissioned: what = "decommissioned by \(from) (\(detail))"
+        case .dispensed: what = "dispensed     by \(from), prescription \(detail.prefix(16))…"
+        }
+        return "block \(pad(String(event.height), 5)) \(time(event.timeMs))  \(what)"
+    }
+
+    /// The readable trace of a serial.
+    static func traceLines(_ unit: SerialVerification, incidents: [VerificationRecord], names: SupplyNames,
+                           reader: any StateReader) -> [String] {
+        var lines: [String] = []
+        let product = SupplyChainContract.product(unit.sgtin.gtin, in: reader)
+        lines.append("\(unit.sgtin)\(product.map { "  \($0.label)" } ?? "")")
+        if unit.known, let status = unit.status {
+            let standing = unit.isInGoodStanding ? "in good standing" : "NOT in good standing"
+            lines.append("  status        \(status.rawValue) (\(standing))")
+            lines.append("  owner         \(names.name(unit.owner))")
+            if let pending = unit.pendingRecipient { lines.append("  in transit to \(names.name(pending))") }
+            lines.append("  manufacturer  \(names.name(unit.manufacturer))")
+            lines.append("  lot           \(unit.lot ?? "?"), usable through \(unit.expiryMs.map(expiryDay) ?? "?")")
+            if let sscc = unit.caseSSCC { lines.append("  case          \(sscc)") }
+            if let recall = unit.recall {
+                lines.append("  RECALLED      \(recall.reason.rawValue), by \(names.name(recall.organization)) at block \(recall.height)")
+            }
+            lines.append("  chain of custody (\(unit.custody.count) event\(unit.custody.count == 1 ? "" : "s")):")
+            for event in unit.custody { lines.append("    " + line(event, names: names)) }
+        } else {
+            lines.append("  UNKNOWN: this serial was never commissioned on this ledger — possible counterfeit")
+        }
+        if unit.incidentCount == 0 {
+            lines.append("  incidents: none")
+        } else {
+            lines.append("  incidents (\(unit.incidentCount)):")
+            for record in incidents {
+                lines.append("    block \(pad(String(record.height), 5)) \(time(record.timeMs))  \(record.verdict.rawValue), reported by \(names.name(record.organization)) (\(record.id.hex.prefix(16))…)")
+            }
+        }
+        return lines
+    }
+
+    /// The JSON trace of a serial.
+    static func json(_ unit: SerialVerification, incidents: [VerificationRecord], names: SupplyNames, reader: any StateReader) -> [String: Any] {
+        var out: [String: Any] = [
+            "gtin": unit.sgtin.gtin, "serial": unit.sgtin.serial, "sgtin": unit.sgtin.description, "known": unit.known,
+            "goodStanding": unit.isInGoodStanding, "incidentCount": unit.incidentCount,
+            "incidents": incidents.map { json($0, names: names) },
+        ]
+        if let product = SupplyChainContract.product(unit.sgtin.gtin, in: reader) { out["product"] = product.label }
+        guard unit.known else { return out }
+        out["status"] = unit.status?.rawValue
+        out["storedStatus"] = unit.storedStatus?.rawValue
+        out["owner"] = names.json(unit.owner)
+        out["manufacturer"] = names.json(unit.manufacturer)
+        out["lot"] = unit.lot
+        if let expiry = unit.expiryMs {
+            out["expiryMs"] = expiry
+            out["usableThrough"] = expiryDay(expiry)
+        }
+        if let sscc = unit.caseSSCC { out["case"] = sscc }
+        if let pending = unit.pendingRecipient { out["pendingRecipient"] = names.json(pending) }
+        if let recall = unit.recall {
+            out["recall"] = ["reason": recall.reason.rawValue, "organization": names.json(recall.organization), "height": recall.height,
+                             "time": time(recall.timeMs)]
+        }
+        out["custody"] = unit.custody.map { event -> [String: Any] in
+            var item: [String: Any] = ["kind": event.kind.rawValue, "height": event.height, "time": time(event.timeMs)]
+            if let from = event.from { item["from"] = names.json(from) }
+            if let to = event.to { item["to"] = names.json(to) }
+            if let detail = event.detail { item["detail"] = detail }
+            return item
+        }
+        return out
+    }
+
+    /// The JSON form of a verification record.
+    static func json(_ record: VerificationRecord, names: SupplyNames) -> [String: Any] {
+        var out: [String: Any] = [
+            "id": record.id.hex, "verdict": record.verdict.rawValue, "incident": record.isIncident, "gtin": record.sgtin.gtin,
+            "serial": record.sgtin.serial, "organization": names.json(record.organization), "requester": names.json(record.requester),
+            "markedSuspect": record.markedSuspect, "height": record.height, "time": time(record.timeMs),
+        ]
+        if let lot = record.lot { out["lot"] = lot }
+        if let expiry = record.expiryMs { out["expiryMs"] = expiry }
+        return out
+    }
+
+    /// A prescription's status as of `atMs` ("expired" when active past its expiry).
+    static func status(_ view: PrescriptionView, atMs: Int64) -> String {
+        view.status == .active && view.prescription.isExpired(atMs: atMs) ? "expired" : view.status.rawValue
+    }
+
+    /// The readable form of a prescription.
+    static func prescriptionLines(_ view: PrescriptionView, names: SupplyNames, reader: any StateReader, atMs: Int64) -> [String] {
+        let p = view.prescription
+        let product = SupplyChainContract.product(p.gtin, in: reader)?.label
+        var lines = [
+            "prescription \(p.id.hex) — \(status(view, atMs: atMs)) (\(view.fillsUsed) of \(p.fillsAllowed) fills used, \(view.fillsRemaining) left)",
+            "  prescriber    \(names.name(p.prescriber))",
+            "  patient       \(p.patient.hex)",
+            "  product       \(p.gtin)\(product.map { " \($0)" } ?? ""): \(p.quantity) unit\(p.quantity == 1 ? "" : "s") per fill, \(p.refills) refill\(p.refills == 1 ? "" : "s")",
+            "  issued        block \(p.issuedHeight), \(time(p.issuedMs)); expires \(time(p.expiresMs))",
+            "  request       MedicationRequest SHA-256 \(p.medicationRequestHash.hex)",
+        ]
+        if let height = p.cancelledHeight { lines.append("  cancelled     block \(height) by \(names.name(p.cancelledBy))") }
+        for fill in view.fills {
+            lines.append("  fill \(fill.number)        block \(fill.height), \(time(fill.timeMs)), \(names.name(fill.by)): \(fill.units.map(\.serial).joined(separator: ", "))")
+        }
+        return lines
+    }
+
+    /// The JSON form of a prescription.
+    static func json(_ view: PrescriptionView, names: SupplyNames, reader: any StateReader, atMs: Int64) -> [String: Any] {
+        let p = view.prescription
+        var out: [String: Any] = [
+            "prescription": p.id.hex, "status": status(view, atMs: atMs), "prescriber": names.json(p.prescriber),
+            "organization": names.json(p.organization), "patient": p.patient.hex, "medicationRequestHash": p.medicationRequestHash.hex,
+            "gtin": p.gtin, "quantity": p.quantity, "refills": p.refills, "fillsAllowed": p.fillsAllowed, "fillsUsed": view.fillsUsed,
+            "fillsRemaining": view.fillsRemaining, "issuedHeight": p.issuedHeight, "issued": time(p.issuedMs), "expires": time(p.expiresMs),
+            "fills": view.fills.map { fill -> [String: Any] in
+                ["number": fill.number, "pharmacy": names.json(fill.pharmacy), "by": names.json(fill.by), "height": fill.height,
+                 "time": time(fill.timeMs), "units": fill.units.map(text)]
+            },
+        ]
+        if let product = SupplyChainContract.product(p.gtin, in: reader) { out["product"] = product.label }
+        if let height = p.cancelledHeight {
+            out["cancelledHeight"] = height
+            out["cancelledBy"] = names.json(p.cancelledBy)
+        }
+        return out
+    }
+}
