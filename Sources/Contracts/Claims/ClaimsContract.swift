@@ -61,9 +61,18 @@ public struct ClaimsContract: Contract {
     public static func providerClaimsPrefix(_ provider: IdentityID) -> String { "claims/by-provider/\(provider.hex)/" }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
+        let args = transaction.body.args
         var keys: [String] = []
-        if let plan = transaction.body.args["plan"]?.stringValue { keys.append(Self.planKey(plan)) }
-        if let claim = transaction.body.args["claim"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) { keys.append(Self.claimKey(claim)) }
+        let plan = args["plan"]?.stringValue
+        if let plan { keys.append(Self.planKey(plan)) }
+        if let claim = args["claim"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) { keys.append(Self.claimKey(claim)) }
+        if let patient = args["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) {
+            keys.append(Directory.identityKey(patient))
+            if let plan { keys.append(Self.coverageIndexKey(patient, plan)) }
+            for item in args["items"]?.listValue?.prefix(Self.itemsMax) ?? [] {
+                if let record = item["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) { keys.append(RecordIndex.currentKey(record)) }
+            }
+        }
         return keys
     }
 
@@ -365,7 +374,10 @@ public struct ClaimsContract: Contract {
 
     // MARK: Reads
 
-    static func plan(_ id: String, _ state: StateView) -> Plan? { state.getValue(planKey(id)).flatMap { Plan(id: id, canonical: $0) } }
+    /// Plans are immutable and read by every claim: decoded once by the node's state reader.
+    static func plan(_ id: String, _ state: StateView) -> Plan? {
+        state.decoded(planKey(id)) { bytes in (try? CanonicalValue(decoding: bytes)).flatMap { Plan(id: id, canonical: $0) } }
+    }
     static func coverage(_ id: Hash256, _ state: StateView) -> Coverage? {
         state.getValue(coverageKey(id)).flatMap { Coverage(id: id, canonical: $0) }
     }

@@ -54,6 +54,14 @@ public struct StateView {
         return base.value(for: key)
     }
 
+    /// Reads and decodes a value the committed-state reader may have decoded before (and keeps
+    /// decoded while its bytes are unchanged); values written in this block are decoded afresh.
+    public func decoded<T: Sendable>(_ key: String, _ decode: ([UInt8]) -> T?) -> T? {
+        if let pending = transactionWrites[key] { return pending.flatMap(decode) }
+        if let written = blockWrites[key] { return written.flatMap(decode) }
+        return base.decoded(key, decode)
+    }
+
     /// Reads and decodes a canonical value; nil if absent. Stored values are canonical by construction.
     public func getValue(_ key: String) -> CanonicalValue? {
         guard let bytes = get(key) else { return nil }
