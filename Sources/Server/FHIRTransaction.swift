@@ -125,32 +125,38 @@ extension FHIRService {
             try await commit(registrations, custodian: custodian.derivedID, expectRecord: false)
         }
 
-        // 4. Encrypt every version on all cores, store them in one vault transaction, then register them on-chain.
+        // 4. Encrypt every version on all cores and store them in one vault transaction — on
+        // Dispatch threads, not the cooperative pool, so the node's actor and the other Bundles in
+        // flight keep running meanwhile — then register them on-chain.
         let writeIndexes = plans.indices.filter { plans[$0].method != "DELETE" }
-        var prepared = [Result<StoredRecordVersion, AccessError>?](repeating: nil, count: writeIndexes.count)
         let access = self.access
         let custodianID = custodian.derivedID
         nonisolated(unsafe) let frozen = plans
-        prepared.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let results = buffer
-            DispatchQueue.concurrentPerform(iterations: writeIndexes.count) { slot in
-                let plan = frozen[writeIndexes[slot]]
-                results[slot] = Result { () throws(AccessError) in
-                    try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
-                                       record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
-                                       custodian: custodianID).version
+        let prepared: [StoredRecordVersion] = try await Self.offPool { () throws(FHIRError) -> [StoredRecordVersion] in
+            var results = [Result<StoredRecordVersion, AccessError>?](repeating: nil, count: writeIndexes.count)
+            results.withUnsafeMutableBufferPointer { buffer in
+                nonisolated(unsafe) let slots = buffer
+                DispatchQueue.concurrentPerform(iterations: writeIndexes.count) { slot in
+                    let plan = frozen[writeIndexes[slot]]
+                    slots[slot] = Result { () throws(AccessError) in
+                        try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
+                                           record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
+                                           custodian: custodianID).version
+                    }
                 }
             }
-        }
-        for (slot, index) in writeIndexes.enumerated() {
-            switch prepared[slot]! {
-            case .success(let version): plans[index].prepared = version
-            case .failure(let error): throw FHIRError(500, "exception", "could not encrypt \(plans[index].type)/\(plans[index].id): \(error)")
+            var versions: [StoredRecordVersion] = []
+            versions.reserveCapacity(results.count)
+            for (slot, index) in writeIndexes.enumerated() {
+                switch results[slot]! {
+                case .success(let version): versions.append(version)
+                case .failure(let error): throw FHIRError(500, "exception", "could not encrypt \(frozen[index].type)/\(frozen[index].id): \(error)")
+                }
             }
+            do { try access.store(versions) } catch { throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)") }
+            return versions
         }
-        do { try access.store(writeIndexes.map { plans[$0].prepared! }) } catch {
-            throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)")
-        }
+        for (slot, index) in writeIndexes.enumerated() { plans[index].prepared = prepared[slot] }
         var transactions: [Unsigned] = []
         let writes = plans.filter { $0.method != "DELETE" }
         for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
@@ -180,6 +186,15 @@ extension FHIRService {
                                  "etag": "W/\"\(plan.version)\"", "lastModified": FHIRDateTime.instant(ms: plan.lastUpdatedMs)]]
         }
         return ["resourceType": "Bundle", "type": "transaction-response", "entry": responses]
+    }
+
+    /// Runs blocking work (all-core encryption, an fsync'd vault write) on a Dispatch thread and
+    /// resumes with its result, keeping the cooperative pool free for the node and other requests.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws(FHIRError) -> T) async throws(FHIRError) -> T {
+        let result: Result<T, FHIRError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: Result { () throws(FHIRError) in try body() }) }
+        }
+        return try result.get()
     }
 
     /// After a failed commit of part of a transaction: erase what did commit (records the

@@ -58,6 +58,7 @@ struct ImportBench: AsyncParsableCommand {
         let fhir = FHIRService(access: ledger.access, patientKeys: DirectoryPatientKeys(directory: directory))
         var bar = ProgressBar("importing", total: UInt64(resources), enabled: Terminal.stderrIsTTY && !json)
         let clock = ContinuousClock()
+        let cpuStart = Self.cpuSeconds()
         let start = clock.now
         var done = 0
         do {
@@ -76,6 +77,7 @@ struct ImportBench: AsyncParsableCommand {
             throw error
         }
         let seconds = Double((clock.now - start) / .microseconds(1)) / 1e6
+        let cpu = Self.cpuSeconds() - cpuStart
         bar.finish()
         await ledger.close()
         let rate = Double(done) / seconds
@@ -86,7 +88,7 @@ struct ImportBench: AsyncParsableCommand {
                            "targetResourcesPerSecond": 3_000])
         } else {
             Terminal.line("")
-            Terminal.line("imported     \(grouped(done)) resources in \(grouped(bundles.count)) transaction Bundles, \(fixed(seconds, 2)) s")
+            Terminal.line("imported     \(grouped(done)) resources in \(grouped(bundles.count)) transaction Bundles, \(fixed(seconds, 2)) s (CPU \(fixed(cpu, 1)) s: \(fixed(cpu / seconds, 2)) of \(ProcessInfo.processInfo.activeProcessorCount) cores busy)")
             Terminal.line("throughput   \(grouped(Int(rate))) resources/s (target ≥ 3,000)")
             Terminal.line("limit        HPKE wraps \(grouped(Int(wrapsPerSecond)))/s on one core → \(grouped(Int(limit))) resources/s at two wraps each; ratio \(fixed(rate / limit * 100))%")
         }
@@ -122,9 +124,17 @@ struct ImportBench: AsyncParsableCommand {
         }
         return Double(count) / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
+
+    /// User + system CPU seconds of this process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
 }
 
 /// A parsed Bundle handed to a child task (JSON containers are not Sendable; each task only reads it).
 struct BundleBox: @unchecked Sendable {
     let bundle: [String: Any]
+
 }

@@ -144,7 +144,7 @@ struct ImportCommand: AsyncParsableCommand {
 
     /// Bundles imported at once, as concurrent clients would send them: one's encryption overlaps
     /// another's commit waits (3 measured faster than 1 or 4).
-    static let inFlight = 3
+    static let inFlight = 6
 
     /// Processes transaction Bundles `inFlight` at a time; `done` hears each one's entry count or error.
     static func transact(_ bundles: [(source: String, box: BundleBox)], fhir: FHIRService, writer: Identity,
