@@ -67,3 +67,42 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 func temporaryDataPath() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("careledger-cli-\(UUID().uuidString)").path
 }
+
+/// A fresh data directory and a scratch folder for one command-line test, with helpers that run
+/// `careledger … --data DIR` against them. Call `remove()` when done (a `defer`).
+struct CLIWorkspace {
+    let data: String
+    let files: URL
+
+    init(_ label: String) throws {
+        data = temporaryDataPath()
+        files = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: data)
+        try? FileManager.default.removeItem(at: files)
+    }
+
+    /// Runs a command against the data directory.
+    func run(_ args: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let result = try await CareledgerBinary.run(args + ["--data", data])
+        return (result.status, result.stdout, result.stderr)
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    @discardableResult
+    func ok(_ args: [String]) async throws -> String {
+        let result = try await run(args)
+        #expect(result.status == 0, "\(args): \(result.stderr)")
+        return result.stdout
+    }
+
+    /// Writes a scratch file; returns its path.
+    func file(_ name: String, _ text: String) throws -> String {
+        let url = files.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+}

@@ -12,52 +12,33 @@ struct ClaimsCLITests {
 
     @Test(.timeLimit(.minutes(3)))
     func planCoverageClaimPaymentAndRefusals() async throws {
-        let data = temporaryDataPath()
-        let files = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-claims-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: files, withIntermediateDirectories: true)
-        defer {
-            try? FileManager.default.removeItem(atPath: data)
-            try? FileManager.default.removeItem(at: files)
-        }
-        func run(_ args: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-            let result = try await CareledgerBinary.run(args + ["--data", data])
-            return (result.status, result.stdout, result.stderr)
-        }
-        func ok(_ args: [String]) async throws -> String {
-            let result = try await run(args)
-            #expect(result.status == 0, "\(args): \(result.stderr)")
-            return result.stdout
-        }
-        func file(_ name: String, _ text: String) throws -> String {
-            let url = files.appendingPathComponent(name)
-            try Data(text.utf8).write(to: url)
-            return url.path
-        }
-        _ = try await ok(["init", "--organization", "hospital:hospital", "--organization", "payer:payer"])
-        for name in ["doc", "agent", "pat"] { _ = try await ok(["keys", "new", name]) }
+        let cli = try CLIWorkspace("claims")
+        defer { cli.remove() }
+        _ = try await cli.ok(["init", "--organization", "hospital:hospital", "--organization", "payer:payer"])
+        for name in ["doc", "agent", "pat"] { _ = try await cli.ok(["keys", "new", name]) }
         for (org, name, role) in [("hospital", "doc", "clinician"), ("payer", "agent", "payer-agent")] {
-            _ = try await ok(["submit", "--as", org, "--contract", "membership", "--method", "enroll", "--args",
+            _ = try await cli.ok(["submit", "--as", org, "--contract", "membership", "--method", "enroll", "--args",
                               "{\"kind\":\"member\",\"label\":\"\(name)\",\"roles\":[\"\(role)\"],\"signingKey\":\"@signing:\(name)\",\"agreementKey\":\"@agreement:\(name)\"}"])
         }
-        _ = try await ok(["submit", "--as", "pat", "--contract", "membership", "--method", "registerPatient", "--args", #"{"agreementKey":"@agreement:pat"}"#])
+        _ = try await cli.ok(["submit", "--as", "pat", "--contract", "membership", "--method", "registerPatient", "--args", #"{"agreementKey":"@agreement:pat"}"#])
 
-        let badPlan = try file("bad-plan.json", #"{"plan":"GOLD","currency":"USD","deductible":100.001,"outOfPocketMax":1000,"benefits":[{"code":"99213","allowed":150}]}"#)
-        let refusedPlan = try await run(["claims", "plan", "--as", "agent", "--file", badPlan])
+        let badPlan = try cli.file("bad-plan.json", #"{"plan":"GOLD","currency":"USD","deductible":100.001,"outOfPocketMax":1000,"benefits":[{"code":"99213","allowed":150}]}"#)
+        let refusedPlan = try await cli.run(["claims", "plan", "--as", "agent", "--file", badPlan])
         #expect(refusedPlan.status == 1 && refusedPlan.stderr.contains("deductible"), "\(refusedPlan.stderr)")
-        let plan = try file("plan.json", """
+        let plan = try cli.file("plan.json", """
             {"plan":"GOLD","currency":"USD","deductible":100.00,"coinsurancePercent":20,"outOfPocketMax":1000.00,
              "benefits":[{"code":"99213","allowed":150.00},{"code":"70553","allowed":1200.00,"priorAuth":true}]}
             """)
-        #expect(try await run(["claims", "plan", "--as", "doc", "--file", plan]).status == 3, "a clinician is not a payer")
-        _ = try await ok(["claims", "plan", "--as", "agent", "--file", plan])
-        _ = try await ok(["claims", "enroll", "--as", "agent", "--plan", "GOLD", "--patient", "pat",
+        #expect(try await cli.run(["claims", "plan", "--as", "doc", "--file", plan]).status == 3, "a clinician is not a payer")
+        _ = try await cli.ok(["claims", "plan", "--as", "agent", "--file", plan])
+        _ = try await cli.ok(["claims", "enroll", "--as", "agent", "--plan", "GOLD", "--patient", "pat",
                           "--from", Self.date(daysFromNow: -30), "--to", Self.date(daysFromNow: 300)])
 
-        let encounter = try file("encounter.json", #"{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"}}"#)
-        let put = try JSONSerialization.jsonObject(with: Data(try await ok(["record", "put", "--as", "doc", "--patient", "pat", "--file", encounter, "--json"]).utf8)) as? [String: Any]
+        let encounter = try cli.file("encounter.json", #"{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"}}"#)
+        let put = try JSONSerialization.jsonObject(with: Data(try await cli.ok(["record", "put", "--as", "doc", "--patient", "pat", "--file", encounter, "--json"]).utf8)) as? [String: Any]
         let record = try #require(put?["record"] as? String)
         let today = Self.date(daysFromNow: 0)
-        let claim = try file("claim.json", """
+        let claim = try cli.file("claim.json", """
             {"resourceType":"Claim","status":"active","use":"claim","created":"\(today)","identifier":[{"system":"urn:test","value":"C-1"}],
              "type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},
              "patient":{"reference":"Patient/p1"},"provider":{"reference":"Organization/h"},"priority":{"coding":[{"code":"normal"}]},
@@ -66,23 +47,23 @@ struct ClaimsCLITests {
              "item":[{"sequence":1,"productOrService":{"coding":[{"code":"99213"}]},"servicedDate":"\(today)","quantity":{"value":1},
                       "unitPrice":{"value":200.00,"currency":"USD"},"encounter":[{"identifier":{"system":"urn:careledger:record","value":"\(record)"}}]}]}
             """)
-        let response = try JSONSerialization.jsonObject(with: Data(try await ok(["claims", "submit", claim, "--as", "hospital", "--patient", "pat", "--json"]).utf8)) as? [String: Any]
+        let response = try JSONSerialization.jsonObject(with: Data(try await cli.ok(["claims", "submit", claim, "--as", "hospital", "--patient", "pat", "--json"]).utf8)) as? [String: Any]
         #expect(response?["resourceType"] as? String == "ClaimResponse")
         let claimID = try #require(((response?["identifier"] as? [[String: Any]])?.first)?["value"] as? String)
-        let shown = try await ok(["claims", "show", claimID])
+        let shown = try await cli.ok(["claims", "show", claimID])
         #expect(shown.contains("paid") && shown.contains("patient owes 110.00, payer owes 40.00"), "\(shown)")
-        let again = try await run(["claims", "submit", claim, "--as", "hospital", "--patient", "pat"])
+        let again = try await cli.run(["claims", "submit", claim, "--as", "hospital", "--patient", "pat"])
         #expect(again.status == 3 && again.stderr.contains("claimExists"), "\(again.stderr)")
 
-        #expect(try await ok(["claims", "pay", claimID, "--as", "agent", "--reference", "EFT-1"]).contains("paid 40.00 of 40.00"))
-        let overpay = try await run(["claims", "pay", claimID, "--as", "agent", "--amount", "0.01", "--reference", "EFT-2"])
+        #expect(try await cli.ok(["claims", "pay", claimID, "--as", "agent", "--reference", "EFT-1"]).contains("paid 40.00 of 40.00"))
+        let overpay = try await cli.run(["claims", "pay", claimID, "--as", "agent", "--amount", "0.01", "--reference", "EFT-2"])
         #expect(overpay.status == 3 && overpay.stderr.contains("overpayment"), "\(overpay.stderr)")
 
-        let auth = try JSONSerialization.jsonObject(with: Data(try await ok(["claims", "authorize", "--as", "doc", "--plan", "GOLD", "--patient", "pat",
+        let auth = try JSONSerialization.jsonObject(with: Data(try await cli.ok(["claims", "authorize", "--as", "doc", "--plan", "GOLD", "--patient", "pat",
                                                                              "--code", "70553", "--json"]).utf8)) as? [String: Any]
         let authID = try #require(auth?["authorization"] as? String)
-        #expect(try await run(["claims", "decide", authID, "--as", "doc", "--approve", "--until", Self.date(daysFromNow: 60)]).status == 3)
-        #expect(try await ok(["claims", "decide", authID, "--as", "agent", "--approve", "--until", Self.date(daysFromNow: 60)]).contains("approved"))
-        #expect(try await run(["verify"]).status == 0)
+        #expect(try await cli.run(["claims", "decide", authID, "--as", "doc", "--approve", "--until", Self.date(daysFromNow: 60)]).status == 3)
+        #expect(try await cli.ok(["claims", "decide", authID, "--as", "agent", "--approve", "--until", Self.date(daysFromNow: 60)]).contains("approved"))
+        #expect(try await cli.run(["verify"]).status == 0)
     }
 }

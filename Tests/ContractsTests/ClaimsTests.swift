@@ -253,20 +253,7 @@ struct ClaimsTests {
     ]
 
     @Test(arguments: rows)
-    func rule(_ row: Row) {
-        var h = W.shared.h
-        if let prepare = row.prepare {
-            let results = h.run(prepare(&h))
-            #expect(results.allSatisfy { $0.isAccepted }, "\(row): preparation refused: \(results.map(\.message))")
-        }
-        let before = h.state.values
-        let tx = row.make(&h)
-        let result = h.run([tx])[0]
-        #expect(result.code == row.expected.rawValue, "\(row): got \(result.code) \(result.message)")
-        #expect(!result.message.isEmpty)
-        // Only the sender's sequence moves (and not even that for an envelope refusal such as an unknown method).
-        #expect(h.changedKeys(since: before).isSubset(of: [Harness.sequenceKey(tx.body.sender)]), "\(row): state changed")
-    }
+    func rule(_ row: Row) { row.check(on: W.shared.h) }
 
     @Test func rowsAreDistinct() { #expect(Set(Self.rows.map(\.description)).count == Self.rows.count) }
 

@@ -49,6 +49,25 @@ struct ContractRuleRow: CustomStringConvertible, Sendable {
     let expected: ResultCode
     var prepare: (@Sendable (inout Harness) -> [VerifiedTransaction])? = nil
     let make: @Sendable (inout Harness) -> VerifiedTransaction
+
+    /// Runs the row on a copy of `world`: the preparation must be accepted, the transaction must get
+    /// the expected code, and a refusal must say why and change nothing but the sender's sequence
+    /// (not even that when the envelope itself is refused).
+    func check(on world: Harness) {
+        var h = world
+        if let prepare {
+            let refused = h.run(prepare(&h)).filter { !$0.isAccepted }
+            #expect(refused.isEmpty, "\(self): preparation refused: \(refused.map(\.message))")
+        }
+        let before = h.state.values
+        let tx = make(&h)
+        let result = h.run([tx])[0]
+        #expect(result.code == expected.rawValue, "\(self): got \(result.code) \(result.message)")
+        guard expected != .accepted else { return }
+        #expect(!result.message.isEmpty)
+        let changed = h.changedKeys(since: before)
+        #expect(changed.isSubset(of: [Harness.sequenceKey(tx.body.sender)]), "\(self): changed \(changed.sorted())")
+    }
 }
 
 @Suite("Consent, records and audit contract rules")

@@ -133,20 +133,7 @@ struct TelehealthRuleTests {
     ]
 
     @Test(arguments: rows)
-    func rule(_ row: Row) {
-        var h = W.shared.h
-        if let prepare = row.prepare {
-            let refused = h.run(prepare(&h)).filter { !$0.isAccepted }
-            #expect(refused.isEmpty, "\(row): preparation refused: \(refused.map(\.message))")
-        }
-        let before = h.state.values
-        let tx = row.make(&h)
-        let result = h.run([tx])[0]
-        #expect(result.code == row.expected.rawValue, "\(row): got \(result.code) \(result.message)")
-        guard row.expected != .accepted else { return }
-        #expect(!result.message.isEmpty)
-        #expect(h.changedKeys(since: before) == [Harness.sequenceKey(tx.body.sender)], "\(row): a rejection changed state")
-    }
+    func rule(_ row: Row) { row.check(on: W.shared.h) }
 
     @Test func rowsAreDistinct() {
         #expect(Set(Self.rows.map(\.description)).count == Self.rows.count)
