@@ -165,19 +165,8 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
-            let recipient = try directory.identityID(to)
-            let list = try units.parsed()
-            let ssccs = try SupplyCLI.ssccs(cases)
-            guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to ship with --units and/or --cases") }
-            let (receipt, inCases, name) = try await withLedger(directory) { ledger in
-                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "ship",
-                                                                  args: SupplyCLI.items(["to": .bytes(recipient.bytes)], list, ssccs)))
-                let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
-                return (receipt, inCases, SupplyNames(ledger.node.state).name(recipient))
-            }
-            Terminal.line("shipped \(SupplyCLI.itemSummary(list.count, ssccs.count, inCases)) to \(name); pending its receipt (block \(receipt.status.height))")
+            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, method: "ship", party: ("to", to), units: units, cases: cases)
+            Terminal.line("shipped \(moved.summary) to \(moved.party); pending its receipt (block \(moved.height))")
         }
     }
 
@@ -192,19 +181,8 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
-            let shipper = try directory.identityID(from)
-            let list = try units.parsed()
-            let ssccs = try SupplyCLI.ssccs(cases)
-            guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to receive with --units and/or --cases") }
-            let (receipt, inCases, name) = try await withLedger(directory) { ledger in
-                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "receive",
-                                                                  args: SupplyCLI.items(["from": .bytes(shipper.bytes)], list, ssccs)))
-                let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
-                return (receipt, inCases, SupplyNames(ledger.node.state).name(shipper))
-            }
-            Terminal.line("received \(SupplyCLI.itemSummary(list.count, ssccs.count, inCases)) from \(name) (block \(receipt.status.height))")
+            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, method: "receive", party: ("from", from), units: units, cases: cases)
+            Terminal.line("received \(moved.summary) from \(moved.party) (block \(moved.height))")
         }
     }
 
@@ -567,6 +545,23 @@ struct SupplyNames {
 
 /// Parsing and formatting shared by the supply and rx commands and the demo.
 enum SupplyCLI {
+    /// Ships (`party` = ("to", recipient)) or receives (("from", shipper)) units and cases; returns
+    /// what moved in words, the other party's name and the block height.
+    static func transfer(_ directory: DataDirectory, signer: String, method: String, party: (key: String, name: String),
+                         units: SupplyCommand.UnitOptions, cases: [String]) async throws -> (summary: String, party: String, height: UInt64) {
+        let keys = try directory.loadKey(signer)
+        let other = try directory.identityID(party.name)
+        let list = try units.parsed()
+        let ssccs = try ssccs(cases)
+        guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to \(method) with --units and/or --cases") }
+        return try await withLedger(directory) { ledger in
+            let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: method,
+                                                              args: items([party.key: .bytes(other.bytes)], list, ssccs)))
+            let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
+            return (itemSummary(list.count, ssccs.count, inCases), SupplyNames(ledger.node.state).name(other), receipt.status.height)
+        }
+    }
+
     /// Milliseconds in a day.
     static let dayMs: Int64 = 86_400_000
 
