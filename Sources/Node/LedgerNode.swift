@@ -198,11 +198,13 @@ public actor LedgerNode {
         // The dry run uses the time the next block will carry: the orderer never goes below the head's time + 1.
         let nowMs = max(clock.nowMs(), head.timeMs + 1)
         cache.prefetch(executor.likelyKeys(checked.compactMap { try? $0.get() }))
+        // One view for the whole submission: a transaction may depend on an earlier one of it.
+        var view = StateView(base: cache, identityMemo: admissionMemo)
         for outcome in checked {
             switch outcome {
             case .failure(let error): results.append(.failure(.invalid(error)))
             case .success(let tx):
-                if let error = admit(tx, nowMs: nowMs) {
+                if let error = admit(tx, nowMs: nowMs, view: &view) {
                     results.append(.failure(error))
                 } else {
                     accepted.append(tx)
@@ -219,14 +221,13 @@ public actor LedgerNode {
         return results
     }
 
-    private func admit(_ tx: VerifiedTransaction, nowMs: Int64) -> AdmissionError? {
+    private func admit(_ tx: VerifiedTransaction, nowMs: Int64, view: inout StateView) -> AdmissionError? {
         if stopping || failure != nil { return .stopping }
         if pendingIDs.contains(tx.id) { return .duplicate(tx.id) }
         if pendingIDs.count >= configuration.mempoolTransactionsMax { return .mempoolFull(limit: configuration.mempoolTransactionsMax) }
         let sender = tx.body.sender
         let expected = pendingBySender[sender]?.next ?? BlockExecutor.lastSequence(of: sender, in: cache) + 1
-        if let rejection = executor.admit(tx, state: cache, nextHeight: head.height + 1, timeMs: nowMs, expectedSequence: expected,
-                                          identityMemo: admissionMemo) {
+        if let rejection = executor.admit(tx, view: &view, nextHeight: head.height + 1, timeMs: nowMs, expectedSequence: expected) {
             return .rejected(rejection)
         }
         pendingIDs.insert(tx.id)

@@ -114,16 +114,15 @@ extension FHIRService {
                                                at: "Bundle.entry[\(index)].resource")
         }
 
-        // 3. Register new patients (they must be on-chain before their records).
-        if !newPatients.isEmpty {
-            let registrations = newPatients.values.map { keys in
-                Unsigned(keys: keys, contract: "membership", method: "registerPatient", args: ["agreementKey": .bytes(keys.agreementPublicKey)], sequence: 1)
-            }
-            for keys in newPatients.values {
-                do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep a patient's keys: \(error)") }
-            }
-            try await commit(registrations, custodian: custodian.derivedID, expectRecord: false)
+        // 3. New patients' keys are kept now; their registrations go on-chain in the same
+        // submission as their records, ahead of them (admission sees the batch in order).
+        let registrations = newPatients.values.map { keys in
+            Unsigned(keys: keys, contract: "membership", method: "registerPatient", args: ["agreementKey": .bytes(keys.agreementPublicKey)], sequence: 1)
         }
+        for keys in newPatients.values {
+            do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep a patient's keys: \(error)") }
+        }
+        let newAgreementKeys = Dictionary(uniqueKeysWithValues: newPatients.values.map { ($0.derivedID, $0.agreementPublicKey) })
 
         // 4. Encrypt every version on all cores and store them in one vault transaction — on
         // Dispatch threads, not the cooperative pool, so the node's actor and the other Bundles in
@@ -141,7 +140,7 @@ extension FHIRService {
                     slots[slot] = Result { () throws(AccessError) in
                         try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
                                            record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
-                                           custodian: custodianID).version
+                                           custodian: custodianID, agreementKeys: newAgreementKeys).version
                     }
                 }
             }
@@ -157,7 +156,7 @@ extension FHIRService {
             return versions
         }
         for (slot, index) in writeIndexes.enumerated() { plans[index].prepared = prepared[slot] }
-        var transactions: [Unsigned] = []
+        var transactions: [Unsigned] = registrations
         let writes = plans.filter { $0.method != "DELETE" }
         for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
             let part = writes[chunk..<min(writes.count, chunk + RecordsContract.registrationsPerTransactionMax)]

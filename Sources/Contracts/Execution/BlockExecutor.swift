@@ -72,6 +72,16 @@ public struct BlockExecutor: Sendable {
         return result.isAccepted ? nil : Rejection(ResultCode(rawValue: result.code) ?? .badArguments, result.message)
     }
 
+    /// Admission dry run inside a batch submitted together: `view` carries the writes of the
+    /// batch's earlier accepted transactions, so one that depends on them (a patient registered
+    /// and that patient's records, in one submission) is judged as it will execute — the orderer
+    /// keeps a submission's order. An accepted transaction's writes are kept in `view`.
+    public func admit(_ tx: VerifiedTransaction, view: inout StateView, nextHeight: UInt64, timeMs: Int64,
+                      expectedSequence: UInt64) -> Rejection? {
+        let result = run(tx, state: &view, height: nextHeight, timeMs: timeMs, expectedSequence: expectedSequence)
+        return result.isAccepted ? nil : Rejection(ResultCode(rawValue: result.code) ?? .badArguments, result.message)
+    }
+
     private func run(_ tx: VerifiedTransaction, state: inout StateView, height: UInt64, timeMs: Int64,
                      expectedSequence: UInt64?) -> TransactionResult {
         let contract: any Contract

@@ -117,8 +117,11 @@ public final class AccessService: Sendable {
     }
 
     /// `prepare` for a caller that already extracted the index fields from the parsed resource.
+    /// `agreementKeys` supplies X25519 keys of readers not yet on-chain (a patient registered in
+    /// the same submission as their records).
     public func prepare(content: [UInt8], fields: ExtractedFields, record: Hash256, version: UInt64, patient: IdentityID,
-                        custodian: IdentityID) throws(AccessError) -> (version: StoredRecordVersion, resourceType: String) {
+                        custodian: IdentityID, agreementKeys: [IdentityID: [UInt8]] = [:]) throws(AccessError)
+        -> (version: StoredRecordVersion, resourceType: String) {
         guard RecordsContract.isResourceTypeName(fields.resourceType) else {
             throw .invalidContent("“\(fields.resourceType)” is not a FHIR resource type")
         }
@@ -128,8 +131,10 @@ public final class AccessService: Sendable {
             let sealed = try RecordCipher.seal(content, with: key, record: record, version: version)
             // Directory data (no patient) is wrapped to its custodian alone.
             for reader in patient == RecordEntry.noPatient ? [custodian] : [patient, custodian] {
-                guard let identity = Directory.identity(reader, in: node.state) else { throw AccessError.unknownIdentity(reader) }
-                wrapped[reader] = try KeyWrap.wrap(key, to: identity.agreementKey,
+                guard let agreementKey = agreementKeys[reader] ?? Directory.identity(reader, in: node.state)?.agreementKey else {
+                    throw AccessError.unknownIdentity(reader)
+                }
+                wrapped[reader] = try KeyWrap.wrap(key, to: agreementKey,
                                                    context: WrapContext(record: record, version: version, recipient: reader))
             }
             var tokens = Set<BlindToken>()
