@@ -104,6 +104,32 @@ struct AdmissionTests {
         await chain.close()
     }
 
+    /// A submission is admitted in order: a transaction may rely on an earlier one of the same
+    /// batch (a patient registered and that patient's record), and one that conflicts with an
+    /// earlier one (the same digest anchored twice) is refused at admission, not in its block.
+    @Test func batchAdmissionSeesEarlierTransactions() async throws {
+        let chain = try await TestChain()
+        let patient = IdentityKeys(seed: Array(repeating: 21, count: 32))
+        let record = Hash256.sha256([0x21])
+        let batch = [
+            chain.sign(patient, "membership", "registerPatient", ["agreementKey": .bytes(patient.agreementPublicKey)]),
+            chain.sign(chain.hospital, "records", "register", [
+                "record": .bytes(record.bytes), "patient": .bytes(patient.derivedID.bytes), "resourceType": .string("Observation"),
+                "category": .string("general"), "ciphertextHash": .bytes(Hash256.sha256([0x22]).bytes), "version": .int(1)]),
+            chain.anchor(chain.hospital, "twice"),
+        ]
+        let results = await chain.node.submit(batch)
+        #expect(results.allSatisfy { (try? $0.get()) != nil }, "\(results)")
+        for tx in batch { #expect(try await chain.node.awaitCommit(tx.id).result.isAccepted) }
+        #expect(RecordIndex.current(record, in: chain.node.state)?.patient == patient.derivedID)
+
+        let conflicting = [chain.anchor(chain.hospital, "once"), chain.anchor(chain.hospital, "once")]
+        let second = await chain.node.submit(conflicting)
+        #expect((try? second[0].get()) != nil)
+        #expect(second[1].failureCode == "alreadyAnchored")
+        await chain.close()
+    }
+
     @Test func restartKeepsChainAndContinues() async throws {
         let chain = try await TestChain()
         for index in 0..<10 { _ = try await chain.node.submitAndWait(chain.anchor(chain.hospital, "before-\(index)")) }
