@@ -19,7 +19,11 @@ public enum CapabilityStatement {
     public static func make(base: String, tokenURL: String, date: String) -> [String: Any] {
         let resources: [[String: Any]] = supportedTypes.map { type in
             let parameters = SearchParameters.forType(type).values.sorted { $0.name < $1.name }.map { parameter -> [String: Any] in
-                ["name": parameter.name, "type": parameter.kind.rawValue, "documentation": parameter.documentation]
+                var documentation = parameter.documentation + ". Modifiers: " + SearchParameters.modifiers(parameter).map { ":\($0)" }.joined(separator: ", ")
+                if parameter.target == .patient {
+                    documentation += ". Chains one level into Patient (e.g. \(parameter.name).name=smith, \(parameter.name):Patient.birthdate=ge1980)"
+                }
+                return ["name": parameter.name, "type": parameter.kind.rawValue, "documentation": documentation]
             }
             var resource: [String: Any] = [
                 "type": type,
@@ -46,7 +50,7 @@ public enum CapabilityStatement {
             "format": ["application/fhir+json", "json"],
             "rest": [[
                 "mode": "server",
-                "documentation": "Every read is a consent decision logged to the node's audit log before any data is decrypted. Purpose of use: X-Purpose-Of-Use header (HL7 v3 PurposeOfUse code, default TREAT).",
+                "documentation": "Every read is a consent decision logged to the node's audit log before any data is decrypted. Purpose of use: X-Purpose-Of-Use header (HL7 v3 PurposeOfUse code, default TREAT). Search: _sort on _id, _lastUpdated and the type's date parameters (names and other blind-indexed strings cannot be sorted: only keyed hashes are stored); _elements; _summary=true|data|count|false; modifiers and chains as each searchParam documents.",
                 "security": [
                     "service": [["coding": [["system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"]]]],
                     "description": "Bearer tokens from the SMART Backend Services token endpoint (client_credentials, private_key_jwt with EdDSA).",

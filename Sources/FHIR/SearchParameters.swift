@@ -102,3 +102,45 @@ public enum SearchParameters {
     /// Types stored without a patient (directory data).
     public static var directoryTypes: Set<String> { RecordsContract.directoryResourceTypes }
 }
+
+extension SearchParameters {
+    /// Summary elements (`isSummary` in the R4 definitions) of the common types; other types get
+    /// a minimal set (identifier, status, code, category, subject, patient, dates, name).
+    public static let summaryElementsByType: [String: Set<String>] = [
+        "Patient": ["identifier", "active", "name", "telecom", "gender", "birthDate", "deceased[x]", "address", "managingOrganization", "link"],
+        "Observation": ["identifier", "basedOn", "partOf", "status", "category", "code", "subject", "focus", "encounter", "effective[x]",
+                        "issued", "performer", "value[x]", "dataAbsentReason", "hasMember", "derivedFrom"],
+        "Condition": ["identifier", "clinicalStatus", "verificationStatus", "category", "severity", "code", "bodySite", "subject",
+                      "encounter", "onset[x]", "abatement[x]", "recordedDate"],
+        "Encounter": ["identifier", "status", "class", "type", "serviceType", "priority", "subject", "episodeOfCare", "basedOn",
+                      "participant", "appointment", "period", "reasonCode", "reasonReference", "diagnosis", "account", "location",
+                      "serviceProvider", "partOf"],
+        "Procedure": ["identifier", "instantiatesCanonical", "instantiatesUri", "basedOn", "partOf", "status", "statusReason", "category",
+                      "code", "subject", "encounter", "performed[x]", "recorder", "asserter", "performer", "location", "reasonCode",
+                      "reasonReference", "bodySite", "outcome"],
+        "DiagnosticReport": ["identifier", "basedOn", "status", "category", "code", "subject", "encounter", "effective[x]", "issued",
+                             "performer", "resultsInterpreter", "specimen", "result", "imagingStudy", "media", "conclusion"],
+        "Immunization": ["identifier", "status", "vaccineCode", "patient", "occurrence[x]", "primarySource", "recorded", "lotNumber",
+                         "performer", "reasonCode", "reasonReference", "isSubpotent", "protocolApplied"],
+        "MedicationRequest": ["identifier", "status", "statusReason", "intent", "category", "priority", "doNotPerform", "reported[x]",
+                              "medication[x]", "subject", "encounter", "authoredOn", "requester", "performer", "reasonCode",
+                              "reasonReference", "dosageInstruction"],
+        "AllergyIntolerance": ["identifier", "clinicalStatus", "verificationStatus", "type", "category", "criticality", "code", "patient",
+                               "encounter", "onset[x]", "recordedDate", "asserter", "lastOccurrence"],
+        "Practitioner": ["identifier", "active", "name", "telecom", "address", "gender", "birthDate"],
+        "Organization": ["identifier", "active", "type", "name", "alias", "telecom", "address", "partOf", "endpoint"],
+    ]
+
+    /// Summary elements of a type (the minimal set for types not in the table).
+    public static func summaryElements(_ type: String) -> Set<String> {
+        summaryElementsByType[type] ?? ["identifier", "status", "code", "category", "subject", "patient", "date", "created", "name", "type"]
+    }
+
+    /// Modifiers a parameter accepts (for the CapabilityStatement and diagnostics).
+    public static func modifiers(_ parameter: SearchParameter) -> [String] {
+        var out = ["missing"]
+        if parameter.kind == .token, parameter.target == .value { out.append("not") }
+        if parameter.target == .blind(.name), parameter.kind == .string { out.append("exact") }
+        return out
+    }
+}

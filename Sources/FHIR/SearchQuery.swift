@@ -1,11 +1,35 @@
+import Vault
+
 /// A parsed FHIR search: criteria (AND across parameters, OR across comma-separated values),
-/// paging, sorting, `_include` and `_summary=count`. Unknown parameters are ignored and reported
-/// (lenient, the default) or refused with 400 (`Prefer: handling=strict`), as FHIR R4 §3.1.1.5 says.
+/// modifiers (`:missing`, `:not`, `:exact`), one-level chains on patient references, paging,
+/// `_sort`, `_include`, `_elements` and `_summary`. Unknown parameters and modifiers are ignored and
+/// reported (lenient, the default) or refused with 400 (`Prefer: handling=strict`), as FHIR R4 §3.1.1.5 says.
 public struct SearchQuery: Sendable {
-    /// One criterion: a parameter and the values any of which may match.
+    /// One criterion: a parameter, its modifier, and the values any of which may match.
     public struct Criterion: Sendable {
         public let parameter: SearchParameter
         public let values: [Value]
+        public var modifier: Modifier = .none
+        /// A chained search (`subject:Patient.name=x`): the criterion on the referenced Patient.
+        public var chain: Chain?
+    }
+
+    /// A search modifier this server supports.
+    public enum Modifier: Sendable, Equatable {
+        case none
+        /// `:missing=true|false`: whether the record has any indexed value for the parameter.
+        case missing(Bool)
+        /// `:not` (tokens): records with no value equal to any given one (including records with none).
+        case not
+        /// `:exact` (name, family, given): whole normalized words only, no prefix match (see README).
+        case exact
+    }
+
+    /// The inner criterion of a one-level chain, always on the referenced Patient.
+    public struct Chain: Sendable {
+        public let type: String
+        /// One criterion (an array only to let the struct nest).
+        public let inner: [Criterion]
     }
 
     /// A parsed value.
@@ -20,6 +44,21 @@ public struct SearchQuery: Sendable {
         case reference(type: String?, id: String)
     }
 
+    /// One `_sort` key: a date parameter, `_id` or `_lastUpdated`.
+    public struct SortKey: Sendable, Equatable {
+        public let parameter: String
+        public let descending: Bool
+
+        /// A key; `descending` for a leading `-`.
+        public init(parameter: String, descending: Bool) {
+            self.parameter = parameter
+            self.descending = descending
+        }
+    }
+
+    /// `_summary` modes.
+    public enum Summary: String, Sendable { case none, count, summary, data }
+
     /// Largest `_count`.
     public static let countMax = 1_000
     /// `_count` when none is given.
@@ -28,16 +67,29 @@ public struct SearchQuery: Sendable {
     public static let criteriaMax = 32
     /// Most values of one parameter.
     public static let valuesMax = 32
+    /// Most `_sort` keys.
+    public static let sortKeysMax = 4
+    /// Most `_elements` names.
+    public static let elementsMax = 64
     /// Parameters that shape the result rather than select.
-    public static let resultParameters: Set<String> = ["_count", "_offset", "_sort", "_summary", "_include", "_format", "_pretty", "_total"]
+    public static let resultParameters: Set<String> = ["_count", "_offset", "_sort", "_summary", "_include", "_format", "_pretty", "_total", "_elements"]
 
     public let type: String
     public var criteria: [Criterion] = []
     public var count = SearchQuery.countDefault
     public var offset = 0
-    /// Sort by `_lastUpdated`, newest first unless ascending.
-    public var ascending = false
-    public var summaryCount = false
+    /// `_sort` keys in order; empty: newest `_lastUpdated` first. Ties are broken by logical id.
+    public var sort: [SortKey] = []
+    /// Sort by `_lastUpdated` ascending (the single-key form of `sort`, kept for callers that page by time).
+    public var ascending: Bool {
+        get { sort == [SortKey(parameter: "_lastUpdated", descending: false)] }
+        set { sort = newValue ? [SortKey(parameter: "_lastUpdated", descending: false)] : [] }
+    }
+    public var summary = Summary.none
+    /// `_summary=count`.
+    public var summaryCount: Bool { summary == .count }
+    /// `_elements`: top-level elements to return (nil: all).
+    public var elements: [String]?
     /// `_include` values as (source type, element name).
     public var includes: [(type: String, element: String)] = []
     /// Parameters ignored in lenient mode (for the OperationOutcome in the searchset).
@@ -49,7 +101,7 @@ public struct SearchQuery: Sendable {
         let parameters = SearchParameters.forType(type)
         func unknown(_ name: String, _ why: String) throws(FHIRError) {
             if strict { throw .invalid("search parameter \(name): \(why)") }
-            ignored.append(name)
+            ignored.append("\(name) (\(why))")
         }
         guard pairs.count <= Self.criteriaMax + Self.resultParameters.count else { throw FHIRError(400, "too-costly", "too many search parameters") }
         for (rawName, rawValue) in pairs {
@@ -61,14 +113,34 @@ public struct SearchQuery: Sendable {
                 guard let value = Int(rawValue), value >= 0, value <= 1_000_000 else { throw .invalid("_offset must be 0…1000000") }
                 offset = value
             case "_sort":
-                switch rawValue {
-                case "_lastUpdated": ascending = true
-                case "-_lastUpdated": ascending = false
-                default: try unknown("_sort", "only _lastUpdated and -_lastUpdated are supported")
+                var keys: [SortKey] = []
+                for raw in rawValue.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
+                    let descending = raw.hasPrefix("-")
+                    let name = descending ? String(raw.dropFirst()) : raw
+                    if name == "_id" || name == "_lastUpdated" || parameters[name]?.kind == .date {
+                        keys.append(SortKey(parameter: name, descending: descending))
+                    } else if let parameter = parameters[name], case .blind = parameter.target {
+                        try unknown("_sort=\(raw)", "\(name) is held only as keyed hashes (blind index, no plaintext at rest), so it has no order to sort by")
+                    } else {
+                        try unknown("_sort=\(raw)", "sortable for \(type): _id, _lastUpdated\(Self.dateNames(parameters))")
+                    }
                 }
+                guard keys.count <= Self.sortKeysMax else { throw .invalid("_sort takes at most \(Self.sortKeysMax) keys") }
+                if !keys.isEmpty { sort = keys }
             case "_summary":
-                guard rawValue == "count" else { try unknown("_summary", "only _summary=count is supported"); continue }
-                summaryCount = true
+                switch rawValue {
+                case "count": summary = .count
+                case "true": summary = .summary
+                case "data": summary = .data
+                case "false": summary = .none
+                default: try unknown("_summary", "use true, false, data or count")
+                }
+            case "_elements":
+                let names = rawValue.split(separator: ",").map { String($0).filter { !$0.isWhitespace } }.filter { !$0.isEmpty }
+                guard !names.isEmpty, names.count <= Self.elementsMax, names.allSatisfy({ $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" } }) else {
+                    throw .invalid("_elements takes 1…\(Self.elementsMax) comma-separated top-level element names")
+                }
+                elements = names
             case "_include":
                 let parts = rawValue.split(separator: ":").map(String.init)
                 guard parts.count == 2, parts[0] == type, !parts[1].isEmpty else {
@@ -78,16 +150,73 @@ public struct SearchQuery: Sendable {
                 includes.append((parts[0], parts[1]))
             case "_format", "_pretty", "_total": continue
             default:
-                guard !rawName.contains(":") else { try unknown(rawName, "modifiers are not supported"); continue }
-                guard let parameter = parameters[rawName] else { try unknown(rawName, "not supported for \(type)"); continue }
-                let values = rawValue.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-                guard !values.isEmpty, values.count <= Self.valuesMax, values.allSatisfy({ !$0.isEmpty }) else {
-                    throw .invalid("search parameter \(rawName) needs 1…\(Self.valuesMax) non-empty values")
+                do {
+                    if let criterion = try Self.criterion(rawName, rawValue, type: type, parameters: parameters, chainAllowed: true) { criteria.append(criterion) }
+                } catch let error as Unsupported {
+                    try unknown(rawName, error.why)
+                } catch let error as FHIRError {
+                    throw error
+                } catch {
+                    throw .invalid("search parameter \(rawName): \(error)")
                 }
-                criteria.append(Criterion(parameter: parameter, values: try values.map { v throws(FHIRError) in try Self.parse(v, for: parameter) }))
             }
         }
         guard criteria.count <= Self.criteriaMax else { throw FHIRError(400, "too-costly", "at most \(Self.criteriaMax) search criteria") }
+    }
+
+    /// A parameter or modifier this server does not support (400 in strict mode, ignored otherwise).
+    struct Unsupported: Error { let why: String }
+
+    /// Date parameter names of a type, for diagnostics.
+    static func dateNames(_ parameters: [String: SearchParameter]) -> String {
+        let names = parameters.values.filter { $0.kind == .date && $0.name != "_lastUpdated" }.map(\.name).sorted()
+        return names.isEmpty ? "" : ", " + names.joined(separator: ", ")
+    }
+
+    /// Parses one `name[:modifier][.chained]=value` pair; throws `Unsupported` for what is ignorable, FHIRError for bad values.
+    static func criterion(_ rawName: String, _ rawValue: String, type: String, parameters: [String: SearchParameter],
+                          chainAllowed: Bool) throws -> Criterion? {
+        var head = rawName
+        var chained: String?
+        if let dot = rawName.firstIndex(of: ".") {
+            head = String(rawName[..<dot])
+            chained = String(rawName[rawName.index(after: dot)...])
+        }
+        let parts = head.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let name = parts[0]
+        let modifierText = parts.count > 1 ? parts[1] : nil
+        guard let parameter = parameters[name] else { throw Unsupported(why: "not supported for \(type)") }
+        if let chained {
+            guard chainAllowed else { throw Unsupported(why: "chains are one level deep") }
+            guard parameter.target == .patient else { throw Unsupported(why: "chaining is supported on patient references (patient, subject, beneficiary)") }
+            guard modifierText == nil || modifierText == "Patient" else { throw Unsupported(why: "\(name) references Patient here; :\(modifierText!) is not a supported target type") }
+            let inner = try criterion(chained, rawValue, type: "Patient", parameters: SearchParameters.forType("Patient"), chainAllowed: false)
+            guard let inner else { return nil }
+            var out = Criterion(parameter: parameter, values: [])
+            out.chain = Chain(type: "Patient", inner: [inner])
+            return out
+        }
+        var modifier = Modifier.none
+        if let modifierText {
+            switch modifierText {
+            case "missing":
+                guard rawValue == "true" || rawValue == "false" else { throw FHIRError.invalid("\(name):missing takes true or false") }
+                return Criterion(parameter: parameter, values: [], modifier: .missing(rawValue == "true"))
+            case "not":
+                guard parameter.kind == .token, parameter.target == .value else { throw Unsupported(why: ":not applies to token parameters with plain values (code, status, …)") }
+                modifier = .not
+            case "exact":
+                guard case .blind(.name) = parameter.target else { throw Unsupported(why: ":exact applies to name, family and given") }
+                modifier = .exact
+            case "identifier": throw Unsupported(why: ":identifier is not supported")
+            default: throw Unsupported(why: "modifier :\(modifierText) is not supported (supported: :missing, :not for tokens, :exact for names, chains on patient references)")
+            }
+        }
+        let values = rawValue.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard !values.isEmpty, values.count <= Self.valuesMax, values.allSatisfy({ !$0.isEmpty }) else {
+            throw FHIRError.invalid("search parameter \(rawName) needs 1…\(Self.valuesMax) non-empty values")
+        }
+        return Criterion(parameter: parameter, values: try values.map { v throws(FHIRError) in try Self.parse(v, for: parameter) }, modifier: modifier)
     }
 
     static func parse(_ text: String, for parameter: SearchParameter) throws(FHIRError) -> Value {
@@ -96,6 +225,9 @@ public struct SearchQuery: Sendable {
             if let parsed = FHIRJSON.parseReference(text) { return .reference(type: parsed.type, id: parsed.id) }
             guard FHIRJSON.isValidID(text) else { throw .invalid("\(parameter.name) must be Type/id or an id, got “\(text.prefix(80))”") }
             return .reference(type: nil, id: text)
+        case (.blind(.identifier), _):
+            // `system|value`: the blind index holds the value only.
+            return .words(text.split(separator: "|", omittingEmptySubsequences: false).last.map(String.init) ?? text)
         case (.blind, _):
             return .words(text)
         case (.value, .date):
@@ -120,5 +252,54 @@ public struct SearchQuery: Sendable {
             if text.hasPrefix("|") { return .exact(String(text.dropFirst())) }
             return .exact(text)
         }
+    }
+}
+
+extension SearchQuery {
+    /// The `meta.tag` FHIR requires on a resource returned with only some of its elements.
+    public static var subsettedTag: [String: Any] { ["system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED",
+                                                     "display": "subsetted"] }
+    /// Elements kept by every subset: the resource's identity and metadata.
+    public static let mandatoryElements: Set<String> = ["resourceType", "id", "meta", "implicitRules"]
+
+    /// Whether `shape` changes resources (`_elements`, `_summary=true|data`).
+    public var subsets: Bool { elements != nil || summary == .summary || summary == .data }
+
+    /// The resource as this search returns it: only `_elements` (plus id, meta, resourceType), or the
+    /// summary elements of its type (`_summary=true`), or all but `text` (`_summary=data`); a
+    /// resource that lost elements is tagged SUBSETTED. Applied after decryption, to the response only.
+    public func shape(_ resource: [String: Any]) -> [String: Any] {
+        let type = resource["resourceType"] as? String ?? self.type
+        let keep: (String) -> Bool
+        if let elements {
+            let wanted = Set(elements)
+            keep = { Self.mandatoryElements.contains($0) || wanted.contains($0) || Self.choiceMatch($0, in: wanted) }
+        } else if summary == .summary {
+            let wanted = SearchParameters.summaryElements(type)
+            keep = { Self.mandatoryElements.contains($0) || wanted.contains($0) || Self.choiceMatch($0, in: wanted) }
+        } else if summary == .data {
+            keep = { $0 != "text" }
+        } else {
+            return resource
+        }
+        var out = resource.filter { keep($0.key) }
+        guard out.count < resource.count else { return out }
+        var meta = out["meta"] as? [String: Any] ?? [:]
+        var tags = meta["tag"] as? [Any] ?? []
+        let tagged = tags.contains { ($0 as? [String: Any])?["code"] as? String == "SUBSETTED" }
+        if !tagged { tags.append(Self.subsettedTag) }
+        meta["tag"] = tags
+        out["meta"] = meta
+        return out
+    }
+
+    /// Whether `key` is a typed form of a choice element in `names` (`value[x]` or `value` → `valueQuantity`).
+    static func choiceMatch(_ key: String, in names: Set<String>) -> Bool {
+        for name in names {
+            let stem = name.hasSuffix("[x]") ? String(name.dropLast(3)) : name
+            guard key.count > stem.count, key.hasPrefix(stem), key[key.index(key.startIndex, offsetBy: stem.count)].isUppercase else { continue }
+            return true
+        }
+        return false
     }
 }

@@ -450,10 +450,11 @@ enum FHIRRoutes {
         }
         if !query.summaryCount, query.offset > 0 { links.append(["relation": "previous", "url": link(max(0, query.offset - query.count))]) }
         bundle["link"] = links
+        // `_elements` / `_summary=true|data` shape the matches after decryption (included resources stay whole).
         var entries: [[String: Any]] = result.matches.map {
-            ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "match"]]
+            ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": query.shape($0.resource), "search": ["mode": "match"]]
         }
-        entries += ledgerObjects.map { ["fullUrl": "\(base)/\(query.type)/\($0["id"] as? String ?? "")", "resource": $0, "search": ["mode": "match"]] }
+        entries += ledgerObjects.map { ["fullUrl": "\(base)/\(query.type)/\($0["id"] as? String ?? "")", "resource": query.shape($0), "search": ["mode": "match"]] }
         entries += result.included.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "include"]] }
         if !query.ignored.isEmpty {
             entries.append(["resource": OperationOutcome.make(severity: "warning", code: "not-supported",

@@ -194,6 +194,29 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func values(param: String, records: [Hash256]) throws -> [Hash256: [String]] {
+        guard !records.isEmpty else { return [:] }
+        return try wrap {
+            try pool.read { db in
+                var out: [Hash256: [String]] = [:]
+                // Bounded batches of bound parameters (SQLite's limit is 32,766 in current builds).
+                for start in stride(from: 0, to: records.count, by: 500) {
+                    let batch = records[start..<min(records.count, start + 500)]
+                    let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
+                    var arguments: [any DatabaseValueConvertible] = [param]
+                    arguments += batch.map { Data($0.bytes) }
+                    let rows = try Row.fetchAll(db, sql: "SELECT record, value FROM indexed_value WHERE param = ? AND record IN (\(marks))",
+                                                arguments: StatementArguments(arguments))
+                    for row in rows {
+                        guard let record = Hash256(bytes: Array(row["record"] as Data)) else { continue }
+                        out[record, default: []].append(row["value"] as String)
+                    }
+                }
+                return out
+            }
+        }
+    }
+
     public func records(patient: IdentityID, limit: Int) throws -> [Hash256] {
         try wrap {
             try pool.read { db in

@@ -56,6 +56,8 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256]
     /// Records about a patient, in record-id order.
     func records(patient: IdentityID, limit: Int) throws -> [Hash256]
+    /// The indexed values of `param` held by each of `records` (records without one are absent).
+    func values(param: String, records: [Hash256]) throws -> [Hash256: [String]]
 
     /// Appends audit entries durably; returns the log size after them.
     func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) throws -> UInt64
@@ -65,4 +67,11 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry]
     /// One audit entry by index.
     func auditEntry(_ index: UInt64) throws -> StoredAuditEntry?
+}
+
+extension VaultStore {
+    /// Stores that do not answer per-record value queries say so (search then refuses `_sort`/`:missing`).
+    public func values(param: String, records: [Hash256]) throws -> [Hash256: [String]] {
+        throw StorageError.missing("this vault store does not answer per-record value queries")
+    }
 }

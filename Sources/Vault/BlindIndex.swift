@@ -65,10 +65,14 @@ public struct BlindIndexer: Sendable {
         }
     }
 
-    /// Tokens to index for a value: each normalized token and its prefixes of ≥ 3 characters.
+    /// Tokens to index for a value: each normalized token and its prefixes of ≥ 3 characters,
+    /// plus one whole-word token per word (`:exact`) and the field's presence token (`:missing`).
     public func tokens(field: IdentifierField, value: String) -> Set<BlindToken> {
         var out = Set<BlindToken>()
-        for word in Self.normalize(value, field: field) {
+        let words = Self.normalize(value, field: field)
+        if !words.isEmpty { out.insert(presenceToken(field: field)) }
+        for word in words {
+            out.insert(wholeWordToken(field, word))
             let characters = Array(word)
             let shortest = min(Self.prefixMin, characters.count)
             for length in shortest...characters.count where out.count < Self.tokensPerValueMax {
@@ -86,6 +90,17 @@ public struct BlindIndexer: Sendable {
     public func queryTokens(field: IdentifierField, query: String) -> [BlindToken] {
         Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { token(field, $0) }
     }
+
+    /// One whole-word token per query word (`:exact`: the word itself, never a longer word it begins).
+    public func exactQueryTokens(field: IdentifierField, query: String) -> [BlindToken] {
+        Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { wholeWordToken(field, $0) }
+    }
+
+    /// The token every record with at least one word in `field` carries (`:missing`); reveals presence only.
+    public func presenceToken(field: IdentifierField) -> BlindToken { token(field, "\u{0}present") }
+
+    /// A whole word, domain-separated from prefixes (a prefix token cannot equal it).
+    func wholeWordToken(_ field: IdentifierField, _ word: String) -> BlindToken { token(field, "\u{0}word\u{0}" + word) }
 
     func token(_ field: IdentifierField, _ word: String) -> BlindToken {
         var message = Array("careledger/blind/v1".utf8)

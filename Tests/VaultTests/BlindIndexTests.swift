@@ -23,7 +23,10 @@ struct BlindIndexTests {
     @Test func tokensArePrefixesKeyedByKeyAndField() {
         let indexer = BlindIndexer(key: Self.key)
         let tokens = indexer.tokens(field: .name, value: "Smith")
-        #expect(tokens.count == 3, "smi, smit, smith")
+        #expect(tokens.count == 5, "smi, smit, smith, the whole word smith, name present")
+        #expect(tokens.contains(indexer.exactQueryTokens(field: .name, query: "SMITH")[0]))
+        #expect(!indexer.tokens(field: .name, value: "Smithson").contains(indexer.exactQueryTokens(field: .name, query: "smith")[0]))
+        #expect(tokens.contains(indexer.presenceToken(field: .name)))
         #expect(tokens.contains(indexer.queryToken(field: .name, query: "SMI")!))
         #expect(tokens == indexer.tokens(field: .name, value: "smith"))
         #expect(tokens.isDisjoint(with: BlindIndexer(key: Self.otherKey).tokens(field: .name, value: "Smith")))

@@ -290,10 +290,16 @@ public final class AccessService: Sendable {
 
     /// Records whose blind index matches every word of `query` in `field`. Reading them still
     /// needs a permitted decision.
-    public func search(_ field: IdentifierField, _ query: String, limit: Int = 100) throws(AccessError) -> [Hash256] {
-        let tokens = indexer.queryTokens(field: field, query: query)
+    /// `exact`: whole words only (no prefix match).
+    public func search(_ field: IdentifierField, _ query: String, exact: Bool = false, limit: Int = 100) throws(AccessError) -> [Hash256] {
+        let tokens = exact ? indexer.exactQueryTokens(field: field, query: query) : indexer.queryTokens(field: field, query: query)
         guard !tokens.isEmpty else { return [] }
         do { return try vault.records(withAll: tokens, limit: limit) } catch { throw .storage("\(error)") }
+    }
+
+    /// Records with at least one word indexed in `field` (FHIR `:missing=false`).
+    public func records(withAny field: IdentifierField, limit: Int) throws(AccessError) -> [Hash256] {
+        do { return try vault.records(withAll: [indexer.presenceToken(field: field)], limit: limit) } catch { throw .storage("\(error)") }
     }
 
     /// Crypto-shreds a record whose erasure is committed on-chain: blobs, wrapped keys, index.
