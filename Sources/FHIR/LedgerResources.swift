@@ -70,6 +70,29 @@ public enum LedgerResources {
         ]
     }
 
+    /// The FHIR id of fill `number` of a prescription: `ledger-<first 48 hex>-<number>` (ids are at most 64 characters).
+    public static func dispenseID(_ prescription: Hash256, _ number: Int64) -> String { prefix + prescription.hex.prefix(48) + "-\(number)" }
+
+    /// One fill of a prescription as a MedicationDispense: the pharmacy, the serialized units (SGTINs) handed over.
+    public static func medicationDispense(_ view: PrescriptionView, fill: PrescriptionFill, label: String?) -> [String: Any] {
+        let rx = view.prescription
+        var medication: [String: Any] = ["coding": [["system": gtinSystem, "code": rx.gtin]]]
+        if let label { medication["text"] = label }
+        return [
+            "resourceType": "MedicationDispense",
+            "id": dispenseID(rx.id, fill.number),
+            "identifier": fill.units.map { ["system": "urn:careledger:sgtin", "value": "(01)\($0.gtin)(21)\($0.serial)"] },
+            "status": "completed",
+            "medicationCodeableConcept": medication,
+            "subject": identity(rx.patient),
+            "performer": [["actor": identity(fill.pharmacy)]],
+            "authorizingPrescription": [["reference": "MedicationRequest/\(prefix)\(rx.id.hex.prefix(56))"]],
+            "quantity": ["value": NSNumber(value: fill.units.count), "unit": "unit"],
+            "whenHandedOver": FHIRDateTime.instant(ms: fill.timeMs),
+            "note": [["text": "fill \(fill.number) of \(rx.fillsAllowed), block \(fill.height)"]],
+        ]
+    }
+
     /// A telehealth session as a virtual Encounter.
     public static func encounter(_ session: TelehealthSession) -> [String: Any] {
         let status = switch session.status {

@@ -96,7 +96,8 @@ extension FHIRService {
 extension FHIRService {
     /// `ResearchStudy/ledger-<trial id>` (any identity: the registry is public),
     /// `MedicationRequest/ledger-<56 hex>` (patient, prescriber's organization, pharmacists),
-    /// `Encounter/ledger-<56 hex>` (the telehealth session's participants).
+    /// `MedicationDispense/ledger-<48 hex>-<fill>` (as the prescription), `Encounter/ledger-<56 hex>`
+    /// (the telehealth session's participants).
     public func ledgerResource(type: String, id: String, requester: Identity) throws(FHIRError) -> [String: Any] {
         let key = String(id.dropFirst(LedgerResources.prefix.count))
         switch type {
@@ -110,6 +111,17 @@ extension FHIRService {
                 throw .forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
             }
             return LedgerResources.medicationRequest(view, label: SupplyChainContract.product(view.prescription.gtin, in: state)?.label)
+        case "MedicationDispense":
+            let parts = key.split(separator: "-")
+            guard parts.count == 2, let number = Int64(parts[1]) else { throw .notFound("MedicationDispense/\(id)") }
+            let full = try fullID(String(parts[0]), prefix: PrescriptionContract.prescriptionPrefix, what: "MedicationDispense/\(id)", hexDigits: 48)
+            guard let view = PrescriptionContract.prescription(full, in: state), let fill = view.fills.first(where: { $0.number == number }) else {
+                throw .notFound("MedicationDispense/\(id)")
+            }
+            guard ContractRoutes.mayReadPrescription(view.prescription, requester, state) else {
+                throw .forbidden("only the patient, the prescriber's organization and pharmacists read a dispense")
+            }
+            return LedgerResources.medicationDispense(view, fill: fill, label: SupplyChainContract.product(view.prescription.gtin, in: state)?.label)
         case "Encounter":
             let full = try fullID(key, prefix: TelehealthContract.sessionPrefix, what: "Encounter/\(id)")
             guard let session = TelehealthContract.session(full, in: state) else { throw .notFound("Encounter/\(id)") }
@@ -121,8 +133,8 @@ extension FHIRService {
     }
 
     /// The 64-hex id whose state key starts with `prefix` + the 56 hex digits of a FHIR id.
-    private func fullID(_ hex56: String, prefix: String, what: String) throws(FHIRError) -> Hash256 {
-        guard hex56.count == 56, hex56.allSatisfy(\.isHexDigit) else { throw .notFound(what) }
+    private func fullID(_ hex56: String, prefix: String, what: String, hexDigits: Int = 56) throws(FHIRError) -> Hash256 {
+        guard hex56.count == hexDigits, hex56.allSatisfy(\.isHexDigit) else { throw .notFound(what) }
         let rows: [(key: String, value: [UInt8])]
         do { rows = try node.store.states(prefix: prefix + hex56, after: nil, limit: 2) } catch { throw FHIRError(500, "exception", "\(error)") }
         guard rows.count == 1, let id = Hash256(hex: String(rows[0].key.dropFirst(prefix.count).prefix(64))) else { throw .notFound(what) }

@@ -165,7 +165,7 @@ enum FHIRRoutes {
             if type == "ClaimResponse", id.hasPrefix(ClaimMapping.responsePrefix) {
                 return response(try fhir.ledgerClaimResponse(id: id, requester: try context.requester()), pretty: pretty(request))
             }
-            if ["ResearchStudy", "MedicationRequest", "Encounter"].contains(type), id.hasPrefix(LedgerResources.prefix) {
+            if ["ResearchStudy", "MedicationRequest", "MedicationDispense", "Encounter"].contains(type), id.hasPrefix(LedgerResources.prefix) {
                 return response(try fhir.ledgerResource(type: type, id: id, requester: try context.requester()), pretty: pretty(request))
             }
             // The stored JSON is the resource as served: no parse and re-serialize unless _pretty.

@@ -88,6 +88,12 @@ struct FHIRLedgerViewTests {
             let rx = try await commit(fixture.doctor, "rx", "issue", [
                 "medicationRequestHash": .bytes(Hash256.sha256([3]).bytes), "patient": .bytes(Self.patient.derivedID.bytes),
                 "gtin": .string(gtin), "quantity": .int(1), "refills": .int(2), "expiresMs": .int(now + 30 * 86_400_000)])
+            _ = try await commit(Self.maker, "supply", "commission", ["gtin": .string(gtin), "lot": .string("L9"),
+                                                                      "expiryMs": .int(now + 100 * 86_400_000), "serials": .list([.string("S1")])])
+            let unit: CanonicalValue = .map(["gtin": .string(gtin), "serial": .string("S1")])
+            _ = try await commit(Self.maker, "supply", "ship", ["to": .bytes(fixture.hospital.derivedID.bytes), "units": .list([unit])])
+            _ = try await commit(fixture.hospital, "supply", "receive", ["from": .bytes(Self.maker.derivedID.bytes), "units": .list([unit])])
+            _ = try await commit(fixture.hospital, "rx", "fill", ["prescription": .bytes(rx.bytes), "units": .list([unit])])
             let session = Hash256.sha256([4])
             _ = try await commit(fixture.doctor, "telehealth", "open", [
                 "session": .bytes(session.bytes), "patient": .bytes(Self.patient.derivedID.bytes), "consentToRecord": .bool(false),
@@ -102,6 +108,11 @@ struct FHIRLedgerViewTests {
             let request = try await doctor.call(.get, "/fhir/MedicationRequest/ledger-\(rx.hex.prefix(56))")
             #expect(request.status == .ok && (request.json["dispenseRequest"] as? [String: Any])?["numberOfRepeatsAllowed"] as? Int == 2)
             #expect(try await outsider.call(.get, "/fhir/MedicationRequest/ledger-\(rx.hex.prefix(56))").status == .forbidden)
+            let dispense = try await doctor.call(.get, "/fhir/\("MedicationDispense")/\(LedgerResources.dispenseID(rx, 1))")
+            #expect(dispense.status == .ok && (dispense.json["identifier"] as? [[String: Any]])?.first?["value"] as? String == "(01)\(gtin)(21)S1",
+                    "\(dispense.json)")
+            #expect(try await outsider.call(.get, "/fhir/MedicationDispense/\(LedgerResources.dispenseID(rx, 1))").status == .forbidden)
+            #expect(try await doctor.call(.get, "/fhir/MedicationDispense/\(LedgerResources.dispenseID(rx, 2))").status == .notFound)
             let encounter = try await doctor.call(.get, "/fhir/Encounter/ledger-\(session.hex.prefix(56))")
             #expect(encounter.status == .ok && encounter.json["status"] as? String == "planned")
             #expect(try await outsider.call(.get, "/fhir/Encounter/ledger-\(session.hex.prefix(56))").status == .forbidden)
@@ -118,8 +129,8 @@ struct FHIRLedgerViewTests {
             let claim = try await doctor.call(.post, "/fhir/Claim/$submit",
                                               FHIRClaimTests.claim("V-1", patient: patientID, encounter: try #require(visit.json["id"] as? String)))
             #expect(claim.status == .ok)
-            let output = try await SharedValidator.validate([study.json, request.json, encounter.json, claim.json], name: "ledger views")
-            SharedValidator.expectValid(output, count: 4)
+            let output = try await SharedValidator.validate([study.json, request.json, dispense.json, encounter.json, claim.json], name: "ledger views")
+            SharedValidator.expectValid(output, count: 5)
         } }
     }
 }
