@@ -9,7 +9,7 @@ import Storage
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run the end-to-end story: a consortium commits; a patient controls encrypted records; FHIR over HTTP; the chain verifies, proves and catches tampering.",
+        abstract: "Run the end-to-end story: a consortium commits; a patient controls encrypted records; claims, drug supply, trials and telehealth run on contracts; FHIR over HTTP; the chain verifies, proves and catches tampering.",
         discussion: "Uses a temporary data directory that is deleted afterwards, unless --data is given (then it is kept; it must not exist yet).")
 
     @Option(help: "Keep the demo's data in this directory (must not exist yet).") var data: String?
