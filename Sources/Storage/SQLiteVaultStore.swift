@@ -14,18 +14,16 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     /// Most audit entries one append takes.
     public static let auditBatchMax = 10_000
 
-    /// Page cache per connection, in KiB.
+    /// Page cache of the writer connection, in KiB.
     public static let pageCacheKiB = 64 * 1024
 
     /// Opens (creating if needed) the store at `path`.
     public init(path: String) throws {
         do {
-            pool = try SQLitePool.open(path: path) { db in
-                try db.execute(sql: "PRAGMA secure_delete = ON")
-                // The index tables (keyed tokens, codes, dates) take random-key inserts: keep their
-                // B-tree pages in memory instead of re-reading them from the file on every write.
-                try db.execute(sql: "PRAGMA cache_size = -\(Self.pageCacheKiB)")
-            }
+            pool = try SQLitePool.open(path: path) { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+            // The writer's index tables (keyed tokens, codes, dates) take random-key inserts: keep
+            // their B-tree pages in memory instead of re-reading them from the file on every write.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -\(Self.pageCacheKiB)") }
             try Self.migrator.migrate(pool)
             let size = try pool.read { db in try Int64.fetchOne(db, sql: "SELECT count(*) FROM audit_entry") ?? 0 }
             frontier = Mutex(MerkleFrontier())

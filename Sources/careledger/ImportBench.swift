@@ -93,7 +93,7 @@ struct ImportBench: AsyncParsableCommand {
             Terminal.line("imported     \(grouped(done)) resources in \(grouped(bundles.count)) transaction Bundles, \(fixed(seconds, 2)) s (CPU \(fixed(cpu, 1)) s: \(fixed(cpu / seconds, 2)) of \(ProcessInfo.processInfo.activeProcessorCount) cores busy)")
             Terminal.line("throughput   \(grouped(Int(rate))) resources/s (target ≥ 3,000)")
             Terminal.line("limit        HPKE wraps \(grouped(Int(wrapsPerSecond)))/s on one core → \(grouped(Int(limit))) resources/s at two wraps each; ratio \(fixed(rate / limit * 100))%")
-            Terminal.line("disk         \(grouped(Int(syncsPerSecond))) fsync'd 4 KiB writes/s (each Bundle waits for two block commits and one vault write, each durable)")
+            Terminal.line("disk         \(grouped(Int(syncsPerSecond))) fsync'd 4 KiB writes/s (each Bundle waits for one durable vault write and one durable block commit)")
         }
     }
 
