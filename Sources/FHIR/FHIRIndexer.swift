@@ -27,6 +27,11 @@ public enum FHIRIndexer {
                     for text in blindTexts(element) where fields.identifiers.count < itemsMax {
                         fields.identifiers.append(ExtractedIdentifier(field: field, value: text))
                     }
+                    // An Identifier with a system is also indexed as `system|value` (one keyed token).
+                    if field == .identifier, let object = element as? [String: Any], let system = object["system"] as? String,
+                       let text = object["value"] as? String, !system.isEmpty, fields.identifiers.count < itemsMax {
+                        fields.identifiers.append(ExtractedIdentifier(field: field, value: BlindIndexer.systemQualified(system: system, value: text)))
+                    }
                 }
             case (.value, .date):
                 for element in elements {

@@ -226,8 +226,11 @@ public struct SearchQuery: Sendable {
             guard FHIRJSON.isValidID(text) else { throw .invalid("\(parameter.name) must be Type/id or an id, got “\(text.prefix(80))”") }
             return .reference(type: nil, id: text)
         case (.blind(.identifier), _):
-            // `system|value`: the blind index holds the value only.
-            return .words(text.split(separator: "|", omittingEmptySubsequences: false).last.map(String.init) ?? text)
+            // `system|value` matches that system's identifier (one keyed token); `|value` and
+            // `value` match the value under any system.
+            let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { return .words(text) }
+            return parts[0].isEmpty ? .words(parts[1]) : .words(BlindIndexer.systemQualified(system: parts[0], value: parts[1]))
         case (.blind, _):
             return .words(text)
         case (.value, .date):

@@ -68,6 +68,7 @@ public struct BlindIndexer: Sendable {
     /// Tokens to index for a value: each normalized token and its prefixes of ≥ 3 characters,
     /// plus one whole-word token per word (`:exact`) and the field's presence token (`:missing`).
     public func tokens(field: IdentifierField, value: String) -> Set<BlindToken> {
+        if let qualified = Self.systemQualifiedWord(value) { return [token(field, qualified)] }
         var out = Set<BlindToken>()
         let words = Self.normalize(value, field: field)
         if !words.isEmpty { out.insert(presenceToken(field: field)) }
@@ -88,12 +89,27 @@ public struct BlindIndexer: Sendable {
 
     /// One token per query word (words shorter than 3 characters are dropped).
     public func queryTokens(field: IdentifierField, query: String) -> [BlindToken] {
-        Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { token(field, $0) }
+        if let qualified = Self.systemQualifiedWord(query) { return [token(field, qualified)] }
+        return Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { token(field, $0) }
+    }
+
+    /// An identifier with its system (`system|value`), indexed and queried as one token, so
+    /// `identifier=system|value` matches that system's identifier only — never the same value
+    /// issued by another system. The value is normalized as identifiers are.
+    public static func systemQualified(system: String, value: String) -> String {
+        "\u{1}" + system.trimmingCharacters(in: .whitespaces) + "|" + normalize(value, field: .identifier).joined()
+    }
+
+    /// The token word of a `systemQualified` text, or nil for plain text.
+    static func systemQualifiedWord(_ text: String) -> String? {
+        guard text.hasPrefix("\u{1}"), text.count > 2 else { return nil }
+        return "\u{0}system\u{0}" + String(text.dropFirst().prefix(tokenCharactersMax * 4))
     }
 
     /// One whole-word token per query word (`:exact`: the word itself, never a longer word it begins).
     public func exactQueryTokens(field: IdentifierField, query: String) -> [BlindToken] {
-        Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { wholeWordToken(field, $0) }
+        if let qualified = Self.systemQualifiedWord(query) { return [token(field, qualified)] }
+        return Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { wholeWordToken(field, $0) }
     }
 
     /// The token every record with at least one word in `field` carries (`:missing`); reveals presence only.

@@ -1,5 +1,6 @@
 import FHIR
 import Testing
+import Vault
 
 /// Parser tests for `_sort`, modifiers, chains, `_elements` and `_summary`.
 @Suite("FHIR: search query parsing (sort, modifiers, chains, elements)")
@@ -62,7 +63,8 @@ struct SearchQueryTests {
         #expect(chain.inner.first?.modifier == .exact)
         #expect(query.criteria[3].chain?.inner.first?.parameter.name == "identifier")
         let patient = try Self.parse("Patient", "identifier=urn:x|123&family:exact=Okafor&gender:missing=false", strict: true)
-        #expect(patient.criteria[0].values == [.words("123")], "the blind index holds the identifier value, not its system")
+        #expect(patient.criteria[0].values == [.words(BlindIndexer.systemQualified(system: "urn:x", value: "123"))],
+                "system|value is one system-qualified keyed token")
         #expect(patient.criteria[1].modifier == .exact)
         #expect(patient.criteria[2].modifier == .missing(false))
         #expect(throws: FHIRError.self) { try Self.parse("Patient", "gender:missing=maybe") }

@@ -99,7 +99,8 @@ struct FHIRSearchFeatureTests {
                 ("Patient?family:exact=smi", 0), ("Patient?given:exact=ada", 1), ("Patient?name:exact=smithson", 1),
                 ("Patient?name:missing=false", 3), ("Patient?name:missing=true", 0), ("Patient?telecom:missing=true", 3),
                 ("Patient?birthdate:missing=false&gender:not=male", 3), ("Observation?patient:missing=false", 5),
-                ("Patient?identifier=urn:x%7C456", 1),
+                ("Patient?identifier=urn:x%7C456", 1), ("Patient?identifier=urn:other%7C456", 0), ("Patient?identifier=%7C456", 1),
+                ("Patient?identifier=456", 1),
             ]
             for (query, expected) in table { #expect(try await total(query) == expected, "\(query)") }
             for query in ["Observation?code:text=x", "Observation?code:identifier=x", "Observation?date:not=2024", "Patient?gender:exact=female"] {
