@@ -15,9 +15,8 @@ extension FHIRService {
 
     /// The ledger patient behind a FHIR Patient id.
     func ledgerPatient(_ patientID: String) throws(FHIRError) -> IdentityID {
-        guard let record = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state), record.resourceType == "Patient",
-              !record.isErased else { throw .notFound("Patient/\(patientID) is not known") }
-        return record.patient
+        guard let patient = FHIRRecordID.ledgerPatient(patientID, in: state) else { throw .notFound("Patient/\(patientID) is not known") }
+        return patient
     }
 
     /// The patient's ledger consents as FHIR Consents (the patient and delegates only).

@@ -9,8 +9,8 @@ import Storage
 /// each on-chain record version as a Provenance (who wrote it, when, in which block, with which
 /// signature).
 extension FHIRService {
-    static let identitySystem = "urn:careledger:identity"
-    static let recordSystem = "urn:careledger:record"
+    static let identitySystem = ClaimMapping.identitySystem
+    static let recordSystem = ClaimMapping.recordSystem
     static let blockExtension = "https://careledger.org/fhir/StructureDefinition/ledger-block"
     static let transactionExtension = "https://careledger.org/fhir/StructureDefinition/ledger-transaction"
 

@@ -39,8 +39,14 @@ public actor TelehealthRelay {
         }
     }
 
-    private var sessions: [Hash256: [Message]] = [:]
-    private var bytes: [Hash256: Int] = [:]
+    /// One session's relayed messages, their total size and each sender's next sequence number.
+    private struct Log {
+        var messages: [Message] = []
+        var bytes = 0
+        var next: [IdentityID: UInt64] = [:]
+    }
+
+    private var sessions: [Hash256: Log] = [:]
 
     public init() {}
 
@@ -48,27 +54,24 @@ public actor TelehealthRelay {
     public func post(_ session: Hash256, sender: IdentityID, sequence: UInt64, sealed: [UInt8], nowMs: Int64) throws(RelayError) -> Int {
         guard sealed.count <= Self.messageBytesMax else { throw .tooLarge }
         if sessions[session] == nil, sessions.count >= Self.sessionsMax { throw .tooManySessions }
-        var messages = sessions[session] ?? []
-        let expected = UInt64(messages.filter { $0.sender == sender }.count)
+        // Read the counts without copying the log, then append in place.
+        let index = sessions[session]?.messages.count ?? 0
+        let expected = sessions[session]?.next[sender] ?? 0
         guard sequence == expected else { throw .outOfOrder(expected: expected) }
-        guard messages.count < Self.messagesPerSessionMax, (bytes[session] ?? 0) + sealed.count <= Self.bytesPerSessionMax else {
+        guard index < Self.messagesPerSessionMax, (sessions[session]?.bytes ?? 0) + sealed.count <= Self.bytesPerSessionMax else {
             throw .sessionFull
         }
-        let message = Message(index: messages.count, sender: sender, sequence: sequence, sealed: sealed, receivedMs: nowMs)
-        messages.append(message)
-        sessions[session] = messages
-        bytes[session, default: 0] += sealed.count
-        return message.index
+        sessions[session, default: Log()].messages.append(Message(index: index, sender: sender, sequence: sequence, sealed: sealed, receivedMs: nowMs))
+        sessions[session]!.bytes += sealed.count
+        sessions[session]!.next[sender] = expected + 1
+        return index
     }
 
     /// Messages after `index` (exclusive), at most `limit`.
     public func messages(_ session: Hash256, after index: Int, limit: Int) -> [Message] {
-        Array((sessions[session] ?? []).dropFirst(max(0, index + 1)).prefix(limit))
+        Array((sessions[session]?.messages ?? []).dropFirst(max(0, index + 1)).prefix(limit))
     }
 
     /// Drops an ended session's messages.
-    public func forget(_ session: Hash256) {
-        sessions[session] = nil
-        bytes[session] = nil
-    }
+    public func forget(_ session: Hash256) { sessions[session] = nil }
 }

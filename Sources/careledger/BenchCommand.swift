@@ -138,12 +138,20 @@ struct LedgerBench: AsyncParsableCommand {
                 "kind": .string("device"), "label": .string("\(name)-\(index)"), "roles": .list([.string(role.rawValue)]),
                 "signingKey": .bytes(device.signingPublicKey.rawValue), "agreementKey": .bytes(device.agreementPublicKey)]))
         }
-        for chunk in stride(from: 0, to: enrollments.count, by: 1_000) {
-            let part = Array(enrollments[chunk..<min(chunk + 1_000, enrollments.count)])
-            let ids = try await ledger.node.submit(part).map { try $0.get() }
-            for id in ids { _ = try await ledger.node.awaitCommit(id) }
-        }
+        try await commitSetup(ledger, enrollments)
         return devices
+    }
+
+    /// Commits setup transactions in chunks of 1,000 and checks every one was accepted.
+    static func commitSetup(_ ledger: LocalLedger, _ transactions: [Transaction]) async throws {
+        for start in stride(from: 0, to: transactions.count, by: 1_000) {
+            let chunk = Array(transactions[start..<min(transactions.count, start + 1_000)])
+            let ids = try await ledger.node.submit(chunk).map { try $0.get() }
+            for id in ids {
+                let status = try await ledger.node.awaitCommit(id)
+                guard status.result.isAccepted else { throw CLIError("bench setup refused: \(status.result.message)") }
+            }
+        }
     }
 
     /// Signs anchor transactions `range` (round robin over senders) on all cores.

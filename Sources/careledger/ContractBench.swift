@@ -95,11 +95,11 @@ struct ContractBench: AsyncParsableCommand {
         let distributorDevices = try await LedgerBench.enrollDevices(ledger, count: max(1, senders / 2), admin: distributor, role: .supplyChain,
                                                                      name: "bench-distributor")
         let gtin = (0...9).map { "0061414199999\($0)" }.first(where: gs1CheckDigitValid)!
-        try await Self.commitSetup(ledger, [ledger.sign(maker, contract: "supply", method: "registerProduct",
+        try await LedgerBench.commitSetup(ledger, [ledger.sign(maker, contract: "supply", method: "registerProduct",
                                                         args: .map(["gtin": .string(gtin), "label": .string("bench tablets 10 mg")]))])
         let expiry = SystemClock().nowMs() + 400 * 86_400_000
         let serial: @Sendable (Int) -> String = { "B\($0)" }
-        try await Self.commitSetup(ledger, stride(from: 0, to: units, by: 200).map { start in
+        try await LedgerBench.commitSetup(ledger, stride(from: 0, to: units, by: 200).map { start in
             ledger.sign(maker, contract: "supply", method: "commission", args: .map([
                 "gtin": .string(gtin), "lot": .string("LOT-BENCH"), "expiryMs": .int(expiry),
                 "serials": .list((start..<min(units, start + 200)).map { .string(serial($0)) })]))
@@ -139,7 +139,7 @@ struct ContractBench: AsyncParsableCommand {
         if !json { Terminal.line("setting up: \(grouped(senders)) devices, \(grouped(patients)) patients, a plan, coverage, \(grouped(claims)) records…") }
         let devices = try await LedgerBench.enrollDevices(ledger, count: senders, admin: hospital)
         let patientKeys = (0..<patients).map { IdentityKeys(seed: Hash256.sha256(Array("bench-patient-\($0)".utf8)).bytes) }
-        try await Self.commitSetup(ledger, LedgerBench.signAll(patients) { i in
+        try await LedgerBench.commitSetup(ledger, LedgerBench.signAll(patients) { i in
             (patientKeys[i], TransactionBody(chainId: chainId, sender: patientKeys[i].derivedID, publicKey: patientKeys[i].signingPublicKey,
                                              sequence: 1, contract: "membership", method: "registerPatient",
                                              args: .map(["agreementKey": .bytes(patientKeys[i].agreementPublicKey)])))
@@ -148,8 +148,8 @@ struct ContractBench: AsyncParsableCommand {
             {"plan":"BENCH","currency":"USD","deductible":100.00,"coinsurancePercent":20,"outOfPocketMax":1000000.00,
              "benefits":[{"code":"99213","allowed":150.00}]}
             """.utf8))
-        try await Self.commitSetup(ledger, [ledger.sign(payer, contract: "claims", method: "registerPlan", args: plan)])
-        try await Self.commitSetup(ledger, patientKeys.map { patient in
+        try await LedgerBench.commitSetup(ledger, [ledger.sign(payer, contract: "claims", method: "registerPlan", args: plan)])
+        try await LedgerBench.commitSetup(ledger, patientKeys.map { patient in
             ledger.sign(payer, contract: "claims", method: "enroll", args: .map([
                 "plan": .string("BENCH"), "patient": .bytes(patient.derivedID.bytes),
                 "startMs": .int(now - 400 * day), "endMs": .int(now + 300 * day)]))
@@ -164,7 +164,7 @@ struct ContractBench: AsyncParsableCommand {
             }
             registrations.append(ledger.sign(hospital, contract: "records", method: "registerMany", args: .map(["entries": .list(entries)])))
         }
-        try await Self.commitSetup(ledger, registrations)
+        try await LedgerBench.commitSetup(ledger, registrations)
 
         // One claim per patient and day of service: no duplicates, every one documented and paid.
         let firstDay = now - 350 * day
@@ -181,18 +181,6 @@ struct ContractBench: AsyncParsableCommand {
             ])
             return (device, TransactionBody(chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,
                                             sequence: UInt64(i / senderCount) + 1, contract: "claims", method: "submit", args: args))
-        }
-    }
-
-    /// Commits setup transactions in chunks and checks every one was accepted.
-    static func commitSetup(_ ledger: LocalLedger, _ transactions: [Transaction]) async throws {
-        for start in stride(from: 0, to: transactions.count, by: 1_000) {
-            let chunk = Array(transactions[start..<min(transactions.count, start + 1_000)])
-            let ids = try await ledger.node.submit(chunk).map { try $0.get() }
-            for id in ids {
-                let status = try await ledger.node.awaitCommit(id)
-                guard status.result.isAccepted else { throw CLIError("bench setup refused: \(status.result.message)") }
-            }
         }
     }
 }

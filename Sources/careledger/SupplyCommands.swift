@@ -220,16 +220,9 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Reason: \(QuarantineReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
-            let list = try units.parsed()
-            guard !list.isEmpty else { throw CLIError("name the units with --units") }
             let reason = try SupplyCLI.choice(reason, QuarantineReason.self, "--reason")
-            let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "quarantine", args: .map([
-                    "units": SupplyCLI.argument(list), "reason": .string(reason.rawValue)])))
-            }
-            Terminal.line("quarantined \(list.count) unit\(list.count == 1 ? "" : "s") as suspect (\(reason.rawValue)) (block \(receipt.status.height))")
+            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, method: "quarantine", units: units, reason: reason.rawValue)
+            Terminal.line("quarantined \(done.units) as suspect (\(reason.rawValue)) (block \(done.height))")
         }
     }
 
@@ -242,14 +235,8 @@ struct SupplyCommand: AsyncParsableCommand {
         @OptionGroup var units: UnitOptions
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
-            let list = try units.parsed()
-            guard !list.isEmpty else { throw CLIError("name the units with --units") }
-            let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "clear", args: .map(["units": SupplyCLI.argument(list)])))
-            }
-            Terminal.line("cleared \(list.count) unit\(list.count == 1 ? "" : "s") (block \(receipt.status.height))")
+            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, method: "clear", units: units, reason: nil)
+            Terminal.line("cleared \(done.units) (block \(done.height))")
         }
     }
 
@@ -262,16 +249,9 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Reason: \(DecommissionReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
-            let list = try units.parsed()
-            guard !list.isEmpty else { throw CLIError("name the units with --units") }
             let reason = try SupplyCLI.choice(reason, DecommissionReason.self, "--reason")
-            let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "decommission", args: .map([
-                    "units": SupplyCLI.argument(list), "reason": .string(reason.rawValue)])))
-            }
-            Terminal.line("decommissioned \(list.count) unit\(list.count == 1 ? "" : "s") (\(reason.rawValue)) (block \(receipt.status.height))")
+            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, method: "decommission", units: units, reason: reason.rawValue)
+            Terminal.line("decommissioned \(done.units) (\(reason.rawValue)) (block \(done.height))")
         }
     }
 
@@ -545,6 +525,21 @@ struct SupplyNames {
 
 /// Parsing and formatting shared by the supply and rx commands and the demo.
 enum SupplyCLI {
+    /// Quarantines, clears or decommissions the named units (with a reason code when the method
+    /// takes one); returns "N unit(s)" and the block height.
+    static func unitAction(_ directory: DataDirectory, signer: String, method: String, units: SupplyCommand.UnitOptions,
+                           reason: String?) async throws -> (units: String, height: UInt64) {
+        let keys = try directory.loadKey(signer)
+        let list = try units.parsed()
+        guard !list.isEmpty else { throw CLIError("name the units with --units") }
+        var args: [String: CanonicalValue] = ["units": argument(list)]
+        if let reason { args["reason"] = .string(reason) }
+        let receipt = try await withLedger(directory) { ledger in
+            try await ledger.commit(ledger.sign(keys, contract: "supply", method: method, args: .map(args)))
+        }
+        return ("\(list.count) unit\(list.count == 1 ? "" : "s")", receipt.status.height)
+    }
+
     /// Ships (`party` = ("to", recipient)) or receives (("from", shipper)) units and cases; returns
     /// what moved in words, the other party's name and the block height.
     static func transfer(_ directory: DataDirectory, signer: String, method: String, party: (key: String, name: String),

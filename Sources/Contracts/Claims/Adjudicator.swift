@@ -32,10 +32,7 @@ struct Adjudicator {
         if state.get(lineKey) != nil { return deny(.duplicate) }
         guard let record = RecordIndex.current(item.record, in: state), record.patient == patient,
               record.custodian == provider else { return deny(.noDocumentingRecord) }
-        let view = state
-        guard var coverage = ClaimsContract.coverageIDs(patient, plan.id, view).lazy
-                .compactMap({ ClaimsContract.coverage($0, view) }).first(where: { $0.isActive(at: item.serviceMs) })
-        else { return deny(.notEligible) }
+        guard var coverage = coverageInForce(at: item.serviceMs, state) else { return deny(.notEligible) }
         guard nowMs - item.serviceMs <= ClaimsContract.filingLimitMs else { return deny(.lateFiling) }
         guard let benefit = plan.benefit(item.code) else { return deny(.notCovered) }
         guard plan.coversDiagnoses(diagnoses) else { return deny(.diagnosisNotCovered) }
@@ -81,6 +78,14 @@ struct Adjudicator {
         return LineAdjudication(sequence: item.sequence, submittedMinor: billed, eligibleMinor: eligible, unitsAllowed: units,
                                 patientMinor: deductible + coinsurance, payerMinor: eligible - deductible - coinsurance,
                                 adjustments: adjustments)
+    }
+
+    /// The patient's coverage under this plan in force on the date of service.
+    private func coverageInForce(at serviceMs: Int64, _ state: StateView) -> Coverage? {
+        for id in ClaimsContract.coverageIDs(patient, plan.id, state) {
+            if let coverage = ClaimsContract.coverage(id, state), coverage.isActive(at: serviceMs) { return coverage }
+        }
+        return nil
     }
 
     /// Takes up to `wanted` units from this provider's approved, unexpired authorizations for the
