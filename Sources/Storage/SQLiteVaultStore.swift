@@ -64,6 +64,30 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         migrator.registerMigration("v2-record-by-patient") { db in
             try db.execute(sql: "CREATE INDEX record_version_by_patient ON record_version(patient, record)")
         }
+        // Data keys wrapped under per-patient keys (one HPKE wrap per patient and reader, not per record).
+        migrator.registerMigration("v3-patient-keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE patient_key (id BLOB PRIMARY KEY, patient BLOB NOT NULL, custodian BLOB NOT NULL);
+                CREATE INDEX patient_key_by_owner ON patient_key(patient, custodian);
+                CREATE TABLE patient_key_copy (
+                    id BLOB NOT NULL, recipient BLOB NOT NULL, wrapped BLOB NOT NULL, PRIMARY KEY (id, recipient)
+                ) WITHOUT ROWID;
+                CREATE TABLE data_key (
+                    record BLOB NOT NULL, version INTEGER NOT NULL, wrapped BLOB NOT NULL, PRIMARY KEY (record, version)
+                ) WITHOUT ROWID;
+                """)
+        }
+        // Blobs (often kilobytes) in a rowid table: new ones are appended to its pages in order
+        // and only the small hash index takes random inserts (a WITHOUT ROWID table keyed by the
+        // hash split a leaf page on nearly every insert).
+        migrator.registerMigration("v4-blob-rowid") { db in
+            try db.execute(sql: """
+                CREATE TABLE blob_by_rowid (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+                INSERT INTO blob_by_rowid (hash, data) SELECT hash, data FROM blob;
+                DROP TABLE blob;
+                ALTER TABLE blob_by_rowid RENAME TO blob;
+                """)
+        }
         return migrator
     }
 
@@ -103,16 +127,22 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     public func put(_ versions: [StoredRecordVersion]) throws {
         try wrap {
             try pool.write { db in
+              var keysStored = Set<Hash256>()
+              for version in versions where keysStored.insert(version.patientKey.id).inserted {
+                let key = version.patientKey
+                try db.execute(sql: "INSERT OR IGNORE INTO patient_key (id, patient, custodian) VALUES (?, ?, ?)",
+                               arguments: [Data(key.id.bytes), Data(key.patient.bytes), Data(key.custodian.bytes)])
+                let copy = try db.cachedStatement(sql: "INSERT OR IGNORE INTO patient_key_copy (id, recipient, wrapped) VALUES (?, ?, ?)")
+                for (recipient, wrapped) in key.copies { try copy.execute(arguments: [Data(key.id.bytes), Data(recipient.bytes), Data(wrapped.bytes)]) }
+              }
               for version in versions {
                 let record = Data(version.record.bytes)
                 try db.execute(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)",
                                arguments: [Data(version.blob.hash.bytes), Data(version.blob.bytes)])
                 try db.execute(sql: "INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash) VALUES (?, ?, ?, ?)",
                                arguments: [record, Int64(version.version), Data(version.patient.bytes), Data(version.blob.hash.bytes)])
-                let key = try db.cachedStatement(sql: "INSERT OR REPLACE INTO wrapped_key (record, version, recipient, wrapped) VALUES (?, ?, ?, ?)")
-                for (recipient, wrapped) in version.wrappedKeys.sorted(by: { $0.key < $1.key }) {
-                    try key.execute(arguments: [record, Int64(version.version), Data(recipient.bytes), Data(wrapped.bytes)])
-                }
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO data_key (record, version, wrapped) VALUES (?, ?, ?)")
+                    .execute(arguments: [record, Int64(version.version), Data(version.dataKey.bytes)])
                 // The index describes the latest version only.
                 try db.execute(sql: "DELETE FROM blind_token WHERE record = ?", arguments: [record])
                 try db.execute(sql: "DELETE FROM indexed_value WHERE record = ?", arguments: [record])
@@ -123,6 +153,45 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
               }
             }
         }
+    }
+
+    public func sealedVersion(blob hash: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)? {
+        try wrap {
+            // One statement outside a transaction (each statement reads one snapshot): the read
+            // path of every FHIR read.
+            guard let row = try pool.unsafeRead({ db in
+                try Row.fetchOne(db.cachedStatement(sql: """
+                    SELECT data, (SELECT wrapped FROM data_key WHERE record = ? AND version = ?) AS wrapped FROM blob WHERE hash = ?
+                    """), arguments: [Data(record.bytes), Int64(version), Data(hash.bytes)])
+            }) else { return nil }
+            let sealed = try SealedRecord(bytes: Array(row["data"] as Data))
+            guard sealed.hash == hash else { throw VaultError.authenticationFailed("stored blob \(hash.hex) does not match its hash; it was altered") }
+            return (sealed, try (row["wrapped"] as Data?).map { try WrappedDataKey(bytes: Array($0)) })
+        }
+    }
+
+    public func patientKey(id: Hash256) throws -> StoredPatientKey? {
+        try wrap { try pool.read { db in try Self.patientKey(db, where: "id = ?", [Data(id.bytes)]) } }
+    }
+
+    public func patientKey(patient: IdentityID, custodian: IdentityID) throws -> StoredPatientKey? {
+        try wrap {
+            try pool.read { db in
+                try Self.patientKey(db, where: "patient = ? AND custodian = ? ORDER BY rowid DESC LIMIT 1", [Data(patient.bytes), Data(custodian.bytes)])
+            }
+        }
+    }
+
+    private static func patientKey(_ db: Database, where condition: String, _ arguments: StatementArguments) throws -> StoredPatientKey? {
+        guard let row = try Row.fetchOne(db, sql: "SELECT id, patient, custodian FROM patient_key WHERE \(condition)", arguments: arguments),
+              let id = Hash256(bytes: (row["id"] as Data)), let patient = Hash256(bytes: (row["patient"] as Data)),
+              let custodian = Hash256(bytes: (row["custodian"] as Data)) else { return nil }
+        var copies: [IdentityID: WrappedKey] = [:]
+        for copy in try Row.fetchAll(db, sql: "SELECT recipient, wrapped FROM patient_key_copy WHERE id = ?", arguments: [Data(id.bytes)]) {
+            guard let recipient = Hash256(bytes: (copy["recipient"] as Data)) else { throw VaultError.malformed("patient key copy recipient") }
+            copies[recipient] = try WrappedKey(bytes: Array(copy["wrapped"] as Data))
+        }
+        return StoredPatientKey(id: id, patient: patient, custodian: custodian, copies: copies)
     }
 
     public func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey? {
@@ -140,8 +209,10 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 let id = Data(record.bytes)
                 try db.execute(sql: "DELETE FROM blob WHERE hash IN (SELECT blob_hash FROM record_version WHERE record = ?)", arguments: [id])
                 let blobs = db.changesCount
+                try db.execute(sql: "DELETE FROM data_key WHERE record = ?", arguments: [id])
+                var keys = db.changesCount
                 try db.execute(sql: "DELETE FROM wrapped_key WHERE record = ?", arguments: [id])
-                let keys = db.changesCount
+                keys += db.changesCount
                 try db.execute(sql: "DELETE FROM blind_token WHERE record = ?", arguments: [id])
                 var index = db.changesCount
                 try db.execute(sql: "DELETE FROM indexed_value WHERE record = ?", arguments: [id])

@@ -1,25 +1,45 @@
 import LedgerCore
 import Vault
 
-/// One stored version of an encrypted record: its blob and the data key wrapped for each reader.
+/// A patient key as stored: whose it is, at which custodian, and its HPKE-wrapped copies (one
+/// for the patient, one for the custodian; directory data has the custodian's alone).
+public struct StoredPatientKey: Sendable {
+    public let id: Hash256
+    public let patient: IdentityID
+    public let custodian: IdentityID
+    public let copies: [IdentityID: WrappedKey]
+
+    public init(id: Hash256, patient: IdentityID, custodian: IdentityID, copies: [IdentityID: WrappedKey]) {
+        self.id = id
+        self.patient = patient
+        self.custodian = custodian
+        self.copies = copies
+    }
+}
+
+/// One stored version of an encrypted record: its blob, its data key wrapped under the patient
+/// key, and that patient key (stored with it if not yet stored, so no version is ever written
+/// without the key that opens it).
 public struct StoredRecordVersion: Sendable {
     public let record: Hash256
     public let version: UInt64
     public let patient: IdentityID
     public let blob: SealedRecord
-    public let wrappedKeys: [IdentityID: WrappedKey]
+    public let dataKey: WrappedDataKey
+    public let patientKey: StoredPatientKey
     /// Keyed hashes of the record's direct identifiers (never the identifiers).
     public let blindTokens: Set<BlindToken>
     /// Non-identifying indexed values (codes, dates, status), keyed by the record id only.
     public let values: [IndexedValue]
 
-    public init(record: Hash256, version: UInt64, patient: IdentityID, blob: SealedRecord, wrappedKeys: [IdentityID: WrappedKey],
-                blindTokens: Set<BlindToken>, values: [IndexedValue]) {
+    public init(record: Hash256, version: UInt64, patient: IdentityID, blob: SealedRecord, dataKey: WrappedDataKey,
+                patientKey: StoredPatientKey, blindTokens: Set<BlindToken>, values: [IndexedValue]) {
         self.record = record
         self.version = version
         self.patient = patient
         self.blob = blob
-        self.wrappedKeys = wrappedKeys
+        self.dataKey = dataKey
+        self.patientKey = patientKey
         self.blindTokens = blindTokens
         self.values = values
     }
@@ -42,9 +62,18 @@ public struct StoredAuditEntry: Sendable, Equatable {
 /// keys, the blind search index, and the access-audit log (an RFC 9162 Merkle log whose
 /// appends are durable when they return).
 public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
-    /// Stores a record version (blob, wrapped keys, index entries) atomically and durably.
+    /// Stores record versions (blobs, wrapped data keys, their patient keys, index entries)
+    /// atomically and durably.
     func put(_ versions: [StoredRecordVersion]) throws
-    /// The data key of a record version wrapped for `recipient`, if stored.
+    /// A record version's blob (by its content address) and its data key wrapped under its
+    /// patient key, read together; nil if the blob is not held.
+    func sealedVersion(blob: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)?
+    /// A stored patient key with its wrapped copies.
+    func patientKey(id: Hash256) throws -> StoredPatientKey?
+    /// The newest patient key of `patient` at `custodian`, if any.
+    func patientKey(patient: IdentityID, custodian: IdentityID) throws -> StoredPatientKey?
+    /// The data key of a record version HPKE-wrapped for `recipient` (the format before patient
+    /// keys; vaults written by earlier releases hold these).
     func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey?
     /// Destroys every blob, wrapped key and index entry of a record and scrubs them from disk.
     func erase(record: Hash256) throws -> ErasureReport

@@ -10,14 +10,25 @@ import Vault
 final class FlakyAuditVault: VaultStore, @unchecked Sendable {
     let inner: SQLiteVaultStore
     var auditFails = false
+    /// Data keys HPKE-wrapped per record, as vaults written before patient keys hold them.
+    var legacyKeys: [Hash256: WrappedKey] = [:]
     init(_ inner: SQLiteVaultStore) { self.inner = inner }
 
     func putBlob(_ sealed: SealedRecord) throws -> Hash256 { try inner.putBlob(sealed) }
     func blob(_ hash: Hash256) throws -> SealedRecord? { try inner.blob(hash) }
     func deleteBlob(_ hash: Hash256) throws { try inner.deleteBlob(hash) }
     func put(_ versions: [StoredRecordVersion]) throws { try inner.put(versions) }
+    func sealedVersion(blob: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)? {
+        guard let found = try inner.sealedVersion(blob: blob, record: record, version: version) else { return nil }
+        return legacyKeys[record] == nil ? found : (found.blob, nil)
+    }
+    func patientKey(id: Hash256) throws -> StoredPatientKey? { try inner.patientKey(id: id) }
+    func patientKey(patient: IdentityID, custodian: IdentityID) throws -> StoredPatientKey? {
+        try inner.patientKey(patient: patient, custodian: custodian)
+    }
     func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey? {
-        try inner.wrappedKey(record: record, version: version, recipient: recipient)
+        if let legacy = legacyKeys[record] { return legacy }
+        return try inner.wrappedKey(record: record, version: version, recipient: recipient)
     }
     func erase(record: Hash256) throws -> ErasureReport { try inner.erase(record: record) }
     func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256] { try inner.records(withAll: tokens, limit: limit) }
@@ -81,6 +92,58 @@ struct AccessServiceTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func patientOpensStoredVersionsWithTheirOwnKey() async throws {
+        let (chain, service, vault, record) = try await setUp()
+        let entry = try #require(RecordIndex.current(record, in: chain.node.state))
+        // A second record of the same patient is wrapped under the same patient key.
+        let second = try service.prepare(content: Array(#"{"resourceType":"Observation","status":"final"}"#.utf8), record: Hash256.sha256([43]),
+                                         version: 1, patient: patient.derivedID, custodian: chain.hospital.derivedID)
+        let dataKey = try #require(try vault.sealedVersion(blob: entry.ciphertextHash, record: record, version: 1)?.dataKey)
+        #expect(second.version.dataKey.patientKey == dataKey.patientKey)
+        let stored = try #require(try vault.patientKey(id: dataKey.patientKey))
+        #expect(stored.patient == patient.derivedID && stored.custodian == chain.hospital.derivedID)
+        #expect(Set(stored.copies.keys) == [patient.derivedID, chain.hospital.derivedID])
+        #expect(try vault.patientKey(patient: patient.derivedID, custodian: chain.hospital.derivedID)?.id == stored.id)
+        // The patient needs nothing but the vault's bytes and their own private key.
+        let patientKey = try PatientKey.unwrap(try #require(stored.copies[patient.derivedID]), id: stored.id, with: patient.agreement,
+                                               recipient: patient.derivedID)
+        let blob = try #require(try vault.blob(entry.ciphertextHash))
+        let plain = try RecordCipher.open(blob, with: try patientKey.unwrap(dataKey, record: record, version: 1), record: record, version: 1)
+        #expect(String(decoding: plain, as: UTF8.self).contains("potassium"))
+        #expect(throws: VaultError.self) {
+            try PatientKey.unwrap(try #require(stored.copies[patient.derivedID]), id: stored.id, with: doctor.agreement, recipient: doctor.derivedID)
+        }
+        // A new service (a restarted node) opens the stored patient key with the custodian's key and keeps using it.
+        let restarted = AccessService(node: chain.node, vault: vault, custodians: [chain.hospital],
+                                      indexKey: try BlindIndexKey(secret: Array(repeating: 5, count: 32)))
+        let third = try restarted.prepare(content: Array(#"{"resourceType":"Observation","status":"final"}"#.utf8), record: Hash256.sha256([44]),
+                                          version: 1, patient: patient.derivedID, custodian: chain.hospital.derivedID)
+        #expect(third.version.dataKey.patientKey == stored.id)
+        let served = try await restarted.serve([AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)])
+        #expect(String(decoding: try #require(served.first?.content), as: UTF8.self).contains("potassium"))
+        await chain.close()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func versionsWrittenBeforePatientKeysStillRead() async throws {
+        let (chain, service, vault, _) = try await setUp()
+        let record = Hash256.sha256([45])
+        let key = DataKey.generate()
+        let sealed = try RecordCipher.seal(Array(#"{"resourceType":"Observation","status":"final","valueString":"sodium 131"}"#.utf8), with: key,
+                                           record: record, version: 1)
+        _ = try vault.putBlob(sealed)
+        vault.legacyKeys[record] = try KeyWrap.wrap(key, to: chain.hospital.agreementPublicKey,
+                                                    context: WrapContext(record: record, version: 1, recipient: chain.hospital.derivedID))
+        let receipt = try await chain.node.submitAndWait(chain.sign(doctor, "records", "register", [
+            "record": .bytes(record.bytes), "patient": .bytes(patient.derivedID.bytes), "resourceType": .string("Observation"),
+            "category": .string("general"), "ciphertextHash": .bytes(sealed.hash.bytes), "version": .int(1)]))
+        #expect(receipt.status.result.isAccepted)
+        let served = try await service.serve([AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)])
+        #expect(String(decoding: try #require(served.first?.content), as: UTF8.self).contains("sodium"))
+        await chain.close()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func tamperedBlobAndErasure() async throws {
         let (chain, service, vault, record) = try await setUp()
         let entry = try #require(RecordIndex.current(record, in: chain.node.state))
@@ -97,9 +160,9 @@ struct AccessServiceTests {
         let erase = try await chain.node.submitAndWait(chain.sign(patient, "records", "erase", ["record": .bytes(record.bytes)]))
         #expect(erase.status.result.isAccepted)
         let report = try service.shred(record)
-        #expect(report.blobs == 1 && report.wrappedKeys == 2)
+        #expect(report.blobs == 1 && report.wrappedKeys == 1)
         #expect(try vault.blob(entry.ciphertextHash) == nil)
-        #expect(try vault.wrappedKey(record: record, version: 1, recipient: patient.derivedID) == nil)
+        #expect(try vault.sealedVersion(blob: entry.ciphertextHash, record: record, version: 1) == nil)
         do { _ = try await service.read(request) } catch {
             guard case .denied(let decision) = error else { Issue.record("expected a denial, got \(error)"); return }
             #expect(decision.reason == .recordErased)

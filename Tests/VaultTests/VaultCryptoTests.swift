@@ -78,6 +78,46 @@ struct VaultCryptoTests {
         #expect(throws: VaultError.self) { try KeyWrap.wrap(key, to: Array(repeating: 1, count: 31), context: context) }
         #expect(throws: VaultError.self) { try WrappedKey(bytes: Array(wrapped.bytes.dropLast())) }
     }
+
+    @Test func patientKeyWrapsDataKeysBoundToKeyRecordAndVersion() throws {
+        let patientKey = PatientKey.generate()
+        let dataKey = DataKey.generate()
+        let wrapped = try patientKey.wrap(dataKey, record: Self.record, version: 2)
+        #expect(wrapped.bytes.count == 93 && wrapped.bytes[0] == 2 && wrapped.patientKey == patientKey.id)
+        #expect(try WrappedDataKey(bytes: wrapped.bytes) == wrapped)
+        #expect(try patientKey.unwrap(wrapped, record: Self.record, version: 2).rawBytes == dataKey.rawBytes)
+        #expect(try patientKey.wrap(dataKey, record: Self.record, version: 2) != wrapped, "nonces are fresh")
+        for (record, version) in [(Hash256.sha256([1]), UInt64(2)), (Self.record, 3)] {
+            #expect(throws: VaultError.self) { try patientKey.unwrap(wrapped, record: record, version: version) }
+        }
+        // Another patient key, even one claiming the same id in the wrapped bytes, does not open it.
+        #expect(throws: VaultError.self) { try PatientKey.generate().unwrap(wrapped, record: Self.record, version: 2) }
+        for position in [1, 33, 50, 92] {
+            var bytes = wrapped.bytes
+            bytes[position] ^= 0x01
+            #expect(throws: VaultError.self) { try patientKey.unwrap(try WrappedDataKey(bytes: bytes), record: Self.record, version: 2) }
+        }
+        #expect(throws: VaultError.self) { try WrappedDataKey(bytes: Array(wrapped.bytes.dropLast())) }
+        #expect(throws: VaultError.self) { try WrappedDataKey(bytes: [1] + wrapped.bytes.dropFirst()) }
+    }
+
+    @Test func patientKeyCopiesOpenOnlyForTheirRecipientAndAsPatientKeys() throws {
+        let patientKey = PatientKey.generate()
+        let copy = try patientKey.wrap(to: Self.patient.agreementPublicKey, recipient: Self.patient.derivedID)
+        let opened = try PatientKey.unwrap(copy, id: patientKey.id, with: Self.patient.agreement, recipient: Self.patient.derivedID)
+        let dataKey = DataKey.generate()
+        #expect(try opened.unwrap(patientKey.wrap(dataKey, record: Self.record, version: 1), record: Self.record, version: 1).rawBytes == dataKey.rawBytes)
+        #expect(throws: VaultError.self) {
+            try PatientKey.unwrap(copy, id: patientKey.id, with: Self.other.agreement, recipient: Self.patient.derivedID)
+        }
+        #expect(throws: VaultError.self) {
+            try PatientKey.unwrap(copy, id: Hash256.sha256([9]), with: Self.patient.agreement, recipient: Self.patient.derivedID)
+        }
+        // A patient-key copy is not a record's wrapped data key, even for a record id equal to the key id.
+        #expect(throws: VaultError.self) {
+            try KeyWrap.unwrap(copy, with: Self.patient.agreement, context: WrapContext(record: patientKey.id, version: 0, recipient: Self.patient.derivedID))
+        }
+    }
 }
 
 @Suite("Passphrase-sealed secrets")

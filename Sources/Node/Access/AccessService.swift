@@ -87,12 +87,13 @@ public final class AccessService: Sendable {
     private let clock: any LedgerClock
     /// Durable audit appends, group-committed across concurrent reads.
     private let audit: AuditBatcher
-    /// How long an unwrapped data key stays in memory.
-    public static let dataKeySeconds: Int64 = 60
-    /// Most unwrapped data keys kept.
-    public static let dataKeysMax = 10_000
-    private struct DataKeySlot: Hashable { let record: Hash256; let version: UInt64 }
-    private let dataKeys = Mutex<[DataKeySlot: (key: DataKey, expiresMs: Int64)]>([:])
+    /// How long an opened patient key stays in memory (never on disk).
+    public static let patientKeySeconds: Int64 = 60
+    /// Most opened patient keys kept.
+    public static let patientKeysMax = 10_000
+    private let patientKeys = Mutex(PatientKeyCache())
+    /// Serializes opening and creating patient keys, so concurrent writers of a new patient agree on one.
+    private let patientKeyOpening = Mutex(())
 
     /// `custodians`: the private keys of the organizations whose records this node holds.
     public init(node: LedgerNode, vault: any VaultStore, custodians: [IdentityKeys], indexKey: BlindIndexKey,
@@ -107,8 +108,9 @@ public final class AccessService: Sendable {
 
     // MARK: writing
 
-    /// Encrypts a FHIR resource for a new record version: fresh data key, wrapped to the patient
-    /// and the custodian; blind tokens for its identifiers. Nothing is stored yet.
+    /// Encrypts a FHIR resource for a new record version: a fresh data key, wrapped under the
+    /// patient's key at this custodian (itself HPKE-wrapped to the patient and the custodian);
+    /// blind tokens for its identifiers. Nothing is stored yet.
     public func prepare(content: [UInt8], record: Hash256, version: UInt64, patient: IdentityID, custodian: IdentityID)
         throws(AccessError) -> (version: StoredRecordVersion, resourceType: String) {
         let fields: ExtractedFields
@@ -125,22 +127,15 @@ public final class AccessService: Sendable {
         guard RecordsContract.isResourceTypeName(fields.resourceType) else {
             throw .invalidContent("“\(fields.resourceType)” is not a FHIR resource type")
         }
-        var wrapped: [IdentityID: WrappedKey] = [:]
         let key = DataKey.generate()
         do {
             let sealed = try RecordCipher.seal(content, with: key, record: record, version: version)
-            // Directory data (no patient) is wrapped to its custodian alone.
-            for reader in patient == RecordEntry.noPatient ? [custodian] : [patient, custodian] {
-                guard let agreementKey = agreementKeys[reader] ?? Directory.identity(reader, in: node.state)?.agreementKey else {
-                    throw AccessError.unknownIdentity(reader)
-                }
-                wrapped[reader] = try KeyWrap.wrap(key, to: agreementKey,
-                                                   context: WrapContext(record: record, version: version, recipient: reader))
-            }
+            let patientKey = try writingKey(patient: patient, custodian: custodian, agreementKeys: agreementKeys)
             var tokens = Set<BlindToken>()
             for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(field: identifier.field, value: identifier.value)) }
-            let stored = StoredRecordVersion(record: record, version: version, patient: patient, blob: sealed, wrappedKeys: wrapped,
-                                             blindTokens: tokens, values: fields.values)
+            let stored = StoredRecordVersion(record: record, version: version, patient: patient, blob: sealed,
+                                             dataKey: try patientKey.key.wrap(key, record: record, version: version),
+                                             patientKey: patientKey.stored, blindTokens: tokens, values: fields.values)
             return (stored, fields.resourceType)
         } catch let error as AccessError {
             throw error
@@ -241,32 +236,101 @@ public final class AccessService: Sendable {
         do { return try RecordCipher.open(blob, with: key, record: entry.record, version: entry.version) } catch { throw .vault(error) }
     }
 
-    /// A record version's ciphertext and its data key, unwrapped with the custodian's key. Unwrapped
-    /// keys are kept in memory for `dataKeySeconds` (never on disk), so repeated reads skip the
-    /// X25519 step; erasure drops them.
+    /// A record version's ciphertext and its data key: unwrapped under the patient key, which is
+    /// opened with the custodian's private key and kept in memory for `patientKeySeconds`.
+    /// (Versions written before patient keys have their data key HPKE-wrapped to the custodian.)
     private func custodianKey(_ entry: RecordEntry) throws(AccessError) -> (SealedRecord, DataKey) {
         guard let custodianKeys = custodians[entry.custodian] else { throw .notHeldHere(custodian: entry.custodian) }
-        let slot = DataKeySlot(record: entry.record, version: entry.version)
-        let now = clock.nowMs()
         do {
-            guard let blob = try vault.blob(entry.ciphertextHash) else { throw AccessError.contentUnavailable(entry.record) }
-            if let cached = dataKeys.withLock({ $0[slot] }), cached.expiresMs > now { return (blob, cached.key) }
-            guard let wrapped = try vault.wrappedKey(record: entry.record, version: entry.version, recipient: entry.custodian)
+            guard let (blob, dataKey) = try vault.sealedVersion(blob: entry.ciphertextHash, record: entry.record, version: entry.version)
             else { throw AccessError.contentUnavailable(entry.record) }
-            let key = try KeyWrap.unwrap(wrapped, with: custodianKeys.agreement,
-                                         context: WrapContext(record: entry.record, version: entry.version, recipient: entry.custodian))
-            dataKeys.withLock { keys in
-                if keys.count >= Self.dataKeysMax { keys = keys.filter { $0.value.expiresMs > now } }
-                if keys.count >= Self.dataKeysMax { keys.removeAll(keepingCapacity: true) }
-                keys[slot] = (key, now + Self.dataKeySeconds * 1_000)
+            if let wrapped = dataKey {
+                let patientKey = try openedKey(wrapped.patientKey, custodian: custodianKeys)
+                return (blob, try patientKey.unwrap(wrapped, record: entry.record, version: entry.version))
             }
-            return (blob, key)
+            guard let legacy = try vault.wrappedKey(record: entry.record, version: entry.version, recipient: entry.custodian)
+            else { throw AccessError.contentUnavailable(entry.record) }
+            return (blob, try KeyWrap.unwrap(legacy, with: custodianKeys.agreement,
+                                             context: WrapContext(record: entry.record, version: entry.version, recipient: entry.custodian)))
         } catch let error as AccessError {
             throw error
         } catch let error as VaultError {
             throw .vault(error)
         } catch {
             throw .storage("\(error)")
+        }
+    }
+
+    /// A patient key by id, from memory or opened from the vault with the custodian's private key.
+    private func openedKey(_ id: Hash256, custodian: IdentityKeys) throws(AccessError) -> PatientKey {
+        let now = clock.nowMs()
+        if let hit = patientKeys.withLock({ $0.byID[id] }), hit.expiresMs > now { return hit.key }
+        do {
+            guard let stored = try vault.patientKey(id: id) else { throw AccessError.integrity("patient key \(id.hex) is not in the vault") }
+            let opened = try open(stored, custodian: custodian)
+            remember(opened, stored: stored, now: now, current: false)
+            return opened
+        } catch let error as AccessError {
+            throw error
+        } catch let error as VaultError {
+            throw .vault(error)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    /// The patient key new versions of `patient`'s records at `custodian` are wrapped under: the
+    /// one in memory, else the newest in the vault, else a new one wrapped to the patient and
+    /// the custodian. `agreementKeys` supplies X25519 keys of readers not yet on-chain.
+    private func writingKey(patient: IdentityID, custodian: IdentityID, agreementKeys: [IdentityID: [UInt8]])
+        throws(AccessError) -> (key: PatientKey, stored: StoredPatientKey) {
+        guard let custodianKeys = custodians[custodian] else { throw .notHeldHere(custodian: custodian) }
+        let owner = PatientKeyCache.Owner(patient: patient, custodian: custodian)
+        let now = clock.nowMs()
+        if let hit = patientKeys.withLock({ $0.current(owner, now: now) }) { return hit }
+        do {
+            return try patientKeyOpening.withLock { _ in
+                if let hit = patientKeys.withLock({ $0.current(owner, now: now) }) { return hit }
+                if let stored = try vault.patientKey(patient: patient, custodian: custodian) {
+                    let opened = try open(stored, custodian: custodianKeys)
+                    remember(opened, stored: stored, now: now, current: true)
+                    return (opened, stored)
+                }
+                let key = PatientKey.generate()
+                var copies: [IdentityID: WrappedKey] = [:]
+                // Directory data (no patient) is wrapped to its custodian alone.
+                for reader in patient == RecordEntry.noPatient ? [custodian] : [patient, custodian] {
+                    guard let agreementKey = agreementKeys[reader] ?? Directory.identity(reader, in: node.state)?.agreementKey else {
+                        throw AccessError.unknownIdentity(reader)
+                    }
+                    copies[reader] = try key.wrap(to: agreementKey, recipient: reader)
+                }
+                let stored = StoredPatientKey(id: key.id, patient: patient, custodian: custodian, copies: copies)
+                remember(key, stored: stored, now: now, current: true)
+                return (key, stored)
+            }
+        } catch let error as AccessError {
+            throw error
+        } catch let error as VaultError {
+            throw .vault(error)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    private func open(_ stored: StoredPatientKey, custodian: IdentityKeys) throws(AccessError) -> PatientKey {
+        guard let copy = stored.copies[custodian.derivedID] else {
+            throw .integrity("patient key \(stored.id.hex) has no copy for custodian \(custodian.derivedID.hex)")
+        }
+        do { return try PatientKey.unwrap(copy, id: stored.id, with: custodian.agreement, recipient: custodian.derivedID) } catch { throw .vault(error) }
+    }
+
+    private func remember(_ key: PatientKey, stored: StoredPatientKey, now: Int64, current: Bool) {
+        patientKeys.withLock { cache in
+            if cache.byID.count >= Self.patientKeysMax { cache.dropExpired(now: now) }
+            if cache.byID.count >= Self.patientKeysMax { cache = PatientKeyCache() }
+            cache.byID[key.id] = .init(key: key, stored: stored, expiresMs: now + Self.patientKeySeconds * 1_000)
+            if current { cache.current[.init(patient: stored.patient, custodian: stored.custodian)] = key.id }
         }
     }
 
@@ -307,7 +371,6 @@ public final class AccessService: Sendable {
         guard let entry = RecordIndex.current(record, in: node.state), entry.isErased else {
             throw .integrity("record \(record.hex) has no committed erasure on the chain")
         }
-        dataKeys.withLock { keys in keys = keys.filter { $0.key.record != record } }
         do { return try vault.erase(record: record) } catch { throw .storage("\(error)") }
     }
 
@@ -342,5 +405,23 @@ public final class AccessService: Sendable {
         } catch {
             throw .storage("\(error)")
         }
+    }
+}
+
+/// Opened patient keys by id, and which one is current for writing each (patient, custodian).
+private struct PatientKeyCache {
+    struct Owner: Hashable { let patient: IdentityID; let custodian: IdentityID }
+    struct Opened { let key: PatientKey; let stored: StoredPatientKey; let expiresMs: Int64 }
+    var byID: [Hash256: Opened] = [:]
+    var current: [Owner: Hash256] = [:]
+
+    func current(_ owner: Owner, now: Int64) -> (key: PatientKey, stored: StoredPatientKey)? {
+        guard let id = current[owner], let hit = byID[id], hit.expiresMs > now else { return nil }
+        return (hit.key, hit.stored)
+    }
+
+    mutating func dropExpired(now: Int64) {
+        byID = byID.filter { $0.value.expiresMs > now }
+        current = current.filter { byID[$0.value] != nil }
     }
 }
