@@ -6,6 +6,7 @@ import LedgerCore
 /// one database transaction per block.
 public final class SQLiteLedgerStore: LedgerStore {
     private let pool: DatabasePool
+    private let checkpointer: WALCheckpointer
     /// Page cache per connection, in KiB.
     public static let pageCacheKiB = 128 * 1024
     /// Path of the database file.
@@ -15,7 +16,7 @@ public final class SQLiteLedgerStore: LedgerStore {
     public init(path: String) throws {
         self.path = path
         do {
-            pool = try SQLitePool.open(path: path) { db in
+            (pool, checkpointer) = try SQLitePool.open(path: path) { db in
                 // Random-key indexes (tx ids, state keys) need their upper B-tree levels in memory,
                 // or commit cost grows with chain length.
                 try db.execute(sql: "PRAGMA cache_size = -\(Self.pageCacheKiB)")
@@ -65,6 +66,12 @@ public final class SQLiteLedgerStore: LedgerStore {
         return migrator
     }
 
+    /// A write transaction; the WAL checkpoint it makes due runs off this path.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        defer { checkpointer.wrote() }
+        return try pool.write(updates)
+    }
+
     private func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StorageError { throw error } catch {
             throw StorageError.database("\(error)")
@@ -83,7 +90,7 @@ public final class SQLiteLedgerStore: LedgerStore {
         let block = commit.block
         let height = block.header.height
         try wrap {
-            try pool.write { db in
+            try write { db in
                 let last = try Int64.fetchOne(db, sql: "SELECT max(height) FROM block")
                 let expected = last.map { UInt64($0) + 1 } ?? 0
                 guard height == expected else { throw StorageError.notAContiguousBlock(expected: expected, got: height) }
@@ -276,11 +283,11 @@ public final class SQLiteLedgerStore: LedgerStore {
 
     /// Runs raw SQL on the writer. For tamper tests and the demo's tamper chapter only.
     public func unsafeExecute(_ sql: String, arguments: [Data] = []) throws {
-        try wrap { try pool.write { db in try db.execute(sql: sql, arguments: StatementArguments(arguments)) } }
+        try wrap { try write { db in try db.execute(sql: sql, arguments: StatementArguments(arguments)) } }
     }
 
     /// Flushes the WAL into the main database file (also done automatically by SQLite).
     public func checkpoint() throws {
-        try wrap { _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) } }
+        try wrap { try checkpointer.truncate() }
     }
 }

@@ -9,6 +9,7 @@ import Vault
 /// an erasure truncates the WAL, so nothing of an erased record stays in the files.
 public final class SQLiteVaultStore: VaultStore, Sendable {
     private let pool: DatabasePool
+    private let checkpointer: WALCheckpointer
     /// The audit log's frontier; guarded because appends come from many tasks.
     private let frontier: Mutex<MerkleFrontier>
     /// Most audit entries one append takes.
@@ -20,7 +21,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     /// Opens (creating if needed) the store at `path`.
     public init(path: String) throws {
         do {
-            pool = try SQLitePool.open(path: path) { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
+            (pool, checkpointer) = try SQLitePool.open(path: path) { db in try db.execute(sql: "PRAGMA secure_delete = ON") }
             // The writer's index tables (keyed tokens, codes, dates) take random-key inserts: keep
             // their B-tree pages in memory instead of re-reading them from the file on every write.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA cache_size = -\(Self.pageCacheKiB)") }
@@ -91,6 +92,12 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         return migrator
     }
 
+    /// A write transaction; the WAL checkpoint it makes due runs off this path.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        defer { checkpointer.wrote() }
+        return try pool.write(updates)
+    }
+
     private func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StorageError { throw error } catch let error as VaultError { throw error } catch {
             throw StorageError.database("\(error)")
@@ -101,7 +108,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
 
     public func putBlob(_ sealed: SealedRecord) throws -> Hash256 {
         try wrap {
-            try pool.write { db in
+            try write { db in
                 try db.execute(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)", arguments: [Data(sealed.hash.bytes), Data(sealed.bytes)])
             }
         }
@@ -119,14 +126,14 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     }
 
     public func deleteBlob(_ hash: Hash256) throws {
-        try wrap { try pool.write { db in try db.execute(sql: "DELETE FROM blob WHERE hash = ?", arguments: [Data(hash.bytes)]) } }
+        try wrap { try write { db in try db.execute(sql: "DELETE FROM blob WHERE hash = ?", arguments: [Data(hash.bytes)]) } }
     }
 
     // MARK: records
 
     public func put(_ versions: [StoredRecordVersion]) throws {
         try wrap {
-            try pool.write { db in
+            try write { db in
               var keysStored = Set<Hash256>()
               for version in versions where keysStored.insert(version.patientKey.id).inserted {
                 let key = version.patientKey
@@ -205,7 +212,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
 
     public func erase(record: Hash256) throws -> ErasureReport {
         let report = try wrap {
-            try pool.write { db -> ErasureReport in
+            try write { db -> ErasureReport in
                 let id = Data(record.bytes)
                 try db.execute(sql: "DELETE FROM blob WHERE hash IN (SELECT blob_hash FROM record_version WHERE record = ?)", arguments: [id])
                 let blobs = db.changesCount
@@ -222,7 +229,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         }
         // Old page images of the erased rows may still sit in the WAL: fold it into the
         // (secure-deleted) main file and truncate it.
-        try wrap { _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) } }
+        try wrap { try checkpointer.truncate() }
         return report
     }
 
@@ -302,7 +309,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         return try wrap {
             try frontier.withLock { frontier in
                 var next = frontier
-                try pool.write { db in
+                try write { db in
                     let insert = try db.cachedStatement(sql: "INSERT INTO audit_entry (idx, patient, entry, leaf_hash) VALUES (?, ?, ?, ?)")
                     let node = try db.cachedStatement(sql: "INSERT INTO audit_node (level, idx, hash) VALUES (?, ?, ?)")
                     for entry in entries {
