@@ -103,7 +103,9 @@ let package = Package(
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Vault"], swiftSettings: strict),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "LedgerCore"], swiftSettings: strict),
-        .testTarget(name: "StorageTests", dependencies: ["Storage", "LedgerCore", "Vault"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: [
+            "Storage", "LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault"], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: [

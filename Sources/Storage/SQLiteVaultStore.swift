@@ -65,29 +65,36 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         migrator.registerMigration("v2-record-by-patient") { db in
             try db.execute(sql: "CREATE INDEX record_version_by_patient ON record_version(patient, record)")
         }
-        // Data keys wrapped under per-patient keys (one HPKE wrap per patient and reader, not per record).
-        migrator.registerMigration("v3-patient-keys") { db in
+        // Data keys wrapped under per-patient keys (one HPKE wrap per patient and reader, not per
+        // record), kept in the version's row. Each record's index entries are listed in its latest
+        // version's row, so replacing or erasing them deletes exact keys: the by-record indexes,
+        // two random-key inserts per index entry, go. Blobs (often kilobytes) move to a rowid
+        // table: new ones are appended in order and only the small hash index takes random
+        // inserts (keyed by the hash, nearly every insert split a leaf page).
+        migrator.registerMigration("v3-patient-keys-compact-index") { db in
             try db.execute(sql: """
                 CREATE TABLE patient_key (id BLOB PRIMARY KEY, patient BLOB NOT NULL, custodian BLOB NOT NULL);
                 CREATE INDEX patient_key_by_owner ON patient_key(patient, custodian);
                 CREATE TABLE patient_key_copy (
                     id BLOB NOT NULL, recipient BLOB NOT NULL, wrapped BLOB NOT NULL, PRIMARY KEY (id, recipient)
                 ) WITHOUT ROWID;
-                CREATE TABLE data_key (
-                    record BLOB NOT NULL, version INTEGER NOT NULL, wrapped BLOB NOT NULL, PRIMARY KEY (record, version)
-                ) WITHOUT ROWID;
-                """)
-        }
-        // Blobs (often kilobytes) in a rowid table: new ones are appended to its pages in order
-        // and only the small hash index takes random inserts (a WITHOUT ROWID table keyed by the
-        // hash split a leaf page on nearly every insert).
-        migrator.registerMigration("v4-blob-rowid") { db in
-            try db.execute(sql: """
+                ALTER TABLE record_version ADD COLUMN data_key BLOB;
+                ALTER TABLE record_version ADD COLUMN index_keys BLOB;
                 CREATE TABLE blob_by_rowid (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
                 INSERT INTO blob_by_rowid (hash, data) SELECT hash, data FROM blob;
                 DROP TABLE blob;
                 ALTER TABLE blob_by_rowid RENAME TO blob;
                 """)
+            let latest = try Row.fetchAll(db, sql: "SELECT record, max(version) AS version FROM record_version GROUP BY record")
+            for row in latest {
+                let record = row["record"] as Data
+                let tokens = try Data.fetchAll(db, sql: "SELECT token FROM blind_token WHERE record = ?", arguments: [record]).map { Array($0) }
+                let values = try Row.fetchAll(db, sql: "SELECT param, value FROM indexed_value WHERE record = ?", arguments: [record])
+                    .map { IndexedValue(param: $0["param"], value: $0["value"]) }
+                try db.execute(sql: "UPDATE record_version SET index_keys = ? WHERE record = ? AND version = ?",
+                               arguments: [Data(IndexKeys.encode(tokens: tokens, values: values)), record, row["version"] as Int64])
+            }
+            try db.execute(sql: "DROP INDEX blind_token_by_record; DROP INDEX indexed_value_by_record")
         }
         return migrator
     }
@@ -144,22 +151,43 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
               }
               for version in versions {
                 let record = Data(version.record.bytes)
-                try db.execute(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)",
-                               arguments: [Data(version.blob.hash.bytes), Data(version.blob.bytes)])
-                try db.execute(sql: "INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash) VALUES (?, ?, ?, ?)",
-                               arguments: [record, Int64(version.version), Data(version.patient.bytes), Data(version.blob.hash.bytes)])
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO data_key (record, version, wrapped) VALUES (?, ?, ?)")
-                    .execute(arguments: [record, Int64(version.version), Data(version.dataKey.bytes)])
-                // The index describes the latest version only.
-                try db.execute(sql: "DELETE FROM blind_token WHERE record = ?", arguments: [record])
-                try db.execute(sql: "DELETE FROM indexed_value WHERE record = ?", arguments: [record])
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)")
+                    .execute(arguments: [Data(version.blob.hash.bytes), Data(version.blob.bytes)])
+                // The index describes the latest version only: drop the previous version's entries.
+                _ = try Self.dropIndexEntries(db, record: record)
+                let tokens = version.blindTokens.map(\.bytes)
+                try db.cachedStatement(sql: """
+                    INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash, data_key, index_keys) VALUES (?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [record, Int64(version.version), Data(version.patient.bytes), Data(version.blob.hash.bytes),
+                                             Data(version.dataKey.bytes), Data(IndexKeys.encode(tokens: tokens, values: version.values))])
                 let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
-                for t in version.blindTokens { try token.execute(arguments: [Data(t.bytes), record]) }
+                for t in tokens { try token.execute(arguments: [Data(t), record]) }
                 let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
                 for v in version.values { try value.execute(arguments: [v.param, v.value, record]) }
               }
             }
         }
+    }
+
+    /// Deletes the index entries listed in the record's latest version row and clears the list;
+    /// returns how many entries were deleted.
+    private static func dropIndexEntries(_ db: Database, record: Data) throws -> Int {
+        guard let listed = try Data.fetchOne(db.cachedStatement(sql: "SELECT index_keys FROM record_version WHERE record = ? AND index_keys IS NOT NULL"),
+                                             arguments: [record]) else { return 0 }
+        let keys = try IndexKeys.decode(Array(listed))
+        var deleted = 0
+        let token = try db.cachedStatement(sql: "DELETE FROM blind_token WHERE token = ? AND record = ?")
+        for t in keys.tokens {
+            try token.execute(arguments: [Data(t), record])
+            deleted += db.changesCount
+        }
+        let value = try db.cachedStatement(sql: "DELETE FROM indexed_value WHERE param = ? AND value = ? AND record = ?")
+        for v in keys.values {
+            try value.execute(arguments: [v.param, v.value, record])
+            deleted += db.changesCount
+        }
+        try db.cachedStatement(sql: "UPDATE record_version SET index_keys = NULL WHERE record = ? AND index_keys IS NOT NULL").execute(arguments: [record])
+        return deleted
     }
 
     public func sealedVersion(blob hash: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)? {
@@ -168,7 +196,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
             // path of every FHIR read.
             guard let row = try pool.unsafeRead({ db in
                 try Row.fetchOne(db.cachedStatement(sql: """
-                    SELECT data, (SELECT wrapped FROM data_key WHERE record = ? AND version = ?) AS wrapped FROM blob WHERE hash = ?
+                    SELECT data, (SELECT data_key FROM record_version WHERE record = ? AND version = ?) AS wrapped FROM blob WHERE hash = ?
                     """), arguments: [Data(record.bytes), Int64(version), Data(hash.bytes)])
             }) else { return nil }
             let sealed = try SealedRecord(bytes: Array(row["data"] as Data))
@@ -216,14 +244,11 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 let id = Data(record.bytes)
                 try db.execute(sql: "DELETE FROM blob WHERE hash IN (SELECT blob_hash FROM record_version WHERE record = ?)", arguments: [id])
                 let blobs = db.changesCount
-                try db.execute(sql: "DELETE FROM data_key WHERE record = ?", arguments: [id])
+                try db.execute(sql: "UPDATE record_version SET data_key = NULL WHERE record = ? AND data_key IS NOT NULL", arguments: [id])
                 var keys = db.changesCount
                 try db.execute(sql: "DELETE FROM wrapped_key WHERE record = ?", arguments: [id])
                 keys += db.changesCount
-                try db.execute(sql: "DELETE FROM blind_token WHERE record = ?", arguments: [id])
-                var index = db.changesCount
-                try db.execute(sql: "DELETE FROM indexed_value WHERE record = ?", arguments: [id])
-                index += db.changesCount
+                let index = try Self.dropIndexEntries(db, record: id)
                 return ErasureReport(blobs: blobs, wrappedKeys: keys, indexEntries: index)
             }
         }
@@ -279,13 +304,12 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 for start in stride(from: 0, to: records.count, by: 500) {
                     let batch = records[start..<min(records.count, start + 500)]
                     let marks = Array(repeating: "?", count: batch.count).joined(separator: ",")
-                    var arguments: [any DatabaseValueConvertible] = [param]
-                    arguments += batch.map { Data($0.bytes) }
-                    let rows = try Row.fetchAll(db, sql: "SELECT record, value FROM indexed_value WHERE param = ? AND record IN (\(marks))",
-                                                arguments: StatementArguments(arguments))
+                    let rows = try Row.fetchAll(db, sql: "SELECT record, index_keys FROM record_version WHERE index_keys IS NOT NULL AND record IN (\(marks))",
+                                                arguments: StatementArguments(batch.map { Data($0.bytes) }))
                     for row in rows {
                         guard let record = Hash256(bytes: Array(row["record"] as Data)) else { continue }
-                        out[record, default: []].append(row["value"] as String)
+                        let values = try IndexKeys.decode(Array(row["index_keys"] as Data)).values.filter { $0.param == param }.map(\.value)
+                        if !values.isEmpty { out[record] = values }
                     }
                 }
                 return out
