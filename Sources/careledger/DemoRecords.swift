@@ -48,7 +48,7 @@ extension DemoScript {
         let lab = try await ledger.putRecord(content: Self.observationResource, patient: patient.derivedID, category: .general, author: rivera)
         story.ok("dr-rivera (general-hospital) wrote the patient's Patient and Observation resources, each under its own AES-256-GCM key")
         story.note("on-chain: record \(lab.entry.record.hex.prefix(16))…, ciphertext hash \(lab.entry.ciphertextHash.hex.prefix(16))…, type Observation, category general — no PHI")
-        story.note("data keys are HPKE-wrapped (X25519, HKDF-SHA256, AES-256-GCM) to the patient and to general-hospital")
+        story.note("data keys are wrapped under the patient's key at general-hospital, itself HPKE-wrapped (X25519, HKDF-SHA256, AES-256-GCM) to the patient and to general-hospital")
         let found = try ledger.access.search(.name, "quint")
         try expect(found == [demographics.entry.record], "blind search")
         story.ok("a search for name “quint…” finds the Patient record through keyed hashes; the index never holds the name")
