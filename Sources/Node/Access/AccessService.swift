@@ -128,7 +128,7 @@ public final class AccessService: Sendable {
             throw .invalidContent("“\(fields.resourceType)” is not a FHIR resource type")
         }
         let key = DataKey.generate()
-        do {
+        return try Self.accessing {
             let sealed = try RecordCipher.seal(content, with: key, record: record, version: version)
             let patientKey = try writingKey(patient: patient, custodian: custodian, agreementKeys: agreementKeys)
             var tokens = Set<BlindToken>()
@@ -137,12 +137,6 @@ public final class AccessService: Sendable {
                                              dataKey: try patientKey.key.wrap(key, record: record, version: version),
                                              patientKey: patientKey.stored, blindTokens: tokens, values: fields.values)
             return (stored, fields.resourceType)
-        } catch let error as AccessError {
-            throw error
-        } catch let error as VaultError {
-            throw .vault(error)
-        } catch {
-            throw .storage("\(error)")
         }
     }
 
@@ -241,7 +235,7 @@ public final class AccessService: Sendable {
     /// (Versions written before patient keys have their data key HPKE-wrapped to the custodian.)
     private func custodianKey(_ entry: RecordEntry) throws(AccessError) -> (SealedRecord, DataKey) {
         guard let custodianKeys = custodians[entry.custodian] else { throw .notHeldHere(custodian: entry.custodian) }
-        do {
+        return try Self.accessing {
             guard let (blob, dataKey) = try vault.sealedVersion(blob: entry.ciphertextHash, record: entry.record, version: entry.version)
             else { throw AccessError.contentUnavailable(entry.record) }
             if let wrapped = dataKey {
@@ -252,12 +246,6 @@ public final class AccessService: Sendable {
             else { throw AccessError.contentUnavailable(entry.record) }
             return (blob, try KeyWrap.unwrap(legacy, with: custodianKeys.agreement,
                                              context: WrapContext(record: entry.record, version: entry.version, recipient: entry.custodian)))
-        } catch let error as AccessError {
-            throw error
-        } catch let error as VaultError {
-            throw .vault(error)
-        } catch {
-            throw .storage("\(error)")
         }
     }
 
@@ -265,17 +253,11 @@ public final class AccessService: Sendable {
     private func openedKey(_ id: Hash256, custodian: IdentityKeys) throws(AccessError) -> PatientKey {
         let now = clock.nowMs()
         if let hit = patientKeys.withLock({ $0.byID[id] }), hit.expiresMs > now { return hit.key }
-        do {
+        return try Self.accessing {
             guard let stored = try vault.patientKey(id: id) else { throw AccessError.integrity("patient key \(id.hex) is not in the vault") }
             let opened = try open(stored, custodian: custodian)
             remember(opened, stored: stored, now: now, current: false)
             return opened
-        } catch let error as AccessError {
-            throw error
-        } catch let error as VaultError {
-            throw .vault(error)
-        } catch {
-            throw .storage("\(error)")
         }
     }
 
@@ -288,7 +270,7 @@ public final class AccessService: Sendable {
         let owner = PatientKeyCache.Owner(patient: patient, custodian: custodian)
         let now = clock.nowMs()
         if let hit = patientKeys.withLock({ $0.current(owner, now: now) }) { return hit }
-        do {
+        return try Self.accessing {
             return try patientKeyOpening.withLock { _ in
                 if let hit = patientKeys.withLock({ $0.current(owner, now: now) }) { return hit }
                 if let stored = try vault.patientKey(patient: patient, custodian: custodian) {
@@ -309,11 +291,12 @@ public final class AccessService: Sendable {
                 remember(key, stored: stored, now: now, current: true)
                 return (key, stored)
             }
-        } catch let error as AccessError {
-            throw error
-        } catch let error as VaultError {
-            throw .vault(error)
-        } catch {
+        }
+    }
+
+    /// Runs vault and storage work, mapping what it throws to an AccessError.
+    private static func accessing<T>(_ body: () throws -> T) throws(AccessError) -> T {
+        do { return try body() } catch let error as AccessError { throw error } catch let error as VaultError { throw .vault(error) } catch {
             throw .storage("\(error)")
         }
     }
