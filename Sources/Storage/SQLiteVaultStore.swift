@@ -76,7 +76,8 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 CREATE TABLE patient_key (id BLOB PRIMARY KEY, patient BLOB NOT NULL, custodian BLOB NOT NULL);
                 CREATE INDEX patient_key_by_owner ON patient_key(patient, custodian);
                 CREATE TABLE patient_key_copy (
-                    id BLOB NOT NULL, recipient BLOB NOT NULL, wrapped BLOB NOT NULL, PRIMARY KEY (id, recipient)
+                    id BLOB NOT NULL, recipient BLOB NOT NULL, agreement_key BLOB NOT NULL, wrapped BLOB NOT NULL,
+                    PRIMARY KEY (id, recipient)
                 ) WITHOUT ROWID;
                 ALTER TABLE record_version ADD COLUMN data_key BLOB;
                 ALTER TABLE record_version ADD COLUMN index_keys BLOB;
@@ -146,8 +147,10 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 let key = version.patientKey
                 try db.execute(sql: "INSERT OR IGNORE INTO patient_key (id, patient, custodian) VALUES (?, ?, ?)",
                                arguments: [Data(key.id.bytes), Data(key.patient.bytes), Data(key.custodian.bytes)])
-                let copy = try db.cachedStatement(sql: "INSERT OR IGNORE INTO patient_key_copy (id, recipient, wrapped) VALUES (?, ?, ?)")
-                for (recipient, wrapped) in key.copies { try copy.execute(arguments: [Data(key.id.bytes), Data(recipient.bytes), Data(wrapped.bytes)]) }
+                let copy = try db.cachedStatement(sql: "INSERT OR IGNORE INTO patient_key_copy (id, recipient, agreement_key, wrapped) VALUES (?, ?, ?, ?)")
+                for (recipient, made) in key.copies {
+                    try copy.execute(arguments: [Data(key.id.bytes), Data(recipient.bytes), Data(made.agreementKey), Data(made.wrapped.bytes)])
+                }
               }
               for version in versions {
                 let record = Data(version.record.bytes)
@@ -221,10 +224,10 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         guard let row = try Row.fetchOne(db, sql: "SELECT id, patient, custodian FROM patient_key WHERE \(condition)", arguments: arguments),
               let id = Hash256(bytes: (row["id"] as Data)), let patient = Hash256(bytes: (row["patient"] as Data)),
               let custodian = Hash256(bytes: (row["custodian"] as Data)) else { return nil }
-        var copies: [IdentityID: WrappedKey] = [:]
-        for copy in try Row.fetchAll(db, sql: "SELECT recipient, wrapped FROM patient_key_copy WHERE id = ?", arguments: [Data(id.bytes)]) {
+        var copies: [IdentityID: PatientKeyCopy] = [:]
+        for copy in try Row.fetchAll(db, sql: "SELECT recipient, agreement_key, wrapped FROM patient_key_copy WHERE id = ?", arguments: [Data(id.bytes)]) {
             guard let recipient = Hash256(bytes: (copy["recipient"] as Data)) else { throw VaultError.malformed("patient key copy recipient") }
-            copies[recipient] = try WrappedKey(bytes: Array(copy["wrapped"] as Data))
+            copies[recipient] = PatientKeyCopy(agreementKey: Array(copy["agreement_key"] as Data), wrapped: try WrappedKey(bytes: Array(copy["wrapped"] as Data)))
         }
         return StoredPatientKey(id: id, patient: patient, custodian: custodian, copies: copies)
     }

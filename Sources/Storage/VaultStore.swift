@@ -1,15 +1,27 @@
 import LedgerCore
 import Vault
 
+/// One reader's copy of a patient key: HPKE-wrapped to the X25519 key the reader had on-chain
+/// when it was made (a reader who rotates that key gets a new patient key for later records).
+public struct PatientKeyCopy: Sendable, Equatable {
+    public let agreementKey: [UInt8]
+    public let wrapped: WrappedKey
+
+    public init(agreementKey: [UInt8], wrapped: WrappedKey) {
+        self.agreementKey = agreementKey
+        self.wrapped = wrapped
+    }
+}
+
 /// A patient key as stored: whose it is, at which custodian, and its HPKE-wrapped copies (one
 /// for the patient, one for the custodian; directory data has the custodian's alone).
 public struct StoredPatientKey: Sendable {
     public let id: Hash256
     public let patient: IdentityID
     public let custodian: IdentityID
-    public let copies: [IdentityID: WrappedKey]
+    public let copies: [IdentityID: PatientKeyCopy]
 
-    public init(id: Hash256, patient: IdentityID, custodian: IdentityID, copies: [IdentityID: WrappedKey]) {
+    public init(id: Hash256, patient: IdentityID, custodian: IdentityID, copies: [IdentityID: PatientKeyCopy]) {
         self.id = id
         self.patient = patient
         self.custodian = custodian

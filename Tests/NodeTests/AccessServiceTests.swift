@@ -105,13 +105,13 @@ struct AccessServiceTests {
         #expect(Set(stored.copies.keys) == [patient.derivedID, chain.hospital.derivedID])
         #expect(try vault.patientKey(patient: patient.derivedID, custodian: chain.hospital.derivedID)?.id == stored.id)
         // The patient needs nothing but the vault's bytes and their own private key.
-        let patientKey = try PatientKey.unwrap(try #require(stored.copies[patient.derivedID]), id: stored.id, with: patient.agreement,
+        let patientKey = try PatientKey.unwrap(try #require(stored.copies[patient.derivedID]?.wrapped), id: stored.id, with: patient.agreement,
                                                recipient: patient.derivedID)
         let blob = try #require(try vault.blob(entry.ciphertextHash))
         let plain = try RecordCipher.open(blob, with: try patientKey.unwrap(dataKey, record: record, version: 1), record: record, version: 1)
         #expect(String(decoding: plain, as: UTF8.self).contains("potassium"))
         #expect(throws: VaultError.self) {
-            try PatientKey.unwrap(try #require(stored.copies[patient.derivedID]), id: stored.id, with: doctor.agreement, recipient: doctor.derivedID)
+            try PatientKey.unwrap(try #require(stored.copies[patient.derivedID]?.wrapped), id: stored.id, with: doctor.agreement, recipient: doctor.derivedID)
         }
         // A new service (a restarted node) opens the stored patient key with the custodian's key and keeps using it.
         let restarted = AccessService(node: chain.node, vault: vault, custodians: [chain.hospital],
@@ -120,6 +120,29 @@ struct AccessServiceTests {
                                           version: 1, patient: patient.derivedID, custodian: chain.hospital.derivedID)
         #expect(third.version.dataKey.patientKey == stored.id)
         let served = try await restarted.serve([AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)])
+        #expect(String(decoding: try #require(served.first?.content), as: UTF8.self).contains("potassium"))
+        await chain.close()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aPatientWhoRotatesTheirKeyGetsANewPatientKey() async throws {
+        let (chain, service, vault, record) = try await setUp()
+        let entry = try #require(RecordIndex.current(record, in: chain.node.state))
+        let before = try #require(try vault.sealedVersion(blob: entry.ciphertextHash, record: record, version: 1)?.dataKey)
+        let rotated = IdentityKeys(seed: Array(repeating: 32, count: 32))
+        let rotation = try await chain.node.submitAndWait(chain.sign(patient, "membership", "rotateKey", [
+            "signingKey": .bytes(rotated.signingPublicKey.rawValue), "agreementKey": .bytes(rotated.agreementPublicKey)]))
+        #expect(rotation.status.result.isAccepted)
+        let next = try service.prepare(content: Array(#"{"resourceType":"Observation","status":"final"}"#.utf8), record: Hash256.sha256([46]),
+                                       version: 1, patient: patient.derivedID, custodian: chain.hospital.derivedID)
+        #expect(next.version.dataKey.patientKey != before.patientKey, "copies made for the old key are not reused")
+        let copy = try #require(next.version.patientKey.copies[patient.derivedID])
+        #expect(copy.agreementKey == rotated.agreementPublicKey)
+        _ = try PatientKey.unwrap(copy.wrapped, id: next.version.patientKey.id, with: rotated.agreement, recipient: patient.derivedID)
+        // Earlier records keep their patient key, which the old private key still opens.
+        let old = try #require(try vault.patientKey(id: before.patientKey)?.copies[patient.derivedID])
+        _ = try PatientKey.unwrap(old.wrapped, id: before.patientKey, with: patient.agreement, recipient: patient.derivedID)
+        let served = try await service.serve([AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)])
         #expect(String(decoding: try #require(served.first?.content), as: UTF8.self).contains("potassium"))
         await chain.close()
     }

@@ -263,29 +263,35 @@ public final class AccessService: Sendable {
 
     /// The patient key new versions of `patient`'s records at `custodian` are wrapped under: the
     /// one in memory, else the newest in the vault, else a new one wrapped to the patient and
-    /// the custodian. `agreementKeys` supplies X25519 keys of readers not yet on-chain.
+    /// the custodian — new also when either has rotated their X25519 key since the copies were
+    /// made. `agreementKeys` supplies X25519 keys of readers not yet on-chain.
     private func writingKey(patient: IdentityID, custodian: IdentityID, agreementKeys: [IdentityID: [UInt8]])
         throws(AccessError) -> (key: PatientKey, stored: StoredPatientKey) {
         guard let custodianKeys = custodians[custodian] else { throw .notHeldHere(custodian: custodian) }
+        // Directory data (no patient) is wrapped to its custodian alone.
+        var readers: [(id: IdentityID, agreementKey: [UInt8])] = []
+        for reader in patient == RecordEntry.noPatient ? [custodian] : [patient, custodian] {
+            guard let agreementKey = agreementKeys[reader] ?? Directory.identity(reader, in: node.state)?.agreementKey else {
+                throw .unknownIdentity(reader)
+            }
+            readers.append((reader, agreementKey))
+        }
+        func current(_ stored: StoredPatientKey) -> Bool { readers.allSatisfy { stored.copies[$0.id]?.agreementKey == $0.agreementKey } }
         let owner = PatientKeyCache.Owner(patient: patient, custodian: custodian)
         let now = clock.nowMs()
-        if let hit = patientKeys.withLock({ $0.current(owner, now: now) }) { return hit }
+        if let hit = patientKeys.withLock({ $0.current(owner, now: now) }), current(hit.stored) { return hit }
         return try Self.accessing {
             return try patientKeyOpening.withLock { _ in
-                if let hit = patientKeys.withLock({ $0.current(owner, now: now) }) { return hit }
-                if let stored = try vault.patientKey(patient: patient, custodian: custodian) {
+                if let hit = patientKeys.withLock({ $0.current(owner, now: now) }), current(hit.stored) { return hit }
+                if let stored = try vault.patientKey(patient: patient, custodian: custodian), current(stored) {
                     let opened = try open(stored, custodian: custodianKeys)
                     remember(opened, stored: stored, now: now, current: true)
                     return (opened, stored)
                 }
                 let key = PatientKey.generate()
-                var copies: [IdentityID: WrappedKey] = [:]
-                // Directory data (no patient) is wrapped to its custodian alone.
-                for reader in patient == RecordEntry.noPatient ? [custodian] : [patient, custodian] {
-                    guard let agreementKey = agreementKeys[reader] ?? Directory.identity(reader, in: node.state)?.agreementKey else {
-                        throw AccessError.unknownIdentity(reader)
-                    }
-                    copies[reader] = try key.wrap(to: agreementKey, recipient: reader)
+                var copies: [IdentityID: PatientKeyCopy] = [:]
+                for reader in readers {
+                    copies[reader.id] = PatientKeyCopy(agreementKey: reader.agreementKey, wrapped: try key.wrap(to: reader.agreementKey, recipient: reader.id))
                 }
                 let stored = StoredPatientKey(id: key.id, patient: patient, custodian: custodian, copies: copies)
                 remember(key, stored: stored, now: now, current: true)
@@ -305,7 +311,7 @@ public final class AccessService: Sendable {
         guard let copy = stored.copies[custodian.derivedID] else {
             throw .integrity("patient key \(stored.id.hex) has no copy for custodian \(custodian.derivedID.hex)")
         }
-        do { return try PatientKey.unwrap(copy, id: stored.id, with: custodian.agreement, recipient: custodian.derivedID) } catch { throw .vault(error) }
+        do { return try PatientKey.unwrap(copy.wrapped, id: stored.id, with: custodian.agreement, recipient: custodian.derivedID) } catch { throw .vault(error) }
     }
 
     private func remember(_ key: PatientKey, stored: StoredPatientKey, now: Int64, current: Bool) {
