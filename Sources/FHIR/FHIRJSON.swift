@@ -10,16 +10,18 @@ public enum FHIRJSON {
     /// Deepest nesting accepted.
     public static let depthMax = 64
 
-    /// Parses a JSON object, or a 400 saying why not.
+    /// Parses a JSON object (strict RFC 8259, see `JSONParser`), or a 400 saying why not.
     public static func object(_ bytes: some Collection<UInt8>, limit: Int = resourceBytesMax) throws(FHIRError) -> [String: Any] {
         guard bytes.count <= limit else { throw FHIRError(413, "too-costly", "body is \(bytes.count) bytes; the limit is \(limit)") }
-        let parsed: Any
-        do { parsed = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) } catch {
-            throw .invalid("body is not valid JSON")
+        let parse = { (buffer: UnsafeBufferPointer<UInt8>) in
+            Result { () throws(JSONParser.Failure) in try JSONParser.object(in: buffer, depthMax: depthMax) }
         }
-        guard let object = parsed as? [String: Any] else { throw .invalid("body must be a JSON object") }
-        guard depth(object) <= depthMax else { throw .invalid("JSON is nested deeper than \(depthMax) levels") }
-        return object
+        switch bytes.withContiguousStorageIfAvailable(parse) ?? Array(bytes).withUnsafeBufferPointer(parse) {
+        case .success(let object): return object
+        case .failure(.syntax): throw .invalid("body is not valid JSON")
+        case .failure(.notAnObject): throw .invalid("body must be a JSON object")
+        case .failure(.tooDeep): throw .invalid("JSON is nested deeper than \(depthMax) levels")
+        }
     }
 
     /// Serialized JSON (sorted keys unless `sorted` is false — unsorted is several times faster,
@@ -105,13 +107,6 @@ public enum FHIRJSON {
             }
         }
         out.append(UInt8(ascii: "\""))
-    }
-
-    static func depth(_ value: Any, _ level: Int = 1) -> Int {
-        guard level <= depthMax else { return level }
-        if let object = value as? [String: Any] { return object.values.map { depth($0, level + 1) }.max() ?? level }
-        if let list = value as? [Any] { return list.map { depth($0, level + 1) }.max() ?? level }
-        return level
     }
 
     /// Checks what the server relies on: a known resourceType (equal to `expectedType` when
