@@ -270,12 +270,15 @@ public actor LedgerNode {
     }
 
     /// Waits until the transaction is committed (durably) and returns where, with its result.
+    /// Answers only once this node has applied the block, so that what the caller reads next
+    /// (`height`, `state`) includes it: the store holds a block a moment before the node applies it.
     public func awaitCommit(_ id: Hash256, timeoutMs: Int? = nil) async throws -> CommitStatus {
-        if let location = try store.location(of: id) {
+        let location = try store.location(of: id)
+        if let location, location.height <= head.height {
             return CommitStatus(transactionID: id, height: location.height, logIndex: location.logIndex, result: location.result)
         }
         if let failure { throw NodeError.failed(failure) }
-        guard pendingIDs.contains(id) else { throw NodeError.unknownTransaction(id) }
+        guard location != nil || pendingIDs.contains(id) else { throw NodeError.unknownTransaction(id) }
         let timeout = timeoutMs ?? configuration.commitWaitMs
         nextToken += 1
         let token = nextToken
