@@ -5,14 +5,19 @@ import Storage
 import Synchronization
 import Testing
 
-/// A store that fails every commit after the first `commitsAllowed`, like a full disk.
+/// A store that fails every commit after the first `commitsAllowed`, like a full disk; each
+/// successful commit can linger `lingerMs` after its write, as if the node were slow to apply it.
 final class FailingStore: LedgerStore {
     let inner: SQLiteLedgerStore
     private let remaining: Mutex<Int>
+    private let lingerMs: Int
+    /// Commits written so far.
+    let written = Atomic<Int>(0)
 
-    init(_ inner: SQLiteLedgerStore, commitsAllowed: Int) {
+    init(_ inner: SQLiteLedgerStore, commitsAllowed: Int, lingerMs: Int = 0) {
         self.inner = inner
         remaining = Mutex(commitsAllowed)
+        self.lingerMs = lingerMs
     }
 
     func commit(_ commit: BlockCommit) throws {
@@ -22,6 +27,8 @@ final class FailingStore: LedgerStore {
         }
         guard allowed else { throw StorageError.database("disk full (injected)") }
         try inner.commit(commit)
+        written.add(1, ordering: .releasing)
+        if lingerMs > 0 { usleep(useconds_t(lingerMs * 1_000)) }
     }
 
     func head() throws -> BlockHeader? { try inner.head() }
@@ -43,6 +50,23 @@ final class FailingStore: LedgerStore {
 
 @Suite("A failing store never acknowledges and stays consistent")
 struct StoreFailureTests {
+    /// A block is durable in the store a moment before the node applies it; a commit is
+    /// acknowledged only after that, so the caller's next read of height or state includes it.
+    @Test(.timeLimit(.minutes(1)))
+    func acknowledgedOnlyOnceTheNodeAppliedTheBlock() async throws {
+        let chain = try await TestChain()
+        await chain.node.stop()
+        let store = FailingStore(chain.store, commitsAllowed: .max, lingerMs: 300)
+        let node = try await LedgerNode(store: store, ordererKeys: chain.nodeKeys, configuration: .init(blockDelayMs: 2))
+        let before = store.written.load(ordering: .acquiring)
+        let id = try await node.submit(chain.anchor(chain.hospital, "doc-linger"))
+        while store.written.load(ordering: .acquiring) == before { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(try store.location(of: id) != nil, "durable in the store")
+        let status = try await node.awaitCommit(id, timeoutMs: 5_000)
+        #expect(node.height >= status.height, "acknowledged at height \(status.height) while the node was at \(node.height)")
+        await node.stop()
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func commitFailureStopsTheNodeWithoutAcknowledging() async throws {
         let chain = try await TestChain()
