@@ -127,10 +127,15 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         try wrap {
             guard let data = try pool.read({ db in try Data.fetchOne(db, sql: "SELECT data FROM blob WHERE hash = ?", arguments: [Data(hash.bytes)]) })
             else { return nil }
-            let sealed = try SealedRecord(bytes: Array(data))
-            guard sealed.hash == hash else { throw VaultError.authenticationFailed("stored blob \(hash.hex) does not match its hash; it was altered") }
-            return sealed
+            return try Self.verifiedBlob(data, hash: hash)
         }
+    }
+
+    /// Stored blob bytes, checked against the content address they were read by.
+    private static func verifiedBlob(_ data: Data, hash: Hash256) throws -> SealedRecord {
+        let sealed = try SealedRecord(bytes: Array(data))
+        guard sealed.hash == hash else { throw VaultError.authenticationFailed("stored blob \(hash.hex) does not match its hash; it was altered") }
+        return sealed
     }
 
     public func deleteBlob(_ hash: Hash256) throws {
@@ -154,14 +159,14 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
               }
               for version in versions {
                 let record = Data(version.record.bytes)
-                try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)")
-                    .execute(arguments: [Data(version.blob.hash.bytes), Data(version.blob.bytes)])
+                let blobHash = Data(version.blob.hash.bytes)
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)").execute(arguments: [blobHash, Data(version.blob.bytes)])
                 // The index describes the latest version only: drop the previous version's entries.
                 _ = try Self.dropIndexEntries(db, record: record)
                 let tokens = version.blindTokens.map(\.bytes)
                 try db.cachedStatement(sql: """
                     INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash, data_key, index_keys) VALUES (?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [record, Int64(version.version), Data(version.patient.bytes), Data(version.blob.hash.bytes),
+                    """).execute(arguments: [record, Int64(version.version), Data(version.patient.bytes), blobHash,
                                              Data(version.dataKey.bytes), Data(IndexKeys.encode(tokens: tokens, values: version.values))])
                 let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
                 for t in tokens { try token.execute(arguments: [Data(t), record]) }
@@ -202,9 +207,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                     SELECT data, (SELECT data_key FROM record_version WHERE record = ? AND version = ?) AS wrapped FROM blob WHERE hash = ?
                     """), arguments: [Data(record.bytes), Int64(version), Data(hash.bytes)])
             }) else { return nil }
-            let sealed = try SealedRecord(bytes: Array(row["data"] as Data))
-            guard sealed.hash == hash else { throw VaultError.authenticationFailed("stored blob \(hash.hex) does not match its hash; it was altered") }
-            return (sealed, try (row["wrapped"] as Data?).map { try WrappedDataKey(bytes: Array($0)) })
+            return (try Self.verifiedBlob(row["data"], hash: hash), try (row["wrapped"] as Data?).map { try WrappedDataKey(bytes: Array($0)) })
         }
     }
 

@@ -27,16 +27,16 @@ public struct SealedRecord: Sendable, Equatable {
     public static let formatVersion: UInt8 = 1
     static let overhead = 1 + 12 + 16
     public let bytes: [UInt8]
+    /// The content address: SHA-256 of the sealed bytes (computed once, here).
+    public let hash: Hash256
 
     /// Checks the layout (not the authenticity: that needs the key).
     public init(bytes: [UInt8]) throws(VaultError) {
         guard bytes.count >= Self.overhead else { throw .malformed("sealed record is \(bytes.count) bytes, shorter than its header") }
         guard bytes[0] == Self.formatVersion else { throw .malformed("unknown sealed record format \(bytes[0])") }
         self.bytes = bytes
+        hash = Hash256.sha256(bytes)
     }
-
-    /// The content address: SHA-256 of the sealed bytes.
-    public var hash: Hash256 { Hash256.sha256(bytes) }
 }
 
 /// AES-256-GCM encryption of record content, bound to the record id and version.
