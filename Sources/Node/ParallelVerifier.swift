@@ -21,19 +21,6 @@ public enum ParallelVerifier {
 
     /// Synchronous form, for callers already off the cooperative pool.
     public static func verifyBlocking(_ transactions: [Transaction]) -> [Result<VerifiedTransaction, TransactionError>] {
-        let chunks = (transactions.count + chunkTransactions - 1) / chunkTransactions
-        var results = [Result<VerifiedTransaction, TransactionError>?](repeating: nil, count: transactions.count)
-        results.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let out = buffer
-            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                let start = chunk * chunkTransactions
-                let end = min(start + chunkTransactions, transactions.count)
-                for index in start..<end {
-                    // Each index is written by exactly one chunk.
-                    out[index] = Result { () throws(TransactionError) in try VerifiedTransaction.verify(transactions[index]) }
-                }
-            }
-        }
-        return results.map { $0! }
+        AllCores.map(transactions, chunk: chunkTransactions) { tx in Result { () throws(TransactionError) in try VerifiedTransaction.verify(tx) } }
     }
 }

@@ -132,22 +132,18 @@ extension FHIRService {
         let custodianID = custodian.derivedID
         nonisolated(unsafe) let frozen = plans
         let prepared: [StoredRecordVersion] = try await Self.offPool { () throws(FHIRError) -> [StoredRecordVersion] in
-            var results = [Result<StoredRecordVersion, AccessError>?](repeating: nil, count: writeIndexes.count)
-            results.withUnsafeMutableBufferPointer { buffer in
-                nonisolated(unsafe) let slots = buffer
-                DispatchQueue.concurrentPerform(iterations: writeIndexes.count) { slot in
-                    let plan = frozen[writeIndexes[slot]]
-                    slots[slot] = Result { () throws(AccessError) in
-                        try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
-                                           record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
-                                           custodian: custodianID, agreementKeys: newAgreementKeys).version
-                    }
+            let results = AllCores.map(writeIndexes) { index in
+                let plan = frozen[index]
+                return Result { () throws(AccessError) in
+                    try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
+                                       record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
+                                       custodian: custodianID, agreementKeys: newAgreementKeys).version
                 }
             }
             var versions: [StoredRecordVersion] = []
             versions.reserveCapacity(results.count)
             for (slot, index) in writeIndexes.enumerated() {
-                switch results[slot]! {
+                switch results[slot] {
                 case .success(let version): versions.append(version)
                 case .failure(let error): throw FHIRError(500, "exception", "could not encrypt \(frozen[index].type)/\(frozen[index].id): \(error)")
                 }

@@ -168,18 +168,10 @@ struct LedgerBench: AsyncParsableCommand {
 
     /// Builds and signs `count` transactions on all cores; `make(i)` gives the signer and body of the i-th.
     static func signAll(_ count: Int, _ make: @Sendable (Int) -> (IdentityKeys, TransactionBody)) -> [Transaction] {
-        var out = [Transaction?](repeating: nil, count: count)
-        let chunk = 512
-        out.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let target = buffer
-            DispatchQueue.concurrentPerform(iterations: (count + chunk - 1) / chunk) { part in
-                for index in (part * chunk)..<min(count, (part + 1) * chunk) {
-                    let (keys, body) = make(index)
-                    target[index] = Transaction.sign(body, with: keys)
-                }
-            }
+        AllCores.map(Array(0..<count), chunk: 512) { index in
+            let (keys, body) = make(index)
+            return Transaction.sign(body, with: keys)
         }
-        return out.map { $0! }
     }
 
     func runThroughput(_ directory: DataDirectory, limits: MachineLimits) async throws -> Throughput {

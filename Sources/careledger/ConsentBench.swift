@@ -406,16 +406,6 @@ struct ConsentBenchWorld: Sendable {
 
     /// Signs on all cores.
     static func sign(_ work: [(IdentityKeys, TransactionBody)]) -> [Transaction] {
-        var out = [Transaction?](repeating: nil, count: work.count)
-        let chunk = 1_024
-        out.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let target = buffer
-            DispatchQueue.concurrentPerform(iterations: (work.count + chunk - 1) / chunk) { part in
-                for index in (part * chunk)..<min(work.count, (part + 1) * chunk) {
-                    target[index] = Transaction.sign(work[index].1, with: work[index].0)
-                }
-            }
-        }
-        return out.map { $0! }
+        AllCores.map(work, chunk: 1_024) { Transaction.sign($0.1, with: $0.0) }
     }
 }

@@ -147,30 +147,24 @@ struct ImportCommand: AsyncParsableCommand {
 
     /// Parses files on all cores, keeping their order.
     static func parse(_ contents: [(file: URL, data: Data)]) -> [ParsedFile] {
-        var results = [ParsedFile](repeating: ParsedFile(), count: contents.count)
-        results.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let slots = buffer
-            DispatchQueue.concurrentPerform(iterations: contents.count) { index in
-                let (file, data) = contents[index]
-                var parsed = ParsedFile()
-                if file.pathExtension == "ndjson" {
-                    for (number, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.allSatisfy({ $0 == 32 || $0 == 13 }) {
-                        let source = "\(file.lastPathComponent):\(number + 1)"
-                        do throws(FHIRError) { parsed.objects.append((source, try FHIRJSON.object(Array(line)))) } catch {
-                            parsed.failures.append(Failure(source: source, reason: error.diagnostics))
-                        }
-                    }
-                } else {
-                    do throws(FHIRError) {
-                        parsed.objects.append((file.lastPathComponent, try FHIRJSON.object(Array(data), limit: FHIRJSON.bundleBytesMax)))
-                    } catch {
-                        parsed.failures.append(Failure(source: file.lastPathComponent, reason: error.diagnostics))
+        AllCores.map(contents) { file, data in
+            var parsed = ParsedFile()
+            if file.pathExtension == "ndjson" {
+                for (number, line) in data.split(separator: UInt8(ascii: "\n")).enumerated() where !line.allSatisfy({ $0 == 32 || $0 == 13 }) {
+                    let source = "\(file.lastPathComponent):\(number + 1)"
+                    do throws(FHIRError) { parsed.objects.append((source, try FHIRJSON.object(Array(line)))) } catch {
+                        parsed.failures.append(Failure(source: source, reason: error.diagnostics))
                     }
                 }
-                slots[index] = parsed
+            } else {
+                do throws(FHIRError) {
+                    parsed.objects.append((file.lastPathComponent, try FHIRJSON.object(Array(data), limit: FHIRJSON.bundleBytesMax)))
+                } catch {
+                    parsed.failures.append(Failure(source: file.lastPathComponent, reason: error.diagnostics))
+                }
             }
+            return parsed
         }
-        return results
     }
 
     /// Bundles imported at once, as concurrent clients would send them: one's encryption overlaps
