@@ -73,11 +73,23 @@ let package = Package(
             dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering", "Vault", "FHIR"],
             swiftSettings: strict
         ),
+        // Every workflow once: LedgerClient (sign · submit · await), records, consent, each contract's commands and read
+        // models, access rules, import, the FHIR facade. The CLI, the HTTP server, the demo and the benches call these.
+        .target(
+            name: "Services",
+            dependencies: [
+                "LedgerCore", "Contracts", "Vault", "Storage", "Ordering", "Node", "FHIR",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Terminal output shared by the command line, the demo and the benches: lines, JSON, progress bars.
+        .target(name: "Console", swiftSettings: strict),
         // HTTP: /v1 JSON API, CT-shaped proof API, auth (SMART Backend Services tokens), metrics.
         .target(
             name: "Server",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "FHIR", "Vault",
+                "LedgerCore", "Contracts", "Storage", "Node", "FHIR", "Vault", "Services",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -88,10 +100,35 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The end-to-end story, written against the services.
+        .target(
+            name: "Demo",
+            dependencies: [
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault", "Server", "FHIR", "Services", "Console",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // Benchmarks: each measures its limit in the same run and prints the ratio.
+        .target(
+            name: "Bench",
+            dependencies: [
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // The command line: argument parsing and rendering over the services.
         .executableTarget(
             name: "careledger",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault", "Server", "FHIR",
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo", "Bench",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -109,7 +146,7 @@ let package = Package(
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault"], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "Node", "Storage", "Contracts", "LedgerCore", "FHIR", "Vault",
+            "Server", "Services", "Node", "Storage", "Contracts", "LedgerCore", "FHIR", "Vault",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Crypto", package: "swift-crypto"),

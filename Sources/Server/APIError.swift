@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Services
 
 /// An error answered as JSON `{"error": code, "message": text}` with its HTTP status. Messages
 /// name ids and codes only, never PHI.
@@ -28,6 +29,17 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
+    /// A service's error with the status its kind means.
+    init(_ error: ServiceError) {
+        switch error.kind {
+        case .invalid: self = .badRequest(error.message)
+        case .notFound: self = .notFound(error.message)
+        case .forbidden: self = .forbidden(error.message)
+        case .conflict: self.init(.conflict, "conflict", error.message)
+        case .unavailable: self.init(.serviceUnavailable, "unavailable", error.message)
+        }
+    }
+
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
     static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
     static func forbidden(_ message: String) -> APIError { APIError(.forbidden, "forbidden", message) }
@@ -46,6 +58,11 @@ enum JSON {
             preconditionFailure("not a JSON object: \(type(of: value))")
         }
         return Array(data)
+    }
+
+    /// A 200 JSON response of what `body` reads; a service error becomes its HTTP status.
+    static func read(_ body: () throws(ServiceError) -> JSONObject) throws(APIError) -> Response {
+        do { return response(try body()) } catch { throw APIError(error) }
     }
 
     /// A 200 (or `status`) JSON response.

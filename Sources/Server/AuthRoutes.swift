@@ -1,7 +1,8 @@
 import Contracts
-import LedgerCore
 import Foundation
 import Hummingbird
+import LedgerCore
+import Services
 
 /// `POST /auth/token`: SMART Backend Services (client_credentials with a JWT client assertion
 /// signed by the identity's registered Ed25519 key) → a bearer access token.

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import LedgerCore
 import NIOCore
+import Services
 
 /// Turns every failure under /fhir into an OperationOutcome with the right status, and checks
 /// the requested format (JSON only).

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import Node
 import Prometheus
+import Services
 import Storage
 
 /// Per-request context: Hummingbird's core storage plus the ledger identity the bearer token speaks for.
@@ -49,6 +50,8 @@ public struct ServerServices: Sendable {
     }
 
     var store: any LedgerStore { node.store }
+    /// What the read models read: committed state at the head block, and the custodians this node holds.
+    func view() async -> LedgerView { await LedgerView.of(node, custodians: Set(fhir?.access.custodianIDs ?? [])) }
     var state: any StateReader { node.state }
 }
 
@@ -88,6 +91,18 @@ public enum LedgerServer {
             FHIRRoutes.add(to: router, services, fhir: fhir)
         }
         return router
+    }
+
+    /// Starts the HTTP server in this process on a free loopback port; cancel the task to stop it.
+    public static func serveInProcess(_ services: ServerServices) async -> (port: Int, task: Task<Void, any Error>) {
+        var logger = Logger(label: "careledger.in-process-server")
+        logger.logLevel = .critical
+        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+        let app = LedgerServer.application(services, port: 0, logger: logger) { port in portSink.yield(port) }
+        let server = Task { try await app.run() }
+        var port = 0
+        for await bound in ports { port = bound; break }
+        return (port, server)
     }
 
     /// An application listening on `host:port` (port 0 picks a free one; `onRunning` gets the bound port).

@@ -4,6 +4,7 @@ import Hummingbird
 import LedgerCore
 import NIOCore
 import Node
+import Services
 import Storage
 
 /// The transaction log over HTTP: Certificate Transparency's JSON shapes (RFC 6962 §4) for tree

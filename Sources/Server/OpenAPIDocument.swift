@@ -1,4 +1,5 @@
 import Foundation
+import Services
 
 /// The OpenAPI 3.0 document served at `/v1/openapi.json`, built from one route table that the
 /// integration tests walk, so the document and the server cannot drift apart unnoticed.

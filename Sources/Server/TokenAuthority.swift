@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import JWTKit
 import LedgerCore
+import Services
 import Synchronization
 
 /// Limits of the HTTP server. Every one is enforced and stated in README.

@@ -1,4 +1,8 @@
+import Console
 import ArgumentParser
+import Bench
+import Demo
+import Services
 
 /// The `careledger` command.
 @main

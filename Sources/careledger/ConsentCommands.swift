@@ -1,9 +1,11 @@
+import Console
 import ArgumentParser
 import Contracts
 import Foundation
 import LedgerCore
 import Node
 import Ordering
+import Services
 import Storage
 import Vault
 
@@ -135,42 +137,38 @@ struct AccessLogCommand: AsyncParsableCommand {
         let directory = options.directory
         let patientID = try directory.identityID(patient)
         let patientKeys = try? directory.loadKey(patient)
-        let (entries, notices, proofs) = try await withLedger(directory) { ledger in
+        let (log, notices, proofs) = try await withLedger(directory) { ledger in
             try await ledger.anchorAudit()
-            let entries = try ledger.access.accessLog(patient: patientID)
-            let notices = try ledger.store.states(prefix: ConsentIndex.noticePrefix(patientID), after: nil, limit: 1_000)
-                .compactMap { ConsentIndex.decodeNotice($0.value) }
+            let log = try ledger.access.accessLog(patientID, as: nil, after: nil, limit: AccessService.pageEntriesMax)
+            let notices = try ledger.access.breakGlassNotices(patientID, as: nil)
             var proofs: [UInt64: Bool] = [:]
             if prove {
                 let anchorer = try ledger.auditAnchorer()
-                for (index, _) in entries { proofs[index] = (try? ledger.access.auditProof(index: index, anchorer: anchorer).verify()) != nil }
+                for row in log["entries"] as? [JSONObject] ?? [] {
+                    guard let index = row["index"] as? UInt64 else { continue }
+                    proofs[index] = (try? ledger.access.auditProof(index: index, anchorer: anchorer).verify()) != nil
+                }
             }
-            return (entries, notices, proofs)
+            return (log, notices, proofs)
         }
-        let rows: [[String: Any]] = entries.map { index, e in
-            var row: [String: Any] = [
-                "index": index, "timeMs": e.timeMs, "requester": e.requester.hex, "record": e.record.hex, "purpose": e.purpose.rawValue,
-                "action": e.action.rawValue, "outcome": e.outcome.rawValue, "reason": e.reason.rawValue,
-            ]
-            if let consent = e.consent { row["consent"] = consent.hex }
-            if let sealed = e.sealedJustification, let keys = patientKeys {
-                row["justification"] = (try? SealedNote.open(sealed, recipient: patientID, with: keys.agreement)) ?? "(cannot decrypt)"
+        let rows: [JSONObject] = (log["entries"] as? [JSONObject] ?? []).map { entry in
+            var row = entry
+            if let sealed = (row["sealed_justification"] as? String).flatMap({ Data(base64Encoded: $0) }), let keys = patientKeys {
+                row["justification"] = (try? SealedNote.open(Array(sealed), recipient: patientID, with: keys.agreement)) ?? "(cannot decrypt)"
             }
-            if prove { row["proven"] = proofs[index] ?? false }
+            if prove { row["proven"] = row["index"].flatMap { $0 as? UInt64 }.flatMap { proofs[$0] } ?? false }
             return row
         }
         if json {
-            Terminal.json(["patient": patientID.hex, "entries": rows, "breakGlassNotices": notices.map {
-                ["requester": $0.requester.hex, "reason": $0.reason.rawValue, "height": $0.height, "expiresMs": $0.expiresMs] as [String: Any]
-            }])
+            Terminal.json(["patient": patientID.hex, "entries": rows, "break_glass_notices": notices])
             return
         }
         for n in notices {
-            Terminal.line("! break-glass by \(n.requester.hex.prefix(16))… at block \(n.height) (\(n.reason.rawValue)), until \(isoTime(n.expiresMs))")
+            Terminal.line("! break-glass by \(String(describing: n["requester"]!).prefix(16))… at block \(n["height"]!) (\(n["reason"]!)), until \(isoTime(n["expires_ms"] as! Int64))")
         }
         for row in rows {
             let mark = row["outcome"] as! String == "deny" ? "✗" : (row["outcome"] as! String == "permit" ? "✓" : "!")
-            var line = "\(mark) #\(row["index"]!) \(isoTime(row["timeMs"] as! Int64)) \((row["requester"] as! String).prefix(16))… "
+            var line = "\(mark) #\(row["index"]!) \(isoTime(row["time_ms"] as! Int64)) \((row["requester"] as! String).prefix(16))… "
                 + "record \((row["record"] as! String).prefix(16))… \(row["purpose"]!) \(row["outcome"]!) (\(row["reason"]!))"
             if prove { line += (row["proven"] as! Bool) ? " proven" : " NOT PROVEN" }
             Terminal.line(line)
@@ -205,11 +203,6 @@ struct BreakGlassCommand: AsyncParsableCommand {
         Terminal.error("BREAK-GLASS access granted for \(minutes) min; audit entry #\(release.auditIndex); the patient is notified")
         try writeOutput(content, to: out)
     }
-}
-
-/// An ISO 8601 UTC time for display.
-func isoTime(_ ms: Int64) -> String {
-    ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
 }
 
 /// Splits a comma-separated option; empty when absent.

@@ -1,7 +1,9 @@
+import Console
 import ArgumentParser
 import Contracts
 import Foundation
 import LedgerCore
+import Services
 
 /// `careledger init`: a new data directory with genesis and keys.
 struct InitCommand: AsyncParsableCommand {

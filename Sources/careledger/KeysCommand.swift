@@ -1,7 +1,9 @@
+import Console
 import ArgumentParser
 import Contracts
 import LedgerCore
 import Node
+import Services
 import Storage
 
 /// `careledger keys`: local key pairs and what the chain knows about them.
@@ -65,7 +67,6 @@ struct KeysCommand: AsyncParsableCommand {
     }
 }
 
-func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
 
 /// Describes a key and, if registered, its identity.
 func describe(name: String, keys: IdentityKeys, state: any StateReader) -> [String: Any] {
@@ -84,10 +85,4 @@ func describe(name: String, keys: IdentityKeys, state: any StateReader) -> [Stri
         row["kind"] = "orderer"
     }
     return row
-}
-
-/// Committed state read straight from a store (read-only commands, no node).
-struct StoreStateReader: StateReader {
-    let store: any LedgerStore
-    func value(for key: String) -> [UInt8]? { try? store.state(key) }
 }

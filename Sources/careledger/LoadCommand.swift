@@ -1,9 +1,11 @@
+import Console
 import ArgumentParser
-import Foundation
 import Contracts
+import Foundation
 import LedgerCore
 import Node
 import Ordering
+import Services
 
 /// `careledger load` (hidden): commits a stream of anchor transactions and prints one line per
 /// transaction whose commit the node acknowledged. The crash test kills it with SIGKILL mid-run.

@@ -1,3 +1,4 @@
+import Console
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -5,6 +6,7 @@ import Hummingbird
 import LedgerCore
 import Node
 import Server
+import Services
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -48,7 +50,7 @@ struct NodeCommand: AsyncParsableCommand {
         }
         if let port {
             let nodeKeys = try options.directory.loadKey(ledger.settings.nodeKey)
-            let fhir = FHIRService(access: ledger.access, patientKeys: DirectoryPatientKeys(directory: options.directory))
+            let fhir = ledger.fhir
             let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys,
                                           tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId), fhir: fhir)
             // Reads over HTTP append to the audit log; its tree head goes on-chain within 250 ms.
@@ -91,20 +93,4 @@ func waitForTerminationSignal() async {
     }
     for await _ in stream { break }
     sources.forEach { $0.cancel() }
-}
-
-/// Keeps keys generated for patients registered through FHIR in the data directory (0600 files,
-/// passphrase-sealed when CARELEDGER_PASSPHRASE is set), named `patient-<first 16 hex of id>`.
-struct DirectoryPatientKeys: PatientKeyStore {
-    let directory: DataDirectory
-
-    func save(_ keys: IdentityKeys) throws {
-        try directory.saveKey("patient-\(keys.derivedID.hex.prefix(16))", keys,
-                              passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"])
-    }
-
-    func keys(of id: IdentityID) -> IdentityKeys? {
-        guard let keys = try? directory.loadKey("patient-\(id.hex.prefix(16))"), keys.derivedID == id else { return nil }
-        return keys
-    }
 }

@@ -1,6 +1,8 @@
+import Console
 import ArgumentParser
 import LedgerCore
 import Node
+import Services
 import Storage
 
 /// `careledger proof`: print and check RFC 9162 proofs from the store.

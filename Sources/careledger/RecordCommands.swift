@@ -1,8 +1,10 @@
+import Console
 import ArgumentParser
 import Contracts
 import Foundation
 import LedgerCore
 import Node
+import Services
 import Storage
 import Vault
 
@@ -28,20 +30,6 @@ func withLedger<T>(_ directory: DataDirectory, _ body: (LocalLedger) async throw
         }
         throw error
     }
-}
-
-extension DataDirectory {
-    /// An identity given as a local key name or a 64-hex id.
-    func identityID(_ text: String) throws -> IdentityID {
-        if let id = Hash256(hex: text), text.count == 64 { return id }
-        return try loadKey(text).derivedID
-    }
-}
-
-/// Parses a 64-hex id argument.
-func hexID(_ text: String, _ what: String) throws -> Hash256 {
-    guard text.count == 64, let id = Hash256(hex: text) else { throw CLIError("\(what) must be 64 hex digits") }
-    return id
 }
 
 /// `careledger record`: encrypted health records.

@@ -1,8 +1,10 @@
+import Console
 import ArgumentParser
 import Contracts
 import Foundation
 import LedgerCore
 import Node
+import Services
 
 /// `careledger submit`: sign a transaction with a local key, commit it, print the receipt.
 struct SubmitCommand: AsyncParsableCommand {

@@ -1,8 +1,10 @@
+import Console
 import ArgumentParser
 import Contracts
 import Foundation
 import LedgerCore
 import Server
+import Services
 
 /// `careledger token`: mint an access token locally for scripts (whoever holds the node key can).
 struct TokenCommand: AsyncParsableCommand {

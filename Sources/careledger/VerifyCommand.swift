@@ -1,6 +1,8 @@
+import Console
 import ArgumentParser
 import LedgerCore
 import Node
+import Services
 import Storage
 
 /// `careledger verify`: re-verify the whole chain and the store.

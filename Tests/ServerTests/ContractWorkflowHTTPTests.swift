@@ -7,6 +7,7 @@ import LedgerCore
 import NIOCore
 import Node
 import Server
+import Services
 import Testing
 
 /// Each healthcare workflow driven only through the HTTP API: transactions signed by the client

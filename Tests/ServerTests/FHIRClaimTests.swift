@@ -7,6 +7,7 @@ import HummingbirdTesting
 import LedgerCore
 import Node
 import Server
+import Services
 import Testing
 
 /// Claim/$submit adjudicates on-chain and answers with a ClaimResponse; plain Claim creates only

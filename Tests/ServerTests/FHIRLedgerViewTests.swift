@@ -7,6 +7,7 @@ import HummingbirdTesting
 import LedgerCore
 import Node
 import Server
+import Services
 import Testing
 
 /// ../shared/tools/fhir-validate on resources the server returned, when ../shared is present

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import LedgerCore
 import Node
 import Server
+import Services
 import Testing
 
 /// `_sort`, modifiers, chains, `_elements` and `_summary` over HTTP, with consent.

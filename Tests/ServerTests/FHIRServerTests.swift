@@ -8,6 +8,7 @@ import LedgerCore
 import NIOCore
 import Node
 import Server
+import Services
 import Storage
 import Testing
 import Vault
@@ -44,7 +45,7 @@ struct FHIRFixture {
         let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.appendingPathComponent("vault.sqlite").path),
                                    custodians: [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
         services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId),
-                                  fhir: FHIRService(access: access, patientKeys: patientKeys))
+                                  fhir: FHIRService(client: LedgerClient(node: node), access: access, patientKeys: patientKeys))
     }
 
     static func with(_ body: (FHIRFixture) async throws -> Void) async throws {

@@ -8,6 +8,7 @@ import LedgerCore
 import NIOCore
 import Node
 import Server
+import Services
 import Testing
 import Vault
 

@@ -1,0 +1,96 @@
+import LedgerCore
+
+/// Who may read what the chain knows about a patient, a claim, a prescription, a trial
+/// participant, a telehealth session or an audit log — once, for the HTTP API, FHIR and the CLI.
+/// Pure functions of committed state and the requester; no I/O. The table is docs/access-rules.md
+/// and `ReadRulesTests` checks every row.
+///
+/// Record contents are not decided here: every read of a record is a consent decision
+/// (`ConsentPolicy.decide`) logged by the custodian before anything is released.
+public enum ReadRules {
+    /// The patient or one of their delegates.
+    public static func isPatientSide(_ patient: IdentityID, _ requester: Identity, _ state: some StateReader) -> Bool {
+        requester.id == patient || ConsentIndex.isDelegate(requester.id, of: patient, in: state)
+    }
+
+    /// The organization itself or one of its members.
+    public static func isStaff(of organization: IdentityID, _ requester: Identity) -> Bool {
+        requester.id == organization || requester.organization == organization
+    }
+
+    /// The organization the requester acts for: itself, or the one it is a member of.
+    public static func organization(of requester: Identity) -> IdentityID? {
+        requester.kind == .organization ? requester.id : requester.organization
+    }
+
+    /// Staff of one of `custodians` (the organizations whose records a node holds).
+    public static func isCustodianStaff(_ requester: Identity, custodians: Set<IdentityID>) -> Bool {
+        organization(of: requester).map(custodians.contains) == true
+    }
+
+    /// A claim: the patient (or a delegate), the billing provider's staff, the payer's staff.
+    public static func mayReadClaim(_ claim: ClaimEntry, _ requester: Identity, _ state: some StateReader) -> Bool {
+        if isPatientSide(claim.patient, requester, state) || isStaff(of: claim.provider, requester) { return true }
+        guard let payer = ClaimsContract.plan(claim.plan, in: state)?.payer else { return false }
+        return isStaff(of: payer, requester)
+    }
+
+    /// A coverage: the patient (or a delegate) and the plan's payer's staff.
+    public static func mayReadCoverage(_ coverage: Coverage, payer: IdentityID, _ requester: Identity, _ state: some StateReader) -> Bool {
+        isPatientSide(coverage.patient, requester, state) || isStaff(of: payer, requester)
+    }
+
+    /// A prior authorization: the patient (or a delegate), the requesting provider's staff, the payer's staff.
+    public static func mayReadAuthorization(_ authorization: PriorAuthorization, _ requester: Identity, _ state: some StateReader) -> Bool {
+        if isPatientSide(authorization.patient, requester, state) || isStaff(of: authorization.provider, requester) { return true }
+        guard let payer = ClaimsContract.plan(authorization.plan, in: state)?.payer else { return false }
+        return isStaff(of: payer, requester)
+    }
+
+    /// A prescription: the patient (or a delegate), the prescriber's organization, and any
+    /// pharmacist or pharmacy (who must check a prescription before filling it).
+    public static func mayReadPrescription(_ prescription: Prescription, _ requester: Identity, _ state: some StateReader) -> Bool {
+        isPatientSide(prescription.patient, requester, state) || isStaff(of: prescription.organization, requester)
+            || requester.has(.pharmacist) || (requester.kind == .organization && requester.organizationType == .pharmacy)
+    }
+
+    /// A trial participant: the patient (or a delegate), the sponsor's staff, or the staff of one of the trial's current sites.
+    public static func mayReadParticipant(_ patient: IdentityID, of trial: Trial, _ requester: Identity, _ state: some StateReader) -> Bool {
+        isPatientSide(patient, requester, state) || isStaff(of: trial.sponsor, requester)
+            || trial.current.sites.contains { isStaff(of: $0, requester) }
+    }
+
+    /// A telehealth session (and its relayed messages): its clinician, or its patient (or a delegate).
+    public static func isSessionParticipant(_ session: TelehealthSession, _ requester: Identity, _ state: some StateReader) -> Bool {
+        requester.id == session.clinician || isPatientSide(session.patient, requester, state)
+    }
+
+    /// A patient's access log at a custodian: the patient, a delegate, or a custodian held by
+    /// this node acting as itself or through an auditor or administrator.
+    public static func mayReadAccessLog(of patient: IdentityID, _ requester: Identity, custodians: Set<IdentityID>,
+                                        _ state: some StateReader) -> Bool {
+        isPatientSide(patient, requester, state) || (isCustodianStaff(requester, custodians: custodians)
+            && (requester.kind == .organization || requester.has(.auditor) || requester.has(.admin)))
+    }
+
+    /// A patient's list of records (ids, types, categories, custodians): the patient, a delegate
+    /// or the staff of a custodian held by this node.
+    public static func mayListRecords(of patient: IdentityID, _ requester: Identity, custodians: Set<IdentityID>,
+                                      _ state: some StateReader) -> Bool {
+        isPatientSide(patient, requester, state) || isCustodianStaff(requester, custodians: custodians)
+    }
+
+    /// A patient's consents: the patient or a delegate.
+    public static func mayListConsents(of patient: IdentityID, _ requester: Identity, _ state: some StateReader) -> Bool {
+        isPatientSide(patient, requester, state)
+    }
+
+    /// A record's on-chain entry without its content: the patient, a delegate, the custodian's
+    /// staff (held by this node), anyone for directory data; others only if a consent decision
+    /// would let them read it (the caller decides that: it needs the consent policy and a clock).
+    public static func mayDescribeWithoutConsent(_ entry: RecordEntry, _ requester: Identity, custodians: Set<IdentityID>,
+                                                 _ state: some StateReader) -> Bool {
+        entry.isDirectory || requester.id == entry.patient || isCustodianStaff(requester, custodians: custodians)
+            || ConsentIndex.isDelegate(requester.id, of: entry.patient, in: state)
+    }
+}

@@ -1,0 +1,142 @@
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+
+/// FHIR Claim ↔ the claims contract. `Claim/$submit` adjudicates on-chain at once and answers
+/// with the ClaimResponse; a plain create of a Claim only stores it as a record. Ledger claims
+/// read back as `ClaimResponse/ledger-<first 56 hex of the claim id>`, for the patient (and
+/// delegates), the billing provider's staff and the payer's staff.
+extension FHIRService {
+    /// Adjudicates a Claim (given bare, as Parameters.parameter[resource], or first in a Bundle):
+    /// signs `claims.submit` as the requester's organization, waits for the block, stores the
+    /// Claim as an encrypted record, and returns the ClaimResponse.
+    public func submitClaim(_ body: [String: Any], requester: Identity) async throws(FHIRError) -> [String: Any] {
+        let claim = try Self.claimResource(body)
+        let custodian = try custodian(for: requester)
+        let submission = try ClaimMapping.submission(claim, provider: custodian.derivedID)
+        let patient = try ledgerPatient(submission.patientID)
+        if ClaimsContract.claim(submission.claimID, in: state) != nil {
+            throw .conflict("this Claim was already submitted; its response is ClaimResponse/\(ClaimMapping.responseID(submission.claimID))")
+        }
+        guard ClaimsContract.plan(submission.plan, in: state) != nil else {
+            throw .unprocessable("no plan \(submission.plan) on this ledger", at: "Claim.insurance.coverage")
+        }
+        _ = try await submitAndAwait([UnsignedCall(custodian, contract: "claims", method: "submit",
+                                               args: submission.arguments(patient: patient))])
+        guard let entry = ClaimsContract.claim(submission.claimID, in: state) else {
+            throw FHIRError(500, "exception", "the adjudicated claim is not in state")
+        }
+        // The Claim itself becomes a record of the provider, readable by consent like any other.
+        var stored = claim
+        stored["id"] = nil
+        _ = try await create(stored, type: "Claim", requester: requester)
+        return claimResponse(entry, patientID: submission.patientID)
+    }
+
+    /// One ledger ClaimResponse, for the parties of the claim.
+    public func ledgerClaimResponse(id: String, requester: Identity) throws(FHIRError) -> [String: Any] {
+        let hex = String(id.dropFirst(ClaimMapping.responsePrefix.count))
+        guard hex.count == 56, hex.allSatisfy(\.isHexDigit) else { throw .notFound("ClaimResponse/\(id)") }
+        let rows: [(key: String, value: [UInt8])]
+        do { rows = try node.store.states(prefix: "claims/claim/" + hex, after: nil, limit: 2) } catch {
+            throw FHIRError(500, "exception", "\(error)")
+        }
+        guard rows.count == 1, let claimID = Hash256(hex: String(rows[0].key.dropFirst("claims/claim/".count))),
+              let entry = ClaimsContract.claim(claimID, in: state) else { throw .notFound("ClaimResponse/\(id)") }
+        guard mayRead(entry, requester) else { throw .forbidden("only the patient, the billing provider and the payer read this claim") }
+        return claimResponse(entry, patientID: nil)
+    }
+
+    /// The patient's adjudicated claims the requester may see, newest last.
+    public func ledgerClaimResponses(patientID: String, requester: Identity) throws(FHIRError) -> [[String: Any]] {
+        let patient = try ledgerPatient(patientID)
+        let prefix = ClaimsContract.patientClaimsPrefix(patient)
+        let rows: [(key: String, value: [UInt8])]
+        do { rows = try node.store.states(prefix: prefix, after: nil, limit: 1_000) } catch { throw FHIRError(500, "exception", "\(error)") }
+        return rows.compactMap { row in
+            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let entry = ClaimsContract.claim(id, in: state),
+                  mayRead(entry, requester) else { return nil }
+            return claimResponse(entry, patientID: patientID)
+        }.sorted { ($0["created"] as? String ?? "") < ($1["created"] as? String ?? "") }
+    }
+
+    public func mayRead(_ claim: ClaimEntry, _ requester: Identity) -> Bool { ReadRules.mayReadClaim(claim, requester, state) }
+
+    public func claimResponse(_ entry: ClaimEntry, patientID: String?) -> [String: Any] {
+        let plan = ClaimsContract.plan(entry.plan, in: state)
+        return ClaimMapping.claimResponse(entry, currency: plan?.currency ?? "USD", payer: plan?.payer, patientID: patientID)
+    }
+
+    /// The Claim inside a $submit body.
+    public static func claimResource(_ body: [String: Any]) throws(FHIRError) -> [String: Any] {
+        switch body["resourceType"] as? String {
+        case "Claim": return body
+        case "Parameters":
+            let parameters = body["parameter"] as? [[String: Any]] ?? []
+            guard let resource = parameters.first(where: { $0["name"] as? String == "resource" })?["resource"] as? [String: Any],
+                  resource["resourceType"] as? String == "Claim" else {
+                throw .invalid("Parameters for $submit carry the Claim in parameter “resource”")
+            }
+            return resource
+        case "Bundle":
+            guard let first = (body["entry"] as? [[String: Any]])?.first?["resource"] as? [String: Any],
+                  first["resourceType"] as? String == "Claim" else { throw .invalid("a Bundle for $submit starts with the Claim") }
+            return first
+        default:
+            throw .invalid("$submit takes a Claim (bare, in Parameters, or first in a Bundle)")
+        }
+    }
+}
+
+/// Read-only FHIR views of the other contracts' objects (see `LedgerResources`).
+extension FHIRService {
+    /// `ResearchStudy/ledger-<trial id>` (any identity: the registry is public),
+    /// `MedicationRequest/ledger-<56 hex>` (patient, prescriber's organization, pharmacists),
+    /// `MedicationDispense/ledger-<48 hex>-<fill>` (as the prescription), `Encounter/ledger-<56 hex>`
+    /// (the telehealth session's participants).
+    public func ledgerResource(type: String, id: String, requester: Identity) throws(FHIRError) -> [String: Any] {
+        let key = String(id.dropFirst(LedgerResources.prefix.count))
+        switch type {
+        case "ResearchStudy":
+            guard let trial = TrialIndex.trial(key, in: state) else { throw .notFound("ResearchStudy/\(id)") }
+            return LedgerResources.researchStudy(trial, results: TrialIndex.results(trial: key, in: state))
+        case "MedicationRequest":
+            let full = try fullID(key, prefix: PrescriptionContract.prescriptionPrefix, what: "MedicationRequest/\(id)")
+            guard let view = PrescriptionContract.prescription(full, in: state) else { throw .notFound("MedicationRequest/\(id)") }
+            guard ReadRules.mayReadPrescription(view.prescription, requester, state) else {
+                throw .forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
+            }
+            return LedgerResources.medicationRequest(view, label: SupplyChainContract.product(view.prescription.gtin, in: state)?.label)
+        case "MedicationDispense":
+            let parts = key.split(separator: "-")
+            guard parts.count == 2, let number = Int64(parts[1]) else { throw .notFound("MedicationDispense/\(id)") }
+            let full = try fullID(String(parts[0]), prefix: PrescriptionContract.prescriptionPrefix, what: "MedicationDispense/\(id)", hexDigits: 48)
+            guard let view = PrescriptionContract.prescription(full, in: state), let fill = view.fills.first(where: { $0.number == number }) else {
+                throw .notFound("MedicationDispense/\(id)")
+            }
+            guard ReadRules.mayReadPrescription(view.prescription, requester, state) else {
+                throw .forbidden("only the patient, the prescriber's organization and pharmacists read a dispense")
+            }
+            return LedgerResources.medicationDispense(view, fill: fill, label: SupplyChainContract.product(view.prescription.gtin, in: state)?.label)
+        case "Encounter":
+            let full = try fullID(key, prefix: TelehealthContract.sessionPrefix, what: "Encounter/\(id)")
+            guard let session = TelehealthContract.session(full, in: state) else { throw .notFound("Encounter/\(id)") }
+            guard ReadRules.isSessionParticipant(session, requester, state) else { throw .forbidden("only the session's participants read it") }
+            return LedgerResources.encounter(session)
+        default:
+            throw .notFound("\(type)/\(id)")
+        }
+    }
+
+    /// The 64-hex id whose state key starts with `prefix` + the 56 hex digits of a FHIR id.
+    private func fullID(_ hex56: String, prefix: String, what: String, hexDigits: Int = 56) throws(FHIRError) -> Hash256 {
+        guard hex56.count == hexDigits, hex56.allSatisfy(\.isHexDigit) else { throw .notFound(what) }
+        let rows: [(key: String, value: [UInt8])]
+        do { rows = try node.store.states(prefix: prefix + hex56, after: nil, limit: 2) } catch { throw FHIRError(500, "exception", "\(error)") }
+        guard rows.count == 1, let id = Hash256(hex: String(rows[0].key.dropFirst(prefix.count).prefix(64))) else { throw .notFound(what) }
+        return id
+    }
+}

@@ -1,0 +1,277 @@
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Vault
+
+/// What a search found: the permitted total, one page of entries and what `_include` added.
+public struct FHIRSearchResult: Sendable {
+    public let total: Int
+    public let matches: [FHIRVersion]
+    public let included: [FHIRVersion]
+}
+
+extension FHIRService {
+    /// Most candidate records one criterion may produce; a broader search is refused (too-costly).
+    public static let searchCandidatesMax = 10_000
+    /// Most referenced resources (Patients the requester may read) one chained criterion may resolve to.
+    public static let chainTargetsMax = 1_000
+
+    /// Runs a search: candidates from the index (AND across criteria, OR across values; `:not`
+    /// and `:missing` filter the candidates; chains resolve the inner Patient search through the
+    /// requester's consent decisions first), only records the requester may read (consent
+    /// decision), sorted (`_sort`, default newest first, ties by logical id), one page read through
+    /// logged decisions; `_include` targets likewise.
+    public func search(_ query: SearchQuery, requester: Identity, purpose: Purpose) async throws(FHIRError) -> FHIRSearchResult {
+        var candidates = try lookup(SearchQuery.Value.exact(query.type), param: "_type", field: nil)
+        for criterion in query.criteria where !candidates.isEmpty {
+            candidates = try await apply(criterion, to: candidates, requester: requester, purpose: purpose)
+        }
+        var permitted: [(record: Hash256, timeMs: Int64)] = []
+        for record in candidates {
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            guard decision.isPermitted, let entry = decision.record, entry.resourceType == query.type else { continue }
+            permitted.append((record, entry.timeMs))
+        }
+        permitted = try sorted(permitted, by: query.sort)
+        guard !query.summaryCount, query.count > 0, query.offset < permitted.count else {
+            return FHIRSearchResult(total: permitted.count, matches: [], included: [])
+        }
+        let page = permitted[query.offset..<min(permitted.count, query.offset + query.count)]
+        let matches = try await serveAll(page.map(\.record), requester: requester, purpose: purpose)
+        var included: [FHIRVersion] = []
+        if !query.includes.isEmpty {
+            var seen = Set(matches.map { Self.recordID(type: $0.type, id: $0.id) })
+            var targets: [Hash256] = []
+            for match in matches {
+                for include in query.includes {
+                    // `patient` and `subject` follow whichever element names the patient.
+                    let elements = ["patient", "subject"].contains(include.element) ? FHIRResourceTypes.patientElements : [include.element]
+                    for reference in elements.flatMap({ Self.references(in: match.resource, element: $0) }) {
+                        guard let parsed = FHIRJSON.parseReference(reference) else { continue }
+                        let record = Self.recordID(type: parsed.type, id: parsed.id)
+                        if seen.insert(record).inserted { targets.append(record) }
+                    }
+                }
+            }
+            // Included resources the requester may not read are left out, as FHIR allows.
+            included = try await serveAll(targets, requester: requester, purpose: purpose, skipDenied: true)
+        }
+        return FHIRSearchResult(total: permitted.count, matches: matches, included: included)
+    }
+
+    /// Narrows `candidates` by one criterion (plain, modified or chained).
+    public func apply(_ criterion: SearchQuery.Criterion, to candidates: Set<Hash256>, requester: Identity,
+               purpose: Purpose) async throws(FHIRError) -> Set<Hash256> {
+        let parameter = criterion.parameter
+        if let chain = criterion.chain, let inner = chain.inner.first {
+            // The inner search runs like any search: only Patients the requester may read count.
+            let patients = try await apply(inner, to: try lookup(.exact(chain.type), param: "_type", field: nil), requester: requester, purpose: purpose)
+            var pseudonyms: [IdentityID] = []
+            for record in patients.sorted() {
+                let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+                guard decision.isPermitted, let entry = decision.record, entry.resourceType == chain.type else { continue }
+                pseudonyms.append(entry.patient)
+                guard pseudonyms.count <= Self.chainTargetsMax else {
+                    throw FHIRError(400, "too-costly", "the chained search \(parameter.name).\(inner.parameter.name) matches more than \(Self.chainTargetsMax) patients; narrow it")
+                }
+            }
+            var referring = Set<Hash256>()
+            for pseudonym in pseudonyms {
+                do { referring.formUnion(try access.vault.records(patient: pseudonym, limit: Self.searchCandidatesMax + 1)) } catch {
+                    throw FHIRError(500, "exception", "index lookup failed: \(error)")
+                }
+                guard referring.count <= Self.searchCandidatesMax else {
+                    throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) candidates for the chained \(parameter.name); narrow the search")
+                }
+            }
+            return candidates.intersection(referring)
+        }
+        switch criterion.modifier {
+        case .missing(let missing):
+            let present: Set<Hash256>
+            switch parameter.target {
+            case .blind(let field):
+                let found: [Hash256]
+                do { found = try access.records(withAny: field, limit: Self.searchCandidatesMax) } catch { throw Self.map(error) }
+                guard found.count < Self.searchCandidatesMax else {
+                    throw FHIRError(400, "too-costly", "\(parameter.name):missing needs more than \(Self.searchCandidatesMax - 1) records; narrow the search first")
+                }
+                present = Set(found)
+            case .patient:
+                present = Set(candidates.filter { RecordIndex.current($0, in: state).map { $0.patient != RecordEntry.noPatient } ?? false })
+            case .value:
+                present = Set(try indexedValues(parameter.name, for: candidates).keys)
+            }
+            return missing ? candidates.subtracting(present) : candidates.intersection(present)
+        case .not:
+            var excluded = Set<Hash256>()
+            for value in criterion.values { excluded.formUnion(try lookup(value, parameter)) }
+            return candidates.subtracting(excluded)
+        case .exact, .none:
+            var union = Set<Hash256>()
+            for value in criterion.values { union.formUnion(try lookup(value, parameter, exact: criterion.modifier == .exact)) }
+            return candidates.intersection(union)
+        }
+    }
+
+    /// The indexed values of `param` for the given records (a bounded candidate set).
+    public func indexedValues(_ param: String, for records: some Collection<Hash256>) throws(FHIRError) -> [Hash256: [String]] {
+        do { return try access.vault.values(param: param, records: Array(records)) } catch {
+            throw FHIRError(500, "exception", "index lookup failed: \(error)")
+        }
+    }
+
+    /// Orders permitted records by `_sort` keys (empty: newest first); ties by logical id, then record id.
+    /// Records with no value for a date key sort last in either direction; a record with several
+    /// values sorts by its earliest ascending and its latest descending (FHIR R4 §3.1.1.4.7).
+    public func sorted(_ permitted: [(record: Hash256, timeMs: Int64)], by keys: [SearchQuery.SortKey]) throws(FHIRError) -> [(record: Hash256, timeMs: Int64)] {
+        let keys = keys.isEmpty ? [SearchQuery.SortKey(parameter: "_lastUpdated", descending: true)] : keys
+        let records = permitted.map(\.record)
+        let ids = try indexedValues("_id", for: records)
+        var columns: [[Hash256: [String]]] = []
+        for key in keys where key.parameter != "_lastUpdated" { columns.append(key.parameter == "_id" ? ids : try indexedValues(key.parameter, for: records)) }
+        func compare(_ a: String?, _ b: String?, descending: Bool) -> Bool? {
+            switch (a, b) {
+            case (nil, nil): return nil
+            case (nil, _): return false
+            case (_, nil): return true
+            case let (a?, b?): return a == b ? nil : (descending ? a > b : a < b)
+            }
+        }
+        return permitted.sorted { lhs, rhs in
+            var column = 0
+            for key in keys {
+                if key.parameter == "_lastUpdated" {
+                    if lhs.timeMs != rhs.timeMs { return key.descending ? lhs.timeMs > rhs.timeMs : lhs.timeMs < rhs.timeMs }
+                    continue
+                }
+                let values = columns[column]
+                column += 1
+                let pick: ([String]?) -> String? = { key.descending ? $0?.max() : $0?.min() }
+                if let order = compare(pick(values[lhs.record]), pick(values[rhs.record]), descending: key.descending) { return order }
+            }
+            if let order = compare(ids[lhs.record]?.first, ids[rhs.record]?.first, descending: false) { return order }
+            return lhs.record < rhs.record
+        }
+    }
+
+    /// Patient/{id}/$everything: the patient and every record of theirs the requester may read,
+    /// plus the directory resources (practitioners, organizations, …) those records reference.
+    public func everything(patientID: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+        guard let patient = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state), patient.resourceType == "Patient" else {
+            throw .notFound("Patient/\(patientID) is not known")
+        }
+        guard !patient.isErased else { throw .gone("Patient/\(patientID) was deleted (erased)") }
+        // The patient record itself decides whether the requester may see this patient at all.
+        _ = try await read(type: "Patient", id: patientID, requester: requester, purpose: purpose)
+        var candidates: [Hash256]
+        do { candidates = try access.vault.records(patient: patient.patient, limit: Self.searchCandidatesMax + 1) } catch {
+            throw FHIRError(500, "exception", "index lookup failed: \(error)")
+        }
+        guard candidates.count <= Self.searchCandidatesMax else { throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) records") }
+        var permitted: [Hash256] = []
+        for record in candidates {
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            if decision.isPermitted { permitted.append(record) }
+        }
+        var out = try await serveAll(permitted, requester: requester, purpose: purpose, skipDenied: true)
+        var seen = Set(permitted)
+        var referenced: [Hash256] = []
+        for version in out {
+            for reference in Self.allReferences(version.resource) {
+                guard let parsed = FHIRJSON.parseReference(reference), RecordsContract.directoryResourceTypes.contains(parsed.type) else { continue }
+                let record = Self.recordID(type: parsed.type, id: parsed.id)
+                if seen.insert(record).inserted { referenced.append(record) }
+            }
+        }
+        out += try await serveAll(referenced, requester: requester, purpose: purpose, skipDenied: true)
+        return out
+    }
+
+    /// Type history: versions of the type's resources, newest first, `count` at most, each read
+    /// through a logged decision (versions the requester may not read are left out).
+    public func typeHistory(type: String, count: Int, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+        let candidates = try lookup(SearchQuery.Value.exact(type), param: "_type", field: nil)
+        var versions: [(record: Hash256, version: UInt64, timeMs: Int64)] = []
+        for record in candidates {
+            guard let current = RecordIndex.current(record, in: state), !current.isErased, current.resourceType == type else { continue }
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            guard decision.isPermitted else { continue }
+            for version in 1...current.version {
+                let entry = version == current.version ? current : RecordIndex.version(record, version, in: state)
+                if let entry { versions.append((record, version, entry.timeMs)) }
+            }
+        }
+        versions.sort { ($0.timeMs, $0.version) > ($1.timeMs, $1.version) }
+        var out: [FHIRVersion] = []
+        for item in versions.prefix(count) {
+            let served: [ServedRecord]
+            do {
+                served = try await access.serve([AccessRequest(requester: requester.id, record: item.record, purpose: purpose, action: .read)],
+                                                versions: [item.record: item.version])
+            } catch { throw Self.map(error) }
+            guard let one = served.first, one.decision.isPermitted, let entry = one.entry, let content = one.content,
+                  let resource = try? FHIRJSON.object(content), let id = resource["id"] as? String else { continue }
+            out.append(FHIRVersion(resource: resource, type: type, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry))
+        }
+        return out
+    }
+
+    /// Reads records through one logged batch of decisions.
+    public func serveAll(_ records: [Hash256], requester: Identity, purpose: Purpose, skipDenied: Bool = false) async throws(FHIRError) -> [FHIRVersion] {
+        guard !records.isEmpty else { return [] }
+        let served: [ServedRecord]
+        do {
+            served = try await access.serve(records.map { AccessRequest(requester: requester.id, record: $0, purpose: purpose, action: .read) })
+        } catch { throw Self.map(error) }
+        var out: [FHIRVersion] = []
+        for one in served {
+            guard let entry = one.entry, one.decision.isPermitted, let content = one.content else {
+                if skipDenied { continue }
+                throw .forbidden("a search result became unreadable while the search ran; retry")
+            }
+            guard let resource = try? FHIRJSON.object(content), let id = resource["id"] as? String else { continue }
+            out.append(FHIRVersion(resource: resource, type: entry.resourceType, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry))
+        }
+        return out
+    }
+
+    /// Records matching one value of one criterion.
+    public func lookup(_ value: SearchQuery.Value, _ parameter: SearchParameter, exact: Bool = false) throws(FHIRError) -> Set<Hash256> {
+        var field: IdentifierField?
+        if case .blind(let blind) = parameter.target { field = blind }
+        return try lookup(value, param: parameter.name, field: field, exact: exact)
+    }
+
+    public func lookup(_ value: SearchQuery.Value, param: String, field: IdentifierField? = nil, exact: Bool = false) throws(FHIRError) -> Set<Hash256> {
+        let limit = Self.searchCandidatesMax + 1
+        let found: [Hash256]
+        do {
+            switch value {
+            case .exact(let text): found = try access.vault.records(param: param, value: text, limit: limit)
+            case .range(let from, let to): found = try access.vault.records(param: param, from: from ?? "", to: to, limit: limit)
+            case .words(let text):
+                guard let field else { return [] }
+                found = try access.search(field, text, exact: exact, limit: limit)
+            case .reference(let type, let id):
+                guard type == nil || type == "Patient",
+                      let patient = RecordIndex.current(Self.recordID(type: "Patient", id: id), in: state), !patient.isErased else { return [] }
+                found = try access.vault.records(patient: patient.patient, limit: limit)
+            }
+        } catch { throw FHIRError(500, "exception", "index lookup failed: \(error)") }
+        guard found.count <= Self.searchCandidatesMax else {
+            throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) candidates for \(param); narrow the search")
+        }
+        return Set(found)
+    }
+
+    /// The reference strings held by an element (a Reference, or a list of them).
+    public static func references(in resource: [String: Any], element: String) -> [String] {
+        let value = resource[element]
+        let objects = (value as? [Any])?.compactMap { $0 as? [String: Any] } ?? ((value as? [String: Any]).map { [$0] } ?? [])
+        return objects.compactMap { $0["reference"] as? String }
+    }
+}

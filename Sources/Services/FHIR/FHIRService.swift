@@ -1,0 +1,284 @@
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Vault
+
+/// Keys the custodian generated for patients registered through FHIR, kept until the patient
+/// takes them over (by rotating to a key of their own).
+public protocol PatientKeyStore: Sendable {
+    func save(_ keys: IdentityKeys) throws
+    /// The keys kept for a patient, if this server holds them.
+    func keys(of id: IdentityID) -> IdentityKeys?
+}
+
+/// Keeps generated patient keys in memory (tests).
+public final class MemoryPatientKeyStore: PatientKeyStore, @unchecked Sendable {
+    private var keys: [IdentityID: IdentityKeys] = [:]
+    private let lock = NSLock()
+    public init() {}
+    public func save(_ keys: IdentityKeys) throws { lock.withLock { self.keys[keys.derivedID] = keys } }
+    public func keys(of id: IdentityID) -> IdentityKeys? { lock.withLock { keys[id] } }
+}
+
+/// One stored resource version as the FHIR API shows it.
+public struct FHIRVersion: @unchecked Sendable {
+    /// The parsed resource (empty when read with `parse: false`; then use `content`).
+    public let resource: [String: Any]
+    public let type: String
+    public let id: String
+    public let version: UInt64
+    public let lastUpdatedMs: Int64
+    public let entry: RecordEntry
+    /// The stored JSON exactly as kept (it already carries meta.versionId and lastUpdated), when read.
+    public var content: [UInt8]? = nil
+}
+
+/// The FHIR facade over records: resources are encrypted records in the vault, registered
+/// on-chain by the custodian organization on behalf of the authenticated author; every read is
+/// a consent decision written to the audit log before anything is decrypted.
+public final class FHIRService: Sendable {
+    public let access: AccessService
+    /// Signs and submits the custodian's registrations (shared with the rest of the process, so
+    /// sequence numbers are handed out in one place).
+    public let client: LedgerClient
+    public let patientKeys: any PatientKeyStore
+    /// Bulk export jobs (output in memory only).
+    public let exports = ExportJobs()
+    public init(client: LedgerClient, access: AccessService, patientKeys: any PatientKeyStore) {
+        self.client = client
+        self.access = access
+        self.patientKeys = patientKeys
+    }
+
+    public var node: LedgerNode { access.node }
+    public var state: any StateReader { access.node.state }
+
+    /// The on-chain record id of a FHIR resource: its type and id under a domain tag.
+    public static func recordID(type: String, id: String) -> Hash256 { FHIRRecordID.of(type: type, id: id) }
+
+    // MARK: writes
+
+    /// The custodian a requester writes for: its own organization (when this node holds that
+    /// organization's key) and only with an author role; an organization writes for itself.
+    public func custodian(for requester: Identity) throws(FHIRError) -> IdentityKeys {
+        let organization = requester.kind == .organization ? requester.id : requester.organization
+        guard let organization, let keys = access.custodianKeys(organization) else {
+            throw .forbidden("this server writes only for the organizations whose keys it holds; \(requester.id.hex) is not their staff")
+        }
+        if requester.kind != .organization, RecordsContract.authorRoles.isDisjoint(with: requester.roles) {
+            throw .forbidden("writing records needs one of the roles \(RecordsContract.authorRoles.map(\.rawValue).sorted().joined(separator: ", "))")
+        }
+        return keys
+    }
+
+    /// Creates a resource (server-assigned id unless `id` is given, as in update-as-create).
+    public func create(_ resource: [String: Any], type: String, id: String? = nil, requester: Identity) async throws(FHIRError) -> FHIRVersion {
+        try FHIRJSON.validate(resource, expectedType: type)
+        let id = id ?? UUID().uuidString.lowercased()
+        let record = Self.recordID(type: type, id: id)
+        if RecordIndex.current(record, in: state) != nil { throw .conflict("\(type)/\(id) already exists") }
+        return try await write(resource, type: type, id: id, version: 1, requester: requester)
+    }
+
+    /// Writes the next version of an existing resource; `ifMatch` is the version the client saw.
+    public func update(_ resource: [String: Any], type: String, id: String, ifMatch: UInt64?, requester: Identity) async throws(FHIRError)
+        -> (version: FHIRVersion, created: Bool) {
+        try FHIRJSON.validate(resource, expectedType: type)
+        guard let bodyID = resource["id"] as? String else { throw .invalid("the resource in an update must carry its id", at: "\(type).id") }
+        guard bodyID == id else { throw .invalid("resource id \(bodyID) does not match the URL's \(id)", at: "\(type).id") }
+        let record = Self.recordID(type: type, id: id)
+        guard let current = RecordIndex.current(record, in: state) else {
+            if let ifMatch { throw .preconditionFailed("\(type)/\(id) does not exist (If-Match W/\"\(ifMatch)\")") }
+            return (try await write(resource, type: type, id: id, version: 1, requester: requester), true)
+        }
+        guard !current.isErased else { throw .gone("\(type)/\(id) was deleted (erased)") }
+        if let ifMatch, ifMatch != current.version {
+            throw .preconditionFailed("\(type)/\(id) is at version \(current.version), not \(ifMatch)")
+        }
+        return (try await write(resource, type: type, id: id, version: current.version + 1, requester: requester), false)
+    }
+
+    private func write(_ input: [String: Any], type: String, id: String, version: UInt64, requester: Identity) async throws(FHIRError) -> FHIRVersion {
+        let custodian = try custodian(for: requester)
+        let record = Self.recordID(type: type, id: id)
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
+        let resource = Self.stamped(input, id: id, version: version, nowMs: nowMs)
+        let category = FHIRSensitivity.category(of: resource)
+
+        var transactions: [UnsignedCall] = []
+        let patient: IdentityID
+        if RecordsContract.directoryResourceTypes.contains(type) {
+            patient = RecordEntry.noPatient
+        } else if type == "Patient" {
+            if version == 1 {
+                // A patient registered through FHIR gets ledger keys generated here, kept for them.
+                let keys = IdentityKeys.generate()
+                do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep the patient's keys: \(error)") }
+                transactions.append(UnsignedCall(keys, contract: "membership", method: "registerPatient",
+                                             args: .map(["agreementKey": .bytes(keys.agreementPublicKey)]), sequence: 1))
+                patient = keys.derivedID
+            } else {
+                guard let existing = RecordIndex.current(record, in: state) else { throw .notFound("\(type)/\(id)") }
+                patient = existing.patient
+            }
+        } else if version > 1, let existing = RecordIndex.current(record, in: state) {
+            patient = existing.patient
+        } else {
+            patient = try self.patient(of: resource, type: type, bundlePatients: [:], at: type)
+        }
+        // A new patient is registered first: the records contract (and admission's dry run) needs it on-chain.
+        if !transactions.isEmpty {
+            _ = try await commit(transactions, expectRecord: false)
+            transactions = []
+        }
+        let content = FHIRJSON.data(resource, sorted: false)
+        let prepared: StoredRecordVersion
+        do {
+            prepared = try access.prepare(content: content, fields: FHIRIndexer.extract(resource), record: record, version: version,
+                                          patient: patient, custodian: custodian.derivedID).version
+            try access.store(prepared)
+        } catch { throw FHIRError(500, "exception", "could not encrypt and store the resource: \(error)") }
+
+        let args = Self.registration(record: record, type: type, category: category, ciphertext: prepared.blob.hash, version: version,
+                                     patient: patient, requester: requester)
+        transactions.append(UnsignedCall(custodian, contract: "records", method: "register", args: .map(args)))
+        guard let entry = try await commit(transactions) else {
+            throw FHIRError(500, "exception", "the committed record is not in state")
+        }
+        return FHIRVersion(resource: resource, type: type, id: id, version: version, lastUpdatedMs: nowMs, entry: entry)
+    }
+
+    /// The resource as stored: its id, and meta.versionId and meta.lastUpdated set (other meta kept).
+    public static func stamped(_ input: [String: Any], id: String, version: UInt64, nowMs: Int64) -> [String: Any] {
+        var resource = input
+        resource["id"] = id
+        var meta = resource["meta"] as? [String: Any] ?? [:]
+        meta["versionId"] = String(version)
+        meta["lastUpdated"] = FHIRDateTime.instant(ms: nowMs)
+        resource["meta"] = meta
+        return resource
+    }
+
+    /// The arguments of one `records.register` (or one `registerMany` entry); an organization
+    /// writing for a staff member names them as `agent`.
+    public static func registration(record: Hash256, type: String, category: SensitivityCategory, ciphertext: Hash256, version: UInt64,
+                             patient: IdentityID, requester: Identity) -> [String: CanonicalValue] {
+        var args: [String: CanonicalValue] = [
+            "record": .bytes(record.bytes), "resourceType": .string(type), "category": .string(category.rawValue),
+            "ciphertextHash": .bytes(ciphertext.bytes), "version": .int(Int64(version)),
+        ]
+        if patient != RecordEntry.noPatient { args["patient"] = .bytes(patient.bytes) }
+        if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
+        return args
+    }
+
+    /// Submits and waits for the last transaction's commit; maps refusals to FHIR errors.
+    @discardableResult
+    public func commit(_ calls: [UnsignedCall], expectRecord: Bool = true) async throws(FHIRError) -> RecordEntry? {
+        _ = try await submitAndAwait(calls)
+        guard expectRecord else { return nil }
+        guard let record = calls.last?.args["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
+              let entry = RecordIndex.current(record, in: state) else {
+            throw FHIRError(500, "exception", "the committed record is not in state")
+        }
+        return entry
+    }
+
+    /// Signs in submission order, submits, and waits until every transaction is committed and
+    /// accepted; returns their ids. Refusals map to FHIR errors.
+    public func submitAndAwait(_ calls: [UnsignedCall]) async throws(FHIRError) -> [Hash256] {
+        do {
+            return try await client.commit(calls).map(\.transactionID)
+        } catch let refused as Refused {
+            throw Self.map(refused.code, refused.message)
+        } catch let error as ServiceError {
+            throw FHIRError(503, "transient", error.message)
+        } catch {
+            throw FHIRError(500, "exception", "\(error)")
+        }
+    }
+
+    public static func map(_ code: String, _ message: String) -> FHIRError {
+        switch code {
+        case "versionConflict": .conflict(message)
+        case "recordErased": .gone(message)
+        case "unauthorized", "notOrganizationMember", "senderRevoked": .forbidden(message)
+        case "mempoolFull", "stopping": FHIRError(503, "transient", message)
+        default: .unprocessable(message)
+        }
+    }
+
+    /// Deletes a resource by erasing it: the erasure is committed on-chain, then every version's
+    /// ciphertext and wrapped keys are destroyed. Later reads get 410 Gone.
+    public func delete(type: String, id: String, requester: Identity) async throws(FHIRError) {
+        let custodian = try custodian(for: requester)
+        let record = Self.recordID(type: type, id: id)
+        guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
+        guard !current.isErased else { throw .gone("\(type)/\(id) was already deleted") }
+        guard current.custodian == custodian.derivedID else { throw .forbidden("\(type)/\(id) is held by another custodian") }
+        try await commit([UnsignedCall(custodian, contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)]))])
+        do { _ = try access.shred(record) } catch { throw FHIRError(500, "exception", "erasure committed but shredding failed: \(error)") }
+    }
+
+    // MARK: reads
+
+    /// Reads the current version (or `version`) after a logged, permitted decision.
+    public func read(type: String, id: String, version: UInt64? = nil, requester: Identity, purpose: Purpose,
+                     parse: Bool = true) async throws(FHIRError) -> FHIRVersion {
+        let record = Self.recordID(type: type, id: id)
+        let request = AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read)
+        let served: [ServedRecord]
+        do { served = try await access.serve([request], versions: version.map { [record: $0] } ?? [:]) } catch {
+            throw Self.map(error)
+        }
+        guard let one = served.first else { throw .notFound("\(type)/\(id)") }
+        return try Self.version(one, type: type, id: id, parse: parse)
+    }
+
+    /// Every version, newest first, each read through a logged decision.
+    public func history(type: String, id: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+        let record = Self.recordID(type: type, id: id)
+        guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
+        guard !current.isErased else { throw .gone("\(type)/\(id) was deleted (erased); its history is shredded") }
+        var out: [FHIRVersion] = []
+        for version in stride(from: current.version, through: 1, by: -1) {
+            out.append(try await read(type: type, id: id, version: version, requester: requester, purpose: purpose))
+        }
+        return out
+    }
+
+    public static func version(_ served: ServedRecord, type: String, id: String, parse: Bool = true) throws(FHIRError) -> FHIRVersion {
+        switch served.decision.reason {
+        case .unknownRecord: throw .notFound("\(type)/\(id) is not known")
+        case .recordErased: throw .gone("\(type)/\(id) was deleted (erased)")
+        case .unknownRequester, .requesterRevoked: throw FHIRError(401, "security", served.decision.reason.text)
+        default: break
+        }
+        guard served.decision.isPermitted else {
+            throw .forbidden("access denied: \(served.decision.reason.text) (\(served.decision.reason.rawValue))")
+        }
+        guard let entry = served.entry, entry.resourceType == type else { throw .notFound("\(type)/\(id) is not known") }
+        guard let content = served.content else { throw .gone("\(type)/\(id) has no stored content (erased)") }
+        guard parse else {
+            var version = FHIRVersion(resource: [:], type: type, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry)
+            version.content = content
+            return version
+        }
+        let resource: [String: Any]
+        do { resource = try FHIRJSON.object(content) } catch { throw FHIRError(500, "exception", "stored content is not JSON") }
+        let lastUpdated = ((resource["meta"] as? [String: Any])?["lastUpdated"] as? String).flatMap(FHIRDateTime.range).map { _ in entry.timeMs }
+        return FHIRVersion(resource: resource, type: type, id: id, version: entry.version, lastUpdatedMs: lastUpdated ?? entry.timeMs, entry: entry)
+    }
+
+    public static func map(_ error: AccessError) -> FHIRError {
+        switch error {
+        case .auditUnavailable(let why): FHIRError(503, "transient", "the access could not be audited, so nothing was released: \(why)")
+        case .contentUnavailable: .gone(error.description)
+        case .denied(let decision): .forbidden("access denied: \(decision.reason.text)")
+        default: FHIRError(500, "exception", error.description)
+        }
+    }
+}

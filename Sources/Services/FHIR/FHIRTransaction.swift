@@ -1,0 +1,272 @@
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Vault
+
+extension FHIRService {
+    /// Most entries in one transaction or batch Bundle.
+    public static let bundleEntriesMax = 20_000
+
+    /// One planned write of a transaction.
+    public struct PlannedWrite {
+        var method: String          // POST, PUT or DELETE
+        var type: String
+        var id: String
+        var resource: [String: Any]
+        var version: UInt64
+        var created: Bool
+        var patient: IdentityID = RecordEntry.noPatient
+        var prepared: StoredRecordVersion?
+        var category: SensitivityCategory = .general
+        var lastUpdatedMs: Int64 = 0
+    }
+
+    /// Processes a `transaction` Bundle all or nothing: every entry is checked, ids assigned and
+    /// `urn:uuid:` references resolved before anything is written; patients are registered, the
+    /// resources encrypted and stored, then registered on-chain (200 to a transaction). Supported
+    /// entries: POST (create), PUT Type/id (update or create), DELETE Type/id.
+    public func transaction(_ bundle: [String: Any], requester: Identity, base: String) async throws(FHIRError) -> [String: Any] {
+        let rawEntries = bundle["entry"] as? [Any] ?? []
+        guard rawEntries.count <= Self.bundleEntriesMax else {
+            throw FHIRError(413, "too-costly", "a Bundle holds at most \(Self.bundleEntriesMax) entries")
+        }
+        let entries = rawEntries.compactMap { $0 as? [String: Any] }
+        guard entries.count == rawEntries.count else { throw .invalid("every Bundle.entry must be an object", at: "Bundle.entry") }
+        let custodian = try custodian(for: requester)
+
+        // 1. Plan: methods, ids, the urn:uuid map.
+        var plans: [PlannedWrite] = []
+        var aliases: [String: String] = [:]
+        var seen = Set<String>()
+        for (index, entry) in entries.enumerated() {
+            let at = "Bundle.entry[\(index)]"
+            guard let request = entry["request"] as? [String: Any], let method = request["method"] as? String,
+                  let url = request["url"] as? String else { throw .invalid("entry needs request.method and request.url", at: "\(at).request") }
+            if request["ifNoneExist"] != nil || request["ifMatch"] != nil || url.contains("?") {
+                throw .notSupported("\(at): conditional requests are not supported inside a transaction")
+            }
+            let parts = url.split(separator: "/").map(String.init)
+            var plan: PlannedWrite
+            switch method {
+            case "POST":
+                guard parts.count == 1, FHIRResourceTypes.all.contains(parts[0]) else {
+                    throw .notSupported("\(at): POST \(url.prefix(80)) is not a create (operations are not supported in a transaction)")
+                }
+                guard let resource = entry["resource"] as? [String: Any] else { throw .invalid("POST needs a resource", at: "\(at).resource") }
+                plan = PlannedWrite(method: method, type: parts[0], id: UUID().uuidString.lowercased(), resource: resource, version: 1, created: true)
+            case "PUT", "DELETE":
+                guard parts.count == 2, FHIRResourceTypes.all.contains(parts[0]), FHIRJSON.isValidID(parts[1]) else {
+                    throw .invalid("\(method) needs request.url Type/id", at: "\(at).request.url")
+                }
+                let resource = entry["resource"] as? [String: Any] ?? [:]
+                if method == "PUT" {
+                    guard !resource.isEmpty else { throw .invalid("PUT needs a resource", at: "\(at).resource") }
+                    guard resource["id"] as? String == parts[1] else { throw .invalid("resource id must equal the URL's id", at: "\(at).resource.id") }
+                }
+                plan = PlannedWrite(method: method, type: parts[0], id: parts[1], resource: resource, version: 1, created: false)
+            default:
+                throw .notSupported("\(at): \(method) is not supported in a transaction (POST, PUT, DELETE)")
+            }
+            guard seen.insert("\(plan.type)/\(plan.id)").inserted else { throw .invalid("\(plan.type)/\(plan.id) appears twice", at: at) }
+            if let fullUrl = entry["fullUrl"] as? String, fullUrl.hasPrefix("urn:uuid:") || fullUrl.hasPrefix("urn:oid:") {
+                aliases[fullUrl] = "\(plan.type)/\(plan.id)"
+            }
+            plans.append(plan)
+        }
+
+        // 2. Resolve references, check every resource, find versions and patients.
+        var newPatients: [String: IdentityKeys] = [:]
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
+        for index in plans.indices {
+            let at = "Bundle.entry[\(index)].resource"
+            let record = Self.recordID(type: plans[index].type, id: plans[index].id)
+            let current = RecordIndex.current(record, in: state)
+            if plans[index].method == "DELETE" {
+                guard let current, current.resourceType == plans[index].type else { throw .notFound("\(plans[index].type)/\(plans[index].id)") }
+                guard !current.isErased else { throw .gone("\(plans[index].type)/\(plans[index].id) was already deleted") }
+                guard current.custodian == custodian.derivedID else { throw .forbidden("\(plans[index].type)/\(plans[index].id) is held by another custodian") }
+                continue
+            }
+            var resource = try Self.resolve(plans[index].resource, aliases: aliases, at: at) as? [String: Any] ?? [:]
+            try FHIRJSON.validate(resource, expectedType: plans[index].type)
+            if let current {
+                guard !current.isErased else { throw .gone("\(plans[index].type)/\(plans[index].id) was deleted") }
+                plans[index].version = current.version + 1
+                plans[index].patient = current.patient
+            } else {
+                plans[index].created = true
+                if plans[index].type == "Patient" {
+                    let keys = IdentityKeys.generate()
+                    newPatients[plans[index].id] = keys
+                    plans[index].patient = keys.derivedID
+                }
+            }
+            resource = Self.stamped(resource, id: plans[index].id, version: plans[index].version, nowMs: nowMs)
+            plans[index].resource = resource
+            plans[index].lastUpdatedMs = nowMs
+            plans[index].category = FHIRSensitivity.category(of: resource)
+        }
+        for index in plans.indices where plans[index].method != "DELETE" && plans[index].type != "Patient" && plans[index].created {
+            plans[index].patient = try patient(of: plans[index].resource, type: plans[index].type, bundlePatients: newPatients,
+                                               at: "Bundle.entry[\(index)].resource")
+        }
+
+        // 3. New patients' keys are kept now; their registrations go on-chain in the same
+        // submission as their records, ahead of them (admission sees the batch in order).
+        let registrations = newPatients.values.map { keys in
+            UnsignedCall(keys, contract: "membership", method: "registerPatient", args: .map(["agreementKey": .bytes(keys.agreementPublicKey)]), sequence: 1)
+        }
+        for keys in newPatients.values {
+            do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep a patient's keys: \(error)") }
+        }
+        let newAgreementKeys = Dictionary(uniqueKeysWithValues: newPatients.values.map { ($0.derivedID, $0.agreementPublicKey) })
+
+        // 4. Encrypt every version on all cores and store them in one vault transaction — on
+        // Dispatch threads, not the cooperative pool, so the node's actor and the other Bundles in
+        // flight keep running meanwhile — then register them on-chain.
+        let writeIndexes = plans.indices.filter { plans[$0].method != "DELETE" }
+        let access = self.access
+        let custodianID = custodian.derivedID
+        nonisolated(unsafe) let frozen = plans
+        let prepared: [StoredRecordVersion] = try await Self.offPool { () throws(FHIRError) -> [StoredRecordVersion] in
+            let results = AllCores.map(writeIndexes) { index in
+                let plan = frozen[index]
+                return Result { () throws(AccessError) in
+                    try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
+                                       record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
+                                       custodian: custodianID, agreementKeys: newAgreementKeys).version
+                }
+            }
+            var versions: [StoredRecordVersion] = []
+            versions.reserveCapacity(results.count)
+            for (slot, index) in writeIndexes.enumerated() {
+                switch results[slot] {
+                case .success(let version): versions.append(version)
+                case .failure(let error): throw FHIRError(500, "exception", "could not encrypt \(frozen[index].type)/\(frozen[index].id): \(error)")
+                }
+            }
+            do { try access.store(versions) } catch { throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)") }
+            return versions
+        }
+        for (slot, index) in writeIndexes.enumerated() { plans[index].prepared = prepared[slot] }
+        var transactions: [UnsignedCall] = registrations
+        let writes = plans.filter { $0.method != "DELETE" }
+        for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
+            let part = writes[chunk..<min(writes.count, chunk + RecordsContract.registrationsPerTransactionMax)]
+            let entries: [CanonicalValue] = part.map { plan in
+                .map(Self.registration(record: Self.recordID(type: plan.type, id: plan.id), type: plan.type, category: plan.category,
+                                       ciphertext: plan.prepared!.blob.hash, version: plan.version, patient: plan.patient, requester: requester))
+            }
+            transactions.append(UnsignedCall(custodian, contract: "records", method: "registerMany", args: .map(["entries": .list(entries)])))
+        }
+        for plan in plans where plan.method == "DELETE" {
+            transactions.append(UnsignedCall(custodian, contract: "records", method: "erase",
+                                         args: .map(["record": .bytes(Self.recordID(type: plan.type, id: plan.id).bytes)])))
+        }
+        do {
+            try await commit(transactions, expectRecord: false)
+        } catch {
+            await compensate(writes.map { Self.recordID(type: $0.type, id: $0.id) }, custodian: custodian)
+            throw error
+        }
+        for plan in plans where plan.method == "DELETE" { _ = try? access.shred(Self.recordID(type: plan.type, id: plan.id)) }
+
+        let responses: [[String: Any]] = plans.map { plan in
+            if plan.method == "DELETE" { return ["response": ["status": "204 No Content"]] }
+            return ["fullUrl": "\(base)/\(plan.type)/\(plan.id)", "resource": plan.resource,
+                    "response": ["status": plan.created ? "201 Created" : "200 OK", "location": "\(plan.type)/\(plan.id)/_history/\(plan.version)",
+                                 "etag": "W/\"\(plan.version)\"", "lastModified": FHIRDateTime.instant(ms: plan.lastUpdatedMs)]]
+        }
+        return ["resourceType": "Bundle", "type": "transaction-response", "entry": responses]
+    }
+
+    /// Runs blocking work (all-core encryption, an fsync'd vault write) on a Dispatch thread and
+    /// resumes with its result, keeping the cooperative pool free for the node and other requests.
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws(FHIRError) -> T) async throws(FHIRError) -> T {
+        let result: Result<T, FHIRError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: Result { () throws(FHIRError) in try body() }) }
+        }
+        return try result.get()
+    }
+
+    /// After a failed commit of part of a transaction: erase what did commit (records the
+    /// rollback on-chain) and destroy its ciphertext, so nothing of the transaction stays readable.
+    private func compensate(_ records: [Hash256], custodian: IdentityKeys) async {
+        for record in records {
+            guard let entry = RecordIndex.current(record, in: state), !entry.isErased, entry.custodian == custodian.derivedID else { continue }
+            let erase = UnsignedCall(custodian, contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)]))
+            _ = try? await commit([erase], expectRecord: false)
+            _ = try? access.shred(record)
+        }
+    }
+
+    /// Anchors the audit log's tree head on-chain, signed by `anchorer`, if the log grew since
+    /// its last anchor. Shares this service's sequence numbers, so it may run beside FHIR writes.
+    @discardableResult
+    public func anchorAudit(anchorer: IdentityKeys) async throws(FHIRError) -> Bool {
+        let pending: (size: UInt64, root: Hash256)?
+        do { pending = try access.pendingAnchor(by: anchorer.derivedID) } catch { throw FHIRError(500, "exception", "\(error)") }
+        guard let pending else { return false }
+        let anchor = UnsignedCall(anchorer, contract: "audit", method: "anchor", args: .map(["size": .int(Int64(pending.size)), "root": .bytes(pending.root.bytes)]))
+        try await commit([anchor], expectRecord: false)
+        return true
+    }
+
+
+    /// The ledger patient a (non-Patient) resource is about: its subject/patient/beneficiary, else
+    /// the first `Patient/…` reference anywhere in it that this server knows; none means the
+    /// resource is about no identifiable patient (custodian-only).
+    public func patient(of resource: [String: Any], type: String, bundlePatients: [String: IdentityKeys], at: String) throws(FHIRError) -> IdentityID {
+        if RecordsContract.directoryResourceTypes.contains(type) { return RecordEntry.noPatient }
+        func known(_ id: String) -> IdentityID? {
+            if let keys = bundlePatients[id] { return keys.derivedID }
+            guard let record = RecordIndex.current(Self.recordID(type: "Patient", id: id), in: state), !record.isErased else { return nil }
+            return record.patient
+        }
+        if let direct = FHIRResourceTypes.patientID(of: resource) {
+            guard let patient = known(direct) else { throw .unprocessable("Patient/\(direct) does not exist on this server", at: at) }
+            return patient
+        }
+        for reference in Self.allReferences(resource) {
+            if let parsed = FHIRJSON.parseReference(reference), parsed.type == "Patient", let patient = known(parsed.id) { return patient }
+        }
+        return RecordEntry.noPatient
+    }
+
+    /// Every `reference` string in a resource.
+    public static func allReferences(_ value: Any) -> [String] {
+        if let object = value as? [String: Any] {
+            var out: [String] = []
+            for (key, child) in object {
+                if key == "reference", let text = child as? String { out.append(text) } else { out += allReferences(child) }
+            }
+            return out
+        }
+        if let list = value as? [Any] { return list.flatMap(allReferences) }
+        return []
+    }
+
+    /// Replaces `urn:uuid:` references with the ids assigned in this transaction.
+    public static func resolve(_ value: Any, aliases: [String: String], at: String) throws(FHIRError) -> Any {
+        if var object = value as? [String: Any] {
+            for (key, child) in object {
+                if key == "reference", let text = child as? String, text.hasPrefix("urn:uuid:") || text.hasPrefix("urn:oid:") {
+                    guard let target = aliases[text] else { throw .invalid("reference \(text) names no entry of this Bundle", at: at) }
+                    object[key] = target
+                } else {
+                    object[key] = try resolve(child, aliases: aliases, at: at)
+                }
+            }
+            return object
+        }
+        if let list = value as? [Any] {
+            var out: [Any] = []
+            for child in list { out.append(try resolve(child, aliases: aliases, at: at)) }
+            return out
+        }
+        return value
+    }
+}

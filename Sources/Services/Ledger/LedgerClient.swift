@@ -1,0 +1,159 @@
+import Contracts
+import LedgerCore
+import Node
+import Synchronization
+
+/// A transaction to sign when it is submitted, so its sequence number follows submission order.
+public struct UnsignedCall: Sendable {
+    public let keys: IdentityKeys
+    /// The sender when it is not the keys' own identity (an identity that rotated its key signs with the new one).
+    public let sender: IdentityID
+    public let contract: String
+    public let method: String
+    public let args: CanonicalValue
+    /// A fixed sequence number (1 for a new patient's registration); nil takes the sender's next.
+    public var sequence: UInt64?
+    public var expiryHeight: UInt64?
+
+    public init(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
+                sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
+        self.keys = keys
+        self.sender = sender ?? keys.derivedID
+        self.contract = contract
+        self.method = method
+        self.args = args
+        self.sequence = sequence
+        self.expiryHeight = expiryHeight
+    }
+}
+
+/// Signs, submits and awaits transactions for the keys this process holds: the one place that
+/// hands out sender sequence numbers, turns admission and execution refusals into `Refused`, and
+/// waits for commits. The CLI, the FHIR facade, the demo, the benches and the tests all use it.
+public final class LedgerClient: Sendable {
+    public let node: LedgerNode
+    /// Longest wait for a transaction's block, unless the caller says otherwise.
+    public let commitWaitMs: Int
+    /// Next sequence number per sender, counted up while submissions succeed; absent means
+    /// "the next after what is committed".
+    private let nextSequence = Mutex<[IdentityID: UInt64]>([:])
+    /// Serializes "take sequence numbers, sign, submit" across concurrent writers of one process:
+    /// one sender's transactions must reach the node in sequence order, or admission refuses the gap.
+    private let submission = AsyncLock()
+
+    public init(node: LedgerNode, commitWaitMs: Int = 15_000) {
+        self.node = node
+        self.commitWaitMs = commitWaitMs
+    }
+
+    /// Signs a transaction from `keys` with the sender's next sequence number (taken now).
+    public func sign(_ call: UnsignedCall) -> Transaction {
+        let sequence = call.sequence ?? nextSequence.withLock { next in
+            let value = next[call.sender] ?? BlockExecutor.lastSequence(of: call.sender, in: node.state) + 1
+            next[call.sender] = value + 1
+            return value
+        }
+        let body = TransactionBody(chainId: node.chainId, sender: call.sender, publicKey: call.keys.signingPublicKey, sequence: sequence,
+                                   contract: call.contract, method: call.method, args: call.args, expiryHeight: call.expiryHeight)
+        return Transaction.sign(body, with: call.keys)
+    }
+
+    /// Signs a transaction from `keys` with the sender's next sequence number (taken now).
+    public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
+                     expiryHeight: UInt64? = nil) -> Transaction {
+        sign(UnsignedCall(keys, sender: sender, contract: contract, method: method, args: args, expiryHeight: expiryHeight))
+    }
+
+    /// Forgets the sequence numbers counted for `sender` (after a refusal): the next comes from committed state.
+    public func resetSequence(_ sender: IdentityID) { _ = nextSequence.withLock { $0.removeValue(forKey: sender) } }
+
+    /// Submits a signed transaction, waits for its block, and returns the receipt with its inclusion
+    /// proof. A refusal at admission or in the block is thrown as `Refused`.
+    @discardableResult
+    public func commit(_ transaction: Transaction, timeoutMs: Int? = nil) async throws -> CommitReceipt {
+        try await commit([transaction], timeoutMs: timeoutMs)
+        return try await node.receipt(for: transaction.id)
+    }
+
+    /// Signs (in submission order), submits and waits for every call; all must be accepted.
+    @discardableResult
+    public func commit(_ calls: [UnsignedCall], timeoutMs: Int? = nil) async throws -> [CommitStatus] {
+        // Sign and submit under one lock: a concurrent writer must not slip its next sequence number in between.
+        let (transactions, results) = await submission.withLock { () -> ([Transaction], [Result<Hash256, AdmissionError>]) in
+            let transactions = calls.map(sign)
+            return (transactions, await node.submit(transactions))
+        }
+        return try await awaitAll(transactions, results, timeoutMs: timeoutMs)
+    }
+
+    /// Submits signed transactions together and waits for every one; all must be accepted.
+    @discardableResult
+    public func commit(_ transactions: [Transaction], timeoutMs: Int? = nil) async throws -> [CommitStatus] {
+        try await awaitAll(transactions, await node.submit(transactions), timeoutMs: timeoutMs)
+    }
+
+    private func awaitAll(_ transactions: [Transaction], _ results: [Result<Hash256, AdmissionError>], timeoutMs: Int?) async throws
+        -> [CommitStatus] {
+        for (transaction, result) in zip(transactions, results) {
+            if case .failure(let error) = result {
+                for sender in Set(transactions.map(\.body.sender)) { resetSequence(sender) }
+                switch error {
+                case .rejected(let rejection): throw Refused(code: rejection.code.name, message: rejection.message)
+                case .mempoolFull, .stopping: throw ServiceError(.unavailable, error.description)
+                default: throw Refused(code: error.code, message: "\(transaction.id.hex): \(error)")
+                }
+            }
+        }
+        let waitMs = timeoutMs ?? commitWaitMs
+        var statuses: [CommitStatus] = []
+        for transaction in transactions {
+            let status: CommitStatus
+            do { status = try await node.awaitCommit(transaction.id, timeoutMs: waitMs) } catch let error as NodeError {
+                if case .timedOut = error {
+                    throw ServiceError(.unavailable, "transaction \(transaction.id.hex) was not committed within \(waitMs) ms; retry")
+                }
+                throw ServiceError(.unavailable, error.description)
+            }
+            guard status.result.isAccepted else {
+                resetSequence(transaction.body.sender)
+                throw Refused(code: ResultCode(rawValue: status.result.code)?.name ?? "\(status.result.code)", message: status.result.message)
+            }
+            statuses.append(status)
+        }
+        return statuses
+    }
+}
+
+/// A FIFO lock for async code (a mutex cannot be held across a suspension point).
+final class AsyncLock: Sendable {
+    private struct State {
+        var held = false
+        var queue: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func withLock<T>(_ body: () async throws -> T) async rethrows -> T {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let immediate = state.withLock { s -> Bool in
+                if !s.held { s.held = true; return true }
+                s.queue.append(continuation)
+                return false
+            }
+            if immediate { continuation.resume() }
+        }
+    }
+
+    private func release() {
+        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.queue.isEmpty { s.held = false; return nil }
+            return s.queue.removeFirst()
+        }
+        next?.resume()
+    }
+}

@@ -1,0 +1,134 @@
+import Contracts
+import Foundation
+import LedgerCore
+import Node
+import Ordering
+import Storage
+import Vault
+
+/// A founding organization requested on the command line, as NAME[:TYPE].
+public struct OrganizationSpec: Sendable {
+    public let name: String
+    public let type: OrganizationType
+
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        name = parts[0]
+        try DataDirectory.checkName(name)
+        let typeName = parts.count > 1 ? parts[1] : "operator"
+        guard let type = OrganizationType(rawValue: typeName) else {
+            throw ServiceError("unknown organization type “\(typeName)”; use one of \(OrganizationType.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self.type = type
+    }
+
+    public init(name: String, type: OrganizationType) {
+        self.name = name
+        self.type = type
+    }
+}
+
+extension DataDirectory {
+    /// Creates a new data directory: keys for each organization and for the node, and genesis.
+    @discardableResult
+    public func initialize(chainId: String, organizations: [OrganizationSpec], nowMs: Int64 = SystemClock().nowMs()) throws -> Block {
+        guard !exists else { throw ServiceError("\(path) already holds a CareLedger; choose another --data") }
+        guard !organizations.isEmpty else { throw ServiceError("at least one founding organization is needed") }
+        guard !chainId.isEmpty, chainId.utf8.count <= Limits.chainIdBytesMax else {
+            throw ServiceError("chain id must be 1…\(Limits.chainIdBytesMax) bytes")
+        }
+        let names = organizations.map(\.name) + ["node"]
+        guard Set(names).count == names.count else { throw ServiceError("organization names must be distinct and not “node”") }
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let lock = try lock()
+        defer { lock.release() }
+        let nodeKeys = IdentityKeys.generate()
+        try saveKey("node", nodeKeys)
+        var founders: [Founder] = []
+        for org in organizations {
+            let keys = IdentityKeys.generate()
+            try saveKey(org.name, keys)
+            founders.append(Founder(keys: keys, label: org.name, type: org.type))
+        }
+        let store = try SQLiteLedgerStore(path: ledgerPath)
+        let block = try Genesis.create(in: store, chainId: chainId, founders: founders, ordererKeys: nodeKeys, timeMs: nowMs)
+        try write(settings: NodeSettings(chainId: chainId, nodeKey: "node", administrator: organizations[0].name,
+                                         blockTransactionsMax: 2_000, blockDelayMs: 10))
+        return block
+    }
+}
+
+/// A running embedded node over a data directory, holding its lock: the node, the custodian's
+/// access service, and the client that signs and submits for the keys in the directory.
+public final class LocalLedger: Sendable {
+    public let directory: DataDirectory
+    public let settings: NodeSettings
+    public let store: SQLiteLedgerStore
+    public let node: LedgerNode
+    /// The custodian side: encrypted records, consent decisions, the audit log.
+    public let access: AccessService
+    /// Sequence numbers, signing, submission and waiting.
+    public let client: LedgerClient
+    /// The FHIR facade over this node's records (patients registered through it keep their keys in the directory).
+    public let fhir: FHIRService
+    private let lock: DirectoryLock
+
+    private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
+                 lock: DirectoryLock) {
+        self.directory = directory
+        self.settings = settings
+        self.store = store
+        self.node = node
+        self.access = access
+        self.client = LedgerClient(node: node)
+        self.fhir = FHIRService(client: client, access: access, patientKeys: DirectoryPatientKeys(directory: directory))
+        self.lock = lock
+    }
+
+    public static func open(_ directory: DataDirectory, blockTransactionsMax: Int? = nil, blockDelayMs: Int? = nil) async throws -> LocalLedger {
+        let settings = try directory.settings()
+        let lock = try directory.lock()
+        let store = try directory.openStore()
+        let configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
+                                              blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
+        let nodeKeys = try directory.loadKey(settings.nodeKey)
+        let node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: configuration)
+        // The embedded node is the custodian of every organization whose key is in the directory.
+        var custodians: [IdentityKeys] = []
+        for name in try directory.keyNames() where name != settings.nodeKey {
+            guard let keys = try? directory.loadKey(name),
+                  Directory.identity(keys.derivedID, in: node.state)?.kind == .organization else { continue }
+            custodians.append(keys)
+        }
+        let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.vaultPath), custodians: custodians,
+                                   indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
+        return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access, lock: lock)
+    }
+
+    /// Signs a transaction from `keys` with the sender's next sequence number.
+    public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
+                     expiryHeight: UInt64? = nil) -> Transaction {
+        client.sign(keys, sender: sender, contract: contract, method: method, args: args, expiryHeight: expiryHeight)
+    }
+
+    /// Submits a transaction and waits for it; a refusal (at admission or execution) is thrown as `Refused`.
+    @discardableResult
+    public func commit(_ transaction: Transaction) async throws -> CommitReceipt { try await client.commit(transaction) }
+
+    /// Forgets locally tracked sequence numbers (after a refusal the caller provoked on purpose).
+    public func resetSequence(_ sender: IdentityID) { client.resetSequence(sender) }
+
+    /// The active on-chain identity of the key named `name` in the directory.
+    public func activeIdentity(_ name: String) throws -> Identity {
+        let keys = try directory.loadKey(name)
+        guard let identity = Directory.identity(keys.derivedID, in: node.state), !identity.revoked else {
+            throw ServiceError("“\(name)” is not an active identity on this ledger")
+        }
+        return identity
+    }
+
+    public func close() async {
+        await node.stop()
+        lock.release()
+    }
+}

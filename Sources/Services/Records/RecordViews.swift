@@ -1,0 +1,137 @@
+import Contracts
+import Foundation
+import LedgerCore
+import Node
+import Storage
+
+/// Read models of records, consents and the access log at a custodian node: ids, codes and
+/// decisions, never record content (content leaves only through `AccessService.read`, a logged
+/// consent decision). Who may see what is `ReadRules`.
+extension AccessService {
+    /// The most entries one page of a list returns.
+    public static let pageEntriesMax = 1_000
+
+    /// A record's on-chain entry and its versions. Shown to the patient, a delegate, the custodian's
+    /// staff, or anyone a consent decision would let read it (not logged: nothing is released).
+    public func describeRecord(_ record: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
+        let state = node.state
+        guard let entry = RecordIndex.current(record, in: state) else { throw .notFound("no record \(record.hex)") }
+        if !ReadRules.mayDescribeWithoutConsent(entry, requester, custodians: Set(custodianIDs), state) {
+            let decision = await decide(AccessRequest(requester: requester.id, record: entry.record, purpose: .treatment, action: .read))
+            guard decision.isPermitted else { throw .forbidden("no consent lets \(requester.id.hex) see record \(entry.record.hex)") }
+        }
+        var versions: [JSONObject] = []
+        for version in 1...max(entry.version, 1) {
+            guard let old = version == entry.version ? entry : RecordIndex.version(record, version, in: state) else { continue }
+            versions.append(["version": old.version, "ciphertext_hash": old.ciphertextHash.hex, "author": old.author.hex,
+                             "height": old.height, "time_ms": old.timeMs])
+        }
+        var body = Self.recordJSON(entry)
+        body["versions"] = versions
+        return body
+    }
+
+    /// A page of a patient's records, in key order after `after`.
+    public func patientRecords(_ patient: IdentityID, as requester: Identity, after: String?, limit: Int) throws(ServiceError) -> JSONObject {
+        guard ReadRules.mayListRecords(of: patient, requester, custodians: Set(custodianIDs), node.state) else {
+            throw .forbidden("only the patient, a delegate or a custodian's staff list a patient's records")
+        }
+        let prefix = RecordIndex.patientPrefix(patient)
+        let rows = try page(prefix: prefix, after: after, limit: limit)
+        let records: [JSONObject] = rows.compactMap { row in
+            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let entry = RecordIndex.current(id, in: node.state) else { return nil }
+            return Self.recordJSON(entry)
+        }
+        var body: JSONObject = ["records": records]
+        if rows.count == limit, let last = rows.last { body["next_after"] = last.key }
+        return body
+    }
+
+    /// A page of a patient's consents (active and revoked), in key order after `after`.
+    public func patientConsents(_ patient: IdentityID, as requester: Identity, after: String?, limit: Int) throws(ServiceError) -> JSONObject {
+        guard ReadRules.mayListConsents(of: patient, requester, node.state) else {
+            throw .forbidden("only the patient or a delegate lists the patient's consents")
+        }
+        let prefix = ConsentIndex.grantPrefix(patient)
+        let rows = try page(prefix: prefix, after: after, limit: limit)
+        let consents: [JSONObject] = rows.compactMap { row in
+            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let consent = ConsentIndex.decodeConsent(id, row.value) else {
+                return nil
+            }
+            return Self.consentJSON(consent)
+        }
+        var body: JSONObject = ["consents": consents]
+        if rows.count == limit, let last = rows.last { body["next_after"] = last.key }
+        return body
+    }
+
+    /// A page of a patient's access log at this custodian: every permit, deny and break-glass,
+    /// with break-glass justifications sealed to the patient. `requester` nil is the node's
+    /// operator (the CLI over its own data directory).
+    public func accessLog(_ patient: IdentityID, as requester: Identity?, after: UInt64?, limit: Int) throws(ServiceError) -> JSONObject {
+        if let requester, !ReadRules.mayReadAccessLog(of: patient, requester, custodians: Set(custodianIDs), node.state) {
+            throw .forbidden("only the patient, a delegate or the custodian's auditors read the access log")
+        }
+        guard (1...Self.pageEntriesMax).contains(limit) else { throw ServiceError("limit must be 1…\(Self.pageEntriesMax)") }
+        let entries: [(index: UInt64, entry: AuditEntry)]
+        do { entries = try accessLog(patient: patient, after: after, limit: limit) } catch {
+            throw ServiceError(.unavailable, "the audit log cannot be read: \(error)")
+        }
+        return ["entries": entries.map { item -> JSONObject in
+            var out: JSONObject = [
+                "index": item.index, "time_ms": item.entry.timeMs, "requester": item.entry.requester.hex, "record": item.entry.record.hex,
+                "version": item.entry.version, "purpose": item.entry.purpose.rawValue, "action": item.entry.action.rawValue,
+                "outcome": item.entry.outcome.rawValue, "reason": item.entry.reason.rawValue,
+            ]
+            if let consent = item.entry.consent { out["consent"] = consent.hex }
+            if let sealed = item.entry.sealedJustification { out["sealed_justification"] = Data(sealed).base64EncodedString() }
+            return out
+        }]
+    }
+
+    /// The break-glass notices the chain holds for a patient (who, why, until when), newest last.
+    public func breakGlassNotices(_ patient: IdentityID, as requester: Identity?) throws(ServiceError) -> [JSONObject] {
+        if let requester, !ReadRules.isPatientSide(patient, requester, node.state) {
+            throw .forbidden("only the patient or a delegate reads the patient's break-glass notices")
+        }
+        return try page(prefix: ConsentIndex.noticePrefix(patient), after: nil, limit: Self.pageEntriesMax)
+            .compactMap { ConsentIndex.decodeNotice($0.value) }
+            .map { ["requester": $0.requester.hex, "reason": $0.reason.rawValue, "height": $0.height, "expires_ms": $0.expiresMs] }
+    }
+
+    private func page(prefix: String, after: String?, limit: Int) throws(ServiceError) -> [(key: String, value: [UInt8])] {
+        guard (1...Self.pageEntriesMax).contains(limit) else { throw ServiceError("limit must be 1…\(Self.pageEntriesMax)") }
+        do { return try node.store.states(prefix: prefix, after: after, limit: limit) } catch {
+            throw ServiceError(.unavailable, "the ledger store cannot be read: \(error)")
+        }
+    }
+
+    public static func recordJSON(_ entry: RecordEntry) -> JSONObject {
+        var out: JSONObject = [
+            "record": entry.record.hex, "resource_type": entry.resourceType, "category": entry.category.rawValue, "author": entry.author.hex,
+            "custodian": entry.custodian.hex, "ciphertext_hash": entry.ciphertextHash.hex, "version": entry.version, "height": entry.height,
+            "time_ms": entry.timeMs, "erased": entry.isErased,
+        ]
+        if !entry.isDirectory { out["patient"] = entry.patient.hex }
+        if let height = entry.erasedHeight { out["erased_height"] = height }
+        return out
+    }
+
+    public static func consentJSON(_ consent: ConsentEntry) -> JSONObject {
+        var grantee: JSONObject
+        switch consent.grantee {
+        case .member(let id): grantee = ["kind": "member", "id": id.hex]
+        case .organization(let id): grantee = ["kind": "organization", "id": id.hex]
+        case .role(let role): grantee = ["kind": "role", "role": role.rawValue]
+        }
+        var out: JSONObject = [
+            "id": consent.id.hex, "patient": consent.patient.hex, "grantor": consent.grantor.hex, "grantee": grantee,
+            "categories": consent.scope.categories.map(\.rawValue), "resource_types": consent.scope.resourceTypes,
+            "records": consent.scope.records.map(\.hex), "purposes": consent.purposes.map(\.rawValue), "actions": consent.actions.map(\.rawValue),
+            "start_ms": consent.startMs, "granted_height": consent.grantedHeight, "active": !consent.isRevoked,
+        ]
+        if let end = consent.endMs { out["end_ms"] = end }
+        if let revoked = consent.revokedHeight { out["revoked_height"] = revoked }
+        return out
+    }
+}

@@ -1,0 +1,108 @@
+import Contracts
+import Crypto
+import Foundation
+import LedgerCore
+import Node
+import Storage
+import Vault
+
+/// The patient-record workflows shared by the CLI commands and the demo: each one signs what
+/// must go on-chain, waits for the commit, and drives the custodian's access service.
+extension LocalLedger {
+    /// Encrypts a FHIR resource, stores it in the vault, and registers it on-chain. A new record
+    /// when `record` is nil, else the next version of `record`.
+    public func putRecord(content: [UInt8], patient: IdentityID, category: SensitivityCategory, author: IdentityKeys,
+                   record: Hash256? = nil) async throws -> (entry: RecordEntry, receipt: CommitReceipt) {
+        guard let authorIdentity = Directory.identity(author.derivedID, in: node.state) else {
+            throw ServiceError("the author \(author.derivedID.hex) is not registered")
+        }
+        let existing = record.flatMap { RecordIndex.current($0, in: node.state) }
+        if let record, existing == nil { throw ServiceError.notFound("no record \(record.hex)") }
+        let id = record ?? Hash256(bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })!
+        let version = (existing?.version ?? 0) + 1
+        let custodian = existing?.custodian ?? (authorIdentity.kind == .organization ? authorIdentity.id : authorIdentity.organization)
+        guard let custodian else { throw ServiceError("the author belongs to no organization") }
+        let prepared = try access.prepare(content: content, record: id, version: version, patient: patient, custodian: custodian)
+        // Store the ciphertext first: a registered record is never without content.
+        try access.store(prepared.version)
+        do {
+            let receipt = try await commit(sign(author, contract: "records", method: "register", args: .map([
+                "record": .bytes(id.bytes), "patient": .bytes(patient.bytes), "resourceType": .string(prepared.resourceType),
+                "category": .string(category.rawValue), "ciphertextHash": .bytes(prepared.version.blob.hash.bytes),
+                "version": .int(Int64(version)),
+            ])))
+            return (RecordIndex.current(id, in: node.state)!, receipt)
+        } catch {
+            // A refused new record leaves nothing behind; a refused version's blob is unreferenced ciphertext.
+            if existing == nil { _ = try? access.vault.erase(record: id) }
+            throw error
+        }
+    }
+
+    /// Reads a record as `requester`; returns the plaintext and the release (decision, audit index).
+    public func readRecord(_ record: Hash256, as requester: IdentityKeys, purpose: Purpose,
+                    sealedJustification: [UInt8]? = nil) async throws -> (content: [UInt8], release: RecordRelease) {
+        let release = try await access.read(AccessRequest(requester: requester.derivedID, record: record, purpose: purpose, action: .read),
+                                             sealedJustification: sealedJustification)
+        let content = try release.open(as: requester.derivedID, with: requester)
+        guard release.blob.hash == release.entry.ciphertextHash else {
+            throw AccessError.integrity("the stored ciphertext does not match the hash on the chain")
+        }
+        return (content, release)
+    }
+
+    /// Grants a consent signed by `signer` (the patient or a delegate); returns its id.
+    public func grantConsent(signer: IdentityKeys, patient: IdentityID, grantee: CanonicalValue, scope: ConsentScope, purposes: [Purpose],
+                      actions: [ConsentAction], endMs: Int64?) async throws -> Hash256 {
+        var args: [String: CanonicalValue] = [
+            "patient": .bytes(patient.bytes), "grantee": grantee,
+            "purposes": .list(purposes.map { .string($0.rawValue) }), "actions": .list(actions.map { .string($0.rawValue) }),
+        ]
+        if !scope.categories.isEmpty { args["categories"] = .list(scope.categories.map { .string($0.rawValue) }) }
+        if !scope.resourceTypes.isEmpty { args["resourceTypes"] = .list(scope.resourceTypes.map { .string($0) }) }
+        if !scope.records.isEmpty { args["records"] = .list(scope.records.map { .bytes($0.bytes) }) }
+        if let endMs { args["endMs"] = .int(endMs) }
+        let receipt = try await commit(sign(signer, contract: "consent", method: "grant", args: .map(args)))
+        return receipt.status.transactionID
+    }
+
+    /// Revokes a consent; effective for every decision after its block commits.
+    @discardableResult
+    public func revokeConsent(signer: IdentityKeys, patient: IdentityID, consent: Hash256) async throws -> CommitReceipt {
+        try await commit(sign(signer, contract: "consent", method: "revoke",
+                              args: .map(["patient": .bytes(patient.bytes), "consent": .bytes(consent.bytes)])))
+    }
+
+    /// Break-glass: records the emergency grant on-chain (the patient gets a notice), then reads
+    /// with purpose ETREAT; the free-text justification is sealed to the patient in the audit entry.
+    public func breakGlass(_ record: Hash256, as requester: IdentityKeys, reason: BreakGlassReason, justification: String,
+                    minutes: Int) async throws -> (content: [UInt8], release: RecordRelease) {
+        guard let entry = RecordIndex.current(record, in: node.state) else { throw ServiceError.notFound("no record \(record.hex)") }
+        guard let patient = Directory.identity(entry.patient, in: node.state) else { throw ServiceError("the record's patient is unknown") }
+        let sealed = try SealedNote.seal(justification, to: patient.id, agreementKey: patient.agreementKey)
+        try await commit(sign(requester, contract: "consent", method: "breakGlass", args: .map([
+            "patient": .bytes(patient.id.bytes), "record": .bytes(record.bytes), "reason": .string(reason.rawValue),
+            "justificationHash": .bytes(Hash256.sha256(sealed).bytes), "minutes": .int(Int64(minutes)),
+        ])))
+        return try await readRecord(record, as: requester, purpose: .emergencyTreatment, sealedJustification: sealed)
+    }
+
+    /// Records an erasure on-chain, then destroys the blob, wrapped keys and index entries.
+    public func eraseRecord(_ record: Hash256, signer: IdentityKeys) async throws -> (receipt: CommitReceipt, report: ErasureReport) {
+        let receipt = try await commit(sign(signer, contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)])))
+        return (receipt, try access.shred(record))
+    }
+
+    /// Anchors the audit log's current tree head on-chain if it grew; signed by the administrator.
+    @discardableResult
+    public func anchorAudit() async throws -> AuditContract.Anchor? {
+        let administrator = try directory.loadKey(settings.administrator)
+        guard let pending = try access.pendingAnchor(by: administrator.derivedID) else { return nil }
+        try await commit(sign(administrator, contract: "audit", method: "anchor",
+                              args: .map(["size": .int(Int64(pending.size)), "root": .bytes(pending.root.bytes)])))
+        return AuditContract.head(of: administrator.derivedID, in: node.state)
+    }
+
+    /// The identity that anchors this node's audit log.
+    public func auditAnchorer() throws -> IdentityID { try directory.loadKey(settings.administrator).derivedID }
+}
