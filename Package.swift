@@ -153,7 +153,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ], swiftSettings: strict),
-        .testTarget(name: "CareledgerTests", dependencies: ["careledger", "Node", "Storage", "LedgerCore", "Vault"], swiftSettings: strict),
+        .testTarget(name: "CareledgerTests", dependencies: [
+            "careledger", "Node", "Storage", "LedgerCore", "Vault", "Ordering", "Server", "Services",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -162,6 +162,10 @@ public actor LedgerNode {
     /// The last committed block's header.
     public var headHeader: BlockHeader { head }
 
+    /// The ledger's "now": the time the next block will carry (the node's clock, never below the
+    /// head's time + 1). Services stamp times a contract checks (a session's start, an expiry) with it.
+    public var nextBlockTimeMs: Int64 { max(clock.nowMs(), head.timeMs + 1) }
+
     /// Number of transactions admitted and not yet committed.
     public var pendingCount: Int { pendingIDs.count }
 
@@ -196,7 +200,7 @@ public actor LedgerNode {
         results.reserveCapacity(checked.count)
         var accepted: [VerifiedTransaction] = []
         // The dry run uses the time the next block will carry: the orderer never goes below the head's time + 1.
-        let nowMs = max(clock.nowMs(), head.timeMs + 1)
+        let nowMs = nextBlockTimeMs
         cache.prefetch(executor.likelyKeys(checked.compactMap { try? $0.get() }))
         // One view for the whole submission: a transaction may depend on an earlier one of it.
         var view = StateView(base: cache, identityMemo: admissionMemo)

@@ -162,7 +162,7 @@ struct ClaimsCommand: AsyncParsableCommand {
                 try await ledger.commit(ledger.sign(keys, contract: "claims", method: "submit", args: submission.arguments(patient: patientID)))
                 return ClaimsContract.claim(submission.claimID, in: ledger.node.state)!
             }
-            try ClaimOutput.print(entry, directory: directory, json: json)
+            try ClaimOutput.print(entry, view: try LedgerView.of(try directory.openStore()), fhir: json)
         }
     }
 
@@ -170,14 +170,14 @@ struct ClaimsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a claim's adjudication and payments.")
         @OptionGroup var options: DataOption
         @Argument(help: "Claim id (64 hex).") var claim: String
-        @Flag(help: "Print the FHIR ClaimResponse.") var json = false
+        @Flag(help: "Print JSON (the same as GET /v1/claims/{id}).") var json = false
+        @Flag(help: "Print the FHIR ClaimResponse.") var fhir = false
 
         func run() async throws {
-            let directory = options.directory
+            let view = try LedgerView.of(try options.directory.openStore())
             let id = try hexID(claim, "claim id")
-            let store = try directory.openStore()
-            guard let entry = ClaimsContract.claim(id, in: StoreStateReader(store: store)) else { throw CLIError("no claim \(id.hex)") }
-            try ClaimOutput.print(entry, directory: directory, json: json)
+            if json { return Terminal.json(try view.claim(id, as: nil)) }
+            try ClaimOutput.print(try view.claimEntry(id, as: nil), view: view, fhir: fhir)
         }
     }
 
@@ -216,14 +216,10 @@ struct ClaimsCommand: AsyncParsableCommand {
 
 /// Prints a claim's adjudication as a table, or its FHIR ClaimResponse.
 enum ClaimOutput {
-    static func print(_ entry: ClaimEntry, directory: DataDirectory, json: Bool) throws {
-        let store = try directory.openStore()
-        let plan = ClaimsContract.plan(entry.plan, in: StoreStateReader(store: store))
+    static func print(_ entry: ClaimEntry, view: LedgerView, fhir: Bool) throws {
+        let plan = ClaimsContract.plan(entry.plan, in: view.state)
         let currency = plan?.currency ?? "USD"
-        if json {
-            Terminal.json(ClaimMapping.claimResponse(entry, currency: currency, payer: plan?.payer, patientID: nil))
-            return
-        }
+        if fhir { return Terminal.json(ClaimMapping.claimResponse(entry, currency: currency, payer: plan?.payer, patientID: nil)) }
         for line in ClaimText.lines(entry, currency: currency) { Terminal.line(line) }
     }
 }

@@ -62,7 +62,8 @@ struct ConsentCommand: AsyncParsableCommand {
                 return a
             }
             let id = try await withLedger(directory) { ledger in
-                let end = days.map { Int64($0) * 86_400_000 + SystemClock().nowMs() }
+                let headTimeMs = await ledger.node.nextBlockTimeMs
+                let end = days.map { Int64($0) * 86_400_000 + headTimeMs }
                 return try await ledger.grantConsent(signer: keys, patient: patientID, grantee: grantee, scope: scope, purposes: purposes,
                                                      actions: actions, endMs: end)
             }

@@ -288,7 +288,8 @@ struct SupplyCommand: AsyncParsableCommand {
                 }
                 let known = SupplyChainContract.unit(sgtin.gtin, sgtin.serial, atMs: record.timeMs, in: ledger.node.state)
                 let names = SupplyNames(ledger.node.state)
-                return (record.isIncident, SupplyCLI.verdictLines(record, unit: known, names: names), SupplyCLI.json(record, names: names))
+                return (record.isIncident, SupplyCLI.verdictLines(record, unit: known, names: names),
+                        LedgerView(state: ledger.node.state, headTimeMs: record.timeMs).verification(record))
             }
             if json { Terminal.json(object) } else {
                 for line in lines { Terminal.line(line) }
@@ -313,13 +314,11 @@ struct SupplyCommand: AsyncParsableCommand {
         func run() async throws {
             let directory = options.directory
             let sgtin = try SupplyCLI.sgtin(unit, gtin: nil)
-            let reader = StoreStateReader(store: try directory.openStore())
-            let now = SystemClock().nowMs()
-            let verification = SupplyChainContract.unit(sgtin.gtin, sgtin.serial, atMs: now, in: reader)
-            let incidents = SupplyChainContract.incidents(gtin: sgtin.gtin, serial: sgtin.serial, in: reader)
-            let names = SupplyNames(reader)
-            if json { Terminal.json(SupplyCLI.json(verification, incidents: incidents, names: names, reader: reader)) } else {
-                for line in SupplyCLI.traceLines(verification, incidents: incidents, names: names, reader: reader) { Terminal.line(line) }
+            let view = try LedgerView.of(try directory.openStore())
+            let verification = try view.serialVerification(gtin: sgtin.gtin, serial: sgtin.serial)
+            if json { Terminal.json(try view.serial(gtin: sgtin.gtin, serial: sgtin.serial)) } else {
+                let incidents = SupplyChainContract.incidents(gtin: sgtin.gtin, serial: sgtin.serial, in: view.state)
+                for line in SupplyCLI.traceLines(verification, incidents: incidents, names: SupplyNames(view.state), reader: view.state) { Terminal.line(line) }
             }
             if !verification.isInGoodStanding { throw exitRejected }
         }
@@ -372,12 +371,13 @@ struct RxCommand: AsyncParsableCommand {
             guard let quantity else { throw CLIError("give --quantity (the MedicationRequest has no dispenseRequest.quantity)") }
             guard (1...Int(PrescriptionContract.quantityMax)).contains(quantity) else { throw CLIError("--quantity must be 1…\(PrescriptionContract.quantityMax)") }
             guard (0...Int(PrescriptionContract.refillsMax)).contains(refills) else { throw CLIError("--refills must be 0…\(PrescriptionContract.refillsMax)") }
-            let expiresMs = SystemClock().nowMs() + Int64(days) * 86_400_000
-            let (receipt, view) = try await withLedger(directory) { ledger in
+            let (receipt, view, expiresMs) = try await withLedger(directory) { ledger in
+                // Expiry counts from the ledger's time (the head block's), like every rule of the contract.
+                let expiresMs = await ledger.node.nextBlockTimeMs + Int64(days) * 86_400_000
                 let receipt = try await ledger.commit(ledger.sign(keys, contract: "rx", method: "issue", args: .map([
                     "medicationRequestHash": .bytes(request.hash.bytes), "patient": .bytes(patientID.bytes), "gtin": .string(gtin),
                     "quantity": .int(Int64(quantity)), "refills": .int(Int64(refills)), "expiresMs": .int(expiresMs)])))
-                return (receipt, PrescriptionContract.prescription(receipt.status.transactionID, in: ledger.node.state))
+                return (receipt, PrescriptionContract.prescription(receipt.status.transactionID, in: ledger.node.state), expiresMs)
             }
             let id = receipt.status.transactionID
             if json {
@@ -461,12 +461,11 @@ struct RxCommand: AsyncParsableCommand {
         func run() async throws {
             let directory = options.directory
             let id = try hexID(prescription, "prescription id")
-            let reader = StoreStateReader(store: try directory.openStore())
-            guard let view = PrescriptionContract.prescription(id, in: reader) else { throw CLIError("no prescription \(id.hex)") }
-            let names = SupplyNames(reader)
-            let now = SystemClock().nowMs()
-            if json { Terminal.json(SupplyCLI.json(view, names: names, reader: reader, atMs: now)) } else {
-                for line in SupplyCLI.prescriptionLines(view, names: names, reader: reader, atMs: now) { Terminal.line(line) }
+            let ledgerView = try LedgerView.of(try directory.openStore())
+            guard let view = PrescriptionContract.prescription(id, in: ledgerView.state) else { throw CLIError("no prescription \(id.hex)") }
+            if json { Terminal.json(try ledgerView.prescription(id, as: nil)) } else {
+                let lines = SupplyCLI.prescriptionLines(view, names: SupplyNames(ledgerView.state), reader: ledgerView.state, atMs: ledgerView.headTimeMs)
+                for line in lines { Terminal.line(line) }
             }
         }
     }

@@ -69,13 +69,13 @@ struct SupplyCLITests {
         #expect(try await cli.ok(["rx", "fill", prescription, "--as", "lee", "--units", "\(g):S0002"]).contains("no fills left"))
         try await refused(["rx", "fill", prescription, "--as", "lee", "--units", "S0003"], "noFillsLeft")
         let shown = try json(try await cli.ok(["rx", "show", prescription, "--json"]))
-        #expect(shown["status"] as? String == "completed" && shown["fillsUsed"] as? Int == 2 && (shown["fills"] as? [Any])?.count == 2)
+        #expect(shown["status"] as? String == "completed" && shown["fills_used"] as? Int == 2 && (shown["fills"] as? [Any])?.count == 2)
 
         // The dispensed pack's trace: full chain of custody, exit 3 because it is no longer in the supply chain.
         let traced = try await cli.run(["supply", "trace", "\(g):S0001", "--json"])
         #expect(traced.status == 3)
         let trace = try json(traced.stdout)
-        #expect(trace["status"] as? String == "dispensed" && (trace["owner"] as? [String: Any])?["name"] as? String == "pharm")
+        #expect(trace["status"] as? String == "dispensed" && (trace["names"] as? [String: String])?[trace["owner"] as? String ?? ""] == "pharm")
         let kinds = (trace["custody"] as? [[String: Any]])?.compactMap { $0["kind"] as? String }
         #expect(kinds == ["commissioned", "packed", "shipped", "received", "unpacked", "shipped", "received", "dispensed"], "\(kinds ?? [])")
 

@@ -85,14 +85,17 @@ public final class LocalLedger: Sendable {
         self.lock = lock
     }
 
-    public static func open(_ directory: DataDirectory, blockTransactionsMax: Int? = nil, blockDelayMs: Int? = nil) async throws -> LocalLedger {
+    /// Opens the node over the directory's store, taking its lock. `clock` is the orderer's (the
+    /// system clock but in tests that move time).
+    public static func open(_ directory: DataDirectory, blockTransactionsMax: Int? = nil, blockDelayMs: Int? = nil,
+                            clock: any LedgerClock = SystemClock()) async throws -> LocalLedger {
         let settings = try directory.settings()
         let lock = try directory.lock()
         let store = try directory.openStore()
         let configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
                                               blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
         let nodeKeys = try directory.loadKey(settings.nodeKey)
-        let node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: configuration)
+        let node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: configuration, clock: clock)
         // The embedded node is the custodian of every organization whose key is in the directory.
         var custodians: [IdentityKeys] = []
         for name in try directory.keyNames() where name != settings.nodeKey {

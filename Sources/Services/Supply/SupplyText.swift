@@ -267,52 +267,6 @@ public enum SupplyCLI {
         return lines
     }
 
-    /// The JSON trace of a serial.
-    public static func json(_ unit: SerialVerification, incidents: [VerificationRecord], names: SupplyNames, reader: any StateReader) -> [String: Any] {
-        var out: [String: Any] = [
-            "gtin": unit.sgtin.gtin, "serial": unit.sgtin.serial, "sgtin": unit.sgtin.description, "known": unit.known,
-            "goodStanding": unit.isInGoodStanding, "incidentCount": unit.incidentCount,
-            "incidents": incidents.map { json($0, names: names) },
-        ]
-        if let product = SupplyChainContract.product(unit.sgtin.gtin, in: reader) { out["product"] = product.label }
-        guard unit.known else { return out }
-        out["status"] = unit.status?.rawValue
-        out["storedStatus"] = unit.storedStatus?.rawValue
-        out["owner"] = names.json(unit.owner)
-        out["manufacturer"] = names.json(unit.manufacturer)
-        out["lot"] = unit.lot
-        if let expiry = unit.expiryMs {
-            out["expiryMs"] = expiry
-            out["usableThrough"] = expiryDay(expiry)
-        }
-        if let sscc = unit.caseSSCC { out["case"] = sscc }
-        if let pending = unit.pendingRecipient { out["pendingRecipient"] = names.json(pending) }
-        if let recall = unit.recall {
-            out["recall"] = ["reason": recall.reason.rawValue, "organization": names.json(recall.organization), "height": recall.height,
-                             "time": time(recall.timeMs)]
-        }
-        out["custody"] = unit.custody.map { event -> [String: Any] in
-            var item: [String: Any] = ["kind": event.kind.rawValue, "height": event.height, "time": time(event.timeMs)]
-            if let from = event.from { item["from"] = names.json(from) }
-            if let to = event.to { item["to"] = names.json(to) }
-            if let detail = event.detail { item["detail"] = detail }
-            return item
-        }
-        return out
-    }
-
-    /// The JSON form of a verification record.
-    public static func json(_ record: VerificationRecord, names: SupplyNames) -> [String: Any] {
-        var out: [String: Any] = [
-            "id": record.id.hex, "verdict": record.verdict.rawValue, "incident": record.isIncident, "gtin": record.sgtin.gtin,
-            "serial": record.sgtin.serial, "organization": names.json(record.organization), "requester": names.json(record.requester),
-            "markedSuspect": record.markedSuspect, "height": record.height, "time": time(record.timeMs),
-        ]
-        if let lot = record.lot { out["lot"] = lot }
-        if let expiry = record.expiryMs { out["expiryMs"] = expiry }
-        return out
-    }
-
     /// A prescription's status as of `atMs` ("expired" when active past its expiry).
     public static func status(_ view: PrescriptionView, atMs: Int64) -> String {
         view.status == .active && view.prescription.isExpired(atMs: atMs) ? "expired" : view.status.rawValue
@@ -337,26 +291,6 @@ public enum SupplyCLI {
         return lines
     }
 
-    /// The JSON form of a prescription.
-    public static func json(_ view: PrescriptionView, names: SupplyNames, reader: any StateReader, atMs: Int64) -> [String: Any] {
-        let p = view.prescription
-        var out: [String: Any] = [
-            "prescription": p.id.hex, "status": status(view, atMs: atMs), "prescriber": names.json(p.prescriber),
-            "organization": names.json(p.organization), "patient": p.patient.hex, "medicationRequestHash": p.medicationRequestHash.hex,
-            "gtin": p.gtin, "quantity": p.quantity, "refills": p.refills, "fillsAllowed": p.fillsAllowed, "fillsUsed": view.fillsUsed,
-            "fillsRemaining": view.fillsRemaining, "issuedHeight": p.issuedHeight, "issued": time(p.issuedMs), "expires": time(p.expiresMs),
-            "fills": view.fills.map { fill -> [String: Any] in
-                ["number": fill.number, "pharmacy": names.json(fill.pharmacy), "by": names.json(fill.by), "height": fill.height,
-                 "time": time(fill.timeMs), "units": fill.units.map(text)]
-            },
-        ]
-        if let product = SupplyChainContract.product(p.gtin, in: reader) { out["product"] = product.label }
-        if let height = p.cancelledHeight {
-            out["cancelledHeight"] = height
-            out["cancelledBy"] = names.json(p.cancelledBy)
-        }
-        return out
-    }
 }
 
 /// A calendar day (YYYY-MM-DD) as milliseconds at its start (UTC).

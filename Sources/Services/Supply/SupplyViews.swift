@@ -20,39 +20,90 @@ extension LedgerView {
         return SupplyChainContract.unit(gtin, serial, atMs: headTimeMs, in: state)
     }
 
+    /// A serial's standing, custody and incidents as of the head block (any identity may ask).
     public func serial(gtin: String, serial: String) throws(ServiceError) -> JSONObject {
-        Self.serialJSON(try serialVerification(gtin: gtin, serial: serial))
+        let unit = try serialVerification(gtin: gtin, serial: serial)
+        return serialJSON(unit, incidents: SupplyChainContract.incidents(gtin: gtin, serial: serial, in: state))
     }
 
+    /// A prescription and its fills as its parties see it; its status as of the head block
+    /// ("expired" once active past its expiry). `requester` nil is the node's operator (the CLI).
     public func prescription(_ id: Hash256, as requester: Identity?) throws(ServiceError) -> JSONObject {
         guard let view = PrescriptionContract.prescription(id, in: state) else { throw .notFound("no prescription \(id.hex)") }
         let rx = view.prescription
         if let requester, !ReadRules.mayReadPrescription(rx, requester, state) {
             throw .forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
         }
-        return [
-            "id": rx.id.hex, "prescriber": rx.prescriber.hex, "organization": rx.organization.hex, "patient": rx.patient.hex,
-            "medication_request_hash": rx.medicationRequestHash.hex, "gtin": rx.gtin, "quantity": rx.quantity, "refills": rx.refills,
-            "expires_ms": rx.expiresMs, "status": view.status.rawValue, "fills_used": view.fillsUsed, "fills_remaining": view.fillsRemaining,
+        var names = Names(state)
+        var out: JSONObject = [
+            "id": rx.id.hex, "prescriber": names.hex(rx.prescriber), "organization": names.hex(rx.organization), "patient": rx.patient.hex,
+            "medication_request_hash": rx.medicationRequestHash.hex, "gtin": rx.gtin,
+            "product": SupplyChainContract.product(rx.gtin, in: state)?.label ?? NSNull(), "quantity": rx.quantity, "refills": rx.refills,
+            "fills_allowed": rx.fillsAllowed, "issued_height": rx.issuedHeight, "issued_ms": rx.issuedMs, "expires_ms": rx.expiresMs,
+            "status": SupplyCLI.status(view, atMs: headTimeMs), "fills_used": view.fillsUsed, "fills_remaining": view.fillsRemaining,
+            "cancelled_height": rx.cancelledHeight.map { $0 as Any } ?? NSNull(), "cancelled_by": names.hex(rx.cancelledBy),
             "fills": view.fills.map { fill -> JSONObject in
-                ["number": fill.number, "pharmacy": fill.pharmacy.hex, "by": fill.by.hex, "height": fill.height, "time_ms": fill.timeMs,
-                 "units": fill.units.map { "\($0.gtin):\($0.serial)" }]
+                ["number": fill.number, "pharmacy": names.hex(fill.pharmacy), "by": names.hex(fill.by), "height": fill.height,
+                 "time_ms": fill.timeMs, "units": fill.units.map { "\($0.gtin):\($0.serial)" }]
             },
+        ]
+        out["names"] = names.table
+        return out
+    }
+
+    /// A verification request and its verdict (the record `supply.verify` leaves on-chain).
+    public func verification(_ record: VerificationRecord) -> JSONObject {
+        var names = Names(state)
+        var out = Self.verificationJSON(record, &names)
+        out["names"] = names.table
+        return out
+    }
+
+    static func verificationJSON(_ record: VerificationRecord, _ names: inout Names) -> JSONObject {
+        [
+            "id": record.id.hex, "verdict": record.verdict.rawValue, "incident": record.isIncident, "gtin": record.sgtin.gtin,
+            "serial": record.sgtin.serial, "organization": names.hex(record.organization), "requester": names.hex(record.requester),
+            "marked_suspect": record.markedSuspect, "height": record.height, "time_ms": record.timeMs,
+            "lot": record.lot ?? NSNull(), "expiry_ms": record.expiryMs.map { $0 as Any } ?? NSNull(),
         ]
     }
 
-    static func serialJSON(_ unit: SerialVerification) -> JSONObject {
-        func id(_ value: IdentityID?) -> Any { value?.hex ?? NSNull() }
-        return [
-            "gtin": unit.sgtin.gtin, "serial": unit.sgtin.serial, "known": unit.known, "in_good_standing": unit.isInGoodStanding,
-            "status": unit.status?.rawValue ?? "unknown", "lot": unit.lot ?? NSNull(), "expiry_ms": unit.expiryMs.map { $0 as Any } ?? NSNull(),
-            "manufacturer": id(unit.manufacturer), "owner": id(unit.owner), "pending_recipient": id(unit.pendingRecipient),
-            "case": unit.caseSSCC ?? NSNull(), "recalled": unit.recall != nil, "incident_count": unit.incidentCount,
-            "incidents": unit.incidents.map(\.hex),
+    func serialJSON(_ unit: SerialVerification, incidents: [VerificationRecord]) -> JSONObject {
+        var names = Names(state)
+        var out: JSONObject = [
+            "gtin": unit.sgtin.gtin, "serial": unit.sgtin.serial, "sgtin": unit.sgtin.description, "known": unit.known,
+            "in_good_standing": unit.isInGoodStanding, "status": unit.status?.rawValue ?? "unknown",
+            "stored_status": unit.storedStatus?.rawValue ?? NSNull(), "product": SupplyChainContract.product(unit.sgtin.gtin, in: state)?.label ?? NSNull(),
+            "lot": unit.lot ?? NSNull(), "expiry_ms": unit.expiryMs.map { $0 as Any } ?? NSNull(),
+            "usable_through": unit.expiryMs.map { SupplyCLI.expiryDay($0) as Any } ?? NSNull(),
+            "manufacturer": names.hex(unit.manufacturer), "owner": names.hex(unit.owner), "pending_recipient": names.hex(unit.pendingRecipient),
+            "case": unit.caseSSCC ?? NSNull(), "recalled": unit.recall != nil,
+            "recall": unit.recall.map { recall -> Any in
+                ["reason": recall.reason.rawValue, "organization": names.hex(recall.organization), "height": recall.height, "time_ms": recall.timeMs]
+            } ?? NSNull(),
+            "incident_count": unit.incidentCount, "incidents": unit.incidents.map(\.hex),
+            "incident_records": incidents.map { Self.verificationJSON($0, &names) },
             "custody": unit.custody.map { event -> JSONObject in
-                ["kind": event.kind.rawValue, "from": id(event.from), "to": id(event.to), "detail": event.detail ?? NSNull(),
+                ["kind": event.kind.rawValue, "from": names.hex(event.from), "to": names.hex(event.to), "detail": event.detail ?? NSNull(),
                  "height": event.height, "time_ms": event.timeMs]
             },
         ]
+        out["names"] = names.table
+        return out
+    }
+}
+
+/// Collects display names (on-chain labels) for the ids a read model mentions.
+struct Names {
+    let names: SupplyNames
+    private(set) var table: [String: String] = [:]
+
+    init(_ state: any StateReader) { names = SupplyNames(state) }
+
+    /// The id in hex (or null), remembering its display name.
+    mutating func hex(_ id: IdentityID?) -> Any {
+        guard let id else { return NSNull() }
+        table[id.hex] = names.name(id)
+        return id.hex
     }
 }

@@ -4,7 +4,6 @@ import FHIR
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Vault
 
 /// The telehealth workflows shared by the CLI commands and the demo.
@@ -31,7 +30,7 @@ extension LocalLedger {
         do {
             try await commit(sign(keys, contract: "telehealth", method: "open", args: .map([
                 "session": .bytes(id.bytes), "patient": .bytes(patientID.bytes), "consentToRecord": .bool(consentToRecord),
-                "keyCommitment": .bytes(commitment.bytes), "startMs": .int(SystemClock().nowMs())])))
+                "keyCommitment": .bytes(commitment.bytes), "startMs": .int(await node.nextBlockTimeMs)])))
         } catch {
             try? FileManager.default.removeItem(at: SessionFile.url(id, in: directory))
             throw error
@@ -76,7 +75,7 @@ extension LocalLedger {
         }
         try await commit(sign(keys, contract: "telehealth", method: "end", args: .map([
             "session": .bytes(id.bytes), "transcriptHash": .bytes(transcriptHash.bytes), "messageCount": .int(count),
-            "endMs": .int(max(SystemClock().nowMs(), onChain.startMs))])))
+            "endMs": .int(max(await node.nextBlockTimeMs, onChain.startMs))])))
         if !onChain.consentToRecord, !file.messages.isEmpty {
             file.messages = []
             try file.save(in: directory)
@@ -84,7 +83,6 @@ extension LocalLedger {
         return TelehealthContract.session(id, in: node.state)!
     }
 }
-
 
 /// What a session message carries inside its ciphertext: a text, or a file's name and bytes.
 public struct SessionEnvelope: Codable {
