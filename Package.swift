@@ -144,7 +144,9 @@ let package = Package(
             "Storage", "LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
-        .testTarget(name: "NodeTests", dependencies: ["Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault"], swiftSettings: strict),
+        .testTarget(name: "NodeTests", dependencies: [
+            "Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Services", "Node", "Storage", "Contracts", "LedgerCore", "FHIR", "Vault",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -71,12 +71,10 @@ func httpBlocking(_ url: String, method: String, token: String?, body: Data?, co
     return result!
 }
 
-/// Locations of the shared data and tools (present in CI; absent for a user's clone).
-enum Shared {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let directory = root.deletingLastPathComponent().appendingPathComponent("shared")
-    static var available: Bool { FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/synthea").path) }
-    static let skipReason = "../shared/data is not present (it is in CI); the FHIR import/validation and client tests need it"
+/// The first executable `name` on PATH, if any (for tests that need an external tool).
+func executableOnPath(_ name: String) -> String? {
+    (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/\(name)" }
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
 /// Runs a program to completion with a timeout; returns status and combined output.
@@ -110,12 +108,10 @@ func runProgramBlocking(_ path: String, _ arguments: [String], timeoutSeconds: D
 struct FHIRIntegrationTests {
     /// Imports all of Synthea and the HL7 examples, serves them, and runs ../shared/tools/fhir-validate
     /// on what the server returns: metadata, reads, searchsets (with _include) and histories.
-    @Test(.timeLimit(.minutes(10)))
+    @Test(.timeLimit(.minutes(10)),
+          .enabled(if: SharedData.has("data/synthea", "data/fhir-r4-examples", "tools/fhir-validate"),
+                   SharedData.reason("data/synthea", "data/fhir-r4-examples", "tools/fhir-validate")))
     func importServeAndValidate() async throws {
-        guard Shared.available else {
-            print("skipped importServeAndValidate: \(Shared.skipReason)")
-            return
-        }
         let data = temporaryDataPath()
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-validate-\(UUID().uuidString)")
         defer {
@@ -125,8 +121,8 @@ struct FHIRIntegrationTests {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         #expect(try await CareledgerBinary.run(["init", "--data", data, "--organization", "hospital:hospital"]).status == 0)
         let imported = try await CareledgerBinary.run(["import", "--data", data, "--json",
-                                                 Shared.directory.appendingPathComponent("data/synthea").path,
-                                                 Shared.directory.appendingPathComponent("data/fhir-r4-examples").path], timeoutSeconds: 400)
+                                                 SharedData.url("data/synthea").path,
+                                                 SharedData.url("data/fhir-r4-examples").path], timeoutSeconds: 400)
         #expect(imported.status == 0, "\(imported.stdout.suffix(2_000))")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(imported.stdout.utf8)) as? [String: Any])
         #expect(report["imported"] as? Int == report["resources"] as? Int)
@@ -200,7 +196,7 @@ struct FHIRIntegrationTests {
             try file.body.write(to: out.appendingPathComponent("\(saved).ndjson"))
         }
 
-        let validator = Shared.directory.appendingPathComponent("tools/fhir-validate").path
+        let validator = SharedData.url("tools/fhir-validate").path
         let result = try await runProgram(validator, [out.path], timeoutSeconds: 400)
         // The validator counts every resource (each Bundle entry too): at least one per saved file, none failed.
         let summary = try #require(result.output.range(of: #"(\d+) passed, (\d+) failed"#, options: .regularExpression).map { String(result.output[$0]) })
@@ -211,13 +207,13 @@ struct FHIRIntegrationTests {
 
     /// Python's fhirclient (installed by the test into .build/careledger-pyenv) reads the
     /// CapabilityStatement, creates, reads, searches and pages against a running node.
-    @Test(.timeLimit(.minutes(8)))
+    @Test(.timeLimit(.minutes(8)), .enabled(if: executableOnPath("python3") != nil, "needs python3 on PATH (and PyPI, to install fhirclient)"))
     func standardClientLibrary() async throws {
-        let python = Shared.root.appendingPathComponent(".build/careledger-pyenv/bin/python").path
+        let python = SharedData.packageRoot.appendingPathComponent(".build/careledger-pyenv/bin/python").path
         var installed = FileManager.default.isExecutableFile(atPath: python)
         if installed { installed = (try? await runProgram(python, ["-c", "import fhirclient"], timeoutSeconds: 60))?.status == 0 }
         if !installed {
-            let venv = Shared.root.appendingPathComponent(".build/careledger-pyenv").path
+            let venv = SharedData.packageRoot.appendingPathComponent(".build/careledger-pyenv").path
             let made = try await runProgram("/usr/bin/env", ["python3", "-m", "venv", venv], timeoutSeconds: 120)
             #expect(made.status == 0, "\(made.output)")
             let pip = try await runProgram(venv + "/bin/pip", ["install", "--quiet", "fhirclient==4.4.0"], timeoutSeconds: 300)

@@ -70,19 +70,13 @@ struct ContractRuleRow: CustomStringConvertible, Sendable {
     }
 }
 
-@Suite("Consent, records and audit contract rules")
+@Suite("Consent and audit contract rules (records: RecordsRuleTests)")
 struct ConsentRuleTests {
     typealias W = RuleWorld
     typealias Row = ContractRuleRow
     static let H = Harness.self
 
     static func member(_ keys: IdentityKeys) -> Grantee { .member(keys.derivedID) }
-
-    /// One registerMany entry for the harness patient.
-    static func entry(_ record: Hash256, _ type: String) -> CanonicalValue {
-        .map(["record": .bytes(record.bytes), "patient": .bytes(Harness.patientID.bytes), "resourceType": .string(type),
-              "category": .string("general"), "ciphertextHash": .bytes(Hash256.sha256(record.bytes).bytes), "version": .int(1)])
-    }
 
     static let rows: [Row] = [
         // consent.grant
@@ -169,116 +163,6 @@ struct ConsentRuleTests {
         Row(description: "break-glass on another patient's record", expected: .unknownRecord) {
             $0.breakGlass(by: W.er, record: W.obs, patient: W.otherPatient.derivedID)
         },
-        // records.register
-        Row(description: "register by a clinician", expected: .accepted) {
-            $0.putRecord(Hash256.sha256([0xC1]), "Observation", "general", by: W.clinicDoctor)
-        },
-        Row(description: "register by a patient", expected: .unauthorized) {
-            $0.putRecord(Hash256.sha256([0xC1]), "Observation", "general", by: H.patient)
-        },
-        Row(description: "register by a member without an author role", expected: .unauthorized) {
-            $0.putRecord(Hash256.sha256([0xC1]), "Observation", "general", by: W.researcher)
-        },
-        Row(description: "register for an unknown patient", expected: .unknownPatient) {
-            $0.putRecord(Hash256.sha256([0xC1]), "Observation", "general", by: H.doctor, patient: H.stranger.derivedID)
-        },
-        Row(description: "register for a member as patient", expected: .unknownPatient) {
-            $0.putRecord(Hash256.sha256([0xC1]), "Observation", "general", by: H.doctor, patient: W.clinicDoctor.derivedID)
-        },
-        Row(description: "register a lower-case resource type", expected: .unknownResourceType) {
-            $0.putRecord(Hash256.sha256([0xC1]), "observation", "general", by: H.doctor)
-        },
-        Row(description: "register an unknown category", expected: .unknownCategory) {
-            $0.putRecord(Hash256.sha256([0xC1]), "Observation", "gossip", by: H.doctor)
-        },
-        Row(description: "register version 2 of an unknown record", expected: .unknownRecord) {
-            $0.putRecord(Hash256.sha256([0xC1]), "Observation", "general", by: H.doctor, version: 2)
-        },
-        Row(description: "register version 2 by the custodian", expected: .accepted) {
-            $0.putRecord(W.obs, "Observation", "general", by: H.doctor, version: 2)
-        },
-        Row(description: "register version 1 again", expected: .versionConflict) {
-            $0.putRecord(W.obs, "Observation", "general", by: H.doctor, version: 1)
-        },
-        Row(description: "register a version skip", expected: .versionConflict) {
-            $0.putRecord(W.obs, "Observation", "general", by: H.doctor, version: 3)
-        },
-        Row(description: "new version for another patient", expected: .versionConflict) {
-            $0.putRecord(W.obs, "Observation", "general", by: H.doctor, version: 2, patient: W.otherPatient.derivedID)
-        },
-        Row(description: "new version with another resource type", expected: .versionConflict) {
-            $0.putRecord(W.obs, "Condition", "general", by: H.doctor, version: 2)
-        },
-        Row(description: "new version by another organization without consent", expected: .unauthorized) {
-            $0.putRecord(W.obs, "Observation", "general", by: W.clinicDoctor, version: 2)
-        },
-        Row(description: "new version by another organization with a read-only consent", expected: .unauthorized,
-            prepare: { [$0.grantConsent(to: member(W.clinicDoctor), actions: ["read"])] }) {
-            $0.putRecord(W.obs, "Observation", "general", by: W.clinicDoctor, version: 2)
-        },
-        Row(description: "new version by another organization with a contribute consent", expected: .accepted,
-            prepare: { [$0.grantConsent(to: member(W.clinicDoctor), actions: ["contribute"])] }) {
-            $0.putRecord(W.obs, "Observation", "general", by: W.clinicDoctor, version: 2)
-        },
-        Row(description: "new version by another organization with a contribute consent changes the category",
-            expected: .categoryChangeNotAllowed,
-            prepare: { [$0.grantConsent(to: member(W.clinicDoctor), actions: ["contribute"])] }) {
-            $0.putRecord(W.obs, "Observation", "mental-health", by: W.clinicDoctor, version: 2)
-        },
-        Row(description: "directory data registered without a patient", expected: .accepted) {
-            $0.putRecord(Hash256.sha256([0xC2]), "Practitioner", "general", by: H.doctor, patient: nil)
-        },
-        Row(description: "directory data registered with a patient", expected: .badArguments) {
-            $0.putRecord(Hash256.sha256([0xC2]), "Practitioner", "general", by: H.doctor)
-        },
-        Row(description: "directory data in a sensitive category", expected: .unknownCategory) {
-            $0.putRecord(Hash256.sha256([0xC2]), "Organization", "hiv", by: H.doctor, patient: nil)
-        },
-        Row(description: "a resource about no identifiable patient (custodian-only)", expected: .accepted) {
-            $0.putRecord(Hash256.sha256([0xC2]), "Device", "general", by: H.doctor, patient: nil)
-        },
-        Row(description: "registerMany: all entries applied", expected: .accepted) {
-            $0.sign(H.doctor, "records", "registerMany", ["entries": .list([
-                Self.entry(Hash256.sha256([0xD1]), "Observation"), Self.entry(Hash256.sha256([0xD2]), "Condition")])])
-        },
-        Row(description: "registerMany: one bad entry refuses the whole transaction", expected: .unknownResourceType) {
-            $0.sign(H.doctor, "records", "registerMany", ["entries": .list([
-                Self.entry(Hash256.sha256([0xD3]), "Observation"), Self.entry(Hash256.sha256([0xD4]), "observation")])])
-        },
-        Row(description: "registerMany: empty", expected: .badArguments) {
-            $0.sign(H.doctor, "records", "registerMany", ["entries": .list([])])
-        },
-        Row(description: "registerMany: over the limit", expected: .badArguments) {
-            $0.sign(H.doctor, "records", "registerMany", ["entries": .list((0..<201).map { Self.entry(Hash256.sha256([0xE0, UInt8($0 % 256)]), "Observation") })])
-        },
-        Row(description: "an organization writes on behalf of its clinician", expected: .accepted) {
-            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.hospital, agent: H.doctor.derivedID)
-        },
-        Row(description: "an organization writes on behalf of another organization's member", expected: .notOrganizationMember) {
-            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.hospital, agent: W.clinicDoctor.derivedID)
-        },
-        Row(description: "an organization writes on behalf of a member without an author role", expected: .unauthorized) {
-            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.clinic, agent: W.researcher.derivedID)
-        },
-        Row(description: "a member names an agent", expected: .unauthorized) {
-            $0.putRecord(Hash256.sha256([0xC3]), "Observation", "general", by: H.doctor, agent: H.doctor.derivedID)
-        },
-        Row(description: "new version by the custodian changes the category", expected: .accepted) {
-            $0.putRecord(W.obs, "Observation", "mental-health", by: H.doctor, version: 2)
-        },
-        Row(description: "register a new version of an erased record", expected: .recordErased) {
-            $0.putRecord(W.erased, "Observation", "general", by: H.doctor, version: 2)
-        },
-        // records.erase
-        Row(description: "erase by a delegate", expected: .accepted) { $0.eraseRecord(W.obs, by: W.guardian) },
-        Row(description: "erase by the custodian organization", expected: .accepted) { $0.eraseRecord(W.obs, by: H.hospital) },
-        Row(description: "erase by the custodian's admin", expected: .accepted) { $0.eraseRecord(W.obs, by: W.hospitalAdmin) },
-        Row(description: "erase by a clinician of another organization", expected: .unauthorized) { $0.eraseRecord(W.obs, by: W.clinicDoctor) },
-        Row(description: "erase by the custodian's clinician without admin", expected: .unauthorized) { $0.eraseRecord(W.obs, by: H.doctor) },
-        Row(description: "erase by another organization", expected: .unauthorized) { $0.eraseRecord(W.obs, by: H.clinic) },
-        Row(description: "erase by another patient", expected: .unauthorized) { $0.eraseRecord(W.obs, by: W.otherPatient) },
-        Row(description: "erase twice", expected: .recordErased) { $0.eraseRecord(W.erased, by: H.patient) },
-        Row(description: "erase an unknown record", expected: .unknownRecord) { $0.eraseRecord(W.unknownRecord, by: H.patient) },
         // audit.anchor
         Row(description: "audit anchor that grows", expected: .accepted) { $0.auditAnchor(by: H.hospital, size: W.auditSize + 1) },
         Row(description: "audit anchor at the same size", expected: .auditNotGrowing) { $0.auditAnchor(by: H.hospital, size: W.auditSize) },

@@ -116,27 +116,32 @@ struct CompactJSONTests {
         (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
     }
 
-    /// What the fast writer produces parses back to the same object, for tricky values and (when
-    /// ../shared is present) for every HL7 example resource.
+    /// Writes `sample` with the fast writer and expects it to parse back to the same object.
+    static func expectRoundTrip(_ sample: [String: Any], _ name: String) throws {
+        let written = FHIRJSON.data(sample, sorted: false)
+        let reparsed = try #require(try JSONSerialization.jsonObject(with: Data(written)) as? [String: Any], "\(name)")
+        #expect(canonical(reparsed) == canonical(sample), "\(name)")
+    }
+
+    /// What the fast writer produces parses back to the same object, for tricky values.
     @Test func roundTripsToTheSameObject() throws {
-        var samples: [[String: Any]] = [try FHIRJSON.object(Array(#"""
+        let sample = try FHIRJSON.object(Array(#"""
         {"resourceType":"Observation","id":"x","valueQuantity":{"value":1.50,"unit":"%"},"a":-71.00939699999998,"b":42.260915,
          "c":true,"d":false,"e":null,"f":[1,2.5,-3,1e20,0.1],"g":"quote \" back \\ slash / newline \n tab \t ctl \u0001 é 中文 😀","h":{},"i":[],
          "j":9007199254740993,"k":-0.0}
-        """#.utf8))]
-        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/data/fhir-r4-examples")
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: examples.path) {
-            for name in names where name.hasSuffix(".json") {
-                samples.append(try FHIRJSON.object(Array(try Data(contentsOf: examples.appendingPathComponent(name))), limit: FHIRJSON.bundleBytesMax))
-            }
-        } else {
-            print("CompactJSONTests: ../shared/data/fhir-r4-examples not present; checked the built-in sample only")
-        }
-        for sample in samples {
-            let written = FHIRJSON.data(sample, sorted: false)
-            let reparsed = try #require(try JSONSerialization.jsonObject(with: Data(written)) as? [String: Any])
-            #expect(Self.canonical(reparsed) == Self.canonical(sample), "\(sample["id"] ?? "sample")")
+        """#.utf8))
+        try Self.expectRoundTrip(sample, "sample")
+    }
+
+    /// The same for every HL7 example resource in ../shared/data/fhir-r4-examples.
+    @Test(.enabled(if: SharedData.has("data/fhir-r4-examples"), SharedData.reason("data/fhir-r4-examples")))
+    func roundTripsEveryHL7Example() throws {
+        let examples = SharedData.url("data/fhir-r4-examples")
+        let names = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(names.count >= 352, "only \(names.count) examples in \(examples.path)")
+        for name in names {
+            try Self.expectRoundTrip(try FHIRJSON.object(Array(try Data(contentsOf: examples.appendingPathComponent(name))),
+                                                         limit: FHIRJSON.bundleBytesMax), name)
         }
     }
 }

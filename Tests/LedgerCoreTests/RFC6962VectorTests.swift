@@ -140,18 +140,12 @@ struct RFC6962VectorTests {
     }
 }
 
-/// The project's root: two levels above this file's folder.
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-/// The shared data folder next to the project, present in CI and absent on a user's clone.
-let sharedMerkle = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/data/merkle")
-
 @Suite("Committed Merkle vectors match ../shared/data/merkle")
 struct SharedMerkleVectorTests {
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: sharedMerkle.path),
-                   "skipped: ../shared/data/merkle is not next to this clone (it always is in CI)"))
+    @Test(.enabled(if: SharedData.has("data/merkle"), SharedData.reason("data/merkle")))
     func committedCopyIsIdentical() throws {
         for name in ["rfc6962-vectors.json", "rfc6962-trees.json", "NOTICE.md"] {
-            let shared = try Data(contentsOf: sharedMerkle.appendingPathComponent(name))
+            let shared = try Data(contentsOf: SharedData.url("data/merkle").appendingPathComponent(name))
             let committed = try Data(contentsOf: MerkleVectors.root.appendingPathComponent(name))
             #expect(shared == committed, "\(name) differs from the shared copy")
         }

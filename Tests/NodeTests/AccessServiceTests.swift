@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import GRDB
 import LedgerCore
 import Node
 import Storage
@@ -166,30 +167,96 @@ struct AccessServiceTests {
         await chain.close()
     }
 
+    /// The patient's own read through the service's read path (audited, then re-wrapped for them).
+    func readAsPatient(_ service: AccessService, _ record: Hash256) async throws -> String {
+        let release = try await service.read(AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read))
+        return String(decoding: try release.open(as: patient.derivedID, with: patient), as: UTF8.self)
+    }
+
+    /// The vault file of a `setUp` chain, opened directly: the bytes at rest, behind the store's back.
+    func vaultFile(_ chain: TestChain) throws -> DatabaseQueue {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        return try DatabaseQueue(path: chain.directory.appendingPathComponent("vault.sqlite").path, configuration: configuration)
+    }
+
+    static func expectAlteredBlob(_ error: AccessError?, _ blob: Hash256, _ path: String) {
+        guard case .vault(.authenticationFailed(let what)) = error else {
+            Issue.record("\(path): expected the stored-blob integrity error, got \(String(describing: error))")
+            return
+        }
+        #expect(what.contains(blob.hex), "\(path): \(what)")
+    }
+
     @Test(.timeLimit(.minutes(1)))
-    func tamperedBlobAndErasure() async throws {
+    func aBlobAlteredAtRestFailsBothReadPathsWithAnIntegrityError() async throws {
+        let (chain, service, _, record) = try await setUp()
+        let entry = try #require(RecordIndex.current(record, in: chain.node.state))
+        let request = AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)
+        #expect(try await readAsPatient(service, record).contains("potassium"))
+        #expect(String(decoding: try #require(try await service.serve([request]).first?.content), as: UTF8.self).contains("potassium"))
+
+        // One bit of the stored ciphertext flipped in the SQLite file (not through the store's API).
+        let file = try vaultFile(chain)
+        try await file.write { db in
+            var bytes = try #require(try Data.fetchOne(db, sql: "SELECT data FROM blob WHERE hash = ?", arguments: [Data(entry.ciphertextHash.bytes)]))
+            bytes[20] ^= 1
+            try db.execute(sql: "UPDATE blob SET data = ? WHERE hash = ?", arguments: [bytes, Data(entry.ciphertextHash.bytes)])
+            #expect(db.changesCount == 1)
+        }
+        try file.close()
+
+        // Both read paths refuse it: the stored blob no longer matches the content address the chain holds.
+        // (The error names that blob; a ciphertext that merely failed to decrypt would name the record.)
+        let read = await #expect(throws: AccessError.self) { _ = try await readAsPatient(service, record) }
+        Self.expectAlteredBlob(read, entry.ciphertextHash, "read")
+        let served = await #expect(throws: AccessError.self) { _ = try await service.serve([request]) }
+        Self.expectAlteredBlob(served, entry.ciphertextHash, "serve")
+        await chain.close()
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func erasureShredsBlobAndKeysAndReadsFailAsErased() async throws {
         let (chain, service, vault, record) = try await setUp()
         let entry = try #require(RecordIndex.current(record, in: chain.node.state))
-        // A blob altered at rest no longer matches its content address.
-        var bytes = try #require(try vault.blob(entry.ciphertextHash)).bytes
-        bytes[20] ^= 1
-        let request = AccessRequest(requester: doctor.derivedID, record: record, purpose: .treatment, action: .read)
-        let forged = try SealedRecord(bytes: bytes)
-        #expect(throws: VaultError.self) {
-            try RecordCipher.open(forged, with: DataKey(rawBytes: Array(repeating: 0, count: 32)), record: record, version: 1)
-        }
-        // Shredding needs the erasure on-chain first.
-        #expect(throws: AccessError.self) { try service.shred(record) }
+        #expect(try await readAsPatient(service, record).contains("potassium"))
+
+        // Shredding needs the erasure on-chain first; until then everything stays.
+        let early = #expect(throws: AccessError.self) { try service.shred(record) }
+        guard case .integrity = early else { Issue.record("expected an integrity refusal, got \(String(describing: early))"); return }
+        #expect(try vault.blob(entry.ciphertextHash) != nil)
+
         let erase = try await chain.node.submitAndWait(chain.sign(patient, "records", "erase", ["record": .bytes(record.bytes)]))
         #expect(erase.status.result.isAccepted)
         let report = try service.shred(record)
         #expect(report.blobs == 1 && report.wrappedKeys == 1)
+
+        // The blob and the version's wrapped data key are gone from the vault file.
         #expect(try vault.blob(entry.ciphertextHash) == nil)
         #expect(try vault.sealedVersion(blob: entry.ciphertextHash, record: record, version: 1) == nil)
-        do { _ = try await service.read(request) } catch {
-            guard case .denied(let decision) = error else { Issue.record("expected a denial, got \(error)"); return }
+        let file = try vaultFile(chain)
+        let left = try await file.read { db in
+            (blobs: try Int.fetchOne(db, sql: "SELECT count(*) FROM blob WHERE hash = ?", arguments: [Data(entry.ciphertextHash.bytes)]) ?? -1,
+             dataKeys: try Int.fetchOne(db, sql: "SELECT count(*) FROM record_version WHERE record = ? AND data_key IS NOT NULL",
+                                        arguments: [Data(record.bytes)]) ?? -1,
+             wrappedKeys: try Int.fetchOne(db, sql: "SELECT count(*) FROM wrapped_key WHERE record = ?", arguments: [Data(record.bytes)]) ?? -1)
+        }
+        try file.close()
+        #expect(left.blobs == 0 && left.dataKeys == 0 && left.wrappedKeys == 0, "\(left)")
+
+        // Every read is now refused as erased: the patient's, the author's, and the custodian's own serve path.
+        for requester in [patient.derivedID, doctor.derivedID] {
+            let request = AccessRequest(requester: requester, record: record, purpose: .treatment, action: .read)
+            let error = await #expect(throws: AccessError.self) { try await service.read(request) }
+            guard case .denied(let decision) = error else {
+                Issue.record("expected a denial, got \(String(describing: error))")
+                continue
+            }
             #expect(decision.reason == .recordErased)
         }
+        let served = try #require(try await service.serve([AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment,
+                                                                         action: .read)]).first)
+        #expect(served.content == nil && served.decision.reason == .recordErased)
         #expect(RecordIndex.current(record, in: chain.node.state)?.ciphertextHash == entry.ciphertextHash, "the chain keeps the hash")
         await chain.close()
     }

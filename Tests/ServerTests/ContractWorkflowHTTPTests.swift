@@ -33,7 +33,7 @@ struct ContractWorkflowHTTPTests {
 
     @Test(.timeLimit(.minutes(3)))
     func supplyPrescriptionClaimAndTrialOverHTTP() async throws {
-        try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await ServerFixture.with { fixture in try await fixture.application.test(.router) { client in
             let bearer = "Bearer \(try await token(client, for: fixture.clinician))"
             var sequences: [IdentityID: UInt64] = [:]
             func ok(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) async throws -> Hash256 {

@@ -75,7 +75,7 @@ struct FHIRClaimTests {
 
     @Test(.timeLimit(.minutes(3)))
     func submitAdjudicatesAndResponsesAreRestricted() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let created = try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient)
             let patientID = try #require(created.json["id"] as? String)

@@ -10,19 +10,15 @@ import Server
 import Services
 import Testing
 
-/// ../shared/tools/fhir-validate on resources the server returned, when ../shared is present
-/// (always in CI); otherwise says why it was skipped.
+/// ../shared/tools/fhir-validate on resources the server returned. Tests that use it are
+/// `.enabled(if: SharedValidator.available, SharedValidator.skipReason)`.
 enum SharedValidator {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
-    static var tool: String { directory.appendingPathComponent("tools/fhir-validate").path }
+    static var tool: String { SharedData.url("tools/fhir-validate").path }
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: tool) }
+    static var skipReason: Comment { SharedData.reason("tools/fhir-validate") }
 
-    /// Writes each resource to a file and validates them all; returns the validator's summary, or nil when skipped.
-    static func validate(_ resources: [[String: Any]], name: String) async throws -> String? {
-        guard FileManager.default.isExecutableFile(atPath: tool) else {
-            print("skipped fhir-validate for \(name): ../shared/tools/fhir-validate is not present (it is in CI)")
-            return nil
-        }
+    /// Writes each resource to a file and validates them all; returns the validator's output.
+    static func validate(_ resources: [[String: Any]]) async throws -> String {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-validate-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: out) }
@@ -49,8 +45,7 @@ enum SharedValidator {
     }
 
     /// Expects "N passed, 0 failed" with N ≥ `count`.
-    static func expectValid(_ output: String?, count: Int) {
-        guard let output else { return }
+    static func expectValid(_ output: String, count: Int) {
         let summary = output.range(of: #"(\d+) passed, (\d+) failed"#, options: .regularExpression).map { String(output[$0]) } ?? "no summary"
         let numbers = summary.split(separator: " ").compactMap { Int($0) }
         #expect(numbers.count == 2 && numbers[0] >= count && numbers[1] == 0, "\(summary): \(output.suffix(2_000))")
@@ -65,73 +60,87 @@ struct FHIRLedgerViewTests {
     static let maker = IdentityKeys(seed: Array(repeating: 42, count: 32))
     static let patient = IdentityKeys(seed: Array(repeating: 43, count: 32))
 
+    /// Commits a trial, a prescription with a fill, a telehealth session and a claim, checks their
+    /// FHIR views (and who may read them), and returns the views.
+    static func readViews(_ fixture: FHIRFixture, _ client: any TestClientProtocol) async throws -> [[String: Any]] {
+        func commit(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) async throws -> Hash256 {
+            try await TelehealthRelayTests.submit(fixture.node, chainId: FHIRFixture.chainId, keys, contract, method, args)
+        }
+        let now = max(Int64(Date().timeIntervalSince1970 * 1_000), await fixture.node.headHeader.timeMs)
+        for (keys, type) in [(Self.sponsor, "sponsor"), (Self.maker, "manufacturer")] {
+            _ = try await commit(fixture.clinic, "membership", "admitOrganization", [
+                "label": .string(type), "organizationType": .string(type),
+                "signingKey": .bytes(keys.signingPublicKey.rawValue), "agreementKey": .bytes(keys.agreementPublicKey)])
+        }
+        _ = try await commit(Self.patient, "membership", "registerPatient", ["agreementKey": .bytes(Self.patient.agreementPublicKey)])
+        _ = try await commit(Self.sponsor, "trials", "register", [
+            "trial": .string("NCT-TEST-1"), "protocolHash": .bytes(Hash256.sha256([1]).bytes), "consentFormVersion": .int(1),
+            "primaryEndpoints": .list([.string("PFS")]), "secondaryEndpoints": .list([.string("OS")]),
+            "sites": .list([.bytes(fixture.hospital.derivedID.bytes)])])
+        _ = try await commit(Self.sponsor, "trials", "reportResults", [
+            "trial": .string("NCT-TEST-1"), "primaryEndpoints": .list([.string("OS")]), "resultsHash": .bytes(Hash256.sha256([2]).bytes)])
+        let gtin = (0...9).map { "0061414100001\($0)" }.first(where: gs1CheckDigitValid)!
+        _ = try await commit(Self.maker, "supply", "registerProduct", ["gtin": .string(gtin), "label": .string("metformin 500 mg")])
+        let rx = try await commit(fixture.doctor, "rx", "issue", [
+            "medicationRequestHash": .bytes(Hash256.sha256([3]).bytes), "patient": .bytes(Self.patient.derivedID.bytes),
+            "gtin": .string(gtin), "quantity": .int(1), "refills": .int(2), "expiresMs": .int(now + 30 * 86_400_000)])
+        _ = try await commit(Self.maker, "supply", "commission", ["gtin": .string(gtin), "lot": .string("L9"),
+                                                                  "expiryMs": .int(now + 100 * 86_400_000), "serials": .list([.string("S1")])])
+        let unit: CanonicalValue = .map(["gtin": .string(gtin), "serial": .string("S1")])
+        _ = try await commit(Self.maker, "supply", "ship", ["to": .bytes(fixture.hospital.derivedID.bytes), "units": .list([unit])])
+        _ = try await commit(fixture.hospital, "supply", "receive", ["from": .bytes(Self.maker.derivedID.bytes), "units": .list([unit])])
+        _ = try await commit(fixture.hospital, "rx", "fill", ["prescription": .bytes(rx.bytes), "units": .list([unit])])
+        let session = Hash256.sha256([4])
+        _ = try await commit(fixture.doctor, "telehealth", "open", [
+            "session": .bytes(session.bytes), "patient": .bytes(Self.patient.derivedID.bytes), "consentToRecord": .bool(false),
+            "keyCommitment": .bytes(Hash256.sha256([5]).bytes), "startMs": .int(now)])
+
+        let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+        let outsider = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
+        let study = try await doctor.call(.get, "/fhir/ResearchStudy/ledger-NCT-TEST-1")
+        #expect(study.status == .ok, "\(study.json)")
+        let notes = ((study.json["note"] as? [[String: Any]]) ?? []).compactMap { $0["text"] as? String }
+        #expect(notes.contains { $0.hasPrefix("OUTCOME SWITCHING") && $0.contains("added OS") && $0.contains("dropped PFS") }, "\(notes)")
+        let request = try await doctor.call(.get, "/fhir/MedicationRequest/ledger-\(rx.hex.prefix(56))")
+        #expect(request.status == .ok && (request.json["dispenseRequest"] as? [String: Any])?["numberOfRepeatsAllowed"] as? Int == 2)
+        #expect(try await outsider.call(.get, "/fhir/MedicationRequest/ledger-\(rx.hex.prefix(56))").status == .forbidden)
+        let dispense = try await doctor.call(.get, "/fhir/\("MedicationDispense")/\(LedgerResources.dispenseID(rx, 1))")
+        #expect(dispense.status == .ok && (dispense.json["identifier"] as? [[String: Any]])?.first?["value"] as? String == "(01)\(gtin)(21)S1",
+                "\(dispense.json)")
+        #expect(try await outsider.call(.get, "/fhir/MedicationDispense/\(LedgerResources.dispenseID(rx, 1))").status == .forbidden)
+        #expect(try await doctor.call(.get, "/fhir/MedicationDispense/\(LedgerResources.dispenseID(rx, 2))").status == .notFound)
+        let encounter = try await doctor.call(.get, "/fhir/Encounter/ledger-\(session.hex.prefix(56))")
+        #expect(encounter.status == .ok && encounter.json["status"] as? String == "planned")
+        #expect(try await outsider.call(.get, "/fhir/Encounter/ledger-\(session.hex.prefix(56))").status == .forbidden)
+        #expect(try await doctor.call(.get, "/fhir/Encounter/ledger-\(String(repeating: "0", count: 56))").status == .notFound)
+        #expect(try await doctor.call(.get, "/fhir/ResearchStudy/ledger-NCT-NONE").status == .notFound)
+
+        // A claim through $submit, so its ClaimResponse is validated too.
+        let created = try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient)
+        let patientID = try #require(created.json["id"] as? String)
+        try await FHIRClaimTests.setUpPayer(fixture, patient: try #require(FHIRRecordID.ledgerPatient(patientID, in: fixture.node.state)))
+        let visit = try await doctor.call(.post, "/fhir/Encounter", [
+            "resourceType": "Encounter", "status": "finished", "subject": ["reference": "Patient/\(patientID)"],
+            "class": ["system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"]])
+        let claim = try await doctor.call(.post, "/fhir/Claim/$submit",
+                                          FHIRClaimTests.claim("V-1", patient: patientID, encounter: try #require(visit.json["id"] as? String)))
+        #expect(claim.status == .ok)
+        return [study.json, request.json, dispense.json, encounter.json, claim.json]
+    }
+
     @Test(.timeLimit(.minutes(5)))
     func researchStudyMedicationRequestEncounterAndClaimResponse() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
-            func commit(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) async throws -> Hash256 {
-                try await TelehealthRelayTests.submit(fixture.node, chainId: FHIRFixture.chainId, keys, contract, method, args)
-            }
-            let now = max(Int64(Date().timeIntervalSince1970 * 1_000), await fixture.node.headHeader.timeMs)
-            for (keys, type) in [(Self.sponsor, "sponsor"), (Self.maker, "manufacturer")] {
-                _ = try await commit(fixture.clinic, "membership", "admitOrganization", [
-                    "label": .string(type), "organizationType": .string(type),
-                    "signingKey": .bytes(keys.signingPublicKey.rawValue), "agreementKey": .bytes(keys.agreementPublicKey)])
-            }
-            _ = try await commit(Self.patient, "membership", "registerPatient", ["agreementKey": .bytes(Self.patient.agreementPublicKey)])
-            _ = try await commit(Self.sponsor, "trials", "register", [
-                "trial": .string("NCT-TEST-1"), "protocolHash": .bytes(Hash256.sha256([1]).bytes), "consentFormVersion": .int(1),
-                "primaryEndpoints": .list([.string("PFS")]), "secondaryEndpoints": .list([.string("OS")]),
-                "sites": .list([.bytes(fixture.hospital.derivedID.bytes)])])
-            _ = try await commit(Self.sponsor, "trials", "reportResults", [
-                "trial": .string("NCT-TEST-1"), "primaryEndpoints": .list([.string("OS")]), "resultsHash": .bytes(Hash256.sha256([2]).bytes)])
-            let gtin = (0...9).map { "0061414100001\($0)" }.first(where: gs1CheckDigitValid)!
-            _ = try await commit(Self.maker, "supply", "registerProduct", ["gtin": .string(gtin), "label": .string("metformin 500 mg")])
-            let rx = try await commit(fixture.doctor, "rx", "issue", [
-                "medicationRequestHash": .bytes(Hash256.sha256([3]).bytes), "patient": .bytes(Self.patient.derivedID.bytes),
-                "gtin": .string(gtin), "quantity": .int(1), "refills": .int(2), "expiresMs": .int(now + 30 * 86_400_000)])
-            _ = try await commit(Self.maker, "supply", "commission", ["gtin": .string(gtin), "lot": .string("L9"),
-                                                                      "expiryMs": .int(now + 100 * 86_400_000), "serials": .list([.string("S1")])])
-            let unit: CanonicalValue = .map(["gtin": .string(gtin), "serial": .string("S1")])
-            _ = try await commit(Self.maker, "supply", "ship", ["to": .bytes(fixture.hospital.derivedID.bytes), "units": .list([unit])])
-            _ = try await commit(fixture.hospital, "supply", "receive", ["from": .bytes(Self.maker.derivedID.bytes), "units": .list([unit])])
-            _ = try await commit(fixture.hospital, "rx", "fill", ["prescription": .bytes(rx.bytes), "units": .list([unit])])
-            let session = Hash256.sha256([4])
-            _ = try await commit(fixture.doctor, "telehealth", "open", [
-                "session": .bytes(session.bytes), "patient": .bytes(Self.patient.derivedID.bytes), "consentToRecord": .bool(false),
-                "keyCommitment": .bytes(Hash256.sha256([5]).bytes), "startMs": .int(now)])
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
+            let views = try await Self.readViews(fixture, client)
+            #expect(views.count == 5)
+        } }
+    }
 
-            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
-            let outsider = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
-            let study = try await doctor.call(.get, "/fhir/ResearchStudy/ledger-NCT-TEST-1")
-            #expect(study.status == .ok, "\(study.json)")
-            let notes = ((study.json["note"] as? [[String: Any]]) ?? []).compactMap { $0["text"] as? String }
-            #expect(notes.contains { $0.hasPrefix("OUTCOME SWITCHING") && $0.contains("added OS") && $0.contains("dropped PFS") }, "\(notes)")
-            let request = try await doctor.call(.get, "/fhir/MedicationRequest/ledger-\(rx.hex.prefix(56))")
-            #expect(request.status == .ok && (request.json["dispenseRequest"] as? [String: Any])?["numberOfRepeatsAllowed"] as? Int == 2)
-            #expect(try await outsider.call(.get, "/fhir/MedicationRequest/ledger-\(rx.hex.prefix(56))").status == .forbidden)
-            let dispense = try await doctor.call(.get, "/fhir/\("MedicationDispense")/\(LedgerResources.dispenseID(rx, 1))")
-            #expect(dispense.status == .ok && (dispense.json["identifier"] as? [[String: Any]])?.first?["value"] as? String == "(01)\(gtin)(21)S1",
-                    "\(dispense.json)")
-            #expect(try await outsider.call(.get, "/fhir/MedicationDispense/\(LedgerResources.dispenseID(rx, 1))").status == .forbidden)
-            #expect(try await doctor.call(.get, "/fhir/MedicationDispense/\(LedgerResources.dispenseID(rx, 2))").status == .notFound)
-            let encounter = try await doctor.call(.get, "/fhir/Encounter/ledger-\(session.hex.prefix(56))")
-            #expect(encounter.status == .ok && encounter.json["status"] as? String == "planned")
-            #expect(try await outsider.call(.get, "/fhir/Encounter/ledger-\(session.hex.prefix(56))").status == .forbidden)
-            #expect(try await doctor.call(.get, "/fhir/Encounter/ledger-\(String(repeating: "0", count: 56))").status == .notFound)
-            #expect(try await doctor.call(.get, "/fhir/ResearchStudy/ledger-NCT-NONE").status == .notFound)
-
-            // A claim through $submit, so its ClaimResponse is validated too.
-            let created = try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient)
-            let patientID = try #require(created.json["id"] as? String)
-            try await FHIRClaimTests.setUpPayer(fixture, patient: try #require(FHIRRecordID.ledgerPatient(patientID, in: fixture.node.state)))
-            let visit = try await doctor.call(.post, "/fhir/Encounter", [
-                "resourceType": "Encounter", "status": "finished", "subject": ["reference": "Patient/\(patientID)"],
-                "class": ["system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"]])
-            let claim = try await doctor.call(.post, "/fhir/Claim/$submit",
-                                              FHIRClaimTests.claim("V-1", patient: patientID, encounter: try #require(visit.json["id"] as? String)))
-            #expect(claim.status == .ok)
-            let output = try await SharedValidator.validate([study.json, request.json, dispense.json, encounter.json, claim.json], name: "ledger views")
-            SharedValidator.expectValid(output, count: 5)
+    @Test(.timeLimit(.minutes(5)), .enabled(if: SharedValidator.available, SharedValidator.skipReason))
+    func theViewsAreValidFHIR() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
+            let views = try await Self.readViews(fixture, client)
+            SharedValidator.expectValid(try await SharedValidator.validate(views), count: 5)
         } }
     }
 }

@@ -32,7 +32,7 @@ struct FHIRSearchFeatureTests {
 
     @Test(.timeLimit(.minutes(3)))
     func sortModifiersChainsElementsAndSummary() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             func create(_ resource: [String: Any]) async throws -> String {
                 let created = try await doctor.call(.post, "/fhir/\(resource["resourceType"] as! String)", resource)

@@ -96,7 +96,7 @@ struct FHIRServerTests {
 
     @Test(.timeLimit(.minutes(3)))
     func crudHistoryAndConditionalWrites() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let metadata = try await FHIRClient(client: client, bearer: nil).call(.get, "/fhir/metadata")
             #expect(metadata.status == .ok)
@@ -157,7 +157,7 @@ struct FHIRServerTests {
 
     @Test(.timeLimit(.minutes(3)))
     func searchPagingIncludeAndConsent() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", Self.patient).json["id"] as? String)
             var other = Self.patient
@@ -356,7 +356,7 @@ struct FHIRServerTests {
     /// with one bad entry stores nothing at all.
     @Test(.timeLimit(.minutes(4)))
     func largeTransactionsAreAllOrNothing() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             func bundle(observations: Int, breakAt: Int? = nil) -> [String: Any] {
                 var entries: [[String: Any]] = [["fullUrl": "urn:uuid:00000000-0000-4000-8000-000000000001",
@@ -398,7 +398,7 @@ struct FHIRServerTests {
     /// in submission order, so none is refused for a gap.
     @Test(.timeLimit(.minutes(2)))
     func concurrentWritesAllSucceed() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", Self.patient).json["id"] as? String)
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
@@ -419,7 +419,7 @@ struct FHIRServerTests {
     /// With the records service the OpenAPI document lists the record routes too, and each is served.
     @Test(.timeLimit(.minutes(2)))
     func everyDocumentedRouteIsServedWithRecords() async throws {
-        try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let paths = try #require(try await doctor.call(.get, "/v1/openapi.json").json["paths"] as? [String: [String: Any]])
             #expect(paths["/v1/records/{id}/release"] != nil)
@@ -436,6 +436,7 @@ struct FHIRServerTests {
 
     @Test(.timeLimit(.minutes(2)))
     func badInputGetsOperationOutcomes() async throws {
+        // Over a real socket: oversized and malformed bodies and unsupported media types as a real connection delivers them.
         try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let anonymous = FHIRClient(client: client, bearer: nil)

@@ -12,7 +12,8 @@ import Services
 import Storage
 import Testing
 
-/// A node with one hospital and one enrolled clinician, served over real HTTP on loopback.
+/// A node with one hospital and one enrolled clinician. Route tests call its app in-process
+/// (`.test(.router)`); a few go over a real loopback socket (`.test(.live)`).
 struct ServerFixture {
     let directory: URL
     let node: LedgerNode
@@ -89,7 +90,7 @@ func token(_ client: some TestClientProtocol, for keys: IdentityKeys) async thro
 struct ServerTests {
     @Test(.timeLimit(.minutes(2)))
     func tokensAreIssuedOnlyForValidAssertions() async throws {
-        try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await ServerFixture.with { fixture in try await fixture.application.test(.router) { client in
             // No token, a malformed header, a forged token: 401 with a JSON body and WWW-Authenticate.
             try await client.execute(uri: "/v1/log/sth", method: .get) { response in
                 #expect(response.status == .unauthorized)
@@ -175,7 +176,7 @@ struct ServerTests {
 
     @Test(.timeLimit(.minutes(2)))
     func inclusionAndConsistencyProofsVerifyIndependently() async throws {
-        try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in
+        try await ServerFixture.with { fixture in try await fixture.application.test(.router) { client in
             let bearer = "Bearer \(try await token(client, for: fixture.clinician))"
             var ids: [String] = []
             for sequence in 1...5 as ClosedRange<UInt64> {
@@ -260,6 +261,7 @@ struct ServerTests {
 
     @Test(.timeLimit(.minutes(2)))
     func everyDocumentedRouteIsServed() async throws {
+        // Over a real socket: the HTTP server in front of the router (routing, auth, metrics) for every documented route.
         try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in
             let bearer = "Bearer \(try await token(client, for: fixture.clinician))"
             let document = try await client.execute(uri: "/v1/openapi.json", method: .get) { object($0.body) }

@@ -50,6 +50,7 @@ struct TelehealthRelayTests {
 
     @Test(.timeLimit(.minutes(2)))
     func endToEndEncryptedSessionRelayedAndAnchored() async throws {
+        // Over a real socket: the whole telehealth flow end to end, as a client on the network runs it.
         try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in
             try await Self.sign(fixture, Self.patient, "membership", "registerPatient", ["agreementKey": .bytes(Self.patient.agreementPublicKey)])
             try await Self.sign(fixture, fixture.hospital, "membership", "enroll", [
