@@ -155,7 +155,7 @@ public struct CanonicalDecodingError: Error, Sendable, CustomStringConvertible {
     public var underlying: (any Error)? { if case .invalid(let error) = problem { error } else { nil } }
 
     public var description: String {
-        let name = "“\(path)”"
+        let name = path.isEmpty ? "the value" : "“\(path)”"
         switch problem {
         case .unknownKey: return "unknown argument \(name)"
         case .missingKey: return "\(name) is required"
