@@ -42,81 +42,70 @@ struct ClaimsWorld: Sendable {
     }
 
     static func admit(_ h: inout Harness, _ keys: IdentityKeys) -> VerifiedTransaction {
-        h.sign(Harness.hospital, "membership", "admitOrganization", [
-            "label": .string("payer"), "organizationType": .string("payer"),
-            "signingKey": .bytes(keys.signingPublicKey.rawValue), "agreementKey": .bytes(keys.agreementPublicKey),
-        ])
+        h.sign(Harness.hospital, MembershipContract.AdmitOrganization(label: "payer", organizationType: .payer, signingKey: keys.signingPublicKey,
+                                                                      agreementKey: keys.agreementPublicKey))
     }
 }
 
 extension Harness {
     /// A benefit argument.
-    static func benefit(_ code: String, allowed: Int64, units: Int64? = nil, priorAuth: Bool = false) -> CanonicalValue {
-        var map: [String: CanonicalValue] = ["code": .string(code), "allowed": .int(allowed), "priorAuth": .bool(priorAuth)]
-        if let units { map["unitsPerPeriod"] = .int(units) }
-        return .map(map)
+    static func benefit(_ code: String, allowed: Int64, units: Int64? = nil, priorAuth: Bool = false) -> ClaimsContract.RegisterPlan.BenefitArgument {
+        .init(code: code, allowed: allowed, unitsPerPeriod: units, priorAuth: priorAuth)
     }
 
     /// The plans the claims tests use: an office visit at $150 allowed, an MRI needing prior
     /// authorization, physical therapy limited to 12 units; $100 deductible, 20 % coinsurance,
     /// $1,000 out-of-pocket maximum.
-    static let standardBenefits: [CanonicalValue] = [
+    static let standardBenefits: [ClaimsContract.RegisterPlan.BenefitArgument] = [
         benefit("99213", allowed: 15_000), benefit("70553", allowed: 120_000, priorAuth: true), benefit("97110", allowed: 5_000, units: 12),
     ]
 
     /// claims.registerPlan.
     mutating func plan(_ id: String, by keys: IdentityKeys, diagnoses: [String] = [], deductible: Int64 = 10_000,
-                       coinsurance: Int64 = 2_000, outOfPocketMax: Int64 = 100_000, benefits: [CanonicalValue] = Harness.standardBenefits,
+                       coinsurance: Int64 = 2_000, outOfPocketMax: Int64 = 100_000,
+                       benefits: [ClaimsContract.RegisterPlan.BenefitArgument] = Harness.standardBenefits,
                        extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "plan": .string(id), "currency": .string("USD"), "deductible": .int(deductible), "coinsurance": .int(coinsurance),
-            "outOfPocketMax": .int(outOfPocketMax), "benefits": .list(benefits), "diagnoses": .list(diagnoses.map { .string($0) }),
-        ]
-        for (key, value) in extra { args[key] = value }
-        return sign(keys, "claims", "registerPlan", args)
+        sign(keys, ClaimsContract.RegisterPlan(plan: id, currency: "USD", deductible: deductible, coinsurance: coinsurance,
+                                               outOfPocketMax: outOfPocketMax, benefits: benefits, diagnoses: diagnoses),
+             overriding: extra)
     }
 
     /// claims.enroll of the harness patient (or another) by the payer's agent.
     mutating func coverage(plan: String, start: Int64, end: Int64, patient: IdentityID = Harness.patientID,
                            by keys: IdentityKeys = ClaimsWorld.agent) -> VerifiedTransaction {
-        sign(keys, "claims", "enroll", ["plan": .string(plan), "patient": .bytes(patient.bytes), "startMs": .int(start), "endMs": .int(end)])
+        sign(keys, ClaimsContract.Enroll(plan: plan, patient: patient, startMs: start, endMs: end))
     }
 
     /// One claim line.
-    static func line(_ sequence: Int64, _ code: String, quantity: Int64 = 1, price: Int64, day: Int, record: Hash256? = nil) -> CanonicalValue {
-        .map(["sequence": .int(sequence), "code": .string(code), "quantity": .int(quantity), "unitPrice": .int(price),
-              "serviceMs": .int(ClaimsWorld.visitDay(day) + 3_600_000), "record": .bytes((record ?? ClaimsWorld.visits[day]).bytes)])
+    static func line(_ sequence: Int64, _ code: String, quantity: Int64 = 1, price: Int64, day: Int, record: Hash256? = nil) -> ClaimItem {
+        ClaimItem(sequence: sequence, code: code, quantity: quantity, unitPriceMinor: price, serviceMs: ClaimsWorld.visitDay(day) + 3_600_000,
+                  record: record ?? ClaimsWorld.visits[day])
     }
 
     /// claims.submit; the claim id is derived from `name`.
-    mutating func claim(_ name: String, _ items: [CanonicalValue], by keys: IdentityKeys = ClaimsWorld.billing, plan: String = "GOLD",
+    mutating func claim(_ name: String, _ items: [ClaimItem], by keys: IdentityKeys = ClaimsWorld.billing, plan: String = "GOLD",
                         patient: IdentityID = Harness.patientID, diagnoses: [String] = ["J06.9"]) -> VerifiedTransaction {
-        sign(keys, "claims", "submit", [
-            "claim": .bytes(Self.claimID(name).bytes), "plan": .string(plan), "patient": .bytes(patient.bytes),
-            "claimHash": .bytes(Hash256.sha256(Array("fhir claim \(name)".utf8)).bytes),
-            "diagnoses": .list(diagnoses.map { .string($0) }), "items": .list(items),
-        ])
+        sign(keys, ClaimsContract.Submit(claim: Self.claimID(name), plan: plan, patient: patient,
+                                         claimHash: Hash256.sha256(Array("fhir claim \(name)".utf8)), diagnoses: diagnoses, items: items))
     }
 
     static func claimID(_ name: String) -> Hash256 { Hash256.sha256(Array("claim \(name)".utf8)) }
 
     /// claims.requestAuthorization for the MRI.
     mutating func requestMRI(by keys: IdentityKeys = Harness.doctor, quantity: Int64 = 1) -> VerifiedTransaction {
-        sign(keys, "claims", "requestAuthorization", ["plan": .string("GOLD"), "patient": .bytes(Harness.patientID.bytes),
-                                                      "code": .string("70553"), "quantity": .int(quantity)])
+        sign(keys, ClaimsContract.RequestAuthorization(plan: "GOLD", patient: Harness.patientID, code: "70553", quantity: quantity))
     }
 
     /// claims.decideAuthorization.
     mutating func decide(_ auth: Hash256, approve: Bool, by keys: IdentityKeys = ClaimsWorld.agent, until: Int64? = nil) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = ["authorization": .bytes(auth.bytes), "approve": .bool(approve)]
-        if approve { args["validUntilMs"] = .int(until ?? ClaimsWorld.t0 + 90 * ClaimsWorld.day) } else { args["reason"] = .string("not medically necessary") }
-        return sign(keys, "claims", "decideAuthorization", args)
+        sign(keys, approve
+             ? ClaimsContract.DecideAuthorization(authorization: auth, approve: true, validUntilMs: until ?? ClaimsWorld.t0 + 90 * ClaimsWorld.day)
+             : ClaimsContract.DecideAuthorization(authorization: auth, approve: false, reason: "not medically necessary"))
     }
 
     /// claims.pay.
     mutating func pay(_ name: String, _ amount: Int64, by keys: IdentityKeys = ClaimsWorld.agent) -> VerifiedTransaction {
-        sign(keys, "claims", "pay", ["claim": .bytes(Self.claimID(name).bytes), "amount": .int(amount),
-                                     "reference": .bytes(Hash256.sha256(Array("eft \(name) \(amount)".utf8)).bytes)])
+        sign(keys, ClaimsContract.Pay(claim: Self.claimID(name), amount: amount, reference: Hash256.sha256(Array("eft \(name) \(amount)".utf8))))
     }
 
     /// The stored claim, after its block ran.
@@ -228,8 +217,7 @@ struct ClaimsTests {
         },
         Row(description: "claim with a malformed billing code", expected: .badCode) { $0.claim("c", [H.line(1, "992-13", price: 100, day: 0)]) },
         Row(description: "claim for a service in the future", expected: .serviceInFuture) {
-            $0.claim("c", [.map(["sequence": .int(1), "code": .string("99213"), "quantity": .int(1), "unitPrice": .int(100),
-                                 "serviceMs": .int(W.t0 + 900 * W.day), "record": .bytes(W.visits[0].bytes)])])
+            $0.claim("c", [ClaimItem(sequence: 1, code: "99213", quantity: 1, unitPriceMinor: 100, serviceMs: W.t0 + 900 * W.day, record: W.visits[0])])
         },
         Row(description: "claim with a sequence used twice", expected: .badArguments) {
             $0.claim("c", [H.line(1, "99213", price: 100, day: 0), H.line(1, "97110", price: 100, day: 1)])
@@ -335,7 +323,8 @@ struct ClaimsTests {
         let tx = row.make(&h)
         let result = h.run([tx])[0]
         #expect(result.isAccepted, "\(row): \(result.message)")
-        let claim = try #require(ClaimsContract.claim(tx.body.args["claim"]!.bytesValue.flatMap { Hash256(bytes: $0) }!, in: h.state))
+        let submitted = try #require(ClaimsContract.Submit(tx))
+        let claim = try #require(ClaimsContract.claim(submitted.claim, in: h.state))
         #expect(claim.outcome == row.outcome, "\(row)")
         let line = try #require(claim.lines.first)
         #expect(line.adjustments.first { $0.reason.denies }?.reason == row.reason, "\(row): \(line.adjustments)")

@@ -11,87 +11,85 @@ extension Harness {
         Hash256.sha256(record.bytes + [0xC7, UInt8(truncatingIfNeeded: version)])
     }
 
-    /// The argument form of a grantee.
-    static func granteeArg(_ grantee: Grantee) -> CanonicalValue {
-        switch grantee {
-        case .member(let id): .map(["kind": .string("member"), "id": .bytes(id.bytes)])
-        case .organization(let id): .map(["kind": .string("organization"), "id": .bytes(id.bytes)])
-        case .role(let role): .map(["kind": .string("role"), "role": .string(role.rawValue)])
-        }
+    /// The argument form of a grantee (its `Codable` form), for tests that send it raw.
+    static func granteeArg(_ grantee: Grantee) -> CanonicalValue { try! CanonicalEncoder().encode(grantee) }
+
+    /// records.register; `patient: nil` omits the patient (directory data), `agent` names the member an organization writes for.
+    static func registration(_ record: Hash256, _ resourceType: String, _ category: SensitivityCategory, version: Int64 = 1,
+                             patient: IdentityID? = Harness.patientID, agent: IdentityID? = nil) -> RecordsContract.Register {
+        RecordsContract.Register(record: record, patient: patient, resourceType: resourceType, category: category,
+                                 ciphertextHash: ciphertext(record, version), version: version, agent: agent)
     }
 
-    /// records.register of one version.
-    /// records.register; `patient: nil` omits the patient (directory data), `agent` names the member an organization writes for.
+    /// records.register of one version; an unknown category (a test of its refusal) is sent raw.
     mutating func putRecord(_ record: Hash256, _ resourceType: String, _ category: String, by author: IdentityKeys,
                             version: Int64 = 1, patient: IdentityID? = Harness.patientID, agent: IdentityID? = nil) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "record": .bytes(record.bytes), "resourceType": .string(resourceType),
-            "category": .string(category), "ciphertextHash": .bytes(Self.ciphertext(record, version).bytes), "version": .int(version),
-        ]
-        if let patient { args["patient"] = .bytes(patient.bytes) }
-        if let agent { args["agent"] = .bytes(agent.bytes) }
-        return sign(author, "records", "register", args)
+        let parsed = SensitivityCategory(rawValue: category)
+        return sign(author, Self.registration(record, resourceType, parsed ?? .general, version: version, patient: patient, agent: agent),
+                    overriding: parsed == nil ? ["category": .string(category)] : [:])
     }
 
     /// records.erase.
     mutating func eraseRecord(_ record: Hash256, by keys: IdentityKeys) -> VerifiedTransaction {
-        sign(keys, "records", "erase", ["record": .bytes(record.bytes)])
+        sign(keys, RecordsContract.Erase(record: record))
     }
 
     /// consent.grant with the given grantee argument (raw, so tests can send malformed ones).
     mutating func grantConsent(_ grantee: CanonicalValue, by signer: IdentityKeys = Harness.patient, patient: IdentityID = Harness.patientID,
                                purposes: [String] = ["TREAT"], actions: [String] = ["read"],
                                extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "grantee": grantee,
-            "purposes": .list(purposes.map { .string($0) }), "actions": .list(actions.map { .string($0) }),
-        ]
-        for (key, value) in extra { args[key] = value }
-        return sign(signer, "consent", "grant", args)
+        var raw = extra
+        raw["grantee"] = grantee
+        return grantConsent(to: .role(.clinician), by: signer, patient: patient, purposes: purposes, actions: actions, extra: raw)
     }
 
-    /// consent.grant to a typed grantee.
-    mutating func grantConsent(to grantee: Grantee, by signer: IdentityKeys = Harness.patient, purposes: [String] = ["TREAT"],
-                               actions: [String] = ["read"], extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
-        grantConsent(Self.granteeArg(grantee), by: signer, purposes: purposes, actions: actions, extra: extra)
+    /// consent.grant to a typed grantee; unknown purposes or actions are sent raw, `extra` overrides raw arguments.
+    mutating func grantConsent(to grantee: Grantee, by signer: IdentityKeys = Harness.patient, patient: IdentityID = Harness.patientID,
+                               purposes: [String] = ["TREAT"], actions: [String] = ["read"],
+                               extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+        var raw: [String: CanonicalValue] = [:]
+        let call = ConsentContract.Grant(patient: patient, grantee: grantee, purposes: Self.names(purposes, "purposes", into: &raw),
+                                         actions: Self.names(actions, "actions", into: &raw))
+        for (key, value) in extra { raw[key] = value }
+        return sign(signer, call, overriding: raw)
     }
 
     /// consent.revoke.
     mutating func revokeConsent(_ consent: Hash256, by signer: IdentityKeys = Harness.patient,
                                 patient: IdentityID = Harness.patientID) -> VerifiedTransaction {
-        sign(signer, "consent", "revoke", ["patient": .bytes(patient.bytes), "consent": .bytes(consent.bytes)])
+        sign(signer, ConsentContract.Revoke(patient: patient, consent: consent))
     }
 
-    /// consent.addDelegate, sent by the patient.
+    /// consent.addDelegate, sent by the patient; an unknown relationship is sent raw.
     mutating func addDelegate(_ delegate: IdentityKeys, by patient: IdentityKeys = Harness.patient,
                               relationship: String = "guardian") -> VerifiedTransaction {
-        sign(patient, "consent", "addDelegate", ["delegate": .bytes(delegate.derivedID.bytes), "relationship": .string(relationship)])
+        let parsed = Delegate.Relationship(rawValue: relationship)
+        return sign(patient, ConsentContract.AddDelegate(delegate: delegate.derivedID, relationship: parsed ?? .guardian),
+                    overriding: parsed == nil ? ["relationship": .string(relationship)] : [:])
     }
 
-    /// consent.breakGlass.
+    /// consent.breakGlass; an unknown reason is sent raw.
     mutating func breakGlass(by keys: IdentityKeys, record: Hash256?, reason: String = "unconscious", minutes: Int64 = 60,
                              patient: IdentityID = Harness.patientID) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "reason": .string(reason),
-            "justificationHash": .bytes(Hash256.sha256(Array("sealed justification".utf8)).bytes), "minutes": .int(minutes),
-        ]
-        if let record { args["record"] = .bytes(record.bytes) }
-        return sign(keys, "consent", "breakGlass", args)
+        let parsed = BreakGlassReason(rawValue: reason)
+        let call = ConsentContract.BreakGlass(patient: patient, record: record, reason: parsed ?? .other,
+                                              justificationHash: Hash256.sha256(Array("sealed justification".utf8)), minutes: minutes)
+        return sign(keys, call, overriding: parsed == nil ? ["reason": .string(reason)] : [:])
     }
 
     /// audit.anchor.
     mutating func auditAnchor(by keys: IdentityKeys, size: Int64) -> VerifiedTransaction {
-        sign(keys, "audit", "anchor", ["size": .int(size), "root": .bytes(Hash256.sha256([UInt8(truncatingIfNeeded: size)]).bytes)])
+        sign(keys, AuditContract.AnchorLog(size: size, root: Hash256.sha256([UInt8(truncatingIfNeeded: size)])))
     }
 
     /// membership.registerPatient (self-registration).
     mutating func registerPatient(_ keys: IdentityKeys) -> VerifiedTransaction {
-        sign(keys, "membership", "registerPatient", ["agreementKey": .bytes(keys.agreementPublicKey)])
+        sign(keys, MembershipContract.RegisterPatient(agreementKey: keys.agreementPublicKey))
     }
 
     /// membership.revoke of a member by its organization.
     mutating func revokeMember(_ member: IdentityKeys, by organization: IdentityKeys) -> VerifiedTransaction {
-        sign(organization, "membership", "revoke", ["member": .bytes(member.derivedID.bytes)])
+        sign(organization, MembershipContract.Revoke(member: member.derivedID))
     }
 
     /// Runs one block whose transactions must all be accepted (fixture building); returns its height.

@@ -24,13 +24,10 @@ struct Harness {
     /// Genesis with a hospital and a clinic; the doctor enrolled by the hospital; a patient.
     static func standard() -> Harness {
         var h = Harness()
-        let found = [(hospital, "hospital"), (clinic, "clinic")].map { keys, type in
-            h.sign(keys, "membership", "found", ["label": .string(type), "organizationType": .string(type),
-                                                 "agreementKey": .bytes(keys.agreementPublicKey), "orderers": .list([.bytes(orderer.signingPublicKey.rawValue)])])
-        }
+        let found = [(hospital, OrganizationType.hospital), (clinic, .clinic)].map { keys, type in h.found(keys, type) }
         precondition(h.run(found).allSatisfy(\.isAccepted))
         precondition(h.run([h.enroll(doctor, by: hospital, roles: ["clinician"])])[0].isAccepted)
-        precondition(h.run([h.sign(patient, "membership", "registerPatient", ["agreementKey": .bytes(patient.agreementPublicKey)])])[0].isAccepted)
+        precondition(h.run([h.sign(patient, MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey))])[0].isAccepted)
         return h
     }
 
@@ -44,13 +41,42 @@ struct Harness {
         return try! VerifiedTransaction.verify(tx)
     }
 
+    /// A typed contract call; `overriding` replaces or adds raw arguments, for tests of malformed ones.
+    mutating func sign(_ keys: IdentityKeys, _ call: some ContractMethod, overriding raw: [String: CanonicalValue] = [:],
+                       sender: IdentityID? = nil, sequence: UInt64? = nil, chainId: String = Harness.chainId,
+                       expiry: UInt64? = nil) -> VerifiedTransaction {
+        var args = call.args.mapValue!
+        for (key, value) in raw { args[key] = value }
+        return sign(keys, type(of: call).contract, type(of: call).methodName, args, sender: sender, sequence: sequence, chainId: chainId,
+                    expiry: expiry)
+    }
+
+    /// Parses wire names for a typed call; names the type does not know (tests of their refusal)
+    /// are sent as raw strings under `key` instead.
+    static func names<N: ArgumentName>(_ names: [String], _ key: String, into raw: inout [String: CanonicalValue]) -> [N] {
+        let parsed = names.compactMap(N.init(rawValue:))
+        if parsed.count != names.count { raw[key] = .list(names.map { .string($0) }) }
+        return parsed
+    }
+
+    /// membership.found of a genesis organization naming the harness orderer.
+    mutating func found(_ keys: IdentityKeys, _ type: OrganizationType) -> VerifiedTransaction {
+        sign(keys, MembershipContract.Found(label: type.rawValue, organizationType: type, agreementKey: keys.agreementPublicKey,
+                                            orderers: [Harness.orderer.signingPublicKey]))
+    }
+
+    /// membership.enroll; unknown roles or kinds are sent raw.
     mutating func enroll(_ member: IdentityKeys, by org: IdentityKeys, roles: [String], kind: String = "member") -> VerifiedTransaction {
-        sign(org, "membership", "enroll", ["kind": .string(kind), "label": .string("m"), "roles": .list(roles.map { .string($0) }),
-                                           "signingKey": .bytes(member.signingPublicKey.rawValue), "agreementKey": .bytes(member.agreementPublicKey)])
+        var raw: [String: CanonicalValue] = [:]
+        let parsed: [Role] = Self.names(roles, "roles", into: &raw)
+        if IdentityKind(rawValue: kind) == nil { raw["kind"] = .string(kind) }
+        return sign(org, MembershipContract.Enroll(kind: IdentityKind(rawValue: kind) ?? .member, label: "m", roles: parsed,
+                                                   signingKey: member.signingPublicKey, agreementKey: member.agreementPublicKey),
+                    overriding: raw)
     }
 
     mutating func anchor(_ keys: IdentityKeys, _ label: String) -> VerifiedTransaction {
-        sign(keys, "anchor", "put", ["digest": .bytes(Hash256.sha256(Array(label.utf8)).bytes), "kind": .string("doc")])
+        sign(keys, AnchorContract.Put(digest: Hash256.sha256(Array(label.utf8)), kind: "doc"))
     }
 
     /// Executes one block and applies it.

@@ -4,70 +4,58 @@ import LedgerCore
 /// Transaction builders for the supply and prescription tests. Names start with `supply`/`rx`
 /// so they do not collide with the other test files' helpers.
 extension Harness {
-    /// A supply-contract call.
+    /// A raw supply-contract call (rule rows that send malformed arguments).
     mutating func supply(_ keys: IdentityKeys, _ method: String, _ args: [String: CanonicalValue]) -> VerifiedTransaction {
         sign(keys, "supply", method, args)
     }
 
-    /// An rx-contract call.
+    /// A raw rx-contract call.
     mutating func rx(_ keys: IdentityKeys, _ method: String, _ args: [String: CanonicalValue]) -> VerifiedTransaction {
         sign(keys, "rx", method, args)
     }
 
     /// supply.commission.
     mutating func supplyCommission(_ keys: IdentityKeys, gtin: String, lot: String, expiryMs: Int64, serials: [String]) -> VerifiedTransaction {
-        supply(keys, "commission", ["gtin": .string(gtin), "lot": .string(lot), "expiryMs": .int(expiryMs),
-                                    "serials": .list(serials.map { .string($0) })])
+        sign(keys, SupplyChainContract.Commission(gtin: gtin, lot: lot, expiryMs: expiryMs, serials: serials))
     }
 
     /// supply.ship of loose units (and cases) to `to`.
     mutating func supplyShip(_ keys: IdentityKeys, to: IdentityID, gtin: String = SupplyWorld.g1, _ serials: [String],
                              cases: [String] = []) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = ["to": .bytes(to.bytes)]
-        if !serials.isEmpty { args["units"] = SupplyWorld.units(gtin, serials) }
-        if !cases.isEmpty { args["cases"] = .list(cases.map { .string($0) }) }
-        return supply(keys, "ship", args)
+        sign(keys, SupplyChainContract.Ship(to: to, units: serials.isEmpty ? nil : SupplyWorld.sgtins(gtin, serials),
+                                            cases: cases.isEmpty ? nil : cases))
     }
 
     /// supply.receive of loose units (and cases) from `from`.
     mutating func supplyReceive(_ keys: IdentityKeys, from: IdentityID, gtin: String = SupplyWorld.g1, _ serials: [String],
                                 cases: [String] = []) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = ["from": .bytes(from.bytes)]
-        if !serials.isEmpty { args["units"] = SupplyWorld.units(gtin, serials) }
-        if !cases.isEmpty { args["cases"] = .list(cases.map { .string($0) }) }
-        return supply(keys, "receive", args)
+        sign(keys, SupplyChainContract.Receive(from: from, units: serials.isEmpty ? nil : SupplyWorld.sgtins(gtin, serials),
+                                               cases: cases.isEmpty ? nil : cases))
     }
 
     /// supply.verify of one pack.
     mutating func supplyVerify(_ keys: IdentityKeys, gtin: String = SupplyWorld.g1, _ serial: String, lot: String? = nil,
                                expiryMs: Int64? = nil) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = ["gtin": .string(gtin), "serial": .string(serial)]
-        if let lot { args["lot"] = .string(lot) }
-        if let expiryMs { args["expiryMs"] = .int(expiryMs) }
-        return supply(keys, "verify", args)
+        sign(keys, SupplyChainContract.Verify(gtin: gtin, serial: serial, lot: lot, expiryMs: expiryMs))
     }
 
-    /// rx.issue by a prescriber for the harness patient.
+    /// rx.issue by a prescriber for the harness patient; `extra` overrides raw arguments.
     mutating func rxIssue(_ keys: IdentityKeys = Harness.doctor, gtin: String = SupplyWorld.g1, quantity: Int64 = 1, refills: Int64 = 1,
                           expiresMs: Int64 = SupplyWorld.rxExpiry, patient: IdentityID = Harness.patientID,
                           extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "medicationRequestHash": .bytes(Hash256.sha256(Array("MedicationRequest/\(gtin)/\(quantity)".utf8)).bytes),
-            "patient": .bytes(patient.bytes), "gtin": .string(gtin), "quantity": .int(quantity), "refills": .int(refills),
-            "expiresMs": .int(expiresMs),
-        ]
-        for (key, value) in extra { args[key] = value }
-        return rx(keys, "issue", args)
+        sign(keys, PrescriptionContract.Issue(medicationRequestHash: Hash256.sha256(Array("MedicationRequest/\(gtin)/\(quantity)".utf8)),
+                                              patient: patient, gtin: gtin, quantity: quantity, refills: refills, expiresMs: expiresMs),
+             overriding: extra)
     }
 
     /// rx.fill of a prescription with units of `gtin`.
     mutating func rxFill(_ keys: IdentityKeys, _ prescription: Hash256, gtin: String = SupplyWorld.g1, _ serials: [String]) -> VerifiedTransaction {
-        rx(keys, "fill", ["prescription": .bytes(prescription.bytes), "units": SupplyWorld.units(gtin, serials)])
+        sign(keys, PrescriptionContract.Fill(prescription: prescription, units: SupplyWorld.sgtins(gtin, serials)))
     }
 
     /// rx.cancel.
     mutating func rxCancel(_ keys: IdentityKeys, _ prescription: Hash256) -> VerifiedTransaction {
-        rx(keys, "cancel", ["prescription": .bytes(prescription.bytes)])
+        sign(keys, PrescriptionContract.Cancel(prescription: prescription))
     }
 }
 
@@ -105,23 +93,20 @@ struct SupplyWorld: Sendable {
         range.map { n in prefix + String(repeating: "0", count: max(0, 3 - String(n).count)) + String(n) }
     }
 
-    /// The argument form of a list of units of one GTIN.
-    static func units(_ gtin: String, _ serials: [String]) -> CanonicalValue {
-        .list(serials.map { .map(["gtin": .string(gtin), "serial": .string($0)]) })
-    }
+    /// Units of one GTIN.
+    static func sgtins(_ gtin: String, _ serials: [String]) -> [SGTIN] { serials.map { SGTIN(gtin: gtin, serial: $0) } }
+
+    /// The raw argument form of a list of units of one GTIN (for rule rows that send malformed calls).
+    static func units(_ gtin: String, _ serials: [String]) -> CanonicalValue { try! CanonicalEncoder().encode(sgtins(gtin, serials)) }
 
     /// A genesis with the harness hospital and clinic plus the supply organizations, the doctor and a patient.
     static func genesis() -> Harness {
         var h = Harness()
-        let orgs: [(IdentityKeys, String)] = [
-            (Harness.hospital, "hospital"), (Harness.clinic, "clinic"), (m, "manufacturer"), (m2, "manufacturer"), (d, "distributor"),
-            (p, "pharmacy"), (p2, "pharmacy"), (regulator, "regulator"), (payer, "payer"),
+        let orgs: [(IdentityKeys, OrganizationType)] = [
+            (Harness.hospital, .hospital), (Harness.clinic, .clinic), (m, .manufacturer), (m2, .manufacturer), (d, .distributor),
+            (p, .pharmacy), (p2, .pharmacy), (regulator, .regulator), (payer, .payer),
         ]
-        let found = orgs.map { keys, type in
-            h.sign(keys, "membership", "found", ["label": .string(type), "organizationType": .string(type),
-                                                 "agreementKey": .bytes(keys.agreementPublicKey),
-                                                 "orderers": .list([.bytes(Harness.orderer.signingPublicKey.rawValue)])])
-        }
+        let found = orgs.map { keys, type in h.found(keys, type) }
         h.runAccepted(found, "genesis")
         h.runAccepted([
             h.enroll(Harness.doctor, by: Harness.hospital, roles: ["clinician"]),
@@ -143,10 +128,11 @@ struct SupplyWorld: Sendable {
     init() {
         typealias W = SupplyWorld
         var h = W.genesis()
+        typealias S = SupplyChainContract
         h.runAccepted([
-            h.supply(W.m, "registerProduct", ["gtin": .string(W.g1), "label": .string("Amoxicillin 500 mg caps 30")]),
-            h.supply(W.mSupply, "registerProduct", ["gtin": .string(W.g2), "label": .string("Ibuprofen 200 mg tabs 50")]),
-            h.supply(W.m2, "registerProduct", ["gtin": .string(W.g3), "label": .string("Insulin glargine pen")]),
+            h.sign(W.m, S.RegisterProduct(gtin: W.g1, label: "Amoxicillin 500 mg caps 30")),
+            h.sign(W.mSupply, S.RegisterProduct(gtin: W.g2, label: "Ibuprofen 200 mg tabs 50")),
+            h.sign(W.m2, S.RegisterProduct(gtin: W.g3, label: "Insulin glargine pen")),
         ], "products")
         h.runAccepted([
             h.supplyCommission(W.m, gtin: W.g1, lot: "L1", expiryMs: W.far, serials: W.serials("S", 1...20)),
@@ -159,9 +145,9 @@ struct SupplyWorld: Sendable {
             h.supplyShip(W.m, to: W.d.derivedID, W.serials("S", 1...10)),
             h.supplyShip(W.m, to: W.p.derivedID, ["R001", "E002"]),
             h.supplyShip(W.m, to: W.p.derivedID, gtin: W.g2, ["X001"]),
-            h.supply(W.m, "aggregate", ["sscc": .string(W.c1), "units": W.units(W.g1, W.serials("S", 11...15))]),
-            h.supply(W.m, "quarantine", ["units": W.units(W.g1, ["S017"]), "reason": .string("stolen")]),
-            h.supply(W.m, "decommission", ["units": W.units(W.g1, ["S018"]), "reason": .string("damaged")]),
+            h.sign(W.m, S.Aggregate(sscc: W.c1, units: W.sgtins(W.g1, W.serials("S", 11...15)))),
+            h.sign(W.m, S.Quarantine(units: W.sgtins(W.g1, ["S017"]), reason: .stolen)),
+            h.sign(W.m, S.Decommission(units: W.sgtins(W.g1, ["S018"]), reason: .damaged)),
         ], "ship from M")
         h.runAccepted([
             h.supplyReceive(W.dSupply, from: W.m.derivedID, W.serials("S", 1...10)),
@@ -177,7 +163,7 @@ struct SupplyWorld: Sendable {
         h.runAccepted([
             h.supplyReceive(W.pharmacist, from: W.d.derivedID, W.serials("S", 6...8)),
             h.supplyReceive(W.p2, from: W.d.derivedID, ["S009", "S010"]),
-            h.supply(W.m, "recall", ["gtin": .string(W.g1), "lot": .string("L2"), "reason": .string("contamination")]),
+            h.sign(W.m, S.Recall(gtin: W.g1, lot: "L2", reason: .contamination)),
             twice, once, cancelled, expired, open,
         ], "receive at pharmacies, recall, prescriptions")
         h.runAccepted([

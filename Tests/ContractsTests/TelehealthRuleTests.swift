@@ -6,25 +6,20 @@ extension Harness {
     /// telehealth.open by `keys` (the harness doctor by default) with the harness patient.
     mutating func telehealthOpen(_ session: Hash256, by keys: IdentityKeys = Harness.doctor, patient: IdentityID = Harness.patientID,
                                  record: Bool = true, startMs: Int64 = 1_000, extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "session": .bytes(session.bytes), "patient": .bytes(patient.bytes), "consentToRecord": .bool(record),
-            "keyCommitment": .bytes(Hash256.sha256(session.bytes + [0x4B]).bytes), "startMs": .int(startMs),
-        ]
-        for (key, value) in extra { args[key] = value }
-        return sign(keys, "telehealth", "open", args)
+        sign(keys, TelehealthContract.Open(session: session, patient: patient, consentToRecord: record,
+                                           keyCommitment: Hash256.sha256(session.bytes + [0x4B]), startMs: startMs),
+             overriding: extra)
     }
 
     /// telehealth.join.
     mutating func telehealthJoin(_ session: Hash256, by keys: IdentityKeys = Harness.patient) -> VerifiedTransaction {
-        sign(keys, "telehealth", "join", ["session": .bytes(session.bytes)])
+        sign(keys, TelehealthContract.Join(session: session))
     }
 
     /// telehealth.end.
     mutating func telehealthEnd(_ session: Hash256, by keys: IdentityKeys = Harness.doctor, transcript: Hash256 = TelehealthWorld.transcript,
                                 messages: Int64 = 12, endMs: Int64 = 1_010) -> VerifiedTransaction {
-        sign(keys, "telehealth", "end", [
-            "session": .bytes(session.bytes), "transcriptHash": .bytes(transcript.bytes), "messageCount": .int(messages), "endMs": .int(endMs),
-        ])
+        sign(keys, TelehealthContract.End(session: session, transcriptHash: transcript, messageCount: messages, endMs: endMs))
     }
 }
 

@@ -6,10 +6,8 @@ import Testing
 extension Harness {
     /// membership.admitOrganization, signed by the hospital.
     mutating func admitOrg(_ keys: IdentityKeys, _ type: String) -> VerifiedTransaction {
-        sign(Harness.hospital, "membership", "admitOrganization", [
-            "label": .string(type), "organizationType": .string(type),
-            "signingKey": .bytes(keys.signingPublicKey.rawValue), "agreementKey": .bytes(keys.agreementPublicKey),
-        ])
+        sign(Harness.hospital, MembershipContract.AdmitOrganization(label: type, organizationType: OrganizationType(rawValue: type)!,
+                                                                    signingKey: keys.signingPublicKey, agreementKey: keys.agreementPublicKey))
     }
 
     static func codeList(_ codes: [String]) -> CanonicalValue { .list(codes.map { .string($0) }) }
@@ -20,76 +18,58 @@ extension Harness {
                                 primary: [String] = ["PFS"], secondary: [String] = ["OS", "QOL"],
                                 sites: [IdentityKeys] = [Harness.hospital, Harness.clinic], form: Int64 = 1,
                                 extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "trial": .string(trial), "protocolHash": .bytes(Hash256.sha256(Array("protocol \(trial) 1".utf8)).bytes),
-            "consentFormVersion": .int(form), "primaryEndpoints": Self.codeList(primary), "secondaryEndpoints": Self.codeList(secondary),
-            "sites": Self.idList(sites),
-        ]
-        for (key, value) in extra { args[key] = value }
-        return sign(keys, "trials", "register", args)
+        sign(keys, TrialsContract.Register(trial: trial, protocolHash: Hash256.sha256(Array("protocol \(trial) 1".utf8)), consentFormVersion: form,
+                                           primaryEndpoints: primary, secondaryEndpoints: secondary, sites: sites.map(\.derivedID)),
+             overriding: extra)
     }
 
     /// trials.amend with a protocol hash derived from `protocolLabel`.
     mutating func trialAmend(_ trial: String = TrialWorld.trial, by keys: IdentityKeys = TrialWorld.sponsorResearcher,
                              protocolLabel: String, reason: String = "safety update", primary: [String]? = nil, secondary: [String]? = nil,
                              form: Int64? = nil, sites: [IdentityKeys]? = nil) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
-            "trial": .string(trial), "protocolHash": .bytes(Hash256.sha256(Array(protocolLabel.utf8)).bytes), "reason": .string(reason),
-        ]
-        if let primary { args["primaryEndpoints"] = Self.codeList(primary) }
-        if let secondary { args["secondaryEndpoints"] = Self.codeList(secondary) }
-        if let form { args["consentFormVersion"] = .int(form) }
-        if let sites { args["sites"] = Self.idList(sites) }
-        return sign(keys, "trials", "amend", args)
+        sign(keys, TrialsContract.Amend(trial: trial, protocolHash: Hash256.sha256(Array(protocolLabel.utf8)), reason: reason,
+                                        primaryEndpoints: primary, secondaryEndpoints: secondary, consentFormVersion: form,
+                                        sites: sites?.map(\.derivedID)))
     }
 
     /// trials.consent for `patient`, signed by `signer` (the patient by default).
     mutating func trialConsent(_ patient: IdentityKeys, by signer: IdentityKeys? = nil, trial: String = TrialWorld.trial, form: Int64 = 1,
                                contact: CanonicalValue? = nil) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = ["trial": .string(trial), "patient": .bytes(patient.derivedID.bytes), "consentFormVersion": .int(form)]
-        if let contact { args["recruitmentContact"] = contact }
-        return sign(signer ?? patient, "trials", "consent", args)
+        let call = TrialsContract.Consent(trial: trial, patient: patient.derivedID, consentFormVersion: form, recruitmentContact: contact?.boolValue)
+        return sign(signer ?? patient, call, overriding: contact.map { ["recruitmentContact": $0] } ?? [:])
     }
 
     /// trials.withdraw for `patient`, signed by `signer` (the patient by default).
     mutating func trialWithdraw(_ patient: IdentityKeys, by signer: IdentityKeys? = nil, trial: String = TrialWorld.trial) -> VerifiedTransaction {
-        sign(signer ?? patient, "trials", "withdraw", ["trial": .string(trial), "patient": .bytes(patient.derivedID.bytes)])
+        sign(signer ?? patient, TrialsContract.Withdraw(trial: trial, patient: patient.derivedID))
     }
 
     /// trials.enroll.
     mutating func trialEnroll(_ patient: IdentityKeys, by keys: IdentityKeys = Harness.doctor, trial: String = TrialWorld.trial) -> VerifiedTransaction {
-        sign(keys, "trials", "enroll", ["trial": .string(trial), "patient": .bytes(patient.derivedID.bytes)])
+        sign(keys, TrialsContract.Enroll(trial: trial, patient: patient.derivedID))
     }
 
     /// trials.submitData.
     mutating func trialSubmit(_ patient: IdentityKeys, crfs: [Hash256], endpoint: String = "PFS", by keys: IdentityKeys = Harness.doctor,
                               trial: String = TrialWorld.trial) -> VerifiedTransaction {
-        sign(keys, "trials", "submitData", [
-            "trial": .string(trial), "participant": .bytes(patient.derivedID.bytes),
-            "crfHashes": .list(crfs.map { .bytes($0.bytes) }), "endpoint": .string(endpoint),
-        ])
+        sign(keys, TrialsContract.SubmitData(trial: trial, participant: patient.derivedID, crfHashes: crfs, endpoint: endpoint))
     }
 
     /// trials.reportResults.
     mutating func trialReport(_ primary: [String], by keys: IdentityKeys = TrialWorld.sponsorResearcher, trial: String = TrialWorld.trial,
                               label: String = "results") -> VerifiedTransaction {
-        sign(keys, "trials", "reportResults", [
-            "trial": .string(trial), "primaryEndpoints": Self.codeList(primary),
-            "resultsHash": .bytes(Hash256.sha256(Array(label.utf8)).bytes),
-        ])
+        sign(keys, TrialsContract.ReportResults(trial: trial, primaryEndpoints: primary, resultsHash: Hash256.sha256(Array(label.utf8))))
     }
 
     /// trials.publishCriteria.
     mutating func trialCriteria(_ criteria: [String] = ["age>=18", "ICD10:C34"], by keys: IdentityKeys = TrialWorld.sponsorResearcher,
                                 trial: String = TrialWorld.trial, label: String = "criteria") -> VerifiedTransaction {
-        sign(keys, "trials", "publishCriteria", [
-            "trial": .string(trial), "criteriaHash": .bytes(Hash256.sha256(Array(label.utf8)).bytes), "criteria": Self.codeList(criteria),
-        ])
+        sign(keys, TrialsContract.PublishCriteria(trial: trial, criteriaHash: Hash256.sha256(Array(label.utf8)), criteria: criteria))
     }
 
     /// trials.recruitMatch.
     mutating func trialMatch(_ tokens: [Hash256], by keys: IdentityKeys = Harness.hospital, trial: String = TrialWorld.trial) -> VerifiedTransaction {
-        sign(keys, "trials", "recruitMatch", ["trial": .string(trial), "tokens": .list(tokens.map { .bytes($0.bytes) })])
+        sign(keys, TrialsContract.RecruitMatch(trial: trial, tokens: tokens))
     }
 
     /// Rewrites one integer field of a stored map (state surgery, to reach limits quickly in tests).

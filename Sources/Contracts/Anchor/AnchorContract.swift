@@ -3,8 +3,8 @@ import LedgerCore
 /// Anchors a digest on the chain (a document, a batch of audit entries, a data submission), so its
 /// existence at a block height can later be proven. Each digest is anchored once.
 public struct AnchorContract: Contract {
-    public let name = "anchor"
-    public let methods: Set<String> = ["put"]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// Longest kind label, e.g. "document" or "audit-batch".
     public static let kindBytesMax = 32
@@ -14,17 +14,19 @@ public struct AnchorContract: Contract {
     static func key(_ digest: Hash256) -> String { "anchor/\(digest.hex)" }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        guard let digest = transaction.body.args["digest"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
-        return [Self.key(digest)]
+        guard let args = Put(transaction) else { return [] }
+        return [Self.key(args.digest)]
     }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        try args.allowOnly(["digest", "kind"])
+        let args: Put
+        switch try Method.of(call) {
+        case .put: args = try Put(call)
+        }
         let sender = try Directory.activeSender(call, in: state)
         guard sender.kind != .patient else { throw Rejection(.unauthorized, "patients do not anchor documents") }
-        let digest = try args.hash("digest")
-        let kind = try args.string("kind", maxBytes: Self.kindBytesMax)
+        let digest = args.digest
+        let kind = args.kind
         guard state.get(Self.key(digest)) == nil else {
             throw Rejection(.alreadyAnchored, "digest \(digest.hex) is already anchored")
         }

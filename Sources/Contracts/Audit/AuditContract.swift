@@ -4,8 +4,8 @@ import LedgerCore
 /// root, so any audit entry below that size can be proven included (audit-log inclusion proof +
 /// the anchoring transaction's inclusion in the chain log). Sizes only grow.
 public struct AuditContract: Contract {
-    public let name = "audit"
-    public let methods: Set<String> = ["anchor"]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// Largest audit log size an anchor may name.
     public static let sizeMax: Int64 = 1 << 48
@@ -18,14 +18,16 @@ public struct AuditContract: Contract {
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] { [Self.headKey(transaction.body.sender)] }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        try args.allowOnly(["size", "root"])
+        let args: AnchorLog
+        switch try Method.of(call) {
+        case .anchor: args = try AnchorLog(call)
+        }
         let sender = try Directory.activeSender(call, in: state)
         guard sender.kind == .organization || sender.has(.integration) else {
             throw Rejection(.unauthorized, "audit anchors come from an organization or its integration account")
         }
-        let size = UInt64(try args.int("size", in: 1...Self.sizeMax))
-        let root = try args.hash("root")
+        let size = UInt64(args.size)
+        let root = args.root
         if let head = Self.head(of: sender.id, in: state), size <= head.size {
             throw Rejection(.auditNotGrowing, "audit log of \(sender.id.hex) is already anchored at size \(head.size)")
         }

@@ -9,10 +9,8 @@ import LedgerCore
 /// are integer minor units; the result is stored as the claim's response, payments are recorded
 /// against it.
 public struct ClaimsContract: Contract {
-    public let name = "claims"
-    public let methods: Set<String> = [
-        "registerPlan", "enroll", "terminateCoverage", "requestAuthorization", "decideAuthorization", "submit", "pay",
-    ]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// Most benefits (covered codes) in one plan.
     public static let benefitsMax = 500
@@ -61,83 +59,58 @@ public struct ClaimsContract: Contract {
     public static func providerClaimsPrefix(_ provider: IdentityID) -> String { "claims/by-provider/\(provider.hex)/" }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        let args = transaction.body.args
+        var plan: String?, claim: Hash256?, patient: IdentityID?, records: [Hash256] = []
+        switch Method(rawValue: transaction.body.method) {
+        case .registerPlan: plan = RegisterPlan(transaction)?.plan
+        case .enroll: if let args = Enroll(transaction) { (plan, patient) = (args.plan, args.patient) }
+        case .requestAuthorization: if let args = RequestAuthorization(transaction) { (plan, patient) = (args.plan, args.patient) }
+        case .submit:
+            if let args = Submit(transaction) { (plan, claim, patient, records) = (args.plan, args.claim, args.patient, args.items.map(\.record)) }
+        case .pay: claim = Pay(transaction)?.claim
+        case .terminateCoverage, .decideAuthorization, nil: break
+        }
         var keys: [String] = []
-        let plan = args["plan"]?.stringValue
         if let plan { keys.append(Self.planKey(plan)) }
-        if let claim = args["claim"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) { keys.append(Self.claimKey(claim)) }
-        if let patient = args["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) {
+        if let claim { keys.append(Self.claimKey(claim)) }
+        if let patient {
             keys.append(Directory.identityKey(patient))
             if let plan { keys.append(Self.coverageIndexKey(patient, plan)) }
-            for item in args["items"]?.listValue?.prefix(Self.itemsMax) ?? [] {
-                if let record = item["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) { keys.append(RecordIndex.currentKey(record)) }
-            }
+            keys += records.map(RecordIndex.currentKey)
         }
         return keys
     }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        switch call.method {
-        case "registerPlan": try registerPlan(call, args, &state)
-        case "enroll": try enroll(call, args, &state)
-        case "terminateCoverage": try terminateCoverage(call, args, &state)
-        case "requestAuthorization": try requestAuthorization(call, args, &state)
-        case "decideAuthorization": try decideAuthorization(call, args, &state)
-        case "submit": try submit(call, args, &state)
-        case "pay": try pay(call, args, &state)
-        default: throw Rejection(.unknownMethod, "claims has no method \(call.method)")
+        switch try Method.of(call) {
+        case .registerPlan: try registerPlan(call, try RegisterPlan(call), &state)
+        case .enroll: try enroll(call, try Enroll(call), &state)
+        case .terminateCoverage: try terminateCoverage(call, try TerminateCoverage(call), &state)
+        case .requestAuthorization: try requestAuthorization(call, try RequestAuthorization(call), &state)
+        case .decideAuthorization: try decideAuthorization(call, try DecideAuthorization(call), &state)
+        case .submit: try submit(call, try Submit(call), &state)
+        case .pay: try pay(call, try Pay(call), &state)
         }
     }
 
     // MARK: Plans and coverage
 
-    private func registerPlan(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["plan", "currency", "deductible", "coinsurance", "outOfPocketMax", "benefits", "diagnoses"])
+    private func registerPlan(_ call: ContractCall, _ args: RegisterPlan, _ state: inout StateView) throws(Rejection) {
         let payer = try Self.payerOrganization(call, state)
-        let id = try Self.planID(args)
+        let id = args.plan
         guard state.get(Self.planKey(id)) == nil else { throw Rejection(.planExists, "plan \(id) already exists") }
-        let currency = try args.string("currency", maxBytes: 3)
-        guard currency.utf8.count == 3, currency.utf8.allSatisfy({ (65...90).contains($0) }) else {
-            throw Rejection(.badArguments, "currency must be an ISO 4217 code such as USD")
-        }
-        let deductible = try args.int("deductible", in: 0...Self.amountMax)
-        let coinsurance = try args.int("coinsurance", in: 0...10_000)
-        let outOfPocketMax = try args.int("outOfPocketMax", in: 0...Self.amountMax)
-        guard outOfPocketMax >= deductible else { throw Rejection(.badArguments, "the out-of-pocket maximum is below the deductible") }
-        let list = try args.list("benefits", maxCount: Self.benefitsMax)
-        guard !list.isEmpty else { throw Rejection(.badArguments, "a plan covers at least one code") }
-        var benefits: [Benefit] = []
-        var seen = Set<String>()
-        for (index, value) in list.enumerated() {
-            let item = try Arguments(value)
-            do throws(Rejection) {
-                try item.allowOnly(["code", "allowed", "unitsPerPeriod", "priorAuth"])
-                let code = try Self.code(item, "code")
-                guard seen.insert(code).inserted else { throw Rejection(.badArguments, "code \(code) is listed twice") }
-                let priorAuth = item.has("priorAuth") ? try Self.bool(item, "priorAuth") : false
-                benefits.append(Benefit(code: code, allowedMinor: try item.int("allowed", in: 0...Self.amountMax),
-                                        unitsPerPeriod: try item.optionalInt("unitsPerPeriod", in: 1...Self.quantityMax * 100),
-                                        needsPriorAuth: priorAuth))
-            } catch { throw Rejection(error.code, "benefit \(index): \(error.message)") }
-        }
-        var prefixes: [String] = []
-        for prefix in try args.has("diagnoses") ? args.stringList("diagnoses", maxCount: Self.diagnosisPrefixesMax) : [] {
-            guard Self.isCode(prefix) else { throw Rejection(.badCode, "“\(prefix)” is not an ICD-10 code or prefix") }
-            if !prefixes.contains(prefix) { prefixes.append(prefix) }
-        }
+        let (currency, deductible, coinsurance, outOfPocketMax) = (args.currency, args.deductible, args.coinsurance, args.outOfPocketMax)
+        let benefits = args.benefits.map(\.benefit)
+        let prefixes = (args.diagnoses ?? []).uniqued()
         let plan = Plan(id: id, payer: payer, currency: currency, deductibleMinor: deductible, coinsuranceBasisPoints: coinsurance,
                         outOfPocketMaxMinor: outOfPocketMax, benefits: benefits, diagnosisPrefixes: prefixes, height: call.height)
         state.set(Self.planKey(id), plan.canonical)
     }
 
-    private func enroll(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["plan", "patient", "startMs", "endMs"])
-        let plan = try Self.plan(args, state)
+    private func enroll(_ call: ContractCall, _ args: Enroll, _ state: inout StateView) throws(Rejection) {
+        let plan = try Self.requirePlan(args.plan, state)
         try Self.requirePayer(of: plan, call, state)
-        let patient = try Self.patient(args, state)
-        let startMs = try args.int("startMs", in: 0...Int64.max / 4)
-        let endMs = try args.int("endMs", in: 0...Int64.max / 4)
+        let patient = try Self.patient(args.patient, state)
+        let (startMs, endMs) = (args.startMs, args.endMs)
         guard endMs > startMs, endMs - startMs <= Self.coveragePeriodMsMax else {
             throw Rejection(.badPeriod, "a coverage period ends after it starts and lasts at most 5 years")
         }
@@ -158,13 +131,12 @@ public struct ClaimsContract: Contract {
         state.set(Self.coverageIndexKey(patient, plan.id), .list(ids.map { .bytes($0.bytes) }))
     }
 
-    private func terminateCoverage(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["coverage", "endMs"])
-        let id = try args.hash("coverage")
+    private func terminateCoverage(_ call: ContractCall, _ args: TerminateCoverage, _ state: inout StateView) throws(Rejection) {
+        let id = args.coverage
         guard var coverage = Self.coverage(id, state) else { throw Rejection(.unknownCoverage, "no coverage \(id.hex)") }
         guard let plan = Self.plan(coverage.plan, state) else { throw Rejection(.unknownPlan, "no plan \(coverage.plan)") }
         try Self.requirePayer(of: plan, call, state)
-        let endMs = try args.optionalInt("endMs", in: 0...Int64.max / 4) ?? call.timeMs
+        let endMs = args.endMs ?? call.timeMs
         guard coverage.terminatedMs == nil, endMs < coverage.endMs else {
             throw Rejection(.coverageEnded, "coverage \(id.hex) already ends at \(min(coverage.endMs, coverage.terminatedMs ?? .max))")
         }
@@ -176,13 +148,11 @@ public struct ClaimsContract: Contract {
 
     // MARK: Prior authorization
 
-    private func requestAuthorization(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["plan", "patient", "code", "quantity"])
+    private func requestAuthorization(_ call: ContractCall, _ args: RequestAuthorization, _ state: inout StateView) throws(Rejection) {
         let (_, provider) = try Self.provider(call, state)
-        let plan = try Self.plan(args, state)
-        let patient = try Self.patient(args, state)
-        let code = try Self.code(args, "code")
-        let quantity = try args.int("quantity", in: 1...Self.quantityMax)
+        let plan = try Self.requirePlan(args.plan, state)
+        let patient = try Self.patient(args.patient, state)
+        let (code, quantity) = (args.code, args.quantity)
         var ids = Self.authorizationIDs(patient, code, state)
         // Keep the list bounded: drop decided requests that have nothing left to give.
         ids = ids.filter { id in
@@ -199,18 +169,17 @@ public struct ClaimsContract: Contract {
         state.set(Self.authorizationIndexKey(patient, code), .list(ids.map { .bytes($0.bytes) }))
     }
 
-    private func decideAuthorization(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["authorization", "approve", "quantity", "validUntilMs", "reason"])
-        let id = try args.hash("authorization")
+    private func decideAuthorization(_ call: ContractCall, _ args: DecideAuthorization, _ state: inout StateView) throws(Rejection) {
+        let id = args.authorization
         guard var auth = Self.authorization(id, state) else { throw Rejection(.unknownAuthorization, "no prior authorization \(id.hex)") }
         guard let plan = Self.plan(auth.plan, state) else { throw Rejection(.unknownPlan, "no plan \(auth.plan)") }
         try Self.requirePayer(of: plan, call, state)
         guard auth.status == .pending else {
             throw Rejection(.authorizationDecided, "prior authorization \(id.hex) was already \(auth.status.rawValue)")
         }
-        if try Self.bool(args, "approve") {
-            let quantity = try args.optionalInt("quantity", in: 1...auth.quantity) ?? auth.quantity
-            let until = try args.int("validUntilMs", in: 0...Int64.max / 4)
+        if args.approve {
+            let until = args.validUntilMs ?? 0  // `validate()` requires it to approve
+            let quantity = try args.approvedQuantity(requested: auth.quantity)
             guard until > call.timeMs, until - call.timeMs <= Self.authorizationMsMax else {
                 throw Rejection(.badPeriod, "an approval is valid for up to one year from now")
             }
@@ -219,43 +188,22 @@ public struct ClaimsContract: Contract {
             auth.validUntilMs = until
         } else {
             auth.status = .denied
-            auth.denialReason = try args.string("reason", maxBytes: 200)
+            auth.denialReason = args.reason
         }
         state.set(Self.authorizationKey(id), auth.canonical)
     }
 
     // MARK: Claims
 
-    private func submit(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["claim", "plan", "patient", "claimHash", "diagnoses", "items"])
+    private func submit(_ call: ContractCall, _ args: Submit, _ state: inout StateView) throws(Rejection) {
         let (submitter, provider) = try Self.provider(call, state)
-        let id = try args.hash("claim")
+        let id = args.claim
         guard state.get(Self.claimKey(id)) == nil else { throw Rejection(.claimExists, "claim \(id.hex) was already submitted") }
-        let plan = try Self.plan(args, state)
-        let patient = try Self.patient(args, state)
-        var diagnoses: [String] = []
-        for code in try args.stringList("diagnoses", maxCount: Self.diagnosesMax) {
-            guard Self.isCode(code) else { throw Rejection(.badCode, "“\(code)” is not an ICD-10 code") }
-            diagnoses.append(code)
-        }
-        guard !diagnoses.isEmpty else { throw Rejection(.badArguments, "a claim names at least one diagnosis") }
-        let list = try args.list("items", maxCount: Self.itemsMax)
-        guard !list.isEmpty else { throw Rejection(.badArguments, "a claim has at least one item") }
-        var items: [ClaimItem] = []
-        for (index, value) in list.enumerated() {
-            do throws(Rejection) {
-                let item = try Arguments(value)
-                try item.allowOnly(["sequence", "code", "quantity", "unitPrice", "serviceMs", "record"])
-                let parsed = ClaimItem(sequence: try item.int("sequence", in: 1...Int64(Self.itemsMax * 10)), code: try Self.code(item, "code"),
-                                       quantity: try item.int("quantity", in: 1...Self.quantityMax),
-                                       unitPriceMinor: try item.int("unitPrice", in: 0...Self.amountMax),
-                                       serviceMs: try item.int("serviceMs", in: 0...Int64.max / 4), record: try item.hash("record"))
-                guard parsed.serviceMs <= call.timeMs else { throw Rejection(.serviceInFuture, "the date of service is after the block time") }
-                guard !items.contains(where: { $0.sequence == parsed.sequence }) else {
-                    throw Rejection(.badArguments, "sequence \(parsed.sequence) is used twice")
-                }
-                items.append(parsed)
-            } catch { throw Rejection(error.code, "item \(index): \(error.message)") }
+        let plan = try Self.requirePlan(args.plan, state)
+        let patient = try Self.patient(args.patient, state)
+        let (diagnoses, items) = (args.diagnoses, args.items)
+        for (index, item) in items.enumerated() where item.serviceMs > call.timeMs {
+            throw Rejection(.serviceInFuture, "item \(index): the date of service is after the block time")
         }
         var adjudicator = Adjudicator(plan: plan, patient: patient, provider: provider, diagnoses: diagnoses, nowMs: call.timeMs)
         let lines = items.map { adjudicator.adjudicate($0, &state) }
@@ -263,27 +211,26 @@ public struct ClaimsContract: Contract {
         let denied = lines.contains { $0.adjustments.contains { $0.reason.denies } }
         let outcome: ClaimEntry.Outcome = allowedUnits == 0 ? .denied : denied ? .partial : .paid
         let claim = ClaimEntry(id: id, patient: patient, provider: provider, submitter: submitter.id, plan: plan.id,
-                               coverage: adjudicator.firstCoverage, claimHash: try args.hash("claimHash"), diagnoses: diagnoses,
+                               coverage: adjudicator.firstCoverage, claimHash: args.claimHash, diagnoses: diagnoses,
                                items: items, lines: lines, outcome: outcome, height: call.height, timeMs: call.timeMs)
         state.set(Self.claimKey(id), claim.canonical)
         state.set(Self.patientClaimsPrefix(patient) + id.hex, CanonicalValue.null)
         state.set(Self.providerClaimsPrefix(provider) + id.hex, CanonicalValue.null)
     }
 
-    private func pay(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["claim", "amount", "reference"])
-        let id = try args.hash("claim")
+    private func pay(_ call: ContractCall, _ args: Pay, _ state: inout StateView) throws(Rejection) {
+        let id = args.claim
         guard var claim = Self.claim(id, state) else { throw Rejection(.unknownClaim, "no claim \(id.hex)") }
         guard let plan = Self.plan(claim.plan, state) else { throw Rejection(.unknownPlan, "no plan \(claim.plan)") }
         try Self.requirePayer(of: plan, call, state)
-        let amount = try args.int("amount", in: 1...Self.amountMax * Int64(Self.itemsMax))
+        let amount = args.amount
         let owed = claim.payerMinor - claim.paidMinor
         guard amount <= owed else {
             throw Rejection(.overpayment, "claim \(id.hex) has \(owed) \(plan.currency) minor units left to pay; \(amount) is too much")
         }
         guard claim.payments.count < Self.paymentsMax else { throw Rejection(.tooManyEntries, "claim \(id.hex) has \(Self.paymentsMax) payments") }
         claim.paidMinor += amount
-        claim.payments.append(Payment(amountMinor: amount, reference: try args.hash("reference"), height: call.height, timeMs: call.timeMs))
+        claim.payments.append(Payment(amountMinor: amount, reference: args.reference, height: call.height, timeMs: call.timeMs))
         state.set(Self.claimKey(id), claim.canonical)
     }
 
@@ -331,46 +278,23 @@ public struct ClaimsContract: Contract {
 
     // MARK: Arguments
 
-    private static func planID(_ args: Arguments) throws(Rejection) -> String {
-        let id = try args.string("plan", maxBytes: 32)
-        guard id.utf8.allSatisfy({ isAlphanumeric($0) || $0 == 45 || $0 == 46 || $0 == 95 }) else {
-            throw Rejection(.badArguments, "a plan id uses letters, digits and - . _")
-        }
-        return id
-    }
-
-    private static func plan(_ args: Arguments, _ state: StateView) throws(Rejection) -> Plan {
-        let id = try planID(args)
+    private static func requirePlan(_ id: String, _ state: StateView) throws(Rejection) -> Plan {
         guard let plan = plan(id, state) else { throw Rejection(.unknownPlan, "no plan \(id)") }
         return plan
     }
 
-    private static func patient(_ args: Arguments, _ state: StateView) throws(Rejection) -> IdentityID {
-        let id = try args.hash("patient")
+    private static func patient(_ id: IdentityID, _ state: StateView) throws(Rejection) -> IdentityID {
         guard let patient = Directory.identity(id, in: state), patient.kind == .patient, !patient.revoked else {
             throw Rejection(.unknownPatient, "no active patient \(id.hex)")
         }
         return id
     }
 
-    private static func bool(_ args: Arguments, _ key: String) throws(Rejection) -> Bool {
-        guard let value = args.map[key]?.boolValue else { throw Rejection(.badArguments, "“\(key)” must be true or false") }
-        return value
-    }
-
-    /// A billing (CPT/HCPCS) or ICD-10 code: 1–16 upper-case letters, digits and dots.
-    private static func code(_ args: Arguments, _ key: String) throws(Rejection) -> String {
-        guard let code = args.map[key]?.stringValue, isCode(code) else {
-            throw Rejection(.badCode, "“\(key)” must be a code of 1–16 upper-case letters, digits and dots")
-        }
-        return code
-    }
-
     static func isCode(_ code: String) -> Bool {
         !code.isEmpty && code.utf8.count <= 16 && code.utf8.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || $0 == 46 }
     }
 
-    private static func isAlphanumeric(_ byte: UInt8) -> Bool { (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) }
+    static func isAlphanumeric(_ byte: UInt8) -> Bool { (48...57).contains(byte) || (65...90).contains(byte) || (97...122).contains(byte) }
 
     // MARK: Reads
 

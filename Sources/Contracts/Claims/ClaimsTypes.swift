@@ -452,3 +452,18 @@ public struct Payment: Sendable, Equatable {
         self.init(amountMinor: amount, reference: reference, height: UInt64(height), timeMs: timeMs)
     }
 }
+
+/// A claim line is submitted in the form it is stored in.
+extension ClaimItem: Codable, CanonicalValidated {
+    private enum CodingKeys: String, CodingKey {
+        case sequence, code, quantity, unitPriceMinor = "unitPrice", serviceMs, record
+    }
+
+    public func validate() throws(Rejection) {
+        try Check.int(sequence, CodingKeys.sequence, in: 1...Int64(ClaimsContract.itemsMax * 10))
+        try ClaimsContract.checkCode(code, CodingKeys.code)
+        try Check.int(quantity, CodingKeys.quantity, in: 1...ClaimsContract.quantityMax)
+        try Check.int(unitPriceMinor, CodingKeys.unitPriceMinor, in: 0...ClaimsContract.amountMax)
+        try Check.int(serviceMs, CodingKeys.serviceMs, in: 0...Int64.max / 4)
+    }
+}

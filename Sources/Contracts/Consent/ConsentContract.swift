@@ -5,8 +5,8 @@ import LedgerCore
 /// and actions, within a period; revokes it at any time. Also: delegates, and break-glass
 /// grants for emergency clinicians (time-limited, flagged, and a notice to the patient).
 public struct ConsentContract: Contract {
-    public let name = "consent"
-    public let methods: Set<String> = ["grant", "revoke", "addDelegate", "removeDelegate", "breakGlass"]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// Most active consents one patient holds.
     public static let perPatientMax = 1_000
@@ -24,41 +24,36 @@ public struct ConsentContract: Contract {
     public init() {}
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        guard let patient = transaction.body.args["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        let patient: IdentityID
+        switch Method(rawValue: transaction.body.method) {
+        case .grant: guard let args = Grant(transaction) else { return [] }; patient = args.patient
+        case .revoke: guard let args = Revoke(transaction) else { return [] }; patient = args.patient
+        case .breakGlass: guard let args = BreakGlass(transaction) else { return [] }; patient = args.patient
+        case .addDelegate, .removeDelegate, nil: return []
+        }
         return [Directory.identityKey(patient), ConsentIndex.delegatesKey(patient), ConsentIndex.countKey(patient)]
     }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        switch call.method {
-        case "grant": try grant(call, args, &state)
-        case "revoke": try revoke(call, args, &state)
-        case "addDelegate": try addDelegate(call, args, &state)
-        case "removeDelegate": try removeDelegate(call, args, &state)
-        case "breakGlass": try breakGlass(call, args, &state)
-        default: throw Rejection(.unknownMethod, "consent has no method \(call.method)")
+        switch try Method.of(call) {
+        case .grant: try grant(call, try Grant(call), &state)
+        case .revoke: try revoke(call, try Revoke(call), &state)
+        case .addDelegate: try addDelegate(call, try AddDelegate(call), &state)
+        case .removeDelegate: try removeDelegate(call, try RemoveDelegate(call), &state)
+        case .breakGlass: try breakGlass(call, try BreakGlass(call), &state)
         }
     }
 
     /// The patient or a delegate grants a consent; its id is the transaction id.
-    private func grant(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["patient", "grantee", "categories", "resourceTypes", "records", "purposes", "actions", "startMs", "endMs"])
-        let (grantor, patient) = try patientSide(call, args, state)
-        let grantee = try Self.grantee(try args.nested("grantee"), state)
-        let scope = ConsentScope(
-            categories: try args.enumList("categories", maxCount: Self.scopeItemsMax, what: "sensitivity category", code: .unknownCategory,
-                                          SensitivityCategory.init(rawValue:)),
-            resourceTypes: try args.enumList("resourceTypes", maxCount: Self.scopeItemsMax, what: "resource type", code: .unknownResourceType) {
-                RecordsContract.isResourceTypeName($0) ? $0 : nil
-            },
-            records: try args.hashList("records", maxCount: Self.scopeItemsMax))
-        let purposes = try args.enumList("purposes", maxCount: Purpose.allCases.count, what: "purpose of use", code: .unknownPurpose,
-                                         Purpose.init(rawValue:))
-        guard !purposes.isEmpty else { throw Rejection(.badArguments, "name at least one purpose of use") }
-        let actions = try args.enumList("actions", maxCount: ConsentAction.allCases.count, what: "action", ConsentAction.init(rawValue:))
-        guard !actions.isEmpty else { throw Rejection(.badArguments, "name at least one action (read, contribute)") }
-        let startMs = try args.optionalInt("startMs", in: 0...Int64.max / 2) ?? call.timeMs
-        let endMs = try args.optionalInt("endMs", in: 0...Int64.max / 2)
+    private func grant(_ call: ContractCall, _ args: Grant, _ state: inout StateView) throws(Rejection) {
+        let (grantor, patient) = try patientSide(call, args.patient, state)
+        let grantee = try Self.grantee(args.grantee, state)
+        let scope = ConsentScope(categories: (args.categories ?? []).uniqued(), resourceTypes: (args.resourceTypes ?? []).uniqued(),
+                                 records: args.records ?? [])
+        let purposes = args.purposes.uniqued()
+        let actions = args.actions.uniqued()
+        let startMs = args.startMs ?? call.timeMs
+        let endMs = args.endMs
         if let endMs {
             guard endMs > startMs else { throw Rejection(.badPeriod, "the consent period ends before it starts") }
             guard endMs > call.timeMs else { throw Rejection(.badPeriod, "the consent period has already ended") }
@@ -81,10 +76,9 @@ public struct ConsentContract: Contract {
     }
 
     /// The patient or a delegate revokes a consent; decisions stop using it from this block on.
-    private func revoke(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["patient", "consent"])
-        let (revoker, patient) = try patientSide(call, args, state)
-        let id = try args.hash("consent")
+    private func revoke(_ call: ContractCall, _ args: Revoke, _ state: inout StateView) throws(Rejection) {
+        let (revoker, patient) = try patientSide(call, args.patient, state)
+        let id = args.consent
         guard var consent = ConsentIndex.consent(id, patient: patient, in: state) else {
             throw Rejection(.unknownConsent, "patient \(patient.hex) has no consent \(id.hex)")
         }
@@ -102,14 +96,10 @@ public struct ConsentContract: Contract {
     }
 
     /// A patient names a delegate (a registered person or staff account).
-    private func addDelegate(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["delegate", "relationship"])
+    private func addDelegate(_ call: ContractCall, _ args: AddDelegate, _ state: inout StateView) throws(Rejection) {
         let patient = try Self.sendingPatient(call, state)
-        let id = try args.hash("delegate")
-        let relationshipName = try args.string("relationship", maxBytes: 16)
-        guard let relationship = Delegate.Relationship(rawValue: relationshipName) else {
-            throw Rejection(.badArguments, "relationship must be one of \(Delegate.Relationship.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        let id = args.delegate
+        let relationship = args.relationship
         guard let delegate = Directory.identity(id, in: state), delegate.kind == .patient || delegate.kind == .member, id != patient.id else {
             throw Rejection(.unknownIdentity, "no person \(id.hex) to name as delegate")
         }
@@ -121,34 +111,27 @@ public struct ConsentContract: Contract {
     }
 
     /// A patient removes a delegate.
-    private func removeDelegate(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["delegate"])
+    private func removeDelegate(_ call: ContractCall, _ args: RemoveDelegate, _ state: inout StateView) throws(Rejection) {
         let patient = try Self.sendingPatient(call, state)
-        let id = try args.hash("delegate")
+        let id = args.delegate
         let delegates = ConsentIndex.delegates(of: patient.id, in: state)
         guard delegates.contains(where: { $0.id == id }) else { throw Rejection(.unknownDelegate, "\(id.hex) is not a delegate") }
         Self.store(delegates.filter { $0.id != id }, of: patient.id, &state)
     }
 
     /// An emergency clinician opens time-limited access without consent; the patient gets a notice.
-    private func breakGlass(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["patient", "record", "reason", "justificationHash", "minutes"])
+    private func breakGlass(_ call: ContractCall, _ args: BreakGlass, _ state: inout StateView) throws(Rejection) {
         let requester = try Directory.require(.emergencyClinician, of: call, in: state)
-        let patient = try args.hash("patient")
+        let patient = args.patient
         guard Directory.identity(patient, in: state)?.kind == .patient else { throw Rejection(.unknownPatient, "no patient \(patient.hex)") }
-        let record = try args.optionalHash("record")
+        let record = args.record
         if let record {
             guard let entry = RecordIndex.current(record, in: state), entry.patient == patient else {
                 throw Rejection(.unknownRecord, "patient \(patient.hex) has no record \(record.hex)")
             }
         }
-        let reasonName = try args.string("reason", maxBytes: 32)
-        guard let reason = BreakGlassReason(rawValue: reasonName) else {
-            throw Rejection(.badArguments, "reason must be one of \(BreakGlassReason.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        let minutes = try args.int("minutes", in: 1...Self.breakGlassMinutesMax)
-        let grant = BreakGlassGrant(requester: requester.id, patient: patient, record: record, reason: reason,
-                                    justificationHash: try args.hash("justificationHash"), expiresMs: call.timeMs + minutes * 60_000,
+        let grant = BreakGlassGrant(requester: requester.id, patient: patient, record: record, reason: args.reason,
+                                    justificationHash: args.justificationHash, expiresMs: call.timeMs + args.minutes * 60_000,
                                     height: call.height, timeMs: call.timeMs)
         state.set(ConsentIndex.breakGlassKey(patient, requester.id), grant.canonical)
         state.set(ConsentIndex.noticeKey(patient, call.transaction.id), grant.canonical)
@@ -157,13 +140,12 @@ public struct ConsentContract: Contract {
     // MARK: helpers
 
     /// The sender (patient or delegate) and the patient a consent call acts for.
-    private func patientSide(_ call: ContractCall, _ args: Arguments, _ state: StateView) throws(Rejection) -> (IdentityID, IdentityID) {
+    private func patientSide(_ call: ContractCall, _ patient: IdentityID, _ state: StateView) throws(Rejection) -> (IdentityID, IdentityID) {
         let sender = try Directory.activeSender(call, in: state)
-        let patient = try args.hash("patient")
         guard let identity = Directory.identity(patient, in: state), identity.kind == .patient else {
             throw Rejection(.unknownPatient, "no patient \(patient.hex)")
         }
-        guard sender.id == patient || ConsentIndex.isDelegate(sender.id, of: patient, in: state) else {
+        guard ConsentIndex.isPatientSide(sender.id, of: patient, in: state) else {
             throw Rejection(.notPatientOrDelegate, "only patient \(patient.hex) or their delegate may manage their consents")
         }
         return (sender.id, patient)
@@ -175,24 +157,19 @@ public struct ConsentContract: Contract {
         return sender
     }
 
-    private static func grantee(_ args: Arguments, _ state: StateView) throws(Rejection) -> Grantee {
-        let kind = try args.string("kind", maxBytes: 16)
-        if kind == "role" {
-            try args.allowOnly(["kind", "role"])
-            let name = try args.string("role", maxBytes: 32)
-            guard let role = Role(rawValue: name) else { throw Rejection(.unknownRole, "unknown role “\(name)”") }
-            return .role(role)
+    /// Checks a member or organization grantee against the directory.
+    private static func grantee(_ grantee: Grantee, _ state: StateView) throws(Rejection) -> Grantee {
+        let id: IdentityID
+        let kinds: Set<IdentityKind>
+        switch grantee {
+        case .role: return grantee
+        case .member(let member): (id, kinds) = (member, [.member, .device])
+        case .organization(let organization): (id, kinds) = (organization, [.organization])
         }
-        try args.allowOnly(["kind", "id"])
-        let id = try args.hash("id")
         guard let identity = Directory.identity(id, in: state) else { throw Rejection(.unknownGrantee, "no identity \(id.hex) to grant to") }
         guard !identity.revoked else { throw Rejection(.granteeRevoked, "grantee \(id.hex) is revoked") }
-        switch (kind, identity.kind) {
-        case ("member", .member), ("member", .device): return .member(id)
-        case ("organization", .organization): return .organization(id)
-        case ("member", _), ("organization", _): throw Rejection(.unknownGrantee, "\(id.hex) is not a \(kind)")
-        default: throw Rejection(.badArguments, "grantee kind must be member, organization or role")
-        }
+        guard kinds.contains(identity.kind) else { throw Rejection(.unknownGrantee, "\(id.hex) is not a \(grantee.kind.rawValue)") }
+        return grantee
     }
 
     private static func store(_ delegates: [Delegate], of patient: IdentityID, _ state: inout StateView) {

@@ -56,6 +56,13 @@ public enum ConsentIndex {
         }
     }
 
+    /// Whether `id` speaks for `patient`: the patient themself, or an active delegate they named.
+    /// The one definition of "patient side" for contracts (erasing a record, joining and ending a
+    /// telehealth session) and for the API's read authorization.
+    public static func isPatientSide(_ id: IdentityID, of patient: IdentityID, in reader: any StateReader) -> Bool {
+        id == patient || isDelegate(id, of: patient, in: reader)
+    }
+
     /// True if `id` is an active identity registered as the patient's delegate.
     public static func isDelegate(_ id: IdentityID, of patient: IdentityID, in reader: any StateReader) -> Bool {
         guard delegates(of: patient, in: reader).contains(where: { $0.id == id }) else { return false }

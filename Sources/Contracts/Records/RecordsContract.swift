@@ -5,8 +5,8 @@ import LedgerCore
 /// readable in history; the patient, a delegate or the custodian erases a record (the node then
 /// destroys the blob and its wrapped keys, the chain keeps the hashes and the fact of erasure).
 public struct RecordsContract: Contract {
-    public let name = "records"
-    public let methods: Set<String> = ["register", "registerMany", "erase"]
+    public var name: String { Method.contract }
+    public let methods = Method.names
     /// Most registrations in one `registerMany` (they are applied all or none).
     public static let registrationsPerTransactionMax = 200
 
@@ -27,59 +27,55 @@ public struct RecordsContract: Contract {
     public init() {}
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        guard let record = transaction.body.args["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        let record: Hash256
+        switch Method(rawValue: transaction.body.method) {
+        case .register: guard let args = Register(transaction) else { return [] }; record = args.record
+        case .erase: guard let args = Erase(transaction) else { return [] }; record = args.record
+        case .registerMany, nil: return []
+        }
         return [RecordIndex.currentKey(record), Directory.identityKey(transaction.body.sender)]
     }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        switch call.method {
-        case "register": try register(call, args, &state)
-        case "registerMany":
-            try args.allowOnly(["entries"])
-            let entries = try args.list("entries", maxCount: Self.registrationsPerTransactionMax)
-            guard !entries.isEmpty else { throw Rejection(.badArguments, "entries is empty") }
-            for (index, entry) in entries.enumerated() {
-                do { try register(call, try Arguments(entry), &state) } catch {
+        switch try Method.of(call) {
+        case .register: try register(call, try Register(call), &state)
+        case .registerMany:
+            for (index, entry) in try RegisterMany(call).entries.enumerated() {
+                do { try register(call, entry, &state) } catch {
                     throw Rejection(error.code, "entry \(index): \(error.message)")
                 }
             }
-        case "erase": try erase(call, args, &state)
-        default: throw Rejection(.unknownMethod, "records has no method \(call.method)")
+        case .erase: try erase(call, try Erase(call), &state)
         }
     }
 
     /// Registers version 1 of a new record, or the next version of an existing one.
-    private func register(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["record", "patient", "resourceType", "category", "ciphertextHash", "version", "agent"])
+    private func register(_ call: ContractCall, _ args: Register, _ state: inout StateView) throws(Rejection) {
         let signer = try Directory.activeSender(call, in: state)
-        let record = try args.hash("record")
-        let resourceType = try Self.resourceType(args)
-        let categoryName = try args.string("category", maxBytes: 32)
-        guard let category = SensitivityCategory(rawValue: categoryName) else {
-            throw Rejection(.unknownCategory, "unknown sensitivity category “\(categoryName)”")
-        }
-        let version = UInt64(try args.int("version", in: 1...Self.versionMax))
+        let record = args.record
+        let resourceType = args.resourceType
+        let category = args.category
+        let version = UInt64(args.version)
         // An organization's system (its FHIR server) writes on behalf of an authenticated staff
         // member: the member is the record's author, the organization's signature vouches for it.
         let sender = try Self.agent(args, signer: signer, state)
         let patient: IdentityID
         if Self.directoryResourceTypes.contains(resourceType) {
-            guard try args.optionalHash("patient") == nil else {
+            guard args.patient == nil else {
                 throw Rejection(.badArguments, "\(resourceType) is directory data and is registered without a patient")
             }
             guard category == .general else { throw Rejection(.unknownCategory, "directory data is in the general category") }
             patient = RecordEntry.noPatient
-        } else if try args.optionalHash("patient") == nil {
-            // A resource about no identifiable patient (a device, a group, a bundle): readable by
-            // its custodian's care team and author only — no consent can name it.
-            patient = RecordEntry.noPatient
-        } else {
-            patient = try args.hash("patient")
+        } else if let argPatient = args.patient {
+            patient = argPatient
             guard let patientIdentity = Directory.identity(patient, in: state), patientIdentity.kind == .patient else {
                 throw Rejection(.unknownPatient, "no patient \(patient.hex)")
             }
             guard !patientIdentity.revoked else { throw Rejection(.unknownPatient, "patient \(patient.hex) is revoked") }
+        } else {
+            // A resource about no identifiable patient (a device, a group, a bundle): readable by
+            // its custodian's care team and author only — no consent can name it.
+            patient = RecordEntry.noPatient
         }
 
         let existing = RecordIndex.current(record, in: state)
@@ -112,7 +108,7 @@ public struct RecordsContract: Contract {
             custodian = try Self.organization(of: sender)
         }
         let entry = RecordEntry(record: record, patient: patient, resourceType: resourceType, category: category, author: sender.id,
-                                custodian: custodian, ciphertextHash: try args.hash("ciphertextHash"), version: version,
+                                custodian: custodian, ciphertextHash: args.ciphertextHash, version: version,
                                 height: call.height, timeMs: call.timeMs)
         state.set(RecordIndex.currentKey(record), entry.canonical)
         state.set(RecordIndex.versionKey(record, version), entry.canonical)
@@ -121,8 +117,8 @@ public struct RecordsContract: Contract {
 
     /// The author a register call speaks for: the signer, or — when an organization signs with an
     /// `agent` — that active member of the organization, who must hold an author role.
-    private static func agent(_ args: Arguments, signer: Identity, _ state: StateView) throws(Rejection) -> Identity {
-        guard let id = try args.optionalHash("agent") else { return signer }
+    private static func agent(_ args: Register, signer: Identity, _ state: StateView) throws(Rejection) -> Identity {
+        guard let id = args.agent else { return signer }
         guard signer.kind == .organization else { throw Rejection(.unauthorized, "only an organization writes on behalf of an agent") }
         guard let agent = Directory.identity(id, in: state), agent.organization == signer.id else {
             throw Rejection(.notOrganizationMember, "agent \(id.hex) is not a member of \(signer.id.hex)")
@@ -135,15 +131,13 @@ public struct RecordsContract: Contract {
     }
 
     /// Records the erasure of a record: by its patient, a delegate, or the custodian organization.
-    private func erase(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["record"])
+    private func erase(_ call: ContractCall, _ args: Erase, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
-        let record = try args.hash("record")
+        let record = args.record
         guard var entry = RecordIndex.current(record, in: state) else { throw Rejection(.unknownRecord, "no record \(record.hex)") }
         guard !entry.isErased else { throw Rejection(.recordErased, "record \(record.hex) is already erased") }
-        let isPatientSide = sender.id == entry.patient || ConsentIndex.isDelegate(sender.id, of: entry.patient, in: state)
         let isCustodian = sender.id == entry.custodian || (sender.organization == entry.custodian && sender.has(.admin))
-        guard isPatientSide || isCustodian else {
+        guard ConsentIndex.isPatientSide(sender.id, of: entry.patient, in: state) || isCustodian else {
             throw Rejection(.unauthorized, "only the patient, a delegate or the custodian may erase record \(record.hex)")
         }
         entry.erasedHeight = call.height
@@ -163,13 +157,6 @@ public struct RecordsContract: Contract {
             return organization
         case .patient: throw Rejection(.unauthorized, "patients do not author records")
         }
-    }
-
-    /// A FHIR resource type name: an ASCII letter-only name starting with a capital.
-    static func resourceType(_ args: Arguments) throws(Rejection) -> String {
-        let name = try args.string("resourceType", maxBytes: resourceTypeBytesMax)
-        guard isResourceTypeName(name) else { throw Rejection(.unknownResourceType, "“\(name)” is not a FHIR resource type name") }
-        return name
     }
 
     /// True for names like "Observation": ASCII letters, first one upper case.

@@ -61,3 +61,38 @@ public struct SGTIN: Hashable, Sendable, Comparable, CustomStringConvertible {
         self.init(gtin: gtin, serial: serial)
     }
 }
+
+/// A unit argument is the map `{gtin, serial}`, its stored form too.
+extension SGTIN: Codable, CanonicalValidated {
+    public func validate() throws(Rejection) {
+        try GS1.checkGTIN(gtin, CodingKeys.gtin)
+        try GS1.checkSerial(serial, CodingKeys.serial)
+    }
+}
+
+extension GS1 {
+    /// A GTIN-14 argument: a string of at most 32 bytes (`.badArguments`) with a valid check digit (`.invalidGTIN`).
+    static func checkGTIN(_ gtin: String, _ key: some CodingKey) throws(Rejection) {
+        try Check.text(gtin, key, maxBytes: 32)
+        guard isGTIN(gtin) else { throw Rejection(.invalidGTIN, "“\(gtin)” is not a GTIN-14 with a valid check digit") }
+    }
+
+    /// An SSCC-18 argument (`.invalidSSCC`).
+    static func checkSSCC(_ sscc: String, _ key: some CodingKey) throws(Rejection) {
+        try Check.text(sscc, key, maxBytes: 32)
+        guard isSSCC(sscc) else { throw Rejection(.invalidSSCC, "“\(sscc)” is not an SSCC-18 with a valid check digit") }
+    }
+
+    /// A serial argument (`.invalidSerial`).
+    static func checkSerial(_ serial: String, _ key: some CodingKey) throws(Rejection) {
+        try Check.text(serial, key, maxBytes: 64)
+        _ = try SupplyStore.serial(serial)
+    }
+
+    /// A lot argument (`.invalidLot`).
+    static func checkLot(_ lot: String?, _ key: some CodingKey) throws(Rejection) {
+        guard let lot else { return }
+        try Check.text(lot, key, maxBytes: 64)
+        _ = try SupplyStore.lotNumber(lot)
+    }
+}

@@ -137,8 +137,8 @@ public struct PrescriptionView: Sendable, Equatable {
 /// the same transaction; every fill at any pharmacy counts against the same prescription; the
 /// prescriber or their organization cancels it.
 public struct PrescriptionContract: Contract {
-    public let name = "rx"
-    public let methods: Set<String> = ["issue", "fill", "cancel"]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// Most units per fill.
     public static let quantityMax: Int64 = 1_000
@@ -159,39 +159,38 @@ public struct PrescriptionContract: Contract {
     static func fillKey(_ id: Hash256, _ number: Int64) -> String { "rx/fill/\(id.hex)/\(number)" }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        guard let id = transaction.body.args["prescription"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        let id: Hash256
+        switch Method(rawValue: transaction.body.method) {
+        case .fill: guard let args = Fill(transaction) else { return [] }; id = args.prescription
+        case .cancel: guard let args = Cancel(transaction) else { return [] }; id = args.prescription
+        case .issue, nil: return []
+        }
         return [Self.prescriptionKey(id)]
     }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        switch call.method {
-        case "issue": try issue(call, args, &state)
-        case "fill": try fill(call, args, &state)
-        case "cancel": try cancel(call, args, &state)
-        default: throw Rejection(.unknownMethod, "rx has no method \(call.method)")
+        switch try Method.of(call) {
+        case .issue: try issue(call, try Issue(call), &state)
+        case .fill: try fill(call, try Fill(call), &state)
+        case .cancel: try cancel(call, try Cancel(call), &state)
         }
     }
 
     /// A clinician of a hospital or clinic issues a prescription; its id is the transaction id.
-    private func issue(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["medicationRequestHash", "patient", "gtin", "quantity", "refills", "expiresMs"])
+    private func issue(_ call: ContractCall, _ args: Issue, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
         guard sender.kind == .member, sender.has(.clinician), let orgID = sender.organization,
               let org = Directory.identity(orgID, in: state), !org.revoked,
               let type = org.organizationType, Self.prescriberTypes.contains(type) else {
             throw Rejection(.notPrescriber, "only a clinician of an active hospital or clinic issues prescriptions")
         }
-        let request = try args.hash("medicationRequestHash")
-        let patient = try args.hash("patient")
+        let (request, patient) = (args.medicationRequestHash, args.patient)
         guard let patientIdentity = Directory.identity(patient, in: state), patientIdentity.kind == .patient, !patientIdentity.revoked else {
             throw Rejection(.unknownPatient, "no active patient \(patient.hex)")
         }
-        let gtin = try SupplyStore.gtin(args)
+        let gtin = args.gtin
         guard SupplyStore.product(gtin, { state.get($0) }) != nil else { throw Rejection(.unknownProduct, "no product \(gtin)") }
-        let quantity = try args.int("quantity", in: 1...Self.quantityMax)
-        let refills = try args.int("refills", in: 0...Self.refillsMax)
-        let expiresMs = try args.int("expiresMs", in: 0...Int64.max / 2)
+        let (quantity, refills, expiresMs) = (args.quantity, args.refills, args.expiresMs)
         guard expiresMs > call.timeMs, expiresMs - call.timeMs <= Self.validityMsMax else {
             throw Rejection(.badPrescriptionPeriod, "a prescription expires after block time and at most 365 days later")
         }
@@ -203,10 +202,9 @@ public struct PrescriptionContract: Contract {
 
     /// A pharmacy (or hospital) dispenses one fill: exactly `quantity` units of the prescribed GTIN
     /// that it owns and that are active; they become dispensed in the supply state.
-    private func fill(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["prescription", "units"])
+    private func fill(_ call: ContractCall, _ args: Fill, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.pharmacyTypes, roles: [.pharmacist], code: .notPharmacy)
-        var prescription = try Self.require(try args.hash("prescription"), state)
+        var prescription = try Self.require(args.prescription, state)
         guard prescription.status != .cancelled else { throw Rejection(.prescriptionCancelled, "prescription \(prescription.id.hex) was cancelled") }
         guard !prescription.isExpired(atMs: call.timeMs) else {
             throw Rejection(.prescriptionExpired, "prescription \(prescription.id.hex) expired at \(prescription.expiresMs)")
@@ -214,7 +212,7 @@ public struct PrescriptionContract: Contract {
         guard prescription.fillsUsed < prescription.fillsAllowed else {
             throw Rejection(.noFillsLeft, "prescription \(prescription.id.hex) has used all \(prescription.fillsAllowed) fills")
         }
-        let units = try SupplyStore.units(args, maxCount: Int(Self.quantityMax))
+        let units = args.units
         guard Int64(units.count) == prescription.quantity else {
             throw Rejection(.wrongQuantity, "a fill of prescription \(prescription.id.hex) dispenses \(prescription.quantity) units, not \(units.count)")
         }
@@ -229,10 +227,9 @@ public struct PrescriptionContract: Contract {
     }
 
     /// The prescriber, their organization or its admin cancels an unfilled or partly filled prescription.
-    private func cancel(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["prescription"])
+    private func cancel(_ call: ContractCall, _ args: Cancel, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
-        var prescription = try Self.require(try args.hash("prescription"), state)
+        var prescription = try Self.require(args.prescription, state)
         let isIssuer = sender.id == prescription.prescriber || sender.id == prescription.organization
             || (sender.organization == prescription.organization && sender.has(.admin))
         guard isIssuer else { throw Rejection(.notIssuer, "only the prescriber or their organization cancels \(prescription.id.hex)") }

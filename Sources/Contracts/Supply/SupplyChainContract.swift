@@ -7,11 +7,8 @@ import LedgerCore
 /// `PrescriptionContract`) or decommissioned. Any party verifies a pack; a verification that is not
 /// "genuine and in good standing" records an incident. Every unit keeps a bounded custody history.
 public struct SupplyChainContract: Contract {
-    public let name = "supply"
-    public let methods: Set<String> = [
-        "registerProduct", "commission", "aggregate", "disaggregate", "ship", "receive", "recall", "quarantine", "clear",
-        "decommission", "verify",
-    ]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// Longest product label (a trade name, never PHI), in bytes.
     public static let productLabelBytesMax = 64
@@ -40,31 +37,27 @@ public struct SupplyChainContract: Contract {
     public init() {}
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        switch call.method {
-        case "registerProduct": try registerProduct(call, args, &state)
-        case "commission": try commission(call, args, &state)
-        case "aggregate": try aggregate(call, args, &state)
-        case "disaggregate": try disaggregate(call, args, &state)
-        case "ship": try ship(call, args, &state)
-        case "receive": try receive(call, args, &state)
-        case "recall": try recall(call, args, &state)
-        case "quarantine": try quarantine(call, args, &state)
-        case "clear": try clear(call, args, &state)
-        case "decommission": try decommission(call, args, &state)
-        case "verify": try verify(call, args, &state)
-        default: throw Rejection(.unknownMethod, "supply has no method \(call.method)")
+        switch try Method.of(call) {
+        case .registerProduct: try registerProduct(call, try RegisterProduct(call), &state)
+        case .commission: try commission(call, try Commission(call), &state)
+        case .aggregate: try aggregate(call, try Aggregate(call), &state)
+        case .disaggregate: try disaggregate(call, try Disaggregate(call), &state)
+        case .ship: try ship(call, try Ship(call), &state)
+        case .receive: try receive(call, try Receive(call), &state)
+        case .recall: try recall(call, try Recall(call), &state)
+        case .quarantine: try quarantine(call, try Quarantine(call), &state)
+        case .clear: try clear(call, try Clear(call), &state)
+        case .decommission: try decommission(call, try Decommission(call), &state)
+        case .verify: try verify(call, try Verify(call), &state)
         }
     }
 
     // MARK: products and commissioning
 
     /// A manufacturer registers a product under a GTIN-14; it becomes the product's owner.
-    private func registerProduct(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["gtin", "label"])
+    private func registerProduct(_ call: ContractCall, _ args: RegisterProduct, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: [.manufacturer], code: .notManufacturer)
-        let gtin = try SupplyStore.gtin(args)
-        let label = try args.string("label", maxBytes: Self.productLabelBytesMax)
+        let (gtin, label) = (args.gtin, args.label)
         guard state.get(SupplyStore.productKey(gtin)) == nil else {
             throw Rejection(.productAlreadyRegistered, "product \(gtin) is already registered")
         }
@@ -73,19 +66,15 @@ public struct SupplyChainContract: Contract {
     }
 
     /// The product's manufacturer commissions serialized units in a lot (all or none).
-    private func commission(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["gtin", "lot", "expiryMs", "serials"])
+    private func commission(_ call: ContractCall, _ args: Commission, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: [.manufacturer], code: .notManufacturer)
-        let gtin = try SupplyStore.gtin(args)
+        let gtin = args.gtin
         guard let product = SupplyStore.product(gtin, { state.get($0) }) else { throw Rejection(.unknownProduct, "no product \(gtin)") }
         guard product.manufacturer == actor.organization else {
             throw Rejection(.notManufacturer, "only the manufacturer \(product.manufacturer.hex) commissions \(gtin)")
         }
-        let lotNumber = try SupplyStore.lotNumber(try args.string("lot", maxBytes: 64))
-        let expiryMs = try args.int("expiryMs", in: 0...Self.timeMsMax)
+        let (lotNumber, expiryMs, serials) = (args.lot, args.expiryMs, args.serials)
         guard expiryMs > call.timeMs else { throw Rejection(.expiryNotInFuture, "expiry \(expiryMs) is not after block time \(call.timeMs)") }
-        let serials = try args.stringList("serials", maxCount: Self.serialsPerCommissionMax)
-        guard !serials.isEmpty else { throw Rejection(.badArguments, "serials is empty") }
         var lot = SupplyStore.lot(gtin, lotNumber, { state.get($0) })
             ?? SupplyLot(gtin: gtin, lot: lotNumber, expiryMs: expiryMs, unitCount: 0, recall: nil)
         guard lot.expiryMs == expiryMs else {
@@ -93,8 +82,7 @@ public struct SupplyChainContract: Contract {
         }
         guard lot.recall == nil else { throw Rejection(.lotRecalled, "lot \(lotNumber) of \(gtin) is recalled") }
         var seen = Set<String>()
-        for raw in serials {
-            let serial = try SupplyStore.serial(raw)
+        for serial in serials {
             let sgtin = SGTIN(gtin: gtin, serial: serial)
             guard seen.insert(serial).inserted else { throw Rejection(.serialAlreadyCommissioned, "serial \(sgtin) is listed twice") }
             guard state.get(SupplyStore.unitKey(sgtin)) == nil else {
@@ -112,12 +100,9 @@ public struct SupplyChainContract: Contract {
     // MARK: cases
 
     /// The owner packs loose active units it owns into a new case.
-    private func aggregate(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["sscc", "units"])
+    private func aggregate(_ call: ContractCall, _ args: Aggregate, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
-        let sscc = try SupplyStore.sscc(args)
-        let sgtins = try SupplyStore.units(args, maxCount: Self.unitsPerCaseMax)
-        guard !sgtins.isEmpty else { throw Rejection(.badArguments, "units is empty") }
+        let (sscc, sgtins) = (args.sscc, args.units)
         guard state.get(SupplyStore.caseKey(sscc)) == nil else { throw Rejection(.caseAlreadyExists, "case \(sscc) was already packed") }
         var memo: [String: Bool] = [:]
         var packed: [SupplyUnit] = []
@@ -136,10 +121,9 @@ public struct SupplyChainContract: Contract {
     }
 
     /// The owner unpacks a case it holds; the units become loose. The SSCC is spent.
-    private func disaggregate(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["sscc"])
+    private func disaggregate(_ call: ContractCall, _ args: Disaggregate, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
-        var shippingCase = try Self.requireCase(try SupplyStore.sscc(args), state)
+        var shippingCase = try Self.requireCase(args.sscc, state)
         guard shippingCase.owner == actor.organization else {
             throw Rejection(.notOwner, "case \(shippingCase.sscc) is not owned by \(actor.organization.hex)")
         }
@@ -159,16 +143,15 @@ public struct SupplyChainContract: Contract {
     // MARK: shipping
 
     /// The owner ships units and cases to another holder organization; ownership moves on receipt.
-    private func ship(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["to", "units", "cases"])
+    private func ship(_ call: ContractCall, _ args: Ship, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
-        let to = try args.hash("to")
+        let to = args.to
         guard let recipient = Directory.identity(to, in: state), recipient.kind == .organization, !recipient.revoked,
               let type = recipient.organizationType, SupplyStore.holderTypes.contains(type) else {
             throw Rejection(.invalidRecipient, "\(to.hex) is not an active manufacturer, distributor, pharmacy or hospital")
         }
         guard to != actor.organization else { throw Rejection(.invalidRecipient, "an organization does not ship to itself") }
-        let (sgtins, ssccs) = try Self.items(args)
+        let (sgtins, ssccs) = (args.units ?? [], args.cases ?? [])
         var memo: [String: Bool] = [:]
         var touched = 0
         for sgtin in sgtins {
@@ -201,11 +184,9 @@ public struct SupplyChainContract: Contract {
     }
 
     /// Only the pending recipient receives, naming the shipper as `from`; ownership moves to it.
-    private func receive(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["from", "units", "cases"])
+    private func receive(_ call: ContractCall, _ args: Receive, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
-        let from = try args.hash("from")
-        let (sgtins, ssccs) = try Self.items(args)
+        let (from, sgtins, ssccs) = (args.from, args.units ?? [], args.cases ?? [])
         var touched = 0
         for sgtin in sgtins {
             var unit = try SupplyStore.requireUnit(sgtin, state)
@@ -237,12 +218,9 @@ public struct SupplyChainContract: Contract {
 
     /// The product's manufacturer or a regulator recalls a lot; every unit of it is recalled
     /// through its lot (no unit is rewritten).
-    private func recall(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["gtin", "lot", "reason"])
+    private func recall(_ call: ContractCall, _ args: Recall, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: [.manufacturer, .regulator], code: .notManufacturer)
-        let gtin = try SupplyStore.gtin(args)
-        let lotNumber = try SupplyStore.lotNumber(try args.string("lot", maxBytes: 64))
-        let reason = try Self.reason(args, RecallReason.self)
+        let (gtin, lotNumber, reason) = (args.gtin, args.lot, args.reason)
         guard let product = SupplyStore.product(gtin, { state.get($0) }) else { throw Rejection(.unknownProduct, "no product \(gtin)") }
         guard actor.type == .regulator || product.manufacturer == actor.organization else {
             throw Rejection(.notManufacturer, "only the manufacturer of \(gtin) or a regulator recalls its lots")
@@ -256,11 +234,9 @@ public struct SupplyChainContract: Contract {
     }
 
     /// The current owner or a regulator quarantines units as suspect product.
-    private func quarantine(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["units", "reason"])
+    private func quarantine(_ call: ContractCall, _ args: Quarantine, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.partyTypes)
-        let reason = try Self.reason(args, QuarantineReason.self)
-        let sgtins = try Self.nonEmptyUnits(args)
+        let (reason, sgtins) = (args.reason, args.units)
         var updated: [SupplyUnit] = []
         for sgtin in sgtins {
             var unit = try SupplyStore.requireUnit(sgtin, state)
@@ -281,10 +257,9 @@ public struct SupplyChainContract: Contract {
 
     /// A regulator, or the manufacturer after investigation, clears suspect units (back to active, or
     /// back in transit when they were quarantined while shipped).
-    private func clear(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["units"])
+    private func clear(_ call: ContractCall, _ args: Clear, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: [.manufacturer, .regulator], code: .notManufacturer)
-        let sgtins = try Self.nonEmptyUnits(args)
+        let sgtins = args.units
         var updated: [SupplyUnit] = []
         for sgtin in sgtins {
             var unit = try SupplyStore.requireUnit(sgtin, state)
@@ -301,11 +276,9 @@ public struct SupplyChainContract: Contract {
     }
 
     /// The owner takes loose units it holds out of the chain (destroyed, damaged, sample, …).
-    private func decommission(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["units", "reason"])
+    private func decommission(_ call: ContractCall, _ args: Decommission, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.holderTypes)
-        let reason = try Self.reason(args, DecommissionReason.self)
-        let sgtins = try Self.nonEmptyUnits(args)
+        let (reason, sgtins) = (args.reason, args.units)
         var updated: [SupplyUnit] = []
         for sgtin in sgtins {
             var unit = try SupplyStore.requireUnit(sgtin, state)
@@ -327,13 +300,9 @@ public struct SupplyChainContract: Contract {
     /// formed: it records the verdict under the transaction id; a verdict other than genuine is an
     /// incident, indexed by serial and by reporting organization, and marks an active or shipped
     /// unit suspect (except for plain expiry).
-    private func verify(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["gtin", "serial", "lot", "expiryMs"])
+    private func verify(_ call: ContractCall, _ args: Verify, _ state: inout StateView) throws(Rejection) {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.partyTypes)
-        let sgtin = SGTIN(gtin: try SupplyStore.gtin(args), serial: try SupplyStore.serial(try args.string("serial", maxBytes: 64)))
-        var printedLot: String?
-        if let raw = try args.optionalString("lot", maxBytes: 64) { printedLot = try SupplyStore.lotNumber(raw) }
-        let printedExpiry = try args.optionalInt("expiryMs", in: 0...Self.timeMsMax)
+        let (sgtin, printedLot, printedExpiry) = (args.sgtin, args.lot, args.expiryMs)
 
         var unit = SupplyStore.unit(sgtin, { state.get($0) })
         var memo: [String: Bool] = [:]
@@ -384,36 +353,6 @@ public struct SupplyChainContract: Contract {
         guard let found = SupplyStore.shippingCase(sscc, { state.get($0) }) else { throw Rejection(.unknownCase, "no case \(sscc)") }
         guard found.status != .unpacked else { throw Rejection(.caseUnpacked, "case \(sscc) was unpacked") }
         return found
-    }
-
-    /// Units and cases of a ship or receive call: 1…`itemsPerCallMax` items together.
-    private static func items(_ args: Arguments) throws(Rejection) -> ([SGTIN], [String]) {
-        let sgtins = try SupplyStore.units(args, maxCount: itemsPerCallMax, optional: true)
-        var ssccs: [String] = []
-        for sscc in try args.has("cases") ? args.stringList("cases", maxCount: itemsPerCallMax) : [] {
-            guard GS1.isSSCC(sscc) else { throw Rejection(.invalidSSCC, "“\(sscc.prefix(24))” is not an SSCC-18 with a valid check digit") }
-            guard !ssccs.contains(sscc) else { throw Rejection(.badArguments, "case \(sscc) is listed twice") }
-            ssccs.append(sscc)
-        }
-        let count = sgtins.count + ssccs.count
-        guard (1...itemsPerCallMax).contains(count) else {
-            throw Rejection(.badArguments, "name 1…\(itemsPerCallMax) units and cases together; got \(count)")
-        }
-        return (sgtins, ssccs)
-    }
-
-    private static func nonEmptyUnits(_ args: Arguments) throws(Rejection) -> [SGTIN] {
-        let sgtins = try SupplyStore.units(args, maxCount: itemsPerCallMax)
-        guard !sgtins.isEmpty else { throw Rejection(.badArguments, "units is empty") }
-        return sgtins
-    }
-
-    private static func reason<R: RawRepresentable & CaseIterable>(_ args: Arguments, _: R.Type) throws(Rejection) -> R where R.RawValue == String {
-        let name = try args.string("reason", maxBytes: 32)
-        guard let reason = R(rawValue: name) else {
-            throw Rejection(.unknownReason, "reason must be one of \(R.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return reason
     }
 
     private static func markShipped(_ unit: inout SupplyUnit, _ from: IdentityID, _ to: IdentityID, _ call: ContractCall) throws(Rejection) {

@@ -104,14 +104,7 @@ enum SupplyStore {
         }
     }
 
-    /// Parses a GTIN argument.
-    static func gtin(_ args: Arguments, _ key: String = "gtin") throws(Rejection) -> String {
-        let gtin = try args.string(key, maxBytes: 32)
-        guard GS1.isGTIN(gtin) else { throw Rejection(.invalidGTIN, "“\(gtin)” is not a GTIN-14 with a valid check digit") }
-        return gtin
-    }
-
-    /// Parses a serial string.
+    /// A valid serial (`.invalidSerial`).
     static func serial(_ serial: String) throws(Rejection) -> String {
         guard GS1.isSerial(serial) else {
             throw Rejection(.invalidSerial, "serial “\(serial.prefix(24))” must be 1–\(GS1.serialBytesMax) letters, digits or -._")
@@ -119,35 +112,12 @@ enum SupplyStore {
         return serial
     }
 
-    /// Parses a lot string.
+    /// A valid lot number (`.invalidLot`).
     static func lotNumber(_ lot: String) throws(Rejection) -> String {
         guard GS1.isSerial(lot, maxBytes: GS1.lotBytesMax) else {
             throw Rejection(.invalidLot, "lot “\(lot.prefix(24))” must be 1–\(GS1.lotBytesMax) letters, digits or -._")
         }
         return lot
-    }
-
-    /// Parses an SSCC argument.
-    static func sscc(_ args: Arguments, _ key: String = "sscc") throws(Rejection) -> String {
-        let sscc = try args.string(key, maxBytes: 32)
-        guard GS1.isSSCC(sscc) else { throw Rejection(.invalidSSCC, "“\(sscc)” is not an SSCC-18 with a valid check digit") }
-        return sscc
-    }
-
-    /// A list of distinct units, each a map {gtin, serial}; empty when absent and `optional`.
-    static func units(_ args: Arguments, _ key: String = "units", maxCount: Int, optional: Bool = false) throws(Rejection) -> [SGTIN] {
-        if optional, !args.has(key) { return [] }
-        let list = try args.list(key, maxCount: maxCount)
-        var out: [SGTIN] = []
-        var seen = Set<SGTIN>()
-        for (index, item) in list.enumerated() {
-            let unitArgs = try Arguments(item)
-            try unitArgs.allowOnly(["gtin", "serial"])
-            let sgtin = SGTIN(gtin: try gtin(unitArgs), serial: try serial(try unitArgs.string("serial", maxBytes: 64)))
-            guard seen.insert(sgtin).inserted else { throw Rejection(.badArguments, "\(key)[\(index)] \(sgtin) is listed twice") }
-            out.append(sgtin)
-        }
-        return out
     }
 
     /// The unit, or `unknownUnit`.

@@ -93,8 +93,8 @@ public struct TelehealthSession: Sendable, Equatable {
 /// transcript hash and message count, or the clinician records a no-show. Without consent to
 /// record, no transcript is kept: its hash must be all zeros.
 public struct TelehealthContract: Contract {
-    public let name = "telehealth"
-    public let methods: Set<String> = ["open", "join", "end"]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// How far past the block time a session may be declared to start (or end), in ms: 5 minutes.
     public static let clockSkewMsMax: Int64 = 5 * 60_000
@@ -110,31 +110,28 @@ public struct TelehealthContract: Contract {
     static func key(_ session: Hash256) -> String { sessionPrefix + session.hex }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        guard let session = transaction.body.args["session"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return [] }
+        let session: Hash256
+        switch Method(rawValue: transaction.body.method) {
+        case .open: guard let args = Open(transaction) else { return [] }; session = args.session
+        case .join: guard let args = Join(transaction) else { return [] }; session = args.session
+        case .end: guard let args = End(transaction) else { return [] }; session = args.session
+        case nil: return []
+        }
         return [Self.key(session)]
     }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        switch call.method {
-        case "open": try open(call, args, &state)
-        case "join": try join(call, args, &state)
-        case "end": try end(call, args, &state)
-        default: throw Rejection(.unknownMethod, "telehealth has no method \(call.method)")
+        switch try Method.of(call) {
+        case .open: try open(call, try Open(call), &state)
+        case .join: try join(call, try Join(call), &state)
+        case .end: try end(call, try End(call), &state)
         }
     }
 
     /// A clinician opens a session with an active patient.
-    private func open(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["session", "patient", "consentToRecord", "keyCommitment", "startMs"])
-        let id = try args.hash("session")
-        guard id != .zero else { throw Rejection(.badArguments, "a session id is 32 random bytes, not zeros") }
-        let patient = try args.hash("patient")
-        guard let consentToRecord = args.map["consentToRecord"]?.boolValue else {
-            throw Rejection(.badArguments, "“consentToRecord” must be a boolean")
-        }
-        let keyCommitment = try args.hash("keyCommitment")
-        let startMs = try args.int("startMs", in: 0...Int64.max / 2)
+    private func open(_ call: ContractCall, _ args: Open, _ state: inout StateView) throws(Rejection) {
+        let (id, patient, consentToRecord, keyCommitment, startMs) = (args.session, args.patient, args.consentToRecord, args.keyCommitment,
+                                                                      args.startMs)
         let clinician = try Directory.activeSender(call, in: state)
         guard clinician.kind == .member, clinician.has(.clinician), let organization = clinician.organization,
               let org = Directory.identity(organization, in: state), org.kind == .organization, !org.revoked else {
@@ -154,11 +151,10 @@ public struct TelehealthContract: Contract {
     }
 
     /// The session's patient (or their delegate) joins.
-    private func join(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["session"])
+    private func join(_ call: ContractCall, _ args: Join, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
-        var session = try Self.existing(try args.hash("session"), state)
-        guard Self.isPatientSide(sender.id, of: session, state) else {
+        var session = try Self.existing(args.session, state)
+        guard ConsentIndex.isPatientSide(sender.id, of: session.patient, in: state) else {
             throw Rejection(.notSessionPatient, "only patient \(session.patient.hex) or their delegate joins session \(session.id.hex)")
         }
         switch session.status {
@@ -173,15 +169,12 @@ public struct TelehealthContract: Contract {
     }
 
     /// A participant ends the session; the clinician ends a session never joined as a no-show.
-    private func end(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["session", "transcriptHash", "messageCount", "endMs"])
-        let transcriptHash = try args.hash("transcriptHash")
-        let messageCount = try args.int("messageCount", in: 0...Self.messageCountMax)
-        let endMs = try args.int("endMs", in: 0...Int64.max / 2)
+    private func end(_ call: ContractCall, _ args: End, _ state: inout StateView) throws(Rejection) {
+        let (transcriptHash, messageCount, endMs) = (args.transcriptHash, args.messageCount, args.endMs)
         let sender = try Directory.activeSender(call, in: state)
-        var session = try Self.existing(try args.hash("session"), state)
+        var session = try Self.existing(args.session, state)
         let isClinician = sender.id == session.clinician
-        guard isClinician || Self.isPatientSide(sender.id, of: session, state) else {
+        guard isClinician || ConsentIndex.isPatientSide(sender.id, of: session.patient, in: state) else {
             throw Rejection(.notSessionParticipant, "\(sender.id.hex) is not a participant of session \(session.id.hex)")
         }
         guard !session.status.isFinal else { throw Rejection(.sessionAlreadyEnded, "session \(session.id.hex) has already ended") }
@@ -216,9 +209,5 @@ public struct TelehealthContract: Contract {
     private static func existing(_ id: Hash256, _ state: StateView) throws(Rejection) -> TelehealthSession {
         guard let session = session(id, in: state) else { throw Rejection(.unknownSession, "no session \(id.hex)") }
         return session
-    }
-
-    private static func isPatientSide(_ id: IdentityID, of session: TelehealthSession, _ state: StateView) -> Bool {
-        id == session.patient || ConsentIndex.isDelegate(id, of: session.patient, in: state)
     }
 }

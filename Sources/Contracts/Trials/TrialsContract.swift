@@ -7,10 +7,8 @@ import LedgerCore
 /// endpoints differ from the pre-registered ones is accepted but flagged as outcome switching;
 /// custodians announce blinded recruitment matches without revealing who did not match.
 public struct TrialsContract: Contract {
-    public let name = "trials"
-    public let methods: Set<String> = [
-        "register", "amend", "consent", "withdraw", "enroll", "submitData", "reportResults", "publishCriteria", "recruitMatch",
-    ]
+    public var name: String { Method.contract }
+    public let methods = Method.names
 
     /// Longest trial id (an NCT-style id of [A-Za-z0-9-]).
     public static let trialIdBytesMax = 32
@@ -54,44 +52,50 @@ public struct TrialsContract: Contract {
     public init() {}
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        guard let trial = transaction.body.args["trial"]?.stringValue, Self.isTrialID(trial) else { return [] }
-        var keys = [TrialIndex.headKey(trial)]
-        if let patient = transaction.body.args["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) {
-            keys.append(TrialIndex.participantKey(trial, patient))
+        let trial: String
+        var patient: IdentityID?
+        switch Method(rawValue: transaction.body.method) {
+        case .register: guard let args = Register(transaction) else { return [] }; trial = args.trial
+        case .amend: guard let args = Amend(transaction) else { return [] }; trial = args.trial
+        case .consent: guard let args = Consent(transaction) else { return [] }; (trial, patient) = (args.trial, args.patient)
+        case .withdraw: guard let args = Withdraw(transaction) else { return [] }; (trial, patient) = (args.trial, args.patient)
+        case .enroll: guard let args = Enroll(transaction) else { return [] }; (trial, patient) = (args.trial, args.patient)
+        case .submitData: guard let args = SubmitData(transaction) else { return [] }; trial = args.trial
+        case .reportResults: guard let args = ReportResults(transaction) else { return [] }; trial = args.trial
+        case .publishCriteria: guard let args = PublishCriteria(transaction) else { return [] }; trial = args.trial
+        case .recruitMatch: guard let args = RecruitMatch(transaction) else { return [] }; trial = args.trial
+        case nil: return []
         }
+        var keys = [TrialIndex.headKey(trial)]
+        if let patient { keys.append(TrialIndex.participantKey(trial, patient)) }
         return keys
     }
 
     public func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
-        let args = try Arguments(call.args)
-        switch call.method {
-        case "register": try register(call, args, &state)
-        case "amend": try amend(call, args, &state)
-        case "consent": try consent(call, args, &state)
-        case "withdraw": try withdraw(call, args, &state)
-        case "enroll": try enroll(call, args, &state)
-        case "submitData": try submitData(call, args, &state)
-        case "reportResults": try reportResults(call, args, &state)
-        case "publishCriteria": try publishCriteria(call, args, &state)
-        case "recruitMatch": try recruitMatch(call, args, &state)
-        default: throw Rejection(.unknownMethod, "trials has no method \(call.method)")
+        switch try Method.of(call) {
+        case .register: try register(call, try Register(call), &state)
+        case .amend: try amend(call, try Amend(call), &state)
+        case .consent: try consent(call, try Consent(call), &state)
+        case .withdraw: try withdraw(call, try Withdraw(call), &state)
+        case .enroll: try enroll(call, try Enroll(call), &state)
+        case .submitData: try submitData(call, try SubmitData(call), &state)
+        case .reportResults: try reportResults(call, try ReportResults(call), &state)
+        case .publishCriteria: try publishCriteria(call, try PublishCriteria(call), &state)
+        case .recruitMatch: try recruitMatch(call, try RecruitMatch(call), &state)
         }
     }
 
     // MARK: sponsor
 
     /// A sponsor registers a trial: protocol version 1 with its endpoints, sites and consent form.
-    private func register(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "protocolHash", "consentFormVersion", "primaryEndpoints", "secondaryEndpoints", "sites"])
+    private func register(_ call: ContractCall, _ args: Register, _ state: inout StateView) throws(Rejection) {
         let (sender, sponsor) = try Self.sponsorSide(call, state)
-        let trial = try Self.trialID(args)
-        let protocolHash = try args.hash("protocolHash")
-        let consentFormVersion = UInt64(try args.int("consentFormVersion", in: 1...Self.consentFormVersionMax))
-        let (primary, secondary) = try Self.endpoints(args, required: true)
-        guard let sites = try Self.sites(args, state) else { throw Rejection(.badArguments, "“sites” is required") }
+        let (trial, protocolHash, consentFormVersion) = (args.trial, args.protocolHash, UInt64(args.consentFormVersion))
+        let (primary, secondary) = (args.primaryEndpoints, args.secondaryEndpoints)
+        let sites = try Self.sites(args.sites, state)
         guard TrialIndex.head(trial, in: state) == nil else { throw Rejection(.trialAlreadyRegistered, "trial \(trial) is already registered") }
         let version = TrialVersion(version: 1, protocolHash: protocolHash, consentFormVersion: consentFormVersion,
-                                   primaryEndpoints: primary ?? [], secondaryEndpoints: secondary ?? [], sites: sites, reason: nil,
+                                   primaryEndpoints: primary, secondaryEndpoints: secondary, sites: sites, reason: nil,
                                    endpointChange: nil, dataBatchesBefore: 0, author: sender.id, height: call.height, timeMs: call.timeMs)
         state.set(TrialIndex.headKey(trial), TrialHead(sponsor: sponsor, registeredBy: sender.id, height: call.height, timeMs: call.timeMs).canonical)
         state.set(TrialIndex.versionKey(trial, 1), version.canonical)
@@ -99,15 +103,12 @@ public struct TrialsContract: Contract {
 
     /// The sponsor appends a protocol version; unspecified parts carry over, endpoint changes are
     /// recorded with it (pre-registered from this version on).
-    private func amend(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "protocolHash", "reason", "primaryEndpoints", "secondaryEndpoints", "consentFormVersion", "sites"])
+    private func amend(_ call: ContractCall, _ args: Amend, _ state: inout StateView) throws(Rejection) {
         let (sender, sponsor) = try Self.sponsorSide(call, state)
-        let trial = try Self.trialID(args)
-        let protocolHash = try args.hash("protocolHash")
-        let reason = try args.string("reason", maxBytes: Self.reasonBytesMax)
-        let newForm = try args.optionalInt("consentFormVersion", in: 1...Self.consentFormVersionMax).map { UInt64($0) }
-        let (newPrimary, newSecondary) = try Self.endpoints(args, required: false)
-        let newSites = try Self.sites(args, state)
+        let (trial, protocolHash, reason) = (args.trial, args.protocolHash, args.reason)
+        let newForm = args.consentFormVersion.map { UInt64($0) }
+        let (newPrimary, newSecondary) = (args.primaryEndpoints, args.secondaryEndpoints)
+        let newSites = try args.sites.map { sites throws(Rejection) in try Self.sites(sites, state) }
         var (head, current) = try Self.ownTrial(trial, sponsor: sponsor, state)
         guard head.versionCount < Self.versionsMax else {
             throw Rejection(.trialHistoryFull, "trial \(trial) has \(Self.versionsMax) protocol versions, the most allowed")
@@ -137,13 +138,9 @@ public struct TrialsContract: Contract {
     }
 
     /// The sponsor reports results; a report that switches primary endpoints is accepted and flagged.
-    private func reportResults(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "primaryEndpoints", "resultsHash"])
+    private func reportResults(_ call: ContractCall, _ args: ReportResults, _ state: inout StateView) throws(Rejection) {
         let (sender, sponsor) = try Self.sponsorSide(call, state)
-        let trial = try Self.trialID(args)
-        let reported = try Self.codes(args, "primaryEndpoints", maxCount: Self.endpointsMax, maxBytes: Self.endpointBytesMax,
-                                      duplicate: .duplicateEndpoint, what: "endpoint")
-        let resultsHash = try args.hash("resultsHash")
+        let (trial, reported, resultsHash) = (args.trial, args.primaryEndpoints, args.resultsHash)
         var (head, inForce) = try Self.ownTrial(trial, sponsor: sponsor, state)
         guard head.resultCount < Self.resultsMax else {
             throw Rejection(.trialHistoryFull, "trial \(trial) has \(Self.resultsMax) results reports, the most allowed")
@@ -170,13 +167,9 @@ public struct TrialsContract: Contract {
     }
 
     /// The sponsor publishes (a new version of) the recruitment eligibility criteria.
-    private func publishCriteria(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "criteriaHash", "criteria"])
+    private func publishCriteria(_ call: ContractCall, _ args: PublishCriteria, _ state: inout StateView) throws(Rejection) {
         let (sender, sponsor) = try Self.sponsorSide(call, state)
-        let trial = try Self.trialID(args)
-        let criteriaHash = try args.hash("criteriaHash")
-        let criteria = try Self.codes(args, "criteria", maxCount: Self.criteriaMax, maxBytes: Self.criterionBytesMax,
-                                      duplicate: .duplicateCriterion, what: "criterion")
+        let (trial, criteriaHash, criteria) = (args.trial, args.criteriaHash, args.criteria)
         var (head, _) = try Self.ownTrial(trial, sponsor: sponsor, state)
         guard head.criteriaCount < Self.criteriaVersionsMax else {
             throw Rejection(.trialHistoryFull, "trial \(trial) has \(Self.criteriaVersionsMax) criteria versions, the most allowed")
@@ -192,12 +185,9 @@ public struct TrialsContract: Contract {
 
     /// A patient (or delegate) gives research consent to the trial's current consent form, or
     /// re-consents to a newer one.
-    private func consent(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "patient", "consentFormVersion", "recruitmentContact"])
-        let trial = try Self.trialID(args)
-        let form = UInt64(try args.int("consentFormVersion", in: 1...Self.consentFormVersionMax))
-        let contact = try Self.optionalBool(args, "recruitmentContact") ?? false
-        let (signer, patient) = try Self.patientSide(call, args, state)
+    private func consent(_ call: ContractCall, _ args: Consent, _ state: inout StateView) throws(Rejection) {
+        let (trial, form, contact) = (args.trial, UInt64(args.consentFormVersion), args.recruitmentContact ?? false)
+        let (signer, patient) = try Self.patientSide(call, args.patient, state)
         let (_, current) = try Self.existingTrial(trial, state)
         guard form == current.consentFormVersion else {
             throw Rejection(.consentFormVersionMismatch,
@@ -222,10 +212,9 @@ public struct TrialsContract: Contract {
     }
 
     /// The patient (or delegate) withdraws: no enrollment or data for them is accepted after this.
-    private func withdraw(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "patient"])
-        let trial = try Self.trialID(args)
-        let (signer, patient) = try Self.patientSide(call, args, state)
+    private func withdraw(_ call: ContractCall, _ args: Withdraw, _ state: inout StateView) throws(Rejection) {
+        let trial = args.trial
+        let (signer, patient) = try Self.patientSide(call, args.patient, state)
         _ = try Self.existingTrial(trial, state)
         guard var participant = TrialIndex.participant(trial: trial, patient: patient, in: state) else {
             throw Rejection(.noResearchConsent, "patient \(patient.hex) holds no consent for trial \(trial)")
@@ -243,10 +232,8 @@ public struct TrialsContract: Contract {
     // MARK: sites
 
     /// Site staff enroll a patient who consented to the current consent form.
-    private func enroll(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "patient"])
-        let trial = try Self.trialID(args)
-        let patient = try args.hash("patient")
+    private func enroll(_ call: ContractCall, _ args: Enroll, _ state: inout StateView) throws(Rejection) {
+        let (trial, patient) = (args.trial, args.patient)
         let sender = try Self.siteStaff(call, state)
         var (head, current) = try Self.existingTrial(trial, state)
         let site = try Self.site(of: sender, in: current, trial: trial)
@@ -279,13 +266,8 @@ public struct TrialsContract: Contract {
 
     /// Site staff anchor a batch of case-report-form hashes for an enrolled participant and a
     /// pre-registered endpoint; each hash is anchored once.
-    private func submitData(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "participant", "crfHashes", "endpoint"])
-        let trial = try Self.trialID(args)
-        let patient = try args.hash("participant")
-        let crfs = try args.hashList("crfHashes", maxCount: Self.crfHashesPerBatchMax)
-        guard !crfs.isEmpty else { throw Rejection(.badArguments, "crfHashes must hold 1…\(Self.crfHashesPerBatchMax) hashes") }
-        let endpoint = try Self.code(try args.string("endpoint", maxBytes: Self.endpointBytesMax), "endpoint")
+    private func submitData(_ call: ContractCall, _ args: SubmitData, _ state: inout StateView) throws(Rejection) {
+        let (trial, patient, crfs, endpoint) = (args.trial, args.participant, args.crfHashes, args.endpoint)
         let sender = try Self.siteStaff(call, state)
         var (head, current) = try Self.existingTrial(trial, state)
         let site = try Self.site(of: sender, in: current, trial: trial)
@@ -322,11 +304,8 @@ public struct TrialsContract: Contract {
 
     /// A custodian announces blinded match tokens for patients it matched off-chain. Nothing is
     /// checked per patient (that would reveal who did not match); tokens are counted per custodian.
-    private func recruitMatch(_ call: ContractCall, _ args: Arguments, _ state: inout StateView) throws(Rejection) {
-        try args.allowOnly(["trial", "tokens"])
-        let trial = try Self.trialID(args)
-        let tokens = try args.hashList("tokens", maxCount: Self.matchTokensPerCallMax)
-        guard !tokens.isEmpty else { throw Rejection(.badArguments, "tokens must hold 1…\(Self.matchTokensPerCallMax) hashes") }
+    private func recruitMatch(_ call: ContractCall, _ args: RecruitMatch, _ state: inout StateView) throws(Rejection) {
+        let (trial, tokens) = (args.trial, args.tokens)
         let sender = try Directory.activeSender(call, in: state)
         let custodian: IdentityID
         if sender.kind == .organization, let type = sender.organizationType, Self.custodianTypes.contains(type) {
@@ -374,53 +353,8 @@ public struct TrialsContract: Contract {
         return bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D }
     }
 
-    private static func trialID(_ args: Arguments) throws(Rejection) -> String {
-        let id = try args.string("trial", maxBytes: trialIdBytesMax)
-        guard isTrialID(id) else { throw Rejection(.badArguments, "trial id must be 1…\(trialIdBytesMax) characters of A-Z, a-z, 0-9 and -") }
-        return id
-    }
-
-    /// A code (endpoint or criterion) checked to be printable ASCII, so equal codes are equal bytes.
-    private static func code(_ value: String, _ what: String) throws(Rejection) -> String {
-        guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7E }) else {
-            throw Rejection(.badArguments, "\(what) codes are printable ASCII")
-        }
-        return value
-    }
-
-    /// A list of 1…maxCount distinct codes.
-    private static func codes(_ args: Arguments, _ key: String, maxCount: Int, maxBytes: Int, duplicate: ResultCode,
-                              what: String) throws(Rejection) -> [String] {
-        let list = try args.stringList(key, maxCount: maxCount)
-        guard !list.isEmpty else { throw Rejection(.badArguments, "“\(key)” must hold 1…\(maxCount) codes") }
-        var seen = Set<String>()
-        for item in list {
-            guard !item.isEmpty, item.utf8.count <= maxBytes else { throw Rejection(.badArguments, "each \(what) code is 1…\(maxBytes) bytes") }
-            _ = try code(item, what)
-            guard seen.insert(item).inserted else { throw Rejection(duplicate, "\(what) \(item) is listed twice") }
-        }
-        return list
-    }
-
-    /// Primary and secondary endpoint lists (nil when absent and not required), disjoint.
-    private static func endpoints(_ args: Arguments, required: Bool) throws(Rejection) -> ([String]?, [String]?) {
-        var lists: [[String]?] = []
-        for key in ["primaryEndpoints", "secondaryEndpoints"] {
-            guard required || args.has(key) else { lists.append(nil); continue }
-            lists.append(try codes(args, key, maxCount: endpointsMax, maxBytes: endpointBytesMax, duplicate: .duplicateEndpoint, what: "endpoint"))
-        }
-        if let primary = lists[0], let secondary = lists[1], let clash = Set(primary).intersection(secondary).sorted().first {
-            throw Rejection(.duplicateEndpoint, "endpoint \(clash) cannot be both primary and secondary")
-        }
-        return (lists[0], lists[1])
-    }
-
-    /// The site list (nil when absent): 1…sitesMax distinct, active hospitals, clinics or laboratories.
-    private static func sites(_ args: Arguments, _ state: StateView) throws(Rejection) -> [IdentityID]? {
-        guard args.has("sites") else { return nil }
-        let sites = try args.hashList("sites", maxCount: sitesMax)
-        guard !sites.isEmpty else { throw Rejection(.badArguments, "sites must hold 1…\(sitesMax) organization ids") }
-        guard Set(sites).count == sites.count else { throw Rejection(.badArguments, "a site is listed twice") }
+    /// The site list (well formed, see `checkSites`), each an active hospital, clinic or laboratory; sorted.
+    private static func sites(_ sites: [IdentityID], _ state: StateView) throws(Rejection) -> [IdentityID] {
         for site in sites {
             guard let org = Directory.identity(site, in: state), org.kind == .organization, !org.revoked,
                   let type = org.organizationType, siteTypes.contains(type) else {
@@ -457,13 +391,12 @@ public struct TrialsContract: Contract {
     }
 
     /// The sender and the patient of a consent call: the patient or their delegate, for an active patient.
-    private static func patientSide(_ call: ContractCall, _ args: Arguments, _ state: StateView) throws(Rejection) -> (IdentityID, IdentityID) {
+    private static func patientSide(_ call: ContractCall, _ patient: IdentityID, _ state: StateView) throws(Rejection) -> (IdentityID, IdentityID) {
         let sender = try Directory.activeSender(call, in: state)
-        let patient = try args.hash("patient")
         guard let identity = Directory.identity(patient, in: state), identity.kind == .patient, !identity.revoked else {
             throw Rejection(.unknownTrialPatient, "no active patient \(patient.hex)")
         }
-        guard sender.id == patient || ConsentIndex.isDelegate(sender.id, of: patient, in: state) else {
+        guard ConsentIndex.isPatientSide(sender.id, of: patient, in: state) else {
             throw Rejection(.notTrialPatientOrDelegate, "only patient \(patient.hex) or their delegate manages their trial consent")
         }
         return (sender.id, patient)
@@ -484,11 +417,5 @@ public struct TrialsContract: Contract {
             throw Rejection(.siteNotInTrial, "organization \(sender.organization?.hex ?? "-") is not a site of trial \(trial)")
         }
         return org
-    }
-
-    private static func optionalBool(_ args: Arguments, _ key: String) throws(Rejection) -> Bool? {
-        guard let value = args.map[key] else { return nil }
-        guard let bool = value.boolValue else { throw Rejection(.badArguments, "“\(key)” must be a boolean") }
-        return bool
     }
 }

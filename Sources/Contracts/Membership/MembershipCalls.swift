@@ -1,0 +1,139 @@
+import LedgerCore
+
+extension Role: ArgumentName {
+    public static var argumentDescription: String { "role" }
+    public static var unknownNameCode: ResultCode { .unknownRole }
+}
+
+extension OrganizationType: ArgumentName {
+    public static var argumentDescription: String { "organization type" }
+    public static var unknownNameCode: ResultCode { .unknownOrganizationType }
+}
+
+extension IdentityKind: ArgumentName {
+    public static var argumentDescription: String { "identity kind" }
+    public static var nameBytesMax: Int { 16 }
+}
+
+extension MembershipContract {
+    /// The membership contract's methods.
+    public enum Method: String, ContractMethods {
+        case found, admitOrganization, enroll, setRoles, registerPatient, rotateKey, revoke
+        public static let contract = "membership"
+    }
+
+    /// membership.found (genesis only): a founding organization registers itself, naming orderer keys.
+    public struct Found: ContractMethod, Equatable {
+        public static let method = Method.found
+        public var label: String
+        public var organizationType: OrganizationType
+        public var agreementKey: [UInt8]
+        public var orderers: [SigningPublicKey]?
+
+        public init(label: String, organizationType: OrganizationType, agreementKey: [UInt8], orderers: [SigningPublicKey]? = nil) {
+            self.label = label
+            self.organizationType = organizationType
+            self.agreementKey = agreementKey
+            self.orderers = orderers
+        }
+
+        public func validate() throws(Rejection) {
+            try Check.text(label, CodingKeys.label, maxBytes: MembershipContract.labelBytesMax)
+            try Check.bytes(agreementKey, CodingKeys.agreementKey, count: 32)
+            try Check.count(orderers, CodingKeys.orderers, 0...MembershipContract.orderersPerOrganizationMax)
+        }
+    }
+
+    /// membership.admitOrganization: an active organization admits another.
+    public struct AdmitOrganization: ContractMethod, Equatable {
+        public static let method = Method.admitOrganization
+        public var label: String
+        public var organizationType: OrganizationType
+        public var signingKey: SigningPublicKey
+        public var agreementKey: [UInt8]
+
+        public init(label: String, organizationType: OrganizationType, signingKey: SigningPublicKey, agreementKey: [UInt8]) {
+            self.label = label
+            self.organizationType = organizationType
+            self.signingKey = signingKey
+            self.agreementKey = agreementKey
+        }
+
+        public func validate() throws(Rejection) {
+            try Check.text(label, CodingKeys.label, maxBytes: MembershipContract.labelBytesMax)
+            try Check.bytes(agreementKey, CodingKeys.agreementKey, count: 32)
+        }
+    }
+
+    /// membership.enroll: an organization enrolls a member or a device with roles.
+    public struct Enroll: ContractMethod, Equatable {
+        public static let method = Method.enroll
+        /// `.member` or `.device`.
+        public var kind: IdentityKind
+        public var label: String
+        public var roles: [Role]
+        public var signingKey: SigningPublicKey
+        public var agreementKey: [UInt8]
+
+        public init(kind: IdentityKind = .member, label: String, roles: [Role], signingKey: SigningPublicKey, agreementKey: [UInt8]) {
+            self.kind = kind
+            self.label = label
+            self.roles = roles
+            self.signingKey = signingKey
+            self.agreementKey = agreementKey
+        }
+
+        public func validate() throws(Rejection) {
+            guard kind == .member || kind == .device else { throw Rejection(.badArguments, "kind must be member or device") }
+            try Check.text(label, CodingKeys.label, maxBytes: MembershipContract.labelBytesMax)
+            try Check.count(roles, CodingKeys.roles, 0...MembershipContract.rolesMax)
+            try Check.bytes(agreementKey, CodingKeys.agreementKey, count: 32)
+        }
+    }
+
+    /// membership.setRoles: an organization changes its member's roles.
+    public struct SetRoles: ContractMethod, Equatable {
+        public static let method = Method.setRoles
+        public var member: IdentityID
+        public var roles: [Role]
+
+        public init(member: IdentityID, roles: [Role]) {
+            self.member = member
+            self.roles = roles
+        }
+
+        public func validate() throws(Rejection) { try Check.count(roles, CodingKeys.roles, 0...MembershipContract.rolesMax) }
+    }
+
+    /// membership.registerPatient (self-registration): a patient registers their keys, no PHI.
+    public struct RegisterPatient: ContractMethod, Equatable {
+        public static let method = Method.registerPatient
+        public var agreementKey: [UInt8]
+
+        public init(agreementKey: [UInt8]) { self.agreementKey = agreementKey }
+
+        public func validate() throws(Rejection) { try Check.bytes(agreementKey, CodingKeys.agreementKey, count: 32) }
+    }
+
+    /// membership.rotateKey: an identity replaces its own keys.
+    public struct RotateKey: ContractMethod, Equatable {
+        public static let method = Method.rotateKey
+        public var signingKey: SigningPublicKey
+        public var agreementKey: [UInt8]
+
+        public init(signingKey: SigningPublicKey, agreementKey: [UInt8]) {
+            self.signingKey = signingKey
+            self.agreementKey = agreementKey
+        }
+
+        public func validate() throws(Rejection) { try Check.bytes(agreementKey, CodingKeys.agreementKey, count: 32) }
+    }
+
+    /// membership.revoke: an organization revokes its own member or device.
+    public struct Revoke: ContractMethod, Equatable {
+        public static let method = Method.revoke
+        public var member: IdentityID
+
+        public init(member: IdentityID) { self.member = member }
+    }
+}

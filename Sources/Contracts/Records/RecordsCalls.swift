@@ -1,0 +1,68 @@
+import LedgerCore
+
+extension SensitivityCategory: ArgumentName {
+    public static var argumentDescription: String { "sensitivity category" }
+    public static var unknownNameCode: ResultCode { .unknownCategory }
+}
+
+extension RecordsContract {
+    /// The records contract's methods.
+    public enum Method: String, ContractMethods {
+        case register, registerMany, erase
+        public static let contract = "records"
+    }
+
+    /// records.register: version 1 of a new record, or the next version of an existing one.
+    public struct Register: ContractMethod, Equatable {
+        public static let method = Method.register
+        public var record: Hash256
+        /// The patient the record is about; nil for directory data or a resource about no patient.
+        public var patient: IdentityID?
+        /// A FHIR resource type name, e.g. "Observation".
+        public var resourceType: String
+        public var category: SensitivityCategory
+        public var ciphertextHash: Hash256
+        public var version: Int64
+        /// The organization member an organization's system writes for.
+        public var agent: IdentityID?
+
+        public init(record: Hash256, patient: IdentityID?, resourceType: String, category: SensitivityCategory,
+                    ciphertextHash: Hash256, version: Int64, agent: IdentityID? = nil) {
+            self.record = record
+            self.patient = patient
+            self.resourceType = resourceType
+            self.category = category
+            self.ciphertextHash = ciphertextHash
+            self.version = version
+            self.agent = agent
+        }
+
+        public func validate() throws(Rejection) {
+            try Check.text(resourceType, CodingKeys.resourceType, maxBytes: RecordsContract.resourceTypeBytesMax)
+            guard RecordsContract.isResourceTypeName(resourceType) else {
+                throw Rejection(.unknownResourceType, "“\(resourceType)” is not a FHIR resource type name")
+            }
+            try Check.int(version, CodingKeys.version, in: 1...RecordsContract.versionMax)
+        }
+    }
+
+    /// records.registerMany: 1…`registrationsPerTransactionMax` registrations, all or none.
+    public struct RegisterMany: ContractMethod, Equatable {
+        public static let method = Method.registerMany
+        public var entries: [Register]
+
+        public init(entries: [Register]) { self.entries = entries }
+
+        public func validate() throws(Rejection) {
+            try Check.count(entries, CodingKeys.entries, 1...RecordsContract.registrationsPerTransactionMax)
+        }
+    }
+
+    /// records.erase: the patient, a delegate or the custodian erases a record.
+    public struct Erase: ContractMethod, Equatable {
+        public static let method = Method.erase
+        public var record: Hash256
+
+        public init(record: Hash256) { self.record = record }
+    }
+}

@@ -1,0 +1,764 @@
+/// Swift `Codable` over `CanonicalValue`: typed structs in, canonical values out, and back.
+///
+/// The mapping (both directions):
+///
+/// | Swift                                         | CanonicalValue                          |
+/// |-----------------------------------------------|-----------------------------------------|
+/// | struct / class (keyed container)              | `.map`, keyed by its `CodingKeys`        |
+/// | `Array`, unkeyed container                    | `.list`                                 |
+/// | `Int64`, `Int`, `Int32`…, `UInt64`, `UInt`…   | `.int` (unsigned values must fit Int64) |
+/// | `String`                                      | `.string`                               |
+/// | `Bool`                                        | `.bool`                                 |
+/// | `[UInt8]`, any `CanonicalBytesRepresentable`  | `.bytes` (`Hash256`, `SigningPublicKey`) |
+/// | `CanonicalValue`                              | itself (a raw escape hatch)             |
+/// | `Optional` field that is nil                  | key omitted                             |
+/// | `encodeNil` / `decodeNil`                     | `.null`                                 |
+/// | `Float`, `Double`                             | refused: the format has no floats       |
+///
+/// Decoding is strict, as contract arguments must be: a key the type does not read is an error
+/// (no silent extras), a missing key or a wrong value type is an error, and an optional field that
+/// is present must hold a value of its type (`.null` is not "absent"). Every error names the path
+/// of the offending value (`entries[3].record`). A decoded type that conforms to
+/// `CanonicalValidated` has `validate()` called right after it is decoded, at any depth; an error it
+/// throws is reported with the value's path (see `CanonicalDecodingError.underlying`).
+///
+/// Decoding runs per transaction in admission and execution, so it allocates little: one decoder
+/// object per call, no per-field boxing (one box per decoded struct, which `Codable` imposes), and
+/// the path is built only when an error is thrown. Unknown keys are found by counting: every key a
+/// type reads is counted, and the total is compared with the total number of map entries at the
+/// end; only when they differ does a second, recording pass name the unknown key.
+public struct CanonicalEncoder: Sendable {
+    public init() {}
+
+    /// The canonical value of `value`.
+    public func encode(_ value: some Encodable) throws(CanonicalEncodingError) -> CanonicalValue {
+        do { return try _CanonicalEncoder.encode(value, path: []).value } catch let error as CanonicalEncodingError { throw error } catch {
+            throw CanonicalEncodingError(path: "", reason: String(describing: error))
+        }
+    }
+}
+
+/// Why a value could not be encoded (a float, an unsigned value over `Int64.max`).
+public struct CanonicalEncodingError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
+}
+
+/// A type whose canonical form is one byte string (`.bytes`). The canonical coder uses these
+/// members directly; its `Codable` conformance (for other coders, e.g. JSON) is the lowercase hex
+/// string of the bytes.
+public protocol CanonicalBytesRepresentable: Codable {
+    /// The bytes written to the canonical form.
+    var canonicalBytes: [UInt8] { get }
+    /// Reads the canonical bytes; nil when they are not a valid value.
+    init?(canonicalBytes: [UInt8])
+    /// What valid bytes look like, for error messages ("32 bytes").
+    static var canonicalBytesExpectation: String { get }
+}
+
+extension CanonicalBytesRepresentable {
+    public init(from decoder: any Decoder) throws {
+        let hex = try decoder.singleValueContainer().decode(String.self)
+        guard let bytes = Hex.decode(hex), let value = Self(canonicalBytes: bytes) else {
+            throw DecodingError.dataCorruptedError(in: try decoder.singleValueContainer(),
+                                                   debugDescription: "expected \(Self.canonicalBytesExpectation) in hex")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(Hex.encode(canonicalBytes))
+    }
+}
+
+extension Hash256: CanonicalBytesRepresentable {
+    public var canonicalBytes: [UInt8] { bytes }
+    public init?(canonicalBytes: [UInt8]) { self.init(bytes: canonicalBytes) }
+    public static var canonicalBytesExpectation: String { "32 bytes" }
+}
+
+extension SigningPublicKey: CanonicalBytesRepresentable {
+    public var canonicalBytes: [UInt8] { rawValue }
+    public init?(canonicalBytes: [UInt8]) { self.init(rawValue: canonicalBytes) }
+    public static var canonicalBytesExpectation: String { "a valid Ed25519 public key" }
+}
+
+/// A decoded value that checks itself (ranges, lengths, counts) right after decoding. The canonical
+/// decoder calls `validate()` on every such value it decodes, at any depth, and reports a thrown
+/// error with the value's path.
+public protocol CanonicalValidated {
+    func validate() throws
+}
+
+/// Decodes typed values from canonical values. See `CanonicalEncoder` for the mapping.
+public struct CanonicalDecoder: Sendable {
+    public init() {}
+
+    /// Decodes `type` from `value`; strict (see the type documentation).
+    public func decode<T: Decodable>(_ type: T.Type, from value: CanonicalValue) throws(CanonicalDecodingError) -> T {
+        let decoder = _CanonicalDecoder(value)
+        let result: T
+        do {
+            result = try decoder.decodeValue(T.self, from: value)
+        } catch let error as CanonicalDecodingError {
+            throw error
+        } catch {
+            throw CanonicalDecodingError(path: "", problem: .invalid(error))
+        }
+        guard decoder.keysRead == decoder.keysSeen else { throw Self.unknownKey(T.self, value) }
+        return result
+    }
+
+    /// The slow path once the key counts differ: decode again recording every key each map was
+    /// asked for, and name the first (by path, then key) that nobody read.
+    private static func unknownKey<T: Decodable>(_: T.Type, _ value: CanonicalValue) -> CanonicalDecodingError {
+        let decoder = _CanonicalDecoder(value)
+        decoder.log = KeyLog()
+        _ = try? decoder.decodeValue(T.self, from: value)
+        for entry in decoder.log?.entries ?? [] {
+            if let extra = entry.map.keys.filter({ !entry.read.contains($0) }).sorted().first {
+                return CanonicalDecodingError(path: CanonicalCoding.join(entry.path, extra), problem: .unknownKey)
+            }
+        }
+        return CanonicalDecodingError(path: "", problem: .unknownKey)
+    }
+}
+
+/// Why a canonical value did not decode into a type; `path` names the value (`items[2].code`).
+public struct CanonicalDecodingError: Error, Sendable, CustomStringConvertible {
+    public enum Problem: Sendable {
+        /// A map holds a key the type does not define.
+        case unknownKey
+        /// A required key is absent.
+        case missingKey
+        /// The value has another canonical type; `expected` is e.g. "a string".
+        case typeMismatch(expected: String, found: String)
+        /// The value has the right type but not a valid value (an integer out of range, 31 bytes
+        /// for a hash).
+        case invalidValue(String)
+        /// The type's own decoding or `validate()` threw this error.
+        case invalid(any Error)
+    }
+
+    /// Dotted path of the value, with list indices: `grantee.kind`, `entries[3].record`.
+    public let path: String
+    public let problem: Problem
+
+    public init(path: String, problem: Problem) {
+        self.path = path
+        self.problem = problem
+    }
+
+    /// The error a type or its `validate()` threw, if that is the problem.
+    public var underlying: (any Error)? { if case .invalid(let error) = problem { error } else { nil } }
+
+    public var description: String {
+        let name = path.isEmpty ? "the value" : "“\(path)”"
+        switch problem {
+        case .unknownKey: return "unknown argument \(name)"
+        case .missingKey: return "\(name) is required"
+        case .typeMismatch(let expected, let found): return "\(name) must be \(expected), not \(found)"
+        case .invalidValue(let what): return "\(name) must be \(what)"
+        case .invalid(let error): return path.isEmpty ? "\(error)" : "\(path): \(error)"
+        }
+    }
+}
+
+// MARK: - Shared helpers
+
+enum CanonicalCoding {
+    /// Values the coder writes itself rather than through their `Encodable` conformance.
+    /// (Metatype comparisons, not `as?`: an empty `[String]` casts to `[UInt8]`.)
+    static func special<T: Encodable>(_ value: T) -> CanonicalValue? {
+        if T.self == [UInt8].self { return .bytes(unsafeBitCast(value, to: [UInt8].self)) }
+        if T.self == CanonicalValue.self { return unsafeBitCast(value, to: CanonicalValue.self) }
+        if let representable = value as? any CanonicalBytesRepresentable { return .bytes(representable.canonicalBytes) }
+        return nil
+    }
+
+    static func kind(_ value: CanonicalValue) -> String {
+        switch value {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int: "an integer"
+        case .bytes: "bytes"
+        case .string: "a string"
+        case .list: "a list"
+        case .map: "a map"
+        }
+    }
+
+    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    static func render(_ path: [any CodingKey]) -> String {
+        var out = ""
+        for key in path {
+            if let index = key.intValue, key is IndexKey { out += "[\(index)]" } else { out = join(out, key.stringValue) }
+        }
+        return out
+    }
+}
+
+/// A list position in a coding path.
+struct IndexKey: CodingKey {
+    let intValue: Int?
+    var stringValue: String { "\(intValue ?? 0)" }
+    init(_ index: Int) { intValue = index }
+    init?(stringValue: String) { nil }
+    init?(intValue: Int) { self.intValue = intValue }
+}
+
+/// A string key for nested containers and super decoders.
+struct NameKey: CodingKey {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { stringValue = name }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// The keys each map was asked for, recorded only on the slow unknown-key path.
+final class KeyLog {
+    final class Entry {
+        let path: String
+        let map: [String: CanonicalValue]
+        var read = Set<String>()
+        init(path: String, map: [String: CanonicalValue]) {
+            self.path = path
+            self.map = map
+        }
+    }
+    var entries: [Entry] = []
+}
+
+// MARK: - Decoder
+
+final class _CanonicalDecoder: Decoder {
+    /// The value the next `container` call reads.
+    var current: CanonicalValue
+    /// Keys of the enclosing values (not of the current one's fields).
+    var path: [any CodingKey] = []
+    /// Entries of every map a keyed container was opened on, and keys found in them.
+    var keysSeen = 0
+    var keysRead = 0
+    var log: KeyLog?
+
+    init(_ value: CanonicalValue) {
+        current = value
+        path.reserveCapacity(8)
+    }
+
+    var codingPath: [any CodingKey] { path }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        guard case .map(let map) = current else { throw mismatch("a map", current, at: nil) }
+        keysSeen += map.count
+        var entry: KeyLog.Entry?
+        if let log {
+            entry = KeyLog.Entry(path: CanonicalCoding.render(path), map: map)
+            log.entries.append(entry!)
+        }
+        return KeyedDecodingContainer(KeyedContainer<Key>(decoder: self, map: map, entry: entry))
+    }
+
+    func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        guard case .list(let list) = current else { throw mismatch("a list", current, at: nil) }
+        return UnkeyedContainer(decoder: self, list: list)
+    }
+
+    func singleValueContainer() throws -> any SingleValueDecodingContainer { SingleContainer(decoder: self, value: current) }
+
+    // MARK: errors
+
+    func pathString(_ key: (any CodingKey)?) -> String {
+        guard let key else { return CanonicalCoding.render(path) }
+        return CanonicalCoding.render(path + [key])
+    }
+
+    func mismatch(_ expected: String, _ value: CanonicalValue, at key: (any CodingKey)?) -> CanonicalDecodingError {
+        CanonicalDecodingError(path: pathString(key), problem: .typeMismatch(expected: expected, found: CanonicalCoding.kind(value)))
+    }
+
+    func invalid(_ what: String, at key: (any CodingKey)?) -> CanonicalDecodingError {
+        CanonicalDecodingError(path: pathString(key), problem: .invalidValue(what))
+    }
+
+    // MARK: values
+
+    /// Decodes any value at `key` (nil at the top level): the byte types directly, everything else
+    /// through its `Decodable` conformance with this decoder moved onto the value, then validated.
+    func decodeValue<T: Decodable>(_ type: T.Type, from value: CanonicalValue, at key: (any CodingKey)? = nil) throws -> T {
+        if T.self == Hash256.self {
+            guard case .bytes(let bytes) = value else { throw mismatch("bytes", value, at: key) }
+            guard let hash = Hash256(bytes: bytes) else { throw invalid("32 bytes", at: key) }
+            return unsafeBitCast(hash, to: T.self)
+        }
+        if T.self == [UInt8].self {
+            guard case .bytes(let bytes) = value else { throw mismatch("bytes", value, at: key) }
+            return unsafeBitCast(bytes, to: T.self)
+        }
+        if T.self == CanonicalValue.self { return unsafeBitCast(value, to: T.self) }
+        if let representable = T.self as? any CanonicalBytesRepresentable.Type {
+            guard case .bytes(let bytes) = value else { throw mismatch("bytes", value, at: key) }
+            guard let decoded = representable.init(canonicalBytes: bytes) else {
+                throw invalid(representable.canonicalBytesExpectation, at: key)
+            }
+            return decoded as! T
+        }
+        if let key { path.append(key) }
+        let saved = current
+        current = value
+        defer {
+            current = saved
+            if key != nil { path.removeLast() }
+        }
+        do {
+            let decoded = try T(from: self)
+            if let validated = decoded as? any CanonicalValidated { try validated.validate() }
+            return decoded
+        } catch let error as CanonicalDecodingError {
+            throw error
+        } catch {
+            throw CanonicalDecodingError(path: CanonicalCoding.render(path), problem: .invalid(error))
+        }
+    }
+
+    func string(_ value: CanonicalValue, at key: (any CodingKey)?) throws -> String {
+        guard case .string(let s) = value else { throw mismatch("a string", value, at: key) }
+        return s
+    }
+
+    func bool(_ value: CanonicalValue, at key: (any CodingKey)?) throws -> Bool {
+        guard case .bool(let b) = value else { throw mismatch("true or false", value, at: key) }
+        return b
+    }
+
+    func integer<I: FixedWidthInteger>(_ type: I.Type, _ value: CanonicalValue, at key: (any CodingKey)?) throws -> I {
+        guard case .int(let i) = value else { throw mismatch("an integer", value, at: key) }
+        guard let exact = I(exactly: i) else { throw invalid("an integer in \(I.min)…\(I.max)", at: key) }
+        return exact
+    }
+
+    func float(_ value: CanonicalValue, at key: (any CodingKey)?) -> CanonicalDecodingError {
+        CanonicalDecodingError(path: pathString(key), problem: .typeMismatch(expected: "a float (the canonical encoding has none)",
+                                                                             found: CanonicalCoding.kind(value)))
+    }
+}
+
+struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let decoder: _CanonicalDecoder
+    let map: [String: CanonicalValue]
+    let entry: KeyLog.Entry?
+
+    var codingPath: [any CodingKey] { decoder.path }
+    var allKeys: [Key] { map.keys.compactMap { Key(stringValue: $0) } }
+
+    func contains(_ key: Key) -> Bool { map[key.stringValue] != nil }
+
+    /// The value at `key`, counted as read; throws when absent.
+    @inline(__always)
+    private func required(_ key: Key) throws -> CanonicalValue {
+        entry?.read.insert(key.stringValue)
+        guard let value = map[key.stringValue] else {
+            throw CanonicalDecodingError(path: decoder.pathString(key), problem: .missingKey)
+        }
+        decoder.keysRead += 1
+        return value
+    }
+
+    /// The value at `key`, counted as read, or nil when absent.
+    @inline(__always)
+    private func optional(_ key: Key) -> CanonicalValue? {
+        entry?.read.insert(key.stringValue)
+        guard let value = map[key.stringValue] else { return nil }
+        decoder.keysRead += 1
+        return value
+    }
+
+    func decodeNil(forKey key: Key) throws -> Bool {
+        guard let value = map[key.stringValue] else { return true }
+        if case .null = value {
+            entry?.read.insert(key.stringValue)
+            decoder.keysRead += 1
+            return true
+        }
+        return false
+    }
+
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decoder.bool(try required(key), at: key) }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try decoder.string(try required(key), at: key) }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { throw decoder.float(try required(key), at: key) }
+    func decode(_ type: Float.Type, forKey key: Key) throws -> Float { throw decoder.float(try required(key), at: key) }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try decoder.integer(Int.self, try required(key), at: key) }
+    func decode(_ type: Int8.Type, forKey key: Key) throws -> Int8 { try decoder.integer(Int8.self, try required(key), at: key) }
+    func decode(_ type: Int16.Type, forKey key: Key) throws -> Int16 { try decoder.integer(Int16.self, try required(key), at: key) }
+    func decode(_ type: Int32.Type, forKey key: Key) throws -> Int32 { try decoder.integer(Int32.self, try required(key), at: key) }
+    func decode(_ type: Int64.Type, forKey key: Key) throws -> Int64 { try decoder.integer(Int64.self, try required(key), at: key) }
+    func decode(_ type: UInt.Type, forKey key: Key) throws -> UInt { try decoder.integer(UInt.self, try required(key), at: key) }
+    func decode(_ type: UInt8.Type, forKey key: Key) throws -> UInt8 { try decoder.integer(UInt8.self, try required(key), at: key) }
+    func decode(_ type: UInt16.Type, forKey key: Key) throws -> UInt16 { try decoder.integer(UInt16.self, try required(key), at: key) }
+    func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try decoder.integer(UInt32.self, try required(key), at: key) }
+    func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try decoder.integer(UInt64.self, try required(key), at: key) }
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try decoder.decodeValue(T.self, from: try required(key), at: key) }
+
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try optional(key).map { try decoder.bool($0, at: key) } }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try optional(key).map { try decoder.string($0, at: key) } }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? {
+        if let value = optional(key) { throw decoder.float(value, at: key) }
+        return nil
+    }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? {
+        if let value = optional(key) { throw decoder.float(value, at: key) }
+        return nil
+    }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try optional(key).map { try decoder.integer(Int.self, $0, at: key) } }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try optional(key).map { try decoder.integer(Int8.self, $0, at: key) } }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try optional(key).map { try decoder.integer(Int16.self, $0, at: key) } }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try optional(key).map { try decoder.integer(Int32.self, $0, at: key) } }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try optional(key).map { try decoder.integer(Int64.self, $0, at: key) } }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try optional(key).map { try decoder.integer(UInt.self, $0, at: key) } }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try optional(key).map { try decoder.integer(UInt8.self, $0, at: key) } }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try optional(key).map { try decoder.integer(UInt16.self, $0, at: key) } }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try optional(key).map { try decoder.integer(UInt32.self, $0, at: key) } }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try optional(key).map { try decoder.integer(UInt64.self, $0, at: key) } }
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        try optional(key).map { try decoder.decodeValue(T.self, from: $0, at: key) }
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        let value = try required(key)
+        return try decoder.with(value, at: key) { try decoder.container(keyedBy: NestedKey.self) }
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        let value = try required(key)
+        guard case .list(let list) = value else { throw decoder.mismatch("a list", value, at: key) }
+        return UnkeyedContainer(decoder: decoder, list: list)
+    }
+
+    func superDecoder() throws -> any Decoder { throw CanonicalDecodingError(path: decoder.pathString(nil), problem: .invalidValue("flat (no super decoder)")) }
+    func superDecoder(forKey key: Key) throws -> any Decoder { try superDecoder() }
+}
+
+extension _CanonicalDecoder {
+    /// Runs `body` with the current value moved to `value` (for nested containers).
+    func with<R>(_ value: CanonicalValue, at key: any CodingKey, _ body: () throws -> R) throws -> R {
+        let saved = current
+        current = value
+        path.append(key)
+        defer {
+            current = saved
+            path.removeLast()
+        }
+        return try body()
+    }
+}
+
+struct UnkeyedContainer: UnkeyedDecodingContainer {
+    let decoder: _CanonicalDecoder
+    let list: [CanonicalValue]
+    private(set) var currentIndex = 0
+
+    init(decoder: _CanonicalDecoder, list: [CanonicalValue]) {
+        self.decoder = decoder
+        self.list = list
+    }
+
+    var codingPath: [any CodingKey] { decoder.path }
+    var count: Int? { list.count }
+    var isAtEnd: Bool { currentIndex >= list.count }
+
+    private mutating func next() throws -> (CanonicalValue, IndexKey) {
+        let key = IndexKey(currentIndex)
+        guard currentIndex < list.count else {
+            throw CanonicalDecodingError(path: decoder.pathString(key), problem: .missingKey)
+        }
+        defer { currentIndex += 1 }
+        return (list[currentIndex], key)
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard currentIndex < list.count, case .null = list[currentIndex] else { return false }
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode(_ type: Bool.Type) throws -> Bool { let (v, k) = try next(); return try decoder.bool(v, at: k) }
+    mutating func decode(_ type: String.Type) throws -> String { let (v, k) = try next(); return try decoder.string(v, at: k) }
+    mutating func decode(_ type: Double.Type) throws -> Double { let (v, k) = try next(); throw decoder.float(v, at: k) }
+    mutating func decode(_ type: Float.Type) throws -> Float { let (v, k) = try next(); throw decoder.float(v, at: k) }
+    mutating func decode(_ type: Int.Type) throws -> Int { let (v, k) = try next(); return try decoder.integer(Int.self, v, at: k) }
+    mutating func decode(_ type: Int8.Type) throws -> Int8 { let (v, k) = try next(); return try decoder.integer(Int8.self, v, at: k) }
+    mutating func decode(_ type: Int16.Type) throws -> Int16 { let (v, k) = try next(); return try decoder.integer(Int16.self, v, at: k) }
+    mutating func decode(_ type: Int32.Type) throws -> Int32 { let (v, k) = try next(); return try decoder.integer(Int32.self, v, at: k) }
+    mutating func decode(_ type: Int64.Type) throws -> Int64 { let (v, k) = try next(); return try decoder.integer(Int64.self, v, at: k) }
+    mutating func decode(_ type: UInt.Type) throws -> UInt { let (v, k) = try next(); return try decoder.integer(UInt.self, v, at: k) }
+    mutating func decode(_ type: UInt8.Type) throws -> UInt8 { let (v, k) = try next(); return try decoder.integer(UInt8.self, v, at: k) }
+    mutating func decode(_ type: UInt16.Type) throws -> UInt16 { let (v, k) = try next(); return try decoder.integer(UInt16.self, v, at: k) }
+    mutating func decode(_ type: UInt32.Type) throws -> UInt32 { let (v, k) = try next(); return try decoder.integer(UInt32.self, v, at: k) }
+    mutating func decode(_ type: UInt64.Type) throws -> UInt64 { let (v, k) = try next(); return try decoder.integer(UInt64.self, v, at: k) }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { let (v, k) = try next(); return try decoder.decodeValue(T.self, from: v, at: k) }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        let (value, key) = try next()
+        return try decoder.with(value, at: key) { try decoder.container(keyedBy: NestedKey.self) }
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> any UnkeyedDecodingContainer {
+        let (value, key) = try next()
+        guard case .list(let list) = value else { throw decoder.mismatch("a list", value, at: key) }
+        return UnkeyedContainer(decoder: decoder, list: list)
+    }
+
+    mutating func superDecoder() throws -> any Decoder {
+        throw CanonicalDecodingError(path: decoder.pathString(nil), problem: .invalidValue("flat (no super decoder)"))
+    }
+}
+
+struct SingleContainer: SingleValueDecodingContainer {
+    let decoder: _CanonicalDecoder
+    let value: CanonicalValue
+
+    var codingPath: [any CodingKey] { decoder.path }
+
+    func decodeNil() -> Bool { if case .null = value { true } else { false } }
+    func decode(_ type: Bool.Type) throws -> Bool { try decoder.bool(value, at: nil) }
+    func decode(_ type: String.Type) throws -> String { try decoder.string(value, at: nil) }
+    func decode(_ type: Double.Type) throws -> Double { throw decoder.float(value, at: nil) }
+    func decode(_ type: Float.Type) throws -> Float { throw decoder.float(value, at: nil) }
+    func decode(_ type: Int.Type) throws -> Int { try decoder.integer(Int.self, value, at: nil) }
+    func decode(_ type: Int8.Type) throws -> Int8 { try decoder.integer(Int8.self, value, at: nil) }
+    func decode(_ type: Int16.Type) throws -> Int16 { try decoder.integer(Int16.self, value, at: nil) }
+    func decode(_ type: Int32.Type) throws -> Int32 { try decoder.integer(Int32.self, value, at: nil) }
+    func decode(_ type: Int64.Type) throws -> Int64 { try decoder.integer(Int64.self, value, at: nil) }
+    func decode(_ type: UInt.Type) throws -> UInt { try decoder.integer(UInt.self, value, at: nil) }
+    func decode(_ type: UInt8.Type) throws -> UInt8 { try decoder.integer(UInt8.self, value, at: nil) }
+    func decode(_ type: UInt16.Type) throws -> UInt16 { try decoder.integer(UInt16.self, value, at: nil) }
+    func decode(_ type: UInt32.Type) throws -> UInt32 { try decoder.integer(UInt32.self, value, at: nil) }
+    func decode(_ type: UInt64.Type) throws -> UInt64 { try decoder.integer(UInt64.self, value, at: nil) }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        // A wrapper decoding its wrapped value: the same value, so no path step.
+        if T.self == Hash256.self || T.self == [UInt8].self || T.self == CanonicalValue.self || T.self is any CanonicalBytesRepresentable.Type {
+            return try decoder.decodeValue(T.self, from: value)
+        }
+        let decoded = try T(from: decoder)
+        if let validated = decoded as? any CanonicalValidated { try validated.validate() }
+        return decoded
+    }
+}
+
+// MARK: - Encoder
+
+/// A value under construction: a finished value, or a map or list still being filled.
+final class EncodingNode {
+    enum State {
+        case empty
+        case value(CanonicalValue)
+        case map([String: EncodingNode])
+        case list([EncodingNode])
+    }
+    var state: State = .empty
+
+    var value: CanonicalValue {
+        switch state {
+        case .empty: .null
+        case .value(let v): v
+        case .map(let entries): .map(entries.mapValues(\.value))
+        case .list(let items): .list(items.map(\.value))
+        }
+    }
+}
+
+final class _CanonicalEncoder: Encoder {
+    let node = EncodingNode()
+    let path: [any CodingKey]
+
+    init(path: [any CodingKey]) { self.path = path }
+
+    var codingPath: [any CodingKey] { path }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        if case .map = node.state {} else { node.state = .map([:]) }
+        return KeyedEncodingContainer(KeyedEncoding<Key>(node: node, path: path))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        if case .list = node.state {} else { node.state = .list([]) }
+        return UnkeyedEncoding(node: node, path: path)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer { SingleEncoding(node: node, path: path) }
+
+    /// Encodes any value into a fresh node.
+    static func encode(_ value: some Encodable, path: [any CodingKey]) throws -> EncodingNode {
+        let node = EncodingNode()
+        if let special = CanonicalCoding.special(value) {
+            node.state = .value(special)
+            return node
+        }
+        let encoder = _CanonicalEncoder(path: path)
+        try value.encode(to: encoder)
+        return encoder.node
+    }
+
+    static func int<I: FixedWidthInteger>(_ value: I, path: [any CodingKey]) throws -> CanonicalValue {
+        guard let exact = Int64(exactly: value) else {
+            throw CanonicalEncodingError(path: CanonicalCoding.render(path), reason: "\(value) does not fit a signed 64-bit integer")
+        }
+        return .int(exact)
+    }
+
+    static func float(path: [any CodingKey]) -> CanonicalEncodingError {
+        CanonicalEncodingError(path: CanonicalCoding.render(path), reason: "the canonical encoding has no floats")
+    }
+}
+
+struct KeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let node: EncodingNode
+    let path: [any CodingKey]
+    var codingPath: [any CodingKey] { path }
+
+    private func set(_ key: Key, _ child: EncodingNode) {
+        guard case .map(var entries) = node.state else { return }
+        node.state = .empty
+        entries[key.stringValue] = child
+        node.state = .map(entries)
+    }
+
+    private func set(_ key: Key, _ value: CanonicalValue) {
+        let child = EncodingNode()
+        child.state = .value(value)
+        set(key, child)
+    }
+
+    mutating func encodeNil(forKey key: Key) { set(key, .null) }
+    mutating func encode(_ value: Bool, forKey key: Key) { set(key, .bool(value)) }
+    mutating func encode(_ value: String, forKey key: Key) { set(key, .string(value)) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { throw _CanonicalEncoder.float(path: path + [key]) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { throw _CanonicalEncoder.float(path: path + [key]) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { set(key, .int(value)) }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { set(key, try _CanonicalEncoder.encode(value, path: path + [key])) }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        let child = EncodingNode()
+        child.state = .map([:])
+        set(key, child)
+        return KeyedEncodingContainer(KeyedEncoding<NestedKey>(node: child, path: path + [key]))
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        let child = EncodingNode()
+        child.state = .list([])
+        set(key, child)
+        return UnkeyedEncoding(node: child, path: path + [key])
+    }
+
+    mutating func superEncoder() -> any Encoder { _CanonicalEncoder(path: path) }
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        let encoder = _CanonicalEncoder(path: path + [key])
+        set(key, encoder.node)
+        return encoder
+    }
+}
+
+struct UnkeyedEncoding: UnkeyedEncodingContainer {
+    let node: EncodingNode
+    let path: [any CodingKey]
+    var codingPath: [any CodingKey] { path }
+    var count: Int { if case .list(let items) = node.state { items.count } else { 0 } }
+
+    private func append(_ child: EncodingNode) {
+        guard case .list(var items) = node.state else { return }
+        node.state = .empty
+        items.append(child)
+        node.state = .list(items)
+    }
+
+    private func append(_ value: CanonicalValue) {
+        let child = EncodingNode()
+        child.state = .value(value)
+        append(child)
+    }
+
+    private var nextKey: IndexKey { IndexKey(count) }
+
+    mutating func encodeNil() { append(.null) }
+    mutating func encode(_ value: Bool) { append(.bool(value)) }
+    mutating func encode(_ value: String) { append(.string(value)) }
+    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: path + [nextKey]) }
+    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: path + [nextKey]) }
+    mutating func encode(_ value: Int) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: Int8) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: Int16) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: Int32) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: Int64) throws { append(.int(value)) }
+    mutating func encode(_ value: UInt) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: UInt8) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: UInt16) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: UInt32) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode(_ value: UInt64) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    mutating func encode<T: Encodable>(_ value: T) throws { append(try _CanonicalEncoder.encode(value, path: path + [nextKey])) }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let child = EncodingNode()
+        child.state = .map([:])
+        let key = nextKey
+        append(child)
+        return KeyedEncodingContainer(KeyedEncoding<NestedKey>(node: child, path: path + [key]))
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let child = EncodingNode()
+        child.state = .list([])
+        let key = nextKey
+        append(child)
+        return UnkeyedEncoding(node: child, path: path + [key])
+    }
+
+    mutating func superEncoder() -> any Encoder {
+        let encoder = _CanonicalEncoder(path: path + [nextKey])
+        append(encoder.node)
+        return encoder
+    }
+}
+
+struct SingleEncoding: SingleValueEncodingContainer {
+    let node: EncodingNode
+    let path: [any CodingKey]
+    var codingPath: [any CodingKey] { path }
+
+    private func set(_ value: CanonicalValue) { node.state = .value(value) }
+
+    mutating func encodeNil() { set(.null) }
+    mutating func encode(_ value: Bool) { set(.bool(value)) }
+    mutating func encode(_ value: String) { set(.string(value)) }
+    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: path) }
+    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: path) }
+    mutating func encode(_ value: Int) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: Int8) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: Int16) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: Int32) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: Int64) throws { set(.int(value)) }
+    mutating func encode(_ value: UInt) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: UInt8) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: UInt16) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: UInt32) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode(_ value: UInt64) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        let child = try _CanonicalEncoder.encode(value, path: path)
+        node.state = child.state
+    }
+}
