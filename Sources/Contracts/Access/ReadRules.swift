@@ -10,7 +10,7 @@ import LedgerCore
 public enum ReadRules {
     /// The patient or one of their delegates.
     public static func isPatientSide(_ patient: IdentityID, _ requester: Identity, _ state: some StateReader) -> Bool {
-        requester.id == patient || ConsentIndex.isDelegate(requester.id, of: patient, in: state)
+        ConsentIndex.isPatientSide(requester.id, of: patient, in: state)
     }
 
     /// The organization itself or one of its members.
@@ -90,7 +90,6 @@ public enum ReadRules {
     /// would let them read it (the caller decides that: it needs the consent policy and a clock).
     public static func mayDescribeWithoutConsent(_ entry: RecordEntry, _ requester: Identity, custodians: Set<IdentityID>,
                                                  _ state: some StateReader) -> Bool {
-        entry.isDirectory || requester.id == entry.patient || isCustodianStaff(requester, custodians: custodians)
-            || ConsentIndex.isDelegate(requester.id, of: entry.patient, in: state)
+        entry.isDirectory || isCustodianStaff(requester, custodians: custodians) || isPatientSide(entry.patient, requester, state)
     }
 }
