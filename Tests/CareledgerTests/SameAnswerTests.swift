@@ -19,6 +19,12 @@ struct SameAnswerTests {
         try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text.prefix(200))")
     }
 
+    /// Sorted-key JSON bytes: equal values give equal bytes (NSDictionary's isEqual is unreliable
+    /// on Linux for parsed JSON holding nulls and booleans).
+    static func canonical(_ value: Any) throws -> Data {
+        try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys])
+    }
+
     /// Collects response bodies from the in-process router.
     final class Bodies: @unchecked Sendable {
         var texts: [String] = []
@@ -112,12 +118,12 @@ struct SameAnswerTests {
         let cliTrace = try json(traced.stdout)
         let cliLog = try json(try await cli.ok(["access-log", "--patient", patient.hex, "--json"]))
 
-        #expect(NSDictionary(dictionary: cliClaim).isEqual(to: httpClaim), "claim: CLI \(cliClaim) vs HTTP \(httpClaim)")
+        #expect(try Self.canonical(cliClaim) == Self.canonical(httpClaim), "claim: CLI \(cliClaim) vs HTTP \(httpClaim)")
         #expect(httpTrace["status"] as? String == "expired", "judged by the ledger's time, three days on: \(httpTrace)")
-        #expect(NSDictionary(dictionary: cliTrace).isEqual(to: httpTrace), "trace: CLI \(cliTrace) vs HTTP \(httpTrace)")
+        #expect(try Self.canonical(cliTrace) == Self.canonical(httpTrace), "trace: CLI \(cliTrace) vs HTTP \(httpTrace)")
         let cliEntries = try #require(cliLog["entries"] as? [[String: Any]])
         let httpEntries = try #require(httpLog["entries"] as? [[String: Any]])
         #expect(httpEntries.map { $0["outcome"] as? String } == ["permit", "deny"], "\(httpEntries)")
-        #expect(NSArray(array: cliEntries).isEqual(to: httpEntries), "access log: CLI \(cliEntries) vs HTTP \(httpEntries)")
+        #expect(try Self.canonical(cliEntries) == Self.canonical(httpEntries), "access log: CLI \(cliEntries) vs HTTP \(httpEntries)")
     }
 }

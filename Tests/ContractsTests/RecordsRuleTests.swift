@@ -319,7 +319,7 @@ struct RecordsRuleTests {
         let (a, b) = (Hash256.sha256([0xF1]), Hash256.sha256([0xF2]))
         let refused = h.run([Self.registerMany(&h, [Self.entry(a), Self.entry(b, "observation")])])[0]
         #expect(refused.code == ResultCode.unknownResourceType.rawValue)
-        #expect(refused.message.hasPrefix("entry 1: "), "\(refused.message)")
+        #expect(refused.message.hasPrefix("entries[1]"), "the failing entry is named: \(refused.message)")
         #expect(RecordIndex.current(a, in: h.state) == nil && RecordIndex.current(b, in: h.state) == nil)
         h.runAccepted([Self.registerMany(&h, [Self.entry(a), Self.entry(b, "Condition")])])
         #expect(RecordIndex.current(a, in: h.state)?.resourceType == "Observation")
