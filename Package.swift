@@ -116,6 +116,10 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ], swiftSettings: strict),
+        // The deterministic simulator (TigerBeetle's VOPR): one node over in-memory stores and a
+        // simulated clock, driven from a seed, with injected faults and invariants checked each step.
+        .testTarget(name: "SimulationTests", dependencies: ["Node", "Storage", "Contracts", "LedgerCore", "Vault"],
+                    path: "Tests/Simulation", swiftSettings: strict),
         .testTarget(name: "CareledgerTests", dependencies: ["careledger", "Node", "Storage", "LedgerCore", "Vault"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

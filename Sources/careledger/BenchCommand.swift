@@ -4,7 +4,6 @@ import Dispatch
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Storage
 import Synchronization
 

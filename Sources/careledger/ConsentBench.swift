@@ -4,7 +4,6 @@ import Dispatch
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Storage
 
 /// `careledger bench consent`: consent-decision latency as the number of consents on the chain grows.

@@ -3,7 +3,6 @@ import Contracts
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Storage
 import Vault
 

@@ -3,7 +3,6 @@ import Contracts
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 
 /// `careledger bench contracts`: healthcare contracts through the real node — claims adjudicated
 /// per second, committed durably, next to this machine's Ed25519 verification limit.

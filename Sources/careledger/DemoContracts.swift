@@ -3,7 +3,6 @@ import FHIR
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 
 /// The demo's healthcare-contract chapters: claims adjudicated on-chain (supply chain,
 /// prescriptions, trials and telehealth follow the same pattern).

@@ -3,7 +3,6 @@ import FHIR
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 
 /// The demo's supply-chain chapter: serialized units from manufacturer to pharmacy, a prescription
 /// filled against them, a counterfeit caught, and the chain of custody of a dispensed pack.

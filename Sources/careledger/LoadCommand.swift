@@ -3,7 +3,6 @@ import Foundation
 import Contracts
 import LedgerCore
 import Node
-import Ordering
 
 /// `careledger load` (hidden): commits a stream of anchor transactions and prints one line per
 /// transaction whose commit the node acknowledged. The crash test kills it with SIGKILL mid-run.

@@ -4,7 +4,6 @@ import FHIR
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Storage
 
 /// `careledger supply`: the drug supply chain contract (products, serialized units, cases,
