@@ -8,7 +8,7 @@ struct ClockTests {
         let clock = ManualClock(startMs: 5_000)
         let early = Task { try await clock.sleep(untilMonotonicMs: 10) }
         let late = Task { try await clock.sleep(ms: 30) }
-        while clock.sleepersCount < 2 { await Task.yield() }
+        while clock.sleepersCount < 2 { try await Task.sleep(for: .milliseconds(1)) }
         #expect(clock.nextDeadlineMs == 10)
         clock.advance(ms: 10)
         try await early.value
@@ -24,7 +24,7 @@ struct ClockTests {
     func cancellingASleeperFreesIt() async throws {
         let clock = ManualClock(startMs: 0)
         let sleeper = Task { try await clock.sleep(untilMonotonicMs: 1_000) }
-        while clock.sleepersCount < 1 { await Task.yield() }
+        while clock.sleepersCount < 1 { try await Task.sleep(for: .milliseconds(1)) }
         sleeper.cancel()
         await #expect(throws: CancellationError.self) { try await sleeper.value }
         #expect(clock.sleepersCount == 0)

@@ -14,7 +14,7 @@ struct ClockInjectionTests {
         let id = try await node.submit(Chain.anchor(2))
         let wait = Task { try await node.awaitCommit(id, timeoutMs: 50) }
         // The orderer's batch deadline and the commit wait both sleep on the clock.
-        while clock.sleepersCount < 2 { await Task.yield() }
+        while clock.sleepersCount < 2 { try await Task.sleep(for: .milliseconds(1)) }
         clock.advance(ms: 50)
         await #expect(throws: NodeError.self) { try await wait.value }
         #expect(node.height == 0, "the block is not due before 1,000 ms of clock time")

@@ -58,7 +58,7 @@ struct SoloOrdererTests {
         let orderer = SoloOrderer(configuration: .init(batchTransactionsMax: 1_000, batchDelayMs: 20), clock: clock, lastTimeMs: 0)
         try orderer.submit(Self.transactions(3))
         let waiter = Task { await orderer.nextBatch() }
-        while clock.nextDeadlineMs == nil { await Task.yield() }
+        while clock.nextDeadlineMs == nil { try await Task.sleep(for: .milliseconds(1)) }
         #expect(clock.nextDeadlineMs == 20, "the batch waits for its deadline on the injected clock")
         clock.advance(ms: 19)
         #expect(clock.sleepersCount == 1, "not due yet")

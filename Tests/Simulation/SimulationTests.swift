@@ -50,7 +50,10 @@ enum SimulationCampaign {
 
 /// One node in a seeded simulation: random transactions of every contract, record reads through
 /// the access service, storage, crash and clock faults; every invariant checked after every round.
-@Suite("Deterministic simulation of one node")
+///
+/// Serialized: each run is CPU-bound work on the cooperative pool; running one seed at a time
+/// leaves the other threads to the rest of the test suite.
+@Suite("Deterministic simulation of one node", .serialized)
 struct SimulationTests {
     @Test(.timeLimit(.minutes(10)), arguments: SimulationCampaign.seeds)
     func seed(_ seed: UInt64) async throws {
