@@ -45,6 +45,9 @@ final class SimulatedLedgerStore: LedgerStore {
     /// Kills this handle: every later read or write through it fails.
     func fence() { state.withLock { $0.alive = false } }
 
+    /// False once the handle is fenced or its process died during a write.
+    var isAlive: Bool { state.withLock { $0.alive } }
+
     /// Whether the armed commit fault was used (or none was armed).
     var commitFaultFired: Bool { state.withLock { $0.nextCommitFault == nil } }
 

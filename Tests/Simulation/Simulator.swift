@@ -252,8 +252,11 @@ final class Simulator {
             } catch NodeError.timedOut {
                 throw SimulationFailure("liveness: \(op.label) was admitted but not committed within \(Self.livenessSeconds) s of real time")
             } catch {
-                // A failed node answers NodeError.failed, or the error of its dead disk.
-                guard await node.failureError != nil else { throw SimulationFailure("awaiting \(op.label) failed on a healthy node: \(error)") }
+                // A failed node answers NodeError.failed; a node whose process died during a write
+                // may answer its dead disk's error before it has noticed its own failure.
+                guard await node.failureError != nil || !store.isAlive else {
+                    throw SimulationFailure("awaiting \(op.label) failed on a healthy node: \(error)")
+                }
                 inDoubt.append((id, op))
                 log("  \(op.label) not acknowledged: the node failed")
             }
