@@ -6,7 +6,6 @@ import Dispatch
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Services
 import Storage
 import Synchronization

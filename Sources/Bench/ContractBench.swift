@@ -5,7 +5,6 @@ import Demo
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Services
 
 /// `careledger bench contracts`: healthcare contracts through the real node — claims adjudicated

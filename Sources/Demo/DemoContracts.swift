@@ -4,7 +4,6 @@ import FHIR
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Services
 
 /// The demo's healthcare-contract chapters: claims adjudicated on-chain (supply chain,

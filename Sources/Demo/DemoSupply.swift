@@ -4,7 +4,6 @@ import FHIR
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Services
 
 /// The demo's supply-chain chapter: serialized units from manufacturer to pharmacy, a prescription

@@ -38,6 +38,8 @@ struct CommitPipeline: Sendable {
     struct Prepared: Sendable {
         let commit: BlockCommit
         let committed: CommittedBlock
+        /// A state read that failed before the block's execution ended: the block may rest on it.
+        let readFailure: StateReadFailure?
     }
 
     /// Executes the next batch and signs its block; its writes become visible to later blocks
@@ -50,17 +52,21 @@ struct CommitPipeline: Sendable {
             chainId: executor.chainId, height: height, previous: head, timeMs: batch.timeMs,
             transactions: batch.transactions.map(\.transaction), execution: execution,
             frontier: frontier, ordererKeys: ordererKeys)
+        // Read after executing: a failure during (or before) the execution is seen here.
+        let readFailure = cache.readFailure
         cache.applyExecuted(execution.writeSet, height: height)
         head = block.header
         frontier = nextFrontier
         return Prepared(commit: commit, committed: CommittedBlock(
             header: block.header, hash: block.hash, firstLogIndex: commit.firstLogIndex,
             transactionIDs: block.transactions.map(\.id), senders: block.transactions.map(\.body.sender),
-            results: execution.results))
+            results: execution.results), readFailure: readFailure)
     }
 
-    /// Writes a prepared block in one durable database transaction.
+    /// Writes a prepared block in one durable database transaction; refuses a block executed
+    /// over a failed state read.
     func write(_ prepared: Prepared) throws {
+        if let failure = prepared.readFailure { throw failure }
         try store.commit(prepared.commit)
         cache.applyDurable(prepared.commit.writeSet, height: prepared.commit.block.header.height)
     }

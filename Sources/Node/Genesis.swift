@@ -46,7 +46,9 @@ public enum Genesis {
             return Transaction.sign(body, with: founder.keys)
         }
         let executor = BlockExecutor.standard(chainId: chainId)
-        let verified = transactions.map { try! VerifiedTransaction.verify($0) }
+        let verified = try transactions.map { tx throws(GenesisError) in
+            do { return try VerifiedTransaction.verify(tx) } catch { throw .founderRejected("founding transaction \(tx.id.hex) does not verify: \(error)") }
+        }
         let execution = executor.execute(height: 0, timeMs: timeMs, transactions: verified, state: MemoryState())
         if let bad = execution.results.first(where: { !$0.isAccepted }) { throw GenesisError.founderRejected(bad.message) }
         let (block, commit, _) = CommitPipeline.assemble(

@@ -90,7 +90,8 @@ public actor LedgerNode {
     private var pendingIDs: Set<Hash256> = []
     /// Next sequence and number of pending transactions per sender with anything pending.
     private var pendingBySender: [IdentityID: (next: UInt64, count: Int)] = [:]
-    private var waiters: [Hash256: [(token: UInt64, continuation: CheckedContinuation<CommitStatus, any Error>)]] = [:]
+    /// Callers waiting for a commit, each with the timer that expires its wait.
+    private var waiters: [Hash256: [CommitWaiter]] = [:]
     private var nextToken: UInt64 = 0
     private var subscribers: [UInt64: AsyncStream<CommittedBlock>.Continuation] = [:]
     private var commitTask: Task<Void, Never>?
@@ -166,11 +167,19 @@ public actor LedgerNode {
     /// head's time + 1). Services stamp times a contract checks (a session's start, an expiry) with it.
     public var nextBlockTimeMs: Int64 { max(clock.nowMs(), head.timeMs + 1) }
 
+    /// Why the node stopped committing, once a store write or read failed; nil while healthy. A
+    /// failed state read counts at once, though the node notices it at its next block or submission.
+    public var failureError: NodeError? { (failure ?? cache.readFailure.map { "\($0)" }).map { .failed($0) } }
+
     /// Number of transactions admitted and not yet committed.
     public var pendingCount: Int { pendingIDs.count }
 
     /// Committed state (through the cache), for read-only queries.
     public nonisolated var state: any StateReader { cache }
+
+    /// The first store read under `state` that failed, if any: a decision taken over `state`
+    /// since then may rest on a missing value and must not take effect.
+    nonisolated var stateReadFailure: StateReadFailure? { cache.readFailure }
 
     // MARK: admission
 
@@ -216,6 +225,15 @@ public actor LedgerNode {
                 }
             }
         }
+        // A dry run over a failed store read proves nothing: refuse it all and stop.
+        if let readFailure = cache.readFailure {
+            for tx in accepted { release(tx.id, sender: tx.body.sender) }
+            didFail("\(readFailure)")
+            return results.map { result in
+                if case .failure(.invalid) = result { return result }
+                return .failure(.stopping)
+            }
+        }
         if !accepted.isEmpty {
             do { try orderer.submit(accepted) } catch {
                 for tx in accepted { release(tx.id, sender: tx.body.sender) }
@@ -255,19 +273,22 @@ public actor LedgerNode {
             if let list = waiters.removeValue(forKey: id) {
                 let status = CommitStatus(transactionID: id, height: block.header.height,
                                           logIndex: block.firstLogIndex + UInt64(offset), result: block.results[offset])
-                for waiter in list { waiter.continuation.resume(returning: status) }
+                for waiter in list { waiter.resume(returning: status) }
             }
         }
         for subscriber in subscribers.values { subscriber.yield(block) }
     }
 
+    /// Stops committing for good: the first reason is kept, waiters are told, the orderer closes
+    /// (a block executed over a failed read is refused by the writer, so nothing after commits).
     private func didFail(_ reason: String) {
-        failure = reason
-        failAllWaiters(NodeError.failed(reason))
+        if failure == nil { failure = reason }
+        orderer.close()
+        failAllWaiters(NodeError.failed(failure ?? reason))
     }
 
     private func failAllWaiters(_ error: NodeError) {
-        for list in waiters.values { for waiter in list { waiter.continuation.resume(throwing: error) } }
+        for list in waiters.values { for waiter in list { waiter.resume(throwing: error) } }
         waiters.removeAll()
         for subscriber in subscribers.values { subscriber.finish() }
         subscribers.removeAll()
@@ -286,12 +307,13 @@ public actor LedgerNode {
         let timeout = timeoutMs ?? configuration.commitWaitMs
         nextToken += 1
         let token = nextToken
+        let deadlineMs = clock.monotonicMs() + Int64(timeout)
         return try await withCheckedThrowingContinuation { continuation in
-            waiters[id, default: []].append((token, continuation))
-            Task { [weak self] in
-                try? await Task.sleep(for: .milliseconds(timeout))
+            let timer = Task { [weak self, clock] in
+                do { try await clock.sleep(untilMonotonicMs: deadlineMs) } catch { return }
                 await self?.expire(id, token: token, timeoutMs: timeout)
             }
+            waiters[id, default: []].append(CommitWaiter(token: token, continuation: continuation, timer: timer))
         }
     }
 
@@ -299,7 +321,7 @@ public actor LedgerNode {
         guard var list = waiters[id], let index = list.firstIndex(where: { $0.token == token }) else { return }
         let waiter = list.remove(at: index)
         waiters[id] = list.isEmpty ? nil : list
-        waiter.continuation.resume(throwing: NodeError.timedOut(id, ms: timeoutMs))
+        waiter.resume(throwing: NodeError.timedOut(id, ms: timeoutMs))
     }
 
     /// Submits one transaction and waits for its commit; returns the receipt with inclusion proof.
@@ -346,6 +368,24 @@ public actor LedgerNode {
         orderer.close()
         await commitTask?.value
         failAllWaiters(.stopped)
+    }
+}
+
+/// A caller of `awaitCommit`, and the timer that ends its wait; the timer is cancelled once the
+/// wait is answered, so no sleeping task outlives it.
+private struct CommitWaiter {
+    let token: UInt64
+    let continuation: CheckedContinuation<CommitStatus, any Error>
+    let timer: Task<Void, Never>
+
+    func resume(returning status: CommitStatus) {
+        timer.cancel()
+        continuation.resume(returning: status)
+    }
+
+    func resume(throwing error: any Error) {
+        timer.cancel()
+        continuation.resume(throwing: error)
     }
 }
 

@@ -6,6 +6,11 @@ import Synchronization
 /// Committed state as the executor and admission read it: a bounded in-memory cache in front of
 /// the store, plus an overlay of blocks that are executed but still being written. Reads are
 /// thread-safe. The overlay is what lets block N+1 execute while block N is being made durable.
+///
+/// `StateReader` cannot throw (every contract reads through it), so a failed store read answers
+/// nil and is recorded in `readFailure`, which stays set: the commit pipeline refuses to write
+/// any block executed after it, admission refuses submissions, and the access service releases
+/// nothing, so no decision taken over a failed read takes effect.
 final class StateCache: StateReader, Sendable {
     /// Most durable entries kept; past this they are dropped and refilled from the store.
     static let entriesMax = 2_000_000
@@ -35,14 +40,28 @@ final class StateCache: StateReader, Sendable {
     /// an unchanged one (the same array the cache holds) is recognized in O(1).
     private let decodedMemo = Mutex<[String: (bytes: [UInt8], value: any Sendable)]>([:])
 
+    /// The first store read that failed, if any; once set, never cleared.
+    private let firstReadFailure = Mutex<StateReadFailure?>(nil)
+
     init(store: any LedgerStore) { self.store = store }
+
+    /// The first failed store read, if any: whatever was executed or decided since may rest on a
+    /// value that was not there.
+    var readFailure: StateReadFailure? { firstReadFailure.withLock { $0 } }
+
+    private func recordFailure(_ what: String, _ error: any Error) {
+        firstReadFailure.withLock { failure in
+            if failure == nil { failure = StateReadFailure(what: what, reason: "\(error)") }
+        }
+    }
 
     func value(for key: String) -> [UInt8]? {
         if let cached = entries.withLock({ $0.lookup(key) }) { return cached }
         let loaded: [UInt8]?
         do { loaded = try store.state(key) } catch {
-            // A read failure here means the database is gone; continuing could fork state.
-            fatalError("state read failed for \(key): \(error)")
+            // Nothing is cached: the value is unknown, not absent.
+            recordFailure("state key \(key)", error)
+            return nil
         }
         entries.withLock { e in
             e.makeRoom(for: 1)
@@ -71,7 +90,8 @@ final class StateCache: StateReader, Sendable {
         guard !missing.isEmpty else { return }
         let found: [String: [UInt8]]
         do { found = try store.states(missing) } catch {
-            fatalError("state prefetch failed: \(error)")
+            recordFailure("a prefetch of \(missing.count) state keys", error)
+            return
         }
         entries.withLock { e in
             e.makeRoom(for: missing.count)
@@ -96,4 +116,13 @@ final class StateCache: StateReader, Sendable {
             }
         }
     }
+}
+
+/// A store read the state cache could not make (state keys are ids and contract names, never
+/// patient data, so the key may be named).
+struct StateReadFailure: Error, Sendable, CustomStringConvertible {
+    let what: String
+    let reason: String
+
+    var description: String { "state read failed for \(what): \(reason); nothing executed or decided over it is committed" }
 }

@@ -3,7 +3,8 @@ import Synchronization
 
 /// The single-node orderer of the embedded mode. A batch is cut when it holds
 /// `batchTransactionsMax` transactions, or `batchDelayMs` after its first transaction arrived,
-/// whichever comes first; a committer that falls behind gets full batches at once.
+/// whichever comes first; a committer that falls behind gets full batches at once. The delay
+/// runs on the injected clock's monotonic time, so a simulation cuts batches when it says so.
 public final class SoloOrderer: Orderer {
     /// Cutting rules.
     public struct Configuration: Sendable {
@@ -23,17 +24,20 @@ public final class SoloOrderer: Orderer {
 
     private struct State {
         var pending: [VerifiedTransaction] = []
-        var firstArrival: ContinuousClock.Instant?
+        /// Monotonic time the oldest pending transaction arrived.
+        var firstArrivalMs: Int64?
         var lastTimeMs: Int64
         var closed = false
         var waiter: CheckedContinuation<Void, Never>?
         var waiterToken: UInt64 = 0
+        /// Sleeps until the current batch deadline; cancelled once its wait is over.
+        var timer: Task<Void, Never>?
     }
 
     private enum Step {
         case batch(OrderedBatch)
         case finished
-        case wait(until: ContinuousClock.Instant?)
+        case wait(untilMs: Int64?)
     }
 
     public let configuration: Configuration
@@ -51,7 +55,7 @@ public final class SoloOrderer: Orderer {
         guard !transactions.isEmpty else { return }
         let waiter = try state.withLock { (s: inout State) throws(OrderingError) -> CheckedContinuation<Void, Never>? in
             guard !s.closed else { throw OrderingError.closed }
-            if s.pending.isEmpty { s.firstArrival = .now }
+            if s.pending.isEmpty { s.firstArrivalMs = clock.monotonicMs() }
             s.pending.append(contentsOf: transactions)
             // Wake the committer: it decides whether to cut now or sleep until the deadline.
             return Self.takeWaiter(&s)
@@ -63,24 +67,26 @@ public final class SoloOrderer: Orderer {
         while true {
             let step = state.withLock { s -> Step in
                 if s.pending.count >= configuration.batchTransactionsMax { return .batch(cut(&s)) }
-                if s.pending.isEmpty { return s.closed ? .finished : .wait(until: nil) }
+                if s.pending.isEmpty { return s.closed ? .finished : .wait(untilMs: nil) }
                 if s.closed { return .batch(cut(&s)) }
-                let due = s.firstArrival! + .milliseconds(configuration.batchDelayMs)
-                return ContinuousClock.now >= due ? .batch(cut(&s)) : .wait(until: due)
+                let dueMs = s.firstArrivalMs! + Int64(configuration.batchDelayMs)
+                return clock.monotonicMs() >= dueMs ? .batch(cut(&s)) : .wait(untilMs: dueMs)
             }
             switch step {
             case .batch(let batch): return batch
             case .finished: return nil
-            case .wait(let deadline): await waitForWork(until: deadline)
+            case .wait(let deadlineMs): await waitForWork(untilMs: deadlineMs)
             }
         }
     }
 
     public func close() {
-        let waiter = state.withLock { s in
+        let (waiter, timer) = state.withLock { s in
             s.closed = true
-            return Self.takeWaiter(&s)
+            defer { s.timer = nil }
+            return (Self.takeWaiter(&s), s.timer)
         }
+        timer?.cancel()
         waiter?.resume()
     }
 
@@ -91,7 +97,7 @@ public final class SoloOrderer: Orderer {
         let count = min(s.pending.count, configuration.batchTransactionsMax)
         let batch = Array(s.pending.prefix(count))
         s.pending.removeFirst(count)
-        s.firstArrival = s.pending.isEmpty ? nil : .now
+        s.firstArrivalMs = s.pending.isEmpty ? nil : clock.monotonicMs()
         return OrderedBatch(transactions: batch, timeMs: timeMs)
     }
 
@@ -100,29 +106,32 @@ public final class SoloOrderer: Orderer {
         return s.waiter
     }
 
-    /// Sleeps until a submit or close wakes us, or until the deadline.
-    private func waitForWork(until deadline: ContinuousClock.Instant?) async {
+    /// Sleeps until a submit or close wakes us, or until the deadline (monotonic ms).
+    private func waitForWork(untilMs deadlineMs: Int64?) async {
         let token: UInt64 = state.withLock { s in
             s.waiterToken &+= 1
             return s.waiterToken
         }
-        if let deadline {
-            Task { [weak self] in
-                try? await Task.sleep(until: deadline, clock: .continuous)
+        let timer = deadlineMs.map { deadlineMs in
+            Task { [weak self, clock] in
+                do { try await clock.sleep(untilMonotonicMs: deadlineMs) } catch { return }
                 self?.wake(token: token)
             }
         }
+        state.withLock { s in s.timer = timer }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { s -> Bool in
                 // Work may have arrived between deciding to wait and getting here.
                 if s.closed || s.pending.count >= configuration.batchTransactionsMax || s.waiterToken != token { return true }
-                if let deadline, ContinuousClock.now >= deadline { return true }
-                if deadline == nil && !s.pending.isEmpty { return true }
+                if let deadlineMs, clock.monotonicMs() >= deadlineMs { return true }
+                if deadlineMs == nil && !s.pending.isEmpty { return true }
                 s.waiter = continuation
                 return false
             }
             if resumeNow { continuation.resume() }
         }
+        // Woken by a submit or a close, the timer is moot: free its task (and a simulated clock's sleeper).
+        timer?.cancel()
     }
 
     private func wake(token: UInt64) {

@@ -4,7 +4,6 @@ import Contracts
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Services
 import Storage
 import Vault

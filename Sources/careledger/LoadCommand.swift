@@ -4,7 +4,6 @@ import Contracts
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Services
 
 /// `careledger load` (hidden): commits a stream of anchor transactions and prints one line per

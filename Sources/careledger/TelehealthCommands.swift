@@ -6,7 +6,6 @@ import FHIR
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Services
 import Storage
 import Vault

@@ -3,7 +3,6 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import LedgerCore
-import Ordering
 import Server
 import Services
 import Testing

@@ -2,7 +2,6 @@ import Contracts
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Storage
 
 /// A temporary store with a genesis block and a running node; removes its files on `close`.

@@ -51,4 +51,22 @@ struct SoloOrdererTests {
         }
         orderer.close()
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func cutsAfterDelayOnTheInjectedClock() async throws {
+        let clock = ManualClock(startMs: 1_000)
+        let orderer = SoloOrderer(configuration: .init(batchTransactionsMax: 1_000, batchDelayMs: 20), clock: clock, lastTimeMs: 0)
+        try orderer.submit(Self.transactions(3))
+        let waiter = Task { await orderer.nextBatch() }
+        while clock.nextDeadlineMs == nil { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(clock.nextDeadlineMs == 20, "the batch waits for its deadline on the injected clock")
+        clock.advance(ms: 19)
+        #expect(clock.sleepersCount == 1, "not due yet")
+        clock.advance(ms: 1)
+        let batch = try #require(await waiter.value)
+        #expect(batch.transactions.count == 3)
+        #expect(batch.timeMs == 1_020, "block time is the wall clock's")
+        orderer.close()
+        #expect(clock.sleepersCount == 0)
+    }
 }

@@ -2,7 +2,6 @@ import Contracts
 import FHIR
 import Crypto
 import LedgerCore
-import Ordering
 import Storage
 import Synchronization
 import Vault
@@ -159,6 +158,7 @@ public final class AccessService: Sendable {
         let height = node.height + 1
         let now = clock.nowMs()
         let decision = ConsentPolicy.decide(request, in: node.state, nowMs: now, height: height)
+        try checkStateReads()
         let patient = decision.record?.patient ?? Hash256.zero
         let entry = AuditEntry(timeMs: now, requester: request.requester, patient: patient, record: request.record,
                                version: decision.isPermitted ? decision.record?.version ?? 0 : 0, purpose: request.purpose,
@@ -186,6 +186,7 @@ public final class AccessService: Sendable {
         let height = node.height + 1
         let now = clock.nowMs()
         let decisions = requests.map { ConsentPolicy.decide($0, in: node.state, nowMs: now, height: height) }
+        try checkStateReads()
         var entries: [(bytes: [UInt8], patient: IdentityID)] = []
         for (request, decision) in zip(requests, decisions) {
             let patient = decision.record?.patient ?? Hash256.zero
@@ -222,6 +223,12 @@ public final class AccessService: Sendable {
             out.append(ServedRecord(request: request, decision: decision, entry: entry, content: content, auditIndex: auditIndex))
         }
         return out
+    }
+
+    /// Refuses to act on decisions once a read of the node's state has failed: a consent or a
+    /// revocation that could not be read looks absent, and the decision may be wrong.
+    private func checkStateReads() throws(AccessError) {
+        if let failure = node.stateReadFailure { throw .storage("\(failure)") }
     }
 
     /// Decrypts a record version with its custodian's key (held by this node).

@@ -2,7 +2,6 @@ import Contracts
 import Foundation
 import LedgerCore
 import Node
-import Ordering
 import Storage
 import Vault
 

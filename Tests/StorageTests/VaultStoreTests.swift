@@ -5,8 +5,26 @@ import LedgerCore
 import Testing
 import Vault
 
-@Suite("SQLite vault store: versions, index replacement, erasure, migration")
-struct SQLiteVaultStoreTests {
+/// The vault store implementations under one behavioural test: SQLite on disk, and in memory.
+enum VaultStoreKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite, inMemory
+
+    var testDescription: String { rawValue }
+
+    /// A fresh vault and a cleanup.
+    func make() throws -> (vault: any VaultStore, cleanup: () -> Void) {
+        switch self {
+        case .sqlite:
+            let path = VaultStoreTests.temporaryPath()
+            return (try SQLiteVaultStore(path: path), { VaultStoreTests.remove(path) })
+        case .inMemory:
+            return (InMemoryVaultStore(), {})
+        }
+    }
+}
+
+@Suite("Vault stores: versions, index replacement, erasure, audit log, migration")
+struct VaultStoreTests {
     static let indexer = BlindIndexer(key: try! BlindIndexKey(secret: Array(repeating: 3, count: 32)))
     static let patient = IdentityKeys(seed: Array(repeating: 11, count: 32))
     static let custodian = IdentityKeys(seed: Array(repeating: 12, count: 32))
@@ -41,10 +59,10 @@ struct SQLiteVaultStoreTests {
         return (key, stored)
     }
 
-    @Test func aNewVersionReplacesTheIndexAndErasureRemovesEverything() throws {
-        let path = Self.temporaryPath()
-        defer { Self.remove(path) }
-        let vault = try SQLiteVaultStore(path: path)
+    @Test(arguments: VaultStoreKind.allCases)
+    func aNewVersionReplacesTheIndexAndErasureRemovesEverything(_ kind: VaultStoreKind) throws {
+        let (vault, cleanup) = try kind.make()
+        defer { cleanup() }
         let (key, stored) = try Self.patientKey()
         let first = try Self.version(1, name: "Ada Lovelace", code: "1234-5", patientKey: key, stored: stored)
         try vault.put([first])
@@ -73,6 +91,75 @@ struct SQLiteVaultStoreTests {
         #expect(try vault.values(param: "code", records: [Self.record]).isEmpty)
         #expect(try vault.patientKey(patient: Self.patient.derivedID, custodian: Self.custodian.derivedID)?.id == key.id,
                 "the patient key stays: it wraps the patient's other records")
+    }
+
+    @Test(arguments: VaultStoreKind.allCases)
+    func searchesPatientKeysAndBlobs(_ kind: VaultStoreKind) throws {
+        let (vault, cleanup) = try kind.make()
+        defer { cleanup() }
+        let (key, stored) = try Self.patientKey()
+        let (newerKey, newerStored) = try Self.patientKey()
+        let other = Hash256.sha256(Array("Observation/2".utf8))
+        let first = try Self.version(1, name: "Ada Lovelace", code: "2024-01-05", patientKey: key, stored: stored)
+        let dataKey = DataKey.generate()
+        let second = StoredRecordVersion(
+            record: other, version: 1, patient: Self.patient.derivedID,
+            blob: try RecordCipher.seal(Array("other".utf8), with: dataKey, record: other, version: 1),
+            dataKey: try newerKey.wrap(dataKey, record: other, version: 1), patientKey: newerStored,
+            blindTokens: Self.indexer.tokens(field: .name, value: "Ada King"), values: [IndexedValue(param: "code", value: "2024-03-01")])
+        try vault.put([first])
+        try vault.put([second])
+        let both = [Self.record, other].sorted()
+        #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "ada"), limit: 10) == both)
+        #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "ada"), limit: 1) == [both[0]])
+        #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "ada king"), limit: 10) == [other])
+        #expect(try vault.records(withAll: [], limit: 10).isEmpty)
+        #expect(try vault.records(param: "code", from: "2024-01-01", to: "2024-02-01", limit: 10) == [Self.record])
+        #expect(Set(try vault.records(param: "code", from: "2024-01-01", to: nil, limit: 10)) == Set(both))
+        #expect(try vault.records(param: "code", from: "2024-04-01", to: nil, limit: 10).isEmpty)
+        #expect(try vault.records(patient: Self.patient.derivedID, limit: 10) == both)
+        #expect(try vault.records(patient: Self.custodian.derivedID, limit: 10).isEmpty)
+        #expect(try vault.values(param: "code", records: both) == [Self.record: ["2024-01-05"], other: ["2024-03-01"]])
+        #expect(try vault.patientKey(patient: Self.patient.derivedID, custodian: Self.custodian.derivedID)?.id == newerKey.id, "the newest key")
+        #expect(try vault.patientKey(id: key.id)?.patient == Self.patient.derivedID)
+        #expect(try vault.patientKey(id: .sha256([1])) == nil)
+        #expect(try vault.sealedVersion(blob: first.blob.hash, record: Self.record, version: 9)?.dataKey == nil, "a blob without that version")
+        #expect(try vault.wrappedKey(record: Self.record, version: 1, recipient: Self.custodian.derivedID) == nil)
+
+        // Blobs are content-addressed and idempotent.
+        let sealed = try RecordCipher.seal(Array("loose".utf8), with: DataKey.generate(), record: other, version: 2)
+        #expect(try vault.putBlob(sealed) == sealed.hash)
+        #expect(try vault.putBlob(sealed) == sealed.hash)
+        #expect(try vault.blob(sealed.hash) == sealed)
+        try vault.deleteBlob(sealed.hash)
+        #expect(try vault.blob(sealed.hash) == nil)
+    }
+
+    @Test(arguments: VaultStoreKind.allCases)
+    func theAuditLogIsAMerkleLog(_ kind: VaultStoreKind) throws {
+        let (vault, cleanup) = try kind.make()
+        defer { cleanup() }
+        var memory = MemoryMerkleTree()
+        let patients = [Self.patient.derivedID, Self.custodian.derivedID]
+        var size: UInt64 = 0
+        for batch in 0..<5 {
+            let entries = (0..<(batch + 1)).map { index in (bytes: Array("entry \(batch).\(index)".utf8), patient: patients[index % 2]) }
+            size = try vault.appendAudit(entries)
+            for entry in entries { memory.append(leafHash: MerkleHashing.leafHash(entry.bytes)) }
+        }
+        #expect(size == 15)
+        let head = try vault.auditHead()
+        #expect(head.size == 15 && head.root == memory.root)
+        #expect(try vault.auditEntry(0)?.bytes == Array("entry 0.0".utf8))
+        #expect(try vault.auditEntry(15) == nil)
+        let first = try vault.auditEntries(patient: Self.patient.derivedID, after: nil, limit: 100)
+        #expect(first.count == 9)
+        #expect(first.map(\.index) == first.map(\.index).sorted())
+        #expect(try vault.auditEntries(patient: Self.patient.derivedID, after: first[2].index, limit: 2).map(\.index) == [first[3].index, first[4].index])
+        let builder = MerkleProofBuilder(source: vault)
+        for index in 0..<size {
+            #expect(try builder.inclusionProof(index: index, size: size) == memory.proofs.inclusionProof(index: index, size: size))
+        }
     }
 
     @Test func indexKeyListsRoundTripAndRejectDamage() throws {
