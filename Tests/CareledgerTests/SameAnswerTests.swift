@@ -75,7 +75,7 @@ struct SameAnswerTests {
 
         // Three days later on the ledger's clock (a block proves the time), the HTTP API answers.
         let directory = DataDirectory(url: URL(fileURLWithPath: cli.data))
-        let later = ManualClock(startMs: Int64(Date().timeIntervalSince1970 * 1_000) + 3 * Self.dayMs)
+        let later = LaterClock(offsetMs: 3 * Self.dayMs)
         let patient = try directory.loadKey("pat").derivedID
         let agent = try directory.loadKey("agent").derivedID
         let (httpClaim, httpTrace, httpLog) = try await {
@@ -125,4 +125,14 @@ struct SameAnswerTests {
         #expect(httpEntries.map { $0["outcome"] as? String } == ["permit", "deny"], "\(httpEntries)")
         #expect(try Self.canonical(cliEntries) == Self.canonical(httpEntries), "access log: CLI \(cliEntries) vs HTTP \(httpEntries)")
     }
+}
+
+/// The system clock, `offsetMs` ahead on the wall: blocks get later times while deadlines and
+/// timeouts run in real time (a `ManualClock` would also stop the orderer's batch timer).
+struct LaterClock: LedgerClock {
+    let offsetMs: Int64
+    let system = SystemClock()
+    func nowMs() -> Int64 { system.nowMs() + offsetMs }
+    func monotonicMs() -> Int64 { system.monotonicMs() }
+    func sleep(untilMonotonicMs deadlineMs: Int64) async throws { try await system.sleep(untilMonotonicMs: deadlineMs) }
 }
