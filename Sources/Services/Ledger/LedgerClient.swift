@@ -25,6 +25,12 @@ public struct UnsignedCall: Sendable {
         self.sequence = sequence
         self.expiryHeight = expiryHeight
     }
+
+    /// A call of a typed contract method: its contract, method name and argument map.
+    public init(_ keys: IdentityKeys, sender: IdentityID? = nil, call: some ContractMethod, sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
+        self.init(keys, sender: sender, contract: type(of: call).contract, method: type(of: call).methodName, args: call.args,
+                  sequence: sequence, expiryHeight: expiryHeight)
+    }
 }
 
 /// Signs, submits and awaits transactions for the keys this process holds: the one place that
@@ -62,6 +68,11 @@ public final class LedgerClient: Sendable {
     public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
                      expiryHeight: UInt64? = nil) -> Transaction {
         sign(UnsignedCall(keys, sender: sender, contract: contract, method: method, args: args, expiryHeight: expiryHeight))
+    }
+
+    /// Signs a call of a typed contract method from `keys` with the sender's next sequence number (taken now).
+    public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, _ call: some ContractMethod, expiryHeight: UInt64? = nil) -> Transaction {
+        sign(UnsignedCall(keys, sender: sender, call: call, expiryHeight: expiryHeight))
     }
 
     /// Forgets the sequence numbers counted for `sender` (after a refusal): the next comes from committed state.

@@ -114,6 +114,11 @@ public final class LocalLedger: Sendable {
         client.sign(keys, sender: sender, contract: contract, method: method, args: args, expiryHeight: expiryHeight)
     }
 
+    /// Signs a call of a typed contract method from `keys` with the sender's next sequence number.
+    public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, _ call: some ContractMethod, expiryHeight: UInt64? = nil) -> Transaction {
+        client.sign(keys, sender: sender, call, expiryHeight: expiryHeight)
+    }
+
     /// Submits a transaction and waits for it; a refusal (at admission or execution) is thrown as `Refused`.
     @discardableResult
     public func commit(_ transaction: Transaction) async throws -> CommitReceipt { try await client.commit(transaction) }
