@@ -156,7 +156,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ], swiftSettings: strict),
         .testTarget(name: "CareledgerTests", dependencies: [
-            "careledger", "Node", "Storage", "LedgerCore", "Vault", "Ordering", "Server", "Services",
+            "careledger", "Node", "Storage", "LedgerCore", "Vault", "Ordering", "Server", "Services", "Contracts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -15,6 +15,8 @@ public struct UnsignedCall: Sendable {
     public var sequence: UInt64?
     public var expiryHeight: UInt64?
 
+    /// A raw call, named and with arguments as given: for a caller's own transaction (`careledger submit`) or a call
+    /// no typed method describes. Everything else uses `init(_:sender:call:…)`.
     public init(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
                 sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
         self.keys = keys
@@ -64,7 +66,7 @@ public final class LedgerClient: Sendable {
         return Transaction.sign(body, with: call.keys)
     }
 
-    /// Signs a transaction from `keys` with the sender's next sequence number (taken now).
+    /// Signs a raw call (see `UnsignedCall`) from `keys` with the sender's next sequence number (taken now).
     public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
                      expiryHeight: UInt64? = nil) -> Transaction {
         sign(UnsignedCall(keys, sender: sender, contract: contract, method: method, args: args, expiryHeight: expiryHeight))
