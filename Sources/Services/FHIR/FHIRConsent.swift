@@ -77,32 +77,35 @@ extension FHIRService {
             throw .invalid("provision.actor: exactly one actor with reference.identifier (\(Self.identitySystem) or \(Self.roleSystem))",
                            at: "Consent.provision.actor")
         }
-        let grantee: Grantee
+        let member: Grantee?
         if system == Self.roleSystem {
-            grantee = .role(try Self.argumentName(value))
+            member = nil
         } else if system == Self.identitySystem, let id = Hash256(hex: value), let identity = Directory.identity(id, in: state) {
-            grantee = identity.kind == .organization ? .organization(id) : .member(id)
+            member = identity.kind == .organization ? .organization(id) : .member(id)
         } else {
             throw .invalid("provision.actor names no identity on this ledger", at: "Consent.provision.actor")
         }
-        var grant = ConsentContract.Grant(patient: patient, grantee: grantee, purposes: [], actions: [])
         let purposes = ((provision["purpose"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
-        grant.purposes = try (purposes.isEmpty ? ["TREAT"] : purposes).map { code throws(FHIRError) in try Self.argumentName(code) }
         let actionCodes = ((provision["action"] as? [[String: Any]]) ?? []).flatMap { (($0["coding"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String } }
         let actions = actionCodes.map { $0 == "correct" ? "contribute" : $0 == "access" ? "read" : $0 }
-        grant.actions = try (actions.isEmpty ? ["read"] : actions).map { code throws(FHIRError) in try Self.argumentName(code) }
         let classes = ((provision["class"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
-        if !classes.isEmpty { grant.resourceTypes = classes }
         let labels = ((provision["securityLabel"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
         let categories = labels.compactMap { FHIRSensitivity.codes[$0] }
         guard categories.count == labels.count else { throw .invalid("unknown securityLabel code", at: "Consent.provision.securityLabel") }
-        if !categories.isEmpty { grant.categories = Array(Set(categories)).sorted { $0.rawValue < $1.rawValue } }
         let records = ((provision["data"] as? [[String: Any]]) ?? []).compactMap { (($0["reference"] as? [String: Any])?["reference"] as? String).flatMap(FHIRJSON.parseReference) }
-        if !records.isEmpty { grant.records = records.map { Self.recordID(type: $0.type, id: $0.id) } }
-        if let period = provision["period"] as? [String: Any] {
-            if let start = (period["start"] as? String).flatMap(FHIRDateTime.range) { grant.startMs = Self.milliseconds(start.lo) }
-            if let end = (period["end"] as? String).flatMap(FHIRDateTime.range) { grant.endMs = Self.milliseconds(end.lo) }
-        }
+        let period = provision["period"] as? [String: Any]
+        // The role, purpose and action names are read last, as the contract reads them: a malformed resource is reported first.
+        let grantee: Grantee
+        if let member { grantee = member } else { grantee = .role(try Self.argumentName(value)) }
+        let grant = ConsentContract.Grant(
+            patient: patient, grantee: grantee,
+            categories: categories.isEmpty ? nil : Array(Set(categories)).sorted { $0.rawValue < $1.rawValue },
+            resourceTypes: classes.isEmpty ? nil : classes,
+            records: records.isEmpty ? nil : records.map { Self.recordID(type: $0.type, id: $0.id) },
+            purposes: try (purposes.isEmpty ? ["TREAT"] : purposes).map { code throws(FHIRError) in try Self.argumentName(code) },
+            actions: try (actions.isEmpty ? ["read"] : actions).map { code throws(FHIRError) in try Self.argumentName(code) },
+            startMs: (period?["start"] as? String).flatMap(FHIRDateTime.range).map { Self.milliseconds($0.lo) },
+            endMs: (period?["end"] as? String).flatMap(FHIRDateTime.range).map { Self.milliseconds($0.lo) })
         let ids = try await submitAndAwait([UnsignedCall(keys, call: grant)])
         // A consent's id is the id of the transaction that granted it.
         guard let id = ids.last, let consent = ConsentIndex.consent(id, patient: patient, in: state) else {
