@@ -160,7 +160,7 @@ let package = Package(
         .testTarget(name: "SimulationTests", dependencies: ["Node", "Storage", "Contracts", "LedgerCore", "Vault"],
                     path: "Tests/Simulation", swiftSettings: strict),
         .testTarget(name: "CareledgerTests", dependencies: [
-            "careledger", "Node", "Storage", "LedgerCore", "Vault", "Server", "Services",
+            "careledger", "Node", "Storage", "LedgerCore", "Vault", "Server", "Services", "Contracts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -64,9 +64,8 @@ struct APIBench: AsyncParsableCommand {
     func measure(_ ledger: LocalLedger, _ directory: DataDirectory) async throws {
         let hospital = try directory.loadKey("bench-hospital")
         let clinician = IdentityKeys.generate()
-        try await ledger.commit(ledger.sign(hospital, contract: "membership", method: "enroll", args: .map([
-            "kind": .string("member"), "label": .string("bench-clinician"), "roles": .list([.string("clinician")]),
-            "signingKey": .bytes(clinician.signingPublicKey.rawValue), "agreementKey": .bytes(clinician.agreementPublicKey)])))
+        try await ledger.commit(ledger.sign(hospital, MembershipContract.Enroll(
+            label: "bench-clinician", roles: [.clinician], signingKey: clinician.signingPublicKey, agreementKey: clinician.agreementPublicKey)))
         guard let writer = Directory.identity(hospital.derivedID, in: ledger.node.state),
               let reader = Directory.identity(clinician.derivedID, in: ledger.node.state) else { throw CLIError("bench identities missing") }
         let fhir = ledger.fhir

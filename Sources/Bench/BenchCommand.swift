@@ -131,9 +131,9 @@ struct LedgerBench: AsyncParsableCommand {
                               name: String = "bench-device") async throws -> [IdentityKeys] {
         let devices = (0..<count).map { IdentityKeys(seed: Hash256.sha256(Array("\(name)-\($0)".utf8)).bytes) }
         let enrollments = devices.enumerated().map { index, device in
-            ledger.sign(admin, contract: "membership", method: "enroll", args: .map([
-                "kind": .string("device"), "label": .string("\(name)-\(index)"), "roles": .list([.string(role.rawValue)]),
-                "signingKey": .bytes(device.signingPublicKey.rawValue), "agreementKey": .bytes(device.agreementPublicKey)]))
+            ledger.sign(admin, MembershipContract.Enroll(
+                kind: .device, label: "\(name)-\(index)", roles: [role], signingKey: device.signingPublicKey,
+                agreementKey: device.agreementPublicKey))
         }
         try await commitSetup(ledger, enrollments)
         return devices
@@ -158,8 +158,8 @@ struct LedgerBench: AsyncParsableCommand {
             let device = devices[index % devices.count]
             return (device, TransactionBody(
                 chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,
-                sequence: sequenceBase + UInt64(index / devices.count) + 1, contract: "anchor", method: "put",
-                args: .map(["digest": .bytes(Hash256.sha256(Array("bench-\(index)".utf8)).bytes), "kind": .string("bench")])))
+                sequence: sequenceBase + UInt64(index / devices.count) + 1,
+                call: AnchorContract.Put(digest: Hash256.sha256(Array("bench-\(index)".utf8)), kind: "bench")))
         }
     }
 
@@ -269,9 +269,9 @@ struct LedgerBench: AsyncParsableCommand {
         let devices = (0..<deviceCount).map { IdentityKeys(seed: Hash256.sha256(Array("flat-device-\($0)".utf8)).bytes) }
         let enroll = devices.enumerated().map { index, device in
             Transaction.sign(TransactionBody(chainId: "careledger-flat", sender: admin.derivedID, publicKey: admin.signingPublicKey,
-                                             sequence: UInt64(index) + 2, contract: "membership", method: "enroll", args: .map([
-                "kind": .string("device"), "label": .string("flat-device-\(index)"), "roles": .list([.string("integration")]),
-                "signingKey": .bytes(device.signingPublicKey.rawValue), "agreementKey": .bytes(device.agreementPublicKey)])), with: admin)
+                                             sequence: UInt64(index) + 2, call: MembershipContract.Enroll(
+                kind: .device, label: "flat-device-\(index)", roles: [.integration], signingKey: device.signingPublicKey,
+                agreementKey: device.agreementPublicKey)), with: admin)
         }
         let clock = SystemClock()
         _ = try writer.commit(enroll.map { try VerifiedTransaction.verify($0) }, timeMs: clock.nowMs())

@@ -258,37 +258,36 @@ struct ConsentBenchWorld: Sendable {
         organizationIDs = organizationKeys.map(\.derivedID)
         var work: [(IdentityKeys, TransactionBody)] = []
         var sequences: [IdentityID: UInt64] = [:]
-        func add(_ signer: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) {
+        func add(_ signer: IdentityKeys, _ call: some ContractMethod) {
             let sequence = sequences[signer.derivedID, default: 1] + 1
             sequences[signer.derivedID] = sequence
             work.append((signer, TransactionBody(chainId: chainId, sender: signer.derivedID, publicKey: signer.signingPublicKey,
-                                                 sequence: sequence, contract: contract, method: method, args: .map(args))))
+                                                 sequence: sequence, call: call)))
         }
         for (index, member) in members.enumerated() {
-            add(organizationKeys[Self.organization(ofMember: index)], "membership", "enroll", [
-                "kind": .string("member"), "label": .string("bench-staff-\(index)"),
-                "roles": .list(Self.roles(ofMember: index).map { .string($0.rawValue) }),
-                "signingKey": .bytes(member.signingPublicKey.rawValue), "agreementKey": .bytes(member.agreementPublicKey)])
+            add(organizationKeys[Self.organization(ofMember: index)], MembershipContract.Enroll(
+                label: "bench-staff-\(index)", roles: Self.roles(ofMember: index), signingKey: member.signingPublicKey,
+                agreementKey: member.agreementPublicKey))
         }
         for patient in patientKeys + [worstPatient] {
             sequences[patient.derivedID] = 0
-            add(patient, "membership", "registerPatient", ["agreementKey": .bytes(patient.agreementPublicKey)])
+            add(patient, MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey))
         }
         // Hospital clinicians (members 0, 2, 6, 8, … of org 0) author the records.
         let authors = (0..<Self.membersPerOrganization).filter { Self.roles(ofMember: $0).contains(.clinician) }.map { members[$0] }
         for author in authors { sequences[author.derivedID] = 0 }
         for patient in 0..<patientKeys.count {
             for which in 0..<2 {
-                add(authors[(patient * 2 + which) % authors.count], "records", "register", [
-                    "record": .bytes(record(patient, which).bytes), "patient": .bytes(patientKeys[patient].derivedID.bytes),
-                    "resourceType": .string(Self.resourceTypes[(patient + which * 3) % Self.resourceTypes.count]),
-                    "category": .string(which == 0 ? "general" : Self.sensitive[patient % Self.sensitive.count].rawValue),
-                    "ciphertextHash": .bytes(Hash256.sha256(Array("ciphertext-\(patient)-\(which)".utf8)).bytes), "version": .int(1)])
+                add(authors[(patient * 2 + which) % authors.count], RecordsContract.Register(
+                    record: record(patient, which), patient: patientKeys[patient].derivedID,
+                    resourceType: Self.resourceTypes[(patient + which * 3) % Self.resourceTypes.count],
+                    category: which == 0 ? .general : Self.sensitive[patient % Self.sensitive.count],
+                    ciphertextHash: Hash256.sha256(Array("ciphertext-\(patient)-\(which)".utf8)), version: 1))
             }
         }
-        add(authors[0], "records", "register", [
-            "record": .bytes(worstRecord.bytes), "patient": .bytes(worstPatient.derivedID.bytes), "resourceType": .string("Observation"),
-            "category": .string("mental-health"), "ciphertextHash": .bytes(Hash256.sha256(Array("worst".utf8)).bytes), "version": .int(1)])
+        add(authors[0], RecordsContract.Register(
+            record: worstRecord, patient: worstPatient.derivedID, resourceType: "Observation", category: .mentalHealth,
+            ciphertextHash: Hash256.sha256(Array("worst".utf8)), version: 1))
         return Self.sign(work)
     }
 
@@ -296,10 +295,9 @@ struct ConsentBenchWorld: Sendable {
     /// covered by (itself, its organization, its two roles), none of which covers the record.
     func worstCaseTransactions() -> [Transaction] {
         let requester = members[worstRequester]
-        let grantees: [CanonicalValue] = [
-            .map(["kind": .string("member"), "id": .bytes(requester.derivedID.bytes)]),
-            .map(["kind": .string("organization"), "id": .bytes(organizationIDs[Self.organization(ofMember: worstRequester)].bytes)]),
-        ] + Self.roles(ofMember: worstRequester).map { .map(["kind": .string("role"), "role": .string($0.rawValue)]) }
+        let grantees: [Grantee] = [
+            .member(requester.derivedID), .organization(organizationIDs[Self.organization(ofMember: worstRequester)]),
+        ] + Self.roles(ofMember: worstRequester).map { .role($0) }
         var work: [(IdentityKeys, TransactionBody)] = []
         var sequence: UInt64 = 1
         for grantee in grantees {
@@ -307,9 +305,8 @@ struct ConsentBenchWorld: Sendable {
                 sequence += 1
                 work.append((worstPatient, TransactionBody(
                     chainId: chainId, sender: worstPatient.derivedID, publicKey: worstPatient.signingPublicKey, sequence: sequence,
-                    contract: "consent", method: "grant", args: .map([
-                        "patient": .bytes(worstPatient.derivedID.bytes), "grantee": grantee, "categories": .list([.string("general")]),
-                        "purposes": .list([.string("TREAT")]), "actions": .list([.string("read")])]))))
+                    call: ConsentContract.Grant(patient: worstPatient.derivedID, grantee: grantee, categories: [.general],
+                                                purposes: [.treatment], actions: [.read]))))
             }
         }
         precondition(work.count == Self.worstCaseConsents)
@@ -358,31 +355,28 @@ struct ConsentBenchWorld: Sendable {
         Self.sign(range.map { k in
             let spec = spec(k)
             let patient = patientKeys[spec.patient]
-            var args: [String: CanonicalValue] = [
-                "patient": .bytes(patient.derivedID.bytes), "grantee": granteeValue(spec),
-                "purposes": .list(spec.purposes.map { .string($0.rawValue) }), "actions": .list(spec.actions.map { .string($0.rawValue) }),
-            ]
+            var grant = ConsentContract.Grant(patient: patient.derivedID, grantee: grantee(spec), purposes: spec.purposes, actions: spec.actions)
             switch spec.scope {
-            case 1: args["categories"] = .list([.string("general"), .string(Self.sensitive[spec.scopeValue % Self.sensitive.count].rawValue)])
-            case 2: args["resourceTypes"] = .list([.string(Self.resourceTypes[spec.scopeValue % Self.resourceTypes.count])])
-            case 3: args["records"] = .list([.bytes(record(spec.patient, spec.scopeValue % 2).bytes)])
+            case 1: grant.categories = [.general, Self.sensitive[spec.scopeValue % Self.sensitive.count]]
+            case 2: grant.resourceTypes = [Self.resourceTypes[spec.scopeValue % Self.resourceTypes.count]]
+            case 3: grant.records = [record(spec.patient, spec.scopeValue % 2)]
             default: break
             }
             switch spec.period {
-            case 1: args["endMs"] = .int(startMs + 3_600_000)
-            case 2: args["startMs"] = .int(decisionTimeMs + 86_400_000)
+            case 1: grant.endMs = startMs + 3_600_000
+            case 2: grant.startMs = decisionTimeMs + 86_400_000
             default: break
             }
             return (patient, TransactionBody(chainId: chainId, sender: patient.derivedID, publicKey: patient.signingPublicKey,
-                                             sequence: UInt64(spec.ordinal) + 2, contract: "consent", method: "grant", args: .map(args)))
+                                             sequence: UInt64(spec.ordinal) + 2, call: grant))
         })
     }
 
-    func granteeValue(_ spec: Spec) -> CanonicalValue {
+    func grantee(_ spec: Spec) -> Grantee {
         switch spec.granteeKind {
-        case .member: .map(["kind": .string("member"), "id": .bytes(members[spec.grantee].derivedID.bytes)])
-        case .organization: .map(["kind": .string("organization"), "id": .bytes(organizationIDs[spec.grantee].bytes)])
-        case .role: .map(["kind": .string("role"), "role": .string(Self.grantRoles[spec.grantee].rawValue)])
+        case .member: .member(members[spec.grantee].derivedID)
+        case .organization: .organization(organizationIDs[spec.grantee])
+        case .role: .role(Self.grantRoles[spec.grantee])
         }
     }
 

@@ -49,7 +49,7 @@ struct ContractBench: AsyncParsableCommand {
             claimsResult = try await LedgerBench.commitAll(signed, through: ledger, progress: !json)
             var counts: [String: Int] = [:]
             for tx in signed {
-                guard let id = tx.body.args["claim"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
+                guard let id = (try? ClaimsContract.Submit(args: tx.body.args))?.claim,
                       let entry = ClaimsContract.claim(id, in: ledger.node.state) else { throw CLIError("a bench claim was not stored") }
                 counts[entry.outcome.rawValue, default: 0] += 1
             }
@@ -97,34 +97,32 @@ struct ContractBench: AsyncParsableCommand {
         let distributorDevices = try await LedgerBench.enrollDevices(ledger, count: max(1, senders / 2), admin: distributor, role: .supplyChain,
                                                                      name: "bench-distributor")
         let gtin = (0...9).map { "0061414199999\($0)" }.first(where: gs1CheckDigitValid)!
-        try await LedgerBench.commitSetup(ledger, [ledger.sign(maker, contract: "supply", method: "registerProduct",
-                                                        args: .map(["gtin": .string(gtin), "label": .string("bench tablets 10 mg")]))])
+        try await LedgerBench.commitSetup(ledger, [ledger.sign(maker, SupplyChainContract.RegisterProduct(gtin: gtin, label: "bench tablets 10 mg"))])
         let expiry = SystemClock().nowMs() + 400 * 86_400_000
         let serial: @Sendable (Int) -> String = { "B\($0)" }
         try await LedgerBench.commitSetup(ledger, stride(from: 0, to: units, by: 200).map { start in
-            ledger.sign(maker, contract: "supply", method: "commission", args: .map([
-                "gtin": .string(gtin), "lot": .string("LOT-BENCH"), "expiryMs": .int(expiry),
-                "serials": .list((start..<min(units, start + 200)).map { .string(serial($0)) })]))
+            ledger.sign(maker, SupplyChainContract.Commission(
+                gtin: gtin, lot: "LOT-BENCH", expiryMs: expiry, serials: (start..<min(units, start + 200)).map { serial($0) }))
         })
-        func phase(_ devices: [IdentityKeys], _ method: String, _ args: @escaping @Sendable (Int) -> CanonicalValue) -> [Transaction] {
+        func phase<Call: ContractMethod>(_ devices: [IdentityKeys], _ call: @escaping @Sendable (Int) -> Call) -> [Transaction] {
             let count = devices.count
             let bases = devices.map { BlockExecutor.lastSequence(of: $0.derivedID, in: ledger.node.state) }
             return LedgerBench.signAll(units) { i in
                 let device = devices[i % count]
                 return (device, TransactionBody(chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,
-                                                sequence: bases[i % count] + UInt64(i / count) + 1, contract: "supply", method: method, args: args(i)))
+                                                sequence: bases[i % count] + UInt64(i / count) + 1, call: call(i)))
             }
         }
-        let unit: @Sendable (Int) -> CanonicalValue = { .map(["gtin": .string(gtin), "serial": .string(serial($0))]) }
+        let unit: @Sendable (Int) -> SGTIN = { SGTIN(gtin: gtin, serial: serial($0)) }
         let makerID = maker.derivedID, distributorID = distributor.derivedID
         var phases: [LedgerBench.Throughput] = []
         if !json { Terminal.line("shipping, receiving and verifying each unit…") }
-        phases.append(try await LedgerBench.commitAll(phase(makerDevices, "ship", { .map(["to": .bytes(distributorID.bytes), "units": .list([unit($0)])]) }),
+        phases.append(try await LedgerBench.commitAll(phase(makerDevices, { SupplyChainContract.Ship(to: distributorID, units: [unit($0)]) }),
                                                       through: ledger, progress: !json))
-        phases.append(try await LedgerBench.commitAll(phase(distributorDevices, "receive", { .map(["from": .bytes(makerID.bytes), "units": .list([unit($0)])]) }),
+        phases.append(try await LedgerBench.commitAll(phase(distributorDevices, { SupplyChainContract.Receive(from: makerID, units: [unit($0)]) }),
                                                       through: ledger, progress: !json))
-        phases.append(try await LedgerBench.commitAll(phase(distributorDevices, "verify", { i in
-            .map(["gtin": .string(gtin), "serial": .string(serial(i)), "lot": .string("LOT-BENCH")]) }), through: ledger, progress: !json))
+        phases.append(try await LedgerBench.commitAll(phase(distributorDevices, { i in
+            SupplyChainContract.Verify(gtin: gtin, serial: serial(i), lot: "LOT-BENCH") }), through: ledger, progress: !json))
         let probe = SupplyChainContract.unit(gtin, serial(units - 1), atMs: SystemClock().nowMs(), in: ledger.node.state)
         guard probe.owner == distributorID, probe.isInGoodStanding, probe.incidentCount == 0 else {
             throw CLIError("bench units did not end with the distributor in good standing")
@@ -143,28 +141,25 @@ struct ContractBench: AsyncParsableCommand {
         let patientKeys = (0..<patients).map { IdentityKeys(seed: Hash256.sha256(Array("bench-patient-\($0)".utf8)).bytes) }
         try await LedgerBench.commitSetup(ledger, LedgerBench.signAll(patients) { i in
             (patientKeys[i], TransactionBody(chainId: chainId, sender: patientKeys[i].derivedID, publicKey: patientKeys[i].signingPublicKey,
-                                             sequence: 1, contract: "membership", method: "registerPatient",
-                                             args: .map(["agreementKey": .bytes(patientKeys[i].agreementPublicKey)])))
+                                             sequence: 1, call: MembershipContract.RegisterPatient(agreementKey: patientKeys[i].agreementPublicKey)))
         })
-        let plan = try PlanFile.arguments(Data("""
+        let plan = try PlanFile.registerPlan(Data("""
             {"plan":"BENCH","currency":"USD","deductible":100.00,"coinsurancePercent":20,"outOfPocketMax":1000000.00,
              "benefits":[{"code":"99213","allowed":150.00}]}
             """.utf8))
-        try await LedgerBench.commitSetup(ledger, [ledger.sign(payer, contract: "claims", method: "registerPlan", args: plan)])
+        try await LedgerBench.commitSetup(ledger, [ledger.sign(payer, plan)])
         try await LedgerBench.commitSetup(ledger, patientKeys.map { patient in
-            ledger.sign(payer, contract: "claims", method: "enroll", args: .map([
-                "plan": .string("BENCH"), "patient": .bytes(patient.derivedID.bytes),
-                "startMs": .int(now - 400 * day), "endMs": .int(now + 300 * day)]))
+            ledger.sign(payer, ClaimsContract.Enroll(plan: "BENCH", patient: patient.derivedID, startMs: now - 400 * day, endMs: now + 300 * day))
         })
         let record: @Sendable (Int) -> Hash256 = { i in Hash256.sha256(Array("bench-record-\(i)".utf8)) }
         let patientIDs = patientKeys.map(\.derivedID)
         var registrations: [Transaction] = []
         for start in stride(from: 0, to: claims, by: RecordsContract.registrationsPerTransactionMax) {
-            let entries: [CanonicalValue] = (start..<min(claims, start + RecordsContract.registrationsPerTransactionMax)).map { i in
-                .map(["record": .bytes(record(i).bytes), "patient": .bytes(patientIDs[i % patients].bytes), "resourceType": .string("Encounter"),
-                      "category": .string("general"), "ciphertextHash": .bytes(Hash256.sha256(record(i).bytes).bytes), "version": .int(1)])
+            let entries = (start..<min(claims, start + RecordsContract.registrationsPerTransactionMax)).map { i in
+                RecordsContract.Register(record: record(i), patient: patientIDs[i % patients], resourceType: "Encounter", category: .general,
+                                         ciphertextHash: Hash256.sha256(record(i).bytes), version: 1)
             }
-            registrations.append(ledger.sign(hospital, contract: "records", method: "registerMany", args: .map(["entries": .list(entries)])))
+            registrations.append(ledger.sign(hospital, RecordsContract.RegisterMany(entries: entries)))
         }
         try await LedgerBench.commitSetup(ledger, registrations)
 
@@ -174,15 +169,13 @@ struct ContractBench: AsyncParsableCommand {
         let patientCount = patients
         return LedgerBench.signAll(claims) { i in
             let device = devices[i % senderCount]
-            let args: CanonicalValue = .map([
-                "claim": .bytes(Hash256.sha256(Array("bench-claim-\(i)".utf8)).bytes), "plan": .string("BENCH"),
-                "patient": .bytes(patientIDs[i % patientCount].bytes), "claimHash": .bytes(Hash256.sha256(Array("claim-\(i)".utf8)).bytes),
-                "diagnoses": .list([.string("E11.9")]),
-                "items": .list([.map(["sequence": .int(1), "code": .string("99213"), "quantity": .int(1), "unitPrice": .int(20_000),
-                                      "serviceMs": .int(firstDay + Int64(i / patientCount) * day), "record": .bytes(record(i).bytes)])]),
-            ])
+            let submit = ClaimsContract.Submit(
+                claim: Hash256.sha256(Array("bench-claim-\(i)".utf8)), plan: "BENCH", patient: patientIDs[i % patientCount],
+                claimHash: Hash256.sha256(Array("claim-\(i)".utf8)), diagnoses: ["E11.9"],
+                items: [ClaimItem(sequence: 1, code: "99213", quantity: 1, unitPriceMinor: 20_000, serviceMs: firstDay + Int64(i / patientCount) * day,
+                                  record: record(i))])
             return (device, TransactionBody(chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,
-                                            sequence: UInt64(i / senderCount) + 1, contract: "claims", method: "submit", args: args))
+                                            sequence: UInt64(i / senderCount) + 1, call: submit))
         }
     }
 }

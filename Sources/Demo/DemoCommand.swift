@@ -93,35 +93,30 @@ struct DemoScript {
 
         story.chapter("Enrolling members and a patient")
         var memberKeys: [String: IdentityKeys] = [:]
-        for (org, orgKeys, name, roles) in [("general-hospital", hospital, "dr-rivera", ["clinician", "emergency-clinician"]),
-                                             ("city-clinic", clinic, "nurse-okafor", ["nurse"]),
-                                             ("acme-health-plan", payer, "claims-agent", ["payer-agent"]),
-                                             ("corner-pharmacy", pharmacy, "pharmacist-lee", ["pharmacist"])] {
+        for (org, orgKeys, name, roles) in [("general-hospital", hospital, "dr-rivera", [Role.clinician, .emergencyClinician]),
+                                             ("city-clinic", clinic, "nurse-okafor", [.nurse]),
+                                             ("acme-health-plan", payer, "claims-agent", [.payerAgent]),
+                                             ("corner-pharmacy", pharmacy, "pharmacist-lee", [.pharmacist])] {
             let member = IdentityKeys.generate()
             try directory.saveKey(name, member)
             memberKeys[name] = member
-            let receipt = try await commit(ledger, ledger.sign(orgKeys, contract: "membership", method: "enroll", args: .map([
-                "kind": .string("member"), "label": .string(name), "roles": .list(roles.map { .string($0) }),
-                "signingKey": .bytes(member.signingPublicKey.rawValue), "agreementKey": .bytes(member.agreementPublicKey),
-            ])))
+            let receipt = try await commit(ledger, ledger.sign(orgKeys, MembershipContract.Enroll(
+                label: name, roles: roles, signingKey: member.signingPublicKey, agreementKey: member.agreementPublicKey)))
             try expect(receipt.status.result.isAccepted, "enroll \(name)")
-            story.ok("\(org) enrolled \(name) as \(roles.joined(separator: " + ")) (block \(receipt.status.height))")
+            story.ok("\(org) enrolled \(name) as \(roles.map(\.rawValue).joined(separator: " + ")) (block \(receipt.status.height))")
         }
         let patient = IdentityKeys.generate()
         try directory.saveKey("patient", patient)
-        let registration = try await commit(ledger, ledger.sign(patient, contract: "membership", method: "registerPatient",
-                                                                args: .map(["agreementKey": .bytes(patient.agreementPublicKey)])))
+        let registration = try await commit(ledger, ledger.sign(patient, MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)))
         try expect(registration.status.result.isAccepted, "patient registration")
         story.ok("a patient registered with keys they hold; on-chain they are only the pseudonym \(patient.derivedID.hex.prefix(16))…")
 
         story.chapter("Anchoring documents (no PHI on-chain: only digests)")
         let document = Hash256.sha256(domain: "demo/encrypted-discharge-summary", Array("ciphertext bytes held off-chain".utf8))
-        let anchor = try await commit(ledger, ledger.sign(memberKeys["dr-rivera"]!, contract: "anchor", method: "put",
-                                                          args: .map(["digest": .bytes(document.bytes), "kind": .string("document")])))
+        let anchor = try await commit(ledger, ledger.sign(memberKeys["dr-rivera"]!, AnchorContract.Put(digest: document, kind: "document")))
         try expect(anchor.status.result.isAccepted, "anchor")
         story.ok("dr-rivera anchored document digest \(document.hex.prefix(16))… in block \(anchor.status.height)")
-        let again = ledger.sign(memberKeys["nurse-okafor"]!, contract: "anchor", method: "put",
-                                args: .map(["digest": .bytes(document.bytes), "kind": .string("document")]))
+        let again = ledger.sign(memberKeys["nurse-okafor"]!, AnchorContract.Put(digest: document, kind: "document"))
         await expectRefusal(ledger, [again], "anchoring the same digest again", .rejected(Rejection(.alreadyAnchored, "")))
         ledger.resetSequence(memberKeys["nurse-okafor"]!.derivedID)
 
@@ -129,16 +124,14 @@ struct DemoScript {
         var bar = ProgressBar("committing", total: total)
         let device = IdentityKeys.generate()
         try directory.saveKey("lab-device", device)
-        _ = try await commit(ledger, ledger.sign(hospital, contract: "membership", method: "enroll", args: .map([
-            "kind": .string("device"), "label": .string("lab-device"), "roles": .list([.string("integration")]),
-            "signingKey": .bytes(device.signingPublicKey.rawValue), "agreementKey": .bytes(device.agreementPublicKey),
-        ])))
+        _ = try await commit(ledger, ledger.sign(hospital, MembershipContract.Enroll(
+            kind: .device, label: "lab-device", roles: [.integration], signingKey: device.signingPublicKey,
+            agreementKey: device.agreementPublicKey)))
         let commits = await ledger.node.commits()
         let clock = ContinuousClock()
         let started = clock.now
         let batch = (0..<bulk).map { index in
-            ledger.sign(device, contract: "anchor", method: "put", args: .map([
-                "digest": .bytes(Hash256.sha256(domain: "demo/lab-result", Array("\(index)".utf8)).bytes), "kind": .string("lab-result")]))
+            ledger.sign(device, AnchorContract.Put(digest: Hash256.sha256(domain: "demo/lab-result", Array("\(index)".utf8)), kind: "lab-result"))
         }
         for result in await ledger.node.submit(batch) { _ = try result.get() }
         var done: UInt64 = 0
@@ -152,8 +145,7 @@ struct DemoScript {
         story.ok("a lab device anchored \(grouped(bulk)) result digests in \(fixed(seconds, 2)) s (\(grouped(Int(Double(bulk) / max(seconds, 0.001)))) tx/s, signed and durably committed)")
 
         story.chapter("Refusing bad transactions before ordering")
-        let replay = ledger.sign(memberKeys["dr-rivera"]!, contract: "anchor", method: "put",
-                                 args: .map(["digest": .bytes(Hash256.sha256(Array("x".utf8)).bytes), "kind": .string("document")]))
+        let replay = ledger.sign(memberKeys["dr-rivera"]!, AnchorContract.Put(digest: Hash256.sha256(Array("x".utf8)), kind: "document"))
         _ = try await commit(ledger, replay)
         await expectRefusal(ledger, [replay], "replaying a committed transaction", .rejected(Rejection(.sequenceReplayed, "")))
         var forged = Array(replay.bytes)
@@ -161,13 +153,11 @@ struct DemoScript {
         let forgedResult = await ledger.node.submit(bytes: [forged])[0]
         try expect((try? forgedResult.get()) == nil, "forged signature")
         story.refused("a transaction with one flipped signature bit: \(forgedResult.failureDescription)")
-        let byPatient = ledger.sign(patient, contract: "membership", method: "enroll", args: .map([
-            "kind": .string("member"), "label": .string("fake"), "roles": .list([.string("clinician")]),
-            "signingKey": .bytes(IdentityKeys.generate().signingPublicKey.rawValue), "agreementKey": .bytes(patient.agreementPublicKey)]))
+        let byPatient = ledger.sign(patient, MembershipContract.Enroll(
+            label: "fake", roles: [.clinician], signingKey: IdentityKeys.generate().signingPublicKey, agreementKey: patient.agreementPublicKey))
         await expectRefusal(ledger, [byPatient], "a patient trying to enroll a clinician", .rejected(Rejection(.unauthorized, "")))
         ledger.resetSequence(patient.derivedID)
-        let expired = ledger.sign(memberKeys["dr-rivera"]!, contract: "anchor", method: "put",
-                                  args: .map(["digest": .bytes(Hash256.sha256(Array("y".utf8)).bytes), "kind": .string("document")]), expiryHeight: 1)
+        let expired = ledger.sign(memberKeys["dr-rivera"]!, AnchorContract.Put(digest: Hash256.sha256(Array("y".utf8)), kind: "document"), expiryHeight: 1)
         await expectRefusal(ledger, [expired], "a transaction that expired at height 1", .rejected(Rejection(.expired, "")))
         ledger.resetSequence(memberKeys["dr-rivera"]!.derivedID)
         let unknown = ledger.sign(memberKeys["dr-rivera"]!, contract: "lottery", method: "draw", args: .map([:]))
@@ -175,24 +165,19 @@ struct DemoScript {
         ledger.resetSequence(memberKeys["dr-rivera"]!.derivedID)
 
         story.chapter("Revoking a member and rotating a key")
-        let revoke = try await commit(ledger, ledger.sign(clinic, contract: "membership", method: "revoke",
-                                                          args: .map(["member": .bytes(memberKeys["nurse-okafor"]!.derivedID.bytes)])))
+        let revoke = try await commit(ledger, ledger.sign(clinic, MembershipContract.Revoke(member: memberKeys["nurse-okafor"]!.derivedID)))
         try expect(revoke.status.result.isAccepted, "revoke")
         story.ok("city-clinic revoked nurse-okafor (block \(revoke.status.height))")
-        let afterRevoke = ledger.sign(memberKeys["nurse-okafor"]!, contract: "anchor", method: "put",
-                                      args: .map(["digest": .bytes(Hash256.sha256(Array("z".utf8)).bytes), "kind": .string("document")]))
+        let afterRevoke = ledger.sign(memberKeys["nurse-okafor"]!, AnchorContract.Put(digest: Hash256.sha256(Array("z".utf8)), kind: "document"))
         await expectRefusal(ledger, [afterRevoke], "nurse-okafor after revocation", .rejected(Rejection(.senderRevoked, "")))
         let newKeys = IdentityKeys.generate()
-        let rotation = try await commit(ledger, ledger.sign(payer, contract: "membership", method: "rotateKey", args: .map([
-            "signingKey": .bytes(newKeys.signingPublicKey.rawValue), "agreementKey": .bytes(newKeys.agreementPublicKey)])))
+        let rotation = try await commit(ledger, ledger.sign(payer, MembershipContract.RotateKey(signingKey: newKeys.signingPublicKey, agreementKey: newKeys.agreementPublicKey)))
         try expect(rotation.status.result.isAccepted, "rotation")
         story.ok("acme-health-plan rotated its keys; its id stays \(payer.derivedID.hex.prefix(16))…")
-        let oldKey = ledger.sign(payer, contract: "anchor", method: "put",
-                                 args: .map(["digest": .bytes(Hash256.sha256(Array("w".utf8)).bytes), "kind": .string("document")]))
+        let oldKey = ledger.sign(payer, AnchorContract.Put(digest: Hash256.sha256(Array("w".utf8)), kind: "document"))
         await expectRefusal(ledger, [oldKey], "a transaction signed with the old key", .rejected(Rejection(.keyMismatch, "")))
         ledger.resetSequence(payer.derivedID)
-        let newKey = try await commit(ledger, ledger.sign(newKeys, sender: payer.derivedID, contract: "anchor", method: "put",
-                                                          args: .map(["digest": .bytes(Hash256.sha256(Array("w".utf8)).bytes), "kind": .string("document")])))
+        let newKey = try await commit(ledger, ledger.sign(newKeys, sender: payer.derivedID, AnchorContract.Put(digest: Hash256.sha256(Array("w".utf8)), kind: "document")))
         try expect(newKey.status.result.isAccepted, "new key works")
         story.ok("the same transaction signed with the new key is accepted (block \(newKey.status.height))")
 

@@ -28,15 +28,14 @@ extension DemoScript {
     mutating func tellClaims(_ ledger: LocalLedger, agent: IdentityKeys, rivera: IdentityKeys, patient: IdentityKeys) async throws {
         story.chapter("Insurance claims adjudicated on-chain")
         let hospital = try directory.loadKey("general-hospital")
-        let plan = try PlanFile.arguments(Data("""
+        let plan = try PlanFile.registerPlan(Data("""
             {"plan":"ACME-GOLD","currency":"USD","deductible":100.00,"coinsurancePercent":20,"outOfPocketMax":1000.00,
              "benefits":[{"code":"99213","allowed":150.00},{"code":"70553","allowed":1200.00,"priorAuth":true}]}
             """.utf8))
-        try await ledger.commit(ledger.sign(agent, contract: "claims", method: "registerPlan", args: plan))
+        try await ledger.commit(ledger.sign(agent, plan))
         let now = SystemClock().nowMs()
-        try await ledger.commit(ledger.sign(agent, contract: "claims", method: "enroll", args: .map([
-            "plan": .string("ACME-GOLD"), "patient": .bytes(patient.derivedID.bytes),
-            "startMs": .int(now - 30 * 86_400_000), "endMs": .int(now + 335 * 86_400_000)])))
+        try await ledger.commit(ledger.sign(agent, ClaimsContract.Enroll(
+            plan: "ACME-GOLD", patient: patient.derivedID, startMs: now - 30 * 86_400_000, endMs: now + 335 * 86_400_000)))
         story.ok("acme-health-plan's claims-agent registered plan ACME-GOLD ($100 deductible, 20 % coinsurance, $1,000 out-of-pocket cap) and enrolled the patient's pseudonym")
 
         let today = String(FHIRDateTime.instant(ms: now).prefix(10))
@@ -48,7 +47,7 @@ extension DemoScript {
 
         func submit(_ claim: [String: Any]) async throws -> ClaimEntry {
             let submission = try ClaimMapping.submission(claim, provider: hospital.derivedID)
-            try await ledger.commit(ledger.sign(hospital, contract: "claims", method: "submit", args: submission.arguments(patient: patient.derivedID)))
+            try await ledger.commit(ledger.sign(hospital, submission.call(patient: patient.derivedID)))
             guard let entry = ClaimsContract.claim(submission.claimID, in: ledger.node.state) else { throw CLIError("demo check failed: claim not stored") }
             return entry
         }
@@ -56,9 +55,8 @@ extension DemoScript {
         try expect(paid.outcome == .paid && paid.payerMinor == 4_000 && paid.patientMinor == 11_000, "claim paid with deductible and coinsurance")
         story.ok("general-hospital submitted FHIR Claim CLM-1001 (office visit 99213, billed $200.00); the contract adjudicated it in its block:")
         for line in ClaimText.lines(paid, currency: "USD").dropFirst() { story.note(line) }
-        try await ledger.commit(ledger.sign(agent, contract: "claims", method: "pay", args: .map([
-            "claim": .bytes(paid.id.bytes), "amount": .int(paid.payerMinor),
-            "reference": .bytes(Hash256.sha256(Array("EFT 0000-4471".utf8)).bytes)])))
+        try await ledger.commit(ledger.sign(agent, ClaimsContract.Pay(
+            claim: paid.id, amount: paid.payerMinor, reference: Hash256.sha256(Array("EFT 0000-4471".utf8)))))
         story.ok("acme-health-plan recorded its $40.00 payment against the claim (remittance hash on-chain)")
 
         let duplicate = try await submit(Self.visitClaim("CLM-1002", price: 200.00, record: encounter.entry.record, today: today))

@@ -34,14 +34,13 @@ extension DemoScript {
         let clinic = try directory.loadKey("city-clinic")
         story.chapter("Encrypted records and patient consent")
         var staff: [String: IdentityKeys] = [:]
-        for (name, roles) in [("dr-chen", ["clinician"]), ("dr-patel", ["emergency-clinician"])] {
+        for (name, roles) in [("dr-chen", [Role.clinician]), ("dr-patel", [Role.emergencyClinician])] {
             let keys = IdentityKeys.generate()
             try directory.saveKey(name, keys)
             staff[name] = keys
             names[keys.derivedID] = name
-            try await ledger.commit(ledger.sign(clinic, contract: "membership", method: "enroll", args: .map([
-                "kind": .string("member"), "label": .string(name), "roles": .list(roles.map { .string($0) }),
-                "signingKey": .bytes(keys.signingPublicKey.rawValue), "agreementKey": .bytes(keys.agreementPublicKey)])))
+            try await ledger.commit(ledger.sign(clinic, MembershipContract.Enroll(
+                label: name, roles: roles, signingKey: keys.signingPublicKey, agreementKey: keys.agreementPublicKey)))
         }
         let chen = staff["dr-chen"]!, patel = staff["dr-patel"]!
         story.ok("city-clinic enrolled dr-chen (clinician) and dr-patel (urgent care, emergency-clinician)")
@@ -58,7 +57,7 @@ extension DemoScript {
         try await expectDenied(ledger, lab.entry.record, chen, .treatment, .noConsent, "dr-chen (city-clinic) asks to read the Observation")
         let consent = try await ledger.grantConsent(
             signer: patient, patient: patient.derivedID,
-            grantee: .map(["kind": .string("organization"), "id": .bytes(clinic.derivedID.bytes)]),
+            grantee: .organization(clinic.derivedID),
             scope: ConsentScope(resourceTypes: ["Observation"]), purposes: [.treatment], actions: [.read], endMs: nil)
         story.ok("the patient granted city-clinic: read Observations for treatment (consent \(consent.hex.prefix(16))…)")
         let read = try await ledger.readRecord(lab.entry.record, as: chen, purpose: .treatment)

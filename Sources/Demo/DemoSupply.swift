@@ -35,9 +35,9 @@ extension DemoScript {
         let pharmacy = try directory.loadKey("corner-pharmacy")
         let gtin = Self.supplyGTIN, lot = Self.supplyLot, sscc = Self.supplyCase
         let serials = (1...6).map { "AMX000\($0)" }
-        func units(_ list: ArraySlice<String>) -> CanonicalValue { SupplyCLI.argument(list.map { SGTIN(gtin: gtin, serial: $0) }) }
-        func supply(_ keys: IdentityKeys, _ method: String, _ args: [String: CanonicalValue]) async throws -> CommitReceipt {
-            try await ledger.commit(ledger.sign(keys, contract: "supply", method: method, args: .map(args)))
+        func units(_ list: ArraySlice<String>) -> [SGTIN] { list.map { SGTIN(gtin: gtin, serial: $0) } }
+        func supply(_ keys: IdentityKeys, _ call: some ContractMethod) async throws -> CommitReceipt {
+            try await ledger.commit(ledger.sign(keys, call))
         }
         func unit(_ serial: String) -> SerialVerification {
             SupplyChainContract.unit(gtin, serial, atMs: SystemClock().nowMs(), in: ledger.node.state)
@@ -45,25 +45,23 @@ extension DemoScript {
         let now = SystemClock().nowMs()
         let expiryMs = (now / SupplyCLI.dayMs + 730) * SupplyCLI.dayMs
 
-        _ = try await supply(maker, "registerProduct", ["gtin": .string(gtin), "label": .string("Amoxicillin 500 mg caps 30")])
-        let commissioned = try await supply(maker, "commission", ["gtin": .string(gtin), "lot": .string(lot), "expiryMs": .int(expiryMs),
-                                                                   "serials": .list(serials.map { .string($0) })])
+        _ = try await supply(maker, SupplyChainContract.RegisterProduct(gtin: gtin, label: "Amoxicillin 500 mg caps 30"))
+        let commissioned = try await supply(maker, SupplyChainContract.Commission(gtin: gtin, lot: lot, expiryMs: expiryMs, serials: serials))
         try expect(serials.allSatisfy { unit($0).status == .active }, "commissioned units are active")
         story.ok("northwind-pharma (manufacturer) registered GTIN \(gtin) and commissioned 6 serialized packs \(serials[0])…\(serials[5]) in lot \(lot), usable through \(SupplyCLI.expiryDay(expiryMs)) (block \(commissioned.status.height))")
 
-        _ = try await supply(maker, "aggregate", ["sscc": .string(sscc), "units": units(serials[0..<4])])
-        _ = try await supply(maker, "ship", ["to": .bytes(wholesaler.derivedID.bytes), "cases": .list([.string(sscc)]), "units": units(serials[4...])])
-        let received = try await supply(wholesaler, "receive", ["from": .bytes(maker.derivedID.bytes), "cases": .list([.string(sscc)]),
-                                                                "units": units(serials[4...])])
+        _ = try await supply(maker, SupplyChainContract.Aggregate(sscc: sscc, units: units(serials[0..<4])))
+        _ = try await supply(maker, SupplyChainContract.Ship(to: wholesaler.derivedID, units: units(serials[4...]), cases: [sscc]))
+        let received = try await supply(wholesaler, SupplyChainContract.Receive(from: maker.derivedID, units: units(serials[4...]), cases: [sscc]))
         try expect(serials.allSatisfy { unit($0).owner == wholesaler.derivedID }, "the wholesaler owns the units")
         story.ok("it packed 4 of them in case \(sscc) and shipped the case and 2 loose packs to meridian-wholesale (distributor), which received them (block \(received.status.height))")
-        _ = try await supply(wholesaler, "disaggregate", ["sscc": .string(sscc)])
-        _ = try await supply(wholesaler, "ship", ["to": .bytes(pharmacy.derivedID.bytes), "units": units(serials[...])])
+        _ = try await supply(wholesaler, SupplyChainContract.Disaggregate(sscc: sscc))
+        _ = try await supply(wholesaler, SupplyChainContract.Ship(to: pharmacy.derivedID, units: units(serials[...])))
         let wrongReceiver = try await refusal(.notPendingRecipient, "receipt by the manufacturer") {
-            _ = try await supply(maker, "receive", ["from": .bytes(wholesaler.derivedID.bytes), "units": units(serials[0..<1])])
+            _ = try await supply(maker, SupplyChainContract.Receive(from: wholesaler.derivedID, units: units(serials[0..<1])))
         }
         story.refused("northwind-pharma trying to receive packs shipped to the pharmacy: refused, \(Self.described(wrongReceiver))")
-        let atPharmacy = try await supply(lee, "receive", ["from": .bytes(wholesaler.derivedID.bytes), "units": units(serials[...])])
+        let atPharmacy = try await supply(lee, SupplyChainContract.Receive(from: wholesaler.derivedID, units: units(serials[...])))
         try expect(serials.allSatisfy { unit($0).owner == pharmacy.derivedID && unit($0).status == .active }, "the pharmacy owns the units")
         story.ok("meridian-wholesale unpacked the case and shipped all 6 on to corner-pharmacy; pharmacist-lee received them (block \(atPharmacy.status.height))")
 
@@ -75,14 +73,13 @@ extension DemoScript {
             """.utf8)
         let requestHash = try MedicationRequestFile(request, name: "MedicationRequest").hash
         func issue(quantity: Int64, refills: Int64) async throws -> Hash256 {
-            let receipt = try await ledger.commit(ledger.sign(rivera, contract: "rx", method: "issue", args: .map([
-                "medicationRequestHash": .bytes(requestHash.bytes), "patient": .bytes(patient.derivedID.bytes), "gtin": .string(gtin),
-                "quantity": .int(quantity), "refills": .int(refills), "expiresMs": .int(SystemClock().nowMs() + 30 * SupplyCLI.dayMs)])))
+            let receipt = try await ledger.commit(ledger.sign(rivera, PrescriptionContract.Issue(
+                medicationRequestHash: requestHash, patient: patient.derivedID, gtin: gtin, quantity: quantity, refills: refills,
+                expiresMs: SystemClock().nowMs() + 30 * SupplyCLI.dayMs)))
             return receipt.status.transactionID
         }
         func fill(_ prescription: Hash256, _ list: ArraySlice<String>) async throws {
-            try await ledger.commit(ledger.sign(lee, contract: "rx", method: "fill", args: .map([
-                "prescription": .bytes(prescription.bytes), "units": units(list)])))
+            try await ledger.commit(ledger.sign(lee, PrescriptionContract.Fill(prescription: prescription, units: units(list))))
         }
         let prescription = try await issue(quantity: 2, refills: 1)
         story.ok("dr-rivera prescribed 2 packs per fill with 1 refill for the patient's pseudonym; only the MedicationRequest's SHA-256 \(requestHash.hex.prefix(16))… went on-chain (prescription \(prescription.hex.prefix(16))…)")
@@ -97,7 +94,7 @@ extension DemoScript {
         story.refused("a third fill with \(serials[4]), \(serials[5]): refused, \(Self.described(third))")
 
         func verify(_ serial: String) async throws -> VerificationRecord {
-            let receipt = try await supply(lee, "verify", ["gtin": .string(gtin), "serial": .string(serial), "lot": .string(lot)])
+            let receipt = try await supply(lee, SupplyChainContract.Verify(gtin: gtin, serial: serial, lot: lot))
             guard let record = SupplyChainContract.verification(receipt.status.transactionID, in: ledger.node.state) else {
                 throw CLIError("demo check failed: verification not recorded")
             }

@@ -29,45 +29,40 @@ extension DemoScript {
         let trial = Self.demoTrial
         // The protocol document stays with the sponsor; only its SHA-256 is registered.
         let protocolHash = Hash256.sha256(Array("Protocol \(trial) v1: randomized, open-label; primary endpoint PFS".utf8))
-        let registration = try TrialFile.arguments(Data("""
+        let registration = try TrialFile.register(Data("""
             {"trial":"\(trial)","protocolHash":"\(protocolHash.hex)","consentFormVersion":1,
              "primaryEndpoints":["PFS"],"secondaryEndpoints":["OS","QOL"],"sites":["general-hospital"]}
             """.utf8), relativeTo: directory.url, directory: directory)
-        try await ledger.commit(ledger.sign(sponsor, contract: "trials", method: "register", args: registration))
+        try await ledger.commit(ledger.sign(sponsor, registration))
         let registered = TrialIndex.trial(trial, in: ledger.node.state)
         try expect(registered?.current.primaryEndpoints == ["PFS"], "trial registered with its endpoints")
         story.ok("trial-sponsor registered \(trial): protocol hash \(protocolHash.hex.prefix(16))…, consent form v1, site general-hospital")
         story.note("pre-registered endpoints — primary: PFS (progression-free survival); secondary: OS, QOL")
 
-        try await ledger.commit(ledger.sign(patient, contract: "trials", method: "consent", args: .map([
-            "trial": .string(trial), "patient": .bytes(patient.derivedID.bytes), "consentFormVersion": .int(1),
-            "recruitmentContact": .bool(false)])))
-        try await ledger.commit(ledger.sign(rivera, contract: "trials", method: "enroll", args: .map([
-            "trial": .string(trial), "patient": .bytes(patient.derivedID.bytes)])))
+        try await ledger.commit(ledger.sign(patient, TrialsContract.Consent(
+            trial: trial, patient: patient.derivedID, consentFormVersion: 1, recruitmentContact: false)))
+        try await ledger.commit(ledger.sign(rivera, TrialsContract.Enroll(trial: trial, patient: patient.derivedID)))
         let enrolled = TrialIndex.participant(trial: trial, patient: patient.derivedID, in: ledger.node.state)
         try expect(enrolled?.status == .enrolled, "patient enrolled")
         story.ok("the patient signed research consent (HRESCH, consent form v1) with their own key; dr-rivera enrolled them at general-hospital")
 
         func submit(_ crf: String) -> Transaction {
-            ledger.sign(rivera, contract: "trials", method: "submitData", args: .map([
-                "trial": .string(trial), "participant": .bytes(patient.derivedID.bytes), "endpoint": .string("PFS"),
-                "crfHashes": .list([.bytes(Hash256.sha256(Array(crf.utf8)).bytes)])]))
+            ledger.sign(rivera, TrialsContract.SubmitData(
+                trial: trial, participant: patient.derivedID, crfHashes: [Hash256.sha256(Array(crf.utf8))], endpoint: "PFS"))
         }
         try await ledger.commit(submit(#"{"visit":1,"lesion_sum_mm":41}"#))
         let batch = TrialIndex.dataBatch(trial: trial, index: 1, in: ledger.node.state)
         try expect(batch?.endpoint == "PFS" && batch?.crfHashes.count == 1, "data batch anchored")
         story.ok("dr-rivera anchored the visit-1 case report form for endpoint PFS: only its SHA-256 \(batch!.crfHashes[0].hex.prefix(16))… is on-chain (batch 1, block \(batch!.height))")
 
-        try await ledger.commit(ledger.sign(patient, contract: "trials", method: "withdraw", args: .map([
-            "trial": .string(trial), "patient": .bytes(patient.derivedID.bytes)])))
+        try await ledger.commit(ledger.sign(patient, TrialsContract.Withdraw(trial: trial, patient: patient.derivedID)))
         story.ok("the patient withdrew from the trial (effective from the next block)")
         let refused = try await expectRefused(ledger, submit(#"{"visit":2,"lesion_sum_mm":38}"#), .participantWithdrawn,
                                               "data after withdrawal")
         story.refused("the visit-2 data submission is REFUSED: \(refused.code) (code \(ResultCode.participantWithdrawn.rawValue))")
 
-        try await ledger.commit(ledger.sign(sponsor, contract: "trials", method: "reportResults", args: .map([
-            "trial": .string(trial), "primaryEndpoints": .list([.string("OS")]),
-            "resultsHash": .bytes(Hash256.sha256(Array("results tables: OS HR 0.81".utf8)).bytes)])))
+        try await ledger.commit(ledger.sign(sponsor, TrialsContract.ReportResults(
+            trial: trial, primaryEndpoints: ["OS"], resultsHash: Hash256.sha256(Array("results tables: OS HR 0.81".utf8)))))
         let result = TrialIndex.results(trial: trial, in: ledger.node.state).last
         guard let flag = result?.flag else { throw CLIError("demo check failed: the swapped primary endpoint was not flagged") }
         try expect(flag.added == ["OS"] && flag.dropped == ["PFS"], "flag names the switched endpoints")
@@ -118,9 +113,8 @@ extension DemoScript {
         for message in try SessionFile.load(id, in: directory).sealedMessages() { try transcript.append(message) }
         try expect(ended.status == .ended && ended.transcriptHash == transcript.hash && ended.messageCount == 3, "transcript anchored")
         story.ok("the patient ended the session; the transcript hash over the sealed messages is anchored at block \(ended.endedHeight!)")
-        _ = try await expectRefused(ledger, ledger.sign(rivera, contract: "telehealth", method: "end", args: .map([
-            "session": .bytes(id.bytes), "transcriptHash": .bytes(Hash256.zero.bytes), "messageCount": .int(0),
-            "endMs": .int(ended.endMs!)])), .sessionAlreadyEnded, "ending twice")
+        _ = try await expectRefused(ledger, ledger.sign(rivera, TelehealthContract.End(
+            session: id, transcriptHash: .zero, messageCount: 0, endMs: ended.endMs!)), .sessionAlreadyEnded, "ending twice")
         story.refused("ending it again is refused: sessionAlreadyEnded")
         story.note("the session's on-chain record (telehealth show):")
         var names: [IdentityID: String] = [rivera.derivedID: "dr-rivera", patient.derivedID: "patient"]

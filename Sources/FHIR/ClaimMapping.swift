@@ -43,14 +43,14 @@ public enum ClaimMapping {
         /// The Claim's patient reference ("Patient/<id>"), for the caller to resolve to a ledger patient.
         public var patientID: String
         public var currency: String
-        /// Arguments without `patient`.
-        public var args: [String: CanonicalValue]
+        /// SHA-256 of the Claim's JSON.
+        public var claimHash: Hash256
+        public var diagnoses: [String]
+        public var items: [ClaimItem]
 
-        /// The complete arguments for `patient`.
-        public func arguments(patient: IdentityID) -> CanonicalValue {
-            var args = self.args
-            args["patient"] = .bytes(patient.bytes)
-            return .map(args)
+        /// The `claims.submit` call for `patient`.
+        public func call(patient: IdentityID) -> ClaimsContract.Submit {
+            ClaimsContract.Submit(claim: claimID, plan: plan, patient: patient, claimHash: claimHash, diagnoses: diagnoses, items: items)
         }
     }
 
@@ -98,7 +98,7 @@ public enum ClaimMapping {
             diagnoses.append(code)
         }
         var currency: String?
-        var items: [CanonicalValue] = []
+        var items: [ClaimItem] = []
         for (index, item) in ((claim["item"] as? [[String: Any]]) ?? []).enumerated() {
             let at = "Claim.item[\(index)]"
             guard let sequence = item["sequence"] as? Int else { throw .unprocessable("item \(index): sequence is required", at: at) }
@@ -122,19 +122,14 @@ public enum ClaimMapping {
                 throw .unprocessable("item \(index): encounter must reference the record that documents the service (Encounter/<id>, or an identifier in \(recordSystem))",
                                      at: "\(at).encounter")
             }
-            items.append(.map([
-                "sequence": .int(Int64(sequence)), "code": .string(code), "quantity": .int(quantity),
-                "unitPrice": .int(try minorUnits(value, currency: itemCurrency, at: "\(at).unitPrice.value")),
-                "serviceMs": .int(serviceMs), "record": .bytes(record.bytes),
-            ]))
+            items.append(ClaimItem(sequence: Int64(sequence), code: code, quantity: quantity,
+                                   unitPriceMinor: try minorUnits(value, currency: itemCurrency, at: "\(at).unitPrice.value"),
+                                   serviceMs: serviceMs, record: record))
         }
         guard !items.isEmpty else { throw .unprocessable("a Claim to adjudicate has at least one item", at: "Claim.item") }
         let claimID = claimID(provider: provider, key: key)
-        let args: [String: CanonicalValue] = [
-            "claim": .bytes(claimID.bytes), "plan": .string(plan), "diagnoses": .list(diagnoses.map { .string($0) }),
-            "items": .list(items), "claimHash": .bytes(Hash256.sha256(FHIRJSON.data(claim)).bytes),
-        ]
-        return Submission(claimID: claimID, plan: plan, patientID: patient.id, currency: currency ?? "USD", args: args)
+        return Submission(claimID: claimID, plan: plan, patientID: patient.id, currency: currency ?? "USD",
+                          claimHash: Hash256.sha256(FHIRJSON.data(claim)), diagnoses: diagnoses, items: items)
     }
 
     /// The record a Reference points at: a FHIR resource on this ledger, or an on-chain record id.

@@ -36,13 +36,11 @@ public enum Genesis {
     public static func make(chainId: String, founders: [Founder], ordererKeys: IdentityKeys, timeMs: Int64) throws -> (Block, BlockCommit) {
         guard !founders.isEmpty else { throw GenesisError.noFounders }
         let transactions = founders.enumerated().map { index, founder in
-            var args: [String: CanonicalValue] = [
-                "label": .string(founder.label), "organizationType": .string(founder.type.rawValue),
-                "agreementKey": .bytes(founder.keys.agreementPublicKey),
-            ]
-            if index == 0 { args["orderers"] = .list([.bytes(ordererKeys.signingPublicKey.rawValue)]) }
+            let found = MembershipContract.Found(label: founder.label, organizationType: founder.type,
+                                                 agreementKey: founder.keys.agreementPublicKey,
+                                                 orderers: index == 0 ? [ordererKeys.signingPublicKey] : nil)
             let body = TransactionBody(chainId: chainId, sender: founder.keys.derivedID, publicKey: founder.keys.signingPublicKey,
-                                       sequence: 1, contract: "membership", method: "found", args: .map(args))
+                                       sequence: 1, call: found)
             return Transaction.sign(body, with: founder.keys)
         }
         let executor = BlockExecutor.standard(chainId: chainId)

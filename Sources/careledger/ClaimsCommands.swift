@@ -36,11 +36,11 @@ struct ClaimsCommand: AsyncParsableCommand {
         func run() async throws {
             let directory = options.directory
             let keys = try directory.loadKey(signer)
-            let args = try PlanFile.arguments(try Data(contentsOf: URL(fileURLWithPath: file)))
+            let registration = try PlanFile.registerPlan(try Data(contentsOf: URL(fileURLWithPath: file)))
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "registerPlan", args: args))
+                try await ledger.commit(ledger.sign(keys, registration))
             }
-            Terminal.line("plan \(args["plan"]?.stringValue ?? "") registered at block \(receipt.status.height)")
+            Terminal.line("plan \(registration.plan) registered at block \(receipt.status.height)")
         }
     }
 
@@ -58,10 +58,9 @@ struct ClaimsCommand: AsyncParsableCommand {
             let directory = options.directory
             let keys = try directory.loadKey(signer)
             let patientID = try directory.identityID(patient)
-            let args: CanonicalValue = .map(["plan": .string(plan), "patient": .bytes(patientID.bytes),
-                                             "startMs": .int(try day(from, "--from")), "endMs": .int(try day(to, "--to"))])
+            let enrollment = ClaimsContract.Enroll(plan: plan, patient: patientID, startMs: try day(from, "--from"), endMs: try day(to, "--to"))
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "enroll", args: args))
+                try await ledger.commit(ledger.sign(keys, enrollment))
             }
             let coverage = receipt.status.transactionID
             if json { Terminal.json(["coverage": coverage.hex, "height": receipt.status.height]) } else {
@@ -83,10 +82,10 @@ struct ClaimsCommand: AsyncParsableCommand {
         func run() async throws {
             let directory = options.directory
             let keys = try directory.loadKey(signer)
-            let args: CanonicalValue = .map(["plan": .string(plan), "patient": .bytes(try directory.identityID(patient).bytes),
-                                             "code": .string(code), "quantity": .int(Int64(quantity))])
+            let request = ClaimsContract.RequestAuthorization(plan: plan, patient: try directory.identityID(patient), code: code,
+                                                              quantity: Int64(quantity))
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "requestAuthorization", args: args))
+                try await ledger.commit(ledger.sign(keys, request))
             }
             let id = receipt.status.transactionID
             if json { Terminal.json(["authorization": id.hex, "status": "pending"]) } else { Terminal.line("authorization \(id.hex) pending") }
@@ -107,20 +106,18 @@ struct ClaimsCommand: AsyncParsableCommand {
             let directory = options.directory
             let keys = try directory.loadKey(signer)
             let id = try hexID(authorization, "authorization id")
-            var args: [String: CanonicalValue] = ["authorization": .bytes(id.bytes)]
+            let decision: ClaimsContract.DecideAuthorization
             switch (approve, deny) {
             case (true, nil):
                 guard let until else { throw CLIError("--approve needs --until") }
-                args["approve"] = .bool(true)
-                args["validUntilMs"] = .int(try day(until, "--until"))
-                if let quantity { args["quantity"] = .int(Int64(quantity)) }
+                decision = ClaimsContract.DecideAuthorization(authorization: id, approve: true, quantity: quantity.map(Int64.init),
+                                                              validUntilMs: try day(until, "--until"))
             case (false, let reason?):
-                args["approve"] = .bool(false)
-                args["reason"] = .string(reason)
+                decision = ClaimsContract.DecideAuthorization(authorization: id, approve: false, reason: reason)
             default: throw CLIError("give exactly one of --approve and --deny")
             }
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "decideAuthorization", args: .map(args)))
+                try await ledger.commit(ledger.sign(keys, decision))
             }
             Terminal.line("authorization \(id.hex) \(approve ? "approved" : "denied") at block \(receipt.status.height)")
         }
@@ -159,7 +156,7 @@ struct ClaimsCommand: AsyncParsableCommand {
                     }
                     patientID = found
                 }
-                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "submit", args: submission.arguments(patient: patientID)))
+                try await ledger.commit(ledger.sign(keys, submission.call(patient: patientID)))
                 return ClaimsContract.claim(submission.claimID, in: ledger.node.state)!
             }
             try ClaimOutput.print(entry, view: try LedgerView.of(try directory.openStore()), fhir: json)
@@ -203,9 +200,7 @@ struct ClaimsCommand: AsyncParsableCommand {
                 } else {
                     minor = entry.payerMinor - entry.paidMinor
                 }
-                try await ledger.commit(ledger.sign(keys, contract: "claims", method: "pay", args: .map([
-                    "claim": .bytes(id.bytes), "amount": .int(minor),
-                    "reference": .bytes(Hash256.sha256(Array(reference.utf8)).bytes)])))
+                try await ledger.commit(ledger.sign(keys, ClaimsContract.Pay(claim: id, amount: minor, reference: Hash256.sha256(Array(reference.utf8)))))
                 return ClaimsContract.claim(id, in: ledger.node.state)!
             }
             let currency = (try? directory.openStore()).flatMap { ClaimsContract.plan(entry.plan, in: StoreStateReader(store: $0))?.currency } ?? "USD"

@@ -35,14 +35,15 @@ struct ConsentCommand: AsyncParsableCommand {
             let directory = options.directory
             let keys = try directory.loadKey(signer)
             let patientID = try patient.map(directory.identityID) ?? keys.derivedID
-            let grantee: CanonicalValue
+            let grantee: Grantee
             switch (to, role) {
             case (let name?, nil):
                 let id = try directory.identityID(name)
                 let store = try directory.openStore()
-                let kind = Directory.identity(id, in: StoreStateReader(store: store))?.kind == .organization ? "organization" : "member"
-                grantee = .map(["kind": .string(kind), "id": .bytes(id.bytes)])
-            case (nil, let role?): grantee = .map(["kind": .string("role"), "role": .string(role)])
+                grantee = Directory.identity(id, in: StoreStateReader(store: store))?.kind == .organization ? .organization(id) : .member(id)
+            case (nil, let role?):
+                // The contract's own refusal for a name it does not know.
+                do { grantee = .role(try Role(argument: role)) } catch { throw Refused(error.code, error.message) }
             default: throw CLIError("give exactly one of --to and --role")
             }
             if let days, !(1...36_500).contains(days) { throw CLIError("--days must be 1…36500") }

@@ -31,7 +31,7 @@ struct LoadCommand: AsyncParsableCommand {
             let count = min(chunk, transactions - submitted)
             let batch = (0..<count).map { offset in
                 let digest = Hash256.sha256(salt.bytes + Array("\(submitted + offset)".utf8))
-                return ledger.sign(admin, contract: "anchor", method: "put", args: .map(["digest": .bytes(digest.bytes), "kind": .string("load")]))
+                return ledger.sign(admin, AnchorContract.Put(digest: digest, kind: "load"))
             }
             for result in await ledger.node.submit(batch) {
                 if case .failure(let error) = result { throw CLIError("admission failed: \(error)") }

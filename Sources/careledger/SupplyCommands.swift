@@ -48,8 +48,7 @@ struct SupplyCommand: AsyncParsableCommand {
             let keys = try directory.loadKey(signer)
             let gtin = try SupplyCLI.gtin(gtin, "--gtin")
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "registerProduct",
-                                                    args: .map(["gtin": .string(gtin), "label": .string(label)])))
+                try await ledger.commit(ledger.sign(keys, SupplyChainContract.RegisterProduct(gtin: gtin, label: label)))
             }
             Terminal.line("product \(gtin) “\(label)” registered at block \(receipt.status.height)")
         }
@@ -79,8 +78,7 @@ struct SupplyCommand: AsyncParsableCommand {
             let expiryMs = try SupplyCLI.expiryMs(expiry, "--expiry")
             let list = try serialList()
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "commission", args: .map([
-                    "gtin": .string(gtin), "lot": .string(lot), "expiryMs": .int(expiryMs), "serials": .list(list.map { .string($0) })])))
+                try await ledger.commit(ledger.sign(keys, SupplyChainContract.Commission(gtin: gtin, lot: lot, expiryMs: expiryMs, serials: list)))
             }
             if json {
                 Terminal.json(["gtin": gtin, "lot": lot, "expiry": SupplyCLI.expiryDay(expiryMs), "serials": list,
@@ -129,8 +127,7 @@ struct SupplyCommand: AsyncParsableCommand {
             let list = try units.parsed()
             guard !list.isEmpty else { throw CLIError("name the units to pack with --units") }
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "supply", method: "aggregate",
-                                                    args: .map(["sscc": .string(sscc), "units": SupplyCLI.argument(list)])))
+                try await ledger.commit(ledger.sign(keys, SupplyChainContract.Aggregate(sscc: sscc, units: list)))
             }
             Terminal.line("packed \(list.count) unit\(list.count == 1 ? "" : "s") into case \(sscc) (block \(receipt.status.height))")
         }
@@ -149,7 +146,7 @@ struct SupplyCommand: AsyncParsableCommand {
             let sscc = try SupplyCLI.sscc(sscc)
             let (receipt, count) = try await withLedger(directory) { ledger in
                 let count = SupplyChainContract.case(sscc, in: ledger.node.state)?.units.count ?? 0
-                return (try await ledger.commit(ledger.sign(keys, contract: "supply", method: "disaggregate", args: .map(["sscc": .string(sscc)]))), count)
+                return (try await ledger.commit(ledger.sign(keys, SupplyChainContract.Disaggregate(sscc: sscc))), count)
             }
             Terminal.line("unpacked case \(sscc): \(count) loose unit\(count == 1 ? "" : "s") (block \(receipt.status.height))")
         }
@@ -166,7 +163,9 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
 
         func run() async throws {
-            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, method: "ship", party: ("to", to), units: units, cases: cases)
+            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, verb: "ship", party: to, units: units, cases: cases) {
+                SupplyChainContract.Ship(to: $0, units: $1, cases: $2)
+            }
             Terminal.line("shipped \(moved.summary) to \(moved.party); pending its receipt (block \(moved.height))")
         }
     }
@@ -182,7 +181,9 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
 
         func run() async throws {
-            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, method: "receive", party: ("from", from), units: units, cases: cases)
+            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, verb: "receive", party: from, units: units, cases: cases) {
+                SupplyChainContract.Receive(from: $0, units: $1, cases: $2)
+            }
             Terminal.line("received \(moved.summary) from \(moved.party) (block \(moved.height))")
         }
     }
@@ -204,8 +205,7 @@ struct SupplyCommand: AsyncParsableCommand {
             let lot = try SupplyCLI.lot(lot)
             let reason = try SupplyCLI.choice(reason, RecallReason.self, "--reason")
             let (receipt, count) = try await withLedger(directory) { ledger in
-                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "recall", args: .map([
-                    "gtin": .string(gtin), "lot": .string(lot), "reason": .string(reason.rawValue)])))
+                let receipt = try await ledger.commit(ledger.sign(keys, SupplyChainContract.Recall(gtin: gtin, lot: lot, reason: reason)))
                 return (receipt, SupplyChainContract.lot(gtin, lot, in: ledger.node.state)?.unitCount ?? 0)
             }
             Terminal.line("lot \(lot) of \(gtin) recalled (\(reason.rawValue)): none of the \(count) unit\(count == 1 ? "" : "s") commissioned in it can be packed, shipped or dispensed any more (block \(receipt.status.height))")
@@ -222,7 +222,9 @@ struct SupplyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let reason = try SupplyCLI.choice(reason, QuarantineReason.self, "--reason")
-            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, method: "quarantine", units: units, reason: reason.rawValue)
+            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, units: units) {
+                SupplyChainContract.Quarantine(units: $0, reason: reason)
+            }
             Terminal.line("quarantined \(done.units) as suspect (\(reason.rawValue)) (block \(done.height))")
         }
     }
@@ -236,7 +238,7 @@ struct SupplyCommand: AsyncParsableCommand {
         @OptionGroup var units: UnitOptions
 
         func run() async throws {
-            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, method: "clear", units: units, reason: nil)
+            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, units: units) { SupplyChainContract.Clear(units: $0) }
             Terminal.line("cleared \(done.units) (block \(done.height))")
         }
     }
@@ -251,7 +253,9 @@ struct SupplyCommand: AsyncParsableCommand {
 
         func run() async throws {
             let reason = try SupplyCLI.choice(reason, DecommissionReason.self, "--reason")
-            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, method: "decommission", units: units, reason: reason.rawValue)
+            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, units: units) {
+                SupplyChainContract.Decommission(units: $0, reason: reason)
+            }
             Terminal.line("decommissioned \(done.units) (\(reason.rawValue)) (block \(done.height))")
         }
     }
@@ -277,11 +281,11 @@ struct SupplyCommand: AsyncParsableCommand {
             let directory = options.directory
             let keys = try directory.loadKey(signer)
             let sgtin = try SupplyCLI.sgtin(unit, gtin: nil)
-            var args: [String: CanonicalValue] = ["gtin": .string(sgtin.gtin), "serial": .string(sgtin.serial)]
-            if let lot { args["lot"] = .string(try SupplyCLI.lot(lot)) }
-            if let expiry { args["expiryMs"] = .int(try SupplyCLI.expiryMs(expiry, "--expiry")) }
+            var verify = SupplyChainContract.Verify(gtin: sgtin.gtin, serial: sgtin.serial)
+            if let lot { verify.lot = try SupplyCLI.lot(lot) }
+            if let expiry { verify.expiryMs = try SupplyCLI.expiryMs(expiry, "--expiry") }
             let (incident, lines, object) = try await withLedger(directory) { ledger -> (Bool, [String], [String: Any]) in
-                let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: "verify", args: .map(args)))
+                let receipt = try await ledger.commit(ledger.sign(keys, verify))
                 guard let record = SupplyChainContract.verification(receipt.status.transactionID, in: ledger.node.state) else {
                     throw CLIError("verification \(receipt.status.transactionID.hex) was not recorded")
                 }
@@ -373,9 +377,9 @@ struct RxCommand: AsyncParsableCommand {
             let (receipt, view, expiresMs) = try await withLedger(directory) { ledger in
                 // Expiry counts from the ledger's time (the head block's), like every rule of the contract.
                 let expiresMs = await ledger.node.nextBlockTimeMs + Int64(days) * 86_400_000
-                let receipt = try await ledger.commit(ledger.sign(keys, contract: "rx", method: "issue", args: .map([
-                    "medicationRequestHash": .bytes(request.hash.bytes), "patient": .bytes(patientID.bytes), "gtin": .string(gtin),
-                    "quantity": .int(Int64(quantity)), "refills": .int(Int64(refills)), "expiresMs": .int(expiresMs)])))
+                let receipt = try await ledger.commit(ledger.sign(keys, PrescriptionContract.Issue(
+                    medicationRequestHash: request.hash, patient: patientID, gtin: gtin, quantity: Int64(quantity), refills: Int64(refills),
+                    expiresMs: expiresMs)))
                 return (receipt, PrescriptionContract.prescription(receipt.status.transactionID, in: ledger.node.state), expiresMs)
             }
             let id = receipt.status.transactionID
@@ -411,8 +415,7 @@ struct RxCommand: AsyncParsableCommand {
                     throw Refused(code: ResultCode.unknownPrescription.name, message: "no prescription \(id.hex)")
                 }
                 let list = try SupplyCLI.units(units, gtin: before.prescription.gtin)
-                try await ledger.commit(ledger.sign(keys, contract: "rx", method: "fill", args: .map([
-                    "prescription": .bytes(id.bytes), "units": SupplyCLI.argument(list)])))
+                try await ledger.commit(ledger.sign(keys, PrescriptionContract.Fill(prescription: id, units: list)))
                 guard let after = PrescriptionContract.prescription(id, in: ledger.node.state), let fill = after.fills.last else {
                     throw CLIError("the fill of \(id.hex) was not recorded")
                 }
@@ -443,7 +446,7 @@ struct RxCommand: AsyncParsableCommand {
             let keys = try directory.loadKey(signer)
             let id = try hexID(prescription, "prescription id")
             let (receipt, view) = try await withLedger(directory) { ledger in
-                let receipt = try await ledger.commit(ledger.sign(keys, contract: "rx", method: "cancel", args: .map(["prescription": .bytes(id.bytes)])))
+                let receipt = try await ledger.commit(ledger.sign(keys, PrescriptionContract.Cancel(prescription: id)))
                 return (receipt, PrescriptionContract.prescription(id, in: ledger.node.state))
             }
             Terminal.line("prescription \(id.hex) cancelled after \(view?.fillsUsed ?? 0) fill\(view?.fillsUsed == 1 ? "" : "s") (block \(receipt.status.height))")
@@ -472,33 +475,35 @@ struct RxCommand: AsyncParsableCommand {
 
 /// The supply commands that sign with a key from the data directory.
 extension SupplyCLI {
-    /// Quarantines, clears or decommissions the named units (with a reason code when the method
-    /// takes one); returns "N unit(s)" and the block height.
-    static func unitAction(_ directory: DataDirectory, signer: String, method: String, units: SupplyCommand.UnitOptions,
-                           reason: String?) async throws -> (units: String, height: UInt64) {
+    /// Quarantines, clears or decommissions the named units (`call` makes the call for them);
+    /// returns "N unit(s)" and the block height.
+    static func unitAction<Call: ContractMethod>(_ directory: DataDirectory, signer: String, units: SupplyCommand.UnitOptions,
+                                                 _ call: ([SGTIN]) -> Call) async throws -> (units: String, height: UInt64) {
         let keys = try directory.loadKey(signer)
         let list = try units.parsed()
         guard !list.isEmpty else { throw CLIError("name the units with --units") }
-        var args: [String: CanonicalValue] = ["units": argument(list)]
-        if let reason { args["reason"] = .string(reason) }
+        let action = call(list)
         let receipt = try await withLedger(directory) { ledger in
-            try await ledger.commit(ledger.sign(keys, contract: "supply", method: method, args: .map(args)))
+            try await ledger.commit(ledger.sign(keys, action))
         }
         return ("\(list.count) unit\(list.count == 1 ? "" : "s")", receipt.status.height)
     }
 
-    /// Ships (`party` = ("to", recipient)) or receives (("from", shipper)) units and cases; returns
-    /// what moved in words, the other party's name and the block height.
-    static func transfer(_ directory: DataDirectory, signer: String, method: String, party: (key: String, name: String),
-                         units: SupplyCommand.UnitOptions, cases: [String]) async throws -> (summary: String, party: String, height: UInt64) {
+    /// Ships (`call` makes the ship to the recipient `party`) or receives (from the shipper `party`)
+    /// units and cases, each list left out when empty; returns what moved in words, the other party's
+    /// name and the block height.
+    static func transfer<Call: ContractMethod>(_ directory: DataDirectory, signer: String, verb: String, party: String,
+                                               units: SupplyCommand.UnitOptions, cases: [String],
+                                               _ call: (IdentityID, [SGTIN]?, [String]?) -> Call) async throws
+        -> (summary: String, party: String, height: UInt64) {
         let keys = try directory.loadKey(signer)
-        let other = try directory.identityID(party.name)
+        let other = try directory.identityID(party)
         let list = try units.parsed()
         let ssccs = try ssccs(cases)
-        guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to \(method) with --units and/or --cases") }
+        guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to \(verb) with --units and/or --cases") }
+        let transfer = call(other, list.isEmpty ? nil : list, ssccs.isEmpty ? nil : ssccs)
         return try await withLedger(directory) { ledger in
-            let receipt = try await ledger.commit(ledger.sign(keys, contract: "supply", method: method,
-                                                              args: items([party.key: .bytes(other.bytes)], list, ssccs)))
+            let receipt = try await ledger.commit(ledger.sign(keys, transfer))
             let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
             return (itemSummary(list.count, ssccs.count, inCases), SupplyNames(ledger.node.state).name(other), receipt.status.height)
         }

@@ -41,12 +41,12 @@ struct TrialsCommand: AsyncParsableCommand {
             let keys = try directory.loadKey(signer)
             let url = URL(fileURLWithPath: file)
             guard let data = FileManager.default.contents(atPath: url.path) else { throw CLIError("cannot read \(file)") }
-            let args = try TrialFile.arguments(data, relativeTo: url.deletingLastPathComponent(), directory: directory)
-            let trial = args["trial"]?.stringValue ?? ""
+            let registration = try TrialFile.register(data, relativeTo: url.deletingLastPathComponent(), directory: directory)
+            let trial = registration.trial
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "register", args: args))
+                try await ledger.commit(ledger.sign(keys, registration))
             }
-            let hash = args["protocolHash"]?.bytesValue.map(Hex.encode) ?? ""
+            let hash = registration.protocolHash.hex
             if json { Terminal.json(["trial": trial, "protocolHash": hash, "height": receipt.status.height]) } else {
                 Terminal.line("trial \(trial) registered at block \(receipt.status.height) (protocol v1 \(hash.prefix(16))…)")
             }
@@ -71,16 +71,14 @@ struct TrialsCommand: AsyncParsableCommand {
         func run() async throws {
             let directory = options.directory
             let keys = try directory.loadKey(signer)
-            var args: [String: CanonicalValue] = [
-                "trial": .string(trial), "reason": .string(reason),
-                "protocolHash": .bytes(try digest(file: `protocol`, hash: protocolHash, "--protocol", "--protocol-hash").bytes),
-            ]
-            if let primary { args["primaryEndpoints"] = codeList(primary) }
-            if let secondary { args["secondaryEndpoints"] = codeList(secondary) }
-            if let consentFormVersion { args["consentFormVersion"] = .int(Int64(consentFormVersion)) }
-            if !site.isEmpty { args["sites"] = .list(try site.map { .bytes(try directory.identityID($0).bytes) }) }
+            var amendment = TrialsContract.Amend(
+                trial: trial, protocolHash: try digest(file: `protocol`, hash: protocolHash, "--protocol", "--protocol-hash"), reason: reason)
+            if let primary { amendment.primaryEndpoints = codeList(primary) }
+            if let secondary { amendment.secondaryEndpoints = codeList(secondary) }
+            if let consentFormVersion { amendment.consentFormVersion = Int64(consentFormVersion) }
+            if !site.isEmpty { amendment.sites = try site.map { try directory.identityID($0) } }
             let version = try await withLedger(directory) { ledger -> TrialVersion in
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "amend", args: .map(args)))
+                try await ledger.commit(ledger.sign(keys, amendment))
                 return TrialIndex.trial(trial, in: ledger.node.state)!.current
             }
             Terminal.line("trial \(trial): protocol version \(version.version) in force from block \(version.height)")
@@ -108,9 +106,8 @@ struct TrialsCommand: AsyncParsableCommand {
                     throw Refused(code: ResultCode.unknownTrial.name, message: "no trial \(trial)")
                 }
                 let form = Int64(consentFormVersion ?? Int(current.consentFormVersion))
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "consent", args: .map([
-                    "trial": .string(trial), "patient": .bytes(patientID.bytes), "consentFormVersion": .int(form),
-                    "recruitmentContact": .bool(recruitmentContact)])))
+                try await ledger.commit(ledger.sign(keys, TrialsContract.Consent(
+                    trial: trial, patient: patientID, consentFormVersion: form, recruitmentContact: recruitmentContact)))
                 return form
             }
             Terminal.line("patient \(patientID.hex.prefix(16))… consented to trial \(trial), consent form v\(form)"
@@ -132,8 +129,7 @@ struct TrialsCommand: AsyncParsableCommand {
             let keys = try directory.loadKey(signer)
             let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "withdraw", args: .map([
-                    "trial": .string(trial), "patient": .bytes(patientID.bytes)])))
+                try await ledger.commit(ledger.sign(keys, TrialsContract.Withdraw(trial: trial, patient: patientID)))
             }
             Terminal.line("patient \(patientID.hex.prefix(16))… withdrew from trial \(trial) at block \(receipt.status.height)")
         }
@@ -153,8 +149,7 @@ struct TrialsCommand: AsyncParsableCommand {
             let keys = try directory.loadKey(signer)
             let patientID = try directory.identityID(patient)
             let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "enroll", args: .map([
-                    "trial": .string(trial), "patient": .bytes(patientID.bytes)])))
+                try await ledger.commit(ledger.sign(keys, TrialsContract.Enroll(trial: trial, patient: patientID)))
             }
             Terminal.line("patient \(patientID.hex.prefix(16))… enrolled in trial \(trial) at block \(receipt.status.height)")
         }
@@ -182,9 +177,7 @@ struct TrialsCommand: AsyncParsableCommand {
             let hashes = try crf.map { try sha256(file: $0) } + crfHash.map { try hexID($0, "--crf-hash") }
             guard !hashes.isEmpty else { throw CLIError("give at least one --crf FILE or --crf-hash HEX") }
             let batch = try await withLedger(directory) { ledger -> TrialDataBatch in
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "submitData", args: .map([
-                    "trial": .string(trial), "participant": .bytes(patientID.bytes), "endpoint": .string(endpoint),
-                    "crfHashes": .list(hashes.map { .bytes($0.bytes) })])))
+                try await ledger.commit(ledger.sign(keys, TrialsContract.SubmitData(trial: trial, participant: patientID, crfHashes: hashes, endpoint: endpoint)))
                 let count = TrialIndex.dataBatchCount(trial: trial, in: ledger.node.state)
                 return TrialIndex.dataBatch(trial: trial, index: count, in: ledger.node.state)!
             }
@@ -218,8 +211,7 @@ struct TrialsCommand: AsyncParsableCommand {
             let keys = try directory.loadKey(signer)
             let hash = try digest(file: results, hash: resultsHash, "--results", "--results-hash")
             let result = try await withLedger(directory) { ledger -> TrialResult in
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "reportResults", args: .map([
-                    "trial": .string(trial), "primaryEndpoints": codeList(primary), "resultsHash": .bytes(hash.bytes)])))
+                try await ledger.commit(ledger.sign(keys, TrialsContract.ReportResults(trial: trial, primaryEndpoints: codeList(primary), resultsHash: hash)))
                 return TrialIndex.results(trial: trial, in: ledger.node.state).last!
             }
             if json { Terminal.json(TrialOutput.json(result)) } else {
@@ -246,8 +238,7 @@ struct TrialsCommand: AsyncParsableCommand {
             guard !criterion.isEmpty else { throw CLIError("give at least one --criterion") }
             let hash = try digest(file: document, hash: documentHash, "--document", "--document-hash")
             let published = try await withLedger(directory) { ledger -> TrialCriteria in
-                try await ledger.commit(ledger.sign(keys, contract: "trials", method: "publishCriteria", args: .map([
-                    "trial": .string(trial), "criteriaHash": .bytes(hash.bytes), "criteria": .list(criterion.map { .string($0) })])))
+                try await ledger.commit(ledger.sign(keys, TrialsContract.PublishCriteria(trial: trial, criteriaHash: hash, criteria: criterion)))
                 return TrialIndex.criteria(trial: trial, in: ledger.node.state)!
             }
             Terminal.line("trial \(trial): criteria v\(published.version) published at block \(published.height): \(published.criteria.joined(separator: "; "))")
@@ -302,8 +293,7 @@ struct TrialsCommand: AsyncParsableCommand {
                 var start = 0
                 while start < tokens.count {
                     let chunk = tokens[start..<min(start + TrialsContract.matchTokensPerCallMax, tokens.count)]
-                    try await ledger.commit(ledger.sign(keys, contract: "trials", method: "recruitMatch", args: .map([
-                        "trial": .string(trial), "tokens": .list(chunk.map { .bytes($0.bytes) })])))
+                    try await ledger.commit(ledger.sign(keys, TrialsContract.RecruitMatch(trial: trial, tokens: Array(chunk))))
                     start += chunk.count
                 }
                 return (tokens, skipped)

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -82,8 +83,7 @@ struct SameAnswerTests {
             let ledger = try await LocalLedger.open(directory, clock: later)
             do {
                 let admin = try directory.loadKey(ledger.settings.administrator)
-                try await ledger.commit(ledger.sign(admin, contract: "anchor", method: "put", args: .map([
-                    "digest": .bytes(Hash256.sha256(Array("later".utf8)).bytes), "kind": .string("doc")])))
+                try await ledger.commit(ledger.sign(admin, AnchorContract.Put(digest: Hash256.sha256(Array("later".utf8)), kind: "doc")))
                 let services = ServerServices(node: ledger.node, nodeKeys: try directory.loadKey(ledger.settings.nodeKey),
                                               tokens: await TokenAuthority(nodeKeys: try directory.loadKey(ledger.settings.nodeKey),
                                                                            chainId: ledger.settings.chainId),

@@ -25,7 +25,7 @@ struct ChainVerifierTests {
             let txs = (0..<2).map { _ -> Transaction in
                 sequence += 1
                 return Transaction.sign(TransactionBody(chainId: "c", sender: sender.derivedID, publicKey: sender.signingPublicKey,
-                                                        sequence: sequence, contract: "anchor", method: "put", args: .int(Int64(sequence))), with: sender)
+                                                        sequence: sequence, contract: "test-contract", method: "test-method", args: .int(Int64(sequence))), with: sender)
             }
             for tx in txs { frontier.append(leafHash: MerkleHashing.leafHash(tx.bytes)) }
             let results = txs.map { _ in TransactionResult.accepted }

@@ -6,9 +6,10 @@ import Testing
 struct TransactionTests {
     static let keys = IdentityKeys(seed: Array(repeating: 21, count: 32))
 
-    static func body(sequence: UInt64 = 1, contract: String = "anchor", chainId: String = "c") -> TransactionBody {
+    /// A body with placeholder names and arguments: below the contracts, a call is opaque.
+    static func body(sequence: UInt64 = 1, contract: String = "test-contract", chainId: String = "c") -> TransactionBody {
         TransactionBody(chainId: chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey, sequence: sequence,
-                        contract: contract, method: "put", args: .map(["digest": .bytes(Array(repeating: 7, count: 32))]), expiryHeight: 9)
+                        contract: contract, method: "test-method", args: .map(["value": .bytes(Array(repeating: 7, count: 32))]), expiryHeight: 9)
     }
 
     @Test func signDecodeRoundTripKeepsBytesAndId() throws {

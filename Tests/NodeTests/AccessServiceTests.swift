@@ -61,14 +61,13 @@ struct AccessServiceTests {
         let service = AccessService(node: chain.node, vault: vault, custodians: [chain.hospital],
                                     indexKey: try BlindIndexKey(secret: Array(repeating: 5, count: 32)))
         _ = try await chain.node.submitAndWait(chain.enroll(doctor, by: chain.hospital))
-        _ = try await chain.node.submitAndWait(chain.sign(patient, "membership", "registerPatient", ["agreementKey": .bytes(patient.agreementPublicKey)]))
+        _ = try await chain.node.submitAndWait(chain.sign(patient, MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)))
         let record = Hash256.sha256([42])
         let content = Array(#"{"resourceType":"Observation","status":"final","valueString":"potassium 5.9"}"#.utf8)
         let prepared = try service.prepare(content: content, record: record, version: 1, patient: patient.derivedID, custodian: chain.hospital.derivedID)
         try service.store(prepared.version)
-        let receipt = try await chain.node.submitAndWait(chain.sign(doctor, "records", "register", [
-            "record": .bytes(record.bytes), "patient": .bytes(patient.derivedID.bytes), "resourceType": .string("Observation"),
-            "category": .string("general"), "ciphertextHash": .bytes(prepared.version.blob.hash.bytes), "version": .int(1)]))
+        let receipt = try await chain.node.submitAndWait(chain.sign(doctor, RecordsContract.Register(record: record, patient: patient.derivedID, resourceType: "Observation",
+                                                                                     category: .general, ciphertextHash: prepared.version.blob.hash, version: 1)))
         #expect(receipt.status.result.isAccepted)
         return (chain, service, vault, record)
     }
@@ -131,8 +130,8 @@ struct AccessServiceTests {
         let entry = try #require(RecordIndex.current(record, in: chain.node.state))
         let before = try #require(try vault.sealedVersion(blob: entry.ciphertextHash, record: record, version: 1)?.dataKey)
         let rotated = IdentityKeys(seed: Array(repeating: 32, count: 32))
-        let rotation = try await chain.node.submitAndWait(chain.sign(patient, "membership", "rotateKey", [
-            "signingKey": .bytes(rotated.signingPublicKey.rawValue), "agreementKey": .bytes(rotated.agreementPublicKey)]))
+        let rotation = try await chain.node.submitAndWait(chain.sign(patient, MembershipContract.RotateKey(
+            signingKey: rotated.signingPublicKey, agreementKey: rotated.agreementPublicKey)))
         #expect(rotation.status.result.isAccepted)
         let next = try service.prepare(content: Array(#"{"resourceType":"Observation","status":"final"}"#.utf8), record: Hash256.sha256([46]),
                                        version: 1, patient: patient.derivedID, custodian: chain.hospital.derivedID)
@@ -158,9 +157,8 @@ struct AccessServiceTests {
         _ = try vault.putBlob(sealed)
         vault.legacyKeys[record] = try KeyWrap.wrap(key, to: chain.hospital.agreementPublicKey,
                                                     context: WrapContext(record: record, version: 1, recipient: chain.hospital.derivedID))
-        let receipt = try await chain.node.submitAndWait(chain.sign(doctor, "records", "register", [
-            "record": .bytes(record.bytes), "patient": .bytes(patient.derivedID.bytes), "resourceType": .string("Observation"),
-            "category": .string("general"), "ciphertextHash": .bytes(sealed.hash.bytes), "version": .int(1)]))
+        let receipt = try await chain.node.submitAndWait(chain.sign(doctor, RecordsContract.Register(record: record, patient: patient.derivedID, resourceType: "Observation",
+                                                                                     category: .general, ciphertextHash: sealed.hash, version: 1)))
         #expect(receipt.status.result.isAccepted)
         let served = try await service.serve([AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)])
         #expect(String(decoding: try #require(served.first?.content), as: UTF8.self).contains("sodium"))
@@ -226,7 +224,7 @@ struct AccessServiceTests {
         guard case .integrity = early else { Issue.record("expected an integrity refusal, got \(String(describing: early))"); return }
         #expect(try vault.blob(entry.ciphertextHash) != nil)
 
-        let erase = try await chain.node.submitAndWait(chain.sign(patient, "records", "erase", ["record": .bytes(record.bytes)]))
+        let erase = try await chain.node.submitAndWait(chain.sign(patient, RecordsContract.Erase(record: record)))
         #expect(erase.status.result.isAccepted)
         let report = try service.shred(record)
         #expect(report.blobs == 1 && report.wrappedKeys == 1)

@@ -29,22 +29,23 @@ struct AdmissionTests {
         AdmissionCase(description: "replayed sequence", expectedCode: "sequenceReplayed") { chain, _ in chain.anchor(chain.hospital, "r", sequence: 1).bytes },
         AdmissionCase(description: "sequence gap", expectedCode: "sequenceGap") { chain, doctor in chain.anchor(doctor, "g", sequence: 5).bytes },
         AdmissionCase(description: "expired", expectedCode: "expired") { chain, doctor in
-            chain.sign(doctor, "anchor", "put", ["digest": .bytes(Hash256.zero.bytes), "kind": .string("x")], sequence: 1, expiry: 0).bytes
+            chain.sign(doctor, AnchorContract.Put(digest: .zero, kind: "x"), sequence: 1, expiry: 0).bytes
         },
         AdmissionCase(description: "wrong chain", expectedCode: "wrongChain") { chain, doctor in
-            chain.sign(doctor, "anchor", "put", ["digest": .bytes(Hash256.zero.bytes), "kind": .string("x")], sequence: 1, chainId: "other").bytes
+            chain.sign(doctor, AnchorContract.Put(digest: .zero, kind: "x"), sequence: 1, chainId: "other").bytes
         },
-        AdmissionCase(description: "unknown contract", expectedCode: "unknownContract") { chain, doctor in chain.sign(doctor, "nope", "put", [:], sequence: 1).bytes },
-        AdmissionCase(description: "unknown method", expectedCode: "unknownMethod") { chain, doctor in chain.sign(doctor, "anchor", "take", [:], sequence: 1).bytes },
+        AdmissionCase(description: "unknown contract", expectedCode: "unknownContract") { chain, doctor in chain.sign(doctor, "nope", "put", .map([:]), sequence: 1).bytes },
+        AdmissionCase(description: "unknown method", expectedCode: "unknownMethod") { chain, doctor in chain.sign(doctor, AnchorContract.Put.contract, "take", .map([:]), sequence: 1).bytes },
         AdmissionCase(description: "unknown sender", expectedCode: "unknownSender") { chain, _ in chain.anchor(AdmissionTests.stranger, "u", sequence: 1).bytes },
         AdmissionCase(description: "unauthorized: patient anchors", expectedCode: "unauthorized") { chain, _ in chain.anchor(AdmissionTests.patient, "p", sequence: 2).bytes },
         AdmissionCase(description: "unauthorized: member enrolls", expectedCode: "unauthorized") { chain, doctor in
-            chain.sign(doctor, "membership", "enroll", ["kind": .string("member"), "label": .string("x"), "roles": .list([]),
-                                                        "signingKey": .bytes(AdmissionTests.stranger.signingPublicKey.rawValue),
-                                                        "agreementKey": .bytes(AdmissionTests.stranger.agreementPublicKey)], sequence: 1).bytes
+            chain.sign(doctor, MembershipContract.Enroll(label: "x", roles: [], signingKey: AdmissionTests.stranger.signingPublicKey,
+                                                         agreementKey: AdmissionTests.stranger.agreementPublicKey), sequence: 1).bytes
         },
         AdmissionCase(description: "bad arguments", expectedCode: "badArguments") { chain, doctor in
-            chain.sign(doctor, "anchor", "put", ["digest": .bytes([1, 2, 3]), "kind": .string("x")], sequence: 1).bytes
+            // A digest of 3 bytes: arguments no typed call can hold.
+            chain.sign(doctor, AnchorContract.Put.contract, AnchorContract.Put.methodName, .map(["digest": .bytes([1, 2, 3]), "kind": .string("x")]),
+                       sequence: 1).bytes
         },
     ]
 
@@ -53,8 +54,7 @@ struct AdmissionTests {
         let chain = try await TestChain()
         let doctor = IdentityKeys(seed: Array(repeating: 11, count: 32))
         _ = try await chain.node.submitAndWait(chain.enroll(doctor, by: chain.hospital))
-        _ = try await chain.node.submitAndWait(chain.sign(Self.patient, "membership", "registerPatient",
-                                                          ["agreementKey": .bytes(Self.patient.agreementPublicKey)]))
+        _ = try await chain.node.submitAndWait(chain.sign(Self.patient, MembershipContract.RegisterPatient(agreementKey: Self.patient.agreementPublicKey)))
         let before = try #require(try chain.store.head())
         var stateBefore: [String: [UInt8]] = [:]
         try chain.store.forEachState { key, value, _ in stateBefore[key] = value }
@@ -112,10 +112,9 @@ struct AdmissionTests {
         let patient = IdentityKeys(seed: Array(repeating: 21, count: 32))
         let record = Hash256.sha256([0x21])
         let batch = [
-            chain.sign(patient, "membership", "registerPatient", ["agreementKey": .bytes(patient.agreementPublicKey)]),
-            chain.sign(chain.hospital, "records", "register", [
-                "record": .bytes(record.bytes), "patient": .bytes(patient.derivedID.bytes), "resourceType": .string("Observation"),
-                "category": .string("general"), "ciphertextHash": .bytes(Hash256.sha256([0x22]).bytes), "version": .int(1)]),
+            chain.sign(patient, MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
+            chain.sign(chain.hospital, RecordsContract.Register(record: record, patient: patient.derivedID, resourceType: "Observation",
+                                                                category: .general, ciphertextHash: Hash256.sha256([0x22]), version: 1)),
             chain.anchor(chain.hospital, "twice"),
         ]
         let results = await chain.node.submit(batch)

@@ -40,24 +40,28 @@ final class TestChain {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// Signs with the sender's next sequence (tracked locally), or an explicit one.
-    func sign(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue],
+    /// Signs a typed call with the sender's next sequence (tracked locally), or an explicit one.
+    func sign(_ keys: IdentityKeys, _ call: some ContractMethod, sequence: UInt64? = nil, sender: IdentityID? = nil,
+              chainId: String = TestChain.chainId, expiry: UInt64? = nil) -> Transaction {
+        sign(keys, type(of: call).contract, type(of: call).methodName, call.args, sequence: sequence, sender: sender, chainId: chainId, expiry: expiry)
+    }
+
+    /// Signs a raw call (for calls no typed method describes: unknown contracts and methods, malformed arguments).
+    func sign(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: CanonicalValue,
               sequence: UInt64? = nil, sender: IdentityID? = nil, chainId: String = TestChain.chainId, expiry: UInt64? = nil) -> Transaction {
         let sender = sender ?? keys.derivedID
         let seq = sequence ?? (sequences[sender] ?? 0) + 1
         if sequence == nil { sequences[sender] = seq }
         return Transaction.sign(TransactionBody(chainId: chainId, sender: sender, publicKey: keys.signingPublicKey, sequence: seq,
-                                                contract: contract, method: method, args: .map(args), expiryHeight: expiry), with: keys)
+                                                contract: contract, method: method, args: args, expiryHeight: expiry), with: keys)
     }
 
     func anchor(_ keys: IdentityKeys, _ label: String, sequence: UInt64? = nil) -> Transaction {
-        sign(keys, "anchor", "put", ["digest": .bytes(Hash256.sha256(Array(label.utf8)).bytes), "kind": .string("test")], sequence: sequence)
+        sign(keys, AnchorContract.Put(digest: Hash256.sha256(Array(label.utf8)), kind: "test"), sequence: sequence)
     }
 
-    func enroll(_ member: IdentityKeys, by org: IdentityKeys, roles: [String] = ["clinician"]) -> Transaction {
-        sign(org, "membership", "enroll", [
-            "kind": .string("member"), "label": .string("m"), "roles": .list(roles.map { .string($0) }),
-            "signingKey": .bytes(member.signingPublicKey.rawValue), "agreementKey": .bytes(member.agreementPublicKey)])
+    func enroll(_ member: IdentityKeys, by org: IdentityKeys, roles: [Role] = [.clinician]) -> Transaction {
+        sign(org, MembershipContract.Enroll(label: "m", roles: roles, signingKey: member.signingPublicKey, agreementKey: member.agreementPublicKey))
     }
 
     /// Forgets a sender's locally tracked sequence after a refused submission.

@@ -9,7 +9,7 @@ struct SoloOrdererTests {
     static func transactions(_ count: Int, from start: Int = 0) -> [VerifiedTransaction] {
         (start..<start + count).map { index in
             let body = TransactionBody(chainId: "c", sender: keys.derivedID, publicKey: keys.signingPublicKey, sequence: UInt64(index + 1),
-                                       contract: "anchor", method: "put", args: .int(Int64(index)))
+                                       contract: "test-contract", method: "test-method", args: .int(Int64(index)))
             return try! VerifiedTransaction.verify(Transaction.sign(body, with: keys))
         }
     }

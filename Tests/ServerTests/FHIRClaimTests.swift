@@ -20,20 +20,18 @@ struct FHIRClaimTests {
     /// Admits a payer (signed by the clinic: the hospital key is the FHIR service's to sequence), registers plan GOLD and enrolls `patient`.
     static func setUpPayer(_ fixture: FHIRFixture, patient: IdentityID) async throws {
         let now = Int64(Date().timeIntervalSince1970 * 1_000)
-        func sign(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) -> Transaction {
+        func sign(_ keys: IdentityKeys, _ call: some ContractMethod) -> Transaction {
             let sequence = BlockExecutor.lastSequence(of: keys.derivedID, in: fixture.node.state) + 1
             return Transaction.sign(TransactionBody(chainId: FHIRFixture.chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey,
-                                                    sequence: sequence, contract: contract, method: method, args: .map(args)), with: keys)
+                                                    sequence: sequence, call: call), with: keys)
         }
         let steps: [() -> Transaction] = [
-            { sign(fixture.clinic, "membership", "admitOrganization", [
-                "label": .string("payer"), "organizationType": .string("payer"),
-                "signingKey": .bytes(payer.signingPublicKey.rawValue), "agreementKey": .bytes(payer.agreementPublicKey)]) },
-            { sign(payer, "claims", "registerPlan", [
-                "plan": .string("GOLD"), "currency": .string("USD"), "deductible": .int(10_000), "coinsurance": .int(2_000),
-                "outOfPocketMax": .int(100_000), "benefits": .list([.map(["code": .string("99213"), "allowed": .int(15_000)])])]) },
-            { sign(payer, "claims", "enroll", ["plan": .string("GOLD"), "patient": .bytes(patient.bytes),
-                                               "startMs": .int(now - 30 * day), "endMs": .int(now + 300 * day)]) },
+            { sign(fixture.clinic, MembershipContract.AdmitOrganization(
+                label: "payer", organizationType: .payer, signingKey: payer.signingPublicKey, agreementKey: payer.agreementPublicKey)) },
+            { sign(payer, ClaimsContract.RegisterPlan(
+                plan: "GOLD", currency: "USD", deductible: 10_000, coinsurance: 2_000, outOfPocketMax: 100_000,
+                benefits: [.init(code: "99213", allowed: 15_000)])) },
+            { sign(payer, ClaimsContract.Enroll(plan: "GOLD", patient: patient, startMs: now - 30 * day, endMs: now + 300 * day)) },
         ]
         for step in steps {
             let receipt = try await fixture.node.submitAndWait(step(), timeoutMs: 10_000)

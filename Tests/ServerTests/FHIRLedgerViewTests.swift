@@ -63,37 +63,32 @@ struct FHIRLedgerViewTests {
     /// Commits a trial, a prescription with a fill, a telehealth session and a claim, checks their
     /// FHIR views (and who may read them), and returns the views.
     static func readViews(_ fixture: FHIRFixture, _ client: any TestClientProtocol) async throws -> [[String: Any]] {
-        func commit(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) async throws -> Hash256 {
-            try await TelehealthRelayTests.submit(fixture.node, chainId: FHIRFixture.chainId, keys, contract, method, args)
+        func commit(_ keys: IdentityKeys, _ call: some ContractMethod) async throws -> Hash256 {
+            try await TelehealthRelayTests.submit(fixture.node, chainId: FHIRFixture.chainId, keys, call)
         }
         let now = max(Int64(Date().timeIntervalSince1970 * 1_000), await fixture.node.headHeader.timeMs)
-        for (keys, type) in [(Self.sponsor, "sponsor"), (Self.maker, "manufacturer")] {
-            _ = try await commit(fixture.clinic, "membership", "admitOrganization", [
-                "label": .string(type), "organizationType": .string(type),
-                "signingKey": .bytes(keys.signingPublicKey.rawValue), "agreementKey": .bytes(keys.agreementPublicKey)])
+        for (keys, type) in [(Self.sponsor, OrganizationType.sponsor), (Self.maker, .manufacturer)] {
+            _ = try await commit(fixture.clinic, MembershipContract.AdmitOrganization(
+                label: type.rawValue, organizationType: type, signingKey: keys.signingPublicKey, agreementKey: keys.agreementPublicKey))
         }
-        _ = try await commit(Self.patient, "membership", "registerPatient", ["agreementKey": .bytes(Self.patient.agreementPublicKey)])
-        _ = try await commit(Self.sponsor, "trials", "register", [
-            "trial": .string("NCT-TEST-1"), "protocolHash": .bytes(Hash256.sha256([1]).bytes), "consentFormVersion": .int(1),
-            "primaryEndpoints": .list([.string("PFS")]), "secondaryEndpoints": .list([.string("OS")]),
-            "sites": .list([.bytes(fixture.hospital.derivedID.bytes)])])
-        _ = try await commit(Self.sponsor, "trials", "reportResults", [
-            "trial": .string("NCT-TEST-1"), "primaryEndpoints": .list([.string("OS")]), "resultsHash": .bytes(Hash256.sha256([2]).bytes)])
+        _ = try await commit(Self.patient, MembershipContract.RegisterPatient(agreementKey: Self.patient.agreementPublicKey))
+        _ = try await commit(Self.sponsor, TrialsContract.Register(
+            trial: "NCT-TEST-1", protocolHash: Hash256.sha256([1]), consentFormVersion: 1, primaryEndpoints: ["PFS"], secondaryEndpoints: ["OS"],
+            sites: [fixture.hospital.derivedID]))
+        _ = try await commit(Self.sponsor, TrialsContract.ReportResults(trial: "NCT-TEST-1", primaryEndpoints: ["OS"], resultsHash: Hash256.sha256([2])))
         let gtin = (0...9).map { "0061414100001\($0)" }.first(where: gs1CheckDigitValid)!
-        _ = try await commit(Self.maker, "supply", "registerProduct", ["gtin": .string(gtin), "label": .string("metformin 500 mg")])
-        let rx = try await commit(fixture.doctor, "rx", "issue", [
-            "medicationRequestHash": .bytes(Hash256.sha256([3]).bytes), "patient": .bytes(Self.patient.derivedID.bytes),
-            "gtin": .string(gtin), "quantity": .int(1), "refills": .int(2), "expiresMs": .int(now + 30 * 86_400_000)])
-        _ = try await commit(Self.maker, "supply", "commission", ["gtin": .string(gtin), "lot": .string("L9"),
-                                                                  "expiryMs": .int(now + 100 * 86_400_000), "serials": .list([.string("S1")])])
-        let unit: CanonicalValue = .map(["gtin": .string(gtin), "serial": .string("S1")])
-        _ = try await commit(Self.maker, "supply", "ship", ["to": .bytes(fixture.hospital.derivedID.bytes), "units": .list([unit])])
-        _ = try await commit(fixture.hospital, "supply", "receive", ["from": .bytes(Self.maker.derivedID.bytes), "units": .list([unit])])
-        _ = try await commit(fixture.hospital, "rx", "fill", ["prescription": .bytes(rx.bytes), "units": .list([unit])])
+        _ = try await commit(Self.maker, SupplyChainContract.RegisterProduct(gtin: gtin, label: "metformin 500 mg"))
+        let rx = try await commit(fixture.doctor, PrescriptionContract.Issue(
+            medicationRequestHash: Hash256.sha256([3]), patient: Self.patient.derivedID, gtin: gtin, quantity: 1, refills: 2,
+            expiresMs: now + 30 * 86_400_000))
+        _ = try await commit(Self.maker, SupplyChainContract.Commission(gtin: gtin, lot: "L9", expiryMs: now + 100 * 86_400_000, serials: ["S1"]))
+        let unit = SGTIN(gtin: gtin, serial: "S1")
+        _ = try await commit(Self.maker, SupplyChainContract.Ship(to: fixture.hospital.derivedID, units: [unit]))
+        _ = try await commit(fixture.hospital, SupplyChainContract.Receive(from: Self.maker.derivedID, units: [unit]))
+        _ = try await commit(fixture.hospital, PrescriptionContract.Fill(prescription: rx, units: [unit]))
         let session = Hash256.sha256([4])
-        _ = try await commit(fixture.doctor, "telehealth", "open", [
-            "session": .bytes(session.bytes), "patient": .bytes(Self.patient.derivedID.bytes), "consentToRecord": .bool(false),
-            "keyCommitment": .bytes(Hash256.sha256([5]).bytes), "startMs": .int(now)])
+        _ = try await commit(fixture.doctor, TelehealthContract.Open(
+            session: session, patient: Self.patient.derivedID, consentToRecord: false, keyCommitment: Hash256.sha256([5]), startMs: now))
 
         let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
         let outsider = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))

@@ -37,9 +37,8 @@ struct FHIRFixture {
         for (member, organization) in [(doctor, hospital), (clinicDoctor, clinic)] {
             let enroll = Transaction.sign(TransactionBody(
                 chainId: Self.chainId, sender: organization.derivedID, publicKey: organization.signingPublicKey, sequence: 2,
-                contract: "membership", method: "enroll", args: .map([
-                    "kind": .string("member"), "label": .string("doctor"), "roles": .list([.string("clinician")]),
-                    "signingKey": .bytes(member.signingPublicKey.rawValue), "agreementKey": .bytes(member.agreementPublicKey)])), with: organization)
+                call: MembershipContract.Enroll(label: "doctor", roles: [.clinician], signingKey: member.signingPublicKey,
+                                                agreementKey: member.agreementPublicKey)), with: organization)
             _ = try await node.submitAndWait(enroll, timeoutMs: 10_000)
         }
         let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.appendingPathComponent("vault.sqlite").path),

@@ -33,9 +33,8 @@ struct ServerFixture {
         services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId))
         let enroll = Transaction.sign(TransactionBody(
             chainId: Self.chainId, sender: hospital.derivedID, publicKey: hospital.signingPublicKey, sequence: 2,
-            contract: "membership", method: "enroll", args: .map([
-                "kind": .string("member"), "label": .string("dr-a"), "roles": .list([.string("clinician")]),
-                "signingKey": .bytes(clinician.signingPublicKey.rawValue), "agreementKey": .bytes(clinician.agreementPublicKey)])), with: hospital)
+            call: MembershipContract.Enroll(label: "dr-a", roles: [.clinician], signingKey: clinician.signingPublicKey,
+                                            agreementKey: clinician.agreementPublicKey)), with: hospital)
         _ = try await node.submitAndWait(enroll, timeoutMs: 10_000)
     }
 
@@ -59,8 +58,7 @@ struct ServerFixture {
     func anchor(_ sequence: UInt64, _ label: String) -> Transaction {
         Transaction.sign(TransactionBody(
             chainId: Self.chainId, sender: clinician.derivedID, publicKey: clinician.signingPublicKey, sequence: sequence,
-            contract: "anchor", method: "put",
-            args: .map(["digest": .bytes(Hash256.sha256(Array(label.utf8)).bytes), "kind": .string("document")])), with: clinician)
+            call: AnchorContract.Put(digest: Hash256.sha256(Array(label.utf8)), kind: "document")), with: clinician)
     }
 }
 
@@ -165,7 +163,7 @@ struct ServerTests {
             // Revoking the member on-chain makes its still-unexpired token useless at once.
             let revoke = Transaction.sign(TransactionBody(
                 chainId: ServerFixture.chainId, sender: fixture.hospital.derivedID, publicKey: fixture.hospital.signingPublicKey, sequence: 3,
-                contract: "membership", method: "revoke", args: .map(["member": .bytes(fixture.clinician.derivedID.bytes)])), with: fixture.hospital)
+                call: MembershipContract.Revoke(member: fixture.clinician.derivedID)), with: fixture.hospital)
             _ = try await fixture.node.submitAndWait(revoke, timeoutMs: 10_000)
             try await client.execute(uri: "/v1/identities/me", method: .get, headers: [.authorization: "Bearer \(good)"]) { response in
                 #expect(response.status == .unauthorized)

@@ -20,19 +20,17 @@ struct TelehealthRelayTests {
     static let patient = IdentityKeys(seed: Array(repeating: 31, count: 32))
     static let outsider = IdentityKeys(seed: Array(repeating: 32, count: 32))
 
-    static func sign(_ fixture: ServerFixture, _ keys: IdentityKeys, _ contract: String, _ method: String,
-                     _ args: [String: CanonicalValue]) async throws {
-        _ = try await submit(fixture.node, chainId: ServerFixture.chainId, keys, contract, method, args)
+    static func sign(_ fixture: ServerFixture, _ keys: IdentityKeys, _ call: some ContractMethod) async throws {
+        _ = try await submit(fixture.node, chainId: ServerFixture.chainId, keys, call)
     }
 
     /// Signs with the sender's next sequence number, commits, expects acceptance; returns the transaction id.
-    static func submit(_ node: LedgerNode, chainId: String, _ keys: IdentityKeys, _ contract: String, _ method: String,
-                       _ args: [String: CanonicalValue]) async throws -> Hash256 {
+    static func submit(_ node: LedgerNode, chainId: String, _ keys: IdentityKeys, _ call: some ContractMethod) async throws -> Hash256 {
         let sequence = BlockExecutor.lastSequence(of: keys.derivedID, in: node.state) + 1
         let tx = Transaction.sign(TransactionBody(chainId: chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey,
-                                                  sequence: sequence, contract: contract, method: method, args: .map(args)), with: keys)
+                                                  sequence: sequence, call: call), with: keys)
         let receipt = try await node.submitAndWait(tx, timeoutMs: 10_000)
-        #expect(receipt.status.result.isAccepted, "\(method): \(receipt.status.result.message)")
+        #expect(receipt.status.result.isAccepted, "\(type(of: call).methodName): \(receipt.status.result.message)")
         return tx.id
     }
 
@@ -52,10 +50,9 @@ struct TelehealthRelayTests {
     func endToEndEncryptedSessionRelayedAndAnchored() async throws {
         // Over a real socket: the whole telehealth flow end to end, as a client on the network runs it.
         try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in
-            try await Self.sign(fixture, Self.patient, "membership", "registerPatient", ["agreementKey": .bytes(Self.patient.agreementPublicKey)])
-            try await Self.sign(fixture, fixture.hospital, "membership", "enroll", [
-                "kind": .string("member"), "label": .string("dr-b"), "roles": .list([.string("clinician")]),
-                "signingKey": .bytes(Self.outsider.signingPublicKey.rawValue), "agreementKey": .bytes(Self.outsider.agreementPublicKey)])
+            try await Self.sign(fixture, Self.patient, MembershipContract.RegisterPatient(agreementKey: Self.patient.agreementPublicKey))
+            try await Self.sign(fixture, fixture.hospital, MembershipContract.Enroll(
+                label: "dr-b", roles: [.clinician], signingKey: Self.outsider.signingPublicKey, agreementKey: Self.outsider.agreementPublicKey))
 
             // The clinician's client: a fresh session key, wrapped to both parties, committed on-chain.
             let session = Hash256(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) })!
@@ -64,10 +61,10 @@ struct TelehealthRelayTests {
             let copies = [(recipient: doctorID, wrapped: try SessionCipher.wrap(key, to: fixture.clinician.agreementPublicKey, session: session, recipient: doctorID)),
                           (recipient: patientID, wrapped: try SessionCipher.wrap(key, to: Self.patient.agreementPublicKey, session: session, recipient: patientID))]
             let start = max(Int64(Date().timeIntervalSince1970 * 1_000), await fixture.node.headHeader.timeMs)
-            try await Self.sign(fixture, fixture.clinician, "telehealth", "open", [
-                "session": .bytes(session.bytes), "patient": .bytes(patientID.bytes), "consentToRecord": .bool(true),
-                "keyCommitment": .bytes(SessionCipher.keyCommitment(session: session, copies: copies).bytes), "startMs": .int(start)])
-            try await Self.sign(fixture, Self.patient, "telehealth", "join", ["session": .bytes(session.bytes)])
+            try await Self.sign(fixture, fixture.clinician, TelehealthContract.Open(
+                session: session, patient: patientID, consentToRecord: true,
+                keyCommitment: SessionCipher.keyCommitment(session: session, copies: copies), startMs: start))
+            try await Self.sign(fixture, Self.patient, TelehealthContract.Join(session: session))
 
             let doctorToken = try await token(client, for: fixture.clinician)
             let patientToken = try await token(client, for: Self.patient)
@@ -104,9 +101,8 @@ struct TelehealthRelayTests {
             // Both sides reached the same transcript; the chain anchors it and the relay stops.
             #expect(doctor.transcript.hash == patient.transcript.hash)
             let end = max(Int64(Date().timeIntervalSince1970 * 1_000), await fixture.node.headHeader.timeMs)
-            try await Self.sign(fixture, fixture.clinician, "telehealth", "end", [
-                "session": .bytes(session.bytes), "transcriptHash": .bytes(doctor.transcript.hash.bytes),
-                "messageCount": .int(Int64(doctor.transcript.messageCount)), "endMs": .int(end)])
+            try await Self.sign(fixture, fixture.clinician, TelehealthContract.End(
+                session: session, transcriptHash: doctor.transcript.hash, messageCount: Int64(doctor.transcript.messageCount), endMs: end))
             let anchored = try await Self.get(client, patientToken, path)
             #expect(anchored.1["status"] as? String == "ended")
             #expect(anchored.1["transcript_hash"] as? String == patient.transcript.hash.hex)

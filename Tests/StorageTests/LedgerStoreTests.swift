@@ -32,7 +32,7 @@ struct LedgerStoreTests {
         let keys = IdentityKeys(seed: Array(repeating: 6, count: 32))
         let txs = (0..<count).map { index in
             Transaction.sign(TransactionBody(chainId: "s", sender: keys.derivedID, publicKey: keys.signingPublicKey,
-                                             sequence: (previous?.logSize ?? 0) + UInt64(index) + 1, contract: "anchor", method: "put",
+                                             sequence: (previous?.logSize ?? 0) + UInt64(index) + 1, contract: "test-contract", method: "test-method",
                                              args: .int(Int64(index))), with: keys)
         }
         let first = frontier.size

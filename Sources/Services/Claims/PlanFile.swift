@@ -4,9 +4,9 @@ import Foundation
 import LedgerCore
 
 /// A plan file (JSON: plan, currency, deductible, coinsurancePercent, outOfPocketMax, benefits,
-/// diagnoses; amounts as decimals in the currency) as `claims.registerPlan` arguments.
+/// diagnoses; amounts as decimals in the currency) as a `ClaimsContract.RegisterPlan` call.
 public enum PlanFile {
-    public static func arguments(_ data: Data) throws -> CanonicalValue {
+    public static func registerPlan(_ data: Data) throws -> ClaimsContract.RegisterPlan {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw ServiceError("the plan file is not a JSON object") }
         guard let plan = object["plan"] as? String, let currency = object["currency"] as? String else {
             throw ServiceError("the plan file needs “plan” and “currency”")
@@ -19,19 +19,16 @@ public enum PlanFile {
         do { percent = try ClaimMapping.minorUnits(object["coinsurancePercent"] ?? NSNumber(value: 0), currency: "XXX", at: "coinsurancePercent") } catch {
             throw ServiceError(error.diagnostics)
         }
-        var benefits: [CanonicalValue] = []
+        var benefits: [ClaimsContract.RegisterPlan.BenefitArgument] = []
         for (index, benefit) in ((object["benefits"] as? [[String: Any]]) ?? []).enumerated() {
             guard let code = benefit["code"] as? String else { throw ServiceError("benefit \(index) needs a “code”") }
-            var map: [String: CanonicalValue] = ["code": .string(code), "allowed": .int(try amount(benefit["allowed"], "benefits[\(index)].allowed"))]
-            if let units = benefit["unitsPerPeriod"] as? Int { map["unitsPerPeriod"] = .int(Int64(units)) }
-            if let priorAuth = benefit["priorAuth"] as? Bool { map["priorAuth"] = .bool(priorAuth) }
-            benefits.append(.map(map))
+            benefits.append(.init(code: code, allowed: try amount(benefit["allowed"], "benefits[\(index)].allowed"),
+                                  unitsPerPeriod: (benefit["unitsPerPeriod"] as? Int).map(Int64.init), priorAuth: benefit["priorAuth"] as? Bool))
         }
-        return .map([
-            "plan": .string(plan), "currency": .string(currency), "deductible": .int(try amount(object["deductible"] ?? NSNumber(value: 0), "deductible")),
-            "coinsurance": .int(percent), "outOfPocketMax": .int(try amount(object["outOfPocketMax"], "outOfPocketMax")),
-            "benefits": .list(benefits), "diagnoses": .list(((object["diagnoses"] as? [String]) ?? []).map { .string($0) }),
-        ])
+        return ClaimsContract.RegisterPlan(
+            plan: plan, currency: currency, deductible: try amount(object["deductible"] ?? NSNumber(value: 0), "deductible"),
+            coinsurance: percent, outOfPocketMax: try amount(object["outOfPocketMax"], "outOfPocketMax"),
+            benefits: benefits, diagnoses: (object["diagnoses"] as? [String]) ?? [])
     }
 }
 

@@ -24,8 +24,7 @@ extension FHIRService {
         guard ClaimsContract.plan(submission.plan, in: state) != nil else {
             throw .unprocessable("no plan \(submission.plan) on this ledger", at: "Claim.insurance.coverage")
         }
-        _ = try await submitAndAwait([UnsignedCall(custodian, contract: "claims", method: "submit",
-                                               args: submission.arguments(patient: patient))])
+        _ = try await submitAndAwait([UnsignedCall(custodian, call: submission.call(patient: patient))])
         guard let entry = ClaimsContract.claim(submission.claimID, in: state) else {
             throw FHIRError(500, "exception", "the adjudicated claim is not in state")
         }

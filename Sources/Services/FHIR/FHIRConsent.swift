@@ -71,38 +71,42 @@ extension FHIRService {
         }
         let provision = resource["provision"] as? [String: Any] ?? [:]
         guard (provision["type"] as? String ?? "permit") == "permit" else { throw .notSupported("only permit provisions are enforced") }
-        var args: [String: CanonicalValue] = ["patient": .bytes(patient.bytes)]
         let actors = (provision["actor"] as? [[String: Any]]) ?? []
         guard actors.count == 1, let identifier = (actors[0]["reference"] as? [String: Any])?["identifier"] as? [String: Any],
               let system = identifier["system"] as? String, let value = identifier["value"] as? String else {
             throw .invalid("provision.actor: exactly one actor with reference.identifier (\(Self.identitySystem) or \(Self.roleSystem))",
                            at: "Consent.provision.actor")
         }
+        let member: Grantee?
         if system == Self.roleSystem {
-            args["grantee"] = .map(["kind": .string("role"), "role": .string(value)])
-        } else if system == Self.identitySystem, let id = Hash256(hex: value), let grantee = Directory.identity(id, in: state) {
-            args["grantee"] = .map(["kind": .string(grantee.kind == .organization ? "organization" : "member"), "id": .bytes(id.bytes)])
+            member = nil
+        } else if system == Self.identitySystem, let id = Hash256(hex: value), let identity = Directory.identity(id, in: state) {
+            member = identity.kind == .organization ? .organization(id) : .member(id)
         } else {
             throw .invalid("provision.actor names no identity on this ledger", at: "Consent.provision.actor")
         }
         let purposes = ((provision["purpose"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
-        args["purposes"] = .list((purposes.isEmpty ? ["TREAT"] : purposes).map { .string($0) })
         let actionCodes = ((provision["action"] as? [[String: Any]]) ?? []).flatMap { (($0["coding"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String } }
         let actions = actionCodes.map { $0 == "correct" ? "contribute" : $0 == "access" ? "read" : $0 }
-        args["actions"] = .list((actions.isEmpty ? ["read"] : actions).map { .string($0) })
         let classes = ((provision["class"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
-        if !classes.isEmpty { args["resourceTypes"] = .list(classes.map { .string($0) }) }
         let labels = ((provision["securityLabel"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
-        let categories = labels.compactMap { FHIRSensitivity.codes[$0]?.rawValue }
+        let categories = labels.compactMap { FHIRSensitivity.codes[$0] }
         guard categories.count == labels.count else { throw .invalid("unknown securityLabel code", at: "Consent.provision.securityLabel") }
-        if !categories.isEmpty { args["categories"] = .list(Array(Set(categories)).sorted().map { .string($0) }) }
         let records = ((provision["data"] as? [[String: Any]]) ?? []).compactMap { (($0["reference"] as? [String: Any])?["reference"] as? String).flatMap(FHIRJSON.parseReference) }
-        if !records.isEmpty { args["records"] = .list(records.map { .bytes(Self.recordID(type: $0.type, id: $0.id).bytes) }) }
-        if let period = provision["period"] as? [String: Any] {
-            if let start = (period["start"] as? String).flatMap(FHIRDateTime.range) { args["startMs"] = .int(Self.milliseconds(start.lo)) }
-            if let end = (period["end"] as? String).flatMap(FHIRDateTime.range) { args["endMs"] = .int(Self.milliseconds(end.lo)) }
-        }
-        let ids = try await submitAndAwait([UnsignedCall(keys, contract: "consent", method: "grant", args: .map(args))])
+        let period = provision["period"] as? [String: Any]
+        // The role, purpose and action names are read last, as the contract reads them: a malformed resource is reported first.
+        let grantee: Grantee
+        if let member { grantee = member } else { grantee = .role(try Self.argumentName(value)) }
+        let grant = ConsentContract.Grant(
+            patient: patient, grantee: grantee,
+            categories: categories.isEmpty ? nil : Array(Set(categories)).sorted { $0.rawValue < $1.rawValue },
+            resourceTypes: classes.isEmpty ? nil : classes,
+            records: records.isEmpty ? nil : records.map { Self.recordID(type: $0.type, id: $0.id) },
+            purposes: try (purposes.isEmpty ? ["TREAT"] : purposes).map { code throws(FHIRError) in try Self.argumentName(code) },
+            actions: try (actions.isEmpty ? ["read"] : actions).map { code throws(FHIRError) in try Self.argumentName(code) },
+            startMs: (period?["start"] as? String).flatMap(FHIRDateTime.range).map { Self.milliseconds($0.lo) },
+            endMs: (period?["end"] as? String).flatMap(FHIRDateTime.range).map { Self.milliseconds($0.lo) })
+        let ids = try await submitAndAwait([UnsignedCall(keys, call: grant)])
         // A consent's id is the id of the transaction that granted it.
         guard let id = ids.last, let consent = ConsentIndex.consent(id, patient: patient, in: state) else {
             throw FHIRError(500, "exception", "the committed consent is not in state")
@@ -118,8 +122,12 @@ extension FHIRService {
         guard let keys = patientKeys.keys(of: requester.id) else {
             throw .unprocessable("this server does not hold your key: sign consent.revoke yourself and POST it to /v1/txs")
         }
-        try await commit([UnsignedCall(keys, contract: "consent", method: "revoke",
-                                   args: .map(["patient": .bytes(patient.bytes), "consent": .bytes(consentID.bytes)]))], expectRecord: false)
+        try await commit([UnsignedCall(keys, call: ConsentContract.Revoke(patient: patient, consent: consentID))])
+    }
+
+    /// A role, purpose or action code read as the contract reads it: an unknown one is the contract's refusal.
+    static func argumentName<Name: ArgumentName>(_ code: String) throws(FHIRError) -> Name {
+        do { return try Name(argument: code) } catch { throw map(error.code.name, error.message) }
     }
 
     public static func milliseconds(_ normalized: String) -> Int64 { FHIRDateTime.milliseconds(normalized) ?? 0 }

@@ -136,10 +136,14 @@ extension FHIRService {
         guard let block = try node.store.rawBlock(height: entry.height) else { return nil }
         for bytes in block.transactionBytes {
             let transaction = try Transaction(decoding: bytes)
-            guard transaction.body.contract == "records" else { continue }
-            let registrations: [CanonicalValue] = transaction.body.method == "registerMany"
-                ? transaction.body.args["entries"]?.listValue ?? [] : transaction.body.method == "register" ? [transaction.body.args] : []
-            for item in registrations where item["record"]?.bytesValue == entry.record.bytes && item["version"]?.intValue == Int64(entry.version) {
+            guard transaction.body.contract == RecordsContract.Method.contract else { continue }
+            let registrations: [RecordsContract.Register]
+            switch RecordsContract.Method(rawValue: transaction.body.method) {
+            case .registerMany?: registrations = (try? RecordsContract.RegisterMany(args: transaction.body.args))?.entries ?? []
+            case .register?: registrations = (try? RecordsContract.Register(args: transaction.body.args)).map { [$0] } ?? []
+            default: registrations = []
+            }
+            for item in registrations where item.record == entry.record && item.version == Int64(entry.version) {
                 return transaction
             }
         }

@@ -117,8 +117,7 @@ public final class FHIRService: Sendable {
                 // A patient registered through FHIR gets ledger keys generated here, kept for them.
                 let keys = IdentityKeys.generate()
                 do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep the patient's keys: \(error)") }
-                transactions.append(UnsignedCall(keys, contract: "membership", method: "registerPatient",
-                                             args: .map(["agreementKey": .bytes(keys.agreementPublicKey)]), sequence: 1))
+                transactions.append(UnsignedCall(keys, call: MembershipContract.RegisterPatient(agreementKey: keys.agreementPublicKey), sequence: 1))
                 patient = keys.derivedID
             } else {
                 guard let existing = RecordIndex.current(record, in: state) else { throw .notFound("\(type)/\(id)") }
@@ -131,7 +130,7 @@ public final class FHIRService: Sendable {
         }
         // A new patient is registered first: the records contract (and admission's dry run) needs it on-chain.
         if !transactions.isEmpty {
-            _ = try await commit(transactions, expectRecord: false)
+            try await commit(transactions)
             transactions = []
         }
         let content = FHIRJSON.data(resource, sorted: false)
@@ -142,10 +141,10 @@ public final class FHIRService: Sendable {
             try access.store(prepared)
         } catch { throw FHIRError(500, "exception", "could not encrypt and store the resource: \(error)") }
 
-        let args = Self.registration(record: record, type: type, category: category, ciphertext: prepared.blob.hash, version: version,
-                                     patient: patient, requester: requester)
-        transactions.append(UnsignedCall(custodian, contract: "records", method: "register", args: .map(args)))
-        guard let entry = try await commit(transactions) else {
+        let registration = Self.registration(record: record, type: type, category: category, ciphertext: prepared.blob.hash,
+                                             version: version, patient: patient, requester: requester)
+        transactions.append(UnsignedCall(custodian, call: registration))
+        guard let entry = try await commit(transactions, record: record) else {
             throw FHIRError(500, "exception", "the committed record is not in state")
         }
         return FHIRVersion(resource: resource, type: type, id: id, version: version, lastUpdatedMs: nowMs, entry: entry)
@@ -162,26 +161,21 @@ public final class FHIRService: Sendable {
         return resource
     }
 
-    /// The arguments of one `records.register` (or one `registerMany` entry); an organization
-    /// writing for a staff member names them as `agent`.
+    /// One `records.register` (or one `registerMany` entry); an organization writing for a staff
+    /// member names them as `agent`.
     public static func registration(record: Hash256, type: String, category: SensitivityCategory, ciphertext: Hash256, version: UInt64,
-                             patient: IdentityID, requester: Identity) -> [String: CanonicalValue] {
-        var args: [String: CanonicalValue] = [
-            "record": .bytes(record.bytes), "resourceType": .string(type), "category": .string(category.rawValue),
-            "ciphertextHash": .bytes(ciphertext.bytes), "version": .int(Int64(version)),
-        ]
-        if patient != RecordEntry.noPatient { args["patient"] = .bytes(patient.bytes) }
-        if requester.kind != .organization { args["agent"] = .bytes(requester.id.bytes) }
-        return args
+                             patient: IdentityID, requester: Identity) -> RecordsContract.Register {
+        RecordsContract.Register(record: record, patient: patient != RecordEntry.noPatient ? patient : nil, resourceType: type, category: category,
+                                 ciphertextHash: ciphertext, version: Int64(version), agent: requester.kind != .organization ? requester.id : nil)
     }
 
-    /// Submits and waits for the last transaction's commit; maps refusals to FHIR errors.
+    /// Submits and waits for every transaction's commit; maps refusals to FHIR errors. With a
+    /// `record`, returns its entry as committed.
     @discardableResult
-    public func commit(_ calls: [UnsignedCall], expectRecord: Bool = true) async throws(FHIRError) -> RecordEntry? {
+    public func commit(_ calls: [UnsignedCall], record: Hash256? = nil) async throws(FHIRError) -> RecordEntry? {
         _ = try await submitAndAwait(calls)
-        guard expectRecord else { return nil }
-        guard let record = calls.last?.args["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let entry = RecordIndex.current(record, in: state) else {
+        guard let record else { return nil }
+        guard let entry = RecordIndex.current(record, in: state) else {
             throw FHIRError(500, "exception", "the committed record is not in state")
         }
         return entry
@@ -219,7 +213,7 @@ public final class FHIRService: Sendable {
         guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
         guard !current.isErased else { throw .gone("\(type)/\(id) was already deleted") }
         guard current.custodian == custodian.derivedID else { throw .forbidden("\(type)/\(id) is held by another custodian") }
-        try await commit([UnsignedCall(custodian, contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)]))])
+        try await commit([UnsignedCall(custodian, call: RecordsContract.Erase(record: record))], record: record)
         do { _ = try access.shred(record) } catch { throw FHIRError(500, "exception", "erasure committed but shredding failed: \(error)") }
     }
 

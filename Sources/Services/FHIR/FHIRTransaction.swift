@@ -117,7 +117,7 @@ extension FHIRService {
         // 3. New patients' keys are kept now; their registrations go on-chain in the same
         // submission as their records, ahead of them (admission sees the batch in order).
         let registrations = newPatients.values.map { keys in
-            UnsignedCall(keys, contract: "membership", method: "registerPatient", args: .map(["agreementKey": .bytes(keys.agreementPublicKey)]), sequence: 1)
+            UnsignedCall(keys, call: MembershipContract.RegisterPatient(agreementKey: keys.agreementPublicKey), sequence: 1)
         }
         for keys in newPatients.values {
             do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep a patient's keys: \(error)") }
@@ -156,18 +156,17 @@ extension FHIRService {
         let writes = plans.filter { $0.method != "DELETE" }
         for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
             let part = writes[chunk..<min(writes.count, chunk + RecordsContract.registrationsPerTransactionMax)]
-            let entries: [CanonicalValue] = part.map { plan in
-                .map(Self.registration(record: Self.recordID(type: plan.type, id: plan.id), type: plan.type, category: plan.category,
-                                       ciphertext: plan.prepared!.blob.hash, version: plan.version, patient: plan.patient, requester: requester))
+            let entries = part.map { plan in
+                Self.registration(record: Self.recordID(type: plan.type, id: plan.id), type: plan.type, category: plan.category,
+                                  ciphertext: plan.prepared!.blob.hash, version: plan.version, patient: plan.patient, requester: requester)
             }
-            transactions.append(UnsignedCall(custodian, contract: "records", method: "registerMany", args: .map(["entries": .list(entries)])))
+            transactions.append(UnsignedCall(custodian, call: RecordsContract.RegisterMany(entries: entries)))
         }
         for plan in plans where plan.method == "DELETE" {
-            transactions.append(UnsignedCall(custodian, contract: "records", method: "erase",
-                                         args: .map(["record": .bytes(Self.recordID(type: plan.type, id: plan.id).bytes)])))
+            transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: Self.recordID(type: plan.type, id: plan.id))))
         }
         do {
-            try await commit(transactions, expectRecord: false)
+            try await commit(transactions)
         } catch {
             await compensate(writes.map { Self.recordID(type: $0.type, id: $0.id) }, custodian: custodian)
             throw error
@@ -197,8 +196,8 @@ extension FHIRService {
     private func compensate(_ records: [Hash256], custodian: IdentityKeys) async {
         for record in records {
             guard let entry = RecordIndex.current(record, in: state), !entry.isErased, entry.custodian == custodian.derivedID else { continue }
-            let erase = UnsignedCall(custodian, contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)]))
-            _ = try? await commit([erase], expectRecord: false)
+            let erase = UnsignedCall(custodian, call: RecordsContract.Erase(record: record))
+            _ = try? await commit([erase])
             _ = try? access.shred(record)
         }
     }
@@ -210,8 +209,8 @@ extension FHIRService {
         let pending: (size: UInt64, root: Hash256)?
         do { pending = try access.pendingAnchor(by: anchorer.derivedID) } catch { throw FHIRError(500, "exception", "\(error)") }
         guard let pending else { return false }
-        let anchor = UnsignedCall(anchorer, contract: "audit", method: "anchor", args: .map(["size": .int(Int64(pending.size)), "root": .bytes(pending.root.bytes)]))
-        try await commit([anchor], expectRecord: false)
+        let anchor = UnsignedCall(anchorer, call: AuditContract.AnchorLog(size: Int64(pending.size), root: pending.root))
+        try await commit([anchor])
         return true
     }
 

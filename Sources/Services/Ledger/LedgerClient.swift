@@ -15,6 +15,8 @@ public struct UnsignedCall: Sendable {
     public var sequence: UInt64?
     public var expiryHeight: UInt64?
 
+    /// A raw call, named and with arguments as given: for a caller's own transaction (`careledger submit`) or a call
+    /// no typed method describes. Everything else uses `init(_:sender:call:…)`.
     public init(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
                 sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
         self.keys = keys
@@ -24,6 +26,12 @@ public struct UnsignedCall: Sendable {
         self.args = args
         self.sequence = sequence
         self.expiryHeight = expiryHeight
+    }
+
+    /// A call of a typed contract method: its contract, method name and argument map.
+    public init(_ keys: IdentityKeys, sender: IdentityID? = nil, call: some ContractMethod, sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
+        self.init(keys, sender: sender, contract: type(of: call).contract, method: type(of: call).methodName, args: call.args,
+                  sequence: sequence, expiryHeight: expiryHeight)
     }
 }
 
@@ -58,10 +66,15 @@ public final class LedgerClient: Sendable {
         return Transaction.sign(body, with: call.keys)
     }
 
-    /// Signs a transaction from `keys` with the sender's next sequence number (taken now).
+    /// Signs a raw call (see `UnsignedCall`) from `keys` with the sender's next sequence number (taken now).
     public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
                      expiryHeight: UInt64? = nil) -> Transaction {
         sign(UnsignedCall(keys, sender: sender, contract: contract, method: method, args: args, expiryHeight: expiryHeight))
+    }
+
+    /// Signs a call of a typed contract method from `keys` with the sender's next sequence number (taken now).
+    public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, _ call: some ContractMethod, expiryHeight: UInt64? = nil) -> Transaction {
+        sign(UnsignedCall(keys, sender: sender, call: call, expiryHeight: expiryHeight))
     }
 
     /// Forgets the sequence numbers counted for `sender` (after a refusal): the next comes from committed state.

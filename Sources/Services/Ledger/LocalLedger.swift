@@ -107,10 +107,16 @@ public final class LocalLedger: Sendable {
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access, lock: lock)
     }
 
-    /// Signs a transaction from `keys` with the sender's next sequence number.
+    /// Signs a raw call from `keys` with the sender's next sequence number: for `careledger submit`, whose user
+    /// names the contract, method and arguments, and for calls no typed method describes.
     public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, contract: String, method: String, args: CanonicalValue,
                      expiryHeight: UInt64? = nil) -> Transaction {
         client.sign(keys, sender: sender, contract: contract, method: method, args: args, expiryHeight: expiryHeight)
+    }
+
+    /// Signs a call of a typed contract method from `keys` with the sender's next sequence number.
+    public func sign(_ keys: IdentityKeys, sender: IdentityID? = nil, _ call: some ContractMethod, expiryHeight: UInt64? = nil) -> Transaction {
+        client.sign(keys, sender: sender, call, expiryHeight: expiryHeight)
     }
 
     /// Submits a transaction and waits for it; a refusal (at admission or execution) is thrown as `Refused`.

@@ -26,11 +26,9 @@ extension LocalLedger {
         // Store the ciphertext first: a registered record is never without content.
         try access.store(prepared.version)
         do {
-            let receipt = try await commit(sign(author, contract: "records", method: "register", args: .map([
-                "record": .bytes(id.bytes), "patient": .bytes(patient.bytes), "resourceType": .string(prepared.resourceType),
-                "category": .string(category.rawValue), "ciphertextHash": .bytes(prepared.version.blob.hash.bytes),
-                "version": .int(Int64(version)),
-            ])))
+            let receipt = try await commit(sign(author, RecordsContract.Register(
+                record: id, patient: patient, resourceType: prepared.resourceType, category: category,
+                ciphertextHash: prepared.version.blob.hash, version: Int64(version))))
             return (RecordIndex.current(id, in: node.state)!, receipt)
         } catch {
             // A refused new record leaves nothing behind; a refused version's blob is unreferenced ciphertext.
@@ -52,25 +50,20 @@ extension LocalLedger {
     }
 
     /// Grants a consent signed by `signer` (the patient or a delegate); returns its id.
-    public func grantConsent(signer: IdentityKeys, patient: IdentityID, grantee: CanonicalValue, scope: ConsentScope, purposes: [Purpose],
+    public func grantConsent(signer: IdentityKeys, patient: IdentityID, grantee: Grantee, scope: ConsentScope, purposes: [Purpose],
                       actions: [ConsentAction], endMs: Int64?) async throws -> Hash256 {
-        var args: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "grantee": grantee,
-            "purposes": .list(purposes.map { .string($0.rawValue) }), "actions": .list(actions.map { .string($0.rawValue) }),
-        ]
-        if !scope.categories.isEmpty { args["categories"] = .list(scope.categories.map { .string($0.rawValue) }) }
-        if !scope.resourceTypes.isEmpty { args["resourceTypes"] = .list(scope.resourceTypes.map { .string($0) }) }
-        if !scope.records.isEmpty { args["records"] = .list(scope.records.map { .bytes($0.bytes) }) }
-        if let endMs { args["endMs"] = .int(endMs) }
-        let receipt = try await commit(sign(signer, contract: "consent", method: "grant", args: .map(args)))
+        let grant = ConsentContract.Grant(
+            patient: patient, grantee: grantee, categories: scope.categories.isEmpty ? nil : scope.categories,
+            resourceTypes: scope.resourceTypes.isEmpty ? nil : scope.resourceTypes, records: scope.records.isEmpty ? nil : scope.records,
+            purposes: purposes, actions: actions, endMs: endMs)
+        let receipt = try await commit(sign(signer, grant))
         return receipt.status.transactionID
     }
 
     /// Revokes a consent; effective for every decision after its block commits.
     @discardableResult
     public func revokeConsent(signer: IdentityKeys, patient: IdentityID, consent: Hash256) async throws -> CommitReceipt {
-        try await commit(sign(signer, contract: "consent", method: "revoke",
-                              args: .map(["patient": .bytes(patient.bytes), "consent": .bytes(consent.bytes)])))
+        try await commit(sign(signer, ConsentContract.Revoke(patient: patient, consent: consent)))
     }
 
     /// Break-glass: records the emergency grant on-chain (the patient gets a notice), then reads
@@ -80,16 +73,14 @@ extension LocalLedger {
         guard let entry = RecordIndex.current(record, in: node.state) else { throw ServiceError.notFound("no record \(record.hex)") }
         guard let patient = Directory.identity(entry.patient, in: node.state) else { throw ServiceError("the record's patient is unknown") }
         let sealed = try SealedNote.seal(justification, to: patient.id, agreementKey: patient.agreementKey)
-        try await commit(sign(requester, contract: "consent", method: "breakGlass", args: .map([
-            "patient": .bytes(patient.id.bytes), "record": .bytes(record.bytes), "reason": .string(reason.rawValue),
-            "justificationHash": .bytes(Hash256.sha256(sealed).bytes), "minutes": .int(Int64(minutes)),
-        ])))
+        try await commit(sign(requester, ConsentContract.BreakGlass(
+            patient: patient.id, record: record, reason: reason, justificationHash: Hash256.sha256(sealed), minutes: Int64(minutes))))
         return try await readRecord(record, as: requester, purpose: .emergencyTreatment, sealedJustification: sealed)
     }
 
     /// Records an erasure on-chain, then destroys the blob, wrapped keys and index entries.
     public func eraseRecord(_ record: Hash256, signer: IdentityKeys) async throws -> (receipt: CommitReceipt, report: ErasureReport) {
-        let receipt = try await commit(sign(signer, contract: "records", method: "erase", args: .map(["record": .bytes(record.bytes)])))
+        let receipt = try await commit(sign(signer, RecordsContract.Erase(record: record)))
         return (receipt, try access.shred(record))
     }
 
@@ -98,8 +89,7 @@ extension LocalLedger {
     public func anchorAudit() async throws -> AuditContract.Anchor? {
         let administrator = try directory.loadKey(settings.administrator)
         guard let pending = try access.pendingAnchor(by: administrator.derivedID) else { return nil }
-        try await commit(sign(administrator, contract: "audit", method: "anchor",
-                              args: .map(["size": .int(Int64(pending.size)), "root": .bytes(pending.root.bytes)])))
+        try await commit(sign(administrator, AuditContract.AnchorLog(size: Int64(pending.size), root: pending.root)))
         return AuditContract.head(of: administrator.derivedID, in: node.state)
     }
 

@@ -157,19 +157,6 @@ public enum SupplyCLI {
     /// "YYYY-MM-DDThh:mm:ssZ".
     public static func time(_ ms: Int64) -> String { FHIRDateTime.format(Date(timeIntervalSince1970: Double(ms) / 1_000)) }
 
-    // MARK: arguments
-
-    /// The contract argument form of a list of units.
-    public static func argument(_ units: [SGTIN]) -> CanonicalValue { .list(units.map(\.canonical)) }
-
-    /// Ship/receive arguments: `base` plus units and cases when non-empty.
-    public static func items(_ base: [String: CanonicalValue], _ units: [SGTIN], _ cases: [String]) -> CanonicalValue {
-        var args = base
-        if !units.isEmpty { args["units"] = argument(units) }
-        if !cases.isEmpty { args["cases"] = .list(cases.map { .string($0) }) }
-        return .map(args)
-    }
-
     // MARK: formatting
 
     /// "GTIN:SERIAL", the form the commands accept.

@@ -28,9 +28,9 @@ extension LocalLedger {
         // The wrapped copies are on disk before the session is on-chain, so an opened session always has its keys.
         try file.save(in: directory)
         do {
-            try await commit(sign(keys, contract: "telehealth", method: "open", args: .map([
-                "session": .bytes(id.bytes), "patient": .bytes(patientID.bytes), "consentToRecord": .bool(consentToRecord),
-                "keyCommitment": .bytes(commitment.bytes), "startMs": .int(await node.nextBlockTimeMs)])))
+            try await commit(sign(keys, TelehealthContract.Open(
+                session: id, patient: patientID, consentToRecord: consentToRecord, keyCommitment: commitment,
+                startMs: await node.nextBlockTimeMs)))
         } catch {
             try? FileManager.default.removeItem(at: SessionFile.url(id, in: directory))
             throw error
@@ -48,7 +48,7 @@ extension LocalLedger {
         let file = try SessionFile.load(id, in: directory)
         try file.checkCommitment(onChain)
         if file.wrappedKey(for: keys.derivedID) != nil { _ = try file.sessionKey(for: keys) }
-        return try await commit(sign(keys, contract: "telehealth", method: "join", args: .map(["session": .bytes(id.bytes)])))
+        return try await commit(sign(keys, TelehealthContract.Join(session: id)))
     }
 
     /// Ends a session as a participant: with consent to record, the transcript hash over the
@@ -73,9 +73,8 @@ extension LocalLedger {
                 transcriptHash = transcript.hash
             }
         }
-        try await commit(sign(keys, contract: "telehealth", method: "end", args: .map([
-            "session": .bytes(id.bytes), "transcriptHash": .bytes(transcriptHash.bytes), "messageCount": .int(count),
-            "endMs": .int(max(await node.nextBlockTimeMs, onChain.startMs))])))
+        try await commit(sign(keys, TelehealthContract.End(
+            session: id, transcriptHash: transcriptHash, messageCount: count, endMs: max(await node.nextBlockTimeMs, onChain.startMs))))
         if !onChain.consentToRecord, !file.messages.isEmpty {
             file.messages = []
             try file.save(in: directory)

@@ -4,9 +4,9 @@ import Foundation
 import LedgerCore
 import Node
 
-/// A comma-separated code list as a canonical list of strings (empty items dropped).
-public func codeList(_ text: String) -> CanonicalValue {
-    .list(text.split(separator: ",").map { .string($0.trimmingCharacters(in: .whitespaces)) }.filter { $0.stringValue?.isEmpty == false })
+/// A comma-separated code list (items trimmed, empty items dropped).
+public func codeList(_ text: String) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }
 
 /// SHA-256 of a file, read in 1 MiB chunks (documents and CRFs may be large).
@@ -54,10 +54,10 @@ extension DataDirectory {
     }
 }
 
-/// The trial file of `trials register`, as `trials.register` arguments.
+/// The trial file of `trials register`, as a `TrialsContract.Register` call.
 public enum TrialFile {
     /// Parses the file; a relative protocol path is resolved against `base`, sites against local key names.
-    public static func arguments(_ data: Data, relativeTo base: URL, directory: DataDirectory) throws -> CanonicalValue {
+    public static func register(_ data: Data, relativeTo base: URL, directory: DataDirectory) throws -> TrialsContract.Register {
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { throw ServiceError("the trial file is not a JSON object") }
         guard let trial = object["trial"] as? String else { throw ServiceError("the trial file needs “trial” (its id)") }
         let protocolHash: Hash256
@@ -74,12 +74,9 @@ public enum TrialFile {
         guard let sites = object["sites"] as? [String], !sites.isEmpty else {
             throw ServiceError("the trial file needs “sites”: key names or ids of the site organizations")
         }
-        return .map([
-            "trial": .string(trial), "protocolHash": .bytes(protocolHash.bytes), "consentFormVersion": .int(Int64(form)),
-            "primaryEndpoints": .list(try codes("primaryEndpoints").map { .string($0) }),
-            "secondaryEndpoints": .list(try codes("secondaryEndpoints").map { .string($0) }),
-            "sites": .list(try sites.map { .bytes(try directory.identityID($0).bytes) }),
-        ])
+        return TrialsContract.Register(
+            trial: trial, protocolHash: protocolHash, consentFormVersion: Int64(form), primaryEndpoints: try codes("primaryEndpoints"),
+            secondaryEndpoints: try codes("secondaryEndpoints"), sites: try sites.map { try directory.identityID($0) })
     }
 }
 
