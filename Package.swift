@@ -15,16 +15,18 @@ let package = Package(
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "Node", targets: ["Node"]),
     ],
+    // Exact versions, so that every node of a consortium builds the same code (docs/architecture.md,
+    // "Dependency versions", says how to move them).
     dependencies: [
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.0.0"),
-        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
-        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", exact: "5.8.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
     ],
     targets: [
         // Pure core: hashes, keys, canonical encoding, transactions, blocks, Merkle log, verifier. No I/O.
@@ -58,7 +60,7 @@ let package = Package(
         // FHIR R4: JSON checks, resource types, search parameters, the search indexer, OperationOutcome, Bundles.
         .target(
             name: "FHIR",
-            dependencies: ["Contracts", "Vault"],
+            dependencies: ["LedgerCore", "Contracts", "Vault"],
             swiftSettings: strict
         ),
         // Orderer protocol and the SoloOrderer.
@@ -70,7 +72,10 @@ let package = Package(
         // Mempool, executor, commit pipeline.
         .target(
             name: "Node",
-            dependencies: ["LedgerCore", "Contracts", "Storage", "Ordering", "Vault", "FHIR"],
+            dependencies: [
+                "LedgerCore", "Contracts", "Storage", "Ordering", "Vault", "FHIR",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict
         ),
         // Every workflow once: LedgerClient (sign · submit · await), records, consent, each contract's commands and read
