@@ -91,7 +91,7 @@ struct AdmissionTests {
         let chain = try await TestChain()
         var ids: [Hash256] = []
         for index in 0..<30 { ids.append(try await chain.node.submit(chain.anchor(chain.hospital, "doc-\(index)"))) }
-        for id in ids { _ = try await chain.node.awaitCommit(id, timeoutMs: 10_000) }
+        for id in ids { _ = try await chain.node.awaitCommit(id, timeoutMs: 60_000) }
         for id in ids {
             let receipt = try await chain.node.receipt(for: id)
             #expect(receipt.status.result.isAccepted)

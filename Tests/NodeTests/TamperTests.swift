@@ -44,7 +44,7 @@ struct TamperTests {
         let chain = try await TestChain(configuration: .init(blockTransactionsMax: 4, blockDelayMs: 2))
         var ids: [Hash256] = []
         for index in 0..<12 { ids.append(try await chain.node.submit(chain.anchor(chain.hospital, "doc-\(index)"))) }
-        for id in ids { _ = try await chain.node.awaitCommit(id, timeoutMs: 10_000) }
+        for id in ids { _ = try await chain.node.awaitCommit(id, timeoutMs: 60_000) }
         await chain.node.stop()
         guard case .success = try ChainAudit.run(store: chain.store) else {
             Issue.record("fixture chain does not verify")

@@ -34,7 +34,7 @@ struct FHIRClaimTests {
             { sign(payer, ClaimsContract.Enroll(plan: "GOLD", patient: patient, startMs: now - 30 * day, endMs: now + 300 * day)) },
         ]
         for step in steps {
-            let receipt = try await fixture.node.submitAndWait(step(), timeoutMs: 10_000)
+            let receipt = try await fixture.node.submitAndWait(step(), timeoutMs: 60_000)
             #expect(receipt.status.result.isAccepted, "\(receipt.status.result.message)")
         }
     }

@@ -39,7 +39,7 @@ struct FHIRFixture {
                 chainId: Self.chainId, sender: organization.derivedID, publicKey: organization.signingPublicKey, sequence: 2,
                 call: MembershipContract.Enroll(label: "doctor", roles: [.clinician], signingKey: member.signingPublicKey,
                                                 agreementKey: member.agreementPublicKey)), with: organization)
-            _ = try await node.submitAndWait(enroll, timeoutMs: 10_000)
+            _ = try await node.submitAndWait(enroll, timeoutMs: 60_000)
         }
         let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.appendingPathComponent("vault.sqlite").path),
                                    custodians: [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))

@@ -35,7 +35,7 @@ struct ServerFixture {
             chainId: Self.chainId, sender: hospital.derivedID, publicKey: hospital.signingPublicKey, sequence: 2,
             call: MembershipContract.Enroll(label: "dr-a", roles: [.clinician], signingKey: clinician.signingPublicKey,
                                             agreementKey: clinician.agreementPublicKey)), with: hospital)
-        _ = try await node.submitAndWait(enroll, timeoutMs: 10_000)
+        _ = try await node.submitAndWait(enroll, timeoutMs: 60_000)
     }
 
     /// Runs `body` with a fresh fixture and always stops its node.
@@ -164,7 +164,7 @@ struct ServerTests {
             let revoke = Transaction.sign(TransactionBody(
                 chainId: ServerFixture.chainId, sender: fixture.hospital.derivedID, publicKey: fixture.hospital.signingPublicKey, sequence: 3,
                 call: MembershipContract.Revoke(member: fixture.clinician.derivedID)), with: fixture.hospital)
-            _ = try await fixture.node.submitAndWait(revoke, timeoutMs: 10_000)
+            _ = try await fixture.node.submitAndWait(revoke, timeoutMs: 60_000)
             try await client.execute(uri: "/v1/identities/me", method: .get, headers: [.authorization: "Bearer \(good)"]) { response in
                 #expect(response.status == .unauthorized)
                 #expect((object(response.body)["message"] as? String)?.contains("revoked") == true)

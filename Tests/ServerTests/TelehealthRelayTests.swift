@@ -29,7 +29,7 @@ struct TelehealthRelayTests {
         let sequence = BlockExecutor.lastSequence(of: keys.derivedID, in: node.state) + 1
         let tx = Transaction.sign(TransactionBody(chainId: chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey,
                                                   sequence: sequence, call: call), with: keys)
-        let receipt = try await node.submitAndWait(tx, timeoutMs: 10_000)
+        let receipt = try await node.submitAndWait(tx, timeoutMs: 60_000)
         #expect(receipt.status.result.isAccepted, "\(type(of: call).methodName): \(receipt.status.result.message)")
         return tx.id
     }
