@@ -142,7 +142,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "LedgerCore"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Vault"], swiftSettings: strict),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: [
