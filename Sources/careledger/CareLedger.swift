@@ -2,6 +2,7 @@ import Console
 import ArgumentParser
 import Bench
 import Demo
+import LedgerCore
 import Services
 
 /// The `careledger` command.
@@ -30,6 +31,12 @@ struct DataOption: ParsableArguments {
     var data: String?
 
     var directory: DataDirectory { DataDirectory.resolve(data) }
+
+    /// The data directory and the key named `signer` in it.
+    func directoryAndKey(_ signer: String) throws -> (DataDirectory, IdentityKeys) {
+        let directory = self.directory
+        return (directory, try directory.loadKey(signer))
+    }
 }
 
 /// Exit code for "rejected" and "verification failed".

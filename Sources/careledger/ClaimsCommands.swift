@@ -34,8 +34,7 @@ struct ClaimsCommand: AsyncParsableCommand {
         @Option(help: "The plan JSON file.") var file: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let registration = try PlanFile.registerPlan(try Data(contentsOf: URL(fileURLWithPath: file)))
             let receipt = try await withLedger(directory) { ledger in
                 try await ledger.commit(ledger.sign(keys, registration))
@@ -55,8 +54,7 @@ struct ClaimsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let patientID = try directory.identityID(patient)
             let enrollment = ClaimsContract.Enroll(plan: plan, patient: patientID, startMs: try day(from, "--from"), endMs: try day(to, "--to"))
             let receipt = try await withLedger(directory) { ledger in
@@ -80,8 +78,7 @@ struct ClaimsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let request = ClaimsContract.RequestAuthorization(plan: plan, patient: try directory.identityID(patient), code: code,
                                                               quantity: Int64(quantity))
             let receipt = try await withLedger(directory) { ledger in
@@ -103,8 +100,7 @@ struct ClaimsCommand: AsyncParsableCommand {
         @Option(help: "Approval valid for services before this day (YYYY-MM-DD; at most a year ahead).") var until: String?
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(authorization, "authorization id")
             let decision: ClaimsContract.DecideAuthorization
             switch (approve, deny) {
@@ -134,8 +130,7 @@ struct ClaimsCommand: AsyncParsableCommand {
         @Flag(help: "Print the FHIR ClaimResponse.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let claim: [String: Any]
             do { claim = try FHIRJSON.object(Array(try Data(contentsOf: URL(fileURLWithPath: file)))) } catch let error as FHIRError {
                 throw CLIError("\(file): \(error.diagnostics)")
@@ -187,8 +182,7 @@ struct ClaimsCommand: AsyncParsableCommand {
         @Option(help: "Remittance reference (EFT trace number); only its SHA-256 goes on-chain.") var reference: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(claim, "claim id")
             let entry = try await withLedger(directory) { ledger -> ClaimEntry in
                 guard let entry = ClaimsContract.claim(id, in: ledger.node.state) else { throw CLIError("no claim \(id.hex)") }

@@ -32,9 +32,8 @@ struct ConsentCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
-            let patientID = try patient.map(directory.identityID) ?? keys.derivedID
+            let (directory, keys) = try options.directoryAndKey(signer)
+            let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
             let grantee: Grantee
             switch (to, role) {
             case (let name?, nil):
@@ -79,9 +78,8 @@ struct ConsentCommand: AsyncParsableCommand {
         @Option(help: "The patient (key name or id), when a delegate signs.") var patient: String?
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
-            let patientID = try patient.map(directory.identityID) ?? keys.derivedID
+            let (directory, keys) = try options.directoryAndKey(signer)
+            let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
             let id = try hexID(consent, "consent id")
             let receipt = try await withLedger(directory) { ledger in try await ledger.revokeConsent(signer: keys, patient: patientID, consent: id) }
             Terminal.line("consent \(id.hex) revoked at block \(receipt.status.height)")

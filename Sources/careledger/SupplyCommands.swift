@@ -35,6 +35,33 @@ struct SupplyCommand: AsyncParsableCommand {
         }
     }
 
+    /// What `ship` and `receive` share: who signs, and the units and cases that move.
+    struct TransferOptions: ParsableArguments {
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "Your organization's key, or its supply-chain staff's (a pharmacist at a pharmacy).")
+        var signer: String
+        @OptionGroup var units: UnitOptions
+        @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
+
+        /// Ships (`call` makes the ship to the recipient `party`) or receives (from the shipper
+        /// `party`) the units and cases, each list left out when empty; returns what moved in words,
+        /// the other party's name and the block height.
+        func run<Call: ContractMethod>(verb: String, party: String, _ call: (IdentityID, [SGTIN]?, [String]?) -> Call) async throws
+            -> (summary: String, party: String, height: UInt64) {
+            let (directory, keys) = try options.directoryAndKey(signer)
+            let other = try directory.identityID(party)
+            let list = try units.parsed()
+            let ssccs = try SupplyCLI.ssccs(cases)
+            guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to \(verb) with --units and/or --cases") }
+            let transfer = call(other, list.isEmpty ? nil : list, ssccs.isEmpty ? nil : ssccs)
+            return try await withLedger(directory) { ledger in
+                let receipt = try await ledger.commit(ledger.sign(keys, transfer))
+                let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
+                return (SupplyCLI.itemSummary(list.count, ssccs.count, inCases), SupplyNames(ledger.node.state).name(other), receipt.status.height)
+            }
+        }
+    }
+
     /// `supply product`: registers a GTIN.
     struct Product: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Register a product (GTIN) as its manufacturer.")
@@ -44,8 +71,7 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Trade name, at most 64 bytes (never PHI).") var label: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let gtin = try SupplyCLI.gtin(gtin, "--gtin")
             let receipt = try await withLedger(directory) { ledger in
                 try await ledger.commit(ledger.sign(keys, SupplyChainContract.RegisterProduct(gtin: gtin, label: label)))
@@ -71,8 +97,7 @@ struct SupplyCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let gtin = try SupplyCLI.gtin(gtin, "--gtin")
             let lot = try SupplyCLI.lot(lot)
             let expiryMs = try SupplyCLI.expiryMs(expiry, "--expiry")
@@ -121,8 +146,7 @@ struct SupplyCommand: AsyncParsableCommand {
         @OptionGroup var units: UnitOptions
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let sscc = try SupplyCLI.sscc(sscc)
             let list = try units.parsed()
             guard !list.isEmpty else { throw CLIError("name the units to pack with --units") }
@@ -141,8 +165,7 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "The case's SSCC-18.") var sscc: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let sscc = try SupplyCLI.sscc(sscc)
             let (receipt, count) = try await withLedger(directory) { ledger in
                 let count = SupplyChainContract.case(sscc, in: ledger.node.state)?.units.count ?? 0
@@ -156,16 +179,11 @@ struct SupplyCommand: AsyncParsableCommand {
     struct Ship: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Ship units and/or cases you own to another organization; ownership moves when it receives them.")
-        @OptionGroup var options: DataOption
-        @Option(name: .customLong("as"), help: "The owner's key, or its supply-chain staff's.") var signer: String
+        @OptionGroup var transfer: TransferOptions
         @Option(help: "The recipient organization (manufacturer, distributor, pharmacy or hospital): key name or id.") var to: String
-        @OptionGroup var units: UnitOptions
-        @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
 
         func run() async throws {
-            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, verb: "ship", party: to, units: units, cases: cases) {
-                SupplyChainContract.Ship(to: $0, units: $1, cases: $2)
-            }
+            let moved = try await transfer.run(verb: "ship", party: to) { SupplyChainContract.Ship(to: $0, units: $1, cases: $2) }
             Terminal.line("shipped \(moved.summary) to \(moved.party); pending its receipt (block \(moved.height))")
         }
     }
@@ -174,16 +192,11 @@ struct SupplyCommand: AsyncParsableCommand {
     struct Receive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Receive units and/or cases shipped to your organization, naming the shipper; ownership moves to you.")
-        @OptionGroup var options: DataOption
-        @Option(name: .customLong("as"), help: "The recipient's key, or its supply-chain staff's (pharmacist at a pharmacy).") var signer: String
+        @OptionGroup var transfer: TransferOptions
         @Option(help: "The shipper organization: key name or id.") var from: String
-        @OptionGroup var units: UnitOptions
-        @Option(help: "Cases (SSCC-18), comma-separated or repeated.") var cases: [String] = []
 
         func run() async throws {
-            let moved = try await SupplyCLI.transfer(options.directory, signer: signer, verb: "receive", party: from, units: units, cases: cases) {
-                SupplyChainContract.Receive(from: $0, units: $1, cases: $2)
-            }
+            let moved = try await transfer.run(verb: "receive", party: from) { SupplyChainContract.Receive(from: $0, units: $1, cases: $2) }
             Terminal.line("received \(moved.summary) from \(moved.party) (block \(moved.height))")
         }
     }
@@ -199,8 +212,7 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(help: "Reason: \(RecallReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let gtin = try SupplyCLI.gtin(gtin, "--gtin")
             let lot = try SupplyCLI.lot(lot)
             let reason = try SupplyCLI.choice(reason, RecallReason.self, "--reason")
@@ -278,8 +290,7 @@ struct SupplyCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let sgtin = try SupplyCLI.sgtin(unit, gtin: nil)
             var verify = SupplyChainContract.Verify(gtin: sgtin.gtin, serial: sgtin.serial)
             if let lot { verify.lot = try SupplyCLI.lot(lot) }
@@ -362,8 +373,7 @@ struct RxCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let patientID = try directory.identityID(patient)
             let gtin = try SupplyCLI.gtin(gtin, "--gtin")
             guard (1...365).contains(days) else { throw CLIError("--days must be 1…365") }
@@ -406,8 +416,7 @@ struct RxCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(prescription, "prescription id")
             guard !units.isEmpty else { throw CLIError("name the units dispensed with --units") }
             let (view, pharmacy) = try await withLedger(directory) { ledger -> (PrescriptionView, String) in
@@ -442,8 +451,7 @@ struct RxCommand: AsyncParsableCommand {
         @Option(name: .customLong("as"), help: "The prescriber's key, their organization's, or its admin's.") var signer: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(prescription, "prescription id")
             let (receipt, view) = try await withLedger(directory) { ledger in
                 let receipt = try await ledger.commit(ledger.sign(keys, PrescriptionContract.Cancel(prescription: id)))
@@ -487,25 +495,5 @@ extension SupplyCLI {
             try await ledger.commit(ledger.sign(keys, action))
         }
         return ("\(list.count) unit\(list.count == 1 ? "" : "s")", receipt.status.height)
-    }
-
-    /// Ships (`call` makes the ship to the recipient `party`) or receives (from the shipper `party`)
-    /// units and cases, each list left out when empty; returns what moved in words, the other party's
-    /// name and the block height.
-    static func transfer<Call: ContractMethod>(_ directory: DataDirectory, signer: String, verb: String, party: String,
-                                               units: SupplyCommand.UnitOptions, cases: [String],
-                                               _ call: (IdentityID, [SGTIN]?, [String]?) -> Call) async throws
-        -> (summary: String, party: String, height: UInt64) {
-        let keys = try directory.loadKey(signer)
-        let other = try directory.identityID(party)
-        let list = try units.parsed()
-        let ssccs = try ssccs(cases)
-        guard !list.isEmpty || !ssccs.isEmpty else { throw CLIError("name what to \(verb) with --units and/or --cases") }
-        let transfer = call(other, list.isEmpty ? nil : list, ssccs.isEmpty ? nil : ssccs)
-        return try await withLedger(directory) { ledger in
-            let receipt = try await ledger.commit(ledger.sign(keys, transfer))
-            let inCases = ssccs.reduce(0) { $0 + (SupplyChainContract.case($1, in: ledger.node.state)?.units.count ?? 0) }
-            return (itemSummary(list.count, ssccs.count, inCases), SupplyNames(ledger.node.state).name(other), receipt.status.height)
-        }
     }
 }

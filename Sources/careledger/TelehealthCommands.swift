@@ -36,8 +36,7 @@ struct TelehealthCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let patientID = try directory.identityID(patient)
             let session = try await withLedger(directory) { ledger in
                 try await ledger.openSession(keys, patient: patientID, consentToRecord: consentToRecord)
@@ -59,8 +58,7 @@ struct TelehealthCommand: AsyncParsableCommand {
         @Option(name: .customLong("as"), help: "The patient's key (or a delegate's; a delegate holds no copy of the key).") var signer: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(session, "session id")
             let receipt = try await withLedger(directory) { ledger in try await ledger.joinSession(keys, session: id) }
             Terminal.line("session \(id.hex) joined at block \(receipt.status.height); the session key opened and matches the on-chain commitment")
@@ -78,8 +76,7 @@ struct TelehealthCommand: AsyncParsableCommand {
         @Option(help: "A file to send (at most 700 KiB).") var file: String?
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(session, "session id")
             let envelope: SessionEnvelope
             switch (message, file) {
@@ -111,8 +108,7 @@ struct TelehealthCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(session, "session id")
             let state = StoreStateReader(store: try directory.openStore())
             let names = directory.localNames()
@@ -161,8 +157,7 @@ struct TelehealthCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let id = try hexID(session, "session id")
             let ended = try await withLedger(directory) { ledger in try await ledger.endSession(keys, session: id) }
             if json { Terminal.json(SessionOutput.json(ended, file: try? SessionFile.load(id, in: directory))) } else {

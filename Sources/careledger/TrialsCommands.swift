@@ -37,8 +37,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let url = URL(fileURLWithPath: file)
             guard let data = FileManager.default.contents(atPath: url.path) else { throw CLIError("cannot read \(file)") }
             let registration = try TrialFile.register(data, relativeTo: url.deletingLastPathComponent(), directory: directory)
@@ -69,8 +68,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Option(help: "Replace the sites (key names or ids); repeat for each site.") var site: [String] = []
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             var amendment = TrialsContract.Amend(
                 trial: trial, protocolHash: try digest(file: `protocol`, hash: protocolHash, "--protocol", "--protocol-hash"), reason: reason)
             if let primary { amendment.primaryEndpoints = codeList(primary) }
@@ -98,8 +96,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Flag(help: "Also agree to be contacted for recruitment (blinded matches by the patient's care providers).") var recruitmentContact = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
             let form = try await withLedger(directory) { ledger -> Int64 in
                 guard let current = TrialIndex.trial(trial, in: ledger.node.state)?.current else {
@@ -125,8 +122,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Option(help: "The patient (key name or id) when a delegate signs; default: the signer.") var patient: String?
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
             let receipt = try await withLedger(directory) { ledger in
                 try await ledger.commit(ledger.sign(keys, TrialsContract.Withdraw(trial: trial, patient: patientID)))
@@ -145,8 +141,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Option(help: "The patient (key name or id).") var patient: String
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let patientID = try directory.identityID(patient)
             let receipt = try await withLedger(directory) { ledger in
                 try await ledger.commit(ledger.sign(keys, TrialsContract.Enroll(trial: trial, patient: patientID)))
@@ -171,8 +166,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let patientID = try directory.identityID(participant)
             let hashes = try crf.map { try sha256(file: $0) } + crfHash.map { try hexID($0, "--crf-hash") }
             guard !hashes.isEmpty else { throw CLIError("give at least one --crf FILE or --crf-hash HEX") }
@@ -207,8 +201,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             let hash = try digest(file: results, hash: resultsHash, "--results", "--results-hash")
             let result = try await withLedger(directory) { ledger -> TrialResult in
                 try await ledger.commit(ledger.sign(keys, TrialsContract.ReportResults(trial: trial, primaryEndpoints: codeList(primary), resultsHash: hash)))
@@ -233,8 +226,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Option(help: "The criteria document's SHA-256 (64 hex), instead of --document.") var documentHash: String?
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             guard !criterion.isEmpty else { throw CLIError("give at least one --criterion") }
             let hash = try digest(file: document, hash: documentHash, "--document", "--document-hash")
             let published = try await withLedger(directory) { ledger -> TrialCriteria in
@@ -265,8 +257,7 @@ struct TrialsCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON (the announced tokens).") var json = false
 
         func run() async throws {
-            let directory = options.directory
-            let keys = try directory.loadKey(signer)
+            let (directory, keys) = try options.directoryAndKey(signer)
             var names = patient
             if let patientsFile {
                 guard let text = try? String(contentsOfFile: patientsFile, encoding: .utf8) else { throw CLIError("cannot read \(patientsFile)") }

@@ -21,7 +21,7 @@ struct Adjudicator {
     }
 
     /// Adjudicates one line; writes accumulators, authorizations and the duplicate marker.
-    mutating func adjudicate(_ item: ClaimItem, _ state: inout StateView) -> LineAdjudication {
+    mutating func adjudicate(_ item: ClaimItem, _ state: inout StateView) throws(Rejection) -> LineAdjudication {
         let billed = item.billedMinor
         func deny(_ reason: AdjustmentReason) -> LineAdjudication {
             LineAdjudication(sequence: item.sequence, submittedMinor: billed, eligibleMinor: 0, unitsAllowed: 0, patientMinor: 0,
@@ -44,7 +44,7 @@ struct Adjudicator {
             adjustments.append(Adjustment(reason, amountMinor: count * item.unitPriceMinor, units: count))
             units -= count
         }
-        if benefit.needsPriorAuth { denyUnits(units - consumeAuthorizations(item, units, &state), .priorAuthMissing) }
+        if benefit.needsPriorAuth { denyUnits(units - (try consumeAuthorizations(item, units, &state)), .priorAuthMissing) }
         if let limit = benefit.unitsPerPeriod {
             let left = max(0, limit - (coverage.unitsUsed[item.code] ?? 0))
             denyUnits(units - min(units, left), .overLimit)
@@ -72,7 +72,7 @@ struct Adjudicator {
         coverage.deductibleMetMinor += deductible
         coverage.outOfPocketMinor += deductible + coinsurance
         coverage.unitsUsed[item.code, default: 0] += units
-        state.set(ClaimsContract.coverageKey(coverage.id), coverage.canonical)
+        try state.set(ClaimsContract.coverageKey(coverage.id), coverage)
         state.set(lineKey, CanonicalValue.null)
         if firstCoverage == nil { firstCoverage = coverage.id }
         return LineAdjudication(sequence: item.sequence, submittedMinor: billed, eligibleMinor: eligible, unitsAllowed: units,
@@ -90,7 +90,7 @@ struct Adjudicator {
 
     /// Takes up to `wanted` units from this provider's approved, unexpired authorizations for the
     /// code (oldest first); returns how many it took.
-    private func consumeAuthorizations(_ item: ClaimItem, _ wanted: Int64, _ state: inout StateView) -> Int64 {
+    private func consumeAuthorizations(_ item: ClaimItem, _ wanted: Int64, _ state: inout StateView) throws(Rejection) -> Int64 {
         var taken: Int64 = 0
         for id in ClaimsContract.authorizationIDs(patient, item.code, state) where taken < wanted {
             guard var auth = ClaimsContract.authorization(id, state), auth.status == .approved, auth.provider == provider,
@@ -98,7 +98,7 @@ struct Adjudicator {
             let take = min(auth.remaining, wanted - taken)
             auth.remaining -= take
             taken += take
-            state.set(ClaimsContract.authorizationKey(id), auth.canonical)
+            try state.set(ClaimsContract.authorizationKey(id), auth)
         }
         return taken
     }

@@ -103,7 +103,7 @@ public struct ClaimsContract: Contract {
         let prefixes = (args.diagnoses ?? []).uniqued()
         let plan = Plan(id: id, payer: payer, currency: currency, deductibleMinor: deductible, coinsuranceBasisPoints: coinsurance,
                         outOfPocketMaxMinor: outOfPocketMax, benefits: benefits, diagnosisPrefixes: prefixes, height: call.height)
-        state.set(Self.planKey(id), plan.canonical)
+        try state.set(Self.planKey(id), plan)
     }
 
     private func enroll(_ call: ContractCall, _ args: Enroll, _ state: inout StateView) throws(Rejection) {
@@ -127,7 +127,7 @@ public struct ClaimsContract: Contract {
         }
         let coverage = Coverage(id: call.transaction.id, patient: patient, plan: plan.id, startMs: startMs, endMs: endMs)
         ids.append(coverage.id)
-        state.set(Self.coverageKey(coverage.id), coverage.canonical)
+        try state.set(Self.coverageKey(coverage.id), coverage)
         state.set(Self.coverageIndexKey(patient, plan.id), .list(ids.map { .bytes($0.bytes) }))
     }
 
@@ -143,7 +143,7 @@ public struct ClaimsContract: Contract {
         // Retroactive termination would reverse adjudicated claims; the payer ends coverage from now on.
         guard endMs >= call.timeMs else { throw Rejection(.badPeriod, "coverage ends no earlier than the current block time") }
         coverage.terminatedMs = max(endMs, coverage.startMs)
-        state.set(Self.coverageKey(id), coverage.canonical)
+        try state.set(Self.coverageKey(id), coverage)
     }
 
     // MARK: Prior authorization
@@ -165,7 +165,7 @@ public struct ClaimsContract: Contract {
         let auth = PriorAuthorization(id: call.transaction.id, patient: patient, plan: plan.id, provider: provider, code: code,
                                       quantity: quantity, height: call.height)
         ids.append(auth.id)
-        state.set(Self.authorizationKey(auth.id), auth.canonical)
+        try state.set(Self.authorizationKey(auth.id), auth)
         state.set(Self.authorizationIndexKey(patient, code), .list(ids.map { .bytes($0.bytes) }))
     }
 
@@ -190,7 +190,7 @@ public struct ClaimsContract: Contract {
             auth.status = .denied
             auth.denialReason = args.reason
         }
-        state.set(Self.authorizationKey(id), auth.canonical)
+        try state.set(Self.authorizationKey(id), auth)
     }
 
     // MARK: Claims
@@ -206,14 +206,15 @@ public struct ClaimsContract: Contract {
             throw Rejection(.serviceInFuture, "item \(index): the date of service is after the block time")
         }
         var adjudicator = Adjudicator(plan: plan, patient: patient, provider: provider, diagnoses: diagnoses, nowMs: call.timeMs)
-        let lines = items.map { adjudicator.adjudicate($0, &state) }
+        var lines: [LineAdjudication] = []
+        for item in items { lines.append(try adjudicator.adjudicate(item, &state)) }
         let allowedUnits = lines.reduce(0) { $0 + $1.unitsAllowed }
         let denied = lines.contains { $0.adjustments.contains { $0.reason.denies } }
         let outcome: ClaimEntry.Outcome = allowedUnits == 0 ? .denied : denied ? .partial : .paid
         let claim = ClaimEntry(id: id, patient: patient, provider: provider, submitter: submitter.id, plan: plan.id,
                                coverage: adjudicator.firstCoverage, claimHash: args.claimHash, diagnoses: diagnoses,
                                items: items, lines: lines, outcome: outcome, height: call.height, timeMs: call.timeMs)
-        state.set(Self.claimKey(id), claim.canonical)
+        try state.set(Self.claimKey(id), claim)
         state.set(Self.patientClaimsPrefix(patient) + id.hex, CanonicalValue.null)
         state.set(Self.providerClaimsPrefix(provider) + id.hex, CanonicalValue.null)
     }
@@ -231,7 +232,7 @@ public struct ClaimsContract: Contract {
         guard claim.payments.count < Self.paymentsMax else { throw Rejection(.tooManyEntries, "claim \(id.hex) has \(Self.paymentsMax) payments") }
         claim.paidMinor += amount
         claim.payments.append(Payment(amountMinor: amount, reference: args.reference, height: call.height, timeMs: call.timeMs))
-        state.set(Self.claimKey(id), claim.canonical)
+        try state.set(Self.claimKey(id), claim)
     }
 
     // MARK: Parties
@@ -300,22 +301,22 @@ public struct ClaimsContract: Contract {
 
     /// Plans are immutable and read by every claim: decoded once by the node's state reader.
     static func plan(_ id: String, _ state: StateView) -> Plan? {
-        state.decoded(planKey(id)) { bytes in (try? CanonicalValue(decoding: bytes)).flatMap { Plan(id: id, canonical: $0) } }
+        state.decoded(planKey(id)) { Plan.decode($0) { $0.id = id } }
     }
     static func coverage(_ id: Hash256, _ state: StateView) -> Coverage? {
-        state.getValue(coverageKey(id)).flatMap { Coverage(id: id, canonical: $0) }
+        Coverage.decode(state.get(coverageKey(id))) { $0.id = id }
     }
     static func coverageIDs(_ patient: IdentityID, _ plan: String, _ state: StateView) -> [Hash256] {
         state.getValue(coverageIndexKey(patient, plan))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } } ?? []
     }
     static func authorization(_ id: Hash256, _ state: StateView) -> PriorAuthorization? {
-        state.getValue(authorizationKey(id)).flatMap { PriorAuthorization(id: id, canonical: $0) }
+        PriorAuthorization.decode(state.get(authorizationKey(id))) { $0.id = id }
     }
     static func authorizationIDs(_ patient: IdentityID, _ code: String, _ state: StateView) -> [Hash256] {
         state.getValue(authorizationIndexKey(patient, code))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } } ?? []
     }
     static func claim(_ id: Hash256, _ state: StateView) -> ClaimEntry? {
-        state.getValue(claimKey(id)).flatMap { ClaimEntry(id: id, canonical: $0) }
+        ClaimEntry.decode(state.get(claimKey(id))) { $0.id = id }
     }
 
     /// A plan from committed state.

@@ -2,7 +2,7 @@ import LedgerCore
 
 /// What a plan pays for one billing code (CPT/HCPCS): the allowed amount per unit, an optional
 /// limit on units per coverage period, and whether the service needs prior authorization.
-public struct Benefit: Sendable, Equatable {
+public struct Benefit: StoredValue, Equatable {
     public var code: String
     /// Allowed amount per unit, in minor units (cents).
     public var allowedMinor: Int64
@@ -16,24 +16,13 @@ public struct Benefit: Sendable, Equatable {
         self.unitsPerPeriod = unitsPerPeriod
         self.needsPriorAuth = needsPriorAuth
     }
-
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = ["code": .string(code), "allowed": .int(allowedMinor), "priorAuth": .bool(needsPriorAuth)]
-        if let unitsPerPeriod { map["unitsPerPeriod"] = .int(unitsPerPeriod) }
-        return .map(map)
-    }
-
-    init?(canonical value: CanonicalValue) {
-        guard let code = value["code"]?.stringValue, let allowed = value["allowed"]?.intValue,
-              let priorAuth = value["priorAuth"]?.boolValue else { return nil }
-        self.init(code: code, allowedMinor: allowed, unitsPerPeriod: value["unitsPerPeriod"]?.intValue, needsPriorAuth: priorAuth)
-    }
 }
 
 /// A payer's health plan: covered codes with allowed amounts, cost sharing, and the diagnoses it
 /// covers. Cost sharing accumulates per coverage period.
-public struct Plan: Sendable, Equatable {
-    public var id: String
+public struct Plan: StoredValue, Equatable {
+    /// From the state key.
+    public var id: String = ""
     public var payer: IdentityID
     /// ISO 4217 code of every amount, e.g. "USD".
     public var currency: String
@@ -55,15 +44,6 @@ public struct Plan: Sendable, Equatable {
         diagnosisPrefixes.isEmpty || diagnoses.contains { code in diagnosisPrefixes.contains { code.hasPrefix($0) } }
     }
 
-    var canonical: CanonicalValue {
-        .map([
-            "payer": .bytes(payer.bytes), "currency": .string(currency), "deductible": .int(deductibleMinor),
-            "coinsurance": .int(coinsuranceBasisPoints), "oopMax": .int(outOfPocketMaxMinor),
-            "benefits": .list(benefits.map(\.canonical)), "diagnoses": .list(diagnosisPrefixes.map { .string($0) }),
-            "height": .int(Int64(height)),
-        ])
-    }
-
     init(id: String, payer: IdentityID, currency: String, deductibleMinor: Int64, coinsuranceBasisPoints: Int64, outOfPocketMaxMinor: Int64,
          benefits: [Benefit], diagnosisPrefixes: [String], height: UInt64) {
         self.id = id
@@ -76,22 +56,12 @@ public struct Plan: Sendable, Equatable {
         self.diagnosisPrefixes = diagnosisPrefixes.sorted()
         self.height = height
     }
-
-    init?(id: String, canonical value: CanonicalValue) {
-        guard let payer = value["payer"]?.bytesValue.flatMap({ Hash256(bytes: $0) }), let currency = value["currency"]?.stringValue,
-              let deductible = value["deductible"]?.intValue, let coinsurance = value["coinsurance"]?.intValue,
-              let oopMax = value["oopMax"]?.intValue, let benefits = value["benefits"]?.listValue,
-              let diagnoses = value["diagnoses"]?.listValue, let height = value["height"]?.intValue else { return nil }
-        self.init(id: id, payer: payer, currency: currency, deductibleMinor: deductible, coinsuranceBasisPoints: coinsurance,
-                  outOfPocketMaxMinor: oopMax, benefits: benefits.compactMap(Benefit.init(canonical:)),
-                  diagnosisPrefixes: diagnoses.compactMap(\.stringValue), height: UInt64(height))
-    }
 }
 
 /// A patient's enrollment in a plan for a period, with the period's cost-sharing accumulators.
-public struct Coverage: Sendable, Equatable {
-    /// The id of the enrolling transaction.
-    public var id: Hash256
+public struct Coverage: StoredValue, Equatable {
+    /// The id of the enrolling transaction (the state key).
+    public var id: Hash256 = .zero
     public var patient: IdentityID
     public var plan: String
     public var startMs: Int64
@@ -109,16 +79,6 @@ public struct Coverage: Sendable, Equatable {
     /// True if the coverage is in force at `ms`.
     public func isActive(at ms: Int64) -> Bool { ms >= startMs && ms < min(endMs, terminatedMs ?? .max) }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "plan": .string(plan), "startMs": .int(startMs), "endMs": .int(endMs),
-            "deductibleMet": .int(deductibleMetMinor), "outOfPocket": .int(outOfPocketMinor),
-            "unitsUsed": .map(unitsUsed.mapValues { .int($0) }),
-        ]
-        if let terminatedMs { map["terminatedMs"] = .int(terminatedMs) }
-        return .map(map)
-    }
-
     init(id: Hash256, patient: IdentityID, plan: String, startMs: Int64, endMs: Int64) {
         self.id = id
         self.patient = patient
@@ -126,26 +86,15 @@ public struct Coverage: Sendable, Equatable {
         self.startMs = startMs
         self.endMs = endMs
     }
-
-    init?(id: Hash256, canonical value: CanonicalValue) {
-        guard let patient = value["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }), let plan = value["plan"]?.stringValue,
-              let startMs = value["startMs"]?.intValue, let endMs = value["endMs"]?.intValue,
-              let deductible = value["deductibleMet"]?.intValue, let oop = value["outOfPocket"]?.intValue,
-              let units = value["unitsUsed"]?.mapValue else { return nil }
-        self.init(id: id, patient: patient, plan: plan, startMs: startMs, endMs: endMs)
-        deductibleMetMinor = deductible
-        outOfPocketMinor = oop
-        unitsUsed = units.compactMapValues(\.intValue)
-        terminatedMs = value["terminatedMs"]?.intValue
-    }
 }
 
 /// A prior-authorization request and the payer's decision on it.
-public struct PriorAuthorization: Sendable, Equatable {
+public struct PriorAuthorization: StoredValue, Equatable {
     /// Where a request stands.
-    public enum Status: String, Sendable { case pending, approved, denied }
+    public enum Status: String, Sendable, Codable { case pending, approved, denied }
 
-    public var id: Hash256
+    /// From the state key.
+    public var id: Hash256 = .zero
     public var patient: IdentityID
     public var plan: String
     /// The requesting provider organization.
@@ -161,16 +110,6 @@ public struct PriorAuthorization: Sendable, Equatable {
     public var denialReason: String?
     public var height: UInt64
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "plan": .string(plan), "provider": .bytes(provider.bytes), "code": .string(code),
-            "quantity": .int(quantity), "status": .string(status.rawValue), "remaining": .int(remaining), "height": .int(Int64(height)),
-        ]
-        if let validUntilMs { map["validUntilMs"] = .int(validUntilMs) }
-        if let denialReason { map["denialReason"] = .string(denialReason) }
-        return .map(map)
-    }
-
     init(id: Hash256, patient: IdentityID, plan: String, provider: IdentityID, code: String, quantity: Int64, height: UInt64) {
         self.id = id
         self.patient = patient
@@ -180,23 +119,11 @@ public struct PriorAuthorization: Sendable, Equatable {
         self.quantity = quantity
         self.height = height
     }
-
-    init?(id: Hash256, canonical value: CanonicalValue) {
-        guard let patient = value["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }), let plan = value["plan"]?.stringValue,
-              let provider = value["provider"]?.bytesValue.flatMap({ Hash256(bytes: $0) }), let code = value["code"]?.stringValue,
-              let quantity = value["quantity"]?.intValue, let status = value["status"]?.stringValue.flatMap(Status.init(rawValue:)),
-              let remaining = value["remaining"]?.intValue, let height = value["height"]?.intValue else { return nil }
-        self.init(id: id, patient: patient, plan: plan, provider: provider, code: code, quantity: quantity, height: UInt64(height))
-        self.status = status
-        self.remaining = remaining
-        validUntilMs = value["validUntilMs"]?.intValue
-        denialReason = value["denialReason"]?.stringValue
-    }
 }
 
 /// Why an amount was adjusted, with its X12 Claim Adjustment Reason Code (CARC), which is what
 /// the FHIR ClaimResponse carries.
-public enum AdjustmentReason: String, Sendable, CaseIterable {
+public enum AdjustmentReason: String, Sendable, CaseIterable, Codable {
     case notEligible = "not-eligible"
     case lateFiling = "late-filing"
     case notCovered = "not-covered"
@@ -253,23 +180,15 @@ public enum AdjustmentReason: String, Sendable, CaseIterable {
 }
 
 /// One adjustment of a claim line: the reason and the amount (and units, for denials) it takes.
-public struct Adjustment: Sendable, Equatable {
+public struct Adjustment: StoredValue, Equatable {
     public var reason: AdjustmentReason
     public var amountMinor: Int64
     public var units: Int64
-
-    var canonical: CanonicalValue { .map(["reason": .string(reason.rawValue), "amount": .int(amountMinor), "units": .int(units)]) }
 
     init(_ reason: AdjustmentReason, amountMinor: Int64, units: Int64 = 0) {
         self.reason = reason
         self.amountMinor = amountMinor
         self.units = units
-    }
-
-    init?(canonical value: CanonicalValue) {
-        guard let reason = value["reason"]?.stringValue.flatMap(AdjustmentReason.init(rawValue:)),
-              let amount = value["amount"]?.intValue, let units = value["units"]?.intValue else { return nil }
-        self.init(reason, amountMinor: amount, units: units)
     }
 }
 
@@ -294,23 +213,10 @@ public struct ClaimItem: Sendable, Equatable {
 
     /// Billed amount: quantity × unit price.
     public var billedMinor: Int64 { quantity * unitPriceMinor }
-
-    var canonical: CanonicalValue {
-        .map(["sequence": .int(sequence), "code": .string(code), "quantity": .int(quantity), "unitPrice": .int(unitPriceMinor),
-              "serviceMs": .int(serviceMs), "record": .bytes(record.bytes)])
-    }
-
-    init?(canonical value: CanonicalValue) {
-        guard let sequence = value["sequence"]?.intValue, let code = value["code"]?.stringValue,
-              let quantity = value["quantity"]?.intValue, let price = value["unitPrice"]?.intValue,
-              let serviceMs = value["serviceMs"]?.intValue, let record = value["record"]?.bytesValue.flatMap({ Hash256(bytes: $0) })
-        else { return nil }
-        self.init(sequence: sequence, code: code, quantity: quantity, unitPriceMinor: price, serviceMs: serviceMs, record: record)
-    }
 }
 
 /// The adjudication of one claim line (a ClaimResponse item).
-public struct LineAdjudication: Sendable, Equatable {
+public struct LineAdjudication: StoredValue, Equatable {
     public var sequence: Int64
     public var submittedMinor: Int64
     /// Allowed amount for the units that were not denied.
@@ -319,12 +225,6 @@ public struct LineAdjudication: Sendable, Equatable {
     public var patientMinor: Int64
     public var payerMinor: Int64
     public var adjustments: [Adjustment]
-
-    var canonical: CanonicalValue {
-        .map(["sequence": .int(sequence), "submitted": .int(submittedMinor), "eligible": .int(eligibleMinor),
-              "unitsAllowed": .int(unitsAllowed), "patient": .int(patientMinor), "payer": .int(payerMinor),
-              "adjustments": .list(adjustments.map(\.canonical))])
-    }
 
     init(sequence: Int64, submittedMinor: Int64, eligibleMinor: Int64, unitsAllowed: Int64, patientMinor: Int64, payerMinor: Int64,
          adjustments: [Adjustment]) {
@@ -336,23 +236,15 @@ public struct LineAdjudication: Sendable, Equatable {
         self.payerMinor = payerMinor
         self.adjustments = adjustments
     }
-
-    init?(canonical value: CanonicalValue) {
-        guard let sequence = value["sequence"]?.intValue, let submitted = value["submitted"]?.intValue,
-              let eligible = value["eligible"]?.intValue, let units = value["unitsAllowed"]?.intValue,
-              let patient = value["patient"]?.intValue, let payer = value["payer"]?.intValue,
-              let adjustments = value["adjustments"]?.listValue else { return nil }
-        self.init(sequence: sequence, submittedMinor: submitted, eligibleMinor: eligible, unitsAllowed: units, patientMinor: patient,
-                  payerMinor: payer, adjustments: adjustments.compactMap(Adjustment.init(canonical:)))
-    }
 }
 
 /// A submitted claim with its adjudication (the ClaimResponse) and the payments made against it.
-public struct ClaimEntry: Sendable, Equatable {
+public struct ClaimEntry: StoredValue, Equatable {
     /// How the claim came out.
-    public enum Outcome: String, Sendable { case paid, partial, denied }
+    public enum Outcome: String, Sendable, Codable { case paid, partial, denied }
 
-    public var id: Hash256
+    /// From the state key.
+    public var id: Hash256 = .zero
     public var patient: IdentityID
     /// The billing provider organization.
     public var provider: IdentityID
@@ -380,17 +272,6 @@ public struct ClaimEntry: Sendable, Equatable {
     /// Total allowed.
     public var eligibleMinor: Int64 { lines.reduce(0) { $0 + $1.eligibleMinor } }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "provider": .bytes(provider.bytes), "submitter": .bytes(submitter.bytes),
-            "plan": .string(plan), "claimHash": .bytes(claimHash.bytes), "diagnoses": .list(diagnoses.map { .string($0) }),
-            "items": .list(items.map(\.canonical)), "lines": .list(lines.map(\.canonical)), "outcome": .string(outcome.rawValue),
-            "paid": .int(paidMinor), "payments": .list(payments.map(\.canonical)), "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ]
-        if let coverage { map["coverage"] = .bytes(coverage.bytes) }
-        return .map(map)
-    }
-
     init(id: Hash256, patient: IdentityID, provider: IdentityID, submitter: IdentityID, plan: String, coverage: Hash256?,
          claimHash: Hash256, diagnoses: [String], items: [ClaimItem], lines: [LineAdjudication], outcome: Outcome,
          height: UInt64, timeMs: Int64) {
@@ -408,48 +289,21 @@ public struct ClaimEntry: Sendable, Equatable {
         self.height = height
         self.timeMs = timeMs
     }
-
-    init?(id: Hash256, canonical value: CanonicalValue) {
-        guard let patient = value["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let provider = value["provider"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let submitter = value["submitter"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let plan = value["plan"]?.stringValue, let claimHash = value["claimHash"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let diagnoses = value["diagnoses"]?.listValue, let items = value["items"]?.listValue,
-              let lines = value["lines"]?.listValue, let outcome = value["outcome"]?.stringValue.flatMap(Outcome.init(rawValue:)),
-              let paid = value["paid"]?.intValue, let payments = value["payments"]?.listValue,
-              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue else { return nil }
-        self.init(id: id, patient: patient, provider: provider, submitter: submitter, plan: plan,
-                  coverage: value["coverage"]?.bytesValue.flatMap { Hash256(bytes: $0) }, claimHash: claimHash,
-                  diagnoses: diagnoses.compactMap(\.stringValue), items: items.compactMap(ClaimItem.init(canonical:)),
-                  lines: lines.compactMap(LineAdjudication.init(canonical:)), outcome: outcome, height: UInt64(height), timeMs: timeMs)
-        paidMinor = paid
-        self.payments = payments.compactMap(Payment.init(canonical:))
-    }
 }
 
 /// A payment the payer recorded against a claim.
-public struct Payment: Sendable, Equatable {
+public struct Payment: StoredValue, Equatable {
     public var amountMinor: Int64
     /// SHA-256 of the remittance (e.g. the EFT trace), off-chain.
     public var reference: Hash256
     public var height: UInt64
     public var timeMs: Int64
 
-    var canonical: CanonicalValue {
-        .map(["amount": .int(amountMinor), "reference": .bytes(reference.bytes), "height": .int(Int64(height)), "timeMs": .int(timeMs)])
-    }
-
     init(amountMinor: Int64, reference: Hash256, height: UInt64, timeMs: Int64) {
         self.amountMinor = amountMinor
         self.reference = reference
         self.height = height
         self.timeMs = timeMs
-    }
-
-    init?(canonical value: CanonicalValue) {
-        guard let amount = value["amount"]?.intValue, let reference = value["reference"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue else { return nil }
-        self.init(amountMinor: amount, reference: reference, height: UInt64(height), timeMs: timeMs)
     }
 }
 
@@ -466,4 +320,53 @@ extension ClaimItem: Codable, CanonicalValidated {
         try Check.int(unitPriceMinor, CodingKeys.unitPriceMinor, in: 0...ClaimsContract.amountMax)
         try Check.int(serviceMs, CodingKeys.serviceMs, in: 0...Int64.max / 4)
     }
+}
+
+// MARK: Stored forms (keys as the chain stores them)
+
+extension Benefit {
+    private enum CodingKeys: String, CodingKey {
+        case code, allowedMinor = "allowed", unitsPerPeriod, needsPriorAuth = "priorAuth"
+    }
+}
+
+extension Plan {
+    private enum CodingKeys: String, CodingKey {
+        case payer, currency, deductibleMinor = "deductible", coinsuranceBasisPoints = "coinsurance", outOfPocketMaxMinor = "oopMax"
+        case benefits, diagnosisPrefixes = "diagnoses", height
+    }
+}
+
+extension Coverage {
+    private enum CodingKeys: String, CodingKey {
+        case patient, plan, startMs, endMs, deductibleMetMinor = "deductibleMet", outOfPocketMinor = "outOfPocket", unitsUsed, terminatedMs
+    }
+}
+
+extension PriorAuthorization {
+    private enum CodingKeys: String, CodingKey {
+        case patient, plan, provider, code, quantity, status, remaining, validUntilMs, denialReason, height
+    }
+}
+
+extension Adjustment {
+    private enum CodingKeys: String, CodingKey { case reason, amountMinor = "amount", units }
+}
+
+extension LineAdjudication {
+    private enum CodingKeys: String, CodingKey {
+        case sequence, submittedMinor = "submitted", eligibleMinor = "eligible", unitsAllowed, patientMinor = "patient"
+        case payerMinor = "payer", adjustments
+    }
+}
+
+extension ClaimEntry {
+    private enum CodingKeys: String, CodingKey {
+        case patient, provider, submitter, plan, coverage, claimHash, diagnoses, items, lines, outcome, paidMinor = "paid", payments
+        case height, timeMs
+    }
+}
+
+extension Payment {
+    private enum CodingKeys: String, CodingKey { case amountMinor = "amount", reference, height, timeMs }
 }

@@ -70,7 +70,7 @@ public struct ConsentContract: Contract {
         let consent = ConsentEntry(id: call.transaction.id, patient: patient, grantor: grantor, grantee: grantee, scope: scope,
                                    purposes: purposes, actions: actions, startMs: startMs, endMs: endMs, grantedHeight: call.height)
         ids.append(consent.id)
-        state.set(ConsentIndex.grantKey(patient, consent.id), consent.canonical)
+        try state.set(ConsentIndex.grantKey(patient, consent.id), consent)
         state.set(ConsentIndex.indexKey(patient, grantee), .list(ids.map { .bytes($0.bytes) }))
         state.set(ConsentIndex.countKey(patient), .int(Int64(count + 1)))
     }
@@ -85,7 +85,7 @@ public struct ConsentContract: Contract {
         guard !consent.isRevoked else { throw Rejection(.consentAlreadyRevoked, "consent \(id.hex) is already revoked") }
         consent.revokedHeight = call.height
         consent.revokedBy = revoker
-        state.set(ConsentIndex.grantKey(patient, id), consent.canonical)
+        try state.set(ConsentIndex.grantKey(patient, id), consent)
         let remaining = ConsentIndex.activeIDs(patient, consent.grantee, in: state).filter { $0 != id }
         if remaining.isEmpty {
             state.delete(ConsentIndex.indexKey(patient, consent.grantee))
@@ -107,7 +107,7 @@ public struct ConsentContract: Contract {
         var delegates = ConsentIndex.delegates(of: patient.id, in: state).filter { $0.id != id }
         guard delegates.count < Self.delegatesMax else { throw Rejection(.tooManyDelegates, "a patient names at most \(Self.delegatesMax) delegates") }
         delegates.append(Delegate(id: id, relationship: relationship, height: call.height))
-        Self.store(delegates, of: patient.id, &state)
+        try Self.store(delegates, of: patient.id, &state)
     }
 
     /// A patient removes a delegate.
@@ -116,7 +116,7 @@ public struct ConsentContract: Contract {
         let id = args.delegate
         let delegates = ConsentIndex.delegates(of: patient.id, in: state)
         guard delegates.contains(where: { $0.id == id }) else { throw Rejection(.unknownDelegate, "\(id.hex) is not a delegate") }
-        Self.store(delegates.filter { $0.id != id }, of: patient.id, &state)
+        try Self.store(delegates.filter { $0.id != id }, of: patient.id, &state)
     }
 
     /// An emergency clinician opens time-limited access without consent; the patient gets a notice.
@@ -133,8 +133,8 @@ public struct ConsentContract: Contract {
         let grant = BreakGlassGrant(requester: requester.id, patient: patient, record: record, reason: args.reason,
                                     justificationHash: args.justificationHash, expiresMs: call.timeMs + args.minutes * 60_000,
                                     height: call.height, timeMs: call.timeMs)
-        state.set(ConsentIndex.breakGlassKey(patient, requester.id), grant.canonical)
-        state.set(ConsentIndex.noticeKey(patient, call.transaction.id), grant.canonical)
+        try state.set(ConsentIndex.breakGlassKey(patient, requester.id), grant)
+        try state.set(ConsentIndex.noticeKey(patient, call.transaction.id), grant)
     }
 
     // MARK: helpers
@@ -172,10 +172,8 @@ public struct ConsentContract: Contract {
         return grantee
     }
 
-    private static func store(_ delegates: [Delegate], of patient: IdentityID, _ state: inout StateView) {
+    private static func store(_ delegates: [Delegate], of patient: IdentityID, _ state: inout StateView) throws(Rejection) {
         guard !delegates.isEmpty else { state.delete(ConsentIndex.delegatesKey(patient)); return }
-        state.set(ConsentIndex.delegatesKey(patient), .list(delegates.map {
-            .map(["id": .bytes($0.id.bytes), "relationship": .string($0.relationship.rawValue), "height": .int(Int64($0.height))])
-        }))
+        try state.set(ConsentIndex.delegatesKey(patient), delegates)
     }
 }

@@ -26,8 +26,7 @@ public enum ConsentIndex {
 
     /// Decodes a stored consent value.
     public static func decodeConsent(_ id: Hash256, _ bytes: [UInt8]?) -> ConsentEntry? {
-        guard let bytes, let value = try? CanonicalValue(decoding: bytes) else { return nil }
-        return ConsentEntry(id: id, canonical: value)
+        ConsentEntry.decode(bytes) { $0.id = id }
     }
 
     /// Ids of the active consents a patient gave one grantee.
@@ -44,16 +43,7 @@ public enum ConsentIndex {
 
     /// The patient's delegates.
     public static func delegates(of patient: IdentityID, in reader: any StateReader) -> [Delegate] {
-        reader.decoded(delegatesKey(patient)) { bytes in (try? CanonicalValue(decoding: bytes))?.listValue.map(decodeDelegates) } ?? []
-    }
-
-    private static func decodeDelegates(_ list: [CanonicalValue]) -> [Delegate] {
-        list.compactMap { item in
-            guard let id = item["id"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-                  let relationship = item["relationship"]?.stringValue.flatMap(Delegate.Relationship.init(rawValue:)),
-                  let height = item["height"]?.intValue else { return nil }
-            return Delegate(id: id, relationship: relationship, height: UInt64(height))
-        }
+        reader.decoded(delegatesKey(patient), [Delegate].decode) ?? []
     }
 
     /// Whether `id` speaks for `patient`: the patient themself, or an active delegate they named.
@@ -71,13 +61,12 @@ public enum ConsentIndex {
 
     /// The break-glass grant a requester holds for a patient, expired or not.
     public static func breakGlass(patient: IdentityID, requester: IdentityID, in reader: any StateReader) -> BreakGlassGrant? {
-        reader.value(for: breakGlassKey(patient, requester)).flatMap { try? CanonicalValue(decoding: $0) }
-            .flatMap(BreakGlassGrant.init(canonical:))
+        reader.value(for: breakGlassKey(patient, requester)).flatMap(BreakGlassGrant.decode)
     }
 
     /// Decodes a stored notification (a break-glass grant the patient has been told about).
     public static func decodeNotice(_ bytes: [UInt8]) -> BreakGlassGrant? {
-        (try? CanonicalValue(decoding: bytes)).flatMap(BreakGlassGrant.init(canonical:))
+        BreakGlassGrant.decode(bytes)
     }
 }
 

@@ -35,23 +35,6 @@ public enum Grantee: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    var canonical: CanonicalValue {
-        switch self {
-        case .member(let id): .map(["kind": .string("member"), "id": .bytes(id.bytes)])
-        case .organization(let id): .map(["kind": .string("organization"), "id": .bytes(id.bytes)])
-        case .role(let role): .map(["kind": .string("role"), "role": .string(role.rawValue)])
-        }
-    }
-
-    init?(canonical value: CanonicalValue) {
-        switch value["kind"]?.stringValue {
-        case "member": guard let id = value["id"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return nil }; self = .member(id)
-        case "organization": guard let id = value["id"]?.bytesValue.flatMap({ Hash256(bytes: $0) }) else { return nil }; self = .organization(id)
-        case "role": guard let role = value["role"]?.stringValue.flatMap(Role.init(rawValue:)) else { return nil }; self = .role(role)
-        default: return nil
-        }
-    }
-
     public var description: String {
         switch self {
         case .member(let id): "member \(id.hex)"
@@ -64,7 +47,7 @@ public enum Grantee: Sendable, Hashable, CustomStringConvertible {
 /// What a consent covers, with FHIR Consent provision semantics: every non-empty list must
 /// match; an empty list matches anything — except sensitive categories, which only a consent
 /// that names the category or the record covers.
-public struct ConsentScope: Sendable, Equatable {
+public struct ConsentScope: StoredValue, Equatable {
     public var categories: [SensitivityCategory]
     public var resourceTypes: [String]
     public var records: [Hash256]
@@ -85,27 +68,12 @@ public struct ConsentScope: Sendable, Equatable {
         if record.category.isSensitive, categories.isEmpty, !records.contains(record.record) { return .sensitiveNotNamed }
         return nil
     }
-
-    var canonical: CanonicalValue {
-        .map([
-            "categories": .list(categories.map { .string($0.rawValue) }),
-            "resourceTypes": .list(resourceTypes.map { .string($0) }),
-            "records": .list(records.map { .bytes($0.bytes) }),
-        ])
-    }
-
-    init?(canonical value: CanonicalValue) {
-        guard let c = value["categories"]?.listValue, let t = value["resourceTypes"]?.listValue, let r = value["records"]?.listValue
-        else { return nil }
-        self.categories = c.compactMap { $0.stringValue.flatMap(SensitivityCategory.init(rawValue:)) }
-        self.resourceTypes = t.compactMap(\.stringValue)
-        self.records = r.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } }
-    }
 }
 
 /// A consent as the chain stores it. Its id is the id of the transaction that granted it.
-public struct ConsentEntry: Sendable, Equatable {
-    public var id: Hash256
+public struct ConsentEntry: StoredValue, Equatable {
+    /// The granting transaction's id (from the state key).
+    public var id: Hash256 = .zero
     public var patient: IdentityID
     /// Who signed the grant: the patient or a delegate.
     public var grantor: IdentityID
@@ -122,19 +90,6 @@ public struct ConsentEntry: Sendable, Equatable {
 
     public var isRevoked: Bool { revokedHeight != nil }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "grantor": .bytes(grantor.bytes), "grantee": grantee.canonical,
-            "scope": scope.canonical, "purposes": .list(purposes.sorted().map { .string($0.rawValue) }),
-            "actions": .list(actions.sorted().map { .string($0.rawValue) }), "startMs": .int(startMs),
-            "grantedHeight": .int(Int64(grantedHeight)),
-        ]
-        if let endMs { map["endMs"] = .int(endMs) }
-        if let revokedHeight { map["revokedHeight"] = .int(Int64(revokedHeight)) }
-        if let revokedBy { map["revokedBy"] = .bytes(revokedBy.bytes) }
-        return .map(map)
-    }
-
     init(id: Hash256, patient: IdentityID, grantor: IdentityID, grantee: Grantee, scope: ConsentScope, purposes: [Purpose],
          actions: [ConsentAction], startMs: Int64, endMs: Int64?, grantedHeight: UInt64) {
         self.id = id
@@ -148,22 +103,6 @@ public struct ConsentEntry: Sendable, Equatable {
         self.endMs = endMs
         self.grantedHeight = grantedHeight
     }
-
-    init?(id: Hash256, canonical value: CanonicalValue) {
-        guard let patient = value["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let grantor = value["grantor"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let grantee = value["grantee"].flatMap(Grantee.init(canonical:)),
-              let scope = value["scope"].flatMap(ConsentScope.init(canonical:)),
-              let purposes = value["purposes"]?.listValue, let actions = value["actions"]?.listValue,
-              let startMs = value["startMs"]?.intValue, let granted = value["grantedHeight"]?.intValue
-        else { return nil }
-        self.init(id: id, patient: patient, grantor: grantor, grantee: grantee, scope: scope,
-                  purposes: purposes.compactMap { $0.stringValue.flatMap(Purpose.init(rawValue:)) },
-                  actions: actions.compactMap { $0.stringValue.flatMap(ConsentAction.init(rawValue:)) },
-                  startMs: startMs, endMs: value["endMs"]?.intValue, grantedHeight: UInt64(granted))
-        revokedHeight = value["revokedHeight"]?.intValue.map { UInt64($0) }
-        revokedBy = value["revokedBy"]?.bytesValue.flatMap { Hash256(bytes: $0) }
-    }
 }
 
 /// Coded reasons an emergency clinician may give for break-glass access.
@@ -172,7 +111,7 @@ public enum BreakGlassReason: String, Sendable, CaseIterable {
 }
 
 /// An active break-glass grant: one emergency clinician, one patient, until `expiresMs`.
-public struct BreakGlassGrant: Sendable, Equatable {
+public struct BreakGlassGrant: StoredValue, Equatable {
     public var requester: IdentityID
     public var patient: IdentityID
     /// Limits the grant to one record when set.
@@ -183,16 +122,6 @@ public struct BreakGlassGrant: Sendable, Equatable {
     public var expiresMs: Int64
     public var height: UInt64
     public var timeMs: Int64
-
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "requester": .bytes(requester.bytes), "patient": .bytes(patient.bytes), "reason": .string(reason.rawValue),
-            "justificationHash": .bytes(justificationHash.bytes), "expiresMs": .int(expiresMs),
-            "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ]
-        if let record { map["record"] = .bytes(record.bytes) }
-        return .map(map)
-    }
 
     init(requester: IdentityID, patient: IdentityID, record: Hash256?, reason: BreakGlassReason, justificationHash: Hash256,
          expiresMs: Int64, height: UInt64, timeMs: Int64) {
@@ -205,25 +134,28 @@ public struct BreakGlassGrant: Sendable, Equatable {
         self.height = height
         self.timeMs = timeMs
     }
-
-    init?(canonical value: CanonicalValue) {
-        guard let requester = value["requester"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let patient = value["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let reason = value["reason"]?.stringValue.flatMap(BreakGlassReason.init(rawValue:)),
-              let justification = value["justificationHash"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let expires = value["expiresMs"]?.intValue, let height = value["height"]?.intValue, let time = value["timeMs"]?.intValue
-        else { return nil }
-        self.init(requester: requester, patient: patient, record: value["record"]?.bytesValue.flatMap { Hash256(bytes: $0) },
-                  reason: reason, justificationHash: justification, expiresMs: expires, height: UInt64(height), timeMs: time)
-    }
 }
 
 /// A delegate (guardian, proxy) who may act for a patient in consent matters.
-public struct Delegate: Sendable, Equatable {
+public struct Delegate: StoredValue, Equatable {
     /// The relationships a patient can name.
     public enum Relationship: String, Sendable, CaseIterable { case guardian, parent, proxy }
 
     public var id: IdentityID
     public var relationship: Relationship
     public var height: UInt64
+}
+
+// MARK: Stored forms (keys as the chain stores them)
+
+extension ConsentEntry {
+    private enum CodingKeys: String, CodingKey {
+        case patient, grantor, grantee, scope, purposes, actions, startMs, endMs, grantedHeight, revokedHeight, revokedBy
+    }
+}
+
+extension BreakGlassGrant {
+    private enum CodingKeys: String, CodingKey {
+        case requester, patient, record, reason, justificationHash, expiresMs, height, timeMs
+    }
 }

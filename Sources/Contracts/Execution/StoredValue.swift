@@ -25,6 +25,9 @@ extension StoredValue {
     }
 }
 
+/// A list of stored values is stored as a list.
+extension Array: StoredValue where Element: StoredValue {}
+
 extension StateView {
     /// Writes a stored value in its canonical form. Encoding fails only for a value the format
     /// cannot hold (an unsigned integer above `Int64.max`), which is refused, not trapped.

@@ -20,8 +20,9 @@ public enum OrganizationType: String, Sendable, CaseIterable {
 
 /// An identity as the Membership contract stores it. No PHI: labels name organizations and staff
 /// accounts; patients have no label at all (their id is their pseudonym).
-public struct Identity: Sendable, Equatable {
-    public var id: IdentityID
+public struct Identity: StoredValue, Equatable {
+    /// From the state key.
+    public var id: IdentityID = .zero
     public var kind: IdentityKind
     /// For members and devices, the organization that enrolled them.
     public var organization: IdentityID?
@@ -39,45 +40,6 @@ public struct Identity: Sendable, Equatable {
     /// True for an active identity that holds `role`.
     public func has(_ role: Role) -> Bool { !revoked && roles.contains(role) }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "kind": .string(kind.rawValue),
-            "roles": .list(roles.sorted().map { .string($0.rawValue) }),
-            "signingKey": .bytes(signingKey.rawValue),
-            "agreementKey": .bytes(agreementKey),
-            "label": .string(label),
-            "revoked": .bool(revoked),
-            "registeredHeight": .int(Int64(registeredHeight)),
-            "keyVersion": .int(Int64(keyVersion)),
-        ]
-        if let organization { map["organization"] = .bytes(organization.bytes) }
-        if let organizationType { map["organizationType"] = .string(organizationType.rawValue) }
-        return .map(map)
-    }
-
-    init?(id: IdentityID, canonical value: CanonicalValue) {
-        guard let kind = value["kind"]?.stringValue.flatMap(IdentityKind.init(rawValue:)),
-              let roleNames = value["roles"]?.listValue,
-              let keyBytes = value["signingKey"]?.bytesValue, let key = SigningPublicKey(rawValue: keyBytes),
-              let agreement = value["agreementKey"]?.bytesValue,
-              let label = value["label"]?.stringValue,
-              let revoked = value["revoked"]?.boolValue,
-              let registered = value["registeredHeight"]?.intValue,
-              let keyVersion = value["keyVersion"]?.intValue
-        else { return nil }
-        self.id = id
-        self.kind = kind
-        self.roles = roleNames.compactMap { $0.stringValue.flatMap(Role.init(rawValue:)) }
-        self.signingKey = key
-        self.agreementKey = agreement
-        self.label = label
-        self.revoked = revoked
-        self.registeredHeight = UInt64(registered)
-        self.keyVersion = UInt64(keyVersion)
-        self.organization = value["organization"]?.bytesValue.flatMap { Hash256(bytes: $0) }
-        self.organizationType = value["organizationType"]?.stringValue.flatMap(OrganizationType.init(rawValue:))
-    }
-
     init(id: IdentityID, kind: IdentityKind, organization: IdentityID?, organizationType: OrganizationType?, roles: [Role],
          signingKey: SigningPublicKey, agreementKey: [UInt8], label: String, registeredHeight: UInt64) {
         self.id = id
@@ -92,6 +54,10 @@ public struct Identity: Sendable, Equatable {
         self.registeredHeight = registeredHeight
         self.keyVersion = 1
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, organization, organizationType, roles, signingKey, agreementKey, label, revoked, registeredHeight, keyVersion
+    }
 }
 
 /// Read-only questions every contract asks: "who is this sender and what may they do".
@@ -105,13 +71,13 @@ public enum Directory {
         let key = identityKey(id)
         guard let bytes = state.get(key) else { return nil }
         return state.identityMemo.value(for: key, bytes: bytes) { bytes in
-            (try? CanonicalValue(decoding: bytes)).flatMap { Identity(id: id, canonical: $0) }
+            Identity.decode(bytes) { $0.id = id }
         }
     }
 
     /// The identity from committed state.
     public static func identity(_ id: IdentityID, in reader: any StateReader) -> Identity? {
-        reader.decoded(identityKey(id)) { bytes in (try? CanonicalValue(decoding: bytes)).flatMap { Identity(id: id, canonical: $0) } }
+        reader.decoded(identityKey(id)) { bytes in Identity.decode(bytes) { $0.id = id } }
     }
 
     /// Whether `key` may sign blocks.

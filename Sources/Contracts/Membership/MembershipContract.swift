@@ -69,7 +69,7 @@ public struct MembershipContract: Contract {
         var member = try ownMember(call, args.member, state)
         guard !member.revoked else { throw Rejection(.alreadyRevoked, "member \(member.id.hex) is revoked") }
         member.roles = args.roles.uniqued().sorted()
-        state.set(Directory.identityKey(member.id), member.canonical)
+        try state.set(Directory.identityKey(member.id), member)
     }
 
     /// A patient registers themselves; no name or other PHI, just keys.
@@ -90,7 +90,7 @@ public struct MembershipContract: Contract {
         identity.signingKey = key
         identity.agreementKey = args.agreementKey
         identity.keyVersion += 1
-        state.set(Directory.identityKey(identity.id), identity.canonical)
+        try state.set(Directory.identityKey(identity.id), identity)
     }
 
     /// An organization revokes its own member or device; every later transaction from it is refused.
@@ -98,7 +98,7 @@ public struct MembershipContract: Contract {
         var member = try ownMember(call, args.member, state)
         guard !member.revoked else { throw Rejection(.alreadyRevoked, "member \(member.id.hex) is already revoked") }
         member.revoked = true
-        state.set(Directory.identityKey(member.id), member.canonical)
+        try state.set(Directory.identityKey(member.id), member)
     }
 
     // MARK: helpers
@@ -122,7 +122,7 @@ public struct MembershipContract: Contract {
         guard state.get(Directory.signingKeyIndex(identity.signingKey)) == nil else {
             throw Rejection(.keyInUse, "that signing key is already in use")
         }
-        state.set(Directory.identityKey(identity.id), identity.canonical)
+        try state.set(Directory.identityKey(identity.id), identity)
         state.set(Directory.signingKeyIndex(identity.signingKey), .bytes(identity.id.bytes))
     }
 }

@@ -18,11 +18,12 @@ public enum SensitivityCategory: String, Sendable, CaseIterable, Comparable {
 
 /// The on-chain entry of one version of a health record: ids, codes and a ciphertext hash, no PHI.
 /// The record's content is an encrypted blob at its custodian.
-public struct RecordEntry: Sendable, Equatable {
+public struct RecordEntry: StoredValue, Equatable {
     /// The `patient` of a directory record (Organization, Practitioner, …): no patient.
     public static let noPatient = IdentityID.zero
 
-    public var record: Hash256
+    /// The record's id (from the state key).
+    public var record: Hash256 = .zero
     /// The patient the record is about, or `noPatient` for directory data.
     public var patient: IdentityID
     public var resourceType: String
@@ -42,17 +43,6 @@ public struct RecordEntry: Sendable, Equatable {
 
     public var isErased: Bool { erasedHeight != nil }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "resourceType": .string(resourceType), "category": .string(category.rawValue),
-            "author": .bytes(author.bytes), "custodian": .bytes(custodian.bytes), "ciphertextHash": .bytes(ciphertextHash.bytes),
-            "version": .int(Int64(version)), "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ]
-        if let erasedHeight { map["erasedHeight"] = .int(Int64(erasedHeight)) }
-        if let erasedBy { map["erasedBy"] = .bytes(erasedBy.bytes) }
-        return .map(map)
-    }
-
     init(record: Hash256, patient: IdentityID, resourceType: String, category: SensitivityCategory, author: IdentityID,
          custodian: IdentityID, ciphertextHash: Hash256, version: UInt64, height: UInt64, timeMs: Int64) {
         self.record = record
@@ -67,20 +57,8 @@ public struct RecordEntry: Sendable, Equatable {
         self.timeMs = timeMs
     }
 
-    init?(record: Hash256, canonical value: CanonicalValue) {
-        guard let patient = value["patient"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let resourceType = value["resourceType"]?.stringValue,
-              let category = value["category"]?.stringValue.flatMap(SensitivityCategory.init(rawValue:)),
-              let author = value["author"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let custodian = value["custodian"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let hash = value["ciphertextHash"]?.bytesValue.flatMap({ Hash256(bytes: $0) }),
-              let version = value["version"]?.intValue, let height = value["height"]?.intValue,
-              let timeMs = value["timeMs"]?.intValue
-        else { return nil }
-        self.init(record: record, patient: patient, resourceType: resourceType, category: category, author: author,
-                  custodian: custodian, ciphertextHash: hash, version: UInt64(version), height: UInt64(height), timeMs: timeMs)
-        erasedHeight = value["erasedHeight"]?.intValue.map { UInt64($0) }
-        erasedBy = value["erasedBy"]?.bytesValue.flatMap { Hash256(bytes: $0) }
+    private enum CodingKeys: String, CodingKey {
+        case patient, resourceType, category, author, custodian, ciphertextHash, version, height, timeMs, erasedHeight, erasedBy
     }
 }
 
@@ -116,7 +94,6 @@ public enum RecordIndex {
     }
 
     private static func decode(_ record: Hash256, _ bytes: [UInt8]?) -> RecordEntry? {
-        guard let bytes, let value = try? CanonicalValue(decoding: bytes) else { return nil }
-        return RecordEntry(record: record, canonical: value)
+        RecordEntry.decode(bytes) { $0.record = record }
     }
 }

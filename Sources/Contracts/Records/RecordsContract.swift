@@ -110,8 +110,8 @@ public struct RecordsContract: Contract {
         let entry = RecordEntry(record: record, patient: patient, resourceType: resourceType, category: category, author: sender.id,
                                 custodian: custodian, ciphertextHash: args.ciphertextHash, version: version,
                                 height: call.height, timeMs: call.timeMs)
-        state.set(RecordIndex.currentKey(record), entry.canonical)
-        state.set(RecordIndex.versionKey(record, version), entry.canonical)
+        try state.set(RecordIndex.currentKey(record), entry)
+        try state.set(RecordIndex.versionKey(record, version), entry)
         if existing == nil, patient != RecordEntry.noPatient { state.set(RecordIndex.patientKey(patient, record), CanonicalValue.null) }
     }
 
@@ -142,7 +142,7 @@ public struct RecordsContract: Contract {
         }
         entry.erasedHeight = call.height
         entry.erasedBy = sender.id
-        state.set(RecordIndex.currentKey(record), entry.canonical)
+        try state.set(RecordIndex.currentKey(record), entry)
     }
 
     /// The organization a sender acts for: itself, or the organization that enrolled a member

@@ -19,12 +19,16 @@ public enum TrialIndex {
         reader.value(for: key).flatMap { try? CanonicalValue(decoding: $0) }.flatMap(make)
     }
 
+    static func decode<T: StoredValue>(_ reader: any StateReader, _ key: String, key fill: (inout T) -> Void = { _ in }) -> T? {
+        T.decode(reader.value(for: key), key: fill)
+    }
+
     static func head(_ trial: String, in reader: any StateReader) -> TrialHead? {
-        decode(reader, headKey(trial), TrialHead.init(canonical:))
+        decode(reader, headKey(trial))
     }
 
     static func version(_ trial: String, _ version: UInt64, in reader: any StateReader) -> TrialVersion? {
-        decode(reader, versionKey(trial, version), TrialVersion.init(canonical:))
+        decode(reader, versionKey(trial, version))
     }
 
     static func versions(_ trial: String, count: UInt64, in reader: any StateReader) -> [TrialVersion] {
@@ -49,7 +53,7 @@ public enum TrialIndex {
 
     /// A patient's standing in a trial (consented, enrolled or withdrawn, and the consent-form version), or nil.
     public static func participant(trial: String, patient: IdentityID, in reader: any StateReader) -> TrialParticipant? {
-        decode(reader, participantKey(trial, patient)) { TrialParticipant(trial: trial, canonical: $0) }
+        decode(reader, participantKey(trial, patient)) { (p: inout TrialParticipant) in p.trial = trial }
     }
 
     /// Number of data batches anchored for a trial (0 if unknown).
@@ -59,7 +63,7 @@ public enum TrialIndex {
 
     /// One data batch by its 1-based index.
     public static func dataBatch(trial: String, index: UInt64, in reader: any StateReader) -> TrialDataBatch? {
-        decode(reader, batchKey(trial, index)) { TrialDataBatch(index: index, canonical: $0) }
+        decode(reader, batchKey(trial, index)) { (b: inout TrialDataBatch) in b.index = index }
     }
 
     /// The trial and batch a case-report-form hash was anchored in, if any.
@@ -74,8 +78,8 @@ public enum TrialIndex {
     public static func results(trial: String, in reader: any StateReader) -> [TrialResult] {
         guard let head = head(trial, in: reader), head.resultCount > 0 else { return [] }
         return (1...head.resultCount).compactMap { index in
-            guard var result = decode(reader, resultKey(trial, index), { TrialResult(index: index, canonical: $0) }) else { return nil }
-            result.flag = decode(reader, flagKey(trial, index)) { OutcomeSwitchFlag(resultIndex: index, canonical: $0) }
+            guard var result = decode(reader, resultKey(trial, index), key: { (r: inout TrialResult) in r.index = index }) else { return nil }
+            result.flag = decode(reader, flagKey(trial, index)) { (f: inout OutcomeSwitchFlag) in f.resultIndex = index }
             return result
         }
     }
@@ -88,7 +92,7 @@ public enum TrialIndex {
     /// The recruitment criteria in force (the latest published), or nil if none were published.
     public static func criteria(trial: String, in reader: any StateReader) -> TrialCriteria? {
         guard let head = head(trial, in: reader), head.criteriaCount > 0 else { return nil }
-        return decode(reader, criteriaKey(trial, head.criteriaCount)) { TrialCriteria(version: head.criteriaCount, canonical: $0) }
+        return decode(reader, criteriaKey(trial, head.criteriaCount)) { (c: inout TrialCriteria) in c.version = head.criteriaCount }
     }
 
     /// How many recruitment match tokens a custodian announced for a trial.

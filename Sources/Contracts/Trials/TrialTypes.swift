@@ -2,7 +2,7 @@ import LedgerCore
 
 /// Endpoint codes that changed between two protocol versions, recorded with the amendment that
 /// declared them (so they are pre-registered from that version on).
-public struct TrialEndpointChange: Sendable, Equatable {
+public struct TrialEndpointChange: StoredValue, Equatable {
     public var primaryAdded: [String]
     public var primaryDropped: [String]
     public var secondaryAdded: [String]
@@ -18,31 +18,17 @@ public struct TrialEndpointChange: Sendable, Equatable {
         return empty ? nil : change
     }
 
-    var canonical: CanonicalValue {
-        .map([
-            "primaryAdded": TrialCodec.strings(primaryAdded), "primaryDropped": TrialCodec.strings(primaryDropped),
-            "secondaryAdded": TrialCodec.strings(secondaryAdded), "secondaryDropped": TrialCodec.strings(secondaryDropped),
-        ])
-    }
-
     init(primaryAdded: [String], primaryDropped: [String], secondaryAdded: [String], secondaryDropped: [String]) {
         self.primaryAdded = primaryAdded
         self.primaryDropped = primaryDropped
         self.secondaryAdded = secondaryAdded
         self.secondaryDropped = secondaryDropped
     }
-
-    init?(canonical value: CanonicalValue) {
-        guard let pa = TrialCodec.strings(value["primaryAdded"]), let pd = TrialCodec.strings(value["primaryDropped"]),
-              let sa = TrialCodec.strings(value["secondaryAdded"]), let sd = TrialCodec.strings(value["secondaryDropped"])
-        else { return nil }
-        self.init(primaryAdded: pa, primaryDropped: pd, secondaryAdded: sa, secondaryDropped: sd)
-    }
 }
 
 /// One protocol version of a trial. Version 1 is the registration; each amendment appends the
 /// next version under its own key, and no version is ever overwritten.
-public struct TrialVersion: Sendable, Equatable {
+public struct TrialVersion: StoredValue, Equatable {
     public var version: UInt64
     /// SHA-256 of the protocol document of this version.
     public var protocolHash: Hash256
@@ -67,19 +53,6 @@ public struct TrialVersion: Sendable, Equatable {
     /// Every endpoint (primary or secondary) pre-registered by this version.
     public var endpoints: Set<String> { Set(primaryEndpoints).union(secondaryEndpoints) }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "version": .int(Int64(version)), "protocolHash": .bytes(protocolHash.bytes),
-            "consentFormVersion": .int(Int64(consentFormVersion)), "primary": TrialCodec.strings(primaryEndpoints),
-            "secondary": TrialCodec.strings(secondaryEndpoints), "sites": TrialCodec.hashes(sites),
-            "dataBatchesBefore": .int(Int64(dataBatchesBefore)), "author": .bytes(author.bytes),
-            "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ]
-        if let reason { map["reason"] = .string(reason) }
-        if let endpointChange { map["endpointChange"] = endpointChange.canonical }
-        return .map(map)
-    }
-
     init(version: UInt64, protocolHash: Hash256, consentFormVersion: UInt64, primaryEndpoints: [String], secondaryEndpoints: [String],
          sites: [IdentityID], reason: String?, endpointChange: TrialEndpointChange?, dataBatchesBefore: UInt64, author: IdentityID,
          height: UInt64, timeMs: Int64) {
@@ -96,23 +69,10 @@ public struct TrialVersion: Sendable, Equatable {
         self.height = height
         self.timeMs = timeMs
     }
-
-    init?(canonical value: CanonicalValue) {
-        guard let version = value["version"]?.intValue, let hash = TrialCodec.hash(value["protocolHash"]),
-              let form = value["consentFormVersion"]?.intValue, let primary = TrialCodec.strings(value["primary"]),
-              let secondary = TrialCodec.strings(value["secondary"]), let sites = TrialCodec.hashes(value["sites"]),
-              let before = value["dataBatchesBefore"]?.intValue, let author = TrialCodec.hash(value["author"]),
-              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue
-        else { return nil }
-        self.init(version: UInt64(version), protocolHash: hash, consentFormVersion: UInt64(form), primaryEndpoints: primary,
-                  secondaryEndpoints: secondary, sites: sites, reason: value["reason"]?.stringValue,
-                  endpointChange: value["endpointChange"].flatMap(TrialEndpointChange.init(canonical:)),
-                  dataBatchesBefore: UInt64(before), author: author, height: UInt64(height), timeMs: timeMs)
-    }
 }
 
 /// A trial's head record: sponsor and the counts of its bounded histories.
-struct TrialHead: Sendable, Equatable {
+struct TrialHead: StoredValue, Equatable {
     var sponsor: IdentityID
     var registeredBy: IdentityID
     var versionCount: UInt64
@@ -123,15 +83,6 @@ struct TrialHead: Sendable, Equatable {
     var height: UInt64
     var timeMs: Int64
 
-    var canonical: CanonicalValue {
-        .map([
-            "sponsor": .bytes(sponsor.bytes), "registeredBy": .bytes(registeredBy.bytes), "versions": .int(Int64(versionCount)),
-            "participants": .int(Int64(participantCount)), "batches": .int(Int64(dataBatchCount)),
-            "results": .int(Int64(resultCount)), "criteria": .int(Int64(criteriaCount)),
-            "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ])
-    }
-
     init(sponsor: IdentityID, registeredBy: IdentityID, height: UInt64, timeMs: Int64) {
         self.sponsor = sponsor
         self.registeredBy = registeredBy
@@ -141,23 +92,6 @@ struct TrialHead: Sendable, Equatable {
         self.resultCount = 0
         self.criteriaCount = 0
         self.height = height
-        self.timeMs = timeMs
-    }
-
-    init?(canonical value: CanonicalValue) {
-        guard let sponsor = TrialCodec.hash(value["sponsor"]), let by = TrialCodec.hash(value["registeredBy"]),
-              let versions = value["versions"]?.intValue, let participants = value["participants"]?.intValue,
-              let batches = value["batches"]?.intValue, let results = value["results"]?.intValue,
-              let criteria = value["criteria"]?.intValue, let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue
-        else { return nil }
-        self.sponsor = sponsor
-        self.registeredBy = by
-        self.versionCount = UInt64(versions)
-        self.participantCount = UInt64(participants)
-        self.dataBatchCount = UInt64(batches)
-        self.resultCount = UInt64(results)
-        self.criteriaCount = UInt64(criteria)
-        self.height = UInt64(height)
         self.timeMs = timeMs
     }
 }
@@ -184,13 +118,14 @@ public struct Trial: Sendable, Equatable {
 }
 
 /// A patient's standing in one trial: research consent, enrollment, withdrawal.
-public struct TrialParticipant: Sendable, Equatable {
+public struct TrialParticipant: StoredValue, Equatable {
     /// Where the patient stands.
-    public enum Status: String, Sendable, CaseIterable {
+    public enum Status: String, Sendable, CaseIterable, Codable {
         case consented, enrolled, withdrawn
     }
 
-    public var trial: String
+    /// From the state key.
+    public var trial: String = ""
     public var patient: IdentityID
     public var status: Status
     /// The consent-form version the patient's research consent (purpose HRESCH) is for.
@@ -209,23 +144,11 @@ public struct TrialParticipant: Sendable, Equatable {
 
     /// The purpose of use of every trial consent.
     public static let purpose = Purpose.research
+    /// `purpose`, stored with each participant.
+    private var consentPurpose = Self.purpose
 
     /// True while the research consent stands (not withdrawn).
     public var isActive: Bool { status != .withdrawn }
-
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "patient": .bytes(patient.bytes), "status": .string(status.rawValue), "purpose": .string(Self.purpose.rawValue),
-            "consentFormVersion": .int(Int64(consentFormVersion)), "recruitmentContact": .bool(recruitmentContact),
-            "consentedBy": .bytes(consentedBy.bytes), "consentedHeight": .int(Int64(consentedHeight)),
-        ]
-        if let enrolledBy { map["enrolledBy"] = .bytes(enrolledBy.bytes) }
-        if let enrolledSite { map["enrolledSite"] = .bytes(enrolledSite.bytes) }
-        if let enrolledHeight { map["enrolledHeight"] = .int(Int64(enrolledHeight)) }
-        if let withdrawnBy { map["withdrawnBy"] = .bytes(withdrawnBy.bytes) }
-        if let withdrawnHeight { map["withdrawnHeight"] = .int(Int64(withdrawnHeight)) }
-        return .map(map)
-    }
 
     init(trial: String, patient: IdentityID, consentFormVersion: UInt64, recruitmentContact: Bool, consentedBy: IdentityID,
          consentedHeight: UInt64) {
@@ -237,28 +160,12 @@ public struct TrialParticipant: Sendable, Equatable {
         self.consentedBy = consentedBy
         self.consentedHeight = consentedHeight
     }
-
-    init?(trial: String, canonical value: CanonicalValue) {
-        guard let patient = TrialCodec.hash(value["patient"]),
-              let status = value["status"]?.stringValue.flatMap(Status.init(rawValue:)),
-              let form = value["consentFormVersion"]?.intValue, let contact = value["recruitmentContact"]?.boolValue,
-              let by = TrialCodec.hash(value["consentedBy"]), let height = value["consentedHeight"]?.intValue
-        else { return nil }
-        self.init(trial: trial, patient: patient, consentFormVersion: UInt64(form), recruitmentContact: contact, consentedBy: by,
-                  consentedHeight: UInt64(height))
-        self.status = status
-        enrolledBy = TrialCodec.hash(value["enrolledBy"])
-        enrolledSite = TrialCodec.hash(value["enrolledSite"])
-        enrolledHeight = value["enrolledHeight"]?.intValue.map { UInt64($0) }
-        withdrawnBy = TrialCodec.hash(value["withdrawnBy"])
-        withdrawnHeight = value["withdrawnHeight"]?.intValue.map { UInt64($0) }
-    }
 }
 
 /// One anchored batch of case-report-form hashes.
-public struct TrialDataBatch: Sendable, Equatable {
-    /// 1-based position in the trial's batches.
-    public var index: UInt64
+public struct TrialDataBatch: StoredValue, Equatable {
+    /// 1-based position in the trial's batches (from the state key).
+    public var index: UInt64 = 0
     public var participant: IdentityID
     public var endpoint: String
     public var crfHashes: [Hash256]
@@ -269,14 +176,6 @@ public struct TrialDataBatch: Sendable, Equatable {
     public var protocolVersion: UInt64
     public var height: UInt64
     public var timeMs: Int64
-
-    var canonical: CanonicalValue {
-        .map([
-            "participant": .bytes(participant.bytes), "endpoint": .string(endpoint), "crfHashes": TrialCodec.hashes(crfHashes),
-            "site": .bytes(site.bytes), "submitter": .bytes(submitter.bytes), "protocolVersion": .int(Int64(protocolVersion)),
-            "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ])
-    }
 
     init(index: UInt64, participant: IdentityID, endpoint: String, crfHashes: [Hash256], site: IdentityID, submitter: IdentityID,
          protocolVersion: UInt64, height: UInt64, timeMs: Int64) {
@@ -290,23 +189,13 @@ public struct TrialDataBatch: Sendable, Equatable {
         self.height = height
         self.timeMs = timeMs
     }
-
-    init?(index: UInt64, canonical value: CanonicalValue) {
-        guard let participant = TrialCodec.hash(value["participant"]), let endpoint = value["endpoint"]?.stringValue,
-              let hashes = TrialCodec.hashes(value["crfHashes"]), let site = TrialCodec.hash(value["site"]),
-              let submitter = TrialCodec.hash(value["submitter"]), let version = value["protocolVersion"]?.intValue,
-              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue
-        else { return nil }
-        self.init(index: index, participant: participant, endpoint: endpoint, crfHashes: hashes, site: site, submitter: submitter,
-                  protocolVersion: UInt64(version), height: UInt64(height), timeMs: timeMs)
-    }
 }
 
 /// The evidence of outcome switching in one results report: how its primary endpoints differ
 /// from those pre-registered by the protocol version in force.
-public struct OutcomeSwitchFlag: Sendable, Equatable {
-    /// The results report (1-based) this flag belongs to.
-    public var resultIndex: UInt64
+public struct OutcomeSwitchFlag: StoredValue, Equatable {
+    /// The results report (1-based) this flag belongs to (from the state key).
+    public var resultIndex: UInt64 = 0
     /// The protocol version in force at the report.
     public var protocolVersion: UInt64
     /// Reported as primary but not a primary endpoint of the version in force, sorted.
@@ -319,14 +208,6 @@ public struct OutcomeSwitchFlag: Sendable, Equatable {
     public var version1Primary: [String]
     public var inForcePrimary: [String]
 
-    var canonical: CanonicalValue {
-        .map([
-            "protocolVersion": .int(Int64(protocolVersion)), "added": TrialCodec.strings(added), "dropped": TrialCodec.strings(dropped),
-            "neverRegistered": TrialCodec.strings(neverRegistered), "version1Primary": TrialCodec.strings(version1Primary),
-            "inForcePrimary": TrialCodec.strings(inForcePrimary),
-        ])
-    }
-
     init(resultIndex: UInt64, protocolVersion: UInt64, added: [String], dropped: [String], neverRegistered: [String],
          version1Primary: [String], inForcePrimary: [String]) {
         self.resultIndex = resultIndex
@@ -337,21 +218,12 @@ public struct OutcomeSwitchFlag: Sendable, Equatable {
         self.version1Primary = version1Primary
         self.inForcePrimary = inForcePrimary
     }
-
-    init?(resultIndex: UInt64, canonical value: CanonicalValue) {
-        guard let version = value["protocolVersion"]?.intValue, let added = TrialCodec.strings(value["added"]),
-              let dropped = TrialCodec.strings(value["dropped"]), let never = TrialCodec.strings(value["neverRegistered"]),
-              let v1 = TrialCodec.strings(value["version1Primary"]), let inForce = TrialCodec.strings(value["inForcePrimary"])
-        else { return nil }
-        self.init(resultIndex: resultIndex, protocolVersion: UInt64(version), added: added, dropped: dropped, neverRegistered: never,
-                  version1Primary: v1, inForcePrimary: inForce)
-    }
 }
 
 /// A results report: what the sponsor reported as primary, and whether it was flagged.
-public struct TrialResult: Sendable, Equatable {
-    /// 1-based position in the trial's reports.
-    public var index: UInt64
+public struct TrialResult: StoredValue, Equatable {
+    /// 1-based position in the trial's reports (from the state key).
+    public var index: UInt64 = 0
     public var primaryEndpoints: [String]
     /// SHA-256 of the results document.
     public var resultsHash: Hash256
@@ -362,19 +234,13 @@ public struct TrialResult: Sendable, Equatable {
     public var reporter: IdentityID
     public var height: UInt64
     public var timeMs: Int64
-    /// Set when the report switched outcomes (accepted, but flagged).
+    /// Set when the report switched outcomes (accepted, but flagged); stored under its own key.
     public var flag: OutcomeSwitchFlag?
+    /// Whether the report was flagged when stored (the flag itself has its own key).
+    private var flagged: Bool
 
     /// True when the report was flagged as outcome switching.
     public var isFlagged: Bool { flag != nil }
-
-    var canonical: CanonicalValue {
-        .map([
-            "primary": TrialCodec.strings(primaryEndpoints), "resultsHash": .bytes(resultsHash.bytes),
-            "protocolVersion": .int(Int64(protocolVersion)), "primaryChangedByAmendment": .bool(primaryChangedByAmendment),
-            "flagged": .bool(flag != nil), "reporter": .bytes(reporter.bytes), "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ])
-    }
 
     init(index: UInt64, primaryEndpoints: [String], resultsHash: Hash256, protocolVersion: UInt64, primaryChangedByAmendment: Bool,
          reporter: IdentityID, height: UInt64, timeMs: Int64, flag: OutcomeSwitchFlag?) {
@@ -387,37 +253,20 @@ public struct TrialResult: Sendable, Equatable {
         self.height = height
         self.timeMs = timeMs
         self.flag = flag
-    }
-
-    /// Decodes the stored report; `flag` is read from its own key by the caller.
-    init?(index: UInt64, canonical value: CanonicalValue) {
-        guard let primary = TrialCodec.strings(value["primary"]), let hash = TrialCodec.hash(value["resultsHash"]),
-              let version = value["protocolVersion"]?.intValue, let changed = value["primaryChangedByAmendment"]?.boolValue,
-              let reporter = TrialCodec.hash(value["reporter"]), let height = value["height"]?.intValue,
-              let timeMs = value["timeMs"]?.intValue
-        else { return nil }
-        self.init(index: index, primaryEndpoints: primary, resultsHash: hash, protocolVersion: UInt64(version),
-                  primaryChangedByAmendment: changed, reporter: reporter, height: UInt64(height), timeMs: timeMs, flag: nil)
+        self.flagged = flag != nil
     }
 }
 
 /// One published version of a trial's recruitment eligibility criteria.
-public struct TrialCriteria: Sendable, Equatable {
-    /// 1-based; the highest is in force.
-    public var version: UInt64
+public struct TrialCriteria: StoredValue, Equatable {
+    /// 1-based; the highest is in force (from the state key).
+    public var version: UInt64 = 0
     /// SHA-256 of the full criteria document.
     public var criteriaHash: Hash256
     /// Coded criteria (e.g. "age>=18", "ICD10:C34"), as published.
     public var criteria: [String]
     public var publisher: IdentityID
     public var height: UInt64
-
-    var canonical: CanonicalValue {
-        .map([
-            "criteriaHash": .bytes(criteriaHash.bytes), "criteria": TrialCodec.strings(criteria),
-            "publisher": .bytes(publisher.bytes), "height": .int(Int64(height)),
-        ])
-    }
 
     init(version: UInt64, criteriaHash: Hash256, criteria: [String], publisher: IdentityID, height: UInt64) {
         self.version = version
@@ -426,34 +275,55 @@ public struct TrialCriteria: Sendable, Equatable {
         self.publisher = publisher
         self.height = height
     }
+}
 
-    init?(version: UInt64, canonical value: CanonicalValue) {
-        guard let hash = TrialCodec.hash(value["criteriaHash"]), let criteria = TrialCodec.strings(value["criteria"]),
-              let publisher = TrialCodec.hash(value["publisher"]), let height = value["height"]?.intValue
-        else { return nil }
-        self.init(version: version, criteriaHash: hash, criteria: criteria, publisher: publisher, height: UInt64(height))
+/// Helpers shared by the trial types.
+enum TrialCodec {
+    /// Elements of `a` not in `b`, sorted.
+    static func minus(_ a: [String], _ b: [String]) -> [String] { Set(a).subtracting(b).sorted() }
+}
+
+// MARK: Stored forms (keys as the chain stores them)
+
+extension TrialVersion {
+    private enum CodingKeys: String, CodingKey {
+        case version, protocolHash, consentFormVersion, primaryEndpoints = "primary", secondaryEndpoints = "secondary", sites
+        case reason, endpointChange, dataBatchesBefore, author, height, timeMs
     }
 }
 
-/// Canonical-value helpers shared by the trial types.
-enum TrialCodec {
-    static func strings(_ list: [String]) -> CanonicalValue { .list(list.map { .string($0) }) }
-    static func hashes(_ list: [Hash256]) -> CanonicalValue { .list(list.map { .bytes($0.bytes) }) }
-
-    static func strings(_ value: CanonicalValue?) -> [String]? {
-        guard let list = value?.listValue else { return nil }
-        let out = list.compactMap(\.stringValue)
-        return out.count == list.count ? out : nil
+extension TrialHead {
+    private enum CodingKeys: String, CodingKey {
+        case sponsor, registeredBy, versionCount = "versions", participantCount = "participants", dataBatchCount = "batches"
+        case resultCount = "results", criteriaCount = "criteria", height, timeMs
     }
+}
 
-    static func hashes(_ value: CanonicalValue?) -> [Hash256]? {
-        guard let list = value?.listValue else { return nil }
-        let out = list.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } }
-        return out.count == list.count ? out : nil
+extension TrialParticipant {
+    private enum CodingKeys: String, CodingKey {
+        case patient, status, consentPurpose = "purpose", consentFormVersion, recruitmentContact, consentedBy, consentedHeight
+        case enrolledBy, enrolledSite, enrolledHeight, withdrawnBy, withdrawnHeight
     }
+}
 
-    static func hash(_ value: CanonicalValue?) -> Hash256? { value?.bytesValue.flatMap { Hash256(bytes: $0) } }
+extension TrialDataBatch {
+    private enum CodingKeys: String, CodingKey {
+        case participant, endpoint, crfHashes, site, submitter, protocolVersion, height, timeMs
+    }
+}
 
-    /// Elements of `a` not in `b`, sorted.
-    static func minus(_ a: [String], _ b: [String]) -> [String] { Set(a).subtracting(b).sorted() }
+extension OutcomeSwitchFlag {
+    private enum CodingKeys: String, CodingKey {
+        case protocolVersion, added, dropped, neverRegistered, version1Primary, inForcePrimary
+    }
+}
+
+extension TrialResult {
+    private enum CodingKeys: String, CodingKey {
+        case primaryEndpoints = "primary", resultsHash, protocolVersion, primaryChangedByAmendment, flagged, reporter, height, timeMs
+    }
+}
+
+extension TrialCriteria {
+    private enum CodingKeys: String, CodingKey { case criteriaHash, criteria, publisher, height }
 }

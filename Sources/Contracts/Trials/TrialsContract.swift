@@ -97,8 +97,8 @@ public struct TrialsContract: Contract {
         let version = TrialVersion(version: 1, protocolHash: protocolHash, consentFormVersion: consentFormVersion,
                                    primaryEndpoints: primary, secondaryEndpoints: secondary, sites: sites, reason: nil,
                                    endpointChange: nil, dataBatchesBefore: 0, author: sender.id, height: call.height, timeMs: call.timeMs)
-        state.set(TrialIndex.headKey(trial), TrialHead(sponsor: sponsor, registeredBy: sender.id, height: call.height, timeMs: call.timeMs).canonical)
-        state.set(TrialIndex.versionKey(trial, 1), version.canonical)
+        try state.set(TrialIndex.headKey(trial), TrialHead(sponsor: sponsor, registeredBy: sender.id, height: call.height, timeMs: call.timeMs))
+        try state.set(TrialIndex.versionKey(trial, 1), version)
     }
 
     /// The sponsor appends a protocol version; unspecified parts carry over, endpoint changes are
@@ -133,8 +133,8 @@ public struct TrialsContract: Contract {
                                    endpointChange: change, dataBatchesBefore: head.dataBatchCount, author: sender.id,
                                    height: call.height, timeMs: call.timeMs)
         head.versionCount = number
-        state.set(TrialIndex.versionKey(trial, number), version.canonical)
-        state.set(TrialIndex.headKey(trial), head.canonical)
+        try state.set(TrialIndex.versionKey(trial, number), version)
+        try state.set(TrialIndex.headKey(trial), head)
     }
 
     /// The sponsor reports results; a report that switches primary endpoints is accepted and flagged.
@@ -161,9 +161,9 @@ public struct TrialsContract: Contract {
                                  primaryChangedByAmendment: Set(version1.primaryEndpoints) != Set(inForce.primaryEndpoints),
                                  reporter: sender.id, height: call.height, timeMs: call.timeMs, flag: flag)
         head.resultCount = index
-        state.set(TrialIndex.resultKey(trial, index), result.canonical)
-        if let flag { state.set(TrialIndex.flagKey(trial, index), flag.canonical) }
-        state.set(TrialIndex.headKey(trial), head.canonical)
+        try state.set(TrialIndex.resultKey(trial, index), result)
+        if let flag { try state.set(TrialIndex.flagKey(trial, index), flag) }
+        try state.set(TrialIndex.headKey(trial), head)
     }
 
     /// The sponsor publishes (a new version of) the recruitment eligibility criteria.
@@ -177,8 +177,8 @@ public struct TrialsContract: Contract {
         head.criteriaCount += 1
         let entry = TrialCriteria(version: head.criteriaCount, criteriaHash: criteriaHash, criteria: criteria, publisher: sender.id,
                                   height: call.height)
-        state.set(TrialIndex.criteriaKey(trial, head.criteriaCount), entry.canonical)
-        state.set(TrialIndex.headKey(trial), head.canonical)
+        try state.set(TrialIndex.criteriaKey(trial, head.criteriaCount), entry)
+        try state.set(TrialIndex.headKey(trial), head)
     }
 
     // MARK: patient
@@ -208,7 +208,7 @@ public struct TrialsContract: Contract {
             participant = TrialParticipant(trial: trial, patient: patient, consentFormVersion: form, recruitmentContact: contact,
                                            consentedBy: signer, consentedHeight: call.height)
         }
-        state.set(TrialIndex.participantKey(trial, patient), participant.canonical)
+        try state.set(TrialIndex.participantKey(trial, patient), participant)
     }
 
     /// The patient (or delegate) withdraws: no enrollment or data for them is accepted after this.
@@ -226,7 +226,7 @@ public struct TrialsContract: Contract {
         participant.recruitmentContact = false
         participant.withdrawnBy = signer
         participant.withdrawnHeight = call.height
-        state.set(TrialIndex.participantKey(trial, patient), participant.canonical)
+        try state.set(TrialIndex.participantKey(trial, patient), participant)
     }
 
     // MARK: sites
@@ -260,8 +260,8 @@ public struct TrialsContract: Contract {
         participant.enrolledSite = site
         participant.enrolledHeight = call.height
         head.participantCount += 1
-        state.set(TrialIndex.participantKey(trial, patient), participant.canonical)
-        state.set(TrialIndex.headKey(trial), head.canonical)
+        try state.set(TrialIndex.participantKey(trial, patient), participant)
+        try state.set(TrialIndex.headKey(trial), head)
     }
 
     /// Site staff anchor a batch of case-report-form hashes for an enrolled participant and a
@@ -296,8 +296,8 @@ public struct TrialsContract: Contract {
                                    protocolVersion: current.version, height: call.height, timeMs: call.timeMs)
         for crf in crfs { state.set(TrialIndex.crfKey(crf), .map(["trial": .string(trial), "batch": .int(Int64(index))])) }
         head.dataBatchCount = index
-        state.set(TrialIndex.batchKey(trial, index), batch.canonical)
-        state.set(TrialIndex.headKey(trial), head.canonical)
+        try state.set(TrialIndex.batchKey(trial, index), batch)
+        try state.set(TrialIndex.headKey(trial), head)
     }
 
     // MARK: recruitment
