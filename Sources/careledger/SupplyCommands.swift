@@ -35,6 +35,26 @@ struct SupplyCommand: AsyncParsableCommand {
         }
     }
 
+    /// What `quarantine`, `clear` and `decommission` share: who signs, and the units.
+    struct UnitActionOptions: ParsableArguments {
+        @OptionGroup var options: DataOption
+        @Option(name: .customLong("as"), help: "The key of the units' owner, manufacturer or a regulator (as the command allows), or its supply-chain staff's.")
+        var signer: String
+        @OptionGroup var units: UnitOptions
+
+        /// Signs the call `call` makes for the named units; returns "N unit(s)" and the block height.
+        func run<Call: ContractMethod>(_ call: ([SGTIN]) -> Call) async throws -> (units: String, height: UInt64) {
+            let (directory, keys) = try options.directoryAndKey(signer)
+            let list = try units.parsed()
+            guard !list.isEmpty else { throw CLIError("name the units with --units") }
+            let action = call(list)
+            let receipt = try await withLedger(directory) { ledger in
+                try await ledger.commit(ledger.sign(keys, action))
+            }
+            return ("\(list.count) unit\(list.count == 1 ? "" : "s")", receipt.status.height)
+        }
+    }
+
     /// What `ship` and `receive` share: who signs, and the units and cases that move.
     struct TransferOptions: ParsableArguments {
         @OptionGroup var options: DataOption
@@ -227,16 +247,12 @@ struct SupplyCommand: AsyncParsableCommand {
     /// `supply quarantine`: marks units suspect.
     struct Quarantine: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Quarantine units as suspect product (as their owner or a regulator).")
-        @OptionGroup var options: DataOption
-        @Option(name: .customLong("as"), help: "The owner's or a regulator's key, or its supply-chain staff's.") var signer: String
-        @OptionGroup var units: UnitOptions
+        @OptionGroup var action: UnitActionOptions
         @Option(help: "Reason: \(QuarantineReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
 
         func run() async throws {
             let reason = try SupplyCLI.choice(reason, QuarantineReason.self, "--reason")
-            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, units: units) {
-                SupplyChainContract.Quarantine(units: $0, reason: reason)
-            }
+            let done = try await action.run { SupplyChainContract.Quarantine(units: $0, reason: reason) }
             Terminal.line("quarantined \(done.units) as suspect (\(reason.rawValue)) (block \(done.height))")
         }
     }
@@ -245,12 +261,10 @@ struct SupplyCommand: AsyncParsableCommand {
     struct Clear: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Clear suspect units after investigation (as their manufacturer or a regulator): back to active, or in transit.")
-        @OptionGroup var options: DataOption
-        @Option(name: .customLong("as"), help: "The manufacturer's or a regulator's key, or its supply-chain staff's.") var signer: String
-        @OptionGroup var units: UnitOptions
+        @OptionGroup var action: UnitActionOptions
 
         func run() async throws {
-            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, units: units) { SupplyChainContract.Clear(units: $0) }
+            let done = try await action.run { SupplyChainContract.Clear(units: $0) }
             Terminal.line("cleared \(done.units) (block \(done.height))")
         }
     }
@@ -258,16 +272,12 @@ struct SupplyCommand: AsyncParsableCommand {
     /// `supply decommission`: takes units out of the chain.
     struct Decommission: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take loose units you own out of the supply chain for good.")
-        @OptionGroup var options: DataOption
-        @Option(name: .customLong("as"), help: "The owner's key, or its supply-chain staff's.") var signer: String
-        @OptionGroup var units: UnitOptions
+        @OptionGroup var action: UnitActionOptions
         @Option(help: "Reason: \(DecommissionReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
 
         func run() async throws {
             let reason = try SupplyCLI.choice(reason, DecommissionReason.self, "--reason")
-            let done = try await SupplyCLI.unitAction(options.directory, signer: signer, units: units) {
-                SupplyChainContract.Decommission(units: $0, reason: reason)
-            }
+            let done = try await action.run { SupplyChainContract.Decommission(units: $0, reason: reason) }
             Terminal.line("decommissioned \(done.units) (\(reason.rawValue)) (block \(done.height))")
         }
     }
@@ -478,22 +488,5 @@ struct RxCommand: AsyncParsableCommand {
                 for line in lines { Terminal.line(line) }
             }
         }
-    }
-}
-
-/// The supply commands that sign with a key from the data directory.
-extension SupplyCLI {
-    /// Quarantines, clears or decommissions the named units (`call` makes the call for them);
-    /// returns "N unit(s)" and the block height.
-    static func unitAction<Call: ContractMethod>(_ directory: DataDirectory, signer: String, units: SupplyCommand.UnitOptions,
-                                                 _ call: ([SGTIN]) -> Call) async throws -> (units: String, height: UInt64) {
-        let keys = try directory.loadKey(signer)
-        let list = try units.parsed()
-        guard !list.isEmpty else { throw CLIError("name the units with --units") }
-        let action = call(list)
-        let receipt = try await withLedger(directory) { ledger in
-            try await ledger.commit(ledger.sign(keys, action))
-        }
-        return ("\(list.count) unit\(list.count == 1 ? "" : "s")", receipt.status.height)
     }
 }

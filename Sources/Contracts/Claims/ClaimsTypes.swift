@@ -78,14 +78,6 @@ public struct Coverage: StoredValue, Equatable {
 
     /// True if the coverage is in force at `ms`.
     public func isActive(at ms: Int64) -> Bool { ms >= startMs && ms < min(endMs, terminatedMs ?? .max) }
-
-    init(id: Hash256, patient: IdentityID, plan: String, startMs: Int64, endMs: Int64) {
-        self.id = id
-        self.patient = patient
-        self.plan = plan
-        self.startMs = startMs
-        self.endMs = endMs
-    }
 }
 
 /// A prior-authorization request and the payer's decision on it.
@@ -109,16 +101,6 @@ public struct PriorAuthorization: StoredValue, Equatable {
     /// Why the payer denied it, when it did.
     public var denialReason: String?
     public var height: UInt64
-
-    init(id: Hash256, patient: IdentityID, plan: String, provider: IdentityID, code: String, quantity: Int64, height: UInt64) {
-        self.id = id
-        self.patient = patient
-        self.plan = plan
-        self.provider = provider
-        self.code = code
-        self.quantity = quantity
-        self.height = height
-    }
 }
 
 /// Why an amount was adjusted, with its X12 Claim Adjustment Reason Code (CARC), which is what
@@ -225,17 +207,6 @@ public struct LineAdjudication: StoredValue, Equatable {
     public var patientMinor: Int64
     public var payerMinor: Int64
     public var adjustments: [Adjustment]
-
-    init(sequence: Int64, submittedMinor: Int64, eligibleMinor: Int64, unitsAllowed: Int64, patientMinor: Int64, payerMinor: Int64,
-         adjustments: [Adjustment]) {
-        self.sequence = sequence
-        self.submittedMinor = submittedMinor
-        self.eligibleMinor = eligibleMinor
-        self.unitsAllowed = unitsAllowed
-        self.patientMinor = patientMinor
-        self.payerMinor = payerMinor
-        self.adjustments = adjustments
-    }
 }
 
 /// A submitted claim with its adjudication (the ClaimResponse) and the payments made against it.
@@ -271,24 +242,6 @@ public struct ClaimEntry: StoredValue, Equatable {
     public var submittedMinor: Int64 { lines.reduce(0) { $0 + $1.submittedMinor } }
     /// Total allowed.
     public var eligibleMinor: Int64 { lines.reduce(0) { $0 + $1.eligibleMinor } }
-
-    init(id: Hash256, patient: IdentityID, provider: IdentityID, submitter: IdentityID, plan: String, coverage: Hash256?,
-         claimHash: Hash256, diagnoses: [String], items: [ClaimItem], lines: [LineAdjudication], outcome: Outcome,
-         height: UInt64, timeMs: Int64) {
-        self.id = id
-        self.patient = patient
-        self.provider = provider
-        self.submitter = submitter
-        self.plan = plan
-        self.coverage = coverage
-        self.claimHash = claimHash
-        self.diagnoses = diagnoses
-        self.items = items
-        self.lines = lines
-        self.outcome = outcome
-        self.height = height
-        self.timeMs = timeMs
-    }
 }
 
 /// A payment the payer recorded against a claim.
@@ -298,13 +251,6 @@ public struct Payment: StoredValue, Equatable {
     public var reference: Hash256
     public var height: UInt64
     public var timeMs: Int64
-
-    init(amountMinor: Int64, reference: Hash256, height: UInt64, timeMs: Int64) {
-        self.amountMinor = amountMinor
-        self.reference = reference
-        self.height = height
-        self.timeMs = timeMs
-    }
 }
 
 /// A claim line is submitted in the form it is stored in.

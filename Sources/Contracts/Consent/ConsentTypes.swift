@@ -122,18 +122,6 @@ public struct BreakGlassGrant: StoredValue, Equatable {
     public var expiresMs: Int64
     public var height: UInt64
     public var timeMs: Int64
-
-    init(requester: IdentityID, patient: IdentityID, record: Hash256?, reason: BreakGlassReason, justificationHash: Hash256,
-         expiresMs: Int64, height: UInt64, timeMs: Int64) {
-        self.requester = requester
-        self.patient = patient
-        self.record = record
-        self.reason = reason
-        self.justificationHash = justificationHash
-        self.expiresMs = expiresMs
-        self.height = height
-        self.timeMs = timeMs
-    }
 }
 
 /// A delegate (guardian, proxy) who may act for a patient in consent matters.

@@ -43,20 +43,6 @@ public struct RecordEntry: StoredValue, Equatable {
 
     public var isErased: Bool { erasedHeight != nil }
 
-    init(record: Hash256, patient: IdentityID, resourceType: String, category: SensitivityCategory, author: IdentityID,
-         custodian: IdentityID, ciphertextHash: Hash256, version: UInt64, height: UInt64, timeMs: Int64) {
-        self.record = record
-        self.patient = patient
-        self.resourceType = resourceType
-        self.category = category
-        self.author = author
-        self.custodian = custodian
-        self.ciphertextHash = ciphertextHash
-        self.version = version
-        self.height = height
-        self.timeMs = timeMs
-    }
-
     private enum CodingKeys: String, CodingKey {
         case patient, resourceType, category, author, custodian, ciphertextHash, version, height, timeMs, erasedHeight, erasedBy
     }

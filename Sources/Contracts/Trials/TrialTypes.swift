@@ -17,13 +17,6 @@ public struct TrialEndpointChange: StoredValue, Equatable {
         let empty = change.primaryAdded.isEmpty && change.primaryDropped.isEmpty && change.secondaryAdded.isEmpty && change.secondaryDropped.isEmpty
         return empty ? nil : change
     }
-
-    init(primaryAdded: [String], primaryDropped: [String], secondaryAdded: [String], secondaryDropped: [String]) {
-        self.primaryAdded = primaryAdded
-        self.primaryDropped = primaryDropped
-        self.secondaryAdded = secondaryAdded
-        self.secondaryDropped = secondaryDropped
-    }
 }
 
 /// One protocol version of a trial. Version 1 is the registration; each amendment appends the
@@ -75,25 +68,13 @@ public struct TrialVersion: StoredValue, Equatable {
 struct TrialHead: StoredValue, Equatable {
     var sponsor: IdentityID
     var registeredBy: IdentityID
-    var versionCount: UInt64
-    var participantCount: UInt64
-    var dataBatchCount: UInt64
-    var resultCount: UInt64
-    var criteriaCount: UInt64
+    var versionCount: UInt64 = 1
+    var participantCount: UInt64 = 0
+    var dataBatchCount: UInt64 = 0
+    var resultCount: UInt64 = 0
+    var criteriaCount: UInt64 = 0
     var height: UInt64
     var timeMs: Int64
-
-    init(sponsor: IdentityID, registeredBy: IdentityID, height: UInt64, timeMs: Int64) {
-        self.sponsor = sponsor
-        self.registeredBy = registeredBy
-        self.versionCount = 1
-        self.participantCount = 0
-        self.dataBatchCount = 0
-        self.resultCount = 0
-        self.criteriaCount = 0
-        self.height = height
-        self.timeMs = timeMs
-    }
 }
 
 /// A registered trial as the read helper returns it: the head and every protocol version.
@@ -176,19 +157,6 @@ public struct TrialDataBatch: StoredValue, Equatable {
     public var protocolVersion: UInt64
     public var height: UInt64
     public var timeMs: Int64
-
-    init(index: UInt64, participant: IdentityID, endpoint: String, crfHashes: [Hash256], site: IdentityID, submitter: IdentityID,
-         protocolVersion: UInt64, height: UInt64, timeMs: Int64) {
-        self.index = index
-        self.participant = participant
-        self.endpoint = endpoint
-        self.crfHashes = crfHashes
-        self.site = site
-        self.submitter = submitter
-        self.protocolVersion = protocolVersion
-        self.height = height
-        self.timeMs = timeMs
-    }
 }
 
 /// The evidence of outcome switching in one results report: how its primary endpoints differ
@@ -207,17 +175,6 @@ public struct OutcomeSwitchFlag: StoredValue, Equatable {
     /// The primary endpoints of version 1 and of the version in force, for the reader's comparison.
     public var version1Primary: [String]
     public var inForcePrimary: [String]
-
-    init(resultIndex: UInt64, protocolVersion: UInt64, added: [String], dropped: [String], neverRegistered: [String],
-         version1Primary: [String], inForcePrimary: [String]) {
-        self.resultIndex = resultIndex
-        self.protocolVersion = protocolVersion
-        self.added = added
-        self.dropped = dropped
-        self.neverRegistered = neverRegistered
-        self.version1Primary = version1Primary
-        self.inForcePrimary = inForcePrimary
-    }
 }
 
 /// A results report: what the sponsor reported as primary, and whether it was flagged.
@@ -267,14 +224,6 @@ public struct TrialCriteria: StoredValue, Equatable {
     public var criteria: [String]
     public var publisher: IdentityID
     public var height: UInt64
-
-    init(version: UInt64, criteriaHash: Hash256, criteria: [String], publisher: IdentityID, height: UInt64) {
-        self.version = version
-        self.criteriaHash = criteriaHash
-        self.criteria = criteria
-        self.publisher = publisher
-        self.height = height
-    }
 }
 
 /// Helpers shared by the trial types.
