@@ -87,7 +87,7 @@ enum ContractRoutes {
             }
             do throws(TelehealthRelay.RelayError) {
                 let index = try await services.relay.post(session.id, sender: requester.id, sequence: UInt64(sequence), sealed: Array(sealed),
-                                                          nowMs: Int64(Date().timeIntervalSince1970 * 1_000))
+                                                          nowMs: await services.node.nextBlockTimeMs)
                 return JSON.response(["index": index], status: .created)
             } catch {
                 throw APIError(error == .tooLarge ? .contentTooLarge : .conflict, "relay_refused", error.description)

@@ -104,7 +104,7 @@ public final class FHIRService: Sendable {
     private func write(_ input: [String: Any], type: String, id: String, version: UInt64, requester: Identity) async throws(FHIRError) -> FHIRVersion {
         let custodian = try custodian(for: requester)
         let record = Self.recordID(type: type, id: id)
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
+        let nowMs = await access.node.nextBlockTimeMs  // the node's clock, never behind the head block
         let resource = Self.stamped(input, id: id, version: version, nowMs: nowMs)
         let category = FHIRSensitivity.category(of: resource)
 
@@ -184,14 +184,16 @@ public final class FHIRService: Sendable {
     /// Signs in submission order, submits, and waits until every transaction is committed and
     /// accepted; returns their ids. Refusals map to FHIR errors.
     public func submitAndAwait(_ calls: [UnsignedCall]) async throws(FHIRError) -> [Hash256] {
-        do {
-            return try await client.commit(calls).map(\.transactionID)
-        } catch let refused as Refused {
-            throw Self.map(refused.code, refused.message)
-        } catch let error as ServiceError {
-            throw FHIRError(503, "transient", error.message)
-        } catch {
-            throw FHIRError(500, "exception", "\(error)")
+        do { return try await client.commit(calls).map(\.transactionID) } catch { throw Self.fhirError(error) }
+    }
+
+    /// A services-layer error as the FHIR error it answers with.
+    static func fhirError(_ error: any Error) -> FHIRError {
+        switch error {
+        case let refused as Refused: map(refused.code, refused.message)
+        case let error as ServiceError: FHIRError(503, "transient", error.message)
+        case let error as FHIRError: error
+        default: FHIRError(500, "exception", "\(error)")
         }
     }
 
@@ -213,8 +215,7 @@ public final class FHIRService: Sendable {
         guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
         guard !current.isErased else { throw .gone("\(type)/\(id) was already deleted") }
         guard current.custodian == custodian.derivedID else { throw .forbidden("\(type)/\(id) is held by another custodian") }
-        try await commit([UnsignedCall(custodian, call: RecordsContract.Erase(record: record))], record: record)
-        do { _ = try access.shred(record) } catch { throw FHIRError(500, "exception", "erasure committed but shredding failed: \(error)") }
+        do { _ = try await client.erase(record, signer: custodian, access: access) } catch { throw Self.fhirError(error) }
     }
 
     // MARK: reads

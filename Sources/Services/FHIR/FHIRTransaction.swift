@@ -79,7 +79,7 @@ extension FHIRService {
 
         // 2. Resolve references, check every resource, find versions and patients.
         var newPatients: [String: IdentityKeys] = [:]
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
+        let nowMs = await access.node.nextBlockTimeMs  // the node's clock, never behind the head block
         for index in plans.indices {
             let at = "Bundle.entry[\(index)].resource"
             let record = Self.recordID(type: plans[index].type, id: plans[index].id)
@@ -196,9 +196,7 @@ extension FHIRService {
     private func compensate(_ records: [Hash256], custodian: IdentityKeys) async {
         for record in records {
             guard let entry = RecordIndex.current(record, in: state), !entry.isErased, entry.custodian == custodian.derivedID else { continue }
-            let erase = UnsignedCall(custodian, call: RecordsContract.Erase(record: record))
-            _ = try? await commit([erase])
-            _ = try? access.shred(record)
+            _ = try? await client.erase(record, signer: custodian, access: access)
         }
     }
 
@@ -206,12 +204,7 @@ extension FHIRService {
     /// its last anchor. Shares this service's sequence numbers, so it may run beside FHIR writes.
     @discardableResult
     public func anchorAudit(anchorer: IdentityKeys) async throws(FHIRError) -> Bool {
-        let pending: (size: UInt64, root: Hash256)?
-        do { pending = try access.pendingAnchor(by: anchorer.derivedID) } catch { throw FHIRError(500, "exception", "\(error)") }
-        guard let pending else { return false }
-        let anchor = UnsignedCall(anchorer, call: AuditContract.AnchorLog(size: Int64(pending.size), root: pending.root))
-        try await commit([anchor])
-        return true
+        do { return try await client.anchorAudit(of: access, anchorer: anchorer) } catch { throw Self.fhirError(error) }
     }
 
 

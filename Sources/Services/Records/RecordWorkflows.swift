@@ -80,16 +80,14 @@ extension LocalLedger {
 
     /// Records an erasure on-chain, then destroys the blob, wrapped keys and index entries.
     public func eraseRecord(_ record: Hash256, signer: IdentityKeys) async throws -> (receipt: CommitReceipt, report: ErasureReport) {
-        let receipt = try await commit(sign(signer, RecordsContract.Erase(record: record)))
-        return (receipt, try access.shred(record))
+        try await client.erase(record, signer: signer, access: access)
     }
 
     /// Anchors the audit log's current tree head on-chain if it grew; signed by the administrator.
     @discardableResult
     public func anchorAudit() async throws -> AuditContract.Anchor? {
         let administrator = try directory.loadKey(settings.administrator)
-        guard let pending = try access.pendingAnchor(by: administrator.derivedID) else { return nil }
-        try await commit(sign(administrator, AuditContract.AnchorLog(size: Int64(pending.size), root: pending.root)))
+        guard try await client.anchorAudit(of: access, anchorer: administrator) else { return nil }
         return AuditContract.head(of: administrator.derivedID, in: node.state)
     }
 
