@@ -1,5 +1,5 @@
 import Console
-import ArgumentParser
+public import ArgumentParser
 import Contracts
 import Foundation
 import LedgerCore

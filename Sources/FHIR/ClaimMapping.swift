@@ -1,6 +1,6 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// The on-chain record id of a FHIR resource: its type and id under a domain tag.
 public enum FHIRRecordID {

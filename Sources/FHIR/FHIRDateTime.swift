@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// FHIR date, dateTime and instant values as half-open UTC ranges, written as fixed-width strings
 /// ("2019-05-01T00:00:00Z") that sort in time order, so the index can answer range searches

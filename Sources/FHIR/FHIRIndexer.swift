@@ -1,5 +1,5 @@
 import Foundation
-import Vault
+public import Vault
 
 /// Finds the searchable parts of a FHIR R4 resource, as `SearchParameters` defines them: direct
 /// identifiers (names, identifiers, telecom, address) for the blind index, and codes, dates and

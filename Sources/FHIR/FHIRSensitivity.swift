@@ -1,4 +1,4 @@
-import Contracts
+public import Contracts
 
 /// The sensitivity category a resource declares through `meta.security` labels (HL7 v3
 /// ActCode sensitivity codes). A resource with none is `general`.

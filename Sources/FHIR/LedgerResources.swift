@@ -1,6 +1,6 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// The healthcare contracts' on-chain objects as FHIR R4 resources, read-only, with ids
 /// `ledger-…`: a trial as ResearchStudy (pre-registered endpoints as objectives, amendments,

@@ -1,5 +1,5 @@
 import Contracts
-import Vault
+public import Vault
 
 /// A FHIR search parameter this server supports, and where its values come from. One table
 /// serves both sides: the indexer extracts values with it, the search parser reads queries with it.

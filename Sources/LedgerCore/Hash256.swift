@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Crypto
 
 /// A SHA-256 digest as a fixed-size value: 32 bytes held inline, no allocation.

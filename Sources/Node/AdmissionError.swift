@@ -1,5 +1,5 @@
-import Contracts
-import LedgerCore
+public import Contracts
+public import LedgerCore
 
 /// Why the node refused a transaction before ordering. Nothing refused changes state.
 public enum AdmissionError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 import Contracts
-import LedgerCore
-import Storage
+public import LedgerCore
+public import Storage
 
 /// What a successful full-chain verification covered.
 public struct ChainAuditReport: Sendable {

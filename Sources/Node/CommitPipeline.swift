@@ -1,7 +1,7 @@
 import Contracts
-import LedgerCore
+public import LedgerCore
 import Ordering
-import Storage
+public import Storage
 
 /// What a committed block means to the node's waiters and subscribers.
 public struct CommittedBlock: Sendable {

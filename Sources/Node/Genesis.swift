@@ -1,6 +1,6 @@
-import Contracts
-import LedgerCore
-import Storage
+public import Contracts
+public import LedgerCore
+public import Storage
 
 /// A founding organization named in the genesis block.
 public struct Founder: Sendable {

@@ -1,7 +1,7 @@
-import Contracts
-import LedgerCore
+public import Contracts
+public import LedgerCore
 import Ordering
-import Storage
+public import Storage
 import Synchronization
 
 /// Tunables of a node, each a limit with its unit.

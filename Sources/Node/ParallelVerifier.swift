@@ -1,5 +1,5 @@
 import Dispatch
-import LedgerCore
+public import LedgerCore
 
 /// Checks Ed25519 signatures on all cores. Signature checking is the node's main CPU cost
 /// (≈ 15,000/s per core), so it runs before the single-threaded admission step, in parallel.

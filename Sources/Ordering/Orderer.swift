@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// A batch of transactions in their final order, with the orderer's block time.
 public struct OrderedBatch: Sendable {

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 import Synchronization
 
 /// The single-node orderer of the embedded mode. A batch is cut when it holds

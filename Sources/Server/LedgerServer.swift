@@ -1,13 +1,13 @@
-import Contracts
+public import Contracts
 import Foundation
 import HTTPTypes
-import Hummingbird
-import LedgerCore
-import Logging
+public import Hummingbird
+public import LedgerCore
+public import Logging
 import NIOCore
-import Node
-import Prometheus
-import Services
+public import Node
+public import Prometheus
+public import Services
 import Storage
 
 /// Per-request context: Hummingbird's core storage plus the ledger identity the bearer token speaks for.

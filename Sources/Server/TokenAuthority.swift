@@ -1,9 +1,9 @@
-import Contracts
+public import Contracts
 import Crypto
-import Foundation
+public import Foundation
 import HTTPTypes
 import JWTKit
-import LedgerCore
+public import LedgerCore
 import Services
 import Synchronization
 

@@ -1,4 +1,4 @@
-import Contracts
+public import Contracts
 
 /// An operating error of a service: what went wrong, in words a user can act on, and a kind that
 /// adapters map to their own vocabulary (an HTTP status, an exit code, an OperationOutcome).

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Pads text with spaces to `width` characters (for aligned columns in readable output).
 public func pad(_ text: String, _ width: Int) -> String { text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }

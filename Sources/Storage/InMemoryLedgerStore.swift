@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 import Synchronization
 
 /// A LedgerStore in memory, with the SQLite store's semantics: one atomic commit per block,

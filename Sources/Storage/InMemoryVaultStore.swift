@@ -1,6 +1,6 @@
-import LedgerCore
+public import LedgerCore
 import Synchronization
-import Vault
+public import Vault
 
 /// A VaultStore in memory, with the SQLite vault's semantics: idempotent content-addressed
 /// blobs, record versions whose latest one lists the record's index entries (so a new version

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Everything one block writes, applied in one database transaction.
 public struct BlockCommit: Sendable {

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import GRDB
-import LedgerCore
+public import LedgerCore
 
 /// The embedded LedgerStore: SQLite through GRDB, WAL mode, `synchronous=FULL` on the writer,
 /// one database transaction per block.

@@ -1,8 +1,8 @@
 import Foundation
 import GRDB
-import LedgerCore
+public import LedgerCore
 import Synchronization
-import Vault
+public import Vault
 
 /// The embedded VaultStore: `vault.sqlite` next to the ledger. Only ciphertext, wrapped keys,
 /// keyed hashes, codes and pseudonymous ids are written; `secure_delete` zeroes erased content and

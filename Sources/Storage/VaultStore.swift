@@ -1,5 +1,5 @@
-import LedgerCore
-import Vault
+public import LedgerCore
+public import Vault
 
 /// One reader's copy of a patient key: HPKE-wrapped to the X25519 key the reader had on-chain
 /// when it was made (a reader who rotates that key gets a new patient key for later records).

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 import Synchronization
 
 /// Where encrypted record blobs live, addressed by the SHA-256 of their ciphertext.

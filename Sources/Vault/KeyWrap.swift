@@ -1,6 +1,6 @@
-import Crypto
+public import Crypto
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// A data key wrapped with HPKE for one recipient: version 0x01 ‖ 32-byte encapsulated key ‖
 /// 48-byte ciphertext (key + tag).

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// A record's 256-bit AES-GCM data key. Fresh for every record version.
 public struct DataKey: Sendable {

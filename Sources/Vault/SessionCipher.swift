@@ -1,6 +1,6 @@
-import Crypto
+public import Crypto
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// A telehealth session's 256-bit AES-GCM key, shared by the parties of one session.
 public struct SessionKey: Sendable {

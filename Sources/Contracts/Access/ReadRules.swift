@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Who may read what the chain knows about a patient, a claim, a prescription, a trial
 /// participant, a telehealth session or an audit log — once, for the HTTP API, FHIR and the CLI.

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension AnchorContract {
     /// The anchor contract's methods.

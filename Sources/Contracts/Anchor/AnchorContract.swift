@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Anchors a digest on the chain (a document, a batch of audit entries, a data submission), so its
 /// existence at a block height can later be proven. Each digest is anchored once.

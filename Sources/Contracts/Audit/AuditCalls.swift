@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension AuditContract {
     /// The audit contract's methods.

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Anchors a node's access-audit log on the chain: each anchor names the log's size and RFC 9162
 /// root, so any audit entry below that size can be proven included (audit-log inclusion proof +

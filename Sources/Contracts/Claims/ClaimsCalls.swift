@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension ClaimsContract {
     /// The claims contract's methods.

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Insurance claims, adjudicated the moment they are submitted. A payer registers plans and
 /// enrolls patients (by pseudonym); providers request prior authorizations and submit claims

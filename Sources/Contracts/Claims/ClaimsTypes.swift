@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// What a plan pays for one billing code (CPT/HCPCS): the allowed amount per unit, an optional
 /// limit on units per coverage period, and whether the service needs prior authorization.

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension Purpose: ArgumentName {
     public static var argumentDescription: String { "purpose of use" }

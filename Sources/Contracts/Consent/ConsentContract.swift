@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Consent, with FHIR Consent semantics: a patient (or their delegate) grants a member, an
 /// organization or a role access to categories, resource types or records, for purposes of use

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Where consent state lives, and reads of it. A decision reads a bounded number of keys: the
 /// index lists of the requester, their organization and each of their roles, each holding at

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// One access a requester asks for.
 public struct AccessRequest: Sendable, Equatable {

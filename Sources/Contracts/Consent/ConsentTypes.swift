@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Why data is accessed: HL7 v3 PurposeOfUse codes, as FHIR Consent uses them.
 public enum Purpose: String, Sendable, CaseIterable, Comparable {

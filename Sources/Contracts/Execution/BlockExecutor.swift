@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// The outcome of executing one block: a result per transaction and the block's write set.
 public struct BlockExecution: Sendable {

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// A call as a contract sees it: who sent it, what they asked, and where in the chain it runs.
 /// Block time comes from the orderer; contracts never read the clock.

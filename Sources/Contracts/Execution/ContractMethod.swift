@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// The methods of one contract: a `String` enum whose case names are the wire method names
 /// (`RecordsContract.Method.register` is "register"). The only place a method name is spelled.

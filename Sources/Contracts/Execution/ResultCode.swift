@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Stable, numbered outcomes of executing a transaction (TigerBeetle-style). Never renumber;
 /// append new codes. 1–99 envelope, 100–199 membership, 200–299 anchor, 300–399 records,

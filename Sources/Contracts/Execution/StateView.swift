@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Read access to committed state: a flat key-value space where each contract owns the prefix
 /// "<contract>/". Values are canonical bytes.

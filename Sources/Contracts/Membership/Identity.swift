@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// What kind of party an identity is.
 public enum IdentityKind: String, Sendable, CaseIterable {

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension Role: ArgumentName {
     public static var argumentDescription: String { "role" }

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// How sensitive a record is. Sensitive categories are never covered by a consent implicitly:
 /// a consent must name them (or the record) — 42 CFR Part 2 and state laws demand it.

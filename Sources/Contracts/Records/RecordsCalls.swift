@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension SensitivityCategory: ArgumentName {
     public static var argumentDescription: String { "sensitivity category" }

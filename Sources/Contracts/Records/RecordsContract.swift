@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Records: the on-chain index of encrypted health records. A member of the custodian
 /// organization registers a record; new versions supersede old ones while every version stays

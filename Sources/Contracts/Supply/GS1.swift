@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// True when `digits` is all ASCII digits (at least 2) and its last digit is the GS1 mod-10 check
 /// digit of the others (GTIN-8/12/13/14, SSCC-18, GLN …): weights 3,1,3,… from the right.

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// The lifecycle state of a prescription (expiry is applied on read against a time).
 public enum PrescriptionStatus: String, Sendable, CaseIterable {

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension RecallReason: ArgumentName {
     public static var argumentDescription: String { "recall reason" }

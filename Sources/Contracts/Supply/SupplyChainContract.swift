@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Drug supply chain (DSCSA-style): manufacturers register products (GTIN) and commission
 /// serialized units (SGTIN) in lots; owners pack units into cases (SSCC), ship them to another

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// The status of a serialized unit. Stored statuses are active, shipped, suspect, dispensed and
 /// decommissioned; `recalled` (its lot is recalled) and `expired` (expiry ≤ the time asked about)

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension TelehealthContract {
     /// The telehealth contract's methods.

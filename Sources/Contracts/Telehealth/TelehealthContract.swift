@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// A telehealth session as the chain records it: who met whom, when, whether it could be
 /// recorded, which session key both sides received (by commitment), and how it ended. No PHI:

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Where the trials contract keeps its state, and the public reads of it. Every read touches a
 /// bounded number of keys: a trial has at most `TrialsContract.versionsMax` protocol versions,

@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Endpoint codes that changed between two protocol versions, recorded with the amendment that
 /// declared them (so they are pre-registered from that version on).

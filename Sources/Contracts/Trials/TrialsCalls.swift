@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 extension TrialsContract {
     /// The trials contract's methods.

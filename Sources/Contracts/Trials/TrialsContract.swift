@@ -1,4 +1,4 @@
-import LedgerCore
+public import LedgerCore
 
 /// Clinical-trial integrity: a sponsor registers a trial with pre-registered endpoints and sites
 /// and appends protocol amendments (never overwriting); patients (or delegates) give and

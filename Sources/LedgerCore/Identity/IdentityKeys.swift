@@ -1,5 +1,5 @@
-import Crypto
-import Foundation
+public import Crypto
+public import Foundation
 
 /// An identity's id: hex SHA-256 of its first Ed25519 signing public key (stable across rotation).
 public typealias IdentityID = Hash256

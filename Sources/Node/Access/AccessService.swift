@@ -1,10 +1,10 @@
-import Contracts
+public import Contracts
 import FHIR
 import Crypto
-import LedgerCore
-import Storage
+public import LedgerCore
+public import Storage
 import Synchronization
-import Vault
+public import Vault
 
 /// Why an access did not release data. Nothing is released in any of these cases.
 public enum AccessError: Error, Sendable, CustomStringConvertible {

@@ -1,5 +1,5 @@
-import Contracts
-import LedgerCore
+public import Contracts
+public import LedgerCore
 
 /// One access decision as the custodian logs it before any data leaves: who asked for which
 /// record of which patient, when, why, and what was decided. Ids and codes only; a break-glass

@@ -1,6 +1,6 @@
-import Crypto
-import LedgerCore
-import Vault
+public import Crypto
+public import LedgerCore
+public import Vault
 
 /// A short text sealed to one identity's X25519 key: AES-256-GCM under a fresh data key, the key
 /// HPKE-wrapped to the recipient. Used for break-glass justifications, which only the patient reads.

@@ -1,6 +1,6 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// Read models of the claims contract: plans (public to every identity of the chain), and
 /// coverages, prior authorizations and claims (their parties only, by `ReadRules`).

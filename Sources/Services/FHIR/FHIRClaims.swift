@@ -1,5 +1,5 @@
-import Contracts
-import FHIR
+public import Contracts
+public import FHIR
 import Foundation
 import LedgerCore
 import Node

@@ -1,7 +1,7 @@
-import Contracts
-import FHIR
+public import Contracts
+public import FHIR
 import Foundation
-import LedgerCore
+public import LedgerCore
 import Node
 import Storage
 

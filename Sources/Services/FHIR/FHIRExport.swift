@@ -1,7 +1,7 @@
-import Contracts
-import FHIR
-import Foundation
-import LedgerCore
+public import Contracts
+public import FHIR
+public import Foundation
+public import LedgerCore
 
 /// FHIR Bulk Data `$export` (async kick-off, status, NDJSON). Output is PHI, so it is kept only in
 /// memory — never written to disk — for its requester, and dropped an hour after it completes.

@@ -1,10 +1,10 @@
-import Contracts
-import FHIR
+public import Contracts
+public import FHIR
 import Foundation
-import LedgerCore
+public import LedgerCore
 import Node
 import Storage
-import Vault
+public import Vault
 
 /// What a search found: the permitted total, one page of entries and what `_include` added.
 public struct FHIRSearchResult: Sendable {

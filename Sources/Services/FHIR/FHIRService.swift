@@ -1,8 +1,8 @@
-import Contracts
-import FHIR
+public import Contracts
+public import FHIR
 import Foundation
-import LedgerCore
-import Node
+public import LedgerCore
+public import Node
 import Storage
 import Vault
 

@@ -1,6 +1,6 @@
-import Contracts
+public import Contracts
 import FHIR
-import Foundation
+public import Foundation
 import LedgerCore
 import Node
 

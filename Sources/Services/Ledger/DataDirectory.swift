@@ -1,10 +1,10 @@
 import Contracts
 import Crypto
-import Foundation
-import LedgerCore
+public import Foundation
+public import LedgerCore
 import Node
-import Storage
-import Vault
+public import Storage
+public import Vault
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,6 @@
-import Contracts
-import LedgerCore
-import Node
+public import Contracts
+public import LedgerCore
+public import Node
 import Synchronization
 
 /// A transaction to sign when it is submitted, so its sequence number follows submission order.

@@ -1,8 +1,8 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
-import Node
-import Storage
+public import LedgerCore
+public import Node
+public import Storage
 import Vault
 
 /// A founding organization requested on the command line, as NAME[:TYPE].

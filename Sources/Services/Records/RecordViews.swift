@@ -1,7 +1,7 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
-import Node
+public import LedgerCore
+public import Node
 import Storage
 
 /// Read models of records, consents and the access log at a custodian node: ids, codes and

@@ -1,9 +1,9 @@
-import Contracts
+public import Contracts
 import Crypto
 import Foundation
-import LedgerCore
-import Node
-import Storage
+public import LedgerCore
+public import Node
+public import Storage
 import Vault
 
 /// The patient-record workflows shared by the CLI commands and the demo: each one signs what

@@ -1,7 +1,7 @@
-import Contracts
+public import Contracts
 import FHIR
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// A FHIR MedicationRequest read from a file: its SHA-256 and the dispense values it states.
 public struct MedicationRequestFile {

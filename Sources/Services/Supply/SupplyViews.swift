@@ -1,6 +1,6 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// Read models of the supply chain and prescriptions. A pack's standing and chain of custody is
 /// what every party of the supply chain must be able to check, so any identity of the chain reads

@@ -1,6 +1,6 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// Read model of a telehealth session: its participants only.
 extension LedgerView {

@@ -1,6 +1,6 @@
 import Contracts
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// Relays a telehealth session's sealed messages between its participants. The node never holds
 /// the session key (it is HPKE-wrapped to each party), so what it relays is ciphertext; it keeps

@@ -1,10 +1,10 @@
-import Contracts
+public import Contracts
 import Crypto
 import FHIR
-import Foundation
-import LedgerCore
-import Node
-import Vault
+public import Foundation
+public import LedgerCore
+public import Node
+public import Vault
 
 /// The telehealth workflows shared by the CLI commands and the demo.
 extension LocalLedger {

@@ -1,7 +1,7 @@
-import Contracts
+public import Contracts
 import Crypto
-import Foundation
-import LedgerCore
+public import Foundation
+public import LedgerCore
 import Node
 
 /// A comma-separated code list (items trimmed, empty items dropped).

@@ -1,6 +1,6 @@
-import Contracts
+public import Contracts
 import Foundation
-import LedgerCore
+public import LedgerCore
 
 /// Read models of trials (a public registry: protocol versions, endpoints, sites, counts, results
 /// and outcome-switching flags) and of a participant's status (their parties only).

@@ -1,7 +1,7 @@
-import Contracts
-import LedgerCore
-import Node
-import Storage
+public import Contracts
+public import LedgerCore
+public import Node
+public import Storage
 
 /// A JSON object as the HTTP API and the CLI's `--json` print it (keys in snake_case).
 public typealias JSONObject = [String: Any]
