@@ -1,7 +1,7 @@
 import Contracts
-import LedgerCore
-import Node
-import Storage
+public import LedgerCore
+public import Node
+public import Storage
 
 /// Erasure and audit anchoring, once: the CLI's record workflows, the FHIR facade (DELETE, and the
 /// rollback of a partly committed transaction) and `careledger node` all call these.
