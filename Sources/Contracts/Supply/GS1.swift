@@ -52,17 +52,10 @@ public struct SGTIN: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var description: String { "(01)\(gtin)(21)\(serial)" }
 
     public static func < (lhs: SGTIN, rhs: SGTIN) -> Bool { (lhs.gtin, lhs.serial) < (rhs.gtin, rhs.serial) }
-
-    /// The argument / stored form: a map with "gtin" and "serial".
-    public var canonical: CanonicalValue { .map(["gtin": .string(gtin), "serial": .string(serial)]) }
-
-    init?(canonical value: CanonicalValue) {
-        guard let gtin = value["gtin"]?.stringValue, let serial = value["serial"]?.stringValue else { return nil }
-        self.init(gtin: gtin, serial: serial)
-    }
 }
 
-/// A unit argument is the map `{gtin, serial}`, its stored form too.
+/// A unit argument is the map `{gtin, serial}`, its stored form too (in a case's units, a fill's
+/// units, a verification record). Decoding validates both, stored or not.
 extension SGTIN: Codable, CanonicalValidated {
     public func validate() throws(Rejection) {
         try GS1.checkGTIN(gtin, CodingKeys.gtin)

@@ -1,14 +1,14 @@
 public import LedgerCore
 
 /// The lifecycle state of a prescription (expiry is applied on read against a time).
-public enum PrescriptionStatus: String, Sendable, CaseIterable {
+public enum PrescriptionStatus: String, Sendable, CaseIterable, Codable {
     case active, completed, cancelled
 }
 
 /// One dispensing against a prescription.
-public struct PrescriptionFill: Sendable, Equatable {
-    /// 1-based fill number.
-    public var number: Int64
+public struct PrescriptionFill: Sendable, Equatable, StoredValue {
+    /// 1-based fill number (from the state key).
+    public var number: Int64 = 0
     /// The dispensing organization (pharmacy or hospital).
     public var pharmacy: IdentityID
     /// The signer (the organization or its pharmacist).
@@ -17,11 +17,6 @@ public struct PrescriptionFill: Sendable, Equatable {
     public var timeMs: Int64
     /// The units dispensed, in the order given.
     public var units: [SGTIN]
-
-    var canonical: CanonicalValue {
-        .map(["pharmacy": .bytes(pharmacy.bytes), "by": .bytes(by.bytes), "height": .int(Int64(height)), "timeMs": .int(timeMs),
-              "units": .list(units.map(\.canonical))])
-    }
 
     init(number: Int64, pharmacy: IdentityID, by: IdentityID, height: UInt64, timeMs: Int64, units: [SGTIN]) {
         self.number = number
@@ -32,24 +27,16 @@ public struct PrescriptionFill: Sendable, Equatable {
         self.units = units
     }
 
-    init?(number: Int64, canonical value: CanonicalValue) {
-        guard let pharmacy = SupplyCodec.id(value["pharmacy"]), let by = SupplyCodec.id(value["by"]),
-              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue, let list = value["units"]?.listValue
-        else { return nil }
-        var units: [SGTIN] = []
-        for item in list {
-            guard let unit = SGTIN(canonical: item) else { return nil }
-            units.append(unit)
-        }
-        self.init(number: number, pharmacy: pharmacy, by: by, height: UInt64(height), timeMs: timeMs, units: units)
+    enum CodingKeys: String, CodingKey {
+        case pharmacy, by, height, timeMs, units
     }
 }
 
 /// A prescription as stored: ids, hashes and counts only. The FHIR MedicationRequest itself stays
 /// off-chain; `medicationRequestHash` binds it.
-public struct Prescription: Sendable, Equatable {
-    /// The issuing transaction's id.
-    public var id: Hash256
+public struct Prescription: Sendable, Equatable, StoredValue {
+    /// The issuing transaction's id (from the state key).
+    public var id: Hash256 = .zero
     public var prescriber: IdentityID
     /// The prescriber's organization (hospital or clinic).
     public var organization: IdentityID
@@ -75,18 +62,6 @@ public struct Prescription: Sendable, Equatable {
     /// True when the prescription can no longer be filled at `atMs` for lapse of time.
     public func isExpired(atMs: Int64) -> Bool { expiresMs <= atMs }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "prescriber": .bytes(prescriber.bytes), "organization": .bytes(organization.bytes), "patient": .bytes(patient.bytes),
-            "medicationRequestHash": .bytes(medicationRequestHash.bytes), "gtin": .string(gtin), "quantity": .int(quantity),
-            "refills": .int(refills), "expiresMs": .int(expiresMs), "issuedHeight": .int(Int64(issuedHeight)), "issuedMs": .int(issuedMs),
-            "fillsUsed": .int(fillsUsed), "status": .string(status.rawValue),
-        ]
-        if let cancelledHeight { map["cancelledHeight"] = .int(Int64(cancelledHeight)) }
-        if let cancelledBy { map["cancelledBy"] = .bytes(cancelledBy.bytes) }
-        return .map(map)
-    }
-
     init(id: Hash256, prescriber: IdentityID, organization: IdentityID, patient: IdentityID, medicationRequestHash: Hash256, gtin: String,
          quantity: Int64, refills: Int64, expiresMs: Int64, issuedHeight: UInt64, issuedMs: Int64) {
         self.id = id
@@ -104,19 +79,9 @@ public struct Prescription: Sendable, Equatable {
         self.status = .active
     }
 
-    init?(id: Hash256, canonical value: CanonicalValue) {
-        guard let prescriber = SupplyCodec.id(value["prescriber"]), let organization = SupplyCodec.id(value["organization"]),
-              let patient = SupplyCodec.id(value["patient"]), let request = SupplyCodec.id(value["medicationRequestHash"]),
-              let gtin = value["gtin"]?.stringValue, let quantity = value["quantity"]?.intValue, let refills = value["refills"]?.intValue,
-              let expiresMs = value["expiresMs"]?.intValue, let issuedHeight = value["issuedHeight"]?.intValue,
-              let issuedMs = value["issuedMs"]?.intValue, let fillsUsed = value["fillsUsed"]?.intValue,
-              let status = value["status"]?.stringValue.flatMap(PrescriptionStatus.init(rawValue:)) else { return nil }
-        self.init(id: id, prescriber: prescriber, organization: organization, patient: patient, medicationRequestHash: request, gtin: gtin,
-                  quantity: quantity, refills: refills, expiresMs: expiresMs, issuedHeight: UInt64(issuedHeight), issuedMs: issuedMs)
-        self.fillsUsed = fillsUsed
-        self.status = status
-        cancelledHeight = value["cancelledHeight"]?.intValue.map { UInt64($0) }
-        cancelledBy = SupplyCodec.id(value["cancelledBy"])
+    enum CodingKeys: String, CodingKey {
+        case prescriber, organization, patient, medicationRequestHash, gtin, quantity, refills, expiresMs, issuedHeight, issuedMs, fillsUsed
+        case status, cancelledHeight, cancelledBy
     }
 }
 
@@ -197,7 +162,7 @@ public struct PrescriptionContract: Contract {
         let prescription = Prescription(id: call.transaction.id, prescriber: sender.id, organization: orgID, patient: patient,
                                         medicationRequestHash: request, gtin: gtin, quantity: quantity, refills: refills,
                                         expiresMs: expiresMs, issuedHeight: call.height, issuedMs: call.timeMs)
-        state.set(Self.prescriptionKey(prescription.id), prescription.canonical)
+        try state.set(Self.prescriptionKey(prescription.id), prescription)
     }
 
     /// A pharmacy (or hospital) dispenses one fill: exactly `quantity` units of the prescribed GTIN
@@ -222,8 +187,8 @@ public struct PrescriptionContract: Contract {
         if prescription.fillsUsed == prescription.fillsAllowed { prescription.status = .completed }
         let fill = PrescriptionFill(number: prescription.fillsUsed, pharmacy: actor.organization, by: actor.sender.id, height: call.height,
                                     timeMs: call.timeMs, units: units)
-        state.set(Self.fillKey(prescription.id, fill.number), fill.canonical)
-        state.set(Self.prescriptionKey(prescription.id), prescription.canonical)
+        try state.set(Self.fillKey(prescription.id, fill.number), fill)
+        try state.set(Self.prescriptionKey(prescription.id), prescription)
     }
 
     /// The prescriber, their organization or its admin cancels an unfilled or partly filled prescription.
@@ -242,11 +207,11 @@ public struct PrescriptionContract: Contract {
         prescription.status = .cancelled
         prescription.cancelledHeight = call.height
         prescription.cancelledBy = sender.id
-        state.set(Self.prescriptionKey(prescription.id), prescription.canonical)
+        try state.set(Self.prescriptionKey(prescription.id), prescription)
     }
 
     private static func require(_ id: Hash256, _ state: StateView) throws(Rejection) -> Prescription {
-        guard let value = SupplyCodec.value(state.get(prescriptionKey(id))), let prescription = Prescription(id: id, canonical: value) else {
+        guard let prescription = Prescription.decode(state.get(prescriptionKey(id)), key: { $0.id = id }) else {
             throw Rejection(.unknownPrescription, "no prescription \(id.hex)")
         }
         return prescription
@@ -256,10 +221,9 @@ public struct PrescriptionContract: Contract {
 
     /// A prescription with its fills (used, remaining, status, history), if issued.
     public static func prescription(_ id: Hash256, in reader: any StateReader) -> PrescriptionView? {
-        guard let value = SupplyCodec.value(reader.value(for: prescriptionKey(id))),
-              let prescription = Prescription(id: id, canonical: value) else { return nil }
+        guard let prescription = Prescription.decode(reader.value(for: prescriptionKey(id)), key: { $0.id = id }) else { return nil }
         let fills = (0..<min(prescription.fillsUsed, fillsMax)).compactMap { index in
-            SupplyCodec.value(reader.value(for: fillKey(id, index + 1))).flatMap { PrescriptionFill(number: index + 1, canonical: $0) }
+            PrescriptionFill.decode(reader.value(for: fillKey(id, index + 1))) { $0.number = index + 1 }
         }
         return PrescriptionView(prescription: prescription, fills: fills)
     }

@@ -62,7 +62,7 @@ public struct SupplyChainContract: Contract {
             throw Rejection(.productAlreadyRegistered, "product \(gtin) is already registered")
         }
         let product = SupplyProduct(gtin: gtin, manufacturer: actor.organization, label: label, height: call.height, timeMs: call.timeMs)
-        state.set(SupplyStore.productKey(gtin), product.canonical)
+        try state.set(SupplyStore.productKey(gtin), product)
     }
 
     /// The product's manufacturer commissions serialized units in a lot (all or none).
@@ -91,10 +91,10 @@ public struct SupplyChainContract: Contract {
             let event = CustodyEvent(kind: .commissioned, from: nil, to: actor.organization, detail: lotNumber, height: call.height, timeMs: call.timeMs)
             let unit = SupplyUnit(sgtin: sgtin, lot: lotNumber, expiryMs: expiryMs, manufacturer: actor.organization,
                                   owner: actor.organization, status: .active, custody: [event])
-            SupplyStore.store(unit, &state)
+            try SupplyStore.store(unit, &state)
         }
         lot.unitCount += Int64(serials.count)
-        SupplyStore.store(lot, &state)
+        try SupplyStore.store(lot, &state)
     }
 
     // MARK: cases
@@ -115,9 +115,9 @@ public struct SupplyChainContract: Contract {
                                                 timeMs: call.timeMs), to: &unit)
             packed.append(unit)
         }
-        for unit in packed { SupplyStore.store(unit, &state) }
-        SupplyStore.store(SupplyCase(sscc: sscc, owner: actor.organization, status: .active, units: sgtins.sorted(), packedHeight: call.height),
-                          &state)
+        for unit in packed { try SupplyStore.store(unit, &state) }
+        let packedCase = SupplyCase(sscc: sscc, owner: actor.organization, status: .active, units: sgtins.sorted(), packedHeight: call.height)
+        try SupplyStore.store(packedCase, &state)
     }
 
     /// The owner unpacks a case it holds; the units become loose. The SSCC is spent.
@@ -133,11 +133,11 @@ public struct SupplyChainContract: Contract {
             unit.caseSSCC = nil
             try SupplyStore.append(CustodyEvent(kind: .unpacked, from: actor.organization, to: nil, detail: shippingCase.sscc,
                                                 height: call.height, timeMs: call.timeMs), to: &unit, final: true)
-            SupplyStore.store(unit, &state)
+            try SupplyStore.store(unit, &state)
         }
         shippingCase.status = .unpacked
         shippingCase.units = []
-        SupplyStore.store(shippingCase, &state)
+        try SupplyStore.store(shippingCase, &state)
     }
 
     // MARK: shipping
@@ -159,7 +159,7 @@ public struct SupplyChainContract: Contract {
             guard unit.owner == actor.organization else { throw Rejection(.notOwner, "unit \(sgtin) is not owned by \(actor.organization.hex)") }
             try SupplyStore.requireActive(unit, state, atMs: call.timeMs, memo: &memo)
             try Self.markShipped(&unit, actor.organization, to, call)
-            SupplyStore.store(unit, &state)
+            try SupplyStore.store(unit, &state)
             touched += 1
         }
         for sscc in ssccs {
@@ -174,12 +174,12 @@ public struct SupplyChainContract: Contract {
                 var unit = try SupplyStore.requireUnit(sgtin, state)
                 try SupplyStore.requireActive(unit, state, atMs: call.timeMs, memo: &memo, allowCase: true)
                 try Self.markShipped(&unit, actor.organization, to, call)
-                SupplyStore.store(unit, &state)
+                try SupplyStore.store(unit, &state)
             }
             shippingCase.status = .shipped
             shippingCase.pendingRecipient = to
             shippingCase.shipper = actor.organization
-            SupplyStore.store(shippingCase, &state)
+            try SupplyStore.store(shippingCase, &state)
         }
     }
 
@@ -193,7 +193,7 @@ public struct SupplyChainContract: Contract {
             if let sscc = unit.caseSSCC { throw Rejection(.unitInCase, "unit \(sgtin) is packed in case \(sscc); receive the case") }
             try Self.checkPending(unit.pendingRecipient, unit.shipper, "unit \(sgtin)", actor: actor.organization, from: from)
             try Self.markReceived(&unit, actor.organization, call)
-            SupplyStore.store(unit, &state)
+            try SupplyStore.store(unit, &state)
             touched += 1
         }
         for sscc in ssccs {
@@ -204,13 +204,13 @@ public struct SupplyChainContract: Contract {
             for sgtin in shippingCase.units {
                 var unit = try SupplyStore.requireUnit(sgtin, state)
                 try Self.markReceived(&unit, actor.organization, call)
-                SupplyStore.store(unit, &state)
+                try SupplyStore.store(unit, &state)
             }
             shippingCase.owner = actor.organization
             shippingCase.status = .active
             shippingCase.pendingRecipient = nil
             shippingCase.shipper = nil
-            SupplyStore.store(shippingCase, &state)
+            try SupplyStore.store(shippingCase, &state)
         }
     }
 
@@ -230,7 +230,7 @@ public struct SupplyChainContract: Contract {
         }
         guard lot.recall == nil else { throw Rejection(.lotRecalled, "lot \(lotNumber) of \(gtin) is already recalled") }
         lot.recall = LotRecall(by: actor.sender.id, organization: actor.organization, reason: reason, height: call.height, timeMs: call.timeMs)
-        SupplyStore.store(lot, &state)
+        try SupplyStore.store(lot, &state)
     }
 
     /// The current owner or a regulator quarantines units as suspect product.
@@ -252,7 +252,7 @@ public struct SupplyChainContract: Contract {
                                                 height: call.height, timeMs: call.timeMs), to: &unit)
             updated.append(unit)
         }
-        for unit in updated { SupplyStore.store(unit, &state) }
+        for unit in updated { try SupplyStore.store(unit, &state) }
     }
 
     /// A regulator, or the manufacturer after investigation, clears suspect units (back to active, or
@@ -272,7 +272,7 @@ public struct SupplyChainContract: Contract {
                                    to: &unit)
             updated.append(unit)
         }
-        for unit in updated { SupplyStore.store(unit, &state) }
+        for unit in updated { try SupplyStore.store(unit, &state) }
     }
 
     /// The owner takes loose units it holds out of the chain (destroyed, damaged, sample, …).
@@ -291,7 +291,7 @@ public struct SupplyChainContract: Contract {
                                                 height: call.height, timeMs: call.timeMs), to: &unit, final: true)
             updated.append(unit)
         }
-        for unit in updated { SupplyStore.store(unit, &state) }
+        for unit in updated { try SupplyStore.store(unit, &state) }
     }
 
     // MARK: verification
@@ -327,19 +327,19 @@ public struct SupplyChainContract: Contract {
                 known.custody.append(CustodyEvent(kind: .flagged, from: actor.organization, to: nil, detail: verdict.rawValue,
                                                   height: call.height, timeMs: call.timeMs))
             }
-            SupplyStore.store(known, &state)
+            try SupplyStore.store(known, &state)
             unit = known
             marked = true
         }
         let id = call.transaction.id
         let record = VerificationRecord(id: id, requester: actor.sender.id, organization: actor.organization, sgtin: sgtin, lot: printedLot,
                                         expiryMs: printedExpiry, verdict: verdict, markedSuspect: marked, height: call.height, timeMs: call.timeMs)
-        state.set(SupplyStore.verificationKey(id), record.canonical)
+        try state.set(SupplyStore.verificationKey(id), record)
         guard record.isIncident else { return }
-        var (count, ids) = SupplyStore.serialIncidents(sgtin, { state.get($0) })
-        count += 1
-        if ids.count < Self.incidentsPerSerialIndexedMax { ids.append(id) }
-        state.set(SupplyStore.serialIncidentsKey(sgtin), .map(["count": .int(count), "ids": .list(ids.map { .bytes($0.bytes) })]))
+        var incidents = SupplyStore.serialIncidents(sgtin, { state.get($0) })
+        incidents.count += 1
+        if incidents.ids.count < Self.incidentsPerSerialIndexedMax { incidents.ids.append(id) }
+        try state.set(SupplyStore.serialIncidentsKey(sgtin), incidents)
         let reported = SupplyStore.reporterCount(actor.organization, { state.get($0) })
         if reported < Self.incidentsPerReporterIndexedMax {
             state.set(SupplyStore.reporterItemKey(actor.organization, reported), .bytes(id.bytes))
@@ -397,7 +397,7 @@ public struct SupplyChainContract: Contract {
     public static func unit(_ gtin: String, _ serial: String, atMs: Int64, in reader: any StateReader) -> SerialVerification {
         let get: SupplyStore.Lookup = { reader.value(for: $0) }
         let sgtin = SGTIN(gtin: gtin, serial: serial)
-        let incidents: (count: Int64, ids: [Hash256]) = GS1.isGTIN(gtin) && GS1.isSerial(serial) ? SupplyStore.serialIncidents(sgtin, get) : (0, [])
+        let incidents = GS1.isGTIN(gtin) && GS1.isSerial(serial) ? SupplyStore.serialIncidents(sgtin, get) : SerialIncidents(count: 0, ids: [])
         guard GS1.isGTIN(gtin), GS1.isSerial(serial), let unit = SupplyStore.unit(sgtin, get) else {
             return SerialVerification(known: false, sgtin: sgtin, custody: [], incidents: incidents.ids, incidentCount: incidents.count)
         }
@@ -443,7 +443,7 @@ public struct SupplyChainContract: Contract {
                       max(0, from) + Int64(max(0, min(limit, incidentsReadMax))))
         guard max(0, from) < end else { return [] }
         return (max(0, from)..<end).compactMap { index in
-            SupplyCodec.id(SupplyCodec.value(get(SupplyStore.reporterItemKey(organization, index)))).flatMap { SupplyStore.verification($0, get) }
+            SupplyStore.reporterItem(organization, index, get).flatMap { SupplyStore.verification($0, get) }
         }
     }
 }

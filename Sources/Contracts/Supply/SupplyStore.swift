@@ -30,40 +30,51 @@ enum SupplyStore {
     // MARK: loads
 
     static func product(_ gtin: String, _ get: Lookup) -> SupplyProduct? {
-        SupplyCodec.value(get(productKey(gtin))).flatMap { SupplyProduct(gtin: gtin, canonical: $0) }
+        SupplyProduct.decode(get(productKey(gtin))) { $0.gtin = gtin }
     }
 
     static func unit(_ sgtin: SGTIN, _ get: Lookup) -> SupplyUnit? {
-        SupplyCodec.value(get(unitKey(sgtin))).flatMap { SupplyUnit(sgtin: sgtin, canonical: $0) }
+        SupplyUnit.decode(get(unitKey(sgtin))) { $0.sgtin = sgtin }
     }
 
     static func lot(_ gtin: String, _ lot: String, _ get: Lookup) -> SupplyLot? {
-        SupplyCodec.value(get(lotKey(gtin, lot))).flatMap { SupplyLot(gtin: gtin, lot: lot, canonical: $0) }
+        SupplyLot.decode(get(lotKey(gtin, lot))) {
+            $0.gtin = gtin
+            $0.lot = lot
+        }
     }
 
     static func shippingCase(_ sscc: String, _ get: Lookup) -> SupplyCase? {
-        SupplyCodec.value(get(caseKey(sscc))).flatMap { SupplyCase(sscc: sscc, canonical: $0) }
+        SupplyCase.decode(get(caseKey(sscc))) { $0.sscc = sscc }
     }
 
     static func verification(_ id: Hash256, _ get: Lookup) -> VerificationRecord? {
-        SupplyCodec.value(get(verificationKey(id))).flatMap { VerificationRecord(id: id, canonical: $0) }
+        VerificationRecord.decode(get(verificationKey(id))) { $0.id = id }
     }
 
-    static func serialIncidents(_ unit: SGTIN, _ get: Lookup) -> (count: Int64, ids: [Hash256]) {
-        guard let value = SupplyCodec.value(get(serialIncidentsKey(unit))), let count = value["count"]?.intValue,
-              let ids = value["ids"]?.listValue else { return (0, []) }
-        return (count, ids.compactMap { SupplyCodec.id($0) })
+    static func serialIncidents(_ unit: SGTIN, _ get: Lookup) -> SerialIncidents {
+        get(serialIncidentsKey(unit)).flatMap { SerialIncidents.decode($0) } ?? SerialIncidents(count: 0, ids: [])
     }
 
+    /// The reporter count is a bare `.int`.
     static func reporterCount(_ organization: IdentityID, _ get: Lookup) -> Int64 {
-        SupplyCodec.value(get(reporterCountKey(organization)))?.intValue ?? 0
+        scalar(get(reporterCountKey(organization)))?.intValue ?? 0
     }
+
+    /// A reporter index entry is the incident id as bare `.bytes`.
+    static func reporterItem(_ organization: IdentityID, _ index: Int64, _ get: Lookup) -> Hash256? {
+        scalar(get(reporterItemKey(organization, index)))?.bytesValue.flatMap { Hash256(bytes: $0) }
+    }
+
+    private static func scalar(_ bytes: [UInt8]?) -> CanonicalValue? { bytes.flatMap { try? CanonicalValue(decoding: $0) } }
 
     // MARK: stores
 
-    static func store(_ unit: SupplyUnit, _ state: inout StateView) { state.set(unitKey(unit.sgtin), unit.canonical) }
-    static func store(_ lot: SupplyLot, _ state: inout StateView) { state.set(lotKey(lot.gtin, lot.lot), lot.canonical) }
-    static func store(_ shippingCase: SupplyCase, _ state: inout StateView) { state.set(caseKey(shippingCase.sscc), shippingCase.canonical) }
+    static func store(_ unit: SupplyUnit, _ state: inout StateView) throws(Rejection) { try state.set(unitKey(unit.sgtin), unit) }
+    static func store(_ lot: SupplyLot, _ state: inout StateView) throws(Rejection) { try state.set(lotKey(lot.gtin, lot.lot), lot) }
+    static func store(_ shippingCase: SupplyCase, _ state: inout StateView) throws(Rejection) {
+        try state.set(caseKey(shippingCase.sscc), shippingCase)
+    }
 
     // MARK: rules shared by both contracts
 
@@ -189,6 +200,6 @@ enum SupplyStore {
                        to: &unit, final: true)
             updated.append(unit)
         }
-        for unit in updated { store(unit, &state) }
+        for unit in updated { try store(unit, &state) }
     }
 }

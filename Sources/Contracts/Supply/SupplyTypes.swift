@@ -3,12 +3,12 @@ public import LedgerCore
 /// The status of a serialized unit. Stored statuses are active, shipped, suspect, dispensed and
 /// decommissioned; `recalled` (its lot is recalled) and `expired` (expiry ≤ the time asked about)
 /// are effective statuses computed on read, so a recall or an expiry never iterates units.
-public enum UnitStatus: String, Sendable, CaseIterable {
+public enum UnitStatus: String, Sendable, CaseIterable, Codable {
     case active, shipped, suspect, dispensed, decommissioned, recalled, expired
 }
 
 /// What happened to a unit, in its custody history.
-public enum CustodyEventKind: String, Sendable, CaseIterable {
+public enum CustodyEventKind: String, Sendable, CaseIterable, Codable {
     case commissioned, packed, unpacked, shipped, received, quarantined, flagged, cleared, decommissioned, dispensed
 }
 
@@ -29,7 +29,7 @@ public enum DecommissionReason: String, Sendable, CaseIterable {
 }
 
 /// The answer to a DSCSA verification request. Everything but `genuine` is an incident.
-public enum VerificationVerdict: String, Sendable, CaseIterable {
+public enum VerificationVerdict: String, Sendable, CaseIterable, Codable {
     /// Known serial, matching lot and expiry, active or in transit, not recalled, suspect or expired.
     case genuine
     /// No such serial was ever commissioned: possible counterfeit.
@@ -51,7 +51,7 @@ public enum VerificationVerdict: String, Sendable, CaseIterable {
 }
 
 /// One entry of a unit's custody history.
-public struct CustodyEvent: Sendable, Equatable {
+public struct CustodyEvent: Sendable, Equatable, Codable {
     public var kind: CustodyEventKind
     /// The organization the unit came from or that acted.
     public var from: IdentityID?
@@ -70,34 +70,16 @@ public struct CustodyEvent: Sendable, Equatable {
         self.height = height
         self.timeMs = timeMs
     }
-
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = ["kind": .string(kind.rawValue), "height": .int(Int64(height)), "timeMs": .int(timeMs)]
-        if let from { map["from"] = .bytes(from.bytes) }
-        if let to { map["to"] = .bytes(to.bytes) }
-        if let detail { map["detail"] = .string(detail) }
-        return .map(map)
-    }
-
-    init?(canonical value: CanonicalValue) {
-        guard let kind = value["kind"]?.stringValue.flatMap(CustodyEventKind.init(rawValue:)),
-              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue else { return nil }
-        self.init(kind: kind, from: SupplyCodec.id(value["from"]), to: SupplyCodec.id(value["to"]),
-                  detail: value["detail"]?.stringValue, height: UInt64(height), timeMs: timeMs)
-    }
 }
 
 /// A registered product (GTIN) and its manufacturer. The label is a non-PHI trade name.
-public struct SupplyProduct: Sendable, Equatable {
-    public var gtin: String
+public struct SupplyProduct: Sendable, Equatable, StoredValue {
+    /// From the state key.
+    public var gtin: String = ""
     public var manufacturer: IdentityID
     public var label: String
     public var height: UInt64
     public var timeMs: Int64
-
-    var canonical: CanonicalValue {
-        .map(["manufacturer": .bytes(manufacturer.bytes), "label": .string(label), "height": .int(Int64(height)), "timeMs": .int(timeMs)])
-    }
 
     init(gtin: String, manufacturer: IdentityID, label: String, height: UInt64, timeMs: Int64) {
         self.gtin = gtin
@@ -107,15 +89,13 @@ public struct SupplyProduct: Sendable, Equatable {
         self.timeMs = timeMs
     }
 
-    init?(gtin: String, canonical value: CanonicalValue) {
-        guard let manufacturer = SupplyCodec.id(value["manufacturer"]), let label = value["label"]?.stringValue,
-              let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue else { return nil }
-        self.init(gtin: gtin, manufacturer: manufacturer, label: label, height: UInt64(height), timeMs: timeMs)
+    enum CodingKeys: String, CodingKey {
+        case manufacturer, label, height, timeMs
     }
 }
 
 /// A lot recall: who recalled it, why, and when.
-public struct LotRecall: Sendable, Equatable {
+public struct LotRecall: Sendable, Equatable, Codable {
     /// The signer of the recall.
     public var by: IdentityID
     /// The organization that recalled (the manufacturer or a regulator).
@@ -126,21 +106,14 @@ public struct LotRecall: Sendable, Equatable {
 }
 
 /// A lot of one product: its expiry, how many units were commissioned in it, and its recall.
-public struct SupplyLot: Sendable, Equatable {
-    public var gtin: String
-    public var lot: String
+public struct SupplyLot: Sendable, Equatable, StoredValue {
+    /// From the state key.
+    public var gtin: String = ""
+    /// From the state key.
+    public var lot: String = ""
     public var expiryMs: Int64
     public var unitCount: Int64
     public var recall: LotRecall?
-
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = ["expiryMs": .int(expiryMs), "unitCount": .int(unitCount)]
-        if let recall {
-            map["recall"] = .map(["by": .bytes(recall.by.bytes), "organization": .bytes(recall.organization.bytes),
-                                  "reason": .string(recall.reason.rawValue), "height": .int(Int64(recall.height)), "timeMs": .int(recall.timeMs)])
-        }
-        return .map(map)
-    }
 
     init(gtin: String, lot: String, expiryMs: Int64, unitCount: Int64, recall: LotRecall?) {
         self.gtin = gtin
@@ -150,22 +123,15 @@ public struct SupplyLot: Sendable, Equatable {
         self.recall = recall
     }
 
-    init?(gtin: String, lot: String, canonical value: CanonicalValue) {
-        guard let expiryMs = value["expiryMs"]?.intValue, let unitCount = value["unitCount"]?.intValue else { return nil }
-        var recall: LotRecall?
-        if let r = value["recall"] {
-            guard let by = SupplyCodec.id(r["by"]), let organization = SupplyCodec.id(r["organization"]),
-                  let reason = r["reason"]?.stringValue.flatMap(RecallReason.init(rawValue:)),
-                  let height = r["height"]?.intValue, let timeMs = r["timeMs"]?.intValue else { return nil }
-            recall = LotRecall(by: by, organization: organization, reason: reason, height: UInt64(height), timeMs: timeMs)
-        }
-        self.init(gtin: gtin, lot: lot, expiryMs: expiryMs, unitCount: unitCount, recall: recall)
+    enum CodingKeys: String, CodingKey {
+        case expiryMs, unitCount, recall
     }
 }
 
 /// A serialized unit as stored: identity, lot, owner, stored status, case, transit and custody history.
-public struct SupplyUnit: Sendable, Equatable {
-    public var sgtin: SGTIN
+public struct SupplyUnit: Sendable, Equatable, StoredValue {
+    /// From the state key.
+    public var sgtin = SGTIN(gtin: "", serial: "")
     public var lot: String
     public var expiryMs: Int64
     /// The product's manufacturer, who commissioned the unit.
@@ -182,17 +148,6 @@ public struct SupplyUnit: Sendable, Equatable {
     /// Oldest first, at most `SupplyChainContract.custodyEventsMax` events.
     public var custody: [CustodyEvent]
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "lot": .string(lot), "expiryMs": .int(expiryMs), "manufacturer": .bytes(manufacturer.bytes), "owner": .bytes(owner.bytes),
-            "status": .string(status.rawValue), "custody": .list(custody.map(\.canonical)),
-        ]
-        if let caseSSCC { map["case"] = .string(caseSSCC) }
-        if let pendingRecipient { map["pendingRecipient"] = .bytes(pendingRecipient.bytes) }
-        if let shipper { map["shipper"] = .bytes(shipper.bytes) }
-        return .map(map)
-    }
-
     init(sgtin: SGTIN, lot: String, expiryMs: Int64, manufacturer: IdentityID, owner: IdentityID, status: UnitStatus, custody: [CustodyEvent]) {
         self.sgtin = sgtin
         self.lot = lot
@@ -203,20 +158,8 @@ public struct SupplyUnit: Sendable, Equatable {
         self.custody = custody
     }
 
-    init?(sgtin: SGTIN, canonical value: CanonicalValue) {
-        guard let lot = value["lot"]?.stringValue, let expiryMs = value["expiryMs"]?.intValue,
-              let manufacturer = SupplyCodec.id(value["manufacturer"]), let owner = SupplyCodec.id(value["owner"]),
-              let status = value["status"]?.stringValue.flatMap(UnitStatus.init(rawValue:)),
-              let events = value["custody"]?.listValue else { return nil }
-        var custody: [CustodyEvent] = []
-        for event in events {
-            guard let decoded = CustodyEvent(canonical: event) else { return nil }
-            custody.append(decoded)
-        }
-        self.init(sgtin: sgtin, lot: lot, expiryMs: expiryMs, manufacturer: manufacturer, owner: owner, status: status, custody: custody)
-        caseSSCC = value["case"]?.stringValue
-        pendingRecipient = SupplyCodec.id(value["pendingRecipient"])
-        shipper = SupplyCodec.id(value["shipper"])
+    enum CodingKeys: String, CodingKey {
+        case lot, expiryMs, manufacturer, owner, status, caseSSCC = "case", pendingRecipient, shipper, custody
     }
 
     /// The effective status at `atMs`: dispensed and decommissioned are final; otherwise a recalled
@@ -234,13 +177,14 @@ public struct SupplyUnit: Sendable, Equatable {
 }
 
 /// A case's state: packed and at its owner, in transit, or unpacked (the SSCC is then spent).
-public enum CaseStatus: String, Sendable, CaseIterable {
+public enum CaseStatus: String, Sendable, CaseIterable, Codable {
     case active, shipped, unpacked
 }
 
 /// A case (logistic unit, SSCC) holding serialized units.
-public struct SupplyCase: Sendable, Equatable {
-    public var sscc: String
+public struct SupplyCase: Sendable, Equatable, StoredValue {
+    /// From the state key.
+    public var sscc: String = ""
     public var owner: IdentityID
     public var status: CaseStatus
     public var pendingRecipient: IdentityID?
@@ -248,16 +192,6 @@ public struct SupplyCase: Sendable, Equatable {
     /// The units packed in it (empty once unpacked), sorted.
     public var units: [SGTIN]
     public var packedHeight: UInt64
-
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "owner": .bytes(owner.bytes), "status": .string(status.rawValue), "units": .list(units.map(\.canonical)),
-            "packedHeight": .int(Int64(packedHeight)),
-        ]
-        if let pendingRecipient { map["pendingRecipient"] = .bytes(pendingRecipient.bytes) }
-        if let shipper { map["shipper"] = .bytes(shipper.bytes) }
-        return .map(map)
-    }
 
     init(sscc: String, owner: IdentityID, status: CaseStatus, units: [SGTIN], packedHeight: UInt64) {
         self.sscc = sscc
@@ -267,24 +201,16 @@ public struct SupplyCase: Sendable, Equatable {
         self.packedHeight = packedHeight
     }
 
-    init?(sscc: String, canonical value: CanonicalValue) {
-        guard let owner = SupplyCodec.id(value["owner"]), let status = value["status"]?.stringValue.flatMap(CaseStatus.init(rawValue:)),
-              let list = value["units"]?.listValue, let packed = value["packedHeight"]?.intValue else { return nil }
-        var units: [SGTIN] = []
-        for item in list {
-            guard let unit = SGTIN(canonical: item) else { return nil }
-            units.append(unit)
-        }
-        self.init(sscc: sscc, owner: owner, status: status, units: units, packedHeight: UInt64(packed))
-        pendingRecipient = SupplyCodec.id(value["pendingRecipient"])
-        shipper = SupplyCodec.id(value["shipper"])
+    enum CodingKeys: String, CodingKey {
+        case owner, status, pendingRecipient, shipper, units, packedHeight
     }
 }
 
 /// A recorded verification request and its verdict; a verdict other than genuine is an incident.
 /// Its id is the verify transaction's id.
-public struct VerificationRecord: Sendable, Equatable {
-    public var id: Hash256
+public struct VerificationRecord: Sendable, Equatable, StoredValue {
+    /// From the state key.
+    public var id: Hash256 = .zero
     /// The identity that signed the request.
     public var requester: IdentityID
     /// The organization it acted for (the reporter the incident index is keyed by).
@@ -302,16 +228,6 @@ public struct VerificationRecord: Sendable, Equatable {
     /// True for every verdict but genuine.
     public var isIncident: Bool { verdict != .genuine }
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "requester": .bytes(requester.bytes), "organization": .bytes(organization.bytes), "sgtin": sgtin.canonical,
-            "verdict": .string(verdict.rawValue), "markedSuspect": .bool(markedSuspect), "height": .int(Int64(height)), "timeMs": .int(timeMs),
-        ]
-        if let lot { map["lot"] = .string(lot) }
-        if let expiryMs { map["expiryMs"] = .int(expiryMs) }
-        return .map(map)
-    }
-
     init(id: Hash256, requester: IdentityID, organization: IdentityID, sgtin: SGTIN, lot: String?, expiryMs: Int64?,
          verdict: VerificationVerdict, markedSuspect: Bool, height: UInt64, timeMs: Int64) {
         self.id = id
@@ -326,14 +242,8 @@ public struct VerificationRecord: Sendable, Equatable {
         self.timeMs = timeMs
     }
 
-    init?(id: Hash256, canonical value: CanonicalValue) {
-        guard let requester = SupplyCodec.id(value["requester"]), let organization = SupplyCodec.id(value["organization"]),
-              let sgtin = value["sgtin"].flatMap(SGTIN.init(canonical:)),
-              let verdict = value["verdict"]?.stringValue.flatMap(VerificationVerdict.init(rawValue:)),
-              let marked = value["markedSuspect"]?.boolValue, let height = value["height"]?.intValue, let timeMs = value["timeMs"]?.intValue
-        else { return nil }
-        self.init(id: id, requester: requester, organization: organization, sgtin: sgtin, lot: value["lot"]?.stringValue,
-                  expiryMs: value["expiryMs"]?.intValue, verdict: verdict, markedSuspect: marked, height: UInt64(height), timeMs: timeMs)
+    enum CodingKeys: String, CodingKey {
+        case requester, organization, sgtin, lot, expiryMs, verdict, markedSuspect, height, timeMs
     }
 }
 
@@ -365,11 +275,9 @@ public struct SerialVerification: Sendable, Equatable {
     public var isInGoodStanding: Bool { known && (status == .active || status == .shipped) }
 }
 
-/// Small decoding helpers shared by the supply and prescription types.
-enum SupplyCodec {
-    /// A 32-byte id, or nil.
-    static func id(_ value: CanonicalValue?) -> IdentityID? { value?.bytesValue.flatMap { Hash256(bytes: $0) } }
-
-    /// Decodes canonical bytes, or nil.
-    static func value(_ bytes: [UInt8]?) -> CanonicalValue? { bytes.flatMap { try? CanonicalValue(decoding: $0) } }
+/// The incident index of one serial: how many incidents were recorded, and the ids of the first
+/// `SupplyChainContract.incidentsPerSerialIndexedMax`, oldest first.
+struct SerialIncidents: Sendable, Equatable, StoredValue {
+    var count: Int64
+    var ids: [Hash256]
 }

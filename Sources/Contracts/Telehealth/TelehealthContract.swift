@@ -3,9 +3,9 @@ public import LedgerCore
 /// A telehealth session as the chain records it: who met whom, when, whether it could be
 /// recorded, which session key both sides received (by commitment), and how it ended. No PHI:
 /// the transcript itself stays with the parties, encrypted; the chain holds only its hash.
-public struct TelehealthSession: Sendable, Equatable {
+public struct TelehealthSession: Sendable, Equatable, StoredValue {
     /// Where a session stands.
-    public enum Status: String, Sendable, CaseIterable {
+    public enum Status: String, Sendable, CaseIterable, Codable {
         /// Opened by the clinician; the patient has not joined.
         case opened
         /// Joined by the patient.
@@ -19,8 +19,8 @@ public struct TelehealthSession: Sendable, Equatable {
         public var isFinal: Bool { self == .ended || self == .noShow }
     }
 
-    /// 32 random bytes chosen by the opening client.
-    public var id: Hash256
+    /// 32 random bytes chosen by the opening client (from the state key).
+    public var id: Hash256 = .zero
     public var clinician: IdentityID
     public var clinicianOrganization: IdentityID
     public var patient: IdentityID
@@ -39,22 +39,6 @@ public struct TelehealthSession: Sendable, Equatable {
     public var transcriptHash: Hash256?
     public var messageCount: Int64?
 
-    var canonical: CanonicalValue {
-        var map: [String: CanonicalValue] = [
-            "clinician": .bytes(clinician.bytes), "organization": .bytes(clinicianOrganization.bytes), "patient": .bytes(patient.bytes),
-            "consentToRecord": .bool(consentToRecord), "keyCommitment": .bytes(keyCommitment.bytes), "startMs": .int(startMs),
-            "status": .string(status.rawValue), "openedHeight": .int(Int64(openedHeight)),
-        ]
-        if let joinedBy { map["joinedBy"] = .bytes(joinedBy.bytes) }
-        if let joinedHeight { map["joinedHeight"] = .int(Int64(joinedHeight)) }
-        if let endedBy { map["endedBy"] = .bytes(endedBy.bytes) }
-        if let endedHeight { map["endedHeight"] = .int(Int64(endedHeight)) }
-        if let endMs { map["endMs"] = .int(endMs) }
-        if let transcriptHash { map["transcriptHash"] = .bytes(transcriptHash.bytes) }
-        if let messageCount { map["messageCount"] = .int(messageCount) }
-        return .map(map)
-    }
-
     init(id: Hash256, clinician: IdentityID, clinicianOrganization: IdentityID, patient: IdentityID, consentToRecord: Bool,
          keyCommitment: Hash256, startMs: Int64, openedHeight: UInt64) {
         self.id = id
@@ -68,23 +52,9 @@ public struct TelehealthSession: Sendable, Equatable {
         self.openedHeight = openedHeight
     }
 
-    init?(id: Hash256, canonical value: CanonicalValue) {
-        func hash(_ key: String) -> Hash256? { value[key]?.bytesValue.flatMap { Hash256(bytes: $0) } }
-        guard let clinician = hash("clinician"), let organization = hash("organization"), let patient = hash("patient"),
-              let consent = value["consentToRecord"]?.boolValue, let commitment = hash("keyCommitment"),
-              let startMs = value["startMs"]?.intValue, let status = value["status"]?.stringValue.flatMap(Status.init(rawValue:)),
-              let opened = value["openedHeight"]?.intValue
-        else { return nil }
-        self.init(id: id, clinician: clinician, clinicianOrganization: organization, patient: patient, consentToRecord: consent,
-                  keyCommitment: commitment, startMs: startMs, openedHeight: UInt64(opened))
-        self.status = status
-        joinedBy = hash("joinedBy")
-        joinedHeight = value["joinedHeight"]?.intValue.map { UInt64($0) }
-        endedBy = hash("endedBy")
-        endedHeight = value["endedHeight"]?.intValue.map { UInt64($0) }
-        endMs = value["endMs"]?.intValue
-        transcriptHash = hash("transcriptHash")
-        messageCount = value["messageCount"]?.intValue
+    enum CodingKeys: String, CodingKey {
+        case clinician, clinicianOrganization = "organization", patient, consentToRecord, keyCommitment, startMs, status, openedHeight
+        case joinedBy, joinedHeight, endedBy, endedHeight, endMs, transcriptHash, messageCount
     }
 }
 
@@ -147,7 +117,7 @@ public struct TelehealthContract: Contract {
         let session = TelehealthSession(id: id, clinician: clinician.id, clinicianOrganization: organization, patient: patient,
                                         consentToRecord: consentToRecord, keyCommitment: keyCommitment, startMs: startMs,
                                         openedHeight: call.height)
-        state.set(Self.key(id), session.canonical)
+        try state.set(Self.key(id), session)
     }
 
     /// The session's patient (or their delegate) joins.
@@ -165,7 +135,7 @@ public struct TelehealthContract: Contract {
         session.status = .active
         session.joinedBy = sender.id
         session.joinedHeight = call.height
-        state.set(Self.key(session.id), session.canonical)
+        try state.set(Self.key(session.id), session)
     }
 
     /// A participant ends the session; the clinician ends a session never joined as a no-show.
@@ -198,12 +168,12 @@ public struct TelehealthContract: Contract {
         session.endMs = endMs
         session.transcriptHash = transcriptHash
         session.messageCount = messageCount
-        state.set(Self.key(session.id), session.canonical)
+        try state.set(Self.key(session.id), session)
     }
 
     /// A session by id, or nil.
     public static func session(_ id: Hash256, in reader: any StateReader) -> TelehealthSession? {
-        reader.value(for: key(id)).flatMap { try? CanonicalValue(decoding: $0) }.flatMap { TelehealthSession(id: id, canonical: $0) }
+        TelehealthSession.decode(reader.value(for: key(id))) { $0.id = id }
     }
 
     private static func existing(_ id: Hash256, _ state: StateView) throws(Rejection) -> TelehealthSession {
