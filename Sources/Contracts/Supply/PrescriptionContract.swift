@@ -18,15 +18,6 @@ public struct PrescriptionFill: Sendable, Equatable, StoredValue {
     /// The units dispensed, in the order given.
     public var units: [SGTIN]
 
-    init(number: Int64, pharmacy: IdentityID, by: IdentityID, height: UInt64, timeMs: Int64, units: [SGTIN]) {
-        self.number = number
-        self.pharmacy = pharmacy
-        self.by = by
-        self.height = height
-        self.timeMs = timeMs
-        self.units = units
-    }
-
     enum CodingKeys: String, CodingKey {
         case pharmacy, by, height, timeMs, units
     }
@@ -50,8 +41,8 @@ public struct Prescription: Sendable, Equatable, StoredValue {
     public var expiresMs: Int64
     public var issuedHeight: UInt64
     public var issuedMs: Int64
-    public var fillsUsed: Int64
-    public var status: PrescriptionStatus
+    public var fillsUsed: Int64 = 0
+    public var status: PrescriptionStatus = .active
     public var cancelledHeight: UInt64?
     public var cancelledBy: IdentityID?
 
@@ -61,23 +52,6 @@ public struct Prescription: Sendable, Equatable, StoredValue {
     public var fillsRemaining: Int64 { status == .cancelled ? 0 : max(0, fillsAllowed - fillsUsed) }
     /// True when the prescription can no longer be filled at `atMs` for lapse of time.
     public func isExpired(atMs: Int64) -> Bool { expiresMs <= atMs }
-
-    init(id: Hash256, prescriber: IdentityID, organization: IdentityID, patient: IdentityID, medicationRequestHash: Hash256, gtin: String,
-         quantity: Int64, refills: Int64, expiresMs: Int64, issuedHeight: UInt64, issuedMs: Int64) {
-        self.id = id
-        self.prescriber = prescriber
-        self.organization = organization
-        self.patient = patient
-        self.medicationRequestHash = medicationRequestHash
-        self.gtin = gtin
-        self.quantity = quantity
-        self.refills = refills
-        self.expiresMs = expiresMs
-        self.issuedHeight = issuedHeight
-        self.issuedMs = issuedMs
-        self.fillsUsed = 0
-        self.status = .active
-    }
 
     enum CodingKeys: String, CodingKey {
         case prescriber, organization, patient, medicationRequestHash, gtin, quantity, refills, expiresMs, issuedHeight, issuedMs, fillsUsed

@@ -81,14 +81,6 @@ public struct SupplyProduct: Sendable, Equatable, StoredValue {
     public var height: UInt64
     public var timeMs: Int64
 
-    init(gtin: String, manufacturer: IdentityID, label: String, height: UInt64, timeMs: Int64) {
-        self.gtin = gtin
-        self.manufacturer = manufacturer
-        self.label = label
-        self.height = height
-        self.timeMs = timeMs
-    }
-
     enum CodingKeys: String, CodingKey {
         case manufacturer, label, height, timeMs
     }
@@ -115,14 +107,6 @@ public struct SupplyLot: Sendable, Equatable, StoredValue {
     public var unitCount: Int64
     public var recall: LotRecall?
 
-    init(gtin: String, lot: String, expiryMs: Int64, unitCount: Int64, recall: LotRecall?) {
-        self.gtin = gtin
-        self.lot = lot
-        self.expiryMs = expiryMs
-        self.unitCount = unitCount
-        self.recall = recall
-    }
-
     enum CodingKeys: String, CodingKey {
         case expiryMs, unitCount, recall
     }
@@ -147,16 +131,6 @@ public struct SupplyUnit: Sendable, Equatable, StoredValue {
     public var shipper: IdentityID?
     /// Oldest first, at most `SupplyChainContract.custodyEventsMax` events.
     public var custody: [CustodyEvent]
-
-    init(sgtin: SGTIN, lot: String, expiryMs: Int64, manufacturer: IdentityID, owner: IdentityID, status: UnitStatus, custody: [CustodyEvent]) {
-        self.sgtin = sgtin
-        self.lot = lot
-        self.expiryMs = expiryMs
-        self.manufacturer = manufacturer
-        self.owner = owner
-        self.status = status
-        self.custody = custody
-    }
 
     enum CodingKeys: String, CodingKey {
         case lot, expiryMs, manufacturer, owner, status, caseSSCC = "case", pendingRecipient, shipper, custody
@@ -193,14 +167,6 @@ public struct SupplyCase: Sendable, Equatable, StoredValue {
     public var units: [SGTIN]
     public var packedHeight: UInt64
 
-    init(sscc: String, owner: IdentityID, status: CaseStatus, units: [SGTIN], packedHeight: UInt64) {
-        self.sscc = sscc
-        self.owner = owner
-        self.status = status
-        self.units = units
-        self.packedHeight = packedHeight
-    }
-
     enum CodingKeys: String, CodingKey {
         case owner, status, pendingRecipient, shipper, units, packedHeight
     }
@@ -227,20 +193,6 @@ public struct VerificationRecord: Sendable, Equatable, StoredValue {
 
     /// True for every verdict but genuine.
     public var isIncident: Bool { verdict != .genuine }
-
-    init(id: Hash256, requester: IdentityID, organization: IdentityID, sgtin: SGTIN, lot: String?, expiryMs: Int64?,
-         verdict: VerificationVerdict, markedSuspect: Bool, height: UInt64, timeMs: Int64) {
-        self.id = id
-        self.requester = requester
-        self.organization = organization
-        self.sgtin = sgtin
-        self.lot = lot
-        self.expiryMs = expiryMs
-        self.verdict = verdict
-        self.markedSuspect = markedSuspect
-        self.height = height
-        self.timeMs = timeMs
-    }
 
     enum CodingKeys: String, CodingKey {
         case requester, organization, sgtin, lot, expiryMs, verdict, markedSuspect, height, timeMs

@@ -29,7 +29,7 @@ public struct TelehealthSession: Sendable, Equatable, StoredValue {
     /// SHA-256 over the session key's HPKE-wrapped copies (see Vault's `SessionCipher.keyCommitment`).
     public var keyCommitment: Hash256
     public var startMs: Int64
-    public var status: Status
+    public var status: Status = .opened
     public var openedHeight: UInt64
     public var joinedBy: IdentityID?
     public var joinedHeight: UInt64?
@@ -38,19 +38,6 @@ public struct TelehealthSession: Sendable, Equatable, StoredValue {
     public var endMs: Int64?
     public var transcriptHash: Hash256?
     public var messageCount: Int64?
-
-    init(id: Hash256, clinician: IdentityID, clinicianOrganization: IdentityID, patient: IdentityID, consentToRecord: Bool,
-         keyCommitment: Hash256, startMs: Int64, openedHeight: UInt64) {
-        self.id = id
-        self.clinician = clinician
-        self.clinicianOrganization = clinicianOrganization
-        self.patient = patient
-        self.consentToRecord = consentToRecord
-        self.keyCommitment = keyCommitment
-        self.startMs = startMs
-        self.status = .opened
-        self.openedHeight = openedHeight
-    }
 
     enum CodingKeys: String, CodingKey {
         case clinician, clinicianOrganization = "organization", patient, consentToRecord, keyCommitment, startMs, status, openedHeight
