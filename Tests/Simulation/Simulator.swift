@@ -121,7 +121,8 @@ final class Simulator {
         }
         try await awaitCommits(admitted)
 
-        let failure = await node.failureError
+        var failure = await node.failureError
+        if failure == nil, !store.isAlive { failure = try await awaitNodeFailure() }
         if let failure {
             // The node stopped: only a fault that may stop it explains that, and it must say why.
             guard fault.mayStopTheNode else { throw SimulationFailure("the node stopped without an injected fault: \(failure)") }
@@ -261,6 +262,17 @@ final class Simulator {
                 log("  \(op.label) not acknowledged: the node failed")
             }
         }
+    }
+
+    /// The process died in a write the node made: the node notices on its own task, which on a
+    /// loaded machine may be after the commit waits returned. Waits for it, bounded in real time.
+    private func awaitNodeFailure() async throws -> NodeError {
+        let deadline = ContinuousClock.now + .seconds(Self.livenessSeconds)
+        while ContinuousClock.now < deadline {
+            if let failure = await node.failureError { return failure }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw SimulationFailure("liveness: the store's process died, but the node did not stop within \(Self.livenessSeconds) s")
     }
 
     private static func watchdog(_ clock: ManualClock) -> Task<Void, any Error> {

@@ -19,21 +19,6 @@ public struct AuditEntry: Sendable, Equatable {
     /// The free-text break-glass justification, sealed to the patient (see `SealedNote`).
     public var sealedJustification: [UInt8]?
 
-    public init(timeMs: Int64, requester: IdentityID, patient: IdentityID, record: Hash256, version: UInt64, purpose: Purpose,
-                action: ConsentAction, outcome: DecisionOutcome, reason: DecisionReason, consent: Hash256?, sealedJustification: [UInt8]?) {
-        self.timeMs = timeMs
-        self.requester = requester
-        self.patient = patient
-        self.record = record
-        self.version = version
-        self.purpose = purpose
-        self.action = action
-        self.outcome = outcome
-        self.reason = reason
-        self.consent = consent
-        self.sealedJustification = sealedJustification
-    }
-
     /// The canonical bytes: the audit log's leaf input.
     public var encoded: [UInt8] {
         var map: [String: CanonicalValue] = [
@@ -46,6 +31,9 @@ public struct AuditEntry: Sendable, Equatable {
         return CanonicalValue.map(map).encoded
     }
 
+}
+
+extension AuditEntry {
     /// Decodes stored bytes; nil if they are not an audit entry.
     public init?(decoding bytes: [UInt8]) {
         guard let value = try? CanonicalValue(decoding: bytes), value["v"]?.intValue == 1,
