@@ -70,8 +70,10 @@ public enum Directory {
     public static func identity(_ id: IdentityID, in state: StateView) -> Identity? {
         let key = identityKey(id)
         guard let bytes = state.get(key) else { return nil }
-        return state.identityMemo.value(for: key, bytes: bytes) { bytes in
-            Identity.decode(bytes) { $0.id = id }
+        // The memo serves the block's repeated reads; on a miss the committed-state reader's own
+        // decoded cache (the node's state cache) serves identities unchanged since earlier blocks.
+        return state.identityMemo.value(for: key, bytes: bytes) { _ in
+            state.decoded(key) { bytes in Identity.decode(bytes) { $0.id = id } }
         }
     }
 
