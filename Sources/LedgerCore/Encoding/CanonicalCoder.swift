@@ -554,11 +554,24 @@ struct SingleContainer: SingleValueDecodingContainer {
 
 /// A value under construction: a finished value, or a map or list still being filled.
 final class EncodingNode {
+    /// A container's entry: a finished value (no node of its own), or a node still being filled.
+    enum Slot {
+        case value(CanonicalValue)
+        case node(EncodingNode)
+
+        var value: CanonicalValue {
+            switch self {
+            case .value(let v): v
+            case .node(let node): node.value
+            }
+        }
+    }
+
     enum State {
         case empty
         case value(CanonicalValue)
-        case map([String: EncodingNode])
-        case list([EncodingNode])
+        case map([String: Slot])
+        case list([Slot])
     }
     var state: State = .empty
 
@@ -594,20 +607,22 @@ final class _CanonicalEncoder: Encoder {
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleEncoding(node: node, path: path) }
 
     /// Encodes any value into a fresh node.
-    static func encode(_ value: some Encodable, path: [any CodingKey]) throws -> EncodingNode {
+    /// `path` is built only when the value has fields of its own (a byte type does not).
+    static func encode(_ value: some Encodable, path: @autoclosure () -> [any CodingKey]) throws -> EncodingNode {
         let node = EncodingNode()
         if let special = CanonicalCoding.special(value) {
             node.state = .value(special)
             return node
         }
-        let encoder = _CanonicalEncoder(path: path)
+        let encoder = _CanonicalEncoder(path: path())
         try value.encode(to: encoder)
         return encoder.node
     }
 
-    static func int<I: FixedWidthInteger>(_ value: I, path: [any CodingKey]) throws -> CanonicalValue {
+    /// `path` is built only for the error, so an integer field costs no allocation.
+    static func int<I: FixedWidthInteger>(_ value: I, path: @autoclosure () -> [any CodingKey]) throws -> CanonicalValue {
         guard let exact = Int64(exactly: value) else {
-            throw CanonicalEncodingError(path: CanonicalCoding.render(path), reason: "\(value) does not fit a signed 64-bit integer")
+            throw CanonicalEncodingError(path: CanonicalCoding.render(path()), reason: "\(value) does not fit a signed 64-bit integer")
         }
         return .int(exact)
     }
@@ -622,18 +637,16 @@ struct KeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let path: [any CodingKey]
     var codingPath: [any CodingKey] { path }
 
-    private func set(_ key: Key, _ child: EncodingNode) {
+    private func set(_ key: Key, _ slot: EncodingNode.Slot) {
         guard case .map(var entries) = node.state else { return }
         node.state = .empty
-        entries[key.stringValue] = child
+        entries[key.stringValue] = slot
         node.state = .map(entries)
     }
 
-    private func set(_ key: Key, _ value: CanonicalValue) {
-        let child = EncodingNode()
-        child.state = .value(value)
-        set(key, child)
-    }
+    private func set(_ key: Key, _ child: EncodingNode) { set(key, .node(child)) }
+
+    private func set(_ key: Key, _ value: CanonicalValue) { set(key, .value(value)) }
 
     mutating func encodeNil(forKey key: Key) { set(key, .null) }
     mutating func encode(_ value: Bool, forKey key: Key) { set(key, .bool(value)) }
@@ -650,7 +663,10 @@ struct KeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt16, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
-    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { set(key, try _CanonicalEncoder.encode(value, path: path + [key])) }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        if let special = CanonicalCoding.special(value) { return set(key, special) }
+        set(key, try _CanonicalEncoder.encode(value, path: path + [key]))
+    }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode()
@@ -680,18 +696,16 @@ struct UnkeyedEncoding: UnkeyedEncodingContainer {
     var codingPath: [any CodingKey] { path }
     var count: Int { if case .list(let items) = node.state { items.count } else { 0 } }
 
-    private func append(_ child: EncodingNode) {
+    private func append(_ slot: EncodingNode.Slot) {
         guard case .list(var items) = node.state else { return }
         node.state = .empty
-        items.append(child)
+        items.append(slot)
         node.state = .list(items)
     }
 
-    private func append(_ value: CanonicalValue) {
-        let child = EncodingNode()
-        child.state = .value(value)
-        append(child)
-    }
+    private func append(_ child: EncodingNode) { append(.node(child)) }
+
+    private func append(_ value: CanonicalValue) { append(.value(value)) }
 
     private var nextKey: IndexKey { IndexKey(count) }
 
@@ -710,7 +724,10 @@ struct UnkeyedEncoding: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt16) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
     mutating func encode(_ value: UInt32) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
     mutating func encode(_ value: UInt64) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode<T: Encodable>(_ value: T) throws { append(try _CanonicalEncoder.encode(value, path: path + [nextKey])) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        if let special = CanonicalCoding.special(value) { return append(special) }
+        append(try _CanonicalEncoder.encode(value, path: path + [nextKey]))
+    }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode()
