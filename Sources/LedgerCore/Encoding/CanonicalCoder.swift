@@ -174,8 +174,9 @@ enum CanonicalCoding {
     static func special<T: Encodable>(_ value: T) -> CanonicalValue? {
         if T.self == [UInt8].self { return .bytes(unsafeBitCast(value, to: [UInt8].self)) }
         if T.self == CanonicalValue.self { return unsafeBitCast(value, to: CanonicalValue.self) }
-        if let representable = value as? any CanonicalBytesRepresentable { return .bytes(representable.canonicalBytes) }
-        return nil
+        // Ask the type first: casting the value itself would box every struct into an existential.
+        guard T.self is any CanonicalBytesRepresentable.Type, let representable = value as? any CanonicalBytesRepresentable else { return nil }
+        return .bytes(representable.canonicalBytes)
     }
 
     static func kind(_ value: CanonicalValue) -> String {
@@ -317,13 +318,21 @@ final class _CanonicalDecoder: Decoder {
         }
         do {
             let decoded = try T(from: self)
-            if let validated = decoded as? any CanonicalValidated { try validated.validate() }
+            try Self.validate(decoded)
             return decoded
         } catch let error as CanonicalDecodingError {
             throw error
         } catch {
             throw CanonicalDecodingError(path: CanonicalCoding.render(path), problem: .invalid(error))
         }
+    }
+
+    /// Calls `validate()` when `T` conforms to `CanonicalValidated`; the type is asked first, so a
+    /// decoded value is boxed into an existential only when it has checks to run.
+    @inline(__always)
+    static func validate<T>(_ value: T) throws {
+        guard T.self is any CanonicalValidated.Type, let validated = value as? any CanonicalValidated else { return }
+        try validated.validate()
     }
 
     func string(_ value: CanonicalValue, at key: (any CodingKey)?) throws -> String {
@@ -545,7 +554,7 @@ struct SingleContainer: SingleValueDecodingContainer {
             return try decoder.decodeValue(T.self, from: value)
         }
         let decoded = try T(from: decoder)
-        if let validated = decoded as? any CanonicalValidated { try validated.validate() }
+        try _CanonicalDecoder.validate(decoded)
         return decoded
     }
 }
