@@ -12,10 +12,7 @@ public struct FHIRError: Error, Sendable, Equatable, CustomStringConvertible {
     public let expression: String?
 
     public init(_ status: Int, _ code: String, _ diagnostics: String, expression: String? = nil) {
-        self.status = status
-        self.code = code
-        self.diagnostics = diagnostics
-        self.expression = expression
+        (self.status, self.code, self.diagnostics, self.expression) = (status, code, diagnostics, expression)
     }
 
     public var description: String { "\(status) \(code): \(diagnostics)" }

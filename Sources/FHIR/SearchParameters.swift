@@ -23,11 +23,7 @@ public struct SearchParameter: Sendable {
     public let documentation: String
 
     init(_ name: String, _ kind: Kind, _ target: Target = .value, _ paths: [String], _ documentation: String) {
-        self.name = name
-        self.kind = kind
-        self.target = target
-        self.paths = paths
-        self.documentation = documentation
+        (self.name, self.kind, self.target, self.paths, self.documentation) = (name, kind, target, paths, documentation)
     }
 }
 

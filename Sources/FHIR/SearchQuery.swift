@@ -50,10 +50,7 @@ public struct SearchQuery: Sendable {
         public let descending: Bool
 
         /// A key; `descending` for a leading `-`.
-        public init(parameter: String, descending: Bool) {
-            self.parameter = parameter
-            self.descending = descending
-        }
+        public init(parameter: String, descending: Bool) { (self.parameter, self.descending) = (parameter, descending) }
     }
 
     /// `_summary` modes.

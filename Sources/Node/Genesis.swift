@@ -8,11 +8,7 @@ public struct Founder: Sendable {
     public let label: String
     public let type: OrganizationType
 
-    public init(keys: IdentityKeys, label: String, type: OrganizationType) {
-        self.keys = keys
-        self.label = label
-        self.type = type
-    }
+    public init(keys: IdentityKeys, label: String, type: OrganizationType) { (self.keys, self.label, self.type) = (keys, label, type) }
 }
 
 /// Builds block 0: each founding organization signs its own `membership.found`, and the first

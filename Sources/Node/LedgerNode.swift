@@ -17,10 +17,8 @@ public struct NodeConfiguration: Sendable {
 
     public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
                 commitWaitMs: Int = 30_000) {
-        self.blockTransactionsMax = blockTransactionsMax
-        self.blockDelayMs = blockDelayMs
-        self.mempoolTransactionsMax = mempoolTransactionsMax
-        self.commitWaitMs = commitWaitMs
+        (self.blockTransactionsMax, self.blockDelayMs, self.mempoolTransactionsMax, self.commitWaitMs) =
+            (blockTransactionsMax, blockDelayMs, mempoolTransactionsMax, commitWaitMs)
     }
 }
 

@@ -6,10 +6,7 @@ public struct OrderedBatch: Sendable {
     /// Block time, milliseconds since the Unix epoch; strictly greater than the previous batch's.
     public let timeMs: Int64
 
-    public init(transactions: [VerifiedTransaction], timeMs: Int64) {
-        self.transactions = transactions
-        self.timeMs = timeMs
-    }
+    public init(transactions: [VerifiedTransaction], timeMs: Int64) { (self.transactions, self.timeMs) = (transactions, timeMs) }
 }
 
 /// Why the orderer refused transactions.

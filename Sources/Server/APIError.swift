@@ -15,9 +15,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
-        self.status = status
-        self.code = code
-        self.message = message
+        (self.status, self.code, self.message) = (status, code, message)
     }
 
     public var description: String { "\(status.code) \(code): \(message)" }

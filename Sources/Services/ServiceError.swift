@@ -20,10 +20,7 @@ public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible 
     public let message: String
     public var description: String { message }
 
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
+    public init(_ kind: Kind, _ message: String) { (self.kind, self.message) = (kind, message) }
 
     /// An invalid-input error; the commonest kind.
     public init(_ message: String) { self.init(.invalid, message) }
@@ -39,10 +36,7 @@ public struct Refused: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
     public var description: String { "refused (\(code)): \(message)" }
 
-    public init(code: String, message: String) {
-        self.code = code
-        self.message = message
-    }
+    public init(code: String, message: String) { (self.code, self.message) = (code, message) }
 
     /// A refusal by a contract rule.
     public init(_ code: ResultCode, _ message: String) { self.init(code: code.name, message: message) }

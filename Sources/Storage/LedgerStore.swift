@@ -29,9 +29,7 @@ public struct TransactionLocation: Sendable, Equatable {
     public let result: TransactionResult
 
     public init(logIndex: UInt64, height: UInt64, result: TransactionResult) {
-        self.logIndex = logIndex
-        self.height = height
-        self.result = result
+        (self.logIndex, self.height, self.result) = (logIndex, height, result)
     }
 }
 

@@ -7,10 +7,7 @@ public struct PatientKeyCopy: Sendable, Equatable {
     public let agreementKey: [UInt8]
     public let wrapped: WrappedKey
 
-    public init(agreementKey: [UInt8], wrapped: WrappedKey) {
-        self.agreementKey = agreementKey
-        self.wrapped = wrapped
-    }
+    public init(agreementKey: [UInt8], wrapped: WrappedKey) { (self.agreementKey, self.wrapped) = (agreementKey, wrapped) }
 }
 
 /// A patient key as stored: whose it is, at which custodian, and its HPKE-wrapped copies (one
@@ -22,10 +19,7 @@ public struct StoredPatientKey: Sendable {
     public let copies: [IdentityID: PatientKeyCopy]
 
     public init(id: Hash256, patient: IdentityID, custodian: IdentityID, copies: [IdentityID: PatientKeyCopy]) {
-        self.id = id
-        self.patient = patient
-        self.custodian = custodian
-        self.copies = copies
+        (self.id, self.patient, self.custodian, self.copies) = (id, patient, custodian, copies)
     }
 }
 
@@ -46,14 +40,8 @@ public struct StoredRecordVersion: Sendable {
 
     public init(record: Hash256, version: UInt64, patient: IdentityID, blob: SealedRecord, dataKey: WrappedDataKey,
                 patientKey: StoredPatientKey, blindTokens: Set<BlindToken>, values: [IndexedValue]) {
-        self.record = record
-        self.version = version
-        self.patient = patient
-        self.blob = blob
-        self.dataKey = dataKey
-        self.patientKey = patientKey
-        self.blindTokens = blindTokens
-        self.values = values
+        (self.record, self.version, self.patient, self.blob, self.dataKey, self.patientKey, self.blindTokens, self.values) =
+            (record, version, patient, blob, dataKey, patientKey, blindTokens, values)
     }
 }
 

@@ -133,10 +133,7 @@ public struct ExtractedIdentifier: Sendable, Equatable {
     public let field: IdentifierField
     public let value: String
 
-    public init(field: IdentifierField, value: String) {
-        self.field = field
-        self.value = value
-    }
+    public init(field: IdentifierField, value: String) { (self.field, self.value) = (field, value) }
 }
 
 /// A non-identifying value (code, date, status) that may be indexed as is, against record ids.
@@ -144,10 +141,7 @@ public struct IndexedValue: Sendable, Equatable, Hashable {
     public let param: String
     public let value: String
 
-    public init(param: String, value: String) {
-        self.param = param
-        self.value = value
-    }
+    public init(param: String, value: String) { (self.param, self.value) = (param, value) }
 }
 
 /// What the index may know of a resource.
@@ -157,8 +151,6 @@ public struct ExtractedFields: Sendable, Equatable {
     public var values: [IndexedValue]
 
     public init(resourceType: String, identifiers: [ExtractedIdentifier] = [], values: [IndexedValue] = []) {
-        self.resourceType = resourceType
-        self.identifiers = identifiers
-        self.values = values
+        (self.resourceType, self.identifiers, self.values) = (resourceType, identifiers, values)
     }
 }

@@ -9,10 +9,7 @@ public struct WrappedKey: Sendable, Equatable {
     public let encapsulatedKey: [UInt8]
     public let ciphertext: [UInt8]
 
-    init(encapsulatedKey: [UInt8], ciphertext: [UInt8]) {
-        self.encapsulatedKey = encapsulatedKey
-        self.ciphertext = ciphertext
-    }
+    init(encapsulatedKey: [UInt8], ciphertext: [UInt8]) { (self.encapsulatedKey, self.ciphertext) = (encapsulatedKey, ciphertext) }
 
     /// Parses the stored form.
     public init(bytes: [UInt8]) throws(VaultError) {
@@ -101,10 +98,7 @@ public struct PatientKey: Sendable {
         PatientKey(id: Hash256(bytes: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })!, key: SymmetricKey(size: .bits256))
     }
 
-    init(id: Hash256, key: SymmetricKey) {
-        self.id = id
-        self.key = key
-    }
+    init(id: Hash256, key: SymmetricKey) { (self.id, self.key) = (id, key) }
 
     /// HPKE-wraps this key to a reader's X25519 public key.
     public func wrap(to agreementKey: [UInt8], recipient: IdentityID) throws(VaultError) -> WrappedKey {

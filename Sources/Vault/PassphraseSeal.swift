@@ -9,11 +9,7 @@ public struct ScryptCost: Sendable, Equatable {
     public var r: Int
     public var p: Int
 
-    public init(logN: Int, r: Int, p: Int) {
-        self.logN = logN
-        self.r = r
-        self.p = p
-    }
+    public init(logN: Int, r: Int, p: Int) { (self.logN, self.r, self.p) = (logN, r, p) }
 
     /// 32 MiB, about 0.1 s: for key files.
     public static let standard = ScryptCost(logN: 15, r: 8, p: 1)

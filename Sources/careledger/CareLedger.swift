@@ -39,5 +39,18 @@ struct DataOption: ParsableArguments {
     }
 }
 
+/// `--data`, `--as` and `--patient`: a patient, or a delegate for them, signing.
+struct PatientSignerOptions: ParsableArguments {
+    @OptionGroup var options: DataOption
+    @Option(name: .customLong("as"), help: "The patient's key, or a delegate's.") var signer: String
+    @Option(help: "The patient (key name or id) when a delegate signs; default: the signer.") var patient: String?
+
+    /// The data directory, the signer's key and the patient they sign for.
+    func resolve() throws -> (directory: DataDirectory, keys: IdentityKeys, patient: IdentityID) {
+        let (directory, keys) = try options.directoryAndKey(signer)
+        return (directory, keys, try patient.map { try directory.identityID($0) } ?? keys.derivedID)
+    }
+}
+
 /// Exit code for "rejected" and "verification failed".
 let exitRejected = ExitCode(3)

@@ -18,9 +18,7 @@ struct ConsentCommand: AsyncParsableCommand {
     struct Grant: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Grant access; effective from the next block. Sensitive categories must be named to be covered.")
-        @OptionGroup var options: DataOption
-        @Option(name: .customLong("as"), help: "The patient's key, or a delegate's.") var signer: String
-        @Option(help: "The patient (key name or id), when a delegate signs.") var patient: String?
+        @OptionGroup var signing: PatientSignerOptions
         @Option(help: "Grantee: a member or organization (key name or id).") var to: String?
         @Option(help: "Grantee role instead of --to: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: String?
         @Option(help: "Purposes of use, comma-separated: \(Purpose.allCases.map(\.rawValue).joined(separator: ", ")).") var purpose = "TREAT"
@@ -32,8 +30,7 @@ struct ConsentCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let (directory, keys) = try options.directoryAndKey(signer)
-            let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
+            let (directory, keys, patientID) = try signing.resolve()
             let grantee: Grantee
             switch (to, role) {
             case (let name?, nil):
@@ -72,14 +69,11 @@ struct ConsentCommand: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a consent; every decision after its block denies.")
-        @OptionGroup var options: DataOption
+        @OptionGroup var signing: PatientSignerOptions
         @Argument(help: "Consent id (64 hex).") var consent: String
-        @Option(name: .customLong("as"), help: "The patient's key, or a delegate's.") var signer: String
-        @Option(help: "The patient (key name or id), when a delegate signs.") var patient: String?
 
         func run() async throws {
-            let (directory, keys) = try options.directoryAndKey(signer)
-            let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
+            let (directory, keys, patientID) = try signing.resolve()
             let id = try hexID(consent, "consent id")
             let receipt = try await withLedger(directory) { ledger in try await ledger.revokeConsent(signer: keys, patient: patientID, consent: id) }
             Terminal.line("consent \(id.hex) revoked at block \(receipt.status.height)")

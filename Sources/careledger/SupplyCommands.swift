@@ -229,13 +229,12 @@ struct SupplyCommand: AsyncParsableCommand {
         @Option(name: .customLong("as"), help: "The manufacturer's or a regulator's key, or its supply-chain staff's.") var signer: String
         @Option(help: "The product's GTIN.") var gtin: String
         @Option(help: "Lot number.") var lot: String
-        @Option(help: "Reason: \(RecallReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
+        @Option(help: "Why.") var reason: RecallReason
 
         func run() async throws {
             let (directory, keys) = try options.directoryAndKey(signer)
             let gtin = try SupplyCLI.gtin(gtin, "--gtin")
             let lot = try SupplyCLI.lot(lot)
-            let reason = try SupplyCLI.choice(reason, RecallReason.self, "--reason")
             let (receipt, count) = try await withLedger(directory) { ledger in
                 let receipt = try await ledger.commit(ledger.sign(keys, SupplyChainContract.Recall(gtin: gtin, lot: lot, reason: reason)))
                 return (receipt, SupplyChainContract.lot(gtin, lot, in: ledger.node.state)?.unitCount ?? 0)
@@ -248,10 +247,9 @@ struct SupplyCommand: AsyncParsableCommand {
     struct Quarantine: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Quarantine units as suspect product (as their owner or a regulator).")
         @OptionGroup var action: UnitActionOptions
-        @Option(help: "Reason: \(QuarantineReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
+        @Option(help: "Why.") var reason: QuarantineReason
 
         func run() async throws {
-            let reason = try SupplyCLI.choice(reason, QuarantineReason.self, "--reason")
             let done = try await action.run { SupplyChainContract.Quarantine(units: $0, reason: reason) }
             Terminal.line("quarantined \(done.units) as suspect (\(reason.rawValue)) (block \(done.height))")
         }
@@ -273,10 +271,9 @@ struct SupplyCommand: AsyncParsableCommand {
     struct Decommission: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take loose units you own out of the supply chain for good.")
         @OptionGroup var action: UnitActionOptions
-        @Option(help: "Reason: \(DecommissionReason.allCases.map(\.rawValue).joined(separator: ", ")).") var reason: String
+        @Option(help: "Why.") var reason: DecommissionReason
 
         func run() async throws {
-            let reason = try SupplyCLI.choice(reason, DecommissionReason.self, "--reason")
             let done = try await action.run { SupplyChainContract.Decommission(units: $0, reason: reason) }
             Terminal.line("decommissioned \(done.units) (\(reason.rawValue)) (block \(done.height))")
         }

@@ -88,16 +88,13 @@ struct TrialsCommand: AsyncParsableCommand {
     struct Consent: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Give research consent to a trial's consent form (as the patient or a delegate), or re-consent to a newer form.")
-        @OptionGroup var options: DataOption
+        @OptionGroup var signing: PatientSignerOptions
         @Argument(help: "Trial id.") var trial: String
-        @Option(name: .customLong("as"), help: "The patient's key, or a delegate's.") var signer: String
-        @Option(help: "The patient (key name or id) when a delegate signs; default: the signer.") var patient: String?
         @Option(help: "The consent-form version consented to (default: the version in force, printed).") var consentFormVersion: Int?
         @Flag(help: "Also agree to be contacted for recruitment (blinded matches by the patient's care providers).") var recruitmentContact = false
 
         func run() async throws {
-            let (directory, keys) = try options.directoryAndKey(signer)
-            let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
+            let (directory, keys, patientID) = try signing.resolve()
             let form = try await withLedger(directory) { ledger -> Int64 in
                 guard let current = TrialIndex.trial(trial, in: ledger.node.state)?.current else {
                     throw Refused(code: ResultCode.unknownTrial.name, message: "no trial \(trial)")
@@ -116,14 +113,11 @@ struct TrialsCommand: AsyncParsableCommand {
     struct Withdraw: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Withdraw from a trial (as the patient or a delegate): no enrollment or data for the patient is accepted afterwards.")
-        @OptionGroup var options: DataOption
+        @OptionGroup var signing: PatientSignerOptions
         @Argument(help: "Trial id.") var trial: String
-        @Option(name: .customLong("as"), help: "The patient's key, or a delegate's.") var signer: String
-        @Option(help: "The patient (key name or id) when a delegate signs; default: the signer.") var patient: String?
 
         func run() async throws {
-            let (directory, keys) = try options.directoryAndKey(signer)
-            let patientID = try patient.map { try directory.identityID($0) } ?? keys.derivedID
+            let (directory, keys, patientID) = try signing.resolve()
             let receipt = try await withLedger(directory) { ledger in
                 try await ledger.commit(ledger.sign(keys, TrialsContract.Withdraw(trial: trial, patient: patientID)))
             }

@@ -14,10 +14,7 @@ extension AnchorContract {
         /// A label such as "document" or "audit-batch".
         public var kind: String
 
-        public init(digest: Hash256, kind: String) {
-            self.digest = digest
-            self.kind = kind
-        }
+        public init(digest: Hash256, kind: String) { (self.digest, self.kind) = (digest, kind) }
 
         public func validate() throws(Rejection) { try Check.text(kind, CodingKeys.kind, maxBytes: AnchorContract.kindBytesMax) }
     }

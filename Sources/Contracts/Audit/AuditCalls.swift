@@ -13,10 +13,7 @@ extension AuditContract {
         public var size: Int64
         public var root: Hash256
 
-        public init(size: Int64, root: Hash256) {
-            self.size = size
-            self.root = root
-        }
+        public init(size: Int64, root: Hash256) { (self.size, self.root) = (size, root) }
 
         public func validate() throws(Rejection) { try Check.int(size, CodingKeys.size, in: 1...AuditContract.sizeMax) }
     }

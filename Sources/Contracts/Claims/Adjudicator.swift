@@ -13,11 +13,7 @@ struct Adjudicator {
     private(set) var firstCoverage: Hash256?
 
     init(plan: Plan, patient: IdentityID, provider: IdentityID, diagnoses: [String], nowMs: Int64) {
-        self.plan = plan
-        self.patient = patient
-        self.provider = provider
-        self.diagnoses = diagnoses
-        self.nowMs = nowMs
+        (self.plan, self.patient, self.provider, self.diagnoses, self.nowMs) = (plan, patient, provider, diagnoses, nowMs)
     }
 
     /// Adjudicates one line; writes accumulators, authorizations and the duplicate marker.

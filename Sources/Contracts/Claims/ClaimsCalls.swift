@@ -36,10 +36,7 @@ extension ClaimsContract {
             public var priorAuth: Bool?
 
             public init(code: String, allowed: Int64, unitsPerPeriod: Int64? = nil, priorAuth: Bool? = nil) {
-                self.code = code
-                self.allowed = allowed
-                self.unitsPerPeriod = unitsPerPeriod
-                self.priorAuth = priorAuth
+                (self.code, self.allowed, self.unitsPerPeriod, self.priorAuth) = (code, allowed, unitsPerPeriod, priorAuth)
             }
 
             public func validate() throws(Rejection) {
@@ -66,13 +63,8 @@ extension ClaimsContract {
 
         public init(plan: String, currency: String, deductible: Int64, coinsurance: Int64, outOfPocketMax: Int64,
                     benefits: [BenefitArgument], diagnoses: [String]? = nil) {
-            self.plan = plan
-            self.currency = currency
-            self.deductible = deductible
-            self.coinsurance = coinsurance
-            self.outOfPocketMax = outOfPocketMax
-            self.benefits = benefits
-            self.diagnoses = diagnoses
+            (self.plan, self.currency, self.deductible, self.coinsurance, self.outOfPocketMax, self.benefits, self.diagnoses) =
+                (plan, currency, deductible, coinsurance, outOfPocketMax, benefits, diagnoses)
         }
 
         public func validate() throws(Rejection) {
@@ -106,10 +98,7 @@ extension ClaimsContract {
         public var endMs: Int64
 
         public init(plan: String, patient: IdentityID, startMs: Int64, endMs: Int64) {
-            self.plan = plan
-            self.patient = patient
-            self.startMs = startMs
-            self.endMs = endMs
+            (self.plan, self.patient, self.startMs, self.endMs) = (plan, patient, startMs, endMs)
         }
 
         public func validate() throws(Rejection) {
@@ -126,10 +115,7 @@ extension ClaimsContract {
         /// Defaults to the block time.
         public var endMs: Int64?
 
-        public init(coverage: Hash256, endMs: Int64? = nil) {
-            self.coverage = coverage
-            self.endMs = endMs
-        }
+        public init(coverage: Hash256, endMs: Int64? = nil) { (self.coverage, self.endMs) = (coverage, endMs) }
 
         public func validate() throws(Rejection) { try Check.int(endMs, CodingKeys.endMs, in: 0...Int64.max / 4) }
     }
@@ -143,10 +129,7 @@ extension ClaimsContract {
         public var quantity: Int64
 
         public init(plan: String, patient: IdentityID, code: String, quantity: Int64) {
-            self.plan = plan
-            self.patient = patient
-            self.code = code
-            self.quantity = quantity
+            (self.plan, self.patient, self.code, self.quantity) = (plan, patient, code, quantity)
         }
 
         public func validate() throws(Rejection) {
@@ -169,11 +152,8 @@ extension ClaimsContract {
         public var reason: String?
 
         public init(authorization: Hash256, approve: Bool, quantity: Int64? = nil, validUntilMs: Int64? = nil, reason: String? = nil) {
-            self.authorization = authorization
-            self.approve = approve
-            self.quantity = quantity
-            self.validUntilMs = validUntilMs
-            self.reason = reason
+            (self.authorization, self.approve, self.quantity, self.validUntilMs, self.reason) =
+                (authorization, approve, quantity, validUntilMs, reason)
         }
 
         public func validate() throws(Rejection) {
@@ -208,12 +188,7 @@ extension ClaimsContract {
         public var items: [ClaimItem]
 
         public init(claim: Hash256, plan: String, patient: IdentityID, claimHash: Hash256, diagnoses: [String], items: [ClaimItem]) {
-            self.claim = claim
-            self.plan = plan
-            self.patient = patient
-            self.claimHash = claimHash
-            self.diagnoses = diagnoses
-            self.items = items
+            (self.claim, self.plan, self.patient, self.claimHash, self.diagnoses, self.items) = (claim, plan, patient, claimHash, diagnoses, items)
         }
 
         public func validate() throws(Rejection) {
@@ -240,11 +215,7 @@ extension ClaimsContract {
         /// SHA-256 of the remittance (e.g. the EFT trace).
         public var reference: Hash256
 
-        public init(claim: Hash256, amount: Int64, reference: Hash256) {
-            self.claim = claim
-            self.amount = amount
-            self.reference = reference
-        }
+        public init(claim: Hash256, amount: Int64, reference: Hash256) { (self.claim, self.amount, self.reference) = (claim, amount, reference) }
 
         public func validate() throws(Rejection) {
             try Check.int(amount, CodingKeys.amount, in: 1...ClaimsContract.amountMax * Int64(ClaimsContract.itemsMax))

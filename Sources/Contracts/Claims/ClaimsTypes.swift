@@ -11,10 +11,7 @@ public struct Benefit: StoredValue, Equatable {
     public var needsPriorAuth: Bool
 
     public init(code: String, allowedMinor: Int64, unitsPerPeriod: Int64? = nil, needsPriorAuth: Bool = false) {
-        self.code = code
-        self.allowedMinor = allowedMinor
-        self.unitsPerPeriod = unitsPerPeriod
-        self.needsPriorAuth = needsPriorAuth
+        (self.code, self.allowedMinor, self.unitsPerPeriod, self.needsPriorAuth) = (code, allowedMinor, unitsPerPeriod, needsPriorAuth)
     }
 }
 
@@ -168,9 +165,7 @@ public struct Adjustment: StoredValue, Equatable {
     public var units: Int64
 
     init(_ reason: AdjustmentReason, amountMinor: Int64, units: Int64 = 0) {
-        self.reason = reason
-        self.amountMinor = amountMinor
-        self.units = units
+        (self.reason, self.amountMinor, self.units) = (reason, amountMinor, units)
     }
 }
 
@@ -185,12 +180,8 @@ public struct ClaimItem: Sendable, Equatable {
     public var record: Hash256
 
     public init(sequence: Int64, code: String, quantity: Int64, unitPriceMinor: Int64, serviceMs: Int64, record: Hash256) {
-        self.sequence = sequence
-        self.code = code
-        self.quantity = quantity
-        self.unitPriceMinor = unitPriceMinor
-        self.serviceMs = serviceMs
-        self.record = record
+        (self.sequence, self.code, self.quantity, self.unitPriceMinor, self.serviceMs, self.record) =
+            (sequence, code, quantity, unitPriceMinor, serviceMs, record)
     }
 
     /// Billed amount: quantity × unit price.

@@ -81,15 +81,8 @@ extension ConsentContract {
 
         public init(patient: IdentityID, grantee: Grantee, categories: [SensitivityCategory]? = nil, resourceTypes: [String]? = nil,
                     records: [Hash256]? = nil, purposes: [Purpose], actions: [ConsentAction], startMs: Int64? = nil, endMs: Int64? = nil) {
-            self.patient = patient
-            self.grantee = grantee
-            self.categories = categories
-            self.resourceTypes = resourceTypes
-            self.records = records
-            self.purposes = purposes
-            self.actions = actions
-            self.startMs = startMs
-            self.endMs = endMs
+            (self.patient, self.grantee, self.categories, self.resourceTypes, self.records, self.purposes, self.actions, self.startMs, self.endMs) =
+                (patient, grantee, categories, resourceTypes, records, purposes, actions, startMs, endMs)
         }
 
         public func validate() throws(Rejection) {
@@ -114,10 +107,7 @@ extension ConsentContract {
         public var patient: IdentityID
         public var consent: Hash256
 
-        public init(patient: IdentityID, consent: Hash256) {
-            self.patient = patient
-            self.consent = consent
-        }
+        public init(patient: IdentityID, consent: Hash256) { (self.patient, self.consent) = (patient, consent) }
     }
 
     /// consent.addDelegate: a patient names a delegate.
@@ -126,10 +116,7 @@ extension ConsentContract {
         public var delegate: IdentityID
         public var relationship: Delegate.Relationship
 
-        public init(delegate: IdentityID, relationship: Delegate.Relationship) {
-            self.delegate = delegate
-            self.relationship = relationship
-        }
+        public init(delegate: IdentityID, relationship: Delegate.Relationship) { (self.delegate, self.relationship) = (delegate, relationship) }
     }
 
     /// consent.removeDelegate: a patient removes a delegate.
@@ -152,11 +139,7 @@ extension ConsentContract {
         public var minutes: Int64
 
         public init(patient: IdentityID, record: Hash256? = nil, reason: BreakGlassReason, justificationHash: Hash256, minutes: Int64) {
-            self.patient = patient
-            self.record = record
-            self.reason = reason
-            self.justificationHash = justificationHash
-            self.minutes = minutes
+            (self.patient, self.record, self.reason, self.justificationHash, self.minutes) = (patient, record, reason, justificationHash, minutes)
         }
 
         public func validate() throws(Rejection) {

@@ -8,10 +8,7 @@ public struct AccessRequest: Sendable, Equatable {
     public var action: ConsentAction
 
     public init(requester: IdentityID, record: Hash256, purpose: Purpose, action: ConsentAction) {
-        self.requester = requester
-        self.record = record
-        self.purpose = purpose
-        self.action = action
+        (self.requester, self.record, self.purpose, self.action) = (requester, record, purpose, action)
     }
 }
 

@@ -262,10 +262,7 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     public let code: ResultCode
     public let message: String
 
-    public init(_ code: ResultCode, _ message: String) {
-        self.code = code
-        self.message = message
-    }
+    public init(_ code: ResultCode, _ message: String) { (self.code, self.message) = (code, message) }
 
     /// The on-chain result form.
     public var result: TransactionResult { TransactionResult(code: code.rawValue, message: message) }

@@ -31,10 +31,7 @@ extension MembershipContract {
         public var orderers: [SigningPublicKey]?
 
         public init(label: String, organizationType: OrganizationType, agreementKey: [UInt8], orderers: [SigningPublicKey]? = nil) {
-            self.label = label
-            self.organizationType = organizationType
-            self.agreementKey = agreementKey
-            self.orderers = orderers
+            (self.label, self.organizationType, self.agreementKey, self.orderers) = (label, organizationType, agreementKey, orderers)
         }
 
         public func validate() throws(Rejection) {
@@ -53,10 +50,7 @@ extension MembershipContract {
         public var agreementKey: [UInt8]
 
         public init(label: String, organizationType: OrganizationType, signingKey: SigningPublicKey, agreementKey: [UInt8]) {
-            self.label = label
-            self.organizationType = organizationType
-            self.signingKey = signingKey
-            self.agreementKey = agreementKey
+            (self.label, self.organizationType, self.signingKey, self.agreementKey) = (label, organizationType, signingKey, agreementKey)
         }
 
         public func validate() throws(Rejection) {
@@ -76,11 +70,7 @@ extension MembershipContract {
         public var agreementKey: [UInt8]
 
         public init(kind: IdentityKind = .member, label: String, roles: [Role], signingKey: SigningPublicKey, agreementKey: [UInt8]) {
-            self.kind = kind
-            self.label = label
-            self.roles = roles
-            self.signingKey = signingKey
-            self.agreementKey = agreementKey
+            (self.kind, self.label, self.roles, self.signingKey, self.agreementKey) = (kind, label, roles, signingKey, agreementKey)
         }
 
         public func validate() throws(Rejection) {
@@ -97,10 +87,7 @@ extension MembershipContract {
         public var member: IdentityID
         public var roles: [Role]
 
-        public init(member: IdentityID, roles: [Role]) {
-            self.member = member
-            self.roles = roles
-        }
+        public init(member: IdentityID, roles: [Role]) { (self.member, self.roles) = (member, roles) }
 
         public func validate() throws(Rejection) { try Check.count(roles, CodingKeys.roles, 0...MembershipContract.rolesMax) }
     }
@@ -121,10 +108,7 @@ extension MembershipContract {
         public var signingKey: SigningPublicKey
         public var agreementKey: [UInt8]
 
-        public init(signingKey: SigningPublicKey, agreementKey: [UInt8]) {
-            self.signingKey = signingKey
-            self.agreementKey = agreementKey
-        }
+        public init(signingKey: SigningPublicKey, agreementKey: [UInt8]) { (self.signingKey, self.agreementKey) = (signingKey, agreementKey) }
 
         public func validate() throws(Rejection) { try Check.bytes(agreementKey, CodingKeys.agreementKey, count: 32) }
     }

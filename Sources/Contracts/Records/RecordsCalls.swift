@@ -28,13 +28,8 @@ extension RecordsContract {
 
         public init(record: Hash256, patient: IdentityID?, resourceType: String, category: SensitivityCategory,
                     ciphertextHash: Hash256, version: Int64, agent: IdentityID? = nil) {
-            self.record = record
-            self.patient = patient
-            self.resourceType = resourceType
-            self.category = category
-            self.ciphertextHash = ciphertextHash
-            self.version = version
-            self.agent = agent
+            (self.record, self.patient, self.resourceType, self.category, self.ciphertextHash, self.version, self.agent) =
+                (record, patient, resourceType, category, ciphertextHash, version, agent)
         }
 
         public func validate() throws(Rejection) {

@@ -43,10 +43,7 @@ public struct SGTIN: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let gtin: String
     public let serial: String
 
-    public init(gtin: String, serial: String) {
-        self.gtin = gtin
-        self.serial = serial
-    }
+    public init(gtin: String, serial: String) { (self.gtin, self.serial) = (gtin, serial) }
 
     /// GS1 element string form, e.g. "(01)00312345678906(21)A1".
     public var description: String { "(01)\(gtin)(21)\(serial)" }

@@ -29,10 +29,7 @@ extension SupplyChainContract {
         /// A non-PHI trade name.
         public var label: String
 
-        public init(gtin: String, label: String) {
-            self.gtin = gtin
-            self.label = label
-        }
+        public init(gtin: String, label: String) { (self.gtin, self.label) = (gtin, label) }
 
         public func validate() throws(Rejection) {
             try GS1.checkGTIN(gtin, CodingKeys.gtin)
@@ -49,10 +46,7 @@ extension SupplyChainContract {
         public var serials: [String]
 
         public init(gtin: String, lot: String, expiryMs: Int64, serials: [String]) {
-            self.gtin = gtin
-            self.lot = lot
-            self.expiryMs = expiryMs
-            self.serials = serials
+            (self.gtin, self.lot, self.expiryMs, self.serials) = (gtin, lot, expiryMs, serials)
         }
 
         public func validate() throws(Rejection) {
@@ -70,10 +64,7 @@ extension SupplyChainContract {
         public var sscc: String
         public var units: [SGTIN]
 
-        public init(sscc: String, units: [SGTIN]) {
-            self.sscc = sscc
-            self.units = units
-        }
+        public init(sscc: String, units: [SGTIN]) { (self.sscc, self.units) = (sscc, units) }
 
         public func validate() throws(Rejection) {
             try GS1.checkSSCC(sscc, CodingKeys.sscc)
@@ -116,11 +107,7 @@ extension SupplyChainContract {
         /// SSCCs of cases.
         public var cases: [String]?
 
-        public init(to: IdentityID, units: [SGTIN]? = nil, cases: [String]? = nil) {
-            self.to = to
-            self.units = units
-            self.cases = cases
-        }
+        public init(to: IdentityID, units: [SGTIN]? = nil, cases: [String]? = nil) { (self.to, self.units, self.cases) = (to, units, cases) }
 
         public func validate() throws(Rejection) { try SupplyChainContract.checkItems(units, CodingKeys.units, cases, CodingKeys.cases) }
     }
@@ -132,11 +119,7 @@ extension SupplyChainContract {
         public var units: [SGTIN]?
         public var cases: [String]?
 
-        public init(from: IdentityID, units: [SGTIN]? = nil, cases: [String]? = nil) {
-            self.from = from
-            self.units = units
-            self.cases = cases
-        }
+        public init(from: IdentityID, units: [SGTIN]? = nil, cases: [String]? = nil) { (self.from, self.units, self.cases) = (from, units, cases) }
 
         public func validate() throws(Rejection) { try SupplyChainContract.checkItems(units, CodingKeys.units, cases, CodingKeys.cases) }
     }
@@ -148,11 +131,7 @@ extension SupplyChainContract {
         public var lot: String
         public var reason: RecallReason
 
-        public init(gtin: String, lot: String, reason: RecallReason) {
-            self.gtin = gtin
-            self.lot = lot
-            self.reason = reason
-        }
+        public init(gtin: String, lot: String, reason: RecallReason) { (self.gtin, self.lot, self.reason) = (gtin, lot, reason) }
 
         public func validate() throws(Rejection) {
             try GS1.checkGTIN(gtin, CodingKeys.gtin)
@@ -166,10 +145,7 @@ extension SupplyChainContract {
         public var units: [SGTIN]
         public var reason: QuarantineReason
 
-        public init(units: [SGTIN], reason: QuarantineReason) {
-            self.units = units
-            self.reason = reason
-        }
+        public init(units: [SGTIN], reason: QuarantineReason) { (self.units, self.reason) = (units, reason) }
 
         public func validate() throws(Rejection) { try SupplyChainContract.checkUnits(units, CodingKeys.units) }
     }
@@ -190,10 +166,7 @@ extension SupplyChainContract {
         public var units: [SGTIN]
         public var reason: DecommissionReason
 
-        public init(units: [SGTIN], reason: DecommissionReason) {
-            self.units = units
-            self.reason = reason
-        }
+        public init(units: [SGTIN], reason: DecommissionReason) { (self.units, self.reason) = (units, reason) }
 
         public func validate() throws(Rejection) { try SupplyChainContract.checkUnits(units, CodingKeys.units) }
     }
@@ -213,10 +186,7 @@ extension SupplyChainContract {
         public var expiryMs: Int64?
 
         public init(gtin: String, serial: String, lot: String? = nil, expiryMs: Int64? = nil) {
-            self.gtin = gtin
-            self.serial = serial
-            self.lot = lot
-            self.expiryMs = expiryMs
+            (self.gtin, self.serial, self.lot, self.expiryMs) = (gtin, serial, lot, expiryMs)
         }
 
         public func validate() throws(Rejection) {
@@ -228,67 +198,5 @@ extension SupplyChainContract {
 
         /// The pack's serialized identity.
         public var sgtin: SGTIN { SGTIN(gtin: gtin, serial: serial) }
-    }
-}
-
-extension PrescriptionContract {
-    /// The prescription contract's methods.
-    public enum Method: String, ContractMethods {
-        case issue, fill, cancel
-        public static let contract = "rx"
-    }
-
-    /// rx.issue: a clinician of a hospital or clinic issues a prescription; its id is the transaction id.
-    public struct Issue: ContractMethod, Equatable {
-        public static let method = Method.issue
-        /// SHA-256 of the FHIR MedicationRequest held off-chain.
-        public var medicationRequestHash: Hash256
-        public var patient: IdentityID
-        public var gtin: String
-        /// Units per fill.
-        public var quantity: Int64
-        public var refills: Int64
-        public var expiresMs: Int64
-
-        public init(medicationRequestHash: Hash256, patient: IdentityID, gtin: String, quantity: Int64, refills: Int64, expiresMs: Int64) {
-            self.medicationRequestHash = medicationRequestHash
-            self.patient = patient
-            self.gtin = gtin
-            self.quantity = quantity
-            self.refills = refills
-            self.expiresMs = expiresMs
-        }
-
-        public func validate() throws(Rejection) {
-            try GS1.checkGTIN(gtin, CodingKeys.gtin)
-            try Check.int(quantity, CodingKeys.quantity, in: 1...PrescriptionContract.quantityMax)
-            try Check.int(refills, CodingKeys.refills, in: 0...PrescriptionContract.refillsMax)
-            try Check.int(expiresMs, CodingKeys.expiresMs, in: 0...Int64.max / 2)
-        }
-    }
-
-    /// rx.fill: a pharmacy dispenses one fill with units it owns.
-    public struct Fill: ContractMethod, Equatable {
-        public static let method = Method.fill
-        public var prescription: Hash256
-        public var units: [SGTIN]
-
-        public init(prescription: Hash256, units: [SGTIN]) {
-            self.prescription = prescription
-            self.units = units
-        }
-
-        public func validate() throws(Rejection) {
-            try Check.count(units, CodingKeys.units, 0...Int(PrescriptionContract.quantityMax))
-            try Check.distinct(units, CodingKeys.units)
-        }
-    }
-
-    /// rx.cancel: the prescriber or their organization cancels a prescription.
-    public struct Cancel: ContractMethod, Equatable {
-        public static let method = Method.cancel
-        public var prescription: Hash256
-
-        public init(prescription: Hash256) { self.prescription = prescription }
     }
 }

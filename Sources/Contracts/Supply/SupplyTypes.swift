@@ -63,12 +63,7 @@ public struct CustodyEvent: Sendable, Equatable, Codable {
     public var timeMs: Int64
 
     public init(kind: CustodyEventKind, from: IdentityID?, to: IdentityID?, detail: String? = nil, height: UInt64, timeMs: Int64) {
-        self.kind = kind
-        self.from = from
-        self.to = to
-        self.detail = detail
-        self.height = height
-        self.timeMs = timeMs
+        (self.kind, self.from, self.to, self.detail, self.height, self.timeMs) = (kind, from, to, detail, height, timeMs)
     }
 }
 

@@ -19,11 +19,8 @@ extension TelehealthContract {
         public var startMs: Int64
 
         public init(session: Hash256, patient: IdentityID, consentToRecord: Bool, keyCommitment: Hash256, startMs: Int64) {
-            self.session = session
-            self.patient = patient
-            self.consentToRecord = consentToRecord
-            self.keyCommitment = keyCommitment
-            self.startMs = startMs
+            (self.session, self.patient, self.consentToRecord, self.keyCommitment, self.startMs) =
+                (session, patient, consentToRecord, keyCommitment, startMs)
         }
 
         public func validate() throws(Rejection) {
@@ -50,10 +47,7 @@ extension TelehealthContract {
         public var endMs: Int64
 
         public init(session: Hash256, transcriptHash: Hash256, messageCount: Int64, endMs: Int64) {
-            self.session = session
-            self.transcriptHash = transcriptHash
-            self.messageCount = messageCount
-            self.endMs = endMs
+            (self.session, self.transcriptHash, self.messageCount, self.endMs) = (session, transcriptHash, messageCount, endMs)
         }
 
         public func validate() throws(Rejection) {

@@ -63,12 +63,8 @@ extension TrialsContract {
 
         public init(trial: String, protocolHash: Hash256, consentFormVersion: Int64, primaryEndpoints: [String], secondaryEndpoints: [String],
                     sites: [IdentityID]) {
-            self.trial = trial
-            self.protocolHash = protocolHash
-            self.consentFormVersion = consentFormVersion
-            self.primaryEndpoints = primaryEndpoints
-            self.secondaryEndpoints = secondaryEndpoints
-            self.sites = sites
+            (self.trial, self.protocolHash, self.consentFormVersion, self.primaryEndpoints, self.secondaryEndpoints, self.sites) =
+                (trial, protocolHash, consentFormVersion, primaryEndpoints, secondaryEndpoints, sites)
         }
 
         public func validate() throws(Rejection) {
@@ -92,13 +88,8 @@ extension TrialsContract {
 
         public init(trial: String, protocolHash: Hash256, reason: String, primaryEndpoints: [String]? = nil, secondaryEndpoints: [String]? = nil,
                     consentFormVersion: Int64? = nil, sites: [IdentityID]? = nil) {
-            self.trial = trial
-            self.protocolHash = protocolHash
-            self.reason = reason
-            self.primaryEndpoints = primaryEndpoints
-            self.secondaryEndpoints = secondaryEndpoints
-            self.consentFormVersion = consentFormVersion
-            self.sites = sites
+            (self.trial, self.protocolHash, self.reason, self.primaryEndpoints, self.secondaryEndpoints, self.consentFormVersion, self.sites) =
+                (trial, protocolHash, reason, primaryEndpoints, secondaryEndpoints, consentFormVersion, sites)
         }
 
         public func validate() throws(Rejection) {
@@ -120,10 +111,7 @@ extension TrialsContract {
         public var recruitmentContact: Bool?
 
         public init(trial: String, patient: IdentityID, consentFormVersion: Int64, recruitmentContact: Bool? = nil) {
-            self.trial = trial
-            self.patient = patient
-            self.consentFormVersion = consentFormVersion
-            self.recruitmentContact = recruitmentContact
+            (self.trial, self.patient, self.consentFormVersion, self.recruitmentContact) = (trial, patient, consentFormVersion, recruitmentContact)
         }
 
         public func validate() throws(Rejection) {
@@ -138,10 +126,7 @@ extension TrialsContract {
         public var trial: String
         public var patient: IdentityID
 
-        public init(trial: String, patient: IdentityID) {
-            self.trial = trial
-            self.patient = patient
-        }
+        public init(trial: String, patient: IdentityID) { (self.trial, self.patient) = (trial, patient) }
 
         public func validate() throws(Rejection) { try TrialsContract.checkTrialID(trial, CodingKeys.trial) }
     }
@@ -152,10 +137,7 @@ extension TrialsContract {
         public var trial: String
         public var patient: IdentityID
 
-        public init(trial: String, patient: IdentityID) {
-            self.trial = trial
-            self.patient = patient
-        }
+        public init(trial: String, patient: IdentityID) { (self.trial, self.patient) = (trial, patient) }
 
         public func validate() throws(Rejection) { try TrialsContract.checkTrialID(trial, CodingKeys.trial) }
     }
@@ -170,10 +152,7 @@ extension TrialsContract {
         public var endpoint: String
 
         public init(trial: String, participant: IdentityID, crfHashes: [Hash256], endpoint: String) {
-            self.trial = trial
-            self.participant = participant
-            self.crfHashes = crfHashes
-            self.endpoint = endpoint
+            (self.trial, self.participant, self.crfHashes, self.endpoint) = (trial, participant, crfHashes, endpoint)
         }
 
         public func validate() throws(Rejection) {
@@ -192,9 +171,7 @@ extension TrialsContract {
         public var resultsHash: Hash256
 
         public init(trial: String, primaryEndpoints: [String], resultsHash: Hash256) {
-            self.trial = trial
-            self.primaryEndpoints = primaryEndpoints
-            self.resultsHash = resultsHash
+            (self.trial, self.primaryEndpoints, self.resultsHash) = (trial, primaryEndpoints, resultsHash)
         }
 
         public func validate() throws(Rejection) {
@@ -213,9 +190,7 @@ extension TrialsContract {
         public var criteria: [String]
 
         public init(trial: String, criteriaHash: Hash256, criteria: [String]) {
-            self.trial = trial
-            self.criteriaHash = criteriaHash
-            self.criteria = criteria
+            (self.trial, self.criteriaHash, self.criteria) = (trial, criteriaHash, criteria)
         }
 
         public func validate() throws(Rejection) {
@@ -231,10 +206,7 @@ extension TrialsContract {
         public var trial: String
         public var tokens: [Hash256]
 
-        public init(trial: String, tokens: [Hash256]) {
-            self.trial = trial
-            self.tokens = tokens
-        }
+        public init(trial: String, tokens: [Hash256]) { (self.trial, self.tokens) = (trial, tokens) }
 
         public func validate() throws(Rejection) {
             try TrialsContract.checkTrialID(trial, CodingKeys.trial)

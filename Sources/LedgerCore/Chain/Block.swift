@@ -26,17 +26,8 @@ public struct BlockHeader: Sendable, Hashable {
     public init(chainId: String, height: UInt64, previousHash: Hash256, timeMs: Int64, transactionCount: UInt32,
                 transactionsRoot: Hash256, logSize: UInt64, logRoot: Hash256, resultsRoot: Hash256,
                 stateRoot: Hash256, ordererKey: SigningPublicKey) {
-        self.chainId = chainId
-        self.height = height
-        self.previousHash = previousHash
-        self.timeMs = timeMs
-        self.transactionCount = transactionCount
-        self.transactionsRoot = transactionsRoot
-        self.logSize = logSize
-        self.logRoot = logRoot
-        self.resultsRoot = resultsRoot
-        self.stateRoot = stateRoot
-        self.ordererKey = ordererKey
+        (self.chainId, self.height, self.previousHash, self.timeMs, self.transactionCount, self.transactionsRoot, self.logSize, self.logRoot, self.resultsRoot, self.stateRoot, self.ordererKey) =
+            (chainId, height, previousHash, timeMs, transactionCount, transactionsRoot, logSize, logRoot, resultsRoot, stateRoot, ordererKey)
     }
 
     /// Format version written first in every header.
@@ -109,10 +100,7 @@ public struct Block: Sendable, Hashable {
     public let results: [TransactionResult]
 
     public init(header: BlockHeader, signature: [UInt8], transactions: [Transaction], results: [TransactionResult]) {
-        self.header = header
-        self.signature = signature
-        self.transactions = transactions
-        self.results = results
+        (self.header, self.signature, self.transactions, self.results) = (header, signature, transactions, results)
     }
 
     /// Signs a header with the orderer's keys.

@@ -6,10 +6,7 @@ public struct RawBlock: Sendable {
     public let resultBytes: [[UInt8]]
 
     public init(headerBytes: [UInt8], signature: [UInt8], transactionBytes: [[UInt8]], resultBytes: [[UInt8]]) {
-        self.headerBytes = headerBytes
-        self.signature = signature
-        self.transactionBytes = transactionBytes
-        self.resultBytes = resultBytes
+        (self.headerBytes, self.signature, self.transactionBytes, self.resultBytes) = (headerBytes, signature, transactionBytes, resultBytes)
     }
 
     /// The raw form of a block.
@@ -56,11 +53,8 @@ public struct ChainVerificationError: Error, Sendable, Equatable, CustomStringCo
     public let detail: String
 
     public init(_ reason: Reason, height: UInt64, transactionIndex: Int? = nil, transactionID: Hash256? = nil, detail: String) {
-        self.reason = reason
-        self.height = height
-        self.transactionIndex = transactionIndex
-        self.transactionID = transactionID
-        self.detail = detail
+        (self.reason, self.height, self.transactionIndex, self.transactionID, self.detail) =
+            (reason, height, transactionIndex, transactionID, detail)
     }
 
     public var description: String {
@@ -84,10 +78,7 @@ public struct ChainVerifier<Replayer: BlockReplayer> {
     private var lastHash = Hash256.zero
     private var stateRoot = Hash256.zero
 
-    public init(chainId: String, replayer: Replayer) {
-        self.chainId = chainId
-        self.replayer = replayer
-    }
+    public init(chainId: String, replayer: Replayer) { (self.chainId, self.replayer) = (chainId, replayer) }
 
     /// Verifies the next block; throws the first failure found in it.
     public mutating func verify(_ raw: RawBlock) throws(ChainVerificationError) -> VerifiedBlock {

@@ -19,14 +19,8 @@ public struct TransactionBody: Sendable, Hashable {
 
     public init(chainId: String, sender: IdentityID, publicKey: SigningPublicKey, sequence: UInt64,
                 contract: String, method: String, args: CanonicalValue, expiryHeight: UInt64? = nil) {
-        self.chainId = chainId
-        self.sender = sender
-        self.publicKey = publicKey
-        self.sequence = sequence
-        self.contract = contract
-        self.method = method
-        self.args = args
-        self.expiryHeight = expiryHeight
+        (self.chainId, self.sender, self.publicKey, self.sequence, self.contract, self.method, self.args, self.expiryHeight) =
+            (chainId, sender, publicKey, sequence, contract, method, args, expiryHeight)
     }
 
     /// Format version written first in every transaction.

@@ -5,10 +5,7 @@ public struct TransactionResult: Sendable, Hashable {
     /// Human-readable reason (empty when accepted). Never contains PHI.
     public let message: String
 
-    public init(code: UInt16, message: String) {
-        self.code = code
-        self.message = message
-    }
+    public init(code: UInt16, message: String) { (self.code, self.message) = (code, message) }
 
     /// The accepted result.
     public static let accepted = TransactionResult(code: 0, message: "")

@@ -146,10 +146,7 @@ public struct CanonicalDecodingError: Error, Sendable, CustomStringConvertible {
     public let path: String
     public let problem: Problem
 
-    public init(path: String, problem: Problem) {
-        self.path = path
-        self.problem = problem
-    }
+    public init(path: String, problem: Problem) { (self.path, self.problem) = (path, problem) }
 
     /// The error a type or its `validate()` threw, if that is the problem.
     public var underlying: (any Error)? { if case .invalid(let error) = problem { error } else { nil } }
@@ -226,10 +223,7 @@ final class KeyLog {
         let path: String
         let map: [String: CanonicalValue]
         var read = Set<String>()
-        init(path: String, map: [String: CanonicalValue]) {
-            self.path = path
-            self.map = map
-        }
+        init(path: String, map: [String: CanonicalValue]) { (self.path, self.map) = (path, map) }
     }
     var entries: [Entry] = []
 }
@@ -471,10 +465,7 @@ struct UnkeyedContainer: UnkeyedDecodingContainer {
     let list: [CanonicalValue]
     private(set) var currentIndex = 0
 
-    init(decoder: _CanonicalDecoder, list: [CanonicalValue]) {
-        self.decoder = decoder
-        self.list = list
-    }
+    init(decoder: _CanonicalDecoder, list: [CanonicalValue]) { (self.decoder, self.list) = (decoder, list) }
 
     var codingPath: [any CodingKey] { decoder.path }
     var count: Int? { list.count }

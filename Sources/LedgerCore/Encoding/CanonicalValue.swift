@@ -65,9 +65,7 @@ public struct CanonicalLimits: Sendable {
     public var depthMax: Int
 
     public init(lengthBytesMax: Int, countMax: Int, depthMax: Int) {
-        self.lengthBytesMax = lengthBytesMax
-        self.countMax = countMax
-        self.depthMax = depthMax
+        (self.lengthBytesMax, self.countMax, self.depthMax) = (lengthBytesMax, countMax, depthMax)
     }
 
     /// Defaults sized for transactions (see `Limits`).

@@ -42,8 +42,7 @@ public struct IdentityKeys: Sendable {
     }
 
     public init(signing: Curve25519.Signing.PrivateKey, agreement: Curve25519.KeyAgreement.PrivateKey) {
-        self.signing = signing
-        self.agreement = agreement
+        (self.signing, self.agreement) = (signing, agreement)
     }
 
     /// Deterministic keys derived from a 32-byte seed; for tests, vectors and benchmarks only.

@@ -7,11 +7,7 @@ public struct MerkleFrontier: Sendable, Equatable {
         public let level: Int
         public let index: UInt64
         public let hash: Hash256
-        public init(level: Int, index: UInt64, hash: Hash256) {
-            self.level = level
-            self.index = index
-            self.hash = hash
-        }
+        public init(level: Int, index: UInt64, hash: Hash256) { (self.level, self.index, self.hash) = (level, index, hash) }
     }
 
     /// Number of leaves.

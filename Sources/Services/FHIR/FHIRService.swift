@@ -48,9 +48,7 @@ public final class FHIRService: Sendable {
     /// Bulk export jobs (output in memory only).
     public let exports = ExportJobs()
     public init(client: LedgerClient, access: AccessService, patientKeys: any PatientKeyStore) {
-        self.client = client
-        self.access = access
-        self.patientKeys = patientKeys
+        (self.client, self.access, self.patientKeys) = (client, access, patientKeys)
     }
 
     public var node: LedgerNode { access.node }

@@ -49,10 +49,7 @@ public final class LedgerClient: Sendable {
     /// one sender's transactions must reach the node in sequence order, or admission refuses the gap.
     private let submission = AsyncLock()
 
-    public init(node: LedgerNode, commitWaitMs: Int = 15_000) {
-        self.node = node
-        self.commitWaitMs = commitWaitMs
-    }
+    public init(node: LedgerNode, commitWaitMs: Int = 15_000) { (self.node, self.commitWaitMs) = (node, commitWaitMs) }
 
     /// Signs a transaction from `keys` with the sender's next sequence number (taken now).
     public func sign(_ call: UnsignedCall) -> Transaction {

@@ -21,10 +21,7 @@ public struct OrganizationSpec: Sendable {
         self.type = type
     }
 
-    public init(name: String, type: OrganizationType) {
-        self.name = name
-        self.type = type
-    }
+    public init(name: String, type: OrganizationType) { (self.name, self.type) = (name, type) }
 }
 
 extension DataDirectory {

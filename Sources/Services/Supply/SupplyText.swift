@@ -140,14 +140,6 @@ public enum SupplyCLI {
         values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    /// A reason or other enumerated choice, or a ServiceError listing the choices.
-    public static func choice<R: RawRepresentable & CaseIterable>(_ text: String, _: R.Type, _ option: String) throws -> R where R.RawValue == String {
-        guard let value = R(rawValue: text) else {
-            throw ServiceError("\(option) must be one of \(R.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        return value
-    }
-
     /// An expiry day (YYYY-MM-DD) as the first millisecond after it: the unit is usable through that day.
     public static func expiryMs(_ text: String, _ option: String) throws -> Int64 { try day(text, option) + dayMs }
 

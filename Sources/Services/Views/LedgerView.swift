@@ -18,9 +18,7 @@ public struct LedgerView {
     public let custodians: Set<IdentityID>
 
     public init(state: any StateReader, headTimeMs: Int64, custodians: Set<IdentityID> = []) {
-        self.state = state
-        self.headTimeMs = headTimeMs
-        self.custodians = custodians
+        (self.state, self.headTimeMs, self.custodians) = (state, headTimeMs, custodians)
     }
 
     /// The view of a running node.
