@@ -38,7 +38,7 @@ public final class InMemoryLedgerStore: LedgerStore {
         var logNodes: [LogNodeKey: Hash256] = [:]
 
         /// State keys in SQLite's BINARY order (bytes of the UTF-8 encoding).
-        var sortedStateKeys: [String] { state.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+        var sortedStateKeys: [String] { state.keys.sorted { String.utf8Order($0, $1) < 0 } }
     }
 
     private let tables: Mutex<Tables>
@@ -128,11 +128,11 @@ public final class InMemoryLedgerStore: LedgerStore {
 
     public func states(prefix: String, after: String?, limit: Int) throws -> [(key: String, value: [UInt8])] {
         let upper = StatePrefix.upperBound(prefix)
-        let lower = after.map { $0.utf8.lexicographicallyPrecedes(prefix.utf8) ? prefix : $0 } ?? prefix
+        let lower = after.map { String.utf8Order($0, prefix) < 0 ? prefix : $0 } ?? prefix
         return tables.withLock { t in
             // Strictly after `lower` and before `upper`, as the SQLite store's `key > ? AND key < ?`.
             t.sortedStateKeys
-                .filter { lower.utf8.lexicographicallyPrecedes($0.utf8) && $0.utf8.lexicographicallyPrecedes(upper.utf8) }
+                .filter { String.utf8Order(lower, $0) < 0 && String.utf8Order($0, upper) < 0 }
                 .prefix(max(0, limit))
                 .map { (key: $0, value: t.state[$0]!.value) }
         }

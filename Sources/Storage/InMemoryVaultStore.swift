@@ -176,7 +176,7 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
     }
 
     public func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256] {
-        func precedes(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+        func precedes(_ a: String, _ b: String) -> Bool { String.utf8Order(a, b) < 0 }
         return tables.withLock { t in
             // In the order SQLite walks its (param, value, record) key, each record once.
             let matching = t.values.filter { entry in

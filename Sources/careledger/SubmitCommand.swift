@@ -96,7 +96,7 @@ enum ArgumentsJSON {
         case .array(let array):
             return .list(try array.enumerated().map { try convert($1, directory: directory, path: "\(path)[\($0)]") })
         case .object(let object):
-            var map: [String: CanonicalValue] = [:]
+            var map: CanonicalMap = [:]
             for (key, item) in object { map[key] = try convert(item, directory: directory, path: "\(path).\(key)") }
             return .map(map)
         }

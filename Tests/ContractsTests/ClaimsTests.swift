@@ -64,7 +64,7 @@ extension Harness {
     mutating func plan(_ id: String, by keys: IdentityKeys, diagnoses: [String] = [], deductible: Int64 = 10_000,
                        coinsurance: Int64 = 2_000, outOfPocketMax: Int64 = 100_000,
                        benefits: [ClaimsContract.RegisterPlan.BenefitArgument] = Harness.standardBenefits,
-                       extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+                       extra: CanonicalMap = [:]) -> VerifiedTransaction {
         sign(keys, ClaimsContract.RegisterPlan(plan: id, currency: "USD", deductible: deductible, coinsurance: coinsurance,
                                                outOfPocketMax: outOfPocketMax, benefits: benefits, diagnoses: diagnoses),
              overriding: extra)

@@ -57,7 +57,7 @@ struct DecisionTableFixture: Sendable {
 
         // Order matters where one grantee holds two consents: the losing one is listed first, so
         // the reported reason is the closest failure, not the first one seen.
-        let grants: [(String, Grantee, [String], [String], [String: CanonicalValue])] = [
+        let grants: [(String, Grantee, [String], [String], CanonicalMap)] = [
             // Member, scoped by resource type, read-only, treatment only.
             ("member", .member(F.clinicDoctor.derivedID), ["TREAT"], ["read"], ["resourceTypes": .list([.string("Observation")])]),
             // Every active clinic member, operations only, no scope (so no sensitive records).

@@ -29,7 +29,7 @@ struct ConsentFixture {
         }
         txs.append(h.putRecord(Self.location, "Location", "general", by: Harness.doctor, patient: nil))
         precondition(h.run(txs).allSatisfy(\.isAccepted))
-        let grants: [(String, [String: CanonicalValue])] = [
+        let grants: [(String, CanonicalMap)] = [
             ("c1", Self.grant(.member(Self.chen.derivedID), ["resourceTypes": .list([.string("Observation")])], purposes: ["TREAT"])),
             ("c4", Self.grant(.member(Self.chen.derivedID), ["resourceTypes": .list([.string("Condition")])], purposes: ["TREAT"])),
             ("c2", Self.grant(.member(Self.researcher.derivedID), ["categories": .list([.string("mental-health")]), "endMs": .int(5_000)],
@@ -53,13 +53,13 @@ struct ConsentFixture {
         precondition(results.allSatisfy(\.isAccepted), "\(results.filter { !$0.isAccepted })")
     }
 
-    static func grant(_ grantee: Grantee, _ extra: [String: CanonicalValue], purposes: [String], actions: [String] = ["read"]) -> [String: CanonicalValue] {
+    static func grant(_ grantee: Grantee, _ extra: CanonicalMap, purposes: [String], actions: [String] = ["read"]) -> CanonicalMap {
         let granteeValue: CanonicalValue = switch grantee {
         case .member(let id): .map(["kind": .string("member"), "id": .bytes(id.bytes)])
         case .organization(let id): .map(["kind": .string("organization"), "id": .bytes(id.bytes)])
         case .role(let role): .map(["kind": .string("role"), "role": .string(role.rawValue)])
         }
-        var args: [String: CanonicalValue] = [
+        var args: CanonicalMap = [
             "patient": .bytes(Harness.patient.derivedID.bytes), "grantee": granteeValue,
             "purposes": .list(purposes.map { .string($0) }), "actions": .list(actions.map { .string($0) }),
         ]

@@ -37,7 +37,7 @@ extension Harness {
     /// consent.grant with the given grantee argument (raw, so tests can send malformed ones).
     mutating func grantConsent(_ grantee: CanonicalValue, by signer: IdentityKeys = Harness.patient, patient: IdentityID = Harness.patientID,
                                purposes: [String] = ["TREAT"], actions: [String] = ["read"],
-                               extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+                               extra: CanonicalMap = [:]) -> VerifiedTransaction {
         var raw = extra
         raw["grantee"] = grantee
         return grantConsent(to: .role(.clinician), by: signer, patient: patient, purposes: purposes, actions: actions, extra: raw)
@@ -46,8 +46,8 @@ extension Harness {
     /// consent.grant to a typed grantee; unknown purposes or actions are sent raw, `extra` overrides raw arguments.
     mutating func grantConsent(to grantee: Grantee, by signer: IdentityKeys = Harness.patient, patient: IdentityID = Harness.patientID,
                                purposes: [String] = ["TREAT"], actions: [String] = ["read"],
-                               extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
-        var raw: [String: CanonicalValue] = [:]
+                               extra: CanonicalMap = [:]) -> VerifiedTransaction {
+        var raw: CanonicalMap = [:]
         let call = ConsentContract.Grant(patient: patient, grantee: grantee, purposes: Self.names(purposes, "purposes", into: &raw),
                                          actions: Self.names(actions, "actions", into: &raw))
         for (key, value) in extra { raw[key] = value }

@@ -11,7 +11,7 @@ struct ContractCallTests {
     static let key = Harness.doctor.signingPublicKey, agreement = Harness.doctor.agreementPublicKey
 
     /// Each call and the map the old hand-written builders (Sources/careledger, the old test helpers) sent for it.
-    static let wire: [(any ContractMethod, String, String, [String: CanonicalValue])] = [
+    static let wire: [(any ContractMethod, String, String, CanonicalMap)] = [
         (RecordsContract.Register(record: record, patient: patient, resourceType: "Observation", category: .mentalHealth,
                                   ciphertextHash: hash, version: 2, agent: hash),
          "records", "register",

@@ -31,7 +31,7 @@ struct Harness {
         return h
     }
 
-    mutating func sign(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: [String: CanonicalValue],
+    mutating func sign(_ keys: IdentityKeys, _ contract: String, _ method: String, _ args: CanonicalMap,
                        sender: IdentityID? = nil, sequence: UInt64? = nil, chainId: String = Harness.chainId, expiry: UInt64? = nil) -> VerifiedTransaction {
         let sender = sender ?? keys.derivedID
         let seq = sequence ?? (sequences[sender] ?? 0) + 1
@@ -42,7 +42,7 @@ struct Harness {
     }
 
     /// A typed contract call; `overriding` replaces or adds raw arguments, for tests of malformed ones.
-    mutating func sign(_ keys: IdentityKeys, _ call: some ContractMethod, overriding raw: [String: CanonicalValue] = [:],
+    mutating func sign(_ keys: IdentityKeys, _ call: some ContractMethod, overriding raw: CanonicalMap = [:],
                        sender: IdentityID? = nil, sequence: UInt64? = nil, chainId: String = Harness.chainId,
                        expiry: UInt64? = nil) -> VerifiedTransaction {
         var args = call.args.mapValue!
@@ -53,7 +53,7 @@ struct Harness {
 
     /// Parses wire names for a typed call; names the type does not know (tests of their refusal)
     /// are sent as raw strings under `key` instead.
-    static func names<N: ArgumentName>(_ names: [String], _ key: String, into raw: inout [String: CanonicalValue]) -> [N] {
+    static func names<N: ArgumentName>(_ names: [String], _ key: String, into raw: inout CanonicalMap) -> [N] {
         let parsed = names.compactMap(N.init(rawValue:))
         if parsed.count != names.count { raw[key] = .list(names.map { .string($0) }) }
         return parsed
@@ -67,7 +67,7 @@ struct Harness {
 
     /// membership.enroll; unknown roles or kinds are sent raw.
     mutating func enroll(_ member: IdentityKeys, by org: IdentityKeys, roles: [String], kind: String = "member") -> VerifiedTransaction {
-        var raw: [String: CanonicalValue] = [:]
+        var raw: CanonicalMap = [:]
         let parsed: [Role] = Self.names(roles, "roles", into: &raw)
         if IdentityKind(rawValue: kind) == nil { raw["kind"] = .string(kind) }
         return sign(org, MembershipContract.Enroll(kind: IdentityKind(rawValue: kind) ?? .member, label: "m", roles: parsed,

@@ -55,8 +55,8 @@ struct RecordsRuleTests {
 
     /// records.register of version 1 of `RecordsWorld.fresh` by the hospital's doctor, with `change` applied to the arguments.
     static func register(_ h: inout Harness, by author: IdentityKeys = Harness.doctor,
-                         _ change: (inout [String: CanonicalValue]) -> Void) -> VerifiedTransaction {
-        var args: [String: CanonicalValue] = [
+                         _ change: (inout CanonicalMap) -> Void) -> VerifiedTransaction {
+        var args: CanonicalMap = [
             "record": .bytes(R.fresh.bytes), "patient": .bytes(Harness.patientID.bytes), "resourceType": .string("Observation"),
             "category": .string("general"), "ciphertextHash": .bytes(Harness.ciphertext(R.fresh, 1).bytes), "version": .int(1),
         ]

@@ -25,7 +25,9 @@ import Testing
             self.prefix = prefix
             roundTrip = { bytes in
                 guard let value = T.decode(bytes) else { return nil }
-                return try CanonicalEncoder().encode(value).encoded
+                // How state is written (bytes straight from the coder), checked against the value's encoding.
+                let written = try CanonicalEncoder().encodeBytes(value)
+                return written == (try CanonicalEncoder().encode(value).encoded) ? written : []
             }
         }
     }

@@ -5,12 +5,12 @@ import LedgerCore
 /// so they do not collide with the other test files' helpers.
 extension Harness {
     /// A raw supply-contract call (rule rows that send malformed arguments).
-    mutating func supply(_ keys: IdentityKeys, _ method: String, _ args: [String: CanonicalValue]) -> VerifiedTransaction {
+    mutating func supply(_ keys: IdentityKeys, _ method: String, _ args: CanonicalMap) -> VerifiedTransaction {
         sign(keys, "supply", method, args)
     }
 
     /// A raw rx-contract call.
-    mutating func rx(_ keys: IdentityKeys, _ method: String, _ args: [String: CanonicalValue]) -> VerifiedTransaction {
+    mutating func rx(_ keys: IdentityKeys, _ method: String, _ args: CanonicalMap) -> VerifiedTransaction {
         sign(keys, "rx", method, args)
     }
 
@@ -42,7 +42,7 @@ extension Harness {
     /// rx.issue by a prescriber for the harness patient; `extra` overrides raw arguments.
     mutating func rxIssue(_ keys: IdentityKeys = Harness.doctor, gtin: String = SupplyWorld.g1, quantity: Int64 = 1, refills: Int64 = 1,
                           expiresMs: Int64 = SupplyWorld.rxExpiry, patient: IdentityID = Harness.patientID,
-                          extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+                          extra: CanonicalMap = [:]) -> VerifiedTransaction {
         sign(keys, PrescriptionContract.Issue(medicationRequestHash: Hash256.sha256(Array("MedicationRequest/\(gtin)/\(quantity)".utf8)),
                                               patient: patient, gtin: gtin, quantity: quantity, refills: refills, expiresMs: expiresMs),
              overriding: extra)

@@ -5,7 +5,7 @@ import Testing
 extension Harness {
     /// telehealth.open by `keys` (the harness doctor by default) with the harness patient.
     mutating func telehealthOpen(_ session: Hash256, by keys: IdentityKeys = Harness.doctor, patient: IdentityID = Harness.patientID,
-                                 record: Bool = true, startMs: Int64 = 1_000, extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+                                 record: Bool = true, startMs: Int64 = 1_000, extra: CanonicalMap = [:]) -> VerifiedTransaction {
         sign(keys, TelehealthContract.Open(session: session, patient: patient, consentToRecord: record,
                                            keyCommitment: Hash256.sha256(session.bytes + [0x4B]), startMs: startMs),
              overriding: extra)

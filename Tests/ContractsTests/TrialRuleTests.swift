@@ -17,7 +17,7 @@ extension Harness {
     mutating func trialRegister(_ trial: String = TrialWorld.trial, by keys: IdentityKeys = TrialWorld.sponsorResearcher,
                                 primary: [String] = ["PFS"], secondary: [String] = ["OS", "QOL"],
                                 sites: [IdentityKeys] = [Harness.hospital, Harness.clinic], form: Int64 = 1,
-                                extra: [String: CanonicalValue] = [:]) -> VerifiedTransaction {
+                                extra: CanonicalMap = [:]) -> VerifiedTransaction {
         sign(keys, TrialsContract.Register(trial: trial, protocolHash: Hash256.sha256(Array("protocol \(trial) 1".utf8)), consentFormVersion: form,
                                            primaryEndpoints: primary, secondaryEndpoints: secondary, sites: sites.map(\.derivedID)),
              overriding: extra)

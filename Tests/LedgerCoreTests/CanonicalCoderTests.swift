@@ -43,7 +43,7 @@ struct CanonicalCoderTests {
         #expect(try CanonicalDecoder().decode(Sample.self, from: try CanonicalEncoder().encode(withNote)) == withNote)
     }
 
-    func failure(_ mutate: (inout [String: CanonicalValue]) -> Void) -> CanonicalDecodingError? {
+    func failure(_ mutate: (inout CanonicalMap) -> Void) -> CanonicalDecodingError? {
         guard case .map(var map) = Self.sampleValue else { return nil }
         mutate(&map)
         do { _ = try CanonicalDecoder().decode(Sample.self, from: .map(map)); return nil } catch { return error }

@@ -20,7 +20,7 @@ struct CanonicalEncodingTests {
         case "bytes": return .bytes(Hex.decode(d["v"] as! String)!)
         case "string": return .string(d["v"] as! String)
         case "list": return .list((d["v"] as! [Any]).map(value))
-        case "map": return .map((d["v"] as! [String: Any]).mapValues(value))
+        case "map": return .map(CanonicalMap((d["v"] as! [String: Any]).mapValues(value)))
         default: fatalError("unknown vector type")
         }
     }
@@ -72,7 +72,7 @@ struct CanonicalEncodingTests {
         case 4: return .string(String((0..<Int.random(in: 0..<12, using: &rng)).map { _ in "aZé日0 -".randomElement(using: &rng)! }))
         case 5: return .list((0..<Int.random(in: 0..<5, using: &rng)).map { _ in randomValue(&rng, depth: depth + 1) })
         default:
-            var map: [String: CanonicalValue] = [:]
+            var map: CanonicalMap = [:]
             for _ in 0..<Int.random(in: 0..<5, using: &rng) { map["k\(Int.random(in: 0..<20, using: &rng))é"] = randomValue(&rng, depth: depth + 1) }
             return .map(map)
         }

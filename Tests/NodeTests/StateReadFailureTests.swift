@@ -58,7 +58,7 @@ struct StateReadFailureTests {
         return store
     }
 
-    static func sign(_ sequence: UInt64, _ contract: String, _ method: String, _ args: [String: CanonicalValue]) -> Transaction {
+    static func sign(_ sequence: UInt64, _ contract: String, _ method: String, _ args: CanonicalMap) -> Transaction {
         Transaction.sign(TransactionBody(chainId: chainId, sender: hospital.derivedID, publicKey: hospital.signingPublicKey, sequence: sequence,
                                          contract: contract, method: method, args: .map(args)), with: hospital)
     }

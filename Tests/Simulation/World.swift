@@ -50,7 +50,7 @@ struct Op {
     let signer: IdentityKeys
     let contract: String
     let method: String
-    let args: [String: CanonicalValue]
+    let args: CanonicalMap
     /// Applied to the model when the transaction commits accepted; gets the transaction id.
     var effect: (inout World, Hash256) -> Void = { _, _ in }
 
@@ -187,7 +187,7 @@ struct World {
                 (.map(["kind": .string("member"), "id": .bytes(Cast.agent.derivedID.bytes)]), "HPAYMT"),
             ]
             let (grantee, purpose) = rng.pick(grantees)
-            var args: [String: CanonicalValue] = [
+            var args: CanonicalMap = [
                 "patient": .bytes(patient.derivedID.bytes), "grantee": grantee,
                 "purposes": .list([.string(purpose)]), "actions": .list([.string("read")]),
             ]
@@ -204,7 +204,7 @@ struct World {
         case .breakGlass:
             guard !patients.isEmpty else { return nil }
             let patient = rng.pick(patients)
-            var args: [String: CanonicalValue] = [
+            var args: CanonicalMap = [
                 "patient": .bytes(patient.derivedID.bytes), "reason": .string("unconscious"),
                 "justificationHash": .bytes(Hash256.sha256(Array(unique("justification").utf8)).bytes), "minutes": .int(Int64(rng.within(1...120))),
             ]

@@ -52,8 +52,12 @@ extension ContractMethod {
         }
     }
 
-    /// Decodes a call's arguments (the executor already checked the contract and method names).
-    public init(_ call: ContractCall) throws(Rejection) { try self.init(args: call.args) }
+    /// Decodes a call's arguments (the executor already checked the contract and method names), or
+    /// takes them as admission decoded them.
+    public init(_ call: ContractCall) throws(Rejection) {
+        let args = call.args
+        self = try call.transaction.decodedArguments.get { () throws(Rejection) in try Self(args: args) }
+    }
 
     /// Decodes an argument value; every failure is a rejection.
     public init(args: CanonicalValue) throws(Rejection) {
@@ -63,8 +67,9 @@ extension ContractMethod {
     /// The arguments of a transaction calling this method, or nil (another method, malformed
     /// arguments). For `likelyKeys` hints.
     public init?(_ transaction: VerifiedTransaction) {
+        let args = transaction.body.args
         guard transaction.body.method == Self.methodName, transaction.body.contract == Self.contract,
-              let decoded = try? Self(args: transaction.body.args) else { return nil }
+              let decoded = try? transaction.decodedArguments.get({ () throws(Rejection) in try Self(args: args) }) else { return nil }
         self = decoded
     }
 }

@@ -33,7 +33,7 @@ extension StateView {
     /// cannot hold (an unsigned integer above `Int64.max`), which is refused, not trapped.
     mutating func set(_ key: String, _ value: some StoredValue) throws(Rejection) {
         do {
-            set(key, try CanonicalEncoder().encode(value))
+            set(key, try CanonicalEncoder().encodeBytes(value))
         } catch {
             throw Rejection(.badArguments, "the value for \(key) cannot be stored: \(error)")
         }

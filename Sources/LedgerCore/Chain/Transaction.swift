@@ -1,3 +1,4 @@
+import Synchronization
 /// The signed fields of a transaction (DESIGN.md "Core data").
 public struct TransactionBody: Sendable, Hashable {
     /// Chain this transaction is valid on; prevents cross-chain replay.
@@ -169,6 +170,9 @@ public enum TransactionError: Error, Equatable, Sendable, CustomStringConvertibl
 public struct VerifiedTransaction: Sendable, Hashable {
     /// The checked transaction.
     public let transaction: Transaction
+    /// Its arguments as the contract decoded them, kept with it: admission, the block's prefetch
+    /// hint and execution decode them once. Not part of the value (equality and hashing ignore it).
+    public let decodedArguments = DecodedArguments()
 
     /// Checks the signature; throws `.badSignature` if it fails.
     public static func verify(_ transaction: Transaction) throws(TransactionError) -> VerifiedTransaction {
@@ -184,4 +188,25 @@ public struct VerifiedTransaction: Sendable, Hashable {
 
     public var id: Hash256 { transaction.id }
     public var body: TransactionBody { transaction.body }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.transaction == rhs.transaction }
+    public func hash(into hasher: inout Hasher) { hasher.combine(transaction) }
+}
+
+/// A transaction's decoded arguments, remembered once decoded. Decoding is a pure function of the
+/// signed arguments, so whichever caller decodes first, every later one gets the same value; a caller
+/// asking for another type (another method's arguments) decodes afresh, and a failed decoding is not
+/// remembered.
+public final class DecodedArguments: Sendable {
+    private let value = Mutex<(any Sendable)?>(nil)
+
+    public init() {}
+
+    /// The remembered value of type `T`, or `decode()`'s, which is then remembered.
+    public func get<T: Sendable, E: Error>(_ decode: () throws(E) -> T) throws(E) -> T {
+        if let remembered = value.withLock({ $0 }) as? T { return remembered }
+        let decoded = try decode()
+        value.withLock { $0 = decoded }
+        return decoded
+    }
 }

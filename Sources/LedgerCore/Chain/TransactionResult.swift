@@ -52,7 +52,7 @@ public struct WriteSet: Sendable, Equatable {
 
     public init(_ writes: [String: [UInt8]?]) {
         entries = writes.map { (key: $0.key, value: $0.value) }
-            .sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+            .sorted { String.utf8Order($0.key, $1.key) < 0 }
     }
 
     public static func == (lhs: WriteSet, rhs: WriteSet) -> Bool {

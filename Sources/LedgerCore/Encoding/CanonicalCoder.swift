@@ -32,7 +32,18 @@ public struct CanonicalEncoder: Sendable {
 
     /// The canonical value of `value`.
     public func encode(_ value: some Encodable) throws(CanonicalEncodingError) -> CanonicalValue {
-        do { return try _CanonicalEncoder.encode(value, path: []).value } catch let error as CanonicalEncodingError { throw error } catch {
+        try node(value).value
+    }
+
+    /// The canonical bytes of `value`: `encode(value).encoded`, written without building the value.
+    public func encodeBytes(_ value: some Encodable) throws(CanonicalEncodingError) -> [UInt8] {
+        var writer = CanonicalWriter()
+        try node(value).write(to: &writer)
+        return writer.bytes
+    }
+
+    private func node(_ value: some Encodable) throws(CanonicalEncodingError) -> EncodingNode {
+        do { return try _CanonicalEncoder.encode(value, path: []) } catch let error as CanonicalEncodingError { throw error } catch {
             throw CanonicalEncodingError(path: "", reason: String(describing: error))
         }
     }
@@ -221,9 +232,9 @@ struct NameKey: CodingKey {
 final class KeyLog {
     final class Entry {
         let path: String
-        let map: [String: CanonicalValue]
+        let map: CanonicalMap
         var read = Set<String>()
-        init(path: String, map: [String: CanonicalValue]) { (self.path, self.map) = (path, map) }
+        init(path: String, map: CanonicalMap) { (self.path, self.map) = (path, map) }
     }
     var entries: [Entry] = []
 }
@@ -353,7 +364,7 @@ final class _CanonicalDecoder: Decoder {
 
 struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let decoder: _CanonicalDecoder
-    let map: [String: CanonicalValue]
+    let map: CanonicalMap
     let entry: KeyLog.Entry?
 
     var codingPath: [any CodingKey] { decoder.path }
@@ -565,12 +576,20 @@ final class EncodingNode {
             case .node(let node): node.value
             }
         }
+
+        func write(to writer: inout CanonicalWriter) {
+            switch self {
+            case .value(let v): writer.write(v)
+            case .node(let node): node.write(to: &writer)
+            }
+        }
     }
 
     enum State {
         case empty
         case value(CanonicalValue)
-        case map([String: Slot])
+        /// Entries in the order they were encoded (the value sorts them).
+        case map([(String, Slot)])
         case list([Slot])
     }
     var state: State = .empty
@@ -579,8 +598,27 @@ final class EncodingNode {
         switch state {
         case .empty: .null
         case .value(let v): v
-        case .map(let entries): .map(entries.mapValues(\.value))
+        case .map(let entries):
+            .map(CanonicalMap(canonical: CanonicalMap.canonicalOrder(of: entries, key: \.0).map { CanonicalMap.Entry(key: entries[$0].0, value: entries[$0].1.value) }))
         case .list(let items): .list(items.map(\.value))
+        }
+    }
+
+    /// Writes `value`'s canonical bytes straight from the nodes.
+    func write(to writer: inout CanonicalWriter) {
+        switch state {
+        case .empty: writer.write(.null)
+        case .value(let v): writer.write(v)
+        case .map(let entries):
+            let order = CanonicalMap.canonicalOrder(of: entries, key: \.0)
+            writer.writeMapHeader(count: order.count)
+            for i in order {
+                writer.writeMapKey(entries[i].0)
+                entries[i].1.write(to: &writer)
+            }
+        case .list(let items):
+            writer.writeListHeader(count: items.count)
+            for item in items { item.write(to: &writer) }
         }
     }
 }
@@ -595,7 +633,7 @@ final class _CanonicalEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        if case .map = node.state {} else { node.state = .map([:]) }
+        if case .map = node.state {} else { node.state = .map([]) }
         return KeyedEncodingContainer(KeyedEncoding<Key>(node: node, path: path))
     }
 
@@ -640,7 +678,7 @@ struct KeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     private func set(_ key: Key, _ slot: EncodingNode.Slot) {
         guard case .map(var entries) = node.state else { return }
         node.state = .empty
-        entries[key.stringValue] = slot
+        entries.append((key.stringValue, slot))
         node.state = .map(entries)
     }
 
@@ -670,7 +708,7 @@ struct KeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode()
-        child.state = .map([:])
+        child.state = .map([])
         set(key, child)
         return KeyedEncodingContainer(KeyedEncoding<NestedKey>(node: child, path: path + [key]))
     }
@@ -731,7 +769,7 @@ struct UnkeyedEncoding: UnkeyedEncodingContainer {
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode()
-        child.state = .map([:])
+        child.state = .map([])
         let key = nextKey
         append(child)
         return KeyedEncodingContainer(KeyedEncoding<NestedKey>(node: child, path: path + [key]))

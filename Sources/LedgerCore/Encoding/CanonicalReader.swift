@@ -45,22 +45,22 @@ public struct CanonicalReader: Sendable {
         case .map:
             guard depth < limits.depthMax else { throw .tooDeep(offset: start) }
             let count = try readCount()
-            var entries: [String: CanonicalValue] = [:]
+            var entries: [CanonicalMap.Entry] = []
             entries.reserveCapacity(count)
-            var previousKey: [UInt8]? = nil
+            var previousKey: Range<Int>? = nil
             for _ in 0..<count {
                 let keyOffset = offset
-                let keyBytes = try readRawBytes()
-                if let previousKey, !previousKey.lexicographicallyPrecedes(keyBytes) {
+                let keyBytes = try readRawRange()
+                if let previousKey, !bytes[previousKey].lexicographicallyPrecedes(bytes[keyBytes]) {
                     throw .unsortedMapKeys(offset: keyOffset)
                 }
-                guard let key = String(validating: keyBytes, as: UTF8.self) else {
+                guard let key = String(validating: bytes[keyBytes], as: UTF8.self) else {
                     throw .invalidUTF8(offset: keyOffset)
                 }
                 previousKey = keyBytes
-                entries[key] = try readValue(depth: depth + 1)
+                entries.append(CanonicalMap.Entry(key: key, value: try readValue(depth: depth + 1)))
             }
-            return .map(entries)
+            return .map(CanonicalMap(canonical: entries))
         }
     }
 
@@ -178,16 +178,18 @@ public struct CanonicalReader: Sendable {
         return Int(count)
     }
 
-    private mutating func readRawBytes() throws(CanonicalError) -> [UInt8] {
+    /// Where the next length-prefixed byte run lies; the offset moves past it.
+    private mutating func readRawRange() throws(CanonicalError) -> Range<Int> {
         let length = try readLength(max: limits.lengthBytesMax)
         defer { offset += length }
-        return Array(bytes[offset..<offset + length])
+        return offset..<offset + length
     }
+
+    private mutating func readRawBytes() throws(CanonicalError) -> [UInt8] { Array(bytes[try readRawRange()]) }
 
     private mutating func readRawString() throws(CanonicalError) -> String {
         let start = offset
-        let raw = try readRawBytes()
-        guard let string = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(offset: start) }
+        guard let string = String(validating: bytes[try readRawRange()], as: UTF8.self) else { throw .invalidUTF8(offset: start) }
         return string
     }
 }

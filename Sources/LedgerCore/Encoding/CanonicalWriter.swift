@@ -19,18 +19,31 @@ public struct CanonicalWriter: Sendable {
         case .bytes(let b): write(bytes: b)
         case .string(let s): write(string: s)
         case .list(let items):
-            bytes.append(CanonicalTag.list.rawValue)
-            writeVarint(UInt64(items.count))
+            writeListHeader(count: items.count)
             for item in items { write(item) }
         case .map(let entries):
-            bytes.append(CanonicalTag.map.rawValue)
-            writeVarint(UInt64(entries.count))
-            for key in entries.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
-                writeRawString(key)
-                write(entries[key]!)
+            writeMapHeader(count: entries.count)
+            for entry in entries.entries {
+                writeMapKey(entry.key)
+                write(entry.value)
             }
         }
     }
+
+    /// A list's tag and count; the elements follow.
+    mutating func writeListHeader(count: Int) {
+        bytes.append(CanonicalTag.list.rawValue)
+        writeVarint(UInt64(count))
+    }
+
+    /// A map's tag and count; the entries follow, each a key (`writeMapKey`) then its value, keys in
+    /// canonical order.
+    mutating func writeMapHeader(count: Int) {
+        bytes.append(CanonicalTag.map.rawValue)
+        writeVarint(UInt64(count))
+    }
+
+    mutating func writeMapKey(_ key: String) { writeRawString(key) }
 
     /// Writes a tagged integer.
     public mutating func write(int value: Int64) {

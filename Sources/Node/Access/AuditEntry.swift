@@ -21,7 +21,7 @@ public struct AuditEntry: Sendable, Equatable {
 
     /// The canonical bytes: the audit log's leaf input.
     public var encoded: [UInt8] {
-        var map: [String: CanonicalValue] = [
+        var map: CanonicalMap = [
             "v": .int(1), "timeMs": .int(timeMs), "requester": .bytes(requester.bytes), "patient": .bytes(patient.bytes),
             "record": .bytes(record.bytes), "version": .int(Int64(version)), "purpose": .string(purpose.rawValue),
             "action": .string(action.rawValue), "outcome": .string(outcome.rawValue), "reason": .string(reason.rawValue),
