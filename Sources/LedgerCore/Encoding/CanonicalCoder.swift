@@ -56,9 +56,10 @@ public struct CanonicalEncodingError: Error, Sendable, CustomStringConvertible {
     public var description: String { path.isEmpty ? reason : "\(path): \(reason)" }
 }
 
-/// A type whose canonical form is one byte string (`.bytes`). The canonical coder uses these
-/// members directly; its `Codable` conformance (for other coders, e.g. JSON) is the lowercase hex
-/// string of the bytes.
+/// A type whose canonical form is one byte string (`.bytes`): `Hash256` and `SigningPublicKey`. The
+/// canonical coder writes and reads these two by their bytes, recognised by metatype (asking the
+/// runtime whether an arbitrary type conforms costs a conformance-cache lookup per value); their
+/// `Codable` conformance (for other coders, e.g. JSON) is the lowercase hex string of the bytes.
 public protocol CanonicalBytesRepresentable: Codable {
     /// The bytes written to the canonical form.
     var canonicalBytes: [UInt8] { get }
@@ -182,9 +183,9 @@ enum CanonicalCoding {
     static func special<T: Encodable>(_ value: T) -> CanonicalValue? {
         if T.self == [UInt8].self { return .bytes(unsafeBitCast(value, to: [UInt8].self)) }
         if T.self == CanonicalValue.self { return unsafeBitCast(value, to: CanonicalValue.self) }
-        // Ask the type first: casting the value itself would box every struct into an existential.
-        guard T.self is any CanonicalBytesRepresentable.Type, let representable = value as? any CanonicalBytesRepresentable else { return nil }
-        return .bytes(representable.canonicalBytes)
+        if T.self == Hash256.self { return .bytes(unsafeBitCast(value, to: Hash256.self).canonicalBytes) }
+        if T.self == SigningPublicKey.self { return .bytes(unsafeBitCast(value, to: SigningPublicKey.self).canonicalBytes) }
+        return nil
     }
 
     static func kind(_ value: CanonicalValue) -> String {
@@ -307,12 +308,10 @@ final class _CanonicalDecoder: Decoder {
             return unsafeBitCast(bytes, to: T.self)
         }
         if T.self == CanonicalValue.self { return unsafeBitCast(value, to: T.self) }
-        if let representable = T.self as? any CanonicalBytesRepresentable.Type {
+        if T.self == SigningPublicKey.self {
             guard case .bytes(let bytes) = value else { throw mismatch("bytes", value, at: key) }
-            guard let decoded = representable.init(canonicalBytes: bytes) else {
-                throw invalid(representable.canonicalBytesExpectation, at: key)
-            }
-            return decoded as! T
+            guard let decoded = SigningPublicKey(canonicalBytes: bytes) else { throw invalid(SigningPublicKey.canonicalBytesExpectation, at: key) }
+            return unsafeBitCast(decoded, to: T.self)
         }
         if let key { path.append(key) }
         let saved = current
@@ -552,7 +551,7 @@ struct SingleContainer: SingleValueDecodingContainer {
     func decode(_ type: UInt64.Type) throws -> UInt64 { try decoder.integer(UInt64.self, value, at: nil) }
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         // A wrapper decoding its wrapped value: the same value, so no path step.
-        if T.self == Hash256.self || T.self == [UInt8].self || T.self == CanonicalValue.self || T.self is any CanonicalBytesRepresentable.Type {
+        if T.self == Hash256.self || T.self == [UInt8].self || T.self == CanonicalValue.self || T.self == SigningPublicKey.self {
             return try decoder.decodeValue(T.self, from: value)
         }
         let decoded = try T(from: decoder)

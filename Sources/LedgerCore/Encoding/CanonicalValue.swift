@@ -1,6 +1,6 @@
 /// A value in CareLedger's canonical binary encoding: integers, byte strings, UTF-8 strings,
 /// booleans, null, lists and string-keyed maps. No floats, by design (principle 4).
-public indirect enum CanonicalValue: Sendable, Hashable {
+public enum CanonicalValue: Sendable, Hashable {
     case null
     case bool(Bool)
     case int(Int64)
