@@ -60,3 +60,73 @@ struct DecodedArgumentsTests {
         #expect(calls == 3)
     }
 }
+
+@Suite("Decoding from bytes accepts and refuses exactly what decoding the value tree does")
+struct CanonicalByteDecoderTests {
+    typealias Sample = CanonicalCoderTests.Sample
+
+    /// Both ways: from the bytes directly, and from the `CanonicalValue` read from them.
+    static func both(_ bytes: [UInt8]) -> (direct: Result<Sample, CanonicalDecodingError>, tree: Result<Sample, CanonicalDecodingError>) {
+        let direct = Result { () throws(CanonicalDecodingError) in try CanonicalDecoder().decode(Sample.self, fromBytes: bytes) }
+        let tree = Result { () throws(CanonicalDecodingError) -> Sample in
+            let value: CanonicalValue
+            do { value = try CanonicalValue(decoding: bytes) } catch { throw CanonicalDecodingError(path: "", problem: .invalid(error)) }
+            return try CanonicalDecoder().decode(Sample.self, from: value)
+        }
+        return (direct, tree)
+    }
+
+    @Test func theSampleDecodesTheSameBothWays() throws {
+        var withNote = CanonicalCoderTests.sample
+        withNote.note = "é ok"
+        for sample in [CanonicalCoderTests.sample, withNote] {
+            let bytes = try CanonicalEncoder().encodeBytes(sample)
+            #expect(try CanonicalDecoder().decode(Sample.self, fromBytes: bytes) == sample)
+        }
+    }
+
+    /// Every single-byte change, insertion and deletion of the sample's bytes: the two decoders agree on
+    /// whether it decodes and, when it does, on the value (an unknown key, a missing key, a wrong type,
+    /// a non-canonical encoding, a truncation each refused by both).
+    @Test func everyMutationIsJudgedAlike() throws {
+        var withNote = CanonicalCoderTests.sample
+        withNote.note = "n"
+        let original = try CanonicalEncoder().encodeBytes(withNote)
+        var mutants: [[UInt8]] = []
+        for i in original.indices {
+            for delta: UInt8 in [1, 0x80, 0xff] {
+                var m = original
+                m[i] &+= delta
+                mutants.append(m)
+            }
+            var cut = original
+            cut.remove(at: i)
+            mutants.append(cut)
+            var grown = original
+            grown.insert(0, at: i)
+            mutants.append(grown)
+        }
+        var decodedSomewhere = 0
+        for mutant in mutants {
+            let (direct, tree) = Self.both(mutant)
+            switch (direct, tree) {
+            case (.success(let a), .success(let b)):
+                #expect(a == b)
+                decodedSomewhere += 1
+            case (.failure, .failure): break
+            default: Issue.record("bytes \(Hex.encode(mutant)): direct \(direct), tree \(tree)")
+            }
+        }
+        // Some mutants still decode (a changed hash byte, count or letter): the comparison means something.
+        #expect(decodedSomewhere > 10)
+    }
+
+    @Test func anUnknownKeyIsNamed() throws {
+        guard case .map(var map) = CanonicalCoderTests.sampleValue else { return }
+        map["extra"] = .int(1)
+        #expect(throws: CanonicalDecodingError.self) { try CanonicalDecoder().decode(Sample.self, fromBytes: CanonicalValue.map(map).encoded) }
+        do { _ = try CanonicalDecoder().decode(Sample.self, fromBytes: CanonicalValue.map(map).encoded) } catch {
+            #expect(error.path == "extra")
+        }
+    }
+}

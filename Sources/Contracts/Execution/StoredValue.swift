@@ -13,8 +13,7 @@ protocol StoredValue: Codable, Sendable {}
 extension StoredValue {
     /// Decodes stored bytes; nil when they are not this type's canonical form.
     static func decode(_ bytes: [UInt8]) -> Self? {
-        guard let value = try? CanonicalValue(decoding: bytes) else { return nil }
-        return try? CanonicalDecoder().decode(Self.self, from: value)
+        try? CanonicalDecoder().decode(Self.self, fromBytes: bytes)
     }
 
     /// Decodes stored bytes and sets the properties that come from the state key.

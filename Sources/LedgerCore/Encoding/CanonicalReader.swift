@@ -24,6 +24,44 @@ public struct CanonicalReader: Sendable {
         try readValue(depth: 0)
     }
 
+    /// Checks one value as `readValue` does, and steps over it without building it.
+    public mutating func skipValue() throws(CanonicalError) {
+        try skipValue(depth: 0)
+    }
+
+    private mutating func skipValue(depth: Int) throws(CanonicalError) {
+        let start = offset
+        let tagByte = try readByte()
+        guard let tag = CanonicalTag(rawValue: tagByte) else { throw .unknownTag(offset: start, tag: tagByte) }
+        switch tag {
+        case .null, .false, .true: return
+        case .int: _ = try readVarint()
+        case .bytes: _ = try readRawRange()
+        case .string:
+            let stringStart = offset
+            guard Self.isUTF8(bytes[try readRawRange()]) else { throw .invalidUTF8(offset: stringStart) }
+        case .list:
+            guard depth < limits.depthMax else { throw .tooDeep(offset: start) }
+            for _ in 0..<(try readCount()) { try skipValue(depth: depth + 1) }
+        case .map:
+            guard depth < limits.depthMax else { throw .tooDeep(offset: start) }
+            var previousKey: Range<Int>? = nil
+            for _ in 0..<(try readCount()) {
+                let keyOffset = offset
+                let key = try readRawRange()
+                if let previousKey, !bytes[previousKey].lexicographicallyPrecedes(bytes[key]) { throw .unsortedMapKeys(offset: keyOffset) }
+                guard Self.isUTF8(bytes[key]) else { throw .invalidUTF8(offset: keyOffset) }
+                previousKey = key
+                try skipValue(depth: depth + 1)
+            }
+        }
+    }
+
+    /// Whether `run` is valid UTF-8 (ASCII, the usual case, without building a String).
+    private static func isUTF8(_ run: ArraySlice<UInt8>) -> Bool {
+        run.allSatisfy { $0 < 0x80 } || String(validating: run, as: UTF8.self) != nil
+    }
+
     private mutating func readValue(depth: Int) throws(CanonicalError) -> CanonicalValue {
         let start = offset
         let tagByte = try readByte()
