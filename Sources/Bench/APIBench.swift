@@ -84,10 +84,13 @@ struct APIBench: AsyncParsableCommand {
         bar.finish()
 
         let nodeKeys = try directory.loadKey(ledger.settings.nodeKey)
-        let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId)
-        let token = try await tokens.mint(for: reader.id).token
-        let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir)
-        let (port, server) = await LedgerServer.serveInProcess(services)
+        var authority: TokenAuthority?
+        let (port, server) = try await LedgerServer.serveInProcess { url in
+            let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url, usedAssertions: InMemoryUsedAssertions())
+            authority = tokens
+            return ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir)
+        }
+        let token = try await authority!.mint(for: reader.id).token
         defer { server.cancel() }
 
         let auditBefore = try ledger.access.vault.auditHead().size

@@ -10,6 +10,7 @@ import Logging
 import Node
 import Server
 import Services
+import Storage
 
 /// The demo's HTTP chapter: the node's FHIR server, SMART backend tokens, consent over FHIR, and
 /// an inclusion proof fetched and checked over HTTP.
@@ -36,9 +37,11 @@ extension DemoScript {
         let chen = try directory.loadKey("dr-chen")
         let nodeKeys = try directory.loadKey(ledger.settings.nodeKey)
         let fhir = ledger.fhir
-        let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys,
-                                      tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId), fhir: fhir)
-        let (port, server) = await LedgerServer.serveInProcess(services)
+        let (port, server) = try await LedgerServer.serveInProcess { url in
+            ServerServices(node: ledger.node, nodeKeys: nodeKeys,
+                           tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url,
+                                                        usedAssertions: InMemoryUsedAssertions()), fhir: fhir)
+        }
         defer { server.cancel() }
         let base = "http://127.0.0.1:\(port)"
         story.ok("the node serves /fhir, /v1 and the proof API on \(base) (port picked by the OS)")

@@ -44,12 +44,12 @@ enum FHIRRoutes {
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: FHIRJSON.data(object, pretty: pretty))))
     }
 
-    static func base(_ request: Request) -> String { "http://\(request.head.authority ?? "localhost")/fhir" }
+    /// The FHIR base URL: the node's configured public URL, never the request's `Host` header.
+    static func fhirBase(_ services: ServerServices) -> String { services.tokens.publicURL + "/fhir" }
 
     static func add(to router: Router<LedgerRequestContext>, _ services: ServerServices, fhir: FHIRService) {
         router.group("fhir").add(middleware: FHIROutcomeMiddleware()).get("metadata") { request, _ in
-            let base = base(request)
-            let statement = FHIR.CapabilityStatement.make(base: base, tokenURL: base.replacingOccurrences(of: "/fhir", with: "/auth/token"),
+            let statement = FHIR.CapabilityStatement.make(base: fhirBase(services), tokenURL: services.tokens.tokenURL,
                                                           date: FHIRDateTime.instant(ms: Int64(Date().timeIntervalSince1970 * 1_000)))
             return response(statement, pretty: request.query("_pretty") == "true")
         }
@@ -66,15 +66,15 @@ enum FHIRRoutes {
             let requester = try context.requester()
             switch bundle["type"] as? String {
             case "transaction":
-                return response(try await fhir.transaction(bundle, requester: requester, base: base(request)), pretty: pretty(request))
+                return response(try await fhir.transaction(bundle, requester: requester, base: fhirBase(services)), pretty: pretty(request))
             case "batch":
-                return response(try await batch(bundle, requester: requester, request: request, fhir: fhir), pretty: pretty(request))
+                return response(try await batch(bundle, requester: requester, request: request, fhir: fhir, base: fhirBase(services)), pretty: pretty(request))
             default:
                 throw FHIRError.invalid("Bundle.type must be transaction or batch", at: "Bundle.type")
             }
         }
         group.get("$export") { request, context in
-            try await startExport(request, context, patientLevel: false, fhir: fhir)
+            try await startExport(request, context, patientLevel: false, fhir: fhir, base: fhirBase(services))
         }
         group.get("$export-status/:job") { request, context in
             let job = try await fhir.exports.job(context.parameters.get("job") ?? "", owner: try context.requester().id)
@@ -82,11 +82,10 @@ enum FHIRRoutes {
                 return Response(status: .accepted, headers: [HTTPField.Name("X-Progress")!: job.progress, .retryAfter: "1"])
             }
             if let error = job.error { throw FHIRError(500, "exception", "export failed: \(error)") }
-            let base = base(request)
-            let manifest: [String: Any] = [
+                let manifest: [String: Any] = [
                 "transactionTime": FHIRDateTime.instant(ms: Int64(job.started.timeIntervalSince1970 * 1_000)),
                 "request": job.request, "requiresAccessToken": true, "error": [[String: Any]](),
-                "output": job.outputs.map { ["type": $0.type, "url": "\(base)/$export-file/\(context.parameters.get("job") ?? "")/\($0.type).ndjson",
+                "output": job.outputs.map { ["type": $0.type, "url": "\(fhirBase(services))/$export-file/\(context.parameters.get("job") ?? "")/\($0.type).ndjson",
                                              "count": $0.count] },
                 "extension": ["https://careledger.org/fhir/export-completed": FHIRDateTime.instant(ms: Int64(finished.timeIntervalSince1970 * 1_000))],
             ]
@@ -107,9 +106,9 @@ enum FHIRRoutes {
         group.get(":type") { request, context in
             let type = try supportedType(context)
             let pairs = queryPairs(request)
-            if let view = try await ledgerView(type: type, pairs: pairs, request: request, context: context, fhir: fhir) { return view }
+            if let view = try await ledgerView(type: type, pairs: pairs, request: request, context: context, fhir: fhir, base: fhirBase(services)) { return view }
             let query = try SearchQuery(type: type, pairs: pairs, strict: strictHandling(request))
-            return try await searchResponse(query, request: request, context: context, fhir: fhir)
+            return try await searchResponse(query, request: request, context: context, fhir: fhir, base: fhirBase(services))
         }
         // Type-level operations. (A constant "Claim/$submit" route would shadow POST /fhir/Claim in the router's trie.)
         group.post(":type/:id") { request, context in
@@ -117,7 +116,7 @@ enum FHIRRoutes {
                 throw FHIRError(405, "not-supported", "POST to an instance is not a FHIR interaction; the only type-level operation is Claim/$submit")
             }
             let claimResponse = try await fhir.submitClaim(try await body(request), requester: try context.requester())
-            return response(claimResponse, headers: [.location: "\(base(request))/ClaimResponse/\(claimResponse["id"] as? String ?? "")"],
+            return response(claimResponse, headers: [.location: "\(fhirBase(services))/ClaimResponse/\(claimResponse["id"] as? String ?? "")"],
                             pretty: pretty(request))
         }
         group.post(":type/_search") { request, context in
@@ -128,7 +127,7 @@ enum FHIRRoutes {
             let body = try await request.body.collect(upTo: 64 << 10)
             let pairs = queryPairs(request) + formPairs(String(buffer: body))
             let query = try SearchQuery(type: type, pairs: pairs, strict: strictHandling(request))
-            return try await searchResponse(query, request: request, context: context, fhir: fhir)
+            return try await searchResponse(query, request: request, context: context, fhir: fhir, base: fhirBase(services))
         }
         group.post(":type") { request, context in
             let type = try supportedType(context)
@@ -138,23 +137,23 @@ enum FHIRRoutes {
                 let query = try SearchQuery(type: type, pairs: formPairs(condition), strict: true)
                 let existing = try await fhir.search(query, requester: requester, purpose: try purpose(request))
                 if existing.total == 1, let match = existing.matches.first {
-                    return response(match.resource, headers: versionHeaders(match, base: base(request)), pretty: pretty(request))
+                    return response(match.resource, headers: versionHeaders(match, base: fhirBase(services)), pretty: pretty(request))
                 }
                 if existing.total > 1 { throw FHIRError.preconditionFailed("If-None-Exist matches \(existing.total) resources") }
             }
             if type == "Consent", fhir.isPatientSide(resource, requester: requester) {
                 let consent = try await fhir.grantConsent(resource, requester: requester)
-                return response(consent, status: .created, headers: [.location: "\(base(request))/Consent/\(consent["id"] as? String ?? "")"],
+                return response(consent, status: .created, headers: [.location: "\(fhirBase(services))/Consent/\(consent["id"] as? String ?? "")"],
                                 pretty: pretty(request))
             }
             let created = try await fhir.create(resource, type: type, requester: requester)
-            var headers = versionHeaders(created, base: base(request))
-            headers[.location] = "\(base(request))/\(type)/\(created.id)/_history/\(created.version)"
+            var headers = versionHeaders(created, base: fhirBase(services))
+            headers[.location] = "\(fhirBase(services))/\(type)/\(created.id)/_history/\(created.version)"
             return response(created.resource, status: .created, headers: headers, pretty: pretty(request))
         }
         group.get(":type/:id") { request, context in
             if context.parameters.get("type") == "Patient", context.parameters.get("id") == "$export" {
-                return try await startExport(request, context, patientLevel: true, fhir: fhir)
+                return try await startExport(request, context, patientLevel: true, fhir: fhir, base: fhirBase(services))
             }
             let (type, id) = try typeAndID(context)
             if type == "AuditEvent", id.hasPrefix("audit-") {
@@ -173,9 +172,9 @@ enum FHIRRoutes {
             let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request),
                                             parse: pretty(request))
             guard let content = found.content, !pretty(request) else {
-                return response(found.resource, headers: versionHeaders(found, base: base(request)), pretty: pretty(request))
+                return response(found.resource, headers: versionHeaders(found, base: fhirBase(services)), pretty: pretty(request))
             }
-            var headers = versionHeaders(found, base: base(request))
+            var headers = versionHeaders(found, base: fhirBase(services))
             headers[.contentType] = mediaType
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: content)))
         }
@@ -188,8 +187,8 @@ enum FHIRRoutes {
                 ifMatch = version
             }
             let (written, created) = try await fhir.update(resource, type: type, id: id, ifMatch: ifMatch, requester: try context.requester())
-            var headers = versionHeaders(written, base: base(request))
-            if created { headers[.location] = "\(base(request))/\(type)/\(id)/_history/\(written.version)" }
+            var headers = versionHeaders(written, base: fhirBase(services))
+            if created { headers[.location] = "\(fhirBase(services))/\(type)/\(id)/_history/\(written.version)" }
             return response(written.resource, status: created ? .created : .ok, headers: headers, pretty: pretty(request))
         }
         group.delete(":type/:id") { request, context in
@@ -205,14 +204,14 @@ enum FHIRRoutes {
         group.get(":type/:id/_history") { request, context in
             let (type, id) = try typeAndID(context)
             let versions = try await fhir.history(type: type, id: id, requester: try context.requester(), purpose: try purpose(request))
-            return response(historyBundle(versions, base: base(request), selfURL: "\(base(request))/\(type)/\(id)/_history"), pretty: pretty(request))
+            return response(historyBundle(versions, base: fhirBase(services), selfURL: "\(fhirBase(services))/\(type)/\(id)/_history"), pretty: pretty(request))
         }
         group.get(":type/_history") { request, context in
             let type = try supportedType(context)
             let count = Int(request.query("_count") ?? "100") ?? -1
             guard (1...SearchQuery.countMax).contains(count) else { throw FHIRError.invalid("_count must be 1…\(SearchQuery.countMax)") }
             let versions = try await fhir.typeHistory(type: type, count: count, requester: try context.requester(), purpose: try purpose(request))
-            return response(historyBundle(versions, base: base(request), selfURL: "\(base(request))/\(type)/_history"), pretty: pretty(request))
+            return response(historyBundle(versions, base: fhirBase(services), selfURL: "\(fhirBase(services))/\(type)/_history"), pretty: pretty(request))
         }
         group.get(":type/:id/:operation") { request, context in
             let (type, id) = try typeAndID(context)
@@ -220,10 +219,9 @@ enum FHIRRoutes {
                 throw FHIRError(404, "not-supported", "\(type)/\(id)/\(context.parameters.get("operation")?.prefix(40) ?? "") is not an operation served here")
             }
             let all = try await fhir.everything(patientID: id, requester: try context.requester(), purpose: try purpose(request))
-            let base = base(request)
-            let entries: [[String: Any]] = all.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "match"]] }
+                let entries: [[String: Any]] = all.map { ["fullUrl": "\(fhirBase(services))/\($0.type)/\($0.id)", "resource": $0.resource, "search": ["mode": "match"]] }
             var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": entries.count,
-                                         "link": [["relation": "self", "url": "\(base)/Patient/\(id)/$everything"]]]
+                                         "link": [["relation": "self", "url": "\(fhirBase(services))/Patient/\(id)/$everything"]]]
             if !entries.isEmpty { bundle["entry"] = entries }
             return response(bundle, pretty: pretty(request))
         }
@@ -233,15 +231,14 @@ enum FHIRRoutes {
                 throw FHIRError.invalid("versionId must be a positive integer")
             }
             let found = try await fhir.read(type: type, id: id, version: version, requester: try context.requester(), purpose: try purpose(request))
-            return response(found.resource, headers: versionHeaders(found, base: base(request)), pretty: pretty(request))
+            return response(found.resource, headers: versionHeaders(found, base: fhirBase(services)), pretty: pretty(request))
         }
     }
 
     /// A batch: each entry on its own, answered in a batch-response (entries may fail alone).
-    static func batch(_ bundle: [String: Any], requester: Identity, request: Request, fhir: FHIRService) async throws -> [String: Any] {
+    static func batch(_ bundle: [String: Any], requester: Identity, request: Request, fhir: FHIRService, base: String) async throws -> [String: Any] {
         let entries = (bundle["entry"] as? [Any] ?? []).map { $0 as? [String: Any] ?? [:] }
         guard entries.count <= FHIRService.bundleEntriesMax else { throw FHIRError(413, "too-costly", "too many entries") }
-        let base = base(request)
         let purpose = try purpose(request)
         var out: [[String: Any]] = []
         for entry in entries {
@@ -291,8 +288,7 @@ enum FHIRRoutes {
     /// The ledger's own objects: `AuditEvent?patient=` (the access log, BALP) and
     /// `Provenance?target=Type/id` (from the chain); nil for ordinary searches.
     static func ledgerView(type: String, pairs: [(String, String)], request: Request, context: LedgerRequestContext,
-                           fhir: FHIRService) async throws -> Response? {
-        let base = base(request)
+                           fhir: FHIRService, base: String) async throws -> Response? {
         if type == "AuditEvent", let patient = pairs.first(where: { $0.0 == "patient" })?.1 {
             let id = FHIRJSON.parseReference(patient)?.id ?? patient
             let count = Int(request.query("_count") ?? "100") ?? -1
@@ -322,7 +318,7 @@ enum FHIRRoutes {
 
     /// Bulk Data kick-off: `Prefer: respond-async` required; `_type` limits the types; 202 with
     /// the status URL in Content-Location.
-    static func startExport(_ request: Request, _ context: LedgerRequestContext, patientLevel: Bool, fhir: FHIRService) async throws -> Response {
+    static func startExport(_ request: Request, _ context: LedgerRequestContext, patientLevel: Bool, fhir: FHIRService, base: String) async throws -> Response {
         guard request.headers[HTTPField.Name("Prefer")!]?.contains("respond-async") == true else {
             throw FHIRError.invalid("$export is asynchronous: send Prefer: respond-async")
         }
@@ -338,7 +334,6 @@ enum FHIRRoutes {
         }
         let requester = try context.requester()
         let purpose = try purpose(request)
-        let base = base(request)
         let requestURL = "\(base)/\(patientLevel ? "Patient/" : "")$export" + (request.uri.query.map { "?\($0)" } ?? "")
         let jobs = fhir.exports
         let wanted = types
@@ -424,10 +419,9 @@ enum FHIRRoutes {
         }
     }
 
-    static func searchResponse(_ query: SearchQuery, request: Request, context: LedgerRequestContext, fhir: FHIRService) async throws -> Response {
+    static func searchResponse(_ query: SearchQuery, request: Request, context: LedgerRequestContext, fhir: FHIRService, base: String) async throws -> Response {
         let requester = try context.requester()
         let result = try await fhir.search(query, requester: requester, purpose: try purpose(request))
-        let base = base(request)
         // Ledger objects join a search by patient: the patient's (or delegate's) own consents, and
         // the adjudicated claims the requester is a party to.
         var ledgerObjects: [[String: Any]] = []

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Contracts
 import Foundation
 import HTTPTypes
@@ -55,6 +58,12 @@ public struct ServerServices: Sendable {
     var state: any StateReader { node.state }
 }
 
+/// Why an HTTP server could not start.
+public struct ServerStartError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// The HTTP server: `/healthz`, `/metrics`, `/auth/token`, the `/v1` JSON API with the
 /// Certificate-Transparency-shaped proof API, and `/v1/openapi.json`.
 public enum LedgerServer {
@@ -94,15 +103,35 @@ public enum LedgerServer {
     }
 
     /// Starts the HTTP server in this process on a free loopback port; cancel the task to stop it.
-    public static func serveInProcess(_ services: ServerServices) async -> (port: Int, task: Task<Void, any Error>) {
+    /// `services` gets the server's URL (`http://127.0.0.1:PORT`) to build its token authority on.
+    public static func serveInProcess(_ services: (_ publicURL: String) async throws -> ServerServices) async throws
+        -> (port: Int, task: Task<Void, any Error>) {
         var logger = Logger(label: "careledger.in-process-server")
         logger.logLevel = .critical
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let app = LedgerServer.application(services, port: 0, logger: logger) { port in portSink.yield(port) }
+        let port = try freePort(host: "127.0.0.1")
+        let (ready, readySink) = AsyncStream.makeStream(of: Void.self)
+        let app = LedgerServer.application(try await services("http://127.0.0.1:\(port)"), port: port, logger: logger) { _ in readySink.yield() }
         let server = Task { try await app.run() }
-        var port = 0
-        for await bound in ports { port = bound; break }
+        for await _ in ready { break }
         return (port, server)
+    }
+
+    /// A TCP port free on `host` right now, for a server whose URL must be known before it starts
+    /// (`--port 0`, in-process servers).
+    public static func freePort(host: String) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ServerStartError("no socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw ServerStartError("\(host) is not an IPv4 address") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw ServerStartError("cannot bind \(host):0: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// An application listening on `host:port` (port 0 picks a free one; `onRunning` gets the bound port).

@@ -5,6 +5,7 @@ import HTTPTypes
 import JWTKit
 public import LedgerCore
 import Services
+public import Storage
 import Synchronization
 
 /// Limits of the HTTP server. Every one is enforced and stated in README.
@@ -19,8 +20,6 @@ public enum ServerLimits {
     public static let clockSkewSeconds: Int64 = 60
     /// Access tokens remembered after their first verification; past this the cache starts over.
     public static let verifiedTokensMax = 100_000
-    /// Assertion ids remembered against replay; past this new assertions are refused until some expire.
-    public static let assertionIDsMax = 100_000
     /// Longest a client may ask `POST /v1/txs?wait=true` to wait.
     public static let commitWaitMsMax = 30_000
     /// Largest page of `GET /v1/txs`.
@@ -65,18 +64,33 @@ public struct AccessToken: Sendable {
 public final class TokenAuthority: Sendable {
     /// `aud` of every access token: the chain it is valid on.
     public let audience: String
+    /// The node's public base URL (`https://ledger.example.org`, no trailing slash): every URL the
+    /// server prints or links is built on it, never on a request's `Host` header.
+    public let publicURL: String
+    /// The token endpoint: the one `aud` a client assertion must name.
+    public var tokenURL: String { publicURL + "/auth/token" }
     private let issuer: String
     private let keys: JWTKeyCollection
     private let now: @Sendable () -> Date
     private let verified = Mutex<[String: (claims: AccessClaims, expires: Int64)]>([:])
-    private let assertionIDs = Mutex<[String: Int64]>([:])
+    private let usedAssertions: any UsedAssertionStore
 
-    public init(nodeKeys: IdentityKeys, chainId: String, now: @escaping @Sendable () -> Date = Date.init) async {
+    /// `usedAssertions` keeps accepted assertion ids until they expire: give a node serving real
+    /// clients the SQLite one in its data directory, or a restart re-opens every replay.
+    public init(nodeKeys: IdentityKeys, chainId: String, publicURL: String, usedAssertions: any UsedAssertionStore,
+                now: @escaping @Sendable () -> Date = Date.init) async {
         audience = "careledger:\(chainId)"
+        self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         issuer = nodeKeys.derivedID.hex
         keys = JWTKeyCollection()
         await keys.add(eddsa: EdDSA.PrivateKey(backing: nodeKeys.signing), kid: JWKIdentifier(string: issuer))
+        self.usedAssertions = usedAssertions
         self.now = now
+    }
+
+    /// An authority that only mints tokens locally (`careledger token`); it accepts no client assertions.
+    public convenience init(mintingFor nodeKeys: IdentityKeys, chainId: String) async {
+        await self.init(nodeKeys: nodeKeys, chainId: chainId, publicURL: "", usedAssertions: InMemoryUsedAssertions())
     }
 
     private var nowSeconds: Int64 { Int64(now().timeIntervalSince1970) }
@@ -124,10 +138,12 @@ public final class TokenAuthority: Sendable {
     }
 
     /// Checks a client assertion (RFC 7523 as profiled by SMART Backend Services): signed with
-    /// the registered key of the active identity named in `iss` = `sub`, addressed to a token
-    /// endpoint, expiring within five minutes, and never seen before.
+    /// the registered key of the active identity named in `iss` = `sub`, addressed to this node's
+    /// token endpoint (`aud` equal to `tokenURL`), expiring within five minutes, and never seen
+    /// before — by this process or an earlier one.
     public func verifyAssertion(_ assertion: String, state: any StateReader) async throws(APIError) -> Identity {
         func invalid(_ message: String) -> APIError { APIError(.badRequest, "invalid_client", message) }
+        guard !publicURL.isEmpty else { throw invalid("this authority only mints tokens locally") }
         let unverified: ClientAssertion
         do { unverified = try await JWTKeyCollection().unverified(assertion, as: ClientAssertion.self) } catch {
             throw invalid("client_assertion is not a JWT with iss, sub, aud and exp")
@@ -145,9 +161,7 @@ public final class TokenAuthority: Sendable {
         } catch {
             throw invalid("client_assertion is not signed (EdDSA) by the registered key of \(id.hex)")
         }
-        guard unverified.aud.value.contains(where: { $0.hasSuffix("/auth/token") }) else {
-            throw invalid("aud must be this node's token endpoint URL (…/auth/token)")
-        }
+        guard unverified.aud.value.contains(tokenURL) else { throw invalid("aud must be this node's token endpoint, \(tokenURL)") }
         let current = nowSeconds
         let expires = Int64(unverified.exp.value.timeIntervalSince1970)
         guard expires > current - ServerLimits.clockSkewSeconds else { throw invalid("client_assertion has expired") }
@@ -155,18 +169,16 @@ public final class TokenAuthority: Sendable {
             throw invalid("client_assertion may be valid for at most \(ServerLimits.assertionSecondsMax) seconds")
         }
         guard let jti = unverified.jti?.value, !jti.isEmpty, jti.utf8.count <= 256 else { throw invalid("client_assertion needs a jti") }
-        let fresh = assertionIDs.withLock { seen -> Bool? in
-            if seen.count >= ServerLimits.assertionIDsMax { seen = seen.filter { $0.value > current - ServerLimits.clockSkewSeconds } }
-            guard seen.count < ServerLimits.assertionIDsMax else { return nil }
-            let replayKey = "\(id.hex)/\(jti)"
-            guard seen[replayKey] == nil else { return false }
-            seen[replayKey] = expires
-            return true
+        let use: AssertionUse
+        do { use = try usedAssertions.use(identity: id.hex, jti: jti, expires: expires, keepAfter: current - ServerLimits.clockSkewSeconds) } catch {
+            throw APIError(.serviceUnavailable, "temporarily_unavailable", "the assertion could not be recorded against replay; retry shortly")
         }
-        switch fresh {
-        case .none: throw APIError(.serviceUnavailable, "temporarily_unavailable", "too many assertions in flight; retry shortly")
-        case .some(false): throw invalid("client_assertion jti \(jti) was already used")
-        case .some(true): return identity
+        switch use {
+        case .fresh: return identity
+        case .replayed: throw invalid("client_assertion jti \(jti) was already used")
+        case .tooMany:
+            throw APIError(.tooManyRequests, "invalid_client",
+                           "identity \(id.hex) has \(UsedAssertions.perIdentityMax) unexpired assertions; reuse its access token until it expires")
         }
     }
 

@@ -7,6 +7,7 @@ import LedgerCore
 import Node
 import Server
 import Services
+import Storage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,8 +22,9 @@ struct NodeCommand: AsyncParsableCommand {
             /healthz, /metrics, POST /auth/token, the /v1 API (see /v1/openapi.json) and FHIR R4 at /fhir over the \
             records this node holds (every read consent-checked and audited; the audit tree head is anchored \
             on-chain within 250 ms); it prints \
-            "listening on http://HOST:PORT" once the socket is bound (port 0 picks a free port). Get a token with \
-            `careledger token`.
+            "listening on URL" once the socket is bound (port 0 picks a free port). The URL is --public-url, by \
+            default http://HOST:PORT: client assertions must name its /auth/token as their audience, and every \
+            link the server returns is built on it. Get a token with `careledger token`.
             """)
 
     @OptionGroup var options: DataOption
@@ -30,6 +32,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Cut a block this many milliseconds after its first transaction.") var blockDelayMs: Int?
     @Option(help: "Serve the HTTP API on this port (0 picks a free one).") var port: Int?
     @Option(help: "Address the HTTP API listens on.") var host = "127.0.0.1"
+    @Option(help: "The URL clients reach this node at (default http://HOST:PORT), e.g. behind a proxy.") var publicURL: String?
 
     func run() async throws {
         if let blockSize, !(1...Limits.blockTransactionsMax).contains(blockSize) {
@@ -37,6 +40,9 @@ struct NodeCommand: AsyncParsableCommand {
         }
         if let blockDelayMs, !(1...60_000).contains(blockDelayMs) { throw CLIError("--block-delay-ms must be 1…60000") }
         if let port, !(0...65_535).contains(port) { throw CLIError("--port must be 0…65535") }
+        if let publicURL, URL(string: publicURL)?.scheme.map({ ["http", "https"].contains($0) }) != true || publicURL.contains("?") {
+            throw CLIError("--public-url must be an http or https URL without a query, e.g. https://ledger.example.org")
+        }
         let ledger = try await LocalLedger.open(options.directory, blockTransactionsMax: blockSize, blockDelayMs: blockDelayMs)
         let head = await ledger.node.headHeader
         Terminal.line("node up: chain \(head.chainId), height \(head.height), \(grouped(head.logSize)) transactions, log root \(head.logRoot.hex)")
@@ -51,8 +57,12 @@ struct NodeCommand: AsyncParsableCommand {
         if let port {
             let nodeKeys = try options.directory.loadKey(ledger.settings.nodeKey)
             let fhir = ledger.fhir
-            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys,
-                                          tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId), fhir: fhir)
+            // The URL must be known before serving (it is the token audience), so port 0 is resolved now.
+            let port = port == 0 ? try LedgerServer.freePort(host: host) : port
+            let url = publicURL ?? "http://\(host):\(port)"
+            let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url,
+                                              usedAssertions: try SQLiteUsedAssertions(path: options.directory.usedAssertionsPath))
+            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir)
             // Reads over HTTP append to the audit log; its tree head goes on-chain within 250 ms.
             let anchorer = try options.directory.loadKey(ledger.settings.administrator)
             let anchoring = Task {
@@ -63,8 +73,8 @@ struct NodeCommand: AsyncParsableCommand {
             }
             defer { anchoring.cancel() }
             let host = self.host
-            let app = LedgerServer.application(services, host: host, port: port) { bound in
-                Terminal.line("listening on http://\(host):\(bound)")
+            let app = LedgerServer.application(services, host: host, port: port) { _ in
+                Terminal.line("listening on \(tokens.publicURL)")
             }
             // Serves until SIGINT/SIGTERM, then drains in-flight requests.
             do { try await app.runService() } catch {

@@ -31,7 +31,7 @@ struct TokenCommand: AsyncParsableCommand {
             throw CLIError("“\(name)” (\(keys.derivedID.hex)) is not registered on this ledger")
         }
         guard !registered.revoked else { throw CLIError("“\(name)” has been revoked") }
-        let authority = await TokenAuthority(nodeKeys: try directory.loadKey(settings.nodeKey), chainId: settings.chainId)
+        let authority = await TokenAuthority(mintingFor: try directory.loadKey(settings.nodeKey), chainId: settings.chainId)
         let token = try await authority.mint(for: registered.id)
         if json {
             Terminal.json(["access_token": token.token, "identity": registered.id.hex, "expires_in": token.expiresIn, "token_type": "bearer"])

@@ -85,7 +85,7 @@ struct SameAnswerTests {
                 let admin = try directory.loadKey(ledger.settings.administrator)
                 try await ledger.commit(ledger.sign(admin, AnchorContract.Put(digest: Hash256.sha256(Array("later".utf8)), kind: "doc")))
                 let services = ServerServices(node: ledger.node, nodeKeys: try directory.loadKey(ledger.settings.nodeKey),
-                                              tokens: await TokenAuthority(nodeKeys: try directory.loadKey(ledger.settings.nodeKey),
+                                              tokens: await TokenAuthority(mintingFor: try directory.loadKey(ledger.settings.nodeKey),
                                                                            chainId: ledger.settings.chainId),
                                               fhir: ledger.fhir)
                 let app = Application(router: LedgerServer.router(services))

@@ -43,7 +43,8 @@ struct FHIRFixture {
         }
         let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.appendingPathComponent("vault.sqlite").path),
                                    custodians: [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
-        services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId),
+        services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId, publicURL: ServerFixture.publicURL,
+                                                               usedAssertions: InMemoryUsedAssertions()),
                                   fhir: FHIRService(client: LedgerClient(node: node), access: access, patientKeys: patientKeys))
     }
 

@@ -22,6 +22,9 @@ struct ServerFixture {
     let clinician = IdentityKeys(seed: Array(repeating: 2, count: 32))
     let nodeKeys = IdentityKeys(seed: Array(repeating: 9, count: 32))
     static let chainId = "server-test"
+    /// The node's configured URL; client assertions name its /auth/token.
+    static let publicURL = "http://127.0.0.1"
+    static let tokenURL = publicURL + "/auth/token"
 
     init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-server-\(UUID().uuidString)")
@@ -30,7 +33,9 @@ struct ServerFixture {
         _ = try Genesis.create(in: store, chainId: Self.chainId, founders: [Founder(keys: hospital, label: "hospital", type: .hospital)],
                                ordererKeys: nodeKeys, timeMs: 1_800_000_000_000)
         node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: .init(blockDelayMs: 2))
-        services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId))
+        services = ServerServices(node: node, nodeKeys: nodeKeys,
+                                  tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId, publicURL: Self.publicURL,
+                                                               usedAssertions: try SQLiteUsedAssertions(path: directory.appendingPathComponent("assertions.sqlite").path)))
         let enroll = Transaction.sign(TransactionBody(
             chainId: Self.chainId, sender: hospital.derivedID, publicKey: hospital.signingPublicKey, sequence: 2,
             call: MembershipContract.Enroll(label: "dr-a", roles: [.clinician], signingKey: clinician.signingPublicKey,
@@ -75,7 +80,7 @@ func object(_ buffer: ByteBuffer) -> [String: Any] {
 
 /// Asks the token endpoint for a token with a fresh client assertion signed by `keys`.
 func token(_ client: some TestClientProtocol, for keys: IdentityKeys) async throws -> String {
-    let assertion = try await TokenAuthority.makeAssertion(for: keys, tokenURL: "http://127.0.0.1/auth/token")
+    let assertion = try await TokenAuthority.makeAssertion(for: keys, tokenURL: ServerFixture.tokenURL)
     return try await client.execute(uri: "/auth/token", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                                     body: form(["grant_type": "client_credentials", "client_assertion": assertion,
                                                 "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"])) { response in
@@ -103,7 +108,7 @@ struct ServerTests {
                 #expect(object(response.body)["error"] as? String == "invalid_token")
             }
             // A token another node minted (other key) is refused.
-            let otherNode = await TokenAuthority(nodeKeys: IdentityKeys(seed: Array(repeating: 8, count: 32)), chainId: ServerFixture.chainId)
+            let otherNode = await TokenAuthority(mintingFor: IdentityKeys(seed: Array(repeating: 8, count: 32)), chainId: ServerFixture.chainId)
             let foreign = try await otherNode.mint(for: fixture.clinician.derivedID)
             try await client.execute(uri: "/v1/log/sth", method: .get, headers: [.authorization: "Bearer \(foreign.token)"]) { response in
                 #expect(response.status == .unauthorized)
@@ -118,14 +123,16 @@ struct ServerTests {
             }
 
             // Bad token requests: each a specific 400/415, and none yields a token.
-            let assertion = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: "http://x/auth/token")
+            let assertion = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: ServerFixture.tokenURL)
             let type = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
             let stranger = IdentityKeys(seed: Array(repeating: 5, count: 32))
-            let forged = try await TokenAuthority.makeAssertion(for: stranger, tokenURL: "http://x/auth/token")
-            let longLived = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: "http://x/auth/token", lifetimeSeconds: 3_600)
-            let expired = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: "http://x/auth/token",
+            let forged = try await TokenAuthority.makeAssertion(for: stranger, tokenURL: ServerFixture.tokenURL)
+            let longLived = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: ServerFixture.tokenURL, lifetimeSeconds: 3_600)
+            let expired = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: ServerFixture.tokenURL,
                                                                  now: Date().addingTimeInterval(-600))
-            let wrongAudience = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: "http://x/other")
+            let wrongAudience = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: "http://127.0.0.1/other")
+            // Security review finding 7: any aud merely ending in /auth/token was accepted.
+            let foreignEndpoint = try await TokenAuthority.makeAssertion(for: fixture.clinician, tokenURL: "https://evil.example/auth/token")
             let cases: [(String, [String: String], HTTPResponse.Status, String)] = [
                 ("first use", ["grant_type": "client_credentials", "client_assertion_type": type, "client_assertion": assertion], .ok, ""),
                 ("replayed assertion", ["grant_type": "client_credentials", "client_assertion_type": type, "client_assertion": assertion],
@@ -138,6 +145,8 @@ struct ServerTests {
                  .badRequest, "invalid_client"),
                 ("wrong audience", ["grant_type": "client_credentials", "client_assertion_type": type, "client_assertion": wrongAudience],
                  .badRequest, "invalid_client"),
+                ("another server's token endpoint", ["grant_type": "client_credentials", "client_assertion_type": type,
+                                                     "client_assertion": foreignEndpoint], .badRequest, "invalid_client"),
                 ("password grant", ["grant_type": "password", "client_assertion_type": type, "client_assertion": assertion],
                  .badRequest, "unsupported_grant_type"),
                 ("no assertion", ["grant_type": "client_credentials", "client_assertion_type": type], .badRequest, "invalid_request"),

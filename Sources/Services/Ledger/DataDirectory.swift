@@ -84,6 +84,8 @@ public struct DataDirectory: Sendable {
     public var settingsURL: URL { url.appendingPathComponent("node.json") }
     public var keysURL: URL { url.appendingPathComponent("keys") }
     public var vaultPath: String { url.appendingPathComponent("vault.sqlite").path }
+    /// Client assertions the node's token endpoint accepted, kept until they expire (no PHI).
+    public var usedAssertionsPath: String { url.appendingPathComponent("assertions.sqlite").path }
 
     public var exists: Bool { FileManager.default.fileExists(atPath: settingsURL.path) }
 
