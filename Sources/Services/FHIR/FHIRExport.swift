@@ -6,8 +6,11 @@ public import LedgerCore
 /// FHIR Bulk Data `$export` (async kick-off, status, NDJSON). Output is PHI, so it is kept only in
 /// memory — never written to disk — for its requester, and dropped an hour after it completes.
 public actor ExportJobs {
-    /// Most jobs kept (running or finished) at once.
+    /// Most jobs kept (running or finished) at once, for everyone: with `outputBytesMax`, what
+    /// export output may take of the node's memory.
     public static let jobsMax = 8
+    /// Most jobs one identity may have kept at once, so no identity takes every slot.
+    public static let jobsPerIdentityMax = 2
     /// Largest output of one job.
     public static let outputBytesMax = 256 << 20
     /// How long finished output is kept.
@@ -26,10 +29,16 @@ public actor ExportJobs {
 
     private var jobs: [String: Job] = [:]
 
+    public init() {}
+
     public func start(owner: IdentityID, request: String, work: @escaping @Sendable (String) async -> Void) throws(FHIRError) -> String {
         let now = Date()
         jobs = jobs.filter { $0.value.finished.map { now.timeIntervalSince($0) < Self.keepSeconds } ?? true }
-        guard jobs.count < Self.jobsMax else { throw FHIRError(429, "throttled", "too many export jobs; retry later") }
+        let mine = jobs.values.filter { $0.owner == owner }.count
+        guard mine < Self.jobsPerIdentityMax else {
+            throw FHIRError(429, "throttled", "you have \(mine) export jobs kept (at most \(Self.jobsPerIdentityMax)); DELETE one or wait for it to expire")
+        }
+        guard jobs.count < Self.jobsMax else { throw FHIRError(429, "throttled", "too many export jobs on this node; retry later") }
         let id = UUID().uuidString.lowercased()
         jobs[id] = Job(owner: owner, request: request, started: now)
         jobs[id]?.task = Task { await work(id) }
