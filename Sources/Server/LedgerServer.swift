@@ -104,13 +104,15 @@ public enum LedgerServer {
 
     /// Starts the HTTP server in this process on a free loopback port; cancel the task to stop it.
     /// `services` gets the server's URL (`http://127.0.0.1:PORT`) to build its token authority on.
-    public static func serveInProcess(_ services: (_ publicURL: String) async throws -> ServerServices) async throws
+    public static func serveInProcess(idleTimeout: Duration = .seconds(ServerLimits.idleSeconds),
+                                      _ services: (_ publicURL: String) async throws -> ServerServices) async throws
         -> (port: Int, task: Task<Void, any Error>) {
         var logger = Logger(label: "careledger.in-process-server")
         logger.logLevel = .critical
         let port = try freePort(host: "127.0.0.1")
         let (ready, readySink) = AsyncStream.makeStream(of: Void.self)
-        let app = LedgerServer.application(try await services("http://127.0.0.1:\(port)"), port: port, logger: logger) { _ in readySink.yield() }
+        let app = LedgerServer.application(try await services("http://127.0.0.1:\(port)"), port: port, idleTimeout: idleTimeout,
+                                           logger: logger) { _ in readySink.yield() }
         let server = Task { try await app.run() }
         for await _ in ready { break }
         return (port, server)
@@ -135,11 +137,16 @@ public enum LedgerServer {
     }
 
     /// An application listening on `host:port` (port 0 picks a free one; `onRunning` gets the bound port).
+    /// A connection that sends nothing for `idleTimeout` — between requests, or in the middle of
+    /// one (a half-sent request) — is closed.
     public static func application(_ services: ServerServices, host: String = "127.0.0.1", port: Int,
+                                   idleTimeout: Duration = .seconds(ServerLimits.idleSeconds),
                                    logger: Logger = Logger(label: "careledger.server"),
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(services), configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
-                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+        let timeout = TimeAmount.nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
+        return Application(router: router(services), server: .http1(configuration: .init(idleTimeout: timeout)),
+                           configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }
 

@@ -22,6 +22,8 @@ public enum ServerLimits {
     public static let verifiedTokensMax = 100_000
     /// Longest a client may ask `POST /v1/txs?wait=true` to wait.
     public static let commitWaitMsMax = 30_000
+    /// A connection silent this long (idle, or stalled in the middle of a request) is closed.
+    public static let idleSeconds: Int64 = 30
     /// Largest page of `GET /v1/txs`.
     public static let transactionsPageMax = 100
 }

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Server
+import Storage
+import Testing
+
+/// Security review finding 8 (timeouts): a half-sent request held its connection 95 s.
+@Suite("Connections: a stalled request is closed after the idle timeout", .serialized)
+struct ConnectionTimeoutTests {
+    /// Sends `text` on a fresh connection and waits (at most `waitSeconds`) for the server to close
+    /// it; returns how long that took, or nil if it stayed open.
+    static func secondsUntilClosed(port: Int, sending text: String, waitSeconds: Int) -> Double? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        _ = inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+        let connected = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { return nil }
+        var limit = timeval(tv_sec: waitSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        let start = Date()
+        _ = text.withCString { send(fd, $0, strlen($0), 0) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 { return Date().timeIntervalSince(start) }  // closed by the server
+            if n < 0 { return nil }  // our own wait ran out: still open
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aHalfSentRequestIsClosed() async throws {
+        try await ServerFixture.with { fixture in
+            let (port, server) = try await LedgerServer.serveInProcess(idleTimeout: .seconds(1)) { _ in fixture.services }
+            defer { server.cancel() }
+            // The request line and one header, never the blank line that ends the head.
+            let halfSent = Self.secondsUntilClosed(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: x\r\n", waitSeconds: 10)
+            #expect(halfSent.map { $0 < 5 } == true, "a half-sent request stayed open: \(String(describing: halfSent))")
+            // An idle connection (nothing sent) is closed too.
+            let idle = Self.secondsUntilClosed(port: port, sending: "", waitSeconds: 10)
+            #expect(idle.map { $0 < 5 } == true, "an idle connection stayed open: \(String(describing: idle))")
+        }
+    }
+}
