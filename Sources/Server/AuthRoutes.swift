@@ -28,18 +28,17 @@ enum AuthRoutes {
             guard let assertion = form["client_assertion"], !assertion.isEmpty else {
                 throw APIError(.badRequest, "invalid_request", "client_assertion is required")
             }
+            let scopes: Scopes
+            switch Scopes.parse(form["scope"] ?? Scopes.defaultText) {
+            case .success(let parsed): scopes = parsed
+            case .failure(let error): throw APIError(.badRequest, "invalid_scope", error.description)
+            }
             let identity = try await services.tokens.verifyAssertion(assertion, state: services.state)
-            let token = try await services.tokens.mint(for: identity.id, scope: form["scope"].map(normalizedScope) ?? "system/*.*")
+            let token = try await services.tokens.mint(for: identity.id, scope: scopes.description)
             return JSON.response(["access_token": token.token, "token_type": "bearer", "expires_in": token.expiresIn,
                                   "scope": token.scope, "identity": identity.id.hex],
                                  headers: [.cacheControl: "no-store"])
         }
-    }
-
-    /// Requested scopes, kept as given when they are SMART-shaped (the ledger's own rules decide access).
-    static func normalizedScope(_ scope: String) -> String {
-        let parts = scope.split(separator: " ").filter { $0.range(of: #"^[A-Za-z*]+/[A-Za-z*]+\.[a-z*]+$"#, options: .regularExpression) != nil }
-        return parts.isEmpty ? "system/*.*" : parts.prefix(32).joined(separator: " ")
     }
 
     /// Parses `a=b&c=d` with percent-decoding and `+` as space; later duplicates are ignored.

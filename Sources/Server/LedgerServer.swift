@@ -195,11 +195,14 @@ struct AuthMiddleware: RouterMiddleware {
         guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw APIError.unauthorized("invalid_request", "the Authorization header must use the Bearer scheme")
         }
-        let id = try await services.tokens.identity(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
+        let (id, scopes) = try await services.tokens.identity(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
         guard let identity = Directory.identity(id, in: services.state) else {
             throw APIError.unauthorized("invalid_token", "the token's identity \(id.hex) is not on this ledger")
         }
         guard !identity.revoked else { throw APIError.unauthorized("invalid_token", "identity \(id.hex) has been revoked") }
+        // SMART scopes: the interaction's resource type and permission must be granted (403 otherwise).
+        let needed = Scopes.needed(method: request.method, path: request.uri.path)
+        try scopes.require(needed.permissions, on: needed.type)
         var context = context
         context.identity = identity
         return try await next(request, context)

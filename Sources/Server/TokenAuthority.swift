@@ -109,8 +109,8 @@ public final class TokenAuthority: Sendable {
         return AccessToken(token: token, identity: identity, expiresIn: ServerLimits.accessTokenSeconds, scope: scope)
     }
 
-    /// The identity an access token speaks for, or a 401 saying why not.
-    public func identity(bearer token: String) async throws(APIError) -> IdentityID {
+    /// The identity an access token speaks for and the scopes it was granted, or a 401 saying why not.
+    public func identity(bearer token: String) async throws(APIError) -> (id: IdentityID, scopes: Scopes) {
         let current = nowSeconds
         if let hit = verified.withLock({ $0[token] }) {
             guard hit.expires > current else { throw .unauthorized("invalid_token", "the access token has expired") }
@@ -134,9 +134,10 @@ public final class TokenAuthority: Sendable {
         return try subject(claims)
     }
 
-    private func subject(_ claims: AccessClaims) throws(APIError) -> IdentityID {
+    private func subject(_ claims: AccessClaims) throws(APIError) -> (id: IdentityID, scopes: Scopes) {
         guard let id = Hash256(hex: claims.sub.value) else { throw .unauthorized("invalid_token", "the access token names no identity") }
-        return id
+        guard case .success(let scopes) = Scopes.parse(claims.scope) else { throw .unauthorized("invalid_token", "the access token's scopes are not SMART scopes") }
+        return (id, scopes)
     }
 
     /// Checks a client assertion (RFC 7523 as profiled by SMART Backend Services): signed with
