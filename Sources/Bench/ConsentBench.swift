@@ -54,8 +54,8 @@ struct ConsentBench: AsyncParsableCommand {
         let directory = DataDirectory(url: root)
         let start = SystemClock().nowMs()
         var world = ConsentBenchWorld(patients: patients, startMs: start)
-        try directory.initialize(chainId: "careledger-consent-bench", organizations: world.organizationSpecs, nowMs: start)
-        let organizationKeys = try world.organizationSpecs.map { try directory.loadKey($0.name) }
+        try directory.initialize(chainId: "careledger-consent-bench", organizations: ConsentBenchWorld.organizationSpecs, nowMs: start)
+        let organizationKeys = try ConsentBenchWorld.organizationSpecs.map { try directory.loadKey($0.name) }
         let nodeKeys = try directory.loadKey("node")
         if !json { Terminal.line("setting up \(grouped(ConsentBenchWorld.membersPerOrganization * organizationKeys.count)) staff, \(grouped(patients)) patients, \(grouped(patients * 2)) records…") }
         let setupStore = try directory.openStore()
@@ -217,7 +217,7 @@ struct ConsentBenchWorld: Sendable {
     /// Consents of the worst-case patient: `perGranteeMax` on each of the requester's four index lists.
     static let worstCaseConsents = ConsentContract.perGranteeMax * 4
 
-    let organizationSpecs: [OrganizationSpec] = [
+    static let organizationSpecs: [OrganizationSpec] = [
         .init(name: "bench-hospital", type: .hospital), .init(name: "bench-clinic-1", type: .clinic),
         .init(name: "bench-clinic-2", type: .clinic), .init(name: "bench-payer", type: .payer),
         .init(name: "bench-pharmacy", type: .pharmacy), .init(name: "bench-lab", type: .laboratory),
@@ -246,7 +246,14 @@ struct ConsentBenchWorld: Sendable {
     }
 
     static func organization(ofMember index: Int) -> Int { index / membersPerOrganization }
-    static func roles(ofMember index: Int) -> [Role] { roleSets[index % roleSets.count] }
+    /// The role sets each organization gives its staff in turn: those of `roleSets` its type allows.
+    static let roleSetsByOrganization: [[[Role]]] = organizationSpecs.map { spec in
+        roleSets.filter { Set($0).isSubset(of: MembershipContract.allowedRoles(for: spec.type)) }
+    }
+    static func roles(ofMember index: Int) -> [Role] {
+        let sets = roleSetsByOrganization[organization(ofMember: index)]
+        return sets[index % sets.count]
+    }
     func record(_ patient: Int, _ which: Int) -> Hash256 { Hash256.sha256(Array("consent-bench-record-\(patient)-\(which)".utf8)) }
     var worstRecord: Hash256 { Hash256.sha256(Array("consent-bench-worst-record".utf8)) }
     /// The worst-case requester: a member of clinic 1 with roles clinician and emergency-clinician.
@@ -273,7 +280,7 @@ struct ConsentBenchWorld: Sendable {
             sequences[patient.derivedID] = 0
             add(patient, MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey))
         }
-        // Hospital clinicians (members 0, 2, 6, 8, … of org 0) author the records.
+        // The hospital's clinicians (the members of org 0 whose role set holds clinician) author the records.
         let authors = (0..<Self.membersPerOrganization).filter { Self.roles(ofMember: $0).contains(.clinician) }.map { members[$0] }
         for author in authors { sequences[author.derivedID] = 0 }
         for patient in 0..<patientKeys.count {
@@ -338,7 +345,7 @@ struct ConsentBenchWorld: Sendable {
         let kind: Spec.GranteeKind = roll < 70 ? .member : roll < 90 ? .organization : .role
         let grantee = switch kind {
         case .member: Int(rng.next() % UInt64(members.count))
-        case .organization: Int(rng.next() % UInt64(organizationSpecs.count))
+        case .organization: Int(rng.next() % UInt64(Self.organizationSpecs.count))
         case .role: Int(rng.next() % UInt64(Self.grantRoles.count))
         }
         let purposeCount = 1 + Int(rng.next() % 3)

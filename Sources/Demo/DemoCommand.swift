@@ -157,6 +157,11 @@ struct DemoScript {
             label: "fake", roles: [.clinician], signingKey: IdentityKeys.generate().signingPublicKey, agreementKey: patient.agreementPublicKey))
         await expectRefusal(ledger, [byPatient], "a patient trying to enroll a clinician", .rejected(Rejection(.unauthorized, "")))
         ledger.resetSequence(patient.derivedID)
+        let byPayer = ledger.sign(payer, MembershipContract.Enroll(
+            label: "fake-er", roles: [.emergencyClinician], signingKey: IdentityKeys.generate().signingPublicKey,
+            agreementKey: payer.agreementPublicKey))
+        await expectRefusal(ledger, [byPayer], "a health plan trying to enroll an emergency clinician", .rejected(Rejection(.roleNotAllowed, "")))
+        ledger.resetSequence(payer.derivedID)
         let expired = ledger.sign(memberKeys["dr-rivera"]!, AnchorContract.Put(digest: Hash256.sha256(Array("y".utf8)), kind: "document"), expiryHeight: 1)
         await expectRefusal(ledger, [expired], "a transaction that expired at height 1", .rejected(Rejection(.expired, "")))
         ledger.resetSequence(memberKeys["dr-rivera"]!.derivedID)

@@ -2,12 +2,15 @@ import Contracts
 import LedgerCore
 import Testing
 
-/// One chain with staff of two organizations, a patient with a guardian, records in both custodies
-/// and consents of every shape. Every row of the decision table is decided against it.
+/// One chain with staff of two organizations and a payer's agents, a patient with a guardian,
+/// records in both custodies and consents of every shape. Every row of the decision table is
+/// decided against it.
 struct DecisionTableFixture: Sendable {
     static let k = Harness.keys
     // Hospital staff (the hospital is the custodian of the doctor's records).
-    static let er = k(80), auditor = k(81), payer1 = k(82), payer2 = k(83), payer3 = k(84)
+    static let er = k(80), auditor = k(81)
+    // A payer and its agents.
+    static let payer = k(89), payer1 = k(82), payer2 = k(83), payer3 = k(84)
     // Clinic staff.
     static let clinicDoctor = k(85), researcher = k(86), revokedMember = k(87)
     // A second registered patient, named as the patient's guardian.
@@ -35,9 +38,10 @@ struct DecisionTableFixture: Sendable {
         h.runAccepted([
             h.enroll(F.er, by: Harness.hospital, roles: ["emergency-clinician"]),
             h.enroll(F.auditor, by: Harness.hospital, roles: ["auditor"]),
-            h.enroll(F.payer1, by: Harness.hospital, roles: ["payer-agent"]),
-            h.enroll(F.payer2, by: Harness.hospital, roles: ["payer-agent"]),
-            h.enroll(F.payer3, by: Harness.hospital, roles: ["payer-agent"]),
+            h.admitOrg(F.payer, "payer"),
+            h.enroll(F.payer1, by: F.payer, roles: ["payer-agent"]),
+            h.enroll(F.payer2, by: F.payer, roles: ["payer-agent"]),
+            h.enroll(F.payer3, by: F.payer, roles: ["payer-agent"]),
             h.enroll(F.clinicDoctor, by: Harness.clinic, roles: ["clinician"]),
             h.enroll(F.researcher, by: Harness.clinic, roles: ["researcher"]),
             h.enroll(F.revokedMember, by: Harness.clinic, roles: ["clinician"]),

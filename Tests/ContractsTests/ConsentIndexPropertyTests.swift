@@ -17,7 +17,7 @@ struct ConsentIndexPropertyTests {
         var h = Harness.standard()
         h.runAccepted([h.enroll(memberA, by: Harness.hospital, roles: ["nurse"]),
                        h.enroll(memberB, by: Harness.clinic, roles: ["researcher", "clinician"]),
-                       h.enroll(memberC, by: Harness.clinic, roles: ["pharmacist"]),
+                       h.enroll(memberC, by: Harness.hospital, roles: ["pharmacist"]),
                        h.registerPatient(guardian)])
         h.runAccepted([h.addDelegate(guardian)])
         return h

@@ -6,7 +6,7 @@ import Testing
 struct ConsentFixture {
     static let k = Harness.keys
     static let chen = k(20), researcher = k(21), pharmacist = k(22), er = k(23), revoked = k(24)
-    static let auditor = k(25), nurse = k(26), guardian = k(27)
+    static let auditor = k(25), nurse = k(26), guardian = k(27), pharmacy = k(28)
     static let obs = Hash256.sha256([1]), mentalHealth = Hash256.sha256([2]), condition = Hash256.sha256([3]), erased = Hash256.sha256([4])
     static let unknown = Hash256.sha256([9]), location = Hash256.sha256([10])
 
@@ -15,9 +15,10 @@ struct ConsentFixture {
     var breakGlassTimeMs: Int64 = 0
 
     init() {
-        let clinicStaff = [(Self.chen, "clinician"), (Self.researcher, "researcher"), (Self.pharmacist, "pharmacist"),
-                           (Self.er, "emergency-clinician"), (Self.revoked, "clinician")]
-        var txs = clinicStaff.map { h.enroll($0.0, by: Harness.clinic, roles: [$0.1]) }
+        let clinicStaff = [(Self.chen, "clinician"), (Self.researcher, "researcher"), (Self.er, "emergency-clinician"), (Self.revoked, "clinician")]
+        // The pharmacist works at a pharmacy, admitted in the same block (a clinic may not give that role).
+        var txs = [h.admitOrg(Self.pharmacy, "pharmacy"), h.enroll(Self.pharmacist, by: Self.pharmacy, roles: ["pharmacist"])]
+        txs += clinicStaff.map { h.enroll($0.0, by: Harness.clinic, roles: [$0.1]) }
         txs += [h.enroll(Self.auditor, by: Harness.hospital, roles: ["auditor"]), h.enroll(Self.nurse, by: Harness.hospital, roles: ["nurse"])]
         txs.append(h.sign(Self.guardian, "membership", "registerPatient", ["agreementKey": .bytes(Self.guardian.agreementPublicKey)]))
         precondition(h.run(txs).allSatisfy(\.isAccepted))

@@ -75,6 +75,20 @@ struct Harness {
                     overriding: raw)
     }
 
+    /// Rewrites `member`'s stored roles to `roles`, as a chain written before roles were checked
+    /// against the organization's type may hold them: today's `enroll` and `setRoles` refuse such
+    /// roles, so the identity is written directly.
+    mutating func giveLegacyRoles(_ roles: [Role], to member: IdentityKeys) {
+        var values = state.values
+        let key = Directory.identityKey(member.derivedID)
+        guard var identity = values[key].flatMap({ try? CanonicalValue(decoding: $0) })?.mapValue else {
+            preconditionFailure("no identity \(member.derivedID.hex)")
+        }
+        identity["roles"] = .list(roles.sorted().map { .string($0.rawValue) })
+        values[key] = CanonicalValue.map(identity).encoded
+        state = MemoryState(values)
+    }
+
     mutating func anchor(_ keys: IdentityKeys, _ label: String) -> VerifiedTransaction {
         sign(keys, AnchorContract.Put(digest: Hash256.sha256(Array(label.utf8)), kind: "doc"))
     }

@@ -93,7 +93,7 @@ struct MembershipRuleTests {
         #expect(h.run([h.sign(Harness.hospital, "membership", "setRoles", ["member": .bytes(Harness.doctor.derivedID.bytes),
                                                                           "roles": .list([.string("clinician"), .string("emergency-clinician")])])])[0].isAccepted)
         let doctor = try #require(Directory.identity(Harness.doctor.derivedID, in: h.state))
-        #expect(doctor.has(.emergencyClinician) && !doctor.has(.auditor))
+        #expect(doctor.roles == [.clinician, .emergencyClinician])
 
         let next = Harness.keys(50)
         #expect(h.run([h.sign(Harness.doctor, "membership", "rotateKey", ["signingKey": .bytes(next.signingPublicKey.rawValue),
@@ -124,7 +124,7 @@ struct MembershipRuleTests {
             .accepted: 0, .wrongChain: 1, .sequenceReplayed: 2, .sequenceGap: 3, .expired: 4, .unknownSender: 5, .keyMismatch: 6,
             .senderRevoked: 7, .unknownContract: 8, .unknownMethod: 9, .badArguments: 10, .unauthorized: 11, .genesisOnly: 12,
             .notAfterGenesis: 13, .alreadyRegistered: 100, .unknownIdentity: 101, .unknownRole: 102, .notOrganizationMember: 103,
-            .alreadyRevoked: 104, .keyInUse: 105, .unknownOrganizationType: 106, .alreadyAnchored: 200,
+            .alreadyRevoked: 104, .keyInUse: 105, .unknownOrganizationType: 106, .roleNotAllowed: 107, .alreadyAnchored: 200,
             .unknownRecord: 300, .versionConflict: 301, .recordErased: 302, .unknownPatient: 303, .unknownResourceType: 304,
             .unknownCategory: 305, .categoryChangeNotAllowed: 306,
             .unknownConsent: 400, .notPatientOrDelegate: 401, .unknownGrantee: 402, .consentAlreadyRevoked: 403,

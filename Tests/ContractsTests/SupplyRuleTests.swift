@@ -24,7 +24,7 @@ struct SupplyRuleTests {
         Row(description: "registerProduct by a distributor", expected: .notManufacturer, make: register(W.d, newGTIN)),
         Row(description: "registerProduct by a pharmacist", expected: .notManufacturer, make: register(W.pharmacist, newGTIN)),
         Row(description: "registerProduct by a manufacturer's member without the supply-chain role", expected: .notManufacturer,
-            make: register(W.mNurse, newGTIN)),
+            make: register(W.mAuditor, newGTIN)),
         Row(description: "registerProduct by a patient", expected: .notManufacturer, make: register(H.patient, newGTIN)),
         Row(description: "registerProduct by an unregistered sender", expected: .unknownSender, make: register(H.stranger, newGTIN)),
         Row(description: "registerProduct with a wrong check digit", expected: .invalidGTIN, make: register(W.m, "00312345678930")),
@@ -166,7 +166,7 @@ struct SupplyRuleTests {
         Row(description: "ship nothing", expected: .badArguments) { $0.supplyShip(W.m, to: id(W.d), []) },
         Row(description: "ship 201 items", expected: .badArguments) { $0.supplyShip(W.m, to: id(W.d), W.serials("S", 1...201)) },
         Row(description: "ship a unit listed twice", expected: .badArguments) { $0.supplyShip(W.m, to: id(W.d), ["S016", "S016"]) },
-        Row(description: "ship by a member without a supply role", expected: .notSupplyParty) { $0.supplyShip(W.dNurse, to: id(W.p), ["S001"]) },
+        Row(description: "ship by a member without a supply role", expected: .notSupplyParty) { $0.supplyShip(W.dAuditor, to: id(W.p), ["S001"]) },
         Row(description: "ship by a regulator", expected: .notSupplyParty) { $0.supplyShip(W.regulator, to: id(W.p), ["S001"]) },
         Row(description: "ship by a payer", expected: .notSupplyParty) { $0.supplyShip(W.payer, to: id(W.p), ["S001"]) },
         // receive
@@ -286,7 +286,7 @@ struct SupplyRuleTests {
         Row(description: "verify by a hospital pharmacist", expected: .accepted) { $0.supplyVerify(W.hospitalPharmacist, "S001") },
         Row(description: "verify by a patient", expected: .notSupplyParty) { $0.supplyVerify(H.patient, "S006") },
         Row(description: "verify by a clinician", expected: .notSupplyParty) { $0.supplyVerify(H.doctor, "S006") },
-        Row(description: "verify by a distributor's nurse", expected: .notSupplyParty) { $0.supplyVerify(W.dNurse, "S006") },
+        Row(description: "verify by a distributor's auditor", expected: .notSupplyParty) { $0.supplyVerify(W.dAuditor, "S006") },
         Row(description: "verify with an invalid GTIN", expected: .invalidGTIN) { $0.supplyVerify(W.pharmacist, gtin: "12345", "S006") },
         Row(description: "verify an invalid serial", expected: .invalidSerial) { $0.supplyVerify(W.pharmacist, "S 006") },
         Row(description: "verify an invalid printed lot", expected: .invalidLot) { $0.supplyVerify(W.pharmacist, "S006", lot: "L#1") },
@@ -301,7 +301,8 @@ struct SupplyRuleTests {
         Row(description: "issue by a clinic clinician", expected: .accepted) { $0.rxIssue(W.clinicDoctor, refills: 12, expiresMs: 1_010 + PrescriptionContract.validityMsMax - 1) },
         Row(description: "issue by the hospital's own key", expected: .notPrescriber) { $0.rxIssue(H.hospital) },
         Row(description: "issue by a pharmacist", expected: .notPrescriber) { $0.rxIssue(W.pharmacist) },
-        Row(description: "issue by a clinician of a pharmacy", expected: .notPrescriber) { $0.rxIssue(W.pClinician) },
+        Row(description: "issue by a pharmacy member who is no clinician", expected: .notPrescriber) { $0.rxIssue(W.pAuditor) },
+        Row(description: "issue by a clinician of a laboratory", expected: .notPrescriber) { $0.rxIssue(W.labClinician) },
         Row(description: "issue by a patient", expected: .notPrescriber) { $0.rxIssue(H.patient) },
         Row(description: "issue for an unregistered patient", expected: .unknownPatient) { $0.rxIssue(patient: H.stranger.derivedID) },
         Row(description: "issue for a member as patient", expected: .unknownPatient) { $0.rxIssue(patient: W.pharmacist.derivedID) },
@@ -370,7 +371,7 @@ struct SupplyRuleTests {
         Row(description: "fill with a unit listed twice", expected: .badArguments) { $0.rxFill(W.p, W.shared.rxOpen, ["S006", "S006"]) },
         Row(description: "fill by a distributor", expected: .notPharmacy) { $0.rxFill(W.d, W.shared.rxOpen, ["S001"]) },
         Row(description: "fill by a pharmacy member without the pharmacist role", expected: .notPharmacy) {
-            $0.rxFill(W.pClinician, W.shared.rxOpen, ["S006"])
+            $0.rxFill(W.pAuditor, W.shared.rxOpen, ["S006"])
         },
         Row(description: "fill by a prescriber", expected: .notPharmacy) { $0.rxFill(H.doctor, W.shared.rxOpen, ["S006"]) },
         // cancel

@@ -60,7 +60,7 @@ extension Harness {
 }
 
 /// A supply-chain network: manufacturers M and M2, distributor D, pharmacies P and P2, a
-/// regulator, a payer, the harness hospital (with its doctor) and clinic, staff, a patient; and
+/// regulator, a payer, a laboratory, the harness hospital (with its doctor) and clinic, staff, a patient; and
 /// units spread along the chain in known states:
 ///
 /// - M: case C1 = S011…S015, loose S016, S019, S020 active; S017 suspect; S018 decommissioned;
@@ -72,9 +72,10 @@ extension Harness {
 ///   (no refill, filled), `rxCancelled`, `rxExpired`, `rxOpen` (2 refills, unfilled).
 struct SupplyWorld: Sendable {
     static let k = Harness.keys
-    static let m = k(150), m2 = k(151), d = k(152), p = k(153), p2 = k(154), regulator = k(155), payer = k(156)
-    static let mSupply = k(160), dSupply = k(161), pharmacist = k(162), pharmacist2 = k(163), dNurse = k(164)
-    static let clinicDoctor = k(165), hospitalPharmacist = k(166), pClinician = k(167), mNurse = k(168), hospitalAdmin = k(169)
+    static let m = k(150), m2 = k(151), d = k(152), p = k(153), p2 = k(154), regulator = k(155), payer = k(156), lab = k(157)
+    static let mSupply = k(160), dSupply = k(161), pharmacist = k(162), pharmacist2 = k(163), dAuditor = k(164)
+    static let clinicDoctor = k(165), hospitalPharmacist = k(166), pAuditor = k(167), mAuditor = k(168), hospitalAdmin = k(169)
+    static let labClinician = k(170)
 
     static let g1 = "00312345678906", g2 = "00312345678913", g3 = "00312345678920", unregistered = "00312345678999"
     static let c1 = "000312345000000011", c2 = "000312345000000028", c3 = "000312345000000035"
@@ -104,7 +105,7 @@ struct SupplyWorld: Sendable {
         var h = Harness()
         let orgs: [(IdentityKeys, OrganizationType)] = [
             (Harness.hospital, .hospital), (Harness.clinic, .clinic), (m, .manufacturer), (m2, .manufacturer), (d, .distributor),
-            (p, .pharmacy), (p2, .pharmacy), (regulator, .regulator), (payer, .payer),
+            (p, .pharmacy), (p2, .pharmacy), (regulator, .regulator), (payer, .payer), (lab, .laboratory),
         ]
         let found = orgs.map { keys, type in h.found(keys, type) }
         h.runAccepted(found, "genesis")
@@ -112,12 +113,13 @@ struct SupplyWorld: Sendable {
             h.enroll(Harness.doctor, by: Harness.hospital, roles: ["clinician"]),
             h.registerPatient(Harness.patient),
             h.enroll(mSupply, by: m, roles: ["supply-chain"]),
-            h.enroll(mNurse, by: m, roles: ["nurse"]),
+            h.enroll(mAuditor, by: m, roles: ["auditor"]),
             h.enroll(dSupply, by: d, roles: ["supply-chain"]),
-            h.enroll(dNurse, by: d, roles: ["nurse"]),
+            h.enroll(dAuditor, by: d, roles: ["auditor"]),
             h.enroll(pharmacist, by: p, roles: ["pharmacist"]),
             h.enroll(pharmacist2, by: p2, roles: ["pharmacist"]),
-            h.enroll(pClinician, by: p, roles: ["clinician"]),
+            h.enroll(pAuditor, by: p, roles: ["auditor"]),
+            h.enroll(labClinician, by: lab, roles: ["clinician"]),
             h.enroll(clinicDoctor, by: Harness.clinic, roles: ["clinician"]),
             h.enroll(hospitalPharmacist, by: Harness.hospital, roles: ["pharmacist"]),
             h.enroll(hospitalAdmin, by: Harness.hospital, roles: ["admin"]),

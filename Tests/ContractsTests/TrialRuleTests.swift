@@ -94,7 +94,7 @@ extension Harness {
 struct TrialWorld: Sendable {
     static let k = Harness.keys
     static let sponsor = k(150), lab = k(151), otherSponsor = k(152), pharmacy = k(153), outsideHospital = k(154)
-    static let sponsorResearcher = k(160), sponsorNurse = k(161), clinicResearcher = k(162), labTech = k(163), outsideDoctor = k(164)
+    static let sponsorResearcher = k(160), sponsorAuditor = k(161), clinicResearcher = k(162), labTech = k(163), outsideDoctor = k(164)
     static let hospitalNurse = k(165), otherSponsorResearcher = k(166)
     static let consented = k(170), withdrawn = k(171), unconsented = k(172), guardian = k(173)
     static let trial = "NCT-0001", trial2 = "NCT-0002"
@@ -112,7 +112,7 @@ struct TrialWorld: Sendable {
         ], "organizations")
         h.runAccepted([
             h.enroll(W.sponsorResearcher, by: W.sponsor, roles: ["researcher"]),
-            h.enroll(W.sponsorNurse, by: W.sponsor, roles: ["nurse"]),
+            h.enroll(W.sponsorAuditor, by: W.sponsor, roles: ["auditor"]),
             h.enroll(W.clinicResearcher, by: Harness.clinic, roles: ["researcher"]),
             h.enroll(W.labTech, by: W.lab, roles: ["researcher"]),
             h.enroll(W.outsideDoctor, by: W.outsideHospital, roles: ["clinician"]),
@@ -148,7 +148,7 @@ struct TrialRuleTests {
             $0.trialRegister("NCT-0003", by: W.sponsor, sites: [W.lab])
         },
         Row(description: "register by a hospital", expected: .notTrialSponsor) { $0.trialRegister("NCT-0003", by: H.hospital) },
-        Row(description: "register by a sponsor's nurse", expected: .notTrialSponsor) { $0.trialRegister("NCT-0003", by: W.sponsorNurse) },
+        Row(description: "register by a sponsor's auditor", expected: .notTrialSponsor) { $0.trialRegister("NCT-0003", by: W.sponsorAuditor) },
         Row(description: "register by a hospital clinician", expected: .notTrialSponsor) { $0.trialRegister("NCT-0003", by: H.doctor) },
         Row(description: "register by a patient", expected: .notTrialSponsor) { $0.trialRegister("NCT-0003", by: H.patient) },
         Row(description: "register an id already registered", expected: .trialAlreadyRegistered) { $0.trialRegister(W.trial) },

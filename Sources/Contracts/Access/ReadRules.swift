@@ -51,7 +51,8 @@ public enum ReadRules {
     /// pharmacist or pharmacy (who must check a prescription before filling it).
     public static func mayReadPrescription(_ prescription: Prescription, _ requester: Identity, _ state: some StateReader) -> Bool {
         isPatientSide(prescription.patient, requester, state) || isStaff(of: prescription.organization, requester)
-            || requester.has(.pharmacist) || (requester.kind == .organization && requester.organizationType == .pharmacy)
+            || Directory.effectiveRoles(of: requester, in: state).contains(.pharmacist)
+            || (requester.kind == .organization && requester.organizationType == .pharmacy)
     }
 
     /// A trial participant: the patient (or a delegate), the sponsor's staff, or the staff of one of the trial's current sites.
@@ -70,7 +71,8 @@ public enum ReadRules {
     public static func mayReadAccessLog(of patient: IdentityID, _ requester: Identity, custodians: Set<IdentityID>,
                                         _ state: some StateReader) -> Bool {
         isPatientSide(patient, requester, state) || (isCustodianStaff(requester, custodians: custodians)
-            && (requester.kind == .organization || requester.has(.auditor) || requester.has(.admin)))
+            && (requester.kind == .organization
+                || !Directory.effectiveRoles(of: requester, in: state).isDisjoint(with: [.auditor, .admin])))
     }
 
     /// A patient's list of records (ids, types, categories, custodians): the patient, a delegate

@@ -23,7 +23,7 @@ public struct AuditContract: Contract {
         case .anchor: args = try AnchorLog(call)
         }
         let sender = try Directory.activeSender(call, in: state)
-        guard sender.kind == .organization || sender.has(.integration) else {
+        guard sender.kind == .organization || Directory.effectiveRoles(of: sender, in: state).contains(.integration) else {
             throw Rejection(.unauthorized, "audit anchors come from an organization or its integration account")
         }
         let size = UInt64(args.size)

@@ -244,7 +244,7 @@ public struct ClaimsContract: Contract {
         switch sender.kind {
         case .organization: organizationID = sender.id
         case .member:
-            guard let org = sender.organization, sender.has(.payerAgent) else {
+            guard let org = sender.organization, Directory.effectiveRoles(of: sender, in: state).contains(.payerAgent) else {
                 throw Rejection(.notPlanPayer, "\(call.method) needs a payer organization or its payer-agent")
             }
             organizationID = org
@@ -267,7 +267,7 @@ public struct ClaimsContract: Contract {
     static func provider(_ call: ContractCall, _ state: StateView) throws(Rejection) -> (Identity, IdentityID) {
         let sender = try Directory.activeSender(call, in: state)
         let organizationID: IdentityID
-        do { organizationID = try RecordsContract.organization(of: sender) } catch {
+        do { organizationID = try RecordsContract.organization(of: sender, in: state) } catch {
             throw Rejection(.notProvider, "\(call.method) needs a provider organization or its clinical or billing staff")
         }
         guard let organization = Directory.identity(organizationID, in: state), !organization.revoked,

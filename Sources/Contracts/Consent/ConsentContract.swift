@@ -119,9 +119,13 @@ public struct ConsentContract: Contract {
         try Self.store(delegates.filter { $0.id != id }, of: patient.id, &state)
     }
 
-    /// An emergency clinician opens time-limited access without consent; the patient gets a notice.
+    /// An emergency clinician of a hospital or clinic opens time-limited access without consent;
+    /// the patient gets a notice.
     private func breakGlass(_ call: ContractCall, _ args: BreakGlass, _ state: inout StateView) throws(Rejection) {
-        let requester = try Directory.require(.emergencyClinician, of: call, in: state)
+        let requester = try Directory.activeSender(call, in: state)
+        guard ConsentPolicy.mayBreakGlass(requester, organizationType: Directory.organizationType(of: requester, in: state)) else {
+            throw Rejection(.unauthorized, "breakGlass needs a member with the emergency-clinician role at a hospital or clinic")
+        }
         let patient = args.patient
         guard Directory.identity(patient, in: state)?.kind == .patient else { throw Rejection(.unknownPatient, "no patient \(patient.hex)") }
         let record = args.record

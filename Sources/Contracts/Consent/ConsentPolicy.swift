@@ -95,7 +95,9 @@ public struct Decision: Sendable, Equatable {
 /// The consent decision: a pure function of committed state, the request and the time.
 /// Deny unless the requester is the patient, a delegate (read), the author, the custodian's care
 /// team (treatment, emergency treatment, operations), a consent permits, or an unexpired
-/// break-glass grant applies (emergency clinician, emergency treatment, read).
+/// break-glass grant applies (emergency clinician of a hospital or clinic, emergency treatment,
+/// read). Roles count only where the requester's organization type allows them
+/// (`Directory.effectiveRoles`).
 public enum ConsentPolicy {
     /// Roles of the custodian's care team.
     public static let careTeamRoles: Set<Role> = [.clinician, .emergencyClinician, .nurse]
@@ -117,6 +119,9 @@ public enum ConsentPolicy {
             Decision(outcome: reason == .breakGlass ? .breakGlass : .permit, reason: reason, consent: consent, record: record)
         }
 
+        let organizationType = Directory.organizationType(of: requester, in: state)
+        let roles = requester.effectiveRoles(organizationType: organizationType)
+
         if requester.id == record.patient { return permit(.patientSelf) }
         if request.action == .read, ConsentIndex.isDelegate(requester.id, of: record.patient, in: state) { return permit(.delegate) }
         // The author is trusted without consent only while acting for the custodian; a contributor
@@ -125,7 +130,7 @@ public enum ConsentPolicy {
             return permit(.author)
         }
         if requester.kind == .member, requester.organization == record.custodian, careTeamPurposes.contains(request.purpose),
-           !careTeamRoles.isDisjoint(with: requester.roles) {
+           !careTeamRoles.isDisjoint(with: roles) {
             return permit(.custodianCareTeam)
         }
 
@@ -135,7 +140,7 @@ public enum ConsentPolicy {
         }
 
         var closest: (reason: DecisionReason, consent: Hash256)?
-        for grantee in grantees(of: requester) {
+        for grantee in grantees(of: requester, roles: roles) {
             for id in ConsentIndex.activeIDs(record.patient, grantee, in: state) {
                 guard let consent = ConsentIndex.consent(id, patient: record.patient, in: state), !consent.isRevoked else { continue }
                 guard let failure = mismatch(consent, request, record, nowMs: nowMs, height: height) else { return permit(.consent, id) }
@@ -143,7 +148,8 @@ public enum ConsentPolicy {
             }
         }
 
-        if request.action == .read, request.purpose == .emergencyTreatment, requester.has(.emergencyClinician),
+        if request.action == .read, request.purpose == .emergencyTreatment,
+           mayBreakGlass(requester, organizationType: organizationType),
            let grant = ConsentIndex.breakGlass(patient: record.patient, requester: requester.id, in: state),
            grant.record == nil || grant.record == record.record, grant.height < height {
             if nowMs < grant.expiresMs { return permit(.breakGlass) }
@@ -153,13 +159,24 @@ public enum ConsentPolicy {
         return deny(.noConsent, nil, record)
     }
 
-    /// Index lists a requester may be covered by: themself, their organization, their roles.
-    static func grantees(of requester: Identity) -> [Grantee] {
+    /// Index lists a requester may be covered by: themself, their organization, their effective
+    /// `roles` (sorted, so the consents are tried in the same order on every node).
+    static func grantees(of requester: Identity, roles: Set<Role>) -> [Grantee] {
         var out: [Grantee] = [.member(requester.id)]
         if requester.kind == .organization { out = [.organization(requester.id)] }
         if let organization = requester.organization { out.append(.organization(organization)) }
-        if requester.kind == .member { out.append(contentsOf: requester.roles.map { .role($0) }) }
+        if requester.kind == .member { out.append(contentsOf: roles.sorted().map { .role($0) }) }
         return out
+    }
+
+    /// Whether `requester` may break the glass: a member holding the emergency-clinician role at
+    /// a care-providing organization (`MembershipContract.careProviderTypes`) of
+    /// `organizationType`. The one rule for `consent.breakGlass` and for reads under a grant.
+    public static func mayBreakGlass(_ requester: Identity, organizationType: OrganizationType?) -> Bool {
+        guard requester.kind == .member, let organizationType, MembershipContract.careProviderTypes.contains(organizationType) else {
+            return false
+        }
+        return requester.effectiveRoles(organizationType: organizationType).contains(.emergencyClinician)
     }
 
     /// Why a consent does not permit a request, or nil if it does.

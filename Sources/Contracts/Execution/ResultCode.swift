@@ -27,6 +27,8 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case alreadyRevoked = 104
     case keyInUse = 105
     case unknownOrganizationType = 106
+    /// The organization's type may not give that role (`MembershipContract.allowedRoles(for:)`).
+    case roleNotAllowed = 107
 
     case alreadyAnchored = 200
 

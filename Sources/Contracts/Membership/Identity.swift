@@ -28,6 +28,8 @@ public struct Identity: StoredValue, Equatable {
     public var organization: IdentityID?
     /// For organizations, their type.
     public var organizationType: OrganizationType?
+    /// The roles given. Only those the organization's type allows count: ask
+    /// `Directory.effectiveRoles(of:in:)`, never this list, whether a role may act.
     public var roles: [Role]
     public var signingKey: SigningPublicKey
     public var agreementKey: [UInt8]
@@ -36,9 +38,6 @@ public struct Identity: StoredValue, Equatable {
     public var registeredHeight: UInt64
     /// Incremented by each key rotation.
     public var keyVersion: UInt64
-
-    /// True for an active identity that holds `role`.
-    public func has(_ role: Role) -> Bool { !revoked && roles.contains(role) }
 
     init(id: IdentityID, kind: IdentityKind, organization: IdentityID?, organizationType: OrganizationType?, roles: [Role],
          signingKey: SigningPublicKey, agreementKey: [UInt8], label: String, registeredHeight: UInt64) {
@@ -94,14 +93,5 @@ public enum Directory {
         }
         guard !identity.revoked else { throw Rejection(.senderRevoked, "sender \(call.sender.hex) has been revoked") }
         return identity
-    }
-
-    /// The sender if it is an active organization, or one of its members holding `role`.
-    public static func require(_ role: Role, of call: ContractCall, in state: StateView) throws(Rejection) -> Identity {
-        let sender = try activeSender(call, in: state)
-        guard sender.has(role) else {
-            throw Rejection(.unauthorized, "\(call.method) needs the \(role.rawValue) role")
-        }
-        return sender
     }
 }

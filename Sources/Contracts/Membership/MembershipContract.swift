@@ -1,9 +1,9 @@
 import LedgerCore
 
 /// Membership: who is on the chain and what they may do. Founding organizations are named in
-/// the genesis block; organizations enroll members (with roles) and devices, admit further
-/// organizations, and revoke their own members; patients register themselves (their id is their
-/// pseudonym); anyone rotates their own keys.
+/// the genesis block; organizations enroll members and devices (with the roles their type may
+/// give, `allowedRoles(for:)`), admit further organizations, and revoke their own members;
+/// patients register themselves (their id is their pseudonym); anyone rotates their own keys.
 public struct MembershipContract: Contract {
     public var name: String { Method.contract }
     public let methods = Method.names
@@ -53,22 +53,27 @@ public struct MembershipContract: Contract {
         try register(identity, &state)
     }
 
-    /// An organization enrolls a member or device with roles.
+    /// An organization enrolls a member or device with roles its type may give.
     private func enroll(_ call: ContractCall, _ args: Enroll, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
         guard sender.kind == .organization else { throw Rejection(.unauthorized, "only an organization can enroll members") }
+        let roles = args.roles.uniqued()
+        try Self.checkAllowed(roles, givenBy: sender)
         let key = args.signingKey
         let identity = Identity(id: key.derivedID, kind: args.kind, organization: sender.id, organizationType: nil,
-                                roles: args.roles.uniqued(), signingKey: key, agreementKey: args.agreementKey, label: args.label,
+                                roles: roles, signingKey: key, agreementKey: args.agreementKey, label: args.label,
                                 registeredHeight: call.height)
         try register(identity, &state)
     }
 
-    /// An organization changes the roles of its own member.
+    /// An organization changes the roles of its own member, to roles its type may give.
     private func setRoles(_ call: ContractCall, _ args: SetRoles, _ state: inout StateView) throws(Rejection) {
-        var member = try ownMember(call, args.member, state)
+        let owned = try ownMember(call, args.member, state)
+        var member = owned.member
         guard !member.revoked else { throw Rejection(.alreadyRevoked, "member \(member.id.hex) is revoked") }
-        member.roles = args.roles.uniqued().sorted()
+        let roles = args.roles.uniqued()
+        try Self.checkAllowed(roles, givenBy: owned.organization)
+        member.roles = roles.sorted()
         try state.set(Directory.identityKey(member.id), member)
     }
 
@@ -95,7 +100,7 @@ public struct MembershipContract: Contract {
 
     /// An organization revokes its own member or device; every later transaction from it is refused.
     private func revoke(_ call: ContractCall, _ args: Revoke, _ state: inout StateView) throws(Rejection) {
-        var member = try ownMember(call, args.member, state)
+        var member = try ownMember(call, args.member, state).member
         guard !member.revoked else { throw Rejection(.alreadyRevoked, "member \(member.id.hex) is already revoked") }
         member.revoked = true
         try state.set(Directory.identityKey(member.id), member)
@@ -103,7 +108,9 @@ public struct MembershipContract: Contract {
 
     // MARK: helpers
 
-    private func ownMember(_ call: ContractCall, _ memberID: IdentityID, _ state: StateView) throws(Rejection) -> Identity {
+    /// The sending organization and its member `memberID`.
+    private func ownMember(_ call: ContractCall, _ memberID: IdentityID, _ state: StateView) throws(Rejection)
+        -> (organization: Identity, member: Identity) {
         let sender = try Directory.activeSender(call, in: state)
         guard sender.kind == .organization else { throw Rejection(.unauthorized, "only an organization manages members") }
         guard let member = Directory.identity(memberID, in: state) else {
@@ -112,7 +119,7 @@ public struct MembershipContract: Contract {
         guard member.organization == sender.id else {
             throw Rejection(.notOrganizationMember, "\(memberID.hex) is not a member of \(sender.id.hex)")
         }
-        return member
+        return (sender, member)
     }
 
     private func register(_ identity: Identity, _ state: inout StateView) throws(Rejection) {

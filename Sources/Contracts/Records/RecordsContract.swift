@@ -89,7 +89,7 @@ public struct RecordsContract: Contract {
                 throw Rejection(.versionConflict, "a new version keeps the record's patient and resource type")
             }
             custodian = existing.custodian
-            let senderOrganization = try Self.organization(of: sender)
+            let senderOrganization = try Self.organization(of: sender, in: state)
             // Recategorizing changes which consents cover the record (a sensitive record moved to
             // "general" would open to every general consent): only the custodian decides that.
             guard category == existing.category || senderOrganization == custodian else {
@@ -105,7 +105,7 @@ public struct RecordsContract: Contract {
             }
         } else {
             guard version == 1 else { throw Rejection(.unknownRecord, "record \(record.hex) does not exist; register version 1 first") }
-            custodian = try Self.organization(of: sender)
+            custodian = try Self.organization(of: sender, in: state)
         }
         let entry = RecordEntry(record: record, patient: patient, resourceType: resourceType, category: category, author: sender.id,
                                 custodian: custodian, ciphertextHash: args.ciphertextHash, version: version,
@@ -124,7 +124,7 @@ public struct RecordsContract: Contract {
             throw Rejection(.notOrganizationMember, "agent \(id.hex) is not a member of \(signer.id.hex)")
         }
         guard !agent.revoked else { throw Rejection(.senderRevoked, "agent \(id.hex) has been revoked") }
-        guard !authorRoles.isDisjoint(with: agent.roles) else {
+        guard !authorRoles.isDisjoint(with: Directory.effectiveRoles(of: agent, in: state)) else {
             throw Rejection(.unauthorized, "agent \(id.hex) needs one of the roles \(authorRoles.map(\.rawValue).sorted().joined(separator: ", "))")
         }
         return agent
@@ -136,7 +136,8 @@ public struct RecordsContract: Contract {
         let record = args.record
         guard var entry = RecordIndex.current(record, in: state) else { throw Rejection(.unknownRecord, "no record \(record.hex)") }
         guard !entry.isErased else { throw Rejection(.recordErased, "record \(record.hex) is already erased") }
-        let isCustodian = sender.id == entry.custodian || (sender.organization == entry.custodian && sender.has(.admin))
+        let isCustodian = sender.id == entry.custodian
+            || (sender.organization == entry.custodian && Directory.effectiveRoles(of: sender, in: state).contains(.admin))
         guard ConsentIndex.isPatientSide(sender.id, of: entry.patient, in: state) || isCustodian else {
             throw Rejection(.unauthorized, "only the patient, a delegate or the custodian may erase record \(record.hex)")
         }
@@ -147,11 +148,12 @@ public struct RecordsContract: Contract {
 
     /// The organization a sender acts for: itself, or the organization that enrolled a member
     /// with an author role.
-    static func organization(of sender: Identity) throws(Rejection) -> IdentityID {
+    static func organization(of sender: Identity, in state: StateView) throws(Rejection) -> IdentityID {
         switch sender.kind {
         case .organization: return sender.id
         case .member, .device:
-            guard let organization = sender.organization, !authorRoles.isDisjoint(with: sender.roles) else {
+            guard let organization = sender.organization,
+                  !authorRoles.isDisjoint(with: Directory.effectiveRoles(of: sender, in: state)) else {
                 throw Rejection(.unauthorized, "writing records needs one of the roles \(authorRoles.map(\.rawValue).sorted().joined(separator: ", "))")
             }
             return organization

@@ -118,7 +118,7 @@ public struct PrescriptionContract: Contract {
     /// A clinician of a hospital or clinic issues a prescription; its id is the transaction id.
     private func issue(_ call: ContractCall, _ args: Issue, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
-        guard sender.kind == .member, sender.has(.clinician), let orgID = sender.organization,
+        guard sender.kind == .member, Directory.effectiveRoles(of: sender, in: state).contains(.clinician), let orgID = sender.organization,
               let org = Directory.identity(orgID, in: state), !org.revoked,
               let type = org.organizationType, Self.prescriberTypes.contains(type) else {
             throw Rejection(.notPrescriber, "only a clinician of an active hospital or clinic issues prescriptions")
@@ -170,7 +170,7 @@ public struct PrescriptionContract: Contract {
         let sender = try Directory.activeSender(call, in: state)
         var prescription = try Self.require(args.prescription, state)
         let isIssuer = sender.id == prescription.prescriber || sender.id == prescription.organization
-            || (sender.organization == prescription.organization && sender.has(.admin))
+            || (sender.organization == prescription.organization && Directory.effectiveRoles(of: sender, in: state).contains(.admin))
         guard isIssuer else { throw Rejection(.notIssuer, "only the prescriber or their organization cancels \(prescription.id.hex)") }
         guard prescription.status != .cancelled else {
             throw Rejection(.prescriptionCancelled, "prescription \(prescription.id.hex) is already cancelled")

@@ -106,7 +106,7 @@ enum SupplyStore {
             guard !org.revoked else { throw Rejection(.senderRevoked, "organization \(orgID.hex) has been revoked") }
             guard types.contains(type) else { throw Rejection(code, "\(call.method) is for organizations of type \(names)") }
             let allowed = pharmacyTypes.contains(type) ? roles.union([.pharmacist]) : roles
-            guard allowed.contains(where: { sender.has($0) }) else {
+            guard !allowed.isDisjoint(with: sender.effectiveRoles(organizationType: type)) else {
                 throw Rejection(code, "\(call.method) needs one of the roles \(allowed.map(\.rawValue).sorted().joined(separator: ", "))")
             }
             return SupplyActor(sender: sender, organization: orgID, type: type)

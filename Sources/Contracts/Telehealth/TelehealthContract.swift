@@ -90,7 +90,8 @@ public struct TelehealthContract: Contract {
         let (id, patient, consentToRecord, keyCommitment, startMs) = (args.session, args.patient, args.consentToRecord, args.keyCommitment,
                                                                       args.startMs)
         let clinician = try Directory.activeSender(call, in: state)
-        guard clinician.kind == .member, clinician.has(.clinician), let organization = clinician.organization,
+        guard clinician.kind == .member, Directory.effectiveRoles(of: clinician, in: state).contains(.clinician),
+              let organization = clinician.organization,
               let org = Directory.identity(organization, in: state), org.kind == .organization, !org.revoked else {
             throw Rejection(.sessionNeedsClinician, "only an active clinician opens a telehealth session")
         }

@@ -310,8 +310,8 @@ public struct TrialsContract: Contract {
         let custodian: IdentityID
         if sender.kind == .organization, let type = sender.organizationType, Self.custodianTypes.contains(type) {
             custodian = sender.id
-        } else if sender.kind == .member, !Self.siteRoles.isDisjoint(with: sender.roles), let org = sender.organization,
-                  let type = Directory.identity(org, in: state)?.organizationType, Self.custodianTypes.contains(type) {
+        } else if sender.kind == .member, let org = sender.organization, let type = Directory.organizationType(of: sender, in: state),
+                  Self.custodianTypes.contains(type), !Self.siteRoles.isDisjoint(with: sender.effectiveRoles(organizationType: type)) {
             custodian = org
         } else {
             throw Rejection(.notRecruitmentCustodian, "only a hospital or clinic, or its clinician or researcher, announces matches")
@@ -368,7 +368,7 @@ public struct TrialsContract: Contract {
     private static func sponsorSide(_ call: ContractCall, _ state: StateView) throws(Rejection) -> (Identity, IdentityID) {
         let sender = try Directory.activeSender(call, in: state)
         if sender.kind == .organization, sender.organizationType == .sponsor { return (sender, sender.id) }
-        if sender.kind == .member, sender.has(.researcher), let org = sender.organization,
+        if sender.kind == .member, Directory.effectiveRoles(of: sender, in: state).contains(.researcher), let org = sender.organization,
            let organization = Directory.identity(org, in: state), organization.organizationType == .sponsor, !organization.revoked {
             return (sender, org)
         }
@@ -405,7 +405,8 @@ public struct TrialsContract: Contract {
     /// The sender if it is an active clinician or researcher member.
     private static func siteStaff(_ call: ContractCall, _ state: StateView) throws(Rejection) -> Identity {
         let sender = try Directory.activeSender(call, in: state)
-        guard sender.kind == .member, !siteRoles.isDisjoint(with: sender.roles), sender.organization != nil else {
+        guard sender.kind == .member, sender.organization != nil,
+              !siteRoles.isDisjoint(with: Directory.effectiveRoles(of: sender, in: state)) else {
             throw Rejection(.notSiteStaff, "\(call.method) needs a clinician or researcher of a trial site")
         }
         return sender

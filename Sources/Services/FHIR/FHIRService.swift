@@ -66,7 +66,8 @@ public final class FHIRService: Sendable {
         guard let organization, let keys = access.custodianKeys(organization) else {
             throw .forbidden("this server writes only for the organizations whose keys it holds; \(requester.id.hex) is not their staff")
         }
-        if requester.kind != .organization, RecordsContract.authorRoles.isDisjoint(with: requester.roles) {
+        if requester.kind != .organization,
+           RecordsContract.authorRoles.isDisjoint(with: Directory.effectiveRoles(of: requester, in: state)) {
             throw .forbidden("writing records needs one of the roles \(RecordsContract.authorRoles.map(\.rawValue).sorted().joined(separator: ", "))")
         }
         return keys
