@@ -75,11 +75,34 @@ public enum ReadRules {
                 || !Directory.effectiveRoles(of: requester, in: state).isDisjoint(with: [.auditor, .admin])))
     }
 
-    /// A patient's list of records (ids, types, categories, custodians): the patient, a delegate
-    /// or the staff of a custodian held by this node.
+    /// Roles whose holders see their own organization's record entries (ids, types, categories)
+    /// without a consent decision per record: care and record-keeping roles. A supply-chain clerk,
+    /// a researcher or a payer agent at a custodian sees none.
+    public static let recordListingRoles: Set<Role> = [.clinician, .nurse, .emergencyClinician, .admin, .auditor]
+
+    /// Staff of `custodian` (held by this node) who see its record entries: the organization
+    /// itself, or a member holding a listing role.
+    public static func isRecordStaff(of custodian: IdentityID, _ requester: Identity, custodians: Set<IdentityID>,
+                                     _ state: some StateReader) -> Bool {
+        guard custodians.contains(custodian), isStaff(of: custodian, requester) else { return false }
+        return requester.kind == .organization || !Directory.effectiveRoles(of: requester, in: state).isDisjoint(with: recordListingRoles)
+    }
+
+    /// A patient's list of records (ids, types, categories, custodians): the patient, a delegate,
+    /// or the record staff of a custodian held by this node — who see only their own
+    /// organization's entries (`mayListEntry`).
     public static func mayListRecords(of patient: IdentityID, _ requester: Identity, custodians: Set<IdentityID>,
                                       _ state: some StateReader) -> Bool {
-        isPatientSide(patient, requester, state) || isCustodianStaff(requester, custodians: custodians)
+        if isPatientSide(patient, requester, state) { return true }
+        guard let organization = organization(of: requester) else { return false }
+        return isRecordStaff(of: organization, requester, custodians: custodians, state)
+    }
+
+    /// One entry of a listing `mayListRecords` allowed: all of them for the patient side, the
+    /// requester's own organization's for its record staff.
+    public static func mayListEntry(_ entry: RecordEntry, _ requester: Identity, custodians: Set<IdentityID>,
+                                    _ state: some StateReader) -> Bool {
+        isPatientSide(entry.patient, requester, state) || isRecordStaff(of: entry.custodian, requester, custodians: custodians, state)
     }
 
     /// A patient's consents: the patient or a delegate.
@@ -87,11 +110,13 @@ public enum ReadRules {
         isPatientSide(patient, requester, state)
     }
 
-    /// A record's on-chain entry without its content: the patient, a delegate, the custodian's
-    /// staff (held by this node), anyone for directory data; others only if a consent decision
-    /// would let them read it (the caller decides that: it needs the consent policy and a clock).
+    /// A record's on-chain entry without its content: the patient, a delegate, the record staff of
+    /// the record's own custodian (held by this node), anyone for directory data; others only if a
+    /// consent decision would let them read it (the caller decides that: it needs the consent
+    /// policy and a clock).
     public static func mayDescribeWithoutConsent(_ entry: RecordEntry, _ requester: Identity, custodians: Set<IdentityID>,
                                                  _ state: some StateReader) -> Bool {
-        entry.isDirectory || isCustodianStaff(requester, custodians: custodians) || isPatientSide(entry.patient, requester, state)
+        entry.isDirectory || isRecordStaff(of: entry.custodian, requester, custodians: custodians, state)
+            || isPatientSide(entry.patient, requester, state)
     }
 }

@@ -33,13 +33,15 @@ extension AccessService {
 
     /// A page of a patient's records, in key order after `after`.
     public func patientRecords(_ patient: IdentityID, as requester: Identity, after: String?, limit: Int) throws(ServiceError) -> JSONObject {
-        guard ReadRules.mayListRecords(of: patient, requester, custodians: Set(custodianIDs), node.state) else {
-            throw .forbidden("only the patient, a delegate or a custodian's staff list a patient's records")
+        let custodians = Set(custodianIDs)
+        guard ReadRules.mayListRecords(of: patient, requester, custodians: custodians, node.state) else {
+            throw .forbidden("only the patient, a delegate or a custodian's clinical, admin or audit staff list a patient's records")
         }
         let prefix = RecordIndex.patientPrefix(patient)
         let rows = try page(prefix: prefix, after: after, limit: limit)
         let records: [JSONObject] = rows.compactMap { row in
-            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let entry = RecordIndex.current(id, in: node.state) else { return nil }
+            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let entry = RecordIndex.current(id, in: node.state),
+                  ReadRules.mayListEntry(entry, requester, custodians: custodians, node.state) else { return nil }
             return Self.recordJSON(entry)
         }
         var body: JSONObject = ["records": records]

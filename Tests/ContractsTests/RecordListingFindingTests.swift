@@ -1,0 +1,56 @@
+@testable import Contracts
+import LedgerCore
+import Testing
+
+/// Security review finding 4 (record listings): "staff" meant any role at any custodian on the
+/// node — a clinic's clerk listed a hospital patient's records with their categories, and any
+/// custodian's staff saw any record's entry. Now only care and record-keeping roles list, and only
+/// their own organization's entries.
+@Suite("Record listings: own organization's entries, care and record-keeping roles only")
+struct RecordListingFindingTests {
+    static let k = Harness.keys
+    static let hospitalClerk = k(120), hospitalClinician = Harness.doctor, clinicClinician = k(121), clinicResearcher = k(122)
+
+    /// A node holding both the hospital and the clinic, as in the review.
+    static let custodians: Set<IdentityID> = [Harness.hospital.derivedID, Harness.clinic.derivedID]
+
+    static let state: MemoryState = {
+        var h = Harness.standard()
+        _ = h.runAccepted([h.enroll(hospitalClerk, by: Harness.hospital, roles: ["supply-chain"]),
+                           h.enroll(clinicClinician, by: Harness.clinic, roles: ["clinician"]),
+                           h.enroll(clinicResearcher, by: Harness.clinic, roles: ["researcher"])])
+        return h.state
+    }()
+
+    static func entry(custodian: IdentityKeys, category: SensitivityCategory = .hiv) -> RecordEntry {
+        RecordEntry(record: Hash256.sha256(custodian.derivedID.bytes), patient: Harness.patient.derivedID, resourceType: "Observation",
+                    category: category, author: custodian.derivedID, custodian: custodian.derivedID,
+                    ciphertextHash: Hash256.sha256([1]), version: 1, height: 1, timeMs: 0)
+    }
+
+    static func identity(_ keys: IdentityKeys) -> Identity { Directory.identity(keys.derivedID, in: state)! }
+
+    /// (who, may list, sees the hospital's entry, sees the clinic's entry, describes the hospital's entry without consent)
+    static let rows: [(String, IdentityKeys, Bool, Bool, Bool, Bool)] = [
+        ("patient", Harness.patient, true, true, true, true),
+        ("hospital (itself)", Harness.hospital, true, true, false, true),
+        ("hospital clinician", hospitalClinician, true, true, false, true),
+        ("hospital supply-chain clerk", hospitalClerk, false, false, false, false),
+        ("clinic clinician", clinicClinician, true, false, true, false),
+        ("clinic researcher", clinicResearcher, false, false, false, false),
+    ]
+
+    @Test(arguments: 0..<rows.count)
+    func whoSeesWhat(row: Int) {
+        let (name, keys, lists, hospitalEntry, clinicEntry, describes) = Self.rows[row]
+        let requester = Self.identity(keys)
+        let patient = Harness.patient.derivedID
+        #expect(ReadRules.mayListRecords(of: patient, requester, custodians: Self.custodians, Self.state) == lists, "\(name): list")
+        #expect(ReadRules.mayListEntry(Self.entry(custodian: Harness.hospital), requester, custodians: Self.custodians, Self.state) == hospitalEntry,
+                "\(name): hospital entry")
+        #expect(ReadRules.mayListEntry(Self.entry(custodian: Harness.clinic), requester, custodians: Self.custodians, Self.state) == clinicEntry,
+                "\(name): clinic entry")
+        #expect(ReadRules.mayDescribeWithoutConsent(Self.entry(custodian: Harness.hospital), requester, custodians: Self.custodians, Self.state)
+                == describes, "\(name): describe the hospital's entry without consent")
+    }
+}
