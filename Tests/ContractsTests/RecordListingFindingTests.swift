@@ -4,12 +4,15 @@ import Testing
 
 /// Security review finding 4 (record listings): "staff" meant any role at any custodian on the
 /// node — a clinic's clerk listed a hospital patient's records with their categories, and any
-/// custodian's staff saw any record's entry. Now only care and record-keeping roles list, and only
-/// their own organization's entries.
+/// custodian's staff saw any record's entry, and an auditor of one organization read another's
+/// patients' access logs. Now only care and record-keeping roles list, and everyone but the patient
+/// side sees only their own organization's entries and reads.
 @Suite("Record listings: own organization's entries, care and record-keeping roles only")
 struct RecordListingFindingTests {
     static let k = Harness.keys
     static let hospitalClerk = k(120), hospitalClinician = Harness.doctor, clinicClinician = k(121), clinicResearcher = k(122)
+    static let hospitalAuditor = k(123), clinicAuditor = k(124)
+    static let hospitalRecord = Hash256.sha256(Array("hospital-record".utf8)), clinicRecord = Hash256.sha256(Array("clinic-record".utf8))
 
     /// A node holding both the hospital and the clinic, as in the review.
     static let custodians: Set<IdentityID> = [Harness.hospital.derivedID, Harness.clinic.derivedID]
@@ -18,7 +21,11 @@ struct RecordListingFindingTests {
         var h = Harness.standard()
         _ = h.runAccepted([h.enroll(hospitalClerk, by: Harness.hospital, roles: ["supply-chain"]),
                            h.enroll(clinicClinician, by: Harness.clinic, roles: ["clinician"]),
-                           h.enroll(clinicResearcher, by: Harness.clinic, roles: ["researcher"])])
+                           h.enroll(clinicResearcher, by: Harness.clinic, roles: ["researcher"]),
+                           h.enroll(hospitalAuditor, by: Harness.hospital, roles: ["auditor"]),
+                           h.enroll(clinicAuditor, by: Harness.clinic, roles: ["auditor"])])
+        _ = h.runAccepted([h.putRecord(hospitalRecord, "Observation", "hiv", by: Harness.doctor),
+                           h.putRecord(clinicRecord, "Observation", "general", by: clinicClinician)])
         return h.state
     }()
 
@@ -52,5 +59,26 @@ struct RecordListingFindingTests {
                 "\(name): clinic entry")
         #expect(ReadRules.mayDescribeWithoutConsent(Self.entry(custodian: Harness.hospital), requester, custodians: Self.custodians, Self.state)
                 == describes, "\(name): describe the hospital's entry without consent")
+    }
+
+    /// Finding 4, access logs: an auditor of one organization read another's patients' access logs.
+    /// (who, may read the log, sees reads of the hospital's record, sees reads of the clinic's record)
+    static let logRows: [(String, IdentityKeys, Bool, Bool, Bool)] = [
+        ("patient", Harness.patient, true, true, true),
+        ("hospital auditor", hospitalAuditor, true, true, false),
+        ("clinic auditor", clinicAuditor, true, false, true),
+        ("clinic clinician", clinicClinician, false, false, true),
+    ]
+
+    @Test(arguments: 0..<logRows.count)
+    func accessLogEntries(row: Int) {
+        let (name, keys, reads, hospitalReads, clinicReads) = Self.logRows[row]
+        let requester = Self.identity(keys)
+        let patient = Harness.patient.derivedID
+        #expect(ReadRules.mayReadAccessLog(of: patient, requester, custodians: Self.custodians, Self.state) == reads, "\(name): the log")
+        #expect(ReadRules.mayReadAccessLogEntry(about: Self.hospitalRecord, of: patient, requester, Self.state) == hospitalReads,
+                "\(name): reads of the hospital's record")
+        #expect(ReadRules.mayReadAccessLogEntry(about: Self.clinicRecord, of: patient, requester, Self.state) == clinicReads,
+                "\(name): reads of the clinic's record")
     }
 }

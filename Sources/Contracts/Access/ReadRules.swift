@@ -75,6 +75,16 @@ public enum ReadRules {
                 || !Directory.effectiveRoles(of: requester, in: state).isDisjoint(with: [.auditor, .admin])))
     }
 
+    /// One entry of a patient's access log that `mayReadAccessLog` allowed (the read of `record`):
+    /// every entry for the patient side; for a custodian (itself, its auditors and admins) only the
+    /// reads of its own records — not those of another custodian the same node holds.
+    public static func mayReadAccessLogEntry(about record: Hash256, of patient: IdentityID, _ requester: Identity,
+                                             _ state: some StateReader) -> Bool {
+        if isPatientSide(patient, requester, state) { return true }
+        guard let custodian = RecordIndex.current(record, in: state)?.custodian else { return false }
+        return organization(of: requester) == custodian
+    }
+
     /// Roles whose holders see their own organization's record entries (ids, types, categories)
     /// without a consent decision per record: care and record-keeping roles. A supply-chain clerk,
     /// a researcher or a payer agent at a custodian sees none.

@@ -32,7 +32,12 @@ extension FHIRService {
             throw .forbidden("only the patient or the custodian's auditors read this access log")
         }
         let entries: [(index: UInt64, entry: AuditEntry)]
-        do { entries = try access.accessLog(patient: patient.patient, limit: 100_000) } catch { throw FHIRError(500, "exception", "\(error)") }
+        do {
+            entries = try access.accessLog(patient: patient.patient, limit: 100_000)
+                .filter { ReadRules.mayReadAccessLogEntry(about: $0.entry.record, of: patient.patient, requester, state) }
+        } catch {
+            throw FHIRError(500, "exception", "\(error)")
+        }
         let page = entries.dropFirst(offset).prefix(count)
         return (entries.count, page.map { Self.auditEvent(index: $0.index, entry: $0.entry, patientID: patientID, node: observerID) })
     }
@@ -43,7 +48,8 @@ extension FHIRService {
         let stored: StoredAuditEntry?
         do { stored = try access.vault.auditEntry(index) } catch { throw FHIRError(500, "exception", "\(error)") }
         guard let stored, let entry = AuditEntry(decoding: stored.bytes) else { throw .notFound("AuditEvent/\(id) is not known") }
-        guard mayReadAuditLog(of: entry.patient, requester: requester) else {
+        guard mayReadAuditLog(of: entry.patient, requester: requester),
+              ReadRules.mayReadAccessLogEntry(about: entry.record, of: entry.patient, requester, state) else {
             throw .forbidden("only the patient or the custodian's auditors read this access log")
         }
         return Self.auditEvent(index: index, entry: entry, patientID: nil, node: observerID)

@@ -79,7 +79,11 @@ extension AccessService {
         do { entries = try accessLog(patient: patient, after: after, limit: limit) } catch {
             throw ServiceError(.unavailable, "the audit log cannot be read: \(error)")
         }
-        return ["entries": entries.map { item -> JSONObject in
+        let state = node.state
+        let visible = requester.map { requester in
+            entries.filter { ReadRules.mayReadAccessLogEntry(about: $0.entry.record, of: patient, requester, state) }
+        } ?? entries
+        return ["entries": visible.map { item -> JSONObject in
             var out: JSONObject = [
                 "index": item.index, "time_ms": item.entry.timeMs, "requester": item.entry.requester.hex, "record": item.entry.record.hex,
                 "version": item.entry.version, "purpose": item.entry.purpose.rawValue, "action": item.entry.action.rawValue,
