@@ -143,10 +143,9 @@ public enum LedgerServer {
                                    idleTimeout: Duration = .seconds(ServerLimits.idleSeconds),
                                    logger: Logger = Logger(label: "careledger.server"),
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let timeout = TimeAmount.nanoseconds(Int64(idleTimeout.components.seconds) * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
-        return Application(router: router(services), server: .http1(configuration: .init(idleTimeout: timeout)),
-                           configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
-                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+        Application(router: router(services), server: .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))),
+                    configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
+                    onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }
 

@@ -251,13 +251,7 @@ struct ByteKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
                 var (low, high) = (0, entries.count)
                 while low < high {
                     let mid = (low + high) / 2
-                    let range = entries[mid].key
-                    var order = 0
-                    for i in 0..<Swift.min(range.count, wanted.count) where bytes[range.lowerBound + i] != wanted[i] {
-                        order = bytes[range.lowerBound + i] < wanted[i] ? -1 : 1
-                        break
-                    }
-                    if order == 0 { order = range.count == wanted.count ? 0 : (range.count < wanted.count ? -1 : 1) }
+                    let order = String.byteOrder(UnsafeBufferPointer(rebasing: bytes[entries[mid].key]), wanted)
                     if order == 0 { return entries[mid].value }
                     if order < 0 { low = mid + 1 } else { high = mid }
                 }

@@ -32,18 +32,18 @@ public struct CanonicalEncoder: Sendable {
 
     /// The canonical value of `value`.
     public func encode(_ value: some Encodable) throws(CanonicalEncodingError) -> CanonicalValue {
-        try node(value).value
+        try slot(value).value
     }
 
     /// The canonical bytes of `value`: `encode(value).encoded`, written without building the value.
     public func encodeBytes(_ value: some Encodable) throws(CanonicalEncodingError) -> [UInt8] {
         var writer = CanonicalWriter()
-        try node(value).write(to: &writer)
+        try slot(value).write(to: &writer)
         return writer.bytes
     }
 
-    private func node(_ value: some Encodable) throws(CanonicalEncodingError) -> EncodingNode {
-        do { return try _CanonicalEncoder.encode(value, path: []) } catch let error as CanonicalEncodingError { throw error } catch {
+    private func slot(_ value: some Encodable) throws(CanonicalEncodingError) -> EncodingNode.Slot {
+        do { return try _CanonicalEncoder.slot(value, path: []) } catch let error as CanonicalEncodingError { throw error } catch {
             throw CanonicalEncodingError(path: "", reason: String(describing: error))
         }
     }
@@ -643,17 +643,13 @@ final class _CanonicalEncoder: Encoder {
 
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleEncoding(node: node, path: path) }
 
-    /// Encodes any value into a fresh node.
-    /// `path` is built only when the value has fields of its own (a byte type does not).
-    static func encode(_ value: some Encodable, path: @autoclosure () -> [any CodingKey]) throws -> EncodingNode {
-        let node = EncodingNode()
-        if let special = CanonicalCoding.special(value) {
-            node.state = .value(special)
-            return node
-        }
+    /// Encodes any value: one the coder writes itself (a byte type, a raw `CanonicalValue`) as a
+    /// finished value, anything else into a node of its own. `path` is built only in that case.
+    static func slot(_ value: some Encodable, path: @autoclosure () -> [any CodingKey]) throws -> EncodingNode.Slot {
+        if let special = CanonicalCoding.special(value) { return .value(special) }
         let encoder = _CanonicalEncoder(path: path())
         try value.encode(to: encoder)
-        return encoder.node
+        return .node(encoder.node)
     }
 
     /// `path` is built only for the error, so an integer field costs no allocation.
@@ -700,10 +696,7 @@ struct KeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt16, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
     mutating func encode(_ value: UInt32, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
     mutating func encode(_ value: UInt64, forKey key: Key) throws { set(key, try _CanonicalEncoder.int(value, path: path + [key])) }
-    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        if let special = CanonicalCoding.special(value) { return set(key, special) }
-        set(key, try _CanonicalEncoder.encode(value, path: path + [key]))
-    }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { set(key, try _CanonicalEncoder.slot(value, path: path + [key])) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode()
@@ -761,10 +754,7 @@ struct UnkeyedEncoding: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt16) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
     mutating func encode(_ value: UInt32) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
     mutating func encode(_ value: UInt64) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode<T: Encodable>(_ value: T) throws {
-        if let special = CanonicalCoding.special(value) { return append(special) }
-        append(try _CanonicalEncoder.encode(value, path: path + [nextKey]))
-    }
+    mutating func encode<T: Encodable>(_ value: T) throws { append(try _CanonicalEncoder.slot(value, path: path + [nextKey])) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
         let child = EncodingNode()
@@ -812,7 +802,9 @@ struct SingleEncoding: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt32) throws { set(try _CanonicalEncoder.int(value, path: path)) }
     mutating func encode(_ value: UInt64) throws { set(try _CanonicalEncoder.int(value, path: path)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
-        let child = try _CanonicalEncoder.encode(value, path: path)
-        node.state = child.state
+        switch try _CanonicalEncoder.slot(value, path: path) {
+        case .value(let v): node.state = .value(v)
+        case .node(let child): node.state = child.state
+        }
     }
 }

@@ -47,14 +47,19 @@ public struct CanonicalReader: Sendable {
             guard depth < limits.depthMax else { throw .tooDeep(offset: start) }
             var previousKey: Range<Int>? = nil
             for _ in 0..<(try readCount()) {
-                let keyOffset = offset
-                let key = try readRawRange()
-                if let previousKey, !bytes[previousKey].lexicographicallyPrecedes(bytes[key]) { throw .unsortedMapKeys(offset: keyOffset) }
-                guard Self.isUTF8(bytes[key]) else { throw .invalidUTF8(offset: keyOffset) }
-                previousKey = key
+                previousKey = try readMapKey(after: previousKey)
                 try skipValue(depth: depth + 1)
             }
         }
+    }
+
+    /// Where the next map key lies, checked: valid UTF-8, and after `previous` in byte order.
+    private mutating func readMapKey(after previous: Range<Int>?) throws(CanonicalError) -> Range<Int> {
+        let keyOffset = offset
+        let key = try readRawRange()
+        if let previous, !bytes[previous].lexicographicallyPrecedes(bytes[key]) { throw .unsortedMapKeys(offset: keyOffset) }
+        guard Self.isUTF8(bytes[key]) else { throw .invalidUTF8(offset: keyOffset) }
+        return key
     }
 
     /// Whether `run` is valid UTF-8 (ASCII, the usual case, without building a String).
@@ -87,16 +92,9 @@ public struct CanonicalReader: Sendable {
             entries.reserveCapacity(count)
             var previousKey: Range<Int>? = nil
             for _ in 0..<count {
-                let keyOffset = offset
-                let keyBytes = try readRawRange()
-                if let previousKey, !bytes[previousKey].lexicographicallyPrecedes(bytes[keyBytes]) {
-                    throw .unsortedMapKeys(offset: keyOffset)
-                }
-                guard let key = String(validating: bytes[keyBytes], as: UTF8.self) else {
-                    throw .invalidUTF8(offset: keyOffset)
-                }
-                previousKey = keyBytes
-                entries.append(CanonicalMap.Entry(key: key, value: try readValue(depth: depth + 1)))
+                let key = try readMapKey(after: previousKey)
+                previousKey = key
+                entries.append(CanonicalMap.Entry(key: String(decoding: bytes[key], as: UTF8.self), value: try readValue(depth: depth + 1)))
             }
             return .map(CanonicalMap(canonical: entries))
         }

@@ -137,7 +137,6 @@ public struct CanonicalMap: Sendable, Hashable, RandomAccessCollection, Expressi
         }
         return (low, false)
     }
-
 }
 
 extension String {
@@ -146,12 +145,14 @@ extension String {
     @inlinable
     public static func utf8Order(_ a: String, _ b: String) -> Int {
         var (a, b) = (a, b)
-        return a.withUTF8 { x in
-            b.withUTF8 { y in
-                for i in 0..<Swift.min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] ? -1 : 1 }
-                return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
-            }
-        }
+        return a.withUTF8 { x in b.withUTF8 { y in byteOrder(x, y) } }
+    }
+
+    /// -1, 0 or 1 as `x` sorts before, equals or sorts after `y`, byte by byte (a prefix first).
+    @inlinable
+    static func byteOrder(_ x: UnsafeBufferPointer<UInt8>, _ y: UnsafeBufferPointer<UInt8>) -> Int {
+        for i in 0..<Swift.min(x.count, y.count) where x[i] != y[i] { return x[i] < y[i] ? -1 : 1 }
+        return x.count == y.count ? 0 : (x.count < y.count ? -1 : 1)
     }
 }
 

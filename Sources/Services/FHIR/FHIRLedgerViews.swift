@@ -32,10 +32,7 @@ extension FHIRService {
             throw .forbidden("only the patient or the custodian's auditors read this access log")
         }
         let entries: [(index: UInt64, entry: AuditEntry)]
-        do {
-            entries = try access.accessLog(patient: patient.patient, limit: 100_000)
-                .filter { ReadRules.mayReadAccessLogEntry(about: $0.entry.record, of: patient.patient, requester, state) }
-        } catch {
+        do { entries = try access.accessLog(patient: patient.patient, readBy: requester, limit: 100_000) } catch {
             throw FHIRError(500, "exception", "\(error)")
         }
         let page = entries.dropFirst(offset).prefix(count)

@@ -76,14 +76,10 @@ extension AccessService {
         }
         guard (1...Self.pageEntriesMax).contains(limit) else { throw ServiceError("limit must be 1…\(Self.pageEntriesMax)") }
         let entries: [(index: UInt64, entry: AuditEntry)]
-        do { entries = try accessLog(patient: patient, after: after, limit: limit) } catch {
+        do { entries = try accessLog(patient: patient, readBy: requester, after: after, limit: limit) } catch {
             throw ServiceError(.unavailable, "the audit log cannot be read: \(error)")
         }
-        let state = node.state
-        let visible = requester.map { requester in
-            entries.filter { ReadRules.mayReadAccessLogEntry(about: $0.entry.record, of: patient, requester, state) }
-        } ?? entries
-        return ["entries": visible.map { item -> JSONObject in
+        return ["entries": entries.map { item -> JSONObject in
             var out: JSONObject = [
                 "index": item.index, "time_ms": item.entry.timeMs, "requester": item.entry.requester.hex, "record": item.entry.record.hex,
                 "version": item.entry.version, "purpose": item.entry.purpose.rawValue, "action": item.entry.action.rawValue,
@@ -93,6 +89,16 @@ extension AccessService {
             if let sealed = item.entry.sealedJustification { out["sealed_justification"] = Data(sealed).base64EncodedString() }
             return out
         }]
+    }
+
+    /// The entries of a patient's access log `requester` may read (`mayReadAccessLogEntry`; nil is
+    /// the node itself, which reads all) — the caller has checked `mayReadAccessLog`.
+    public func accessLog(patient: IdentityID, readBy requester: Identity?, after: UInt64? = nil,
+                          limit: Int) throws(AccessError) -> [(index: UInt64, entry: AuditEntry)] {
+        let entries = try accessLog(patient: patient, after: after, limit: limit)
+        guard let requester else { return entries }
+        let state = node.state
+        return entries.filter { ReadRules.mayReadAccessLogEntry(about: $0.entry.record, of: patient, requester, state) }
     }
 
     /// The break-glass notices the chain holds for a patient (who, why, until when), newest last.
