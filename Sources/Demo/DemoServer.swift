@@ -78,6 +78,15 @@ extension DemoScript {
         let diagnostics = ((outcome["issue"] as? [[String: Any]])?.first?["diagnostics"] as? String) ?? ""
         story.refused("the same read as dr-chen (city-clinic, no consent): 403 OperationOutcome “\(diagnostics)” — and it is in the access log")
 
+        // SMART scopes narrow a token: one asked for with a read scope cannot write.
+        let readOnly = try await Self.token(base: base, keys: rivera, scope: "system/Patient.read")
+        let observation = #"{"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/\#(patientID)"}}"#
+        let narrowWrite = try await Self.http("\(base)/fhir/Observation", method: "POST", token: readOnly, body: Data(observation.utf8))
+        try expect(narrowWrite.status == 403, "a write with a read-only scope must be 403, got \(narrowWrite.status)")
+        let narrowRead = try await Self.http("\(base)/fhir/Patient/\(patientID)", token: readOnly)
+        try expect(narrowRead.status == 200, "a read within the scope: \(narrowRead.status)")
+        story.refused("dr-rivera's token with scope system/Patient.read reads the Patient (200) but cannot create an Observation: 403 insufficient_scope")
+
         // Anyone with the endpoints and RFC 9162 can check a transaction is in the log.
         let listed = try await Self.json("\(base)/v1/txs?limit=1", token: chenToken)
         guard let newest = (listed["transactions"] as? [[String: Any]])?.first, let id = newest["id"] as? String else {
@@ -96,9 +105,10 @@ extension DemoScript {
         story.ok("fetched /v1/log/sth, /v1/txs/\(id.prefix(12))…/raw and /v1/log/proof-by-hash: leaf \(index) of \(size) verifies against the signed root (\(path.count) hashes)")
     }
 
-    static func token(base: String, keys: IdentityKeys) async throws -> String {
+    static func token(base: String, keys: IdentityKeys, scope: String? = nil) async throws -> String {
         let assertion = try await TokenAuthority.makeAssertion(for: keys, tokenURL: "\(base)/auth/token")
         let form = "grant_type=client_credentials&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=\(assertion)"
+            + (scope.map { "&scope=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" } ?? "")
         let answer = try await http("\(base)/auth/token", method: "POST", body: Data(form.utf8), contentType: "application/x-www-form-urlencoded")
         guard answer.status == 200, let object = try JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
               let token = object["access_token"] as? String else {
