@@ -130,8 +130,11 @@ struct ConsentDecisionTableTests {
         Row(description: "author reads for any purpose", requester: Harness.doctor, record: F.mentalHealth, purpose: .research,
             outcome: .permit, reason: .author),
         Row(description: "custodian's emergency clinician treats", requester: F.er, record: F.obs, outcome: .permit, reason: .custodianCareTeam),
-        Row(description: "custodian care team covers operations", requester: F.er, record: F.mentalHealth, purpose: .operations,
+        Row(description: "custodian care team covers operations", requester: F.er, record: F.obs, purpose: .operations,
             outcome: .permit, reason: .custodianCareTeam),
+        // Security finding 13: a sensitive category needs a consent naming it, even for the care team.
+        Row(description: "custodian care team does not read a sensitive category", requester: F.er, record: F.mentalHealth,
+            purpose: .operations, outcome: .deny, reason: .noConsent),
         Row(description: "custodian's clinician for research falls through to no consent", requester: F.er, record: F.obs,
             purpose: .research, outcome: .deny, reason: .noConsent),
         Row(description: "custodian member with a non-care role falls through to their consent", requester: F.auditor, record: F.obs,

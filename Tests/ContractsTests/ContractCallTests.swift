@@ -104,7 +104,7 @@ struct ContractCallTests {
     }
 
     @Test func everyContractDerivesItsMethodsFromItsEnum() {
-        #expect(RecordsContract().methods == ["register", "registerMany", "erase"])
+        #expect(RecordsContract().methods == ["register", "registerMany", "erase", "releaseLabel"])
         #expect(MembershipContract().selfRegistrationMethods == ["found", "registerPatient"])
         #expect(SupplyChainContract().methods.count == 11)
         #expect(TrialsContract().methods.count == 9)

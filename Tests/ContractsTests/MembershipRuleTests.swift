@@ -126,7 +126,7 @@ struct MembershipRuleTests {
             .notAfterGenesis: 13, .alreadyRegistered: 100, .unknownIdentity: 101, .unknownRole: 102, .notOrganizationMember: 103,
             .alreadyRevoked: 104, .keyInUse: 105, .unknownOrganizationType: 106, .roleNotAllowed: 107, .alreadyAnchored: 200,
             .unknownRecord: 300, .versionConflict: 301, .recordErased: 302, .unknownPatient: 303, .unknownResourceType: 304,
-            .unknownCategory: 305, .categoryChangeNotAllowed: 306,
+            .unknownCategory: 305, .categoryChangeNotAllowed: 306, .labelNotCarried: 307,
             .unknownConsent: 400, .notPatientOrDelegate: 401, .unknownGrantee: 402, .consentAlreadyRevoked: 403,
             .tooManyConsents: 404, .badPeriod: 405, .granteeRevoked: 406, .unknownPurpose: 407, .unknownDelegate: 408,
             .tooManyDelegates: 409, .auditNotGrowing: 500,

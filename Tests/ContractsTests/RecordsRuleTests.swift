@@ -78,6 +78,15 @@ struct RecordsRuleTests {
     /// `count` distinct new records, as registerMany entries.
     static func entries(_ count: Int) -> [CanonicalValue] { (0..<count).map { entry(Hash256.sha256([0xE0, UInt8($0 / 256), UInt8($0 % 256)])) } }
 
+    static let privacyOfficer = Harness.keys(99)
+    /// Version 2 of the mental-health record, general: the label carries over.
+    static let downgrade: @Sendable (inout Harness) -> [VerifiedTransaction] = { [$0.putRecord(R.sensitive, "Observation", "general", by: H.doctor, version: 2)] }
+
+    /// records.releaseLabel of `category` on the mental-health record.
+    static func release(_ h: inout Harness, _ category: SensitivityCategory = .mentalHealth, by keys: IdentityKeys) -> VerifiedTransaction {
+        h.sign(keys, RecordsContract.ReleaseLabel(record: R.sensitive, category: category))
+    }
+
     static let contribute: @Sendable (inout Harness) -> [VerifiedTransaction] = { [$0.grantConsent(to: .member(W.clinicDoctor.derivedID), actions: ["contribute"])] }
 
     static let rows: [Row] = [
@@ -296,6 +305,31 @@ struct RecordsRuleTests {
             $0.sign(H.patient, "records", "erase", ["record": .bytes(W.obs.bytes), "why": .string("x")])
         },
         Row(description: "erase without a record", expected: .badArguments) { $0.sign(H.patient, "records", "erase", [:]) },
+        // releaseLabel: a label carried over from version 1 (mental-health) to a general version 2
+        Row(description: "release a carried label: the patient", expected: .accepted, prepare: downgrade) { release(&$0, by: H.patient) },
+        Row(description: "release a carried label: the patient's delegate", expected: .accepted, prepare: downgrade) { release(&$0, by: W.guardian) },
+        Row(description: "release a carried label: the custodian's privacy officer", expected: .accepted,
+            prepare: { downgrade(&$0) + [$0.enroll(privacyOfficer, by: H.hospital, roles: ["privacy-officer"])] }) { release(&$0, by: privacyOfficer) },
+        Row(description: "release a carried label: another organization's privacy officer", expected: .unauthorized,
+            prepare: { downgrade(&$0) + [$0.enroll(privacyOfficer, by: H.clinic, roles: ["privacy-officer"])] }) { release(&$0, by: privacyOfficer) },
+        Row(description: "release a carried label: the author", expected: .unauthorized, prepare: downgrade) { release(&$0, by: H.doctor) },
+        Row(description: "release a carried label: the custodian organization", expected: .unauthorized, prepare: downgrade) {
+            release(&$0, by: H.hospital)
+        },
+        Row(description: "release a carried label: the custodian's admin", expected: .unauthorized, prepare: downgrade) {
+            release(&$0, by: W.hospitalAdmin)
+        },
+        Row(description: "release a label the current version itself carries", expected: .labelNotCarried) { release(&$0, by: H.patient) },
+        Row(description: "release a label the record never had", expected: .labelNotCarried, prepare: downgrade) {
+            release(&$0, .hiv, by: H.patient)
+        },
+        Row(description: "release the general category", expected: .badArguments, prepare: downgrade) { release(&$0, .general, by: H.patient) },
+        Row(description: "release a label of an unknown record", expected: .unknownRecord) {
+            $0.sign(H.patient, RecordsContract.ReleaseLabel(record: W.unknownRecord, category: .mentalHealth))
+        },
+        Row(description: "release a label of an erased record", expected: .recordErased) {
+            $0.sign(H.patient, RecordsContract.ReleaseLabel(record: W.erased, category: .mentalHealth))
+        },
         Row(description: "an unknown records method", expected: .unknownMethod) { $0.sign(H.patient, "records", "delete", ["record": .bytes(W.obs.bytes)]) },
     ]
 

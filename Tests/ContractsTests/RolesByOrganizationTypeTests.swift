@@ -9,9 +9,9 @@ import Testing
 struct RolesByOrganizationTypeTests {
     static let everywhere: Set<Role> = [.admin, .auditor, .integration]
     static let table: [OrganizationType: Set<Role>] = [
-        .hospital: everywhere.union([.clinician, .emergencyClinician, .nurse, .pharmacist, .researcher, .supplyChain]),
-        .clinic: everywhere.union([.clinician, .emergencyClinician, .nurse, .researcher]),
-        .laboratory: everywhere.union([.clinician, .researcher]),
+        .hospital: everywhere.union([.clinician, .emergencyClinician, .nurse, .pharmacist, .researcher, .supplyChain, .privacyOfficer]),
+        .clinic: everywhere.union([.clinician, .emergencyClinician, .nurse, .researcher, .privacyOfficer]),
+        .laboratory: everywhere.union([.clinician, .researcher, .privacyOfficer]),
         .pharmacy: everywhere.union([.pharmacist, .supplyChain]),
         .payer: everywhere.union([.payerAgent]),
         .manufacturer: everywhere.union([.supplyChain]),

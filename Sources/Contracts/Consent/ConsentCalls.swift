@@ -96,8 +96,8 @@ extension ConsentContract {
             guard !purposes.isEmpty else { throw Rejection(.badArguments, "name at least one purpose of use") }
             try Check.count(actions, CodingKeys.actions, 0...ConsentAction.allCases.count)
             guard !actions.isEmpty else { throw Rejection(.badArguments, "name at least one action (read, contribute)") }
-            try Check.int(startMs, CodingKeys.startMs, in: 0...Int64.max / 2)
-            try Check.int(endMs, CodingKeys.endMs, in: 0...Int64.max / 2)
+            try Check.timeMs(startMs, CodingKeys.startMs)
+            try Check.timeMs(endMs, CodingKeys.endMs)
         }
     }
 

@@ -6,9 +6,12 @@ public struct AccessRequest: Sendable, Equatable {
     public var record: Hash256
     public var purpose: Purpose
     public var action: ConsentAction
+    /// The version asked for (vread, history); nil for the current one. An older version is
+    /// released under the record's labels and its own, whichever are stricter.
+    public var version: UInt64?
 
-    public init(requester: IdentityID, record: Hash256, purpose: Purpose, action: ConsentAction) {
-        (self.requester, self.record, self.purpose, self.action) = (requester, record, purpose, action)
+    public init(requester: IdentityID, record: Hash256, purpose: Purpose, action: ConsentAction, version: UInt64? = nil) {
+        (self.requester, self.record, self.purpose, self.action, self.version) = (requester, record, purpose, action, version)
     }
 }
 
@@ -94,10 +97,13 @@ public struct Decision: Sendable, Equatable {
 
 /// The consent decision: a pure function of committed state, the request and the time.
 /// Deny unless the requester is the patient, a delegate (read), the author, the custodian's care
-/// team (treatment, emergency treatment, operations), a consent permits, or an unexpired
-/// break-glass grant applies (emergency clinician of a hospital or clinic, emergency treatment,
-/// read). Roles count only where the requester's organization type allows them
-/// (`Directory.effectiveRoles`).
+/// team (treatment, emergency treatment, operations; for a record with a sensitive label only if
+/// the custodian chose to let its care team read that category), a consent permits (one naming
+/// every sensitive label of the record, or the record itself), or an unexpired break-glass grant
+/// applies (emergency clinician of a hospital or clinic, emergency treatment, read). Roles count
+/// only where the requester's organization type allows them (`Directory.effectiveRoles`).
+/// A record's labels are its own category, those carried over from earlier versions, and — for
+/// an older version — that version's own category.
 public enum ConsentPolicy {
     /// Roles of the custodian's care team.
     public static let careTeamRoles: Set<Role> = [.clinician, .emergencyClinician, .nurse]
@@ -129,8 +135,9 @@ public enum ConsentPolicy {
         if requester.id == record.author, requester.id == record.custodian || requester.organization == record.custodian {
             return permit(.author)
         }
+        let labels = sensitiveLabels(of: record, version: request.version, in: state)
         if requester.kind == .member, requester.organization == record.custodian, careTeamPurposes.contains(request.purpose),
-           !careTeamRoles.isDisjoint(with: roles) {
+           !careTeamRoles.isDisjoint(with: roles), labels.isEmpty || labels.isSubset(of: careTeamCategories(record.custodian, in: state)) {
             return permit(.custodianCareTeam)
         }
 
@@ -143,7 +150,9 @@ public enum ConsentPolicy {
         for grantee in grantees(of: requester, roles: roles) {
             for id in ConsentIndex.activeIDs(record.patient, grantee, in: state) {
                 guard let consent = ConsentIndex.consent(id, patient: record.patient, in: state), !consent.isRevoked else { continue }
-                guard let failure = mismatch(consent, request, record, nowMs: nowMs, height: height) else { return permit(.consent, id) }
+                guard let failure = mismatch(consent, request, record, labels: labels, nowMs: nowMs, height: height) else {
+                    return permit(.consent, id)
+                }
                 if failure.closeness > (closest?.reason.closeness ?? -1) { closest = (failure, id) }
             }
         }
@@ -179,10 +188,24 @@ public enum ConsentPolicy {
         return requester.effectiveRoles(organizationType: organizationType).contains(.emergencyClinician)
     }
 
+    /// The sensitive labels a read of `record` (at `version`, nil for the current one) is decided on.
+    static func sensitiveLabels(of record: RecordEntry, version: UInt64?, in state: any StateReader) -> Set<SensitivityCategory> {
+        var labels = record.sensitiveLabels
+        if let version, version != record.version, let old = RecordIndex.version(record.record, version, in: state), old.category.isSensitive {
+            labels.insert(old.category)
+        }
+        return labels
+    }
+
+    /// The sensitive categories `custodian` lets its care team read without a naming consent.
+    static func careTeamCategories(_ custodian: IdentityID, in state: any StateReader) -> Set<SensitivityCategory> {
+        Set(Directory.identity(custodian, in: state)?.careTeamCategories ?? [])
+    }
+
     /// Why a consent does not permit a request, or nil if it does.
-    static func mismatch(_ consent: ConsentEntry, _ request: AccessRequest, _ record: RecordEntry, nowMs: Int64,
-                         height: UInt64) -> DecisionReason? {
-        if let failure = consent.scope.mismatch(record) { return failure }
+    static func mismatch(_ consent: ConsentEntry, _ request: AccessRequest, _ record: RecordEntry, labels: Set<SensitivityCategory>,
+                         nowMs: Int64, height: UInt64) -> DecisionReason? {
+        if let failure = consent.scope.mismatch(record, labels: labels) { return failure }
         guard consent.actions.contains(request.action) else { return .actionNotPermitted }
         guard consent.purposes.contains(request.purpose) else { return .purposeNotPermitted }
         guard consent.grantedHeight < height, nowMs >= consent.startMs else { return .consentNotYetValid }

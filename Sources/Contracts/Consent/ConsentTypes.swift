@@ -58,14 +58,18 @@ public struct ConsentScope: StoredValue, Equatable {
         self.records = records.sorted()
     }
 
-    /// Why the scope does not cover a record, or nil if it does.
-    func mismatch(_ record: RecordEntry) -> DecisionReason? {
+    /// Why the scope does not cover a record protected by the sensitive `labels` (its own
+    /// category, the labels carried over from earlier versions, an older version's own), or nil
+    /// if it does. A labelled record is in the scope only when the scope names every label, or
+    /// names no category but the record itself.
+    func mismatch(_ record: RecordEntry, labels: Set<SensitivityCategory>) -> DecisionReason? {
         if !records.isEmpty, !records.contains(record.record) { return .outsideScope }
         if !resourceTypes.isEmpty, !resourceTypes.contains(record.resourceType) { return .outsideScope }
-        if !categories.isEmpty, !categories.contains(record.category) {
-            return record.category.isSensitive ? .sensitiveNotNamed : .outsideScope
+        if !categories.isEmpty {
+            if labels.isEmpty { return categories.contains(record.category) ? nil : .outsideScope }
+            return labels.isSubset(of: categories) ? nil : .sensitiveNotNamed
         }
-        if record.category.isSensitive, categories.isEmpty, !records.contains(record.record) { return .sensitiveNotNamed }
+        if !labels.isEmpty, !records.contains(record.record) { return .sensitiveNotNamed }
         return nil
     }
 }

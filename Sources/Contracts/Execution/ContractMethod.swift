@@ -158,6 +158,20 @@ enum Check {
         if let value { try int(value, key, in: range) }
     }
 
+    /// Latest time (ms since the epoch) any argument may name: far enough for every real date,
+    /// low enough that adding a duration cannot overflow.
+    static let timeMsMax = Int64.max / 2
+
+    /// A time in ms since the epoch, 0…`timeMsMax`.
+    static func timeMs(_ value: Int64?, _ key: some CodingKey) throws(Rejection) {
+        try int(value, key, in: 0...timeMsMax)
+    }
+
+    /// 32 bytes chosen at random by the client, so never all zeros.
+    static func random(_ value: Hash256, _ key: some CodingKey) throws(Rejection) {
+        guard value != .zero else { throw Rejection(.badArguments, "“\(key.stringValue)” is 32 random bytes, not zeros") }
+    }
+
     /// Exactly `count` bytes.
     static func bytes(_ value: [UInt8], _ key: some CodingKey, count: Int) throws(Rejection) {
         guard value.count == count else { throw Rejection(.badArguments, "“\(key.stringValue)” must be \(count) bytes") }

@@ -40,6 +40,8 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case unknownCategory = 305
     /// Only the custodian's staff may move a record to another sensitivity category.
     case categoryChangeNotAllowed = 306
+    /// `records.releaseLabel` named a label the record does not carry over from an earlier version.
+    case labelNotCarried = 307
 
     case unknownConsent = 400
     case notPatientOrDelegate = 401

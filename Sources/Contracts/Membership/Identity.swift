@@ -9,6 +9,8 @@ public enum IdentityKind: String, Sendable, CaseIterable {
 public enum Role: String, Sendable, CaseIterable, Comparable {
     case admin, clinician, emergencyClinician = "emergency-clinician", nurse, pharmacist
     case payerAgent = "payer-agent", auditor, researcher, integration, supplyChain = "supply-chain"
+    /// Answers for the organization's handling of sensitive records; may release a carried label.
+    case privacyOfficer = "privacy-officer"
 
     public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -38,6 +40,9 @@ public struct Identity: StoredValue, Equatable {
     public var registeredHeight: UInt64
     /// Incremented by each key rotation.
     public var keyVersion: UInt64
+    /// For organizations: sensitive categories their care team reads without a consent naming
+    /// them (`membership.setCareTeamCategories`, an explicit and on-chain choice). Nil: none, the default.
+    public var careTeamCategories: [SensitivityCategory]?
 
     init(id: IdentityID, kind: IdentityKind, organization: IdentityID?, organizationType: OrganizationType?, roles: [Role],
          signingKey: SigningPublicKey, agreementKey: [UInt8], label: String, registeredHeight: UInt64) {
@@ -56,6 +61,7 @@ public struct Identity: StoredValue, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case kind, organization, organizationType, roles, signingKey, agreementKey, label, revoked, registeredHeight, keyVersion
+        case careTeamCategories
     }
 }
 

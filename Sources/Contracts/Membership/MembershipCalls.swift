@@ -18,7 +18,7 @@ extension IdentityKind: ArgumentName {
 extension MembershipContract {
     /// The membership contract's methods.
     public enum Method: String, ContractMethods {
-        case found, admitOrganization, enroll, setRoles, registerPatient, rotateKey, revoke
+        case found, admitOrganization, enroll, setRoles, registerPatient, rotateKey, revoke, setCareTeamCategories
         public static let contract = "membership"
     }
 
@@ -119,5 +119,23 @@ extension MembershipContract {
         public var member: IdentityID
 
         public init(member: IdentityID) { self.member = member }
+    }
+
+    /// membership.setCareTeamCategories: a care-providing organization lets its own care team
+    /// read its records in these sensitive categories without a consent naming them (a looser
+    /// policy than the default, chosen explicitly and on-chain). An empty list restores the default.
+    public struct SetCareTeamCategories: ContractMethod, Equatable {
+        public static let method = Method.setCareTeamCategories
+        public var categories: [SensitivityCategory]
+
+        public init(categories: [SensitivityCategory]) { self.categories = categories }
+
+        public func validate() throws(Rejection) {
+            try Check.count(categories, CodingKeys.categories, 0...SensitivityCategory.allCases.count)
+            try Check.distinct(categories, CodingKeys.categories) { $0.rawValue }
+            guard categories.allSatisfy(\.isSensitive) else {
+                throw Rejection(.badArguments, "“categories” lists sensitive categories; general records need no choice")
+            }
+        }
     }
 }

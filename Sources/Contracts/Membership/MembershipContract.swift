@@ -29,6 +29,7 @@ public struct MembershipContract: Contract {
         case .registerPatient: try registerPatient(call, try RegisterPatient(call), &state)
         case .rotateKey: try rotateKey(call, try RotateKey(call), &state)
         case .revoke: try revoke(call, try Revoke(call), &state)
+        case .setCareTeamCategories: try setCareTeamCategories(call, try SetCareTeamCategories(call), &state)
         }
     }
 
@@ -104,6 +105,17 @@ public struct MembershipContract: Contract {
         guard !member.revoked else { throw Rejection(.alreadyRevoked, "member \(member.id.hex) is already revoked") }
         member.revoked = true
         try state.set(Directory.identityKey(member.id), member)
+    }
+
+    /// A care-providing organization (its own key) chooses the sensitive categories its care team
+    /// reads without a consent naming them.
+    private func setCareTeamCategories(_ call: ContractCall, _ args: SetCareTeamCategories, _ state: inout StateView) throws(Rejection) {
+        var organization = try Directory.activeSender(call, in: state)
+        guard organization.kind == .organization, let type = organization.organizationType, Self.careProviderTypes.contains(type) else {
+            throw Rejection(.unauthorized, "only a care-providing organization (\(Self.careProviderTypes.map(\.rawValue).sorted().joined(separator: ", "))) sets its care team's categories")
+        }
+        organization.careTeamCategories = args.categories.isEmpty ? nil : args.categories.sorted()
+        try state.set(Directory.identityKey(organization.id), organization)
     }
 
     // MARK: helpers

@@ -16,10 +16,10 @@ extension MembershipContract {
     /// that a new organization type cannot be added without deciding its row.
     private static func typeRoles(_ type: OrganizationType) -> Set<Role> {
         switch type {
-        case .hospital: [.clinician, .emergencyClinician, .nurse, .pharmacist, .researcher, .supplyChain]
-        case .clinic: [.clinician, .emergencyClinician, .nurse, .researcher]
+        case .hospital: [.clinician, .emergencyClinician, .nurse, .pharmacist, .researcher, .supplyChain, .privacyOfficer]
+        case .clinic: [.clinician, .emergencyClinician, .nurse, .researcher, .privacyOfficer]
         // Pathologists author reports and laboratories are trial sites, whose staff are clinicians or researchers.
-        case .laboratory: [.clinician, .researcher]
+        case .laboratory: [.clinician, .researcher, .privacyOfficer]
         case .pharmacy: [.pharmacist, .supplyChain]
         case .payer: [.payerAgent]
         // A regulator's staff act in the supply chain (recalls); its auditors audit.

@@ -42,9 +42,21 @@ public struct RecordEntry: StoredValue, Equatable {
     public var erasedBy: IdentityID?
 
     public var isErased: Bool { erasedHeight != nil }
+    /// Sensitive categories earlier versions carried that this version's own `category` is not:
+    /// a label stays on the record until the patient or a privacy officer releases it
+    /// (`records.releaseLabel`), so a version written without a label downgrades nothing. Nil when none.
+    public var carriedLabels: [SensitivityCategory]?
+
+    /// Every sensitive category that protects the record: its own and the carried ones.
+    public var sensitiveLabels: Set<SensitivityCategory> {
+        var labels = Set(carriedLabels ?? [])
+        if category.isSensitive { labels.insert(category) }
+        return labels
+    }
 
     private enum CodingKeys: String, CodingKey {
         case patient, resourceType, category, author, custodian, ciphertextHash, version, height, timeMs, erasedHeight, erasedBy
+        case carriedLabels
     }
 }
 

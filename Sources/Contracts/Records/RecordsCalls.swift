@@ -8,7 +8,7 @@ extension SensitivityCategory: ArgumentName {
 extension RecordsContract {
     /// The records contract's methods.
     public enum Method: String, ContractMethods {
-        case register, registerMany, erase
+        case register, registerMany, erase, releaseLabel
         public static let contract = "records"
     }
 
@@ -59,5 +59,19 @@ extension RecordsContract {
         public var record: Hash256
 
         public init(record: Hash256) { self.record = record }
+    }
+
+    /// records.releaseLabel: the patient, a delegate or a privacy officer of the custodian
+    /// releases a sensitive label that earlier versions carried over to the record.
+    public struct ReleaseLabel: ContractMethod, Equatable {
+        public static let method = Method.releaseLabel
+        public var record: Hash256
+        public var category: SensitivityCategory
+
+        public init(record: Hash256, category: SensitivityCategory) { (self.record, self.category) = (record, category) }
+
+        public func validate() throws(Rejection) {
+            guard category.isSensitive else { throw Rejection(.badArguments, "“category” names a sensitive category, not general") }
+        }
     }
 }

@@ -31,6 +31,7 @@ public struct RecordsContract: Contract {
         switch Method(rawValue: transaction.body.method) {
         case .register: guard let args = Register(transaction) else { return [] }; record = args.record
         case .erase: guard let args = Erase(transaction) else { return [] }; record = args.record
+        case .releaseLabel: guard let args = ReleaseLabel(transaction) else { return [] }; record = args.record
         case .registerMany, nil: return []
         }
         return [RecordIndex.currentKey(record), Directory.identityKey(transaction.body.sender)]
@@ -46,6 +47,7 @@ public struct RecordsContract: Contract {
                 }
             }
         case .erase: try erase(call, try Erase(call), &state)
+        case .releaseLabel: try releaseLabel(call, try ReleaseLabel(call), &state)
         }
     }
 
@@ -107,9 +109,12 @@ public struct RecordsContract: Contract {
             guard version == 1 else { throw Rejection(.unknownRecord, "record \(record.hex) does not exist; register version 1 first") }
             custodian = try Self.organization(of: sender, in: state)
         }
+        // Labels carry over: a version without one (a FHIR update that drops `meta.security`)
+        // leaves the record as protected as it was.
+        let carried = (existing?.sensitiveLabels ?? []).subtracting([category]).sorted()
         let entry = RecordEntry(record: record, patient: patient, resourceType: resourceType, category: category, author: sender.id,
                                 custodian: custodian, ciphertextHash: args.ciphertextHash, version: version,
-                                height: call.height, timeMs: call.timeMs)
+                                height: call.height, timeMs: call.timeMs, carriedLabels: carried.isEmpty ? nil : carried)
         try state.set(RecordIndex.currentKey(record), entry)
         try state.set(RecordIndex.versionKey(record, version), entry)
         if existing == nil, patient != RecordEntry.noPatient { state.set(RecordIndex.patientKey(patient, record), CanonicalValue.null) }
@@ -144,6 +149,29 @@ public struct RecordsContract: Contract {
         entry.erasedHeight = call.height
         entry.erasedBy = sender.id
         try state.set(RecordIndex.currentKey(record), entry)
+    }
+
+    /// Releases a sensitive label carried over from earlier versions: only the patient (or a
+    /// delegate) or a privacy officer of the custodian may downgrade a record, and the transaction
+    /// is the audit trail of it. Versions labelled themselves keep their own label.
+    private func releaseLabel(_ call: ContractCall, _ args: ReleaseLabel, _ state: inout StateView) throws(Rejection) {
+        let sender = try Directory.activeSender(call, in: state)
+        guard var entry = RecordIndex.current(args.record, in: state) else { throw Rejection(.unknownRecord, "no record \(args.record.hex)") }
+        guard !entry.isErased else { throw Rejection(.recordErased, "record \(args.record.hex) was erased") }
+        let isPrivacyOfficer = sender.organization == entry.custodian
+            && Directory.effectiveRoles(of: sender, in: state).contains(.privacyOfficer)
+        guard (!entry.isDirectory && ConsentIndex.isPatientSide(sender.id, of: entry.patient, in: state)) || isPrivacyOfficer else {
+            throw Rejection(.unauthorized, "only the patient, a delegate or a privacy officer of the custodian may release a label")
+        }
+        guard var carried = entry.carriedLabels, let index = carried.firstIndex(of: args.category) else {
+            let why = args.category == entry.category
+                ? "version \(entry.version) itself is labelled \(args.category.rawValue); register a version without the label first"
+                : "record \(args.record.hex) carries no \(args.category.rawValue) label from an earlier version"
+            throw Rejection(.labelNotCarried, why)
+        }
+        carried.remove(at: index)
+        entry.carriedLabels = carried.isEmpty ? nil : carried
+        try state.set(RecordIndex.currentKey(args.record), entry)
     }
 
     /// The organization a sender acts for: itself, or the organization that enrolled a member

@@ -30,7 +30,7 @@ extension PrescriptionContract {
             try GS1.checkGTIN(gtin, CodingKeys.gtin)
             try Check.int(quantity, CodingKeys.quantity, in: 1...PrescriptionContract.quantityMax)
             try Check.int(refills, CodingKeys.refills, in: 0...PrescriptionContract.refillsMax)
-            try Check.int(expiresMs, CodingKeys.expiresMs, in: 0...Int64.max / 2)
+            try Check.timeMs(expiresMs, CodingKeys.expiresMs)
         }
     }
 

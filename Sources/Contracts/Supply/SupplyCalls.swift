@@ -52,7 +52,7 @@ extension SupplyChainContract {
         public func validate() throws(Rejection) {
             try GS1.checkGTIN(gtin, CodingKeys.gtin)
             try GS1.checkLot(lot, CodingKeys.lot)
-            try Check.int(expiryMs, CodingKeys.expiryMs, in: 0...SupplyChainContract.timeMsMax)
+            try Check.timeMs(expiryMs, CodingKeys.expiryMs)
             try Check.count(serials, CodingKeys.serials, 1...SupplyChainContract.serialsPerCommissionMax)
             for serial in serials { _ = try SupplyStore.serial(serial) }
         }
@@ -193,7 +193,7 @@ extension SupplyChainContract {
             try GS1.checkGTIN(gtin, CodingKeys.gtin)
             try GS1.checkSerial(serial, CodingKeys.serial)
             try GS1.checkLot(lot, CodingKeys.lot)
-            try Check.int(expiryMs, CodingKeys.expiryMs, in: 0...SupplyChainContract.timeMsMax)
+            try Check.timeMs(expiryMs, CodingKeys.expiryMs)
         }
 
         /// The pack's serialized identity.

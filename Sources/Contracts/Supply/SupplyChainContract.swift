@@ -31,8 +31,6 @@ public struct SupplyChainContract: Contract {
     public static let incidentsPerReporterIndexedMax: Int64 = 1_000_000
     /// Most incidents one read helper call returns.
     public static let incidentsReadMax = 256
-    /// Latest accepted expiry or time argument.
-    static let timeMsMax = Int64.max / 2
 
     public init() {}
 

@@ -24,8 +24,8 @@ extension TelehealthContract {
         }
 
         public func validate() throws(Rejection) {
-            guard session != .zero else { throw Rejection(.badArguments, "a session id is 32 random bytes, not zeros") }
-            try Check.int(startMs, CodingKeys.startMs, in: 0...Int64.max / 2)
+            try Check.random(session, CodingKeys.session)
+            try Check.timeMs(startMs, CodingKeys.startMs)
         }
     }
 
@@ -52,7 +52,7 @@ extension TelehealthContract {
 
         public func validate() throws(Rejection) {
             try Check.int(messageCount, CodingKeys.messageCount, in: 0...TelehealthContract.messageCountMax)
-            try Check.int(endMs, CodingKeys.endMs, in: 0...Int64.max / 2)
+            try Check.timeMs(endMs, CodingKeys.endMs)
         }
     }
 }

@@ -179,10 +179,16 @@ public final class AccessService: Sendable {
     /// The custodian's own read path (its FHIR server answering an authenticated requester over
     /// HTTPS): decides every request, writes all decisions to the audit log in one durable batch,
     /// and only then decrypts the permitted records with the custodian's key. `versions` picks
-    /// an older version of a record (vread); the decision is always against the current one.
+    /// an older version of a record (vread): the decision is against the current entry, under
+    /// its labels and the older version's own.
     public func serve(_ requests: [AccessRequest], versions: [Hash256: UInt64] = [:]) async throws(AccessError) -> [ServedRecord] {
         guard !requests.isEmpty else { return [] }
         precondition(requests.allSatisfy { $0.action == .read }, "contributions go through records.register")
+        let requests = requests.map { request in
+            var request = request
+            request.version = request.version ?? versions[request.record]
+            return request
+        }
         let height = node.height + 1
         let now = clock.nowMs()
         let decisions = requests.map { ConsentPolicy.decide($0, in: node.state, nowMs: now, height: height) }
