@@ -51,6 +51,8 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
     private struct Tables {
         var blobs: [Hash256: SealedRecord] = [:]
         var versions: [VersionKey: VersionRow] = [:]
+        /// Versions stored but not yet published (SQLite's `pending_version`), by version and blob.
+        var pending: [PendingVersion: (patient: IdentityID, dataKey: WrappedDataKey, tokens: [BlindToken], values: [IndexedValue])] = [:]
         var tokens: Set<TokenEntry> = []
         var values: Set<IndexEntry> = []
         var patientKeys: [Hash256: PatientKeyRow] = [:]
@@ -108,21 +110,52 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
             }
             for version in versions {
                 if t.blobs[version.blob.hash] == nil { t.blobs[version.blob.hash] = version.blob }
-                // The index describes the latest version only: drop the previous version's entries.
-                _ = t.dropIndexEntries(record: version.record)
-                let tokens = Array(version.blindTokens)
-                t.versions[VersionKey(record: version.record, version: version.version)] = VersionRow(
-                    patient: version.patient, blobHash: version.blob.hash, dataKey: version.dataKey, indexKeys: (tokens, version.values))
-                for token in tokens { t.tokens.insert(TokenEntry(token: token, record: version.record)) }
-                for value in version.values { t.values.insert(IndexEntry(param: value.param, value: value.value, record: version.record)) }
+                t.pending[version.pending] = (version.patient, version.dataKey, Array(version.blindTokens), version.values)
             }
+        }
+    }
+
+    public func publish(_ versions: [PendingVersion]) throws {
+        try tables.withLock { t throws(StorageError) in
+            for pending in versions {
+                let key = VersionKey(record: pending.record, version: pending.version)
+                guard let row = t.pending.removeValue(forKey: pending) else {
+                    if t.versions[key]?.blobHash == pending.blob { continue }
+                    throw StorageError.missing("no pending version \(pending.version) of record \(pending.record.hex)")
+                }
+                // The index describes the latest version only: drop the previous version's entries.
+                _ = t.dropIndexEntries(record: pending.record)
+                t.versions[key] = VersionRow(patient: row.patient, blobHash: pending.blob, dataKey: row.dataKey, indexKeys: (row.tokens, row.values))
+                for token in row.tokens { t.tokens.insert(TokenEntry(token: token, record: pending.record)) }
+                for value in row.values { t.values.insert(IndexEntry(param: value.param, value: value.value, record: pending.record)) }
+            }
+        }
+    }
+
+    @discardableResult
+    public func discard(_ versions: [PendingVersion]) throws -> Int {
+        tables.withLock { t in
+            var removed = 0
+            for pending in versions where t.pending.removeValue(forKey: pending) != nil {
+                removed += 1
+                let held = t.versions.values.contains { $0.blobHash == pending.blob } || t.pending.keys.contains { $0.blob == pending.blob }
+                if !held { t.blobs[pending.blob] = nil }
+            }
+            return removed
+        }
+    }
+
+    public func pendingVersions(limit: Int) throws -> [PendingVersion] {
+        tables.withLock { t in
+            Array(t.pending.keys.sorted { ($0.record, $0.version) < ($1.record, $1.version) }.prefix(max(0, limit)))
         }
     }
 
     public func sealedVersion(blob hash: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)? {
         tables.withLock { t in
             guard let blob = t.blobs[hash] else { return nil }
-            return (blob, t.versions[VersionKey(record: record, version: version)]?.dataKey)
+            let pending = t.pending[PendingVersion(record: record, version: version, blob: hash)]?.dataKey
+            return (blob, t.versions[VersionKey(record: record, version: version)]?.dataKey ?? pending)
         }
     }
 
@@ -151,6 +184,11 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
                     t.versions[key]?.dataKey = nil
                     keys += 1
                 }
+            }
+            for pending in t.pending.keys where pending.record == record {
+                t.pending[pending] = nil
+                keys += 1
+                if t.blobs.removeValue(forKey: pending.blob) != nil { blobs += 1 }
             }
             let index = t.dropIndexEntries(record: record)
             return ErasureReport(blobs: blobs, wrappedKeys: keys, indexEntries: index)

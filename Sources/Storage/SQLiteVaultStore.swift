@@ -97,6 +97,16 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
             }
             try db.execute(sql: "DROP INDEX blind_token_by_record; DROP INDEX indexed_value_by_record")
         }
+        // Versions are stored pending until the ledger accepts them: a refused write must leave
+        // neither its index entries nor its ciphertext (security review finding 5).
+        migrator.registerMigration("v4-pending-versions") { db in
+            try db.execute(sql: """
+                CREATE TABLE pending_version (
+                    record BLOB NOT NULL, version INTEGER NOT NULL, blob_hash BLOB NOT NULL, patient BLOB NOT NULL,
+                    data_key BLOB NOT NULL, index_keys BLOB NOT NULL, PRIMARY KEY (record, version, blob_hash)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -158,21 +168,81 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                 }
               }
               for version in versions {
-                let record = Data(version.record.bytes)
                 let blobHash = Data(version.blob.hash.bytes)
                 try db.cachedStatement(sql: "INSERT OR IGNORE INTO blob (hash, data) VALUES (?, ?)").execute(arguments: [blobHash, Data(version.blob.bytes)])
-                // The index describes the latest version only: drop the previous version's entries.
-                _ = try Self.dropIndexEntries(db, record: record)
-                let tokens = version.blindTokens.map(\.bytes)
                 try db.cachedStatement(sql: """
-                    INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash, data_key, index_keys) VALUES (?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [record, Int64(version.version), Data(version.patient.bytes), blobHash,
-                                             Data(version.dataKey.bytes), Data(IndexKeys.encode(tokens: tokens, values: version.values))])
-                let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
-                for t in tokens { try token.execute(arguments: [Data(t), record]) }
-                let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
-                for v in version.values { try value.execute(arguments: [v.param, v.value, record]) }
+                    INSERT OR REPLACE INTO pending_version (record, version, blob_hash, patient, data_key, index_keys) VALUES (?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [Data(version.record.bytes), Int64(version.version), blobHash, Data(version.patient.bytes),
+                                             Data(version.dataKey.bytes),
+                                             Data(IndexKeys.encode(tokens: version.blindTokens.map(\.bytes), values: version.values))])
               }
+            }
+        }
+    }
+
+    public func publish(_ versions: [PendingVersion]) throws {
+        guard !versions.isEmpty else { return }
+        try wrap {
+            try write { db in
+                for pending in versions {
+                    let (record, blobHash) = (Data(pending.record.bytes), Data(pending.blob.bytes))
+                    guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+                        SELECT patient, data_key, index_keys FROM pending_version WHERE record = ? AND version = ? AND blob_hash = ?
+                        """), arguments: [record, Int64(pending.version), blobHash]) else {
+                        let published = try Bool.fetchOne(db.cachedStatement(sql: """
+                            SELECT 1 FROM record_version WHERE record = ? AND version = ? AND blob_hash = ?
+                            """), arguments: [record, Int64(pending.version), blobHash]) ?? false
+                        if published { continue }
+                        throw StorageError.missing("no pending version \(pending.version) of record \(pending.record.hex)")
+                    }
+                    let listed: Data = row["index_keys"]
+                    // The index describes the latest version only: drop the previous version's entries.
+                    _ = try Self.dropIndexEntries(db, record: record)
+                    try db.cachedStatement(sql: """
+                        INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash, data_key, index_keys) VALUES (?, ?, ?, ?, ?, ?)
+                        """).execute(arguments: [record, Int64(pending.version), row["patient"] as Data, blobHash, row["data_key"] as Data, listed])
+                    let keys = try IndexKeys.decode(Array(listed))
+                    let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
+                    for t in keys.tokens { try token.execute(arguments: [Data(t), record]) }
+                    let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
+                    for v in keys.values { try value.execute(arguments: [v.param, v.value, record]) }
+                    try db.cachedStatement(sql: "DELETE FROM pending_version WHERE record = ? AND version = ? AND blob_hash = ?")
+                        .execute(arguments: [record, Int64(pending.version), blobHash])
+                }
+            }
+        }
+    }
+
+    @discardableResult
+    public func discard(_ versions: [PendingVersion]) throws -> Int {
+        guard !versions.isEmpty else { return 0 }
+        return try wrap {
+            try write { db -> Int in
+                var removed = 0
+                for pending in versions {
+                    let blobHash = Data(pending.blob.bytes)
+                    try db.cachedStatement(sql: "DELETE FROM pending_version WHERE record = ? AND version = ? AND blob_hash = ?")
+                        .execute(arguments: [Data(pending.record.bytes), Int64(pending.version), blobHash])
+                    removed += db.changesCount
+                    try db.cachedStatement(sql: """
+                        DELETE FROM blob WHERE hash = ?1 AND NOT EXISTS (SELECT 1 FROM record_version WHERE blob_hash = ?1)
+                        AND NOT EXISTS (SELECT 1 FROM pending_version WHERE blob_hash = ?1)
+                        """).execute(arguments: [blobHash])
+                }
+                return removed
+            }
+        }
+    }
+
+    public func pendingVersions(limit: Int) throws -> [PendingVersion] {
+        try wrap {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT record, version, blob_hash FROM pending_version ORDER BY record, version LIMIT ?", arguments: [limit])
+                    .compactMap { row in
+                        guard let record = Hash256(bytes: Array(row["record"] as Data)), let blob = Hash256(bytes: Array(row["blob_hash"] as Data))
+                        else { return nil }
+                        return PendingVersion(record: record, version: UInt64(row["version"] as Int64), blob: blob)
+                    }
             }
         }
     }
@@ -204,7 +274,10 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
             // path of every FHIR read.
             guard let row = try pool.unsafeRead({ db in
                 try Row.fetchOne(db.cachedStatement(sql: """
-                    SELECT data, (SELECT data_key FROM record_version WHERE record = ? AND version = ?) AS wrapped FROM blob WHERE hash = ?
+                    SELECT data, coalesce(
+                        (SELECT data_key FROM record_version WHERE record = ?1 AND version = ?2),
+                        (SELECT data_key FROM pending_version WHERE record = ?1 AND version = ?2 AND blob_hash = ?3)) AS wrapped
+                    FROM blob WHERE hash = ?3
                     """), arguments: [Data(record.bytes), Int64(version), Data(hash.bytes)])
             }) else { return nil }
             return (try Self.verifiedBlob(row["data"], hash: hash), try (row["wrapped"] as Data?).map { try WrappedDataKey(bytes: Array($0)) })
@@ -248,10 +321,14 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         let report = try wrap {
             try write { db -> ErasureReport in
                 let id = Data(record.bytes)
-                try db.execute(sql: "DELETE FROM blob WHERE hash IN (SELECT blob_hash FROM record_version WHERE record = ?)", arguments: [id])
+                try db.execute(sql: """
+                    DELETE FROM blob WHERE hash IN (SELECT blob_hash FROM record_version WHERE record = ?1 UNION SELECT blob_hash FROM pending_version WHERE record = ?1)
+                    """, arguments: [id])
                 let blobs = db.changesCount
                 try db.execute(sql: "UPDATE record_version SET data_key = NULL WHERE record = ? AND data_key IS NOT NULL", arguments: [id])
                 var keys = db.changesCount
+                try db.execute(sql: "DELETE FROM pending_version WHERE record = ?", arguments: [id])
+                keys += db.changesCount
                 try db.execute(sql: "DELETE FROM wrapped_key WHERE record = ?", arguments: [id])
                 keys += db.changesCount
                 let index = try Self.dropIndexEntries(db, record: id)

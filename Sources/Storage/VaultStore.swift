@@ -45,6 +45,20 @@ public struct StoredRecordVersion: Sendable {
     }
 }
 
+/// A stored version not yet published: which record version, and the blob that holds it.
+public struct PendingVersion: Sendable, Hashable {
+    public let record: Hash256
+    public let version: UInt64
+    public let blob: Hash256
+
+    public init(record: Hash256, version: UInt64, blob: Hash256) { (self.record, self.version, self.blob) = (record, version, blob) }
+}
+
+extension StoredRecordVersion {
+    /// The version as a pending one.
+    public var pending: PendingVersion { PendingVersion(record: record, version: version, blob: blob.hash) }
+}
+
 /// What an erasure destroyed.
 public struct ErasureReport: Sendable, Equatable {
     public let blobs: Int
@@ -63,8 +77,18 @@ public struct StoredAuditEntry: Sendable, Equatable {
 /// appends are durable when they return).
 public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     /// Stores record versions (blobs, wrapped data keys, their patient keys, index entries)
-    /// atomically and durably.
+    /// atomically and durably, as pending: a pending version's index entries are not searched
+    /// and it is not listed, until `publish` (once the ledger accepted it) or `discard` (once it
+    /// refused it). Two writers of the same record version keep their own pending rows.
     func put(_ versions: [StoredRecordVersion]) throws
+    /// Makes pending versions the stored ones, in order: each replaces its record's index
+    /// entries with its own. Already published versions are skipped; an unknown one is an error.
+    func publish(_ versions: [PendingVersion]) throws
+    /// Removes pending versions and every blob no other version holds; returns how many were removed.
+    @discardableResult
+    func discard(_ versions: [PendingVersion]) throws -> Int
+    /// Pending versions, oldest records first, at most `limit`.
+    func pendingVersions(limit: Int) throws -> [PendingVersion]
     /// A record version's blob (by its content address) and its data key wrapped under its
     /// patient key, read together; nil if the blob is not held.
     func sealedVersion(blob: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)?

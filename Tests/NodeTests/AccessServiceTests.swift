@@ -19,6 +19,9 @@ final class FlakyAuditVault: VaultStore, @unchecked Sendable {
     func blob(_ hash: Hash256) throws -> SealedRecord? { try inner.blob(hash) }
     func deleteBlob(_ hash: Hash256) throws { try inner.deleteBlob(hash) }
     func put(_ versions: [StoredRecordVersion]) throws { try inner.put(versions) }
+    func publish(_ versions: [PendingVersion]) throws { try inner.publish(versions) }
+    func discard(_ versions: [PendingVersion]) throws -> Int { try inner.discard(versions) }
+    func pendingVersions(limit: Int) throws -> [PendingVersion] { try inner.pendingVersions(limit: limit) }
     func sealedVersion(blob: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)? {
         guard let found = try inner.sealedVersion(blob: blob, record: record, version: version) else { return nil }
         return legacyKeys[record] == nil ? found : (found.blob, nil)

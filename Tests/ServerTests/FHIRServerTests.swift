@@ -26,7 +26,8 @@ struct FHIRFixture {
     let patientKeys = MemoryPatientKeyStore()
     static let chainId = "fhir-test"
 
-    init() async throws {
+    /// `clinicHeldHere`: the node holds the clinic's records too (both are custodians on it).
+    init(clinicHeldHere: Bool = false) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-fhir-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteLedgerStore(path: directory.appendingPathComponent("ledger.sqlite").path)
@@ -42,14 +43,14 @@ struct FHIRFixture {
             _ = try await node.submitAndWait(enroll, timeoutMs: 60_000)
         }
         let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.appendingPathComponent("vault.sqlite").path),
-                                   custodians: [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
+                                   custodians: clinicHeldHere ? [hospital, clinic] : [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
         services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId, publicURL: ServerFixture.publicURL,
                                                                usedAssertions: InMemoryUsedAssertions()),
                                   fhir: FHIRService(client: LedgerClient(node: node), access: access, patientKeys: patientKeys))
     }
 
-    static func with(_ body: (FHIRFixture) async throws -> Void) async throws {
-        let fixture = try await FHIRFixture()
+    static func with(clinicHeldHere: Bool = false, _ body: (FHIRFixture) async throws -> Void) async throws {
+        let fixture = try await FHIRFixture(clinicHeldHere: clinicHeldHere)
         do { try await body(fixture) } catch {
             await fixture.node.stop()
             throw error

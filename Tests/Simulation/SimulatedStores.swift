@@ -175,6 +175,9 @@ final class SimulatedVaultStore: VaultStore, Sendable {
         return try inner.appendAudit(entries)
     }
 
+    func publish(_ versions: [PendingVersion]) throws { try inner.publish(versions) }
+    func discard(_ versions: [PendingVersion]) throws -> Int { try inner.discard(versions) }
+    func pendingVersions(limit: Int) throws -> [PendingVersion] { try inner.pendingVersions(limit: limit) }
     func putBlob(_ sealed: SealedRecord) throws -> Hash256 { try inner.putBlob(sealed) }
     func blob(_ hash: Hash256) throws -> SealedRecord? { try inner.blob(hash) }
     func deleteBlob(_ hash: Hash256) throws { try inner.deleteBlob(hash) }

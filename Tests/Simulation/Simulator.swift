@@ -56,6 +56,8 @@ final class Simulator {
     /// The run as deterministic lines (no random bytes): what replaying a seed must reproduce.
     private(set) var trace: [String] = []
     var stats = SimulationStats()
+    /// Record versions stored (pending) this round; settled once the round's commits are known.
+    var storedThisRound: [PendingVersion] = []
 
     struct Release {
         let auditIndex: UInt64
@@ -108,6 +110,7 @@ final class Simulator {
         vault.failPuts(fault == .vaultWritesFail)
         vault.failAudit(fault == .auditFails)
 
+        storedThisRound = []
         let admitted = try await submit(try drawOps(round: round, fault: fault), bootstrap: round < World.bootstrapRounds)
         if fault == .crashBeforeCut {
             inDoubt += admitted
@@ -138,7 +141,11 @@ final class Simulator {
         }
         store.arm(nil)
 
-        if failure == nil { try await readRecords(fault) }
+        if failure == nil {
+            // Every admitted registration is committed or refused: publish the accepted versions, remove the rest.
+            do { try access.settle(storedThisRound, refused: true) } catch { throw SimulationFailure("settling the round's record writes failed: \(error)") }
+            try await readRecords(fault)
+        }
         store.failStateReads(false)
         vault.failPuts(false)
         vault.failAudit(false)
@@ -196,6 +203,7 @@ final class Simulator {
             let prepared = try access.prepare(content: write.content, record: write.record, version: write.version,
                                               patient: write.patient.derivedID, custodian: write.custodian.derivedID)
             try access.store(prepared.version)
+            storedThisRound.append(prepared.version.pending)
             world.contents[RecordVersionKey(record: write.record, version: write.version)] = write.content
             return World.register(write, ciphertextHash: prepared.version.blob.hash)
         } catch {
@@ -326,6 +334,12 @@ final class Simulator {
             throw SimulationFailure("the node does not reopen its disk: \(error)")
         }
         access = AccessService(node: node, vault: vault, custodians: [Cast.hospital, Cast.clinic], indexKey: indexKey, clock: clock)
+        do {
+            try access.recoverPendingWrites()
+            guard try vault.pendingVersions(limit: 1).isEmpty else { throw SimulationFailure("pending record versions remain after recovery") }
+        } catch let failure as SimulationFailure { throw failure } catch {
+            throw SimulationFailure("pending writes are not recovered after a restart: \(error)")
+        }
         guard let head = try disk.head(), node.height == head.height else {
             throw SimulationFailure("the reopened node is at height \(node.height), its disk at \(try disk.head()?.height ?? 0)")
         }

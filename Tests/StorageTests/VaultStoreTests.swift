@@ -66,12 +66,14 @@ struct VaultStoreTests {
         let (key, stored) = try Self.patientKey()
         let first = try Self.version(1, name: "Ada Lovelace", code: "1234-5", patientKey: key, stored: stored)
         try vault.put([first])
+        try vault.publish([first.pending])
         #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "lovelace"), limit: 10) == [Self.record])
         #expect(try vault.values(param: "code", records: [Self.record]) == [Self.record: ["1234-5"]])
         #expect(try vault.patientKey(id: key.id)?.copies == stored.copies)
 
         let second = try Self.version(2, name: "Ada Byron", code: "9999-9", patientKey: key, stored: stored)
         try vault.put([second])
+        try vault.publish([second.pending])
         #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "lovelace"), limit: 10).isEmpty)
         #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "byron"), limit: 10) == [Self.record])
         #expect(try vault.records(param: "code", value: "1234-5", limit: 10).isEmpty)
@@ -93,6 +95,52 @@ struct VaultStoreTests {
                 "the patient key stays: it wraps the patient's other records")
     }
 
+    /// Security review finding 5: a stored version is pending — readable by its exact blob, but
+    /// neither searched nor listed, and the record's published index untouched — until it is
+    /// published; a discarded one leaves no row and no blob. Two writers of one version keep
+    /// their own pending rows.
+    @Test(arguments: VaultStoreKind.allCases)
+    func versionsArePendingUntilPublished(_ kind: VaultStoreKind) throws {
+        let (vault, cleanup) = try kind.make()
+        defer { cleanup() }
+        let (key, stored) = try Self.patientKey()
+        let first = try Self.version(1, name: "Ada Lovelace", code: "1234-5", patientKey: key, stored: stored)
+        try vault.put([first])
+        #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "lovelace"), limit: 10).isEmpty)
+        #expect(try vault.records(patient: Self.patient.derivedID, limit: 10).isEmpty)
+        #expect(try vault.sealedVersion(blob: first.blob.hash, record: Self.record, version: 1)?.dataKey != nil,
+                "a registered version is readable before it is published")
+        #expect(try vault.pendingVersions(limit: 10) == [first.pending])
+        try vault.publish([first.pending])
+        try vault.publish([first.pending])  // again: already published, nothing to do
+        #expect(try vault.records(param: "code", value: "1234-5", limit: 10) == [Self.record])
+        #expect(try vault.pendingVersions(limit: 10).isEmpty)
+
+        // Two writers race for version 2; the refused one is discarded, the index never moved.
+        let refused = try Self.version(2, name: "Ada Byron", code: "0000-0", patientKey: key, stored: stored)
+        let accepted = try Self.version(2, name: "Ada King", code: "7777-7", patientKey: key, stored: stored)
+        try vault.put([refused])
+        try vault.put([accepted])
+        #expect(Set(try vault.pendingVersions(limit: 10)) == [refused.pending, accepted.pending])
+        #expect(try vault.records(param: "code", value: "0000-0", limit: 10).isEmpty)
+        #expect(try vault.records(param: "code", value: "1234-5", limit: 10) == [Self.record])
+        #expect(try vault.discard([refused.pending]) == 1)
+        #expect(try vault.blob(refused.blob.hash) == nil, "the refused write's ciphertext is gone")
+        try vault.publish([accepted.pending])
+        #expect(try vault.records(param: "code", value: "7777-7", limit: 10) == [Self.record])
+        #expect(try vault.records(param: "code", value: "1234-5", limit: 10).isEmpty)
+        #expect(try vault.discard([accepted.pending]) == 0, "a published version is not pending")
+        #expect(try vault.blob(accepted.blob.hash) != nil)
+        #expect(throws: StorageError.self) { try vault.publish([refused.pending]) }
+
+        // Erasure takes pending versions with it.
+        let third = try Self.version(3, name: "Ada", code: "3333-3", patientKey: key, stored: stored)
+        try vault.put([third])
+        _ = try vault.erase(record: Self.record)
+        #expect(try vault.pendingVersions(limit: 10).isEmpty)
+        #expect(try vault.blob(third.blob.hash) == nil)
+    }
+
     @Test(arguments: VaultStoreKind.allCases)
     func searchesPatientKeysAndBlobs(_ kind: VaultStoreKind) throws {
         let (vault, cleanup) = try kind.make()
@@ -109,6 +157,7 @@ struct VaultStoreTests {
             blindTokens: Self.indexer.tokens(field: .name, value: "Ada King"), values: [IndexedValue(param: "code", value: "2024-03-01")])
         try vault.put([first])
         try vault.put([second])
+        try vault.publish([first.pending, second.pending])
         let both = [Self.record, other].sorted()
         #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "ada"), limit: 10) == both)
         #expect(try vault.records(withAll: Self.indexer.queryTokens(field: .name, query: "ada"), limit: 1) == [both[0]])

@@ -139,14 +139,51 @@ public final class AccessService: Sendable {
         }
     }
 
-    /// Stores prepared versions durably, in one vault transaction (before their on-chain registration).
+    /// Stores prepared versions durably, in one vault transaction, as pending (before their
+    /// on-chain registration): a registered version is never without its content, and nothing of
+    /// it is searchable or listed until `settle` publishes it.
     public func store(_ versions: [StoredRecordVersion]) throws(AccessError) {
         do { try vault.put(versions) } catch { throw .storage("\(error)") }
     }
 
-    /// Stores a prepared version durably (before its on-chain registration is submitted).
+    /// Stores a prepared version durably, as pending (before its on-chain registration is submitted).
     public func store(_ version: StoredRecordVersion) throws(AccessError) {
         do { try vault.put([version]) } catch { throw .storage("\(error)") }
+    }
+
+    /// After a write's registration: publishes the stored versions the chain holds (its index
+    /// entries become the record's); with `refused` (the ledger definitely refused the write — not
+    /// a timeout, after which it may still commit) removes the others and their ciphertext.
+    /// Returns how many were published and removed.
+    @discardableResult
+    public func settle(_ versions: [PendingVersion], refused: Bool) throws(AccessError) -> (published: Int, discarded: Int) {
+        let state = node.state
+        // An erased record's content is gone for good: its pending versions are removed, never published.
+        let committed = versions.filter { version in
+            RecordIndex.version(version.record, version.version, in: state)?.ciphertextHash == version.blob
+                && RecordIndex.current(version.record, in: state)?.isErased == false
+        }
+        let erased = versions.filter { RecordIndex.current($0.record, in: state)?.isErased == true }
+        let rest = versions.filter { !committed.contains($0) && (refused || erased.contains($0)) }
+        do {
+            try vault.publish(committed.sorted { ($0.record, $0.version) < ($1.record, $1.version) })
+            return (committed.count, try vault.discard(rest))
+        } catch { throw .storage("\(error)") }
+    }
+
+    /// Settles every pending version a crash or a timed-out write left behind: those the chain
+    /// holds are published, the rest removed (after a restart nothing unsubmitted can commit).
+    /// Call once the node is open, before serving.
+    @discardableResult
+    public func recoverPendingWrites() throws(AccessError) -> (published: Int, discarded: Int) {
+        var total = (published: 0, discarded: 0)
+        while true {
+            let pending: [PendingVersion]
+            do { pending = try vault.pendingVersions(limit: 1_000) } catch { throw .storage("\(error)") }
+            guard !pending.isEmpty else { return total }
+            let done = try settle(pending, refused: true)
+            total = (total.published + done.published, total.discarded + done.discarded)
+        }
     }
 
     // MARK: reading

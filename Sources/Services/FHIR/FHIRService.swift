@@ -143,9 +143,11 @@ public final class FHIRService: Sendable {
         let registration = Self.registration(record: record, type: type, category: category, ciphertext: prepared.blob.hash,
                                              version: version, patient: patient, requester: requester)
         transactions.append(UnsignedCall(custodian, call: registration))
-        guard let entry = try await commit(transactions, record: record) else {
-            throw FHIRError(500, "exception", "the committed record is not in state")
-        }
+        let committed: RecordEntry?
+        do {
+            committed = try await access.registering([prepared], isRefusal: Self.isRefusal) { try await commit(transactions, record: record) }
+        } catch { throw Self.fhirError(error) }
+        guard let entry = committed else { throw FHIRError(500, "exception", "the committed record is not in state") }
         return FHIRVersion(resource: resource, type: type, id: id, version: version, lastUpdatedMs: nowMs, entry: entry)
     }
 
@@ -194,6 +196,13 @@ public final class FHIRService: Sendable {
         case let error as FHIRError: error
         default: FHIRError(500, "exception", "\(error)")
         }
+    }
+
+    /// Whether a write's error means the ledger refused it for good (a 4xx): not a timeout or an
+    /// unavailable node, after which the registration may still commit.
+    static func isRefusal(_ error: any Error) -> Bool {
+        guard let error = error as? FHIRError else { return error is Refused }
+        return (400..<500).contains(error.status)
     }
 
     public static func map(_ code: String, _ message: String) -> FHIRError {

@@ -166,10 +166,10 @@ extension FHIRService {
             transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: Self.recordID(type: plan.type, id: plan.id))))
         }
         do {
-            try await commit(transactions)
+            try await access.registering(prepared, isRefusal: FHIRService.isRefusal) { try await commit(transactions) }
         } catch {
             await compensate(writes.map { Self.recordID(type: $0.type, id: $0.id) }, custodian: custodian)
-            throw error
+            throw FHIRService.fhirError(error)
         }
         for plan in plans where plan.method == "DELETE" { _ = try? access.shred(Self.recordID(type: plan.type, id: plan.id)) }
 

@@ -101,6 +101,8 @@ public final class LocalLedger: Sendable {
         }
         let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.vaultPath), custodians: custodians,
                                    indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
+        // Writes a crash interrupted between storing and registering: publish or remove them.
+        try access.recoverPendingWrites()
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access, lock: lock)
     }
 

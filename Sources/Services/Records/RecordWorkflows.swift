@@ -23,18 +23,15 @@ extension LocalLedger {
         let custodian = existing?.custodian ?? (authorIdentity.kind == .organization ? authorIdentity.id : authorIdentity.organization)
         guard let custodian else { throw ServiceError("the author belongs to no organization") }
         let prepared = try access.prepare(content: content, record: id, version: version, patient: patient, custodian: custodian)
-        // Store the ciphertext first: a registered record is never without content.
+        // Store the ciphertext first (pending): a registered record is never without content, and
+        // a refused one leaves nothing behind.
         try access.store(prepared.version)
-        do {
-            let receipt = try await commit(sign(author, RecordsContract.Register(
+        let receipt = try await access.registering([prepared.version]) {
+            try await commit(sign(author, RecordsContract.Register(
                 record: id, patient: patient, resourceType: prepared.resourceType, category: category,
                 ciphertextHash: prepared.version.blob.hash, version: Int64(version))))
-            return (RecordIndex.current(id, in: node.state)!, receipt)
-        } catch {
-            // A refused new record leaves nothing behind; a refused version's blob is unreferenced ciphertext.
-            if existing == nil { _ = try? access.vault.erase(record: id) }
-            throw error
         }
+        return (RecordIndex.current(id, in: node.state)!, receipt)
     }
 
     /// Reads a record as `requester`; returns the plaintext and the release (decision, audit index).
