@@ -87,13 +87,21 @@ extension DemoScript {
         try expect(narrowRead.status == 200, "a read within the scope: \(narrowRead.status)")
         story.refused("dr-rivera's token with scope system/Patient.read reads the Patient (200) but cannot create an Observation: 403 insufficient_scope")
 
-        // Anyone with the endpoints and RFC 9162 can check a transaction is in the log.
+        // Anyone with the endpoints and RFC 9162 can check a transaction is in the log — but only
+        // its parties (and their organizations' auditors) see what it says.
         let listed = try await Self.json("\(base)/v1/txs?limit=1", token: chenToken)
-        guard let newest = (listed["transactions"] as? [[String: Any]])?.first, let id = newest["id"] as? String else {
+        guard let newest = (listed["transactions"] as? [[String: Any]])?.first, let id = newest["id"] as? String,
+              let leafText = newest["leaf_hash"] as? String, let leaf = Data(base64Encoded: leafText).flatMap({ Hash256(bytes: Array($0)) }) else {
             throw CLIError("demo check failed: no transactions listed")
         }
-        let raw = try await Self.http("\(base)/v1/txs/\(id)/raw", token: chenToken).body
-        let leaf = MerkleHashing.leafHash(Array(raw))
+        let hidden = try await Self.http("\(base)/v1/txs/\(id)/raw", token: chenToken)
+        try expect(newest["redacted"] as? Bool == true && newest["args"] == nil && hidden.status == 403,
+                   "a transaction dr-chen is no party to must be redacted for him (its raw bytes 403), got \(hidden.status)")
+        story.refused("dr-chen lists the newest transaction: he is no party to it, so he sees its id, height and leaf hash only; its bytes are 403")
+        let riveraView = try await Self.json("\(base)/v1/txs/\(id)", token: riveraToken)
+        let raw = try await Self.http("\(base)/v1/txs/\(id)/raw", token: riveraToken)
+        try expect(raw.status == 200 && MerkleHashing.leafHash(Array(raw.body)) == leaf, "dr-rivera's own write must be readable by her")
+        story.ok("dr-rivera, on whose behalf the hospital signed it, reads it: \(riveraView["contract"] as? String ?? "?").\(riveraView["method"] as? String ?? "?")")
         let sth = try await Self.json("\(base)/v1/log/sth", token: chenToken)
         let size = UInt64(sth["tree_size"] as? Int ?? 0)
         let hashParameter = leaf.base64.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""

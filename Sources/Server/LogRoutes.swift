@@ -40,7 +40,9 @@ enum LogRoutes {
             let proof = try MerkleProofBuilder(source: services.store).consistencyProof(first: first, second: second)
             return JSON.response(["consistency": proof.map(\.base64)])
         }
-        group.get("txs") { request, _ in
+        group.get("txs") { request, context in
+            let requester = try context.requester()
+            let view = await services.view()
             let head = await services.node.headHeader
             let limit = Int(try request.integer("limit", in: 1...UInt64(ServerLimits.transactionsPageMax), default: 20))
             let before = try request.integer("before", in: 0...head.logSize, default: head.logSize)
@@ -50,8 +52,8 @@ enum LogRoutes {
                 index -= 1
                 guard let bytes = try services.store.transactionBytes(logIndex: index) else { break }
                 let transaction = try Transaction(decoding: bytes)
-                let location = try services.store.location(of: transaction.id)
-                items.append(summary(transaction, logIndex: index, location: location))
+                guard let location = try services.store.location(of: transaction.id) else { break }
+                items.append(view.transaction(transaction, location: location, requester: requester, detail: false))
             }
             var body: [String: Any] = ["transactions": items, "tree_size": head.logSize]
             if index > 0 { body["next"] = "/v1/txs?limit=\(limit)&before=\(index)" }
@@ -59,19 +61,16 @@ enum LogRoutes {
         }
         group.get("txs/:id") { _, context in
             let (transaction, location) = try committed(context, services)
-            var body = summary(transaction, logIndex: location.logIndex, location: location)
-            body["sequence"] = transaction.body.sequence
-            body["public_key"] = Hex.encode(transaction.body.publicKey.rawValue)
-            body["args"] = json(transaction.body.args)
-            body["signature"] = Hex.encode(transaction.signature)
-            body["leaf_hash"] = MerkleHashing.leafHash(transaction.bytes).base64
-            if let expiry = transaction.body.expiryHeight { body["expiry_height"] = expiry }
-            return JSON.response(body)
+            let view = await services.view()
+            return JSON.response(view.transaction(transaction, location: location, requester: try context.requester(), detail: true))
         }
         group.get("txs/:id/raw") { _, context in
             let (transaction, _) = try committed(context, services)
-            return Response(status: .ok, headers: [.contentType: "application/octet-stream"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: transaction.bytes)))
+            let view = await services.view()
+            let requester = try context.requester()
+            let bytes: [UInt8]
+            do throws(ServiceError) { bytes = try view.transactionBytes(transaction, requester: requester) } catch { throw APIError(error) }
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         group.post("txs") { request, _ in try await submit(request, services) }
         group.get("blocks/:height") { _, context in
@@ -126,21 +125,6 @@ enum LogRoutes {
         return (try Transaction(decoding: bytes), location)
     }
 
-    static func summary(_ transaction: Transaction, logIndex: UInt64, location: TransactionLocation?) -> [String: Any] {
-        var out: [String: Any] = [
-            "id": transaction.id.hex, "log_index": logIndex, "sender": transaction.body.sender.hex,
-            "contract": transaction.body.contract, "method": transaction.body.method,
-        ]
-        if let location {
-            out["height"] = location.height
-            out["result"] = resultJSON(location.result)
-        }
-        return out
-    }
-
-    static func resultJSON(_ result: TransactionResult) -> [String: Any] {
-        ["code": result.code, "name": ResultCode(rawValue: result.code)?.name ?? "unknown", "accepted": result.isAccepted, "message": result.message]
-    }
 
     /// `POST /v1/txs`: a signed transaction as raw canonical bytes (application/octet-stream) or
     /// JSON `{"transaction": "<base64>"}`; `?wait=true` answers once it is durably committed, with
@@ -184,7 +168,7 @@ enum LogRoutes {
         let receipt = try await services.node.receipt(for: id)
         return JSON.response([
             "id": id.hex, "status": "committed", "height": receipt.status.height, "log_index": receipt.status.logIndex,
-            "result": resultJSON(receipt.status.result), "leaf_hash": receipt.leafHash.base64, "tree_size": receipt.treeSize,
+            "result": LedgerView.resultJSON(receipt.status.result), "leaf_hash": receipt.leafHash.base64, "tree_size": receipt.treeSize,
             "sha256_root_hash": receipt.rootHash.base64, "audit_path": receipt.inclusionProof.map(\.base64),
         ], status: receipt.status.result.isAccepted ? .ok : .unprocessableContent)
     }
@@ -206,18 +190,5 @@ enum LogRoutes {
         if let organization = identity.organization { out["organization"] = organization.hex }
         if let type = identity.organizationType { out["organization_type"] = type.rawValue }
         return out
-    }
-
-    /// Canonical arguments as JSON: byte strings as "0x…" hex, as the CLI accepts them.
-    static func json(_ value: CanonicalValue) -> Any {
-        switch value {
-        case .null: NSNull()
-        case .bool(let flag): flag
-        case .int(let number): number
-        case .bytes(let bytes): "0x" + Hex.encode(bytes)
-        case .string(let text): text
-        case .list(let items): items.map(json)
-        case .map(let entries): entries.mapValues(json)
-        }
     }
 }

@@ -129,4 +129,50 @@ public enum ReadRules {
         entry.isDirectory || isRecordStaff(of: entry.custodian, requester, custodians: custodians, state)
             || isPatientSide(entry.patient, requester, state)
     }
+
+    // MARK: transactions
+
+    /// Argument keys that name a party of a transaction (at the top level, or in each of its
+    /// `entries`): the patient it is about and the staff member an organization acts for.
+    static let partyArgumentKeys = ["patient", "agent"]
+
+    /// The identities a transaction names as its parties: its sender, and the patient and agent
+    /// its arguments name.
+    public static func parties(of body: TransactionBody) -> Set<IdentityID> {
+        var parties: Set<IdentityID> = [body.sender]
+        func collect(_ map: CanonicalMap) {
+            for key in partyArgumentKeys {
+                if case .bytes(let bytes)? = map[key], let id = Hash256(bytes: bytes) { parties.insert(id) }
+            }
+        }
+        guard case .map(let args) = body.args else { return parties }
+        collect(args)
+        if case .list(let entries)? = args["entries"] {
+            for case .map(let entry) in entries { collect(entry) }
+        }
+        return parties
+    }
+
+    /// Who may read a committed transaction's content (sender, contract, method, arguments, result
+    /// and its bytes) — security review finding 1: its parties, the patient side of a patient
+    /// party, a party's organization itself, and that organization's auditors and administrators.
+    /// Everyone else sees only what an inclusion proof needs (its id, log index, height and leaf hash).
+    public static func mayReadTransaction(_ body: TransactionBody, _ requester: Identity, _ state: some StateReader) -> Bool {
+        let parties = parties(of: body)
+        if parties.contains(requester.id) { return true }
+        let overseer = requester.kind == .organization
+            || !Directory.effectiveRoles(of: requester, in: state).isDisjoint(with: [.auditor, .admin])
+        for party in parties {
+            guard let identity = Directory.identity(party, in: state) else { continue }
+            switch identity.kind {
+            case .patient:
+                if isPatientSide(party, requester, state) { return true }
+            case .organization:
+                if overseer, organization(of: requester) == party { return true }
+            case .member, .device:
+                if overseer, let partyOrganization = identity.organization, organization(of: requester) == partyOrganization { return true }
+            }
+        }
+        return false
+    }
 }
