@@ -23,7 +23,7 @@ struct AuditCLITests {
         #expect(try await cli.ok(["audit", "anomalies"]).contains("0 alert(s)"))
         func alerts(_ args: [String]) async throws -> [[String: Any]] {
             let text = try await cli.ok(["audit", "anomalies", "--json"] + args)
-            return try #require((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["alerts"] as? [[String: Any]], text)
+            return try #require((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["alerts"] as? [[String: Any]], "\(text)")
         }
         for view in [[], ["--as", "aud"]] {
             let flagged = try await alerts(view + ["--set", "denials=3"])
@@ -32,13 +32,13 @@ struct AuditCLITests {
             #expect(flagged.first?["roles"] as? [String] == ["clinician"] && flagged.first?["evidence_total"] as? Int == 3)
         }
         let readable = try await cli.ok(["audit", "anomalies", "--set", "denials=3"])
-        #expect(readable.contains("denials") && readable.contains("threshold 3") && readable.contains("entries #0 #1 #2"), readable)
+        #expect(readable.contains("denials") && readable.contains("threshold 3") && readable.contains("entries #0 #1 #2"), "\(readable)")
 
         let refused = try await cli.run(["audit", "anomalies", "--as", "doc"])
         #expect(refused.status != 0 && refused.stderr.contains("auditors"), "\(refused)")
         let bad = try await cli.run(["audit", "anomalies", "--set", "nope=1"])
         #expect(bad.status != 0 && bad.stderr.contains("unrelated-patients"), "\(bad)")
         let help = try await cli.run(["audit", "anomalies", "--help"])
-        #expect(help.status == 0 && help.stdout.contains("unrelated-patients") && help.stdout.contains("repeated-break-glass"), help.stdout)
+        #expect(help.status == 0 && help.stdout.contains("unrelated-patients") && help.stdout.contains("repeated-break-glass"), "\(help.stdout)")
     }
 }

@@ -259,10 +259,9 @@ final class AnomalyWorkload: @unchecked Sendable {
         try await read(doctorB, Array(hospitalRecords[10..<20]))
         try await read(er, Array(hospitalRecords[20..<30]) + Array(hospitalRecords[20..<30]) + Array(hospitalRecords[20..<25]))
         try await breakGlass(er, clinicRecords[0], patient: 0)
-        snooperEntries = try await read(snooper, Array(hospitalRecords[0..<12])).map {
-            #expect($0.decision.reason == .custodianCareTeam, "the snooper's reads are permitted: the custodian's care team")
-            return $0.auditIndex
-        }
+        let snooped = try await read(snooper, Array(hospitalRecords[0..<12]))
+        #expect(snooped.allSatisfy { $0.decision.reason == .custodianCareTeam }, "the snooper's reads are permitted: the custodian's care team")
+        snooperEntries = snooped.map(\.auditIndex)
         let denied = try await read(clinicDoctor, Array(hospitalRecords[10..<20]))
         #expect(denied.allSatisfy { $0.decision.outcome == .deny })
         for n in 20..<23 { try await breakGlass(clinicER, hospitalRecords[n], patient: n) }

@@ -1,6 +1,7 @@
 public import Contracts
 public import LedgerCore
 public import Node
+import Storage
 
 /// The access-anomaly alerts at a node, as `AccessService.accessAnomalies` computed them.
 public struct AnomalyReport: Sendable {
