@@ -16,25 +16,28 @@ struct AuditCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Flag members who read many patients with no care relationship, read far above their usual rate, pile up denials or break the glass repeatedly.",
             discussion: """
-                Rules over this node's access log, evaluated at the head block's time (never the wall clock):
-                  no-care-relationship  distinct patients read with no care relationship (no consent naming the
-                                        member, their organization or role; not the author of one of the patient's
-                                        records; not a delegate; no break-glass; by default the custodian's blanket
-                                        care-team permit alone is not one)
-                  read-rate             reads in the window above a multiple of the member's own median, or of
-                                        their role's median, or at the ceiling
-                  denials               denied accesses in the window
-                  repeated-break-glass  distinct patients read under break-glass in the window
-                Each alert names the rule, member, organization, roles, window, the count against its threshold
-                (and baselines), and the access-log indexes that show it (no patient or record ids).
-                At most \(AccessService.anomalyEntriesScannedMax) entries are read (newest first) and \(AccessService.anomalyAlertsMax) alerts returned.
+                Rules over this node's access log, evaluated at the head block's time (never
+                the wall clock); each fires on one requester within its window:
+                  no-care-relationship  distinct patients read with no care relationship
+                  read-rate             reads above a multiple of the own or the role's
+                                        median, or at the ceiling
+                  denials               denied accesses
+                  repeated-break-glass  distinct patients read under break-glass
+                A care relationship: a consent naming the member, their organization or
+                role; authorship of one of the patient's records; delegation; break-glass.
+                By default the custodian's blanket care-team permit alone is not one.
 
-                Thresholds (--set NAME=VALUE, repeatable; defaults are strict):
-                \(AnomalyThresholds().settings.map { "  \(pad($0.name, 26)) \($0.help) (default \($0.value))" }.joined(separator: "\n"))
+                Each alert names the rule, member, organization, roles, window, the count
+                against its threshold (and baselines), and the access-log indexes behind
+                it; no patient or record ids. At most \(AccessService.anomalyEntriesScannedMax) entries are read
+                (newest first) and \(AccessService.anomalyAlertsMax) alerts returned.
 
-                Without --as the node's operator sees every entry; with --as, an organization's auditor or
-                admin (or the organization) sees the alerts over its own organization's records only.
-                See docs/security.md, "Access-anomaly alerts".
+                Thresholds (--set NAME=VALUE, repeatable; the defaults are strict):
+                \(AnomalyThresholds().settings.map { "  \($0.name) (default \($0.value))\n    \($0.help)" }.joined(separator: "\n"))
+
+                Without --as the node's operator sees every entry; with --as, a custodian's
+                auditor or admin (or the organization) sees the alerts over its own
+                organization's records only. See docs/security.md, "Access-anomaly alerts".
                 """)
         @OptionGroup var options: DataOption
         @Option(name: .customLong("as"), help: "Evaluate as this identity (key name): a custodian's auditor or admin, or the organization.")
