@@ -18,7 +18,7 @@ enum OpenAPIDocument {
         /// Success statuses besides errors.
         var success: [String] = ["200"]
         /// Served only by a node that holds records (a vault and custodian keys).
-        var needsRecords: Bool { path.hasPrefix("/v1/records") || path.hasPrefix("/v1/patients") }
+        var needsRecords: Bool { path.hasPrefix("/v1/records") || path.hasPrefix("/v1/patients") || path.hasPrefix("/v1/audit") }
     }
 
     static let routes: [Route] = [
@@ -55,6 +55,9 @@ enum OpenAPIDocument {
               query: [("limit", false, "1…1000 (default 100)"), ("after", false, "the previous page's next_after")]),
         Route(method: "get", path: "/v1/patients/{id}/access-log", summary: "Every access decision on the patient's records (patient, delegate or custodian auditors)",
               authenticated: true, query: [("limit", false, "1…1000 (default 100)"), ("after", false, "last index seen")]),
+        Route(method: "get", path: "/v1/audit/anomalies",
+              summary: "Access-anomaly alerts at the head block's time: reads with no care relationship, read-rate spikes, denials, repeated break-glass (custodian auditors and admins; their own organization's records)",
+              authenticated: true, query: AnomalyThresholds().settings.map { ($0.name, false, "\($0.help) (default \($0.value))") }),
         Route(method: "get", path: "/v1/plans/{id}", summary: "A payer's plan: covered codes, allowed amounts (minor units), cost sharing", authenticated: true),
         Route(method: "get", path: "/v1/coverages/{id}", summary: "A coverage and its period's accumulators (patient, delegate or payer staff)",
               authenticated: true),

@@ -58,6 +58,13 @@ enum RecordRoutes {
             let limit = Int(try request.integer("limit", in: 1...1_000, default: 100))
             return try JSON.read { () throws(ServiceError) in try access.accessLog(patient, as: requester, after: after, limit: limit) }
         }
+        group.get("audit/anomalies") { request, context in
+            let requester = try context.requester()
+            let settings = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }.sorted { $0.name < $1.name }
+            do throws(ServiceError) {
+                return JSON.response(try await access.accessAnomalies(as: requester, settings: settings).json)
+            } catch { throw APIError(error) }
+        }
     }
 
     static func hash(_ context: LedgerRequestContext, _ name: String, what: String) throws(APIError) -> Hash256 {

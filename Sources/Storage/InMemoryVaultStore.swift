@@ -274,6 +274,14 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func auditEntries(from: UInt64, limit: Int) throws -> [StoredAuditEntry] {
+        tables.withLock { t in
+            guard from < UInt64(t.audit.count), limit > 0 else { return [] }
+            let start = Int(from)
+            return (start..<(start + min(limit, t.audit.count - start))).map { StoredAuditEntry(index: UInt64($0), bytes: t.audit[$0].bytes) }
+        }
+    }
+
     public func auditEntry(_ index: UInt64) throws -> StoredAuditEntry? {
         tables.withLock { t in index < UInt64(t.audit.count) ? StoredAuditEntry(index: index, bytes: t.audit[Int(index)].bytes) : nil }
     }

@@ -454,6 +454,15 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func auditEntries(from: UInt64, limit: Int) throws -> [StoredAuditEntry] {
+        try wrap {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT idx, entry FROM audit_entry WHERE idx >= ? ORDER BY idx LIMIT ?",
+                                 arguments: [Int64(clamping: from), limit])
+            }.map { StoredAuditEntry(index: UInt64($0["idx"] as Int64), bytes: Array($0["entry"] as Data)) }
+        }
+    }
+
     public func subtreeHash(level: Int, index: UInt64) throws -> Hash256 {
         try wrap {
             let data = try pool.read { db in

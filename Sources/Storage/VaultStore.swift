@@ -120,9 +120,22 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry]
     /// One audit entry by index.
     func auditEntry(_ index: UInt64) throws -> StoredAuditEntry?
+    /// Up to `limit` consecutive audit entries from index `from`, oldest first (every patient).
+    func auditEntries(from: UInt64, limit: Int) throws -> [StoredAuditEntry]
 }
 
 extension VaultStore {
+    /// Entry by entry, for stores without a range read.
+    public func auditEntries(from: UInt64, limit: Int) throws -> [StoredAuditEntry] {
+        var out: [StoredAuditEntry] = []
+        var index = from
+        while out.count < limit, let entry = try auditEntry(index) {
+            out.append(entry)
+            index += 1
+        }
+        return out
+    }
+
     /// Stores that do not answer per-record value queries say so (search then refuses `_sort`/`:missing`).
     public func values(param: String, records: [Hash256]) throws -> [Hash256: [String]] {
         throw StorageError.missing("this vault store does not answer per-record value queries")

@@ -205,6 +205,11 @@ struct VaultStoreTests {
         #expect(first.count == 9)
         #expect(first.map(\.index) == first.map(\.index).sorted())
         #expect(try vault.auditEntries(patient: Self.patient.derivedID, after: first[2].index, limit: 2).map(\.index) == [first[3].index, first[4].index])
+        // The range read (every patient, by index): what access-anomaly rules scan.
+        #expect(try vault.auditEntries(from: 13, limit: 100).map(\.index) == [13, 14])
+        #expect(try vault.auditEntries(from: 3, limit: 2).map(\.bytes) == [Array("entry 2.0".utf8), Array("entry 2.1".utf8)])
+        #expect(try vault.auditEntries(from: 15, limit: 5).isEmpty)
+        #expect(try vault.auditEntries(from: 0, limit: Int.max).count == 15)
         let builder = MerkleProofBuilder(source: vault)
         for index in 0..<size {
             #expect(try builder.inclusionProof(index: index, size: size) == memory.proofs.inclusionProof(index: index, size: size))

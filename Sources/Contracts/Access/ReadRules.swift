@@ -70,9 +70,15 @@ public enum ReadRules {
     /// this node acting as itself or through an auditor or administrator.
     public static func mayReadAccessLog(of patient: IdentityID, _ requester: Identity, custodians: Set<IdentityID>,
                                         _ state: some StateReader) -> Bool {
-        isPatientSide(patient, requester, state) || (isCustodianStaff(requester, custodians: custodians)
-            && (requester.kind == .organization
-                || !Directory.effectiveRoles(of: requester, in: state).isDisjoint(with: [.auditor, .admin])))
+        isPatientSide(patient, requester, state) || isCustodianAuditor(requester, custodians: custodians, state)
+    }
+
+    /// A custodian held by this node acting as itself or through an auditor or administrator: who
+    /// reads the custodian's side of the access log, and its access-anomaly alerts (built from the
+    /// entries `mayReadAccessLogEntry` lets it read, so an alert shows nothing the log would not).
+    public static func isCustodianAuditor(_ requester: Identity, custodians: Set<IdentityID>, _ state: some StateReader) -> Bool {
+        isCustodianStaff(requester, custodians: custodians)
+            && (requester.kind == .organization || !Directory.effectiveRoles(of: requester, in: state).isDisjoint(with: [.auditor, .admin]))
     }
 
     /// One entry of a patient's access log that `mayReadAccessLog` allowed (the read of `record`):

@@ -168,6 +168,18 @@ public enum ConsentPolicy {
         return deny(.noConsent, nil, record)
     }
 
+    /// Whether an active (unrevoked) consent of `patient` names `requester`, its organization or
+    /// one of its effective roles — whatever it covers and whether or not it is in effect yet. The
+    /// ledger's evidence that the patient chose this reader (access-anomaly rules).
+    public static func consentNames(_ requester: Identity, patient: IdentityID, in state: any StateReader) -> Bool {
+        let roles = requester.effectiveRoles(organizationType: Directory.organizationType(of: requester, in: state))
+        return grantees(of: requester, roles: roles).contains { grantee in
+            ConsentIndex.activeIDs(patient, grantee, in: state).contains { id in
+                ConsentIndex.consent(id, patient: patient, in: state).map { !$0.isRevoked } ?? false
+            }
+        }
+    }
+
     /// Index lists a requester may be covered by: themself, their organization, their effective
     /// `roles` (sorted, so the consents are tried in the same order on every node).
     static func grantees(of requester: Identity, roles: Set<Role>) -> [Grantee] {

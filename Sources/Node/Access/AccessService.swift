@@ -422,6 +422,21 @@ public final class AccessService: Sendable {
         } catch { throw .storage("\(error)") }
     }
 
+    /// Up to `limit` consecutive access-log entries from index `from`, every patient, oldest first
+    /// (entries that do not decode are skipped).
+    public func auditEntries(from: UInt64, limit: Int) throws(AccessError) -> [(index: UInt64, entry: AuditEntry)] {
+        do {
+            return try vault.auditEntries(from: from, limit: limit).compactMap { stored in
+                AuditEntry(decoding: stored.bytes).map { (stored.index, $0) }
+            }
+        } catch { throw .storage("\(error)") }
+    }
+
+    /// The number of entries in the access log.
+    public func auditSize() throws(AccessError) -> UInt64 {
+        do { return try vault.auditHead().size } catch { throw .storage("\(error)") }
+    }
+
     /// The audit tree head to anchor next, if the log grew past what `anchorer` last anchored.
     public func pendingAnchor(by anchorer: IdentityID) throws(AccessError) -> (size: UInt64, root: Hash256)? {
         let head: (size: UInt64, root: Hash256)
