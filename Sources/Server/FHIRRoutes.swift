@@ -96,12 +96,9 @@ enum FHIRRoutes {
             return Response(status: .accepted)
         }
         group.get("$export-file/:job/:file") { _, context in
-            let job = try await fhir.exports.job(context.parameters.get("job") ?? "", owner: try context.requester().id)
-            let name = context.parameters.get("file") ?? ""
-            guard name.hasSuffix(".ndjson"), let output = job.outputs.first(where: { "\($0.type).ndjson" == name }) else {
-                throw FHIRError.notFound("no export file \(name.prefix(80))")
-            }
-            return Response(status: .ok, headers: [.contentType: "application/fhir+ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: output.data)))
+            let data = try await fhir.exportFile(job: context.parameters.get("job") ?? "", file: context.parameters.get("file") ?? "",
+                                                 requester: try context.requester())
+            return Response(status: .ok, headers: [.contentType: "application/fhir+ndjson"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         group.get(":type") { request, context in
             let type = try supportedType(context)
@@ -337,7 +334,7 @@ enum FHIRRoutes {
         let requestURL = "\(base)/\(patientLevel ? "Patient/" : "")$export" + (request.uri.query.map { "?\($0)" } ?? "")
         let jobs = fhir.exports
         let wanted = types
-        let id = try await jobs.start(owner: requester.id, request: requestURL) { id in
+        let id = try await jobs.start(owner: requester.id, request: requestURL, purpose: purpose) { id in
             await fhir.runExport(types: wanted, patientLevel: patientLevel, requester: requester, purpose: purpose, jobs: jobs, id: id)
         }
         return Response(status: .accepted, headers: [.contentLocation: "\(base)/$export-status/\(id)"])

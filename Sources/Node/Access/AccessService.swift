@@ -226,27 +226,7 @@ public final class AccessService: Sendable {
             request.version = request.version ?? versions[request.record]
             return request
         }
-        let height = node.height + 1
-        let now = clock.nowMs()
-        let decisions = requests.map { ConsentPolicy.decide($0, in: node.state, nowMs: now, height: height) }
-        try checkStateReads()
-        var entries: [(bytes: [UInt8], patient: IdentityID)] = []
-        for (request, decision) in zip(requests, decisions) {
-            let patient = decision.record?.patient ?? Hash256.zero
-            let version = decision.isPermitted ? versions[request.record] ?? decision.record?.version ?? 0 : 0
-            let entry = AuditEntry(timeMs: now, requester: request.requester, patient: patient, record: request.record, version: version,
-                                   purpose: request.purpose, action: request.action, outcome: decision.outcome, reason: decision.reason,
-                                   consent: decision.consent, sealedJustification: nil)
-            entries.append((entry.encoded, patient))
-        }
-        var firstIndex: UInt64 = 0
-        do {
-            for chunk in stride(from: 0, to: entries.count, by: AuditBatcher.batchEntriesMax) {
-                let part = Array(entries[chunk..<min(chunk + AuditBatcher.batchEntriesMax, entries.count)])
-                let first = try await audit.append(part)
-                if chunk == 0 { firstIndex = first }
-            }
-        } catch { throw .auditUnavailable("\(error)") }
+        let (decisions, firstIndex) = try await authorize(requests)
         var out: [ServedRecord] = []
         for (offset, (request, decision)) in zip(requests, decisions).enumerated() {
             let auditIndex = firstIndex + UInt64(offset)
@@ -266,6 +246,38 @@ public final class AccessService: Sendable {
             out.append(ServedRecord(request: request, decision: decision, entry: entry, content: content, auditIndex: auditIndex))
         }
         return out
+    }
+
+    /// Decides read requests and writes every decision to the audit log in durable batches,
+    /// releasing nothing itself: for a caller that already holds the content and must not hand it
+    /// out without a fresh, logged permit (an export file downloaded after it was made). Returns
+    /// the decisions and the audit index of the first.
+    public func authorize(_ requests: [AccessRequest]) async throws(AccessError)
+        -> (decisions: [Decision], firstAuditIndex: UInt64) {
+        guard !requests.isEmpty else { return ([], 0) }
+        precondition(requests.allSatisfy { $0.action == .read }, "contributions go through records.register")
+        let height = node.height + 1
+        let now = clock.nowMs()
+        let decisions = requests.map { ConsentPolicy.decide($0, in: node.state, nowMs: now, height: height) }
+        try checkStateReads()
+        var entries: [(bytes: [UInt8], patient: IdentityID)] = []
+        for (request, decision) in zip(requests, decisions) {
+            let patient = decision.record?.patient ?? Hash256.zero
+            let version = decision.isPermitted ? request.version ?? decision.record?.version ?? 0 : 0
+            let entry = AuditEntry(timeMs: now, requester: request.requester, patient: patient, record: request.record, version: version,
+                                   purpose: request.purpose, action: request.action, outcome: decision.outcome, reason: decision.reason,
+                                   consent: decision.consent, sealedJustification: nil)
+            entries.append((entry.encoded, patient))
+        }
+        var firstIndex: UInt64 = 0
+        do {
+            for chunk in stride(from: 0, to: entries.count, by: AuditBatcher.batchEntriesMax) {
+                let part = Array(entries[chunk..<min(chunk + AuditBatcher.batchEntriesMax, entries.count)])
+                let first = try await audit.append(part)
+                if chunk == 0 { firstIndex = first }
+            }
+        } catch { throw .auditUnavailable("\(error)") }
+        return (decisions, firstIndex)
     }
 
     /// Refuses to act on decisions once a read of the node's state has failed: a consent or a

@@ -2,6 +2,7 @@ public import Contracts
 public import FHIR
 public import Foundation
 public import LedgerCore
+import Node
 
 /// FHIR Bulk Data `$export` (async kick-off, status, NDJSON). Output is PHI, so it is kept only in
 /// memory — never written to disk — for its requester, and dropped an hour after it completes.
@@ -16,13 +17,22 @@ public actor ExportJobs {
     /// How long finished output is kept.
     public static let keepSeconds: TimeInterval = 3_600
 
+    /// One NDJSON file of a job: each line with the record version it holds.
+    public struct Output: Sendable {
+        public let type: String
+        public let lines: [(record: Hash256, version: UInt64, bytes: [UInt8])]
+        public var count: Int { lines.count }
+    }
+
     public struct Job: Sendable {
         public let owner: IdentityID
         public let request: String
+        /// The purpose the export was made for; downloads are decided for it again.
+        public let purpose: Purpose
         public let started: Date
         public var finished: Date?
         public var progress = "queued"
-        public var outputs: [(type: String, data: [UInt8], count: Int)] = []
+        public var outputs: [Output] = []
         public var error: String?
         var task: Task<Void, Never>?
     }
@@ -31,7 +41,7 @@ public actor ExportJobs {
 
     public init() {}
 
-    public func start(owner: IdentityID, request: String, work: @escaping @Sendable (String) async -> Void) throws(FHIRError) -> String {
+    public func start(owner: IdentityID, request: String, purpose: Purpose, work: @escaping @Sendable (String) async -> Void) throws(FHIRError) -> String {
         let now = Date()
         jobs = jobs.filter { $0.value.finished.map { now.timeIntervalSince($0) < Self.keepSeconds } ?? true }
         let mine = jobs.values.filter { $0.owner == owner }.count
@@ -40,14 +50,14 @@ public actor ExportJobs {
         }
         guard jobs.count < Self.jobsMax else { throw FHIRError(429, "throttled", "too many export jobs on this node; retry later") }
         let id = UUID().uuidString.lowercased()
-        jobs[id] = Job(owner: owner, request: request, started: now)
+        jobs[id] = Job(owner: owner, request: request, purpose: purpose, started: now)
         jobs[id]?.task = Task { await work(id) }
         return id
     }
 
     public func progress(_ id: String, _ text: String) { jobs[id]?.progress = text }
 
-    public func finish(_ id: String, outputs: [(type: String, data: [UInt8], count: Int)], error: String?) {
+    public func finish(_ id: String, outputs: [Output], error: String?) {
         jobs[id]?.outputs = outputs
         jobs[id]?.error = error
         jobs[id]?.finished = Date()
@@ -72,7 +82,7 @@ extension FHIRService {
     /// read logged like any other.
     public func runExport(types: [String], patientLevel: Bool, requester: Identity, purpose: Purpose,
                    jobs: ExportJobs, id: String) async {
-        var outputs: [(type: String, data: [UInt8], count: Int)] = []
+        var outputs: [ExportJobs.Output] = []
         var earlierBytes = 0
         let wanted = types.isEmpty ? FHIR.CapabilityStatement.supportedTypes : types
         do {
@@ -83,8 +93,8 @@ extension FHIRService {
                 let query = try SearchQuery(type: type, pairs: [("_count", "0")], strict: false)
                 let all = try await search(query, requester: requester, purpose: purpose)
                 guard all.total > 0 else { continue }
-                var lines: [UInt8] = []
-                var count = 0
+                var lines: [(record: Hash256, version: UInt64, bytes: [UInt8])] = []
+                var bytes = 0
                 var offset = 0
                 while offset < all.total {
                     var page = try SearchQuery(type: type, pairs: [("_count", "500"), ("_offset", String(offset))], strict: false)
@@ -92,20 +102,39 @@ extension FHIRService {
                     let result = try await search(page, requester: requester, purpose: purpose)
                     guard !result.matches.isEmpty else { break }
                     for match in result.matches {
-                        lines += FHIRJSON.data(match.resource, sorted: false) + [10]
-                        count += 1
+                        let line = FHIRJSON.data(match.resource, sorted: false) + [10]
+                        lines.append((match.entry.record, match.entry.version, line))
+                        bytes += line.count
                     }
-                    guard earlierBytes + lines.count <= ExportJobs.outputBytesMax else {
+                    guard earlierBytes + bytes <= ExportJobs.outputBytesMax else {
                         throw FHIRError(400, "too-costly", "export output passed \(ExportJobs.outputBytesMax >> 20) MiB; export fewer types")
                     }
                     offset += result.matches.count
                 }
-                if count > 0 { outputs.append((type, lines, count)) }
-                earlierBytes += lines.count
+                if !lines.isEmpty { outputs.append(ExportJobs.Output(type: type, lines: lines)) }
+                earlierBytes += bytes
             }
             await jobs.finish(id, outputs: outputs, error: nil)
         } catch {
             await jobs.finish(id, outputs: [], error: "\(error)")
         }
+    }
+
+    /// An export file as its owner downloads it: every line's record is decided again for the
+    /// export's purpose and logged before anything is released (security review finding 10: a
+    /// file made before a consent was revoked was served for up to an hour after). Lines no
+    /// longer permitted are left out.
+    public func exportFile(job id: String, file name: String, requester: Identity) async throws(FHIRError) -> [UInt8] {
+        let job = try await exports.job(id, owner: requester.id)
+        guard name.hasSuffix(".ndjson"), let output = job.outputs.first(where: { "\($0.type).ndjson" == name }) else {
+            throw .notFound("no export file \(name.prefix(80))")
+        }
+        let requests = output.lines.map { AccessRequest(requester: requester.id, record: $0.record, purpose: job.purpose, action: .read,
+                                                         version: $0.version) }
+        let decisions: [Decision]
+        do { decisions = try await access.authorize(requests).decisions } catch { throw Self.map(error) }
+        var out: [UInt8] = []
+        for (line, decision) in zip(output.lines, decisions) where decision.isPermitted { out += line.bytes }
+        return out
     }
 }
