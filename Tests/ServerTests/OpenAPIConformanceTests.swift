@@ -80,7 +80,8 @@ struct OpenAPIConformanceTests {
         try await FHIRFixture.with { fixture in
             let (port, server) = try await LedgerServer.serveInProcess { _ in fixture.services }
             defer { server.cancel() }
-            let documented = OpenAPIDocument.routes.count  // a node with records serves every route
+            // A node with records serves every route; schemathesis leaves out the document it was loaded from.
+            let documented = OpenAPIDocument.routes.filter { $0.path != "/v1/openapi.json" }.count
             for (name, keys) in [("hospital", fixture.hospital), ("doctor", fixture.doctor)] {
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-schemathesis-\(UUID().uuidString)")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
