@@ -223,4 +223,19 @@ extension Request {
         }
         return number
     }
+
+    /// An optional non-negative integer query parameter within `range` (nil when absent), or a 400 naming it.
+    func optionalInteger(_ name: String, in range: ClosedRange<UInt64>) throws(APIError) -> UInt64? {
+        guard query(name) != nil else { return nil }
+        return try integer(name, in: range)
+    }
+
+    /// An optional boolean query parameter (`true` or `false`; absent is `false`), or a 400 naming it.
+    func flag(_ name: String) throws(APIError) -> Bool {
+        switch query(name) {
+        case nil, "false": return false
+        case "true": return true
+        case let text?: throw .badRequest("\(name) must be true or false, got “\(text.prefix(40))”")
+        }
+    }
 }

@@ -144,7 +144,7 @@ enum LogRoutes {
         } else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/octet-stream or application/json")
         }
-        let wait = request.query("wait") == "true"
+        let wait = try request.flag("wait")
         let timeoutMs = Int(try request.integer("timeout_ms", in: 1...UInt64(ServerLimits.commitWaitMsMax), default: 10_000))
         guard let result = await services.node.submit(bytes: [bytes]).first else { throw APIError.badRequest("empty submission") }
         let id: Hash256

@@ -54,7 +54,7 @@ enum RecordRoutes {
         group.get("patients/:id/access-log") { request, context in
             let requester = try context.requester()
             let patient = try hash(context, "id", what: "patient id")
-            let after = request.query("after").map { UInt64($0) } ?? nil
+            let after = try request.optionalInteger("after", in: 0...UInt64.max)
             let limit = Int(try request.integer("limit", in: 1...1_000, default: 100))
             return try JSON.read { () throws(ServiceError) in try access.accessLog(patient, as: requester, after: after, limit: limit) }
         }

@@ -128,9 +128,11 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func rawBlock(height: UInt64) throws -> RawBlock? {
-        try wrap {
+        // SQLite integers are signed: a height past Int64.max names no row (and must not trap).
+        guard let height = Int64(exactly: height) else { return nil }
+        return try wrap {
             try pool.read { db -> RawBlock? in
-                guard let row = try Row.fetchOne(db, sql: "SELECT header, signature FROM block WHERE height = ?", arguments: [Int64(height)]) else {
+                guard let row = try Row.fetchOne(db, sql: "SELECT header, signature FROM block WHERE height = ?", arguments: [height]) else {
                     return nil
                 }
                 let headerBytes = Array(row["header"] as Data)
@@ -155,9 +157,10 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func header(height: UInt64) throws -> BlockHeader? {
-        try wrap {
+        guard let height = Int64(exactly: height) else { return nil }  // no such row; Int64(height) would trap
+        return try wrap {
             try pool.read { db in
-                try Data.fetchOne(db, sql: "SELECT header FROM block WHERE height = ?", arguments: [Int64(height)])
+                try Data.fetchOne(db, sql: "SELECT header FROM block WHERE height = ?", arguments: [height])
             }.map { try BlockHeader(decoding: Array($0)) }
         }
     }
@@ -184,9 +187,10 @@ public final class SQLiteLedgerStore: LedgerStore {
     }
 
     public func transactionBytes(logIndex: UInt64) throws -> [UInt8]? {
-        try wrap {
+        guard let logIndex = Int64(exactly: logIndex) else { return nil }  // no such row; Int64(logIndex) would trap
+        return try wrap {
             try pool.read { db in
-                try Data.fetchOne(db, sql: "SELECT bytes FROM tx WHERE log_index = ?", arguments: [Int64(logIndex)])
+                try Data.fetchOne(db, sql: "SELECT bytes FROM tx WHERE log_index = ?", arguments: [logIndex])
             }.map { Array($0) }
         }
     }

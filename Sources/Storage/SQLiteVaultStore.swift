@@ -269,7 +269,9 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     }
 
     public func sealedVersion(blob hash: Hash256, record: Hash256, version: UInt64) throws -> (blob: SealedRecord, dataKey: WrappedDataKey?)? {
-        try wrap {
+        // SQLite integers are signed: a version past Int64.max names no row (and must not trap).
+        guard let version = Int64(exactly: version) else { return nil }
+        return try wrap {
             // One statement outside a transaction (each statement reads one snapshot): the read
             // path of every FHIR read.
             guard let row = try pool.unsafeRead({ db in
@@ -278,7 +280,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                         (SELECT data_key FROM record_version WHERE record = ?1 AND version = ?2),
                         (SELECT data_key FROM pending_version WHERE record = ?1 AND version = ?2 AND blob_hash = ?3)) AS wrapped
                     FROM blob WHERE hash = ?3
-                    """), arguments: [Data(record.bytes), Int64(version), Data(hash.bytes)])
+                    """), arguments: [Data(record.bytes), version, Data(hash.bytes)])
             }) else { return nil }
             return (try Self.verifiedBlob(row["data"], hash: hash), try (row["wrapped"] as Data?).map { try WrappedDataKey(bytes: Array($0)) })
         }
@@ -309,10 +311,11 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     }
 
     public func wrappedKey(record: Hash256, version: UInt64, recipient: IdentityID) throws -> WrappedKey? {
-        try wrap {
+        guard let version = Int64(exactly: version) else { return nil }  // no such row; Int64(version) would trap
+        return try wrap {
             try pool.read { db in
                 try Data.fetchOne(db, sql: "SELECT wrapped FROM wrapped_key WHERE record = ? AND version = ? AND recipient = ?",
-                                  arguments: [Data(record.bytes), Int64(version), Data(recipient.bytes)])
+                                  arguments: [Data(record.bytes), version, Data(recipient.bytes)])
             }.map { try WrappedKey(bytes: Array($0)) }
         }
     }
@@ -438,18 +441,25 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     }
 
     public func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry] {
-        try wrap {
+        // Indexes are at most Int64.max: nothing comes after a larger one (and Int64(after) would trap).
+        var first: Int64 = -1
+        if let after {
+            guard let exact = Int64(exactly: after) else { return [] }
+            first = exact
+        }
+        return try wrap {
             try pool.read { db in
                 try Row.fetchAll(db, sql: "SELECT idx, entry FROM audit_entry WHERE patient = ? AND idx > ? ORDER BY idx LIMIT ?",
-                                 arguments: [Data(patient.bytes), after.map { Int64($0) } ?? -1, limit])
+                                 arguments: [Data(patient.bytes), first, limit])
             }.map { StoredAuditEntry(index: UInt64($0["idx"] as Int64), bytes: Array($0["entry"] as Data)) }
         }
     }
 
     public func auditEntry(_ index: UInt64) throws -> StoredAuditEntry? {
-        try wrap {
+        guard let row = Int64(exactly: index) else { return nil }  // no such row; Int64(index) would trap
+        return try wrap {
             try pool.read { db in
-                try Data.fetchOne(db, sql: "SELECT entry FROM audit_entry WHERE idx = ?", arguments: [Int64(index)])
+                try Data.fetchOne(db, sql: "SELECT entry FROM audit_entry WHERE idx = ?", arguments: [row])
             }.map { StoredAuditEntry(index: index, bytes: Array($0)) }
         }
     }
