@@ -50,7 +50,7 @@ struct APIBench: AsyncParsableCommand {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-api-bench-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let directory = DataDirectory(url: root)
-        try directory.initialize(chainId: "careledger-api-bench", organizations: [OrganizationSpec(name: "bench-hospital", type: .hospital)])
+        try directory.initialize(chainId: "careledger-api-bench", organizations: [OrganizationSpec(name: "bench-hospital", type: .hospital)], insecurePlainKeys: true)
         let ledger = try await LocalLedger.open(directory, blockDelayMs: 2)
         do {
             try await measure(ledger, directory)

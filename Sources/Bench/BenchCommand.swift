@@ -172,7 +172,7 @@ struct LedgerBench: AsyncParsableCommand {
     }
 
     func runThroughput(_ directory: DataDirectory, limits: MachineLimits) async throws -> Throughput {
-        try directory.initialize(chainId: "careledger-bench", organizations: [OrganizationSpec(name: "bench-operator", type: .operator)])
+        try directory.initialize(chainId: "careledger-bench", organizations: [OrganizationSpec(name: "bench-operator", type: .operator)], insecurePlainKeys: true)
         let ledger = try await LocalLedger.open(directory)
         let devices = try await Self.enrollDevices(ledger, count: senders, admin: try directory.loadKey("bench-operator"))
         if !json { Terminal.line("pre-signing \(grouped(transactions)) transactions…") }
@@ -261,7 +261,7 @@ struct LedgerBench: AsyncParsableCommand {
     /// Fills a fresh chain with `DirectBlockWriter` (signatures made off the clock) and times the
     /// commit of a few 2,000-transaction blocks as the chain passes 10⁴, 10⁵, 10⁶ … transactions.
     func runFlatness(_ directory: DataDirectory) throws -> [FlatPoint] {
-        try directory.initialize(chainId: "careledger-flat", organizations: [OrganizationSpec(name: "flat-operator", type: .operator)])
+        try directory.initialize(chainId: "careledger-flat", organizations: [OrganizationSpec(name: "flat-operator", type: .operator)], insecurePlainKeys: true)
         let store = try directory.openStore()
         var writer = try DirectBlockWriter(store: store, ordererKeys: try directory.loadKey("node"))
         let admin = try directory.loadKey("flat-operator")

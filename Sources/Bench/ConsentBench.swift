@@ -54,7 +54,8 @@ struct ConsentBench: AsyncParsableCommand {
         let directory = DataDirectory(url: root)
         let start = SystemClock().nowMs()
         var world = ConsentBenchWorld(patients: patients, startMs: start)
-        try directory.initialize(chainId: "careledger-consent-bench", organizations: ConsentBenchWorld.organizationSpecs, nowMs: start)
+        try directory.initialize(chainId: "careledger-consent-bench", organizations: ConsentBenchWorld.organizationSpecs, nowMs: start,
+                                 insecurePlainKeys: true)
         let organizationKeys = try ConsentBenchWorld.organizationSpecs.map { try directory.loadKey($0.name) }
         let nodeKeys = try directory.loadKey("node")
         if !json { Terminal.line("setting up \(grouped(ConsentBenchWorld.membersPerOrganization * organizationKeys.count)) staff, \(grouped(patients)) patients, \(grouped(patients * 2)) records…") }

@@ -38,7 +38,8 @@ struct ContractBench: AsyncParsableCommand {
         let directory = DataDirectory(url: root)
         try directory.initialize(chainId: "careledger-bench", organizations: [
             OrganizationSpec(name: "bench-hospital", type: .hospital), OrganizationSpec(name: "bench-payer", type: .payer),
-            OrganizationSpec(name: "bench-maker", type: .manufacturer), OrganizationSpec(name: "bench-distributor", type: .distributor)])
+            OrganizationSpec(name: "bench-maker", type: .manufacturer), OrganizationSpec(name: "bench-distributor", type: .distributor)],
+            insecurePlainKeys: true)
         let ledger = try await LocalLedger.open(directory)
         let claimsResult: LedgerBench.Throughput
         let outcomes: [String: Int]

@@ -57,7 +57,7 @@ struct ImportBench: AsyncParsableCommand {
         defer { if data == nil { try? FileManager.default.removeItem(at: root) } }
         let syncsPerSecond = try Self.syncedWritesPerSecond(in: root.deletingLastPathComponent())
         let directory = DataDirectory(url: root)
-        try directory.initialize(chainId: "careledger-import-bench", organizations: [OrganizationSpec(name: "bench-hospital", type: .hospital)])
+        try directory.initialize(chainId: "careledger-import-bench", organizations: [OrganizationSpec(name: "bench-hospital", type: .hospital)], insecurePlainKeys: true)
         let ledger = try await LocalLedger.open(directory, blockDelayMs: 2)
         let writerKeys = try directory.loadKey("bench-hospital")
         guard let writer = Directory.identity(writerKeys.derivedID, in: ledger.node.state) else { throw CLIError("no writer") }

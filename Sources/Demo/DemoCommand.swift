@@ -1,11 +1,13 @@
 import Console
 public import ArgumentParser
 import Contracts
+import Crypto
 import Foundation
 import LedgerCore
 import Node
 import Services
 import Storage
+import Vault
 
 /// `careledger demo`: the end-to-end story on a temporary data directory.
 public struct DemoCommand: AsyncParsableCommand {
@@ -25,10 +27,17 @@ public struct DemoCommand: AsyncParsableCommand {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("careledger-demo-\(UUID().uuidString)")
         if keep, FileManager.default.fileExists(atPath: root.path) { throw CLIError("\(root.path) already exists; give a new directory") }
         defer { if !keep { try? FileManager.default.removeItem(at: root) } }
-        var script = DemoScript(directory: DataDirectory(url: root.standardizedFileURL), bulk: bulk)
+        // The demo's key files are sealed like any directory's, with a passphrase made for the run.
+        let passphrase = Base64.encode(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
+        var directory = DataDirectory(url: root.standardizedFileURL, passphrase: passphrase)
+        // A directory deleted when the demo ends is sealed at a lower scrypt cost (2¹² instead of 2¹⁵).
+        if !keep { directory.keyCost = ScryptCost(logN: 12, r: 8, p: 1) }
+        var script = DemoScript(directory: directory, bulk: bulk)
         try await script.run()
         Terminal.line("")
-        Terminal.line(keep ? "Data kept in \(root.path) — try `careledger verify --data \(root.path)`." : "Demo data removed. Run with --data DIR to keep it.")
+        Terminal.line(keep ? "Data kept in \(root.path) — its key files are sealed with the passphrase \(passphrase): try "
+                        + "`CARELEDGER_PASSPHRASE='\(passphrase)' careledger verify --data \(root.path)`."
+                      : "Demo data removed. Run with --data DIR to keep it.")
     }
 }
 
@@ -70,6 +79,7 @@ struct DemoScript {
                     OrganizationSpec(name: "trial-sponsor", type: .sponsor)]
         let genesis = try directory.initialize(chainId: "careledger-demo", organizations: orgs)
         story.ok("genesis block \(genesis.hash.hex.prefix(16))… names \(orgs.count) founding organizations and the node's orderer key")
+        story.ok("every key file is sealed (scrypt + AES-256-GCM) with a passphrase generated for this run; none holds a private key in the clear")
         for org in orgs { story.note("\(pad(org.name, 18)) \(pad(org.type.rawValue, 12)) id \(try directory.loadKey(org.name).derivedID.hex.prefix(16))…") }
 
         let ledger = try await LocalLedger.open(directory, blockDelayMs: 5)

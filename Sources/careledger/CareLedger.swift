@@ -4,6 +4,9 @@ import Bench
 import Demo
 import LedgerCore
 import Services
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `careledger` command.
 @main
@@ -25,12 +28,34 @@ struct CareLedger: AsyncParsableCommand {
     )
 }
 
-/// The shared `--data` option.
+/// The shared `--data` option, and where the key files' passphrase comes from.
 struct DataOption: ParsableArguments {
     @Option(name: .long, help: "Data directory (default: $CARELEDGER_DATA, else ./careledger-data).")
     var data: String?
+    @Option(name: .long, help: "Read the key files' passphrase from the first line of this file (default: $CARELEDGER_PASSPHRASE, else a prompt on a terminal).")
+    var passphraseFile: String?
 
-    var directory: DataDirectory { DataDirectory.resolve(data) }
+    func validate() throws {
+        if let passphraseFile { var probe = DataDirectory.resolve(data); try probe.readPassphrase(from: passphraseFile) }
+    }
+
+    var directory: DataDirectory {
+        var directory = DataDirectory.resolve(data)
+        if let passphraseFile { try? directory.readPassphrase(from: passphraseFile) }
+        if directory.passphrase == nil, isatty(STDIN_FILENO) == 1 { directory.prompt = Self.askPassphrase }
+        return directory
+    }
+
+    /// Asks on the terminal, without echo; twice when a new passphrase is being set.
+    @Sendable static func askPassphrase(confirm: Bool) -> String? {
+        guard let first = getpass("Key passphrase: ").map({ String(cString: $0) }), !first.isEmpty else { return nil }
+        guard confirm else { return first }
+        guard let second = getpass("Repeat the passphrase: ").map({ String(cString: $0) }), second == first else {
+            Terminal.error("the passphrases differ")
+            return nil
+        }
+        return first
+    }
 
     /// The data directory and the key named `signer` in it.
     func directoryAndKey(_ signer: String) throws -> (DataDirectory, IdentityKeys) {

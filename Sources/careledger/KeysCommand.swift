@@ -1,6 +1,7 @@
 import Console
 import ArgumentParser
 import Contracts
+import Foundation
 import LedgerCore
 import Node
 import Services
@@ -11,7 +12,7 @@ struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keys",
         abstract: "List, create and show local key pairs (Ed25519 signing + X25519 agreement).",
-        subcommands: [List.self, New.self, Show.self],
+        subcommands: [List.self, New.self, Show.self, Seal.self],
         defaultSubcommand: List.self)
 
     struct List: AsyncParsableCommand {
@@ -47,6 +48,26 @@ struct KeysCommand: AsyncParsableCommand {
             let keys = IdentityKeys.generate()
             try directory.saveKey(name, keys)
             Terminal.line("Created key \(name): id \(keys.derivedID.hex)")
+        }
+    }
+
+    struct Seal: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Seal every key file that holds its private keys in the clear with the passphrase (scrypt + AES-256-GCM).",
+            discussion: "For directories made before keys were sealed by default, or with --insecure-plain-keys. Run it with the node stopped.")
+        @OptionGroup var options: DataOption
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let directory = options.directory
+            try directory.requireInitialized()
+            let lock = try directory.lock()
+            defer { lock.release() }
+            let sealed = try directory.sealKeys()
+            if json { Terminal.json(["sealed": sealed]) } else {
+                Terminal.line(sealed.isEmpty ? "Every key in \(directory.keysURL.path) was already sealed." :
+                              "Sealed \(sealed.count) key file\(sealed.count == 1 ? "" : "s"): \(sealed.joined(separator: ", "))")
+            }
         }
     }
 

@@ -3,6 +3,17 @@ import Testing
 
 /// Runs the built `careledger` executable as a child process.
 enum CareledgerBinary {
+    /// The passphrase the tests' data directories seal their key files with.
+    static let passphrase = "careledger tests — not a secret"
+
+    /// The environment of every child: key files are sealed, so the tests' passphrase, and a cheap scrypt cost.
+    static var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CARELEDGER_PASSPHRASE"] = passphrase
+        environment["CARELEDGER_KEY_SCRYPT_LOGN"] = "10"
+        return environment
+    }
+
     /// The executable next to the test bundle (SwiftPM builds it because this target depends on it).
     static var url: URL {
         get throws {
@@ -20,14 +31,17 @@ enum CareledgerBinary {
 
     /// Runs to completion (bounded by `timeoutSeconds`) and returns exit status and output.
     /// Runs to completion off the cooperative pool (bounded by `timeoutSeconds`).
-    static func run(_ arguments: [String], timeoutSeconds: Double = 120) async throws -> (status: Int32, stdout: String, stderr: String) {
-        try await blocking { try runBlocking(arguments, timeoutSeconds: timeoutSeconds) }
+    static func run(_ arguments: [String], timeoutSeconds: Double = 120, environment: [String: String]? = nil) async throws
+        -> (status: Int32, stdout: String, stderr: String) {
+        try await blocking { try runBlocking(arguments, timeoutSeconds: timeoutSeconds, environment: environment) }
     }
 
-    static func runBlocking(_ arguments: [String], timeoutSeconds: Double = 120) throws -> (status: Int32, stdout: String, stderr: String) {
+    static func runBlocking(_ arguments: [String], timeoutSeconds: Double = 120, environment: [String: String]? = nil) throws
+        -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = try url
         process.arguments = arguments
+        process.environment = environment ?? Self.environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -12,6 +12,7 @@ struct CrashTests {
         let process = Process()
         process.executableURL = try CareledgerBinary.url
         process.arguments = ["load", "--data", data, "--transactions", "1000000", "--chunk", "100"]
+        process.environment = CareledgerBinary.environment
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

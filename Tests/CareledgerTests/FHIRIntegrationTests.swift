@@ -13,6 +13,7 @@ final class NodeProcess: @unchecked Sendable {
     init(data: String) throws {
         process.executableURL = try CareledgerBinary.url
         process.arguments = ["node", "--data", data, "--port", "0"]
+        process.environment = CareledgerBinary.environment
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()

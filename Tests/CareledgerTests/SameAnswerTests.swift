@@ -75,7 +75,7 @@ struct SameAnswerTests {
         #expect(try await cli.run(["record", "get", record, "--as", "agent"]).status == 3)
 
         // Three days later on the ledger's clock (a block proves the time), the HTTP API answers.
-        let directory = DataDirectory(url: URL(fileURLWithPath: cli.data))
+        let directory = DataDirectory(url: URL(fileURLWithPath: cli.data), passphrase: CareledgerBinary.passphrase)
         let later = LaterClock(offsetMs: 3 * Self.dayMs)
         let patient = try directory.loadKey("pat").derivedID
         let agent = try directory.loadKey("agent").derivedID

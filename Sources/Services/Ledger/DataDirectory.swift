@@ -4,6 +4,7 @@ public import Foundation
 public import LedgerCore
 import Node
 public import Storage
+import Synchronization
 public import Vault
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +22,12 @@ public struct StoredKey: Codable, Sendable {
 
     /// Environment variable holding the passphrase of sealed key files.
     public static let passphraseVariable = "CARELEDGER_PASSPHRASE"
+    /// Environment variable lowering scrypt's cost for keys sealed from now on (log2 N, 10…20;
+    /// default 15): for test machines only — each sealed file records its own cost.
+    public static let costVariable = "CARELEDGER_KEY_SCRYPT_LOGN"
+
+    /// Whether the file holds its private keys in the clear.
+    public var isPlain: Bool { sealed == nil }
 
     public init(name: String, keys: IdentityKeys, passphrase: String? = nil, cost: ScryptCost = .standard) throws {
         self.name = name
@@ -65,18 +72,66 @@ public struct NodeSettings: Codable, Sendable {
     public var administrator: String
     public var blockTransactionsMax: Int
     public var blockDelayMs: Int
+    /// True only for a directory made with `--insecure-plain-keys`: its key files hold private
+    /// keys in the clear. Otherwise every key file is sealed with the passphrase.
+    public var plainKeys: Bool?
 }
+
+/// Private keys opened this process, by key file path and sealed contents, so a passphrase-sealed
+/// file costs one scrypt derivation per process, not one per use.
+private let openedKeys = Mutex<[String: (contents: Data, keys: IdentityKeys)]>([:])
+/// Passphrases typed at a prompt this process, by data directory.
+private let promptedPassphrase = Mutex<[String: String?]>([:])
 
 /// The layout of a data directory: `ledger.sqlite`, `node.json`, `keys/NAME.json`, `LOCK`.
 public struct DataDirectory: Sendable {
     public let url: URL
+    /// The passphrase key files are sealed with (nil: not given; a sealed key then cannot be
+    /// opened, nor a new key saved, unless the directory keeps plain keys).
+    public var passphrase: String?
+    /// scrypt's cost for keys sealed from now on.
+    public var keyCost: ScryptCost
+    /// Asks for the passphrase when none was given and one is needed (a terminal prompt); asked once a process.
+    public var prompt: (@Sendable (_ confirm: Bool) -> String?)?
 
-    public init(url: URL) { self.url = url }
+    /// The passphrase, asking `prompt` (once a process) if none was given.
+    func resolvedPassphrase(confirm: Bool = false) -> String? {
+        if let passphrase { return passphrase }
+        guard let prompt else { return nil }
+        return promptedPassphrase.withLock { cached in
+            if let cached = cached[path] { return cached }
+            let answer = prompt(confirm).flatMap { $0.isEmpty ? nil : $0 }
+            cached[path] = answer
+            return answer
+        }
+    }
+
+    /// A directory; the passphrase and cost default to `CARELEDGER_PASSPHRASE` and
+    /// `CARELEDGER_KEY_SCRYPT_LOGN`.
+    public init(url: URL, passphrase: String? = ProcessInfo.processInfo.environment[StoredKey.passphraseVariable]) {
+        self.url = url
+        self.passphrase = passphrase.flatMap { $0.isEmpty ? nil : $0 }
+        let logN = ProcessInfo.processInfo.environment[StoredKey.costVariable].flatMap(Int.init).map { min(20, max(10, $0)) }
+        keyCost = logN.map { ScryptCost(logN: $0, r: 8, p: 1) } ?? .standard
+    }
 
     /// `--data`, else `$CARELEDGER_DATA`, else `./careledger-data`.
     public static func resolve(_ option: String?) -> DataDirectory {
         let path = option ?? ProcessInfo.processInfo.environment["CARELEDGER_DATA"] ?? "careledger-data"
         return DataDirectory(url: URL(fileURLWithPath: path).standardizedFileURL)
+    }
+
+    /// Reads the passphrase from the first line of `file` (a secrets mount, say).
+    public mutating func readPassphrase(from file: String) throws {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw ServiceError("cannot read the passphrase file \(file)") }
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        guard !line.isEmpty else { throw ServiceError("the passphrase file \(file) is empty") }
+        passphrase = line
+    }
+
+    /// Why no key can be sealed or opened without a passphrase, and what to do.
+    var passphraseMissing: ServiceError {
+        ServiceError("key files in \(path) are sealed with a passphrase: set \(StoredKey.passphraseVariable) or pass --passphrase-file FILE")
     }
 
     public var path: String { url.path }
@@ -123,12 +178,17 @@ public struct DataDirectory: Sendable {
 
     public func keyURL(_ name: String) -> URL { keysURL.appendingPathComponent("\(name).json") }
 
-    public func saveKey(_ name: String, _ keys: IdentityKeys, passphrase: String? = nil) throws {
+    /// Saves a new key file: sealed with the directory's passphrase, or in the clear only in a
+    /// directory made with `--insecure-plain-keys` (`plain`, during `initialize`).
+    public func saveKey(_ name: String, _ keys: IdentityKeys, plain: Bool? = nil) throws {
         try Self.checkName(name)
+        let plain = try plain ?? (exists ? settings().plainKeys == true : false)
+        let passphrase = plain ? nil : resolvedPassphrase(confirm: !exists)
+        guard plain || passphrase != nil else { throw passphraseMissing }
         try FileManager.default.createDirectory(at: keysURL, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let url = keyURL(name)
         guard !FileManager.default.fileExists(atPath: url.path) else { throw ServiceError("a key named \(name) already exists") }
-        let data = try JSONEncoder().encode(try StoredKey(name: name, keys: keys, passphrase: passphrase))
+        let data = try JSONEncoder().encode(try StoredKey(name: name, keys: keys, passphrase: passphrase, cost: keyCost))
         // Create with 0600 before writing, so the private key is never readable by others.
         guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw ServiceError("cannot create \(url.path)")
@@ -137,6 +197,7 @@ public struct DataDirectory: Sendable {
         try handle.write(contentsOf: data)
         try handle.synchronize()
         try handle.close()
+        openedKeys.withLock { $0[url.path] = (data, keys) }
     }
 
     public func loadKey(_ name: String) throws -> IdentityKeys {
@@ -145,9 +206,59 @@ public struct DataDirectory: Sendable {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw ServiceError("no key named \(name) in \(keysURL.path) (see `careledger keys list`)")
         }
-        let stored: StoredKey
-        do { stored = try JSONDecoder().decode(StoredKey.self, from: data) } catch { throw ServiceError("key file for \(name) is damaged") }
-        return try stored.identityKeys(passphrase: ProcessInfo.processInfo.environment[StoredKey.passphraseVariable])
+        if let opened = openedKeys.withLock({ $0[url.path] }), opened.contents == data { return opened.keys }
+        let stored = try storedKey(name, data)
+        let passphrase = stored.isPlain ? nil : resolvedPassphrase()
+        if !stored.isPlain, passphrase == nil { throw passphraseMissing }
+        let keys: IdentityKeys
+        do { keys = try stored.identityKeys(passphrase: passphrase) } catch VaultError.wrongPassphrase {
+            throw ServiceError("the passphrase does not open key \(name) (wrong \(StoredKey.passphraseVariable) or --passphrase-file?)")
+        }
+        openedKeys.withLock { $0[url.path] = (data, keys) }
+        return keys
+    }
+
+    private func storedKey(_ name: String, _ data: Data) throws -> StoredKey {
+        do { return try JSONDecoder().decode(StoredKey.self, from: data) } catch { throw ServiceError("key file for \(name) is damaged") }
+    }
+
+    /// The identity id a key file names, read without opening its private keys.
+    public func keyID(_ name: String) throws -> IdentityID {
+        try Self.checkName(name)
+        guard let data = FileManager.default.contents(atPath: keyURL(name).path) else { throw ServiceError("no key named \(name) in \(keysURL.path)") }
+        guard let id = Hash256(hex: try storedKey(name, data).id) else { throw ServiceError("key file for \(name) is damaged") }
+        return id
+    }
+
+    /// Seals every key file that holds its private keys in the clear with the passphrase, and
+    /// records that the directory keeps sealed keys only; returns the names sealed.
+    @discardableResult
+    public func sealKeys() throws -> [String] {
+        guard let passphrase = resolvedPassphrase(confirm: true) else { throw passphraseMissing }
+        var sealed: [String] = []
+        for name in try keyNames() {
+            let url = keyURL(name)
+            guard let data = FileManager.default.contents(atPath: url.path), try storedKey(name, data).isPlain else { continue }
+            let keys = try loadKey(name)
+            let replacement = try JSONEncoder().encode(try StoredKey(name: name, keys: keys, passphrase: passphrase, cost: keyCost))
+            let temporary = keysURL.appendingPathComponent(".\(name).json.sealing")
+            try? FileManager.default.removeItem(at: temporary)
+            guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+                throw ServiceError("cannot create \(temporary.path)")
+            }
+            let handle = try FileHandle(forWritingTo: temporary)
+            try handle.write(contentsOf: replacement)
+            try handle.synchronize()
+            try handle.close()
+            guard rename(temporary.path, url.path) == 0 else { throw ServiceError("cannot replace \(url.path)") }
+            sealed.append(name)
+        }
+        if exists {
+            var current = try settings()
+            current.plainKeys = nil
+            try write(settings: current)
+        }
+        return sealed
     }
 
     /// An identity given as a local key name or a 64-hex id.
@@ -191,15 +302,14 @@ public final class DirectoryLock: @unchecked Sendable {
 }
 
 /// Keeps keys generated for patients registered through FHIR in the data directory (0600 files,
-/// passphrase-sealed when CARELEDGER_PASSPHRASE is set), named `patient-<first 16 hex of id>`.
+/// sealed with the directory's passphrase like every key), named `patient-<first 16 hex of id>`.
 public struct DirectoryPatientKeys: PatientKeyStore {
     public let directory: DataDirectory
 
     public init(directory: DataDirectory) { self.directory = directory }
 
     public func save(_ keys: IdentityKeys) throws {
-        try directory.saveKey("patient-\(keys.derivedID.hex.prefix(16))", keys,
-                              passphrase: ProcessInfo.processInfo.environment[StoredKey.passphraseVariable])
+        try directory.saveKey("patient-\(keys.derivedID.hex.prefix(16))", keys)
     }
 
     public func keys(of id: IdentityID) -> IdentityKeys? {

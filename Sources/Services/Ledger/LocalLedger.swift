@@ -26,9 +26,16 @@ public struct OrganizationSpec: Sendable {
 
 extension DataDirectory {
     /// Creates a new data directory: keys for each organization and for the node, and genesis.
+    /// Key files are sealed with the directory's passphrase; `insecurePlainKeys` (throwaway
+    /// directories only: benchmarks, experiments) keeps them in the clear and says so in node.json.
     @discardableResult
-    public func initialize(chainId: String, organizations: [OrganizationSpec], nowMs: Int64 = SystemClock().nowMs()) throws -> Block {
+    public func initialize(chainId: String, organizations: [OrganizationSpec], nowMs: Int64 = SystemClock().nowMs(),
+                           insecurePlainKeys: Bool = false) throws -> Block {
         guard !exists else { throw ServiceError("\(path) already holds a CareLedger; choose another --data") }
+        guard insecurePlainKeys || resolvedPassphrase(confirm: true) != nil else {
+            throw ServiceError("key files are sealed with a passphrase: set \(StoredKey.passphraseVariable) or pass --passphrase-file FILE "
+                               + "(or --insecure-plain-keys for a throwaway directory)")
+        }
         guard !organizations.isEmpty else { throw ServiceError("at least one founding organization is needed") }
         guard !chainId.isEmpty, chainId.utf8.count <= Limits.chainIdBytesMax else {
             throw ServiceError("chain id must be 1…\(Limits.chainIdBytesMax) bytes")
@@ -39,17 +46,17 @@ extension DataDirectory {
         let lock = try lock()
         defer { lock.release() }
         let nodeKeys = IdentityKeys.generate()
-        try saveKey("node", nodeKeys)
+        try saveKey("node", nodeKeys, plain: insecurePlainKeys)
         var founders: [Founder] = []
         for org in organizations {
             let keys = IdentityKeys.generate()
-            try saveKey(org.name, keys)
+            try saveKey(org.name, keys, plain: insecurePlainKeys)
             founders.append(Founder(keys: keys, label: org.name, type: org.type))
         }
         let store = try SQLiteLedgerStore(path: ledgerPath)
         let block = try Genesis.create(in: store, chainId: chainId, founders: founders, ordererKeys: nodeKeys, timeMs: nowMs)
         try write(settings: NodeSettings(chainId: chainId, nodeKey: "node", administrator: organizations[0].name,
-                                         blockTransactionsMax: 2_000, blockDelayMs: 10))
+                                         blockTransactionsMax: 2_000, blockDelayMs: 10, plainKeys: insecurePlainKeys ? true : nil))
         return block
     }
 }
@@ -95,9 +102,9 @@ public final class LocalLedger: Sendable {
         // The embedded node is the custodian of every organization whose key is in the directory.
         var custodians: [IdentityKeys] = []
         for name in try directory.keyNames() where name != settings.nodeKey {
-            guard let keys = try? directory.loadKey(name),
-                  Directory.identity(keys.derivedID, in: node.state)?.kind == .organization else { continue }
-            custodians.append(keys)
+            // Only organizations' keys are opened (a sealed file costs a key derivation).
+            guard let id = try? directory.keyID(name), Directory.identity(id, in: node.state)?.kind == .organization else { continue }
+            custodians.append(try directory.loadKey(name))
         }
         let access = AccessService(node: node, vault: try SQLiteVaultStore(path: directory.vaultPath), custodians: custodians,
                                    indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
