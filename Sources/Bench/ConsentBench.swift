@@ -26,6 +26,7 @@ struct ConsentBench: AsyncParsableCommand {
     @Option(help: "Consent counts to measure at, ascending, comma-separated (each 100…5,000,000).") var counts = "1000,100000,1000000"
     @Option(help: "Decisions timed at each count, cold and warm (1,000…1,000,000).") var decisions = 20_000
     @Option(help: "Patients the consents are spread over (100…1,000,000); each holds at most 500.") var patients = 10_000
+    @Option(help: "Worst-case decisions timed at each count, cold and warm (100…100,000).") var worstDecisions = 2_000
     @Option(help: "Keep the benchmark chain in this directory (default: a temporary one, deleted).") var data: String?
     @Flag(help: "Print JSON.") var json = false
 
@@ -42,6 +43,7 @@ struct ConsentBench: AsyncParsableCommand {
         }
         guard (1_000...1_000_000).contains(decisions) else { throw ValidationError("--decisions must be 1000…1000000") }
         guard (100...1_000_000).contains(patients) else { throw ValidationError("--patients must be 100…1000000") }
+        guard (100...100_000).contains(worstDecisions) else { throw ValidationError("--worst-decisions must be 100…100000") }
         guard levels.last! <= patients * 500 else {
             throw ValidationError("--patients \(patients) cannot hold \(levels.last!) consents at ≤ 500 each; raise --patients")
         }
@@ -109,7 +111,7 @@ struct ConsentBench: AsyncParsableCommand {
         let warm = time(requests, node.state)
         let counter = CountingReader(node.state)
         for request in requests { _ = ConsentPolicy.decide(request, in: counter, nowMs: nowMs, height: height) }
-        let worstRequests = Array(repeating: world.worstCaseRequest, count: 2_000)
+        let worstRequests = Array(repeating: world.worstCaseRequest, count: worstDecisions)
         let worstCold = time(worstRequests, StoreStateReader(store: store))
         let worstWarm = time(worstRequests, node.state)
         let worstReads = CountingReader(node.state)

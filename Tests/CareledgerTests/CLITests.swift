@@ -18,7 +18,7 @@ struct CLITests {
     /// The consent benchmark runs end to end at a small size and reports decisions it really made.
     @Test(.timeLimit(.minutes(3)))
     func consentBenchSmoke() async throws {
-        let result = try await CareledgerBinary.run(["bench", "consent", "--counts", "100,300", "--decisions", "1000", "--patients", "100", "--json"],
+        let result = try await CareledgerBinary.run(["bench", "consent", "--counts", "100,300", "--decisions", "1000", "--patients", "100", "--worst-decisions", "200", "--json"],
                                               timeoutSeconds: 170)
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
