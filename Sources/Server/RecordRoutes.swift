@@ -33,7 +33,7 @@ enum RecordRoutes {
                 switch error {
                 case .denied(let decision):
                     let status: HTTPResponse.Status = decision.reason == .unknownRecord ? .notFound : decision.reason == .recordErased ? .gone : .forbidden
-                    throw APIError(status, decision.reason.rawValue, decision.reason.text)
+                    throw APIError(status, decision.requesterReason.rawValue, decision.requesterReason.text)
                 case .auditUnavailable: throw APIError(.serviceUnavailable, "audit_unavailable", error.description)
                 default: throw APIError(.internalServerError, "release_failed", error.description)
                 }

@@ -93,6 +93,12 @@ public struct Decision: Sendable, Equatable {
     public var record: RecordEntry?
 
     public var isPermitted: Bool { outcome != .deny }
+
+    /// The reason as the requester may hear it. How close one of the patient's consents came
+    /// (expired, another purpose, another scope) says that the consent exists and what it
+    /// covers, so a denied requester hears only "no consent" (security review finding 12); the
+    /// audit log keeps the real reason and the consent for the patient.
+    public var requesterReason: DecisionReason { reason.closeness > 0 ? .noConsent : reason }
 }
 
 /// The consent decision: a pure function of committed state, the request and the time.

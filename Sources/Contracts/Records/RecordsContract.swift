@@ -102,7 +102,7 @@ public struct RecordsContract: Contract {
                 let request = AccessRequest(requester: sender.id, record: record, purpose: .treatment, action: .contribute)
                 let decision = ConsentPolicy.decide(request, in: state, nowMs: call.timeMs, height: call.height)
                 guard decision.isPermitted else {
-                    throw Rejection(.unauthorized, "no consent lets \(sender.id.hex) contribute to record \(record.hex): \(decision.reason.text)")
+                    throw Rejection(.unauthorized, "no consent lets \(sender.id.hex) contribute to record \(record.hex): \(decision.requesterReason.text)")
                 }
             }
         } else {

@@ -20,7 +20,7 @@ public enum AccessError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .denied(let d): "access denied: \(d.reason.text) (\(d.reason.rawValue))" + (d.consent.map { "; consent \($0.hex)" } ?? "")
+        case .denied(let d): "access denied: \(d.requesterReason.text) (\(d.requesterReason.rawValue))"
         case .auditUnavailable(let why): "the access could not be audited, so no data was released: \(why)"
         case .contentUnavailable(let record): "the content of record \(record.hex) is not held here (erased or never stored)"
         case .integrity(let why): "integrity check failed: \(why)"

@@ -261,7 +261,7 @@ public final class FHIRService: Sendable {
         default: break
         }
         guard served.decision.isPermitted else {
-            throw .forbidden("access denied: \(served.decision.reason.text) (\(served.decision.reason.rawValue))")
+            throw .forbidden("access denied: \(served.decision.requesterReason.text) (\(served.decision.requesterReason.rawValue))")
         }
         guard let entry = served.entry, entry.resourceType == type else { throw .notFound("\(type)/\(id) is not known") }
         guard let content = served.content else { throw .gone("\(type)/\(id) has no stored content (erased)") }
@@ -280,7 +280,7 @@ public final class FHIRService: Sendable {
         switch error {
         case .auditUnavailable(let why): FHIRError(503, "transient", "the access could not be audited, so nothing was released: \(why)")
         case .contentUnavailable: .gone(error.description)
-        case .denied(let decision): .forbidden("access denied: \(decision.reason.text)")
+        case .denied(let decision): .forbidden("access denied: \(decision.requesterReason.text)")
         default: FHIRError(500, "exception", error.description)
         }
     }
