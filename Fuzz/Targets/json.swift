@@ -28,7 +28,7 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     // JSONSerialization drops a U+FEFF that starts a string (`{"s":"\u{FEFF}x"}` gives "x"); JSONParser keeps it, as
     // RFC 8259 says (JSONParserTests). Texts with one past a leading byte order mark are not compared.
-    if !JSONFuzz.hasByteOrderMark(input.dropFirst(3)) {
+    if !JSONFuzz.hasByteOrderMark(input.dropFirst(input.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0)) {
         fuzzCheck(JSONFuzz.same(object, foundation, exactNumbers: false), "JSONParser and JSONSerialization build different values")
     }
     _ = try? FHIRJSON.validate(object)
@@ -56,7 +56,8 @@ enum JSONFuzz {
     }
 
     /// Booleans equal booleans; integers that fit Int64 compare exactly; other numbers compare as Doubles: exactly
-    /// between two of JSONParser's, within 1e-15 against JSONSerialization (which may keep a wider integer or a Decimal).
+    /// between two of JSONParser's, within 1e-12 against JSONSerialization, which keeps a long number as a Decimal
+    /// whose doubleValue is not the nearest Double (8161600…0 with 104 digits gives 8.161600000000009e+103).
     static func sameNumber(_ x: NSNumber, _ y: NSNumber, exact: Bool) -> Bool {
         let isBool = { (n: NSNumber) in n.objCType.pointee == 99 }
         guard isBool(x) == isBool(y) else { return false }
@@ -65,7 +66,7 @@ enum JSONFuzz {
         if !isFloat(x), !isFloat(y) { return x.int64Value == y.int64Value }
         let (a, b) = (x.doubleValue, y.doubleValue)
         if exact || a == b { return a == b }
-        return abs(a - b) <= 1e-15 * max(abs(a), abs(b))
+        return abs(a - b) <= 1e-12 * max(abs(a), abs(b))
     }
 }
 
