@@ -157,6 +157,7 @@ let package = Package(
             "Server", "Services", "Node", "Storage", "Contracts", "LedgerCore", "FHIR", "Vault",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -165,6 +166,8 @@ let package = Package(
         // simulated clock, driven from a seed, with injected faults and invariants checked each step.
         .testTarget(name: "SimulationTests", dependencies: ["Node", "Storage", "Contracts", "LedgerCore", "Vault"],
                     path: "Tests/Simulation", swiftSettings: strict),
+        // Builds and runs the libFuzzer targets in Fuzz/ for a short while (Fuzz/run --short).
+        .testTarget(name: "FuzzTests", swiftSettings: strict),
         .testTarget(name: "CareledgerTests", dependencies: [
             "careledger", "Node", "Storage", "LedgerCore", "Vault", "Server", "Services", "Contracts",
             .product(name: "Hummingbird", package: "hummingbird"),

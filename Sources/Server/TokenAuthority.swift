@@ -41,17 +41,6 @@ struct AccessClaims: JWTPayload, Equatable {
     func verify(using algorithm: some JWTAlgorithm) async throws { try exp.verifyNotExpired() }
 }
 
-/// The claims of a SMART Backend Services client assertion, signed by the identity's own key.
-struct ClientAssertion: JWTPayload {
-    var iss: IssuerClaim
-    var sub: SubjectClaim
-    var aud: AudienceClaim
-    var exp: ExpirationClaim
-    var jti: IDClaim?
-
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
-}
-
 /// An access token as issued: the compact JWT and when it expires.
 public struct AccessToken: Sendable {
     public let token: String
@@ -147,13 +136,8 @@ public final class TokenAuthority: Sendable {
     public func verifyAssertion(_ assertion: String, state: any StateReader) async throws(APIError) -> Identity {
         func invalid(_ message: String) -> APIError { APIError(.badRequest, "invalid_client", message) }
         guard !publicURL.isEmpty else { throw invalid("this authority only mints tokens locally") }
-        let unverified: ClientAssertion
-        do { unverified = try await JWTKeyCollection().unverified(assertion, as: ClientAssertion.self) } catch {
-            throw invalid("client_assertion is not a JWT with iss, sub, aud and exp")
-        }
-        guard unverified.iss.value == unverified.sub.value, let id = Hash256(hex: unverified.iss.value) else {
-            throw invalid("iss and sub must both be the identity id (64 hex characters)")
-        }
+        let (unverified, id): (ClientAssertion, IdentityID)
+        do { (unverified, id) = try ClientAssertion.unverified(assertion) } catch { throw invalid(error.message) }
         guard let identity = Directory.identity(id, in: state) else { throw invalid("no identity \(id.hex) on the ledger") }
         guard !identity.revoked else { throw invalid("identity \(id.hex) has been revoked") }
         let signer = JWTKeyCollection()

@@ -64,6 +64,9 @@ struct JSONParserTests {
               json: "{\"s\":\"é € 😀 \u{FFFF} \u{10FFFF}\",\"é\":1}", expected: "{\"é\":1,\"s\":\"é € 😀 \u{FFFF} \u{10FFFF}\"}"),
         Valid(description: "DEL and other printable bytes", json: "{\"s\":\"\u{7F}~ '\"}", expected: "{\"s\":\"\u{7F}~ '\"}"),
         Valid(description: "a UTF-8 byte order mark before the text", json: "\u{FEFF}{\"a\":1}", expected: #"{"a":1}"#),
+        // Found by the json fuzz target: JSONSerialization drops a U+FEFF that starts a string; RFC 8259 keeps it.
+        Valid(description: "U+FEFF starting a string is kept", json: "{\"s\":\"\u{FEFF}x\",\"\u{FEFF}\":\"\u{FEFF}\"}",
+              expected: "{\"\u{FEFF}\":\"\u{FEFF}\",\"s\":\"\u{FEFF}x\"}", sameAsFoundation: false),
     ])
     func accepts(_ valid: Valid) throws {
         let bytes = Array(valid.json.utf8)
