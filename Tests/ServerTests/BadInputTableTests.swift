@@ -157,8 +157,10 @@ enum BadInputRows {
         }, 400, "invalid_scope"),
         BadInputRow("token: body over 16 KiB", .nobody, .post, "/auth/token", headers: formType,
                     text: "grant_type=client_credentials&pad=" + String(repeating: "x", count: 20 << 10), 413, "too_large"),
-        BadInputRow("token: invalid UTF-8 in the form", .nobody, .post, "/auth/token", headers: formType,
-                    body: { _ in Array("grant_type=client_credentials&client_assertion=".utf8) + [0xff, 0xfe, 0xc0, 0x80] }, 400, "invalid_request"),
+        BadInputRow("token: invalid UTF-8 as the assertion", .nobody, .post, "/auth/token", headers: formType,
+                    body: { _ in tokenForm("") + [0xff, 0xfe, 0xc0, 0x80] }, 400, "invalid_client"),
+        BadInputRow("token: invalid UTF-8 as the grant type", .nobody, .post, "/auth/token", headers: formType,
+                    body: { _ in Array("grant_type=".utf8) + [0xff, 0xfe] + Array("&client_assertion=x".utf8) }, 400, "unsupported_grant_type"),
 
         // Bearer tokens.
         BadInputRow("bearer: none", .nobody, .get, "/v1/identities/me", 401, "invalid_request"),
@@ -251,6 +253,11 @@ enum BadInputRows {
         BadInputRow("role: an auditor grants consent for a patient", .auditor, .post, "/v1/txs", headers: octet, body: tx({ $0.auditor }) { world in
             ConsentContract.Grant(patient: world.patient, grantee: .member(world.auditor.derivedID), purposes: [.treatment], actions: [.read])
         }, 422, "notPatientOrDelegate"),
+        BadInputRow("role: a pharmacist enrolls the patient in a plan", .pharmacist, .post, "/v1/txs", headers: octet, body: tx({ $0.pharmacist }) { world in
+            ClaimsContract.Enroll(plan: "GOLD", patient: world.patient, startMs: 0, endMs: 86_400_000)
+        }, 422, "notPlanPayer"),
+        BadInputRow("role: a nurse revokes a colleague", .nurse, .post, "/v1/txs", headers: octet,
+                    body: tx({ $0.nurse }) { MembershipContract.Revoke(member: $0.fixture.doctor.derivedID) }, 422, "unauthorized"),
         BadInputRow("role: a payer agent registers a record", .payerAgent, .post, "/v1/txs", headers: octet, body: tx({ $0.payerAgent }) { world in
             RecordsContract.Register(record: Hash256.sha256(Array("payer-forged".utf8)), patient: world.patient, resourceType: "Claim",
                                      category: .general, ciphertextHash: Hash256.sha256(Array("c".utf8)), version: 1)
@@ -335,6 +342,10 @@ enum BadInputRows {
             Array(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/\#(world.patientFHIR)"}}"#.utf8)
         }, 403, "forbidden"),
         BadInputRow("fhir role: a payer agent reads a record", .payerAgent, .get, "/fhir/Observation/{obs}", 403, "forbidden", audited: 1),
+        BadInputRow("fhir role: a clinician deletes a record", .doctor, .delete, "/fhir/Observation/{obs}", 403, "forbidden"),
+        BadInputRow("fhir role: a nurse deletes it in a transaction Bundle", .nurse, .post, "/fhir", headers: fhirJSON, body: { world in
+            Array(#"{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Observation/\#(world.observationFHIR)"}}]}"#.utf8)
+        }, 403, "forbidden"),
         BadInputRow("fhir role: a nurse deletes a record", .nurse, .delete, "/fhir/Observation/{obs}", 403, "forbidden"),
         BadInputRow("fhir role: an auditor deletes a record", .auditor, .delete, "/fhir/Observation/{obs}", 403, "forbidden"),
         BadInputRow("fhir role: an auditor submits a Consent for the patient", .auditor, .post, "/fhir/Consent", headers: fhirJSON, body: { world in
