@@ -120,16 +120,19 @@ public enum FHIRJSON {
             throw .invalid("resourceType \(type) does not match the URL's \(expectedType)", at: "resourceType")
         }
         if let id = resource["id"] {
-            guard let text = id as? String, isValidID(text) else { throw .invalid("id must be 1–64 of A–Z a–z 0–9 - .", at: "\(type).id") }
+            guard let text = id as? String, isValidID(text) else { throw .invalid("id must be 1–64 of A–Z a–z 0–9 - . (not . or ..)", at: "\(type).id") }
         }
         try checkValues(resource, path: type)
         return type
     }
 
-    /// `[A-Za-z0-9\-\.]{1,64}`.
+    /// `[A-Za-z0-9\-\.]{1,64}`, but not `.` or `..`.
     public static func isValidID(_ id: String) -> Bool {
         let bytes = Array(id.utf8)
         guard (1...64).contains(bytes.count) else { return false }
+        // "." and ".." match FHIR's pattern but are dot segments: a URL naming them (Location,
+        // fullUrl, a client's next request) resolves to another resource once normalized (RFC 3986 §5.2.4).
+        guard id != ".", id != ".." else { return false }
         return bytes.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 46 }
     }
 

@@ -17,7 +17,7 @@ enum AuthRoutes {
             guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
                 throw APIError(.unsupportedMediaType, "invalid_request", "send the token request as application/x-www-form-urlencoded")
             }
-            let body = try await request.body.collect(upTo: requestBytesMax)
+            let body = try await request.collectBody(upTo: requestBytesMax)
             let form = parseForm(String(buffer: body))
             guard form["grant_type"] == "client_credentials" else {
                 throw APIError(.badRequest, "unsupported_grant_type", "grant_type must be client_credentials")

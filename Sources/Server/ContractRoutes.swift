@@ -79,7 +79,7 @@ enum ContractRoutes {
                 await services.relay.forget(session.id)
                 throw APIError(.conflict, "session_ended", "session \(session.id.hex) has ended; nothing more is relayed")
             }
-            let body = try await request.body.collect(upTo: TelehealthRelay.messageBytesMax * 2)
+            let body = try await request.collectBody(upTo: TelehealthRelay.messageBytesMax * 2)
             guard let object = (try? JSONSerialization.jsonObject(with: Data(Array(buffer: body)))) as? [String: Any],
                   let sealedText = object["sealed"] as? String, let sealed = Data(base64Encoded: sealedText),
                   let sequence = object["sequence"] as? Int, sequence >= 0 else {

@@ -26,6 +26,8 @@ struct FHIROutcomeMiddleware: RouterMiddleware {
             return outcome(error)
         } catch let error as APIError {
             return outcome(FHIRError(Int(error.status.code), error.status.code == 401 ? "login" : "security", error.message), headers: error.headers)
+        } catch is NIOTooManyBytesError {
+            return outcome(FHIRError(413, "too-costly", "the request body is larger than this interaction accepts"))
         } catch let error as HTTPError {
             let code = error.status.code == 413 ? "too-costly" : error.status.code == 404 ? "not-found" : "invalid"
             return outcome(FHIRError(Int(error.status.code), code, error.body ?? error.status.reasonPhrase))
@@ -364,7 +366,7 @@ enum FHIRRoutes {
 
     static func typeAndID(_ context: LedgerRequestContext) throws(FHIRError) -> (String, String) {
         let type = try supportedType(context)
-        guard let id = context.parameters.get("id"), FHIRJSON.isValidID(id) else { throw .invalid("id must be 1–64 of A–Z a–z 0–9 - .") }
+        guard let id = context.parameters.get("id"), FHIRJSON.isValidID(id) else { throw .invalid("id must be 1–64 of A–Z a–z 0–9 - . (not . or ..)") }
         return (type, id)
     }
 
@@ -373,7 +375,10 @@ enum FHIRRoutes {
         guard contentType.hasPrefix("application/fhir+json") || contentType.hasPrefix("application/json") else {
             throw FHIRError(415, "not-supported", "send application/fhir+json (got “\(contentType.prefix(60))”)")
         }
-        let buffer = try await request.body.collect(upTo: FHIRJSON.resourceBytesMax)
+        let buffer: ByteBuffer
+        do { buffer = try await request.body.collect(upTo: FHIRJSON.resourceBytesMax) } catch is NIOTooManyBytesError {
+            throw FHIRError(413, "too-costly", "a resource is at most \(FHIRJSON.resourceBytesMax) bytes")
+        }
         return try FHIRJSON.object(Array(buffer: buffer))
     }
 

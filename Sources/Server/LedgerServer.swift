@@ -209,6 +209,14 @@ struct AuthMiddleware: RouterMiddleware {
 }
 
 extension Request {
+    /// The body, at most `limit` bytes; a larger one is a 413 `too_large` naming the limit (not the
+    /// bare 413 without a JSON error that collecting answers with).
+    func collectBody(upTo limit: Int) async throws -> ByteBuffer {
+        do { return try await body.collect(upTo: limit) } catch is NIOTooManyBytesError {
+            throw APIError(.contentTooLarge, "too_large", "the request body is larger than \(limit) bytes")
+        }
+    }
+
     /// A query parameter, or nil.
     func query(_ name: String) -> String? { uri.queryParameters[name[...]].map(String.init) }
 

@@ -131,7 +131,7 @@ enum LogRoutes {
     /// its inclusion proof.
     static func submit(_ request: Request, _ services: ServerServices) async throws -> Response {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        let body = try await request.body.collect(upTo: Limits.transactionBytesMax * 2 + 1_024)
+        let body = try await request.collectBody(upTo: Limits.transactionBytesMax * 2 + 1_024)
         let bytes: [UInt8]
         if contentType.hasPrefix("application/octet-stream") {
             bytes = Array(buffer: body)

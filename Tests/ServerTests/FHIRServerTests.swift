@@ -147,9 +147,14 @@ struct FHIRServerTests {
             #expect(observation.status == .created)
             let observationID = try #require(observation.json["id"] as? String)
 
-            // Delete erases: the read is 410 Gone, history too.
-            let deleted = try await doctor.call(.delete, "/fhir/Observation/\(observationID)")
-            #expect(deleted.status == .ok)
+            // Delete erases, by the custodian organization (or its administrators) only, as the records
+            // contract has it — not by a clinician (bad-input table, 2026-12-05). The read is 410 Gone, history too.
+            let byClinician = try await doctor.call(.delete, "/fhir/Observation/\(observationID)")
+            #expect(byClinician.status == .forbidden && issueCode(byClinician.json) == "forbidden", "\(byClinician.json)")
+            #expect(try await doctor.call(.get, "/fhir/Observation/\(observationID)").status == .ok)
+            let hospital = FHIRClient(client: client, bearer: try await token(client, for: fixture.hospital))
+            let deleted = try await hospital.call(.delete, "/fhir/Observation/\(observationID)")
+            #expect(deleted.status == .ok, "\(deleted.json)")
             #expect(try await doctor.call(.get, "/fhir/Observation/\(observationID)").status == .gone)
             #expect(try await doctor.call(.get, "/fhir/Observation/\(observationID)/_history").status == .gone)
             #expect(try await doctor.call(.delete, "/fhir/Observation/\(observationID)").status == .gone)

@@ -135,14 +135,20 @@ public struct RecordsContract: Contract {
         return agent
     }
 
+    /// The custodian side of erasure: the custodian organization itself, or an administrator it
+    /// enrolled (with `roles`, its effective roles). Nobody else on the custodian's staff erases —
+    /// not through a transaction, and not through the FHIR server, which signs as the custodian.
+    public static func erasesAsCustodian(_ sender: Identity, custodian: IdentityID, roles: Set<Role>) -> Bool {
+        sender.id == custodian || (sender.organization == custodian && roles.contains(.admin))
+    }
+
     /// Records the erasure of a record: by its patient, a delegate, or the custodian organization.
     private func erase(_ call: ContractCall, _ args: Erase, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
         let record = args.record
         guard var entry = RecordIndex.current(record, in: state) else { throw Rejection(.unknownRecord, "no record \(record.hex)") }
         guard !entry.isErased else { throw Rejection(.recordErased, "record \(record.hex) is already erased") }
-        let isCustodian = sender.id == entry.custodian
-            || (sender.organization == entry.custodian && Directory.effectiveRoles(of: sender, in: state).contains(.admin))
+        let isCustodian = Self.erasesAsCustodian(sender, custodian: entry.custodian, roles: Directory.effectiveRoles(of: sender, in: state))
         guard ConsentIndex.isPatientSide(sender.id, of: entry.patient, in: state) || isCustodian else {
             throw Rejection(.unauthorized, "only the patient, a delegate or the custodian may erase record \(record.hex)")
         }

@@ -223,7 +223,16 @@ public final class FHIRService: Sendable {
         guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
         guard !current.isErased else { throw .gone("\(type)/\(id) was already deleted") }
         guard current.custodian == custodian.derivedID else { throw .forbidden("\(type)/\(id) is held by another custodian") }
+        try Self.checkErases(requester, custodian: custodian.derivedID, state: state)
         do { _ = try await client.erase(record, signer: custodian, access: access) } catch { throw Self.fhirError(error) }
+    }
+
+    /// The records contract's rule for the custodian side of erasure, applied to the requester the
+    /// server signs for (the custodian's signature alone would let any author erase).
+    static func checkErases(_ requester: Identity, custodian: IdentityID, state: any StateReader) throws(FHIRError) {
+        guard RecordsContract.erasesAsCustodian(requester, custodian: custodian, roles: Directory.effectiveRoles(of: requester, in: state)) else {
+            throw .forbidden("deleting (erasing) a record needs the custodian organization or one of its administrators (role \(Role.admin.rawValue))")
+        }
     }
 
     // MARK: reads

@@ -88,6 +88,7 @@ extension FHIRService {
                 guard let current, current.resourceType == plans[index].type else { throw .notFound("\(plans[index].type)/\(plans[index].id)") }
                 guard !current.isErased else { throw .gone("\(plans[index].type)/\(plans[index].id) was already deleted") }
                 guard current.custodian == custodian.derivedID else { throw .forbidden("\(plans[index].type)/\(plans[index].id) is held by another custodian") }
+                try Self.checkErases(requester, custodian: custodian.derivedID, state: state)
                 continue
             }
             var resource = try Self.resolve(plans[index].resource, aliases: aliases, at: at) as? [String: Any] ?? [:]
