@@ -103,15 +103,17 @@ public enum LedgerServer {
     }
 
     /// Starts the HTTP server in this process on a free loopback port; cancel the task to stop it.
-    /// `services` gets the server's URL (`http://127.0.0.1:PORT`) to build its token authority on.
-    public static func serveInProcess(idleTimeout: Duration = .seconds(ServerLimits.idleSeconds),
+    /// `services` gets the server's URL (`http://127.0.0.1:PORT`, or `https://…` with `tls`) to build
+    /// its token authority on.
+    public static func serveInProcess(idleTimeout: Duration = .seconds(ServerLimits.idleSeconds), tls: ServerTLS? = nil,
                                       _ services: (_ publicURL: String) async throws -> ServerServices) async throws
         -> (port: Int, task: Task<Void, any Error>) {
         var logger = Logger(label: "careledger.in-process-server")
         logger.logLevel = .critical
         let port = try freePort(host: "127.0.0.1")
         let (ready, readySink) = AsyncStream.makeStream(of: Void.self)
-        let app = LedgerServer.application(try await services("http://127.0.0.1:\(port)"), port: port, idleTimeout: idleTimeout,
+        let url = "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)"
+        let app = LedgerServer.application(try await services(url), port: port, idleTimeout: idleTimeout, tls: tls,
                                            logger: logger) { _ in readySink.yield() }
         let server = Task { try await app.run() }
         for await _ in ready { break }
@@ -138,12 +140,14 @@ public enum LedgerServer {
 
     /// An application listening on `host:port` (port 0 picks a free one; `onRunning` gets the bound port).
     /// A connection that sends nothing for `idleTimeout` — between requests, or in the middle of
-    /// one (a half-sent request) — is closed.
+    /// one (a half-sent request, or a TLS handshake that stalls) — is closed. With `tls` it serves
+    /// HTTPS only: a plain-HTTP request to the port fails the handshake and is closed.
     public static func application(_ services: ServerServices, host: String = "127.0.0.1", port: Int,
-                                   idleTimeout: Duration = .seconds(ServerLimits.idleSeconds),
+                                   idleTimeout: Duration = .seconds(ServerLimits.idleSeconds), tls: ServerTLS? = nil,
                                    logger: Logger = Logger(label: "careledger.server"),
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(services), server: .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))),
+        Application(router: router(services),
+                    server: serverBuilder(.init(idleTimeout: TimeAmount(idleTimeout)), tls: tls),
                     configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }

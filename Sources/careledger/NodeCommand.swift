@@ -23,8 +23,11 @@ struct NodeCommand: AsyncParsableCommand {
             records this node holds (every read consent-checked and audited; the audit tree head is anchored \
             on-chain within 250 ms); it prints \
             "listening on URL" once the socket is bound (port 0 picks a free port). The URL is --public-url, by \
-            default http://HOST:PORT: client assertions must name its /auth/token as their audience, and every \
-            link the server returns is built on it. Get a token with `careledger token`.
+            default http://HOST:PORT (https://HOST:PORT with TLS): client assertions must name its /auth/token as \
+            their audience, and every link the server returns is built on it. Get a token with `careledger token`.
+            With --tls-cert and --tls-key (PEM files: the certificate chain, server certificate first, and its \
+            unencrypted private key) it serves HTTPS only, TLS 1.2 or later; both files are checked before it \
+            serves. `careledger init --dev-cert` makes a self-signed pair for development.
             """)
 
     @OptionGroup var options: DataOption
@@ -32,7 +35,25 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Cut a block this many milliseconds after its first transaction.") var blockDelayMs: Int?
     @Option(help: "Serve the HTTP API on this port (0 picks a free one).") var port: Int?
     @Option(help: "Address the HTTP API listens on.") var host = "127.0.0.1"
-    @Option(help: "The URL clients reach this node at (default http://HOST:PORT), e.g. behind a proxy.") var publicURL: String?
+    @Option(help: "The URL clients reach this node at (default http://HOST:PORT, https://HOST:PORT with TLS), e.g. behind a proxy.")
+    var publicURL: String?
+    @Option(help: ArgumentHelp("Serve HTTPS with this PEM certificate chain (server certificate first); needs --tls-key and --port.",
+                               valueName: "path")) var tlsCert: String?
+    @Option(help: ArgumentHelp("The PEM private key of --tls-cert (unencrypted; keep it mode 0600).", valueName: "path"))
+    var tlsKey: String?
+
+    func validate() throws {
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): break
+        case (_?, nil): throw ValidationError("--tls-cert needs --tls-key (the certificate's private key)")
+        case (nil, _?): throw ValidationError("--tls-key needs --tls-cert (the certificate the key belongs to)")
+        case (_?, _?):
+            guard port != nil else { throw ValidationError("--tls-cert and --tls-key serve HTTPS, so they need --port") }
+            if let publicURL, URL(string: publicURL)?.scheme == "http" {
+                throw ValidationError("--public-url \(publicURL) is http, but the node serves HTTPS with --tls-cert: use an https:// URL")
+            }
+        }
+    }
 
     func run() async throws {
         if let blockSize, !(1...Limits.blockTransactionsMax).contains(blockSize) {
@@ -43,6 +64,8 @@ struct NodeCommand: AsyncParsableCommand {
         if let publicURL, URL(string: publicURL)?.scheme.map({ ["http", "https"].contains($0) }) != true || publicURL.contains("?") {
             throw CLIError("--public-url must be an http or https URL without a query, e.g. https://ledger.example.org")
         }
+        // Read and check the certificate and key before opening anything, so that a bad file stops here.
+        let tls = try tlsCert.flatMap { certificate in try tlsKey.map { try ServerTLS.load(certificate: certificate, key: $0) } }
         let ledger = try await LocalLedger.open(options.directory, blockTransactionsMax: blockSize, blockDelayMs: blockDelayMs)
         let head = await ledger.node.headHeader
         Terminal.line("node up: chain \(head.chainId), height \(head.height), \(grouped(head.logSize)) transactions, log root \(head.logRoot.hex)")
@@ -59,7 +82,7 @@ struct NodeCommand: AsyncParsableCommand {
             let fhir = ledger.fhir
             // The URL must be known before serving (it is the token audience), so port 0 is resolved now.
             let port = port == 0 ? try LedgerServer.freePort(host: host) : port
-            let url = publicURL ?? "http://\(host):\(port)"
+            let url = publicURL ?? "\(tls == nil ? "http" : "https")://\(urlHost(host)):\(port)"
             let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url,
                                               usedAssertions: try SQLiteUsedAssertions(path: options.directory.usedAssertionsPath))
             let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir)
@@ -73,7 +96,11 @@ struct NodeCommand: AsyncParsableCommand {
             }
             defer { anchoring.cancel() }
             let host = self.host
-            let app = LedgerServer.application(services, host: host, port: port) { _ in
+            if let tls {
+                Terminal.line("TLS: \(tls.certificatePath) (\(tls.subject), valid until \(ISO8601DateFormatter().string(from: tls.notValidAfter)))")
+                for warning in tls.warnings { Terminal.error("warning: \(warning)") }
+            }
+            let app = LedgerServer.application(services, host: host, port: port, tls: tls) { _ in
                 Terminal.line("listening on \(tokens.publicURL)")
             }
             // Serves until SIGINT/SIGTERM, then drains in-flight requests.
@@ -89,6 +116,9 @@ struct NodeCommand: AsyncParsableCommand {
         Terminal.line("stopped at height \(await ledger.node.headHeader.height)")
     }
 }
+
+/// `host` as it goes in a URL: an IPv6 address in brackets.
+func urlHost(_ host: String) -> String { host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host }
 
 /// Suspends until SIGINT or SIGTERM arrives.
 func waitForTerminationSignal() async {

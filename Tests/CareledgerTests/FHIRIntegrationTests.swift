@@ -4,15 +4,17 @@ import FoundationNetworking
 #endif
 import Testing
 
-/// `careledger node --port 0` as a child process, stopped with SIGTERM.
+/// `careledger node --port 0` (plus `arguments`) as a child process, stopped with SIGTERM.
 final class NodeProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
+    /// What the node printed up to its "listening on" line.
+    let banner: String
     private let output = Pipe()
 
-    init(data: String) throws {
+    init(data: String, arguments: [String] = []) throws {
         process.executableURL = try CareledgerBinary.url
-        process.arguments = ["node", "--data", data, "--port", "0"]
+        process.arguments = ["node", "--data", data, "--port", "0"] + arguments
         process.environment = CareledgerBinary.environment
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -24,7 +26,7 @@ final class NodeProcess: @unchecked Sendable {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { Thread.sleep(forTimeInterval: 0.05); continue }
             text += String(decoding: chunk, as: UTF8.self)
-            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+            if let range = text.range(of: #"listening on https?://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                 found = Int(text[range].split(separator: ":").last!)
             }
         }
@@ -33,6 +35,7 @@ final class NodeProcess: @unchecked Sendable {
             throw ChildError("node did not report a listening port: \(text)")
         }
         port = found
+        banner = text
     }
 
     func stop() {

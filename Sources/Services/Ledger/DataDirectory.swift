@@ -83,7 +83,8 @@ private let openedKeys = Mutex<[String: (contents: Data, keys: IdentityKeys)]>([
 /// Passphrases typed at a prompt this process, by data directory.
 private let promptedPassphrase = Mutex<[String: String?]>([:])
 
-/// The layout of a data directory: `ledger.sqlite`, `node.json`, `keys/NAME.json`, `LOCK`.
+/// The layout of a data directory: `ledger.sqlite`, `node.json`, `keys/NAME.json`, `LOCK`, and with
+/// `init --dev-cert` `tls/dev-cert.pem` and `tls/dev-key.pem`.
 public struct DataDirectory: Sendable {
     public let url: URL
     /// The passphrase key files are sealed with (nil: not given; a sealed key then cannot be
@@ -141,6 +142,10 @@ public struct DataDirectory: Sendable {
     public var vaultPath: String { url.appendingPathComponent("vault.sqlite").path }
     /// Client assertions the node's token endpoint accepted, kept until they expire (no PHI).
     public var usedAssertionsPath: String { url.appendingPathComponent("assertions.sqlite").path }
+    /// The development TLS certificate `careledger init --dev-cert` writes (self-signed; PEM).
+    public var devCertificateURL: URL { url.appendingPathComponent("tls").appendingPathComponent("dev-cert.pem") }
+    /// Its private key (PEM, 0600).
+    public var devKeyURL: URL { url.appendingPathComponent("tls").appendingPathComponent("dev-key.pem") }
 
     public var exists: Bool { FileManager.default.fileExists(atPath: settingsURL.path) }
 
