@@ -194,7 +194,13 @@ public struct DataDirectory: Sendable {
         let url = keyURL(name)
         guard !FileManager.default.fileExists(atPath: url.path) else { throw ServiceError("a key named \(name) already exists") }
         let data = try JSONEncoder().encode(try StoredKey(name: name, keys: keys, passphrase: passphrase, cost: keyCost))
-        // Create with 0600 before writing, so the private key is never readable by others.
+        try Self.writeNewKeyFile(url, data)
+        openedKeys.withLock { $0[url.path] = (data, keys) }
+    }
+
+    /// Creates `url` with 0600 before writing (so a private key is never readable by others),
+    /// writes `data` and syncs it.
+    private static func writeNewKeyFile(_ url: URL, _ data: Data) throws {
         guard FileManager.default.createFile(atPath: url.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
             throw ServiceError("cannot create \(url.path)")
         }
@@ -202,7 +208,6 @@ public struct DataDirectory: Sendable {
         try handle.write(contentsOf: data)
         try handle.synchronize()
         try handle.close()
-        openedKeys.withLock { $0[url.path] = (data, keys) }
     }
 
     public func loadKey(_ name: String) throws -> IdentityKeys {
@@ -248,13 +253,7 @@ public struct DataDirectory: Sendable {
             let replacement = try JSONEncoder().encode(try StoredKey(name: name, keys: keys, passphrase: passphrase, cost: keyCost))
             let temporary = keysURL.appendingPathComponent(".\(name).json.sealing")
             try? FileManager.default.removeItem(at: temporary)
-            guard FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw ServiceError("cannot create \(temporary.path)")
-            }
-            let handle = try FileHandle(forWritingTo: temporary)
-            try handle.write(contentsOf: replacement)
-            try handle.synchronize()
-            try handle.close()
+            try Self.writeNewKeyFile(temporary, replacement)
             guard rename(temporary.path, url.path) == 0 else { throw ServiceError("cannot replace \(url.path)") }
             sealed.append(name)
         }
