@@ -38,6 +38,15 @@ struct ExistenceLeakFindingTests {
             #expect(release.json["error"] as? String == "no-consent", "\(release.json)")
             #expect(!String(describing: release.json).contains(consent.hex))
 
+            // An update with a stale If-Match by someone who may not write here: 403, not 412 naming the version.
+            var changed = FHIRServerTests.patient
+            changed["id"] = patientID
+            let stale = try await clinic.call(.put, "/fhir/Patient/\(patientID)", changed, headers: [.ifMatch: "W/\"7\""])
+            #expect(stale.status == .forbidden, "\(stale.json)")
+            #expect(!String(describing: stale.json).contains("version 1"), "\(stale.json)")
+            #expect(try await doctor.call(.put, "/fhir/Patient/\(patientID)", changed, headers: [.ifMatch: "W/\"7\""]).status == .preconditionFailed,
+                    "the custodian's own staff still get 412")
+
             let log = try fhir.access.accessLog(patient: entry.patient)
             let denial = try #require(log.last { $0.entry.requester == fixture.clinicDoctor.derivedID })
             #expect(denial.entry.reason == .purposeNotPermitted && denial.entry.consent == consent, "the patient's log keeps the real reason")

@@ -93,6 +93,15 @@ public final class FHIRService: Sendable {
             if let ifMatch { throw .preconditionFailed("\(type)/\(id) does not exist (If-Match W/\"\(ifMatch)\")") }
             return (try await write(resource, type: type, id: id, version: 1, requester: requester), true)
         }
+        // Whether the requester may write here is decided before anything about the record is
+        // told (its version, its erasure): a stale If-Match answered 412 to anyone, naming the
+        // version (security review finding 12). The custodian's own staff write; others need a
+        // contribute consent, as the records contract requires.
+        let organization = requester.kind == .organization ? requester.id : requester.organization
+        if organization != current.custodian {
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: .treatment, action: .contribute))
+            guard decision.isPermitted else { throw .forbidden("access denied: \(decision.requesterReason.text)") }
+        }
         guard !current.isErased else { throw .gone("\(type)/\(id) was deleted (erased)") }
         if let ifMatch, ifMatch != current.version {
             throw .preconditionFailed("\(type)/\(id) is at version \(current.version), not \(ifMatch)")
