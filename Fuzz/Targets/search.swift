@@ -3,7 +3,7 @@ import Foundation
 
 // libFuzzer target `search`: the FHIR search-query parser, `SearchQuery(type:pairs:strict:)` (Sources/FHIR/SearchQuery.swift),
 // built by Fuzz/run with FHIR instrumented. An input is `Type?query`: the query string is split into pairs as the
-// server splits a URL's query or a form body (FHIRRoutes.formPairs), then parsed strictly and leniently. Every
+// server splits a URL's query or a form body (SearchQuery.formPairs, as FHIRRoutes does), then parsed strictly and leniently. Every
 // query the strict parser accepts, the lenient one accepts the same way and ignores nothing; whatever is accepted
 // stays within the parser's limits.
 
@@ -11,7 +11,7 @@ import Foundation
 public func fuzzSearch(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: data == nil ? 0 : size), as: UTF8.self)
     let (type, query) = text.firstIndex(of: "?").map { (String(text[..<$0]), String(text[text.index(after: $0)...])) } ?? (text, "")
-    let pairs = SearchFuzz.formPairs(query)
+    let pairs = SearchQuery.formPairs(query)
     let strict = try? SearchQuery(type: type, pairs: pairs, strict: true)
     let lenient = try? SearchQuery(type: type, pairs: pairs, strict: false)
     for query in [strict, lenient].compactMap(\.self) {
@@ -32,19 +32,6 @@ public func fuzzSearch(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
                      "the strict and lenient parsers read one query differently")
     }
     return 0
-}
-
-enum SearchFuzz {
-    /// A query string's name/value pairs, as FHIRRoutes.formPairs (Server) splits them.
-    static func formPairs(_ text: String) -> [(String, String)] {
-        text.split(separator: "&").compactMap { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            guard let name = parts.first, !name.isEmpty else { return nil }
-            return (name, parts.count > 1 ? parts[1] : "")
-        }
-    }
 }
 
 /// Stops the fuzzer with `message` when `condition` is false (a precondition's message is dropped in -O builds).

@@ -1,3 +1,4 @@
+import Foundation
 import Vault
 
 /// A parsed FHIR search: criteria (AND across parameters, OR across comma-separated values),
@@ -301,5 +302,19 @@ extension SearchQuery {
             return true
         }
         return false
+    }
+}
+
+extension SearchQuery {
+    /// The name/value pairs of a query string or an `application/x-www-form-urlencoded` body
+    /// (`+` is a space, then percent-decoding; a pair without a name is dropped).
+    public static func formPairs(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").compactMap { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            guard let name = parts.first, !name.isEmpty else { return nil }
+            return (name, parts.count > 1 ? parts[1] : "")
+        }
     }
 }

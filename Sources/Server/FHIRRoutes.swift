@@ -124,7 +124,7 @@ enum FHIRRoutes {
                 throw FHIRError(415, "not-supported", "POST _search takes application/x-www-form-urlencoded parameters")
             }
             let body = try await request.body.collect(upTo: 64 << 10)
-            let pairs = queryPairs(request) + formPairs(String(buffer: body))
+            let pairs = queryPairs(request) + SearchQuery.formPairs(String(buffer: body))
             let query = try SearchQuery(type: type, pairs: pairs, strict: strictHandling(request))
             return try await searchResponse(query, request: request, context: context, fhir: fhir, base: fhirBase(services))
         }
@@ -133,7 +133,7 @@ enum FHIRRoutes {
             let resource = try await body(request)
             let requester = try context.requester()
             if let condition = request.headers[HTTPField.Name("If-None-Exist")!] {
-                let query = try SearchQuery(type: type, pairs: formPairs(condition), strict: true)
+                let query = try SearchQuery(type: type, pairs: SearchQuery.formPairs(condition), strict: true)
                 let existing = try await fhir.search(query, requester: requester, purpose: try purpose(request))
                 if existing.total == 1, let match = existing.matches.first {
                     return response(match.resource, headers: versionHeaders(match, base: fhirBase(services)), pretty: pretty(request))
@@ -263,7 +263,7 @@ enum FHIRRoutes {
         }
         switch (method, parts.count) {
         case ("GET", 1):
-            let query = try SearchQuery(type: type, pairs: path.count > 1 ? formPairs(path[1]) : [], strict: false)
+            let query = try SearchQuery(type: type, pairs: path.count > 1 ? SearchQuery.formPairs(path[1]) : [], strict: false)
             let result = try await fhir.search(query, requester: requester, purpose: purpose)
             let matches: [[String: Any]] = result.matches.map { ["fullUrl": "\(base)/\($0.type)/\($0.id)", "resource": $0.resource] }
             return ["resource": ["resourceType": "Bundle", "type": "searchset", "total": result.total, "entry": matches], "response": ["status": "200 OK"]]
@@ -409,16 +409,6 @@ enum FHIRRoutes {
 
     static func queryPairs(_ request: Request) -> [(String, String)] {
         request.uri.queryParameters.map { (String($0.key), String($0.value)) }
-    }
-
-    static func formPairs(_ text: String) -> [(String, String)] {
-        text.split(separator: "&").compactMap { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            guard let name = parts.first, !name.isEmpty else { return nil }
-            return (name, parts.count > 1 ? parts[1] : "")
-        }
     }
 
     static func searchResponse(_ query: SearchQuery, request: Request, context: LedgerRequestContext, fhir: FHIRService, base: String) async throws -> Response {

@@ -12,19 +12,8 @@ struct ConnectionTimeoutTests {
     /// Sends `text` on a fresh connection and waits (at most `waitSeconds`) for the server to close
     /// it; returns how long that took, or nil if it stayed open.
     static func secondsUntilClosed(port: Int, sending text: String, waitSeconds: Int) -> Double? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard let fd = loopbackSocket(port: port, waitSeconds: waitSeconds) else { return nil }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        _ = inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-        let connected = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { return nil }
-        var limit = timeval(tv_sec: waitSeconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         let start = Date()
         _ = text.withCString { send(fd, $0, strlen($0), 0) }
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -48,4 +37,25 @@ struct ConnectionTimeoutTests {
             #expect(idle.map { $0 < 5 } == true, "an idle connection stayed open: \(String(describing: idle))")
         }
     }
+}
+
+/// A TCP socket connected to 127.0.0.1:`port` whose reads give up after `waitSeconds`, or nil;
+/// the caller closes it.
+func loopbackSocket(port: Int, waitSeconds: Int) -> Int32? {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return nil }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = UInt16(port).bigEndian
+    _ = inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
+    let connected = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+    guard connected else {
+        close(fd)
+        return nil
+    }
+    var limit = timeval(tv_sec: waitSeconds, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    return fd
 }

@@ -106,19 +106,8 @@ func secondsUntilIdleTLSClosed(port: Int, trusting: String, waitSeconds: Int) as
 /// Sends `text` as plain TCP to 127.0.0.1:`port` and reads what comes back until the server closes
 /// (at most `waitSeconds`): the bytes, and whether the server closed the connection.
 func plainExchange(port: Int, _ text: String, waitSeconds: Int) -> (reply: [UInt8], closed: Bool) {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return ([], false) }
+    guard let fd = loopbackSocket(port: port, waitSeconds: waitSeconds) else { return ([], false) }
     defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = UInt16(port).bigEndian
-    _ = inet_pton(AF_INET, "127.0.0.1", &address.sin_addr)
-    let connected = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-    guard connected else { return ([], false) }
-    var limit = timeval(tv_sec: waitSeconds, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
     _ = text.withCString { send(fd, $0, strlen($0), 0) }
     var reply: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
