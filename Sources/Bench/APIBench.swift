@@ -85,32 +85,31 @@ struct APIBench: AsyncParsableCommand {
 
         let nodeKeys = try directory.loadKey(ledger.settings.nodeKey)
         var authority: TokenAuthority?
-        let (port, server) = try await LedgerServer.serveInProcess { url in
+        try await LedgerServer.withServerInProcess(services: { url in
             let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url, usedAssertions: InMemoryUsedAssertions())
             authority = tokens
             return ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir)
-        }
-        let token = try await authority!.mint(for: reader.id).token
-        defer { server.cancel() }
-
-        let auditBefore = try ledger.access.vault.auditHead().size
-        let script = root(directory).appendingPathComponent("reads.lua")
-        try Self.script(paths: paths, token: token).write(to: script, atomically: true, encoding: .utf8)
-        if !json { Terminal.line("wrk: \(connections) connections, \(seconds) s per run, on the same 2 cores as the server…") }
-        let baseline = try await wrk(url: "http://127.0.0.1:\(port)/healthz", script: nil)
-        let reads = try await wrk(url: "http://127.0.0.1:\(port)", script: script)
-        let audited = try ledger.access.vault.auditHead().size - auditBefore
-        if json {
-            Terminal.json(["observations": paths.count, "connections": connections, "seconds": seconds, "trivialRoute": baseline.json,
-                           "fhirRead": reads.json, "auditEntriesWritten": audited,
-                           "ratioToTrivialRoute": reads.requestsPerSecond / baseline.requestsPerSecond,
-                           "target": ["requestsPerSecond": 5_000, "p99Ms": 20]])
-        } else {
-            Terminal.line("")
-            Terminal.line("trivial route  GET /healthz            \(grouped(Int(baseline.requestsPerSecond))) req/s, p50 \(fixed(baseline.p50Ms, 2)) ms, p99 \(fixed(baseline.p99Ms, 2)) ms")
-            Terminal.line("FHIR read      GET /fhir/Observation/id \(grouped(Int(reads.requestsPerSecond))) req/s, p50 \(fixed(reads.p50Ms, 2)) ms, p99 \(fixed(reads.p99Ms, 2)) ms (\(grouped(reads.non2xx)) non-2xx of \(grouped(reads.requests)))")
-            Terminal.line("ratio          \(fixed(reads.requestsPerSecond / baseline.requestsPerSecond * 100))% of the trivial route; target ≥ 5,000 req/s, p99 < 20 ms")
-            Terminal.line("audit          \(grouped(Int(audited))) entries written durably for \(grouped(reads.requests)) reads")
+        }) { port in
+            let token = try await authority!.mint(for: reader.id).token
+            let auditBefore = try ledger.access.vault.auditHead().size
+            let script = root(directory).appendingPathComponent("reads.lua")
+            try Self.script(paths: paths, token: token).write(to: script, atomically: true, encoding: .utf8)
+            if !json { Terminal.line("wrk: \(connections) connections, \(seconds) s per run, on the same 2 cores as the server…") }
+            let baseline = try await wrk(url: "http://127.0.0.1:\(port)/healthz", script: nil)
+            let reads = try await wrk(url: "http://127.0.0.1:\(port)", script: script)
+            let audited = try ledger.access.vault.auditHead().size - auditBefore
+            if json {
+                Terminal.json(["observations": paths.count, "connections": connections, "seconds": seconds, "trivialRoute": baseline.json,
+                               "fhirRead": reads.json, "auditEntriesWritten": audited,
+                               "ratioToTrivialRoute": reads.requestsPerSecond / baseline.requestsPerSecond,
+                               "target": ["requestsPerSecond": 5_000, "p99Ms": 20]])
+            } else {
+                Terminal.line("")
+                Terminal.line("trivial route  GET /healthz            \(grouped(Int(baseline.requestsPerSecond))) req/s, p50 \(fixed(baseline.p50Ms, 2)) ms, p99 \(fixed(baseline.p99Ms, 2)) ms")
+                Terminal.line("FHIR read      GET /fhir/Observation/id \(grouped(Int(reads.requestsPerSecond))) req/s, p50 \(fixed(reads.p50Ms, 2)) ms, p99 \(fixed(reads.p99Ms, 2)) ms (\(grouped(reads.non2xx)) non-2xx of \(grouped(reads.requests)))")
+                Terminal.line("ratio          \(fixed(reads.requestsPerSecond / baseline.requestsPerSecond * 100))% of the trivial route; target ≥ 5,000 req/s, p99 < 20 ms")
+                Terminal.line("audit          \(grouped(Int(audited))) entries written durably for \(grouped(reads.requests)) reads")
+            }
         }
     }
 

@@ -37,13 +37,17 @@ extension DemoScript {
         let chen = try directory.loadKey("dr-chen")
         let nodeKeys = try directory.loadKey(ledger.settings.nodeKey)
         let fhir = ledger.fhir
-        let (port, server) = try await LedgerServer.serveInProcess { url in
+        try await LedgerServer.withServerInProcess(services: { url in
             ServerServices(node: ledger.node, nodeKeys: nodeKeys,
                            tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url,
                                                         usedAssertions: InMemoryUsedAssertions()), fhir: fhir)
+        }) { port in
+            try await tellServer(base: "http://127.0.0.1:\(port)", rivera: rivera, chen: chen)
         }
-        defer { server.cancel() }
-        let base = "http://127.0.0.1:\(port)"
+    }
+
+    /// The HTTP chapter against the node serving on `base`.
+    mutating func tellServer(base: String, rivera: IdentityKeys, chen: IdentityKeys) async throws {
         story.ok("the node serves /fhir, /v1 and the proof API on \(base) (port picked by the OS)")
 
         let riveraToken = try await Self.token(base: base, keys: rivera)

@@ -8,6 +8,7 @@ public import Hummingbird
 public import LedgerCore
 public import Logging
 import NIOCore
+import ServiceLifecycle
 public import Node
 public import Prometheus
 public import Services
@@ -102,12 +103,17 @@ public enum LedgerServer {
         return router
     }
 
-    /// Starts the HTTP server in this process on a free loopback port; cancel the task to stop it.
-    /// `services` gets the server's URL (`http://127.0.0.1:PORT`, or `https://…` with `tls`) to build
-    /// its token authority on.
-    public static func serveInProcess(idleTimeout: Duration = .seconds(ServerLimits.idleSeconds), tls: ServerTLS? = nil,
-                                      _ services: (_ publicURL: String) async throws -> ServerServices) async throws
-        -> (port: Int, task: Task<Void, any Error>) {
+    /// Runs the HTTP server in this process on a free loopback port for the duration of `body`,
+    /// which gets the port; then shuts it down gracefully (stops accepting, lets requests in flight
+    /// finish, closes idle connections) and returns once it has stopped, whether `body` returned or
+    /// threw. `services` gets the server's URL (`http://127.0.0.1:PORT`, or `https://…` with `tls`)
+    /// to build its token authority on.
+    ///
+    /// Graceful, never a task cancel: cancelling a running Hummingbird server while an accepted
+    /// connection is still queued traps in NIO ("Deinited NIOAsyncWriter without calling finish()").
+    public static func withServerInProcess<Result>(idleTimeout: Duration = .seconds(ServerLimits.idleSeconds), tls: ServerTLS? = nil,
+                                                   services: (_ publicURL: String) async throws -> ServerServices,
+                                                   _ body: (_ port: Int) async throws -> Result) async throws -> Result {
         var logger = Logger(label: "careledger.in-process-server")
         logger.logLevel = .critical
         let port = try freePort(host: "127.0.0.1")
@@ -115,9 +121,31 @@ public enum LedgerServer {
         let url = "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)"
         let app = LedgerServer.application(try await services(url), port: port, idleTimeout: idleTimeout, tls: tls,
                                            logger: logger) { _ in readySink.yield() }
-        let server = Task { try await app.run() }
-        for await _ in ready { break }
-        return (port, server)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let running = Task {
+            defer { readySink.finish() }
+            try await group.run()
+        }
+        var started = false
+        for await _ in ready {
+            started = true
+            break
+        }
+        guard started else {
+            try await running.value  // the server stopped before it was running: its error
+            throw ServerStartError("the in-process server stopped before it started")
+        }
+        let result: Result
+        do {
+            result = try await body(port)
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            throw error
+        }
+        await group.triggerGracefulShutdown()
+        try await running.value
+        return result
     }
 
     /// A TCP port free on `host` right now, for a server whose URL must be known before it starts

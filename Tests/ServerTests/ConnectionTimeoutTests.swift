@@ -27,14 +27,16 @@ struct ConnectionTimeoutTests {
     @Test(.timeLimit(.minutes(1)))
     func aHalfSentRequestIsClosed() async throws {
         try await ServerFixture.with { fixture in
-            let (port, server) = try await LedgerServer.serveInProcess(idleTimeout: .seconds(1)) { _ in fixture.services }
-            defer { server.cancel() }
-            // The request line and one header, never the blank line that ends the head.
-            let halfSent = Self.secondsUntilClosed(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: x\r\n", waitSeconds: 10)
-            #expect(halfSent.map { $0 < 5 } == true, "a half-sent request stayed open: \(String(describing: halfSent))")
-            // An idle connection (nothing sent) is closed too.
-            let idle = Self.secondsUntilClosed(port: port, sending: "", waitSeconds: 10)
-            #expect(idle.map { $0 < 5 } == true, "an idle connection stayed open: \(String(describing: idle))")
+            try await LedgerServer.withServerInProcess(idleTimeout: .seconds(1), services: { _ in fixture.services }) { port in
+                // The request line and one header, never the blank line that ends the head.
+                let halfSent = try await blockingCall {
+                    Self.secondsUntilClosed(port: port, sending: "GET /healthz HTTP/1.1\r\nHost: x\r\n", waitSeconds: 10)
+                }
+                #expect(halfSent.map { $0 < 5 } == true, "a half-sent request stayed open: \(String(describing: halfSent))")
+                // An idle connection (nothing sent) is closed too.
+                let idle = try await blockingCall { Self.secondsUntilClosed(port: port, sending: "", waitSeconds: 10) }
+                #expect(idle.map { $0 < 5 } == true, "an idle connection stayed open: \(String(describing: idle))")
+            }
         }
     }
 }

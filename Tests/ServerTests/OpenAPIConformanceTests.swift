@@ -78,19 +78,19 @@ struct OpenAPIConformanceTests {
     func schemathesisFindsNoServerErrorAndNoUndocumentedResponse() async throws {
         let executable = try #require(Schemathesis.executable)
         try await FHIRFixture.with { fixture in
-            let (port, server) = try await LedgerServer.serveInProcess { _ in fixture.services }
-            defer { server.cancel() }
-            // A node with records serves every route; schemathesis leaves out the document it was loaded from.
-            let documented = OpenAPIDocument.routes.filter { $0.path != "/v1/openapi.json" }.count
-            for (name, keys) in [("hospital", fixture.hospital), ("doctor", fixture.doctor)] {
-                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-schemathesis-\(UUID().uuidString)")
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                defer { try? FileManager.default.removeItem(at: directory) }
-                let token = try await fixture.services.tokens.mint(for: keys.derivedID).token
-                let run = try await Schemathesis.run(executable, Schemathesis.arguments(port: port, token: token), in: directory, timeoutSeconds: 180)
-                #expect(run.status == 0, "as \(name): \(run.output.suffix(12_000))")
-                #expect(Schemathesis.testedOperations(run.output) == documented, "as \(name): \(run.output.suffix(2_000))")
-                #expect((Schemathesis.generatedCases(run.output) ?? 0) >= documented * 5, "as \(name): \(run.output.suffix(2_000))")
+            try await LedgerServer.withServerInProcess(services: { _ in fixture.services }) { port in
+                // A node with records serves every route; schemathesis leaves out the document it was loaded from.
+                let documented = OpenAPIDocument.routes.filter { $0.path != "/v1/openapi.json" }.count
+                for (name, keys) in [("hospital", fixture.hospital), ("doctor", fixture.doctor)] {
+                    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-schemathesis-\(UUID().uuidString)")
+                    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                    defer { try? FileManager.default.removeItem(at: directory) }
+                    let token = try await fixture.services.tokens.mint(for: keys.derivedID).token
+                    let run = try await Schemathesis.run(executable, Schemathesis.arguments(port: port, token: token), in: directory, timeoutSeconds: 180)
+                    #expect(run.status == 0, "as \(name): \(run.output.suffix(12_000))")
+                    #expect(Schemathesis.testedOperations(run.output) == documented, "as \(name): \(run.output.suffix(2_000))")
+                    #expect((Schemathesis.generatedCases(run.output) ?? 0) >= documented * 5, "as \(name): \(run.output.suffix(2_000))")
+                }
             }
         }
     }

@@ -137,15 +137,15 @@ struct TLSTests {
         let tls = try ServerTLS.load(certificate: files.certificate, key: files.key)
         try await FHIRFixture.with { fixture in
             let url = LockedValue("")
-            let (port, server) = try await LedgerServer.serveInProcess(idleTimeout: idleTimeout, tls: tls) { publicURL in
+            try await LedgerServer.withServerInProcess(idleTimeout: idleTimeout, tls: tls, services: { publicURL in
                 url.set(publicURL)
                 return ServerServices(node: fixture.node, nodeKeys: fixture.nodeKeys,
                                       tokens: await TokenAuthority(nodeKeys: fixture.nodeKeys, chainId: FHIRFixture.chainId, publicURL: publicURL,
                                                                    usedAssertions: InMemoryUsedAssertions()),
                                       fhir: fixture.services.fhir)
+            }) { port in
+                try await body(fixture, files, port, url.get())
             }
-            defer { server.cancel() }
-            try await body(fixture, files, port, url.get())
         }
     }
 
@@ -218,10 +218,12 @@ struct TLSTests {
         }
         // The same plain request to a server without TLS is answered: the helper above does see HTTP.
         try await ServerFixture.with { fixture in
-            let (port, server) = try await LedgerServer.serveInProcess { _ in fixture.services }
-            defer { server.cancel() }
-            let plain = try await blockingCall { plainExchange(port: port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", waitSeconds: 10) }
-            #expect(String(decoding: plain.reply, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            try await LedgerServer.withServerInProcess(services: { _ in fixture.services }) { port in
+                let plain = try await blockingCall {
+                    plainExchange(port: port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", waitSeconds: 10)
+                }
+                #expect(String(decoding: plain.reply, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            }
         }
     }
 
