@@ -43,7 +43,9 @@ enum RecordRoutes {
             let requester = try context.requester()
             let patient = try hash(context, "id", what: "patient id")
             let limit = Int(try request.integer("limit", in: 1...1_000, default: 100))
-            return try JSON.read { () throws(ServiceError) in try access.patientRecords(patient, as: requester, after: request.query("after"), limit: limit) }
+            do throws(ServiceError) {
+                return JSON.response(try await access.patientRecords(patient, as: requester, after: request.query("after"), limit: limit))
+            } catch { throw APIError(error) }
         }
         group.get("patients/:id/consents") { request, context in
             let requester = try context.requester()

@@ -265,7 +265,7 @@ enum BadInputRows {
 
         // Reads out of role: a denied release is decided and logged; the other reads are refused before any decision.
         BadInputRow("role: a payer agent reads a record", .payerAgent, .get, "/v1/records/{record}/release", 403, "no-consent", audited: 1),
-        BadInputRow("role: a payer agent describes a record", .payerAgent, .get, "/v1/records/{record}", 403, "forbidden"),
+        BadInputRow("role: a payer agent describes a record", .payerAgent, .get, "/v1/records/{record}", 403, "forbidden", audited: 1),
         BadInputRow("role: a payer agent lists the patient's records", .payerAgent, .get, "/v1/patients/{patient}/records", 403, "forbidden"),
         BadInputRow("role: an auditor lists the patient's consents", .auditor, .get, "/v1/patients/{patient}/consents", 403, "forbidden"),
         BadInputRow("role: a nurse reads the access log", .nurse, .get, "/v1/patients/{patient}/access-log", 403, "forbidden"),

@@ -126,16 +126,6 @@ public enum ReadRules {
         isPatientSide(patient, requester, state)
     }
 
-    /// A record's on-chain entry without its content: the patient, a delegate, the record staff of
-    /// the record's own custodian (held by this node), anyone for directory data; others only if a
-    /// consent decision would let them read it (the caller decides that: it needs the consent
-    /// policy and a clock).
-    public static func mayDescribeWithoutConsent(_ entry: RecordEntry, _ requester: Identity, custodians: Set<IdentityID>,
-                                                 _ state: some StateReader) -> Bool {
-        entry.isDirectory || isRecordStaff(of: entry.custodian, requester, custodians: custodians, state)
-            || isPatientSide(entry.patient, requester, state)
-    }
-
     // MARK: transactions
 
     /// Argument keys that name a party of a transaction (at the top level, or in each of its

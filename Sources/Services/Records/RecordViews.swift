@@ -11,14 +11,18 @@ extension AccessService {
     /// The most entries one page of a list returns.
     public static let pageEntriesMax = 1_000
 
-    /// A record's on-chain entry and its versions. Shown to the patient, a delegate, the custodian's
-    /// staff, or anyone a consent decision would let read it (not logged: nothing is released).
+    /// A record's on-chain entry and its versions. Shown to the patient, a delegate, anyone for
+    /// directory data; to anyone else — the custodian's own staff included — only under a consent
+    /// decision that lets them read the record, logged in the patient's access log like any read
+    /// (security review finding 4: an entry's resource type and category are health information).
     public func describeRecord(_ record: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
         let state = node.state
         guard let entry = RecordIndex.current(record, in: state) else { throw .notFound("no record \(record.hex)") }
-        if !ReadRules.mayDescribeWithoutConsent(entry, requester, custodians: Set(custodianIDs), state) {
-            let decision = await decide(AccessRequest(requester: requester.id, record: entry.record, purpose: .treatment, action: .read))
-            guard decision.isPermitted else { throw .forbidden("no consent lets \(requester.id.hex) see record \(entry.record.hex)") }
+        if !entry.isDirectory, !ReadRules.isPatientSide(entry.patient, requester, state) {
+            let decisions = try await loggedDecisions([entry], as: requester)
+            guard decisions.first?.isPermitted == true else {
+                throw .forbidden("no consent lets \(requester.id.hex) see record \(entry.record.hex)")
+            }
         }
         var versions: [JSONObject] = []
         for version in 1...max(entry.version, 1) {
@@ -31,22 +35,39 @@ extension AccessService {
         return body
     }
 
-    /// A page of a patient's records, in key order after `after`.
-    public func patientRecords(_ patient: IdentityID, as requester: Identity, after: String?, limit: Int) throws(ServiceError) -> JSONObject {
+    /// A page of a patient's records, in key order after `after`. The patient and delegates see
+    /// every entry. A custodian's record staff (`ReadRules.mayListRecords`) see their own
+    /// organization's entries that a consent decision lets them read — each decision, permit or
+    /// deny, is in the patient's access log (finding 4) — and nothing of the others. A page may
+    /// therefore hold fewer than `limit` entries while `next_after` says there are more.
+    public func patientRecords(_ patient: IdentityID, as requester: Identity, after: String?, limit: Int) async throws(ServiceError) -> JSONObject {
         let custodians = Set(custodianIDs)
-        guard ReadRules.mayListRecords(of: patient, requester, custodians: custodians, node.state) else {
+        let state = node.state
+        guard ReadRules.mayListRecords(of: patient, requester, custodians: custodians, state) else {
             throw .forbidden("only the patient, a delegate or a custodian's clinical, admin or audit staff list a patient's records")
         }
         let prefix = RecordIndex.patientPrefix(patient)
         let rows = try page(prefix: prefix, after: after, limit: limit)
-        let records: [JSONObject] = rows.compactMap { row in
-            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let entry = RecordIndex.current(id, in: node.state),
-                  ReadRules.mayListEntry(entry, requester, custodians: custodians, node.state) else { return nil }
-            return Self.recordJSON(entry)
+        var entries = rows.compactMap { row in
+            Hash256(hex: String(row.key.dropFirst(prefix.count))).flatMap { RecordIndex.current($0, in: state) }
+                .flatMap { ReadRules.mayListEntry($0, requester, custodians: custodians, state) ? $0 : nil }
         }
-        var body: JSONObject = ["records": records]
+        if !ReadRules.isPatientSide(patient, requester, state) {
+            let decisions = try await loggedDecisions(entries, as: requester)
+            entries = zip(entries, decisions).filter { $0.1.isPermitted }.map(\.0)
+        }
+        var body: JSONObject = ["records": entries.map(Self.recordJSON)]
         if rows.count == limit, let last = rows.last { body["next_after"] = last.key }
         return body
+    }
+
+    /// Treatment-purpose read decisions for `entries` by `requester`, each written to the audit log
+    /// (durably, before the caller shows anything) — what showing a record's entry costs.
+    private func loggedDecisions(_ entries: [RecordEntry], as requester: Identity) async throws(ServiceError) -> [Decision] {
+        let requests = entries.map { AccessRequest(requester: requester.id, record: $0.record, purpose: .treatment, action: .read) }
+        do { return try await authorize(requests).decisions } catch {
+            throw ServiceError(.unavailable, "the access decision cannot be logged: \(error)")
+        }
     }
 
     /// A page of a patient's consents (active and revoked), in key order after `after`.
