@@ -63,6 +63,11 @@ enum JSON {
         do { return response(try body()) } catch { throw APIError(error) }
     }
 
+    /// The same for a read model that logs its decision first.
+    static func read(_ body: () async throws(ServiceError) -> JSONObject) async throws(APIError) -> Response {
+        do { return response(try await body()) } catch { throw APIError(error) }
+    }
+
     /// A 200 (or `status`) JSON response.
     static func response(_ value: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers

@@ -19,19 +19,19 @@ enum ContractRoutes {
             let requester = try context.requester()
             let id = try RecordRoutes.hash(context, "id", what: "coverage id")
             let view = await services.view()
-            return try JSON.read { () throws(ServiceError) in try view.coverage(id, as: requester) }
+            return try await JSON.read { () async throws(ServiceError) in try await view.coverage(id, as: requester) }
         }
         group.get("authorizations/:id") { _, context in
             let requester = try context.requester()
             let id = try RecordRoutes.hash(context, "id", what: "authorization id")
             let view = await services.view()
-            return try JSON.read { () throws(ServiceError) in try view.authorization(id, as: requester) }
+            return try await JSON.read { () async throws(ServiceError) in try await view.authorization(id, as: requester) }
         }
         group.get("claims/:id") { _, context in
             let requester = try context.requester()
             let id = try RecordRoutes.hash(context, "id", what: "claim id")
             let view = await services.view()
-            return try JSON.read { () throws(ServiceError) in try view.claim(id, as: requester) }
+            return try await JSON.read { () async throws(ServiceError) in try await view.claim(id, as: requester) }
         }
         group.get("trials/:id") { _, context in
             _ = try context.requester()
@@ -42,7 +42,7 @@ enum ContractRoutes {
             let requester = try context.requester()
             let patient = try RecordRoutes.hash(context, "patient", what: "patient id")
             let view = await services.view()
-            return try JSON.read { () throws(ServiceError) in try view.participant(patient, trial: context.parameters.get("id") ?? "", as: requester) }
+            return try await JSON.read { () async throws(ServiceError) in try await view.participant(patient, trial: context.parameters.get("id") ?? "", as: requester) }
         }
         group.get("supply/products/:gtin") { _, context in
             _ = try context.requester()
@@ -60,7 +60,7 @@ enum ContractRoutes {
             let requester = try context.requester()
             let id = try RecordRoutes.hash(context, "id", what: "prescription id")
             let view = await services.view()
-            return try JSON.read { () throws(ServiceError) in try view.prescription(id, as: requester) }
+            return try await JSON.read { () async throws(ServiceError) in try await view.prescription(id, as: requester) }
         }
         addTelehealth(to: group, services)
     }
@@ -71,7 +71,7 @@ enum ContractRoutes {
             let requester = try context.requester()
             let id = try RecordRoutes.hash(context, "id", what: "session id")
             let view = await services.view()
-            return try JSON.read { () throws(ServiceError) in try view.session(id, as: requester) }
+            return try await JSON.read { () async throws(ServiceError) in try await view.session(id, as: requester) }
         }
         group.post("telehealth/sessions/:id/messages") { request, context in
             let (session, requester) = try await participantSession(context, services)

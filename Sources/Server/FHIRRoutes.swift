@@ -162,10 +162,10 @@ enum FHIRRoutes {
                 return response(try fhir.ledgerConsent(id: id, requester: try context.requester()).resource, pretty: pretty(request))
             }
             if type == "ClaimResponse", id.hasPrefix(ClaimMapping.responsePrefix) {
-                return response(try fhir.ledgerClaimResponse(id: id, requester: try context.requester()), pretty: pretty(request))
+                return response(try await fhir.ledgerClaimResponse(id: id, requester: try context.requester()), pretty: pretty(request))
             }
             if ["ResearchStudy", "MedicationRequest", "MedicationDispense", "Encounter"].contains(type), id.hasPrefix(LedgerResources.prefix) {
-                return response(try fhir.ledgerResource(type: type, id: id, requester: try context.requester()), pretty: pretty(request))
+                return response(try await fhir.ledgerResource(type: type, id: id, requester: try context.requester()), pretty: pretty(request))
             }
             // The stored JSON is the resource as served: no parse and re-serialize unless _pretty.
             let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request),
@@ -420,7 +420,7 @@ enum FHIRRoutes {
         if let patient = queryPairs(request).first(where: { $0.0 == "patient" })?.1 {
             let patientID = FHIRJSON.parseReference(patient)?.id ?? patient
             if query.type == "Consent" { ledgerObjects = try fhir.ledgerConsents(patientID: patientID, requester: requester) }
-            if query.type == "ClaimResponse" { ledgerObjects = try fhir.ledgerClaimResponses(patientID: patientID, requester: requester) }
+            if query.type == "ClaimResponse" { ledgerObjects = try await fhir.ledgerClaimResponses(patientID: patientID, requester: requester) }
         }
         var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": result.total + ledgerObjects.count]
         let kept = queryPairs(request).filter { $0.0 != "_offset" }

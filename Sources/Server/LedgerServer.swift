@@ -41,21 +41,25 @@ public struct ServerServices: Sendable {
     public let metrics: PrometheusCollectorRegistry
     /// The FHIR facade, when the node holds records (custodian keys and a vault).
     public let fhir: FHIRService?
+    /// The access log every decision to show a patient's data is written to (the FHIR facade's,
+    /// when there is one). Without one the node shows no patient's data.
+    public let access: AccessService?
     /// Relays sealed telehealth messages between session participants (memory only).
     public let relay = TelehealthRelay()
 
-    public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, fhir: FHIRService? = nil,
+    public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, fhir: FHIRService? = nil, access: AccessService? = nil,
                 metrics: PrometheusCollectorRegistry = .init()) {
         self.node = node
         self.nodeKeys = nodeKeys
         self.tokens = tokens
         self.fhir = fhir
+        self.access = access ?? fhir?.access
         self.metrics = metrics
     }
 
     var store: any LedgerStore { node.store }
     /// What the read models read: committed state at the head block, and the custodians this node holds.
-    func view() async -> LedgerView { await LedgerView.of(node, custodians: Set(fhir?.access.custodianIDs ?? [])) }
+    func view() async -> LedgerView { await LedgerView.of(node, audit: access) }
     var state: any StateReader { node.state }
 }
 

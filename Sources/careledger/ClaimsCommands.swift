@@ -168,8 +168,8 @@ struct ClaimsCommand: AsyncParsableCommand {
         func run() async throws {
             let view = try LedgerView.of(try options.directory.openStore())
             let id = try hexID(claim, "claim id")
-            if json { return Terminal.json(try view.claim(id, as: nil)) }
-            try ClaimOutput.print(try view.claimEntry(id, as: nil), view: view, fhir: fhir)
+            if json { return Terminal.json(try await view.claim(id, as: nil)) }
+            try ClaimOutput.print(try await view.claimEntry(id, as: nil), view: view, fhir: fhir)
         }
     }
 

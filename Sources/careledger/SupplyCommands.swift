@@ -480,7 +480,7 @@ struct RxCommand: AsyncParsableCommand {
             let id = try hexID(prescription, "prescription id")
             let ledgerView = try LedgerView.of(try directory.openStore())
             guard let view = PrescriptionContract.prescription(id, in: ledgerView.state) else { throw CLIError("no prescription \(id.hex)") }
-            if json { Terminal.json(try ledgerView.prescription(id, as: nil)) } else {
+            if json { Terminal.json(try await ledgerView.prescription(id, as: nil)) } else {
                 let lines = SupplyCLI.prescriptionLines(view, names: SupplyNames(ledgerView.state), reader: ledgerView.state, atMs: ledgerView.headTimeMs)
                 for line in lines { Terminal.line(line) }
             }

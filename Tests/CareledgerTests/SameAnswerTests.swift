@@ -122,7 +122,9 @@ struct SameAnswerTests {
         #expect(try Self.canonical(cliTrace) == Self.canonical(httpTrace), "trace: CLI \(cliTrace) vs HTTP \(httpTrace)")
         let cliEntries = try #require(cliLog["entries"] as? [[String: Any]])
         let httpEntries = try #require(httpLog["entries"] as? [[String: Any]])
-        #expect(httpEntries.map { $0["outcome"] as? String } == ["permit", "deny"], "\(httpEntries)")
+        // The record read, the refused one, and the payer agent's look at the claim over HTTP (a party to it).
+        #expect(httpEntries.map { $0["outcome"] as? String } == ["permit", "deny", "permit"], "\(httpEntries)")
+        #expect(httpEntries.last?["reason"] as? String == "party" && httpEntries.last?["record"] as? String == claim, "\(httpEntries)")
         #expect(try Self.canonical(cliEntries) == Self.canonical(httpEntries), "access log: CLI \(cliEntries) vs HTTP \(httpEntries)")
     }
 }

@@ -270,7 +270,8 @@ enum BadInputRows {
         BadInputRow("role: an auditor lists the patient's consents", .auditor, .get, "/v1/patients/{patient}/consents", 403, "forbidden"),
         BadInputRow("role: a nurse reads the access log", .nurse, .get, "/v1/patients/{patient}/access-log", 403, "forbidden"),
         BadInputRow("role: a clinician asks for anomaly alerts", .doctor, .get, "/v1/audit/anomalies", 403, "forbidden"),
-        BadInputRow("role: another organization's clinician reads the claim", .clinicDoctor, .get, "/v1/claims/{claim}", 403, "forbidden"),
+        BadInputRow("role: another organization's clinician reads the claim", .clinicDoctor, .get, "/v1/claims/{claim}", 403, "forbidden",
+                    audited: 1),
         BadInputRow("role: a pharmacist lists the patient's consents", .pharmacist, .get, "/v1/patients/{patient}/consents", 403, "forbidden"),
 
         // Path tricks and bad parameters.

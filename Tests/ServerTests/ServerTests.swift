@@ -11,6 +11,7 @@ import Server
 import Services
 import Storage
 import Testing
+import Vault
 
 /// A node with one hospital and one enrolled clinician. Route tests call its app in-process
 /// (`.test(.router)`); a few go over a real loopback socket (`.test(.live)`).
@@ -33,9 +34,13 @@ struct ServerFixture {
         _ = try Genesis.create(in: store, chainId: Self.chainId, founders: [Founder(keys: hospital, label: "hospital", type: .hospital)],
                                ordererKeys: nodeKeys, timeMs: 1_800_000_000_000)
         node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: .init(blockDelayMs: 2))
+        // No records here, but an access log: decisions to show a claim, a prescription or a session are logged in it.
+        let access = AccessService(node: node, vault: InMemoryVaultStore(), custodians: [],
+                                   indexKey: try BlindIndexKey(secret: Array(repeating: 8, count: 32)))
         services = ServerServices(node: node, nodeKeys: nodeKeys,
                                   tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId, publicURL: Self.publicURL,
-                                                               usedAssertions: try SQLiteUsedAssertions(path: directory.appendingPathComponent("assertions.sqlite").path)))
+                                                               usedAssertions: try SQLiteUsedAssertions(path: directory.appendingPathComponent("assertions.sqlite").path)),
+                                  access: access)
         let enroll = Transaction.sign(TransactionBody(
             chainId: Self.chainId, sender: hospital.derivedID, publicKey: hospital.signingPublicKey, sequence: 2,
             call: MembershipContract.Enroll(label: "dr-a", roles: [.clinician], signingKey: clinician.signingPublicKey,

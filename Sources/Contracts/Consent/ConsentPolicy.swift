@@ -31,6 +31,9 @@ public enum DecisionReason: String, Sendable, CaseIterable {
     case consent
     case directoryResource = "directory-resource"
     case breakGlass = "break-glass"
+    /// A ledger object about the patient (a claim, coverage, prior authorization, prescription,
+    /// trial participation or telehealth session) shown to one of its parties (`ReadRules`).
+    case party
     // Denials.
     case unknownRequester = "unknown-requester"
     case requesterRevoked = "requester-revoked"
@@ -44,6 +47,8 @@ public enum DecisionReason: String, Sendable, CaseIterable {
     case outsideScope = "outside-scope"
     case sensitiveNotNamed = "sensitive-category-not-named"
     case breakGlassExpired = "break-glass-expired"
+    /// A ledger object about the patient asked for by someone who is not one of its parties.
+    case notAParty = "not-a-party"
 
     /// A sentence for people.
     public var text: String {
@@ -67,8 +72,14 @@ public enum DecisionReason: String, Sendable, CaseIterable {
         case .outsideScope: "the record is outside the consent's scope"
         case .sensitiveNotNamed: "the record is in a sensitive category the consent does not name"
         case .breakGlassExpired: "the break-glass access has expired"
+        case .party: "the requester is a party to this ledger object (a claim, prescription, session …)"
+        case .notAParty: "the requester is not a party to this ledger object"
         }
     }
+
+    /// The reasons `ConsentPolicy.decide` gives (not `party` and `notAParty`: those are for the
+    /// ledger objects `ReadRules` decides).
+    public static let consentReasons: Set<DecisionReason> = Set(allCases).subtracting([.party, .notAParty])
 
     /// How close a failed consent came to permitting: the denial reported is the closest one.
     var closeness: Int {

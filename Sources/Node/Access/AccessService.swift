@@ -33,6 +33,20 @@ public enum AccessError: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// A decision about a ledger object that concerns a patient (not a record): who asked, whose it
+/// is, its id, for what purpose, and whether `ReadRules` let them see it.
+public struct ObjectRead: Sendable {
+    public let requester: IdentityID
+    public let patient: IdentityID
+    public let object: Hash256
+    public let purpose: Purpose
+    public let permitted: Bool
+
+    public init(requester: IdentityID, patient: IdentityID, object: Hash256, purpose: Purpose, permitted: Bool) {
+        (self.requester, self.patient, self.object, self.purpose, self.permitted) = (requester, patient, object, purpose, permitted)
+    }
+}
+
 /// A permitted read: the ciphertext and its data key wrapped for the requester alone.
 public struct RecordRelease: Sendable {
     public let entry: RecordEntry
@@ -250,9 +264,11 @@ public final class AccessService: Sendable {
 
     /// Decides read requests and writes every decision to the audit log in durable batches,
     /// releasing nothing itself: for a caller that already holds the content and must not hand it
-    /// out without a fresh, logged permit (an export file downloaded after it was made). Returns
-    /// the decisions and the audit index of the first.
-    public func authorize(_ requests: [AccessRequest]) async throws(AccessError)
+    /// out without a fresh, logged permit (an export file downloaded after it was made), or that
+    /// shows only what the decision lets it say about a record (`releasing` false: its entry in
+    /// a listing, that it matches a search and counts in its total; logged as version 0).
+    /// Returns the decisions and the audit index of the first.
+    public func authorize(_ requests: [AccessRequest], releasing: Bool = true) async throws(AccessError)
         -> (decisions: [Decision], firstAuditIndex: UInt64) {
         guard !requests.isEmpty else { return ([], 0) }
         precondition(requests.allSatisfy { $0.action == .read }, "contributions go through records.register")
@@ -263,7 +279,7 @@ public final class AccessService: Sendable {
         var entries: [(bytes: [UInt8], patient: IdentityID)] = []
         for (request, decision) in zip(requests, decisions) {
             let patient = decision.record?.patient ?? Hash256.zero
-            let version = decision.isPermitted ? request.version ?? decision.record?.version ?? 0 : 0
+            let version = decision.isPermitted && releasing ? request.version ?? decision.record?.version ?? 0 : 0
             let entry = AuditEntry(timeMs: now, requester: request.requester, patient: patient, record: request.record, version: version,
                                    purpose: request.purpose, action: request.action, outcome: decision.outcome, reason: decision.reason,
                                    consent: decision.consent, sealedJustification: nil)
@@ -278,6 +294,28 @@ public final class AccessService: Sendable {
             }
         } catch { throw .auditUnavailable("\(error)") }
         return (decisions, firstIndex)
+    }
+
+    /// Writes decisions about ledger objects that concern a patient — a claim, coverage, prior
+    /// authorization, prescription, trial participation or telehealth session, decided by
+    /// `ReadRules` rather than by a consent — to the audit log in one durable batch, before the
+    /// caller shows anything (security review finding 10). Each entry names the object's id as its
+    /// record, version 0 (no record content is released), reason `party` or `not-a-party`.
+    public func logObjectReads(_ reads: [ObjectRead]) async throws(AccessError) {
+        guard !reads.isEmpty else { return }
+        try checkStateReads()
+        let now = clock.nowMs()
+        let entries = reads.map { read in
+            let entry = AuditEntry(timeMs: now, requester: read.requester, patient: read.patient, record: read.object, version: 0,
+                                   purpose: read.purpose, action: .read, outcome: read.permitted ? .permit : .deny,
+                                   reason: read.permitted ? .party : .notAParty, consent: nil, sealedJustification: nil)
+            return (entry.encoded, read.patient)
+        }
+        do {
+            for chunk in stride(from: 0, to: entries.count, by: AuditBatcher.batchEntriesMax) {
+                _ = try await audit.append(Array(entries[chunk..<min(chunk + AuditBatcher.batchEntriesMax, entries.count)]))
+            }
+        } catch { throw .auditUnavailable("\(error)") }
     }
 
     /// Refuses to act on decisions once a read of the node's state has failed: a consent or a

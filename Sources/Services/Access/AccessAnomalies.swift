@@ -218,7 +218,7 @@ public enum AccessAnomalies {
 
     /// Reasons whose decision itself found a relationship between requester and patient (or the
     /// emergency procedure, which rule (d) watches instead).
-    public static let relationshipReasons: Set<DecisionReason> = [.patientSelf, .delegate, .author, .consent, .directoryResource, .breakGlass]
+    public static let relationshipReasons: Set<DecisionReason> = [.patientSelf, .delegate, .author, .consent, .directoryResource, .breakGlass, .party]
 
     /// Whether an entry shows a care relationship (rule a).
     public static func isExplained(_ entry: AnomalyInput, _ thresholds: AnomalyThresholds) -> Bool {

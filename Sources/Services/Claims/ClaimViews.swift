@@ -10,12 +10,13 @@ extension LedgerView {
         return Self.planJSON(plan)
     }
 
-    public func coverage(_ id: Hash256, as requester: Identity) throws(ServiceError) -> JSONObject {
+    /// A coverage, for its parties; the decision is logged (`decide`).
+    public func coverage(_ id: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
         guard let coverage = ClaimsContract.coverage(id, in: state),
               let plan = ClaimsContract.plan(coverage.plan, in: state) else { throw .notFound("no coverage \(id.hex)") }
-        guard ReadRules.mayReadCoverage(coverage, payer: plan.payer, requester, state) else {
-            throw .forbidden("only the patient, a delegate or the payer's staff read a coverage")
-        }
+        try await decide(requester, patient: coverage.patient, object: id, purpose: .payment,
+                         allowed: { ReadRules.mayReadCoverage(coverage, payer: plan.payer, $0, state) },
+                         refusal: "only the patient, a delegate or the payer's staff read a coverage")
         return [
             "id": coverage.id.hex, "patient": coverage.patient.hex, "plan": coverage.plan, "start_ms": coverage.startMs,
             "end_ms": coverage.endMs, "terminated_ms": coverage.terminatedMs.map { $0 as Any } ?? NSNull(),
@@ -24,11 +25,12 @@ extension LedgerView {
         ]
     }
 
-    public func authorization(_ id: Hash256, as requester: Identity) throws(ServiceError) -> JSONObject {
+    /// A prior authorization, for its parties; the decision is logged (`decide`).
+    public func authorization(_ id: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
         guard let auth = ClaimsContract.authorization(id, in: state) else { throw .notFound("no authorization \(id.hex)") }
-        guard ReadRules.mayReadAuthorization(auth, requester, state) else {
-            throw .forbidden("only the patient, the requesting provider or the payer read an authorization")
-        }
+        try await decide(requester, patient: auth.patient, object: id, purpose: .payment,
+                         allowed: { ReadRules.mayReadAuthorization(auth, $0, state) },
+                         refusal: "only the patient, the requesting provider or the payer read an authorization")
         return [
             "id": auth.id.hex, "patient": auth.patient.hex, "plan": auth.plan, "provider": auth.provider.hex, "code": auth.code,
             "quantity": auth.quantity, "status": auth.status.rawValue, "remaining": auth.remaining,
@@ -37,17 +39,16 @@ extension LedgerView {
     }
 
     /// A claim as its parties see it; `requester` nil is the node operator reading its own store (the CLI).
-    public func claim(_ id: Hash256, as requester: Identity?) throws(ServiceError) -> JSONObject {
-        let entry = try claimEntry(id, as: requester)
+    public func claim(_ id: Hash256, as requester: Identity?) async throws(ServiceError) -> JSONObject {
+        let entry = try await claimEntry(id, as: requester)
         return Self.claimJSON(entry, currency: currency(of: entry))
     }
 
-    /// The claim's entry, if `requester` may read it.
-    public func claimEntry(_ id: Hash256, as requester: Identity?) throws(ServiceError) -> ClaimEntry {
+    /// The claim's entry, if `requester` may read it; the decision is logged (`decide`).
+    public func claimEntry(_ id: Hash256, as requester: Identity?) async throws(ServiceError) -> ClaimEntry {
         guard let claim = ClaimsContract.claim(id, in: state) else { throw .notFound("no claim \(id.hex)") }
-        if let requester, !ReadRules.mayReadClaim(claim, requester, state) {
-            throw .forbidden("only the patient, a delegate, the billing provider and the payer read a claim")
-        }
+        try await decide(requester, patient: claim.patient, object: id, purpose: .payment, allowed: { ReadRules.mayReadClaim(claim, $0, state) },
+                         refusal: "only the patient, a delegate, the billing provider and the payer read a claim")
         return claim
     }
 

@@ -36,7 +36,7 @@ extension FHIRService {
     }
 
     /// One ledger ClaimResponse, for the parties of the claim.
-    public func ledgerClaimResponse(id: String, requester: Identity) throws(FHIRError) -> [String: Any] {
+    public func ledgerClaimResponse(id: String, requester: Identity) async throws(FHIRError) -> [String: Any] {
         let hex = String(id.dropFirst(ClaimMapping.responsePrefix.count))
         guard hex.count == 56, hex.allSatisfy(\.isHexDigit) else { throw .notFound("ClaimResponse/\(id)") }
         let rows: [(key: String, value: [UInt8])]
@@ -45,21 +45,36 @@ extension FHIRService {
         }
         guard rows.count == 1, let claimID = Hash256(hex: String(rows[0].key.dropFirst("claims/claim/".count))),
               let entry = ClaimsContract.claim(claimID, in: state) else { throw .notFound("ClaimResponse/\(id)") }
-        guard mayRead(entry, requester) else { throw .forbidden("only the patient, the billing provider and the payer read this claim") }
+        try await logObjectReads([ObjectRead(requester: requester.id, patient: entry.patient, object: entry.id, purpose: .payment,
+                                             permitted: mayRead(entry, requester))],
+                                 refusal: "only the patient, the billing provider and the payer read this claim")
         return claimResponse(entry, patientID: nil)
     }
 
-    /// The patient's adjudicated claims the requester may see, newest last.
-    public func ledgerClaimResponses(patientID: String, requester: Identity) throws(FHIRError) -> [[String: Any]] {
+    /// The patient's adjudicated claims the requester may see, newest last; each one shown is a
+    /// decision in the patient's access log.
+    public func ledgerClaimResponses(patientID: String, requester: Identity) async throws(FHIRError) -> [[String: Any]] {
         let patient = try ledgerPatient(patientID)
         let prefix = ClaimsContract.patientClaimsPrefix(patient)
         let rows: [(key: String, value: [UInt8])]
         do { rows = try node.store.states(prefix: prefix, after: nil, limit: 1_000) } catch { throw FHIRError(500, "exception", "\(error)") }
-        return rows.compactMap { row in
-            guard let id = Hash256(hex: String(row.key.dropFirst(prefix.count))), let entry = ClaimsContract.claim(id, in: state),
-                  mayRead(entry, requester) else { return nil }
-            return claimResponse(entry, patientID: patientID)
-        }.sorted { ($0["created"] as? String ?? "") < ($1["created"] as? String ?? "") }
+        let shown = rows.compactMap { row in
+            Hash256(hex: String(row.key.dropFirst(prefix.count))).flatMap { ClaimsContract.claim($0, in: state) }
+                .flatMap { mayRead($0, requester) ? $0 : nil }
+        }
+        try await logObjectReads(shown.map { ObjectRead(requester: requester.id, patient: $0.patient, object: $0.id, purpose: .payment, permitted: true) },
+                                 refusal: "")
+        return shown.map { claimResponse($0, patientID: patientID) }
+            .sorted { ($0["created"] as? String ?? "") < ($1["created"] as? String ?? "") }
+    }
+
+    /// Logs decisions about ledger objects (`AccessService.logObjectReads`) before anything is
+    /// shown; the first refused one is 403 with `refusal`.
+    func logObjectReads(_ reads: [ObjectRead], refusal: String) async throws(FHIRError) {
+        do { try await access.logObjectReads(reads) } catch {
+            throw FHIRError(503, "transient", "the access decision cannot be logged, so nothing is shown: \(error)")
+        }
+        if reads.contains(where: { !$0.permitted }) { throw .forbidden(refusal) }
     }
 
     public func mayRead(_ claim: ClaimEntry, _ requester: Identity) -> Bool { ReadRules.mayReadClaim(claim, requester, state) }
@@ -96,7 +111,7 @@ extension FHIRService {
     /// `MedicationRequest/ledger-<56 hex>` (patient, prescriber's organization, pharmacists),
     /// `MedicationDispense/ledger-<48 hex>-<fill>` (as the prescription), `Encounter/ledger-<56 hex>`
     /// (the telehealth session's participants).
-    public func ledgerResource(type: String, id: String, requester: Identity) throws(FHIRError) -> [String: Any] {
+    public func ledgerResource(type: String, id: String, requester: Identity) async throws(FHIRError) -> [String: Any] {
         let key = String(id.dropFirst(LedgerResources.prefix.count))
         switch type {
         case "ResearchStudy":
@@ -105,9 +120,9 @@ extension FHIRService {
         case "MedicationRequest":
             let full = try fullID(key, prefix: PrescriptionContract.prescriptionPrefix, what: "MedicationRequest/\(id)")
             guard let view = PrescriptionContract.prescription(full, in: state) else { throw .notFound("MedicationRequest/\(id)") }
-            guard ReadRules.mayReadPrescription(view.prescription, requester, state) else {
-                throw .forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
-            }
+            try await logObjectReads([ObjectRead(requester: requester.id, patient: view.prescription.patient, object: full, purpose: .treatment,
+                                                 permitted: ReadRules.mayReadPrescription(view.prescription, requester, state))],
+                                     refusal: "only the patient, the prescriber's organization and pharmacists read a prescription")
             return LedgerResources.medicationRequest(view, label: SupplyChainContract.product(view.prescription.gtin, in: state)?.label)
         case "MedicationDispense":
             let parts = key.split(separator: "-")
@@ -116,14 +131,16 @@ extension FHIRService {
             guard let view = PrescriptionContract.prescription(full, in: state), let fill = view.fills.first(where: { $0.number == number }) else {
                 throw .notFound("MedicationDispense/\(id)")
             }
-            guard ReadRules.mayReadPrescription(view.prescription, requester, state) else {
-                throw .forbidden("only the patient, the prescriber's organization and pharmacists read a dispense")
-            }
+            try await logObjectReads([ObjectRead(requester: requester.id, patient: view.prescription.patient, object: full, purpose: .treatment,
+                                                 permitted: ReadRules.mayReadPrescription(view.prescription, requester, state))],
+                                     refusal: "only the patient, the prescriber's organization and pharmacists read a dispense")
             return LedgerResources.medicationDispense(view, fill: fill, label: SupplyChainContract.product(view.prescription.gtin, in: state)?.label)
         case "Encounter":
             let full = try fullID(key, prefix: TelehealthContract.sessionPrefix, what: "Encounter/\(id)")
             guard let session = TelehealthContract.session(full, in: state) else { throw .notFound("Encounter/\(id)") }
-            guard ReadRules.isSessionParticipant(session, requester, state) else { throw .forbidden("only the session's participants read it") }
+            try await logObjectReads([ObjectRead(requester: requester.id, patient: session.patient, object: full, purpose: .treatment,
+                                                 permitted: ReadRules.isSessionParticipant(session, requester, state))],
+                                     refusal: "only the session's participants read it")
             return LedgerResources.encounter(session)
         default:
             throw .notFound("\(type)/\(id)")

@@ -36,10 +36,19 @@ extension FHIRService {
             permitted.append((record, entry.timeMs))
         }
         permitted = try sorted(permitted, by: query.sort)
-        guard !query.summaryCount, query.count > 0, query.offset < permitted.count else {
-            return FHIRSearchResult(total: permitted.count, matches: [], included: [])
+        let served = query.summaryCount || query.count == 0 || query.offset >= permitted.count
+            ? 0..<0 : query.offset..<min(permitted.count, query.offset + query.count)
+        // The total says that each permitted match exists and matches (`_summary=count` says nothing
+        // else): those not served on this page are logged decisions too, releasing nothing (finding 10).
+        let counted = permitted.indices.filter { !served.contains($0) }.map { permitted[$0].record }
+        if !counted.isEmpty {
+            do {
+                _ = try await access.authorize(counted.map { AccessRequest(requester: requester.id, record: $0, purpose: purpose, action: .read) },
+                                               releasing: false)
+            } catch { throw Self.map(error) }
         }
-        let page = permitted[query.offset..<min(permitted.count, query.offset + query.count)]
+        guard !served.isEmpty else { return FHIRSearchResult(total: permitted.count, matches: [], included: []) }
+        let page = permitted[served]
         let matches = try await serveAll(page.map(\.record), requester: requester, purpose: purpose)
         var included: [FHIRVersion] = []
         if !query.includes.isEmpty {

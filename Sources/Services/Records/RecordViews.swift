@@ -65,7 +65,7 @@ extension AccessService {
     /// (durably, before the caller shows anything) — what showing a record's entry costs.
     private func loggedDecisions(_ entries: [RecordEntry], as requester: Identity) async throws(ServiceError) -> [Decision] {
         let requests = entries.map { AccessRequest(requester: requester.id, record: $0.record, purpose: .treatment, action: .read) }
-        do { return try await authorize(requests).decisions } catch {
+        do { return try await authorize(requests, releasing: false).decisions } catch {
             throw ServiceError(.unavailable, "the access decision cannot be logged: \(error)")
         }
     }

@@ -28,12 +28,11 @@ extension LedgerView {
 
     /// A prescription and its fills as its parties see it; its status as of the head block
     /// ("expired" once active past its expiry). `requester` nil is the node's operator (the CLI).
-    public func prescription(_ id: Hash256, as requester: Identity?) throws(ServiceError) -> JSONObject {
+    public func prescription(_ id: Hash256, as requester: Identity?) async throws(ServiceError) -> JSONObject {
         guard let view = PrescriptionContract.prescription(id, in: state) else { throw .notFound("no prescription \(id.hex)") }
         let rx = view.prescription
-        if let requester, !ReadRules.mayReadPrescription(rx, requester, state) {
-            throw .forbidden("only the patient, the prescriber's organization and pharmacists read a prescription")
-        }
+        try await decide(requester, patient: rx.patient, object: id, purpose: .treatment, allowed: { ReadRules.mayReadPrescription(rx, $0, state) },
+                         refusal: "only the patient, the prescriber's organization and pharmacists read a prescription")
         var names = Names(state)
         var out: JSONObject = [
             "id": rx.id.hex, "prescriber": names.hex(rx.prescriber), "organization": names.hex(rx.organization), "patient": rx.patient.hex,

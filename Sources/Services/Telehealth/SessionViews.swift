@@ -13,8 +13,14 @@ extension LedgerView {
         return session
     }
 
-    public func session(_ id: Hash256, as requester: Identity) throws(ServiceError) -> JSONObject {
-        Self.sessionJSON(try participantSession(id, as: requester))
+    /// A session's record (who, when, the transcript hash), for its participants; the decision is
+    /// logged (`decide`).
+    public func session(_ id: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
+        guard let session = TelehealthContract.session(id, in: state) else { throw .notFound("no session \(id.hex)") }
+        try await decide(requester, patient: session.patient, object: id, purpose: .treatment,
+                         allowed: { ReadRules.isSessionParticipant(session, $0, state) },
+                         refusal: "only the session's clinician and patient (or a delegate) take part")
+        return Self.sessionJSON(session)
     }
 
     static func sessionJSON(_ session: TelehealthSession) -> JSONObject {

@@ -10,11 +10,13 @@ extension LedgerView {
         return Self.trialJSON(trial, results: TrialIndex.results(trial: id, in: state))
     }
 
-    public func participant(_ patient: IdentityID, trial id: String, as requester: Identity) throws(ServiceError) -> JSONObject {
+    /// A patient's standing in a trial, for its parties; the decision is logged (`decide`) under
+    /// the object id SHA-256 of the trial id.
+    public func participant(_ patient: IdentityID, trial id: String, as requester: Identity) async throws(ServiceError) -> JSONObject {
         guard let trial = TrialIndex.trial(id, in: state) else { throw .notFound("no trial \(id.prefix(40))") }
-        guard ReadRules.mayReadParticipant(patient, of: trial, requester, state) else {
-            throw .forbidden("only the patient, a delegate, the sponsor's or a site's staff read a participant")
-        }
+        try await decide(requester, patient: patient, object: Hash256.sha256(Array(id.utf8)), purpose: .research,
+                         allowed: { ReadRules.mayReadParticipant(patient, of: trial, $0, state) },
+                         refusal: "only the patient, a delegate, the sponsor's or a site's staff read a participant")
         guard let participant = TrialIndex.participant(trial: id, patient: patient, in: state) else {
             throw .notFound("patient \(patient.hex) has no consent or enrollment in \(id)")
         }
