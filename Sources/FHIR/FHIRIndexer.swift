@@ -22,6 +22,12 @@ public enum FHIRIndexer {
             let elements = parameter.paths.flatMap { elementValues(resource, path: $0) }
             switch (parameter.target, parameter.kind) {
             case (.patient, _): continue
+            case (.blind(let field), .date):
+                for case let text as String in elements where fields.identifiers.count < itemsMax {
+                    guard let normalized = FHIRDateTime.normalized(text) else { continue }
+                    fields.identifiers.append(ExtractedIdentifier(field: field, value: normalized))
+                    fields.sortValues.append(IndexedValue(param: parameter.name, value: normalized))
+                }
             case (.blind(let field), _):
                 for element in elements {
                     for text in blindTexts(element) where fields.identifiers.count < itemsMax {

@@ -201,7 +201,9 @@ public struct SearchQuery: Sendable {
                 guard rawValue == "true" || rawValue == "false" else { throw FHIRError.invalid("\(name):missing takes true or false") }
                 return Criterion(parameter: parameter, values: [], modifier: .missing(rawValue == "true"))
             case "not":
-                guard parameter.kind == .token, parameter.target == .value else { throw Unsupported(why: ":not applies to token parameters with plain values (code, status, …)") }
+                guard parameter.kind == .token, parameter.target == .value || parameter.target == .blind(.gender) else {
+                    throw Unsupported(why: ":not applies to token parameters with plain values (code, status, gender, …)")
+                }
                 modifier = .not
             case "exact":
                 guard case .blind(.name) = parameter.target else { throw Unsupported(why: ":exact applies to name, family and given") }
@@ -229,9 +231,18 @@ public struct SearchQuery: Sendable {
             let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { return .words(text) }
             return parts[0].isEmpty ? .words(parts[1]) : .words(BlindIndexer.systemQualified(system: parts[0], value: parts[1]))
+        case (_, .date):
+            return try dateRange(text, for: parameter)
         case (.blind, _):
             return .words(text)
-        case (.value, .date):
+        case (.value, _):
+            if text.hasPrefix("|") { return .exact(String(text.dropFirst())) }
+            return .exact(text)
+        }
+    }
+
+    /// A date criterion (`eq`, `lt`, `le`, `gt`, `ge` and a FHIR date or dateTime) as a half-open range.
+    static func dateRange(_ text: String, for parameter: SearchParameter) throws(FHIRError) -> Value {
             var prefix = "eq"
             var body = text
             if let first = text.first, first.isLetter, text.count > 2 {
@@ -249,10 +260,6 @@ public struct SearchQuery: Sendable {
             case "ge": return .range(from: range.lo, to: nil)
             default: throw .invalid("\(parameter.name): date prefix \(prefix) is not supported (use eq, lt, le, gt, ge)")
             }
-        case (.value, _):
-            if text.hasPrefix("|") { return .exact(String(text.dropFirst())) }
-            return .exact(text)
-        }
     }
 }
 

@@ -207,6 +207,32 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func records(withAny tokens: [BlindToken], limit: Int) throws -> [Hash256] {
+        let wanted = Set(tokens)
+        return tables.withLock { t in
+            Array(Set(t.tokens.lazy.filter { wanted.contains($0.token) }.map(\.record)).sorted().prefix(max(0, limit)))
+        }
+    }
+
+    public func blindIndexedValues(param: String, tokens: [Hash256: [BlindToken]], sealed: [Hash256: [String]]) throws {
+        tables.withLock { t in
+            for (record, added) in tokens {
+                for token in added { t.tokens.insert(TokenEntry(token: token, record: record)) }
+            }
+            t.values = t.values.filter { $0.param != param || $0.value.hasPrefix(BlindIndexer.sealedPrefix) }
+            for (record, values) in sealed {
+                for value in values { t.values.insert(IndexEntry(param: param, value: value, record: record)) }
+            }
+            for (key, row) in t.versions {
+                guard let listed = row.indexKeys else { continue }
+                let kept = listed.values.filter { $0.param != param || $0.value.hasPrefix(BlindIndexer.sealedPrefix) }
+                guard tokens[key.record] != nil || kept.count != listed.values.count else { continue }
+                t.versions[key]?.indexKeys = (listed.tokens + (tokens[key.record] ?? []),
+                                              kept + (sealed[key.record] ?? []).map { IndexedValue(param: param, value: $0) })
+            }
+        }
+    }
+
     public func records(param: String, value: String, limit: Int) throws -> [Hash256] {
         tables.withLock { t in
             Array(t.values.lazy.filter { $0.param == param && $0.value == value }.map(\.record).sorted().prefix(max(0, limit)))

@@ -359,6 +359,54 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func records(withAny tokens: [BlindToken], limit: Int) throws -> [Hash256] {
+        guard !tokens.isEmpty, limit > 0 else { return [] }
+        return try wrap {
+            try pool.read { db in
+                var found = Set<Data>()
+                // SQLite binds at most 32,766 parameters; 500 tokens a query keeps each statement small.
+                for start in stride(from: 0, to: tokens.count, by: 500) {
+                    let chunk = tokens[start..<min(tokens.count, start + 500)]
+                    let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                    found.formUnion(try Data.fetchAll(db, sql: "SELECT DISTINCT record FROM blind_token WHERE token IN (\(marks)) LIMIT ?",
+                                                      arguments: StatementArguments(chunk.map { Data($0.bytes) } + [limit])))
+                    if found.count >= limit { break }
+                }
+                return found.compactMap { Hash256(bytes: Array($0)) }.sorted().prefix(limit).map { $0 }
+            }
+        }
+    }
+
+    public func blindIndexedValues(param: String, tokens: [Hash256: [BlindToken]], sealed: [Hash256: [String]]) throws {
+        try wrap {
+            try write { db in
+                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
+                for (record, added) in tokens {
+                    for token in added { try insert.execute(arguments: [Data(token.bytes), Data(record.bytes)]) }
+                }
+                try db.execute(sql: "DELETE FROM indexed_value WHERE param = ? AND substr(value, 1, ?) != ?",
+                               arguments: [param, BlindIndexer.sealedPrefix.count, BlindIndexer.sealedPrefix])
+                let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
+                for (record, values) in sealed {
+                    for text in values { try value.execute(arguments: [param, text, Data(record.bytes)]) }
+                }
+                // The lists the versions keep for erasure: the tokens and sealed values join, the readable values leave.
+                let listed = try Row.fetchAll(db, sql: "SELECT record, version, index_keys FROM record_version WHERE index_keys IS NOT NULL")
+                for row in listed {
+                    let record = row["record"] as Data
+                    let keys = try IndexKeys.decode(Array(row["index_keys"] as Data))
+                    let id = Hash256(bytes: Array(record))
+                    let kept = keys.values.filter { $0.param != param || $0.value.hasPrefix(BlindIndexer.sealedPrefix) }
+                    let added = id.flatMap { tokens[$0] }?.map(\.bytes) ?? []
+                    guard !added.isEmpty || kept.count != keys.values.count else { continue }
+                    let values = kept + (id.flatMap { sealed[$0] } ?? []).map { IndexedValue(param: param, value: $0) }
+                    try db.execute(sql: "UPDATE record_version SET index_keys = ? WHERE record = ? AND version = ?",
+                                   arguments: [Data(IndexKeys.encode(tokens: keys.tokens + added, values: values)), record, row["version"] as Int64])
+                }
+            }
+        }
+    }
+
     public func records(param: String, value: String, limit: Int) throws -> [Hash256] {
         try wrap {
             try pool.read { db in

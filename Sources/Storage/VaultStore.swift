@@ -103,8 +103,16 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func erase(record: Hash256) throws -> ErasureReport
     /// Records whose blind index holds every token.
     func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256]
+    /// Records whose blind index holds at least one of the tokens, in record-id order.
+    func records(withAny tokens: [BlindToken], limit: Int) throws -> [Hash256]
     /// Records with an indexed value.
     func records(param: String, value: String, limit: Int) throws -> [Hash256]
+    /// Moves a parameter from the readable index to the blind index, in one transaction: each
+    /// record in `tokens` gains its tokens (in the index and in the list its versions keep for
+    /// erasure), every readable value of `param` — in the index and in those lists — is replaced
+    /// by the record's `sealed` values (none if absent). For vaults written before the parameter
+    /// was indexed blind.
+    func blindIndexedValues(param: String, tokens: [Hash256: [BlindToken]], sealed: [Hash256: [String]]) throws
     /// Records with an indexed value of `param` in [from, to) in string order (`to` nil: unbounded).
     func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256]
     /// Records about a patient, in record-id order.

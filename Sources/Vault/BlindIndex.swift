@@ -5,6 +5,12 @@ import LedgerCore
 /// The kinds of direct identifier the blind index covers.
 public enum IdentifierField: String, CaseIterable, Sendable {
     case name, identifier, telecom, address
+    /// Administrative gender: one whole-value token (with sex and a birth date and a ZIP code,
+    /// quasi-identifying; never stored readable).
+    case gender
+    /// Date of birth: tokens for its year, month and day (`BlindIndexer.dateTokens`), so that a
+    /// date range is searched as a union of tokens and the date is never stored readable.
+    case birthDate = "birthdate"
 }
 
 /// The secret key of a node's blind index.
@@ -43,8 +49,33 @@ public struct BlindIndexer: Sendable {
     public static let tokensPerValueMax = 256
 
     let key: BlindIndexKey
+    /// Seals index values kept only to sort by (`seal`), derived from the index key.
+    let sealKey: SymmetricKey
 
-    public init(key: BlindIndexKey) { self.key = key }
+    public init(key: BlindIndexKey) {
+        self.key = key
+        sealKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.key, info: Array("careledger/index-seal/v1".utf8), outputByteCount: 32)
+    }
+
+    // MARK: sealed sort values
+
+    /// What a sealed value starts with.
+    public static let sealedPrefix = "sealed:"
+
+    /// A value the index keeps only to sort by (a birth date), sealed with AES-256-GCM under a key
+    /// derived from the index key: unreadable at rest, opened in memory to order search results.
+    public func seal(_ text: String) -> String {
+        // AES-GCM with a random nonce cannot fail for a 32-byte key and a short message.
+        let box = try! AES.GCM.seal(Array(text.utf8), using: sealKey)
+        return Self.sealedPrefix + box.combined!.base64EncodedString()
+    }
+
+    /// The text of a value `seal` made; nil for anything else (or a value sealed under another key).
+    public func open(_ stored: String) -> String? {
+        guard stored.hasPrefix(Self.sealedPrefix), let data = Data(base64Encoded: String(stored.dropFirst(Self.sealedPrefix.count))),
+              let box = try? AES.GCM.SealedBox(combined: data), let plain = try? AES.GCM.open(box, using: sealKey) else { return nil }
+        return String(decoding: plain, as: UTF8.self)
+    }
 
     /// Words of a name or address: case and diacritics folded, split on anything but letters and digits.
     public static func normalize(_ text: String) -> [String] {
@@ -58,16 +89,18 @@ public struct BlindIndexer: Sendable {
     public static func normalize(_ text: String, field: IdentifierField) -> [String] {
         let words = normalize(text)
         switch field {
-        case .telecom, .identifier:
+        case .telecom, .identifier, .gender:
             let joined = words.joined()
             return joined.isEmpty ? [] : [String(joined.prefix(tokenCharactersMax))]
         case .name, .address: return words
+        case .birthDate: return []  // dates are tokenized by `dateTokens`, never as words
         }
     }
 
     /// Tokens to index for a value: each normalized token and its prefixes of ≥ 3 characters,
     /// plus one whole-word token per word (`:exact`) and the field's presence token (`:missing`).
     public func tokens(field: IdentifierField, value: String) -> Set<BlindToken> {
+        if field == .birthDate { return Set(dateTokens(field: field, value: value)) }
         if let qualified = Self.systemQualifiedWord(value) { return [token(field, qualified)] }
         var out = Set<BlindToken>()
         let words = Self.normalize(value, field: field)
@@ -112,6 +145,66 @@ public struct BlindIndexer: Sendable {
         return Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { wholeWordToken(field, $0) }
     }
 
+    // MARK: dates
+
+    /// Years an open-ended date range reaches: `birthdate=lt1950` covers 1800 to 1949. A date
+    /// outside them is still found by `eq` and by ranges that name its years.
+    public static let dateYears = 1800..<2200
+
+    /// Tokens for a date ("YYYY-MM-DD", optionally followed by a time, which is ignored): its
+    /// year, its month and its day, each a keyed token, and the field's presence token. Empty
+    /// for text that is not a date.
+    public func dateTokens(field: IdentifierField, value: String) -> [BlindToken] {
+        guard let day = CivilDay(prefixOf: value) else { return [] }
+        return [presenceToken(field: field), dateToken(field, .year, day), dateToken(field, .month, day), dateToken(field, .day, day)]
+    }
+
+    /// The fewest year, month and day tokens whose dates are exactly those of the half-open range
+    /// of instants [`from`, `to`) ("YYYY-MM-DDThh:mm:ssZ"; nil is open, bounded by `dateYears`):
+    /// a date counts from its midnight, so it matches when `from` ≤ its midnight < `to`. At most
+    /// about 480 tokens (one per year of `dateYears`, 22 months, 60 days).
+    public func dateRangeTokens(field: IdentifierField, from: String?, to: String?) -> [BlindToken] {
+        let floor = CivilDay(year: Self.dateYears.lowerBound, month: 1, day: 1), ceiling = CivilDay(year: Self.dateYears.upperBound, month: 1, day: 1)
+        func firstDay(_ text: String?, _ open: CivilDay) -> CivilDay? {
+            guard let text else { return open }
+            guard let day = CivilDay(prefixOf: text) else { return nil }
+            return Self.isMidnight(text) ? day : day.adding(days: 1)
+        }
+        guard var day = firstDay(from, floor), let end = firstDay(to, ceiling) else { return [] }
+        var out: [BlindToken] = []
+        while day < end {
+            if day.month == 1, day.day == 1, CivilDay(year: day.year + 1, month: 1, day: 1) <= end {
+                out.append(dateToken(field, .year, day))
+                day = CivilDay(year: day.year + 1, month: 1, day: 1)
+            } else if day.day == 1, day.nextMonth <= end {
+                out.append(dateToken(field, .month, day))
+                day = day.nextMonth
+            } else {
+                out.append(dateToken(field, .day, day))
+                day = day.adding(days: 1)
+            }
+        }
+        return out
+    }
+
+    enum DatePrecision: String { case year = "Y", month = "M", day = "D" }
+
+    func dateToken(_ field: IdentifierField, _ precision: DatePrecision, _ day: CivilDay) -> BlindToken {
+        let text: String
+        switch precision {
+        case .year: text = day.yearText
+        case .month: text = day.yearText + "-" + CivilDay.two(day.month)
+        case .day: text = day.text
+        }
+        return token(field, "\u{0}date\u{0}" + precision.rawValue + "\u{0}" + text)
+    }
+
+    /// Whether an instant text's time of day is 00:00:00 (or it has none).
+    static func isMidnight(_ text: String) -> Bool {
+        let time = text.dropFirst(10)
+        return time.isEmpty || time.drop(while: { $0 == "T" }).allSatisfy { $0 == "0" || $0 == ":" || $0 == "Z" || $0 == "." }
+    }
+
     /// The token every record with at least one word in `field` carries (`:missing`); reveals presence only.
     public func presenceToken(field: IdentifierField) -> BlindToken { token(field, "\u{0}present") }
 
@@ -149,8 +242,60 @@ public struct ExtractedFields: Sendable, Equatable {
     public var resourceType: String
     public var identifiers: [ExtractedIdentifier]
     public var values: [IndexedValue]
+    /// Values of blind-indexed parameters kept to sort by: stored sealed (`BlindIndexer.seal`).
+    public var sortValues: [IndexedValue]
 
-    public init(resourceType: String, identifiers: [ExtractedIdentifier] = [], values: [IndexedValue] = []) {
-        (self.resourceType, self.identifiers, self.values) = (resourceType, identifiers, values)
+    public init(resourceType: String, identifiers: [ExtractedIdentifier] = [], values: [IndexedValue] = [], sortValues: [IndexedValue] = []) {
+        (self.resourceType, self.identifiers, self.values, self.sortValues) = (resourceType, identifiers, values, sortValues)
     }
+}
+
+/// A day of the proleptic Gregorian calendar, for date tokens.
+struct CivilDay: Comparable, Sendable {
+    let year: Int, month: Int, day: Int
+
+    init(year: Int, month: Int, day: Int) { (self.year, self.month, self.day) = (year, month, day) }
+
+    /// The day "YYYY-MM-DD" at the start of `text`; nil if it is not a valid date.
+    init?(prefixOf text: String) {
+        let bytes = Array(text.utf8.prefix(10))
+        guard bytes.count == 10, bytes[4] == 45, bytes[7] == 45 else { return nil }
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for byte in bytes[range] {
+                guard (48...57).contains(byte) else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), (1...12).contains(month),
+              (1...Self.days(inMonth: month, of: year)).contains(day) else { return nil }
+        (self.year, self.month, self.day) = (year, month, day)
+    }
+
+    static func days(inMonth month: Int, of year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    func adding(days count: Int) -> CivilDay {
+        var (y, m, d) = (year, month, day + count)
+        while d > Self.days(inMonth: m, of: y) {
+            d -= Self.days(inMonth: m, of: y)
+            (y, m) = m == 12 ? (y + 1, 1) : (y, m + 1)
+        }
+        return CivilDay(year: y, month: m, day: d)
+    }
+
+    /// The first day of the next month.
+    var nextMonth: CivilDay { month == 12 ? CivilDay(year: year + 1, month: 1, day: 1) : CivilDay(year: year, month: month + 1, day: 1) }
+
+    static func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+    var yearText: String { String(repeating: "0", count: max(0, 4 - String(year).count)) + String(year) }
+    var text: String { yearText + "-" + Self.two(month) + "-" + Self.two(day) }
+
+    static func < (lhs: CivilDay, rhs: CivilDay) -> Bool { (lhs.year, lhs.month, lhs.day) < (rhs.year, rhs.month, rhs.day) }
 }

@@ -36,6 +36,10 @@ final class FlakyAuditVault: VaultStore, @unchecked Sendable {
     }
     func erase(record: Hash256) throws -> ErasureReport { try inner.erase(record: record) }
     func records(withAll tokens: [BlindToken], limit: Int) throws -> [Hash256] { try inner.records(withAll: tokens, limit: limit) }
+    func records(withAny tokens: [BlindToken], limit: Int) throws -> [Hash256] { try inner.records(withAny: tokens, limit: limit) }
+    func blindIndexedValues(param: String, tokens: [Hash256: [BlindToken]], sealed: [Hash256: [String]]) throws {
+        try inner.blindIndexedValues(param: param, tokens: tokens, sealed: sealed)
+    }
     func records(param: String, value: String, limit: Int) throws -> [Hash256] { try inner.records(param: param, value: value, limit: limit) }
     func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256] {
         try inner.records(param: param, from: from, to: to, limit: limit)

@@ -148,7 +148,8 @@ public final class AccessService: Sendable {
             for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(field: identifier.field, value: identifier.value)) }
             let stored = StoredRecordVersion(record: record, version: version, patient: patient, blob: sealed,
                                              dataKey: try patientKey.key.wrap(key, record: record, version: version),
-                                             patientKey: patientKey.stored, blindTokens: tokens, values: fields.values)
+                                             patientKey: patientKey.stored, blindTokens: tokens,
+                                             values: fields.values + fields.sortValues.map { IndexedValue(param: $0.param, value: indexer.seal($0.value)) })
             return (stored, fields.resourceType)
         }
     }
@@ -445,9 +446,64 @@ public final class AccessService: Sendable {
     /// needs a permitted decision.
     /// `exact`: whole words only (no prefix match).
     public func search(_ field: IdentifierField, _ query: String, exact: Bool = false, limit: Int = 100) throws(AccessError) -> [Hash256] {
+        if field == .birthDate {
+            // A date (YYYY, YYYY-MM or YYYY-MM-DD): the records whose date falls in it.
+            guard let range = FHIRDateTime.range(query) else { return [] }
+            return try search(field, from: range.lo, to: range.hi, limit: limit)
+        }
         let tokens = exact ? indexer.exactQueryTokens(field: field, query: query) : indexer.queryTokens(field: field, query: query)
         guard !tokens.isEmpty else { return [] }
         do { return try vault.records(withAll: tokens, limit: limit) } catch { throw .storage("\(error)") }
+    }
+
+    /// Index parameters a vault written before 2026-12-05 holds readable that are now blind: a
+    /// birth date and a gender are quasi-identifiers (security review finding 10).
+    static let blindedParameters: [(param: String, field: IdentifierField)] = [("birthdate", .birthDate), ("gender", .gender)]
+
+    /// Moves `blindedParameters` still held readable in the vault's index to the blind index
+    /// (tokens from the stored values) and deletes the readable values; returns how many records
+    /// were moved. Idempotent; `LocalLedger.open` runs it after settling pending writes.
+    public func blindLegacyIndexValues() throws(AccessError) -> Int {
+        var moved = 0
+        for (param, field) in Self.blindedParameters {
+            do {
+                let records = try vault.records(param: param, from: "", to: nil, limit: Int.max)
+                guard !records.isEmpty else { continue }
+                var tokens: [Hash256: [BlindToken]] = [:]
+                var sealed: [Hash256: [String]] = [:]
+                for chunk in stride(from: 0, to: records.count, by: 10_000) {
+                    let values = try vault.values(param: param, records: Array(records[chunk..<min(records.count, chunk + 10_000)]))
+                    for (record, texts) in values {
+                        let readable = texts.filter { !$0.hasPrefix(BlindIndexer.sealedPrefix) }
+                        guard !readable.isEmpty else { continue }
+                        tokens[record] = Array(readable.reduce(into: Set<BlindToken>()) { $0.formUnion(indexer.tokens(field: field, value: $1)) })
+                        // A date stays sortable: sealed.
+                        if field == .birthDate { sealed[record] = readable.map(indexer.seal) }
+                    }
+                }
+                guard !tokens.isEmpty else { continue }
+                try vault.blindIndexedValues(param: param, tokens: tokens, sealed: sealed)
+                moved += tokens.count
+            } catch { throw .storage("moving \(param) to the blind index: \(error)") }
+        }
+        return moved
+    }
+
+    /// The indexed values of `param` for `records`, sealed ones opened (to sort by; never shown).
+    public func sortValues(param: String, records: [Hash256]) throws(AccessError) -> [Hash256: [String]] {
+        do {
+            return try vault.values(param: param, records: records).mapValues { texts in
+                texts.map { $0.hasPrefix(BlindIndexer.sealedPrefix) ? indexer.open($0) ?? "" : $0 }
+            }
+        } catch { throw .storage("\(error)") }
+    }
+
+    /// Records whose blind-indexed date in `field` counts from a midnight in [`from`, `to`)
+    /// (normalized instants; nil is open, reaching `BlindIndexer.dateYears`).
+    public func search(_ field: IdentifierField, from: String?, to: String?, limit: Int) throws(AccessError) -> [Hash256] {
+        let tokens = indexer.dateRangeTokens(field: field, from: from, to: to)
+        guard !tokens.isEmpty else { return [] }
+        do { return try vault.records(withAny: tokens, limit: limit) } catch { throw .storage("\(error)") }
     }
 
     /// Records with at least one word indexed in `field` (FHIR `:missing=false`).

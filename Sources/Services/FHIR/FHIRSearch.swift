@@ -128,7 +128,7 @@ extension FHIRService {
 
     /// The indexed values of `param` for the given records (a bounded candidate set).
     public func indexedValues(_ param: String, for records: some Collection<Hash256>) throws(FHIRError) -> [Hash256: [String]] {
-        do { return try access.vault.values(param: param, records: Array(records)) } catch {
+        do { return try access.sortValues(param: param, records: Array(records)) } catch {
             throw FHIRError(500, "exception", "index lookup failed: \(error)")
         }
     }
@@ -261,10 +261,14 @@ extension FHIRService {
         do {
             switch value {
             case .exact(let text): found = try access.vault.records(param: param, value: text, limit: limit)
-            case .range(let from, let to): found = try access.vault.records(param: param, from: from ?? "", to: to, limit: limit)
+            case .range(let from, let to):
+                if let field { found = try access.search(field, from: from, to: to, limit: limit) } else {
+                    found = try access.vault.records(param: param, from: from ?? "", to: to, limit: limit)
+                }
             case .words(let text):
                 guard let field else { return [] }
-                found = try access.search(field, text, exact: exact, limit: limit)
+                // A gender is a code: the whole value, never a prefix of one.
+                found = try access.search(field, text, exact: exact || field == .gender, limit: limit)
             case .reference(let type, let id):
                 guard type == nil || type == "Patient",
                       let patient = RecordIndex.current(Self.recordID(type: "Patient", id: id), in: state), !patient.isErased else { return [] }

@@ -110,6 +110,8 @@ public final class LocalLedger: Sendable {
                                    indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
         // Writes a crash interrupted between storing and registering: publish or remove them.
         try access.recoverPendingWrites()
+        // Birth dates and genders a vault of an earlier release holds readable move to the blind index.
+        _ = try access.blindLegacyIndexValues()
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access, lock: lock)
     }
 
