@@ -77,10 +77,10 @@ extension DemoScript {
         let name = ((patient["name"] as? [[String: Any]])?.first).map { "\(($0["given"] as? [String])?.first ?? "") \($0["family"] as? String ?? "")" } ?? "?"
         story.ok("GET /fhir/Patient/\(patientID.prefix(8))… as dr-rivera (custodian's clinician): 200, \(name), born \(patient["birthDate"] as? String ?? "?")")
         let denied = try await Self.http("\(base)/fhir/Patient/\(patientID)", token: chenToken)
-        try expect(denied.status == 403, "unauthorized read must be 403, got \(denied.status)")
+        try expect(denied.status == 404, "a read without consent must answer as for a missing record (404), got \(denied.status)")
         let outcome = try JSONSerialization.jsonObject(with: denied.body) as? [String: Any] ?? [:]
         let diagnostics = ((outcome["issue"] as? [[String: Any]])?.first?["diagnostics"] as? String) ?? ""
-        story.refused("the same read as dr-chen (city-clinic, no consent): 403 OperationOutcome “\(diagnostics)” — and it is in the access log")
+        story.refused("the same read as dr-chen (city-clinic, no consent): 404 OperationOutcome “\(diagnostics)” — to him the record might not exist; the refusal is in the patient's access log")
 
         // SMART scopes narrow a token: one asked for with a read scope cannot write.
         let readOnly = try await Self.token(base: base, keys: rivera, scope: "system/Patient.read")

@@ -31,9 +31,11 @@ enum RecordRoutes {
                 ])
             } catch let error as AccessError {
                 switch error {
-                case .denied(let decision):
-                    let status: HTTPResponse.Status = decision.reason == .unknownRecord ? .notFound : decision.reason == .recordErased ? .gone : .forbidden
-                    throw APIError(status, decision.requesterReason.rawValue, decision.requesterReason.text)
+                case .denied(let decision) where decision.reason == .recordErased && decision.existenceVisible:
+                    throw APIError(.gone, decision.reason.rawValue, decision.reason.text)
+                case .denied:
+                    // Missing, erased or refused: one answer, so a release cannot probe which records exist (finding 12).
+                    throw APIError(.notFound, "not_found", "no record \(record.hex) visible to you: not known here, or no consent lets you read it")
                 case .auditUnavailable: throw APIError(.serviceUnavailable, "audit_unavailable", error.description)
                 default: throw APIError(.internalServerError, "release_failed", error.description)
                 }

@@ -264,8 +264,8 @@ enum BadInputRows {
         }, 422, "unauthorized"),
 
         // Reads out of role: a denied release is decided and logged; the other reads are refused before any decision.
-        BadInputRow("role: a payer agent reads a record", .payerAgent, .get, "/v1/records/{record}/release", 403, "no-consent", audited: 1),
-        BadInputRow("role: a payer agent describes a record", .payerAgent, .get, "/v1/records/{record}", 403, "forbidden", audited: 1),
+        BadInputRow("role: a payer agent reads a record", .payerAgent, .get, "/v1/records/{record}/release", 404, "not_found", audited: 1),
+        BadInputRow("role: a payer agent describes a record", .payerAgent, .get, "/v1/records/{record}", 404, "not_found", audited: 1),
         BadInputRow("role: a payer agent lists the patient's records", .payerAgent, .get, "/v1/patients/{patient}/records", 403, "forbidden"),
         BadInputRow("role: an auditor lists the patient's consents", .auditor, .get, "/v1/patients/{patient}/consents", 403, "forbidden"),
         BadInputRow("role: a nurse reads the access log", .nurse, .get, "/v1/patients/{patient}/access-log", 403, "forbidden"),
@@ -342,7 +342,7 @@ enum BadInputRows {
         BadInputRow("fhir role: a payer agent creates a record", .payerAgent, .post, "/fhir/Observation", headers: fhirJSON, body: { world in
             Array(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/\#(world.patientFHIR)"}}"#.utf8)
         }, 403, "forbidden"),
-        BadInputRow("fhir role: a payer agent reads a record", .payerAgent, .get, "/fhir/Observation/{obs}", 403, "forbidden", audited: 1),
+        BadInputRow("fhir role: a payer agent reads a record", .payerAgent, .get, "/fhir/Observation/{obs}", 404, "not-found", audited: 1),
         BadInputRow("fhir role: a clinician deletes a record", .doctor, .delete, "/fhir/Observation/{obs}", 403, "forbidden"),
         BadInputRow("fhir role: a nurse deletes it in a transaction Bundle", .nurse, .post, "/fhir", headers: fhirJSON, body: { world in
             Array(#"{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"DELETE","url":"Observation/\#(world.observationFHIR)"}}]}"#.utf8)
@@ -355,7 +355,7 @@ enum BadInputRows {
         BadInputRow("fhir role: a payer agent submits a claim", .payerAgent, .post, "/fhir/Claim/$submit", headers: fhirJSON, body: { world in
             Array(FHIRJSON.data(FHIRClaimTests.claim("BAD-1", patient: world.patientFHIR, encounter: world.encounterFHIR)))
         }, 403, "forbidden"),
-        BadInputRow("fhir role: a clinic doctor without consent reads", .clinicDoctor, .get, "/fhir/Observation/{obs}", 403, "forbidden", audited: 1),
+        BadInputRow("fhir role: a clinic doctor without consent reads", .clinicDoctor, .get, "/fhir/Observation/{obs}", 404, "not-found", audited: 1),
     ]
 }
 

@@ -27,7 +27,7 @@ struct FHIRFixture {
     static let chainId = "fhir-test"
 
     /// `clinicHeldHere`: the node holds the clinic's records too (both are custodians on it).
-    init(clinicHeldHere: Bool = false) async throws {
+    init(clinicHeldHere: Bool = false, searchLimits: SearchLimits = .standard) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-fhir-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteLedgerStore(path: directory.appendingPathComponent("ledger.sqlite").path)
@@ -46,11 +46,11 @@ struct FHIRFixture {
                                    custodians: clinicHeldHere ? [hospital, clinic] : [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
         services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId, publicURL: ServerFixture.publicURL,
                                                                usedAssertions: InMemoryUsedAssertions()),
-                                  fhir: FHIRService(client: LedgerClient(node: node), access: access, patientKeys: patientKeys))
+                                  fhir: FHIRService(client: LedgerClient(node: node), access: access, patientKeys: patientKeys, searchLimits: searchLimits))
     }
 
-    static func with(clinicHeldHere: Bool = false, _ body: (FHIRFixture) async throws -> Void) async throws {
-        let fixture = try await FHIRFixture(clinicHeldHere: clinicHeldHere)
+    static func with(clinicHeldHere: Bool = false, searchLimits: SearchLimits = .standard, _ body: (FHIRFixture) async throws -> Void) async throws {
+        let fixture = try await FHIRFixture(clinicHeldHere: clinicHeldHere, searchLimits: searchLimits)
         do { try await body(fixture) } catch {
             await fixture.node.stop()
             throw error
@@ -262,13 +262,14 @@ struct FHIRServerTests {
             #expect(try await doctor.call(.get, "/fhir/Observation?date=2024-13").status == .badRequest)
             #expect(try await doctor.call(.get, "/fhir/Observation?date=ne2024").status == .badRequest)
 
-            // The clinic doctor has no consent: reads are 403, searches see nothing — and both are audited.
+            // The clinic doctor has no consent: to him the Patient is "not known" (404, as a missing one), searches see
+            // nothing — and both are audited.
             let clinic = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
             let denied = try await clinic.call(.get, "/fhir/Patient/\(patientID)")
-            #expect(denied.status == .forbidden)
-            #expect(issueCode(denied.json) == "forbidden")
+            #expect(denied.status == .notFound)
+            #expect(issueCode(denied.json) == "not-found")
             #expect(try await clinic.call(.get, "/fhir/Observation?patient=\(patientID)").json["total"] as? Int == 0)
-            #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)/$everything").status == .forbidden)
+            #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)/$everything").status == .notFound)
             #expect((try await clinic.call(.get, "/fhir/Observation/_history").json["entry"] as? [Any]) == nil)
             let fhir = try #require(fixture.services.fhir)
             let patientRecord = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state))
@@ -287,7 +288,7 @@ struct FHIRServerTests {
             #expect(resources.allSatisfy { (($0["meta"] as? [String: Any])?["profile"] as? [String])?.first?.contains("BALP") == true })
             let one = try await patient.call(.get, "/fhir/AuditEvent/\(resources[0]["id"] as? String ?? "")")
             #expect(one.status == .ok)
-            #expect(try await doctor.call(.get, "/fhir/AuditEvent?patient=\(patientID)").status == .forbidden)
+            #expect(try await doctor.call(.get, "/fhir/AuditEvent?patient=\(patientID)").status == .notFound)
             let hospital = FHIRClient(client: client, bearer: try await token(client, for: fixture.hospital))
             #expect(try await hospital.call(.get, "/fhir/AuditEvent?patient=\(patientID)").status == .ok)
 
@@ -299,10 +300,10 @@ struct FHIRServerTests {
             let recordHex = patientRecord.record.hex
             let described = try await doctor.call(.get, "/v1/records/\(recordHex)")
             #expect((described.json["versions"] as? [Any])?.count == 1)
-            #expect(try await clinic.call(.get, "/v1/records/\(recordHex)").status == .forbidden)
+            #expect(try await clinic.call(.get, "/v1/records/\(recordHex)").status == .notFound)
             let refusedRelease = try await clinic.call(.get, "/v1/records/\(recordHex)/release")
-            #expect(refusedRelease.status == .forbidden)
-            #expect(refusedRelease.json["error"] as? String == "no-consent")
+            #expect(refusedRelease.status == .notFound)
+            #expect(refusedRelease.json["error"] as? String == "not_found")
             let release = try await doctor.call(.get, "/v1/records/\(recordHex)/release")
             #expect(release.status == .ok)
             let wrapped = try WrappedKey(bytes: Array(try #require(Data(base64Encoded: release.json["wrapped_key"] as? String ?? ""))))
@@ -324,7 +325,7 @@ struct FHIRServerTests {
             #expect(((record["signature"] as? [[String: Any]])?.first)?["data"] is String)
             let agents = (record["agent"] as? [[String: Any]] ?? []).compactMap { (($0["who"] as? [String: Any])?["identifier"] as? [String: Any])?["value"] as? String }
             #expect(agents == [fixture.doctor.derivedID.hex, fixture.hospital.derivedID.hex])
-            #expect(try await clinic.call(.get, "/fhir/Provenance?target=Patient/\(patientID)").status == .forbidden)
+            #expect(try await clinic.call(.get, "/fhir/Provenance?target=Patient/\(patientID)").status == .notFound)
 
             // The patient grants the clinic doctor through a FHIR Consent: signed on-chain, enforced, revocable.
             let grant: [String: Any] = [
@@ -350,7 +351,7 @@ struct FHIRServerTests {
             #expect(try await patient.call(.get, "/fhir/Consent/\(consentID)").json["status"] as? String == "active")
             #expect(try await patient.call(.delete, "/fhir/Consent/\(consentID)").status == .ok)
             #expect(try await patient.call(.get, "/fhir/Consent/\(consentID)").json["status"] as? String == "inactive")
-            #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)").status == .forbidden, "revoked from the next block")
+            #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)").status == .notFound, "revoked from the next block")
             // A clinician's Consent is only a record: nothing is enforced.
             let recorded = try await doctor.call(.post, "/fhir/Consent", grant)
             #expect(recorded.status == .created)

@@ -51,7 +51,7 @@ struct RecordListingDecisionFindingTests {
             let logged = try fhir.access.accessLog(patient: patient).suffix(try logSize() - before).map(\.entry)
             #expect(logged.count == 2 && logged.allSatisfy { $0.requester == nurse.derivedID }, "\(logged)")
             #expect(Set(logged.map(\.outcome)) == [.permit, .deny])
-            #expect(try await nurseClient.call(.get, "/v1/records/\(hivRecord.hex)").status == .forbidden)
+            #expect(try await nurseClient.call(.get, "/v1/records/\(hivRecord.hex)").status == .notFound)
             #expect(try fhir.access.accessLog(patient: patient).last?.entry.record == hivRecord, "the refused description is logged")
 
             // The author describes what she wrote: a logged permit.
@@ -64,7 +64,7 @@ struct RecordListingDecisionFindingTests {
             // Another organization's clinician, without consent: refused, and the refusal is logged.
             let clinic = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
             before = try logSize()
-            #expect(try await clinic.call(.get, "/v1/records/\(patientRecord.hex)").status == .forbidden)
+            #expect(try await clinic.call(.get, "/v1/records/\(patientRecord.hex)").status == .notFound)
             let denial = try #require(try fhir.access.accessLog(patient: patient).last?.entry)
             #expect(try logSize() == before + 1 && denial.requester == fixture.clinicDoctor.derivedID && denial.outcome == .deny)
         } }

@@ -59,18 +59,19 @@ struct SensitivityFindingTests {
 
             let clinic = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
             let nurseClient = FHIRClient(client: client, bearer: try await token(client, for: nurse))
-            // Finding 3: neither the current version nor version 1 is released under a general consent.
+            // Finding 3: neither the current version nor version 1 is released under a general consent (and, finding 12,
+            // a refused read is "not known", as a missing one).
             #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)").status == .ok, "the consent itself works")
-            #expect(try await clinic.call(.get, "/fhir/Observation/\(id)").status == .forbidden)
+            #expect(try await clinic.call(.get, "/fhir/Observation/\(id)").status == .notFound)
             let vread = try await clinic.call(.get, "/fhir/Observation/\(id)/_history/1")
-            #expect(vread.status == .forbidden, "\(vread.json)")
-            #expect(try await clinic.call(.get, "/fhir/Observation/\(id)/_history").status == .forbidden)
-            #expect(try await clinic.call(.get, "/fhir/Provenance?target=Observation/\(id)").status == .forbidden)
+            #expect(vread.status == .notFound, "\(vread.json)")
+            #expect(try await clinic.call(.get, "/fhir/Observation/\(id)/_history").status == .notFound)
+            #expect(try await clinic.call(.get, "/fhir/Provenance?target=Observation/\(id)").status == .notFound)
             let typeHistory = try await clinic.call(.get, "/fhir/Observation/_history")
             #expect((typeHistory.json["entry"] as? [Any]) == nil, "\(typeHistory.json)")
             // Finding 13: the custodian's nurse (care team, not the author) needs a consent naming HIV too.
-            #expect(try await nurseClient.call(.get, "/fhir/Observation/\(id)").status == .forbidden)
-            #expect(try await nurseClient.call(.get, "/fhir/Observation/\(id)/_history/1").status == .forbidden)
+            #expect(try await nurseClient.call(.get, "/fhir/Observation/\(id)").status == .notFound)
+            #expect(try await nurseClient.call(.get, "/fhir/Observation/\(id)/_history/1").status == .notFound)
             #expect(try await nurseClient.call(.get, "/fhir/Patient/\(patientID)").status == .ok, "general records stay open to the care team")
             #expect(try await doctor.call(.get, "/fhir/Observation/\(id)/_history/1").status == .ok, "the author still reads what they wrote")
 
@@ -82,7 +83,7 @@ struct SensitivityFindingTests {
             #expect(RecordIndex.current(record, in: fixture.node.state)?.sensitiveLabels == [])
             #expect(try await clinic.call(.get, "/fhir/Observation/\(id)").json["valueString"] as? String == "see note",
                     "version 2 is general once the patient released the label")
-            #expect(try await clinic.call(.get, "/fhir/Observation/\(id)/_history/1").status == .forbidden, "version 1 keeps its own label")
+            #expect(try await clinic.call(.get, "/fhir/Observation/\(id)/_history/1").status == .notFound, "version 1 keeps its own label")
 
             // The looser policy is an explicit, on-chain choice of the custodian.
             try await ledger.commit([UnsignedCall(fixture.hospital, call: MembershipContract.SetCareTeamCategories(categories: [.hiv]))])

@@ -102,6 +102,17 @@ public struct Decision: Sendable, Equatable {
     public var consent: Hash256?
     /// The record's current entry, when it exists.
     public var record: RecordEntry?
+    /// Whether the requester may be told that the record exists or existed: only when the
+    /// decision — for an erased record, the one it would be had the record not been erased —
+    /// permits. Anyone else hears "not known" alike for a missing, an erased and a refused
+    /// record (security review finding 12); the audit log keeps the real reason.
+    public var existenceVisible: Bool
+
+    public init(outcome: DecisionOutcome, reason: DecisionReason, consent: Hash256? = nil, record: RecordEntry? = nil,
+                existenceVisible: Bool? = nil) {
+        (self.outcome, self.reason, self.consent, self.record) = (outcome, reason, consent, record)
+        self.existenceVisible = existenceVisible ?? (outcome != .deny)
+    }
 
     public var isPermitted: Bool { outcome != .deny }
 
@@ -137,7 +148,19 @@ public enum ConsentPolicy {
         guard let requester = Directory.identity(request.requester, in: state) else { return deny(.unknownRequester) }
         guard !requester.revoked else { return deny(.requesterRevoked) }
         guard let record = RecordIndex.current(request.record, in: state) else { return deny(.unknownRecord) }
-        guard !record.isErased else { return deny(.recordErased, nil, record) }
+        guard !record.isErased else {
+            let live = decideLive(request, requester, record, in: state, nowMs: nowMs, height: height)
+            return Decision(outcome: .deny, reason: .recordErased, record: record, existenceVisible: live.isPermitted)
+        }
+        return decideLive(request, requester, record, in: state, nowMs: nowMs, height: height)
+    }
+
+    /// The decision for an existing record, erased or not.
+    static func decideLive(_ request: AccessRequest, _ requester: Identity, _ record: RecordEntry, in state: any StateReader,
+                           nowMs: Int64, height: UInt64) -> Decision {
+        func deny(_ reason: DecisionReason, _ consent: Hash256? = nil, _ record: RecordEntry? = nil) -> Decision {
+            Decision(outcome: .deny, reason: reason, consent: consent, record: record)
+        }
         func permit(_ reason: DecisionReason, _ consent: Hash256? = nil) -> Decision {
             Decision(outcome: reason == .breakGlass ? .breakGlass : .permit, reason: reason, consent: consent, record: record)
         }

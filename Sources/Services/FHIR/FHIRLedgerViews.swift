@@ -25,11 +25,10 @@ extension FHIRService {
 
     /// The access log of a FHIR patient as BALP AuditEvents, oldest first, one page.
     public func auditEvents(patientID: String, requester: Identity, offset: Int, count: Int) throws(FHIRError) -> (total: Int, events: [[String: Any]]) {
-        guard let patient = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state), patient.resourceType == "Patient" else {
-            throw .notFound("Patient/\(patientID) is not known")
-        }
-        guard mayReadAuditLog(of: patient.patient, requester: requester) else {
-            throw .forbidden("only the patient or the custodian's auditors read this access log")
+        // Who may not read the log hears what they would hear of a Patient that does not exist (finding 12).
+        guard let patient = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state), patient.resourceType == "Patient",
+              mayReadAuditLog(of: patient.patient, requester: requester) else {
+            throw .notFound("Patient/\(patientID) is not known here, or you do not read its access log (the patient and the custodian's auditors do)")
         }
         let entries: [(index: UInt64, entry: AuditEntry)]
         do { entries = try access.accessLog(patient: patient.patient, readBy: requester, limit: 100_000) } catch {

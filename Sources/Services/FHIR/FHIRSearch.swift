@@ -13,10 +13,24 @@ public struct FHIRSearchResult: Sendable {
     public let included: [FHIRVersion]
 }
 
-extension FHIRService {
-    /// Most candidate records one criterion may produce; a broader search is refused (too-costly).
-    public static let searchCandidatesMax = 10_000
-    /// Most referenced resources (Patients the requester may read) one chained criterion may resolve to.
+/// How broad one FHIR search may be.
+public struct SearchLimits: Sendable {
+    /// Most matches a requester may read that one search may have; a broader search is refused
+    /// (too-costly). Counted after the consent decisions, so the refusal says nothing about records
+    /// the requester may not read (security review finding 12).
+    public var matchesMax: Int
+    /// Most index entries one criterion may produce before consent decisions; past this a search is
+    /// refused (too-costly) before any decision — it then says only that more than this many of
+    /// the node's records match the criterion.
+    public var indexCandidatesMax: Int
+
+    public init(matchesMax: Int, indexCandidatesMax: Int) { (self.matchesMax, self.indexCandidatesMax) = (matchesMax, indexCandidatesMax) }
+
+    /// 10,000 readable matches, 100,000 index entries.
+    public static let standard = SearchLimits(matchesMax: 10_000, indexCandidatesMax: 100_000)
+}
+
+extension FHIRService {    /// Most referenced resources (Patients the requester may read) one chained criterion may resolve to.
     public static let chainTargetsMax = 1_000
 
     /// Runs a search: candidates from the index (AND across criteria, OR across values; `:not`
@@ -34,6 +48,9 @@ extension FHIRService {
             let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
             guard decision.isPermitted, let entry = decision.record, entry.resourceType == query.type else { continue }
             permitted.append((record, entry.timeMs))
+            guard permitted.count <= searchLimits.matchesMax else {
+                throw FHIRError(400, "too-costly", "more than \(searchLimits.matchesMax) matches you may read; narrow the search")
+            }
         }
         permitted = try sorted(permitted, by: query.sort)
         let served = query.summaryCount || query.count == 0 || query.offset >= permitted.count
@@ -89,11 +106,11 @@ extension FHIRService {
             }
             var referring = Set<Hash256>()
             for pseudonym in pseudonyms {
-                do { referring.formUnion(try access.vault.records(patient: pseudonym, limit: Self.searchCandidatesMax + 1)) } catch {
+                do { referring.formUnion(try access.vault.records(patient: pseudonym, limit: searchLimits.indexCandidatesMax + 1)) } catch {
                     throw FHIRError(500, "exception", "index lookup failed: \(error)")
                 }
-                guard referring.count <= Self.searchCandidatesMax else {
-                    throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) candidates for the chained \(parameter.name); narrow the search")
+                guard referring.count <= searchLimits.indexCandidatesMax else {
+                    throw FHIRError(400, "too-costly", "more than \(searchLimits.indexCandidatesMax) candidates for the chained \(parameter.name); narrow the search")
                 }
             }
             return candidates.intersection(referring)
@@ -104,9 +121,9 @@ extension FHIRService {
             switch parameter.target {
             case .blind(let field):
                 let found: [Hash256]
-                do { found = try access.records(withAny: field, limit: Self.searchCandidatesMax) } catch { throw Self.map(error) }
-                guard found.count < Self.searchCandidatesMax else {
-                    throw FHIRError(400, "too-costly", "\(parameter.name):missing needs more than \(Self.searchCandidatesMax - 1) records; narrow the search first")
+                do { found = try access.records(withAny: field, limit: searchLimits.indexCandidatesMax) } catch { throw Self.map(error) }
+                guard found.count < searchLimits.indexCandidatesMax else {
+                    throw FHIRError(400, "too-costly", "\(parameter.name):missing needs more than \(searchLimits.indexCandidatesMax - 1) records; narrow the search first")
                 }
                 present = Set(found)
             case .patient:
@@ -170,17 +187,16 @@ extension FHIRService {
     /// Patient/{id}/$everything: the patient and every record of theirs the requester may read,
     /// plus the directory resources (practitioners, organizations, …) those records reference.
     public func everything(patientID: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
-        guard let patient = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state), patient.resourceType == "Patient" else {
-            throw .notFound("Patient/\(patientID) is not known")
-        }
-        guard !patient.isErased else { throw .gone("Patient/\(patientID) was deleted (erased)") }
-        // The patient record itself decides whether the requester may see this patient at all.
-        _ = try await read(type: "Patient", id: patientID, requester: requester, purpose: purpose)
+        // The patient record itself decides whether the requester may see this patient at all
+        // (a Patient they may not read is "not known", like a missing one).
+        let patient = try await read(type: "Patient", id: patientID, requester: requester, purpose: purpose).entry
         var candidates: [Hash256]
-        do { candidates = try access.vault.records(patient: patient.patient, limit: Self.searchCandidatesMax + 1) } catch {
+        do { candidates = try access.vault.records(patient: patient.patient, limit: searchLimits.matchesMax + 1) } catch {
             throw FHIRError(500, "exception", "index lookup failed: \(error)")
         }
-        guard candidates.count <= Self.searchCandidatesMax else { throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) records") }
+        guard candidates.count <= searchLimits.matchesMax else {
+            throw FHIRError(400, "too-costly", "the patient has more than \(searchLimits.matchesMax) records; use $export")
+        }
         var permitted: [Hash256] = []
         for record in candidates {
             let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
@@ -256,7 +272,7 @@ extension FHIRService {
     }
 
     public func lookup(_ value: SearchQuery.Value, param: String, field: IdentifierField? = nil, exact: Bool = false) throws(FHIRError) -> Set<Hash256> {
-        let limit = Self.searchCandidatesMax + 1
+        let limit = searchLimits.indexCandidatesMax + 1
         let found: [Hash256]
         do {
             switch value {
@@ -275,8 +291,8 @@ extension FHIRService {
                 found = try access.vault.records(patient: patient.patient, limit: limit)
             }
         } catch { throw FHIRError(500, "exception", "index lookup failed: \(error)") }
-        guard found.count <= Self.searchCandidatesMax else {
-            throw FHIRError(400, "too-costly", "more than \(Self.searchCandidatesMax) candidates for \(param); narrow the search")
+        guard found.count <= searchLimits.indexCandidatesMax else {
+            throw FHIRError(400, "too-costly", "more than \(searchLimits.indexCandidatesMax) records match \(param) before consent; narrow the search")
         }
         return Set(found)
     }

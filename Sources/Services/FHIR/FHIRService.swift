@@ -47,8 +47,11 @@ public final class FHIRService: Sendable {
     public let patientKeys: any PatientKeyStore
     /// Bulk export jobs (output in memory only).
     public let exports = ExportJobs()
-    public init(client: LedgerClient, access: AccessService, patientKeys: any PatientKeyStore) {
-        (self.client, self.access, self.patientKeys) = (client, access, patientKeys)
+    /// How broad a search may be (`SearchLimits.standard`; tests use small ones).
+    public let searchLimits: SearchLimits
+
+    public init(client: LedgerClient, access: AccessService, patientKeys: any PatientKeyStore, searchLimits: SearchLimits = .standard) {
+        (self.client, self.access, self.patientKeys, self.searchLimits) = (client, access, patientKeys, searchLimits)
     }
 
     public var node: LedgerNode { access.node }
@@ -261,27 +264,29 @@ public final class FHIRService: Sendable {
 
     /// Every version, newest first, each read through a logged decision.
     public func history(type: String, id: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
-        let record = Self.recordID(type: type, id: id)
-        guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
-        guard !current.isErased else { throw .gone("\(type)/\(id) was deleted (erased); its history is shredded") }
-        var out: [FHIRVersion] = []
-        for version in stride(from: current.version, through: 1, by: -1) {
+        // The current version first: a record the requester may not read is "not known" (finding 12).
+        let current = try await read(type: type, id: id, requester: requester, purpose: purpose)
+        var out = [current]
+        for version in stride(from: current.version - 1, through: 1, by: -1) {
             out.append(try await read(type: type, id: id, version: version, requester: requester, purpose: purpose))
         }
         return out
     }
 
+    /// What a requester hears about a record that is missing, or that they may not read: the same
+    /// 404, so that a read cannot probe which ids exist (security review finding 12). The
+    /// patient's access log keeps the real reason of a refusal.
+    public static func notVisible(_ type: String, _ id: String) -> FHIRError {
+        .notFound("\(type)/\(id) is not known here, or no consent lets you read it")
+    }
+
     public static func version(_ served: ServedRecord, type: String, id: String, parse: Bool = true) throws(FHIRError) -> FHIRVersion {
         switch served.decision.reason {
-        case .unknownRecord: throw .notFound("\(type)/\(id) is not known")
-        case .recordErased: throw .gone("\(type)/\(id) was deleted (erased)")
         case .unknownRequester, .requesterRevoked: throw FHIRError(401, "security", served.decision.reason.text)
+        case .recordErased where served.decision.existenceVisible: throw .gone("\(type)/\(id) was deleted (erased)")
         default: break
         }
-        guard served.decision.isPermitted else {
-            throw .forbidden("access denied: \(served.decision.requesterReason.text) (\(served.decision.requesterReason.rawValue))")
-        }
-        guard let entry = served.entry, entry.resourceType == type else { throw .notFound("\(type)/\(id) is not known") }
+        guard served.decision.isPermitted, let entry = served.entry, entry.resourceType == type else { throw notVisible(type, id) }
         guard let content = served.content else { throw .gone("\(type)/\(id) has no stored content (erased)") }
         guard parse else {
             var version = FHIRVersion(resource: [:], type: type, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry)

@@ -17,12 +17,12 @@ extension AccessService {
     /// (security review finding 4: an entry's resource type and category are health information).
     public func describeRecord(_ record: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
         let state = node.state
-        guard let entry = RecordIndex.current(record, in: state) else { throw .notFound("no record \(record.hex)") }
+        // A record the requester may not see is "not known", like a missing one (finding 12).
+        let unseen = ServiceError.notFound("no record \(record.hex) visible to you: not known here, or no consent lets you see it")
+        guard let entry = RecordIndex.current(record, in: state) else { throw unseen }
         if !entry.isDirectory, !ReadRules.isPatientSide(entry.patient, requester, state) {
-            let decisions = try await loggedDecisions([entry], as: requester)
-            guard decisions.first?.isPermitted == true else {
-                throw .forbidden("no consent lets \(requester.id.hex) see record \(entry.record.hex)")
-            }
+            guard let decision = try await loggedDecisions([entry], as: requester).first,
+                  decision.isPermitted || (decision.reason == .recordErased && decision.existenceVisible) else { throw unseen }
         }
         var versions: [JSONObject] = []
         for version in 1...max(entry.version, 1) {
