@@ -46,7 +46,7 @@ extension DemoScript {
         story.ok("dr-rivera documented today's visit as an encrypted Encounter record \(encounter.entry.record.hex.prefix(16))…")
 
         func submit(_ claim: [String: Any]) async throws -> ClaimEntry {
-            let submission = try ClaimMapping.submission(claim, provider: hospital.derivedID)
+            let submission = try ClaimMapping.submission(claim, provider: hospital.derivedID) { ledger.fhir.recordID(type: $0, id: $1) }
             try await ledger.commit(ledger.sign(hospital, submission.call(patient: patient.derivedID)))
             guard let entry = ClaimsContract.claim(submission.claimID, in: ledger.node.state) else { throw CLIError("demo check failed: claim not stored") }
             return entry

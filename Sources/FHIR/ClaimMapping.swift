@@ -1,16 +1,38 @@
 public import Contracts
 import Foundation
 public import LedgerCore
+public import Vault
 
 /// The on-chain record id of a FHIR resource: its type and id under a domain tag.
-public enum FHIRRecordID {
-    public static func of(type: String, id: String) -> Hash256 {
+/// The record ids of FHIR resources at one node: keyed (`RecordIDKey`), so that a guessable FHIR id
+/// does not lead to its record on the shared chain (security review finding 1). Records written
+/// before 2026-12-05 keep the unkeyed id they were registered under (the chain does not change);
+/// a resource that has one is found under it.
+public struct FHIRRecordIDs: Sendable {
+    public let key: RecordIDKey
+
+    public init(key: RecordIDKey) { self.key = key }
+
+    /// The keyed id of `type/id`: what a new resource is registered under.
+    public func keyed(type: String, id: String) -> Hash256 { key.id("\(type)/\(id)") }
+
+    /// The unkeyed id earlier releases registered `type/id` under (anyone can compute it).
+    public static func legacy(type: String, id: String) -> Hash256 {
         Hash256.sha256(domain: "careledger/fhir-record/v1", Array("\(type)/\(id)".utf8))
     }
 
+    /// The record of `type/id` at this node: the keyed id, unless only a record under the legacy
+    /// id exists (written by an earlier release).
+    public func resolve(type: String, id: String, in reader: any StateReader) -> Hash256 {
+        let keyed = keyed(type: type, id: id)
+        if RecordIndex.current(keyed, in: reader) != nil { return keyed }
+        let legacy = Self.legacy(type: type, id: id)
+        return RecordIndex.current(legacy, in: reader) != nil ? legacy : keyed
+    }
+
     /// The ledger patient behind a FHIR Patient id, if that Patient is a live record.
-    public static func ledgerPatient(_ patientID: String, in reader: any StateReader) -> IdentityID? {
-        guard let record = RecordIndex.current(of(type: "Patient", id: patientID), in: reader), record.resourceType == "Patient",
+    public func ledgerPatient(_ patientID: String, in reader: any StateReader) -> IdentityID? {
+        guard let record = RecordIndex.current(resolve(type: "Patient", id: patientID, in: reader), in: reader), record.resourceType == "Patient",
               !record.isErased, !record.isDirectory else { return nil }
         return record.patient
     }
@@ -61,7 +83,9 @@ public enum ClaimMapping {
 
     /// Reads a FHIR Claim for submission by `provider`. `plan` overrides the plan named in
     /// Claim.insurance. Each item must point at the record documenting it (item.encounter).
-    public static func submission(_ claim: [String: Any], provider: IdentityID, plan override: String? = nil) throws(FHIRError) -> Submission {
+    /// `recordID` names the record of a FHIR reference (`FHIRService.recordID`: keyed at this node).
+    public static func submission(_ claim: [String: Any], provider: IdentityID, plan override: String? = nil,
+                                  recordID: (_ type: String, _ id: String) -> Hash256) throws(FHIRError) -> Submission {
         try FHIRJSON.validate(claim, expectedType: "Claim")
         guard (claim["use"] as? String ?? "claim") == "claim" else {
             throw .unprocessable("only Claim.use = claim is adjudicated (not \(claim["use"] ?? "") )", at: "Claim.use")
@@ -118,7 +142,7 @@ public enum ClaimMapping {
                   let serviceMs = FHIRDateTime.milliseconds(served) else {
                 throw .unprocessable("item \(index): servicedDate is required", at: "\(at).servicedDate")
             }
-            guard let record = documentingRecord((item["encounter"] as? [[String: Any]])?.first) else {
+            guard let record = documentingRecord((item["encounter"] as? [[String: Any]])?.first, recordID: recordID) else {
                 throw .unprocessable("item \(index): encounter must reference the record that documents the service (Encounter/<id>, or an identifier in \(recordSystem))",
                                      at: "\(at).encounter")
             }
@@ -133,9 +157,9 @@ public enum ClaimMapping {
     }
 
     /// The record a Reference points at: a FHIR resource on this ledger, or an on-chain record id.
-    static func documentingRecord(_ reference: [String: Any]?) -> Hash256? {
+    static func documentingRecord(_ reference: [String: Any]?, recordID: (_ type: String, _ id: String) -> Hash256) -> Hash256? {
         if let text = reference?["reference"] as? String, let parsed = FHIRJSON.parseReference(text) {
-            return FHIRRecordID.of(type: parsed.type, id: parsed.id)
+            return recordID(parsed.type, parsed.id)
         }
         guard let identifier = reference?["identifier"] as? [String: Any], identifier["system"] as? String == recordSystem,
               let hex = identifier["value"] as? String, hex.count == 64 else { return nil }

@@ -135,24 +135,11 @@ struct ClaimsCommand: AsyncParsableCommand {
             do { claim = try FHIRJSON.object(Array(try Data(contentsOf: URL(fileURLWithPath: file)))) } catch let error as FHIRError {
                 throw CLIError("\(file): \(error.diagnostics)")
             }
+            let patientID = try patient.map { try directory.identityID($0) }
             let entry = try await withLedger(directory) { ledger -> ClaimEntry in
-                guard let signerIdentity = Directory.identity(keys.derivedID, in: ledger.node.state) else {
-                    throw CLIError("\(signer) is not registered")
-                }
-                let provider = signerIdentity.kind == .organization ? signerIdentity.id : (signerIdentity.organization ?? signerIdentity.id)
-                let submission: ClaimMapping.Submission
-                do throws(FHIRError) { submission = try ClaimMapping.submission(claim, provider: provider, plan: plan) } catch {
+                do { return try await ledger.fhir.submitClaim(claim, signer: keys, patient: patientID, plan: plan) } catch let error as FHIRError {
                     throw CLIError("\(file): \(error.diagnostics)")
                 }
-                let patientID: IdentityID
-                if let patient { patientID = try directory.identityID(patient) } else {
-                    guard let found = FHIRRecordID.ledgerPatient(submission.patientID, in: ledger.node.state) else {
-                        throw CLIError("Patient/\(submission.patientID) is not on this ledger; name the patient with --patient")
-                    }
-                    patientID = found
-                }
-                try await ledger.commit(ledger.sign(keys, submission.call(patient: patientID)))
-                return ClaimsContract.claim(submission.claimID, in: ledger.node.state)!
             }
             try ClaimOutput.print(entry, view: try LedgerView.of(try directory.openStore()), fhir: json)
         }

@@ -1,4 +1,5 @@
 import Contracts
+import FHIR
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -339,7 +340,8 @@ struct AccessAnomalyWorkloadTests {
             let services = ServerServices(node: w.node, nodeKeys: w.nodeKeys,
                                           tokens: await TokenAuthority(nodeKeys: w.nodeKeys, chainId: AnomalyWorkload.chainId,
                                                                        publicURL: ServerFixture.publicURL, usedAssertions: InMemoryUsedAssertions()),
-                                          fhir: FHIRService(client: w.client, access: w.access, patientKeys: MemoryPatientKeyStore()))
+                                          fhir: FHIRService(client: w.client, access: w.access, patientKeys: MemoryPatientKeyStore(),
+                                                            recordIDs: FHIRRecordIDs(key: try RecordIDKey(secret: Array(repeating: 4, count: 32)))))
             try await LedgerServer.application(services, port: 0).test(.router) { client in
                 let auditor = FHIRClient(client: client, bearer: try await token(client, for: w.auditor))
                 let doctor = FHIRClient(client: client, bearer: try await token(client, for: w.doctorA))

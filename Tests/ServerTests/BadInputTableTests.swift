@@ -446,11 +446,11 @@ final class BadInputWorld: Sendable {
         }
         let doctor = FHIRClient(client: client, bearer: try await fixture.services.tokens.mint(for: fixture.doctor.derivedID).token)
         patientFHIR = try #require(try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient).json["id"] as? String)
-        patient = try #require(FHIRRecordID.ledgerPatient(patientFHIR, in: fixture.node.state))
+        patient = try #require(fixture.ledgerPatient(patientFHIR))
         patientKeys = try #require(fixture.patientKeys.keys(of: patient))
         let observation = try await doctor.call(.post, "/fhir/Observation", FHIRServerTests.observation(patientFHIR, code: "4548-4", date: "2024-05-01"))
         observationFHIR = try #require(observation.json["id"] as? String, "\(observation.json)")
-        record = FHIRService.recordID(type: "Observation", id: observationFHIR)
+        record = fixture.recordID(type: "Observation", id: observationFHIR)
 
         try await FHIRClaimTests.setUpPayer(fixture, patient: patient)
         let enrollAgent = Transaction.sign(TransactionBody(

@@ -23,7 +23,7 @@ struct ExistenceLeakFindingTests {
             let fhir = try #require(fixture.services.fhir)
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient).json["id"] as? String)
-            let entry = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state))
+            let entry = try #require(RecordIndex.current(fixture.recordID(type: "Patient", id: patientID), in: fixture.node.state))
             let patientKeys = try #require(fixture.patientKeys.keys(of: entry.patient))
             // A consent for research only: the clinic doctor's treatment read comes close, and fails.
             let granted = try await fhir.client.commit([UnsignedCall(patientKeys, call: ConsentContract.Grant(
@@ -63,9 +63,9 @@ struct ExistenceLeakFindingTests {
             let fhir = try #require(fixture.services.fhir)
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient).json["id"] as? String)
-            let record = FHIRService.recordID(type: "Patient", id: patientID)
+            let record = fixture.recordID(type: "Patient", id: patientID)
             let missingID = "never-written-\(patientID.prefix(8))"
-            let missing = FHIRService.recordID(type: "Patient", id: missingID)
+            let missing = fixture.recordID(type: "Patient", id: missingID)
             let clinic = FHIRClient(client: client, bearer: try await token(client, for: fixture.clinicDoctor))
             func answer(_ path: String) async throws -> (Int, String) {
                 let response = try await clinic.call(.get, path)

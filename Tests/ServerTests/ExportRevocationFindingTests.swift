@@ -24,7 +24,7 @@ struct ExportRevocationFindingTests {
             for day in 1...3 {
                 #expect(try await doctor.call(.post, "/fhir/Observation", FHIRServerTests.observation(patientID, code: "718-7", date: "2024-01-0\(day)")).status == .created)
             }
-            let patient = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state)).patient
+            let patient = try #require(RecordIndex.current(fixture.recordID(type: "Patient", id: patientID), in: fixture.node.state)).patient
             let patientKeys = try #require(fixture.patientKeys.keys(of: patient))
             let grant = try await fhir.client.commit([UnsignedCall(patientKeys, call: ConsentContract.Grant(
                 patient: patient, grantee: .member(fixture.clinicDoctor.derivedID), purposes: [.treatment], actions: [.read]))])

@@ -77,7 +77,7 @@ struct FHIRClaimTests {
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             let created = try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient)
             let patientID = try #require(created.json["id"] as? String)
-            let patient = try #require(FHIRRecordID.ledgerPatient(patientID, in: fixture.node.state))
+            let patient = try #require(fixture.ledgerPatient(patientID))
             try await Self.setUpPayer(fixture, patient: patient)
             let encounter = try await doctor.call(.post, "/fhir/Encounter", [
                 "resourceType": "Encounter", "status": "finished", "subject": ["reference": "Patient/\(patientID)"],

@@ -113,7 +113,7 @@ struct FHIRLedgerViewTests {
         // A claim through $submit, so its ClaimResponse is validated too.
         let created = try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient)
         let patientID = try #require(created.json["id"] as? String)
-        try await FHIRClaimTests.setUpPayer(fixture, patient: try #require(FHIRRecordID.ledgerPatient(patientID, in: fixture.node.state)))
+        try await FHIRClaimTests.setUpPayer(fixture, patient: try #require(fixture.ledgerPatient(patientID)))
         let visit = try await doctor.call(.post, "/fhir/Encounter", [
             "resourceType": "Encounter", "status": "finished", "subject": ["reference": "Patient/\(patientID)"],
             "class": ["system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"]])

@@ -126,7 +126,7 @@ struct FHIRSearchFeatureTests {
 
             // The clinic doctor may read Smith's Observations (consent) but not Smith's Patient record:
             // a chain through the name must not find them, the plain reference does.
-            let smithRecord = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: smith), in: fixture.node.state))
+            let smithRecord = try #require(RecordIndex.current(fixture.recordID(type: "Patient", id: smith), in: fixture.node.state))
             let smithKeys = try #require(fixture.patientKeys.keys(of: smithRecord.patient))
             let smithClient = FHIRClient(client: client, bearer: try await token(client, for: smithKeys))
             let grant: [String: Any] = [

@@ -46,7 +46,8 @@ struct FHIRFixture {
                                    custodians: clinicHeldHere ? [hospital, clinic] : [hospital], indexKey: BlindIndexKey.derive(from: nodeKeys.agreement))
         services = ServerServices(node: node, nodeKeys: nodeKeys, tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId, publicURL: ServerFixture.publicURL,
                                                                usedAssertions: InMemoryUsedAssertions()),
-                                  fhir: FHIRService(client: LedgerClient(node: node), access: access, patientKeys: patientKeys, searchLimits: searchLimits))
+                                  fhir: FHIRService(client: LedgerClient(node: node), access: access, patientKeys: patientKeys,
+                                                    recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement)), searchLimits: searchLimits))
     }
 
     static func with(clinicHeldHere: Bool = false, searchLimits: SearchLimits = .standard, _ body: (FHIRFixture) async throws -> Void) async throws {
@@ -60,6 +61,12 @@ struct FHIRFixture {
     }
 
     var application: some ApplicationProtocol { LedgerServer.application(services, port: 0) }
+
+    /// The record of FHIR resource `type/id` on this node (keyed: `FHIRRecordIDs`).
+    func recordID(type: String, id: String) -> Hash256 { services.fhir!.recordID(type: type, id: id) }
+
+    /// The ledger patient behind a FHIR Patient id.
+    func ledgerPatient(_ patientID: String) -> IdentityID? { services.fhir!.recordIDs.ledgerPatient(patientID, in: node.state) }
 }
 
 /// A small HTTP client over the test client: JSON in, status and JSON out.
@@ -272,7 +279,7 @@ struct FHIRServerTests {
             #expect(try await clinic.call(.get, "/fhir/Patient/\(patientID)/$everything").status == .notFound)
             #expect((try await clinic.call(.get, "/fhir/Observation/_history").json["entry"] as? [Any]) == nil)
             let fhir = try #require(fixture.services.fhir)
-            let patientRecord = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state))
+            let patientRecord = try #require(RecordIndex.current(fixture.recordID(type: "Patient", id: patientID), in: fixture.node.state))
             let log = try fhir.access.accessLog(patient: patientRecord.patient)
             #expect(log.contains { $0.entry.requester == fixture.clinicDoctor.derivedID && $0.entry.outcome == .deny })
             #expect(log.contains { $0.entry.requester == fixture.doctor.derivedID && $0.entry.outcome == .permit })

@@ -26,8 +26,8 @@ struct RecordListingDecisionFindingTests {
             let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", FHIRServerTests.patient).json["id"] as? String)
             let hivID = try #require(try await doctor.call(
                 .post, "/fhir/Observation", SensitivityFindingTests.hivObservation(patientID, value: "POSITIVE", labelled: true)).json["id"] as? String)
-            let patientRecord = FHIRService.recordID(type: "Patient", id: patientID)
-            let hivRecord = FHIRService.recordID(type: "Observation", id: hivID)
+            let patientRecord = fixture.recordID(type: "Patient", id: patientID)
+            let hivRecord = fixture.recordID(type: "Observation", id: hivID)
             let patient = try #require(RecordIndex.current(patientRecord, in: fixture.node.state)).patient
             let patientKeys = try #require(fixture.patientKeys.keys(of: patient))
             func logSize() throws -> Int { try fhir.access.accessLog(patient: patient).count }

@@ -37,7 +37,7 @@ struct RefusedWriteFindingTests {
             #expect(try await doctor.call(.get, "/fhir/Observation?code=0000-0").json["total"] as? Int == 0,
                     "the refused write's code indexes nothing")
             #expect(try fhir.access.vault.pendingVersions(limit: 10).isEmpty, "no orphan version or ciphertext is left")
-            #expect(RecordIndex.current(FHIRService.recordID(type: "Observation", id: id), in: fixture.node.state)?.version == 1)
+            #expect(RecordIndex.current(fixture.recordID(type: "Observation", id: id), in: fixture.node.state)?.version == 1)
 
             // The same through a transaction Bundle.
             let bundle: [String: Any] = ["resourceType": "Bundle", "type": "transaction", "entry": [

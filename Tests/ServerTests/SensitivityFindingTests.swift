@@ -46,13 +46,13 @@ struct SensitivityFindingTests {
             second["id"] = id
             #expect(try await doctor.call(.put, "/fhir/Observation/\(id)", second).status == .ok, "version 2, no meta.security")
 
-            let record = FHIRService.recordID(type: "Observation", id: id)
+            let record = fixture.recordID(type: "Observation", id: id)
             let entry = try #require(RecordIndex.current(record, in: fixture.node.state))
             #expect(entry.version == 2 && entry.category == .general)
             #expect(entry.sensitiveLabels == [.hiv], "the HIV label carried over to version 2")
 
             // The patient grants the clinic doctor a general consent: every type, treatment, no category named.
-            let patientRecord = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state))
+            let patientRecord = try #require(RecordIndex.current(fixture.recordID(type: "Patient", id: patientID), in: fixture.node.state))
             let patientKeys = try #require(fixture.patientKeys.keys(of: patientRecord.patient))
             try await ledger.commit([UnsignedCall(patientKeys, call: ConsentContract.Grant(
                 patient: patientRecord.patient, grantee: .member(fixture.clinicDoctor.derivedID), purposes: [.treatment], actions: [.read]))])

@@ -34,7 +34,7 @@ struct TransactionVisibilityFindingTests {
             var observation = SensitivityFindingTests.hivObservation(patientID, value: "POSITIVE", labelled: true)
             observation["id"] = nil
             #expect(try await doctor.call(.post, "/fhir/Observation", observation).status == .created)
-            let patientEntry = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state))
+            let patientEntry = try #require(RecordIndex.current(fixture.recordID(type: "Patient", id: patientID), in: fixture.node.state))
             let patientKeys = try #require(fixture.patientKeys.keys(of: patientEntry.patient))
 
             // The newest transaction registers the HIV-labelled Observation (the hospital signs for the doctor).

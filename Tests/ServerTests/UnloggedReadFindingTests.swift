@@ -26,7 +26,7 @@ struct UnloggedReadFindingTests {
                 let created = try await doctor.call(.post, "/fhir/Observation", FHIRServerTests.observation(patientID, code: "4548-4", date: "2024-05-0\(day)"))
                 #expect(created.status == .created)
             }
-            let patient = try #require(RecordIndex.current(FHIRService.recordID(type: "Patient", id: patientID), in: fixture.node.state)).patient
+            let patient = try #require(RecordIndex.current(fixture.recordID(type: "Patient", id: patientID), in: fixture.node.state)).patient
             func newEntries(_ body: () async throws -> Void) async throws -> [AuditEntry] {
                 let before = try fhir.access.accessLog(patient: patient).count
                 try await body()

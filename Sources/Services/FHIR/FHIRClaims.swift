@@ -1,7 +1,7 @@
 public import Contracts
 public import FHIR
 import Foundation
-import LedgerCore
+public import LedgerCore
 import Node
 import Storage
 
@@ -16,7 +16,7 @@ extension FHIRService {
     public func submitClaim(_ body: [String: Any], requester: Identity) async throws(FHIRError) -> [String: Any] {
         let claim = try Self.claimResource(body)
         let custodian = try custodian(for: requester)
-        let submission = try ClaimMapping.submission(claim, provider: custodian.derivedID)
+        let submission = try ClaimMapping.submission(claim, provider: custodian.derivedID) { recordID(type: $0, id: $1) }
         let patient = try ledgerPatient(submission.patientID)
         if ClaimsContract.claim(submission.claimID, in: state) != nil {
             throw .conflict("this Claim was already submitted; its response is ClaimResponse/\(ClaimMapping.responseID(submission.claimID))")
@@ -33,6 +33,21 @@ extension FHIRService {
         stored["id"] = nil
         _ = try await create(stored, type: "Claim", requester: requester)
         return claimResponse(entry, patientID: submission.patientID)
+    }
+
+    /// `careledger claims submit`: adjudicates a FHIR Claim signed by `signer` (a provider
+    /// organization or its staff: the organization is the provider) for `patient` (default: the
+    /// ledger patient of the Claim's Patient reference) under `plan` (default: the Claim's).
+    public func submitClaim(_ claim: [String: Any], signer: IdentityKeys, patient: IdentityID?, plan: String?) async throws -> ClaimEntry {
+        guard let identity = Directory.identity(signer.derivedID, in: state) else { throw ServiceError.notFound("the signer is not registered") }
+        let provider = identity.kind == .organization ? identity.id : (identity.organization ?? identity.id)
+        let submission = try ClaimMapping.submission(claim, provider: provider, plan: plan) { recordID(type: $0, id: $1) }
+        guard let patient = patient ?? recordIDs.ledgerPatient(submission.patientID, in: state) else {
+            throw ServiceError("Patient/\(submission.patientID) is not on this ledger; name the patient with --patient")
+        }
+        try await client.commit(client.sign(signer, submission.call(patient: patient)))
+        guard let entry = ClaimsContract.claim(submission.claimID, in: state) else { throw ServiceError(.unavailable, "the adjudicated claim is not in state") }
+        return entry
     }
 
     /// One ledger ClaimResponse, for the parties of the claim.

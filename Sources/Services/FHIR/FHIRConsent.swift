@@ -15,7 +15,7 @@ extension FHIRService {
 
     /// The ledger patient behind a FHIR Patient id.
     public func ledgerPatient(_ patientID: String) throws(FHIRError) -> IdentityID {
-        guard let patient = FHIRRecordID.ledgerPatient(patientID, in: state) else { throw .notFound("Patient/\(patientID) is not known") }
+        guard let patient = recordIDs.ledgerPatient(patientID, in: state) else { throw .notFound("Patient/\(patientID) is not known") }
         return patient
     }
 
@@ -101,7 +101,7 @@ extension FHIRService {
             patient: patient, grantee: grantee,
             categories: categories.isEmpty ? nil : Array(Set(categories)).sorted { $0.rawValue < $1.rawValue },
             resourceTypes: classes.isEmpty ? nil : classes,
-            records: records.isEmpty ? nil : records.map { Self.recordID(type: $0.type, id: $0.id) },
+            records: records.isEmpty ? nil : records.map { recordID(type: $0.type, id: $0.id) },
             purposes: try (purposes.isEmpty ? ["TREAT"] : purposes).map { code throws(FHIRError) in try Self.argumentName(code) },
             actions: try (actions.isEmpty ? ["read"] : actions).map { code throws(FHIRError) in try Self.argumentName(code) },
             startMs: (period?["start"] as? String).flatMap(FHIRDateTime.range).map { Self.milliseconds($0.lo) },

@@ -26,7 +26,7 @@ extension FHIRService {
     /// The access log of a FHIR patient as BALP AuditEvents, oldest first, one page.
     public func auditEvents(patientID: String, requester: Identity, offset: Int, count: Int) throws(FHIRError) -> (total: Int, events: [[String: Any]]) {
         // Who may not read the log hears what they would hear of a Patient that does not exist (finding 12).
-        guard let patient = RecordIndex.current(Self.recordID(type: "Patient", id: patientID), in: state), patient.resourceType == "Patient",
+        guard let patient = RecordIndex.current(recordID(type: "Patient", id: patientID), in: state), patient.resourceType == "Patient",
               mayReadAuditLog(of: patient.patient, requester: requester) else {
             throw .notFound("Patient/\(patientID) is not known here, or you do not read its access log (the patient and the custodian's auditors do)")
         }

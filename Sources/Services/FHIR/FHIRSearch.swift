@@ -69,7 +69,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
         let matches = try await serveAll(page.map(\.record), requester: requester, purpose: purpose)
         var included: [FHIRVersion] = []
         if !query.includes.isEmpty {
-            var seen = Set(matches.map { Self.recordID(type: $0.type, id: $0.id) })
+            var seen = Set(matches.map { recordID(type: $0.type, id: $0.id) })
             var targets: [Hash256] = []
             for match in matches {
                 for include in query.includes {
@@ -77,7 +77,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
                     let elements = ["patient", "subject"].contains(include.element) ? FHIRResourceTypes.patientElements : [include.element]
                     for reference in elements.flatMap({ Self.references(in: match.resource, element: $0) }) {
                         guard let parsed = FHIRJSON.parseReference(reference) else { continue }
-                        let record = Self.recordID(type: parsed.type, id: parsed.id)
+                        let record = recordID(type: parsed.type, id: parsed.id)
                         if seen.insert(record).inserted { targets.append(record) }
                     }
                 }
@@ -208,7 +208,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
         for version in out {
             for reference in Self.allReferences(version.resource) {
                 guard let parsed = FHIRJSON.parseReference(reference), RecordsContract.directoryResourceTypes.contains(parsed.type) else { continue }
-                let record = Self.recordID(type: parsed.type, id: parsed.id)
+                let record = recordID(type: parsed.type, id: parsed.id)
                 if seen.insert(record).inserted { referenced.append(record) }
             }
         }
@@ -287,7 +287,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
                 found = try access.search(field, text, exact: exact || field == .gender, limit: limit)
             case .reference(let type, let id):
                 guard type == nil || type == "Patient",
-                      let patient = RecordIndex.current(Self.recordID(type: "Patient", id: id), in: state), !patient.isErased else { return [] }
+                      let patient = RecordIndex.current(recordID(type: "Patient", id: id), in: state), !patient.isErased else { return [] }
                 found = try access.vault.records(patient: patient.patient, limit: limit)
             }
         } catch { throw FHIRError(500, "exception", "index lookup failed: \(error)") }

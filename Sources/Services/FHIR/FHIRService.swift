@@ -50,15 +50,20 @@ public final class FHIRService: Sendable {
     /// How broad a search may be (`SearchLimits.standard`; tests use small ones).
     public let searchLimits: SearchLimits
 
-    public init(client: LedgerClient, access: AccessService, patientKeys: any PatientKeyStore, searchLimits: SearchLimits = .standard) {
-        (self.client, self.access, self.patientKeys, self.searchLimits) = (client, access, patientKeys, searchLimits)
+    /// The node's keyed record ids (security review finding 1).
+    public let recordIDs: FHIRRecordIDs
+
+    public init(client: LedgerClient, access: AccessService, patientKeys: any PatientKeyStore, recordIDs: FHIRRecordIDs,
+                searchLimits: SearchLimits = .standard) {
+        (self.client, self.access, self.patientKeys, self.recordIDs, self.searchLimits) = (client, access, patientKeys, recordIDs, searchLimits)
     }
 
     public var node: LedgerNode { access.node }
     public var state: any StateReader { access.node.state }
 
     /// The on-chain record id of a FHIR resource: its type and id under a domain tag.
-    public static func recordID(type: String, id: String) -> Hash256 { FHIRRecordID.of(type: type, id: id) }
+    /// The record of FHIR resource `type/id` at this node (`FHIRRecordIDs.resolve`).
+    public func recordID(type: String, id: String) -> Hash256 { recordIDs.resolve(type: type, id: id, in: state) }
 
     // MARK: writes
 
@@ -80,7 +85,7 @@ public final class FHIRService: Sendable {
     public func create(_ resource: [String: Any], type: String, id: String? = nil, requester: Identity) async throws(FHIRError) -> FHIRVersion {
         try FHIRJSON.validate(resource, expectedType: type)
         let id = id ?? UUID().uuidString.lowercased()
-        let record = Self.recordID(type: type, id: id)
+        let record = recordID(type: type, id: id)
         if RecordIndex.current(record, in: state) != nil { throw .conflict("\(type)/\(id) already exists") }
         return try await write(resource, type: type, id: id, version: 1, requester: requester)
     }
@@ -91,7 +96,7 @@ public final class FHIRService: Sendable {
         try FHIRJSON.validate(resource, expectedType: type)
         guard let bodyID = resource["id"] as? String else { throw .invalid("the resource in an update must carry its id", at: "\(type).id") }
         guard bodyID == id else { throw .invalid("resource id \(bodyID) does not match the URL's \(id)", at: "\(type).id") }
-        let record = Self.recordID(type: type, id: id)
+        let record = recordID(type: type, id: id)
         guard let current = RecordIndex.current(record, in: state) else {
             if let ifMatch { throw .preconditionFailed("\(type)/\(id) does not exist (If-Match W/\"\(ifMatch)\")") }
             return (try await write(resource, type: type, id: id, version: 1, requester: requester), true)
@@ -114,7 +119,7 @@ public final class FHIRService: Sendable {
 
     private func write(_ input: [String: Any], type: String, id: String, version: UInt64, requester: Identity) async throws(FHIRError) -> FHIRVersion {
         let custodian = try custodian(for: requester)
-        let record = Self.recordID(type: type, id: id)
+        let record = recordID(type: type, id: id)
         let nowMs = await access.node.nextBlockTimeMs  // the node's clock, never behind the head block
         let resource = Self.stamped(input, id: id, version: version, nowMs: nowMs)
         let category = FHIRSensitivity.category(of: resource)
@@ -231,7 +236,7 @@ public final class FHIRService: Sendable {
     /// ciphertext and wrapped keys are destroyed. Later reads get 410 Gone.
     public func delete(type: String, id: String, requester: Identity) async throws(FHIRError) {
         let custodian = try custodian(for: requester)
-        let record = Self.recordID(type: type, id: id)
+        let record = recordID(type: type, id: id)
         guard let current = RecordIndex.current(record, in: state), current.resourceType == type else { throw .notFound("\(type)/\(id)") }
         guard !current.isErased else { throw .gone("\(type)/\(id) was already deleted") }
         guard current.custodian == custodian.derivedID else { throw .forbidden("\(type)/\(id) is held by another custodian") }
@@ -252,7 +257,7 @@ public final class FHIRService: Sendable {
     /// Reads the current version (or `version`) after a logged, permitted decision.
     public func read(type: String, id: String, version: UInt64? = nil, requester: Identity, purpose: Purpose,
                      parse: Bool = true) async throws(FHIRError) -> FHIRVersion {
-        let record = Self.recordID(type: type, id: id)
+        let record = recordID(type: type, id: id)
         let request = AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read)
         let served: [ServedRecord]
         do { served = try await access.serve([request], versions: version.map { [record: $0] } ?? [:]) } catch {

@@ -82,7 +82,7 @@ extension FHIRService {
         let nowMs = await access.node.nextBlockTimeMs  // the node's clock, never behind the head block
         for index in plans.indices {
             let at = "Bundle.entry[\(index)].resource"
-            let record = Self.recordID(type: plans[index].type, id: plans[index].id)
+            let record = recordID(type: plans[index].type, id: plans[index].id)
             let current = RecordIndex.current(record, in: state)
             if plans[index].method == "DELETE" {
                 guard let current, current.resourceType == plans[index].type else { throw .notFound("\(plans[index].type)/\(plans[index].id)") }
@@ -137,7 +137,7 @@ extension FHIRService {
                 let plan = frozen[index]
                 return Result { () throws(AccessError) in
                     try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
-                                       record: Self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
+                                       record: self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
                                        custodian: custodianID, agreementKeys: newAgreementKeys).version
                 }
             }
@@ -158,21 +158,21 @@ extension FHIRService {
         for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
             let part = writes[chunk..<min(writes.count, chunk + RecordsContract.registrationsPerTransactionMax)]
             let entries = part.map { plan in
-                Self.registration(record: Self.recordID(type: plan.type, id: plan.id), type: plan.type, category: plan.category,
+                Self.registration(record: recordID(type: plan.type, id: plan.id), type: plan.type, category: plan.category,
                                   ciphertext: plan.prepared!.blob.hash, version: plan.version, patient: plan.patient, requester: requester)
             }
             transactions.append(UnsignedCall(custodian, call: RecordsContract.RegisterMany(entries: entries)))
         }
         for plan in plans where plan.method == "DELETE" {
-            transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: Self.recordID(type: plan.type, id: plan.id))))
+            transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: recordID(type: plan.type, id: plan.id))))
         }
         do {
             try await access.registering(prepared, isRefusal: FHIRService.isRefusal) { try await commit(transactions) }
         } catch {
-            await compensate(writes.map { Self.recordID(type: $0.type, id: $0.id) }, custodian: custodian)
+            await compensate(writes.map { recordID(type: $0.type, id: $0.id) }, custodian: custodian)
             throw FHIRService.fhirError(error)
         }
-        for plan in plans where plan.method == "DELETE" { _ = try? access.shred(Self.recordID(type: plan.type, id: plan.id)) }
+        for plan in plans where plan.method == "DELETE" { _ = try? access.shred(recordID(type: plan.type, id: plan.id)) }
 
         let responses: [[String: Any]] = plans.map { plan in
             if plan.method == "DELETE" { return ["response": ["status": "204 No Content"]] }
@@ -216,7 +216,7 @@ extension FHIRService {
         if RecordsContract.directoryResourceTypes.contains(type) { return RecordEntry.noPatient }
         func known(_ id: String) -> IdentityID? {
             if let keys = bundlePatients[id] { return keys.derivedID }
-            guard let record = RecordIndex.current(Self.recordID(type: "Patient", id: id), in: state), !record.isErased else { return nil }
+            guard let record = RecordIndex.current(recordID(type: "Patient", id: id), in: state), !record.isErased else { return nil }
             return record.patient
         }
         if let direct = FHIRResourceTypes.patientID(of: resource) {

@@ -84,7 +84,7 @@ public enum Importer {
         // Records name their patient; a patient referenced but not imported gets a placeholder
         // Patient (no PHI, tagged), so the records still belong to a patient who can consent.
         let placeholders = danglingPatients(plan.loose.map(\.resource) + plan.transactions.flatMap { resources(of: $0.bundle) })
-            .filter { RecordIndex.current(FHIRService.recordID(type: "Patient", id: $0), in: fhir.access.node.state) == nil }
+            .filter { RecordIndex.current(fhir.recordID(type: "Patient", id: $0), in: fhir.access.node.state) == nil }
         if !placeholders.isEmpty {
             let stubs: [[String: Any]] = placeholders.map { id in
                 ["resourceType": "Patient", "id": id, "meta": ["tag": [["system": "https://careledger.org/tags", "code": "placeholder",

@@ -1,4 +1,5 @@
 public import Contracts
+public import FHIR
 import Foundation
 public import LedgerCore
 public import Node
@@ -77,14 +78,14 @@ public final class LocalLedger: Sendable {
     private let lock: DirectoryLock
 
     private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
-                 lock: DirectoryLock) {
+                 recordIDs: FHIRRecordIDs, lock: DirectoryLock) {
         self.directory = directory
         self.settings = settings
         self.store = store
         self.node = node
         self.access = access
         self.client = LedgerClient(node: node)
-        self.fhir = FHIRService(client: client, access: access, patientKeys: DirectoryPatientKeys(directory: directory))
+        self.fhir = FHIRService(client: client, access: access, patientKeys: DirectoryPatientKeys(directory: directory), recordIDs: recordIDs)
         self.lock = lock
     }
 
@@ -112,7 +113,8 @@ public final class LocalLedger: Sendable {
         try access.recoverPendingWrites()
         // Birth dates and genders a vault of an earlier release holds readable move to the blind index.
         _ = try access.blindLegacyIndexValues()
-        return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access, lock: lock)
+        return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
+                           recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement)), lock: lock)
     }
 
     /// Signs a raw call from `keys` with the sender's next sequence number: for `careledger submit`, whose user
