@@ -10,8 +10,11 @@ public import Vault
 /// a resource that has one is found under it.
 public struct FHIRRecordIDs: Sendable {
     public let key: RecordIDKey
+    /// Whether records may exist under their legacy id (a node whose data predates keyed ids);
+    /// false saves a lookup for every id that names no record yet.
+    public let legacyIDs: Bool
 
-    public init(key: RecordIDKey) { self.key = key }
+    public init(key: RecordIDKey, legacyIDs: Bool = true) { (self.key, self.legacyIDs) = (key, legacyIDs) }
 
     /// The keyed id of `type/id`: what a new resource is registered under.
     public func keyed(type: String, id: String) -> Hash256 { key.id("\(type)/\(id)") }
@@ -25,7 +28,7 @@ public struct FHIRRecordIDs: Sendable {
     /// id exists (written by an earlier release).
     public func resolve(type: String, id: String, in reader: any StateReader) -> Hash256 {
         let keyed = keyed(type: type, id: id)
-        if RecordIndex.current(keyed, in: reader) != nil { return keyed }
+        if !legacyIDs || RecordIndex.current(keyed, in: reader) != nil { return keyed }
         let legacy = Self.legacy(type: type, id: id)
         return RecordIndex.current(legacy, in: reader) != nil ? legacy : keyed
     }

@@ -116,6 +116,23 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         return try pool.write(updates)
     }
 
+    /// A write transaction that does not wait for the disk (`synchronous = NORMAL` for it alone):
+    /// for changes that are recovered from elsewhere if a crash loses them. Later durable commits
+    /// flush it with them, in order (WAL).
+    private func relaxedWrite<T>(_ updates: (Database) throws -> T) throws -> T {
+        defer { checkpointer.wrote() }
+        return try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+            var result: T?
+            try db.inTransaction {
+                result = try updates(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
     private func wrap<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as StorageError { throw error } catch let error as VaultError { throw error } catch {
             throw StorageError.database("\(error)")
@@ -183,7 +200,9 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
     public func publish(_ versions: [PendingVersion]) throws {
         guard !versions.isEmpty else { return }
         try wrap {
-            try write { db in
+            // Not waited for: a publish a crash loses is redone on open (`AccessService.recoverPendingWrites`
+            // publishes every pending version the chain holds), so a write waits for one fsync here, not two.
+            try relaxedWrite { db in
                 for pending in versions {
                     let (record, blobHash) = (Data(pending.record.bytes), Data(pending.blob.bytes))
                     guard let row = try Row.fetchOne(db.cachedStatement(sql: """

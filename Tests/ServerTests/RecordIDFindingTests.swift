@@ -62,6 +62,9 @@ struct RecordIDFindingTests {
             }
 
             #expect(fixture.recordID(type: "Patient", id: "OLD-7") == legacy)
+            // A directory made since ids are keyed (`keyedRecordIDsOnly`) never looks for a legacy id.
+            let keyedOnly = FHIRRecordIDs(key: RecordIDKey.derive(from: fixture.nodeKeys.agreement), legacyIDs: false)
+            #expect(keyedOnly.resolve(type: "Patient", id: "OLD-7", in: fixture.node.state) == keyedOnly.keyed(type: "Patient", id: "OLD-7"))
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
             #expect(try await doctor.call(.get, "/fhir/Patient/OLD-7").json["id"] as? String == "OLD-7")
             resource["gender"] = "other"

@@ -19,6 +19,8 @@ extension FHIRService {
         var version: UInt64
         var created: Bool
         var patient: IdentityID = RecordEntry.noPatient
+        /// The record id (`FHIRService.recordID`), resolved once.
+        var record: Hash256 = .zero
         var prepared: StoredRecordVersion?
         var category: SensitivityCategory = .general
         var lastUpdatedMs: Int64 = 0
@@ -83,6 +85,7 @@ extension FHIRService {
         for index in plans.indices {
             let at = "Bundle.entry[\(index)].resource"
             let record = recordID(type: plans[index].type, id: plans[index].id)
+            plans[index].record = record
             let current = RecordIndex.current(record, in: state)
             if plans[index].method == "DELETE" {
                 guard let current, current.resourceType == plans[index].type else { throw .notFound("\(plans[index].type)/\(plans[index].id)") }
@@ -137,7 +140,7 @@ extension FHIRService {
                 let plan = frozen[index]
                 return Result { () throws(AccessError) in
                     try access.prepare(content: FHIRJSON.data(plan.resource, sorted: false), fields: FHIRIndexer.extract(plan.resource),
-                                       record: self.recordID(type: plan.type, id: plan.id), version: plan.version, patient: plan.patient,
+                                       record: plan.record, version: plan.version, patient: plan.patient,
                                        custodian: custodianID, agreementKeys: newAgreementKeys).version
                 }
             }
@@ -158,21 +161,21 @@ extension FHIRService {
         for chunk in stride(from: 0, to: writes.count, by: RecordsContract.registrationsPerTransactionMax) {
             let part = writes[chunk..<min(writes.count, chunk + RecordsContract.registrationsPerTransactionMax)]
             let entries = part.map { plan in
-                Self.registration(record: recordID(type: plan.type, id: plan.id), type: plan.type, category: plan.category,
+                Self.registration(record: plan.record, type: plan.type, category: plan.category,
                                   ciphertext: plan.prepared!.blob.hash, version: plan.version, patient: plan.patient, requester: requester)
             }
             transactions.append(UnsignedCall(custodian, call: RecordsContract.RegisterMany(entries: entries)))
         }
         for plan in plans where plan.method == "DELETE" {
-            transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: recordID(type: plan.type, id: plan.id))))
+            transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: plan.record)))
         }
         do {
             try await access.registering(prepared, isRefusal: FHIRService.isRefusal) { try await commit(transactions) }
         } catch {
-            await compensate(writes.map { recordID(type: $0.type, id: $0.id) }, custodian: custodian)
+            await compensate(writes.map(\.record), custodian: custodian)
             throw FHIRService.fhirError(error)
         }
-        for plan in plans where plan.method == "DELETE" { _ = try? access.shred(recordID(type: plan.type, id: plan.id)) }
+        for plan in plans where plan.method == "DELETE" { _ = try? access.shred(plan.record) }
 
         let responses: [[String: Any]] = plans.map { plan in
             if plan.method == "DELETE" { return ["response": ["status": "204 No Content"]] }

@@ -75,6 +75,9 @@ public struct NodeSettings: Codable, Sendable {
     /// True only for a directory made with `--insecure-plain-keys`: its key files hold private
     /// keys in the clear. Otherwise every key file is sealed with the passphrase.
     public var plainKeys: Bool?
+    /// True for a directory made since FHIR record ids are keyed (2026-12-05): it holds no record
+    /// under an unkeyed id, so a lookup never falls back to one (`FHIRRecordIDs.legacyIDs`).
+    public var keyedRecordIDsOnly: Bool?
 }
 
 /// Private keys opened this process, by key file path and sealed contents, so a passphrase-sealed

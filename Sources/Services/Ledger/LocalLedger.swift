@@ -57,7 +57,8 @@ extension DataDirectory {
         let store = try SQLiteLedgerStore(path: ledgerPath)
         let block = try Genesis.create(in: store, chainId: chainId, founders: founders, ordererKeys: nodeKeys, timeMs: nowMs)
         try write(settings: NodeSettings(chainId: chainId, nodeKey: "node", administrator: organizations[0].name,
-                                         blockTransactionsMax: 2_000, blockDelayMs: 10, plainKeys: insecurePlainKeys ? true : nil))
+                                         blockTransactionsMax: 2_000, blockDelayMs: 10, plainKeys: insecurePlainKeys ? true : nil,
+                                         keyedRecordIDsOnly: true))
         return block
     }
 }
@@ -114,7 +115,8 @@ public final class LocalLedger: Sendable {
         // Birth dates and genders a vault of an earlier release holds readable move to the blind index.
         _ = try access.blindLegacyIndexValues()
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
-                           recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement)), lock: lock)
+                           recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement),
+                                                    legacyIDs: settings.keyedRecordIDsOnly != true), lock: lock)
     }
 
     /// Signs a raw call from `keys` with the sender's next sequence number: for `careledger submit`, whose user
