@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
     ],
     targets: [
         // Pure core: hashes, keys, canonical encoding, transactions, blocks, Merkle log, verifier. No I/O.
@@ -68,10 +69,15 @@ let package = Package(
             dependencies: ["LedgerCore", "Contracts", "Vault"],
             swiftSettings: strict
         ),
-        // Orderer protocol and the SoloOrderer.
+        // Orderer protocol, the SoloOrderer, and the etcd client the consortium's orderer builds on.
         .target(
             name: "Ordering",
-            dependencies: ["LedgerCore"],
+            dependencies: [
+                "LedgerCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // Mempool, executor, commit pipeline.

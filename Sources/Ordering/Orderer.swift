@@ -5,8 +5,13 @@ public struct OrderedBatch: Sendable {
     public let transactions: [VerifiedTransaction]
     /// Block time, milliseconds since the Unix epoch; strictly greater than the previous batch's.
     public let timeMs: Int64
+    /// Where the batch is in a shared log (`EtcdOrderer`: its etcd revision), for resuming after
+    /// it; nil for the single node's orderer.
+    public let position: Int64?
 
-    public init(transactions: [VerifiedTransaction], timeMs: Int64) { (self.transactions, self.timeMs) = (transactions, timeMs) }
+    public init(transactions: [VerifiedTransaction], timeMs: Int64, position: Int64? = nil) {
+        (self.transactions, self.timeMs, self.position) = (transactions, timeMs, position)
+    }
 }
 
 /// Why the orderer refused transactions.

@@ -1,0 +1,247 @@
+public import LedgerCore
+import Synchronization
+
+/// The consortium's orderer: every node submits its admitted transactions to one etcd cluster (a
+/// Raft-replicated log) and every node reads the same batches back in etcd's revision order.
+///
+/// Submitted transactions are cut into batches (`batchTransactionsMax`, or `batchDelayMs` after the
+/// first) and each batch is one put under `careledger/CHAIN/log/NODE/SEQUENCE`; etcd gives every
+/// put a revision, and the revisions are the block order. A watch of the log prefix from a
+/// position hands every batch to `nextBatch` in revision order, on every node alike: its
+/// transactions checked again (a batch another node wrote is not trusted: bytes that do not decode
+/// or whose signature fails are dropped, the same on every node), a transaction already ordered
+/// earlier in the log dropped (one sent through two nodes is ordered once), and its time forced
+/// strictly above the previous batch's. "Earlier in the log" is the same question on every node,
+/// wherever it started reading: the ids of the batches this orderer read are remembered for
+/// `dedupBatches` batches, and older ones are answered by `alreadyOrdered` — the node's committed
+/// transaction index, which holds everything up to the position it resumed after. `OrderedBatch.position` is the batch's
+/// revision: a node that stores it resumes after it. If etcd compacted the revisions a node needs,
+/// `nextBatch` ends and `failure` says so (the node catches up from peers instead).
+public final class EtcdOrderer: Orderer {
+    public struct Configuration: Sendable {
+        public var chainId: String
+        /// This node's name in its log keys (unique per node).
+        public var nodeName: String
+        public var batchTransactionsMax: Int
+        public var batchDelayMs: Int
+        /// Transactions ordered in this many earlier batches are not ordered again.
+        public var dedupBatches: Int
+
+        public init(chainId: String, nodeName: String, batchTransactionsMax: Int = 2_000, batchDelayMs: Int = 10, dedupBatches: Int = 10_000) {
+            precondition((1...Limits.blockTransactionsMax).contains(batchTransactionsMax), "batch size must be 1…\(Limits.blockTransactionsMax)")
+            precondition(batchDelayMs >= 1 && dedupBatches >= 1)
+            (self.chainId, self.nodeName, self.batchTransactionsMax, self.batchDelayMs, self.dedupBatches) =
+                (chainId, nodeName, batchTransactionsMax, batchDelayMs, dedupBatches)
+        }
+
+        /// The prefix every node's batches are put under.
+        var logPrefix: [UInt8] { Array("careledger/\(chainId)/log/".utf8) }
+    }
+
+    private struct Outbox {
+        var pending: [VerifiedTransaction] = []
+        var closed = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var sequence: UInt64
+    }
+
+    private struct Reading {
+        var lastTimeMs: Int64
+        var position: Int64
+        /// Transaction ids of the last `dedupBatches` batches, oldest batch first.
+        var recent: [[Hash256]] = []
+        var seen: Set<Hash256> = []
+        var failure: EtcdError?
+    }
+
+    public let configuration: Configuration
+    private let client: EtcdClient
+    private let clock: any LedgerClock
+    private let outbox: Mutex<Outbox>
+    private let reading: Mutex<Reading>
+    private let batches: AsyncStream<OrderedBatch>
+    private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
+    private let alreadyOrdered: @Sendable (Hash256) -> Bool
+
+    /// Most bytes one batch may hold in etcd (its default request limit is 1.5 MiB).
+    public static let batchBytesMax = 1_400_000
+
+    /// - Parameters:
+    ///   - after: the position (etcd revision) of the last batch the node has applied; 0 for none.
+    ///   - lastTimeMs: that block's time, so block times keep increasing.
+    ///   - alreadyOrdered: whether a transaction id was committed by the node (ordered before).
+    public init(client: EtcdClient, configuration: Configuration, clock: any LedgerClock, after position: Int64, lastTimeMs: Int64,
+                alreadyOrdered: @escaping @Sendable (Hash256) -> Bool = { _ in false }) {
+        self.client = client
+        self.alreadyOrdered = alreadyOrdered
+        self.configuration = configuration
+        self.clock = clock
+        // A node's sequence continues where its earlier runs left off only by time: the key just
+        // has to be unique, and a restarted node starts a new run.
+        outbox = Mutex(Outbox(sequence: UInt64(max(0, clock.nowMs())) << 20))
+        reading = Mutex(Reading(lastTimeMs: lastTimeMs, position: position))
+        let (stream, continuation) = AsyncStream.makeStream(of: OrderedBatch.self, bufferingPolicy: .unbounded)
+        batches = stream
+        // The loops hold the orderer until `close` cancels them.
+        let sender = Task { [weak self] in
+            guard let self else { return }
+            await self.sendLoop()
+        }
+        let receiver = Task { [weak self] in
+            guard let self else { return continuation.finish() }
+            await self.receiveLoop(from: position + 1) { continuation.yield($0) }
+            continuation.finish()
+        }
+        tasks.withLock { $0 = [sender, receiver] }
+    }
+
+    deinit { for task in tasks.withLock({ $0 }) { task.cancel() } }
+
+    /// Why the log stopped before `close` (revisions compacted away, or the chain's log unreadable).
+    public var failure: EtcdError? { reading.withLock { $0.failure } }
+
+    /// The position (etcd revision) of the last batch read from the log.
+    public var position: Int64 { reading.withLock { $0.position } }
+
+    public func submit(_ transactions: [VerifiedTransaction]) throws(OrderingError) {
+        guard !transactions.isEmpty else { return }
+        let waiter = try outbox.withLock { (o: inout Outbox) throws(OrderingError) -> CheckedContinuation<Void, Never>? in
+            guard !o.closed else { throw OrderingError.closed }
+            o.pending.append(contentsOf: transactions)
+            defer { o.waiter = nil }
+            return o.waiter
+        }
+        waiter?.resume()
+    }
+
+    public func nextBatch() async -> OrderedBatch? {
+        var iterator = batches.makeAsyncIterator()
+        return await iterator.next()
+    }
+
+    public func close() {
+        let waiter = outbox.withLock { o -> CheckedContinuation<Void, Never>? in
+            o.closed = true
+            defer { o.waiter = nil }
+            return o.waiter
+        }
+        waiter?.resume()
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+    }
+
+    // MARK: sending
+
+    private func sendLoop() async {
+        while !Task.isCancelled {
+            await waitForPending()
+            // Give a batch its delay to fill, unless it is full already.
+            if outbox.withLock({ $0.pending.count < configuration.batchTransactionsMax && !$0.closed }) {
+                try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + Int64(configuration.batchDelayMs))
+            }
+            let (batch, sequence) = outbox.withLock { o -> ([VerifiedTransaction], UInt64) in
+                var bytes = 0
+                var count = 0
+                for transaction in o.pending.prefix(configuration.batchTransactionsMax) {
+                    bytes += transaction.transaction.bytes.count + 16
+                    if count > 0, bytes > Self.batchBytesMax { break }
+                    count += 1
+                }
+                let batch = Array(o.pending.prefix(count))
+                o.pending.removeFirst(count)
+                o.sequence += 1
+                return (batch, o.sequence)
+            }
+            guard !batch.isEmpty else {
+                if outbox.withLock({ $0.closed }) { return }
+                continue
+            }
+            let key = configuration.logPrefix + Array("\(configuration.nodeName)/\(String(sequence, radix: 16))".utf8)
+            let value = Self.encode(batch, timeMs: clock.nowMs(), origin: configuration.nodeName)
+            // Retried until etcd takes it: the transactions were admitted and must be ordered.
+            var backoffMs: Int64 = 50
+            while !Task.isCancelled {
+                do {
+                    _ = try await client.putIfAbsent(key, value)
+                    break
+                } catch {
+                    try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
+                    backoffMs = min(backoffMs * 2, 2_000)
+                }
+            }
+        }
+    }
+
+    private func waitForPending() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = outbox.withLock { o -> Bool in
+                if !o.pending.isEmpty || o.closed { return true }
+                o.waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    // MARK: receiving
+
+    private func receiveLoop(from start: Int64, _ deliver: (OrderedBatch) -> Void) async {
+        var next = start
+        var backoffMs: Int64 = 50
+        while !Task.isCancelled {
+            do {
+                for try await watched in client.watch(prefix: configuration.logPrefix, from: next) {
+                    for value in watched.values where value.modRevision >= next {
+                        next = value.modRevision + 1
+                        if let batch = admit(value) { deliver(batch) }
+                    }
+                    backoffMs = 50
+                }
+            } catch let error as EtcdError {
+                if case .compacted = error {
+                    reading.withLock { $0.failure = error }
+                    return
+                }
+            } catch {}
+            // The connection dropped or every member is down: resume after the last batch seen.
+            try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
+            backoffMs = min(backoffMs * 2, 2_000)
+        }
+    }
+
+    /// The batch one log entry holds, checked as every node checks it; nil if nothing in it is new.
+    private func admit(_ value: EtcdKeyValue) -> OrderedBatch? {
+        let decoded = Self.decode(value.value)
+        return reading.withLock { r -> OrderedBatch? in
+            r.position = value.modRevision
+            var ids: [Hash256] = []
+            var transactions: [VerifiedTransaction] = []
+            for bytes in decoded?.transactions ?? [] {
+                guard let transaction = try? Transaction(decoding: bytes), let verified = try? VerifiedTransaction.verify(transaction),
+                      transaction.body.chainId == configuration.chainId, !r.seen.contains(verified.id), !alreadyOrdered(verified.id) else { continue }
+                r.seen.insert(verified.id)
+                ids.append(verified.id)
+                transactions.append(verified)
+            }
+            r.recent.append(ids)
+            if r.recent.count > configuration.dedupBatches { r.seen.subtract(r.recent.removeFirst()) }
+            guard !transactions.isEmpty else { return nil }
+            let timeMs = max(decoded?.timeMs ?? 0, r.lastTimeMs + 1)
+            r.lastTimeMs = timeMs
+            return OrderedBatch(transactions: transactions, timeMs: timeMs, position: value.modRevision)
+        }
+    }
+
+    // MARK: batch format
+
+    /// A batch as it is put: canonical `{v: 1, timeMs, origin, transactions: [bytes]}`.
+    static func encode(_ transactions: [VerifiedTransaction], timeMs: Int64, origin: String) -> [UInt8] {
+        CanonicalValue.map(["v": .int(1), "timeMs": .int(timeMs), "origin": .string(origin),
+                            "transactions": .list(transactions.map { .bytes($0.transaction.bytes) })]).encoded
+    }
+
+    static func decode(_ bytes: [UInt8]) -> (timeMs: Int64, transactions: [[UInt8]])? {
+        guard let value = try? CanonicalValue(decoding: bytes), value["v"]?.intValue == 1, let timeMs = value["timeMs"]?.intValue,
+              case .list(let items)? = value["transactions"] else { return nil }
+        return (timeMs, items.compactMap(\.bytesValue))
+    }
+}
