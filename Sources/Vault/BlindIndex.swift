@@ -25,12 +25,16 @@ public struct BlindIndexKey: Sendable {
 
     /// Derives the key from a node's X25519 private key (HKDF-SHA256), so no extra secret file is needed.
     public static func derive(from agreementKey: Curve25519.KeyAgreement.PrivateKey) -> BlindIndexKey {
-        let derived = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: agreementKey.rawRepresentation),
-                                             info: Array("careledger/blind-index/v1".utf8), outputByteCount: 32)
-        return BlindIndexKey(key: derived)
+        BlindIndexKey(key: nodeSecret(agreementKey, label: "careledger/blind-index/v1"))
     }
 
     init(key: SymmetricKey) { self.key = key }
+}
+
+/// A 32-byte secret of the node derived from its X25519 private key with HKDF-SHA256 under
+/// `label`: one per use (the blind index, record ids), none stored in a file of its own.
+func nodeSecret(_ agreementKey: Curve25519.KeyAgreement.PrivateKey, label: String) -> SymmetricKey {
+    HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: agreementKey.rawRepresentation), info: Array(label.utf8), outputByteCount: 32)
 }
 
 /// A keyed hash (HMAC-SHA256) of one normalized token: what the index stores instead of text.

@@ -16,8 +16,7 @@ public struct RecordIDKey: Sendable {
 
     /// Derives the key from a node's X25519 private key (HKDF-SHA256, its own label).
     public static func derive(from agreementKey: Curve25519.KeyAgreement.PrivateKey) -> RecordIDKey {
-        RecordIDKey(key: HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: agreementKey.rawRepresentation),
-                                                info: Array("careledger/record-id/v2".utf8), outputByteCount: 32))
+        RecordIDKey(key: nodeSecret(agreementKey, label: "careledger/record-id/v2"))
     }
 
     init(key: SymmetricKey) { self.key = key }
