@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: [
             "Storage", "LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
-        .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore"], swiftSettings: strict),
+        .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore", "Node", "Contracts", "Storage"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: [
             "Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),

@@ -1,0 +1,100 @@
+import Contracts
+import Foundation
+import LedgerCore
+import Node
+import Ordering
+import Storage
+import Testing
+
+/// Three nodes of one chain, each with its own store, ordered through one etcd: each organization
+/// submits through its own node, one transaction is also sent through a second node, and all three
+/// end with the same blocks — same heights, transactions, results, log and state roots.
+/// (All three sign with one orderer key here, so whole blocks compare; per-node keys with
+/// attestations are the consortium's next step.)
+@Suite("Three nodes, one order through etcd, identical chains", .serialized, .enabled(if: EtcdProcess.binary != nil, EtcdProcess.skipReason))
+struct ConsortiumOrderingTests {
+    static let chainId = "consortium-test"
+    static let nodeKeys = IdentityKeys(seed: Array(repeating: 61, count: 32))
+    static let organizations = [(IdentityKeys(seed: Array(repeating: 62, count: 32)), "hospital", OrganizationType.hospital),
+                                (IdentityKeys(seed: Array(repeating: 63, count: 32)), "clinic", .clinic),
+                                (IdentityKeys(seed: Array(repeating: 64, count: 32)), "laboratory", .laboratory)]
+
+    static func anchor(_ keys: IdentityKeys, _ sequence: UInt64) -> Transaction {
+        let call = AnchorContract.Put(digest: Hash256.sha256(Array("\(keys.derivedID.hex)/\(sequence)".utf8)), kind: "test")
+        return Transaction.sign(TransactionBody(chainId: chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey, sequence: sequence,
+                                                contract: type(of: call).contract, method: type(of: call).methodName, args: call.args), with: keys)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func threeNodesEndWithIdenticalChains() async throws {
+        try await EtcdProcess.with { _, etcd in
+            var nodes: [LedgerNode] = []
+            var stores: [SQLiteLedgerStore] = []
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-consortium-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: root) }
+            for index in 0..<3 {
+                let directory = root.appendingPathComponent("node-\(index)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let store = try SQLiteLedgerStore(path: directory.appendingPathComponent("ledger.sqlite").path)
+                // The same genesis on every node (the same inputs give the same block).
+                try Genesis.create(in: store, chainId: Self.chainId,
+                                   founders: Self.organizations.map { Founder(keys: $0.0, label: $0.1, type: $0.2) },
+                                   ordererKeys: Self.nodeKeys, timeMs: 1_800_000_000_000)
+                let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5) { head, clock in
+                    EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chainId, nodeName: "node-\(index)", batchTransactionsMax: 40, batchDelayMs: 5),
+                                clock: clock, after: 0, lastTimeMs: head.timeMs,
+                                alreadyOrdered: { id in (try? store.location(of: id)) != nil })
+                }
+                stores.append(store)
+                nodes.append(try await LedgerNode(store: store, ordererKeys: Self.nodeKeys, configuration: configuration))
+            }
+            let running = nodes
+            defer { for node in running { Task { await node.stop() } } }
+
+            // Each organization sends 60 anchors through its own node, concurrently.
+            let perOrganization: UInt64 = 60
+            var sent: [Transaction] = []
+            try await withThrowingTaskGroup(of: [Transaction].self) { group in
+                for (index, organization) in Self.organizations.enumerated() {
+                    group.addTask {
+                        var mine: [Transaction] = []
+                        for sequence in 2...(perOrganization + 1) {
+                            let tx = Self.anchor(organization.0, sequence)
+                            _ = try await running[index].submit(tx)
+                            mine.append(tx)
+                        }
+                        return mine
+                    }
+                }
+                for try await part in group { sent += part }
+            }
+            // One of the hospital's transactions again, through the clinic's node: ordered once, if at all admitted.
+            _ = await nodes[1].submit([sent[0]])
+
+            let expected = UInt64(3) + UInt64(sent.count)  // genesis holds one transaction per founder
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline {
+                var sizes: [UInt64] = []
+                for node in nodes { sizes.append(await node.headHeader.logSize) }
+                if sizes.allSatisfy({ $0 >= expected }) { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            var heads: [BlockHeader] = []
+            for node in nodes { heads.append(await node.headHeader) }
+            #expect(heads.allSatisfy { $0.logSize == expected }, "log sizes \(heads.map(\.logSize)), expected \(expected)")
+            #expect(Set(heads.map(\.height)).count == 1 && Set(heads.map(\.stateRoot)).count == 1 && Set(heads.map(\.logRoot)).count == 1,
+                    "heads differ: \(heads.map { "h\($0.height) state \($0.stateRoot.hex.prefix(8)) log \($0.logRoot.hex.prefix(8))" })")
+            // Block by block, the same bytes.
+            for height in 1...heads[0].height {
+                let blocks = try stores.map { try #require(try $0.rawBlock(height: height)) }
+                #expect(blocks.allSatisfy { $0.headerBytes == blocks[0].headerBytes && $0.transactionBytes == blocks[0].transactionBytes },
+                        "block \(height) differs between nodes")
+            }
+            // Every transaction committed once, accepted.
+            for tx in sent {
+                let locations = try stores.map { try #require(try $0.location(of: tx.id)) }
+                #expect(locations.allSatisfy { $0 == locations[0] && $0.result.isAccepted }, "\(tx.id.hex.prefix(12)): \(locations)")
+            }
+        }
+    }
+}
