@@ -51,7 +51,7 @@ struct CommitPipeline: Sendable {
         let (block, commit, nextFrontier) = Self.assemble(
             chainId: executor.chainId, height: height, previous: head, timeMs: batch.timeMs,
             transactions: batch.transactions.map(\.transaction), execution: execution,
-            frontier: frontier, ordererKeys: ordererKeys)
+            frontier: frontier, ordererKeys: ordererKeys, orderingPosition: batch.position)
         // Read after executing: a failure during (or before) the execution is seen here.
         let readFailure = cache.readFailure
         cache.applyExecuted(execution.writeSet, height: height)
@@ -80,7 +80,7 @@ struct CommitPipeline: Sendable {
 
     /// Computes the roots, signs the header and prepares the store write for one block.
     static func assemble(chainId: String, height: UInt64, previous: BlockHeader?, timeMs: Int64, transactions: [Transaction],
-                         execution: BlockExecution, frontier: MerkleFrontier, ordererKeys: IdentityKeys)
+                         execution: BlockExecution, frontier: MerkleFrontier, ordererKeys: IdentityKeys, orderingPosition: Int64? = nil)
         -> (Block, BlockCommit, MerkleFrontier) {
         var log = frontier
         let firstLogIndex = log.size
@@ -102,7 +102,7 @@ struct CommitPipeline: Sendable {
             ordererKey: ordererKeys.signingPublicKey)
         let block = Block.seal(header: header, transactions: transactions, results: execution.results, ordererKeys: ordererKeys)
         let commit = BlockCommit(block: block, firstLogIndex: firstLogIndex, leafHashes: leafHashes, logNodes: nodes,
-                                 writeSet: execution.writeSet)
+                                 writeSet: execution.writeSet, orderingPosition: orderingPosition)
         return (block, commit, log)
     }
 }

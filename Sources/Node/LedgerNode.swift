@@ -14,12 +14,14 @@ public struct NodeConfiguration: Sendable {
     public var mempoolTransactionsMax: Int
     /// Default wait for `awaitCommit`.
     public var commitWaitMs: Int
-    /// The orderer of a node in a consortium (`EtcdOrderer`), made from the head block and the
-    /// node's clock; nil is the single node's `SoloOrderer`.
-    public var makeOrderer: (@Sendable (_ head: BlockHeader, _ clock: any LedgerClock) -> any Orderer)?
+    /// The orderer of a node in a consortium (`EtcdOrderer`), made from the head block, the
+    /// position in the shared log its store committed last (0: none) and the node's clock; nil is
+    /// the single node's `SoloOrderer`.
+    public var makeOrderer: MakeOrderer?
+    public typealias MakeOrderer = @Sendable (_ head: BlockHeader, _ position: Int64, _ clock: any LedgerClock) -> any Orderer
 
     public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
-                commitWaitMs: Int = 30_000, makeOrderer: (@Sendable (_ head: BlockHeader, _ clock: any LedgerClock) -> any Orderer)? = nil) {
+                commitWaitMs: Int = 30_000, makeOrderer: MakeOrderer? = nil) {
         (self.blockTransactionsMax, self.blockDelayMs, self.mempoolTransactionsMax, self.commitWaitMs, self.makeOrderer) =
             (blockTransactionsMax, blockDelayMs, mempoolTransactionsMax, commitWaitMs, makeOrderer)
     }
@@ -117,7 +119,7 @@ public actor LedgerNode {
         self.clock = clock
         self.head = head
         committedHeight.withLock { $0 = head.height }
-        self.orderer = configuration.makeOrderer?(head, clock) ?? SoloOrderer(
+        self.orderer = try configuration.makeOrderer.map { make in make(head, try store.orderingPosition() ?? 0, clock) } ?? SoloOrderer(
             configuration: .init(batchTransactionsMax: configuration.blockTransactionsMax, batchDelayMs: configuration.blockDelayMs),
             clock: clock, lastTimeMs: head.timeMs)
         let pipeline = CommitPipeline(store: store, cache: cache, executor: executor, ordererKeys: ordererKeys,

@@ -36,6 +36,7 @@ public final class InMemoryLedgerStore: LedgerStore {
         var logIndexByLeaf: [Hash256: UInt64] = [:]
         var state: [String: (value: [UInt8], height: UInt64)] = [:]
         var logNodes: [LogNodeKey: Hash256] = [:]
+        var orderingPosition: Int64?
 
         /// State keys in SQLite's BINARY order (bytes of the UTF-8 encoding).
         var sortedStateKeys: [String] { state.keys.sorted { String.utf8Order($0, $1) < 0 } }
@@ -53,6 +54,8 @@ public final class InMemoryLedgerStore: LedgerStore {
 
     public func head() throws -> BlockHeader? { tables.withLock { $0.blocks.last?.header } }
 
+    public func orderingPosition() throws -> Int64? { tables.withLock { $0.orderingPosition } }
+
     public func commit(_ commit: BlockCommit) throws {
         let block = commit.block
         let height = block.header.height
@@ -62,6 +65,7 @@ public final class InMemoryLedgerStore: LedgerStore {
             // Copy-on-write: a refused commit leaves `current` untouched, like a rolled-back transaction.
             var next = current
             next.blocks.append(StoredBlock(header: block.header, headerBytes: block.header.encoded, signature: block.signature))
+            if let position = commit.orderingPosition { next.orderingPosition = position }
             for (offset, tx) in block.transactions.enumerated() {
                 let logIndex = commit.firstLogIndex + UInt64(offset)
                 guard logIndex == UInt64(next.transactions.count) else {

@@ -11,14 +11,19 @@ public struct BlockCommit: Sendable {
     public let logNodes: [MerkleFrontier.Node]
     /// State writes of the block.
     public let writeSet: WriteSet
+    /// Where the block's batch is in a shared ordered log (an etcd revision), kept with the block
+    /// so the node resumes reading after it; nil for a single node.
+    public let orderingPosition: Int64?
 
-    public init(block: Block, firstLogIndex: UInt64, leafHashes: [Hash256], logNodes: [MerkleFrontier.Node], writeSet: WriteSet) {
+    public init(block: Block, firstLogIndex: UInt64, leafHashes: [Hash256], logNodes: [MerkleFrontier.Node], writeSet: WriteSet,
+                orderingPosition: Int64? = nil) {
         precondition(leafHashes.count == block.transactions.count, "one leaf per transaction")
         self.block = block
         self.firstLogIndex = firstLogIndex
         self.leafHashes = leafHashes
         self.logNodes = logNodes
         self.writeSet = writeSet
+        self.orderingPosition = orderingPosition
     }
 }
 
@@ -55,6 +60,8 @@ public enum StorageError: Error, Sendable, CustomStringConvertible {
 public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
     /// Header and hash of the last committed block, or nil for an empty store.
     func head() throws -> BlockHeader?
+    /// The ordering position the last block that had one was committed with (`BlockCommit.orderingPosition`).
+    func orderingPosition() throws -> Int64?
     /// Atomically and durably appends a block with its state writes and log nodes.
     func commit(_ commit: BlockCommit) throws
     /// A stored block exactly as stored, for verification.

@@ -63,6 +63,10 @@ public final class SQLiteLedgerStore: LedgerStore {
         migrator.registerMigration("v2-leaf-index") { db in
             try db.execute(sql: "CREATE INDEX tx_by_leaf ON tx(leaf_hash)")
         }
+        // A consortium node's place in the shared ordered log: one row, written with the block.
+        migrator.registerMigration("v3-ordering-position") { db in
+            try db.execute(sql: "CREATE TABLE ordering (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)")
+        }
         return migrator
     }
 
@@ -86,11 +90,19 @@ public final class SQLiteLedgerStore: LedgerStore {
         }
     }
 
+    public func orderingPosition() throws -> Int64? {
+        try wrap { try pool.read { db in try Int64.fetchOne(db, sql: "SELECT position FROM ordering WHERE id = 1") } }
+    }
+
     public func commit(_ commit: BlockCommit) throws {
         let block = commit.block
         let height = block.header.height
         try wrap {
             try write { db in
+                if let position = commit.orderingPosition {
+                    try db.execute(sql: "INSERT INTO ordering (id, position) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET position = excluded.position",
+                                   arguments: [position])
+                }
                 let last = try Int64.fetchOne(db, sql: "SELECT max(height) FROM block")
                 let expected = last.map { UInt64($0) + 1 } ?? 0
                 guard height == expected else { throw StorageError.notAContiguousBlock(expected: expected, got: height) }

@@ -27,6 +27,7 @@ final class ReadFailingStore: LedgerStore {
     }
     func commit(_ commit: BlockCommit) throws { try inner.commit(commit) }
     func head() throws -> BlockHeader? { try inner.head() }
+    func orderingPosition() throws -> Int64? { try inner.orderingPosition() }
     func rawBlock(height: UInt64) throws -> RawBlock? { try inner.rawBlock(height: height) }
     func header(height: UInt64) throws -> BlockHeader? { try inner.header(height: height) }
     func location(of id: Hash256) throws -> TransactionLocation? { try inner.location(of: id) }

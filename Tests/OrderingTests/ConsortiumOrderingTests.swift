@@ -8,7 +8,8 @@ import Testing
 
 /// Three nodes of one chain, each with its own store, ordered through one etcd: each organization
 /// submits through its own node, one transaction is also sent through a second node, and all three
-/// end with the same blocks — same heights, transactions, results, log and state roots.
+/// end with the same blocks — same heights, transactions, results, log and state roots. A node
+/// stopped while the others go on resumes after the log position its store kept and catches up.
 /// (All three sign with one orderer key here, so whole blocks compare; per-node keys with
 /// attestations are the consortium's next step.)
 @Suite("Three nodes, one order through etcd, identical chains", .serialized, .enabled(if: EtcdProcess.binary != nil, EtcdProcess.skipReason))
@@ -32,24 +33,26 @@ struct ConsortiumOrderingTests {
             var stores: [SQLiteLedgerStore] = []
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-consortium-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: root) }
+            func path(_ index: Int) -> String { root.appendingPathComponent("node-\(index)/ledger.sqlite").path }
+            func start(_ index: Int, _ store: SQLiteLedgerStore) async throws -> LedgerNode {
+                let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5) { head, position, clock in
+                    EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chainId, nodeName: "node-\(index)", batchTransactionsMax: 40, batchDelayMs: 5),
+                                clock: clock, after: position, lastTimeMs: head.timeMs,
+                                alreadyOrdered: { id in (try? store.location(of: id)) != nil })
+                }
+                return try await LedgerNode(store: store, ordererKeys: Self.nodeKeys, configuration: configuration)
+            }
             for index in 0..<3 {
-                let directory = root.appendingPathComponent("node-\(index)")
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                let store = try SQLiteLedgerStore(path: directory.appendingPathComponent("ledger.sqlite").path)
+                try FileManager.default.createDirectory(at: root.appendingPathComponent("node-\(index)"), withIntermediateDirectories: true)
+                let store = try SQLiteLedgerStore(path: path(index))
                 // The same genesis on every node (the same inputs give the same block).
                 try Genesis.create(in: store, chainId: Self.chainId,
                                    founders: Self.organizations.map { Founder(keys: $0.0, label: $0.1, type: $0.2) },
                                    ordererKeys: Self.nodeKeys, timeMs: 1_800_000_000_000)
-                let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5) { head, clock in
-                    EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chainId, nodeName: "node-\(index)", batchTransactionsMax: 40, batchDelayMs: 5),
-                                clock: clock, after: 0, lastTimeMs: head.timeMs,
-                                alreadyOrdered: { id in (try? store.location(of: id)) != nil })
-                }
                 stores.append(store)
-                nodes.append(try await LedgerNode(store: store, ordererKeys: Self.nodeKeys, configuration: configuration))
+                nodes.append(try await start(index, store))
             }
             let running = nodes
-            defer { for node in running { Task { await node.stop() } } }
 
             // Each organization sends 60 anchors through its own node, concurrently.
             let perOrganization: UInt64 = 60
@@ -71,14 +74,32 @@ struct ConsortiumOrderingTests {
             // One of the hospital's transactions again, through the clinic's node: ordered once, if at all admitted.
             _ = await nodes[1].submit([sent[0]])
 
-            let expected = UInt64(3) + UInt64(sent.count)  // genesis holds one transaction per founder
-            let deadline = ContinuousClock.now + .seconds(60)
-            while ContinuousClock.now < deadline {
-                var sizes: [UInt64] = []
-                for node in nodes { sizes.append(await node.headHeader.logSize) }
-                if sizes.allSatisfy({ $0 >= expected }) { break }
-                try await Task.sleep(for: .milliseconds(50))
+            func settle(_ expected: UInt64) async throws {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while ContinuousClock.now < deadline {
+                    var sizes: [UInt64] = []
+                    for node in nodes { sizes.append(await node.headHeader.logSize) }
+                    if sizes.allSatisfy({ $0 >= expected }) { return }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
             }
+            try await settle(UInt64(3) + UInt64(sent.count))  // genesis holds one transaction per founder
+
+            // The laboratory's node stops; the hospital and the clinic go on; it restarts and catches up
+            // from etcd, after the position its store kept.
+            await nodes[2].stop()
+            #expect(try stores[2].orderingPosition() != nil, "the store keeps the position of its last block")
+            for (index, organization) in Self.organizations.prefix(2).enumerated() {
+                for sequence in (perOrganization + 2)...(perOrganization + 21) {
+                    let tx = Self.anchor(organization.0, sequence)
+                    _ = try await running[index].submit(tx)
+                    sent.append(tx)
+                }
+            }
+            stores[2] = try SQLiteLedgerStore(path: path(2))
+            nodes[2] = try await start(2, stores[2])
+            let expected = UInt64(3) + UInt64(sent.count)
+            try await settle(expected)
             var heads: [BlockHeader] = []
             for node in nodes { heads.append(await node.headHeader) }
             #expect(heads.allSatisfy { $0.logSize == expected }, "log sizes \(heads.map(\.logSize)), expected \(expected)")
@@ -90,6 +111,7 @@ struct ConsortiumOrderingTests {
                 #expect(blocks.allSatisfy { $0.headerBytes == blocks[0].headerBytes && $0.transactionBytes == blocks[0].transactionBytes },
                         "block \(height) differs between nodes")
             }
+            for node in nodes { await node.stop() }
             // Every transaction committed once, accepted.
             for tx in sent {
                 let locations = try stores.map { try #require(try $0.location(of: tx.id)) }

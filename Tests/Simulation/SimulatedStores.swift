@@ -102,6 +102,11 @@ final class SimulatedLedgerStore: LedgerStore {
         return try disk.head()
     }
 
+    func orderingPosition() throws -> Int64? {
+        try checkAlive()
+        return try disk.orderingPosition()
+    }
+
     func rawBlock(height: UInt64) throws -> RawBlock? {
         try checkAlive()
         return try disk.rawBlock(height: height)

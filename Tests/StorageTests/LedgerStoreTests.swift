@@ -50,6 +50,24 @@ struct LedgerStoreTests {
                            firstLogIndex: first, leafHashes: leaves, logNodes: nodes, writeSet: writes)
     }
 
+    /// A consortium node's place in the shared log is written with the block that consumed it,
+    /// kept across a reopen, and left alone by blocks that carry none.
+    @Test(arguments: LedgerStoreKind.allCases)
+    func theOrderingPositionIsKeptWithItsBlock(_ kind: LedgerStoreKind) throws {
+        let (store, reopen, cleanup) = try kind.make()
+        defer { cleanup() }
+        var frontier = MerkleFrontier()
+        let genesis = Self.block(height: 0, previous: nil, frontier: &frontier, count: 1)
+        try store.commit(genesis)
+        #expect(try store.orderingPosition() == nil)
+        let first = Self.block(height: 1, previous: genesis.block.header, frontier: &frontier, count: 2)
+        try store.commit(BlockCommit(block: first.block, firstLogIndex: first.firstLogIndex, leafHashes: first.leafHashes,
+                                     logNodes: first.logNodes, writeSet: first.writeSet, orderingPosition: 42))
+        try store.commit(Self.block(height: 2, previous: first.block.header, frontier: &frontier, count: 1))
+        #expect(try store.orderingPosition() == 42)
+        #expect(try reopen().orderingPosition() == 42)
+    }
+
     @Test(arguments: LedgerStoreKind.allCases)
     func commitReopenAndProve(_ kind: LedgerStoreKind) throws {
         let (store, reopen, cleanup) = try kind.make()
