@@ -286,15 +286,7 @@ public final class AccessService: Sendable {
                                    consent: decision.consent, sealedJustification: nil)
             entries.append((entry.encoded, patient))
         }
-        var firstIndex: UInt64 = 0
-        do {
-            for chunk in stride(from: 0, to: entries.count, by: AuditBatcher.batchEntriesMax) {
-                let part = Array(entries[chunk..<min(chunk + AuditBatcher.batchEntriesMax, entries.count)])
-                let first = try await audit.append(part)
-                if chunk == 0 { firstIndex = first }
-            }
-        } catch { throw .auditUnavailable("\(error)") }
-        return (decisions, firstIndex)
+        return (decisions, try await appendAudit(entries))
     }
 
     /// Writes decisions about ledger objects that concern a patient — a claim, coverage, prior
@@ -312,11 +304,19 @@ public final class AccessService: Sendable {
                                    reason: read.permitted ? .party : .notAParty, consent: nil, sealedJustification: nil)
             return (entry.encoded, read.patient)
         }
+        _ = try await appendAudit(entries)
+    }
+
+    /// Appends entries to the audit log durably, in batches the batcher takes; the index of the first.
+    private func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) async throws(AccessError) -> UInt64 {
+        var firstIndex: UInt64 = 0
         do {
             for chunk in stride(from: 0, to: entries.count, by: AuditBatcher.batchEntriesMax) {
-                _ = try await audit.append(Array(entries[chunk..<min(chunk + AuditBatcher.batchEntriesMax, entries.count)]))
+                let first = try await audit.append(Array(entries[chunk..<min(chunk + AuditBatcher.batchEntriesMax, entries.count)]))
+                if chunk == 0 { firstIndex = first }
             }
         } catch { throw .auditUnavailable("\(error)") }
+        return firstIndex
     }
 
     /// Refuses to act on decisions once a read of the node's state has failed: a consent or a
@@ -467,7 +467,11 @@ public final class AccessService: Sendable {
         var moved = 0
         for (param, field) in Self.blindedParameters {
             do {
-                let records = try vault.records(param: param, from: "", to: nil, limit: Int.max)
+                // Only records with a readable value: the sealed ones ("sealed:…") sort between these two
+                // ranges, so a converted vault costs two empty index lookups at each open, not a scan.
+                let sealedEnd = String(BlindIndexer.sealedPrefix.dropLast()) + ";"
+                let records = Array(Set(try vault.records(param: param, from: "", to: BlindIndexer.sealedPrefix, limit: Int.max)
+                    + vault.records(param: param, from: sealedEnd, to: nil, limit: Int.max)))
                 guard !records.isEmpty else { continue }
                 var tokens: [Hash256: [BlindToken]] = [:]
                 var sealed: [Hash256: [String]] = [:]
