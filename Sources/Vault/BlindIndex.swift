@@ -14,27 +14,12 @@ public enum IdentifierField: String, CaseIterable, Sendable {
 }
 
 /// The secret key of a node's blind index.
-public struct BlindIndexKey: Sendable {
+public struct BlindIndexKey: NodeSecretKey {
+    public static let derivationLabel = "careledger/blind-index/v1"
+    public static let name = "a blind index key"
     let key: SymmetricKey
 
-    /// Uses at least 32 secret bytes.
-    public init(secret: [UInt8]) throws(VaultError) {
-        guard secret.count >= 32 else { throw .invalidKey("a blind index key needs at least 32 bytes") }
-        key = SymmetricKey(data: secret)
-    }
-
-    /// Derives the key from a node's X25519 private key (HKDF-SHA256), so no extra secret file is needed.
-    public static func derive(from agreementKey: Curve25519.KeyAgreement.PrivateKey) -> BlindIndexKey {
-        BlindIndexKey(key: nodeSecret(agreementKey, label: "careledger/blind-index/v1"))
-    }
-
-    init(key: SymmetricKey) { self.key = key }
-}
-
-/// A 32-byte secret of the node derived from its X25519 private key with HKDF-SHA256 under
-/// `label`: one per use (the blind index, record ids), none stored in a file of its own.
-func nodeSecret(_ agreementKey: Curve25519.KeyAgreement.PrivateKey, label: String) -> SymmetricKey {
-    HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: agreementKey.rawRepresentation), info: Array(label.utf8), outputByteCount: 32)
+    public init(key: SymmetricKey) { self.key = key }
 }
 
 /// A keyed hash (HMAC-SHA256) of one normalized token: what the index stores instead of text.

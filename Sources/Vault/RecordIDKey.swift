@@ -5,21 +5,12 @@ public import LedgerCore
 /// under this key, so that no one without the key — another member reading the shared chain
 /// included — can compute the record of `Patient/MRN-123` and follow it to the patient's pseudonym
 /// (security review finding 1). Derived from the node's X25519 key like the blind index key.
-public struct RecordIDKey: Sendable {
+public struct RecordIDKey: NodeSecretKey {
+    public static let derivationLabel = "careledger/record-id/v2"
+    public static let name = "a record id key"
     let key: SymmetricKey
 
-    /// Uses at least 32 secret bytes.
-    public init(secret: [UInt8]) throws(VaultError) {
-        guard secret.count >= 32 else { throw .invalidKey("a record id key needs at least 32 bytes") }
-        key = SymmetricKey(data: secret)
-    }
-
-    /// Derives the key from a node's X25519 private key (HKDF-SHA256, its own label).
-    public static func derive(from agreementKey: Curve25519.KeyAgreement.PrivateKey) -> RecordIDKey {
-        RecordIDKey(key: nodeSecret(agreementKey, label: "careledger/record-id/v2"))
-    }
-
-    init(key: SymmetricKey) { self.key = key }
+    public init(key: SymmetricKey) { self.key = key }
 
     /// The keyed id of a name ("Type/id").
     public func id(_ name: String) -> Hash256 {
