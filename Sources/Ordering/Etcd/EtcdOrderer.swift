@@ -95,8 +95,6 @@ public final class EtcdOrderer: Orderer {
         tasks.withLock { $0 = [sender, receiver] }
     }
 
-    deinit { for task in tasks.withLock({ $0 }) { task.cancel() } }
-
     /// Why the log stopped before `close` (revisions compacted away, or the chain's log unreadable).
     public var failure: EtcdError? { reading.withLock { $0.failure } }
 
