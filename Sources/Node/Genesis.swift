@@ -28,13 +28,22 @@ public enum Genesis {
         }
     }
 
-    /// Builds the genesis block.
-    public static func make(chainId: String, founders: [Founder], ordererKeys: IdentityKeys, timeMs: Int64) throws -> (Block, BlockCommit) {
+    /// Builds the genesis block. `finalityQuorum`: how many organizations must attest a block for
+    /// it to be final; nil for a majority of the founders.
+    public static func make(chainId: String, founders: [Founder], ordererKeys: IdentityKeys, timeMs: Int64,
+                            finalityQuorum: Int? = nil) throws -> (Block, BlockCommit) {
         guard !founders.isEmpty else { throw GenesisError.noFounders }
+        guard founders.count <= MembershipContract.foundersMax else {
+            throw GenesisError.founderRejected("at most \(MembershipContract.foundersMax) founding organizations")
+        }
+        if let finalityQuorum, !(1...founders.count).contains(finalityQuorum) {
+            throw GenesisError.founderRejected("the finality quorum must be 1…\(founders.count) (the number of founders)")
+        }
         let transactions = founders.enumerated().map { index, founder in
             let found = MembershipContract.Found(label: founder.label, organizationType: founder.type,
                                                  agreementKey: founder.keys.agreementPublicKey,
-                                                 orderers: index == 0 ? [ordererKeys.signingPublicKey] : nil)
+                                                 orderers: index == 0 ? [ordererKeys.signingPublicKey] : nil,
+                                                 finalityQuorum: index == 0 ? finalityQuorum.map(Int64.init) : nil)
             let body = TransactionBody(chainId: chainId, sender: founder.keys.derivedID, publicKey: founder.keys.signingPublicKey,
                                        sequence: 1, call: found)
             return Transaction.sign(body, with: founder.keys)
@@ -54,10 +63,29 @@ public enum Genesis {
     /// Builds the genesis block and writes it to an empty store.
     @discardableResult
     public static func create(in store: any LedgerStore, chainId: String, founders: [Founder], ordererKeys: IdentityKeys,
-                              timeMs: Int64) throws -> Block {
+                              timeMs: Int64, finalityQuorum: Int? = nil) throws -> Block {
         guard try store.head() == nil else { throw GenesisError.storeNotEmpty }
-        let (block, commit) = try make(chainId: chainId, founders: founders, ordererKeys: ordererKeys, timeMs: timeMs)
+        let (block, commit) = try make(chainId: chainId, founders: founders, ordererKeys: ordererKeys, timeMs: timeMs,
+                                       finalityQuorum: finalityQuorum)
         try store.commit(commit)
         return block
+    }
+}
+
+extension Genesis {
+    /// The chain's finality quorum, read from its genesis block: the first founder's
+    /// `finalityQuorum`, or a majority of the founders.
+    public static func finalityQuorum(in store: any LedgerStore) throws -> Int {
+        guard let raw = try store.rawBlock(height: 0) else { throw NodeError.storeHasNoGenesis }
+        var founders = 0
+        var named: Int64?
+        for bytes in raw.transactionBytes {
+            guard let tx = try? Transaction(decoding: bytes), tx.body.contract == MembershipContract.Found.contract,
+                  tx.body.method == MembershipContract.Found.methodName else { continue }
+            founders += 1
+            if named == nil, let found = try? MembershipContract.Found(args: tx.body.args) { named = found.finalityQuorum }
+        }
+        guard founders > 0 else { throw NodeError.inconsistentStore("the genesis block founds no organization") }
+        return min(founders, Int(named ?? Int64(founders / 2 + 1)))
     }
 }

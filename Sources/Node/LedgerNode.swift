@@ -19,11 +19,14 @@ public struct NodeConfiguration: Sendable {
     /// the single node's `SoloOrderer`.
     public var makeOrderer: MakeOrderer?
     public typealias MakeOrderer = @Sendable (_ head: BlockHeader, _ position: Int64, _ clock: any LedgerClock) -> any Orderer
+    /// A consortium node's attestations (`Finality.swift`); nil on a single node, whose blocks are
+    /// final once committed.
+    public var attesting: AttestationSettings?
 
     public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
-                commitWaitMs: Int = 30_000, makeOrderer: MakeOrderer? = nil) {
-        (self.blockTransactionsMax, self.blockDelayMs, self.mempoolTransactionsMax, self.commitWaitMs, self.makeOrderer) =
-            (blockTransactionsMax, blockDelayMs, mempoolTransactionsMax, commitWaitMs, makeOrderer)
+                commitWaitMs: Int = 30_000, attesting: AttestationSettings? = nil, makeOrderer: MakeOrderer? = nil) {
+        (self.blockTransactionsMax, self.blockDelayMs, self.mempoolTransactionsMax, self.commitWaitMs, self.attesting, self.makeOrderer) =
+            (blockTransactionsMax, blockDelayMs, mempoolTransactionsMax, commitWaitMs, attesting, makeOrderer)
     }
 }
 
@@ -57,6 +60,7 @@ public enum NodeError: Error, Sendable, CustomStringConvertible {
     case failed(String)
     case storeHasNoGenesis
     case inconsistentStore(String)
+    case notFinal(Hash256, height: UInt64, ms: Int)
 
     public var description: String {
         switch self {
@@ -66,6 +70,8 @@ public enum NodeError: Error, Sendable, CustomStringConvertible {
         case .failed(let why): "the node failed and stopped committing: \(why)"
         case .storeHasNoGenesis: "the store has no genesis block; run `careledger init` first"
         case .inconsistentStore(let why): "the store is inconsistent: \(why)"
+        case .notFinal(let id, let height, let ms):
+            "transaction \(id.hex) was committed at height \(height) but not attested by a quorum of organizations within \(ms) ms"
         }
     }
 }
@@ -103,6 +109,20 @@ public actor LedgerNode {
     private let admissionMemo = IdentityMemo()
     private var stopping = false
 
+    // Finality (a consortium node only).
+    private var finality: FinalityTracker?
+    private let attestationStore: (any AttestationStore)?
+    private let finalHeightValue = Mutex<UInt64>(0)
+    private nonisolated let attests: Bool
+    private var divergence: Disagreement?
+    private var disagreements: [Disagreement] = []
+    private var refusedAttestations = 0
+    /// Attestations by organizations this node does not know yet (admitted in a block ahead of it).
+    private var unverified: [Attestation] = []
+    private var finalWaiters: [UInt64: (height: UInt64, status: CommitStatus, waiter: CommitWaiter)] = [:]
+    private var attestationTasks: [Task<Void, Never>] = []
+    private var outgoing: AsyncStream<Attestation>.Continuation?
+
     /// Opens a node over a store that already holds a genesis block, and starts committing.
     public init(store: any LedgerStore, ordererKeys: IdentityKeys, configuration: NodeConfiguration = .init(),
                 clock: any LedgerClock = SystemClock()) async throws {
@@ -122,10 +142,28 @@ public actor LedgerNode {
         self.orderer = try configuration.makeOrderer.map { make in make(head, try store.orderingPosition() ?? 0, clock) } ?? SoloOrderer(
             configuration: .init(batchTransactionsMax: configuration.blockTransactionsMax, batchDelayMs: configuration.blockDelayMs),
             clock: clock, lastTimeMs: head.timeMs)
+        self.attests = configuration.attesting != nil
+        self.attestationStore = store as? any AttestationStore
+        var ownValues: [BlockHeader] = []
+        if configuration.attesting != nil {
+            let stored = min(try attestationStore?.finalHeight() ?? 0, head.height)
+            finality = FinalityTracker(quorum: try Genesis.finalityQuorum(in: store), finalHeight: stored)
+            finalHeightValue.withLock { $0 = stored }
+            // This node's values for the heights not final yet (attested again: the node may have
+            // stopped before publishing them).
+            let from = max(stored + 1, head.height > Self.reattestMax ? head.height - Self.reattestMax : 0)
+            if from <= head.height {
+                for height in from...head.height { if let header = try store.header(height: height) { ownValues.append(header) } }
+            }
+        }
         let pipeline = CommitPipeline(store: store, cache: cache, executor: executor, ordererKeys: ordererKeys,
                                       head: head, frontier: frontier)
         startCommitting(pipeline)
+        if let attesting = configuration.attesting { startAttesting(attesting, ownValues: ownValues) }
     }
+
+    /// Most recent blocks a restarted node attests again.
+    static let reattestMax: UInt64 = 1_024
 
     /// Blocks executed ahead of the one being written. One is enough to overlap execution of
     /// block N+1 with the write and fsync of block N.
@@ -271,6 +309,7 @@ public actor LedgerNode {
 
     private func didCommit(_ block: CommittedBlock) {
         head = block.header
+        if attests { attest(block.header) }
         for (offset, id) in block.transactionIDs.enumerated() {
             release(id, sender: block.senders[offset])
             if let list = waiters.removeValue(forKey: id) {
@@ -293,6 +332,8 @@ public actor LedgerNode {
     private func failAllWaiters(_ error: NodeError) {
         for list in waiters.values { for waiter in list { waiter.resume(throwing: error) } }
         waiters.removeAll()
+        for entry in finalWaiters.values { entry.waiter.resume(throwing: error) }
+        finalWaiters.removeAll()
         for subscriber in subscribers.values { subscriber.finish() }
         subscribers.removeAll()
     }
@@ -370,7 +411,156 @@ public actor LedgerNode {
         stopping = true
         orderer.close()
         await commitTask?.value
+        outgoing?.finish()
+        for task in attestationTasks { task.cancel() }
+        for task in attestationTasks { await task.value }
         failAllWaiters(.stopped)
+    }
+}
+
+// MARK: finality
+
+extension LedgerNode {
+    /// The last height attested by a quorum of organizations with this node's values; on a single
+    /// node (no attestations) the committed height.
+    public nonisolated var finalHeight: UInt64 { attests ? finalHeightValue.withLock { $0 } : height }
+
+    /// Where the consortium stands on this node's blocks.
+    public var finalityStatus: FinalityStatus {
+        FinalityStatus(quorum: finality?.quorum ?? 1, finalHeight: finalHeight, divergence: divergence,
+                       disagreements: disagreements, refusedAttestations: refusedAttestations)
+    }
+
+    /// Waits until the transaction is committed and its block final; the commit status.
+    public func awaitFinal(_ id: Hash256, timeoutMs: Int? = nil) async throws -> CommitStatus {
+        let timeout = timeoutMs ?? configuration.commitWaitMs
+        let deadlineMs = clock.monotonicMs() + Int64(timeout)
+        let status = try await awaitCommit(id, timeoutMs: timeout)
+        if finalHeight >= status.height { return status }
+        if let failure { throw NodeError.failed(failure) }
+        nextToken += 1
+        let token = nextToken
+        return try await withCheckedThrowingContinuation { continuation in
+            let timer = Task { [weak self, clock] in
+                do { try await clock.sleep(untilMonotonicMs: deadlineMs) } catch { return }
+                await self?.expireFinal(token, timeoutMs: timeout)
+            }
+            finalWaiters[token] = (status.height, status, CommitWaiter(token: token, continuation: continuation, timer: timer))
+        }
+    }
+
+    private func expireFinal(_ token: UInt64, timeoutMs: Int) {
+        guard let entry = finalWaiters.removeValue(forKey: token) else { return }
+        entry.waiter.resume(throwing: NodeError.notFinal(entry.status.transactionID, height: entry.height, ms: timeoutMs))
+    }
+
+    /// Subscribes to the board from the first height not final and starts the publisher; attests
+    /// the recent heights not final again.
+    fileprivate func startAttesting(_ settings: AttestationSettings, ownValues: [BlockHeader]) {
+        let (queue, sink) = AsyncStream.makeStream(of: Attestation.self, bufferingPolicy: .unbounded)
+        outgoing = sink
+        let board = settings.board
+        let clock = self.clock
+        // One publisher, in order; each attestation retried until the board takes it or the node stops.
+        attestationTasks.append(Task.detached {
+            for await attestation in queue {
+                var backoffMs: Int64 = 50
+                while !Task.isCancelled {
+                    do {
+                        try await board.publish(attestation)
+                        break
+                    } catch {
+                        try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
+                        backoffMs = min(backoffMs * 2, 2_000)
+                    }
+                }
+            }
+        })
+        let from = finalHeightValue.withLock { $0 } + 1
+        attestationTasks.append(Task.detached { [weak self] in
+            for await group in board.attestations(from: from) {
+                guard let self else { return }
+                await self.received(group)
+            }
+        })
+        for header in ownValues { attest(header) }
+    }
+
+    /// Signs this node's values for a block it committed, counts them and queues them for the board.
+    fileprivate func attest(_ header: BlockHeader) {
+        guard var tracker = finality, let settings = configuration.attesting else { return }
+        var outcomes = tracker.committed(height: header.height, values: Attestation.Values(header))
+        let own = settings.attesters.map { Attestation.sign(header, attester: $0) }
+        for attestation in own {
+            outcomes += tracker.add(attestation, head: head.height)
+            outgoing?.yield(attestation)
+        }
+        finality = tracker
+        // Attestations of organizations admitted in this block can be checked now.
+        let waiting = unverified.filter { $0.height <= header.height }
+        if !waiting.isEmpty {
+            unverified.removeAll { $0.height <= header.height }
+            received(waiting)
+        }
+        apply(outcomes, saving: own)
+    }
+
+    /// Checks attestations from the board against the attesters' registered keys and counts them.
+    fileprivate func received(_ group: [Attestation]) {
+        guard var tracker = finality else { return }
+        var valid: [Attestation] = []
+        var outcomes: [FinalityTracker.Outcome] = []
+        for attestation in group {
+            guard attestation.chainId == chainId else {
+                refusedAttestations += 1
+                continue
+            }
+            guard let identity = Directory.identity(attestation.attester, in: cache) else {
+                if attestation.height > head.height, unverified.count < Self.unverifiedMax { unverified.append(attestation) } else { refusedAttestations += 1 }
+                continue
+            }
+            guard identity.kind == .organization, !identity.revoked, attestation.isSigned(by: identity.signingKey) else {
+                refusedAttestations += 1
+                continue
+            }
+            valid.append(attestation)
+            outcomes += tracker.add(attestation, head: head.height)
+        }
+        finality = tracker
+        apply(outcomes, saving: valid)
+    }
+
+    /// Most attestations kept while their attester is unknown.
+    static let unverifiedMax = 10_000
+    /// Most disagreements short of a quorum kept for the status.
+    static let disagreementsKept = 32
+
+    private func apply(_ outcomes: [FinalityTracker.Outcome], saving attestations: [Attestation]) {
+        var newFinal: UInt64?
+        for outcome in outcomes {
+            switch outcome {
+            case .final(let height): newFinal = max(newFinal ?? 0, height)
+            case .disagreement(let disagreement):
+                disagreements.append(disagreement)
+                if disagreements.count > Self.disagreementsKept { disagreements.removeFirst() }
+            case .diverged(let disagreement):
+                guard divergence == nil else { continue }
+                divergence = disagreement
+                didFail("this node diverged from the consortium: \(disagreement)")
+            }
+        }
+        if !attestations.isEmpty || newFinal != nil {
+            do { try attestationStore?.saveAttestations(attestations, finalHeight: newFinal) } catch {
+                didFail("could not store attestations: \(error)")
+                return
+            }
+        }
+        guard let newFinal else { return }
+        finalHeightValue.withLock { $0 = max($0, newFinal) }
+        for (token, entry) in finalWaiters where entry.height <= newFinal {
+            finalWaiters[token] = nil
+            entry.waiter.resume(returning: entry.status)
+        }
     }
 }
 

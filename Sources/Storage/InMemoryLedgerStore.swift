@@ -5,7 +5,7 @@ import Synchronization
 /// contiguous heights, unique transaction ids and log nodes, state scans in byte order of the
 /// keys. "Durable" means held by this object: the simulator keeps it across a node's crash and
 /// restart, and `copy()` keeps what it held before a write, to model a write lost in a crash.
-public final class InMemoryLedgerStore: LedgerStore {
+public final class InMemoryLedgerStore: LedgerStore, AttestationStore {
     private struct StoredBlock {
         let header: BlockHeader
         let headerBytes: [UInt8]
@@ -37,6 +37,8 @@ public final class InMemoryLedgerStore: LedgerStore {
         var state: [String: (value: [UInt8], height: UInt64)] = [:]
         var logNodes: [LogNodeKey: Hash256] = [:]
         var orderingPosition: Int64?
+        var attestations: [UInt64: [IdentityID: Attestation]] = [:]
+        var finalHeight: UInt64?
 
         /// State keys in SQLite's BINARY order (bytes of the UTF-8 encoding).
         var sortedStateKeys: [String] { state.keys.sorted { String.utf8Order($0, $1) < 0 } }
@@ -55,6 +57,26 @@ public final class InMemoryLedgerStore: LedgerStore {
     public func head() throws -> BlockHeader? { tables.withLock { $0.blocks.last?.header } }
 
     public func orderingPosition() throws -> Int64? { tables.withLock { $0.orderingPosition } }
+
+    public func saveAttestations(_ attestations: [Attestation], finalHeight: UInt64?) {
+        tables.withLock { t in
+            for attestation in attestations where t.attestations[attestation.height]?[attestation.attester] == nil {
+                t.attestations[attestation.height, default: [:]][attestation.attester] = attestation
+            }
+            if let finalHeight { t.finalHeight = max(t.finalHeight ?? 0, finalHeight) }
+        }
+    }
+
+    public func attestations(height: UInt64) -> [Attestation] {
+        tables.withLock { $0.attestations[height].map { $0.values.sorted { $0.attester.bytes.lexicographicallyPrecedes($1.attester.bytes) } } ?? [] }
+    }
+
+    public func attestations(from height: UInt64, limit: Int) -> [Attestation] {
+        let heights = tables.withLock { $0.attestations.keys.filter { $0 >= height }.sorted() }
+        return Array(heights.lazy.flatMap { self.attestations(height: $0) }.prefix(limit))
+    }
+
+    public func finalHeight() -> UInt64? { tables.withLock { $0.finalHeight } }
 
     public func commit(_ commit: BlockCommit) throws {
         let block = commit.block

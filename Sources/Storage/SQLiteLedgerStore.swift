@@ -4,7 +4,7 @@ public import LedgerCore
 
 /// The embedded LedgerStore: SQLite through GRDB, WAL mode, `synchronous=FULL` on the writer,
 /// one database transaction per block.
-public final class SQLiteLedgerStore: LedgerStore {
+public final class SQLiteLedgerStore: LedgerStore, AttestationStore {
     private let pool: DatabasePool
     private let checkpointer: WALCheckpointer
     /// Page cache per connection, in KiB.
@@ -67,6 +67,14 @@ public final class SQLiteLedgerStore: LedgerStore {
         migrator.registerMigration("v3-ordering-position") { db in
             try db.execute(sql: "CREATE TABLE ordering (id INTEGER PRIMARY KEY CHECK (id = 1), position INTEGER NOT NULL)")
         }
+        // A consortium node's attestations (its own and other organizations') and final height.
+        migrator.registerMigration("v4-attestations") { db in
+            try db.execute(sql: """
+                CREATE TABLE attestation (height INTEGER NOT NULL, attester BLOB NOT NULL, bytes BLOB NOT NULL,
+                                          PRIMARY KEY (height, attester)) WITHOUT ROWID;
+                CREATE TABLE finality (id INTEGER PRIMARY KEY CHECK (id = 1), height INTEGER NOT NULL);
+                """)
+        }
         return migrator
     }
 
@@ -88,6 +96,42 @@ public final class SQLiteLedgerStore: LedgerStore {
                 try Data.fetchOne(db, sql: "SELECT header FROM block ORDER BY height DESC LIMIT 1")
             }.map { try BlockHeader(decoding: Array($0)) }
         }
+    }
+
+    public func saveAttestations(_ attestations: [Attestation], finalHeight: UInt64?) throws {
+        try wrap {
+            try write { db in
+                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO attestation (height, attester, bytes) VALUES (?, ?, ?)")
+                for attestation in attestations {
+                    insert.setUncheckedArguments([Int64(attestation.height), Data(attestation.attester.bytes), Data(attestation.encoded)])
+                    try insert.execute()
+                }
+                if let finalHeight {
+                    try db.execute(sql: "INSERT INTO finality (id, height) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET height = max(height, excluded.height)",
+                                   arguments: [Int64(finalHeight)])
+                }
+            }
+        }
+    }
+
+    public func attestations(height: UInt64) throws -> [Attestation] {
+        try attestations(sql: "SELECT bytes FROM attestation WHERE height = ? ORDER BY attester", Int64(height), nil)
+    }
+
+    public func attestations(from height: UInt64, limit: Int) throws -> [Attestation] {
+        try attestations(sql: "SELECT bytes FROM attestation WHERE height >= ? ORDER BY height, attester LIMIT ?", Int64(height), limit)
+    }
+
+    private func attestations(sql: String, _ height: Int64, _ limit: Int?) throws -> [Attestation] {
+        try wrap {
+            try pool.read { db in
+                try Data.fetchAll(db, sql: sql, arguments: limit.map { [height, $0] } ?? [height])
+            }.map { try Attestation(decoding: Array($0)) }
+        }
+    }
+
+    public func finalHeight() throws -> UInt64? {
+        try wrap { try pool.read { db in try Int64.fetchOne(db, sql: "SELECT height FROM finality WHERE id = 1") }.map { UInt64($0) } }
     }
 
     public func orderingPosition() throws -> Int64? {

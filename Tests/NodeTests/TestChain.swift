@@ -35,6 +35,13 @@ final class TestChain {
         node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: node.configuration)
     }
 
+    /// Stops the node and opens the same store again with another configuration.
+    func reopen(configuration: NodeConfiguration) async throws {
+        await node.stop()
+        store = try SQLiteLedgerStore(path: path)
+        node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: configuration)
+    }
+
     func close() async {
         await node.stop()
         try? FileManager.default.removeItem(at: directory)

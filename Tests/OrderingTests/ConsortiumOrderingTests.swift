@@ -8,10 +8,13 @@ import Testing
 
 /// Three nodes of one chain, each with its own store, ordered through one etcd: each organization
 /// submits through its own node, one transaction is also sent through a second node, and all three
-/// end with the same blocks — same heights, transactions, results, log and state roots. A node
-/// stopped while the others go on resumes after the log position its store kept and catches up.
-/// (All three sign with one orderer key here, so whole blocks compare; per-node keys with
-/// attestations are the consortium's next step.)
+/// end with the same blocks — same heights, transactions, results, log and state roots. Each node
+/// attests its blocks with its organization's key on the etcd board; blocks become final on every
+/// node once two of the three organizations attested the same values, and a forged attestation
+/// put straight into etcd is refused by every node. A node stopped while the others go on resumes
+/// after the log position its store kept, catches up, and attests what it missed.
+/// (The block header's sealing key is one key the consortium's nodes share, so whole blocks
+/// compare; what a block's authority rests on is the quorum of attestations.)
 @Suite("Three nodes, one order through etcd, identical chains", .serialized, .enabled(if: EtcdProcess.binary != nil, EtcdProcess.skipReason))
 struct ConsortiumOrderingTests {
     static let chainId = "consortium-test"
@@ -35,7 +38,9 @@ struct ConsortiumOrderingTests {
             defer { try? FileManager.default.removeItem(at: root) }
             func path(_ index: Int) -> String { root.appendingPathComponent("node-\(index)/ledger.sqlite").path }
             func start(_ index: Int, _ store: SQLiteLedgerStore) async throws -> LedgerNode {
-                let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5) { head, position, clock in
+                let board = EtcdAttestationBoard(client: etcd, chainId: Self.chainId, clock: SystemClock())
+                let attesting = AttestationSettings(board: board, attesters: [Self.organizations[index].0])
+                let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5, attesting: attesting) { head, position, clock in
                     EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chainId, nodeName: "node-\(index)", batchTransactionsMax: 40, batchDelayMs: 5),
                                 clock: clock, after: position, lastTimeMs: head.timeMs,
                                 alreadyOrdered: { id in (try? store.location(of: id)) != nil })
@@ -110,6 +115,38 @@ struct ConsortiumOrderingTests {
                 let blocks = try stores.map { try #require(try $0.rawBlock(height: height)) }
                 #expect(blocks.allSatisfy { $0.headerBytes == blocks[0].headerBytes && $0.transactionBytes == blocks[0].transactionBytes },
                         "block \(height) differs between nodes")
+            }
+            // Final on every node: two of three organizations attested each block's values.
+            let top = heads[0].height
+            let deadline = ContinuousClock.now + .seconds(30)
+            while nodes.contains(where: { $0.finalHeight < top }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(nodes.map(\.finalHeight) == [top, top, top], "final heights \(nodes.map(\.finalHeight)), head \(top)")
+            _ = try await nodes[1].awaitFinal(sent.last!.id, timeoutMs: 10_000)
+            // The laboratory's node attested the blocks it missed while stopped.
+            let attested = try stores[2].attestations(height: top).map(\.attester)
+            #expect(attested.contains(Self.organizations[2].0.derivedID), "the restarted node attests what it caught up on")
+
+            // A forged attestation, put straight into etcd: the clinic's id, another key's signature, other roots.
+            let forger = IdentityKeys(seed: Array(repeating: 99, count: 32))
+            var wrong = heads[0]
+            wrong.stateRoot = Hash256.sha256(Array("forged".utf8))
+            let unsigned = Attestation(chainId: Self.chainId, height: top, values: Attestation.Values(wrong),
+                                       attester: Self.organizations[1].0.derivedID, signature: [])
+            let forged = Attestation(chainId: Self.chainId, height: top, values: unsigned.values, attester: unsigned.attester,
+                                     signature: forger.sign(unsigned.signedMessage))
+            _ = try await etcd.put(Array("careledger/\(Self.chainId)/attest/forged".utf8), forged.encoded)
+            let refusedBy = ContinuousClock.now + .seconds(10)
+            var refused: [Int] = []
+            repeat {
+                refused = []
+                for node in nodes { refused.append(await node.finalityStatus.refusedAttestations) }
+                if refused.allSatisfy({ $0 >= 1 }) { break }
+                try await Task.sleep(for: .milliseconds(20))
+            } while ContinuousClock.now < refusedBy
+            #expect(refused.allSatisfy { $0 >= 1 }, "refused: \(refused)")
+            for node in nodes {
+                #expect(await node.failureError == nil)
+                #expect(await node.finalityStatus.divergence == nil)
             }
             for node in nodes { await node.stop() }
             // Every transaction committed once, accepted.

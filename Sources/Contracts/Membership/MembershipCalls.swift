@@ -29,15 +29,23 @@ extension MembershipContract {
         public var organizationType: OrganizationType
         public var agreementKey: [UInt8]
         public var orderers: [SigningPublicKey]?
+        /// How many organizations must attest a block's values for it to be final (named by the
+        /// first founder only; absent: a majority of the founders).
+        public var finalityQuorum: Int64?
 
-        public init(label: String, organizationType: OrganizationType, agreementKey: [UInt8], orderers: [SigningPublicKey]? = nil) {
-            (self.label, self.organizationType, self.agreementKey, self.orderers) = (label, organizationType, agreementKey, orderers)
+        public init(label: String, organizationType: OrganizationType, agreementKey: [UInt8], orderers: [SigningPublicKey]? = nil,
+                    finalityQuorum: Int64? = nil) {
+            (self.label, self.organizationType, self.agreementKey, self.orderers, self.finalityQuorum) =
+                (label, organizationType, agreementKey, orderers, finalityQuorum)
         }
 
         public func validate() throws(Rejection) {
             try Check.text(label, CodingKeys.label, maxBytes: MembershipContract.labelBytesMax)
             try Check.bytes(agreementKey, CodingKeys.agreementKey, count: 32)
             try Check.count(orderers, CodingKeys.orderers, 0...MembershipContract.orderersPerOrganizationMax)
+            if let finalityQuorum, !(1...Int64(MembershipContract.foundersMax)).contains(finalityQuorum) {
+                throw Rejection(.badArguments, "“finalityQuorum” must be 1…\(MembershipContract.foundersMax)")
+            }
         }
     }
 

@@ -13,6 +13,8 @@ public struct MembershipContract: Contract {
     public static let rolesMax = 8
     /// Most orderer keys named by one founding organization.
     public static let orderersPerOrganizationMax = 4
+    /// Most founding organizations of one chain (so most attestations a block can need).
+    public static let foundersMax = 64
     /// Longest label of an organization or member account.
     public static let labelBytesMax = 128
 

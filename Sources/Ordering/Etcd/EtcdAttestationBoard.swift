@@ -1,0 +1,68 @@
+public import LedgerCore
+import Synchronization
+
+/// The consortium's attestation board in etcd: each attestation is one key,
+/// `careledger/CHAIN/attest/HEIGHT/ATTESTER` (the height zero-padded so keys sort by height),
+/// put only if absent, so an organization's first attestation of a height is the one that stays.
+/// A subscriber reads the keys from its height on, then watches for new ones; if etcd compacted
+/// the revisions between, it reads again (attestations are keys, not history: compaction keeps them).
+public final class EtcdAttestationBoard: AttestationBoard {
+    private let client: EtcdClient
+    private let chainId: String
+    private let clock: any LedgerClock
+    private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
+
+    public init(client: EtcdClient, chainId: String, clock: any LedgerClock) {
+        (self.client, self.chainId, self.clock) = (client, chainId, clock)
+    }
+
+    private var prefix: [UInt8] { Array("careledger/\(chainId)/attest/".utf8) }
+
+    private func key(height: UInt64, attester: IdentityID?) -> [UInt8] {
+        let padded = String(height).count >= 20 ? String(height) : String(repeating: "0", count: 20 - String(height).count) + String(height)
+        return prefix + Array((padded + "/" + (attester?.hex ?? "")).utf8)
+    }
+
+    public func publish(_ attestation: Attestation) async throws {
+        _ = try await client.putIfAbsent(key(height: attestation.height, attester: attestation.attester), attestation.encoded)
+    }
+
+    public func attestations(from height: UInt64) -> AsyncStream<[Attestation]> {
+        let (stream, continuation) = AsyncStream.makeStream(of: [Attestation].self, bufferingPolicy: .unbounded)
+        let task = Task { [client, prefix, clock] in
+            let start = self.key(height: height, attester: nil)
+            var backoffMs: Int64 = 50
+            while !Task.isCancelled {
+                do {
+                    // What is there now, page by page, then everything after that revision.
+                    var after: [UInt8]? = nil
+                    var revision: Int64? = nil
+                    while true {
+                        let page = try await client.range(prefix: prefix, after: after ?? Array(start.dropLast()), limit: 500, revision: revision)
+                        revision = page.revision
+                        let found = page.values.compactMap { try? Attestation(decoding: $0.value) }.filter { $0.height >= height }
+                        if !found.isEmpty { continuation.yield(found) }
+                        guard page.more, let last = page.values.last else { break }
+                        after = last.key
+                    }
+                    for try await watched in client.watch(prefix: prefix, from: (revision ?? 0) + 1) {
+                        let found = watched.values.compactMap { try? Attestation(decoding: $0.value) }.filter { $0.height >= height }
+                        if !found.isEmpty { continuation.yield(found) }
+                        backoffMs = 50
+                    }
+                } catch {}
+                // Dropped or compacted: read again (duplicates are harmless to the receiver).
+                try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
+                backoffMs = min(backoffMs * 2, 2_000)
+            }
+            continuation.finish()
+        }
+        tasks.withLock { $0.append(task) }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    public func close() {
+        for task in tasks.withLock({ $0 }) { task.cancel() }
+    }
+}
