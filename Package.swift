@@ -94,8 +94,18 @@ let package = Package(
         .target(
             name: "Services",
             dependencies: [
-                "LedgerCore", "Contracts", "Vault", "Storage", "Node", "FHIR",
+                "LedgerCore", "Contracts", "Vault", "Storage", "Node", "FHIR", "Ordering",
                 .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // A local consortium for development and fault drills: etcd members and one node per organization as processes.
+        .target(
+            name: "ConsortiumNetwork",
+            dependencies: [
+                "LedgerCore", "Contracts", "Services",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -149,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "careledger",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo", "Bench",
+                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo", "Bench", "ConsortiumNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -13,6 +13,8 @@ public enum AdmissionError: Error, Sendable, Equatable, CustomStringConvertible 
     case mempoolFull(limit: Int)
     /// The node is shutting down.
     case stopping
+    /// The consortium's ordering service cannot take transactions now; retry later.
+    case orderingUnavailable(String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum AdmissionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .duplicate(let id): "transaction \(id.hex) is already pending"
         case .mempoolFull(let limit): "mempool is full (\(limit) transactions); retry later"
         case .stopping: "the node is stopping"
+        case .orderingUnavailable(let why): "the ordering service is unavailable, nothing was submitted; retry later (\(why))"
         }
     }
 
@@ -34,6 +37,7 @@ public enum AdmissionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .duplicate: "duplicate"
         case .mempoolFull: "mempoolFull"
         case .stopping: "stopping"
+        case .orderingUnavailable: "orderingUnavailable"
         }
     }
 }

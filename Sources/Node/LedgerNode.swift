@@ -278,7 +278,8 @@ public actor LedgerNode {
         if !accepted.isEmpty {
             do { try orderer.submit(accepted) } catch {
                 for tx in accepted { release(tx.id, sender: tx.body.sender) }
-                return results.map { result in result.flatMap { _ in .failure(.stopping) } }
+                let refusal: AdmissionError = if case .unavailable(let why) = error { .orderingUnavailable(why) } else { .stopping }
+                return results.map { result in result.flatMap { _ in .failure(refusal) } }
             }
         }
         return results

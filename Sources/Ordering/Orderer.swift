@@ -17,7 +17,16 @@ public struct OrderedBatch: Sendable {
 /// Why the orderer refused transactions.
 public enum OrderingError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed
-    public var description: String { "the orderer is closed" }
+    /// The ordering service cannot take transactions now (an etcd cluster without a quorum); what
+    /// was handed over before is kept and ordered once it can.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .closed: "the orderer is closed"
+        case .unavailable(let why): "the ordering service is unavailable: \(why)"
+        }
+    }
 }
 
 /// Puts admitted transactions into one total order and hands them out as batches (future blocks).

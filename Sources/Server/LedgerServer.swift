@@ -78,7 +78,15 @@ public enum LedgerServer {
         router.add(middleware: MetricsMiddleware(registry: services.metrics))
         router.get("/healthz") { _, _ in
             let head = await services.node.headHeader
-            return JSON.response(["status": "ok", "chainId": head.chainId, "height": head.height, "treeSize": head.logSize])
+            let finality = await services.node.finalityStatus
+            let failure = await services.node.failureError
+            var body: [String: Any] = ["status": failure == nil ? "ok" : "halted", "chainId": head.chainId, "height": head.height,
+                                       "treeSize": head.logSize, "stateRoot": head.stateRoot.hex, "finalHeight": finality.finalHeight,
+                                       "quorum": finality.quorum, "refusedAttestations": finality.refusedAttestations]
+            if let failure { body["failure"] = "\(failure)" }
+            if let divergence = finality.divergence { body["divergence"] = "\(divergence)" }
+            if !finality.disagreements.isEmpty { body["disagreements"] = finality.disagreements.map(\.description) }
+            return JSON.response(body, status: failure == nil ? .ok : .serviceUnavailable)
         }
         router.get("/metrics") { _, _ in
             let head = await services.node.headHeader

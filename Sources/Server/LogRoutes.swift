@@ -17,6 +17,20 @@ enum LogRoutes {
             let head = await services.node.headHeader
             return JSON.response(signedTreeHead(head, keys: services.nodeKeys))
         }
+        // The tree head a quorum of organizations attested: what an outsider checks in a consortium.
+        group.get("log/attested-sth") { _, _ in
+            let finalHeight = services.node.finalHeight
+            guard let header = try services.store.header(height: finalHeight) else { throw APIError.notFound("no block at height \(finalHeight)") }
+            let attestations = try ((services.store as? any AttestationStore)?.attestations(height: finalHeight) ?? []).filter { $0.values == Attestation.Values(header) }
+            return JSON.response([
+                "height": header.height, "tree_size": header.logSize, "timestamp": header.timeMs, "sha256_root_hash": header.logRoot.base64,
+                "block_hash": header.hash.hex, "state_root": header.stateRoot.hex, "quorum": await services.node.finalityStatus.quorum,
+                "attestations": attestations.map { attestation -> [String: Any] in
+                    ["attester": attestation.attester.hex, "signature": Data(attestation.signature).base64EncodedString(),
+                     "signed_message": Data(attestation.signedMessage).base64EncodedString()]
+                },
+            ])
+        }
         group.get("log/key") { _, _ in
             JSON.response(["node": services.nodeKeys.derivedID.hex, "ed25519": Data(services.nodeKeys.signingPublicKey.rawValue).base64EncodedString(),
                            "signature_scheme": "ed25519 (0x0807)", "signed": "RFC 6962 §3.5 TreeHeadSignature: version 0, type 1, timestamp, tree_size, root"])
@@ -144,7 +158,7 @@ enum LogRoutes {
         } else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/octet-stream or application/json")
         }
-        let wait = try request.flag("wait")
+        let wait = try waitMode(request)
         let timeoutMs = Int(try request.integer("timeout_ms", in: 1...UInt64(ServerLimits.commitWaitMsMax), default: 10_000))
         guard let result = await services.node.submit(bytes: [bytes]).first else { throw APIError.badRequest("empty submission") }
         let id: Hash256
@@ -155,22 +169,45 @@ enum LogRoutes {
             case .invalid: .badRequest
             case .rejected: .unprocessableContent
             case .duplicate: .conflict
-            case .mempoolFull, .stopping: .serviceUnavailable
+            case .mempoolFull, .stopping, .orderingUnavailable: .serviceUnavailable
             }
             throw APIError(status, error.code, error.description)
         }
-        guard wait else { return JSON.response(["id": id.hex, "status": "pending"], status: .accepted) }
+        guard let wait else { return JSON.response(["id": id.hex, "status": "pending"], status: .accepted) }
         do {
             _ = try await services.node.awaitCommit(id, timeoutMs: timeoutMs)
         } catch {
             return JSON.response(["id": id.hex, "status": "pending", "message": "not committed within \(timeoutMs) ms"], status: .accepted)
         }
+        var status = "committed"
+        if wait == .final {
+            do {
+                _ = try await services.node.awaitFinal(id, timeoutMs: timeoutMs)
+                status = "final"
+            } catch {
+                return JSON.response(["id": id.hex, "status": "committed",
+                                      "message": "committed, but not attested by a quorum of organizations within \(timeoutMs) ms"], status: .accepted)
+            }
+        }
         let receipt = try await services.node.receipt(for: id)
         return JSON.response([
-            "id": id.hex, "status": "committed", "height": receipt.status.height, "log_index": receipt.status.logIndex,
+            "id": id.hex, "status": status, "height": receipt.status.height, "log_index": receipt.status.logIndex,
+            "final": receipt.status.height <= services.node.finalHeight,
             "result": LedgerView.resultJSON(receipt.status.result), "leaf_hash": receipt.leafHash.base64, "tree_size": receipt.treeSize,
             "sha256_root_hash": receipt.rootHash.base64, "audit_path": receipt.inclusionProof.map(\.base64),
         ], status: receipt.status.result.isAccepted ? .ok : .unprocessableContent)
+    }
+
+    enum Wait { case committed, final }
+
+    /// `wait`: absent or false, true or committed, final.
+    static func waitMode(_ request: Request) throws(APIError) -> Wait? {
+        switch request.query("wait") {
+        case nil, "false": nil
+        case "true", "committed": .committed
+        case "final": .final
+        case let text?: throw .badRequest("wait must be committed (or true), final or false, got “\(text.prefix(40))”")
+        }
     }
 
     static func blockJSON(_ header: BlockHeader, hash: Hash256) -> [String: Any] {

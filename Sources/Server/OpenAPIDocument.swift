@@ -123,10 +123,10 @@ enum OpenAPIDocument {
     static let transaction = Schema.object(transactionSummaryFields + [
         ("sequence", .count), ("public_key", .hex), ("args", .any), ("signature", .hex), ("expiry_height", .count),
     ], optional: ["redacted", "sender", "contract", "method", "result", "sequence", "public_key", "args", "signature", "expiry_height"])
-    static let pending = Schema.object([("id", .id), ("status", .choice(["pending"])), ("message", .text)], optional: ["message"])
+    static let pending = Schema.object([("id", .id), ("status", .choice(["pending", "committed"])), ("message", .text)], optional: ["message"])
     static let committed = Schema.object([
-        ("id", .id), ("status", .choice(["committed"])), ("height", .count), ("log_index", .count), ("result", transactionResult),
-        ("leaf_hash", .base64), ("tree_size", .count), ("sha256_root_hash", .base64), ("audit_path", .array(.base64)),
+        ("id", .id), ("status", .choice(["committed", "final"])), ("height", .count), ("log_index", .count), ("final", .boolean),
+        ("result", transactionResult), ("leaf_hash", .base64), ("tree_size", .count), ("sha256_root_hash", .base64), ("audit_path", .array(.base64)),
     ])
     static let errorSchema = Schema.object([("error", .text), ("message", .text)])
     static let block = Schema.object([
@@ -262,6 +262,14 @@ enum OpenAPIDocument {
               success: [("200", .json(.object([("tree_size", .count), ("timestamp", .number), ("sha256_root_hash", .base64),
                                                ("tree_head_signature", .base64)])))],
               errors: []),
+        Route(method: "get", path: "/v1/log/attested-sth",
+              summary: "The tree head of the final block, with the attestations of the organizations that made it final "
+                  + "(each an Ed25519 signature by the organization's registered key over signed_message)",
+              authenticated: true,
+              success: [("200", .json(.object([("height", .count), ("tree_size", .count), ("timestamp", .number), ("sha256_root_hash", .base64),
+                                               ("block_hash", .id), ("state_root", .id), ("quorum", .count),
+                                               ("attestations", .array(.object([("attester", .id), ("signature", .base64), ("signed_message", .base64)])))])))],
+              errors: ["404"]),
         Route(method: "get", path: "/v1/log/key", summary: "The node's Ed25519 key that signs tree heads", authenticated: true,
               success: [("200", .json(.object([("node", .id), ("ed25519", .base64), ("signature_scheme", .text), ("signed", .text)])))],
               errors: []),
@@ -280,9 +288,11 @@ enum OpenAPIDocument {
               success: [("200", .json(.object([("transactions", .array(transactionSummary)), ("tree_size", .count), ("next", .text)],
                                               optional: ["next"])))],
               errors: ["400"]),
-        Route(method: "post", path: "/v1/txs", summary: "Submit a signed transaction; with wait=true, answer once durably committed with its inclusion proof",
+        Route(method: "post", path: "/v1/txs",
+              summary: "Submit a signed transaction; with wait=committed (or true), answer once durably committed with its inclusion proof; "
+                  + "with wait=final, once a quorum of organizations attested its block",
               authenticated: true,
-              query: [query("wait", false, "true to wait for commit", .boolean),
+              query: [query("wait", false, "committed (or true) to wait for commit, final for finality", .choice(["false", "true", "committed", "final"])),
                       query("timeout_ms", false, "1…30000 (default 10000)", .integer(minimum: 1, maximum: Int64(ServerLimits.commitWaitMsMax)))],
               body: [("application/octet-stream", .string()), ("application/json", .object([("transaction", .base64)]))],
               success: [("200", .json(committed)), ("202", .json(pending)), ("422", .json(.anyOf([committed, errorSchema])))],

@@ -29,7 +29,11 @@ struct SubmitCommand: AsyncParsableCommand {
     @Option(help: "Method name.") var method: String
     @Option(help: "Arguments as a JSON object.") var args = "{}"
     @Option(help: "Last block height at which the transaction may be included.") var expiryHeight: UInt64?
+    @Option(help: "Answer once the transaction is committed, or once its block is final (attested by a quorum of organizations).")
+    var wait: Wait = .committed
     @Flag(help: "Print JSON.") var json = false
+
+    enum Wait: String, ExpressibleByArgument, CaseIterable { case committed, final }
 
     func run() async throws {
         let directory = options.directory
@@ -42,6 +46,7 @@ struct SubmitCommand: AsyncParsableCommand {
         let receipt: CommitReceipt
         do {
             receipt = try await ledger.node.submitAndWait(tx)
+            if wait == .final { _ = try await ledger.node.awaitFinal(tx.id) }
         } catch let error as AdmissionError {
             await ledger.close()
             if json { Terminal.json(["accepted": false, "stage": "admission", "code": error.code, "message": error.description]) }

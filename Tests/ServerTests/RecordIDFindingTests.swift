@@ -55,7 +55,7 @@ struct RecordIDFindingTests {
             let prepared = try fhir.access.prepare(content: content, record: legacy, version: 1, patient: patientKeys.derivedID,
                                                    custodian: fixture.hospital.derivedID)
             try fhir.access.store(prepared.version)
-            try await fhir.access.registering([prepared.version]) {
+            _ = try await fhir.access.registering([prepared.version]) {
                 try await fhir.client.commit([UnsignedCall(fixture.hospital, sender: fixture.hospital.derivedID, call: RecordsContract.Register(
                     record: legacy, patient: patientKeys.derivedID, resourceType: "Patient", category: .general,
                     ciphertextHash: prepared.version.blob.hash, version: 1, agent: fixture.doctor.derivedID))])

@@ -2,6 +2,7 @@ public import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Why an etcd request failed.
 public enum EtcdError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -49,9 +50,33 @@ public final class EtcdClient: Sendable {
     /// Most bytes one answer may hold (a range page, a watch message).
     public static let answerBytesMax = 64 << 20
 
-    public init(endpoints: [String], requestTimeout: Duration = .seconds(5), http: HTTPClient = .shared) {
+    public init(endpoints: [String], requestTimeout: Duration = .seconds(5), http: HTTPClient = EtcdClient.sharedHTTP) {
         precondition(!endpoints.isEmpty, "etcd needs at least one endpoint")
         (self.endpoints, self.requestTimeout, self.http) = (endpoints, requestTimeout, http)
+    }
+
+    /// The HTTP client of every etcd client in the process: a member that is down must fail a
+    /// request at once (connection refused, or no connection within a second), so the next
+    /// member is tried — async-http-client's default retries the connection until the request's
+    /// deadline, which a watch does not have.
+    public static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(1)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// The endpoint that answered last: requests start there.
+    private let preferred = Mutex(0)
+
+    /// The endpoints in the order to try them: the one that answered last first.
+    private var ordered: [String] {
+        let start = preferred.withLock { $0 }
+        return Array(endpoints[start...] + endpoints[..<start])
+    }
+
+    private func answered(_ endpoint: String) {
+        if let index = endpoints.firstIndex(of: endpoint) { preferred.withLock { $0 = index } }
     }
 
     // MARK: key-value
@@ -142,7 +167,7 @@ public final class EtcdClient: Sendable {
         let body: [String: Any] = ["create_request": ["key": Self.base64(prefix), "range_end": Self.base64(Self.prefixEnd(prefix)),
                                                       "start_revision": String(revision), "filters": ["NODELETE"]]]
         var lastError = EtcdError.unavailable("no endpoint")
-        for endpoint in endpoints {
+        for endpoint in ordered {
             let response: HTTPClientResponse
             do {
                 response = try await http.execute(try request(endpoint + "/v3/watch", body), deadline: .distantFuture)
@@ -150,6 +175,7 @@ public final class EtcdClient: Sendable {
                 lastError = .unavailable("\(endpoint): \(error)")
                 continue
             }
+            answered(endpoint)
             guard response.status == .ok else { throw EtcdError.refused(status: Int(response.status.code), message: "watch") }
             var buffer: [UInt8] = []
             for try await chunk in response.body {
@@ -188,7 +214,7 @@ public final class EtcdClient: Sendable {
     /// POSTs `body` to `path` at the first endpoint that answers; the answer's JSON object.
     func call(_ path: String, _ body: [String: Any]) async throws(EtcdError) -> [String: Any] {
         var lastError = EtcdError.unavailable("no endpoint")
-        for endpoint in endpoints {
+        for endpoint in ordered {
             let response: HTTPClientResponse
             let bytes: ByteBuffer
             do {
@@ -207,6 +233,7 @@ public final class EtcdClient: Sendable {
                 throw lastError
             }
             guard let object else { throw .malformed("\(path) answered something that is not a JSON object") }
+            answered(endpoint)
             return object
         }
         throw lastError

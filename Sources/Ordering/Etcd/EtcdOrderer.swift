@@ -41,6 +41,9 @@ public final class EtcdOrderer: Orderer {
     private struct Outbox {
         var pending: [VerifiedTransaction] = []
         var closed = false
+        /// Since when (monotonic ms) etcd has refused or not answered the batch being sent; nil while it takes them.
+        var failingSinceMs: Int64?
+        var lastError: String?
         var waiter: CheckedContinuation<Void, Never>?
         var sequence: UInt64
     }
@@ -62,6 +65,9 @@ public final class EtcdOrderer: Orderer {
     private let batches: AsyncStream<OrderedBatch>
     private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
     private let alreadyOrdered: @Sendable (Hash256) -> Bool
+
+    /// How long etcd may fail to take a batch before `submit` refuses new transactions.
+    public static let unavailableAfterMs: Int64 = 1_000
 
     /// Most bytes one batch may hold in etcd (its default request limit is 1.5 MiB).
     public static let batchBytesMax = 1_400_000
@@ -105,6 +111,9 @@ public final class EtcdOrderer: Orderer {
         guard !transactions.isEmpty else { return }
         let waiter = try outbox.withLock { (o: inout Outbox) throws(OrderingError) -> CheckedContinuation<Void, Never>? in
             guard !o.closed else { throw OrderingError.closed }
+            if let since = o.failingSinceMs, clock.monotonicMs() - since >= Self.unavailableAfterMs {
+                throw OrderingError.unavailable(o.lastError ?? "etcd does not answer")
+            }
             o.pending.append(contentsOf: transactions)
             defer { o.waiter = nil }
             return o.waiter
@@ -160,8 +169,13 @@ public final class EtcdOrderer: Orderer {
             while !Task.isCancelled {
                 do {
                     _ = try await client.putIfAbsent(key, value)
+                    outbox.withLock { $0.failingSinceMs = nil }
                     break
                 } catch {
+                    outbox.withLock { o in
+                        if o.failingSinceMs == nil { o.failingSinceMs = clock.monotonicMs() }
+                        o.lastError = "\(error)"
+                    }
                     try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
                     backoffMs = min(backoffMs * 2, 2_000)
                 }

@@ -78,6 +78,27 @@ public struct NodeSettings: Codable, Sendable {
     /// True for a directory made since FHIR record ids are keyed (2026-12-05): it holds no record
     /// under an unkeyed id, so a lookup never falls back to one (`FHIRRecordIDs.legacyIDs`).
     public var keyedRecordIDsOnly: Bool?
+    /// Set for one organization's node in a consortium: its blocks are ordered through etcd and
+    /// it attests them with the organization's key. Nil: a single embedded node.
+    public var consortium: ConsortiumSettings?
+    /// Name of the key that seals blocks, when it is not `nodeKey`: in a consortium every node
+    /// seals with one shared key (so all build the same blocks), while `nodeKey` — tokens, the
+    /// blind index, record ids — stays the node's own.
+    public var sealingKey: String?
+}
+
+/// How a consortium node reaches the ordering service and which organization it runs for.
+public struct ConsortiumSettings: Codable, Sendable {
+    /// etcd client URLs (any member; the client fails over between them).
+    public var etcdEndpoints: [String]
+    /// This node's name in the ordering log; unique in the consortium.
+    public var nodeName: String
+    /// Key name of the organization whose node this is: it attests blocks with that key.
+    public var organization: String
+
+    public init(etcdEndpoints: [String], nodeName: String, organization: String) {
+        (self.etcdEndpoints, self.nodeName, self.organization) = (etcdEndpoints, nodeName, organization)
+    }
 }
 
 /// Private keys opened this process, by key file path and sealed contents, so a passphrase-sealed

@@ -109,7 +109,7 @@ public final class LedgerClient: Sendable {
                 for sender in Set(transactions.map(\.body.sender)) { resetSequence(sender) }
                 switch error {
                 case .rejected(let rejection): throw Refused(code: rejection.code.name, message: rejection.message)
-                case .mempoolFull, .stopping: throw ServiceError(.unavailable, error.description)
+                case .mempoolFull, .stopping, .orderingUnavailable: throw ServiceError(.unavailable, error.description)
                 default: throw Refused(code: error.code, message: "\(transaction.id.hex): \(error)")
                 }
             }

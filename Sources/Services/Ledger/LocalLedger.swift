@@ -97,13 +97,18 @@ public final class LocalLedger: Sendable {
         let settings = try directory.settings()
         let lock = try directory.lock()
         let store = try directory.openStore()
-        let configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
+        var configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
                                               blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
+        if let consortium = settings.consortium {
+            try Consortium.configure(&configuration, consortium, organizationKeys: try directory.loadKey(consortium.organization),
+                                     store: store, clock: clock)
+        }
         let nodeKeys = try directory.loadKey(settings.nodeKey)
-        let node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: configuration, clock: clock)
+        let sealingKeys = try settings.sealingKey.map { try directory.loadKey($0) } ?? nodeKeys
+        let node = try await LedgerNode(store: store, ordererKeys: sealingKeys, configuration: configuration, clock: clock)
         // The embedded node is the custodian of every organization whose key is in the directory.
         var custodians: [IdentityKeys] = []
-        for name in try directory.keyNames() where name != settings.nodeKey {
+        for name in try directory.keyNames() where name != settings.nodeKey && name != settings.sealingKey {
             // Only organizations' keys are opened (a sealed file costs a key derivation).
             guard let id = try? directory.keyID(name), Directory.identity(id, in: node.state)?.kind == .organization else { continue }
             custodians.append(try directory.loadKey(name))

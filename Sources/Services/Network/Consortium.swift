@@ -1,0 +1,77 @@
+public import Contracts
+public import Foundation
+public import LedgerCore
+public import Node
+import Ordering
+public import Storage
+
+/// A consortium of organizations, each with its own node: the data directories that share one
+/// genesis, and the node configuration that orders through etcd and attests with the
+/// organization's key.
+public enum Consortium {
+    /// One organization of a consortium being created: its name, type and data directory.
+    public struct Member: Sendable {
+        public let spec: OrganizationSpec
+        public let directory: DataDirectory
+
+        public init(spec: OrganizationSpec, directory: DataDirectory) { (self.spec, self.directory) = (spec, directory) }
+    }
+
+    /// Creates one data directory per organization, all holding the same genesis block. Each
+    /// directory holds only its own organization's private key, its node's own key (tokens, blind
+    /// index, record ids), and the block-sealing key the consortium's nodes share (a block's
+    /// authority is the quorum's attestations, not that signature); key files are sealed as
+    /// `DataDirectory.initialize` seals them.
+    @discardableResult
+    public static func create(chainId: String, members: [Member], etcdEndpoints: [String], finalityQuorum: Int? = nil,
+                              nowMs: Int64 = SystemClock().nowMs(), insecurePlainKeys: Bool = false) throws -> Block {
+        guard members.count >= 1 else { throw ServiceError("a consortium needs at least one organization") }
+        guard Set(members.map(\.spec.name)).count == members.count, !members.contains(where: { ["node", "sealing"].contains($0.spec.name) }) else {
+            throw ServiceError("organization names must be distinct and not “node” or “sealing”")
+        }
+        guard !chainId.isEmpty, chainId.utf8.count <= Limits.chainIdBytesMax else { throw ServiceError("chain id must be 1…\(Limits.chainIdBytesMax) bytes") }
+        guard !etcdEndpoints.isEmpty else { throw ServiceError("a consortium needs at least one etcd endpoint") }
+        for member in members where member.directory.exists {
+            throw ServiceError("\(member.directory.path) already holds a CareLedger; choose another directory")
+        }
+        let sealing = IdentityKeys.generate()
+        let keys = members.map { _ in IdentityKeys.generate() }
+        let founders = zip(members, keys).map { Founder(keys: $1, label: $0.spec.name, type: $0.spec.type) }
+        let (genesis, commit) = try Genesis.make(chainId: chainId, founders: founders, ordererKeys: sealing, timeMs: nowMs,
+                                                 finalityQuorum: finalityQuorum)
+        for (member, own) in zip(members, keys) {
+            let directory = member.directory
+            guard insecurePlainKeys || directory.resolvedPassphrase(confirm: true) != nil else { throw directory.passphraseMissing }
+            try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let lock = try directory.lock()
+            defer { lock.release() }
+            try directory.saveKey("sealing", sealing, plain: insecurePlainKeys)
+            try directory.saveKey("node", IdentityKeys.generate(), plain: insecurePlainKeys)
+            try directory.saveKey(member.spec.name, own, plain: insecurePlainKeys)
+            try SQLiteLedgerStore(path: directory.ledgerPath).commit(commit)
+            try directory.write(settings: NodeSettings(
+                chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
+                plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true,
+                consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name),
+                sealingKey: "sealing"))
+        }
+        return genesis
+    }
+
+    /// Makes `configuration` order through etcd and attest with `organizationKeys`.
+    public static func configure(_ configuration: inout NodeConfiguration, _ settings: ConsortiumSettings, organizationKeys: IdentityKeys,
+                                 store: SQLiteLedgerStore, clock: any LedgerClock) throws {
+        guard !settings.etcdEndpoints.isEmpty else { throw ServiceError("node.json names no etcd endpoint for the consortium") }
+        let client = EtcdClient(endpoints: settings.etcdEndpoints)
+        let chainId = try store.head()?.chainId ?? ""
+        configuration.attesting = AttestationSettings(board: EtcdAttestationBoard(client: client, chainId: chainId, clock: clock),
+                                                      attesters: [organizationKeys])
+        let batchMax = configuration.blockTransactionsMax, delay = configuration.blockDelayMs
+        configuration.makeOrderer = { head, position, clock in
+            EtcdOrderer(client: client, configuration: .init(chainId: head.chainId, nodeName: settings.nodeName, batchTransactionsMax: batchMax,
+                                                             batchDelayMs: delay),
+                        clock: clock, after: position, lastTimeMs: head.timeMs,
+                        alreadyOrdered: { id in (try? store.location(of: id)) != nil })
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Console
+import Foundation
+import ConsortiumNetwork
+import Services
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `careledger network`: a local consortium on loopback for development and fault drills.
+struct NetworkCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "network",
+        abstract: "Run a consortium on this machine: an etcd cluster and one node per organization, each its own process.",
+        discussion: """
+            Needs etcd (Debian/Ubuntu: apt-get install etcd-server). `up` creates DIR on first use (keys, one genesis, \
+            a data directory per organization under DIR/orgs, a generated passphrase in DIR/passphrase unless \
+            CARELEDGER_PASSPHRASE is set) and starts what is not running; ports are BASE…BASE+2 for etcd clients, \
+            BASE+10… for etcd peers, BASE+20… for the nodes' HTTP APIs. Logs are in DIR/logs. Fault drills: \
+            `kill NAME` (SIGKILL a node or etcd-N), `start NAME`, `kill-etcd N`.
+            """,
+        subcommands: [Up.self, Status.self, Down.self, Kill.self, Start.self, KillEtcd.self])
+
+    struct Place: ParsableArguments {
+        @Option(help: "The network's directory.") var dir = "careledger-network"
+        var url: URL { URL(fileURLWithPath: dir).standardizedFileURL }
+    }
+
+    struct Up: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create the network if needed and start every process that is not running.")
+        @OptionGroup var place: Place
+        @Option(name: .customLong("organization"), help: "NAME:TYPE, repeatable (default: hospital, clinic, laboratory).")
+        var organizations = ["hospital:hospital", "clinic:clinic", "laboratory:laboratory"]
+        @Option(help: "etcd members (1…7).") var etcdMembers = 3
+        @Option(help: "First port of the range the network uses.") var basePort = 7400
+        @Option(help: "Chain id of a new network.") var chainId = "careledger-consortium"
+        @Flag(help: "Keep the organizations' keys in the clear (throwaway networks only).") var insecurePlainKeys = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let network: LocalNetwork
+            if FileManager.default.fileExists(atPath: place.url.appendingPathComponent("network.json").path) {
+                network = try LocalNetwork(root: place.url)
+            } else {
+                network = try LocalNetwork.create(root: place.url, chainId: chainId, organizations: try organizations.map(OrganizationSpec.init(parsing:)),
+                                                  etcdMembers: etcdMembers, basePort: basePort, plainKeys: insecurePlainKeys,
+                                                  passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"])
+                if !json { Terminal.line("created \(network.root.path): \(network.layout.organizations.count) organizations, chain \(network.layout.chainId)") }
+            }
+            try await network.up()
+            try await Status.show(network, json: json)
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each process: running or not, heights, final height, attestations, etcd health.")
+        @OptionGroup var place: Place
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws { try await Self.show(try LocalNetwork(root: place.url), json: json) }
+
+        static func show(_ network: LocalNetwork, json: Bool) async throws {
+            let states = await network.status()
+            if json { Terminal.json(["network": network.root.path, "chainId": network.layout.chainId, "processes": LocalNetwork.json(states)]) }
+            else { LocalNetwork.render(states).forEach { Terminal.line($0) } }
+        }
+    }
+
+    struct Down: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop every node (gracefully), then etcd; the data stays for the next `up`.")
+        @OptionGroup var place: Place
+        func run() async throws {
+            try await LocalNetwork(root: place.url).down()
+            Terminal.line("network in \(place.url.path) stopped")
+        }
+    }
+
+    struct Kill: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "SIGKILL one process: an organization's node or etcd-N.")
+        @OptionGroup var place: Place
+        @Argument(help: "Process name (see `status`).") var name: String
+        func run() async throws {
+            let network = try LocalNetwork(root: place.url)
+            guard try network.signal(name, SIGKILL) else { throw CLIError("\(name) is not running") }
+            _ = await network.waitStopped([name], seconds: 10)
+            Terminal.line("killed \(name)")
+        }
+    }
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Start one stopped process (a node or etcd-N) and wait until it answers.")
+        @OptionGroup var place: Place
+        @Argument(help: "Process name (see `status`).") var name: String
+        func run() async throws {
+            let network = try LocalNetwork(root: place.url)
+            guard try network.start(name, careledger: LocalNetwork.ownExecutable, etcd: try LocalNetwork.etcdBinary()) else {
+                throw CLIError("\(name) is already running")
+            }
+            guard await network.waitHealthy([name], seconds: 60) else { throw CLIError("\(name) did not answer within 60 s; see \(network.logFile(name).path)") }
+            Terminal.line("started \(name)")
+        }
+    }
+
+    struct KillEtcd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "kill-etcd", abstract: "SIGKILL etcd member N (1-based).")
+        @OptionGroup var place: Place
+        @Argument(help: "Member number.") var member: Int
+        func run() async throws {
+            try await Kill.parse(["etcd-\(member)", "--dir", place.dir]).run()
+        }
+    }
+}
