@@ -129,6 +129,11 @@ enum OpenAPIDocument {
         ("result", transactionResult), ("leaf_hash", .base64), ("tree_size", .count), ("sha256_root_hash", .base64), ("audit_path", .array(.base64)),
     ])
     static let errorSchema = Schema.object([("error", .text), ("message", .text)])
+    static let health = Schema.object([
+        ("status", .choice(["ok", "halted"])), ("chainId", .text), ("height", .count), ("treeSize", .count), ("stateRoot", .id),
+        ("finalHeight", .count), ("quorum", .count), ("refusedAttestations", .count), ("failure", .text), ("divergence", .text),
+        ("disagreements", .array(.text)),
+    ], optional: ["failure", "divergence", "disagreements"])
     static let block = Schema.object([
         ("height", .count), ("hash", .id), ("previous_hash", .id), ("time_ms", .number), ("transaction_count", .count),
         ("transactions_root", .id), ("tree_size", .count), ("sha256_root_hash", .base64), ("results_root", .id), ("state_root", .id),
@@ -240,8 +245,9 @@ enum OpenAPIDocument {
     static let gtin = Schema.string(pattern: "^[0-9]{14}$")
 
     static let routes: [Route] = [
-        Route(method: "get", path: "/healthz", summary: "Liveness: chain id, height and tree size", authenticated: false,
-              success: [("200", .json(.object([("status", .choice(["ok"])), ("chainId", .text), ("height", .count), ("treeSize", .count)])))],
+        Route(method: "get", path: "/healthz", summary: "Liveness: chain id, height, tree size, state root, finality; 503 once the node halted",
+              authenticated: false,
+              success: [("200", .json(health)), ("503", .json(health))],
               errors: []),
         Route(method: "get", path: "/metrics", summary: "Prometheus metrics", authenticated: false,
               success: [("200", .media("text/plain", .text))], errors: []),
