@@ -147,7 +147,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo",
+                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo", "ConsortiumNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -192,7 +192,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The deterministic simulator (TigerBeetle's VOPR): one node over in-memory stores and a
         // simulated clock, driven from a seed, with injected faults and invariants checked each step.
-        .testTarget(name: "SimulationTests", dependencies: ["Node", "Storage", "Contracts", "LedgerCore", "Vault"],
+        .testTarget(name: "SimulationTests", dependencies: ["Node", "Storage", "Contracts", "LedgerCore", "Vault", "Ordering"],
                     path: "Tests/Simulation", swiftSettings: strict),
         // Builds and runs the libFuzzer targets in Fuzz/ for a short while (Fuzz/run --short).
         .testTarget(name: "FuzzTests", swiftSettings: strict),
