@@ -48,7 +48,7 @@ struct NetworkBench: AsyncParsableCommand {
         try single.initialize(chainId: "careledger-bench-network", organizations: specs, insecurePlainKeys: true)
         let alone = try await LocalLedger.open(single)
         let soloSigned = Self.presign(try specs.map { try single.loadKey($0.name) }, total: transactions, chainId: "careledger-bench-network")
-        let solo = try await LedgerBench.commitAll(soloSigned.flatMap { $0 }, through: alone, progress: false)
+        let solo = try await Self.measure(soloSigned, Array(repeating: alone, count: specs.count))
         await alone.close()
 
         // The consortium.
@@ -74,13 +74,13 @@ struct NetworkBench: AsyncParsableCommand {
         if json {
             Terminal.json(["transactions": transactions, "organizations": organizations, "cores": limits.cores,
                            "ed25519VerifyPerSecond": Int(limits.ed25519VerifyPerSecond), "limitTxPerSecond": Int(limit),
-                           "singleNodeTxPerSecond": Int(solo.txPerSecond), "committedTxPerSecond": Int(result.committedPerSecond),
+                           "singleNodeTxPerSecond": Int(solo.committedPerSecond), "committedTxPerSecond": Int(result.committedPerSecond),
                            "finalTxPerSecond": Int(result.finalPerSecond), "ratioOfLimit": result.committedPerSecond / limit,
                            "commitP50Ms": result.commitP50, "commitP99Ms": result.commitP99, "finalP50Ms": result.finalP50,
                            "finalP99Ms": result.finalP99, "sameStateRoot": result.stateRoots.count == 1])
         } else {
             Terminal.line("limit        \(grouped(Int(limits.ed25519VerifyPerSecond))) Ed25519 verifications/s on \(limits.cores) cores ÷ \(organizations) nodes = \(grouped(Int(limit))) tx/s")
-            Terminal.line("one node     \(grouped(Int(solo.txPerSecond))) tx/s committed, p50 \(String(format: "%.1f", solo.p50Ms)) ms, p99 \(String(format: "%.1f", solo.p99Ms)) ms")
+            Terminal.line("one node     \(grouped(Int(solo.committedPerSecond))) tx/s committed, p50 \(String(format: "%.1f", solo.commitP50)) ms, p99 \(String(format: "%.1f", solo.commitP99)) ms")
             Terminal.line("consortium   \(grouped(Int(result.committedPerSecond))) tx/s committed (\(String(format: "%.1f", 100 * result.committedPerSecond / limit))% of the limit; target ≥ 60%), "
                           + "\(grouped(Int(result.finalPerSecond))) tx/s final")
             Terminal.line("latency      commit p50 \(String(format: "%.1f", result.commitP50)) ms, p99 \(String(format: "%.1f", result.commitP99)) ms (target < 250); "

@@ -129,3 +129,57 @@ public enum ChainAudit {
                                          logRoot: last.logRoot, stateEntries: replayed.count, logNodes: nodeCount))
     }
 }
+
+/// What the attestations a node stored say about its chain (`careledger verify`).
+public struct AttestationAudit: Sendable {
+    /// Organizations that must attest the same values.
+    public let quorum: Int
+    /// The node's final height as stored (nil: none yet, or not a consortium node).
+    public let finalHeight: UInt64?
+    /// Attestations checked (signature by the attester's registered key).
+    public let checked: Int
+    /// Attestations whose signature does not verify or whose attester is unknown: stored by mistake or tampered with.
+    public let badSignatures: Int
+    /// Heights where organizations attested other values than this chain's, grouped by values.
+    public let disagreements: [Disagreement]
+
+    /// The disagreements a quorum signed: this node's chain is not the consortium's there.
+    public var divergences: [Disagreement] { disagreements.filter { $0.attesters.count >= quorum } }
+}
+
+extension ChainAudit {
+    /// Checks every stored attestation against this store's block at its height and against the
+    /// attester's registered key; nil for a store that keeps no attestations.
+    public static func attestations(store: any LedgerStore) throws -> AttestationAudit? {
+        guard let attestations = store as? any AttestationStore else { return nil }
+        let quorum = try Genesis.finalityQuorum(in: store)
+        let state = StateCache(store: store)
+        var checked = 0, bad = 0
+        var disagreeing: [UInt64: [Attestation.Values: [IdentityID]]] = [:]
+        var ours: [UInt64: Attestation.Values] = [:]
+        var from: UInt64 = 0
+        while true {
+            let page = try attestations.attestations(from: from, limit: 10_000)
+            for attestation in page {
+                checked += 1
+                guard let identity = Directory.identity(attestation.attester, in: state), attestation.isSigned(by: identity.signingKey) else {
+                    bad += 1
+                    continue
+                }
+                guard let header = try store.header(height: attestation.height) else { continue }
+                let mine = Attestation.Values(header)
+                ours[attestation.height] = mine
+                if attestation.values != mine { disagreeing[attestation.height, default: [:]][attestation.values, default: []].append(attestation.attester) }
+            }
+            guard page.count == 10_000, let last = page.last else { break }
+            from = last.height + 1
+        }
+        let disagreements = disagreeing.keys.sorted().flatMap { height in
+            disagreeing[height]!.map { values, attesters in
+                Disagreement(height: height, ours: ours[height]!, theirs: values, attesters: attesters.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) })
+            }
+        }
+        return AttestationAudit(quorum: quorum, finalHeight: try attestations.finalHeight(), checked: checked, badSignatures: bad,
+                                disagreements: disagreements)
+    }
+}

@@ -23,16 +23,28 @@ struct VerifyCommand: AsyncParsableCommand {
         let outcome = try ChainAudit.run(store: store) { height, _ in bar.update(height + 1) }
         bar.finish()
         let seconds = (clock.now - start) / .seconds(1)
+        let attested = try ChainAudit.attestations(store: store)
         switch outcome {
         case .success(let report):
             if json {
                 Terminal.json(["ok": true, "chainId": report.chainId, "height": report.height, "headHash": report.headHash.hex,
                                "transactions": report.transactions, "logRoot": report.logRoot.hex,
-                               "stateEntries": report.stateEntries, "seconds": seconds])
+                               "stateEntries": report.stateEntries, "seconds": seconds,
+                               "attestations": attested.map { ["checked": $0.checked, "badSignatures": $0.badSignatures, "quorum": $0.quorum,
+                                                               "finalHeight": $0.finalHeight.map { Int($0) } ?? -1,
+                                                               "disagreements": $0.disagreements.map(\.description),
+                                                               "diverged": !$0.divergences.isEmpty] } ?? [:]])
             } else {
                 Terminal.line("✓ chain \(report.chainId) verified: \(report.height + 1) blocks, \(grouped(report.transactions)) transactions, \(report.stateEntries) state entries, \(report.logNodes) log nodes in \(fixed(seconds, 2)) s")
                 Terminal.line("  head \(report.headHash.hex)   log root \(report.logRoot.hex)")
+                if let attested, attested.checked > 0 {
+                    Terminal.line("  attestations: \(attested.checked) checked, final height \(attested.finalHeight.map(String.init) ?? "none") (quorum \(attested.quorum)), \(attested.badSignatures) with a bad signature")
+                }
+                for disagreement in attested?.disagreements ?? [] {
+                    Terminal.line("\(disagreement.attesters.count >= attested!.quorum ? "✗ diverged" : "! disagreement"): \(disagreement)")
+                }
             }
+            if !(attested?.divergences.isEmpty ?? true) { throw exitRejected }
         case .failure(let error):
             if json {
                 var out: [String: Any] = ["ok": false, "height": error.height, "reason": error.reason.rawValue, "detail": error.detail]

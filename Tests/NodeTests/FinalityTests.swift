@@ -162,6 +162,11 @@ struct NodeFinalityTests {
         let refused = await chain.node.submit([chain.anchor(chain.hospital, "two")])
         #expect(throws: AdmissionError.self) { try refused[0].get() }
         #expect(chain.node.finalHeight < status.height)
+        // `careledger verify`'s audit explains it from the stored attestations.
+        let audit = try #require(try ChainAudit.attestations(store: chain.store))
+        #expect(audit.checked == 2 && audit.badSignatures == 0 && audit.quorum == 2)
+        let explained = try #require(audit.divergences.first)
+        #expect(explained.height == status.height && explained.ours.stateRoot == header.stateRoot && explained.theirs.stateRoot == other.stateRoot)
         await chain.close()
     }
 
