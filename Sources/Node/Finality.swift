@@ -1,5 +1,6 @@
 public import LedgerCore
 public import Ordering
+import Synchronization
 
 /// A consortium node's attestation settings: the board the nodes share and the keys of the
 /// organization(s) this node attests for (normally its own one).
@@ -105,5 +106,20 @@ struct FinalityTracker {
             if reported.count > 10_000 { reported.removeAll() }
         }
         return outcomes
+    }
+}
+
+/// A node's own attestations waiting for the board (shared with the publisher task).
+final class AttestationOutbox: Sendable {
+    private let pending = Mutex<[Attestation]>([])
+
+    func add(_ attestations: [Attestation]) { pending.withLock { $0 += attestations } }
+
+    /// Everything waiting, emptied.
+    func take() -> [Attestation] {
+        pending.withLock { all in
+            defer { all.removeAll() }
+            return all
+        }
     }
 }

@@ -121,7 +121,9 @@ public actor LedgerNode {
     private var unverified: [Attestation] = []
     private var finalWaiters: [UInt64: (height: UInt64, status: CommitStatus, waiter: CommitWaiter)] = [:]
     private var attestationTasks: [Task<Void, Never>] = []
-    private var outgoing: AsyncStream<Attestation>.Continuation?
+    /// Own attestations waiting for the board, and the signal that wakes the publisher.
+    private let outbox = AttestationOutbox()
+    private var outgoing: AsyncStream<Void>.Continuation?
 
     /// Opens a node over a store that already holds a genesis block, and starts committing.
     public init(store: any LedgerStore, ordererKeys: IdentityKeys, configuration: NodeConfiguration = .init(),
@@ -458,17 +460,20 @@ extension LedgerNode {
     /// Subscribes to the board from the first height not final and starts the publisher; attests
     /// the recent heights not final again.
     fileprivate func startAttesting(_ settings: AttestationSettings, ownValues: [BlockHeader]) {
-        let (queue, sink) = AsyncStream.makeStream(of: Attestation.self, bufferingPolicy: .unbounded)
+        let (ticks, sink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         outgoing = sink
         let board = settings.board
         let clock = self.clock
-        // One publisher, in order; each attestation retried until the board takes it or the node stops.
+        let outbox = self.outbox
+        // One publisher: whatever piled up goes in one request, retried until the board takes it
+        // or the node stops.
         attestationTasks.append(Task.detached {
-            for await attestation in queue {
+            for await _ in ticks {
+                let group = outbox.take()
                 var backoffMs: Int64 = 50
-                while !Task.isCancelled {
+                while !group.isEmpty, !Task.isCancelled {
                     do {
-                        try await board.publish(attestation)
+                        try await board.publish(group)
                         break
                     } catch {
                         try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
@@ -492,10 +497,9 @@ extension LedgerNode {
         guard var tracker = finality, let settings = configuration.attesting else { return }
         var outcomes = tracker.committed(height: header.height, values: Attestation.Values(header))
         let own = settings.attesters.map { Attestation.sign(header, attester: $0) }
-        for attestation in own {
-            outcomes += tracker.add(attestation, head: head.height)
-            outgoing?.yield(attestation)
-        }
+        for attestation in own { outcomes += tracker.add(attestation, head: head.height) }
+        outbox.add(own)
+        outgoing?.yield()
         finality = tracker
         // Attestations of organizations admitted in this block can be checked now.
         let waiting = unverified.filter { $0.height <= header.height }

@@ -5,8 +5,9 @@ import Synchronization
 /// sees every attestation published, whoever published it. The board is only a carrier: a node
 /// checks each attestation's signature against the attester's registered key before counting it.
 public protocol AttestationBoard: Sendable {
-    /// Publishes an attestation; publishing the same one again changes nothing.
-    func publish(_ attestation: Attestation) async throws
+    /// Publishes attestations (in one request where the board can); publishing the same one
+    /// again changes nothing.
+    func publish(_ attestations: [Attestation]) async throws
     /// Every attestation published for heights from `height` on: those already there, then new
     /// ones as they come, in groups. Ends at `close`.
     func attestations(from height: UInt64) -> AsyncStream<[Attestation]>
@@ -29,14 +30,16 @@ public final class LocalAttestationBoard: AttestationBoard {
 
     public init() {}
 
-    public func publish(_ attestation: Attestation) async throws {
-        let targets = state.withLock { s -> [AsyncStream<[Attestation]>.Continuation] in
-            let key = attestation.signedMessage + attestation.signature
-            guard !s.closed, s.keys.insert(key).inserted else { return [] }
-            s.published.append(attestation)
-            return s.subscribers.values.filter { attestation.height >= $0.from }.map(\.continuation)
+    public func publish(_ attestations: [Attestation]) async throws {
+        for attestation in attestations {
+            let targets = state.withLock { s -> [AsyncStream<[Attestation]>.Continuation] in
+                let key = attestation.signedMessage + attestation.signature
+                guard !s.closed, s.keys.insert(key).inserted else { return [] }
+                s.published.append(attestation)
+                return s.subscribers.values.filter { attestation.height >= $0.from }.map(\.continuation)
+            }
+            for target in targets { target.yield([attestation]) }
         }
-        for target in targets { target.yield([attestation]) }
     }
 
     public func attestations(from height: UInt64) -> AsyncStream<[Attestation]> {

@@ -114,13 +114,13 @@ struct NodeFinalityTests {
                                    attester: chain.clinic.derivedID, signature: [])
         let forged = Attestation(chainId: unsigned.chainId, height: unsigned.height, values: unsigned.values, attester: unsigned.attester,
                                  signature: forger.sign(unsigned.signedMessage))
-        try await board.publish(forged)
+        try await board.publish([forged])
         try await Self.waitUntil { await chain.node.finalityStatus.refusedAttestations == 1 }
         #expect(await chain.node.finalityStatus.refusedAttestations == 1)
         #expect(chain.node.finalHeight < status.height)
 
         // The clinic's genuine attestation makes it final.
-        try await board.publish(genuine)
+        try await board.publish([genuine])
         let final = try await chain.node.awaitFinal(tx.id, timeoutMs: 5_000)
         #expect(final == status)
         #expect(chain.node.finalHeight >= status.height)
@@ -146,14 +146,14 @@ struct NodeFinalityTests {
         other.stateRoot = Hash256.sha256(Array("another state".utf8))
 
         // One organization short of a quorum disagreeing is reported, and nothing halts.
-        try await board.publish(Attestation.sign(other, attester: chain.clinic))
+        try await board.publish([Attestation.sign(other, attester: chain.clinic)])
         try await Self.waitUntil { await !chain.node.finalityStatus.disagreements.isEmpty }
         let disagreement = try #require(await chain.node.finalityStatus.disagreements.first)
         #expect(disagreement.ours.stateRoot == header.stateRoot && disagreement.theirs.stateRoot == other.stateRoot)
         #expect(await chain.node.failureError == nil)
 
         // The quorum (both) contradicting it: the node halts its writes and reports both values.
-        try await board.publish(Attestation.sign(other, attester: chain.hospital))
+        try await board.publish([Attestation.sign(other, attester: chain.hospital)])
         try await Self.waitUntil { await chain.node.finalityStatus.divergence != nil }
         let divergence = try #require(await chain.node.finalityStatus.divergence)
         #expect(divergence.height == status.height && divergence.theirs.stateRoot == other.stateRoot && divergence.ours.stateRoot == header.stateRoot)

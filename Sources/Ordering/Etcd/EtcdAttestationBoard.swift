@@ -3,7 +3,9 @@ import Synchronization
 
 /// The consortium's attestation board in etcd: each attestation is one key,
 /// `careledger/CHAIN/attest/HEIGHT/ATTESTER` (the height zero-padded so keys sort by height),
-/// put only if absent, so an organization's first attestation of a height is the one that stays.
+/// put in groups of up to 100 in one etcd transaction (one round trip for many blocks' attestations).
+/// A node counts the first attestation it sees per organization and height; an organization that
+/// puts a second, different one for a height has equivocated, which every node sees in the log.
 /// A subscriber reads the keys from its height on, then watches for new ones; if etcd compacted
 /// the revisions between, it reads again (attestations are keys, not history: compaction keeps them).
 public final class EtcdAttestationBoard: AttestationBoard {
@@ -23,8 +25,11 @@ public final class EtcdAttestationBoard: AttestationBoard {
         return prefix + Array((padded + "/" + (attester?.hex ?? "")).utf8)
     }
 
-    public func publish(_ attestation: Attestation) async throws {
-        _ = try await client.putIfAbsent(key(height: attestation.height, attester: attestation.attester), attestation.encoded)
+    public func publish(_ attestations: [Attestation]) async throws {
+        for start in stride(from: 0, to: attestations.count, by: 100) {
+            let group = attestations[start..<min(start + 100, attestations.count)]
+            try await client.putAll(group.map { (key(height: $0.height, attester: $0.attester), $0.encoded) })
+        }
     }
 
     public func attestations(from height: UInt64) -> AsyncStream<[Attestation]> {

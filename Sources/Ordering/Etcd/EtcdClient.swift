@@ -89,6 +89,13 @@ public final class EtcdClient: Sendable {
         return try Self.revision(of: try await call("/v3/kv/put", body))
     }
 
+    /// Puts every pair in one transaction (etcd allows 128 operations in one by default).
+    public func putAll(_ pairs: [(key: [UInt8], value: [UInt8])]) async throws(EtcdError) {
+        guard !pairs.isEmpty else { return }
+        let body: [String: Any] = ["success": pairs.map { ["request_put": ["key": Self.base64($0.key), "value": Self.base64($0.value)]] }]
+        _ = try await call("/v3/kv/txn", body)
+    }
+
     /// Puts `value` under `key` only if the key does not exist; true if it was put. The revision
     /// it was put at, or the existing key's, is returned alike.
     public func putIfAbsent(_ key: [UInt8], _ value: [UInt8]) async throws(EtcdError) -> (put: Bool, revision: Int64) {

@@ -65,6 +65,9 @@ public final class EtcdOrderer: Orderer {
     private let batches: AsyncStream<OrderedBatch>
     private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
     private let alreadyOrdered: @Sendable (Hash256) -> Bool
+    /// Transactions this node submitted, verified at admission: when their batch comes back from
+    /// the log their signatures are not checked a second time.
+    private let ownVerified: Mutex<[Hash256: VerifiedTransaction]> = Mutex([:])
 
     /// How long etcd may fail to take a batch before `submit` refuses new transactions.
     public static let unavailableAfterMs: Int64 = 1_000
@@ -115,6 +118,7 @@ public final class EtcdOrderer: Orderer {
                 throw OrderingError.unavailable(o.lastError ?? "etcd does not answer")
             }
             o.pending.append(contentsOf: transactions)
+            ownVerified.withLock { own in for tx in transactions { own[tx.id] = tx } }
             defer { o.waiter = nil }
             return o.waiter
         }
@@ -204,7 +208,7 @@ public final class EtcdOrderer: Orderer {
                 for try await watched in client.watch(prefix: configuration.logPrefix, from: next) {
                     for value in watched.values where value.modRevision >= next {
                         next = value.modRevision + 1
-                        if let batch = admit(value) { deliver(batch) }
+                        if let batch = await admit(value) { deliver(batch) }
                     }
                     backoffMs = 50
                 }
@@ -221,15 +225,16 @@ public final class EtcdOrderer: Orderer {
     }
 
     /// The batch one log entry holds, checked as every node checks it; nil if nothing in it is new.
-    private func admit(_ value: EtcdKeyValue) -> OrderedBatch? {
+    private func admit(_ value: EtcdKeyValue) async -> OrderedBatch? {
         let decoded = Self.decode(value.value)
+        let verified = await verify(decoded?.transactions ?? [])
         return reading.withLock { r -> OrderedBatch? in
             r.position = value.modRevision
             var ids: [Hash256] = []
             var transactions: [VerifiedTransaction] = []
-            for bytes in decoded?.transactions ?? [] {
-                guard let transaction = try? Transaction(decoding: bytes), let verified = try? VerifiedTransaction.verify(transaction),
-                      transaction.body.chainId == configuration.chainId, !r.seen.contains(verified.id), !alreadyOrdered(verified.id) else { continue }
+            for verified in verified {
+                guard let verified, verified.transaction.body.chainId == configuration.chainId, !r.seen.contains(verified.id),
+                      !alreadyOrdered(verified.id) else { continue }
                 r.seen.insert(verified.id)
                 ids.append(verified.id)
                 transactions.append(verified)
@@ -240,6 +245,20 @@ public final class EtcdOrderer: Orderer {
             let timeMs = max(decoded?.timeMs ?? 0, r.lastTimeMs + 1)
             r.lastTimeMs = timeMs
             return OrderedBatch(transactions: transactions, timeMs: timeMs, position: value.modRevision)
+        }
+    }
+
+    /// Decodes and verifies a batch's transactions on all cores (nil: undecodable or a bad
+    /// signature); this node's own submissions are taken as verified at admission.
+    private func verify(_ batch: [[UInt8]]) async -> [VerifiedTransaction?] {
+        let decoded = batch.map { try? Transaction(decoding: $0) }
+        let own = ownVerified.withLock { own in decoded.map { tx in tx.flatMap { own.removeValue(forKey: $0.id) } } }
+        let others = decoded.indices.filter { own[$0] == nil && decoded[$0] != nil }.map { decoded[$0]! }
+        var checked = await ParallelVerifier.verify(others).makeIterator()
+        return decoded.indices.map { index in
+            if let mine = own[index] { return mine }
+            guard decoded[index] != nil else { return nil }
+            return try? checked.next()!.get()
         }
     }
 
