@@ -38,15 +38,11 @@ struct NetworkCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
-            let network: LocalNetwork
-            if FileManager.default.fileExists(atPath: place.url.appendingPathComponent("network.json").path) {
-                network = try LocalNetwork(root: place.url)
-            } else {
-                network = try LocalNetwork.create(root: place.url, chainId: chainId, organizations: try organizations.map(OrganizationSpec.init(parsing:)),
-                                                  etcdMembers: etcdMembers, basePort: basePort, plainKeys: insecurePlainKeys,
-                                                  passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"])
-                if !json { Terminal.line("created \(network.root.path): \(network.layout.organizations.count) organizations, chain \(network.layout.chainId)") }
-            }
+            let exists = FileManager.default.fileExists(atPath: place.url.appendingPathComponent("network.json").path)
+            let network = try exists ? LocalNetwork(root: place.url) : LocalNetwork.create(
+                root: place.url, chainId: chainId, organizations: try organizations.map(OrganizationSpec.init(parsing:)), etcdMembers: etcdMembers,
+                basePort: basePort, plainKeys: insecurePlainKeys, passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"])
+            if !exists, !json { Terminal.line("created \(network.root.path): \(network.layout.organizations.count) organizations, chain \(network.layout.chainId)") }
             try await network.up()
             try await Status.show(network, json: json)
         }

@@ -1,5 +1,5 @@
 import Console
-import ArgumentParser
+public import ArgumentParser
 import Contracts
 import Foundation
 import LedgerCore
@@ -8,17 +8,19 @@ import Services
 
 /// `careledger load` (hidden): commits a stream of anchor transactions and prints one line per
 /// transaction whose commit the node acknowledged. The crash test kills it with SIGKILL mid-run.
-struct LoadCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+/// Its data directory keeps its keys in the clear or takes the passphrase from $CARELEDGER_PASSPHRASE.
+public struct LoadCommand: AsyncParsableCommand {
+    public init() {}
+    public static let configuration = CommandConfiguration(
         commandName: "load", abstract: "Commit a stream of anchor transactions, printing each acknowledged commit (for fault tests).",
         shouldDisplay: false)
 
-    @OptionGroup var options: DataOption
+    @Option(help: "Data directory (default: $CARELEDGER_DATA, else ./careledger-data).") var data: String?
     @Option(help: "Transactions to commit.") var transactions = 100_000
     @Option(help: "Transactions per submission.") var chunk = 200
 
-    func run() async throws {
-        let directory = options.directory
+    public func run() async throws {
+        let directory = DataDirectory.resolve(data)
         let settings = try directory.settings()
         let admin = try directory.loadKey(settings.administrator)
         let ledger = try await LocalLedger.open(directory, blockTransactionsMax: 500, blockDelayMs: 5)
