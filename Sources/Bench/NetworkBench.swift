@@ -6,6 +6,7 @@ import Foundation
 import LedgerCore
 import Node
 import Services
+import Synchronization
 
 /// `careledger bench network`: three organizations' nodes ordered by a 3-member etcd cluster on
 /// loopback, beside one node alone and the signature-verification limit, all measured in this run.
@@ -64,6 +65,23 @@ struct NetworkBench: AsyncParsableCommand {
                                   chainId: "careledger-bench-network")
         if !json { Terminal.line("\(organizations) nodes through etcd: \(grouped(transactions)) transactions…") }
         var result = try await Self.measure(signed, ledgers)
+        // Latency without queueing: one transaction at a time through the first organization's node.
+        let probeKeys = try ledgers[0].directory.loadKey(specs[0].name)
+        let firstSequence = UInt64(transactions / organizations) + 2
+        var probeCommit: [Double] = [], probeFinal: [Double] = []
+        for offset in 0..<UInt64(200) {
+            let tx = Transaction.sign(TransactionBody(chainId: "careledger-bench-network", sender: probeKeys.derivedID, publicKey: probeKeys.signingPublicKey,
+                                                      sequence: firstSequence + offset,
+                                                      call: AnchorContract.Put(digest: Hash256.sha256(Array("bench-probe-\(offset)".utf8)), kind: "bench")), with: probeKeys)
+            let clock = ContinuousClock(), started = clock.now
+            _ = try await ledgers[0].node.submit(tx)
+            _ = try await ledgers[0].node.awaitCommit(tx.id)
+            probeCommit.append(Double((clock.now - started) / .microseconds(1)) / 1_000)
+            _ = try await ledgers[0].node.awaitFinal(tx.id)
+            probeFinal.append(Double((clock.now - started) / .microseconds(1)) / 1_000)
+        }
+        probeCommit.sort()
+        probeFinal.sort()
         for ledger in ledgers {
             result.stateRoots.insert(await ledger.node.headHeader.stateRoot.hex)
             await ledger.close()
@@ -77,14 +95,18 @@ struct NetworkBench: AsyncParsableCommand {
                            "singleNodeTxPerSecond": Int(solo.committedPerSecond), "committedTxPerSecond": Int(result.committedPerSecond),
                            "finalTxPerSecond": Int(result.finalPerSecond), "ratioOfLimit": result.committedPerSecond / limit,
                            "commitP50Ms": result.commitP50, "commitP99Ms": result.commitP99, "finalP50Ms": result.finalP50,
-                           "finalP99Ms": result.finalP99, "sameStateRoot": result.stateRoots.count == 1])
+                           "finalP99Ms": result.finalP99, "sameStateRoot": result.stateRoots.count == 1,
+                           "unloadedCommitP50Ms": percentile(probeCommit, 0.5), "unloadedCommitP99Ms": percentile(probeCommit, 0.99),
+                           "unloadedFinalP50Ms": percentile(probeFinal, 0.5), "unloadedFinalP99Ms": percentile(probeFinal, 0.99)])
         } else {
             Terminal.line("limit        \(grouped(Int(limits.ed25519VerifyPerSecond))) Ed25519 verifications/s on \(limits.cores) cores ÷ \(organizations) nodes = \(grouped(Int(limit))) tx/s")
             Terminal.line("one node     \(grouped(Int(solo.committedPerSecond))) tx/s committed, p50 \(String(format: "%.1f", solo.commitP50)) ms, p99 \(String(format: "%.1f", solo.commitP99)) ms")
             Terminal.line("consortium   \(grouped(Int(result.committedPerSecond))) tx/s committed (\(String(format: "%.1f", 100 * result.committedPerSecond / limit))% of the limit; target ≥ 60%), "
                           + "\(grouped(Int(result.finalPerSecond))) tx/s final")
-            Terminal.line("latency      commit p50 \(String(format: "%.1f", result.commitP50)) ms, p99 \(String(format: "%.1f", result.commitP99)) ms (target < 250); "
+            Terminal.line("under load   commit p50 \(String(format: "%.1f", result.commitP50)) ms, p99 \(String(format: "%.1f", result.commitP99)) ms (target < 250); "
                           + "final p50 \(String(format: "%.1f", result.finalP50)) ms, p99 \(String(format: "%.1f", result.finalP99)) ms")
+            Terminal.line("one at a time commit p50 \(String(format: "%.1f", percentile(probeCommit, 0.5))) ms, p99 \(String(format: "%.1f", percentile(probeCommit, 0.99))) ms; "
+                          + "final p50 \(String(format: "%.1f", percentile(probeFinal, 0.5))) ms, p99 \(String(format: "%.1f", percentile(probeFinal, 0.99))) ms (200 transactions, no queue)")
             Terminal.line("state roots  \(result.stateRoots.count == 1 ? "identical on every node" : "DIFFER: \(result.stateRoots.sorted())")")
         }
         if result.stateRoots.count != 1 { throw CLIError("the nodes ended with different state roots") }
@@ -115,6 +137,16 @@ struct NetworkBench: AsyncParsableCommand {
                     var committedAt = [ContinuousClock.Instant?](repeating: nil, count: transactions.count)
                     var heightOf = [UInt64](repeating: 0, count: transactions.count)
                     let committedCount = Counter()
+                    // Every change of the final height, with when it was seen (polled each millisecond).
+                    let finalReadings = FinalReadings()
+                    let poller = Task {
+                        var seen: UInt64 = 0
+                        while !Task.isCancelled {
+                            let final = node.finalHeight
+                            if final > seen { finalReadings.append((final, clock.now)); seen = final }
+                            try? await Task.sleep(for: .milliseconds(1))
+                        }
+                    }
                     let submitter = Task {
                         var submitted = [ContinuousClock.Instant](repeating: start, count: transactions.count)
                         var next = 0
@@ -143,17 +175,13 @@ struct NetworkBench: AsyncParsableCommand {
                         if done >= transactions.count { break }
                     }
                     let submitted = try await submitter.value
-                    // Final times: poll the final height until it covers the last block.
+                    // Final times: the final height as the poller saw it, from the start.
                     let top = heightOf.max() ?? 0
-                    var finalAtHeight: [(UInt64, ContinuousClock.Instant)] = []
-                    var seen: UInt64 = 0
                     let deadline = clock.now + .seconds(120)
-                    while seen < top, clock.now < deadline {
-                        let final = node.finalHeight
-                        if final > seen { finalAtHeight.append((final, clock.now)); seen = final }
-                        try await Task.sleep(for: .milliseconds(1))
-                    }
-                    guard seen >= top else { throw CLIError("blocks were not final within 120 s (final height \(seen), head \(top))") }
+                    while (finalReadings.last?.0 ?? 0) < top, clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+                    poller.cancel()
+                    let finalAtHeight = finalReadings.all
+                    guard (finalAtHeight.last?.0 ?? 0) >= top else { throw CLIError("blocks were not final within 120 s (head \(top))") }
                     func ms(_ d: Duration) -> Double { Double(d / .microseconds(1)) / 1_000 }
                     var commitLatency: [Double] = [], finalLatency: [Double] = []
                     for i in transactions.indices {
@@ -179,4 +207,12 @@ struct NetworkBench: AsyncParsableCommand {
                       commitP50: percentile(commits, 0.5), commitP99: percentile(commits, 0.99),
                       finalP50: percentile(finals, 0.5), finalP99: percentile(finals, 0.99))
     }
+}
+
+/// The final heights a poller saw, with the time it saw each.
+final class FinalReadings: Sendable {
+    private let readings = Mutex<[(UInt64, ContinuousClock.Instant)]>([])
+    func append(_ reading: (UInt64, ContinuousClock.Instant)) { readings.withLock { $0.append(reading) } }
+    var last: (UInt64, ContinuousClock.Instant)? { readings.withLock { $0.last } }
+    var all: [(UInt64, ContinuousClock.Instant)] { readings.withLock { $0 } }
 }

@@ -185,12 +185,16 @@ public final class EtcdClient: Sendable {
             answered(endpoint)
             guard response.status == .ok else { throw EtcdError.refused(status: Int(response.status.code), message: "watch") }
             var buffer: [UInt8] = []
+            // Bytes of `buffer` already searched for a newline: a big message arrives in many
+            // chunks, and each is searched once.
+            var searched = 0
             for try await chunk in response.body {
                 buffer += chunk.readableBytesView
                 guard buffer.count <= Self.answerBytesMax else { throw EtcdError.malformed("a watch message over \(Self.answerBytesMax) bytes") }
-                while let newline = buffer.firstIndex(of: 0x0A) {
+                while let newline = buffer[searched...].firstIndex(of: 0x0A) {
                     let line = Array(buffer[..<newline])
                     buffer.removeSubrange(...newline)
+                    searched = 0
                     guard !line.isEmpty else { continue }
                     guard let message = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else {
                         throw EtcdError.malformed("a watch message that is not JSON")
@@ -210,6 +214,7 @@ public final class EtcdClient: Sendable {
                     let header = result["header"] as? [String: Any] ?? [:]
                     deliver(WatchBatch(values: values, revision: Self.int(header["revision"]) ?? values.last?.modRevision ?? 0))
                 }
+                searched = buffer.count
             }
             throw EtcdError.unavailable("\(endpoint): the watch connection ended")
         }
