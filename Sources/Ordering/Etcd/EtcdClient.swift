@@ -58,11 +58,14 @@ public final class EtcdClient: Sendable {
     /// The HTTP client of every etcd client in the process: a member that is down must fail a
     /// request at once (connection refused, or no connection within a second), so the next
     /// member is tried — async-http-client's default retries the connection until the request's
-    /// deadline, which a watch does not have.
+    /// deadline, which a watch does not have; and up to 64 connections per member.
     public static let sharedHTTP: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.retryConnectionEstablishment = false
         configuration.timeout.connect = .seconds(1)
+        // Each watch holds a connection for good (a node has two: the log and the attestations),
+        // so the default of 8 per member would leave puts queueing behind them.
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
