@@ -350,7 +350,15 @@ final class ConsortiumSimulator {
     func waitUntil(_ what: String, seconds: Int = 30, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !(try await condition()) {
-            guard ContinuousClock.now < deadline else { throw ConsortiumInvariantFailure(description: "liveness: \(what) not within \(seconds) s") }
+            guard ContinuousClock.now < deadline else {
+                var states: [String] = []
+                for (index, node) in nodes.enumerated() {
+                    guard let node else { continue }
+                    let height = await node.headHeader.height
+                    states.append("node \(index) at height \(height)" + ((await node.failureError).map { ", halted: \($0)" } ?? ""))
+                }
+                throw ConsortiumInvariantFailure(description: "liveness: \(what) not within \(seconds) s (\(states.joined(separator: "; ")))")
+            }
             try await Task.sleep(for: .milliseconds(2))
         }
     }
