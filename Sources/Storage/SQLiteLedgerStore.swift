@@ -224,7 +224,9 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore {
     public func location(of id: Hash256) throws -> TransactionLocation? {
         try wrap {
             try pool.read { db -> TransactionLocation? in
-                guard let row = try Row.fetchOne(db, sql: "SELECT log_index, height, result FROM tx WHERE id = ?", arguments: [Data(id.bytes)]) else {
+                // Cached: a consortium node asks this for every transaction it reads from the log.
+                let statement = try db.cachedStatement(sql: "SELECT log_index, height, result FROM tx WHERE id = ?")
+                guard let row = try Row.fetchOne(statement, arguments: [Data(id.bytes)]) else {
                     return nil
                 }
                 return TransactionLocation(logIndex: UInt64(row["log_index"] as Int64), height: UInt64(row["height"] as Int64),
