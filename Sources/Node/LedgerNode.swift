@@ -191,7 +191,7 @@ public actor LedgerNode {
                 await self?.didCommit(block.committed)
             }
         }
-        commitTask = Task.detached {
+        commitTask = Task.detached { [weak self] in
             var pipeline = pipeline
             // Take a slot before cutting the batch, so transactions keep piling up in the
             // orderer while the writer is busy: bigger blocks, fewer fsyncs (group commit).
@@ -200,6 +200,8 @@ public actor LedgerNode {
             }
             preparedSink.finish()
             await writerTask.value
+            // The orderer ended on its own (not at `stop`): the node can commit nothing more.
+            if let why = orderer.failureDescription { await self?.didFail(why) }
         }
     }
 

@@ -41,4 +41,11 @@ public protocol Orderer: Sendable {
     func nextBatch() async -> OrderedBatch?
     /// Stops accepting transactions; pending ones are still handed out.
     func close()
+    /// Why `nextBatch` ended before `close` (the shared log can no longer be read from this
+    /// node's position); nil if it did not.
+    var failureDescription: String? { get }
+}
+
+extension Orderer {
+    public var failureDescription: String? { nil }
 }

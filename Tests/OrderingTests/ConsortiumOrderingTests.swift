@@ -156,4 +156,39 @@ struct ConsortiumOrderingTests {
             }
         }
     }
+
+    /// A node whose place in the log etcd has compacted away stops committing and says why
+    /// (it must catch up from a peer), instead of waiting for batches that will never come.
+    @Test(.timeLimit(.minutes(1)))
+    func aNodeBehindCompactionHaltsAndSaysWhy() async throws {
+        try await EtcdProcess.with { _, etcd in
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-compacted-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: root) }
+            func node(_ name: String) async throws -> (LedgerNode, SQLiteLedgerStore) {
+                let store = try SQLiteLedgerStore(path: root.appendingPathComponent("\(name).sqlite").path)
+                try Genesis.create(in: store, chainId: Self.chainId, founders: Self.organizations.map { Founder(keys: $0.0, label: $0.1, type: $0.2) },
+                                   ordererKeys: Self.nodeKeys, timeMs: 1_800_000_000_000)
+                let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5) { head, position, clock in
+                    EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chainId, nodeName: name), clock: clock, after: position,
+                                lastTimeMs: head.timeMs, alreadyOrdered: { id in (try? store.location(of: id)) != nil })
+                }
+                return (try await LedgerNode(store: store, ordererKeys: Self.nodeKeys, configuration: configuration), store)
+            }
+            let (first, firstStore) = try await node("first")
+            for sequence in UInt64(2)...6 {
+                let id = try await first.submit(Self.anchor(Self.organizations[0].0, sequence))
+                _ = try await first.awaitCommit(id)
+            }
+            await first.stop()
+            try await etcd.compact(revision: try #require(try firstStore.orderingPosition()))
+            let (late, _) = try await node("late")
+            let deadline = ContinuousClock.now + .seconds(20)
+            while await late.failureError == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            let failure = try #require(await late.failureError)
+            #expect("\(failure)".contains("compacted") && "\(failure)".contains("catch up from a peer"), "\(failure)")
+            #expect(late.height == 0)
+            await late.stop()
+        }
+    }
 }

@@ -107,6 +107,16 @@ public final class EtcdOrderer: Orderer {
     /// Why the log stopped before `close` (revisions compacted away, or the chain's log unreadable).
     public var failure: EtcdError? { reading.withLock { $0.failure } }
 
+    public var failureDescription: String? {
+        failure.map { failure in
+            if case .compacted(let oldest) = failure {
+                return "etcd compacted the ordered log past this node's position \(position) (it keeps revisions from \(oldest) on); "
+                    + "this node must catch up from a peer"
+            }
+            return "the ordered log cannot be read: \(failure)"
+        }
+    }
+
     /// The position (etcd revision) of the last batch read from the log.
     public var position: Int64 { reading.withLock { $0.position } }
 
