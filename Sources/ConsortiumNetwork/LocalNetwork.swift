@@ -134,8 +134,12 @@ public final class LocalNetwork: Sendable {
             throw ServiceError("no process “\(name)” in this network; there are \(processNames.joined(separator: ", "))")
         }
         var arguments = [careledger, "node", "--data", root.appendingPathComponent("orgs/\(name)").path, "--port", String(organization.port)]
-        if !layout.plainKeys, FileManager.default.fileExists(atPath: root.appendingPathComponent("passphrase").path) {
-            arguments += ["--passphrase-file", root.appendingPathComponent("passphrase").path]
+        if !layout.plainKeys {
+            if FileManager.default.fileExists(atPath: root.appendingPathComponent("passphrase").path) {
+                arguments += ["--passphrase-file", root.appendingPathComponent("passphrase").path]
+            } else if ProcessInfo.processInfo.environment[StoredKey.passphraseVariable]?.isEmpty ?? true {
+                throw ServiceError("this network's keys are sealed with the passphrase it was created with: set \(StoredKey.passphraseVariable)")
+            }
         }
         return arguments
     }
