@@ -7,7 +7,8 @@ import Testing
 
 /// `careledger network` end to end, with real etcd and node processes: a 3-organization consortium
 /// on loopback commits and finalizes transactions sent to one node; a node killed with SIGKILL
-/// restarts and catches up to the same state root; with one etcd member of three down the network
+/// while another organization keeps a steady load on its own node restarts and catches up to the
+/// same state root; with one etcd member of three down the network
 /// keeps committing; with two down writes are refused with a clear error and nothing diverges;
 /// once they are back, progress resumes and every acknowledged transaction is on every node.
 @Suite("careledger network: a local consortium and its fault drills", .serialized,
@@ -28,13 +29,13 @@ struct NetworkTests {
         return answer.flatMap { try? JSONSerialization.jsonObject(with: $0.body) as? [String: Any] }
     }
 
-    /// Submits an anchor from the hospital through its node; the HTTP status and JSON answer.
-    func submit(_ keys: IdentityKeys, sequence: UInt64, token: String, wait: String = "final") async throws -> (Int, [String: Any]) {
-        let call = AnchorContract.Put(digest: Hash256.sha256(Array("network-\(sequence)".utf8)), kind: "test")
+    /// Submits an anchor from `keys` through organization `node`'s node; the HTTP status and JSON answer.
+    func submit(_ keys: IdentityKeys, sequence: UInt64, token: String, wait: String = "final", node: Int = 0) async throws -> (Int, [String: Any]) {
+        let call = AnchorContract.Put(digest: Hash256.sha256(Array("network-\(node)-\(sequence)".utf8)), kind: "test")
         let tx = Transaction.sign(TransactionBody(chainId: "careledger-consortium", sender: keys.derivedID, publicKey: keys.signingPublicKey,
                                                   sequence: sequence, call: call), with: keys)
         let body = try JSONSerialization.data(withJSONObject: ["transaction": Data(tx.bytes).base64EncodedString()])
-        let (status, data) = try await http("http://127.0.0.1:\(basePort + 20)/v1/txs?wait=\(wait)&timeout_ms=20000", method: "POST",
+        let (status, data) = try await http("http://127.0.0.1:\(basePort + 20 + node)/v1/txs?wait=\(wait)&timeout_ms=20000", method: "POST",
                                             token: token, body: body, contentType: "application/json")
         return (status, (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:])
     }
@@ -85,10 +86,31 @@ struct NetworkTests {
         var states = try await converged(atLeast: 1)
         #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "\(states)")
 
+        // A steady load through the laboratory's node meanwhile: every transaction it acknowledges
+        // must be on every node at the end.
+        let laboratory = try DataDirectory(url: URL(fileURLWithPath: dir + "/orgs/laboratory"), passphrase: CareledgerBinary.passphrase).loadKey("laboratory")
+        let labTokenOutput = try await CareledgerBinary.run(["token", "--data", dir + "/orgs/laboratory", "--json"])
+        let labToken = try #require((try JSONSerialization.jsonObject(with: Data(labTokenOutput.stdout.utf8)) as? [String: Any])?["access_token"] as? String)
+        let loadRunning = LoadFlag()
+        let load = Task { () -> [UInt64] in
+            var next: UInt64 = 2
+            var acknowledged: [UInt64] = []
+            while loadRunning.value {
+                let (status, _) = try await submit(laboratory, sequence: next, token: labToken, wait: "committed", node: 2)
+                if status == 200 { acknowledged.append(next) }
+                if status == 200 || status == 202 { next += 1 }
+            }
+            return acknowledged
+        }
+
         // kill -9 the clinic's node; the other two go on (2 of 3 is the quorum); it restarts and catches up.
         _ = try await careledger(["network", "kill", "clinic"])
         try await send(5)
         _ = try await careledger(["network", "start", "clinic"])
+        try await send(2)
+        loadRunning.value = false
+        let loadAcknowledged = try await load.value
+        #expect(loadAcknowledged.count >= 5, "the steady load got \(loadAcknowledged.count) acknowledgements")
         states = try await converged(atLeast: 2)
         #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "after the clinic's restart: \(states)")
 
@@ -135,11 +157,27 @@ struct NetworkTests {
         for organization in ["hospital", "clinic", "laboratory"] {
             let store = try DataDirectory(url: URL(fileURLWithPath: dir + "/orgs/\(organization)"), passphrase: nil).openStore()
             for sequence in acknowledged {
-                let call = AnchorContract.Put(digest: Hash256.sha256(Array("network-\(sequence)".utf8)), kind: "test")
+                let call = AnchorContract.Put(digest: Hash256.sha256(Array("network-0-\(sequence)".utf8)), kind: "test")
                 let tx = Transaction.sign(TransactionBody(chainId: "careledger-consortium", sender: hospital.derivedID, publicKey: hospital.signingPublicKey,
                                                           sequence: sequence, call: call), with: hospital)
                 #expect(try store.location(of: tx.id) != nil, "\(organization) lacks acknowledged transaction \(sequence)")
             }
+            for sequence in loadAcknowledged {
+                let call = AnchorContract.Put(digest: Hash256.sha256(Array("network-2-\(sequence)".utf8)), kind: "test")
+                let tx = Transaction.sign(TransactionBody(chainId: "careledger-consortium", sender: laboratory.derivedID, publicKey: laboratory.signingPublicKey,
+                                                          sequence: sequence, call: call), with: laboratory)
+                #expect(try store.location(of: tx.id) != nil, "\(organization) lacks the load's acknowledged transaction \(sequence)")
+            }
         }
+    }
+}
+
+/// A flag the test flips to stop its load task.
+final class LoadFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    var value: Bool {
+        get { lock.withLock { running } }
+        set { lock.withLock { running = newValue } }
     }
 }
