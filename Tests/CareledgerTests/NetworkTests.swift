@@ -72,6 +72,11 @@ struct NetworkTests {
         let tokenOutput = try await CareledgerBinary.run(["token", "--data", dir + "/orgs/hospital", "--json"])
         let token = try #require((try JSONSerialization.jsonObject(with: Data(tokenOutput.stdout.utf8)) as? [String: Any])?["access_token"] as? String)
 
+        // Each node signs tokens with its own key: the hospital's token opens the hospital's node only.
+        let own = try await http("http://127.0.0.1:\(basePort + 20)/v1/identities/me", token: token)
+        let foreign = try await http("http://127.0.0.1:\(basePort + 21)/v1/identities/me", token: token)
+        #expect(own.status == 200 && foreign.status == 401, "own node \(own.status), the clinic's node \(foreign.status)")
+
         var sequence: UInt64 = 1
         var acknowledged: [UInt64] = []
         func send(_ count: Int) async throws {
