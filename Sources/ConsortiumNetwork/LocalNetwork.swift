@@ -211,14 +211,12 @@ public final class LocalNetwork: Sendable {
     public func status() async -> [ProcessStatus] {
         var out: [ProcessStatus] = []
         for member in layout.etcd {
-            let url = "http://127.0.0.1:\(member.clientPort)"
-            out.append(ProcessStatus(name: member.name, pid: runningPID(member.name), running: runningPID(member.name) != nil,
-                                     health: await Self.getJSON(url + "/health"), url: url))
+            let url = "http://127.0.0.1:\(member.clientPort)", pid = runningPID(member.name)
+            out.append(ProcessStatus(name: member.name, pid: pid, running: pid != nil, health: await Self.getJSON(url + "/health"), url: url))
         }
         for organization in layout.organizations {
-            let url = "http://127.0.0.1:\(organization.port)"
-            out.append(ProcessStatus(name: organization.name, pid: runningPID(organization.name), running: runningPID(organization.name) != nil,
-                                     health: await Self.getJSON(url + "/healthz"), url: url))
+            let url = "http://127.0.0.1:\(organization.port)", pid = runningPID(organization.name)
+            out.append(ProcessStatus(name: organization.name, pid: pid, running: pid != nil, health: await Self.getJSON(url + "/healthz"), url: url))
         }
         return out
     }

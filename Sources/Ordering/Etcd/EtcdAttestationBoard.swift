@@ -21,7 +21,8 @@ public final class EtcdAttestationBoard: AttestationBoard {
     private var prefix: [UInt8] { Array("careledger/\(chainId)/attest/".utf8) }
 
     private func key(height: UInt64, attester: IdentityID?) -> [UInt8] {
-        let padded = String(height).count >= 20 ? String(height) : String(repeating: "0", count: 20 - String(height).count) + String(height)
+        let digits = String(height)
+        let padded = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
         return prefix + Array((padded + "/" + (attester?.hex ?? "")).utf8)
     }
 

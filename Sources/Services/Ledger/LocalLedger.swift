@@ -100,7 +100,8 @@ public final class LocalLedger: Sendable {
         var configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
                                               blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
         if let consortium = settings.consortium {
-            try Consortium.configure(&configuration, consortium, organizationKeys: try directory.loadKey(consortium.organization),
+            try Consortium.configure(&configuration, consortium, chainId: settings.chainId,
+                                     organizationKeys: try directory.loadKey(consortium.organization),
                                      store: store, clock: clock)
         }
         let nodeKeys = try directory.loadKey(settings.nodeKey)

@@ -59,11 +59,10 @@ public enum Consortium {
     }
 
     /// Makes `configuration` order through etcd and attest with `organizationKeys`.
-    public static func configure(_ configuration: inout NodeConfiguration, _ settings: ConsortiumSettings, organizationKeys: IdentityKeys,
-                                 store: SQLiteLedgerStore, clock: any LedgerClock) throws {
+    public static func configure(_ configuration: inout NodeConfiguration, _ settings: ConsortiumSettings, chainId: String,
+                                 organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws {
         guard !settings.etcdEndpoints.isEmpty else { throw ServiceError("node.json names no etcd endpoint for the consortium") }
         let client = EtcdClient(endpoints: settings.etcdEndpoints)
-        let chainId = try store.head()?.chainId ?? ""
         configuration.attesting = AttestationSettings(board: EtcdAttestationBoard(client: client, chainId: chainId, clock: clock),
                                                       attesters: [organizationKeys])
         let batchMax = configuration.blockTransactionsMax, delay = configuration.blockDelayMs
