@@ -347,7 +347,12 @@ final class ConsortiumSimulator {
         }
     }
 
-    func waitUntil(_ what: String, seconds: Int = 30, _ condition: () async throws -> Bool) async throws {
+    /// Real time a wait may take before the run is declared stuck. Generous: in CI this suite shares
+    /// two cores (and the two threads of the cooperative pool) with the rest of the test suite, and
+    /// once a node took more than 30 s there to apply one block, with no node halted.
+    static let livenessSeconds = 120
+
+    func waitUntil(_ what: String, seconds: Int = ConsortiumSimulator.livenessSeconds, _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !(try await condition()) {
             guard ContinuousClock.now < deadline else {
