@@ -96,6 +96,9 @@ let package = Package(
             dependencies: [
                 "LedgerCore", "Contracts", "Vault", "Storage", "Node", "FHIR", "Ordering",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -93,8 +93,9 @@ public final class LocalNetwork: Sendable {
             let file = root.appendingPathComponent("passphrase")
             fm.createFile(atPath: file.path, contents: Data((secret! + "\n").utf8), attributes: [.posixPermissions: 0o600])
         }
-        let members = organizations.map { spec in
-            Consortium.Member(spec: spec, directory: DataDirectory(url: root.appendingPathComponent("orgs/\(spec.name)"), passphrase: secret))
+        let members = zip(organizations, layout.organizations).map { spec, organization in
+            Consortium.Member(spec: spec, directory: DataDirectory(url: root.appendingPathComponent("orgs/\(spec.name)"), passphrase: secret),
+                              peerURL: "http://127.0.0.1:\(organization.port)")
         }
         try Consortium.create(chainId: chainId, members: members, etcdEndpoints: layout.etcdEndpoints, insecurePlainKeys: plainKeys)
         let encoder = JSONEncoder()

@@ -46,17 +46,14 @@ extension DemoScript {
         story.ok("dr-rivera documented today's visit as an encrypted Encounter record \(encounter.entry.record.hex.prefix(16))…")
 
         func submit(_ claim: [String: Any]) async throws -> ClaimEntry {
-            let submission = try ClaimMapping.submission(claim, provider: hospital.derivedID) { ledger.fhir.recordID(type: $0, id: $1) }
-            try await ledger.commit(ledger.sign(hospital, submission.call(patient: patient.derivedID)))
-            guard let entry = ClaimsContract.claim(submission.claimID, in: ledger.node.state) else { throw CLIError("demo check failed: claim not stored") }
-            return entry
+            try await ledger.fhir.submitClaim(claim, signer: hospital, patient: patient.derivedID, plan: nil)
         }
         let paid = try await submit(Self.visitClaim("CLM-1001", price: 200.00, record: encounter.entry.record, today: today))
         try expect(paid.outcome == .paid && paid.payerMinor == 4_000 && paid.patientMinor == 11_000, "claim paid with deductible and coinsurance")
         story.ok("general-hospital submitted FHIR Claim CLM-1001 (office visit 99213, billed $200.00); the contract adjudicated it in its block:")
         for line in ClaimText.lines(paid, currency: "USD").dropFirst() { story.note(line) }
-        try await ledger.commit(ledger.sign(agent, ClaimsContract.Pay(
-            claim: paid.id, amount: paid.payerMinor, reference: Hash256.sha256(Array("EFT 0000-4471".utf8)))))
+        _ = try await ledger.client.payClaim(paid.id, amountMinor: paid.payerMinor, reference: Hash256.sha256(Array("EFT 0000-4471".utf8)),
+                                             signer: agent)
         story.ok("acme-health-plan recorded its $40.00 payment against the claim (remittance hash on-chain)")
 
         let duplicate = try await submit(Self.visitClaim("CLM-1002", price: 200.00, record: encounter.entry.record, today: today))

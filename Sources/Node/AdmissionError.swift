@@ -15,6 +15,9 @@ public enum AdmissionError: Error, Sendable, Equatable, CustomStringConvertible 
     case stopping
     /// The consortium's ordering service cannot take transactions now; retry later.
     case orderingUnavailable(String)
+    /// A private call came without its payload, with one that does not match its commitment, or
+    /// to a node that may not hold it (none of the organizations it names is this node's).
+    case privatePayload(String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum AdmissionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .mempoolFull(let limit): "mempool is full (\(limit) transactions); retry later"
         case .stopping: "the node is stopping"
         case .orderingUnavailable(let why): "the ordering service is unavailable, nothing was submitted; retry later (\(why))"
+        case .privatePayload(let why): "private payload refused: \(why)"
         }
     }
 
@@ -38,6 +42,7 @@ public enum AdmissionError: Error, Sendable, Equatable, CustomStringConvertible 
         case .mempoolFull: "mempoolFull"
         case .stopping: "stopping"
         case .orderingUnavailable: "orderingUnavailable"
+        case .privatePayload: "privatePayload"
         }
     }
 }

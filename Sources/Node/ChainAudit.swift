@@ -24,7 +24,21 @@ public enum ChainAudit {
             return .failure(ChainVerificationError(.malformedHeader, height: 0, detail: "genesis block is missing or unreadable"))
         }
         let chainId = genesisHeader.chainId
-        var verifier = ChainVerifier(chainId: chainId, replayer: ContractReplayer(executor: .standard(chainId: chainId)))
+        let executor = BlockExecutor.standard(chainId: chainId)
+        let payloadStore = store as? any PrivatePayloadStore
+        // The private calls whose payloads this node holds are replayed with them: the store's
+        // private state must be exactly what they give.
+        var verifier = ChainVerifier(chainId: chainId, replayer: ContractReplayer(executor: executor, payloads: { transactions in
+            let envelopes = transactions.compactMap { tx in executor.privateEnvelope(tx).map { (tx.id, $0) } }
+            guard !envelopes.isEmpty, let stored = try? payloadStore?.privatePayloads(envelopes.map(\.0)) else { return [:] }
+            var payloads: [Hash256: PrivatePayload] = [:]
+            for (id, envelope) in envelopes {
+                if let bytes = stored[id], let payload = try? PrivatePayload(decoding: bytes), payload.commitment == envelope.commitment {
+                    payloads[id] = payload
+                }
+            }
+            return payloads
+        }))
         var leafHashes: [Hash256] = []
         var ids: [Hash256] = []
         var blockFirstIndex: [UInt64] = []

@@ -11,6 +11,8 @@ public struct CommittedBlock: Sendable {
     public let transactionIDs: [Hash256]
     public let senders: [IdentityID]
     public let results: [TransactionResult]
+    /// The private parts' results of the block's private calls this node executed, by id.
+    public let privateResults: [Hash256: TransactionResult]
 }
 
 /// Turns ordered batches into durable blocks: execute, build the Merkle log nodes and roots,
@@ -44,23 +46,24 @@ struct CommitPipeline: Sendable {
 
     /// Executes the next batch and signs its block; its writes become visible to later blocks
     /// (and to admission) at once, durable only after `write`.
-    mutating func prepare(_ batch: OrderedBatch) -> Prepared {
+    mutating func prepare(_ batch: OrderedBatch, payloads: [Hash256: PrivatePayload] = [:]) -> Prepared {
         let height = head.height + 1
         cache.prefetch(executor.likelyKeys(batch.transactions))
-        let execution = executor.execute(height: height, timeMs: batch.timeMs, transactions: batch.transactions, state: cache)
+        let execution = executor.execute(height: height, timeMs: batch.timeMs, transactions: batch.transactions, state: cache,
+                                         payloads: payloads)
         let (block, commit, nextFrontier) = Self.assemble(
             chainId: executor.chainId, height: height, previous: head, timeMs: batch.timeMs,
             transactions: batch.transactions.map(\.transaction), execution: execution,
             frontier: frontier, ordererKeys: ordererKeys, orderingPosition: batch.position)
         // Read after executing: a failure during (or before) the execution is seen here.
         let readFailure = cache.readFailure
-        cache.applyExecuted(execution.writeSet, height: height)
+        cache.applyExecuted(commit.writeSet, height: height)
         head = block.header
         frontier = nextFrontier
         return Prepared(commit: commit, committed: CommittedBlock(
             header: block.header, hash: block.hash, firstLogIndex: commit.firstLogIndex,
             transactionIDs: block.transactions.map(\.id), senders: block.transactions.map(\.body.sender),
-            results: execution.results), readFailure: readFailure)
+            results: execution.results, privateResults: execution.privateResults), readFailure: readFailure)
     }
 
     /// Writes a prepared block in one durable database transaction; refuses a block executed
@@ -102,7 +105,7 @@ struct CommitPipeline: Sendable {
             ordererKey: ordererKeys.signingPublicKey)
         let block = Block.seal(header: header, transactions: transactions, results: execution.results, ordererKeys: ordererKeys)
         let commit = BlockCommit(block: block, firstLogIndex: firstLogIndex, leafHashes: leafHashes, logNodes: nodes,
-                                 writeSet: execution.writeSet, orderingPosition: orderingPosition)
+                                 writeSet: execution.storedWrites, orderingPosition: orderingPosition)
         return (block, commit, log)
     }
 }

@@ -22,11 +22,18 @@ public struct NodeConfiguration: Sendable {
     /// A consortium node's attestations (`Finality.swift`); nil on a single node, whose blocks are
     /// final once committed.
     public var attesting: AttestationSettings?
+    /// The organizations whose private payloads this node holds (a consortium node: its own
+    /// organization's); nil holds every collection (a single node serves every organization).
+    public var organizations: Set<IdentityID>?
+    /// Where this node fetches a payload it is entitled to but lacks (a consortium node's peers).
+    public var privateDataSource: (any PrivateDataSource)?
 
     public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
-                commitWaitMs: Int = 30_000, attesting: AttestationSettings? = nil, makeOrderer: MakeOrderer? = nil) {
+                commitWaitMs: Int = 30_000, attesting: AttestationSettings? = nil, makeOrderer: MakeOrderer? = nil,
+                organizations: Set<IdentityID>? = nil, privateDataSource: (any PrivateDataSource)? = nil) {
         (self.blockTransactionsMax, self.blockDelayMs, self.mempoolTransactionsMax, self.commitWaitMs, self.attesting, self.makeOrderer) =
             (blockTransactionsMax, blockDelayMs, mempoolTransactionsMax, commitWaitMs, attesting, makeOrderer)
+        (self.organizations, self.privateDataSource) = (organizations, privateDataSource)
     }
 }
 
@@ -82,10 +89,16 @@ public actor LedgerNode {
     public nonisolated let chainId: String
     public nonisolated let store: any LedgerStore
     public nonisolated let configuration: NodeConfiguration
-    private let executor: BlockExecutor
-    private let cache: StateCache
+    let executor: BlockExecutor
+    let cache: StateCache
     private let orderer: any Orderer
-    private let clock: any LedgerClock
+    let clock: any LedgerClock
+    /// Private payloads fetched and refused (`PrivateData.swift`).
+    let privateStatus = Mutex(PrivateDataStatus())
+    /// Set by `stop`: a wait for a private payload gives up.
+    let stopRequested = Mutex(false)
+    /// What services read (`VisibleState`).
+    let visible: VisibleState
 
     private var head: BlockHeader {
         didSet { committedHeight.withLock { $0 = head.height } }
@@ -138,6 +151,8 @@ public actor LedgerNode {
         self.configuration = configuration
         self.executor = .standard(chainId: head.chainId)
         self.cache = StateCache(store: store)
+        try cache.loadNamespaces()
+        self.visible = VisibleState(cache: cache, store: store)
         self.clock = clock
         self.head = head
         committedHeight.withLock { $0 = head.height }
@@ -196,7 +211,15 @@ public actor LedgerNode {
             // Take a slot before cutting the batch, so transactions keep piling up in the
             // orderer while the writer is busy: bigger blocks, fewer fsyncs (group commit).
             while await slots.acquire(), let batch = await orderer.nextBatch() {
-                preparedSink.yield(pipeline.prepare(batch))
+                let payloads: [Hash256: PrivatePayload]
+                do {
+                    payloads = try await self?.privatePayloads(for: batch.transactions) ?? [:]
+                } catch {
+                    slots.fail()
+                    if case NodeError.stopped = error {} else { await self?.didFail("\(error)") }
+                    break
+                }
+                preparedSink.yield(pipeline.prepare(batch, payloads: payloads))
             }
             preparedSink.finish()
             await writerTask.value
@@ -219,8 +242,9 @@ public actor LedgerNode {
     /// Number of transactions admitted and not yet committed.
     public var pendingCount: Int { pendingIDs.count }
 
-    /// Committed state (through the cache), for read-only queries.
-    public nonisolated var state: any StateReader { cache }
+    /// Committed state (through the cache), for read-only queries: shared state and the private
+    /// state of the collections this node holds.
+    public nonisolated var state: any StateReader { visible }
 
     /// The first store read under `state` that failed, if any: a decision taken over `state`
     /// since then may rest on a missing value and must not take effect.
@@ -229,13 +253,19 @@ public actor LedgerNode {
     // MARK: admission
 
     /// Admits transactions given as canonical bytes.
-    public func submit(bytes: [[UInt8]]) async -> [Result<Hash256, AdmissionError>] {
+    /// `payloads`, when given, holds each one's private payload (nil for a clear call), by position.
+    public func submit(bytes: [[UInt8]], payloads: [[UInt8]?] = []) async -> [Result<Hash256, AdmissionError>] {
         var decoded: [Transaction] = []
+        var byID: [Hash256: [UInt8]] = [:]
         var errors: [Int: AdmissionError] = [:]
         for (index, raw) in bytes.enumerated() {
-            do { decoded.append(try Transaction(decoding: raw)) } catch { errors[index] = .invalid(error) }
+            do {
+                let tx = try Transaction(decoding: raw)
+                decoded.append(tx)
+                if index < payloads.count, let payload = payloads[index] { byID[tx.id] = payload }
+            } catch { errors[index] = .invalid(error) }
         }
-        var results = await submit(decoded).makeIterator()
+        var results = await submit(decoded, payloads: byID).makeIterator()
         return bytes.indices.map { index in errors[index].map { .failure($0) } ?? results.next()! }
     }
 
@@ -247,8 +277,10 @@ public actor LedgerNode {
 
     /// Admits transactions; results are in input order. Accepted ones are handed to the orderer
     /// in input order, so one sender's consecutive sequence numbers may be submitted together.
-    public func submit(_ transactions: [Transaction]) async -> [Result<Hash256, AdmissionError>] {
+    public func submit(_ transactions: [Transaction], payloads: [Hash256: [UInt8]] = [:]) async -> [Result<Hash256, AdmissionError>] {
         let checked = await ParallelVerifier.verify(transactions)
+        let privateChecks = checkedPayloads(checked.compactMap { try? $0.get() }, payloads)
+        var admittedPayloads: [(id: Hash256, bytes: [UInt8])] = []
         // Back on the actor: everything below is synchronous, so sequence order is preserved.
         var results: [Result<Hash256, AdmissionError>] = []
         results.reserveCapacity(checked.count)
@@ -262,11 +294,18 @@ public actor LedgerNode {
             switch outcome {
             case .failure(let error): results.append(.failure(.invalid(error)))
             case .success(let tx):
-                if let error = admit(tx, nowMs: nowMs, view: &view) {
+                var payload: PrivatePayload?
+                switch privateChecks[tx.id] {
+                case .failure(let error): results.append(.failure(error)); continue
+                case .success(let checked): payload = checked
+                case nil: payload = nil
+                }
+                if let error = admit(tx, nowMs: nowMs, view: &view, payload: payload) {
                     results.append(.failure(error))
                 } else {
                     accepted.append(tx)
                     results.append(.success(tx.id))
+                    if let payload { admittedPayloads.append((tx.id, payload.encoded)) }
                 }
             }
         }
@@ -279,6 +318,14 @@ public actor LedgerNode {
                 return .failure(.stopping)
             }
         }
+        // A payload is durable before its transaction is ordered: no node waits for one that is gone.
+        if !admittedPayloads.isEmpty {
+            do { try (store as? any PrivatePayloadStore)?.savePrivatePayloads(admittedPayloads) } catch {
+                for tx in accepted { release(tx.id, sender: tx.body.sender) }
+                didFail("\(error)")
+                return results.map { result in result.flatMap { _ in .failure(.stopping) } }
+            }
+        }
         if !accepted.isEmpty {
             do { try orderer.submit(accepted) } catch {
                 for tx in accepted { release(tx.id, sender: tx.body.sender) }
@@ -289,13 +336,14 @@ public actor LedgerNode {
         return results
     }
 
-    private func admit(_ tx: VerifiedTransaction, nowMs: Int64, view: inout StateView) -> AdmissionError? {
+    private func admit(_ tx: VerifiedTransaction, nowMs: Int64, view: inout StateView, payload: PrivatePayload?) -> AdmissionError? {
         if stopping || failure != nil { return .stopping }
         if pendingIDs.contains(tx.id) { return .duplicate(tx.id) }
         if pendingIDs.count >= configuration.mempoolTransactionsMax { return .mempoolFull(limit: configuration.mempoolTransactionsMax) }
         let sender = tx.body.sender
         let expected = pendingBySender[sender]?.next ?? BlockExecutor.lastSequence(of: sender, in: cache) + 1
-        if let rejection = executor.admit(tx, view: &view, nextHeight: head.height + 1, timeMs: nowMs, expectedSequence: expected) {
+        if let rejection = executor.admit(tx, view: &view, nextHeight: head.height + 1, timeMs: nowMs, expectedSequence: expected,
+                                          payload: payload) {
             return .rejected(rejection)
         }
         pendingIDs.insert(tx.id)
@@ -319,7 +367,7 @@ public actor LedgerNode {
             release(id, sender: block.senders[offset])
             if let list = waiters.removeValue(forKey: id) {
                 let status = CommitStatus(transactionID: id, height: block.header.height,
-                                          logIndex: block.firstLogIndex + UInt64(offset), result: block.results[offset])
+                                          logIndex: block.firstLogIndex + UInt64(offset), result: block.privateResults[id] ?? block.results[offset])
                 for waiter in list { waiter.resume(returning: status) }
             }
         }
@@ -349,7 +397,8 @@ public actor LedgerNode {
     public func awaitCommit(_ id: Hash256, timeoutMs: Int? = nil) async throws -> CommitStatus {
         let location = try store.location(of: id)
         if let location, location.height <= head.height {
-            return CommitStatus(transactionID: id, height: location.height, logIndex: location.logIndex, result: location.result)
+            return CommitStatus(transactionID: id, height: location.height, logIndex: location.logIndex,
+                                result: effectiveResult(id, logIndex: location.logIndex, shared: location.result))
         }
         if let failure { throw NodeError.failed(failure) }
         guard location != nil || pendingIDs.contains(id) else { throw NodeError.unknownTransaction(id) }
@@ -395,7 +444,8 @@ public actor LedgerNode {
             throw NodeError.inconsistentStore("inclusion proof for \(id.hex) does not verify: \(error)")
         }
         return CommitReceipt(
-            status: CommitStatus(transactionID: id, height: location.height, logIndex: location.logIndex, result: location.result),
+            status: CommitStatus(transactionID: id, height: location.height, logIndex: location.logIndex,
+                                 result: effectiveResult(id, logIndex: location.logIndex, shared: location.result)),
             leafHash: leaf, treeSize: head.logSize, rootHash: head.logRoot, inclusionProof: proof, treeHeadHeight: head.height)
     }
 
@@ -414,6 +464,7 @@ public actor LedgerNode {
     /// Stops admitting, commits everything already admitted, then stops.
     public func stop() async {
         stopping = true
+        stopRequested.withLock { $0 = true }
         orderer.close()
         await commitTask?.value
         outgoing?.finish()

@@ -43,7 +43,30 @@ final class StateCache: StateReader, Sendable {
     /// The first store read that failed, if any; once set, never cleared.
     private let firstReadFailure = Mutex<StateReadFailure?>(nil)
 
+    /// The private collections' key namespaces ("private/<collection>/") this node's state holds.
+    private let namespaceSet = Mutex<Set<String>>([])
+
     init(store: any LedgerStore) { self.store = store }
+
+    /// Finds the collections the store holds state of, one probe per collection.
+    func loadNamespaces() throws {
+        var found: Set<String> = []
+        var after: String?
+        while let row = try store.states(prefix: PrivateEnvelope.keyPrefix, after: after, limit: 1).first {
+            let namespace = String(row.key.prefix(Self.namespaceLength))
+            guard namespace.count == Self.namespaceLength, namespace.hasSuffix("/") else { break }
+            found.insert(namespace)
+            // Past every key of this namespace: "0" sorts right after "/".
+            after = String(namespace.dropLast()) + "0"
+        }
+        namespaceSet.withLock { $0 = found }
+    }
+
+    /// Length of "private/" + 64 hex digits + "/".
+    static let namespaceLength = PrivateEnvelope.keyPrefix.count + 65
+
+    /// The private namespaces held, sorted.
+    var namespaces: [String] { namespaceSet.withLock { $0.sorted() } }
 
     /// The first failed store read, if any: whatever was executed or decided since may rest on a
     /// value that was not there.
@@ -104,6 +127,8 @@ final class StateCache: StateReader, Sendable {
         entries.withLock { e in
             for entry in writeSet.entries { e.overlay[entry.key] = (entry.value, height) }
         }
+        let added = writeSet.entries.lazy.filter { $0.key.hasPrefix(PrivateEnvelope.keyPrefix) }.map { String($0.key.prefix(Self.namespaceLength)) }
+        if !added.isEmpty { namespaceSet.withLock { $0.formUnion(added) } }
     }
 
     /// Moves a block's writes from the overlay to the durable cache once the store has them.

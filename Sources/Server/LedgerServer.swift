@@ -105,6 +105,30 @@ public enum LedgerServer {
         router.get("/v1/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
+        // Another organization's node asks for a private payload, signed with its organization's
+        // key (no bearer token: nodes authenticate by organization key, `PrivatePayloads.release`).
+        router.get("/v1/private/:id") { request, context in
+            let id = try context.parameters.require("id")
+            guard let transaction = Hash256(hex: id) else { throw APIError.badRequest("the transaction id is 64 hex digits") }
+            let fields = request.headers
+            func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { fields[$0] } }
+            guard let organization = header(PrivatePayloads.organizationHeader).flatMap(Hash256.init(hex:)),
+                  let timeMs = header(PrivatePayloads.timeHeader).flatMap(Int64.init),
+                  let signature = header(PrivatePayloads.signatureHeader).flatMap(Base64.decode) else {
+                throw APIError.unauthorized("missing_signature", "sign the request with your organization's key: \(PrivatePayloads.organizationHeader), "
+                                            + "\(PrivatePayloads.timeHeader) and \(PrivatePayloads.signatureHeader) headers")
+            }
+            let fetch = PrivateFetchRequest(chainId: services.node.chainId, transaction: transaction, organization: organization,
+                                            timeMs: timeMs, signature: signature)
+            let nowMs = await services.node.nextBlockTimeMs
+            let payload: [UInt8]
+            do throws(ServiceError) {
+                payload = try await PrivatePayloads.release(fetch, node: services.node, access: services.access, nowMs: nowMs)
+            } catch {
+                throw APIError(error)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: payload)))
+        }
         let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
         LogRoutes.add(to: v1, services)
         ContractRoutes.add(to: v1, services)

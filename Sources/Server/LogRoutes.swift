@@ -141,12 +141,14 @@ enum LogRoutes {
 
 
     /// `POST /v1/txs`: a signed transaction as raw canonical bytes (application/octet-stream) or
-    /// JSON `{"transaction": "<base64>"}`; `?wait=true` answers once it is durably committed, with
+    /// JSON `{"transaction": "<base64>"}` (a private call adds `"private": "<base64 payload>"`,
+    /// which stays on this node and its collection's); `?wait=true` answers once it is durably committed, with
     /// its inclusion proof.
     static func submit(_ request: Request, _ services: ServerServices) async throws -> Response {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
         let body = try await request.collectBody(upTo: Limits.transactionBytesMax * 2 + 1_024)
         let bytes: [UInt8]
+        var payload: [UInt8]?
         if contentType.hasPrefix("application/octet-stream") {
             bytes = Array(buffer: body)
         } else if contentType.hasPrefix("application/json") {
@@ -155,18 +157,24 @@ enum LogRoutes {
                 throw APIError.badRequest("send {\"transaction\": \"<base64 of the signed canonical bytes>\"}")
             }
             bytes = Array(data)
+            if let value = object["private"] {
+                guard let text = value as? String, let data = Data(base64Encoded: text) else {
+                    throw APIError.badRequest("“private” is the base64 of the private payload's canonical bytes")
+                }
+                payload = Array(data)
+            }
         } else {
             throw APIError(.unsupportedMediaType, "unsupported_media_type", "send application/octet-stream or application/json")
         }
         let wait = try waitMode(request)
         let timeoutMs = Int(try request.integer("timeout_ms", in: 1...UInt64(ServerLimits.commitWaitMsMax), default: 10_000))
-        guard let result = await services.node.submit(bytes: [bytes]).first else { throw APIError.badRequest("empty submission") }
+        guard let result = await services.node.submit(bytes: [bytes], payloads: [payload]).first else { throw APIError.badRequest("empty submission") }
         let id: Hash256
         switch result {
         case .success(let admitted): id = admitted
         case .failure(let error):
             let status: HTTPResponse.Status = switch error {
-            case .invalid: .badRequest
+            case .invalid, .privatePayload: .badRequest
             case .rejected: .unprocessableContent
             case .duplicate: .conflict
             case .mempoolFull, .stopping, .orderingUnavailable: .serviceUnavailable

@@ -5,7 +5,7 @@ import Synchronization
 /// contiguous heights, unique transaction ids and log nodes, state scans in byte order of the
 /// keys. "Durable" means held by this object: the simulator keeps it across a node's crash and
 /// restart, and `copy()` keeps what it held before a write, to model a write lost in a crash.
-public final class InMemoryLedgerStore: LedgerStore, AttestationStore {
+public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePayloadStore {
     private struct StoredBlock {
         let header: BlockHeader
         let headerBytes: [UInt8]
@@ -39,6 +39,7 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore {
         var orderingPosition: Int64?
         var attestations: [UInt64: [IdentityID: Attestation]] = [:]
         var finalHeight: UInt64?
+        var privatePayloads: [Hash256: [UInt8]] = [:]
 
         /// State keys in SQLite's BINARY order (bytes of the UTF-8 encoding).
         var sortedStateKeys: [String] { state.keys.sorted { String.utf8Order($0, $1) < 0 } }
@@ -77,6 +78,14 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore {
     }
 
     public func finalHeight() -> UInt64? { tables.withLock { $0.finalHeight } }
+
+    public func savePrivatePayloads(_ payloads: [(id: Hash256, bytes: [UInt8])]) {
+        tables.withLock { t in for payload in payloads where t.privatePayloads[payload.id] == nil { t.privatePayloads[payload.id] = payload.bytes } }
+    }
+
+    public func privatePayloads(_ ids: [Hash256]) -> [Hash256: [UInt8]] {
+        tables.withLock { t in ids.reduce(into: [:]) { found, id in found[id] = t.privatePayloads[id] } }
+    }
 
     public func commit(_ commit: BlockCommit) throws {
         let block = commit.block

@@ -4,7 +4,7 @@ public import LedgerCore
 
 /// The embedded LedgerStore: SQLite through GRDB, WAL mode, `synchronous=FULL` on the writer,
 /// one database transaction per block.
-public final class SQLiteLedgerStore: LedgerStore, AttestationStore {
+public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayloadStore {
     private let pool: DatabasePool
     private let checkpointer: WALCheckpointer
     /// Page cache per connection, in KiB.
@@ -75,6 +75,10 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore {
                 CREATE TABLE finality (id INTEGER PRIMARY KEY CHECK (id = 1), height INTEGER NOT NULL);
                 """)
         }
+        // The private payloads this node is entitled to, by transaction id.
+        migrator.registerMigration("v5-private-payloads") { db in
+            try db.execute(sql: "CREATE TABLE private_payload (tx BLOB PRIMARY KEY, bytes BLOB NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }
 
@@ -127,6 +131,33 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore {
             try pool.read { db in
                 try Data.fetchAll(db, sql: sql, arguments: limit.map { [height, $0] } ?? [height])
             }.map { try Attestation(decoding: Array($0)) }
+        }
+    }
+
+    public func savePrivatePayloads(_ payloads: [(id: Hash256, bytes: [UInt8])]) throws {
+        guard !payloads.isEmpty else { return }
+        try wrap {
+            try write { db in
+                let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO private_payload (tx, bytes) VALUES (?, ?)")
+                for payload in payloads {
+                    insert.setUncheckedArguments([Data(payload.id.bytes), Data(payload.bytes)])
+                    try insert.execute()
+                }
+            }
+        }
+    }
+
+    public func privatePayloads(_ ids: [Hash256]) throws -> [Hash256: [UInt8]] {
+        guard !ids.isEmpty else { return [:] }
+        return try wrap {
+            try pool.read { db in
+                var found: [Hash256: [UInt8]] = [:]
+                let select = try db.cachedStatement(sql: "SELECT bytes FROM private_payload WHERE tx = ?")
+                for id in ids {
+                    if let bytes = try Data.fetchOne(select, arguments: [Data(id.bytes)]) { found[id] = Array(bytes) }
+                }
+                return found
+            }
         }
     }
 

@@ -174,15 +174,12 @@ struct ClaimsCommand: AsyncParsableCommand {
             let entry = try await withLedger(directory) { ledger -> ClaimEntry in
                 guard let entry = ClaimsContract.claim(id, in: ledger.node.state) else { throw CLIError("no claim \(id.hex)") }
                 let currency = ClaimsContract.plan(entry.plan, in: ledger.node.state)?.currency ?? "USD"
-                let minor: Int64
+                var minor: Int64?
                 if let amount {
                     guard let value = Decimal(string: amount).map({ NSDecimalNumber(decimal: $0) }) else { throw CLIError("--amount must be a decimal") }
                     do throws(FHIRError) { minor = try ClaimMapping.minorUnits(value, currency: currency, at: "--amount") } catch { throw CLIError(error.diagnostics) }
-                } else {
-                    minor = entry.payerMinor - entry.paidMinor
                 }
-                try await ledger.commit(ledger.sign(keys, ClaimsContract.Pay(claim: id, amount: minor, reference: Hash256.sha256(Array(reference.utf8)))))
-                return ClaimsContract.claim(id, in: ledger.node.state)!
+                return try await ledger.client.payClaim(id, amountMinor: minor, reference: Hash256.sha256(Array(reference.utf8)), signer: keys)
             }
             let currency = (try? directory.openStore()).flatMap { ClaimsContract.plan(entry.plan, in: StoreStateReader(store: $0))?.currency } ?? "USD"
             Terminal.line("claim \(id.hex): paid \(ClaimMapping.decimal(entry.paidMinor, currency)) of \(ClaimMapping.decimal(entry.payerMinor, currency)) \(currency)")

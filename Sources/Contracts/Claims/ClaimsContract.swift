@@ -41,6 +41,32 @@ public struct ClaimsContract: Contract {
 
     public init() {}
 
+    /// A claim's lines and diagnoses, and its payments, are private to the provider and the payer.
+    public var privateMethods: Set<String> { [Method.submit.rawValue, Method.pay.rawValue] }
+
+    /// The provider organization and the plan's payer.
+    public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+        switch try Method.of(call) {
+        case .submit:
+            let args = try Submit(call)
+            return Self.claimOrganizations(provider: try Self.provider(call, state).1, plan: try Self.requirePlan(args.plan, state))
+        case .pay:
+            let id = try Pay(call).claim
+            guard let claim = Self.claim(id, state) else { throw Rejection(.unknownClaim, "no claim \(id.hex)") }
+            return Self.claimOrganizations(provider: claim.provider, plan: try Self.requirePlan(claim.plan, state))
+        case .registerPlan, .enroll, .terminateCoverage, .requestAuthorization, .decideAuthorization:
+            throw Rejection(.unknownMethod, "claims.\(call.method) has no private form")
+        }
+    }
+
+    static func claimOrganizations(provider: IdentityID, plan: Plan) -> Set<IdentityID> { [provider, plan.payer] }
+
+    /// The organizations a claim's private calls go to (its provider and its plan's payer), from
+    /// committed state; nil if the plan is unknown.
+    public static func claimOrganizations(provider: IdentityID, plan: String, in reader: any StateReader) -> Set<IdentityID>? {
+        Self.plan(plan, in: reader).map { claimOrganizations(provider: provider, plan: $0) }
+    }
+
     // MARK: State keys
 
     static func planKey(_ id: String) -> String { "claims/plan/\(id)" }

@@ -2,8 +2,17 @@ public import LedgerCore
 
 /// The outcome of executing one block: a result per transaction and the block's write set.
 public struct BlockExecution: Sendable {
+    /// One per transaction, as every node computes them (a private call's shared part).
     public let results: [TransactionResult]
+    /// The shared writes: every node's, under the state root.
     public let writeSet: WriteSet
+    /// The private parts' writes, on this node only (it held their payloads).
+    public let privateWrites: WriteSet
+    /// The private parts' results, by transaction id, for the private calls executed here.
+    public let privateResults: [Hash256: TransactionResult]
+
+    /// Everything the node stores: shared and private writes.
+    public var storedWrites: WriteSet { writeSet.merged(with: privateWrites) }
 }
 
 /// Applies contracts to ordered transactions deterministically. The same (state, block) gives the
@@ -52,56 +61,126 @@ public struct BlockExecutor: Sendable {
         return keys
     }
 
-    /// Executes a block's transactions in order against committed state.
-    public func execute(height: UInt64, timeMs: Int64, transactions: [VerifiedTransaction], state reader: any StateReader) -> BlockExecution {
+    /// State key, inside a collection's namespace, of a private part's result.
+    public static func privateResultKey(_ id: Hash256) -> String { "system/private-result/\(id.hex)" }
+
+    /// Executes a block's transactions in order against committed state. `payloads` are the
+    /// private payloads this node holds for the block's private calls, already checked against
+    /// their commitments; the private part of a call without one is not executed here.
+    public func execute(height: UInt64, timeMs: Int64, transactions: [VerifiedTransaction], state reader: any StateReader,
+                        payloads: [Hash256: PrivatePayload] = [:]) -> BlockExecution {
         var state = StateView(base: reader)
         var results: [TransactionResult] = []
+        var privateResults: [Hash256: TransactionResult] = [:]
         results.reserveCapacity(transactions.count)
         for tx in transactions {
-            results.append(run(tx, state: &state, height: height, timeMs: timeMs, expectedSequence: nil))
+            let outcome = run(tx, state: &state, height: height, timeMs: timeMs, expectedSequence: nil, payload: payloads[tx.id])
+            results.append(outcome.shared)
+            if let privateResult = outcome.private { privateResults[tx.id] = privateResult }
         }
-        return BlockExecution(results: results, writeSet: state.writeSet)
+        let (shared, privateWrites) = state.writeSet.partitioned
+        return BlockExecution(results: results, writeSet: shared, privateWrites: privateWrites, privateResults: privateResults)
     }
 
     /// Admission dry run: every check execution would make, against committed state, with the
     /// sequence the mempool expects next. Writes are discarded. Nil means it would be accepted.
     public func admit(_ tx: VerifiedTransaction, state reader: any StateReader, nextHeight: UInt64, timeMs: Int64,
-                      expectedSequence: UInt64, identityMemo: IdentityMemo = IdentityMemo()) -> Rejection? {
+                      expectedSequence: UInt64, identityMemo: IdentityMemo = IdentityMemo(), payload: PrivatePayload? = nil) -> Rejection? {
         var state = StateView(base: reader, identityMemo: identityMemo)
-        let result = run(tx, state: &state, height: nextHeight, timeMs: timeMs, expectedSequence: expectedSequence)
-        return result.isAccepted ? nil : Rejection(ResultCode(rawValue: result.code) ?? .badArguments, result.message)
+        return admit(tx, view: &state, nextHeight: nextHeight, timeMs: timeMs, expectedSequence: expectedSequence, payload: payload)
     }
 
     /// Admission dry run inside a batch submitted together: `view` carries the writes of the
     /// batch's earlier accepted transactions, so one that depends on them (a patient registered
     /// and that patient's records, in one submission) is judged as it will execute — the orderer
     /// keeps a submission's order. An accepted transaction's writes are kept in `view`.
+    /// A private call is admitted only with its payload, and only if its private part would be
+    /// accepted too (the submitting node holds the payload).
     public func admit(_ tx: VerifiedTransaction, view: inout StateView, nextHeight: UInt64, timeMs: Int64,
-                      expectedSequence: UInt64) -> Rejection? {
-        let result = run(tx, state: &view, height: nextHeight, timeMs: timeMs, expectedSequence: expectedSequence)
-        return result.isAccepted ? nil : Rejection(ResultCode(rawValue: result.code) ?? .badArguments, result.message)
+                      expectedSequence: UInt64, payload: PrivatePayload? = nil) -> Rejection? {
+        let outcome = run(tx, state: &view, height: nextHeight, timeMs: timeMs, expectedSequence: expectedSequence, payload: payload)
+        if !outcome.shared.isAccepted { return Rejection(outcome.shared) }
+        if isPrivateCall(tx) {
+            guard let result = outcome.private else {
+                return Rejection(.badArguments, "a private call is submitted with its payload, matching its commitment")
+            }
+            if !result.isAccepted { return Rejection(result) }
+        }
+        return nil
     }
 
+    /// The envelope of a call to a method its contract lets run privately; nil for a clear call.
+    public func privateEnvelope(_ tx: VerifiedTransaction) -> PrivateEnvelope? {
+        guard let contract = contracts[tx.body.contract], contract.privateMethods.contains(tx.body.method) else { return nil }
+        return PrivateEnvelope(args: tx.body.args)
+    }
+
+    private func isPrivateCall(_ tx: VerifiedTransaction) -> Bool { privateEnvelope(tx) != nil }
+
     private func run(_ tx: VerifiedTransaction, state: inout StateView, height: UInt64, timeMs: Int64,
-                     expectedSequence: UInt64?) -> TransactionResult {
+                     expectedSequence: UInt64?, payload: PrivatePayload?) -> (shared: TransactionResult, private: TransactionResult?) {
         let contract: any Contract
         do {
             contract = try checkEnvelope(tx, state: state, height: height, expectedSequence: expectedSequence)
         } catch {
-            return error.result
+            return (error.result, nil)
         }
-        let call = ContractCall(transaction: tx, height: height, timeMs: timeMs)
+        let envelope = contract.privateMethods.contains(tx.body.method) ? PrivateEnvelope(args: tx.body.args) : nil
         do {
-            try contract.execute(call, state: &state)
+            if let envelope {
+                try Self.checkCollection(envelope, sender: tx.body.sender, state: state)
+            } else {
+                try contract.execute(ContractCall(transaction: tx, height: height, timeMs: timeMs), state: &state)
+            }
             state.set(Self.sequenceKey(tx.body.sender), .int(Int64(tx.body.sequence)))
             state.commitTransaction()
-            return .accepted
         } catch {
             // A contract refusal still consumes the sequence number: the sender signed and the chain ordered it.
             state.discardTransaction()
             state.set(Self.sequenceKey(tx.body.sender), .int(Int64(tx.body.sequence)))
             state.commitTransaction()
-            return error.result
+            return (error.result, nil)
+        }
+        guard let envelope, let payload, payload.commitment == envelope.commitment else { return (.accepted, nil) }
+        return (.accepted, runPrivate(contract, tx, envelope, payload, state: &state, height: height, timeMs: timeMs))
+    }
+
+    /// The private part: the payload's arguments, executed in the collection's namespace. Its result
+    /// is kept there too; the shared part stands whatever it is.
+    private func runPrivate(_ contract: any Contract, _ tx: VerifiedTransaction, _ envelope: PrivateEnvelope, _ payload: PrivatePayload,
+                            state: inout StateView, height: UInt64, timeMs: Int64) -> TransactionResult {
+        state.namespace = envelope.keyNamespace
+        defer { state.namespace = nil }
+        let call = ContractCall(transaction: tx, height: height, timeMs: timeMs, payload: payload, envelope: envelope)
+        let result: TransactionResult
+        do throws(Rejection) {
+            let entitled = try contract.privateOrganizations(call, state: state)
+            guard entitled == Set(envelope.organizations) else {
+                throw Rejection(.wrongCollection, "\(tx.body.contract).\(tx.body.method)'s payload goes to exactly the organizations "
+                                + entitled.map(\.hex).sorted().joined(separator: ", "))
+            }
+            try contract.execute(call, state: &state)
+            result = .accepted
+        } catch {
+            state.discardTransaction()
+            result = error.result
+        }
+        state.set(Self.privateResultKey(tx.id), result.encoded)
+        state.commitTransaction()
+        return result
+    }
+
+    /// The shared rule of every private call: each organization named is an active organization,
+    /// and the sender is one of them or a member of one.
+    private static func checkCollection(_ envelope: PrivateEnvelope, sender: IdentityID, state: StateView) throws(Rejection) {
+        for id in envelope.organizations {
+            guard let organization = Directory.identity(id, in: state), organization.kind == .organization, !organization.revoked else {
+                throw Rejection(.badCollection, "\(id.hex) is not an active organization")
+            }
+        }
+        let senderOrganization = Directory.identity(sender, in: state).flatMap { $0.kind == .organization ? $0.id : $0.organization }
+        guard let senderOrganization, envelope.organizations.contains(senderOrganization) else {
+            throw Rejection(.badCollection, "a private call's payload goes to the sender's own organization among others")
         }
     }
 
@@ -149,16 +228,23 @@ public struct ContractReplayer: BlockReplayer {
     /// Height of the block that last wrote each key, to name where a stored state row went wrong.
     public private(set) var lastWriteHeight: [String: UInt64] = [:]
 
-    public init(executor: BlockExecutor) { self.executor = executor }
+    /// The private payloads this node holds for a block's transactions (replayed in their
+    /// collections' namespaces, as the node executed them).
+    private let payloads: @Sendable ([VerifiedTransaction]) -> [Hash256: PrivatePayload]
+
+    public init(executor: BlockExecutor, payloads: @escaping @Sendable ([VerifiedTransaction]) -> [Hash256: PrivatePayload] = { _ in [:] }) {
+        (self.executor, self.payloads) = (executor, payloads)
+    }
 
     public func isAuthorizedOrderer(_ key: SigningPublicKey, height: UInt64) -> Bool {
         Directory.isOrderer(key, in: state)
     }
 
     public mutating func replay(header: BlockHeader, transactions: [VerifiedTransaction]) -> (results: [TransactionResult], writeSet: WriteSet) {
-        let execution = executor.execute(height: header.height, timeMs: header.timeMs, transactions: transactions, state: state)
-        state.apply(execution.writeSet)
-        for entry in execution.writeSet.entries { lastWriteHeight[entry.key] = header.height }
+        let execution = executor.execute(height: header.height, timeMs: header.timeMs, transactions: transactions, state: state,
+                                         payloads: payloads(transactions))
+        state.apply(execution.storedWrites)
+        for entry in execution.storedWrites.entries { lastWriteHeight[entry.key] = header.height }
         return (execution.results, execution.writeSet)
     }
 }

@@ -6,10 +6,24 @@ public struct ContractCall: Sendable {
     public let transaction: VerifiedTransaction
     public let height: UInt64
     public let timeMs: Int64
+    /// The arguments the contract executes: the transaction's own, or a private payload's.
+    public let args: CanonicalValue
+    /// For the private part of a private call, its envelope (the shared arguments); nil otherwise.
+    public let envelope: PrivateEnvelope?
+
+    public init(transaction: VerifiedTransaction, height: UInt64, timeMs: Int64) {
+        (self.transaction, self.height, self.timeMs) = (transaction, height, timeMs)
+        (args, envelope) = (transaction.body.args, nil)
+    }
+
+    /// The private part of a private call: `payload`'s arguments, executed only where the payload is.
+    public init(transaction: VerifiedTransaction, height: UInt64, timeMs: Int64, payload: PrivatePayload, envelope: PrivateEnvelope) {
+        (self.transaction, self.height, self.timeMs) = (transaction, height, timeMs)
+        (args, self.envelope) = (payload.args, envelope)
+    }
 
     public var sender: IdentityID { transaction.body.sender }
     public var method: String { transaction.body.method }
-    public var args: CanonicalValue { transaction.body.args }
 }
 
 /// A deterministic state machine: a pure function of (state, ordered call, block time).
@@ -26,9 +40,19 @@ public protocol Contract: Sendable {
     /// State keys a call will probably read, so the node can fetch them in one batch before
     /// executing a block. A hint only: reads outside it still work, one at a time.
     func likelyKeys(_ transaction: VerifiedTransaction) -> [String]
+    /// Methods whose arguments may travel as a private payload, the chain carrying only its
+    /// commitment and the organizations entitled to it (`PrivateEnvelope`).
+    var privateMethods: Set<String> { get }
+    /// The organizations entitled to a private call's payload, by the contract's rule over its real
+    /// arguments; the envelope must name exactly these. Runs only where the payload is.
+    func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID>
 }
 
 extension Contract {
     public var selfRegistrationMethods: Set<String> { [] }
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] { [] }
+    public var privateMethods: Set<String> { [] }
+    public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+        throw Rejection(.unknownMethod, "\(name).\(call.method) has no private form")
+    }
 }

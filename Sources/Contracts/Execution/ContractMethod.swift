@@ -56,6 +56,8 @@ extension ContractMethod {
     /// takes them as admission decoded them.
     public init(_ call: ContractCall) throws(Rejection) {
         let args = call.args
+        // A private call's arguments are not the transaction's: not remembered with it.
+        if call.envelope != nil { self = try Self(args: args); return }
         self = try call.transaction.decodedArguments.get { () throws(Rejection) in try Self(args: args) }
     }
 

@@ -19,6 +19,10 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case unauthorized = 11
     case genesisOnly = 12
     case notAfterGenesis = 13
+    /// A private call's envelope names an organization that is not an active one, or none the sender belongs to.
+    case badCollection = 14
+    /// A private call's envelope does not name exactly the organizations its contract entitles to the payload.
+    case wrongCollection = 15
 
     case alreadyRegistered = 100
     case unknownIdentity = 101
@@ -267,6 +271,11 @@ public struct Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
 
     public init(_ code: ResultCode, _ message: String) { (self.code, self.message) = (code, message) }
+
+    /// A result that is not accepted, as a rejection (an unknown code reads as bad arguments).
+    public init(_ result: TransactionResult) {
+        self.init(ResultCode(rawValue: result.code) ?? .badArguments, result.message)
+    }
 
     /// The on-chain result form.
     public var result: TransactionResult { TransactionResult(code: code.rawValue, message: message) }

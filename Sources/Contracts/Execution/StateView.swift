@@ -47,18 +47,32 @@ public struct StateView {
         self.identityMemo = identityMemo
     }
 
+    /// While set (the private part of a private call), reads look under this prefix first and then
+    /// in shared state, and every write goes under it: a collection's private state, kept apart
+    /// from the shared state root and from every other collection.
+    var namespace: String?
+
     /// Reads the latest value visible to the current transaction.
     public func get(_ key: String) -> [UInt8]? {
+        if let namespace, let value = written(namespace + key) ?? base.value(for: namespace + key).map(Optional.some) { return value }
+        return written(key) ?? base.value(for: key)
+    }
+
+    /// A value this block wrote (`.some(nil)`: deleted), or nil if it wrote none.
+    private func written(_ key: String) -> [UInt8]?? {
         if let pending = transactionWrites[key] { return pending }
         if let written = blockWrites[key] { return written }
-        return base.value(for: key)
+        return nil
     }
 
     /// Reads and decodes a value the committed-state reader may have decoded before (and keeps
     /// decoded while its bytes are unchanged); values written in this block are decoded afresh.
     public func decoded<T: Sendable>(_ key: String, _ decode: ([UInt8]) -> T?) -> T? {
-        if let pending = transactionWrites[key] { return pending.flatMap(decode) }
-        if let written = blockWrites[key] { return written.flatMap(decode) }
+        if let namespace {
+            if let value = written(namespace + key) { return value.flatMap(decode) }
+            if base.value(for: namespace + key) != nil { return base.decoded(namespace + key, decode) }
+        }
+        if let value = written(key) { return value.flatMap(decode) }
         return base.decoded(key, decode)
     }
 
@@ -72,13 +86,13 @@ public struct StateView {
     }
 
     /// Writes a value (visible to later reads in this transaction).
-    public mutating func set(_ key: String, _ value: [UInt8]) { transactionWrites[key] = .some(value) }
+    public mutating func set(_ key: String, _ value: [UInt8]) { transactionWrites[(namespace ?? "") + key] = .some(value) }
 
     /// Writes a canonical value.
     public mutating func set(_ key: String, _ value: CanonicalValue) { set(key, value.encoded) }
 
     /// Deletes a key.
-    public mutating func delete(_ key: String) { transactionWrites[key] = .some(nil) }
+    public mutating func delete(_ key: String) { transactionWrites[(namespace ?? "") + key] = .some(nil) }
 
     /// Keeps the current transaction's writes.
     public mutating func commitTransaction() {
@@ -89,7 +103,7 @@ public struct StateView {
     /// Drops the current transaction's writes.
     public mutating func discardTransaction() { transactionWrites.removeAll(keepingCapacity: true) }
 
-    /// The block's write set.
+    /// The block's write set: shared keys and private ones (under `PrivateEnvelope.keyPrefix`).
     public var writeSet: WriteSet { WriteSet(blockWrites) }
 }
 

@@ -55,6 +55,22 @@ public struct WriteSet: Sendable, Equatable {
             .sorted { String.utf8Order($0.key, $1.key) < 0 }
     }
 
+    private init(sorted entries: [(key: String, value: [UInt8]?)]) { self.entries = entries }
+
+    /// The shared writes (every node's, under the state root) and the private ones (a collection's,
+    /// under `PrivateEnvelope.keyPrefix`, only on its organizations' nodes and outside the root).
+    public var partitioned: (shared: WriteSet, private: WriteSet) {
+        let isPrivate = { (entry: (key: String, value: [UInt8]?)) in entry.key.hasPrefix(PrivateEnvelope.keyPrefix) }
+        guard entries.contains(where: isPrivate) else { return (self, WriteSet(sorted: [])) }
+        return (WriteSet(sorted: entries.filter { !isPrivate($0) }), WriteSet(sorted: entries.filter(isPrivate)))
+    }
+
+    /// Both sets of writes in one (their keys never overlap).
+    public func merged(with other: WriteSet) -> WriteSet {
+        guard !other.entries.isEmpty else { return self }
+        return WriteSet(sorted: (entries + other.entries).sorted { String.utf8Order($0.key, $1.key) < 0 })
+    }
+
     public static func == (lhs: WriteSet, rhs: WriteSet) -> Bool {
         lhs.entries.count == rhs.entries.count
             && zip(lhs.entries, rhs.entries).allSatisfy { $0.key == $1.key && $0.value == $1.value }

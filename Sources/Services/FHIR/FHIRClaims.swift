@@ -21,10 +21,10 @@ extension FHIRService {
         if ClaimsContract.claim(submission.claimID, in: state) != nil {
             throw .conflict("this Claim was already submitted; its response is ClaimResponse/\(ClaimMapping.responseID(submission.claimID))")
         }
-        guard ClaimsContract.plan(submission.plan, in: state) != nil else {
+        guard let organizations = ClaimsContract.claimOrganizations(provider: custodian.derivedID, plan: submission.plan, in: state) else {
             throw .unprocessable("no plan \(submission.plan) on this ledger", at: "Claim.insurance.coverage")
         }
-        _ = try await submitAndAwait([UnsignedCall(custodian, call: submission.call(patient: patient))])
+        _ = try await submitAndAwait([UnsignedCall(custodian, privateCall: submission.call(patient: patient), for: organizations)])
         guard let entry = ClaimsContract.claim(submission.claimID, in: state) else {
             throw FHIRError(500, "exception", "the adjudicated claim is not in state")
         }
@@ -45,7 +45,10 @@ extension FHIRService {
         guard let patient = patient ?? recordIDs.ledgerPatient(submission.patientID, in: state) else {
             throw ServiceError("Patient/\(submission.patientID) is not on this ledger; name the patient with --patient")
         }
-        try await client.commit(client.sign(signer, submission.call(patient: patient)))
+        guard let organizations = ClaimsContract.claimOrganizations(provider: provider, plan: submission.plan, in: state) else {
+            throw ServiceError.notFound("no plan \(submission.plan) on this ledger")
+        }
+        try await client.commit([UnsignedCall(signer, privateCall: submission.call(patient: patient), for: organizations)])
         guard let entry = ClaimsContract.claim(submission.claimID, in: state) else { throw ServiceError(.unavailable, "the adjudicated claim is not in state") }
         return entry
     }
@@ -55,7 +58,7 @@ extension FHIRService {
         let hex = String(id.dropFirst(ClaimMapping.responsePrefix.count))
         guard hex.count == 56, hex.allSatisfy(\.isHexDigit) else { throw .notFound("ClaimResponse/\(id)") }
         let rows: [(key: String, value: [UInt8])]
-        do { rows = try node.store.states(prefix: "claims/claim/" + hex, after: nil, limit: 2) } catch {
+        do { rows = try node.visibleStates(prefix: "claims/claim/" + hex, after: nil, limit: 2) } catch {
             throw FHIRError(500, "exception", "\(error)")
         }
         guard rows.count == 1, let claimID = Hash256(hex: String(rows[0].key.dropFirst("claims/claim/".count))),
@@ -72,7 +75,7 @@ extension FHIRService {
         let patient = try ledgerPatient(patientID)
         let prefix = ClaimsContract.patientClaimsPrefix(patient)
         let rows: [(key: String, value: [UInt8])]
-        do { rows = try node.store.states(prefix: prefix, after: nil, limit: 1_000) } catch { throw FHIRError(500, "exception", "\(error)") }
+        do { rows = try node.visibleStates(prefix: prefix, after: nil, limit: 1_000) } catch { throw FHIRError(500, "exception", "\(error)") }
         let shown = rows.compactMap { row in
             Hash256(hex: String(row.key.dropFirst(prefix.count))).flatMap { ClaimsContract.claim($0, in: state) }
                 .flatMap { mayRead($0, requester) ? $0 : nil }
@@ -166,7 +169,7 @@ extension FHIRService {
     private func fullID(_ hex56: String, prefix: String, what: String, hexDigits: Int = 56) throws(FHIRError) -> Hash256 {
         guard hex56.count == hexDigits, hex56.allSatisfy(\.isHexDigit) else { throw .notFound(what) }
         let rows: [(key: String, value: [UInt8])]
-        do { rows = try node.store.states(prefix: prefix + hex56, after: nil, limit: 2) } catch { throw FHIRError(500, "exception", "\(error)") }
+        do { rows = try node.visibleStates(prefix: prefix + hex56, after: nil, limit: 2) } catch { throw FHIRError(500, "exception", "\(error)") }
         guard rows.count == 1, let id = Hash256(hex: String(rows[0].key.dropFirst(prefix.count).prefix(64))) else { throw .notFound(what) }
         return id
     }

@@ -95,9 +95,12 @@ public struct ConsortiumSettings: Codable, Sendable {
     public var nodeName: String
     /// Key name of the organization whose node this is: it attests blocks with that key.
     public var organization: String
+    /// Where the other organizations' nodes reach this one for private payloads (its base URL,
+    /// published in etcd at start); nil: this node serves none to them.
+    public var peerURL: String?
 
-    public init(etcdEndpoints: [String], nodeName: String, organization: String) {
-        (self.etcdEndpoints, self.nodeName, self.organization) = (etcdEndpoints, nodeName, organization)
+    public init(etcdEndpoints: [String], nodeName: String, organization: String, peerURL: String? = nil) {
+        (self.etcdEndpoints, self.nodeName, self.organization, self.peerURL) = (etcdEndpoints, nodeName, organization, peerURL)
     }
 }
 

@@ -1,4 +1,5 @@
 public import Contracts
+import Crypto
 public import LedgerCore
 public import Node
 import Synchronization
@@ -14,6 +15,8 @@ public struct UnsignedCall: Sendable {
     /// A fixed sequence number (1 for a new patient's registration); nil takes the sender's next.
     public var sequence: UInt64?
     public var expiryHeight: UInt64?
+    /// For a private call, its payload (the method's real arguments); `args` is then the envelope.
+    public var payload: PrivatePayload?
 
     /// A raw call, named and with arguments as given: for a caller's own transaction (`careledger submit`) or a call
     /// no typed method describes. Everything else uses `init(_:sender:call:…)`.
@@ -32,6 +35,20 @@ public struct UnsignedCall: Sendable {
     public init(_ keys: IdentityKeys, sender: IdentityID? = nil, call: some ContractMethod, sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
         self.init(keys, sender: sender, contract: type(of: call).contract, method: type(of: call).methodName, args: call.args,
                   sequence: sequence, expiryHeight: expiryHeight)
+    }
+
+    /// A private call of a typed contract method: the chain carries the payload's commitment and
+    /// `organizations` (the contract's rule for the call decides who they must be); the arguments,
+    /// with a fresh salt, travel only to those organizations' nodes.
+    public init(_ keys: IdentityKeys, sender: IdentityID? = nil, privateCall call: some ContractMethod, for organizations: Set<IdentityID>,
+                sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
+        let payload = PrivatePayload(args: call.args, salt: SymmetricKey(size: .bits256).withUnsafeBytes { Array($0) })
+        guard let envelope = PrivateEnvelope(commitment: payload.commitment, organizations: organizations) else {
+            preconditionFailure("a private call goes to 1…\(PrivateEnvelope.organizationsMax) organizations")
+        }
+        self.init(keys, sender: sender, contract: type(of: call).contract, method: type(of: call).methodName, args: envelope.args,
+                  sequence: sequence, expiryHeight: expiryHeight)
+        self.payload = payload
     }
 }
 
@@ -91,15 +108,17 @@ public final class LedgerClient: Sendable {
         // Sign and submit under one lock: a concurrent writer must not slip its next sequence number in between.
         let (transactions, results) = await submission.withLock { () -> ([Transaction], [Result<Hash256, AdmissionError>]) in
             let transactions = calls.map(sign)
-            return (transactions, await node.submit(transactions))
+            var payloads: [Hash256: [UInt8]] = [:]
+            for (call, tx) in zip(calls, transactions) { if let payload = call.payload { payloads[tx.id] = payload.encoded } }
+            return (transactions, await node.submit(transactions, payloads: payloads))
         }
         return try await awaitAll(transactions, results, timeoutMs: timeoutMs)
     }
 
     /// Submits signed transactions together and waits for every one; all must be accepted.
     @discardableResult
-    public func commit(_ transactions: [Transaction], timeoutMs: Int? = nil) async throws -> [CommitStatus] {
-        try await awaitAll(transactions, await node.submit(transactions), timeoutMs: timeoutMs)
+    public func commit(_ transactions: [Transaction], payloads: [Hash256: [UInt8]] = [:], timeoutMs: Int? = nil) async throws -> [CommitStatus] {
+        try await awaitAll(transactions, await node.submit(transactions, payloads: payloads), timeoutMs: timeoutMs)
     }
 
     private func awaitAll(_ transactions: [Transaction], _ results: [Result<Hash256, AdmissionError>], timeoutMs: Int?) async throws

@@ -13,8 +13,12 @@ public enum Consortium {
     public struct Member: Sendable {
         public let spec: OrganizationSpec
         public let directory: DataDirectory
+        /// The node's base URL for the other nodes (private payloads).
+        public let peerURL: String?
 
-        public init(spec: OrganizationSpec, directory: DataDirectory) { (self.spec, self.directory) = (spec, directory) }
+        public init(spec: OrganizationSpec, directory: DataDirectory, peerURL: String? = nil) {
+            (self.spec, self.directory, self.peerURL) = (spec, directory, peerURL)
+        }
     }
 
     /// Creates one data directory per organization, all holding the same genesis block. Each
@@ -52,19 +56,33 @@ public enum Consortium {
             try directory.write(settings: NodeSettings(
                 chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
                 plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true,
-                consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name),
+                consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name,
+                                               peerURL: member.peerURL),
                 sealingKey: "sealing"))
         }
         return genesis
     }
 
-    /// Makes `configuration` order through etcd and attest with `organizationKeys`.
+    /// Makes `configuration` order through etcd, attest with `organizationKeys`, hold the private
+    /// payloads of that organization's collections only and fetch missing ones from the peers
+    /// registered in etcd; publishes this node's `peerURL` there.
     public static func configure(_ configuration: inout NodeConfiguration, _ settings: ConsortiumSettings, chainId: String,
                                  organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws {
         guard !settings.etcdEndpoints.isEmpty else { throw ServiceError("node.json names no etcd endpoint for the consortium") }
         let client = EtcdClient(endpoints: settings.etcdEndpoints)
         configuration.attesting = AttestationSettings(board: EtcdAttestationBoard(client: client, chainId: chainId, clock: clock),
                                                       attesters: [organizationKeys])
+        configuration.organizations = [organizationKeys.derivedID]
+        let peers = PeerPrivateDataSource(etcd: client, chainId: chainId, organizationKeys: organizationKeys, clock: clock)
+        configuration.privateDataSource = peers
+        if let url = settings.peerURL {
+            // etcd may still be starting: keep trying for a while, in the background.
+            Task {
+                for _ in 0..<60 {
+                    do { try await peers.register(url: url); return } catch { try? await Task.sleep(for: .seconds(1)) }
+                }
+            }
+        }
         let batchMax = configuration.blockTransactionsMax, delay = configuration.blockDelayMs
         configuration.makeOrderer = { head, position, clock in
             EtcdOrderer(client: client, configuration: .init(chainId: head.chainId, nodeName: settings.nodeName, batchTransactionsMax: batchMax,

@@ -1,0 +1,124 @@
+import AsyncHTTPClient
+import Foundation
+public import Contracts
+public import LedgerCore
+public import Node
+public import NIOCore
+import NIOHTTP1
+public import Ordering
+import Storage
+import Synchronization
+
+/// Private payloads between the nodes of a consortium (`PrivateEnvelope`): the answer a node gives
+/// another organization's node asking for one, and the peer source a node fetches them from.
+public enum PrivatePayloads {
+    /// Header naming the requesting organization (its identity id, hex).
+    public static let organizationHeader = "CareLedger-Organization"
+    /// Header with the request's time (ms since the epoch).
+    public static let timeHeader = "CareLedger-Time"
+    /// Header with the organization's Ed25519 signature (base64) over `PrivateFetchRequest.signedMessage`.
+    public static let signatureHeader = "CareLedger-Signature"
+
+    /// Answers another organization's node asking for a private payload. Released only if the
+    /// request is signed with the current key of an active organization of this node's chain,
+    /// within a minute of this node's clock, for a private call committed here whose envelope names
+    /// that organization, and this node holds the payload. Before the bytes leave, the release is
+    /// written to the access log (a decision about the patient the payload names, if it names one).
+    public static func release(_ request: PrivateFetchRequest, node: LedgerNode, access: AccessService?, nowMs: Int64) async throws(ServiceError)
+        -> [UInt8] {
+        guard request.chainId == node.chainId else { throw .forbidden("this node serves chain \(node.chainId), not \(request.chainId)") }
+        guard abs(request.timeMs - nowMs) <= PrivateFetchRequest.clockSkewMsMax else {
+            throw .forbidden("the request's time is more than \(PrivateFetchRequest.clockSkewMsMax / 1_000) s from this node's clock")
+        }
+        guard let organization = Directory.identity(request.organization, in: node.state), organization.kind == .organization,
+              !organization.revoked, request.isSigned(by: organization.signingKey) else {
+            throw .forbidden("the request is not signed with the registered key of an active organization")
+        }
+        let id = request.transaction
+        let stored: [UInt8]?
+        let envelope: PrivateEnvelope?
+        do {
+            let location = try node.store.location(of: id)
+            envelope = try location.flatMap { try node.store.transactionBytes(logIndex: $0.logIndex) }
+                .flatMap { try? Transaction(decoding: $0) }.flatMap(node.privateEnvelope)
+            stored = try (node.store as? any PrivatePayloadStore)?.privatePayloads([id])[id]
+        } catch {
+            throw ServiceError(.unavailable, "the store could not be read: \(error)")
+        }
+        guard let envelope else { throw .notFound("no private call \(id.hex) is committed on this node") }
+        guard envelope.organizations.contains(request.organization) else {
+            throw .forbidden("the payload of \(id.hex) does not go to organization \(request.organization.hex)")
+        }
+        guard let stored, let payload = try? PrivatePayload(decoding: stored), payload.commitment == envelope.commitment else {
+            throw .notFound("this node does not hold the payload of \(id.hex)")
+        }
+        if let patient = payload.args["patient"]?.bytesValue.flatMap(Hash256.init(bytes:)) {
+            guard let access else { throw ServiceError(.unavailable, "this node keeps no access log, so it releases no patient's data") }
+            do {
+                try await access.logObjectReads([ObjectRead(requester: request.organization, patient: patient, object: id,
+                                                             purpose: .payment, permitted: true)])
+            } catch {
+                throw ServiceError(.unavailable, "the release cannot be logged, so nothing is released: \(error)")
+            }
+        }
+        return stored
+    }
+}
+
+/// Fetches private payloads from the other organizations' nodes over HTTP: each node registers its
+/// URL in etcd under its organization's id; a request is signed with this node's organization key
+/// (`PrivateFetchRequest`). What comes back is checked by the node against the chain.
+public final class PeerPrivateDataSource: PrivateDataSource {
+    private let etcd: EtcdClient
+    private let chainId: String
+    private let keys: IdentityKeys
+    private let clock: any LedgerClock
+    private let urls = Mutex<[IdentityID: String]>([:])
+
+    /// Longest wait for one peer's answer.
+    public static let requestTimeout: TimeAmount = .seconds(5)
+
+    public init(etcd: EtcdClient, chainId: String, organizationKeys: IdentityKeys, clock: any LedgerClock) {
+        (self.etcd, self.chainId, self.keys, self.clock) = (etcd, chainId, organizationKeys, clock)
+    }
+
+    /// The etcd key holding an organization's node URL.
+    public static func peerKey(chainId: String, organization: IdentityID) -> [UInt8] {
+        Array("careledger/\(chainId)/peer/\(organization.hex)".utf8)
+    }
+
+    /// Publishes this node's URL, for the other nodes to fetch payloads from.
+    public func register(url: String) async throws {
+        _ = try await etcd.put(Self.peerKey(chainId: chainId, organization: keys.derivedID), Array(url.utf8))
+    }
+
+    public func fetch(_ id: Hash256, from organization: IdentityID) async -> [UInt8]? {
+        guard let base = await url(of: organization) else { return nil }
+        let request = PrivateFetchRequest.sign(chainId: chainId, transaction: id, organization: keys, timeMs: clock.nowMs())
+        var http = HTTPClientRequest(url: base + "/v1/private/" + id.hex)
+        http.headers.add(name: PrivatePayloads.organizationHeader, value: request.organization.hex)
+        http.headers.add(name: PrivatePayloads.timeHeader, value: String(request.timeMs))
+        http.headers.add(name: PrivatePayloads.signatureHeader, value: Base64.encode(request.signature))
+        do {
+            let response = try await EtcdClient.sharedHTTP.execute(http, timeout: Self.requestTimeout)
+            guard response.status == .ok else {
+                // The peer may have moved: look its URL up again next time.
+                if response.status != .notFound { urls.withLock { $0[organization] = nil } }
+                return nil
+            }
+            return Array(buffer: try await response.body.collect(upTo: PrivatePayload.encodedBytesMax))
+        } catch {
+            urls.withLock { $0[organization] = nil }
+            return nil
+        }
+    }
+
+    private func url(of organization: IdentityID) async -> String? {
+        if let known = urls.withLock({ $0[organization] }) { return known }
+        let key = Self.peerKey(chainId: chainId, organization: organization)
+        guard let value = try? await etcd.range(prefix: key, limit: 1).values.first(where: { $0.key == key })?.value,
+              let url = String(bytes: value, encoding: .utf8) else { return nil }
+        urls.withLock { $0[organization] = url }
+        return url
+    }
+}
