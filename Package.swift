@@ -195,7 +195,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The deterministic simulator (TigerBeetle's VOPR): one node over in-memory stores and a
         // simulated clock, driven from a seed, with injected faults and invariants checked each step.
-        .testTarget(name: "SimulationTests", dependencies: ["Node", "Storage", "Contracts", "LedgerCore", "Vault", "Ordering"],
+        .testTarget(name: "SimulationTests", dependencies: ["Node", "Storage", "Contracts", "LedgerCore", "Vault", "Ordering", "Services"],
                     path: "Tests/Simulation", swiftSettings: strict),
         // Builds and runs the libFuzzer targets in Fuzz/ for a short while (Fuzz/run --short).
         .testTarget(name: "FuzzTests", swiftSettings: strict),

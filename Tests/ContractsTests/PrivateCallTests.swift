@@ -139,7 +139,7 @@ struct PrivateCallTests {
             let call = h.privateCall(W.billing, submit("s"), for: [payerOrg, clinicOrg])
             return ([call.tx], call.payloads)
         },
-        BlockRow(description: "private submit, then a clear claim that must not see its deductible") { h in
+        BlockRow(description: "private submit, then a clear claim of the same patient and plan") { h in
             let call = h.privateCall(W.billing, submit("s"), for: [hospitalOrg, payerOrg])
             let clear = h.claim("c", [H.line(1, "99213", price: 20_000, day: 7)])
             return ([call.tx, clear], call.payloads)
@@ -165,18 +165,6 @@ struct PrivateCallTests {
         #expect(!holder.writeSet.entries.contains { $0.key.hasPrefix(PrivateEnvelope.keyPrefix) }, "\(row)")
         #expect(holder.privateWrites.entries.allSatisfy { $0.key.hasPrefix(PrivateEnvelope.keyPrefix) }, "\(row)")
         #expect(holder.storedWrites.entries.count == holder.writeSet.entries.count + holder.privateWrites.entries.count, "\(row)")
-    }
-
-    /// The clear claim in the same block as a private one is adjudicated against shared coverage:
-    /// the deductible the private claim met inside its collection is still owed in the clear.
-    @Test func clearClaimAfterPrivateOneSeesOnlySharedCoverage() throws {
-        var h = W.shared.h
-        let (txs, payloads) = Self.blockRows[4].make(&h)
-        let execution = h.runHolding(txs, payloads: payloads)
-        #expect(execution.results == [.accepted, .accepted])
-        let clear = try #require(ClaimsContract.claim(H.claimID("c"), in: h.state))
-        #expect(clear.payerMinor == 4_000 && clear.patientMinor == 11_000)  // deductible applied again
-        #expect(ClaimsContract.coverage(W.shared.goldCoverage, in: h.state)?.deductibleMetMinor == 10_000)
     }
 
     // MARK: 3 and 4. Which organizations the envelope names

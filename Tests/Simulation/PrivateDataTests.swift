@@ -1,0 +1,260 @@
+import Contracts
+import Foundation
+import LedgerCore
+import Node
+import Ordering
+import Services
+import Storage
+import Synchronization
+import Testing
+import Vault
+
+/// Three organizations' nodes over one simulated ordered log: a hospital (provider), a payer and
+/// a laboratory. The hospital submits a claim as a private call: its lines and diagnoses reach the
+/// payer's node (fetched from the hospital's node with a request signed by the payer's key, and
+/// checked against the chain), never the laboratory's; all three still hold the same chain.
+@Suite("Private data: a claim's payload reaches only the provider's and the payer's nodes", .timeLimit(.minutes(1)))
+struct PrivateDataTests {
+    static let chainId = "private-data"
+    static let genesisMs: Int64 = 1_800_000_000_000
+    static let diagnosis = "E11.9"
+
+    /// The three nodes, each with its own store, access log and link to its peers.
+    final class Network: Sendable {
+        let clock = ManualClock(startMs: PrivateDataTests.genesisMs + 1_000)
+        let log = SimulatedLog()
+        let sealing = IdentityKeys(seed: Array(repeating: 90, count: 32))
+        let organizations = [91, 92, 93].map { IdentityKeys(seed: Array(repeating: UInt8($0), count: 32)) }
+        let stores: [InMemoryLedgerStore]
+        let nodes: [LedgerNode]
+        let access: [AccessService]
+        let orderers: [SimulatedLogOrderer]
+        let links: [PeerLink]
+
+        var hospital: IdentityKeys { organizations[0] }
+        var payer: IdentityKeys { organizations[1] }
+        var laboratory: IdentityKeys { organizations[2] }
+
+        init() async throws {
+            let founders = [Founder(keys: organizations[0], label: "hospital", type: .hospital),
+                            Founder(keys: organizations[1], label: "payer", type: .payer),
+                            Founder(keys: organizations[2], label: "laboratory", type: .laboratory)]
+            let (_, genesis) = try Genesis.make(chainId: PrivateDataTests.chainId, founders: founders, ordererKeys: sealing,
+                                                timeMs: PrivateDataTests.genesisMs)
+            var stores: [InMemoryLedgerStore] = [], nodes: [LedgerNode] = [], access: [AccessService] = []
+            var orderers: [SimulatedLogOrderer] = [], links: [PeerLink] = []
+            let registry = PeerRegistry()
+            for (index, organization) in organizations.enumerated() {
+                let store = InMemoryLedgerStore()
+                try store.commit(genesis)
+                let made = Mutex<SimulatedLogOrderer?>(nil)
+                let link = PeerLink(own: organization, registry: registry, clock: clock)
+                let log = self.log
+                let configuration = NodeConfiguration(
+                    blockDelayMs: 5, commitWaitMs: 20_000,
+                    makeOrderer: { head, position, _ in
+                        let orderer = SimulatedLogOrderer(log: log, node: index, after: position, lastTimeMs: head.timeMs, limit: Int(position),
+                                                          alreadyOrdered: { (try? store.location(of: $0)) != nil })
+                        made.withLock { $0 = orderer }
+                        return orderer
+                    },
+                    organizations: [organization.derivedID], privateDataSource: link)
+                let node = try await LedgerNode(store: store, ordererKeys: sealing, configuration: configuration, clock: clock)
+                let service = AccessService(node: node, vault: InMemoryVaultStore(), custodians: [organization],
+                                            indexKey: try BlindIndexKey(secret: Array(repeating: UInt8(100 + index), count: 32)), clock: clock)
+                registry.add(organization.derivedID, node: node, access: service)
+                stores.append(store)
+                nodes.append(node)
+                access.append(service)
+                orderers.append(made.withLock { $0! })
+                links.append(link)
+            }
+            (self.stores, self.nodes, self.access, self.orderers, self.links) = (stores, nodes, access, orderers, links)
+        }
+
+        /// Submits through node `index`, lands every handed batch in the log, lets every node read
+        /// it, and waits until all three have committed it.
+        func commit(_ call: UnsignedCall, through index: Int) async throws -> Transaction {
+            let tx = LedgerClient(node: nodes[index]).sign(call)
+            let result = await nodes[index].submit([tx], payloads: call.payload.map { [tx.id: $0.encoded] } ?? [:])
+            _ = try result[0].get()
+            clock.advance(ms: 1_000)
+            var rng = SplitMix64(seed: 1)
+            _ = log.deliver(order: [index], lossPercent: 0, timeMs: clock.nowMs(), rng: &rng)
+            for orderer in orderers { orderer.allow(upTo: log.count) }
+            let deadline = ContinuousClock.now + .seconds(20)
+            for (node, store) in zip(nodes, stores) {
+                while try store.location(of: tx.id) == nil || node.height < (try store.head()?.height ?? 0) {
+                    if let failure = await node.failureError { throw failure }
+                    guard ContinuousClock.now < deadline else { throw NodeError.timedOut(tx.id, ms: 20_000) }
+                    try await Task.sleep(for: .milliseconds(5))
+                    // A node waiting to ask its peers again waits on this clock.
+                    clock.advance(ms: 100)
+                }
+            }
+            return tx
+        }
+
+        func stop() async { for node in nodes { await node.stop() } }
+    }
+
+    /// Every node's answer to a payload request, by organization: the real responder
+    /// (`PrivatePayloads.release`) over that node's own replica and access log.
+    final class PeerRegistry: Sendable {
+        private let entries = Mutex<[IdentityID: (LedgerNode, AccessService)]>([:])
+        func add(_ id: IdentityID, node: LedgerNode, access: AccessService) { entries.withLock { $0[id] = (node, access) } }
+        func peer(_ id: IdentityID) -> (LedgerNode, AccessService)? { entries.withLock { $0[id] } }
+    }
+
+    /// One node's way to its peers, signing requests with its organization's key; it can be told
+    /// to answer with forged bytes first (a peer that lies).
+    final class PeerLink: PrivateDataSource {
+        let own: IdentityKeys
+        let registry: PeerRegistry
+        let clock: ManualClock
+        let forgedAnswers = Mutex(0)
+        let refusals = Mutex<[String]>([])
+
+        init(own: IdentityKeys, registry: PeerRegistry, clock: ManualClock) { (self.own, self.registry, self.clock) = (own, registry, clock) }
+
+        func fetch(_ id: Hash256, from organization: IdentityID) async -> [UInt8]? {
+            let forge = forgedAnswers.withLock { left -> Bool in
+                defer { left = max(0, left - 1) }
+                return left > 0
+            }
+            if forge {
+                return PrivatePayload(args: .map(["diagnoses": .list([.string("Z00.0")])]), salt: Array(repeating: 1, count: 32)).encoded
+            }
+            guard let (node, access) = registry.peer(organization) else { return nil }
+            let request = PrivateFetchRequest.sign(chainId: node.chainId, transaction: id, organization: own, timeMs: clock.nowMs())
+            do throws(ServiceError) {
+                return try await PrivatePayloads.release(request, node: node, access: access, nowMs: clock.nowMs())
+            } catch {
+                refusals.withLock { $0.append(error.message) }
+                return nil
+            }
+        }
+    }
+
+    static func plan() -> ClaimsContract.RegisterPlan {
+        ClaimsContract.RegisterPlan(plan: "GOLD", currency: "USD", deductible: 10_000, coinsurance: 2_000, outOfPocketMax: 100_000,
+                                    benefits: [.init(code: "99213", allowed: 15_000)], diagnoses: [])
+    }
+
+    static func claim(patient: IdentityID, serviceMs: Int64) -> ClaimsContract.Submit {
+        ClaimsContract.Submit(claim: Hash256.sha256(Array("CLM-1".utf8)), plan: "GOLD", patient: patient,
+                              claimHash: Hash256.sha256(Array("the FHIR Claim".utf8)), diagnoses: [diagnosis],
+                              items: [ClaimItem(sequence: 1, code: "99213", quantity: 1, unitPriceMinor: 20_000, serviceMs: serviceMs,
+                                                record: Hash256.sha256(Array("visit".utf8)))])
+    }
+
+    /// Everything a store holds, as bytes: blocks, state, private payloads.
+    static func everything(in store: InMemoryLedgerStore, ids: [Hash256]) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        let head = try #require(try store.head())
+        for height in 0...head.height {
+            let block = try #require(try store.rawBlock(height: height))
+            bytes += block.headerBytes + block.transactionBytes.flatMap { $0 } + block.resultBytes.flatMap { $0 }
+        }
+        try store.forEachState { key, value, _ in bytes += Array(key.utf8) + value }
+        for payload in store.privatePayloads(ids).values { bytes += payload }
+        return bytes
+    }
+
+    @Test func theThirdOrganizationsNodeStoresNoneOfAPairsPrivatePayload() async throws {
+        let network = try await Network()
+        let patient = IdentityKeys(seed: Array(repeating: 94, count: 32))
+        _ = try await network.commit(UnsignedCall(network.payer, call: Self.plan()), through: 1)
+        _ = try await network.commit(UnsignedCall(patient, call: MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
+                                     through: 0)
+        // The payer's node is first answered with a forged payload: it must refuse it and ask again.
+        network.links[1].forgedAnswers.withLock { $0 = 1 }
+        let submit = Self.claim(patient: patient.derivedID, serviceMs: network.clock.nowMs() - 86_400_000)
+        let call = UnsignedCall(network.hospital, privateCall: submit, for: [network.hospital.derivedID, network.payer.derivedID])
+        let tx = try await network.commit(call, through: 0)
+
+        // One chain: the same blocks, state roots and log roots on all three nodes.
+        let heads = try network.stores.map { try #require(try $0.head()) }
+        #expect(Set(heads.map(\.hash)).count == 1)
+        // The provider's and the payer's nodes adjudicated it the same way; the laboratory's knows nothing of it.
+        let atHospital = try #require(ClaimsContract.claim(submit.claim, in: network.nodes[0].state))
+        let atPayer = try #require(ClaimsContract.claim(submit.claim, in: network.nodes[1].state))
+        #expect(atHospital == atPayer)
+        #expect(atHospital.diagnoses == [Self.diagnosis])
+        #expect(ClaimsContract.claim(submit.claim, in: network.nodes[2].state) == nil)
+        // The payer's node fetched the payload once, after refusing the forged answer.
+        #expect(network.nodes[1].privateDataStatus.fetched == 1)
+        #expect(network.nodes[1].privateDataStatus.refused == 1)
+        #expect(network.nodes[0].privateDataStatus.fetched == 0)
+        let payload = try #require(call.payload)
+        #expect(network.stores[0].privatePayloads([tx.id])[tx.id] == payload.encoded)
+        #expect(network.stores[1].privatePayloads([tx.id])[tx.id] == payload.encoded)
+        // The laboratory's node: no payload, no private state, and nowhere the diagnosis, the
+        // claim's id, the FHIR Claim's hash or the salt (the procedure code is in the plan, which is shared).
+        #expect(network.stores[2].privatePayloads([tx.id]).isEmpty)
+        #expect(try network.stores[2].states(prefix: PrivateEnvelope.keyPrefix, after: nil, limit: 10).isEmpty)
+        let laboratoryBytes = try Self.everything(in: network.stores[2], ids: [tx.id])
+        let hospitalBytes = try Self.everything(in: network.stores[0], ids: [tx.id])
+        let secrets = [("diagnosis", Array(Self.diagnosis.utf8)), ("claim id", submit.claim.bytes), ("claim hash", submit.claimHash.bytes),
+                       ("salt", payload.salt)]
+        for (what, secret) in secrets {
+            let atLaboratory = laboratoryBytes.contains(subsequence: secret), atHospital = hospitalBytes.contains(subsequence: secret)
+            #expect(!atLaboratory, "the laboratory's node holds the \(what)")
+            #expect(atHospital, "the hospital's node lacks the \(what)")
+        }
+        // Each node's full audit replays its own share: the pair's private state, the laboratory's none.
+        for store in network.stores {
+            let audit = try ChainAudit.run(store: store)
+            if case .failure(let error) = audit { Issue.record("\(error)") }
+        }
+        await network.stop()
+    }
+
+    @Test func aPayloadIsReleasedOnlyToAnOrganizationItNamesSignedWithItsKey() async throws {
+        let network = try await Network()
+        let patient = IdentityKeys(seed: Array(repeating: 95, count: 32))
+        _ = try await network.commit(UnsignedCall(network.payer, call: Self.plan()), through: 1)
+        _ = try await network.commit(UnsignedCall(patient, call: MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
+                                     through: 0)
+        let submit = Self.claim(patient: patient.derivedID, serviceMs: network.clock.nowMs() - 86_400_000)
+        let tx = try await network.commit(UnsignedCall(network.hospital, privateCall: submit,
+                                                       for: [network.hospital.derivedID, network.payer.derivedID]), through: 0)
+        let now = network.clock.nowMs()
+        func ask(_ request: PrivateFetchRequest) async -> String? {
+            do throws(ServiceError) {
+                _ = try await PrivatePayloads.release(request, node: network.nodes[0], access: network.access[0], nowMs: now)
+                return nil
+            } catch { return error.message }
+        }
+        let cases: [(String, PrivateFetchRequest, String)] = [
+            ("the laboratory, not named", PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.laboratory, timeMs: now),
+             "does not go to organization"),
+            ("the payer's name, the laboratory's signature",
+             PrivateFetchRequest(chainId: Self.chainId, transaction: tx.id, organization: network.payer.derivedID, timeMs: now,
+                                 signature: PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.laboratory,
+                                                                     timeMs: now).signature),
+             "not signed with the registered key"),
+            ("an old request", PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.payer, timeMs: now - 120_000),
+             "from this node's clock"),
+            ("another chain", PrivateFetchRequest.sign(chainId: "other", transaction: tx.id, organization: network.payer, timeMs: now),
+             "not other"),
+            ("a clear transaction", PrivateFetchRequest.sign(chainId: Self.chainId, transaction: Hash256.sha256([1]), organization: network.payer,
+                                                             timeMs: now),
+             "no private call"),
+        ]
+        for (what, request, expected) in cases {
+            let refusal = await ask(request)
+            #expect(refusal?.contains(expected) == true, "\(what): \(refusal ?? "released")")
+        }
+        // The payer asking in its own name is answered, and the release is in the hospital's access log.
+        #expect(await ask(PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.payer, timeMs: now)) == nil)
+        await network.stop()
+    }
+}
+
+extension Array where Element == UInt8 {
+    func contains(subsequence: [UInt8]) -> Bool {
+        guard !subsequence.isEmpty, subsequence.count <= count else { return false }
+        return (0...(count - subsequence.count)).contains { self[$0..<($0 + subsequence.count)].elementsEqual(subsequence) }
+    }
+}
