@@ -48,17 +48,9 @@ final class StateCache: StateReader, Sendable {
 
     init(store: any LedgerStore) { self.store = store }
 
-    /// Finds the collections the store holds state of, one probe per collection.
+    /// Finds the collections the store holds state of.
     func loadNamespaces() throws {
-        var found: Set<String> = []
-        var after: String?
-        while let row = try store.states(prefix: PrivateEnvelope.keyPrefix, after: after, limit: 1).first {
-            let namespace = String(row.key.prefix(Self.namespaceLength))
-            guard namespace.count == Self.namespaceLength, namespace.hasSuffix("/") else { break }
-            found.insert(namespace)
-            // Past every key of this namespace: "0" sorts right after "/".
-            after = String(namespace.dropLast()) + "0"
-        }
+        let found = try store.privateNamespaces()
         namespaceSet.withLock { $0 = found }
     }
 

@@ -10,3 +10,21 @@ public protocol PrivatePayloadStore: AnyObject, Sendable {
     /// The stored payloads among `ids`.
     func privatePayloads(_ ids: [Hash256]) throws -> [Hash256: [UInt8]]
 }
+
+extension LedgerStore {
+    /// The private collections' key namespaces ("private/<collection hex>/") this store holds
+    /// state of, found with one probe per collection.
+    public func privateNamespaces() throws -> Set<String> {
+        let length = PrivateEnvelope.keyPrefix.count + 65
+        var found: Set<String> = []
+        var after: String?
+        while let row = try states(prefix: PrivateEnvelope.keyPrefix, after: after, limit: 1).first {
+            let namespace = String(row.key.prefix(length))
+            guard namespace.count == length, namespace.hasSuffix("/") else { break }
+            found.insert(namespace)
+            // Past every key of this namespace: "0" sorts right after "/".
+            after = String(namespace.dropLast()) + "0"
+        }
+        return found
+    }
+}

@@ -247,9 +247,11 @@ enum BadInputRows {
         }, 422, "unauthorized"),
         BadInputRow("role: a nurse erases a record", .nurse, .post, "/v1/txs", headers: octet,
                     body: tx({ $0.nurse }) { RecordsContract.Erase(record: $0.record) }, 422, "unauthorized"),
-        BadInputRow("role: a pharmacist adjudicates (pays) a claim", .pharmacist, .post, "/v1/txs", headers: octet,
+        // A claim lives only in its provider's and payer's private collection: a pay sent in the
+        // clear finds no claim in shared state, whoever sends it.
+        BadInputRow("role: a pharmacist pays a claim in the clear", .pharmacist, .post, "/v1/txs", headers: octet,
                     body: tx({ $0.pharmacist }) { ClaimsContract.Pay(claim: $0.claim, amount: 100, reference: Hash256.sha256([1])) },
-                    422, "notPlanPayer"),
+                    422, "unknownClaim"),
         BadInputRow("role: an auditor grants consent for a patient", .auditor, .post, "/v1/txs", headers: octet, body: tx({ $0.auditor }) { world in
             ConsentContract.Grant(patient: world.patient, grantee: .member(world.auditor.derivedID), purposes: [.treatment], actions: [.read])
         }, 422, "notPatientOrDelegate"),
@@ -467,7 +469,7 @@ final class BadInputWorld: Sendable {
         let paid = try await doctor.call(.post, "/fhir/Claim/$submit", FHIRClaimTests.claim("T-1", patient: patientFHIR, encounter: encounterFHIR))
         #expect(paid.status == .ok, "\(paid.json)")
         let claims = ClaimsContract.providerClaimsPrefix(hospital.derivedID)
-        let claimKey = try #require(try fixture.node.store.states(prefix: claims, after: nil, limit: 1).first?.key)
+        let claimKey = try #require(try fixture.node.visibleStates(prefix: claims, after: nil, limit: 1).first?.key)
         claim = try #require(Hash256(hex: String(claimKey.dropFirst(claims.count))))
 
         let assertion = try await TokenAuthority.makeAssertion(for: nurse, tokenURL: ServerFixture.tokenURL)

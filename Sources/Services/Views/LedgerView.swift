@@ -55,6 +55,15 @@ public struct LedgerView {
 /// Committed state read directly from a store, for read-only commands.
 public struct StoreStateReader: StateReader {
     public let store: any LedgerStore
-    public init(store: any LedgerStore) { self.store = store }
-    public func value(for key: String) -> [UInt8]? { try? store.state(key) }
+    /// The private collections the store holds: a key missing from shared state is looked up in each.
+    private let namespaces: [String]
+    public init(store: any LedgerStore) {
+        self.store = store
+        namespaces = ((try? store.privateNamespaces()) ?? []).sorted()
+    }
+    public func value(for key: String) -> [UInt8]? {
+        if let value = try? store.state(key) { return value }
+        for namespace in namespaces { if let value = try? store.state(namespace + key) { return value } }
+        return nil
+    }
 }
