@@ -118,12 +118,12 @@ public enum LedgerServer {
                 throw APIError.unauthorized("missing_signature", "sign the request with your organization's key: \(PrivatePayloads.organizationHeader), "
                                             + "\(PrivatePayloads.timeHeader) and \(PrivatePayloads.signatureHeader) headers")
             }
-            let fetch = PrivateFetchRequest(chainId: services.node.chainId, transaction: transaction, organization: organization,
-                                            timeMs: timeMs, signature: signature)
+            let fetch = PeerRequest(chainId: services.node.chainId, resource: PeerRequest.privatePayload(transaction), organization: organization,
+                                    timeMs: timeMs, signature: signature)
             let nowMs = await services.node.nextBlockTimeMs
             let payload: [UInt8]
             do throws(ServiceError) {
-                payload = try await PrivatePayloads.release(fetch, node: services.node, access: services.access, nowMs: nowMs)
+                payload = try await PrivatePayloads.release(fetch, transaction: transaction, node: services.node, access: services.access, nowMs: nowMs)
             } catch {
                 throw APIError(error)
             }

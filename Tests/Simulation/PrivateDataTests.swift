@@ -126,9 +126,9 @@ struct PrivateDataTests {
                 return PrivatePayload(args: .map(["diagnoses": .list([.string("Z00.0")])]), salt: Array(repeating: 1, count: 32)).encoded
             }
             guard let (node, access) = registry.peer(organization) else { return nil }
-            let request = PrivateFetchRequest.sign(chainId: node.chainId, transaction: id, organization: own, timeMs: clock.nowMs())
+            let request = PeerRequest.sign(chainId: node.chainId, resource: PeerRequest.privatePayload(id), organization: own, timeMs: clock.nowMs())
             do throws(ServiceError) {
-                return try await PrivatePayloads.release(request, node: node, access: access, nowMs: clock.nowMs())
+                return try await PrivatePayloads.release(request, transaction: id, node: node, access: access, nowMs: clock.nowMs())
             } catch {
                 refusals.withLock { $0.append(error.message) }
                 return nil
@@ -220,34 +220,33 @@ struct PrivateDataTests {
         let tx = try await network.commit(UnsignedCall(network.hospital, privateCall: submit,
                                                        for: [network.hospital.derivedID, network.payer.derivedID]), through: 0)
         let now = network.clock.nowMs()
-        func ask(_ request: PrivateFetchRequest) async -> String? {
+        func ask(_ request: PeerRequest, for id: Hash256) async -> String? {
             do throws(ServiceError) {
-                _ = try await PrivatePayloads.release(request, node: network.nodes[0], access: network.access[0], nowMs: now)
+                _ = try await PrivatePayloads.release(request, transaction: id, node: network.nodes[0], access: network.access[0], nowMs: now)
                 return nil
             } catch { return error.message }
         }
-        let cases: [(String, PrivateFetchRequest, String)] = [
-            ("the laboratory, not named", PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.laboratory, timeMs: now),
-             "does not go to organization"),
+        func signed(_ keys: IdentityKeys, _ id: Hash256, chainId: String = Self.chainId, timeMs: Int64? = nil) -> PeerRequest {
+            PeerRequest.sign(chainId: chainId, resource: PeerRequest.privatePayload(id), organization: keys, timeMs: timeMs ?? now)
+        }
+        let clear = Hash256.sha256([1])
+        let cases: [(String, PeerRequest, Hash256, String)] = [
+            ("the laboratory, not named", signed(network.laboratory, tx.id), tx.id, "does not go to organization"),
             ("the payer's name, the laboratory's signature",
-             PrivateFetchRequest(chainId: Self.chainId, transaction: tx.id, organization: network.payer.derivedID, timeMs: now,
-                                 signature: PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.laboratory,
-                                                                     timeMs: now).signature),
-             "not signed with the registered key"),
-            ("an old request", PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.payer, timeMs: now - 120_000),
-             "from this node's clock"),
-            ("another chain", PrivateFetchRequest.sign(chainId: "other", transaction: tx.id, organization: network.payer, timeMs: now),
-             "not other"),
-            ("a clear transaction", PrivateFetchRequest.sign(chainId: Self.chainId, transaction: Hash256.sha256([1]), organization: network.payer,
-                                                             timeMs: now),
-             "no private call"),
+             PeerRequest(chainId: Self.chainId, resource: PeerRequest.privatePayload(tx.id), organization: network.payer.derivedID, timeMs: now,
+                         signature: signed(network.laboratory, tx.id).signature),
+             tx.id, "not signed with the registered key"),
+            ("an old request", signed(network.payer, tx.id, timeMs: now - 120_000), tx.id, "from this node's clock"),
+            ("another chain", signed(network.payer, tx.id, chainId: "other"), tx.id, "not other"),
+            ("signed for another payload", signed(network.payer, clear), tx.id, "is signed for"),
+            ("a clear transaction", signed(network.payer, clear), clear, "no private call"),
         ]
-        for (what, request, expected) in cases {
-            let refusal = await ask(request)
+        for (what, request, id, expected) in cases {
+            let refusal = await ask(request, for: id)
             #expect(refusal?.contains(expected) == true, "\(what): \(refusal ?? "released")")
         }
-        // The payer asking in its own name is answered, and the release is in the hospital's access log.
-        #expect(await ask(PrivateFetchRequest.sign(chainId: Self.chainId, transaction: tx.id, organization: network.payer, timeMs: now)) == nil)
+        // The payer asking in its own name is answered.
+        #expect(await ask(signed(network.payer, tx.id), for: tx.id) == nil)
         await network.stop()
     }
 }

@@ -118,30 +118,36 @@ public enum PrivateDataError: Error, Equatable, Sendable, CustomStringConvertibl
     }
 }
 
-/// A node's signed request for a private payload, sent to the node of another organization the
-/// payload names: the requesting organization signs (chain, transaction, itself, time) with its
-/// registered key, so the answering node knows which organization asks before it releases anything.
-public struct PrivateFetchRequest: Sendable, Hashable {
+/// A node's signed request to another organization's node (a private payload, blocks to catch up
+/// with): the requesting organization signs (chain, resource, itself, time) with its registered key,
+/// so the answering node knows which organization asks before it answers anything.
+public struct PeerRequest: Sendable, Hashable {
     public let chainId: String
-    public let transaction: Hash256
+    /// What is asked for: `privatePayload(id)` or `blocks(from:)`.
+    public let resource: String
     public let organization: IdentityID
     public let timeMs: Int64
     public let signature: [UInt8]
 
     /// Domain tag of the signature.
-    public static let signatureDomain = "careledger/private-fetch/v1"
+    public static let signatureDomain = "careledger/peer-request/v1"
     /// Most a request's time may differ from the answering node's clock.
     public static let clockSkewMsMax: Int64 = 60_000
 
-    public init(chainId: String, transaction: Hash256, organization: IdentityID, timeMs: Int64, signature: [UInt8]) {
-        (self.chainId, self.transaction, self.organization, self.timeMs, self.signature) = (chainId, transaction, organization, timeMs, signature)
+    /// The resource naming a transaction's private payload.
+    public static func privatePayload(_ id: Hash256) -> String { "private/\(id.hex)" }
+    /// The resource naming the blocks from `height` on.
+    public static func blocks(from height: UInt64) -> String { "blocks/\(height)" }
+
+    public init(chainId: String, resource: String, organization: IdentityID, timeMs: Int64, signature: [UInt8]) {
+        (self.chainId, self.resource, self.organization, self.timeMs, self.signature) = (chainId, resource, organization, timeMs, signature)
     }
 
     /// A request signed by `organization`'s keys.
-    public static func sign(chainId: String, transaction: Hash256, organization keys: IdentityKeys, timeMs: Int64) -> PrivateFetchRequest {
-        let unsigned = PrivateFetchRequest(chainId: chainId, transaction: transaction, organization: keys.derivedID, timeMs: timeMs, signature: [])
-        return PrivateFetchRequest(chainId: chainId, transaction: transaction, organization: keys.derivedID, timeMs: timeMs,
-                                   signature: keys.sign(unsigned.signedMessage))
+    public static func sign(chainId: String, resource: String, organization keys: IdentityKeys, timeMs: Int64) -> PeerRequest {
+        let unsigned = PeerRequest(chainId: chainId, resource: resource, organization: keys.derivedID, timeMs: timeMs, signature: [])
+        return PeerRequest(chainId: chainId, resource: resource, organization: keys.derivedID, timeMs: timeMs,
+                           signature: keys.sign(unsigned.signedMessage))
     }
 
     /// The message the organization signs.
@@ -149,7 +155,7 @@ public struct PrivateFetchRequest: Sendable, Hashable {
         var writer = CanonicalWriter(capacity: 160)
         writer.write(string: Self.signatureDomain)
         writer.write(string: chainId)
-        writer.write(hash: transaction)
+        writer.write(string: resource)
         writer.write(hash: organization)
         writer.write(int: timeMs)
         return writer.bytes

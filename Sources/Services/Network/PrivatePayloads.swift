@@ -16,25 +16,32 @@ public enum PrivatePayloads {
     public static let organizationHeader = "CareLedger-Organization"
     /// Header with the request's time (ms since the epoch).
     public static let timeHeader = "CareLedger-Time"
-    /// Header with the organization's Ed25519 signature (base64) over `PrivateFetchRequest.signedMessage`.
+    /// Header with the organization's Ed25519 signature (base64) over `PeerRequest.signedMessage`.
     public static let signatureHeader = "CareLedger-Signature"
 
-    /// Answers another organization's node asking for a private payload. Released only if the
-    /// request is signed with the current key of an active organization of this node's chain,
-    /// within a minute of this node's clock, for a private call committed here whose envelope names
-    /// that organization, and this node holds the payload. Before the bytes leave, the release is
-    /// written to the access log (a decision about the patient the payload names, if it names one).
-    public static func release(_ request: PrivateFetchRequest, node: LedgerNode, access: AccessService?, nowMs: Int64) async throws(ServiceError)
-        -> [UInt8] {
+    /// The organization a node-to-node request comes from, if it is signed with the current key of
+    /// an active organization of this node's chain, for `resource`, within a minute of `nowMs`.
+    public static func authenticate(_ request: PeerRequest, resource: String, node: LedgerNode, nowMs: Int64) throws(ServiceError) -> Identity {
         guard request.chainId == node.chainId else { throw .forbidden("this node serves chain \(node.chainId), not \(request.chainId)") }
-        guard abs(request.timeMs - nowMs) <= PrivateFetchRequest.clockSkewMsMax else {
-            throw .forbidden("the request's time is more than \(PrivateFetchRequest.clockSkewMsMax / 1_000) s from this node's clock")
+        guard request.resource == resource else { throw .forbidden("the request is signed for \(request.resource), not \(resource)") }
+        guard abs(request.timeMs - nowMs) <= PeerRequest.clockSkewMsMax else {
+            throw .forbidden("the request's time is more than \(PeerRequest.clockSkewMsMax / 1_000) s from this node's clock")
         }
         guard let organization = Directory.identity(request.organization, in: node.state), organization.kind == .organization,
               !organization.revoked, request.isSigned(by: organization.signingKey) else {
             throw .forbidden("the request is not signed with the registered key of an active organization")
         }
-        let id = request.transaction
+        return organization
+    }
+
+    /// Answers another organization's node asking for the private payload of transaction `id`.
+    /// Released only if the request is authenticated (`authenticate`), for a private call committed
+    /// here whose envelope names the requesting organization, and this node holds the payload.
+    /// Before the bytes leave, the release is written to the access log (a decision about the
+    /// patient the payload names, if it names one).
+    public static func release(_ request: PeerRequest, transaction id: Hash256, node: LedgerNode, access: AccessService?, nowMs: Int64)
+        async throws(ServiceError) -> [UInt8] {
+        _ = try authenticate(request, resource: PeerRequest.privatePayload(id), node: node, nowMs: nowMs)
         let stored: [UInt8]?
         let envelope: PrivateEnvelope?
         do {
@@ -67,7 +74,7 @@ public enum PrivatePayloads {
 
 /// Fetches private payloads from the other organizations' nodes over HTTP: each node registers its
 /// URL in etcd under its organization's id; a request is signed with this node's organization key
-/// (`PrivateFetchRequest`). What comes back is checked by the node against the chain.
+/// (`PeerRequest`). What comes back is checked by the node against the chain.
 public final class PeerPrivateDataSource: PrivateDataSource {
     private let etcd: EtcdClient
     private let chainId: String
@@ -94,7 +101,7 @@ public final class PeerPrivateDataSource: PrivateDataSource {
 
     public func fetch(_ id: Hash256, from organization: IdentityID) async -> [UInt8]? {
         guard let base = await url(of: organization) else { return nil }
-        let request = PrivateFetchRequest.sign(chainId: chainId, transaction: id, organization: keys, timeMs: clock.nowMs())
+        let request = PeerRequest.sign(chainId: chainId, resource: PeerRequest.privatePayload(id), organization: keys, timeMs: clock.nowMs())
         var http = HTTPClientRequest(url: base + "/v1/private/" + id.hex)
         http.headers.add(name: PrivatePayloads.organizationHeader, value: request.organization.hex)
         http.headers.add(name: PrivatePayloads.timeHeader, value: String(request.timeMs))
