@@ -42,6 +42,8 @@ struct CommitPipeline: Sendable {
         let committed: CommittedBlock
         /// A state read that failed before the block's execution ended: the block may rest on it.
         let readFailure: StateReadFailure?
+        /// For a block taken from a peer, why this node's execution of it is not the peer's block.
+        let mismatch: String?
     }
 
     /// Executes the next batch and signs its block; its writes become visible to later blocks
@@ -57,19 +59,25 @@ struct CommitPipeline: Sendable {
             frontier: frontier, ordererKeys: ordererKeys, orderingPosition: batch.position)
         // Read after executing: a failure during (or before) the execution is seen here.
         let readFailure = cache.readFailure
+        let mismatch = batch.expectedHash.flatMap { expected in
+            block.hash == expected ? nil
+                : "executing the block a peer gave for height \(height) gives block \(block.hash.hex), state root \(block.header.stateRoot.hex); "
+                + "the peer's block is \(expected.hex): nothing from it is written"
+        }
         cache.applyExecuted(commit.writeSet, height: height)
         head = block.header
         frontier = nextFrontier
         return Prepared(commit: commit, committed: CommittedBlock(
             header: block.header, hash: block.hash, firstLogIndex: commit.firstLogIndex,
             transactionIDs: block.transactions.map(\.id), senders: block.transactions.map(\.body.sender),
-            results: execution.results, privateResults: execution.privateResults), readFailure: readFailure)
+            results: execution.results, privateResults: execution.privateResults), readFailure: readFailure, mismatch: mismatch)
     }
 
     /// Writes a prepared block in one durable database transaction; refuses a block executed
     /// over a failed state read.
     func write(_ prepared: Prepared) throws {
         if let failure = prepared.readFailure { throw failure }
+        if let mismatch = prepared.mismatch { throw PeerBlockMismatch(description: mismatch) }
         try store.commit(prepared.commit)
         cache.applyDurable(prepared.commit.writeSet, height: prepared.commit.block.header.height)
     }
@@ -130,4 +138,9 @@ public struct DirectBlockWriter: Sendable {
     public mutating func commit(_ transactions: [VerifiedTransaction], timeMs: Int64) throws -> CommittedBlock {
         try pipeline.commit(OrderedBatch(transactions: transactions, timeMs: max(timeMs, pipeline.head.timeMs + 1)))
     }
+}
+
+/// A block taken from a peer that this node's own execution does not reproduce.
+struct PeerBlockMismatch: Error, CustomStringConvertible {
+    let description: String
 }

@@ -8,9 +8,12 @@ public struct OrderedBatch: Sendable {
     /// Where the batch is in a shared log (`EtcdOrderer`: its etcd revision), for resuming after
     /// it; nil for the single node's orderer.
     public let position: Int64?
+    /// For a block another node committed (catch-up from a peer), the hash its header has: the
+    /// block this node executes from the batch must be exactly that one, or nothing is written.
+    public let expectedHash: Hash256?
 
-    public init(transactions: [VerifiedTransaction], timeMs: Int64, position: Int64? = nil) {
-        (self.transactions, self.timeMs, self.position) = (transactions, timeMs, position)
+    public init(transactions: [VerifiedTransaction], timeMs: Int64, position: Int64? = nil, expectedHash: Hash256? = nil) {
+        (self.transactions, self.timeMs, self.position, self.expectedHash) = (transactions, timeMs, position, expectedHash)
     }
 }
 

@@ -105,29 +105,27 @@ public enum LedgerServer {
         router.get("/v1/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
-        // Another organization's node asks for a private payload, signed with its organization's
-        // key (no bearer token: nodes authenticate by organization key, `PrivatePayloads.release`).
+        // Node-to-node routes: another organization's node signs its request with its organization's
+        // key (no bearer token; `PrivatePayloads.authenticate`).
         router.get("/v1/private/:id") { request, context in
             let id = try context.parameters.require("id")
             guard let transaction = Hash256(hex: id) else { throw APIError.badRequest("the transaction id is 64 hex digits") }
-            let fields = request.headers
-            func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { fields[$0] } }
-            guard let organization = header(PrivatePayloads.organizationHeader).flatMap(Hash256.init(hex:)),
-                  let timeMs = header(PrivatePayloads.timeHeader).flatMap(Int64.init),
-                  let signature = header(PrivatePayloads.signatureHeader).flatMap(Base64.decode) else {
-                throw APIError.unauthorized("missing_signature", "sign the request with your organization's key: \(PrivatePayloads.organizationHeader), "
-                                            + "\(PrivatePayloads.timeHeader) and \(PrivatePayloads.signatureHeader) headers")
-            }
-            let fetch = PeerRequest(chainId: services.node.chainId, resource: PeerRequest.privatePayload(transaction), organization: organization,
-                                    timeMs: timeMs, signature: signature)
+            let peer = try peerRequest(request, services, resource: PeerRequest.privatePayload(transaction))
             let nowMs = await services.node.nextBlockTimeMs
             let payload: [UInt8]
             do throws(ServiceError) {
-                payload = try await PrivatePayloads.release(fetch, transaction: transaction, node: services.node, access: services.access, nowMs: nowMs)
+                payload = try await PrivatePayloads.release(peer, transaction: transaction, node: services.node, access: services.access, nowMs: nowMs)
             } catch {
                 throw APIError(error)
             }
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: payload)))
+        }
+        router.get("/v1/blocks") { request, _ in
+            let from = try request.integer("from", in: 1...UInt64(Int64.max), default: 1)
+            let limit = Int(try request.integer("limit", in: 1...UInt64(PeerBlockService.blocksMax), default: UInt64(PeerBlockService.blocksMax)))
+            let peer = try peerRequest(request, services, resource: PeerRequest.blocks(from: from))
+            let nowMs = await services.node.nextBlockTimeMs
+            return try JSON.read { () throws(ServiceError) in try PeerBlockService.serve(peer, from: from, limit: limit, node: services.node, nowMs: nowMs) }
         }
         let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
         LogRoutes.add(to: v1, services)
@@ -137,6 +135,19 @@ public enum LedgerServer {
             FHIRRoutes.add(to: router, services, fhir: fhir)
         }
         return router
+    }
+
+    /// The signed node-to-node request a request carries (`PrivatePayloads` headers), for `resource`.
+    static func peerRequest(_ request: Request, _ services: ServerServices, resource: String) throws -> PeerRequest {
+        let fields = request.headers
+        func header(_ name: String) -> String? { HTTPField.Name(name).flatMap { fields[$0] } }
+        guard let organization = header(PrivatePayloads.organizationHeader).flatMap(Hash256.init(hex:)),
+              let timeMs = header(PrivatePayloads.timeHeader).flatMap(Int64.init),
+              let signature = header(PrivatePayloads.signatureHeader).flatMap(Base64.decode) else {
+            throw APIError.unauthorized("missing_signature", "sign the request with your organization's key: \(PrivatePayloads.organizationHeader), "
+                                        + "\(PrivatePayloads.timeHeader) and \(PrivatePayloads.signatureHeader) headers")
+        }
+        return PeerRequest(chainId: services.node.chainId, resource: resource, organization: organization, timeMs: timeMs, signature: signature)
     }
 
     /// Runs the HTTP server in this process on a free loopback port for the duration of `body`,

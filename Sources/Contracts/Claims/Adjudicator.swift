@@ -3,6 +3,10 @@ import LedgerCore
 /// Adjudicates claim lines one after another against a plan, updating the coverage's
 /// accumulators, consuming prior authorizations and remembering billed services as it goes, so
 /// later lines (and later claims) see the effect of earlier ones. Integer arithmetic only.
+///
+/// In the private part of a private call (`StateView.namespace` set) the coverage and the
+/// authorizations are shared records it must not change: what it uses is kept in the collection
+/// instead (`CoverageUsage`, `AuthorizationUse`) and added to what the shared records say.
 struct Adjudicator {
     let plan: Plan
     let patient: IdentityID
@@ -28,7 +32,13 @@ struct Adjudicator {
         if state.get(lineKey) != nil { return deny(.duplicate) }
         guard let record = RecordIndex.current(item.record, in: state), record.patient == patient,
               record.custodian == provider else { return deny(.noDocumentingRecord) }
-        guard var coverage = coverageInForce(at: item.serviceMs, state) else { return deny(.notEligible) }
+        guard let shared = coverageInForce(at: item.serviceMs, state) else { return deny(.notEligible) }
+        let isPrivate = state.namespace != nil
+        let usage = isPrivate ? ClaimsContract.usage(shared.id, state) : CoverageUsage()
+        var coverage = shared
+        coverage.deductibleMetMinor += usage.deductibleMetMinor
+        coverage.outOfPocketMinor += usage.outOfPocketMinor
+        coverage.unitsUsed.merge(usage.unitsUsed, uniquingKeysWith: +)
         guard nowMs - item.serviceMs <= ClaimsContract.filingLimitMs else { return deny(.lateFiling) }
         guard let benefit = plan.benefit(item.code) else { return deny(.notCovered) }
         guard plan.coversDiagnoses(diagnoses) else { return deny(.diagnosisNotCovered) }
@@ -65,10 +75,18 @@ struct Adjudicator {
         if deductible > 0 { adjustments.append(Adjustment(.deductible, amountMinor: deductible)) }
         if coinsurance > 0 { adjustments.append(Adjustment(.coinsurance, amountMinor: coinsurance)) }
 
-        coverage.deductibleMetMinor += deductible
-        coverage.outOfPocketMinor += deductible + coinsurance
-        coverage.unitsUsed[item.code, default: 0] += units
-        try state.set(ClaimsContract.coverageKey(coverage.id), coverage)
+        if isPrivate {
+            var used = usage
+            used.deductibleMetMinor += deductible
+            used.outOfPocketMinor += deductible + coinsurance
+            used.unitsUsed[item.code, default: 0] += units
+            try state.set(ClaimsContract.usageKey(coverage.id), used)
+        } else {
+            coverage.deductibleMetMinor += deductible
+            coverage.outOfPocketMinor += deductible + coinsurance
+            coverage.unitsUsed[item.code, default: 0] += units
+            try state.set(ClaimsContract.coverageKey(coverage.id), coverage)
+        }
         state.set(lineKey, CanonicalValue.null)
         if firstCoverage == nil { firstCoverage = coverage.id }
         return LineAdjudication(sequence: item.sequence, submittedMinor: billed, eligibleMinor: eligible, unitsAllowed: units,
@@ -88,14 +106,29 @@ struct Adjudicator {
     /// code (oldest first); returns how many it took.
     private func consumeAuthorizations(_ item: ClaimItem, _ wanted: Int64, _ state: inout StateView) throws(Rejection) -> Int64 {
         var taken: Int64 = 0
+        let isPrivate = state.namespace != nil
         for id in ClaimsContract.authorizationIDs(patient, item.code, state) where taken < wanted {
             guard var auth = ClaimsContract.authorization(id, state), auth.status == .approved, auth.provider == provider,
-                  auth.plan == plan.id, auth.remaining > 0, item.serviceMs < (auth.validUntilMs ?? 0) else { continue }
-            let take = min(auth.remaining, wanted - taken)
-            auth.remaining -= take
+                  auth.plan == plan.id, item.serviceMs < (auth.validUntilMs ?? 0) else { continue }
+            let used = isPrivate ? ClaimsContract.authorizationUse(id, state) : 0
+            let take = min(auth.remaining - used, wanted - taken)
+            guard take > 0 else { continue }
             taken += take
-            try state.set(ClaimsContract.authorizationKey(id), auth)
+            if isPrivate {
+                state.set(ClaimsContract.authorizationUseKey(id), CanonicalValue.int(used + take))
+            } else {
+                auth.remaining -= take
+                try state.set(ClaimsContract.authorizationKey(id), auth)
+            }
         }
         return taken
     }
+}
+
+/// What claims adjudicated in one private collection used of a coverage's accumulators, on top
+/// of what the shared coverage record says.
+struct CoverageUsage: StoredValue, Equatable {
+    var deductibleMetMinor: Int64 = 0
+    var outOfPocketMinor: Int64 = 0
+    var unitsUsed: [String: Int64] = [:]
 }

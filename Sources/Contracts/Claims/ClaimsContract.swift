@@ -75,6 +75,10 @@ public struct ClaimsContract: Contract {
     static func authorizationKey(_ id: Hash256) -> String { "claims/auth/\(id.hex)" }
     static func authorizationIndexKey(_ patient: IdentityID, _ code: String) -> String { "claims/auths/\(patient.hex)/\(code)" }
     static func claimKey(_ id: Hash256) -> String { "claims/claim/\(id.hex)" }
+    /// A coverage's use by privately adjudicated claims, in their collection (`CoverageUsage`).
+    static func usageKey(_ id: Hash256) -> String { "claims/usage/\(id.hex)" }
+    /// Units of an authorization privately adjudicated claims took, in their collection.
+    static func authorizationUseKey(_ id: Hash256) -> String { "claims/auth-use/\(id.hex)" }
     static func lineKey(provider: IdentityID, patient: IdentityID, code: String, serviceMs: Int64) -> String {
         "claims/line/\(provider.hex)/\(patient.hex)/\(code)/\(serviceMs.floorDiv(86_400_000))"
     }
@@ -341,6 +345,10 @@ public struct ClaimsContract: Contract {
     static func authorizationIDs(_ patient: IdentityID, _ code: String, _ state: StateView) -> [Hash256] {
         state.getValue(authorizationIndexKey(patient, code))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } } ?? []
     }
+    static func usage(_ id: Hash256, _ state: StateView) -> CoverageUsage {
+        CoverageUsage.decode(state.get(usageKey(id))) { _ in } ?? CoverageUsage()
+    }
+    static func authorizationUse(_ id: Hash256, _ state: StateView) -> Int64 { state.getValue(authorizationUseKey(id))?.intValue ?? 0 }
     static func claim(_ id: Hash256, _ state: StateView) -> ClaimEntry? {
         ClaimEntry.decode(state.get(claimKey(id))) { $0.id = id }
     }

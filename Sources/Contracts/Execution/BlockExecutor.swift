@@ -160,6 +160,9 @@ public struct BlockExecutor: Sendable {
                                 + entitled.map(\.hex).sorted().joined(separator: ", "))
             }
             try contract.execute(call, state: &state)
+            if let key = state.sharedWriteAttempt {
+                throw Rejection(.privateWritesShared, "a private call changes only its collection's state, not shared \(key)")
+            }
             result = .accepted
         } catch {
             state.discardTransaction()

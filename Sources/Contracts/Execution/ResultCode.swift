@@ -23,6 +23,8 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case badCollection = 14
     /// A private call's envelope does not name exactly the organizations its contract entitles to the payload.
     case wrongCollection = 15
+    /// A private call's private part tried to change a record of shared state (it may write only its collection's own keys).
+    case privateWritesShared = 16
 
     case alreadyRegistered = 100
     case unknownIdentity = 101

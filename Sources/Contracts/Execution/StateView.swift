@@ -50,7 +50,12 @@ public struct StateView {
     /// While set (the private part of a private call), reads look under this prefix first and then
     /// in shared state, and every write goes under it: a collection's private state, kept apart
     /// from the shared state root and from every other collection.
-    var namespace: String?
+    var namespace: String? {
+        didSet { sharedWriteAttempt = nil }
+    }
+    /// A key the private part tried to write that exists in shared state: a private call never
+    /// changes (or shadows) a shared record, and is refused if it tries (`BlockExecutor`).
+    private(set) var sharedWriteAttempt: String?
 
     /// Reads the latest value visible to the current transaction.
     public func get(_ key: String) -> [UInt8]? {
@@ -86,13 +91,24 @@ public struct StateView {
     }
 
     /// Writes a value (visible to later reads in this transaction).
-    public mutating func set(_ key: String, _ value: [UInt8]) { transactionWrites[(namespace ?? "") + key] = .some(value) }
+    public mutating func set(_ key: String, _ value: [UInt8]) {
+        noteSharedWrite(key)
+        transactionWrites[(namespace ?? "") + key] = .some(value)
+    }
+
+    private mutating func noteSharedWrite(_ key: String) {
+        guard namespace != nil, sharedWriteAttempt == nil, (written(key) ?? base.value(for: key)) != nil else { return }
+        sharedWriteAttempt = key
+    }
 
     /// Writes a canonical value.
     public mutating func set(_ key: String, _ value: CanonicalValue) { set(key, value.encoded) }
 
     /// Deletes a key.
-    public mutating func delete(_ key: String) { transactionWrites[(namespace ?? "") + key] = .some(nil) }
+    public mutating func delete(_ key: String) {
+        noteSharedWrite(key)
+        transactionWrites[(namespace ?? "") + key] = .some(nil)
+    }
 
     /// Keeps the current transaction's writes.
     public mutating func commitTransaction() {

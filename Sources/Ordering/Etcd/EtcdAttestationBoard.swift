@@ -33,6 +33,12 @@ public final class EtcdAttestationBoard: AttestationBoard {
         }
     }
 
+    /// The attestations published for one height (undecodable values skipped; the caller verifies).
+    public func attestations(height: UInt64) async throws -> [Attestation] {
+        try await client.range(prefix: key(height: height, attester: nil), limit: 1_000).values
+            .compactMap { try? Attestation(decoding: $0.value) }
+    }
+
     public func attestations(from height: UInt64) -> AsyncStream<[Attestation]> {
         let (stream, continuation) = AsyncStream.makeStream(of: [Attestation].self, bufferingPolicy: .unbounded)
         let task = Task { [client, prefix, clock] in

@@ -16,7 +16,10 @@ import Synchronization
 /// `dedupBatches` batches, and older ones are answered by `alreadyOrdered` — the node's committed
 /// transaction index, which holds everything up to the position it resumed after. `OrderedBatch.position` is the batch's
 /// revision: a node that stores it resumes after it. If etcd compacted the revisions a node needs,
-/// `nextBatch` ends and `failure` says so (the node catches up from peers instead).
+/// the orderer catches up from its peers (`PeerBlockSource`): once the node has applied every batch
+/// handed out, it takes the blocks after the node's head from another organization's node, checks
+/// their signatures, hands each out as a batch that must produce exactly that block, and goes back
+/// to watching etcd after the peer's position. Without peers, `nextBatch` ends and `failure` says so.
 public final class EtcdOrderer: Orderer {
     public struct Configuration: Sendable {
         public var chainId: String
@@ -55,6 +58,12 @@ public final class EtcdOrderer: Orderer {
         var recent: [[Hash256]] = []
         var seen: Set<Hash256> = []
         var failure: EtcdError?
+        /// Batches handed out since the start (each becomes one block).
+        var delivered: UInt64 = 0
+        /// Why catching up from peers has not succeeded yet, while it is being tried.
+        var catchUpError: String?
+        /// Blocks taken from peers.
+        var caughtUp: UInt64 = 0
     }
 
     public let configuration: Configuration
@@ -65,6 +74,10 @@ public final class EtcdOrderer: Orderer {
     private let batches: AsyncStream<OrderedBatch>
     private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
     private let alreadyOrdered: @Sendable (Hash256) -> Bool
+    private let peers: (any PeerBlockSource)?
+    /// The node's committed head, and the height it had when this orderer started.
+    private let committedHead: @Sendable () -> BlockHeader?
+    private let startHeight: UInt64
     /// Transactions this node submitted, verified at admission: when their batch comes back from
     /// the log their signatures are not checked a second time.
     private let ownVerified: Mutex<[Hash256: VerifiedTransaction]> = Mutex([:])
@@ -79,10 +92,15 @@ public final class EtcdOrderer: Orderer {
     ///   - after: the position (etcd revision) of the last batch the node has applied; 0 for none.
     ///   - lastTimeMs: that block's time, so block times keep increasing.
     ///   - alreadyOrdered: whether a transaction id was committed by the node (ordered before).
+    ///   - peers: where to catch up from past compaction; `committedHead` is the node's head and
+    ///     `height` its height at the start (the node has applied every batch handed out when its head
+    ///     is `height` + the batches handed out).
     public init(client: EtcdClient, configuration: Configuration, clock: any LedgerClock, after position: Int64, lastTimeMs: Int64,
-                alreadyOrdered: @escaping @Sendable (Hash256) -> Bool = { _ in false }) {
+                alreadyOrdered: @escaping @Sendable (Hash256) -> Bool = { _ in false },
+                peers: (any PeerBlockSource)? = nil, height: UInt64 = 0, committedHead: @escaping @Sendable () -> BlockHeader? = { nil }) {
         self.client = client
         self.alreadyOrdered = alreadyOrdered
+        (self.peers, self.startHeight, self.committedHead) = (peers, height, committedHead)
         self.configuration = configuration
         self.clock = clock
         // A node's sequence continues where its earlier runs left off only by time: the key just
@@ -119,6 +137,9 @@ public final class EtcdOrderer: Orderer {
 
     /// The position (etcd revision) of the last batch read from the log.
     public var position: Int64 { reading.withLock { $0.position } }
+
+    /// Blocks taken from peers so far, and why the latest attempt failed (while one is failing).
+    public var catchUpStatus: (blocks: UInt64, error: String?) { reading.withLock { ($0.caughtUp, $0.catchUpError) } }
 
     public func submit(_ transactions: [VerifiedTransaction]) throws(OrderingError) {
         guard !transactions.isEmpty else { return }
@@ -224,14 +245,81 @@ public final class EtcdOrderer: Orderer {
                 }
             } catch let error as EtcdError {
                 if case .compacted = error {
-                    reading.withLock { $0.failure = error }
-                    return
+                    guard peers != nil else {
+                        reading.withLock { $0.failure = error }
+                        return
+                    }
+                    guard let resume = await catchUp(deliver) else { return }
+                    next = resume
+                    continue
                 }
             } catch {}
             // The connection dropped or every member is down: resume after the last batch seen.
             try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
             backoffMs = min(backoffMs * 2, 2_000)
         }
+    }
+
+    /// Most blocks asked of a peer at once.
+    static let catchUpBlocksMax = 256
+
+    /// Takes the blocks the node missed from its peers until a peer's head, then answers the
+    /// revision to watch etcd from (nil once closed). Each block's transactions are checked like a
+    /// batch's; a block with one that fails is refused and asked again (of whichever peer answers).
+    private func catchUp(_ deliver: (OrderedBatch) -> Void) async -> Int64? {
+        guard let peers else { return nil }
+        var backoffMs: Int64 = 100
+        func pause(_ why: String) async {
+            reading.withLock { $0.catchUpError = why }
+            try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + backoffMs)
+            backoffMs = min(backoffMs * 2, 2_000)
+        }
+        while !Task.isCancelled {
+            // The peer's blocks follow the node's head: wait until it has applied every batch handed out.
+            let delivered = reading.withLock { $0.delivered }
+            guard let head = committedHead(), head.height == startHeight + delivered else {
+                try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + 20)
+                continue
+            }
+            let fetched: PeerBlocks
+            do { fetched = try await peers.blocks(after: head, limit: Self.catchUpBlocksMax) } catch {
+                await pause("\(error)")
+                continue
+            }
+            var refused: String?
+            for (index, block) in fetched.blocks.enumerated() {
+                let verified = await verify(block.transactions.map(\.bytes))
+                let transactions = verified.compactMap { $0 }
+                guard transactions.count == verified.count, transactions.allSatisfy({ $0.body.chainId == configuration.chainId }) else {
+                    refused = "a peer's block \(block.header.height) holds a transaction whose signature does not verify"
+                    break
+                }
+                let last = index == fetched.blocks.count - 1
+                let batch = reading.withLock { r -> OrderedBatch in
+                    for tx in transactions { r.seen.insert(tx.id) }
+                    r.recent.append(transactions.map(\.id))
+                    if r.recent.count > configuration.dedupBatches { r.seen.subtract(r.recent.removeFirst()) }
+                    r.lastTimeMs = block.header.timeMs
+                    r.delivered += 1
+                    r.caughtUp += 1
+                    // Until the peer's head, the store keeps its old position: a node that stops
+                    // midway finds it compacted again and asks its peers again.
+                    let position = last ? fetched.position : nil
+                    if let position { r.position = position }
+                    return OrderedBatch(transactions: transactions, timeMs: block.header.timeMs, position: position,
+                                        expectedHash: block.header.hash)
+                }
+                deliver(batch)
+            }
+            if let refused {
+                await pause(refused)
+                continue
+            }
+            reading.withLock { $0.catchUpError = nil }
+            backoffMs = 100
+            if let position = fetched.position { return position + 1 }
+        }
+        return nil
     }
 
     /// The batch one log entry holds, checked as every node checks it; nil if nothing in it is new.
@@ -254,6 +342,7 @@ public final class EtcdOrderer: Orderer {
             guard !transactions.isEmpty else { return nil }
             let timeMs = max(decoded?.timeMs ?? 0, r.lastTimeMs + 1)
             r.lastTimeMs = timeMs
+            r.delivered += 1
             return OrderedBatch(transactions: transactions, timeMs: timeMs, position: value.modRevision)
         }
     }

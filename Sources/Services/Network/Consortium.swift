@@ -70,8 +70,16 @@ public enum Consortium {
                                  organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws {
         guard !settings.etcdEndpoints.isEmpty else { throw ServiceError("node.json names no etcd endpoint for the consortium") }
         let client = EtcdClient(endpoints: settings.etcdEndpoints)
-        configuration.attesting = AttestationSettings(board: EtcdAttestationBoard(client: client, chainId: chainId, clock: clock),
-                                                      attesters: [organizationKeys])
+        let board = EtcdAttestationBoard(client: client, chainId: chainId, clock: clock)
+        configuration.attesting = AttestationSettings(board: board, attesters: [organizationKeys])
+        // Past etcd's compaction, blocks come from the other organizations' nodes, checked against
+        // the attestations with the organization keys this node's own replica holds.
+        let blocks = PeerBlockFetcher(etcd: client, board: board, chainId: chainId, organizationKeys: organizationKeys, clock: clock,
+                                      store: store) { id in
+            guard let identity = Directory.identity(id, in: StoreStateReader(store: store)), identity.kind == .organization,
+                  !identity.revoked else { return nil }
+            return identity.signingKey
+        }
         configuration.organizations = [organizationKeys.derivedID]
         let peers = PeerPrivateDataSource(etcd: client, chainId: chainId, organizationKeys: organizationKeys, clock: clock)
         configuration.privateDataSource = peers
@@ -88,7 +96,8 @@ public enum Consortium {
             EtcdOrderer(client: client, configuration: .init(chainId: head.chainId, nodeName: settings.nodeName, batchTransactionsMax: batchMax,
                                                              batchDelayMs: delay),
                         clock: clock, after: position, lastTimeMs: head.timeMs,
-                        alreadyOrdered: { id in (try? store.location(of: id)) != nil })
+                        alreadyOrdered: { id in (try? store.location(of: id)) != nil },
+                        peers: blocks, height: head.height, committedHead: { try? store.head() })
         }
     }
 }

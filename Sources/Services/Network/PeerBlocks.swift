@@ -1,0 +1,159 @@
+import AsyncHTTPClient
+public import Contracts
+import Foundation
+public import LedgerCore
+public import Node
+import NIOCore
+import NIOHTTP1
+public import Ordering
+public import Storage
+import Synchronization
+
+/// Blocks between the nodes of a consortium, for a node whose place in etcd's log was compacted
+/// away: what a node answers another organization's node (`GET /v1/blocks?from=`), the checks a
+/// node makes on what a peer gives it, and the peer source its orderer catches up from.
+public enum PeerBlockService {
+    /// Most blocks in one answer.
+    public static let blocksMax = 256
+
+    /// The committed blocks from `from` on (at most `limit`, 1…256) for an authenticated organization's
+    /// node: each block's header and transactions as canonical bytes, and this node's ordering
+    /// position when the last one is its head. Blocks carry what every node holds (private calls are
+    /// envelopes), so any active organization of the chain may ask.
+    public static func serve(_ request: PeerRequest, from: UInt64, limit: Int, node: LedgerNode, nowMs: Int64) throws(ServiceError) -> JSONObject {
+        _ = try PrivatePayloads.authenticate(request, resource: PeerRequest.blocks(from: from), node: node, nowMs: nowMs)
+        guard (1...blocksMax).contains(limit) else { throw ServiceError("limit is 1…\(blocksMax)") }
+        guard from >= 1 else { throw ServiceError("from is a height of 1 or more (every node holds the genesis block)") }
+        do {
+            guard let head = try node.store.head() else { throw ServiceError(.unavailable, "this node's store has no blocks") }
+            let position = try node.store.orderingPosition()
+            var blocks: [JSONObject] = []
+            var height = from
+            while height <= head.height, blocks.count < limit, let raw = try node.store.rawBlock(height: height) {
+                blocks.append(["height": height, "header": Base64.encode(raw.headerBytes), "transactions": raw.transactionBytes.map(Base64.encode)])
+                height += 1
+            }
+            var answer: JSONObject = ["blocks": blocks, "head": head.height]
+            if height > head.height, let position { answer["position"] = position }
+            return answer
+        } catch let error as ServiceError {
+            throw error
+        } catch {
+            throw ServiceError(.unavailable, "the store could not be read: \(error)")
+        }
+    }
+
+    /// Why a peer's blocks were refused.
+    public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Checks blocks a peer gave for after `head`: consecutive heights, each header on this chain and
+    /// linked by hash to the one before (the first to `head`), each block's transactions exactly the
+    /// ones its header commits to. Then it keeps them up to the last block that a quorum of active
+    /// organizations attested with the header's values (`attestations(height)`, each verified with the
+    /// organization's key from `organizationKey`); the attested block fixes every block before it.
+    /// Answers how many blocks to take; refuses if none is attested or anything does not check.
+    public static func check(_ blocks: [PeerBlock], after head: BlockHeader, quorum: Int,
+                             organizationKey: (IdentityID) -> SigningPublicKey?,
+                             attestations: (UInt64) async throws -> [Attestation]) async throws -> Int {
+        var previous = head
+        for block in blocks {
+            let header = block.header
+            guard header.chainId == head.chainId else { throw Refusal("the peer's block \(header.height) is for chain \(header.chainId)") }
+            guard header.height == previous.height + 1 else {
+                throw Refusal("the peer gave block \(header.height) after block \(previous.height)")
+            }
+            guard header.previousHash == previous.hash else {
+                throw Refusal("the peer's block \(header.height) does not follow block \(previous.height) (\(previous.hash.hex))")
+            }
+            guard Int(header.transactionCount) == block.transactions.count,
+                  Block.transactionsRoot(block.transactions.map(\.id)) == header.transactionsRoot else {
+                throw Refusal("the peer's block \(header.height) does not hold the transactions its header commits to")
+            }
+            previous = header
+        }
+        for index in blocks.indices.reversed() {
+            let header = blocks[index].header
+            let values = Attestation.Values(header)
+            var attesters: Set<IdentityID> = []
+            for attestation in try await attestations(header.height) where attestation.chainId == head.chainId && attestation.height == header.height
+                && attestation.values == values {
+                guard let key = organizationKey(attestation.attester), attestation.isSigned(by: key) else { continue }
+                attesters.insert(attestation.attester)
+            }
+            if attesters.count >= quorum { return index + 1 }
+        }
+        throw Refusal("none of the peer's blocks \(blocks.first?.header.height ?? 0)…\(previous.height) is attested by \(quorum) organizations yet")
+    }
+}
+
+/// Catches a node up from the other organizations' nodes (their URLs registered in etcd),
+/// asking each in turn with a request signed by this node's organization key, and checking what
+/// comes back (`PeerBlockService.check`) before the orderer hands it to the node.
+public final class PeerBlockFetcher: PeerBlockSource {
+    private let etcd: EtcdClient
+    private let board: EtcdAttestationBoard
+    private let chainId: String
+    private let keys: IdentityKeys
+    private let clock: any LedgerClock
+    private let store: any LedgerStore
+    /// The organization keys the node's replica knows (attestations are checked with them).
+    private let organizationKey: @Sendable (IdentityID) -> SigningPublicKey?
+
+    public init(etcd: EtcdClient, board: EtcdAttestationBoard, chainId: String, organizationKeys: IdentityKeys, clock: any LedgerClock,
+                store: any LedgerStore, organizationKey: @escaping @Sendable (IdentityID) -> SigningPublicKey?) {
+        (self.etcd, self.board, self.chainId, self.keys, self.clock, self.store, self.organizationKey) =
+            (etcd, board, chainId, organizationKeys, clock, store, organizationKey)
+    }
+
+    public func blocks(after head: BlockHeader, limit: Int) async throws -> PeerBlocks {
+        let quorum = try Genesis.finalityQuorum(in: store)
+        let prefix = Array("careledger/\(chainId)/peer/".utf8)
+        let own = PeerPrivateDataSource.peerKey(chainId: chainId, organization: keys.derivedID)
+        let peers = try await etcd.range(prefix: prefix, limit: 100).values.filter { $0.key != own }.compactMap { String(bytes: $0.value, encoding: .utf8) }
+        var reasons: [String] = []
+        for url in peers.shuffled() {
+            do {
+                let fetched = try await fetch(from: url, after: head, limit: limit)
+                let taken = try await PeerBlockService.check(fetched.blocks, after: head, quorum: quorum, organizationKey: organizationKey) { height in
+                    try await self.board.attestations(height: height)
+                }
+                return PeerBlocks(blocks: Array(fetched.blocks.prefix(taken)), position: taken == fetched.blocks.count ? fetched.position : nil)
+            } catch {
+                reasons.append("\(url): \(error)")
+            }
+        }
+        throw PeerBlockService.Refusal(peers.isEmpty ? "no peer is registered in etcd" : "no peer gave blocks: " + reasons.joined(separator: "; "))
+    }
+
+    private func fetch(from url: String, after head: BlockHeader, limit: Int) async throws -> PeerBlocks {
+        let from = head.height + 1
+        let request = PeerRequest.sign(chainId: chainId, resource: PeerRequest.blocks(from: from), organization: keys, timeMs: clock.nowMs())
+        var http = HTTPClientRequest(url: "\(url)/v1/blocks?from=\(from)&limit=\(limit)")
+        http.headers.add(name: PrivatePayloads.organizationHeader, value: request.organization.hex)
+        http.headers.add(name: PrivatePayloads.timeHeader, value: String(request.timeMs))
+        http.headers.add(name: PrivatePayloads.signatureHeader, value: Base64.encode(request.signature))
+        let response = try await EtcdClient.sharedHTTP.execute(http, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 256 * 1024 * 1024)
+        guard response.status == .ok else { throw PeerBlockService.Refusal("answered \(response.status.code): \(String(buffer: body).prefix(200))") }
+        guard let object = try JSONSerialization.jsonObject(with: Data(Array(buffer: body))) as? [String: Any], let list = object["blocks"] as? [[String: Any]] else {
+            throw PeerBlockService.Refusal("the answer is not a list of blocks")
+        }
+        var blocks: [PeerBlock] = []
+        for item in list {
+            guard let headerBytes = (item["header"] as? String).flatMap(Base64.decode), let header = try? BlockHeader(decoding: headerBytes),
+                  let encoded = item["transactions"] as? [String] else { throw PeerBlockService.Refusal("a block in the answer does not decode") }
+            var transactions: [Transaction] = []
+            for text in encoded {
+                guard let bytes = Base64.decode(text), let tx = try? Transaction(decoding: bytes) else {
+                    throw PeerBlockService.Refusal("a transaction of block \(header.height) does not decode")
+                }
+                transactions.append(tx)
+            }
+            blocks.append(PeerBlock(header: header, transactions: transactions))
+        }
+        return PeerBlocks(blocks: blocks, position: (object["position"] as? NSNumber)?.int64Value)
+    }
+}
