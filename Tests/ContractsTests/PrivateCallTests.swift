@@ -109,9 +109,66 @@ struct PrivateCallTests {
         let claim = try #require(ClaimsContract.claim(H.claimID("p1"), in: inside))
         #expect(claim.provider == Self.hospitalOrg && claim.submitter == W.billing.derivedID && claim.plan == "GOLD")
         #expect(claim.outcome == .paid && claim.payerMinor == 4_000 && claim.patientMinor == 11_000)
-        // The coverage's accumulators moved only inside the collection.
+        // The shared coverage record is untouched, even inside the collection (a private call never
+        // shadows a shared record): what the claim used of it is the collection's own usage record.
         #expect(ClaimsContract.coverage(W.shared.goldCoverage, in: h.state) == coverageBefore)
-        #expect(ClaimsContract.coverage(W.shared.goldCoverage, in: inside)?.deductibleMetMinor == 10_000)
+        #expect(ClaimsContract.coverage(W.shared.goldCoverage, in: inside) == coverageBefore)
+        #expect(inside.value(for: "claims/usage/\(W.shared.goldCoverage.hex)") != nil)
+        #expect(!privateKeys.contains(namespace + "claims/coverage/\(W.shared.goldCoverage.hex)"))
+    }
+
+    // MARK: Regressions: a private call never shadows a shared record
+
+    /// Found by review: the private part once wrote a copy of the coverage into the collection, which
+    /// then hid the payer's later termination of it — a service after the end was paid privately but
+    /// denied in the clear. Now the coverage stays shared, and the collection keeps only its usage.
+    @Test func aCoverageTerminatedInSharedStateIsSeenByLaterPrivateClaims() throws {
+        var h = W.shared.h
+        let orgs = [Self.hospitalOrg, Self.payerOrg]
+        let first = h.privateCall(W.billing, Self.submit("t1", items: [H.line(1, "99213", price: 20_000, day: 6)]), for: orgs, salt: 1)
+        #expect(h.runHolding([first.tx], payloads: first.payloads).privateResults[first.tx.id] == .accepted)
+        // The payer ends the coverage from now on (a clear, shared call); the next visit is after that.
+        h.runAccepted([h.sign(W.agent, ClaimsContract.TerminateCoverage(coverage: W.shared.goldCoverage, endMs: h.nextTimeMs))], "terminate")
+        h.timeBaseMs += 2 * W.day
+        let serviceMs = h.nextTimeMs - 1
+        let later = ClaimItem(sequence: 1, code: "99213", quantity: 1, unitPriceMinor: 20_000, serviceMs: serviceMs, record: W.visits[7])
+        let second = h.privateCall(W.billing, Self.submit("t2", items: [later]), for: orgs, salt: 2)
+        #expect(h.runHolding([second.tx], payloads: second.payloads).privateResults[second.tx.id] == .accepted)
+        let claim = try #require(ClaimsContract.claim(H.claimID("t2"), in: h.collectionState(second.envelope)))
+        #expect(claim.outcome == .denied, "\(claim.lines)")
+        #expect(claim.lines.first?.adjustments.first?.reason == .notEligible, "\(claim.lines)")
+    }
+
+    /// A contract whose private method writes the key it is given: the executor refuses the private
+    /// part once it touches a key shared state holds, and keeps nothing of it.
+    struct ProbeContract: Contract {
+        var name: String { "probe" }
+        var methods: Set<String> { ["touch"] }
+        var privateMethods: Set<String> { ["touch"] }
+        func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+            guard let organization = Directory.identity(call.sender, in: state)?.organization else { throw Rejection(.unauthorized, "no organization") }
+            return [organization]
+        }
+        func execute(_ call: ContractCall, state: inout StateView) throws(Rejection) {
+            guard let key = call.args["key"]?.stringValue else { throw Rejection(.badArguments, "key") }
+            state.set(key, CanonicalValue.int(1))
+        }
+    }
+
+    @Test(arguments: [("probe/fresh", true), ("membership/identity/\(H.patientID.hex)", false)])
+    func aPrivatePartMayNotWriteASharedKey(key: String, allowed: Bool) throws {
+        let h = W.shared.h
+        let executor = BlockExecutor(chainId: Harness.chainId, contracts: [MembershipContract(), ProbeContract()])
+        let payload = PrivatePayload(args: .map(["key": .string(key)]), salt: Array(repeating: 3, count: 32))
+        let envelope = try #require(PrivateEnvelope(commitment: payload.commitment, organizations: [Self.hospitalOrg]))
+        var signer = h
+        let tx = signer.sign(H.doctor, "probe", "touch", envelope.args.mapValue!)
+        let execution = executor.execute(height: h.height, timeMs: h.nextTimeMs, transactions: [tx], state: h.state, payloads: [tx.id: payload])
+        #expect(execution.results == [.accepted])
+        let result = try #require(execution.privateResults[tx.id])
+        #expect(result.isAccepted == allowed, "\(result)")
+        #expect(execution.privateWrites.entries.contains { $0.key == envelope.keyNamespace + key } == allowed)
+        if !allowed { #expect(result.code == ResultCode.privateWritesShared.rawValue) }
     }
 
     // MARK: 2. The shared part does not depend on the payload
