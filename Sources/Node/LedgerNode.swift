@@ -91,7 +91,7 @@ public actor LedgerNode {
     public nonisolated let configuration: NodeConfiguration
     let executor: BlockExecutor
     let cache: StateCache
-    private let orderer: any Orderer
+    let orderer: any Orderer
     let clock: any LedgerClock
     /// Private payloads fetched and refused (`PrivateData.swift`).
     let privateStatus = Mutex(PrivateDataStatus())

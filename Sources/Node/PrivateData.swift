@@ -118,6 +118,10 @@ extension LedgerNode {
     /// What this node fetched and refused, and what it waits for.
     public nonisolated var privateDataStatus: PrivateDataStatus { privateStatus.withLock { $0 } }
 
+    /// Blocks this node took from peers past the shared log's compaction (since it started), and
+    /// why the latest attempt failed while one is failing.
+    public nonisolated var catchUpStatus: (blocks: UInt64, error: String?) { orderer.catchUpStatus }
+
     /// A transaction's result as this node knows it: for a private call whose payload this node
     /// holds, its private part's result; otherwise the block's.
     nonisolated func effectiveResult(_ id: Hash256, logIndex: UInt64, shared: TransactionResult) -> TransactionResult {

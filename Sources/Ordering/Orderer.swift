@@ -47,8 +47,12 @@ public protocol Orderer: Sendable {
     /// Why `nextBatch` ended before `close` (the shared log can no longer be read from this
     /// node's position); nil if it did not.
     var failureDescription: String? { get }
+    /// Blocks taken from peers to catch up past the shared log's compaction, and why the latest
+    /// attempt failed while one is failing (an orderer without peers: 0, nil).
+    var catchUpStatus: (blocks: UInt64, error: String?) { get }
 }
 
 extension Orderer {
     public var failureDescription: String? { nil }
+    public var catchUpStatus: (blocks: UInt64, error: String?) { (0, nil) }
 }

@@ -84,6 +84,11 @@ public enum LedgerServer {
                                        "treeSize": head.logSize, "stateRoot": head.stateRoot.hex, "finalHeight": finality.finalHeight,
                                        "quorum": finality.quorum, "refusedAttestations": finality.refusedAttestations]
             if let failure { body["failure"] = "\(failure)" }
+            let catchUp = services.node.catchUpStatus, privateData = services.node.privateDataStatus
+            body["caughtUpBlocks"] = catchUp.blocks
+            if let error = catchUp.error { body["catchUpError"] = error }
+            body["privatePayloads"] = ["fetched": privateData.fetched, "refused": privateData.refused]
+            if let waiting = privateData.waitingFor { body["waitingForPrivatePayload"] = waiting.hex }
             if let divergence = finality.divergence { body["divergence"] = "\(divergence)" }
             if !finality.disagreements.isEmpty { body["disagreements"] = finality.disagreements.map(\.description) }
             return JSON.response(body, status: failure == nil ? .ok : .serviceUnavailable)

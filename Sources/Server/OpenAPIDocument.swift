@@ -132,8 +132,9 @@ enum OpenAPIDocument {
     static let health = Schema.object([
         ("status", .choice(["ok", "halted"])), ("chainId", .text), ("height", .count), ("treeSize", .count), ("stateRoot", .id),
         ("finalHeight", .count), ("quorum", .count), ("refusedAttestations", .count), ("failure", .text), ("divergence", .text),
-        ("disagreements", .array(.text)),
-    ], optional: ["failure", "divergence", "disagreements"])
+        ("disagreements", .array(.text)), ("caughtUpBlocks", .count), ("catchUpError", .text),
+        ("privatePayloads", .object([("fetched", .count), ("refused", .count)])), ("waitingForPrivatePayload", .id),
+    ], optional: ["failure", "divergence", "disagreements", "catchUpError", "waitingForPrivatePayload"])
     static let block = Schema.object([
         ("height", .count), ("hash", .id), ("previous_hash", .id), ("time_ms", .number), ("transaction_count", .count),
         ("transactions_root", .id), ("tree_size", .count), ("sha256_root_hash", .base64), ("results_root", .id), ("state_root", .id),
@@ -309,6 +310,17 @@ enum OpenAPIDocument {
                   + "signed with the organization's key in the CareLedger-Organization, CareLedger-Time and CareLedger-Signature headers",
               authenticated: false,
               success: [("200", .media("application/octet-stream", .string()))], errors: ["400", "401", "403", "404", "503"]),
+        Route(method: "get", path: "/v1/blocks",
+              summary: "Node to node: committed blocks from a height (header and transactions as canonical bytes), for another organization's "
+                  + "node catching up past etcd's compaction; signed with its organization's key like /v1/private/{id}",
+              authenticated: false,
+              query: [query("from", false, "first height (default 1)", .integer(minimum: 1)),
+                      query("limit", false, "most blocks, 1…256 (default 256)", .integer(minimum: 1, maximum: Int64(PeerBlockService.blocksMax)))],
+              success: [("200", .json(.object([
+                  ("blocks", .array(.object([("height", .count), ("header", .base64), ("transactions", .array(.base64))]))),
+                  ("head", .count), ("position", .number),
+              ], optional: ["position"])))],
+              errors: ["400", "401", "403", "503"]),
         Route(method: "get", path: "/v1/txs/{id}", summary: "A committed transaction: sender, contract, method, arguments, result", authenticated: true,
               success: [("200", .json(transaction))]),
         Route(method: "get", path: "/v1/txs/{id}/raw", summary: "The canonical bytes that form the transaction's log leaf", authenticated: true,

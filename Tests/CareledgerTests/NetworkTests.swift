@@ -135,6 +135,7 @@ struct NetworkTests {
         try await send(1)
         states = try await converged(atLeast: 3)
         #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "after the clinic caught up from its peers: \(states)")
+        #expect((states[1]["caughtUpBlocks"] as? Int ?? 0) >= 4, "the clinic's node took the blocks it missed from a peer: \(states[1])")
         #expect(states.allSatisfy { $0["status"] as? String == "ok" }, "\(states)")
 
         // One etcd member down: still committing and final.
