@@ -247,11 +247,9 @@ enum BadInputRows {
         }, 422, "unauthorized"),
         BadInputRow("role: a nurse erases a record", .nurse, .post, "/v1/txs", headers: octet,
                     body: tx({ $0.nurse }) { RecordsContract.Erase(record: $0.record) }, 422, "unauthorized"),
-        // A claim lives only in its provider's and payer's private collection: a pay sent in the
-        // clear finds no claim in shared state, whoever sends it.
-        BadInputRow("role: a pharmacist pays a claim in the clear", .pharmacist, .post, "/v1/txs", headers: octet,
+        BadInputRow("role: a pharmacist adjudicates (pays) a claim", .pharmacist, .post, "/v1/txs", headers: octet,
                     body: tx({ $0.pharmacist }) { ClaimsContract.Pay(claim: $0.claim, amount: 100, reference: Hash256.sha256([1])) },
-                    422, "unknownClaim"),
+                    422, "notPlanPayer"),
         BadInputRow("role: an auditor grants consent for a patient", .auditor, .post, "/v1/txs", headers: octet, body: tx({ $0.auditor }) { world in
             ConsentContract.Grant(patient: world.patient, grantee: .member(world.auditor.derivedID), purposes: [.treatment], actions: [.read])
         }, 422, "notPatientOrDelegate"),

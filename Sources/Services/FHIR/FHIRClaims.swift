@@ -24,7 +24,7 @@ extension FHIRService {
         guard let organizations = ClaimsContract.claimOrganizations(provider: custodian.derivedID, plan: submission.plan, in: state) else {
             throw .unprocessable("no plan \(submission.plan) on this ledger", at: "Claim.insurance.coverage")
         }
-        _ = try await submitAndAwait([UnsignedCall(custodian, privateCall: submission.call(patient: patient), for: organizations)])
+        _ = try await submitAndAwait([client.call(custodian, privateOnConsortium: submission.call(patient: patient), for: organizations)])
         guard let entry = ClaimsContract.claim(submission.claimID, in: state) else {
             throw FHIRError(500, "exception", "the adjudicated claim is not in state")
         }
@@ -48,7 +48,7 @@ extension FHIRService {
         guard let organizations = ClaimsContract.claimOrganizations(provider: provider, plan: submission.plan, in: state) else {
             throw ServiceError.notFound("no plan \(submission.plan) on this ledger")
         }
-        try await client.commit([UnsignedCall(signer, privateCall: submission.call(patient: patient), for: organizations)])
+        try await client.commit([client.call(signer, privateOnConsortium: submission.call(patient: patient), for: organizations)])
         guard let entry = ClaimsContract.claim(submission.claimID, in: state) else { throw ServiceError(.unavailable, "the adjudicated claim is not in state") }
         return entry
     }

@@ -91,6 +91,14 @@ public final class LedgerClient: Sendable {
         sign(UnsignedCall(keys, sender: sender, call: call, expiryHeight: expiryHeight))
     }
 
+    /// A call of a method that goes privately to `organizations` on a consortium node, which holds
+    /// only its own organization's collections. A single node holds every collection: nothing would
+    /// be hidden from anyone, and the call stays in the clear so that a claim's accumulators stay
+    /// the patient's across providers (architecture.md, "Known limit").
+    public func call(_ keys: IdentityKeys, privateOnConsortium call: some ContractMethod, for organizations: Set<IdentityID>) -> UnsignedCall {
+        node.configuration.organizations == nil ? UnsignedCall(keys, call: call) : UnsignedCall(keys, privateCall: call, for: organizations)
+    }
+
     /// Forgets the sequence numbers counted for `sender` (after a refusal): the next comes from committed state.
     public func resetSequence(_ sender: IdentityID) { _ = nextSequence.withLock { $0.removeValue(forKey: sender) } }
 
