@@ -29,9 +29,10 @@ public enum Genesis {
     }
 
     /// Builds the genesis block. `finalityQuorum`: how many organizations must attest a block for
-    /// it to be final; nil for a majority of the founders.
+    /// it to be final; nil for a majority of the founders. `foundersDecide`: organizations are
+    /// admitted and removed by a majority of the founders (a consortium), not by any one.
     public static func make(chainId: String, founders: [Founder], ordererKeys: IdentityKeys, timeMs: Int64,
-                            finalityQuorum: Int? = nil) throws -> (Block, BlockCommit) {
+                            finalityQuorum: Int? = nil, foundersDecide: Bool = false) throws -> (Block, BlockCommit) {
         guard !founders.isEmpty else { throw GenesisError.noFounders }
         guard founders.count <= MembershipContract.foundersMax else {
             throw GenesisError.founderRejected("at most \(MembershipContract.foundersMax) founding organizations")
@@ -43,7 +44,8 @@ public enum Genesis {
             let found = MembershipContract.Found(label: founder.label, organizationType: founder.type,
                                                  agreementKey: founder.keys.agreementPublicKey,
                                                  orderers: index == 0 ? [ordererKeys.signingPublicKey] : nil,
-                                                 finalityQuorum: index == 0 ? finalityQuorum.map(Int64.init) : nil)
+                                                 finalityQuorum: index == 0 ? finalityQuorum.map(Int64.init) : nil,
+                                                 foundersDecide: index == 0 && foundersDecide ? true : nil)
             let body = TransactionBody(chainId: chainId, sender: founder.keys.derivedID, publicKey: founder.keys.signingPublicKey,
                                        sequence: 1, call: found)
             return Transaction.sign(body, with: founder.keys)

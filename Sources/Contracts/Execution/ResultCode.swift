@@ -35,6 +35,10 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case unknownOrganizationType = 106
     /// The organization's type may not give that role (`MembershipContract.allowedRoles(for:)`).
     case roleNotAllowed = 107
+    /// This founding organization already approved the pending proposal.
+    case alreadyApproved = 108
+    /// Another proposal about the same organization is pending (approve it, or wait).
+    case proposalConflict = 109
 
     case alreadyAnchored = 200
 

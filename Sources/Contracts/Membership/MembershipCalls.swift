@@ -18,7 +18,7 @@ extension IdentityKind: ArgumentName {
 extension MembershipContract {
     /// The membership contract's methods.
     public enum Method: String, ContractMethods {
-        case found, admitOrganization, enroll, setRoles, registerPatient, rotateKey, revoke, setCareTeamCategories
+        case found, admitOrganization, enroll, setRoles, registerPatient, rotateKey, revoke, setCareTeamCategories, removeOrganization
         public static let contract = "membership"
     }
 
@@ -32,11 +32,15 @@ extension MembershipContract {
         /// How many organizations must attest a block's values for it to be final (named by the
         /// first founder only; absent: a majority of the founders).
         public var finalityQuorum: Int64?
+        /// True: organizations are admitted and removed by a majority of the founding organizations
+        /// (`MembershipContract` "consortium policy"), not by any one organization. Named by the
+        /// first founder (`Genesis.make`); founders founded before the one naming it would not vote.
+        public var foundersDecide: Bool?
 
         public init(label: String, organizationType: OrganizationType, agreementKey: [UInt8], orderers: [SigningPublicKey]? = nil,
-                    finalityQuorum: Int64? = nil) {
-            (self.label, self.organizationType, self.agreementKey, self.orderers, self.finalityQuorum) =
-                (label, organizationType, agreementKey, orderers, finalityQuorum)
+                    finalityQuorum: Int64? = nil, foundersDecide: Bool? = nil) {
+            (self.label, self.organizationType, self.agreementKey, self.orderers, self.finalityQuorum, self.foundersDecide) =
+                (label, organizationType, agreementKey, orderers, finalityQuorum, foundersDecide)
         }
 
         public func validate() throws(Rejection) {
@@ -47,6 +51,15 @@ extension MembershipContract {
                 throw Rejection(.badArguments, "“finalityQuorum” must be 1…\(MembershipContract.foundersMax)")
             }
         }
+    }
+
+    /// membership.removeOrganization (consortium policy only): a founding organization proposes or
+    /// approves the removal of an organization; a majority of the founders removes it.
+    public struct RemoveOrganization: ContractMethod, Equatable {
+        public static let method = Method.removeOrganization
+        public var organization: IdentityID
+
+        public init(organization: IdentityID) { self.organization = organization }
     }
 
     /// membership.admitOrganization: an active organization admits another.

@@ -32,6 +32,7 @@ public struct MembershipContract: Contract {
         case .rotateKey: try rotateKey(call, try RotateKey(call), &state)
         case .revoke: try revoke(call, try Revoke(call), &state)
         case .setCareTeamCategories: try setCareTeamCategories(call, try SetCareTeamCategories(call), &state)
+        case .removeOrganization: try removeOrganization(call, try RemoveOrganization(call), &state)
         }
     }
 
@@ -40,11 +41,20 @@ public struct MembershipContract: Contract {
         let identity = Identity(id: call.sender, kind: .organization, organization: nil, organizationType: args.organizationType,
                                 roles: [.admin], signingKey: call.transaction.body.publicKey, agreementKey: args.agreementKey,
                                 label: args.label, registeredHeight: call.height)
+        // The founders counted are those founded from the one naming the policy on: `Genesis.make`
+        // names it on the first, so every founder votes.
+        if args.foundersDecide == true, state.get(Self.foundersCountKey) == nil { state.set(Self.foundersCountKey, .int(0)) }
         try register(identity, &state)
         for key in args.orderers ?? [] { state.set(Directory.ordererKey(key), .bytes(call.sender.bytes)) }
+        if let count = state.getValue(Self.foundersCountKey)?.intValue {
+            state.set(Self.founderKey(call.sender), .null)
+            state.set(Self.foundersCountKey, .int(count + 1))
+        }
     }
 
-    /// An active organization admits a new one (a later issue makes this a consortium vote).
+    /// An active organization admits a new one. Under the consortium policy (`Found.foundersDecide`)
+    /// the call is a founding organization's vote: the admission waits, as a proposal, until a
+    /// majority of the founders made the same call.
     private func admitOrganization(_ call: ContractCall, _ args: AdmitOrganization, _ state: inout StateView) throws(Rejection) {
         let sender = try Directory.activeSender(call, in: state)
         guard sender.kind == .organization else { throw Rejection(.unauthorized, "only an organization can admit another") }
@@ -53,7 +63,67 @@ public struct MembershipContract: Contract {
         let identity = Identity(id: key.derivedID, kind: .organization, organization: nil, organizationType: args.organizationType,
                                 roles: [.admin], signingKey: key, agreementKey: args.agreementKey, label: args.label,
                                 registeredHeight: call.height)
+        if Directory.identity(identity.id, in: state) != nil { throw Rejection(.alreadyRegistered, "\(identity.id.hex) is already registered") }
+        guard try Self.founderVote(call, sender, action: "admit", subject: identity.id, &state) else { return }
         try register(identity, &state)
+    }
+
+    /// Consortium policy only: a majority of the founding organizations removes an organization
+    /// (revoked: its attestations, members and signatures no longer count).
+    private func removeOrganization(_ call: ContractCall, _ args: RemoveOrganization, _ state: inout StateView) throws(Rejection) {
+        let sender = try Directory.activeSender(call, in: state)
+        guard state.get(Self.foundersCountKey) != nil else {
+            throw Rejection(.unauthorized, "organizations are removed only on a chain whose founders decide membership (foundersDecide)")
+        }
+        guard var organization = Directory.identity(args.organization, in: state), organization.kind == .organization else {
+            throw Rejection(.unknownIdentity, "no organization \(args.organization.hex)")
+        }
+        guard !organization.revoked else { throw Rejection(.alreadyRevoked, "organization \(organization.id.hex) is already removed") }
+        guard try Self.founderVote(call, sender, action: "remove", subject: organization.id, &state) else { return }
+        organization.revoked = true
+        try state.set(Directory.identityKey(organization.id), organization)
+    }
+
+    // MARK: consortium policy
+
+    /// Present (the number of founders) when the founders decide membership.
+    static let foundersCountKey = "membership/policy/founders"
+    static func founderKey(_ id: IdentityID) -> String { "membership/founder/\(id.hex)" }
+    static func proposalKey(_ action: String, _ subject: IdentityID) -> String { "membership/proposal/\(action)/\(subject.hex)" }
+
+    /// A pending admission or removal: the call's exact arguments and the founders who made it.
+    struct Proposal: StoredValue, Equatable {
+        var args: [UInt8]
+        var approvals: [IdentityID]
+        var height: UInt64
+    }
+
+    /// Whether the call takes effect now: always without the policy; under it, once a majority of
+    /// the founders made the same call (this one counted; its vote kept until then).
+    private static func founderVote(_ call: ContractCall, _ sender: Identity, action: String, subject: IdentityID,
+                                    _ state: inout StateView) throws(Rejection) -> Bool {
+        guard let founders = state.getValue(foundersCountKey)?.intValue else { return true }
+        guard state.get(founderKey(sender.id)) != nil else {
+            throw Rejection(.unauthorized, "the founding organizations decide membership: \(sender.id.hex) is not one of them")
+        }
+        let key = proposalKey(action, subject)
+        let args = call.args.encoded
+        var proposal = Proposal.decode(state.get(key)) { _ in } ?? Proposal(args: args, approvals: [], height: call.height)
+        guard proposal.args == args else {
+            throw Rejection(.proposalConflict, "another proposal to \(action) \(subject.hex) is pending; approve it with the same arguments")
+        }
+        guard !proposal.approvals.contains(sender.id) else {
+            throw Rejection(.alreadyApproved, "\(sender.id.hex) already approved the proposal to \(action) \(subject.hex)")
+        }
+        proposal.approvals.append(sender.id)
+        // Founders removed since genesis do not vote; the majority is of all founders.
+        let approving = proposal.approvals.filter { Directory.identity($0, in: state)?.revoked == false }.count
+        if Int64(approving) * 2 > founders {
+            state.delete(key)
+            return true
+        }
+        try state.set(key, proposal)
+        return false
     }
 
     /// An organization enrolls a member or device with roles its type may give.

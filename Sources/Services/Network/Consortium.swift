@@ -41,8 +41,10 @@ public enum Consortium {
         let sealing = IdentityKeys.generate()
         let keys = members.map { _ in IdentityKeys.generate() }
         let founders = zip(members, keys).map { Founder(keys: $1, label: $0.spec.name, type: $0.spec.type) }
+        // A consortium's founders decide its membership together: no one organization can admit
+        // others (which would also let it make up a quorum of attesters by itself).
         let (genesis, commit) = try Genesis.make(chainId: chainId, founders: founders, ordererKeys: sealing, timeMs: nowMs,
-                                                 finalityQuorum: finalityQuorum)
+                                                 finalityQuorum: finalityQuorum, foundersDecide: true)
         for (member, own) in zip(members, keys) {
             let directory = member.directory
             guard insecurePlainKeys || directory.resolvedPassphrase(confirm: true) != nil else { throw directory.passphraseMissing }
