@@ -244,12 +244,12 @@ public final class EtcdOrderer: Orderer {
                     backoffMs = 50
                 }
             } catch let error as EtcdError {
-                if case .compacted = error {
+                if case .compacted(let oldest) = error {
                     guard peers != nil else {
                         reading.withLock { $0.failure = error }
                         return
                     }
-                    guard let resume = await catchUp(deliver) else { return }
+                    guard let resume = await catchUp(until: oldest, deliver) else { return }
                     next = resume
                     continue
                 }
@@ -263,10 +263,12 @@ public final class EtcdOrderer: Orderer {
     /// Most blocks asked of a peer at once.
     static let catchUpBlocksMax = 256
 
-    /// Takes the blocks the node missed from its peers until a peer's head, then answers the
-    /// revision to watch etcd from (nil once closed). Each block's transactions are checked like a
-    /// batch's; a block with one that fails is refused and asked again (of whichever peer answers).
-    private func catchUp(_ deliver: (OrderedBatch) -> Void) async -> Int64? {
+    /// Takes the blocks the node missed from its peers until a peer's head at or past `oldest` (the
+    /// first revision etcd still keeps), then answers the revision to watch etcd from (nil once
+    /// closed). Each block's transactions are checked like a batch's; a block with one that fails
+    /// is refused and asked again (of whichever peer answers). A peer behind the compaction itself
+    /// is asked again later.
+    private func catchUp(until oldest: Int64, _ deliver: (OrderedBatch) -> Void) async -> Int64? {
         guard let peers else { return nil }
         var backoffMs: Int64 = 100
         func pause(_ why: String) async {
@@ -315,9 +317,16 @@ public final class EtcdOrderer: Orderer {
                 await pause(refused)
                 continue
             }
-            reading.withLock { $0.catchUpError = nil }
-            backoffMs = 100
-            if let position = fetched.position { return position + 1 }
+            if let position = fetched.position {
+                if position + 1 >= oldest {
+                    reading.withLock { $0.catchUpError = nil }
+                    return position + 1
+                }
+                if fetched.blocks.isEmpty { await pause("the peer that answered is itself behind etcd's compaction (at revision \(position))") }
+            } else {
+                reading.withLock { $0.catchUpError = nil }
+                backoffMs = 100
+            }
         }
         return nil
     }

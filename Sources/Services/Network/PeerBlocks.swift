@@ -15,8 +15,11 @@ import Synchronization
 public enum PeerBlockService {
     /// Most blocks in one answer.
     public static let blocksMax = 256
+    /// Most bytes of transactions in one answer (at least one block is always given).
+    public static let answerBytesMax = 32 * 1024 * 1024
 
-    /// The committed blocks from `from` on (at most `limit`, 1…256) for an authenticated organization's
+    /// The committed blocks from `from` on (at most `limit`, 1…256, and about 32 MiB of transactions)
+    /// for an authenticated organization's
     /// node: each block's header and transactions as canonical bytes, and this node's ordering
     /// position when the last one is its head. Blocks carry what every node holds (private calls are
     /// envelopes), so any active organization of the chain may ask.
@@ -29,8 +32,10 @@ public enum PeerBlockService {
             let position = try node.store.orderingPosition()
             var blocks: [JSONObject] = []
             var height = from
-            while height <= head.height, blocks.count < limit, let raw = try node.store.rawBlock(height: height) {
+            var bytes = 0
+            while height <= head.height, blocks.count < limit, bytes < answerBytesMax, let raw = try node.store.rawBlock(height: height) {
                 blocks.append(["height": height, "header": Base64.encode(raw.headerBytes), "transactions": raw.transactionBytes.map(Base64.encode)])
+                bytes += raw.transactionBytes.reduce(0) { $0 + $1.count }
                 height += 1
             }
             var answer: JSONObject = ["blocks": blocks, "head": head.height]
