@@ -106,9 +106,10 @@ let package = Package(
         .target(
             name: "ConsortiumNetwork",
             dependencies: [
-                "LedgerCore", "Contracts", "Services",
+                "LedgerCore", "Contracts", "Services", "Server", "Node", "Ordering", "Storage",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

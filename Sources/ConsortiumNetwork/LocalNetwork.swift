@@ -15,15 +15,23 @@ public struct NetworkLayout: Codable, Sendable {
         public var name: String
         public var type: String
         public var port: Int
+        /// False for an organization added after genesis (`add`); nil or true for a founder.
+        public var founder: Bool?
+        /// The etcd member added with it, if any.
+        public var etcdMember: String?
     }
     public struct EtcdMember: Codable, Sendable {
         public var name: String
         public var clientPort: Int
         public var peerPort: Int
+        /// True for a member that joined the running cluster (`add`).
+        public var joined: Bool?
     }
     public var chainId: String
     public var organizations: [Organization]
     public var etcd: [EtcdMember]
+    /// First port of the network's range (absent in networks created before 2026-12-05: taken from the first etcd member).
+    public var basePort: Int?
     /// True when the key files are in the clear (`--insecure-plain-keys`).
     public var plainKeys: Bool
 
@@ -78,6 +86,7 @@ public final class LocalNetwork: Sendable {
             chainId: chainId,
             organizations: organizations.enumerated().map { .init(name: $1.name, type: $1.type.rawValue, port: basePort + 20 + $0) },
             etcd: (0..<etcdMembers).map { .init(name: "etcd-\($0 + 1)", clientPort: basePort + $0, peerPort: basePort + 10 + $0) },
+            basePort: basePort,
             plainKeys: plainKeys)
         for port in layout.organizations.map(\.port) + layout.etcd.flatMap({ [$0.clientPort, $0.peerPort] }) where !portIsFree(port) {
             throw ServiceError("port \(port) is in use; choose another --base-port")
@@ -98,10 +107,14 @@ public final class LocalNetwork: Sendable {
                               peerURL: "http://127.0.0.1:\(organization.port)")
         }
         try Consortium.create(chainId: chainId, members: members, etcdEndpoints: layout.etcdEndpoints, insecurePlainKeys: plainKeys)
+        try write(layout, to: root)
+        return try LocalNetwork(root: root)
+    }
+
+    static func write(_ layout: NetworkLayout, to root: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(layout).write(to: root.appendingPathComponent("network.json"))
-        return try LocalNetwork(root: root)
+        try encoder.encode(layout).write(to: root.appendingPathComponent("network.json"), options: .atomic)
     }
 
     // MARK: processes
@@ -115,7 +128,7 @@ public final class LocalNetwork: Sendable {
     /// The process's pid if it is running (and is the one this network started).
     public func runningPID(_ name: String) -> Int32? {
         guard let text = try? String(contentsOf: pidFile(name), encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-              kill(pid, 0) == 0, let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return nil }
+              Glibc.kill(pid, 0) == 0, let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return nil }
         let arguments = String(decoding: cmdline, as: UTF8.self).replacingOccurrences(of: "\0", with: " ")
         // A zombie (killed, not yet reaped by init) has an empty command line.
         return arguments.contains(root.path) ? pid : nil
@@ -128,7 +141,8 @@ public final class LocalNetwork: Sendable {
             let client = "http://127.0.0.1:\(member.clientPort)", peer = "http://127.0.0.1:\(member.peerPort)"
             return [etcd, "--name", member.name, "--data-dir", root.appendingPathComponent("etcd/\(member.name)").path,
                     "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-                    "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                    "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
+                    "--initial-cluster-state", member.joined == true ? "existing" : "new",
                     "--initial-cluster-token", "careledger-\(layout.chainId)"]
         }
         guard let organization = layout.organizations.first(where: { $0.name == name }) else {
@@ -193,7 +207,7 @@ public final class LocalNetwork: Sendable {
     public func signal(_ name: String, _ signal: Int32) throws -> Bool {
         guard processNames.contains(name) else { throw ServiceError("no process “\(name)” in this network; there are \(processNames.joined(separator: ", "))") }
         guard let pid = runningPID(name) else { return false }
-        return kill(pid, signal) == 0
+        return Glibc.kill(pid, signal) == 0
     }
 
     /// Waits until the named processes are gone (true) or `seconds` passed.

@@ -62,6 +62,35 @@ public enum Genesis {
         return (block, commit)
     }
 
+    /// The store write of a signed genesis block another node holds (for a node that joins a
+    /// chain): its transactions executed again, its roots checked against its header.
+    public static func commit(of block: Block) throws -> BlockCommit {
+        let header = block.header
+        guard header.height == 0, header.previousHash == .zero else { throw GenesisError.founderRejected("not a genesis block") }
+        let transactions = try block.transactions.map { tx throws(TransactionError) in try VerifiedTransaction.verify(tx) }
+        let execution = BlockExecutor.standard(chainId: header.chainId)
+            .execute(height: 0, timeMs: header.timeMs, transactions: transactions, state: MemoryState())
+        var log = MerkleFrontier()
+        var nodes: [MerkleFrontier.Node] = []
+        let leafHashes = block.transactions.map { MerkleHashing.leafHash($0.bytes) }
+        for leaf in leafHashes { nodes += log.append(leafHash: leaf) }
+        let ids = block.transactions.map(\.id)
+        guard execution.results == block.results, TransactionResult.root(execution.results, transactionIDs: ids) == header.resultsRoot,
+              execution.writeSet.stateRoot(after: .zero) == header.stateRoot, log.root == header.logRoot, log.size == header.logSize,
+              Block.transactionsRoot(ids) == header.transactionsRoot else {
+            throw GenesisError.founderRejected("the genesis block's roots do not match its transactions")
+        }
+        return BlockCommit(block: block, firstLogIndex: 0, leafHashes: leafHashes, logNodes: nodes, writeSet: execution.writeSet)
+    }
+
+    /// The signed block a store holds at `height`, decoded.
+    public static func block(at height: UInt64, in store: any LedgerStore) throws -> Block? {
+        guard let raw = try store.rawBlock(height: height) else { return nil }
+        return Block(header: try BlockHeader(decoding: raw.headerBytes), signature: raw.signature,
+                     transactions: try raw.transactionBytes.map { bytes throws(TransactionError) in try Transaction(decoding: bytes) },
+                     results: try raw.resultBytes.map { bytes throws(CanonicalError) in try TransactionResult(decoding: bytes) })
+    }
+
     /// Builds the genesis block and writes it to an empty store.
     @discardableResult
     public static func create(in store: any LedgerStore, chainId: String, founders: [Founder], ordererKeys: IdentityKeys,

@@ -105,7 +105,13 @@ enum LogRoutes {
             guard let identity = Directory.identity(id, in: services.state) else { throw APIError.notFound("no identity \(id.hex)") }
             return JSON.response(identityJSON(identity))
         }
-        group.get("identities/me") { _, context in JSON.response(identityJSON(try context.requester())) }
+        group.get("identities/me") { _, context in
+            // One's own next sequence number (after what is committed), for signing one's own transactions.
+            let me = try context.requester()
+            var json = identityJSON(me)
+            json["next_sequence"] = BlockExecutor.lastSequence(of: me.id, in: services.state) + 1
+            return JSON.response(json)
+        }
     }
 
     /// RFC 6962 §4.3 get-sth; the signature is Ed25519 by the node over §3.5's TreeHeadSignature,

@@ -142,8 +142,8 @@ enum OpenAPIDocument {
     ])
     static let identity = Schema.object([
         ("id", .id), ("kind", .text), ("roles", .texts), ("revoked", .boolean), ("signing_key", .hex), ("agreement_key", .hex),
-        ("registered_height", .count), ("label", .text), ("organization", .id), ("organization_type", .text),
-    ], optional: ["label", "organization", "organization_type"])
+        ("registered_height", .count), ("label", .text), ("organization", .id), ("organization_type", .text), ("next_sequence", .count),
+    ], optional: ["label", "organization", "organization_type", "next_sequence"])
     static let recordFields: [(String, Schema)] = [
         ("record", .id), ("resource_type", .text), ("category", .text), ("author", .id), ("custodian", .id), ("ciphertext_hash", .id),
         ("version", .count), ("height", .count), ("time_ms", .number), ("erased", .boolean), ("patient", .id), ("erased_height", .count),

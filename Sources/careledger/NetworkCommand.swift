@@ -3,9 +3,6 @@ import Console
 import Foundation
 import ConsortiumNetwork
 import Services
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `careledger network`: a local consortium on loopback for development and fault drills.
 struct NetworkCommand: AsyncParsableCommand {
@@ -17,9 +14,10 @@ struct NetworkCommand: AsyncParsableCommand {
             a data directory per organization under DIR/orgs, a generated passphrase in DIR/passphrase unless \
             CARELEDGER_PASSPHRASE is set) and starts what is not running; ports are BASE…BASE+2 for etcd clients, \
             BASE+10… for etcd peers, BASE+20… for the nodes' HTTP APIs. Logs are in DIR/logs. Fault drills: \
-            `kill NAME` (SIGKILL a node or etcd-N), `start NAME`, `kill-etcd N`.
+            `kill NAME` (SIGKILL a node or etcd-N), `start NAME`, `kill-etcd N`. Membership: `add NAME:TYPE` (a majority \
+            of the founders admits it; it gets an etcd member and a node), `remove NAME` (voted out; its node and etcd member stop).
             """,
-        subcommands: [Up.self, Status.self, Down.self, Kill.self, Start.self, KillEtcd.self])
+        subcommands: [Up.self, Status.self, Down.self, Kill.self, Start.self, KillEtcd.self, Add.self, Remove.self])
 
     struct Place: ParsableArguments {
         @Option(help: "The network's directory.") var dir = "careledger-network"
@@ -65,36 +63,21 @@ struct NetworkCommand: AsyncParsableCommand {
     struct Down: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop every node (gracefully), then etcd; the data stays for the next `up`.")
         @OptionGroup var place: Place
-        func run() async throws {
-            try await LocalNetwork(root: place.url).down()
-            Terminal.line("network in \(place.url.path) stopped")
-        }
+        func run() async throws { try await LocalNetwork(root: place.url).down(); Terminal.line("network in \(place.url.path) stopped") }
     }
 
     struct Kill: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "SIGKILL one process: an organization's node or etcd-N.")
         @OptionGroup var place: Place
         @Argument(help: "Process name (see `status`).") var name: String
-        func run() async throws {
-            let network = try LocalNetwork(root: place.url)
-            guard try network.signal(name, SIGKILL) else { throw CLIError("\(name) is not running") }
-            _ = await network.waitStopped([name], seconds: 10)
-            Terminal.line("killed \(name)")
-        }
+        func run() async throws { try await LocalNetwork(root: place.url).kill(name); Terminal.line("killed \(name)") }
     }
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start one stopped process (a node or etcd-N) and wait until it answers.")
         @OptionGroup var place: Place
         @Argument(help: "Process name (see `status`).") var name: String
-        func run() async throws {
-            let network = try LocalNetwork(root: place.url)
-            guard try network.start(name, careledger: LocalNetwork.ownExecutable, etcd: try LocalNetwork.etcdBinary()) else {
-                throw CLIError("\(name) is already running")
-            }
-            guard await network.waitHealthy([name], seconds: 60) else { throw CLIError("\(name) did not answer within 60 s; see \(network.logFile(name).path)") }
-            Terminal.line("started \(name)")
-        }
+        func run() async throws { try await LocalNetwork(root: place.url).startOne(name); Terminal.line("started \(name)") }
     }
 
     struct KillEtcd: AsyncParsableCommand {
@@ -104,5 +87,21 @@ struct NetworkCommand: AsyncParsableCommand {
         func run() async throws {
             try await Kill.parse(["etcd-\(member)", "--dir", place.dir]).run()
         }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Admit an organization (NAME:TYPE) by a majority of the founders; start its etcd member and node.")
+        @OptionGroup var place: Place
+        @Argument(help: "NAME:TYPE, e.g. pharmacy-1:pharmacy.") var organization: String
+        func run() async throws {
+            try await Status.show(try await LocalNetwork(root: place.url).add(try OrganizationSpec(parsing: organization)), json: false)
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an organization by a majority of the founders; stop its node and etcd member.")
+        @OptionGroup var place: Place
+        @Argument(help: "Organization name (see `status`).") var name: String
+        func run() async throws { try await Status.show(try await LocalNetwork(root: place.url).remove(name), json: false) }
     }
 }

@@ -173,6 +173,25 @@ struct NetworkTests {
         #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "at the end: \(states)")
         #expect(states.allSatisfy { ($0["finalHeight"] as? Int ?? -1) >= 1 && $0["status"] as? String == "ok" }, "\(states)")
 
+        // Membership at run time: a majority of the founders admits a pharmacy; it gets its own etcd
+        // member and node, which replays the chain to the same state root; then they vote it out and
+        // its node and etcd member stop.
+        let added = try await careledger(["network", "add", "pharmacy:pharmacy"], timeout: 180)
+        #expect(added.contains("pharmacy") && added.contains("etcd-4"), "\(added)")
+        sequence += 1  // the hospital, a founder, voted with its key
+        try await send(1)
+        states = try await converged(atLeast: 4, nodes: [0, 1, 2, 3])
+        #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "with the pharmacy: \(states)")
+        let (_, members) = try await http("http://127.0.0.1:\(basePort)/v3/cluster/member/list", method: "POST", body: Data("{}".utf8),
+                                          contentType: "application/json")
+        #expect(((try JSONSerialization.jsonObject(with: members) as? [String: Any])?["members"] as? [Any])?.count == 4)
+        let removed = try await careledger(["network", "remove", "pharmacy"], timeout: 120)
+        #expect(!removed.contains("pharmacy") && !removed.contains("etcd-4"), "\(removed)")
+        sequence += 1
+        try await send(1)
+        states = try await converged(atLeast: 5)
+        #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "after the pharmacy left: \(states)")
+
         let status = try await careledger(["network", "status", "--json"])
         #expect(status.contains("\"processes\""))
         _ = try await careledger(["network", "down"], timeout: 90)

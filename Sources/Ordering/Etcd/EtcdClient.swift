@@ -133,6 +133,40 @@ public final class EtcdClient: Sendable {
         _ = try await call("/v3/kv/compaction", ["revision": String(revision), "physical": true])
     }
 
+    // MARK: cluster membership
+
+    /// A member of the etcd cluster.
+    public struct Member: Sendable, Equatable {
+        public let id: UInt64
+        /// Empty for a member added but not started yet.
+        public let name: String
+        public let peerURLs: [String]
+    }
+
+    /// The cluster's members.
+    public func members() async throws(EtcdError) -> [Member] {
+        let answer = try await call("/v3/cluster/member/list", [:])
+        return (answer["members"] as? [[String: Any]] ?? []).compactMap(Self.member)
+    }
+
+    /// Adds a member that will join from `peerURL`; start it with `--initial-cluster-state existing`.
+    @discardableResult
+    public func addMember(peerURL: String) async throws(EtcdError) -> Member {
+        let answer = try await call("/v3/cluster/member/add", ["peerURLs": [peerURL]])
+        guard let member = (answer["member"] as? [String: Any]).flatMap(Self.member) else { throw .malformed("a member add without the member") }
+        return member
+    }
+
+    /// Removes a member from the cluster.
+    public func removeMember(id: UInt64) async throws(EtcdError) {
+        _ = try await call("/v3/cluster/member/remove", ["ID": String(id)])
+    }
+
+    private static func member(_ object: [String: Any]) -> Member? {
+        guard let id = (object["ID"] as? String).flatMap(UInt64.init) ?? (object["ID"] as? NSNumber)?.uint64Value else { return nil }
+        return Member(id: id, name: object["name"] as? String ?? "", peerURLs: object["peerURLs"] as? [String] ?? [])
+    }
+
     // MARK: leases
 
     /// A lease of `seconds`; keys put with it vanish when it expires unrevived.

@@ -46,23 +46,43 @@ public enum Consortium {
         let (genesis, commit) = try Genesis.make(chainId: chainId, founders: founders, ordererKeys: sealing, timeMs: nowMs,
                                                  finalityQuorum: finalityQuorum, foundersDecide: true)
         for (member, own) in zip(members, keys) {
-            let directory = member.directory
-            guard insecurePlainKeys || directory.resolvedPassphrase(confirm: true) != nil else { throw directory.passphraseMissing }
-            try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            let lock = try directory.lock()
-            defer { lock.release() }
-            try directory.saveKey("sealing", sealing, plain: insecurePlainKeys)
-            try directory.saveKey("node", IdentityKeys.generate(), plain: insecurePlainKeys)
-            try directory.saveKey(member.spec.name, own, plain: insecurePlainKeys)
-            try SQLiteLedgerStore(path: directory.ledgerPath).commit(commit)
-            try directory.write(settings: NodeSettings(
-                chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
-                plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true,
-                consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name,
-                                               peerURL: member.peerURL),
-                sealingKey: "sealing"))
+            try write(member, keys: own, chainId: chainId, genesis: commit, sealing: sealing, etcdEndpoints: etcdEndpoints,
+                      insecurePlainKeys: insecurePlainKeys)
         }
         return genesis
+    }
+
+    /// Creates the data directory of an organization joining a running consortium: its own new
+    /// key, a node key, the consortium's sealing key, the genesis block (its transactions executed
+    /// again and its roots checked); its node replays the rest from etcd or its peers. Returns the
+    /// organization's keys: the founders admit it (`membership.admitOrganization`) before its node
+    /// counts.
+    public static func join(_ member: Member, chainId: String, genesis: Block, sealing: IdentityKeys, etcdEndpoints: [String],
+                            insecurePlainKeys: Bool = false) throws -> IdentityKeys {
+        guard !member.directory.exists else { throw ServiceError("\(member.directory.path) already holds a CareLedger; choose another directory") }
+        let keys = IdentityKeys.generate()
+        try write(member, keys: keys, chainId: chainId, genesis: try Genesis.commit(of: genesis), sealing: sealing, etcdEndpoints: etcdEndpoints,
+                  insecurePlainKeys: insecurePlainKeys)
+        return keys
+    }
+
+    private static func write(_ member: Member, keys: IdentityKeys, chainId: String, genesis: BlockCommit, sealing: IdentityKeys,
+                              etcdEndpoints: [String], insecurePlainKeys: Bool) throws {
+        let directory = member.directory
+        guard insecurePlainKeys || directory.resolvedPassphrase(confirm: true) != nil else { throw directory.passphraseMissing }
+        try FileManager.default.createDirectory(at: directory.url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let lock = try directory.lock()
+        defer { lock.release() }
+        try directory.saveKey("sealing", sealing, plain: insecurePlainKeys)
+        try directory.saveKey("node", IdentityKeys.generate(), plain: insecurePlainKeys)
+        try directory.saveKey(member.spec.name, keys, plain: insecurePlainKeys)
+        try SQLiteLedgerStore(path: directory.ledgerPath).commit(genesis)
+        try directory.write(settings: NodeSettings(
+            chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
+            plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true,
+            consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name,
+                                           peerURL: member.peerURL),
+            sealingKey: "sealing"))
     }
 
     /// Makes `configuration` order through etcd, attest with `organizationKeys`, hold the private
