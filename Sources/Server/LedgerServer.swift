@@ -47,8 +47,12 @@ public struct ServerServices: Sendable {
     /// Relays sealed telehealth messages between session participants (memory only).
     public let relay = TelehealthRelay()
 
+    /// A consortium node's way to records other organizations' nodes hold (`PeerRecords`).
+    public let recordPeer: (any RecordPeer)?
+
     public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, fhir: FHIRService? = nil, access: AccessService? = nil,
-                metrics: PrometheusCollectorRegistry = .init()) {
+                metrics: PrometheusCollectorRegistry = .init(), recordPeer: (any RecordPeer)? = nil) {
+        self.recordPeer = recordPeer
         self.node = node
         self.nodeKeys = nodeKeys
         self.tokens = tokens
@@ -124,6 +128,22 @@ public enum LedgerServer {
                 throw APIError(error)
             }
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: payload)))
+        }
+        router.get("/v1/peer/records/:id/release") { request, context in
+            guard let record = Hash256(hex: try context.parameters.require("id")),
+                  let requester = request.query("requester").flatMap(Hash256.init(hex:)) else {
+                throw APIError.badRequest("the record id and `requester` are 64 hex digits each")
+            }
+            guard let purpose = Purpose(rawValue: request.query("purpose") ?? "TREAT") else {
+                throw APIError.badRequest("purpose must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard let access = services.access else { throw APIError(.notFound, "not_found", "this node holds no records") }
+            let peer = try peerRequest(request, services, resource: PeerRecords.resource(record, requester: requester, purpose: purpose))
+            let nowMs = await services.node.nextBlockTimeMs
+            return try await JSON.read { () async throws(ServiceError) in
+                try await PeerRecords.release(peer, record: record, requester: requester, purpose: purpose, node: services.node, access: access,
+                                              nowMs: nowMs)
+            }
         }
         router.get("/v1/blocks") { request, _ in
             let from = try request.integer("from", in: 1...UInt64(Int64.max), default: 1)

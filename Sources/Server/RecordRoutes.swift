@@ -21,14 +21,16 @@ enum RecordRoutes {
             let record = try hash(context, "id", what: "record id")
             let purposeName = request.query("purpose") ?? "TREAT"
             guard let purpose = Purpose(rawValue: purposeName) else { throw APIError.badRequest("purpose must be one of \(Purpose.allCases.map(\.rawValue).joined(separator: ", "))") }
+            // A record another organization holds: its node decides, logs and answers (consortium).
+            do throws(ServiceError) {
+                if let answer = try await PeerRecords.read(record, requester: requester.id, purpose: purpose, node: services.node, access: access,
+                                                           peer: services.recordPeer) {
+                    return JSON.response(answer)
+                }
+            } catch { throw APIError(error) }
             do {
                 let release = try await access.read(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
-                return JSON.response([
-                    "record": AccessService.recordJSON(release.entry), "decision": ["outcome": release.decision.outcome.rawValue, "reason": release.decision.reason.rawValue],
-                    "audit_index": release.auditIndex, "sealed_record": Data(release.blob.bytes).base64EncodedString(),
-                    "wrapped_key": Data(release.wrappedKey.bytes).base64EncodedString(),
-                    "note": "decrypt: unwrap wrapped_key with your X25519 key (HPKE, info bound to record, version, recipient), then AES-256-GCM open",
-                ])
+                return JSON.response(PeerRecords.releaseJSON(release))
             } catch let error as AccessError {
                 switch error {
                 case .denied(let decision) where decision.reason == .recordErased && decision.existenceVisible:

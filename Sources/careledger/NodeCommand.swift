@@ -85,7 +85,7 @@ struct NodeCommand: AsyncParsableCommand {
             let url = publicURL ?? "\(tls == nil ? "http" : "https")://\(urlHost(host)):\(port)"
             let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url,
                                               usedAssertions: try SQLiteUsedAssertions(path: options.directory.usedAssertionsPath))
-            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir)
+            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir, recordPeer: ledger.recordPeer)
             // Reads over HTTP append to the audit log; its tree head goes on-chain within 250 ms.
             let anchorer = try options.directory.loadKey(ledger.settings.administrator)
             let anchoring = Task {

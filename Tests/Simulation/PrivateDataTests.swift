@@ -251,6 +251,85 @@ struct PrivateDataTests {
     }
 }
 
+/// Reading a record another organization holds, through one's own node: the laboratory's node
+/// asks the hospital's (the custodian's), which decides on its replica, logs, and answers with the
+/// ciphertext and the data key wrapped to the requester.
+@Suite("A record another organization holds, read through one's own node", .timeLimit(.minutes(1)))
+struct PeerRecordTests {
+    typealias Network = PrivateDataTests.Network
+
+    /// The reading organization's way to the custodian's node: the custodian's own answer
+    /// (`PeerRecords.release`), the request signed with the reader's organization key.
+    struct Peer: RecordPeer {
+        let network: Network
+        let own: IdentityKeys
+
+        func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID) async throws(ServiceError) -> JSONObject {
+            guard let index = network.organizations.firstIndex(where: { $0.derivedID == custodian }) else { throw .notFound("no such node") }
+            let request = PeerRequest.sign(chainId: PrivateDataTests.chainId,
+                                           resource: PeerRecords.resource(record, requester: requester, purpose: purpose),
+                                           organization: own, timeMs: network.clock.nowMs())
+            return try await PeerRecords.release(request, record: record, requester: requester, purpose: purpose, node: network.nodes[index],
+                                                 access: network.access[index], nowMs: network.clock.nowMs())
+        }
+    }
+
+    static func open(_ answer: JSONObject, as keys: IdentityKeys) throws -> [UInt8] {
+        let record = try #require((answer["record"] as? JSONObject)?["record"] as? String).flatMap(Hash256.init(hex:))
+        let version = try #require((answer["record"] as? JSONObject)?["version"] as? UInt64 ?? ((answer["record"] as? JSONObject)?["version"] as? Int).map(UInt64.init))
+        let wrapped = try WrappedKey(bytes: try #require((answer["wrapped_key"] as? String).flatMap(Base64.decode)))
+        let sealed = try SealedRecord(bytes: try #require((answer["sealed_record"] as? String).flatMap(Base64.decode)))
+        let id = try #require(record)
+        let key = try KeyWrap.unwrap(wrapped, with: keys.agreement, context: WrapContext(record: id, version: version, recipient: keys.derivedID))
+        return try RecordCipher.open(sealed, with: key, record: id, version: version)
+    }
+
+    @Test func theCustodianDecidesLogsAndAnswersTheReaderOpensIt() async throws {
+        let network = try await Network()
+        let (hospital, laboratory, payer) = (network.hospital, network.laboratory, network.payer)
+        let patient = IdentityKeys(seed: Array(repeating: 96, count: 32))
+        _ = try await network.commit(UnsignedCall(patient, call: MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
+                                     through: 0)
+        // The hospital stores an encrypted Observation and registers it.
+        let content = Array(#"{"resourceType":"Observation","status":"final","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#.utf8)
+        let record = Hash256.sha256(Array("observation-1".utf8))
+        let prepared = try network.access[0].prepare(content: content, record: record, version: 1, patient: patient.derivedID,
+                                                     custodian: hospital.derivedID)
+        try network.access[0].store(prepared.version)
+        _ = try await network.access[0].registering([prepared.version]) {
+            try await network.commit(UnsignedCall(hospital, call: RecordsContract.Register(
+                record: record, patient: patient.derivedID, resourceType: prepared.resourceType, category: .general,
+                ciphertextHash: prepared.version.blob.hash, version: 1)), through: 0)
+        }
+        let peer = Peer(network: network, own: laboratory)
+        func read(as requester: IdentityID) async -> Result<JSONObject, ServiceError> {
+            do throws(ServiceError) {
+                guard let answer = try await PeerRecords.read(record, requester: requester, purpose: .treatment, node: network.nodes[2],
+                                                              access: network.access[2], peer: peer) else { return .failure(.notFound("answered locally")) }
+                return .success(answer)
+            } catch { return .failure(error) }
+        }
+        // No consent yet: the hospital refuses, and the refusal looks like a missing record.
+        guard case .failure(let refusal) = await read(as: laboratory.derivedID) else { Issue.record("released without consent"); return }
+        #expect(refusal.kind == .notFound, "\(refusal)")
+        // The patient consents to the laboratory; the laboratory reads through its own node and opens it.
+        _ = try await network.commit(UnsignedCall(patient, call: ConsentContract.Grant(patient: patient.derivedID, grantee: .organization(laboratory.derivedID),
+                                                                                       purposes: [.treatment], actions: [.read])), through: 0)
+        let answer = try await read(as: laboratory.derivedID).get()
+        #expect(try Self.open(answer, as: laboratory) == content)
+        #expect((answer["decision"] as? [String: Any])?["outcome"] as? String == "permit", "\(answer)")
+        // The laboratory's node holds no key to it; the payer, not the laboratory's member, is refused.
+        #expect(network.access[2].custodianKeys(hospital.derivedID) == nil)
+        guard case .failure(let stranger) = await read(as: payer.derivedID) else { Issue.record("released to another organization's name"); return }
+        #expect(stranger.kind == .forbidden, "\(stranger)")
+        // On the custodian's own node the same read is answered locally.
+        let local = try await PeerRecords.read(record, requester: laboratory.derivedID, purpose: .treatment, node: network.nodes[0],
+                                               access: network.access[0], peer: peer)
+        #expect(local == nil)
+        await network.stop()
+    }
+}
+
 extension Array where Element == UInt8 {
     func contains(subsequence: [UInt8]) -> Bool {
         guard !subsequence.isEmpty, subsequence.count <= count else { return false }

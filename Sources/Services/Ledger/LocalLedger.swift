@@ -76,6 +76,8 @@ public final class LocalLedger: Sendable {
     public let client: LedgerClient
     /// The FHIR facade over this node's records (patients registered through it keep their keys in the directory).
     public let fhir: FHIRService
+    /// A consortium node's way to records other organizations hold (their nodes); nil on a single node.
+    public let recordPeer: (any RecordPeer)?
     private let lock: DirectoryLock
 
     private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
@@ -87,6 +89,7 @@ public final class LocalLedger: Sendable {
         self.access = access
         self.client = LedgerClient(node: node)
         self.fhir = FHIRService(client: client, access: access, patientKeys: DirectoryPatientKeys(directory: directory), recordIDs: recordIDs)
+        self.recordPeer = node.configuration.privateDataSource as? any RecordPeer
         self.lock = lock
     }
 

@@ -100,20 +100,26 @@ public final class PeerPrivateDataSource: PrivateDataSource {
     }
 
     public func fetch(_ id: Hash256, from organization: IdentityID) async -> [UInt8]? {
+        guard let answer = await signedGet(resource: PeerRequest.privatePayload(id), path: "/v1/private/" + id.hex, from: organization),
+              answer.status == 200 else { return nil }
+        return answer.body
+    }
+
+    /// A GET of `path` on `organization`'s node, signed for `resource` with this node's organization
+    /// key; nil if the node is not registered or does not answer (its URL is then looked up again).
+    func signedGet(resource: String, path: String, from organization: IdentityID) async -> (status: Int, body: [UInt8])? {
         guard let base = await url(of: organization) else { return nil }
-        let request = PeerRequest.sign(chainId: chainId, resource: PeerRequest.privatePayload(id), organization: keys, timeMs: clock.nowMs())
-        var http = HTTPClientRequest(url: base + "/v1/private/" + id.hex)
+        let request = PeerRequest.sign(chainId: chainId, resource: resource, organization: keys, timeMs: clock.nowMs())
+        var http = HTTPClientRequest(url: base + path)
         http.headers.add(name: PrivatePayloads.organizationHeader, value: request.organization.hex)
         http.headers.add(name: PrivatePayloads.timeHeader, value: String(request.timeMs))
         http.headers.add(name: PrivatePayloads.signatureHeader, value: Base64.encode(request.signature))
         do {
             let response = try await EtcdClient.sharedHTTP.execute(http, timeout: Self.requestTimeout)
-            guard response.status == .ok else {
-                // The peer may have moved: look its URL up again next time.
-                if response.status != .notFound { urls.withLock { $0[organization] = nil } }
-                return nil
-            }
-            return Array(buffer: try await response.body.collect(upTo: PrivatePayload.encodedBytesMax))
+            let body = Array(buffer: try await response.body.collect(upTo: PrivatePayload.encodedBytesMax + 64 * 1024 * 1024))
+            // The peer may have moved: look its URL up again next time.
+            if response.status != .ok, response.status != .notFound, response.status != .forbidden { urls.withLock { $0[organization] = nil } }
+            return (Int(response.status.code), body)
         } catch {
             urls.withLock { $0[organization] = nil }
             return nil
