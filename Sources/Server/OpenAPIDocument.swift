@@ -135,6 +135,10 @@ enum OpenAPIDocument {
         ("disagreements", .array(.text)), ("caughtUpBlocks", .count), ("catchUpError", .text),
         ("privatePayloads", .object([("fetched", .count), ("refused", .count)])), ("waitingForPrivatePayload", .id),
     ], optional: ["failure", "divergence", "disagreements", "catchUpError", "waitingForPrivatePayload"])
+    static let release = Schema.object([
+        ("record", record), ("decision", .object([("outcome", .text), ("reason", .text)])), ("audit_index", .count),
+        ("sealed_record", .base64), ("wrapped_key", .base64), ("note", .text),
+    ])
     static let block = Schema.object([
         ("height", .count), ("hash", .id), ("previous_hash", .id), ("time_ms", .number), ("transaction_count", .count),
         ("transactions_root", .id), ("tree_size", .count), ("sha256_root_hash", .base64), ("results_root", .id), ("state_root", .id),
@@ -335,14 +339,20 @@ enum OpenAPIDocument {
               success: [("200", .json(identity))]),
         Route(method: "get", path: "/v1/records/{id}", summary: "A record's on-chain entry and versions (patient, delegate, custodian staff or a permitted reader)",
               authenticated: true, success: [("200", .json(recordWithVersions))], errors: ["400", "404", "503"]),
-        Route(method: "get", path: "/v1/records/{id}/release", summary: "Consent decision, durable audit, then the ciphertext with its data key wrapped for the requester",
+        Route(method: "get", path: "/v1/records/{id}/release", summary: "Consent decision, durable audit, then the ciphertext with its data key wrapped for the requester"
+                  + " (on a consortium node, a record another organization holds is asked of its custodian's node)",
               authenticated: true,
               query: [query("purpose", false, "HL7 v3 PurposeOfUse code (default TREAT)", .choice(Purpose.allCases.map(\.rawValue)))],
-              success: [("200", .json(.object([
-                  ("record", record), ("decision", .object([("outcome", .text), ("reason", .text)])), ("audit_index", .count),
-                  ("sealed_record", .base64), ("wrapped_key", .base64), ("note", .text),
-              ])))],
+              success: [("200", .json(release))],
               errors: ["400", "404", "410", "503"]),
+        Route(method: "get", path: "/v1/peer/records/{id}/release",
+              summary: "Node to node: the custodian's decision, logged, and the release for a member of the asking organization; "
+                  + "signed with that organization's key like /v1/private/{id}",
+              authenticated: false,
+              query: [query("requester", true, "the reading identity's id (the organization or one of its members)", .id),
+                      query("purpose", false, "HL7 v3 PurposeOfUse code (default TREAT)", .choice(Purpose.allCases.map(\.rawValue)))],
+              success: [("200", .json(release))],
+              errors: ["400", "401", "403", "404", "503"]),
         Route(method: "get", path: "/v1/patients/{id}/records", summary: "A patient's records (patient, delegate or custodian staff)", authenticated: true,
               query: [page, query("after", false, "the previous page's next_after")],
               success: [("200", .json(.object([("records", .array(record)), ("next_after", .text)], optional: ["next_after"])))],
