@@ -249,19 +249,14 @@ public final class LocalNetwork: Sendable {
 
     /// A GET's JSON object, or nil (no answer within 2 s, or not JSON).
     static func getJSON(_ url: String) async -> [String: any Sendable]? {
-        do {
-            let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: url), timeout: .seconds(2))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            let object = try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-            return object?.mapValues { value -> any Sendable in
-                switch value {
-                case let text as String: text
-                case let number as NSNumber: number.int64Value
-                case let list as [Any]: list.map { "\($0)" }
-                default: "\(value)"
-                }
+        await request(url, token: nil, timeout: .seconds(2))?.json?.mapValues { value -> any Sendable in
+            switch value {
+            case let text as String: text
+            case let number as NSNumber: number.int64Value
+            case let list as [Any]: list.map { "\($0)" }
+            default: "\(value)"
             }
-        } catch { return nil }
+        }
     }
 
     static func portIsFree(_ port: Int) -> Bool {

@@ -143,17 +143,17 @@ extension LocalNetwork {
             let keys = try directory.loadKey(name)
             let token = try await TokenAuthority(mintingFor: try directory.loadKey("node"), chainId: layout.chainId).mint(for: keys.derivedID).token
             let node = "http://127.0.0.1:\(organization.port)"
-            guard let me = try await Self.request(node + "/v1/identities/me", token: token),
-                  let sequence = (me.json["next_sequence"] as? NSNumber)?.uint64Value else {
+            guard let me = await Self.request(node + "/v1/identities/me", token: token),
+                  let sequence = (me.json?["next_sequence"] as? NSNumber)?.uint64Value else {
                 refusals.append("\(name)'s node does not answer")
                 continue
             }
             let tx = Transaction.sign(TransactionBody(chainId: layout.chainId, sender: keys.derivedID, publicKey: keys.signingPublicKey,
                                                       sequence: sequence, call: call), with: keys)
             let body = Data(try JSONSerialization.data(withJSONObject: ["transaction": Base64.encode(tx.bytes)]))
-            guard let answer = try await Self.request(node + "/v1/txs?wait=committed&timeout_ms=20000", token: token, body: body),
+            guard let answer = await Self.request(node + "/v1/txs?wait=committed&timeout_ms=20000", token: token, body: body),
                   answer.status == 200 else {
-                refusals.append("\(name): \(try await Self.request(node + "/healthz", token: nil).map { "\($0.json)" } ?? "no answer")")
+                refusals.append("\(name): \(await Self.request(node + "/healthz", token: nil).map { "\($0.json ?? [:])" } ?? "no answer")")
                 continue
             }
             votes += 1
@@ -163,8 +163,10 @@ extension LocalNetwork {
         }
     }
 
-    /// A GET (or, with a body, a JSON POST) to a node; nil if it does not answer.
-    static func request(_ url: String, token: String?, body: Data? = nil) async throws -> (status: Int, json: [String: Any])? {
+    /// A GET (or, with a body, a JSON POST) to a node; nil if it does not answer; `json` nil if the
+    /// answer is not a JSON object.
+    static func request(_ url: String, token: String?, body: Data? = nil, timeout: TimeAmount = .seconds(30)) async
+        -> (status: Int, json: [String: Any]?)? {
         var request = HTTPClientRequest(url: url)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
@@ -173,10 +175,9 @@ extension LocalNetwork {
             request.body = .bytes(ByteBuffer(bytes: body))
         }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: 1 << 20)
-            let json = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any] ?? [:]
-            return (Int(response.status.code), json)
+            return (Int(response.status.code), (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any])
         } catch { return nil }
     }
 }

@@ -32,11 +32,7 @@ public enum ChainAudit {
             let envelopes = transactions.compactMap { tx in executor.privateEnvelope(tx).map { (tx.id, $0) } }
             guard !envelopes.isEmpty, let stored = try? payloadStore?.privatePayloads(envelopes.map(\.0)) else { return [:] }
             var payloads: [Hash256: PrivatePayload] = [:]
-            for (id, envelope) in envelopes {
-                if let bytes = stored[id], let payload = try? PrivatePayload(decoding: bytes), payload.commitment == envelope.commitment {
-                    payloads[id] = payload
-                }
-            }
+            for (id, envelope) in envelopes { payloads[id] = stored[id].flatMap { try? envelope.open($0) } }
             return payloads
         }))
         var leafHashes: [Hash256] = []

@@ -53,11 +53,7 @@ extension LedgerNode {
                 checked[tx.id] = .failure(.privatePayload("\(tx.id.hex) is a private call; its payload must come with it"))
                 continue
             }
-            do {
-                let payload = try PrivatePayload(decoding: bytes)
-                guard payload.commitment == envelope.commitment else { throw PrivateDataError.commitmentMismatch }
-                checked[tx.id] = .success(payload)
-            } catch {
+            do { checked[tx.id] = .success(try envelope.open(bytes)) } catch {
                 checked[tx.id] = .failure(.privatePayload("\(tx.id.hex): \(error)"))
             }
         }
@@ -77,7 +73,7 @@ extension LedgerNode {
         let stored = try payloadStore.privatePayloads(wanted.map(\.0))
         var payloads: [Hash256: PrivatePayload] = [:]
         for (id, envelope) in wanted {
-            if let bytes = stored[id], let payload = try? PrivatePayload(decoding: bytes), payload.commitment == envelope.commitment {
+            if let bytes = stored[id], let payload = try? envelope.open(bytes) {
                 payloads[id] = payload
                 continue
             }
@@ -101,7 +97,7 @@ extension LedgerNode {
         while !stopRequested.withLock({ $0 }) {
             for peer in peers {
                 guard let bytes = await source.fetch(id, from: peer) else { continue }
-                guard let payload = try? PrivatePayload(decoding: bytes), payload.commitment == envelope.commitment else {
+                guard let payload = try? envelope.open(bytes) else {
                     privateStatus.withLock { $0.refused += 1 }
                     continue
                 }
@@ -125,7 +121,8 @@ extension LedgerNode {
     /// A transaction's result as this node knows it: for a private call whose payload this node
     /// holds, its private part's result; otherwise the block's.
     nonisolated func effectiveResult(_ id: Hash256, logIndex: UInt64, shared: TransactionResult) -> TransactionResult {
-        guard shared.isAccepted, let bytes = try? store.transactionBytes(logIndex: logIndex),
+        // Without private state there is no private result: no read of the transaction.
+        guard shared.isAccepted, cache.holdsPrivateState, let bytes = try? store.transactionBytes(logIndex: logIndex),
               let tx = try? Transaction(decoding: bytes), let envelope = executor.privateEnvelope(VerifiedTransaction(uncheckedFromTrustedStore: tx)),
               let stored = cache.value(for: envelope.keyNamespace + BlockExecutor.privateResultKey(id)),
               let result = try? TransactionResult(decoding: stored) else { return shared }

@@ -54,11 +54,11 @@ final class StateCache: StateReader, Sendable {
         namespaceSet.withLock { $0 = found }
     }
 
-    /// Length of "private/" + 64 hex digits + "/".
-    static let namespaceLength = PrivateEnvelope.keyPrefix.count + 65
-
     /// The private namespaces held, sorted.
     var namespaces: [String] { namespaceSet.withLock { $0.sorted() } }
+
+    /// Whether this node holds any private state.
+    var holdsPrivateState: Bool { namespaceSet.withLock { !$0.isEmpty } }
 
     /// The first failed store read, if any: whatever was executed or decided since may rest on a
     /// value that was not there.
@@ -119,7 +119,7 @@ final class StateCache: StateReader, Sendable {
         entries.withLock { e in
             for entry in writeSet.entries { e.overlay[entry.key] = (entry.value, height) }
         }
-        let added = writeSet.entries.lazy.filter { $0.key.hasPrefix(PrivateEnvelope.keyPrefix) }.map { String($0.key.prefix(Self.namespaceLength)) }
+        let added = writeSet.entries.compactMap { PrivateEnvelope.namespace(ofKey: $0.key) }
         if !added.isEmpty { namespaceSet.withLock { $0.formUnion(added) } }
     }
 

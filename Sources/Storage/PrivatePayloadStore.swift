@@ -15,12 +15,10 @@ extension LedgerStore {
     /// The private collections' key namespaces ("private/<collection hex>/") this store holds
     /// state of, found with one probe per collection.
     public func privateNamespaces() throws -> Set<String> {
-        let length = PrivateEnvelope.keyPrefix.count + 65
         var found: Set<String> = []
         var after: String?
         while let row = try states(prefix: PrivateEnvelope.keyPrefix, after: after, limit: 1).first {
-            let namespace = String(row.key.prefix(length))
-            guard namespace.count == length, namespace.hasSuffix("/") else { break }
+            guard let namespace = PrivateEnvelope.namespace(ofKey: row.key) else { break }
             found.insert(namespace)
             // Past every key of this namespace: "0" sorts right after "/".
             after = String(namespace.dropLast()) + "0"

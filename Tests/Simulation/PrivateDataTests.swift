@@ -95,6 +95,13 @@ struct PrivateDataTests {
             return tx
         }
 
+        /// A patient who registers themselves through the hospital's node.
+        func registerPatient(seed: UInt8) async throws -> IdentityKeys {
+            let patient = IdentityKeys(seed: Array(repeating: seed, count: 32))
+            _ = try await commit(UnsignedCall(patient, call: MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)), through: 0)
+            return patient
+        }
+
         func stop() async { for node in nodes { await node.stop() } }
     }
 
@@ -163,10 +170,8 @@ struct PrivateDataTests {
 
     @Test func theThirdOrganizationsNodeStoresNoneOfAPairsPrivatePayload() async throws {
         let network = try await Network()
-        let patient = IdentityKeys(seed: Array(repeating: 94, count: 32))
         _ = try await network.commit(UnsignedCall(network.payer, call: Self.plan()), through: 1)
-        _ = try await network.commit(UnsignedCall(patient, call: MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
-                                     through: 0)
+        let patient = try await network.registerPatient(seed: 94)
         // The payer's node is first answered with a forged payload: it must refuse it and ask again.
         network.links[1].forgedAnswers.withLock { $0 = 1 }
         let submit = Self.claim(patient: patient.derivedID, serviceMs: network.clock.nowMs() - 86_400_000)
@@ -212,10 +217,8 @@ struct PrivateDataTests {
 
     @Test func aPayloadIsReleasedOnlyToAnOrganizationItNamesSignedWithItsKey() async throws {
         let network = try await Network()
-        let patient = IdentityKeys(seed: Array(repeating: 95, count: 32))
         _ = try await network.commit(UnsignedCall(network.payer, call: Self.plan()), through: 1)
-        _ = try await network.commit(UnsignedCall(patient, call: MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
-                                     through: 0)
+        let patient = try await network.registerPatient(seed: 95)
         let submit = Self.claim(patient: patient.derivedID, serviceMs: network.clock.nowMs() - 86_400_000)
         let tx = try await network.commit(UnsignedCall(network.hospital, privateCall: submit,
                                                        for: [network.hospital.derivedID, network.payer.derivedID]), through: 0)
@@ -287,9 +290,7 @@ struct PeerRecordTests {
     @Test func theCustodianDecidesLogsAndAnswersTheReaderOpensIt() async throws {
         let network = try await Network()
         let (hospital, laboratory, payer) = (network.hospital, network.laboratory, network.payer)
-        let patient = IdentityKeys(seed: Array(repeating: 96, count: 32))
-        _ = try await network.commit(UnsignedCall(patient, call: MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
-                                     through: 0)
+        let patient = try await network.registerPatient(seed: 96)
         // The hospital stores an encrypted Observation and registers it.
         let content = Array(#"{"resourceType":"Observation","status":"final","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#.utf8)
         let record = Hash256.sha256(Array("observation-1".utf8))

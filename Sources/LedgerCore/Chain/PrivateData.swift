@@ -99,6 +99,23 @@ public struct PrivateEnvelope: Sendable, Hashable {
 
     /// The state-key namespace of this collection.
     public var keyNamespace: String { Self.keyPrefix + collection.hex + "/" }
+
+    /// Length of a namespace: "private/" + 64 hex digits + "/".
+    public static let keyNamespaceLength = keyPrefix.count + 65
+
+    /// The namespace a private state key is under; nil for a shared key.
+    public static func namespace(ofKey key: String) -> String? {
+        guard key.hasPrefix(keyPrefix) else { return nil }
+        let namespace = String(key.prefix(keyNamespaceLength))
+        return namespace.count == keyNamespaceLength && namespace.hasSuffix("/") ? namespace : nil
+    }
+
+    /// Payload bytes decoded and checked against this envelope's commitment.
+    public func open(_ bytes: [UInt8]) throws(PrivateDataError) -> PrivatePayload {
+        let payload = try PrivatePayload(decoding: bytes)
+        guard payload.commitment == commitment else { throw .commitmentMismatch }
+        return payload
+    }
 }
 
 /// Why a private payload was refused.

@@ -135,11 +135,8 @@ public final class PeerBlockFetcher: PeerBlockSource {
 
     private func fetch(from url: String, after head: BlockHeader, limit: Int) async throws -> PeerBlocks {
         let from = head.height + 1
-        let request = PeerRequest.sign(chainId: chainId, resource: PeerRequest.blocks(from: from), organization: keys, timeMs: clock.nowMs())
-        var http = HTTPClientRequest(url: "\(url)/v1/blocks?from=\(from)&limit=\(limit)")
-        http.headers.add(name: PrivatePayloads.organizationHeader, value: request.organization.hex)
-        http.headers.add(name: PrivatePayloads.timeHeader, value: String(request.timeMs))
-        http.headers.add(name: PrivatePayloads.signatureHeader, value: Base64.encode(request.signature))
+        let http = PrivatePayloads.signedRequest("\(url)/v1/blocks?from=\(from)&limit=\(limit)", resource: PeerRequest.blocks(from: from),
+                                                 chainId: chainId, organization: keys, timeMs: clock.nowMs())
         let response = try await EtcdClient.sharedHTTP.execute(http, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 256 * 1024 * 1024)
         guard response.status == .ok else { throw PeerBlockService.Refusal("answered \(response.status.code): \(String(buffer: body).prefix(200))") }

@@ -19,6 +19,16 @@ public enum PrivatePayloads {
     /// Header with the organization's Ed25519 signature (base64) over `PeerRequest.signedMessage`.
     public static let signatureHeader = "CareLedger-Signature"
 
+    /// A GET of `url` carrying `resource`'s request signed by `organization` (the three headers).
+    static func signedRequest(_ url: String, resource: String, chainId: String, organization: IdentityKeys, timeMs: Int64) -> HTTPClientRequest {
+        let request = PeerRequest.sign(chainId: chainId, resource: resource, organization: organization, timeMs: timeMs)
+        var http = HTTPClientRequest(url: url)
+        http.headers.add(name: organizationHeader, value: request.organization.hex)
+        http.headers.add(name: timeHeader, value: String(request.timeMs))
+        http.headers.add(name: signatureHeader, value: Base64.encode(request.signature))
+        return http
+    }
+
     /// The organization a node-to-node request comes from, if it is signed with the current key of
     /// an active organization of this node's chain, for `resource`, within a minute of `nowMs`.
     public static func authenticate(_ request: PeerRequest, resource: String, node: LedgerNode, nowMs: Int64) throws(ServiceError) -> Identity {
@@ -56,7 +66,7 @@ public enum PrivatePayloads {
         guard envelope.organizations.contains(request.organization) else {
             throw .forbidden("the payload of \(id.hex) does not go to organization \(request.organization.hex)")
         }
-        guard let stored, let payload = try? PrivatePayload(decoding: stored), payload.commitment == envelope.commitment else {
+        guard let stored, let payload = try? envelope.open(stored) else {
             throw .notFound("this node does not hold the payload of \(id.hex)")
         }
         if let patient = payload.args["patient"]?.bytesValue.flatMap(Hash256.init(bytes:)) {
@@ -109,11 +119,7 @@ public final class PeerPrivateDataSource: PrivateDataSource {
     /// key; nil if the node is not registered or does not answer (its URL is then looked up again).
     func signedGet(resource: String, path: String, from organization: IdentityID) async -> (status: Int, body: [UInt8])? {
         guard let base = await url(of: organization) else { return nil }
-        let request = PeerRequest.sign(chainId: chainId, resource: resource, organization: keys, timeMs: clock.nowMs())
-        var http = HTTPClientRequest(url: base + path)
-        http.headers.add(name: PrivatePayloads.organizationHeader, value: request.organization.hex)
-        http.headers.add(name: PrivatePayloads.timeHeader, value: String(request.timeMs))
-        http.headers.add(name: PrivatePayloads.signatureHeader, value: Base64.encode(request.signature))
+        let http = PrivatePayloads.signedRequest(base + path, resource: resource, chainId: chainId, organization: keys, timeMs: clock.nowMs())
         do {
             let response = try await EtcdClient.sharedHTTP.execute(http, timeout: Self.requestTimeout)
             let body = Array(buffer: try await response.body.collect(upTo: PrivatePayload.encodedBytesMax + 64 * 1024 * 1024))
