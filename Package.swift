@@ -139,7 +139,7 @@ let package = Package(
         .target(
             name: "Demo",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console",
+                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "ConsortiumNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -15,10 +15,16 @@ public struct DemoCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "demo",
         abstract: "Run the end-to-end story: a consortium commits; a patient controls encrypted records; claims, drug supply, trials and telehealth run on contracts; FHIR over HTTP; the chain verifies, proves and catches tampering.",
-        discussion: "Uses a temporary data directory that is deleted afterwards, unless --data is given (then it is kept; it must not exist yet).")
+        discussion: """
+            Uses a temporary data directory that is deleted afterwards, unless --data is given (then it is kept; it must not exist yet). \
+            With --network, the clinic's clinician reads the hospital's record after the patient's consent, through the clinic's own \
+            node, on a local 3-organization consortium (separate processes talking HTTP, ordered by a 3-member etcd cluster).
+            """)
 
     @Option(help: "Keep the demo's data in this directory (must not exist yet).") var data: String?
     @Option(help: "Anchors committed in the bulk chapter.") var bulk = 2_000
+    @Flag(help: "Tell the records story over a local consortium instead: 3 etcd members and a node process per organization (needs etcd: apt-get install etcd-server).")
+    var network = false
 
     public func run() async throws {
         guard (1...100_000).contains(bulk) else { throw CLIError("--bulk must be 1…100000") }
@@ -27,6 +33,14 @@ public struct DemoCommand: AsyncParsableCommand {
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("careledger-demo-\(UUID().uuidString)")
         if keep, FileManager.default.fileExists(atPath: root.path) { throw CLIError("\(root.path) already exists; give a new directory") }
         defer { if !keep { try? FileManager.default.removeItem(at: root) } }
+        if network {
+            var demo = NetworkDemo(root: root.standardizedFileURL)
+            try await demo.run()
+            Terminal.line("")
+            Terminal.line(keep ? "Network kept (stopped) in \(root.path): `careledger network up --dir \(root.path)` starts it again."
+                          : "Demo network removed. Run with --data DIR to keep it.")
+            return
+        }
         // The demo's key files are sealed like any directory's, with a passphrase made for the run.
         let passphrase = Base64.encode(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) })
         var directory = DataDirectory(url: root.standardizedFileURL, passphrase: passphrase)

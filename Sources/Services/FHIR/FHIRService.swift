@@ -129,7 +129,10 @@ public final class FHIRService: Sendable {
         if RecordsContract.directoryResourceTypes.contains(type) {
             patient = RecordEntry.noPatient
         } else if type == "Patient" {
-            if version == 1 {
+            if version == 1, let linked = try linkedPatient(resource, at: type) {
+                // A patient who holds their own keys: the resource names their ledger id.
+                patient = linked
+            } else if version == 1 {
                 // A patient registered through FHIR gets ledger keys generated here, kept for them.
                 let keys = IdentityKeys.generate()
                 do { try patientKeys.save(keys) } catch { throw FHIRError(500, "exception", "could not keep the patient's keys: \(error)") }
@@ -166,6 +169,22 @@ public final class FHIRService: Sendable {
         } catch { throw Self.fhirError(error) }
         guard let entry = committed else { throw FHIRError(500, "exception", "the committed record is not in state") }
         return FHIRVersion(resource: resource, type: type, id: id, version: version, lastUpdatedMs: nowMs, entry: entry)
+    }
+
+    /// The registered patient a new Patient resource names by an identifier of system
+    /// `urn:careledger:identity`: a patient who holds their own keys gives the custodian their ledger
+    /// id, and their records are registered under it (no keys are generated or kept for them). Nil
+    /// when the resource has no such identifier.
+    public func linkedPatient(_ resource: [String: Any], at path: String) throws(FHIRError) -> IdentityID? {
+        let identifiers = (resource["identifier"] as? [[String: Any]] ?? []).filter { $0["system"] as? String == Self.identitySystem }
+        guard !identifiers.isEmpty else { return nil }
+        guard identifiers.count == 1, let value = identifiers[0]["value"] as? String, let id = Hash256(hex: value) else {
+            throw .invalid("a Patient names at most one \(Self.identitySystem) identifier, whose value is a 64-hex ledger id", at: "\(path).identifier")
+        }
+        guard let identity = Directory.identity(id, in: state), identity.kind == .patient, !identity.revoked else {
+            throw .unprocessable("identifier \(Self.identitySystem)|\(value) names no active patient registered on the ledger", at: "\(path).identifier")
+        }
+        return id
     }
 
     /// The resource as stored: its id, and meta.versionId and meta.lastUpdated set (other meta kept).

@@ -81,6 +81,7 @@ extension FHIRService {
 
         // 2. Resolve references, check every resource, find versions and patients.
         var newPatients: [String: IdentityKeys] = [:]
+        var linkedPatients: [String: IdentityID] = [:]
         let nowMs = await access.node.nextBlockTimeMs  // the node's clock, never behind the head block
         for index in plans.indices {
             let at = "Bundle.entry[\(index)].resource"
@@ -102,7 +103,10 @@ extension FHIRService {
                 plans[index].patient = current.patient
             } else {
                 plans[index].created = true
-                if plans[index].type == "Patient" {
+                if plans[index].type == "Patient", let linked = try linkedPatient(resource, at: at) {
+                    linkedPatients[plans[index].id] = linked
+                    plans[index].patient = linked
+                } else if plans[index].type == "Patient" {
                     let keys = IdentityKeys.generate()
                     newPatients[plans[index].id] = keys
                     plans[index].patient = keys.derivedID
@@ -113,8 +117,9 @@ extension FHIRService {
             plans[index].lastUpdatedMs = nowMs
             plans[index].category = FHIRSensitivity.category(of: resource)
         }
+        let bundlePatients = newPatients.mapValues(\.derivedID).merging(linkedPatients) { generated, _ in generated }
         for index in plans.indices where plans[index].method != "DELETE" && plans[index].type != "Patient" && plans[index].created {
-            plans[index].patient = try patient(of: plans[index].resource, type: plans[index].type, bundlePatients: newPatients,
+            plans[index].patient = try patient(of: plans[index].resource, type: plans[index].type, bundlePatients: bundlePatients,
                                                at: "Bundle.entry[\(index)].resource")
         }
 
@@ -215,10 +220,10 @@ extension FHIRService {
     /// The ledger patient a (non-Patient) resource is about: its subject/patient/beneficiary, else
     /// the first `Patient/…` reference anywhere in it that this server knows; none means the
     /// resource is about no identifiable patient (custodian-only).
-    public func patient(of resource: [String: Any], type: String, bundlePatients: [String: IdentityKeys], at: String) throws(FHIRError) -> IdentityID {
+    public func patient(of resource: [String: Any], type: String, bundlePatients: [String: IdentityID], at: String) throws(FHIRError) -> IdentityID {
         if RecordsContract.directoryResourceTypes.contains(type) { return RecordEntry.noPatient }
         func known(_ id: String) -> IdentityID? {
-            if let keys = bundlePatients[id] { return keys.derivedID }
+            if let patient = bundlePatients[id] { return patient }
             guard let record = RecordIndex.current(recordID(type: "Patient", id: id), in: state), !record.isErased else { return nil }
             return record.patient
         }

@@ -1,0 +1,237 @@
+import Console
+import ConsortiumNetwork
+import Contracts
+import FHIR
+import Foundation
+import LedgerCore
+import Services
+import Vault
+
+/// `careledger demo --network`: the records story over a local consortium — three organizations,
+/// each with its own node process, keys, vault and copy of the chain, ordered by a 3-member etcd
+/// cluster. Everything goes over HTTP, as separate organizations would: the hospital's clinician
+/// writes a record on the hospital's node; the patient, who holds her own keys, finds it and
+/// consents through the clinic's node; the clinic's clinician then reads it through the clinic's
+/// node, which asks the hospital's node; the hospital's node decides, logs and releases it.
+struct NetworkDemo {
+    let root: URL
+    var story = Story(chapters: 5)
+
+    static let hospital = "general-hospital", clinic = "city-clinic", laboratory = "northside-lab"
+    static let observationValue = "eGFR 52 mL/min/1.73m2 (network demo)"
+    static let familyName = "Okonkwo-Lindqvist"
+
+    func expect(_ condition: Bool, _ what: String) throws {
+        if !condition { throw CLIError("demo check failed: \(what)") }
+    }
+
+    mutating func run() async throws {
+        Terminal.line("CareLedger demo --network — three organizations, one ledger, ordered by etcd (Raft)")
+        Terminal.line("data: \(root.path)")
+        _ = try LocalNetwork.etcdBinary()  // a clear error before anything is created when etcd is missing
+
+        story.chapter("Starting a consortium: an etcd cluster and a node per organization")
+        let network = try Self.create(root: root)
+        story.ok("one genesis names \(network.layout.organizations.count) founding organizations; each has its own data directory, keys and vault")
+        do {
+            try await network.up()
+            for state in await network.status() where state.health?["chainId"] != nil {
+                story.note("\(pad(state.name, 18)) node pid \(state.pid.map(String.init) ?? "?")  \(state.url)")
+            }
+            story.ok("3 etcd members (Raft) order the blocks; every node executes every block and attests its state root")
+            try await tell(network)
+        } catch {
+            try? await network.down()
+            throw error
+        }
+        try await network.down()
+        story.ok("`careledger network down`: every node finished its blocks and stopped, then etcd")
+    }
+
+    /// A new network on a free port range (retried when a port is taken).
+    static func create(root: URL) throws -> LocalNetwork {
+        let organizations = [OrganizationSpec(name: hospital, type: .hospital), OrganizationSpec(name: clinic, type: .clinic),
+                             OrganizationSpec(name: laboratory, type: .laboratory)]
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try LocalNetwork.create(root: root, chainId: "careledger-network-demo", organizations: organizations, etcdMembers: 3,
+                                               basePort: Int.random(in: 200...400) * 100, plainKeys: false, passphrase: nil)
+            } catch let error as ServiceError where attempt < 5 && "\(error)".contains("in use") {
+                continue
+            }
+        }
+    }
+
+    private mutating func tell(_ network: LocalNetwork) async throws {
+        let passphrase = try String(contentsOf: network.root.appendingPathComponent("passphrase"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let chainId = network.layout.chainId
+        func url(_ name: String) throws -> String {
+            guard let port = network.layout.organizations.first(where: { $0.name == name })?.port else { throw CLIError("no node \(name)") }
+            return "http://127.0.0.1:\(port)"
+        }
+        func orgKeys(_ name: String) throws -> IdentityKeys {
+            try DataDirectory(url: network.root.appendingPathComponent("orgs/\(name)"), passphrase: passphrase).loadKey(name)
+        }
+        let (hospitalURL, clinicURL, labURL) = (try url(Self.hospital), try url(Self.clinic), try url(Self.laboratory))
+        let hospital = try orgKeys(Self.hospital), clinic = try orgKeys(Self.clinic), laboratory = try orgKeys(Self.laboratory)
+
+        story.chapter("Members and a patient who holds her own keys")
+        var names: [String: String] = [:]
+        var staff: [String: IdentityKeys] = [:]
+        for (organization, keys, base, member) in [(Self.hospital, hospital, hospitalURL, "dr-rivera"), (Self.clinic, clinic, clinicURL, "dr-chen"),
+                                                   (Self.laboratory, laboratory, labURL, "dr-okoro")] {
+            let token = try await DemoScript.token(base: base, keys: keys)
+            let memberKeys = IdentityKeys.generate()
+            staff[member] = memberKeys
+            names[memberKeys.derivedID.hex] = "\(member) (\(organization))"
+            let answer = try await Self.submit(base, token: token, chainId: chainId, signer: keys, sequence: try await Self.nextSequence(base, token: token),
+                                               MembershipContract.Enroll(label: member, roles: [.clinician], signingKey: memberKeys.signingPublicKey,
+                                                                         agreementKey: memberKeys.agreementPublicKey))
+            story.ok("\(organization) enrolled \(member) as clinician through its own node: block \(answer["height"] ?? "?"), \(answer["status"] ?? "?")")
+        }
+        let patient = IdentityKeys.generate()
+        names[patient.derivedID.hex] = "the patient"
+        let clinicToken = try await DemoScript.token(base: clinicURL, keys: clinic)
+        let registered = try await Self.submit(clinicURL, token: clinicToken, chainId: chainId, signer: patient, sequence: 1,
+                                               MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey))
+        story.ok("a patient registered with keys she holds (sent through city-clinic's node): block \(registered["height"] ?? "?"); on-chain she is the pseudonym \(patient.derivedID.hex.prefix(16))…")
+        story.note("“final”: a quorum of the organizations' nodes signed the same block hash and state root")
+
+        story.chapter("The hospital writes a record on its own node")
+        let rivera = staff["dr-rivera"]!, chen = staff["dr-chen"]!, okoro = staff["dr-okoro"]!
+        let riveraToken = try await DemoScript.token(base: hospitalURL, keys: rivera)
+        let patientResource = """
+        {"resourceType":"Patient","name":[{"family":"\(Self.familyName)","given":["Ada"]}],"gender":"female","birthDate":"1957-02-14",
+         "identifier":[{"system":"\(ClaimMapping.identitySystem)","value":"\(patient.derivedID.hex)"}]}
+        """
+        let created = try await DemoScript.http("\(hospitalURL)/fhir/Patient", method: "POST", token: riveraToken, body: Data(patientResource.utf8))
+        try expect(created.status == 201, "POST /fhir/Patient: \(created.status) \(String(decoding: created.body.prefix(300), as: UTF8.self))")
+        guard let patientID = ((try? JSONSerialization.jsonObject(with: created.body)) as? [String: Any])?["id"] as? String else {
+            throw CLIError("demo check failed: the created Patient has no id")
+        }
+        let observation = """
+        {"resourceType":"Observation","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"33914-3"}]},
+         "subject":{"reference":"Patient/\(patientID)"},"effectiveDateTime":"2026-11-20","valueString":"\(Self.observationValue)"}
+        """
+        let written = try await DemoScript.http("\(hospitalURL)/fhir/Observation", method: "POST", token: riveraToken, body: Data(observation.utf8))
+        try expect(written.status == 201, "POST /fhir/Observation: \(written.status) \(String(decoding: written.body.prefix(300), as: UTF8.self))")
+        story.ok("dr-rivera POSTed the patient's Patient and Observation to general-hospital's /fhir: encrypted in general-hospital's vault only")
+        story.note("the Patient names the patient's ledger id (identifier \(ClaimMapping.identitySystem)), so no keys were generated for her")
+
+        let patientClinicToken = try await DemoScript.token(base: clinicURL, keys: patient)
+        let listing = try await DemoScript.json("\(clinicURL)/v1/patients/\(patient.derivedID.hex)/records", token: patientClinicToken)
+        let records = listing["records"] as? [[String: Any]] ?? []
+        try expect(records.count == 2 && records.allSatisfy { $0["custodian"] as? String == hospital.derivedID.hex }, "the patient's listing at the clinic: \(records)")
+        guard let entry = records.first(where: { $0["resource_type"] as? String == "Observation" }), let recordHex = entry["record"] as? String,
+              let record = Hash256(hex: recordHex) else { throw CLIError("demo check failed: no Observation in the patient's listing") }
+        story.ok("the patient lists her records at city-clinic's node: 2 records, custodian general-hospital — every node holds the chain, ids and hashes only")
+
+        story.chapter("Reading across organizations, after consent")
+        let chenToken = try await DemoScript.token(base: clinicURL, keys: chen)
+        let release = "/v1/records/\(recordHex)/release?purpose=TREAT"
+        let before = try await DemoScript.http(clinicURL + release, token: chenToken)
+        try expect(before.status == 404, "dr-chen before consent must get 404, got \(before.status)")
+        story.refused("dr-chen asks city-clinic's node for the Observation: 404 — general-hospital's node decided (no consent) and logged the refusal")
+
+        let grant = ConsentContract.Grant(patient: patient.derivedID, grantee: .organization(clinic.derivedID), categories: nil,
+                                          resourceTypes: ["Observation"], records: nil, purposes: [.treatment], actions: [.read])
+        let consent = try await Self.submit(clinicURL, token: patientClinicToken, chainId: chainId, signer: patient,
+                                            sequence: try await Self.nextSequence(clinicURL, token: patientClinicToken), grant)
+        story.ok("the patient signed consent.grant for city-clinic (Observations, treatment, read) and sent it through city-clinic's node: block \(consent["height"] ?? "?"), \(consent["status"] ?? "?")")
+
+        let after = try await DemoScript.http(clinicURL + release, token: chenToken)
+        try expect(after.status == 200, "dr-chen after consent: \(after.status) \(String(decoding: after.body.prefix(300), as: UTF8.self))")
+        let content = try Self.open(after.body, record: record, as: chen)
+        try expect(String(decoding: content, as: UTF8.self).contains(Self.observationValue), "the decrypted Observation")
+        story.ok("dr-chen asks again: city-clinic's node forwards the request signed with city-clinic's key; general-hospital's node decides on its own copy of the chain, logs, and returns the ciphertext with the data key wrapped to dr-chen")
+        story.ok("dr-chen decrypts it himself: “\(Self.observationValue)”")
+
+        let okoroToken = try await DemoScript.token(base: labURL, keys: okoro)
+        let lab = try await DemoScript.http(labURL + release, token: okoroToken)
+        try expect(lab.status == 404, "dr-okoro (no consent) must get 404, got \(lab.status)")
+        story.refused("dr-okoro asks northside-lab's node for it: 404 — the consent names city-clinic only")
+
+        let patientHospitalToken = try await DemoScript.token(base: hospitalURL, keys: patient)
+        let log = try await DemoScript.json("\(hospitalURL)/v1/patients/\(patient.derivedID.hex)/access-log", token: patientHospitalToken)
+        let entries = (log["entries"] as? [[String: Any]] ?? []).filter { $0["record"] as? String == recordHex }
+        story.note("the patient's access log at general-hospital's node, the record's custodian:")
+        for item in entries {
+            let who = names[item["requester"] as? String ?? ""] ?? String((item["requester"] as? String ?? "?").prefix(12))
+            let mark = item["outcome"] as? String == "deny" ? "✗" : "✓"
+            story.note("  \(mark) #\(item["index"] ?? "?") \(pad(who, 28)) \(pad(item["purpose"] as? String ?? "", 6)) \(item["outcome"] ?? "") \(item["reason"] ?? "")")
+        }
+        try expect(entries.count == 3 && entries.filter { $0["outcome"] as? String == "deny" }.count == 2, "the access log: \(entries)")
+
+        story.chapter("One ledger, three copies")
+        for health in try await Self.converged(network) {
+            story.note("\(pad(health["name"] as? String ?? "?", 18)) height \(health["height"] ?? "?"), final \(health["finalHeight"] ?? "?"), "
+                       + "state root \(String("\(health["stateRoot"] ?? "")".prefix(16)))…")
+        }
+        story.ok("every node executed every block to the same state root and signed its attestation with its own organization's key")
+        let leaks = try PlaintextScan.find([Self.familyName, Self.observationValue], under: network.root)
+        try expect(leaks.isEmpty, "plaintext PHI in the network's files: \(leaks)")
+        story.ok("no file of any node or etcd member holds the patient's name or the Observation's value")
+    }
+
+    // MARK: HTTP helpers
+
+    /// The signer's next sequence number as its node sees it.
+    static func nextSequence(_ base: String, token: String) async throws -> UInt64 {
+        let me = try await DemoScript.json("\(base)/v1/identities/me", token: token)
+        guard let next = me["next_sequence"] as? Int else { throw CLIError("demo check failed: /v1/identities/me has no next_sequence") }
+        return UInt64(next)
+    }
+
+    /// Signs a call, posts it to a node's `/v1/txs` and waits until it is final; the node's answer.
+    static func submit<Call: ContractMethod>(_ base: String, token: String, chainId: String, signer: IdentityKeys, sequence: UInt64,
+                                             _ call: Call) async throws -> [String: Any] {
+        let tx = Transaction.sign(TransactionBody(chainId: chainId, sender: signer.derivedID, publicKey: signer.signingPublicKey,
+                                                  sequence: sequence, call: call), with: signer)
+        let body = try JSONSerialization.data(withJSONObject: ["transaction": Data(tx.bytes).base64EncodedString()])
+        let answer = try await DemoScript.http("\(base)/v1/txs?wait=final&timeout_ms=30000", method: "POST", token: token, body: body,
+                                               contentType: "application/json")
+        let json = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] ?? [:]
+        guard answer.status == 200, json["status"] as? String == "final" else {
+            throw CLIError("demo check failed: \(Call.Methods.contract).\(Call.method.rawValue) answered \(answer.status): \(json)")
+        }
+        return json
+    }
+
+    /// Opens a release: unwraps the data key with the requester's X25519 key, checks the
+    /// ciphertext against the hash on the chain, decrypts.
+    static func open(_ body: Data, record: Hash256, as requester: IdentityKeys) throws -> [UInt8] {
+        guard let json = try JSONSerialization.jsonObject(with: body) as? [String: Any],
+              let sealedText = json["sealed_record"] as? String, let sealedBytes = Data(base64Encoded: sealedText),
+              let wrappedText = json["wrapped_key"] as? String, let wrappedBytes = Data(base64Encoded: wrappedText),
+              let entry = json["record"] as? [String: Any], let version = entry["version"] as? Int,
+              let hash = (entry["ciphertext_hash"] as? String).flatMap(Hash256.init(hex:)) else {
+            throw CLIError("demo check failed: a release without sealed_record, wrapped_key or record")
+        }
+        let sealed = try SealedRecord(bytes: Array(sealedBytes))
+        guard sealed.hash == hash else { throw CLIError("demo check failed: the ciphertext does not match the hash on the chain") }
+        let key = try KeyWrap.unwrap(try WrappedKey(bytes: Array(wrappedBytes)), with: requester.agreement,
+                                     context: WrapContext(record: record, version: UInt64(version), recipient: requester.derivedID))
+        return try RecordCipher.open(sealed, with: key, record: record, version: UInt64(version))
+    }
+
+    /// Waits (up to 30 s) until every node reports the same height, state root and final height;
+    /// their health answers, each with its node's name.
+    static func converged(_ network: LocalNetwork) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var seen: [[String: Any]] = []
+        while ContinuousClock.now < deadline {
+            seen = await network.status().compactMap { state in
+                guard var health = state.health, health["chainId"] != nil else { return nil }
+                health["name"] = state.name
+                return health.mapValues { $0 as Any }
+            }
+            let views = Set(seen.map { "\($0["height"] ?? "")/\($0["stateRoot"] ?? "")/\($0["finalHeight"] ?? "")" })
+            if seen.count == network.layout.organizations.count, views.count == 1 { return seen }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw CLIError("demo check failed: the nodes did not converge on one head, state root and final height: \(seen)")
+    }
+}
