@@ -215,6 +215,22 @@ struct NetworkTests {
     }
 }
 
+extension NetworkTests {
+    /// `careledger demo --network` (issue 14, item 10): the story over real processes, each step
+    /// checked by the demo itself — the clinic's clinician reads the hospital's record through the
+    /// clinic's node only after the patient's consent; the laboratory's clinician cannot; the
+    /// hospital's node logs each decision; every node ends on the same state root, final.
+    @Test(.timeLimit(.minutes(4)))
+    func theNetworkDemoTellsItsStory() async throws {
+        let result = try await CareledgerBinary.run(["demo", "--network"], timeoutSeconds: 200)
+        #expect(result.status == 0, "demo --network: \(result.stderr)\n\(result.stdout.suffix(2_000))")
+        for line in ["[5/5] One ledger, three copies", "dr-chen decrypts it himself", "dr-okoro asks northside-lab's node for it: 404",
+                     "Demo network removed"] {
+            #expect(result.stdout.contains(line), "missing “\(line)”")
+        }
+    }
+}
+
 /// A flag the test flips to stop its load task.
 final class LoadFlag: @unchecked Sendable {
     private let lock = NSLock()
