@@ -10,7 +10,8 @@ import Testing
 /// while another organization keeps a steady load on its own node restarts and catches up to the
 /// same state root; with one etcd member of three down the network
 /// keeps committing; with two down writes are refused with a clear error and nothing diverges;
-/// once they are back, progress resumes and every acknowledged transaction is on every node.
+/// once they are back, progress resumes and every acknowledged transaction is on every node. Forged
+/// batches and a forged attestation put straight into etcd are dropped and refused by every node.
 @Suite("careledger network: a local consortium and its fault drills", .serialized,
        .enabled(if: executableOnPath("etcd") != nil || FileManager.default.isExecutableFile(atPath: "/usr/bin/etcd"),
                 "needs etcd (Debian: apt-get install etcd-server; .ci/run installs it)"))
@@ -90,6 +91,35 @@ struct NetworkTests {
         try await send(5)
         var states = try await converged(atLeast: 1)
         #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "\(states)")
+
+        // Forged input put straight into etcd, as a compromised orderer client could: a batch whose
+        // transaction's signature was altered, a batch that is not a batch, and an attestation
+        // "by" the hospital with a signature it never made. Every node drops the batches the same
+        // way and refuses the attestation; they still agree (checked below and at the end).
+        let forged = Transaction.sign(TransactionBody(chainId: "careledger-consortium", sender: hospital.derivedID, publicKey: hospital.signingPublicKey,
+                                                      sequence: sequence + 1, call: AnchorContract.Put(digest: Hash256.sha256(Array("forged".utf8)), kind: "test")),
+                                      with: hospital)
+        var forgedBytes = forged.bytes
+        forgedBytes[forgedBytes.count - 3] ^= 0x01
+        let forgedBatch = CanonicalValue.map(["v": .int(1), "timeMs": .int(Int64(Date().timeIntervalSince1970 * 1_000)), "origin": .string("mallory"),
+                                              "transactions": .list([.bytes(forgedBytes)])]).encoded
+        let head = try #require(try await health(0)?["height"] as? Int)
+        let fakeAttestation = Attestation(chainId: "careledger-consortium", height: UInt64(head + 1_000),
+                                          values: .init(blockHash: .sha256(Array("a".utf8)), stateRoot: .sha256(Array("b".utf8)), logRoot: .sha256(Array("c".utf8))),
+                                          attester: hospital.derivedID, signature: Array(repeating: 7, count: 64))
+        let paddedHeight = String(repeating: "0", count: 20 - String(head + 1_000).count) + String(head + 1_000)
+        for (key, value) in [("careledger/careledger-consortium/log/mallory/1", forgedBatch),
+                             ("careledger/careledger-consortium/log/mallory/2", Array("not a batch".utf8)),
+                             ("careledger/careledger-consortium/attest/\(paddedHeight)/\(hospital.derivedID.hex)", fakeAttestation.encoded)] {
+            let body = try JSONSerialization.data(withJSONObject: ["key": Data(key.utf8).base64EncodedString(), "value": Data(value).base64EncodedString()])
+            let (status, answer) = try await http("http://127.0.0.1:\(basePort)/v3/kv/put", method: "POST", body: body, contentType: "application/json")
+            #expect(status == 200, "etcd put \(key): \(String(decoding: answer, as: UTF8.self))")
+        }
+        try await send(1)
+        states = try await converged(atLeast: 2)
+        #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "after the forged input: \(states)")
+        #expect(states.allSatisfy { ($0["refusedAttestations"] as? Int ?? 0) >= 1 && $0["status"] as? String == "ok" },
+                "every node refused the forged attestation and kept going: \(states)")
 
         // A steady load through the laboratory's node meanwhile: every transaction it acknowledges
         // must be on every node at the end.
@@ -199,6 +229,7 @@ struct NetworkTests {
         // Every acknowledged transaction is on every node (read from the stores once stopped).
         for organization in ["hospital", "clinic", "laboratory"] {
             let store = try DataDirectory(url: URL(fileURLWithPath: dir + "/orgs/\(organization)"), passphrase: nil).openStore()
+            #expect(try store.location(of: forged.id) == nil, "\(organization) executed the forged transaction")
             for sequence in acknowledged {
                 let call = AnchorContract.Put(digest: Hash256.sha256(Array("network-0-\(sequence)".utf8)), kind: "test")
                 let tx = Transaction.sign(TransactionBody(chainId: "careledger-consortium", sender: hospital.derivedID, publicKey: hospital.signingPublicKey,
