@@ -15,6 +15,8 @@ public struct NetworkLayout: Codable, Sendable {
         public var name: String
         public var type: String
         public var port: Int
+        /// Its node's peer listener (mutual TLS; absent in networks created before 2026-12-06).
+        public var peerPort: Int?
         /// False for an organization added after genesis (`add`); nil or true for a founder.
         public var founder: Bool?
         /// The etcd member added with it, if any.
@@ -36,6 +38,9 @@ public struct NetworkLayout: Codable, Sendable {
     public var plainKeys: Bool
 
     public var etcdEndpoints: [String] { etcd.map { "http://127.0.0.1:\($0.clientPort)" } }
+
+    /// A node's peer listener is on its HTTP port + 20 (the range's ports 40…59).
+    public static let peerPortOffset = 20
 }
 
 /// One process of the network as `status` saw it.
@@ -84,11 +89,14 @@ public final class LocalNetwork: Sendable {
         guard (1_024...(65_535 - 100)).contains(basePort) else { throw ServiceError("the base port must be 1024…65435") }
         let layout = NetworkLayout(
             chainId: chainId,
-            organizations: organizations.enumerated().map { .init(name: $1.name, type: $1.type.rawValue, port: basePort + 20 + $0) },
+            organizations: organizations.enumerated().map {
+                .init(name: $1.name, type: $1.type.rawValue, port: basePort + 20 + $0, peerPort: basePort + 20 + $0 + NetworkLayout.peerPortOffset)
+            },
             etcd: (0..<etcdMembers).map { .init(name: "etcd-\($0 + 1)", clientPort: basePort + $0, peerPort: basePort + 10 + $0) },
             basePort: basePort,
             plainKeys: plainKeys)
-        for port in layout.organizations.map(\.port) + layout.etcd.flatMap({ [$0.clientPort, $0.peerPort] }) where !portIsFree(port) {
+        for port in layout.organizations.flatMap({ [$0.port] + ($0.peerPort.map { [$0] } ?? []) }) + layout.etcd.flatMap({ [$0.clientPort, $0.peerPort] })
+        where !portIsFree(port) {
             throw ServiceError("port \(port) is in use; choose another --base-port")
         }
         let fm = FileManager.default
@@ -104,7 +112,7 @@ public final class LocalNetwork: Sendable {
         }
         let members = zip(organizations, layout.organizations).map { spec, organization in
             Consortium.Member(spec: spec, directory: DataDirectory(url: root.appendingPathComponent("orgs/\(spec.name)"), passphrase: secret),
-                              peerURL: "http://127.0.0.1:\(organization.port)")
+                              peerURL: organization.peerPort.map { "https://127.0.0.1:\($0)" }, peerPort: organization.peerPort)
         }
         try Consortium.create(chainId: chainId, members: members, etcdEndpoints: layout.etcdEndpoints, insecurePlainKeys: plainKeys)
         try write(layout, to: root)

@@ -58,16 +58,19 @@ extension LocalNetwork {
         guard layout.organizations.count < Self.organizationsMax else { throw ServiceError("a local network has at most \(Self.organizationsMax) organizations") }
         guard layout.etcd.count < Self.etcdMembersMax else { throw ServiceError("a local network has at most \(Self.etcdMembersMax) etcd members") }
         let base = layout.basePort ?? (layout.etcd.first?.clientPort ?? 7_400)
-        let port = (0..<20).map { base + 20 + $0 }.first { candidate in !layout.organizations.contains { $0.port == candidate } && Self.portIsFree(candidate) }
+        let port = (0..<20).map { base + 20 + $0 }.first { candidate in
+            !layout.organizations.contains { $0.port == candidate } && Self.portIsFree(candidate) && Self.portIsFree(candidate + NetworkLayout.peerPortOffset)
+        }
         let etcdIndex = (0..<Self.etcdMembersMax).first { index in !layout.etcd.contains { $0.clientPort == base + index } }
         guard let port, let etcdIndex, Self.portIsFree(base + etcdIndex), Self.portIsFree(base + 10 + etcdIndex) else {
-            throw ServiceError("no free port left in \(base)…\(base + 39) for a new organization")
+            throw ServiceError("no free port left in \(base)…\(base + 59) for a new organization")
         }
         // Its data directory: the genesis block as a founder's node holds it (its roots checked).
         let genesisStore = try SQLiteLedgerStore(path: try directory(founders[0]).ledgerPath)
         guard let genesis = try Genesis.block(at: 0, in: genesisStore) else { throw ServiceError("\(founders[0])'s store holds no genesis block") }
         let sealing = try directory(founders[0]).loadKey("sealing")
-        let member = Consortium.Member(spec: spec, directory: try directory(spec.name), peerURL: "http://127.0.0.1:\(port)")
+        let peerPort = port + NetworkLayout.peerPortOffset
+        let member = Consortium.Member(spec: spec, directory: try directory(spec.name), peerURL: "https://127.0.0.1:\(peerPort)", peerPort: peerPort)
         let keys = try Consortium.join(member, chainId: layout.chainId, genesis: genesis, sealing: sealing, etcdEndpoints: layout.etcdEndpoints,
                                        insecurePlainKeys: layout.plainKeys)
         // The founders' votes: a majority, each through its own node.
@@ -95,7 +98,7 @@ extension LocalNetwork {
         }
         var next = layout
         next.etcd.append(joining)
-        next.organizations.append(.init(name: spec.name, type: spec.type.rawValue, port: port, founder: false, etcdMember: etcdName))
+        next.organizations.append(.init(name: spec.name, type: spec.type.rawValue, port: port, peerPort: peerPort, founder: false, etcdMember: etcdName))
         try Self.write(next, to: root)
         let network = try LocalNetwork(root: root)
         let etcd = try Self.etcdBinary()

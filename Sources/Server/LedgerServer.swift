@@ -9,6 +9,8 @@ public import LedgerCore
 public import Logging
 import NIOCore
 import ServiceLifecycle
+import HummingbirdCore
+import HummingbirdTLS
 public import Node
 public import Prometheus
 public import Services
@@ -76,8 +78,9 @@ public struct ServerStartError: Error, CustomStringConvertible {
 /// The HTTP server: `/healthz`, `/metrics`, `/auth/token`, the `/v1` JSON API with the
 /// Certificate-Transparency-shaped proof API, and `/v1/openapi.json`.
 public enum LedgerServer {
-    /// Builds the router for `services`.
-    public static func router(_ services: ServerServices) -> Router<LedgerRequestContext> {
+    /// Builds the router for `services`. `peerRoutes` false: the node-to-node routes are left out
+    /// (a consortium node serves them only on its peer listener, `peerApplication`).
+    public static func router(_ services: ServerServices, peerRoutes: Bool = true) -> Router<LedgerRequestContext> {
         let router = Router(context: LedgerRequestContext.self)
         router.add(middleware: MetricsMiddleware(registry: services.metrics))
         router.get("/healthz") { _, _ in
@@ -114,8 +117,20 @@ public enum LedgerServer {
         router.get("/v1/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
-        // Node-to-node routes: another organization's node signs its request with its organization's
-        // key (no bearer token; `PrivatePayloads.authenticate`).
+        if peerRoutes { addPeerRoutes(to: router, services) }
+        let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
+        LogRoutes.add(to: v1, services)
+        ContractRoutes.add(to: v1, services)
+        if let fhir = services.fhir {
+            RecordRoutes.add(to: v1, services, access: fhir.access)
+            FHIRRoutes.add(to: router, services, fhir: fhir)
+        }
+        return router
+    }
+
+    /// Node-to-node routes: another organization's node signs its request with its organization's
+    /// key (no bearer token; `PrivatePayloads.authenticate`).
+    static func addPeerRoutes(to router: Router<LedgerRequestContext>, _ services: ServerServices) {
         router.get("/v1/private/:id") { request, context in
             let id = try context.parameters.require("id")
             guard let transaction = Hash256(hex: id) else { throw APIError.badRequest("the transaction id is 64 hex digits") }
@@ -152,14 +167,6 @@ public enum LedgerServer {
             let nowMs = await services.node.nextBlockTimeMs
             return try JSON.read { () throws(ServiceError) in try PeerBlockService.serve(peer, from: from, limit: limit, node: services.node, nowMs: nowMs) }
         }
-        let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
-        LogRoutes.add(to: v1, services)
-        ContractRoutes.add(to: v1, services)
-        if let fhir = services.fhir {
-            RecordRoutes.add(to: v1, services, access: fhir.access)
-            FHIRRoutes.add(to: router, services, fhir: fhir)
-        }
-        return router
     }
 
     /// The signed node-to-node request a request carries (`PrivatePayloads` headers), for `resource`.
@@ -243,13 +250,40 @@ public enum LedgerServer {
     /// one (a half-sent request, or a TLS handshake that stalls) — is closed. With `tls` it serves
     /// HTTPS only: a plain-HTTP request to the port fails the handshake and is closed.
     public static func application(_ services: ServerServices, host: String = "127.0.0.1", port: Int,
-                                   idleTimeout: Duration = .seconds(ServerLimits.idleSeconds), tls: ServerTLS? = nil,
+                                   idleTimeout: Duration = .seconds(ServerLimits.idleSeconds), tls: ServerTLS? = nil, peerRoutes: Bool = true,
                                    logger: Logger = Logger(label: "careledger.server"),
                                    onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: router(services),
+        Application(router: router(services, peerRoutes: peerRoutes),
                     server: serverBuilder(.init(idleTimeout: TimeAmount(idleTimeout)), tls: tls),
                     configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
                     onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+}
+
+extension LedgerServer {
+    /// A consortium node's peer listener on `host:port`: HTTPS, TLS 1.3, mutual TLS with `tls`
+    /// (`PeerTLS`). A connection is accepted only from a certificate holding the current key of an
+    /// active organization in this node's replica, checked at each handshake; it serves the
+    /// node-to-node routes only (`/healthz` aside), each request still signed by organization key.
+    public static func peerApplication(_ services: ServerServices, tls: PeerTLS, host: String = "127.0.0.1", port: Int,
+                                       idleTimeout: Duration = .seconds(ServerLimits.idleSeconds),
+                                       logger: Logger = Logger(label: "careledger.peer-server"),
+                                       onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router(context: LedgerRequestContext.self)
+        router.add(middleware: MetricsMiddleware(registry: services.metrics))
+        router.get("/healthz") { _, _ in JSON.response(["status": "ok", "chainId": services.node.chainId]) }
+        addPeerRoutes(to: router, services)
+        let node = services.node
+        let channel = TLSChannelConfiguration(tlsConfiguration: tls.serverConfiguration) { certificates, promise in
+            promise.succeed(PeerTLS.organization(presenting: certificates, in: node.state) != nil ? .certificateVerified : .failed)
+        }
+        let configuration = HTTP1Channel.Configuration(idleTimeout: TimeAmount(idleTimeout))
+        return Application(router: router,
+                           server: HTTPServerBuilder { responder in
+                               try TLSChannel(HTTP1Channel(responder: responder, configuration: configuration), configuration: channel)
+                           },
+                           configuration: .init(address: .hostname(host, port: port), serverName: "CareLedger"),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 }
 

@@ -3,6 +3,9 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
+import UnixSignals
 import LedgerCore
 import Node
 import Server
@@ -28,6 +31,9 @@ struct NodeCommand: AsyncParsableCommand {
             With --tls-cert and --tls-key (PEM files: the certificate chain, server certificate first, and its \
             unencrypted private key) it serves HTTPS only, TLS 1.2 or later; both files are checked before it \
             serves. `careledger init --dev-cert` makes a self-signed pair for development.
+            A consortium node whose node.json names a peer port (`careledger network` sets one) also serves the other \
+            organizations' nodes there, with --port: HTTPS with mutual TLS, each side presenting a certificate made \
+            at start from its organization's registered key; the node-to-node routes are then served only there.
             """)
 
     @OptionGroup var options: DataOption
@@ -100,11 +106,23 @@ struct NodeCommand: AsyncParsableCommand {
                 Terminal.line("TLS: \(tls.certificatePath) (\(tls.subject), valid until \(ISO8601DateFormatter().string(from: tls.notValidAfter)))")
                 for warning in tls.warnings { Terminal.error("warning: \(warning)") }
             }
-            let app = LedgerServer.application(services, host: host, port: port, tls: tls) { _ in
+            // A consortium node serves the other organizations' nodes on its own listener, with mutual TLS.
+            let peer = ledger.peerTLS.flatMap { peerTLS in ledger.settings.consortium?.peerPort.map { (peerTLS, $0) } }
+            let app = LedgerServer.application(services, host: host, port: port, tls: tls, peerRoutes: peer == nil) { _ in
                 Terminal.line("listening on \(tokens.publicURL)")
             }
             // Serves until SIGINT/SIGTERM, then drains in-flight requests.
-            do { try await app.runService() } catch {
+            do {
+                if let (peerTLS, peerPort) = peer {
+                    let peerApp = LedgerServer.peerApplication(services, tls: peerTLS, host: host, port: peerPort) { bound in
+                        Terminal.line("peer listener (mutual TLS, organization \(peerTLS.organization.hex.prefix(12))…) on https://\(urlHost(host)):\(bound)")
+                    }
+                    try await ServiceGroup(configuration: .init(services: [app, peerApp], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                                logger: Logger(label: "careledger.node"))).run()
+                } else {
+                    try await app.runService()
+                }
+            } catch {
                 Terminal.error("HTTP server stopped: \(error)")
             }
         } else {

@@ -78,6 +78,9 @@ struct NetworkTests {
         let foreign = try await http("http://127.0.0.1:\(basePort + 21)/v1/identities/me", token: token)
         #expect(own.status == 200 && foreign.status == 401, "own node \(own.status), the clinic's node \(foreign.status)")
 
+        // Node-to-node routes are served only on each node's peer listener (mutual TLS, port + 20).
+        #expect(try await http("http://127.0.0.1:\(basePort + 20)/v1/blocks?from=1").status == 404)
+
         var sequence: UInt64 = 1
         var acknowledged: [UInt64] = []
         func send(_ count: Int) async throws {

@@ -95,12 +95,17 @@ public struct ConsortiumSettings: Codable, Sendable {
     public var nodeName: String
     /// Key name of the organization whose node this is: it attests blocks with that key.
     public var organization: String
-    /// Where the other organizations' nodes reach this one for private payloads (its base URL,
-    /// published in etcd at start); nil: this node serves none to them.
+    /// Where the other organizations' nodes reach this one (private payloads, blocks, records):
+    /// its peer listener's base URL, published in etcd at start with the node's certificate; nil:
+    /// this node serves none to them.
     public var peerURL: String?
+    /// The port of this node's peer listener: HTTPS with mutual TLS (`PeerTLS`), serving only the
+    /// node-to-node routes, which the public port then no longer serves. nil: no peer listener, and
+    /// no mutual TLS (plain-HTTP peers; only single-process tests configure that).
+    public var peerPort: Int?
 
-    public init(etcdEndpoints: [String], nodeName: String, organization: String, peerURL: String? = nil) {
-        (self.etcdEndpoints, self.nodeName, self.organization, self.peerURL) = (etcdEndpoints, nodeName, organization, peerURL)
+    public init(etcdEndpoints: [String], nodeName: String, organization: String, peerURL: String? = nil, peerPort: Int? = nil) {
+        (self.etcdEndpoints, self.nodeName, self.organization, self.peerURL, self.peerPort) = (etcdEndpoints, nodeName, organization, peerURL, peerPort)
     }
 }
 

@@ -78,10 +78,13 @@ public final class LocalLedger: Sendable {
     public let fhir: FHIRService
     /// A consortium node's way to records other organizations hold (their nodes); nil on a single node.
     public let recordPeer: (any RecordPeer)?
+    /// A consortium node's mutual-TLS identity for its peer listener (`ConsortiumSettings.peerPort`).
+    public let peerTLS: PeerTLS?
     private let lock: DirectoryLock
 
     private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
-                 recordIDs: FHIRRecordIDs, lock: DirectoryLock) {
+                 recordIDs: FHIRRecordIDs, peerTLS: PeerTLS?, lock: DirectoryLock) {
+        self.peerTLS = peerTLS
         self.directory = directory
         self.settings = settings
         self.store = store
@@ -102,8 +105,9 @@ public final class LocalLedger: Sendable {
         let store = try directory.openStore()
         var configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
                                               blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
+        var peerTLS: PeerTLS?
         if let consortium = settings.consortium {
-            try Consortium.configure(&configuration, consortium, chainId: settings.chainId,
+            peerTLS = try Consortium.configure(&configuration, consortium, chainId: settings.chainId,
                                      organizationKeys: try directory.loadKey(consortium.organization),
                                      store: store, clock: clock)
         }
@@ -125,7 +129,7 @@ public final class LocalLedger: Sendable {
         _ = try access.blindLegacyIndexValues()
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
                            recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement),
-                                                    legacyIDs: settings.keyedRecordIDsOnly != true), lock: lock)
+                                                    legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, lock: lock)
     }
 
     /// Signs a raw call from `keys` with the sender's next sequence number: for `careledger submit`, whose user

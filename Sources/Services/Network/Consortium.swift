@@ -13,11 +13,13 @@ public enum Consortium {
     public struct Member: Sendable {
         public let spec: OrganizationSpec
         public let directory: DataDirectory
-        /// The node's base URL for the other nodes (private payloads).
+        /// The node's base URL for the other nodes (its peer listener's).
         public let peerURL: String?
+        /// The port its peer listener (mutual TLS) listens on.
+        public let peerPort: Int?
 
-        public init(spec: OrganizationSpec, directory: DataDirectory, peerURL: String? = nil) {
-            (self.spec, self.directory, self.peerURL) = (spec, directory, peerURL)
+        public init(spec: OrganizationSpec, directory: DataDirectory, peerURL: String? = nil, peerPort: Int? = nil) {
+            (self.spec, self.directory, self.peerURL, self.peerPort) = (spec, directory, peerURL, peerPort)
         }
     }
 
@@ -81,29 +83,36 @@ public enum Consortium {
             chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
             plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true,
             consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name,
-                                           peerURL: member.peerURL),
+                                           peerURL: member.peerURL, peerPort: member.peerPort),
             sealingKey: "sealing"))
     }
 
     /// Makes `configuration` order through etcd, attest with `organizationKeys`, hold the private
     /// payloads of that organization's collections only and fetch missing ones from the peers
-    /// registered in etcd; publishes this node's `peerURL` there.
+    /// registered in etcd; publishes this node's endpoint (`peerURL` and, with a peer listener, its
+    /// certificate) there. Returns the node's mutual-TLS identity when the settings name a peer
+    /// listener (`peerPort`).
+    @discardableResult
     public static func configure(_ configuration: inout NodeConfiguration, _ settings: ConsortiumSettings, chainId: String,
-                                 organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws {
+                                 organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws -> PeerTLS? {
         guard !settings.etcdEndpoints.isEmpty else { throw ServiceError("node.json names no etcd endpoint for the consortium") }
         let client = EtcdClient(endpoints: settings.etcdEndpoints)
         let board = EtcdAttestationBoard(client: client, chainId: chainId, clock: clock)
         configuration.attesting = AttestationSettings(board: board, attesters: [organizationKeys])
-        // Past etcd's compaction, blocks come from the other organizations' nodes, checked against
-        // the attestations with the organization keys this node's own replica holds.
-        let blocks = PeerBlockFetcher(etcd: client, board: board, chainId: chainId, organizationKeys: organizationKeys, clock: clock,
-                                      store: store) { id in
+        let tls = settings.peerPort == nil ? nil : try PeerTLS(organizationKeys: organizationKeys, chainId: chainId)
+        // Another organization's node is trusted by the key this node's own replica holds for it.
+        let organizationKey: @Sendable (IdentityID) -> SigningPublicKey? = { id in
             guard let identity = Directory.identity(id, in: StoreStateReader(store: store)), identity.kind == .organization,
                   !identity.revoked else { return nil }
             return identity.signingKey
         }
+        // Past etcd's compaction, blocks come from the other organizations' nodes, checked against
+        // the attestations with the organization keys this node's own replica holds.
+        let blocks = PeerBlockFetcher(etcd: client, board: board, chainId: chainId, organizationKeys: organizationKeys, clock: clock,
+                                      store: store, tls: tls, organizationKey: organizationKey)
         configuration.organizations = [organizationKeys.derivedID]
-        let peers = PeerPrivateDataSource(etcd: client, chainId: chainId, organizationKeys: organizationKeys, clock: clock)
+        let peers = PeerPrivateDataSource(etcd: client, chainId: chainId, organizationKeys: organizationKeys, clock: clock, tls: tls,
+                                          organizationKey: organizationKey)
         configuration.privateDataSource = peers
         if let url = settings.peerURL {
             // etcd may still be starting: keep trying for a while, in the background.
@@ -121,5 +130,6 @@ public enum Consortium {
                         alreadyOrdered: { id in (try? store.location(of: id)) != nil },
                         peers: blocks, height: head.height, committedHead: { try? store.head() })
         }
+        return tls
     }
 }

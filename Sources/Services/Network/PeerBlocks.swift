@@ -5,6 +5,7 @@ public import LedgerCore
 public import Node
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 public import Ordering
 public import Storage
 import Synchronization
@@ -107,21 +108,29 @@ public final class PeerBlockFetcher: PeerBlockSource {
     /// The organization keys the node's replica knows (attestations are checked with them).
     private let organizationKey: @Sendable (IdentityID) -> SigningPublicKey?
 
+    private let tls: PeerTLS?
+
     public init(etcd: EtcdClient, board: EtcdAttestationBoard, chainId: String, organizationKeys: IdentityKeys, clock: any LedgerClock,
-                store: any LedgerStore, organizationKey: @escaping @Sendable (IdentityID) -> SigningPublicKey?) {
-        (self.etcd, self.board, self.chainId, self.keys, self.clock, self.store, self.organizationKey) =
-            (etcd, board, chainId, organizationKeys, clock, store, organizationKey)
+                store: any LedgerStore, tls: PeerTLS? = nil, organizationKey: @escaping @Sendable (IdentityID) -> SigningPublicKey?) {
+        (self.etcd, self.board, self.chainId, self.keys, self.clock, self.store, self.tls, self.organizationKey) =
+            (etcd, board, chainId, organizationKeys, clock, store, tls, organizationKey)
     }
 
     public func blocks(after head: BlockHeader, limit: Int) async throws -> PeerBlocks {
         let quorum = try Genesis.finalityQuorum(in: store)
         let prefix = Array("careledger/\(chainId)/peer/".utf8)
         let own = PeerPrivateDataSource.peerKey(chainId: chainId, organization: keys.derivedID)
-        let peers = try await etcd.range(prefix: prefix, limit: 100).values.filter { $0.key != own }.compactMap { String(bytes: $0.value, encoding: .utf8) }
+        let peers = try await etcd.range(prefix: prefix, limit: 100).values.filter { $0.key != own }.compactMap { value -> (IdentityID, PeerEndpoint)? in
+            guard let organization = Hash256(hex: String(decoding: value.key.dropFirst(prefix.count), as: UTF8.self)),
+                  let endpoint = PeerEndpoint(decoding: value.value) else { return nil }
+            return (organization, endpoint)
+        }
         var reasons: [String] = []
-        for url in peers.shuffled() {
+        for (organization, endpoint) in peers.shuffled() {
+            let url = endpoint.url
             do {
-                let fetched = try await fetch(from: url, after: head, limit: limit)
+                let tls = try endpoint.tls(with: tls, organization: organization, key: organizationKey(organization))
+                let fetched = try await fetch(from: url, after: head, limit: limit, tls: tls)
                 let taken = try await PeerBlockService.check(fetched.blocks, after: head, quorum: quorum, organizationKey: organizationKey) { height in
                     try await self.board.attestations(height: height)
                 }
@@ -133,10 +142,10 @@ public final class PeerBlockFetcher: PeerBlockSource {
         throw PeerBlockService.Refusal(peers.isEmpty ? "no peer is registered in etcd" : "no peer gave blocks: " + reasons.joined(separator: "; "))
     }
 
-    private func fetch(from url: String, after head: BlockHeader, limit: Int) async throws -> PeerBlocks {
+    private func fetch(from url: String, after head: BlockHeader, limit: Int, tls: TLSConfiguration?) async throws -> PeerBlocks {
         let from = head.height + 1
         let http = PrivatePayloads.signedRequest("\(url)/v1/blocks?from=\(from)&limit=\(limit)", resource: PeerRequest.blocks(from: from),
-                                                 chainId: chainId, organization: keys, timeMs: clock.nowMs())
+                                                 chainId: chainId, organization: keys, timeMs: clock.nowMs(), tls: tls)
         let response = try await EtcdClient.sharedHTTP.execute(http, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 256 * 1024 * 1024)
         guard response.status == .ok else { throw PeerBlockService.Refusal("answered \(response.status.code): \(String(buffer: body).prefix(200))") }

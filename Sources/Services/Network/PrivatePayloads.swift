@@ -1,10 +1,11 @@
-import AsyncHTTPClient
+public import AsyncHTTPClient
 import Foundation
 public import Contracts
 public import LedgerCore
 public import Node
 public import NIOCore
 import NIOHTTP1
+public import NIOSSL
 public import Ordering
 import Storage
 import Synchronization
@@ -20,9 +21,11 @@ public enum PrivatePayloads {
     public static let signatureHeader = "CareLedger-Signature"
 
     /// A GET of `url` carrying `resource`'s request signed by `organization` (the three headers).
-    static func signedRequest(_ url: String, resource: String, chainId: String, organization: IdentityKeys, timeMs: Int64) -> HTTPClientRequest {
+    public static func signedRequest(_ url: String, resource: String, chainId: String, organization: IdentityKeys, timeMs: Int64,
+                              tls: TLSConfiguration? = nil) -> HTTPClientRequest {
         let request = PeerRequest.sign(chainId: chainId, resource: resource, organization: organization, timeMs: timeMs)
         var http = HTTPClientRequest(url: url)
+        http.tlsConfiguration = tls
         http.headers.add(name: organizationHeader, value: request.organization.hex)
         http.headers.add(name: timeHeader, value: String(request.timeMs))
         http.headers.add(name: signatureHeader, value: Base64.encode(request.signature))
@@ -82,21 +85,29 @@ public enum PrivatePayloads {
     }
 }
 
-/// Fetches private payloads from the other organizations' nodes over HTTP: each node registers its
-/// URL in etcd under its organization's id; a request is signed with this node's organization key
-/// (`PeerRequest`). What comes back is checked by the node against the chain.
+/// Fetches private payloads from the other organizations' nodes over HTTPS with mutual TLS
+/// (`PeerTLS`): each node registers its endpoint (URL and certificate) in etcd under its
+/// organization's id; a request is signed with this node's organization key (`PeerRequest`). What
+/// comes back is checked by the node against the chain.
 public final class PeerPrivateDataSource: PrivateDataSource {
     private let etcd: EtcdClient
     private let chainId: String
     private let keys: IdentityKeys
     private let clock: any LedgerClock
-    private let urls = Mutex<[IdentityID: String]>([:])
+    private let tls: PeerTLS?
+    /// An organization's current registered key in this node's replica, if it is an active organization.
+    private let organizationKey: @Sendable (IdentityID) -> SigningPublicKey?
+    private let endpoints = Mutex<[IdentityID: PeerEndpoint]>([:])
 
     /// Longest wait for one peer's answer.
     public static let requestTimeout: TimeAmount = .seconds(5)
 
-    public init(etcd: EtcdClient, chainId: String, organizationKeys: IdentityKeys, clock: any LedgerClock) {
-        (self.etcd, self.chainId, self.keys, self.clock) = (etcd, chainId, organizationKeys, clock)
+    /// `tls` nil: plain HTTP peers (single-process tests only; a consortium made by
+    /// `Consortium.create` always has mutual TLS).
+    public init(etcd: EtcdClient, chainId: String, organizationKeys: IdentityKeys, clock: any LedgerClock, tls: PeerTLS? = nil,
+                organizationKey: @escaping @Sendable (IdentityID) -> SigningPublicKey?) {
+        (self.etcd, self.chainId, self.keys, self.clock, self.tls, self.organizationKey) =
+            (etcd, chainId, organizationKeys, clock, tls, organizationKey)
     }
 
     /// The etcd key holding an organization's node URL.
@@ -104,9 +115,10 @@ public final class PeerPrivateDataSource: PrivateDataSource {
         Array("careledger/\(chainId)/peer/\(organization.hex)".utf8)
     }
 
-    /// Publishes this node's URL, for the other nodes to fetch payloads from.
+    /// Publishes this node's endpoint (its peer URL and, with TLS, its certificate) for the other nodes.
     public func register(url: String) async throws {
-        _ = try await etcd.put(Self.peerKey(chainId: chainId, organization: keys.derivedID), Array(url.utf8))
+        _ = try await etcd.put(Self.peerKey(chainId: chainId, organization: keys.derivedID),
+                               PeerEndpoint(url: url, certificateDER: tls?.certificateDER).encoded)
     }
 
     public func fetch(_ id: Hash256, from organization: IdentityID) async -> [UInt8]? {
@@ -116,28 +128,35 @@ public final class PeerPrivateDataSource: PrivateDataSource {
     }
 
     /// A GET of `path` on `organization`'s node, signed for `resource` with this node's organization
-    /// key; nil if the node is not registered or does not answer (its URL is then looked up again).
+    /// key, over mutual TLS with the certificate that node published (checked against the chain);
+    /// nil if the node is not registered, its certificate does not hold its key, or it does not
+    /// answer (its endpoint is then looked up again).
     func signedGet(resource: String, path: String, from organization: IdentityID) async -> (status: Int, body: [UInt8])? {
-        guard let base = await url(of: organization) else { return nil }
-        let http = PrivatePayloads.signedRequest(base + path, resource: resource, chainId: chainId, organization: keys, timeMs: clock.nowMs())
+        guard let endpoint = await endpoint(of: organization),
+              let tls = try? endpoint.tls(with: self.tls, organization: organization, key: organizationKey(organization)) else {
+            endpoints.withLock { $0[organization] = nil }
+            return nil
+        }
+        let http = PrivatePayloads.signedRequest(endpoint.url + path, resource: resource, chainId: chainId, organization: keys,
+                                                 timeMs: clock.nowMs(), tls: tls)
         do {
             let response = try await EtcdClient.sharedHTTP.execute(http, timeout: Self.requestTimeout)
             let body = Array(buffer: try await response.body.collect(upTo: PrivatePayload.encodedBytesMax + 64 * 1024 * 1024))
-            // The peer may have moved: look its URL up again next time.
-            if response.status != .ok, response.status != .notFound, response.status != .forbidden { urls.withLock { $0[organization] = nil } }
+            // The peer may have moved: look its endpoint up again next time.
+            if response.status != .ok, response.status != .notFound, response.status != .forbidden { endpoints.withLock { $0[organization] = nil } }
             return (Int(response.status.code), body)
         } catch {
-            urls.withLock { $0[organization] = nil }
+            endpoints.withLock { $0[organization] = nil }
             return nil
         }
     }
 
-    private func url(of organization: IdentityID) async -> String? {
-        if let known = urls.withLock({ $0[organization] }) { return known }
+    private func endpoint(of organization: IdentityID) async -> PeerEndpoint? {
+        if let known = endpoints.withLock({ $0[organization] }) { return known }
         let key = Self.peerKey(chainId: chainId, organization: organization)
         guard let value = try? await etcd.range(prefix: key, limit: 1).values.first(where: { $0.key == key })?.value,
-              let url = String(bytes: value, encoding: .utf8) else { return nil }
-        urls.withLock { $0[organization] = url }
-        return url
+              let endpoint = PeerEndpoint(decoding: value) else { return nil }
+        endpoints.withLock { $0[organization] = endpoint }
+        return endpoint
     }
 }
