@@ -149,6 +149,12 @@ struct NetworkDemo {
         story.ok("dr-chen asks again: city-clinic's node forwards the request signed with city-clinic's key; general-hospital's node decides on its own copy of the chain, logs, and returns the ciphertext with the data key wrapped to dr-chen")
         story.ok("dr-chen decrypts it himself: “\(Self.observationValue)”")
 
+        let search = try await DemoScript.json("\(clinicURL)/fhir/Observation?code=33914-3", token: chenToken)
+        let outcome = (search["entry"] as? [[String: Any]] ?? []).first { ($0["search"] as? [String: Any])?["mode"] as? String == "outcome" }
+        let said = (((outcome?["resource"] as? [String: Any])?["issue"] as? [[String: Any]])?.first?["diagnostics"] as? String) ?? ""
+        try expect(search["total"] as? Int == 0 && said.contains("no federated search"), "the clinic's FHIR search: \(search)")
+        story.note("a FHIR search at city-clinic's node finds 0 Observations and says why: “\(said.prefix(96))…”")
+
         let okoroToken = try await DemoScript.token(base: labURL, keys: okoro)
         let lab = try await DemoScript.http(labURL + release, token: okoroToken)
         try expect(lab.status == 404, "dr-okoro (no consent) must get 404, got \(lab.status)")

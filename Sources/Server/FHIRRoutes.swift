@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import LedgerCore
 import NIOCore
+import Node
 import Services
 
 /// Turns every failure under /fhir into an OperationOutcome with the right status, and checks
@@ -411,6 +412,10 @@ enum FHIRRoutes {
         request.uri.queryParameters.map { (String($0.key), String($0.value)) }
     }
 
+    /// What a consortium node's search results say of the records other organizations hold.
+    static let notFederated = "this search covers only the records this node's organization holds; records other organizations hold "
+        + "are not searched (no federated search): read one by id through GET /v1/records/{id}/release at this node"
+
     static func searchResponse(_ query: SearchQuery, request: Request, context: LedgerRequestContext, fhir: FHIRService, base: String) async throws -> Response {
         let requester = try context.requester()
         let result = try await fhir.search(query, requester: requester, purpose: try purpose(request))
@@ -446,6 +451,11 @@ enum FHIRRoutes {
         if !query.ignored.isEmpty {
             entries.append(["resource": OperationOutcome.make(severity: "warning", code: "not-supported",
                                                               diagnostics: "ignored search parameters: \(query.ignored.joined(separator: ", "))"),
+                            "search": ["mode": "outcome"]])
+        }
+        // A consortium node searches only the records its own organization holds: it says so.
+        if fhir.access.node.configuration.organizations != nil {
+            entries.append(["resource": OperationOutcome.make(severity: "information", code: "informational", diagnostics: Self.notFederated),
                             "search": ["mode": "outcome"]])
         }
         if !entries.isEmpty { bundle["entry"] = entries }

@@ -258,7 +258,7 @@ extension NetworkTests {
     func theNetworkDemoTellsItsStory() async throws {
         let result = try await CareledgerBinary.run(["demo", "--network"], timeoutSeconds: 200)
         #expect(result.status == 0, "demo --network: \(result.stderr)\n\(result.stdout.suffix(2_000))")
-        for line in ["[5/5] One ledger, three copies", "dr-chen decrypts it himself", "dr-okoro asks northside-lab's node for it: 404",
+        for line in ["[5/5] One ledger, three copies", "dr-chen decrypts it himself", "finds 0 Observations and says why", "dr-okoro asks northside-lab's node for it: 404",
                      "Demo network removed"] {
             #expect(result.stdout.contains(line), "missing “\(line)”")
         }
