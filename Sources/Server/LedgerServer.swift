@@ -9,6 +9,7 @@ public import LedgerCore
 public import Logging
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 import HummingbirdCore
 import HummingbirdTLS
 public import Node
@@ -261,6 +262,19 @@ public enum LedgerServer {
 }
 
 extension LedgerServer {
+    /// Serves `services` on `host:port` (with `tls`, HTTPS) and, for a consortium node, its peer
+    /// listener on `peer.port` (the node-to-node routes then only there) until SIGINT or SIGTERM,
+    /// then drains requests in flight. `onListening` gets nil when the API listens, the port when
+    /// the peer listener does.
+    public static func serve(_ services: ServerServices, host: String, port: Int, tls: ServerTLS?, peer: (tls: PeerTLS, port: Int)?,
+                             onListening: @escaping @Sendable (Int?) -> Void) async throws {
+        let app = application(services, host: host, port: port, tls: tls, peerRoutes: peer == nil) { _ in onListening(nil) }
+        guard let peer else { return try await app.runService() }
+        let peerApp = peerApplication(services, tls: peer.tls, host: host, port: peer.port) { bound in onListening(bound) }
+        try await ServiceGroup(configuration: .init(services: [app, peerApp], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                    logger: Logger(label: "careledger.node"))).run()
+    }
+
     /// A consortium node's peer listener on `host:port`: HTTPS, TLS 1.3, mutual TLS with `tls`
     /// (`PeerTLS`). A connection is accepted only from a certificate holding the current key of an
     /// active organization in this node's replica, checked at each handshake; it serves the

@@ -3,9 +3,6 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Hummingbird
-import Logging
-import ServiceLifecycle
-import UnixSignals
 import LedgerCore
 import Node
 import Server
@@ -31,9 +28,8 @@ struct NodeCommand: AsyncParsableCommand {
             With --tls-cert and --tls-key (PEM files: the certificate chain, server certificate first, and its \
             unencrypted private key) it serves HTTPS only, TLS 1.2 or later; both files are checked before it \
             serves. `careledger init --dev-cert` makes a self-signed pair for development.
-            A consortium node whose node.json names a peer port (`careledger network` sets one) also serves the other \
-            organizations' nodes there, with --port: HTTPS with mutual TLS, each side presenting a certificate made \
-            at start from its organization's registered key; the node-to-node routes are then served only there.
+            A consortium node with a peer port in node.json (`careledger network` sets one) serves the other nodes there \
+            only, with --port: mutual TLS, each side's certificate made at start from its organization's registered key.
             """)
 
     @OptionGroup var options: DataOption
@@ -106,21 +102,11 @@ struct NodeCommand: AsyncParsableCommand {
                 Terminal.line("TLS: \(tls.certificatePath) (\(tls.subject), valid until \(ISO8601DateFormatter().string(from: tls.notValidAfter)))")
                 for warning in tls.warnings { Terminal.error("warning: \(warning)") }
             }
-            // A consortium node serves the other organizations' nodes on its own listener, with mutual TLS.
-            let peer = ledger.peerTLS.flatMap { peerTLS in ledger.settings.consortium?.peerPort.map { (peerTLS, $0) } }
-            let app = LedgerServer.application(services, host: host, port: port, tls: tls, peerRoutes: peer == nil) { _ in
-                Terminal.line("listening on \(tokens.publicURL)")
-            }
             // Serves until SIGINT/SIGTERM, then drains in-flight requests.
+            let peer = ledger.peerTLS.flatMap { peerTLS in ledger.settings.consortium?.peerPort.map { (tls: peerTLS, port: $0) } }
             do {
-                if let (peerTLS, peerPort) = peer {
-                    let peerApp = LedgerServer.peerApplication(services, tls: peerTLS, host: host, port: peerPort) { bound in
-                        Terminal.line("peer listener (mutual TLS, organization \(peerTLS.organization.hex.prefix(12))…) on https://\(urlHost(host)):\(bound)")
-                    }
-                    try await ServiceGroup(configuration: .init(services: [app, peerApp], gracefulShutdownSignals: [.sigterm, .sigint],
-                                                                logger: Logger(label: "careledger.node"))).run()
-                } else {
-                    try await app.runService()
+                try await LedgerServer.serve(services, host: host, port: port, tls: tls, peer: peer) { peerPort in
+                    Terminal.line(peerPort.map { "peer listener (mutual TLS) on https://\(urlHost(host)):\($0)" } ?? "listening on \(tokens.publicURL)")
                 }
             } catch {
                 Terminal.error("HTTP server stopped: \(error)")
