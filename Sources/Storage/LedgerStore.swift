@@ -70,6 +70,8 @@ public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
     func header(height: UInt64) throws -> BlockHeader?
     /// Location and result of a committed transaction.
     func location(of id: Hash256) throws -> TransactionLocation?
+    /// Which of `ids` are committed transactions (one read).
+    func committedIDs(_ ids: [Hash256]) throws -> Set<Hash256>
     /// The log index of the transaction whose RFC 9162 leaf hash is `leafHash` (CT's get-proof-by-hash).
     func logIndex(ofLeafHash leafHash: Hash256) throws -> UInt64?
     /// The canonical bytes of the transaction at a log index.
@@ -97,5 +99,13 @@ public enum StatePrefix {
         precondition(!bytes.isEmpty && bytes.last! < 0x7F, "prefix must be non-empty ASCII")
         bytes[bytes.count - 1] += 1
         return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+extension LedgerStore {
+    public func committedIDs(_ ids: [Hash256]) throws -> Set<Hash256> {
+        var found: Set<Hash256> = []
+        for id in ids where try location(of: id) != nil { found.insert(id) }
+        return found
     }
 }

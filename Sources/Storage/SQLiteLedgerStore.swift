@@ -266,6 +266,22 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayl
         }
     }
 
+    public func committedIDs(_ ids: [Hash256]) throws -> Set<Hash256> {
+        guard !ids.isEmpty else { return [] }
+        return try wrap {
+            try pool.read { db in
+                // A consortium node asks this for every batch it reads from the log.
+                let statement = try db.cachedStatement(sql: "SELECT 1 FROM tx WHERE id = ?")
+                var found: Set<Hash256> = []
+                for id in ids {
+                    statement.setUncheckedArguments([Data(id.bytes)])
+                    if try Int64.fetchOne(statement) != nil { found.insert(id) }
+                }
+                return found
+            }
+        }
+    }
+
     public func logIndex(ofLeafHash leafHash: Hash256) throws -> UInt64? {
         try wrap {
             try pool.read { db in

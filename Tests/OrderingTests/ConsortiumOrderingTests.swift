@@ -43,7 +43,7 @@ struct ConsortiumOrderingTests {
                 let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5, attesting: attesting) { head, position, clock in
                     EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chainId, nodeName: "node-\(index)", batchTransactionsMax: 40, batchDelayMs: 5),
                                 clock: clock, after: position, lastTimeMs: head.timeMs,
-                                alreadyOrdered: { id in (try? store.location(of: id)) != nil })
+                                alreadyOrdered: { (try? store.committedIDs($0)) ?? [] })
                 }
                 return try await LedgerNode(store: store, ordererKeys: Self.nodeKeys, configuration: configuration)
             }
@@ -171,7 +171,7 @@ struct ConsortiumOrderingTests {
                                    ordererKeys: Self.nodeKeys, timeMs: 1_800_000_000_000)
                 let configuration = NodeConfiguration(blockTransactionsMax: 40, blockDelayMs: 5) { head, position, clock in
                     EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chainId, nodeName: name), clock: clock, after: position,
-                                lastTimeMs: head.timeMs, alreadyOrdered: { id in (try? store.location(of: id)) != nil })
+                                lastTimeMs: head.timeMs, alreadyOrdered: { (try? store.committedIDs($0)) ?? [] })
                 }
                 return (try await LedgerNode(store: store, ordererKeys: Self.nodeKeys, configuration: configuration), store)
             }

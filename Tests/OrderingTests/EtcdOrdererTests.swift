@@ -22,7 +22,7 @@ struct EtcdOrdererTests {
     static func orderer(_ etcd: EtcdClient, _ node: String, clock: any LedgerClock = SystemClock(), after: Int64 = 0,
                         committed: Set<Hash256> = []) -> EtcdOrderer {
         EtcdOrderer(client: etcd, configuration: .init(chainId: chain, nodeName: node, batchTransactionsMax: 50, batchDelayMs: 5),
-                    clock: clock, after: after, lastTimeMs: 0, alreadyOrdered: { committed.contains($0) })
+                    clock: clock, after: after, lastTimeMs: 0, alreadyOrdered: { committed.intersection($0) })
     }
 
     /// Batches from `orderer` until `count` transactions have come.

@@ -68,6 +68,22 @@ struct LedgerStoreTests {
         #expect(try reopen().orderingPosition() == 42)
     }
 
+    /// The consortium's once-per-batch question: which of these transaction ids are committed.
+    @Test(arguments: LedgerStoreKind.allCases)
+    func committedIDsAnswersForABatch(_ kind: LedgerStoreKind) throws {
+        let (store, _, cleanup) = try kind.make()
+        defer { cleanup() }
+        var frontier = MerkleFrontier()
+        let genesis = Self.block(height: 0, previous: nil, frontier: &frontier, count: 3)
+        try store.commit(genesis)
+        let committed = genesis.block.transactions.map(\.id)
+        let unknown = [Hash256.sha256(Array("never".utf8)), Hash256.sha256(Array("sent".utf8))]
+        #expect(try store.committedIDs(unknown + committed + [committed[0]]) == Set(committed))
+        #expect(try store.committedIDs(unknown).isEmpty)
+        #expect(try store.committedIDs([]).isEmpty)
+        for id in committed + unknown { #expect(try store.committedIDs([id]).isEmpty == (try store.location(of: id) == nil)) }
+    }
+
     @Test(arguments: LedgerStoreKind.allCases)
     func commitReopenAndProve(_ kind: LedgerStoreKind) throws {
         let (store, reopen, cleanup) = try kind.make()

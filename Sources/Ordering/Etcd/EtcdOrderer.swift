@@ -73,7 +73,7 @@ public final class EtcdOrderer: Orderer {
     private let reading: Mutex<Reading>
     private let batches: AsyncStream<OrderedBatch>
     private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
-    private let alreadyOrdered: @Sendable (Hash256) -> Bool
+    private let alreadyOrdered: @Sendable ([Hash256]) -> Set<Hash256>
     private let peers: (any PeerBlockSource)?
     /// The node's committed head, and the height it had when this orderer started.
     private let committedHead: @Sendable () -> BlockHeader?
@@ -91,12 +91,13 @@ public final class EtcdOrderer: Orderer {
     /// - Parameters:
     ///   - after: the position (etcd revision) of the last batch the node has applied; 0 for none.
     ///   - lastTimeMs: that block's time, so block times keep increasing.
-    ///   - alreadyOrdered: whether a transaction id was committed by the node (ordered before).
+    ///   - alreadyOrdered: which of a batch's transaction ids the node committed (ordered before), asked
+    ///     once per batch.
     ///   - peers: where to catch up from past compaction; `committedHead` is the node's head and
     ///     `height` its height at the start (the node has applied every batch handed out when its head
     ///     is `height` + the batches handed out).
     public init(client: EtcdClient, configuration: Configuration, clock: any LedgerClock, after position: Int64, lastTimeMs: Int64,
-                alreadyOrdered: @escaping @Sendable (Hash256) -> Bool = { _ in false },
+                alreadyOrdered: @escaping @Sendable ([Hash256]) -> Set<Hash256> = { _ in [] },
                 peers: (any PeerBlockSource)? = nil, height: UInt64 = 0, committedHead: @escaping @Sendable () -> BlockHeader? = { nil }) {
         self.client = client
         self.alreadyOrdered = alreadyOrdered
@@ -335,13 +336,15 @@ public final class EtcdOrderer: Orderer {
     private func admit(_ value: EtcdKeyValue) async -> OrderedBatch? {
         let decoded = Self.decode(value.value)
         let verified = await verify(decoded?.transactions ?? [])
+        // One committed-index query per batch, outside the lock (ids in the window are caught by `seen`).
+        let committed = alreadyOrdered(verified.compactMap { $0?.id })
         return reading.withLock { r -> OrderedBatch? in
             r.position = value.modRevision
             var ids: [Hash256] = []
             var transactions: [VerifiedTransaction] = []
             for verified in verified {
                 guard let verified, verified.transaction.body.chainId == configuration.chainId, !r.seen.contains(verified.id),
-                      !alreadyOrdered(verified.id) else { continue }
+                      !committed.contains(verified.id) else { continue }
                 r.seen.insert(verified.id)
                 ids.append(verified.id)
                 transactions.append(verified)

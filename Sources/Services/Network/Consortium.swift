@@ -127,7 +127,7 @@ public enum Consortium {
             EtcdOrderer(client: client, configuration: .init(chainId: head.chainId, nodeName: settings.nodeName, batchTransactionsMax: batchMax,
                                                              batchDelayMs: delay),
                         clock: clock, after: position, lastTimeMs: head.timeMs,
-                        alreadyOrdered: { id in (try? store.location(of: id)) != nil },
+                        alreadyOrdered: { ids in (try? store.committedIDs(ids)) ?? [] },
                         peers: blocks, height: head.height, committedHead: { try? store.head() })
         }
         return tls
