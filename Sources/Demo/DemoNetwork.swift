@@ -5,9 +5,10 @@ import FHIR
 import Foundation
 import LedgerCore
 import Services
+import Storage
 import Vault
 
-/// `careledger demo --network`: the records story over a local consortium — three organizations,
+/// `careledger demo --network`: the records story over a local consortium — four organizations,
 /// each with its own node process, keys, vault and copy of the chain, ordered by a 3-member etcd
 /// cluster. Everything goes over HTTP, as separate organizations would: the hospital's clinician
 /// writes a record on the hospital's node; the patient, who holds her own keys, finds it and
@@ -15,9 +16,9 @@ import Vault
 /// node, which asks the hospital's node; the hospital's node decides, logs and releases it.
 struct NetworkDemo {
     let root: URL
-    var story = Story(chapters: 5)
+    var story = Story(chapters: 6)
 
-    static let hospital = "general-hospital", clinic = "city-clinic", laboratory = "northside-lab"
+    static let hospital = "general-hospital", clinic = "city-clinic", laboratory = "northside-lab", payer = "acme-health-plan"
     static let observationValue = "eGFR 52 mL/min/1.73m2 (network demo)"
     static let familyName = "Okonkwo-Lindqvist"
 
@@ -26,7 +27,7 @@ struct NetworkDemo {
     }
 
     mutating func run() async throws {
-        Terminal.line("CareLedger demo --network — three organizations, one ledger, ordered by etcd (Raft)")
+        Terminal.line("CareLedger demo --network — four organizations, one ledger, ordered by etcd (Raft)")
         Terminal.line("data: \(root.path)")
         _ = try LocalNetwork.etcdBinary()  // a clear error before anything is created when etcd is missing
 
@@ -46,12 +47,26 @@ struct NetworkDemo {
         }
         try await network.down()
         story.ok("`careledger network down`: every node finished its blocks and stopped, then etcd")
+        try checkPrivateHoldings(network)
+    }
+
+    /// Read from the stopped nodes' stores: the claim's collection is on the hospital's and the
+    /// health plan's nodes, and the clinic's and the laboratory's hold no private payload or state.
+    func checkPrivateHoldings(_ network: LocalNetwork) throws {
+        var holdings: [String] = []
+        for name in [Self.hospital, Self.clinic, Self.laboratory, Self.payer] {
+            let store = try DataDirectory(url: network.root.appendingPathComponent("orgs/\(name)"), passphrase: nil).openStore()
+            let namespaces = try store.privateNamespaces()
+            try expect(namespaces.count == ([Self.hospital, Self.payer].contains(name) ? 1 : 0), "\(name) holds \(namespaces.count) private collections")
+            holdings.append("\(name) \(namespaces.count)")
+        }
+        story.ok("read from the stopped nodes' stores, private collections held: \(holdings.joined(separator: ", "))")
     }
 
     /// A new network on a free port range (retried when a port is taken).
     static func create(root: URL) throws -> LocalNetwork {
         let organizations = [OrganizationSpec(name: hospital, type: .hospital), OrganizationSpec(name: clinic, type: .clinic),
-                             OrganizationSpec(name: laboratory, type: .laboratory)]
+                             OrganizationSpec(name: laboratory, type: .laboratory), OrganizationSpec(name: payer, type: .payer)]
         var attempt = 0
         while true {
             attempt += 1
@@ -171,7 +186,10 @@ struct NetworkDemo {
         }
         try expect(entries.count == 3 && entries.filter { $0["outcome"] as? String == "deny" }.count == 2, "the access log: \(entries)")
 
-        story.chapter("One ledger, three copies")
+        try await tellPrivateClaim(network, chainId: chainId, patient: patient, patientID: patientID, rivera: rivera, chen: chen,
+                                   payer: try orgKeys(Self.payer), urls: (hospitalURL, clinicURL, labURL, try url(Self.payer)))
+
+        story.chapter("One ledger, four copies")
         for health in try await Self.converged(network) {
             story.note("\(pad(health["name"] as? String ?? "?", 18)) height \(health["height"] ?? "?"), final \(health["finalHeight"] ?? "?"), "
                        + "state root \(String("\(health["stateRoot"] ?? "")".prefix(16)))…")
@@ -180,6 +198,75 @@ struct NetworkDemo {
         let leaks = try PlaintextScan.find([Self.familyName, Self.observationValue], under: network.root)
         try expect(leaks.isEmpty, "plaintext PHI in the network's files: \(leaks)")
         story.ok("no file of any node or etcd member holds the patient's name or the Observation's value")
+    }
+
+    /// A claim sent privately: its lines and diagnoses reach the hospital's and the health plan's
+    /// nodes only; every node orders and attests the block that commits it.
+    private mutating func tellPrivateClaim(_ network: LocalNetwork, chainId: String, patient: IdentityKeys, patientID: String, rivera: IdentityKeys,
+                                           chen: IdentityKeys, payer: IdentityKeys,
+                                           urls: (hospital: String, clinic: String, lab: String, payer: String)) async throws {
+        story.chapter("A private claim: only the hospital's and the health plan's nodes hold it")
+        let payerToken = try await DemoScript.token(base: urls.payer, keys: payer)
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1_000), day: Int64 = 86_400_000
+        _ = try await Self.submit(urls.payer, token: payerToken, chainId: chainId, signer: payer,
+                                  sequence: try await Self.nextSequence(urls.payer, token: payerToken),
+                                  ClaimsContract.RegisterPlan(plan: "GOLD", currency: "USD", deductible: 10_000, coinsurance: 2_000,
+                                                              outOfPocketMax: 100_000, benefits: [.init(code: "99213", allowed: 15_000)]))
+        _ = try await Self.submit(urls.payer, token: payerToken, chainId: chainId, signer: payer,
+                                  sequence: try await Self.nextSequence(urls.payer, token: payerToken),
+                                  ClaimsContract.Enroll(plan: "GOLD", patient: patient.derivedID, startMs: nowMs - 30 * day, endMs: nowMs + 300 * day))
+        story.ok("acme-health-plan registered plan GOLD and enrolled the patient through its own node")
+        let riveraToken = try await DemoScript.token(base: urls.hospital, keys: rivera)
+        let encounterJSON = """
+            {"resourceType":"Encounter","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"AMB"},
+             "subject":{"reference":"Patient/\(patientID)"}}
+            """
+        let encounter = try await DemoScript.http("\(urls.hospital)/fhir/Encounter", method: "POST", token: riveraToken, body: Data(encounterJSON.utf8))
+        guard encounter.status == 201, let encounterID = ((try? JSONSerialization.jsonObject(with: encounter.body)) as? [String: Any])?["id"] as? String else {
+            throw CLIError("demo check failed: POST /fhir/Encounter answered \(encounter.status)")
+        }
+        let today = String(ISO8601DateFormatter().string(from: Date()).prefix(10))
+        let claim = """
+            {"resourceType":"Claim","status":"active","use":"claim","created":"\(today)","identifier":[{"system":"urn:demo:claims","value":"NET-1"}],
+             "type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},
+             "patient":{"reference":"Patient/\(patientID)"},"provider":{"reference":"Organization/general-hospital"},
+             "priority":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/processpriority","code":"normal"}]},
+             "insurance":[{"sequence":1,"focal":true,"coverage":{"identifier":{"system":"\(ClaimMapping.planSystem)","value":"GOLD"}}}],
+             "diagnosis":[{"sequence":1,"diagnosisCodeableConcept":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"N18.3"}]}}],
+             "item":[{"sequence":1,"productOrService":{"coding":[{"system":"http://www.ama-assn.org/go/cpt","code":"99213"}]},"servicedDate":"\(today)",
+                      "quantity":{"value":1},"unitPrice":{"value":200.00,"currency":"USD"},"encounter":[{"reference":"Encounter/\(encounterID)"}]}]}
+            """
+        let submitted = try await DemoScript.http("\(urls.hospital)/fhir/Claim/$submit", method: "POST", token: riveraToken, body: Data(claim.utf8))
+        let response = ((try? JSONSerialization.jsonObject(with: submitted.body)) as? [String: Any]) ?? [:]
+        guard submitted.status == 200, let responseID = response["id"] as? String else {
+            throw CLIError("demo check failed: Claim/$submit answered \(submitted.status): \(String(decoding: submitted.body.prefix(300), as: UTF8.self))")
+        }
+        story.ok("dr-rivera submitted a claim (diagnosis N18.3, a 99213 visit) at general-hospital's node, adjudicated on-chain: “\(response["disposition"] as? String ?? "?")”")
+        story.note("the shared chain carries a commitment and the two organizations; the lines, diagnoses and amounts went to acme-health-plan's node only")
+
+        // The health plan's node commits the block once it has the payload (asked of the hospital's node).
+        var atPayer = try await DemoScript.http("\(urls.payer)/fhir/ClaimResponse/\(responseID)", token: payerToken)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while atPayer.status == 404, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            atPayer = try await DemoScript.http("\(urls.payer)/fhir/ClaimResponse/\(responseID)", token: payerToken)
+        }
+        try expect(atPayer.status == 200, "the health plan reads the ClaimResponse at its own node: \(atPayer.status)")
+        story.ok("acme-health-plan reads the ClaimResponse at its own node (200): its node fetched the payload from general-hospital's over mutual TLS and checked it against the commitment")
+        let chenToken = try await DemoScript.token(base: urls.clinic, keys: chen)
+        let atClinic = try await DemoScript.http("\(urls.clinic)/fhir/ClaimResponse/\(responseID)", token: chenToken)
+        try expect(atClinic.status == 404, "the clinic must not see the claim: \(atClinic.status)")
+        var held: [String] = []
+        for (name, base) in [(Self.hospital, urls.hospital), (Self.clinic, urls.clinic), (Self.laboratory, urls.lab), (Self.payer, urls.payer)] {
+            let health = (try? JSONSerialization.jsonObject(with: try await DemoScript.http(base + "/healthz").body)) as? [String: Any]
+            guard let fetched = (health?["privatePayloads"] as? [String: Any])?["fetched"] as? Int else {
+                throw CLIError("demo check failed: \(name)'s /healthz has no privatePayloads")
+            }
+            held.append("\(name) \(fetched)")
+            try expect(fetched == (name == Self.payer ? 1 : 0), "\(name) fetched \(fetched) private payloads")
+        }
+        story.refused("dr-chen asks city-clinic's node for it: 404 — city-clinic's and northside-lab's nodes committed its block with the commitment only")
+        story.note("private payloads fetched from a peer (/healthz): \(held.joined(separator: ", ")) — the hospital's node had it from the start")
     }
 
     // MARK: HTTP helpers

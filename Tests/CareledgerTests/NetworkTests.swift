@@ -253,12 +253,15 @@ extension NetworkTests {
     /// `careledger demo --network` (issue 14, item 10): the story over real processes, each step
     /// checked by the demo itself — the clinic's clinician reads the hospital's record through the
     /// clinic's node only after the patient's consent; the laboratory's clinician cannot; the
-    /// hospital's node logs each decision; every node ends on the same state root, final.
+    /// hospital's node logs each decision; a claim sent privately reaches the health plan's node and
+    /// no other (read back from the stopped nodes' stores); every node ends on the same state root, final.
     @Test(.timeLimit(.minutes(4)))
     func theNetworkDemoTellsItsStory() async throws {
         let result = try await CareledgerBinary.run(["demo", "--network"], timeoutSeconds: 200)
         #expect(result.status == 0, "demo --network: \(result.stderr)\n\(result.stdout.suffix(2_000))")
-        for line in ["[5/5] One ledger, three copies", "dr-chen decrypts it himself", "finds 0 Observations and says why", "dr-okoro asks northside-lab's node for it: 404",
+        for line in ["[6/6] One ledger, four copies", "dr-chen decrypts it himself", "finds 0 Observations and says why",
+                     "acme-health-plan reads the ClaimResponse at its own node (200)",
+                     "private collections held: general-hospital 1, city-clinic 0, northside-lab 0, acme-health-plan 1", "dr-okoro asks northside-lab's node for it: 404",
                      "Demo network removed"] {
             #expect(result.stdout.contains(line), "missing “\(line)”")
         }
