@@ -108,17 +108,16 @@ public enum Consortium {
         }
         // Past etcd's compaction, blocks come from the other organizations' nodes, checked against
         // the attestations with the organization keys this node's own replica holds.
-        let blocks = PeerBlockFetcher(etcd: client, board: board, chainId: chainId, organizationKeys: organizationKeys, clock: clock,
-                                      store: store, tls: tls, organizationKey: organizationKey)
+        let directory = PeerDirectory(etcd: client, chainId: chainId, organizationKeys: organizationKeys, clock: clock, tls: tls,
+                                      organizationKey: organizationKey)
+        let blocks = PeerBlockFetcher(directory: directory, board: board, store: store, organizationKey: organizationKey)
         configuration.organizations = [organizationKeys.derivedID]
-        let peers = PeerPrivateDataSource(etcd: client, chainId: chainId, organizationKeys: organizationKeys, clock: clock, tls: tls,
-                                          organizationKey: organizationKey)
-        configuration.privateDataSource = peers
+        configuration.privateDataSource = PeerPrivateDataSource(directory: directory)
         if let url = settings.peerURL {
             // etcd may still be starting: keep trying for a while, in the background.
             Task {
                 for _ in 0..<60 {
-                    do { try await peers.register(url: url); return } catch { try? await Task.sleep(for: .seconds(1)) }
+                    do { try await directory.register(url: url); return } catch { try? await Task.sleep(for: .seconds(1)) }
                 }
             }
         }

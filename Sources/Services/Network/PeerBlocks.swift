@@ -1,14 +1,10 @@
-import AsyncHTTPClient
 public import Contracts
 import Foundation
 public import LedgerCore
 public import Node
 import NIOCore
-import NIOHTTP1
-import NIOSSL
 public import Ordering
 public import Storage
-import Synchronization
 
 /// Blocks between the nodes of a consortium, for a node whose place in etcd's log was compacted
 /// away: what a node answers another organization's node (`GET /v1/blocks?from=`), the checks a
@@ -95,60 +91,43 @@ public enum PeerBlockService {
     }
 }
 
-/// Catches a node up from the other organizations' nodes (their URLs registered in etcd),
-/// asking each in turn with a request signed by this node's organization key, and checking what
-/// comes back (`PeerBlockService.check`) before the orderer hands it to the node.
+/// Catches a node up from the other organizations' nodes (`PeerDirectory`), asking each in turn,
+/// and checking what comes back (`PeerBlockService.check`) before the orderer hands it to the node.
 public final class PeerBlockFetcher: PeerBlockSource {
-    private let etcd: EtcdClient
+    private let directory: PeerDirectory
     private let board: EtcdAttestationBoard
-    private let chainId: String
-    private let keys: IdentityKeys
-    private let clock: any LedgerClock
     private let store: any LedgerStore
     /// The organization keys the node's replica knows (attestations are checked with them).
     private let organizationKey: @Sendable (IdentityID) -> SigningPublicKey?
 
-    private let tls: PeerTLS?
-
-    public init(etcd: EtcdClient, board: EtcdAttestationBoard, chainId: String, organizationKeys: IdentityKeys, clock: any LedgerClock,
-                store: any LedgerStore, tls: PeerTLS? = nil, organizationKey: @escaping @Sendable (IdentityID) -> SigningPublicKey?) {
-        (self.etcd, self.board, self.chainId, self.keys, self.clock, self.store, self.tls, self.organizationKey) =
-            (etcd, board, chainId, organizationKeys, clock, store, tls, organizationKey)
+    public init(directory: PeerDirectory, board: EtcdAttestationBoard, store: any LedgerStore,
+                organizationKey: @escaping @Sendable (IdentityID) -> SigningPublicKey?) {
+        (self.directory, self.board, self.store, self.organizationKey) = (directory, board, store, organizationKey)
     }
 
     public func blocks(after head: BlockHeader, limit: Int) async throws -> PeerBlocks {
         let quorum = try Genesis.finalityQuorum(in: store)
-        let prefix = Array("careledger/\(chainId)/peer/".utf8)
-        let own = PeerPrivateDataSource.peerKey(chainId: chainId, organization: keys.derivedID)
-        let peers = try await etcd.range(prefix: prefix, limit: 100).values.filter { $0.key != own }.compactMap { value -> (IdentityID, PeerEndpoint)? in
-            guard let organization = Hash256(hex: String(decoding: value.key.dropFirst(prefix.count), as: UTF8.self)),
-                  let endpoint = PeerEndpoint(decoding: value.value) else { return nil }
-            return (organization, endpoint)
-        }
+        let peers = try await directory.others()
         var reasons: [String] = []
-        for (organization, endpoint) in peers.shuffled() {
-            let url = endpoint.url
+        for organization in peers.shuffled() {
             do {
-                let tls = try endpoint.tls(with: tls, organization: organization, key: organizationKey(organization))
-                let fetched = try await fetch(from: url, after: head, limit: limit, tls: tls)
+                let fetched = try await fetch(from: organization, after: head, limit: limit)
                 let taken = try await PeerBlockService.check(fetched.blocks, after: head, quorum: quorum, organizationKey: organizationKey) { height in
                     try await self.board.attestations(height: height)
                 }
                 return PeerBlocks(blocks: Array(fetched.blocks.prefix(taken)), position: taken == fetched.blocks.count ? fetched.position : nil)
             } catch {
-                reasons.append("\(url): \(error)")
+                reasons.append("organization \(organization.hex.prefix(12))…: \(error)")
             }
         }
         throw PeerBlockService.Refusal(peers.isEmpty ? "no peer is registered in etcd" : "no peer gave blocks: " + reasons.joined(separator: "; "))
     }
 
-    private func fetch(from url: String, after head: BlockHeader, limit: Int, tls: TLSConfiguration?) async throws -> PeerBlocks {
+    private func fetch(from organization: IdentityID, after head: BlockHeader, limit: Int) async throws -> PeerBlocks {
         let from = head.height + 1
-        let http = PrivatePayloads.signedRequest("\(url)/v1/blocks?from=\(from)&limit=\(limit)", resource: PeerRequest.blocks(from: from),
-                                                 chainId: chainId, organization: keys, timeMs: clock.nowMs(), tls: tls)
-        let response = try await EtcdClient.sharedHTTP.execute(http, timeout: .seconds(30))
-        let body = try await response.body.collect(upTo: 256 * 1024 * 1024)
-        guard response.status == .ok else { throw PeerBlockService.Refusal("answered \(response.status.code): \(String(buffer: body).prefix(200))") }
+        let (status, body) = try await directory.get("/v1/blocks?from=\(from)&limit=\(limit)", resource: PeerRequest.blocks(from: from),
+                                                     from: organization, timeout: .seconds(30), bodyLimit: 256 * 1024 * 1024)
+        guard status == 200 else { throw PeerBlockService.Refusal("answered \(status): \(String(buffer: body).prefix(200))") }
         guard let object = try JSONSerialization.jsonObject(with: Data(Array(buffer: body))) as? [String: Any], let list = object["blocks"] as? [[String: Any]] else {
             throw PeerBlockService.Refusal("the answer is not a list of blocks")
         }

@@ -70,14 +70,20 @@ public protocol RecordPeer: Sendable {
 }
 
 extension PeerPrivateDataSource: RecordPeer {
+    /// Most bytes of a custodian's answer: a record's ciphertext (base64) and its envelope.
+    static let recordAnswerBytesMax = 64 * 1024 * 1024
+
     public func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID) async throws(ServiceError)
         -> JSONObject {
         let resource = PeerRecords.resource(record, requester: requester, purpose: purpose)
-        guard let answer = await signedGet(resource: resource, path: "/v1/peer/records/\(record.hex)/release?requester=\(requester.hex)&purpose=\(purpose.rawValue)",
-                                           from: custodian) else {
-            throw ServiceError(.unavailable, "the custodian's node does not answer")
+        let answer: (status: Int, body: ByteBuffer)
+        do {
+            answer = try await directory.get("/v1/peer/records/\(record.hex)/release?requester=\(requester.hex)&purpose=\(purpose.rawValue)",
+                                             resource: resource, from: custodian, timeout: Self.requestTimeout, bodyLimit: Self.recordAnswerBytesMax)
+        } catch {
+            throw ServiceError(.unavailable, "the custodian's node does not answer: \(error)")
         }
-        let json = (try? JSONSerialization.jsonObject(with: Data(answer.body))) as? JSONObject ?? [:]
+        let json = (try? JSONSerialization.jsonObject(with: Data(Array(buffer: answer.body)))) as? JSONObject ?? [:]
         switch answer.status {
         case 200: return json
         case 404: throw .notFound(json["message"] as? String ?? "no record \(record.hex) visible to you")

@@ -8,7 +8,6 @@ import NIOHTTP1
 public import NIOSSL
 public import Ordering
 import Storage
-import Synchronization
 
 /// Private payloads between the nodes of a consortium (`PrivateEnvelope`): the answer a node gives
 /// another organization's node asking for one, and the peer source a node fetches them from.
@@ -85,78 +84,20 @@ public enum PrivatePayloads {
     }
 }
 
-/// Fetches private payloads from the other organizations' nodes over HTTPS with mutual TLS
-/// (`PeerTLS`): each node registers its endpoint (URL and certificate) in etcd under its
-/// organization's id; a request is signed with this node's organization key (`PeerRequest`). What
-/// comes back is checked by the node against the chain.
+/// Fetches private payloads from the other organizations' nodes (`PeerDirectory`: signed
+/// requests over mutual TLS). What comes back is checked by the node against the chain.
 public final class PeerPrivateDataSource: PrivateDataSource {
-    private let etcd: EtcdClient
-    private let chainId: String
-    private let keys: IdentityKeys
-    private let clock: any LedgerClock
-    private let tls: PeerTLS?
-    /// An organization's current registered key in this node's replica, if it is an active organization.
-    private let organizationKey: @Sendable (IdentityID) -> SigningPublicKey?
-    private let endpoints = Mutex<[IdentityID: PeerEndpoint]>([:])
+    let directory: PeerDirectory
 
     /// Longest wait for one peer's answer.
     public static let requestTimeout: TimeAmount = .seconds(5)
 
-    /// `tls` nil: plain HTTP peers (single-process tests only; a consortium made by
-    /// `Consortium.create` always has mutual TLS).
-    public init(etcd: EtcdClient, chainId: String, organizationKeys: IdentityKeys, clock: any LedgerClock, tls: PeerTLS? = nil,
-                organizationKey: @escaping @Sendable (IdentityID) -> SigningPublicKey?) {
-        (self.etcd, self.chainId, self.keys, self.clock, self.tls, self.organizationKey) =
-            (etcd, chainId, organizationKeys, clock, tls, organizationKey)
-    }
-
-    /// The etcd key holding an organization's node URL.
-    public static func peerKey(chainId: String, organization: IdentityID) -> [UInt8] {
-        Array("careledger/\(chainId)/peer/\(organization.hex)".utf8)
-    }
-
-    /// Publishes this node's endpoint (its peer URL and, with TLS, its certificate) for the other nodes.
-    public func register(url: String) async throws {
-        _ = try await etcd.put(Self.peerKey(chainId: chainId, organization: keys.derivedID),
-                               PeerEndpoint(url: url, certificateDER: tls?.certificateDER).encoded)
-    }
+    public init(directory: PeerDirectory) { self.directory = directory }
 
     public func fetch(_ id: Hash256, from organization: IdentityID) async -> [UInt8]? {
-        guard let answer = await signedGet(resource: PeerRequest.privatePayload(id), path: "/v1/private/" + id.hex, from: organization),
+        guard let answer = try? await directory.get("/v1/private/" + id.hex, resource: PeerRequest.privatePayload(id), from: organization,
+                                                    timeout: Self.requestTimeout, bodyLimit: PrivatePayload.encodedBytesMax + 1_024),
               answer.status == 200 else { return nil }
-        return answer.body
-    }
-
-    /// A GET of `path` on `organization`'s node, signed for `resource` with this node's organization
-    /// key, over mutual TLS with the certificate that node published (checked against the chain);
-    /// nil if the node is not registered, its certificate does not hold its key, or it does not
-    /// answer (its endpoint is then looked up again).
-    func signedGet(resource: String, path: String, from organization: IdentityID) async -> (status: Int, body: [UInt8])? {
-        guard let endpoint = await endpoint(of: organization),
-              let tls = try? endpoint.tls(with: self.tls, organization: organization, key: organizationKey(organization)) else {
-            endpoints.withLock { $0[organization] = nil }
-            return nil
-        }
-        let http = PrivatePayloads.signedRequest(endpoint.url + path, resource: resource, chainId: chainId, organization: keys,
-                                                 timeMs: clock.nowMs(), tls: tls)
-        do {
-            let response = try await EtcdClient.sharedHTTP.execute(http, timeout: Self.requestTimeout)
-            let body = Array(buffer: try await response.body.collect(upTo: PrivatePayload.encodedBytesMax + 64 * 1024 * 1024))
-            // The peer may have moved: look its endpoint up again next time.
-            if response.status != .ok, response.status != .notFound, response.status != .forbidden { endpoints.withLock { $0[organization] = nil } }
-            return (Int(response.status.code), body)
-        } catch {
-            endpoints.withLock { $0[organization] = nil }
-            return nil
-        }
-    }
-
-    private func endpoint(of organization: IdentityID) async -> PeerEndpoint? {
-        if let known = endpoints.withLock({ $0[organization] }) { return known }
-        let key = Self.peerKey(chainId: chainId, organization: organization)
-        guard let value = try? await etcd.range(prefix: key, limit: 1).values.first(where: { $0.key == key })?.value,
-              let endpoint = PeerEndpoint(decoding: value) else { return nil }
-        endpoints.withLock { $0[organization] = endpoint }
-        return endpoint
+        return Array(buffer: answer.body)
     }
 }
