@@ -172,3 +172,19 @@ extension LedgerNode {
         try visible.states(prefix: prefix, after: after, limit: limit)
     }
 }
+
+extension LedgerNode {
+    /// Simulates an endorsed call against this node's committed state: as of the next block
+    /// (`at` nil: this node proposes it), or as of the height and time another node proposed.
+    /// `draft` is the call with its envelope's arguments; the payload must match the envelope and
+    /// name this node's organization.
+    public func simulate(_ draft: Transaction, envelope: PrivateEnvelope, payload: PrivatePayload, at: (height: UInt64, timeMs: Int64)? = nil)
+        -> Result<Proposal, Rejection> {
+        guard holds(envelope) else {
+            return .failure(Rejection(.badCollection, "none of the organizations the call names is this node's; simulate it at theirs"))
+        }
+        let (height, timeMs) = at ?? (headHeader.height + 1, nextBlockTimeMs)
+        return executor.simulate(VerifiedTransaction(uncheckedFromTrustedStore: draft), envelope: envelope, payload: payload, state: cache,
+                                 height: height, timeMs: timeMs)
+    }
+}

@@ -123,7 +123,7 @@ struct MembershipRuleTests {
         let pinned: [ResultCode: UInt16] = [
             .accepted: 0, .wrongChain: 1, .sequenceReplayed: 2, .sequenceGap: 3, .expired: 4, .unknownSender: 5, .keyMismatch: 6,
             .senderRevoked: 7, .unknownContract: 8, .unknownMethod: 9, .badArguments: 10, .unauthorized: 11, .genesisOnly: 12,
-            .notAfterGenesis: 13, .badCollection: 14, .wrongCollection: 15, .privateWritesShared: 16, .alreadyRegistered: 100, .unknownIdentity: 101, .unknownRole: 102, .notOrganizationMember: 103,
+            .notAfterGenesis: 13, .badCollection: 14, .wrongCollection: 15, .privateWritesShared: 16, .badEndorsement: 17, .endorsementExpired: 18, .readConflict: 19, .alreadyRegistered: 100, .unknownIdentity: 101, .unknownRole: 102, .notOrganizationMember: 103,
             .alreadyRevoked: 104, .keyInUse: 105, .unknownOrganizationType: 106, .roleNotAllowed: 107, .alreadyApproved: 108, .proposalConflict: 109, .alreadyAnchored: 200,
             .unknownRecord: 300, .versionConflict: 301, .recordErased: 302, .unknownPatient: 303, .unknownResourceType: 304,
             .unknownCategory: 305, .categoryChangeNotAllowed: 306, .labelNotCarried: 307,

@@ -24,25 +24,27 @@ struct PrivateDataTests {
         let clock = ManualClock(startMs: PrivateDataTests.genesisMs + 1_000)
         let log = SimulatedLog()
         let sealing = IdentityKeys(seed: Array(repeating: 90, count: 32))
-        let organizations = [91, 92, 93].map { IdentityKeys(seed: Array(repeating: UInt8($0), count: 32)) }
+        let organizations: [IdentityKeys]
         let stores: [InMemoryLedgerStore]
         let nodes: [LedgerNode]
         let access: [AccessService]
         let orderers: [SimulatedLogOrderer]
         let links: [PeerLink]
+        let endorsers: [Endorser]
 
         var hospital: IdentityKeys { organizations[0] }
         var payer: IdentityKeys { organizations[1] }
         var laboratory: IdentityKeys { organizations[2] }
 
-        init() async throws {
-            let founders = [Founder(keys: organizations[0], label: "hospital", type: .hospital),
-                            Founder(keys: organizations[1], label: "payer", type: .payer),
-                            Founder(keys: organizations[2], label: "laboratory", type: .laboratory)]
+        /// One node per founder, by seed, label and type (by default a hospital, a payer and a laboratory).
+        init(founders spec: [(seed: UInt8, label: String, type: OrganizationType)] = [(91, "hospital", .hospital), (92, "payer", .payer),
+                                                                                       (93, "laboratory", .laboratory)]) async throws {
+            organizations = spec.map { IdentityKeys(seed: Array(repeating: $0.seed, count: 32)) }
+            let founders = zip(spec, organizations).map { Founder(keys: $1, label: $0.label, type: $0.type) }
             let (_, genesis) = try Genesis.make(chainId: PrivateDataTests.chainId, founders: founders, ordererKeys: sealing,
                                                 timeMs: PrivateDataTests.genesisMs)
             var stores: [InMemoryLedgerStore] = [], nodes: [LedgerNode] = [], access: [AccessService] = []
-            var orderers: [SimulatedLogOrderer] = [], links: [PeerLink] = []
+            var orderers: [SimulatedLogOrderer] = [], links: [PeerLink] = [], endorsers: [Endorser] = []
             let registry = PeerRegistry()
             for (index, organization) in organizations.enumerated() {
                 let store = InMemoryLedgerStore()
@@ -62,20 +64,22 @@ struct PrivateDataTests {
                 let node = try await LedgerNode(store: store, ordererKeys: sealing, configuration: configuration, clock: clock)
                 let service = AccessService(node: node, vault: InMemoryVaultStore(), custodians: [organization],
                                             indexKey: try BlindIndexKey(secret: Array(repeating: UInt8(100 + index), count: 32)), clock: clock)
-                registry.add(organization.derivedID, node: node, access: service)
+                let endorser = Endorser(organizationKeys: organization, peers: link)
+                registry.add(organization.derivedID, node: node, access: service, endorser: endorser)
+                endorsers.append(endorser)
                 stores.append(store)
                 nodes.append(node)
                 access.append(service)
                 orderers.append(made.withLock { $0! })
                 links.append(link)
             }
-            (self.stores, self.nodes, self.access, self.orderers, self.links) = (stores, nodes, access, orderers, links)
+            (self.stores, self.nodes, self.access, self.orderers, self.links, self.endorsers) = (stores, nodes, access, orderers, links, endorsers)
         }
 
-        /// Submits through node `index`, lands every handed batch in the log, lets every node read
-        /// it, and waits until all three have committed it.
+        /// Submits through node `index` (endorsed first if it is an endorsed call), lands every handed
+        /// batch in the log, lets every node read it, and waits until all have committed it.
         func commit(_ call: UnsignedCall, through index: Int) async throws -> Transaction {
-            let tx = LedgerClient(node: nodes[index]).sign(call)
+            let tx = try await LedgerClient(node: nodes[index], endorser: endorsers[index]).sign(endorsing: call)
             let result = await nodes[index].submit([tx], payloads: call.payload.map { [tx.id: $0.encoded] } ?? [:])
             _ = try result[0].get()
             clock.advance(ms: 1_000)
@@ -108,14 +112,17 @@ struct PrivateDataTests {
     /// Every node's answer to a payload request, by organization: the real responder
     /// (`PrivatePayloads.release`) over that node's own replica and access log.
     final class PeerRegistry: Sendable {
-        private let entries = Mutex<[IdentityID: (LedgerNode, AccessService)]>([:])
-        func add(_ id: IdentityID, node: LedgerNode, access: AccessService) { entries.withLock { $0[id] = (node, access) } }
-        func peer(_ id: IdentityID) -> (LedgerNode, AccessService)? { entries.withLock { $0[id] } }
+        private let entries = Mutex<[IdentityID: (LedgerNode, AccessService, Endorser)]>([:])
+        func add(_ id: IdentityID, node: LedgerNode, access: AccessService, endorser: Endorser) {
+            entries.withLock { $0[id] = (node, access, endorser) }
+        }
+        func peer(_ id: IdentityID) -> (LedgerNode, AccessService)? { entries.withLock { $0[id].map { ($0.0, $0.1) } } }
+        func endorser(_ id: IdentityID) -> (LedgerNode, Endorser)? { entries.withLock { $0[id].map { ($0.0, $0.2) } } }
     }
 
     /// One node's way to its peers, signing requests with its organization's key; it can be told
     /// to answer with forged bytes first (a peer that lies).
-    final class PeerLink: PrivateDataSource {
+    final class PeerLink: PrivateDataSource, EndorsementPeers {
         let own: IdentityKeys
         let registry: PeerRegistry
         let clock: ManualClock
@@ -123,6 +130,15 @@ struct PrivateDataTests {
         let refusals = Mutex<[String]>([])
 
         init(own: IdentityKeys, registry: PeerRegistry, clock: ManualClock) { (self.own, self.registry, self.clock) = (own, registry, clock) }
+
+        /// The other node's own answer (`Endorser.answer`), as the peer route gives it once the
+        /// request's signature is checked; counts the endorsements it was asked for.
+        let endorsementsAsked = Mutex(0)
+        func endorse(_ request: EndorsementRequest, by organization: IdentityID) async throws -> [UInt8] {
+            endorsementsAsked.withLock { $0 += 1 }
+            guard let (node, endorser) = registry.endorser(organization) else { throw ServiceError(.unavailable, "no node") }
+            return try await endorser.answer(request, from: own.derivedID, node: node, nowMs: clock.nowMs())
+        }
 
         func fetch(_ id: Hash256, from organization: IdentityID) async -> [UInt8]? {
             let forge = forgedAnswers.withLock { left -> Bool in

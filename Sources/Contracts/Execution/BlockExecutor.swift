@@ -110,10 +110,16 @@ public struct BlockExecutor: Sendable {
     }
 
     /// The envelope of a call to a method its contract lets run privately; nil for a clear call.
+    /// An endorsed call's envelope too: its payload travels and is fetched the same way.
     public func privateEnvelope(_ tx: VerifiedTransaction) -> PrivateEnvelope? {
-        guard let contract = contracts[tx.body.contract], contract.privateMethods.contains(tx.body.method) else { return nil }
+        guard let contract = contracts[tx.body.contract] else { return nil }
+        if contract.endorsedMethods.contains(tx.body.method) { return EndorsedCall(args: tx.body.args)?.envelope }
+        guard contract.privateMethods.contains(tx.body.method) else { return nil }
         return PrivateEnvelope(args: tx.body.args)
     }
+
+    /// The contract of `name`, if installed.
+    func contract(_ name: String) -> (any Contract)? { contracts[name] }
 
     private func isPrivateCall(_ tx: VerifiedTransaction) -> Bool { privateEnvelope(tx) != nil }
 
@@ -124,6 +130,9 @@ public struct BlockExecutor: Sendable {
             contract = try checkEnvelope(tx, state: state, height: height, expectedSequence: expectedSequence)
         } catch {
             return (error.result, nil)
+        }
+        if contract.endorsedMethods.contains(tx.body.method), let endorsed = EndorsedCall(args: tx.body.args) {
+            return runEndorsed(contract, tx, endorsed, state: &state, height: height, timeMs: timeMs, payload: payload)
         }
         let envelope = contract.privateMethods.contains(tx.body.method) ? PrivateEnvelope(args: tx.body.args) : nil
         do {
@@ -175,7 +184,7 @@ public struct BlockExecutor: Sendable {
 
     /// The shared rule of every private call: each organization named is an active organization,
     /// and the sender is one of them or a member of one.
-    private static func checkCollection(_ envelope: PrivateEnvelope, sender: IdentityID, state: StateView) throws(Rejection) {
+    static func checkCollection(_ envelope: PrivateEnvelope, sender: IdentityID, state: StateView) throws(Rejection) {
         for id in envelope.organizations {
             guard let organization = Directory.identity(id, in: state), organization.kind == .organization, !organization.revoked else {
                 throw Rejection(.badCollection, "\(id.hex) is not an active organization")
@@ -189,7 +198,7 @@ public struct BlockExecutor: Sendable {
 
     /// Checks that do not depend on the contract: chain, expiry, sequence, contract and method,
     /// and that the signing key is the sender's current key (or a valid self-registration).
-    private func checkEnvelope(_ tx: VerifiedTransaction, state: StateView, height: UInt64,
+    func checkEnvelope(_ tx: VerifiedTransaction, state: StateView, height: UInt64,
                                expectedSequence: UInt64?) throws(Rejection) -> any Contract {
         let body = tx.body
         guard body.chainId == chainId else { throw Rejection(.wrongChain, "transaction is for chain \(body.chainId), not \(chainId)") }

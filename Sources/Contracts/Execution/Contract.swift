@@ -10,16 +10,21 @@ public struct ContractCall: Sendable {
     public let args: CanonicalValue
     /// For the private part of a private call, its envelope (the shared arguments); nil otherwise.
     public let envelope: PrivateEnvelope?
+    /// The id of what the call creates: the transaction's id, or for an endorsed call the id
+    /// fixed before it was signed (`EndorsedCall.callID`).
+    public let id: Hash256
 
     public init(transaction: VerifiedTransaction, height: UInt64, timeMs: Int64) {
         (self.transaction, self.height, self.timeMs) = (transaction, height, timeMs)
-        (args, envelope) = (transaction.body.args, nil)
+        (args, envelope, id) = (transaction.body.args, nil, transaction.id)
     }
 
-    /// The private part of a private call: `payload`'s arguments, executed only where the payload is.
-    public init(transaction: VerifiedTransaction, height: UInt64, timeMs: Int64, payload: PrivatePayload, envelope: PrivateEnvelope) {
+    /// The private part of a private call: `payload`'s arguments, executed only where the payload is
+    /// (`id` set for an endorsed call).
+    public init(transaction: VerifiedTransaction, height: UInt64, timeMs: Int64, payload: PrivatePayload, envelope: PrivateEnvelope,
+                id: Hash256? = nil) {
         (self.transaction, self.height, self.timeMs) = (transaction, height, timeMs)
-        (args, self.envelope) = (payload.args, envelope)
+        (args, self.envelope, self.id) = (payload.args, envelope, id ?? transaction.id)
     }
 
     public var sender: IdentityID { transaction.body.sender }
@@ -46,12 +51,19 @@ public protocol Contract: Sendable {
     /// The organizations entitled to a private call's payload, by the contract's rule over its real
     /// arguments; the envelope must name exactly these. Runs only where the payload is.
     func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID>
+    /// Methods that may be called as endorsed private calls (`EndorsedCall`): simulated by the
+    /// collection's nodes before ordering, their shared writes applied by every node.
+    var endorsedMethods: Set<String> { get }
+    /// State-key prefixes an endorsed call keeps in its collection; every other key it writes is shared.
+    var privateKeyPrefixes: [String] { get }
 }
 
 extension Contract {
     public var selfRegistrationMethods: Set<String> { [] }
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] { [] }
     public var privateMethods: Set<String> { [] }
+    public var endorsedMethods: Set<String> { [] }
+    public var privateKeyPrefixes: [String] { [] }
     public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
         throw Rejection(.unknownMethod, "\(name).\(call.method) has no private form")
     }

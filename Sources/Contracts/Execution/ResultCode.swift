@@ -25,6 +25,13 @@ public enum ResultCode: UInt16, Sendable, CaseIterable {
     case wrongCollection = 15
     /// A private call's private part tried to change a record of shared state (it may write only its collection's own keys).
     case privateWritesShared = 16
+    /// An endorsed call's endorsement is malformed, misses a named organization's valid signature,
+    /// or writes where no endorsed call may (private or system keys).
+    case badEndorsement = 17
+    /// An endorsed call reaches a block more than a minute after its simulation, or before it.
+    case endorsementExpired = 18
+    /// Something an endorsed call's simulation read has changed since: simulate and endorse again.
+    case readConflict = 19
 
     case alreadyRegistered = 100
     case unknownIdentity = 101

@@ -57,8 +57,36 @@ public struct StateView {
     /// changes (or shadows) a shared record, and is refused if it tries (`BlockExecutor`).
     private(set) var sharedWriteAttempt: String?
 
+    /// While set (the private part of an endorsed call), keys under these prefixes are the
+    /// collection's, under `namespace`, and every other key is shared: reads and writes go to one
+    /// or the other, never both.
+    var privatePrefixes: [String]?
+    /// While set (an endorsed call's simulation and re-execution), what the transaction read
+    /// before writing it (a reference, so reads through copies of the view count too).
+    var recorder: ReadRecorder?
+
+    /// The full key `key` names in an endorsed call's private part, and whether it is private.
+    private func route(_ key: String) -> (key: String, isPrivate: Bool)? {
+        guard let namespace, let prefixes = privatePrefixes else { return nil }
+        return prefixes.contains(where: key.hasPrefix) ? (namespace + key, true) : (key, false)
+    }
+
+    /// The committed-or-block value of a full key (ignoring the current transaction's writes).
+    private func blockValue(_ key: String) -> [UInt8]? { blockWrites[key] ?? base.value(for: key) }
+
+    /// What a read of full key `key` records: its name and the digest every node can compute.
+    func readEntry(_ key: String, isPrivate: Bool) -> (name: String, digest: Hash256?) {
+        guard isPrivate else { return (key, blockValue(key).map { Hash256.sha256($0) }) }
+        let hashed = Hash256.sha256(Array(key.utf8))
+        return (Proposal.privateReadPrefix + hashed.hex, blockValue(EndorsedCall.versionKey(hashed)).flatMap(Hash256.init(bytes:)))
+    }
+
     /// Reads the latest value visible to the current transaction.
     public func get(_ key: String) -> [UInt8]? {
+        if let (full, isPrivate) = route(key) {
+            if let recorder, transactionWrites[full] == nil { recorder.note(readEntry(full, isPrivate: isPrivate)) }
+            return written(full) ?? base.value(for: full)
+        }
         if let namespace, let value = written(namespace + key) ?? base.value(for: namespace + key).map(Optional.some) { return value }
         return written(key) ?? base.value(for: key)
     }
@@ -73,6 +101,7 @@ public struct StateView {
     /// Reads and decodes a value the committed-state reader may have decoded before (and keeps
     /// decoded while its bytes are unchanged); values written in this block are decoded afresh.
     public func decoded<T: Sendable>(_ key: String, _ decode: ([UInt8]) -> T?) -> T? {
+        if privatePrefixes != nil { return get(key).flatMap(decode) }
         if let namespace {
             if let value = written(namespace + key) { return value.flatMap(decode) }
             if base.value(for: namespace + key) != nil { return base.decoded(namespace + key, decode) }
@@ -92,6 +121,7 @@ public struct StateView {
 
     /// Writes a value (visible to later reads in this transaction).
     public mutating func set(_ key: String, _ value: [UInt8]) {
+        if let (full, _) = route(key) { transactionWrites[full] = .some(value); return }
         noteSharedWrite(key)
         transactionWrites[(namespace ?? "") + key] = .some(value)
     }
@@ -106,6 +136,7 @@ public struct StateView {
 
     /// Deletes a key.
     public mutating func delete(_ key: String) {
+        if let (full, _) = route(key) { transactionWrites[full] = .some(nil); return }
         noteSharedWrite(key)
         transactionWrites[(namespace ?? "") + key] = .some(nil)
     }
@@ -116,11 +147,25 @@ public struct StateView {
         transactionWrites.removeAll(keepingCapacity: true)
     }
 
+    /// The current transaction's writes so far (full keys; nil value: deleted).
+    var pendingWrites: [(key: String, value: [UInt8]?)] { transactionWrites.map { (key: $0.key, value: $0.value) } }
+
     /// Drops the current transaction's writes.
     public mutating func discardTransaction() { transactionWrites.removeAll(keepingCapacity: true) }
 
     /// The block's write set: shared keys and private ones (under `PrivateEnvelope.keyPrefix`).
     public var writeSet: WriteSet { WriteSet(blockWrites) }
+}
+
+/// The reads of one endorsed call's execution, first read of each name only.
+final class ReadRecorder {
+    private(set) var reads: [String: Hash256?] = [:]
+
+    func note(_ entry: (name: String, digest: Hash256?)) {
+        if reads[entry.name] == nil { reads[entry.name] = .some(entry.digest) }
+    }
+
+    var entries: [Proposal.Read] { reads.map { Proposal.Read(name: $0.key, digest: $0.value) } }
 }
 
 /// Remembers decoded identities together with the bytes they came from, so a changed identity

@@ -20,10 +20,15 @@ extension PrescriptionContract {
         public var refills: Int64
         /// No fill is accepted from this time on (ms since the epoch, ledger time).
         public var expiresMs: Int64
+        /// The pharmacies that may dispense it (1–15 organizations); nil: any. Required when the
+        /// prescription is issued privately, which sends it to them and the prescriber's organization only.
+        public var pharmacies: [IdentityID]?
 
-        public init(medicationRequestHash: Hash256, patient: IdentityID, gtin: String, quantity: Int64, refills: Int64, expiresMs: Int64) {
+        public init(medicationRequestHash: Hash256, patient: IdentityID, gtin: String, quantity: Int64, refills: Int64, expiresMs: Int64,
+                    pharmacies: [IdentityID]? = nil) {
             (self.medicationRequestHash, self.patient, self.gtin, self.quantity, self.refills, self.expiresMs) =
                 (medicationRequestHash, patient, gtin, quantity, refills, expiresMs)
+            self.pharmacies = pharmacies
         }
 
         public func validate() throws(Rejection) {
@@ -31,6 +36,10 @@ extension PrescriptionContract {
             try Check.int(quantity, CodingKeys.quantity, in: 1...PrescriptionContract.quantityMax)
             try Check.int(refills, CodingKeys.refills, in: 0...PrescriptionContract.refillsMax)
             try Check.timeMs(expiresMs, CodingKeys.expiresMs)
+            if let pharmacies {
+                try Check.count(pharmacies, CodingKeys.pharmacies, 1...(PrivateEnvelope.organizationsMax - 1))
+                try Check.distinct(pharmacies, CodingKeys.pharmacies)
+            }
         }
     }
 

@@ -45,6 +45,12 @@ public struct Prescription: Sendable, Equatable, StoredValue {
     public var status: PrescriptionStatus = .active
     public var cancelledHeight: UInt64?
     public var cancelledBy: IdentityID?
+    /// The pharmacies (organizations) that may dispense it, sorted; nil: any pharmacy. A
+    /// prescription issued privately goes to the prescriber's organization and these only.
+    public var pharmacies: [IdentityID]?
+
+    /// The organizations entitled to a private prescription: the prescriber's and the pharmacies.
+    public var collection: Set<IdentityID> { Set(pharmacies ?? []).union([organization]) }
 
     /// 1 + refills.
     public var fillsAllowed: Int64 { 1 + refills }
@@ -55,7 +61,7 @@ public struct Prescription: Sendable, Equatable, StoredValue {
 
     enum CodingKeys: String, CodingKey {
         case prescriber, organization, patient, medicationRequestHash, gtin, quantity, refills, expiresMs, issuedHeight, issuedMs, fillsUsed
-        case status, cancelledHeight, cancelledBy
+        case status, cancelledHeight, cancelledBy, pharmacies
     }
 }
 
@@ -89,6 +95,28 @@ public struct PrescriptionContract: Contract {
     public static let validityMsMax: Int64 = 365 * 86_400_000
     /// Organization types whose clinicians prescribe.
     public static let prescriberTypes: Set<OrganizationType> = [.hospital, .clinic]
+
+    /// On a consortium a prescription travels privately, between the prescriber's organization and
+    /// the pharmacies named (`Issue.pharmacies`); a fill's shared writes (the units dispensed) depend
+    /// on it, so all three methods are endorsed calls.
+    public var endorsedMethods: Set<String> { methods }
+    /// Everything the contract keeps is in the collection; the supply units a fill dispenses are shared.
+    public var privateKeyPrefixes: [String] { ["rx/"] }
+
+    public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+        switch try Method.of(call) {
+        case .issue:
+            let args = try Issue(call)
+            guard let pharmacies = args.pharmacies else {
+                throw Rejection(.wrongCollection, "a prescription issued privately names the pharmacies that may dispense it")
+            }
+            let sender = try Directory.activeSender(call, in: state)
+            guard let organization = sender.organization else { throw Rejection(.notPrescriber, "only a clinician of an organization prescribes") }
+            return Set(pharmacies).union([organization])
+        case .fill: return try Self.require(try Fill(call).prescription, state).collection
+        case .cancel: return try Self.require(try Cancel(call).prescription, state).collection
+        }
+    }
 
     public init() {}
 
@@ -127,15 +155,24 @@ public struct PrescriptionContract: Contract {
         guard let patientIdentity = Directory.identity(patient, in: state), patientIdentity.kind == .patient, !patientIdentity.revoked else {
             throw Rejection(.unknownPatient, "no active patient \(patient.hex)")
         }
+        if let pharmacies = args.pharmacies {
+            for id in pharmacies {
+                guard let pharmacy = Directory.identity(id, in: state), pharmacy.kind == .organization, !pharmacy.revoked,
+                      let type = pharmacy.organizationType, SupplyStore.pharmacyTypes.contains(type) else {
+                    throw Rejection(.notPharmacy, "\(id.hex) is not an active pharmacy")
+                }
+            }
+        }
         let gtin = args.gtin
         guard SupplyStore.product(gtin, { state.get($0) }) != nil else { throw Rejection(.unknownProduct, "no product \(gtin)") }
         let (quantity, refills, expiresMs) = (args.quantity, args.refills, args.expiresMs)
         guard expiresMs > call.timeMs, expiresMs - call.timeMs <= Self.validityMsMax else {
             throw Rejection(.badPrescriptionPeriod, "a prescription expires after block time and at most 365 days later")
         }
-        let prescription = Prescription(id: call.transaction.id, prescriber: sender.id, organization: orgID, patient: patient,
+        var prescription = Prescription(id: call.id, prescriber: sender.id, organization: orgID, patient: patient,
                                         medicationRequestHash: request, gtin: gtin, quantity: quantity, refills: refills,
                                         expiresMs: expiresMs, issuedHeight: call.height, issuedMs: call.timeMs)
+        prescription.pharmacies = args.pharmacies.map { Set($0).sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) } }
         try state.set(Self.prescriptionKey(prescription.id), prescription)
     }
 
@@ -145,6 +182,9 @@ public struct PrescriptionContract: Contract {
         let actor = try SupplyStore.actor(call, state, types: SupplyStore.pharmacyTypes, roles: [.pharmacist], code: .notPharmacy)
         var prescription = try Self.require(args.prescription, state)
         guard prescription.status != .cancelled else { throw Rejection(.prescriptionCancelled, "prescription \(prescription.id.hex) was cancelled") }
+        if let pharmacies = prescription.pharmacies, !pharmacies.contains(actor.organization) {
+            throw Rejection(.notPharmacy, "prescription \(prescription.id.hex) is dispensed only by the pharmacies it names")
+        }
         guard !prescription.isExpired(atMs: call.timeMs) else {
             throw Rejection(.prescriptionExpired, "prescription \(prescription.id.hex) expired at \(prescription.expiresMs)")
         }
@@ -184,7 +224,7 @@ public struct PrescriptionContract: Contract {
         try state.set(Self.prescriptionKey(prescription.id), prescription)
     }
 
-    private static func require(_ id: Hash256, _ state: StateView) throws(Rejection) -> Prescription {
+    static func require(_ id: Hash256, _ state: StateView) throws(Rejection) -> Prescription {
         guard let prescription = Prescription.decode(state.get(prescriptionKey(id)), key: { $0.id = id }) else {
             throw Rejection(.unknownPrescription, "no prescription \(id.hex)")
         }

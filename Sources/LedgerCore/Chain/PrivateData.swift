@@ -153,6 +153,8 @@ public struct PeerRequest: Sendable, Hashable {
 
     /// The resource naming a transaction's private payload.
     public static func privatePayload(_ id: Hash256) -> String { "private/\(id.hex)" }
+    /// The resource naming an endorsement request, by the SHA-256 of its body.
+    public static func endorsement(_ body: Hash256) -> String { "endorse/\(body.hex)" }
     /// The resource naming the blocks from `height` on.
     public static func blocks(from height: UInt64) -> String { "blocks/\(height)" }
 

@@ -96,6 +96,17 @@ public struct Transaction: Sendable, Hashable {
         return Transaction(body: body, signature: signature, bytes: writer.bytes, bodyLength: bodyBytes.count)
     }
 
+    /// A transaction never signed (its signature is zeros and never verifies): the call an
+    /// endorsed call's simulation runs before its arguments, and so its signature, exist.
+    public static func draft(_ body: TransactionBody) -> Transaction {
+        var writer = CanonicalWriter(capacity: 256)
+        body.write(to: &writer)
+        let bodyLength = writer.bytes.count
+        let signature = [UInt8](repeating: 0, count: 64)
+        writer.write(bytes: signature)
+        return Transaction(body: body, signature: signature, bytes: writer.bytes, bodyLength: bodyLength)
+    }
+
     private init(body: TransactionBody, signature: [UInt8], bytes: [UInt8], bodyLength: Int) {
         self.body = body
         self.signature = signature

@@ -17,6 +17,9 @@ public struct UnsignedCall: Sendable {
     public var expiryHeight: UInt64?
     /// For a private call, its payload (the method's real arguments); `args` is then the envelope.
     public var payload: PrivatePayload?
+    /// An endorsed private call: simulated and endorsed by the organizations it names before it
+    /// is signed (`Endorser`); `args` is then the envelope the endorsement extends.
+    public var endorsed = false
 
     /// A raw call, named and with arguments as given: for a caller's own transaction (`careledger submit`) or a call
     /// no typed method describes. Everything else uses `init(_:sender:call:…)`.
@@ -50,6 +53,14 @@ public struct UnsignedCall: Sendable {
                   sequence: sequence, expiryHeight: expiryHeight)
         self.payload = payload
     }
+
+    /// An endorsed private call of a typed contract method (`EndorsedCall`): private as above, and
+    /// endorsed by every organization in `organizations` before it is signed.
+    public init(_ keys: IdentityKeys, sender: IdentityID? = nil, endorsedCall call: some ContractMethod, for organizations: Set<IdentityID>,
+                sequence: UInt64? = nil, expiryHeight: UInt64? = nil) {
+        self.init(keys, sender: sender, privateCall: call, for: organizations, sequence: sequence, expiryHeight: expiryHeight)
+        endorsed = true
+    }
 }
 
 /// Signs, submits and awaits transactions for the keys this process holds: the one place that
@@ -66,18 +77,43 @@ public final class LedgerClient: Sendable {
     /// one sender's transactions must reach the node in sequence order, or admission refuses the gap.
     private let submission = AsyncLock()
 
-    public init(node: LedgerNode, commitWaitMs: Int = 15_000) { (self.node, self.commitWaitMs) = (node, commitWaitMs) }
+    /// Endorses this process's endorsed calls (a consortium node's); nil: they cannot be made here.
+    public let endorser: Endorser?
+
+    public init(node: LedgerNode, commitWaitMs: Int = 15_000, endorser: Endorser? = nil) {
+        (self.node, self.commitWaitMs, self.endorser) = (node, commitWaitMs, endorser)
+    }
 
     /// Signs a transaction from `keys` with the sender's next sequence number (taken now).
-    public func sign(_ call: UnsignedCall) -> Transaction {
-        let sequence = call.sequence ?? nextSequence.withLock { next in
+    public func sign(_ call: UnsignedCall) -> Transaction { Transaction.sign(body(call, args: call.args), with: call.keys) }
+
+    /// The call's body with the sender's next sequence number (taken now) and `args`.
+    private func body(_ call: UnsignedCall, args: CanonicalValue, sequence: UInt64? = nil) -> TransactionBody {
+        let sequence = sequence ?? call.sequence ?? nextSequence.withLock { next in
             let value = next[call.sender] ?? BlockExecutor.lastSequence(of: call.sender, in: node.state) + 1
             next[call.sender] = value + 1
             return value
         }
-        let body = TransactionBody(chainId: node.chainId, sender: call.sender, publicKey: call.keys.signingPublicKey, sequence: sequence,
-                                   contract: call.contract, method: call.method, args: call.args, expiryHeight: call.expiryHeight)
-        return Transaction.sign(body, with: call.keys)
+        return TransactionBody(chainId: node.chainId, sender: call.sender, publicKey: call.keys.signingPublicKey, sequence: sequence,
+                               contract: call.contract, method: call.method, args: args, expiryHeight: call.expiryHeight)
+    }
+
+    /// Signs a call, an endorsed one after its endorsement (which is then its arguments), with the
+    /// sender's next sequence number (taken now).
+    public func sign(endorsing call: UnsignedCall) async throws -> Transaction {
+        guard call.endorsed else { return sign(call) }
+        guard let endorser, let payload = call.payload else {
+            throw ServiceError(.unavailable, "endorsed calls are made through a consortium node, which has an organization key to endorse them")
+        }
+        let draft = body(call, args: call.args)
+        let endorsed = try await endorser.endorse(EndorsementRequest(draft: Transaction.draft(draft), payload: payload), node: node)
+        return Transaction.sign(body(call, args: endorsed.args, sequence: draft.sequence), with: call.keys)
+    }
+
+    /// A call of a method that is endorsed and private on a consortium node (its shared writes
+    /// depend on private data) and in the clear on a single node, which holds every collection.
+    public func call(_ keys: IdentityKeys, endorsedOnConsortium call: some ContractMethod, for organizations: Set<IdentityID>) -> UnsignedCall {
+        node.configuration.organizations == nil ? UnsignedCall(keys, call: call) : UnsignedCall(keys, endorsedCall: call, for: organizations)
     }
 
     /// Signs a raw call (see `UnsignedCall`) from `keys` with the sender's next sequence number (taken now).
@@ -114,8 +150,12 @@ public final class LedgerClient: Sendable {
     @discardableResult
     public func commit(_ calls: [UnsignedCall], timeoutMs: Int? = nil) async throws -> [CommitStatus] {
         // Sign and submit under one lock: a concurrent writer must not slip its next sequence number in between.
-        let (transactions, results) = await submission.withLock { () -> ([Transaction], [Result<Hash256, AdmissionError>]) in
-            let transactions = calls.map(sign)
+        let (transactions, results) = try await submission.withLock { () async throws -> ([Transaction], [Result<Hash256, AdmissionError>]) in
+            var transactions: [Transaction] = []
+            do { for call in calls { transactions.append(try await sign(endorsing: call)) } } catch {
+                for sender in Set(calls.map(\.sender)) { resetSequence(sender) }
+                throw error
+            }
             var payloads: [Hash256: [UInt8]] = [:]
             for (call, tx) in zip(calls, transactions) { if let payload = call.payload { payloads[tx.id] = payload.encoded } }
             return (transactions, await node.submit(transactions, payloads: payloads))

@@ -1,0 +1,140 @@
+public import Contracts
+public import LedgerCore
+public import Node
+
+/// A request to endorse a private call: the call as it will be signed but with its envelope's
+/// arguments and no signature (`Transaction.draft`), its payload, and — when one node asks another
+/// — the proposal the asking node's simulation produced, which the answer must match.
+public struct EndorsementRequest: Sendable, Equatable {
+    public let draft: Transaction
+    public let payload: PrivatePayload
+    public let proposal: Proposal?
+
+    /// Largest encoding: a transaction, its payload and a proposal's reads and writes.
+    public static let encodedBytesMax = 4 * Limits.transactionBytesMax
+
+    public init(draft: Transaction, payload: PrivatePayload, proposal: Proposal? = nil) {
+        (self.draft, self.payload, self.proposal) = (draft, payload, proposal)
+    }
+
+    /// The draft's envelope, if its arguments are one.
+    public var envelope: PrivateEnvelope? { PrivateEnvelope(args: draft.body.args) }
+
+    /// Canonical bytes: {"draft", "payload", "proposal"}.
+    public var encoded: [UInt8] {
+        CanonicalValue.map(["draft": .bytes(draft.bytes), "payload": .bytes(payload.encoded), "proposal": proposal?.canonical ?? .null]).encoded
+    }
+
+    public init(decoding bytes: [UInt8]) throws(ServiceError) {
+        guard bytes.count <= Self.encodedBytesMax else { throw ServiceError("an endorsement request is at most \(Self.encodedBytesMax) bytes") }
+        guard let value = try? CanonicalValue(decoding: bytes), let map = value.mapValue, map.count == 3,
+              let draftBytes = map["draft"]?.bytesValue, let draft = try? Transaction(decoding: draftBytes),
+              let payloadBytes = map["payload"]?.bytesValue, let payload = try? PrivatePayload(decoding: payloadBytes),
+              let proposalValue = map["proposal"] else {
+            throw ServiceError("an endorsement request is the canonical map {draft, payload, proposal}")
+        }
+        var proposal: Proposal?
+        if proposalValue != .null {
+            guard let parsed = Proposal(canonical: proposalValue) else { throw ServiceError("the request's proposal is malformed") }
+            proposal = parsed
+        }
+        self.init(draft: draft, payload: payload, proposal: proposal)
+    }
+}
+
+/// The other organizations' nodes, as the node proposing an endorsed call asks them.
+public protocol EndorsementPeers: Sendable {
+    /// `organization`'s node's signature over `request`'s call and proposal; throws why it gave none.
+    func endorse(_ request: EndorsementRequest, by organization: IdentityID) async throws -> [UInt8]
+}
+
+/// Endorsed private calls on a consortium node (`EndorsedCall`): the node a client sends one to
+/// simulates it, signs with its organization's key and collects the signatures of the other
+/// organizations the call names, whose nodes simulate it too and sign only the same outcome.
+public final class Endorser: Sendable {
+    public let organizationKeys: IdentityKeys
+    let peers: any EndorsementPeers
+
+    public init(organizationKeys: IdentityKeys, peers: any EndorsementPeers) { (self.organizationKeys, self.peers) = (organizationKeys, peers) }
+
+    /// The proposing node: simulates `request`'s call as of its next block and returns it endorsed
+    /// by every organization it names, ready for the client to sign as its arguments. A call the
+    /// contract would refuse is thrown as `Refused`; a peer that does not sign, as unavailable.
+    public func endorse(_ request: EndorsementRequest, node: LedgerNode) async throws -> EndorsedCall {
+        let envelope = try Self.check(request, node: node, own: organizationKeys.derivedID)
+        let proposal: Proposal
+        switch await node.simulate(request.draft, envelope: envelope, payload: request.payload) {
+        case .success(let simulated): proposal = simulated
+        case .failure(let rejection): throw Refused(rejection.code, rejection.message)
+        }
+        let asked = EndorsementRequest(draft: request.draft, payload: request.payload, proposal: proposal)
+        let message = Self.message(request.draft, envelope, proposal)
+        var signatures = [EndorsedCall.Signature(organization: organizationKeys.derivedID, bytes: organizationKeys.sign(message))]
+        let others = envelope.organizations.filter { $0 != organizationKeys.derivedID }
+        let answers = await withTaskGroup(of: (IdentityID, Result<[UInt8], any Error>).self) { group in
+            for organization in others {
+                group.addTask {
+                    do { return (organization, .success(try await self.peers.endorse(asked, by: organization))) } catch {
+                        return (organization, .failure(error))
+                    }
+                }
+            }
+            return await group.reduce(into: [(IdentityID, Result<[UInt8], any Error>)]()) { $0.append($1) }
+        }
+        for (organization, answer) in answers {
+            let name = Directory.identity(organization, in: node.state)?.label ?? organization.hex
+            switch answer {
+            case .failure(let error):
+                throw ServiceError(.unavailable, "\(name)'s node did not endorse the call: \(error)")
+            case .success(let bytes):
+                guard let key = Directory.identity(organization, in: node.state)?.signingKey, key.isValidSignature(bytes, for: message) else {
+                    throw ServiceError(.unavailable, "\(name)'s node answered with a signature its registered key did not make")
+                }
+                signatures.append(EndorsedCall.Signature(organization: organization, bytes: bytes))
+            }
+        }
+        return EndorsedCall(envelope: envelope, proposal: proposal, signatures: signatures)
+    }
+
+    /// A node asked by `organization`'s node (already authenticated): simulates the call as of the
+    /// proposal's height and time on its own replica and signs only if it finds the same outcome.
+    public func answer(_ request: EndorsementRequest, from organization: IdentityID, node: LedgerNode, nowMs: Int64) async throws -> [UInt8] {
+        let envelope = try Self.check(request, node: node, own: organizationKeys.derivedID)
+        guard envelope.organizations.contains(organization) else {
+            throw ServiceError.forbidden("the call does not name organization \(organization.hex), which asks for its endorsement")
+        }
+        guard let proposal = request.proposal else { throw ServiceError("a node asks another to endorse a proposal; this request has none") }
+        guard abs(proposal.timeMs - nowMs) <= EndorsedCall.lifetimeMs else {
+            throw ServiceError(.conflict, "the proposal's time is more than \(EndorsedCall.lifetimeMs / 1_000) s from this node's clock")
+        }
+        switch await node.simulate(request.draft, envelope: envelope, payload: request.payload, at: (proposal.height, proposal.timeMs)) {
+        case .failure(let rejection): throw Refused(rejection.code, "here: \(rejection.message)")
+        case .success(let own):
+            guard own == proposal else {
+                throw ServiceError(.conflict, "this node's replica gives another outcome (it may be at another height); simulate again")
+            }
+        }
+        return organizationKeys.sign(Self.message(request.draft, envelope, proposal))
+    }
+
+    /// The request is for this chain, an endorsed call's envelope naming this node's organization,
+    /// with a payload matching the envelope.
+    private static func check(_ request: EndorsementRequest, node: LedgerNode, own: IdentityID) throws(ServiceError) -> PrivateEnvelope {
+        let body = request.draft.body
+        guard body.chainId == node.chainId else { throw ServiceError("the call is for chain \(body.chainId), not \(node.chainId)") }
+        guard let envelope = request.envelope else {
+            throw ServiceError("the draft's arguments are a private envelope: {\"for\": [organization…], \"private\": commitment}")
+        }
+        guard envelope.organizations.contains(own) else {
+            throw ServiceError.forbidden("the call does not name this node's organization; send it to a node of one it names")
+        }
+        guard request.payload.commitment == envelope.commitment else { throw ServiceError("the payload does not match the envelope's commitment") }
+        return envelope
+    }
+
+    private static func message(_ draft: Transaction, _ envelope: PrivateEnvelope, _ proposal: Proposal) -> [UInt8] {
+        let body = draft.body
+        return EndorsedCall.message(chainId: body.chainId, sender: body.sender, sequence: body.sequence, contract: body.contract,
+                                    method: body.method, envelope: envelope, proposal: proposal)
+    }
+}
