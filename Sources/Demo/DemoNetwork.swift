@@ -8,17 +8,23 @@ import Services
 import Storage
 import Vault
 
-/// `careledger demo --network`: the records story over a local consortium — four organizations,
+/// `careledger demo --network`: the records story over a local consortium — five organizations,
 /// each with its own node process, keys, vault and copy of the chain, ordered by a 3-member etcd
 /// cluster. Everything goes over HTTP, as separate organizations would: the hospital's clinician
 /// writes a record on the hospital's node; the patient, who holds her own keys, finds it and
 /// consents through the clinic's node; the clinic's clinician then reads it through the clinic's
-/// node, which asks the hospital's node; the hospital's node decides, logs and releases it.
+/// node, which asks the hospital's node; the hospital's node decides, logs and releases it. Then a
+/// private claim (hospital and health plan) and a private prescription (clinic and hospital,
+/// endorsed by both nodes before it is ordered).
 struct NetworkDemo {
     let root: URL
-    var story = Story(chapters: 6)
+    var story = Story(chapters: 7)
 
     static let hospital = "general-hospital", clinic = "city-clinic", laboratory = "northside-lab", payer = "acme-health-plan"
+    static let manufacturer = "nordic-pharma"
+    static let all = [hospital, clinic, laboratory, payer, manufacturer]
+    /// What each node holds of the private collections: the claim's (hospital, plan), the prescription's (clinic, hospital).
+    static let collectionsHeld = [hospital: 2, clinic: 1, laboratory: 0, payer: 1, manufacturer: 0]
     static let observationValue = "eGFR 52 mL/min/1.73m2 (network demo)"
     static let familyName = "Okonkwo-Lindqvist"
 
@@ -27,7 +33,7 @@ struct NetworkDemo {
     }
 
     mutating func run() async throws {
-        Terminal.line("CareLedger demo --network — four organizations, one ledger, ordered by etcd (Raft)")
+        Terminal.line("CareLedger demo --network — five organizations, one ledger, ordered by etcd (Raft)")
         Terminal.line("data: \(root.path)")
         _ = try LocalNetwork.etcdBinary()  // a clear error before anything is created when etcd is missing
 
@@ -51,13 +57,14 @@ struct NetworkDemo {
     }
 
     /// Read from the stopped nodes' stores: the claim's collection is on the hospital's and the
-    /// health plan's nodes, and the clinic's and the laboratory's hold no private payload or state.
+    /// health plan's nodes, the prescription's on the clinic's and the hospital's; the laboratory's
+    /// and the manufacturer's hold no private payload or state.
     func checkPrivateHoldings(_ network: LocalNetwork) throws {
         var holdings: [String] = []
-        for name in [Self.hospital, Self.clinic, Self.laboratory, Self.payer] {
+        for name in Self.all {
             let store = try DataDirectory(url: network.root.appendingPathComponent("orgs/\(name)"), passphrase: nil).openStore()
             let namespaces = try store.privateNamespaces()
-            try expect(namespaces.count == ([Self.hospital, Self.payer].contains(name) ? 1 : 0), "\(name) holds \(namespaces.count) private collections")
+            try expect(namespaces.count == Self.collectionsHeld[name], "\(name) holds \(namespaces.count) private collections")
             holdings.append("\(name) \(namespaces.count)")
         }
         story.ok("read from the stopped nodes' stores, private collections held: \(holdings.joined(separator: ", "))")
@@ -66,7 +73,8 @@ struct NetworkDemo {
     /// A new network on a free port range (retried when a port is taken).
     static func create(root: URL) throws -> LocalNetwork {
         let organizations = [OrganizationSpec(name: hospital, type: .hospital), OrganizationSpec(name: clinic, type: .clinic),
-                             OrganizationSpec(name: laboratory, type: .laboratory), OrganizationSpec(name: payer, type: .payer)]
+                             OrganizationSpec(name: laboratory, type: .laboratory), OrganizationSpec(name: payer, type: .payer),
+                             OrganizationSpec(name: manufacturer, type: .manufacturer)]
         var attempt = 0
         while true {
             attempt += 1
@@ -189,7 +197,11 @@ struct NetworkDemo {
         try await tellPrivateClaim(network, chainId: chainId, patient: patient, patientID: patientID, rivera: rivera, chen: chen,
                                    payer: try orgKeys(Self.payer), urls: (hospitalURL, clinicURL, labURL, try url(Self.payer)))
 
-        story.chapter("One ledger, four copies")
+        try await tellPrivatePrescription(chainId: chainId, patient: patient, chen: chen, okoro: okoro, hospital: hospital, clinic: clinic,
+                                          manufacturer: try orgKeys(Self.manufacturer),
+                                          urls: (hospitalURL, clinicURL, labURL, try url(Self.manufacturer)))
+
+        story.chapter("One ledger, five copies")
         for health in try await Self.converged(network) {
             story.note("\(pad(health["name"] as? String ?? "?", 18)) height \(health["height"] ?? "?"), final \(health["finalHeight"] ?? "?"), "
                        + "state root \(String("\(health["stateRoot"] ?? "")".prefix(16)))…")
@@ -269,7 +281,106 @@ struct NetworkDemo {
         story.note("private payloads fetched from a peer (/healthz): \(held.joined(separator: ", ")) — the hospital's node had it from the start")
     }
 
+    /// A prescription between the clinic (prescriber) and the hospital's pharmacy, which it names:
+    /// an endorsed private call. Each is simulated at the submitting node and at the other
+    /// organization's node, which signs the same outcome; the fill's shared write (the unit
+    /// dispensed) then reaches every node, the prescription only the pair's.
+    private mutating func tellPrivatePrescription(chainId: String, patient: IdentityKeys, chen: IdentityKeys, okoro: IdentityKeys,
+                                                  hospital: IdentityKeys, clinic: IdentityKeys, manufacturer: IdentityKeys,
+                                                  urls: (hospital: String, clinic: String, lab: String, manufacturer: String)) async throws {
+        story.chapter("A private prescription, endorsed by the clinic's and the hospital's nodes")
+        let gtin = "00312345678906", units = [SGTIN(gtin: "00312345678906", serial: "NET001"), SGTIN(gtin: "00312345678906", serial: "NET002")]
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1_000), day: Int64 = 86_400_000
+        let pharmaToken = try await DemoScript.token(base: urls.manufacturer, keys: manufacturer)
+        for call in [SupplyChainContract.RegisterProduct(gtin: gtin, label: "Amoxicillin 500 mg") as any ContractMethod,
+                     SupplyChainContract.Commission(gtin: gtin, lot: "NP-24", expiryMs: nowMs + 365 * day, serials: units.map(\.serial)),
+                     SupplyChainContract.Ship(to: hospital.derivedID, units: units)] {
+            _ = try await Self.submit(urls.manufacturer, token: pharmaToken, chainId: chainId, signer: manufacturer,
+                                      sequence: try await Self.nextSequence(urls.manufacturer, token: pharmaToken), call)
+        }
+        let hospitalToken = try await DemoScript.token(base: urls.hospital, keys: hospital)
+        _ = try await Self.submit(urls.hospital, token: hospitalToken, chainId: chainId, signer: hospital,
+                                  sequence: try await Self.nextSequence(urls.hospital, token: hospitalToken),
+                                  SupplyChainContract.Receive(from: manufacturer.derivedID, units: units))
+        story.ok("nordic-pharma commissioned two serialized packs and shipped them to general-hospital's pharmacy, which received them (shared supply chain)")
+
+        let pair: Set = [clinic.derivedID, hospital.derivedID]
+        let chenToken = try await DemoScript.token(base: urls.clinic, keys: chen)
+        let issue = PrescriptionContract.Issue(medicationRequestHash: Hash256.sha256(Array("MedicationRequest/amoxicillin/network-demo".utf8)),
+                                               patient: patient.derivedID, gtin: gtin, quantity: 1, refills: 0, expiresMs: nowMs + 30 * day,
+                                               pharmacies: [hospital.derivedID])
+        let issued = try await Self.submitEndorsed(urls.clinic, token: chenToken, chainId: chainId, signer: chen, issue, for: pair)
+        guard let prescription = (issued.endorsement["call_id"] as? String).flatMap(Hash256.init(hex:)) else {
+            throw CLIError("demo check failed: /v1/endorse gave no call_id: \(issued.endorsement)")
+        }
+        story.ok("dr-chen issued a prescription naming general-hospital's pharmacy: city-clinic's node simulated it, general-hospital's node "
+                 + "simulated it too and signed the same outcome; block \(issued.answer["height"] ?? "?"), \(issued.answer["status"] ?? "?")")
+        // Final is a quorum's attestation; the hospital's node commits the block once it has fetched the payload from the clinic's.
+        try await Self.waitForHeight(urls.hospital, issued.answer["height"] as? Int ?? 0)
+        let filled = try await Self.submitEndorsed(urls.hospital, token: hospitalToken, chainId: chainId, signer: hospital,
+                                                   PrescriptionContract.Fill(prescription: prescription, units: [units[0]]), for: pair)
+        story.ok("general-hospital's pharmacy filled it with pack NET001 through its own node, endorsed by city-clinic's node: block "
+                 + "\(filled.answer["height"] ?? "?"), \(filled.answer["status"] ?? "?")")
+
+        try await Self.waitForHeight(urls.clinic, filled.answer["height"] as? Int ?? 0)
+        let atClinic = try await DemoScript.json("\(urls.clinic)/v1/prescriptions/\(prescription.hex)", token: chenToken)
+        try expect(atClinic["fills_used"] as? Int == 1, "the prescription at city-clinic's node: \(atClinic)")
+        let okoroToken = try await DemoScript.token(base: urls.lab, keys: okoro)
+        let unit = try await DemoScript.json("\(urls.lab)/v1/supply/serials/\(gtin)/NET001", token: okoroToken)
+        try expect(unit["status"] as? String == "dispensed", "pack NET001 at northside-lab's node: \(unit)")
+        let elsewhere = try await DemoScript.http("\(urls.lab)/v1/prescriptions/\(prescription.hex)", token: okoroToken)
+        try expect(elsewhere.status == 404, "the prescription at northside-lab's node must be unknown, got \(elsewhere.status)")
+        story.ok("dr-chen reads it at city-clinic's node: 1 fill of 1; northside-lab's node shows pack NET001 dispensed (shared supply chain)")
+        story.refused("but it knows no such prescription: 404 — its product, quantity, patient and pharmacy went to the two nodes only")
+    }
+
     // MARK: HTTP helpers
+
+    /// Waits (up to 20 s) until the node at `base` has committed block `height`.
+    static func waitForHeight(_ base: String, _ height: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let health = (try? JSONSerialization.jsonObject(with: try await DemoScript.http(base + "/healthz").body)) as? [String: Any]
+            if let at = health?["height"] as? Int, at >= height { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw CLIError("demo check failed: the node at \(base) did not commit block \(height) within 20 s")
+    }
+
+    /// An endorsed private call: `POST /v1/endorse` with the call (its arguments the private
+    /// envelope) and its payload, then the call signed with the endorsed arguments posted to
+    /// `/v1/txs` with the payload, waited on until final. The endorsement and the node's answer.
+    static func submitEndorsed<Call: ContractMethod>(_ base: String, token: String, chainId: String, signer: IdentityKeys, _ call: Call,
+                                                     for organizations: Set<IdentityID>) async throws
+        -> (endorsement: [String: Any], answer: [String: Any]) {
+        // The payload with a fresh salt, and its envelope as the arguments to endorse.
+        let unsigned = UnsignedCall(signer, endorsedCall: call, for: organizations)
+        guard let payload = unsigned.payload else { throw CLIError("an endorsed call has a payload") }
+        let sequence = try await nextSequence(base, token: token)
+        func body(_ args: CanonicalValue) -> TransactionBody {
+            TransactionBody(chainId: chainId, sender: signer.derivedID, publicKey: signer.signingPublicKey, sequence: sequence,
+                            contract: Call.Methods.contract, method: Call.method.rawValue, args: args)
+        }
+        let draft = Transaction.sign(body(unsigned.args), with: signer)
+        let request = try JSONSerialization.data(withJSONObject: ["transaction": Data(draft.bytes).base64EncodedString(),
+                                                                  "private": Data(payload.encoded).base64EncodedString()])
+        let endorsed = try await DemoScript.http("\(base)/v1/endorse", method: "POST", token: token, body: request, contentType: "application/json")
+        let endorsement = (try? JSONSerialization.jsonObject(with: endorsed.body)) as? [String: Any] ?? [:]
+        guard endorsed.status == 200, let args = (endorsement["args"] as? String).flatMap({ Data(base64Encoded: $0) }),
+              let value = try? CanonicalValue(decoding: Array(args)) else {
+            throw CLIError("demo check failed: /v1/endorse for \(Call.Methods.contract).\(Call.method.rawValue) answered \(endorsed.status): \(endorsement)")
+        }
+        let tx = Transaction.sign(body(value), with: signer)
+        let submission = try JSONSerialization.data(withJSONObject: ["transaction": Data(tx.bytes).base64EncodedString(),
+                                                                     "private": Data(payload.encoded).base64EncodedString()])
+        let answer = try await DemoScript.http("\(base)/v1/txs?wait=final&timeout_ms=30000", method: "POST", token: token, body: submission,
+                                               contentType: "application/json")
+        let json = (try? JSONSerialization.jsonObject(with: answer.body)) as? [String: Any] ?? [:]
+        guard answer.status == 200, json["status"] as? String == "final" else {
+            throw CLIError("demo check failed: \(Call.Methods.contract).\(Call.method.rawValue) answered \(answer.status): \(json)")
+        }
+        return (endorsement, json)
+    }
 
     /// The signer's next sequence number as its node sees it.
     static func nextSequence(_ base: String, token: String) async throws -> UInt64 {

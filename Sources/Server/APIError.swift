@@ -38,6 +38,17 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
         }
     }
 
+    /// A service's error as the HTTP answer: a `ServiceError` by its kind, a contract's refusal as
+    /// 422 with its code, anything else as 503.
+    static func of(_ error: any Error) -> APIError {
+        switch error {
+        case let error as APIError: error
+        case let error as ServiceError: APIError(error)
+        case let refused as Refused: APIError(.unprocessableContent, refused.code, refused.message)
+        default: APIError(.serviceUnavailable, "unavailable", "\(error)")
+        }
+    }
+
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
     static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
     static func forbidden(_ message: String) -> APIError { APIError(.forbidden, "forbidden", message) }

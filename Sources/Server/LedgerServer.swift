@@ -52,10 +52,13 @@ public struct ServerServices: Sendable {
 
     /// A consortium node's way to records other organizations' nodes hold (`PeerRecords`).
     public let recordPeer: (any RecordPeer)?
+    /// A consortium node's endorser of endorsed private calls; nil on a single node.
+    public let endorser: Endorser?
 
     public init(node: LedgerNode, nodeKeys: IdentityKeys, tokens: TokenAuthority, fhir: FHIRService? = nil, access: AccessService? = nil,
-                metrics: PrometheusCollectorRegistry = .init(), recordPeer: (any RecordPeer)? = nil) {
+                metrics: PrometheusCollectorRegistry = .init(), recordPeer: (any RecordPeer)? = nil, endorser: Endorser? = nil) {
         self.recordPeer = recordPeer
+        self.endorser = endorser
         self.node = node
         self.nodeKeys = nodeKeys
         self.tokens = tokens
@@ -160,6 +163,18 @@ public enum LedgerServer {
                 try await PeerRecords.release(peer, record: record, requester: requester, purpose: purpose, node: services.node, access: access,
                                               nowMs: nowMs)
             }
+        }
+        router.post("/v1/peer/endorse") { request, _ in
+            let body = Array(buffer: try await request.collectBody(upTo: EndorsementRequest.encodedBytesMax))
+            let peer = try peerRequest(request, services, resource: PeerRequest.endorsement(Hash256.sha256(body)))
+            guard let endorser = services.endorser else { throw APIError.notFound("this node endorses no calls") }
+            let nowMs = await services.node.nextBlockTimeMs
+            do {
+                let organization = try PrivatePayloads.authenticate(peer, resource: peer.resource, node: services.node, nowMs: nowMs)
+                let signature = try await endorser.answer(try EndorsementRequest(decoding: body), from: organization.id, node: services.node,
+                                                          nowMs: nowMs)
+                return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: signature)))
+            } catch { throw APIError.of(error) }
         }
         router.get("/v1/blocks") { request, _ in
             let from = try request.integer("from", in: 1...UInt64(Int64.max), default: 1)

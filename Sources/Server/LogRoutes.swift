@@ -87,6 +87,7 @@ enum LogRoutes {
             return Response(status: .ok, headers: [.contentType: "application/octet-stream"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         group.post("txs") { request, _ in try await submit(request, services) }
+        group.post("endorse") { request, context in try await endorse(request, context, services) }
         group.get("blocks/:height") { _, context in
             guard let text = context.parameters.get("height"), let height = UInt64(text) else {
                 throw APIError.badRequest("block height must be a non-negative integer")
@@ -210,6 +211,41 @@ enum LogRoutes {
             "result": LedgerView.resultJSON(receipt.status.result), "leaf_hash": receipt.leafHash.base64, "tree_size": receipt.treeSize,
             "sha256_root_hash": receipt.rootHash.base64, "audit_path": receipt.inclusionProof.map(\.base64),
         ], status: receipt.status.result.isAccepted ? .ok : .unprocessableContent)
+    }
+
+    /// `POST /v1/endorse`: JSON `{"transaction": "<base64>", "private": "<base64 payload>"}`, the
+    /// requester's own call with its private envelope as arguments (its signature is not checked:
+    /// the call is signed once its endorsement is its arguments). On a consortium node of one of the
+    /// organizations the envelope names, it is simulated here and at the others' nodes, which sign
+    /// the same outcome; the answer's `args` (base64 canonical bytes) are what the client signs and
+    /// posts to `/v1/txs` with the same sequence number and `"private"` payload.
+    static func endorse(_ request: Request, _ context: LedgerRequestContext, _ services: ServerServices) async throws -> Response {
+        let requester = try context.requester()
+        guard let endorser = services.endorser else {
+            throw APIError(.conflict, "not_consortium", "this node is not a consortium node: it takes every call in the clear, with no endorsement")
+        }
+        let body = try await request.collectBody(upTo: Limits.transactionBytesMax * 2 + 1_024)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(Array(buffer: body))) as? [String: Any],
+              let draftBytes = (object["transaction"] as? String).flatMap({ Data(base64Encoded: $0) }),
+              let payloadBytes = (object["private"] as? String).flatMap({ Data(base64Encoded: $0) }) else {
+            throw APIError.badRequest("send {\"transaction\": \"<base64 of the call's canonical bytes>\", \"private\": \"<base64 of its payload>\"}")
+        }
+        let draft: Transaction, payload: PrivatePayload
+        do {
+            draft = try Transaction(decoding: Array(draftBytes))
+            payload = try PrivatePayload(decoding: Array(payloadBytes))
+        } catch { throw APIError.badRequest("\(error)") }
+        guard draft.body.sender == requester.id else { throw APIError.forbidden("endorse your own calls: the call's sender is not you") }
+        let endorsed: EndorsedCall
+        do { endorsed = try await endorser.endorse(EndorsementRequest(draft: Transaction.draft(draft.body), payload: payload), node: services.node) } catch {
+            throw APIError.of(error)
+        }
+        let id = EndorsedCall.callID(chainId: draft.body.chainId, sender: draft.body.sender, sequence: draft.body.sequence, envelope: endorsed.envelope)
+        return JSON.response([
+            "args": Data(endorsed.args.encoded).base64EncodedString(), "call_id": id.hex, "sequence": draft.body.sequence,
+            "organizations": endorsed.signatures.map(\.organization.hex), "simulated_height": endorsed.proposal.height,
+            "simulated_time_ms": endorsed.proposal.timeMs, "reads": endorsed.proposal.reads.count, "shared_writes": endorsed.proposal.writes.count,
+        ])
     }
 
     enum Wait { case committed, final }

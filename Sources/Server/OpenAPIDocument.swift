@@ -212,6 +212,7 @@ enum OpenAPIDocument {
         ("gtin", .text), ("product", .nullable(.text)), ("quantity", .number), ("refills", .number), ("fills_allowed", .number),
         ("issued_height", .count), ("issued_ms", .number), ("expires_ms", .number), ("status", .text), ("fills_used", .number),
         ("fills_remaining", .number), ("cancelled_height", .nullable(.count)), ("cancelled_by", .nullable(.id)),
+        ("pharmacies", .nullable(.array(.id))),
         ("fills", .array(.object([("number", .number), ("pharmacy", .nullable(.id)), ("by", .nullable(.id)), ("height", .count),
                                   ("time_ms", .number), ("units", .texts)]))),
         ("names", names),
@@ -309,6 +310,22 @@ enum OpenAPIDocument {
                      ("application/json", .object([("transaction", .base64), ("private", .base64)], optional: ["private"]))],
               success: [("200", .json(committed)), ("202", .json(pending)), ("422", .json(.anyOf([committed, errorSchema])))],
               errors: ["400", "409", "413", "415", "503"]),
+        Route(method: "post", path: "/v1/endorse",
+              summary: "Consortium node: simulate the requester's own private call (its arguments the private envelope) here and at the nodes of "
+                  + "the other organizations it names, which sign the same outcome; answers the endorsed arguments (base64) to sign and post to "
+                  + "/v1/txs with the same sequence number and payload",
+              authenticated: true,
+              body: [("application/json", .object([("transaction", .base64), ("private", .base64)]))],
+              success: [("200", .json(.object([("args", .base64), ("call_id", .text), ("sequence", .count), ("organizations", .array(.text)),
+                                               ("simulated_height", .count), ("simulated_time_ms", .number), ("reads", .count),
+                                               ("shared_writes", .count)])))],
+              errors: ["400", "403", "409", "422", "503"]),
+        Route(method: "post", path: "/v1/peer/endorse",
+              summary: "Node to node (peer listener): simulate another organization's node's proposal on this replica and sign it if the outcome "
+                  + "is the same; the canonical request is signed for its SHA-256 like /v1/private/{id}",
+              authenticated: false,
+              body: [("application/octet-stream", .string())],
+              success: [("200", .media("application/octet-stream", .string()))], errors: ["400", "401", "403", "404", "409", "422", "503"]),
         Route(method: "get", path: "/v1/private/{id}",
               summary: "Node to node: a committed private call's payload, for the node of an organization its envelope names; the request is "
                   + "signed with the organization's key in the CareLedger-Organization, CareLedger-Time and CareLedger-Signature headers",

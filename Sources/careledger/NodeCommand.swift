@@ -81,19 +81,19 @@ struct NodeCommand: AsyncParsableCommand {
         }
         if let port {
             let nodeKeys = try options.directory.loadKey(ledger.settings.nodeKey)
-            let fhir = ledger.fhir
             // The URL must be known before serving (it is the token audience), so port 0 is resolved now.
             let port = port == 0 ? try LedgerServer.freePort(host: host) : port
             let url = publicURL ?? "\(tls == nil ? "http" : "https")://\(urlHost(host)):\(port)"
             let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url,
                                               usedAssertions: try SQLiteUsedAssertions(path: options.directory.usedAssertionsPath))
-            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: fhir, recordPeer: ledger.recordPeer)
+            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: ledger.fhir,
+                                          recordPeer: ledger.recordPeer, endorser: ledger.endorser)
             // Reads over HTTP append to the audit log; its tree head goes on-chain within 250 ms.
             let anchorer = try options.directory.loadKey(ledger.settings.administrator)
             let anchoring = Task {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: .milliseconds(250))
-                    do { try await fhir.anchorAudit(anchorer: anchorer) } catch { Terminal.error("audit anchor failed: \(error)") }
+                    do { try await ledger.fhir.anchorAudit(anchorer: anchorer) } catch { Terminal.error("audit anchor failed: \(error)") }
                 }
             }
             defer { anchoring.cancel() }

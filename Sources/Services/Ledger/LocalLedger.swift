@@ -80,17 +80,20 @@ public final class LocalLedger: Sendable {
     public let recordPeer: (any RecordPeer)?
     /// A consortium node's mutual-TLS identity for its peer listener (`ConsortiumSettings.peerPort`).
     public let peerTLS: PeerTLS?
+    /// A consortium node's endorser of endorsed private calls (`Endorser`); nil on a single node.
+    public let endorser: Endorser?
     private let lock: DirectoryLock
 
     private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
-                 recordIDs: FHIRRecordIDs, peerTLS: PeerTLS?, lock: DirectoryLock) {
+                 recordIDs: FHIRRecordIDs, peerTLS: PeerTLS?, endorser: Endorser?, lock: DirectoryLock) {
         self.peerTLS = peerTLS
+        self.endorser = endorser
         self.directory = directory
         self.settings = settings
         self.store = store
         self.node = node
         self.access = access
-        self.client = LedgerClient(node: node)
+        self.client = LedgerClient(node: node, endorser: endorser)
         self.fhir = FHIRService(client: client, access: access, patientKeys: DirectoryPatientKeys(directory: directory), recordIDs: recordIDs)
         self.recordPeer = node.configuration.privateDataSource as? any RecordPeer
         self.lock = lock
@@ -105,9 +108,9 @@ public final class LocalLedger: Sendable {
         let store = try directory.openStore()
         var configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
                                               blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
-        var peerTLS: PeerTLS?
+        var peerTLS: PeerTLS?, endorser: Endorser?
         if let consortium = settings.consortium {
-            peerTLS = try Consortium.configure(&configuration, consortium, chainId: settings.chainId,
+            (peerTLS, endorser) = try Consortium.configure(&configuration, consortium, chainId: settings.chainId,
                                      organizationKeys: try directory.loadKey(consortium.organization),
                                      store: store, clock: clock)
         }
@@ -129,7 +132,7 @@ public final class LocalLedger: Sendable {
         _ = try access.blindLegacyIndexValues()
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
                            recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement),
-                                                    legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, lock: lock)
+                                                    legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, endorser: endorser, lock: lock)
     }
 
     /// Signs a raw call from `keys` with the sender's next sequence number: for `careledger submit`, whose user

@@ -94,7 +94,8 @@ public enum Consortium {
     /// listener (`peerPort`).
     @discardableResult
     public static func configure(_ configuration: inout NodeConfiguration, _ settings: ConsortiumSettings, chainId: String,
-                                 organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws -> PeerTLS? {
+                                 organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws
+        -> (tls: PeerTLS?, endorser: Endorser) {
         guard !settings.etcdEndpoints.isEmpty else { throw ServiceError("node.json names no etcd endpoint for the consortium") }
         let client = EtcdClient(endpoints: settings.etcdEndpoints)
         let board = EtcdAttestationBoard(client: client, chainId: chainId, clock: clock)
@@ -129,6 +130,6 @@ public enum Consortium {
                         alreadyOrdered: { ids in (try? store.committedIDs(ids)) ?? [] },
                         peers: blocks, height: head.height, committedHead: { try? store.head() })
         }
-        return tls
+        return (tls, Endorser(organizationKeys: organizationKeys, peers: PeerEndorsements(directory: directory)))
     }
 }

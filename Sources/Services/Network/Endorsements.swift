@@ -1,5 +1,7 @@
 public import Contracts
+import Foundation
 public import LedgerCore
+public import NIOCore
 public import Node
 
 /// A request to endorse a private call: the call as it will be signed but with its envelope's
@@ -136,5 +138,28 @@ public final class Endorser: Sendable {
         let body = draft.body
         return EndorsedCall.message(chainId: body.chainId, sender: body.sender, sequence: body.sequence, contract: body.contract,
                                     method: body.method, envelope: envelope, proposal: proposal)
+    }
+}
+
+/// The other organizations' nodes over the peer listener (`PeerDirectory`: signed requests over
+/// mutual TLS): `POST /v1/peer/endorse` with the request's canonical bytes, signed for their hash.
+public final class PeerEndorsements: EndorsementPeers {
+    let directory: PeerDirectory
+
+    /// Longest wait for one node's endorsement (it simulates the call on its replica).
+    public static let requestTimeout: TimeAmount = .seconds(10)
+
+    public init(directory: PeerDirectory) { self.directory = directory }
+
+    public func endorse(_ request: EndorsementRequest, by organization: IdentityID) async throws -> [UInt8] {
+        let body = request.encoded
+        let answer = try await directory.post("/v1/peer/endorse", body: body, resource: PeerRequest.endorsement(Hash256.sha256(body)),
+                                              to: organization, timeout: Self.requestTimeout, bodyLimit: 16 * 1_024)
+        guard answer.status == 200 else {
+            let text = String(buffer: answer.body)
+            let message = ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any])?["message"] as? String ?? text
+            throw ServiceError(.unavailable, "answered \(answer.status): \(message.prefix(300))")
+        }
+        return Array(buffer: answer.body)
     }
 }

@@ -60,17 +60,33 @@ public final class PeerDirectory: Sendable {
     /// as after an answer other than 200, 403 or 404 (the node may have moved).
     func get(_ path: String, resource: String, from organization: IdentityID, timeout: TimeAmount, bodyLimit: Int) async throws
         -> (status: Int, body: ByteBuffer) {
+        try await send(path, body: nil, resource: resource, to: organization, timeout: timeout, bodyLimit: bodyLimit)
+    }
+
+    /// A POST of `body` to `path`, signed for `resource` (which names the body's hash), as `get`.
+    func post(_ path: String, body: [UInt8], resource: String, to organization: IdentityID, timeout: TimeAmount, bodyLimit: Int) async throws
+        -> (status: Int, body: ByteBuffer) {
+        try await send(path, body: body, resource: resource, to: organization, timeout: timeout, bodyLimit: bodyLimit)
+    }
+
+    private func send(_ path: String, body: [UInt8]?, resource: String, to organization: IdentityID, timeout: TimeAmount, bodyLimit: Int)
+        async throws -> (status: Int, body: ByteBuffer) {
         do {
             guard let endpoint = try await endpoint(of: organization) else {
                 throw PeerEndpoint.Refusal(description: "organization \(organization.hex.prefix(12))… registered no node")
             }
-            let request = PrivatePayloads.signedRequest(endpoint.url + path, resource: resource, chainId: chainId, organization: keys,
+            var request = PrivatePayloads.signedRequest(endpoint.url + path, resource: resource, chainId: chainId, organization: keys,
                                                         timeMs: clock.nowMs(),
                                                         tls: try endpoint.tls(with: tls, organization: organization, key: organizationKey(organization)))
+            if let body {
+                request.method = .POST
+                request.headers.add(name: "Content-Type", value: "application/octet-stream")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
             let response = try await EtcdClient.sharedHTTP.execute(request, timeout: timeout)
-            let body = try await response.body.collect(upTo: bodyLimit)
-            if ![.ok, .notFound, .forbidden].contains(response.status) { forget(organization) }
-            return (Int(response.status.code), body)
+            let answer = try await response.body.collect(upTo: bodyLimit)
+            if ![.ok, .notFound, .forbidden, .conflict, .unprocessableEntity].contains(response.status) { forget(organization) }
+            return (Int(response.status.code), answer)
         } catch {
             forget(organization)
             throw error

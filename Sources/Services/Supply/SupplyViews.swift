@@ -41,6 +41,7 @@ extension LedgerView {
             "fills_allowed": rx.fillsAllowed, "issued_height": rx.issuedHeight, "issued_ms": rx.issuedMs, "expires_ms": rx.expiresMs,
             "status": SupplyCLI.status(view, atMs: headTimeMs), "fills_used": view.fillsUsed, "fills_remaining": view.fillsRemaining,
             "cancelled_height": rx.cancelledHeight.map { $0 as Any } ?? NSNull(), "cancelled_by": names.hex(rx.cancelledBy),
+            "pharmacies": rx.pharmacies.map { $0.map { names.hex($0) } as Any } ?? NSNull(),
             "fills": view.fills.map { fill -> JSONObject in
                 ["number": fill.number, "pharmacy": names.hex(fill.pharmacy), "by": names.hex(fill.by), "height": fill.height,
                  "time_ms": fill.timeMs, "units": fill.units.map { "\($0.gtin):\($0.serial)" }]
