@@ -92,6 +92,11 @@ struct PrivatePrescriptionTests {
             #expect(!laboratoryBytes.contains(subsequence: secret), "the laboratory's node holds the \(what)")
             #expect(pharmacyBytes.contains(subsequence: secret), "the pharmacy's node lacks the \(what)")
         }
+        // The issue on the shared chain names neither the patient nor the product: a call without
+        // shared writes puts none of its shared reads (the patient's identity, the product) on the chain.
+        #expect(!issueTx.bytes.contains(subsequence: patient.derivedID.bytes), "the issue's transaction names the patient")
+        #expect(!issueTx.bytes.contains(subsequence: Array(Self.gtin.utf8)), "the issue's transaction names the product")
+        #expect(!fillTx.bytes.contains(subsequence: patient.derivedID.bytes), "the fill's transaction names the patient")
         // Each node's full audit replays its own share.
         for store in network.stores {
             if case .failure(let error) = try ChainAudit.run(store: store) { Issue.record("\(error)") }

@@ -12,8 +12,13 @@ extension BlockExecutor {
         var writes: [Proposal.Write]
         var privateWrites: [(key: String, value: [UInt8]?)]
 
+        /// The proposal to sign. Shared reads go on the chain only when there are shared writes:
+        /// every node must check what those depend on. Without any, the collection's nodes
+        /// re-executing the payload are the check, and the chain is not told which shared keys a
+        /// private call read (a new prescription reads its patient's identity and its product).
         func proposal(height: UInt64, timeMs: Int64) -> Proposal {
-            Proposal(height: height, timeMs: timeMs, reads: reads, writes: writes,
+            let reads = writes.isEmpty ? reads.filter { $0.name.hasPrefix(Proposal.privateReadPrefix) } : reads
+            return Proposal(height: height, timeMs: timeMs, reads: reads, writes: writes,
                      privateKeys: privateWrites.map { Hash256.sha256(Array($0.key.utf8)) },
                      privateDigest: Proposal.digest(ofPrivateWrites: privateWrites))
         }

@@ -62,7 +62,21 @@ public final class Endorser: Sendable {
     /// The proposing node: simulates `request`'s call as of its next block and returns it endorsed
     /// by every organization it names, ready for the client to sign as its arguments. A call the
     /// contract would refuse is thrown as `Refused`; a peer that does not sign, as unavailable.
+    /// A node that answers that its replica gives another outcome (it is at another height) is
+    /// asked again, with a new simulation, up to this many times in all.
+    public static let attemptsMax = 4
+
     public func endorse(_ request: EndorsementRequest, node: LedgerNode) async throws -> EndorsedCall {
+        var attempt = 1
+        while true {
+            do { return try await endorseOnce(request, node: node) } catch let error as ServiceError where error.kind == .conflict && attempt < Self.attemptsMax {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(100 * attempt))
+            }
+        }
+    }
+
+    private func endorseOnce(_ request: EndorsementRequest, node: LedgerNode) async throws -> EndorsedCall {
         let envelope = try Self.check(request, node: node, own: organizationKeys.derivedID)
         let proposal: Proposal
         switch await node.simulate(request.draft, envelope: envelope, payload: request.payload) {
@@ -87,7 +101,8 @@ public final class Endorser: Sendable {
             let name = Directory.identity(organization, in: node.state)?.label ?? organization.hex
             switch answer {
             case .failure(let error):
-                throw ServiceError(.unavailable, "\(name)'s node did not endorse the call: \(error)")
+                let kind: ServiceError.Kind = (error as? ServiceError)?.kind == .conflict ? .conflict : .unavailable
+                throw ServiceError(kind, "\(name)'s node did not endorse the call: \(error)")
             case .success(let bytes):
                 guard let key = Directory.identity(organization, in: node.state)?.signingKey, key.isValidSignature(bytes, for: message) else {
                     throw ServiceError(.unavailable, "\(name)'s node answered with a signature its registered key did not make")
@@ -158,7 +173,8 @@ public final class PeerEndorsements: EndorsementPeers {
         guard answer.status == 200 else {
             let text = String(buffer: answer.body)
             let message = ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any])?["message"] as? String ?? text
-            throw ServiceError(.unavailable, "answered \(answer.status): \(message.prefix(300))")
+            // 409: its replica gave another outcome (another height); asking again may agree.
+            throw ServiceError(answer.status == 409 ? .conflict : .unavailable, "answered \(answer.status): \(message.prefix(300))")
         }
         return Array(buffer: answer.body)
     }
