@@ -56,6 +56,12 @@ public protocol Contract: Sendable {
     var endorsedMethods: Set<String> { get }
     /// State-key prefixes an endorsed call keeps in its collection; every other key it writes is shared.
     var privateKeyPrefixes: [String] { get }
+    /// Every node, outside the collection too: the endorsed call's shared writes are what the
+    /// contract's shared rule gives (`call` as of the proposal's height and time, its arguments the
+    /// envelope); throws `badEndorsement` otherwise. The endorsers vouch for the private check; this
+    /// bounds what they can vouch for (a fill dispenses only the sender's own units). By default an
+    /// endorsed call makes no shared writes.
+    func checkSharedWrites(_ call: ContractCall, _ writes: [Proposal.Write], state: StateView) throws(Rejection)
 }
 
 extension Contract {
@@ -64,6 +70,9 @@ extension Contract {
     public var privateMethods: Set<String> { [] }
     public var endorsedMethods: Set<String> { [] }
     public var privateKeyPrefixes: [String] { [] }
+    public func checkSharedWrites(_ call: ContractCall, _ writes: [Proposal.Write], state: StateView) throws(Rejection) {
+        guard writes.isEmpty else { throw Rejection(.badEndorsement, "\(name).\(call.method) makes no shared writes") }
+    }
     public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
         throw Rejection(.unknownMethod, "\(name).\(call.method) has no private form")
     }

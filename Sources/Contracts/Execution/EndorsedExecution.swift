@@ -85,12 +85,15 @@ extension BlockExecutor {
         do throws(Rejection) {
             try Self.checkCollection(endorsed.envelope, sender: tx.body.sender, state: state)
             try checkEndorsement(endorsed, tx, state: state, height: height, timeMs: timeMs)
+            try contract.checkSharedWrites(ContractCall(transaction: tx, height: proposal.height, timeMs: proposal.timeMs), proposal.writes,
+                                           state: state)
             if let payload, payload.commitment == endorsed.envelope.commitment {
                 do throws(Rejection) {
                     let outcome = try executeEndorsed(contract, tx, endorsed.envelope, payload, height: proposal.height, timeMs: proposal.timeMs,
                                                       state: &state)
                     let again = outcome.proposal(height: proposal.height, timeMs: proposal.timeMs)
-                    guard again.writes == proposal.writes, again.privateDigest == proposal.privateDigest else {
+                    guard again.writes == proposal.writes, again.privateDigest == proposal.privateDigest,
+                          again.privateKeys == proposal.privateKeys else {
                         throw Rejection(.badEndorsement, "executed here, the call writes other values than its organizations endorsed")
                     }
                     (privateWrites, privateResult) = (outcome.privateWrites, .accepted)
@@ -121,8 +124,8 @@ extension BlockExecutor {
     private func checkEndorsement(_ endorsed: EndorsedCall, _ tx: VerifiedTransaction, state: StateView, height: UInt64, timeMs: Int64)
         throws(Rejection) {
         let proposal = endorsed.proposal
-        guard proposal.height <= height, timeMs - proposal.timeMs <= EndorsedCall.lifetimeMs,
-              proposal.timeMs - timeMs <= EndorsedCall.lifetimeMs else {
+        // Without subtracting: a proposal's time is any Int64 until it is checked here.
+        guard proposal.height <= height, EndorsedCall.isWithinLifetime(proposal.timeMs, of: timeMs) else {
             throw Rejection(.endorsementExpired, "simulated for height \(proposal.height) at \(proposal.timeMs) ms; "
                             + "executed at height \(height), \(timeMs) ms (at most \(EndorsedCall.lifetimeMs) ms apart)")
         }

@@ -118,6 +118,39 @@ public struct PrescriptionContract: Contract {
         }
     }
 
+    /// A fill's shared writes are the units it dispenses, and nothing else: every node re-derives
+    /// them from the units' current state, the sender's organization and the prescription id the
+    /// dispensing event names. So the endorsers vouch only for the private check against the
+    /// prescription; a pharmacy dispenses only its own active units, as a clear fill would.
+    public func checkSharedWrites(_ call: ContractCall, _ writes: [Proposal.Write], state: StateView) throws(Rejection) {
+        guard Method(rawValue: call.method) == .fill else {
+            guard writes.isEmpty else { throw Rejection(.badEndorsement, "rx.\(call.method) makes no shared writes") }
+            return
+        }
+        var units: [SGTIN] = [], prescriptions: Set<String> = []
+        for write in writes {
+            let parts = write.key.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 4, write.key.hasPrefix("supply/unit/"), let value = write.value,
+                  let unit = SupplyUnit.decode(value, key: { $0.sgtin = SGTIN(gtin: String(parts[2]), serial: String(parts[3])) }),
+                  let event = unit.custody.last, event.kind == .dispensed else {
+                throw Rejection(.badEndorsement, "a fill writes only the units it dispenses, not \(write.key)")
+            }
+            units.append(unit.sgtin)
+            prescriptions.insert(event.detail ?? "")
+        }
+        guard let gtin = units.first?.gtin, units.allSatisfy({ $0.gtin == gtin }), prescriptions.count == 1,
+              let prescription = prescriptions.first.flatMap(Hash256.init(hex:)) else {
+            throw Rejection(.badEndorsement, "a fill dispenses units of one product for one prescription")
+        }
+        var derived = state
+        let actor = try SupplyStore.actor(call, derived, types: SupplyStore.pharmacyTypes, roles: [.pharmacist], code: .notPharmacy)
+        try SupplyStore.dispense(units, gtin: gtin, pharmacy: actor.organization, prescription: prescription, call: call, state: &derived)
+        let expected = derived.pendingWrites.map { Proposal.Write(key: $0.key, value: $0.value) }.sorted { String.utf8Order($0.key, $1.key) < 0 }
+        guard expected == writes else {
+            throw Rejection(.badEndorsement, "the fill's shared writes are not the sender's units dispensed for prescription \(prescription.hex)")
+        }
+    }
+
     public init() {}
 
     /// State-key prefix of prescriptions (entries end in the prescription id).

@@ -126,6 +126,12 @@ public struct EndorsedCall: Sendable, Hashable {
 
     public static func versionKey(_ privateKey: Hash256) -> String { versionPrefix + privateKey.hex }
 
+    /// Whether `timeMs` is within `lifetimeMs` of `referenceMs`, either way (never overflows).
+    public static func isWithinLifetime(_ timeMs: Int64, of referenceMs: Int64) -> Bool {
+        let (difference, overflow) = timeMs.subtractingReportingOverflow(referenceMs)
+        return !overflow && difference >= -lifetimeMs && difference <= lifetimeMs
+    }
+
     public init(envelope: PrivateEnvelope, proposal: Proposal, signatures: [Signature]) {
         self.envelope = envelope
         self.proposal = proposal

@@ -121,7 +121,7 @@ public final class Endorser: Sendable {
             throw ServiceError.forbidden("the call does not name organization \(organization.hex), which asks for its endorsement")
         }
         guard let proposal = request.proposal else { throw ServiceError("a node asks another to endorse a proposal; this request has none") }
-        guard abs(proposal.timeMs - nowMs) <= EndorsedCall.lifetimeMs else {
+        guard EndorsedCall.isWithinLifetime(proposal.timeMs, of: nowMs) else {
             throw ServiceError(.conflict, "the proposal's time is more than \(EndorsedCall.lifetimeMs / 1_000) s from this node's clock")
         }
         switch await node.simulate(request.draft, envelope: envelope, payload: request.payload, at: (proposal.height, proposal.timeMs)) {
