@@ -183,13 +183,16 @@ public struct BlockExecutor: Sendable {
     }
 
     /// The shared rule of every private call: each organization named is an active organization,
-    /// and the sender is one of them or a member of one.
-    static func checkCollection(_ envelope: PrivateEnvelope, sender: IdentityID, state: StateView) throws(Rejection) {
+    /// and the sender is one of them or a member of one — or, for an endorsed call (which every
+    /// organization named signs), a patient (a patient joining a telehealth session).
+    static func checkCollection(_ envelope: PrivateEnvelope, sender: IdentityID, state: StateView, patientsMay: Bool = false)
+        throws(Rejection) {
         for id in envelope.organizations {
             guard let organization = Directory.identity(id, in: state), organization.kind == .organization, !organization.revoked else {
                 throw Rejection(.badCollection, "\(id.hex) is not an active organization")
             }
         }
+        if patientsMay, let identity = Directory.identity(sender, in: state), identity.kind == .patient { return }
         let senderOrganization = Directory.identity(sender, in: state).flatMap { $0.kind == .organization ? $0.id : $0.organization }
         guard let senderOrganization, envelope.organizations.contains(senderOrganization) else {
             throw Rejection(.badCollection, "a private call's payload goes to the sender's own organization among others")

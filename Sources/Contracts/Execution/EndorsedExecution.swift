@@ -38,7 +38,7 @@ extension BlockExecutor {
         }
         var state = StateView(base: reader)
         do throws(Rejection) {
-            try Self.checkCollection(envelope, sender: tx.body.sender, state: state)
+            try Self.checkCollection(envelope, sender: tx.body.sender, state: state, patientsMay: true)
             let outcome = try executeEndorsed(contract, tx, envelope, payload, height: height, timeMs: timeMs, state: &state)
             return .success(outcome.proposal(height: height, timeMs: timeMs))
         } catch {
@@ -83,7 +83,7 @@ extension BlockExecutor {
         var privateResult: TransactionResult?
         var privateWrites: [(key: String, value: [UInt8]?)] = []
         do throws(Rejection) {
-            try Self.checkCollection(endorsed.envelope, sender: tx.body.sender, state: state)
+            try Self.checkCollection(endorsed.envelope, sender: tx.body.sender, state: state, patientsMay: true)
             try checkEndorsement(endorsed, tx, state: state, height: height, timeMs: timeMs)
             try contract.checkSharedWrites(ContractCall(transaction: tx, height: proposal.height, timeMs: proposal.timeMs), proposal.writes,
                                            state: state)

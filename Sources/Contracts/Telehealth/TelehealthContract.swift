@@ -60,6 +60,23 @@ public struct TelehealthContract: Contract {
     /// Most messages a session reports.
     public static let messageCountMax: Int64 = 1_000_000
 
+    /// On a consortium a session is private to the clinician's organization (the patient reads it
+    /// through that organization's node): all three methods are endorsed calls, with no shared writes.
+    public var endorsedMethods: Set<String> { methods }
+    public var privateKeyPrefixes: [String] { ["telehealth/"] }
+
+    public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+        switch try Method.of(call) {
+        case .open:
+            guard let organization = Directory.identity(call.sender, in: state)?.organization else {
+                throw Rejection(.sessionNeedsClinician, "only an active clinician opens a telehealth session")
+            }
+            return [organization]
+        case .join: return [try Self.existing(try Join(call).session, state).clinicianOrganization]
+        case .end: return [try Self.existing(try End(call).session, state).clinicianOrganization]
+        }
+    }
+
     public init() {}
 
     /// State-key prefix of sessions (entries end in the session id).
