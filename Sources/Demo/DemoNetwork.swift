@@ -23,8 +23,9 @@ struct NetworkDemo {
     static let hospital = "general-hospital", clinic = "city-clinic", laboratory = "northside-lab", payer = "acme-health-plan"
     static let manufacturer = "nordic-pharma"
     static let all = [hospital, clinic, laboratory, payer, manufacturer]
-    /// What each node holds of the private collections: the claim's (hospital, plan), the prescription's (clinic, hospital).
-    static let collectionsHeld = [hospital: 2, clinic: 1, laboratory: 0, payer: 1, manufacturer: 0]
+    /// What each node holds of the private collections: the records' labels (hospital), the claim's
+    /// (hospital, plan), the prescription's (clinic, hospital).
+    static let collectionsHeld = [hospital: 3, clinic: 1, laboratory: 0, payer: 1, manufacturer: 0]
     static let observationValue = "eGFR 52 mL/min/1.73m2 (network demo)"
     static let familyName = "Okonkwo-Lindqvist"
 
@@ -151,6 +152,12 @@ struct NetworkDemo {
         guard let entry = records.first(where: { $0["resource_type"] as? String == "Observation" }), let recordHex = entry["record"] as? String,
               let record = Hash256(hex: recordHex) else { throw CLIError("demo check failed: no Observation in the patient's listing") }
         story.ok("the patient lists her records at city-clinic's node: 2 records, custodian general-hospital — every node holds the chain, ids and hashes only")
+        let patientHospitalListing = try await DemoScript.json("\(hospitalURL)/v1/patients/\(patient.derivedID.hex)/records",
+                                                               token: try await DemoScript.token(base: hospitalURL, keys: patient))
+        let categories = (patientHospitalListing["records"] as? [[String: Any]] ?? []).compactMap { $0["category"] as? String }
+        try expect(records.allSatisfy { $0["category"] as? String == "withheld" } && categories == ["general", "general"],
+                   "the records' categories: \(records.map { $0["category"] ?? "?" }) at the clinic, \(categories) at the hospital")
+        story.note("their sensitivity categories read “withheld” there and “general” at general-hospital's node: a record's labels go to its custodian's node only")
 
         story.chapter("Reading across organizations, after consent")
         let chenToken = try await DemoScript.token(base: clinicURL, keys: chen)

@@ -262,8 +262,8 @@ extension NetworkTests {
         for line in ["[7/7] One ledger, five copies", "dr-chen decrypts it himself", "finds 0 Observations and says why",
                      "acme-health-plan reads the ClaimResponse at its own node (200)",
                      "general-hospital's node simulated it too and signed the same outcome", "northside-lab's node shows pack NET001 dispensed",
-                     "but it knows no such prescription: 404",
-                     "private collections held: general-hospital 2, city-clinic 1, northside-lab 0, acme-health-plan 1, nordic-pharma 0",
+                     "but it knows no such prescription: 404", "their sensitivity categories read “withheld” there",
+                     "private collections held: general-hospital 3, city-clinic 1, northside-lab 0, acme-health-plan 1, nordic-pharma 0",
                      "dr-okoro asks northside-lab's node for it: 404",
                      "Demo network removed"] {
             #expect(result.stdout.contains(line), "missing “\(line)”")

@@ -26,6 +26,75 @@ public struct RecordsContract: Contract {
 
     public init() {}
 
+    // MARK: private labels (a consortium node registers records privately)
+
+    /// On a consortium a record's category and carried labels go to its custodian's collection
+    /// only (the patient reads through the custodian's node); the entry every node holds keeps the
+    /// record id, patient pseudonym, resource type, custodian, author, ciphertext hash and version.
+    public var endorsedMethods: Set<String> { [Method.register.rawValue, Method.registerMany.rawValue, Method.releaseLabel.rawValue] }
+    public var privateKeyPrefixes: [String] { [RecordIndex.labelPrefix] }
+
+    public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+        switch try Method.of(call) {
+        case .register: return [try Self.custodian(of: try Register(call), call, state)]
+        case .registerMany:
+            var custodians = Set<IdentityID>()
+            for entry in try RegisterMany(call).entries { custodians.insert(try Self.custodian(of: entry, call, state)) }
+            return custodians
+        case .releaseLabel:
+            guard let entry = RecordIndex.current(try ReleaseLabel(call).record, in: state) else { throw Rejection(.unknownRecord, "no such record") }
+            return [entry.custodian]
+        case .erase: throw Rejection(.unknownMethod, "records.erase has no private form")
+        }
+    }
+
+    /// The custodian a registration is for: the record's, or the author's organization for a new one.
+    private static func custodian(of args: Register, _ call: ContractCall, _ state: StateView) throws(Rejection) -> IdentityID {
+        if let existing = RecordIndex.current(args.record, in: state) { return existing.custodian }
+        return try organization(of: try agent(args, signer: try Directory.activeSender(call, in: state), state), in: state)
+    }
+
+    /// Every node: the shared writes of a private registration are the entries a registration by
+    /// the custodian's own staff gives, with the labels left out — the next version of a record
+    /// the signer's organization holds (or a new one of it), its patient and type unchanged, at the
+    /// proposal's height and time — and nothing else. The custodian's node vouches for the labels.
+    public func checkSharedWrites(_ call: ContractCall, _ writes: [Proposal.Write], state: StateView) throws(Rejection) {
+        guard [Method.register, .registerMany].contains(Method(rawValue: call.method)) else {
+            guard writes.isEmpty else { throw Rejection(.badEndorsement, "records.\(call.method) makes no shared writes privately") }
+            return
+        }
+        let signer = try Directory.activeSender(call, in: state)
+        let organization = signer.kind == .organization ? signer.id : try Self.organization(of: signer, in: state)
+        var expected: [String: [UInt8]?] = [:]
+        for write in writes where write.key.hasPrefix(RecordIndex.currentPrefix) {
+            guard let id = Hash256(hex: String(write.key.dropFirst(RecordIndex.currentPrefix.count))),
+                  let entry = write.value.flatMap({ RecordEntry.decode($0, key: { $0.record = id }) }),
+                  entry.labelsPrivate == true, entry.storedCategory == nil, entry.carriedLabels == nil, entry.erasedHeight == nil else {
+                throw Rejection(.badEndorsement, "\(write.key) is not a record entry registered privately")
+            }
+            let existing = RecordIndex.current(id, in: state)
+            let author = Directory.identity(entry.author, in: state)
+            guard entry.custodian == (existing?.custodian ?? organization), entry.custodian == organization,
+                  entry.version == (existing?.version ?? 0) + 1, entry.height == call.height, entry.timeMs == call.timeMs,
+                  existing.map({ !$0.isErased && $0.patient == entry.patient && $0.resourceType == entry.resourceType }) ?? true,
+                  entry.author == signer.id || (signer.kind == .organization && author?.organization == signer.id && author?.revoked == false
+                                                && !Self.authorRoles.isDisjoint(with: author.map { Directory.effectiveRoles(of: $0, in: state) } ?? [])),
+                  entry.patient == RecordEntry.noPatient || Directory.identity(entry.patient, in: state)?.kind == .patient else {
+                throw Rejection(.badEndorsement, "record \(id.hex): not the next version of a record \(organization.hex) registers for itself")
+            }
+            let bytes = write.value
+            expected[write.key] = bytes
+            expected[RecordIndex.versionKey(id, entry.version)] = bytes
+            if existing == nil, entry.patient != RecordEntry.noPatient {
+                expected[RecordIndex.patientKey(entry.patient, id)] = CanonicalValue.null.encoded
+            }
+        }
+        let given = Dictionary(writes.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+        guard !expected.isEmpty, given.count == expected.count, given.allSatisfy({ expected[$0.key] == $0.value }) else {
+            throw Rejection(.badEndorsement, "a private registration writes each record's entry, its version and a new record's patient index, nothing else")
+        }
+    }
+
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
         let record: Hash256
         switch Method(rawValue: transaction.body.method) {
@@ -81,6 +150,10 @@ public struct RecordsContract: Contract {
         }
 
         let existing = RecordIndex.current(record, in: state)
+        let isPrivate = call.envelope != nil
+        if existing?.labelsPrivate == true, !isPrivate {
+            throw Rejection(.badArguments, "record \(record.hex)'s labels are private to its custodian; register its versions privately")
+        }
         let custodian: IdentityID
         if let existing {
             guard !existing.isErased else { throw Rejection(.recordErased, "record \(record.hex) was erased") }
@@ -112,9 +185,14 @@ public struct RecordsContract: Contract {
         // Labels carry over: a version without one (a FHIR update that drops `meta.security`)
         // leaves the record as protected as it was.
         let carried = (existing?.sensitiveLabels ?? []).subtracting([category]).sorted()
-        let entry = RecordEntry(record: record, patient: patient, resourceType: resourceType, category: category, author: sender.id,
+        var entry = RecordEntry(record: record, patient: patient, resourceType: resourceType, category: category, author: sender.id,
                                 custodian: custodian, ciphertextHash: args.ciphertextHash, version: version,
                                 height: call.height, timeMs: call.timeMs, carriedLabels: carried.isEmpty ? nil : carried)
+        if isPrivate {
+            // The labels go to the custodian's collection; the shared entry says only that they are private.
+            try state.set(RecordIndex.labelKey(record, version), RecordLabel(category: category, carriedLabels: entry.carriedLabels))
+            (entry.storedCategory, entry.carriedLabels, entry.labelsPrivate) = (nil, nil, true)
+        }
         try state.set(RecordIndex.currentKey(record), entry)
         try state.set(RecordIndex.versionKey(record, version), entry)
         if existing == nil, patient != RecordEntry.noPatient { state.set(RecordIndex.patientKey(patient, record), CanonicalValue.null) }
@@ -177,6 +255,13 @@ public struct RecordsContract: Contract {
         }
         carried.remove(at: index)
         entry.carriedLabels = carried.isEmpty ? nil : carried
+        if entry.labelsPrivate == true {
+            guard call.envelope != nil else {
+                throw Rejection(.badArguments, "record \(args.record.hex)'s labels are private to its custodian; release them privately")
+            }
+            try state.set(RecordIndex.labelKey(args.record, entry.version), RecordLabel(category: entry.category, carriedLabels: entry.carriedLabels))
+            return
+        }
         try state.set(RecordIndex.currentKey(args.record), entry)
     }
 

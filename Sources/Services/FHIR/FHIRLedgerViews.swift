@@ -139,6 +139,11 @@ extension FHIRService {
         for bytes in block.transactionBytes {
             let transaction = try Transaction(decoding: bytes)
             guard transaction.body.contract == RecordsContract.Method.contract else { continue }
+            // A private registration (a consortium node's): its shared writes name the version.
+            if let endorsed = EndorsedCall(args: transaction.body.args) {
+                if RecordIndex.registers(entry.record, version: entry.version, in: endorsed.proposal.writes) { return transaction }
+                continue
+            }
             let registrations: [RecordsContract.Register]
             switch RecordsContract.Method(rawValue: transaction.body.method) {
             case .registerMany?: registrations = (try? RecordsContract.RegisterMany(args: transaction.body.args))?.entries ?? []

@@ -162,7 +162,8 @@ public final class FHIRService: Sendable {
 
         let registration = Self.registration(record: record, type: type, category: category, ciphertext: prepared.blob.hash,
                                              version: version, patient: patient, requester: requester)
-        transactions.append(UnsignedCall(custodian, call: registration))
+        // On a consortium node the record's labels go to the custodian's collection only.
+        transactions.append(client.call(custodian, endorsedOnConsortium: registration, for: [custodian.derivedID]))
         let committed: RecordEntry?
         do {
             committed = try await access.registering([prepared], isRefusal: Self.isRefusal) { try await commit(transactions, record: record) }

@@ -169,7 +169,7 @@ extension FHIRService {
                 Self.registration(record: plan.record, type: plan.type, category: plan.category,
                                   ciphertext: plan.prepared!.blob.hash, version: plan.version, patient: plan.patient, requester: requester)
             }
-            transactions.append(UnsignedCall(custodian, call: RecordsContract.RegisterMany(entries: entries)))
+            transactions.append(client.call(custodian, endorsedOnConsortium: RecordsContract.RegisterMany(entries: entries), for: [custodian.derivedID]))
         }
         for plan in plans where plan.method == "DELETE" {
             transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: plan.record)))

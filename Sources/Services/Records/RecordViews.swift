@@ -141,7 +141,8 @@ extension AccessService {
 
     public static func recordJSON(_ entry: RecordEntry) -> JSONObject {
         var out: JSONObject = [
-            "record": entry.record.hex, "resource_type": entry.resourceType, "category": entry.category.rawValue, "author": entry.author.hex,
+            "record": entry.record.hex, "resource_type": entry.resourceType, "category": entry.labelsWithheld ? "withheld" : entry.category.rawValue,
+            "author": entry.author.hex,
             "custodian": entry.custodian.hex, "ciphertext_hash": entry.ciphertextHash.hex, "version": entry.version, "height": entry.height,
             "time_ms": entry.timeMs, "erased": entry.isErased,
         ]
