@@ -231,6 +231,29 @@ struct PrivateDataTests {
         await network.stop()
     }
 
+    @Test func aPriorAuthorizationGoesToTheProviderAndThePayerOnly() async throws {
+        let network = try await Network()
+        _ = try await network.commit(UnsignedCall(network.payer, call: Self.plan()), through: 1)
+        let patient = try await network.registerPatient(seed: 97)
+        let pair: Set = [network.hospital.derivedID, network.payer.derivedID]
+        let request = ClaimsContract.RequestAuthorization(plan: "GOLD", patient: patient.derivedID, code: "99213", quantity: 2)
+        let requested = try await network.commit(UnsignedCall(network.hospital, privateCall: request, for: pair), through: 0)
+        let decide = ClaimsContract.DecideAuthorization(authorization: requested.id, approve: true, quantity: 2,
+                                                        validUntilMs: network.clock.nowMs() + 30 * 86_400_000)
+        let decided = try await network.commit(UnsignedCall(network.payer, privateCall: decide, for: pair), through: 1)
+        // Both parties' nodes hold it approved; the laboratory's holds no payload and no private state.
+        for index in [0, 1] {
+            let auth = try #require(ClaimsContract.authorization(requested.id, in: network.nodes[index].state))
+            #expect(auth.status == .approved && auth.remaining == 2 && auth.code == "99213")
+        }
+        #expect(ClaimsContract.authorization(requested.id, in: network.nodes[2].state) == nil)
+        #expect(network.stores[2].privatePayloads([requested.id, decided.id]).isEmpty)
+        #expect(try network.stores[2].states(prefix: PrivateEnvelope.keyPrefix, after: nil, limit: 10).isEmpty)
+        // Neither transaction names the patient on the shared chain.
+        for tx in [requested, decided] { #expect(!tx.bytes.contains(subsequence: patient.derivedID.bytes)) }
+        await network.stop()
+    }
+
     @Test func aPayloadIsReleasedOnlyToAnOrganizationItNamesSignedWithItsKey() async throws {
         let network = try await Network()
         _ = try await network.commit(UnsignedCall(network.payer, call: Self.plan()), through: 1)

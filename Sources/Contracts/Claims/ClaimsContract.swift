@@ -42,7 +42,9 @@ public struct ClaimsContract: Contract {
     public init() {}
 
     /// A claim's lines and diagnoses, and its payments, are private to the provider and the payer.
-    public var privateMethods: Set<String> { [Method.submit.rawValue, Method.pay.rawValue] }
+    public var privateMethods: Set<String> {
+        [Method.submit.rawValue, Method.pay.rawValue, Method.requestAuthorization.rawValue, Method.decideAuthorization.rawValue]
+    }
 
     /// The provider organization and the plan's payer.
     public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
@@ -54,7 +56,14 @@ public struct ClaimsContract: Contract {
             let id = try Pay(call).claim
             guard let claim = Self.claim(id, state) else { throw Rejection(.unknownClaim, "no claim \(id.hex)") }
             return Self.claimOrganizations(provider: claim.provider, plan: try Self.requirePlan(claim.plan, state))
-        case .registerPlan, .enroll, .terminateCoverage, .requestAuthorization, .decideAuthorization:
+        case .requestAuthorization:
+            let args = try RequestAuthorization(call)
+            return Self.claimOrganizations(provider: try Self.provider(call, state).1, plan: try Self.requirePlan(args.plan, state))
+        case .decideAuthorization:
+            let id = try DecideAuthorization(call).authorization
+            guard let auth = Self.authorization(id, state) else { throw Rejection(.unknownAuthorization, "no prior authorization \(id.hex)") }
+            return Self.claimOrganizations(provider: auth.provider, plan: try Self.requirePlan(auth.plan, state))
+        case .registerPlan, .enroll, .terminateCoverage:
             throw Rejection(.unknownMethod, "claims.\(call.method) has no private form")
         }
     }
