@@ -46,26 +46,25 @@ public struct ClaimsContract: Contract {
         [Method.submit.rawValue, Method.pay.rawValue, Method.requestAuthorization.rawValue, Method.decideAuthorization.rawValue]
     }
 
-    /// The provider organization and the plan's payer.
+    /// The provider organization and the plan's payer: the sender's and the named plan's for a new
+    /// claim or authorization, the recorded ones for a payment or a decision.
     public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+        let (provider, plan): (IdentityID, String)
         switch try Method.of(call) {
-        case .submit:
-            let args = try Submit(call)
-            return Self.claimOrganizations(provider: try Self.provider(call, state).1, plan: try Self.requirePlan(args.plan, state))
+        case .submit: (provider, plan) = (try Self.provider(call, state).1, try Submit(call).plan)
+        case .requestAuthorization: (provider, plan) = (try Self.provider(call, state).1, try RequestAuthorization(call).plan)
         case .pay:
             let id = try Pay(call).claim
             guard let claim = Self.claim(id, state) else { throw Rejection(.unknownClaim, "no claim \(id.hex)") }
-            return Self.claimOrganizations(provider: claim.provider, plan: try Self.requirePlan(claim.plan, state))
-        case .requestAuthorization:
-            let args = try RequestAuthorization(call)
-            return Self.claimOrganizations(provider: try Self.provider(call, state).1, plan: try Self.requirePlan(args.plan, state))
+            (provider, plan) = (claim.provider, claim.plan)
         case .decideAuthorization:
             let id = try DecideAuthorization(call).authorization
             guard let auth = Self.authorization(id, state) else { throw Rejection(.unknownAuthorization, "no prior authorization \(id.hex)") }
-            return Self.claimOrganizations(provider: auth.provider, plan: try Self.requirePlan(auth.plan, state))
+            (provider, plan) = (auth.provider, auth.plan)
         case .registerPlan, .enroll, .terminateCoverage:
             throw Rejection(.unknownMethod, "claims.\(call.method) has no private form")
         }
+        return Self.claimOrganizations(provider: provider, plan: try Self.requirePlan(plan, state))
     }
 
     static func claimOrganizations(provider: IdentityID, plan: Plan) -> Set<IdentityID> { [provider, plan.payer] }
