@@ -134,8 +134,16 @@ struct PrivateDataTests {
         /// The other node's own answer (`Endorser.answer`), as the peer route gives it once the
         /// request's signature is checked; counts the endorsements it was asked for.
         let endorsementsAsked = Mutex(0)
+        /// Organizations whose nodes do not answer, and how many times a node first answers that its
+        /// replica is at another height (409).
+        let unreachable = Mutex<Set<IdentityID>>([])
+        let conflictsFirst = Mutex(0)
         func endorse(_ request: EndorsementRequest, by organization: IdentityID) async throws -> [UInt8] {
             endorsementsAsked.withLock { $0 += 1 }
+            if unreachable.withLock({ $0.contains(organization) }) { throw ServiceError(.unavailable, "connection refused") }
+            if conflictsFirst.withLock({ left in defer { left = max(0, left - 1) }; return left > 0 }) {
+                throw ServiceError(.conflict, "this node's replica gives another outcome (it may be at another height); simulate again")
+            }
             guard let (node, endorser) = registry.endorser(organization) else { throw ServiceError(.unavailable, "no node") }
             return try await endorser.answer(request, from: own.derivedID, node: node, nowMs: clock.nowMs())
         }

@@ -104,6 +104,31 @@ struct PrivatePrescriptionTests {
         await network.stop()
     }
 
+    @Test func anEndorserDownIsNamedAndOneAtAnotherHeightIsAskedAgain() async throws {
+        let network = try await Self.network()
+        let (hospital, pharmacy) = (network.organizations[0], network.organizations[1])
+        let (doctor, patient) = try await Self.prepare(network)
+        let issue = PrescriptionContract.Issue(medicationRequestHash: Hash256.sha256([9]), patient: patient.derivedID, gtin: Self.gtin, quantity: 1,
+                                               refills: 0, expiresMs: network.clock.nowMs() + Self.dayMs, pharmacies: [pharmacy.derivedID])
+        let call = UnsignedCall(doctor, endorsedCall: issue, for: [hospital.derivedID, pharmacy.derivedID])
+        let client = LedgerClient(node: network.nodes[0], endorser: network.endorsers[0])
+        // The pharmacy's node does not answer: refused before anything is signed or ordered, naming it.
+        network.links[0].unreachable.withLock { $0 = [pharmacy.derivedID] }
+        do {
+            _ = try await client.sign(endorsing: call)
+            Issue.record("endorsed without the pharmacy's node")
+        } catch let error as ServiceError {
+            #expect(error.kind == .unavailable && error.message.contains("pharmacy's node did not endorse"), "\(error)")
+        }
+        #expect(network.links[0].endorsementsAsked.withLock { $0 } == 1)
+        // Back, but first answering that its replica is at another height: simulated and asked again.
+        network.links[0].unreachable.withLock { $0 = [] }
+        network.links[0].conflictsFirst.withLock { $0 = 2 }
+        _ = try await network.commit(call, through: 0)
+        #expect(network.links[0].endorsementsAsked.withLock { $0 } == 4)
+        await network.stop()
+    }
+
     @Test func aNodeOutsideTheCollectionCannotEndorseAndAPharmacyNotNamedCannotFill() async throws {
         let network = try await Self.network()
         let (hospital, pharmacy, laboratory) = (network.organizations[0], network.organizations[1], network.organizations[2])
