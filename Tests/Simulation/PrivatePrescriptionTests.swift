@@ -23,14 +23,14 @@ struct PrivatePrescriptionTests {
                                      (104, "manufacturer", .manufacturer)])
     }
 
-    /// A doctor at the hospital, a patient, and units S001 and S002 received by the pharmacy.
-    static func prepare(_ network: Network) async throws -> (doctor: IdentityKeys, patient: IdentityKeys) {
+    /// A doctor at the hospital, a patient, and units S001, S002 … received by the pharmacy.
+    static func prepare(_ network: Network, units count: Int = 2) async throws -> (doctor: IdentityKeys, patient: IdentityKeys) {
         let (hospital, pharmacy, manufacturer) = (network.organizations[0], network.organizations[1], network.organizations[3])
         let doctor = IdentityKeys(seed: Array(repeating: 105, count: 32))
         _ = try await network.commit(UnsignedCall(hospital, call: MembershipContract.Enroll(
             label: "dr-rivera", roles: [.clinician], signingKey: doctor.signingPublicKey, agreementKey: doctor.agreementPublicKey)), through: 0)
         let patient = try await network.registerPatient(seed: 106)
-        let units = ["S001", "S002"].map { SGTIN(gtin: gtin, serial: $0) }
+        let units = Self.serials(count).map { SGTIN(gtin: gtin, serial: $0) }
         _ = try await network.commit(UnsignedCall(manufacturer, call: SupplyChainContract.RegisterProduct(gtin: gtin, label: "Amoxicillin 500 mg")),
                                      through: 3)
         _ = try await network.commit(UnsignedCall(manufacturer, call: SupplyChainContract.Commission(
@@ -100,6 +100,30 @@ struct PrivatePrescriptionTests {
         // Each node's full audit replays its own share.
         for store in network.stores {
             if case .failure(let error) = try ChainAudit.run(store: store) { Issue.record("\(error)") }
+        }
+        await network.stop()
+    }
+
+    static func serials(_ count: Int) -> [String] { (1...count).map { "S" + String(repeating: "0", count: max(0, 3 - String($0).count)) + String($0) } }
+
+    /// The endorsement travels in the transaction (64 KiB at most): a fill whose units would not
+    /// fit is refused when it is endorsed, with the sizes, before anything is signed.
+    @Test func aFillTooLargeToCarryItsEndorsementIsRefusedWithTheSizes() async throws {
+        let network = try await Self.network()
+        let (hospital, pharmacy) = (network.organizations[0], network.organizations[1])
+        let (doctor, patient) = try await Self.prepare(network, units: 120)
+        let pair: Set = [hospital.derivedID, pharmacy.derivedID]
+        let issued = try await network.commit(UnsignedCall(doctor, endorsedCall: PrescriptionContract.Issue(
+            medicationRequestHash: Hash256.sha256([3]), patient: patient.derivedID, gtin: Self.gtin, quantity: 120, refills: 0,
+            expiresMs: network.clock.nowMs() + Self.dayMs, pharmacies: [pharmacy.derivedID]), for: pair), through: 0)
+        let envelope = try #require(EndorsedCall(args: issued.body.args)?.envelope)
+        let id = EndorsedCall.callID(chainId: PrivateDataTests.chainId, sender: doctor.derivedID, sequence: issued.body.sequence, envelope: envelope)
+        let fill = PrescriptionContract.Fill(prescription: id, units: Self.serials(120).map { SGTIN(gtin: Self.gtin, serial: $0) })
+        do {
+            _ = try await LedgerClient(node: network.nodes[1], endorser: network.endorsers[1]).sign(endorsing: UnsignedCall(pharmacy, endorsedCall: fill, for: pair))
+            Issue.record("a fill of 120 units was endorsed")
+        } catch let error as ServiceError {
+            #expect(error.kind == .invalid && error.message.contains("the limit is \(Limits.transactionBytesMax)"), "\(error)")
         }
         await network.stop()
     }

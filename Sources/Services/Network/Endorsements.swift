@@ -110,7 +110,17 @@ public final class Endorser: Sendable {
                 signatures.append(EndorsedCall.Signature(organization: organization, bytes: bytes))
             }
         }
-        return EndorsedCall(envelope: envelope, proposal: proposal, signatures: signatures)
+        let endorsed = EndorsedCall(envelope: envelope, proposal: proposal, signatures: signatures)
+        // The endorsement travels in the transaction: refuse here, clearly, one it cannot hold.
+        let body = request.draft.body
+        let size = Transaction.draft(TransactionBody(chainId: body.chainId, sender: body.sender, publicKey: body.publicKey, sequence: body.sequence,
+                                                     contract: body.contract, method: body.method, args: endorsed.args,
+                                                     expiryHeight: body.expiryHeight)).bytes.count
+        guard size <= Limits.transactionBytesMax else {
+            throw ServiceError("endorsed, the call would be a \(size)-byte transaction; the limit is \(Limits.transactionBytesMax) "
+                               + "(its \(proposal.writes.count) shared writes and \(proposal.reads.count) reads travel with it)")
+        }
+        return endorsed
     }
 
     /// A node asked by `organization`'s node (already authenticated): simulates the call as of the
