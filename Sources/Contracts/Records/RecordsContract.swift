@@ -65,34 +65,52 @@ public struct RecordsContract: Contract {
         }
         let signer = try Directory.activeSender(call, in: state)
         let organization = signer.kind == .organization ? signer.id : try Self.organization(of: signer, in: state)
+        let given = Dictionary(writes.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
         var expected: [String: [UInt8]?] = [:]
+        // Each record's current entry, then every version from the committed one's next to it (a
+        // `registerMany` may hold several versions of one record), each a valid private entry.
         for write in writes where write.key.hasPrefix(RecordIndex.currentPrefix) {
-            guard let id = Hash256(hex: String(write.key.dropFirst(RecordIndex.currentPrefix.count))),
-                  let entry = write.value.flatMap({ RecordEntry.decode($0, key: { $0.record = id }) }),
-                  entry.labelsPrivate == true, entry.storedCategory == nil, entry.carriedLabels == nil, entry.erasedHeight == nil else {
-                throw Rejection(.badEndorsement, "\(write.key) is not a record entry registered privately")
+            guard let id = Hash256(hex: String(write.key.dropFirst(RecordIndex.currentPrefix.count))), write.key == RecordIndex.currentKey(id),
+                  let last = write.value.flatMap({ RecordEntry.decode($0, key: { $0.record = id }) }) else {
+                throw Rejection(.badEndorsement, "\(write.key) is not a record entry")
             }
             let existing = RecordIndex.current(id, in: state)
-            let author = Directory.identity(entry.author, in: state)
-            guard entry.custodian == (existing?.custodian ?? organization), entry.custodian == organization,
-                  entry.version == (existing?.version ?? 0) + 1, entry.height == call.height, entry.timeMs == call.timeMs,
-                  existing.map({ !$0.isErased && $0.patient == entry.patient && $0.resourceType == entry.resourceType }) ?? true,
-                  entry.author == signer.id || (signer.kind == .organization && author?.organization == signer.id && author?.revoked == false
-                                                && !Self.authorRoles.isDisjoint(with: author.map { Directory.effectiveRoles(of: $0, in: state) } ?? [])),
-                  entry.patient == RecordEntry.noPatient || Directory.identity(entry.patient, in: state)?.kind == .patient else {
+            let first = (existing?.version ?? 0) + 1
+            guard last.version >= first, last.version - first < UInt64(Self.registrationsPerTransactionMax) else {
                 throw Rejection(.badEndorsement, "record \(id.hex): not the next version of a record \(organization.hex) registers for itself")
             }
-            let bytes = write.value
-            expected[write.key] = bytes
-            expected[RecordIndex.versionKey(id, entry.version)] = bytes
-            if existing == nil, entry.patient != RecordEntry.noPatient {
-                expected[RecordIndex.patientKey(entry.patient, id)] = CanonicalValue.null.encoded
+            expected[write.key] = write.value
+            for version in first...last.version {
+                let key = RecordIndex.versionKey(id, version)
+                guard let bytes = given[key] ?? nil, let entry = RecordEntry.decode(bytes, key: { $0.record = id }), entry.version == version,
+                      version < last.version || bytes == write.value,
+                      Self.isPrivateRegistration(entry, of: existing, by: signer, organization: organization, call, state) else {
+                    throw Rejection(.badEndorsement, "record \(id.hex): version \(version) is not the next version of a record \(organization.hex) registers for itself")
+                }
+                expected[key] = bytes
+            }
+            if existing == nil, last.patient != RecordEntry.noPatient {
+                expected[RecordIndex.patientKey(last.patient, id)] = CanonicalValue.null.encoded
             }
         }
-        let given = Dictionary(writes.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
-        guard !expected.isEmpty, given.count == expected.count, given.allSatisfy({ expected[$0.key] == $0.value }) else {
-            throw Rejection(.badEndorsement, "a private registration writes each record's entry, its version and a new record's patient index, nothing else")
+        guard !expected.isEmpty, given.count == writes.count, given.count == expected.count, given.allSatisfy({ expected[$0.key] == $0.value }) else {
+            throw Rejection(.badEndorsement, "a private registration writes each record's entry, its versions and a new record's patient index, nothing else")
         }
+    }
+
+    /// A version a private registration may share: its labels left out, by the record's custodian
+    /// (the signer's organization) or its staff author, the record's patient and type unchanged.
+    private static func isPrivateRegistration(_ entry: RecordEntry, of existing: RecordEntry?, by signer: Identity, organization: IdentityID,
+                                              _ call: ContractCall, _ state: StateView) -> Bool {
+        let author = Directory.identity(entry.author, in: state)
+        let authorIsStaff = signer.kind == .organization && author?.organization == signer.id && author?.revoked == false
+            && !authorRoles.isDisjoint(with: author.map { Directory.effectiveRoles(of: $0, in: state) } ?? [])
+        return entry.labelsPrivate == true && entry.storedCategory == nil && entry.carriedLabels == nil && entry.erasedHeight == nil
+            && entry.custodian == organization && entry.custodian == (existing?.custodian ?? organization)
+            && entry.height == call.height && entry.timeMs == call.timeMs
+            && (existing.map { !$0.isErased && $0.patient == entry.patient && $0.resourceType == entry.resourceType } ?? true)
+            && (entry.author == signer.id || authorIsStaff)
+            && (entry.patient == RecordEntry.noPatient || Directory.identity(entry.patient, in: state)?.kind == .patient)
     }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
@@ -247,6 +265,12 @@ public struct RecordsContract: Contract {
         guard (!entry.isDirectory && ConsentIndex.isPatientSide(sender.id, of: entry.patient, in: state)) || isPrivacyOfficer else {
             throw Rejection(.unauthorized, "only the patient, a delegate or a privacy officer of the custodian may release a label")
         }
+        // Labels are released where they are: privately for a record registered privately, in the clear otherwise.
+        guard (entry.labelsPrivate == true) == (call.envelope != nil) else {
+            throw Rejection(.badArguments, entry.labelsPrivate == true
+                            ? "record \(args.record.hex)'s labels are private to its custodian; release them privately"
+                            : "record \(args.record.hex)'s labels are shared; release them in the clear")
+        }
         guard var carried = entry.carriedLabels, let index = carried.firstIndex(of: args.category) else {
             let why = args.category == entry.category
                 ? "version \(entry.version) itself is labelled \(args.category.rawValue); register a version without the label first"
@@ -256,9 +280,6 @@ public struct RecordsContract: Contract {
         carried.remove(at: index)
         entry.carriedLabels = carried.isEmpty ? nil : carried
         if entry.labelsPrivate == true {
-            guard call.envelope != nil else {
-                throw Rejection(.badArguments, "record \(args.record.hex)'s labels are private to its custodian; release them privately")
-            }
             try state.set(RecordIndex.labelKey(args.record, entry.version), RecordLabel(category: entry.category, carriedLabels: entry.carriedLabels))
             return
         }
