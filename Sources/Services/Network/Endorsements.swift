@@ -65,6 +65,8 @@ public final class Endorser: Sendable {
     /// A node that answers that its replica gives another outcome (it is at another height) is
     /// asked again, with a new simulation, up to this many times in all.
     public static let attemptsMax = 4
+    /// Longest an asked node waits to reach the height a call was simulated for.
+    public static let catchUpWaitMs = 2_000
 
     public func endorse(_ request: EndorsementRequest, node: LedgerNode) async throws -> EndorsedCall {
         var attempt = 1
@@ -133,6 +135,13 @@ public final class Endorser: Sendable {
         guard let proposal = request.proposal else { throw ServiceError("a node asks another to endorse a proposal; this request has none") }
         guard EndorsedCall.isWithinLifetime(proposal.timeMs, of: nowMs) else {
             throw ServiceError(.conflict, "the proposal's time is more than \(EndorsedCall.lifetimeMs / 1_000) s from this node's clock")
+        }
+        // A node a block or two behind the proposing one catches up first, for a while, rather than
+        // simulate on an older replica (the call's reads may be in the blocks it has not committed).
+        var waitedMs = 0
+        while node.height + 1 < proposal.height, waitedMs < Self.catchUpWaitMs {
+            try await Task.sleep(for: .milliseconds(20))
+            waitedMs += 20
         }
         switch await node.simulate(request.draft, envelope: envelope, payload: request.payload, at: (proposal.height, proposal.timeMs)) {
         case .failure(let rejection): throw Refused(rejection.code, "here: \(rejection.message)")
