@@ -221,9 +221,6 @@ enum LogRoutes {
     /// posts to `/v1/txs` with the same sequence number and `"private"` payload.
     static func endorse(_ request: Request, _ context: LedgerRequestContext, _ services: ServerServices) async throws -> Response {
         let requester = try context.requester()
-        guard let endorser = services.endorser else {
-            throw APIError(.conflict, "not_consortium", "this node is not a consortium node: it takes every call in the clear, with no endorsement")
-        }
         let body = try await request.collectBody(upTo: Limits.transactionBytesMax * 2 + 1_024)
         guard let object = try? JSONSerialization.jsonObject(with: Data(Array(buffer: body))) as? [String: Any],
               let draftBytes = (object["transaction"] as? String).flatMap({ Data(base64Encoded: $0) }),
@@ -236,6 +233,9 @@ enum LogRoutes {
             payload = try PrivatePayload(decoding: Array(payloadBytes))
         } catch { throw APIError.badRequest("\(error)") }
         guard draft.body.sender == requester.id else { throw APIError.forbidden("endorse your own calls: the call's sender is not you") }
+        guard let endorser = services.endorser else {
+            throw APIError(.conflict, "not_consortium", "this node is not a consortium node: it takes every call in the clear, with no endorsement")
+        }
         let endorsed: EndorsedCall
         do { endorsed = try await endorser.endorse(EndorsementRequest(draft: Transaction.draft(draft.body), payload: payload), node: services.node) } catch {
             throw APIError.of(error)

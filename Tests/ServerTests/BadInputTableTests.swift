@@ -120,6 +120,20 @@ enum BadInputRows {
         }
     }
 
+    /// `POST /v1/endorse`'s body: a telehealth session opened by `keys`, as an endorsed call to the hospital.
+    static func endorseRequest(_ keys: @escaping @Sendable (BadInputWorld) -> IdentityKeys) -> @Sendable (BadInputWorld) async throws -> [UInt8] {
+        { world in
+            let signer = keys(world)
+            let open = TelehealthContract.Open(session: Hash256.sha256(Array(UUID().uuidString.utf8)), patient: Hash256.sha256([2]),
+                                               consentToRecord: false, keyCommitment: Hash256.sha256([1]), startMs: 0)
+            let call = UnsignedCall(signer, endorsedCall: open, for: [world.fixture.hospital.derivedID])
+            let draft = Transaction.sign(TransactionBody(chainId: FHIRFixture.chainId, sender: signer.derivedID, publicKey: signer.signingPublicKey,
+                                                         sequence: 1, contract: call.contract, method: call.method, args: call.args), with: signer)
+            let body = ["transaction": Data(draft.bytes).base64EncodedString(), "private": Data(call.payload!.encoded).base64EncodedString()]
+            return Array(try JSONSerialization.data(withJSONObject: body))
+        }
+    }
+
     static func anchor(_ world: BadInputWorld) -> any ContractMethod {
         AnchorContract.Put(digest: Hash256.sha256(Array("bad-input-\(UUID().uuidString)".utf8)), kind: "document")
     }
@@ -223,6 +237,17 @@ enum BadInputRows {
         BadInputRow("txs: wait=yes", .doctor, .post, "/v1/txs?wait=yes", headers: octet, body: tx({ $0.fixture.doctor }, anchor), 400, "bad_request"),
         BadInputRow("txs: timeout_ms past Int64", .doctor, .post, "/v1/txs?wait=true&timeout_ms=99999999999999999999", headers: octet,
                     body: tx({ $0.fixture.doctor }, anchor), 400, "bad_request"),
+
+        // Endorsement requests (a consortium node's): checked before the node says it is none.
+        BadInputRow("endorse: JSON without a payload", .doctor, .post, "/v1/endorse", headers: json, text: "{\"transaction\":\"AA==\"}",
+                    400, "bad_request"),
+        BadInputRow("endorse: a transaction that does not decode", .doctor, .post, "/v1/endorse", headers: json, body: { _ in
+            Array(#"{"transaction":"AQID","private":"AQID"}"#.utf8)
+        }, 400, "bad_request"),
+        BadInputRow("endorse: another identity's call", .doctor, .post, "/v1/endorse", headers: json,
+                    body: endorseRequest({ $0.fixture.clinicDoctor }), 403, "forbidden"),
+        BadInputRow("endorse: one's own call on a single node", .doctor, .post, "/v1/endorse", headers: json,
+                    body: endorseRequest({ $0.fixture.doctor }), 409, "not_consortium"),
 
         // Foreign, replayed and expired transactions.
         BadInputRow("txs: signed for another chain", .doctor, .post, "/v1/txs", headers: octet,
