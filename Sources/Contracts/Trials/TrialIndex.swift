@@ -14,6 +14,14 @@ public enum TrialIndex {
     static func criteriaKey(_ trial: String, _ version: UInt64) -> String { "trials/criteria/\(trial)/\(version)" }
     static func matchKey(_ trial: String, _ token: Hash256) -> String { "trials/match/\(trial)/\(token.hex)" }
     static func matchCountKey(_ trial: String, _ custodian: IdentityID) -> String { "trials/match-count/\(trial)/\(custodian.hex)" }
+    /// Prefix of the enrollments a trial's collection counts (private enrollments).
+    static let enrolledPrefix = "trials/enrolled/"
+    static func enrolledKey(_ trial: String) -> String { enrolledPrefix + trial }
+
+    /// Enrollments made privately, where this state holds the trial's collection (0 elsewhere).
+    static func enrolledPrivately(_ trial: String, in reader: any StateReader) -> UInt64 {
+        decode(reader, enrolledKey(trial)) { $0.intValue.map { UInt64(max(0, $0)) } } ?? 0
+    }
 
     static func decode<T>(_ reader: any StateReader, _ key: String, _ make: (CanonicalValue) -> T?) -> T? {
         reader.value(for: key).flatMap { try? CanonicalValue(decoding: $0) }.flatMap(make)
@@ -42,7 +50,7 @@ public enum TrialIndex {
         let versions = versions(id, count: head.versionCount, in: reader)
         guard versions.count == Int(head.versionCount), !versions.isEmpty else { return nil }
         return Trial(id: id, sponsor: head.sponsor, registeredBy: head.registeredBy, versions: versions,
-                     participantCount: head.participantCount, dataBatchCount: head.dataBatchCount, resultCount: head.resultCount,
+                     participantCount: head.participantCount + enrolledPrivately(id, in: reader), dataBatchCount: head.dataBatchCount, resultCount: head.resultCount,
                      criteriaCount: head.criteriaCount, height: head.height)
     }
 

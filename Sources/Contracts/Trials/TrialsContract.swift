@@ -51,6 +51,47 @@ public struct TrialsContract: Contract {
 
     public init() {}
 
+    // MARK: private participation (a consortium node sends these privately)
+
+    /// On a consortium a patient's participation goes to the trial's sponsor and sites only: the
+    /// consent, the withdrawal, the enrollment and the data batches (the participant, the endpoint,
+    /// the CRF hashes) are in their collection. Every node counts the data batches (a protocol
+    /// amendment records how many came before it); enrollments are counted in the collection.
+    public var endorsedMethods: Set<String> {
+        [Method.consent.rawValue, Method.withdraw.rawValue, Method.enroll.rawValue, Method.submitData.rawValue]
+    }
+    public var privateKeyPrefixes: [String] { ["trials/participant/", "trials/batch/", "trials/crf/", TrialIndex.enrolledPrefix] }
+
+    public func privateOrganizations(_ call: ContractCall, state: StateView) throws(Rejection) -> Set<IdentityID> {
+        let trial: String
+        switch try Method.of(call) {
+        case .consent: trial = try Consent(call).trial
+        case .withdraw: trial = try Withdraw(call).trial
+        case .enroll: trial = try Enroll(call).trial
+        case .submitData: trial = try SubmitData(call).trial
+        default: throw Rejection(.unknownMethod, "trials.\(call.method) has no private form")
+        }
+        let (head, current) = try Self.existingTrial(trial, state)
+        return Set(current.sites).union([head.sponsor])
+    }
+
+    /// A private data batch's one shared write is its trial's head with one more data batch.
+    public func checkSharedWrites(_ call: ContractCall, _ writes: [Proposal.Write], state: StateView) throws(Rejection) {
+        guard Method(rawValue: call.method) == .submitData else {
+            guard writes.isEmpty else { throw Rejection(.badEndorsement, "trials.\(call.method) makes no shared writes privately") }
+            return
+        }
+        let prefix = TrialIndex.headKey("")
+        guard writes.count == 1, let write = writes.first, write.key.hasPrefix(prefix),
+              var head = TrialIndex.head(String(write.key.dropFirst(prefix.count)), in: state) else {
+            throw Rejection(.badEndorsement, "a private data batch writes its trial's head only")
+        }
+        head.dataBatchCount += 1
+        guard let expected = try? CanonicalEncoder().encodeBytes(head), write.value == expected else {
+            throw Rejection(.badEndorsement, "a private data batch adds one to its trial's data batches, and nothing else")
+        }
+    }
+
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
         let trial: String
         var patient: IdentityID?
@@ -252,15 +293,22 @@ public struct TrialsContract: Contract {
             throw Rejection(.reconsentNeeded, "patient \(patient.hex) consented to consent-form version \(participant.consentFormVersion); "
                             + "trial \(trial) now uses version \(current.consentFormVersion)")
         }
-        guard head.participantCount < Self.participantsMax else {
+        // A private enrollment is counted in the collection: the shared head would tell every node
+        // when someone joined the trial.
+        let enrolledPrivately = TrialIndex.enrolledPrivately(trial, in: state)
+        guard head.participantCount + enrolledPrivately < Self.participantsMax else {
             throw Rejection(.participantLimitReached, "trial \(trial) has \(Self.participantsMax) participants, the most allowed")
         }
         participant.status = .enrolled
         participant.enrolledBy = sender.id
         participant.enrolledSite = site
         participant.enrolledHeight = call.height
-        head.participantCount += 1
         try state.set(TrialIndex.participantKey(trial, patient), participant)
+        if call.envelope != nil {
+            state.set(TrialIndex.enrolledKey(trial), .int(Int64(enrolledPrivately + 1)))
+            return
+        }
+        head.participantCount += 1
         try state.set(TrialIndex.headKey(trial), head)
     }
 
