@@ -116,6 +116,15 @@ struct NetworkDemo {
                                                                          agreementKey: memberKeys.agreementPublicKey))
             story.ok("\(organization) enrolled \(member) as clinician through its own node: block \(answer["height"] ?? "?"), \(answer["status"] ?? "?")")
         }
+        // The hospital's pharmacist, for the prescription chapter: enrolled now, while no read has
+        // made the hospital's node sign anything with the hospital's key (its audit anchors).
+        let pharmacist = IdentityKeys.generate()
+        let hospitalToken = try await DemoScript.token(base: hospitalURL, keys: hospital)
+        _ = try await Self.submit(hospitalURL, token: hospitalToken, chainId: chainId, signer: hospital,
+                                  sequence: try await Self.nextSequence(hospitalURL, token: hospitalToken),
+                                  MembershipContract.Enroll(label: "ph-lee", roles: [.pharmacist], signingKey: pharmacist.signingPublicKey,
+                                                            agreementKey: pharmacist.agreementPublicKey))
+        story.ok("general-hospital enrolled ph-lee as pharmacist through its own node")
         let patient = IdentityKeys.generate()
         names[patient.derivedID.hex] = "the patient"
         let clinicToken = try await DemoScript.token(base: clinicURL, keys: clinic)
@@ -204,7 +213,8 @@ struct NetworkDemo {
         try await tellPrivateClaim(network, chainId: chainId, patient: patient, patientID: patientID, rivera: rivera, chen: chen,
                                    payer: try orgKeys(Self.payer), urls: (hospitalURL, clinicURL, labURL, try url(Self.payer)))
 
-        try await tellPrivatePrescription(chainId: chainId, patient: patient, chen: chen, okoro: okoro, hospital: hospital, clinic: clinic,
+        try await tellPrivatePrescription(chainId: chainId, patient: patient, chen: chen, okoro: okoro, pharmacist: pharmacist,
+                                          hospital: hospital, clinic: clinic,
                                           manufacturer: try orgKeys(Self.manufacturer),
                                           urls: (hospitalURL, clinicURL, labURL, try url(Self.manufacturer)))
 
@@ -293,7 +303,8 @@ struct NetworkDemo {
     /// organization's node, which signs the same outcome; the fill's shared write (the unit
     /// dispensed) then reaches every node, the prescription only the pair's.
     private mutating func tellPrivatePrescription(chainId: String, patient: IdentityKeys, chen: IdentityKeys, okoro: IdentityKeys,
-                                                  hospital: IdentityKeys, clinic: IdentityKeys, manufacturer: IdentityKeys,
+                                                  pharmacist: IdentityKeys, hospital: IdentityKeys, clinic: IdentityKeys,
+                                                  manufacturer: IdentityKeys,
                                                   urls: (hospital: String, clinic: String, lab: String, manufacturer: String)) async throws {
         story.chapter("A private prescription, endorsed by the clinic's and the hospital's nodes")
         let gtin = "00312345678906", units = [SGTIN(gtin: "00312345678906", serial: "NET001"), SGTIN(gtin: "00312345678906", serial: "NET002")]
@@ -305,9 +316,10 @@ struct NetworkDemo {
             _ = try await Self.submit(urls.manufacturer, token: pharmaToken, chainId: chainId, signer: manufacturer,
                                       sequence: try await Self.nextSequence(urls.manufacturer, token: pharmaToken), call)
         }
-        let hospitalToken = try await DemoScript.token(base: urls.hospital, keys: hospital)
-        _ = try await Self.submit(urls.hospital, token: hospitalToken, chainId: chainId, signer: hospital,
-                                  sequence: try await Self.nextSequence(urls.hospital, token: hospitalToken),
+        // The hospital's own key also signs on its node (audit anchors): its pharmacist signs these.
+        let pharmacistToken = try await DemoScript.token(base: urls.hospital, keys: pharmacist)
+        _ = try await Self.submit(urls.hospital, token: pharmacistToken, chainId: chainId, signer: pharmacist,
+                                  sequence: try await Self.nextSequence(urls.hospital, token: pharmacistToken),
                                   SupplyChainContract.Receive(from: manufacturer.derivedID, units: units))
         story.ok("nordic-pharma commissioned two serialized packs and shipped them to general-hospital's pharmacy, which received them (shared supply chain)")
 
@@ -324,9 +336,9 @@ struct NetworkDemo {
                  + "simulated it too and signed the same outcome; block \(issued.answer["height"] ?? "?"), \(issued.answer["status"] ?? "?")")
         // Final is a quorum's attestation; the hospital's node commits the block once it has fetched the payload from the clinic's.
         try await Self.waitForHeight(urls.hospital, issued.answer["height"] as? Int ?? 0)
-        let filled = try await Self.submitEndorsed(urls.hospital, token: hospitalToken, chainId: chainId, signer: hospital,
+        let filled = try await Self.submitEndorsed(urls.hospital, token: pharmacistToken, chainId: chainId, signer: pharmacist,
                                                    PrescriptionContract.Fill(prescription: prescription, units: [units[0]]), for: pair)
-        story.ok("general-hospital's pharmacy filled it with pack NET001 through its own node, endorsed by city-clinic's node: block "
+        story.ok("ph-lee, general-hospital's pharmacist, filled it with pack NET001 through the hospital's node, endorsed by city-clinic's node: block "
                  + "\(filled.answer["height"] ?? "?"), \(filled.answer["status"] ?? "?")")
 
         try await Self.waitForHeight(urls.clinic, filled.answer["height"] as? Int ?? 0)
