@@ -105,3 +105,14 @@ struct Harness {
         return execution.results
     }
 }
+
+/// A table row that builds a block on a harness and names the result it must get.
+struct BlockRow<Block>: CustomStringConvertible, Sendable {
+    let description: String
+    let expected: ResultCode
+    /// Builds the block, running any blocks that come before it.
+    let make: @Sendable (inout Harness) throws -> Block
+    init(_ description: String, _ expected: ResultCode, _ make: @escaping @Sendable (inout Harness) throws -> Block) {
+        (self.description, self.expected, self.make) = (description, expected, make)
+    }
+}

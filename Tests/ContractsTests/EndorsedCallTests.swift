@@ -248,15 +248,8 @@ struct EndorsedCallTests {
         var refused: Int = 0
     }
 
-    struct ExecutionRow: CustomStringConvertible, Sendable {
-        let description: String
-        let expected: ResultCode
-        /// Builds the block on the issued world, running any blocks that come before it.
-        let make: @Sendable (inout Harness) throws -> Block
-        init(_ description: String, _ expected: ResultCode, _ make: @escaping @Sendable (inout Harness) throws -> Block) {
-            (self.description, self.expected, self.make) = (description, expected, make)
-        }
-    }
+    /// Builds the block on the issued world.
+    typealias ExecutionRow = BlockRow<Block>
 
     /// A fill of S006 simulated now, with its proposal changed by `alter`, signed as `sign` says.
     static func fillBlock(_ h: inout Harness, height: UInt64? = nil, timeMs: Int64? = nil,

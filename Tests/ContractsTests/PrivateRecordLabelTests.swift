@@ -340,14 +340,7 @@ struct PrivateRecordLabelTests {
         var payload: PrivatePayload
     }
 
-    struct ForgedRow: CustomStringConvertible, Sendable {
-        let description: String
-        let expected: ResultCode
-        let make: @Sendable (inout Harness) throws -> Block
-        init(_ description: String, _ expected: ResultCode, _ make: @escaping @Sendable (inout Harness) throws -> Block) {
-            (self.description, self.expected, self.make) = (description, expected, make)
-        }
-    }
+    typealias ForgedRow = BlockRow<Block>
 
     /// Every record entry write (current and version copies) of `proposal` with its map changed.
     static func rewritingEntries(_ proposal: Proposal, only keys: Set<String>? = nil, _ change: (inout CanonicalMap) -> Void) -> Proposal {
@@ -526,15 +519,7 @@ struct PrivateRecordLabelTests {
 
     // MARK: 5. What the simulation refuses
 
-    struct SimulationRow: CustomStringConvertible, Sendable {
-        let description: String
-        /// Nil: a proposal.
-        let expected: ResultCode?
-        let make: @Sendable (inout Harness) -> EndorsedDraft
-        init(_ description: String, _ expected: ResultCode?, _ make: @escaping @Sendable (inout Harness) -> EndorsedDraft) {
-            (self.description, self.expected, self.make) = (description, expected, make)
-        }
-    }
+    typealias SimulationRow = EndorsedCallTests.SimulationRow
 
     static let v2 = registration(.general, version: 2)
 
