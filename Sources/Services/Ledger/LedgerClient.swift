@@ -146,6 +146,15 @@ public final class LedgerClient: Sendable {
         return try await node.receipt(for: transaction.id)
     }
 
+    /// Signs, submits and waits for one call under the submission lock, so that its sequence number
+    /// is taken in order with every other writer of this client (a node's audit anchors and its
+    /// FHIR writes may share a key); the receipt with its inclusion proof.
+    @discardableResult
+    public func commit(_ call: UnsignedCall, timeoutMs: Int? = nil) async throws -> CommitReceipt {
+        let statuses = try await commit([call], timeoutMs: timeoutMs)
+        return try await node.receipt(for: statuses[0].transactionID)
+    }
+
     /// Signs (in submission order), submits and waits for every call; all must be accepted.
     @discardableResult
     public func commit(_ calls: [UnsignedCall], timeoutMs: Int? = nil) async throws -> [CommitStatus] {

@@ -12,7 +12,7 @@ extension LedgerClient {
     /// since reads check the on-chain erasure first.
     public func erase(_ record: Hash256, signer: IdentityKeys, access: AccessService) async throws
         -> (receipt: CommitReceipt, report: ErasureReport) {
-        let receipt = try await commit(sign(signer, RecordsContract.Erase(record: record)))
+        let receipt = try await commit(UnsignedCall(signer, call: RecordsContract.Erase(record: record)))
         do {
             return (receipt, try access.shred(record))
         } catch {
@@ -25,7 +25,7 @@ extension LedgerClient {
     @discardableResult
     public func anchorAudit(of access: AccessService, anchorer: IdentityKeys) async throws -> Bool {
         guard let pending = try access.pendingAnchor(by: anchorer.derivedID) else { return false }
-        _ = try await commit(sign(anchorer, AuditContract.AnchorLog(size: Int64(pending.size), root: pending.root)))
+        try await commit(UnsignedCall(anchorer, call: AuditContract.AnchorLog(size: Int64(pending.size), root: pending.root)))
         return true
     }
 }
