@@ -155,6 +155,8 @@ struct NetworkDemo {
         story.note("the Patient names the patient's ledger id (identifier \(ClaimMapping.identitySystem)), so no keys were generated for her")
 
         let patientClinicToken = try await DemoScript.token(base: clinicURL, keys: patient)
+        // Each node commits each block itself: the clinic's node lists them once it has the hospital's latest block.
+        try await Self.waitForHeight(clinicURL, try await Self.height(hospitalURL))
         let listing = try await DemoScript.json("\(clinicURL)/v1/patients/\(patient.derivedID.hex)/records", token: patientClinicToken)
         let records = listing["records"] as? [[String: Any]] ?? []
         try expect(records.count == 2 && records.allSatisfy { $0["custodian"] as? String == hospital.derivedID.hex }, "the patient's listing at the clinic: \(records)")
@@ -181,6 +183,8 @@ struct NetworkDemo {
                                             sequence: try await Self.nextSequence(clinicURL, token: patientClinicToken), grant)
         story.ok("the patient signed consent.grant for city-clinic (Observations, treatment, read) and sent it through city-clinic's node: block \(consent["height"] ?? "?"), \(consent["status"] ?? "?")")
 
+        // Final means a quorum of the five attested it; the hospital's node, which decides, may be a block behind.
+        try await Self.waitForHeight(hospitalURL, consent["height"] as? Int ?? 0)
         let after = try await DemoScript.http(clinicURL + release, token: chenToken)
         try expect(after.status == 200, "dr-chen after consent: \(after.status) \(String(decoding: after.body.prefix(300), as: UTF8.self))")
         let content = try Self.open(after.body, record: record, as: chen)
@@ -345,6 +349,7 @@ struct NetworkDemo {
         let atClinic = try await DemoScript.json("\(urls.clinic)/v1/prescriptions/\(prescription.hex)", token: chenToken)
         try expect(atClinic["fills_used"] as? Int == 1, "the prescription at city-clinic's node: \(atClinic)")
         let okoroToken = try await DemoScript.token(base: urls.lab, keys: okoro)
+        try await Self.waitForHeight(urls.lab, filled.answer["height"] as? Int ?? 0)
         let unit = try await DemoScript.json("\(urls.lab)/v1/supply/serials/\(gtin)/NET001", token: okoroToken)
         try expect(unit["status"] as? String == "dispensed", "pack NET001 at northside-lab's node: \(unit)")
         let elsewhere = try await DemoScript.http("\(urls.lab)/v1/prescriptions/\(prescription.hex)", token: okoroToken)
@@ -354,6 +359,13 @@ struct NetworkDemo {
     }
 
     // MARK: HTTP helpers
+
+    /// The height of the node at `base`.
+    static func height(_ base: String) async throws -> Int {
+        let health = (try? JSONSerialization.jsonObject(with: try await DemoScript.http(base + "/healthz").body)) as? [String: Any]
+        guard let height = health?["height"] as? Int else { throw CLIError("demo check failed: \(base)/healthz has no height") }
+        return height
+    }
 
     /// Waits (up to 20 s) until the node at `base` has committed block `height`.
     static func waitForHeight(_ base: String, _ height: Int) async throws {
