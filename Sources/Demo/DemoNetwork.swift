@@ -71,7 +71,8 @@ struct NetworkDemo {
         story.ok("read from the stopped nodes' stores, private collections held: \(holdings.joined(separator: ", "))")
     }
 
-    /// A new network on a free port range (retried when a port is taken).
+    /// A new network on a free port range (retried when a port is taken), below Linux's ephemeral
+    /// ports (32768 on): an outgoing connection elsewhere on the machine cannot hold one of them.
     static func create(root: URL) throws -> LocalNetwork {
         let organizations = [OrganizationSpec(name: hospital, type: .hospital), OrganizationSpec(name: clinic, type: .clinic),
                              OrganizationSpec(name: laboratory, type: .laboratory), OrganizationSpec(name: payer, type: .payer),
@@ -81,7 +82,7 @@ struct NetworkDemo {
             attempt += 1
             do {
                 return try LocalNetwork.create(root: root, chainId: "careledger-network-demo", organizations: organizations, etcdMembers: 3,
-                                               basePort: Int.random(in: 200...400) * 100, plainKeys: false, passphrase: nil)
+                                               basePort: Int.random(in: 200...320) * 100, plainKeys: false, passphrase: nil)
             } catch let error as ServiceError where attempt < 5 && "\(error)".contains("in use") {
                 continue
             }
