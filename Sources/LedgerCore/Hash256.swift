@@ -59,6 +59,14 @@ public struct Hash256: Hashable, Sendable, Comparable, CustomStringConvertible {
         SHA256.hash(data: buffer).withUnsafeBytes { Hash256(raw: $0) }
     }
 
+    /// SHA-256 of bytes given in pieces (a file read in chunks).
+    public struct Stream: Sendable {
+        private var hasher = SHA256()
+        public init() {}
+        public mutating func update(_ data: some DataProtocol) { hasher.update(data: data) }
+        public func finalize() -> Hash256 { hasher.finalize().withUnsafeBytes { Hash256(raw: $0) } }
+    }
+
     /// The 32 bytes as an array.
     public var bytes: [UInt8] { withUnsafeBytes(of: self) { Array($0) } }
 

@@ -27,6 +27,8 @@ public struct NodeConfiguration: Sendable {
     public var organizations: Set<IdentityID>?
     /// Where this node fetches a payload it is entitled to but lacks (a consortium node's peers).
     public var privateDataSource: (any PrivateDataSource)?
+    /// A consortium node's checkpoint snapshots (`Checkpoints.swift`); nil makes none.
+    public var checkpoints: CheckpointSettings?
 
     public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
                 commitWaitMs: Int = 30_000, attesting: AttestationSettings? = nil, makeOrderer: MakeOrderer? = nil,
@@ -99,6 +101,8 @@ public actor LedgerNode {
     let stopRequested = Mutex(false)
     /// What services read (`VisibleState`).
     let visible: VisibleState
+    /// Writes checkpoint snapshots (a consortium node with `checkpoints` set).
+    let checkpointWriter: CheckpointWriter?
 
     private var head: BlockHeader {
         didSet { committedHeight.withLock { $0 = head.height } }
@@ -160,6 +164,9 @@ public actor LedgerNode {
             configuration: .init(batchTransactionsMax: configuration.blockTransactionsMax, batchDelayMs: configuration.blockDelayMs),
             clock: clock, lastTimeMs: head.timeMs)
         self.attests = configuration.attesting != nil
+        self.checkpointWriter = try configuration.checkpoints.map { settings in
+            CheckpointWriter(settings: settings, chainId: head.chainId, base: try (store as? any SnapshotStore)?.snapshotBase())
+        }
         self.attestationStore = store as? any AttestationStore
         var ownValues: [BlockHeader] = []
         if configuration.attesting != nil {
@@ -192,10 +199,15 @@ public actor LedgerNode {
         let orderer = self.orderer
         let (prepared, preparedSink) = AsyncStream.makeStream(of: CommitPipeline.Prepared.self, bufferingPolicy: .unbounded)
         let slots = BlockSlots(count: Self.blocksAheadMax)
+        let checkpoints = checkpointWriter, snapshotStore = store as? any SnapshotStore
         let writerTask = Task.detached { [weak self] in
             for await block in prepared {
                 do {
                     try pipeline.write(block)
+                    // A checkpoint's view is taken before the next block is written: it is of exactly this block.
+                    if let checkpoints, let snapshotStore, checkpoints.isCheckpoint(block.committed.header.height) {
+                        checkpoints.start(try snapshotStore.view())
+                    }
                 } catch {
                     slots.fail()
                     await self?.didFail("\(error)")
@@ -238,6 +250,9 @@ public actor LedgerNode {
     /// Why the node stopped committing, once a store write or read failed; nil while healthy. A
     /// failed state read counts at once, though the node notices it at its next block or submission.
     public var failureError: NodeError? { (failure ?? cache.readFailure.map { "\($0)" }).map { .failed($0) } }
+
+    /// This node's checkpoint snapshots; nil when it makes none.
+    public nonisolated var checkpointStatus: CheckpointStatus? { checkpointWriter?.status }
 
     /// Number of transactions admitted and not yet committed.
     public var pendingCount: Int { pendingIDs.count }

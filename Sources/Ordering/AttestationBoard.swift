@@ -69,3 +69,31 @@ public final class LocalAttestationBoard: AttestationBoard {
         for subscriber in subscribers { subscriber.finish() }
     }
 }
+
+/// Where the nodes of a consortium publish their checkpoint statements (`CheckpointStatement`) and a
+/// new node reads them all: like the attestation board, only a carrier (the reader checks each
+/// signature against the organization's registered key).
+public protocol CheckpointBoard: Sendable {
+    func publish(_ statements: [CheckpointStatement]) async throws
+    /// Every statement on the board (the newest heights' ones, at most `CheckpointBoardLimits.statementsMax`).
+    func checkpointStatements() async throws -> [CheckpointStatement]
+}
+
+public enum CheckpointBoardLimits {
+    /// Most statements a reader takes from the board.
+    public static let statementsMax = 1_000
+}
+
+/// A checkpoint board inside one process, for the simulator and tests.
+public final class LocalCheckpointBoard: CheckpointBoard {
+    private let statements = Mutex<[CheckpointStatement]>([])
+    public init() {}
+
+    public func publish(_ new: [CheckpointStatement]) async throws {
+        statements.withLock { all in for statement in new where !all.contains(statement) { all.append(statement) } }
+    }
+
+    public func checkpointStatements() async throws -> [CheckpointStatement] {
+        statements.withLock { Array($0.sorted { $0.height > $1.height }.prefix(CheckpointBoardLimits.statementsMax)) }
+    }
+}

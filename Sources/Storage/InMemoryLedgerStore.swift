@@ -5,7 +5,7 @@ import Synchronization
 /// contiguous heights, unique transaction ids and log nodes, state scans in byte order of the
 /// keys. "Durable" means held by this object: the simulator keeps it across a node's crash and
 /// restart, and `copy()` keeps what it held before a write, to model a write lost in a crash.
-public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePayloadStore {
+public final class InMemoryLedgerStore: SnapshotStore, AttestationStore, PrivatePayloadStore {
     private struct StoredBlock {
         let header: BlockHeader
         let headerBytes: [UInt8]
@@ -27,7 +27,10 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
 
     /// Everything stored; a value, so a commit builds the next tables aside and swaps them in.
     private struct Tables {
-        var blocks: [StoredBlock] = []
+        /// Blocks by height (a store installed from a snapshot has none between genesis and its base).
+        var blocks: [UInt64: StoredBlock] = [:]
+        var headHeight: UInt64?
+        var base: SnapshotBase?
         /// Transactions by log index (the array index).
         var transactions: [StoredTransaction] = []
         var logIndexByID: [Hash256: UInt64] = [:]
@@ -55,7 +58,7 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
     /// A second store holding exactly what this one holds now; the two then diverge.
     public func copy() -> InMemoryLedgerStore { InMemoryLedgerStore(tables.withLock { $0 }) }
 
-    public func head() throws -> BlockHeader? { tables.withLock { $0.blocks.last?.header } }
+    public func head() throws -> BlockHeader? { tables.withLock { t in t.headHeight.flatMap { t.blocks[$0]?.header } } }
 
     public func orderingPosition() throws -> Int64? { tables.withLock { $0.orderingPosition } }
 
@@ -91,11 +94,12 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
         let block = commit.block
         let height = block.header.height
         try tables.withLock { (current: inout Tables) throws(StorageError) in
-            let expected = UInt64(current.blocks.count)
+            let expected = current.headHeight.map { $0 + 1 } ?? 0
             guard height == expected else { throw StorageError.notAContiguousBlock(expected: expected, got: height) }
             // Copy-on-write: a refused commit leaves `current` untouched, like a rolled-back transaction.
             var next = current
-            next.blocks.append(StoredBlock(header: block.header, headerBytes: block.header.encoded, signature: block.signature))
+            next.blocks[height] = StoredBlock(header: block.header, headerBytes: block.header.encoded, signature: block.signature)
+            next.headHeight = height
             if let position = commit.orderingPosition { next.orderingPosition = position }
             for (offset, tx) in block.transactions.enumerated() {
                 let logIndex = commit.firstLogIndex + UInt64(offset)
@@ -123,8 +127,7 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
 
     public func rawBlock(height: UInt64) throws -> RawBlock? {
         tables.withLock { t -> RawBlock? in
-            guard height < UInt64(t.blocks.count) else { return nil }
-            let stored = t.blocks[Int(height)]
+            guard let stored = t.blocks[height] else { return nil }
             let first = Int(stored.header.logSize) - Int(stored.header.transactionCount)
             let range = max(0, first)..<min(t.transactions.count, Int(stored.header.logSize))
             let txs = range.isEmpty ? [] : Array(t.transactions[range])
@@ -134,7 +137,7 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
     }
 
     public func header(height: UInt64) throws -> BlockHeader? {
-        tables.withLock { t in height < UInt64(t.blocks.count) ? t.blocks[Int(height)].header : nil }
+        tables.withLock { $0.blocks[height]?.header }
     }
 
     public func location(of id: Hash256) throws -> TransactionLocation? {
@@ -148,7 +151,8 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
     public func logIndex(ofLeafHash leafHash: Hash256) throws -> UInt64? { tables.withLock { $0.logIndexByLeaf[leafHash] } }
 
     public func transactionBytes(logIndex: UInt64) throws -> [UInt8]? {
-        tables.withLock { t in logIndex < UInt64(t.transactions.count) ? t.transactions[Int(logIndex)].bytes : nil }
+        // Empty: before the snapshot the store was installed from.
+        tables.withLock { t in logIndex < UInt64(t.transactions.count) && !t.transactions[Int(logIndex)].bytes.isEmpty ? t.transactions[Int(logIndex)].bytes : nil }
     }
 
     public func state(_ key: String) throws -> [UInt8]? { tables.withLock { $0.state[key]?.value } }
@@ -193,6 +197,58 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
         for (index, tx) in transactions.enumerated() { try body(UInt64(index), tx.id.bytes, tx.leafHash.bytes, tx.height) }
     }
 
+    // MARK: snapshots
+
+    public func view() throws -> any LedgerStoreView { InMemoryStoreView(store: InMemoryLedgerStore(tables.withLock { $0 })) }
+
+    public func snapshotBase() -> SnapshotBase? { tables.withLock { $0.base } }
+
+    public func install(from frames: ((SnapshotFrame) throws -> Void) throws -> Void, checker: SnapshotChecker, digest: Hash256, position: Int64?) throws {
+        var checker = checker
+        let current = tables.withLock { $0 }
+        guard current.headHeight == 0, current.blocks.count == 1, let genesis = current.blocks[0] else {
+            throw StorageError.corrupt("a snapshot is installed only into a store that holds the genesis block alone")
+        }
+        var next = Tables()
+        next.blocks[0] = genesis
+        next.attestations = current.attestations
+        next.finalHeight = current.finalHeight
+        next.privatePayloads = current.privatePayloads
+        var blockBytes = Dictionary(uniqueKeysWithValues: current.transactions.map { ($0.id, $0.bytes) })
+        try frames { frame in
+            let nodes = try checker.check(frame)
+            switch frame {
+            case .head(_, let raw):
+                let header = checker.header!
+                next.blocks[header.height] = StoredBlock(header: header, headerBytes: raw.headerBytes, signature: raw.signature)
+                next.headHeight = header.height
+                for bytes in raw.transactionBytes { blockBytes[try Transaction(decoding: bytes).id] = bytes }
+            case .state(let entries):
+                for entry in entries { next.state[entry.key] = (entry.value, entry.height) }
+            case .transactions(let entries):
+                for entry in entries {
+                    if entry.height == 0, blockBytes[entry.id] == nil {
+                        throw SnapshotError.mismatch("its genesis transactions are not this store's genesis block's")
+                    }
+                    let logIndex = UInt64(next.transactions.count)
+                    next.transactions.append(StoredTransaction(id: entry.id, height: entry.height, bytes: blockBytes[entry.id] ?? [],
+                                                               leafHash: entry.leafHash, resultBytes: entry.result))
+                    next.logIndexByID[entry.id] = logIndex
+                    if next.logIndexByLeaf[entry.leafHash] == nil { next.logIndexByLeaf[entry.leafHash] = logIndex }
+                }
+                for node in nodes { next.logNodes[LogNodeKey(level: node.level, index: node.index)] = node.hash }
+            case .end: break
+            }
+        }
+        guard checker.finished else { throw SnapshotError.malformed("it ends before its end frame") }
+        next.orderingPosition = position
+        next.base = SnapshotBase(height: checker.claim.height, digest: digest)
+        try tables.withLock { (t: inout Tables) throws(StorageError) in
+            guard t.headHeight == 0 else { throw StorageError.corrupt("the store changed while the snapshot was installed") }
+            t = next
+        }
+    }
+
     public func subtreeHash(level: Int, index: UInt64) throws -> Hash256 {
         let found = tables.withLock { t -> Hash256? in
             if level == 0 { return index < UInt64(t.transactions.count) ? t.transactions[Int(index)].leafHash : nil }
@@ -200,5 +256,30 @@ public final class InMemoryLedgerStore: LedgerStore, AttestationStore, PrivatePa
         }
         guard let found else { throw StorageError.missing("log node level \(level) index \(index)") }
         return found
+    }
+}
+
+/// A store read at one moment: a copy of the tables (copy-on-write, so cheap until either changes).
+final class InMemoryStoreView: LedgerStoreView {
+    private let store: InMemoryLedgerStore
+    init(store: InMemoryLedgerStore) { self.store = store }
+
+    func head() throws -> BlockHeader? { try store.head() }
+    func rawBlock(height: UInt64) throws -> RawBlock? { try store.rawBlock(height: height) }
+    func orderingPosition() throws -> Int64? { try store.orderingPosition() }
+
+    func forEachSharedState(_ body: (SnapshotStateEntry) throws -> Void) throws {
+        try store.forEachState { key, value, height in
+            if !key.hasPrefix(PrivateEnvelope.keyPrefix) { try body(SnapshotStateEntry(key: key, value: value, height: height)) }
+        }
+    }
+
+    func forEachTransaction(_ body: (SnapshotTransactionEntry) throws -> Void) throws {
+        try store.forEachTransactionEntry { logIndex, id, leaf, height in
+            guard let id = Hash256(bytes: id), let leaf = Hash256(bytes: leaf), let location = try store.location(of: id) else {
+                throw StorageError.corrupt("transaction \(logIndex)")
+            }
+            try body(SnapshotTransactionEntry(id: id, leafHash: leaf, height: height, result: location.result.encoded))
+        }
     }
 }

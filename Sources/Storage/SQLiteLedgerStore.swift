@@ -4,7 +4,7 @@ public import LedgerCore
 
 /// The embedded LedgerStore: SQLite through GRDB, WAL mode, `synchronous=FULL` on the writer,
 /// one database transaction per block.
-public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayloadStore {
+public final class SQLiteLedgerStore: SnapshotStore, AttestationStore, PrivatePayloadStore {
     private let pool: DatabasePool
     private let checkpointer: WALCheckpointer
     /// Page cache per connection, in KiB.
@@ -79,6 +79,10 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayl
         migrator.registerMigration("v5-private-payloads") { db in
             try db.execute(sql: "CREATE TABLE private_payload (tx BLOB PRIMARY KEY, bytes BLOB NOT NULL) WITHOUT ROWID")
         }
+        // A store installed from a snapshot: the checkpoint it began at (blocks below are not in it).
+        migrator.registerMigration("v6-snapshot-base") { db in
+            try db.execute(sql: "CREATE TABLE snapshot_base (id INTEGER PRIMARY KEY CHECK (id = 1), height INTEGER NOT NULL, digest BLOB NOT NULL)")
+        }
         return migrator
     }
 
@@ -89,7 +93,7 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayl
     }
 
     private func wrap<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let error as StorageError { throw error } catch {
+        do { return try body() } catch let error as StorageError { throw error } catch let error as SnapshotError { throw error } catch {
             throw StorageError.database("\(error)")
         }
     }
@@ -296,7 +300,7 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayl
         return try wrap {
             try pool.read { db in
                 try Data.fetchOne(db, sql: "SELECT bytes FROM tx WHERE log_index = ?", arguments: [logIndex])
-            }.map { Array($0) }
+            }.flatMap { $0.isEmpty ? nil : Array($0) }  // empty: before the snapshot the store was installed from
         }
     }
 
@@ -390,6 +394,81 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayl
         }
     }
 
+    // MARK: snapshots
+
+    public func view() throws -> any LedgerStoreView {
+        try wrap { SQLiteStoreView(snapshot: try pool.makeSnapshot()) }
+    }
+
+    public func snapshotBase() throws -> SnapshotBase? {
+        try wrap {
+            try pool.read { db in try Row.fetchOne(db, sql: "SELECT height, digest FROM snapshot_base WHERE id = 1") }.map { row in
+                guard let digest = Hash256(bytes: Array(row["digest"] as Data)) else { throw StorageError.corrupt("snapshot base digest") }
+                return SnapshotBase(height: UInt64(row["height"] as Int64), digest: digest)
+            }
+        }
+    }
+
+    public func install(from frames: ((SnapshotFrame) throws -> Void) throws -> Void, checker: SnapshotChecker, digest: Hash256, position: Int64?) throws {
+        var checker = checker
+        try wrap {
+            try write { db in
+                guard try Int64.fetchOne(db, sql: "SELECT max(height) FROM block") == 0, try Int64.fetchOne(db, sql: "SELECT count(*) FROM block") == 1 else {
+                    throw StorageError.corrupt("a snapshot is installed only into a store that holds the genesis block alone")
+                }
+                // The genesis block stays, with its transactions' bytes (its founders name the quorum);
+                // the snapshot's index, log and state replace the rest.
+                var blockBytes: [Hash256: [UInt8]] = [:]
+                for row in try Row.fetchAll(db, sql: "SELECT id, bytes FROM tx WHERE height = 0") {
+                    if let id = Hash256(bytes: Array(row["id"] as Data)) { blockBytes[id] = Array(row["bytes"] as Data) }
+                }
+                try db.execute(sql: "DELETE FROM tx; DELETE FROM log_node; DELETE FROM state")
+                let txStatement = try db.cachedStatement(
+                    sql: "INSERT INTO tx (log_index, id, height, bytes, leaf_hash, result) VALUES (?, ?, ?, ?, ?, ?)")
+                let nodeStatement = try db.cachedStatement(sql: "INSERT INTO log_node (level, idx, hash) VALUES (?, ?, ?)")
+                let stateStatement = try db.cachedStatement(sql: "INSERT INTO state (key, value, height) VALUES (?, ?, ?)")
+                var logIndex: Int64 = 0
+                try frames { frame in
+                    let nodes = try checker.check(frame)
+                    switch frame {
+                    case .head(_, let raw):
+                        let header = checker.header!
+                        try db.execute(sql: "INSERT INTO block (height, header, signature) VALUES (?, ?, ?)",
+                                       arguments: [Int64(header.height), Data(raw.headerBytes), Data(raw.signature)])
+                        for bytes in raw.transactionBytes { blockBytes[try Transaction(decoding: bytes).id] = bytes }
+                    case .state(let entries):
+                        for entry in entries {
+                            stateStatement.setUncheckedArguments([entry.key, Data(entry.value), Int64(entry.height)])
+                            try stateStatement.execute()
+                        }
+                    case .transactions(let entries):
+                        for entry in entries {
+                            if entry.height == 0, blockBytes[entry.id] == nil {
+                                throw SnapshotError.mismatch("its genesis transactions are not this store's genesis block's")
+                            }
+                            txStatement.setUncheckedArguments([logIndex, Data(entry.id.bytes), Int64(entry.height),
+                                                               Data(blockBytes[entry.id] ?? []), Data(entry.leafHash.bytes), Data(entry.result)])
+                            try txStatement.execute()
+                            logIndex += 1
+                        }
+                        for node in nodes {
+                            nodeStatement.setUncheckedArguments([node.level, Int64(node.index), Data(node.hash.bytes)])
+                            try nodeStatement.execute()
+                        }
+                    case .end: break
+                    }
+                }
+                guard checker.finished else { throw SnapshotError.malformed("it ends before its end frame") }
+                if let position {
+                    try db.execute(sql: "INSERT INTO ordering (id, position) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET position = excluded.position",
+                                   arguments: [position])
+                }
+                try db.execute(sql: "INSERT INTO snapshot_base (id, height, digest) VALUES (1, ?, ?)",
+                               arguments: [Int64(checker.claim.height), Data(digest.bytes)])
+            }
+        }
+    }
+
     /// Runs raw SQL on the writer. For tamper tests and the demo's tamper chapter only.
     public func unsafeExecute(_ sql: String, arguments: [Data] = []) throws {
         try wrap { try write { db in try db.execute(sql: sql, arguments: StatementArguments(arguments)) } }
@@ -398,5 +477,60 @@ public final class SQLiteLedgerStore: LedgerStore, AttestationStore, PrivatePayl
     /// Flushes the WAL into the main database file (also done automatically by SQLite).
     public func checkpoint() throws {
         try wrap { try checkpointer.truncate() }
+    }
+}
+
+/// A store read at one moment: a read transaction kept open on its own connection (WAL lets the
+/// writer go on; the view sees none of its later blocks).
+final class SQLiteStoreView: LedgerStoreView {
+    private let snapshot: DatabaseSnapshot
+
+    init(snapshot: DatabaseSnapshot) { self.snapshot = snapshot }
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try snapshot.read(body) } catch let error as StorageError { throw error } catch { throw StorageError.database("\(error)") }
+    }
+
+    func head() throws -> BlockHeader? {
+        try read { db in try Data.fetchOne(db, sql: "SELECT header FROM block ORDER BY height DESC LIMIT 1") }
+            .map { try BlockHeader(decoding: Array($0)) }
+    }
+
+    func orderingPosition() throws -> Int64? { try read { db in try Int64.fetchOne(db, sql: "SELECT position FROM ordering WHERE id = 1") } }
+
+    func rawBlock(height: UInt64) throws -> RawBlock? {
+        guard let height = Int64(exactly: height) else { return nil }
+        return try read { db -> RawBlock? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT header, signature FROM block WHERE height = ?", arguments: [height]) else { return nil }
+            let headerBytes = Array(row["header"] as Data)
+            let header = try BlockHeader(decoding: headerBytes)
+            let rows = try Row.fetchAll(db, sql: "SELECT bytes, result FROM tx WHERE log_index >= ? AND log_index < ? ORDER BY log_index",
+                                        arguments: [Int64(header.logSize) - Int64(header.transactionCount), Int64(header.logSize)])
+            return RawBlock(headerBytes: headerBytes, signature: Array(row["signature"] as Data),
+                            transactionBytes: rows.map { Array($0["bytes"] as Data) }, resultBytes: rows.map { Array($0["result"] as Data) })
+        }
+    }
+
+    func forEachSharedState(_ body: (SnapshotStateEntry) throws -> Void) throws {
+        try read { db in
+            // Private collections' keys ("private/…") sort together: skip their range.
+            let rows = try Row.fetchCursor(db, sql: "SELECT key, value, height FROM state WHERE key < ? OR key >= ? ORDER BY key",
+                                           arguments: [PrivateEnvelope.keyPrefix, StatePrefix.upperBound(PrivateEnvelope.keyPrefix)])
+            while let row = try rows.next() {
+                try body(SnapshotStateEntry(key: row["key"], value: Array(row["value"] as Data), height: UInt64(row["height"] as Int64)))
+            }
+        }
+    }
+
+    func forEachTransaction(_ body: (SnapshotTransactionEntry) throws -> Void) throws {
+        try read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, leaf_hash, height, result FROM tx ORDER BY log_index")
+            while let row = try rows.next() {
+                guard let id = Hash256(bytes: Array(row["id"] as Data)), let leaf = Hash256(bytes: Array(row["leaf_hash"] as Data)) else {
+                    throw StorageError.corrupt("a transaction id or leaf hash is not 32 bytes")
+                }
+                try body(SnapshotTransactionEntry(id: id, leafHash: leaf, height: UInt64(row["height"] as Int64), result: Array(row["result"] as Data)))
+            }
+        }
     }
 }

@@ -1,5 +1,5 @@
 /// A block exactly as stored or received: raw bytes that have not been checked yet.
-public struct RawBlock: Sendable {
+public struct RawBlock: Sendable, Equatable {
     public let headerBytes: [UInt8]
     public let signature: [UInt8]
     public let transactionBytes: [[UInt8]]

@@ -8,7 +8,7 @@ import Synchronization
 /// puts a second, different one for a height has equivocated, which every node sees in the log.
 /// A subscriber reads the keys from its height on, then watches for new ones; if etcd compacted
 /// the revisions between, it reads again (attestations are keys, not history: compaction keeps them).
-public final class EtcdAttestationBoard: AttestationBoard {
+public final class EtcdAttestationBoard: AttestationBoard, CheckpointBoard {
     private let client: EtcdClient
     private let chainId: String
     private let clock: any LedgerClock
@@ -72,6 +72,31 @@ public final class EtcdAttestationBoard: AttestationBoard {
         tasks.withLock { $0.append(task) }
         continuation.onTermination = { _ in task.cancel() }
         return stream
+    }
+
+    // MARK: checkpoint statements, `careledger/CHAIN/checkpoint/HEIGHT/ATTESTER`
+
+    private func checkpointKey(height: UInt64, attester: IdentityID) -> [UInt8] {
+        let digits = String(height)
+        return Array("careledger/\(chainId)/checkpoint/\(String(repeating: "0", count: max(0, 20 - digits.count)) + digits)/\(attester.hex)".utf8)
+    }
+
+    public func publish(_ statements: [CheckpointStatement]) async throws {
+        try await client.putAll(statements.map { (checkpointKey(height: $0.height, attester: $0.attester), $0.encoded) })
+    }
+
+    public func checkpointStatements() async throws -> [CheckpointStatement] {
+        // Keys sort by height: read them all (a few per organization and checkpoint) and keep the newest.
+        var found: [CheckpointStatement] = []
+        var after: [UInt8]?
+        let prefix = Array("careledger/\(chainId)/checkpoint/".utf8)
+        while true {
+            let page = try await client.range(prefix: prefix, after: after, limit: 500)
+            found += page.values.compactMap { try? CheckpointStatement(decoding: $0.value) }
+            guard page.more, let last = page.values.last else { break }
+            after = last.key
+        }
+        return Array(found.sorted { $0.height > $1.height }.prefix(CheckpointBoardLimits.statementsMax))
     }
 
     public func close() {
