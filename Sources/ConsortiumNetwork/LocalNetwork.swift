@@ -36,6 +36,8 @@ public struct NetworkLayout: Codable, Sendable {
     public var basePort: Int?
     /// True when the key files are in the clear (`--insecure-plain-keys`).
     public var plainKeys: Bool
+    /// Blocks between checkpoint snapshots on every node (nil: the default, 1,000).
+    public var checkpointBlocks: UInt64?
 
     public var etcdEndpoints: [String] { etcd.map { "http://127.0.0.1:\($0.clientPort)" } }
 
@@ -80,7 +82,8 @@ public final class LocalNetwork: Sendable {
 
     /// Creates the network's directories, keys and genesis (nothing is started).
     public static func create(root: URL, chainId: String, organizations: [OrganizationSpec], etcdMembers: Int, basePort: Int,
-                              plainKeys: Bool, passphrase: String?) throws -> LocalNetwork {
+                              plainKeys: Bool, passphrase: String?, checkpointBlocks: UInt64? = nil) throws -> LocalNetwork {
+        if let checkpointBlocks, !(1...1_000_000).contains(checkpointBlocks) { throw ServiceError("checkpoints are 1…1000000 blocks apart") }
         guard !FileManager.default.fileExists(atPath: root.appendingPathComponent("network.json").path) else {
             throw ServiceError("\(root.path) already holds a network")
         }
@@ -94,7 +97,8 @@ public final class LocalNetwork: Sendable {
             },
             etcd: (0..<etcdMembers).map { .init(name: "etcd-\($0 + 1)", clientPort: basePort + $0, peerPort: basePort + 10 + $0) },
             basePort: basePort,
-            plainKeys: plainKeys)
+            plainKeys: plainKeys,
+            checkpointBlocks: checkpointBlocks)
         for port in layout.organizations.flatMap({ [$0.port] + ($0.peerPort.map { [$0] } ?? []) }) + layout.etcd.flatMap({ [$0.clientPort, $0.peerPort] })
         where !portIsFree(port) {
             throw ServiceError("port \(port) is in use; choose another --base-port")
@@ -112,7 +116,8 @@ public final class LocalNetwork: Sendable {
         }
         let members = zip(organizations, layout.organizations).map { spec, organization in
             Consortium.Member(spec: spec, directory: DataDirectory(url: root.appendingPathComponent("orgs/\(spec.name)"), passphrase: secret),
-                              peerURL: organization.peerPort.map { "https://127.0.0.1:\($0)" }, peerPort: organization.peerPort)
+                              peerURL: organization.peerPort.map { "https://127.0.0.1:\($0)" }, peerPort: organization.peerPort,
+                              checkpointBlocks: checkpointBlocks)
         }
         try Consortium.create(chainId: chainId, members: members, etcdEndpoints: layout.etcdEndpoints, insecurePlainKeys: plainKeys)
         try write(layout, to: root)

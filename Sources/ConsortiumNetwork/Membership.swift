@@ -70,7 +70,8 @@ extension LocalNetwork {
         guard let genesis = try Genesis.block(at: 0, in: genesisStore) else { throw ServiceError("\(founders[0])'s store holds no genesis block") }
         let sealing = try directory(founders[0]).loadKey("sealing")
         let peerPort = port + NetworkLayout.peerPortOffset
-        let member = Consortium.Member(spec: spec, directory: try directory(spec.name), peerURL: "https://127.0.0.1:\(peerPort)", peerPort: peerPort)
+        let member = Consortium.Member(spec: spec, directory: try directory(spec.name), peerURL: "https://127.0.0.1:\(peerPort)", peerPort: peerPort,
+                                       checkpointBlocks: layout.checkpointBlocks)
         let keys = try Consortium.join(member, chainId: layout.chainId, genesis: genesis, sealing: sealing, etcdEndpoints: layout.etcdEndpoints,
                                        insecurePlainKeys: layout.plainKeys)
         // The founders' votes: a majority, each through its own node.

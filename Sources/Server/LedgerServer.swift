@@ -101,6 +101,13 @@ public enum LedgerServer {
             body["privatePayloads"] = ["fetched": privateData.fetched, "refused": privateData.refused]
             if let waiting = privateData.waitingFor { body["waitingForPrivatePayload"] = waiting.hex }
             if let divergence = finality.divergence { body["divergence"] = "\(divergence)" }
+            if let checkpoints = services.node.checkpointStatus {
+                var checkpoint: [String: Any] = ["skipped": checkpoints.skipped]
+                if let last = checkpoints.last { (checkpoint["height"], checkpoint["digest"], checkpoint["bytes"]) = (last.height, last.digest.hex, last.bytes) }
+                if let error = checkpoints.error { checkpoint["error"] = error }
+                if let base = checkpoints.base { checkpoint["joinedFrom"] = ["height": base.height, "digest": base.digest.hex] }
+                body["checkpoint"] = checkpoint
+            }
             if !finality.disagreements.isEmpty { body["disagreements"] = finality.disagreements.map(\.description) }
             return JSON.response(body, status: failure == nil ? .ok : .serviceUnavailable)
         }
@@ -182,6 +189,24 @@ public enum LedgerServer {
             let peer = try peerRequest(request, services, resource: PeerRequest.blocks(from: from))
             let nowMs = await services.node.nextBlockTimeMs
             return try JSON.read { () throws(ServiceError) in try PeerBlockService.serve(peer, from: from, limit: limit, node: services.node, nowMs: nowMs) }
+        }
+        addSnapshotRoute(to: router, services)
+    }
+
+    /// A piece of a checkpoint snapshot for a joining organization's node (`PeerSnapshotService`).
+    static func addSnapshotRoute(to router: Router<LedgerRequestContext>, _ services: ServerServices) {
+        router.get("/v1/snapshots/:height") { request, context in
+            guard let height = UInt64(try context.parameters.require("height")) else { throw APIError.badRequest("the height is a whole number") }
+            let offset = try request.integer("offset", in: 0...UInt64(Int64.max), default: 0)
+            let peer = try peerRequest(request, services, resource: PeerRequest.snapshot(height: height, offset: offset))
+            let nowMs = await services.node.nextBlockTimeMs
+            do throws(ServiceError) {
+                let piece = try PeerSnapshotService.serve(peer, height: height, offset: offset, node: services.node, nowMs: nowMs)
+                var headers: HTTPFields = [.contentType: "application/octet-stream"]
+                if let name = HTTPField.Name(PeerSnapshotService.bytesHeader) { headers[name] = String(piece.total) }
+                if let position = piece.position, let name = HTTPField.Name(PeerSnapshotService.positionHeader) { headers[name] = String(position) }
+                return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: piece.bytes)))
+            } catch { throw APIError(error) }
         }
     }
 

@@ -134,7 +134,9 @@ enum OpenAPIDocument {
         ("finalHeight", .count), ("quorum", .count), ("refusedAttestations", .count), ("failure", .text), ("divergence", .text),
         ("disagreements", .array(.text)), ("caughtUpBlocks", .count), ("catchUpError", .text),
         ("privatePayloads", .object([("fetched", .count), ("refused", .count)])), ("waitingForPrivatePayload", .id),
-    ], optional: ["failure", "divergence", "disagreements", "catchUpError", "waitingForPrivatePayload"])
+        ("checkpoint", .object([("height", .count), ("digest", .id), ("bytes", .count), ("skipped", .count), ("error", .text),
+                                ("joinedFrom", .object([("height", .count), ("digest", .id)]))], optional: ["height", "digest", "bytes", "error", "joinedFrom"])),
+    ], optional: ["failure", "divergence", "disagreements", "catchUpError", "waitingForPrivatePayload", "checkpoint"])
     static let release = Schema.object([
         ("record", record), ("decision", .object([("outcome", .text), ("reason", .text)])), ("audit_index", .count),
         ("sealed_record", .base64), ("wrapped_key", .base64), ("note", .text),
@@ -342,6 +344,12 @@ enum OpenAPIDocument {
                   ("head", .count), ("position", .number),
               ], optional: ["position"])))],
               errors: ["400", "401", "403", "503"]),
+        Route(method: "get", path: "/v1/snapshots/{height}",
+              summary: "Node to node: a piece (at most 8 MiB, from `offset`) of this node's checkpoint snapshot at a height, for a joining "
+                  + "organization's node; the CareLedger-Snapshot-Bytes header gives the whole length; signed with its organization's key like /v1/private/{id}",
+              authenticated: false,
+              query: [query("offset", false, "first byte (default 0)", .integer(minimum: 0))], pathSchemas: ["height": .count],
+              success: [("200", .media("application/octet-stream", .string()))], errors: ["400", "401", "403", "404", "503"]),
         Route(method: "get", path: "/v1/txs/{id}", summary: "A committed transaction: sender, contract, method, arguments, result", authenticated: true,
               success: [("200", .json(transaction))]),
         Route(method: "get", path: "/v1/txs/{id}/raw", summary: "The canonical bytes that form the transaction's log leaf", authenticated: true,

@@ -78,6 +78,8 @@ public protocol SnapshotArchive: Sendable {
     func append(height: UInt64, offset: UInt64, _ bytes: [UInt8]) throws
     /// The ordering position hint written with a snapshot.
     func position(height: UInt64) throws -> Int64?
+    /// Length of the bytes held for a height.
+    func size(height: UInt64) throws -> UInt64
     /// Digest and length of the bytes held for a height.
     func digest(height: UInt64) throws -> (digest: Hash256, bytes: UInt64)
     /// Up to `limit` bytes of a snapshot from `offset`.
@@ -134,6 +136,11 @@ public final class InMemorySnapshotArchive: SnapshotArchive {
     public func digest(height: UInt64) throws -> (digest: Hash256, bytes: UInt64) {
         guard let bytes = snapshots.withLock({ $0[height] }) else { throw StorageError.missing("snapshot \(height)") }
         return (Hash256.sha256(bytes), UInt64(bytes.count))
+    }
+
+    public func size(height: UInt64) throws -> UInt64 {
+        guard let bytes = snapshots.withLock({ $0[height] }) else { throw StorageError.missing("snapshot \(height)") }
+        return UInt64(bytes.count)
     }
 
     public func read(height: UInt64, offset: UInt64, limit: Int) throws -> [UInt8] {
@@ -228,6 +235,10 @@ public final class DirectorySnapshotArchive: SnapshotArchive {
             count += UInt64(chunk.count)
         }
         return (hasher.finalize(), count)
+    }
+
+    public func size(height: UInt64) throws -> UInt64 {
+        ((try FileManager.default.attributesOfItem(atPath: url(height).path))[.size] as? NSNumber)?.uint64Value ?? 0
     }
 
     public func read(height: UInt64, offset: UInt64, limit: Int) throws -> [UInt8] {

@@ -32,6 +32,8 @@ struct NetworkCommand: AsyncParsableCommand {
         @Option(help: "etcd members (1…7).") var etcdMembers = 3
         @Option(help: "First port of the range the network uses.") var basePort = 7400
         @Option(help: "Chain id of a new network.") var chainId = "careledger-consortium"
+        @Option(help: "Blocks between checkpoint snapshots on every node of a new network (default 1000); a new node joins from the newest one a quorum signed.")
+        var checkpointBlocks: UInt64?
         @Flag(help: "Keep the organizations' keys in the clear (throwaway networks only).") var insecurePlainKeys = false
         @Flag(help: "Print JSON.") var json = false
 
@@ -39,7 +41,8 @@ struct NetworkCommand: AsyncParsableCommand {
             let exists = FileManager.default.fileExists(atPath: place.url.appendingPathComponent("network.json").path)
             let network = try exists ? LocalNetwork(root: place.url) : LocalNetwork.create(
                 root: place.url, chainId: chainId, organizations: try organizations.map(OrganizationSpec.init(parsing:)), etcdMembers: etcdMembers,
-                basePort: basePort, plainKeys: insecurePlainKeys, passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"])
+                basePort: basePort, plainKeys: insecurePlainKeys, passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"],
+                checkpointBlocks: checkpointBlocks)
             if !exists, !json { Terminal.line("created \(network.root.path): \(network.layout.organizations.count) organizations, chain \(network.layout.chainId)") }
             try await network.up()
             try await Status.show(network, json: json)

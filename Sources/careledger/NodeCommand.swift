@@ -70,6 +70,7 @@ struct NodeCommand: AsyncParsableCommand {
         let tls = try tlsCert.flatMap { certificate in try tlsKey.map { try ServerTLS.load(certificate: certificate, key: $0) } }
         let ledger = try await LocalLedger.open(options.directory, blockTransactionsMax: blockSize, blockDelayMs: blockDelayMs)
         let head = await ledger.node.headHeader
+        if let joined = ledger.joined { Terminal.line(joined) }
         Terminal.line("node up: chain \(head.chainId), height \(head.height), \(grouped(head.logSize)) transactions, log root \(head.logRoot.hex)")
         Terminal.line("data \(options.directory.path); Ctrl-C to stop")
         let commits = await ledger.node.commits()

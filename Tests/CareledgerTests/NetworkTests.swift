@@ -64,7 +64,8 @@ struct NetworkTests {
             _ = try? CareledgerBinary.runBlocking(["network", "down", "--dir", dir], timeoutSeconds: 60)
             if ProcessInfo.processInfo.environment["CARELEDGER_KEEP_NETWORK"] == nil { try? FileManager.default.removeItem(atPath: dir) }
         }
-        let up = try await careledger(["network", "up", "--base-port", String(basePort)], timeout: 180)
+        // A checkpoint every 4 blocks: the organization admitted below joins from a snapshot.
+        let up = try await careledger(["network", "up", "--base-port", String(basePort), "--checkpoint-blocks", "4"], timeout: 180)
         #expect(up.contains("hospital") && up.contains("etcd-3"), "\(up)")
         let hospital = try DataDirectory(url: URL(fileURLWithPath: dir + "/orgs/hospital"), passphrase: CareledgerBinary.passphrase).loadKey("hospital")
         // Each directory holds its own organization's key only.
@@ -208,14 +209,18 @@ struct NetworkTests {
         #expect(states.allSatisfy { ($0["finalHeight"] as? Int ?? -1) >= 1 && $0["status"] as? String == "ok" }, "\(states)")
 
         // Membership at run time: a majority of the founders admits a pharmacy; it gets its own etcd
-        // member and node, which replays the chain to the same state root; then they vote it out and
-        // its node and etcd member stop.
+        // member and node, which joins from the newest checkpoint snapshot a quorum signed from
+        // before its admission and replays the rest to the same state root; then they vote it out
+        // and its node and etcd member stop.
         let added = try await careledger(["network", "add", "pharmacy:pharmacy"], timeout: 180)
         #expect(added.contains("pharmacy") && added.contains("etcd-4"), "\(added)")
         sequence += 1  // the hospital, a founder, voted with its key
         try await send(1)
         states = try await converged(atLeast: 4, nodes: [0, 1, 2, 3])
         #expect(Set(states.compactMap { $0["stateRoot"] as? String }).count == 1, "with the pharmacy: \(states)")
+        let joinedFrom = ((states[3]["checkpoint"] as? [String: Any])?["joinedFrom"] as? [String: Any])?["height"] as? Int
+        #expect(joinedFrom.map { $0 > 0 && $0 % 4 == 0 } == true, "the pharmacy's node joined from a checkpoint: \(states[3])")
+        #expect(states.prefix(3).allSatisfy { (($0["checkpoint"] as? [String: Any])?["height"] as? Int ?? 0) >= 4 }, "founders' checkpoints: \(states)")
         let (_, members) = try await http("http://127.0.0.1:\(basePort)/v3/cluster/member/list", method: "POST", body: Data("{}".utf8),
                                           contentType: "application/json")
         #expect(((try JSONSerialization.jsonObject(with: members) as? [String: Any])?["members"] as? [Any])?.count == 4)

@@ -157,6 +157,8 @@ public struct PeerRequest: Sendable, Hashable {
     public static func endorsement(_ body: Hash256) -> String { "endorse/\(body.hex)" }
     /// The resource naming the blocks from `height` on.
     public static func blocks(from height: UInt64) -> String { "blocks/\(height)" }
+    /// The resource naming a piece of the checkpoint snapshot at `height`, from `offset`.
+    public static func snapshot(height: UInt64, offset: UInt64) -> String { "snapshot/\(height)/\(offset)" }
 
     public init(chainId: String, resource: String, organization: IdentityID, timeMs: Int64, signature: [UInt8]) {
         (self.chainId, self.resource, self.organization, self.timeMs, self.signature) = (chainId, resource, organization, timeMs, signature)

@@ -103,9 +103,18 @@ public struct ConsortiumSettings: Codable, Sendable {
     /// node-to-node routes, which the public port then no longer serves. nil: no peer listener, and
     /// no mutual TLS (plain-HTTP peers; only single-process tests configure that).
     public var peerPort: Int?
+    /// Blocks between checkpoint snapshots (nil: `CheckpointSettings.defaultIntervalBlocks`, 1,000).
+    /// Every node of a consortium should use the same: a new node takes a snapshot only at a height
+    /// a quorum of organizations signed.
+    public var checkpointBlocks: UInt64?
+    /// Whether a node whose store holds only the genesis block joins from a certified snapshot
+    /// (nil: yes); false replays the chain from genesis.
+    public var joinFromSnapshot: Bool?
 
-    public init(etcdEndpoints: [String], nodeName: String, organization: String, peerURL: String? = nil, peerPort: Int? = nil) {
+    public init(etcdEndpoints: [String], nodeName: String, organization: String, peerURL: String? = nil, peerPort: Int? = nil,
+                checkpointBlocks: UInt64? = nil, joinFromSnapshot: Bool? = nil) {
         (self.etcdEndpoints, self.nodeName, self.organization, self.peerURL, self.peerPort) = (etcdEndpoints, nodeName, organization, peerURL, peerPort)
+        (self.checkpointBlocks, self.joinFromSnapshot) = (checkpointBlocks, joinFromSnapshot)
     }
 }
 
@@ -171,6 +180,9 @@ public struct DataDirectory: Sendable {
     public var ledgerPath: String { url.appendingPathComponent("ledger.sqlite").path }
     public var settingsURL: URL { url.appendingPathComponent("node.json") }
     public var keysURL: URL { url.appendingPathComponent("keys") }
+    /// Where a consortium node keeps its checkpoint snapshots.
+    public var snapshotsURL: URL { url.appendingPathComponent("snapshots", isDirectory: true) }
+
     public var vaultPath: String { url.appendingPathComponent("vault.sqlite").path }
     /// Client assertions the node's token endpoint accepted, kept until they expire (no PHI).
     public var usedAssertionsPath: String { url.appendingPathComponent("assertions.sqlite").path }

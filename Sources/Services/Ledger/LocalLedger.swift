@@ -82,11 +82,15 @@ public final class LocalLedger: Sendable {
     public let peerTLS: PeerTLS?
     /// A consortium node's endorser of endorsed private calls (`Endorser`); nil on a single node.
     public let endorser: Endorser?
+    /// For a consortium node that started with the genesis block alone: whether it joined from a
+    /// checkpoint snapshot, and which, or why it replays from genesis.
+    public let joined: String?
     private let lock: DirectoryLock
 
     private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
-                 recordIDs: FHIRRecordIDs, peerTLS: PeerTLS?, endorser: Endorser?, lock: DirectoryLock) {
+                 recordIDs: FHIRRecordIDs, peerTLS: PeerTLS?, endorser: Endorser?, joined: String?, lock: DirectoryLock) {
         self.peerTLS = peerTLS
+        self.joined = joined
         self.endorser = endorser
         self.directory = directory
         self.settings = settings
@@ -108,11 +112,11 @@ public final class LocalLedger: Sendable {
         let store = try directory.openStore()
         var configuration = NodeConfiguration(blockTransactionsMax: blockTransactionsMax ?? settings.blockTransactionsMax,
                                               blockDelayMs: blockDelayMs ?? settings.blockDelayMs)
-        var peerTLS: PeerTLS?, endorser: Endorser?
+        var peerTLS: PeerTLS?, endorser: Endorser?, joined: String?
         if let consortium = settings.consortium {
-            (peerTLS, endorser) = try Consortium.configure(&configuration, consortium, chainId: settings.chainId,
-                                     organizationKeys: try directory.loadKey(consortium.organization),
-                                     store: store, clock: clock)
+            (peerTLS, endorser, joined) = try await Consortium.configure(&configuration, consortium, chainId: settings.chainId,
+                                                                         organizationKeys: try directory.loadKey(consortium.organization),
+                                                                         store: store, snapshots: directory.snapshotsURL, clock: clock)
         }
         let nodeKeys = try directory.loadKey(settings.nodeKey)
         let sealingKeys = try settings.sealingKey.map { try directory.loadKey($0) } ?? nodeKeys
@@ -132,7 +136,8 @@ public final class LocalLedger: Sendable {
         _ = try access.blindLegacyIndexValues()
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
                            recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement),
-                                                    legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, endorser: endorser, lock: lock)
+                                                    legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, endorser: endorser,
+                           joined: joined, lock: lock)
     }
 
     /// Signs a raw call from `keys` with the sender's next sequence number: for `careledger submit`, whose user

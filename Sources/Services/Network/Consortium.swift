@@ -17,9 +17,11 @@ public enum Consortium {
         public let peerURL: String?
         /// The port its peer listener (mutual TLS) listens on.
         public let peerPort: Int?
+        /// Blocks between its node's checkpoint snapshots (nil: the default).
+        public let checkpointBlocks: UInt64?
 
-        public init(spec: OrganizationSpec, directory: DataDirectory, peerURL: String? = nil, peerPort: Int? = nil) {
-            (self.spec, self.directory, self.peerURL, self.peerPort) = (spec, directory, peerURL, peerPort)
+        public init(spec: OrganizationSpec, directory: DataDirectory, peerURL: String? = nil, peerPort: Int? = nil, checkpointBlocks: UInt64? = nil) {
+            (self.spec, self.directory, self.peerURL, self.peerPort, self.checkpointBlocks) = (spec, directory, peerURL, peerPort, checkpointBlocks)
         }
     }
 
@@ -83,19 +85,22 @@ public enum Consortium {
             chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
             plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true,
             consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name,
-                                           peerURL: member.peerURL, peerPort: member.peerPort),
+                                           peerURL: member.peerURL, peerPort: member.peerPort, checkpointBlocks: member.checkpointBlocks),
             sealingKey: "sealing"))
     }
 
     /// Makes `configuration` order through etcd, attest with `organizationKeys`, hold the private
     /// payloads of that organization's collections only and fetch missing ones from the peers
     /// registered in etcd; publishes this node's endpoint (`peerURL` and, with a peer listener, its
-    /// certificate) there. Returns the node's mutual-TLS identity when the settings name a peer
-    /// listener (`peerPort`).
+    /// certificate) there; makes a checkpoint snapshot every `checkpointBlocks` blocks into
+    /// `snapshots`. A store holding only the genesis block first joins from the newest snapshot a
+    /// quorum of organizations signed (`SnapshotJoin`), unless the settings say not to; `joined`
+    /// says how that went (nil: not tried). Returns the node's mutual-TLS identity when the
+    /// settings name a peer listener (`peerPort`).
     @discardableResult
     public static func configure(_ configuration: inout NodeConfiguration, _ settings: ConsortiumSettings, chainId: String,
-                                 organizationKeys: IdentityKeys, store: SQLiteLedgerStore, clock: any LedgerClock) throws
-        -> (tls: PeerTLS?, endorser: Endorser) {
+                                 organizationKeys: IdentityKeys, store: SQLiteLedgerStore, snapshots: URL, clock: any LedgerClock) async throws
+        -> (tls: PeerTLS?, endorser: Endorser, joined: String?) {
         guard !settings.etcdEndpoints.isEmpty else { throw ServiceError("node.json names no etcd endpoint for the consortium") }
         let client = EtcdClient(endpoints: settings.etcdEndpoints)
         let board = EtcdAttestationBoard(client: client, chainId: chainId, clock: clock)
@@ -114,12 +119,26 @@ public enum Consortium {
         let blocks = PeerBlockFetcher(directory: directory, board: board, store: store, organizationKey: organizationKey)
         configuration.organizations = [organizationKeys.derivedID]
         configuration.privateDataSource = PeerPrivateDataSource(directory: directory)
+        let archive = try DirectorySnapshotArchive(directory: snapshots)
+        configuration.checkpoints = CheckpointSettings(intervalBlocks: settings.checkpointBlocks ?? CheckpointSettings.defaultIntervalBlocks,
+                                                       archive: archive, board: board, signers: [organizationKeys])
         if let url = settings.peerURL {
             // etcd may still be starting: keep trying for a while, in the background.
             Task {
                 for _ in 0..<60 {
                     do { try await directory.register(url: url); return } catch { try? await Task.sleep(for: .seconds(1)) }
                 }
+            }
+        }
+        var joined: String?
+        if settings.joinFromSnapshot != false, try store.head()?.height == 0 {
+            do {
+                let outcome = try await SnapshotJoin.join(store: store, archive: archive, board: board, source: PeerSnapshotFetcher(directory: directory),
+                                                          organization: organizationKeys.derivedID)
+                joined = "joined from the checkpoint at height \(outcome.base.height) (snapshot \(outcome.base.digest.hex.prefix(16))…, "
+                    + "from organization \(outcome.from.hex.prefix(12))…); replaying the blocks after it"
+            } catch {
+                joined = "replaying the chain from genesis: \(error)"
             }
         }
         let batchMax = configuration.blockTransactionsMax, delay = configuration.blockDelayMs
@@ -130,6 +149,6 @@ public enum Consortium {
                         alreadyOrdered: { ids in (try? store.committedIDs(ids)) ?? [] },
                         peers: blocks, height: head.height, committedHead: { try? store.head() })
         }
-        return (tls, Endorser(organizationKeys: organizationKeys, peers: PeerEndorsements(directory: directory)))
+        return (tls, Endorser(organizationKeys: organizationKeys, peers: PeerEndorsements(directory: directory)), joined)
     }
 }

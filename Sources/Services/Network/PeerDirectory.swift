@@ -60,17 +60,25 @@ public final class PeerDirectory: Sendable {
     /// as after an answer other than 200, 403 or 404 (the node may have moved).
     func get(_ path: String, resource: String, from organization: IdentityID, timeout: TimeAmount, bodyLimit: Int) async throws
         -> (status: Int, body: ByteBuffer) {
+        let answer = try await send(path, body: nil, resource: resource, to: organization, timeout: timeout, bodyLimit: bodyLimit)
+        return (answer.status, answer.body)
+    }
+
+    /// `get`, with the answer's headers.
+    func getWithHeaders(_ path: String, resource: String, from organization: IdentityID, timeout: TimeAmount, bodyLimit: Int) async throws
+        -> (status: Int, body: ByteBuffer, headers: HTTPHeaders) {
         try await send(path, body: nil, resource: resource, to: organization, timeout: timeout, bodyLimit: bodyLimit)
     }
 
     /// A POST of `body` to `path`, signed for `resource` (which names the body's hash), as `get`.
     func post(_ path: String, body: [UInt8], resource: String, to organization: IdentityID, timeout: TimeAmount, bodyLimit: Int) async throws
         -> (status: Int, body: ByteBuffer) {
-        try await send(path, body: body, resource: resource, to: organization, timeout: timeout, bodyLimit: bodyLimit)
+        let answer = try await send(path, body: body, resource: resource, to: organization, timeout: timeout, bodyLimit: bodyLimit)
+        return (answer.status, answer.body)
     }
 
     private func send(_ path: String, body: [UInt8]?, resource: String, to organization: IdentityID, timeout: TimeAmount, bodyLimit: Int)
-        async throws -> (status: Int, body: ByteBuffer) {
+        async throws -> (status: Int, body: ByteBuffer, headers: HTTPHeaders) {
         do {
             guard let endpoint = try await endpoint(of: organization) else {
                 throw PeerEndpoint.Refusal(description: "organization \(organization.hex.prefix(12))… registered no node")
@@ -86,7 +94,7 @@ public final class PeerDirectory: Sendable {
             let response = try await EtcdClient.sharedHTTP.execute(request, timeout: timeout)
             let answer = try await response.body.collect(upTo: bodyLimit)
             if ![.ok, .notFound, .forbidden, .conflict, .unprocessableEntity].contains(response.status) { forget(organization) }
-            return (Int(response.status.code), answer)
+            return (Int(response.status.code), answer, response.headers)
         } catch {
             forget(organization)
             throw error
