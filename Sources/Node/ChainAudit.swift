@@ -11,6 +11,8 @@ public struct ChainAuditReport: Sendable {
     public let logRoot: Hash256
     public let stateEntries: Int
     public let logNodes: Int
+    /// The checkpoint snapshot the store began with, if it did: verified from there.
+    public var base: SnapshotBase? = nil
 }
 
 /// Re-verifies everything a store holds: the chain itself (`ChainVerifier`: links, signatures,
@@ -18,7 +20,11 @@ public struct ChainAuditReport: Sendable {
 /// (transaction index, log nodes, current state) agree with it. Stops at the first mismatch.
 public enum ChainAudit {
     /// Verifies the whole store; `progress` is called after each block with (height, head height).
-    public static func run(store: any LedgerStore, progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> Result<ChainAuditReport, ChainVerificationError> {
+    /// A store installed from a checkpoint snapshot is verified from that snapshot, which `snapshots`
+    /// must still hold (its digest is the one the store began with): its frames are checked, its
+    /// state replayed from, and every block after it verified as usual.
+    public static func run(store: any LedgerStore, snapshots: (any SnapshotArchive)? = nil,
+                           progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> Result<ChainAuditReport, ChainVerificationError> {
         guard let head = try store.head() else { throw NodeError.storeHasNoGenesis }
         guard let genesis = try store.rawBlock(height: 0), let genesisHeader = try? BlockHeader(decoding: genesis.headerBytes) else {
             return .failure(ChainVerificationError(.malformedHeader, height: 0, detail: "genesis block is missing or unreadable"))
@@ -28,42 +34,54 @@ public enum ChainAudit {
         let payloadStore = store as? any PrivatePayloadStore
         // The private calls whose payloads this node holds are replayed with them: the store's
         // private state must be exactly what they give.
-        var verifier = ChainVerifier(chainId: chainId, replayer: ContractReplayer(executor: executor, payloads: { transactions in
+        let payloads: @Sendable ([VerifiedTransaction]) -> [Hash256: PrivatePayload] = { transactions in
             let envelopes = transactions.compactMap { tx in executor.privateEnvelope(tx).map { (tx.id, $0) } }
             guard !envelopes.isEmpty, let stored = try? payloadStore?.privatePayloads(envelopes.map(\.0)) else { return [:] }
             var payloads: [Hash256: PrivatePayload] = [:]
             for (id, envelope) in envelopes { payloads[id] = stored[id].flatMap { try? envelope.open($0) } }
             return payloads
-        }))
+        }
         var leafHashes: [Hash256] = []
         var ids: [Hash256] = []
-        var blockFirstIndex: [UInt64] = []
-        var lastHash = Hash256.zero
-        for height in 0...head.height {
-            guard let raw = try store.rawBlock(height: height) else {
-                return .failure(ChainVerificationError(.heightGap, height: height, detail: "block is missing from the store"))
+        /// Height of each log index's block, and each height's first log index.
+        var heights: [UInt64] = []
+        var firstIndex: [UInt64: UInt64] = [:]
+        var verifier: ChainVerifier<ContractReplayer>
+        var from: UInt64 = 0
+        if let base = try (store as? any SnapshotStore)?.snapshotBase() {
+            switch try Self.snapshotStart(base, store: store, snapshots: snapshots, chainId: chainId, executor: executor, payloads: payloads) {
+            case .failure(let error): return .failure(error)
+            case .success(let start):
+                verifier = start.verifier
+                (leafHashes, ids, heights) = (start.leafHashes, start.ids, start.heights)
+                for (index, height) in heights.enumerated() where firstIndex[height] == nil { firstIndex[height] = UInt64(index) }
+                from = base.height + 1
             }
-            let verified: VerifiedBlock
-            do { verified = try verifier.verify(raw) } catch { return .failure(error) }
-            blockFirstIndex.append(UInt64(leafHashes.count))
-            for tx in verified.block.transactions {
-                leafHashes.append(MerkleHashing.leafHash(tx.bytes))
-                ids.append(tx.id)
-            }
-            lastHash = verified.hash
-            progress(height, head.height)
+        } else {
+            verifier = ChainVerifier(chainId: chainId, replayer: ContractReplayer(executor: executor, payloads: payloads))
         }
-        func heightOf(logIndex: UInt64) -> UInt64 {
-            var lo = 0, hi = blockFirstIndex.count - 1
-            while lo < hi {
-                let mid = (lo + hi + 1) / 2
-                if blockFirstIndex[mid] <= logIndex { lo = mid } else { hi = mid - 1 }
+        var lastHash = verifier.lastHeader?.hash ?? .zero
+        if from <= head.height {
+            for height in from...head.height {
+                guard let raw = try store.rawBlock(height: height) else {
+                    return .failure(ChainVerificationError(.heightGap, height: height, detail: "block is missing from the store"))
+                }
+                let verified: VerifiedBlock
+                do { verified = try verifier.verify(raw) } catch { return .failure(error) }
+                firstIndex[height] = UInt64(leafHashes.count)
+                for tx in verified.block.transactions {
+                    leafHashes.append(MerkleHashing.leafHash(tx.bytes))
+                    ids.append(tx.id)
+                    heights.append(height)
+                }
+                lastHash = verified.hash
+                progress(height, head.height)
             }
-            return UInt64(lo)
         }
+        func heightOf(logIndex: UInt64) -> UInt64 { Int(logIndex) < heights.count ? heights[Int(logIndex)] : head.height }
         func mismatch(_ logIndex: UInt64, _ detail: String) -> ChainVerificationError {
             let height = heightOf(logIndex: logIndex)
-            return ChainVerificationError(.storeMismatch, height: height, transactionIndex: Int(logIndex - blockFirstIndex[Int(height)]),
+            return ChainVerificationError(.storeMismatch, height: height, transactionIndex: Int(logIndex - (firstIndex[height] ?? logIndex)),
                                           transactionID: ids[Int(logIndex)], detail: detail)
         }
 
@@ -136,7 +154,54 @@ public enum ChainAudit {
             return .failure(ChainVerificationError(.storeMismatch, height: head.height, detail: "head block changed during verification"))
         }
         return .success(ChainAuditReport(chainId: chainId, height: last.height, headHash: lastHash, transactions: last.logSize,
-                                         logRoot: last.logRoot, stateEntries: replayed.count, logNodes: nodeCount))
+                                         logRoot: last.logRoot, stateEntries: replayed.count, logNodes: nodeCount,
+                                         base: try (store as? any SnapshotStore)?.snapshotBase()))
+    }
+
+    private struct SnapshotStart {
+        let verifier: ChainVerifier<ContractReplayer>
+        let leafHashes: [Hash256]
+        let ids: [Hash256]
+        let heights: [UInt64]
+    }
+
+    /// The verifier's start for a store installed from the snapshot `base`: the snapshot, read
+    /// again from `snapshots` and checked, gives the state, the transaction index and the log.
+    private static func snapshotStart(_ base: SnapshotBase, store: any LedgerStore, snapshots: (any SnapshotArchive)?, chainId: String,
+                                      executor: BlockExecutor, payloads: @escaping @Sendable ([VerifiedTransaction]) -> [Hash256: PrivatePayload]) throws
+        -> Result<SnapshotStart, ChainVerificationError> {
+        func fail(_ detail: String) -> Result<SnapshotStart, ChainVerificationError> {
+            .failure(ChainVerificationError(.heightGap, height: base.height,
+                                            detail: "the store began at the checkpoint snapshot at height \(base.height) (\(base.digest.hex)): \(detail)"))
+        }
+        guard let header = try store.header(height: base.height) else { return fail("its block is not in the store") }
+        guard let snapshots, (try? snapshots.heights().contains(base.height)) == true, let held = try? snapshots.digest(height: base.height) else {
+            return fail("the snapshot is not in the node's snapshots directory, so the state it began with cannot be checked again")
+        }
+        guard held.digest == base.digest else { return fail("the snapshot file hashes to \(held.digest.hex), not the digest the store began with") }
+        var checker = SnapshotChecker(chainId: chainId, claim: .init(height: base.height, blockHash: header.hash, snapshotDigest: held.digest,
+                                                                     snapshotBytes: held.bytes))
+        var state: [String: (value: [UInt8], height: UInt64)] = [:]
+        var leafHashes: [Hash256] = [], ids: [Hash256] = [], heights: [UInt64] = []
+        do {
+            try snapshots.forEachFrame(height: base.height) { frame in
+                try checker.check(frame)
+                switch frame {
+                case .state(let entries): for entry in entries { state[entry.key] = (entry.value, entry.height) }
+                case .transactions(let entries):
+                    for entry in entries {
+                        leafHashes.append(entry.leafHash)
+                        ids.append(entry.id)
+                        heights.append(entry.height)
+                    }
+                case .head, .end: break
+                }
+            }
+        } catch { return fail("\(error)") }
+        guard checker.finished else { return fail("the snapshot ends before its end frame") }
+        let verifier = ChainVerifier(chainId: chainId, replayer: ContractReplayer(executor: executor, state: state, payloads: payloads),
+                                     resumingAfter: header, log: checker.log)
+        return .success(SnapshotStart(verifier: verifier, leafHashes: leafHashes, ids: ids, heights: heights))
     }
 }
 

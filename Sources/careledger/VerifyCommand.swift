@@ -1,5 +1,6 @@
 import Console
 import ArgumentParser
+import Foundation
 import LedgerCore
 import Node
 import Services
@@ -20,7 +21,10 @@ struct VerifyCommand: AsyncParsableCommand {
         var bar = ProgressBar("verifying", total: (try store.head()?.height ?? 0) + 1, enabled: Terminal.stderrIsTTY && !json)
         let clock = ContinuousClock()
         let start = clock.now
-        let outcome = try ChainAudit.run(store: store) { height, _ in bar.update(height + 1) }
+        // A consortium node that joined from a checkpoint is verified from that snapshot, kept in its directory.
+        let snapshots = FileManager.default.fileExists(atPath: options.directory.snapshotsURL.path)
+            ? try DirectorySnapshotArchive(directory: options.directory.snapshotsURL) : nil
+        let outcome = try ChainAudit.run(store: store, snapshots: snapshots) { height, _ in bar.update(height + 1) }
         bar.finish()
         let seconds = (clock.now - start) / .seconds(1)
         let attested = try ChainAudit.attestations(store: store)
@@ -30,6 +34,7 @@ struct VerifyCommand: AsyncParsableCommand {
                 Terminal.json(["ok": true, "chainId": report.chainId, "height": report.height, "headHash": report.headHash.hex,
                                "transactions": report.transactions, "logRoot": report.logRoot.hex,
                                "stateEntries": report.stateEntries, "seconds": seconds,
+                               "joinedFrom": report.base.map { ["height": $0.height, "digest": $0.digest.hex] as Any } ?? NSNull(),
                                "attestations": attested.map { ["checked": $0.checked, "badSignatures": $0.badSignatures, "quorum": $0.quorum,
                                                                "finalHeight": $0.finalHeight.map { Int($0) } ?? -1,
                                                                "disagreements": $0.disagreements.map(\.description),
@@ -37,6 +42,10 @@ struct VerifyCommand: AsyncParsableCommand {
             } else {
                 Terminal.line("✓ chain \(report.chainId) verified: \(report.height + 1) blocks, \(grouped(report.transactions)) transactions, \(report.stateEntries) state entries, \(report.logNodes) log nodes in \(fixed(seconds, 2)) s")
                 Terminal.line("  head \(report.headHash.hex)   log root \(report.logRoot.hex)")
+                if let base = report.base {
+                    Terminal.line("  from the checkpoint snapshot at height \(base.height) (\(base.digest.hex.prefix(16))…) this node joined from: its frames checked, "
+                                  + "blocks \(base.height + 1)…\(report.height) re-executed from its state")
+                }
                 if let attested, attested.checked > 0 {
                     Terminal.line("  attestations: \(attested.checked) checked, final height \(attested.finalHeight.map(String.init) ?? "none") (quorum \(attested.quorum)), \(attested.badSignatures) with a bad signature")
                 }

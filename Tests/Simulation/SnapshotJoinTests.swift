@@ -177,6 +177,20 @@ struct SnapshotJoinTests {
         #expect(try stores[3].location(of: earlyID)?.height == stores[0].location(of: earlyID)?.height)
         #expect(try stores[3].transactionBytes(logIndex: 4) == nil, "the joined node holds no transaction bytes before its checkpoint")
         await consortium.stop()
+
+        // `careledger verify` of the joined store: from the snapshot it began with, re-checked, then every block after it.
+        switch try ChainAudit.run(store: stores[3], snapshots: archive) {
+        case .success(let report): #expect(report.base?.height == 12 && report.height == 19 && report.transactions == heads[0].logSize)
+        case .failure(let error): Issue.record("\(error)")
+        }
+        // Without the snapshot the state it began with cannot be checked, and verify says so.
+        guard case .failure(let missing) = try ChainAudit.run(store: stores[3]) else { Issue.record("verified without its snapshot"); return }
+        #expect(missing.height == 12 && missing.detail.contains("cannot be checked"), "\(missing)")
+        // A snapshot file that is not the one the store began with is refused.
+        let other = InMemorySnapshotArchive()
+        _ = try other.write(height: 12, position: nil) { sink in try sink(.end(stateEntries: 0, transactions: 0)) }
+        guard case .failure(let wrong) = try ChainAudit.run(store: stores[3], snapshots: other) else { Issue.record("verified with another snapshot"); return }
+        #expect(wrong.detail.contains("not the digest"), "\(wrong)")
     }
 
     static func sharedState(_ store: InMemoryLedgerStore) throws -> [String: [UInt8]] {

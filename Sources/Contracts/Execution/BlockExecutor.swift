@@ -251,6 +251,14 @@ public struct ContractReplayer: BlockReplayer {
         (self.executor, self.payloads) = (executor, payloads)
     }
 
+    /// A replayer starting from `state` (a checkpoint snapshot's), each key last written at the height given.
+    public init(executor: BlockExecutor, state: [String: (value: [UInt8], height: UInt64)],
+                payloads: @escaping @Sendable ([VerifiedTransaction]) -> [Hash256: PrivatePayload] = { _ in [:] }) {
+        (self.executor, self.payloads) = (executor, payloads)
+        self.state = MemoryState(state.mapValues(\.value))
+        lastWriteHeight = state.mapValues(\.height)
+    }
+
     public func isAuthorizedOrderer(_ key: SigningPublicKey, height: UInt64) -> Bool {
         Directory.isOrderer(key, in: state)
     }

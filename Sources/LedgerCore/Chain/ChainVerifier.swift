@@ -80,6 +80,13 @@ public struct ChainVerifier<Replayer: BlockReplayer> {
 
     public init(chainId: String, replayer: Replayer) { (self.chainId, self.replayer) = (chainId, replayer) }
 
+    /// Verifies the blocks after `base` (a checkpoint a snapshot gave: its header, and the log up to
+    /// it), with `replayer` holding the state at that height.
+    public init(chainId: String, replayer: Replayer, resumingAfter base: BlockHeader, log: MerkleFrontier) {
+        precondition(log.size == base.logSize && log.root == base.logRoot, "the log must be the base block's")
+        (self.chainId, self.replayer, self.log, self.lastHeader, self.lastHash, self.stateRoot) = (chainId, replayer, log, base, base.hash, base.stateRoot)
+    }
+
     /// Verifies the next block; throws the first failure found in it.
     public mutating func verify(_ raw: RawBlock) throws(ChainVerificationError) -> VerifiedBlock {
         let expectedHeight = lastHeader.map { $0.height + 1 } ?? 0

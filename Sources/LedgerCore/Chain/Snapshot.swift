@@ -19,6 +19,10 @@ public struct CheckpointStatement: Sendable, Hashable {
         public let blockHash: Hash256
         public let snapshotDigest: Hash256
         public let snapshotBytes: UInt64
+
+        public init(height: UInt64, blockHash: Hash256, snapshotDigest: Hash256, snapshotBytes: UInt64) {
+            (self.height, self.blockHash, self.snapshotDigest, self.snapshotBytes) = (height, blockHash, snapshotDigest, snapshotBytes)
+        }
     }
 
     public var claim: Claim { Claim(height: height, blockHash: blockHash, snapshotDigest: snapshotDigest, snapshotBytes: snapshotBytes) }
