@@ -160,7 +160,12 @@ public enum SnapshotJoin {
         guard !certified.isEmpty else { throw Refusal.noCertifiedCheckpoint(quorum: quorum, statements: statements.count) }
         let ownKey = Directory.identityKey(organization)
         var passedOver: [String] = []
-        for (claim, attesters) in certified {
+        // Two different snapshots certified at one height: organizations signed conflicting states there; take neither.
+        let heights = Dictionary(grouping: certified, by: \.claim.height)
+        for (height, claims) in heights where claims.count > 1 {
+            passedOver.append("at height \(height) \(claims.count) different snapshots are each signed by a quorum")
+        }
+        for (claim, attesters) in certified where heights[claim.height]!.count == 1 {
             var holdsOwn = false
             for attester in attesters where !holdsOwn {
                 do {

@@ -215,6 +215,7 @@ public final class InMemoryLedgerStore: SnapshotStore, AttestationStore, Private
         next.finalHeight = current.finalHeight
         next.privatePayloads = current.privatePayloads
         var blockBytes = Dictionary(uniqueKeysWithValues: current.transactions.map { ($0.id, $0.bytes) })
+        let genesisIDs = current.transactions.filter { $0.height == 0 }.map(\.id)
         try frames { frame in
             let nodes = try checker.check(frame)
             switch frame {
@@ -227,9 +228,7 @@ public final class InMemoryLedgerStore: SnapshotStore, AttestationStore, Private
                 for entry in entries { next.state[entry.key] = (entry.value, entry.height) }
             case .transactions(let entries):
                 for entry in entries {
-                    if entry.height == 0, blockBytes[entry.id] == nil {
-                        throw SnapshotError.mismatch("its genesis transactions are not this store's genesis block's")
-                    }
+                    try SnapshotChecker.checkGenesis(entry, at: next.transactions.count, genesis: genesisIDs)
                     let logIndex = UInt64(next.transactions.count)
                     next.transactions.append(StoredTransaction(id: entry.id, height: entry.height, bytes: blockBytes[entry.id] ?? [],
                                                                leafHash: entry.leafHash, resultBytes: entry.result))

@@ -419,8 +419,11 @@ public final class SQLiteLedgerStore: SnapshotStore, AttestationStore, PrivatePa
                 // The genesis block stays, with its transactions' bytes (its founders name the quorum);
                 // the snapshot's index, log and state replace the rest.
                 var blockBytes: [Hash256: [UInt8]] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT id, bytes FROM tx WHERE height = 0") {
-                    if let id = Hash256(bytes: Array(row["id"] as Data)) { blockBytes[id] = Array(row["bytes"] as Data) }
+                var genesisIDs: [Hash256] = []
+                for row in try Row.fetchAll(db, sql: "SELECT id, bytes FROM tx WHERE height = 0 ORDER BY log_index") {
+                    guard let id = Hash256(bytes: Array(row["id"] as Data)) else { throw StorageError.corrupt("a genesis transaction id") }
+                    blockBytes[id] = Array(row["bytes"] as Data)
+                    genesisIDs.append(id)
                 }
                 try db.execute(sql: "DELETE FROM tx; DELETE FROM log_node; DELETE FROM state")
                 let txStatement = try db.cachedStatement(
@@ -443,9 +446,7 @@ public final class SQLiteLedgerStore: SnapshotStore, AttestationStore, PrivatePa
                         }
                     case .transactions(let entries):
                         for entry in entries {
-                            if entry.height == 0, blockBytes[entry.id] == nil {
-                                throw SnapshotError.mismatch("its genesis transactions are not this store's genesis block's")
-                            }
+                            try SnapshotChecker.checkGenesis(entry, at: Int(logIndex), genesis: genesisIDs)
                             txStatement.setUncheckedArguments([logIndex, Data(entry.id.bytes), Int64(entry.height),
                                                                Data(blockBytes[entry.id] ?? []), Data(entry.leafHash.bytes), Data(entry.result)])
                             try txStatement.execute()

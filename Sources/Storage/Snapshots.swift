@@ -188,7 +188,7 @@ public final class DirectorySnapshotArchive: SnapshotArchive {
     }
 
     public func write(height: UInt64, position: Int64?, _ produce: ((SnapshotFrame) throws -> Void) throws -> Void) throws -> (digest: Hash256, bytes: UInt64) {
-        if let position { try String(position).write(to: positionURL(height), atomically: true, encoding: .utf8) }
+        try? FileManager.default.removeItem(at: positionURL(height))
         let partial = directory.appendingPathComponent("\(height).partial")
         FileManager.default.createFile(atPath: partial.path, contents: nil, attributes: [.posixPermissions: 0o600])
         let handle = try FileHandle(forWritingTo: partial)
@@ -210,6 +210,7 @@ public final class DirectorySnapshotArchive: SnapshotArchive {
         }
         _ = try? FileManager.default.removeItem(at: url(height))
         try FileManager.default.moveItem(at: partial, to: url(height))
+        if let position { try String(position).write(to: positionURL(height), atomically: true, encoding: .utf8) }
         return (hasher.finalize(), count)
     }
 

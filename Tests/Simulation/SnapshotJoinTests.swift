@@ -226,6 +226,25 @@ struct SnapshotJoinTests {
         await consortium.stop()
     }
 
+    @Test func anOrganizationThatSignsTwoSnapshotsAtOneHeightCountsForNeither() async throws {
+        let consortium = try await Consortium()
+        try await consortium.grow(9, seed: 1)
+        try await consortium.waitForStatements(height: 8, count: 3)
+        // Two founders also sign another snapshot at 8: they equivocated, so only the third counts there, short of the quorum.
+        let real = try #require(try await consortium.board.checkpointStatements().first { $0.height == 8 })
+        let header = try #require(try consortium.stores.withLock { $0[0] }.header(height: 8))
+        let conflicting = consortium.organizations.prefix(2).map {
+            CheckpointStatement.sign(header, digest: Hash256.sha256(Array("another state".utf8)), bytes: real.snapshotBytes, attester: $0)
+        }
+        try await consortium.board.publish(conflicting)
+        let store = try freshStore(consortium)
+        let outcome = try await SnapshotJoin.join(store: store, archive: InMemorySnapshotArchive(), board: consortium.board,
+                                                  source: ArchiveSource(archives: consortium.archives),
+                                                  organization: IdentityKeys(seed: Array(repeating: 84, count: 32)).derivedID)
+        #expect(outcome.base.height == 4, "the checkpoint below the contested one is taken")
+        await consortium.stop()
+    }
+
     @Test func aCheckpointSignedByFewerThanAQuorumOrByUnknownKeysIsNotTaken() async throws {
         // Only the hospital's node publishes: one statement per checkpoint, the quorum is two.
         let consortium = try await Consortium(signing: [0])

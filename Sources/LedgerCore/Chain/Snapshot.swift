@@ -90,18 +90,19 @@ public struct CheckpointStatement: Sendable, Hashable {
 
     /// The claims a quorum of distinct organizations signed, highest height first. `organizationKey`
     /// answers an organization's registered key (nil: not an active organization); a statement it
-    /// does not verify, or for another chain, does not count.
+    /// does not verify, or for another chain, does not count. An organization that signed two
+    /// different claims at one height (it equivocated) counts for neither.
     public static func certified(_ statements: [CheckpointStatement], chainId: String, quorum: Int,
                                  organizationKey: (IdentityID) -> SigningPublicKey?) -> [(claim: Claim, attesters: [IdentityID])] {
-        var signers: [Claim: Set<IdentityID>] = [:]
-        var counted: Set<[UInt8]> = []
+        struct Slot: Hashable { let height: UInt64; let attester: IdentityID }
+        var claims: [Slot: Set<Claim>] = [:]
         for statement in statements where statement.chainId == chainId {
-            // An organization counts once per height, whatever it signed.
-            let slot = withUnsafeBytes(of: statement.height) { Array($0) } + statement.attester.bytes
-            guard !counted.contains(slot), let key = organizationKey(statement.attester), statement.isSigned(by: key) else { continue }
-            counted.insert(slot)
-            signers[statement.claim, default: []].insert(statement.attester)
+            let slot = Slot(height: statement.height, attester: statement.attester)
+            guard claims[slot]?.contains(statement.claim) != true, let key = organizationKey(statement.attester), statement.isSigned(by: key) else { continue }
+            claims[slot, default: []].insert(statement.claim)
         }
+        var signers: [Claim: [IdentityID]] = [:]
+        for (slot, signed) in claims where signed.count == 1 { signers[signed.first!, default: []].append(slot.attester) }
         return signers.filter { $0.value.count >= quorum }
             .map { (claim: $0.key, attesters: $0.value.sorted { $0.bytes.lexicographicallyPrecedes($1.bytes) }) }
             .sorted { $0.claim.height > $1.claim.height }
@@ -278,6 +279,13 @@ public struct SnapshotChecker: Sendable {
     private var blockIDs: [Hash256] = []
 
     public init(chainId: String, claim: CheckpointStatement.Claim) { (self.chainId, self.claim) = (chainId, claim) }
+
+    /// Refuses a transaction entry unless the installing store's genesis block and the snapshot's
+    /// agree: the first entries are exactly its genesis transactions, in order, and no later one is at height 0.
+    public static func checkGenesis(_ entry: SnapshotTransactionEntry, at logIndex: Int, genesis: [Hash256]) throws(SnapshotError) {
+        let agrees = logIndex < genesis.count ? entry.id == genesis[logIndex] && entry.height == 0 : entry.height > 0
+        guard agrees else { throw .mismatch("its genesis transactions are not this store's genesis block's") }
+    }
 
     /// Checks the next frame; answers the log nodes the transaction entries completed.
     @discardableResult
