@@ -65,9 +65,24 @@ struct NetworkBench: AsyncParsableCommand {
                                   chainId: "careledger-bench-network")
         if !json { Terminal.line("\(organizations) nodes through etcd: \(grouped(transactions)) transactions…") }
         var result = try await Self.measure(signed, ledgers)
+        // Latency at an offered load below saturation: 60% of the limit, or 80% of what the
+        // consortium just sustained if that is less, for about 5 s.
+        let limit = limits.ed25519VerifyPerSecond / Double(organizations)
+        let pacedRate = min(0.6 * limit, 0.8 * result.committedPerSecond)
+        let pacedPer = max(100, Int(pacedRate * 5) / organizations)
+        let keys = try zip(specs, ledgers).map { try $1.directory.loadKey($0.name) }
+        let pacedSigned = keys.enumerated().map { organization, key in
+            LedgerBench.signAll(pacedPer) { index in
+                (key, TransactionBody(chainId: "careledger-bench-network", sender: key.derivedID, publicKey: key.signingPublicKey,
+                                      sequence: UInt64(transactions / organizations + 2 + index),
+                                      call: AnchorContract.Put(digest: Hash256.sha256(Array("bench-paced-\(organization)-\(index)".utf8)), kind: "bench")))
+            }
+        }
+        if !json { Terminal.line("\(organizations) nodes through etcd, paced at \(grouped(Int(pacedRate))) tx/s…") }
+        let paced = try await Self.measure(pacedSigned, ledgers, ratePerSecond: pacedRate)
         // Latency without queueing: one transaction at a time through the first organization's node.
-        let probeKeys = try ledgers[0].directory.loadKey(specs[0].name)
-        let firstSequence = UInt64(transactions / organizations) + 2
+        let probeKeys = keys[0]
+        let firstSequence = UInt64(transactions / organizations + pacedPer) + 2
         var probeCommit: [Double] = [], probeFinal: [Double] = []
         for offset in 0..<UInt64(200) {
             let tx = Transaction.sign(TransactionBody(chainId: "careledger-bench-network", sender: probeKeys.derivedID, publicKey: probeKeys.signingPublicKey,
@@ -90,7 +105,6 @@ struct NetworkBench: AsyncParsableCommand {
 
         // `ed25519VerifyPerSecond` is already every core's together (cores × one core's rate):
         // N nodes each verifying every signature share it.
-        let limit = limits.ed25519VerifyPerSecond / Double(organizations)
         if json {
             Terminal.json(["transactions": transactions, "organizations": organizations, "cores": limits.cores,
                            "ed25519VerifyPerSecond": Int(limits.ed25519VerifyPerSecond), "limitTxPerSecond": Int(limit),
@@ -99,7 +113,10 @@ struct NetworkBench: AsyncParsableCommand {
                            "commitP50Ms": result.commitP50, "commitP99Ms": result.commitP99, "finalP50Ms": result.finalP50,
                            "finalP99Ms": result.finalP99, "sameStateRoot": result.stateRoots.count == 1,
                            "unloadedCommitP50Ms": percentile(probeCommit, 0.5), "unloadedCommitP99Ms": percentile(probeCommit, 0.99),
-                           "unloadedFinalP50Ms": percentile(probeFinal, 0.5), "unloadedFinalP99Ms": percentile(probeFinal, 0.99)])
+                           "unloadedFinalP50Ms": percentile(probeFinal, 0.5), "unloadedFinalP99Ms": percentile(probeFinal, 0.99),
+                           "pacedOfferedTxPerSecond": Int(pacedRate), "pacedCommittedTxPerSecond": Int(paced.committedPerSecond),
+                           "pacedCommitP50Ms": paced.commitP50, "pacedCommitP99Ms": paced.commitP99,
+                           "pacedFinalP50Ms": paced.finalP50, "pacedFinalP99Ms": paced.finalP99])
         } else {
             Terminal.line("limit        \(grouped(Int(limits.ed25519VerifyPerSecond))) Ed25519 verifications/s on all \(limits.cores) cores ÷ \(organizations) nodes = \(grouped(Int(limit))) tx/s")
             Terminal.line("one node     \(grouped(Int(solo.committedPerSecond))) tx/s committed, p50 \(String(format: "%.1f", solo.commitP50)) ms, p99 \(String(format: "%.1f", solo.commitP99)) ms")
@@ -107,6 +124,10 @@ struct NetworkBench: AsyncParsableCommand {
                           + "\(grouped(Int(result.finalPerSecond))) tx/s final")
             Terminal.line("under load   commit p50 \(String(format: "%.1f", result.commitP50)) ms, p99 \(String(format: "%.1f", result.commitP99)) ms (target < 250); "
                           + "final p50 \(String(format: "%.1f", result.finalP50)) ms, p99 \(String(format: "%.1f", result.finalP99)) ms")
+            Terminal.line("paced        \(grouped(Int(pacedRate))) tx/s offered (\(String(format: "%.1f", 100 * pacedRate / limit))% of the limit), "
+                          + "\(grouped(Int(paced.committedPerSecond))) committed: commit p50 \(String(format: "%.1f", paced.commitP50)) ms, "
+                          + "p99 \(String(format: "%.1f", paced.commitP99)) ms (target < 250); final p50 \(String(format: "%.1f", paced.finalP50)) ms, "
+                          + "p99 \(String(format: "%.1f", paced.finalP99)) ms")
             Terminal.line("one at a time commit p50 \(String(format: "%.1f", percentile(probeCommit, 0.5))) ms, p99 \(String(format: "%.1f", percentile(probeCommit, 0.99))) ms; "
                           + "final p50 \(String(format: "%.1f", percentile(probeFinal, 0.5))) ms, p99 \(String(format: "%.1f", percentile(probeFinal, 0.99))) ms (200 transactions, no queue)")
             Terminal.line("state roots  \(result.stateRoots.count == 1 ? "identical on every node" : "DIFFER: \(result.stateRoots.sorted())")")
@@ -127,7 +148,10 @@ struct NetworkBench: AsyncParsableCommand {
 
     /// Each organization submits its transactions through its own node (at most 4,000 in flight
     /// each); commit times come from the node's block stream, final times from its final height.
-    static func measure(_ signed: [[Transaction]], _ ledgers: [LocalLedger]) async throws -> Result {
+    /// `ratePerSecond`: the offered load in all (spread evenly over time, in groups every 5 ms);
+    /// nil offers everything at once (at most 4,000 in flight per organization), which measures the
+    /// throughput at saturation and a latency that is mostly the queue.
+    static func measure(_ signed: [[Transaction]], _ ledgers: [LocalLedger], ratePerSecond: Double? = nil) async throws -> Result {
         let clock = ContinuousClock()
         let start = clock.now
         let outcomes = try await withThrowingTaskGroup(of: (commits: [Double], finals: [Double], lastCommit: Double, lastFinal: Double).self) { group in
@@ -152,10 +176,18 @@ struct NetworkBench: AsyncParsableCommand {
                     let submitter = Task {
                         var submitted = [ContinuousClock.Instant](repeating: start, count: transactions.count)
                         var next = 0
+                        let perOrganization = ratePerSecond.map { $0 / Double(signed.count) }
+                        let group = perOrganization.map { max(1, Int(($0 * 0.005).rounded())) } ?? 500
                         while next < transactions.count {
                             while next - committedCount.value >= 4_000 { try await Task.sleep(for: .milliseconds(1)) }
-                            let end = min(next + 500, transactions.count)
-                            let now = clock.now
+                            let end = min(next + group, transactions.count)
+                            var now = clock.now
+                            if let perOrganization {
+                                // The group's scheduled time: latency counts from it, so falling behind shows.
+                                let due = start + .microseconds(Int64(Double(next) / perOrganization * 1e6))
+                                if due > now { try await Task.sleep(until: due, clock: clock) }
+                                now = due
+                            }
                             for i in next..<end { submitted[i] = now }
                             for result in await node.submit(Array(transactions[next..<end])) {
                                 if case .failure(let error) = result { throw CLIError("bench transaction refused: \(error)") }

@@ -254,6 +254,17 @@ public actor LedgerNode {
     /// This node's checkpoint snapshots; nil when it makes none.
     public nonisolated var checkpointStatus: CheckpointStatus? { checkpointWriter?.status }
 
+    /// Waits until this node has committed block `height` (true), or `timeoutMs` passed (false).
+    /// Polls every 5 ms, counted in steps rather than by a clock (a simulated clock need not move).
+    public nonisolated func waitForHeight(_ height: UInt64, timeoutMs: Int) async -> Bool {
+        var steps = max(0, timeoutMs / 5)
+        while self.height < height {
+            guard steps > 0, (try? await Task.sleep(for: .milliseconds(5))) != nil else { return false }
+            steps -= 1
+        }
+        return true
+    }
+
     /// Number of transactions admitted and not yet committed.
     public var pendingCount: Int { pendingIDs.count }
 

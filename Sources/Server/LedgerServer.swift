@@ -166,9 +166,10 @@ public enum LedgerServer {
             guard let access = services.access else { throw APIError(.notFound, "not_found", "this node holds no records") }
             let peer = try peerRequest(request, services, resource: PeerRecords.resource(record, requester: requester, purpose: purpose))
             let nowMs = await services.node.nextBlockTimeMs
+            let seen = try request.integer("seen", in: 0...UInt64(Int64.max), default: 0)
             return try await JSON.read { () async throws(ServiceError) in
                 try await PeerRecords.release(peer, record: record, requester: requester, purpose: purpose, node: services.node, access: access,
-                                              nowMs: nowMs)
+                                              nowMs: nowMs, seenHeight: seen)
             }
         }
         router.post("/v1/peer/endorse") { request, _ in

@@ -314,13 +314,14 @@ struct PeerRecordTests {
         let network: Network
         let own: IdentityKeys
 
-        func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID) async throws(ServiceError) -> JSONObject {
+        func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID, seenHeight: UInt64) async throws(ServiceError)
+            -> JSONObject {
             guard let index = network.organizations.firstIndex(where: { $0.derivedID == custodian }) else { throw .notFound("no such node") }
             let request = PeerRequest.sign(chainId: PrivateDataTests.chainId,
                                            resource: PeerRecords.resource(record, requester: requester, purpose: purpose),
                                            organization: own, timeMs: network.clock.nowMs())
             return try await PeerRecords.release(request, record: record, requester: requester, purpose: purpose, node: network.nodes[index],
-                                                 access: network.access[index], nowMs: network.clock.nowMs())
+                                                 access: network.access[index], nowMs: network.clock.nowMs(), seenHeight: seenHeight)
         }
     }
 
@@ -374,6 +375,45 @@ struct PeerRecordTests {
         let local = try await PeerRecords.read(record, requester: laboratory.derivedID, purpose: .treatment, node: network.nodes[0],
                                                access: network.access[0], peer: peer)
         #expect(local == nil)
+        await network.stop()
+    }
+
+    /// A consent the reader's node has committed counts at the custodian's node even when that node
+    /// is a block behind: the asking node sends its height and the custodian waits for it before
+    /// deciding (before, it decided at once and refused).
+    @Test func theCustodianWaitsForTheHeightTheReadersNodeHasSeen() async throws {
+        let network = try await Network()
+        let (hospital, laboratory) = (network.hospital, network.laboratory)
+        let patient = try await network.registerPatient(seed: 97)
+        let content = Array(#"{"resourceType":"Observation","status":"final","code":{"text":"TSH"}}"#.utf8)
+        let record = Hash256.sha256(Array("observation-2".utf8))
+        let prepared = try network.access[0].prepare(content: content, record: record, version: 1, patient: patient.derivedID,
+                                                     custodian: hospital.derivedID)
+        try network.access[0].store(prepared.version)
+        _ = try await network.access[0].registering([prepared.version]) {
+            try await network.commit(UnsignedCall(hospital, call: RecordsContract.Register(
+                record: record, patient: patient.derivedID, resourceType: prepared.resourceType, category: .general,
+                ciphertextHash: prepared.version.blob.hash, version: 1)), through: 0)
+        }
+        // The patient's consent reaches the laboratory's node; the hospital's node has not read it from the log yet.
+        let grant = try await LedgerClient(node: network.nodes[2]).sign(endorsing: UnsignedCall(patient, call: ConsentContract.Grant(
+            patient: patient.derivedID, grantee: .organization(laboratory.derivedID), purposes: [.treatment], actions: [.read])))
+        _ = try await network.nodes[2].submit([grant])[0].get()
+        network.clock.advance(ms: 1_000)
+        var rng = SplitMix64(seed: 2)
+        _ = network.log.deliver(order: [2], lossPercent: 0, timeMs: network.clock.nowMs(), rng: &rng)
+        network.orderers[2].allow(upTo: network.log.count)
+        _ = try await network.nodes[2].awaitCommit(grant.id)
+        #expect(network.nodes[0].height < network.nodes[2].height)
+        // The hospital's node catches up 300 ms into the request.
+        let catchUp = Task {
+            try await Task.sleep(for: .milliseconds(300))
+            for orderer in network.orderers { orderer.allow(upTo: network.log.count) }
+        }
+        let answer = try await PeerRecords.read(record, requester: laboratory.derivedID, purpose: .treatment, node: network.nodes[2],
+                                                access: network.access[2], peer: Peer(network: network, own: laboratory))
+        try await catchUp.value
+        #expect((answer?["decision"] as? [String: Any])?["outcome"] as? String == "permit", "\(answer ?? [:])")
         await network.stop()
     }
 }

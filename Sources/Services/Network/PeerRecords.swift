@@ -22,11 +22,14 @@ public enum PeerRecords {
     /// The custodian's answer to another organization's node: the request signed by that
     /// organization (`PrivatePayloads.authenticate`), for itself or one of its own active members;
     /// then the consent decision, logged before anything is released. A refusal looks like a
-    /// missing record (as on the custodian's own API).
+    /// missing record (as on the custodian's own API). `seenHeight` is the asking node's height:
+    /// what the requester may have seen there (a consent it just granted) is decided on only once
+    /// this node has committed that far, or after `seenWaitMs` (then on what it has).
     public static func release(_ request: PeerRequest, record: Hash256, requester: IdentityID, purpose: Purpose, node: LedgerNode,
-                               access: AccessService, nowMs: Int64) async throws(ServiceError) -> JSONObject {
+                               access: AccessService, nowMs: Int64, seenHeight: UInt64 = 0) async throws(ServiceError) -> JSONObject {
         let organization = try PrivatePayloads.authenticate(request, resource: resource(record, requester: requester, purpose: purpose),
                                                             node: node, nowMs: nowMs)
+        await node.waitForHeight(seenHeight, timeoutMs: seenWaitMs)
         guard let member = Directory.identity(requester, in: node.state), !member.revoked,
               member.id == organization.id || member.organization == organization.id else {
             throw .forbidden("\(requester.hex) is not an active member of organization \(organization.id.hex)")
@@ -41,6 +44,9 @@ public enum PeerRecords {
             }
         }
     }
+
+    /// Longest a custodian's node waits to reach the asking node's height before it decides.
+    public static let seenWaitMs = 2_000
 
     /// A release as the API shows it: the entry, the decision, where it is in the access log, the
     /// ciphertext and the data key wrapped for the requester.
@@ -59,26 +65,27 @@ public enum PeerRecords {
     public static func read(_ record: Hash256, requester: IdentityID, purpose: Purpose, node: LedgerNode, access: AccessService,
                             peer: (any RecordPeer)?) async throws(ServiceError) -> JSONObject? {
         guard let peer, let entry = RecordIndex.current(record, in: node.state), access.custodianKeys(entry.custodian) == nil else { return nil }
-        return try await peer.release(record, requester: requester, purpose: purpose, custodian: entry.custodian)
+        return try await peer.release(record, requester: requester, purpose: purpose, custodian: entry.custodian, seenHeight: node.height)
     }
 }
 
 /// Where a node asks for a record another organization holds.
 public protocol RecordPeer: Sendable {
-    /// The custodian's node's answer (`PeerRecords.release`).
-    func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID) async throws(ServiceError) -> JSONObject
+    /// The custodian's node's answer (`PeerRecords.release`); `seenHeight` is the asking node's height.
+    func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID, seenHeight: UInt64) async throws(ServiceError)
+        -> JSONObject
 }
 
 extension PeerPrivateDataSource: RecordPeer {
     /// Most bytes of a custodian's answer: a record's ciphertext (base64) and its envelope.
     static let recordAnswerBytesMax = 64 * 1024 * 1024
 
-    public func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID) async throws(ServiceError)
+    public func release(_ record: Hash256, requester: IdentityID, purpose: Purpose, custodian: IdentityID, seenHeight: UInt64) async throws(ServiceError)
         -> JSONObject {
         let resource = PeerRecords.resource(record, requester: requester, purpose: purpose)
         let answer: (status: Int, body: ByteBuffer)
         do {
-            answer = try await directory.get("/v1/peer/records/\(record.hex)/release?requester=\(requester.hex)&purpose=\(purpose.rawValue)",
+            answer = try await directory.get("/v1/peer/records/\(record.hex)/release?requester=\(requester.hex)&purpose=\(purpose.rawValue)&seen=\(seenHeight)",
                                              resource: resource, from: custodian, timeout: Self.requestTimeout, bodyLimit: Self.recordAnswerBytesMax)
         } catch {
             throw ServiceError(.unavailable, "the custodian's node does not answer: \(error)")
