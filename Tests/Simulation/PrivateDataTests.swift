@@ -424,3 +424,19 @@ extension Array where Element == UInt8 {
         return (0...(count - subsequence.count)).contains { self[$0..<($0 + subsequence.count)].elementsEqual(subsequence) }
     }
 }
+
+extension EndorsedCall {
+    /// A forgery of `honest`'s endorsed call for the tests: its proposal (or `proposal`) with the
+    /// endorsement signatures `signatures` makes over the call's message, signed again by `sender`.
+    static func forge(_ honest: Transaction, sender: IdentityKeys, proposal: Proposal? = nil,
+                      signatures: (_ message: [UInt8], _ endorsed: EndorsedCall) -> [EndorsedCall.Signature]) throws -> Transaction {
+        let body = honest.body
+        let endorsed = try #require(EndorsedCall(args: body.args))
+        let proposal = proposal ?? endorsed.proposal
+        let message = EndorsedCall.message(chainId: body.chainId, sender: body.sender, sequence: body.sequence, contract: body.contract,
+                                           method: body.method, envelope: endorsed.envelope, proposal: proposal)
+        let forged = EndorsedCall(envelope: endorsed.envelope, proposal: proposal, signatures: signatures(message, endorsed))
+        return Transaction.sign(TransactionBody(chainId: body.chainId, sender: body.sender, publicKey: body.publicKey, sequence: body.sequence,
+                                                contract: body.contract, method: body.method, args: forged.args), with: sender)
+    }
+}

@@ -181,16 +181,11 @@ struct PrivatePrescriptionTests {
         // A forged endorsement (the hospital's signature replaced by the laboratory's) is refused by every node.
         let fillCall = UnsignedCall(pharmacy, endorsedCall: fill, for: pair)
         let honest = try await LedgerClient(node: network.nodes[1], endorser: network.endorsers[1]).sign(endorsing: fillCall)
-        let endorsed = try #require(EndorsedCall(args: honest.body.args))
-        let message = EndorsedCall.message(chainId: PrivateDataTests.chainId, sender: pharmacy.derivedID, sequence: honest.body.sequence,
-                                           contract: honest.body.contract, method: honest.body.method, envelope: endorsed.envelope,
-                                           proposal: endorsed.proposal)
-        let forged = EndorsedCall(envelope: endorsed.envelope, proposal: endorsed.proposal, signatures: endorsed.signatures.map {
-            $0.organization == hospital.derivedID ? EndorsedCall.Signature(organization: $0.organization, bytes: laboratory.sign(message)) : $0
-        })
-        let body = honest.body
-        let forgedTx = Transaction.sign(TransactionBody(chainId: body.chainId, sender: body.sender, publicKey: body.publicKey, sequence: body.sequence,
-                                                        contract: body.contract, method: body.method, args: forged.args), with: pharmacy)
+        let forgedTx = try EndorsedCall.forge(honest, sender: pharmacy) { message, endorsed in
+            endorsed.signatures.map {
+                $0.organization == hospital.derivedID ? EndorsedCall.Signature(organization: $0.organization, bytes: laboratory.sign(message)) : $0
+            }
+        }
         let payload = try #require(fillCall.payload).encoded
         let refused = await network.nodes[1].submit([forgedTx], payloads: [forgedTx.id: payload])
         guard case .failure(.rejected(let rejection)) = refused[0] else { Issue.record("\(refused[0])"); return }

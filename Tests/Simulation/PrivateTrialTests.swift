@@ -78,13 +78,9 @@ struct PrivateTrialTests {
             }
             proposal = Proposal(height: proposal.height, timeMs: proposal.timeMs, reads: proposal.reads, writes: writes,
                                 privateKeys: proposal.privateKeys, privateDigest: proposal.privateDigest)
-            let body = honest.body
-            let message = EndorsedCall.message(chainId: body.chainId, sender: body.sender, sequence: body.sequence, contract: body.contract,
-                                               method: body.method, envelope: endorsed.envelope, proposal: proposal)
-            let forged = EndorsedCall(envelope: endorsed.envelope, proposal: proposal,
-                                      signatures: [sponsor, hospital].map { EndorsedCall.Signature(organization: $0.derivedID, bytes: $0.sign(message)) })
-            let tx = Transaction.sign(TransactionBody(chainId: body.chainId, sender: body.sender, publicKey: body.publicKey, sequence: body.sequence,
-                                                      contract: body.contract, method: body.method, args: forged.args), with: researcher)
+            let tx = try EndorsedCall.forge(honest, sender: researcher, proposal: proposal) { message, _ in
+                [sponsor, hospital].map { EndorsedCall.Signature(organization: $0.derivedID, bytes: $0.sign(message)) }
+            }
             // The site's node refuses it at admission (its own execution writes otherwise)…
             let refused = await network.nodes[1].submit([tx], payloads: [tx.id: try #require(next.payload).encoded])
             guard case .failure(.rejected(let rejection)) = refused[0] else { Issue.record("\(field): \(refused[0])"); continue }

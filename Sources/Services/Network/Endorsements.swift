@@ -100,13 +100,14 @@ public final class Endorser: Sendable {
             return await group.reduce(into: [(IdentityID, Result<[UInt8], any Error>)]()) { $0.append($1) }
         }
         for (organization, answer) in answers {
-            let name = Directory.identity(organization, in: node.state)?.label ?? organization.hex
+            let identity = Directory.identity(organization, in: node.state)
+            let name = identity?.label ?? organization.hex
             switch answer {
             case .failure(let error):
                 let kind: ServiceError.Kind = (error as? ServiceError)?.kind == .conflict ? .conflict : .unavailable
                 throw ServiceError(kind, "\(name)'s node did not endorse the call: \(error)")
             case .success(let bytes):
-                guard let key = Directory.identity(organization, in: node.state)?.signingKey, key.isValidSignature(bytes, for: message) else {
+                guard let key = identity?.signingKey, key.isValidSignature(bytes, for: message) else {
                     throw ServiceError(.unavailable, "\(name)'s node answered with a signature its registered key did not make")
                 }
                 signatures.append(EndorsedCall.Signature(organization: organization, bytes: bytes))
