@@ -325,6 +325,20 @@ struct PeerRecordTests {
         }
     }
 
+    /// The hospital stores `content` encrypted as a general record of `patient` and registers it; its record id.
+    static func registerAtTheHospital(_ content: [UInt8], name: String, patient: IdentityKeys, _ network: Network) async throws -> Hash256 {
+        let record = Hash256.sha256(Array(name.utf8))
+        let prepared = try network.access[0].prepare(content: content, record: record, version: 1, patient: patient.derivedID,
+                                                     custodian: network.hospital.derivedID)
+        try network.access[0].store(prepared.version)
+        _ = try await network.access[0].registering([prepared.version]) {
+            try await network.commit(UnsignedCall(network.hospital, call: RecordsContract.Register(
+                record: record, patient: patient.derivedID, resourceType: prepared.resourceType, category: .general,
+                ciphertextHash: prepared.version.blob.hash, version: 1)), through: 0)
+        }
+        return record
+    }
+
     static func open(_ answer: JSONObject, as keys: IdentityKeys) throws -> [UInt8] {
         let record = try #require((answer["record"] as? JSONObject)?["record"] as? String).flatMap(Hash256.init(hex:))
         let version = try #require((answer["record"] as? JSONObject)?["version"] as? UInt64 ?? ((answer["record"] as? JSONObject)?["version"] as? Int).map(UInt64.init))
@@ -341,15 +355,7 @@ struct PeerRecordTests {
         let patient = try await network.registerPatient(seed: 96)
         // The hospital stores an encrypted Observation and registers it.
         let content = Array(#"{"resourceType":"Observation","status":"final","code":{"text":"HbA1c"},"valueQuantity":{"value":6.1,"unit":"%"}}"#.utf8)
-        let record = Hash256.sha256(Array("observation-1".utf8))
-        let prepared = try network.access[0].prepare(content: content, record: record, version: 1, patient: patient.derivedID,
-                                                     custodian: hospital.derivedID)
-        try network.access[0].store(prepared.version)
-        _ = try await network.access[0].registering([prepared.version]) {
-            try await network.commit(UnsignedCall(hospital, call: RecordsContract.Register(
-                record: record, patient: patient.derivedID, resourceType: prepared.resourceType, category: .general,
-                ciphertextHash: prepared.version.blob.hash, version: 1)), through: 0)
-        }
+        let record = try await Self.registerAtTheHospital(content, name: "observation-1", patient: patient, network)
         let peer = Peer(network: network, own: laboratory)
         func read(as requester: IdentityID) async -> Result<JSONObject, ServiceError> {
             do throws(ServiceError) {
@@ -383,18 +389,10 @@ struct PeerRecordTests {
     /// deciding (before, it decided at once and refused).
     @Test func theCustodianWaitsForTheHeightTheReadersNodeHasSeen() async throws {
         let network = try await Network()
-        let (hospital, laboratory) = (network.hospital, network.laboratory)
+        let laboratory = network.laboratory
         let patient = try await network.registerPatient(seed: 97)
         let content = Array(#"{"resourceType":"Observation","status":"final","code":{"text":"TSH"}}"#.utf8)
-        let record = Hash256.sha256(Array("observation-2".utf8))
-        let prepared = try network.access[0].prepare(content: content, record: record, version: 1, patient: patient.derivedID,
-                                                     custodian: hospital.derivedID)
-        try network.access[0].store(prepared.version)
-        _ = try await network.access[0].registering([prepared.version]) {
-            try await network.commit(UnsignedCall(hospital, call: RecordsContract.Register(
-                record: record, patient: patient.derivedID, resourceType: prepared.resourceType, category: .general,
-                ciphertextHash: prepared.version.blob.hash, version: 1)), through: 0)
-        }
+        let record = try await Self.registerAtTheHospital(content, name: "observation-2", patient: patient, network)
         // The patient's consent reaches the laboratory's node; the hospital's node has not read it from the log yet.
         let grant = try await LedgerClient(node: network.nodes[2]).sign(endorsing: UnsignedCall(patient, call: ConsentContract.Grant(
             patient: patient.derivedID, grantee: .organization(laboratory.derivedID), purposes: [.treatment], actions: [.read])))

@@ -72,23 +72,11 @@ public struct Attestation: Sendable, Hashable {
     }
 
     /// Canonical bytes: the body, then the signature.
-    public var encoded: [UInt8] {
-        var writer = CanonicalWriter(capacity: 280)
-        writer.write(bytes: body)
-        writer.write(bytes: signature)
-        return writer.bytes
-    }
+    public var encoded: [UInt8] { SignedRecord.encode(body: body, signature: signature) }
 
     /// Decodes canonical attestation bytes.
     public init(decoding bytes: [UInt8]) throws(CanonicalError) {
-        guard bytes.count <= Self.encodedBytesMax else {
-            throw .lengthTooLarge(offset: 0, length: UInt64(bytes.count), max: Self.encodedBytesMax)
-        }
-        var outer = CanonicalReader(bytes)
-        let body = try outer.readBytes()
-        let signature = try outer.readBytes()
-        try outer.finish()
-        guard signature.count == 64 else { throw .unexpected(offset: 0, expected: "a 64-byte Ed25519 signature") }
+        let (body, signature) = try SignedRecord.decode(bytes, max: Self.encodedBytesMax)
         var reader = CanonicalReader(body)
         guard try reader.readVersionByte() == Self.formatVersion else { throw .unexpected(offset: 0, expected: "attestation version 1") }
         let chainId = try reader.readString()
@@ -97,5 +85,27 @@ public struct Attestation: Sendable, Hashable {
         let attester = try reader.readHash()
         try reader.finish()
         self.init(chainId: chainId, height: height, values: values, attester: attester, signature: signature)
+    }
+}
+
+/// The outer form of a signed record (an attestation, a checkpoint statement): its canonical body
+/// as a byte string, then its 64-byte Ed25519 signature.
+enum SignedRecord {
+    static func encode(body: [UInt8], signature: [UInt8]) -> [UInt8] {
+        var writer = CanonicalWriter(capacity: body.count + 80)
+        writer.write(bytes: body)
+        writer.write(bytes: signature)
+        return writer.bytes
+    }
+
+    /// The body and signature of at most `max` bytes.
+    static func decode(_ bytes: [UInt8], max: Int) throws(CanonicalError) -> (body: [UInt8], signature: [UInt8]) {
+        guard bytes.count <= max else { throw .lengthTooLarge(offset: 0, length: UInt64(bytes.count), max: max) }
+        var outer = CanonicalReader(bytes)
+        let body = try outer.readBytes()
+        let signature = try outer.readBytes()
+        try outer.finish()
+        guard signature.count == 64 else { throw .unexpected(offset: 0, expected: "a 64-byte Ed25519 signature") }
+        return (body, signature)
     }
 }

@@ -65,22 +65,10 @@ public struct CheckpointStatement: Sendable, Hashable {
     public func isSigned(by key: SigningPublicKey) -> Bool { key.isValidSignature(signature, for: signedMessage) }
 
     /// Canonical bytes: the body, then the signature.
-    public var encoded: [UInt8] {
-        var writer = CanonicalWriter(capacity: 280)
-        writer.write(bytes: body)
-        writer.write(bytes: signature)
-        return writer.bytes
-    }
+    public var encoded: [UInt8] { SignedRecord.encode(body: body, signature: signature) }
 
     public init(decoding bytes: [UInt8]) throws(CanonicalError) {
-        guard bytes.count <= Self.encodedBytesMax else {
-            throw .lengthTooLarge(offset: 0, length: UInt64(bytes.count), max: Self.encodedBytesMax)
-        }
-        var outer = CanonicalReader(bytes)
-        let body = try outer.readBytes()
-        let signature = try outer.readBytes()
-        try outer.finish()
-        guard signature.count == 64 else { throw .unexpected(offset: 0, expected: "a 64-byte Ed25519 signature") }
+        let (body, signature) = try SignedRecord.decode(bytes, max: Self.encodedBytesMax)
         var reader = CanonicalReader(body)
         guard try reader.readVersionByte() == Self.formatVersion else { throw .unexpected(offset: 0, expected: "checkpoint statement version 1") }
         self.init(chainId: try reader.readString(), height: try reader.readUInt(), blockHash: try reader.readHash(),
