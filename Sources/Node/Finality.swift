@@ -115,11 +115,15 @@ final class AttestationOutbox: Sendable {
 
     func add(_ attestations: [Attestation]) { pending.withLock { $0 += attestations } }
 
-    /// Everything waiting, emptied.
+    /// The newest waiting attestation of each attester, and the rest dropped: a quorum on a height
+    /// makes every height below it final too (the blocks are hash-linked), so under load a node
+    /// publishes one attestation per group of blocks rather than one per block.
     func take() -> [Attestation] {
         pending.withLock { all in
             defer { all.removeAll() }
-            return all
+            var newest: [IdentityID: Attestation] = [:]
+            for attestation in all where attestation.height >= (newest[attestation.attester]?.height ?? 0) { newest[attestation.attester] = attestation }
+            return newest.values.sorted { $0.attester.bytes.lexicographicallyPrecedes($1.attester.bytes) }
         }
     }
 }

@@ -186,6 +186,10 @@ public actor LedgerNode {
         if let attesting = configuration.attesting { startAttesting(attesting, ownValues: ownValues) }
     }
 
+    /// Least time between two publications of this node's attestations (each is one etcd request,
+    /// and every node watches them all).
+    static let attestationIntervalMs: Int64 = 20
+
     /// Most recent blocks a restarted node attests again.
     static let reattestMax: UInt64 = 1_024
 
@@ -559,6 +563,8 @@ extension LedgerNode {
                         backoffMs = min(backoffMs * 2, 2_000)
                     }
                 }
+                // Blocks committed meanwhile go in the next publication, as one attestation.
+                try? await clock.sleep(untilMonotonicMs: clock.monotonicMs() + Self.attestationIntervalMs)
             }
         })
         let from = finalHeightValue.withLock { $0 } + 1

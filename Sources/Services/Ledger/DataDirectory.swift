@@ -110,6 +110,10 @@ public struct ConsortiumSettings: Codable, Sendable {
     /// Whether a node whose store holds only the genesis block joins from a certified snapshot
     /// (nil: yes); false replays the chain from genesis.
     public var joinFromSnapshot: Bool?
+    /// Least time between two batches this node puts in etcd, in ms (nil: `defaultBatchDelayMs`;
+    /// never below the node's `blockDelayMs`). Each batch is a block on every node.
+    public var batchDelayMs: Int?
+    public static let defaultBatchDelayMs = 50
 
     public init(etcdEndpoints: [String], nodeName: String, organization: String, peerURL: String? = nil, peerPort: Int? = nil,
                 checkpointBlocks: UInt64? = nil, joinFromSnapshot: Bool? = nil) {

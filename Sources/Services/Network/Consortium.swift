@@ -141,7 +141,11 @@ public enum Consortium {
                 joined = "replaying the chain from genesis: \(error)"
             }
         }
-        let batchMax = configuration.blockTransactionsMax, delay = configuration.blockDelayMs
+        // Every batch a node puts in etcd becomes a block on every node, each with its own costs
+        // (execution, fsync, attestations), so a node puts at most one batch per `batchDelayMs`
+        // (a lone transaction after a quiet spell goes at once).
+        let batchMax = configuration.blockTransactionsMax
+        let delay = max(configuration.blockDelayMs, settings.batchDelayMs ?? ConsortiumSettings.defaultBatchDelayMs)
         configuration.makeOrderer = { head, position, clock in
             EtcdOrderer(client: client, configuration: .init(chainId: head.chainId, nodeName: settings.nodeName, batchTransactionsMax: batchMax,
                                                              batchDelayMs: delay),
