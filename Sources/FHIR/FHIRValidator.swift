@@ -14,7 +14,7 @@ public struct FHIRValidationIssue: Sendable, Equatable, CustomStringConvertible 
     /// a reference's shape), `code-invalid` (a code outside a required binding), `invalid` (an unknown or
     /// abstract resourceType), `too-costly` (the depth or issue limit was reached).
     public let code: String
-    /// A sentence for people: element names, types and codes, never the values of free-text elements.
+    /// A sentence for people: element names, types, codes, ids and references, never other values (they may be PHI).
     public let message: String
     /// Where: a FHIRPath expression such as `Patient.name[0].given[1]`, `Observation.value.ofType(Quantity)`
     /// or, in a Bundle, `Bundle.entry[2].resource.status`.
@@ -131,14 +131,14 @@ extension FHIRValidator {
                 if key.hasPrefix("_") {
                     let base = String(key.dropFirst())
                     guard let member = node.members[base], definitions.isPrimitive(member.type) else {
-                        report("structure", "unknown element “\(key.prefix(64))”", at: "\(path).\(key)")
+                        report("structure", "unknown element “\(key.prefix(64))”", at: "\(path).\(key.prefix(64))")
                         continue
                     }
                     primitiveExtension(value, member: member, key: base, object: object, path: path, depth: depth)
                     continue
                 }
                 guard let member = node.members[key] else {
-                    report("structure", "unknown element “\(key.prefix(64))”", at: "\(path).\(key)")
+                    report("structure", "unknown element “\(key.prefix(64))”", at: "\(path).\(key.prefix(64))")
                     continue
                 }
                 let element = member.element
@@ -253,7 +253,9 @@ extension FHIRValidator {
                     return
                 }
                 guard primitive.matches(text) else {
-                    report("value", text.isEmpty ? "must not be empty" : "“\(text.prefix(64))” is not a valid \(type)", at: path)
+                    // Only codes and ids are quoted back: other values may be PHI (FHIRError's rule).
+                    let quoted = ["code", "id"].contains(type) ? "“\(text.prefix(64))” " : ""
+                    report("value", text.isEmpty ? "must not be empty" : "\(quoted)is not a valid \(type)", at: path)
                     return
                 }
                 if let valueSet, let set = definitions.valueSets[valueSet], !set.all.contains(text) {
@@ -274,11 +276,11 @@ extension FHIRValidator {
                     return
                 }
                 guard let integer = number.integer, (-2_147_483_648...2_147_483_647).contains(integer) else {
-                    report("value", "\(number.double) is not a 32-bit \(type)", at: path)
+                    report("value", "not a 32-bit \(type) (a whole number without fraction or exponent)", at: path)
                     return
                 }
-                if type == "positiveInt", integer < 1 { report("value", "\(integer) is not a positiveInt (1 or more)", at: path) }
-                if type == "unsignedInt", integer < 0 { report("value", "\(integer) is not an unsignedInt (0 or more)", at: path) }
+                if type == "positiveInt", integer < 1 { report("value", "a positiveInt must be 1 or more", at: path) }
+                if type == "unsignedInt", integer < 0 { report("value", "an unsignedInt must be 0 or more", at: path) }
             }
         }
 
@@ -353,12 +355,32 @@ extension FHIRValidator {
     fileprivate struct Primitive: @unchecked Sendable {   // NSRegularExpression is immutable and thread-safe
         let json: JSONType
         let regex: NSRegularExpression?
-        /// Strings and markdown: checked without the regex (any non-empty text without whitespace other than space, tab, CR, LF).
+        /// Strings and markdown: checked without their regex `[ \r\n\t\S]+` (non-empty, no vertical tab or form feed).
         let isText: Bool
 
+        /// base64Binary: checked without its regex `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`, which ICU cannot run on a
+        /// large attachment (it runs out of backtracking stack), by the same rule: groups of four base64
+        /// characters, whitespace only between groups.
+        let isBase64: Bool
+
         func matches(_ text: String) -> Bool {
+            if isBase64 {
+                var count = 0
+                for byte in text.utf8 {
+                    switch byte {
+                    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                         UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
+                        count += 1
+                    case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D:
+                        guard count % 4 == 0 else { return false }
+                    default:
+                        return false
+                    }
+                }
+                return count > 0 && count % 4 == 0
+            }
             if isText {
-                return !text.isEmpty && !text.unicodeScalars.contains { $0.properties.isWhitespace && !" \t\r\n".unicodeScalars.contains($0) }
+                return !text.isEmpty && !text.utf8.contains { $0 == 0x0B || $0 == 0x0C }
             }
             guard let regex else { return !text.isEmpty }
             let range = NSRange(text.startIndex..., in: text)
@@ -395,8 +417,14 @@ extension FHIRValidator {
                 case "P":
                     let json: JSONType = fields[2] == "b" ? .boolean : fields[2] == "n" ? .number : .string
                     let pattern = fields[3]
-                    let regex = pattern.isEmpty ? nil : try? NSRegularExpression(pattern: "^(?:\(pattern))\\z")
-                    primitives[fields[1]] = Primitive(json: json, regex: regex, isText: fields[1] == "string" || fields[1] == "markdown")
+                    var regex: NSRegularExpression?
+                    if !pattern.isEmpty {
+                        do { regex = try NSRegularExpression(pattern: "^(?:\(Self.javaWhitespace(pattern)))\\z") } catch {
+                            preconditionFailure("the generated regex of \(fields[1]) does not compile: \(error)")
+                        }
+                    }
+                    primitives[fields[1]] = Primitive(json: json, regex: regex, isText: fields[1] == "string" || fields[1] == "markdown",
+                                                      isBase64: fields[1] == "base64Binary")
                 case "V":
                     currentSet = Int(fields[1])
                     if let currentSet { valueSetURL[currentSet] = fields[2] }
@@ -439,6 +467,14 @@ extension FHIRValidator {
                 if element.min > 0 { node.required.append(element) }
                 nodes[parent] = node
             }
+        }
+
+        /// The FHIR regexes are Java's, where `\s` is ASCII whitespace only; ICU's `\s` is Unicode's (a no-break
+        /// space would not be `\S`), so both are spelled out.
+        static func javaWhitespace(_ pattern: String) -> String {
+            pattern.replacingOccurrences(of: #"[^\s]"#, with: #"[^ \t\n\x0B\f\r]"#)
+                .replacingOccurrences(of: #"\s"#, with: #"[ \t\n\x0B\f\r]"#)
+                .replacingOccurrences(of: #"\S"#, with: #"[^ \t\n\x0B\f\r]"#)
         }
 
         static func capitalized(_ type: String) -> String { type.prefix(1).uppercased() + type.dropFirst() }

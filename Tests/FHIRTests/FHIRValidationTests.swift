@@ -6,8 +6,10 @@ import Testing
 struct InvalidResourceCase: Sendable, CustomTestStringConvertible {
     let json: String
     let expected: [Expected]
-    /// Whether the independent `fhir-validate` tool can see the problem: it checks structure, JSON types,
-    /// required elements and primitive formats, but no value-set bindings and no reference shapes.
+    /// Whether the independent `fhir-validate` tool can see the problem. It checks unknown elements, JSON
+    /// types, required elements and most primitive formats, but not value-set bindings, reference shapes,
+    /// base64 content, empty strings or arrays, nulls, `_element` extensions, and its pydantic 1 models
+    /// coerce numbers (5 → "5" for a string, 1.5 → 1 for an integer).
     let toolDetects: Bool
 
     struct Expected: Sendable {
@@ -72,9 +74,9 @@ let invalidResourceCases: [InvalidResourceCase] = [
         "required", "Observation.component[0].code"),
     bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"referenceRange":[{"low":{"value":true}}]}"#,
         "structure", "Observation.referenceRange[0].low.value"),
-    bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":1.5}"#, "value", "Observation.value.ofType(integer)"),
-    bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"interpretation":[]}"#, "structure", "Observation.interpretation"),
-    bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"note":[{"text":""}]}"#, "value", "Observation.note[0].text"),
+    bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":1.5}"#, "value", "Observation.value.ofType(integer)", tool: false),
+    bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"interpretation":[]}"#, "structure", "Observation.interpretation", tool: false),
+    bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"note":[{"text":""}]}"#, "value", "Observation.note[0].text", tool: false),
     bad(#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"extension":[{"valueString":"x"}]}"#,
         "required", "Observation.extension[0].url"),
     bad(#"{"resourceType":"Observation","status":"final","code":{"coding":[{"code":"x","foo":1}]}}"#,
@@ -92,7 +94,7 @@ let invalidResourceCases: [InvalidResourceCase] = [
 
     // Patient
     bad(#"{"resourceType":"Patient","name":[{"given":"Jane"}]}"#, "structure", "Patient.name[0].given"),
-    bad(#"{"resourceType":"Patient","name":[{"given":["Jane",5]}]}"#, "structure", "Patient.name[0].given[1]"),
+    bad(#"{"resourceType":"Patient","name":[{"given":["Jane",5]}]}"#, "structure", "Patient.name[0].given[1]", tool: false),
     bad(#"{"resourceType":"Patient","active":"true"}"#, "structure", "Patient.active"),
     bad(#"{"resourceType":"Patient","deceasedBoolean":true,"deceasedDateTime":"2020-01-01"}"#, "structure", "Patient.deceased"),
     bad(#"{"resourceType":"Patient","multipleBirthInteger":"2"}"#, "structure", "Patient.multipleBirth.ofType(integer)"),
@@ -105,7 +107,7 @@ let invalidResourceCases: [InvalidResourceCase] = [
     bad(#"{"resourceType":"Patients","id":"x"}"#, "invalid", "resourceType"),
     bad(#"{"id":"x","gender":"male"}"#, "required", "resourceType"),
     bad(#"{"resourceType":"DomainResource","id":"x"}"#, "invalid", "resourceType", tool: false),
-    bad(#"{"resourceType":"Patient","photo":[{"data":"not base64!"}]}"#, "value", "Patient.photo[0].data"),
+    bad(#"{"resourceType":"Patient","photo":[{"data":"not base64!"}]}"#, "value", "Patient.photo[0].data", tool: false),
     bad(#"{"resourceType":"Patient","identifier":[{"period":{"start":"2020-01-01T10:00"}}]}"#, "value", "Patient.identifier[0].period.start"),
     bad(#"{"resourceType":"Patient","managingOrganization":{"reference":"Organization/a b"}}"#,
         "value", "Patient.managingOrganization.reference", tool: false),
@@ -113,8 +115,8 @@ let invalidResourceCases: [InvalidResourceCase] = [
     bad(#"{"resourceType":"Patient","contained":[{"resourceType":"Practitioner","id":"p1","foo":"x"}]}"#, "structure", "Patient.contained[0].foo"),
     bad(#"{"resourceType":"Patient","birthDate":"1990-01-01","_birthDate":{"foo":1}}"#, "structure", "Patient.birthDate.foo"),
     bad(#"{"resourceType":"Patient","name":[{"given":["a"],"_given":[{"extension":[{"valueString":"x"}]}]}]}"#,
-        "required", "Patient.name[0].given[0].extension[0].url"),
-    bad(#"{"resourceType":"Patient","gender":null}"#, "structure", "Patient.gender"),
+        "required", "Patient.name[0].given[0].extension[0].url", tool: false),
+    bad(#"{"resourceType":"Patient","gender":null}"#, "structure", "Patient.gender", tool: false),
 
     // Bundle
     bad(#"{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Patient"}}]}"#, "required", "Bundle.type"),
@@ -236,7 +238,7 @@ let invalidResourceCases: [InvalidResourceCase] = [
     bad("""
     {"resourceType":"AuditEvent","type":{"code":"rest"},"recorded":"now","agent":[{"requestor":true}],"source":{"observer":{"display":"x"}}}
     """, "value", "AuditEvent.recorded"),
-    bad(#"{"resourceType":"Device","udiCarrier":[{"carrierAIDC":"%%%"}]}"#, "value", "Device.udiCarrier[0].carrierAIDC"),
+    bad(#"{"resourceType":"Device","udiCarrier":[{"carrierAIDC":"%%%"}]}"#, "value", "Device.udiCarrier[0].carrierAIDC", tool: false),
     bad(#"{"resourceType":"CarePlan","status":"active","intent":"plan"}"#, "required", "CarePlan.subject"),
     bad(#"{"resourceType":"Goal","lifecycleStatus":"active","subject":{"reference":"Patient/p1"}}"#, "required", "Goal.description"),
     bad("""
@@ -260,6 +262,8 @@ let invalidResourceCases: [InvalidResourceCase] = [
 /// Minimal valid resources, hand-written: each must give no issue at all.
 let validResources: [String] = [
     #"{"resourceType":"Patient"}"#,
+    // A no-break space is not whitespace in FHIR's (Java) regexes.
+    #"{"resourceType":"Practitioner","name":[{"text":"Acme\u00a0Healthcare"}],"identifier":[{"system":"http://x.org/\u00a0","value":"a\u00a0b"}]}"#,
     """
     {"resourceType":"Patient","id":"p1","meta":{"lastUpdated":"2024-01-02T03:04:05.678Z","versionId":"1"},
      "text":{"status":"generated","div":"<div xmlns=\\"http://www.w3.org/1999/xhtml\\">Jane</div>"},
@@ -357,6 +361,16 @@ struct FHIRValidationTests {
         #expect(FHIRValidator.validate(wrong).map(\.expression) == ["Observation.value.ofType(boolean)"])
     }
 
+    @Test func messagesDoNotQuoteValuesThatMayBePHI() throws {
+        let issues = FHIRValidator.validate(try parse("""
+        {"resourceType":"Patient","birthDate":"born SECRET","name":[{"family":"SECRET","given":[7]}],"telecom":[{"value":"\\u000bSECRET"}],
+         "multipleBirthInteger":123456789012,"gender":"SECRET"}
+        """))
+        #expect(issues.count == 5, "\(issues)")
+        #expect(issues.allSatisfy { !$0.message.contains("SECRET") || $0.code == "code-invalid" }, "\(issues)")
+        #expect(!issues.contains { $0.message.contains("123456789012") })
+    }
+
     @Test func outcomeListsIssues() throws {
         let issues = FHIRValidator.validate(try parse(#"{"resourceType":"Observation","status":"final"}"#))
         let outcome = FHIRValidator.outcome(issues)
@@ -385,6 +399,45 @@ struct FHIRValidationTests {
         print("FHIRValidation: \(files) files (\(resources) resources and entries), \(files - failures.count) valid, \(failures.count) with errors")
         #expect(files >= 360)
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n"))")
+    }
+
+    /// The walk reaches every part of a real resource: an unknown member put into the deepest object of
+    /// each official example (following the last key at each level) is reported there.
+    @Test(.enabled(if: SharedData.has("data/fhir-r4-examples"), SharedData.reason("data/fhir-r4-examples")))
+    func unknownMemberDeepInsideEveryExampleIsFound() throws {
+        /// `value` with `"zzzUnknown": 1` added to its deepest object, and that member's JSON path (for messages).
+        func plant(_ value: Any) -> (Any, String)? {
+            if let list = value as? [Any] {
+                for index in list.indices.reversed() {
+                    guard let (planted, path) = plant(list[index]) else { continue }
+                    var copy = list
+                    copy[index] = planted
+                    return (copy, "[\(index)]" + path)
+                }
+                return nil
+            }
+            guard var object = value as? [String: Any] else { return nil }
+            for key in object.keys.sorted().reversed() where !key.hasPrefix("_") && key != "resourceType" {
+                guard let (planted, path) = plant(object[key]!) else { continue }
+                object[key] = planted
+                return (object, ".\(key)" + path)
+            }
+            object["zzzUnknown"] = 1
+            return (object, ".zzzUnknown")
+        }
+        let directory = SharedData.url("data/fhir-r4-examples")
+        var checked = 0, missed: [String] = []
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).filter({ $0.hasSuffix(".json") }).sorted() {
+            let resource = try FHIRJSON.object(try [UInt8](Data(contentsOf: directory.appendingPathComponent(name))), limit: FHIRJSON.bundleBytesMax)
+            guard let (planted, path) = plant(resource), let mutated = planted as? [String: Any] else { continue }
+            let issues = FHIRValidator.validate(mutated)
+            checked += 1
+            if !(issues.count == 1 && issues[0].code == "structure" && issues[0].expression.hasSuffix(".zzzUnknown")) {
+                missed.append("\(name) \(path): \(issues)")
+            }
+        }
+        #expect(checked >= 350)
+        #expect(missed.isEmpty, "\(missed.joined(separator: "\n"))")
     }
 
     /// The independent checker (fhir.resources and fhirclient) also refuses every case of the table it can see.
