@@ -10,16 +10,20 @@ public struct FHIRError: Error, Sendable, Equatable, CustomStringConvertible {
     public let diagnostics: String
     /// Where in the request or resource the problem is (FHIRPath), when known.
     public let expression: String?
+    /// Every problem a validation found (`FHIRValidator`), each its own issue in the outcome.
+    public let issues: [FHIRValidationIssue]
 
-    public init(_ status: Int, _ code: String, _ diagnostics: String, expression: String? = nil) {
-        (self.status, self.code, self.diagnostics, self.expression) = (status, code, diagnostics, expression)
+    public init(_ status: Int, _ code: String, _ diagnostics: String, expression: String? = nil, issues: [FHIRValidationIssue] = []) {
+        (self.status, self.code, self.diagnostics, self.expression, self.issues) = (status, code, diagnostics, expression, issues)
     }
 
     public var description: String { "\(status) \(code): \(diagnostics)" }
 
     /// The OperationOutcome resource for this error.
-    public var outcome: [String: Any] { OperationOutcome.make(severity: status >= 500 ? "fatal" : "error", code: code,
-                                                               diagnostics: diagnostics, expression: expression) }
+    public var outcome: [String: Any] {
+        guard issues.isEmpty else { return FHIRValidator.outcome(issues) }
+        return OperationOutcome.make(severity: status >= 500 ? "fatal" : "error", code: code, diagnostics: diagnostics, expression: expression)
+    }
 
     public static func invalid(_ text: String, at expression: String? = nil) -> FHIRError { FHIRError(400, "invalid", text, expression: expression) }
     public static func notFound(_ text: String) -> FHIRError { FHIRError(404, "not-found", text) }

@@ -126,6 +126,17 @@ public enum FHIRJSON {
         return type
     }
 
+    /// Refuses a resource that does not conform to the R4 definitions (`FHIRValidator`: elements,
+    /// types, cardinality, formats, required codes, references, and so every contained resource
+    /// and Bundle entry): a 400 whose OperationOutcome lists every problem with its expression.
+    public static func conform(_ resource: [String: Any]) throws(FHIRError) {
+        let found = FHIRValidator.validate(resource)
+        guard let first = found.first(where: { $0.severity == .error || $0.severity == .fatal }) else { return }
+        let errors = found.filter { $0.severity == .error || $0.severity == .fatal }.count
+        throw FHIRError(400, first.code, "the resource does not conform to FHIR R4 (\(errors) problem\(errors == 1 ? "" : "s")); the first, at "
+                        + "\(first.expression): \(first.message)", expression: first.expression, issues: found)
+    }
+
     /// `[A-Za-z0-9\-\.]{1,64}`, but not `.` or `..`.
     public static func isValidID(_ id: String) -> Bool {
         let bytes = Array(id.utf8)

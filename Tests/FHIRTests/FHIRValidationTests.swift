@@ -474,4 +474,20 @@ struct FHIRValidationTests {
         }
         #expect(numbers[1] >= seen.count)
     }
+
+    /// What a server write refuses with: a 400 whose OperationOutcome names every problem with its expression.
+    @Test func aNonConformingWriteIsRefusedWithEveryProblemNamed() throws {
+        let resource = try parse(#"{"resourceType":"Observation","status":"bogus","code":{"text":"x"},"fooBar":3}"#)
+        do {
+            try FHIRJSON.conform(resource)
+            Issue.record("a non-conforming Observation was accepted")
+        } catch {
+            #expect(error.status == 400)
+            let issues = try #require(error.outcome["issue"] as? [[String: Any]])
+            let expressions = Set(issues.compactMap { ($0["expression"] as? [String])?.first })
+            #expect(expressions == ["Observation.status", "Observation.fooBar"], "\(issues)")
+            #expect(error.diagnostics.contains("2 problems"), "\(error.diagnostics)")
+        }
+        #expect(throws: Never.self) { try FHIRJSON.conform(try parse(#"{"resourceType":"Observation","status":"final","code":{"text":"x"}}"#)) }
+    }
 }

@@ -375,8 +375,28 @@ enum BadInputRows {
         BadInputRow("fhir role: a nurse deletes a record", .nurse, .delete, "/fhir/Observation/{obs}", 403, "forbidden"),
         BadInputRow("fhir role: an auditor deletes a record", .auditor, .delete, "/fhir/Observation/{obs}", 403, "forbidden"),
         BadInputRow("fhir role: an auditor submits a Consent for the patient", .auditor, .post, "/fhir/Consent", headers: fhirJSON, body: { world in
-            Array(#"{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/\#(world.patientFHIR)"},"provision":{"type":"permit","actor":[{"reference":{"reference":"Practitioner/\#(world.auditor.derivedID.hex)"}}]}}"#.utf8)
+            Array(#"{"resourceType":"Consent","status":"active","scope":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/consentscope","code":"patient-privacy"}]},"category":[{"coding":[{"system":"http://loinc.org","code":"59284-0"}]}],"patient":{"reference":"Patient/\#(world.patientFHIR)"},"provision":{"type":"permit","actor":[{"role":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ParticipationType","code":"IRCP"}]},"reference":{"reference":"Practitioner/\#(world.auditor.derivedID.hex)"}}]}}"#.utf8)
         }, 403, "forbidden"),
+        // Issue 15: resources that do not conform to R4 are refused, every problem named (FHIRValidator).
+        BadInputRow("fhir R4: an Observation without its required code", .doctor, .post, "/fhir/Observation", headers: fhirJSON,
+                    text: #"{"resourceType":"Observation","status":"final"}"#, 400, "required"),
+        BadInputRow("fhir R4: an Observation whose status is an object", .doctor, .post, "/fhir/Observation", headers: fhirJSON,
+                    text: #"{"resourceType":"Observation","status":{"x":1},"code":{"text":"x"}}"#, 400, "structure"),
+        BadInputRow("fhir R4: a status outside its value set and an element R4 lacks", .doctor, .post, "/fhir/Observation", headers: fhirJSON,
+                    text: #"{"resourceType":"Observation","status":"bogus","code":{"text":"x"},"fooBar":3}"#, 400, "structure"),
+        BadInputRow("fhir R4: a Patient with gender martian and birthDate not-a-date", .doctor, .post, "/fhir/Patient", headers: fhirJSON,
+                    text: #"{"resourceType":"Patient","gender":"martian","birthDate":"not-a-date"}"#, 400, "value"),
+        BadInputRow("fhir R4: a transaction whose last entry's status is an object stores nothing", .doctor, .post, "/fhir", headers: fhirJSON, body: { world in
+            Array("""
+            {"resourceType":"Bundle","type":"transaction","entry":[
+             {"resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"Patient/\(world.patientFHIR)"}},
+              "request":{"method":"POST","url":"Observation"}},
+             {"resource":{"resourceType":"ExplanationOfBenefit","status":{"code":"active"},"type":{"text":"professional"},"use":"claim",
+              "patient":{"reference":"Patient/\(world.patientFHIR)"},"created":"2024-01-02T03:04:05Z","insurer":{"display":"Payer"},
+              "provider":{"display":"Clinic"},"outcome":"complete","insurance":[{"focal":true,"coverage":{"display":"Plan"}}]},
+              "request":{"method":"POST","url":"ExplanationOfBenefit"}}]}
+            """.utf8)
+        }, 400, "structure"),
         BadInputRow("fhir role: a payer agent submits a claim", .payerAgent, .post, "/fhir/Claim/$submit", headers: fhirJSON, body: { world in
             Array(FHIRJSON.data(FHIRClaimTests.claim("BAD-1", patient: world.patientFHIR, encounter: world.encounterFHIR)))
         }, 403, "forbidden"),

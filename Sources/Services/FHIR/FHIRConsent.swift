@@ -58,6 +58,7 @@ extension FHIRService {
     /// Grants a ledger consent from a FHIR Consent created by its patient (or a delegate).
     public func grantConsent(_ resource: [String: Any], requester: Identity) async throws(FHIRError) -> [String: Any] {
         try FHIRJSON.validate(resource, expectedType: "Consent")
+        try FHIRJSON.conform(resource)
         guard let patientRef = (resource["patient"] as? [String: Any])?["reference"] as? String,
               let parsed = FHIRJSON.parseReference(patientRef), parsed.type == "Patient" else {
             throw .invalid("Consent.patient must reference Patient/id", at: "Consent.patient")

@@ -84,6 +84,7 @@ public final class FHIRService: Sendable {
     /// Creates a resource (server-assigned id unless `id` is given, as in update-as-create).
     public func create(_ resource: [String: Any], type: String, id: String? = nil, requester: Identity) async throws(FHIRError) -> FHIRVersion {
         try FHIRJSON.validate(resource, expectedType: type)
+        try FHIRJSON.conform(resource)
         let id = id ?? UUID().uuidString.lowercased()
         let record = recordID(type: type, id: id)
         if RecordIndex.current(record, in: state) != nil { throw .conflict("\(type)/\(id) already exists") }
@@ -94,6 +95,7 @@ public final class FHIRService: Sendable {
     public func update(_ resource: [String: Any], type: String, id: String, ifMatch: UInt64?, requester: Identity) async throws(FHIRError)
         -> (version: FHIRVersion, created: Bool) {
         try FHIRJSON.validate(resource, expectedType: type)
+        try FHIRJSON.conform(resource)
         guard let bodyID = resource["id"] as? String else { throw .invalid("the resource in an update must carry its id", at: "\(type).id") }
         guard bodyID == id else { throw .invalid("resource id \(bodyID) does not match the URL's \(id)", at: "\(type).id") }
         let record = recordID(type: type, id: id)

@@ -97,6 +97,7 @@ extension FHIRService {
             }
             var resource = try Self.resolve(plans[index].resource, aliases: aliases, at: at) as? [String: Any] ?? [:]
             try FHIRJSON.validate(resource, expectedType: plans[index].type)
+            do { try FHIRJSON.conform(resource) } catch { throw Self.located(error, at: "\(at).resource") }
             if let current {
                 guard !current.isErased else { throw .gone("\(plans[index].type)/\(plans[index].id) was deleted") }
                 plans[index].version = current.version + 1
@@ -269,5 +270,15 @@ extension FHIRService {
             return out
         }
         return value
+    }
+
+    /// A validation error of one entry's resource, its expressions placed inside the Bundle (`Bundle.entry[2].resource.status`).
+    static func located(_ error: FHIRError, at prefix: String) -> FHIRError {
+        func place(_ expression: String) -> String {
+            guard let dot = expression.firstIndex(of: ".") else { return prefix }
+            return prefix + expression[dot...]
+        }
+        return FHIRError(error.status, error.code, error.diagnostics, expression: error.expression.map(place),
+                         issues: error.issues.map { FHIRValidationIssue(severity: $0.severity, code: $0.code, message: $0.message, expression: place($0.expression)) })
     }
 }
