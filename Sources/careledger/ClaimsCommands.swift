@@ -120,8 +120,7 @@ struct ClaimsCommand: AsyncParsableCommand {
     }
 
     struct Submit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Submit a FHIR Claim; the contract adjudicates it in its block and the response is printed.")
+        static let configuration = CommandConfiguration(abstract: "Submit a FHIR Claim; the contract adjudicates it in its block and the response is printed.")
         @OptionGroup var options: DataOption
         @Argument(help: "A FHIR R4 Claim JSON file.") var file: String
         @Option(name: .customLong("as"), help: "A provider organization's key or its clinical/billing staff's.") var signer: String

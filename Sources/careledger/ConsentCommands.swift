@@ -16,8 +16,7 @@ struct ConsentCommand: AsyncParsableCommand {
         subcommands: [Grant.self, Revoke.self, List.self])
 
     struct Grant: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Grant access; effective from the next block. Sensitive categories must be named to be covered.")
+        static let configuration = CommandConfiguration(abstract: "Grant access; effective from the next block. Sensitive categories must be named to be covered.")
         @OptionGroup var signing: PatientSignerOptions
         @Option(help: "Grantee: a member or organization (key name or id).") var to: String?
         @Option(help: "Grantee role instead of --to: \(Role.allCases.map(\.rawValue).joined(separator: ", ")).") var role: String?

@@ -32,8 +32,7 @@ struct NetworkCommand: AsyncParsableCommand {
         @Option(help: "etcd members (1…7).") var etcdMembers = 3
         @Option(help: "First port of the range the network uses.") var basePort = 7400
         @Option(help: "Chain id of a new network.") var chainId = "careledger-consortium"
-        @Option(help: "Blocks between checkpoint snapshots on every node of a new network (default 1000); a new node joins from the newest one a quorum signed.")
-        var checkpointBlocks: UInt64?
+        @Option(help: "Blocks between checkpoint snapshots on every node of a new network (default 1000).") var checkpointBlocks: UInt64?
         @Flag(help: "Keep the organizations' keys in the clear (throwaway networks only).") var insecurePlainKeys = false
         @Flag(help: "Print JSON.") var json = false
 

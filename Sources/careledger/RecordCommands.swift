@@ -40,8 +40,7 @@ struct RecordCommand: AsyncParsableCommand {
         subcommands: [Put.self, Get.self, History.self, Erase.self, Find.self])
 
     struct Put: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Encrypt a FHIR resource, store it at the author's organization and register it on-chain.")
+        static let configuration = CommandConfiguration(abstract: "Encrypt a FHIR resource, store it at the author's organization and register it on-chain.")
         @OptionGroup var options: DataOption
         @Option(name: .customLong("as"), help: "Author: a member key (clinician, nurse, pharmacist, integration) or an organization key.") var author: String
         @Option(help: "The patient: key name or id.") var patient: String
@@ -73,8 +72,7 @@ struct RecordCommand: AsyncParsableCommand {
     }
 
     struct Get: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Read a record: decided against on-chain consent and logged before anything is released. Exit 3 when denied.")
+        static let configuration = CommandConfiguration(abstract: "Read a record: decided against on-chain consent and logged before anything is released. Exit 3 when denied.")
         @OptionGroup var options: DataOption
         @Argument(help: "Record id (64 hex).") var record: String
         @Option(name: .customLong("as"), help: "Requester key name.") var requester: String
@@ -122,8 +120,7 @@ struct RecordCommand: AsyncParsableCommand {
     }
 
     struct Erase: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Erase a record: recorded on-chain, then blob, wrapped keys and index entries are destroyed.")
+        static let configuration = CommandConfiguration(abstract: "Erase a record: recorded on-chain, then blob, wrapped keys and index entries are destroyed.")
         @OptionGroup var options: DataOption
         @Argument(help: "Record id (64 hex).") var record: String
         @Option(name: .customLong("as"), help: "The patient, a delegate, or the custodian organization.") var signer: String
@@ -138,8 +135,7 @@ struct RecordCommand: AsyncParsableCommand {
     }
 
     struct Find: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Find records by a direct identifier through the blind index (keyed hashes; words of ≥ 3 characters).")
+        static let configuration = CommandConfiguration(abstract: "Find records by a direct identifier through the blind index (keyed hashes; words of ≥ 3 characters).")
         @OptionGroup var options: DataOption
         @Option(help: "Field: \(IdentifierField.allCases.map(\.rawValue).joined(separator: ", ")).") var field = "name"
         @Argument(help: "Query: a name, identifier, phone or address (prefixes work).") var query: String

@@ -197,8 +197,7 @@ struct SupplyCommand: AsyncParsableCommand {
 
     /// `supply ship`: ships units and cases to another organization.
     struct Ship: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Ship units and/or cases you own to another organization; ownership moves when it receives them.")
+        static let configuration = CommandConfiguration(abstract: "Ship units and/or cases you own to another organization; ownership moves when it receives them.")
         @OptionGroup var transfer: TransferOptions
         @Option(help: "The recipient organization (manufacturer, distributor, pharmacy or hospital): key name or id.") var to: String
 
@@ -210,8 +209,7 @@ struct SupplyCommand: AsyncParsableCommand {
 
     /// `supply receive`: receives units and cases shipped to the signer's organization.
     struct Receive: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Receive units and/or cases shipped to your organization, naming the shipper; ownership moves to you.")
+        static let configuration = CommandConfiguration(abstract: "Receive units and/or cases shipped to your organization, naming the shipper; ownership moves to you.")
         @OptionGroup var transfer: TransferOptions
         @Option(help: "The shipper organization: key name or id.") var from: String
 
@@ -223,8 +221,7 @@ struct SupplyCommand: AsyncParsableCommand {
 
     /// `supply recall`: recalls a lot.
     struct Recall: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Recall a lot (as the product's manufacturer or a regulator); every unit of it is recalled at once.")
+        static let configuration = CommandConfiguration(abstract: "Recall a lot (as the product's manufacturer or a regulator); every unit of it is recalled at once.")
         @OptionGroup var options: DataOption
         @Option(name: .customLong("as"), help: "The manufacturer's or a regulator's key, or its supply-chain staff's.") var signer: String
         @Option(help: "The product's GTIN.") var gtin: String
@@ -257,8 +254,7 @@ struct SupplyCommand: AsyncParsableCommand {
 
     /// `supply clear`: clears suspect units.
     struct Clear: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Clear suspect units after investigation (as their manufacturer or a regulator): back to active, or in transit.")
+        static let configuration = CommandConfiguration(abstract: "Clear suspect units after investigation (as their manufacturer or a regulator): back to active, or in transit.")
         @OptionGroup var action: UnitActionOptions
 
         func run() async throws {
@@ -413,8 +409,7 @@ struct RxCommand: AsyncParsableCommand {
 
     /// `rx fill`: dispenses one fill with serialized units.
     struct Fill: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Dispense one fill (as a pharmacist or pharmacy): exactly the prescribed number of units your pharmacy owns.")
+        static let configuration = CommandConfiguration(abstract: "Dispense one fill (as a pharmacist or pharmacy): exactly the prescribed number of units your pharmacy owns.")
         @OptionGroup var options: DataOption
         @Argument(help: "Prescription id (64 hex).") var prescription: String
         @Option(name: .customLong("as"), help: "A pharmacist's key (pharmacy or hospital), or the pharmacy's.") var signer: String

@@ -27,8 +27,7 @@ struct TelehealthCommand: AsyncParsableCommand {
 
     /// `telehealth open`: the clinician starts a session.
     struct Open: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Open a session with a patient (as a clinician): session key wrapped to both parties, key commitment anchored.")
+        static let configuration = CommandConfiguration(abstract: "Open a session with a patient (as a clinician): session key wrapped to both parties, key commitment anchored.")
         @OptionGroup var options: DataOption
         @Option(name: .customLong("as"), help: "The clinician's key.") var signer: String
         @Option(help: "The patient (key name or id).") var patient: String
@@ -51,8 +50,7 @@ struct TelehealthCommand: AsyncParsableCommand {
 
     /// `telehealth join`: the patient joins.
     struct Join: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Join a session (as its patient): checks the wrapped key against the on-chain commitment, then anchors the join.")
+        static let configuration = CommandConfiguration(abstract: "Join a session (as its patient): checks the wrapped key against the on-chain commitment, then anchors the join.")
         @OptionGroup var options: DataOption
         @Argument(help: "Session id (64 hex).") var session: String
         @Option(name: .customLong("as"), help: "The patient's key (or a delegate's; a delegate holds no copy of the key).") var signer: String
@@ -67,8 +65,7 @@ struct TelehealthCommand: AsyncParsableCommand {
 
     /// `telehealth send`: seal a message or file into the session log.
     struct Send: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Encrypt a message or a file with the session key into the session's message log (as a participant of a joined session).")
+        static let configuration = CommandConfiguration(abstract: "Encrypt a message or a file with the session key into the session's message log (as a participant of a joined session).")
         @OptionGroup var options: DataOption
         @Argument(help: "Session id (64 hex).") var session: String
         @Option(name: .customLong("as"), help: "The clinician's or the patient's key.") var signer: String
@@ -99,8 +96,7 @@ struct TelehealthCommand: AsyncParsableCommand {
 
     /// `telehealth read`: decrypt the session log as a participant.
     struct Read: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Decrypt the session's messages (as a participant); each is authenticated, in each sender's sequence order.")
+        static let configuration = CommandConfiguration(abstract: "Decrypt the session's messages (as a participant); each is authenticated, in each sender's sequence order.")
         @OptionGroup var options: DataOption
         @Argument(help: "Session id (64 hex).") var session: String
         @Option(name: .customLong("as"), help: "The clinician's or the patient's key.") var signer: String

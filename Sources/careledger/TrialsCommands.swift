@@ -54,8 +54,7 @@ struct TrialsCommand: AsyncParsableCommand {
 
     /// `trials amend`: the next protocol version.
     struct Amend: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Append a protocol version (as the sponsor); what is not given carries over. Endpoint changes are recorded with it.")
+        static let configuration = CommandConfiguration(abstract: "Append a protocol version (as the sponsor); what is not given carries over. Endpoint changes are recorded with it.")
         @OptionGroup var options: DataOption
         @Argument(help: "Trial id.") var trial: String
         @Option(name: .customLong("as"), help: "The sponsor's key, or its researcher's.") var signer: String
@@ -86,8 +85,7 @@ struct TrialsCommand: AsyncParsableCommand {
 
     /// `trials consent`: research consent to a consent-form version.
     struct Consent: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Give research consent to a trial's consent form (as the patient or a delegate), or re-consent to a newer form.")
+        static let configuration = CommandConfiguration(abstract: "Give research consent to a trial's consent form (as the patient or a delegate), or re-consent to a newer form.")
         @OptionGroup var signing: PatientSignerOptions
         @Argument(help: "Trial id.") var trial: String
         @Option(help: "The consent-form version consented to (default: the version in force, printed).") var consentFormVersion: Int?
@@ -111,8 +109,7 @@ struct TrialsCommand: AsyncParsableCommand {
 
     /// `trials withdraw`: the patient leaves the trial.
     struct Withdraw: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Withdraw from a trial (as the patient or a delegate): no enrollment or data for the patient is accepted afterwards.")
+        static let configuration = CommandConfiguration(abstract: "Withdraw from a trial (as the patient or a delegate): no enrollment or data for the patient is accepted afterwards.")
         @OptionGroup var signing: PatientSignerOptions
         @Argument(help: "Trial id.") var trial: String
 
@@ -127,8 +124,7 @@ struct TrialsCommand: AsyncParsableCommand {
 
     /// `trials enroll`: site staff enroll a consented patient.
     struct Enroll: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Enroll a consented patient (as a clinician or researcher of a trial site).")
+        static let configuration = CommandConfiguration(abstract: "Enroll a consented patient (as a clinician or researcher of a trial site).")
         @OptionGroup var options: DataOption
         @Argument(help: "Trial id.") var trial: String
         @Option(name: .customLong("as"), help: "A site clinician's or researcher's key.") var signer: String
@@ -210,8 +206,7 @@ struct TrialsCommand: AsyncParsableCommand {
 
     /// `trials criteria`: recruitment eligibility criteria.
     struct Criteria: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Publish (a new version of) the recruitment eligibility criteria (as the sponsor); this opens recruitment.")
+        static let configuration = CommandConfiguration(abstract: "Publish (a new version of) the recruitment eligibility criteria (as the sponsor); this opens recruitment.")
         @OptionGroup var options: DataOption
         @Argument(help: "Trial id.") var trial: String
         @Option(name: .customLong("as"), help: "The sponsor's key, or its researcher's.") var signer: String
@@ -291,8 +286,7 @@ struct TrialsCommand: AsyncParsableCommand {
 
     /// `trials show`: a trial as the chain records it.
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Show a trial: protocol versions, enrollment, data batches, results with outcome-switching flags, criteria.")
+        static let configuration = CommandConfiguration(abstract: "Show a trial: protocol versions, enrollment, data batches, results with outcome-switching flags, criteria.")
         @OptionGroup var options: DataOption
         @Argument(help: "Trial id.") var trial: String
         @Option(help: "Also show this patient's standing (key name or id).") var participant: String?

@@ -22,9 +22,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         // A consortium node that joined from a checkpoint is verified from that snapshot, kept in its directory.
-        let snapshots = FileManager.default.fileExists(atPath: options.directory.snapshotsURL.path)
-            ? try DirectorySnapshotArchive(directory: options.directory.snapshotsURL) : nil
-        let outcome = try ChainAudit.run(store: store, snapshots: snapshots) { height, _ in bar.update(height + 1) }
+        let outcome = try ChainAudit.run(store: store, snapshots: try options.directory.snapshotArchive()) { height, _ in bar.update(height + 1) }
         bar.finish()
         let seconds = (clock.now - start) / .seconds(1)
         let attested = try ChainAudit.attestations(store: store)
@@ -42,10 +40,7 @@ struct VerifyCommand: AsyncParsableCommand {
             } else {
                 Terminal.line("✓ chain \(report.chainId) verified: \(report.height + 1) blocks, \(grouped(report.transactions)) transactions, \(report.stateEntries) state entries, \(report.logNodes) log nodes in \(fixed(seconds, 2)) s")
                 Terminal.line("  head \(report.headHash.hex)   log root \(report.logRoot.hex)")
-                if let base = report.base {
-                    Terminal.line("  from the checkpoint snapshot at height \(base.height) (\(base.digest.hex.prefix(16))…) this node joined from: its frames checked, "
-                                  + "blocks \(base.height + 1)…\(report.height) re-executed from its state")
-                }
+                if let base = report.base { Terminal.line("  from the checkpoint snapshot this node joined from: height \(base.height), \(base.digest.hex.prefix(16))…") }
                 if let attested, attested.checked > 0 {
                     Terminal.line("  attestations: \(attested.checked) checked, final height \(attested.finalHeight.map(String.init) ?? "none") (quorum \(attested.quorum)), \(attested.badSignatures) with a bad signature")
                 }

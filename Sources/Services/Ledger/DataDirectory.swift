@@ -187,6 +187,11 @@ public struct DataDirectory: Sendable {
     /// Where a consortium node keeps its checkpoint snapshots.
     public var snapshotsURL: URL { url.appendingPathComponent("snapshots", isDirectory: true) }
 
+    /// The node's checkpoint snapshots, if it keeps any (a consortium node that made or joined from one).
+    public func snapshotArchive() throws -> DirectorySnapshotArchive? {
+        FileManager.default.fileExists(atPath: snapshotsURL.path) ? try DirectorySnapshotArchive(directory: snapshotsURL) : nil
+    }
+
     public var vaultPath: String { url.appendingPathComponent("vault.sqlite").path }
     /// Client assertions the node's token endpoint accepted, kept until they expire (no PHI).
     public var usedAssertionsPath: String { url.appendingPathComponent("assertions.sqlite").path }
