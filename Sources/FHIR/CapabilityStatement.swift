@@ -32,9 +32,9 @@ public enum CapabilityStatement {
                 "conditionalCreate": true, "conditionalUpdate": false, "conditionalDelete": "not-supported",
                 "searchParam": parameters,
             ]
-            if let operations = operations[type] {
-                resource["operation"] = operations.map { ["name": $0.name, "definition": $0.definition] }
-            }
+            // $validate works on every type.
+            let validate = (name: "validate", definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate")
+            resource["operation"] = ((operations[type] ?? []) + [validate]).map { ["name": $0.name, "definition": $0.definition] }
             let includes = SearchParameters.includeElements(type)
             if !includes.isEmpty { resource["searchInclude"] = includes.map { "\(type):\($0)" } }
             return resource

@@ -112,12 +112,23 @@ enum FHIRRoutes {
         }
         // Type-level operations. (A constant "Claim/$submit" route would shadow POST /fhir/Claim in the router's trie.)
         group.post(":type/:id") { request, context in
+            if context.parameters.get("id") == "$validate" {
+                _ = try context.requester()
+                return response(try FHIRService.validate(try await body(request), type: try supportedType(context), id: nil), pretty: pretty(request))
+            }
             guard context.parameters.get("type") == "Claim", context.parameters.get("id") == "$submit" else {
-                throw FHIRError(405, "not-supported", "POST to an instance is not a FHIR interaction; the only type-level operation is Claim/$submit")
+                throw FHIRError(405, "not-supported", "POST to an instance is not a FHIR interaction; the type-level operations are Claim/$submit and $validate")
             }
             let claimResponse = try await fhir.submitClaim(try await body(request), requester: try context.requester())
             return response(claimResponse, headers: [.location: "\(fhirBase(services))/ClaimResponse/\(claimResponse["id"] as? String ?? "")"],
                             pretty: pretty(request))
+        }
+        group.post(":type/:id/:operation") { request, context in
+            guard context.parameters.get("operation") == "$validate", let id = context.parameters.get("id"), FHIRJSON.isValidID(id) else {
+                throw FHIRError(405, "not-supported", "the only instance-level operation is $validate")
+            }
+            _ = try context.requester()
+            return response(try FHIRService.validate(try await body(request), type: try supportedType(context), id: id), pretty: pretty(request))
         }
         group.post(":type/_search") { request, context in
             let type = try supportedType(context)

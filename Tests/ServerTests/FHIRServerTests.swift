@@ -430,6 +430,37 @@ struct FHIRServerTests {
         } }
     }
 
+    /// `$validate` at type and instance level (issue 15, item 2): the OperationOutcome of the R4
+    /// checks, for the resource or a Parameters resource holding it; nothing is stored.
+    @Test(.timeLimit(.minutes(2)))
+    func validateAtTypeAndInstanceLevelStoresNothing() async throws {
+        try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
+            let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
+            let patientID = try #require(try await doctor.call(.post, "/fhir/Patient", Self.patient).json["id"] as? String)
+            let count = { try await doctor.call(.get, "/fhir/Observation?patient=\(patientID)&_summary=count").json["total"] as? Int }
+            let valid = Self.observation(patientID, code: "29463-7", date: "2024-02-10")
+            let ok = try await doctor.call(.post, "/fhir/Observation/$validate", valid)
+            #expect(ok.status == .ok && ok.json["resourceType"] as? String == "OperationOutcome", "\(ok.json)")
+            #expect((ok.json["issue"] as? [[String: Any]])?.allSatisfy { $0["severity"] as? String == "information" } == true, "\(ok.json)")
+            // Without its code, inside Parameters: 200, the problem named with its expression.
+            var missing = valid
+            missing["code"] = nil
+            let wrapped: [String: Any] = ["resourceType": "Parameters", "parameter": [["name": "resource", "resource": missing]]]
+            let bad = try await doctor.call(.post, "/fhir/Observation/$validate", wrapped)
+            let issues = bad.json["issue"] as? [[String: Any]] ?? []
+            #expect(bad.status == .ok && issues.contains { $0["severity"] as? String == "error" && ($0["expression"] as? [String])?.first == "Observation.code" },
+                    "\(bad.json)")
+            // Instance level: the id in the body must be the URL's; another type is refused.
+            var withID = valid
+            withID["id"] = "obs-1"
+            #expect(try await doctor.call(.post, "/fhir/Observation/obs-1/$validate", withID).status == .ok)
+            #expect(try await doctor.call(.post, "/fhir/Observation/obs-2/$validate", withID).status == .badRequest)
+            #expect(try await doctor.call(.post, "/fhir/Patient/$validate", valid).status == .badRequest)
+            #expect(try await doctor.call(.post, "/fhir/Observation/obs-1/$everything", withID).status == .methodNotAllowed)
+            #expect(try await count() == 0, "$validate stored nothing")
+        } }
+    }
+
     /// With the records service the OpenAPI document lists the record routes too, and each is served.
     @Test(.timeLimit(.minutes(2)))
     func everyDocumentedRouteIsServedWithRecords() async throws {

@@ -81,6 +81,27 @@ public final class FHIRService: Sendable {
         return keys
     }
 
+    /// `$validate` (type or instance level): the OperationOutcome of checking `body` — the resource,
+    /// or a Parameters resource whose `resource` parameter holds it — as a `type` (with id `id` at
+    /// instance level) against the R4 definitions. Nothing is stored and nothing is read.
+    public static func validate(_ body: [String: Any], type: String, id: String?) throws(FHIRError) -> [String: Any] {
+        var resource = body
+        if body["resourceType"] as? String == "Parameters" {
+            let parameters = body["parameter"] as? [[String: Any]] ?? []
+            guard let given = parameters.first(where: { $0["name"] as? String == "resource" })?["resource"] as? [String: Any] else {
+                throw .invalid("$validate takes the resource, or Parameters with a `resource` parameter", at: "Parameters.parameter")
+            }
+            resource = given
+        }
+        guard resource["resourceType"] as? String == type else {
+            throw .invalid("the resource to validate is not a \(type)", at: "resourceType")
+        }
+        if let id, let given = resource["id"] as? String, given != id {
+            throw .invalid("resource id \(given) does not match the URL's \(id)", at: "\(type).id")
+        }
+        return FHIRValidator.outcome(FHIRValidator.validate(resource))
+    }
+
     /// Creates a resource (server-assigned id unless `id` is given, as in update-as-create).
     public func create(_ resource: [String: Any], type: String, id: String? = nil, requester: Identity) async throws(FHIRError) -> FHIRVersion {
         try FHIRJSON.validate(resource, expectedType: type)
