@@ -52,15 +52,9 @@ public struct Attestation: Sendable, Hashable {
 
     /// The canonical bytes of everything but the signature.
     private var body: [UInt8] {
-        var writer = CanonicalWriter(capacity: 200)
-        writer.write(versionByte: Self.formatVersion)
-        writer.write(string: chainId)
-        writer.write(uint: height)
-        writer.write(hash: blockHash)
-        writer.write(hash: stateRoot)
-        writer.write(hash: logRoot)
-        writer.write(hash: attester)
-        return writer.bytes
+        SignedRecord.body(version: Self.formatVersion, chainId: chainId, height: height, attester: attester) { writer in
+            for hash in [blockHash, stateRoot, logRoot] { writer.write(hash: hash) }
+        }
     }
 
     /// The message the attester signs.
@@ -91,6 +85,17 @@ public struct Attestation: Sendable, Hashable {
 /// The outer form of a signed record (an attestation, a checkpoint statement): its canonical body
 /// as a byte string, then its 64-byte Ed25519 signature.
 enum SignedRecord {
+    /// A body: the version byte, the chain id and height, the record's own `fields`, then the attester.
+    static func body(version: UInt8, chainId: String, height: UInt64, attester: IdentityID, _ fields: (inout CanonicalWriter) -> Void) -> [UInt8] {
+        var writer = CanonicalWriter(capacity: 200)
+        writer.write(versionByte: version)
+        writer.write(string: chainId)
+        writer.write(uint: height)
+        fields(&writer)
+        writer.write(hash: attester)
+        return writer.bytes
+    }
+
     static func encode(body: [UInt8], signature: [UInt8]) -> [UInt8] {
         var writer = CanonicalWriter(capacity: body.count + 80)
         writer.write(bytes: body)

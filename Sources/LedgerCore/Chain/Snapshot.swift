@@ -47,15 +47,11 @@ public struct CheckpointStatement: Sendable, Hashable {
     }
 
     private var body: [UInt8] {
-        var writer = CanonicalWriter(capacity: 200)
-        writer.write(versionByte: Self.formatVersion)
-        writer.write(string: chainId)
-        writer.write(uint: height)
-        writer.write(hash: blockHash)
-        writer.write(hash: snapshotDigest)
-        writer.write(uint: snapshotBytes)
-        writer.write(hash: attester)
-        return writer.bytes
+        SignedRecord.body(version: Self.formatVersion, chainId: chainId, height: height, attester: attester) { writer in
+            writer.write(hash: blockHash)
+            writer.write(hash: snapshotDigest)
+            writer.write(uint: snapshotBytes)
+        }
     }
 
     /// The message the attester signs.
