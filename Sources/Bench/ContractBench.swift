@@ -149,9 +149,9 @@ struct ContractBench: AsyncParsableCommand {
              "benefits":[{"code":"99213","allowed":150.00}]}
             """.utf8))
         try await LedgerBench.commitSetup(ledger, [ledger.sign(payer, plan)])
-        try await LedgerBench.commitSetup(ledger, patientKeys.map { patient in
-            ledger.sign(payer, ClaimsContract.Enroll(plan: "BENCH", patient: patient.derivedID, startMs: now - 400 * day, endMs: now + 300 * day))
-        })
+        let enrollments = patientKeys.map { CoverageEnrollment(plan: "BENCH", patient: $0.derivedID, startMs: now - 400 * day, endMs: now + 300 * day) }
+        try await LedgerBench.commitSetup(ledger, enrollments.map { ledger.sign(payer, $0.call) })
+        let memberIDs = enrollments.map(\.memberID)
         let record: @Sendable (Int) -> Hash256 = { i in Hash256.sha256(Array("bench-record-\(i)".utf8)) }
         let patientIDs = patientKeys.map(\.derivedID)
         var registrations: [Transaction] = []
@@ -172,7 +172,7 @@ struct ContractBench: AsyncParsableCommand {
             let device = devices[i % senderCount]
             let submit = ClaimsContract.Submit(
                 claim: Hash256.sha256(Array("bench-claim-\(i)".utf8)), plan: "BENCH", patient: patientIDs[i % patientCount],
-                claimHash: Hash256.sha256(Array("claim-\(i)".utf8)), diagnoses: ["E11.9"],
+                memberID: memberIDs[i % patientCount], claimHash: Hash256.sha256(Array("claim-\(i)".utf8)), diagnoses: ["E11.9"],
                 items: [ClaimItem(sequence: 1, code: "99213", quantity: 1, unitPriceMinor: 20_000, serviceMs: firstDay + Int64(i / patientCount) * day,
                                   record: record(i))])
             return (device, TransactionBody(chainId: chainId, sender: device.derivedID, publicKey: device.signingPublicKey,

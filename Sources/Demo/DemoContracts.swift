@@ -10,14 +10,14 @@ import Services
 /// prescriptions, trials and telehealth follow the same pattern).
 extension DemoScript {
     /// A FHIR Claim for one office visit, documented by an on-chain record.
-    static func visitClaim(_ number: String, code: String = "99213", price: Double, record: Hash256, today: String) -> [String: Any] {
+    static func visitClaim(_ number: String, code: String = "99213", price: Double, record: Hash256, today: String, memberID: Hash256) -> [String: Any] {
         [
             "resourceType": "Claim", "status": "active", "use": "claim", "created": today,
             "identifier": [["system": "urn:demo:general-hospital:claims", "value": number]],
             "type": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"]]],
             "patient": ["reference": "Patient/demo-patient"], "provider": ["reference": "Organization/general-hospital"],
             "priority": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"]]],
-            "insurance": [["sequence": 1, "focal": true, "coverage": ["identifier": ["system": ClaimMapping.planSystem, "value": "ACME-GOLD"]]]],
+            "insurance": [["sequence": 1, "focal": true, "coverage": ["identifier": ClaimMapping.memberIdentifier(plan: "ACME-GOLD", memberID: memberID)]]],
             "diagnosis": [["sequence": 1, "diagnosisCodeableConcept": ["coding": [["system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "E11.9"]]]]],
             "item": [["sequence": 1, "productOrService": ["coding": [["system": "http://www.ama-assn.org/go/cpt", "code": code]]],
                       "servicedDate": today, "quantity": ["value": 1], "unitPrice": ["value": price, "currency": "USD"],
@@ -34,9 +34,10 @@ extension DemoScript {
             """.utf8))
         try await ledger.commit(ledger.sign(agent, plan))
         let now = SystemClock().nowMs()
-        try await ledger.commit(ledger.sign(agent, ClaimsContract.Enroll(
-            plan: "ACME-GOLD", patient: patient.derivedID, startMs: now - 30 * 86_400_000, endMs: now + 335 * 86_400_000)))
-        story.ok("acme-health-plan's claims-agent registered plan ACME-GOLD ($100 deductible, 20 % coinsurance, $1,000 out-of-pocket cap) and enrolled the patient's pseudonym")
+        let memberID = try await ledger.client.enroll(patient.derivedID, plan: "ACME-GOLD", startMs: now - 30 * 86_400_000,
+                                                      endMs: now + 335 * 86_400_000, signer: agent).memberID
+        story.ok("acme-health-plan's claims-agent registered plan ACME-GOLD ($100 deductible, 20 % coinsurance, $1,000 out-of-pocket cap) and enrolled the patient")
+        story.note("member id \(memberID.hex.prefix(16))… goes on the patient's card; the chain holds only a hash of it with the patient, so no one else can tell whose coverage it is")
 
         let today = String(FHIRDateTime.instant(ms: now).prefix(10))
         let encounter = try await ledger.putRecord(content: Array("""
@@ -48,7 +49,7 @@ extension DemoScript {
         func submit(_ claim: [String: Any]) async throws -> ClaimEntry {
             try await ledger.fhir.submitClaim(claim, signer: hospital, patient: patient.derivedID, plan: nil)
         }
-        let paid = try await submit(Self.visitClaim("CLM-1001", price: 200.00, record: encounter.entry.record, today: today))
+        let paid = try await submit(Self.visitClaim("CLM-1001", price: 200.00, record: encounter.entry.record, today: today, memberID: memberID))
         try expect(paid.outcome == .paid && paid.payerMinor == 4_000 && paid.patientMinor == 11_000, "claim paid with deductible and coinsurance")
         story.ok("general-hospital submitted FHIR Claim CLM-1001 (office visit 99213, billed $200.00); the contract adjudicated it in its block:")
         for line in ClaimText.lines(paid, currency: "USD").dropFirst() { story.note(line) }
@@ -56,11 +57,11 @@ extension DemoScript {
                                              signer: agent)
         story.ok("acme-health-plan recorded its $40.00 payment against the claim (remittance hash on-chain)")
 
-        let duplicate = try await submit(Self.visitClaim("CLM-1002", price: 200.00, record: encounter.entry.record, today: today))
+        let duplicate = try await submit(Self.visitClaim("CLM-1002", price: 200.00, record: encounter.entry.record, today: today, memberID: memberID))
         try expect(duplicate.outcome == .denied && duplicate.lines[0].adjustments.first?.reason == .duplicate, "duplicate denied")
         story.refused("CLM-1002 bills the same visit again under a new number: denied, CARC 18 — \(AdjustmentReason.duplicate.text)")
         let phantom = try await submit(Self.visitClaim("CLM-1003", code: "99214", price: 260.00,
-                                                       record: Hash256.sha256(Array("a visit that never happened".utf8)), today: today))
+                                                       record: Hash256.sha256(Array("a visit that never happened".utf8)), today: today, memberID: memberID))
         try expect(phantom.outcome == .denied && phantom.lines[0].adjustments.first?.reason == .noDocumentingRecord, "phantom denied")
         story.refused("CLM-1003 bills a visit no record documents: denied, CARC 16 — phantom billing")
         story.note("both denials are on the chain with their reasons: fraud attempts leave a trace anyone authorized can audit")

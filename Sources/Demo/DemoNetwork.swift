@@ -242,13 +242,14 @@ struct NetworkDemo {
         story.chapter("A private claim: only the hospital's and the health plan's nodes hold it")
         let payerToken = try await DemoScript.token(base: urls.payer, keys: payer)
         let nowMs = Int64(Date().timeIntervalSince1970 * 1_000), day: Int64 = 86_400_000
+        let enrollment = CoverageEnrollment(plan: "GOLD", patient: patient.derivedID, startMs: nowMs - 30 * day, endMs: nowMs + 300 * day)
         _ = try await Self.submit(urls.payer, token: payerToken, chainId: chainId, signer: payer,
                                   sequence: try await Self.nextSequence(urls.payer, token: payerToken),
                                   ClaimsContract.RegisterPlan(plan: "GOLD", currency: "USD", deductible: 10_000, coinsurance: 2_000,
                                                               outOfPocketMax: 100_000, benefits: [.init(code: "99213", allowed: 15_000)]))
         _ = try await Self.submit(urls.payer, token: payerToken, chainId: chainId, signer: payer,
                                   sequence: try await Self.nextSequence(urls.payer, token: payerToken),
-                                  ClaimsContract.Enroll(plan: "GOLD", patient: patient.derivedID, startMs: nowMs - 30 * day, endMs: nowMs + 300 * day))
+                                  enrollment.call)
         story.ok("acme-health-plan registered plan GOLD and enrolled the patient through its own node")
         let riveraToken = try await DemoScript.token(base: urls.hospital, keys: rivera)
         let encounterJSON = """
@@ -265,7 +266,7 @@ struct NetworkDemo {
              "type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},
              "patient":{"reference":"Patient/\(patientID)"},"provider":{"reference":"Organization/general-hospital"},
              "priority":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/processpriority","code":"normal"}]},
-             "insurance":[{"sequence":1,"focal":true,"coverage":{"identifier":{"system":"\(ClaimMapping.planSystem)","value":"GOLD"}}}],
+             "insurance":[{"sequence":1,"focal":true,"coverage":{"identifier":{"system":"\(ClaimMapping.memberSystemPrefix)GOLD","value":"\(enrollment.memberID.hex)"}}}],
              "diagnosis":[{"sequence":1,"diagnosisCodeableConcept":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10","code":"N18.3"}]}}],
              "item":[{"sequence":1,"productOrService":{"coding":[{"system":"http://www.ama-assn.org/go/cpt","code":"99213"}]},"servicedDate":"\(today)",
                       "quantity":{"value":1},"unitPrice":{"value":200.00,"currency":"USD"},"encounter":[{"reference":"Encounter/\(encounterID)"}]}]}

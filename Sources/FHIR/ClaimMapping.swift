@@ -45,8 +45,17 @@ public struct FHIRRecordIDs: Sendable {
 /// cross as decimals in FHIR and integer minor units on the chain; nothing in between is
 /// floating point beyond the one exact conversion of a parsed JSON number.
 public enum ClaimMapping {
-    /// Identifier system of a plan id (in Claim.insurance.coverage.identifier).
+    /// Identifier system of a plan id (in a ClaimResponse's insurance.coverage.identifier).
     public static let planSystem = "urn:careledger:plan"
+    /// Identifier system of the member ids a plan issues, followed by the plan id: a Claim's
+    /// insurance.coverage.identifier is `{"system": "urn:careledger:member:GOLD", "value": <64 hex>}`,
+    /// the member id on the patient's card.
+    public static let memberSystemPrefix = "urn:careledger:member:"
+
+    /// The identifier of a patient's coverage under `plan` by the member id the payer issued.
+    public static func memberIdentifier(plan: String, memberID: Hash256) -> [String: Any] {
+        ["system": memberSystemPrefix + plan, "value": memberID.hex]
+    }
     /// Identifier system of an on-chain claim id.
     public static let claimSystem = "urn:careledger:claim"
     /// Identifier system of on-chain record ids.
@@ -65,6 +74,8 @@ public enum ClaimMapping {
     public struct Submission: Sendable {
         public var claimID: Hash256
         public var plan: String
+        /// The member id the payer issued the patient (Claim.insurance.coverage.identifier).
+        public var memberID: Hash256
         /// The Claim's patient reference ("Patient/<id>"), for the caller to resolve to a ledger patient.
         public var patientID: String
         public var currency: String
@@ -75,7 +86,8 @@ public enum ClaimMapping {
 
         /// The `claims.submit` call for `patient`.
         public func call(patient: IdentityID) -> ClaimsContract.Submit {
-            ClaimsContract.Submit(claim: claimID, plan: plan, patient: patient, claimHash: claimHash, diagnoses: diagnoses, items: items)
+            ClaimsContract.Submit(claim: claimID, plan: plan, patient: patient, memberID: memberID, claimHash: claimHash, diagnoses: diagnoses,
+                                  items: items)
         }
     }
 
@@ -84,10 +96,11 @@ public enum ClaimMapping {
         Hash256.sha256(domain: "careledger/claim/v1", provider.bytes + Array(key.utf8))
     }
 
-    /// Reads a FHIR Claim for submission by `provider`. `plan` overrides the plan named in
-    /// Claim.insurance. Each item must point at the record documenting it (item.encounter).
-    /// `recordID` names the record of a FHIR reference (`FHIRService.recordID`: keyed at this node).
-    public static func submission(_ claim: [String: Any], provider: IdentityID, plan override: String? = nil,
+    /// Reads a FHIR Claim for submission by `provider`. `plan` and `memberID` override the plan and
+    /// member id of Claim.insurance's coverage identifier. Each item must point at the record
+    /// documenting it (item.encounter). `recordID` names the record of a FHIR reference
+    /// (`FHIRService.recordID`: keyed at this node).
+    public static func submission(_ claim: [String: Any], provider: IdentityID, plan override: String? = nil, memberID memberOverride: Hash256? = nil,
                                   recordID: (_ type: String, _ id: String) -> Hash256) throws(FHIRError) -> Submission {
         try FHIRJSON.validate(claim, expectedType: "Claim")
         guard (claim["use"] as? String ?? "claim") == "claim" else {
@@ -105,17 +118,7 @@ public enum ClaimMapping {
               let patient = FHIRJSON.parseReference(patientRef), patient.type == "Patient" else {
             throw .unprocessable("Claim.patient must reference Patient/<id>", at: "Claim.patient")
         }
-        let plan: String
-        if let override { plan = override } else {
-            let insurance = (claim["insurance"] as? [[String: Any]]) ?? []
-            let focal = insurance.first { $0["focal"] as? Bool == true } ?? insurance.first
-            guard let identifier = (focal?["coverage"] as? [String: Any])?["identifier"] as? [String: Any],
-                  identifier["system"] as? String == planSystem, let value = identifier["value"] as? String else {
-                throw .unprocessable("Claim.insurance.coverage.identifier must name the plan (system \(planSystem))",
-                                     at: "Claim.insurance.coverage")
-            }
-            plan = value
-        }
+        let (plan, memberID) = try coverage(of: claim, plan: override, memberID: memberOverride)
         var diagnoses: [String] = []
         for (index, diagnosis) in ((claim["diagnosis"] as? [[String: Any]]) ?? []).enumerated() {
             guard let coding = ((diagnosis["diagnosisCodeableConcept"] as? [String: Any])?["coding"] as? [[String: Any]])?.first,
@@ -155,8 +158,23 @@ public enum ClaimMapping {
         }
         guard !items.isEmpty else { throw .unprocessable("a Claim to adjudicate has at least one item", at: "Claim.item") }
         let claimID = claimID(provider: provider, key: key)
-        return Submission(claimID: claimID, plan: plan, patientID: patient.id, currency: currency ?? "USD",
+        return Submission(claimID: claimID, plan: plan, memberID: memberID, patientID: patient.id, currency: currency ?? "USD",
                           claimHash: Hash256.sha256(FHIRJSON.data(claim)), diagnoses: diagnoses, items: items)
+    }
+
+    /// The plan and member id of the Claim's focal insurance (`memberIdentifier`), each unless given.
+    static func coverage(of claim: [String: Any], plan: String?, memberID: Hash256?) throws(FHIRError) -> (String, Hash256) {
+        let insurance = (claim["insurance"] as? [[String: Any]]) ?? []
+        let focal = insurance.first { $0["focal"] as? Bool == true } ?? insurance.first
+        let identifier = (focal?["coverage"] as? [String: Any])?["identifier"] as? [String: Any]
+        let system = identifier?["system"] as? String ?? ""
+        let named = system.hasPrefix(memberSystemPrefix) ? String(system.dropFirst(memberSystemPrefix.count)) : nil
+        guard let plan = plan ?? named ?? (system == planSystem ? identifier?["value"] as? String : nil),
+              let memberID = memberID ?? (named != nil ? (identifier?["value"] as? String).flatMap(Hash256.init(hex:)) : nil) else {
+            throw .unprocessable("Claim.insurance.coverage.identifier must carry the member id the payer issued: system "
+                                 + "\(memberSystemPrefix)<plan>, value 64 hex", at: "Claim.insurance.coverage.identifier")
+        }
+        return (plan, memberID)
     }
 
     /// The record a Reference points at: a FHIR resource on this ledger, or an on-chain record id.

@@ -15,11 +15,15 @@ enum ContractRoutes {
             let view = await services.view()
             return try JSON.read { () throws(ServiceError) in try view.plan(context.parameters.get("id") ?? "") }
         }
-        group.get("coverages/:id") { _, context in
+        group.get("coverages/:id") { request, context in
             let requester = try context.requester()
             let id = try RecordRoutes.hash(context, "id", what: "coverage id")
+            guard let patient = request.query("patient").flatMap(Hash256.init(hex:)),
+                  let member = request.query("member").flatMap(Hash256.init(hex:)) else {
+                throw APIError.badRequest("patient and member (the member id the payer issued) must be 64 hex characters each")
+            }
             let view = await services.view()
-            return try await JSON.read { () async throws(ServiceError) in try await view.coverage(id, as: requester) }
+            return try await JSON.read { () async throws(ServiceError) in try await view.coverage(id, patient: patient, memberID: member, as: requester) }
         }
         group.get("authorizations/:id") { _, context in
             let requester = try context.requester()

@@ -44,25 +44,26 @@ struct ClaimsCommand: AsyncParsableCommand {
     }
 
     struct Enroll: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Enroll a patient (pseudonym) in a plan for a period.")
+        static let configuration = CommandConfiguration(abstract: "Enroll a patient in a plan for a period; prints the member id for the patient's card.")
         @OptionGroup var options: DataOption
         @Option(name: .customLong("as"), help: "The payer's key, or its payer-agent's.") var signer: String
         @Option(help: "Plan id.") var plan: String
         @Option(help: "The patient (key name or id).") var patient: String
         @Option(help: "First day covered (YYYY-MM-DD).") var from: String
         @Option(help: "First day no longer covered (YYYY-MM-DD).") var to: String
+        @Option(help: "The patient's member id (64 hex) to renew; default: a new one.") var member: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() async throws {
             let (directory, keys) = try options.directoryAndKey(signer)
-            let patientID = try directory.identityID(patient)
-            let enrollment = ClaimsContract.Enroll(plan: plan, patient: patientID, startMs: try day(from, "--from"), endMs: try day(to, "--to"))
-            let receipt = try await withLedger(directory) { ledger in
-                try await ledger.commit(ledger.sign(keys, enrollment))
+            let (patientID, memberID) = (try directory.identityID(patient), try member.map { try hexID($0, "member id") })
+            let (startMs, endMs) = (try day(from, "--from"), try day(to, "--to"))
+            let enrolled = try await withLedger(directory) { ledger in
+                try await ledger.client.enroll(patientID, plan: plan, startMs: startMs, endMs: endMs, memberID: memberID, signer: keys)
             }
-            let coverage = receipt.status.transactionID
-            if json { Terminal.json(["coverage": coverage.hex, "height": receipt.status.height]) } else {
-                Terminal.line("coverage \(coverage.hex) under \(plan), \(from) to \(to), block \(receipt.status.height)")
+            if json { Terminal.json(["coverage": enrolled.coverage.hex, "member": enrolled.memberID.hex, "height": enrolled.height]) } else {
+                Terminal.line("coverage \(enrolled.coverage.hex) under \(plan), \(from) to \(to), block \(enrolled.height)")
+                Terminal.line("member id \(enrolled.memberID.hex) (for the patient's card; the chain holds only its hash with the patient)")
             }
         }
     }
@@ -125,7 +126,8 @@ struct ClaimsCommand: AsyncParsableCommand {
         @Argument(help: "A FHIR R4 Claim JSON file.") var file: String
         @Option(name: .customLong("as"), help: "A provider organization's key or its clinical/billing staff's.") var signer: String
         @Option(help: "The patient (key name or id); default: the ledger patient of the Claim's Patient reference.") var patient: String?
-        @Option(help: "Plan id; default: Claim.insurance.coverage.identifier (system urn:careledger:plan).") var plan: String?
+        @Option(help: "Plan id; default: the plan of Claim.insurance.coverage.identifier (system urn:careledger:member:<plan>).") var plan: String?
+        @Option(help: "The patient's member id (64 hex); default: Claim.insurance.coverage.identifier's value.") var member: String?
         @Flag(help: "Print the FHIR ClaimResponse.") var json = false
 
         func run() async throws {
@@ -134,9 +136,9 @@ struct ClaimsCommand: AsyncParsableCommand {
             do { claim = try FHIRJSON.object(Array(try Data(contentsOf: URL(fileURLWithPath: file)))) } catch let error as FHIRError {
                 throw CLIError("\(file): \(error.diagnostics)")
             }
-            let patientID = try patient.map { try directory.identityID($0) }
+            let (patientID, memberID) = (try patient.map { try directory.identityID($0) }, try member.map { try hexID($0, "member id") })
             let entry = try await withLedger(directory) { ledger -> ClaimEntry in
-                do { return try await ledger.fhir.submitClaim(claim, signer: keys, patient: patientID, plan: plan) } catch let error as FHIRError {
+                do { return try await ledger.fhir.submitClaim(claim, signer: keys, patient: patientID, plan: plan, memberID: memberID) } catch let error as FHIRError {
                     throw CLIError("\(file): \(error.diagnostics)")
                 }
             }

@@ -31,8 +31,9 @@ struct ClaimsCLITests {
             """)
         #expect(try await cli.run(["claims", "plan", "--as", "doc", "--file", plan]).status == 3, "a clinician is not a payer")
         _ = try await cli.ok(["claims", "plan", "--as", "agent", "--file", plan])
-        _ = try await cli.ok(["claims", "enroll", "--as", "agent", "--plan", "GOLD", "--patient", "pat",
-                          "--from", Self.date(daysFromNow: -30), "--to", Self.date(daysFromNow: 300)])
+        let enrolled = try JSONSerialization.jsonObject(with: Data(try await cli.ok(["claims", "enroll", "--as", "agent", "--plan", "GOLD", "--patient", "pat",
+                          "--from", Self.date(daysFromNow: -30), "--to", Self.date(daysFromNow: 300), "--json"]).utf8)) as? [String: Any]
+        let member = try #require(enrolled?["member"] as? String)
 
         let encounter = try cli.file("encounter.json", #"{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"}}"#)
         let put = try JSONSerialization.jsonObject(with: Data(try await cli.ok(["record", "put", "--as", "doc", "--patient", "pat", "--file", encounter, "--json"]).utf8)) as? [String: Any]
@@ -42,7 +43,7 @@ struct ClaimsCLITests {
             {"resourceType":"Claim","status":"active","use":"claim","created":"\(today)","identifier":[{"system":"urn:test","value":"C-1"}],
              "type":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/claim-type","code":"professional"}]},
              "patient":{"reference":"Patient/p1"},"provider":{"reference":"Organization/h"},"priority":{"coding":[{"code":"normal"}]},
-             "insurance":[{"sequence":1,"focal":true,"coverage":{"identifier":{"system":"urn:careledger:plan","value":"GOLD"}}}],
+             "insurance":[{"sequence":1,"focal":true,"coverage":{"identifier":{"system":"urn:careledger:member:GOLD","value":"\(member)"}}}],
              "diagnosis":[{"sequence":1,"diagnosisCodeableConcept":{"coding":[{"code":"E11.9"}]}}],
              "item":[{"sequence":1,"productOrService":{"coding":[{"code":"99213"}]},"servicedDate":"\(today)","quantity":{"value":1},
                       "unitPrice":{"value":200.00,"currency":"USD"},"encounter":[{"identifier":{"system":"urn:careledger:record","value":"\(record)"}}]}]}

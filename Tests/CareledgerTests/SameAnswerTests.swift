@@ -48,8 +48,8 @@ struct SameAnswerTests {
         // A claim, adjudicated on-chain.
         let plan = try cli.file("plan.json", #"{"plan":"GOLD","currency":"USD","deductible":100.00,"coinsurancePercent":20,"outOfPocketMax":1000.00,"benefits":[{"code":"99213","allowed":150.00}]}"#)
         try await cli.ok(["claims", "plan", "--as", "agent", "--file", plan])
-        try await cli.ok(["claims", "enroll", "--as", "agent", "--plan", "GOLD", "--patient", "pat",
-                          "--from", ClaimsCLITests.date(daysFromNow: -30), "--to", ClaimsCLITests.date(daysFromNow: 300)])
+        let member = try #require(try json(try await cli.ok(["claims", "enroll", "--as", "agent", "--plan", "GOLD", "--patient", "pat", "--json",
+                          "--from", ClaimsCLITests.date(daysFromNow: -30), "--to", ClaimsCLITests.date(daysFromNow: 300)]))["member"] as? String)
         let encounter = try cli.file("encounter.json", #"{"resourceType":"Encounter","status":"finished","class":{"code":"AMB"}}"#)
         let record = try #require(try json(try await cli.ok(["record", "put", "--as", "doc", "--patient", "pat", "--file", encounter, "--json"]))["record"] as? String)
         let today = ClaimsCLITests.date(daysFromNow: 0)
@@ -62,7 +62,10 @@ struct SameAnswerTests {
              "item":[{"sequence":1,"productOrService":{"coding":[{"code":"99213"}]},"servicedDate":"\(today)","quantity":{"value":1},
                       "unitPrice":{"value":200.00,"currency":"USD"},"encounter":[{"identifier":{"system":"urn:careledger:record","value":"\(record)"}}]}]}
             """)
-        let response = try json(try await cli.ok(["claims", "submit", claimFile, "--as", "hospital", "--patient", "pat", "--json"]))
+        // A Claim naming only the plan is refused; the member id on the command line completes it.
+        let incomplete = try await cli.run(["claims", "submit", claimFile, "--as", "hospital", "--patient", "pat"])
+        #expect(incomplete.status != 0 && incomplete.stderr.contains("member id"), "\(incomplete.stderr)")
+        let response = try json(try await cli.ok(["claims", "submit", claimFile, "--as", "hospital", "--patient", "pat", "--member", member, "--json"]))
         let claim = try #require(((response["identifier"] as? [[String: Any]])?.first)?["value"] as? String)
 
         // A pack usable through tomorrow.

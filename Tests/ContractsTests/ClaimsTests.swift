@@ -73,8 +73,12 @@ extension Harness {
     /// claims.enroll of the harness patient (or another) by the payer's agent.
     mutating func coverage(plan: String, start: Int64, end: Int64, patient: IdentityID = Harness.patientID,
                            by keys: IdentityKeys = ClaimsWorld.agent) -> VerifiedTransaction {
-        sign(keys, ClaimsContract.Enroll(plan: plan, patient: patient, startMs: start, endMs: end))
+        sign(keys, ClaimsContract.Enroll(plan: plan, member: ClaimsContract.memberKey(patient: patient, memberID: Self.memberID(patient)),
+                                         startMs: start, endMs: end))
     }
+
+    /// The member id the payer issues `patient` in these tests.
+    static func memberID(_ patient: IdentityID) -> Hash256 { Hash256.sha256(Array("member id of ".utf8) + patient.bytes) }
 
     /// One claim line.
     static func line(_ sequence: Int64, _ code: String, quantity: Int64 = 1, price: Int64, day: Int, record: Hash256? = nil) -> ClaimItem {
@@ -84,8 +88,8 @@ extension Harness {
 
     /// claims.submit; the claim id is derived from `name`.
     mutating func claim(_ name: String, _ items: [ClaimItem], by keys: IdentityKeys = ClaimsWorld.billing, plan: String = "GOLD",
-                        patient: IdentityID = Harness.patientID, diagnoses: [String] = ["J06.9"]) -> VerifiedTransaction {
-        sign(keys, ClaimsContract.Submit(claim: Self.claimID(name), plan: plan, patient: patient,
+                        patient: IdentityID = Harness.patientID, memberID: Hash256? = nil, diagnoses: [String] = ["J06.9"]) -> VerifiedTransaction {
+        sign(keys, ClaimsContract.Submit(claim: Self.claimID(name), plan: plan, patient: patient, memberID: memberID ?? Self.memberID(patient),
                                          claimHash: Hash256.sha256(Array("fhir claim \(name)".utf8)), diagnoses: diagnoses, items: items))
     }
 
@@ -147,12 +151,6 @@ struct ClaimsTests {
             $0.coverage(plan: "GOLD", start: W.t0 + 400 * W.day, end: W.t0 + 500 * W.day, by: W.otherPayer)
         },
         Row(description: "enroll in an unknown plan", expected: .unknownPlan) { $0.coverage(plan: "SILVER", start: W.t0, end: W.t0 + W.day) },
-        Row(description: "enroll an unknown patient", expected: .unknownPatient) {
-            $0.coverage(plan: "GOLD", start: W.t0, end: W.t0 + W.day, patient: H.stranger.derivedID)
-        },
-        Row(description: "enroll a clinician as a patient", expected: .unknownPatient) {
-            $0.coverage(plan: "GOLD", start: W.t0, end: W.t0 + W.day, patient: H.doctor.derivedID)
-        },
         Row(description: "enroll over existing coverage", expected: .coverageOverlap) {
             $0.coverage(plan: "GOLD", start: W.t0 + 100 * W.day, end: W.t0 + 400 * W.day)
         },
@@ -278,6 +276,13 @@ struct ClaimsTests {
         }, outcome: .denied, reason: .noDocumentingRecord),
         LineRow(description: "not eligible: service before the coverage started", make: { $0.claim("a", [H.line(1, "99213", price: 20_000, day: 2)]) },
                 outcome: .denied, reason: .notEligible),
+        LineRow(description: "not eligible: a member id the payer did not issue the patient", make: {
+            $0.claim("a", [H.line(1, "99213", price: 20_000, day: 6)], memberID: Hash256.sha256(Array("a guessed member id".utf8)))
+        }, outcome: .denied, reason: .notEligible),
+        LineRow(description: "not eligible: another patient billed under the patient's member id", make: {
+            $0.claim("a", [H.line(1, "99213", price: 20_000, day: 6, record: W.otherPatientRecord)], patient: W.otherPatient.derivedID,
+                     memberID: H.memberID(H.patientID))
+        }, outcome: .denied, reason: .notEligible),
         LineRow(description: "not covered: a code outside the plan", make: { $0.claim("a", [H.line(1, "99999", price: 20_000, day: 6)]) },
                 outcome: .denied, reason: .notCovered),
         LineRow(description: "diagnosis outside a plan that covers only diabetes", make: {
@@ -350,6 +355,32 @@ struct ClaimsTests {
             #expect(sharing == line.patientMinor)
             #expect(line.payerMinor >= 0 && line.patientMinor >= 0)
         }
+    }
+
+    /// Issue 13, finding 1: an enrollment told every node which patient a payer covers. Now
+    /// neither the enrolling transaction nor anything it writes names the patient, and a claim
+    /// finds the coverage only with the member id the payer issued.
+    @Test func enrollmentNamesNoPatientOnTheSharedChain() throws {
+        var h = W.shared.h
+        let patient = W.otherPatient.derivedID
+        let before = h.state.values
+        let enroll = h.coverage(plan: "GOLD", start: W.coverageStart, end: W.t0 + 365 * W.day, patient: patient)
+        h.runAccepted([enroll], "enroll")
+        let written = h.state.values.filter { before[$0.key] != $0.value }
+        #expect(!written.isEmpty)
+        func names(_ bytes: [UInt8]) -> Bool {
+            let id = patient.bytes, hex = Array(patient.hex.utf8)
+            return [id, hex].contains { needle in bytes.indices.contains { bytes[$0...].starts(with: needle) } }
+        }
+        #expect(!names(enroll.transaction.bytes), "the transaction names the patient")
+        for (key, value) in written { #expect(!names(Array(key.utf8)) && !names(value), "\(key) names the patient") }
+        let coverage = try #require(ClaimsContract.coverage(enroll.id, in: h.state))
+        #expect(coverage.member == ClaimsContract.memberKey(patient: patient, memberID: Harness.memberID(patient)))
+        #expect(ClaimsContract.coverages(member: coverage.member, plan: "GOLD", in: h.state).map(\.id) == [enroll.id])
+
+        h.runAccepted([h.claim("theirs", [H.line(1, "99213", price: 20_000, day: 6, record: W.otherPatientRecord)], patient: patient)])
+        #expect(h.storedClaim("theirs")?.outcome == .paid)
+        #expect(h.storedClaim("theirs")?.coverage == enroll.id)
     }
 
     /// A year of visits: the deductible is met once, coinsurance follows, the out-of-pocket

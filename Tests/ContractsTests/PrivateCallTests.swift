@@ -62,7 +62,7 @@ struct PrivateCallTests {
     /// claims.submit arguments for claim `name`: one office visit on day 6, billed 200.00.
     static func submit(_ name: String, plan: String = "GOLD",
                        items: [ClaimItem] = [H.line(1, "99213", price: 20_000, day: 6)]) -> ClaimsContract.Submit {
-        ClaimsContract.Submit(claim: H.claimID(name), plan: plan, patient: patientID,
+        ClaimsContract.Submit(claim: H.claimID(name), plan: plan, patient: patientID, memberID: H.memberID(patientID),
                               claimHash: Hash256.sha256(Array("fhir claim \(name)".utf8)), diagnoses: ["J06.9"], items: items)
     }
 

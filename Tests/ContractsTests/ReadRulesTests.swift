@@ -101,7 +101,7 @@ struct ReadRulesTests {
     static let claim = ClaimEntry(id: Hash256.sha256([1]), patient: patient, provider: hospital, submitter: Harness.doctor.derivedID,
                                   plan: "RR", coverage: nil, claimHash: .zero, diagnoses: [], items: [], lines: [], outcome: .paid,
                                   height: 1, timeMs: 0)
-    static let coverage = Coverage(id: Hash256.sha256([2]), patient: patient, plan: "RR", startMs: 0, endMs: 1)
+    static let coverage = Coverage(id: Hash256.sha256([2]), member: Hash256.sha256([3]), plan: "RR", startMs: 0, endMs: 1)
     /// A prior authorization the hospital requested under "RR".
     static let authorization = PriorAuthorization(id: Hash256.sha256([3]), patient: patient, plan: "RR", provider: hospital,
                                                   code: "70553", quantity: 1, height: 1)
@@ -153,7 +153,7 @@ struct ReadRulesTests {
         let requester = world.identity(row.who)
         let payer = Self.payer.derivedID
         #expect(ReadRules.mayReadClaim(Self.claim, requester, world.state) == row.claim, "claim")
-        #expect(ReadRules.mayReadCoverage(Self.coverage, payer: payer, requester, world.state) == row.coverage, "coverage")
+        #expect(ReadRules.mayReadCoverage(of: Self.patient, payer: payer, requester, world.state) == row.coverage, "coverage")
         #expect(ReadRules.mayReadAuthorization(Self.authorization, requester, world.state) == row.authorization, "authorization")
         #expect(ReadRules.mayReadPrescription(Self.prescription, requester, world.state) == row.prescription, "prescription")
         #expect(ReadRules.mayReadParticipant(Self.patient, of: Self.trial, requester, world.state) == row.participant, "trial participant")

@@ -279,7 +279,7 @@ enum BadInputRows {
             ConsentContract.Grant(patient: world.patient, grantee: .member(world.auditor.derivedID), purposes: [.treatment], actions: [.read])
         }, 422, "notPatientOrDelegate"),
         BadInputRow("role: a pharmacist enrolls the patient in a plan", .pharmacist, .post, "/v1/txs", headers: octet, body: tx({ $0.pharmacist }) { world in
-            ClaimsContract.Enroll(plan: "GOLD", patient: world.patient, startMs: 0, endMs: 86_400_000)
+            CoverageEnrollment(plan: "GOLD", patient: world.patient, startMs: 0, endMs: 86_400_000).call
         }, 422, "notPlanPayer"),
         BadInputRow("role: a nurse revokes a colleague", .nurse, .post, "/v1/txs", headers: octet,
                     body: tx({ $0.nurse }) { MembershipContract.Revoke(member: $0.fixture.doctor.derivedID) }, 422, "unauthorized"),

@@ -84,15 +84,23 @@ struct ContractWorkflowHTTPTests {
             // A claim: plan, coverage, a documented visit, adjudication read back with its reasons.
             _ = try await ok(Self.payer, ClaimsContract.RegisterPlan(
                 plan: "P1", currency: "USD", deductible: 0, coinsurance: 1_000, outOfPocketMax: 500_000, benefits: [.init(code: "99213", allowed: 10_000)]))
-            _ = try await ok(Self.payer, ClaimsContract.Enroll(plan: "P1", patient: patient, startMs: now - 86_400_000, endMs: now + 86_400_000 * 100))
+            let enrollment = CoverageEnrollment(plan: "P1", patient: patient, startMs: now - 86_400_000, endMs: now + 86_400_000 * 100)
+            let coverage = try await ok(Self.payer, enrollment.call)
             let visit = Hash256.sha256([7])
             _ = try await ok(fixture.clinician, RecordsContract.Register(
                 record: visit, patient: patient, resourceType: "Encounter", category: .general, ciphertextHash: Hash256.sha256([8]), version: 1))
             let claimID = Hash256.sha256([6])
             _ = try await ok(fixture.hospital, ClaimsContract.Submit(
-                claim: claimID, plan: "P1", patient: patient, claimHash: Hash256.sha256([5]), diagnoses: ["J06.9"],
+                claim: claimID, plan: "P1", patient: patient, memberID: enrollment.memberID, claimHash: Hash256.sha256([5]), diagnoses: ["J06.9"],
                 items: [ClaimItem(sequence: 1, code: "99213", quantity: 1, unitPriceMinor: 12_000, serviceMs: now - 3_600_000, record: visit)]))
             let claim = try await get("/v1/claims/\(claimID.hex)")
+            // The coverage is found only with the patient and the member id; a wrong member id looks like no coverage at all.
+            for (query, status) in [("patient=\(patient.hex)&member=\(Hash256.sha256([4]).hex)", HTTPResponse.Status.notFound),
+                                    ("patient=\(patient.hex)", .badRequest)] {
+                try await client.execute(uri: "/v1/coverages/\(coverage.hex)?\(query)", method: .get, headers: [.authorization: bearer]) {
+                    #expect($0.status == status, "\(query): \(String(buffer: $0.body))")
+                }
+            }
             #expect(claim["outcome"] as? String == "paid" && claim["payer_minor"] as? Int == 9_000 && claim["patient_minor"] as? Int == 1_000)
             #expect(((claim["lines"] as? [[String: Any]])?.first?["adjustments"] as? [[String: Any]])?.compactMap { $0["carc"] as? String } == ["45", "2"])
 

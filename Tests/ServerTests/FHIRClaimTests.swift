@@ -31,13 +31,17 @@ struct FHIRClaimTests {
             { sign(payer, ClaimsContract.RegisterPlan(
                 plan: "GOLD", currency: "USD", deductible: 10_000, coinsurance: 2_000, outOfPocketMax: 100_000,
                 benefits: [.init(code: "99213", allowed: 15_000)])) },
-            { sign(payer, ClaimsContract.Enroll(plan: "GOLD", patient: patient, startMs: now - 30 * day, endMs: now + 300 * day)) },
+            { sign(payer, CoverageEnrollment(plan: "GOLD", patient: patient, startMs: now - 30 * day, endMs: now + 300 * day,
+                                             memberID: memberID).call) },
         ]
         for step in steps {
             let receipt = try await fixture.node.submitAndWait(step(), timeoutMs: 60_000)
             #expect(receipt.status.result.isAccepted, "\(receipt.status.result.message)")
         }
     }
+
+    /// The member id the payer issued the test patient.
+    static let memberID = Hash256.sha256(Array("the test patient's member id".utf8))
 
     static func claim(_ identifier: String, patient: String, encounter: String, plan: String = "GOLD", price: Double = 200.00) -> [String: Any] {
         let today = String(FHIRDateTime.instant(ms: Int64(Date().timeIntervalSince1970 * 1_000)).prefix(10))
@@ -47,7 +51,7 @@ struct FHIRClaimTests {
             "type": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"]]],
             "patient": ["reference": "Patient/\(patient)"], "provider": ["reference": "Organization/hospital"],
             "priority": ["coding": [["system": "http://terminology.hl7.org/CodeSystem/processpriority", "code": "normal"]]],
-            "insurance": [["sequence": 1, "focal": true, "coverage": ["identifier": ["system": ClaimMapping.planSystem, "value": plan]]]],
+            "insurance": [["sequence": 1, "focal": true, "coverage": ["identifier": ClaimMapping.memberIdentifier(plan: plan, memberID: memberID)]]],
             "diagnosis": [["sequence": 1, "diagnosisCodeableConcept": ["coding": [["system": "http://hl7.org/fhir/sid/icd-10", "code": "J06.9"]]]]],
             "item": [["sequence": 1, "productOrService": ["coding": [["system": "http://www.ama-assn.org/go/cpt", "code": "99213"]]],
                       "servicedDate": today, "quantity": ["value": 1], "unitPrice": ["value": price, "currency": "USD"],

@@ -41,13 +41,14 @@ struct PeerTLSTests {
     /// GET /v1/blocks?from=1 signed by `signer`'s organization over `tls` with a client of its own
     /// (shut down after, so the listener has no connection left to drain): the status, or nil when
     /// the connection was refused (async-http-client retries a failed handshake until the deadline).
-    static func blocks(_ base: String, signer: IdentityKeys, tls: TLSConfiguration) async -> Int? {
+    /// `timeoutSeconds`: a refused handshake takes all of it; an accepted one needs more under load.
+    static func blocks(_ base: String, signer: IdentityKeys, tls: TLSConfiguration, timeoutSeconds: Int64 = 2) async -> Int? {
         let request = PrivatePayloads.signedRequest(base + "/v1/blocks?from=1&limit=1", resource: PeerRequest.blocks(from: 1),
                                                     chainId: FHIRFixture.chainId, organization: signer,
                                                     timeMs: Int64(Date().timeIntervalSince1970 * 1_000), tls: tls)
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let response = try await client.execute(request, timeout: .seconds(2))
+            let response = try await client.execute(request, timeout: .seconds(timeoutSeconds))
             _ = try await response.body.collect(upTo: 1 << 20)
             try? await client.shutdown()
             return Int(response.status.code)
@@ -67,7 +68,7 @@ struct PeerTLSTests {
                 // hospital's registered key; the hospital's listener checks the clinic's the same way.
                 let clinicConfig = try #require(try published.tls(with: clinicTLS, organization: fixture.hospital.derivedID,
                                                                   key: fixture.hospital.signingPublicKey))
-                #expect(await Self.blocks(base, signer: fixture.clinic, tls: clinicConfig) == 200)
+                #expect(await Self.blocks(base, signer: fixture.clinic, tls: clinicConfig, timeoutSeconds: 30) == 200)
 
                 let hospitalCertificate = try NIOSSLCertificate(bytes: hospitalTLS.certificateDER, format: .der)
                 let stranger = IdentityKeys(seed: Array(repeating: 77, count: 32))

@@ -174,6 +174,7 @@ struct PrivateDataTests {
 
     static func claim(patient: IdentityID, serviceMs: Int64) -> ClaimsContract.Submit {
         ClaimsContract.Submit(claim: Hash256.sha256(Array("CLM-1".utf8)), plan: "GOLD", patient: patient,
+                              memberID: Hash256.sha256(Array("member id".utf8)),
                               claimHash: Hash256.sha256(Array("the FHIR Claim".utf8)), diagnoses: [diagnosis],
                               items: [ClaimItem(sequence: 1, code: "99213", quantity: 1, unitPriceMinor: 20_000, serviceMs: serviceMs,
                                                 record: Hash256.sha256(Array("visit".utf8)))])

@@ -215,7 +215,7 @@ struct World {
         case .claimsEnroll:
             guard planRegistered, let patient = patients.first(where: { !covered.contains($0.derivedID) }) else { return nil }
             return Op(signer: Cast.agent, contract: "claims", method: "enroll", args: [
-                "plan": .string(Cast.plan), "patient": .bytes(patient.derivedID.bytes),
+                "plan": .string(Cast.plan), "member": .bytes(ClaimsContract.memberKey(patient: patient.derivedID, memberID: Self.memberID(patient.derivedID)).bytes),
                 "startMs": .int(nowMs - Cast.dayMs), "endMs": .int(nowMs + 365 * Cast.dayMs)]) { world, _ in world.covered.append(patient.derivedID) }
         case .claimsSubmit:
             guard planRegistered, !covered.isEmpty else { return nil }
@@ -227,7 +227,7 @@ struct World {
                 "sequence": .int(1), "code": .string("99213"), "quantity": .int(1), "unitPrice": .int(Int64(rng.within(50...300)) * 100),
                 "serviceMs": .int(nowMs - Cast.dayMs), "record": .bytes((documented?.id ?? Hash256.sha256(Array("phantom \(name)".utf8))).bytes)])
             return Op(signer: Cast.billing, contract: "claims", method: "submit", args: [
-                "claim": .bytes(claim.bytes), "plan": .string(Cast.plan), "patient": .bytes(patient.bytes),
+                "claim": .bytes(claim.bytes), "plan": .string(Cast.plan), "patient": .bytes(patient.bytes), "memberID": .bytes(Self.memberID(patient).bytes),
                 "claimHash": .bytes(Hash256.sha256(Array("fhir \(name)".utf8)).bytes), "diagnoses": .list([.string("J06.9")]),
                 "items": .list([item])]) { world, _ in world.claims.append(claim) }
         case .claimsPay:
@@ -363,4 +363,9 @@ struct World {
             }
         }
     }
+}
+
+extension World {
+    /// The member id the simulated payer issues a patient.
+    static func memberID(_ patient: IdentityID) -> Hash256 { Hash256.sha256(Array("simulated member id".utf8) + patient.bytes) }
 }

@@ -35,9 +35,10 @@ public enum ReadRules {
         return isStaff(of: payer, requester)
     }
 
-    /// A coverage: the patient (or a delegate) and the plan's payer's staff.
-    public static func mayReadCoverage(_ coverage: Coverage, payer: IdentityID, _ requester: Identity, _ state: some StateReader) -> Bool {
-        isPatientSide(coverage.patient, requester, state) || isStaff(of: payer, requester)
+    /// A coverage of `patient` (shown by its member key: `ClaimsContract.memberKey`): the patient
+    /// (or a delegate) and the plan's payer's staff.
+    public static func mayReadCoverage(of patient: IdentityID, payer: IdentityID, _ requester: Identity, _ state: some StateReader) -> Bool {
+        isPatientSide(patient, requester, state) || isStaff(of: payer, requester)
     }
 
     /// A prior authorization: the patient (or a delegate), the requesting provider's staff, the payer's staff.

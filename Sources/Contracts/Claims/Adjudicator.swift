@@ -10,14 +10,16 @@ import LedgerCore
 struct Adjudicator {
     let plan: Plan
     let patient: IdentityID
+    /// The patient's member key (from the member id the claim carries).
+    let member: Hash256
     let provider: IdentityID
     let diagnoses: [String]
     let nowMs: Int64
     /// The coverage of the first line found eligible, for the claim's response.
     private(set) var firstCoverage: Hash256?
 
-    init(plan: Plan, patient: IdentityID, provider: IdentityID, diagnoses: [String], nowMs: Int64) {
-        (self.plan, self.patient, self.provider, self.diagnoses, self.nowMs) = (plan, patient, provider, diagnoses, nowMs)
+    init(plan: Plan, patient: IdentityID, member: Hash256, provider: IdentityID, diagnoses: [String], nowMs: Int64) {
+        (self.plan, self.patient, self.member, self.provider, self.diagnoses, self.nowMs) = (plan, patient, member, provider, diagnoses, nowMs)
     }
 
     /// Adjudicates one line; writes accumulators, authorizations and the duplicate marker.
@@ -94,9 +96,9 @@ struct Adjudicator {
                                 adjustments: adjustments)
     }
 
-    /// The patient's coverage under this plan in force on the date of service.
+    /// The member's coverage under this plan in force on the date of service.
     private func coverageInForce(at serviceMs: Int64, _ state: StateView) -> Coverage? {
-        for id in ClaimsContract.coverageIDs(patient, plan.id, state) {
+        for id in ClaimsContract.coverageIDs(member, plan.id, state) {
             if let coverage = ClaimsContract.coverage(id, state), coverage.isActive(at: serviceMs) { return coverage }
         }
         return nil

@@ -89,16 +89,19 @@ extension ClaimsContract {
         }
     }
 
-    /// claims.enroll: the plan's payer enrolls a patient for a coverage period.
+    /// claims.enroll: the plan's payer enrolls a member for a coverage period. The chain is not
+    /// told who the member is: `member` is the member key (`ClaimsContract.memberKey`), which only
+    /// someone holding the member id the payer issued (the insurance card) can tie to a patient.
     public struct Enroll: ContractMethod, Equatable {
         public static let method = Method.enroll
         public var plan: String
-        public var patient: IdentityID
+        /// `ClaimsContract.memberKey(patient:memberID:)` of the patient and the member id.
+        public var member: Hash256
         public var startMs: Int64
         public var endMs: Int64
 
-        public init(plan: String, patient: IdentityID, startMs: Int64, endMs: Int64) {
-            (self.plan, self.patient, self.startMs, self.endMs) = (plan, patient, startMs, endMs)
+        public init(plan: String, member: Hash256, startMs: Int64, endMs: Int64) {
+            (self.plan, self.member, self.startMs, self.endMs) = (plan, member, startMs, endMs)
         }
 
         public func validate() throws(Rejection) {
@@ -180,6 +183,9 @@ extension ClaimsContract {
         public var claim: Hash256
         public var plan: String
         public var patient: IdentityID
+        /// The member id the payer issued the patient (from the insurance card): it finds the
+        /// patient's coverage, which the chain knows only by member key.
+        public var memberID: Hash256
         /// SHA-256 of the FHIR Claim held off-chain.
         public var claimHash: Hash256
         /// ICD-10 codes, 1…`diagnosesMax`.
@@ -187,8 +193,10 @@ extension ClaimsContract {
         /// 1…`itemsMax` lines.
         public var items: [ClaimItem]
 
-        public init(claim: Hash256, plan: String, patient: IdentityID, claimHash: Hash256, diagnoses: [String], items: [ClaimItem]) {
-            (self.claim, self.plan, self.patient, self.claimHash, self.diagnoses, self.items) = (claim, plan, patient, claimHash, diagnoses, items)
+        public init(claim: Hash256, plan: String, patient: IdentityID, memberID: Hash256, claimHash: Hash256, diagnoses: [String],
+                    items: [ClaimItem]) {
+            (self.claim, self.plan, self.patient, self.memberID, self.claimHash, self.diagnoses, self.items) =
+                (claim, plan, patient, memberID, claimHash, diagnoses, items)
         }
 
         public func validate() throws(Rejection) {

@@ -1,7 +1,7 @@
 public import LedgerCore
 
 /// Insurance claims, adjudicated the moment they are submitted. A payer registers plans and
-/// enrolls patients (by pseudonym); providers request prior authorizations and submit claims
+/// enrolls members (by member key: the chain never learns whose coverage it is); providers request prior authorizations and submit claims
 /// whose lines each point at the on-chain record documenting the service. Adjudication checks
 /// eligibility on the date of service, coverage, diagnoses, prior authorization, duplicates,
 /// phantom billing (no documenting record) and unit limits, then splits the allowed amount into
@@ -79,7 +79,14 @@ public struct ClaimsContract: Contract {
 
     static func planKey(_ id: String) -> String { "claims/plan/\(id)" }
     static func coverageKey(_ id: Hash256) -> String { "claims/coverage/\(id.hex)" }
-    static func coverageIndexKey(_ patient: IdentityID, _ plan: String) -> String { "claims/coverages/\(patient.hex)/\(plan)" }
+    static func coverageIndexKey(_ member: Hash256, _ plan: String) -> String { "claims/coverages/\(member.hex)/\(plan)" }
+
+    /// The member key a coverage is enrolled under: SHA-256 (domain-separated) of the patient and
+    /// the member id the payer issued them. Without the member id nobody can tell whose coverage it
+    /// is, and a provider holding it (from the patient's card) finds the coverage of that patient only.
+    public static func memberKey(patient: IdentityID, memberID: Hash256) -> Hash256 {
+        Hash256.sha256(domain: "careledger/claims/member-key", patient.bytes + memberID.bytes)
+    }
     static func authorizationKey(_ id: Hash256) -> String { "claims/auth/\(id.hex)" }
     static func authorizationIndexKey(_ patient: IdentityID, _ code: String) -> String { "claims/auths/\(patient.hex)/\(code)" }
     static func claimKey(_ id: Hash256) -> String { "claims/claim/\(id.hex)" }
@@ -97,22 +104,25 @@ public struct ClaimsContract: Contract {
     public static func providerClaimsPrefix(_ provider: IdentityID) -> String { "claims/by-provider/\(provider.hex)/" }
 
     public func likelyKeys(_ transaction: VerifiedTransaction) -> [String] {
-        var plan: String?, claim: Hash256?, patient: IdentityID?, records: [Hash256] = []
+        var plan: String?, claim: Hash256?, patient: IdentityID?, member: Hash256?, records: [Hash256] = []
         switch Method(rawValue: transaction.body.method) {
         case .registerPlan: plan = RegisterPlan(transaction)?.plan
-        case .enroll: if let args = Enroll(transaction) { (plan, patient) = (args.plan, args.patient) }
+        case .enroll: if let args = Enroll(transaction) { (plan, member) = (args.plan, args.member) }
         case .requestAuthorization: if let args = RequestAuthorization(transaction) { (plan, patient) = (args.plan, args.patient) }
         case .submit:
-            if let args = Submit(transaction) { (plan, claim, patient, records) = (args.plan, args.claim, args.patient, args.items.map(\.record)) }
+            if let args = Submit(transaction) {
+                (plan, claim, patient, records) = (args.plan, args.claim, args.patient, args.items.map(\.record))
+                member = Self.memberKey(patient: args.patient, memberID: args.memberID)
+            }
         case .pay: claim = Pay(transaction)?.claim
         case .terminateCoverage, .decideAuthorization, nil: break
         }
         var keys: [String] = []
         if let plan { keys.append(Self.planKey(plan)) }
         if let claim { keys.append(Self.claimKey(claim)) }
+        if let member, let plan { keys.append(Self.coverageIndexKey(member, plan)) }
         if let patient {
             keys.append(Directory.identityKey(patient))
-            if let plan { keys.append(Self.coverageIndexKey(patient, plan)) }
             keys += records.map(RecordIndex.currentKey)
         }
         return keys
@@ -147,26 +157,26 @@ public struct ClaimsContract: Contract {
     private func enroll(_ call: ContractCall, _ args: Enroll, _ state: inout StateView) throws(Rejection) {
         let plan = try Self.requirePlan(args.plan, state)
         try Self.requirePayer(of: plan, call, state)
-        let patient = try Self.patient(args.patient, state)
+        let member = args.member
         let (startMs, endMs) = (args.startMs, args.endMs)
         guard endMs > startMs, endMs - startMs <= Self.coveragePeriodMsMax else {
             throw Rejection(.badPeriod, "a coverage period ends after it starts and lasts at most 5 years")
         }
         guard endMs > call.timeMs else { throw Rejection(.badPeriod, "the coverage period has already ended") }
-        var ids = Self.coverageIDs(patient, plan.id, state)
+        var ids = Self.coverageIDs(member, plan.id, state)
         for id in ids {
             guard let other = Self.coverage(id, state) else { continue }
             if startMs < min(other.endMs, other.terminatedMs ?? .max), other.startMs < endMs {
-                throw Rejection(.coverageOverlap, "patient already has coverage \(id.hex) under \(plan.id) in that period")
+                throw Rejection(.coverageOverlap, "the member already has coverage \(id.hex) under \(plan.id) in that period")
             }
         }
         guard ids.count < Self.coveragesPerPatientPlanMax else {
-            throw Rejection(.tooManyEntries, "patient holds \(Self.coveragesPerPatientPlanMax) coverages under \(plan.id)")
+            throw Rejection(.tooManyEntries, "the member holds \(Self.coveragesPerPatientPlanMax) coverages under \(plan.id)")
         }
-        let coverage = Coverage(id: call.transaction.id, patient: patient, plan: plan.id, startMs: startMs, endMs: endMs)
+        let coverage = Coverage(id: call.transaction.id, member: member, plan: plan.id, startMs: startMs, endMs: endMs)
         ids.append(coverage.id)
         try state.set(Self.coverageKey(coverage.id), coverage)
-        state.set(Self.coverageIndexKey(patient, plan.id), .list(ids.map { .bytes($0.bytes) }))
+        state.set(Self.coverageIndexKey(member, plan.id), .list(ids.map { .bytes($0.bytes) }))
     }
 
     private func terminateCoverage(_ call: ContractCall, _ args: TerminateCoverage, _ state: inout StateView) throws(Rejection) {
@@ -243,7 +253,8 @@ public struct ClaimsContract: Contract {
         for (index, item) in items.enumerated() where item.serviceMs > call.timeMs {
             throw Rejection(.serviceInFuture, "item \(index): the date of service is after the block time")
         }
-        var adjudicator = Adjudicator(plan: plan, patient: patient, provider: provider, diagnoses: diagnoses, nowMs: call.timeMs)
+        var adjudicator = Adjudicator(plan: plan, patient: patient, member: Self.memberKey(patient: patient, memberID: args.memberID),
+                                      provider: provider, diagnoses: diagnoses, nowMs: call.timeMs)
         var lines: [LineAdjudication] = []
         for item in items { lines.append(try adjudicator.adjudicate(item, &state)) }
         let allowedUnits = lines.reduce(0) { $0 + $1.unitsAllowed }
@@ -344,8 +355,8 @@ public struct ClaimsContract: Contract {
     static func coverage(_ id: Hash256, _ state: StateView) -> Coverage? {
         Coverage.decode(state.get(coverageKey(id))) { $0.id = id }
     }
-    static func coverageIDs(_ patient: IdentityID, _ plan: String, _ state: StateView) -> [Hash256] {
-        state.getValue(coverageIndexKey(patient, plan))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } } ?? []
+    static func coverageIDs(_ member: Hash256, _ plan: String, _ state: StateView) -> [Hash256] {
+        state.getValue(coverageIndexKey(member, plan))?.listValue?.compactMap { $0.bytesValue.flatMap { Hash256(bytes: $0) } } ?? []
     }
     static func authorization(_ id: Hash256, _ state: StateView) -> PriorAuthorization? {
         PriorAuthorization.decode(state.get(authorizationKey(id))) { $0.id = id }
@@ -365,10 +376,10 @@ public struct ClaimsContract: Contract {
     public static func plan(_ id: String, in reader: any StateReader) -> Plan? { plan(id, StateView(base: reader)) }
     /// A coverage from committed state.
     public static func coverage(_ id: Hash256, in reader: any StateReader) -> Coverage? { coverage(id, StateView(base: reader)) }
-    /// A patient's coverages under a plan, oldest first.
-    public static func coverages(patient: IdentityID, plan: String, in reader: any StateReader) -> [Coverage] {
+    /// A member's coverages under a plan, oldest first.
+    public static func coverages(member: Hash256, plan: String, in reader: any StateReader) -> [Coverage] {
         let view = StateView(base: reader)
-        return coverageIDs(patient, plan, view).compactMap { coverage($0, view) }
+        return coverageIDs(member, plan, view).compactMap { coverage($0, view) }
     }
     /// A prior authorization from committed state.
     public static func authorization(_ id: Hash256, in reader: any StateReader) -> PriorAuthorization? {

@@ -55,11 +55,12 @@ public struct Plan: StoredValue, Equatable {
     }
 }
 
-/// A patient's enrollment in a plan for a period, with the period's cost-sharing accumulators.
+/// A member's enrollment in a plan for a period, with the period's cost-sharing accumulators.
+/// The member is named by member key only (`ClaimsContract.memberKey`), never by patient.
 public struct Coverage: StoredValue, Equatable {
     /// The id of the enrolling transaction (the state key).
     public var id: Hash256 = .zero
-    public var patient: IdentityID
+    public var member: Hash256
     public var plan: String
     public var startMs: Int64
     /// Exclusive end of the coverage period.
@@ -276,7 +277,7 @@ extension Plan {
 
 extension Coverage {
     private enum CodingKeys: String, CodingKey {
-        case patient, plan, startMs, endMs, deductibleMetMinor = "deductibleMet", outOfPocketMinor = "outOfPocket", unitsUsed, terminatedMs
+        case member, plan, startMs, endMs, deductibleMetMinor = "deductibleMet", outOfPocketMinor = "outOfPocket", unitsUsed, terminatedMs
     }
 }
 

@@ -10,15 +10,19 @@ extension LedgerView {
         return Self.planJSON(plan)
     }
 
-    /// A coverage, for its parties; the decision is logged (`decide`).
-    public func coverage(_ id: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
-        guard let coverage = ClaimsContract.coverage(id, in: state),
-              let plan = ClaimsContract.plan(coverage.plan, in: state) else { throw .notFound("no coverage \(id.hex)") }
-        try await decide(requester, patient: coverage.patient, object: id, purpose: .payment,
-                         allowed: { ReadRules.mayReadCoverage(coverage, payer: plan.payer, $0, state) },
+    /// A coverage, for its parties, who name the patient and show the member id the payer issued
+    /// (the chain knows the coverage only by member key); the decision is logged (`decide`). A
+    /// patient and member id that do not match the coverage are answered as if it did not exist.
+    public func coverage(_ id: Hash256, patient: IdentityID, memberID: Hash256, as requester: Identity) async throws(ServiceError) -> JSONObject {
+        guard let coverage = ClaimsContract.coverage(id, in: state), coverage.member == ClaimsContract.memberKey(patient: patient, memberID: memberID),
+              let plan = ClaimsContract.plan(coverage.plan, in: state) else {
+            throw .notFound("no coverage \(id.hex) of that patient and member id")
+        }
+        try await decide(requester, patient: patient, object: id, purpose: .payment,
+                         allowed: { ReadRules.mayReadCoverage(of: patient, payer: plan.payer, $0, state) },
                          refusal: "only the patient, a delegate or the payer's staff read a coverage")
         return [
-            "id": coverage.id.hex, "patient": coverage.patient.hex, "plan": coverage.plan, "start_ms": coverage.startMs,
+            "id": coverage.id.hex, "patient": patient.hex, "plan": coverage.plan, "start_ms": coverage.startMs,
             "end_ms": coverage.endMs, "terminated_ms": coverage.terminatedMs.map { $0 as Any } ?? NSNull(),
             "deductible_met_minor": coverage.deductibleMetMinor, "out_of_pocket_minor": coverage.outOfPocketMinor,
             "units_used": coverage.unitsUsed, "currency": plan.currency,

@@ -37,11 +37,12 @@ extension FHIRService {
 
     /// `careledger claims submit`: adjudicates a FHIR Claim signed by `signer` (a provider
     /// organization or its staff: the organization is the provider) for `patient` (default: the
-    /// ledger patient of the Claim's Patient reference) under `plan` (default: the Claim's).
-    public func submitClaim(_ claim: [String: Any], signer: IdentityKeys, patient: IdentityID?, plan: String?) async throws -> ClaimEntry {
+    /// ledger patient of the Claim's Patient reference) under `plan` and `memberID` (default: the Claim's).
+    public func submitClaim(_ claim: [String: Any], signer: IdentityKeys, patient: IdentityID?, plan: String?,
+                            memberID: Hash256? = nil) async throws -> ClaimEntry {
         guard let identity = Directory.identity(signer.derivedID, in: state) else { throw ServiceError.notFound("the signer is not registered") }
         let provider = identity.kind == .organization ? identity.id : (identity.organization ?? identity.id)
-        let submission = try ClaimMapping.submission(claim, provider: provider, plan: plan) { recordID(type: $0, id: $1) }
+        let submission = try ClaimMapping.submission(claim, provider: provider, plan: plan, memberID: memberID) { recordID(type: $0, id: $1) }
         guard let patient = patient ?? recordIDs.ledgerPatient(submission.patientID, in: state) else {
             throw ServiceError("Patient/\(submission.patientID) is not on this ledger; name the patient with --patient")
         }
