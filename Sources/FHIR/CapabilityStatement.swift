@@ -6,7 +6,7 @@ public enum CapabilityStatement {
     public static let supportedTypes: [String] = FHIRResourceTypes.all.subtracting(["OperationOutcome", "Parameters"]).sorted()
 
     /// Interactions supported on every supported type.
-    public static let interactions = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
+    public static let interactions = ["read", "vread", "update", "delete", "history-instance", "history-type", "create", "search-type"]
 
     /// Type-level and instance-level operations, by resource type.
     public static let operations: [String: [(name: String, definition: String)]] = [
@@ -29,7 +29,7 @@ public enum CapabilityStatement {
                 "type": type,
                 "interaction": interactions.map { ["code": $0] },
                 "versioning": "versioned-update", "readHistory": true, "updateCreate": true,
-                "conditionalCreate": true, "conditionalUpdate": false, "conditionalDelete": "not-supported",
+                "conditionalCreate": true, "conditionalUpdate": true, "conditionalDelete": "single", "conditionalRead": "not-match",
                 "searchParam": parameters,
             ]
             // $validate works on every type.
@@ -37,6 +37,7 @@ public enum CapabilityStatement {
             resource["operation"] = ((operations[type] ?? []) + [validate]).map { ["name": $0.name, "definition": $0.definition] }
             let includes = SearchParameters.includeElements(type)
             if !includes.isEmpty { resource["searchInclude"] = includes.map { "\(type):\($0)" } }
+            if type == "Patient" { resource["searchRevInclude"] = SearchParameters.patientReferences.map { "\($0.type):\($0.element)" } }
             return resource
         }
         return [
@@ -50,7 +51,7 @@ public enum CapabilityStatement {
             "format": ["application/fhir+json", "json"],
             "rest": [[
                 "mode": "server",
-                "documentation": "Every read is a consent decision logged to the node's audit log before any data is decrypted. Purpose of use: X-Purpose-Of-Use header (HL7 v3 PurposeOfUse code, default TREAT). Search: _sort on _id, _lastUpdated and the type's date parameters (names and other blind-indexed strings cannot be sorted: only keyed hashes are stored); _elements; _summary=true|data|count|false; modifiers and chains as each searchParam documents.",
+                "documentation": "Every read is a consent decision logged to the node's audit log before any data is decrypted. Purpose of use: X-Purpose-Of-Use header (HL7 v3 PurposeOfUse code, default TREAT). Search: _sort on _id, _lastUpdated and the type's date parameters (names and other blind-indexed strings cannot be sorted: only keyed hashes are stored); _elements; _summary=true|data|count|false; _total=none|estimate|accurate (a total given is always exact); modifiers and chains as each searchParam documents. Writes honour Prefer: return=minimal|representation|OperationOutcome, If-Match and If-None-Match: *; reads answer If-None-Match with 304. Conditional update and delete take a search as their condition, run as the requester (a resource you may not read never matches); several matches are a 412. History takes _since, _count and _offset. Patient searches take _revinclude (and _revinclude:iterate, one level) and _has (one level) over the patient references listed in searchRevInclude; a resource you may not read is neither included nor counted as a _has match.",
                 "security": [
                     "service": [["coding": [["system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR"]]]],
                     "description": "Bearer tokens from the SMART Backend Services token endpoint (client_credentials, private_key_jwt with EdDSA).",
@@ -67,6 +68,11 @@ public enum CapabilityStatement {
 }
 
 extension SearchParameters {
+    /// Every (type, parameter) that references the Patient: what `_revinclude` and `_has` follow.
+    public static let patientReferences: [(type: String, element: String)] = CapabilityStatement.supportedTypes.flatMap { type in
+        forType(type).values.filter { $0.target == .patient }.map(\.name).sorted().map { (type, $0) }
+    }
+
     /// Reference elements `_include` follows for a type (to Patient, Practitioner, Organization, …).
     public static func includeElements(_ type: String) -> [String] {
         var out: [String] = []

@@ -13,6 +13,9 @@ public struct SearchQuery: Sendable {
         public var modifier: Modifier = .none
         /// A chained search (`subject:Patient.name=x`): the criterion on the referenced Patient.
         public var chain: Chain?
+        /// A reverse chain (`_has:Observation:patient:code=x`, on Patient): the criterion on the
+        /// resources of `Chain.type` that reference the Patient.
+        public var has: Chain?
     }
 
     /// A search modifier this server supports.
@@ -70,7 +73,8 @@ public struct SearchQuery: Sendable {
     /// Most `_elements` names.
     public static let elementsMax = 64
     /// Parameters that shape the result rather than select.
-    public static let resultParameters: Set<String> = ["_count", "_offset", "_sort", "_summary", "_include", "_format", "_pretty", "_total", "_elements"]
+    public static let resultParameters: Set<String> = ["_count", "_offset", "_sort", "_summary", "_include", "_revinclude",
+                                                       "_revinclude:iterate", "_format", "_pretty", "_total", "_elements"]
 
     public let type: String
     public var criteria: [Criterion] = []
@@ -84,12 +88,22 @@ public struct SearchQuery: Sendable {
         set { sort = newValue ? [SortKey(parameter: "_lastUpdated", descending: false)] : [] }
     }
     public var summary = Summary.none
+    /// `_total=none|estimate|accurate`: whether the searchset carries its total (R4 §3.1.1.5.7).
+    /// The total is always exact when given, so estimate is answered as accurate.
+    public var total = TotalMode.accurate
+
+    /// `_total` modes.
+    public enum TotalMode: String, Sendable { case none, estimate, accurate }
     /// `_summary=count`.
     public var summaryCount: Bool { summary == .count }
     /// `_elements`: top-level elements to return (nil: all).
     public var elements: [String]?
     /// `_include` values as (source type, element name).
     public var includes: [(type: String, element: String)] = []
+    /// `_revinclude` values: resources of `type` whose patient reference (`element`: patient or
+    /// subject) names a matched Patient; `iterate` (`_revinclude:iterate`) also those naming an
+    /// included Patient (one level).
+    public var revincludes: [(type: String, element: String, iterate: Bool)] = []
     /// Parameters ignored in lenient mode (for the OperationOutcome in the searchset).
     public var ignored: [String] = []
 
@@ -146,7 +160,25 @@ public struct SearchQuery: Sendable {
                     continue
                 }
                 includes.append((parts[0], parts[1]))
-            case "_format", "_pretty", "_total": continue
+            case "_revinclude", "_revinclude:iterate":
+                let parts = rawValue.split(separator: ":").map(String.init)
+                guard parts.count == 2, let target = SearchParameters.forType(parts[0])[parts[1]], target.target == .patient else {
+                    try unknown(rawName, "use Type:element where element references the Patient (e.g. Observation:patient, Encounter:subject)")
+                    continue
+                }
+                revincludes.append((parts[0], parts[1], rawName.hasSuffix(":iterate")))
+            case "_total":
+                guard let mode = TotalMode(rawValue: rawValue) else { throw .invalid("_total must be none, estimate or accurate") }
+                total = mode
+            case "_format", "_pretty": continue
+            case _ where rawName.hasPrefix("_has:"):
+                do { criteria.append(try Self.has(rawName, rawValue, type: type)) } catch let error as Unsupported {
+                    try unknown(rawName, error.why)
+                } catch let error as FHIRError {
+                    throw error
+                } catch {
+                    throw .invalid("search parameter \(rawName): \(error)")
+                }
             default:
                 do {
                     if let criterion = try Self.criterion(rawName, rawValue, type: type, parameters: parameters, chainAllowed: true) { criteria.append(criterion) }
@@ -160,6 +192,26 @@ public struct SearchQuery: Sendable {
             }
         }
         guard criteria.count <= Self.criteriaMax else { throw FHIRError(400, "too-costly", "at most \(Self.criteriaMax) search criteria") }
+    }
+
+    /// `_has:Type:reference:parameter=value` on Patient (one level, R4 §3.1.1.4.9): Patients that
+    /// some `Type` resource naming them through `reference` (a patient reference) matches.
+    static func has(_ rawName: String, _ rawValue: String, type: String) throws -> Criterion {
+        let parts = rawName.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false).map(String.init)
+        guard type == "Patient" else { throw Unsupported(why: "_has is supported on Patient searches (resources reference patients here)") }
+        guard parts.count == 4, FHIRResourceTypes.all.contains(parts[1]) else { throw Unsupported(why: "use _has:Type:reference:parameter=value") }
+        let parameters = SearchParameters.forType(parts[1])
+        guard parameters[parts[2]]?.target == .patient else {
+            throw Unsupported(why: "\(parts[2]) is not a patient reference of \(parts[1]) (use patient or subject)")
+        }
+        guard !parts[3].hasPrefix("_has") else { throw Unsupported(why: "_has is one level deep") }
+        guard let inner = try criterion(parts[3], rawValue, type: parts[1], parameters: parameters, chainAllowed: false) else {
+            throw Unsupported(why: "\(parts[3]) is not supported for \(parts[1])")
+        }
+        guard let reference = parameters[parts[2]] else { throw Unsupported(why: "no parameter \(parts[2])") }
+        var out = Criterion(parameter: reference, values: [])
+        out.has = Chain(type: parts[1], inner: [inner])
+        return out
     }
 
     /// A parameter or modifier this server does not support (400 in strict mode, ignored otherwise).

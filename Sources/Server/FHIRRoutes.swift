@@ -158,9 +158,7 @@ enum FHIRRoutes {
                                 pretty: pretty(request))
             }
             let created = try await fhir.create(resource, type: type, requester: requester)
-            var headers = versionHeaders(created, base: fhirBase(services))
-            headers[.location] = "\(fhirBase(services))/\(type)/\(created.id)/_history/\(created.version)"
-            return response(created.resource, status: .created, headers: headers, pretty: pretty(request))
+            return written(created, created: true, request: request, base: fhirBase(services))
         }
         group.get(":type/:id") { request, context in
             if context.parameters.get("type") == "Patient", context.parameters.get("id") == "$export" {
@@ -182,6 +180,7 @@ enum FHIRRoutes {
             // The stored JSON is the resource as served: no parse and re-serialize unless _pretty.
             let found = try await fhir.read(type: type, id: id, requester: try context.requester(), purpose: try purpose(request),
                                             parse: pretty(request))
+            if let unchanged = notModified(found, request: request, base: fhirBase(services)) { return unchanged }
             guard let content = found.content, !pretty(request) else {
                 return response(found.resource, headers: versionHeaders(found, base: fhirBase(services)), pretty: pretty(request))
             }
@@ -192,15 +191,26 @@ enum FHIRRoutes {
         group.put(":type/:id") { request, context in
             let (type, id) = try typeAndID(context)
             let resource = try await body(request)
-            var ifMatch: UInt64?
-            if let header = request.headers[.ifMatch] {
-                guard let version = parseETag(header) else { throw FHIRError.invalid("If-Match must be W/\"<versionId>\"") }
-                ifMatch = version
+            let (ifMatch, ifNoneMatch) = try preconditions(request)
+            let (version, created) = try await fhir.update(resource, type: type, id: id, ifMatch: ifMatch, ifNoneMatch: ifNoneMatch,
+                                                           requester: try context.requester())
+            return written(version, created: created, request: request, base: fhirBase(services))
+        }
+        // Conditional update and delete: the query string is the condition.
+        group.put(":type") { request, context in
+            let type = try supportedType(context)
+            let resource = try await body(request)
+            let (ifMatch, ifNoneMatch) = try preconditions(request)
+            let (version, created) = try await fhir.conditionalUpdate(resource, type: type, condition: queryPairs(request), ifMatch: ifMatch,
+                                                                      ifNoneMatch: ifNoneMatch, requester: try context.requester())
+            return written(version, created: created, request: request, base: fhirBase(services))
+        }
+        group.delete(":type") { request, context in
+            let type = try supportedType(context)
+            guard let id = try await fhir.conditionalDelete(type: type, condition: queryPairs(request), requester: try context.requester()) else {
+                return response(OperationOutcome.information("no \(type) you may read matches the condition; nothing was deleted"), pretty: pretty(request))
             }
-            let (written, created) = try await fhir.update(resource, type: type, id: id, ifMatch: ifMatch, requester: try context.requester())
-            var headers = versionHeaders(written, base: fhirBase(services))
-            if created { headers[.location] = "\(fhirBase(services))/\(type)/\(id)/_history/\(written.version)" }
-            return response(written.resource, status: created ? .created : .ok, headers: headers, pretty: pretty(request))
+            return response(OperationOutcome.information("\(type)/\(id) deleted: erased on-chain and its ciphertext destroyed"), pretty: pretty(request))
         }
         group.delete(":type/:id") { request, context in
             let (type, id) = try typeAndID(context)
@@ -214,15 +224,17 @@ enum FHIRRoutes {
         }
         group.get(":type/:id/_history") { request, context in
             let (type, id) = try typeAndID(context)
-            let versions = try await fhir.history(type: type, id: id, requester: try context.requester(), purpose: try purpose(request))
-            return response(historyBundle(versions, base: fhirBase(services), selfURL: "\(fhirBase(services))/\(type)/\(id)/_history"), pretty: pretty(request))
+            let query = try HistoryQuery(pairs: queryPairs(request))
+            let (total, versions) = try await fhir.history(type: type, id: id, query: query, requester: try context.requester(), purpose: try purpose(request))
+            return response(historyBundle(versions, total: total, query: query, request: request, selfURL: "\(fhirBase(services))/\(type)/\(id)/_history",
+                                          base: fhirBase(services)), pretty: pretty(request))
         }
         group.get(":type/_history") { request, context in
             let type = try supportedType(context)
-            let count = Int(request.query("_count") ?? "100") ?? -1
-            guard (1...SearchQuery.countMax).contains(count) else { throw FHIRError.invalid("_count must be 1…\(SearchQuery.countMax)") }
-            let versions = try await fhir.typeHistory(type: type, count: count, requester: try context.requester(), purpose: try purpose(request))
-            return response(historyBundle(versions, base: fhirBase(services), selfURL: "\(fhirBase(services))/\(type)/_history"), pretty: pretty(request))
+            let query = try HistoryQuery(pairs: queryPairs(request))
+            let (total, versions) = try await fhir.typeHistory(type: type, query: query, requester: try context.requester(), purpose: try purpose(request))
+            return response(historyBundle(versions, total: total, query: query, request: request, selfURL: "\(fhirBase(services))/\(type)/_history",
+                                          base: fhirBase(services)), pretty: pretty(request))
         }
         group.get(":type/:id/:operation") { request, context in
             let (type, id) = try typeAndID(context)
@@ -242,6 +254,7 @@ enum FHIRRoutes {
                 throw FHIRError.invalid("versionId must be a positive integer")
             }
             let found = try await fhir.read(type: type, id: id, version: version, requester: try context.requester(), purpose: try purpose(request))
+            if let unchanged = notModified(found, request: request, base: fhirBase(services)) { return unchanged }
             return response(found.resource, headers: versionHeaders(found, base: fhirBase(services)), pretty: pretty(request))
         }
     }
@@ -354,17 +367,74 @@ enum FHIRRoutes {
         return Response(status: .accepted, headers: [.contentLocation: "\(base)/$export-status/\(id)"])
     }
 
-    /// A history Bundle, newest first.
-    static func historyBundle(_ versions: [FHIRVersion], base: String, selfURL: String) -> [String: Any] {
+    /// A history Bundle, newest first: one page of `total` versions, with next and previous links.
+    static func historyBundle(_ versions: [FHIRVersion], total: Int, query: HistoryQuery, request: Request, selfURL: String,
+                              base: String) -> [String: Any] {
         let entries: [[String: Any]] = versions.map { version in
             ["fullUrl": "\(base)/\(version.type)/\(version.id)", "resource": version.resource,
              "request": ["method": version.version == 1 ? "POST" : "PUT", "url": version.version == 1 ? version.type : "\(version.type)/\(version.id)"],
              "response": ["status": version.version == 1 ? "201" : "200", "etag": "W/\"\(version.version)\"",
                           "lastModified": FHIRDateTime.instant(ms: version.lastUpdatedMs)]]
         }
-        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "history", "total": entries.count, "link": [["relation": "self", "url": selfURL]]]
+        let kept = queryPairs(request).filter { $0.0 != "_offset" }
+        func link(_ relation: String, _ offset: Int) -> [String: Any] { ["relation": relation, "url": selfURL + "?" + encoded(kept + [("_offset", String(offset))])] }
+        var links = [link("self", query.offset)]
+        if query.offset + query.count < total { links.append(link("next", query.offset + query.count)) }
+        if query.offset > 0 { links.append(link("previous", max(0, query.offset - query.count))) }
+        var bundle: [String: Any] = ["resourceType": "Bundle", "type": "history", "total": total, "link": links]
         if !entries.isEmpty { bundle["entry"] = entries }
         return bundle
+    }
+
+    /// Query pairs, percent-encoded, for a link.
+    static func encoded(_ pairs: [(String, String)]) -> String {
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:/"))
+        return pairs.map { "\($0.0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
+            .joined(separator: "&")
+    }
+
+    /// `If-Match: W/"n"` and `If-None-Match: *` of a write (R4 §3.1.0.4.1, RFC 9110 §13.1.2).
+    static func preconditions(_ request: Request) throws(FHIRError) -> (ifMatch: UInt64?, ifNoneMatch: Bool) {
+        var ifMatch: UInt64?
+        if let header = request.headers[.ifMatch] {
+            guard let version = parseETag(header) else { throw FHIRError.invalid("If-Match must be W/\"<versionId>\"") }
+            ifMatch = version
+        }
+        guard let none = request.headers[.ifNoneMatch]?.trimmingCharacters(in: .whitespaces) else { return (ifMatch, false) }
+        guard none == "*" else { throw FHIRError.invalid("on a write, If-None-Match takes * (write only if the resource does not exist)") }
+        return (ifMatch, true)
+    }
+
+    /// 304 Not Modified when the read's `If-None-Match` names the version served (R4 conditional read).
+    static func notModified(_ version: FHIRVersion, request: Request, base: String) -> Response? {
+        guard let header = request.headers[.ifNoneMatch] else { return nil }
+        let tags = header.split(separator: ",").map { String($0) }
+        guard tags.contains(where: { $0.trimmingCharacters(in: .whitespaces) == "*" || parseETag($0) == version.version }) else { return nil }
+        return Response(status: .notModified, headers: versionHeaders(version, base: base))
+    }
+
+    /// `Prefer: return=minimal|representation|OperationOutcome` (R4 §3.1.0.1.8; representation by default).
+    enum ReturnPreference {
+        case minimal, representation, operationOutcome
+
+        init(_ request: Request) {
+            let prefer = request.headers[HTTPField.Name("Prefer")!] ?? ""
+            self = prefer.contains("return=minimal") ? .minimal : prefer.contains("return=OperationOutcome") ? .operationOutcome : .representation
+        }
+    }
+
+    /// The answer to a create or update, as the client prefers it.
+    static func written(_ version: FHIRVersion, created: Bool, request: Request, base: String) -> Response {
+        var headers = versionHeaders(version, base: base)
+        if created { headers[.location] = "\(base)/\(version.type)/\(version.id)/_history/\(version.version)" }
+        let status: HTTPResponse.Status = created ? .created : .ok
+        switch ReturnPreference(request) {
+        case .minimal: return Response(status: status, headers: headers)
+        case .operationOutcome:
+            let what = "\(version.type)/\(version.id) \(created ? "created" : "updated") at version \(version.version)"
+            return response(OperationOutcome.information(what), status: status, headers: headers, pretty: pretty(request))
+        case .representation: return response(version.resource, status: status, headers: headers, pretty: pretty(request))
+        }
     }
 
     static func supportedType(_ context: LedgerRequestContext) throws(FHIRError) -> String {
@@ -440,13 +510,7 @@ enum FHIRRoutes {
         }
         var bundle: [String: Any] = ["resourceType": "Bundle", "type": "searchset", "total": result.total + ledgerObjects.count]
         let kept = queryPairs(request).filter { $0.0 != "_offset" }
-        func link(_ offset: Int) -> String {
-            let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~:/"))
-            let parts = (kept + [("_offset", String(offset))]).map {
-                "\($0.0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)"
-            }
-            return "\(base)/\(query.type)?\(parts.joined(separator: "&"))"
-        }
+        func link(_ offset: Int) -> String { "\(base)/\(query.type)?\(encoded(kept + [("_offset", String(offset))]))" }
         var links: [[String: Any]] = [["relation": "self", "url": link(query.offset)]]
         if !query.summaryCount, query.count > 0, query.offset + query.count < result.total {
             links.append(["relation": "next", "url": link(query.offset + query.count)])
@@ -470,6 +534,7 @@ enum FHIRRoutes {
                             "search": ["mode": "outcome"]])
         }
         if !entries.isEmpty { bundle["entry"] = entries }
+        if query.total == .none { bundle["total"] = nil }
         return response(bundle, pretty: pretty(request))
     }
 }

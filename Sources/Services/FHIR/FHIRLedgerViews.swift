@@ -98,7 +98,7 @@ extension FHIRService {
     /// any read): the author and custodian, the block time and height, the ledger transaction and
     /// its Ed25519 signature.
     public func provenance(type: String, id: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [[String: Any]] {
-        let versions = try await history(type: type, id: id, requester: requester, purpose: purpose)
+        let versions = try await history(type: type, id: id, query: HistoryQuery(count: .max), requester: requester, purpose: purpose).versions
         var out: [[String: Any]] = []
         for version in versions {
             let entry = version.entry

@@ -85,13 +85,70 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
             // Included resources the requester may not read are left out, as FHIR allows.
             included = try await serveAll(targets, requester: requester, purpose: purpose, skipDenied: true)
         }
+        if !query.revincludes.isEmpty {
+            included += try await revincluded(query.revincludes, matches: matches, included: included, requester: requester, purpose: purpose)
+        }
         return FHIRSearchResult(total: permitted.count, matches: matches, included: included)
+    }
+
+    /// `_has:Type:reference:criterion`: the candidate Patients that a `Type` resource the
+    /// requester may read, matching `inner`, is about. Resources the requester may not read do not
+    /// count, so `_has` never tells that one exists; those that made a Patient match are logged as
+    /// decisions that released nothing (as a search's total is, finding 10).
+    func reverseChain(_ type: String, _ inner: SearchQuery.Criterion, candidates: Set<Hash256>, requester: Identity,
+                      purpose: Purpose) async throws(FHIRError) -> Set<Hash256> {
+        let referring = try await apply(inner, to: try lookup(.exact(type), param: "_type", field: nil), requester: requester, purpose: purpose)
+        var byPatient: [IdentityID: [Hash256]] = [:]
+        for record in referring.sorted() {
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            guard decision.isPermitted, let entry = decision.record, entry.resourceType == type else { continue }
+            byPatient[entry.patient, default: []].append(record)
+        }
+        let matched = candidates.filter { record in RecordIndex.current(record, in: state).map { byPatient[$0.patient] != nil } ?? false }
+        let used = Set(matched.compactMap { RecordIndex.current($0, in: state)?.patient }.flatMap { byPatient[$0] ?? [] }).sorted()
+        if !used.isEmpty {
+            do {
+                _ = try await access.authorize(used.map { AccessRequest(requester: requester.id, record: $0, purpose: purpose, action: .read) },
+                                               releasing: false)
+            } catch { throw Self.map(error) }
+        }
+        return matched
+    }
+
+    /// Most resources `_revinclude` adds to one page.
+    public static let revincludedMax = 1_000
+
+    /// `_revinclude`: the resources of each named type in the compartment of every matched
+    /// Patient (and, with `:iterate`, of every included one), read like any include: through
+    /// logged decisions, leaving out those the requester may not read.
+    func revincluded(_ revincludes: [(type: String, element: String, iterate: Bool)], matches: [FHIRVersion], included: [FHIRVersion],
+                     requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+        var seen = Set((matches + included).map { recordID(type: $0.type, id: $0.id) })
+        var targets: [Hash256] = []
+        for revinclude in revincludes {
+            for source in (revinclude.iterate ? matches + included : matches) where source.type == "Patient" {
+                let records: [Hash256]
+                do { records = try access.vault.records(patient: source.entry.patient, limit: Self.revincludedMax + 1).sorted() } catch {
+                    throw FHIRError(500, "exception", "index lookup failed: \(error)")
+                }
+                for record in records where RecordIndex.current(record, in: state)?.resourceType == revinclude.type && seen.insert(record).inserted {
+                    targets.append(record)
+                }
+                guard targets.count <= Self.revincludedMax else {
+                    throw FHIRError(400, "too-costly", "_revinclude would add more than \(Self.revincludedMax) resources; page with a smaller _count")
+                }
+            }
+        }
+        return try await serveAll(targets, requester: requester, purpose: purpose, skipDenied: true)
     }
 
     /// Narrows `candidates` by one criterion (plain, modified or chained).
     public func apply(_ criterion: SearchQuery.Criterion, to candidates: Set<Hash256>, requester: Identity,
                purpose: Purpose) async throws(FHIRError) -> Set<Hash256> {
         let parameter = criterion.parameter
+        if let has = criterion.has, let inner = has.inner.first {
+            return try await reverseChain(has.type, inner, candidates: candidates, requester: requester, purpose: purpose)
+        }
         if let chain = criterion.chain, let inner = chain.inner.first {
             // The inner search runs like any search: only Patients the requester may read count.
             let patients = try await apply(inner, to: try lookup(.exact(chain.type), param: "_type", field: nil), requester: requester, purpose: purpose)
@@ -216,9 +273,11 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
         return out
     }
 
-    /// Type history: versions of the type's resources, newest first, `count` at most, each read
-    /// through a logged decision (versions the requester may not read are left out).
-    public func typeHistory(type: String, count: Int, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+    /// Type history: versions of the type's resources, newest first, the page `query` asks for
+    /// after `_since`, each read through a logged decision (resources the requester may not read
+    /// are left out, and not counted in the total).
+    public func typeHistory(type: String, query: HistoryQuery, requester: Identity,
+                            purpose: Purpose) async throws(FHIRError) -> (total: Int, versions: [FHIRVersion]) {
         let candidates = try lookup(SearchQuery.Value.exact(type), param: "_type", field: nil)
         var versions: [(record: Hash256, version: UInt64, timeMs: Int64)] = []
         for record in candidates {
@@ -231,8 +290,9 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
             }
         }
         versions.sort { ($0.timeMs, $0.version) > ($1.timeMs, $1.version) }
+        let (total, page) = query.page(versions, timeMs: \.timeMs)
         var out: [FHIRVersion] = []
-        for item in versions.prefix(count) {
+        for item in page {
             let served: [ServedRecord]
             do {
                 served = try await access.serve([AccessRequest(requester: requester.id, record: item.record, purpose: purpose, action: .read)],
@@ -242,7 +302,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
                   let resource = try? FHIRJSON.object(content), let id = resource["id"] as? String else { continue }
             out.append(FHIRVersion(resource: resource, type: type, id: id, version: entry.version, lastUpdatedMs: entry.timeMs, entry: entry))
         }
-        return out
+        return (total, out)
     }
 
     /// Reads records through one logged batch of decisions.

@@ -112,9 +112,10 @@ public final class FHIRService: Sendable {
         return try await write(resource, type: type, id: id, version: 1, requester: requester)
     }
 
-    /// Writes the next version of an existing resource; `ifMatch` is the version the client saw.
-    public func update(_ resource: [String: Any], type: String, id: String, ifMatch: UInt64?, requester: Identity) async throws(FHIRError)
-        -> (version: FHIRVersion, created: Bool) {
+    /// Writes the next version of an existing resource; `ifMatch` is the version the client saw;
+    /// `ifNoneMatch` (`If-None-Match: *`) writes only if there is no resource at `id` yet.
+    public func update(_ resource: [String: Any], type: String, id: String, ifMatch: UInt64?, ifNoneMatch: Bool = false,
+                       requester: Identity) async throws(FHIRError) -> (version: FHIRVersion, created: Bool) {
         try FHIRJSON.validate(resource, expectedType: type)
         try FHIRJSON.conform(resource)
         guard let bodyID = resource["id"] as? String else { throw .invalid("the resource in an update must carry its id", at: "\(type).id") }
@@ -133,6 +134,7 @@ public final class FHIRService: Sendable {
             let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: .treatment, action: .contribute))
             guard decision.isPermitted else { throw .forbidden("access denied: \(decision.requesterReason.text)") }
         }
+        if ifNoneMatch { throw .preconditionFailed("\(type)/\(id) exists (If-None-Match: *)") }
         guard !current.isErased else { throw .gone("\(type)/\(id) was deleted (erased)") }
         if let ifMatch, ifMatch != current.version {
             throw .preconditionFailed("\(type)/\(id) is at version \(current.version), not \(ifMatch)")
@@ -310,15 +312,23 @@ public final class FHIRService: Sendable {
         return try Self.version(one, type: type, id: id, parse: parse)
     }
 
-    /// Every version, newest first, each read through a logged decision.
-    public func history(type: String, id: String, requester: Identity, purpose: Purpose) async throws(FHIRError) -> [FHIRVersion] {
+    /// The versions `query` asks for (`_since`, then a page), newest first, each read through a
+    /// logged decision, and how many versions `_since` kept.
+    public func history(type: String, id: String, query: HistoryQuery = HistoryQuery(), requester: Identity,
+                        purpose: Purpose) async throws(FHIRError) -> (total: Int, versions: [FHIRVersion]) {
         // The current version first: a record the requester may not read is "not known" (finding 12).
         let current = try await read(type: type, id: id, requester: requester, purpose: purpose)
-        var out = [current]
-        for version in stride(from: current.version - 1, through: 1, by: -1) {
-            out.append(try await read(type: type, id: id, version: version, requester: requester, purpose: purpose))
+        let record = recordID(type: type, id: id)
+        let all = stride(from: current.version, through: 1, by: -1).map { version in
+            (version: version, timeMs: version == current.version ? current.entry.timeMs : RecordIndex.version(record, version, in: state)?.timeMs ?? 0)
         }
-        return out
+        let (total, page) = query.page(all, timeMs: \.timeMs)
+        var out: [FHIRVersion] = []
+        for item in page {
+            out.append(item.version == current.version ? current
+                       : try await read(type: type, id: id, version: item.version, requester: requester, purpose: purpose))
+        }
+        return (total, out)
     }
 
     /// What a requester hears about a record that is missing, or that they may not read: the same
