@@ -118,6 +118,8 @@ public actor LedgerNode {
     private var pendingBySender: [IdentityID: (next: UInt64, count: Int)] = [:]
     /// Callers waiting for a commit, each with the timer that expires its wait.
     private var waiters: [Hash256: [CommitWaiter]] = [:]
+    /// Callers waiting for a height (`waitForHeight`), each with its timer.
+    private var heightWaiters: [HeightWaiter] = []
     private var nextToken: UInt64 = 0
     private var subscribers: [UInt64: AsyncStream<CommittedBlock>.Continuation] = [:]
     private var commitTask: Task<Void, Never>?
@@ -260,13 +262,34 @@ public actor LedgerNode {
 
     /// Waits until this node has committed block `height` (true), or `timeoutMs` passed (false).
     /// Polls every 5 ms, counted in steps rather than by a clock (a simulated clock need not move).
-    public nonisolated func waitForHeight(_ height: UInt64, timeoutMs: Int) async -> Bool {
-        var steps = max(0, timeoutMs / 5)
-        while self.height < height {
-            guard steps > 0, (try? await Task.sleep(for: .milliseconds(5))) != nil else { return false }
-            steps -= 1
+    public func waitForHeight(_ height: UInt64, timeoutMs: Int) async -> Bool {
+        if head.height >= height { return true }
+        guard failure == nil, !stopping, timeoutMs > 0 else { return false }
+        nextToken += 1
+        let token = nextToken
+        let deadlineMs = clock.monotonicMs() + Int64(timeoutMs)
+        return await withCheckedContinuation { continuation in
+            let timer = Task { [weak self, clock] in
+                do { try await clock.sleep(untilMonotonicMs: deadlineMs) } catch { return }
+                await self?.expireHeightWaiter(token)
+            }
+            heightWaiters.append(HeightWaiter(height: height, token: token, continuation: continuation, timer: timer))
         }
-        return true
+    }
+
+    private func expireHeightWaiter(_ token: UInt64) {
+        guard let index = heightWaiters.firstIndex(where: { $0.token == token }) else { return }
+        heightWaiters.remove(at: index).resume(false)
+    }
+
+    /// Tells the height waiters whose height is reached (all of them, `false`, when `reached` is nil).
+    private func releaseHeightWaiters(reached: UInt64?) {
+        guard !heightWaiters.isEmpty else { return }
+        var kept: [HeightWaiter] = []
+        for waiter in heightWaiters {
+            if let reached, waiter.height > reached { kept.append(waiter) } else { waiter.resume(reached != nil) }
+        }
+        heightWaiters = kept
     }
 
     /// Number of transactions admitted and not yet committed.
@@ -402,6 +425,7 @@ public actor LedgerNode {
             }
         }
         for subscriber in subscribers.values { subscriber.yield(block) }
+        releaseHeightWaiters(reached: block.header.height)
     }
 
     /// Stops committing for good: the first reason is kept, waiters are told, the orderer closes
@@ -417,6 +441,7 @@ public actor LedgerNode {
         waiters.removeAll()
         for entry in finalWaiters.values { entry.waiter.resume(throwing: error) }
         finalWaiters.removeAll()
+        releaseHeightWaiters(reached: nil)
         for subscriber in subscribers.values { subscriber.finish() }
         subscribers.removeAll()
     }
@@ -656,6 +681,20 @@ extension LedgerNode {
 
 /// A caller of `awaitCommit`, and the timer that ends its wait; the timer is cancelled once the
 /// wait is answered, so no sleeping task outlives it.
+/// A caller of `waitForHeight`: told `true` when the height is committed, `false` on its timeout
+/// or when the node stops.
+private struct HeightWaiter {
+    let height: UInt64
+    let token: UInt64
+    let continuation: CheckedContinuation<Bool, Never>
+    let timer: Task<Void, Never>
+
+    func resume(_ reached: Bool) {
+        timer.cancel()
+        continuation.resume(returning: reached)
+    }
+}
+
 private struct CommitWaiter {
     let token: UInt64
     let continuation: CheckedContinuation<CommitStatus, any Error>
