@@ -45,6 +45,19 @@ public enum FHIRValidator {
     /// The problems of `resource` (a parsed JSON object, as `FHIRJSON.object` returns), in document
     /// order of sorted keys; empty when it is valid. At most `issueLimit` + 1 issues.
     public static func validate(_ resource: [String: Any]) -> [FHIRValidationIssue] {
+        // Most resources have no issue: the fast path says so without building any expression; the
+        // full walk, which reports, runs only for the others.
+        if fastPathFindsNoIssue(resource) { return [] }
+        return validateWalkingEverything(resource)
+    }
+
+    /// Whether the fast path (`Probe`) finds no issue in `resource`.
+    static func fastPathFindsNoIssue(_ resource: [String: Any]) -> Bool {
+        Probe(compiled: Compiled.shared).resource(resource, depth: 1)
+    }
+
+    /// `validate` without its fast path.
+    static func validateWalkingEverything(_ resource: [String: Any]) -> [FHIRValidationIssue] {
         var run = Run(definitions: R4Tables.shared)
         run.resource(resource, path: nil, depth: 1)
         return run.issues
@@ -70,6 +83,20 @@ public enum FHIRValidator {
 
     /// The required-binding value sets the generated table could not expand, whose codes are not checked.
     public static var unexpandedValueSets: [String] { R4Tables.shared.unexpanded }
+
+    /// The R4 regex of primitive `type` as the validator's checks mean it (anchored, Java's `\s`), in ICU
+    /// syntax for `NSRegularExpression`; "" when the type has none, nil for an unknown type.
+    public static func primitivePattern(_ type: String) -> String? {
+        guard let primitive = R4Tables.shared.primitives[type] else { return nil }
+        return primitive.pattern.isEmpty ? "" : R4Tables.icuPattern(primitive.pattern)
+    }
+
+    /// Whether `text` has the format of string primitive `type` (what `validate` checks of such a value
+    /// before any binding); nil when `type` is not a string primitive.
+    public static func hasPrimitiveFormat(_ text: String, type: String) -> Bool? {
+        guard let primitive = R4Tables.shared.primitives[type], primitive.json == .string else { return nil }
+        return primitive.matches(text)
+    }
 }
 
 // MARK: - The walk
@@ -155,14 +182,14 @@ extension FHIRValidator {
                     }
                     let extensions = object["_" + key] as? [Any]
                     for (index, item) in list.enumerated() {
-                        if item is NSNull, definitions.isPrimitive(member.type), let extensions, index < extensions.count,
-                           !(extensions[index] is NSNull) {
+                        if R4Tables.isNull(item), definitions.isPrimitive(member.type), let extensions, index < extensions.count,
+                           !R4Tables.isNull(extensions[index]) {
                             continue   // the value is absent but the item has extensions
                         }
                         self.value(item, member: member, path: "\(here)[\(index)]", depth: depth)
                     }
                 } else {
-                    if value is [Any] {
+                    if R4Tables.kind(value) == .array {
                         report("structure", "\(element.name) must be a single value, not an array", at: here)
                         continue
                     }
@@ -200,7 +227,7 @@ extension FHIRValidator {
                 if let values = object[key] as? [Any], values.count != list.count {
                     report("structure", "_\(key) has \(list.count) items but \(key) has \(values.count)", at: here)
                 }
-                for (index, item) in list.enumerated() where !(item is NSNull) {
+                for (index, item) in list.enumerated() where !R4Tables.isNull(item) {
                     guard let extensions = item as? [String: Any] else {
                         report("structure", "_\(key) items must be objects or null", at: "\(here)[\(index)]")
                         continue
@@ -354,34 +381,15 @@ extension FHIRValidator {
 
     fileprivate struct Primitive: @unchecked Sendable {   // NSRegularExpression is immutable and thread-safe
         let json: JSONType
+        /// The table's regex (Java syntax; "" for none).
+        let pattern: String
+        /// The hand-written scanner for `pattern` (FHIRPrimitiveFormat.swift): every R4 string primitive has one.
+        let format: FHIRPrimitiveFormat?
+        /// `pattern` compiled, only when there is no scanner for it (a table regenerated with another regex).
         let regex: NSRegularExpression?
-        /// Strings and markdown: checked without their regex `[ \r\n\t\S]+` (non-empty, no vertical tab or form feed).
-        let isText: Bool
-
-        /// base64Binary: checked without its regex `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`, which ICU cannot run on a
-        /// large attachment (it runs out of backtracking stack), by the same rule: groups of four base64
-        /// characters, whitespace only between groups.
-        let isBase64: Bool
 
         func matches(_ text: String) -> Bool {
-            if isBase64 {
-                var count = 0
-                for byte in text.utf8 {
-                    switch byte {
-                    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                         UInt8(ascii: "+"), UInt8(ascii: "/"), UInt8(ascii: "="):
-                        count += 1
-                    case 0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D:
-                        guard count % 4 == 0 else { return false }
-                    default:
-                        return false
-                    }
-                }
-                return count > 0 && count % 4 == 0
-            }
-            if isText {
-                return !text.isEmpty && !text.utf8.contains { $0 == 0x0B || $0 == 0x0C }
-            }
+            if let format { return format.matches(text) }
             guard let regex else { return !text.isEmpty }
             let range = NSRange(text.startIndex..., in: text)
             return regex.firstMatch(in: text, options: [], range: range) != nil
@@ -417,14 +425,14 @@ extension FHIRValidator {
                 case "P":
                     let json: JSONType = fields[2] == "b" ? .boolean : fields[2] == "n" ? .number : .string
                     let pattern = fields[3]
+                    let format = json == .string ? FHIRPrimitiveFormat(pattern: pattern) : nil
                     var regex: NSRegularExpression?
-                    if !pattern.isEmpty {
-                        do { regex = try NSRegularExpression(pattern: "^(?:\(Self.javaWhitespace(pattern)))\\z") } catch {
+                    if !pattern.isEmpty, format == nil {
+                        do { regex = try NSRegularExpression(pattern: Self.icuPattern(pattern)) } catch {
                             preconditionFailure("the generated regex of \(fields[1]) does not compile: \(error)")
                         }
                     }
-                    primitives[fields[1]] = Primitive(json: json, regex: regex, isText: fields[1] == "string" || fields[1] == "markdown",
-                                                      isBase64: fields[1] == "base64Binary")
+                    primitives[fields[1]] = Primitive(json: json, pattern: pattern, format: format, regex: regex)
                 case "V":
                     currentSet = Int(fields[1])
                     if let currentSet { valueSetURL[currentSet] = fields[2] }
@@ -469,6 +477,9 @@ extension FHIRValidator {
             }
         }
 
+        /// `pattern` anchored at both ends, as the checks mean it, with Java's whitespace.
+        static func icuPattern(_ pattern: String) -> String { "^(?:\(javaWhitespace(pattern)))\\z" }
+
         /// The FHIR regexes are Java's, where `\s` is ASCII whitespace only; ICU's `\s` is Unicode's (a no-break
         /// space would not be `\S`), so both are spelled out.
         static func javaWhitespace(_ pattern: String) -> String {
@@ -480,27 +491,269 @@ extension FHIRValidator {
         static func capitalized(_ type: String) -> String { type.prefix(1).uppercased() + type.dropFirst() }
 
         /// "a string", "a number", "a boolean", "an object", "an array" or "null", for messages and checks.
-        static func jsonKind(_ value: Any) -> String {
+        static func jsonKind(_ value: Any) -> String { kind(value).rawValue }
+
+        enum Kind: String { case boolean = "a boolean", number = "a number", string = "a string", object = "an object", array = "an array",
+                                 null = "null", unknown = "an unknown value" }
+
+        static let objectType: Any.Type = [String: Any].self
+        static let arrayType: Any.Type = [Any].self
+
+        /// A value's JSON kind.
+        static func kind(_ value: Any) -> Kind {
             let dynamic = type(of: value)
-            if dynamic == Bool.self { return "a boolean" }
-            if dynamic == Int.self || dynamic == Double.self || dynamic == Int64.self { return "a number" }
-            if value is String { return "a string" }
-            if value is [String: Any] { return "an object" }
-            if value is [Any] { return "an array" }
-            if value is NSNull { return "null" }
-            if let number = value as? NSNumber { return number.objCType.pointee == 99 ? "a boolean" : "a number" }   // "c"
-            return "an unknown value"
+            // The parser's strings, objects and arrays by their exact type first (the same answers, sooner): on
+            // Linux, `is NSNull` or `as? NSNumber` of a Swift collection first bridges all of it to Foundation.
+            if dynamic == String.self { return .string }
+            if dynamic == objectType { return .object }
+            if dynamic == arrayType { return .array }
+            if dynamic == Bool.self { return .boolean }
+            if dynamic == Int.self || dynamic == Double.self || dynamic == Int64.self { return .number }
+            if dynamic is NSNumber.Type, let number = value as? NSNumber { return number.objCType.pointee == 99 ? .boolean : .number }   // "c"
+            if dynamic is NSNull.Type { return .null }
+            if value is String { return .string }
+            if value is [String: Any] { return .object }
+            if value is [Any] { return .array }
+            if value is NSNull { return .null }
+            if let number = value as? NSNumber { return number.objCType.pointee == 99 ? .boolean : .number }   // "c"
+            return .unknown
         }
+
+        /// `value is NSNull`, without bridging a collection to find out.
+        static func isNull(_ value: Any) -> Bool { kind(value) == .null }
 
         /// A JSON number's value: as an integer when it was written without fraction or exponent.
         static func number(_ value: Any) -> (double: Double, integer: Int64?)? {
-            if let integer = value as? Int, type(of: value) == Int.self { return (Double(integer), Int64(integer)) }
-            if let double = value as? Double, type(of: value) == Double.self { return (double, nil) }
+            if type(of: value) == Int.self, let integer = value as? Int { return (Double(integer), Int64(integer)) }
+            if type(of: value) == Double.self, let double = value as? Double { return (double, nil) }
             guard let number = value as? NSNumber else { return nil }
             switch number.objCType.pointee {
             case 100, 102: return (number.doubleValue, nil)   // "d", "f"
             default: return (number.doubleValue, number.int64Value)
             }
+        }
+    }
+}
+
+// MARK: - The fast path
+
+extension FHIRValidator {
+    /// Whether `resource` has no issue at all, decided without building expressions, messages, sorted
+    /// key lists or choice dictionaries, on tables resolved once (`Compiled`): the walk of `Run` with
+    /// every report replaced by “no”. `validate` runs `Run` only for a resource it says no to, so the
+    /// issues (and their order) are `Run`'s by construction; this walk only has to say yes exactly when
+    /// `Run` would report nothing (FHIRValidationTests' invalid cases and planted unknown members check
+    /// the no side through `validate`, `ProbeAgreementTests` both sides).
+    fileprivate struct Probe {
+        let compiled: Compiled
+
+        func resource(_ object: [String: Any], depth: Int) -> Bool {
+            guard let type = object["resourceType"] as? String, let node = compiled.resources[type] else { return false }
+            return self.object(object, node: node, depth: depth, isResource: true)
+        }
+
+        func object(_ object: [String: Any], node: CompiledNode, depth: Int, isResource: Bool = false) -> Bool {
+            guard depth <= FHIRValidator.depthLimit, !object.isEmpty else { return false }
+            var seenChoices: UInt64 = 0, seenRequired: UInt64 = 0
+            for (key, value) in object {
+                if isResource, key == "resourceType" { continue }
+                if key.utf8.first == UInt8(ascii: "_") {
+                    guard let member = node.extensionMembers[key] else { return false }
+                    seenRequired |= member.requiredBit
+                    guard primitiveExtension(value, member: member, object: object, depth: depth) else { return false }
+                    continue
+                }
+                guard let member = node.members[key] else { return false }
+                if member.choiceBit != 0 {
+                    guard seenChoices & member.choiceBit == 0 else { return false }
+                    seenChoices |= member.choiceBit
+                }
+                seenRequired |= member.requiredBit
+                if member.repeats {
+                    guard let list = value as? [Any], !list.isEmpty, list.count <= member.max else { return false }
+                    var extensions: [Any]??
+                    for (index, item) in list.enumerated() {
+                        if R4Tables.isNull(item) {
+                            // `Run` accepts a null only in place of a primitive whose `_key` item is not null.
+                            guard member.primitive != nil else { return false }
+                            if extensions == nil { extensions = .some(object[member.extensionKey] as? [Any]) }
+                            guard let items = extensions!, index < items.count, !R4Tables.isNull(items[index]) else { return false }
+                            continue
+                        }
+                        guard self.value(item, member: member, depth: depth) else { return false }
+                    }
+                } else {
+                    guard R4Tables.kind(value) != .array, self.value(value, member: member, depth: depth) else { return false }
+                }
+            }
+            return seenRequired == node.requiredMask
+        }
+
+        func primitiveExtension(_ value: Any, member: CompiledMember, object: [String: Any], depth: Int) -> Bool {
+            guard let elementNode = compiled.element else { return true }   // as `Run`: nothing to check them against
+            if member.repeats {
+                guard let list = value as? [Any] else { return false }
+                if let values = object[member.key] as? [Any], values.count != list.count { return false }
+                for item in list where !R4Tables.isNull(item) {
+                    guard let extensions = item as? [String: Any], self.object(extensions, node: elementNode, depth: depth + 1) else { return false }
+                }
+                return true
+            }
+            guard let extensions = value as? [String: Any] else { return false }
+            return self.object(extensions, node: elementNode, depth: depth + 1)
+        }
+
+        func value(_ value: Any, member: CompiledMember, depth: Int) -> Bool {
+            if let primitive = member.primitive { return self.primitive(value, primitive: primitive, member: member) }
+            guard let object = value as? [String: Any] else { return false }
+            if member.isResource { return resource(object, depth: depth + 1) }
+            guard let node = member.node else { return true }   // `Run` does not look into a type without a definition
+            guard self.object(object, node: node, depth: depth + 1) else { return false }
+            if let valueSet = member.valueSet, !coded(object, coding: member.isCoding, valueSet: valueSet) { return false }
+            if member.isReference, let reference = object["reference"] as? String, !reference.isEmpty,
+               !FHIRJSON.isValidReference(reference) { return false }
+            return true
+        }
+
+        func primitive(_ value: Any, primitive: Primitive, member: CompiledMember) -> Bool {
+            switch primitive.json {
+            case .string:
+                guard R4Tables.kind(value) == .string, let text = value as? String, primitive.matches(text) else { return false }
+                if let valueSet = member.valueSet { return valueSet.all.contains(text) }
+                return true
+            case .boolean:
+                return R4Tables.kind(value) == .boolean
+            case .number:
+                guard R4Tables.kind(value) == .number, let number = R4Tables.number(value) else { return false }
+                switch member.number {
+                case .decimal: return number.double.isFinite
+                case .integer, .positive, .unsigned:
+                    guard let integer = number.integer, (-2_147_483_648...2_147_483_647).contains(integer) else { return false }
+                    return member.number == .positive ? integer >= 1 : member.number == .unsigned ? integer >= 0 : true
+                }
+            }
+        }
+
+        /// `Run.coded` without reports: a Coding, or a CodeableConcept's codings (only when
+        /// `coding` is false and the member is a CodeableConcept: `Compiled` leaves other types' value sets out).
+        func coded(_ object: [String: Any], coding: Bool, valueSet set: ValueSet) -> Bool {
+            var matched = false, anyCode = false
+            func check(_ coding: [String: Any]) -> Bool {
+                guard let codeValue = coding["code"] else { return true }
+                anyCode = true
+                guard let code = codeValue as? String else { return true }
+                let system = coding["system"] as? String
+                if let system, let codes = set.bySystem[system] {
+                    guard codes.contains(code) else { return false }
+                    matched = true
+                } else if system == nil, set.all.contains(code) {
+                    matched = true
+                }
+                return true
+            }
+            if coding {
+                guard check(object) else { return false }
+            } else {
+                guard let list = object["coding"] as? [Any] else { return true }
+                for item in list {
+                    guard let coding = item as? [String: Any] else { continue }
+                    guard check(coding) else { return false }
+                }
+            }
+            return matched || !anyCode
+        }
+    }
+
+    /// A member of a `CompiledNode`: its element's facts resolved once (the nodes, primitive and value set it uses).
+    fileprivate final class CompiledMember: @unchecked Sendable {   // immutable after `Compiled.init`
+        enum Number { case decimal, integer, positive, unsigned }
+
+        /// The JSON key (`valueQuantity`), and the key of its extensions (`_valueQuantity`).
+        let key: String
+        let extensionKey: String
+        let repeats: Bool
+        let max: Int
+        let primitive: Primitive?
+        let number: Number
+        var node: CompiledNode?
+        let isResource: Bool
+        let isReference: Bool
+        let isCoding: Bool
+        /// The required binding, for a code, Coding or CodeableConcept.
+        let valueSet: ValueSet?
+        /// This member's element's bit in its node's `requiredMask` (0 when it is optional).
+        let requiredBit: UInt64
+        /// This member's choice element's bit in its node (0 when it is not a choice).
+        let choiceBit: UInt64
+
+        init(key: String, member: Member, primitive: Primitive?, valueSet: ValueSet?, requiredBit: UInt64, choiceBit: UInt64) {
+            let type = member.type
+            self.key = key
+            extensionKey = "_" + key
+            repeats = member.element.max > 1
+            max = member.element.max
+            self.primitive = primitive
+            number = type == "decimal" ? .decimal : type == "positiveInt" ? .positive : type == "unsignedInt" ? .unsigned : .integer
+            isResource = type == "Resource"
+            isReference = type == "Reference"
+            isCoding = type == "Coding"
+            // `Run.coded` checks Codings and CodeableConcepts only; a primitive's value set is checked as a code.
+            self.valueSet = primitive != nil || type == "Coding" || type == "CodeableConcept" ? valueSet : nil
+            self.requiredBit = requiredBit
+            self.choiceBit = choiceBit
+        }
+    }
+
+    fileprivate final class CompiledNode: @unchecked Sendable {   // immutable after `Compiled.init`
+        var members: [String: CompiledMember] = [:]
+        /// `_key` → the primitive member `key` (other `_` keys are unknown elements).
+        var extensionMembers: [String: CompiledMember] = [:]
+        /// One bit for each required element.
+        var requiredMask: UInt64 = 0
+    }
+
+    /// `R4Tables` resolved for `Probe`: each member knows its node, primitive and value set.
+    fileprivate struct Compiled: Sendable {
+        static let shared = Compiled(R4Tables.shared)
+
+        /// Concrete resource types.
+        let resources: [String: CompiledNode]
+        /// The node of `_key` objects.
+        let element: CompiledNode?
+
+        init(_ tables: R4Tables) {
+            var nodes: [String: CompiledNode] = [:]
+            for name in tables.nodes.keys { nodes[name] = CompiledNode() }
+            for (name, node) in tables.nodes {
+                let compiled = nodes[name]!
+                var requiredBits: [String: UInt64] = [:]
+                for element in node.required where requiredBits[element.name] == nil {
+                    precondition(requiredBits.count < 64, "\(name) has more than 64 required elements")
+                    requiredBits[element.name] = 1 << UInt64(requiredBits.count)
+                }
+                compiled.requiredMask = requiredBits.values.reduce(0, |)
+                var choiceBits: [String: UInt64] = [:]
+                for (key, member) in node.members.sorted(by: { $0.key < $1.key }) {
+                    let element = member.element
+                    var choiceBit: UInt64 = 0
+                    if element.isChoice {
+                        if choiceBits[element.name] == nil {
+                            precondition(choiceBits.count < 64, "\(name) has more than 64 choice elements")
+                            choiceBits[element.name] = 1 << UInt64(choiceBits.count)
+                        }
+                        choiceBit = choiceBits[element.name]!
+                    }
+                    let primitive = tables.primitives[member.type]
+                    let compiledMember = CompiledMember(key: key, member: member, primitive: primitive,
+                                                        valueSet: element.valueSet.flatMap { tables.valueSets[$0] },
+                                                        requiredBit: requiredBits[element.name] ?? 0, choiceBit: choiceBit)
+                    if primitive == nil, member.type != "Resource" { compiledMember.node = nodes[element.node ?? member.type] }
+                    compiled.members[key] = compiledMember
+                    if primitive != nil { compiled.extensionMembers["_" + key] = compiledMember }
+                }
+            }
+            resources = nodes.filter { tables.resourceTypes.contains($0.key) }
+            element = nodes["Element"]
         }
     }
 }
