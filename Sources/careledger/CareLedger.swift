@@ -23,7 +23,7 @@ struct CareLedger: AsyncParsableCommand {
             DemoCommand.self, InitCommand.self, KeysCommand.self, NodeCommand.self, SubmitCommand.self,
             RecordCommand.self, ConsentCommand.self, AccessLogCommand.self, BreakGlassCommand.self, AuditCommand.self,
             ClaimsCommand.self, SupplyCommand.self, RxCommand.self, TrialsCommand.self, TelehealthCommand.self, VerifyCommand.self, ProofCommand.self,
-            TokenCommand.self, ImportCommand.self, BenchCommand.self, LoadCommand.self, NetworkCommand.self,
+            TokenCommand.self, ImportCommand.self, BenchCommand.self, LoadCommand.self, NetworkCommand.self, FHIRCommand.self,
         ]
     )
 }
