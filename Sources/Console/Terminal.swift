@@ -12,6 +12,17 @@ public enum Terminal {
         fflush(nil)
     }
 
+    /// Asks for the key passphrase on the terminal, without echo; twice when a new one is being set.
+    @Sendable public static func askPassphrase(confirm: Bool) -> String? {
+        guard let first = getpass("Key passphrase: ").map({ String(cString: $0) }), !first.isEmpty else { return nil }
+        guard confirm else { return first }
+        guard let second = getpass("Repeat the passphrase: ").map({ String(cString: $0) }), second == first else {
+            error("the passphrases differ")
+            return nil
+        }
+        return first
+    }
+
     public static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }

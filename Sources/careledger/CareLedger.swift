@@ -42,19 +42,8 @@ struct DataOption: ParsableArguments {
     var directory: DataDirectory {
         var directory = DataDirectory.resolve(data)
         if let passphraseFile { try? directory.readPassphrase(from: passphraseFile) }
-        if directory.passphrase == nil, isatty(STDIN_FILENO) == 1 { directory.prompt = Self.askPassphrase }
+        if directory.passphrase == nil, isatty(STDIN_FILENO) == 1 { directory.prompt = Terminal.askPassphrase }
         return directory
-    }
-
-    /// Asks on the terminal, without echo; twice when a new passphrase is being set.
-    @Sendable static func askPassphrase(confirm: Bool) -> String? {
-        guard let first = getpass("Key passphrase: ").map({ String(cString: $0) }), !first.isEmpty else { return nil }
-        guard confirm else { return first }
-        guard let second = getpass("Repeat the passphrase: ").map({ String(cString: $0) }), second == first else {
-            Terminal.error("the passphrases differ")
-            return nil
-        }
-        return first
     }
 
     /// The data directory and the key named `signer` in it.

@@ -61,10 +61,9 @@ struct ClaimsCommand: AsyncParsableCommand {
             let enrolled = try await withLedger(directory) { ledger in
                 try await ledger.client.enroll(patientID, plan: plan, startMs: startMs, endMs: endMs, memberID: memberID, signer: keys)
             }
-            if json { Terminal.json(["coverage": enrolled.coverage.hex, "member": enrolled.memberID.hex, "height": enrolled.height]) } else {
-                Terminal.line("coverage \(enrolled.coverage.hex) under \(plan), \(from) to \(to), block \(enrolled.height)")
-                Terminal.line("member id \(enrolled.memberID.hex) (for the patient's card; the chain holds only its hash with the patient)")
-            }
+            if json { return Terminal.json(["coverage": enrolled.coverage.hex, "member": enrolled.memberID.hex, "height": enrolled.height]) }
+            Terminal.line("coverage \(enrolled.coverage.hex) under \(plan), \(from) to \(to), block \(enrolled.height)")
+            Terminal.line("member id \(enrolled.memberID.hex) (for the patient's card; the chain holds only its hash with the patient)")
         }
     }
 

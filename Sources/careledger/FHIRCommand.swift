@@ -15,12 +15,8 @@ struct FHIRValidateCommand: ParsableCommand {
         abstract: "Check FHIR R4 JSON files (a resource or a Bundle each) against the R4 definitions, as every FHIR write does.",
         discussion: "Prints PATH: valid, or each issue (severity, code, expression, message). Exits 1 when any file is invalid.")
 
-    @Argument(help: "JSON files; - reads standard input.") var files: [String]
+    @Argument(help: "JSON files (at least one); - reads standard input.") var files: [String]
     @Flag(help: "Print each file's OperationOutcome as JSON.") var json = false
-
-    func validate() throws {
-        guard !files.isEmpty else { throw ValidationError("give at least one FILE (- for standard input)") }
-    }
 
     func run() throws {
         let reports = files.map(FHIRFileValidation.validate(path:))

@@ -20,15 +20,9 @@ func withLedger<T>(_ directory: DataDirectory, _ body: (LocalLedger) async throw
     } catch {
         _ = try? await ledger.anchorAudit()
         await ledger.close()
-        if case AccessError.denied = error {
-            Terminal.error("\(error)")
-            throw exitRejected
-        }
-        if error is Refused {
-            Terminal.error("\(error)")
-            throw exitRejected
-        }
-        throw error
+        guard error is Refused || (error as? AccessError).map({ if case .denied = $0 { true } else { false } }) == true else { throw error }
+        Terminal.error("\(error)")
+        throw exitRejected
     }
 }
 
