@@ -39,7 +39,9 @@ struct PrimitiveFormatTests {
 
     /// Every string primitive's scanner says what its regex (run by ICU as the validator used to) says,
     /// on the tricky inputs of all types and on 1,500 random mutations of them per type.
-    @Test func scannersAgreeWithTheRegexes() throws {
+    /// (Both long checks yield now and then: a test that holds a thread of the cooperative pool for
+    /// tens of seconds stalls every other test on a 2-core machine past its time limit.)
+    @Test func scannersAgreeWithTheRegexes() async throws {
         let types = ["base64Binary", "canonical", "code", "date", "dateTime", "id", "instant", "markdown", "oid", "string", "time", "uri", "url",
                      "uuid", "xhtml"]
         let inputs = Self.tricky.values.flatMap { $0 }
@@ -52,6 +54,7 @@ struct PrimitiveFormatTests {
                 guard let regex else { return !text.isEmpty }
                 return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
             }
+            await Task.yield()
             var cases = inputs
             let seeds = Self.tricky[type] ?? Self.tricky["uri"]!
             for _ in 0..<1_500 {
@@ -70,6 +73,7 @@ struct PrimitiveFormatTests {
             for text in cases {
                 let scanned = try #require(FHIRValidator.hasPrimitiveFormat(text, type: type) as Bool?)
                 checked += 1
+                if checked % 100 == 0 { await Task.yield() }
                 if scanned != expected(text) { disagreements.append("\(type) \(text.debugDescription): scanner \(scanned), regex \(!scanned)") }
             }
         }
@@ -88,7 +92,7 @@ struct PrimitiveFormatTests {
     /// The fast path says “no issue” exactly when the full walk reports none: on the invalid table, and on
     /// random mutations (deleted members, wrong JSON kinds, empty or spaced strings, arrays for single values
     /// and back, second choice types, `_element` objects) of the official examples and Synthea bundles.
-    @Test func fastPathAgreesWithTheFullWalk() throws {
+    @Test func fastPathAgreesWithTheFullWalk() async throws {
         var resources: [[String: Any]] = try invalidResourceCases.map { try FHIRJSON.object(Array($0.json.utf8), limit: FHIRJSON.bundleBytesMax) }
         for folder in ["data/fhir-r4-examples", "data/synthea"] where SharedData.has(folder) {
             let directory = SharedData.url(folder)
@@ -106,6 +110,7 @@ struct PrimitiveFormatTests {
             if fast != issues.isEmpty { disagreements.append("\(label): fast path \(fast), full walk \(issues.prefix(3))") }
         }
         for (index, resource) in resources.enumerated() {
+            await Task.yield()
             check(resource, "resource \(index)")
             for round in 0..<(SharedData.has("data/synthea") ? 6 : 20) {
                 check(Mutation.apply(to: resource, using: &generator) as? [String: Any] ?? resource, "resource \(index) mutation \(round)")
