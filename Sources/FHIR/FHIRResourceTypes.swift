@@ -32,14 +32,24 @@ public enum FHIRResourceTypes {
     public static let patientElements = ["subject", "patient", "beneficiary"]
 
     /// The FHIR id of the patient a resource is about: its own id for a Patient, else the first
-    /// `Patient/…` reference among `patientElements` (nil when there is none).
+    /// `Patient/…` reference along its type's `patientCompartment` paths, in their order (nil when
+    /// there is none, or the type is not in the R4 Patient compartment).
     public static func patientID(of resource: [String: Any]) -> String? {
-        if resource["resourceType"] as? String == "Patient" { return resource["id"] as? String }
-        for element in patientElements {
-            guard let reference = (resource[element] as? [String: Any])?["reference"] as? String,
-                  let parsed = FHIRJSON.parseReference(reference), parsed.type == "Patient" else { continue }
-            return parsed.id
+        guard let type = resource["resourceType"] as? String else { return nil }
+        if type == "Patient" { return resource["id"] as? String }
+        for path in patientCompartment[type] ?? [] {
+            for reference in references(in: resource, path: path.split(separator: ".").map(String.init)) {
+                if let parsed = FHIRJSON.parseReference(reference), parsed.type == "Patient" { return parsed.id }
+            }
         }
         return nil
+    }
+
+    /// The `reference` strings of the References at `path` (arrays walked at every step).
+    static func references(in value: Any, path: [String]) -> [String] {
+        if let list = value as? [Any] { return list.flatMap { references(in: $0, path: path) } }
+        guard let object = value as? [String: Any] else { return [] }
+        guard let first = path.first else { return (object["reference"] as? String).map { [$0] } ?? [] }
+        return object[first].map { references(in: $0, path: Array(path.dropFirst())) } ?? []
     }
 }

@@ -87,11 +87,12 @@ public enum SearchParameters {
                          SearchParameter("given", .string, .blind(.name), ["name.given"], "Given name (matched blind)")],
     ]
 
-    /// All parameters of a type, by name. Types in the patient compartment always get `patient`.
+    /// All parameters of a type, by name. Types in the R4 Patient compartment always get `patient`
+    /// (a resource's patient is found along its compartment paths).
     public static func forType(_ type: String) -> [String: SearchParameter] {
         var out: [String: SearchParameter] = [:]
         for parameter in common + (byType[type] ?? []) { out[parameter.name] = parameter }
-        if out["patient"] == nil, type != "Patient", !directoryTypes.contains(type) { out["patient"] = patient }
+        if out["patient"] == nil, type != "Patient", FHIRResourceTypes.patientCompartment[type] != nil { out["patient"] = patient }
         return out
     }
 

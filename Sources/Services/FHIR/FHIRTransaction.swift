@@ -218,9 +218,10 @@ extension FHIRService {
     }
 
 
-    /// The ledger patient a (non-Patient) resource is about: its subject/patient/beneficiary, else
-    /// the first `Patient/…` reference anywhere in it that this server knows; none means the
-    /// resource is about no identifiable patient (custodian-only).
+    /// The ledger patient a (non-Patient) resource is about: the first `Patient/…` reference along
+    /// its type's paths in the R4 Patient compartment (`FHIRResourceTypes.patientCompartment`);
+    /// none — or a type outside the compartment — means the resource is about no identifiable
+    /// patient (custodian-only).
     public func patient(of resource: [String: Any], type: String, bundlePatients: [String: IdentityID], at: String) throws(FHIRError) -> IdentityID {
         if RecordsContract.directoryResourceTypes.contains(type) { return RecordEntry.noPatient }
         func known(_ id: String) -> IdentityID? {
@@ -228,14 +229,9 @@ extension FHIRService {
             guard let record = RecordIndex.current(recordID(type: "Patient", id: id), in: state), !record.isErased else { return nil }
             return record.patient
         }
-        if let direct = FHIRResourceTypes.patientID(of: resource) {
-            guard let patient = known(direct) else { throw .unprocessable("Patient/\(direct) does not exist on this server", at: at) }
-            return patient
-        }
-        for reference in Self.allReferences(resource) {
-            if let parsed = FHIRJSON.parseReference(reference), parsed.type == "Patient", let patient = known(parsed.id) { return patient }
-        }
-        return RecordEntry.noPatient
+        guard let direct = FHIRResourceTypes.patientID(of: resource) else { return RecordEntry.noPatient }
+        guard let patient = known(direct) else { throw .unprocessable("Patient/\(direct) does not exist on this server", at: at) }
+        return patient
     }
 
     /// Every `reference` string in a resource.
