@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Swift `Codable` over `CanonicalValue`: typed structs in, canonical values out, and back.
 ///
 /// The mapping (both directions):
@@ -27,6 +29,10 @@
 /// the path is built only when an error is thrown. Unknown keys are found by counting: every key a
 /// type reads is counted, and the total is compared with the total number of map entries at the
 /// end; only when they differ does a second, recording pass name the unknown key.
+///
+/// Encoding to bytes (`encodeBytes`, how contracts store state) builds no value: see `_ByteEncoder`.
+/// `encode` builds the `CanonicalValue` through a node tree; both give the same bytes (checked by
+/// `CanonicalEncoderEquivalenceTests`).
 public struct CanonicalEncoder: Sendable {
     public init() {}
 
@@ -35,11 +41,12 @@ public struct CanonicalEncoder: Sendable {
         try slot(value).value
     }
 
-    /// The canonical bytes of `value`: `encode(value).encoded`, written without building the value.
+    /// The canonical bytes of `value`: `encode(value).encoded`, written in one pass without building
+    /// the value (see `_ByteEncoder`).
     public func encodeBytes(_ value: some Encodable) throws(CanonicalEncodingError) -> [UInt8] {
-        var writer = CanonicalWriter()
-        try slot(value).write(to: &writer)
-        return writer.bytes
+        do { return try _ByteEncoder.bytes(of: value) } catch let error as CanonicalEncodingError { throw error } catch {
+            throw CanonicalEncodingError(path: "", reason: String(describing: error))
+        }
     }
 
     private func slot(_ value: some Encodable) throws(CanonicalEncodingError) -> EncodingNode.Slot {
@@ -575,13 +582,6 @@ final class EncodingNode {
             case .node(let node): node.value
             }
         }
-
-        func write(to writer: inout CanonicalWriter) {
-            switch self {
-            case .value(let v): writer.write(v)
-            case .node(let node): node.write(to: &writer)
-            }
-        }
     }
 
     enum State {
@@ -600,24 +600,6 @@ final class EncodingNode {
         case .map(let entries):
             .map(CanonicalMap(canonical: CanonicalMap.canonicalOrder(of: entries, key: \.0).map { CanonicalMap.Entry(key: entries[$0].0, value: entries[$0].1.value) }))
         case .list(let items): .list(items.map(\.value))
-        }
-    }
-
-    /// Writes `value`'s canonical bytes straight from the nodes.
-    func write(to writer: inout CanonicalWriter) {
-        switch state {
-        case .empty: writer.write(.null)
-        case .value(let v): writer.write(v)
-        case .map(let entries):
-            let order = CanonicalMap.canonicalOrder(of: entries, key: \.0)
-            writer.writeMapHeader(count: order.count)
-            for i in order {
-                writer.writeMapKey(entries[i].0)
-                entries[i].1.write(to: &writer)
-            }
-        case .list(let items):
-            writer.writeListHeader(count: items.count)
-            for item in items { item.write(to: &writer) }
         }
     }
 }
@@ -806,5 +788,529 @@ struct SingleEncoding: SingleValueEncodingContainer {
         case .value(let v): node.state = .value(v)
         case .node(let child): node.state = child.state
         }
+    }
+}
+
+// MARK: - Byte encoder
+
+/// `encodeBytes`: writes a value's canonical bytes in one pass, with no `CanonicalValue` or node per
+/// value. Values encoded through a container are written in place as they come, into one buffer:
+/// a map's entries (key, then value) land one after another, so a map is finished by reordering
+/// the byte ranges of its entries into canonical key order (usually by a per-`CodingKeys` order
+/// computed once, see `KeyOrder`) and setting the entry count in the header it started with.
+/// Integers, strings, booleans and the byte types are written directly even when they reach the
+/// encoder through the generic `encode(_:)` (array elements, dictionary values, optionals), so they
+/// cost no frame, no container and no path step.
+///
+/// The one encoder object follows the value down: encoding a nested value pushes a frame (where
+/// its bytes start and what they are), runs its `encode(to:)` against the same encoder, finishes the
+/// frame and pops it. Containers handed out by `nestedContainer`/`superEncoder` may be filled in
+/// any order relative to their parent's, so each gets an encoder of its own whose bytes are
+/// spliced into the parent's when the parent finishes.
+final class _ByteEncoder: Encoder {
+    struct Frame {
+        enum Kind { case empty, single, map, list }
+        /// Distinguishes a frame from a later one at the same depth, for containers kept too long.
+        let id: Int
+        /// Where the value's bytes begin (its map or list header, once it has one).
+        let start: Int
+        var kind = Kind.empty
+        /// A map: the index of its first entry in `entries`.
+        var entriesBase = 0
+        /// A list: the number of elements.
+        var count = 0
+        /// A map: the `CodingKey` type of all its entries, nil once a second type joined in.
+        var keyType: ObjectIdentifier?
+        /// Values filled out of line (nested containers, super encoders), spliced in at `finish`.
+        var deferred: [Deferred] = []
+    }
+
+    struct Deferred {
+        /// Where the child's bytes go.
+        var offset: Int
+        /// A map: the entry (index from the frame's `entriesBase`) the bytes belong to.
+        let entry: Int
+        let child: _ByteEncoder
+    }
+
+    /// A map entry of an unfinished map: its key and where its bytes (key, then value) start.
+    struct Entry {
+        let key: String
+        var start: Int
+    }
+
+    @exclusivity(unchecked) var writer = CanonicalWriter(capacity: 256)
+    @exclusivity(unchecked) var frames: [Frame] = []
+    /// The entries of every unfinished map, innermost map last.
+    @exclusivity(unchecked) var entries: [Entry] = []
+    @exclusivity(unchecked) var path: [any CodingKey]
+    /// A misuse found where no error can be thrown (a container used after its value finished).
+    @exclusivity(unchecked) var failure: CanonicalEncodingError?
+    @exclusivity(unchecked) private var nextID = 1
+    /// Scratch space for finishing maps.
+    @exclusivity(unchecked) private var order: [Int] = []
+    @exclusivity(unchecked) private var ranks: [Int] = []
+    @exclusivity(unchecked) private var spare: [UInt8] = []
+
+    init(path: [any CodingKey]) {
+        self.path = path
+        frames.reserveCapacity(8)
+        entries.reserveCapacity(32)
+        frames.append(Frame(id: 0, start: 0))
+    }
+
+    var codingPath: [any CodingKey] { path }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        let frame = frames.count - 1
+        beginMap(frame, keyType: ObjectIdentifier(Key.self))
+        return KeyedEncodingContainer(KeyedBytes<Key>(encoder: self, frame: frame, id: frames[frame].id))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        let frame = frames.count - 1
+        beginList(frame)
+        return UnkeyedBytes(encoder: self, frame: frame, id: frames[frame].id)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        let frame = frames.count - 1
+        return SingleBytes(encoder: self, frame: frame, id: frames[frame].id)
+    }
+
+    // MARK: top level
+
+    /// The canonical bytes of `value`.
+    static func bytes(of value: some Encodable) throws -> [UInt8] {
+        let encoder = _ByteEncoder(path: [])
+        if try !encoder.writeDirect(value, path: []) {
+            try value.encode(to: encoder)
+            encoder.finishRoot()
+        }
+        if let failure = encoder.failure { throw failure }
+        return encoder.writer.bytes
+    }
+
+    /// Finishes the root frame; for a child encoder, once its parent finishes.
+    func finishRoot() {
+        guard frames.count == 1 else {
+            fail("a value was still being encoded when its container finished")
+            return
+        }
+        finish(0)
+    }
+
+    func fail(_ reason: String) {
+        if failure == nil { failure = CanonicalEncodingError(path: CanonicalCoding.render(path), reason: reason) }
+    }
+
+    // MARK: frames
+
+    /// True when a container of frame `frame` (created as `id`) may write: its value is the one
+    /// being encoded. Anything else is a container used after its value finished or out of turn.
+    @inline(__always)
+    func writable(_ frame: Int, _ id: Int) -> Bool {
+        if frame == frames.count - 1, frames[frame].id == id { return true }
+        fail("a container was used after its value was finished, or while a nested value was being encoded")
+        return false
+    }
+
+    /// Drops whatever frame `frame` held (a value replaced by another).
+    private func reset(_ frame: Int) {
+        let start = frames[frame].start
+        if frames[frame].kind == .empty, writer.bytes.count == start { return }
+        if writer.bytes.count > start { writer.bytes.removeSubrange(start...) }
+        if frames[frame].kind == .map { entries.removeSubrange(frames[frame].entriesBase...) }
+        frames[frame].kind = .empty
+        frames[frame].count = 0
+        frames[frame].keyType = nil
+        frames[frame].deferred = []
+    }
+
+    /// Makes frame `frame` a map (keeping it if it is one), its header a placeholder until `finish`.
+    func beginMap(_ frame: Int, keyType: ObjectIdentifier) {
+        if frames[frame].kind == .map {
+            if frames[frame].keyType != keyType { frames[frame].keyType = nil }
+            return
+        }
+        reset(frame)
+        frames[frame].kind = .map
+        frames[frame].entriesBase = entries.count
+        frames[frame].keyType = keyType
+        writer.writeHeaderPlaceholder(.map)
+    }
+
+    func beginList(_ frame: Int) {
+        if frames[frame].kind == .list { return }
+        reset(frame)
+        frames[frame].kind = .list
+        writer.writeHeaderPlaceholder(.list)
+    }
+
+    /// Frame `frame` becomes a single value, written next.
+    func beginSingle(_ frame: Int) {
+        reset(frame)
+        frames[frame].kind = .single
+    }
+
+    /// Starts a map entry of the top frame; its value is written next.
+    @inline(__always)
+    func beginEntry(_ key: String) {
+        entries.append(Entry(key: key, start: writer.bytes.count))
+        writer.writeMapKey(key)
+    }
+
+    /// Encodes `value` as a value of its own at `key` (a map key or list index), in place.
+    @inline(__always)
+    func encodeNested<T: Encodable, K: CodingKey>(_ value: T, key: K) throws {
+        if try writeDirect(value, path: path + [key]) { return }
+        frames.append(Frame(id: nextID, start: writer.bytes.count))
+        nextID += 1
+        path.append(key)
+        try value.encode(to: self)
+        finish(frames.count - 1)
+        frames.removeLast()
+        path.removeLast()
+    }
+
+    /// Writes the values the coder writes itself; false for anything else. `path` only for errors.
+    @inline(__always)
+    func writeDirect<T: Encodable>(_ value: T, path: @autoclosure () -> [any CodingKey]) throws -> Bool {
+        if T.self == Int64.self { writer.write(int: unsafeBitCast(value, to: Int64.self)); return true }
+        if T.self == String.self { writer.write(string: unsafeBitCast(value, to: String.self)); return true }
+        if T.self == Hash256.self { writer.write(hash: unsafeBitCast(value, to: Hash256.self)); return true }
+        if T.self == Bool.self { writer.writeBool(unsafeBitCast(value, to: Bool.self)); return true }
+        if T.self == [UInt8].self { writer.write(bytes: unsafeBitCast(value, to: [UInt8].self)); return true }
+        if T.self == UInt64.self { try writeInt(unsafeBitCast(value, to: UInt64.self), path: path()); return true }
+        if T.self == Int.self { try writeInt(unsafeBitCast(value, to: Int.self), path: path()); return true }
+        if T.self == SigningPublicKey.self { writer.write(bytes: unsafeBitCast(value, to: SigningPublicKey.self).canonicalBytes); return true }
+        if T.self == CanonicalValue.self { writer.write(unsafeBitCast(value, to: CanonicalValue.self)); return true }
+        return false
+    }
+
+    /// `path` is evaluated only for the error.
+    @inline(__always)
+    func writeInt<I: FixedWidthInteger>(_ value: I, path: @autoclosure () -> [any CodingKey]) throws {
+        writer.write(int: try _CanonicalEncoder.int(value, path: path()).intValue!)
+    }
+
+    /// A child encoder for a container filled out of line, its bytes to go at the end of the top
+    /// frame (of its entry `entry` when that is a map).
+    func deferChild(_ frame: Int, entry: Int, path: [any CodingKey]) -> _ByteEncoder {
+        let child = _ByteEncoder(path: path)
+        frames[frame].deferred.append(Deferred(offset: writer.bytes.count, entry: entry, child: child))
+        return child
+    }
+
+    // MARK: finishing
+
+    /// Completes frame `frame` (the top one): splices in deferred children, orders a map's entries
+    /// and sets the count in its header.
+    func finish(_ frame: Int) {
+        let start = frames[frame].start
+        switch frames[frame].kind {
+        case .empty: writer.write(.null)
+        case .single: break
+        case .list:
+            splice(frame, map: false)
+            writer.setHeaderCount(at: start, frames[frame].count)
+        case .map:
+            splice(frame, map: true)
+            let base = frames[frame].entriesBase
+            let count = orderEntries(base: base, keyType: frames[frame].keyType)
+            writer.setHeaderCount(at: start, count)
+            entries.removeSubrange(base...)
+        }
+    }
+
+    /// Inserts the bytes of out-of-line children, last first, moving the entries after each.
+    private func splice(_ frame: Int, map: Bool) {
+        let deferred = frames[frame].deferred
+        guard !deferred.isEmpty else { return }
+        frames[frame].deferred = []
+        let base = frames[frame].entriesBase
+        for item in deferred.reversed() {
+            let child = item.child
+            child.finishRoot()
+            if let failure = child.failure, self.failure == nil { self.failure = failure }
+            let bytes = child.writer.bytes
+            writer.bytes.insert(contentsOf: bytes, at: item.offset)
+            if map {
+                var i = base + item.entry + 1
+                while i < entries.count {
+                    entries[i].start += bytes.count
+                    i += 1
+                }
+            }
+        }
+    }
+
+    /// Puts the entries from `base` on in canonical key order (a repeated key by its last value);
+    /// returns how many remain.
+    private func orderEntries(base: Int, keyType: ObjectIdentifier?) -> Int {
+        let n = entries.count - base
+        if n < 2 { return n }
+        order.removeAll(keepingCapacity: true)
+        var known: KeyOrder?
+        if let keyType { known = KeyOrder.cached(keyType) }
+        if let known, known.ranks(of: entries, from: base, into: &ranks) {
+            // Sort the positions by rank (insertion sort: a struct's handful of fields).
+            order.append(contentsOf: 0..<n)
+            for i in 1..<n {
+                var j = i
+                while j > 0, ranks[order[j - 1]] > ranks[order[j]] {
+                    order.swapAt(j - 1, j)
+                    j -= 1
+                }
+            }
+        } else {
+            order = CanonicalMap.canonicalOrder(of: Array(entries[base...]), key: \.key)
+            if let keyType, order.count == n { KeyOrder.remember(keyType, keys: entries[base...].map(\.key), sorted: order) }
+        }
+        if order.count == n, order.indices.allSatisfy({ order[$0] == $0 }) { return n }
+        // Rewrite the entries in order from a copy of their bytes.
+        let contentStart = entries[base].start
+        let end = writer.bytes.count
+        spare.removeAll(keepingCapacity: true)
+        spare.append(contentsOf: writer.bytes[contentStart..<end])
+        writer.bytes.removeSubrange(contentStart...)
+        for i in order {
+            let from = entries[base + i].start - contentStart
+            let to = (i + 1 < n ? entries[base + i + 1].start : end) - contentStart
+            writer.bytes.append(contentsOf: spare[from..<to])
+        }
+        return order.count
+    }
+}
+
+/// The canonical order of a `CodingKey` type's keys, learnt from the first map of that type with
+/// the most distinct keys seen so far: the keys in the order they were encoded, and the rank of each
+/// in UTF-8 byte order. A later map whose keys are a subsequence of those (the same type with some
+/// optional fields left out) is ordered by the ranks, with no string comparisons beyond matching;
+/// any other map is sorted by its keys (and teaches the cache if it has more keys).
+final class KeyOrder: Sendable {
+    let keys: [String]
+    let rank: [Int]
+
+    init(keys: [String], rank: [Int]) { (self.keys, self.rank) = (keys, rank) }
+
+    private static let cache = Mutex<[ObjectIdentifier: KeyOrder]>([:])
+
+    static func cached(_ type: ObjectIdentifier) -> KeyOrder? { cache.withLock { $0[type] } }
+
+    /// Types with more keys than this are not cached (a dictionary's keys come and go).
+    static let keysMax = 64
+
+    /// Records the order of distinct `keys` (`sorted` are their positions in canonical order).
+    static func remember(_ type: ObjectIdentifier, keys: [String], sorted: [Int]) {
+        guard keys.count <= keysMax else { return }
+        var rank = [Int](repeating: 0, count: keys.count)
+        for (r, position) in sorted.enumerated() { rank[position] = r }
+        let order = KeyOrder(keys: keys, rank: rank)
+        cache.withLock { table in
+            if (table[type]?.keys.count ?? 0) < keys.count { table[type] = order }
+        }
+    }
+
+    /// The rank of each entry from `base` on, when their keys are a subsequence of `keys` (matched
+    /// by UTF-8 bytes); false otherwise.
+    func ranks(of entries: [_ByteEncoder.Entry], from base: Int, into out: inout [Int]) -> Bool {
+        out.removeAll(keepingCapacity: true)
+        var j = 0
+        for i in base..<entries.count {
+            let key = entries[i].key
+            while j < keys.count, !Self.sameBytes(keys[j], key) { j += 1 }
+            if j == keys.count { return false }
+            out.append(rank[j])
+            j += 1
+        }
+        return true
+    }
+
+    /// The same UTF-8 bytes (not `==`, which equates canonically equivalent strings). Two strings
+    /// with the same representation (the same small string, the same literal or storage) are the
+    /// same bytes, which is how a type's keys usually meet again; others are compared byte by byte.
+    @inline(__always)
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        let (x, y) = (unsafeBitCast(a, to: (UInt64, UInt64).self), unsafeBitCast(b, to: (UInt64, UInt64).self))
+        return x == y || String.utf8Order(a, b) == 0
+    }
+}
+
+struct KeyedBytes<Key: CodingKey>: KeyedEncodingContainerProtocol {
+    let encoder: _ByteEncoder
+    let frame: Int
+    let id: Int
+    var codingPath: [any CodingKey] { encoder.path }
+
+    /// Starts the entry for `key`, or false when the container may no longer write (or its value
+    /// became something other than a map, whose writes are dropped as the tree encoder drops them).
+    @inline(__always)
+    private func entry(_ key: Key) -> Bool {
+        guard encoder.writable(frame, id), encoder.frames[frame].kind == .map else { return false }
+        encoder.beginEntry(key.stringValue)
+        return true
+    }
+
+    @inline(__always)
+    private func int<I: FixedWidthInteger>(_ value: I, _ key: Key) throws {
+        if entry(key) { try encoder.writeInt(value, path: encoder.path + [key]) }
+    }
+
+    mutating func encodeNil(forKey key: Key) { if entry(key) { encoder.writer.write(.null) } }
+    mutating func encode(_ value: Bool, forKey key: Key) { if entry(key) { encoder.writer.writeBool(value) } }
+    mutating func encode(_ value: String, forKey key: Key) { if entry(key) { encoder.writer.write(string: value) } }
+    mutating func encode(_ value: Double, forKey key: Key) throws { throw _CanonicalEncoder.float(path: encoder.path + [key]) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { throw _CanonicalEncoder.float(path: encoder.path + [key]) }
+    mutating func encode(_ value: Int, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: Int8, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: Int16, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: Int32, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: Int64, forKey key: Key) throws { if entry(key) { encoder.writer.write(int: value) } }
+    mutating func encode(_ value: UInt, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: UInt8, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: UInt16, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: UInt32, forKey key: Key) throws { try int(value, key) }
+    mutating func encode(_ value: UInt64, forKey key: Key) throws { try int(value, key) }
+    mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
+        if entry(key) { try encoder.encodeNested(value, key: key) }
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+        let child = deferred(key)
+        child.beginMap(0, keyType: ObjectIdentifier(NestedKey.self))
+        return KeyedEncodingContainer(KeyedBytes<NestedKey>(encoder: child, frame: 0, id: 0))
+    }
+
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
+        let child = deferred(key)
+        child.beginList(0)
+        return UnkeyedBytes(encoder: child, frame: 0, id: 0)
+    }
+
+    /// Like the tree encoder, a super encoder without a key is not part of the value.
+    mutating func superEncoder() -> any Encoder { _ByteEncoder(path: encoder.path) }
+    mutating func superEncoder(forKey key: Key) -> any Encoder { deferred(key) }
+
+    /// An entry at `key` whose value a child encoder fills out of line (a detached one when this
+    /// container may no longer write).
+    private func deferred(_ key: Key) -> _ByteEncoder {
+        let path = encoder.path + [key]
+        guard entry(key) else { return _ByteEncoder(path: path) }
+        let index = encoder.entries.count - 1 - encoder.frames[frame].entriesBase
+        return encoder.deferChild(frame, entry: index, path: path)
+    }
+}
+
+struct UnkeyedBytes: UnkeyedEncodingContainer {
+    let encoder: _ByteEncoder
+    let frame: Int
+    let id: Int
+    var codingPath: [any CodingKey] { encoder.path }
+    var count: Int {
+        guard frame < encoder.frames.count, encoder.frames[frame].id == id, encoder.frames[frame].kind == .list else { return 0 }
+        return encoder.frames[frame].count
+    }
+
+    /// Counts the next element, or false when the container may no longer write.
+    @inline(__always)
+    private func element() -> Bool {
+        guard encoder.writable(frame, id), encoder.frames[frame].kind == .list else { return false }
+        encoder.frames[frame].count += 1
+        return true
+    }
+
+    /// The key of the element just counted.
+    private var lastKey: IndexKey { IndexKey(encoder.frames[frame].count - 1) }
+
+    @inline(__always)
+    private func int<I: FixedWidthInteger>(_ value: I) throws {
+        if element() { try encoder.writeInt(value, path: encoder.path + [lastKey]) }
+    }
+
+    mutating func encodeNil() { if element() { encoder.writer.write(.null) } }
+    mutating func encode(_ value: Bool) { if element() { encoder.writer.writeBool(value) } }
+    mutating func encode(_ value: String) { if element() { encoder.writer.write(string: value) } }
+    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: encoder.path + [IndexKey(count)]) }
+    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: encoder.path + [IndexKey(count)]) }
+    mutating func encode(_ value: Int) throws { try int(value) }
+    mutating func encode(_ value: Int8) throws { try int(value) }
+    mutating func encode(_ value: Int16) throws { try int(value) }
+    mutating func encode(_ value: Int32) throws { try int(value) }
+    mutating func encode(_ value: Int64) throws { if element() { encoder.writer.write(int: value) } }
+    mutating func encode(_ value: UInt) throws { try int(value) }
+    mutating func encode(_ value: UInt8) throws { try int(value) }
+    mutating func encode(_ value: UInt16) throws { try int(value) }
+    mutating func encode(_ value: UInt32) throws { try int(value) }
+    mutating func encode(_ value: UInt64) throws { try int(value) }
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        if element() { try encoder.encodeNested(value, key: lastKey) }
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
+        let child = deferred()
+        child.beginMap(0, keyType: ObjectIdentifier(NestedKey.self))
+        return KeyedEncodingContainer(KeyedBytes<NestedKey>(encoder: child, frame: 0, id: 0))
+    }
+
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
+        let child = deferred()
+        child.beginList(0)
+        return UnkeyedBytes(encoder: child, frame: 0, id: 0)
+    }
+
+    mutating func superEncoder() -> any Encoder { deferred() }
+
+    /// The next element, filled out of line by a child encoder.
+    private func deferred() -> _ByteEncoder {
+        let key = IndexKey(count)
+        guard element() else { return _ByteEncoder(path: encoder.path + [key]) }
+        return encoder.deferChild(frame, entry: 0, path: encoder.path + [key])
+    }
+}
+
+struct SingleBytes: SingleValueEncodingContainer {
+    let encoder: _ByteEncoder
+    let frame: Int
+    let id: Int
+    var codingPath: [any CodingKey] { encoder.path }
+
+    /// Clears the value for the one about to be written, or false when the container may no
+    /// longer write.
+    @inline(__always)
+    private func begin() -> Bool {
+        guard encoder.writable(frame, id) else { return false }
+        encoder.beginSingle(frame)
+        return true
+    }
+
+    @inline(__always)
+    private func int<I: FixedWidthInteger>(_ value: I) throws {
+        if begin() { try encoder.writeInt(value, path: encoder.path) }
+    }
+
+    mutating func encodeNil() { if begin() { encoder.writer.write(.null) } }
+    mutating func encode(_ value: Bool) { if begin() { encoder.writer.writeBool(value) } }
+    mutating func encode(_ value: String) { if begin() { encoder.writer.write(string: value) } }
+    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: encoder.path) }
+    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: encoder.path) }
+    mutating func encode(_ value: Int) throws { try int(value) }
+    mutating func encode(_ value: Int8) throws { try int(value) }
+    mutating func encode(_ value: Int16) throws { try int(value) }
+    mutating func encode(_ value: Int32) throws { try int(value) }
+    mutating func encode(_ value: Int64) throws { if begin() { encoder.writer.write(int: value) } }
+    mutating func encode(_ value: UInt) throws { try int(value) }
+    mutating func encode(_ value: UInt8) throws { try int(value) }
+    mutating func encode(_ value: UInt16) throws { try int(value) }
+    mutating func encode(_ value: UInt32) throws { try int(value) }
+    mutating func encode(_ value: UInt64) throws { try int(value) }
+    /// A wrapper encoding its wrapped value: the same value, so no frame and no path step; the
+    /// wrapped value's containers are this frame's.
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        guard begin() else { return }
+        if try encoder.writeDirect(value, path: encoder.path) { return }
+        encoder.frames[frame].kind = .empty
+        try value.encode(to: encoder)
     }
 }

@@ -6,7 +6,7 @@
 /// increasing byte order. Typed records (transactions, blocks) are fixed sequences of such values.
 public struct CanonicalWriter: Sendable {
     /// The bytes written so far.
-    public private(set) var bytes: [UInt8] = []
+    public internal(set) var bytes: [UInt8] = []
 
     public init(capacity: Int = 128) { bytes.reserveCapacity(capacity) }
 
@@ -44,6 +44,33 @@ public struct CanonicalWriter: Sendable {
     }
 
     mutating func writeMapKey(_ key: String) { writeRawString(key) }
+
+    /// A list's or map's tag and a one-byte count to be set by `setHeaderCount` once the entries
+    /// that follow are counted (the byte encoder writes entries before it knows how many there are).
+    mutating func writeHeaderPlaceholder(_ tag: CanonicalTag) {
+        bytes.append(tag.rawValue)
+        bytes.append(0)
+    }
+
+    /// Sets the count of the header `writeHeaderPlaceholder` wrote at `offset`; a count of 128 or
+    /// more takes more than the placeholder's byte, and moves what follows.
+    mutating func setHeaderCount(at offset: Int, _ count: Int) {
+        if count < 0x80 {
+            bytes[offset + 1] = UInt8(count)
+            return
+        }
+        var varint: [UInt8] = []
+        var v = UInt64(count)
+        while v >= 0x80 {
+            varint.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        varint.append(UInt8(v))
+        bytes.replaceSubrange((offset + 1)...(offset + 1), with: varint)
+    }
+
+    /// Writes a tagged boolean.
+    mutating func writeBool(_ value: Bool) { bytes.append(value ? CanonicalTag.true.rawValue : CanonicalTag.false.rawValue) }
 
     /// Writes a tagged integer.
     public mutating func write(int value: Int64) {
