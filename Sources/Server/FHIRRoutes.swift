@@ -202,12 +202,14 @@ enum FHIRRoutes {
             let resource = try await body(request)
             let (ifMatch, ifNoneMatch) = try preconditions(request)
             let (version, created) = try await fhir.conditionalUpdate(resource, type: type, condition: queryPairs(request), ifMatch: ifMatch,
-                                                                      ifNoneMatch: ifNoneMatch, requester: try context.requester())
+                                                                      ifNoneMatch: ifNoneMatch, requester: try context.requester(),
+                                                                      purpose: try purpose(request))
             return written(version, created: created, request: request, base: fhirBase(services))
         }
         group.delete(":type") { request, context in
             let type = try supportedType(context)
-            guard let id = try await fhir.conditionalDelete(type: type, condition: queryPairs(request), requester: try context.requester()) else {
+            guard let id = try await fhir.conditionalDelete(type: type, condition: queryPairs(request), requester: try context.requester(),
+                                                            purpose: try purpose(request)) else {
                 return response(OperationOutcome.information("no \(type) you may read matches the condition; nothing was deleted"), pretty: pretty(request))
             }
             return response(OperationOutcome.information("\(type)/\(id) deleted: erased on-chain and its ciphertext destroyed"), pretty: pretty(request))

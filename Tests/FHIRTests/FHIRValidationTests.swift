@@ -382,12 +382,13 @@ struct FHIRValidationTests {
 
     /// Every official R4 example and every Synthea bundle: no error.
     @Test(.enabled(if: SharedData.has("data/fhir-r4-examples", "data/synthea"), SharedData.reason("data/fhir-r4-examples", "data/synthea")))
-    func officialExamplesAndSyntheaAreValid() throws {
+    func officialExamplesAndSyntheaAreValid() async throws {
         var files = 0, resources = 0, failures: [String] = []
         for folder in ["data/fhir-r4-examples", "data/synthea"] {
             let directory = SharedData.url(folder)
             let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".json") }.sorted()
             for name in names {
+                await Task.yield()  // long and CPU-bound: leave the test process's cooperative pool to the others now and then
                 let bytes = try [UInt8](Data(contentsOf: directory.appendingPathComponent(name)))
                 let resource = try FHIRJSON.object(bytes, limit: FHIRJSON.bundleBytesMax)
                 files += 1
@@ -404,7 +405,7 @@ struct FHIRValidationTests {
     /// The walk reaches every part of a real resource: an unknown member put into the deepest object of
     /// each official example (following the last key at each level) is reported there.
     @Test(.enabled(if: SharedData.has("data/fhir-r4-examples"), SharedData.reason("data/fhir-r4-examples")))
-    func unknownMemberDeepInsideEveryExampleIsFound() throws {
+    func unknownMemberDeepInsideEveryExampleIsFound() async throws {
         /// `value` with `"zzzUnknown": 1` added to its deepest object, and that member's JSON path (for messages).
         func plant(_ value: Any) -> (Any, String)? {
             if let list = value as? [Any] {
@@ -428,6 +429,7 @@ struct FHIRValidationTests {
         let directory = SharedData.url("data/fhir-r4-examples")
         var checked = 0, missed: [String] = []
         for name in try FileManager.default.contentsOfDirectory(atPath: directory.path).filter({ $0.hasSuffix(".json") }).sorted() {
+            await Task.yield()
             let resource = try FHIRJSON.object(try [UInt8](Data(contentsOf: directory.appendingPathComponent(name))), limit: FHIRJSON.bundleBytesMax)
             guard let (planted, path) = plant(resource), let mutated = planted as? [String: Any] else { continue }
             let issues = FHIRValidator.validate(mutated)
@@ -443,7 +445,7 @@ struct FHIRValidationTests {
     /// The independent checker (fhir.resources and fhirclient) also refuses every case of the table it can see.
     @Test(.enabled(if: SharedData.has("tools/fhir-validate"), SharedData.reason("tools/fhir-validate")),
           .timeLimit(.minutes(2)))
-    func independentToolAgreesTheTableIsInvalid() throws {
+    func independentToolAgreesTheTableIsInvalid() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fhir-validation-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -459,8 +461,14 @@ struct FHIRValidationTests {
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        // Waited for on a thread of its own, not one of the test process's cooperative pool.
+        let output: String = await withCheckedContinuation { continuation in
+            Thread.detachNewThread {
+                let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                continuation.resume(returning: text)
+            }
+        }
         let lines = output.split(separator: "\n").map(String.init)
         let summary = try #require(lines.last { $0.hasSuffix(" failed") }, "\(output)")
         let numbers = summary.split(separator: " ").compactMap { Int($0) }

@@ -79,7 +79,7 @@ struct AccessServiceTests {
         return (chain, service, vault, record)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func auditFailureReleasesNothing() async throws {
         let (chain, service, vault, record) = try await setUp()
         let request = AccessRequest(requester: patient.derivedID, record: record, purpose: .treatment, action: .read)
@@ -98,7 +98,7 @@ struct AccessServiceTests {
         await chain.close()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func patientOpensStoredVersionsWithTheirOwnKey() async throws {
         let (chain, service, vault, record) = try await setUp()
         let entry = try #require(RecordIndex.current(record, in: chain.node.state))
@@ -131,7 +131,7 @@ struct AccessServiceTests {
         await chain.close()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aPatientWhoRotatesTheirKeyGetsANewPatientKey() async throws {
         let (chain, service, vault, record) = try await setUp()
         let entry = try #require(RecordIndex.current(record, in: chain.node.state))
@@ -154,7 +154,7 @@ struct AccessServiceTests {
         await chain.close()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func versionsWrittenBeforePatientKeysStillRead() async throws {
         let (chain, service, vault, _) = try await setUp()
         let record = Hash256.sha256([45])
@@ -193,7 +193,7 @@ struct AccessServiceTests {
         #expect(what.contains(blob.hex), "\(path): \(what)")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aBlobAlteredAtRestFailsBothReadPathsWithAnIntegrityError() async throws {
         let (chain, service, _, record) = try await setUp()
         let entry = try #require(RecordIndex.current(record, in: chain.node.state))
@@ -220,7 +220,7 @@ struct AccessServiceTests {
         await chain.close()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func erasureShredsBlobAndKeysAndReadsFailAsErased() async throws {
         let (chain, service, vault, record) = try await setUp()
         let entry = try #require(RecordIndex.current(record, in: chain.node.state))

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("The node keeps time on the injected clock")
 struct ClockInjectionTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aCommitWaitTimesOutOnTheInjectedClock() async throws {
         typealias Chain = StateReadFailureTests
         let store = try Chain.genesis()

@@ -96,7 +96,7 @@ struct NodeFinalityTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aBlockIsFinalOnceAQuorumAttestedItsValues() async throws {
         let board = LocalAttestationBoard()
         let chain = try await Self.chain(attestingFor: { [$0.hospital] }, board: board)
@@ -133,7 +133,7 @@ struct NodeFinalityTests {
         await chain.close()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aNodeTheQuorumContradictsHaltsItsWritesAndSaysWhy() async throws {
         let board = LocalAttestationBoard()
         // An observer: it attests for no organization, the hospital and the clinic attest through the board.
@@ -170,7 +170,7 @@ struct NodeFinalityTests {
         await chain.close()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aSingleNodeIsFinalOnceCommitted() async throws {
         let chain = try await TestChain()
         let tx = chain.anchor(chain.hospital, "one")

@@ -14,7 +14,7 @@ import Vault
 struct QuasiIdentifierMigrationTests {
     let patient = IdentityKeys(seed: Array(repeating: 33, count: 32))
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aLegacyVaultIsConverted() async throws {
         let chain = try await TestChain()
         let vault = try SQLiteVaultStore(path: chain.directory.appendingPathComponent("vault.sqlite").path)

@@ -74,7 +74,7 @@ struct StateReadFailureTests {
             "signingKey": .bytes(member.signingPublicKey.rawValue), "agreementKey": .bytes(member.agreementPublicKey)])
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aBlockExecutedAfterAFailedReadIsNeverCommitted() async throws {
         let inner = try Self.genesis()
         let store = ReadFailingStore(inner)
@@ -103,7 +103,7 @@ struct StateReadFailureTests {
         #expect(report.height == 1)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aSubmissionDryRunOverAFailedReadIsRefused() async throws {
         let inner = try Self.genesis()
         let store = ReadFailingStore(inner)

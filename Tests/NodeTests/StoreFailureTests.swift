@@ -53,7 +53,7 @@ final class FailingStore: LedgerStore {
 struct StoreFailureTests {
     /// A block is durable in the store a moment before the node applies it; a commit is
     /// acknowledged only after that, so the caller's next read of height or state includes it.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func acknowledgedOnlyOnceTheNodeAppliedTheBlock() async throws {
         let chain = try await TestChain()
         await chain.node.stop()
@@ -68,7 +68,7 @@ struct StoreFailureTests {
         await node.stop()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func commitFailureStopsTheNodeWithoutAcknowledging() async throws {
         let chain = try await TestChain()
         await chain.node.stop()

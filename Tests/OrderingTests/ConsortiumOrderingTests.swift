@@ -159,7 +159,7 @@ struct ConsortiumOrderingTests {
 
     /// A node whose place in the log etcd has compacted away stops committing and says why
     /// (it must catch up from a peer), instead of waiting for batches that will never come.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aNodeBehindCompactionHaltsAndSaysWhy() async throws {
         try await EtcdProcess.with { _, etcd in
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-compacted-\(UUID().uuidString)")

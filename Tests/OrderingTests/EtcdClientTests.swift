@@ -87,7 +87,7 @@ final class EtcdProcess: @unchecked Sendable {
 struct EtcdClientTests {
     static func key(_ text: String) -> [UInt8] { Array(text.utf8) }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func putsRangesAndPutIfAbsent() async throws {
         try await EtcdProcess.with { _, etcd in
             var revisions: [Int64] = []
@@ -110,7 +110,7 @@ struct EtcdClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aWatchDeliversPutsInRevisionOrderFromARevision() async throws {
         try await EtcdProcess.with { _, etcd in
             _ = try await etcd.put(Self.key("log/1"), [1])
@@ -129,7 +129,7 @@ struct EtcdClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aWatchFromCompactedRevisionsSaysSo() async throws {
         try await EtcdProcess.with { _, etcd in
             let first = try await etcd.put(Self.key("log/1"), [1])
@@ -146,7 +146,7 @@ struct EtcdClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func leasesAndUnreachableEndpoints() async throws {
         try await EtcdProcess.with { process, etcd in
             let lease = try await etcd.grantLease(seconds: 30)

@@ -41,7 +41,7 @@ struct EtcdOrdererTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func everyNodeReadsTheSameOrder() async throws {
         try await EtcdProcess.with { _, etcd in
             let behind = OffsetClock(offsetMs: -60_000)  // node c's clock is a minute slow
@@ -87,7 +87,7 @@ struct EtcdOrdererTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aForgedBatchIsDroppedByEveryNode() async throws {
         try await EtcdProcess.with { _, etcd in
             let node = Self.orderer(etcd, "a")
@@ -109,7 +109,7 @@ struct EtcdOrdererTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func compactedHistoryIsReported() async throws {
         try await EtcdProcess.with { _, etcd in
             let writer = Self.orderer(etcd, "a")

@@ -52,7 +52,7 @@ struct SoloOrdererTests {
         orderer.close()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func cutsAfterDelayOnTheInjectedClock() async throws {
         let clock = ManualClock(startMs: 1_000)
         let orderer = SoloOrderer(configuration: .init(batchTransactionsMax: 1_000, batchDelayMs: 20), clock: clock, lastTimeMs: 0)

@@ -27,7 +27,7 @@ struct BadInputTableTests {
 
     /// The control: what the rows are refused, the same requests done rightly change the snapshot,
     /// so an unchanged one means the refusal held.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func theSnapshotSeesAcceptedWritesAndPermittedReads() async throws {
         let world = try #require(BadInputWorld.current)
         let before = try await world.snapshot()

@@ -24,7 +24,7 @@ struct ConnectionTimeoutTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aHalfSentRequestIsClosed() async throws {
         try await ServerFixture.with { fixture in
             try await LedgerServer.withServerInProcess(idleTimeout: .seconds(1), services: { _ in fixture.services }) { port in

@@ -229,7 +229,7 @@ struct TLSTests {
 
     /// The idle timeout (`ServerLimits.idleSeconds`, 1 s here) closes TLS connections too: one that
     /// never starts its handshake, one that stops halfway through it, and one idle after it.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func idleTLSConnectionsAreClosed() async throws {
         try await Self.withTLSServer(idleTimeout: .seconds(1)) { _, files, port, _ in
             let silent = try await blockingCall { ConnectionTimeoutTests.secondsUntilClosed(port: port, sending: "", waitSeconds: 10) }
@@ -245,7 +245,7 @@ struct TLSTests {
     }
 
     /// Each bad pair of files is refused before serving, with a message naming the file and the problem.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func badCertificateAndKeyFilesAreRefused() throws {
         let files = try DevCertificateFiles(), other = try DevCertificateFiles()
         defer { files.remove(); other.remove() }
@@ -270,7 +270,7 @@ struct TLSTests {
     }
 
     /// The development key is created 0600 and the certificate names localhost, 127.0.0.1 and ::1.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func developmentCertificateFiles() throws {
         let files = try DevCertificateFiles()
         defer { files.remove() }

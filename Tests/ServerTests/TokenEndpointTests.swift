@@ -13,7 +13,7 @@ import Testing
 /// an assertion once, for this node only, and no identity can crowd the others out.
 @Suite("Token endpoint: one use per assertion across restarts, this node's audience only, a limit per identity", .serialized)
 struct TokenEndpointTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aReplayedAssertionIsRefusedAfterARestart() async throws {
         try await ServerFixture.with { fixture in
             let path = fixture.directory.appendingPathComponent("restart-assertions.sqlite").path
@@ -31,7 +31,7 @@ struct TokenEndpointTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func oneIdentityAtItsLimitDoesNotStopAnother() async throws {
         try await ServerFixture.with { fixture in
             let authority = await TokenAuthority(nodeKeys: fixture.nodeKeys, chainId: ServerFixture.chainId, publicURL: ServerFixture.publicURL,
@@ -52,7 +52,7 @@ struct TokenEndpointTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func metadataNamesTheConfiguredTokenURLWhateverTheHostHeader() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             try await client.execute(uri: "/fhir/metadata", method: .get, headers: [HTTPField.Name("Host")!: "evil.example"]) { response in

@@ -13,7 +13,7 @@ import Vault
 /// a laboratory. The hospital submits a claim as a private call: its lines and diagnoses reach the
 /// payer's node (fetched from the hospital's node with a request signed by the payer's key, and
 /// checked against the chain), never the laboratory's; all three still hold the same chain.
-@Suite("Private data: a claim's payload reaches only the provider's and the payer's nodes", .timeLimit(.minutes(1)))
+@Suite("Private data: a claim's payload reaches only the provider's and the payer's nodes", .timeLimit(.minutes(3)))
 struct PrivateDataTests {
     static let chainId = "private-data"
     static let genesisMs: Int64 = 1_800_000_000_000
@@ -305,7 +305,7 @@ struct PrivateDataTests {
 /// Reading a record another organization holds, through one's own node: the laboratory's node
 /// asks the hospital's (the custodian's), which decides on its replica, logs, and answers with the
 /// ciphertext and the data key wrapped to the requester.
-@Suite("A record another organization holds, read through one's own node", .timeLimit(.minutes(1)))
+@Suite("A record another organization holds, read through one's own node", .timeLimit(.minutes(3)))
 struct PeerRecordTests {
     typealias Network = PrivateDataTests.Network
 

@@ -12,7 +12,7 @@ import Testing
 /// the hospital and the pharmacy it names: both nodes simulate it and sign the outcome before it
 /// is ordered. Its fill marks a supply unit dispensed in shared state on every node; the
 /// prescription itself reaches only the pair's nodes.
-@Suite("Private data: a prescription reaches only the prescriber's and the pharmacy's nodes", .timeLimit(.minutes(1)))
+@Suite("Private data: a prescription reaches only the prescriber's and the pharmacy's nodes", .timeLimit(.minutes(3)))
 struct PrivatePrescriptionTests {
     typealias Network = PrivateDataTests.Network
     static let gtin = "00312345678906"

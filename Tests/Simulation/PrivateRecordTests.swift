@@ -9,7 +9,7 @@ import Testing
 /// A hospital's, a payer's and a laboratory's nodes over one simulated log. The hospital registers
 /// a mental-health record privately: its category goes to the hospital's collection only, while
 /// every node holds the entry (id, patient pseudonym, type, custodian, ciphertext hash, version).
-@Suite("Private data: a record's sensitivity category stays on its custodian's node", .timeLimit(.minutes(1)))
+@Suite("Private data: a record's sensitivity category stays on its custodian's node", .timeLimit(.minutes(3)))
 struct PrivateRecordTests {
     typealias Network = PrivateDataTests.Network
 

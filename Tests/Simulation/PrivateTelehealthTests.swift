@@ -11,7 +11,7 @@ import Testing
 /// laboratory. A telehealth session between the clinic's clinician and a patient is private to the
 /// clinic (endorsed calls whose collection is the clinic alone): the patient joins through the
 /// clinic's node, and the other nodes order and attest its blocks knowing nothing of it.
-@Suite("Private data: a telehealth session stays on the clinician's organization's node", .timeLimit(.minutes(1)))
+@Suite("Private data: a telehealth session stays on the clinician's organization's node", .timeLimit(.minutes(3)))
 struct PrivateTelehealthTests {
     typealias Network = PrivateDataTests.Network
 

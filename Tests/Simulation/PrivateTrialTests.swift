@@ -11,7 +11,7 @@ import Testing
 /// patient's participation is private to the sponsor and the site: her consent (sent through the
 /// site's node), her enrollment and her data batch are endorsed calls of their collection; every
 /// node still counts the data batches, and the laboratory's node learns nothing of her.
-@Suite("Private data: a patient's trial participation reaches only the sponsor's and the site's nodes", .timeLimit(.minutes(1)))
+@Suite("Private data: a patient's trial participation reaches only the sponsor's and the site's nodes", .timeLimit(.minutes(3)))
 struct PrivateTrialTests {
     typealias Network = PrivateDataTests.Network
 

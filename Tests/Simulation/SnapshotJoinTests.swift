@@ -13,7 +13,7 @@ import Testing
 /// signed, checks it, installs it, replays only the blocks after it, and ends with the same state
 /// root as the others. A tampered snapshot, too few signatures and a snapshot that already holds
 /// the joining organization are refused, and a refused join leaves the store as it was.
-@Suite("Snapshot join: a new node starts from a checkpoint a quorum signed", .timeLimit(.minutes(1)))
+@Suite("Snapshot join: a new node starts from a checkpoint a quorum signed", .timeLimit(.minutes(3)))
 struct SnapshotJoinTests {
     static let chainId = "snapshot-join"
     static let genesisMs: Int64 = 1_800_000_000_000

@@ -22,8 +22,9 @@ extension FHIRService {
     /// update as create), one match updates it (a resource id that is not the match's is a 400),
     /// several are a 412. `ifMatch` and `ifNoneMatch` apply to the matched resource.
     public func conditionalUpdate(_ resource: [String: Any], type: String, condition: [(String, String)], ifMatch: UInt64?,
-                                  ifNoneMatch: Bool = false, requester: Identity) async throws(FHIRError) -> (version: FHIRVersion, created: Bool) {
-        let found = try await conditionMatches(type: type, condition: condition, requester: requester, purpose: .treatment)
+                                  ifNoneMatch: Bool = false, requester: Identity, purpose: Purpose = .treatment) async throws(FHIRError)
+        -> (version: FHIRVersion, created: Bool) {
+        let found = try await conditionMatches(type: type, condition: condition, requester: requester, purpose: purpose)
         let bodyID = resource["id"] as? String
         switch found.total {
         case 0:
@@ -48,8 +49,9 @@ extension FHIRService {
     /// `DELETE /fhir/{type}?criteria`, single-match mode (the CapabilityStatement says
     /// `conditionalDelete: single`): one match is deleted (erased), several are a 412, none is
     /// nothing to do. Returns the deleted resource's id, or nil when nothing matched.
-    public func conditionalDelete(type: String, condition: [(String, String)], requester: Identity) async throws(FHIRError) -> String? {
-        let found = try await conditionMatches(type: type, condition: condition, requester: requester, purpose: .treatment)
+    public func conditionalDelete(type: String, condition: [(String, String)], requester: Identity,
+                                  purpose: Purpose = .treatment) async throws(FHIRError) -> String? {
+        let found = try await conditionMatches(type: type, condition: condition, requester: requester, purpose: purpose)
         switch found.total {
         case 0: return nil
         case 1:
