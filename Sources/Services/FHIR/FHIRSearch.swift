@@ -97,22 +97,39 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
     /// decisions that released nothing (as a search's total is, finding 10).
     func reverseChain(_ type: String, _ inner: SearchQuery.Criterion, candidates: Set<Hash256>, requester: Identity,
                       purpose: Purpose) async throws(FHIRError) -> Set<Hash256> {
-        let referring = try await apply(inner, to: try lookup(.exact(type), param: "_type", field: nil), requester: requester, purpose: purpose)
         var byPatient: [IdentityID: [Hash256]] = [:]
-        for record in referring.sorted() {
-            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
-            guard decision.isPermitted, let entry = decision.record, entry.resourceType == type else { continue }
-            byPatient[entry.patient, default: []].append(record)
+        for match in try await readable(type, matching: inner, requester: requester, purpose: purpose) {
+            byPatient[match.patient, default: []].append(match.record)
         }
-        let matched = candidates.filter { record in RecordIndex.current(record, in: state).map { byPatient[$0.patient] != nil } ?? false }
-        let used = Set(matched.compactMap { RecordIndex.current($0, in: state)?.patient }.flatMap { byPatient[$0] ?? [] }).sorted()
+        var matched = Set<Hash256>(), used = Set<Hash256>()
+        for record in candidates {
+            guard let patient = RecordIndex.current(record, in: state)?.patient, let referring = byPatient[patient] else { continue }
+            matched.insert(record)
+            used.formUnion(referring)
+        }
         if !used.isEmpty {
             do {
-                _ = try await access.authorize(used.map { AccessRequest(requester: requester.id, record: $0, purpose: purpose, action: .read) },
+                _ = try await access.authorize(used.sorted().map { AccessRequest(requester: requester.id, record: $0, purpose: purpose, action: .read) },
                                                releasing: false)
             } catch { throw Self.map(error) }
         }
         return matched
+    }
+
+    /// The records of `type` matching `inner` that the requester may read (consent decisions, not
+    /// logged: nothing is released), in record-id order, with their patients; past `limit` of them
+    /// the search is refused with `tooMany`. Chains and `_has` both run their inner search so.
+    func readable(_ type: String, matching inner: SearchQuery.Criterion, requester: Identity, purpose: Purpose,
+                  limit: (max: Int, tooMany: FHIRError)? = nil) async throws(FHIRError) -> [(record: Hash256, patient: IdentityID)] {
+        let found = try await apply(inner, to: try lookup(.exact(type), param: "_type", field: nil), requester: requester, purpose: purpose)
+        var out: [(record: Hash256, patient: IdentityID)] = []
+        for record in found.sorted() {
+            let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
+            guard decision.isPermitted, let entry = decision.record, entry.resourceType == type else { continue }
+            out.append((record, entry.patient))
+            if let limit, out.count > limit.max { throw limit.tooMany }
+        }
+        return out
     }
 
     /// Most resources `_revinclude` adds to one page.
@@ -151,16 +168,10 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
         }
         if let chain = criterion.chain, let inner = chain.inner.first {
             // The inner search runs like any search: only Patients the requester may read count.
-            let patients = try await apply(inner, to: try lookup(.exact(chain.type), param: "_type", field: nil), requester: requester, purpose: purpose)
-            var pseudonyms: [IdentityID] = []
-            for record in patients.sorted() {
-                let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
-                guard decision.isPermitted, let entry = decision.record, entry.resourceType == chain.type else { continue }
-                pseudonyms.append(entry.patient)
-                guard pseudonyms.count <= Self.chainTargetsMax else {
-                    throw FHIRError(400, "too-costly", "the chained search \(parameter.name).\(inner.parameter.name) matches more than \(Self.chainTargetsMax) patients; narrow it")
-                }
-            }
+            let tooMany = FHIRError(400, "too-costly",
+                                    "the chained search \(parameter.name).\(inner.parameter.name) matches more than \(Self.chainTargetsMax) patients; narrow it")
+            let pseudonyms = try await readable(chain.type, matching: inner, requester: requester, purpose: purpose,
+                                                limit: (Self.chainTargetsMax, tooMany)).map(\.patient)
             var referring = Set<Hash256>()
             for pseudonym in pseudonyms {
                 do { referring.formUnion(try access.vault.records(patient: pseudonym, limit: searchLimits.indexCandidatesMax + 1)) } catch {
