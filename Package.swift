@@ -177,7 +177,7 @@ let package = Package(
         ),
         .testTarget(name: "LedgerCoreTests", dependencies: ["LedgerCore"], resources: [.copy("Vectors")], swiftSettings: strict),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "LedgerCore"], resources: [.copy("Vectors")], swiftSettings: strict),
-        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Vault"], swiftSettings: strict),
+        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Vault", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "LedgerCore"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: [
             "Storage", "LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"),

@@ -23,7 +23,7 @@ public enum CapabilityStatement {
                 if parameter.target == .patient {
                     documentation += ". Chains one level into Patient (e.g. \(parameter.name).name=smith, \(parameter.name):Patient.birthdate=ge1980)"
                 }
-                return ["name": parameter.name, "type": parameter.kind.rawValue, "documentation": documentation]
+                return ["name": parameter.name, "definition": parameter.definition, "type": parameter.kind.rawValue, "documentation": documentation]
             }
             var resource: [String: Any] = [
                 "type": type,

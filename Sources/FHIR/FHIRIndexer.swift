@@ -5,6 +5,10 @@ public import Vault
 /// identifiers (names, identifiers, telecom, address) for the blind index, and codes, dates and
 /// status as plain values. Free text (narrative, notes, string values) is never extracted.
 public enum FHIRIndexer {
+    /// The version of what `extract` produces; a vault indexed by an older one is indexed again
+    /// (`AccessService.rebuildSearchIndex`). 2: the standard's search parameters, dates as intervals.
+    public static let version = 2
+
     /// Most identifiers and most values taken from one resource; further ones are not indexed.
     public static let itemsMax = 1_000
 
@@ -12,24 +16,30 @@ public enum FHIRIndexer {
     public static func extract(_ resource: [String: Any]) -> ExtractedFields {
         let type = resource["resourceType"] as? String ?? ""
         var fields = ExtractedFields(resourceType: type)
+        var seen = Set<IndexedValue>()
         func value(_ name: String, _ text: String) {
             guard !text.isEmpty, fields.values.count < itemsMax else { return }
             let item = IndexedValue(param: name, value: text)
-            if !fields.values.contains(item) { fields.values.append(item) }
+            if seen.insert(item).inserted { fields.values.append(item) }
         }
         value("_type", type)
-        for parameter in SearchParameters.forType(type).values.sorted(by: { $0.name < $1.name }) {
-            let elements = parameter.paths.flatMap { elementValues(resource, path: $0) }
+        for parameter in SearchParameters.sortedForType(type) {
             switch (parameter.target, parameter.kind) {
-            case (.patient, _): continue
+            case (.patient, _):
+                // Patients are found through the record's patient; other targets (a Group, a Device) are stored.
+                for path in parameter.paths {
+                    for reference in references(path.elements(in: resource), only: path.referenceType) where !reference.hasPrefix("Patient/") {
+                        value(parameter.name, reference)
+                    }
+                }
             case (.blind(let field), .date):
-                for case let text as String in elements where fields.identifiers.count < itemsMax {
+                for case let text as String in parameter.paths.flatMap({ $0.elements(in: resource) }) where fields.identifiers.count < itemsMax {
                     guard let normalized = FHIRDateTime.normalized(text) else { continue }
                     fields.identifiers.append(ExtractedIdentifier(field: field, value: normalized))
                     fields.sortValues.append(IndexedValue(param: parameter.name, value: normalized))
                 }
             case (.blind(let field), _):
-                for element in elements {
+                for element in parameter.paths.flatMap({ $0.elements(in: resource) }) {
                     for text in blindTexts(element) where fields.identifiers.count < itemsMax {
                         fields.identifiers.append(ExtractedIdentifier(field: field, value: text))
                     }
@@ -39,16 +49,63 @@ public enum FHIRIndexer {
                         fields.identifiers.append(ExtractedIdentifier(field: field, value: BlindIndexer.systemQualified(system: system, value: text)))
                     }
                 }
-            case (.value, .date):
-                for element in elements {
-                    let text = (element as? String) ?? ((element as? [String: Any])?["start"] as? String)
-                    if let text, let normalized = FHIRDateTime.normalized(text) { value(parameter.name, normalized) }
+            case (.value, .composite):
+                for text in composites(parameter, in: resource) { value(parameter.name, text) }
+            case (.value, let kind):
+                for path in parameter.paths {
+                    for text in values(kind, path.elements(in: resource), only: path.referenceType) {
+                        if kind == .date, let bar = text.firstIndex(of: "|") {
+                            value(parameter.name, text)
+                            value(SearchValues.endRow(parameter.name), String(text[text.index(after: bar)...]) + "|" + String(text[..<bar]))
+                        } else {
+                            value(parameter.name, text)
+                        }
+                    }
                 }
-            case (.value, _):
-                for element in elements { for token in tokens(element) { value(parameter.name, token) } }
             }
         }
         return fields
+    }
+
+    /// The index texts of plain elements of one kind.
+    static func values(_ kind: SearchParameter.Kind, _ elements: [Any], only referenceType: String? = nil) -> [String] {
+        switch kind {
+        case .token: return elements.flatMap(tokens)
+        case .date: return elements.flatMap(SearchValues.intervals).map { $0.lo + "|" + $0.hi }
+        case .reference: return references(elements, only: referenceType)
+        case .number: return elements.compactMap { SearchValues.numberText($0).flatMap(SortableNumber.encode) }
+        case .quantity: return elements.compactMap(SearchValues.quantity)
+        case .uri: return elements.compactMap { $0 as? String }
+        case .string, .composite: return []
+        }
+    }
+
+    /// A composite's rows: for each element at its paths, every pair of its components' values.
+    static func composites(_ parameter: SearchParameter, in resource: [String: Any]) -> [String] {
+        guard parameter.components.count == 2 else { return [] }
+        var out: [String] = []
+        for element in parameter.paths.flatMap({ $0.elements(in: resource) }) {
+            let first = parameter.components[0].paths.flatMap { values(parameter.components[0].kind, $0.elements(in: element)) }
+            guard !first.isEmpty else { continue }
+            let second = parameter.components[1].paths.flatMap { values(parameter.components[1].kind, $0.elements(in: element)) }
+            for a in first { for b in second where out.count < 64 { out.append(a + "$" + b) } }
+        }
+        return out
+    }
+
+    /// `Type/id` for relative references (a version dropped), the text of absolute ones and of
+    /// canonicals; contained (`#…`) references are not indexed.
+    static func references(_ elements: [Any], only referenceType: String?) -> [String] {
+        elements.compactMap { element -> String? in
+            let text = (element as? [String: Any])?["reference"] as? String ?? (element as? String)
+            guard let text, !text.isEmpty, !text.hasPrefix("#") else { return nil }
+            if let parsed = FHIRJSON.parseReference(text), !text.contains("://") {
+                if let referenceType, parsed.type != referenceType { return nil }
+                return parsed.type + "/" + parsed.id
+            }
+            if let referenceType, FHIRJSON.parseReference(text)?.type != referenceType { return nil }
+            return text
+        }
     }
 
     /// Parses and extracts (for callers holding bytes).
@@ -58,22 +115,8 @@ public enum FHIRIndexer {
         return extract(resource)
     }
 
-    /// Values at a dot path; arrays are walked at every step.
-    static func elementValues(_ value: Any, path: String) -> [Any] {
-        var current: [Any] = [value]
-        for step in path.split(separator: ".") {
-            var next: [Any] = []
-            for item in current {
-                guard let object = item as? [String: Any], let child = object[String(step)] else { continue }
-                if let list = child as? [Any] { next.append(contentsOf: list) } else { next.append(child) }
-            }
-            current = next
-        }
-        return current
-    }
-
     /// Token values: a code string; "system|code" and "code" for each Coding of a
-    /// CodeableConcept or a Coding.
+    /// CodeableConcept or a Coding ("code" and "|code" when it has no system).
     static func tokens(_ element: Any) -> [String] {
         if let text = element as? String { return [text] }
         if let flag = element as? Bool { return [flag ? "true" : "false"] }
@@ -82,7 +125,7 @@ public enum FHIRIndexer {
         return codings.flatMap { coding -> [String] in
             guard let code = coding["code"] as? String else { return [] }
             if let system = coding["system"] as? String { return ["\(system)|\(code)", code] }
-            return [code]
+            return [code, "|" + code]   // `|code`: a code with no system
         }
     }
 

@@ -46,6 +46,9 @@ public struct SearchQuery: Sendable {
         case words(String)
         /// A reference to a resource: type (nil when only an id was given) and id.
         case reference(type: String?, id: String)
+        /// Plain index rows in a few ranges, each tested exactly (dates, numbers, quantities,
+        /// composites, `system|` tokens).
+        case rows(RowMatch)
     }
 
     /// One `_sort` key: a date parameter, `_id` or `_lastUpdated`.
@@ -261,7 +264,11 @@ public struct SearchQuery: Sendable {
                 guard case .blind(.name) = parameter.target else { throw Unsupported(why: ":exact applies to name, family and given") }
                 modifier = .exact
             case "identifier": throw Unsupported(why: ":identifier is not supported")
-            default: throw Unsupported(why: "modifier :\(modifierText) is not supported (supported: :missing, :not for tokens, :exact for names, chains on patient references)")
+            default:
+                if parameter.kind == .reference, parameter.target == .patient, modifierText == "Patient" || FHIRResourceTypes.all.contains(modifierText) {
+                    throw Unsupported(why: "a type modifier applies only to a chain here")
+                }
+                throw Unsupported(why: "modifier :\(modifierText) is not supported (supported: :missing, :not for tokens, :exact for names, chains on patient references)")
             }
         }
         let values = rawValue.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
@@ -273,9 +280,17 @@ public struct SearchQuery: Sendable {
 
     static func parse(_ text: String, for parameter: SearchParameter) throws(FHIRError) -> Value {
         switch (parameter.target, parameter.kind) {
-        case (.patient, _):
-            if let parsed = FHIRJSON.parseReference(text) { return .reference(type: parsed.type, id: parsed.id) }
-            guard FHIRJSON.isValidID(text) else { throw .invalid("\(parameter.name) must be Type/id or an id, got “\(text.prefix(80))”") }
+        case (.value, .reference) where !parameter.paths.contains(where: { $0.type == "Reference" }):
+            return .exact(text)   // a canonical (`instantiates-canonical`): its URL
+        case (.patient, _), (.value, .reference):
+            if let parsed = FHIRJSON.parseReference(text) {
+                guard !text.contains("://") else { return .exact(text) }
+                return .reference(type: parsed.type, id: parsed.id)
+            }
+            guard FHIRJSON.isValidID(text) else {
+                if parameter.kind == .reference, parameter.target == .value, text.contains(":") { return .exact(text) }   // a canonical or URL
+                throw .invalid("\(parameter.name) must be Type/id or an id, got “\(text.prefix(80))”")
+            }
             return .reference(type: nil, id: text)
         case (.blind(.identifier), _):
             // `system|value` matches that system's identifier (one keyed token); `|value` and
@@ -283,17 +298,129 @@ public struct SearchQuery: Sendable {
             let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { return .words(text) }
             return parts[0].isEmpty ? .words(parts[1]) : .words(BlindIndexer.systemQualified(system: parts[0], value: parts[1]))
-        case (_, .date):
+        case (.blind, .date):
             return try dateRange(text, for: parameter)
         case (.blind, _):
             return .words(text)
-        case (.value, _):
-            if text.hasPrefix("|") { return .exact(String(text.dropFirst())) }
+        case (.value, .token):
+            // `system|` is any code of that system; `system|code`, `code` and `|code` are stored as such.
+            if text.hasSuffix("|"), text.count > 1, !text.dropLast().contains("|") {
+                return .rows(RowMatch(scans: [RowMatch.Scan(param: parameter.name, from: text, to: String(text.dropLast()) + "}", reversed: false)], test: .any))
+            }
             return .exact(text)
+        case (.value, .date):
+            let (prefix, body) = Self.prefix(text)
+            guard let (lo, hi) = SearchValues.interval(body) else {
+                throw .invalid("\(parameter.name): “\(text.prefix(80))” is not a FHIR date or dateTime (with an optional eq, ne, lt, le, gt, ge, sa, eb or ap prefix)")
+            }
+            return .rows(try dateRows(parameter.name, prefix: prefix, lo: lo, hi: hi))
+        case (.value, .number):
+            let (prefix, body) = Self.prefix(text)
+            return .rows(try numberRows(parameter.name, prefix: prefix, body, text: text))
+        case (.value, .quantity):
+            let (prefix, body) = Self.prefix(text)
+            let parts = body.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 1 || parts.count == 3 else { throw .invalid("\(parameter.name): use [prefix]number|system|code or [prefix]number") }
+            let rows = try numberRows(parameter.name, prefix: prefix, parts[0], text: text)
+            guard parts.count == 3 else { return .rows(rows) }
+            return .rows(RowMatch(scans: rows.scans, test: .quantity(rows.test, system: parts[1].isEmpty ? nil : parts[1], code: parts[2].isEmpty ? nil : parts[2])))
+        case (.value, .uri):
+            return .exact(text)
+        case (.value, .composite):
+            return .rows(try compositeRows(text, parameter))
+        case (.value, .string):
+            return .words(text)
         }
     }
 
-    /// A date criterion (`eq`, `lt`, `le`, `gt`, `ge` and a FHIR date or dateTime) as a half-open range.
+    /// A search value's prefix (R4 §3.1.1.5.6; `eq` when none) and the rest.
+    static func prefix(_ text: String) -> (String, String) {
+        let head = String(text.prefix(2))
+        guard text.count > 2, ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"].contains(head) else { return ("eq", text) }
+        return (head, String(text.dropFirst(2)))
+    }
+
+    /// The rows of a date parameter matching [lo, hi) with a prefix: index ranges on the interval
+    /// starts (`name`) or ends (`name>`), each row then tested against the table of §3.1.1.5.6.
+    /// `ap` widens the value by a tenth of its own length (at least a day) on each side.
+    static func dateRows(_ name: String, prefix: String, lo: String, hi: String) throws(FHIRError) -> RowMatch {
+        let end = SearchValues.endRow(name)
+        func scan(_ param: String, _ from: String, _ to: String?) -> RowMatch.Scan {
+            RowMatch.Scan(param: param, from: from, to: to, reversed: param == end)
+        }
+        switch prefix {
+        case "eq": return RowMatch(scans: [scan(name, lo, hi)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "ne": return RowMatch(scans: [scan(name, "", nil)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "gt": return RowMatch(scans: [scan(end, hi + "}", nil)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "lt": return RowMatch(scans: [scan(name, "", lo)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "ge": return RowMatch(scans: [scan(end, hi + "}", nil), scan(name, lo, hi)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "le": return RowMatch(scans: [scan(name, "", hi)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "sa": return RowMatch(scans: [scan(name, hi, nil)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "eb": return RowMatch(scans: [scan(end, "", lo + "}")], test: .date(prefix: prefix, lo: lo, hi: hi))
+        default:   // ap
+            guard let start = FHIRDateTime.milliseconds(lo), let stop = hi == SearchValues.openEnd ? start + 86_400_000 : FHIRDateTime.milliseconds(hi) else {
+                throw .invalid("\(name): ap needs a date")
+            }
+            let margin = max(86_400_000, (stop - start) / 10)
+            let wideLo = FHIRDateTime.format(Date(timeIntervalSince1970: TimeInterval(start - margin) / 1_000))
+            let wideHi = FHIRDateTime.format(Date(timeIntervalSince1970: TimeInterval(stop + margin) / 1_000))
+            return RowMatch(scans: [scan(name, "", wideHi)], test: .date(prefix: prefix, lo: wideLo, hi: wideHi))
+        }
+    }
+
+    /// The rows of a number (or a quantity's number) with a prefix. `eq`/`ne` use the value's
+    /// precision (`100` is [99.5, 100.5)); `ap` is within 10%.
+    static func numberRows(_ name: String, prefix: String, _ body: String, text: String) throws(FHIRError) -> RowMatch {
+        guard let value = SortableNumber.encode(body), let precise = SortableNumber.precisionRange(body),
+              let approximate = SortableNumber.approximateRange(body) else {
+            throw .invalid("\(name): “\(text.prefix(80))” is not a number (with an optional eq, ne, lt, le, gt, ge, sa, eb or ap prefix)")
+        }
+        let above = "\u{7F}"   // past every row that begins with the bound
+        let scans: [RowMatch.Scan]
+        switch prefix {
+        case "eq": scans = [RowMatch.Scan(param: name, from: precise.lo, to: precise.hi + above, reversed: false)]
+        case "ap": scans = [RowMatch.Scan(param: name, from: approximate.lo, to: approximate.hi + above, reversed: false)]
+        case "ne": scans = [RowMatch.Scan(param: name, from: "", to: nil, reversed: false)]
+        case "gt", "ge", "sa": scans = [RowMatch.Scan(param: name, from: value, to: nil, reversed: false)]
+        default: scans = [RowMatch.Scan(param: name, from: "", to: value + above, reversed: false)]   // lt, le, eb
+        }
+        let bounds = prefix == "ap" ? approximate : precise
+        return RowMatch(scans: scans, test: .number(prefix: prefix, lo: bounds.lo, hi: bounds.hi, value: value))
+    }
+
+    /// A composite value `first$second`: rows beginning with the first component's token, the
+    /// second tested by its own type (a prefix allowed on a date, number or quantity).
+    static func compositeRows(_ text: String, _ parameter: SearchParameter) throws(FHIRError) -> RowMatch {
+        let parts = text.split(separator: "$", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, parameter.components.count == 2 else {
+            throw .invalid("\(parameter.name) takes two values joined by $ (e.g. http://loinc.org|8480-6$gt100)")
+        }
+        let first = parts[0]
+        let scan = RowMatch.Scan(param: parameter.name, from: first + "$", to: first + "%", reversed: false)
+        let second: RowTest
+        switch parameter.components[1].kind {
+        case .date:
+            let (prefix, body) = Self.prefix(parts[1])
+            guard let (lo, hi) = SearchValues.interval(body) else { throw .invalid("\(parameter.name): “\(parts[1].prefix(80))” is not a date") }
+            second = .date(prefix: prefix, lo: lo, hi: hi)
+        case .number:
+            let (prefix, body) = Self.prefix(parts[1])
+            second = try numberRows(parameter.name, prefix: prefix, body, text: parts[1]).test
+        case .quantity:
+            let (prefix, body) = Self.prefix(parts[1])
+            let units = body.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            let number = try numberRows(parameter.name, prefix: prefix, units[0], text: parts[1]).test
+            second = units.count == 3 ? .quantity(number, system: units[1].isEmpty ? nil : units[1], code: units[2].isEmpty ? nil : units[2])
+                                      : .quantity(number, system: nil, code: nil)
+        case .reference:
+            second = .exact(FHIRJSON.parseReference(parts[1]).map { $0.type + "/" + $0.id } ?? parts[1])
+        default:
+            second = .exact(parts[1])
+        }
+        return RowMatch(scans: [scan], test: .composite(first: first, second))
+    }
+
+    /// A blind date criterion (`eq`, `lt`, `le`, `gt`, `ge` and a FHIR date or dateTime) as a half-open range.
     static func dateRange(_ text: String, for parameter: SearchParameter) throws(FHIRError) -> Value {
             var prefix = "eq"
             var body = text
@@ -310,7 +437,7 @@ public struct SearchQuery: Sendable {
             case "le": return .range(from: nil, to: range.hi)
             case "gt": return .range(from: range.hi, to: nil)
             case "ge": return .range(from: range.lo, to: nil)
-            default: throw .invalid("\(parameter.name): date prefix \(prefix) is not supported (use eq, lt, le, gt, ge)")
+            default: throw .invalid("\(parameter.name): date prefix \(prefix) is not supported on a blind-indexed date (use eq, lt, le, gt, ge)")
             }
     }
 }

@@ -253,6 +253,34 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func indexedVersions(after: Hash256?, limit: Int) throws -> [(record: Hash256, version: UInt64)] {
+        tables.withLock { t in
+            t.versions.filter { row in row.value.indexKeys != nil && (after.map { $0 < row.key.record } ?? true) }
+                .map { ($0.key.record, $0.key.version) }.sorted { $0.0 < $1.0 }.prefix(max(0, limit)).map { $0 }
+        }
+    }
+
+    public func reindex(_ entries: [(record: Hash256, version: UInt64, tokens: [BlindToken], values: [IndexedValue])]) throws {
+        tables.withLock { t in
+            for entry in entries {
+                _ = t.dropIndexEntries(record: entry.record)
+                t.versions[VersionKey(record: entry.record, version: entry.version)]?.indexKeys = (entry.tokens, entry.values)
+                for token in entry.tokens { t.tokens.insert(TokenEntry(token: token, record: entry.record)) }
+                for value in entry.values { t.values.insert(IndexEntry(param: value.param, value: value.value, record: entry.record)) }
+            }
+        }
+    }
+
+    public func entries(param: String, from: String, to: String?, limit: Int) throws -> [(record: Hash256, value: String)] {
+        func precedes(_ a: String, _ b: String) -> Bool { String.utf8Order(a, b) < 0 }
+        return tables.withLock { t in
+            t.values.filter { entry in
+                entry.param == param && !precedes(entry.value, from) && (to.map { precedes(entry.value, $0) } ?? true)
+            }.sorted { $0.value != $1.value ? precedes($0.value, $1.value) : $0.record < $1.record }
+            .prefix(max(0, limit)).map { ($0.record, $0.value) }
+        }
+    }
+
     public func records(patient: IdentityID, limit: Int) throws -> [Hash256] {
         tables.withLock { t in
             Array(Set(t.versions.lazy.filter { $0.value.patient == patient }.map(\.key.record)).sorted().prefix(max(0, limit)))

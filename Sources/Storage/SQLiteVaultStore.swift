@@ -448,6 +448,45 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func indexedVersions(after: Hash256?, limit: Int) throws -> [(record: Hash256, version: UInt64)] {
+        try wrap {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT record, version FROM record_version WHERE index_keys IS NOT NULL AND record > ? ORDER BY record LIMIT ?",
+                                 arguments: [Data((after ?? Hash256.zero).bytes), limit])
+                    .compactMap { row in Hash256(bytes: Array(row["record"] as Data)).map { ($0, UInt64(row["version"] as Int64)) } }
+            }
+        }
+    }
+
+    public func reindex(_ entries: [(record: Hash256, version: UInt64, tokens: [BlindToken], values: [IndexedValue])]) throws {
+        guard !entries.isEmpty else { return }
+        try wrap {
+            try write { db in
+                for entry in entries {
+                    let record = Data(entry.record.bytes)
+                    _ = try Self.dropIndexEntries(db, record: record)
+                    try db.cachedStatement(sql: "UPDATE record_version SET index_keys = ? WHERE record = ? AND version = ?")
+                        .execute(arguments: [Data(IndexKeys.encode(tokens: entry.tokens.map(\.bytes), values: entry.values)), record, Int64(entry.version)])
+                    let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
+                    for t in entry.tokens { try token.execute(arguments: [Data(t.bytes), record]) }
+                    let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
+                    for v in entry.values { try value.execute(arguments: [v.param, v.value, record]) }
+                }
+            }
+        }
+    }
+
+    public func entries(param: String, from: String, to: String?, limit: Int) throws -> [(record: Hash256, value: String)] {
+        try wrap {
+            try pool.read { db in
+                let rows = try Row.fetchAll(db, sql: "SELECT value, record FROM indexed_value WHERE param = ? AND value >= ?"
+                                                + (to == nil ? "" : " AND value < ?") + " ORDER BY value, record LIMIT ?",
+                                            arguments: StatementArguments([param, from] + (to.map { [$0] } ?? []) + [limit]))
+                return rows.compactMap { row in Hash256(bytes: Array(row["record"] as Data)).map { ($0, row["value"] as String) } }
+            }
+        }
+    }
+
     public func values(param: String, records: [Hash256]) throws -> [Hash256: [String]] {
         guard !records.isEmpty else { return [:] }
         return try wrap {

@@ -115,6 +115,13 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func blindIndexedValues(param: String, tokens: [Hash256: [BlindToken]], sealed: [Hash256: [String]]) throws
     /// Records with an indexed value of `param` in [from, to) in string order (`to` nil: unbounded).
     func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256]
+    /// The published versions holding their record's index entries, in record order after `after` (at most `limit`).
+    func indexedVersions(after: Hash256?, limit: Int) throws -> [(record: Hash256, version: UInt64)]
+    /// Replaces each record's index entries with the given tokens and values, listed on the given
+    /// version, in one transaction (a search index rebuilt by a newer release).
+    func reindex(_ entries: [(record: Hash256, version: UInt64, tokens: [BlindToken], values: [IndexedValue])]) throws
+    /// The indexed values of `param` in [from, to) in string order, with their records (at most `limit` rows).
+    func entries(param: String, from: String, to: String?, limit: Int) throws -> [(record: Hash256, value: String)]
     /// Records about a patient, in record-id order.
     func records(patient: IdentityID, limit: Int) throws -> [Hash256]
     /// The indexed values of `param` held by each of `records` (records without one are absent).

@@ -18,8 +18,10 @@ struct FHIRTests {
         #expect(Set(fields.identifiers.map(\.value)) == ["01101", "1 Main St", "555-0100", "Doe", "Jane", "MRN-1", "Q", "Springfield",
                                                           "1970-01-01T00:00:00Z", "female"])
         #expect(Set(fields.identifiers.filter { $0.field == .birthDate || $0.field == .gender }.map(\.field)) == [.birthDate, .gender])
+        // Dates are intervals: a row by their start and one by their end (`_lastUpdated>`).
         #expect(Set(fields.values) == [IndexedValue(param: "_type", value: "Patient"), IndexedValue(param: "_id", value: "p1"),
-                                       IndexedValue(param: "_lastUpdated", value: "2026-01-02T03:04:05Z")])
+                                       IndexedValue(param: "_lastUpdated", value: "2026-01-02T03:04:05Z|2026-01-02T03:04:06Z"),
+                                       IndexedValue(param: "_lastUpdated>", value: "2026-01-02T03:04:06Z|2026-01-02T03:04:05Z")])
         #expect(fields.sortValues == [IndexedValue(param: "birthdate", value: "1970-01-01T00:00:00Z")])
         for value in fields.values { #expect(!["Doe", "Jane", "MRN-1", "Springfield"].contains(value.value)) }
 
@@ -30,9 +32,21 @@ struct FHIRTests {
         """.utf8))
         let obs = FHIRIndexer.extract(observation)
         #expect(obs.identifiers.isEmpty)
+        // The standard's parameters: code (and combo-code), status, the date as an interval, the
+        // quantity (6.1, no unit) alone and with the code (the composites); the subject is the
+        // record's patient, the note free text: neither is a row.
+        let quantity = SortableNumber.encode("6.1")! + String(repeating: String(SearchValues.separator), count: 3)
         #expect(Set(obs.values) == [IndexedValue(param: "_type", value: "Observation"), IndexedValue(param: "_id", value: "o1"),
                                     IndexedValue(param: "status", value: "final"), IndexedValue(param: "code", value: "http://loinc.org|4548-4"),
-                                    IndexedValue(param: "code", value: "4548-4"), IndexedValue(param: "date", value: "2026-01-02T08:00:00Z")])
+                                    IndexedValue(param: "code", value: "4548-4"), IndexedValue(param: "combo-code", value: "http://loinc.org|4548-4"),
+                                    IndexedValue(param: "combo-code", value: "4548-4"),
+                                    IndexedValue(param: "date", value: "2026-01-02T08:00:00Z|2026-01-02T08:00:01Z"),
+                                    IndexedValue(param: "date>", value: "2026-01-02T08:00:01Z|2026-01-02T08:00:00Z"),
+                                    IndexedValue(param: "value-quantity", value: quantity), IndexedValue(param: "combo-value-quantity", value: quantity),
+                                    IndexedValue(param: "code-value-quantity", value: "http://loinc.org|4548-4$" + quantity),
+                                    IndexedValue(param: "code-value-quantity", value: "4548-4$" + quantity),
+                                    IndexedValue(param: "combo-code-value-quantity", value: "http://loinc.org|4548-4$" + quantity),
+                                    IndexedValue(param: "combo-code-value-quantity", value: "4548-4$" + quantity)])
         #expect(FHIRResourceTypes.patientID(of: observation) == "p1")
         #expect(FHIRResourceTypes.patientID(of: patient) == "p1")
     }

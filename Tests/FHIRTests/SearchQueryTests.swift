@@ -34,7 +34,7 @@ struct SearchQueryTests {
         ("Observation", "code:exact=x", ":exact applies to name"),
         ("Observation", "subject:Group.name=x", "not a supported target type"),
         ("Observation", "code.name=x", "chaining is supported on patient references"),
-        ("Observation", "subject.organization.name=x", "not supported for Patient"),
+        ("Observation", "subject.organization.name=x", "chains are one level deep"),
         ("Observation", "_summary=text", "use true, false, data or count"),
     ])
     func unsupportedIsRefusedStrictAndReportedLenient(type: String, query: String, why: String) throws {

@@ -44,6 +44,15 @@ final class FlakyAuditVault: VaultStore, @unchecked Sendable {
     func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256] {
         try inner.records(param: param, from: from, to: to, limit: limit)
     }
+    func indexedVersions(after: Hash256?, limit: Int) throws -> [(record: Hash256, version: UInt64)] {
+        try inner.indexedVersions(after: after, limit: limit)
+    }
+    func reindex(_ entries: [(record: Hash256, version: UInt64, tokens: [BlindToken], values: [IndexedValue])]) throws {
+        try inner.reindex(entries)
+    }
+    func entries(param: String, from: String, to: String?, limit: Int) throws -> [(record: Hash256, value: String)] {
+        try inner.entries(param: param, from: from, to: to, limit: limit)
+    }
     func records(patient: IdentityID, limit: Int) throws -> [Hash256] { try inner.records(patient: patient, limit: limit) }
     func appendAudit(_ entries: [(bytes: [UInt8], patient: IdentityID)]) throws -> UInt64 {
         if auditFails { throw StorageError.database("disk I/O error (injected)") }

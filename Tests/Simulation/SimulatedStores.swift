@@ -206,6 +206,15 @@ final class SimulatedVaultStore: VaultStore, Sendable {
     func records(param: String, from: String, to: String?, limit: Int) throws -> [Hash256] {
         try inner.records(param: param, from: from, to: to, limit: limit)
     }
+    func indexedVersions(after: Hash256?, limit: Int) throws -> [(record: Hash256, version: UInt64)] {
+        try inner.indexedVersions(after: after, limit: limit)
+    }
+    func reindex(_ entries: [(record: Hash256, version: UInt64, tokens: [BlindToken], values: [IndexedValue])]) throws {
+        try inner.reindex(entries)
+    }
+    func entries(param: String, from: String, to: String?, limit: Int) throws -> [(record: Hash256, value: String)] {
+        try inner.entries(param: param, from: from, to: to, limit: limit)
+    }
     func records(patient: IdentityID, limit: Int) throws -> [Hash256] { try inner.records(patient: patient, limit: limit) }
     func values(param: String, records: [Hash256]) throws -> [Hash256: [String]] { try inner.values(param: param, records: records) }
     func auditHead() throws -> (size: UInt64, root: Hash256) { try inner.auditHead() }

@@ -493,6 +493,32 @@ public final class AccessService: Sendable {
         return moved
     }
 
+    /// Indexes every published record again from its content (decrypted with its custodian's key,
+    /// held here), replacing what an earlier release's search table indexed; records this node
+    /// holds no custodian key for, and erased ones, are left as they are. Returns how many were indexed.
+    public func rebuildSearchIndex() throws(AccessError) -> Int {
+        var after: Hash256?
+        var count = 0
+        while true {
+            let page: [(record: Hash256, version: UInt64)]
+            do { page = try vault.indexedVersions(after: after, limit: 500) } catch { throw .storage("\(error)") }
+            guard let last = page.last else { return count }
+            after = last.record
+            var batch: [(record: Hash256, version: UInt64, tokens: [BlindToken], values: [IndexedValue])] = []
+            for (record, version) in page {
+                guard let entry = RecordIndex.version(record, version, in: node.state) ?? RecordIndex.current(record, in: node.state),
+                      entry.version == version, !entry.isErased, custodians[entry.custodian] != nil else { continue }
+                guard let fields = try? FHIRIndexer.extract(try decrypt(entry)) else { continue }
+                var tokens = Set<BlindToken>()
+                for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(field: identifier.field, value: identifier.value)) }
+                batch.append((record, version, Array(tokens),
+                              fields.values + fields.sortValues.map { IndexedValue(param: $0.param, value: indexer.seal($0.value)) }))
+            }
+            do { try vault.reindex(batch) } catch { throw .storage("rebuilding the search index: \(error)") }
+            count += batch.count
+        }
+    }
+
     /// The indexed values of `param` for `records`, sealed ones opened (to sort by; never shown).
     public func sortValues(param: String, records: [Hash256]) throws(AccessError) -> [Hash256: [String]] {
         do {

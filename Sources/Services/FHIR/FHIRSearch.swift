@@ -337,6 +337,19 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
 
     /// Records matching one value of one criterion.
     public func lookup(_ value: SearchQuery.Value, _ parameter: SearchParameter, exact: Bool = false) throws(FHIRError) -> Set<Hash256> {
+        if case .reference(let type, let id) = value, parameter.kind == .reference {
+            // A patient reference finds the patient's records; any other is a stored `Type/id`
+            // (an id alone: under each type the parameter may point to).
+            var out = Set<Hash256>()
+            for target in type.map({ [$0] }) ?? (parameter.targets.isEmpty ? FHIRResourceTypes.all.sorted() : parameter.targets) {
+                if target == "Patient", parameter.target == .patient {
+                    out.formUnion(try lookup(.reference(type: "Patient", id: id), param: parameter.name))
+                } else {
+                    out.formUnion(try lookup(.exact(target + "/" + id), param: parameter.name))
+                }
+            }
+            return out
+        }
         var field: IdentifierField?
         if case .blind(let blind) = parameter.target { field = blind }
         return try lookup(value, param: parameter.name, field: field, exact: exact)
@@ -345,6 +358,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
     public func lookup(_ value: SearchQuery.Value, param: String, field: IdentifierField? = nil, exact: Bool = false) throws(FHIRError) -> Set<Hash256> {
         let limit = searchLimits.indexCandidatesMax + 1
         let found: [Hash256]
+        var scanned = 0
         do {
             switch value {
             case .exact(let text): found = try access.vault.records(param: param, value: text, limit: limit)
@@ -356,13 +370,22 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
                 guard let field else { return [] }
                 // A gender is a code: the whole value, never a prefix of one.
                 found = try access.search(field, text, exact: exact || field == .gender, limit: limit)
+            case .rows(let match):
+                // Each scan is bounded like any lookup: past the limit the search is refused below.
+                var out = Set<Hash256>()
+                for scan in match.scans where out.count < limit {
+                    let rows = try access.vault.entries(param: scan.param, from: scan.from, to: scan.to, limit: limit)
+                    if rows.count == limit { scanned = limit }
+                    for row in rows where match.test.matches(Substring(row.value), reversed: scan.reversed) { out.insert(row.record) }
+                }
+                found = Array(out)
             case .reference(let type, let id):
                 guard type == nil || type == "Patient",
                       let patient = RecordIndex.current(recordID(type: "Patient", id: id), in: state), !patient.isErased else { return [] }
                 found = try access.vault.records(patient: patient.patient, limit: limit)
             }
         } catch { throw FHIRError(500, "exception", "index lookup failed: \(error)") }
-        guard found.count <= searchLimits.indexCandidatesMax else {
+        guard found.count <= searchLimits.indexCandidatesMax, scanned <= searchLimits.indexCandidatesMax else {
             throw FHIRError(400, "too-costly", "more than \(searchLimits.indexCandidatesMax) records match \(param) before consent; narrow the search")
         }
         return Set(found)

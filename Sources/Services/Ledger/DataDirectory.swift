@@ -78,6 +78,9 @@ public struct NodeSettings: Codable, Sendable {
     /// True for a directory made since FHIR record ids are keyed (2026-12-05): it holds no record
     /// under an unkeyed id, so a lookup never falls back to one (`FHIRRecordIDs.legacyIDs`).
     public var keyedRecordIDsOnly: Bool?
+    /// The version of the search index the vault holds (`FHIRIndexer.version`); nil: version 1,
+    /// from before the standard's search parameters (2026-12-06). An older one is rebuilt on open.
+    public var searchIndexVersion: Int?
     /// Set for one organization's node in a consortium: its blocks are ordered through etcd and
     /// it attests them with the organization's key. Nil: a single embedded node.
     public var consortium: ConsortiumSettings?

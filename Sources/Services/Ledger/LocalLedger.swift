@@ -58,7 +58,7 @@ extension DataDirectory {
         let block = try Genesis.create(in: store, chainId: chainId, founders: founders, ordererKeys: nodeKeys, timeMs: nowMs)
         try write(settings: NodeSettings(chainId: chainId, nodeKey: "node", administrator: organizations[0].name,
                                          blockTransactionsMax: 2_000, blockDelayMs: 10, plainKeys: insecurePlainKeys ? true : nil,
-                                         keyedRecordIDsOnly: true))
+                                         keyedRecordIDsOnly: true, searchIndexVersion: FHIRIndexer.version))
         return block
     }
 }
@@ -134,6 +134,13 @@ public final class LocalLedger: Sendable {
         try access.recoverPendingWrites()
         // Birth dates and genders a vault of an earlier release holds readable move to the blind index.
         _ = try access.blindLegacyIndexValues()
+        // A vault indexed by an earlier release's search parameters is indexed again from its records.
+        if (settings.searchIndexVersion ?? 1) < FHIRIndexer.version {
+            _ = try access.rebuildSearchIndex()
+            var upgraded = settings
+            upgraded.searchIndexVersion = FHIRIndexer.version
+            try directory.write(settings: upgraded)
+        }
         return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
                            recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement),
                                                     legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, endorser: endorser,

@@ -1,4 +1,5 @@
 public import Contracts
+import FHIR
 public import Foundation
 public import LedgerCore
 public import Node
@@ -83,7 +84,7 @@ public enum Consortium {
         try SQLiteLedgerStore(path: directory.ledgerPath).commit(genesis)
         try directory.write(settings: NodeSettings(
             chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
-            plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true,
+            plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true, searchIndexVersion: FHIRIndexer.version,
             consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name,
                                            peerURL: member.peerURL, peerPort: member.peerPort, checkpointBlocks: member.checkpointBlocks),
             sealingKey: "sealing"))
