@@ -23,4 +23,19 @@ enum SharedData {
     static func reason(_ relatives: String...) -> Comment {
         Comment(rawValue: "needs \(relatives.map { "../shared/\($0)" }.joined(separator: " and ")), not found under \(directory.path) (CI always has it)")
     }
+
+    /// Runs a generator script of `scripts/` on the shared R4 package into a temporary file and
+    /// says whether its output is the committed file `committed` (a path in the package).
+    static func generatorReproduces(_ script: String, _ committed: String) async throws -> Bool {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("generated-\(UUID().uuidString).swift")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [packageRoot.appendingPathComponent("scripts/" + script).path, url("data/fhir-r4-core").path, output.path]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        await withCheckedContinuation { continuation in Thread.detachNewThread { process.waitUntilExit(); continuation.resume() } }
+        guard process.terminationStatus == 0 else { return false }
+        return try Data(contentsOf: output) == Data(contentsOf: packageRoot.appendingPathComponent(committed))
+    }
 }

@@ -123,18 +123,8 @@ struct StandardSearchParameterTests {
     @Test(.enabled(if: SharedData.has("data/fhir-r4-core") && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"),
                    SharedData.reason("data/fhir-r4-core")))
     func theCommittedTableIsTheGeneratorsOutput() async throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("R4SearchParameters-\(UUID().uuidString).swift")
-        defer { try? FileManager.default.removeItem(at: output) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [SharedData.packageRoot.appendingPathComponent("scripts/generate-search-parameters.py").path,
-                             SharedData.url("data/fhir-r4-core").path, output.path]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        await withCheckedContinuation { continuation in Thread.detachNewThread { process.waitUntilExit(); continuation.resume() } }
-        #expect(process.terminationStatus == 0)
-        let committed = try Data(contentsOf: SharedData.packageRoot.appendingPathComponent("Sources/FHIR/Generated/R4SearchParameters.swift"))
-        #expect(try Data(contentsOf: output) == committed, "rerun scripts/generate-search-parameters.py and commit its output")
+        #expect(try await SharedData.generatorReproduces("generate-search-parameters.py", "Sources/FHIR/Generated/R4SearchParameters.swift"),
+                "rerun scripts/generate-search-parameters.py and commit its output")
     }
 
     @Test func theTableComesFromTheStandard() {

@@ -34,11 +34,7 @@ struct FHIRSearchFeatureTests {
     func sortModifiersChainsElementsAndSummary() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
-            func create(_ resource: [String: Any]) async throws -> String {
-                let created = try await doctor.call(.post, "/fhir/\(resource["resourceType"] as! String)", resource)
-                #expect(created.status == .created, "\(created.json)")
-                return try #require(created.json["id"] as? String)
-            }
+            func create(_ resource: [String: Any]) async throws -> String { try await doctor.create(resource) }
             let smith = try await create(Self.patient("Smith", "Jo", born: "1982-03-04", mrn: "123"))
             let smithson = try await create(Self.patient("Smithson", "Al", born: "1975-05-06", mrn: "456"))
             let okafor = try await create(Self.patient("Okafor", "Ada", born: "1990-01-01", mrn: "789"))

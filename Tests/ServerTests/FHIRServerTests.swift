@@ -86,6 +86,13 @@ struct FHIRClient {
             (response.status, object(response.body), response.headers)
         }
     }
+
+    /// Creates a resource (expecting 201) and returns its id.
+    func create(_ resource: [String: Any]) async throws -> String {
+        let created = try await call(.post, "/fhir/\(resource["resourceType"] as? String ?? "")", resource)
+        #expect(created.status == .created, "\(created.json)")
+        return try #require(created.json["id"] as? String)
+    }
 }
 
 func issueCode(_ outcome: [String: Any]) -> String? { ((outcome["issue"] as? [[String: Any]])?.first)?["code"] as? String }

@@ -25,11 +25,7 @@ struct FHIRStandardSearchTests {
     func standardParametersFollowTheirTypes() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
-            func create(_ resource: [String: Any]) async throws -> String {
-                let created = try await doctor.call(.post, "/fhir/\(resource["resourceType"] as! String)", resource)
-                #expect(created.status == .created, "\(created.json)")
-                return try #require(created.json["id"] as? String)
-            }
+            func create(_ resource: [String: Any]) async throws -> String { try await doctor.create(resource) }
             let patient = try await create(["resourceType": "Patient", "name": [["family": "Adeyemi"]]])
             let encounter = try await create(["resourceType": "Encounter", "status": "finished", "class": ["code": "AMB"],
                                               "subject": ["reference": "Patient/\(patient)"]])
