@@ -23,37 +23,53 @@ public enum FHIRIndexer {
             if seen.insert(item).inserted { fields.values.append(item) }
         }
         value("_type", type)
+        func blind(_ field: IdentifierField, _ value: String, _ scope: String, wordsOnly: Bool = false) {
+            guard fields.identifiers.count < itemsMax else { return }
+            fields.identifiers.append(ExtractedIdentifier(field: field, value: value, scope: scope, wordsOnly: wordsOnly))
+        }
+        /// An Identifier: its value; with a system also `system|value`, with a type `type|value` (one keyed token each).
+        func identifier(_ element: Any, _ scope: String) {
+            guard let object = element as? [String: Any], let text = object["value"] as? String else { return }
+            blind(.identifier, text, scope)
+            if let system = object["system"] as? String, !system.isEmpty {
+                blind(.identifier, BlindIndexer.systemQualified(system: system, value: text), scope)
+            }
+            for case let coding as [String: Any] in (object["type"] as? [String: Any])?["coding"] as? [Any] ?? [] {
+                if let system = coding["system"] as? String, let code = coding["code"] as? String {
+                    blind(.identifier, BlindIndexer.typeQualified(system: system, code: code, value: text), scope)
+                }
+            }
+        }
         for parameter in SearchParameters.sortedForType(type) {
             switch (parameter.target, parameter.kind) {
-            case (.patient, _):
+            case (.patient, _), (.value, .reference):
                 // Patients are found through the record's patient; other targets (a Group, a Device) are stored.
                 for path in parameter.paths {
-                    for reference in references(path.elements(in: resource), only: path.referenceType) where !reference.hasPrefix("Patient/") {
+                    let elements = path.elements(in: resource)
+                    for reference in references(elements, only: path.referenceType) where parameter.target != .patient || !reference.hasPrefix("Patient/") {
                         value(parameter.name, reference)
                     }
+                    // `:identifier`: a Reference's own identifier, blind.
+                    for case let object as [String: Any] in elements { if let id = object["identifier"] { identifier(id, parameter.name + ":identifier") } }
                 }
             case (.blind(let field), .date):
                 for case let text as String in parameter.paths.flatMap({ $0.elements(in: resource) }) where fields.identifiers.count < itemsMax {
                     guard let normalized = FHIRDateTime.normalized(text) else { continue }
-                    fields.identifiers.append(ExtractedIdentifier(field: field, value: normalized))
+                    blind(field, normalized, parameter.name)
                     fields.sortValues.append(IndexedValue(param: parameter.name, value: normalized))
                 }
+            case (.blind(.identifier), _):
+                for element in parameter.paths.flatMap({ $0.elements(in: resource) }) { identifier(element, parameter.name) }
             case (.blind(let field), _):
                 for element in parameter.paths.flatMap({ $0.elements(in: resource) }) {
-                    for text in blindTexts(element) where fields.identifiers.count < itemsMax {
-                        fields.identifiers.append(ExtractedIdentifier(field: field, value: text))
-                    }
-                    // An Identifier with a system is also indexed as `system|value` (one keyed token).
-                    if field == .identifier, let object = element as? [String: Any], let system = object["system"] as? String,
-                       let text = object["value"] as? String, !system.isEmpty, fields.identifiers.count < itemsMax {
-                        fields.identifiers.append(ExtractedIdentifier(field: field, value: BlindIndexer.systemQualified(system: system, value: text)))
-                    }
+                    for text in blindTexts(element) { blind(field, text, parameter.name) }
                 }
             case (.value, .composite):
                 for text in composites(parameter, in: resource) { value(parameter.name, text) }
             case (.value, let kind):
                 for path in parameter.paths {
-                    for text in values(kind, path.elements(in: resource), only: path.referenceType) {
+                    let elements = path.elements(in: resource)
+                    for text in values(kind, elements, only: path.referenceType) {
                         if kind == .date, let bar = text.firstIndex(of: "|") {
                             value(parameter.name, text)
                             value(SearchValues.endRow(parameter.name), String(text[text.index(after: bar)...]) + "|" + String(text[..<bar]))
@@ -61,6 +77,8 @@ public enum FHIRIndexer {
                             value(parameter.name, text)
                         }
                     }
+                    // `:text`: the words of a code's text and displays, blind (free text may say anything).
+                    if kind == .token { for text in elements.flatMap(codeTexts) { blind(.name, text, parameter.name + ":text", wordsOnly: true) } }
                 }
             }
         }
@@ -113,6 +131,16 @@ public enum FHIRIndexer {
         let resource = try FHIRJSON.object(json)
         try FHIRJSON.validate(resource)
         return extract(resource)
+    }
+
+    /// The text and displays of a CodeableConcept or a Coding.
+    static func codeTexts(_ element: Any) -> [String] {
+        guard let object = element as? [String: Any] else { return [] }
+        var out: [String] = []
+        if let text = object["text"] as? String { out.append(text) }
+        if let display = object["display"] as? String { out.append(display) }
+        for case let coding as [String: Any] in object["coding"] as? [Any] ?? [] { if let display = coding["display"] as? String { out.append(display) } }
+        return out
     }
 
     /// Token values: a code string; "system|code" and "code" for each Coding of a

@@ -232,8 +232,15 @@ extension SearchParameters {
     /// Modifiers a parameter accepts (for the CapabilityStatement and diagnostics).
     public static func modifiers(_ parameter: SearchParameter) -> [String] {
         var out = ["missing"]
-        if parameter.kind == .token, parameter.target == .value || parameter.target == .blind(.gender) { out.append("not") }
-        if parameter.target == .blind(.name), parameter.kind == .string { out.append("exact") }
+        switch (parameter.kind, parameter.target) {
+        case (.token, .value): out += ["not", "text"]
+        case (.token, .blind(.gender)): out.append("not")
+        case (.token, .blind(.identifier)): out.append("of-type")
+        case (.string, _): out += ["exact", "contains"]
+        case (.reference, _): out.append("identifier")
+        case (.uri, _): out += ["below", "above"]
+        default: break
+        }
         return out
     }
 }

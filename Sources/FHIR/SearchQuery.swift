@@ -25,8 +25,20 @@ public struct SearchQuery: Sendable {
         case missing(Bool)
         /// `:not` (tokens): records with no value equal to any given one (including records with none).
         case not
-        /// `:exact` (name, family, given): whole normalized words only, no prefix match (see README).
+        /// `:exact` (strings): the whole value, case and accents included.
         case exact
+        /// `:contains` (strings): the folded query anywhere in the folded value.
+        case contains
+        /// `:text` (tokens): words of the code's text or displays.
+        case text
+        /// `:of-type` (identifiers): `type-system|type-code|value`.
+        case ofType
+        /// `:identifier` (references): the Reference's own identifier.
+        case identifier
+        /// `:below` (uri): the value and every URI under it (it begins with the value).
+        case below
+        /// `:above` (uri): the value and every URI it is under (it begins with them).
+        case above
     }
 
     /// The inner criterion of a one-level chain, always on the referenced Patient.
@@ -49,6 +61,8 @@ public struct SearchQuery: Sendable {
         /// Plain index rows in a few ranges, each tested exactly (dates, numbers, quantities,
         /// composites, `system|` tokens).
         case rows(RowMatch)
+        /// Any of these exact indexed values (`:above`).
+        case anyExact([String])
     }
 
     /// One `_sort` key: a date parameter, `_id` or `_lastUpdated`.
@@ -260,22 +274,72 @@ public struct SearchQuery: Sendable {
                     throw Unsupported(why: ":not applies to token parameters with plain values (code, status, gender, …)")
                 }
                 modifier = .not
-            case "exact":
-                guard case .blind(.name) = parameter.target else { throw Unsupported(why: ":exact applies to name, family and given") }
-                modifier = .exact
-            case "identifier": throw Unsupported(why: ":identifier is not supported")
+            case "exact", "contains":
+                guard parameter.kind == .string else { throw Unsupported(why: ":\(modifierText) applies to string parameters") }
+                modifier = modifierText == "exact" ? .exact : .contains
+            case "text":
+                guard parameter.kind == .token, parameter.target == .value else {
+                    throw Unsupported(why: ":text applies to token parameters of codes (CodeableConcept, Coding)")
+                }
+                modifier = .text
+            case "of-type":
+                guard parameter.target == .blind(.identifier) else { throw Unsupported(why: ":of-type applies to identifier parameters") }
+                modifier = .ofType
+            case "identifier":
+                guard parameter.kind == .reference else { throw Unsupported(why: ":identifier applies to reference parameters") }
+                modifier = .identifier
+            case "below", "above":
+                guard parameter.kind == .uri else {
+                    throw Unsupported(why: ":\(modifierText) applies to uri parameters here (codes would need the code systems' hierarchies)")
+                }
+                modifier = modifierText == "below" ? .below : .above
             default:
                 if parameter.kind == .reference, parameter.target == .patient, modifierText == "Patient" || FHIRResourceTypes.all.contains(modifierText) {
                     throw Unsupported(why: "a type modifier applies only to a chain here")
                 }
-                throw Unsupported(why: "modifier :\(modifierText) is not supported (supported: :missing, :not for tokens, :exact for names, chains on patient references)")
+                throw Unsupported(why: "modifier :\(modifierText) is not supported (supported: :missing, :not, :exact, :contains, :text, :of-type, :identifier, :below, :above, chains on patient references)")
             }
         }
         let values = rawValue.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
         guard !values.isEmpty, values.count <= Self.valuesMax, values.allSatisfy({ !$0.isEmpty }) else {
             throw FHIRError.invalid("search parameter \(rawName) needs 1…\(Self.valuesMax) non-empty values")
         }
-        return Criterion(parameter: parameter, values: try values.map { v throws(FHIRError) in try Self.parse(v, for: parameter) }, modifier: modifier)
+        return Criterion(parameter: parameter, values: try values.map { v throws(FHIRError) in try Self.parse(v, for: parameter, modifier: modifier) },
+                         modifier: modifier)
+    }
+
+    /// A value under a modifier that reads it its own way.
+    static func parse(_ text: String, for parameter: SearchParameter, modifier: Modifier) throws(FHIRError) -> Value {
+        switch modifier {
+        case .contains:
+            guard BlindIndexer.normalize(text).joined(separator: " ").count >= BlindIndexer.prefixMin else {
+                throw .invalid("\(parameter.name):contains needs at least \(BlindIndexer.prefixMin) letters or digits (it is matched by keyed trigrams)")
+            }
+            return .words(text)
+        case .text: return .words(text)
+        case .ofType:
+            let parts = text.split(separator: "|", maxSplits: 2, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else { throw .invalid("\(parameter.name):of-type takes type-system|type-code|value") }
+            return .words(BlindIndexer.typeQualified(system: parts[0], code: parts[1], value: parts[2]))
+        case .identifier:
+            let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 2 else { return .words(text) }
+            return parts[0].isEmpty ? .words(parts[1]) : .words(BlindIndexer.systemQualified(system: parts[0], value: parts[1]))
+        case .below:
+            return .rows(RowMatch(scans: [RowMatch.Scan(param: parameter.name, from: text, to: SearchValues.prefixEnd(text), reversed: false)],
+                                  test: .prefix(text)))
+        case .above:
+            // The value and each of its leading parts that ends before a "/".
+            var out = [text]
+            var part = Substring(text)
+            while let slash = part.dropLast().lastIndex(of: "/"), out.count < 32 {
+                part = part[..<slash]
+                if !part.hasSuffix("/") { out.append(String(part)) }
+                out.append(String(part) + "/")
+            }
+            return .anyExact(out)
+        default: return try parse(text, for: parameter)
+        }
     }
 
     static func parse(_ text: String, for parameter: SearchParameter) throws(FHIRError) -> Value {
@@ -305,7 +369,8 @@ public struct SearchQuery: Sendable {
         case (.value, .token):
             // `system|` is any code of that system; `system|code`, `code` and `|code` are stored as such.
             if text.hasSuffix("|"), text.count > 1, !text.dropLast().contains("|") {
-                return .rows(RowMatch(scans: [RowMatch.Scan(param: parameter.name, from: text, to: String(text.dropLast()) + "}", reversed: false)], test: .any))
+                return .rows(RowMatch(scans: [RowMatch.Scan(param: parameter.name, from: text, to: SearchValues.prefixEnd(text), reversed: false)],
+                                      test: .prefix(text)))
             }
             return .exact(text)
         case (.value, .date):

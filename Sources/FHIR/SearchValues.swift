@@ -13,6 +13,13 @@ public enum SearchValues {
     public static let openStart = "0000-00-00T00:00:00Z"
     /// The upper bound of a date interval open to the future.
     public static let openEnd = "9999-99-99T99:99:99Z"
+    /// The least string after every string that begins with `prefix` (its last character
+    /// incremented): the end of a prefix's index range.
+    public static func prefixEnd(_ prefix: String) -> String {
+        guard let last = prefix.unicodeScalars.last, let next = Unicode.Scalar(last.value + 1) ?? Unicode.Scalar(0xE000) else { return prefix }
+        return String(prefix.unicodeScalars.dropLast()) + String(next)
+    }
+
     /// The row name holding each date interval by its end.
     public static func endRow(_ parameter: String) -> String { parameter + ">" }
 
@@ -166,8 +173,10 @@ public struct RowMatch: Sendable, Equatable {
 
 /// The exact test of one stored row against a search value.
 public indirect enum RowTest: Sendable, Equatable {
-    /// Any row the scans found (`system|` tokens).
+    /// Any row the scans found.
     case any
+    /// The row begins with this text (`system|` tokens, `:below` URIs).
+    case prefix(String)
     /// The row is exactly this text.
     case exact(String)
     /// A stored date interval [lo, hi) against the search interval, by prefix (R4 §3.1.1.5.6's table).
@@ -184,6 +193,7 @@ public indirect enum RowTest: Sendable, Equatable {
     public func matches(_ row: Substring, reversed: Bool = false) -> Bool {
         switch self {
         case .any: return true
+        case .prefix(let text): return row.hasPrefix(text)
         case .exact(let text): return row == text
         case .date(let prefix, let slo, let shi):
             guard let stored = SearchValues.storedInterval(row, reversed: reversed) else { return false }

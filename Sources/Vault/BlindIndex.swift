@@ -86,34 +86,68 @@ public struct BlindIndexer: Sendable {
         }
     }
 
-    /// Tokens to index for a value: each normalized token and its prefixes of ≥ 3 characters,
-    /// plus one whole-word token per word (`:exact`) and the field's presence token (`:missing`).
-    public func tokens(field: IdentifierField, value: String) -> Set<BlindToken> {
-        if field == .birthDate { return Set(dateTokens(field: field, value: value)) }
-        if let qualified = Self.systemQualifiedWord(value) { return [token(field, qualified)] }
+    /// Tokens to index for a value of a search parameter (`scope`; nil: the field's own name): the
+    /// field's presence token (`:missing`); each normalized word and its prefixes of ≥ 3 characters
+    /// (the default match); the whole value as written (`:exact`, case- and accent-sensitive); for
+    /// names and addresses the trigrams of the folded value (`:contains`); for identifiers,
+    /// telecom and gender also the whole normalized value (a code is matched whole).
+    public func tokens(field: IdentifierField, value: String, scope: String? = nil) -> Set<BlindToken> {
+        let scope = scope ?? field.rawValue
+        if field == .birthDate { return Set(dateTokens(field: field, value: value, scope: scope)) }
+        if let qualified = Self.qualifiedWord(value) { return [token(field, scope, qualified)] }
         var out = Set<BlindToken>()
         let words = Self.normalize(value, field: field)
-        if !words.isEmpty { out.insert(presenceToken(field: field)) }
+        guard !words.isEmpty else { return out }
+        out.insert(presenceToken(field: field, scope: scope))
+        out.insert(exactValueToken(field, scope, value))
         for word in words {
-            out.insert(wholeWordToken(field, word))
+            if field != .name && field != .address { out.insert(wholeWordToken(field, scope, word)) }
             let characters = Array(word)
             let shortest = min(Self.prefixMin, characters.count)
             for length in shortest...characters.count where out.count < Self.tokensPerValueMax {
-                out.insert(token(field, String(characters[0..<length])))
+                out.insert(token(field, scope, String(characters[0..<length])))
             }
+        }
+        if field == .name || field == .address {
+            for gram in Self.trigrams(value) where out.count < Self.tokensPerValueMax { out.insert(token(field, scope, "\u{0}gram\u{0}" + gram)) }
         }
         return out
     }
 
-    /// The token for the first word of a query; nil if it is shorter than 3 characters.
+    /// Tokens for a free text that is searched by whole words only (a token's `:text`: the
+    /// display and text of codes): one per normalized word.
+    public func textTokens(scope: String, value: String) -> Set<BlindToken> {
+        Set(Self.normalize(value).prefix(Self.tokensPerValueMax).map { wholeWordToken(.name, scope, $0) })
+    }
+
+    /// The tokens of an extracted identifier.
+    public func tokens(_ identifier: ExtractedIdentifier) -> Set<BlindToken> {
+        identifier.wordsOnly ? textTokens(scope: identifier.scope ?? identifier.field.rawValue, value: identifier.value)
+                             : tokens(field: identifier.field, value: identifier.value, scope: identifier.scope)
+    }
+
+    /// The token for the first word of a query (a word shorter than 3 characters matches only itself).
     /// Use `queryTokens` to match every word.
     public func queryToken(field: IdentifierField, query: String) -> BlindToken? { queryTokens(field: field, query: query).first }
 
-    /// One token per query word (words shorter than 3 characters are dropped).
-    public func queryTokens(field: IdentifierField, query: String) -> [BlindToken] {
-        if let qualified = Self.systemQualifiedWord(query) { return [token(field, qualified)] }
-        return Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { token(field, $0) }
+    /// The tokens a query must all match, by how it matches (`scope`: the search parameter; nil:
+    /// the field's own name). Empty when the query cannot be matched this way (a prefix or
+    /// `:contains` query shorter than 3 characters).
+    public func queryTokens(field: IdentifierField, query: String, match: BlindMatch = .prefix, scope: String? = nil) -> [BlindToken] {
+        let scope = scope ?? field.rawValue
+        if let qualified = Self.qualifiedWord(query) { return [token(field, scope, qualified)] }
+        switch match {
+        // A word shorter than 3 characters is indexed whole only, so it matches only itself.
+        case .prefix: return Self.normalize(query, field: field).map { token(field, scope, $0) }
+        case .word: return Self.normalize(query, field: field).map { wholeWordToken(field, scope, $0) }
+        case .exact: return query.isEmpty ? [] : [exactValueToken(field, scope, query)]
+        case .contains: return Self.trigrams(query).map { token(field, scope, "\u{0}gram\u{0}" + $0) }
+        case .text: return Self.normalize(query).map { wholeWordToken(.name, scope, $0) }
+        }
     }
+
+    /// One whole-word token per query word (identifiers, telecom and gender: the whole normalized value).
+    public func exactQueryTokens(field: IdentifierField, query: String) -> [BlindToken] { queryTokens(field: field, query: query, match: .word) }
 
     /// An identifier with its system (`system|value`), indexed and queried as one token, so
     /// `identifier=system|value` matches that system's identifier only — never the same value
@@ -122,16 +156,32 @@ public struct BlindIndexer: Sendable {
         "\u{1}" + system.trimmingCharacters(in: .whitespaces) + "|" + normalize(value, field: .identifier).joined()
     }
 
-    /// The token word of a `systemQualified` text, or nil for plain text.
-    static func systemQualifiedWord(_ text: String) -> String? {
-        guard text.hasPrefix("\u{1}"), text.count > 2 else { return nil }
-        return "\u{0}system\u{0}" + String(text.dropFirst().prefix(tokenCharactersMax * 4))
+    /// An identifier with its type (`identifier:of-type=type-system|type-code|value`), one token.
+    public static func typeQualified(system: String, code: String, value: String) -> String {
+        "\u{3}" + system.trimmingCharacters(in: .whitespaces) + "|" + code + "|" + normalize(value, field: .identifier).joined()
     }
 
-    /// One whole-word token per query word (`:exact`: the word itself, never a longer word it begins).
-    public func exactQueryTokens(field: IdentifierField, query: String) -> [BlindToken] {
-        if let qualified = Self.systemQualifiedWord(query) { return [token(field, qualified)] }
-        return Self.normalize(query, field: field).filter { $0.count >= Self.prefixMin }.map { wholeWordToken(field, $0) }
+    /// The token word of a `systemQualified` or `typeQualified` text, or nil for plain text.
+    static func qualifiedWord(_ text: String) -> String? {
+        guard text.count > 2 else { return nil }
+        if text.hasPrefix("\u{1}") { return "\u{0}system\u{0}" + String(text.dropFirst().prefix(tokenCharactersMax * 4)) }
+        if text.hasPrefix("\u{3}") { return "\u{0}type\u{0}" + String(text.dropFirst().prefix(tokenCharactersMax * 4)) }
+        return nil
+    }
+
+    /// The trigrams of a value for `:contains`: case and accents folded, every run of characters
+    /// other than letters and digits one space, then each 3-character window (at most 256).
+    static func trigrams(_ text: String) -> [String] {
+        let folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+            .split(whereSeparator: { !($0.isLetter || $0.isNumber) }).joined(separator: " ")
+        let characters = Array(folded.prefix(tokenCharactersMax * 4))
+        guard characters.count >= 3 else { return [] }
+        var seen = Set<String>(), out: [String] = []
+        for start in 0...(characters.count - 3) where out.count < tokensPerValueMax {
+            let gram = String(characters[start..<start + 3])
+            if seen.insert(gram).inserted { out.append(gram) }
+        }
+        return out
     }
 
     // MARK: dates
@@ -143,16 +193,19 @@ public struct BlindIndexer: Sendable {
     /// Tokens for a date ("YYYY-MM-DD", optionally followed by a time, which is ignored): its
     /// year, its month and its day, each a keyed token, and the field's presence token. Empty
     /// for text that is not a date.
-    public func dateTokens(field: IdentifierField, value: String) -> [BlindToken] {
+    public func dateTokens(field: IdentifierField, value: String, scope: String? = nil) -> [BlindToken] {
+        let scope = scope ?? field.rawValue
         guard let day = CivilDay(prefixOf: value) else { return [] }
-        return [presenceToken(field: field), dateToken(field, .year, day), dateToken(field, .month, day), dateToken(field, .day, day)]
+        return [presenceToken(field: field, scope: scope), dateToken(field, scope, .year, day), dateToken(field, scope, .month, day),
+                dateToken(field, scope, .day, day)]
     }
 
     /// The fewest year, month and day tokens whose dates are exactly those of the half-open range
     /// of instants [`from`, `to`) ("YYYY-MM-DDThh:mm:ssZ"; nil is open, bounded by `dateYears`):
     /// a date counts from its midnight, so it matches when `from` ≤ its midnight < `to`. At most
     /// about 480 tokens (one per year of `dateYears`, 22 months, 60 days).
-    public func dateRangeTokens(field: IdentifierField, from: String?, to: String?) -> [BlindToken] {
+    public func dateRangeTokens(field: IdentifierField, from: String?, to: String?, scope: String? = nil) -> [BlindToken] {
+        let scope = scope ?? field.rawValue
         let floor = CivilDay(year: Self.dateYears.lowerBound, month: 1, day: 1), ceiling = CivilDay(year: Self.dateYears.upperBound, month: 1, day: 1)
         func firstDay(_ text: String?, _ open: CivilDay) -> CivilDay? {
             guard let text else { return open }
@@ -163,13 +216,13 @@ public struct BlindIndexer: Sendable {
         var out: [BlindToken] = []
         while day < end {
             if day.month == 1, day.day == 1, CivilDay(year: day.year + 1, month: 1, day: 1) <= end {
-                out.append(dateToken(field, .year, day))
+                out.append(dateToken(field, scope, .year, day))
                 day = CivilDay(year: day.year + 1, month: 1, day: 1)
             } else if day.day == 1, day.nextMonth <= end {
-                out.append(dateToken(field, .month, day))
+                out.append(dateToken(field, scope, .month, day))
                 day = day.nextMonth
             } else {
-                out.append(dateToken(field, .day, day))
+                out.append(dateToken(field, scope, .day, day))
                 day = day.adding(days: 1)
             }
         }
@@ -178,14 +231,14 @@ public struct BlindIndexer: Sendable {
 
     enum DatePrecision: String { case year = "Y", month = "M", day = "D" }
 
-    func dateToken(_ field: IdentifierField, _ precision: DatePrecision, _ day: CivilDay) -> BlindToken {
+    func dateToken(_ field: IdentifierField, _ scope: String, _ precision: DatePrecision, _ day: CivilDay) -> BlindToken {
         let text: String
         switch precision {
         case .year: text = day.yearText
         case .month: text = day.yearText + "-" + CivilDay.two(day.month)
         case .day: text = day.text
         }
-        return token(field, "\u{0}date\u{0}" + precision.rawValue + "\u{0}" + text)
+        return token(field, scope, "\u{0}date\u{0}" + precision.rawValue + "\u{0}" + text)
     }
 
     /// Whether an instant text's time of day is 00:00:00 (or it has none).
@@ -194,28 +247,56 @@ public struct BlindIndexer: Sendable {
         return time.isEmpty || time.drop(while: { $0 == "T" }).allSatisfy { $0 == "0" || $0 == ":" || $0 == "Z" || $0 == "." }
     }
 
-    /// The token every record with at least one word in `field` carries (`:missing`); reveals presence only.
-    public func presenceToken(field: IdentifierField) -> BlindToken { token(field, "\u{0}present") }
+    /// The token every record with at least one word in `field` for `scope` carries (`:missing`); reveals presence only.
+    public func presenceToken(field: IdentifierField, scope: String? = nil) -> BlindToken { token(field, scope ?? field.rawValue, "\u{0}present") }
 
     /// A whole word, domain-separated from prefixes (a prefix token cannot equal it).
-    func wholeWordToken(_ field: IdentifierField, _ word: String) -> BlindToken { token(field, "\u{0}word\u{0}" + word) }
+    func wholeWordToken(_ field: IdentifierField, _ scope: String, _ word: String) -> BlindToken { token(field, scope, "\u{0}word\u{0}" + word) }
 
-    func token(_ field: IdentifierField, _ word: String) -> BlindToken {
-        var message = Array("careledger/blind/v1".utf8)
+    /// The whole value as written, for `:exact`.
+    func exactValueToken(_ field: IdentifierField, _ scope: String, _ value: String) -> BlindToken {
+        token(field, scope, "\u{0}exact\u{0}" + String(value.prefix(Self.tokenCharactersMax * 4)))
+    }
+
+    /// HMAC-SHA256 under the index key of the field, the search parameter (scope) and the word.
+    func token(_ field: IdentifierField, _ scope: String, _ word: String) -> BlindToken {
+        var message = Array("careledger/blind/v2".utf8)
         message.append(0)
         message += Array(field.rawValue.utf8)
+        message.append(0)
+        message += Array(scope.utf8)
         message.append(0)
         message += Array(word.utf8)
         return BlindToken(bytes: Array(HMAC<SHA256>.authenticationCode(for: message, using: key.key)))
     }
 }
 
+/// How a blind query matches.
+public enum BlindMatch: Sendable, Equatable {
+    /// Every query word (≥ 3 characters) begins a word of the value (the default for strings).
+    case prefix
+    /// Every query word is a whole word (tokens: the whole normalized value).
+    case word
+    /// The whole value as written, case and accents included (`:exact`).
+    case exact
+    /// The folded query occurs in the folded value (`:contains`; by trigrams, so ≥ 3 characters).
+    case contains
+    /// Every query word is a whole word of the text of a code (`:text`).
+    case text
+}
+
 /// A direct identifier found in a resource: indexed only as blind tokens.
 public struct ExtractedIdentifier: Sendable, Equatable {
     public let field: IdentifierField
     public let value: String
+    /// The search parameter the tokens belong to (`family`, `code:text`); nil: the field's name.
+    public let scope: String?
+    /// Indexed by whole words only (a code's text).
+    public let wordsOnly: Bool
 
-    public init(field: IdentifierField, value: String) { (self.field, self.value) = (field, value) }
+    public init(field: IdentifierField, value: String, scope: String? = nil, wordsOnly: Bool = false) {
+        (self.field, self.value, self.scope, self.wordsOnly) = (field, value, scope, wordsOnly)
+    }
 }
 
 /// A non-identifying value (code, date, status) that may be indexed as is, against record ids.

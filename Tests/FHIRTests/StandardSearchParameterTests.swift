@@ -11,6 +11,8 @@ import Testing
 /// parameter added by the generator is exercised without a line here.
 @Suite("FHIR: the standard search parameters, each indexed and answered")
 struct StandardSearchParameterTests {
+    static let indexer = BlindIndexer(key: try! BlindIndexKey(secret: Array(repeating: 8, count: 32)))
+
     /// The types Synthea and the HL7 examples use most, in the order of their counts.
     static let mostUsed = ["Observation", "Encounter", "Procedure", "Condition", "MedicationRequest", "Immunization", "DiagnosticReport",
                            "Claim", "ExplanationOfBenefit", "CarePlan", "CareTeam", "AllergyIntolerance", "Patient", "Practitioner",
@@ -66,7 +68,17 @@ struct StandardSearchParameterTests {
         switch value {
         case .exact(let text): return fields.values.contains { $0.param == parameter.name && $0.value == text }
         case .reference(let type, let id): return fields.values.contains { $0.param == parameter.name && $0.value == "\(type ?? "")/\(id)" }
-        case .words, .range: return !fields.identifiers.isEmpty
+        case .anyExact(let texts): return fields.values.contains { $0.param == parameter.name && texts.contains($0.value) }
+        case .words(let text):
+            // The parameter's own keyed tokens must all be there (names, identifiers, telecom, addresses).
+            guard case .blind(let field) = parameter.target else { return false }
+            let tokens = fields.identifiers.reduce(into: Set<BlindToken>()) { $0.formUnion(Self.indexer.tokens($1)) }
+            let wanted = Self.indexer.queryTokens(field: field, query: text, match: parameter.kind == .string ? .prefix : .word, scope: parameter.name)
+            return !wanted.isEmpty && Set(wanted).isSubset(of: tokens)
+        case .range(let from, let to):
+            guard case .blind(let field) = parameter.target else { return false }
+            let tokens = fields.identifiers.reduce(into: Set<BlindToken>()) { $0.formUnion(Self.indexer.tokens($1)) }
+            return !Set(Self.indexer.dateRangeTokens(field: field, from: from, to: to, scope: parameter.name)).isDisjoint(with: tokens)
         case .rows(let match):
             return match.scans.contains { scan in
                 fields.values.contains { row in

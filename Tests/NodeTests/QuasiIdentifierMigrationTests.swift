@@ -43,14 +43,14 @@ struct QuasiIdentifierMigrationTests {
         #expect(try access.sortValues(param: "birthdate", records: [record])[record] == [born], "still sortable")
         #expect(try access.search(.birthDate, "1974-12-25") == [record])
         #expect(try access.search(.birthDate, "1974") == [record])
-        #expect(try access.search(.gender, "female", exact: true) == [record])
+        #expect(try access.search(.gender, "female", match: .word) == [record])
         #expect(try vault.values(param: "gender", records: [record]).isEmpty)
         #expect(try access.blindLegacyIndexValues() == 0, "idempotent")
 
         // Erasure still removes everything the record indexed, the new tokens and sealed value included.
         let report = try vault.erase(record: record)
         #expect(report.indexEntries >= 8, "\(report)")
-        #expect(try access.search(.birthDate, "1974").isEmpty && access.search(.gender, "female", exact: true).isEmpty)
+        #expect(try access.search(.birthDate, "1974").isEmpty && access.search(.gender, "female", match: .word).isEmpty)
         #expect(try vault.values(param: "birthdate", records: [record]).isEmpty)
         await chain.close()
     }

@@ -92,15 +92,20 @@ struct FHIRSearchFeatureTests {
                 ("Observation?date:missing=true", 1), ("Observation?date:missing=false", 4),
                 ("Observation?code:not=4548-4", 2), ("Observation?code:not=4548-4,2345-7", 0),
                 ("Observation?code:not=http://loinc.org%7C2345-7&date:missing=false", 2),
-                ("Patient?name=smith", 2), ("Patient?name:exact=smith", 1), ("Patient?family:exact=SMITH", 1),
-                ("Patient?family:exact=smi", 0), ("Patient?given:exact=ada", 1), ("Patient?name:exact=smithson", 1),
+                // :exact is the whole value as written (issue 17); :contains a part anywhere, folded.
+                ("Patient?name=smith", 2), ("Patient?name:exact=Smith", 1), ("Patient?name:exact=smith", 0), ("Patient?family:exact=SMITH", 0),
+                ("Patient?family:exact=Smi", 0), ("Patient?given:exact=Ada", 1), ("Patient?given:exact=ada", 0), ("Patient?name:exact=Smithson", 1),
+                ("Patient?family:contains=MITH", 2), ("Patient?family:contains=ithso", 1), ("Patient?name:contains=kaf", 1),
+                ("Patient?family=jo", 0), ("Patient?given=jo", 1), ("Patient?given=j", 0),
                 ("Patient?name:missing=false", 3), ("Patient?name:missing=true", 0), ("Patient?telecom:missing=true", 3),
                 ("Patient?birthdate:missing=false&gender:not=male", 3), ("Observation?patient:missing=false", 5),
                 ("Patient?identifier=urn:x%7C456", 1), ("Patient?identifier=urn:other%7C456", 0), ("Patient?identifier=%7C456", 1),
                 ("Patient?identifier=456", 1),
             ]
             for (query, expected) in table { #expect(try await total(query) == expected, "\(query)") }
-            for query in ["Observation?code:text=x", "Observation?code:identifier=x", "Observation?date:not=2024", "Patient?gender:exact=female"] {
+            // :contains works on trigrams: a shorter value is refused, not answered with nothing.
+            #expect(try await doctor.call(.get, "/fhir/Patient?family:contains=jo").status == .badRequest)
+            for query in ["Observation?code:identifier=x", "Observation?date:not=2024", "Patient?gender:exact=female"] {
                 let refused = try await doctor.call(.get, "/fhir/\(query)", headers: Self.strict)
                 #expect(refused.status == .badRequest, "\(query)")
                 #expect(refused.json["resourceType"] as? String == "OperationOutcome")
@@ -112,7 +117,7 @@ struct FHIRSearchFeatureTests {
 
             // 3. Chains, one level, through the requester's consent decisions.
             let chains: [(String, Int)] = [
-                ("Observation?subject:Patient.name=smith", 3), ("Observation?subject.name:exact=smith", 2),
+                ("Observation?subject:Patient.name=smith", 3), ("Observation?subject.name:exact=Smith", 2),
                 ("Observation?patient.identifier=urn:x%7C123", 2), ("Observation?patient.identifier=999", 0),
                 ("Encounter?subject.birthdate=ge1980", 1), ("Encounter?subject.birthdate=lt1980", 1),
                 ("Observation?subject.birthdate=ge1980&code=4548-4", 2), ("Observation?subject.gender=female&date:missing=true", 1),

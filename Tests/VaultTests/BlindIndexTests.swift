@@ -20,18 +20,24 @@ struct BlindIndexTests {
         #expect(BlindIndexer.normalize(input, field: field) == expected)
     }
 
-    @Test func tokensArePrefixesKeyedByKeyAndField() {
+    @Test func tokensArePrefixesKeyedByKeyFieldAndParameter() {
         let indexer = BlindIndexer(key: Self.key)
         let tokens = indexer.tokens(field: .name, value: "Smith")
-        #expect(tokens.count == 5, "smi, smit, smith, the whole word smith, name present")
-        #expect(tokens.contains(indexer.exactQueryTokens(field: .name, query: "SMITH")[0]))
-        #expect(!indexer.tokens(field: .name, value: "Smithson").contains(indexer.exactQueryTokens(field: .name, query: "smith")[0]))
+        #expect(tokens.count == 8, "smi, smit, smith; the value as written; trigrams smi, mit, ith; name present")
+        #expect(tokens.contains(indexer.queryTokens(field: .name, query: "Smith", match: .exact)[0]))
+        #expect(!tokens.contains(indexer.queryTokens(field: .name, query: "SMITH", match: .exact)[0]), ":exact is case-sensitive")
+        #expect(!indexer.tokens(field: .name, value: "Smithson").contains(indexer.queryTokens(field: .name, query: "Smith", match: .exact)[0]))
+        #expect(Set(indexer.queryTokens(field: .name, query: "MIT", match: .contains)).isSubset(of: tokens))
+        #expect(!Set(indexer.queryTokens(field: .name, query: "smx", match: .contains)).isSubset(of: tokens))
         #expect(tokens.contains(indexer.presenceToken(field: .name)))
         #expect(tokens.contains(indexer.queryToken(field: .name, query: "SMI")!))
-        #expect(tokens == indexer.tokens(field: .name, value: "smith"))
+        #expect(tokens.subtracting([indexer.queryTokens(field: .name, query: "Smith", match: .exact)[0]])
+                == indexer.tokens(field: .name, value: "smith").subtracting([indexer.queryTokens(field: .name, query: "smith", match: .exact)[0]]))
         #expect(tokens.isDisjoint(with: BlindIndexer(key: Self.otherKey).tokens(field: .name, value: "Smith")))
         #expect(tokens.isDisjoint(with: indexer.tokens(field: .address, value: "Smith")))
-        #expect(indexer.queryToken(field: .name, query: "sm") == nil)
+        #expect(tokens.isDisjoint(with: indexer.tokens(field: .name, value: "Smith", scope: "family")), "each search parameter has its own tokens")
+        #expect(indexer.queryToken(field: .name, query: "sm").map { tokens.contains($0) } == false, "a short word matches only that whole word")
+        #expect(indexer.queryTokens(field: .name, query: "sm", match: .contains).isEmpty, ":contains needs 3 characters")
         for token in tokens { #expect(!token.bytes.containsSubsequence(Array("smi".utf8))) }
     }
 

@@ -145,7 +145,7 @@ public final class AccessService: Sendable {
             let sealed = try RecordCipher.seal(content, with: key, record: record, version: version)
             let patientKey = try writingKey(patient: patient, custodian: custodian, agreementKeys: agreementKeys)
             var tokens = Set<BlindToken>()
-            for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(field: identifier.field, value: identifier.value)) }
+            for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(identifier)) }
             let stored = StoredRecordVersion(record: record, version: version, patient: patient, blob: sealed,
                                              dataKey: try patientKey.key.wrap(key, record: record, version: version),
                                              patientKey: patientKey.stored, blindTokens: tokens,
@@ -442,16 +442,16 @@ public final class AccessService: Sendable {
 
     // MARK: search, erasure, audit
 
-    /// Records whose blind index matches every word of `query` in `field`. Reading them still
-    /// needs a permitted decision.
-    /// `exact`: whole words only (no prefix match).
-    public func search(_ field: IdentifierField, _ query: String, exact: Bool = false, limit: Int = 100) throws(AccessError) -> [Hash256] {
+    /// Records whose blind index matches `query` in `field` for the search parameter `scope`
+    /// (nil: the field's own name), matched as `match` says. Reading them still needs a permitted decision.
+    public func search(_ field: IdentifierField, _ query: String, match: BlindMatch = .prefix, scope: String? = nil,
+                       limit: Int = 100) throws(AccessError) -> [Hash256] {
         if field == .birthDate {
             // A date (YYYY, YYYY-MM or YYYY-MM-DD): the records whose date falls in it.
             guard let range = FHIRDateTime.range(query) else { return [] }
-            return try search(field, from: range.lo, to: range.hi, limit: limit)
+            return try search(field, from: range.lo, to: range.hi, scope: scope, limit: limit)
         }
-        let tokens = exact ? indexer.exactQueryTokens(field: field, query: query) : indexer.queryTokens(field: field, query: query)
+        let tokens = indexer.queryTokens(field: field, query: query, match: match, scope: scope)
         guard !tokens.isEmpty else { return [] }
         do { return try vault.records(withAll: tokens, limit: limit) } catch { throw .storage("\(error)") }
     }
@@ -510,7 +510,7 @@ public final class AccessService: Sendable {
                       entry.version == version, !entry.isErased, custodians[entry.custodian] != nil else { continue }
                 guard let fields = try? FHIRIndexer.extract(try decrypt(entry)) else { continue }
                 var tokens = Set<BlindToken>()
-                for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(field: identifier.field, value: identifier.value)) }
+                for identifier in fields.identifiers { tokens.formUnion(indexer.tokens(identifier)) }
                 batch.append((record, version, Array(tokens),
                               fields.values + fields.sortValues.map { IndexedValue(param: $0.param, value: indexer.seal($0.value)) }))
             }
@@ -530,15 +530,15 @@ public final class AccessService: Sendable {
 
     /// Records whose blind-indexed date in `field` counts from a midnight in [`from`, `to`)
     /// (normalized instants; nil is open, reaching `BlindIndexer.dateYears`).
-    public func search(_ field: IdentifierField, from: String?, to: String?, limit: Int) throws(AccessError) -> [Hash256] {
-        let tokens = indexer.dateRangeTokens(field: field, from: from, to: to)
+    public func search(_ field: IdentifierField, from: String?, to: String?, scope: String? = nil, limit: Int) throws(AccessError) -> [Hash256] {
+        let tokens = indexer.dateRangeTokens(field: field, from: from, to: to, scope: scope)
         guard !tokens.isEmpty else { return [] }
         do { return try vault.records(withAny: tokens, limit: limit) } catch { throw .storage("\(error)") }
     }
 
     /// Records with at least one word indexed in `field` (FHIR `:missing=false`).
-    public func records(withAny field: IdentifierField, limit: Int) throws(AccessError) -> [Hash256] {
-        do { return try vault.records(withAll: [indexer.presenceToken(field: field)], limit: limit) } catch { throw .storage("\(error)") }
+    public func records(withAny field: IdentifierField, scope: String? = nil, limit: Int) throws(AccessError) -> [Hash256] {
+        do { return try vault.records(withAll: [indexer.presenceToken(field: field, scope: scope)], limit: limit) } catch { throw .storage("\(error)") }
     }
 
     /// Crypto-shreds a record whose erasure is committed on-chain: blobs, wrapped keys, index.

@@ -39,7 +39,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
     /// decision), sorted (`_sort`, default newest first, ties by logical id), one page read through
     /// logged decisions; `_include` targets likewise.
     public func search(_ query: SearchQuery, requester: Identity, purpose: Purpose) async throws(FHIRError) -> FHIRSearchResult {
-        var candidates = try lookup(SearchQuery.Value.exact(query.type), param: "_type", field: nil)
+        var candidates = try lookup(SearchQuery.Value.exact(query.type), param: "_type")
         for criterion in query.criteria where !candidates.isEmpty {
             candidates = try await apply(criterion, to: candidates, requester: requester, purpose: purpose)
         }
@@ -121,7 +121,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
     /// the search is refused with `tooMany`. Chains and `_has` both run their inner search so.
     func readable(_ type: String, matching inner: SearchQuery.Criterion, requester: Identity, purpose: Purpose,
                   limit: (max: Int, tooMany: FHIRError)? = nil) async throws(FHIRError) -> [(record: Hash256, patient: IdentityID)] {
-        let found = try await apply(inner, to: try lookup(.exact(type), param: "_type", field: nil), requester: requester, purpose: purpose)
+        let found = try await apply(inner, to: try lookup(.exact(type), param: "_type"), requester: requester, purpose: purpose)
         var out: [(record: Hash256, patient: IdentityID)] = []
         for record in found.sorted() {
             let decision = await access.decide(AccessRequest(requester: requester.id, record: record, purpose: purpose, action: .read))
@@ -189,7 +189,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
             switch parameter.target {
             case .blind(let field):
                 let found: [Hash256]
-                do { found = try access.records(withAny: field, limit: searchLimits.indexCandidatesMax) } catch { throw Self.map(error) }
+                do { found = try access.records(withAny: field, scope: parameter.name, limit: searchLimits.indexCandidatesMax) } catch { throw Self.map(error) }
                 guard found.count < searchLimits.indexCandidatesMax else {
                     throw FHIRError(400, "too-costly", "\(parameter.name):missing needs more than \(searchLimits.indexCandidatesMax - 1) records; narrow the search first")
                 }
@@ -204,9 +204,9 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
             var excluded = Set<Hash256>()
             for value in criterion.values { excluded.formUnion(try lookup(value, parameter)) }
             return candidates.subtracting(excluded)
-        case .exact, .none:
+        default:
             var union = Set<Hash256>()
-            for value in criterion.values { union.formUnion(try lookup(value, parameter, exact: criterion.modifier == .exact)) }
+            for value in criterion.values { union.formUnion(try lookup(value, parameter, modifier: criterion.modifier)) }
             return candidates.intersection(union)
         }
     }
@@ -289,7 +289,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
     /// are left out, and not counted in the total).
     public func typeHistory(type: String, query: HistoryQuery, requester: Identity,
                             purpose: Purpose) async throws(FHIRError) -> (total: Int, versions: [FHIRVersion]) {
-        let candidates = try lookup(SearchQuery.Value.exact(type), param: "_type", field: nil)
+        let candidates = try lookup(SearchQuery.Value.exact(type), param: "_type")
         var versions: [(record: Hash256, version: UInt64, timeMs: Int64)] = []
         for record in candidates {
             guard let current = RecordIndex.current(record, in: state), !current.isErased, current.resourceType == type else { continue }
@@ -336,7 +336,7 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
     }
 
     /// Records matching one value of one criterion.
-    public func lookup(_ value: SearchQuery.Value, _ parameter: SearchParameter, exact: Bool = false) throws(FHIRError) -> Set<Hash256> {
+    public func lookup(_ value: SearchQuery.Value, _ parameter: SearchParameter, modifier: SearchQuery.Modifier = .none) throws(FHIRError) -> Set<Hash256> {
         if case .reference(let type, let id) = value, parameter.kind == .reference {
             // A patient reference finds the patient's records; any other is a stored `Type/id`
             // (an id alone: under each type the parameter may point to).
@@ -350,26 +350,38 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
             }
             return out
         }
-        var field: IdentifierField?
-        if case .blind(let blind) = parameter.target { field = blind }
-        return try lookup(value, param: parameter.name, field: field, exact: exact)
+        // Blind lookups: the parameter's own tokens (a code's text and a reference's identifier have theirs).
+        let blind: (field: IdentifierField, scope: String, match: BlindMatch)?
+        switch (modifier, parameter.target) {
+        case (.text, _): blind = (.name, parameter.name + ":text", .text)
+        case (.identifier, _): blind = (.identifier, parameter.name + ":identifier", .word)
+        case (.exact, .blind(let field)): blind = (field, parameter.name, .exact)
+        case (.contains, .blind(let field)): blind = (field, parameter.name, .contains)
+        case (_, .blind(let field)): blind = (field, parameter.name, parameter.kind == .string ? .prefix : .word)
+        default: blind = nil
+        }
+        return try lookup(value, param: parameter.name, blind: blind)
     }
 
-    public func lookup(_ value: SearchQuery.Value, param: String, field: IdentifierField? = nil, exact: Bool = false) throws(FHIRError) -> Set<Hash256> {
+    public func lookup(_ value: SearchQuery.Value, param: String, blind: (field: IdentifierField, scope: String, match: BlindMatch)? = nil)
+        throws(FHIRError) -> Set<Hash256> {
         let limit = searchLimits.indexCandidatesMax + 1
         let found: [Hash256]
         var scanned = 0
         do {
             switch value {
             case .exact(let text): found = try access.vault.records(param: param, value: text, limit: limit)
+            case .anyExact(let texts):
+                var out = Set<Hash256>()
+                for text in texts { out.formUnion(try access.vault.records(param: param, value: text, limit: limit)) }
+                found = Array(out)
             case .range(let from, let to):
-                if let field { found = try access.search(field, from: from, to: to, limit: limit) } else {
+                if let blind { found = try access.search(blind.field, from: from, to: to, scope: blind.scope, limit: limit) } else {
                     found = try access.vault.records(param: param, from: from ?? "", to: to, limit: limit)
                 }
             case .words(let text):
-                guard let field else { return [] }
-                // A gender is a code: the whole value, never a prefix of one.
-                found = try access.search(field, text, exact: exact || field == .gender, limit: limit)
+                guard let blind else { return [] }
+                found = try access.search(blind.field, text, match: blind.match, scope: blind.scope, limit: limit)
             case .rows(let match):
                 // Each scan is bounded like any lookup: past the limit the search is refused below.
                 var out = Set<Hash256>()
