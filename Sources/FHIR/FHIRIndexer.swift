@@ -53,9 +53,10 @@ public enum FHIRIndexer {
                     for case let object as [String: Any] in elements { if let id = object["identifier"] { identifier(id, parameter.name + ":identifier") } }
                 }
             case (.blind(let field), .date):
+                // As written: a year or a month is an interval, matched as one.
                 for case let text as String in parameter.paths.flatMap({ $0.elements(in: resource) }) where fields.identifiers.count < itemsMax {
                     guard let normalized = FHIRDateTime.normalized(text) else { continue }
-                    blind(field, normalized, parameter.name)
+                    blind(field, text, parameter.name)
                     fields.sortValues.append(IndexedValue(param: parameter.name, value: normalized))
                 }
             case (.blind(.identifier), _):

@@ -52,8 +52,6 @@ public struct SearchQuery: Sendable {
     public enum Value: Sendable, Equatable {
         /// An exact indexed value (tokens: "system|code" or a bare code).
         case exact(String)
-        /// A half-open range of normalized date strings; nil bounds are open.
-        case range(from: String?, to: String?)
         /// Words for the blind index.
         case words(String)
         /// A reference to a resource: type (nil when only an id was given) and id.
@@ -63,6 +61,8 @@ public struct SearchQuery: Sendable {
         case rows(RowMatch)
         /// Any of these exact indexed values (`:above`).
         case anyExact([String])
+        /// A blind-indexed date against the interval [lo, hi) under a prefix (`ap` already widened).
+        case blindDate(prefix: String, lo: String, hi: String)
     }
 
     /// One `_sort` key: a date parameter, `_id` or `_lastUpdated`.
@@ -423,12 +423,7 @@ public struct SearchQuery: Sendable {
         case "sa": return RowMatch(scans: [scan(name, hi, nil)], test: .date(prefix: prefix, lo: lo, hi: hi))
         case "eb": return RowMatch(scans: [scan(end, "", lo + "}")], test: .date(prefix: prefix, lo: lo, hi: hi))
         default:   // ap
-            guard let start = FHIRDateTime.milliseconds(lo), let stop = hi == SearchValues.openEnd ? start + 86_400_000 : FHIRDateTime.milliseconds(hi) else {
-                throw .invalid("\(name): ap needs a date")
-            }
-            let margin = max(86_400_000, (stop - start) / 10)
-            let wideLo = FHIRDateTime.format(Date(timeIntervalSince1970: TimeInterval(start - margin) / 1_000))
-            let wideHi = FHIRDateTime.format(Date(timeIntervalSince1970: TimeInterval(stop + margin) / 1_000))
+            guard let (wideLo, wideHi) = SearchValues.approximately(lo: lo, hi: hi) else { throw .invalid("\(name): ap needs a date") }
             return RowMatch(scans: [scan(name, "", wideHi)], test: .date(prefix: prefix, lo: wideLo, hi: wideHi))
         }
     }
@@ -485,25 +480,14 @@ public struct SearchQuery: Sendable {
         return RowMatch(scans: [scan], test: .composite(first: first, second))
     }
 
-    /// A blind date criterion (`eq`, `lt`, `le`, `gt`, `ge` and a FHIR date or dateTime) as a half-open range.
+    /// A blind date criterion: a FHIR date or dateTime with any prefix, as the interval it covers.
     static func dateRange(_ text: String, for parameter: SearchParameter) throws(FHIRError) -> Value {
-            var prefix = "eq"
-            var body = text
-            if let first = text.first, first.isLetter, text.count > 2 {
-                prefix = String(text.prefix(2))
-                body = String(text.dropFirst(2))
-            }
-            guard let range = FHIRDateTime.range(body) else {
-                throw .invalid("\(parameter.name): “\(text.prefix(80))” is not a FHIR date or dateTime (with an optional eq, lt, le, gt, ge prefix)")
-            }
-            switch prefix {
-            case "eq": return .range(from: range.lo, to: range.hi)
-            case "lt": return .range(from: nil, to: range.lo)
-            case "le": return .range(from: nil, to: range.hi)
-            case "gt": return .range(from: range.hi, to: nil)
-            case "ge": return .range(from: range.lo, to: nil)
-            default: throw .invalid("\(parameter.name): date prefix \(prefix) is not supported on a blind-indexed date (use eq, lt, le, gt, ge)")
-            }
+        let (prefix, body) = Self.prefix(text)
+        guard let (lo, hi) = SearchValues.interval(body) else {
+            throw .invalid("\(parameter.name): “\(text.prefix(80))” is not a FHIR date or dateTime (with an optional eq, ne, lt, le, gt, ge, sa, eb or ap prefix)")
+        }
+        if prefix == "ap", let wide = SearchValues.approximately(lo: lo, hi: hi) { return .blindDate(prefix: prefix, lo: wide.lo, hi: wide.hi) }
+        return .blindDate(prefix: prefix, lo: lo, hi: hi)
     }
 }
 

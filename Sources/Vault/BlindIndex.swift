@@ -190,14 +190,74 @@ public struct BlindIndexer: Sendable {
     /// outside them is still found by `eq` and by ranges that name its years.
     public static let dateYears = 1800..<2200
 
-    /// Tokens for a date ("YYYY-MM-DD", optionally followed by a time, which is ignored): its
-    /// year, its month and its day, each a keyed token, and the field's presence token. Empty
-    /// for text that is not a date.
+    /// Tokens for a date as written: a day ("YYYY-MM-DD", a time after it ignored) gets its year,
+    /// its month and its day, each a keyed token (so that ranges of days are unions of a few
+    /// tokens); a month ("YYYY-MM") or a year ("YYYY") — an interval, not a day — gets tokens of
+    /// its own precision (`PM`, `PMY`, `PY`), never a day's, so that it is matched as the interval
+    /// it is. Plus the field's presence token. Empty for text that is not a date.
     public func dateTokens(field: IdentifierField, value: String, scope: String? = nil) -> [BlindToken] {
         let scope = scope ?? field.rawValue
+        let bytes = Array(value.utf8)
+        if bytes.count == 4 || bytes.count == 7, let day = CivilDay(prefixOf: value + (bytes.count == 4 ? "-01-01" : "-01")) {
+            if bytes.count == 4 { return [presenceToken(field: field, scope: scope), dateToken(field, scope, .wholeYear, day)] }
+            return [presenceToken(field: field, scope: scope), dateToken(field, scope, .wholeMonth, day), dateToken(field, scope, .wholeMonthInYear, day)]
+        }
         guard let day = CivilDay(prefixOf: value) else { return [] }
         return [presenceToken(field: field, scope: scope), dateToken(field, scope, .year, day), dateToken(field, scope, .month, day),
                 dateToken(field, scope, .day, day)]
+    }
+
+    /// The tokens of every stored date — day, month or year — that matches the search interval
+    /// [`lo`, `hi`) (instants "YYYY-MM-DDThh:mm:ssZ") under a FHIR prefix, by R4 §3.1.1.5.6's
+    /// table (`eq` inside, `gt` ending after, `sa` starting after, …; `ap` with the interval
+    /// already widened by the caller): for each precision the matching days, months and years
+    /// are runs of units, each run a few tokens. Bounded by `dateYears`; about 1,100 tokens at most.
+    public func dateQueryTokens(field: IdentifierField, prefix: String, lo: String, hi: String, scope: String? = nil) -> [BlindToken] {
+        let scope = scope ?? field.rawValue
+        var out: [BlindToken] = []
+        for precision in [DatePrecision.day, .wholeMonth, .wholeYear] {
+            let unit = DateUnit(precision)
+            let (l, h) = (unit.bounds(lo), unit.bounds(hi))
+            let (low, high) = (unit.index(of: CivilDay(year: Self.dateYears.lowerBound, month: 1, day: 1)),
+                               unit.index(of: CivilDay(year: Self.dateYears.upperBound, month: 1, day: 1)))
+            let eq = (l.up, h.down)
+            var runs: [(Int, Int)]
+            switch prefix {
+            case "eq", "ap": runs = [eq]
+            case "ne": runs = [(low, l.up), (h.down, high)]
+            case "gt": runs = [(h.down, high)]
+            case "lt": runs = [(low, l.up)]
+            case "ge": runs = [(h.down, high), eq]
+            case "le": runs = [(low, l.up), eq]
+            case "sa": runs = [(h.up, high)]
+            case "eb": runs = [(low, l.down)]
+            default: runs = []
+            }
+            if prefix == "ap" { runs = [(l.down, h.up)] }
+            // Merge and clamp the runs, then turn each into tokens.
+            var merged: [(Int, Int)] = []
+            for (start, end) in runs.map({ (max($0.0, low), min($0.1, high)) }).filter({ $0.0 < $0.1 }).sorted(by: { $0.0 < $1.0 }) {
+                if let last = merged.last, start <= last.1 { merged[merged.count - 1].1 = max(last.1, end) } else { merged.append((start, end)) }
+            }
+            for (start, end) in merged {
+                switch precision {
+                case .day: out += dateRangeTokens(field: field, from: unit.day(start).text, to: unit.day(end).text, scope: scope)
+                case .wholeMonth:
+                    var month = start
+                    while month < end {
+                        if month % 12 == 0, month + 12 <= end {
+                            out.append(dateToken(field, scope, .wholeMonthInYear, unit.day(month)))
+                            month += 12
+                        } else {
+                            out.append(dateToken(field, scope, .wholeMonth, unit.day(month)))
+                            month += 1
+                        }
+                    }
+                default: for year in start..<end { out.append(dateToken(field, scope, .wholeYear, unit.day(year))) }
+                }
+            }
+        }
+        return out
     }
 
     /// The fewest year, month and day tokens whose dates are exactly those of the half-open range
@@ -229,13 +289,47 @@ public struct BlindIndexer: Sendable {
         return out
     }
 
-    enum DatePrecision: String { case year = "Y", month = "M", day = "D" }
+    /// Y, M, D: the year, month and day of a stored day; PY, PM, PMY: a stored year, a stored month, and the year of a stored month.
+    enum DatePrecision: String { case year = "Y", month = "M", day = "D", wholeYear = "PY", wholeMonth = "PM", wholeMonthInYear = "PMY" }
+
+    /// Days, months or years numbered in order, and where an instant falls among them.
+    struct DateUnit {
+        let precision: DatePrecision
+        init(_ precision: DatePrecision) { self.precision = precision }
+
+        func index(of day: CivilDay) -> Int {
+            switch precision {
+            case .wholeYear: return day.year
+            case .wholeMonth: return day.year * 12 + day.month - 1
+            default: return day.ordinal
+            }
+        }
+
+        func day(_ index: Int) -> CivilDay {
+            switch precision {
+            case .wholeYear: return CivilDay(year: index, month: 1, day: 1)
+            case .wholeMonth: return CivilDay(year: index / 12, month: index % 12 + 1, day: 1)
+            default: return CivilDay(ordinal: index)
+            }
+        }
+
+        /// For an instant X: `down`, the last unit starting at or before X; `up`, the first starting at or after it.
+        func bounds(_ instant: String) -> (down: Int, up: Int) {
+            guard let day = CivilDay(prefixOf: instant) else {
+                // The open ends of an interval.
+                return instant.hasPrefix("0000") ? (Int.min / 2, Int.min / 2) : (Int.max / 2, Int.max / 2)
+            }
+            let down = index(of: day)
+            let atStart = BlindIndexer.isMidnight(instant) && (precision == .day || day.day == 1 && (precision == .wholeMonth || day.month == 1))
+            return (down, atStart ? down : down + 1)
+        }
+    }
 
     func dateToken(_ field: IdentifierField, _ scope: String, _ precision: DatePrecision, _ day: CivilDay) -> BlindToken {
         let text: String
         switch precision {
-        case .year: text = day.yearText
-        case .month: text = day.yearText + "-" + CivilDay.two(day.month)
+        case .year, .wholeYear, .wholeMonthInYear: text = day.yearText
+        case .month, .wholeMonth: text = day.yearText + "-" + CivilDay.two(day.month)
         case .day: text = day.text
         }
         return token(field, scope, "\u{0}date\u{0}" + precision.rawValue + "\u{0}" + text)
@@ -358,6 +452,29 @@ struct CivilDay: Comparable, Sendable {
             (y, m) = m == 12 ? (y + 1, 1) : (y, m + 1)
         }
         return CivilDay(year: y, month: m, day: d)
+    }
+
+    /// Days since 1970-01-01 (H. Hinnant's days-from-civil).
+    var ordinal: Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    /// The day `ordinal` days after 1970-01-01.
+    init(ordinal: Int) {
+        let z = ordinal + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        self.init(year: yoe + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day)
     }
 
     /// The first day of the next month.

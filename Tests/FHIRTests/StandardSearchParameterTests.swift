@@ -75,10 +75,10 @@ struct StandardSearchParameterTests {
             let tokens = fields.identifiers.reduce(into: Set<BlindToken>()) { $0.formUnion(Self.indexer.tokens($1)) }
             let wanted = Self.indexer.queryTokens(field: field, query: text, match: parameter.kind == .string ? .prefix : .word, scope: parameter.name)
             return !wanted.isEmpty && Set(wanted).isSubset(of: tokens)
-        case .range(let from, let to):
+        case .blindDate(let prefix, let lo, let hi):
             guard case .blind(let field) = parameter.target else { return false }
             let tokens = fields.identifiers.reduce(into: Set<BlindToken>()) { $0.formUnion(Self.indexer.tokens($1)) }
-            return !Set(Self.indexer.dateRangeTokens(field: field, from: from, to: to, scope: parameter.name)).isDisjoint(with: tokens)
+            return !Set(Self.indexer.dateQueryTokens(field: field, prefix: prefix, lo: lo, hi: hi, scope: parameter.name)).isDisjoint(with: tokens)
         case .rows(let match):
             return match.scans.contains { scan in
                 fields.values.contains { row in
@@ -215,5 +215,53 @@ struct SearchValueTests {
         #expect(SearchValues.intervals(["event": ["2011-05-17"], "repeat": ["boundsPeriod": ["start": "2011-05-01"]]]).count == 2)
         #expect(SearchValues.intervals(["start": "not a date"]).isEmpty)
         #expect(SearchValues.intervals("2011-05-17T10:00:00+02:00").map(\.lo) == ["2011-05-17T08:00:00Z"])
+    }
+}
+
+/// Issue 17: a blind-indexed date (a birth date) is matched as the interval it was written as —
+/// `1990` the year, `1990-06` the month — with every prefix, exactly as the plain index matches
+/// its intervals. The plain index's test (`RowTest.date`) is the oracle for 800 seeded pairs.
+@Suite("FHIR: blind dates are intervals too")
+struct BlindDateIntervalTests {
+    static let indexer = BlindIndexer(key: try! BlindIndexKey(secret: Array(repeating: 12, count: 32)))
+
+    @Test func blindDatesMatchAsThePlainIndexDoes() throws {
+        var state: UInt64 = 0xda7e
+        func next(_ bound: Int) -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int((state >> 33) % UInt64(bound)) }
+        func date() -> String {
+            let year = String(1985 + next(10)), month = String(format: "%02d", 1 + next(12)), day = String(format: "%02d", 1 + next(28))
+            switch next(3) {
+            case 0: return year
+            case 1: return year + "-" + month
+            default: return year + "-" + month + "-" + day
+            }
+        }
+        var checked = 0, matched = 0
+        for _ in 0..<800 {
+            let stored = date(), search = date()
+            let prefix = ["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"][next(9)]
+            var (lo, hi) = try #require(SearchValues.interval(search))
+            if prefix == "ap" { (lo, hi) = try #require(SearchValues.approximately(lo: lo, hi: hi)) }
+            let interval = try #require(SearchValues.interval(stored))
+            let expected = RowTest.date(prefix: prefix, lo: lo, hi: hi).matches(Substring(interval.lo + "|" + interval.hi))
+            let tokens = Set(Self.indexer.dateTokens(field: .birthDate, value: stored, scope: "birthdate"))
+            let query = Set(Self.indexer.dateQueryTokens(field: .birthDate, prefix: prefix, lo: lo, hi: hi, scope: "birthdate"))
+            #expect(!query.isDisjoint(with: tokens) == expected, "stored \(stored), birthdate=\(prefix)\(search)")
+            checked += 1
+            if expected { matched += 1 }
+        }
+        #expect(checked == 800 && matched > 100 && matched < 700, "both answers occur: \(matched) of \(checked)")
+    }
+
+    /// The issue's first example: `birthdate=gt1990-06-15` finds a birth date of 1990 and of 1990-06.
+    @Test func aYearOrAMonthMayBeLater() throws {
+        let (lo, hi) = try #require(SearchValues.interval("1990-06-15"))
+        let query = Set(Self.indexer.dateQueryTokens(field: .birthDate, prefix: "gt", lo: lo, hi: hi))
+        for stored in ["1990", "1990-06", "1990-06-16", "1991-01-01"] {
+            #expect(!query.isDisjoint(with: Self.indexer.dateTokens(field: .birthDate, value: stored)), "\(stored)")
+        }
+        for stored in ["1989", "1990-05", "1990-06-15"] {
+            #expect(query.isDisjoint(with: Self.indexer.dateTokens(field: .birthDate, value: stored)), "\(stored)")
+        }
     }
 }

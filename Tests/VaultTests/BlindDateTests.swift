@@ -43,9 +43,12 @@ struct BlindDateTests {
     }
 
     @Test func notADateHasNoTokens() {
-        for text in ["", "1974", "1974-13-01", "1974-02-30", "1974/12/25", "19741225", "abcd-ef-gh"] {
+        for text in ["", "197", "1974-13-01", "1974-13", "1974-02-30", "1974/12/25", "19741225", "abcd-ef-gh", "abcd"] {
             #expect(Self.indexer.dateTokens(field: .birthDate, value: text).isEmpty, "\(text)")
         }
+        // A year and a month are dates too (intervals, with tokens of their own precision).
+        #expect(Self.indexer.dateTokens(field: .birthDate, value: "1974").count == 2)
+        #expect(Self.indexer.dateTokens(field: .birthDate, value: "1974-12").count == 3)
         #expect(Self.indexer.dateRangeTokens(field: .birthDate, from: "not a date", to: nil).isEmpty)
     }
 

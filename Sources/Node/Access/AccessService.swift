@@ -449,7 +449,7 @@ public final class AccessService: Sendable {
         if field == .birthDate {
             // A date (YYYY, YYYY-MM or YYYY-MM-DD): the records whose date falls in it.
             guard let range = FHIRDateTime.range(query) else { return [] }
-            return try search(field, from: range.lo, to: range.hi, scope: scope, limit: limit)
+            return try search(field, prefix: "eq", lo: range.lo, hi: range.hi, scope: scope, limit: limit)
         }
         let tokens = indexer.queryTokens(field: field, query: query, match: match, scope: scope)
         guard !tokens.isEmpty else { return [] }
@@ -528,10 +528,10 @@ public final class AccessService: Sendable {
         } catch { throw .storage("\(error)") }
     }
 
-    /// Records whose blind-indexed date in `field` counts from a midnight in [`from`, `to`)
-    /// (normalized instants; nil is open, reaching `BlindIndexer.dateYears`).
-    public func search(_ field: IdentifierField, from: String?, to: String?, scope: String? = nil, limit: Int) throws(AccessError) -> [Hash256] {
-        let tokens = indexer.dateRangeTokens(field: field, from: from, to: to, scope: scope)
+    /// Records whose blind-indexed date in `field` (a day, a month or a year, as written) matches
+    /// the interval [`lo`, `hi`) under a FHIR prefix (`BlindIndexer.dateQueryTokens`).
+    public func search(_ field: IdentifierField, prefix: String, lo: String, hi: String, scope: String? = nil, limit: Int) throws(AccessError) -> [Hash256] {
+        let tokens = indexer.dateQueryTokens(field: field, prefix: prefix, lo: lo, hi: hi, scope: scope)
         guard !tokens.isEmpty else { return [] }
         do { return try vault.records(withAny: tokens, limit: limit) } catch { throw .storage("\(error)") }
     }

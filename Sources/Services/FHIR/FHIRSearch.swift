@@ -375,10 +375,9 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
                 var out = Set<Hash256>()
                 for text in texts { out.formUnion(try access.vault.records(param: param, value: text, limit: limit)) }
                 found = Array(out)
-            case .range(let from, let to):
-                if let blind { found = try access.search(blind.field, from: from, to: to, scope: blind.scope, limit: limit) } else {
-                    found = try access.vault.records(param: param, from: from ?? "", to: to, limit: limit)
-                }
+            case .blindDate(let prefix, let lo, let hi):
+                guard let blind else { return [] }
+                found = try access.search(blind.field, prefix: prefix, lo: lo, hi: hi, scope: blind.scope, limit: limit)
             case .words(let text):
                 guard let blind else { return [] }
                 found = try access.search(blind.field, text, match: blind.match, scope: blind.scope, limit: limit)
