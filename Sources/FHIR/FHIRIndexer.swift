@@ -27,13 +27,14 @@ public enum FHIRIndexer {
             guard fields.identifiers.count < itemsMax else { return }
             fields.identifiers.append(ExtractedIdentifier(field: field, value: value, scope: scope, wordsOnly: wordsOnly))
         }
-        /// An Identifier: its value; with a system also `system|value`, with a type `type|value` (one keyed token each).
+        /// An Identifier: its value; `system|value`, `system|` and with a type `type|value` (one keyed token each).
         func identifier(_ element: Any, _ scope: String) {
             guard let object = element as? [String: Any], let text = object["value"] as? String else { return }
             blind(.identifier, text, scope)
-            if let system = object["system"] as? String, !system.isEmpty {
-                blind(.identifier, BlindIndexer.systemQualified(system: system, value: text), scope)
-            }
+            // `system|value`, `system|` (any value of the system) and `|value` (a value with no system).
+            let system = object["system"] as? String ?? ""
+            blind(.identifier, BlindIndexer.systemQualified(system: system, value: text), scope)
+            if !system.isEmpty { blind(.identifier, BlindIndexer.systemQualified(system: system, value: ""), scope) }
             for case let coding as [String: Any] in (object["type"] as? [String: Any])?["coding"] as? [Any] ?? [] {
                 if let system = coding["system"] as? String, let code = coding["code"] as? String {
                     blind(.identifier, BlindIndexer.typeQualified(system: system, code: code, value: text), scope)

@@ -65,7 +65,7 @@ public struct SearchQuery: Sendable {
         case blindDate(prefix: String, lo: String, hi: String)
     }
 
-    /// One `_sort` key: a date parameter, `_id` or `_lastUpdated`.
+    /// One `_sort` key: a date, number or quantity parameter, `_id` or `_lastUpdated`.
     public struct SortKey: Sendable, Equatable {
         public let parameter: String
         public let descending: Bool
@@ -146,12 +146,12 @@ public struct SearchQuery: Sendable {
                 for raw in rawValue.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
                     let descending = raw.hasPrefix("-")
                     let name = descending ? String(raw.dropFirst()) : raw
-                    if name == "_id" || name == "_lastUpdated" || parameters[name]?.kind == .date {
+                    if name == "_id" || name == "_lastUpdated" || parameters[name].map(Self.sortable) == true {
                         keys.append(SortKey(parameter: name, descending: descending))
                     } else if let parameter = parameters[name], case .blind = parameter.target {
                         try unknown("_sort=\(raw)", "\(name) is held only as keyed hashes (blind index, no plaintext at rest), so it has no order to sort by")
                     } else {
-                        try unknown("_sort=\(raw)", "sortable for \(type): _id, _lastUpdated\(Self.dateNames(parameters))")
+                        try unknown("_sort=\(raw)", "sortable for \(type): _id, _lastUpdated\(Self.sortableNames(parameters))")
                     }
                 }
                 guard keys.count <= Self.sortKeysMax else { throw .invalid("_sort takes at most \(Self.sortKeysMax) keys") }
@@ -234,10 +234,20 @@ public struct SearchQuery: Sendable {
     /// A parameter or modifier this server does not support (400 in strict mode, ignored otherwise).
     struct Unsupported: Error { let why: String }
 
-    /// Date parameter names of a type, for diagnostics.
-    static func dateNames(_ parameters: [String: SearchParameter]) -> String {
-        let names = parameters.values.filter { $0.kind == .date && $0.name != "_lastUpdated" }.map(\.name).sorted()
+    /// The names of the parameters a type can be sorted by, for diagnostics.
+    static func sortableNames(_ parameters: [String: SearchParameter]) -> String {
+        let names = parameters.values.filter { sortable($0) && $0.name != "_lastUpdated" }.map(\.name).sorted()
         return names.isEmpty ? "" : ", " + names.joined(separator: ", ")
+    }
+
+    /// Whether results can be ordered by a parameter: dates (a blind birth date by its sealed
+    /// value), numbers and quantities (by number; the index writes them in numeric order).
+    static func sortable(_ parameter: SearchParameter) -> Bool {
+        switch (parameter.kind, parameter.target) {
+        case (.date, _): return true
+        case (.number, .value), (.quantity, .value): return true
+        default: return false
+        }
     }
 
     /// Parses one `name[:modifier][.chained]=value` pair; throws `Unsupported` for what is ignorable, FHIRError for bad values.
@@ -323,8 +333,7 @@ public struct SearchQuery: Sendable {
             return .words(BlindIndexer.typeQualified(system: parts[0], code: parts[1], value: parts[2]))
         case .identifier:
             let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-            guard parts.count == 2 else { return .words(text) }
-            return parts[0].isEmpty ? .words(parts[1]) : .words(BlindIndexer.systemQualified(system: parts[0], value: parts[1]))
+            return .words(parts.count == 2 ? BlindIndexer.systemQualified(system: parts[0], value: parts[1]) : text)
         case .below:
             return .rows(RowMatch(scans: [RowMatch.Scan(param: parameter.name, from: text, to: SearchValues.prefixEnd(text), reversed: false)],
                                   test: .prefix(text)))
@@ -357,11 +366,11 @@ public struct SearchQuery: Sendable {
             }
             return .reference(type: nil, id: text)
         case (.blind(.identifier), _):
-            // `system|value` matches that system's identifier (one keyed token); `|value` and
-            // `value` match the value under any system.
+            // `system|value` matches that system's identifier, `system|` any of the system's,
+            // `|value` a value with no system (one keyed token each); `value` the value under any system.
             let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 else { return .words(text) }
-            return parts[0].isEmpty ? .words(parts[1]) : .words(BlindIndexer.systemQualified(system: parts[0], value: parts[1]))
+            return .words(BlindIndexer.systemQualified(system: parts[0], value: parts[1]))
         case (.blind, .date):
             return try dateRange(text, for: parameter)
         case (.blind, _):

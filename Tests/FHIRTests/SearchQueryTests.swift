@@ -27,7 +27,7 @@ struct SearchQueryTests {
     @Test(arguments: [
         ("Patient", "_sort=name", "keyed hashes"),
         ("Patient", "_sort=family", "keyed hashes"),
-        ("Observation", "_sort=code", "sortable for Observation: _id, _lastUpdated, date"),
+        ("Observation", "_sort=code", "sortable for Observation: _id, _lastUpdated, combo-value-quantity, component-value-quantity, date, value-date, value-quantity"),
         ("Observation", "code:identifier=x", ":identifier applies to reference parameters"),
         ("Observation", "code:below=x", "code systems' hierarchies"),
         ("Observation", "date:not=2024", ":not applies to token"),

@@ -99,7 +99,7 @@ struct FHIRSearchFeatureTests {
                 ("Patient?family=jo", 0), ("Patient?given=jo", 1), ("Patient?given=j", 0),
                 ("Patient?name:missing=false", 3), ("Patient?name:missing=true", 0), ("Patient?telecom:missing=true", 3),
                 ("Patient?birthdate:missing=false&gender:not=male", 3), ("Observation?patient:missing=false", 5),
-                ("Patient?identifier=urn:x%7C456", 1), ("Patient?identifier=urn:other%7C456", 0), ("Patient?identifier=%7C456", 1),
+                ("Patient?identifier=urn:x%7C456", 1), ("Patient?identifier=urn:other%7C456", 0), ("Patient?identifier=%7C456", 0), ("Patient?identifier=urn:x%7C", 3),
                 ("Patient?identifier=456", 1),
             ]
             for (query, expected) in table { #expect(try await total(query) == expected, "\(query)") }
