@@ -33,6 +33,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", exact: "2.1.1"),
+        .package(url: "https://github.com/vapor/multipart-kit.git", exact: "4.7.1"),
     ],
     targets: [
         // Pure core: hashes, keys, canonical encoding, transactions, blocks, Merkle log, verifier. No I/O.
@@ -118,11 +120,31 @@ let package = Package(
         ),
         // Terminal output shared by the command line, the demo and the benches: lines, JSON, progress bars.
         .target(name: "Console", swiftSettings: strict),
-        // HTTP: /v1 JSON API, CT-shaped proof API, auth (SMART Backend Services tokens), metrics.
+        // The web portal at /portal (docs/portal.md): mustache pages over the services, a little plain JavaScript
+        // (proofs verified in the browser, browser-held keys), no build step. Its files are embedded in the binary.
+        .target(
+            name: "Portal",
+            dependencies: [
+                "LedgerCore", "Contracts", "Storage", "Node", "Services",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            resources: [
+                .embedInCode("Assets/layout.mustache"), .embedInCode("Assets/signin.mustache"), .embedInCode("Assets/explorer.mustache"),
+                .embedInCode("Assets/error.mustache"), .embedInCode("Assets/portal.css"), .embedInCode("Assets/verify.js"),
+                .embedInCode("Assets/explorer.js"), .embedInCode("Assets/signin.js"), .embedInCode("Assets/verifier-vectors.json"),
+            ],
+            swiftSettings: strict
+        ),
+        // HTTP: /v1 JSON API, CT-shaped proof API, auth (SMART Backend Services tokens), metrics; mounts the portal.
         .target(
             name: "Server",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "FHIR", "Vault", "Services",
+                "LedgerCore", "Contracts", "Storage", "Node", "FHIR", "Vault", "Services", "Portal",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -167,7 +189,8 @@ let package = Package(
         .executableTarget(
             name: "careledger",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo", "Bench", "ConsortiumNetwork",
+                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "Portal", "FHIR", "Services", "Console", "Demo", "Bench",
+                "ConsortiumNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -206,6 +229,15 @@ let package = Package(
                     path: "Tests/Simulation", swiftSettings: strict),
         // Builds and runs the libFuzzer targets in Fuzz/ for a short while (Fuzz/run --short).
         .testTarget(name: "FuzzTests", swiftSettings: strict),
+        // The portal's routes in process, its verifier's vectors against the Swift verifier, and a headless-Chromium test.
+        .testTarget(name: "PortalTests", dependencies: [
+            "Portal", "Server", "Services", "Node", "Storage", "Contracts", "LedgerCore", "Vault",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], exclude: ["browser"], swiftSettings: strict),
         .testTarget(name: "CareledgerTests", dependencies: [
             "careledger", "Node", "Storage", "LedgerCore", "Vault", "Server", "Services", "Contracts",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -33,8 +33,7 @@ enum AuthRoutes {
             case .success(let parsed): scopes = parsed
             case .failure(let error): throw APIError(.badRequest, "invalid_scope", error.description)
             }
-            let identity = try await services.tokens.verifyAssertion(assertion, state: services.state)
-            let token = try await services.tokens.mint(for: identity.id, scope: scopes.description)
+            let (identity, token) = try await services.issueToken(assertion: assertion, scopes: scopes)
             return JSON.response(["access_token": token.token, "token_type": "bearer", "expires_in": token.expiresIn,
                                   "scope": token.scope, "identity": identity.id.hex],
                                  headers: [.cacheControl: "no-store"])

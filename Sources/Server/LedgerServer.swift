@@ -13,6 +13,7 @@ import UnixSignals
 import HummingbirdCore
 import HummingbirdTLS
 public import Node
+import Portal
 public import Prometheus
 public import Services
 import Storage
@@ -68,6 +69,23 @@ public struct ServerServices: Sendable {
     }
 
     var store: any LedgerStore { node.store }
+
+    /// The active identity a verified access token names (`TokenAuthority.identity(bearer:)`), or
+    /// a 401: what the `/v1` bearer middleware and the portal's sessions both check on every request.
+    func authenticate(_ token: (id: IdentityID, scopes: Scopes)) throws(APIError) -> (identity: Identity, scopes: Scopes) {
+        guard let identity = Directory.identity(token.id, in: state) else {
+            throw APIError.unauthorized("invalid_token", "the token's identity \(token.id.hex) is not on this ledger")
+        }
+        guard !identity.revoked else { throw APIError.unauthorized("invalid_token", "identity \(token.id.hex) has been revoked") }
+        return (identity, token.scopes)
+    }
+
+    /// `POST /auth/token`'s work once the form is parsed: check the client assertion, mint the token.
+    /// The portal's sign-in calls it too (`PortalTokens`).
+    func issueToken(assertion: String, scopes: Scopes) async throws -> (identity: Identity, token: AccessToken) {
+        let identity = try await tokens.verifyAssertion(assertion, state: state)
+        return (identity, try await tokens.mint(for: identity.id, scope: scopes.description))
+    }
     /// What the read models read: committed state at the head block, and the custodians this node holds.
     func view() async -> LedgerView { await LedgerView.of(node, audit: access) }
     var state: any StateReader { node.state }
@@ -136,6 +154,8 @@ public enum LedgerServer {
             RecordRoutes.add(to: v1, services, access: fhir.access)
             FHIRRoutes.add(to: router, services, fhir: fhir)
         }
+        Portal.add(to: router, PortalBackend(node: services.node, nodeKeys: services.nodeKeys, access: services.access,
+                                             tokens: PortalTokens(services: services), publicURL: services.tokens.publicURL))
         return router
     }
 
@@ -387,11 +407,7 @@ struct AuthMiddleware: RouterMiddleware {
         guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw APIError.unauthorized("invalid_request", "the Authorization header must use the Bearer scheme")
         }
-        let (id, scopes) = try await services.tokens.identity(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces))
-        guard let identity = Directory.identity(id, in: services.state) else {
-            throw APIError.unauthorized("invalid_token", "the token's identity \(id.hex) is not on this ledger")
-        }
-        guard !identity.revoked else { throw APIError.unauthorized("invalid_token", "identity \(id.hex) has been revoked") }
+        let (identity, scopes) = try services.authenticate(try await services.tokens.identity(bearer: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)))
         // SMART scopes: the interaction's resource type and permission must be granted (403 otherwise).
         let needed = Scopes.needed(method: request.method, path: request.uri.path)
         try scopes.require(needed.permissions, on: needed.type)

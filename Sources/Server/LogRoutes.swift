@@ -15,7 +15,7 @@ enum LogRoutes {
     static func add(to group: RouterGroup<LedgerRequestContext>, _ services: ServerServices) {
         group.get("log/sth") { _, _ in
             let head = await services.node.headHeader
-            return JSON.response(signedTreeHead(head, keys: services.nodeKeys))
+            return JSON.response(SignedTreeHead.json(head, keys: services.nodeKeys))
         }
         // The tree head a quorum of organizations attested: what an outsider checks in a consortium.
         group.get("log/attested-sth") { _, _ in
@@ -60,17 +60,9 @@ enum LogRoutes {
             let head = await services.node.headHeader
             let limit = Int(try request.integer("limit", in: 1...UInt64(ServerLimits.transactionsPageMax), default: 20))
             let before = try request.integer("before", in: 0...head.logSize, default: head.logSize)
-            var items: [[String: Any]] = []
-            var index = before
-            while index > 0, items.count < limit {
-                index -= 1
-                guard let bytes = try services.store.transactionBytes(logIndex: index) else { break }
-                let transaction = try Transaction(decoding: bytes)
-                guard let location = try services.store.location(of: transaction.id) else { break }
-                items.append(view.transaction(transaction, location: location, requester: requester, detail: false))
-            }
-            var body: [String: Any] = ["transactions": items, "tree_size": head.logSize]
-            if index > 0 { body["next"] = "/v1/txs?limit=\(limit)&before=\(index)" }
+            let page = try view.recentTransactions(in: services.store, before: before, limit: limit, requester: requester)
+            var body: [String: Any] = ["transactions": page.transactions, "tree_size": head.logSize]
+            if let next = page.next { body["next"] = "/v1/txs?limit=\(limit)&before=\(next)" }
             return JSON.response(body)
         }
         group.get("txs/:id") { _, context in
@@ -93,11 +85,11 @@ enum LogRoutes {
                 throw APIError.badRequest("block height must be a non-negative integer")
             }
             guard let header = try services.store.header(height: height) else { throw APIError.notFound("no block at height \(height)") }
-            return JSON.response(blockJSON(header, hash: header.hash))
+            return JSON.response(LedgerView.block(header))
         }
         group.get("blocks/head") { _, _ in
             let head = await services.node.headHeader
-            return JSON.response(blockJSON(head, hash: head.hash))
+            return JSON.response(LedgerView.block(head))
         }
         group.get("identities/:id") { _, context in
             guard let id = context.parameters.get("id").flatMap(Hash256.init(hex:)) else {
@@ -114,19 +106,6 @@ enum LogRoutes {
             return JSON.response(json)
         }
     }
-
-    /// RFC 6962 §4.3 get-sth; the signature is Ed25519 by the node over §3.5's TreeHeadSignature,
-    /// wrapped as a TLS DigitallySigned with SignatureScheme ed25519 (0x0807).
-    static func signedTreeHead(_ head: BlockHeader, keys: IdentityKeys) -> [String: Any] {
-        var signed: [UInt8] = [0, 1]
-        signed += bigEndian(UInt64(head.timeMs)) + bigEndian(head.logSize) + head.logRoot.bytes
-        let signature = keys.sign(signed)
-        let digitallySigned: [UInt8] = [0x08, 0x07, UInt8(signature.count >> 8), UInt8(signature.count & 0xff)] + signature
-        return ["tree_size": head.logSize, "timestamp": head.timeMs, "sha256_root_hash": head.logRoot.base64,
-                "tree_head_signature": Data(digitallySigned).base64EncodedString()]
-    }
-
-    static func bigEndian(_ value: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
 
     /// A base64 (standard or URL-safe; `+` may arrive as a space) SHA-256 hash.
     static func base64Hash(_ text: String) -> Hash256? {
@@ -258,13 +237,6 @@ enum LogRoutes {
         case "final": .final
         case let text?: throw .badRequest("wait must be committed (or true), final or false, got “\(text.prefix(40))”")
         }
-    }
-
-    static func blockJSON(_ header: BlockHeader, hash: Hash256) -> [String: Any] {
-        ["height": header.height, "hash": hash.hex, "previous_hash": header.previousHash.hex, "time_ms": header.timeMs,
-         "transaction_count": header.transactionCount, "transactions_root": header.transactionsRoot.hex, "tree_size": header.logSize,
-         "sha256_root_hash": header.logRoot.base64, "results_root": header.resultsRoot.hex, "state_root": header.stateRoot.hex,
-         "orderer_key": Hex.encode(header.ordererKey.rawValue), "chain_id": header.chainId]
     }
 
     static func identityJSON(_ identity: Identity) -> [String: Any] {

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import LedgerCore
 import Node
+import Portal
 import Server
 import Services
 import Storage
@@ -19,7 +20,7 @@ struct NodeCommand: AsyncParsableCommand {
         abstract: "Run the embedded node: recover the store, then commit blocks until interrupted (Ctrl-C); with --port, serve the HTTP API.",
         discussion: """
             The node holds the data directory's lock and reports each block it commits. With --port it serves \
-            /healthz, /metrics, POST /auth/token, the /v1 API (see /v1/openapi.json) and FHIR R4 at /fhir over the \
+            /healthz, /metrics, POST /auth/token, the /v1 API (see /v1/openapi.json), the web portal at /portal and FHIR R4 at /fhir over the \
             records this node holds (every read consent-checked and audited; the audit tree head is anchored \
             on-chain within 250 ms); it prints \
             "listening on URL" once the socket is bound (port 0 picks a free port). The URL is --public-url, by \
@@ -107,7 +108,12 @@ struct NodeCommand: AsyncParsableCommand {
             let peer = ledger.peerTLS.flatMap { peerTLS in ledger.settings.consortium?.peerPort.map { (tls: peerTLS, port: $0) } }
             do {
                 try await LedgerServer.serve(services, host: host, port: port, tls: tls, peer: peer) { peerPort in
-                    Terminal.line(peerPort.map { "peer listener (mutual TLS) on https://\(urlHost(host)):\($0)" } ?? "listening on \(tokens.publicURL)")
+                    if let peerPort {
+                        Terminal.line("peer listener (mutual TLS) on https://\(urlHost(host)):\(peerPort)")
+                    } else {
+                        Terminal.line("listening on \(tokens.publicURL)")
+                        Terminal.line("portal on \(tokens.publicURL)\(Portal.basePath) (staff sign in with their key file; docs/portal.md)")
+                    }
                 }
             } catch {
                 Terminal.error("HTTP server stopped: \(error)")

@@ -63,6 +63,35 @@ public struct StoredKey: Codable, Sendable {
     }
 }
 
+extension StoredKey {
+    /// Largest key file accepted from outside the data directory (a browser upload): a key file is
+    /// about 500 bytes.
+    public static let uploadedBytesMax = 8 << 10
+    /// Costliest scrypt a key file from outside may ask for: the standard cost (N = 2^15, r = 8,
+    /// p = 1, 32 MiB). A file naming more is refused before any work, so an upload cannot make the
+    /// node spend up to a GiB of memory (the most `PassphraseSeal` accepts from its own files).
+    public static let uploadedCostMax = ScryptCost.standard
+
+    /// Opens a key file that arrived from outside (the portal's sign-in): at most
+    /// `uploadedBytesMax` bytes, sealed at no more than `uploadedCostMax` or plain, and holding
+    /// the keys its `id` names. Wrong passphrase, damage and malformed files are all `.invalid`.
+    public static func openUploaded(_ bytes: [UInt8], passphrase: String?) throws(ServiceError) -> IdentityKeys {
+        guard bytes.count <= uploadedBytesMax else { throw ServiceError("the key file is larger than \(uploadedBytesMax) bytes") }
+        guard let stored = try? JSONDecoder().decode(StoredKey.self, from: Data(bytes)) else {
+            throw ServiceError("this is not a CareLedger key file (keys/NAME.json)")
+        }
+        if let sealed = stored.sealed {
+            guard sealed.logN <= uploadedCostMax.logN, sealed.r <= uploadedCostMax.r, sealed.p <= uploadedCostMax.p else {
+                throw ServiceError("the key file is sealed at a higher scrypt cost than \(uploadedCostMax.logN)/\(uploadedCostMax.r)/\(uploadedCostMax.p)")
+            }
+            guard let passphrase, !passphrase.isEmpty else { throw ServiceError("the key file is sealed: give its passphrase") }
+        }
+        do { return try stored.identityKeys(passphrase: passphrase) } catch {
+            throw ServiceError(stored.sealed == nil ? "the key file is damaged" : "the passphrase does not open this key file, or it is damaged")
+        }
+    }
+}
+
 /// The node settings kept in `node.json`.
 public struct NodeSettings: Codable, Sendable {
     public var chainId: String

@@ -1,0 +1,140 @@
+public import Contracts
+import Foundation
+public import Hummingbird
+import LedgerCore
+import MultipartKit
+import Node
+import NIOCore
+import Services
+
+/// The web portal at `/portal`: server-rendered pages over the same services as `/v1` and the CLI
+/// (routes parse → call a service → render), a little JavaScript for what only a browser can do
+/// (verify proofs itself, sign with a key it holds), no inline script or style. docs/portal.md.
+public enum Portal {
+    /// Where the server mounts the portal.
+    public static let basePath = "/portal"
+    /// The session cookie: HttpOnly, SameSite=Strict, Path=/portal, Secure on https.
+    static let cookieName = "careledger_portal"
+
+    /// Adds the portal's routes under `/portal` to `router`.
+    public static func add<Context: RequestContext>(to router: Router<Context>, _ backend: PortalBackend) {
+        let group = router.group("portal").add(middleware: PortalHeaders<Context>(base: basePath))
+        group.get("") { request, _ in
+            await signedIn(request, backend) == nil ? PortalPages.redirect("\(basePath)/sign-in") : PortalPages.redirect("\(basePath)/explorer")
+        }
+        SignInRoutes.add(to: group, backend)
+        ExplorerRoutes.add(to: group, backend)
+        group.get("static/:name") { request, context in
+            guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
+                throw PortalRefusal(status: 404, message: "no such file")
+            }
+            var headers: HTTPFields = [.contentType: asset.contentType, .eTag: asset.etag, .cacheControl: "no-cache"]
+            if request.headers[.ifNoneMatch] == asset.etag { return Response(status: .notModified, headers: headers) }
+            headers[.contentLength] = String(asset.bytes.count)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+        }
+    }
+
+    // MARK: sessions
+
+    /// The signed-in session the request's cookie names and the identity its token speaks for now,
+    /// checked as `/v1` checks a bearer token (expired, revoked: the session ends).
+    static func signedIn(_ request: Request, _ backend: PortalBackend) async -> (session: PortalSession, identity: Identity)? {
+        guard let session = backend.sessions.session(request.cookies[cookieName]?.value), let token = session.token else { return nil }
+        do { return (session, try await backend.tokens.identity(bearer: token)) } catch {
+            backend.sessions.end(session.id)
+            return nil
+        }
+    }
+
+    /// The session cookie for `session` (a removal when nil).
+    static func cookie(_ session: PortalSession?, _ backend: PortalBackend, nowSeconds: Int64 = Int64(Date().timeIntervalSince1970)) -> Cookie {
+        Cookie(name: cookieName, value: session?.id ?? "", maxAge: session.map { max(0, Int($0.expiresAt - nowSeconds)) } ?? 0,
+               path: basePath, secure: backend.publicURL.hasPrefix("https:"), httpOnly: true, sameSite: .strict)
+    }
+
+    /// The values every page's layout reads: the base path, the chain, and who is signed in.
+    static func layout(_ backend: PortalBackend, _ signedIn: (session: PortalSession, identity: Identity)?) -> [String: Any] {
+        var values: [String: Any] = ["base": basePath, "chainId": backend.node.chainId]
+        if let signedIn {
+            let (session, identity) = (signedIn.session, signedIn.identity)
+            values["session"] = ["label": identity.label.isEmpty ? "identity" : identity.label, "kind": identity.kind.rawValue,
+                                 "roles": identity.roles.map(\.rawValue).sorted().joined(separator: ", "),
+                                 "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)), "csrf": session.csrf]
+        }
+        return values
+    }
+
+    // MARK: forms
+
+    /// A POST's form must come from this node's pages: an `Origin` other than the public URL's is
+    /// refused, and the session's CSRF token must be in the form (403 otherwise).
+    static func checkForm(_ request: Request, csrf: String?, session: PortalSession?, _ backend: PortalBackend) throws(PortalRefusal) {
+        if let origin = request.headers[.origin], origin != self.origin(of: backend.publicURL) {
+            throw PortalRefusal(status: 403, message: "the form was posted from another site (\(origin.prefix(80)))")
+        }
+        guard let session, let csrf, constantTimeEqual(Array(csrf.utf8), Array(session.csrf.utf8)) else {
+            throw PortalRefusal(status: 403, message: "the form's CSRF token is missing or stale: reload the page and try again")
+        }
+    }
+
+    /// `scheme://host[:port]` of a URL.
+    static func origin(of url: String) -> String {
+        guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else { return url }
+        return "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// An `application/x-www-form-urlencoded` body of at most `limit` bytes (413 above it).
+    static func urlEncodedForm(_ request: Request, limit: Int) async throws -> [String: String] {
+        guard request.headers[.contentType]?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true else {
+            throw PortalRefusal(status: 415, message: "send the form as application/x-www-form-urlencoded")
+        }
+        return parseForm(String(buffer: try await body(request, limit: limit)))
+    }
+
+    /// The request body, at most `limit` bytes (413 above it).
+    static func body(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        do { return try await request.body.collect(upTo: limit) } catch is NIOTooManyBytesError {
+            throw PortalRefusal(status: 413, message: "the form is larger than \(limit) bytes")
+        }
+    }
+
+    /// Parses `a=b&c=d` (percent-decoding, `+` as space); the first of duplicate names counts.
+    static func parseForm(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1).map {
+                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
+            }
+            guard let name = parts.first, !name.isEmpty, out[name] == nil else { continue }
+            out[name] = parts.count > 1 ? parts[1] : ""
+        }
+        return out
+    }
+
+    /// A `multipart/form-data` body of at most `limit` bytes, decoded as `Form` (MultipartKit).
+    static func multipartForm<Form: Decodable>(_ request: Request, limit: Int, as type: Form.Type) async throws -> Form {
+        let contentType = request.headers[.contentType] ?? ""
+        guard contentType.lowercased().hasPrefix("multipart/form-data"),
+              let boundary = contentType.split(separator: ";").lazy.map({ $0.trimmingCharacters(in: .whitespaces) })
+                .first(where: { $0.lowercased().hasPrefix("boundary=") }).map({ String($0.dropFirst("boundary=".count)).trimmingCharacters(in: ["\""]) }),
+              !boundary.isEmpty, boundary.utf8.count <= 70 else {
+            throw PortalRefusal(status: 415, message: "send the form as multipart/form-data")
+        }
+        let buffer = try await body(request, limit: limit)
+        do { return try FormDataDecoder(nestingDepth: 2).decode(Form.self, from: buffer, boundary: boundary) } catch {
+            throw PortalRefusal(status: 400, message: "the form is incomplete or malformed")
+        }
+    }
+
+    /// A JSON response (the explorer's proof bundles).
+    static func json(_ value: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: Array(data))))
+    }
+}

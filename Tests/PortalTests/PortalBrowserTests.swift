@@ -1,0 +1,94 @@
+import Foundation
+import LedgerCore
+import Server
+import Services
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the browser test needs: Debian's `chromium` and `chromium-driver`, and Selenium in the
+/// package's Python venv (`.ci/run` installs all three).
+enum BrowserTools {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let script = packageRoot.appendingPathComponent("Tests/PortalTests/browser/portal_browser.py")
+    static let chromium = ProcessInfo.processInfo.environment["CARELEDGER_CHROMIUM"] ?? "/usr/bin/chromium"
+    static let chromedriver = ProcessInfo.processInfo.environment["CARELEDGER_CHROMEDRIVER"] ?? "/usr/bin/chromedriver"
+    static let python = packageRoot.appendingPathComponent(".build/careledger-pyenv/bin/python").path
+    /// Where the screenshots go (not committed: .build is ignored).
+    static let output = packageRoot.appendingPathComponent(".build/test-output/portal")
+
+    /// Why the test cannot run here, or nil when it can.
+    static let missing: String? = {
+        let files = FileManager.default
+        if !files.isExecutableFile(atPath: chromium) { return "no Chromium at \(chromium) (apt-get install chromium)" }
+        if !files.isExecutableFile(atPath: chromedriver) { return "no ChromeDriver at \(chromedriver) (apt-get install chromium-driver)" }
+        if !files.isExecutableFile(atPath: python) { return "no Python venv at \(python) (.ci/run makes it)" }
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: python)
+        probe.arguments = ["-c", "import selenium"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        guard (try? probe.run()) != nil else { return "\(python) does not run" }
+        probe.waitUntilExit()
+        return probe.terminationStatus == 0 ? nil : "no selenium in \(python) (.ci/run pip-installs selenium)"
+    }()
+
+    /// Runs the script in its own process group, so that on a timeout the whole tree — Python,
+    /// ChromeDriver and Chromium — is killed; stdout and stderr together.
+    static func run(_ arguments: [String], in directory: URL, timeoutSeconds: Double) async throws -> (status: Int32, output: String, timedOut: Bool) {
+        let log = directory.appendingPathComponent("browser-output.txt")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
+        process.arguments = [python, script.path] + arguments
+        process.currentDirectoryURL = directory
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(timeoutSeconds)
+        var timedOut = false
+        while process.isRunning {
+            if ContinuousClock.now >= deadline || Task.isCancelled {
+                timedOut = true
+                kill(-process.processIdentifier, SIGKILL)
+                break
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        process.waitUntilExit()
+        // Whatever the script left behind in its group (a browser it could not quit) goes too.
+        kill(-process.processIdentifier, SIGKILL)
+        try handle.close()
+        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "", timedOut)
+    }
+}
+
+@Suite("Portal in headless Chromium: sign in, explore, verify proofs in the browser", .serialized)
+struct PortalBrowserTests {
+    /// A node and its server in process on a loopback port, driven by Selenium: sign-in with a sealed
+    /// key file, the explorer, both proofs verified by the browser's WebCrypto, tampered proofs
+    /// reported as failing, the page at phone width without console errors, sign-out, and sign-in
+    /// with a key imported into the browser. Screenshots in .build/test-output/portal/.
+    @Test(.timeLimit(.minutes(5)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
+    func signInExploreAndVerifyInTheBrowser() async throws {
+        try await PortalFixture.with { fixture in
+            let sealed = fixture.directory.appendingPathComponent("audrey.json"), plain = fixture.directory.appendingPathComponent("cleo.json")
+            try PortalFixture.keyFile("audrey", fixture.auditor, passphrase: "correct horse").write(to: sealed)
+            try PortalFixture.keyFile("cleo", fixture.clinician, passphrase: nil).write(to: plain)
+            try? FileManager.default.removeItem(at: BrowserTools.output)
+            let result = try await LedgerServer.withServerInProcess(services: { url in await fixture.services(publicURL: url) }) { port in
+                try await BrowserTools.run(["http://127.0.0.1:\(port)", sealed.path, "correct horse", plain.path, BrowserTools.output.path],
+                                           in: fixture.directory, timeoutSeconds: 180)
+            }
+            #expect(!result.timedOut, "the browser test did not finish within 180 s")
+            #expect(result.status == 0, "\(result.output.suffix(6_000))")
+            #expect(result.output.contains("portal browser test: all steps passed"), "\(result.output.suffix(6_000))")
+            for name in ["sign-in.png", "explorer.png", "explorer-verified.png", "explorer-tampered.png", "explorer-phone.png", "explorer-browser-key.png"] {
+                #expect(FileManager.default.fileExists(atPath: BrowserTools.output.appendingPathComponent(name).path), "\(name)")
+            }
+        }
+    }
+}

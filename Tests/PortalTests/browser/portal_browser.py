@@ -1,0 +1,184 @@
+"""Drives the CareLedger portal in headless Chromium (Selenium), for PortalBrowserTests.
+
+Signs in with an uploaded sealed key file, opens the explorer, verifies a transaction's inclusion
+and consistency proofs in the browser, checks that tampered proofs are reported as failing, looks at
+the page at phone width, signs out, and signs in again with a key imported into the browser.
+Saves a screenshot of each page in OUTPUT. Prints one line per step; exits 1 on the first failure.
+
+usage: portal_browser.py BASE_URL SEALED_KEY_FILE PASSPHRASE PLAIN_KEY_FILE OUTPUT_DIR
+"""
+import json
+import os
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT_SECONDS = 30
+
+
+def step(text):
+    print(f"step: {text}", flush=True)
+
+
+def fail(text):
+    print(f"FAILED: {text}", flush=True)
+    raise SystemExit(1)
+
+
+def check(condition, text):
+    if not condition:
+        fail(text)
+
+
+def main():
+    base, sealed_key, passphrase, plain_key, output = sys.argv[1:6]
+    os.makedirs(output, exist_ok=True)
+    options = Options()
+    for argument in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]:
+        options.add_argument(argument)
+    options.binary_location = os.environ.get("CARELEDGER_CHROMIUM", "/usr/bin/chromium")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = Service(os.environ.get("CARELEDGER_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(options=options, service=service)
+    driver.set_page_load_timeout(WAIT_SECONDS)
+    driver.set_script_timeout(WAIT_SECONDS)
+    wait = WebDriverWait(driver, WAIT_SECONDS)
+
+    def wait_url(part):
+        try:
+            wait.until(EC.url_contains(part))
+        except Exception:
+            fail(f"expected {part}, at {driver.current_url}: {driver.find_element(By.TAG_NAME, 'main').text[:600]}")
+
+    def shot(name):
+        path = os.path.join(output, name)
+        driver.save_screenshot(path)
+        step(f"screenshot {path}")
+
+    def console_errors():
+        # The favicon is not served (the portal links none); anything else logged as an error fails,
+        # Content-Security-Policy violations included.
+        return [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+
+    def verification(expect_state):
+        wait.until(lambda d: d.find_element(By.ID, "verify-status").get_attribute("data-state") in ("pass", "fail"))
+        state = driver.find_element(By.ID, "verify-status").get_attribute("data-state")
+        checks = {li.get_attribute("data-check"): (li.get_attribute("data-ok") == "true", li.text)
+                  for li in driver.find_elements(By.CSS_SELECTOR, "#verify-checks li")}
+        check(state == expect_state, f"verification state {state}, expected {expect_state}: {checks}")
+        return checks
+
+    def verify_edited(edit):
+        bundle = json.loads(driver.find_element(By.ID, "proof-json").get_attribute("value"))
+        edit(bundle)
+        # Edits the textarea as a person would paste a bundle in, then verifies it.
+        driver.execute_script("const t = document.getElementById('proof-json'); t.value = arguments[0];"
+                              "t.dispatchEvent(new Event('input'));", json.dumps(bundle, indent=2))
+        driver.execute_script("document.getElementById('verify-status').dataset.state = 'idle';")
+        driver.find_element(By.ID, "verify-json").click()
+
+    def flip(b64):
+        # Changes one base64 character, so one hash has other bytes.
+        return ("B" if b64[0] == "A" else "A") + b64[1:]
+
+    try:
+        step("open the sign-in page")
+        driver.get(f"{base}/portal/sign-in")
+        wait.until(lambda d: d.find_element(By.ID, "browser-key-status").get_attribute("data-state") != "loading")
+        check(driver.find_element(By.TAG_NAME, "main") and driver.find_element(By.TAG_NAME, "header"), "landmarks")
+        shot("sign-in.png")
+
+        step("sign in with the sealed key file")
+        driver.find_element(By.ID, "key-file").send_keys(sealed_key)
+        driver.find_element(By.ID, "passphrase").send_keys(passphrase)
+        driver.find_element(By.ID, "key-file-submit").click()
+        wait_url("/portal/explorer")
+        check("Signed in as" in driver.find_element(By.TAG_NAME, "header").text, "the header names who signed in")
+        cookie = driver.get_cookie("careledger_portal")
+        check(cookie and cookie["httpOnly"] and cookie.get("sameSite") == "Strict", f"session cookie {cookie}")
+        shot("explorer.png")
+
+        step("verify the oldest transaction on the page, in the browser")
+        buttons = driver.find_elements(By.CSS_SELECTOR, "button.verify-leaf")
+        check(len(buttons) >= 5, f"{len(buttons)} verify buttons")
+        wait.until(lambda d: buttons[-1].is_enabled())
+        buttons[-1].click()
+        checks = verification("pass")
+        for name in ["Verifier self-test", "Tree head signature", "Inclusion proof", "Consistency proof"]:
+            check(checks.get(name, (False, ""))[0], f"{name}: {checks.get(name)}")
+        bundle = json.loads(driver.find_element(By.ID, "proof-json").get_attribute("value"))
+        check(len(bundle["inclusion"]["audit_path"]) >= 2 and len(bundle["consistency"]["proof"]) >= 1,
+              f"non-trivial proofs: {bundle['inclusion']['audit_path']}, {bundle['consistency']['proof']}")
+        print("verified: " + json.dumps({k: v[1] for k, v in checks.items()}), flush=True)
+        shot("explorer-verified.png")
+
+        step("a tampered inclusion proof fails")
+        verify_edited(lambda b: b["inclusion"]["audit_path"].__setitem__(0, flip(b["inclusion"]["audit_path"][0])))
+        checks = verification("fail")
+        check(not checks["Inclusion proof"][0] and checks["Tree head signature"][0] and checks["Consistency proof"][0], f"{checks}")
+        shot("explorer-tampered-inclusion.png")
+
+        step("a tampered consistency proof fails")
+        driver.find_element(By.ID, "forget-head").click()
+        buttons = driver.find_elements(By.CSS_SELECTOR, "button.verify-leaf")
+        buttons[-1].click()
+        verification("pass")
+        verify_edited(lambda b: b["consistency"]["proof"].__setitem__(-1, flip(b["consistency"]["proof"][-1])))
+        checks = verification("fail")
+        check(not checks["Consistency proof"][0] and checks["Inclusion proof"][0], f"{checks}")
+
+        step("a tree head with another timestamp fails its signature")
+        buttons[-1].click()
+        verification("pass")
+        verify_edited(lambda b: b["sth"].__setitem__("timestamp", b["sth"]["timestamp"] + 1))
+        checks = verification("fail")
+        check(not checks["Tree head signature"][0], f"{checks}")
+        shot("explorer-tampered.png")
+
+        step("the explorer at phone width")
+        driver.set_window_size(390, 844)
+        driver.get(f"{base}/portal/explorer")
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        wide = driver.execute_script(
+            "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.scroll'))"
+            ".slice(0, 8).map(e => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);")
+        check(overflow <= 0, f"the page scrolls sideways by {overflow}px at phone width: {wide}")
+        shot("explorer-phone.png")
+        driver.set_window_size(1280, 1000)
+
+        errors = console_errors()
+        check(not errors, f"console errors: {errors}")
+
+        step("sign out")
+        driver.find_element(By.CSS_SELECTOR, "form.who button[type=submit]").click()
+        wait_url("/portal/sign-in")
+        driver.get(f"{base}/portal/explorer")
+        wait_url("/portal/sign-in")
+
+        step("import a key into the browser and sign in with it")
+        wait.until(lambda d: d.find_element(By.ID, "browser-key-status").get_attribute("data-state") == "none")
+        driver.find_element(By.ID, "browser-key-file").send_keys(plain_key)
+        wait.until(lambda d: d.find_element(By.ID, "browser-key-status").get_attribute("data-state") in ("ready", "error"))
+        status = driver.find_element(By.ID, "browser-key-status")
+        check(status.get_attribute("data-state") == "ready", f"browser key: {status.text}")
+        shot("sign-in-browser-key.png")
+        driver.find_element(By.ID, "browser-key-submit").click()
+        wait_url("/portal/explorer")
+        check("Signed in as" in driver.find_element(By.TAG_NAME, "header").text, "signed in with the browser key")
+        shot("explorer-browser-key.png")
+        errors = console_errors()
+        check(not errors, f"console errors: {errors}")
+        print("portal browser test: all steps passed", flush=True)
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()
