@@ -108,12 +108,8 @@ struct NodeCommand: AsyncParsableCommand {
             let peer = ledger.peerTLS.flatMap { peerTLS in ledger.settings.consortium?.peerPort.map { (tls: peerTLS, port: $0) } }
             do {
                 try await LedgerServer.serve(services, host: host, port: port, tls: tls, peer: peer) { peerPort in
-                    if let peerPort {
-                        Terminal.line("peer listener (mutual TLS) on https://\(urlHost(host)):\(peerPort)")
-                    } else {
-                        Terminal.line("listening on \(tokens.publicURL)")
-                        Terminal.line("portal on \(tokens.publicURL)\(Portal.basePath) (staff sign in with their key file; docs/portal.md)")
-                    }
+                    Terminal.line(peerPort.map { "peer listener (mutual TLS) on https://\(urlHost(host)):\($0)" }
+                                  ?? "listening on \(tokens.publicURL)\nportal on \(tokens.publicURL)\(Portal.basePath) (staff sign in with their key file)")
                 }
             } catch {
                 Terminal.error("HTTP server stopped: \(error)")

@@ -16,7 +16,8 @@ struct FHIRTests {
         #expect(fields.resourceType == "Patient")
         // Birth date and gender are quasi-identifiers: indexed blind, the date also kept (sealed at rest) to sort by.
         #expect(Set(fields.identifiers.map(\.value)) == ["01101", "1 Main St", "555-0100", "Doe", "Jane", "MRN-1", "Q", "Springfield",
-                                                          "1970-01-01", "female"])
+                                                          "1970-01-01", "female",
+                                                          BlindIndexer.systemQualified(system: "", value: "MRN-1")])   // `|MRN-1`: no system
         #expect(Set(fields.identifiers.filter { $0.field == .birthDate || $0.field == .gender }.map(\.field)) == [.birthDate, .gender])
         // Dates are intervals: a row by their start and one by their end (`_lastUpdated>`).
         #expect(Set(fields.values) == [IndexedValue(param: "_type", value: "Patient"), IndexedValue(param: "_id", value: "p1"),
