@@ -233,7 +233,7 @@ extension SearchParameters {
     public static func modifiers(_ parameter: SearchParameter) -> [String] {
         var out = ["missing"]
         switch (parameter.kind, parameter.target) {
-        case (.token, .value): out += ["not", "text"]
+        case (.token, .value): out += ["not", "text", "below", "above"]
         case (.token, .blind(.gender)): out.append("not")
         case (.token, .blind(.identifier)): out.append("of-type")
         case (.string, _): out += ["exact", "contains"]

@@ -35,9 +35,9 @@ public struct SearchQuery: Sendable {
         case ofType
         /// `:identifier` (references): the Reference's own identifier.
         case identifier
-        /// `:below` (uri): the value and every URI under it (it begins with the value).
+        /// `:below` (uri: the value and every URI under it; a code: it and its descendants).
         case below
-        /// `:above` (uri): the value and every URI it is under (it begins with them).
+        /// `:above` (uri: the value and every URI it is under; a code: it and its ancestors).
         case above
     }
 
@@ -299,8 +299,18 @@ public struct SearchQuery: Sendable {
                 guard parameter.kind == .reference else { throw Unsupported(why: ":identifier applies to reference parameters") }
                 modifier = .identifier
             case "below", "above":
-                guard parameter.kind == .uri else {
-                    throw Unsupported(why: ":\(modifierText) applies to uri parameters here (codes would need the code systems' hierarchies)")
+                guard parameter.kind == .uri || parameter.kind == .token && parameter.target == .value else {
+                    throw Unsupported(why: ":\(modifierText) applies to uri parameters and to codes")
+                }
+                if parameter.kind == .token {
+                    // Codes: through the hierarchies of the code systems R4 defines; others are not known here.
+                    let unknown = rawValue.split(separator: ",").map(String.init).first { value in
+                        let parts = value.split(separator: "|", maxSplits: 1).map(String.init)
+                        return parts.count != 2 || !CodeHierarchy.knows(parts[0])
+                    }
+                    if let unknown {
+                        throw Unsupported(why: ":\(modifierText) on a code needs system|code of a code system whose hierarchy R4 defines (not \(unknown.prefix(80)))")
+                    }
                 }
                 modifier = modifierText == "below" ? .below : .above
             default:
@@ -334,6 +344,10 @@ public struct SearchQuery: Sendable {
         case .identifier:
             let parts = text.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             return .words(parts.count == 2 ? BlindIndexer.systemQualified(system: parts[0], value: parts[1]) : text)
+        case .below where parameter.kind == .token, .above where parameter.kind == .token:
+            let parts = text.split(separator: "|", maxSplits: 1).map(String.init)
+            let codes = (modifier == .below ? CodeHierarchy.below(system: parts[0], code: parts[1]) : CodeHierarchy.above(system: parts[0], code: parts[1])) ?? []
+            return .anyExact(codes.map { parts[0] + "|" + $0 })
         case .below:
             return .rows(RowMatch(scans: [RowMatch.Scan(param: parameter.name, from: text, to: SearchValues.prefixEnd(text), reversed: false)],
                                   test: .prefix(text)))

@@ -29,7 +29,7 @@ struct SearchQueryTests {
         ("Patient", "_sort=family", "keyed hashes"),
         ("Observation", "_sort=code", "sortable for Observation: _id, _lastUpdated, combo-value-quantity, component-value-quantity, date, value-date, value-quantity"),
         ("Observation", "code:identifier=x", ":identifier applies to reference parameters"),
-        ("Observation", "code:below=x", "code systems' hierarchies"),
+        ("Observation", "code:below=http://loinc.org|8480-6", "hierarchy R4 defines"),
         ("Observation", "date:not=2024", ":not applies to token"),
         ("Observation", "code:exact=x", ":exact applies to string parameters"),
         ("Observation", "subject:Group.name=x", "not a supported target type"),

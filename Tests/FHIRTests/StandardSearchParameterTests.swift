@@ -139,6 +139,22 @@ struct StandardSearchParameterTests {
                 "rerun scripts/generate-search-parameters.py and commit its output")
     }
 
+    @Test(.enabled(if: SharedData.has("data/fhir-r4-core") && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"),
+                   SharedData.reason("data/fhir-r4-core")))
+    func theCommittedHierarchiesAreTheGeneratorsOutput() async throws {
+        #expect(try await SharedData.generatorReproduces("generate-code-hierarchies.py", "Sources/FHIR/Generated/R4CodeHierarchies.swift"),
+                "rerun scripts/generate-code-hierarchies.py and commit its output")
+    }
+
+    /// `:below` and `:above` on codes follow the hierarchies R4's own code systems define.
+    @Test func codeHierarchies() {
+        let nullFlavor = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
+        #expect(Set(CodeHierarchy.below(system: nullFlavor, code: "UNK") ?? []) == ["UNK", "ASKU", "NAV", "NASK", "NAVU", "QS", "TRC"])
+        #expect(CodeHierarchy.above(system: nullFlavor, code: "NAV") == ["NAV", "ASKU", "UNK", "NI"])
+        #expect(CodeHierarchy.below(system: nullFlavor, code: "QS") == ["QS"], "a leaf is below itself")
+        #expect(CodeHierarchy.below(system: "http://loinc.org", code: "8480-6") == nil, "LOINC's hierarchy is not known here")
+    }
+
     @Test func theTableComesFromTheStandard() {
         let observation = SearchParameters.forType("Observation")
         #expect(observation.count >= 40, "R4 defines about 40 parameters on Observation, with the common ones")
