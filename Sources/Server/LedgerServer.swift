@@ -50,6 +50,8 @@ public struct ServerServices: Sendable {
     public let access: AccessService?
     /// Relays sealed telehealth messages between session participants (memory only).
     public let relay = TelehealthRelay()
+    /// Open `/v1/events` streams, against their limits.
+    public let eventStreams = EventStreamSlots()
 
     /// A consortium node's way to records other organizations' nodes hold (`PeerRecords`).
     public let recordPeer: (any RecordPeer)?
@@ -149,6 +151,7 @@ public enum LedgerServer {
         if peerRoutes { addPeerRoutes(to: router, services) }
         let v1 = router.group("v1").add(middleware: AuthMiddleware(services: services))
         LogRoutes.add(to: v1, services)
+        EventRoutes.add(to: v1, services)
         ContractRoutes.add(to: v1, services)
         if let fhir = services.fhir {
             RecordRoutes.add(to: v1, services, access: fhir.access)

@@ -107,6 +107,8 @@ public final class AccessService: Sendable {
     private let patientKeys = Mutex(PatientKeyCache())
     /// Serializes opening and creating patient keys, so concurrent writers of a new patient agree on one.
     private let patientKeyOpening = Mutex(())
+    /// Who is told when audit entries are appended (`auditAppends`).
+    private let auditListeners = Mutex<(next: UInt64, all: [UInt64: AsyncStream<Void>.Continuation])>((0, [:]))
 
     /// `custodians`: the private keys of the organizations whose records this node holds.
     public init(node: LedgerNode, vault: any VaultStore, custodians: [IdentityKeys], indexKey: BlindIndexKey,
@@ -316,7 +318,21 @@ public final class AccessService: Sendable {
                 if chunk == 0 { firstIndex = first }
             }
         } catch { throw .auditUnavailable("\(error)") }
+        auditListeners.withLock { listeners in for listener in listeners.all.values { listener.yield() } }
         return firstIndex
+    }
+
+    /// A signal after each durable append to the audit log (the entries are read with
+    /// `auditEntries(from:limit:)`); signals not yet taken are merged into one.
+    public func auditAppends() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let token = auditListeners.withLock { listeners in
+            listeners.next += 1
+            listeners.all[listeners.next] = continuation
+            return listeners.next
+        }
+        continuation.onTermination = { [weak self] _ in _ = self?.auditListeners.withLock { $0.all.removeValue(forKey: token) } }
+        return stream
     }
 
     /// Refuses to act on decisions once a read of the node's state has failed: a consent or a

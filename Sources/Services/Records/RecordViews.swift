@@ -100,16 +100,19 @@ extension AccessService {
         do { entries = try accessLog(patient: patient, readBy: requester, after: after, limit: limit) } catch {
             throw ServiceError(.unavailable, "the audit log cannot be read: \(error)")
         }
-        return ["entries": entries.map { item -> JSONObject in
-            var out: JSONObject = [
-                "index": item.index, "time_ms": item.entry.timeMs, "requester": item.entry.requester.hex, "record": item.entry.record.hex,
-                "version": item.entry.version, "purpose": item.entry.purpose.rawValue, "action": item.entry.action.rawValue,
-                "outcome": item.entry.outcome.rawValue, "reason": item.entry.reason.rawValue,
-            ]
-            if let consent = item.entry.consent { out["consent"] = consent.hex }
-            if let sealed = item.entry.sealedJustification { out["sealed_justification"] = Data(sealed).base64EncodedString() }
-            return out
-        }]
+        return ["entries": entries.map { Self.accessLogEntryJSON($0.index, $0.entry) }]
+    }
+
+    /// One access-log entry as the API shows it (break-glass justifications sealed to the patient).
+    public static func accessLogEntryJSON(_ index: UInt64, _ entry: AuditEntry) -> JSONObject {
+        var out: JSONObject = [
+            "index": index, "time_ms": entry.timeMs, "requester": entry.requester.hex, "record": entry.record.hex,
+            "version": entry.version, "purpose": entry.purpose.rawValue, "action": entry.action.rawValue,
+            "outcome": entry.outcome.rawValue, "reason": entry.reason.rawValue,
+        ]
+        if let consent = entry.consent { out["consent"] = consent.hex }
+        if let sealed = entry.sealedJustification { out["sealed_justification"] = Data(sealed).base64EncodedString() }
+        return out
     }
 
     /// The entries of a patient's access log `requester` may read (`mayReadAccessLogEntry`; nil is
