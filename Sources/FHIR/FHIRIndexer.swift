@@ -41,7 +41,8 @@ public enum FHIRIndexer {
                 }
             }
         }
-        for parameter in SearchParameters.sortedForType(type) {
+        // A parameter answered from its parts stores nothing of its own.
+        for parameter in SearchParameters.sortedForType(type) where parameter.parts.isEmpty {
             switch (parameter.target, parameter.kind) {
             case (.patient, _), (.value, .reference):
                 // Patients are found through the record's patient; other targets (a Group, a Device) are stored.

@@ -36,6 +36,10 @@ public struct SearchParameter: Sendable {
     /// The canonical URL of the standard's SearchParameter.
     public let definition: String
     public let documentation: String
+    /// Parameters of the same type and kind whose paths together are exactly this one's
+    /// (`combo-code` is `code` and `component-code`): this one stores nothing and is answered
+    /// from theirs. Empty: it stores its own values.
+    public var parts: [SearchParameter] = []
 }
 
 /// An element path of a search parameter: JSON keys (choice types resolved, `valueQuantity`),
@@ -171,10 +175,37 @@ public enum SearchParameters {
         for type in FHIRResourceTypes.all {
             var parameters = table["Resource"] ?? [:]
             for (name, parameter) in table[type] ?? [:] { parameters[name] = parameter }
-            out[type] = parameters
+            out[type] = derive(parameters)
         }
         return out
     }()
+
+    /// Marks each plain parameter whose paths are exactly the union of other plain parameters'
+    /// of the same kind (and components) as answered from them, so its values are not stored
+    /// twice; of parameters with the same paths the first by name stores them.
+    static func derive(_ parameters: [String: SearchParameter]) -> [String: SearchParameter] {
+        func sameShape(_ a: SearchParameter, _ b: SearchParameter) -> Bool {
+            a.kind == b.kind && a.target == .value && b.target == .value && a.components.map(\.kind) == b.components.map(\.kind)
+                && zip(a.components, b.components).allSatisfy { $0.paths == $1.paths }
+        }
+        var out = parameters
+        for (name, parameter) in parameters where parameter.target == .value && !parameter.paths.isEmpty {
+            let parts = parameters.values.filter { other in
+                other.name != name && sameShape(parameter, other) && other.paths.allSatisfy(parameter.paths.contains)
+                    && (other.paths.count < parameter.paths.count || other.name < name)
+            }
+            // Only parts that store their own values (no part is itself answered from others).
+            let storing = parts.filter { part in
+                !parameters.values.contains { other in
+                    other.name != part.name && sameShape(part, other) && part.paths.allSatisfy(other.paths.contains)
+                        && (other.paths.count < part.paths.count || other.paths.count == part.paths.count && other.name < part.name)
+                }
+            }
+            guard !storing.isEmpty, parameter.paths.allSatisfy({ path in storing.contains { $0.paths.contains(path) } }) else { continue }
+            out[name]?.parts = storing.sorted { $0.name < $1.name }
+        }
+        return out
+    }
 
     static let sortedByType: [String: [SearchParameter]] = byType.mapValues { $0.values.sorted { $0.name < $1.name } }
 

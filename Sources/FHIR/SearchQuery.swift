@@ -63,15 +63,28 @@ public struct SearchQuery: Sendable {
         case anyExact([String])
         /// A blind-indexed date against the interval [lo, hi) under a prefix (`ap` already widened).
         case blindDate(prefix: String, lo: String, hi: String)
+
+        /// The same value for another parameter's rows (a derived parameter's part).
+        public func forRows(of name: String, insteadOf old: String) -> Value {
+            guard case .rows(let match) = self else { return self }
+            return .rows(RowMatch(scans: match.scans.map { scan in
+                RowMatch.Scan(param: scan.param == old ? name : scan.param == SearchValues.endRow(old) ? SearchValues.endRow(name) : scan.param,
+                              from: scan.from, to: scan.to, reversed: scan.reversed)
+            }, test: match.test))
+        }
     }
 
     /// One `_sort` key: a date, number or quantity parameter, `_id` or `_lastUpdated`.
     public struct SortKey: Sendable, Equatable {
         public let parameter: String
         public let descending: Bool
+        /// The index rows holding its values: its own, or its parts' (`SearchParameter.parts`).
+        public let stored: [String]
 
         /// A key; `descending` for a leading `-`.
-        public init(parameter: String, descending: Bool) { (self.parameter, self.descending) = (parameter, descending) }
+        public init(parameter: String, descending: Bool, stored: [String]? = nil) {
+            (self.parameter, self.descending, self.stored) = (parameter, descending, stored ?? [parameter])
+        }
     }
 
     /// `_summary` modes.
@@ -147,7 +160,8 @@ public struct SearchQuery: Sendable {
                     let descending = raw.hasPrefix("-")
                     let name = descending ? String(raw.dropFirst()) : raw
                     if name == "_id" || name == "_lastUpdated" || parameters[name].map(Self.sortable) == true {
-                        keys.append(SortKey(parameter: name, descending: descending))
+                        let parts = parameters[name]?.parts.map(\.name) ?? []
+                        keys.append(SortKey(parameter: name, descending: descending, stored: parts.isEmpty ? nil : parts))
                     } else if let parameter = parameters[name], case .blind = parameter.target {
                         try unknown("_sort=\(raw)", "\(name) is held only as keyed hashes (blind index, no plaintext at rest), so it has no order to sort by")
                     } else {

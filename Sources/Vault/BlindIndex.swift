@@ -88,9 +88,9 @@ public struct BlindIndexer: Sendable {
 
     /// Tokens to index for a value of a search parameter (`scope`; nil: the field's own name): the
     /// field's presence token (`:missing`); each normalized word and its prefixes of ≥ 3 characters
-    /// (the default match); the whole value as written (`:exact`, case- and accent-sensitive); for
-    /// names and addresses the trigrams of the folded value (`:contains`); for identifiers,
-    /// telecom and gender also the whole normalized value (a code is matched whole).
+    /// (the default match) — for identifiers, telecom and gender instead the whole normalized
+    /// value only (a code is matched whole); the whole value as written (`:exact`, case- and
+    /// accent-sensitive); for names and addresses the trigrams of the folded value (`:contains`).
     public func tokens(field: IdentifierField, value: String, scope: String? = nil) -> Set<BlindToken> {
         let scope = scope ?? field.rawValue
         if field == .birthDate { return Set(dateTokens(field: field, value: value, scope: scope)) }
@@ -101,7 +101,11 @@ public struct BlindIndexer: Sendable {
         out.insert(presenceToken(field: field, scope: scope))
         out.insert(exactValueToken(field, scope, value))
         for word in words {
-            if field != .name && field != .address { out.insert(wholeWordToken(field, scope, word)) }
+            // An identifier, a telecom or a gender is a code: matched whole, never by a prefix.
+            guard field == .name || field == .address else {
+                out.insert(wholeWordToken(field, scope, word))
+                continue
+            }
             let characters = Array(word)
             let shortest = min(Self.prefixMin, characters.count)
             for length in shortest...characters.count where out.count < Self.tokensPerValueMax {
@@ -137,9 +141,10 @@ public struct BlindIndexer: Sendable {
         let scope = scope ?? field.rawValue
         if let qualified = Self.qualifiedWord(query) { return [token(field, scope, qualified)] }
         switch match {
-        // A word shorter than 3 characters is indexed whole only, so it matches only itself.
+        // A word shorter than 3 characters is indexed whole only, so it matches only itself; a
+        // code (identifier, telecom, gender) only whole.
+        case .prefix where field != .name && field != .address, .word: return Self.normalize(query, field: field).map { wholeWordToken(field, scope, $0) }
         case .prefix: return Self.normalize(query, field: field).map { token(field, scope, $0) }
-        case .word: return Self.normalize(query, field: field).map { wholeWordToken(field, scope, $0) }
         case .exact: return query.isEmpty ? [] : [exactValueToken(field, scope, query)]
         case .contains: return Self.trigrams(query).map { token(field, scope, "\u{0}gram\u{0}" + $0) }
         case .text: return Self.normalize(query).map { wholeWordToken(.name, scope, $0) }

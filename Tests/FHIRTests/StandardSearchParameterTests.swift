@@ -65,6 +65,8 @@ struct StandardSearchParameterTests {
 
     /// Whether the index of `fields` answers `value` of `parameter` (the same tests the search runs on its rows).
     static func answers(_ fields: ExtractedFields, _ value: SearchQuery.Value, _ parameter: SearchParameter) -> Bool {
+        // A parameter answered from its parts: one of them holds the value.
+        if !parameter.parts.isEmpty { return parameter.parts.contains { answers(fields, value.forRows(of: $0.name, insteadOf: parameter.name), $0) } }
         switch value {
         case .exact(let text): return fields.values.contains { $0.param == parameter.name && $0.value == text }
         case .reference(let type, let id): return fields.values.contains { $0.param == parameter.name && $0.value == "\(type ?? "")/\(id)" }
@@ -164,6 +166,8 @@ struct StandardSearchParameterTests {
         #expect(observation["code-value-string"] == nil, "a composite with a free-text part is not served (its text is blind)")
         #expect(SearchParameters.notServed.contains { $0.type == "Observation" && $0.name == "code-value-string" })
         #expect(observation["value-quantity"]?.definition == "http://hl7.org/fhir/SearchParameter/Observation-value-quantity")
+        #expect(observation["combo-code"]?.parts.map(\.name) == ["code", "component-code"], "answered from the rows of code and component-code")
+        #expect(observation["code"]?.parts.isEmpty == true)
         #expect(SearchParameters.forType("Patient")["name"]?.target == .blind(.name))
         #expect(SearchParameters.forType("Patient")["birthdate"]?.target == .blind(.birthDate))
         #expect(SearchParameters.forType("Patient")["address-city"]?.target == .blind(.address))

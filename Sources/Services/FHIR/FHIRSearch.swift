@@ -197,7 +197,11 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
             case .patient:
                 present = Set(candidates.filter { RecordIndex.current($0, in: state).map { $0.patient != RecordEntry.noPatient } ?? false })
             case .value:
-                present = Set(try indexedValues(parameter.name, for: candidates).keys)
+                var found = Set<Hash256>()
+                for name in parameter.parts.isEmpty ? [parameter.name] : parameter.parts.map(\.name) {
+                    found.formUnion(try indexedValues(name, for: candidates).keys)
+                }
+                present = found
             }
             return missing ? candidates.subtracting(present) : candidates.intersection(present)
         case .not:
@@ -226,7 +230,12 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
         let records = permitted.map(\.record)
         let ids = try indexedValues("_id", for: records)
         var columns: [[Hash256: [String]]] = []
-        for key in keys where key.parameter != "_lastUpdated" { columns.append(key.parameter == "_id" ? ids : try indexedValues(key.parameter, for: records)) }
+        for key in keys where key.parameter != "_lastUpdated" {
+            if key.parameter == "_id" { columns.append(ids); continue }
+            var column: [Hash256: [String]] = [:]
+            for name in key.stored { column.merge(try indexedValues(name, for: records)) { $0 + $1 } }
+            columns.append(column)
+        }
         func compare(_ a: String?, _ b: String?, descending: Bool) -> Bool? {
             switch (a, b) {
             case (nil, nil): return nil
@@ -337,6 +346,12 @@ extension FHIRService {    /// Most referenced resources (Patients the requester
 
     /// Records matching one value of one criterion.
     public func lookup(_ value: SearchQuery.Value, _ parameter: SearchParameter, modifier: SearchQuery.Modifier = .none) throws(FHIRError) -> Set<Hash256> {
+        // A parameter answered from its parts (`combo-code` from `code` and `component-code`).
+        if !parameter.parts.isEmpty {
+            var out = Set<Hash256>()
+            for part in parameter.parts { out.formUnion(try lookup(value.forRows(of: part.name, insteadOf: parameter.name), part, modifier: modifier)) }
+            return out
+        }
         if case .reference(let type, let id) = value, parameter.kind == .reference {
             // A patient reference finds the patient's records; any other is a stored `Type/id`
             // (an id alone: under each type the parameter may point to).
