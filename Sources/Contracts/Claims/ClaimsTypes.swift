@@ -308,3 +308,100 @@ extension ClaimEntry {
 extension Payment {
     private enum CodingKeys: String, CodingKey { case amountMinor = "amount", reference, height, timeMs }
 }
+
+// MARK: Hand-written writers (every claim writes a claim and a coverage)
+
+// Each writes its map's entries in canonical key order (UTF-8 bytes of the `CodingKeys` strings
+// above), optionals only when set, exactly as `CanonicalEncoder` does; `HandWrittenStoredValueTests`
+// compares the bytes.
+
+extension Coverage: HandWrittenStoredValue {
+    func writeCanonical(to writer: inout CanonicalWriter) -> Bool {
+        writer.writeMapHeader(count: terminatedMs == nil ? 7 : 8)
+        writer.writeMapKey(CodingKeys.deductibleMetMinor); writer.write(int: deductibleMetMinor)
+        writer.writeMapKey(CodingKeys.endMs); writer.write(int: endMs)
+        writer.writeMapKey(CodingKeys.member); writer.write(hash: member)
+        writer.writeMapKey(CodingKeys.outOfPocketMinor); writer.write(int: outOfPocketMinor)
+        writer.writeMapKey(CodingKeys.plan); writer.write(string: plan)
+        writer.writeMapKey(CodingKeys.startMs); writer.write(int: startMs)
+        if let terminatedMs { writer.writeMapKey(CodingKeys.terminatedMs); writer.write(int: terminatedMs) }
+        writer.writeMapKey(CodingKeys.unitsUsed); writer.write(intMap: unitsUsed)
+        return true
+    }
+}
+
+extension ClaimEntry: HandWrittenStoredValue {
+    func writeCanonical(to writer: inout CanonicalWriter) -> Bool {
+        writer.writeMapHeader(count: coverage == nil ? 13 : 14)
+        writer.writeMapKey(CodingKeys.claimHash); writer.write(hash: claimHash)
+        if let coverage { writer.writeMapKey(CodingKeys.coverage); writer.write(hash: coverage) }
+        writer.writeMapKey(CodingKeys.diagnoses); writer.write(strings: diagnoses)
+        writer.writeMapKey(CodingKeys.height)
+        guard writer.write(exactly: height) else { return false }
+        writer.writeMapKey(CodingKeys.items)
+        writer.writeListHeader(count: items.count)
+        for item in items { item.writeCanonical(to: &writer) }
+        writer.writeMapKey(CodingKeys.lines)
+        writer.writeListHeader(count: lines.count)
+        for line in lines { line.writeCanonical(to: &writer) }
+        writer.writeMapKey(CodingKeys.outcome); writer.write(string: outcome.rawValue)
+        writer.writeMapKey(CodingKeys.paidMinor); writer.write(int: paidMinor)
+        writer.writeMapKey(CodingKeys.patient); writer.write(hash: patient)
+        writer.writeMapKey(CodingKeys.payments)
+        writer.writeListHeader(count: payments.count)
+        for payment in payments { guard payment.writeCanonical(to: &writer) else { return false } }
+        writer.writeMapKey(CodingKeys.plan); writer.write(string: plan)
+        writer.writeMapKey(CodingKeys.provider); writer.write(hash: provider)
+        writer.writeMapKey(CodingKeys.submitter); writer.write(hash: submitter)
+        writer.writeMapKey(CodingKeys.timeMs); writer.write(int: timeMs)
+        return true
+    }
+}
+
+extension ClaimItem {
+    func writeCanonical(to writer: inout CanonicalWriter) {
+        writer.writeMapHeader(count: 6)
+        writer.writeMapKey(CodingKeys.code); writer.write(string: code)
+        writer.writeMapKey(CodingKeys.quantity); writer.write(int: quantity)
+        writer.writeMapKey(CodingKeys.record); writer.write(hash: record)
+        writer.writeMapKey(CodingKeys.sequence); writer.write(int: sequence)
+        writer.writeMapKey(CodingKeys.serviceMs); writer.write(int: serviceMs)
+        writer.writeMapKey(CodingKeys.unitPriceMinor); writer.write(int: unitPriceMinor)
+    }
+}
+
+extension LineAdjudication {
+    func writeCanonical(to writer: inout CanonicalWriter) {
+        writer.writeMapHeader(count: 7)
+        writer.writeMapKey(CodingKeys.adjustments)
+        writer.writeListHeader(count: adjustments.count)
+        for adjustment in adjustments { adjustment.writeCanonical(to: &writer) }
+        writer.writeMapKey(CodingKeys.eligibleMinor); writer.write(int: eligibleMinor)
+        writer.writeMapKey(CodingKeys.patientMinor); writer.write(int: patientMinor)
+        writer.writeMapKey(CodingKeys.payerMinor); writer.write(int: payerMinor)
+        writer.writeMapKey(CodingKeys.sequence); writer.write(int: sequence)
+        writer.writeMapKey(CodingKeys.submittedMinor); writer.write(int: submittedMinor)
+        writer.writeMapKey(CodingKeys.unitsAllowed); writer.write(int: unitsAllowed)
+    }
+}
+
+extension Adjustment {
+    func writeCanonical(to writer: inout CanonicalWriter) {
+        writer.writeMapHeader(count: 3)
+        writer.writeMapKey(CodingKeys.amountMinor); writer.write(int: amountMinor)
+        writer.writeMapKey(CodingKeys.reason); writer.write(string: reason.rawValue)
+        writer.writeMapKey(CodingKeys.units); writer.write(int: units)
+    }
+}
+
+extension Payment {
+    func writeCanonical(to writer: inout CanonicalWriter) -> Bool {
+        writer.writeMapHeader(count: 4)
+        writer.writeMapKey(CodingKeys.amountMinor); writer.write(int: amountMinor)
+        writer.writeMapKey(CodingKeys.height)
+        guard writer.write(exactly: height) else { return false }
+        writer.writeMapKey(CodingKeys.reference); writer.write(hash: reference)
+        writer.writeMapKey(CodingKeys.timeMs); writer.write(int: timeMs)
+        return true
+    }
+}

@@ -31,19 +31,19 @@ public struct CanonicalWriter: Sendable {
     }
 
     /// A list's tag and count; the elements follow.
-    mutating func writeListHeader(count: Int) {
+    public mutating func writeListHeader(count: Int) {
         bytes.append(CanonicalTag.list.rawValue)
         writeVarint(UInt64(count))
     }
 
     /// A map's tag and count; the entries follow, each a key (`writeMapKey`) then its value, keys in
     /// canonical order.
-    mutating func writeMapHeader(count: Int) {
+    public mutating func writeMapHeader(count: Int) {
         bytes.append(CanonicalTag.map.rawValue)
         writeVarint(UInt64(count))
     }
 
-    mutating func writeMapKey(_ key: String) { writeRawString(key) }
+    public mutating func writeMapKey(_ key: String) { writeRawString(key) }
 
     /// A list's or map's tag and a one-byte count to be set by `setHeaderCount` once the entries
     /// that follow are counted (the byte encoder writes entries before it knows how many there are).
@@ -70,7 +70,7 @@ public struct CanonicalWriter: Sendable {
     }
 
     /// Writes a tagged boolean.
-    mutating func writeBool(_ value: Bool) { bytes.append(value ? CanonicalTag.true.rawValue : CanonicalTag.false.rawValue) }
+    public mutating func writeBool(_ value: Bool) { bytes.append(value ? CanonicalTag.true.rawValue : CanonicalTag.false.rawValue) }
 
     /// Writes a tagged integer.
     public mutating func write(int value: Int64) {
