@@ -107,9 +107,10 @@ public enum RecordIndex {
         reader.decoded(currentKey(record)) { decode(record, $0) }.map { withLabels($0, reader) }
     }
 
-    /// The latest version of a record as seen inside a block.
+    /// The latest version of a record as seen inside a block (decoded once by the node's state
+    /// cache while its committed bytes are unchanged: admission and execution both read it).
     static func current(_ record: Hash256, in state: StateView) -> RecordEntry? {
-        decode(record, state.get(currentKey(record))).map { withLabels($0, state) }
+        state.decoded(currentKey(record)) { decode(record, $0) }.map { withLabels($0, state) }
     }
 
     /// One version of a record as first registered (erasure is recorded on the current entry only).
