@@ -122,7 +122,8 @@ public enum FHIRJSON {
         if let id = resource["id"] {
             guard let text = id as? String, isValidID(text) else { throw .invalid("id must be 1–64 of A–Z a–z 0–9 - . (not . or ..)", at: "\(type).id") }
         }
-        try checkValues(resource, path: type)
+        // The walk that names the problem's path runs only for a resource that has one.
+        if !valuesAreClean(resource) { try checkValues(resource, path: type) }
         return type
     }
 
@@ -145,6 +146,22 @@ public enum FHIRJSON {
         // fullUrl, a client's next request) resolves to another resource once normalized (RFC 3986 §5.2.4).
         guard id != ".", id != ".." else { return false }
         return bytes.allSatisfy { (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || $0 == 45 || $0 == 46 }
+    }
+
+    /// True when `checkValues` finds nothing (no empty object, array or string, no malformed
+    /// reference); builds no paths.
+    private static func valuesAreClean(_ value: Any) -> Bool {
+        if let object = value as? [String: Any] {
+            guard !object.isEmpty else { return false }
+            for (key, child) in object {
+                if key == "reference", let reference = child as? String, !isValidReference(reference) { return false }
+                guard valuesAreClean(child) else { return false }
+            }
+            return true
+        }
+        if let list = value as? [Any] { return !list.isEmpty && list.allSatisfy(valuesAreClean) }
+        if let text = value as? String { return !text.isEmpty }
+        return true
     }
 
     private static func checkValues(_ value: Any, path: String) throws(FHIRError) {

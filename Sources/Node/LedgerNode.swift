@@ -299,6 +299,10 @@ public actor LedgerNode {
     /// state of the collections this node holds.
     public nonisolated var state: any StateReader { visible }
 
+    /// Loads the committed values of `keys` not cached yet in one store read, for a caller about
+    /// to read many of them (a FHIR transaction's records). Only a cache fill: reads answer the same.
+    public nonisolated func prefetch(_ keys: [String]) { cache.prefetch(keys) }
+
     /// The first store read under `state` that failed, if any: a decision taken over `state`
     /// since then may rest on a missing value and must not take effect.
     nonisolated var stateReadFailure: StateReadFailure? { cache.readFailure }

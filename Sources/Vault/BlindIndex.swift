@@ -38,11 +38,14 @@ public struct BlindIndexer: Sendable {
     public static let tokensPerValueMax = 256
 
     let key: BlindIndexKey
+    /// HMAC-SHA256 under `key`, copied for each token: the key's pads are hashed once, not per token.
+    private let keyedMAC: HMAC<SHA256>
     /// Seals index values kept only to sort by (`seal`), derived from the index key.
     let sealKey: SymmetricKey
 
     public init(key: BlindIndexKey) {
         self.key = key
+        keyedMAC = HMAC<SHA256>(key: key.key)
         sealKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: key.key, info: Array("careledger/index-seal/v1".utf8), outputByteCount: 32)
     }
 
@@ -366,7 +369,9 @@ public struct BlindIndexer: Sendable {
         message += Array(scope.utf8)
         message.append(0)
         message += Array(word.utf8)
-        return BlindToken(bytes: Array(HMAC<SHA256>.authenticationCode(for: message, using: key.key)))
+        var mac = keyedMAC
+        mac.update(data: message)
+        return BlindToken(bytes: Array(mac.finalize()))
     }
 }
 

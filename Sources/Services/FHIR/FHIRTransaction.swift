@@ -83,11 +83,12 @@ extension FHIRService {
         var newPatients: [String: IdentityKeys] = [:]
         var linkedPatients: [String: IdentityID] = [:]
         let nowMs = await access.node.nextBlockTimeMs  // the node's clock, never behind the head block
+        for index in plans.indices { plans[index].record = recordID(type: plans[index].type, id: plans[index].id) }
+        // The entries' records in one store read, not one each (in an import most are new: absent keys).
+        access.node.prefetch(plans.map { RecordIndex.currentKey($0.record) })
         for index in plans.indices {
             let at = "Bundle.entry[\(index)].resource"
-            let record = recordID(type: plans[index].type, id: plans[index].id)
-            plans[index].record = record
-            let current = RecordIndex.current(record, in: state)
+            let current = RecordIndex.current(plans[index].record, in: state)
             if plans[index].method == "DELETE" {
                 guard let current, current.resourceType == plans[index].type else { throw .notFound("\(plans[index].type)/\(plans[index].id)") }
                 guard !current.isErased else { throw .gone("\(plans[index].type)/\(plans[index].id) was already deleted") }
@@ -249,23 +250,38 @@ extension FHIRService {
 
     /// Replaces `urn:uuid:` references with the ids assigned in this transaction.
     public static func resolve(_ value: Any, aliases: [String: String], at: String) throws(FHIRError) -> Any {
-        if var object = value as? [String: Any] {
+        try resolved(value, aliases: aliases, at: at) ?? value
+    }
+
+    /// `value` with its `urn:uuid:` and `urn:oid:` references replaced, or nil when it holds none:
+    /// only the objects and arrays on the way to a replaced reference are copied.
+    private static func resolved(_ value: Any, aliases: [String: String], at: String) throws(FHIRError) -> Any? {
+        if let object = value as? [String: Any] {
+            var copy: [String: Any]?
             for (key, child) in object {
+                let replacement: Any?
                 if key == "reference", let text = child as? String, text.hasPrefix("urn:uuid:") || text.hasPrefix("urn:oid:") {
                     guard let target = aliases[text] else { throw .invalid("reference \(text) names no entry of this Bundle", at: at) }
-                    object[key] = target
+                    replacement = target
                 } else {
-                    object[key] = try resolve(child, aliases: aliases, at: at)
+                    replacement = try resolved(child, aliases: aliases, at: at)
                 }
+                guard let replacement else { continue }
+                if copy == nil { copy = object }
+                copy![key] = replacement
             }
-            return object
+            return copy
         }
         if let list = value as? [Any] {
-            var out: [Any] = []
-            for child in list { out.append(try resolve(child, aliases: aliases, at: at)) }
-            return out
+            var copy: [Any]?
+            for (index, child) in list.enumerated() {
+                guard let replacement = try resolved(child, aliases: aliases, at: at) else { continue }
+                if copy == nil { copy = list }
+                copy![index] = replacement
+            }
+            return copy
         }
-        return value
+        return nil
     }
 
     /// A validation error of one entry's resource, its expressions placed inside the Bundle (`Bundle.entry[2].resource.status`).
