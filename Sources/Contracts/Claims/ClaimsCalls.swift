@@ -199,6 +199,30 @@ extension ClaimsContract {
                 (claim, plan, patient, memberID, claimHash, diagnoses, items)
         }
 
+        /// Every claim's arguments: exactly these seven keys with their types, the items exactly
+        /// theirs, everything valid; anything else goes through `Codable`.
+        public static func decodedByHand(_ args: CanonicalValue) -> Submit? {
+            guard let map = args.mapValue, map.count == 7, let claim = map[CodingKeys.claim.stringValue]?.digestValue,
+                  let plan = map[CodingKeys.plan.stringValue]?.stringValue, let patient = map[CodingKeys.patient.stringValue]?.digestValue,
+                  let memberID = map[CodingKeys.memberID.stringValue]?.digestValue, let claimHash = map[CodingKeys.claimHash.stringValue]?.digestValue,
+                  let diagnosisValues = map[CodingKeys.diagnoses.stringValue]?.listValue,
+                  let itemValues = map[CodingKeys.items.stringValue]?.listValue else { return nil }
+            var diagnoses: [String] = []
+            for value in diagnosisValues {
+                guard let code = value.stringValue else { return nil }
+                diagnoses.append(code)
+            }
+            var items: [ClaimItem] = []
+            for value in itemValues {
+                guard let item = ClaimItem.decodedByHand(value) else { return nil }
+                items.append(item)
+            }
+            let submit = Submit(claim: claim, plan: plan, patient: patient, memberID: memberID, claimHash: claimHash,
+                                diagnoses: diagnoses, items: items)
+            do { try submit.validate() } catch { return nil }
+            return submit
+        }
+
         public func validate() throws(Rejection) {
             try ClaimsContract.checkPlanID(plan, CodingKeys.plan)
             try Check.count(diagnoses, CodingKeys.diagnoses, 0...ClaimsContract.diagnosesMax)

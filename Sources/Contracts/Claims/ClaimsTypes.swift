@@ -251,6 +251,19 @@ extension ClaimItem: Codable, CanonicalValidated {
         case sequence, code, quantity, unitPriceMinor = "unitPrice", serviceMs, record
     }
 
+    /// A claim line decoded by hand (`ClaimsContract.Submit.decodedByHand`): exactly its six keys
+    /// with their types, valid; nil for anything else.
+    static func decodedByHand(_ value: CanonicalValue) -> ClaimItem? {
+        guard let map = value.mapValue, map.count == 6, let sequence = map[CodingKeys.sequence.stringValue]?.intValue,
+              let code = map[CodingKeys.code.stringValue]?.stringValue, let quantity = map[CodingKeys.quantity.stringValue]?.intValue,
+              let unitPrice = map[CodingKeys.unitPriceMinor.stringValue]?.intValue,
+              let serviceMs = map[CodingKeys.serviceMs.stringValue]?.intValue, let record = map[CodingKeys.record.stringValue]?.digestValue
+        else { return nil }
+        let item = ClaimItem(sequence: sequence, code: code, quantity: quantity, unitPriceMinor: unitPrice, serviceMs: serviceMs, record: record)
+        do { try item.validate() } catch { return nil }
+        return item
+    }
+
     public func validate() throws(Rejection) {
         try Check.int(sequence, CodingKeys.sequence, in: 1...Int64(ClaimsContract.itemsMax * 10))
         try ClaimsContract.checkCode(code, CodingKeys.code)

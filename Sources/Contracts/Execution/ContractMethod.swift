@@ -33,6 +33,11 @@ public protocol ContractMethod: Codable, Sendable, CanonicalValidated {
     associatedtype Methods: ContractMethods
     /// The method these arguments are for.
     static var method: Methods { get }
+    /// The arguments decoded by hand, for a method every block is full of (`claims.submit`): nil
+    /// for anything it does not accept, which the `Codable` path then decodes or refuses with its
+    /// own message. What it accepts it must decode to what the `Codable` path would, validated;
+    /// `ArgumentsByHandTests` compares the two. Nil (the default): always the `Codable` path.
+    static func decodedByHand(_ args: CanonicalValue) -> Self?
 }
 
 extension ContractMethod {
@@ -43,6 +48,8 @@ extension ContractMethod {
 
     /// No limits beyond the types, unless the method declares some.
     public func validate() throws(Rejection) {}
+
+    public static func decodedByHand(_ args: CanonicalValue) -> Self? { nil }
 
     /// The canonical argument map for a transaction.
     public var args: CanonicalValue {
@@ -63,6 +70,7 @@ extension ContractMethod {
 
     /// Decodes an argument value; every failure is a rejection.
     public init(args: CanonicalValue) throws(Rejection) {
+        if let decoded = Self.decodedByHand(args) { self = decoded; return }
         do { self = try CanonicalDecoder().decode(Self.self, from: args) } catch { throw Rejection(decoding: error) }
     }
 
@@ -202,4 +210,9 @@ extension Array where Element: Hashable {
         var seen = Set<Element>()
         return filter { seen.insert($0).inserted }
     }
+}
+
+extension CanonicalValue {
+    /// The 32-byte digest, if this is `.bytes` of exactly 32 (as the `Codable` path reads a `Hash256`).
+    var digestValue: Hash256? { if case .bytes(let bytes) = self { Hash256(bytes: bytes) } else { nil } }
 }
