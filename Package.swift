@@ -137,6 +137,9 @@ let package = Package(
                 .embedInCode("Assets/layout.mustache"), .embedInCode("Assets/signin.mustache"), .embedInCode("Assets/explorer.mustache"),
                 .embedInCode("Assets/error.mustache"), .embedInCode("Assets/portal.css"), .embedInCode("Assets/verify.js"),
                 .embedInCode("Assets/explorer.js"), .embedInCode("Assets/signin.js"), .embedInCode("Assets/verifier-vectors.json"),
+                .embedInCode("Assets/patient.mustache"), .embedInCode("Assets/consents.mustache"), .embedInCode("Assets/access-log.mustache"),
+                .embedInCode("Assets/canonical.js"), .embedInCode("Assets/patient-keys.js"), .embedInCode("Assets/patient-signin.js"),
+                .embedInCode("Assets/patient.js"), .embedInCode("Assets/tx-vectors.json"),
             ],
             swiftSettings: strict
         ),
@@ -237,6 +240,8 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], exclude: ["browser"], swiftSettings: strict),
         .testTarget(name: "CareledgerTests", dependencies: [
             "careledger", "Node", "Storage", "LedgerCore", "Vault", "Server", "Services", "Contracts",

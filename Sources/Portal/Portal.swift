@@ -20,10 +20,11 @@ public enum Portal {
     public static func add<Context: RequestContext>(to router: Router<Context>, _ backend: PortalBackend) {
         let group = router.group("portal").add(middleware: PortalHeaders<Context>(base: basePath))
         group.get("") { request, _ in
-            await signedIn(request, backend) == nil ? PortalPages.redirect("\(basePath)/sign-in") : PortalPages.redirect("\(basePath)/explorer")
+            PortalPages.redirect(home(await signedIn(request, backend)?.identity))
         }
         SignInRoutes.add(to: group, backend)
         ExplorerRoutes.add(to: group, backend)
+        PatientRoutes.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
                 throw PortalRefusal(status: 404, message: "no such file")
@@ -36,6 +37,12 @@ public enum Portal {
     }
 
     // MARK: sessions
+
+    /// Where an identity starts: a patient on her own page, staff on the explorer, no one on sign-in.
+    static func home(_ identity: Identity?) -> String {
+        guard let identity else { return "\(basePath)/sign-in" }
+        return identity.kind == .patient ? "\(basePath)/patient" : "\(basePath)/explorer"
+    }
 
     /// The signed-in session the request's cookie names and the identity its token speaks for now,
     /// checked as `/v1` checks a bearer token (expired, revoked: the session ends).
@@ -60,7 +67,8 @@ public enum Portal {
             let (session, identity) = (signedIn.session, signedIn.identity)
             values["session"] = ["label": identity.label.isEmpty ? "identity" : identity.label, "kind": identity.kind.rawValue,
                                  "roles": identity.roles.map(\.rawValue).sorted().joined(separator: ", "),
-                                 "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)), "csrf": session.csrf]
+                                 "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)), "csrf": session.csrf,
+                                 "isPatient": identity.kind == .patient]
         }
         return values
     }

@@ -15,6 +15,8 @@ enum PortalPages {
         let templates: [(String, [UInt8])] = [
             ("layout", PackageResources.layout_mustache), ("signin", PackageResources.signin_mustache),
             ("explorer", PackageResources.explorer_mustache), ("error", PackageResources.error_mustache),
+            ("patient", PackageResources.patient_mustache), ("consents", PackageResources.consents_mustache),
+            ("access-log", PackageResources.access_log_mustache),
         ]
         for (name, bytes) in templates {
             do { try library.register(String(decoding: bytes, as: UTF8.self), named: name) } catch {
@@ -44,6 +46,11 @@ enum PortalPages {
             "explorer.js": asset(PackageResources.explorer_js, "text/javascript; charset=utf-8"),
             "signin.js": asset(PackageResources.signin_js, "text/javascript; charset=utf-8"),
             "verifier-vectors.json": asset(PackageResources.verifier_vectors_json, "application/json"),
+            "canonical.js": asset(PackageResources.canonical_js, "text/javascript; charset=utf-8"),
+            "patient-keys.js": asset(PackageResources.patient_keys_js, "text/javascript; charset=utf-8"),
+            "patient-signin.js": asset(PackageResources.patient_signin_js, "text/javascript; charset=utf-8"),
+            "patient.js": asset(PackageResources.patient_js, "text/javascript; charset=utf-8"),
+            "tx-vectors.json": asset(PackageResources.tx_vectors_json, "application/json"),
         ]
     }()
 

@@ -24,6 +24,10 @@ public enum PortalLimits {
     public static let transactionsPerPage = 20
     /// Most recent blocks the explorer lists.
     public static let blocksShown = 10
+    /// A patient's consents listed on her consents page (active and revoked; `AccessService.pageEntriesMax` at most).
+    public static let consentsShown = 1_000
+    /// Access-log entries on a patient's access-log page (one `AccessService.accessLog` page, the maximum).
+    public static let accessEntriesShown = 1_000
 }
 
 /// A portal session: before sign-in it carries the sign-in form's CSRF token and challenge; after

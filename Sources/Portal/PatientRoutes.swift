@@ -1,0 +1,147 @@
+import Contracts
+import Foundation
+import Hummingbird
+import LedgerCore
+import Node
+import Services
+
+/// The patient's pages: her keys (taking control of keys a custodian made), her consents (grant and
+/// revoke) and her access log. The pages only read, through the services `/v1` reads with
+/// (`AccessService.patientConsents`, `accessLog`, `breakGlassNotices`): every write is a transaction
+/// the browser signs with the key it holds and posts to `POST /v1/txs`, where admission and the
+/// contracts decide, as for any client. The server never sees a patient's private key.
+enum PatientRoutes {
+    static func add<Context: RequestContext>(to group: RouterGroup<Context>, _ backend: PortalBackend) {
+        group.get("patient") { request, _ in
+            let (signedIn, patient) = try await patientSession(request, backend)
+            var values = Portal.layout(backend, signedIn)
+            values["patientKeys"] = true
+            values["page"] = pageData(patient, backend)
+            return PortalPages.html(PortalPages.render("patient", values))
+        }
+        group.get("patient/consents") { request, _ in
+            let (signedIn, patient) = try await patientSession(request, backend)
+            let access = try accessService(backend)
+            let listed = try serviceCall { () throws(ServiceError) in
+                try access.patientConsents(patient.id, as: patient, after: nil, limit: PortalLimits.consentsShown)
+            }
+            let state = backend.node.state
+            let consents = (listed["consents"] as? [JSONObject] ?? []).map { consent -> [String: Any] in
+                var row = consent
+                let grantee = consent["grantee"] as? JSONObject ?? [:]
+                row["granteeText"] = granteeText(grantee, state)
+                row["categoriesText"] = (consent["categories"] as? [String]).flatMap { $0.isEmpty ? nil : $0.joined(separator: ", ") }
+                    ?? "any non-sensitive"
+                row["purposesText"] = (consent["purposes"] as? [String] ?? []).joined(separator: ", ")
+                row["actionsText"] = (consent["actions"] as? [String] ?? []).joined(separator: ", ")
+                row["untilText"] = (consent["end_ms"] as? Int64).map(ExplorerRoutes.iso8601) ?? "until revoked"
+                return row
+            }
+            var values = Portal.layout(backend, signedIn)
+            values["patientConsents"] = true
+            values["page"] = pageData(patient, backend)
+            values["active"] = consents.filter { $0["active"] as? Bool == true }
+            values["revoked"] = consents.filter { $0["active"] as? Bool != true }
+            values["organizations"] = access.custodianIDs.compactMap { Directory.identity($0, in: state) }
+                .map { ["id": $0.id.hex, "label": $0.label] }
+            values["roles"] = Role.allCases.map(\.rawValue).sorted()
+            values["sensitive"] = SensitivityCategory.allCases.filter(\.isSensitive).map { ["name": $0.rawValue, "label": categoryLabel($0)] }
+            values["purposes"] = Purpose.allCases.map { ["name": $0.rawValue, "label": purposeLabel($0), "checked": $0 == .treatment] as [String: Any] }
+            values["scopeItemsMax"] = ConsentContract.scopeItemsMax
+            return PortalPages.html(PortalPages.render("consents", values))
+        }
+        group.get("patient/access-log") { request, _ in
+            let (signedIn, patient) = try await patientSession(request, backend)
+            let access = try accessService(backend)
+            let (log, notices) = try serviceCall { () throws(ServiceError) in
+                (try access.accessLog(patient.id, as: patient, after: nil, limit: PortalLimits.accessEntriesShown),
+                 try access.breakGlassNotices(patient.id, as: patient))
+            }
+            let state = backend.node.state
+            let label = { (hex: String?) -> String in hex.flatMap(Hash256.init(hex:)).flatMap { Directory.identity($0, in: state) }
+                .map { $0.label.isEmpty ? String($0.id.hex.prefix(12)) + "…" : $0.label } ?? String((hex ?? "").prefix(12)) + "…" }
+            let entries = (log["entries"] as? [JSONObject] ?? []).reversed().map { entry -> [String: Any] in
+                var row = entry
+                let outcome = entry["outcome"] as? String ?? ""
+                row["who"] = label(entry["requester"] as? String)
+                row["when"] = (entry["time_ms"] as? Int64).map(ExplorerRoutes.iso8601) ?? ""
+                row["recordShort"] = String((entry["record"] as? String ?? "").prefix(12))
+                row["denied"] = outcome == "deny"
+                row["breakGlass"] = outcome == "break-glass" || entry["reason"] as? String == "break-glass"
+                return row
+            }
+            var values = Portal.layout(backend, signedIn)
+            values["patientAccessLog"] = true
+            values["entries"] = entries
+            values["hasEntries"] = !entries.isEmpty
+            values["hasNotices"] = !notices.isEmpty
+            values["entriesMax"] = PortalLimits.accessEntriesShown
+            values["notices"] = notices.map { notice -> [String: Any] in
+                var row = notice
+                row["who"] = label(notice["requester"] as? String)
+                row["until"] = (notice["expires_ms"] as? Int64).map(ExplorerRoutes.iso8601) ?? ""
+                return row
+            }
+            return PortalPages.html(PortalPages.render("access-log", values))
+        }
+    }
+
+    /// The signed-in session, if its identity is a patient (else 403; not signed in: to sign-in).
+    static func patientSession(_ request: Request, _ backend: PortalBackend) async throws -> ((session: PortalSession, identity: Identity), Identity) {
+        guard let signedIn = await Portal.signedIn(request, backend) else {
+            throw PortalRefusal(status: 401, message: "sign in with the key this browser holds")
+        }
+        guard signedIn.identity.kind == .patient else { throw PortalRefusal(status: 403, message: "these pages are a patient's own") }
+        return (signedIn, signedIn.identity)
+    }
+
+    static func accessService(_ backend: PortalBackend) throws -> AccessService {
+        guard let access = backend.access else { throw PortalRefusal(status: 503, message: "this node keeps no records or access log") }
+        return access
+    }
+
+    static func serviceCall<T>(_ body: () throws(ServiceError) -> T) throws -> T {
+        do { return try body() } catch { throw PortalRefusal(error) }
+    }
+
+    /// What the browser needs to sign the patient's next transaction, and to tell whether it holds
+    /// her current key: the chain, her id, her registered keys and her next sequence number.
+    static func pageData(_ patient: Identity, _ backend: PortalBackend) -> [String: Any] {
+        ["chainId": backend.node.chainId, "id": patient.id.hex, "signingKey": Hex.encode(patient.signingKey.rawValue),
+         "agreementKey": Hex.encode(patient.agreementKey), "keyVersion": patient.keyVersion,
+         "nextSequence": BlockExecutor.lastSequence(of: patient.id, in: backend.node.state) + 1]
+    }
+
+    static func granteeText(_ grantee: JSONObject, _ state: any StateReader) -> String {
+        switch grantee["kind"] as? String {
+        case "role": return "anyone with the role \(grantee["role"] as? String ?? "?")"
+        case let kind?:
+            let id = grantee["id"] as? String ?? ""
+            let label = Hash256(hex: id).flatMap { Directory.identity($0, in: state) }?.label ?? ""
+            return "\(kind == "organization" ? "organization" : "person") \(label.isEmpty ? String(id.prefix(12)) + "…" : label)"
+        case nil: return "?"
+        }
+    }
+
+    static func categoryLabel(_ category: SensitivityCategory) -> String {
+        switch category {
+        case .general: "General records"
+        case .mentalHealth: "Mental health"
+        case .substanceUse: "Substance use"
+        case .sexualReproductive: "Sexual and reproductive health"
+        case .hiv: "HIV"
+        case .genetic: "Genetic"
+        }
+    }
+
+    static func purposeLabel(_ purpose: Purpose) -> String {
+        switch purpose {
+        case .treatment: "Treatment (TREAT)"
+        case .emergencyTreatment: "Emergency treatment (ETREAT)"
+        case .payment: "Payment (HPAYMT)"
+        case .operations: "Healthcare operations (HOPERAT)"
+        case .research: "Research (HRESCH)"
+        case .publicHealth: "Public health (PUBHLTH)"
+        }
+    }
+}
