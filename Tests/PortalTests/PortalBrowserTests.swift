@@ -36,7 +36,9 @@ enum BrowserTools {
 
     /// Runs the script in its own process group, so that on a timeout the whole tree — Python,
     /// ChromeDriver and Chromium — is killed; stdout and stderr together.
-    static func run(_ arguments: [String], in directory: URL, timeoutSeconds: Double) async throws -> (status: Int32, output: String, timedOut: Bool) {
+    /// `whileRunning` is called every 100 ms while the script runs (to answer what the script asks for).
+    static func run(_ arguments: [String], in directory: URL, timeoutSeconds: Double,
+                    whileRunning: () async -> Void = {}) async throws -> (status: Int32, output: String, timedOut: Bool) {
         let log = directory.appendingPathComponent("browser-output.txt")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -56,6 +58,7 @@ enum BrowserTools {
                 kill(-process.processIdentifier, SIGKILL)
                 break
             }
+            await whileRunning()
             try? await Task.sleep(for: .milliseconds(100))
         }
         process.waitUntilExit()

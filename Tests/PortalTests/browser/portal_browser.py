@@ -6,6 +6,12 @@ the page at phone width, signs out, and signs in again with a key imported into 
 Saves a screenshot of each page in OUTPUT. Prints one line per step; exits 1 on the first failure.
 
 usage: portal_browser.py BASE_URL SEALED_KEY_FILE PASSPHRASE PLAIN_KEY_FILE OUTPUT_DIR
+       portal_browser.py patient BASE_URL HANDOVER_FILE CODE BACKUP_PASSPHRASE CLINIC_ID OUTPUT_DIR DOWNLOAD_DIR MARKER_DIR
+
+The patient story: opens the hospital's handover file with its code, signs in as the patient, takes
+control of her keys (rotateKey signed in the browser; the backup is downloaded to DOWNLOAD_DIR), grants
+the clinic, writes MARKER_DIR/granted and waits for MARKER_DIR/read-after-granted (the test's clinician
+reads), revokes, the same with "revoked", and checks the access log shows the permit and the refusal.
 """
 import json
 import os
@@ -17,7 +23,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 WAIT_SECONDS = 30
 
@@ -36,18 +42,30 @@ def check(condition, text):
         fail(text)
 
 
-def main():
-    base, sealed_key, passphrase, plain_key, output = sys.argv[1:6]
-    os.makedirs(output, exist_ok=True)
+def make_driver(downloads=None):
     options = Options()
     for argument in ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]:
         options.add_argument(argument)
     options.binary_location = os.environ.get("CARELEDGER_CHROMIUM", "/usr/bin/chromium")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     service = Service(os.environ.get("CARELEDGER_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    if downloads:
+        options.add_experimental_option("prefs", {"download.default_directory": downloads, "download.prompt_for_download": False})
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(WAIT_SECONDS)
     driver.set_script_timeout(WAIT_SECONDS)
+    if downloads:
+        driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})
+    return driver
+
+
+def main():
+    if sys.argv[1] == "patient":
+        patient_story(*sys.argv[2:10])
+        return
+    base, sealed_key, passphrase, plain_key, output = sys.argv[1:6]
+    os.makedirs(output, exist_ok=True)
+    driver = make_driver()
     wait = WebDriverWait(driver, WAIT_SECONDS)
 
     def wait_url(part):
@@ -176,6 +194,126 @@ def main():
         errors = console_errors()
         check(not errors, f"console errors: {errors}")
         print("portal browser test: all steps passed", flush=True)
+    finally:
+        driver.quit()
+
+
+def patient_story(base, handover, code, backup_passphrase, clinic_id, output, downloads, markers):
+    os.makedirs(output, exist_ok=True)
+    driver = make_driver(downloads)
+    wait = WebDriverWait(driver, WAIT_SECONDS)
+
+    def shot(name):
+        path = os.path.join(output, name)
+        driver.save_screenshot(path)
+        step(f"screenshot {path}")
+
+    def state(element_id, done=("ready", "error", "fail", "pass", "custodial", "none", "stale")):
+        wait.until(lambda d: d.find_element(By.ID, element_id).get_attribute("data-state") in done)
+        element = driver.find_element(By.ID, element_id)
+        return element.get_attribute("data-state"), element.text
+
+    def wait_url(part):
+        try:
+            wait.until(EC.url_contains(part))
+        except Exception:
+            fail(f"expected {part}, at {driver.current_url}: {driver.find_element(By.TAG_NAME, 'main').text[:600]}")
+
+    def marker(name, answer):
+        open(os.path.join(markers, name), "w").close()
+        deadline = time.time() + WAIT_SECONDS
+        while not os.path.exists(os.path.join(markers, answer)):
+            check(time.time() < deadline, f"no {answer} from the test")
+            time.sleep(0.1)
+
+    def signer_passed():
+        signer = state("signer-status")
+        check(signer[0] == "pass", f"the signer's self-test: {signer}")
+
+    def console_errors():
+        return [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+
+    try:
+        step("open the hospital's handover file on the sign-in page")
+        driver.get(f"{base}/portal/sign-in")
+        check(state("patient-key-status")[0] == "none", "a fresh browser holds no patient key")
+        driver.find_element(By.CSS_SELECTOR, "#patient-handover summary").click()
+        driver.find_element(By.ID, "handover-file").send_keys(handover)
+        driver.find_element(By.ID, "handover-code").send_keys(code)
+        driver.find_element(By.ID, "handover-submit").click()
+        wait.until(lambda d: "Opened" in d.find_element(By.ID, "patient-key-status").text
+                   or d.find_element(By.ID, "patient-key-status").get_attribute("data-state") == "error")
+        status = state("patient-key-status")
+        check(status[0] == "ready", f"handover: {status}")
+        shot("patient-sign-in.png")
+
+        step("sign in as the patient with the key in the browser")
+        driver.find_element(By.ID, "patient-sign-in").click()
+        wait_url("/portal/patient")
+        status = state("patient-status")
+        check(status[0] == "custodial", f"the hospital still holds her key: {status}")
+        signer_passed()
+        check(driver.find_element(By.ID, "take-control").is_displayed(), "the take-control form is shown")
+        shot("patient-custodial.png")
+
+        step("take control: new keys, rotateKey signed in the browser")
+        driver.find_element(By.ID, "control-passphrase").send_keys(backup_passphrase)
+        driver.find_element(By.ID, "control-passphrase-again").send_keys(backup_passphrase)
+        driver.find_element(By.ID, "take-control-submit").click()
+        status = state("patient-status", ("ready", "error"))
+        check(status[0] == "ready", f"take control: {status}")
+        check(not driver.find_element(By.ID, "take-control").is_displayed(), "no take-control form once in control")
+        deadline = time.time() + WAIT_SECONDS
+        while not [f for f in os.listdir(downloads) if f.endswith(".json")]:
+            check(time.time() < deadline, "the backup file was not downloaded")
+            time.sleep(0.1)
+        shot("patient-in-control.png")
+
+        step("grant the clinic: general records, treatment, read")
+        driver.find_element(By.LINK_TEXT, "My consents").click()
+        wait_url("/portal/patient/consents")
+        check(state("patient-status")[0] == "ready", "the consents page sees her key")
+        signer_passed()
+        check(not driver.find_element(By.ID, "category-mental-health").is_selected(), "sensitive categories start unticked")
+        Select(driver.find_element(By.ID, "grantee-organization")).select_by_value(clinic_id)
+        wait.until(lambda d: d.find_element(By.ID, "grant-submit").is_enabled())
+        driver.find_element(By.ID, "grant-submit").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#active-consents li")) == 1
+                   or d.find_element(By.ID, "grant-status").get_attribute("data-state") == "error")
+        consents = driver.find_elements(By.CSS_SELECTOR, "#active-consents li")
+        check(len(consents) == 1 and "Riverside Clinic" in consents[0].text,
+              f"one consent to the clinic: {[c.text for c in consents]} {driver.find_element(By.ID, 'grant-status').text}")
+        shot("consents-granted.png")
+        marker("granted", "read-after-granted")
+
+        step("revoke it")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#active-consents button.revoke").is_enabled())
+        driver.find_element(By.CSS_SELECTOR, "#active-consents button.revoke").click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#revoked-consents li")) == 1
+                   or d.find_element(By.ID, "patient-status").get_attribute("data-state") == "error")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#active-consents li")) == 0, "no active consent after revoking")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#revoked-consents li")) == 1, "the revoked consent is listed")
+        shot("consents-revoked.png")
+        marker("revoked", "read-after-revoked")
+
+        step("the access log shows the clinician's read and refusal")
+        driver.find_element(By.LINK_TEXT, "Access log").click()
+        wait_url("/portal/patient/access-log")
+        outcomes = [row.get_attribute("data-outcome") for row in driver.find_elements(By.CSS_SELECTOR, "#access-log tbody tr")]
+        check(outcomes[:2] == ["deny", "permit"], f"newest first, a refusal then a permit: {outcomes}")
+        check("Dr. <Cleo> & Co" in driver.find_element(By.ID, "access-log").text, "the log names the clinician")
+        shot("access-log.png")
+
+        step("the consents page at phone width")
+        driver.set_window_size(390, 844)
+        driver.get(f"{base}/portal/patient/consents")
+        state("patient-status")
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        check(overflow <= 0, f"the page scrolls sideways by {overflow}px at phone width")
+        shot("consents-phone.png")
+        errors = console_errors()
+        check(not errors, f"console errors: {errors}")
+        print("patient browser test: all steps passed", flush=True)
     finally:
         driver.quit()
 
