@@ -12,6 +12,7 @@ import Services
 /// contracts decide, as for any client. The server never sees a patient's private key.
 enum PatientRoutes {
     static func add<Context: RequestContext>(to group: RouterGroup<Context>, _ backend: PortalBackend) {
+        group.post("patient/register") { request, _ in try await register(request, backend) }
         group.get("patient") { request, _ in
             let (signedIn, patient) = try await patientSession(request, backend)
             var values = Portal.layout(backend, signedIn)
@@ -86,6 +87,34 @@ enum PatientRoutes {
         }
     }
 
+    /// A new patient's `membership.registerPatient`, signed in her browser. She has no identity yet,
+    /// so no access token for `POST /v1/txs`: the sign-in form's session and CSRF token stand in for
+    /// it, and only this one call (sequence 1) passes here, to the node's admission and the contract.
+    static func register(_ request: Request, _ backend: PortalBackend) async throws -> Response {
+        let form = try await Portal.urlEncodedForm(request, limit: PortalLimits.formBytesMax)
+        try Portal.checkForm(request, csrf: form["csrf"], session: SignInRoutes.pendingSession(request, backend), backend)
+        guard let bytes = form["transaction"].flatMap(Base64.decode), bytes.count <= Limits.transactionBytesMax else {
+            return Portal.json(["status": "refused", "message": "no signed transaction arrived"], status: .badRequest)
+        }
+        let transaction: Transaction
+        do { transaction = try Transaction(decoding: bytes) } catch {
+            return Portal.json(["status": "refused", "message": "the transaction is malformed: \(error)"], status: .badRequest)
+        }
+        guard transaction.body.contract == "membership", transaction.body.method == "registerPatient", transaction.body.sequence == 1 else {
+            return Portal.json(["status": "refused", "message": "only a new patient's membership.registerPatient is taken here"], status: .forbidden)
+        }
+        let id: Hash256
+        do { id = try await backend.node.submit(transaction) } catch {
+            return Portal.json(["status": "refused", "message": error.description], status: .unprocessableContent)
+        }
+        do { _ = try await backend.node.awaitCommit(id, timeoutMs: 15_000) } catch {
+            return Portal.json(["id": id.hex, "status": "pending", "message": "not committed within 15 s"], status: .accepted)
+        }
+        let result = try await backend.node.receipt(for: id).status.result
+        return Portal.json(["id": id.hex, "status": "committed", "result": ["code": Int(result.code), "message": result.message]],
+                           status: result.isAccepted ? .ok : .unprocessableContent)
+    }
+
     /// The signed-in session, if its identity is a patient (else 403; not signed in: to sign-in).
     static func patientSession(_ request: Request, _ backend: PortalBackend) async throws -> ((session: PortalSession, identity: Identity), Identity) {
         guard let signedIn = await Portal.signedIn(request, backend) else {
@@ -109,7 +138,7 @@ enum PatientRoutes {
     static func pageData(_ patient: Identity, _ backend: PortalBackend) -> [String: Any] {
         ["chainId": backend.node.chainId, "id": patient.id.hex, "signingKey": Hex.encode(patient.signingKey.rawValue),
          "agreementKey": Hex.encode(patient.agreementKey), "keyVersion": patient.keyVersion,
-         "nextSequence": BlockExecutor.lastSequence(of: patient.id, in: backend.node.state) + 1]
+         "nextSequence": BlockExecutor.lastSequence(of: patient.id, in: backend.node.state) + 1, "tokenURL": backend.tokens.tokenURL]
     }
 
     static func granteeText(_ grantee: JSONObject, _ state: any StateReader) -> String {

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Hummingbird
 import LedgerCore
+import Node
 import Services
 import Synchronization
 
@@ -89,6 +90,7 @@ enum SignInRoutes {
         values["csrf"] = pending.csrf
         values["challenge"] = pending.challenge ?? ""
         values["tokenURL"] = backend.tokens.tokenURL
+        values["chainId"] = backend.node.chainId
         values["tokenMinutes"] = 15
         if let error { values["error"] = error }
         var response = PortalPages.html(PortalPages.render("signin", values), status: status)

@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 import CryptoExtras
 public import Foundation
 public import LedgerCore
@@ -108,7 +108,7 @@ public struct PatientKeyFile: Codable, Sendable, Equatable {
 
     private static func derive(_ passphrase: String, salt: [UInt8], iterations: Int) throws -> SymmetricKey {
         // NFC, as the browser normalizes it: the same passphrase typed on two keyboards gives one key.
-        try KDF.Insecure.PBKDF2.deriveKey(from: Array(passphrase.precomposedStringWithCanonicalMapping.utf8), salt: salt, using: .sha256,
+        try CryptoExtras.KDF.Insecure.PBKDF2.deriveKey(from: Array(passphrase.precomposedStringWithCanonicalMapping.utf8), salt: salt, using: .sha256,
                                           outputByteCount: 32, unsafeUncheckedRounds: iterations)
     }
 }

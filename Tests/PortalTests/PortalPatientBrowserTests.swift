@@ -1,4 +1,5 @@
 import Contracts
+import Crypto
 import Foundation
 import Hummingbird
 import LedgerCore
@@ -8,6 +9,7 @@ import Node
 import Server
 import ServiceLifecycle
 import Services
+import Storage
 import Synchronization
 import Testing
 import Vault
@@ -17,6 +19,10 @@ final class ReceivedBodies: Sendable {
     private let bodies = Mutex<[(path: String, body: [UInt8])]>([])
     func append(_ path: String, _ body: [UInt8]) { bodies.withLock { $0.append((path, body)) } }
     var all: [(path: String, body: [UInt8])] { bodies.withLock { $0 } }
+}
+
+struct RecordingServerStopped: Error, CustomStringConvertible {
+    var description: String { "the recording server stopped before it started" }
 }
 
 /// Records each request's body, then hands the request on to the server's router unchanged.
@@ -93,7 +99,7 @@ struct PortalPatientBrowserTests {
             let identity = try #require(Directory.identity(patient.derivedID, in: node.state))
             #expect(backup.id == patient.derivedID.hex && opened.kind == .backup)
             #expect(identity.signingKey == opened.keys.signingPublicKey && identity.agreementKey == opened.keys.agreementPublicKey)
-            #expect(identity.keyVersion == 1 && opened.keys.signingPublicKey != patient.signingPublicKey)
+            #expect(identity.keyVersion == 2 && opened.keys.signingPublicKey != patient.signingPublicKey, "key versions start at 1; one rotation")
             #expect(opened.previousAgreementKeys.map { Array($0.publicKey.rawRepresentation) } == [patient.agreementPublicKey],
                     "the backup keeps the handed-over agreement key: records wrapped to it still open")
 
@@ -141,8 +147,19 @@ struct PortalPatientBrowserTests {
         let app = Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: port)),
                               onServerRunning: { _ in readySink.yield() }, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        let running = Task { try await group.run() }
-        for await _ in ready { break }
+        let running = Task {
+            defer { readySink.finish() }
+            try await group.run()
+        }
+        var started = false
+        for await _ in ready {
+            started = true
+            break
+        }
+        guard started else {
+            try await running.value
+            throw RecordingServerStopped()
+        }
         do {
             let result = try await body(port)
             await group.triggerGracefulShutdown()

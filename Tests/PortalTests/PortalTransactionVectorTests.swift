@@ -26,16 +26,24 @@ struct PortalTransactionVectorTests {
         }
     }
 
+    static func string(_ any: Any?) throws -> String { try #require(any as? String) }
+    static func hex(_ any: Any?) throws -> [UInt8] {
+        let text = try string(any)
+        return try #require(Hex.decode(text))
+    }
+
     static func untagged(_ any: Any?) throws -> CanonicalValue {
         let tree = try #require(any as? [Any])
         let tag = try #require(tree.first as? String)
         switch tag {
         case "null": return .null
         case "bool": return .bool(try #require(tree[1] as? Bool))
-        case "int": return .int(try #require(Int64(try #require(tree[1] as? String))))
-        case "bytes": return .bytes(try #require(Hex.decode(try #require(tree[1] as? String))))
+        case "int": return .int(try #require(Int64(try string(tree[1]))))
+        case "bytes": return .bytes(try hex(tree[1]))
         case "string": return .string(try #require(tree[1] as? String))
-        case "list": return .list(try (try #require(tree[1] as? [Any])).map(untagged))
+        case "list":
+            let items = try #require(tree[1] as? [Any])
+            return .list(try items.map(untagged))
         case "map":
             let entries = try #require(tree[1] as? [[Any]])
             return .map(CanonicalMap(try entries.map { (try #require($0[0] as? String), try untagged($0[1])) }))
@@ -123,12 +131,12 @@ struct PortalTransactionVectorTests {
         let file = try PortalVectorTests.load(Self.file)
         for c in PortalVectorTests.cases(file, "values") {
             let value = try Self.untagged(c["value"])
-            let encoded = try #require(Hex.decode(try #require(c["encoded"] as? String)))
+            let encoded = try Self.hex(c["encoded"])
             #expect(value.encoded == encoded, "\(c["name"] ?? "?")")
             #expect(try CanonicalValue(decoding: encoded) == value, "\(c["name"] ?? "?") decodes back")
         }
         for c in PortalVectorTests.cases(file, "transactions") {
-            let bytes = try #require(Hex.decode(try #require(c["bytes"] as? String)))
+            let bytes = try Self.hex(c["bytes"])
             let transaction = try VerifiedTransaction.verify(try Transaction(decoding: bytes))
             #expect(transaction.id.hex == c["id"] as? String)
             #expect(Hex.encode(bytes.prefix(transaction.transaction.bodyLength)) == c["body"] as? String)
@@ -137,7 +145,7 @@ struct PortalTransactionVectorTests {
         }
         // Each call's encoding decodes as the contract's typed arguments.
         for c in PortalVectorTests.cases(file, "calls") {
-            let args = try CanonicalValue(decoding: try #require(Hex.decode(try #require(c["encoded"] as? String))))
+            let args = try CanonicalValue(decoding: try Self.hex(c["encoded"]))
             switch (c["contract"] as? String, c["method"] as? String) {
             case ("consent", "grant"): _ = try ConsentContract.Grant(args: args)
             case ("consent", "revoke"): _ = try ConsentContract.Revoke(args: args)

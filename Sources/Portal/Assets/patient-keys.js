@@ -132,9 +132,10 @@ export async function nextKeys(current, passphrase) {
   return { signingPublic, agreementPublic, backup, adopt: () => keep(current.id, raw, { backup, custodial: false }) };
 }
 
+const basePath = "/portal";
 let selfTest = null;
 /// Runs tx-vectors.json through this browser's encoder and signer (once a page): nothing is signed unless every case passes.
-export async function checkSigner(base) {
+export async function checkSigner(base = basePath) {
   if (!selfTest) {
     const answer = await fetch(`${base}/static/tx-vectors.json`, { credentials: "same-origin" });
     if (!answer.ok) throw new Error(`the signer's test vectors could not be loaded (${answer.status})`);
@@ -144,19 +145,53 @@ export async function checkSigner(base) {
   return selfTest;
 }
 
-/// Signs a patient call with `entry`'s key and submits it to POST /v1/txs (the same admission as any
-/// client), waiting for its block. Answers the committed transaction's id; a refusal throws its message.
-export async function submitCall(base, page, entry, call, sequence) {
-  await checkSigner(base);
-  const body = transactionBody({ chainId: page.chainId, sender: fromHex(entry.id), publicKey: fromHex(entry.signingPublic),
+/// Signs a patient call with `entry`'s key: the transaction's bytes (base64) and id.
+async function signCall(chainId, entry, call, sequence) {
+  await checkSigner(basePath);
+  const body = transactionBody({ chainId, sender: fromHex(entry.id), publicKey: fromHex(entry.signingPublic),
                                  sequence: BigInt(sequence), contract: call.contract, method: call.method, args: call.args });
   const signed = await signTransaction(body, entry.signingKey);
-  const answer = await fetch("/v1/txs?wait=true&timeout_ms=15000", { method: "POST", credentials: "omit",
-    headers: { "Content-Type": "application/json" }, body: JSON.stringify({ transaction: b64(signed.bytes) }) });
+  return { transaction: b64(signed.bytes), id: signed.id };
+}
+
+async function committed(answer) {
   const result = await answer.json().catch(() => ({}));
   if (answer.status !== 200 || result.status !== "committed") {
-    throw new Error(result.result?.message ?? result.message ?? `the node answered ${answer.status}${result.status ? ` (${result.status})` : ""}`);
+    throw new Error(result.result?.message || result.message || `the node answered ${answer.status}${result.status ? ` (${result.status})` : ""}`);
   }
+  return result;
+}
+
+/// An access token for `entry`'s identity from POST /auth/token, as any client gets one: a client
+/// assertion signed here with a fresh random jti. Kept in this page's memory only.
+async function accessToken(entry, tokenURL) {
+  const jti = hex(crypto.getRandomValues(new Uint8Array(16)));
+  const form = new URLSearchParams({ grant_type: "client_credentials", client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                                     client_assertion: await assertion(entry, tokenURL, jti) });
+  const answer = await fetch("/auth/token", { method: "POST", credentials: "omit", body: form });
+  const result = await answer.json().catch(() => ({}));
+  if (answer.status !== 200 || !result.access_token) throw new Error(`no access token: ${result.error_description || result.message || result.error || answer.status}`);
+  return result.access_token;
+}
+
+/// Signs a patient call with `entry`'s key and submits it to POST /v1/txs with a bearer token the
+/// browser got for itself (the same admission as any client), waiting for its block. Answers the
+/// committed transaction's id; a refusal throws its message.
+export async function submitCall(page, entry, call, sequence) {
+  const signed = await signCall(page.chainId, entry, call, sequence);
+  const token = await accessToken(entry, page.tokenUrl);
+  await committed(await fetch("/v1/txs?wait=true&timeout_ms=15000", { method: "POST", credentials: "omit",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` }, body: JSON.stringify({ transaction: signed.transaction }) }));
+  return signed.id;
+}
+
+/// A new patient's membership.registerPatient (sequence 1), signed here. She has no identity yet, so
+/// no access token: it goes through the portal's sign-in form (its CSRF token), which submits only
+/// that call to the node's admission and contracts.
+export async function registerPatient(form, entry) {
+  const signed = await signCall(form.dataset.chainId, entry, calls.registerPatient({ agreementKey: entry.agreementPublic }), 1n);
+  const body = new URLSearchParams({ csrf: form.querySelector('input[name="csrf"]').value, transaction: signed.transaction });
+  await committed(await fetch(`${basePath}/patient/register`, { method: "POST", credentials: "same-origin", body }));
   return signed.id;
 }
 

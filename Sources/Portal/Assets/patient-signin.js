@@ -1,7 +1,7 @@
 // The sign-in page's patient card: make keys (and register them: membership.registerPatient signed
 // here), restore a backup, or open a custodian's handover file; then sign in with a client assertion
 // signed by the key this browser holds, answering the form's one-time challenge.
-import { assertion, calls, createKeys, download, loadPatient, restoreKeys, submitCall, FILE_BYTES_MAX } from "./patient-keys.js";
+import { assertion, createKeys, download, loadPatient, registerPatient, restoreKeys, FILE_BYTES_MAX } from "./patient-keys.js";
 
 const form = document.getElementById("patient-sign-in-form");
 const statusLine = document.getElementById("patient-key-status");
@@ -39,7 +39,7 @@ handle("patient-create-form", async () => {
   say("working", "Making your keys and sealing your backup…");
   const entry = await createKeys(passphrase);
   say("working", "Registering your key on the ledger (signed in this browser)…");
-  await submitCall(form.dataset.base, { chainId: form.dataset.chainId }, entry, calls.registerPatient({ agreementKey: entry.agreementPublic }), 1n);
+  await registerPatient(form, entry);
   download(entry.backup, `careledger-patient-${entry.id.slice(0, 12)}.json`);
   return `Registered as patient ${entry.id.slice(0, 12)}…; your backup file was saved. Sign in.`;
 });

@@ -61,7 +61,7 @@ function setupKeys() {
       say(statusLine, "working", "Making new keys and sealing your backup…");
       const next = await nextKeys(entry, passphrase);
       say(statusLine, "working", "Signing the key rotation with the handed-over key and waiting for its block…");
-      await submitCall(base, page, entry, calls.rotateKey({ signingKey: next.signingPublic, agreementKey: next.agreementPublic }), sequence);
+      await submitCall(page, entry, calls.rotateKey({ signingKey: next.signingPublic, agreementKey: next.agreementPublic }), sequence);
       entry = await next.adopt();
       sequence += 1n;
       // No reload: it could cancel the backup's download.
@@ -90,7 +90,7 @@ function setupConsents() {
     button.addEventListener("click", async () => {
       button.disabled = true;
       try {
-        await submitCall(base, page, entry, calls.consentRevoke({ patient: page.id, consent: button.dataset.consent }), sequence);
+        await submitCall(page, entry, calls.consentRevoke({ patient: page.id, consent: button.dataset.consent }), sequence);
         reloadWith("Consent revoked: from the next block it allows nothing.");
       } catch (error) { say(statusLine, "error", `Not revoked: ${error.message}`); button.disabled = false; }
     });
@@ -116,7 +116,7 @@ function setupConsents() {
     grantStatus.dataset.state = "working";
     grantStatus.textContent = "Signing in this browser and waiting for the block…";
     try {
-      const id = await submitCall(base, page, entry, calls.consentGrant({ patient: page.id, grantee, categories, purposes, actions, endMs }), sequence);
+      const id = await submitCall(page, entry, calls.consentGrant({ patient: page.id, grantee, categories, purposes, actions, endMs }), sequence);
       reloadWith(`Consent granted (${id.slice(0, 12)}…): it takes effect from the next block.`);
     } catch (error) {
       grantStatus.dataset.state = "error";

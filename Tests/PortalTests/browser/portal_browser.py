@@ -21,6 +21,7 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -201,7 +202,8 @@ def main():
 def patient_story(base, handover, code, backup_passphrase, clinic_id, output, downloads, markers):
     os.makedirs(output, exist_ok=True)
     driver = make_driver(downloads)
-    wait = WebDriverWait(driver, WAIT_SECONDS)
+    # Granting and revoking reload the page: an element found before the reload goes stale; ask again.
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
 
     def shot(name):
         path = os.path.join(output, name)
