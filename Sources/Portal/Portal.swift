@@ -112,18 +112,8 @@ public enum Portal {
         }
     }
 
-    /// Parses `a=b&c=d` (percent-decoding, `+` as space); the first of duplicate names counts.
-    static func parseForm(_ text: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            guard let name = parts.first, !name.isEmpty, out[name] == nil else { continue }
-            out[name] = parts.count > 1 ? parts[1] : ""
-        }
-        return out
-    }
+    /// The fields of a form body (`FormEncoding`).
+    static func parseForm(_ text: String) -> [String: String] { FormEncoding.fields(text) }
 
     /// A `multipart/form-data` body of at most `limit` bytes, decoded as `Form` (MultipartKit).
     static func multipartForm<Form: Decodable>(_ request: Request, limit: Int, as type: Form.Type) async throws -> Form {

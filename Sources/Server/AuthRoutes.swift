@@ -40,16 +40,6 @@ enum AuthRoutes {
         }
     }
 
-    /// Parses `a=b&c=d` with percent-decoding and `+` as space; later duplicates are ignored.
-    static func parseForm(_ text: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map {
-                String($0).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? ""
-            }
-            guard let name = parts.first, !name.isEmpty, out[name] == nil else { continue }
-            out[name] = parts.count > 1 ? parts[1] : ""
-        }
-        return out
-    }
+    /// The fields of a form body (`FormEncoding`).
+    static func parseForm(_ text: String) -> [String: String] { FormEncoding.fields(text) }
 }

@@ -25,7 +25,8 @@ function database() {
     request.onerror = () => reject(request.error);
   });
 }
-async function stored(mode, body) {
+/** A request on the portal's IndexedDB key store (also the staff key's, signin.js). */
+export async function stored(mode, body) {
   const db = await database();
   return new Promise((resolve, reject) => {
     const request = body(db.transaction("keys", mode).objectStore("keys"));

@@ -1,6 +1,7 @@
 // Sign-in with a key held in this browser: a staff key file (plain) is imported into WebCrypto as a
 // non-extractable Ed25519 key kept in IndexedDB; signing in signs a SMART client assertion whose jti
 // is the node's one-time challenge. The private key never leaves WebCrypto, and never the browser.
+import { stored } from "./patient-keys.js";
 const form = document.getElementById("browser-key-form");
 const statusLine = document.getElementById("browser-key-status");
 const submit = document.getElementById("browser-key-submit");
@@ -15,22 +16,6 @@ function base64url(bytes) {
 function fromBase64(text) { return Uint8Array.from(atob(text.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)); }
 function hex(bytes) { return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(""); }
 
-function database() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open("careledger-portal", 1);
-    request.onupgradeneeded = () => request.result.createObjectStore("keys");
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-async function stored(mode, body) {
-  const db = await database();
-  return new Promise((resolve, reject) => {
-    const request = body(db.transaction("keys", mode).objectStore("keys"));
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
 const load = () => stored("readonly", (s) => s.get("staff"));
 const save = (value) => stored("readwrite", (s) => s.put(value, "staff"));
 const remove = () => stored("readwrite", (s) => s.delete("staff"));
