@@ -412,7 +412,7 @@ public struct SearchQuery: Sendable {
             return .exact(text)
         case (.value, .date):
             let (prefix, body) = Self.prefix(text)
-            guard let (lo, hi) = SearchValues.interval(body) else {
+            guard let (lo, hi) = SearchValues.searchInterval(body) else {
                 throw .invalid("\(parameter.name): “\(text.prefix(80))” is not a FHIR date or dateTime (with an optional eq, ne, lt, le, gt, ge, sa, eb or ap prefix)")
             }
             return .rows(try dateRows(parameter.name, prefix: prefix, lo: lo, hi: hi))
@@ -498,7 +498,7 @@ public struct SearchQuery: Sendable {
         switch parameter.components[1].kind {
         case .date:
             let (prefix, body) = Self.prefix(parts[1])
-            guard let (lo, hi) = SearchValues.interval(body) else { throw .invalid("\(parameter.name): “\(parts[1].prefix(80))” is not a date") }
+            guard let (lo, hi) = SearchValues.searchInterval(body) else { throw .invalid("\(parameter.name): “\(parts[1].prefix(80))” is not a date") }
             second = .date(prefix: prefix, lo: lo, hi: hi)
         case .number:
             let (prefix, body) = Self.prefix(parts[1])
@@ -520,7 +520,7 @@ public struct SearchQuery: Sendable {
     /// A blind date criterion: a FHIR date or dateTime with any prefix, as the interval it covers.
     static func dateRange(_ text: String, for parameter: SearchParameter) throws(FHIRError) -> Value {
         let (prefix, body) = Self.prefix(text)
-        guard let (lo, hi) = SearchValues.interval(body) else {
+        guard let (lo, hi) = SearchValues.searchInterval(body) else {
             throw .invalid("\(parameter.name): “\(text.prefix(80))” is not a FHIR date or dateTime (with an optional eq, ne, lt, le, gt, ge, sa, eb or ap prefix)")
         }
         if prefix == "ap", let wide = SearchValues.approximately(lo: lo, hi: hi) { return .blindDate(prefix: prefix, lo: wide.lo, hi: wide.hi) }

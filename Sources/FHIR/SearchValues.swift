@@ -29,6 +29,27 @@ public enum SearchValues {
         return (range.lo, range.hi.utf8.count == 20 ? range.hi : openEnd)
     }
 
+    /// The interval of a search value: a FHIR date, dateTime or instant, or a time given to the
+    /// minute or the hour (`2013-01-14T10:00`, `2013-01-14T10`, a zone after it or UTC), which
+    /// covers that minute or hour (R4 §3.1.1.4.2: a value's precision is its range).
+    public static func searchInterval(_ text: String) -> (lo: String, hi: String)? {
+        if let interval = interval(text) { return interval }
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 13, bytes[10] == UInt8(ascii: "T") else { return nil }
+        var zoneStart = bytes.count
+        if let index = bytes[11...].firstIndex(where: { $0 == UInt8(ascii: "Z") || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "-") }) { zoneStart = index }
+        let time = String(decoding: bytes[11..<zoneStart], as: UTF8.self), zone = zoneStart < bytes.count ? String(decoding: bytes[zoneStart...], as: UTF8.self) : "Z"
+        let seconds: Int64
+        switch time.utf8.count {
+        case 2: seconds = 3_600
+        case 5: seconds = 60
+        default: return nil
+        }
+        let padded = String(decoding: bytes[..<11], as: UTF8.self) + time + (seconds == 3_600 ? ":00:00" : ":00") + zone
+        guard let start = interval(padded), let ms = FHIRDateTime.milliseconds(start.lo) else { return nil }
+        return (start.lo, FHIRDateTime.format(Date(timeIntervalSince1970: TimeInterval(ms / 1_000 + seconds))))
+    }
+
     /// `ap` for dates: the interval widened on each side by a tenth of its length, at least a day.
     public static func approximately(lo: String, hi: String) -> (lo: String, hi: String)? {
         guard let start = FHIRDateTime.milliseconds(lo), let stop = hi == openEnd ? start + 86_400_000 : FHIRDateTime.milliseconds(hi) else { return nil }

@@ -235,6 +235,10 @@ struct SearchValueTests {
         #expect(SearchValues.intervals(["event": ["2011-05-17"], "repeat": ["boundsPeriod": ["start": "2011-05-01"]]]).count == 2)
         #expect(SearchValues.intervals(["start": "not a date"]).isEmpty)
         #expect(SearchValues.intervals("2011-05-17T10:00:00+02:00").map(\.lo) == ["2011-05-17T08:00:00Z"])
+        // Search values may stop at the minute or the hour (R4 §3.1.1.4.2).
+        #expect(SearchValues.searchInterval("2011-05-17T10:20").map { [$0.lo, $0.hi] } == ["2011-05-17T10:20:00Z", "2011-05-17T10:21:00Z"])
+        #expect(SearchValues.searchInterval("2011-05-17T10+02:00").map { [$0.lo, $0.hi] } == ["2011-05-17T08:00:00Z", "2011-05-17T09:00:00Z"])
+        #expect(SearchValues.searchInterval("2011-05-17T1") == nil && SearchValues.searchInterval("2011-05-17T10:2") == nil)
     }
 }
 

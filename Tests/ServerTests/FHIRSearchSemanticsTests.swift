@@ -87,6 +87,10 @@ struct FHIRSearchSemanticsTests {
                 ("Observation?date=2021", ["o1", "o3", "o4"]),
                 ("Observation?date=gt2021-03-05T04:00:00Z", ["o1", "o3", "o4"]),
                 ("Observation?date=ge2021-03-05T04:30:00Z", ["o1", "o3", "o4"]),
+                ("Observation?date=2021-03-05T04:30", ["o1", "o4"]),       // a partial time: that minute
+                ("Observation?date=2021-03-04T23:30-05:00", ["o1", "o4"]),
+                ("Observation?date=2021-03-05T04", ["o1", "o4"]),          // that hour
+                ("Observation?date=2021-03-05T05", []),
                 ("Observation?date=lt2021-03-05T04:30:00Z", ["o2", "o3", "o5", "o6"]),   // the year 2021 starts before
                 ("Observation?date=eb2021", ["o2", "o5", "o6"]),
                 ("Observation?_lastUpdated=gt2000&code=8480-6", ["o1", "o4"]),
