@@ -464,27 +464,13 @@ struct CivilDay: Comparable, Sendable {
         return CivilDay(year: y, month: m, day: d)
     }
 
-    /// Days since 1970-01-01 (H. Hinnant's days-from-civil).
-    var ordinal: Int {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
-    }
+    /// Days since 1970-01-01.
+    var ordinal: Int { CivilCalendar.daysSince1970(year: year, month: month, day: day) }
 
     /// The day `ordinal` days after 1970-01-01.
     init(ordinal: Int) {
-        let z = ordinal + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        self.init(year: yoe + era * 400 + (month <= 2 ? 1 : 0), month: month, day: day)
+        let date = CivilCalendar.date(daysSince1970: ordinal)
+        self.init(year: date.year, month: date.month, day: date.day)
     }
 
     /// The first day of the next month.
