@@ -69,8 +69,14 @@ let package = Package(
         .target(
             name: "FHIR",
             dependencies: ["LedgerCore", "Contracts", "Vault"],
-            swiftSettings: strict
+            exclude: ["Tables"],
+            swiftSettings: strict,
+            plugins: ["EmbedTables"]
         ),
+        // The tables scripts/ generates from the FHIR standard are data (FHIR/Tables/*.tsv); this plugin and its
+        // tool compile each into an `enum <Name> { static let table }` at build time.
+        .plugin(name: "EmbedTables", capability: .buildTool(), dependencies: ["embed-table"]),
+        .executableTarget(name: "embed-table", swiftSettings: strict),
         // Orderer protocol, the SoloOrderer, and the etcd client the consortium's orderer builds on.
         .target(
             name: "Ordering",

@@ -28,7 +28,7 @@ public struct FHIRValidationIssue: Sendable, Equatable, CustomStringConvertible 
 }
 
 /// Structural validation of FHIR R4 JSON resources against the official R4 definitions (generated into
-/// `Generated/R4Definitions.swift` by `scripts/generate-fhir-tables.py`): known resource types and
+/// `Tables/R4Definitions.tsv` by `scripts/generate-fhir-tables.py`): known resource types and
 /// elements, JSON types, cardinality, choice types, primitive formats (the StructureDefinitions'
 /// regexes), codes of required bindings, the shape of `Reference.reference`, recursively through
 /// datatypes, backbone elements, `contained` resources and Bundle entries.

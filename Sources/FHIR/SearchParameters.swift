@@ -214,7 +214,7 @@ public enum SearchParameters {
 
     /// Parameters of the standard left out, with the reason (for the docs and the tests).
     public static var notServed: [(type: String, name: String, why: String)] {
-        var out = R4SearchParameterTable.skipped.split(separator: "\n").compactMap { line -> (String, String, String)? in
+        var out = R4SearchParameterTable.table.split(separator: "\n").compactMap { line -> (String, String, String)? in
             let columns = line.split(separator: "\t", omittingEmptySubsequences: false)
             return columns.count == 4 ? (String(columns[0]), String(columns[1]), String(columns[3])) : nil
         }

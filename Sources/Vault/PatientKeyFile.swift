@@ -1,6 +1,6 @@
 public import Crypto
 import CryptoExtras
-public import Foundation
+import Foundation
 public import LedgerCore
 
 /// A patient's private keys sealed under a passphrase in the format the portal's browser code writes

@@ -498,4 +498,11 @@ struct FHIRValidationTests {
         }
         #expect(throws: Never.self) { try FHIRJSON.conform(try parse(#"{"resourceType":"Observation","status":"final","code":{"text":"x"}}"#)) }
     }
+
+    @Test(.enabled(if: SharedData.has("data/fhir-r4-core") && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"),
+                   SharedData.reason("data/fhir-r4-core")))
+    func theCommittedDefinitionsAreTheGeneratorsOutput() async throws {
+        #expect(try await SharedData.generatorReproduces("generate-fhir-tables.py", "Sources/FHIR/Tables/R4Definitions.tsv"),
+                "rerun scripts/generate-fhir-tables.py and commit its output")
+    }
 }

@@ -137,14 +137,14 @@ struct StandardSearchParameterTests {
     @Test(.enabled(if: SharedData.has("data/fhir-r4-core") && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"),
                    SharedData.reason("data/fhir-r4-core")))
     func theCommittedTableIsTheGeneratorsOutput() async throws {
-        #expect(try await SharedData.generatorReproduces("generate-search-parameters.py", "Sources/FHIR/Generated/R4SearchParameters.swift"),
+        #expect(try await SharedData.generatorReproduces("generate-search-parameters.py", "Sources/FHIR/Tables/R4SearchParameterTable.tsv"),
                 "rerun scripts/generate-search-parameters.py and commit its output")
     }
 
     @Test(.enabled(if: SharedData.has("data/fhir-r4-core") && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"),
                    SharedData.reason("data/fhir-r4-core")))
     func theCommittedHierarchiesAreTheGeneratorsOutput() async throws {
-        #expect(try await SharedData.generatorReproduces("generate-code-hierarchies.py", "Sources/FHIR/Generated/R4CodeHierarchies.swift"),
+        #expect(try await SharedData.generatorReproduces("generate-code-hierarchies.py", "Sources/FHIR/Tables/R4CodeHierarchyTable.tsv"),
                 "rerun scripts/generate-code-hierarchies.py and commit its output")
     }
 

@@ -1,12 +1,6 @@
 public import LedgerCore
 
 extension TelehealthContract {
-    /// The telehealth contract's methods.
-    public enum Method: String, ContractMethods {
-        case open, join, end
-        public static let contract = "telehealth"
-    }
-
     /// telehealth.open: a clinician opens a session with an active patient.
     public struct Open: ContractMethod, Equatable {
         public static let method = Method.open
@@ -54,5 +48,11 @@ extension TelehealthContract {
             try Check.int(messageCount, CodingKeys.messageCount, in: 0...TelehealthContract.messageCountMax)
             try Check.timeMs(endMs, CodingKeys.endMs)
         }
+    }
+
+    /// The telehealth contract's methods.
+    public enum Method: String, ContractMethods {
+        case open, join, end
+        public static let contract = "telehealth"
     }
 }

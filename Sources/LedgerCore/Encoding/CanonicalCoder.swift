@@ -702,7 +702,32 @@ struct KeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 }
 
-struct UnkeyedEncoding: UnkeyedEncodingContainer {
+/// What the unkeyed and single-value encoding containers (of the value tree and of the byte
+/// encoder) write alike: every integer width through one `encodeInteger`, which refuses a value
+/// outside Int64, and floats refused, since the canonical encoding has none.
+protocol CanonicalScalarEncoding {
+    /// The path of the value about to be written, for errors.
+    var nextPath: [any CodingKey] { get }
+    /// Writes an integer as the next value; throws when it does not fit a signed 64-bit integer.
+    mutating func encodeInteger<I: FixedWidthInteger>(_ value: I) throws
+}
+
+extension CanonicalScalarEncoding {
+    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: nextPath) }
+    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: nextPath) }
+    mutating func encode(_ value: Int) throws { try encodeInteger(value) }
+    mutating func encode(_ value: Int8) throws { try encodeInteger(value) }
+    mutating func encode(_ value: Int16) throws { try encodeInteger(value) }
+    mutating func encode(_ value: Int32) throws { try encodeInteger(value) }
+    mutating func encode(_ value: Int64) throws { try encodeInteger(value) }
+    mutating func encode(_ value: UInt) throws { try encodeInteger(value) }
+    mutating func encode(_ value: UInt8) throws { try encodeInteger(value) }
+    mutating func encode(_ value: UInt16) throws { try encodeInteger(value) }
+    mutating func encode(_ value: UInt32) throws { try encodeInteger(value) }
+    mutating func encode(_ value: UInt64) throws { try encodeInteger(value) }
+}
+
+struct UnkeyedEncoding: UnkeyedEncodingContainer, CanonicalScalarEncoding {
     let node: EncodingNode
     let path: [any CodingKey]
     var codingPath: [any CodingKey] { path }
@@ -724,18 +749,8 @@ struct UnkeyedEncoding: UnkeyedEncodingContainer {
     mutating func encodeNil() { append(.null) }
     mutating func encode(_ value: Bool) { append(.bool(value)) }
     mutating func encode(_ value: String) { append(.string(value)) }
-    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: path + [nextKey]) }
-    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: path + [nextKey]) }
-    mutating func encode(_ value: Int) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: Int8) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: Int16) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: Int32) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: Int64) throws { append(.int(value)) }
-    mutating func encode(_ value: UInt) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: UInt8) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: UInt16) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: UInt32) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
-    mutating func encode(_ value: UInt64) throws { append(try _CanonicalEncoder.int(value, path: path + [nextKey])) }
+    var nextPath: [any CodingKey] { path + [nextKey] }
+    mutating func encodeInteger<I: FixedWidthInteger>(_ value: I) throws { append(try _CanonicalEncoder.int(value, path: nextPath)) }
     mutating func encode<T: Encodable>(_ value: T) throws { append(try _CanonicalEncoder.slot(value, path: path + [nextKey])) }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -761,7 +776,7 @@ struct UnkeyedEncoding: UnkeyedEncodingContainer {
     }
 }
 
-struct SingleEncoding: SingleValueEncodingContainer {
+struct SingleEncoding: SingleValueEncodingContainer, CanonicalScalarEncoding {
     let node: EncodingNode
     let path: [any CodingKey]
     var codingPath: [any CodingKey] { path }
@@ -771,18 +786,8 @@ struct SingleEncoding: SingleValueEncodingContainer {
     mutating func encodeNil() { set(.null) }
     mutating func encode(_ value: Bool) { set(.bool(value)) }
     mutating func encode(_ value: String) { set(.string(value)) }
-    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: path) }
-    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: path) }
-    mutating func encode(_ value: Int) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: Int8) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: Int16) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: Int32) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: Int64) throws { set(.int(value)) }
-    mutating func encode(_ value: UInt) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: UInt8) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: UInt16) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: UInt32) throws { set(try _CanonicalEncoder.int(value, path: path)) }
-    mutating func encode(_ value: UInt64) throws { set(try _CanonicalEncoder.int(value, path: path)) }
+    var nextPath: [any CodingKey] { path }
+    mutating func encodeInteger<I: FixedWidthInteger>(_ value: I) throws { set(try _CanonicalEncoder.int(value, path: path)) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         switch try _CanonicalEncoder.slot(value, path: path) {
         case .value(let v): node.state = .value(v)
@@ -1203,7 +1208,7 @@ struct KeyedBytes<Key: CodingKey>: KeyedEncodingContainerProtocol {
     }
 }
 
-struct UnkeyedBytes: UnkeyedEncodingContainer {
+struct UnkeyedBytes: UnkeyedEncodingContainer, CanonicalScalarEncoding {
     let encoder: _ByteEncoder
     let frame: Int
     let id: Int
@@ -1224,26 +1229,16 @@ struct UnkeyedBytes: UnkeyedEncodingContainer {
     /// The key of the element just counted.
     private var lastKey: IndexKey { IndexKey(encoder.frames[frame].count - 1) }
 
+    var nextPath: [any CodingKey] { encoder.path + [IndexKey(count)] }
+
     @inline(__always)
-    private func int<I: FixedWidthInteger>(_ value: I) throws {
+    mutating func encodeInteger<I: FixedWidthInteger>(_ value: I) throws {
         if element() { try encoder.writeInt(value, path: encoder.path + [lastKey]) }
     }
 
     mutating func encodeNil() { if element() { encoder.writer.write(.null) } }
     mutating func encode(_ value: Bool) { if element() { encoder.writer.writeBool(value) } }
     mutating func encode(_ value: String) { if element() { encoder.writer.write(string: value) } }
-    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: encoder.path + [IndexKey(count)]) }
-    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: encoder.path + [IndexKey(count)]) }
-    mutating func encode(_ value: Int) throws { try int(value) }
-    mutating func encode(_ value: Int8) throws { try int(value) }
-    mutating func encode(_ value: Int16) throws { try int(value) }
-    mutating func encode(_ value: Int32) throws { try int(value) }
-    mutating func encode(_ value: Int64) throws { if element() { encoder.writer.write(int: value) } }
-    mutating func encode(_ value: UInt) throws { try int(value) }
-    mutating func encode(_ value: UInt8) throws { try int(value) }
-    mutating func encode(_ value: UInt16) throws { try int(value) }
-    mutating func encode(_ value: UInt32) throws { try int(value) }
-    mutating func encode(_ value: UInt64) throws { try int(value) }
     mutating func encode<T: Encodable>(_ value: T) throws {
         if element() { try encoder.encodeNested(value, key: lastKey) }
     }
@@ -1270,7 +1265,7 @@ struct UnkeyedBytes: UnkeyedEncodingContainer {
     }
 }
 
-struct SingleBytes: SingleValueEncodingContainer {
+struct SingleBytes: SingleValueEncodingContainer, CanonicalScalarEncoding {
     let encoder: _ByteEncoder
     let frame: Int
     let id: Int
@@ -1285,26 +1280,16 @@ struct SingleBytes: SingleValueEncodingContainer {
         return true
     }
 
+    var nextPath: [any CodingKey] { encoder.path }
+
     @inline(__always)
-    private func int<I: FixedWidthInteger>(_ value: I) throws {
+    mutating func encodeInteger<I: FixedWidthInteger>(_ value: I) throws {
         if begin() { try encoder.writeInt(value, path: encoder.path) }
     }
 
     mutating func encodeNil() { if begin() { encoder.writer.write(.null) } }
     mutating func encode(_ value: Bool) { if begin() { encoder.writer.writeBool(value) } }
     mutating func encode(_ value: String) { if begin() { encoder.writer.write(string: value) } }
-    mutating func encode(_ value: Double) throws { throw _CanonicalEncoder.float(path: encoder.path) }
-    mutating func encode(_ value: Float) throws { throw _CanonicalEncoder.float(path: encoder.path) }
-    mutating func encode(_ value: Int) throws { try int(value) }
-    mutating func encode(_ value: Int8) throws { try int(value) }
-    mutating func encode(_ value: Int16) throws { try int(value) }
-    mutating func encode(_ value: Int32) throws { try int(value) }
-    mutating func encode(_ value: Int64) throws { if begin() { encoder.writer.write(int: value) } }
-    mutating func encode(_ value: UInt) throws { try int(value) }
-    mutating func encode(_ value: UInt8) throws { try int(value) }
-    mutating func encode(_ value: UInt16) throws { try int(value) }
-    mutating func encode(_ value: UInt32) throws { try int(value) }
-    mutating func encode(_ value: UInt64) throws { try int(value) }
     /// A wrapper encoding its wrapped value: the same value, so no frame and no path step; the
     /// wrapped value's containers are this frame's.
     mutating func encode<T: Encodable>(_ value: T) throws {
