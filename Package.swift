@@ -146,6 +146,7 @@ let package = Package(
                 .embedInCode("Assets/patient.mustache"), .embedInCode("Assets/consents.mustache"), .embedInCode("Assets/access-log.mustache"),
                 .embedInCode("Assets/canonical.js"), .embedInCode("Assets/patient-keys.js"), .embedInCode("Assets/patient-signin.js"),
                 .embedInCode("Assets/patient.js"), .embedInCode("Assets/tx-vectors.json"),
+                .embedInCode("Assets/anomalies.mustache"), .embedInCode("Assets/network.mustache"),
             ],
             swiftSettings: strict
         ),
@@ -216,7 +217,7 @@ let package = Package(
         ], swiftSettings: strict),
         .testTarget(name: "OrderingTests", dependencies: ["Ordering", "LedgerCore", "Node", "Contracts", "Storage"], swiftSettings: strict),
         .testTarget(name: "NodeTests", dependencies: [
-            "Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"),
+            "Node", "Contracts", "Storage", "Ordering", "LedgerCore", "Vault", "Services", .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: strict),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Services", "Node", "Storage", "Contracts", "LedgerCore", "FHIR", "Vault",

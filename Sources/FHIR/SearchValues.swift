@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// How plain search values are written in the index so that string order is value order, and
 /// how a stored value is tested against a search value with a prefix (FHIR R4 §3.1.1.5.6).

@@ -540,6 +540,9 @@ extension LedgerNode {
     /// node (no attestations) the committed height.
     public nonisolated var finalHeight: UInt64 { attests ? finalHeightValue.withLock { $0 } : height }
 
+    /// True on a consortium node: it attests its blocks and counts the other organizations' attestations.
+    public nonisolated var isAttesting: Bool { attests }
+
     /// Where the consortium stands on this node's blocks.
     public var finalityStatus: FinalityStatus {
         FinalityStatus(quorum: finality?.quorum ?? 1, finalHeight: finalHeight, divergence: divergence,

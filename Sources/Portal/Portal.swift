@@ -24,6 +24,7 @@ public enum Portal {
         }
         SignInRoutes.add(to: group, backend)
         ExplorerRoutes.add(to: group, backend)
+        AuditRoutes.add(to: group, backend)
         PatientRoutes.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {

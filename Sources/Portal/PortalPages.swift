@@ -16,7 +16,8 @@ enum PortalPages {
             ("layout", PackageResources.layout_mustache), ("signin", PackageResources.signin_mustache),
             ("explorer", PackageResources.explorer_mustache), ("error", PackageResources.error_mustache),
             ("patient", PackageResources.patient_mustache), ("consents", PackageResources.consents_mustache),
-            ("access-log", PackageResources.access_log_mustache),
+            ("access-log", PackageResources.access_log_mustache), ("anomalies", PackageResources.anomalies_mustache),
+            ("network", PackageResources.network_mustache),
         ]
         for (name, bytes) in templates {
             do { try library.register(String(decoding: bytes, as: UTF8.self), named: name) } catch {

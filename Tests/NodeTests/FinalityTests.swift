@@ -3,6 +3,7 @@ import Foundation
 import LedgerCore
 @testable import Node
 import Ordering
+import Services
 import Storage
 import Testing
 
@@ -126,6 +127,11 @@ struct NodeFinalityTests {
         #expect(chain.node.finalHeight >= status.height)
         #expect(Set(try chain.store.attestations(height: status.height).map(\.attester)) == [chain.hospital.derivedID, chain.clinic.derivedID])
         #expect(try chain.store.finalHeight() == status.height)
+        // The network page's view: both organizations attested this node's values at that height.
+        let network = try await NetworkStatus.of(chain.node)
+        #expect(network.consortium && network.quorum == 2 && network.finalHeight == status.height && network.failure == nil)
+        #expect(Set(network.attesters.map(\.id)) == [chain.hospital.derivedID, chain.clinic.derivedID])
+        #expect(network.attesters.allSatisfy { $0.height == status.height && $0.agrees })
 
         // The final height survives a restart.
         try await chain.restart()
@@ -159,6 +165,10 @@ struct NodeFinalityTests {
         #expect(divergence.height == status.height && divergence.theirs.stateRoot == other.stateRoot && divergence.ours.stateRoot == header.stateRoot)
         let failure = try #require(await chain.node.failureError)
         #expect("\(failure)".contains(header.stateRoot.hex) && "\(failure)".contains(other.stateRoot.hex), "\(failure)")
+        // The network page's view: halted, diverged, and both organizations disagreeing with this node.
+        let network = try await NetworkStatus.of(chain.node)
+        #expect(network.failure != nil && network.divergence?.contains(other.stateRoot.hex) == true)
+        #expect(network.attesters.count == 2 && network.attesters.allSatisfy { !$0.agrees && $0.height == status.height })
         let refused = await chain.node.submit([chain.anchor(chain.hospital, "two")])
         #expect(throws: AdmissionError.self) { try refused[0].get() }
         #expect(chain.node.finalHeight < status.height)
