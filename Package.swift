@@ -175,7 +175,7 @@ let package = Package(
         .target(
             name: "Demo",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "ConsortiumNetwork",
+                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "Portal", "FHIR", "Services", "Console", "ConsortiumNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

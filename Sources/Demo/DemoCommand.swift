@@ -5,6 +5,8 @@ import Crypto
 import Foundation
 import LedgerCore
 import Node
+import Portal
+import Server
 import Services
 import Storage
 import Vault
@@ -25,6 +27,14 @@ public struct DemoCommand: AsyncParsableCommand {
     @Option(help: "Anchors committed in the bulk chapter.") var bulk = 2_000
     @Flag(help: "Tell the records story over a local consortium instead: 3 etcd members and a node process per organization (needs etcd: apt-get install etcd-server).")
     var network = false
+    @Flag(help: "After the story, keep the node running and serve the web portal, /v1 and /fhir until Ctrl-C; prints the URL, the identities to sign in with and the patient's key backup to import.")
+    var serve = false
+    @Option(help: "The port --serve listens on, on 127.0.0.1 (0 picks a free one).") var port = 8080
+
+    public func validate() throws {
+        if serve, network { throw ValidationError("--serve runs on the embedded node; it does not go with --network") }
+        if !(0...65_535).contains(port) { throw ValidationError("--port must be 0…65535") }
+    }
 
     public func run() async throws {
         guard (1...100_000).contains(bulk) else { throw CLIError("--bulk must be 1…100000") }
@@ -48,10 +58,55 @@ public struct DemoCommand: AsyncParsableCommand {
         if !keep { directory.keyCost = ScryptCost(logN: 12, r: 8, p: 1) }
         var script = DemoScript(directory: directory, bulk: bulk)
         try await script.run()
+        if serve { return try await Self.serve(directory, passphrase: passphrase, port: port, kept: keep) }
         Terminal.line("")
         Terminal.line(keep ? "Data kept in \(root.path) — its key files are sealed with the passphrase \(passphrase): try "
                         + "`CARELEDGER_PASSPHRASE='\(passphrase)' careledger verify --data \(root.path)`."
                       : "Demo data removed. Run with --data DIR to keep it.")
+    }
+}
+
+extension DemoCommand {
+    /// The identities `--serve` offers to sign in with, and what each may do in the portal.
+    static let staff: [(name: String, does: String)] = [
+        ("general-hospital", "the hospital (custodian): explorer, access anomalies, network"),
+        ("dr-rivera", "the hospital's clinician"), ("dr-chen", "the clinic's clinician"),
+        ("claims-agent", "the health plan's claims agent"), ("pharmacist-lee", "the pharmacy's pharmacist"),
+    ]
+
+    /// Serves the demo's node until Ctrl-C: the portal, /v1 and /fhir, as `careledger node --port` does.
+    static func serve(_ directory: DataDirectory, passphrase: String, port: Int, kept: Bool) async throws {
+        // The patient's keys as a backup file the portal's browser code imports (a passphrase of its own).
+        let patient = try directory.loadKey("patient")
+        let backupPassphrase = "demo-" + Hex.encode(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0.prefix(8)) })
+        let backup = try PatientKeyFile.seal(.init(kind: .backup, keys: patient), id: patient.derivedID, passphrase: backupPassphrase)
+        let backupURL = directory.url.appendingPathComponent("patient-backup.json")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(backup).write(to: backupURL, options: .atomic)
+        let keyFiles = staff.map { (path: directory.keyURL($0.name).path, does: $0.does) }
+        let ledger = try await LocalLedger.open(directory, blockDelayMs: 5)
+        do {
+            try await LedgerServer.serve(ledger, directory: directory, host: "127.0.0.1", port: port, publicURL: nil, tls: nil,
+                                         anchorFailed: { Terminal.error("audit anchor failed: \($0)") }) { url, peerPort in
+                guard peerPort == nil else { return }
+                // One write, so that a script reading the output sees the URL and the identities together.
+                var lines = ["", "listening on \(url)", "Serving the demo's node until Ctrl-C:",
+                             "  portal  \(url)\(Portal.basePath)",
+                             "  API     \(url)/v1 (\(url)/v1/openapi.json), FHIR R4 at \(url)/fhir",
+                             "Staff sign in under “With your key file”, with the passphrase \(passphrase):"]
+                lines += keyFiles.map { "  \($0.path)  — \($0.does)" }
+                lines += ["The patient signs in with keys held in her browser: “Restore my backup file”, with",
+                          "  \(backupURL.path)  and the passphrase \(backupPassphrase)"]
+                if !kept { lines.append("The data is deleted when the node stops (run with --data DIR to keep it).") }
+                Terminal.line(lines.joined(separator: "\n"))
+            }
+        } catch {
+            await ledger.close()
+            throw error
+        }
+        await ledger.close()
+        Terminal.line("stopped at height \(await ledger.node.headHeader.height)")
     }
 }
 

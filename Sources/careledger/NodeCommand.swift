@@ -82,37 +82,27 @@ struct NodeCommand: AsyncParsableCommand {
             }
         }
         if let port {
-            let nodeKeys = try options.directory.loadKey(ledger.settings.nodeKey)
-            // The URL must be known before serving (it is the token audience), so port 0 is resolved now.
-            let port = port == 0 ? try LedgerServer.freePort(host: host) : port
-            let url = publicURL ?? "\(tls == nil ? "http" : "https")://\(urlHost(host)):\(port)"
-            let tokens = await TokenAuthority(nodeKeys: nodeKeys, chainId: ledger.settings.chainId, publicURL: url,
-                                              usedAssertions: try SQLiteUsedAssertions(path: options.directory.usedAssertionsPath))
-            let services = ServerServices(node: ledger.node, nodeKeys: nodeKeys, tokens: tokens, fhir: ledger.fhir,
-                                          recordPeer: ledger.recordPeer, endorser: ledger.endorser)
-            // Reads over HTTP append to the audit log; its tree head goes on-chain within 250 ms.
-            let anchorer = try options.directory.loadKey(ledger.settings.administrator)
-            let anchoring = Task {
-                while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(250))
-                    do { try await ledger.fhir.anchorAudit(anchorer: anchorer) } catch { Terminal.error("audit anchor failed: \(error)") }
-                }
-            }
-            defer { anchoring.cancel() }
-            let host = self.host
             if let tls {
                 Terminal.line("TLS: \(tls.certificatePath) (\(tls.subject), valid until \(ISO8601DateFormatter().string(from: tls.notValidAfter)))")
                 for warning in tls.warnings { Terminal.error("warning: \(warning)") }
             }
             // Serves until SIGINT/SIGTERM, then drains in-flight requests.
-            let peer = ledger.peerTLS.flatMap { peerTLS in ledger.settings.consortium?.peerPort.map { (tls: peerTLS, port: $0) } }
+            let host = self.host
+            var stopped: (any Error)?
             do {
-                try await LedgerServer.serve(services, host: host, port: port, tls: tls, peer: peer) { peerPort in
-                    Terminal.line(peerPort.map { "peer listener (mutual TLS) on https://\(urlHost(host)):\($0)" }
-                                  ?? "listening on \(tokens.publicURL)\nportal on \(tokens.publicURL)\(Portal.basePath) (staff sign in with their key file)")
+                try await LedgerServer.serve(ledger, directory: options.directory, host: host, port: port, publicURL: publicURL, tls: tls,
+                                             anchorFailed: { Terminal.error("audit anchor failed: \($0)") }) { url, peerPort in
+                    Terminal.line(peerPort.map { "peer listener (mutual TLS) on https://\(LedgerServer.urlHost(host)):\($0)" }
+                                  ?? "listening on \(url)\nportal on \(url)\(Portal.basePath) (staff sign in with their key file)")
                 }
             } catch {
                 Terminal.error("HTTP server stopped: \(error)")
+                stopped = error
+            }
+            if let stopped {
+                await ledger.close()
+                printer.cancel()
+                throw stopped
             }
         } else {
             await waitForTerminationSignal()
@@ -123,9 +113,6 @@ struct NodeCommand: AsyncParsableCommand {
         Terminal.line("stopped at height \(await ledger.node.headHeader.height)")
     }
 }
-
-/// `host` as it goes in a URL: an IPv6 address in brackets.
-func urlHost(_ host: String) -> String { host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host }
 
 /// Suspends until SIGINT or SIGTERM arrives.
 func waitForTerminationSignal() async {

@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import Storage
 import Testing
+import Vault
 
 @Suite("The careledger command line")
 struct CLITests {
@@ -13,6 +14,33 @@ struct CLITests {
             #expect(result.stdout.contains(chapter))
         }
         #expect(result.stdout.contains("badTransactionSignature"))
+    }
+
+    /// `demo --serve` tells the story, then serves its node: the portal answers, every key file it
+    /// names exists, the patient's backup opens with the passphrase it prints, and Ctrl-C (SIGTERM)
+    /// stops it cleanly and removes the data.
+    @Test(.timeLimit(.minutes(4)))
+    func demoServesThePortalUntilStopped() async throws {
+        let node = try NodeProcess(command: ["demo", "--bulk", "50", "--serve", "--port", "0"], seconds: 180)
+        defer { node.stop() }
+        let banner = node.banner
+        #expect(banner.contains("Catching tampering") && banner.contains("portal  http://127.0.0.1:\(node.port)/portal"), "\(banner)")
+        let signIn = try await http("http://127.0.0.1:\(node.port)/portal/sign-in")
+        #expect(signIn.status == 200 && String(decoding: signIn.body, as: UTF8.self).contains("With your key file"))
+        let keyFiles = banner.split(separator: "\n").compactMap { line -> String? in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            return text.hasPrefix("/") && text.contains(".json") ? String(text.prefix { $0 != " " }) : nil
+        }
+        #expect(keyFiles.count == 6, "five staff key files and the patient's backup: \(keyFiles)")
+        #expect(keyFiles.allSatisfy { FileManager.default.fileExists(atPath: $0) }, "\(keyFiles)")
+        let backupPath = try #require(keyFiles.first { $0.hasSuffix("patient-backup.json") })
+        let passphrase = try #require(banner.range(of: #"passphrase demo-[0-9a-f]{16}"#, options: .regularExpression).map { String(banner[$0].dropFirst("passphrase ".count)) })
+        let backup = try JSONDecoder().decode(PatientKeyFile.self, from: Data(contentsOf: URL(fileURLWithPath: backupPath)))
+        let opened = try backup.open(passphrase: passphrase)
+        #expect(opened.kind == .backup && opened.keys.derivedID.hex == backup.id)
+        node.stop()
+        #expect(node.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: backupPath), "the demo's temporary data is removed when it stops")
     }
 
     /// The consent benchmark runs end to end at a small size and reports decisions it really made.

@@ -4,7 +4,7 @@ import FoundationNetworking
 #endif
 import Testing
 
-/// `careledger node --port 0` (plus `arguments`) as a child process, stopped with SIGTERM.
+/// `careledger node --port 0` (plus `arguments`), or another serving command, as a child process, stopped with SIGTERM.
 final class NodeProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
@@ -12,15 +12,20 @@ final class NodeProcess: @unchecked Sendable {
     let banner: String
     private let output = Pipe()
 
-    init(data: String, arguments: [String] = []) throws {
+    convenience init(data: String, arguments: [String] = []) throws {
+        try self.init(command: ["node", "--data", data, "--port", "0"] + arguments)
+    }
+
+    /// Any command that serves and prints "listening on URL" (`node`, `demo --serve`), within `seconds`.
+    init(command: [String], seconds: Double = 60) throws {
         process.executableURL = try CareledgerBinary.url
-        process.arguments = ["node", "--data", data, "--port", "0"] + arguments
+        process.arguments = command
         process.environment = CareledgerBinary.environment
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
         var text = ""
-        let deadline = Date().addingTimeInterval(60)
+        let deadline = Date().addingTimeInterval(seconds)
         var found: Int?
         while found == nil, Date() < deadline, process.isRunning {
             let chunk = output.fileHandleForReading.availableData
