@@ -49,6 +49,31 @@ struct HandWrittenStoredValueTests {
         }
     }
 
+    @Test func theSupplyVectorsEncodeToTheSameBytesByHand() throws {
+        var checked = 0
+        for vector in try StoredSupplyVectorTests.vectors() where vector.key.hasPrefix("supply/unit/") {
+            let value = try #require(SupplyUnit.decode(vector.bytes), "\(vector.key) does not decode")
+            #expect(Self.handWritten(value) == vector.bytes, "\(vector.key)")
+            checked += 1
+        }
+        #expect(checked >= 1)
+    }
+
+    @Test func randomUnitsEncodeAsCodableDoes() throws {
+        var random = SplitMix64(seed: 0x5E41)
+        for _ in 0..<500 {
+            let unit = Self.unit(&random)
+            let codable = try CanonicalEncoder().encodeBytes(unit)
+            #expect(Self.handWritten(unit) == codable, "\(unit)")
+            #expect(try unit.canonicalBytes() == codable)
+            #expect(SupplyUnit.decode(codable).map { var u = $0; u.sgtin = unit.sgtin; return u } == unit)
+        }
+        var tall = Self.unit(&random)
+        tall.custody.append(CustodyEvent(kind: .shipped, from: nil, to: nil, height: .max, timeMs: 0))
+        #expect(Self.handWritten(tall) == nil, "a height above Int64.max goes to the Codable path, which refuses it")
+        #expect(throws: CanonicalEncodingError.self) { try tall.canonicalBytes() }
+    }
+
     /// A height the format cannot hold is refused by the `Codable` path, with its message.
     @Test func aHeightAboveInt64MaxFallsBackToCodable() throws {
         var random = SplitMix64(seed: 7)
@@ -104,6 +129,19 @@ struct HandWrittenStoredValueTests {
         for _ in 0..<Int.random(in: 0...6, using: &random) { coverage.unitsUsed[string(&random)] = int(&random) }
         if Bool.random(using: &random) { coverage.terminatedMs = int(&random) }
         return coverage
+    }
+
+    static func unit(_ random: inout SplitMix64) -> SupplyUnit {
+        func maybe(_ random: inout SplitMix64) -> Hash256? { Bool.random(using: &random) ? hash(&random) : nil }
+        let custody = (0..<Int.random(in: 0...5, using: &random)).map { _ in
+            CustodyEvent(kind: CustodyEventKind.allCases.randomElement(using: &random)!, from: maybe(&random), to: maybe(&random),
+                         detail: Bool.random(using: &random) ? string(&random) : nil,
+                         height: UInt64.random(in: 0...UInt64(Int64.max), using: &random), timeMs: int(&random))
+        }
+        return SupplyUnit(sgtin: SGTIN(gtin: "09501101530010", serial: string(&random)), lot: string(&random), expiryMs: int(&random),
+                          manufacturer: hash(&random), owner: hash(&random), status: UnitStatus.allCases.randomElement(using: &random)!,
+                          caseSSCC: Bool.random(using: &random) ? string(&random) : nil, pendingRecipient: maybe(&random),
+                          shipper: maybe(&random), custody: custody)
     }
 
     static func claim(_ random: inout SplitMix64) -> ClaimEntry {

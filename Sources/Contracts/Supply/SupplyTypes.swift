@@ -228,3 +228,41 @@ struct SerialIncidents: Sendable, Equatable, StoredValue {
     var count: Int64
     var ids: [Hash256]
 }
+
+// MARK: Hand-written writer (every ship, receive, verify and dispense writes a unit)
+
+// Entries in canonical key order (UTF-8 bytes of the `CodingKeys` strings), optionals only when
+// set, exactly as `CanonicalEncoder` writes them; `HandWrittenStoredValueTests` compares the bytes.
+
+extension SupplyUnit: HandWrittenStoredValue {
+    func writeCanonical(to writer: inout CanonicalWriter) -> Bool {
+        writer.writeMapHeader(count: 6 + (caseSSCC == nil ? 0 : 1) + (pendingRecipient == nil ? 0 : 1) + (shipper == nil ? 0 : 1))
+        if let caseSSCC { writer.writeMapKey(CodingKeys.caseSSCC); writer.write(string: caseSSCC) }
+        writer.writeMapKey(CodingKeys.custody)
+        writer.writeListHeader(count: custody.count)
+        for event in custody { guard event.writeCanonical(to: &writer) else { return false } }
+        writer.writeMapKey(CodingKeys.expiryMs); writer.write(int: expiryMs)
+        writer.writeMapKey(CodingKeys.lot); writer.write(string: lot)
+        writer.writeMapKey(CodingKeys.manufacturer); writer.write(hash: manufacturer)
+        writer.writeMapKey(CodingKeys.owner); writer.write(hash: owner)
+        if let pendingRecipient { writer.writeMapKey(CodingKeys.pendingRecipient); writer.write(hash: pendingRecipient) }
+        if let shipper { writer.writeMapKey(CodingKeys.shipper); writer.write(hash: shipper) }
+        writer.writeMapKey(CodingKeys.status); writer.write(string: status.rawValue)
+        return true
+    }
+}
+
+extension CustodyEvent {
+    /// False where `height` is above `Int64.max` (the `Codable` path then refuses it).
+    func writeCanonical(to writer: inout CanonicalWriter) -> Bool {
+        writer.writeMapHeader(count: 3 + (detail == nil ? 0 : 1) + (from == nil ? 0 : 1) + (to == nil ? 0 : 1))
+        if let detail { writer.writeMapKey("detail"); writer.write(string: detail) }
+        if let from { writer.writeMapKey("from"); writer.write(hash: from) }
+        writer.writeMapKey("height")
+        guard writer.write(exactly: height) else { return false }
+        writer.writeMapKey("kind"); writer.write(string: kind.rawValue)
+        writer.writeMapKey("timeMs"); writer.write(int: timeMs)
+        if let to { writer.writeMapKey("to"); writer.write(hash: to) }
+        return true
+    }
+}
