@@ -66,10 +66,12 @@ public enum Portal {
         var values: [String: Any] = ["base": basePath, "chainId": backend.node.chainId]
         if let signedIn {
             let (session, identity) = (signedIn.session, signedIn.identity)
-            values["session"] = ["label": identity.label.isEmpty ? "identity" : identity.label, "kind": identity.kind.rawValue,
-                                 "roles": identity.roles.map(\.rawValue).sorted().joined(separator: ", "),
-                                 "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)), "csrf": session.csrf,
-                                 "isPatient": identity.kind == .patient]
+            var facts: [String: Any] = ["label": identity.label.isEmpty ? (identity.kind == .patient ? "patient" : "identity") : identity.label,
+                                        "kind": identity.kind.rawValue, "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)),
+                                        "csrf": session.csrf, "isPatient": identity.kind == .patient]
+            // No roles, no "roles" key: an empty string would still open the template's section.
+            if !identity.roles.isEmpty { facts["roles"] = identity.roles.map(\.rawValue).sorted().joined(separator: ", ") }
+            values["session"] = facts
         }
         return values
     }

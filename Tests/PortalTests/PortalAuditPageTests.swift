@@ -65,6 +65,13 @@ struct PortalAuditPageTests {
             #expect(network.status == .ok && network.body.contains("id=\"network-single\"") && network.body.contains(">\(height) ("),
                     "\(network.body.prefix(3_000))")
             #expect(network.body.contains("aria-current=\"page\">Network"))
+
+            // The hospital itself (an identity with no roles) signs in too; its header names no empty roles.
+            var hospital = PortalBrowser(client: browser.client)
+            _ = try await hospital.signIn(fixture.hospital, name: "hospital")
+            let own = try await hospital.get("/portal/anomalies?denials=2")
+            #expect(own.status == .ok && own.body.contains("class=\"alert-denials\""), "the custodian itself reads its alerts")
+            #expect(own.body.contains("General Hospital") && !own.body.contains(": , <code"), "\(own.body.prefix(2_000))")
         }
     }
 
