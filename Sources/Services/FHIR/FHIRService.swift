@@ -12,6 +12,10 @@ public protocol PatientKeyStore: Sendable {
     func save(_ keys: IdentityKeys) throws
     /// The keys kept for a patient, if this server holds them.
     func keys(of id: IdentityID) -> IdentityKeys?
+    /// Whether keys are kept for the patient, without opening them.
+    func holds(_ id: IdentityID) -> Bool
+    /// Deletes the keys kept for the patient (none kept: nothing happens).
+    func forget(_ id: IdentityID) throws
 }
 
 /// Keeps generated patient keys in memory (tests).
@@ -21,6 +25,8 @@ public final class MemoryPatientKeyStore: PatientKeyStore, @unchecked Sendable {
     public init() {}
     public func save(_ keys: IdentityKeys) throws { lock.withLock { self.keys[keys.derivedID] = keys } }
     public func keys(of id: IdentityID) -> IdentityKeys? { lock.withLock { keys[id] } }
+    public func holds(_ id: IdentityID) -> Bool { lock.withLock { keys[id] != nil } }
+    public func forget(_ id: IdentityID) throws { _ = lock.withLock { keys.removeValue(forKey: id) } }
 }
 
 /// One stored resource version as the FHIR API shows it.

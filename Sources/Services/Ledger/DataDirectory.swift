@@ -398,11 +398,21 @@ public struct DirectoryPatientKeys: PatientKeyStore {
     public init(directory: DataDirectory) { self.directory = directory }
 
     public func save(_ keys: IdentityKeys) throws {
-        try directory.saveKey("patient-\(keys.derivedID.hex.prefix(16))", keys)
+        try directory.saveKey(Self.name(keys.derivedID), keys)
     }
 
     public func keys(of id: IdentityID) -> IdentityKeys? {
-        guard let keys = try? directory.loadKey("patient-\(id.hex.prefix(16))"), keys.derivedID == id else { return nil }
+        guard holds(id), let keys = try? directory.loadKey(Self.name(id)), keys.derivedID == id else { return nil }
         return keys
     }
+
+    public func holds(_ id: IdentityID) -> Bool { FileManager.default.fileExists(atPath: directory.keyURL(Self.name(id)).path) }
+
+    /// Deletes the file only when it holds this patient's keys (the name is a 16-hex prefix of the id).
+    public func forget(_ id: IdentityID) throws {
+        guard keys(of: id) != nil else { return }
+        try FileManager.default.removeItem(at: directory.keyURL(Self.name(id)))
+    }
+
+    static func name(_ id: IdentityID) -> String { "patient-\(id.hex.prefix(16))" }
 }

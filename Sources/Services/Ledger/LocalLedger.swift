@@ -86,9 +86,12 @@ public final class LocalLedger: Sendable {
     /// checkpoint snapshot, and which, or why it replays from genesis.
     public let joined: String?
     private let lock: DirectoryLock
+    /// Forgets the keys kept for a patient once she rotated to keys of her own (`FHIRService.forgetSupersededKeys`).
+    private let keyJanitor: Task<Void, Never>
 
     private init(directory: DataDirectory, settings: NodeSettings, store: SQLiteLedgerStore, node: LedgerNode, access: AccessService,
-                 recordIDs: FHIRRecordIDs, peerTLS: PeerTLS?, endorser: Endorser?, joined: String?, lock: DirectoryLock) {
+                 recordIDs: FHIRRecordIDs, peerTLS: PeerTLS?, endorser: Endorser?, joined: String?, lock: DirectoryLock,
+                 commits: AsyncStream<CommittedBlock>) {
         self.peerTLS = peerTLS
         self.joined = joined
         self.endorser = endorser
@@ -101,6 +104,13 @@ public final class LocalLedger: Sendable {
         self.fhir = FHIRService(client: client, access: access, patientKeys: DirectoryPatientKeys(directory: directory), recordIDs: recordIDs)
         self.recordPeer = node.configuration.privateDataSource as? any RecordPeer
         self.lock = lock
+        let fhir = self.fhir
+        keyJanitor = Task {
+            for await block in commits {
+                let senders = zip(block.senders, block.results).filter { $0.1.isAccepted }.map(\.0)
+                _ = try? fhir.forgetSupersededKeys(of: senders)
+            }
+        }
     }
 
     /// Opens the node over the directory's store, taking its lock. `clock` is the orderer's (the
@@ -141,10 +151,13 @@ public final class LocalLedger: Sendable {
             upgraded.searchIndexVersion = FHIRIndexer.version
             try directory.write(settings: upgraded)
         }
-        return LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
-                           recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement),
-                                                    legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, endorser: endorser,
-                           joined: joined, lock: lock)
+        let ledger = LocalLedger(directory: directory, settings: settings, store: store, node: node, access: access,
+                                 recordIDs: FHIRRecordIDs(key: RecordIDKey.derive(from: nodeKeys.agreement),
+                                                          legacyIDs: settings.keyedRecordIDsOnly != true), peerTLS: peerTLS, endorser: endorser,
+                                 joined: joined, lock: lock, commits: await node.commits())
+        // Keys of patients who took control while the node was down (or before the deletion was written).
+        try ledger.fhir.forgetSupersededKeys(of: try directory.keyNames().filter { $0.hasPrefix("patient-") }.compactMap { try? directory.keyID($0) })
+        return ledger
     }
 
     /// Signs a raw call from `keys` with the sender's next sequence number: for `careledger submit`, whose user
@@ -176,6 +189,7 @@ public final class LocalLedger: Sendable {
     }
 
     public func close() async {
+        keyJanitor.cancel()
         await node.stop()
         lock.release()
     }
