@@ -187,7 +187,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "FHIR", "Services", "Console", "Demo", "ConsortiumNetwork",
+                "LedgerCore", "Contracts", "Storage", "Node", "Vault", "Server", "Portal", "FHIR", "Services", "Console", "Demo", "ConsortiumNetwork",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

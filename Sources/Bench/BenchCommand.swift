@@ -16,7 +16,7 @@ public struct BenchCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks; each prints the relevant machine limit measured in the same run and the ratio.",
-        subcommands: [LedgerBench.self, ConsentBench.self, ImportBench.self, APIBench.self, ContractBench.self, NetworkBench.self, SnapshotBench.self, ValidateBench.self])
+        subcommands: [LedgerBench.self, ConsentBench.self, ImportBench.self, APIBench.self, ContractBench.self, NetworkBench.self, SnapshotBench.self, ValidateBench.self, PortalBench.self])
 }
 
 /// Limits of this machine, measured now (machines are shared and noisy).

@@ -7,7 +7,7 @@ import LedgerCore
 import Node
 import Portal
 import Server
-import Services
+public import Services
 import Storage
 import Vault
 
@@ -113,18 +113,34 @@ extension DemoCommand {
 /// Numbered chapters with ✓/✗ lines.
 struct Story {
     let chapters: Int
+    /// Prints nothing (the demo's data made for a benchmark).
+    let quiet: Bool
     private var current = 0
-    init(chapters: Int) { self.chapters = chapters }
+    init(chapters: Int, quiet: Bool = false) { (self.chapters, self.quiet) = (chapters, quiet) }
 
     mutating func chapter(_ title: String) {
         current += 1
-        Terminal.line("")
-        Terminal.line("[\(current)/\(chapters)] \(title)")
+        say("")
+        say("[\(current)/\(chapters)] \(title)")
     }
 
-    func ok(_ text: String) { Terminal.line("  ✓ \(text)") }
-    func refused(_ text: String) { Terminal.line("  ✗ \(text)") }
-    func note(_ text: String) { Terminal.line("    \(text)") }
+    func ok(_ text: String) { say("  ✓ \(text)") }
+    func refused(_ text: String) { say("  ✗ \(text)") }
+    func note(_ text: String) { say("    \(text)") }
+    func say(_ text: String) { if !quiet { Terminal.line(text) } }
+}
+
+/// The demo's data without its story: what `bench portal` measures pages over.
+public enum DemoData {
+    /// Runs the demo's story, printing nothing, into `directory` (which must not exist yet); the
+    /// key files are sealed with the directory's passphrase.
+    public static func prepare(_ directory: DataDirectory, bulk: Int) async throws {
+        var script = DemoScript(directory: directory, bulk: bulk, story: Story(chapters: 16, quiet: true))
+        try await script.run()
+    }
+
+    /// The staff identities `demo --serve` offers, by key name.
+    public static var staff: [(name: String, does: String)] { DemoCommand.staff }
 }
 
 /// The demo's steps, in order. Each step checks what it shows, so a wrong story fails the demo.
@@ -138,8 +154,8 @@ struct DemoScript {
     }
 
     mutating func run() async throws {
-        Terminal.line("CareLedger demo — a permissioned, Merkle-proven ledger for healthcare")
-        Terminal.line("data: \(directory.path)")
+        story.say("CareLedger demo — a permissioned, Merkle-proven ledger for healthcare")
+        story.say("data: \(directory.path)")
 
         story.chapter("Founding a consortium")
         let orgs = [OrganizationSpec(name: "general-hospital", type: .hospital), OrganizationSpec(name: "city-clinic", type: .clinic),
@@ -200,7 +216,7 @@ struct DemoScript {
         ledger.resetSequence(memberKeys["nurse-okafor"]!.derivedID)
 
         let total = UInt64(bulk)
-        var bar = ProgressBar("committing", total: total)
+        var bar = ProgressBar("committing", total: total, enabled: Terminal.stderrIsTTY && !story.quiet)
         let device = IdentityKeys.generate()
         try directory.saveKey("lab-device", device)
         _ = try await commit(ledger, ledger.sign(hospital, MembershipContract.Enroll(
@@ -279,7 +295,7 @@ struct DemoScript {
 
         story.chapter("Verifying the whole chain")
         let store = try directory.openStore()
-        var verifyBar = ProgressBar("verifying", total: head.height + 1)
+        var verifyBar = ProgressBar("verifying", total: head.height + 1, enabled: Terminal.stderrIsTTY && !story.quiet)
         let outcome = try ChainAudit.run(store: store) { height, _ in verifyBar.update(height + 1) }
         verifyBar.finish()
         let report = try outcome.get()

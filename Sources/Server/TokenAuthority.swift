@@ -170,11 +170,12 @@ public final class TokenAuthority: Sendable {
     }
 
     /// A client assertion for `keys` (what `careledger token --remote` and tests send).
-    public static func makeAssertion(for keys: IdentityKeys, tokenURL: String, now: Date = Date(), lifetimeSeconds: Int64 = 240) async throws -> String {
+    public static func makeAssertion(for keys: IdentityKeys, tokenURL: String, now: Date = Date(), lifetimeSeconds: Int64 = 240,
+                                     jti: String = UUID().uuidString) async throws -> String {
         let id = keys.derivedID.hex
         let claims = ClientAssertion(
             iss: .init(value: id), sub: .init(value: id), aud: .init(value: [tokenURL]),
-            exp: .init(value: now.addingTimeInterval(TimeInterval(lifetimeSeconds))), jti: .init(value: UUID().uuidString))
+            exp: .init(value: now.addingTimeInterval(TimeInterval(lifetimeSeconds))), jti: .init(value: jti))
         let collection = JWTKeyCollection()
         await collection.add(eddsa: EdDSA.PrivateKey(backing: keys.signing), kid: JWKIdentifier(string: id))
         return try await collection.sign(claims, kid: JWKIdentifier(string: id))

@@ -43,6 +43,18 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: backupPath), "the demo's temporary data is removed when it stops")
     }
 
+    /// The portal benchmark signs in as staff and as the patient over the demo's data and times every page.
+    @Test(.timeLimit(.minutes(3)))
+    func portalBenchSmoke() async throws {
+        let result = try await CareledgerBinary.run(["bench", "portal", "--requests", "10", "--bulk", "20", "--json"], timeoutSeconds: 170)
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let pages = try #require(report["pages"] as? [[String: Any]])
+        #expect(Set(pages.compactMap { $0["path"] as? String }).isSuperset(of: ["/portal/explorer", "/portal/patient/access-log", "/portal/anomalies"]))
+        #expect(pages.allSatisfy { ($0["p99Ms"] as? Double ?? 0) > 0 })
+        #expect(report["targetMs"] as? Double == 200)
+    }
+
     /// The consent benchmark runs end to end at a small size and reports decisions it really made.
     @Test(.timeLimit(.minutes(3)))
     func consentBenchSmoke() async throws {
