@@ -131,7 +131,7 @@ let package = Package(
         .target(
             name: "Portal",
             dependencies: [
-                "LedgerCore", "Contracts", "Storage", "Node", "Services",
+                "LedgerCore", "Contracts", "Storage", "Node", "FHIR", "Services",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "MultipartKit", package: "multipart-kit"),
@@ -147,6 +147,8 @@ let package = Package(
                 .embedInCode("Assets/canonical.js"), .embedInCode("Assets/patient-keys.js"), .embedInCode("Assets/patient-signin.js"),
                 .embedInCode("Assets/patient.js"), .embedInCode("Assets/tx-vectors.json"),
                 .embedInCode("Assets/anomalies.mustache"), .embedInCode("Assets/network.mustache"),
+                .embedInCode("Assets/clinician.mustache"), .embedInCode("Assets/clinician-patient.mustache"),
+                .embedInCode("Assets/clinician-record.mustache"), .embedInCode("Assets/clinician-prescription.mustache"),
             ],
             swiftSettings: strict
         ),
@@ -241,7 +243,7 @@ let package = Package(
         .testTarget(name: "FuzzTests", swiftSettings: strict),
         // The portal's routes in process, its verifier's vectors against the Swift verifier, and a headless-Chromium test.
         .testTarget(name: "PortalTests", dependencies: [
-            "Portal", "Server", "Services", "Node", "Storage", "Contracts", "LedgerCore", "Vault",
+            "Portal", "Server", "Services", "Node", "Storage", "Contracts", "LedgerCore", "Vault", "FHIR",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -20,12 +20,14 @@ public enum Portal {
     public static func add<Context: RequestContext>(to router: Router<Context>, _ backend: PortalBackend) {
         let group = router.group("portal").add(middleware: PortalHeaders<Context>(base: basePath))
         group.get("") { request, _ in
-            PortalPages.redirect(home(await signedIn(request, backend)?.identity))
+            PortalPages.redirect(home(await signedIn(request, backend)?.identity, backend))
         }
         SignInRoutes.add(to: group, backend)
         ExplorerRoutes.add(to: group, backend)
         AuditRoutes.add(to: group, backend)
         PatientRoutes.add(to: group, backend)
+        ClinicianRoutes.add(to: group, backend)
+        ClinicianForms.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
                 throw PortalRefusal(status: 404, message: "no such file")
@@ -39,10 +41,19 @@ public enum Portal {
 
     // MARK: sessions
 
-    /// Where an identity starts: a patient on her own page, staff on the explorer, no one on sign-in.
-    static func home(_ identity: Identity?) -> String {
+    /// Where an identity starts: a patient on her own page, a clinician (on a node with records) on
+    /// the patient search, other staff on the explorer, no one on sign-in.
+    static func home(_ identity: Identity?, _ backend: PortalBackend) -> String {
         guard let identity else { return "\(basePath)/sign-in" }
-        return identity.kind == .patient ? "\(basePath)/patient" : "\(basePath)/explorer"
+        if identity.kind == .patient { return "\(basePath)/patient" }
+        return isClinician(identity, backend) ? "\(basePath)/clinician" : "\(basePath)/explorer"
+    }
+
+    /// Roles whose holders start on the clinician pages (a care team's: `ConsentPolicy.careTeamRoles`).
+    /// Which page is home only: what they may see there is decided by the services, record by record.
+    static func isClinician(_ identity: Identity, _ backend: PortalBackend) -> Bool {
+        backend.fhir != nil && identity.kind == .member
+            && !ConsentPolicy.careTeamRoles.isDisjoint(with: Directory.effectiveRoles(of: identity, in: backend.node.state))
     }
 
     /// The signed-in session the request's cookie names and the identity its token speaks for now,
@@ -68,7 +79,8 @@ public enum Portal {
             let (session, identity) = (signedIn.session, signedIn.identity)
             var facts: [String: Any] = ["label": identity.label.isEmpty ? (identity.kind == .patient ? "patient" : "identity") : identity.label,
                                         "kind": identity.kind.rawValue, "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)),
-                                        "csrf": session.csrf, "isPatient": identity.kind == .patient]
+                                        "csrf": session.csrf, "isPatient": identity.kind == .patient,
+                                        "isClinician": isClinician(identity, backend)]
             // No roles, no "roles" key: an empty string would still open the template's section.
             if !identity.roles.isEmpty { facts["roles"] = identity.roles.map(\.rawValue).sorted().joined(separator: ", ") }
             values["session"] = facts

@@ -13,6 +13,9 @@ public struct PortalBackend: Sendable {
     public let nodeKeys: IdentityKeys
     /// The access log read models write their decisions to (as for `/v1`); nil on a node without one.
     public let access: AccessService?
+    /// The FHIR facade `/fhir` serves (search, read, create over the node's records, and the client
+    /// that signs for this process); nil on a node that holds no records (no clinician pages then).
+    public let fhir: FHIRService?
     public let tokens: any PortalTokenService
     /// The node's public URL (no trailing slash): cookies are `Secure` when it is https, and a
     /// form posted from any other origin is refused.
@@ -20,11 +23,15 @@ public struct PortalBackend: Sendable {
     /// Signed-in sessions and sign-in forms in flight (memory only: a restart signs everyone out).
     public let sessions: PortalSessions
 
-    public init(node: LedgerNode, nodeKeys: IdentityKeys, access: AccessService?, tokens: any PortalTokenService, publicURL: String,
-                sessions: PortalSessions = PortalSessions()) {
+    /// Key files opened at once for a sign-in or a signature (`PortalLimits.keyFileOpeningsMax`).
+    let keyFileOpenings = Gate(limit: PortalLimits.keyFileOpeningsMax)
+
+    public init(node: LedgerNode, nodeKeys: IdentityKeys, access: AccessService?, fhir: FHIRService? = nil, tokens: any PortalTokenService,
+                publicURL: String, sessions: PortalSessions = PortalSessions()) {
         self.node = node
         self.nodeKeys = nodeKeys
         self.access = access
+        self.fhir = fhir
         self.tokens = tokens
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.sessions = sessions

@@ -18,6 +18,9 @@ enum PortalPages {
             ("patient", PackageResources.patient_mustache), ("consents", PackageResources.consents_mustache),
             ("access-log", PackageResources.access_log_mustache), ("anomalies", PackageResources.anomalies_mustache),
             ("network", PackageResources.network_mustache),
+            ("clinician", PackageResources.clinician_mustache), ("clinician-patient", PackageResources.clinician_patient_mustache),
+            ("clinician-record", PackageResources.clinician_record_mustache),
+            ("clinician-prescription", PackageResources.clinician_prescription_mustache),
         ]
         for (name, bytes) in templates {
             do { try library.register(String(decoding: bytes, as: UTF8.self), named: name) } catch {

@@ -28,6 +28,12 @@ public enum PortalLimits {
     public static let consentsShown = 1_000
     /// Access-log entries on a patient's access-log page (one `AccessService.accessLog` page, the maximum).
     public static let accessEntriesShown = 1_000
+    /// Patients one search on the clinician's page lists (the FHIR search's `_count`).
+    public static let patientsShown = 50
+    /// Largest add-record form (a raw FHIR resource typed or pasted into it).
+    public static let recordFormBytesMax = 64 << 10
+    /// Largest form signed with an uploaded key file (break-glass, prescribe): the key file and the fields.
+    public static let signingFormBytesMax = 48 << 10
 }
 
 /// A portal session: before sign-in it carries the sign-in form's CSRF token and challenge; after

@@ -20,9 +20,8 @@ enum SignInRoutes {
     }
 
     static func add<Context: RequestContext>(to group: RouterGroup<Context>, _ backend: PortalBackend) {
-        let openings = Gate(limit: PortalLimits.keyFileOpeningsMax)
         group.get("sign-in") { request, _ in
-            if let signedIn = await Portal.signedIn(request, backend) { return PortalPages.redirect(Portal.home(signedIn.identity)) }
+            if let signedIn = await Portal.signedIn(request, backend) { return PortalPages.redirect(Portal.home(signedIn.identity, backend)) }
             return page(backend, error: nil, status: .ok)
         }
         group.post("sign-in/key-file") { request, _ in
@@ -31,10 +30,10 @@ enum SignInRoutes {
             try Portal.checkForm(request, csrf: form.csrf, session: pending, backend)
             guard let pending else { preconditionFailure("checkForm passed without a session") }
             guard let key = form.key, !key.isEmpty else { return page(backend, error: "Choose your key file.", status: .badRequest) }
-            guard openings.enter() else {
+            guard backend.keyFileOpenings.enter() else {
                 throw PortalRefusal(status: 503, message: "too many key files are being opened at once (\(PortalLimits.keyFileOpeningsMax)); try again")
             }
-            defer { openings.leave() }
+            defer { backend.keyFileOpenings.leave() }
             let passphrase = form.passphrase
             let keys: IdentityKeys
             do { keys = try await offPool { () throws(ServiceError) in try StoredKey.openUploaded(Array(key), passphrase: passphrase) } } catch {
@@ -107,7 +106,7 @@ enum SignInRoutes {
     static func signedIn(_ token: PortalToken, replacing pending: PortalSession, _ backend: PortalBackend) -> Response {
         let session = backend.sessions.signIn(replacing: pending.id, identity: token.identity.id, token: token.token,
                                               expiresInSeconds: token.expiresInSeconds)
-        var response = PortalPages.redirect(Portal.home(token.identity))
+        var response = PortalPages.redirect(Portal.home(token.identity, backend))
         response.setCookie(Portal.cookie(session, backend))
         return response
     }

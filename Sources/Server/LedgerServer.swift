@@ -157,7 +157,7 @@ public enum LedgerServer {
             RecordRoutes.add(to: v1, services, access: fhir.access)
             FHIRRoutes.add(to: router, services, fhir: fhir)
         }
-        Portal.add(to: router, PortalBackend(node: services.node, nodeKeys: services.nodeKeys, access: services.access,
+        Portal.add(to: router, PortalBackend(node: services.node, nodeKeys: services.nodeKeys, access: services.access, fhir: services.fhir,
                                              tokens: PortalTokens(services: services), publicURL: services.tokens.publicURL))
         return router
     }

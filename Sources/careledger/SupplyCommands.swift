@@ -390,10 +390,10 @@ struct RxCommand: AsyncParsableCommand {
             let (receipt, view, expiresMs) = try await withLedger(directory) { ledger in
                 // Expiry counts from the ledger's time (the head block's), like every rule of the contract.
                 let expiresMs = await ledger.node.nextBlockTimeMs + Int64(days) * 86_400_000
-                let receipt = try await ledger.commit(ledger.sign(keys, PrescriptionContract.Issue(
+                let (receipt, view) = try await ledger.client.issuePrescription(PrescriptionContract.Issue(
                     medicationRequestHash: request.hash, patient: patientID, gtin: gtin, quantity: Int64(quantity), refills: Int64(refills),
-                    expiresMs: expiresMs)))
-                return (receipt, PrescriptionContract.prescription(receipt.status.transactionID, in: ledger.node.state), expiresMs)
+                    expiresMs: expiresMs), as: keys)
+                return (receipt, view, expiresMs)
             }
             let id = receipt.status.transactionID
             if json {

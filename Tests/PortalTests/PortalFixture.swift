@@ -23,15 +23,18 @@ struct PortalFixture {
     let auditor = IdentityKeys(seed: Array(repeating: 43, count: 32))
     let clinician = IdentityKeys(seed: Array(repeating: 44, count: 32))
     let nodeKeys = IdentityKeys(seed: Array(repeating: 49, count: 32))
+    /// A manufacturer founded at genesis when asked for (the clinician tests prescribe its product).
+    let manufacturer = IdentityKeys(seed: Array(repeating: 48, count: 32))
     let access: AccessService
     static let chainId = "portal-test"
 
-    init() async throws {
+    init(withManufacturer: Bool = false) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-portal-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let store = try SQLiteLedgerStore(path: directory.appendingPathComponent("ledger.sqlite").path)
         _ = try Genesis.create(in: store, chainId: Self.chainId, founders: [Founder(keys: hospital, label: "General Hospital", type: .hospital),
-                                                                            Founder(keys: clinic, label: "Riverside Clinic", type: .clinic)],
+                                                                            Founder(keys: clinic, label: "Riverside Clinic", type: .clinic)]
+                                   + (withManufacturer ? [Founder(keys: manufacturer, label: "Acme Pharma", type: .manufacturer)] : []),
                                ordererKeys: nodeKeys, timeMs: Int64(Date().timeIntervalSince1970 * 1_000) - 60_000)
         node = try await LedgerNode(store: store, ordererKeys: nodeKeys, configuration: .init(blockDelayMs: 2))
         access = AccessService(node: node, vault: InMemoryVaultStore(), custodians: [hospital, clinic],
@@ -56,14 +59,14 @@ struct PortalFixture {
     }
 
     /// The server's services at `publicURL` (the portal and `/v1` alike).
-    func services(publicURL: String) async -> ServerServices {
+    func services(publicURL: String, fhir: FHIRService? = nil) async -> ServerServices {
         ServerServices(node: node, nodeKeys: nodeKeys,
                        tokens: await TokenAuthority(nodeKeys: nodeKeys, chainId: Self.chainId, publicURL: publicURL, usedAssertions: InMemoryUsedAssertions()),
-                       access: access)
+                       fhir: fhir, access: access)
     }
 
-    static func with(_ body: (PortalFixture) async throws -> Void) async throws {
-        let fixture = try await PortalFixture()
+    static func with(withManufacturer: Bool = false, _ body: (PortalFixture) async throws -> Void) async throws {
+        let fixture = try await PortalFixture(withManufacturer: withManufacturer)
         do { try await body(fixture) } catch {
             await fixture.node.stop()
             throw error

@@ -63,16 +63,20 @@ extension LocalLedger {
         try await commit(sign(signer, ConsentContract.Revoke(patient: patient, consent: consent)))
     }
 
-    /// Break-glass: records the emergency grant on-chain (the patient gets a notice), then reads
-    /// with purpose ETREAT; the free-text justification is sealed to the patient in the audit entry.
+    /// Break-glass on one record (`LedgerClient.breakGlass`, as the portal asks for it): the
+    /// emergency grant on-chain (the patient gets a notice), then the record read with purpose
+    /// ETREAT; the free-text justification is sealed to the patient in the audit entry.
     public func breakGlass(_ record: Hash256, as requester: IdentityKeys, reason: BreakGlassReason, justification: String,
                     minutes: Int) async throws -> (content: [UInt8], release: RecordRelease) {
         guard let entry = RecordIndex.current(record, in: node.state) else { throw ServiceError.notFound("no record \(record.hex)") }
-        guard let patient = Directory.identity(entry.patient, in: node.state) else { throw ServiceError("the record's patient is unknown") }
-        let sealed = try SealedNote.seal(justification, to: patient.id, agreementKey: patient.agreementKey)
-        try await commit(sign(requester, ConsentContract.BreakGlass(
-            patient: patient.id, record: record, reason: reason, justificationHash: Hash256.sha256(sealed), minutes: Int64(minutes))))
-        return try await readRecord(record, as: requester, purpose: .emergencyTreatment, sealedJustification: sealed)
+        let release = try await client.breakGlass(BreakGlassRequest(patient: entry.patient, scope: record, firstRead: record, reason: reason,
+                                                                    justification: justification, minutes: minutes),
+                                                  as: requester, access: access)
+        let content = try release.open(as: requester.derivedID, with: requester)
+        guard release.blob.hash == release.entry.ciphertextHash else {
+            throw AccessError.integrity("the stored ciphertext does not match the hash on the chain")
+        }
+        return (content, release)
     }
 
     /// Records an erasure on-chain, then destroys the blob, wrapped keys and index entries.

@@ -7,11 +7,17 @@ Saves a screenshot of each page in OUTPUT. Prints one line per step; exits 1 on 
 
 usage: portal_browser.py BASE_URL SEALED_KEY_FILE PASSPHRASE PLAIN_KEY_FILE OUTPUT_DIR
        portal_browser.py patient BASE_URL HANDOVER_FILE CODE BACKUP_PASSPHRASE CLINIC_ID OUTPUT_DIR DOWNLOAD_DIR MARKER_DIR
+       portal_browser.py clinician BASE_URL KEY_FILE PASSPHRASE FAMILY_NAME GTIN EXPIRES OUTPUT_DIR
 
 The patient story: opens the hospital's handover file with its code, signs in as the patient, takes
 control of her keys (rotateKey signed in the browser; the backup is downloaded to DOWNLOAD_DIR), grants
 the clinic, writes MARKER_DIR/granted and waits for MARKER_DIR/read-after-granted (the test's clinician
 reads), revokes, the same with "revoked", and checks the access log shows the permit and the refusal.
+
+The clinician story: signs in with a sealed key file (a clinician lands on the patient search), finds
+the patient by family name, opens her chart and a record, adds an observation (a wrong value first:
+the validator's error is shown on the form), prescribes GTIN until EXPIRES signing with the key file,
+and looks at the chart at phone width.
 """
 import json
 import os
@@ -63,6 +69,9 @@ def make_driver(downloads=None):
 def main():
     if sys.argv[1] == "patient":
         patient_story(*sys.argv[2:10])
+        return
+    if sys.argv[1] == "clinician":
+        clinician_story(*sys.argv[2:9])
         return
     base, sealed_key, passphrase, plain_key, output = sys.argv[1:6]
     os.makedirs(output, exist_ok=True)
@@ -316,6 +325,124 @@ def patient_story(base, handover, code, backup_passphrase, clinic_id, output, do
         errors = console_errors()
         check(not errors, f"console errors: {errors}")
         print("patient browser test: all steps passed", flush=True)
+    finally:
+        driver.quit()
+
+
+def clinician_story(base, key_file, passphrase, family, gtin, expires, output):
+    os.makedirs(output, exist_ok=True)
+    driver = make_driver()
+    wait = WebDriverWait(driver, WAIT_SECONDS)
+
+    def wait_url(part):
+        try:
+            wait.until(EC.url_contains(part))
+        except Exception:
+            fail(f"expected {part}, at {driver.current_url}: {driver.find_element(By.TAG_NAME, 'main').text[:800]}")
+
+    def shot(name):
+        path = os.path.join(output, name)
+        driver.save_screenshot(path)
+        step(f"screenshot {path}")
+
+    def console_errors():
+        return [e for e in driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+
+    def fill(element_id, text):
+        field = driver.find_element(By.ID, element_id)
+        field.clear()
+        field.send_keys(text)
+
+    def open_details(form_id):
+        # The forms sit in closed <details>: a person opens them by their summary first.
+        form = driver.find_element(By.ID, form_id)
+        if not form.is_displayed():
+            form.find_element(By.XPATH, "ancestor::details/summary").click()
+        wait.until(lambda d: d.find_element(By.ID, form_id).is_displayed())
+
+    def no_sideways_scroll(what):
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        wide = driver.execute_script(
+            "const w = document.documentElement.clientWidth; return [...document.querySelectorAll('body *')]"
+            ".filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.scroll'))"
+            ".slice(0, 8).map(e => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);")
+        check(overflow <= 0, f"{what} scrolls sideways by {overflow}px at phone width: {wide}")
+
+    try:
+        step("sign in with the clinician's sealed key file")
+        driver.get(f"{base}/portal/sign-in")
+        driver.find_element(By.ID, "key-file").send_keys(key_file)
+        driver.find_element(By.ID, "passphrase").send_keys(passphrase)
+        driver.find_element(By.ID, "key-file-submit").click()
+        wait_url("/portal/clinician")
+        check(driver.find_element(By.CSS_SELECTOR, "nav a[aria-current=page]").text == "Patients", "the Patients page is current")
+        shot("clinician-search.png")
+
+        step("find the patient by family name")
+        fill("search-name", family)
+        driver.find_element(By.CSS_SELECTOR, "#patient-search button[type=submit]").click()
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results li a"))
+        links = driver.find_elements(By.CSS_SELECTOR, "#results li a")
+        check(len(links) == 1 and family in links[0].text, f"one match: {[l.text for l in links]}")
+        shot("clinician-results.png")
+        links[0].click()
+        wait_url("/portal/clinician/patient?id=")
+        check(family in driver.find_element(By.ID, "patient-name").text, "the chart names the patient")
+        patient_url = driver.current_url
+
+        step("read a record")
+        rows = driver.find_elements(By.CSS_SELECTOR, "#records tbody tr")
+        check(len(rows) >= 1, f"{len(rows)} records")
+        rows[0].find_element(By.TAG_NAME, "a").click()
+        wait_url("/portal/clinician/record?")
+        check("resourceType" in driver.find_element(By.ID, "record-json").text, "the record's JSON is shown")
+        shot("clinician-record.png")
+
+        step("add an observation: a wrong value first, then a right one")
+        driver.get(patient_url)
+        open_details("observation-form")
+        for field, text in [("obs-code", "8310-5"), ("obs-display", "Body temperature"), ("obs-value", "warm"), ("obs-unit", "Cel"),
+                            ("obs-effective", "2026-01-05")]:
+            fill(field, text)
+        driver.find_element(By.CSS_SELECTOR, "#observation-form button[type=submit]").click()
+        wait.until(lambda d: d.find_elements(By.ID, "add-error"))
+        error = driver.find_element(By.ID, "add-error").text
+        check("Observation.valueQuantity.value" in error, f"the validator's error names the element: {error}")
+        check(driver.find_element(By.ID, "obs-value").get_attribute("value") == "warm", "the form keeps what was typed")
+        shot("clinician-add-error.png")
+        fill("obs-value", "37.2")
+        driver.find_element(By.CSS_SELECTOR, "#observation-form button[type=submit]").click()
+        wait_url("created=1")
+        check(driver.find_elements(By.ID, "record-saved"), "the saved record is shown")
+        check("37.2" in driver.find_element(By.ID, "record-json").text, "with its value")
+        shot("clinician-added.png")
+
+        step("prescribe, signing with the key file")
+        driver.get(patient_url)
+        check("Body temperature" in driver.find_element(By.ID, "records").text, "the new observation is in the chart")
+        open_details("prescribe-form")
+        fill("rx-gtin", gtin)
+        fill("rx-quantity", "2")
+        fill("rx-refills", "1")
+        fill("rx-expires", expires)
+        driver.find_element(By.ID, "rx-key").send_keys(key_file)
+        fill("rx-passphrase", passphrase)
+        driver.find_element(By.CSS_SELECTOR, "#prescribe-form button[type=submit]").click()
+        wait_url("/portal/clinician/prescription?id=")
+        check(driver.find_element(By.ID, "prescription-gtin").text == gtin, "the prescription names the product")
+        check(driver.find_element(By.ID, "prescription-quantity").text == "2", "and the quantity")
+        shot("clinician-prescribed.png")
+
+        step("the chart at phone width")
+        driver.set_window_size(390, 844)
+        driver.get(patient_url)
+        no_sideways_scroll("the chart")
+        shot("clinician-phone.png")
+        driver.set_window_size(1280, 1000)
+
+        errors = console_errors()
+        check(not errors, f"console errors: {errors}")
+        print("clinician browser test: all steps passed", flush=True)
     finally:
         driver.quit()
 
