@@ -212,7 +212,7 @@ struct PortalClinicianRouteTests {
                         "display": "Heart rate", "value": "80", "unit": "/min", "status": "final"]
             // Each case: the form's fields changed, and what the R4 validator or the service says about them.
             let cases: [([String: String], String)] = [
-                (["value": "eighty"], "Observation.valueQuantity.value: must be a number"),
+                (["value": "eighty"], "Observation.value.ofType(Quantity).value: must be a number"),
                 (["code": "", "display": ""], "Observation.code: code is required"),
                 (["status": "done"], "is not a code of the required value set"),
                 (["kind": "json", "json": "{ not json"], "not valid JSON"),
@@ -237,7 +237,7 @@ struct PortalClinicianRouteTests {
                 (["gtin": "00312345678907"], "check digit"),
                 (["gtin": "00012345678905"], "no product 00012345678905"),
                 (["expires": "2099-01-01"], "at most 365 days later"),
-                (["pharmacies": "not-an-id"], "is not a pharmacy's ledger id"),
+                (["pharmacies": "not-an-id"], "is not a pharmacy&#39;s ledger id"),
                 (["passphrase": "wrong"], "the passphrase does not open this key file"),
             ]
             for (change, expected) in rxCases {
@@ -247,7 +247,7 @@ struct PortalClinicianRouteTests {
             }
             let other = try await browser.postMultipart("/portal/clinician/patient/prescribe", fields: rx.merging(["expires": Self.inAMonth()]) { $1 },
                                                         key: try world.keyFile(world.emergency))
-            #expect(other.status == .forbidden && other.body.contains("not the signed-in identity's current key"))
+            #expect(other.status == .forbidden && other.body.contains("not the signed-in identity&#39;s current key"))
             let glass = ["csrf": csrf, "patient": world.patient, "reason": "unconscious", "justification": "arrived unresponsive", "minutes": "30",
                          "acknowledge": "yes", "passphrase": "pass phrase"]
             let glassCases: [([String: String], String)] = [
