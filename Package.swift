@@ -147,6 +147,8 @@ let package = Package(
                 .embedInCode("Assets/canonical.js"), .embedInCode("Assets/patient-keys.js"), .embedInCode("Assets/patient-signin.js"),
                 .embedInCode("Assets/patient.js"), .embedInCode("Assets/tx-vectors.json"),
                 .embedInCode("Assets/anomalies.mustache"), .embedInCode("Assets/network.mustache"),
+                .embedInCode("Assets/records.mustache"), .embedInCode("Assets/record-crypto.js"), .embedInCode("Assets/record-vectors.json"),
+                .embedInCode("Assets/claims.mustache"), .embedInCode("Assets/trials.mustache"),
             ],
             swiftSettings: strict
         ),

@@ -26,6 +26,7 @@ public enum Portal {
         ExplorerRoutes.add(to: group, backend)
         AuditRoutes.add(to: group, backend)
         PatientRoutes.add(to: group, backend)
+        PortalEventRoutes.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
                 throw PortalRefusal(status: 404, message: "no such file")

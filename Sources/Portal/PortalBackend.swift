@@ -19,15 +19,18 @@ public struct PortalBackend: Sendable {
     public let publicURL: String
     /// Signed-in sessions and sign-in forms in flight (memory only: a restart signs everyone out).
     public let sessions: PortalSessions
+    /// Open event streams: the server's `/v1/events` slots, so the portal's stream counts against the same limits.
+    public let eventStreams: EventStreamSlots
 
     public init(node: LedgerNode, nodeKeys: IdentityKeys, access: AccessService?, tokens: any PortalTokenService, publicURL: String,
-                sessions: PortalSessions = PortalSessions()) {
+                sessions: PortalSessions = PortalSessions(), eventStreams: EventStreamSlots = EventStreamSlots()) {
         self.node = node
         self.nodeKeys = nodeKeys
         self.access = access
         self.tokens = tokens
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.sessions = sessions
+        self.eventStreams = eventStreams
     }
 
     /// The read models' view of committed state, logging to the access log like `/v1`'s.

@@ -18,6 +18,8 @@ enum PortalPages {
             ("patient", PackageResources.patient_mustache), ("consents", PackageResources.consents_mustache),
             ("access-log", PackageResources.access_log_mustache), ("anomalies", PackageResources.anomalies_mustache),
             ("network", PackageResources.network_mustache),
+            ("access-log", PackageResources.access_log_mustache), ("records", PackageResources.records_mustache),
+            ("claims", PackageResources.claims_mustache), ("trials", PackageResources.trials_mustache),
         ]
         for (name, bytes) in templates {
             do { try library.register(String(decoding: bytes, as: UTF8.self), named: name) } catch {
@@ -52,6 +54,8 @@ enum PortalPages {
             "patient-signin.js": asset(PackageResources.patient_signin_js, "text/javascript; charset=utf-8"),
             "patient.js": asset(PackageResources.patient_js, "text/javascript; charset=utf-8"),
             "tx-vectors.json": asset(PackageResources.tx_vectors_json, "application/json"),
+            "record-crypto.js": asset(PackageResources.record_crypto_js, "text/javascript; charset=utf-8"),
+            "record-vectors.json": asset(PackageResources.record_vectors_json, "application/json"),
         ]
     }()
 
@@ -126,6 +130,7 @@ struct PortalHeaders<Context: RequestContext>: RouterMiddleware {
         case 403: "Refused"
         case 404: "Not found"
         case 413: "Too large"
+        case 429: "Too many at once"
         case 503: "Busy or unavailable"
         default: "Something went wrong"
         }

@@ -28,6 +28,8 @@ public enum PortalLimits {
     public static let consentsShown = 1_000
     /// Access-log entries on a patient's access-log page (one `AccessService.accessLog` page, the maximum).
     public static let accessEntriesShown = 1_000
+    /// Records on a patient's records page (one `AccessService.patientRecords` page, the maximum).
+    public static let recordsShown = 1_000
 }
 
 /// A portal session: before sign-in it carries the sign-in form's CSRF token and challenge; after

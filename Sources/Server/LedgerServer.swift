@@ -158,7 +158,8 @@ public enum LedgerServer {
             FHIRRoutes.add(to: router, services, fhir: fhir)
         }
         Portal.add(to: router, PortalBackend(node: services.node, nodeKeys: services.nodeKeys, access: services.access,
-                                             tokens: PortalTokens(services: services), publicURL: services.tokens.publicURL))
+                                             tokens: PortalTokens(services: services), publicURL: services.tokens.publicURL,
+                                             eventStreams: services.eventStreams))
         return router
     }
 
