@@ -51,14 +51,14 @@ struct PortalPatientRouteTests {
     /// the patient's consent to it, signed with `patient`.
     static func trialConsented(_ fixture: PortalFixture, patient: IdentityKeys, trial: String) async throws {
         let sponsor = IdentityKeys(seed: Array(repeating: 47, count: 32))
-        if Directory.identity(sponsor.derivedID, in: fixture.node.state) == nil {
-            for founder in [fixture.hospital, fixture.clinic] {
+        for founder in [fixture.hospital, fixture.clinic] where Directory.identity(sponsor.derivedID, in: fixture.node.state) == nil {
+            do {
                 try await commit(fixture, founder, MembershipContract.AdmitOrganization(
                     label: "Trialworks <Sponsor>", organizationType: .sponsor, signingKey: sponsor.signingPublicKey, agreementKey: sponsor.agreementPublicKey))
             }
         }
         try await commit(fixture, sponsor, TrialsContract.Register(trial: trial, protocolHash: Hash256.sha256(Array(trial.utf8)), consentFormVersion: 1,
-                                                                   primaryEndpoints: ["HbA1c"], secondaryEndpoints: [], sites: [fixture.hospital.derivedID]))
+                                                                   primaryEndpoints: ["HbA1c"], secondaryEndpoints: ["weight"], sites: [fixture.hospital.derivedID]))
         try await commit(fixture, patient, TrialsContract.Consent(trial: trial, patient: patient.derivedID, consentFormVersion: 1, recruitmentContact: true))
     }
 
@@ -192,7 +192,9 @@ struct PortalPatientRouteTests {
                 _ = try await browser.signIn(patient, name: "patient")
                 #expect(try await browser.get("/portal/events?max_events=0").status == .badRequest)
                 let cookie = try #require(browser.cookie)
-                async let watched = client.execute(uri: "/portal/events?max_events=1&seconds=30", method: .get,
+                // From the position now: the reads below are in the stream however late it starts.
+                let from = "\(await fixture.node.headHeader.logSize).\(try fixture.access.auditSize())"
+                async let watched = client.execute(uri: "/portal/events?max_events=1&seconds=30&from=\(from)", method: .get,
                                                    headers: [.cookie: "careledger_portal=\(cookie)"]) { response in
                     (response.status, response.headers, String(buffer: response.body))
                 }
