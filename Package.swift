@@ -149,6 +149,8 @@ let package = Package(
                 .embedInCode("Assets/anomalies.mustache"), .embedInCode("Assets/network.mustache"),
                 .embedInCode("Assets/clinician.mustache"), .embedInCode("Assets/clinician-patient.mustache"),
                 .embedInCode("Assets/clinician-record.mustache"), .embedInCode("Assets/clinician-prescription.mustache"),
+                .embedInCode("Assets/records.mustache"), .embedInCode("Assets/record-crypto.js"), .embedInCode("Assets/record-vectors.json"),
+                .embedInCode("Assets/claims.mustache"), .embedInCode("Assets/trials.mustache"),
             ],
             swiftSettings: strict
         ),

@@ -5,11 +5,15 @@ import LedgerCore
 import Node
 import Services
 
-/// The patient's pages: her keys (taking control of keys a custodian made), her consents (grant and
-/// revoke) and her access log. The pages only read, through the services `/v1` reads with
-/// (`AccessService.patientConsents`, `accessLog`, `breakGlassNotices`): every write is a transaction
-/// the browser signs with the key it holds and posts to `POST /v1/txs`, where admission and the
-/// contracts decide, as for any client. The server never sees a patient's private key.
+/// The patient's pages: her keys (taking control of keys a custodian made), her records (decrypted in
+/// the browser), her consents (grant and revoke), her access log (break-glass justifications opened in
+/// the browser, new entries live), her claims and prescriptions, and her trial consents (withdrawal).
+/// The pages only read, through the services `/v1` reads with (`AccessService.patientRecords`,
+/// `patientConsents`, `accessLog`, `breakGlassNotices`, `patientClaims`, `patientPrescriptions`,
+/// `patientTrials`): every write is a transaction the browser signs with the key it holds and posts to
+/// `POST /v1/txs`, where admission and the contracts decide, as for any client, and record content
+/// reaches the browser only as `GET /v1/records/{id}/release` answers it, wrapped to her key. The
+/// server never sees a patient's private key.
 enum PatientRoutes {
     static func add<Context: RequestContext>(to group: RouterGroup<Context>, _ backend: PortalBackend) {
         group.post("patient/register") { request, _ in try await register(request, backend) }
@@ -51,16 +55,108 @@ enum PatientRoutes {
             values["scopeItemsMax"] = ConsentContract.scopeItemsMax
             return PortalPages.html(PortalPages.render("consents", values))
         }
+        group.get("patient/records") { request, _ in
+            let (signedIn, patient) = try await patientSession(request, backend)
+            let access = try accessService(backend)
+            let listed: JSONObject
+            do throws(ServiceError) { listed = try await access.patientRecords(patient.id, as: patient, after: nil, limit: PortalLimits.recordsShown) } catch {
+                throw PortalRefusal(error)
+            }
+            let state = backend.node.state
+            let records = (listed["records"] as? [JSONObject] ?? []).sorted { ($0["time_ms"] as? Int64 ?? 0) > ($1["time_ms"] as? Int64 ?? 0) }
+                .map { record -> [String: Any] in
+                    var row = record
+                    row["recordShort"] = String((record["record"] as? String ?? "").prefix(12))
+                    row["when"] = (record["time_ms"] as? Int64).map(ExplorerRoutes.iso8601) ?? ""
+                    row["custodianText"] = identityLabel(record["custodian"] as? String, state)
+                    row["categoryText"] = (record["category"] as? String).flatMap(SensitivityCategory.init(rawValue:)).map(categoryLabel)
+                        ?? (record["category"] as? String ?? "")
+                    return row
+                }
+            var values = Portal.layout(backend, signedIn)
+            values["patientRecords"] = true
+            values["page"] = pageData(patient, backend)
+            values["records"] = records
+            values["hasRecords"] = !records.isEmpty
+            values["recordsMax"] = PortalLimits.recordsShown
+            values["more"] = listed["next_after"] != nil
+            return PortalPages.html(PortalPages.render("records", values))
+        }
+        group.get("patient/claims") { request, _ in
+            let (signedIn, patient) = try await patientSession(request, backend)
+            let access = try accessService(backend)
+            let claims: JSONObject, prescriptions: JSONObject
+            do throws(ServiceError) {
+                claims = try await access.patientClaims(patient.id, as: patient)
+                prescriptions = try await access.patientPrescriptions(patient.id, as: patient)
+            } catch { throw PortalRefusal(error) }
+            let state = backend.node.state
+            var values = Portal.layout(backend, signedIn)
+            values["patientClaims"] = true
+            values["claims"] = (claims["claims"] as? [JSONObject] ?? []).reversed().map { claim -> [String: Any] in
+                var row = claim
+                let currency = claim["currency"] as? String ?? ""
+                row["idShort"] = String((claim["id"] as? String ?? "").prefix(12))
+                row["providerText"] = identityLabel(claim["provider"] as? String, state)
+                row["when"] = (claim["time_ms"] as? Int64).map(ExplorerRoutes.iso8601) ?? ""
+                for field in ["submitted", "eligible", "payer", "patient", "paid"] {
+                    row["\(field)Text"] = money(claim["\(field)_minor"] as? Int64, currency)
+                }
+                row["codes"] = (claim["items"] as? [JSONObject] ?? []).compactMap { $0["code"] as? String }.joined(separator: ", ")
+                return row
+            }
+            values["prescriptions"] = (prescriptions["prescriptions"] as? [JSONObject] ?? []).map { rx -> [String: Any] in
+                var row = rx
+                let names = rx["names"] as? [String: String] ?? [:]
+                row["idShort"] = String((rx["id"] as? String ?? "").prefix(12))
+                row["productText"] = (rx["product"] as? String) ?? (rx["gtin"] as? String ?? "")
+                row["prescriberText"] = (rx["organization"] as? String).flatMap { names[$0] } ?? identityLabel(rx["organization"] as? String, state)
+                row["issued"] = (rx["issued_ms"] as? Int64).map(ExplorerRoutes.iso8601) ?? ""
+                row["expires"] = (rx["expires_ms"] as? Int64).map(ExplorerRoutes.iso8601) ?? ""
+                return row
+            }
+            values["prescriptionsComplete"] = prescriptions["complete"] as? Bool ?? true
+            return PortalPages.html(PortalPages.render("claims", values))
+        }
+        group.get("patient/trials") { request, _ in
+            let (signedIn, patient) = try await patientSession(request, backend)
+            let access = try accessService(backend)
+            let trials: JSONObject
+            do throws(ServiceError) { trials = try await access.patientTrials(patient.id, as: patient) } catch { throw PortalRefusal(error) }
+            let state = backend.node.state
+            var values = Portal.layout(backend, signedIn)
+            values["patientTrials"] = true
+            values["page"] = pageData(patient, backend)
+            let rows = (trials["trials"] as? [JSONObject] ?? []).map { trial -> [String: Any] in
+                var row = trial
+                let status = trial["status"] as? String ?? ""
+                row["sponsorText"] = identityLabel(trial["sponsor"] as? String, state)
+                row["siteText"] = (trial["enrolled_site"] as? String).map { identityLabel($0, state) } ?? ""
+                row["active"] = status != "withdrawn"
+                row["statusText"] = switch status {
+                case "consented": "consented (not enrolled yet)"
+                case "enrolled": "enrolled"
+                case "withdrawn": "withdrawn"
+                default: status
+                }
+                return row
+            }
+            values["active"] = rows.filter { $0["active"] as? Bool == true }
+            values["withdrawn"] = rows.filter { $0["active"] as? Bool != true }
+            values["complete"] = trials["complete"] as? Bool ?? true
+            return PortalPages.html(PortalPages.render("trials", values))
+        }
         group.get("patient/access-log") { request, _ in
             let (signedIn, patient) = try await patientSession(request, backend)
             let access = try accessService(backend)
+            // Where the page's event stream starts: read before the log, so no entry falls between the two.
+            let eventsFrom = "\(await backend.node.headHeader.logSize).\((try? access.auditSize()) ?? 0)"
             let (log, notices) = try serviceCall { () throws(ServiceError) in
                 (try access.accessLog(patient.id, as: patient, after: nil, limit: PortalLimits.accessEntriesShown),
                  try access.breakGlassNotices(patient.id, as: patient))
             }
             let state = backend.node.state
-            let label = { (hex: String?) -> String in hex.flatMap(Hash256.init(hex:)).flatMap { Directory.identity($0, in: state) }
-                .map { $0.label.isEmpty ? String($0.id.hex.prefix(12)) + "…" : $0.label } ?? String((hex ?? "").prefix(12)) + "…" }
+            let label = { (hex: String?) in identityLabel(hex, state) }
             let entries = (log["entries"] as? [JSONObject] ?? []).reversed().map { entry -> [String: Any] in
                 var row = entry
                 let outcome = entry["outcome"] as? String ?? ""
@@ -73,6 +169,8 @@ enum PatientRoutes {
             }
             var values = Portal.layout(backend, signedIn)
             values["patientAccessLog"] = true
+            values["eventsFrom"] = eventsFrom
+            values["page"] = pageData(patient, backend)
             values["entries"] = entries
             values["hasEntries"] = !entries.isEmpty
             values["hasNotices"] = !notices.isEmpty
@@ -139,6 +237,20 @@ enum PatientRoutes {
         ["chainId": backend.node.chainId, "id": patient.id.hex, "signingKey": Hex.encode(patient.signingKey.rawValue),
          "agreementKey": Hex.encode(patient.agreementKey), "keyVersion": patient.keyVersion,
          "nextSequence": BlockExecutor.lastSequence(of: patient.id, in: backend.node.state) + 1, "tokenURL": backend.tokens.tokenURL]
+    }
+
+    /// An amount in minor units (cents) with its currency code, e.g. "12.50 USD".
+    static func money(_ minor: Int64?, _ currency: String) -> String {
+        guard let minor else { return "" }
+        let sign = minor < 0 ? "-" : "", magnitude = minor.magnitude
+        let cents = String(magnitude % 100)
+        return "\(sign)\(magnitude / 100).\(cents.count == 1 ? "0" + cents : cents) \(currency)"
+    }
+
+    /// An identity's on-chain label, else the start of its id.
+    static func identityLabel(_ hex: String?, _ state: any StateReader) -> String {
+        hex.flatMap(Hash256.init(hex:)).flatMap { Directory.identity($0, in: state) }
+            .map { $0.label.isEmpty ? String($0.id.hex.prefix(12)) + "…" : $0.label } ?? String((hex ?? "").prefix(12)) + "…"
     }
 
     static func granteeText(_ grantee: JSONObject, _ state: any StateReader) -> String {

@@ -28,6 +28,7 @@ public enum Portal {
         PatientRoutes.add(to: group, backend)
         ClinicianRoutes.add(to: group, backend)
         ClinicianForms.add(to: group, backend)
+        PortalEventRoutes.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
                 throw PortalRefusal(status: 404, message: "no such file")

@@ -22,12 +22,14 @@ public struct PortalBackend: Sendable {
     public let publicURL: String
     /// Signed-in sessions and sign-in forms in flight (memory only: a restart signs everyone out).
     public let sessions: PortalSessions
+    /// Open event streams: the server's `/v1/events` slots, so the portal's stream counts against the same limits.
+    public let eventStreams: EventStreamSlots
 
     /// Key files opened at once for a sign-in or a signature (`PortalLimits.keyFileOpeningsMax`).
     let keyFileOpenings = Gate(limit: PortalLimits.keyFileOpeningsMax)
 
     public init(node: LedgerNode, nodeKeys: IdentityKeys, access: AccessService?, fhir: FHIRService? = nil, tokens: any PortalTokenService,
-                publicURL: String, sessions: PortalSessions = PortalSessions()) {
+                publicURL: String, sessions: PortalSessions = PortalSessions(), eventStreams: EventStreamSlots = EventStreamSlots()) {
         self.node = node
         self.nodeKeys = nodeKeys
         self.access = access
@@ -35,6 +37,7 @@ public struct PortalBackend: Sendable {
         self.tokens = tokens
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         self.sessions = sessions
+        self.eventStreams = eventStreams
     }
 
     /// The read models' view of committed state, logging to the access log like `/v1`'s.

@@ -21,6 +21,8 @@ enum PortalPages {
             ("clinician", PackageResources.clinician_mustache), ("clinician-patient", PackageResources.clinician_patient_mustache),
             ("clinician-record", PackageResources.clinician_record_mustache),
             ("clinician-prescription", PackageResources.clinician_prescription_mustache),
+            ("records", PackageResources.records_mustache),
+            ("claims", PackageResources.claims_mustache), ("trials", PackageResources.trials_mustache),
         ]
         for (name, bytes) in templates {
             do { try library.register(String(decoding: bytes, as: UTF8.self), named: name) } catch {
@@ -55,6 +57,8 @@ enum PortalPages {
             "patient-signin.js": asset(PackageResources.patient_signin_js, "text/javascript; charset=utf-8"),
             "patient.js": asset(PackageResources.patient_js, "text/javascript; charset=utf-8"),
             "tx-vectors.json": asset(PackageResources.tx_vectors_json, "application/json"),
+            "record-crypto.js": asset(PackageResources.record_crypto_js, "text/javascript; charset=utf-8"),
+            "record-vectors.json": asset(PackageResources.record_vectors_json, "application/json"),
         ]
     }()
 
@@ -129,6 +133,7 @@ struct PortalHeaders<Context: RequestContext>: RouterMiddleware {
         case 403: "Refused"
         case 404: "Not found"
         case 413: "Too large"
+        case 429: "Too many at once"
         case 503: "Busy or unavailable"
         default: "Something went wrong"
         }

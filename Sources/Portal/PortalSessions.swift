@@ -34,6 +34,8 @@ public enum PortalLimits {
     public static let recordFormBytesMax = 64 << 10
     /// Largest form signed with an uploaded key file (break-glass, prescribe): the key file and the fields.
     public static let signingFormBytesMax = 48 << 10
+    /// Records on a patient's records page (one `AccessService.patientRecords` page, the maximum).
+    public static let recordsShown = 1_000
 }
 
 /// A portal session: before sign-in it carries the sign-in form's CSRF token and challenge; after

@@ -144,7 +144,7 @@ public enum LedgerServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
         AuthRoutes.add(to: router, services)
-        let document = JSON.encode(OpenAPIDocument.document(records: services.fhir != nil))
+        let document = JSON.encode(OpenAPIDocument.document(records: services.access != nil))
         router.get("/v1/openapi.json") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: document)))
         }
@@ -153,12 +153,14 @@ public enum LedgerServer {
         LogRoutes.add(to: v1, services)
         EventRoutes.add(to: v1, services)
         ContractRoutes.add(to: v1, services)
+        // The record routes need the access service only (a node with a vault and custodian keys; the FHIR facade's when there is one).
+        if let access = services.access { RecordRoutes.add(to: v1, services, access: access) }
         if let fhir = services.fhir {
-            RecordRoutes.add(to: v1, services, access: fhir.access)
             FHIRRoutes.add(to: router, services, fhir: fhir)
         }
         Portal.add(to: router, PortalBackend(node: services.node, nodeKeys: services.nodeKeys, access: services.access, fhir: services.fhir,
-                                             tokens: PortalTokens(services: services), publicURL: services.tokens.publicURL))
+                                             tokens: PortalTokens(services: services), publicURL: services.tokens.publicURL,
+                                             eventStreams: services.eventStreams))
         return router
     }
 

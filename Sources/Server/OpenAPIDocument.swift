@@ -232,6 +232,11 @@ enum OpenAPIDocument {
         ("trial", .text), ("patient", .id), ("status", .text), ("consent_form_version", .count), ("recruitment_contact", .boolean),
         ("enrolled_site", .nullable(.id)), ("enrolled_height", .nullable(.count)), ("withdrawn_height", .nullable(.count)),
     ])
+    static let participantInTrial = Schema.object([
+        ("trial", .text), ("patient", .id), ("status", .text), ("consent_form_version", .count), ("recruitment_contact", .boolean),
+        ("enrolled_site", .nullable(.id)), ("enrolled_height", .nullable(.count)), ("withdrawn_height", .nullable(.count)),
+        ("sponsor", .id), ("current_consent_form_version", .nullable(.count)),
+    ])
     static let session = Schema.object([
         ("id", .id), ("clinician", .id), ("organization", .id), ("patient", .id), ("consent_to_record", .boolean), ("key_commitment", .id),
         ("start_ms", .number), ("status", .text), ("opened_height", .count), ("end_ms", .nullable(.number)), ("transcript_hash", .nullable(.id)),
@@ -391,6 +396,16 @@ enum OpenAPIDocument {
         Route(method: "get", path: "/v1/patients/{id}/access-log", summary: "Every access decision on the patient's records (patient, delegate or custodian auditors)",
               authenticated: true, query: [page, query("after", false, "last index seen", .count)],
               success: [("200", .json(.object([("entries", .array(accessLogEntry))])))], errors: ["400", "503"]),
+        Route(method: "get", path: "/v1/patients/{id}/claims", summary: "A patient's adjudicated claims, each as /v1/claims/{id} shows it (patient or delegate; each shown is logged)",
+              authenticated: true, success: [("200", .json(.object([("claims", .array(claim))])))], errors: ["400", "403", "503"]),
+        Route(method: "get", path: "/v1/patients/{id}/prescriptions",
+              summary: "A patient's prescriptions, newest first, each as /v1/prescriptions/{id} shows it (patient or delegate; each shown is logged; complete: false when the scan stopped)",
+              authenticated: true, success: [("200", .json(.object([("prescriptions", .array(prescription)), ("complete", .boolean)])))],
+              errors: ["400", "403", "503"]),
+        Route(method: "get", path: "/v1/patients/{id}/trials",
+              summary: "The trials a patient consented to, each as /v1/trials/{id}/participants/{patient} shows it, with the sponsor and the current consent-form version (patient or delegate; each shown is logged)",
+              authenticated: true,
+              success: [("200", .json(.object([("trials", .array(participantInTrial)), ("complete", .boolean)])))], errors: ["400", "403", "503"]),
         Route(method: "get", path: "/v1/audit/anomalies",
               summary: "Access-anomaly alerts at the head block's time: reads with no care relationship, read-rate spikes, denials, repeated break-glass (custodian auditors and admins; their own organization's records)",
               authenticated: true,

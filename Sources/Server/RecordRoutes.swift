@@ -64,6 +64,22 @@ enum RecordRoutes {
             let limit = Int(try request.integer("limit", in: 1...1_000, default: 100))
             return try JSON.read { () throws(ServiceError) in try access.accessLog(patient, as: requester, after: after, limit: limit) }
         }
+        // A patient's own claims, prescriptions and trial participation (the patient or a delegate; each shown is logged).
+        group.get("patients/:id/claims") { _, context in
+            let requester = try context.requester()
+            let patient = try hash(context, "id", what: "patient id")
+            do throws(ServiceError) { return JSON.response(try await access.patientClaims(patient, as: requester)) } catch { throw APIError(error) }
+        }
+        group.get("patients/:id/prescriptions") { _, context in
+            let requester = try context.requester()
+            let patient = try hash(context, "id", what: "patient id")
+            do throws(ServiceError) { return JSON.response(try await access.patientPrescriptions(patient, as: requester)) } catch { throw APIError(error) }
+        }
+        group.get("patients/:id/trials") { _, context in
+            let requester = try context.requester()
+            let patient = try hash(context, "id", what: "patient id")
+            do throws(ServiceError) { return JSON.response(try await access.patientTrials(patient, as: requester)) } catch { throw APIError(error) }
+        }
         group.get("audit/anomalies") { request, context in
             let requester = try context.requester()
             let settings = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }.sorted { $0.name < $1.name }

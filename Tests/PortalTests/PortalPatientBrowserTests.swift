@@ -40,9 +40,12 @@ struct RecordingResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Conte
 @Suite("Portal in headless Chromium: a patient takes control of her keys, grants, revokes", .serialized)
 struct PortalPatientBrowserTests {
     /// The patient story: a patient registered by the hospital (keys it made) opens the hospital's
-    /// handover file in the browser, signs in, takes control (rotateKey signed in the browser), grants
-    /// the clinic, the clinic's clinician reads, she revokes, the clinician is refused, and she sees
-    /// both in her access log. Then: the backup the browser saved holds the ledger's current key, and
+    /// handover file in the browser, signs in, takes control (rotateKey signed in the browser), opens
+    /// her record (written before she took control) decrypted in the browser, grants the clinic, the
+    /// clinic's clinician reads, she revokes, the clinician is refused, and she sees both in her access
+    /// log, with an emergency clinician's break-glass justification (sealed to the key she held
+    /// before) opened in the browser; a second break-glass appears on the open page within a second,
+    /// its justification (sealed to her new key) opened too. Then: the backup the browser saved holds the ledger's current key, and
     /// neither any request body the server received nor any file it stored contains her private keys.
     @Test(.timeLimit(.minutes(6)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
     func patientTakesControlGrantsAndRevokes() async throws {
@@ -62,6 +65,28 @@ struct PortalPatientBrowserTests {
                 sequence: BlockExecutor.lastSequence(of: fixture.hospital.derivedID, in: node.state) + 1,
                 call: RecordsContract.Register(record: record, patient: patient.derivedID, resourceType: "Observation", category: .general,
                                                ciphertextHash: prepared.version.blob.hash, version: 1)), with: fixture.hospital), timeoutMs: 60_000)
+            // The clinic's emergency clinician breaks the glass before she takes control: the justification
+            // is sealed to the key the hospital made (her access log opens it with the key her backup keeps).
+            let emergency = IdentityKeys(seed: Array(repeating: 45, count: 32))
+            _ = try await node.submitAndWait(Transaction.sign(TransactionBody(
+                chainId: PortalFixture.chainId, sender: fixture.clinic.derivedID, publicKey: fixture.clinic.signingPublicKey,
+                sequence: BlockExecutor.lastSequence(of: fixture.clinic.derivedID, in: node.state) + 1,
+                call: MembershipContract.Enroll(label: "Dr. Em Ergency", roles: [.emergencyClinician], signingKey: emergency.signingPublicKey,
+                                                agreementKey: emergency.agreementPublicKey)), with: fixture.clinic), timeoutMs: 60_000)
+            let justificationBefore = "Unconscious on arrival; checking allergies (é ü 🚑)"
+            let justificationLive = "Cardiac arrest in the emergency department"
+            let sealedBefore = try SealedNote.seal(justificationBefore, to: patient.derivedID, agreementKey: patient.agreementPublicKey)
+            _ = try await node.submitAndWait(Transaction.sign(TransactionBody(
+                chainId: PortalFixture.chainId, sender: emergency.derivedID, publicKey: emergency.signingPublicKey, sequence: 1,
+                call: ConsentContract.BreakGlass(patient: patient.derivedID, record: record, reason: .unconscious,
+                                                 justificationHash: Hash256.sha256(sealedBefore), minutes: 60)), with: emergency), timeoutMs: 60_000)
+            let emergencyRead = { (sealed: [UInt8]) in
+                try await fixture.access.read(AccessRequest(requester: emergency.derivedID, record: record, purpose: .emergencyTreatment, action: .read),
+                                              sealedJustification: sealed)
+            }
+            #expect(try await emergencyRead(sealedBefore).decision.outcome == .breakGlass)
+            // She consented to a trial (with the keys the hospital made); she withdraws in the browser.
+            try await PortalPatientRouteTests.trialConsented(fixture, patient: patient, trial: "CARDIO-7")
             // The hospital's desk hands her keys over: a file sealed with a one-time code she is told in person.
             let code = "tangerine-4417-harbor"
             let handover = fixture.directory.appendingPathComponent("handover.json")
@@ -73,10 +98,22 @@ struct PortalPatientBrowserTests {
             defer { try? FileManager.default.removeItem(at: downloads) }
             let passphrase = "a long backup passphrase"
             var reads: [String: Bool] = [:]
+            var liveDone = false
+            var liveOutcome: DecisionOutcome?
             let received = ReceivedBodies()
             let result = try await Self.withRecordingServer(fixture, received) { port in
                 try await BrowserTools.run(["patient", "http://127.0.0.1:\(port)", handover.path, code, passphrase, fixture.clinic.derivedID.hex,
-                                            BrowserTools.output.path, downloads.path, markers.path], in: fixture.directory, timeoutSeconds: 240) {
+                                            BrowserTools.output.path, downloads.path, markers.path, justificationBefore, justificationLive],
+                                           in: fixture.directory, timeoutSeconds: 240) {
+                    // On the access-log page: the emergency clinician reads again, the justification sealed to her new key;
+                    // the browser must show it (live) and open it.
+                    if !liveDone, FileManager.default.fileExists(atPath: markers.appendingPathComponent("live").path),
+                       let current = Directory.identity(patient.derivedID, in: node.state) {
+                        liveDone = true
+                        liveOutcome = try? await emergencyRead(SealedNote.seal(justificationLive, to: patient.derivedID, agreementKey: current.agreementKey))
+                            .decision.outcome
+                        FileManager.default.createFile(atPath: markers.appendingPathComponent("read-after-live").path, contents: Data())
+                    }
                     // The browser says when it has granted and revoked; the clinic's clinician then asks for the record.
                     for step in ["granted", "revoked"] where reads[step] == nil
                         && FileManager.default.fileExists(atPath: markers.appendingPathComponent(step).path) {
@@ -90,6 +127,9 @@ struct PortalPatientBrowserTests {
             #expect(result.status == 0, "\(result.output.suffix(6_000))")
             #expect(result.output.contains("patient browser test: all steps passed"), "\(result.output.suffix(6_000))")
             #expect(reads == ["granted": true, "revoked": false], "the clinician reads while the consent stands, and is refused after")
+            #expect(TrialIndex.participant(trial: "CARDIO-7", patient: patient.derivedID, in: node.state)?.status == .withdrawn,
+                    "her withdrawal, signed in the browser, committed")
+            #expect(liveOutcome == .breakGlass, "the emergency clinician's second read, shown live on her access log, was a break-glass")
 
             // The backup the browser saved opens with her passphrase and holds the ledger's current key.
             let files = try FileManager.default.contentsOfDirectory(at: downloads, includingPropertiesForKeys: nil).filter { $0.pathExtension == "json" }
@@ -125,7 +165,8 @@ struct PortalPatientBrowserTests {
                 for form in forms { #expect(!contains(bytes, form), "\(file.lastPathComponent) holds a private key") }
             }
             for name in ["patient-sign-in.png", "patient-custodial.png", "patient-in-control.png", "consents-granted.png", "consents-revoked.png",
-                         "access-log.png", "consents-phone.png"] {
+                         "access-log.png", "consents-phone.png", "records-decrypted.png", "access-log-live.png", "records-phone.png",
+                         "trials-withdrawn.png"] {
                 #expect(FileManager.default.fileExists(atPath: BrowserTools.output.appendingPathComponent(name).path), "\(name)")
             }
         }

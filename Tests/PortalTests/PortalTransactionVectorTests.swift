@@ -90,6 +90,8 @@ struct PortalTransactionVectorTests {
          ConsentContract.Grant(patient: patient.derivedID, grantee: .member(clinic), purposes: [.research], actions: [.read], startMs: 1_800_000_000_000)),
         ("revoke", "consentRevoke", ["patient": patient.derivedID.hex, "consent": clinic.hex],
          ConsentContract.Revoke(patient: patient.derivedID, consent: clinic)),
+        ("withdraw from a trial", "trialWithdraw", ["trial": "NCT-04-cardio-2026", "patient": patient.derivedID.hex],
+         TrialsContract.Withdraw(trial: "NCT-04-cardio-2026", patient: patient.derivedID)),
     ] }
 
     /// Whole transactions: the body's fields, the signing seed, and what must come out.
@@ -151,6 +153,7 @@ struct PortalTransactionVectorTests {
             case ("consent", "revoke"): _ = try ConsentContract.Revoke(args: args)
             case ("membership", "rotateKey"): _ = try MembershipContract.RotateKey(args: args)
             case ("membership", "registerPatient"): _ = try MembershipContract.RegisterPatient(args: args)
+            case ("trials", "withdraw"): _ = try TrialsContract.Withdraw(args: args)
             default: Issue.record("unexpected call \(c["name"] ?? "?")")
             }
         }

@@ -4,7 +4,9 @@ public import LedgerCore
 /// bounded number of keys: a trial has at most `TrialsContract.versionsMax` protocol versions,
 /// `resultsMax` reports and `criteriaVersionsMax` criteria versions.
 public enum TrialIndex {
-    static func headKey(_ trial: String) -> String { "trials/trial/\(trial)" }
+    /// Prefix of the trials' heads (the public registry), one key per trial.
+    public static let trialPrefix = "trials/trial/"
+    static func headKey(_ trial: String) -> String { trialPrefix + trial }
     static func versionKey(_ trial: String, _ version: UInt64) -> String { "trials/version/\(trial)/\(version)" }
     static func participantKey(_ trial: String, _ patient: IdentityID) -> String { "trials/participant/\(trial)/\(patient.hex)" }
     static func batchKey(_ trial: String, _ index: UInt64) -> String { "trials/batch/\(trial)/\(index)" }

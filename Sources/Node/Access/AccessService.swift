@@ -220,6 +220,8 @@ public final class AccessService: Sendable {
                                sealedJustification: decision.outcome == .breakGlass ? sealedJustification : nil)
         let auditSize: UInt64
         do { auditSize = try await audit.append([(entry.encoded, patient)]) + 1 } catch { throw .auditUnavailable("\(error)") }
+        // Event streams learn of it as of any other append (`auditAppends`).
+        auditListeners.withLock { listeners in for listener in listeners.all.values { listener.yield() } }
         guard decision.isPermitted, let record = decision.record else { throw .denied(decision) }
         return try release(record, to: request.requester, decision: decision, auditIndex: auditSize - 1)
     }

@@ -95,7 +95,7 @@ export async function signTransaction(body, privateKey) {
 }
 
 // The patient's calls, shaped as the Swift types' Codable forms (MembershipContract.RegisterPatient,
-// RotateKey; ConsentContract.Grant, Revoke). Ids and keys arrive as hex.
+// RotateKey; ConsentContract.Grant, Revoke; TrialsContract.Withdraw). Ids and keys arrive as hex.
 export const calls = {
   registerPatient: ({ agreementKey }) => ({ contract: "membership", method: "registerPatient", args: { agreementKey: fromHex(agreementKey) } }),
   rotateKey: ({ signingKey, agreementKey }) => ({ contract: "membership", method: "rotateKey",
@@ -106,6 +106,7 @@ export const calls = {
     categories: categories?.length ? categories : undefined, purposes, actions,
     startMs: startMs ?? undefined, endMs: endMs ?? undefined } }),
   consentRevoke: ({ patient, consent }) => ({ contract: "consent", method: "revoke", args: { patient: fromHex(patient), consent: fromHex(consent) } }),
+  trialWithdraw: ({ trial, patient }) => ({ contract: "trials", method: "withdraw", args: { trial, patient: fromHex(patient) } }),
 };
 
 // tx-vectors.json writes values as tagged trees: ["null"], ["bool", b], ["int", "decimal"], ["bytes", "hex"],

@@ -175,6 +175,16 @@ async function accessToken(entry, tokenURL) {
   return result.access_token;
 }
 
+let cachedToken = null;
+/// An access token for reads (GET /v1/records/{id}/release), got as `accessToken` does and reused
+/// for ten minutes of its fifteen; kept in this page's memory only.
+export async function bearerToken(entry, tokenURL) {
+  if (!cachedToken || cachedToken.id !== entry.id || cachedToken.until < Date.now()) {
+    cachedToken = { id: entry.id, token: await accessToken(entry, tokenURL), until: Date.now() + 10 * 60 * 1000 };
+  }
+  return cachedToken.token;
+}
+
 /// Signs a patient call with `entry`'s key and submits it to POST /v1/txs with a bearer token the
 /// browser got for itself (the same admission as any client), waiting for its block. Answers the
 /// committed transaction's id; a refusal throws its message.

@@ -1,12 +1,17 @@
 // The patient's pages: which key this browser holds against the one the ledger has, taking control
 // (membership.rotateKey signed here with the custodian's handover key), the backup file, and consents
 // granted and revoked (consent.grant / consent.revoke signed here). Every write goes to POST /v1/txs.
-import { calls, checkSigner, download, forgetPatient, loadPatient, nextKeys, submitCall } from "./patient-keys.js";
+// Records (GET /v1/records/{id}/release with her own token) and break-glass justifications are
+// decrypted here (record-crypto.js); the access log follows GET /portal/events for new entries.
+import { bearerToken, calls, checkSigner, download, forgetPatient, loadPatient, nextKeys, submitCall } from "./patient-keys.js";
+import { agreementKeys, checkDecrypter, openNote, openRelease } from "./record-crypto.js";
 
 const page = document.getElementById("patient-page").dataset;
 const base = page.base;
 const statusLine = document.getElementById("patient-status");
 const signerLine = document.getElementById("signer-status");
+const decrypterLine = document.getElementById("decrypter-status");
+let decrypterReady = false;
 const say = (line, state, text) => { line.dataset.state = state; line.textContent = text; };
 let entry = null;
 let sequence = BigInt(page.nextSequence);
@@ -20,11 +25,19 @@ async function start() {
     const tested = await checkSigner(base);
     say(signerLine, "pass", `This browser's transaction signer passed ${tested.passed} of ${tested.total} test vectors.`);
   } catch (error) { say(signerLine, "fail", error.message); }
+  if (decrypterLine) {
+    try {
+      const tested = await checkDecrypter(base);
+      decrypterReady = true;
+      say(decrypterLine, "pass", `This browser's decryption passed ${tested.passed} of ${tested.total} test vectors.`);
+    } catch (error) { say(decrypterLine, "fail", error.message); }
+  }
   entry = await loadPatient().catch(() => undefined);
   const flash = sessionStorage.getItem("careledger.flash");
   sessionStorage.removeItem("careledger.flash");
   if (!entry || entry.id !== page.id) {
     say(statusLine, "none", "This browser holds no key of yours: you can look, but not sign. Restore your backup on the sign-in page.");
+    entry = null; // another patient's key (or none): never used for her
   } else if (entry.signingPublic !== page.signingKey) {
     say(statusLine, "stale", "The key in this browser is not your current key on the ledger (it was rotated elsewhere). Restore your latest backup.");
     entry = null;
@@ -36,6 +49,29 @@ async function start() {
   if (flash && statusLine.dataset.state !== "ready") statusLine.textContent = `${flash} ${statusLine.textContent}`;
   setupKeys();
   setupConsents();
+  setupRecords();
+  setupAccessLog();
+  setupTrials();
+}
+
+// Trial consents: withdrawal is a trials.withdraw this browser signs.
+function setupTrials() {
+  const list = document.getElementById("active-trials");
+  if (!list) return;
+  const canSign = entry && !entry.custodial;
+  for (const button of list.querySelectorAll("button.withdraw")) {
+    button.disabled = !canSign;
+    button.addEventListener("click", async () => {
+      const trial = button.dataset.trial;
+      if (!confirm(`Withdraw your consent to trial ${trial}? No more data about you may be added to it from the next block.`)) return;
+      button.disabled = true;
+      say(statusLine, "working", `Signing your withdrawal from ${trial} in this browser and waiting for its block…`);
+      try {
+        await submitCall(page, entry, calls.trialWithdraw({ trial, patient: page.id }), sequence);
+        reloadWith(`You withdrew from trial ${trial}.`);
+      } catch (error) { say(statusLine, "error", `Not withdrawn: ${error.message}`); button.disabled = false; }
+    });
+  }
 }
 
 function setupKeys() {
@@ -123,6 +159,112 @@ function setupConsents() {
       grantStatus.textContent = `Not granted: ${error.message}`;
       button.disabled = false;
     }
+  });
+}
+
+// My records: each opened on request (every opening is a read in her access log, as anyone's).
+function setupRecords() {
+  const list = document.getElementById("records");
+  if (!list) return;
+  for (const button of list.querySelectorAll("button.open-record")) {
+    button.disabled = !(entry && decrypterReady);
+    button.addEventListener("click", async () => {
+      const item = button.closest("li"), line = item.querySelector(".record-status"), out = item.querySelector(".record-content");
+      button.disabled = true;
+      say(line, "working", "Fetching the ciphertext and its key, wrapped to your key…");
+      try {
+        const token = await bearerToken(entry, page.tokenUrl);
+        const answer = await fetch(`/v1/records/${button.dataset.record}/release?purpose=TREAT`,
+                                   { credentials: "omit", headers: { Authorization: `Bearer ${token}` } });
+        const release = await answer.json().catch(() => ({}));
+        if (!answer.ok) throw new Error(release.message || release.error || `the node answered ${answer.status}`);
+        say(line, "working", "Decrypting in this browser…");
+        const plain = new TextDecoder("utf-8", { fatal: true }).decode(await openRelease(await agreementKeys(entry), release, page.id));
+        let text = plain;
+        try { text = JSON.stringify(JSON.parse(plain), null, 2); } catch { /* not JSON: shown as it is */ }
+        out.textContent = text;
+        out.hidden = false;
+        say(line, "open", `Decrypted in this browser: version ${release.record.version}, read logged as entry ${release.audit_index} of your access log.`);
+        button.textContent = "Decrypt again";
+      } catch (error) { say(line, "error", `Not opened: ${error.message}`); }
+      button.disabled = false;
+    });
+  }
+}
+
+// A break-glass justification, sealed to her key (or the key she held then), opened here.
+async function openJustification(span) {
+  if (!entry || !decrypterReady) {
+    span.dataset.state = "sealed";
+    span.textContent = " — justification sealed to your key (restore your keys in this browser to read it)";
+    return;
+  }
+  try {
+    const text = await openNote(await agreementKeys(entry), Uint8Array.from(atob(span.dataset.sealed), (c) => c.charCodeAt(0)), page.id);
+    span.textContent = ` — “${text}”`;
+    span.dataset.state = "open";
+  } catch (error) {
+    span.dataset.state = "error";
+    span.textContent = ` — the justification could not be opened here: ${error.message}`;
+  }
+}
+
+const isoSeconds = (ms) => new Date(Number(ms)).toISOString().replace(/\.\d{3}Z$/, "Z");
+function cell(row, ...children) { const td = document.createElement("td"); td.append(...children); row.append(td); return td; }
+function element(name, text, attributes = {}) {
+  const node = document.createElement(name);
+  node.textContent = text;
+  for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, value);
+  return node;
+}
+
+/// A row as the server renders one (access-log.mustache), from an `access` event.
+function accessRow(e, who) {
+  const denied = e.outcome === "deny", breakGlass = e.outcome === "break-glass" || e.reason === "break-glass";
+  const row = document.createElement("tr");
+  row.className = [denied ? "denied" : "", breakGlass ? "break-glass" : "", "live"].filter(Boolean).join(" ");
+  Object.assign(row.dataset, { index: String(e.index), outcome: e.outcome, requester: e.requester, who });
+  const when = isoSeconds(e.time_ms);
+  cell(row, element("time", when, { datetime: when }));
+  cell(row, who);
+  cell(row, element("code", `${e.record.slice(0, 12)}…`, { title: e.record }), ` v${e.version}`);
+  cell(row, `${e.purpose} · ${e.action}`);
+  cell(row, denied ? element("strong", "refused", { class: "bad" }) : breakGlass ? element("strong", "BREAK-GLASS", { class: "bad" })
+    : element("span", "allowed", { class: "ok" }));
+  const reason = cell(row, e.reason);
+  if (e.sealed_justification) {
+    const span = element("span", " — justification sealed to your key", { class: "justification", "data-sealed": e.sealed_justification });
+    reason.append(span);
+    openJustification(span);
+  }
+  return row;
+}
+
+// The access log: justifications opened, and new entries prepended as they are written (the
+// portal's event stream, for this session's identity only; from the position the page was rendered at).
+function setupAccessLog() {
+  const table = document.getElementById("access-log");
+  if (!table) return;
+  for (const span of table.querySelectorAll(".justification[data-sealed]")) openJustification(span);
+  const live = document.getElementById("live-status");
+  const from = table.dataset.eventsFrom;
+  const source = new EventSource(`${base}/events${from ? `?from=${encodeURIComponent(from)}` : ""}`);
+  source.addEventListener("open", () => say(live, "ready", "Live: new entries appear at the top as they are written."));
+  source.addEventListener("error", () => {
+    if (source.readyState === EventSource.CLOSED) say(live, "error", "Not live any more (signed out, or the session ended): reload the page after signing in.");
+    else say(live, "loading", "Reconnecting for new entries…");
+  });
+  source.addEventListener("access", (event) => {
+    let e;
+    try { e = JSON.parse(event.data); } catch { return; }
+    if (e.patient !== page.id || table.querySelector(`tr[data-index="${CSS.escape(String(e.index))}"]`)) return;
+    const known = [...table.querySelectorAll("tbody tr")].find((row) => row.dataset.requester === e.requester);
+    const who = e.requester_label || known?.dataset.who || `${e.requester.slice(0, 12)}…`;
+    const row = accessRow(e, who);
+    row.dataset.arrivedMs = String(Date.now() - Number(e.time_ms)); // how long after its decision it arrived (this machine's clock)
+    table.tBodies[0].prepend(row);
+    document.getElementById("access-log-empty").hidden = true;
+    document.getElementById("access-log-region").hidden = false;
   });
 }
 

@@ -33,6 +33,12 @@ extension LedgerView {
         let rx = view.prescription
         try await decide(requester, patient: rx.patient, object: id, purpose: .treatment, allowed: { ReadRules.mayReadPrescription(rx, $0, state) },
                          refusal: "only the patient, the prescriber's organization and pharmacists read a prescription")
+        return prescriptionJSON(view)
+    }
+
+    /// A prescription and its fills as `prescription(_:as:)` shows it (the caller has decided and logged).
+    func prescriptionJSON(_ view: PrescriptionView) -> JSONObject {
+        let rx = view.prescription
         var names = Names(state)
         var out: JSONObject = [
             "id": rx.id.hex, "prescriber": names.hex(rx.prescriber), "organization": names.hex(rx.organization), "patient": rx.patient.hex,

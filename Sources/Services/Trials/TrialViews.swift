@@ -20,8 +20,13 @@ extension LedgerView {
         guard let participant = TrialIndex.participant(trial: id, patient: patient, in: state) else {
             throw .notFound("patient \(patient.hex) has no consent or enrollment in \(id)")
         }
-        return [
-            "trial": id, "patient": patient.hex, "status": participant.status.rawValue,
+        return Self.participantJSON(participant, trial: id)
+    }
+
+    /// A participant as `participant(_:trial:as:)` shows it (the caller has decided and logged).
+    static func participantJSON(_ participant: TrialParticipant, trial id: String) -> JSONObject {
+        [
+            "trial": id, "patient": participant.patient.hex, "status": participant.status.rawValue,
             "consent_form_version": participant.consentFormVersion, "recruitment_contact": participant.recruitmentContact,
             "enrolled_site": participant.enrolledSite?.hex ?? NSNull(), "enrolled_height": participant.enrolledHeight.map { $0 as Any } ?? NSNull(),
             "withdrawn_height": participant.withdrawnHeight.map { $0 as Any } ?? NSNull(),

@@ -104,15 +104,83 @@ public enum LedgerEvents {
                           ReadRules.mayReadAccessLogEntry(about: entry.record, of: entry.patient, requester, state) else { continue }
                     var body = AccessService.accessLogEntryJSON(index, entry)
                     body["patient"] = entry.patient.hex
+                    // The requester's on-chain label (directory data), so a client can name who asked.
+                    if let label = Directory.identity(entry.requester, in: state)?.label, !label.isEmpty { body["requester_label"] = label }
                     continuation.yield(LedgerEvent(kind: "access", id: id, json: LedgerEvents.line(body)))
                 }
             }
         }
     }
 
+    /// Seconds between keep-alive comments of a server-sent event stream (below the server's idle timeout).
+    public static let heartbeatSeconds = 15
+
+    /// The stream for `requester` as server-sent events (`text/event-stream`), chunk by chunk: a
+    /// `retry:` hint, then `id:`/`event:`/`data:` per event and a keep-alive comment every
+    /// `heartbeatSeconds`, until `seconds` have passed or `maxEvents` were sent. `GET /v1/events`
+    /// and the portal's stream (which authenticates by its session) write exactly these chunks.
+    public static func serverSentEvents(node: LedgerNode, access: AccessService?, requester: Identity, resume: (log: UInt64, audit: UInt64)?,
+                                        seconds: Int, maxEvents: Int = .max) async -> AsyncStream<String> {
+        let events = await stream(node: node, access: access, requester: requester, resume: resume)
+        let (lines, sink) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(replayMax * 4))
+        sink.yield("retry: 2000\n: CareLedger events for \(requester.id.hex)\n\n")
+        let feeder = Task {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    var sent = 0
+                    for await event in events {
+                        sink.yield("id: \(event.id)\nevent: \(event.kind)\ndata: \(event.json)\n\n")
+                        sent += 1
+                        if sent >= maxEvents { return }
+                    }
+                }
+                group.addTask {
+                    var elapsed = 0
+                    while elapsed < seconds, (try? await Task.sleep(for: .seconds(min(heartbeatSeconds, seconds - elapsed)))) != nil {
+                        elapsed += min(heartbeatSeconds, seconds - elapsed)
+                        if elapsed < seconds { sink.yield(": keep-alive\n\n") }
+                    }
+                }
+                await group.next()
+                group.cancelAll()
+            }
+            sink.finish()
+        }
+        sink.onTermination = { _ in feeder.cancel() }
+        return lines
+    }
+
     /// One line of JSON, keys sorted.
     static func line(_ object: JSONObject) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Open event streams (`GET /v1/events` and the portal's), counted against one set of limits.
+public final class EventStreamSlots: Sendable {
+    /// Streams open at once, in all and per identity (past them a new stream is refused: 429).
+    public static let streamsMax = 256
+    public static let streamsPerIdentityMax = 4
+
+    private let open = Mutex<[IdentityID: Int]>([:])
+
+    public init() {}
+
+    /// Takes a slot for `identity`; false when a limit is reached.
+    public func open(_ identity: IdentityID) -> Bool {
+        open.withLock { counts in
+            guard counts.values.reduce(0, +) < Self.streamsMax, counts[identity, default: 0] < Self.streamsPerIdentityMax else { return false }
+            counts[identity, default: 0] += 1
+            return true
+        }
+    }
+
+    /// Gives a slot back.
+    public func close(_ identity: IdentityID) {
+        open.withLock { counts in
+            counts[identity, default: 1] -= 1
+            if counts[identity] == 0 { counts[identity] = nil }
+        }
     }
 }

@@ -6,13 +6,19 @@ the page at phone width, signs out, and signs in again with a key imported into 
 Saves a screenshot of each page in OUTPUT. Prints one line per step; exits 1 on the first failure.
 
 usage: portal_browser.py BASE_URL SEALED_KEY_FILE PASSPHRASE PLAIN_KEY_FILE OUTPUT_DIR
-       portal_browser.py patient BASE_URL HANDOVER_FILE CODE BACKUP_PASSPHRASE CLINIC_ID OUTPUT_DIR DOWNLOAD_DIR MARKER_DIR
+       portal_browser.py patient BASE_URL HANDOVER_FILE CODE BACKUP_PASSPHRASE CLINIC_ID OUTPUT_DIR DOWNLOAD_DIR MARKER_DIR \
+           JUSTIFICATION_BEFORE JUSTIFICATION_LIVE
        portal_browser.py clinician BASE_URL KEY_FILE PASSPHRASE FAMILY_NAME GTIN EXPIRES OUTPUT_DIR
 
 The patient story: opens the hospital's handover file with its code, signs in as the patient, takes
 control of her keys (rotateKey signed in the browser; the backup is downloaded to DOWNLOAD_DIR), grants
 the clinic, writes MARKER_DIR/granted and waits for MARKER_DIR/read-after-granted (the test's clinician
 reads), revokes, the same with "revoked", and checks the access log shows the permit and the refusal.
+Between taking control and granting, it decrypts her record in the browser (My records). On the access
+log it opens the break-glass justification sealed to the key she held before (JUSTIFICATION_BEFORE),
+writes MARKER_DIR/live, and waits for the emergency clinician's next read to appear at the top of the
+open page within a second of its audit entry, its justification (JUSTIFICATION_LIVE) opened in the browser.
+Then it withdraws her consent to the trial (trials.withdraw signed in the browser).
 
 The clinician story: signs in with a sealed key file (a clinician lands on the patient search), finds
 the patient by family name, opens her chart and a record, adds an observation (a wrong value first:
@@ -68,7 +74,7 @@ def make_driver(downloads=None):
 
 def main():
     if sys.argv[1] == "patient":
-        patient_story(*sys.argv[2:10])
+        patient_story(*sys.argv[2:12])
         return
     if sys.argv[1] == "clinician":
         clinician_story(*sys.argv[2:9])
@@ -208,7 +214,7 @@ def main():
         driver.quit()
 
 
-def patient_story(base, handover, code, backup_passphrase, clinic_id, output, downloads, markers):
+def patient_story(base, handover, code, backup_passphrase, clinic_id, output, downloads, markers, justification_before, justification_live):
     os.makedirs(output, exist_ok=True)
     driver = make_driver(downloads)
     # Granting and revoking reload the page: an element found before the reload goes stale; ask again.
@@ -280,6 +286,21 @@ def patient_story(base, handover, code, backup_passphrase, clinic_id, output, do
             time.sleep(0.1)
         shot("patient-in-control.png")
 
+        step("my records: the record written before she took control, decrypted in the browser")
+        driver.find_element(By.LINK_TEXT, "My records").click()
+        wait_url("/portal/patient/records")
+        check(state("patient-status")[0] == "ready", "the records page sees her key")
+        decrypter = state("decrypter-status")
+        check(decrypter[0] == "pass", f"the decryption self-test: {decrypter}")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#records button.open-record").is_enabled())
+        driver.find_element(By.CSS_SELECTOR, "#records button.open-record").click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#records .record-status").get_attribute("data-state") in ("open", "error"))
+        line = driver.find_element(By.CSS_SELECTOR, "#records .record-status")
+        check(line.get_attribute("data-state") == "open", f"the record opens: {line.text}")
+        content = driver.find_element(By.CSS_SELECTOR, "#records .record-content").text
+        check('"resourceType": "Observation"' in content and '"status": "final"' in content, f"the decrypted record: {content[:300]}")
+        shot("records-decrypted.png")
+
         step("grant the clinic: general records, treatment, read")
         driver.find_element(By.LINK_TEXT, "My consents").click()
         wait_url("/portal/patient/consents")
@@ -313,7 +334,45 @@ def patient_story(base, handover, code, backup_passphrase, clinic_id, output, do
         outcomes = [row.get_attribute("data-outcome") for row in driver.find_elements(By.CSS_SELECTOR, "#access-log tbody tr")]
         check(outcomes[:2] == ["deny", "permit"], f"newest first, a refusal then a permit: {outcomes}")
         check("Dr. <Cleo> & Co" in driver.find_element(By.ID, "access-log").text, "the log names the clinician")
+        check(outcomes.count("break-glass") == 1, f"one break-glass so far: {outcomes}")
+        justification = "#access-log tr.break-glass .justification"
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, justification).get_attribute("data-state") in ("open", "error", "sealed"))
+        opened = driver.find_element(By.CSS_SELECTOR, justification)
+        check(opened.get_attribute("data-state") == "open" and justification_before in opened.text,
+              f"the justification sealed to her earlier key opens in the browser: {opened.text}")
         shot("access-log.png")
+
+        step("a new break-glass appears on the open access log within a second")
+        live = state("live-status")
+        check(live[0] == "ready", f"the page follows new entries: {live}")
+        marker("live", "read-after-live")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#access-log tbody tr").get_attribute("data-outcome") == "break-glass"
+                   and "live" in d.find_element(By.CSS_SELECTOR, "#access-log tbody tr").get_attribute("class"))
+        first = driver.find_element(By.CSS_SELECTOR, "#access-log tbody tr")
+        latency = int(first.get_attribute("data-arrived-ms"))
+        step(f"the entry arrived {latency} ms after its audit entry's time")
+        check(latency <= 1000, f"the live entry arrived {latency} ms after it was written")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#access-log tbody tr .justification").get_attribute("data-state") in ("open", "error", "sealed"))
+        opened = driver.find_element(By.CSS_SELECTOR, "#access-log tbody tr .justification")
+        check(opened.get_attribute("data-state") == "open" and justification_live in opened.text,
+              f"the live justification, sealed to her new key, opens in the browser: {opened.text}")
+        check("Dr. Em Ergency" in first.text, f"the live entry names the emergency clinician: {first.text}")
+        shot("access-log-live.png")
+
+        step("withdraw from the trial: trials.withdraw signed in the browser")
+        driver.find_element(By.LINK_TEXT, "Trials").click()
+        wait_url("/portal/patient/trials")
+        check(state("patient-status")[0] == "ready", "the trials page sees her key")
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#active-trials button.withdraw").is_enabled())
+        driver.find_element(By.CSS_SELECTOR, "#active-trials button.withdraw").click()
+        wait.until(EC.alert_is_present())
+        driver.switch_to.alert.accept()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#withdrawn-trials li")) == 1
+                   or d.find_element(By.ID, "patient-status").get_attribute("data-state") == "error")
+        check(len(driver.find_elements(By.CSS_SELECTOR, "#withdrawn-trials li")) == 1,
+              f"the trial is withdrawn: {driver.find_element(By.ID, 'patient-status').text}")
+        check(not driver.find_elements(By.CSS_SELECTOR, "#active-trials button.withdraw"), "no withdraw button once withdrawn")
+        shot("trials-withdrawn.png")
 
         step("the consents page at phone width")
         driver.set_window_size(390, 844)
@@ -322,6 +381,11 @@ def patient_story(base, handover, code, backup_passphrase, clinic_id, output, do
         overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
         check(overflow <= 0, f"the page scrolls sideways by {overflow}px at phone width")
         shot("consents-phone.png")
+        driver.get(f"{base}/portal/patient/records")
+        state("decrypter-status", ("pass", "fail"))
+        overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
+        check(overflow <= 0, f"the records page scrolls sideways by {overflow}px at phone width")
+        shot("records-phone.png")
         errors = console_errors()
         check(not errors, f"console errors: {errors}")
         print("patient browser test: all steps passed", flush=True)
