@@ -147,6 +147,7 @@ let package = Package(
                 .embedInCode("Assets/canonical.js"), .embedInCode("Assets/patient-keys.js"), .embedInCode("Assets/patient-signin.js"),
                 .embedInCode("Assets/patient.js"), .embedInCode("Assets/tx-vectors.json"),
                 .embedInCode("Assets/anomalies.mustache"), .embedInCode("Assets/network.mustache"),
+                .embedInCode("Assets/payer.mustache"), .embedInCode("Assets/pharmacy.mustache"), .embedInCode("Assets/staff.js"),
             ],
             swiftSettings: strict
         ),

@@ -20,12 +20,14 @@ public enum Portal {
     public static func add<Context: RequestContext>(to router: Router<Context>, _ backend: PortalBackend) {
         let group = router.group("portal").add(middleware: PortalHeaders<Context>(base: basePath))
         group.get("") { request, _ in
-            PortalPages.redirect(home(await signedIn(request, backend)?.identity))
+            PortalPages.redirect(home(await signedIn(request, backend)?.identity, backend.node.state))
         }
         SignInRoutes.add(to: group, backend)
         ExplorerRoutes.add(to: group, backend)
         AuditRoutes.add(to: group, backend)
         PatientRoutes.add(to: group, backend)
+        PayerRoutes.add(to: group, backend)
+        PharmacyRoutes.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
                 throw PortalRefusal(status: 404, message: "no such file")
@@ -39,10 +41,26 @@ public enum Portal {
 
     // MARK: sessions
 
-    /// Where an identity starts: a patient on her own page, staff on the explorer, no one on sign-in.
-    static func home(_ identity: Identity?) -> String {
+    /// Where an identity starts: a patient on her own page, a payer's staff on the payer page, a
+    /// pharmacist (or a pharmacy) on the pharmacy page, other staff on the explorer, no one on sign-in.
+    static func home(_ identity: Identity?, _ state: any StateReader) -> String {
         guard let identity else { return "\(basePath)/sign-in" }
-        return identity.kind == .patient ? "\(basePath)/patient" : "\(basePath)/explorer"
+        if identity.kind == .patient { return "\(basePath)/patient" }
+        if isPayerStaff(identity, state) { return "\(basePath)/payer" }
+        if isPharmacist(identity, state) { return "\(basePath)/pharmacy" }
+        return "\(basePath)/explorer"
+    }
+
+    /// A payer organization or one of its members (which page is theirs; the services decide what they see).
+    static func isPayerStaff(_ identity: Identity, _ state: any StateReader) -> Bool {
+        guard let organization = ReadRules.organization(of: identity) else { return false }
+        return (organization == identity.id ? identity : Directory.identity(organization, in: state))?.organizationType == .payer
+    }
+
+    /// A pharmacist, or a pharmacy organization itself.
+    static func isPharmacist(_ identity: Identity, _ state: any StateReader) -> Bool {
+        (identity.kind == .organization && identity.organizationType == .pharmacy)
+            || Directory.effectiveRoles(of: identity, in: state).contains(.pharmacist)
     }
 
     /// The signed-in session the request's cookie names and the identity its token speaks for now,
@@ -68,7 +86,8 @@ public enum Portal {
             let (session, identity) = (signedIn.session, signedIn.identity)
             var facts: [String: Any] = ["label": identity.label.isEmpty ? (identity.kind == .patient ? "patient" : "identity") : identity.label,
                                         "kind": identity.kind.rawValue, "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)),
-                                        "csrf": session.csrf, "isPatient": identity.kind == .patient]
+                                        "csrf": session.csrf, "isPatient": identity.kind == .patient,
+                                        "isPayer": isPayerStaff(identity, backend.node.state), "isPharmacist": isPharmacist(identity, backend.node.state)]
             // No roles, no "roles" key: an empty string would still open the template's section.
             if !identity.roles.isEmpty { facts["roles"] = identity.roles.map(\.rawValue).sorted().joined(separator: ", ") }
             values["session"] = facts

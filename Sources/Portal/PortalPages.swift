@@ -18,6 +18,7 @@ enum PortalPages {
             ("patient", PackageResources.patient_mustache), ("consents", PackageResources.consents_mustache),
             ("access-log", PackageResources.access_log_mustache), ("anomalies", PackageResources.anomalies_mustache),
             ("network", PackageResources.network_mustache),
+            ("payer", PackageResources.payer_mustache), ("pharmacy", PackageResources.pharmacy_mustache),
         ]
         for (name, bytes) in templates {
             do { try library.register(String(decoding: bytes, as: UTF8.self), named: name) } catch {
@@ -52,6 +53,7 @@ enum PortalPages {
             "patient-signin.js": asset(PackageResources.patient_signin_js, "text/javascript; charset=utf-8"),
             "patient.js": asset(PackageResources.patient_js, "text/javascript; charset=utf-8"),
             "tx-vectors.json": asset(PackageResources.tx_vectors_json, "application/json"),
+            "staff.js": asset(PackageResources.staff_js, "text/javascript; charset=utf-8"),
         ]
     }()
 

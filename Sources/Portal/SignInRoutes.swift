@@ -22,7 +22,7 @@ enum SignInRoutes {
     static func add<Context: RequestContext>(to group: RouterGroup<Context>, _ backend: PortalBackend) {
         let openings = Gate(limit: PortalLimits.keyFileOpeningsMax)
         group.get("sign-in") { request, _ in
-            if let signedIn = await Portal.signedIn(request, backend) { return PortalPages.redirect(Portal.home(signedIn.identity)) }
+            if let signedIn = await Portal.signedIn(request, backend) { return PortalPages.redirect(Portal.home(signedIn.identity, backend.node.state)) }
             return page(backend, error: nil, status: .ok)
         }
         group.post("sign-in/key-file") { request, _ in
@@ -107,7 +107,7 @@ enum SignInRoutes {
     static func signedIn(_ token: PortalToken, replacing pending: PortalSession, _ backend: PortalBackend) -> Response {
         let session = backend.sessions.signIn(replacing: pending.id, identity: token.identity.id, token: token.token,
                                               expiresInSeconds: token.expiresInSeconds)
-        var response = PortalPages.redirect(Portal.home(token.identity))
+        var response = PortalPages.redirect(Portal.home(token.identity, backend.node.state))
         response.setCookie(Portal.cookie(session, backend))
         return response
     }
