@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import LedgerCore
+import Node
 import Server
 import Services
 import Testing
