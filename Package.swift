@@ -151,6 +151,7 @@ let package = Package(
                 .embedInCode("Assets/clinician-record.mustache"), .embedInCode("Assets/clinician-prescription.mustache"),
                 .embedInCode("Assets/records.mustache"), .embedInCode("Assets/record-crypto.js"), .embedInCode("Assets/record-vectors.json"),
                 .embedInCode("Assets/claims.mustache"), .embedInCode("Assets/trials.mustache"),
+                .embedInCode("Assets/payer.mustache"), .embedInCode("Assets/pharmacy.mustache"), .embedInCode("Assets/staff.js"),
             ],
             swiftSettings: strict
         ),

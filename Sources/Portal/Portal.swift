@@ -29,6 +29,8 @@ public enum Portal {
         ClinicianRoutes.add(to: group, backend)
         ClinicianForms.add(to: group, backend)
         PortalEventRoutes.add(to: group, backend)
+        PayerRoutes.add(to: group, backend)
+        PharmacyRoutes.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
                 throw PortalRefusal(status: 404, message: "no such file")
@@ -43,11 +45,15 @@ public enum Portal {
     // MARK: sessions
 
     /// Where an identity starts: a patient on her own page, a clinician (on a node with records) on
-    /// the patient search, other staff on the explorer, no one on sign-in.
+    /// the patient search, a payer's staff on the payer page, a pharmacist (or a pharmacy) on the
+    /// pharmacy page, other staff on the explorer, no one on sign-in.
     static func home(_ identity: Identity?, _ backend: PortalBackend) -> String {
         guard let identity else { return "\(basePath)/sign-in" }
         if identity.kind == .patient { return "\(basePath)/patient" }
-        return isClinician(identity, backend) ? "\(basePath)/clinician" : "\(basePath)/explorer"
+        if isClinician(identity, backend) { return "\(basePath)/clinician" }
+        if isPayerStaff(identity, backend.node.state) { return "\(basePath)/payer" }
+        if isPharmacist(identity, backend.node.state) { return "\(basePath)/pharmacy" }
+        return "\(basePath)/explorer"
     }
 
     /// Roles whose holders start on the clinician pages (a care team's: `ConsentPolicy.careTeamRoles`).
@@ -55,6 +61,18 @@ public enum Portal {
     static func isClinician(_ identity: Identity, _ backend: PortalBackend) -> Bool {
         backend.fhir != nil && identity.kind == .member
             && !ConsentPolicy.careTeamRoles.isDisjoint(with: Directory.effectiveRoles(of: identity, in: backend.node.state))
+    }
+
+    /// A payer organization or one of its members (which page is theirs; the services decide what they see).
+    static func isPayerStaff(_ identity: Identity, _ state: any StateReader) -> Bool {
+        guard let organization = ReadRules.organization(of: identity) else { return false }
+        return (organization == identity.id ? identity : Directory.identity(organization, in: state))?.organizationType == .payer
+    }
+
+    /// A pharmacist, or a pharmacy organization itself.
+    static func isPharmacist(_ identity: Identity, _ state: any StateReader) -> Bool {
+        (identity.kind == .organization && identity.organizationType == .pharmacy)
+            || Directory.effectiveRoles(of: identity, in: state).contains(.pharmacist)
     }
 
     /// The signed-in session the request's cookie names and the identity its token speaks for now,
@@ -81,7 +99,8 @@ public enum Portal {
             var facts: [String: Any] = ["label": identity.label.isEmpty ? (identity.kind == .patient ? "patient" : "identity") : identity.label,
                                         "kind": identity.kind.rawValue, "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)),
                                         "csrf": session.csrf, "isPatient": identity.kind == .patient,
-                                        "isClinician": isClinician(identity, backend)]
+                                        "isClinician": isClinician(identity, backend),
+                                        "isPayer": isPayerStaff(identity, backend.node.state), "isPharmacist": isPharmacist(identity, backend.node.state)]
             // No roles, no "roles" key: an empty string would still open the template's section.
             if !identity.roles.isEmpty { facts["roles"] = identity.roles.map(\.rawValue).sorted().joined(separator: ", ") }
             values["session"] = facts

@@ -23,6 +23,7 @@ enum PortalPages {
             ("clinician-prescription", PackageResources.clinician_prescription_mustache),
             ("records", PackageResources.records_mustache),
             ("claims", PackageResources.claims_mustache), ("trials", PackageResources.trials_mustache),
+            ("payer", PackageResources.payer_mustache), ("pharmacy", PackageResources.pharmacy_mustache),
         ]
         for (name, bytes) in templates {
             do { try library.register(String(decoding: bytes, as: UTF8.self), named: name) } catch {
@@ -59,6 +60,7 @@ enum PortalPages {
             "tx-vectors.json": asset(PackageResources.tx_vectors_json, "application/json"),
             "record-crypto.js": asset(PackageResources.record_crypto_js, "text/javascript; charset=utf-8"),
             "record-vectors.json": asset(PackageResources.record_vectors_json, "application/json"),
+            "staff.js": asset(PackageResources.staff_js, "text/javascript; charset=utf-8"),
         ]
     }()
 

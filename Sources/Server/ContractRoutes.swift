@@ -37,6 +37,7 @@ enum ContractRoutes {
             let view = await services.view()
             return try await JSON.read { () async throws(ServiceError) in try await view.claim(id, as: requester) }
         }
+        addPayer(to: group, services)
         group.get("trials/:id") { _, context in
             _ = try context.requester()
             let view = await services.view()
@@ -67,6 +68,42 @@ enum ContractRoutes {
             return try await JSON.read { () async throws(ServiceError) in try await view.prescription(id, as: requester) }
         }
         addTelehealth(to: group, services)
+    }
+
+    /// A payer's work lists (`LedgerView.payerPlans`, `payerClaims`, `payerAuthorizations`; also the portal's payer page).
+    static func addPayer(to group: RouterGroup<LedgerRequestContext>, _ services: ServerServices) {
+        let rows: StateRowsPage = { try services.node.visibleStates(prefix: $0, after: $1, limit: $2) }
+        group.get("payer/plans") { _, context in
+            let requester = try context.requester()
+            let view = await services.view()
+            return try JSON.read { () throws(ServiceError) in
+                let payer = try view.payerOrganization(of: requester)
+                let plans = try view.payerPlans(of: payer.id, rows: rows)
+                return ["payer": payer.id.hex, "plans": plans]
+            }
+        }
+        group.get("payer/claims") { request, context in
+            let requester = try context.requester()
+            let limit = Int(try request.integer("limit", in: 1...UInt64(LedgerView.payerListMax), default: UInt64(LedgerView.payerListMax)))
+            let view = await services.view()
+            return try await JSON.read { () async throws(ServiceError) in
+                try await view.payerClaims(as: requester, rows: rows, after: request.query("after"), limit: limit)
+            }
+        }
+        group.get("payer/authorizations") { request, context in
+            let requester = try context.requester()
+            let limit = Int(try request.integer("limit", in: 1...UInt64(LedgerView.payerListMax), default: UInt64(LedgerView.payerListMax)))
+            let pendingOnly: Bool
+            switch request.query("status") {
+            case nil, "pending": pendingOnly = true
+            case "all": pendingOnly = false
+            case let text?: throw APIError.badRequest("status must be pending or all, got “\(text.prefix(40))”")
+            }
+            let view = await services.view()
+            return try await JSON.read { () async throws(ServiceError) in
+                try await view.payerAuthorizations(as: requester, rows: rows, pendingOnly: pendingOnly, after: request.query("after"), limit: limit)
+            }
+        }
     }
 
     /// Telehealth sessions and the relay of their sealed messages (participants only).

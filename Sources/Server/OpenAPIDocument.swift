@@ -177,11 +177,16 @@ enum OpenAPIDocument {
         ("id", .id), ("patient", .id), ("plan", .text), ("start_ms", .number), ("end_ms", .number), ("terminated_ms", .nullable(.number)),
         ("deductible_met_minor", .number), ("out_of_pocket_minor", .number), ("units_used", .map(.number)), ("currency", .text),
     ])
-    static let authorization = Schema.object([
+    static let authorizationFields: [(String, Schema)] = [
         ("id", .id), ("patient", .id), ("plan", .text), ("provider", .id), ("code", .text), ("quantity", .number), ("status", .text),
         ("remaining", .number), ("valid_until_ms", .nullable(.number)), ("denial_reason", .nullable(.text)),
-    ])
-    static let claim = Schema.object([
+    ]
+    static let authorization = Schema.object(authorizationFields)
+    static let claim = Schema.object(claimFields)
+    /// The payer's work lists (`GET /v1/payer/…`): claims with their reasons' CARC meanings, authorizations with their block.
+    static let queuedClaim = Schema.object(claimFields + [("reasons", .array(.object([("reason", .text), ("carc", .text), ("text", .text), ("denies", .boolean)])))])
+    static let queuedAuthorization = Schema.object(authorizationFields + [("height", .count)])
+    static let claimFields: [(String, Schema)] = [
         ("id", .id), ("patient", .id), ("provider", .id), ("submitter", .id), ("plan", .text), ("coverage", .nullable(.id)), ("claim_hash", .id),
         ("diagnoses", .texts), ("outcome", .text), ("currency", .text), ("height", .count), ("time_ms", .number),
         ("items", .array(.object([("sequence", .number), ("code", .text), ("quantity", .number), ("unit_price_minor", .number),
@@ -191,7 +196,7 @@ enum OpenAPIDocument {
                                   ("adjustments", .array(.object([("reason", .text), ("carc", .text), ("amount_minor", .number), ("units", .number)])))]))),
         ("submitted_minor", .number), ("eligible_minor", .number), ("patient_minor", .number), ("payer_minor", .number), ("paid_minor", .number),
         ("payments", .array(.object([("amount_minor", .number), ("reference", .id), ("height", .count), ("time_ms", .number)]))),
-    ])
+    ]
     static let names = Schema.map(.text)
     static let verification = Schema.object([
         ("id", .id), ("verdict", .text), ("incident", .boolean), ("gtin", .text), ("serial", .text), ("organization", .nullable(.id)),
@@ -207,7 +212,7 @@ enum OpenAPIDocument {
         ("incident_count", .count), ("incidents", .array(.id)), ("incident_records", .array(verification)),
         ("custody", .array(.object([("kind", .text), ("from", .nullable(.id)), ("to", .nullable(.id)), ("detail", .nullable(.text)),
                                     ("height", .count), ("time_ms", .number)]))),
-        ("names", names),
+        ("names", names), ("verdict", .text), ("verdict_text", .text), ("as_of_ms", .number),
     ])
     static let prescription = Schema.object([
         ("id", .id), ("prescriber", .nullable(.id)), ("organization", .nullable(.id)), ("patient", .id), ("medication_request_hash", .id),
@@ -445,6 +450,21 @@ enum OpenAPIDocument {
               ])))])))]),
         Route(method: "get", path: "/v1/claims/{id}", summary: "A claim with its adjudication, reasons (CARC) and payments (patient, provider or payer)",
               authenticated: true, success: [("200", .json(claim))], errors: ["400", "404", "503"]),
+        Route(method: "get", path: "/v1/payer/plans", summary: "The plans of the requester's payer organization (its staff)", authenticated: true,
+              success: [("200", .json(.object([("payer", .id), ("plans", .array(plan))])))], errors: ["503"]),
+        Route(method: "get", path: "/v1/payer/claims",
+              summary: "Claims adjudicated under the requester's payer's plans, newest first, with CARC meanings (its staff; each one logged)",
+              authenticated: true,
+              query: [query("after", false, "a claim id: go on after it (the previous page's next)", .id),
+                      query("limit", false, "claims on the page (default 200)", .integer(minimum: 1, maximum: Int64(LedgerView.payerListMax)))],
+              success: [("200", .json(.object([("payer", .id), ("claims", .array(queuedClaim)), ("next", .nullable(.id))])))], errors: ["400", "503"]),
+        Route(method: "get", path: "/v1/payer/authorizations",
+              summary: "Prior authorizations asked under the requester's payer's plans, oldest first (its staff; each one logged)", authenticated: true,
+              query: [query("status", false, "pending (default) or all", .choice(["pending", "all"])),
+                      query("after", false, "an authorization id: go on after it (the previous page's next)", .id),
+                      query("limit", false, "authorizations on the page (default 200)", .integer(minimum: 1, maximum: Int64(LedgerView.payerListMax)))],
+              success: [("200", .json(.object([("payer", .id), ("authorizations", .array(queuedAuthorization)), ("next", .nullable(.id))])))],
+              errors: ["400", "503"]),
     ]
 
     /// The document for a server with (or without) the records service.

@@ -37,7 +37,7 @@ enum BrowserTools {
     /// Runs the script in its own process group, so that on a timeout the whole tree — Python,
     /// ChromeDriver and Chromium — is killed; stdout and stderr together.
     /// `whileRunning` is called every 100 ms while the script runs (to answer what the script asks for).
-    static func run(_ arguments: [String], in directory: URL, timeoutSeconds: Double,
+    static func run(_ arguments: [String], script: URL = BrowserTools.script, in directory: URL, timeoutSeconds: Double,
                     whileRunning: () async -> Void = {}) async throws -> (status: Int32, output: String, timedOut: Bool) {
         let log = directory.appendingPathComponent("browser-output.txt")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

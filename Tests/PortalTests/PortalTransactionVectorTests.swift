@@ -68,7 +68,7 @@ struct PortalTransactionVectorTests {
         ("map nested", .map(["grantee": .map(["kind": .string("role"), "role": .string("clinician")]), "empty": .map([:])])),
     ]
 
-    /// The patient's calls: the builder's input (as the browser's forms make it) and the typed call it must equal.
+    /// The patient's and staff's calls: the builder's input (as the browser's forms make it) and the typed call it must equal.
     static var calls: [(name: String, builder: String, input: [String: Any], call: any ContractMethod)] { [
         ("registerPatient", "registerPatient", ["agreementKey": Hex.encode(patient.agreementPublicKey)],
          MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey)),
@@ -92,6 +92,19 @@ struct PortalTransactionVectorTests {
          ConsentContract.Revoke(patient: patient.derivedID, consent: clinic)),
         ("withdraw from a trial", "trialWithdraw", ["trial": "NCT-04-cardio-2026", "patient": patient.derivedID.hex],
          TrialsContract.Withdraw(trial: "NCT-04-cardio-2026", patient: patient.derivedID)),
+        // Staff calls (the payer's and the pharmacist's pages).
+        ("approve a prior authorization, some units, until a day", "decideAuthorization",
+         ["authorization": clinic.hex, "approve": true, "quantity": 1, "validUntilMs": 1_900_000_000_000],
+         ClaimsContract.DecideAuthorization(authorization: clinic, approve: true, quantity: 1, validUntilMs: 1_900_000_000_000)),
+        ("approve a prior authorization, all units", "decideAuthorization",
+         ["authorization": clinic.hex, "approve": true, "validUntilMs": 1_900_000_000_000],
+         ClaimsContract.DecideAuthorization(authorization: clinic, approve: true, validUntilMs: 1_900_000_000_000)),
+        ("deny a prior authorization", "decideAuthorization", ["authorization": clinic.hex, "approve": false, "reason": "not medically necessary é"],
+         ClaimsContract.DecideAuthorization(authorization: clinic, approve: false, reason: "not medically necessary é")),
+        ("fill a prescription with two packs", "fill",
+         ["prescription": clinic.hex, "units": [["gtin": "00614141000036", "serial": "S1"], ["gtin": "00614141000036", "serial": "A-2.b_3"]]],
+         PrescriptionContract.Fill(prescription: clinic, units: [SGTIN(gtin: "00614141000036", serial: "S1"),
+                                                                 SGTIN(gtin: "00614141000036", serial: "A-2.b_3")])),
     ] }
 
     /// Whole transactions: the body's fields, the signing seed, and what must come out.
@@ -154,6 +167,8 @@ struct PortalTransactionVectorTests {
             case ("membership", "rotateKey"): _ = try MembershipContract.RotateKey(args: args)
             case ("membership", "registerPatient"): _ = try MembershipContract.RegisterPatient(args: args)
             case ("trials", "withdraw"): _ = try TrialsContract.Withdraw(args: args)
+            case ("claims", "decideAuthorization"): _ = try ClaimsContract.DecideAuthorization(args: args)
+            case ("rx", "fill"): _ = try PrescriptionContract.Fill(args: args)
             default: Issue.record("unexpected call \(c["name"] ?? "?")")
             }
         }

@@ -294,6 +294,22 @@ public struct SupplyChainContract: Contract {
 
     // MARK: verification
 
+    /// The verdict on a pack: `known` is the commissioned unit's lot, expiry and effective status
+    /// at the time asked about (nil: never commissioned), `printedLot` and `printedExpiry` what the
+    /// pack says (nil: not given). One rule for `supply.verify` and the read models that show it.
+    public static func verdict(_ known: (lot: String, expiryMs: Int64, status: UnitStatus)?, printedLot: String?,
+                               printedExpiry: Int64?) -> VerificationVerdict {
+        guard let known else { return .unknownSerial }
+        if known.status == .dispensed { return .dispensed }
+        if known.status == .decommissioned { return .decommissioned }
+        if let printedLot, printedLot != known.lot { return .lotMismatch }
+        if let printedExpiry, printedExpiry != known.expiryMs { return .expiryMismatch }
+        if known.status == .recalled { return .recalled }
+        if known.status == .suspect { return .suspect }
+        if known.status == .expired { return .expired }
+        return .genuine
+    }
+
     /// A DSCSA verification request by any supply party or pharmacist. Always accepted when well
     /// formed: it records the verdict under the transaction id; a verdict other than genuine is an
     /// incident, indexed by serial and by reporting organization, and marks an active or shipped
@@ -304,20 +320,12 @@ public struct SupplyChainContract: Contract {
 
         var unit = SupplyStore.unit(sgtin, { state.get($0) })
         var memo: [String: Bool] = [:]
-        let verdict: VerificationVerdict
-        if let known = unit {
-            let status = known.effectiveStatus(lotRecalled: SupplyStore.isRecalled(sgtin.gtin, known.lot, state, &memo), atMs: call.timeMs)
-            if status == .dispensed { verdict = .dispensed }
-            else if status == .decommissioned { verdict = .decommissioned }
-            else if let printedLot, printedLot != known.lot { verdict = .lotMismatch }
-            else if let printedExpiry, printedExpiry != known.expiryMs { verdict = .expiryMismatch }
-            else if status == .recalled { verdict = .recalled }
-            else if status == .suspect { verdict = .suspect }
-            else if status == .expired { verdict = .expired }
-            else { verdict = .genuine }
-        } else {
-            verdict = .unknownSerial
+        var found: (lot: String, expiryMs: Int64, status: UnitStatus)?
+        if let unit {
+            found = (unit.lot, unit.expiryMs,
+                     unit.effectiveStatus(lotRecalled: SupplyStore.isRecalled(sgtin.gtin, unit.lot, state, &memo), atMs: call.timeMs))
         }
+        let verdict = Self.verdict(found, printedLot: printedLot, printedExpiry: printedExpiry)
         var marked = false
         if verdict != .genuine, verdict != .expired, var known = unit, known.status == .active || known.status == .shipped {
             known.status = .suspect

@@ -1,5 +1,5 @@
 // CareLedger's canonical encoding (LedgerCore/Encoding, format v1) and transaction signing
-// (LedgerCore/Chain/Transaction.swift), for exactly the calls a patient signs in the browser.
+// (LedgerCore/Chain/Transaction.swift), for exactly the calls a patient or staff member signs in the browser.
 // tx-vectors.json is written by Swift; the browser runs it (runTransactionVectors) before it signs
 // anything, and PortalTransactionVectorTests checks the same file in Swift, so the two cannot drift.
 //
@@ -107,6 +107,11 @@ export const calls = {
     startMs: startMs ?? undefined, endMs: endMs ?? undefined } }),
   consentRevoke: ({ patient, consent }) => ({ contract: "consent", method: "revoke", args: { patient: fromHex(patient), consent: fromHex(consent) } }),
   trialWithdraw: ({ trial, patient }) => ({ contract: "trials", method: "withdraw", args: { trial, patient: fromHex(patient) } }),
+  // Staff calls (staff.js): ClaimsContract.DecideAuthorization, PrescriptionContract.Fill.
+  decideAuthorization: ({ authorization, approve, quantity, validUntilMs, reason }) => ({ contract: "claims", method: "decideAuthorization", args: {
+    authorization: fromHex(authorization), approve, quantity: quantity ?? undefined, validUntilMs: validUntilMs ?? undefined, reason: reason ?? undefined } }),
+  fill: ({ prescription, units }) => ({ contract: "rx", method: "fill", args: {
+    prescription: fromHex(prescription), units: units.map(({ gtin, serial }) => ({ gtin, serial })) } }),
 };
 
 // tx-vectors.json writes values as tagged trees: ["null"], ["bool", b], ["int", "decimal"], ["bytes", "hex"],

@@ -34,6 +34,9 @@ public enum PlanFile {
 
 /// A claim's adjudication as readable text (the CLI and the demo print it).
 public enum ClaimText {
+    /// Integer minor units as a decimal amount in `currency` with its code ("1234.50 USD").
+    public static func money(_ minor: Int64, _ currency: String) -> String { "\(ClaimMapping.decimal(minor, currency)) \(currency)" }
+
     /// The readable form: one line per claim line and its adjustments, then totals.
     public static func lines(_ entry: ClaimEntry, currency: String) -> [String] {
         func money(_ minor: Int64) -> String { ClaimMapping.decimal(minor, currency) }

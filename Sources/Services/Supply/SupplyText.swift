@@ -105,12 +105,13 @@ public enum SupplyCLI {
         return out
     }
 
-    /// One unit: "GTIN:SERIAL", "(01)GTIN(21)SERIAL", or a bare serial of `gtin`.
+    /// One unit: "GTIN:SERIAL", a GS1 element string ("(01)GTIN(21)SERIAL…" or a DataMatrix's raw
+    /// content, read by `GS1Scan`), or a bare serial of `gtin`.
     public static func sgtin(_ text: String, gtin: String?) throws -> SGTIN {
         let item = text.trimmingCharacters(in: .whitespaces)
         let parts: (gtin: String, serial: String)
-        if item.hasPrefix("(01)"), let ai21 = item.range(of: "(21)") {
-            parts = (String(item[item.index(item.startIndex, offsetBy: 4)..<ai21.lowerBound]), String(item[ai21.upperBound...]))
+        if GS1Scan.looksLikeElementString(item) {
+            do throws(ServiceError) { return try GS1Scan.parse(item).sgtin } catch { throw ServiceError("unit “\(item.prefix(40))”: \(error.message)") }
         } else if let colon = item.firstIndex(of: ":") {
             parts = (String(item[..<colon]), String(item[item.index(after: colon)...]))
         } else if let gtin {
@@ -123,11 +124,12 @@ public enum SupplyCLI {
         return unit
     }
 
-    /// Distinct units from comma-separated or repeated option values.
-    public static func units(_ values: [String], gtin: String?) throws -> [SGTIN] {
+    /// Distinct units from comma-separated (`commas`) or repeated option values.
+    public static func units(_ values: [String], gtin: String?, commas: Bool = true) throws -> [SGTIN] {
         var out: [SGTIN] = []
         var seen = Set<SGTIN>()
-        for item in split(values) {
+        let items = commas ? split(values) : values.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for item in items {
             let unit = try sgtin(item, gtin: gtin)
             guard seen.insert(unit).inserted else { throw ServiceError("unit \(text(unit)) is listed twice") }
             out.append(unit)

@@ -20,10 +20,31 @@ extension LedgerView {
         return SupplyChainContract.unit(gtin, serial, atMs: headTimeMs, in: state)
     }
 
-    /// A serial's standing, custody and incidents as of the head block (any identity may ask).
-    public func serial(gtin: String, serial: String) throws(ServiceError) -> JSONObject {
+    /// A serial's standing, custody and incidents as of the head block (any identity may ask), and
+    /// the verdict `supply.verify` would reach at the head block for a pack printed with `lot` and
+    /// `expiryMs` (nil: not compared) — without recording it.
+    public func serial(gtin: String, serial: String, lot: String? = nil, expiryMs: Int64? = nil) throws(ServiceError) -> JSONObject {
         let unit = try serialVerification(gtin: gtin, serial: serial)
-        return serialJSON(unit, incidents: SupplyChainContract.incidents(gtin: gtin, serial: serial, in: state))
+        var out = serialJSON(unit, incidents: SupplyChainContract.incidents(gtin: gtin, serial: serial, in: state))
+        let verdict = Self.verdict(unit, printedLot: lot, printedExpiry: expiryMs)
+        out["verdict"] = verdict.rawValue
+        out["verdict_text"] = SupplyCLI.explain(verdict)
+        out["as_of_ms"] = headTimeMs
+        return out
+    }
+
+    /// The pack a scan names, checked as `serial(gtin:serial:lot:expiryMs:)` checks it.
+    public func serial(scanned pack: ScannedPack) throws(ServiceError) -> JSONObject {
+        var out = try serial(gtin: pack.sgtin.gtin, serial: pack.sgtin.serial, lot: pack.lot, expiryMs: pack.expiryMs)
+        out["printed_lot"] = pack.lot ?? NSNull()
+        out["printed_expiry_ms"] = pack.expiryMs.map { $0 as Any } ?? NSNull()
+        return out
+    }
+
+    /// `SupplyChainContract.verdict` for a unit as the read model found it.
+    static func verdict(_ unit: SerialVerification, printedLot: String?, printedExpiry: Int64?) -> VerificationVerdict {
+        guard unit.known, let lot = unit.lot, let expiryMs = unit.expiryMs, let status = unit.status else { return .unknownSerial }
+        return SupplyChainContract.verdict((lot: lot, expiryMs: expiryMs, status: status), printedLot: printedLot, printedExpiry: printedExpiry)
     }
 
     /// A prescription and its fills as its parties see it; its status as of the head block
