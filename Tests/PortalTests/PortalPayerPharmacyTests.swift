@@ -51,7 +51,8 @@ struct PayerPharmacyWorld {
         try await commit(patient, MembershipContract.RegisterPatient(agreementKey: patient.agreementPublicKey))
 
         // Supply: three good packs and one expiring in four seconds, all at the pharmacy.
-        let expiringMs = max(Int64(Date().timeIntervalSince1970 * 1_000), await node.headHeader.timeMs) + 4_000
+        // Far enough ahead that the commission commits before it on a loaded machine (4 s was not, in CI).
+        let expiringMs = max(Int64(Date().timeIntervalSince1970 * 1_000), await node.headHeader.timeMs) + 15_000
         try await commit(maker, SupplyChainContract.RegisterProduct(gtin: gtin, label: "amoxicillin 500 mg"))
         try await commit(maker, SupplyChainContract.Commission(gtin: gtin, lot: goodLot, expiryMs: goodExpiryMs, serials: ["S1", "S2", "S3"]))
         try await commit(maker, SupplyChainContract.Commission(gtin: gtin, lot: "LX", expiryMs: expiringMs, serials: ["E1"]))

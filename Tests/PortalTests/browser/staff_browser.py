@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-WAIT_SECONDS = 30
+WAIT_SECONDS = 60  # waits end as soon as their condition holds; a loaded CI machine is slow
 
 
 def step(text):
