@@ -152,6 +152,7 @@ let package = Package(
                 .embedInCode("Assets/records.mustache"), .embedInCode("Assets/record-crypto.js"), .embedInCode("Assets/record-vectors.json"),
                 .embedInCode("Assets/claims.mustache"), .embedInCode("Assets/trials.mustache"),
                 .embedInCode("Assets/payer.mustache"), .embedInCode("Assets/pharmacy.mustache"), .embedInCode("Assets/staff.js"),
+                .embedInCode("Assets/handover.mustache"),
             ],
             swiftSettings: strict
         ),

@@ -31,6 +31,7 @@ public enum Portal {
         PortalEventRoutes.add(to: group, backend)
         PayerRoutes.add(to: group, backend)
         PharmacyRoutes.add(to: group, backend)
+        HandoverRoutes.add(to: group, backend)
         group.get("static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = PortalPages.assets[name] else {
                 throw PortalRefusal(status: 404, message: "no such file")
@@ -100,7 +101,8 @@ public enum Portal {
                                         "kind": identity.kind.rawValue, "id": identity.id.hex, "idShort": String(identity.id.hex.prefix(12)),
                                         "csrf": session.csrf, "isPatient": identity.kind == .patient,
                                         "isClinician": isClinician(identity, backend),
-                                        "isPayer": isPayerStaff(identity, backend.node.state), "isPharmacist": isPharmacist(identity, backend.node.state)]
+                                        "isPayer": isPayerStaff(identity, backend.node.state), "isPharmacist": isPharmacist(identity, backend.node.state),
+                                        "mayHandOver": HandoverRoutes.mayHandOver(identity, backend)]
             // No roles, no "roles" key: an empty string would still open the template's section.
             if !identity.roles.isEmpty { facts["roles"] = identity.roles.map(\.rawValue).sorted().joined(separator: ", ") }
             values["session"] = facts

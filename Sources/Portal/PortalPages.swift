@@ -17,7 +17,7 @@ enum PortalPages {
             ("explorer", PackageResources.explorer_mustache), ("error", PackageResources.error_mustache),
             ("patient", PackageResources.patient_mustache), ("consents", PackageResources.consents_mustache),
             ("access-log", PackageResources.access_log_mustache), ("anomalies", PackageResources.anomalies_mustache),
-            ("network", PackageResources.network_mustache),
+            ("network", PackageResources.network_mustache), ("handover", PackageResources.handover_mustache),
             ("clinician", PackageResources.clinician_mustache), ("clinician-patient", PackageResources.clinician_patient_mustache),
             ("clinician-record", PackageResources.clinician_record_mustache),
             ("clinician-prescription", PackageResources.clinician_prescription_mustache),

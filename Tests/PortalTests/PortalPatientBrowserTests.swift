@@ -149,21 +149,8 @@ struct PortalPatientBrowserTests {
             #expect((consents.first?["grantee"] as? JSONObject)?["id"] as? String == fixture.clinic.derivedID.hex)
 
             // The browser's private keys never reached the server: in no request body, in no stored file.
-            let secrets = [Array(opened.keys.signing.rawRepresentation), Array(opened.keys.agreement.rawRepresentation)]
-            let forms = secrets.flatMap { secret in
-                [secret, Array(Hex.encode(secret).utf8), Array(Data(secret).base64EncodedString().utf8),
-                 Array(Data(secret).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-                    .replacingOccurrences(of: "=", with: "").utf8)]
-            }
-            let bodies = received.all
-            #expect(bodies.contains { $0.path == "/v1/txs" }, "the browser's transactions went to POST /v1/txs")
-            for (path, body) in bodies { for form in forms { #expect(!contains(body, form), "a request to \(path) carries a private key") } }
-            let stored = FileManager.default.enumerator(at: fixture.directory, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
-            #expect(stored.count > 2)
-            for file in stored where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-                let bytes = Array((try? Data(contentsOf: file)) ?? Data())
-                for form in forms { #expect(!contains(bytes, form), "\(file.lastPathComponent) holds a private key") }
-            }
+            Self.expectNeverSent([opened.keys.signing.rawRepresentation, opened.keys.agreement.rawRepresentation].map { Array($0) },
+                                 bodies: received.all, stored: fixture.directory)
             for name in ["patient-sign-in.png", "patient-custodial.png", "patient-in-control.png", "consents-granted.png", "consents-revoked.png",
                          "access-log.png", "consents-phone.png", "records-decrypted.png", "access-log-live.png", "records-phone.png",
                          "trials-withdrawn.png"] {
@@ -172,17 +159,38 @@ struct PortalPatientBrowserTests {
         }
     }
 
-    func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+    /// No request body and no file under `stored` holds any of `secrets` (raw, hex, base64 or base64url).
+    static func expectNeverSent(_ secrets: [[UInt8]], bodies: [(path: String, body: [UInt8])], stored: URL,
+                                sourceLocation: SourceLocation = #_sourceLocation) {
+        let forms = secrets.flatMap { secret in
+            [secret, Array(Hex.encode(secret).utf8), Array(Data(secret).base64EncodedString().utf8),
+             Array(Data(secret).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "").utf8)]
+        }
+        #expect(bodies.contains { $0.path == "/v1/txs" }, "the browser's transactions went to POST /v1/txs", sourceLocation: sourceLocation)
+        for (path, body) in bodies {
+            for form in forms { #expect(!contains(body, form), "a request to \(path) carries a private key", sourceLocation: sourceLocation) }
+        }
+        let files = FileManager.default.enumerator(at: stored, includingPropertiesForKeys: nil)?.compactMap { $0 as? URL } ?? []
+        #expect(files.count > 2, sourceLocation: sourceLocation)
+        for file in files where (try? file.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+            let bytes = Array((try? Data(contentsOf: file)) ?? Data())
+            for form in forms { #expect(!contains(bytes, form), "\(file.lastPathComponent) holds a private key", sourceLocation: sourceLocation) }
+        }
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, haystack.count >= needle.count else { return false }
         return (0...(haystack.count - needle.count)).contains { start in haystack[start..<(start + needle.count)].elementsEqual(needle) }
     }
 
     /// The server as `LedgerServer.withServerInProcess` runs it, behind a responder that records every request body.
-    static func withRecordingServer<T>(_ fixture: PortalFixture, _ received: ReceivedBodies, _ body: (Int) async throws -> T) async throws -> T {
+    static func withRecordingServer<T>(_ fixture: PortalFixture, fhir: FHIRService? = nil, _ received: ReceivedBodies,
+                                       _ body: (Int) async throws -> T) async throws -> T {
         var logger = Logger(label: "careledger.portal-patient-test")
         logger.logLevel = .critical
         let port = try LedgerServer.freePort(host: "127.0.0.1")
-        let services = await fixture.services(publicURL: "http://127.0.0.1:\(port)")
+        let services = await fixture.services(publicURL: "http://127.0.0.1:\(port)", fhir: fhir)
         let responder = RecordingResponder(inner: LedgerServer.router(services).buildResponder(), received: received)
         let (ready, readySink) = AsyncStream.makeStream(of: Void.self)
         let app = Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: port)),
