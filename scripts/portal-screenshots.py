@@ -32,7 +32,8 @@ def banner(path):
     staff_passphrase = re.search(r"with the passphrase (\S+):", text).group(1)
     keys = {name: path for path, name in re.findall(r"^\s+(/\S+/keys/([\w-]+)\.json)\s+—", text, re.M)}
     backup, backup_passphrase = re.search(r"^\s+(/\S+patient-backup\.json)\s+and the passphrase (\S+)", text, re.M).groups()
-    return url, staff_passphrase, keys, backup, backup_passphrase
+    handover = re.search(r"\(Patient/([\w.-]+)\)", text).group(1)
+    return url, staff_passphrase, keys, backup, backup_passphrase, handover
 
 
 def driver():
@@ -49,7 +50,7 @@ def main():
     if len(sys.argv) != 3:
         print(__doc__)
         raise SystemExit(2)
-    url, staff_passphrase, keys, backup, backup_passphrase = banner(sys.argv[1])
+    url, staff_passphrase, keys, backup, backup_passphrase, handover = banner(sys.argv[1])
     output = sys.argv[2]
     os.makedirs(output, exist_ok=True)
 
@@ -76,6 +77,12 @@ def main():
         print("portal-explorer.png: a proof verified in the browser", flush=True)
         shot("portal-anomalies.png", "/portal/anomalies?denials=1&unrelated-patients=1")
         shot("portal-network.png", "/portal/network")
+        # The key-handover desk, sealing the FHIR-registered patient's keys (the code is made up fresh each time).
+        browser.get(url + "/portal/handover?patient=" + handover)
+        browser.find_element(By.ID, "handover-submit").click()
+        wait.until(lambda d: d.find_elements(By.ID, "handover-code") or d.find_elements(By.ID, "handover-error"))
+        browser.save_screenshot(os.path.join(output, "portal-handover.png"))
+        print("portal-handover.png: /portal/handover", flush=True)
         browser.delete_all_cookies()
 
         # The patient: her backup restored into the browser, then her pages.

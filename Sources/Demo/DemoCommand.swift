@@ -58,7 +58,7 @@ public struct DemoCommand: AsyncParsableCommand {
         if !keep { directory.keyCost = ScryptCost(logN: 12, r: 8, p: 1) }
         var script = DemoScript(directory: directory, bulk: bulk)
         try await script.run()
-        if serve { return try await Self.serve(directory, passphrase: passphrase, port: port, kept: keep) }
+        if serve { return try await Self.serve(directory, passphrase: passphrase, port: port, kept: keep, handover: script.handoverPatient) }
         Terminal.line("")
         Terminal.line(keep ? "Data kept in \(root.path) — its key files are sealed with the passphrase \(passphrase): try "
                         + "`CARELEDGER_PASSPHRASE='\(passphrase)' careledger verify --data \(root.path)`."
@@ -75,7 +75,7 @@ extension DemoCommand {
     ]
 
     /// Serves the demo's node until Ctrl-C: the portal, /v1 and /fhir, as `careledger node --port` does.
-    static func serve(_ directory: DataDirectory, passphrase: String, port: Int, kept: Bool) async throws {
+    static func serve(_ directory: DataDirectory, passphrase: String, port: Int, kept: Bool, handover: String?) async throws {
         // The patient's keys as a backup file the portal's browser code imports (a passphrase of its own).
         let patient = try directory.loadKey("patient")
         let backupPassphrase = "demo-" + Hex.encode(SymmetricKey(size: .bits128).withUnsafeBytes { Array($0.prefix(8)) })
@@ -98,6 +98,11 @@ extension DemoCommand {
                 lines += keyFiles.map { "  \($0.path)  — \($0.does)" }
                 lines += ["The patient signs in with keys held in her browser: “Restore my backup file”, with",
                           "  \(backupURL.path)  and the passphrase \(backupPassphrase)"]
+                if let handover {
+                    lines += ["A patient the hospital registered over FHIR signs with keys the node made: signed in as general-hospital, hand",
+                              "  them to her at \(url)\(Portal.basePath)/handover (Patient/\(handover)); she opens the file with the code under",
+                              "  “My hospital gave me a key file and a code” and takes control in her browser."]
+                }
                 if !kept { lines.append("The data is deleted when the node stops (run with --data DIR to keep it).") }
                 Terminal.line(lines.joined(separator: "\n"))
             }
@@ -148,6 +153,8 @@ struct DemoScript {
     let directory: DataDirectory
     let bulk: Int
     var story = Story(chapters: 16)
+    /// The FHIR id of the patient the hospital registered over HTTP (her keys held by the node): `--serve` offers her handover.
+    var handoverPatient: String?
 
     func expect(_ condition: Bool, _ what: String) throws {
         if !condition { throw CLIError("demo check failed: \(what)") }

@@ -69,6 +69,7 @@ extension DemoScript {
         let entries = response["entry"] as? [[String: Any]] ?? []
         let patientID = entries.compactMap { $0["resource"] as? [String: Any] }.first { $0["resourceType"] as? String == "Patient" }?["id"] as? String
         guard let patientID else { throw CLIError("demo check failed: the bundle created no Patient") }
+        handoverPatient = patientID
         story.ok("dr-rivera POSTed the transaction: \(entries.count) resources encrypted into general-hospital's vault and registered on-chain, urn:uuid references resolved")
 
         let read = try await Self.http("\(base)/fhir/Patient/\(patientID)", token: riveraToken)

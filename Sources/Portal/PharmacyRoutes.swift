@@ -140,6 +140,11 @@ enum PharmacyRoutes {
             return out
         }
         row["hasIncidents"] = (serial["incident_count"] as? Int64 ?? 0) > 0
+        // Anything but genuine (or plain expiry) may be reported: `supply.verify` with what the pack says.
+        if verdict != "genuine" {
+            row["report"] = ["gtin": pack.sgtin.gtin, "serial": pack.sgtin.serial, "lot": pack.lot ?? "",
+                             "expiryMs": pack.expiryMs.map { String($0) } ?? ""]
+        }
         return row
     }
 

@@ -13,7 +13,7 @@ struct PortalMainStoryBrowserTests {
     /// the hospital hands a FHIR-registered patient her keys at its desk; she takes control in her
     /// browser, grants the clinic; the clinic's clinician reads her chart; she revokes; the clinician
     /// is refused; her access log shows both; a payer sees an adjudicated claim; a pharmacist catches
-    /// a counterfeit serial; the auditor verifies proofs in the browser. Then the ledger holds what
+    /// a counterfeit serial and reports it; the auditor verifies proofs in the browser. Then the ledger holds what
     /// the pages said, and her new private keys are in no request body the server received and in
     /// no file it stored. Screenshots in .build/test-output/portal-main-story/.
     @Test(.timeLimit(.minutes(8)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
@@ -30,6 +30,8 @@ struct PortalMainStoryBrowserTests {
                 try PortalFixture.keyFile(name, identity, passphrase: passphrase).write(to: file)
                 keys[name] = file.path
             }
+            let pharmacistBrowserKey = fixture.directory.appendingPathComponent("keys/pharmacist-plain.json")
+            try PortalFixture.keyFile("pharmacist", supply.pharmacist, passphrase: nil).write(to: pharmacistBrowserKey)
             // Downloads land outside the node's directory: that one is searched for her private keys.
             let downloads = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-main-story-\(UUID().uuidString)")
             let staffDownloads = downloads.appendingPathComponent("staff"), patientDownloads = downloads.appendingPathComponent("patient")
@@ -44,6 +46,7 @@ struct PortalMainStoryBrowserTests {
                     "base": "http://127.0.0.1:\(port)", "passphrase": passphrase, "keys": keys, "patient": clinical.patient,
                     "family": "Quillfeather", "clinic": fixture.clinic.derivedID.hex, "clinician_label": "Dr. <Cleo> & Co",
                     "backup_passphrase": backupPassphrase, "counterfeit": "(01)\(supply.gtin)(21)FAKE-0042", "output": output.path,
+                    "pharmacist_browser_key": pharmacistBrowserKey.path,
                     "staff_downloads": staffDownloads.path, "patient_downloads": patientDownloads.path,
                 ]
                 let configFile = downloads.appendingPathComponent("story.json")
@@ -64,6 +67,10 @@ struct PortalMainStoryBrowserTests {
             // The clinician's reads were permits and the read after the revocation a logged refusal.
             let byClinician = try clinical.accessLog().filter { $0.requester == fixture.clinician.derivedID }.map(\.outcome)
             #expect(byClinician.contains(.permit) && byClinician.contains(.deny), "\(byClinician)")
+            // The pharmacist's report is on the ledger: an incident against the serial, by the pharmacy.
+            let view = await LedgerView.of(fixture.node, audit: fixture.access)
+            let standing = try view.serial(gtin: supply.gtin, serial: "FAKE-0042")
+            #expect(standing["incident_count"] as? Int64 == 1, "\(standing)")
             // The node no longer needs its copy of her old keys.
             #expect(try clinical.fhir.forgetSupersededKeys(of: [clinical.pseudonym]) == 1)
 

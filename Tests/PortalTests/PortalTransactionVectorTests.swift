@@ -105,6 +105,11 @@ struct PortalTransactionVectorTests {
          ["prescription": clinic.hex, "units": [["gtin": "00614141000036", "serial": "S1"], ["gtin": "00614141000036", "serial": "A-2.b_3"]]],
          PrescriptionContract.Fill(prescription: clinic, units: [SGTIN(gtin: "00614141000036", serial: "S1"),
                                                                  SGTIN(gtin: "00614141000036", serial: "A-2.b_3")])),
+        ("report a pack with its printed lot and expiry", "supplyVerify",
+         ["gtin": "00614141000036", "serial": "FAKE-0042", "lot": "L7", "expiryMs": 1_900_000_000_000],
+         SupplyChainContract.Verify(gtin: "00614141000036", serial: "FAKE-0042", lot: "L7", expiryMs: 1_900_000_000_000)),
+        ("report a pack by GTIN and serial only", "supplyVerify", ["gtin": "00614141000036", "serial": "S1"],
+         SupplyChainContract.Verify(gtin: "00614141000036", serial: "S1")),
     ] }
 
     /// Whole transactions: the body's fields, the signing seed, and what must come out.
@@ -169,6 +174,7 @@ struct PortalTransactionVectorTests {
             case ("trials", "withdraw"): _ = try TrialsContract.Withdraw(args: args)
             case ("claims", "decideAuthorization"): _ = try ClaimsContract.DecideAuthorization(args: args)
             case ("rx", "fill"): _ = try PrescriptionContract.Fill(args: args)
+            case ("supply", "verify"): _ = try SupplyChainContract.Verify(args: args)
             default: Issue.record("unexpected call \(c["name"] ?? "?")")
             }
         }

@@ -107,11 +107,13 @@ export const calls = {
     startMs: startMs ?? undefined, endMs: endMs ?? undefined } }),
   consentRevoke: ({ patient, consent }) => ({ contract: "consent", method: "revoke", args: { patient: fromHex(patient), consent: fromHex(consent) } }),
   trialWithdraw: ({ trial, patient }) => ({ contract: "trials", method: "withdraw", args: { trial, patient: fromHex(patient) } }),
-  // Staff calls (staff.js): ClaimsContract.DecideAuthorization, PrescriptionContract.Fill.
+  // Staff calls (staff.js): ClaimsContract.DecideAuthorization, PrescriptionContract.Fill, SupplyChainContract.Verify.
   decideAuthorization: ({ authorization, approve, quantity, validUntilMs, reason }) => ({ contract: "claims", method: "decideAuthorization", args: {
     authorization: fromHex(authorization), approve, quantity: quantity ?? undefined, validUntilMs: validUntilMs ?? undefined, reason: reason ?? undefined } }),
   fill: ({ prescription, units }) => ({ contract: "rx", method: "fill", args: {
     prescription: fromHex(prescription), units: units.map(({ gtin, serial }) => ({ gtin, serial })) } }),
+  supplyVerify: ({ gtin, serial, lot, expiryMs }) => ({ contract: "supply", method: "verify", args: {
+    gtin, serial, lot: lot || undefined, expiryMs: expiryMs ?? undefined } }),
 };
 
 // tx-vectors.json writes values as tagged trees: ["null"], ["bool", b], ["int", "decimal"], ["bytes", "hex"],

@@ -1,4 +1,4 @@
-// Staff pages (payer, pharmacy): decisions and fills are transactions signed in this browser with the
+// Staff pages (payer, pharmacy): decisions, fills and incident reports are transactions signed in this browser with the
 // staff key it holds (imported on the sign-in page: a non-extractable WebCrypto key in IndexedDB) and
 // posted to POST /v1/txs with an access token the browser gets for itself, as any client does. The
 // contracts decide; the page shows their answer. Nothing is signed unless this browser's encoder passes
@@ -35,11 +35,12 @@ async function start() {
   } else {
     // The ledger's registered public key: the contracts check the signature against it.
     signer = { id: key.id, signingPublic: page.signingKey, signingKey: key.privateKey };
-    say(keyLine, "ready", flash ?? "This browser holds your key: decisions and fills are signed here.");
+    say(keyLine, "ready", flash ?? "This browser holds your key: decisions, fills and reports are signed here.");
   }
   if (flash && !signer) keyLine.textContent = `${flash} ${keyLine.textContent}`;
   setupDecisions();
   setupFill();
+  setupReport();
 }
 
 async function sign(call) {
@@ -105,6 +106,29 @@ function setupFill() {
                  `${page.base}/pharmacy?prescription=${form.dataset.prescription}`);
     } catch (error) {
       say(status, "error", `Not filled: ${error.message}`);
+      button.disabled = false;
+    }
+  });
+}
+
+function setupReport() {
+  const form = document.getElementById("report-form");
+  if (!form) return;
+  const button = document.getElementById("report-submit");
+  const status = document.getElementById("report-status");
+  button.disabled = !signer;
+  if (!signer) say(status, "none", "Sign in with a key held in this browser to sign the report.");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!signer) return;
+    const { gtin, serial, lot, expiryMs } = form.dataset;
+    button.disabled = true;
+    say(status, "working", "Signing the report in this browser and waiting for the block…");
+    try {
+      const id = await sign(calls.supplyVerify({ gtin, serial, lot, expiryMs: expiryMs ? BigInt(expiryMs) : undefined }));
+      say(status, "done", `Reported: the verdict is recorded on the ledger as an incident (transaction ${id.slice(0, 12)}…).`);
+    } catch (error) {
+      say(status, "error", `Not reported: ${error.message}`);
       button.disabled = false;
     }
   });

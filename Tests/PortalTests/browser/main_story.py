@@ -10,7 +10,8 @@ that each staff member signs in and out of).
  5. She revokes the consent; the clinician reloads the chart and is refused.
  6. Her access log shows the clinician's reads and the refusal.
  7. The payer's agent sees an adjudicated claim with its lines, CARC reasons and totals.
- 8. The pharmacist scans a counterfeit pack (a serial the manufacturer never commissioned) and sees the incident.
+ 8. The pharmacist scans a counterfeit pack (a serial the manufacturer never commissioned), sees the incident,
+    and reports it (supply.verify signed in the browser).
  9. The auditor verifies a transaction's inclusion and consistency proofs in the browser against the signed tree head.
 
 A screenshot of each page goes to OUTPUT_DIR. Prints one line per step; exits 1 on the first failure.
@@ -18,7 +19,8 @@ A screenshot of each page goes to OUTPUT_DIR. Prints one line per step; exits 1 
 usage: main_story.py CONFIG_JSON
   CONFIG_JSON names: base, passphrase (of the staff key files), keys {hospital, clinician, payer,
   pharmacist, auditor} (sealed key files), patient (her FHIR id), family, clinic (the clinic's ledger
-  id), clinician_label, backup_passphrase, counterfeit (a pack's element string), output,
+  id), clinician_label, backup_passphrase, counterfeit (a pack's element string), pharmacist_browser_key
+  (a plain key file the pharmacist imports into the browser), output,
   staff_downloads, patient_downloads.
 """
 import json
@@ -63,9 +65,12 @@ class Desk:
         element = self.driver.find_element(By.ID, element_id)
         return element.get_attribute("data-state"), element.text
 
-    def shot(self, name):
+    def shot(self, name, centre=None):
         path = os.path.join(self.output, name)
-        self.driver.execute_script("window.scrollTo(0, 0)")
+        if centre:
+            self.driver.execute_script("document.getElementById(arguments[0]).scrollIntoView({block: 'center'})", centre)
+        else:
+            self.driver.execute_script("window.scrollTo(0, 0)")
         self.driver.save_screenshot(path)
         step(f"screenshot {path}")
 
@@ -209,15 +214,28 @@ def main():
         staff.shot("7-payer-claims.png")
         staff.sign_out()
 
-        step("8. the pharmacist scans a counterfeit pack and sees the incident")
-        staff.sign_in_with_key_file(keys["pharmacist"], passphrase, "/portal/pharmacy")
+        step("8. the pharmacist scans a counterfeit pack, sees the incident, and reports it on the ledger")
+        # A key held in the browser (imported from a key file on the sign-in page): the report is signed here.
+        staff.driver.get(f"{base}/portal/sign-in")
+        staff.wait.until(lambda d: d.find_element(By.ID, "browser-key-status").get_attribute("data-state") != "loading")
+        staff.driver.find_element(By.ID, "browser-key-file").send_keys(config["pharmacist_browser_key"])
+        imported = staff.state("browser-key-status", ("ready", "error"))
+        check(imported[0] == "ready", f"the pharmacist's key in the browser: {imported}")
+        staff.driver.find_element(By.ID, "browser-key-submit").click()
+        staff.wait_url("/portal/pharmacy")
         staff.driver.find_element(By.ID, "scan").send_keys(config["counterfeit"])
         staff.find("#verify-form button[type=submit]").click()
         staff.wait.until(lambda d: d.find_elements(By.ID, "verify-result") or d.find_elements(By.ID, "verify-error"))
         check(not staff.all("#verify-error"), f"the scan was refused: {staff.main_text()}")
         verdict = staff.driver.find_element(By.ID, "verify-result")
         check(verdict.get_attribute("data-verdict") == "unknown-serial" and "INCIDENT" in verdict.text, f"the verdict: {verdict.text}")
-        staff.shot("8-pharmacist-counterfeit.png")
+        check(staff.state("staff-key-status", ("ready", "none", "stale", "error"))[0] == "ready", "the browser holds the pharmacist's key")
+        staff.wait.until(lambda d: d.find_element(By.ID, "report-submit").is_enabled())
+        staff.driver.find_element(By.ID, "report-submit").click()
+        reported = staff.state("report-status", ("done", "error"))
+        check(reported[0] == "done", f"the report: {reported}")
+        staff.shot("8-pharmacist-counterfeit.png", centre="verify-result")
+        staff.no_console_errors()
         staff.sign_out()
 
         step("9. the auditor verifies a transaction's proofs in the browser")
