@@ -14,7 +14,8 @@ that each staff member signs in and out of).
     and reports it (supply.verify signed in the browser).
  9. The auditor verifies a transaction's inclusion and consistency proofs in the browser against the signed tree head.
 
-A screenshot of each page goes to OUTPUT_DIR. Prints one line per step; exits 1 on the first failure.
+A screenshot of each page goes to OUTPUT_DIR, after an audit of the page: landmarks, one <h1>, a label for
+every field, text on every button and link, nothing a keyboard cannot reach, and WCAG AA text contrast. Prints one line per step; exits 1 on the first failure.
 
 usage: main_story.py CONFIG_JSON
   CONFIG_JSON names: base, passphrase (of the staff key files), keys {hospital, clinician, payer,
@@ -34,6 +35,49 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from portal_browser import WAIT_SECONDS, check, fail, make_driver, step
+
+
+# Run on every page the story photographs: what a screen reader and a keyboard need, and WCAG AA contrast.
+ACCESSIBILITY_AUDIT = """
+const problems = [];
+const visible = (e) => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);
+  return r.width > 0 && r.height > 0 && s.visibility !== "hidden" && s.display !== "none"; };
+for (const landmark of ["header", "nav", "main", "footer"]) {
+  if (!document.querySelector(landmark)) problems.push(`no <${landmark}> landmark`);
+}
+if (!document.documentElement.lang) problems.push("no lang on <html>");
+if (!document.title.trim()) problems.push("no title");
+if (document.querySelectorAll("h1").length !== 1) problems.push(`${document.querySelectorAll("h1").length} <h1> elements`);
+for (const field of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+  const labelled = field.labels?.length || field.getAttribute("aria-label") || field.getAttribute("aria-labelledby");
+  if (!labelled) problems.push(`unlabelled ${field.tagName.toLowerCase()}#${field.id}[name=${field.name}]`);
+}
+for (const control of document.querySelectorAll("button, a[href]")) {
+  if (visible(control) && !(control.textContent.trim() || control.getAttribute("aria-label") || control.title)) {
+    problems.push(`a ${control.tagName.toLowerCase()} with no text: ${control.outerHTML.slice(0, 80)}`);
+  }
+  if (control.tabIndex < 0) problems.push(`not reachable by keyboard: ${control.outerHTML.slice(0, 80)}`);
+}
+for (const image of document.querySelectorAll("img")) if (!image.hasAttribute("alt")) problems.push(`img without alt: ${image.src}`);
+const rgb = (text) => (text.match(/[0-9.]+/g) || []).map(Number);
+const luminance = ([r, g, b]) => [r, g, b].map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; })
+  .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+const background = (e) => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+  if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3); } return [255, 255, 255]; };
+const seen = new Set();
+for (const e of document.querySelectorAll("body *")) {
+  const text = [...e.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent.trim()).join("");
+  if (!text || !visible(e)) continue;
+  const s = getComputedStyle(e);
+  const [a, b] = [luminance(rgb(s.color).slice(0, 3)), luminance(background(e))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const size = parseFloat(s.fontSize), bold = Number(s.fontWeight) >= 700;
+  const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  const key = `${s.color} on ${background(e)}`;
+  if (ratio < needed && !seen.has(key)) { seen.add(key); problems.push(`contrast ${ratio.toFixed(2)} < ${needed}: ${key} (“${text.slice(0, 40)}”)`); }
+}
+return problems;
+"""
 
 
 class Desk:
@@ -66,6 +110,8 @@ class Desk:
         return element.get_attribute("data-state"), element.text
 
     def shot(self, name, centre=None):
+        problems = self.driver.execute_script(ACCESSIBILITY_AUDIT)
+        check(not problems, f"{self.name}: {name}: accessibility: {problems}")
         path = os.path.join(self.output, name)
         if centre:
             self.driver.execute_script("document.getElementById(arguments[0]).scrollIntoView({block: 'center'})", centre)
