@@ -149,15 +149,20 @@ enum PatientRoutes {
         group.get("patient/access-log") { request, _ in
             let (signedIn, patient) = try await patientSession(request, backend)
             let access = try accessService(backend)
+            var before: UInt64?
+            if let text = request.uri.queryParameters["before"] {
+                guard let index = UInt64(String(text)) else { throw PortalRefusal(status: 400, message: "before is an access-log index") }
+                before = index
+            }
             // Where the page's event stream starts: read before the log, so no entry falls between the two.
             let eventsFrom = "\(await backend.node.headHeader.logSize).\((try? access.auditSize()) ?? 0)"
             let (log, notices) = try serviceCall { () throws(ServiceError) in
-                (try access.accessLog(patient.id, as: patient, after: nil, limit: PortalLimits.accessEntriesShown),
+                (try access.accessLogNewestFirst(patient.id, as: patient, before: before, limit: PortalLimits.accessEntriesShown),
                  try access.breakGlassNotices(patient.id, as: patient))
             }
             let state = backend.node.state
             let label = { (hex: String?) in identityLabel(hex, state) }
-            let entries = (log["entries"] as? [JSONObject] ?? []).reversed().map { entry -> [String: Any] in
+            let entries = log.entries.map { entry -> [String: Any] in
                 var row = entry
                 let outcome = entry["outcome"] as? String ?? ""
                 row["who"] = label(entry["requester"] as? String)
@@ -169,7 +174,9 @@ enum PatientRoutes {
             }
             var values = Portal.layout(backend, signedIn)
             values["patientAccessLog"] = true
-            values["eventsFrom"] = eventsFrom
+            // Only the newest page follows new entries; an older page stays as it is.
+            if before == nil { values["eventsFrom"] = eventsFrom } else { values["olderPage"] = true }
+            values["older"] = log.older.map { String($0) }
             values["page"] = pageData(patient, backend)
             values["entries"] = entries
             values["hasEntries"] = !entries.isEmpty

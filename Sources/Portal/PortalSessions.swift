@@ -27,7 +27,7 @@ public enum PortalLimits {
     /// A patient's consents listed on her consents page (active and revoked; `AccessService.pageEntriesMax` at most).
     public static let consentsShown = 1_000
     /// Access-log entries on a patient's access-log page (one `AccessService.accessLog` page, the maximum).
-    public static let accessEntriesShown = 1_000
+    public static let accessEntriesShown = 200
     /// Patients one search on the clinician's page lists (the FHIR search's `_count`).
     public static let patientsShown = 50
     /// Largest add-record form (a raw FHIR resource typed or pasted into it).

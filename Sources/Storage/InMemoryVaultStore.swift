@@ -328,6 +328,18 @@ public final class InMemoryVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func auditEntries(patient: IdentityID, before: UInt64?, limit: Int) throws -> [StoredAuditEntry] {
+        tables.withLock { t in
+            var out: [StoredAuditEntry] = []
+            let end = before.map { Int(min($0, UInt64(t.audit.count))) } ?? t.audit.count
+            for index in (0..<end).reversed() where t.audit[index].patient == patient {
+                guard out.count < limit else { break }
+                out.append(StoredAuditEntry(index: UInt64(index), bytes: t.audit[index].bytes))
+            }
+            return out
+        }
+    }
+
     public func auditEntries(from: UInt64, limit: Int) throws -> [StoredAuditEntry] {
         tables.withLock { t in
             guard from < UInt64(t.audit.count), limit > 0 else { return [] }

@@ -561,6 +561,17 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         }
     }
 
+    public func auditEntries(patient: IdentityID, before: UInt64?, limit: Int) throws -> [StoredAuditEntry] {
+        // Indexes are at most Int64.max: every one comes before a larger bound.
+        let bound = before.map { Int64(exactly: $0) ?? .max } ?? .max
+        return try wrap {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT idx, entry FROM audit_entry WHERE patient = ? AND idx < ? ORDER BY idx DESC LIMIT ?",
+                                 arguments: [Data(patient.bytes), bound, limit])
+            }.map { StoredAuditEntry(index: UInt64($0["idx"] as Int64), bytes: Array($0["entry"] as Data)) }
+        }
+    }
+
     public func auditEntry(_ index: UInt64) throws -> StoredAuditEntry? {
         guard let row = Int64(exactly: index) else { return nil }  // no such row; Int64(index) would trap
         return try wrap {

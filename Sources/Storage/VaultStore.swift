@@ -133,6 +133,8 @@ public protocol VaultStore: BlobStore, MerkleNodeSource, AnyObject {
     func auditHead() throws -> (size: UInt64, root: Hash256)
     /// A patient's audit entries, oldest first, after index `after`.
     func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry]
+    /// A patient's audit entries, newest first, before index `before` (nil: from the newest).
+    func auditEntries(patient: IdentityID, before: UInt64?, limit: Int) throws -> [StoredAuditEntry]
     /// One audit entry by index.
     func auditEntry(_ index: UInt64) throws -> StoredAuditEntry?
     /// Up to `limit` consecutive audit entries from index `from`, oldest first (every patient).

@@ -178,6 +178,34 @@ struct PortalPatientRouteTests {
         }
     }
 
+    /// A long access log: the newest entries first, 200 a page, and "Older entries" pages back to the
+    /// first one; only the newest page follows new entries.
+    @Test(.timeLimit(.minutes(3)))
+    func theAccessLogShowsTheNewestFirstAndPagesBack() async throws {
+        try await PortalRouteTests.withPortal { fixture, browser in
+            let (patient, record) = try await Self.patientWithRecord(fixture, seed: 84)
+            for _ in 0..<449 {
+                _ = try? await fixture.access.read(AccessRequest(requester: fixture.clinician.derivedID, record: record, purpose: .treatment, action: .read))
+            }
+            let all = try fixture.access.accessLog(patient: patient.derivedID, limit: 1_000).map(\.index)
+            #expect(all.count == 449)
+            _ = try await browser.signIn(patient, name: "patient")
+            var shown: [[UInt64]] = []
+            var uri: String? = "/portal/patient/access-log"
+            while let next = uri, shown.count < 5 {
+                let page = try await browser.get(next)
+                #expect(page.status == .ok)
+                shown.append(page.body.matches(of: /data-index="([0-9]+)"/).compactMap { UInt64($0.output.1) })
+                #expect(page.body.contains("id=\"live-status\"") == (shown.count == 1), "only the newest page is live")
+                #expect(page.body.contains("data-events-from=") == (shown.count == 1))
+                uri = page.body.firstMatch(of: /href="(\/portal\/patient\/access-log\?before=[0-9]+)" id="older-entries"/).map { String($0.output.1) }
+            }
+            #expect(shown.map(\.count) == [200, 200, 49])
+            #expect(shown.flatMap { $0 } == all.reversed(), "newest first, every entry once")
+            #expect(try await browser.get("/portal/patient/access-log?before=x").status == .badRequest)
+        }
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func theEventStreamIsTheSessionsOwnAndFiltered() async throws {
         try await PortalFixture.with { fixture in

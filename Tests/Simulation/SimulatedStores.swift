@@ -221,6 +221,9 @@ final class SimulatedVaultStore: VaultStore, Sendable {
     func auditEntries(patient: IdentityID, after: UInt64?, limit: Int) throws -> [StoredAuditEntry] {
         try inner.auditEntries(patient: patient, after: after, limit: limit)
     }
+    func auditEntries(patient: IdentityID, before: UInt64?, limit: Int) throws -> [StoredAuditEntry] {
+        try inner.auditEntries(patient: patient, before: before, limit: limit)
+    }
     func auditEntry(_ index: UInt64) throws -> StoredAuditEntry? { try inner.auditEntry(index) }
     func subtreeHash(level: Int, index: UInt64) throws -> Hash256 { try inner.subtreeHash(level: level, index: index) }
 }

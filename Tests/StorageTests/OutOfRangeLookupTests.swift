@@ -29,6 +29,7 @@ struct OutOfRangeLookupTests {
         let patient = VaultStoreTests.patient.derivedID
         for value in Self.huge {
             #expect(try vault.auditEntries(patient: patient, after: value, limit: 10).isEmpty)
+            #expect(try vault.auditEntries(patient: patient, before: value, limit: 10).isEmpty)
             #expect(try vault.auditEntry(value) == nil)
             #expect(try vault.wrappedKey(record: VaultStoreTests.record, version: value, recipient: patient) == nil)
             #expect(try vault.sealedVersion(blob: VaultStoreTests.record, record: VaultStoreTests.record, version: value) == nil)

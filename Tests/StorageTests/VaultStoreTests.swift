@@ -205,6 +205,11 @@ struct VaultStoreTests {
         #expect(first.count == 9)
         #expect(first.map(\.index) == first.map(\.index).sorted())
         #expect(try vault.auditEntries(patient: Self.patient.derivedID, after: first[2].index, limit: 2).map(\.index) == [first[3].index, first[4].index])
+        // Newest first, before an index: the same entries in reverse, paged backwards.
+        #expect(try vault.auditEntries(patient: Self.patient.derivedID, before: nil, limit: 100).map(\.index) == first.map(\.index).reversed())
+        #expect(try vault.auditEntries(patient: Self.patient.derivedID, before: first[4].index, limit: 2).map(\.index) == [first[3].index, first[2].index])
+        #expect(try vault.auditEntries(patient: Self.patient.derivedID, before: first[0].index, limit: 2).isEmpty)
+        #expect(try vault.auditEntries(patient: Self.patient.derivedID, before: .max, limit: 1).map(\.index) == [first.last!.index])
         // The range read (every patient, by index): what access-anomaly rules scan.
         #expect(try vault.auditEntries(from: 13, limit: 100).map(\.index) == [13, 14])
         #expect(try vault.auditEntries(from: 3, limit: 2).map(\.bytes) == [Array("entry 2.0".utf8), Array("entry 2.1".utf8)])

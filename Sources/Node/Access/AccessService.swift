@@ -576,6 +576,15 @@ public final class AccessService: Sendable {
         } catch { throw .storage("\(error)") }
     }
 
+    /// A patient's access-log entries newest first, before index `before` (nil: from the newest).
+    public func accessLog(patient: IdentityID, before: UInt64?, limit: Int) throws(AccessError) -> [(index: UInt64, entry: AuditEntry)] {
+        do {
+            return try vault.auditEntries(patient: patient, before: before, limit: limit).compactMap { stored in
+                AuditEntry(decoding: stored.bytes).map { (stored.index, $0) }
+            }
+        } catch { throw .storage("\(error)") }
+    }
+
     /// Up to `limit` consecutive access-log entries from index `from`, every patient, oldest first
     /// (entries that do not decode are skipped).
     public func auditEntries(from: UInt64, limit: Int) throws(AccessError) -> [(index: UInt64, entry: AuditEntry)] {

@@ -247,6 +247,7 @@ function setupAccessLog() {
   if (!table) return;
   for (const span of table.querySelectorAll(".justification[data-sealed]")) openJustification(span);
   const live = document.getElementById("live-status");
+  if (!live) return; // an older page: nothing new arrives on it
   const from = table.dataset.eventsFrom;
   const source = new EventSource(`${base}/events${from ? `?from=${encodeURIComponent(from)}` : ""}`);
   source.addEventListener("open", () => say(live, "ready", "Live: new entries appear at the top as they are written."));

@@ -103,6 +103,24 @@ extension AccessService {
         return ["entries": entries.map { Self.accessLogEntryJSON($0.index, $0.entry) }]
     }
 
+    /// The same entries newest first: up to `limit` before index `before` (nil: from the newest), as
+    /// the portal pages backwards through them; `older` is the `before` of the next page, when there is one.
+    public func accessLogNewestFirst(_ patient: IdentityID, as requester: Identity, before: UInt64?, limit: Int) throws(ServiceError)
+        -> (entries: [JSONObject], older: UInt64?) {
+        guard ReadRules.mayReadAccessLog(of: patient, requester, custodians: Set(custodianIDs), node.state) else {
+            throw .forbidden("only the patient, a delegate or the custodian's auditors read the access log")
+        }
+        guard (1...Self.pageEntriesMax).contains(limit) else { throw ServiceError("limit must be 1…\(Self.pageEntriesMax)") }
+        let page: [(index: UInt64, entry: AuditEntry)]
+        do { page = try accessLog(patient: patient, before: before, limit: limit + 1) } catch {
+            throw ServiceError(.unavailable, "the audit log cannot be read: \(error)")
+        }
+        let state = node.state
+        let shown = page.prefix(limit)
+        let readable = shown.filter { ReadRules.mayReadAccessLogEntry(about: $0.entry.record, of: patient, requester, state) }
+        return (readable.map { Self.accessLogEntryJSON($0.index, $0.entry) }, page.count > limit ? shown.last?.index : nil)
+    }
+
     /// One access-log entry as the API shows it (break-glass justifications sealed to the patient).
     public static func accessLogEntryJSON(_ index: UInt64, _ entry: AuditEntry) -> JSONObject {
         var out: JSONObject = [
