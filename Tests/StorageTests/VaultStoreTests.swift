@@ -234,6 +234,38 @@ struct VaultStoreTests {
         }
     }
 
+    /// A vault from before versions moved to rowid tables (v4) keeps its published and pending
+    /// versions: the published one stays searchable and readable, the pending one publishes.
+    @Test func aVaultWithVersionsWithoutRowidMigrates() throws {
+        let path = Self.temporaryPath()
+        defer { Self.remove(path) }
+        let record = Data(Self.record.bytes), other = Data(Hash256.sha256([7]).bytes), patient = Data(Self.patient.derivedID.bytes)
+        let listing = Data(IndexKeys.encode(tokens: [Array(repeating: 3, count: 32)], values: [IndexedValue(param: "code", value: "1234-5")]))
+        let (blob1, blob2) = (Data(Hash256.sha256([1]).bytes), Data(Hash256.sha256([2]).bytes))
+        do {
+            let queue = try DatabaseQueue(path: path)
+            try SQLiteVaultStore.migrator.migrate(queue, upTo: "v4-pending-versions")
+            try queue.write { db in
+                try db.execute(sql: "INSERT INTO blob (hash, data) VALUES (?, ?), (?, ?)", arguments: [blob1, Data([9]), blob2, Data([8])])
+                try db.execute(sql: "INSERT INTO record_version (record, version, patient, blob_hash, data_key, index_keys) VALUES (?, 1, ?, ?, ?, ?)",
+                               arguments: [record, patient, blob1, Data([5]), listing])
+                try db.execute(sql: "INSERT INTO indexed_value (param, value, record) VALUES ('code', '1234-5', ?)", arguments: [record])
+                try db.execute(sql: "INSERT INTO pending_version (record, version, blob_hash, patient, data_key, index_keys) VALUES (?, 1, ?, ?, ?, ?)",
+                               arguments: [other, blob2, patient, Data([6]), listing])
+            }
+        }
+        let vault = try SQLiteVaultStore(path: path)
+        #expect(try vault.values(param: "code", records: [Self.record]) == [Self.record: ["1234-5"]])
+        #expect(try vault.records(patient: Self.patient.derivedID, limit: 10) == [Self.record])
+        let pending = try vault.pendingVersions(limit: 10)
+        #expect(pending.map(\.record) == [Hash256.sha256([7])])
+        try vault.publish(pending)
+        #expect(try vault.pendingVersions(limit: 10).isEmpty)
+        #expect(Set(try vault.records(patient: Self.patient.derivedID, limit: 10)) == [Self.record, Hash256.sha256([7])])
+        let schema = try DatabaseQueue(path: path).read { db in try String.fetchAll(db, sql: "SELECT sql FROM sqlite_schema WHERE name IN ('record_version', 'pending_version')") }
+        #expect(schema.count == 2 && schema.allSatisfy { !$0.contains("WITHOUT ROWID") }, "\(schema)")
+    }
+
     /// A vault written before patient keys (per-record HPKE wraps, by-record index tables, blobs
     /// keyed by hash) opens, migrates, and its records stay searchable, readable and erasable.
     @Test func aVaultFromBeforePatientKeysMigrates() throws {
