@@ -135,9 +135,9 @@ extension FHIRService {
         }
         let newAgreementKeys = Dictionary(uniqueKeysWithValues: newPatients.values.map { ($0.derivedID, $0.agreementPublicKey) })
 
-        // 4. Encrypt every version on all cores and store them in one vault transaction — on
-        // Dispatch threads, not the cooperative pool, so the node's actor and the other Bundles in
-        // flight keep running meanwhile — then register them on-chain.
+        // 4. Encrypt every version on all cores (Dispatch threads, not the cooperative pool, so the
+        // node's actor and the other Bundles in flight keep running meanwhile), store them in one
+        // vault transaction, then register them on-chain.
         let writeIndexes = plans.indices.filter { plans[$0].method != "DELETE" }
         let access = self.access
         let custodianID = custodian.derivedID
@@ -159,8 +159,11 @@ extension FHIRService {
                 case .failure(let error): throw FHIRError(500, "exception", "could not encrypt \(frozen[index].type)/\(frozen[index].id): \(error)")
                 }
             }
-            do { try access.store(versions) } catch { throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)") }
             return versions
+        }
+        // The fsync'd vault write on a thread of its own, so that other Bundles' work keeps both cores.
+        try await BlockingIO.run { () throws(FHIRError) in
+            do { try access.store(prepared) } catch { throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)") }
         }
         for (slot, index) in writeIndexes.enumerated() { plans[index].prepared = prepared[slot] }
         var transactions: [UnsignedCall] = registrations

@@ -12,12 +12,14 @@ extension AccessService {
         let pending = versions.map(\.pending)
         let result: T
         do { result = try await register() } catch {
-            _ = try? settle(pending, refused: isRefusal(error))
+            let refused = isRefusal(error)
+            _ = try? await BlockingIO.run { try self.settle(pending, refused: refused) }
             throw error
         }
         // The write is committed whatever happens next: a failure to publish its index entries
         // leaves them pending (its content is readable already), and the next restart publishes them.
-        _ = try? settle(pending, refused: false)
+        // (On the blocking-I/O thread: publishing waits for the vault's writer.)
+        _ = try? await BlockingIO.run { try self.settle(pending, refused: false) }
         return result
     }
 }
