@@ -95,6 +95,8 @@ public struct AuditProof: Sendable {
 public final class AccessService: Sendable {
     public let node: LedgerNode
     public let vault: any VaultStore
+    /// Where writes that wait for the vault's disk run from async code (`BlockingIO`).
+    public let vaultWrites = BlockingIO(label: "careledger.vault-writes")
     private let custodians: [IdentityID: IdentityKeys]
     private let indexer: BlindIndexer
     private let clock: any LedgerClock

@@ -162,7 +162,7 @@ extension FHIRService {
             return versions
         }
         // The fsync'd vault write on a thread of its own, so that other Bundles' work keeps both cores.
-        try await BlockingIO.run { () throws(FHIRError) in
+        try await access.vaultWrites.run { () throws(FHIRError) in
             do { try access.store(prepared) } catch { throw FHIRError(500, "exception", "could not store the transaction's resources: \(error)") }
         }
         for (slot, index) in writeIndexes.enumerated() { plans[index].prepared = prepared[slot] }

@@ -13,13 +13,13 @@ extension AccessService {
         let result: T
         do { result = try await register() } catch {
             let refused = isRefusal(error)
-            _ = try? await BlockingIO.run { try self.settle(pending, refused: refused) }
+            _ = try? await vaultWrites.run { try self.settle(pending, refused: refused) }
             throw error
         }
         // The write is committed whatever happens next: a failure to publish its index entries
         // leaves them pending (its content is readable already), and the next restart publishes them.
         // (On the blocking-I/O thread: publishing waits for the vault's writer.)
-        _ = try? await BlockingIO.run { try self.settle(pending, refused: false) }
+        _ = try? await vaultWrites.run { try self.settle(pending, refused: false) }
         return result
     }
 }
