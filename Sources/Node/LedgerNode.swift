@@ -206,12 +206,10 @@ public actor LedgerNode {
         let (prepared, preparedSink) = AsyncStream.makeStream(of: CommitPipeline.Prepared.self, bufferingPolicy: .unbounded)
         let slots = BlockSlots(count: Self.blocksAheadMax)
         let checkpoints = checkpointWriter, snapshotStore = store as? any SnapshotStore
-        // Block writes wait for fsync: on a thread of their own, not one of the cooperative pool's (`BlockingIO`).
-        let blockWrites = BlockingIO(label: "careledger.block-writes")
         let writerTask = Task.detached { [weak self] in
             for await block in prepared {
                 do {
-                    try await blockWrites.run { try pipeline.write(block) }
+                    try pipeline.write(block)
                     // A checkpoint's view is taken before the next block is written: it is of exactly this block.
                     if let checkpoints, let snapshotStore, checkpoints.isCheckpoint(block.committed.header.height) {
                         checkpoints.start(try snapshotStore.view())
