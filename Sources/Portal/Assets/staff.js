@@ -87,51 +87,46 @@ function setupDecisions() {
   }
 }
 
-function setupFill() {
-  const form = document.getElementById("fill-sign-form");
+// A form whose submit signs one call in this browser: its button and status line are `NAME-submit` and
+// `NAME-status`, `call` builds the call from the form, `done` hears the committed transaction's id.
+function setupSigned(form, name, failed, call, done) {
   if (!form) return;
-  const button = document.getElementById("fill-submit");
-  const status = document.getElementById("fill-status");
+  const button = document.getElementById(`${name}-submit`);
+  const status = document.getElementById(`${name}-status`);
   button.disabled = !signer;
-  if (!signer) say(status, "none", "Sign in with a key held in this browser to sign the fill.");
+  if (!signer) say(status, "none", `Sign in with a key held in this browser to sign the ${name}.`);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!signer) return;
-    const units = [...form.querySelectorAll("#fill-units li")].map((item) => ({ gtin: item.dataset.gtin, serial: item.dataset.serial }));
     button.disabled = true;
-    say(status, "working", "Signing the fill in this browser and waiting for the block…");
+    say(status, "working", `Signing the ${name} in this browser and waiting for the block…`);
     try {
-      const id = await sign(calls.fill({ prescription: form.dataset.prescription, units }));
-      reloadWith(`Filled with ${units.length} pack${units.length === 1 ? "" : "s"} (transaction ${id.slice(0, 12)}…).`,
-                 `${page.base}/pharmacy?prescription=${form.dataset.prescription}`);
+      done(await sign(call(form)), status);
     } catch (error) {
-      say(status, "error", `Not filled: ${error.message}`);
+      say(status, "error", `${failed}: ${error.message}`);
       button.disabled = false;
     }
   });
 }
 
-function setupReport() {
-  const form = document.getElementById("report-form");
-  if (!form) return;
-  const button = document.getElementById("report-submit");
-  const status = document.getElementById("report-status");
-  button.disabled = !signer;
-  if (!signer) say(status, "none", "Sign in with a key held in this browser to sign the report.");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!signer) return;
-    const { gtin, serial, lot, expiryMs } = form.dataset;
-    button.disabled = true;
-    say(status, "working", "Signing the report in this browser and waiting for the block…");
-    try {
-      const id = await sign(calls.supplyVerify({ gtin, serial, lot, expiryMs: expiryMs ? BigInt(expiryMs) : undefined }));
-      say(status, "done", `Reported: the verdict is recorded on the ledger as an incident (transaction ${id.slice(0, 12)}…).`);
-    } catch (error) {
-      say(status, "error", `Not reported: ${error.message}`);
-      button.disabled = false;
-    }
+function setupFill() {
+  const units = (form) => [...form.querySelectorAll("#fill-units li")].map((item) => ({ gtin: item.dataset.gtin, serial: item.dataset.serial }));
+  let count = 0;
+  setupSigned(document.getElementById("fill-sign-form"), "fill", "Not filled", (form) => {
+    const packs = units(form);
+    count = packs.length;
+    return calls.fill({ prescription: form.dataset.prescription, units: packs });
+  }, (id) => {
+    const prescription = document.getElementById("fill-sign-form").dataset.prescription;
+    reloadWith(`Filled with ${count} pack${count === 1 ? "" : "s"} (transaction ${id.slice(0, 12)}…).`, `${page.base}/pharmacy?prescription=${prescription}`);
   });
+}
+
+function setupReport() {
+  setupSigned(document.getElementById("report-form"), "report", "Not reported", (form) => {
+    const { gtin, serial, lot, expiryMs } = form.dataset;
+    return calls.supplyVerify({ gtin, serial, lot, expiryMs: expiryMs ? BigInt(expiryMs) : undefined });
+  }, (id, status) => say(status, "done", `Reported: the verdict is recorded on the ledger as an incident (transaction ${id.slice(0, 12)}…).`));
 }
 
 start().catch((error) => say(keyLine, "error", `The page could not start: ${error.message}`));
