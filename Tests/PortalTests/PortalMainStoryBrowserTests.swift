@@ -71,6 +71,11 @@ struct PortalMainStoryBrowserTests {
             let view = await LedgerView.of(fixture.node, audit: fixture.access)
             let standing = try view.serial(gtin: supply.gtin, serial: "FAKE-0042")
             #expect(standing["incident_count"] as? Int64 == 1, "\(standing)")
+            // The new patient the browser registered, with keys it made.
+            let newPatient = try #require(result.output.firstMatch(of: /new patient: ([0-9a-f]{64})/).flatMap { Hash256(hex: String($0.output.1)) },
+                                          "\(result.output.suffix(2_000))")
+            let registered = try #require(Directory.identity(newPatient, in: state))
+            #expect(registered.kind == .patient && registered.keyVersion == 1)
             // The node no longer needs its copy of her old keys.
             #expect(try clinical.fhir.forgetSupersededKeys(of: [clinical.pseudonym]) == 1)
 
@@ -79,11 +84,16 @@ struct PortalMainStoryBrowserTests {
             let backup = try JSONDecoder().decode(PatientKeyFile.self, from: Data(contentsOf: try #require(backups.first, "no backup saved")))
             let opened = try backup.open(passphrase: backupPassphrase)
             #expect(opened.kind == .backup && opened.keys.signingPublicKey == identity.signingKey)
-            PortalPatientBrowserTests.expectNeverSent([opened.keys.signing.rawRepresentation, opened.keys.agreement.rawRepresentation].map { Array($0) },
-                                                      bodies: received.all, stored: fixture.directory)
+            // The new patient's too: her backup is the one the staff desk's browser saved.
+            let newBackupURL = try #require(try FileManager.default.contentsOfDirectory(at: staffDownloads, includingPropertiesForKeys: nil)
+                .first { $0.lastPathComponent.hasPrefix("careledger-patient-") }, "no backup saved for the new patient")
+            let newBackup = try JSONDecoder().decode(PatientKeyFile.self, from: Data(contentsOf: newBackupURL)).open(passphrase: backupPassphrase)
+            #expect(newBackup.keys.signingPublicKey == registered.signingKey)
+            let secrets = [opened.keys, newBackup.keys].flatMap { [$0.signing.rawRepresentation, $0.agreement.rawRepresentation].map { Array($0) } }
+            PortalPatientBrowserTests.expectNeverSent(secrets, bodies: received.all, stored: fixture.directory)
             for name in ["1-hospital-handover.png", "2-patient-in-control.png", "3-patient-granted.png", "4-clinician-reads.png", "5-patient-revoked.png",
                          "5-clinician-refused.png", "6-patient-access-log.png", "7-payer-claims.png", "8-pharmacist-counterfeit.png",
-                         "9-auditor-verified.png"] {
+                         "9-auditor-verified.png", "10-new-patient.png", "10-patient-restored.png"] {
                 #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(name).path), "\(name)")
             }
         }

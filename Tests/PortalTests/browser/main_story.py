@@ -13,6 +13,8 @@ that each staff member signs in and out of).
  8. The pharmacist scans a counterfeit pack (a serial the manufacturer never commissioned), sees the incident,
     and reports it (supply.verify signed in the browser).
  9. The auditor verifies a transaction's inclusion and consistency proofs in the browser against the signed tree head.
+10. A new patient makes her keys in the browser and registers (membership.registerPatient signed there); the
+    first patient forgets her keys in her browser, restores them from her backup file and signs in again.
 
 A screenshot of each page goes to OUTPUT_DIR, after an audit of the page: landmarks, one <h1>, a label for
 every field, text on every button and link, nothing a keyboard cannot reach, and WCAG AA text contrast. Prints one line per step; exits 1 on the first failure.
@@ -194,7 +196,7 @@ def main():
         patient.driver.find_element(By.ID, "take-control-submit").click()
         status = patient.state("patient-status", ("ready", "error"))
         check(status[0] == "ready", f"take control: {status}")
-        patient.new_file(before)
+        backup = patient.new_file(before)
         patient.shot("2-patient-in-control.png")
 
         step("3. she grants the clinic (general records, treatment)")
@@ -297,6 +299,50 @@ def main():
             check(checks.get(name), f"{name}: {checks}")
         staff.shot("9-auditor-verified.png")
         staff.no_console_errors()
+        staff.sign_out()
+
+        step("10. a new patient makes her keys in the browser and registers; the first patient restores hers from her backup")
+        staff.driver.get(f"{base}/portal/sign-in")
+        check(staff.state("patient-key-status", ("none", "ready", "error"))[0] == "none", "the staff desk holds no patient key")
+        staff.find("#patient-create summary").click()
+        staff.driver.find_element(By.ID, "create-passphrase").send_keys(config["backup_passphrase"])
+        staff.driver.find_element(By.ID, "create-passphrase-again").send_keys(config["backup_passphrase"])
+        before = set(os.listdir(staff.downloads))
+        staff.driver.find_element(By.ID, "create-submit").click()
+        staff.wait.until(lambda d: "Registered" in d.find_element(By.ID, "patient-key-status").text
+                         or d.find_element(By.ID, "patient-key-status").get_attribute("data-state") == "error")
+        created = staff.state("patient-key-status", ("ready", "error"))
+        check(created[0] == "ready" and "Registered" in created[1], f"a new patient: {created}")
+        staff.new_file(before)
+        staff.driver.find_element(By.ID, "patient-sign-in").click()
+        staff.wait_url("/portal/patient")
+        check(staff.state("patient-status", ("ready", "custodial", "error", "stale", "none"))[0] == "ready", "the new patient signs for herself")
+        print("new patient: " + staff.driver.find_element(By.ID, "patient-id").text, flush=True)
+        staff.shot("10-new-patient.png")
+
+        patient.driver.find_element(By.LINK_TEXT, "My keys").click()
+        patient.wait_url("/portal/patient")
+        patient.wait.until(lambda d: d.find_element(By.ID, "forget-keys").is_enabled())
+        patient.driver.find_element(By.ID, "forget-keys").click()
+        patient.wait.until(EC.alert_is_present())
+        patient.driver.switch_to.alert.accept()
+        patient.wait.until(lambda d: "removed" in d.find_element(By.ID, "patient-status").text)
+        patient.sign_out()
+        check(patient.state("patient-key-status", ("none", "ready", "error"))[0] == "none", "the keys are gone from her browser")
+        patient.find("#patient-restore summary").click()
+        patient.driver.find_element(By.ID, "restore-file").send_keys(backup)
+        patient.driver.find_element(By.ID, "restore-passphrase").send_keys(config["backup_passphrase"])
+        patient.driver.find_element(By.ID, "restore-submit").click()
+        patient.wait.until(lambda d: "Restored" in d.find_element(By.ID, "patient-key-status").text
+                           or d.find_element(By.ID, "patient-key-status").get_attribute("data-state") == "error")
+        restored = patient.state("patient-key-status", ("ready", "error"))
+        check(restored[0] == "ready", f"her backup restored: {restored}")
+        patient.driver.find_element(By.ID, "patient-sign-in").click()
+        patient.wait_url("/portal/patient")
+        check(patient.state("patient-status", ("ready", "custodial", "error", "stale", "none"))[0] == "ready",
+              "signed in again with the restored key, which the ledger holds")
+        patient.shot("10-patient-restored.png")
+        patient.no_console_errors()
         print("main story: all steps passed", flush=True)
     finally:
         staff.driver.quit()
