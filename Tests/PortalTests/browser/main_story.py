@@ -322,6 +322,17 @@ def main():
 
         patient.driver.find_element(By.LINK_TEXT, "My keys").click()
         patient.wait_url("/portal/patient")
+        patient.wait.until(lambda d: d.find_element(By.ID, "download-backup").is_enabled())
+        # Chromium, told by DevTools where to save, overwrites a file of the same name: the backup
+        # taking control saved is moved aside first, so the button's file is a new one.
+        aside = os.path.join(patient.downloads, "backup-taking-control-saved.keep")
+        os.rename(backup, aside)
+        backup = aside
+        before = set(os.listdir(patient.downloads))
+        patient.driver.find_element(By.ID, "download-backup").click()
+        again = patient.new_file(before)
+        time.sleep(0.5)  # the file is renamed into place once written; let a slow disk finish
+        check(open(again, "rb").read() == open(backup, "rb").read(), "the backup button saves the backup taking control made")
         patient.wait.until(lambda d: d.find_element(By.ID, "forget-keys").is_enabled())
         patient.driver.find_element(By.ID, "forget-keys").click()
         patient.wait.until(EC.alert_is_present())
