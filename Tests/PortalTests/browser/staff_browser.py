@@ -14,6 +14,7 @@ import os
 import sys
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -55,7 +56,8 @@ def main():
     # in SCAN_1, and SCAN_2 keeps the typed form a keyboard-wedge scanner may send.
     os.makedirs(output, exist_ok=True)
     driver = make_driver()
-    wait = WebDriverWait(driver, WAIT_SECONDS)
+    # A decision or a fill reloads the page: an element found before the reload goes stale; ask again.
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,))
 
     def wait_url(part):
         try:
