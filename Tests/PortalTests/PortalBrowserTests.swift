@@ -34,11 +34,28 @@ enum BrowserTools {
         return probe.terminationStatus == 0 ? nil : "no selenium in \(python) (.ci/run pip-installs selenium)"
     }()
 
+    /// One browser script at a time in this test process: each starts one or two Chromiums, and
+    /// several at once with the rest of the suite loaded CI enough to fail timing checks elsewhere.
+    static let gate = BrowserGate()
+
     /// Runs the script in its own process group, so that on a timeout the whole tree — Python,
-    /// ChromeDriver and Chromium — is killed; stdout and stderr together.
+    /// ChromeDriver and Chromium — is killed; stdout and stderr together. Waits its turn (`gate`).
     /// `whileRunning` is called every 100 ms while the script runs (to answer what the script asks for).
     static func run(_ arguments: [String], script: URL = BrowserTools.script, in directory: URL, timeoutSeconds: Double,
                     whileRunning: () async -> Void = {}) async throws -> (status: Int32, output: String, timedOut: Bool) {
+        await gate.acquire()
+        do {
+            let result = try await runNow(arguments, script: script, in: directory, timeoutSeconds: timeoutSeconds, whileRunning: whileRunning)
+            await gate.release()
+            return result
+        } catch {
+            await gate.release()
+            throw error
+        }
+    }
+
+    private static func runNow(_ arguments: [String], script: URL, in directory: URL, timeoutSeconds: Double,
+                               whileRunning: () async -> Void) async throws -> (status: Int32, output: String, timedOut: Bool) {
         let log = directory.appendingPathComponent("browser-output.txt")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -69,13 +86,31 @@ enum BrowserTools {
     }
 }
 
+/// A lock for async code: one holder at a time, the others resumed in turn.
+actor BrowserGate {
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        guard busy else {
+            busy = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+    }
+}
+
 @Suite("Portal in headless Chromium: sign in, explore, verify proofs in the browser", .serialized)
 struct PortalBrowserTests {
     /// A node and its server in process on a loopback port, driven by Selenium: sign-in with a sealed
     /// key file, the explorer, both proofs verified by the browser's WebCrypto, tampered proofs
     /// reported as failing, the page at phone width without console errors, sign-out, and sign-in
     /// with a key imported into the browser. Screenshots in .build/test-output/portal/.
-    @Test(.timeLimit(.minutes(5)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
+    @Test(.timeLimit(.minutes(12)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
     func signInExploreAndVerifyInTheBrowser() async throws {
         try await PortalFixture.with { fixture in
             let sealed = fixture.directory.appendingPathComponent("audrey.json"), plain = fixture.directory.appendingPathComponent("cleo.json")

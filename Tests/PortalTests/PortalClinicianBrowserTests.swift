@@ -13,7 +13,7 @@ struct PortalClinicianBrowserTests {
     /// name, read her chart and a record, add an observation (a wrong value first: the validator's
     /// error on the form), and prescribe signing with the key file. Then the ledger holds what the
     /// pages said: the new record and the doctor's prescription. Screenshots in .build/test-output/portal/.
-    @Test(.timeLimit(.minutes(5)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
+    @Test(.timeLimit(.minutes(12)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
     func findReadAddAndPrescribe() async throws {
         try await PortalFixture.with(withManufacturer: true) { fixture in
             let world = try await ClinicianWorld(fixture)

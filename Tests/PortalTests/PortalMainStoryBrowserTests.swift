@@ -16,7 +16,7 @@ struct PortalMainStoryBrowserTests {
     /// a counterfeit serial and reports it; the auditor verifies proofs in the browser. Then the ledger holds what
     /// the pages said, and her new private keys are in no request body the server received and in
     /// no file it stored. Screenshots in .build/test-output/portal-main-story/.
-    @Test(.timeLimit(.minutes(8)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
+    @Test(.timeLimit(.minutes(12)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
     func everyRoleThroughTheMainStory() async throws {
         try await PortalFixture.with(withManufacturer: true) { fixture in
             let clinical = try await ClinicianWorld(fixture)

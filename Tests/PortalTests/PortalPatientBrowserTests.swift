@@ -47,7 +47,7 @@ struct PortalPatientBrowserTests {
     /// before) opened in the browser; a second break-glass appears on the open page within a second,
     /// its justification (sealed to her new key) opened too. Then: the backup the browser saved holds the ledger's current key, and
     /// neither any request body the server received nor any file it stored contains her private keys.
-    @Test(.timeLimit(.minutes(6)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
+    @Test(.timeLimit(.minutes(12)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
     func patientTakesControlGrantsAndRevokes() async throws {
         try await PortalFixture.with { fixture in
             let node = fixture.node

@@ -13,7 +13,7 @@ struct PortalStaffBrowserTests {
     /// signed in the browser with keys it holds and decided by the contracts; the test then reads
     /// the ledger: the authorization approved for 1 unit, the prescription filled once by the
     /// pharmacist with those packs, now dispensed. Screenshots in .build/test-output/portal-staff/.
-    @Test(.timeLimit(.minutes(6)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
+    @Test(.timeLimit(.minutes(12)), .enabled(if: BrowserTools.missing == nil, "\(BrowserTools.missing ?? "")"))
     func payerDecidesAndPharmacistScansAndFills() async throws {
         try await PortalFixture.with { fixture in
             let world = try await PayerPharmacyWorld(fixture)
