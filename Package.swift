@@ -62,7 +62,7 @@ let package = Package(
         // LedgerStore and VaultStore protocols and their SQLite (GRDB) implementations.
         .target(
             name: "Storage",
-            dependencies: ["LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["LedgerCore", "Vault", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         // FHIR R4: JSON checks, resource types, search parameters, the search indexer, OperationOutcome, Bundles.

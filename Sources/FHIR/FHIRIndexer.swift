@@ -7,7 +7,8 @@ public import Vault
 public enum FHIRIndexer {
     /// The version of what `extract` produces; a vault indexed by an older one is indexed again
     /// (`AccessService.rebuildSearchIndex`). 2: the standard's search parameters, dates as intervals.
-    public static let version = 2
+    /// 3: no end row for an interval of a day or less (`SearchValues.shortIntervalSeconds`).
+    public static let version = 3
 
     /// Most identifiers and most values taken from one resource; further ones are not indexed.
     public static let itemsMax = 1_000
@@ -23,9 +24,12 @@ public enum FHIRIndexer {
             if seen.insert(item).inserted { fields.values.append(item) }
         }
         value("_type", type)
+        // A code's text and its display are often the same words: each is tokenized (HMAC'd) once.
+        var seenIdentifiers = Set<ExtractedIdentifier>()
         func blind(_ field: IdentifierField, _ value: String, _ scope: String, wordsOnly: Bool = false) {
             guard fields.identifiers.count < itemsMax else { return }
-            fields.identifiers.append(ExtractedIdentifier(field: field, value: value, scope: scope, wordsOnly: wordsOnly))
+            let item = ExtractedIdentifier(field: field, value: value, scope: scope, wordsOnly: wordsOnly)
+            if seenIdentifiers.insert(item).inserted { fields.identifiers.append(item) }
         }
         /// An Identifier: its value; `system|value`, `system|` and with a type `type|value` (one keyed token each).
         func identifier(_ element: Any, _ scope: String) {
@@ -75,7 +79,8 @@ public enum FHIRIndexer {
                     for text in values(kind, elements, only: path.referenceType) {
                         if kind == .date, let bar = text.firstIndex(of: "|") {
                             value(parameter.name, text)
-                            value(SearchValues.endRow(parameter.name), String(text[text.index(after: bar)...]) + "|" + String(text[..<bar]))
+                            let (lo, hi) = (String(text[..<bar]), String(text[text.index(after: bar)...]))
+                            if !SearchValues.isShort(lo: lo, hi: hi) { value(SearchValues.endRow(parameter.name), hi + "|" + lo) }
                         } else {
                             value(parameter.name, text)
                         }
@@ -120,13 +125,21 @@ public enum FHIRIndexer {
         elements.compactMap { element -> String? in
             let text = (element as? [String: Any])?["reference"] as? String ?? (element as? String)
             guard let text, !text.isEmpty, !text.hasPrefix("#") else { return nil }
-            if let parsed = FHIRJSON.parseReference(text), !text.contains("://") {
-                if let referenceType, parsed.type != referenceType { return nil }
-                return parsed.type + "/" + parsed.id
-            }
-            if let referenceType, FHIRJSON.parseReference(text)?.type != referenceType { return nil }
+            let parsed = FHIRJSON.parseReference(text)
+            if let referenceType, parsed?.type != referenceType { return nil }
+            if let parsed, !isAbsolute(text) { return parsed.type + "/" + parsed.id }
             return text
         }
+    }
+
+    /// Whether a reference has a scheme (`http://…`, `urn:uuid:…` has none of `://`).
+    static func isAbsolute(_ text: String) -> Bool {
+        var previous: (UInt8, UInt8) = (0, 0)
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "/"), previous == (UInt8(ascii: ":"), UInt8(ascii: "/")) { return true }
+            previous = (previous.1, byte)
+        }
+        return false
     }
 
     /// Parses and extracts (for callers holding bytes).

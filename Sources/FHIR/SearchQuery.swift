@@ -444,21 +444,26 @@ public struct SearchQuery: Sendable {
 
     /// The rows of a date parameter matching [lo, hi) with a prefix: index ranges on the interval
     /// starts (`name`) or ends (`name>`), each row then tested against the table of §3.1.1.5.6.
-    /// `ap` widens the value by a tenth of its own length (at least a day) on each side.
+    /// Intervals of a day or less have no end row: a range on the ends is also a range on the
+    /// starts from a day earlier (`SearchValues.startsBefore`). `ap` widens the value by a tenth
+    /// of its own length (at least a day) on each side.
     static func dateRows(_ name: String, prefix: String, lo: String, hi: String) throws(FHIRError) -> RowMatch {
         let end = SearchValues.endRow(name)
         func scan(_ param: String, _ from: String, _ to: String?) -> RowMatch.Scan {
             RowMatch.Scan(param: param, from: from, to: to, reversed: param == end)
         }
+        // Ends after `hi`: long intervals by their end rows, short ones by their starts.
+        let endsAfterHi = [scan(end, hi + "}", nil)] + (SearchValues.startsBefore(hi).map { [scan(name, $0, nil)] } ?? [])
         switch prefix {
         case "eq": return RowMatch(scans: [scan(name, lo, hi)], test: .date(prefix: prefix, lo: lo, hi: hi))
         case "ne": return RowMatch(scans: [scan(name, "", nil)], test: .date(prefix: prefix, lo: lo, hi: hi))
-        case "gt": return RowMatch(scans: [scan(end, hi + "}", nil)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "gt": return RowMatch(scans: endsAfterHi, test: .date(prefix: prefix, lo: lo, hi: hi))
         case "lt": return RowMatch(scans: [scan(name, "", lo)], test: .date(prefix: prefix, lo: lo, hi: hi))
-        case "ge": return RowMatch(scans: [scan(end, hi + "}", nil), scan(name, lo, hi)], test: .date(prefix: prefix, lo: lo, hi: hi))
+        case "ge": return RowMatch(scans: endsAfterHi + [scan(name, lo, hi)], test: .date(prefix: prefix, lo: lo, hi: hi))
         case "le": return RowMatch(scans: [scan(name, "", hi)], test: .date(prefix: prefix, lo: lo, hi: hi))
         case "sa": return RowMatch(scans: [scan(name, hi, nil)], test: .date(prefix: prefix, lo: lo, hi: hi))
-        case "eb": return RowMatch(scans: [scan(end, "", lo + "}")], test: .date(prefix: prefix, lo: lo, hi: hi))
+        // Ends at or before `lo`: a short interval also starts before it.
+        case "eb": return RowMatch(scans: [scan(end, "", lo + "}"), scan(name, "", lo)], test: .date(prefix: prefix, lo: lo, hi: hi))
         default:   // ap
             guard let (wideLo, wideHi) = SearchValues.approximately(lo: lo, hi: hi) else { throw .invalid("\(name): ap needs a date") }
             return RowMatch(scans: [scan(name, "", wideHi)], test: .date(prefix: prefix, lo: wideLo, hi: wideHi))

@@ -23,6 +23,22 @@ public enum SearchValues {
     /// The row name holding each date interval by its end.
     public static func endRow(_ parameter: String) -> String { parameter + ">" }
 
+    /// Date intervals at most this long (an instant, a second, a day) have no end row: a search
+    /// on ends finds them among the starts from this much earlier (`startsBefore`). Most stored
+    /// dates are such, so most of the end rows an import would write are not written.
+    public static let shortIntervalSeconds: Int64 = 86_400
+
+    /// Whether [lo, hi) (instants as the index writes them) is at most `shortIntervalSeconds` long.
+    public static func isShort(lo: String, hi: String) -> Bool {
+        guard let start = FHIRDateTime.seconds(lo)?.lo, let end = FHIRDateTime.seconds(hi)?.lo else { return false }
+        return end - start <= shortIntervalSeconds
+    }
+
+    /// The instant `shortIntervalSeconds` before `instant`, or nil when it is not one (an open end).
+    public static func startsBefore(_ instant: String) -> String? {
+        FHIRDateTime.seconds(instant).map { FHIRDateTime.format(seconds: $0.lo - shortIntervalSeconds) }
+    }
+
     /// The interval of a FHIR date, dateTime or instant, or nil.
     public static func interval(_ text: String) -> (lo: String, hi: String)? {
         guard let range = FHIRDateTime.range(text) else { return nil }
@@ -107,7 +123,10 @@ public enum SearchValues {
         let system = object["system"] as? String ?? (currency != nil ? "urn:iso:std:iso:4217" : "")
         let code = object["code"] as? String ?? currency ?? ""
         let unit = object["unit"] as? String ?? currency ?? ""
-        return [number, system, code, unit].map { $0.replacingOccurrences(of: String(separator), with: " ") }.joined(separator: String(separator))
+        func part(_ text: String) -> String {   // a separator inside a part would end it early
+            text.utf8.contains(0x1F) ? String(decoding: text.utf8.map { $0 == 0x1F ? 0x20 : $0 }, as: UTF8.self) : text
+        }
+        return part(number) + "\u{1F}" + part(system) + "\u{1F}" + part(code) + "\u{1F}" + part(unit)
     }
 }
 

@@ -247,10 +247,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                         INSERT OR REPLACE INTO record_version (record, version, patient, blob_hash, data_key, index_keys) VALUES (?, ?, ?, ?, ?, ?)
                         """).execute(arguments: [record, Int64(pending.version), row["patient"] as Data, blobHash, row["data_key"] as Data, listed])
                     let keys = try IndexKeys.decode(Array(listed))
-                    let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
-                    for t in keys.tokens { try token.execute(arguments: [Data(t), record]) }
-                    let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
-                    for v in keys.values { try value.execute(arguments: [v.param, v.value, record]) }
+                    try IndexRows.insert(db, record: record, tokens: keys.tokens, values: keys.values)
                     try db.cachedStatement(sql: "DELETE FROM pending_version WHERE record = ? AND version = ? AND blob_hash = ?")
                         .execute(arguments: [record, Int64(pending.version), blobHash])
                 }
@@ -298,17 +295,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         guard let listed = try Data.fetchOne(db.cachedStatement(sql: "SELECT index_keys FROM record_version WHERE record = ? AND index_keys IS NOT NULL"),
                                              arguments: [record]) else { return 0 }
         let keys = try IndexKeys.decode(Array(listed))
-        var deleted = 0
-        let token = try db.cachedStatement(sql: "DELETE FROM blind_token WHERE token = ? AND record = ?")
-        for t in keys.tokens {
-            try token.execute(arguments: [Data(t), record])
-            deleted += db.changesCount
-        }
-        let value = try db.cachedStatement(sql: "DELETE FROM indexed_value WHERE param = ? AND value = ? AND record = ?")
-        for v in keys.values {
-            try value.execute(arguments: [v.param, v.value, record])
-            deleted += db.changesCount
-        }
+        let deleted = try IndexRows.delete(db, record: record, tokens: keys.tokens, values: keys.values)
         try db.cachedStatement(sql: "UPDATE record_version SET index_keys = NULL WHERE record = ? AND index_keys IS NOT NULL").execute(arguments: [record])
         return deleted
     }
@@ -493,10 +480,7 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
                     _ = try Self.dropIndexEntries(db, record: record)
                     try db.cachedStatement(sql: "UPDATE record_version SET index_keys = ? WHERE record = ? AND version = ?")
                         .execute(arguments: [Data(IndexKeys.encode(tokens: entry.tokens.map(\.bytes), values: entry.values)), record, Int64(entry.version)])
-                    let token = try db.cachedStatement(sql: "INSERT OR IGNORE INTO blind_token (token, record) VALUES (?, ?)")
-                    for t in entry.tokens { try token.execute(arguments: [Data(t.bytes), record]) }
-                    let value = try db.cachedStatement(sql: "INSERT OR IGNORE INTO indexed_value (param, value, record) VALUES (?, ?, ?)")
-                    for v in entry.values { try value.execute(arguments: [v.param, v.value, record]) }
+                    try IndexRows.insert(db, record: record, tokens: entry.tokens.map(\.bytes), values: entry.values)
                 }
             }
         }

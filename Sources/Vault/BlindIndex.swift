@@ -71,9 +71,28 @@ public struct BlindIndexer: Sendable {
 
     /// Words of a name or address: case and diacritics folded, split on anything but letters and digits.
     public static func normalize(_ text: String) -> [String] {
-        text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
-            .split(whereSeparator: { !($0.isLetter || $0.isNumber) })
-            .map { String($0.prefix(tokenCharactersMax)) }
+        foldedWords(text).map { $0.utf8.count > tokenCharactersMax ? String($0.prefix(tokenCharactersMax)) : $0 }
+    }
+
+    /// The words of a text, case and diacritics folded. ASCII (most identifiers, codes and
+    /// names) is folded byte by byte; anything else through Foundation's folding, which gives the
+    /// same words for ASCII but costs a string bridge per call.
+    static func foldedWords(_ text: String) -> [String] {
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
+            return text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+                .split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)
+        }
+        var words: [String] = [], word: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): word.append(byte + 32)
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): word.append(byte)
+            default:
+                if !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)); word.removeAll(keepingCapacity: true) }
+            }
+        }
+        if !word.isEmpty { words.append(String(decoding: word, as: UTF8.self)) }
+        return words
     }
 
     /// Normalized tokens for a field: telecom and identifier values become one token of their
@@ -161,12 +180,19 @@ public struct BlindIndexer: Sendable {
     /// `identifier=system|value` matches that system's identifier only — never the same value
     /// issued by another system. The value is normalized as identifiers are.
     public static func systemQualified(system: String, value: String) -> String {
-        "\u{1}" + system.trimmingCharacters(in: .whitespaces) + "|" + normalize(value, field: .identifier).joined()
+        "\u{1}" + trimmed(system) + "|" + normalize(value, field: .identifier).joined()
     }
 
     /// An identifier with its type (`identifier:of-type=type-system|type-code|value`), one token.
     public static func typeQualified(system: String, code: String, value: String) -> String {
-        "\u{3}" + system.trimmingCharacters(in: .whitespaces) + "|" + code + "|" + normalize(value, field: .identifier).joined()
+        "\u{3}" + trimmed(system) + "|" + code + "|" + normalize(value, field: .identifier).joined()
+    }
+
+    /// A system without the spaces around it (most have none: no Foundation call for them).
+    static func trimmed(_ system: String) -> String {
+        guard let first = system.unicodeScalars.first, let last = system.unicodeScalars.last,
+              first.properties.isWhitespace || last.properties.isWhitespace else { return system }
+        return system.trimmingCharacters(in: .whitespaces)
     }
 
     /// The token word of a `systemQualified` or `typeQualified` text, or nil for plain text.
@@ -180,8 +206,7 @@ public struct BlindIndexer: Sendable {
     /// The trigrams of a value for `:contains`: case and accents folded, every run of characters
     /// other than letters and digits one space, then each 3-character window (at most 256).
     static func trigrams(_ text: String) -> [String] {
-        let folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
-            .split(whereSeparator: { !($0.isLetter || $0.isNumber) }).joined(separator: " ")
+        let folded = foldedWords(text).joined(separator: " ")
         let characters = Array(folded.prefix(tokenCharactersMax * 4))
         guard characters.count >= 3 else { return [] }
         var seen = Set<String>(), out: [String] = []
@@ -390,7 +415,7 @@ public enum BlindMatch: Sendable, Equatable {
 }
 
 /// A direct identifier found in a resource: indexed only as blind tokens.
-public struct ExtractedIdentifier: Sendable, Equatable {
+public struct ExtractedIdentifier: Sendable, Hashable {
     public let field: IdentifierField
     public let value: String
     /// The search parameter the tokens belong to (`family`, `code:text`); nil: the field's name.

@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import LedgerCore
 import Testing
 import Vault
@@ -18,6 +19,21 @@ struct BlindIndexTests {
     ])
     func normalization(_ input: String, _ field: IdentifierField, _ expected: [String]) {
         #expect(BlindIndexer.normalize(input, field: field) == expected)
+    }
+
+    /// ASCII is folded byte by byte, not through Foundation: the words must be the same, for any ASCII text.
+    @Test func asciiWordsFoldAsFoundationFoldsThem() {
+        var random = SplitMix64(seed: 0xF01D)
+        let alphabet = Array("aZ09 -_.,|/:\t\n\r'\"()+@#~^AbCyz".utf8) + (0..<128).map { UInt8($0) }
+        for round in 0..<2_000 {
+            let length = Int(random.next() % 40)
+            let text = String(decoding: (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }, as: UTF8.self)
+            let foundation = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+                .split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map { String($0.prefix(BlindIndexer.tokenCharactersMax)) }
+            #expect(BlindIndexer.normalize(text) == foundation, "round \(round): \(Array(text.utf8))")
+        }
+        #expect(BlindIndexer.normalize("Ünïcode Ärzte") == ["unicode", "arzte"], "not ASCII: still Foundation's folding")
+        #expect(BlindIndexer.systemQualified(system: " urn:x ", value: "A-1") == BlindIndexer.systemQualified(system: "urn:x", value: "a1"))
     }
 
     @Test func tokensArePrefixesKeyedByKeyFieldAndParameter() {

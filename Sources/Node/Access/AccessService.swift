@@ -89,6 +89,29 @@ public struct AuditProof: Sendable {
     }
 }
 
+/// Committed record versions whose publishing (their index rows) waits to be done in bulk, for a
+/// bulk import: index rows are random-key inserts that land all over the index tables, so one
+/// transaction for many Bundles writes each index page to the WAL once instead of once per Bundle.
+/// Until published, a version is readable by id but not found by search; versions a crash leaves
+/// unpublished are published when the node opens (`recoverPendingWrites`).
+public final class PublishBatch: Sendable {
+    private let versions = Mutex<[PendingVersion]>([])
+
+    public init() {}
+
+    /// Versions gathered and not yet published.
+    public var count: Int { versions.withLock { $0.count } }
+
+    public func add(_ more: [PendingVersion]) { versions.withLock { $0 += more } }
+
+    func drain() -> [PendingVersion] {
+        versions.withLock { gathered in
+            defer { gathered = [] }
+            return gathered
+        }
+    }
+}
+
 /// The custodian's access service: encrypts and indexes records it holds, decides every read
 /// against on-chain consent, writes each decision durably to the audit log before releasing
 /// anything, and re-wraps data keys for the permitted requester.
@@ -97,6 +120,10 @@ public final class AccessService: Sendable {
     public let vault: any VaultStore
     /// Where writes that wait for the vault's disk run from async code (`BlockingIO`).
     public let vaultWrites = BlockingIO(label: "careledger.vault-writes")
+    /// Committed versions waiting to be published. Publishes that queue while the vault's writer
+    /// is busy go in one transaction (`publishCommitted`): the index pages they share (random-key
+    /// inserts land all over the index tables) are written to the WAL once, not once per Bundle.
+    private let toPublish = Mutex<[PendingVersion]>([])
     private let custodians: [IdentityID: IdentityKeys]
     private let indexer: BlindIndexer
     private let clock: any LedgerClock
@@ -188,6 +215,27 @@ public final class AccessService: Sendable {
             try vault.publish(committed.sorted { ($0.record, $0.version) < ($1.record, $1.version) })
             return (committed.count, try vault.discard(rest))
         } catch { throw .storage("\(error)") }
+    }
+
+    /// Publishes `versions` (committed on the chain), with any others queued meanwhile, in one
+    /// vault transaction on the vault's writer thread. Returns once `versions` are settled.
+    public func publishCommitted(_ versions: [PendingVersion]) async throws(AccessError) {
+        toPublish.withLock { $0 += versions }
+        // Runs after every earlier call's run: whatever was queued before this one started is
+        // settled by now, by this run or an earlier one that took it.
+        try await vaultWrites.run { () throws(AccessError) in
+            let batch = self.toPublish.withLock { queued in
+                defer { queued = [] }
+                return queued
+            }
+            if !batch.isEmpty { _ = try self.settle(batch, refused: false) }
+        }
+    }
+
+    /// Publishes what `batch` has gathered (and any other queued publishes) in one transaction.
+    public func publish(_ batch: PublishBatch) async throws(AccessError) {
+        let versions = batch.drain()
+        if !versions.isEmpty { try await publishCommitted(versions) }
     }
 
     /// Settles every pending version a crash or a timed-out write left behind: those the chain

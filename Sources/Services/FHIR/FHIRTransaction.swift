@@ -2,7 +2,7 @@ public import Contracts
 public import FHIR
 import Foundation
 public import LedgerCore
-import Node
+public import Node
 import Storage
 import Vault
 
@@ -30,7 +30,8 @@ extension FHIRService {
     /// `urn:uuid:` references resolved before anything is written; patients are registered, the
     /// resources encrypted and stored, then registered on-chain (200 to a transaction). Supported
     /// entries: POST (create), PUT Type/id (update or create), DELETE Type/id.
-    public func transaction(_ bundle: [String: Any], requester: Identity, base: String) async throws(FHIRError) -> [String: Any] {
+    public func transaction(_ bundle: [String: Any], requester: Identity, base: String,
+                            deferredPublishing: PublishBatch? = nil) async throws(FHIRError) -> [String: Any] {
         let rawEntries = bundle["entry"] as? [Any] ?? []
         guard rawEntries.count <= Self.bundleEntriesMax else {
             throw FHIRError(413, "too-costly", "a Bundle holds at most \(Self.bundleEntriesMax) entries")
@@ -180,7 +181,7 @@ extension FHIRService {
             transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: plan.record)))
         }
         do {
-            try await access.registering(prepared, isRefusal: FHIRService.isRefusal) { try await commit(transactions) }
+            try await access.registering(prepared, isRefusal: FHIRService.isRefusal, deferred: deferredPublishing) { try await commit(transactions) }
         } catch {
             await compensate(writes.map(\.record), custodian: custodian)
             throw FHIRService.fhirError(error)
