@@ -16,7 +16,8 @@ struct PatientHandoverTests {
         defer { try? FileManager.default.removeItem(at: root) }
         var directory = DataDirectory(url: root, passphrase: "pass phrase")
         directory.keyCost = .testing
-        _ = try directory.initialize(chainId: "handover-test", organizations: [OrganizationSpec(name: "general-hospital", type: .hospital)])
+        _ = try directory.initialize(chainId: "handover-test", organizations: [OrganizationSpec(name: "general-hospital", type: .hospital),
+                                                                                OrganizationSpec(name: "city-clinic", type: .clinic)])
         let ledger = try await LocalLedger.open(directory, blockDelayMs: 2)
         do {
             let hospitalKeys = try directory.loadKey("general-hospital")
@@ -24,6 +25,7 @@ struct PatientHandoverTests {
             try await ledger.commit(ledger.sign(hospitalKeys, MembershipContract.Enroll(
                 label: "dr-hale", roles: [.clinician], signingKey: doctorKeys.signingPublicKey, agreementKey: doctorKeys.agreementPublicKey)))
             let hospital = try #require(Directory.identity(hospitalKeys.derivedID, in: ledger.node.state))
+            let clinic = try #require(Directory.identity(try directory.loadKey("city-clinic").derivedID, in: ledger.node.state))
             let doctor = try #require(Directory.identity(doctorKeys.derivedID, in: ledger.node.state))
 
             // Registered over FHIR: the node makes her keys and keeps them.
@@ -35,6 +37,10 @@ struct PatientHandoverTests {
             // Only the custodian (or its admins) hands keys over.
             #expect(throws: ServiceError.self) { try ledger.fhir.handOver(patient: created.id, requester: doctor) }
             #expect(throws: ServiceError.self) { try ledger.fhir.handOver(patient: "no-such-patient", requester: hospital) }
+            // Another custodian this node serves is not hers: the hospital registered her.
+            #expect(ledger.access.custodianIDs.contains(clinic.id))
+            #expect(throws: ServiceError.self) { try ledger.fhir.handOver(patient: created.id, requester: clinic) }
+            #expect(throws: ServiceError.self) { try ledger.fhir.handOver(patient: patient.hex, requester: clinic) }
             let handover = try ledger.fhir.handOver(patient: created.id, requester: hospital)
             #expect(handover.patient == patient && handover.file.id == patient.hex)
             #expect(handover.code.range(of: #"^([0-9A-HJKMNP-TV-Z]{4}-){4}[0-9A-HJKMNP-TV-Z]{4}$"#, options: .regularExpression) != nil, "\(handover.code)")

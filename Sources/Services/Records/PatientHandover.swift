@@ -1,6 +1,7 @@
 public import Contracts
 import Crypto
 import Foundation
+import Storage
 public import LedgerCore
 import Node
 public import Vault
@@ -42,6 +43,11 @@ extension FHIRService {
         guard let identity = Directory.identity(patient, in: state), identity.kind == .patient else {
             throw .notFound("\(patient.hex.prefix(16))… is not a patient on this ledger")
         }
+        // Her custodian: the organization whose Patient resource registered her here (its write made
+        // her keys), not any custodian this node serves.
+        guard let organization = ReadRules.organization(of: requester), holdsPatientResource(of: patient, custodian: organization) else {
+            throw .forbidden("only her custodian (the organization that registered her Patient resource on this node), or its admins, hand her keys over")
+        }
         guard let keys = patientKeys.keys(of: patient) else {
             throw ServiceError(.conflict, "this node holds no keys for that patient: she registered with keys of her own, or already took control")
         }
@@ -54,6 +60,14 @@ extension FHIRService {
                                    file: try PatientKeyFile.seal(.init(kind: .handover, keys: keys), id: patient, passphrase: code))
         } catch {
             throw ServiceError(.unavailable, "the handover file could not be sealed: \(error)")
+        }
+    }
+
+    /// Whether `custodian` holds a Patient resource of `patient` on this node.
+    func holdsPatientResource(of patient: IdentityID, custodian: IdentityID) -> Bool {
+        guard let records = try? access.vault.records(patient: patient, limit: 10_000) else { return false }
+        return records.contains { record in
+            RecordIndex.current(record, in: state).map { $0.resourceType == "Patient" && $0.custodian == custodian && !$0.isErased } ?? false
         }
     }
 
