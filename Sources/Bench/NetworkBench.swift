@@ -23,11 +23,13 @@ struct NetworkBench: AsyncParsableCommand {
     @Option(help: "Transactions in all (split between the organizations).") var transactions = 30_000
     @Option(help: "Organizations, one node each (2…5).") var organizations = 3
     @Option(help: "First port of the range the etcd members use.") var basePort = 7700
+    @Option(help: "Most transactions each organization has submitted and not yet seen committed (saturation phase).") var inFlight = 4_000
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         guard (3_000...1_000_000).contains(transactions) else { throw ValidationError("--transactions must be 3000…1000000") }
         guard (2...5).contains(organizations) else { throw ValidationError("--organizations must be 2…5") }
+        guard (1...100_000).contains(inFlight) else { throw ValidationError("--in-flight must be 1…100000") }
     }
 
     struct Result {
@@ -49,7 +51,7 @@ struct NetworkBench: AsyncParsableCommand {
         try single.initialize(chainId: "careledger-bench-network", organizations: specs, insecurePlainKeys: true)
         let alone = try await LocalLedger.open(single)
         let soloSigned = Self.presign(try specs.map { try single.loadKey($0.name) }, total: transactions, chainId: "careledger-bench-network")
-        let solo = try await Self.measure(soloSigned, Array(repeating: alone, count: specs.count))
+        let solo = try await Self.measure(soloSigned, Array(repeating: alone, count: specs.count), inFlight: inFlight)
         await alone.close()
 
         // The consortium.
@@ -64,7 +66,7 @@ struct NetworkBench: AsyncParsableCommand {
         let signed = Self.presign(try zip(specs, ledgers).map { try $1.directory.loadKey($0.name) }, total: transactions,
                                   chainId: "careledger-bench-network")
         if !json { Terminal.line("\(organizations) nodes through etcd: \(grouped(transactions)) transactions…") }
-        var result = try await Self.measure(signed, ledgers)
+        var result = try await Self.measure(signed, ledgers, inFlight: inFlight)
         // Latency at an offered load below saturation: 60% of the limit, or 80% of what the
         // consortium just sustained if that is less, for about 5 s.
         let limit = limits.ed25519VerifyPerSecond / Double(organizations)
@@ -146,12 +148,12 @@ struct NetworkBench: AsyncParsableCommand {
         }
     }
 
-    /// Each organization submits its transactions through its own node (at most 4,000 in flight
+    /// Each organization submits its transactions through its own node (at most `inFlight` in flight
     /// each); commit times come from the node's block stream, final times from its final height.
     /// `ratePerSecond`: the offered load in all (spread evenly over time, in groups every 5 ms);
-    /// nil offers everything at once (at most 4,000 in flight per organization), which measures the
+    /// nil offers everything at once (at most `inFlight` per organization), which measures the
     /// throughput at saturation and a latency that is mostly the queue.
-    static func measure(_ signed: [[Transaction]], _ ledgers: [LocalLedger], ratePerSecond: Double? = nil) async throws -> Result {
+    static func measure(_ signed: [[Transaction]], _ ledgers: [LocalLedger], ratePerSecond: Double? = nil, inFlight: Int = 4_000) async throws -> Result {
         let clock = ContinuousClock()
         let start = clock.now
         let outcomes = try await withThrowingTaskGroup(of: (commits: [Double], finals: [Double], lastCommit: Double, lastFinal: Double).self) { group in
@@ -177,9 +179,9 @@ struct NetworkBench: AsyncParsableCommand {
                         var submitted = [ContinuousClock.Instant](repeating: start, count: transactions.count)
                         var next = 0
                         let perOrganization = ratePerSecond.map { $0 / Double(signed.count) }
-                        let group = perOrganization.map { max(1, Int(($0 * 0.005).rounded())) } ?? 500
+                        let group = perOrganization.map { max(1, Int(($0 * 0.005).rounded())) } ?? min(500, inFlight)
                         while next < transactions.count {
-                            while next - committedCount.value >= 4_000 { try await Task.sleep(for: .milliseconds(1)) }
+                            while next - committedCount.value >= inFlight { try await Task.sleep(for: .milliseconds(1)) }
                             let end = min(next + group, transactions.count)
                             var now = clock.now
                             if let perOrganization {
