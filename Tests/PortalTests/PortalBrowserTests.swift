@@ -42,7 +42,7 @@ enum BrowserTools {
     /// ChromeDriver and Chromium — is killed; stdout and stderr together. Waits its turn (`gate`).
     /// `whileRunning` is called every 100 ms while the script runs (to answer what the script asks for).
     static func run(_ arguments: [String], script: URL = BrowserTools.script, in directory: URL, timeoutSeconds: Double,
-                    whileRunning: () async -> Void = {}) async throws -> (status: Int32, output: String, timedOut: Bool) {
+                    whileRunning: () async -> Void = {}) async throws -> BrowserRun {
         await gate.acquire()
         do {
             let result = try await runNow(arguments, script: script, in: directory, timeoutSeconds: timeoutSeconds, whileRunning: whileRunning)
@@ -55,7 +55,7 @@ enum BrowserTools {
     }
 
     private static func runNow(_ arguments: [String], script: URL, in directory: URL, timeoutSeconds: Double,
-                               whileRunning: () async -> Void) async throws -> (status: Int32, output: String, timedOut: Bool) {
+                               whileRunning: () async -> Void) async throws -> BrowserRun {
         let log = directory.appendingPathComponent("browser-output.txt")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -82,7 +82,25 @@ enum BrowserTools {
         // Whatever the script left behind in its group (a browser it could not quit) goes too.
         kill(-process.processIdentifier, SIGKILL)
         try handle.close()
-        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "", timedOut)
+        return BrowserRun(status: process.terminationStatus, output: (try? String(contentsOf: log, encoding: .utf8)) ?? "",
+                          timedOut: timedOut, timeoutSeconds: timeoutSeconds)
+    }
+}
+
+/// What a browser script's run gave.
+struct BrowserRun {
+    let status: Int32
+    /// Its stdout and stderr together.
+    let output: String
+    let timedOut: Bool
+    let timeoutSeconds: Double
+
+    /// What every browser test checks of its script: it finished in time, exited 0, and printed
+    /// its `marker` ("… all steps passed").
+    func expectPassed(_ marker: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!timedOut, "the browser test did not finish within \(Int(timeoutSeconds)) s", sourceLocation: sourceLocation)
+        #expect(status == 0, "\(output.suffix(6_000))", sourceLocation: sourceLocation)
+        #expect(output.contains(marker), "\(output.suffix(6_000))", sourceLocation: sourceLocation)
     }
 }
 
@@ -121,9 +139,7 @@ struct PortalBrowserTests {
                 try await BrowserTools.run(["http://127.0.0.1:\(port)", sealed.path, "correct horse", plain.path, BrowserTools.output.path],
                                            in: fixture.directory, timeoutSeconds: 180)
             }
-            #expect(!result.timedOut, "the browser test did not finish within 180 s")
-            #expect(result.status == 0, "\(result.output.suffix(6_000))")
-            #expect(result.output.contains("portal browser test: all steps passed"), "\(result.output.suffix(6_000))")
+            result.expectPassed("portal browser test: all steps passed")
             for name in ["sign-in.png", "explorer.png", "explorer-verified.png", "explorer-tampered.png", "explorer-phone.png", "explorer-browser-key.png"] {
                 #expect(FileManager.default.fileExists(atPath: BrowserTools.output.appendingPathComponent(name).path), "\(name)")
             }

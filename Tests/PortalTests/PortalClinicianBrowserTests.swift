@@ -24,9 +24,7 @@ struct PortalClinicianBrowserTests {
                 try await BrowserTools.run(["clinician", "http://127.0.0.1:\(port)", key.path, "correct horse", "Quillfeather", ClinicianWorld.gtin,
                                             expires, BrowserTools.output.path], in: fixture.directory, timeoutSeconds: 180)
             }
-            #expect(!result.timedOut, "the browser test did not finish within 180 s")
-            #expect(result.status == 0, "\(result.output.suffix(6_000))")
-            #expect(result.output.contains("clinician browser test: all steps passed"), "\(result.output.suffix(6_000))")
+            result.expectPassed("clinician browser test: all steps passed")
 
             let state = fixture.node.state
             let doctor = try #require(Directory.identity(world.doctor.derivedID, in: state))

@@ -123,9 +123,7 @@ struct PortalPatientBrowserTests {
                     }
                 }
             }
-            #expect(!result.timedOut, "the browser test did not finish within 240 s")
-            #expect(result.status == 0, "\(result.output.suffix(6_000))")
-            #expect(result.output.contains("patient browser test: all steps passed"), "\(result.output.suffix(6_000))")
+            result.expectPassed("patient browser test: all steps passed")
             #expect(reads == ["granted": true, "revoked": false], "the clinician reads while the consent stands, and is refused after")
             #expect(TrialIndex.participant(trial: "CARDIO-7", patient: patient.derivedID, in: node.state)?.status == .withdrawn,
                     "her withdrawal, signed in the browser, committed")

@@ -111,6 +111,14 @@ class Desk:
         element = self.driver.find_element(By.ID, element_id)
         return element.get_attribute("data-state"), element.text
 
+    def submit_key_form(self, submit_id, word):
+        """Submits a key form on the sign-in page; waits for the key status line to say `word` or to
+        fail, and returns its state and text."""
+        self.driver.find_element(By.ID, submit_id).click()
+        line = lambda d: d.find_element(By.ID, "patient-key-status")
+        self.wait.until(lambda d: word in line(d).text or line(d).get_attribute("data-state") == "error")
+        return self.state("patient-key-status", ("ready", "error"))
+
     def shot(self, name, centre=None):
         problems = self.driver.execute_script(ACCESSIBILITY_AUDIT)
         check(not problems, f"{self.name}: {name}: accessibility: {problems}")
@@ -180,10 +188,7 @@ def main():
         patient.find("#patient-handover summary").click()
         patient.driver.find_element(By.ID, "handover-file").send_keys(handover)
         patient.driver.find_element(By.ID, "handover-code").send_keys(code)
-        patient.driver.find_element(By.ID, "handover-submit").click()
-        patient.wait.until(lambda d: "Opened" in d.find_element(By.ID, "patient-key-status").text
-                           or d.find_element(By.ID, "patient-key-status").get_attribute("data-state") == "error")
-        opened = patient.state("patient-key-status", ("ready", "error"))
+        opened = patient.submit_key_form("handover-submit", "Opened")
         check(opened[0] == "ready", f"the handover file: {opened}")
         patient.driver.find_element(By.ID, "patient-sign-in").click()
         patient.wait_url("/portal/patient")
@@ -308,10 +313,7 @@ def main():
         staff.driver.find_element(By.ID, "create-passphrase").send_keys(config["backup_passphrase"])
         staff.driver.find_element(By.ID, "create-passphrase-again").send_keys(config["backup_passphrase"])
         before = set(os.listdir(staff.downloads))
-        staff.driver.find_element(By.ID, "create-submit").click()
-        staff.wait.until(lambda d: "Registered" in d.find_element(By.ID, "patient-key-status").text
-                         or d.find_element(By.ID, "patient-key-status").get_attribute("data-state") == "error")
-        created = staff.state("patient-key-status", ("ready", "error"))
+        created = staff.submit_key_form("create-submit", "Registered")
         check(created[0] == "ready" and "Registered" in created[1], f"a new patient: {created}")
         staff.new_file(before)
         staff.driver.find_element(By.ID, "patient-sign-in").click()
@@ -343,10 +345,7 @@ def main():
         patient.find("#patient-restore summary").click()
         patient.driver.find_element(By.ID, "restore-file").send_keys(backup)
         patient.driver.find_element(By.ID, "restore-passphrase").send_keys(config["backup_passphrase"])
-        patient.driver.find_element(By.ID, "restore-submit").click()
-        patient.wait.until(lambda d: "Restored" in d.find_element(By.ID, "patient-key-status").text
-                           or d.find_element(By.ID, "patient-key-status").get_attribute("data-state") == "error")
-        restored = patient.state("patient-key-status", ("ready", "error"))
+        restored = patient.submit_key_form("restore-submit", "Restored")
         check(restored[0] == "ready", f"her backup restored: {restored}")
         patient.driver.find_element(By.ID, "patient-sign-in").click()
         patient.wait_url("/portal/patient")
