@@ -111,6 +111,12 @@ class Desk:
         element = self.driver.find_element(By.ID, element_id)
         return element.get_attribute("data-state"), element.text
 
+    def open_key_form(self, base, form):
+        """Opens the sign-in page, in a browser that holds no patient key, and its key form `form`."""
+        self.driver.get(f"{base}/portal/sign-in")
+        check(self.state("patient-key-status", ("none", "ready", "error"))[0] == "none", f"{self.name}: the browser holds no patient key")
+        self.find(f"#{form} summary").click()
+
     def submit_key_form(self, submit_id, word):
         """Submits a key form on the sign-in page; waits for the key status line to say `word` or to
         fail, and returns its state and text."""
@@ -183,9 +189,7 @@ def main():
         staff.sign_out()
 
         step("2. the patient opens the handover file with the code, signs in, and takes control of her keys")
-        patient.driver.get(f"{base}/portal/sign-in")
-        check(patient.state("patient-key-status", ("none", "ready", "error"))[0] == "none", "a fresh browser holds no patient key")
-        patient.find("#patient-handover summary").click()
+        patient.open_key_form(base, "patient-handover")
         patient.driver.find_element(By.ID, "handover-file").send_keys(handover)
         patient.driver.find_element(By.ID, "handover-code").send_keys(code)
         opened = patient.submit_key_form("handover-submit", "Opened")
@@ -307,9 +311,7 @@ def main():
         staff.sign_out()
 
         step("10. a new patient makes her keys in the browser and registers; the first patient restores hers from her backup")
-        staff.driver.get(f"{base}/portal/sign-in")
-        check(staff.state("patient-key-status", ("none", "ready", "error"))[0] == "none", "the staff desk holds no patient key")
-        staff.find("#patient-create summary").click()
+        staff.open_key_form(base, "patient-create")
         staff.driver.find_element(By.ID, "create-passphrase").send_keys(config["backup_passphrase"])
         staff.driver.find_element(By.ID, "create-passphrase-again").send_keys(config["backup_passphrase"])
         before = set(os.listdir(staff.downloads))
@@ -341,8 +343,7 @@ def main():
         patient.driver.switch_to.alert.accept()
         patient.wait.until(lambda d: "removed" in d.find_element(By.ID, "patient-status").text)
         patient.sign_out()
-        check(patient.state("patient-key-status", ("none", "ready", "error"))[0] == "none", "the keys are gone from her browser")
-        patient.find("#patient-restore summary").click()
+        patient.open_key_form(base, "patient-restore")   # the keys are gone from her browser
         patient.driver.find_element(By.ID, "restore-file").send_keys(backup)
         patient.driver.find_element(By.ID, "restore-passphrase").send_keys(config["backup_passphrase"])
         restored = patient.submit_key_form("restore-submit", "Restored")
