@@ -123,10 +123,11 @@ public enum SearchValues {
         let system = object["system"] as? String ?? (currency != nil ? "urn:iso:std:iso:4217" : "")
         let code = object["code"] as? String ?? currency ?? ""
         let unit = object["unit"] as? String ?? currency ?? ""
+        let bar = String(separator), byte = bar.utf8.first!
         func part(_ text: String) -> String {   // a separator inside a part would end it early
-            text.utf8.contains(0x1F) ? String(decoding: text.utf8.map { $0 == 0x1F ? 0x20 : $0 }, as: UTF8.self) : text
+            text.utf8.contains(byte) ? String(decoding: text.utf8.map { $0 == byte ? UInt8(ascii: " ") : $0 }, as: UTF8.self) : text
         }
-        return part(number) + "\u{1F}" + part(system) + "\u{1F}" + part(code) + "\u{1F}" + part(unit)
+        return part(number) + bar + part(system) + bar + part(code) + bar + part(unit)
     }
 }
 

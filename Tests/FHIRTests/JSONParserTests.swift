@@ -196,7 +196,7 @@ struct JSONParserTests {
         let old = try #require(Self.foundation(Array(text.utf8)))
         for key in ["t", "f"] {
             let flag = try #require(object[key] as? NSNumber)
-            #expect(String(cString: flag.objCType) == "c", "\(key)")   // how FHIRJSON.write and ClaimMapping tell booleans
+            #expect(String(cString: flag.objCType) == "c", "\(key)")   // how CompactJSON.write and ClaimMapping tell booleans
         }
         #expect(object["t"] as? Bool == true)
         #expect(object["f"] as? Bool == false)

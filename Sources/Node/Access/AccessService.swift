@@ -89,9 +89,10 @@ public struct AuditProof: Sendable {
     }
 }
 
-/// Committed record versions whose publishing (their index rows) waits to be done in bulk, for a
-/// bulk import: index rows are random-key inserts that land all over the index tables, so one
-/// transaction for many Bundles writes each index page to the WAL once instead of once per Bundle.
+/// Committed record versions whose publishing (their index rows) waits to be done in bulk: a bulk
+/// import's, and the publishes queued while the vault's writer is busy. Index rows are random-key
+/// inserts that land all over the index tables, so one transaction for many Bundles writes each
+/// index page to the WAL once instead of once per Bundle.
 /// Until published, a version is readable by id but not found by search; versions a crash leaves
 /// unpublished are published when the node opens (`recoverPendingWrites`).
 public final class PublishBatch: Sendable {
@@ -123,7 +124,7 @@ public final class AccessService: Sendable {
     /// Committed versions waiting to be published. Publishes that queue while the vault's writer
     /// is busy go in one transaction (`publishCommitted`): the index pages they share (random-key
     /// inserts land all over the index tables) are written to the WAL once, not once per Bundle.
-    private let toPublish = Mutex<[PendingVersion]>([])
+    private let toPublish = PublishBatch()
     private let custodians: [IdentityID: IdentityKeys]
     private let indexer: BlindIndexer
     private let clock: any LedgerClock
@@ -220,14 +221,11 @@ public final class AccessService: Sendable {
     /// Publishes `versions` (committed on the chain), with any others queued meanwhile, in one
     /// vault transaction on the vault's writer thread. Returns once `versions` are settled.
     public func publishCommitted(_ versions: [PendingVersion]) async throws(AccessError) {
-        toPublish.withLock { $0 += versions }
+        toPublish.add(versions)
         // Runs after every earlier call's run: whatever was queued before this one started is
         // settled by now, by this run or an earlier one that took it.
         try await vaultWrites.run { () throws(AccessError) in
-            let batch = self.toPublish.withLock { queued in
-                defer { queued = [] }
-                return queued
-            }
+            let batch = self.toPublish.drain()
             if !batch.isEmpty { _ = try self.settle(batch, refused: false) }
         }
     }
