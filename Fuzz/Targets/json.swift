@@ -1,8 +1,9 @@
 @testable import FHIR
 import Foundation
+import LedgerCore
 
 // libFuzzer target `json`: `JSONParser.object(in:depthMax:)` (Sources/FHIR/JSONParser.swift), built by Fuzz/run with
-// FHIR instrumented. On every input that parses: FHIRJSON.write serializes the object, the text parses back to the
+// FHIR instrumented. On every input that parses: CompactJSON.write (LedgerCore, not instrumented here) serializes the object, the text parses back to the
 // same value, JSONSerialization accepts the input and builds the same value, and FHIRJSON.validate answers.
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -15,14 +16,14 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         return 0
     }
     var text: [UInt8] = []
-    fuzzCheck(FHIRJSON.write(object, into: &text), "a parsed object does not serialize")
+    fuzzCheck(CompactJSON.write(object, into: &text), "a parsed object does not serialize")
     let again: [String: Any]
     do {
         again = try text.withUnsafeBufferPointer { buffer throws(JSONParser.Failure) in try JSONParser.object(in: buffer, depthMax: FHIRJSON.depthMax) }
     } catch {
         fatalError("the serialization of a parsed object does not parse: \(error)")
     }
-    fuzzCheck(JSONFuzz.same(object, again, exactNumbers: true), "a parsed object changes through FHIRJSON.write")
+    fuzzCheck(JSONFuzz.same(object, again, exactNumbers: true), "a parsed object changes through CompactJSON.write")
     guard let foundation = try? JSONSerialization.jsonObject(with: Data(input), options: [.fragmentsAllowed]) else {
         fatalError("JSONParser accepts a text JSONSerialization refuses")
     }
