@@ -38,6 +38,8 @@ public struct NetworkLayout: Codable, Sendable {
     public var plainKeys: Bool
     /// Blocks between checkpoint snapshots on every node (nil: the default, 1,000).
     public var checkpointBlocks: UInt64?
+    /// Blocks of the shared log each node keeps in etcd (nil: the default, 500).
+    public var logRetentionBlocks: UInt64?
 
     public var etcdEndpoints: [String] { etcd.map { "http://127.0.0.1:\($0.clientPort)" } }
 
@@ -82,8 +84,9 @@ public final class LocalNetwork: Sendable {
 
     /// Creates the network's directories, keys and genesis (nothing is started).
     public static func create(root: URL, chainId: String, organizations: [OrganizationSpec], etcdMembers: Int, basePort: Int,
-                              plainKeys: Bool, passphrase: String?, checkpointBlocks: UInt64? = nil) throws -> LocalNetwork {
+                              plainKeys: Bool, passphrase: String?, checkpointBlocks: UInt64? = nil, logRetentionBlocks: UInt64? = nil) throws -> LocalNetwork {
         if let checkpointBlocks, !(1...1_000_000).contains(checkpointBlocks) { throw ServiceError("checkpoints are 1…1000000 blocks apart") }
+        if let logRetentionBlocks, !(0...10_000_000).contains(logRetentionBlocks) { throw ServiceError("the log retention is 0…10000000 blocks") }
         guard !FileManager.default.fileExists(atPath: root.appendingPathComponent("network.json").path) else {
             throw ServiceError("\(root.path) already holds a network")
         }
@@ -98,7 +101,7 @@ public final class LocalNetwork: Sendable {
             etcd: (0..<etcdMembers).map { .init(name: "etcd-\($0 + 1)", clientPort: basePort + $0, peerPort: basePort + 10 + $0) },
             basePort: basePort,
             plainKeys: plainKeys,
-            checkpointBlocks: checkpointBlocks)
+            checkpointBlocks: checkpointBlocks, logRetentionBlocks: logRetentionBlocks)
         for port in layout.organizations.flatMap({ [$0.port] + ($0.peerPort.map { [$0] } ?? []) }) + layout.etcd.flatMap({ [$0.clientPort, $0.peerPort] })
         where !portIsFree(port) {
             throw ServiceError("port \(port) is in use; choose another --base-port")
@@ -117,7 +120,7 @@ public final class LocalNetwork: Sendable {
         let members = zip(organizations, layout.organizations).map { spec, organization in
             Consortium.Member(spec: spec, directory: DataDirectory(url: root.appendingPathComponent("orgs/\(spec.name)"), passphrase: secret),
                               peerURL: organization.peerPort.map { "https://127.0.0.1:\($0)" }, peerPort: organization.peerPort,
-                              checkpointBlocks: checkpointBlocks)
+                              checkpointBlocks: checkpointBlocks, logRetentionBlocks: logRetentionBlocks)
         }
         try Consortium.create(chainId: chainId, members: members, etcdEndpoints: layout.etcdEndpoints, insecurePlainKeys: plainKeys)
         try write(layout, to: root)

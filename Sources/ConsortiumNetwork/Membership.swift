@@ -71,7 +71,7 @@ extension LocalNetwork {
         let sealing = try directory(founders[0]).loadKey("sealing")
         let peerPort = port + NetworkLayout.peerPortOffset
         let member = Consortium.Member(spec: spec, directory: try directory(spec.name), peerURL: "https://127.0.0.1:\(peerPort)", peerPort: peerPort,
-                                       checkpointBlocks: layout.checkpointBlocks)
+                                       checkpointBlocks: layout.checkpointBlocks, logRetentionBlocks: layout.logRetentionBlocks)
         let keys = try Consortium.join(member, chainId: layout.chainId, genesis: genesis, sealing: sealing, etcdEndpoints: layout.etcdEndpoints,
                                        insecurePlainKeys: layout.plainKeys)
         // The founders' votes: a majority, each through its own node.

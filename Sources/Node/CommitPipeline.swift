@@ -13,6 +13,8 @@ public struct CommittedBlock: Sendable {
     public let results: [TransactionResult]
     /// The private parts' results of the block's private calls this node executed, by id.
     public let privateResults: [Hash256: TransactionResult]
+    /// Where its batch is in the shared log (a consortium node's block), as `OrderedBatch.position`.
+    public let position: Int64?
 }
 
 /// Turns ordered batches into durable blocks: execute, build the Merkle log nodes and roots,
@@ -70,7 +72,7 @@ struct CommitPipeline: Sendable {
         return Prepared(commit: commit, committed: CommittedBlock(
             header: block.header, hash: block.hash, firstLogIndex: commit.firstLogIndex,
             transactionIDs: block.transactions.map(\.id), senders: block.transactions.map(\.body.sender),
-            results: execution.results, privateResults: execution.privateResults), readFailure: readFailure, mismatch: mismatch)
+            results: execution.results, privateResults: execution.privateResults, position: batch.position), readFailure: readFailure, mismatch: mismatch)
     }
 
     /// Writes a prepared block in one durable database transaction; refuses a block executed

@@ -29,6 +29,10 @@ public struct NodeConfiguration: Sendable {
     public var privateDataSource: (any PrivateDataSource)?
     /// A consortium node's checkpoint snapshots (`Checkpoints.swift`); nil makes none.
     public var checkpoints: CheckpointSettings?
+    /// Blocks a consortium node leaves in the shared log behind the final height: older batches it
+    /// put, and older attestations, are deleted from the ordering service and its history compacted
+    /// (`Orderer.retire`), so the log stays a window. Nil: the log is never retired.
+    public var logRetentionBlocks: UInt64?
 
     public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
                 commitWaitMs: Int = 30_000, attesting: AttestationSettings? = nil, makeOrderer: MakeOrderer? = nil,
@@ -143,6 +147,12 @@ public actor LedgerNode {
     /// Own attestations waiting for the board, and the signal that wakes the publisher.
     private let outbox = AttestationOutbox()
     private var outgoing: AsyncStream<Void>.Continuation?
+    /// Committed blocks' places in the shared log, one every `retentionStride` heights, oldest first:
+    /// the log is retired through one once it is `logRetentionBlocks` below the final height.
+    private var logMarks: [(height: UInt64, position: Int64)] = []
+    private var retiring = false
+    /// Below which height the shared log was last retired, and why the latest attempt failed.
+    private var logRetired: (height: UInt64, error: String?) = (0, nil)
 
     /// Opens a node over a store that already holds a genesis block, and starts committing.
     public init(store: any LedgerStore, ordererKeys: IdentityKeys, configuration: NodeConfiguration = .init(),
@@ -181,6 +191,10 @@ public actor LedgerNode {
             if from <= head.height {
                 for height in from...head.height { if let header = try store.header(height: height) { ownValues.append(header) } }
             }
+        }
+        // A restarted node retires what it put before as soon as its head is far enough behind.
+        if configuration.logRetentionBlocks != nil, let position = try store.orderingPosition(), position > 0 {
+            logMarks = [(head.height, position)]
         }
         let pipeline = CommitPipeline(store: store, cache: cache, executor: executor, ordererKeys: ordererKeys,
                                       head: head, frontier: frontier)
@@ -419,6 +433,12 @@ public actor LedgerNode {
 
     private func didCommit(_ block: CommittedBlock) {
         head = block.header
+        if let retention = configuration.logRetentionBlocks, let position = block.position,
+           block.header.height % max(1, retention / 4) == 0 {
+            logMarks.append((block.header.height, position))
+            // Retiring through a later mark covers every earlier one.
+            if logMarks.count > Self.logMarksMax { logMarks.removeFirst() }
+        }
         if attests { attest(block.header) }
         for (offset, id) in block.transactionIDs.enumerated() {
             release(id, sender: block.senders[offset])
@@ -683,7 +703,40 @@ extension LedgerNode {
             finalWaiters[token] = nil
             entry.waiter.resume(returning: entry.status)
         }
+        retireLog(final: newFinal)
     }
+
+    /// Most marks kept (finality stalled); the newest cover the oldest.
+    static let logMarksMax = 1_024
+
+    /// Retires the shared log through the newest mark `logRetentionBlocks` below `final`, one
+    /// retirement at a time, off the actor.
+    private func retireLog(final: UInt64) {
+        guard let retention = configuration.logRetentionBlocks, !retiring, let board = configuration.attesting?.board else { return }
+        var due: (height: UInt64, position: Int64)?
+        while let first = logMarks.first, first.height + retention <= final { due = logMarks.removeFirst() }
+        guard let due else { return }
+        retiring = true
+        let orderer = self.orderer
+        Task.detached { [weak self] in
+            var failure: String?
+            do {
+                try await orderer.retire(through: due.position)
+                try await board.retire(below: due.height)
+            } catch { failure = "\(error)" }
+            await self?.retired(below: due.height, failure: failure)
+        }
+    }
+
+    private func retired(below height: UInt64, failure: String?) {
+        retiring = false
+        logRetired = (failure == nil ? height : logRetired.height, failure)
+        retireLog(final: finalHeight)
+    }
+
+    /// Below which height this node last retired the shared log (0: not yet), and why the latest
+    /// attempt failed while it fails.
+    public var logRetirement: (height: UInt64, error: String?) { logRetired }
 }
 
 /// A caller of `awaitCommit`, and the timer that ends its wait; the timer is cancelled once the

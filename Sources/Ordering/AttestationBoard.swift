@@ -13,6 +13,13 @@ public protocol AttestationBoard: Sendable {
     func attestations(from height: UInt64) -> AsyncStream<[Attestation]>
     /// Ends every stream.
     func close()
+    /// Discards the attestations for heights below `height` (blocks final long since: every node
+    /// keeps the attestations it counted, and a later quorum makes every block below it final).
+    func retire(below height: UInt64) async throws
+}
+
+extension AttestationBoard {
+    public func retire(below height: UInt64) async throws {}
 }
 
 /// An attestation board inside one process: for the simulator and tests, where several nodes

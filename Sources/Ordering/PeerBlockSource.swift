@@ -14,8 +14,12 @@ public struct PeerBlocks: Sendable {
     /// The peer's ordering position (etcd revision) after the last block, when that block is the
     /// peer's head; nil when more blocks follow.
     public let position: Int64?
+    /// Attestations the peer gave with the blocks (unverified: the checker verifies each).
+    public let attestations: [Attestation]
 
-    public init(blocks: [PeerBlock], position: Int64?) { (self.blocks, self.position) = (blocks, position) }
+    public init(blocks: [PeerBlock], position: Int64?, attestations: [Attestation] = []) {
+        (self.blocks, self.position, self.attestations) = (blocks, position, attestations)
+    }
 }
 
 /// Where a node whose place in the shared log was compacted away gets the blocks it missed: the

@@ -118,6 +118,11 @@ public enum LedgerServer {
             let catchUp = services.node.catchUpStatus, privateData = services.node.privateDataStatus
             body["caughtUpBlocks"] = catchUp.blocks
             if let error = catchUp.error { body["catchUpError"] = error }
+            if services.node.configuration.logRetentionBlocks != nil {
+                let retired = await services.node.logRetirement
+                body["logRetiredBelow"] = retired.height
+                if let error = retired.error { body["logRetireError"] = error }
+            }
             body["privatePayloads"] = ["fetched": privateData.fetched, "refused": privateData.refused]
             if let waiting = privateData.waitingFor { body["waitingForPrivatePayload"] = waiting.hex }
             if let divergence = finality.divergence { body["divergence"] = "\(divergence)" }

@@ -133,10 +133,11 @@ enum OpenAPIDocument {
         ("status", .choice(["ok", "halted"])), ("chainId", .text), ("height", .count), ("treeSize", .count), ("stateRoot", .id),
         ("finalHeight", .count), ("quorum", .count), ("refusedAttestations", .count), ("failure", .text), ("divergence", .text),
         ("disagreements", .array(.text)), ("caughtUpBlocks", .count), ("catchUpError", .text),
+        ("logRetiredBelow", .count), ("logRetireError", .text),
         ("privatePayloads", .object([("fetched", .count), ("refused", .count)])), ("waitingForPrivatePayload", .id),
         ("checkpoint", .object([("height", .count), ("digest", .id), ("bytes", .count), ("skipped", .count), ("error", .text),
                                 ("joinedFrom", .object([("height", .count), ("digest", .id)]))], optional: ["height", "digest", "bytes", "error", "joinedFrom"])),
-    ], optional: ["failure", "divergence", "disagreements", "catchUpError", "waitingForPrivatePayload", "checkpoint"])
+    ], optional: ["failure", "divergence", "disagreements", "catchUpError", "logRetiredBelow", "logRetireError", "waitingForPrivatePayload", "checkpoint"])
     static let release = Schema.object([
         ("record", record), ("decision", .object([("outcome", .text), ("reason", .text)])), ("audit_index", .count),
         ("sealed_record", .base64), ("wrapped_key", .base64), ("note", .text),

@@ -33,6 +33,8 @@ struct NetworkCommand: AsyncParsableCommand {
         @Option(help: "First port of the range the network uses.") var basePort = 7400
         @Option(help: "Chain id of a new network.") var chainId = "careledger-consortium"
         @Option(help: "Blocks between checkpoint snapshots on every node of a new network (default 1000).") var checkpointBlocks: UInt64?
+        @Option(help: "Blocks of the ordered log each node of a new network keeps in etcd behind the final height; 0 keeps all (default 500).")
+        var logRetentionBlocks: UInt64?
         @Flag(help: "Keep the organizations' keys in the clear (throwaway networks only).") var insecurePlainKeys = false
         @Flag(help: "Print JSON.") var json = false
 
@@ -41,7 +43,7 @@ struct NetworkCommand: AsyncParsableCommand {
             let network = try exists ? LocalNetwork(root: place.url) : LocalNetwork.create(
                 root: place.url, chainId: chainId, organizations: try organizations.map(OrganizationSpec.init(parsing:)), etcdMembers: etcdMembers,
                 basePort: basePort, plainKeys: insecurePlainKeys, passphrase: ProcessInfo.processInfo.environment["CARELEDGER_PASSPHRASE"],
-                checkpointBlocks: checkpointBlocks)
+                checkpointBlocks: checkpointBlocks, logRetentionBlocks: logRetentionBlocks)
             if !exists, !json { Terminal.line("created \(network.root.path): \(network.layout.organizations.count) organizations, chain \(network.layout.chainId)") }
             try await network.up()
             try await Status.show(network, json: json)

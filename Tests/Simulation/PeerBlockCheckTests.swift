@@ -96,6 +96,23 @@ struct PeerBlockCheckTests {
             attestations: { attested($0, $1, by: organizations, at: [3]) }, taken: nil, refusal: "gave block 2 after block 0"),
     ]
 
+    /// etcd's attestations are retired with the log, so a peer's answer carries the ones it holds:
+    /// for the highest height of the answer a quorum attested, and the heights above it. The asking
+    /// node checks the blocks with those alone.
+    @Test func aPeersAnswerCarriesTheAttestationsThatMakeItsBlocksCheckable() async throws {
+        let chain = try Self.chain()
+        let quorum = Array(Self.organizations.prefix(2)), one = [Self.organizations[2]]
+        chain.store.saveAttestations(Self.attested(chain, 1, by: Self.organizations, at: [1]) + Self.attested(chain, 2, by: quorum, at: [2])
+                                     + Self.attested(chain, 3, by: one, at: [3]), finalHeight: 2)
+        let node = try await LedgerNode(store: chain.store, ordererKeys: Self.sealing)
+        let given = try PeerBlockService.attestations(below: 4, from: 1, node: node)
+        await node.stop()
+        #expect(Set(given.map(\.height)) == [2, 3], "\(given.map(\.height))")
+        let byHeight = Dictionary(grouping: given, by: \.height)
+        let taken = try await PeerBlockService.check(chain.blocks, after: chain.genesis, quorum: 2, organizationKey: Self.key) { byHeight[$0] ?? [] }
+        #expect(taken == 2)
+    }
+
     @Test(arguments: rows)
     func check(_ row: Row) async throws {
         let chain = try Self.chain()

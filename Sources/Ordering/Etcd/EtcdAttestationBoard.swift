@@ -74,6 +74,12 @@ public final class EtcdAttestationBoard: AttestationBoard, CheckpointBoard {
         return stream
     }
 
+    /// Deletes every organization's attestation keys for heights below `height` (one request; any
+    /// node may do it, and doing it twice changes nothing).
+    public func retire(below height: UInt64) async throws {
+        try await client.deleteRange(from: prefix, to: key(height: height, attester: nil))
+    }
+
     // MARK: checkpoint statements, `careledger/CHAIN/checkpoint/HEIGHT/ATTESTER`
 
     private func checkpointKey(height: UInt64, attester: IdentityID) -> [UInt8] {

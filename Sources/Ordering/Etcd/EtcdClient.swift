@@ -134,6 +134,27 @@ public final class EtcdClient: Sendable {
         _ = try await call("/v3/kv/compaction", ["revision": String(revision), "physical": true])
     }
 
+    /// The keys (not their values) with `prefix` last written at or before `revision`, in key order,
+    /// each with its revisions; at most `limit` (more may be left).
+    public func keys(prefix: [UInt8], modifiedThrough revision: Int64, limit: Int = 1_000) async throws(EtcdError) -> [EtcdKeyValue] {
+        let body: [String: Any] = ["key": Self.base64(prefix), "range_end": Self.base64(Self.prefixEnd(prefix)), "keys_only": true,
+                                   "max_mod_revision": String(revision), "limit": String(limit)]
+        let answer = try await call("/v3/kv/range", body)
+        return try (answer["kvs"] as? [[String: Any]] ?? []).map { kv throws(EtcdError) in try Self.keyValue(kv) }
+    }
+
+    /// Deletes the keys in one transaction (etcd allows 128 operations in one by default).
+    public func delete(_ keys: [[UInt8]]) async throws(EtcdError) {
+        guard !keys.isEmpty else { return }
+        _ = try await call("/v3/kv/txn", ["success": keys.map { ["request_delete_range": ["key": Self.base64($0)]] }])
+    }
+
+    /// Deletes every key from `start` up to (not including) `end`; how many there were.
+    @discardableResult
+    public func deleteRange(from start: [UInt8], to end: [UInt8]) async throws(EtcdError) -> Int64 {
+        Self.int(try await call("/v3/kv/deleterange", ["key": Self.base64(start), "range_end": Self.base64(end)])["deleted"]) ?? 0
+    }
+
     // MARK: cluster membership
 
     /// A member of the etcd cluster.

@@ -172,6 +172,30 @@ public final class EtcdOrderer: Orderer {
         for task in tasks.withLock({ $0 }) { task.cancel() }
     }
 
+    // MARK: retiring the log
+
+    /// Deletes this node's batches put at or before `position` (the keys under its own name only:
+    /// each node retires what it wrote) and compacts etcd's history up to there, so etcd holds a
+    /// window of the log rather than all of it. Deletions are not watched (`NODELETE`); a node
+    /// whose place is compacted away catches up from its peers.
+    public func retire(through position: Int64) async throws {
+        let own = configuration.logPrefix + Array("\(configuration.nodeName)/".utf8)
+        while true {
+            let stale = try await client.keys(prefix: own, modifiedThrough: position, limit: Self.retireGroup)
+            for start in stride(from: 0, to: stale.count, by: 100) {
+                try await client.delete(stale[start..<min(start + 100, stale.count)].map(\.key))
+            }
+            if stale.count < Self.retireGroup { break }
+        }
+        do { try await client.compact(revision: position) } catch {
+            // Another node compacted as far already: nothing to do.
+            guard case .refused(_, let message) = error, message.contains("compacted") else { throw error }
+        }
+    }
+
+    /// Keys read per round while retiring.
+    static let retireGroup = 1_000
+
     // MARK: sending
 
     private func sendLoop() async {

@@ -146,11 +146,20 @@ public struct ConsortiumSettings: Codable, Sendable {
     /// never below the node's `blockDelayMs`). Each batch is a block on every node.
     public var batchDelayMs: Int?
     public static let defaultBatchDelayMs = 50
+    /// Blocks of the shared log kept in etcd behind the final height (nil: `defaultLogRetentionBlocks`;
+    /// 0: never retired). Each node deletes the batches it put further back, and the attestations
+    /// there, and compacts etcd's history: etcd holds a window of the log, not all of it. A node
+    /// further behind catches up from its peers.
+    public var logRetentionBlocks: UInt64?
+    /// 500 blocks: at most 500 × 1.4 MB (`EtcdOrderer.batchBytesMax`) of batches per node would
+    /// fill etcd's default 2 GiB quota only with several nodes writing full batches; typically a
+    /// few MB.
+    public static let defaultLogRetentionBlocks: UInt64 = 500
 
     public init(etcdEndpoints: [String], nodeName: String, organization: String, peerURL: String? = nil, peerPort: Int? = nil,
-                checkpointBlocks: UInt64? = nil, joinFromSnapshot: Bool? = nil) {
+                checkpointBlocks: UInt64? = nil, joinFromSnapshot: Bool? = nil, logRetentionBlocks: UInt64? = nil) {
         (self.etcdEndpoints, self.nodeName, self.organization, self.peerURL, self.peerPort) = (etcdEndpoints, nodeName, organization, peerURL, peerPort)
-        (self.checkpointBlocks, self.joinFromSnapshot) = (checkpointBlocks, joinFromSnapshot)
+        (self.checkpointBlocks, self.joinFromSnapshot, self.logRetentionBlocks) = (checkpointBlocks, joinFromSnapshot, logRetentionBlocks)
     }
 }
 

@@ -20,9 +20,13 @@ public enum Consortium {
         public let peerPort: Int?
         /// Blocks between its node's checkpoint snapshots (nil: the default).
         public let checkpointBlocks: UInt64?
+        /// Blocks of the shared log its node keeps in etcd (nil: the default).
+        public let logRetentionBlocks: UInt64?
 
-        public init(spec: OrganizationSpec, directory: DataDirectory, peerURL: String? = nil, peerPort: Int? = nil, checkpointBlocks: UInt64? = nil) {
+        public init(spec: OrganizationSpec, directory: DataDirectory, peerURL: String? = nil, peerPort: Int? = nil, checkpointBlocks: UInt64? = nil,
+                    logRetentionBlocks: UInt64? = nil) {
             (self.spec, self.directory, self.peerURL, self.peerPort, self.checkpointBlocks) = (spec, directory, peerURL, peerPort, checkpointBlocks)
+            self.logRetentionBlocks = logRetentionBlocks
         }
     }
 
@@ -86,7 +90,8 @@ public enum Consortium {
             chainId: chainId, nodeKey: "node", administrator: member.spec.name, blockTransactionsMax: 2_000, blockDelayMs: 10,
             plainKeys: insecurePlainKeys ? true : nil, keyedRecordIDsOnly: true, searchIndexVersion: FHIRIndexer.version,
             consortium: ConsortiumSettings(etcdEndpoints: etcdEndpoints, nodeName: member.spec.name, organization: member.spec.name,
-                                           peerURL: member.peerURL, peerPort: member.peerPort, checkpointBlocks: member.checkpointBlocks),
+                                           peerURL: member.peerURL, peerPort: member.peerPort, checkpointBlocks: member.checkpointBlocks,
+                                           logRetentionBlocks: member.logRetentionBlocks),
             sealingKey: "sealing"))
     }
 
@@ -121,6 +126,8 @@ public enum Consortium {
         configuration.organizations = [organizationKeys.derivedID]
         configuration.privateDataSource = PeerPrivateDataSource(directory: directory)
         let archive = try DirectorySnapshotArchive(directory: snapshots)
+        let retention = settings.logRetentionBlocks ?? ConsortiumSettings.defaultLogRetentionBlocks
+        configuration.logRetentionBlocks = retention > 0 ? retention : nil
         configuration.checkpoints = CheckpointSettings(intervalBlocks: settings.checkpointBlocks ?? CheckpointSettings.defaultIntervalBlocks,
                                                        archive: archive, board: board, signers: [organizationKeys])
         if let url = settings.peerURL {

@@ -35,7 +35,8 @@ public enum PeerBlockService {
                 bytes += raw.transactionBytes.reduce(0) { $0 + $1.count }
                 height += 1
             }
-            var answer: JSONObject = ["blocks": blocks, "head": head.height]
+            var answer: JSONObject = ["blocks": blocks, "head": head.height,
+                                      "attestations": try attestations(below: height, from: from, node: node).map { Base64.encode($0.encoded) }]
             if height > head.height, let position { answer["position"] = position }
             return answer
         } catch let error as ServiceError {
@@ -44,6 +45,25 @@ public enum PeerBlockService {
             throw ServiceError(.unavailable, "the store could not be read: \(error)")
         }
     }
+
+    /// The attestations this node holds for the highest of heights `from..<end` that a quorum
+    /// attested (and for the heights above it that have any), so the asking node can check the
+    /// blocks without etcd's copy, which the log's retirement deletes. Each is signed: the asking
+    /// node verifies them with the organizations' keys as it would etcd's.
+    public static func attestations(below end: UInt64, from: UInt64, node: LedgerNode) throws -> [Attestation] {
+        guard let store = node.store as? any AttestationStore, end > from else { return [] }
+        let quorum = try Genesis.finalityQuorum(in: node.store)
+        var found: [Attestation] = []
+        for height in (from..<end).reversed() {
+            let here = try store.attestations(height: height)
+            found += here
+            if Set(here.map(\.attester)).count >= quorum || found.count >= attestationsMax { break }
+        }
+        return found
+    }
+
+    /// Most attestations in one answer.
+    public static let attestationsMax = 4_096
 
     /// Why a peer's blocks were refused.
     public struct Refusal: Error, Sendable, Equatable, CustomStringConvertible {
@@ -112,8 +132,13 @@ public final class PeerBlockFetcher: PeerBlockSource {
         for organization in peers.shuffled() {
             do {
                 let fetched = try await fetch(from: organization, after: head, limit: limit)
+                // The peer's attestations, and etcd's for a height they do not make final (the log's
+                // retirement deletes etcd's older ones). Either way each is verified with its attester's key.
+                let given = Dictionary(grouping: fetched.attestations, by: \.height)
                 let taken = try await PeerBlockService.check(fetched.blocks, after: head, quorum: quorum, organizationKey: organizationKey) { height in
-                    try await self.board.attestations(height: height)
+                    let mine = given[height] ?? []
+                    if Set(mine.map(\.attester)).count >= quorum { return mine }
+                    return mine + (try await self.board.attestations(height: height))
                 }
                 return PeerBlocks(blocks: Array(fetched.blocks.prefix(taken)), position: taken == fetched.blocks.count ? fetched.position : nil)
             } catch {
@@ -144,6 +169,9 @@ public final class PeerBlockFetcher: PeerBlockSource {
             }
             blocks.append(PeerBlock(header: header, transactions: transactions))
         }
-        return PeerBlocks(blocks: blocks, position: (object["position"] as? NSNumber)?.int64Value)
+        let attestations = (object["attestations"] as? [String] ?? []).prefix(PeerBlockService.attestationsMax).compactMap {
+            Base64.decode($0).flatMap { try? Attestation(decoding: $0) }
+        }
+        return PeerBlocks(blocks: blocks, position: (object["position"] as? NSNumber)?.int64Value, attestations: Array(attestations))
     }
 }
