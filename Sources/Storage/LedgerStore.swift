@@ -64,6 +64,9 @@ public protocol LedgerStore: AnyObject, Sendable, MerkleNodeSource {
     func orderingPosition() throws -> Int64?
     /// Atomically and durably appends a block with its state writes and log nodes.
     func commit(_ commit: BlockCommit) throws
+    /// Appends consecutive blocks in order; the SQLite store writes them in one durable transaction
+    /// (one fsync for all), the default one by one.
+    func commit(_ commits: [BlockCommit]) throws
     /// A stored block exactly as stored, for verification.
     func rawBlock(height: UInt64) throws -> RawBlock?
     /// A stored header.
@@ -103,6 +106,10 @@ public enum StatePrefix {
 }
 
 extension LedgerStore {
+    public func commit(_ commits: [BlockCommit]) throws {
+        for commit in commits { try self.commit(commit) }
+    }
+
     public func committedIDs(_ ids: [Hash256]) throws -> Set<Hash256> {
         var found: Set<Hash256> = []
         for id in ids where try location(of: id) != nil { found.insert(id) }

@@ -106,9 +106,13 @@ public final class SQLiteLedgerStore: SnapshotStore, AttestationStore, PrivatePa
         }
     }
 
+    /// Not waiting for the disk: attestations lost in a crash are read again from the board (from
+    /// the stored final height on) and the node attests its unfinal blocks again; the next block's
+    /// commit makes them durable anyway.
     public func saveAttestations(_ attestations: [Attestation], finalHeight: UInt64?) throws {
         try wrap {
-            try write { db in
+            defer { checkpointer.wrote() }
+            try pool.relaxedWrite { db in
                 let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO attestation (height, attester, bytes) VALUES (?, ?, ?)")
                 for attestation in attestations {
                     insert.setUncheckedArguments([Int64(attestation.height), Data(attestation.attester.bytes), Data(attestation.encoded)])
@@ -174,46 +178,55 @@ public final class SQLiteLedgerStore: SnapshotStore, AttestationStore, PrivatePa
     }
 
     public func commit(_ commit: BlockCommit) throws {
-        let block = commit.block
-        let height = block.header.height
+        try self.commit([commit])
+    }
+
+    public func commit(_ commits: [BlockCommit]) throws {
+        guard !commits.isEmpty else { return }
         try wrap {
             try write { db in
-                if let position = commit.orderingPosition {
-                    try db.execute(sql: "INSERT INTO ordering (id, position) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET position = excluded.position",
-                                   arguments: [position])
-                }
-                let last = try Int64.fetchOne(db, sql: "SELECT max(height) FROM block")
-                let expected = last.map { UInt64($0) + 1 } ?? 0
-                guard height == expected else { throw StorageError.notAContiguousBlock(expected: expected, got: height) }
-                try db.execute(
-                    sql: "INSERT INTO block (height, header, signature) VALUES (?, ?, ?)",
-                    arguments: [Int64(height), Data(block.header.encoded), Data(block.signature)])
-                let txStatement = try db.cachedStatement(
-                    sql: "INSERT INTO tx (log_index, id, height, bytes, leaf_hash, result) VALUES (?, ?, ?, ?, ?, ?)")
-                for (offset, tx) in block.transactions.enumerated() {
-                    txStatement.setUncheckedArguments([
-                        Int64(commit.firstLogIndex) + Int64(offset), Data(tx.id.bytes), Int64(height), Data(tx.bytes),
-                        Data(commit.leafHashes[offset].bytes), Data(block.results[offset].encoded),
-                    ])
-                    try txStatement.execute()
-                }
-                let nodeStatement = try db.cachedStatement(sql: "INSERT INTO log_node (level, idx, hash) VALUES (?, ?, ?)")
-                for node in commit.logNodes {
-                    nodeStatement.setUncheckedArguments([node.level, Int64(node.index), Data(node.hash.bytes)])
-                    try nodeStatement.execute()
-                }
-                let upsert = try db.cachedStatement(
-                    sql: "INSERT INTO state (key, value, height) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, height = excluded.height")
-                let delete = try db.cachedStatement(sql: "DELETE FROM state WHERE key = ?")
-                for entry in commit.writeSet.entries {
-                    if let value = entry.value {
-                        upsert.setUncheckedArguments([entry.key, Data(value), Int64(height)])
-                        try upsert.execute()
-                    } else {
-                        delete.setUncheckedArguments([entry.key])
-                        try delete.execute()
-                    }
-                }
+                for commit in commits { try Self.insert(commit, into: db) }
+            }
+        }
+    }
+
+    private static func insert(_ commit: BlockCommit, into db: Database) throws {
+        let block = commit.block
+        let height = block.header.height
+        if let position = commit.orderingPosition {
+            try db.execute(sql: "INSERT INTO ordering (id, position) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET position = excluded.position",
+                           arguments: [position])
+        }
+        let last = try Int64.fetchOne(db, sql: "SELECT max(height) FROM block")
+        let expected = last.map { UInt64($0) + 1 } ?? 0
+        guard height == expected else { throw StorageError.notAContiguousBlock(expected: expected, got: height) }
+        try db.execute(
+            sql: "INSERT INTO block (height, header, signature) VALUES (?, ?, ?)",
+            arguments: [Int64(height), Data(block.header.encoded), Data(block.signature)])
+        let txStatement = try db.cachedStatement(
+            sql: "INSERT INTO tx (log_index, id, height, bytes, leaf_hash, result) VALUES (?, ?, ?, ?, ?, ?)")
+        for (offset, tx) in block.transactions.enumerated() {
+            txStatement.setUncheckedArguments([
+                Int64(commit.firstLogIndex) + Int64(offset), Data(tx.id.bytes), Int64(height), Data(tx.bytes),
+                Data(commit.leafHashes[offset].bytes), Data(block.results[offset].encoded),
+            ])
+            try txStatement.execute()
+        }
+        let nodeStatement = try db.cachedStatement(sql: "INSERT INTO log_node (level, idx, hash) VALUES (?, ?, ?)")
+        for node in commit.logNodes {
+            nodeStatement.setUncheckedArguments([node.level, Int64(node.index), Data(node.hash.bytes)])
+            try nodeStatement.execute()
+        }
+        let upsert = try db.cachedStatement(
+            sql: "INSERT INTO state (key, value, height) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, height = excluded.height")
+        let delete = try db.cachedStatement(sql: "DELETE FROM state WHERE key = ?")
+        for entry in commit.writeSet.entries {
+            if let value = entry.value {
+                upsert.setUncheckedArguments([entry.key, Data(value), Int64(height)])
+                try upsert.execute()
+            } else {
+                delete.setUncheckedArguments([entry.key])
+                try delete.execute()
             }
         }
     }

@@ -25,6 +25,24 @@ enum SQLitePool {
     }
 }
 
+extension DatabasePool {
+    /// A write transaction that does not wait for the disk (`synchronous = NORMAL` for it alone):
+    /// for changes that are recovered from elsewhere if a crash loses them. The next durable
+    /// commit flushes it with itself, in order (WAL).
+    func relaxedWrite<T>(_ updates: (Database) throws -> T) throws -> T {
+        try writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
+            var result: T?
+            try db.inTransaction {
+                result = try updates(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+}
+
 /// Copies the WAL into the database file from a connection of its own, shortly after writes.
 /// SQLite's automatic checkpoint runs inside the commit that crosses its threshold, so every
 /// write queued behind that commit (an audit append, the next Bundle) waits for the copy; here

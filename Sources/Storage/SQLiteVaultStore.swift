@@ -142,21 +142,9 @@ public final class SQLiteVaultStore: VaultStore, Sendable {
         return try pool.write(updates)
     }
 
-    /// A write transaction that does not wait for the disk (`synchronous = NORMAL` for it alone):
-    /// for changes that are recovered from elsewhere if a crash loses them. Later durable commits
-    /// flush it with them, in order (WAL).
     private func relaxedWrite<T>(_ updates: (Database) throws -> T) throws -> T {
         defer { checkpointer.wrote() }
-        return try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            defer { try? db.execute(sql: "PRAGMA synchronous = FULL") }
-            var result: T?
-            try db.inTransaction {
-                result = try updates(db)
-                return .commit
-            }
-            return result!
-        }
+        return try pool.relaxedWrite(updates)
     }
 
     private func wrap<T>(_ body: () throws -> T) throws -> T {
