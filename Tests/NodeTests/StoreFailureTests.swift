@@ -1,18 +1,22 @@
 import Foundation
 import LedgerCore
 import Node
+import Ordering
 import Storage
 import Synchronization
 import Testing
 
-/// A store that fails every commit after the first `commitsAllowed`, like a full disk; each
-/// successful commit can linger `lingerMs` after its write, as if the node were slow to apply it.
+/// A store that fails every block after the first `commitsAllowed`, like a full disk (a group
+/// with one too many writes none of it); each successful write can linger `lingerMs` after it, as
+/// if the disk were slow.
 final class FailingStore: LedgerStore {
     let inner: SQLiteLedgerStore
     private let remaining: Mutex<Int>
     private let lingerMs: Int
-    /// Commits written so far.
+    /// Blocks written so far.
     let written = Atomic<Int>(0)
+    /// How many blocks each write held, in order.
+    let groups = Mutex<[Int]>([])
 
     init(_ inner: SQLiteLedgerStore, commitsAllowed: Int, lingerMs: Int = 0) {
         self.inner = inner
@@ -20,14 +24,17 @@ final class FailingStore: LedgerStore {
         self.lingerMs = lingerMs
     }
 
-    func commit(_ commit: BlockCommit) throws {
+    func commit(_ commit: BlockCommit) throws { try self.commit([commit]) }
+
+    func commit(_ commits: [BlockCommit]) throws {
         let allowed = remaining.withLock { value -> Bool in
-            value -= 1
+            value -= commits.count
             return value >= 0
         }
         guard allowed else { throw StorageError.database("disk full (injected)") }
-        try inner.commit(commit)
-        written.add(1, ordering: .releasing)
+        try inner.commit(commits)
+        groups.withLock { $0.append(commits.count) }
+        written.add(commits.count, ordering: .releasing)
         if lingerMs > 0 { usleep(useconds_t(lingerMs * 1_000)) }
     }
 
@@ -66,6 +73,37 @@ struct StoreFailureTests {
         let status = try await node.awaitCommit(id, timeoutMs: 5_000)
         #expect(node.height >= status.height, "acknowledged at height \(status.height) while the node was at \(node.height)")
         await node.stop()
+    }
+
+    /// A consortium node does not choose its blocks (each is a batch of the shared log), so while
+    /// the disk is busy with one it executes the next ones and then writes all that are waiting in
+    /// one transaction. Each is acknowledged once durable, in order, and the chain verifies.
+    @Test(.timeLimit(.minutes(3)))
+    func blocksWaitingForTheDiskAreWrittenTogether() async throws {
+        let chain = try await TestChain()
+        await chain.node.stop()
+        let store = FailingStore(chain.store, commitsAllowed: .max, lingerMs: 150)
+        // One transaction a batch, as small batches from a shared log are.
+        var configuration = NodeConfiguration(blockDelayMs: 1)
+        configuration.makeOrderer = { head, _, clock in
+            SoloOrderer(configuration: .init(batchTransactionsMax: 1, batchDelayMs: 1), clock: clock, lastTimeMs: head.timeMs)
+        }
+        let node = try await LedgerNode(store: store, ordererKeys: chain.nodeKeys, configuration: configuration)
+        let transactions = (0..<12).map { chain.anchor(chain.hospital, "group-\($0)") }
+        var ids: [Hash256] = []
+        for result in await node.submit(transactions) { ids.append(try result.get()) }
+        var heights: [UInt64] = []
+        for id in ids { heights.append(try await node.awaitCommit(id, timeoutMs: 20_000).height) }
+        await node.stop()
+        let groups = store.groups.withLock { $0 }
+        #expect(groups.reduce(0, +) == 12 && groups.contains { $0 > 1 }, "blocks per write: \(groups)")
+        #expect(heights == heights.sorted() && Set(heights).count == 12, "\(heights)")
+        guard case .success(let report) = try ChainAudit.run(store: chain.store) else {
+            Issue.record("the store does not verify after group commits")
+            return
+        }
+        #expect(report.height == heights.last)
+        await chain.close()
     }
 
     @Test(.timeLimit(.minutes(3)))
