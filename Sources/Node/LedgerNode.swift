@@ -147,7 +147,7 @@ public actor LedgerNode {
     /// Own attestations waiting for the board, and the signal that wakes the publisher.
     private let outbox = AttestationOutbox()
     private var outgoing: AsyncStream<Void>.Continuation?
-    /// Committed blocks' places in the shared log, one every `retentionStride` heights, oldest first:
+    /// Committed blocks' places in the shared log, one every `logRetentionBlocks / 4` heights, oldest first:
     /// the log is retired through one once it is `logRetentionBlocks` below the final height.
     private var logMarks: [(height: UInt64, position: Int64)] = []
     private var retiring = false
