@@ -341,6 +341,8 @@ extension LocalNetwork {
                     + "final \(health["finalHeight"] ?? "?") (quorum \(health["quorum"] ?? "?")), state root \(String("\(health["stateRoot"] ?? "")".prefix(16)))…"
                 if let refused = health["refusedAttestations"] as? Int64, refused > 0 { line += ", \(refused) attestations refused" }
                 if let divergence = health["divergence"] { line += "\n             DIVERGED: \(divergence)" }
+                // etcd fills up if a node cannot retire its part of the log.
+                if let error = health["logRetireError"] { line += "\n             the ordered log is not being retired from etcd: \(error)" }
                 return line + "  \(state.url)"
             }
             return "\(state.name.padding(toLength: 12, withPad: " ", startingAt: 0)) \(pid), etcd health \(health["health"] ?? "?")  \(state.url)"
