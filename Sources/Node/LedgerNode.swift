@@ -243,6 +243,9 @@ public actor LedgerNode {
                         await self?.didFail("\(error)")
                         return
                     }
+                    if let position = group.last(where: { $0.committed.position != nil })?.committed.position {
+                        orderer.committed(through: position)
+                    }
                     // A slot is free once its block is durable; telling waiters can trail behind.
                     for block in group {
                         slots.release()

@@ -109,6 +109,42 @@ struct EtcdOrdererTests {
         }
     }
 
+    /// A lone client waits for its commit before it sends again. Its next transaction must not wait
+    /// out the batch delay (it did: every one took ≈ `batchDelayMs`, 50 ms in a consortium), but
+    /// while the node has not committed its last batch, a new one still fills.
+    @Test(.timeLimit(.minutes(1)))
+    func aBatchGoesAtOnceWhenTheNodeCommittedItsLastOne() async throws {
+        try await EtcdProcess.with { _, etcd in
+            // A clock that never moves: only the node's commit can end a batch's wait.
+            let clock = ManualClock(startMs: 1_000_000)
+            let node = EtcdOrderer(client: etcd, configuration: .init(chainId: Self.chain, nodeName: "a", batchTransactionsMax: 50, batchDelayMs: 60_000),
+                                   clock: clock, after: 0, lastTimeMs: 0)
+            defer { node.close() }
+            let txs = Self.transactions(3)
+            try node.submit([txs[0]])
+            let first = try #require(await node.nextBatch())
+            #expect(first.transactions.map(\.id) == [txs[0].id], "the first transaction goes at once")
+            let position = try #require(first.position)
+
+            // Not committed yet: the next transaction fills.
+            try node.submit([txs[1]])
+            let next = Task { await node.nextBatch() }
+            try await Task.sleep(for: .milliseconds(500))
+            try node.submit([txs[2]])
+            // Committed: the waiting batch goes, with everything that arrived meanwhile.
+            node.committed(through: position)
+            let deadline = Task {
+                try await Task.sleep(for: .seconds(10))
+                next.cancel()
+            }
+            let second = await next.value
+            deadline.cancel()
+            #expect(second?.transactions.map(\.id) == [txs[1].id, txs[2].id],
+                    "once the node committed its last batch, the waiting one goes without the 60 s delay")
+            #expect(clock.monotonicMs() == 0)
+        }
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func compactedHistoryIsReported() async throws {
         try await EtcdProcess.with { _, etcd in

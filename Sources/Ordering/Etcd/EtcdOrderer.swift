@@ -4,8 +4,10 @@ import Synchronization
 /// The consortium's orderer: every node submits its admitted transactions to one etcd cluster (a
 /// Raft-replicated log) and every node reads the same batches back in etcd's revision order.
 ///
-/// Submitted transactions are cut into batches (`batchTransactionsMax`, or `batchDelayMs` after the
-/// first) and each batch is one put under `careledger/CHAIN/log/NODE/SEQUENCE`; etcd gives every
+/// Submitted transactions are cut into batches and each batch is one put under
+/// `careledger/CHAIN/log/NODE/SEQUENCE`. A batch goes at once when the node is idle (every batch it
+/// put is committed, or its last put is `batchDelayMs` old); otherwise it fills until one of those
+/// holds or it has `batchTransactionsMax` transactions. etcd gives every
 /// put a revision, and the revisions are the block order. A watch of the log prefix from a
 /// position hands every batch to `nextBatch` in revision order, on every node alike: its
 /// transactions checked again (a batch another node wrote is not trusted: bytes that do not decode
@@ -49,6 +51,12 @@ public final class EtcdOrderer: Orderer {
         var lastError: String?
         var waiter: CheckedContinuation<Void, Never>?
         var sequence: UInt64
+        /// The position of the last batch this node put, and how far the node has committed.
+        var lastPut: Int64 = 0
+        var committed: Int64
+        /// The send loop, waiting for the node to commit its last batch.
+        var idleWaiter: CheckedContinuation<Void, Never>?
+        var isIdle: Bool { committed >= lastPut }
     }
 
     private struct Reading {
@@ -106,7 +114,7 @@ public final class EtcdOrderer: Orderer {
         self.clock = clock
         // A node's sequence continues where its earlier runs left off only by time: the key just
         // has to be unique, and a restarted node starts a new run.
-        outbox = Mutex(Outbox(sequence: UInt64(max(0, clock.nowMs())) << 20))
+        outbox = Mutex(Outbox(sequence: UInt64(max(0, clock.nowMs())) << 20, committed: position))
         reading = Mutex(Reading(lastTimeMs: lastTimeMs, position: position))
         let (stream, continuation) = AsyncStream.makeStream(of: OrderedBatch.self, bufferingPolicy: .unbounded)
         batches = stream
@@ -199,16 +207,18 @@ public final class EtcdOrderer: Orderer {
     // MARK: sending
 
     private func sendLoop() async {
-        // When the last put started: the next batch goes no sooner than `batchDelayMs` after it, and a
-        // transaction after a quiet spell goes at once; the time etcd took to take the last batch
-        // counts toward the wait. Each batch is a block on every node: fewer, fuller blocks under load.
+        // Each batch is a block on every node, with its own costs (execution, fsync, attestations):
+        // fewer, fuller blocks under load, and no wait when there is no load. Like Nagle's rule, a
+        // batch goes at once while this node has committed every batch it put (a lone client's
+        // transaction does not wait out a delay); otherwise it fills until the node commits its last
+        // batch or `batchDelayMs` after the last put started (the time etcd took counts toward it).
         var lastPutMs = Int64.min / 2
         while !Task.isCancelled {
             await waitForPending()
-            // Give a batch its delay to fill, unless it is full already.
             let fillUntil = max(clock.monotonicMs(), lastPutMs + Int64(configuration.batchDelayMs))
-            if outbox.withLock({ $0.pending.count < configuration.batchTransactionsMax && !$0.closed }), fillUntil > clock.monotonicMs() {
-                try? await clock.sleep(untilMonotonicMs: fillUntil)
+            if outbox.withLock({ $0.pending.count < configuration.batchTransactionsMax && !$0.closed && !$0.isIdle }),
+               fillUntil > clock.monotonicMs() {
+                await fill(untilMonotonicMs: fillUntil)
             }
             lastPutMs = clock.monotonicMs()
             let (batch, sequence) = outbox.withLock { o -> ([VerifiedTransaction], UInt64) in
@@ -234,8 +244,11 @@ public final class EtcdOrderer: Orderer {
             var backoffMs: Int64 = 50
             while !Task.isCancelled {
                 do {
-                    _ = try await client.putIfAbsent(key, value)
-                    outbox.withLock { $0.failingSinceMs = nil }
+                    let revision = try await client.putIfAbsent(key, value).revision
+                    outbox.withLock { o in
+                        o.failingSinceMs = nil
+                        o.lastPut = max(o.lastPut, revision)
+                    }
                     break
                 } catch {
                     outbox.withLock { o in
@@ -246,6 +259,45 @@ public final class EtcdOrderer: Orderer {
                     backoffMs = min(backoffMs * 2, 2_000)
                 }
             }
+        }
+    }
+
+    /// The node made its blocks through `position` durable; the send loop, if it waits for that, goes on.
+    public func committed(through position: Int64) {
+        let waiter = outbox.withLock { o -> CheckedContinuation<Void, Never>? in
+            o.committed = max(o.committed, position)
+            guard o.isIdle else { return nil }
+            defer { o.idleWaiter = nil }
+            return o.idleWaiter
+        }
+        waiter?.resume()
+    }
+
+    /// Waits until `deadlineMs`, or until the node committed the last batch it put if that is sooner.
+    private func fill(untilMonotonicMs deadlineMs: Int64) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [clock] in try? await clock.sleep(untilMonotonicMs: deadlineMs) }
+            group.addTask { await self.waitForIdle() }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForIdle() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = outbox.withLock { o -> Bool in
+                    if o.isIdle || o.closed || Task.isCancelled { return true }
+                    o.idleWaiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            outbox.withLock { o -> CheckedContinuation<Void, Never>? in
+                defer { o.idleWaiter = nil }
+                return o.idleWaiter
+            }?.resume()
         }
     }
 

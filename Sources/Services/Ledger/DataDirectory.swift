@@ -142,8 +142,9 @@ public struct ConsortiumSettings: Codable, Sendable {
     /// Whether a node whose store holds only the genesis block joins from a certified snapshot
     /// (nil: yes); false replays the chain from genesis.
     public var joinFromSnapshot: Bool?
-    /// Least time between two batches this node puts in etcd, in ms (nil: `defaultBatchDelayMs`;
-    /// never below the node's `blockDelayMs`). Each batch is a block on every node.
+    /// Least time between two batches this node puts in etcd while its last one is not committed,
+    /// in ms (nil: `defaultBatchDelayMs`; never below the node's `blockDelayMs`); a node that
+    /// committed every batch it put sends the next at once. Each batch is a block on every node.
     public var batchDelayMs: Int?
     public static let defaultBatchDelayMs = 50
     /// Blocks of the shared log kept in etcd behind the final height (nil: `defaultLogRetentionBlocks`;

@@ -150,8 +150,8 @@ public enum Consortium {
             }
         }
         // Every batch a node puts in etcd becomes a block on every node, each with its own costs
-        // (execution, fsync, attestations), so a node puts at most one batch per `batchDelayMs`
-        // (a lone transaction after a quiet spell goes at once).
+        // (execution, fsync, attestations), so while the node's last batch is not committed the
+        // next one fills for up to `batchDelayMs` (an idle node's batch goes at once).
         let batchMax = configuration.blockTransactionsMax
         let delay = max(configuration.blockDelayMs, settings.batchDelayMs ?? ConsortiumSettings.defaultBatchDelayMs)
         configuration.makeOrderer = { head, position, clock in
