@@ -726,7 +726,8 @@ extension LedgerNode {
     static let logMarksMax = 1_024
 
     /// Retires the shared log through the newest mark `logRetentionBlocks` below `final`, one
-    /// retirement at a time, off the actor.
+    /// retirement at a time, off the actor; and the checkpoint statements `keep` intervals further
+    /// back, whose snapshots no node keeps any more.
     private func retireLog(final: UInt64) {
         guard let retention = configuration.logRetentionBlocks, !retiring, let board = configuration.attesting?.board else { return }
         var due: (height: UInt64, position: Int64)?
@@ -734,11 +735,16 @@ extension LedgerNode {
         guard let due else { return }
         retiring = true
         let orderer = self.orderer
+        let checkpoints = checkpointWriter?.settings
         Task.detached { [weak self] in
             var failure: String?
             do {
                 try await orderer.retire(through: due.position)
                 try await board.retire(below: due.height)
+                if let checkpoints {
+                    let kept = UInt64(checkpoints.keep) * checkpoints.intervalBlocks
+                    if due.height > kept { try await checkpoints.board.retireStatements(below: due.height - kept) }
+                }
             } catch { failure = "\(error)" }
             await self?.retired(below: due.height, failure: failure)
         }

@@ -84,6 +84,13 @@ public protocol CheckpointBoard: Sendable {
     func publish(_ statements: [CheckpointStatement]) async throws
     /// Every statement on the board (the newest heights' ones, at most `CheckpointBoardLimits.statementsMax`).
     func checkpointStatements() async throws -> [CheckpointStatement]
+    /// Deletes every organization's statements for checkpoints below `height`: no node keeps
+    /// their snapshots any more, so no new node can join from them. Idempotent; any node may do it.
+    func retireStatements(below height: UInt64) async throws
+}
+
+extension CheckpointBoard {
+    public func retireStatements(below height: UInt64) async throws {}
 }
 
 public enum CheckpointBoardLimits {

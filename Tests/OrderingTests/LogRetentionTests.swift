@@ -11,6 +11,8 @@ import Testing
 /// its space quota (2 GiB by default, about 8 million anchors) and then refused every write: the
 /// consortium stopped. Now each node retires the log `logRetentionBlocks` behind the final height:
 /// it deletes the batches it put there and the attestations below, and compacts the history.
+/// Finding, the same for checkpoint statements: every one since genesis stayed in etcd, though no
+/// node keeps the snapshots of old checkpoints; they go `keep` checkpoint intervals further back.
 @Suite("The ordered log in etcd is a window, not the whole chain", .serialized, .enabled(if: EtcdProcess.binary != nil, EtcdProcess.skipReason))
 struct LogRetentionTests {
     typealias Fixture = ConsortiumOrderingTests
@@ -22,6 +24,7 @@ struct LogRetentionTests {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: root) }
             let retention: UInt64 = 8
+            let checkpointInterval: UInt64 = 4, checkpointsKept = 3
             var nodes: [LedgerNode] = []
             var stores: [SQLiteLedgerStore] = []
             for (index, organization) in Fixture.organizations.enumerated() {
@@ -35,6 +38,8 @@ struct LogRetentionTests {
                                 clock: clock, after: position, lastTimeMs: head.timeMs, alreadyOrdered: { (try? store.committedIDs($0)) ?? [] })
                 }
                 configuration.logRetentionBlocks = retention
+                configuration.checkpoints = CheckpointSettings(intervalBlocks: checkpointInterval, archive: InMemorySnapshotArchive(), board: board,
+                                                               signers: [organization.0], keep: checkpointsKept)
                 stores.append(store)
                 nodes.append(try await LedgerNode(store: store, ordererKeys: Fixture.nodeKeys, configuration: configuration))
             }
@@ -75,6 +80,13 @@ struct LogRetentionTests {
                 .compactMap { try? Attestation(decoding: $0.value) }
             let lowest = try #require(attestations.map(\.height).min())
             #expect(lowest >= (retired.min() ?? 0), "an attestation for height \(lowest) is left, below \(retired.min() ?? 0)")
+            // Checkpoint statements: those of the checkpoints whose snapshots the nodes still keep stay.
+            let statements = try await etcd.range(prefix: Array("careledger/\(Fixture.chainId)/checkpoint/".utf8), limit: 10_000).values
+                .compactMap { try? CheckpointStatement(decoding: $0.value) }
+            let statementHeights = Set(statements.map(\.height))
+            let keptBelow = (retired.min() ?? 0) - UInt64(checkpointsKept) * checkpointInterval
+            #expect(statementHeights.allSatisfy { $0 >= keptBelow }, "statements for \(statementHeights.sorted()) are left; none below \(keptBelow) should be")
+            #expect(statementHeights.contains { $0 >= (retired.min() ?? 0) }, "the newest checkpoints' statements stay: \(statementHeights.sorted())")
             // And the history before is compacted: reading the log as of its first revisions fails.
             await #expect(throws: EtcdError.self) {
                 _ = try await etcd.range(prefix: Array("careledger/".utf8), limit: 1, revision: 2)

@@ -82,13 +82,19 @@ public final class EtcdAttestationBoard: AttestationBoard, CheckpointBoard {
 
     // MARK: checkpoint statements, `careledger/CHAIN/checkpoint/HEIGHT/ATTESTER`
 
-    private func checkpointKey(height: UInt64, attester: IdentityID) -> [UInt8] {
+    /// Without an attester: the prefix of the height's statements (keys sort by height).
+    private func checkpointKey(height: UInt64, attester: IdentityID?) -> [UInt8] {
         let digits = String(height)
-        return Array("careledger/\(chainId)/checkpoint/\(String(repeating: "0", count: max(0, 20 - digits.count)) + digits)/\(attester.hex)".utf8)
+        return Array("careledger/\(chainId)/checkpoint/\(String(repeating: "0", count: max(0, 20 - digits.count)) + digits)/\(attester?.hex ?? "")".utf8)
     }
 
     public func publish(_ statements: [CheckpointStatement]) async throws {
         try await client.putAll(statements.map { (checkpointKey(height: $0.height, attester: $0.attester), $0.encoded) })
+    }
+
+    public func retireStatements(below height: UInt64) async throws {
+        try await client.deleteRange(from: Array("careledger/\(chainId)/checkpoint/".utf8),
+                                     to: checkpointKey(height: height, attester: nil))
     }
 
     public func checkpointStatements() async throws -> [CheckpointStatement] {
