@@ -51,7 +51,7 @@ public protocol Orderer: Sendable {
     /// attempt failed while one is failing (an orderer without peers: 0, nil).
     var catchUpStatus: (blocks: UInt64, error: String?) { get }
     /// The node will not need the shared log up to `position` again (its batches are blocks a
-    /// quorum attested, far enough behind): the orderer may discard what it wrote there, so the
+    /// quorum attested, far enough behind): the orderer may discard the log there, so the
     /// log does not grow without end. A node that later needs it catches up from its peers.
     /// Throws only to report; nothing depends on it having worked.
     func retire(through position: Int64) async throws

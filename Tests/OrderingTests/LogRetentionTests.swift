@@ -13,6 +13,8 @@ import Testing
 /// it deletes the batches it put there and the attestations below, and compacts the history.
 /// Finding, the same for checkpoint statements: every one since genesis stayed in etcd, though no
 /// node keeps the snapshots of old checkpoints; they go `keep` checkpoint intervals further back.
+/// And keys no node wrote (a forged batch, a removed organization's) were never deleted: each node
+/// deleted only its own.
 @Suite("The ordered log in etcd is a window, not the whole chain", .serialized, .enabled(if: EtcdProcess.binary != nil, EtcdProcess.skipReason))
 struct LogRetentionTests {
     typealias Fixture = ConsortiumOrderingTests
@@ -24,6 +26,8 @@ struct LogRetentionTests {
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: root) }
             let retention: UInt64 = 8
+            // A key no node wrote (nodes drop it as a batch), before the run: retired with the rest.
+            try await etcd.put(Array("careledger/\(Fixture.chainId)/log/mallory/1".utf8), [0xFF, 0x00])
             let checkpointInterval: UInt64 = 4, checkpointsKept = 3
             var nodes: [LedgerNode] = []
             var stores: [SQLiteLedgerStore] = []
@@ -75,6 +79,7 @@ struct LogRetentionTests {
             // The log keys left: the batches of the last blocks, not one per block since genesis.
             let log = try await etcd.range(prefix: Array("careledger/\(Fixture.chainId)/log/".utf8), limit: 10_000)
             #expect(log.values.count <= Int(retention) + 8, "\(log.values.count) batches left in etcd after \(top) blocks")
+            #expect(!log.values.contains { String(decoding: $0.key, as: UTF8.self).contains("/log/mallory/") }, "the forged key is left")
             // Attestations below the retired height are gone; the recent ones stay.
             let attestations = try await etcd.range(prefix: Array("careledger/\(Fixture.chainId)/attest/".utf8), limit: 10_000).values
                 .compactMap { try? Attestation(decoding: $0.value) }

@@ -182,14 +182,15 @@ public final class EtcdOrderer: Orderer {
 
     // MARK: retiring the log
 
-    /// Deletes this node's batches put at or before `position` (the keys under its own name only:
-    /// each node retires what it wrote) and compacts etcd's history up to there, so etcd holds a
-    /// window of the log rather than all of it. Deletions are not watched (`NODELETE`); a node
-    /// whose place is compacted away catches up from its peers.
+    /// Deletes every log key put at or before `position` and compacts etcd's history up to there,
+    /// so etcd holds a window of the log rather than all of it. Every key, not only this node's: a
+    /// removed organization's batches and keys no node wrote (forged) go too, and the compaction
+    /// takes that history from a lagging node anyway. Several nodes doing it at once is harmless.
+    /// Deletions are not watched (`NODELETE`); a node whose place is compacted away catches up
+    /// from its peers.
     public func retire(through position: Int64) async throws {
-        let own = configuration.logPrefix + Array("\(configuration.nodeName)/".utf8)
         while true {
-            let stale = try await client.keys(prefix: own, modifiedThrough: position, limit: Self.retireGroup)
+            let stale = try await client.keys(prefix: configuration.logPrefix, modifiedThrough: position, limit: Self.retireGroup)
             for start in stride(from: 0, to: stale.count, by: 100) {
                 try await client.delete(stale[start..<min(start + 100, stale.count)].map(\.key))
             }
