@@ -10,6 +10,10 @@ public struct NodeConfiguration: Sendable {
     public var blockTransactionsMax: Int
     /// Longest a transaction waits for its block to be cut.
     public var blockDelayMs: Int
+    /// A single node's orderer cuts a block at once when every block before it is durable (a lone
+    /// client does not wait out `blockDelayMs`); false cuts only by size and delay, so a simulation
+    /// that moves the clock decides every block.
+    public var cutBlocksWhenIdle = true
     /// Most transactions admitted but not yet committed.
     public var mempoolTransactionsMax: Int
     /// Default wait for `awaitCommit`.
@@ -173,7 +177,8 @@ public actor LedgerNode {
         self.head = head
         committedHeight.withLock { $0 = head.height }
         self.orderer = try configuration.makeOrderer.map { make in make(head, try store.orderingPosition() ?? 0, clock) } ?? SoloOrderer(
-            configuration: .init(batchTransactionsMax: configuration.blockTransactionsMax, batchDelayMs: configuration.blockDelayMs),
+            configuration: .init(batchTransactionsMax: configuration.blockTransactionsMax, batchDelayMs: configuration.blockDelayMs,
+                                 cutWhenIdle: configuration.cutBlocksWhenIdle),
             clock: clock, lastTimeMs: head.timeMs)
         self.attests = configuration.attesting != nil
         self.checkpointWriter = try configuration.checkpoints.map { settings in
@@ -243,9 +248,7 @@ public actor LedgerNode {
                         await self?.didFail("\(error)")
                         return
                     }
-                    if let position = group.last(where: { $0.committed.position != nil })?.committed.position {
-                        orderer.committed(through: position)
-                    }
+                    orderer.committed(blocks: group.count, through: group.last { $0.committed.position != nil }?.committed.position)
                     // A slot is free once its block is durable; telling waiters can trail behind.
                     for block in group {
                         slots.release()

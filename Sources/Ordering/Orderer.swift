@@ -55,14 +55,14 @@ public protocol Orderer: Sendable {
     /// log does not grow without end. A node that later needs it catches up from its peers.
     /// Throws only to report; nothing depends on it having worked.
     func retire(through position: Int64) async throws
-    /// The node made its blocks through `position` (a shared log's position) durable. An orderer
-    /// may use it to tell a busy network from an idle one.
-    func committed(through position: Int64)
+    /// The node made `blocks` more of the batches handed out durable, the last at `position` in a
+    /// shared log (nil: none). An orderer may use it to tell a busy node from an idle one.
+    func committed(blocks: Int, through position: Int64?)
 }
 
 extension Orderer {
     public var failureDescription: String? { nil }
     public var catchUpStatus: (blocks: UInt64, error: String?) { (0, nil) }
     public func retire(through position: Int64) async throws {}
-    public func committed(through position: Int64) {}
+    public func committed(blocks: Int, through position: Int64?) {}
 }

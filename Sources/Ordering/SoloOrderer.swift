@@ -3,8 +3,11 @@ import Synchronization
 
 /// The single-node orderer of the embedded mode. A batch is cut when it holds
 /// `batchTransactionsMax` transactions, or `batchDelayMs` after its first transaction arrived,
-/// whichever comes first; a committer that falls behind gets full batches at once. The delay
-/// runs on the injected clock's monotonic time, so a simulation cuts batches when it says so.
+/// whichever comes first; a committer that falls behind gets full batches at once. With
+/// `cutWhenIdle`, a batch is also cut at once while the node has committed every batch handed out
+/// (Nagle's rule: a lone client's transaction does not wait out the delay; under load one is always
+/// being written, and batches fill). The delay runs on the injected clock's monotonic time, so a
+/// simulation (`cutWhenIdle` off) cuts batches when it says so.
 public final class SoloOrderer: Orderer {
     /// Cutting rules.
     public struct Configuration: Sendable {
@@ -12,13 +15,16 @@ public final class SoloOrderer: Orderer {
         public var batchTransactionsMax: Int
         /// Cut this long after the first pending transaction arrived.
         public var batchDelayMs: Int
+        /// Cut at once while every batch handed out is committed (`committed(blocks:through:)`).
+        public var cutWhenIdle: Bool
 
-        public init(batchTransactionsMax: Int = 2_000, batchDelayMs: Int = 10) {
+        public init(batchTransactionsMax: Int = 2_000, batchDelayMs: Int = 10, cutWhenIdle: Bool = false) {
             precondition((1...Limits.blockTransactionsMax).contains(batchTransactionsMax),
                          "batch size must be 1…\(Limits.blockTransactionsMax)")
             precondition(batchDelayMs >= 1, "batch delay must be at least 1 ms")
             self.batchTransactionsMax = batchTransactionsMax
             self.batchDelayMs = batchDelayMs
+            self.cutWhenIdle = cutWhenIdle
         }
     }
 
@@ -32,6 +38,10 @@ public final class SoloOrderer: Orderer {
         var waiterToken: UInt64 = 0
         /// Sleeps until the current batch deadline; cancelled once its wait is over.
         var timer: Task<Void, Never>?
+        /// Batches handed out, and how many of them the node committed.
+        var handedOut: UInt64 = 0
+        var committed: UInt64 = 0
+        var isIdle: Bool { committed >= handedOut }
     }
 
     private enum Step {
@@ -68,7 +78,7 @@ public final class SoloOrderer: Orderer {
             let step = state.withLock { s -> Step in
                 if s.pending.count >= configuration.batchTransactionsMax { return .batch(cut(&s)) }
                 if s.pending.isEmpty { return s.closed ? .finished : .wait(untilMs: nil) }
-                if s.closed { return .batch(cut(&s)) }
+                if s.closed || (configuration.cutWhenIdle && s.isIdle) { return .batch(cut(&s)) }
                 let dueMs = s.firstArrivalMs! + Int64(configuration.batchDelayMs)
                 return clock.monotonicMs() >= dueMs ? .batch(cut(&s)) : .wait(untilMs: dueMs)
             }
@@ -90,6 +100,16 @@ public final class SoloOrderer: Orderer {
         waiter?.resume()
     }
 
+    public func committed(blocks: Int, through position: Int64?) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.committed += UInt64(blocks)
+            // A committer waiting out the delay with transactions pending cuts them now.
+            guard configuration.cutWhenIdle, s.isIdle, !s.pending.isEmpty else { return nil }
+            return Self.takeWaiter(&s)
+        }
+        waiter?.resume()
+    }
+
     /// Takes up to `batchTransactionsMax` pending transactions as the next batch.
     private func cut(_ s: inout State) -> OrderedBatch {
         let timeMs = max(clock.nowMs(), s.lastTimeMs + 1)
@@ -97,6 +117,7 @@ public final class SoloOrderer: Orderer {
         let count = min(s.pending.count, configuration.batchTransactionsMax)
         let batch = Array(s.pending.prefix(count))
         s.pending.removeFirst(count)
+        s.handedOut += 1
         s.firstArrivalMs = s.pending.isEmpty ? nil : clock.monotonicMs()
         return OrderedBatch(transactions: batch, timeMs: timeMs)
     }
@@ -125,6 +146,7 @@ public final class SoloOrderer: Orderer {
                 if s.closed || s.pending.count >= configuration.batchTransactionsMax || s.waiterToken != token { return true }
                 if let deadlineMs, clock.monotonicMs() >= deadlineMs { return true }
                 if deadlineMs == nil && !s.pending.isEmpty { return true }
+                if configuration.cutWhenIdle && s.isIdle && !s.pending.isEmpty { return true }
                 s.waiter = continuation
                 return false
             }

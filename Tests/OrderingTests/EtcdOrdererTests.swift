@@ -132,7 +132,7 @@ struct EtcdOrdererTests {
             try await Task.sleep(for: .milliseconds(500))
             try node.submit([txs[2]])
             // Committed: the waiting batch goes, with everything that arrived meanwhile.
-            node.committed(through: position)
+            node.committed(blocks: 1, through: position)
             let deadline = Task {
                 try await Task.sleep(for: .seconds(10))
                 next.cancel()

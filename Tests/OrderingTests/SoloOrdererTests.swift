@@ -40,6 +40,30 @@ struct SoloOrdererTests {
         orderer.close()
     }
 
+    /// A lone client waits for its commit before it sends again: with `cutWhenIdle` its next
+    /// transaction does not wait out the delay (it did, every time), but while a block is still
+    /// being written the next batch fills as before.
+    @Test(.timeLimit(.minutes(1)))
+    func cutsAtOnceWhenEveryBatchIsCommitted() async throws {
+        // A clock that never moves: only the commits can cut a batch before it fills.
+        let clock = ManualClock(startMs: 1_000)
+        let orderer = SoloOrderer(configuration: .init(batchTransactionsMax: 1_000, batchDelayMs: 60_000, cutWhenIdle: true), clock: clock, lastTimeMs: 0)
+        let txs = Self.transactions(3)
+        try orderer.submit([txs[0]])
+        let first = try #require(await orderer.nextBatch())
+        #expect(first.transactions.map(\.id) == [txs[0].id], "idle: the first transaction is cut at once")
+        // Not committed yet: the next one fills.
+        try orderer.submit([txs[1]])
+        let next = Task { await orderer.nextBatch() }
+        try await Task.sleep(for: .milliseconds(200))
+        try orderer.submit([txs[2]])
+        orderer.committed(blocks: 1, through: nil)
+        let second = try #require(await next.value)
+        #expect(second.transactions.map(\.id) == [txs[1].id, txs[2].id], "once the block is committed, what waited is cut with what came meanwhile")
+        #expect(clock.monotonicMs() == 0)
+        orderer.close()
+    }
+
     @Test func timeNeverGoesBackwards() async throws {
         let orderer = SoloOrderer(configuration: .init(batchTransactionsMax: 1, batchDelayMs: 1), clock: ManualClock(startMs: 5), lastTimeMs: 1_000)
         try orderer.submit(Self.transactions(3))

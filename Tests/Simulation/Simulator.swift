@@ -28,7 +28,12 @@ import Vault
 final class Simulator {
     static let chainId = "sim-chain"
     static let genesisMs: Int64 = 1_700_000_000_000
-    static let configuration = NodeConfiguration(blockTransactionsMax: 64, blockDelayMs: 10, mempoolTransactionsMax: 1_000, commitWaitMs: 30_000)
+    static let configuration: NodeConfiguration = {
+        var configuration = NodeConfiguration(blockTransactionsMax: 64, blockDelayMs: 10, mempoolTransactionsMax: 1_000, commitWaitMs: 30_000)
+        // Only the clock cuts blocks, so a seed replays exactly (an idle node would cut at once).
+        configuration.cutBlocksWhenIdle = false
+        return configuration
+    }()
     /// Real time a round may wait for its commits before the simulator declares the node stuck.
     static let livenessSeconds = 30
     static let opsPerRoundMax = 6

@@ -264,7 +264,8 @@ public final class EtcdOrderer: Orderer {
     }
 
     /// The node made its blocks through `position` durable; the send loop, if it waits for that, goes on.
-    public func committed(through position: Int64) {
+    public func committed(blocks: Int, through position: Int64?) {
+        guard let position else { return }
         let waiter = outbox.withLock { o -> CheckedContinuation<Void, Never>? in
             o.committed = max(o.committed, position)
             guard o.isIdle else { return nil }
