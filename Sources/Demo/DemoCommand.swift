@@ -323,8 +323,7 @@ struct DemoScript {
 
         story.chapter("Catching tampering")
         let copy = directory.url.appendingPathComponent("tampered-copy.sqlite")
-        try store.checkpoint()
-        try FileManager.default.copyItem(atPath: directory.ledgerPath, toPath: copy.path)
+        try store.copy(to: copy.path)
         defer { try? FileManager.default.removeItem(at: copy) }
         let tampered = try SQLiteLedgerStore(path: copy.path)
         // Flip one byte inside the anchored digest of dr-rivera's transaction: a plausible forgery.

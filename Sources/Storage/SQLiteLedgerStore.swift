@@ -488,6 +488,13 @@ public final class SQLiteLedgerStore: SnapshotStore, AttestationStore, PrivatePa
         try wrap { try write { db in try db.execute(sql: sql, arguments: StatementArguments(arguments)) } }
     }
 
+    /// Writes a copy of the whole store, as of one moment, to a new file at `path` (SQLite's
+    /// `VACUUM INTO`, on the writer's connection: no block is half in it). Copying the file itself
+    /// is not that: a checkpoint may be writing pages into it meanwhile.
+    public func copy(to path: String) throws {
+        try wrap { try pool.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [path]) } }
+    }
+
     /// Flushes the WAL into the main database file (also done automatically by SQLite).
     public func checkpoint() throws {
         try wrap { try checkpointer.truncate() }

@@ -22,7 +22,11 @@ final class NodeProcess: @unchecked Sendable {
         process.arguments = command
         process.environment = CareledgerBinary.environment
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        // Standard error to a file: read only if the command ends before it serves, to say why.
+        let errors = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-node-stderr-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errors) }
+        process.standardError = try FileHandle(forWritingTo: errors)
         try process.run()
         var text = ""
         let deadline = Date().addingTimeInterval(seconds)
@@ -37,7 +41,8 @@ final class NodeProcess: @unchecked Sendable {
         }
         guard let found else {
             process.terminate()
-            throw ChildError("node did not report a listening port: \(text)")
+            let said = (try? String(contentsOf: errors, encoding: .utf8)).map { String($0.suffix(2_000)) } ?? ""
+            throw ChildError("node did not report a listening port: \(text)\nstandard error: \(said)")
         }
         port = found
         banner = text
