@@ -33,9 +33,9 @@ public struct NodeConfiguration: Sendable {
     public var privateDataSource: (any PrivateDataSource)?
     /// A consortium node's checkpoint snapshots (`Checkpoints.swift`); nil makes none.
     public var checkpoints: CheckpointSettings?
-    /// Blocks a consortium node leaves in the shared log behind the final height: older batches it
-    /// put, and older attestations, are deleted from the ordering service and its history compacted
-    /// (`Orderer.retire`), so the log stays a window. Nil: the log is never retired.
+    /// Blocks a consortium node leaves in the shared log behind the final height: older batches,
+    /// attestations and checkpoint statements are deleted from the ordering service and its
+    /// history compacted (`Orderer.retire`), so the log stays a window. Nil: never retired.
     public var logRetentionBlocks: UInt64?
 
     public init(blockTransactionsMax: Int = 2_000, blockDelayMs: Int = 10, mempoolTransactionsMax: Int = 100_000,
@@ -197,7 +197,7 @@ public actor LedgerNode {
                 for height in from...head.height { if let header = try store.header(height: height) { ownValues.append(header) } }
             }
         }
-        // A restarted node retires what it put before as soon as its head is far enough behind.
+        // A restarted node retires the log it read before as soon as its head is far enough behind.
         if configuration.logRetentionBlocks != nil, let position = try store.orderingPosition(), position > 0 {
             logMarks = [(head.height, position)]
         }

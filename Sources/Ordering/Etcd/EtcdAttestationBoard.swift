@@ -19,12 +19,17 @@ public final class EtcdAttestationBoard: AttestationBoard, CheckpointBoard {
     }
 
     private var prefix: [UInt8] { Array("careledger/\(chainId)/attest/".utf8) }
+    private var checkpointPrefix: [UInt8] { Array("careledger/\(chainId)/checkpoint/".utf8) }
 
-    private func key(height: UInt64, attester: IdentityID?) -> [UInt8] {
+    /// `prefix` + the zero-padded height (keys sort by height) + `/` + the attester; without one,
+    /// the prefix of the height's keys.
+    private static func key(_ prefix: [UInt8], height: UInt64, attester: IdentityID?) -> [UInt8] {
         let digits = String(height)
         let padded = String(repeating: "0", count: max(0, 20 - digits.count)) + digits
         return prefix + Array((padded + "/" + (attester?.hex ?? "")).utf8)
     }
+
+    private func key(height: UInt64, attester: IdentityID?) -> [UInt8] { Self.key(prefix, height: height, attester: attester) }
 
     public func publish(_ attestations: [Attestation]) async throws {
         for start in stride(from: 0, to: attestations.count, by: 100) {
@@ -82,28 +87,22 @@ public final class EtcdAttestationBoard: AttestationBoard, CheckpointBoard {
 
     // MARK: checkpoint statements, `careledger/CHAIN/checkpoint/HEIGHT/ATTESTER`
 
-    /// Without an attester: the prefix of the height's statements (keys sort by height).
-    private func checkpointKey(height: UInt64, attester: IdentityID?) -> [UInt8] {
-        let digits = String(height)
-        return Array("careledger/\(chainId)/checkpoint/\(String(repeating: "0", count: max(0, 20 - digits.count)) + digits)/\(attester?.hex ?? "")".utf8)
-    }
+    private func checkpointKey(height: UInt64, attester: IdentityID?) -> [UInt8] { Self.key(checkpointPrefix, height: height, attester: attester) }
 
     public func publish(_ statements: [CheckpointStatement]) async throws {
         try await client.putAll(statements.map { (checkpointKey(height: $0.height, attester: $0.attester), $0.encoded) })
     }
 
     public func retireStatements(below height: UInt64) async throws {
-        try await client.deleteRange(from: Array("careledger/\(chainId)/checkpoint/".utf8),
-                                     to: checkpointKey(height: height, attester: nil))
+        try await client.deleteRange(from: checkpointPrefix, to: checkpointKey(height: height, attester: nil))
     }
 
     public func checkpointStatements() async throws -> [CheckpointStatement] {
         // Keys sort by height: read them all (a few per organization and checkpoint) and keep the newest.
         var found: [CheckpointStatement] = []
         var after: [UInt8]?
-        let prefix = Array("careledger/\(chainId)/checkpoint/".utf8)
         while true {
-            let page = try await client.range(prefix: prefix, after: after, limit: 500)
+            let page = try await client.range(prefix: checkpointPrefix, after: after, limit: 500)
             found += page.values.compactMap { try? CheckpointStatement(decoding: $0.value) }
             guard page.more, let last = page.values.last else { break }
             after = last.key

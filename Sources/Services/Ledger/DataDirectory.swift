@@ -148,9 +148,9 @@ public struct ConsortiumSettings: Codable, Sendable {
     public var batchDelayMs: Int?
     public static let defaultBatchDelayMs = 50
     /// Blocks of the shared log kept in etcd behind the final height (nil: `defaultLogRetentionBlocks`;
-    /// 0: never retired). Each node deletes the batches it put further back, and the attestations
-    /// there, and compacts etcd's history: etcd holds a window of the log, not all of it. A node
-    /// further behind catches up from its peers.
+    /// 0: never retired). Each node deletes the batches further back (every node's), and the
+    /// attestations and old checkpoint statements there, and compacts etcd's history: etcd holds
+    /// a window of the log, not all of it. A node further behind catches up from its peers.
     public var logRetentionBlocks: UInt64?
     /// 500 blocks: at most 500 × 1.4 MB (`EtcdOrderer.batchBytesMax`) of batches per node would
     /// fill etcd's default 2 GiB quota only with several nodes writing full batches; typically a
