@@ -90,7 +90,7 @@ struct NodeFinalityTests {
     }
 
     static func waitUntil(_ condition: () async -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !(await condition()) {
             guard ContinuousClock.now < deadline else { return }
             try await Task.sleep(for: .milliseconds(10))
@@ -122,7 +122,7 @@ struct NodeFinalityTests {
 
         // The clinic's genuine attestation makes it final.
         try await board.publish([genuine])
-        let final = try await chain.node.awaitFinal(tx.id, timeoutMs: 5_000)
+        let final = try await chain.node.awaitFinal(tx.id, timeoutMs: 60_000)
         #expect(final == status)
         #expect(chain.node.finalHeight >= status.height)
         #expect(Set(try chain.store.attestations(height: status.height).map(\.attester)) == [chain.hospital.derivedID, chain.clinic.derivedID])

@@ -70,7 +70,7 @@ struct StoreFailureTests {
         let id = try await node.submit(chain.anchor(chain.hospital, "doc-linger"))
         while store.written.load(ordering: .acquiring) == before { try await Task.sleep(for: .milliseconds(1)) }
         #expect(try store.location(of: id) != nil, "durable in the store")
-        let status = try await node.awaitCommit(id, timeoutMs: 5_000)
+        let status = try await node.awaitCommit(id, timeoutMs: 60_000)
         #expect(node.height >= status.height, "acknowledged at height \(status.height) while the node was at \(node.height)")
         await node.stop()
     }
@@ -118,7 +118,7 @@ struct StoreFailureTests {
             let tx = chain.anchor(chain.hospital, "doc-\(index)")
             do {
                 let id = try await node.submit(tx)
-                _ = try await node.awaitCommit(id, timeoutMs: 5_000)
+                _ = try await node.awaitCommit(id, timeoutMs: 60_000)
                 acknowledged.append(id)
             } catch {
                 refused += 1
