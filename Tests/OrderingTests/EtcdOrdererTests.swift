@@ -112,7 +112,7 @@ struct EtcdOrdererTests {
     /// A lone client waits for its commit before it sends again. Its next transaction must not wait
     /// out the batch delay (it did: every one took ≈ `batchDelayMs`, 50 ms in a consortium), but
     /// while the node has not committed its last batch, a new one still fills.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aBatchGoesAtOnceWhenTheNodeCommittedItsLastOne() async throws {
         try await EtcdProcess.with { _, etcd in
             // A clock that never moves: only the node's commit can end a batch's wait.

@@ -43,7 +43,7 @@ struct SoloOrdererTests {
     /// A lone client waits for its commit before it sends again: with `cutWhenIdle` its next
     /// transaction does not wait out the delay (it did, every time), but while a block is still
     /// being written the next batch fills as before.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func cutsAtOnceWhenEveryBatchIsCommitted() async throws {
         // A clock that never moves: only the commits can cut a batch before it fills.
         let clock = ManualClock(startMs: 1_000)
