@@ -24,12 +24,17 @@ struct NetworkBench: AsyncParsableCommand {
     @Option(help: "Organizations, one node each (2…5).") var organizations = 3
     @Option(help: "First port of the range the etcd members use.") var basePort = 7700
     @Option(help: "Most transactions each organization has submitted and not yet seen committed (saturation phase).") var inFlight = 4_000
+    @Option(help: "Offered load of the paced phase, tx/s in all (0: 60% of the limit, or 80% of what the saturation phase sustained if that is less).")
+    var pacedRate = 0
+    @Option(help: "Length of the paced phase, in seconds (1…120).") var pacedSeconds = 5
     @Flag(help: "Print JSON.") var json = false
 
     func validate() throws {
         guard (3_000...1_000_000).contains(transactions) else { throw ValidationError("--transactions must be 3000…1000000") }
         guard (2...5).contains(organizations) else { throw ValidationError("--organizations must be 2…5") }
         guard (1...100_000).contains(inFlight) else { throw ValidationError("--in-flight must be 1…100000") }
+        guard (0...1_000_000).contains(pacedRate) else { throw ValidationError("--paced-rate must be 0…1000000 tx/s") }
+        guard (1...120).contains(pacedSeconds) else { throw ValidationError("--paced-seconds must be 1…120") }
     }
 
     struct Result {
@@ -67,11 +72,11 @@ struct NetworkBench: AsyncParsableCommand {
                                   chainId: "careledger-bench-network")
         if !json { Terminal.line("\(organizations) nodes through etcd: \(grouped(transactions)) transactions…") }
         var result = try await Self.measure(signed, ledgers, inFlight: inFlight)
-        // Latency at an offered load below saturation: 60% of the limit, or 80% of what the
-        // consortium just sustained if that is less, for about 5 s.
+        // Latency at an offered load below saturation (`--paced-rate`; by default 60% of the limit,
+        // or 80% of what the consortium just sustained if that is less), for `--paced-seconds`.
         let limit = limits.ed25519VerifyPerSecond / Double(organizations)
-        let pacedRate = min(0.6 * limit, 0.8 * result.committedPerSecond)
-        let pacedPer = max(100, Int(pacedRate * 5) / organizations)
+        let pacedRate = self.pacedRate > 0 ? Double(self.pacedRate) : min(0.6 * limit, 0.8 * result.committedPerSecond)
+        let pacedPer = max(100, Int(pacedRate * Double(pacedSeconds)) / organizations)
         let keys = try zip(specs, ledgers).map { try $1.directory.loadKey($0.name) }
         let pacedSigned = keys.enumerated().map { organization, key in
             LedgerBench.signAll(pacedPer) { index in
