@@ -115,7 +115,9 @@ public final class LocalNetwork: Sendable {
             // A generated passphrase, kept beside the network (a development network; production sets its own).
             secret = Base64.encode((0..<24).map { _ in UInt8.random(in: 0...255) })
             let file = root.appendingPathComponent("passphrase")
-            fm.createFile(atPath: file.path, contents: Data((secret! + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            guard fm.createFile(atPath: file.path, contents: Data((secret! + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ServiceError("could not write the network's passphrase to \(file.path)")
+            }
         }
         let members = zip(organizations, layout.organizations).map { spec, organization in
             Consortium.Member(spec: spec, directory: DataDirectory(url: root.appendingPathComponent("orgs/\(spec.name)"), passphrase: secret),

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import Contracts
-public import Foundation
+import Foundation
 import LedgerCore
 import NIOCore
 import NIOHTTP1

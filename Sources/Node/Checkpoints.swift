@@ -1,4 +1,4 @@
-public import Contracts
+import Contracts
 public import LedgerCore
 public import Ordering
 public import Storage
@@ -51,6 +51,7 @@ final class CheckpointWriter: Sendable {
     let settings: CheckpointSettings
     let chainId: String
     private let state: Mutex<(busy: Bool, status: CheckpointStatus)>
+    private let disk = BlockingIO(label: "careledger.checkpoints")
 
     init(settings: CheckpointSettings, chainId: String, base: SnapshotBase?) {
         (self.settings, self.chainId) = (settings, chainId)
@@ -76,9 +77,16 @@ final class CheckpointWriter: Sendable {
         Task.detached { [self] in
             let outcome: Result<(UInt64, Hash256, UInt64), any Error>
             do {
-                var header: BlockHeader?
-                guard let height = try view.head()?.height else { throw StorageError.missing("a head block") }
-                let (digest, bytes) = try settings.archive.write(height: height, position: try view.orderingPosition()) { sink in header = try view.writeSnapshot(chainId: chainId, to: sink) }
+                // Reading the whole state and writing the file takes a while: on a thread of its
+                // own, not one of the cooperative pool's (a thread per core).
+                let (height, header, digest, bytes) = try await disk.run { [settings, chainId] in
+                    var header: BlockHeader?
+                    guard let height = try view.head()?.height else { throw StorageError.missing("a head block") }
+                    let (digest, bytes) = try settings.archive.write(height: height, position: try view.orderingPosition()) { sink in
+                        header = try view.writeSnapshot(chainId: chainId, to: sink)
+                    }
+                    return (height, header, digest, bytes)
+                }
                 let statements = settings.signers.map { CheckpointStatement.sign(header!, digest: digest, bytes: bytes, attester: $0) }
                 try await publish(statements)
                 try settings.archive.prune(keep: settings.keep, base: status.base?.height)

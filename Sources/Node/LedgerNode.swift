@@ -229,6 +229,10 @@ public actor LedgerNode {
         let prepared = PreparedBlocks()
         let slots = BlockSlots(count: configuration.makeOrderer == nil ? Self.blocksAheadMax : Self.sharedLogBlocksAheadMax)
         let checkpoints = checkpointWriter, snapshotStore = store as? any SnapshotStore
+        // The write waits for the disk (fdatasync) on a thread of its own, not one of the
+        // cooperative pool's, which has a thread per core: execution, the orderer, admission and
+        // (in one process) other nodes go on meanwhile.
+        let disk = BlockingIO(label: "careledger.block-writes")
         let writerTask = Task.detached { [weak self] in
             while let waiting = await prepared.takeAll() {
                 var rest = waiting[...]
@@ -239,7 +243,7 @@ public actor LedgerNode {
                     let group = Array(rest[..<end])
                     rest = rest[end...]
                     do {
-                        try pipeline.write(group)
+                        try await disk.run { try pipeline.write(group) }
                         if let checkpoints, let snapshotStore, let last = group.last, checkpoints.isCheckpoint(last.committed.header.height) {
                             checkpoints.start(try snapshotStore.view())
                         }

@@ -1,7 +1,7 @@
 public import Contracts
 public import LedgerCore
 import Ordering
-public import Storage
+import Storage
 import Synchronization
 
 /// Where a consortium node fetches a private payload it is entitled to but does not hold: the

@@ -29,7 +29,7 @@ public enum PeerRecords {
                                access: AccessService, nowMs: Int64, seenHeight: UInt64 = 0) async throws(ServiceError) -> JSONObject {
         let organization = try PrivatePayloads.authenticate(request, resource: resource(record, requester: requester, purpose: purpose),
                                                             node: node, nowMs: nowMs)
-        await node.waitForHeight(seenHeight, timeoutMs: seenWaitMs)
+        _ = await node.waitForHeight(seenHeight, timeoutMs: seenWaitMs)  // then on what it has (documented above)
         guard let member = Directory.identity(requester, in: node.state), !member.revoked,
               member.id == organization.id || member.organization == organization.id else {
             throw .forbidden("\(requester.hex) is not an active member of organization \(organization.id.hex)")

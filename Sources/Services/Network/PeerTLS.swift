@@ -4,7 +4,7 @@ import NIOCore
 public import Foundation
 public import LedgerCore
 public import NIOSSL
-public import Ordering
+import Ordering
 import SwiftASN1
 import X509
 

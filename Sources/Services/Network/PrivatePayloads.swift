@@ -6,7 +6,7 @@ public import Node
 public import NIOCore
 import NIOHTTP1
 public import NIOSSL
-public import Ordering
+import Ordering
 import Storage
 
 /// Private payloads between the nodes of a consortium (`PrivateEnvelope`): the answer a node gives
