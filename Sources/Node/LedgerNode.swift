@@ -139,6 +139,8 @@ public actor LedgerNode {
     // Finality (a consortium node only).
     private var finality: FinalityTracker?
     private let attestationStore: (any AttestationStore)?
+    /// Writes attestations and final heights off the actor (`AttestationSaver`).
+    private var attestationSaver: AttestationSaver?
     private let finalHeightValue = Mutex<UInt64>(0)
     private nonisolated let attests: Bool
     private var divergence: Disagreement?
@@ -572,6 +574,7 @@ public actor LedgerNode {
         outgoing?.finish()
         for task in attestationTasks { task.cancel() }
         for task in attestationTasks { await task.value }
+        await attestationSaver?.flush()
         failAllWaiters(.stopped)
     }
 }
@@ -618,6 +621,14 @@ extension LedgerNode {
     /// Subscribes to the board from the first height not final and starts the publisher; attests
     /// the recent heights not final again.
     fileprivate func startAttesting(_ settings: AttestationSettings, ownValues: [BlockHeader]) {
+        if let attestationStore {
+            attestationSaver = AttestationSaver(store: attestationStore, saved: { [weak self] final in
+                guard let final else { return }
+                Task { await self?.finalized(through: final) }
+            }, failed: { [weak self] why in
+                Task { await self?.didFail(why) }
+            })
+        }
         let (ticks, sink) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         outgoing = sink
         let board = settings.board
@@ -714,19 +725,23 @@ extension LedgerNode {
                 didFail("this node diverged from the consortium: \(disagreement)")
             }
         }
-        if !attestations.isEmpty || newFinal != nil {
-            do { try attestationStore?.saveAttestations(attestations, finalHeight: newFinal) } catch {
-                didFail("could not store attestations: \(error)")
-                return
-            }
+        // Stored first (off the actor); the new final height counts once it is.
+        if let attestationSaver {
+            if !attestations.isEmpty || newFinal != nil { attestationSaver.save(attestations, finalHeight: newFinal) }
+            return
         }
-        guard let newFinal else { return }
+        if let newFinal { finalized(through: newFinal) }
+    }
+
+    /// The attestations behind `newFinal` are stored: it is the final height, its waiters are told.
+    private func finalized(through newFinal: UInt64) {
+        guard failure == nil else { return }
         finalHeightValue.withLock { $0 = max($0, newFinal) }
         for (token, entry) in finalWaiters where entry.height <= newFinal {
             finalWaiters[token] = nil
             entry.waiter.resume(returning: entry.status)
         }
-        retireLog(final: newFinal)
+        if !stopping { retireLog(final: newFinal) }
     }
 
     /// Most marks kept (finality stalled); the newest cover the oldest.

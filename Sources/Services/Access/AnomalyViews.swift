@@ -1,5 +1,5 @@
 public import Contracts
-public import LedgerCore
+import LedgerCore
 public import Node
 import Storage
 

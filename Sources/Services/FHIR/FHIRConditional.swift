@@ -1,7 +1,7 @@
 public import Contracts
 public import FHIR
 import Foundation
-public import LedgerCore
+import LedgerCore
 
 /// FHIR R4's conditional interactions (§3.1.0.4.3 conditional update, §3.1.0.7.1 conditional
 /// delete) and history paging. A condition is a search, run as the requester: a resource the

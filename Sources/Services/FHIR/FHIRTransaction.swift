@@ -181,7 +181,7 @@ extension FHIRService {
             transactions.append(UnsignedCall(custodian, call: RecordsContract.Erase(record: plan.record)))
         }
         do {
-            try await access.registering(prepared, isRefusal: FHIRService.isRefusal, deferred: deferredPublishing) { try await commit(transactions) }
+            _ = try await access.registering(prepared, isRefusal: FHIRService.isRefusal, deferred: deferredPublishing) { try await commit(transactions) }
         } catch {
             await compensate(writes.map(\.record), custodian: custodian)
             throw FHIRService.fhirError(error)

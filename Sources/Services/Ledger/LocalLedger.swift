@@ -1,5 +1,5 @@
 public import Contracts
-public import FHIR
+import FHIR
 import Foundation
 public import LedgerCore
 public import Node

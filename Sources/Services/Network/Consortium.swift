@@ -1,4 +1,4 @@
-public import Contracts
+import Contracts
 import FHIR
 public import Foundation
 public import LedgerCore
