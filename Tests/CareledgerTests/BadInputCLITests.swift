@@ -9,7 +9,7 @@ import Testing
 /// and its audit entry anchored, by design).
 @Suite("Bad-input table on the command line: each refusal is specific and changes nothing", .serialized, CLIBadInputWorld.Scope())
 struct BadInputCLITests {
-    @Test(.timeLimit(.minutes(2)), arguments: CLIBadInputRow.rows)
+    @Test(.timeLimit(.minutes(5)), arguments: CLIBadInputRow.rows)
     func row(_ row: CLIBadInputRow) async throws {
         let world = try #require(CLIBadInputWorld.current, "the suite's scope builds the data directory")
         let before = try world.snapshot()

@@ -88,7 +88,7 @@ struct CLITests {
         #expect((report["supplyPhases"] as? [[String: Any]])?.compactMap { $0["event"] as? String } == ["ship", "receive", "verify"])
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func submitVerifyProofAndTamper() async throws {
         let data = temporaryDataPath()
         defer { try? FileManager.default.removeItem(atPath: data) }

@@ -5,7 +5,7 @@ import Testing
 @Suite("TLS on the command line: a development certificate, HTTPS from the node, clear refusals")
 struct TLSCLITests {
     /// `init --dev-cert` writes a PEM certificate and a 0600 PEM key into DATA/tls, and says so.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func initWritesADevelopmentCertificate() async throws {
         let data = temporaryDataPath()
         defer { try? FileManager.default.removeItem(atPath: data) }
@@ -27,7 +27,7 @@ struct TLSCLITests {
 
     /// Every bad combination of TLS options or files stops `node` before it serves, with its own
     /// message: usage mistakes exit 64, unusable files exit 1.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func nodeRefusesBadTLSInput() async throws {
         let data = temporaryDataPath(), other = temporaryDataPath()
         defer {
@@ -64,7 +64,7 @@ struct TLSCLITests {
 
     /// The node serves HTTPS with the development certificate: curl trusting only that certificate
     /// gets /fhir/metadata with an https token URL; plain HTTP to the port gets no answer.
-    @Test(.timeLimit(.minutes(2)), .enabled(if: executableOnPath("curl") != nil, "needs curl"))
+    @Test(.timeLimit(.minutes(5)), .enabled(if: executableOnPath("curl") != nil, "needs curl"))
     func nodeServesHTTPS() async throws {
         let curl = try #require(executableOnPath("curl"))
         let data = temporaryDataPath()

@@ -444,7 +444,7 @@ struct FHIRValidationTests {
 
     /// The independent checker (fhir.resources and fhirclient) also refuses every case of the table it can see.
     @Test(.enabled(if: SharedData.has("tools/fhir-validate"), SharedData.reason("tools/fhir-validate")),
-          .timeLimit(.minutes(2)))
+          .timeLimit(.minutes(5)))
     func independentToolAgreesTheTableIsInvalid() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fhir-validation-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -31,7 +31,7 @@ struct ClockInjectionTests {
     /// 60 s delay never runs out and neither does the commit wait's timeout: were the block held for
     /// the delay, `awaitCommit` would never return and the time limit would fail the test. (No
     /// real-time bound per transaction: a loaded CI machine once took over 10 s for the first one.)
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func anIdleNodeCommitsALoneTransactionWithoutWaitingOutTheDelay() async throws {
         typealias Chain = StateReadFailureTests
         let store = try Chain.genesis()

@@ -29,7 +29,7 @@ struct ConsortiumOrderingTests {
                                                 contract: type(of: call).contract, method: type(of: call).methodName, args: call.args), with: keys)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func threeNodesEndWithIdenticalChains() async throws {
         try await EtcdProcess.with { _, etcd in
             var nodes: [LedgerNode] = []

@@ -19,7 +19,7 @@ import Testing
 struct LogRetentionTests {
     typealias Fixture = ConsortiumOrderingTests
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func nodesRetireTheLogBehindTheFinalHeight() async throws {
         try await EtcdProcess.with { _, etcd in
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("careledger-retention-\(UUID().uuidString)")

@@ -275,7 +275,7 @@ struct AccessAnomalyWorkloadTests {
         Set(report.alerts.map { "\($0.rule.rawValue) \($0.requester.hex)" })
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func theSnooperTheDenialsAndTheRepeatedBreakGlassAreFlaggedTheBusyERPhysicianIsNot() async throws {
         let w = try await AnomalyWorkload()
         do {
@@ -331,7 +331,7 @@ struct AccessAnomalyWorkloadTests {
         await w.close()
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func overHTTPAnAuditorGetsTheAlertsAClinicianIsRefused() async throws {
         let w = try await AnomalyWorkload()
         do {

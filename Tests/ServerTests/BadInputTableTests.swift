@@ -19,10 +19,10 @@ import Vault
 /// a check that nothing changed on-chain or in the vault. The world is built once for the suite.
 @Suite("Bad-input table over HTTP: each refusal is specific and changes nothing", .serialized, BadInputWorld.Scope())
 struct BadInputTableTests {
-    @Test(.timeLimit(.minutes(2)), arguments: BadInputRows.v1)
+    @Test(.timeLimit(.minutes(5)), arguments: BadInputRows.v1)
     func v1(_ row: BadInputRow) async throws { try await BadInputWorld.run(row) }
 
-    @Test(.timeLimit(.minutes(2)), arguments: BadInputRows.fhir)
+    @Test(.timeLimit(.minutes(5)), arguments: BadInputRows.fhir)
     func fhir(_ row: BadInputRow) async throws { try await BadInputWorld.run(row) }
 
     /// The control: what the rows are refused, the same requests done rightly change the snapshot,

@@ -418,7 +418,7 @@ struct FHIRServerTests {
 
     /// Many clients writing at once: each write signs with the custodian's next sequence number
     /// in submission order, so none is refused for a gap.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func concurrentWritesAllSucceed() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
@@ -440,7 +440,7 @@ struct FHIRServerTests {
 
     /// `$validate` at type and instance level (issue 15, item 2): the OperationOutcome of the R4
     /// checks, for the resource or a Parameters resource holding it; nothing is stored.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func validateAtTypeAndInstanceLevelStoresNothing() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
@@ -470,7 +470,7 @@ struct FHIRServerTests {
     }
 
     /// With the records service the OpenAPI document lists the record routes too, and each is served.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func everyDocumentedRouteIsServedWithRecords() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let doctor = FHIRClient(client: client, bearer: try await token(client, for: fixture.doctor))
@@ -487,7 +487,7 @@ struct FHIRServerTests {
         } }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func badInputGetsOperationOutcomes() async throws {
         // Over a real socket: oversized and malformed bodies and unsupported media types as a real connection delivers them.
         try await FHIRFixture.with { fixture in try await fixture.application.test(.live) { client in

@@ -58,7 +58,7 @@ struct PeerTLSTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func onlyARegisteredOrganizationsCertificateConnects() async throws {
         try await FHIRFixture.with { fixture in
             try await Self.withPeerListener(fixture) { base, hospitalTLS in

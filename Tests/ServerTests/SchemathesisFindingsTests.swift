@@ -13,7 +13,7 @@ import Testing
 struct SchemathesisFindingsTests {
     static let pastInt64 = "9223372036854775808"
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func aBlockHeightPastInt64IsNotFoundAndTheNodeKeepsServing() async throws {
         try await ServerFixture.with { fixture in try await fixture.application.test(.router) { client in
             let bearer: HTTPFields = [.authorization: "Bearer \(try await token(client, for: fixture.hospital))"]
@@ -29,7 +29,7 @@ struct SchemathesisFindingsTests {
         } }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func anAccessLogPageAfterAnIndexPastInt64IsEmptyAndABadAfterIsRefused() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let bearer: HTTPFields = [.authorization: "Bearer \(try await token(client, for: fixture.hospital))"]
@@ -50,7 +50,7 @@ struct SchemathesisFindingsTests {
         } }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func waitMustBeTrueOrFalse() async throws {
         try await ServerFixture.with { fixture in try await fixture.application.test(.router) { client in
             let bearer = "Bearer \(try await token(client, for: fixture.hospital))"

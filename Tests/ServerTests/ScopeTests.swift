@@ -80,7 +80,7 @@ struct ScopeTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func aReadScopeCannotWriteAndUnknownScopesAreRefused() async throws {
         try await FHIRFixture.with { fixture in try await fixture.application.test(.router) { client in
             let (refused, error) = try await Self.scoped(client, for: fixture.doctor, scope: "patient/Patient.read superuser")

@@ -96,7 +96,7 @@ func token(_ client: some TestClientProtocol, for keys: IdentityKeys) async thro
 
 @Suite("HTTP server: authentication, proof API, transactions", .serialized)
 struct ServerTests {
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func tokensAreIssuedOnlyForValidAssertions() async throws {
         try await ServerFixture.with { fixture in try await fixture.application.test(.router) { client in
             // No token, a malformed header, a forged token: 401 with a JSON body and WWW-Authenticate.
@@ -186,7 +186,7 @@ struct ServerTests {
         } }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func inclusionAndConsistencyProofsVerifyIndependently() async throws {
         try await ServerFixture.with { fixture in try await fixture.application.test(.router) { client in
             let bearer = "Bearer \(try await token(client, for: fixture.clinician))"
@@ -271,7 +271,7 @@ struct ServerTests {
         } }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func everyDocumentedRouteIsServed() async throws {
         // Over a real socket: the HTTP server in front of the router (routing, auth, metrics) for every documented route.
         try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in

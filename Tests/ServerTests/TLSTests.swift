@@ -156,7 +156,7 @@ struct TLSTests {
             .joined(separator: "&")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func metadataTokensAndLinksAreHTTPS() async throws {
         try await Self.withTLSServer { fixture, files, port, publicURL in
             #expect(publicURL == "https://127.0.0.1:\(port)")
@@ -201,7 +201,7 @@ struct TLSTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func onlyHTTPSIsServedAndOnlyWithThisCertificate() async throws {
         try await Self.withTLSServer { _, files, port, _ in
             // Plain HTTP to the TLS port gets no HTTP response: the handshake fails and the connection is closed.

@@ -46,7 +46,7 @@ struct TelehealthRelayTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(5)))
     func endToEndEncryptedSessionRelayedAndAnchored() async throws {
         // Over a real socket: the whole telehealth flow end to end, as a client on the network runs it.
         try await ServerFixture.with { fixture in try await fixture.application.test(.live) { client in

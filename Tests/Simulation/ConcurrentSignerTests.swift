@@ -12,7 +12,7 @@ import Vault
 /// organization key. Each writer must take its sequence number in order with the others, or the
 /// node refuses one of them (`sequenceGap` / `sequenceReplayed`): a 422 on a FHIR write that had
 /// nothing wrong with it. Found as a flaky `FHIRIntegrationTests.standardClientLibrary`.
-@Suite("One client's writers of one key take sequence numbers in order", .timeLimit(.minutes(2)))
+@Suite("One client's writers of one key take sequence numbers in order", .timeLimit(.minutes(5)))
 struct ConcurrentSignerTests {
     @Test func auditAnchorsAndOtherWritesOfTheSameKeyAreAllAccepted() async throws {
         let hospital = IdentityKeys(seed: Array(repeating: 131, count: 32))
