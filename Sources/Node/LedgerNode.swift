@@ -144,6 +144,8 @@ public actor LedgerNode {
     private let finalHeightValue = Mutex<UInt64>(0)
     private nonisolated let attests: Bool
     private var divergence: Disagreement?
+    /// A divergence was found; it is reported once the attestations behind it are stored.
+    private var divergenceFound = false
     private var disagreements: [Disagreement] = []
     private var refusedAttestations = 0
     /// Attestations by organizations this node does not know yet (admitted in a block ahead of it).
@@ -713,6 +715,7 @@ extension LedgerNode {
 
     private func apply(_ outcomes: [FinalityTracker.Outcome], saving attestations: [Attestation]) {
         var newFinal: UInt64?
+        var diverged: Disagreement?
         for outcome in outcomes {
             switch outcome {
             case .final(let height): newFinal = max(newFinal ?? 0, height)
@@ -720,17 +723,33 @@ extension LedgerNode {
                 disagreements.append(disagreement)
                 if disagreements.count > Self.disagreementsKept { disagreements.removeFirst() }
             case .diverged(let disagreement):
-                guard divergence == nil else { continue }
-                divergence = disagreement
-                didFail("this node diverged from the consortium: \(disagreement)")
+                guard !divergenceFound else { continue }
+                divergenceFound = true
+                diverged = disagreement
+                // No block more: the node halts its writes now, and says why once the evidence is stored.
+                orderer.close()
             }
         }
-        // Stored first (off the actor); the new final height counts once it is.
-        if let attestationSaver {
-            if !attestations.isEmpty || newFinal != nil { attestationSaver.save(attestations, finalHeight: newFinal) }
+        // Stored first (off the actor); the new final height, or the divergence, counts once it is.
+        guard let attestationSaver else {
+            if let diverged { halt(diverged) }
+            if let newFinal { finalized(through: newFinal) }
             return
         }
-        if let newFinal { finalized(through: newFinal) }
+        if !attestations.isEmpty || newFinal != nil { attestationSaver.save(attestations, finalHeight: newFinal) }
+        if let diverged {
+            Task {
+                await attestationSaver.flush()
+                halt(diverged)
+            }
+        }
+    }
+
+    /// The quorum attested other values than this node's: it stops, with both values as the reason
+    /// (`careledger verify` explains it from the stored attestations).
+    private func halt(_ disagreement: Disagreement) {
+        divergence = disagreement
+        didFail("this node diverged from the consortium: \(disagreement)")
     }
 
     /// The attestations behind `newFinal` are stored: it is the final height, its waiters are told.

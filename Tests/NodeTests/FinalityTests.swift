@@ -180,6 +180,41 @@ struct NodeFinalityTests {
         await chain.close()
     }
 
+    /// Attestations are saved off the node's actor; what rests on them waits for the save: a final
+    /// height (its waiters, `finalHeight`) and a divergence (the halt and its reason), so
+    /// `careledger verify` and the attested tree head find the attestations behind them stored.
+    @Test(.timeLimit(.minutes(3)))
+    func finalityAndADivergenceCountOnlyOnceTheirAttestationsAreStored() async throws {
+        let chain = try await TestChain()
+        await chain.node.stop()
+        let store = FailingStore(chain.store, commitsAllowed: .max, attestationLingerMs: 300)
+        let board = LocalAttestationBoard()
+        let node = try await LedgerNode(store: store, ordererKeys: chain.nodeKeys, configuration: NodeConfiguration(
+            blockTransactionsMax: 100, blockDelayMs: 2, attesting: AttestationSettings(board: board, attesters: [])))
+        let first = chain.anchor(chain.hospital, "one")
+        _ = try await node.submit(first)
+        let status = try await node.awaitCommit(first.id)
+        let header = try #require(try store.header(height: status.height))
+        try await board.publish([Attestation.sign(header, attester: chain.hospital), Attestation.sign(header, attester: chain.clinic)])
+        _ = try await node.awaitFinal(first.id, timeoutMs: 60_000)
+        #expect(try store.attestations(height: status.height).count == 2 && store.finalHeight() == status.height)
+
+        // Both organizations attest other values for the next block: the node halts once it stored that.
+        let second = chain.anchor(chain.hospital, "two")
+        _ = try await node.submit(second)
+        let next = try #require(try store.header(height: try await node.awaitCommit(second.id).height))
+        var other = next
+        other.stateRoot = Hash256.sha256(Array("another state".utf8))
+        try await board.publish([Attestation.sign(other, attester: chain.hospital), Attestation.sign(other, attester: chain.clinic)])
+        try await Self.waitUntil { await node.finalityStatus.divergence != nil }
+        #expect(await node.failureError != nil)
+        #expect(try store.attestations(height: next.height).count == 2, "the evidence is stored before the node says it halted")
+        let audit = try #require(try ChainAudit.attestations(store: store))
+        #expect(audit.divergences.first?.height == next.height)
+        await node.stop()
+        await chain.close()
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func aSingleNodeIsFinalOnceCommitted() async throws {
         let chain = try await TestChain()

@@ -13,15 +13,17 @@ final class FailingStore: LedgerStore {
     let inner: SQLiteLedgerStore
     private let remaining: Mutex<Int>
     private let lingerMs: Int
+    let attestationLingerMs: Int
     /// Blocks written so far.
     let written = Atomic<Int>(0)
     /// How many blocks each write held, in order.
     let groups = Mutex<[Int]>([])
 
-    init(_ inner: SQLiteLedgerStore, commitsAllowed: Int, lingerMs: Int = 0) {
+    init(_ inner: SQLiteLedgerStore, commitsAllowed: Int, lingerMs: Int = 0, attestationLingerMs: Int = 0) {
         self.inner = inner
         remaining = Mutex(commitsAllowed)
         self.lingerMs = lingerMs
+        self.attestationLingerMs = attestationLingerMs
     }
 
     func commit(_ commit: BlockCommit) throws { try self.commit([commit]) }
@@ -54,6 +56,17 @@ final class FailingStore: LedgerStore {
     func forEachLogNode(_ body: (MerkleFrontier.Node) throws -> Void) throws { try inner.forEachLogNode(body) }
     func forEachTransactionEntry(_ body: (UInt64, [UInt8], [UInt8], UInt64) throws -> Void) throws { try inner.forEachTransactionEntry(body) }
     func subtreeHash(level: Int, index: UInt64) throws -> Hash256 { try inner.subtreeHash(level: level, index: index) }
+}
+
+/// Attestations go to the SQLite store, each save `attestationLingerMs` late, as on a busy disk.
+extension FailingStore: AttestationStore {
+    func saveAttestations(_ attestations: [Attestation], finalHeight: UInt64?) throws {
+        if attestationLingerMs > 0 { usleep(useconds_t(attestationLingerMs * 1_000)) }
+        try inner.saveAttestations(attestations, finalHeight: finalHeight)
+    }
+    func attestations(height: UInt64) throws -> [Attestation] { try inner.attestations(height: height) }
+    func attestations(from height: UInt64, limit: Int) throws -> [Attestation] { try inner.attestations(from: height, limit: limit) }
+    func finalHeight() throws -> UInt64? { try inner.finalHeight() }
 }
 
 @Suite("A failing store never acknowledges and stays consistent")
