@@ -54,25 +54,33 @@ final class AttestationSaver: Sendable {
         }
     }
 
+    private enum Next {
+        case write([Attestation], finalHeight: UInt64?)
+        case idle(waiters: [CheckedContinuation<Void, Never>])
+    }
+
     private func drain() {
         while true {
-            let (attestations, finalHeight, waiters) = state.withLock { p -> ([Attestation], UInt64?, [CheckedContinuation<Void, Never>]) in
-                defer { (p.attestations, p.finalHeight) = ([], nil) }
-                guard p.failed || (p.attestations.isEmpty && p.finalHeight == nil) else { return (p.attestations, p.finalHeight, []) }
+            let next = state.withLock { p -> Next in
+                let taken = (p.attestations, p.finalHeight)
+                (p.attestations, p.finalHeight) = ([], nil)
+                if !p.failed, !taken.0.isEmpty || taken.1 != nil { return .write(taken.0, finalHeight: taken.1) }
                 p.writing = false
                 defer { p.idleWaiters = [] }
-                return ([], nil, p.idleWaiters)
+                return .idle(waiters: p.idleWaiters)
             }
-            if attestations.isEmpty && finalHeight == nil {
+            switch next {
+            case .idle(let waiters):
                 for waiter in waiters { waiter.resume() }
                 return
-            }
-            do {
-                try store.saveAttestations(attestations, finalHeight: finalHeight)
-                saved(finalHeight)
-            } catch {
-                state.withLock { $0.failed = true }
-                failed("could not store attestations: \(error)")
+            case .write(let attestations, let finalHeight):
+                do {
+                    try store.saveAttestations(attestations, finalHeight: finalHeight)
+                    saved(finalHeight)
+                } catch {
+                    state.withLock { $0.failed = true }
+                    failed("could not store attestations: \(error)")
+                }
             }
         }
     }
